@@ -1,0 +1,96 @@
+import { describe, expect, it } from "vitest";
+import { createEvent, decodeEvent, encodeEvent, MAX_EVENT_BYTES, subjectOf } from "./codec.ts";
+import type { TroupeEvent } from "./events.ts";
+import { subjectsFor } from "./subjects.ts";
+
+const completed = () =>
+  createEvent("job.completed", {
+    jobId: "job-1", workerId: "wn-demo-01", attempt: 2,
+    result: { success: true, data: { title: "Example" }, dataExtracted: 1, screenshots: ["job-1/2/shot-0.png"], logs: [{ time: "2026-01-15T10:30:00.000Z", level: "info", message: "ok" }] },
+    metrics: { totalDuration: 1200, responseTime: 300, memoryUsed: 42 },
+  }, "wn-demo-01") as TroupeEvent;
+
+const heartbeat = () =>
+  createEvent("worker.heartbeat", {
+    workerId: "wn-demo-01", instanceId: "i1", status: "busy", currentJobs: 1, maxConcurrentJobs: 4, jobIds: ["job-1"],
+    metrics: { memoryUsage: 512, cpuUsage: 35.5, diskUsage: 40, networkUsage: 1.2, jobsCompleted: 10, jobsFailed: 1, averageResponseTime: 250, openContexts: 1 },
+    performance: { successRate: 90.9, averageJobDuration: 3000 },
+  }, "wn-demo-01") as TroupeEvent;
+
+const SUBJ = "troupe.evt.job.job-1.completed";
+const mutate = (f: (e: Record<string, any>) => void) => {
+  const e = JSON.parse(JSON.stringify(completed()));
+  f(e);
+  return JSON.stringify(e);
+};
+
+describe("decodeEvent", () => {
+  it("round-trips a valid event and a heartbeat", () => {
+    const e = completed();
+    const r = decodeEvent(subjectOf(e), encodeEvent(e));
+    expect(r).toEqual({ ok: true, value: e });
+    const hb = heartbeat();
+    expect(subjectOf(hb)).toBe("troupe.hb.wn-demo-01");
+    expect(decodeEvent("troupe.hb.wn-demo-01", encodeEvent(hb)).ok).toBe(true);
+  });
+
+  // The bad-input table from the foundation issue: every row gets a precise code, path and reason.
+  const table: { name: string; subject?: string; body: string | Uint8Array; code: string; path: string; message: RegExp }[] = [
+    { name: "non-JSON", body: "{not json", code: "not-json", path: "", message: /not JSON/ },
+    { name: "invalid UTF-8", body: new Uint8Array([0x7b, 0xff, 0x7d]), code: "not-json", path: "", message: /UTF-8/ },
+    { name: "JSON array", body: "[1,2]", code: "not-object", path: "", message: /an array/ },
+    { name: "JSON null", body: "null", code: "not-object", path: "", message: /null/ },
+    { name: "wrong type of a data field", body: mutate((e) => (e.data.attempt = "2")), code: "invalid-data", path: "data.attempt", message: /integer/ },
+    { name: "wrong type of an envelope field", body: mutate((e) => (e.time = 12)), code: "invalid-envelope", path: "time", message: /string/ },
+    { name: "bad time format", body: mutate((e) => (e.time = "yesterday")), code: "invalid-envelope", path: "time", message: /ISO-8601/ },
+    { name: "missing envelope id", body: mutate((e) => delete e.id), code: "invalid-envelope", path: "id", message: /required/i },
+    { name: "missing data field", body: mutate((e) => delete e.data.result), code: "invalid-data", path: "data.result", message: /required/i },
+    { name: "missing nested field", body: mutate((e) => delete e.data.metrics.totalDuration), code: "invalid-data", path: "data.metrics.totalDuration", message: /required/i },
+    { name: "unknown data field", body: mutate((e) => (e.data.surprise = 1)), code: "invalid-data", path: "data.surprise", message: /unknown property/ },
+    { name: "unknown envelope field", body: mutate((e) => (e.extra = 1)), code: "invalid-envelope", path: "extra", message: /unknown property/ },
+    { name: "id not a subject token", body: mutate((e) => (e.data.workerId = "a.b")), code: "invalid-data", path: "data.workerId", message: /A-Za-z0-9_-/ },
+    { name: "negative metric", body: mutate((e) => (e.data.metrics.memoryUsed = -1)), code: "invalid-data", path: "data.metrics.memoryUsed", message: /greater or equal/ },
+    { name: "wrong subject for the type", subject: "troupe.evt.job.job-1.failed", body: encodeEvent(completed()), code: "subject-mismatch", path: "type", message: /belongs on troupe\.evt\.job\.job-1\.completed/ },
+    { name: "subject names another job", subject: "troupe.evt.job.job-2.completed", body: encodeEvent(completed()), code: "subject-mismatch", path: "type", message: /job job-1/ },
+    { name: "heartbeat on an event subject", subject: "troupe.evt.worker.wn-demo-01.registered", body: encodeEvent(heartbeat()), code: "subject-mismatch", path: "type", message: /troupe\.hb\.wn-demo-01/ },
+    { name: "not a Troupe subject", subject: "other.thing", body: encodeEvent(completed()), code: "subject-mismatch", path: "", message: /not a Troupe event subject/ },
+    { name: "oversized", body: mutate((e) => (e.data.result.data.big = "x".repeat(MAX_EVENT_BYTES))), code: "too-large", path: "", message: /limit is 262144/ },
+    { name: "unknown event type", body: mutate((e) => (e.type = "job.exploded")), code: "unknown-type", path: "type", message: /job\.exploded/ },
+    { name: "future schema version", body: mutate((e) => (e.v = 2)), code: "unsupported-version", path: "v", message: /version 2 .* newer/ },
+    { name: "version zero", body: mutate((e) => (e.v = 0)), code: "invalid-envelope", path: "v", message: /greater or equal/ },
+  ];
+  for (const row of table) {
+    it(`rejects ${row.name}`, () => {
+      const r = decodeEvent(row.subject ?? SUBJ, row.body);
+      expect(r.ok).toBe(false);
+      if (r.ok) return;
+      expect(r.error.code).toBe(row.code);
+      expect(r.error.path).toBe(row.path);
+      expect(r.error.message).toMatch(row.message);
+    });
+  }
+
+  it("checks job.submitted specs with scenario step detail", () => {
+    const e = createEvent("job.submitted", {
+      jobId: "job-9",
+      spec: { priority: 5, maxAttempts: 3, timeoutMs: 10_000, scenario: { steps: [{ type: "navigate", url: "https://example.com" }, { type: "click", selectors: [] }] } },
+    }, "master-1");
+    const r = decodeEvent("troupe.evt.job.job-9.submitted", encodeEvent(e as TroupeEvent));
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.error).toMatchObject({ code: "invalid-data", path: "data.spec.scenario.steps[1].selectors" });
+  });
+
+  it("honours another subject prefix", () => {
+    const s = subjectsFor("acme");
+    const e = completed();
+    expect(subjectOf(e, s)).toBe("acme.evt.job.job-1.completed");
+    expect(decodeEvent("acme.evt.job.job-1.completed", encodeEvent(e), { subjects: s }).ok).toBe(true);
+    expect(decodeEvent(SUBJ, encodeEvent(e), { subjects: s }).ok).toBe(false);
+  });
+
+  it("creates unique, time-ordered event ids", () => {
+    const ids = Array.from({ length: 1000 }, () => completed().id);
+    expect(new Set(ids).size).toBe(1000);
+    expect([...ids].sort()[0]!.slice(0, 10)).toBe(ids[0]!.slice(0, 10));
+  });
+});

@@ -1,0 +1,152 @@
+import "./formats.ts";
+import type { TSchema } from "@sinclair/typebox";
+import { TypeCompiler, type TypeCheck } from "@sinclair/typebox/compiler";
+import { firstError, type FieldError } from "./errors.ts";
+import {
+  EVENT_TYPES, EVENT_VERSION, EnvelopeSchema, EventDataSchemas,
+  type EventData, type EventEnvelope, type EventType, type TroupeEvent,
+} from "./events.ts";
+import { newId } from "./ids.ts";
+import { validateScenario } from "./scenario.ts";
+import { subjects as defaultSubjects, type Subjects } from "./subjects.ts";
+
+/** Largest event body accepted (screenshots go to the object store, never into events). */
+export const MAX_EVENT_BYTES = 256 * 1024;
+
+export type DecodeErrorCode =
+  | "too-large"
+  | "not-json"
+  | "not-object"
+  | "invalid-envelope"
+  | "unknown-type"
+  | "unsupported-version"
+  | "subject-mismatch"
+  | "invalid-data";
+
+export interface DecodeError extends FieldError {
+  code: DecodeErrorCode;
+}
+export type Decoded<T> = { ok: true; value: T } | { ok: false; error: DecodeError };
+
+const envelopeCheck = TypeCompiler.Compile(EnvelopeSchema);
+const dataChecks = Object.fromEntries(
+  EVENT_TYPES.map((t) => [t, TypeCompiler.Compile(EventDataSchemas[t] as TSchema)]),
+) as Record<EventType, TypeCheck<TSchema>>;
+
+const decoder = new TextDecoder("utf-8", { fatal: true });
+const encoder = new TextEncoder();
+
+function fail(code: DecodeErrorCode, path: string, message: string): { ok: false; error: DecodeError } {
+  return { ok: false, error: { code, path, message } };
+}
+
+/** Parses bytes (or a string) as one JSON object, within a size limit. */
+export function parseJsonObject(body: Uint8Array | string, maxBytes = MAX_EVENT_BYTES): Decoded<Record<string, unknown>> {
+  const size = typeof body === "string" ? encoder.encode(body).length : body.length;
+  if (size > maxBytes) return fail("too-large", "", `payload is ${size} bytes, the limit is ${maxBytes}`);
+  let text: string;
+  try {
+    text = typeof body === "string" ? body : decoder.decode(body);
+  } catch {
+    return fail("not-json", "", "payload is not valid UTF-8");
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (e) {
+    return fail("not-json", "", `payload is not JSON: ${(e as Error).message}`);
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    return fail("not-object", "", `payload must be a JSON object, got ${Array.isArray(parsed) ? "an array" : parsed === null ? "null" : typeof parsed}`);
+  }
+  return { ok: true, value: parsed as Record<string, unknown> };
+}
+
+/** The subject an event belongs on, derived from its type and data. */
+export function subjectOf(event: TroupeEvent, s: Subjects = defaultSubjects): string {
+  const [entity, kind] = event.type.split(".") as [string, string];
+  const data = event.data as { workerId?: string; jobId?: string };
+  if (event.type === "worker.heartbeat") return s.heartbeat(data.workerId as string);
+  if (entity === "worker") return s.worker(data.workerId as string, kind as never);
+  return s.job(data.jobId as string, kind as never);
+}
+
+/** Checks that type and ids in the body agree with the subject it arrived on. */
+function checkSubject(type: EventType, data: Record<string, unknown>, subject: string, s: Subjects): DecodeError | null {
+  const parsed = s.parse(subject);
+  const expected = subjectOf({ type, data } as TroupeEvent, s);
+  if (parsed === null) return { code: "subject-mismatch", path: "", message: `subject ${subject} is not a Troupe event subject (expected ${expected})` };
+  if (subject !== expected) {
+    return { code: "subject-mismatch", path: "type", message: `a ${type} event for ${type.startsWith("job") ? `job ${String(data.jobId)}` : `worker ${String(data.workerId)}`} belongs on ${expected}, not ${subject}` };
+  }
+  return null;
+}
+
+export interface DecodeOptions {
+  subjects?: Subjects;
+  maxBytes?: number;
+}
+
+/**
+ * Decodes one event as received on `subject`: size, JSON, envelope, known type,
+ * supported version, data schema, and subject/body agreement. The error names
+ * the field and the reason; nothing is thrown.
+ */
+export function decodeEvent(subject: string, body: Uint8Array | string, opts: DecodeOptions = {}): Decoded<TroupeEvent> {
+  const parsed = parseJsonObject(body, opts.maxBytes ?? MAX_EVENT_BYTES);
+  if (!parsed.ok) return parsed;
+  const obj = parsed.value;
+  if (typeof obj.type === "string" && !(EVENT_TYPES as string[]).includes(obj.type)) {
+    return fail("unknown-type", "type", `unknown event type ${JSON.stringify(obj.type)}`);
+  }
+  if (typeof obj.v === "number" && Number.isInteger(obj.v) && obj.v > EVENT_VERSION) {
+    return fail("unsupported-version", "v", `schema version ${obj.v} of ${String(obj.type)} is newer than this build understands (${EVENT_VERSION})`);
+  }
+  const envErr = firstError(envelopeCheck, obj, "");
+  if (envErr) return { ok: false, error: { code: "invalid-envelope", ...envErr } };
+  const type = obj.type as EventType;
+  const spec = type === "job.submitted" ? (obj.data as { spec?: { scenario?: unknown } }).spec : undefined;
+  if (spec && typeof spec === "object" && spec.scenario !== undefined) {
+    const scenarioErr = validateScenario(spec.scenario, "data.spec.scenario");
+    if (scenarioErr) return { ok: false, error: { code: "invalid-data", ...scenarioErr } };
+  }
+  const dataErr = firstError(dataChecks[type], obj.data, "data");
+  if (dataErr) return { ok: false, error: { code: "invalid-data", ...dataErr } };
+  const data = obj.data as Record<string, unknown>;
+  if (type === "job.submitted") {
+    const specErr = checkJobSpecSemantics(data.spec as Record<string, unknown>, "data.spec");
+    if (specErr) return { ok: false, error: { code: "invalid-data", ...specErr } };
+  }
+  const subjErr = checkSubject(type, data, subject, opts.subjects ?? defaultSubjects);
+  if (subjErr) return { ok: false, error: subjErr };
+  return { ok: true, value: obj as unknown as TroupeEvent };
+}
+
+/** Rules JSON Schema cannot say: url or scenario, scenario step detail, time order. */
+export function checkJobSpecSemantics(spec: Record<string, unknown>, base: string): FieldError | null {
+  if (spec.url === undefined && spec.scenario === undefined) return { path: `${base}.url`, message: "a job needs a url or a scenario" };
+  if (spec.scenario !== undefined) {
+    const e = validateScenario(spec.scenario, `${base}.scenario`);
+    if (e) return e;
+  }
+  if (typeof spec.runAt === "string" && typeof spec.expiresAt === "string" && Date.parse(spec.expiresAt) <= Date.parse(spec.runAt)) {
+    return { path: `${base}.expiresAt`, message: "expiresAt must be after runAt" };
+  }
+  return null;
+}
+
+/** Builds an event with a fresh unique id and the current time. */
+export function createEvent<T extends EventType>(type: T, data: EventData<T>, source: string, time = new Date()): EventEnvelope<T> {
+  return { id: newId("e"), type, v: EVENT_VERSION, time: time.toISOString(), source, data };
+}
+
+export function encodeEvent(event: TroupeEvent | EventEnvelope): Uint8Array {
+  return encoder.encode(JSON.stringify(event));
+}
+
+/** Validates an event before it is published, so a producer bug fails loudly at the source. */
+export function checkEvent(event: TroupeEvent, s: Subjects = defaultSubjects): DecodeError | null {
+  const bytes = encodeEvent(event);
+  const r = decodeEvent(subjectOf(event, s), bytes, { subjects: s });
+  return r.ok ? null : r.error;
+}

@@ -1,0 +1,52 @@
+import { describe, expect, it } from "vitest";
+import { decodeCommand, jobSpecFromSubmit } from "./command-codec.ts";
+
+const bad = (body: unknown) => {
+  const r = decodeCommand("jobs.submit", JSON.stringify(body));
+  if (r.ok) throw new Error("expected a rejection");
+  return r.error;
+};
+
+describe("jobs.submit validation", () => {
+  it("accepts a url job and applies defaults", () => {
+    const r = decodeCommand("jobs.submit", JSON.stringify({ url: "https://example.com", tags: ["a"] }));
+    expect(r.ok).toBe(true);
+    if (r.ok) expect(jobSpecFromSubmit(r.value)).toEqual({ url: "https://example.com", tags: ["a"], priority: 5, maxAttempts: 3, timeoutMs: 120_000 });
+  });
+
+  it.each([
+    [{ priority: 5 }, "url", /url or a scenario/],
+    [{ url: "ftp://x" }, "url", /http\(s\) URL/],
+    [{ url: "https://x", priority: 0 }, "priority", /greater or equal to 1/],
+    [{ url: "https://x", priority: 11 }, "priority", /less or equal to 10/],
+    [{ url: "https://x", priority: 2.5 }, "priority", /integer/],
+    [{ url: "https://x", maxAttempts: 0 }, "maxAttempts", /greater or equal/],
+    [{ url: "https://x", timeoutMs: 10 }, "timeoutMs", /greater or equal to 1000/],
+    [{ url: "https://x", runAt: "soon" }, "runAt", /ISO-8601/],
+    [{ url: "https://x", runAt: "2026-01-02T00:00:00Z", expiresAt: "2026-01-01T00:00:00Z" }, "expiresAt", /after runAt/],
+    [{ url: "https://x", tags: ["has space"] }, "tags[0]", /match/],
+    [{ url: "https://x", proxy: { server: "proxy:8080" } }, "proxy.server", /scheme:\/\/host:port/],
+    [{ url: "https://x", fingerprint: { timezone: "Not A Zone" } }, "fingerprint.timezone", /IANA/],
+    [{ url: "https://x", fingerprint: { viewport: { width: 0, height: 10 } } }, "fingerprint.viewport.width", /greater or equal/],
+    [{ url: "https://x", colour: "red" }, "colour", /unknown property/],
+    [{ scenario: { steps: [] } }, "scenario.steps", /at least one step/],
+    [{ scenario: { steps: [{ type: "navigate", url: "https://x" }, { type: "teleport" }] } }, "scenario.steps[1].type", /unknown step type "teleport"/],
+    [{ scenario: { steps: [{ type: "type", selector: "#q" }] } }, "scenario.steps[0].text", /type step: .*required/i],
+    [{ scenario: { steps: [{ type: "extract", fields: { price: { selector: ".p", from: "attribute" } } }] } }, "scenario.steps[0].fields.price.attribute", /required/],
+    [{ scenario: { steps: [{ type: "assert" }] } }, "scenario.steps[0]", /at least one of selector, text, url, title/],
+  ])("rejects %j at %s", (body, path, message) => {
+    const e = bad(body);
+    expect(e.path).toBe(path);
+    expect(e.message).toMatch(message);
+  });
+
+  it("rejects non-JSON and oversized bodies", () => {
+    expect(decodeCommand("jobs.submit", "nope")).toMatchObject({ ok: false, error: { code: "not-json" } });
+    expect(decodeCommand("jobs.submit", JSON.stringify({ url: "https://x" }), 10)).toMatchObject({ ok: false, error: { code: "too-large" } });
+  });
+
+  it("validates worker.assign including its spec's scenario", () => {
+    const r = decodeCommand("worker.assign", JSON.stringify({ jobId: "j", attempt: 1, epoch: 3, spec: { priority: 5, maxAttempts: 3, timeoutMs: 5000, scenario: { steps: [{ type: "wait" }] } } }));
+    expect(r).toMatchObject({ ok: false, error: { path: "spec.scenario.steps[0].ms" } });
+  });
+});

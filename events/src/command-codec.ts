@@ -1,0 +1,61 @@
+import "./formats.ts";
+import type { TSchema } from "@sinclair/typebox";
+import { TypeCompiler, type TypeCheck } from "@sinclair/typebox/compiler";
+import { checkJobSpecSemantics, parseJsonObject, type DecodeError, type Decoded } from "./codec.ts";
+import { COMMAND_NAMES, CommandSchemas, type Command, type CommandName, type SubmitJob } from "./commands.ts";
+import { firstError } from "./errors.ts";
+import { validateScenario } from "./scenario.ts";
+import { DEFAULT_JOB_TIMEOUT_MS, DEFAULT_MAX_ATTEMPTS, DEFAULT_PRIORITY, type JobSpec } from "./payloads.ts";
+
+export const MAX_COMMAND_BYTES = 256 * 1024;
+
+const checks = Object.fromEntries(
+  COMMAND_NAMES.map((n) => [n, TypeCompiler.Compile(CommandSchemas[n] as TSchema)]),
+) as Record<CommandName, TypeCheck<TSchema>>;
+
+/** Validates a value (already parsed) as a command; the error names the field. */
+export function validateCommand<N extends CommandName>(name: N, value: unknown): Decoded<Command<N>> {
+  // Scenario first: its step-by-step check names the step and field, a union check cannot.
+  const scenarioErr = scenarioError(name, value);
+  if (scenarioErr) return { ok: false, error: { code: "invalid-data", ...scenarioErr } };
+  const err = firstError(checks[name], value, "");
+  if (err) return { ok: false, error: { code: "invalid-data", ...err } };
+  if (name === "jobs.submit" || name === "worker.assign") {
+    const v = value as Record<string, unknown>;
+    const spec = (name === "worker.assign" ? v.spec : v) as Record<string, unknown>;
+    const semErr = checkJobSpecSemantics(spec, name === "worker.assign" ? "spec" : "");
+    if (semErr) return { ok: false, error: { code: "invalid-data", ...semErr, path: semErr.path.replace(/^\./, "") } };
+  }
+  return { ok: true, value: value as Command<N> };
+}
+
+function scenarioError(name: CommandName, value: unknown) {
+  if (typeof value !== "object" || value === null) return null;
+  const v = value as Record<string, unknown>;
+  if (name === "jobs.submit" && v.scenario !== undefined) return validateScenario(v.scenario, "scenario");
+  if (name === "worker.assign" && typeof v.spec === "object" && v.spec !== null) {
+    const spec = v.spec as Record<string, unknown>;
+    if (spec.scenario !== undefined) return validateScenario(spec.scenario, "spec.scenario");
+  }
+  return null;
+}
+
+/** Decodes request bytes as a command. */
+export function decodeCommand<N extends CommandName>(name: N, body: Uint8Array | string, maxBytes = MAX_COMMAND_BYTES): Decoded<Command<N>> {
+  const parsed = parseJsonObject(body, maxBytes);
+  if (!parsed.ok) return parsed;
+  return validateCommand(name, parsed.value);
+}
+
+/** A submitted job with the defaults applied. */
+export function jobSpecFromSubmit(cmd: SubmitJob): JobSpec {
+  const { idempotencyKey: _key, ...rest } = cmd;
+  return {
+    ...rest,
+    priority: cmd.priority ?? DEFAULT_PRIORITY,
+    maxAttempts: cmd.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+    timeoutMs: cmd.timeoutMs ?? DEFAULT_JOB_TIMEOUT_MS,
+  };
+}
+
+export type { DecodeError };

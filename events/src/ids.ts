@@ -1,0 +1,45 @@
+/** Ids appear as subject tokens, so they are limited to `[A-Za-z0-9_-]` and a bounded length. */
+export const ID_PATTERN = "^[A-Za-z0-9_-]+$";
+export const ID_MAX_LENGTH = 64;
+const ID_RE = /^[A-Za-z0-9_-]+$/;
+
+export function isValidId(value: unknown): value is string {
+  return typeof value === "string" && value.length > 0 && value.length <= ID_MAX_LENGTH && ID_RE.test(value);
+}
+
+/** Throws a message naming the field, for config and CLI arguments. */
+export function assertValidId(value: unknown, field: string): string {
+  if (!isValidId(value)) {
+    throw new Error(
+      `${field}: expected an id of 1-${ID_MAX_LENGTH} characters from [A-Za-z0-9_-], got ${JSON.stringify(value)}`,
+    );
+  }
+  return value;
+}
+
+const ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz";
+
+/**
+ * A time-ordered unique id (base36 millis + 12 random chars). Used for event ids
+ * (also the Nats-Msg-Id) and job ids; ordering by id follows creation time.
+ */
+export function newId(prefix = ""): string {
+  const time = Date.now().toString(36).padStart(9, "0");
+  const bytes = new Uint8Array(12);
+  globalThis.crypto.getRandomValues(bytes);
+  let rand = "";
+  for (const b of bytes) rand += ALPHABET[b % 36];
+  return `${prefix}${time}${rand}`;
+}
+
+/** "Worker Node Demo 01" → "wn-demo-01"; "Worker Node US-East-1" → "wn-us-east-1". */
+export function slugWorkerName(name: string): string {
+  let slug = name
+    .trim()
+    .toLowerCase()
+    .replace(/^worker[\s_-]+node\b/, "wn")
+    .replace(/[^a-z0-9]+/g, "-")
+    .replace(/^-+|-+$/g, "");
+  if (slug.length > ID_MAX_LENGTH) slug = slug.slice(0, ID_MAX_LENGTH).replace(/-+$/, "");
+  return slug;
+}

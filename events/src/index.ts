@@ -1,0 +1,10 @@
+/** The Troupe contract, usable in Node and in the browser. Node-only helpers: `@troupe/events/node`. */
+export * from "./ids.ts";
+export * from "./subjects.ts";
+export * from "./errors.ts";
+export * from "./payloads.ts";
+export * from "./scenario.ts";
+export * from "./events.ts";
+export * from "./commands.ts";
+export * from "./codec.ts";
+export * from "./command-codec.ts";

@@ -1,0 +1,9 @@
+/** Node-only parts shared by the services and the CLI. */
+export * from "./options.ts";
+export * from "./common-options.ts";
+export * from "./credentials.ts";
+export * from "./nats-server.ts";
+export * from "./connect.ts";
+export * from "./streams.ts";
+export * from "./publish.ts";
+export * from "./logger.ts";

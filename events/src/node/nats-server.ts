@@ -1,0 +1,153 @@
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import { createServer } from "node:net";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { ROLES, passwordVar, userVar, type Credential, type NatsRole } from "./credentials.ts";
+
+/** The repository's nats.conf. */
+export const NATS_CONF = resolve(fileURLToPath(new URL("../../../nats.conf", import.meta.url)));
+
+export interface NatsServerOptions {
+  dataDir: string;
+  credentials: Record<NatsRole, Credential>;
+  host?: string;
+  port?: number;
+  wsHost?: string;
+  wsPort?: number;
+  monitorHost?: string;
+  monitorPort?: number;
+  serverName?: string;
+  configPath?: string;
+  /** Where server logs go: inherit the terminal, or a callback per line. */
+  onLog?: (line: string) => void;
+  binary?: string;
+}
+
+export interface RunningNatsServer {
+  url: string;
+  wsUrl: string;
+  monitorUrl: string;
+  process: ChildProcess;
+  stop(signal?: NodeJS.Signals): Promise<void>;
+  /** Resolves when the process has exited. */
+  exited: Promise<number | null>;
+}
+
+/** A free TCP port on 127.0.0.1 (the OS picks it). */
+export function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on("error", rej);
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      srv.close(() => (typeof addr === "object" && addr ? res(addr.port) : rej(new Error("no port"))));
+    });
+  });
+}
+
+/** Finds nats-server or explains how to install it. */
+export function findNatsServer(binary = process.env.TROUPE_NATS_SERVER ?? "nats-server"): string {
+  const r = spawnSync(binary, ["--version"], { encoding: "utf8" });
+  if (r.error || r.status !== 0) {
+    throw new Error(`nats-server not found (${binary}). Install it: apt-get install -y nats-server  (or run scripts/setup.sh as root)`);
+  }
+  return binary;
+}
+
+/** Variables nats.conf reads. */
+export function natsConfEnv(o: Required<Pick<NatsServerOptions, "host" | "port" | "wsHost" | "wsPort" | "monitorHost" | "monitorPort" | "serverName">> & { storeDir: string; credentials: Record<NatsRole, Credential> }): Record<string, string> {
+  const env: Record<string, string> = {
+    TROUPE_NATS_SERVER_NAME: o.serverName,
+    TROUPE_NATS_HOST: o.host,
+    TROUPE_NATS_PORT: String(o.port),
+    TROUPE_NATS_WS_HOST: o.wsHost,
+    TROUPE_NATS_WS_PORT: String(o.wsPort),
+    TROUPE_NATS_MONITOR_LISTEN: `${o.monitorHost}:${o.monitorPort}`,
+    TROUPE_NATS_STORE_DIR: o.storeDir,
+  };
+  for (const role of ROLES) {
+    env[userVar(role)] = o.credentials[role].user;
+    env[passwordVar(role)] = o.credentials[role].password;
+  }
+  return env;
+}
+
+/** Polls the monitor's /healthz until JetStream is ready (it times out for a while after a restart). */
+export async function waitForHealthz(monitorUrl: string, timeoutMs = 20_000, exited?: Promise<unknown>): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let dead = false;
+  void exited?.then(() => (dead = true));
+  let last = "";
+  while (Date.now() < deadline) {
+    if (dead) throw new Error("nats-server exited during start-up (see its log above)");
+    try {
+      const r = await fetch(`${monitorUrl}/healthz?js-enabled-only=true`);
+      if (r.ok) return;
+      last = `${r.status} ${await r.text()}`;
+    } catch (e) {
+      last = (e as Error).message;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`nats-server not healthy at ${monitorUrl}/healthz after ${timeoutMs} ms: ${last}`);
+}
+
+/** Starts `nats-server -c nats.conf` with the variables set and waits until healthy. */
+export async function startNatsServer(o: NatsServerOptions): Promise<RunningNatsServer> {
+  const binary = findNatsServer(o.binary);
+  const storeDir = resolve(join(o.dataDir, "nats"));
+  mkdirSync(storeDir, { recursive: true });
+  const cfg = {
+    host: o.host ?? "0.0.0.0",
+    port: o.port ?? 4222,
+    wsHost: o.wsHost ?? "0.0.0.0",
+    wsPort: o.wsPort ?? 4223,
+    monitorHost: o.monitorHost ?? "127.0.0.1",
+    monitorPort: o.monitorPort ?? 8222,
+    serverName: o.serverName ?? "troupe",
+  };
+  const env = { ...process.env, ...natsConfEnv({ ...cfg, storeDir, credentials: o.credentials }) };
+  const child = spawn(binary, ["-c", o.configPath ?? NATS_CONF], {
+    env,
+    stdio: o.onLog ? ["ignore", "pipe", "pipe"] : ["ignore", "inherit", "inherit"],
+  });
+  if (o.onLog) {
+    const onLog = o.onLog;
+    let buf = "";
+    const feed = (chunk: Buffer) => {
+      buf += chunk.toString("utf8");
+      let i: number;
+      while ((i = buf.indexOf("\n")) >= 0) {
+        onLog(buf.slice(0, i));
+        buf = buf.slice(i + 1);
+      }
+    };
+    child.stdout?.on("data", feed);
+    child.stderr?.on("data", feed);
+  }
+  const exited = new Promise<number | null>((res) => child.once("exit", (code) => res(code)));
+  const connectHost = cfg.host === "0.0.0.0" ? "127.0.0.1" : cfg.host;
+  const server: RunningNatsServer = {
+    url: `nats://${connectHost}:${cfg.port}`,
+    wsUrl: `ws://${cfg.wsHost === "0.0.0.0" ? "127.0.0.1" : cfg.wsHost}:${cfg.wsPort}`,
+    monitorUrl: `http://${cfg.monitorHost}:${cfg.monitorPort}`,
+    process: child,
+    exited,
+    async stop(signal: NodeJS.Signals = "SIGTERM") {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill(signal);
+      const t = setTimeout(() => child.kill("SIGKILL"), 10_000);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+  try {
+    await waitForHealthz(server.monitorUrl, 20_000, exited);
+  } catch (e) {
+    await server.stop("SIGKILL");
+    throw e;
+  }
+  return server;
+}

@@ -1,0 +1,110 @@
+import { jetstreamManager, RetentionPolicy, StorageType, DiscardPolicy, type JetStreamManager, type StreamConfig } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { Objm } from "@nats-io/obj";
+import { subjectsFor } from "../subjects.ts";
+
+export interface StoreNames {
+  events: string;
+  heartbeats: string;
+  artifacts: string;
+  masterKv: string;
+}
+
+/** Stream, bucket and object-store names for a prefix (`troupe` → TROUPE_EVENTS, troupe-artifacts, ...). */
+export function storeNames(prefix = "troupe"): StoreNames {
+  const up = prefix.toUpperCase().replace(/[^A-Z0-9_]/g, "_");
+  return { events: `${up}_EVENTS`, heartbeats: `${up}_HEARTBEATS`, artifacts: `${prefix}-artifacts`, masterKv: `${prefix}-master` };
+}
+
+export interface InitOptions {
+  prefix?: string;
+  replicas?: number;
+  /** Heartbeat retention; default 7 days. */
+  heartbeatMaxAgeMs?: number;
+}
+
+const NS_PER_MS = 1_000_000;
+export const EVENTS_DUPLICATE_WINDOW_MS = 2 * 60_000;
+export const DEFAULT_HEARTBEAT_MAX_AGE_MS = 7 * 24 * 3600_000;
+
+export function desiredStreams(o: InitOptions = {}): StreamConfig[] {
+  const s = subjectsFor(o.prefix);
+  const n = storeNames(o.prefix);
+  const replicas = o.replicas ?? 1;
+  const base = {
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    discard: DiscardPolicy.Old,
+    num_replicas: replicas,
+    duplicate_window: EVENTS_DUPLICATE_WINDOW_MS * NS_PER_MS,
+    max_msgs: -1,
+    max_bytes: -1,
+    max_msg_size: -1,
+    max_msgs_per_subject: -1,
+  };
+  return [
+    {
+      ...base,
+      name: n.events,
+      description: "Troupe events: the source of truth, kept forever",
+      subjects: [s.allEvents],
+      max_age: 0,
+      // The log is the source of truth: no deleting single messages.
+      deny_delete: true,
+    } as StreamConfig,
+    {
+      ...base,
+      name: n.heartbeats,
+      description: "Troupe worker heartbeats: telemetry, bounded window",
+      subjects: [s.allHeartbeats],
+      max_age: (o.heartbeatMaxAgeMs ?? DEFAULT_HEARTBEAT_MAX_AGE_MS) * NS_PER_MS,
+      deny_delete: false,
+    } as StreamConfig,
+  ];
+}
+
+export interface InitReport {
+  streams: { name: string; action: "created" | "updated" | "unchanged" }[];
+  artifacts: string;
+  masterKv: string;
+}
+
+async function ensureStream(jsm: JetStreamManager, want: StreamConfig): Promise<"created" | "updated" | "unchanged"> {
+  let current: StreamConfig | null = null;
+  try {
+    current = (await jsm.streams.info(want.name)).config;
+  } catch (e) {
+    if (!/stream not found/i.test((e as Error).message)) throw e;
+  }
+  if (!current) {
+    await jsm.streams.add(want);
+    return "created";
+  }
+  if (current.storage !== want.storage) {
+    throw new Error(`stream ${want.name} uses ${current.storage} storage, expected ${want.storage}; storage cannot be changed in place (back up and recreate the stream)`);
+  }
+  const keys = ["subjects", "max_age", "duplicate_window", "num_replicas", "deny_delete", "description"] as const;
+  const differs = keys.some((k) => JSON.stringify(current[k] ?? null) !== JSON.stringify(want[k] ?? null));
+  if (!differs) return "unchanged";
+  await jsm.streams.update(want.name, { ...current, ...Object.fromEntries(keys.map((k) => [k, want[k]])) });
+  return "updated";
+}
+
+/**
+ * Creates or updates the streams, the artifact object store and the master KV
+ * bucket. Idempotent: running it again changes nothing.
+ */
+export async function initStores(nc: NatsConnection, o: InitOptions = {}): Promise<InitReport> {
+  const jsm = await jetstreamManager(nc);
+  const report: InitReport = { streams: [], artifacts: "", masterKv: "" };
+  for (const want of desiredStreams(o)) {
+    report.streams.push({ name: want.name, action: await ensureStream(jsm, want) });
+  }
+  const n = storeNames(o.prefix);
+  await new Objm(nc).create(n.artifacts, { replicas: o.replicas ?? 1, storage: StorageType.File, description: "Troupe job artifacts (screenshots)" });
+  report.artifacts = n.artifacts;
+  await new Kvm(nc).create(n.masterKv, { replicas: o.replicas ?? 1, history: 5, storage: StorageType.File, description: "Troupe master leader lease" });
+  report.masterKv = n.masterKv;
+  return report;
+}

@@ -1,0 +1,151 @@
+import { Type, type Static } from "@sinclair/typebox";
+import { ID_MAX_LENGTH, ID_PATTERN } from "./ids.ts";
+import { ScenarioSchema } from "./scenario.ts";
+
+/** Shapes shared by events and commands. Units are in the field descriptions. */
+
+export const Id = Type.String({ pattern: ID_PATTERN, minLength: 1, maxLength: ID_MAX_LENGTH, description: "token of [A-Za-z0-9_-]" });
+export const Time = Type.String({ format: "date-time", maxLength: 40, description: "ISO-8601 time" });
+export const Attempt = Type.Integer({ minimum: 1, maximum: 1000, description: "attempt number, a fencing token" });
+export const Epoch = Type.Integer({ minimum: 0, description: "leader epoch (KV revision of the master lease) the decision was made in" });
+const Count = Type.Integer({ minimum: 0 });
+const Percent = Type.Number({ minimum: 0, maximum: 100 });
+const NonNeg = Type.Number({ minimum: 0 });
+
+export const BrowserInfo = Type.Object({
+  name: Type.String({ minLength: 1, maxLength: 64, description: "e.g. chromium" }),
+  version: Type.String({ maxLength: 64 }),
+}, { additionalProperties: false });
+
+export const Capabilities = Type.Object({
+  maxConcurrentJobs: Type.Integer({ minimum: 1, maximum: 1000 }),
+  memory: Type.Integer({ minimum: 0, description: "total memory in MB" }),
+  cpu: Type.Integer({ minimum: 1, description: "CPU cores" }),
+  supportedBrowsers: Type.Array(BrowserInfo, { maxItems: 16 }),
+}, { additionalProperties: false });
+
+export const Fingerprint = Type.Object({
+  userAgent: Type.Optional(Type.String({ minLength: 1, maxLength: 1000 })),
+  userAgentMetadata: Type.Optional(Type.Object({
+    brands: Type.Optional(Type.Array(Type.Object({ brand: Type.String({ maxLength: 100 }), version: Type.String({ maxLength: 50 }) }, { additionalProperties: false }), { maxItems: 10 })),
+    fullVersionList: Type.Optional(Type.Array(Type.Object({ brand: Type.String({ maxLength: 100 }), version: Type.String({ maxLength: 50 }) }, { additionalProperties: false }), { maxItems: 10 })),
+    fullVersion: Type.Optional(Type.String({ maxLength: 50 })),
+    platform: Type.String({ maxLength: 50 }),
+    platformVersion: Type.String({ maxLength: 50 }),
+    architecture: Type.String({ maxLength: 50 }),
+    model: Type.String({ maxLength: 100 }),
+    mobile: Type.Boolean(),
+    bitness: Type.Optional(Type.String({ maxLength: 10 })),
+    wow64: Type.Optional(Type.Boolean()),
+  }, { additionalProperties: false, description: "client hints (Sec-CH-UA-*) that match the user agent" })),
+  viewport: Type.Optional(Type.Object({
+    width: Type.Integer({ minimum: 1, maximum: 10000 }),
+    height: Type.Integer({ minimum: 1, maximum: 10000 }),
+    deviceScaleFactor: Type.Optional(Type.Number({ minimum: 0.1, maximum: 10 })),
+    isMobile: Type.Optional(Type.Boolean()),
+    hasTouch: Type.Optional(Type.Boolean()),
+  }, { additionalProperties: false })),
+  screen: Type.Optional(Type.Object({
+    width: Type.Integer({ minimum: 1, maximum: 10000 }),
+    height: Type.Integer({ minimum: 1, maximum: 10000 }),
+  }, { additionalProperties: false })),
+  locale: Type.Optional(Type.String({ pattern: "^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$", maxLength: 35, description: "BCP 47 tag, e.g. de-DE" })),
+  timezone: Type.Optional(Type.String({ pattern: "^[A-Za-z_]+(/[A-Za-z0-9_+-]+)*$", maxLength: 64, description: "IANA zone, e.g. Europe/Berlin" })),
+  geolocation: Type.Optional(Type.Object({
+    latitude: Type.Number({ minimum: -90, maximum: 90 }),
+    longitude: Type.Number({ minimum: -180, maximum: 180 }),
+    accuracy: Type.Optional(Type.Number({ minimum: 0 })),
+  }, { additionalProperties: false })),
+}, { additionalProperties: false });
+
+export const Proxy = Type.Object({
+  server: Type.String({ pattern: "^(https?|socks4|socks5)://[^\\s/]+$", maxLength: 300, description: "scheme://host:port" }),
+  username: Type.Optional(Type.String({ maxLength: 200 })),
+  password: Type.Optional(Type.String({ maxLength: 200 })),
+  bypass: Type.Optional(Type.Array(Type.String({ maxLength: 200 }), { maxItems: 50 })),
+}, { additionalProperties: false });
+
+export const PRIORITY_MIN = 1;
+export const PRIORITY_MAX = 10;
+export const DEFAULT_PRIORITY = 5;
+export const DEFAULT_MAX_ATTEMPTS = 3;
+export const DEFAULT_JOB_TIMEOUT_MS = 120_000;
+
+/** A job as submitted (defaults applied). */
+export const JobSpec = Type.Object({
+  url: Type.Optional(Type.String({ minLength: 1, maxLength: 4096, pattern: "^https?://[^\\s]+$", description: "http(s) URL to open" })),
+  scenario: Type.Optional(ScenarioSchema),
+  priority: Type.Integer({ minimum: PRIORITY_MIN, maximum: PRIORITY_MAX, description: "1-10, higher runs first" }),
+  fingerprint: Type.Optional(Fingerprint),
+  proxy: Type.Optional(Proxy),
+  maxAttempts: Type.Integer({ minimum: 1, maximum: 20 }),
+  timeoutMs: Type.Integer({ minimum: 1000, maximum: 3_600_000, description: "hard timeout of one attempt in ms" }),
+  runAt: Type.Optional(Time),
+  expiresAt: Type.Optional(Time),
+  browser: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: "browser name, e.g. chromium" })),
+  tags: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 64, pattern: "^[A-Za-z0-9_.:/-]+$" }), { maxItems: 20 })),
+}, { additionalProperties: false });
+
+export const LogEntry = Type.Object({
+  time: Time,
+  level: Type.Union([Type.Literal("debug"), Type.Literal("info"), Type.Literal("warn"), Type.Literal("error")]),
+  message: Type.String({ maxLength: 4000 }),
+  source: Type.Optional(Type.Union([Type.Literal("worker"), Type.Literal("console"), Type.Literal("page")])),
+}, { additionalProperties: false });
+
+export const StepRef = Type.Object({
+  index: Count,
+  type: Type.String({ maxLength: 64 }),
+  name: Type.Optional(Type.String({ maxLength: 200 })),
+}, { additionalProperties: false });
+
+export const StepTiming = Type.Object({
+  index: Count,
+  type: Type.String({ maxLength: 64 }),
+  name: Type.Optional(Type.String({ maxLength: 200 })),
+  status: Type.Union([Type.Literal("ok"), Type.Literal("failed"), Type.Literal("skipped")]),
+  durationMs: NonNeg,
+  error: Type.Optional(Type.String({ maxLength: 4000 })),
+}, { additionalProperties: false });
+
+export const WorkerStatus = Type.Union([Type.Literal("online"), Type.Literal("busy"), Type.Literal("draining")]);
+
+export const HeartbeatMetrics = Type.Object({
+  memoryUsage: NonNeg,
+  memoryTotal: Type.Optional(NonNeg),
+  cpuUsage: Percent,
+  diskUsage: Percent,
+  networkUsage: Type.Number({ minimum: 0, description: "Mbps, rx+tx" }),
+  jobsCompleted: Count,
+  jobsFailed: Count,
+  averageResponseTime: Type.Number({ minimum: 0, description: "ms" }),
+  openContexts: Type.Optional(Count),
+}, { additionalProperties: false, description: "memoryUsage in MB, cpuUsage and diskUsage in %" });
+
+export const JobError = Type.Object({
+  message: Type.String({ maxLength: 8000 }),
+  code: Type.Optional(Type.String({ maxLength: 64, description: "e.g. timeout, cancelled, step-failed, browser-crashed, navigation, ssrf, drained" })),
+  step: Type.Optional(StepRef),
+  retryable: Type.Boolean(),
+}, { additionalProperties: false });
+
+export const RequeueReason = Type.Union([
+  Type.Literal("lease-expired"),
+  Type.Literal("worker-lost"),
+  Type.Literal("worker-refused"),
+  Type.Literal("failed-retryable"),
+  Type.Literal("redrive"),
+]);
+
+export type JobSpec = Static<typeof JobSpec>;
+export type Fingerprint = Static<typeof Fingerprint>;
+export type Proxy = Static<typeof Proxy>;
+export type Capabilities = Static<typeof Capabilities>;
+export type BrowserInfo = Static<typeof BrowserInfo>;
+export type LogEntry = Static<typeof LogEntry>;
+export type StepRef = Static<typeof StepRef>;
+export type StepTiming = Static<typeof StepTiming>;
+export type HeartbeatMetrics = Static<typeof HeartbeatMetrics>;
+export type JobError = Static<typeof JobError>;
+export type RequeueReason = Static<typeof RequeueReason>;
+export type WorkerStatus = Static<typeof WorkerStatus>;

@@ -1,0 +1,164 @@
+import { jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import { Objm } from "@nats-io/obj";
+import { createEvent, decodeEvent, type TroupeEvent } from "@troupe/events";
+import { initStores, publishEvent } from "@troupe/events/node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestNats, type TestNats } from "../harness/index.ts";
+
+let nats: TestNats;
+beforeAll(async () => {
+  nats = await startTestNats({ init: true });
+});
+afterAll(async () => {
+  await nats?.stop();
+});
+
+const submitted = (jobId = "job-1") =>
+  createEvent("job.submitted", { jobId, spec: { url: "https://example.com", priority: 5, maxAttempts: 3, timeoutMs: 60_000 } }, "master-test") as TroupeEvent;
+
+describe("troupe init", () => {
+  it("creates the streams with the documented settings", async () => {
+    const nc = await nats.connect("master");
+    const jsm = await jetstreamManager(nc);
+    const ev = (await jsm.streams.info("TROUPE_EVENTS")).config;
+    expect(ev.subjects).toEqual(["troupe.evt.>"]);
+    expect(ev.storage).toBe(StorageType.File);
+    expect(ev.max_age).toBe(0);
+    expect(ev.duplicate_window).toBe(120 * 1e9);
+    expect(ev.num_replicas).toBe(1);
+    const hb = (await jsm.streams.info("TROUPE_HEARTBEATS")).config;
+    expect(hb.subjects).toEqual(["troupe.hb.>"]);
+    expect(hb.max_age).toBe(7 * 24 * 3600 * 1e9);
+    expect(hb.storage).toBe(StorageType.File);
+    expect(await (await new Objm(nc).open("troupe-artifacts")).status()).toMatchObject({ bucket: "troupe-artifacts" });
+    expect((await (await new Kvm(nc).open("troupe-master")).status()).bucket).toBe("troupe-master");
+  });
+
+  it("is idempotent and applies a changed heartbeat retention", async () => {
+    const nc = await nats.connect("master");
+    const again = await initStores(nc);
+    expect(again.streams.map((s) => s.action)).toEqual(["unchanged", "unchanged"]);
+    const changed = await initStores(nc, { heartbeatMaxAgeMs: 3600_000 });
+    expect(changed.streams).toEqual([{ name: "TROUPE_EVENTS", action: "unchanged" }, { name: "TROUPE_HEARTBEATS", action: "updated" }]);
+    const jsm = await jetstreamManager(nc);
+    expect((await jsm.streams.info("TROUPE_HEARTBEATS")).config.max_age).toBe(3600 * 1e9);
+    await initStores(nc); // back to the default for the other tests
+  });
+});
+
+describe("events through JetStream", () => {
+  it("round-trip: published, stored, read back and decoded", async () => {
+    const { nc, js } = await nats.js("master");
+    const e = submitted("job-rt");
+    const ack = await publishEvent(js, e);
+    expect(ack.stream).toBe("TROUPE_EVENTS");
+    const jsm = await jetstreamManager(nc);
+    const msg = await jsm.streams.getMessage("TROUPE_EVENTS", { seq: ack.seq });
+    expect(msg?.subject).toBe("troupe.evt.job.job-rt.submitted");
+    const r = decodeEvent(msg!.subject, msg!.data);
+    expect(r).toEqual({ ok: true, value: e });
+  });
+
+  it("drops a duplicate Nats-Msg-Id inside the window", async () => {
+    const { nc, js } = await nats.js("master");
+    const e = submitted("job-dup");
+    const first = await publishEvent(js, e);
+    const second = await publishEvent(js, e);
+    expect(first.duplicate).toBe(false);
+    expect(second.duplicate).toBe(true);
+    expect(second.seq).toBe(first.seq);
+    const jsm = await jetstreamManager(nc);
+    const info = await jsm.streams.info("TROUPE_EVENTS", { subjects_filter: "troupe.evt.job.job-dup.>" });
+    expect(info.state.subjects?.["troupe.evt.job.job-dup.submitted"]).toBe(1);
+  });
+
+  it("refuses to publish an invalid event at the source", async () => {
+    const { js } = await nats.js("master");
+    const e = submitted("job-bad");
+    (e.data as { spec: { priority: number } }).spec.priority = 99;
+    await expect(publishEvent(js, e)).rejects.toThrow(/data\.spec\.priority/);
+  });
+
+  it("guards an append with the expected last subject sequence", async () => {
+    const { js } = await nats.js("master");
+    const assigned = (attempt: number) => createEvent("job.assigned", { jobId: "job-guard", workerId: "w1", attempt, epoch: 1 }, "m") as TroupeEvent;
+    const first = await publishEvent(js, assigned(1), { expectLastSubjectSequence: 0 });
+    await expect(publishEvent(js, assigned(1), { expectLastSubjectSequence: 0 })).rejects.toThrow(/wrong last sequence/i);
+    await publishEvent(js, assigned(2), { expectLastSubjectSequence: first.seq });
+  });
+});
+
+describe("permissions (real server, nats.conf)", () => {
+  // A denied publish is not an error on publish(); the server reports a permissions violation
+  // asynchronously and a JetStream publish gets no ack. Both are checked.
+  async function permissionError(role: "live" | "worker" | "projector" | "ui", subject: string): Promise<string> {
+    const nc = await nats.connect(role, `perm-${role}`);
+    const statusErr = (async () => {
+      for await (const s of nc.status()) {
+        if (s.type === "error") return String((s as { error: unknown }).error);
+      }
+      return "";
+    })();
+    nc.publish(subject, "x");
+    await nc.flush();
+    const err = await Promise.race([statusErr, new Promise<string>((r) => setTimeout(() => r("no error within 2s"), 2000))]);
+    return err;
+  }
+
+  it("the live user cannot publish anywhere", async () => {
+    for (const subject of ["troupe.evt.job.j.submitted", "troupe.hb.w1", "troupe.rpc.jobs.submit", "anything"]) {
+      expect(await permissionError("live", subject)).toMatch(/Permissions Violation for Publish/i);
+    }
+  });
+
+  it("the live user can subscribe to events and heartbeats but not to commands", async () => {
+    const live = await nats.connect("live", "live-sub");
+    const got = new Promise<string>((resolve) => {
+      const sub = live.subscribe("troupe.evt.>", { callback: (_e, m) => { resolve(m.subject); sub.unsubscribe(); } });
+    });
+    await live.flush();
+    const { js } = await nats.js("master");
+    await publishEvent(js, submitted("job-live"));
+    expect(await got).toBe("troupe.evt.job.job-live.submitted");
+
+    const statusErr = (async () => {
+      for await (const s of live.status()) if (s.type === "error") return String((s as { error: unknown }).error);
+      return "";
+    })();
+    live.subscribe("troupe.rpc.>");
+    await live.flush();
+    expect(await Promise.race([statusErr, new Promise((r) => setTimeout(() => r("none"), 2000))])).toMatch(/Permissions Violation for Subscription/i);
+  });
+
+  it.each(["troupe.evt.job.j1.assigned", "troupe.evt.job.j1.requeued", "troupe.evt.worker.w1.lost", "troupe.evt.job.j1.submitted", "troupe.worker.w1.assign"])(
+    "the worker user cannot publish master subject %s",
+    async (subject) => {
+      expect(await permissionError("worker", subject)).toMatch(/Permissions Violation for Publish/i);
+    },
+  );
+
+  it("the worker user can append its own events to JetStream", async () => {
+    const { js } = await nats.js("worker");
+    const e = createEvent("job.started", { jobId: "job-w", workerId: "w1", attempt: 1 }, "w1") as TroupeEvent;
+    const ack = await publishEvent(js, e);
+    expect(ack.stream).toBe("TROUPE_EVENTS");
+  });
+
+  it("a JetStream append the worker may not make gets no ack", async () => {
+    const nc = await nats.connect("worker", "worker-js");
+    const js = jetstream(nc, { timeout: 1500 });
+    const e = createEvent("job.assigned", { jobId: "job-x", workerId: "w1", attempt: 1, epoch: 0 }, "w1") as TroupeEvent;
+    await expect(publishEvent(js, e, { timeoutMs: 1500 })).rejects.toThrow();
+  });
+
+  it("the projector and ui users cannot append events", async () => {
+    expect(await permissionError("projector", "troupe.evt.job.j.completed")).toMatch(/Permissions Violation for Publish/i);
+    expect(await permissionError("ui", "troupe.evt.job.j.submitted")).toMatch(/Permissions Violation for Publish/i);
+  });
+
+  it("a wrong password is refused", async () => {
+    const { connect } = await import("@nats-io/transport-node");
+    await expect(connect({ servers: nats.url, user: "master", pass: "wrong", maxReconnectAttempts: 0 })).rejects.toThrow(/Authorization/i);
+  });
+});
