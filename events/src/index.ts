@@ -8,3 +8,4 @@ export * from "./events.ts";
 export * from "./commands.ts";
 export * from "./codec.ts";
 export * from "./command-codec.ts";
+export * from "./views/job.ts";

@@ -7,3 +7,4 @@ export * from "./connect.ts";
 export * from "./streams.ts";
 export * from "./publish.ts";
 export * from "./logger.ts";
+export * from "./command.ts";

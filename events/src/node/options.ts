@@ -23,12 +23,16 @@ export type OptionDef =
 
 type ValueOf<D extends OptionDef> = D extends { kind: "int" } ? number : D extends { kind: "bool" } ? boolean : string;
 export type OptionValues<S extends Record<string, OptionDef>> = {
-  [K in keyof S]: S[K] extends { default: unknown } ? ValueOf<S[K]> : ValueOf<S[K]> | undefined;
+  [K in keyof S]: S[K] extends { default: number | string | boolean } ? ValueOf<S[K]> : ValueOf<S[K]> | undefined;
 };
 
-export const int = (help: string, o: Omit<Extract<OptionDef, { kind: "int" }>, "kind" | "help"> = {}): Extract<OptionDef, { kind: "int" }> => ({ kind: "int", help, ...o });
-export const str = (help: string, o: Omit<Extract<OptionDef, { kind: "string" }>, "kind" | "help"> = {}): Extract<OptionDef, { kind: "string" }> => ({ kind: "string", help, ...o });
-export const bool = (help: string, o: Omit<Extract<OptionDef, { kind: "bool" }>, "kind" | "help"> = {}): Extract<OptionDef, { kind: "bool" }> => ({ kind: "bool", help, ...o });
+type IntDef = Extract<OptionDef, { kind: "int" }>;
+type StrDef = Extract<OptionDef, { kind: "string" }>;
+type BoolDef = Extract<OptionDef, { kind: "bool" }>;
+// Generic over the extra fields so `default` (when given) is known to be present in the values' type.
+export const int = <O extends Omit<IntDef, "kind" | "help"> = {}>(help: string, o?: O): IntDef & O => ({ kind: "int", help, ...(o as O) });
+export const str = <O extends Omit<StrDef, "kind" | "help"> = {}>(help: string, o?: O): StrDef & O => ({ kind: "string", help, ...(o as O) });
+export const bool = <O extends Omit<BoolDef, "kind" | "help"> = {}>(help: string, o?: O): BoolDef & O => ({ kind: "bool", help, ...(o as O) });
 
 /** camelCase key → --kebab-case flag */
 export const flagName = (key: string) => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;

@@ -1,0 +1,63 @@
+import { commandHelp, runCommand, UsageError } from "@troupe/events/node";
+import { COMMANDS } from "./registry.ts";
+
+/** `troupe <command> [options]` — dispatches to the command's module. Exit 2 on usage errors. */
+function overview(): string {
+  const w = Math.max(...Object.keys(COMMANDS).map((n) => n.length)) + 2;
+  return [
+    "troupe — browser-automation workers, tracked live",
+    "",
+    "Usage: troupe <command> [options]      (from the repo: pnpm troupe <command>)",
+    "",
+    "Commands:",
+    ...Object.entries(COMMANDS).map(([n, c]) => `  ${n.padEnd(w)}${c.summary}`),
+    "",
+    "Run `troupe <command> --help` for a command's options.",
+  ].join("\n");
+}
+
+function closest(name: string): string | undefined {
+  const dist = (a: string, b: string) => {
+    const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+    for (let j = 1; j <= b.length; j++) d[0]![j] = j;
+    for (let i = 1; i <= a.length; i++)
+      for (let j = 1; j <= b.length; j++)
+        d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    return d[a.length]![b.length]!;
+  };
+  const best = Object.keys(COMMANDS).map((n) => [n, dist(name, n)] as const).sort((a, b) => a[1] - b[1])[0];
+  return best && best[1] <= 2 ? best[0] : undefined;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === "--help" || name === "-h" || name === "help") {
+    const target = name === "help" && rest[0] ? COMMANDS[rest[0]] : undefined;
+    if (target) {
+      console.log(commandHelp(await target.load()));
+      return 0;
+    }
+    console.log(overview());
+    return name ? 0 : 2;
+  }
+  const entry = COMMANDS[name];
+  if (!entry) {
+    const hint = closest(name);
+    console.error(`troupe: unknown command "${name}"${hint ? ` — did you mean "${hint}"?` : ""}\nRun \`troupe --help\` for the list.`);
+    return 2;
+  }
+  const cmd = await entry.load();
+  try {
+    return await runCommand(cmd, rest);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      console.error(`troupe ${name}: ${e.message}\nRun \`troupe ${name} --help\` for usage.`);
+      return 2;
+    }
+    console.error(`troupe ${name}: ${(e as Error).message}`);
+    if (process.env.TROUPE_DEBUG) console.error(e);
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,12 @@
+import { defineCommand } from "@troupe/events/node";
+
+/** Placeholder until issue #6 lands: help works, running says so. */
+export const command = defineCommand({
+  name: "up",
+  summary: "run the whole stack (not implemented yet: issue #6)",
+  options: {},
+  async run() {
+    console.error("troupe up: not implemented yet (issue #6)");
+    return 2;
+  },
+});

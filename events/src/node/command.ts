@@ -1,0 +1,58 @@
+import { formatOptions, parseOptions, UsageError, type OptionDef, type Parsed } from "./options.ts";
+
+/**
+ * One `troupe <name>` subcommand. Services export theirs from `src/cli.ts`;
+ * the dispatcher (bin/cli.ts) loads it only when it runs.
+ */
+export interface CliCommand<S extends Record<string, OptionDef> = Record<string, OptionDef>> {
+  name: string;
+  summary: string;
+  /** e.g. "[subject]" — what follows the flags in the usage line. */
+  args?: string;
+  /** At most this many positional arguments (default 0). */
+  maxPositionals?: number;
+  options: S;
+  /** Extra help text after the options. */
+  details?: string;
+  /** Runs the command; resolves to the exit code. Throw UsageError for bad input (exit 2). */
+  run(parsed: Parsed<S>, argv: readonly string[]): Promise<number>;
+}
+
+export function defineCommand<S extends Record<string, OptionDef>>(c: CliCommand<S>): CliCommand<S> {
+  return c;
+}
+
+export function commandHelp(c: CliCommand): string {
+  const lines = [`troupe ${c.name}${Object.keys(c.options).length ? " [options]" : ""}${c.args ? ` ${c.args}` : ""}`, "", c.summary];
+  if (Object.keys(c.options).length) lines.push("", "Options (flag, or the environment variable in brackets):", formatOptions(c.options));
+  if (c.details) lines.push("", c.details.trim());
+  return lines.join("\n");
+}
+
+/** Parses argv for a command and runs it; `--help` prints its help. */
+export async function runCommand(c: CliCommand, argv: readonly string[], env = process.env): Promise<number> {
+  if (argv.includes("--help") || argv.includes("-h")) {
+    console.log(commandHelp(c));
+    return 0;
+  }
+  const parsed = parseOptions(c.options, argv, env, { maxPositionals: c.maxPositionals ?? 0 });
+  return c.run(parsed, argv);
+}
+
+export { UsageError };
+
+/**
+ * Resolves when SIGINT or SIGTERM arrives (once), so a service's entry module can
+ * `await shutdownSignal()` and then close its connections in order.
+ */
+export function shutdownSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (sig: NodeJS.Signals) => {
+      process.off("SIGINT", on);
+      process.off("SIGTERM", on);
+      resolve(sig);
+    };
+    process.on("SIGINT", on);
+    process.on("SIGTERM", on);
+  });
+}
