@@ -9,3 +9,4 @@ export * from "./commands.ts";
 export * from "./codec.ts";
 export * from "./command-codec.ts";
 export * from "./views/job.ts";
+export * from "./describe.ts";

@@ -1,0 +1,70 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { main } from "./cli.ts";
+import { COMMANDS } from "./registry.ts";
+import { parseSince } from "./commands/tail-format.ts";
+
+let out: string[];
+let err: string[];
+beforeEach(() => {
+  out = [];
+  err = [];
+  vi.spyOn(console, "log").mockImplementation((...a) => void out.push(a.join(" ")));
+  vi.spyOn(console, "error").mockImplementation((...a) => void err.push(a.join(" ")));
+});
+afterEach(() => vi.restoreAllMocks());
+
+describe("troupe dispatcher", () => {
+  it("lists every command with --help (exit 0) and without arguments (exit 2)", async () => {
+    expect(await main(["--help"])).toBe(0);
+    for (const name of ["up", "nats", "master", "worker", "projector", "ui", "submit", "workers", "jobs", "tail", "init"]) {
+      expect(out.join("\n")).toMatch(new RegExp(`^  ${name} `, "m"));
+    }
+    expect(await main([])).toBe(2);
+  });
+
+  it.each(Object.keys(COMMANDS))("prints help for `%s --help`", async (name) => {
+    expect(await main([name, "--help"])).toBe(0);
+    expect(out.join("\n")).toMatch(new RegExp(`^troupe ${name}\\b`));
+  });
+
+  it("rejects an unknown command with a suggestion and exit 2", async () => {
+    expect(await main(["wrker"])).toBe(2);
+    expect(err.join("\n")).toMatch(/unknown command "wrker" — did you mean "worker"\?/);
+  });
+
+  it("rejects unknown flags and bad values with exit 2", async () => {
+    expect(await main(["init", "--replica", "3"])).toBe(2);
+    expect(err.join("\n")).toMatch(/unknown flag --replica \(did you mean --replicas\?\)/);
+    err.length = 0;
+    expect(await main(["init", "--replicas", "seven"])).toBe(2);
+    expect(err.join("\n")).toMatch(/--replicas: expected a whole number, got "seven"/);
+    err.length = 0;
+    expect(await main(["nats", "--port", "70000"])).toBe(2);
+    expect(err.join("\n")).toMatch(/--port: must be at most 65535/);
+    err.length = 0;
+    expect(await main(["tail", "a", "b"])).toBe(2);
+    expect(err.join("\n")).toMatch(/unexpected argument "b"/);
+    err.length = 0;
+    expect(await main(["tail", "--since", "last tuesday"])).toBe(2);
+    expect(err.join("\n")).toMatch(/--since: expected a sequence number/);
+  });
+
+  it("rejects a bad value from the environment, naming the variable", async () => {
+    process.env.TROUPE_REPLICAS = "0";
+    try {
+      expect(await main(["init"])).toBe(2);
+      expect(err.join("\n")).toMatch(/TROUPE_REPLICAS: must be at least 1/);
+    } finally {
+      delete process.env.TROUPE_REPLICAS;
+    }
+  });
+});
+
+describe("tail --since", () => {
+  it("parses sequences, times and durations", () => {
+    expect(parseSince("42")).toEqual({ seq: 42 });
+    expect(parseSince("2026-01-15T10:30:00Z")).toEqual({ time: "2026-01-15T10:30:00.000Z" });
+    expect(parseSince("5m", Date.parse("2026-01-15T10:30:00Z"))).toEqual({ time: "2026-01-15T10:25:00.000Z" });
+    expect(() => parseSince("0")).toThrow(/start at 1/);
+  });
+});

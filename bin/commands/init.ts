@@ -1,0 +1,19 @@
+import { connectAs, defineCommand, initStores, natsOptions, streamOptions } from "@troupe/events/node";
+
+export const command = defineCommand({
+  name: "init",
+  summary: "Create or update the streams TROUPE_EVENTS and TROUPE_HEARTBEATS, the object store troupe-artifacts and the KV bucket troupe-master. Idempotent; the master also runs it at start.",
+  options: { ...natsOptions, ...streamOptions },
+  async run({ values: v }) {
+    const nc = await connectAs({ url: v.natsUrl, role: "master", dataDir: v.dataDir, name: "troupe-init" });
+    try {
+      const r = await initStores(nc, { prefix: v.prefix, replicas: v.replicas, heartbeatMaxAgeMs: v.heartbeatMaxAgeHours * 3600_000 });
+      for (const s of r.streams) console.log(`stream ${s.name}: ${s.action}`);
+      console.log(`object store ${r.artifacts}: ready`);
+      console.log(`kv bucket ${r.masterKv}: ready`);
+      return 0;
+    } finally {
+      await nc.close();
+    }
+  },
+});

@@ -1,0 +1,39 @@
+import { decodeEvent, describeEvent, type Subjects } from "@troupe/events";
+import { UsageError } from "@troupe/events/node";
+
+/** One readable line per message: time, subject, type, key fields — or why it is invalid. */
+export function formatLine(subject: string, body: Uint8Array, s: Subjects): string {
+  const r = decodeEvent(subject, body, { subjects: s });
+  if (!r.ok) {
+    return `${new Date().toISOString().slice(11, 23)}  ${subject}  INVALID ${r.error.code}${r.error.path ? ` at ${r.error.path}` : ""}: ${r.error.message}`;
+  }
+  const e = r.value;
+  return `${e.time.slice(11, 23)}  ${subject}  ${e.type}  ${describeEvent(e)}`.trimEnd();
+}
+
+export type Since = { seq: number } | { time: string };
+
+/** `--since`: a stream sequence (123), an ISO time, or a duration ago (30s, 5m, 2h, 1d). */
+export function parseSince(raw: string, now = Date.now()): Since {
+  if (/^\d+$/.test(raw)) {
+    const seq = Number(raw);
+    if (seq < 1) throw new UsageError(`--since: sequence numbers start at 1, got ${raw}`);
+    return { seq };
+  }
+  const dur = /^(\d+)(s|m|h|d)$/.exec(raw);
+  if (dur) {
+    const ms = Number(dur[1]) * { s: 1000, m: 60_000, h: 3600_000, d: 86_400_000 }[dur[2] as "s" | "m" | "h" | "d"];
+    return { time: new Date(now - ms).toISOString() };
+  }
+  const t = Date.parse(raw);
+  if (/^\d{4}-\d{2}-\d{2}/.test(raw) && !Number.isNaN(t)) return { time: new Date(t).toISOString() };
+  throw new UsageError(`--since: expected a sequence number, an ISO time or a duration like 5m, got ${JSON.stringify(raw)}`);
+}
+
+/** Which stream holds a subject filter, or null when it spans both / neither. */
+export function streamFor(subject: string, s: Subjects, names: { events: string; heartbeats: string }): string | null {
+  const p = s.prefix;
+  if (subject === `${p}.evt.>` || subject.startsWith(`${p}.evt.`)) return names.events;
+  if (subject === `${p}.hb.>` || subject.startsWith(`${p}.hb.`)) return names.heartbeats;
+  return null;
+}

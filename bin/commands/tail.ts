@@ -1,0 +1,64 @@
+import { DeliverPolicy, jetstream } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { subjectsFor } from "@troupe/events";
+import { bool, connectAs, defineCommand, natsOptions, shutdownSignal, storeNames, str, UsageError, type NatsRole } from "@troupe/events/node";
+import { formatLine, parseSince, streamFor } from "./tail-format.ts";
+
+export const command = defineCommand({
+  name: "tail",
+  summary: "Print live events one readable line each (time, subject, type, key fields); --since replays from the stream first, then follows live.",
+  args: "[subject]",
+  maxPositionals: 1,
+  options: {
+    ...natsOptions,
+    json: bool("print raw message bodies, one per line", { default: false }),
+    since: str("replay from a stream sequence, an ISO time or a duration ago (30s, 5m, 2h)", { metavar: "<seq|time|dur>" }),
+    role: str("NATS user to connect as (default: live; ui with --since, which needs JetStream)", { env: "TROUPE_TAIL_ROLE", choices: ["live", "ui", "master", "projector"] }),
+  },
+  details: `
+subject defaults to <prefix>.evt.> (all events); <prefix>.hb.> shows heartbeats, <prefix>.> both
+(live only). Examples:
+  troupe tail                                  # every event from now on
+  troupe tail 'troupe.evt.job.*.failed'        # failures only
+  troupe tail --since 10m 'troupe.evt.job.>'   # the last 10 minutes of job events, then live`,
+  async run({ values: v, positionals }) {
+    const s = subjectsFor(v.prefix);
+    const subject = positionals[0] ?? s.allEvents;
+    if (!/^[A-Za-z0-9_*>$-]+(\.[A-Za-z0-9_*>$-]+)*$/.test(subject)) throw new UsageError(`invalid subject ${JSON.stringify(subject)}`);
+    const since = v.since !== undefined ? parseSince(v.since) : undefined;
+    const role = (v.role ?? (since ? "ui" : "live")) as NatsRole;
+    const stream = since ? streamFor(subject, s, storeNames(v.prefix)) : null;
+    if (since && !stream) throw new UsageError(`--since needs a subject inside one stream (${s.prefix}.evt.… or ${s.prefix}.hb.…), got ${subject}`);
+    const nc = await connectAs({ url: v.natsUrl, role, dataDir: v.dataDir, name: "troupe-tail" });
+    const print = (subj: string, data: Uint8Array) => {
+      console.log(v.json ? new TextDecoder().decode(data) : formatLine(subj, data, s));
+    };
+    const done = shutdownSignal();
+    try {
+      if (since && stream) await replayThenFollow(nc, stream, subject, since, print, done);
+      else await follow(nc, subject === `${s.prefix}.>` ? [s.allEvents, s.allHeartbeats] : [subject], print, done);
+      return 0;
+    } finally {
+      await nc.close();
+    }
+  },
+});
+
+async function follow(nc: NatsConnection, subjects: string[], print: (s: string, d: Uint8Array) => void, done: Promise<unknown>) {
+  for (const subj of subjects) nc.subscribe(subj, { callback: (err, m) => (err ? console.error(`troupe tail: ${err.message}`) : print(m.subject, m.data)) });
+  await nc.flush();
+  console.error(`troupe tail: following ${subjects.join(", ")} (Ctrl-C to stop)`);
+  await Promise.race([done, nc.closed()]);
+}
+
+async function replayThenFollow(nc: NatsConnection, stream: string, subject: string, since: ReturnType<typeof parseSince>, print: (s: string, d: Uint8Array) => void, done: Promise<unknown>) {
+  const js = jetstream(nc);
+  const consumer = await js.consumers.get(stream, {
+    filter_subjects: subject,
+    ...("seq" in since ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: since.seq } : { deliver_policy: DeliverPolicy.StartTime, opt_start_time: since.time }),
+  });
+  const messages = await consumer.consume();
+  console.error(`troupe tail: replaying ${stream} ${subject} from ${"seq" in since ? `sequence ${since.seq}` : since.time}, then following (Ctrl-C to stop)`);
+  void done.then(() => messages.stop());
+  for await (const m of messages) print(m.subject, m.data);
+}
