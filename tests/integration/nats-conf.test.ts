@@ -1,0 +1,30 @@
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ensureCredentials, NATS_CONF, natsConfEnv } from "@troupe/events/node";
+import { describe, expect, it } from "vitest";
+
+describe("nats.conf", () => {
+  const dir = mkdtempSync(join(tmpdir(), "troupe-conf-"));
+  const vars = natsConfEnv({
+    host: "127.0.0.1", port: 4222, wsHost: "127.0.0.1", wsPort: 4223, monitorHost: "127.0.0.1", monitorPort: 8222,
+    serverName: "check", storeDir: join(dir, "nats"), credentials: ensureCredentials(dir),
+  });
+
+  it("is accepted by `nats-server -t` with the variables set", () => {
+    const r = spawnSync("nats-server", ["-t", "-c", NATS_CONF], { env: { ...process.env, ...vars }, encoding: "utf8" });
+    expect(r.stderr + r.stdout).toMatch(/configuration file .* is valid/);
+    expect(r.status).toBe(0);
+  });
+
+  it("is refused when a password variable is missing (no password is committed)", () => {
+    const { TROUPE_NATS_MASTER_PASSWORD: _omit, ...rest } = vars;
+    const env: Record<string, string | undefined> = { ...process.env, ...rest };
+    delete env.TROUPE_NATS_MASTER_PASSWORD;
+    const r = spawnSync("nats-server", ["-t", "-c", NATS_CONF], { env, encoding: "utf8" });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr + r.stdout).toMatch(/TROUPE_NATS_MASTER_PASSWORD/);
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
