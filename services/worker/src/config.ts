@@ -1,0 +1,122 @@
+import { hostname, networkInterfaces, totalmem } from "node:os";
+import { assertValidId, slugWorkerName } from "@troupe/events";
+import { bool, int, natsOptions, str, UsageError, type OptionValues } from "@troupe/events/node";
+
+/** `troupe worker` options: a flag each, and the TROUPE_* variable in brackets. */
+export const workerOptions = {
+  ...natsOptions,
+  name: str("worker name shown in the dashboard", { env: "TROUPE_WORKER_NAME", default: `Worker Node ${hostname()}`, metavar: "<name>" }),
+  id: str("worker id (default: slug of the name, \"Worker Node Demo 01\" → wn-demo-01)", { env: "TROUPE_WORKER_ID", metavar: "<id>" }),
+  type: str("worker type", { env: "TROUPE_WORKER_TYPE", default: "puppeteer", pattern: /^[A-Za-z0-9_.-]{1,64}$/, patternHelp: "1-64 characters of [A-Za-z0-9_.-]" }),
+  ip: str("IP address announced at registration (default: first non-internal IPv4)", { env: "TROUPE_WORKER_IP", metavar: "<ip>" }),
+  host: str("address the /status HTTP server binds to", { env: "TROUPE_WORKER_HOST", default: "0.0.0.0", metavar: "<addr>" }),
+  port: int("/status HTTP port; the next free one is used when the default is taken (0 = any)", { env: "TROUPE_WORKER_PORT", min: 0, max: 65535, metavar: "<port>" }),
+  maxJobs: int("jobs run at the same time", { env: "TROUPE_MAX_JOBS", default: 2, min: 1, max: 1000 }),
+  memoryMb: int("memory announced in MB (default: detected total)", { env: "TROUPE_WORKER_MEMORY_MB", min: 0, metavar: "<MB>" }),
+  heartbeatMs: int("heartbeat interval", { env: "TROUPE_HEARTBEAT_MS", default: 30_000, min: 100, max: 3_600_000, metavar: "<ms>" }),
+  chromiumPath: str("Chromium executable", { env: "TROUPE_CHROMIUM_PATH", default: "/usr/bin/chromium", metavar: "<path>" }),
+  recycleAfter: int("browser contexts a browser serves before it is replaced", { env: "TROUPE_RECYCLE_AFTER", default: 50, min: 1, max: 100_000 }),
+  stepTimeoutMs: int("default timeout of one step (a scenario's `timeout` overrides it)", { env: "TROUPE_STEP_TIMEOUT_MS", default: 30_000, min: 1, max: 600_000, metavar: "<ms>" }),
+  drainGraceMs: int("on shutdown/drain, how long running jobs may finish before they fail as retryable", { env: "TROUPE_DRAIN_GRACE_MS", default: 60_000, min: 0, max: 3_600_000, metavar: "<ms>" }),
+  maxCpu: int("refuse new jobs while CPU usage is above this %", { env: "TROUPE_MAX_CPU", default: 95, min: 1, max: 100, metavar: "<%>" }),
+  minFreeMemoryMb: int("refuse new jobs while available memory is below this", { env: "TROUPE_MIN_FREE_MEMORY_MB", default: 256, min: 0, metavar: "<MB>" }),
+  allowPrivateTargets: bool("allow targets on loopback/private/link-local/metadata addresses (SSRF guard off)", { env: "TROUPE_ALLOW_PRIVATE_TARGETS", default: false }),
+  allowedTargets: str("comma-separated hosts or CIDRs allowed even when private, e.g. intranet.local,10.1.0.0/16", { env: "TROUPE_ALLOWED_TARGETS", default: "", metavar: "<list>" }),
+  allowScriptSteps: bool("allow steps that run page JavaScript (waitForExpression)", { env: "TROUPE_ALLOW_SCRIPT_STEPS", default: false }),
+} as const;
+
+export type WorkerOptionValues = OptionValues<typeof workerOptions>;
+
+export const DEFAULT_STATUS_PORT = 3002;
+
+/** Everything the worker runs with, derived and checked once at start. */
+export interface WorkerConfig {
+  natsUrl: string;
+  dataDir: string;
+  prefix: string;
+  name: string;
+  workerId: string;
+  type: string;
+  ip: string;
+  host: string;
+  /** Port to try; `scanPorts` means the next free one is taken when it is busy. */
+  port: number;
+  scanPorts: boolean;
+  maxJobs: number;
+  memoryMb: number;
+  heartbeatMs: number;
+  chromiumPath: string;
+  recycleAfter: number;
+  stepTimeoutMs: number;
+  drainGraceMs: number;
+  maxCpu: number;
+  minFreeMemoryMb: number;
+  allowPrivateTargets: boolean;
+  allowedTargets: string[];
+  allowScriptSteps: boolean;
+}
+
+/** First non-internal IPv4 address, else loopback. */
+export function detectIp(): string {
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === "IPv4" && !a.internal) return a.address;
+  }
+  return "127.0.0.1";
+}
+
+/** Turns parsed options into a config; a bad combination is a UsageError naming the option. */
+export function resolveConfig(v: WorkerOptionValues, detected = { ip: detectIp, memoryMb: () => Math.round(totalmem() / 1024 / 1024) }): WorkerConfig {
+  const name = v.name.trim();
+  if (!name || name.length > 200) throw new UsageError(`--name [TROUPE_WORKER_NAME]: expected 1-200 characters, got ${JSON.stringify(v.name)}`);
+  let workerId: string;
+  try {
+    workerId = assertValidId(v.id ?? slugWorkerName(name), v.id ? "--id [TROUPE_WORKER_ID]" : `worker id derived from the name ${JSON.stringify(name)}`);
+  } catch (e) {
+    throw new UsageError((e as Error).message + (v.id ? "" : "; set --id [TROUPE_WORKER_ID]"));
+  }
+  const allowedTargets = v.allowedTargets.split(",").map((s) => s.trim().toLowerCase()).filter(Boolean);
+  return {
+    natsUrl: v.natsUrl,
+    dataDir: v.dataDir,
+    prefix: v.prefix,
+    name,
+    workerId,
+    type: v.type,
+    ip: v.ip ?? detected.ip(),
+    host: v.host,
+    port: v.port ?? DEFAULT_STATUS_PORT,
+    scanPorts: v.port === undefined,
+    maxJobs: v.maxJobs,
+    memoryMb: v.memoryMb ?? detected.memoryMb(),
+    heartbeatMs: v.heartbeatMs,
+    chromiumPath: v.chromiumPath,
+    recycleAfter: v.recycleAfter,
+    stepTimeoutMs: v.stepTimeoutMs,
+    drainGraceMs: v.drainGraceMs,
+    maxCpu: v.maxCpu,
+    minFreeMemoryMb: v.minFreeMemoryMb,
+    allowPrivateTargets: v.allowPrivateTargets,
+    allowedTargets,
+    allowScriptSteps: v.allowScriptSteps,
+  };
+}
+
+/** The start-up banner: name, id, type, IP, max jobs, memory (the seed's console output). */
+export function describeConfig(c: WorkerConfig, extra: { browser?: string; statusUrl?: string } = {}): string {
+  const rows: [string, string][] = [
+    ["Name", c.name],
+    ["ID", c.workerId],
+    ["Type", c.type],
+    ["IP", c.ip],
+    ["Max jobs", String(c.maxJobs)],
+    ["Memory", `${c.memoryMb} MB`],
+    ["NATS", c.natsUrl],
+  ];
+  if (extra.browser) rows.push(["Browser", extra.browser]);
+  if (extra.statusUrl) rows.push(["Status", extra.statusUrl]);
+  rows.push(["Heartbeat", `${c.heartbeatMs / 1000} s`]);
+  if (c.allowPrivateTargets) rows.push(["SSRF guard", "off (private targets allowed)"]);
+  else if (c.allowedTargets.length) rows.push(["SSRF allow", c.allowedTargets.join(", ")]);
+  if (c.allowScriptSteps) rows.push(["Script steps", "allowed"]);
+  return [`🎭 Troupe worker`, ...rows.map(([k, val]) => `   ${`${k}:`.padEnd(13)}${val}`)].join("\n");
+}
