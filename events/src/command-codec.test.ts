@@ -50,3 +50,14 @@ describe("jobs.submit validation", () => {
     expect(r).toMatchObject({ ok: false, error: { path: "spec.scenario.steps[0].ms" } });
   });
 });
+
+describe("decodeReply", () => {
+  it("accepts valid replies and names the field of an invalid one", async () => {
+    const { decodeReply } = await import("./command-codec.ts");
+    expect(decodeReply("worker.assign", '{"accepted":true}')).toEqual({ ok: true, value: { accepted: true } });
+    expect(decodeReply("jobs.submit", '{"ok":true,"jobId":"j1","duplicate":true}').ok).toBe(true);
+    const bad = decodeReply("worker.assign", '{"accepted":false,"reason":"bored"}');
+    expect(bad.ok).toBe(false);
+    expect(decodeReply("ack", "nope")).toMatchObject({ ok: false, error: { code: "not-json" } });
+  });
+});

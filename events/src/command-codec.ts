@@ -1,8 +1,8 @@
 import "./formats.ts";
-import type { TSchema } from "@sinclair/typebox";
+import type { Static, TSchema } from "@sinclair/typebox";
 import { TypeCompiler, type TypeCheck } from "@sinclair/typebox/compiler";
 import { checkJobSpecSemantics, parseJsonObject, type DecodeError, type Decoded } from "./codec.ts";
-import { COMMAND_NAMES, CommandSchemas, type Command, type CommandName, type SubmitJob } from "./commands.ts";
+import { COMMAND_NAMES, CommandSchemas, ReplySchemas, type Command, type CommandName, type SubmitJob } from "./commands.ts";
 import { firstError } from "./errors.ts";
 import { validateScenario } from "./scenario.ts";
 import { DEFAULT_JOB_TIMEOUT_MS, DEFAULT_MAX_ATTEMPTS, DEFAULT_PRIORITY, type JobSpec } from "./payloads.ts";
@@ -45,6 +45,21 @@ export function decodeCommand<N extends CommandName>(name: N, body: Uint8Array |
   const parsed = parseJsonObject(body, maxBytes);
   if (!parsed.ok) return parsed;
   return validateCommand(name, parsed.value);
+}
+
+export type ReplyName = keyof typeof ReplySchemas;
+export type Reply<N extends ReplyName> = Static<(typeof ReplySchemas)[N]>;
+const replyChecks = Object.fromEntries(
+  (Object.keys(ReplySchemas) as ReplyName[]).map((n) => [n, TypeCompiler.Compile(ReplySchemas[n] as TSchema)]),
+) as Record<ReplyName, TypeCheck<TSchema>>;
+
+/** Decodes a reply (jobs.submit, ack, worker.assign): whoever asks validates what comes back. */
+export function decodeReply<N extends ReplyName>(name: N, body: Uint8Array | string, maxBytes = MAX_COMMAND_BYTES): Decoded<Reply<N>> {
+  const parsed = parseJsonObject(body, maxBytes);
+  if (!parsed.ok) return parsed;
+  const err = firstError(replyChecks[name], parsed.value, "");
+  if (err) return { ok: false, error: { code: "invalid-data", ...err } };
+  return { ok: true, value: parsed.value as Reply<N> };
 }
 
 /** A submitted job with the defaults applied. */
