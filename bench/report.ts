@@ -20,6 +20,14 @@ export interface BenchOptions {
   /** Small sizes, for the test suite's "still works" check. */
   quick: boolean;
   log: (line: string) => void;
+  /**
+   * How many items to process (jobs for dispatch, events for a projector
+   * rebuild ...) instead of the bench's default; the growth series passes 1×,
+   * 10×, 100×, 1000× a base. A bench that honours it echoes it as
+   * `params.size`, so `bench growth` can tell it did; one that ignores it is
+   * reported as "size not supported".
+   */
+  size?: number;
 }
 
 export type Bench = (o: BenchOptions) => Promise<BenchReport>;
