@@ -10,3 +10,7 @@ export * from "./codec.ts";
 export * from "./command-codec.ts";
 export * from "./views/job.ts";
 export * from "./describe.ts";
+export * from "./views/worker.ts";
+export * from "./views/series.ts";
+export * from "./views/fleet.ts";
+export * from "./views/read.ts";

@@ -1,0 +1,190 @@
+import type { EventOf, TroupeEvent } from "../events.ts";
+import type { Static } from "@sinclair/typebox";
+import type { Capabilities } from "../payloads.ts";
+
+/**
+ * The worker read model, shared by the projector (SQLite rows) and the browser
+ * (live updates). Pure and deterministic: every time comes from the event.
+ *
+ * Two streams feed a worker: TROUPE_EVENTS (lifecycle and the job outcomes it
+ * produced) and TROUPE_HEARTBEATS (telemetry). A consumer may interleave them in
+ * any order, so each stream only writes its own fields and the derived fields
+ * (status, lastSeen, rates) are a pure function of both parts — the final view
+ * does not depend on the interleaving.
+ */
+
+/** Stored status. `suspect` is never stored: it is derived at read time from lastSeen (see `workerPresence`). */
+export type WorkerStatusView = "online" | "busy" | "suspect" | "draining" | "offline" | "lost";
+export const WORKER_STATUSES: readonly WorkerStatusView[] = ["online", "busy", "suspect", "draining", "offline", "lost"];
+
+export type WorkerLifecycle = "registered" | "draining" | "deregistered" | "lost";
+
+export interface WorkerView {
+  id: string;
+  name: string;
+  type: string;
+  ip: string;
+  port: number;
+  version: string;
+  instanceId?: string;
+  capabilities?: Static<typeof Capabilities>;
+  status: WorkerStatusView;
+  currentJobs: number;
+  maxJobs: number;
+  /** Jobs the worker said it runs in its latest heartbeat. */
+  jobIds: string[];
+  /** Latest heartbeat metrics: cpu and disk in %, memory in MB, network in Mbps. */
+  cpu: number;
+  memory: number;
+  memoryTotal?: number;
+  disk: number;
+  network: number;
+  /** Computed from the job events this worker produced (never its own claims). */
+  jobsCompleted: number;
+  jobsFailed: number;
+  /** completed ÷ (completed + failed) × 100; 0 with no finished jobs. */
+  successRate: number;
+  /** Mean run time (ms) of its finished attempts that reported a duration. */
+  averageJobDuration: number;
+  /** Mean main-navigation response time (ms) of its completed attempts. */
+  averageResponseTime: number;
+  registeredAt?: string;
+  /** Latest time anything was heard from or about the worker. */
+  lastSeen?: string;
+
+  // --- per-stream parts (the derived fields above are computed from these) ---
+  /** From TROUPE_EVENTS: last lifecycle event and its time. */
+  lifecycle?: WorkerLifecycle;
+  lifecycleAt?: string;
+  /** From TROUPE_EVENTS: time of the latest event the worker itself produced. */
+  lastEventAt?: string;
+  /** From TROUPE_HEARTBEATS: status claimed by the latest heartbeat and its time. */
+  heartbeatStatus?: "online" | "busy" | "draining";
+  lastHeartbeatAt?: string;
+  /** Accumulators for the averages. */
+  durationSum: number;
+  durationCount: number;
+  responseTimeSum: number;
+  responseTimeCount: number;
+}
+
+type WorkerEvent = Extract<TroupeEvent, { type: `worker.${string}` }>;
+/** Job outcomes that count towards a worker's statistics; fold them only after `evolveJob` accepted them. */
+export type WorkerJobOutcome = EventOf<"job.completed"> | EventOf<"job.failed">;
+
+export function emptyWorker(id: string): WorkerView {
+  return {
+    id, name: id, type: "", ip: "", port: 0, version: "", status: "offline", currentJobs: 0, maxJobs: 0, jobIds: [],
+    cpu: 0, memory: 0, disk: 0, network: 0, jobsCompleted: 0, jobsFailed: 0, successRate: 0, averageJobDuration: 0, averageResponseTime: 0,
+    durationSum: 0, durationCount: 0, responseTimeSum: 0, responseTimeCount: 0,
+  };
+}
+
+const later = (a: string | undefined, b: string | undefined): string | undefined =>
+  a === undefined ? b : b === undefined ? a : Date.parse(b) > Date.parse(a) ? b : a;
+
+/** Status from both parts: a lifecycle verdict wins unless a newer heartbeat contradicts a `lost`. */
+export function deriveWorkerStatus(w: Pick<WorkerView, "lifecycle" | "lifecycleAt" | "heartbeatStatus" | "lastHeartbeatAt">): WorkerStatusView {
+  const hbAfter = w.lastHeartbeatAt !== undefined && w.lifecycleAt !== undefined && Date.parse(w.lastHeartbeatAt) > Date.parse(w.lifecycleAt);
+  if (w.lifecycle === "deregistered") return "offline";
+  if (w.lifecycle === "lost" && !hbAfter) return "lost";
+  if (w.lifecycle === "draining") return "draining";
+  if (w.heartbeatStatus) return w.heartbeatStatus;
+  return w.lifecycle === "registered" || w.lifecycle === "lost" ? "online" : "offline";
+}
+
+function derive(w: WorkerView): WorkerView {
+  const finished = w.jobsCompleted + w.jobsFailed;
+  w.status = deriveWorkerStatus(w);
+  w.successRate = finished === 0 ? 0 : (w.jobsCompleted / finished) * 100;
+  w.averageJobDuration = w.durationCount === 0 ? 0 : w.durationSum / w.durationCount;
+  w.averageResponseTime = w.responseTimeCount === 0 ? 0 : w.responseTimeSum / w.responseTimeCount;
+  const seen = later(w.lastEventAt, w.lastHeartbeatAt);
+  if (seen !== undefined) w.lastSeen = seen;
+  return w;
+}
+
+/**
+ * Folds a worker lifecycle event or a heartbeat into the worker's view (a new
+ * object; the input is not changed).
+ */
+export function evolveWorker(view: WorkerView | undefined, event: WorkerEvent): WorkerView {
+  const w: WorkerView = view ? { ...view } : emptyWorker(event.data.workerId);
+  const t = event.time;
+  switch (event.type) {
+    case "worker.registered": {
+      const d = event.data;
+      Object.assign(w, { name: d.name, type: d.type, ip: d.ip, port: d.port, version: d.version, instanceId: d.instanceId, capabilities: d.capabilities });
+      w.maxJobs = d.capabilities.maxConcurrentJobs;
+      w.registeredAt = t;
+      w.lifecycle = "registered";
+      w.lifecycleAt = t;
+      w.lastEventAt = later(w.lastEventAt, t);
+      break;
+    }
+    case "worker.draining":
+      w.lifecycle = "draining";
+      w.lifecycleAt = t;
+      w.lastEventAt = later(w.lastEventAt, t);
+      break;
+    case "worker.deregistered":
+      w.lifecycle = "deregistered";
+      w.lifecycleAt = t;
+      w.lastEventAt = later(w.lastEventAt, t);
+      break;
+    case "worker.lost":
+      w.lifecycle = "lost";
+      w.lifecycleAt = t;
+      break;
+    case "worker.heartbeat": {
+      const d = event.data;
+      w.heartbeatStatus = d.status;
+      w.lastHeartbeatAt = t;
+      w.currentJobs = d.currentJobs;
+      w.maxJobs = d.maxConcurrentJobs;
+      w.jobIds = d.jobIds;
+      w.cpu = d.metrics.cpuUsage;
+      w.memory = d.metrics.memoryUsage;
+      if (d.metrics.memoryTotal !== undefined) w.memoryTotal = d.metrics.memoryTotal;
+      w.disk = d.metrics.diskUsage;
+      w.network = d.metrics.networkUsage;
+      break;
+    }
+  }
+  return derive(w);
+}
+
+/** Counts an accepted job outcome towards the worker that produced it. */
+export function countJobOutcome(view: WorkerView | undefined, event: WorkerJobOutcome): WorkerView {
+  const w: WorkerView = view ? { ...view } : emptyWorker(event.data.workerId);
+  w.lastEventAt = later(w.lastEventAt, event.time);
+  if (event.type === "job.completed") {
+    w.jobsCompleted += 1;
+    w.durationSum += event.data.metrics.totalDuration;
+    w.durationCount += 1;
+    w.responseTimeSum += event.data.metrics.responseTime;
+    w.responseTimeCount += 1;
+  } else {
+    w.jobsFailed += 1;
+    const m = event.data.metrics;
+    if (m) {
+      w.durationSum += m.totalDuration;
+      w.durationCount += 1;
+      if (m.responseTime !== undefined) {
+        w.responseTimeSum += m.responseTime;
+        w.responseTimeCount += 1;
+      }
+    }
+  }
+  return derive(w);
+}
+
+/**
+ * The status to show at `nowMs`: an online or busy worker not heard from for
+ * `suspectAfterMs` is `suspect` (the master declares it `lost` later). Read-time
+ * only, because it depends on the clock.
+ */
+export function workerPresence(w: Pick<WorkerView, "status" | "lastSeen">, nowMs: number, suspectAfterMs: number): WorkerStatusView {
+  if ((w.status === "online" || w.status === "busy") && w.lastSeen !== undefined && nowMs - Date.parse(w.lastSeen) > suspectAfterMs) return "suspect";
+  return w.status;
+}

@@ -1,0 +1,221 @@
+import Database, { type Database as Sqlite } from "better-sqlite3";
+import {
+  fleetPoint, fleetStats, JOB_STATUSES, workerPoint, workerPresence,
+  type FleetSeriesPoint, type FleetStats, type JobListQuery, type JobPage, type JobStatus, type JobSummary, type JobView,
+  type ProjectorStatus, type WorkerFilter, type WorkerSeriesPoint, type WorkerStatusView, type WorkerView,
+} from "@troupe/events";
+import { fileIdentity } from "./db-file.ts";
+import { builder, param, prepare, type Prepared } from "./sql.ts";
+
+/**
+ * The read side of the projector's SQLite file, for the UI server and the CLI.
+ * Opens the file read-only (WAL: readers never block the projector) and follows
+ * rebuilds: before each call it checks which file the path points at and
+ * reopens when a rebuild swapped in a new one, so a reader sees the old complete
+ * database or the new complete one, never a half-built one. Every call is
+ * synchronous (better-sqlite3).
+ */
+
+export interface ReadModelsOptions {
+  /** An online/busy worker not heard from for this long shows as `suspect` (default 90 s = 3 missed 30 s heartbeats). */
+  suspectAfterMs?: number;
+  /** Clock for `suspect` (tests). */
+  now?: () => number;
+}
+
+export interface ReadModels {
+  /** Workers ordered by id; status filter and `suspect` apply at read time. */
+  listWorkers(filter?: WorkerFilter): WorkerView[];
+  getWorker(id: string): WorkerView | null;
+  /** Per-minute cpu / memory / jobs of one worker from `sinceMs` (epoch ms) on, oldest first. */
+  workerSeries(id: string, sinceMs: number): WorkerSeriesPoint[];
+  /** Newest first; page with `cursor`. Throws ReadModelQueryError for a bad query. */
+  listJobs(query?: JobListQuery): JobPage;
+  /** The whole job view: result, logs, error and attempt history. */
+  getJob(id: string): JobView | null;
+  stats(): FleetStats;
+  /** Per-minute fleet throughput, failures, queue wait and run time percentiles from `sinceMs` on, oldest first. */
+  fleetSeries(sinceMs: number): FleetSeriesPoint[];
+  /** The projector's last committed batch: lag, counters, checkpoints; null before its first batch. */
+  projectorLag(): ProjectorStatus | null;
+  /** True when a database file exists and is open (false before the projector's first start). */
+  ready(): boolean;
+  close(): void;
+}
+
+/** A query the caller got wrong (bad cursor, limit, status): the UI answers 400. */
+export class ReadModelQueryError extends Error {
+  override name = "ReadModelQueryError";
+}
+
+const MAX_LIMIT = 500;
+const DEFAULT_LIMIT = 50;
+
+interface Open {
+  db: Sqlite;
+  identity: string;
+  q: ReturnType<typeof prepareFixed>;
+  listJobs: Map<string, Prepared<Record<string, unknown>>>;
+}
+
+function prepareFixed(db: Sqlite) {
+  return {
+    workers: prepare(db, builder.selectFrom("workers").select("view").orderBy("id")),
+    worker: prepare<{ id: string }>(db, builder.selectFrom("workers").select("view").where("id", "=", param("id"))),
+    workerSeries: prepare<{ id: string; since: number }>(db, builder.selectFrom("worker_series")
+      .select(["worker_id as workerId", "minute", "cpu_sum as cpuSum", "memory_sum as memorySum", "samples", "completed", "failed"])
+      .where("worker_id", "=", param("id")).where("minute", ">=", param("since") as unknown as number).orderBy("minute")),
+    job: prepare<{ id: string }>(db, builder.selectFrom("jobs").select("view").where("id", "=", param("id"))),
+    jobCounts: prepare(db, builder.selectFrom("jobs").select(["status", (eb) => eb.fn.countAll<number>().as("n")]).groupBy("status")),
+    fleetSeries: prepare<{ since: number }>(db, builder.selectFrom("fleet_series").selectAll()
+      .where("minute", ">=", param("since") as unknown as number).orderBy("minute")),
+    status: prepare(db, builder.selectFrom("projector_status").select("value").where("id", "=", 1)),
+  };
+}
+
+function encodeCursor(j: { submittedAt: string; id: string }): string {
+  return Buffer.from(JSON.stringify([j.submittedAt, j.id])).toString("base64url");
+}
+
+function decodeCursor(c: string): [string, string] {
+  try {
+    const v = JSON.parse(Buffer.from(c, "base64url").toString("utf8")) as unknown;
+    if (Array.isArray(v) && v.length === 2 && typeof v[0] === "string" && typeof v[1] === "string") return [v[0], v[1]];
+  } catch {
+    // fall through to the error below
+  }
+  throw new ReadModelQueryError(`cursor: not a cursor this API returned (${JSON.stringify(c.slice(0, 40))})`);
+}
+
+function statusList<S extends string>(v: S | readonly S[] | undefined, allowed: readonly S[], field: string): S[] | undefined {
+  if (v === undefined) return undefined;
+  const list = (Array.isArray(v) ? v : [v]) as S[];
+  for (const s of list) if (!allowed.includes(s)) throw new ReadModelQueryError(`${field}: expected one of ${allowed.join(", ")}, got ${JSON.stringify(s)}`);
+  return list;
+}
+
+export function openReadModels(path: string, o: ReadModelsOptions = {}): ReadModels {
+  const suspectAfterMs = o.suspectAfterMs ?? 90_000;
+  const now = o.now ?? Date.now;
+  let cur: Open | null = null;
+  let closed = false;
+
+  const open = (): Open | null => {
+    if (closed) throw new Error(`read models ${path}: used after close()`);
+    const identity = fileIdentity(path);
+    if (cur && cur.identity === identity) return cur;
+    cur?.db.close();
+    cur = null;
+    if (identity === null) return null;
+    try {
+      const db = new Database(path, { readonly: true, fileMustExist: true });
+      db.pragma("busy_timeout = 5000");
+      cur = { db, identity, q: prepareFixed(db), listJobs: new Map() };
+    } catch (e) {
+      // A swap between stat and open, or a file whose schema is not written yet: next call tries again.
+      if (fileIdentity(path) !== identity) return open();
+      throw new Error(`cannot open read models ${path}: ${(e as Error).message}`, { cause: e });
+    }
+    return cur;
+  };
+
+  const present = (w: WorkerView): WorkerView => {
+    const status = workerPresence(w, now(), suspectAfterMs);
+    return status === w.status ? w : { ...w, status };
+  };
+
+  const jobsStatement = (c: Open, shape: { statuses: number; q: boolean; worker: boolean; cursor: boolean }) => {
+    const key = JSON.stringify(shape);
+    let p = c.listJobs.get(key);
+    if (!p) {
+      let qb = builder.selectFrom("jobs").select("summary");
+      if (shape.statuses) qb = qb.where("status", "in", Array.from({ length: shape.statuses }, (_, i) => param(`s${i}`)));
+      if (shape.worker) qb = qb.where("worker_id", "=", param("workerId"));
+      if (shape.q) qb = qb.where((eb) => eb.or([eb("id", "like", param("q")), eb("url", "like", param("q"))]));
+      if (shape.cursor) {
+        qb = qb.where((eb) => eb.or([
+          eb("submitted_at", "<", param("cAt")),
+          eb.and([eb("submitted_at", "=", param("cAt")), eb("id", "<", param("cId"))]),
+        ]));
+      }
+      qb = qb.orderBy("submitted_at", "desc").orderBy("id", "desc").limit(param("limit") as unknown as number);
+      p = prepare(c.db, qb);
+      c.listJobs.set(key, p);
+    }
+    return p;
+  };
+
+  return {
+    listWorkers(filter = {}) {
+      const statuses = statusList<WorkerStatusView>(filter.status, ["online", "busy", "suspect", "draining", "offline", "lost"], "status");
+      const c = open();
+      if (!c) return [];
+      const q = filter.q?.toLowerCase();
+      return c.q.workers.all<{ view: string }>({})
+        .map((r) => present(JSON.parse(r.view) as WorkerView))
+        .filter((w) => (!statuses || statuses.includes(w.status)) && (!q || w.id.toLowerCase().includes(q) || w.name.toLowerCase().includes(q) || w.ip.includes(q)));
+    },
+    getWorker(id) {
+      const c = open();
+      const r = c?.q.worker.get<{ view: string }>({ id });
+      return r ? present(JSON.parse(r.view) as WorkerView) : null;
+    },
+    workerSeries(id, sinceMs) {
+      const c = open();
+      if (!c) return [];
+      return c.q.workerSeries.all<Parameters<typeof workerPoint>[0]>({ id, since: Math.floor(sinceMs) }).map(workerPoint);
+    },
+    listJobs(query = {}) {
+      const statuses = statusList<JobStatus>(query.status, JOB_STATUSES, "status");
+      const limit = query.limit ?? DEFAULT_LIMIT;
+      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) throw new ReadModelQueryError(`limit: expected a whole number from 1 to ${MAX_LIMIT}, got ${String(limit)}`);
+      const cursor = query.cursor !== undefined ? decodeCursor(query.cursor) : undefined;
+      const c = open();
+      if (!c) return { jobs: [], nextCursor: null };
+      const p = jobsStatement(c, { statuses: statuses?.length ?? 0, q: !!query.q, worker: query.workerId !== undefined, cursor: !!cursor });
+      const args: Record<string, unknown> = { limit: limit + 1, workerId: query.workerId };
+      statuses?.forEach((s, i) => (args[`s${i}`] = s));
+      if (query.q) args.q = `%${query.q.replace(/[%_]/g, "")}%`;
+      if (cursor) [args.cAt, args.cId] = cursor;
+      const rows = p.all<{ summary: string }>(args).map((r) => JSON.parse(r.summary) as JobSummary);
+      const more = rows.length > limit;
+      const jobs = more ? rows.slice(0, limit) : rows;
+      const last = jobs[jobs.length - 1];
+      return { jobs, nextCursor: more && last ? encodeCursor(last) : null };
+    },
+    getJob(id) {
+      const c = open();
+      const r = c?.q.job.get<{ view: string }>({ id });
+      return r ? (JSON.parse(r.view) as JobView) : null;
+    },
+    stats() {
+      const c = open();
+      if (!c) return fleetStats([], {});
+      // One read transaction: workers and job counts from the same snapshot.
+      return c.db.transaction(() => {
+        const workers = c.q.workers.all<{ view: string }>({}).map((r) => present(JSON.parse(r.view) as WorkerView));
+        const counts = Object.fromEntries(c.q.jobCounts.all<{ status: JobStatus; n: number }>({}).map((r) => [r.status, r.n]));
+        return fleetStats(workers, counts);
+      })();
+    },
+    fleetSeries(sinceMs) {
+      const c = open();
+      if (!c) return [];
+      return c.q.fleetSeries.all<{ minute: number; completed: number; failed: number; submitted: number; queue_wait: string; run_time: string }>({ since: Math.floor(sinceMs) })
+        .map((r) => fleetPoint({ minute: r.minute, completed: r.completed, failed: r.failed, submitted: r.submitted, queueWait: JSON.parse(r.queue_wait), runTime: JSON.parse(r.run_time) }));
+    },
+    projectorLag() {
+      const c = open();
+      const r = c?.q.status.get<{ value: string }>({});
+      return r ? (JSON.parse(r.value) as ProjectorStatus) : null;
+    },
+    ready() {
+      return open() !== null;
+    },
+    close() {
+      cur?.db.close();
+      cur = null;
+      closed = true;
+    },
+  };
+}

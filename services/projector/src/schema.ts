@@ -1,0 +1,214 @@
+import type { Database as Sqlite } from "better-sqlite3";
+import { sql, type Generated } from "kysely";
+import { builder } from "./sql.ts";
+
+/**
+ * The read-model database: table types (for kysely) and the DDL. The projector
+ * is its only writer; the UI opens it read-only. Bump SCHEMA_VERSION on any
+ * change: the projector then rebuilds the file from the log.
+ */
+export const SCHEMA_VERSION = 1;
+
+export interface WorkersTable {
+  id: string;
+  name: string;
+  type: string;
+  ip: string;
+  port: number;
+  status: string;
+  current_jobs: number;
+  max_jobs: number;
+  cpu: number;
+  memory: number;
+  disk: number;
+  network: number;
+  jobs_completed: number;
+  jobs_failed: number;
+  success_rate: number;
+  average_job_duration: number;
+  average_response_time: number;
+  registered_at: string | null;
+  last_seen: string | null;
+  /** The whole WorkerView as JSON (what getWorker returns and the fold reloads). */
+  view: string;
+}
+
+export interface JobsTable {
+  id: string;
+  status: string;
+  priority: number;
+  url: string | null;
+  worker_id: string | null;
+  attempt: number;
+  progress: number;
+  submitted_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  duration: number | null;
+  updated_at: string;
+  /** JobSummary as JSON (list pages). */
+  summary: string;
+  /** The whole JobView as JSON, with result and attempt history. */
+  view: string;
+}
+
+export interface WorkerSeriesTable {
+  worker_id: string;
+  minute: number;
+  cpu_sum: number;
+  memory_sum: number;
+  samples: number;
+  completed: number;
+  failed: number;
+}
+
+export interface FleetSeriesTable {
+  minute: number;
+  completed: number;
+  failed: number;
+  submitted: number;
+  /** Histogram JSON (events/src/views/series.ts). */
+  queue_wait: string;
+  run_time: string;
+}
+
+export interface CheckpointsTable {
+  stream: string;
+  last_seq: number;
+  /** Publish time (ISO) of the last applied message. */
+  last_time: string;
+}
+
+export interface SkipsTable {
+  stream: string;
+  reason: string;
+  count: number;
+}
+
+export interface StatusTable {
+  id: Generated<number>;
+  /** ProjectorStatus as JSON. */
+  value: string;
+}
+
+export interface MetaTable {
+  key: string;
+  value: string;
+}
+
+export interface ReadModelDb {
+  workers: WorkersTable;
+  jobs: JobsTable;
+  worker_series: WorkerSeriesTable;
+  fleet_series: FleetSeriesTable;
+  projection_checkpoints: CheckpointsTable;
+  projection_skips: SkipsTable;
+  projector_status: StatusTable;
+  meta: MetaTable;
+}
+
+/** Tables compared row for row between a live database and a rebuild (projector_status is per process). */
+export const FOLDED_TABLES = ["workers", "jobs", "worker_series", "fleet_series", "projection_checkpoints", "projection_skips"] as const;
+
+/** DDL, built with kysely's schema builder. */
+export function schemaStatements(): string[] {
+  const s = builder.schema;
+  return [
+    s.createTable("workers").ifNotExists()
+      .addColumn("id", "text", (c) => c.primaryKey())
+      .addColumn("name", "text", (c) => c.notNull())
+      .addColumn("type", "text", (c) => c.notNull())
+      .addColumn("ip", "text", (c) => c.notNull())
+      .addColumn("port", "integer", (c) => c.notNull())
+      .addColumn("status", "text", (c) => c.notNull())
+      .addColumn("current_jobs", "integer", (c) => c.notNull())
+      .addColumn("max_jobs", "integer", (c) => c.notNull())
+      .addColumn("cpu", "real", (c) => c.notNull())
+      .addColumn("memory", "real", (c) => c.notNull())
+      .addColumn("disk", "real", (c) => c.notNull())
+      .addColumn("network", "real", (c) => c.notNull())
+      .addColumn("jobs_completed", "integer", (c) => c.notNull())
+      .addColumn("jobs_failed", "integer", (c) => c.notNull())
+      .addColumn("success_rate", "real", (c) => c.notNull())
+      .addColumn("average_job_duration", "real", (c) => c.notNull())
+      .addColumn("average_response_time", "real", (c) => c.notNull())
+      .addColumn("registered_at", "text")
+      .addColumn("last_seen", "text")
+      .addColumn("view", "text", (c) => c.notNull())
+      .compile().sql,
+    s.createTable("jobs").ifNotExists()
+      .addColumn("id", "text", (c) => c.primaryKey())
+      .addColumn("status", "text", (c) => c.notNull())
+      .addColumn("priority", "integer", (c) => c.notNull())
+      .addColumn("url", "text")
+      .addColumn("worker_id", "text")
+      .addColumn("attempt", "integer", (c) => c.notNull())
+      .addColumn("progress", "real", (c) => c.notNull())
+      .addColumn("submitted_at", "text", (c) => c.notNull())
+      .addColumn("started_at", "text")
+      .addColumn("finished_at", "text")
+      .addColumn("duration", "real")
+      .addColumn("updated_at", "text", (c) => c.notNull())
+      .addColumn("summary", "text", (c) => c.notNull())
+      .addColumn("view", "text", (c) => c.notNull())
+      .compile().sql,
+    s.createIndex("jobs_by_submitted").ifNotExists().on("jobs").columns(["submitted_at", "id"]).compile().sql,
+    s.createIndex("jobs_by_status").ifNotExists().on("jobs").columns(["status", "submitted_at", "id"]).compile().sql,
+    s.createIndex("jobs_by_worker").ifNotExists().on("jobs").columns(["worker_id", "submitted_at", "id"]).compile().sql,
+    s.createTable("worker_series").ifNotExists()
+      .addColumn("worker_id", "text", (c) => c.notNull())
+      .addColumn("minute", "integer", (c) => c.notNull())
+      .addColumn("cpu_sum", "real", (c) => c.notNull())
+      .addColumn("memory_sum", "real", (c) => c.notNull())
+      .addColumn("samples", "integer", (c) => c.notNull())
+      .addColumn("completed", "integer", (c) => c.notNull())
+      .addColumn("failed", "integer", (c) => c.notNull())
+      .addPrimaryKeyConstraint("worker_series_pk", ["worker_id", "minute"])
+      .modifyEnd(sql`without rowid`)
+      .compile().sql,
+    s.createIndex("worker_series_by_minute").ifNotExists().on("worker_series").column("minute").compile().sql,
+    s.createTable("fleet_series").ifNotExists()
+      .addColumn("minute", "integer", (c) => c.primaryKey())
+      .addColumn("completed", "integer", (c) => c.notNull())
+      .addColumn("failed", "integer", (c) => c.notNull())
+      .addColumn("submitted", "integer", (c) => c.notNull())
+      .addColumn("queue_wait", "text", (c) => c.notNull())
+      .addColumn("run_time", "text", (c) => c.notNull())
+      .compile().sql,
+    s.createTable("projection_checkpoints").ifNotExists()
+      .addColumn("stream", "text", (c) => c.primaryKey())
+      .addColumn("last_seq", "integer", (c) => c.notNull())
+      .addColumn("last_time", "text", (c) => c.notNull())
+      .compile().sql,
+    s.createTable("projection_skips").ifNotExists()
+      .addColumn("stream", "text", (c) => c.notNull())
+      .addColumn("reason", "text", (c) => c.notNull())
+      .addColumn("count", "integer", (c) => c.notNull())
+      .addPrimaryKeyConstraint("projection_skips_pk", ["stream", "reason"])
+      .compile().sql,
+    s.createTable("projector_status").ifNotExists()
+      .addColumn("id", "integer", (c) => c.primaryKey())
+      .addColumn("value", "text", (c) => c.notNull())
+      .compile().sql,
+    s.createTable("meta").ifNotExists()
+      .addColumn("key", "text", (c) => c.primaryKey())
+      .addColumn("value", "text", (c) => c.notNull())
+      .compile().sql,
+  ];
+}
+
+/** Creates the tables (idempotent) and records the schema version. */
+export function createSchema(db: Sqlite): void {
+  db.transaction(() => {
+    for (const stmt of schemaStatements()) db.exec(stmt);
+    db.prepare("insert into meta (key, value) values ('schema_version', ?) on conflict(key) do update set value = excluded.value").run(String(SCHEMA_VERSION));
+  })();
+}
+
+/** The schema version recorded in a database, or null when it has none. */
+export function schemaVersion(db: Sqlite): number | null {
+  const hasMeta = db.prepare("select 1 from sqlite_master where type = 'table' and name = 'meta'").get();
+  if (!hasMeta) return null;
+  const row = db.prepare("select value from meta where key = 'schema_version'").get() as { value: string } | undefined;
+  return row ? Number(row.value) : null;
+}
