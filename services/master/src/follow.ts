@@ -1,0 +1,52 @@
+import { DeliverPolicy, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
+import type { Logger } from "pino";
+
+/**
+ * Follows a stream with an ordered consumer: first what is stored, then live.
+ * `onCaughtUp` fires once, when the stored part has been handed over.
+ */
+export interface FollowOptions {
+  stream: string;
+  /** `all` for the event log; `last-per-subject` for the heartbeat tail. */
+  deliver: "all" | "last-per-subject";
+  onMessage: (m: JsMsg) => void;
+  onCaughtUp: () => void;
+  log: Logger;
+}
+
+export interface Following {
+  stop(): Promise<void>;
+}
+
+export async function follow(js: JetStreamClient, o: FollowOptions): Promise<Following> {
+  const jsm = await js.jetstreamManager();
+  const info = await jsm.streams.info(o.stream);
+  let caughtUp = false;
+  const caught = () => {
+    if (caughtUp) return;
+    caughtUp = true;
+    o.onCaughtUp();
+  };
+  if (info.state.messages === 0) caught();
+  const consumer = await js.consumers.get(o.stream, {
+    deliver_policy: o.deliver === "all" ? DeliverPolicy.All : DeliverPolicy.LastPerSubject,
+  });
+  const messages = await consumer.consume();
+  const done = (async () => {
+    for await (const m of messages) {
+      try {
+        o.onMessage(m);
+      } catch (e) {
+        // A bug in folding one message must not stop the master from following the log.
+        o.log.error({ err: e, seq: m.seq, subject: m.subject }, "failed to process a message");
+      }
+      if (m.info.pending === 0) caught();
+    }
+  })();
+  return {
+    async stop() {
+      await messages.close();
+      await done;
+    },
+  };
+}

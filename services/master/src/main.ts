@@ -1,0 +1,46 @@
+import type { NatsConnection } from "@nats-io/nats-core";
+import { connectAs, createLogger, initStores, shutdownSignal, type Logger } from "@troupe/events/node";
+import { masterConfig, type MasterOptionValues } from "./config.ts";
+import { serveHttp } from "./http.ts";
+import { Master, type MasterConfig } from "./master.ts";
+import { serveRpc } from "./rpc.ts";
+
+/** A running master: state, API and metrics on one connection. */
+export interface RunningMaster {
+  master: Master;
+  metricsPort?: number;
+  stop(): Promise<void>;
+}
+
+/** Starts a master on a connection (tests run several in one process). */
+export async function startMaster(nc: NatsConnection, cfg: MasterConfig, log: Logger, o: { replicas?: number; heartbeatMaxAgeMs?: number; http?: { host: string; port: number } } = {}): Promise<RunningMaster> {
+  // `troupe init` at start: idempotent, so every master may run it.
+  await initStores(nc, { prefix: cfg.prefix, ...(o.replicas ? { replicas: o.replicas } : {}), ...(o.heartbeatMaxAgeMs ? { heartbeatMaxAgeMs: o.heartbeatMaxAgeMs } : {}) });
+  const master = new Master(nc, cfg, log);
+  const rpc = serveRpc(master);
+  await master.start();
+  const http = o.http && o.http.port > 0 ? await serveHttp(o.http.host, o.http.port, () => master.metricsText(), () => master.ready) : undefined;
+  if (http) log.info({ port: http.port }, "metrics on /metrics");
+  return {
+    master,
+    ...(http ? { metricsPort: http.port } : {}),
+    async stop() {
+      await rpc.stop();
+      await master.stop();
+      await new Promise((r) => (http ? http.server.close(r) : r(undefined)));
+    },
+  };
+}
+
+/** The `troupe master` entry: config → connection → master → wait for a signal → shut down in order. */
+export async function main(v: MasterOptionValues): Promise<number> {
+  const cfg = masterConfig(v, Master.defaultId);
+  const log = createLogger("master").child({ master: cfg.id });
+  const nc = await connectAs({ url: v.natsUrl, role: "master", dataDir: v.dataDir, name: cfg.id, log, waitOnFirstConnect: true });
+  const running = await startMaster(nc, cfg, log, { replicas: v.replicas, heartbeatMaxAgeMs: v.heartbeatMaxAgeHours * 3600_000, http: { host: v.host, port: v.port } });
+  const sig = await Promise.race([shutdownSignal(), nc.closed().then(() => "closed" as const)]);
+  log.info({ sig }, "shutting down");
+  await running.stop();
+  await nc.drain().catch((e) => log.warn({ err: (e as Error).message }, "drain failed"));
+  return 0;
+}

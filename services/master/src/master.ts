@@ -1,0 +1,424 @@
+import { jetstream, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/nats-core";
+import {
+  createEvent, decodeEvent, decodeReply, isAssignable, newId, subjectsFor,
+  type EventData, type EventType, type JobView, type Subjects, type TroupeEvent,
+} from "@troupe/events";
+import { publishEvent, storeNames, type Logger } from "@troupe/events/node";
+import { follow, type Following } from "./follow.ts";
+import { LeaderLease } from "./leader.ts";
+import { newCounters, renderMetrics, type Counters } from "./metrics.ts";
+import { JobQueue } from "./queue.ts";
+import { decide, type Decision, type RecoveryConfig } from "./recovery.ts";
+import { pickWorker, type Candidate } from "./scheduler.ts";
+import { applyEvent, applyHeartbeat, emptyState, type MasterState } from "./state.ts";
+
+/**
+ * The master at run time: folds the log, holds (or waits for) the leader
+ * lease, and as leader assigns jobs and appends recovery decisions. Every
+ * decision is appended to the log first and takes effect when it is folded
+ * back, so a restarted or standby master reaches the same state.
+ */
+
+export interface MasterConfig extends RecoveryConfig {
+  id: string;
+  prefix: string;
+  /** Leader lease in the KV bucket. */
+  leaderLeaseMs: number;
+  assignTimeoutMs: number;
+  /** How often liveness, leases, delays and expiry are checked. */
+  tickMs: number;
+  /** Assignment requests in flight at once. */
+  maxInflight: number;
+}
+
+interface Pending {
+  /** Worker whose slot the assignment reserves. */
+  workerId?: string;
+  /** The decision is in the log at this sequence; cleared once folded. */
+  untilSeq?: number;
+}
+
+const isWaiting = (j: JobView) => j.status === "queued" || j.status === "requeued";
+
+export class Master {
+  readonly state: MasterState = emptyState();
+  readonly counters: Counters = newCounters();
+  readonly subjects: Subjects;
+  private js: JetStreamClient;
+  private queue = new JobQueue();
+  /** Waiting jobs whose notBefore lies ahead, earliest first. */
+  private delayed = new JobQueue((a, b) => a.order < b.order);
+  private pendingJobs = new Map<string, Pending>();
+  private pendingWorkers = new Map<string, number>();
+  private reserved = new Map<string, number>();
+  private lastPicked = new Map<string, number>();
+  private refused = new Map<string, Set<string>>();
+  /** Workers that did not answer: skipped until then (ms). */
+  private unreachable = new Map<string, number>();
+  private inflight = 0;
+  private dispatchScheduled = false;
+  private delayTimer?: NodeJS.Timeout;
+  private tickTimer?: NodeJS.Timeout;
+  private eventsCaughtUp = false;
+  private heartbeatsCaughtUp = false;
+  private followers: Following[] = [];
+  private lease?: LeaderLease;
+  private leaderListeners: ((leader: boolean, epoch: number) => void)[] = [];
+  private foldListeners: ((e: TroupeEvent, seq: number) => void)[] = [];
+  /** Age of the last heartbeat when it was processed: the master's processing lag. */
+  heartbeatLagMs = 0;
+  heartbeatsProcessed = 0;
+
+  constructor(readonly nc: NatsConnection, readonly cfg: MasterConfig, readonly log: Logger) {
+    this.js = jetstream(nc);
+    this.subjects = subjectsFor(cfg.prefix);
+  }
+
+  get epoch(): number {
+    return this.lease?.currentEpoch() ?? 0;
+  }
+
+  get isLeader(): boolean {
+    return this.epoch > 0;
+  }
+
+  /** True once the stored log and heartbeat tail are folded. */
+  get ready(): boolean {
+    return this.eventsCaughtUp && this.heartbeatsCaughtUp;
+  }
+
+  onLeaderChange(f: (leader: boolean, epoch: number) => void) {
+    this.leaderListeners.push(f);
+  }
+
+  /** Called after each event is folded (tests and the submit path use it). */
+  onFold(f: (e: TroupeEvent, seq: number) => void) {
+    this.foldListeners.push(f);
+  }
+
+  async start(): Promise<void> {
+    const names = storeNames(this.cfg.prefix);
+    const caught = new Promise<void>((resolve) => {
+      const check = () => this.ready && resolve();
+      void (async () => {
+        this.followers.push(await follow(this.js, { stream: names.events, deliver: "all", onMessage: (m) => this.onEventMessage(m), onCaughtUp: () => { this.eventsCaughtUp = true; check(); }, log: this.log }));
+        this.followers.push(await follow(this.js, { stream: names.heartbeats, deliver: "last-per-subject", onMessage: (m) => this.onHeartbeatMessage(m), onCaughtUp: () => { this.heartbeatsCaughtUp = true; check(); }, log: this.log }));
+      })().catch((e) => this.log.error({ err: e }, "cannot follow the streams"));
+    });
+    await caught;
+    this.log.info({ appliedSeq: this.state.appliedSeq, jobs: this.state.jobs.size, workers: this.state.workers.size }, "state rebuilt from the log");
+    const kv = await new Kvm(this.nc).open(names.masterKv);
+    this.lease = new LeaderLease(kv, this.cfg.id, this.cfg.leaderLeaseMs, this.log, (s) => {
+      for (const f of this.leaderListeners) f(s.leader, s.epoch);
+      if (s.leader) this.scheduleDispatch();
+    });
+    this.lease.start(() => this.ready);
+    this.tickTimer = setInterval(() => this.tick(), this.cfg.tickMs);
+  }
+
+  /** Stops deciding, hands the lease over, stops following. */
+  async stop(): Promise<void> {
+    clearInterval(this.tickTimer);
+    clearTimeout(this.delayTimer);
+    await this.lease?.stop(true);
+    while (this.inflight > 0) await new Promise((r) => setTimeout(r, 10));
+    await Promise.allSettled(this.followers.map((f) => f.stop()));
+  }
+
+  metricsText(): string {
+    return renderMetrics(this.state, this.counters, { leader: this.isLeader, epoch: this.epoch, nowMs: Date.now(), liveness: this.cfg, lagMs: this.heartbeatLagMs });
+  }
+
+  // ---- folding -------------------------------------------------------------
+
+  private onEventMessage(m: JsMsg) {
+    const r = decodeEvent(m.subject, m.data, { subjects: this.subjects });
+    if (!r.ok) {
+      this.counters.invalidMessages++;
+      this.log.warn({ seq: m.seq, subject: m.subject, error: r.error }, "skipping an invalid event");
+      return;
+    }
+    this.fold(r.value, m.seq, m.subject, Math.floor(m.info.timestampNanos / 1e6));
+  }
+
+  private onHeartbeatMessage(m: JsMsg) {
+    const r = decodeEvent(m.subject, m.data, { subjects: this.subjects });
+    if (!r.ok || r.value.type !== "worker.heartbeat") {
+      this.counters.invalidMessages++;
+      this.log.warn({ seq: m.seq, subject: m.subject, error: r.ok ? "not a heartbeat" : r.error }, "skipping an invalid heartbeat");
+      return;
+    }
+    const timeMs = Math.floor(m.info.timestampNanos / 1e6);
+    this.heartbeatsProcessed++;
+    this.heartbeatLagMs = Math.max(0, Date.now() - timeMs);
+    const w = this.state.workers.get(r.value.data.workerId);
+    const wasFull = w ? w.held.size >= w.maxSlots : true;
+    applyHeartbeat(this.state, r.value, timeMs);
+    this.unreachable.delete(r.value.data.workerId);
+    // A worker that just joined (or came back) may take waiting jobs.
+    if (wasFull && this.queue.size > 0) this.scheduleDispatch();
+  }
+
+  /** Folds one event; public so tests can drive the fold without a server. */
+  fold(e: TroupeEvent, seq: number, subject: string, timeMs: number) {
+    const res = applyEvent(this.state, e, { seq, subject, timeMs });
+    if (!res.ok) {
+      this.log.info({ seq, type: e.type, reason: res.reason, detail: res.detail }, "rejected a job event (fencing)");
+      // Our own assignment lost a race (e.g. the job was cancelled first): the worker must stop it.
+      if (e.type === "job.assigned" && e.source === this.cfg.id) void this.cancelOnWorker(e.data.workerId, e.data.jobId, e.data.attempt, `assignment rejected: ${res.detail}`);
+    } else if (res.job) {
+      const job = res.job;
+      const p = this.pendingJobs.get(job.id);
+      if (p?.untilSeq !== undefined && seq >= p.untilSeq) this.clearPending(job.id);
+      if (e.type === "job.assigned") {
+        const since = Math.max(Date.parse(res.previous?.updatedAt ?? job.submittedAt), res.previous?.notBefore ? Date.parse(res.previous.notBefore) : 0);
+        this.counters.assignmentLatency.observe(Math.max(0, timeMs - since) / 1000);
+      }
+      if (isWaiting(job)) {
+        this.refused.delete(job.id);
+        this.enqueue(job);
+      }
+      if (!isWaiting(job) || e.type === "job.submitted" || e.type === "job.requeued") this.scheduleDispatch();
+    } else if (e.type === "worker.lost" || e.type === "worker.registered" || e.type === "worker.deregistered") {
+      if (e.type === "worker.lost") this.pendingWorkers.delete(e.data.workerId);
+      if (e.type === "worker.registered") this.unreachable.delete(e.data.workerId);
+      this.scheduleDispatch();
+    }
+    for (const f of this.foldListeners) f(e, seq);
+  }
+
+  private enqueue(job: JobView) {
+    const order = this.state.submitSeq.get(job.id) ?? 0;
+    const nb = job.notBefore ? Date.parse(job.notBefore) : 0;
+    if (nb > Date.now()) {
+      this.delayed.push({ jobId: job.id, priority: job.priority, order: nb });
+      this.armDelayTimer();
+    } else this.queue.push({ jobId: job.id, priority: job.priority, order });
+  }
+
+  private armDelayTimer() {
+    const next = this.delayed.peek();
+    if (!next) return;
+    clearTimeout(this.delayTimer);
+    this.delayTimer = setTimeout(() => this.scheduleDispatch(), Math.max(0, next.order - Date.now()) + 1);
+  }
+
+  private clearPending(jobId: string) {
+    const p = this.pendingJobs.get(jobId);
+    if (!p) return;
+    this.pendingJobs.delete(jobId);
+    if (p.workerId) {
+      const n = (this.reserved.get(p.workerId) ?? 1) - 1;
+      if (n <= 0) this.reserved.delete(p.workerId);
+      else this.reserved.set(p.workerId, n);
+    }
+  }
+
+  // ---- assignment ----------------------------------------------------------
+
+  scheduleDispatch() {
+    if (this.dispatchScheduled) return;
+    this.dispatchScheduled = true;
+    setImmediate(() => {
+      this.dispatchScheduled = false;
+      this.dispatch();
+    });
+  }
+
+  private candidates(): Candidate[] {
+    const out: Candidate[] = [];
+    const now = Date.now();
+    for (const w of this.state.workers.values()) {
+      if (w.lifecycle !== "online") continue;
+      if ((this.unreachable.get(w.id) ?? 0) > now) continue;
+      out.push({ worker: w, load: w.held.size + (this.reserved.get(w.id) ?? 0), lastPickedMs: this.lastPicked.get(w.id) ?? 0 });
+    }
+    return out;
+  }
+
+  private dispatch() {
+    const epoch = this.epoch;
+    if (!epoch || !this.ready) return;
+    const now = Date.now();
+    for (let d = this.delayed.peek(); d && d.order <= now; d = this.delayed.peek()) {
+      this.delayed.pop();
+      const job = this.state.jobs.get(d.jobId);
+      if (job && isWaiting(job)) this.queue.push({ jobId: job.id, priority: job.priority, order: this.state.submitSeq.get(job.id) ?? 0 });
+    }
+    this.armDelayTimer();
+    const cands = this.candidates();
+    let free = cands.reduce((n, c) => n + Math.max(0, c.worker.maxSlots - c.load), 0);
+    const aside: { jobId: string; priority: number; order: number }[] = [];
+    let misses = 0;
+    while (free > 0 && this.inflight < this.cfg.maxInflight && misses < 1000) {
+      const entry = this.queue.pop();
+      if (!entry) break;
+      const job = this.state.jobs.get(entry.jobId);
+      if (!job || !isWaiting(job) || this.pendingJobs.has(job.id)) continue;
+      if (!isAssignable(job, now)) {
+        this.enqueue(job);
+        continue;
+      }
+      if (job.spec.expiresAt && Date.parse(job.spec.expiresAt) <= now) {
+        aside.push(entry); // recovery marks it dead
+        continue;
+      }
+      const cand = pickWorker(job, cands, now, this.cfg, this.refused.get(job.id));
+      if (!cand) {
+        aside.push(entry);
+        misses++;
+        continue;
+      }
+      cand.load++;
+      cand.lastPickedMs = now + this.lastPicked.size; // strictly increasing within a round
+      this.lastPicked.set(cand.worker.id, cand.lastPickedMs);
+      free--;
+      this.pendingJobs.set(job.id, { workerId: cand.worker.id });
+      this.reserved.set(cand.worker.id, (this.reserved.get(cand.worker.id) ?? 0) + 1);
+      void this.assign(job, cand.worker.id, epoch);
+    }
+    for (const e of aside) this.queue.push(e);
+  }
+
+  private async assign(job: JobView, workerId: string, epoch: number) {
+    this.inflight++;
+    let keepReservation = false;
+    const subj = this.subjects.workerCommand(workerId, "assign");
+    try {
+      const body = JSON.stringify({ jobId: job.id, attempt: job.attempt, epoch, spec: job.spec });
+      let replyBytes: Uint8Array;
+      try {
+        replyBytes = (await this.nc.request(subj, body, { timeout: this.cfg.assignTimeoutMs })).data;
+      } catch (e) {
+        this.counters.assignTimeouts++;
+        this.noteRefusal(job.id, workerId);
+        this.unreachable.set(workerId, Date.now() + this.cfg.heartbeatIntervalMs);
+        this.log.warn({ jobId: job.id, workerId, err: (e as Error).message }, "worker did not answer the assignment; trying another");
+        // It may have accepted and the answer got lost: tell it to drop the attempt.
+        void this.cancelOnWorker(workerId, job.id, job.attempt, "assignment timed out");
+        return;
+      }
+      const reply = decodeReply("worker.assign", replyBytes);
+      if (!reply.ok) {
+        this.counters.invalidMessages++;
+        this.noteRefusal(job.id, workerId);
+        this.log.warn({ jobId: job.id, workerId, error: reply.error }, "invalid answer to an assignment; treating it as a refusal");
+        return;
+      }
+      if (!reply.value.accepted) {
+        this.counters.refusals++;
+        this.noteRefusal(job.id, workerId);
+        this.log.info({ jobId: job.id, workerId, reason: reply.value.reason }, "worker refused the job; trying another");
+        return;
+      }
+      if (this.epoch !== epoch) {
+        void this.cancelOnWorker(workerId, job.id, job.attempt, "the master lost leadership before recording the assignment");
+        return;
+      }
+      const subject = this.subjects.job(job.id, "assigned");
+      try {
+        const ack = await this.append("job.assigned", { jobId: job.id, workerId, attempt: job.attempt, epoch }, subject);
+        this.counters.assignments++;
+        const p = this.pendingJobs.get(job.id);
+        if (p && ack.seq > this.state.appliedSeq) {
+          p.untilSeq = ack.seq;
+          keepReservation = true;
+        }
+      } catch (e) {
+        this.log.warn({ jobId: job.id, workerId, err: (e as Error).message }, "could not record the assignment; cancelling it on the worker");
+        void this.cancelOnWorker(workerId, job.id, job.attempt, "assignment not recorded");
+      }
+    } finally {
+      this.inflight--;
+      if (!keepReservation) {
+        this.clearPending(job.id);
+        const cur = this.state.jobs.get(job.id);
+        if (cur && isWaiting(cur)) this.enqueue(cur);
+      }
+      this.scheduleDispatch();
+    }
+  }
+
+  private noteRefusal(jobId: string, workerId: string) {
+    let s = this.refused.get(jobId);
+    if (!s) this.refused.set(jobId, (s = new Set()));
+    s.add(workerId);
+    // Once every worker refused, start over rather than leave the job stuck.
+    const online = [...this.state.workers.values()].filter((w) => w.lifecycle === "online").length;
+    if (s.size >= online) this.refused.delete(jobId);
+  }
+
+  /**
+   * Appends a master decision guarded by expected-last-subject-sequence on its
+   * subject, as known from the fold: if anyone appended there since, it fails.
+   */
+  async append<T extends EventType>(type: T, data: EventData<T>, subject: string) {
+    const expect = this.state.subjectSeq.get(subject) ?? 0;
+    try {
+      return await publishEvent(this.js, createEvent(type, data, this.cfg.id) as TroupeEvent, { subjects: this.subjects, expectLastSubjectSequence: expect });
+    } catch (e) {
+      if (/wrong last sequence/i.test((e as Error).message)) this.counters.guardConflicts++;
+      throw e;
+    }
+  }
+
+  async cancelOnWorker(workerId: string, jobId: string, attempt: number, reason: string): Promise<void> {
+    try {
+      const r = await this.nc.request(this.subjects.workerCommand(workerId, "cancel"), JSON.stringify({ jobId, attempt, reason }), { timeout: this.cfg.assignTimeoutMs });
+      const d = decodeReply("ack", r.data);
+      if (!d.ok) this.log.warn({ workerId, jobId, error: d.error }, "invalid answer to a cancel");
+    } catch (e) {
+      this.log.info({ workerId, jobId, err: (e as Error).message }, "cancel not delivered to the worker");
+    }
+  }
+
+  // ---- recovery --------------------------------------------------------------
+
+  private tick() {
+    if (this.queue.size > 0 || this.delayed.size > 0) this.scheduleDispatch();
+    const epoch = this.epoch;
+    if (!epoch || !this.ready) return;
+    const decisions = decide(this.state, Date.now(), this.cfg, (id) => this.pendingJobs.has(id) || this.pendingWorkers.has(id));
+    for (const d of decisions) void this.apply(d, epoch);
+  }
+
+  private async apply(d: Decision, epoch: number) {
+    const key = d.kind === "worker-lost" ? d.workerId : d.jobId;
+    if (d.kind === "worker-lost") this.pendingWorkers.set(key, 0);
+    else this.pendingJobs.set(key, {});
+    try {
+      let seq: number;
+      if (d.kind === "worker-lost") {
+        seq = (await this.append("worker.lost", { workerId: d.workerId, ...(d.instanceId ? { instanceId: d.instanceId } : {}), lastSeen: new Date(d.lastSeenMs).toISOString(), epoch, jobIds: d.jobIds }, this.subjects.worker(d.workerId, "lost"))).seq;
+        this.log.warn({ workerId: d.workerId, jobIds: d.jobIds }, "worker lost");
+      } else if (d.kind === "requeue") {
+        seq = (await this.append("job.requeued", {
+          jobId: d.jobId, attempt: d.attempt, previousAttempt: d.previousAttempt, ...(d.previousWorkerId ? { previousWorkerId: d.previousWorkerId } : {}),
+          reason: d.reason, notBefore: new Date(d.notBeforeMs).toISOString(), epoch,
+        }, this.subjects.job(d.jobId, "requeued"))).seq;
+        this.log.info({ jobId: d.jobId, attempt: d.attempt, reason: d.reason }, "job requeued");
+      } else {
+        seq = (await this.append("job.dead", { jobId: d.jobId, reason: d.reason, attempts: Math.max(0, d.attempts), ...(d.lastError ? { lastError: d.lastError } : {}), epoch }, this.subjects.job(d.jobId, "dead"))).seq;
+        this.log.warn({ jobId: d.jobId, reason: d.reason }, "job dead");
+      }
+      if (seq <= this.state.appliedSeq) this.clearDecision(d.kind, key);
+      else if (d.kind === "worker-lost") this.pendingWorkers.set(key, seq);
+      else this.pendingJobs.set(key, { untilSeq: seq });
+    } catch (e) {
+      this.log.warn({ decision: d, err: (e as Error).message }, "could not append a decision; retrying on the next tick");
+      this.clearDecision(d.kind, key);
+    }
+  }
+
+  private clearDecision(kind: Decision["kind"], key: string) {
+    if (kind === "worker-lost") this.pendingWorkers.delete(key);
+    else this.clearPending(key);
+  }
+
+  /** A fresh master id: host-pid-random, unless configured. */
+  static defaultId(): string {
+    return `master-${process.pid}-${newId().slice(-6)}`;
+  }
+}

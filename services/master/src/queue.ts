@@ -1,0 +1,72 @@
+/**
+ * The order jobs are offered to workers: priority (higher first), then
+ * submission order. A binary heap with lazy removal: callers check that a
+ * popped job is still waiting, so a job may be pushed again without a search.
+ */
+
+export interface QueueEntry {
+  jobId: string;
+  priority: number;
+  /** Stream sequence of the job's submission. */
+  order: number;
+}
+
+/** Priority first (higher first), then submission order. */
+export const byPriority = (a: QueueEntry, b: QueueEntry) => a.priority > b.priority || (a.priority === b.priority && a.order < b.order);
+
+export class JobQueue {
+  private heap: QueueEntry[] = [];
+  private queued = new Set<string>();
+
+  /** `before(a, b)`: a leaves the queue before b. */
+  constructor(private before: (a: QueueEntry, b: QueueEntry) => boolean = byPriority) {}
+
+  peek(): QueueEntry | undefined {
+    return this.heap[0];
+  }
+
+  get size(): number {
+    return this.heap.length;
+  }
+
+  has(jobId: string): boolean {
+    return this.queued.has(jobId);
+  }
+
+  push(e: QueueEntry): void {
+    if (this.queued.has(e.jobId)) return;
+    this.queued.add(e.jobId);
+    const h = this.heap;
+    h.push(e);
+    let i = h.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!this.before(h[i] as QueueEntry, h[p] as QueueEntry)) break;
+      [h[i], h[p]] = [h[p] as QueueEntry, h[i] as QueueEntry];
+      i = p;
+    }
+  }
+
+  pop(): QueueEntry | undefined {
+    const h = this.heap;
+    const top = h[0];
+    if (!top) return undefined;
+    const last = h.pop() as QueueEntry;
+    if (h.length > 0) {
+      h[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < h.length && this.before(h[l] as QueueEntry, h[m] as QueueEntry)) m = l;
+        if (r < h.length && this.before(h[r] as QueueEntry, h[m] as QueueEntry)) m = r;
+        if (m === i) break;
+        [h[i], h[m]] = [h[m] as QueueEntry, h[i] as QueueEntry];
+        i = m;
+      }
+    }
+    this.queued.delete(top.jobId);
+    return top;
+  }
+}

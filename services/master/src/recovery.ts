@@ -1,0 +1,76 @@
+import type { JobError, JobView, RequeueReason } from "@troupe/events";
+import { attemptsSpent, type MasterState } from "./state.ts";
+import { presenceOf, type LivenessConfig } from "./scheduler.ts";
+
+/**
+ * What the leader must decide at a moment in time: lost workers, lapsed
+ * leases, retryable failures, expired jobs. Pure: the caller appends the
+ * decisions as events and the fold applies them.
+ */
+
+export interface RecoveryConfig extends LivenessConfig {
+  /** A running attempt's lease, renewed by its progress events. */
+  leaseMs: number;
+  /** First retry delay; doubles with each attempt. */
+  backoffMs: number;
+  maxBackoffMs: number;
+}
+
+export type Decision =
+  | { kind: "worker-lost"; workerId: string; instanceId?: string; lastSeenMs: number; jobIds: string[] }
+  | { kind: "requeue"; jobId: string; attempt: number; previousAttempt: number; previousWorkerId?: string; reason: RequeueReason; notBeforeMs: number }
+  | { kind: "dead"; jobId: string; reason: string; attempts: number; lastError?: JobError };
+
+/** Delay before attempt `next` (2, 3, ...): backoff, 2×backoff, 4×backoff ... capped. */
+export function backoffDelay(spent: number, c: Pick<RecoveryConfig, "backoffMs" | "maxBackoffMs">): number {
+  return Math.min(c.maxBackoffMs, c.backoffMs * 2 ** Math.max(0, spent - 1));
+}
+
+/** A new attempt after backoff, or dead once maxAttempts are spent. */
+export function retryOrDead(s: MasterState, job: JobView, reason: Exclude<RequeueReason, "redrive">, nowMs: number, c: RecoveryConfig, lastError?: JobError): Decision {
+  const spent = attemptsSpent(s, job);
+  if (spent >= job.spec.maxAttempts) {
+    const err = lastError ?? job.error ?? { message: `attempt ${job.attempt} ended: ${reason}`, code: reason, retryable: true };
+    return { kind: "dead", jobId: job.id, reason: `${reason}; ${spent} of ${job.spec.maxAttempts} attempts spent`, attempts: spent, lastError: err };
+  }
+  return {
+    kind: "requeue", jobId: job.id, attempt: job.attempt + 1, previousAttempt: job.attempt,
+    ...(job.workerId ? { previousWorkerId: job.workerId } : {}), reason, notBeforeMs: nowMs + backoffDelay(spent, c),
+  };
+}
+
+/** Every decision due at `nowMs`. Jobs and workers for which `skip` is true have a decision on its way already. */
+export function decide(s: MasterState, nowMs: number, c: RecoveryConfig, skip: (id: string) => boolean = () => false): Decision[] {
+  const out: Decision[] = [];
+  const lostJobs = new Set<string>();
+  for (const w of s.workers.values()) {
+    if (w.lifecycle === "lost" || w.lifecycle === "offline") continue;
+    if (skip(w.id) || presenceOf(w, nowMs, c) !== "lost") continue;
+    const jobIds = [...w.held].slice(0, 1000);
+    out.push({ kind: "worker-lost", workerId: w.id, ...(w.instanceId ? { instanceId: w.instanceId } : {}), lastSeenMs: w.lastSeenMs, jobIds });
+    for (const id of jobIds) lostJobs.add(id);
+  }
+  for (const id of s.open) {
+    const job = s.jobs.get(id);
+    if (!job || skip(job.id)) continue;
+    switch (job.status) {
+      case "assigned":
+      case "running": {
+        if (lostJobs.has(job.id)) out.push(retryOrDead(s, job, "worker-lost", nowMs, c));
+        else if (nowMs - (s.activityMs.get(job.id) ?? nowMs) > c.leaseMs) out.push(retryOrDead(s, job, "lease-expired", nowMs, c));
+        else if (job.workerId && s.workers.get(job.workerId)?.lifecycle === "lost") out.push(retryOrDead(s, job, "worker-lost", nowMs, c));
+        break;
+      }
+      case "failed":
+        if (job.error?.retryable) out.push(retryOrDead(s, job, "failed-retryable", nowMs, c, job.error));
+        break;
+      case "queued":
+      case "requeued":
+        if (job.spec.expiresAt && Date.parse(job.spec.expiresAt) <= nowMs) {
+          out.push({ kind: "dead", jobId: job.id, reason: `expired at ${job.spec.expiresAt} before it started`, attempts: attemptsSpent(s, job) - 1, ...(job.error ? { lastError: job.error } : {}) });
+        }
+        break;
+    }
+  }
+  return out;
+}

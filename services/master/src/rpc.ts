@@ -1,0 +1,135 @@
+import { createHash } from "node:crypto";
+import type { Msg, Subscription } from "@nats-io/nats-core";
+import { decodeCommand, decodeReply, jobSpecFromSubmit, newId, type AckReply, type ErrorBody, type SubmitReply } from "@troupe/events";
+import type { Master } from "./master.ts";
+
+/**
+ * The master's request-reply API. `jobs.submit` is served by every master
+ * (queue group); cancel, retry and drain decide about existing jobs, so only
+ * the leader serves them (it subscribes while it holds the lease).
+ */
+
+export const QUEUE_GROUP = "troupe-master";
+
+/** Jobs submitted with an idempotency key get an id derived from it, so every master picks the same one. */
+export function jobIdForKey(key: string): string {
+  return `k${createHash("sha256").update(key).digest("base64url").slice(0, 32)}`;
+}
+
+const err = (code: string, message: string, field?: string): { ok: false; error: ErrorBody } => ({ ok: false, error: { code, message, ...(field !== undefined ? { field } : {}) } });
+
+function respond(m: Msg, body: SubmitReply | AckReply) {
+  m.respond(JSON.stringify(body));
+}
+
+export async function handleSubmit(master: Master, m: Msg): Promise<SubmitReply> {
+  const cmd = decodeCommand("jobs.submit", m.data);
+  if (!cmd.ok) return err("invalid", cmd.error.message, cmd.error.path);
+  const key = cmd.value.idempotencyKey;
+  if (key !== undefined) {
+    const existing = master.state.byIdempotencyKey.get(key);
+    if (existing) return { ok: true, jobId: existing, duplicate: true };
+  }
+  const jobId = key !== undefined ? jobIdForKey(key) : newId("j");
+  const spec = jobSpecFromSubmit(cmd.value);
+  try {
+    // With a key the subject is the same for every resubmission: the guard lets only the first in.
+    const ack = await master.append("job.submitted", { jobId, spec, ...(key !== undefined ? { idempotencyKey: key } : {}), submittedBy: m.headers?.get("Troupe-Client") || "rpc" }, master.subjects.job(jobId, "submitted"));
+    if (ack.duplicate) return { ok: true, jobId, duplicate: true };
+  } catch (e) {
+    if (key !== undefined && /wrong last sequence/i.test((e as Error).message)) return { ok: true, jobId, duplicate: true };
+    master.log.error({ err: (e as Error).message, jobId }, "could not append job.submitted");
+    return err("unavailable", `the job could not be recorded: ${(e as Error).message}`);
+  }
+  return { ok: true, jobId };
+}
+
+export async function handleCancel(master: Master, m: Msg): Promise<AckReply> {
+  const cmd = decodeCommand("jobs.cancel", m.data);
+  if (!cmd.ok) return err("invalid", cmd.error.message, cmd.error.path);
+  const epoch = master.epoch;
+  if (!epoch) return err("unavailable", "this master is not the leader; try again");
+  const job = master.state.jobs.get(cmd.value.jobId);
+  if (!job) return err("not-found", `no job ${cmd.value.jobId}`, "jobId");
+  if (job.status === "completed" || job.status === "cancelled" || job.status === "dead") return err("conflict", `job ${job.id} is ${job.status}`, "jobId");
+  const running = job.status === "assigned" || job.status === "running";
+  try {
+    await master.append("job.cancelled", {
+      jobId: job.id, ...(cmd.value.reason ? { reason: cmd.value.reason } : {}),
+      ...(running && job.workerId ? { attempt: job.attempt, workerId: job.workerId } : {}), epoch,
+    }, master.subjects.job(job.id, "cancelled"));
+  } catch (e) {
+    return err("unavailable", `the cancellation could not be recorded: ${(e as Error).message}`);
+  }
+  if (running && job.workerId) await master.cancelOnWorker(job.workerId, job.id, job.attempt, cmd.value.reason ?? "cancelled");
+  return { ok: true };
+}
+
+export async function handleRetry(master: Master, m: Msg): Promise<AckReply> {
+  const cmd = decodeCommand("jobs.retry", m.data);
+  if (!cmd.ok) return err("invalid", cmd.error.message, cmd.error.path);
+  const epoch = master.epoch;
+  if (!epoch) return err("unavailable", "this master is not the leader; try again");
+  const job = master.state.jobs.get(cmd.value.jobId);
+  if (!job) return err("not-found", `no job ${cmd.value.jobId}`, "jobId");
+  if (job.status !== "failed" && job.status !== "dead") return err("conflict", `only a failed or dead job can be retried; job ${job.id} is ${job.status}`, "jobId");
+  try {
+    await master.append("job.requeued", {
+      jobId: job.id, attempt: job.attempt + 1, previousAttempt: job.attempt, ...(job.workerId ? { previousWorkerId: job.workerId } : {}),
+      reason: "redrive", notBefore: new Date().toISOString(), epoch,
+    }, master.subjects.job(job.id, "requeued"));
+  } catch (e) {
+    return err("unavailable", `the redrive could not be recorded: ${(e as Error).message}`);
+  }
+  return { ok: true };
+}
+
+export async function handleDrain(master: Master, m: Msg): Promise<AckReply> {
+  const cmd = decodeCommand("workers.drain", m.data);
+  if (!cmd.ok) return err("invalid", cmd.error.message, cmd.error.path);
+  const w = master.state.workers.get(cmd.value.workerId);
+  if (!w) return err("not-found", `no worker ${cmd.value.workerId}`, "workerId");
+  try {
+    const r = await master.nc.request(master.subjects.workerCommand(w.id, "drain"), JSON.stringify(cmd.value.reason ? { reason: cmd.value.reason } : {}), { timeout: master.cfg.assignTimeoutMs });
+    const d = decodeReply("ack", r.data);
+    if (!d.ok) return err("unavailable", `worker ${w.id} answered with an invalid reply: ${d.error.message}`);
+    return d.value;
+  } catch (e) {
+    return err("unavailable", `worker ${w.id} did not answer: ${(e as Error).message}`);
+  }
+}
+
+type Handler = (master: Master, m: Msg) => Promise<SubmitReply | AckReply>;
+
+function serve(master: Master, subject: string, h: Handler): Subscription {
+  const sub = master.nc.subscribe(subject, { queue: QUEUE_GROUP });
+  void (async () => {
+    for await (const m of sub) {
+      void h(master, m)
+        .then((r) => respond(m, r))
+        .catch((e) => {
+          master.log.error({ err: e, subject }, "request handler failed");
+          respond(m, err("internal", (e as Error).message));
+        });
+    }
+  })();
+  return sub;
+}
+
+/** Serves submit always, and the leader-only commands while this master leads. */
+export function serveRpc(master: Master): { stop(): Promise<void> } {
+  const s = master.subjects;
+  const submit = serve(master, s.rpc("jobs.submit"), handleSubmit);
+  let leaderSubs: Subscription[] = [];
+  master.onLeaderChange((leader) => {
+    for (const sub of leaderSubs) sub.unsubscribe();
+    leaderSubs = leader
+      ? [serve(master, s.rpc("jobs.cancel"), handleCancel), serve(master, s.rpc("jobs.retry"), handleRetry), serve(master, s.rpc("workers.drain"), handleDrain)]
+      : [];
+  });
+  return {
+    async stop() {
+      for (const sub of [submit, ...leaderSubs]) await sub.drain().catch((e) => master.log.warn({ err: (e as Error).message }, "could not drain a subscription"));
+    },
+  };
+}

@@ -1,0 +1,62 @@
+import type { JobView } from "@troupe/events";
+import type { WorkerView } from "./state.ts";
+
+/** Worker presence and the choice of a worker for a job. Pure. */
+
+export type Presence = "online" | "busy" | "draining" | "suspect" | "lost" | "offline";
+
+export interface LivenessConfig {
+  heartbeatIntervalMs: number;
+}
+
+/** online/busy → suspect after 2 missed intervals → lost after 3; a deregistered worker is offline, not lost. */
+export function presenceOf(w: WorkerView, nowMs: number, c: LivenessConfig): Presence {
+  if (w.lifecycle === "offline") return "offline";
+  if (w.lifecycle === "lost") return "lost";
+  const silent = nowMs - w.lastSeenMs;
+  if (silent > 3 * c.heartbeatIntervalMs) return "lost";
+  if (silent > 2 * c.heartbeatIntervalMs) return "suspect";
+  if (w.lifecycle === "draining") return "draining";
+  return w.held.size > 0 ? "busy" : "online";
+}
+
+export interface Candidate {
+  worker: WorkerView;
+  /** Slots in use, including assignments on their way. */
+  load: number;
+  /** When the master last picked it (ms), for round-robin among equals. */
+  lastPickedMs: number;
+}
+
+export function supportsBrowser(w: WorkerView, browser: string | undefined): boolean {
+  if (browser === undefined) return true;
+  return w.browsers !== null && w.browsers.some((b) => b.toLowerCase() === browser.toLowerCase());
+}
+
+/**
+ * The best worker for a job, or undefined: online, a free slot, the job's
+ * browser, then most free slots, then least CPU, then least recently picked
+ * (round-robin among equals). `exclude` holds workers that refused it just now.
+ */
+export function pickWorker(job: JobView, candidates: Iterable<Candidate>, nowMs: number, c: LivenessConfig, exclude?: ReadonlySet<string>): Candidate | undefined {
+  let best: Candidate | undefined;
+  for (const cand of candidates) {
+    const w = cand.worker;
+    if (exclude?.has(w.id)) continue;
+    const p = presenceOf(w, nowMs, c);
+    if (p !== "online" && p !== "busy") continue;
+    if (cand.load >= w.maxSlots) continue;
+    if (!supportsBrowser(w, job.spec.browser)) continue;
+    if (!best || better(cand, best)) best = cand;
+  }
+  return best;
+}
+
+function better(a: Candidate, b: Candidate): boolean {
+  const fa = a.worker.maxSlots - a.load;
+  const fb = b.worker.maxSlots - b.load;
+  if (fa !== fb) return fa > fb;
+  if (a.worker.cpu !== b.worker.cpu) return a.worker.cpu < b.worker.cpu;
+  if (a.lastPickedMs !== b.lastPickedMs) return a.lastPickedMs < b.lastPickedMs;
+  return a.worker.id < b.worker.id;
+}

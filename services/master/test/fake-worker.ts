@@ -1,0 +1,171 @@
+import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
+import type { NatsConnection, Subscription } from "@nats-io/nats-core";
+import { createEvent, decodeCommand, newId, subjects, type AssignReply, type Command, type EventData, type EventType, type JobError, type TroupeEvent } from "@troupe/events";
+import { connectAs, publishEvent } from "@troupe/events/node";
+
+/**
+ * A worker test double that speaks the protocol: registers, heartbeats,
+ * answers `troupe.worker.<id>.assign`, publishes job events with the worker
+ * credentials. What it does with a job is up to the test.
+ */
+
+export type Behaviour =
+  | { kind: "complete"; afterMs?: number }
+  | { kind: "fail"; retryable: boolean; afterMs?: number }
+  | { kind: "hang" }
+  | { kind: "refuse"; reason?: "full" | "draining" | "cpu" };
+
+export interface FakeWorkerOptions {
+  id: string;
+  url: string;
+  env: Record<string, string>;
+  slots?: number;
+  browsers?: string[];
+  heartbeatMs?: number;
+  behaviour?: (job: Command<"worker.assign">) => Behaviour;
+  /** Time from accepting to the first job event (a real worker launches a browser first). */
+  startDelayMs?: number;
+  /** Progress events while hanging, to keep the lease (0 = none). */
+  progressEveryMs?: number;
+}
+
+export interface Held {
+  jobId: string;
+  attempt: number;
+}
+
+export class FakeWorker {
+  nc!: NatsConnection;
+  js!: JetStreamClient;
+  readonly instanceId = newId("i");
+  /** Every assignment request received, accepted or not. */
+  readonly requests: Command<"worker.assign">[] = [];
+  readonly accepted: Command<"worker.assign">[] = [];
+  readonly running = new Map<string, Held>();
+  readonly cancels: Command<"worker.cancel">[] = [];
+  maxConcurrent = 0;
+  draining = false;
+  private subs: Subscription[] = [];
+  private timers = new Set<NodeJS.Timeout>();
+  private hb?: NodeJS.Timeout;
+
+  constructor(readonly o: FakeWorkerOptions) {}
+
+  get id() {
+    return this.o.id;
+  }
+
+  async start(): Promise<this> {
+    this.nc = await connectAs({ url: this.o.url, role: "worker", dataDir: "/nonexistent", name: `fake-${this.id}`, env: this.o.env });
+    this.js = jetstream(this.nc);
+    this.subs.push(this.serve("assign", (body) => this.onAssign(body)));
+    this.subs.push(this.serve("cancel", (body) => {
+      const c = decodeCommand("worker.cancel", body);
+      if (!c.ok) return { ok: false, error: { code: "invalid", message: c.error.message } };
+      this.cancels.push(c.value);
+      this.running.delete(c.value.jobId);
+      return { ok: true };
+    }));
+    this.subs.push(this.serve("drain", () => {
+      this.draining = true;
+      void this.publish("worker.draining", { workerId: this.id, instanceId: this.instanceId, reason: "drain requested" });
+      return { ok: true };
+    }));
+    await this.nc.flush();
+    await this.publish("worker.registered", {
+      workerId: this.id, instanceId: this.instanceId, name: `Fake ${this.id}`, type: "fake", ip: "127.0.0.1", port: 0, version: "test",
+      capabilities: { maxConcurrentJobs: this.o.slots ?? 1, memory: 1024, cpu: 1, supportedBrowsers: (this.o.browsers ?? ["chromium"]).map((name) => ({ name, version: "1" })) },
+    });
+    await this.heartbeat();
+    this.hb = setInterval(() => void this.heartbeat().catch(() => undefined), this.o.heartbeatMs ?? 200);
+    return this;
+  }
+
+  private serve(kind: "assign" | "cancel" | "drain", h: (body: Uint8Array) => unknown): Subscription {
+    const sub = this.nc.subscribe(subjects.workerCommand(this.id, kind));
+    void (async () => {
+      for await (const m of sub) m.respond(JSON.stringify(h(m.data)));
+    })();
+    return sub;
+  }
+
+  private onAssign(body: Uint8Array): AssignReply {
+    const c = decodeCommand("worker.assign", body);
+    if (!c.ok) return { accepted: false, reason: "invalid", message: c.error.message, field: c.error.path };
+    const job = c.value;
+    this.requests.push(job);
+    if (this.draining) return { accepted: false, reason: "draining" };
+    const b = this.o.behaviour?.(job) ?? { kind: "complete" };
+    if (b.kind === "refuse") return { accepted: false, reason: b.reason ?? "full" };
+    if (this.running.size >= (this.o.slots ?? 1)) return { accepted: false, reason: "full" };
+    this.running.set(job.jobId, { jobId: job.jobId, attempt: job.attempt });
+    this.maxConcurrent = Math.max(this.maxConcurrent, this.running.size);
+    this.accepted.push(job);
+    this.later(this.o.startDelayMs ?? 30, async () => {
+      if (!this.running.has(job.jobId)) return;
+      await this.publish("job.started", { jobId: job.jobId, workerId: this.id, attempt: job.attempt });
+      if (b.kind === "hang") {
+        if (this.o.progressEveryMs) this.keepAlive(job);
+        return;
+      }
+      this.later(b.afterMs ?? 20, async () => {
+        if (!this.running.has(job.jobId)) return;
+        if (b.kind === "complete") await this.complete(job.jobId);
+        else await this.fail(job.jobId, { message: "fake failure", code: "step-failed", retryable: b.retryable });
+      });
+    });
+    return { accepted: true };
+  }
+
+  private keepAlive(job: Held) {
+    this.later(this.o.progressEveryMs as number, async () => {
+      if (!this.running.has(job.jobId)) return;
+      await this.publish("job.progress", { jobId: job.jobId, workerId: this.id, attempt: job.attempt, progress: 50 });
+      this.keepAlive(job);
+    });
+  }
+
+  private later(ms: number, f: () => Promise<void>) {
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      f().catch(() => undefined);
+    }, ms);
+    this.timers.add(t);
+  }
+
+  async complete(jobId: string, attempt = this.running.get(jobId)?.attempt ?? 1) {
+    this.running.delete(jobId);
+    await this.publish("job.completed", {
+      jobId, workerId: this.id, attempt,
+      result: { success: true, data: {}, dataExtracted: 0, screenshots: [], logs: [] },
+      metrics: { totalDuration: 10, responseTime: 5, memoryUsed: 1 },
+    });
+  }
+
+  async fail(jobId: string, error: JobError, attempt = this.running.get(jobId)?.attempt ?? 1) {
+    this.running.delete(jobId);
+    await this.publish("job.failed", { jobId, workerId: this.id, attempt, error });
+  }
+
+  async heartbeat() {
+    await this.publish("worker.heartbeat", {
+      workerId: this.id, instanceId: this.instanceId, status: this.draining ? "draining" : this.running.size ? "busy" : "online",
+      currentJobs: this.running.size, maxConcurrentJobs: this.o.slots ?? 1, jobIds: [...this.running.keys()],
+      metrics: { memoryUsage: 100, cpuUsage: 5, diskUsage: 10, networkUsage: 0, jobsCompleted: 0, jobsFailed: 0, averageResponseTime: 0 },
+      performance: { successRate: 100, averageJobDuration: 0 },
+    });
+  }
+
+  async publish<T extends EventType>(type: T, data: EventData<T>) {
+    return publishEvent(this.js, createEvent(type, data, this.id) as TroupeEvent);
+  }
+
+  /** Stops like a crash: no deregistration, heartbeats just stop. */
+  async stop(o: { deregister?: boolean } = {}) {
+    clearInterval(this.hb);
+    for (const t of this.timers) clearTimeout(t);
+    for (const s of this.subs) s.unsubscribe();
+    if (o.deregister) await this.publish("worker.deregistered", { workerId: this.id, instanceId: this.instanceId });
+    await this.nc.close();
+  }
+}

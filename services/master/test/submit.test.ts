@@ -1,0 +1,79 @@
+import { jetstreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestNats, type TestNats } from "@troupe/tests/harness";
+import type { RunningMaster } from "../src/main.ts";
+import { masterIn, readLog, submit } from "./helpers.ts";
+
+let nats: TestNats;
+let master: RunningMaster;
+let ui: NatsConnection;
+beforeAll(async () => {
+  nats = await startTestNats({ init: true });
+  master = await masterIn(nats, "m-submit");
+  ui = await nats.connect("ui");
+});
+afterAll(async () => {
+  await master?.stop();
+  await nats?.stop();
+});
+
+const messages = async () => (await (await jetstreamManager(ui)).streams.info("TROUPE_EVENTS")).state.messages;
+
+describe("jobs.submit", () => {
+  it("appends job.submitted with the defaults applied and replies with the job id", async () => {
+    const r = await submit(ui, { url: "https://example.com/a", tags: ["t1"] });
+    expect(r).toMatchObject({ ok: true });
+    const jobId = (r as { jobId: string }).jobId;
+    const log = await readLog(ui);
+    const e = log.find((l) => l.event.type === "job.submitted" && l.event.data.jobId === jobId);
+    expect(e?.event.data).toMatchObject({ jobId, spec: { url: "https://example.com/a", priority: 5, maxAttempts: 3, timeoutMs: 120_000, tags: ["t1"] } });
+  });
+
+  it("returns the same job id for the same idempotency key, and appends once", async () => {
+    const body = { url: "https://example.com/idem", idempotencyKey: "order-42" };
+    const [a, b] = await Promise.all([submit(ui, body), submit(ui, body)]);
+    const c = await submit(ui, body);
+    expect(a.ok && b.ok && c.ok).toBe(true);
+    const ids = [a, b, c].map((r) => (r as { jobId: string }).jobId);
+    expect(new Set(ids).size).toBe(1);
+    expect([a, b, c].filter((r) => (r as { duplicate?: boolean }).duplicate).length).toBe(2);
+    const log = await readLog(ui);
+    expect(log.filter((l) => l.event.type === "job.submitted" && l.event.data.jobId === ids[0])).toHaveLength(1);
+  });
+
+  const invalid: [string, unknown, string][] = [
+    ["no url and no scenario", { priority: 3 }, "url"],
+    ["a url that is not http(s)", { url: "ftp://example.com" }, "url"],
+    ["priority above 10", { url: "https://example.com", priority: 11 }, "priority"],
+    ["priority below 1", { url: "https://example.com", priority: 0 }, "priority"],
+    ["a fractional priority", { url: "https://example.com", priority: 2.5 }, "priority"],
+    ["maxAttempts 0", { url: "https://example.com", maxAttempts: 0 }, "maxAttempts"],
+    ["timeoutMs too small", { url: "https://example.com", timeoutMs: 5 }, "timeoutMs"],
+    ["runAt not a time", { url: "https://example.com", runAt: "tomorrow" }, "runAt"],
+    ["expiresAt before runAt", { url: "https://example.com", runAt: "2030-01-02T00:00:00Z", expiresAt: "2030-01-01T00:00:00Z" }, "expiresAt"],
+    ["a bad tag", { url: "https://example.com", tags: ["has space"] }, "tags[0]"],
+    ["an empty browser", { url: "https://example.com", browser: "" }, "browser"],
+    ["a bad proxy", { url: "https://example.com", proxy: { server: "nope" } }, "proxy.server"],
+    ["a bad fingerprint viewport", { url: "https://example.com", fingerprint: { viewport: { width: 0, height: 10 } } }, "fingerprint.viewport.width"],
+    ["an empty idempotency key", { url: "https://example.com", idempotencyKey: "" }, "idempotencyKey"],
+    ["an unknown field", { url: "https://example.com", colour: "red" }, "colour"],
+  ];
+  it.each(invalid)("refuses %s, naming the field, and appends nothing", async (_name, body, field) => {
+    const before = await messages();
+    const r = await submit(ui, body);
+    expect(r.ok).toBe(false);
+    const e = (r as { error: { code: string; field?: string; message: string } }).error;
+    expect(e.code).toBe("invalid");
+    expect(e.field).toBe(field);
+    expect(e.message.length).toBeGreaterThan(0);
+    expect(await messages()).toBe(before);
+  });
+
+  it("refuses a body that is not JSON", async () => {
+    const before = await messages();
+    const r = await submit(ui, "{not json");
+    expect(r).toMatchObject({ ok: false, error: { code: "invalid" } });
+    expect(await messages()).toBe(before);
+  });
+});
