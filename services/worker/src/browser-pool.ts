@@ -1,0 +1,152 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import puppeteer, { type Browser, type BrowserContext } from "puppeteer-core";
+import type { Logger } from "@troupe/events/node";
+
+/** The flags every Troupe browser runs with (the benchmark's bare loop uses the same). */
+export function chromiumArgs(userDataDir: string): string[] {
+  const args = [
+    "--headless", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run", "--disable-quic", `--user-data-dir=${userDataDir}`,
+  ];
+  // Chromium's sandbox cannot start as root; only then is it turned off.
+  if (process.getuid?.() === 0) args.push("--no-sandbox");
+  return args;
+}
+
+/** Launches Chromium with a fresh profile directory, removed when the browser closes. */
+export async function launchChromium(executablePath: string): Promise<Browser> {
+  const dir = mkdtempSync(join(tmpdir(), "troupe-chromium-"));
+  let browser: Browser;
+  try {
+    browser = await puppeteer.launch({ executablePath, headless: true, args: chromiumArgs(dir), handleSIGINT: false, handleSIGTERM: false, handleSIGHUP: false });
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    throw new Error(`cannot start Chromium at ${executablePath} (set TROUPE_CHROMIUM_PATH): ${(e as Error).message}`, { cause: e });
+  }
+  browser.once("disconnected", () => rmSync(dir, { recursive: true, force: true }));
+  return browser;
+}
+
+interface Slot {
+  browser: Browser;
+  served: number;
+  open: number;
+  retiring: boolean;
+  crashed: boolean;
+}
+
+/** A browser context lent to one job. `crashed` resolves if its browser dies under it. */
+export interface ContextLease {
+  context: BrowserContext;
+  crashed: Promise<void>;
+  release(): Promise<void>;
+}
+
+/**
+ * Browsers for the jobs: one active browser hands out a fresh context per job,
+ * is retired after `recycleAfter` contexts (closed when its last job ends) and
+ * is replaced when it crashes.
+ */
+export class BrowserPool {
+  private active: Slot | null = null;
+  private launching: Promise<Slot> | null = null;
+  private readonly slots = new Set<Slot>();
+  private closed = false;
+  /** Browser name and version, known after the first launch. */
+  version = "";
+
+  constructor(private readonly o: { executablePath: string; recycleAfter: number; log: Logger }) {}
+
+  get openContexts(): number {
+    let n = 0;
+    for (const s of this.slots) n += s.open;
+    return n;
+  }
+
+  /** Starts the first browser (start-up fails early when Chromium is missing). */
+  async start(): Promise<void> {
+    await this.slot();
+  }
+
+  private async launch(): Promise<Slot> {
+    const browser = await launchChromium(this.o.executablePath);
+    this.version = await browser.version();
+    const slot: Slot = { browser, served: 0, open: 0, retiring: false, crashed: false };
+    this.slots.add(slot);
+    browser.once("disconnected", () => {
+      this.slots.delete(slot);
+      if (this.active === slot) this.active = null;
+      if (!slot.retiring && !this.closed) {
+        slot.crashed = true;
+        this.o.log.error({ openContexts: slot.open }, "browser disconnected unexpectedly; its jobs fail as retryable and a new browser starts for the next job");
+      }
+    });
+    this.o.log.info({ version: this.version, pid: browser.process()?.pid }, "browser started");
+    return slot;
+  }
+
+  private async slot(): Promise<Slot> {
+    if (this.active && !this.active.retiring && this.active.browser.connected) return this.active;
+    this.launching ??= this.launch().finally(() => (this.launching = null));
+    const s = await this.launching;
+    this.active = s;
+    return s;
+  }
+
+  async acquire(o: { proxyServer?: string; proxyBypassList?: string[] } = {}): Promise<ContextLease> {
+    if (this.closed) throw new Error("the browser pool is closed");
+    const slot = await this.slot();
+    slot.served++;
+    slot.open++;
+    if (slot.served >= this.o.recycleAfter) {
+      // Later jobs get a new browser; this one closes when its last context is released.
+      slot.retiring = true;
+      this.active = null;
+    }
+    let context: BrowserContext;
+    try {
+      context = await slot.browser.createBrowserContext({
+        ...(o.proxyServer ? { proxyServer: o.proxyServer } : {}),
+        ...(o.proxyBypassList?.length ? { proxyBypassList: o.proxyBypassList } : {}),
+      });
+    } catch (e) {
+      slot.open--;
+      await this.closeIfIdle(slot);
+      throw e;
+    }
+    const crashed = new Promise<void>((res) => {
+      if (!slot.browser.connected) res();
+      slot.browser.once("disconnected", () => slot.crashed && res());
+    });
+    let releasing: Promise<void> | null = null;
+    return {
+      context,
+      crashed,
+      // Idempotent: every caller waits for the same close.
+      release: () => (releasing ??= (async () => {
+        slot.open--;
+        if (slot.browser.connected) await context.close().catch((e: Error) => this.o.log.debug({ err: e.message }, "context close failed"));
+        await this.closeIfIdle(slot);
+      })()),
+    };
+  }
+
+  private async closeIfIdle(slot: Slot): Promise<void> {
+    if (slot.retiring && slot.open === 0 && slot.browser.connected) {
+      this.o.log.info({ served: slot.served }, "recycling browser");
+      await slot.browser.close().catch((e: Error) => this.o.log.warn({ err: e.message }, "browser close failed"));
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all([...this.slots].map(async (s) => {
+      s.retiring = true;
+      await s.browser.close().catch(() => s.browser.process()?.kill("SIGKILL"));
+    }));
+    this.slots.clear();
+    this.active = null;
+  }
+}

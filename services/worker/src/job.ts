@@ -1,0 +1,183 @@
+import type { Command, EventData, LogEntry, Step } from "@troupe/events";
+import type { Logger } from "@troupe/events/node";
+import type { HTTPRequest, Page } from "puppeteer-core";
+import type { BrowserPool, ContextLease } from "./browser-pool.ts";
+import { applyFingerprint, applyProxyAuth } from "./fingerprint.ts";
+import { executeScenario, ScenarioFailure, type ScenarioProgress, type ScenarioResult } from "./scenario-run.ts";
+import { createTargetGuard, type TargetPolicy } from "./ssrf.ts";
+
+/** Why a job was stopped from outside its steps: hard timeout, cancel, drain, browser crash. */
+export class JobAbort extends Error {
+  constructor(readonly code: "timeout" | "cancelled" | "drained" | "browser-crashed", message: string, readonly retryable: boolean) {
+    super(message);
+  }
+}
+
+/** How a job reports; the worker turns these into events. */
+export interface JobReporter {
+  started(): Promise<void>;
+  /** Fire and forget: progress never holds up a step. */
+  progress(p: ScenarioProgress & { elapsedMs: number }): void;
+  completed(d: Pick<EventData<"job.completed">, "result" | "metrics">): Promise<void>;
+  failed(d: Omit<EventData<"job.failed">, "jobId" | "workerId" | "attempt">): Promise<void>;
+}
+
+export interface JobDeps {
+  pool: BrowserPool;
+  policy: TargetPolicy;
+  allowScriptSteps: boolean;
+  defaultStepTimeoutMs: number;
+  /** Stores a screenshot under an object name. */
+  saveArtifact(name: string, bytes: Uint8Array): Promise<void>;
+  report: JobReporter;
+  log: Logger;
+  progressEveryMs?: number;
+}
+
+export interface JobOutcome {
+  ok: boolean;
+  durationMs: number;
+  responseTimeMs?: number;
+  error?: { code?: string; message: string; retryable: boolean };
+}
+
+export interface RunningJob {
+  jobId: string;
+  attempt: number;
+  abort(reason: JobAbort): void;
+  done: Promise<JobOutcome>;
+}
+
+const MB = 1024 * 1024;
+const MAX_LOGS = 500;
+
+/** The steps of a job: open its `url` first when it has one, then the scenario. */
+export function jobSteps(spec: Command<"worker.assign">["spec"]): Step[] {
+  const steps: Step[] = [];
+  if (spec.url) steps.push({ type: "navigate", url: spec.url });
+  steps.push(...(spec.scenario?.steps ?? []));
+  return steps;
+}
+
+/**
+ * Runs one attempt in a fresh browser context. The hard timeout, a cancel, a
+ * drain past its grace or a browser crash abort it: the context is closed
+ * (the page really stops) and the attempt fails with the reason.
+ */
+export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob {
+  const { spec } = cmd;
+  const controller = new AbortController();
+  const startedAt = Date.now();
+  const logs: LogEntry[] = [];
+  const addLog = (level: LogEntry["level"], message: string, source: LogEntry["source"]) => {
+    if (logs.length < MAX_LOGS) logs.push({ time: new Date().toISOString(), level, message: message.slice(0, 4000), source });
+  };
+  let lease: ContextLease | undefined;
+  let partial: ScenarioResult | undefined;
+  let responseTime: number | undefined;
+  let memoryUsed = 0;
+
+  const abort = (reason: JobAbort) => {
+    if (controller.signal.aborted) return;
+    addLog("error", reason.message, "worker");
+    controller.abort(reason);
+    // Closing the context stops the page's loads and scripts at once.
+    void lease?.release();
+  };
+  const aborted = new Promise<never>((_, rej) => controller.signal.addEventListener("abort", () => rej(controller.signal.reason), { once: true }));
+  aborted.catch(() => {});
+  const timer = setTimeout(() => abort(new JobAbort("timeout", `hard timeout: the attempt ran for ${spec.timeoutMs} ms`, true)), spec.timeoutMs);
+
+  const work = async () => {
+    lease = await deps.pool.acquire({ proxyServer: spec.proxy?.server, proxyBypassList: spec.proxy?.bypass });
+    if (controller.signal.aborted) throw controller.signal.reason;
+    void lease.crashed.then(() => abort(new JobAbort("browser-crashed", "the browser crashed during the job", true)));
+    const page = await lease.context.newPage();
+    const guard = createTargetGuard(deps.policy);
+    let lastBlocked: string | undefined;
+    page.on("console", (m) => {
+      const t = m.type();
+      if (t === "error" || t === "warn") addLog(t === "warn" ? "warn" : "error", m.text(), "console");
+    });
+    page.on("pageerror", (e) => addLog("error", e instanceof Error ? e.message : String(e), "page"));
+    if (guard.active) {
+      // Every request the page makes (redirects, frames, subresources) goes through the guard.
+      await page.setRequestInterception(true);
+      page.on("request", (req: HTTPRequest) => {
+        if (req.isInterceptResolutionHandled()) return;
+        void guard.check(req.url()).then((v) => {
+          if (v.ok) return req.continue();
+          lastBlocked = v.reason;
+          addLog("warn", `blocked request to ${req.url().slice(0, 500)}: ${v.reason}`, "worker");
+          return req.abort("blockedbyclient");
+        }).catch((e: Error) => deps.log.debug({ err: e.message }, "request interception after the page closed"));
+      });
+    }
+    await applyFingerprint(page, lease.context, spec.fingerprint);
+    await applyProxyAuth(page, spec.proxy);
+    const steps = jobSteps(spec);
+    const result = await executeScenario(steps, {
+      page,
+      signal: controller.signal,
+      guard,
+      allowScriptSteps: deps.allowScriptSteps,
+      lastBlocked: () => lastBlocked,
+      saveScreenshot: async (bytes, index, label) => {
+        const name = `${cmd.jobId}/${cmd.attempt}/${String(index).padStart(3, "0")}-${label ?? "page"}.png`;
+        await deps.saveArtifact(name, bytes);
+        return name;
+      },
+    }, {
+      defaultTimeoutMs: spec.scenario?.timeout ?? deps.defaultStepTimeoutMs,
+      progressEveryMs: deps.progressEveryMs,
+      onProgress: (p) => deps.report.progress({ ...p, elapsedMs: Date.now() - startedAt }),
+      log: (level, message) => addLog(level, message, "worker"),
+    }).catch((e) => {
+      if (e instanceof ScenarioFailure) partial = e.partial;
+      throw e;
+    });
+    responseTime = result.responseTime;
+    if (!spec.scenario && !page.isClosed()) result.data.title = await page.title();
+    memoryUsed = await page.metrics().then((m) => Math.round(((m.JSHeapUsedSize ?? 0) / MB) * 10) / 10).catch(() => 0);
+    const finalUrl = page.isClosed() ? undefined : page.url();
+    return { result, finalUrl };
+  };
+
+  const done = (async (): Promise<JobOutcome> => {
+    try {
+      await deps.report.started();
+      const running = work();
+      running.catch(() => {}); // after an abort it settles later, with an error nobody needs
+      const { result, finalUrl } = await Promise.race([running, aborted]);
+      const durationMs = Date.now() - startedAt;
+      clearTimeout(timer);
+      await lease?.release();
+      await deps.report.completed({
+        result: { success: true, data: result.data, dataExtracted: result.dataExtracted, screenshots: result.screenshots, logs, steps: result.steps, ...(finalUrl ? { finalUrl: finalUrl.slice(0, 4096) } : {}) },
+        metrics: { totalDuration: durationMs, responseTime: result.responseTime ?? 0, memoryUsed },
+      });
+      return { ok: true, durationMs, responseTimeMs: result.responseTime };
+    } catch (e) {
+      clearTimeout(timer);
+      const err = e instanceof JobAbort || e instanceof ScenarioFailure
+        ? { message: e.message, code: e.code, retryable: e.retryable, ...(e instanceof ScenarioFailure ? { step: e.step } : {}) }
+        : { message: `worker error: ${(e as Error)?.message ?? String(e)}`, code: "worker", retryable: true };
+      if (!(e instanceof JobAbort) && !(e instanceof ScenarioFailure)) deps.log.error({ err: (e as Error)?.stack ?? e, jobId: cmd.jobId }, "job failed outside its steps");
+      // Close the context before reporting, but never let a wedged browser hold up the report.
+      responseTime ??= partial?.responseTime;
+      if (lease) await Promise.race([lease.release(), new Promise((r) => setTimeout(r, 1500))]);
+      const durationMs = Date.now() - startedAt;
+      const steps = partial?.steps ?? [];
+      await deps.report.failed({
+        error: { ...err, message: err.message.slice(0, 8000) },
+        logs,
+        ...(steps.length ? { steps } : {}),
+        ...(partial?.screenshots.length ? { screenshots: partial.screenshots } : {}),
+        metrics: { totalDuration: durationMs, ...(responseTime !== undefined ? { responseTime } : {}), memoryUsed },
+      });
+      return { ok: false, durationMs, responseTimeMs: responseTime, error: err };
+    }
+  })();
+
+  return { jobId: cmd.jobId, attempt: cmd.attempt, abort, done };
+}

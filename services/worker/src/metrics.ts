@@ -1,0 +1,72 @@
+import si from "systeminformation";
+import type { Logger } from "@troupe/events/node";
+
+/** One machine sample. memory in MB, cpu/disk in %, network in Mbps (rx+tx). */
+export interface MachineSample {
+  cpuUsage: number;
+  memoryUsage: number;
+  memoryTotal: number;
+  availableMemoryMb: number;
+  memoryPercent: number;
+  diskUsage: number;
+  networkUsage: number;
+  at: number;
+}
+
+const MB = 1024 * 1024;
+const clampPct = (n: number) => (Number.isFinite(n) ? Math.min(100, Math.max(0, Math.round(n * 10) / 10)) : 0);
+
+async function sample(): Promise<MachineSample> {
+  const [load, mem, disks, net] = await Promise.all([si.currentLoad(), si.mem(), si.fsSize(), si.networkStats("*")]);
+  // The disk holding the working directory's root filesystem; the fullest one if "/" is not listed.
+  const root = disks.find((d) => d.mount === "/") ?? disks.sort((a, b) => b.use - a.use)[0];
+  const bytesPerSec = net.reduce((sum, n) => sum + Math.max(0, n.rx_sec ?? 0) + Math.max(0, n.tx_sec ?? 0), 0);
+  return {
+    cpuUsage: clampPct(load.currentLoad),
+    memoryUsage: Math.round(mem.active / MB),
+    memoryTotal: Math.round(mem.total / MB),
+    availableMemoryMb: Math.round(mem.available / MB),
+    memoryPercent: clampPct((mem.active / mem.total) * 100),
+    diskUsage: clampPct(root?.use ?? 0),
+    networkUsage: Math.round(((bytesPerSec * 8) / 1e6) * 100) / 100,
+    at: Date.now(),
+  };
+}
+
+/**
+ * Samples the machine in the background so a heartbeat or an assignment never
+ * waits on systeminformation: readers get the last sample.
+ */
+export class MetricsSampler {
+  private last: MachineSample | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private inFlight: Promise<void> | null = null;
+
+  constructor(private readonly everyMs: number, private readonly log: Logger) {}
+
+  get latest(): MachineSample | null {
+    return this.last;
+  }
+
+  /** Takes the first sample (so registration carries real values), then keeps sampling. */
+  async start(): Promise<void> {
+    await this.tick();
+    this.timer = setInterval(() => void this.tick(), this.everyMs);
+    this.timer.unref();
+  }
+
+  private tick(): Promise<void> {
+    // A slow sample never stacks up behind another.
+    if (this.inFlight) return this.inFlight;
+    this.inFlight = sample()
+      .then((s) => void (this.last = s))
+      .catch((e: Error) => this.log.warn({ err: e.message }, "metrics sample failed; keeping the previous one"))
+      .finally(() => (this.inFlight = null));
+    return this.inFlight;
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+}

@@ -1,0 +1,94 @@
+import type { Step, StepRef, StepTiming } from "@troupe/events";
+import { runStep, StepError, type StepEnv } from "./steps.ts";
+
+export interface ScenarioProgress {
+  progress: number;
+  currentStep: StepRef;
+  stepsDone: number;
+  stepsTotal: number;
+}
+
+export interface ScenarioResult {
+  data: Record<string, unknown>;
+  dataExtracted: number;
+  screenshots: string[];
+  steps: StepTiming[];
+  responseTime?: number;
+}
+
+/** A failed step, with everything run so far (timings, screenshots) for the job.failed event. */
+export class ScenarioFailure extends Error {
+  constructor(message: string, readonly step: StepRef, readonly code: string, readonly retryable: boolean, readonly partial: ScenarioResult) {
+    super(message);
+  }
+}
+
+export interface ScenarioOptions {
+  defaultTimeoutMs: number;
+  onProgress(p: ScenarioProgress): void;
+  /** Step log lines (optional failures). */
+  log(level: "info" | "warn", message: string): void;
+  /** While a step runs, progress is repeated this often (renews the job lease). */
+  progressEveryMs?: number;
+}
+
+const ref = (step: Step, index: number): StepRef => ({ index, type: step.type, ...(step.name ? { name: step.name } : {}) });
+
+/** Puppeteer timeouts and network errors may pass on a retry; other failures say so themselves. */
+export function classify(e: unknown): { code: string; retryable: boolean; message: string } {
+  if (e instanceof StepError) return { code: e.code, retryable: e.retryable, message: e.message };
+  const err = e as Error;
+  const message = err?.message ?? String(e);
+  if (err?.name === "TimeoutError" || /timeout|timed out/i.test(message)) return { code: "timeout", retryable: true, message };
+  if (/net::ERR_/.test(message)) return { code: "navigation", retryable: true, message };
+  if (/Target closed|Session closed|Protocol error|detached/i.test(message)) return { code: "browser", retryable: true, message };
+  return { code: "step-failed", retryable: false, message };
+}
+
+/** Runs the steps in order; an optional step's failure is logged and the scenario goes on. */
+export async function executeScenario(steps: readonly Step[], env: StepEnv, o: ScenarioOptions): Promise<ScenarioResult> {
+  const result: ScenarioResult = { data: {}, dataExtracted: 0, screenshots: [], steps: [] };
+  const total = steps.length;
+  const every = o.progressEveryMs ?? 5000;
+  for (let i = 0; i < total; i++) {
+    const step = steps[i] as Step;
+    const current = ref(step, i);
+    const started = Date.now();
+    const tick = setInterval(() => o.onProgress({ progress: (i / total) * 100, currentStep: current, stepsDone: i, stepsTotal: total }), every);
+    const timeout = step.timeout ?? o.defaultTimeoutMs;
+    let stop = false;
+    try {
+      const out = await withDeadline(runStep(step, i, env, timeout), timeout + 1000, step.type);
+      if (out.data) Object.assign(result.data, out.data);
+      result.dataExtracted += out.extracted ?? 0;
+      if (out.screenshot) result.screenshots.push(out.screenshot);
+      if (out.responseTime !== undefined && result.responseTime === undefined) result.responseTime = out.responseTime;
+      result.steps.push({ ...current, status: "ok", durationMs: Date.now() - started });
+      stop = out.stop === true;
+    } catch (e) {
+      if (env.signal.aborted) throw env.signal.reason;
+      const c = classify(e);
+      const message = `step ${i} (${step.type}${step.name ? ` "${step.name}"` : ""}): ${c.message}`.slice(0, 4000);
+      if (!step.optional) {
+        result.steps.push({ ...current, status: "failed", durationMs: Date.now() - started, error: c.message.slice(0, 4000) });
+        throw new ScenarioFailure(message, current, c.code, c.retryable, result);
+      }
+      result.steps.push({ ...current, status: "skipped", durationMs: Date.now() - started, error: c.message.slice(0, 4000) });
+      o.log("warn", `optional ${message}`);
+    } finally {
+      clearInterval(tick);
+    }
+    o.onProgress({ progress: ((i + 1) / total) * 100, currentStep: current, stepsDone: i + 1, stepsTotal: total });
+    if (stop) break;
+  }
+  return result;
+}
+
+/** A backstop for steps whose own timeout does not cover every wait. */
+function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let t: NodeJS.Timeout;
+  const timer = new Promise<never>((_, rej) => {
+    t = setTimeout(() => rej(new StepError(`${what} step did not finish within ${ms} ms`, "timeout", true)), ms);
+  });
+  return Promise.race([p, timer]).finally(() => clearTimeout(t));
+}

@@ -1,0 +1,258 @@
+import type { Step, StepOf } from "@troupe/events";
+import { Locator, type Frame, type KeyInput, type MouseButton, type Page } from "puppeteer-core";
+import { selectorAlternatives } from "./selectors.ts";
+import type { TargetGuard } from "./ssrf.ts";
+
+/** A step failure with what the job event needs: an error code and whether a retry may help. */
+export class StepError extends Error {
+  constructor(message: string, readonly code: string, readonly retryable: boolean) {
+    super(message);
+  }
+}
+
+/** What one step needs from the job around it. */
+export interface StepEnv {
+  page: Page;
+  signal: AbortSignal;
+  guard: TargetGuard;
+  allowScriptSteps: boolean;
+  /** Stores a screenshot, returns its object name. */
+  saveScreenshot(bytes: Uint8Array, index: number, label?: string): Promise<string>;
+  /** The guard's reason for the last request it blocked (turns a net::ERR_BLOCKED_BY_CLIENT into a clear message). */
+  lastBlocked(): string | undefined;
+}
+
+export interface StepOutcome {
+  data?: Record<string, unknown>;
+  extracted?: number;
+  screenshot?: string;
+  /** ms from request to response headers of a main navigation. */
+  responseTime?: number;
+  /** The scenario ends here (Recorder `close`). */
+  stop?: boolean;
+}
+
+const BUTTONS: Record<string, MouseButton> = { primary: "left", auxiliary: "middle", secondary: "right", back: "back", forward: "forward" };
+
+function frameOf(page: Page, step: Step): Frame {
+  if (step.target !== undefined && step.target !== "main") {
+    throw new StepError(`target ${JSON.stringify(step.target)} is not supported: only the main page ("main") is`, "unsupported", false);
+  }
+  let frame = page.mainFrame();
+  for (const i of step.frame ?? []) {
+    const child = frame.childFrames()[i];
+    if (!child) throw new StepError(`frame path ${JSON.stringify(step.frame)}: no child frame ${i}`, "step-failed", true);
+    frame = child;
+  }
+  return frame;
+}
+
+/** The first of the alternatives that matches, as a Puppeteer locator. */
+function locate(frame: Frame, selectors: StepOf<"click">["selectors"], timeout: number) {
+  const alts = selectorAlternatives(selectors).map((s) => frame.locator(s));
+  return Locator.race(alts).setTimeout(timeout);
+}
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((res, rej) => {
+    const t = setTimeout(res, ms);
+    signal.addEventListener("abort", () => { clearTimeout(t); rej(signal.reason); }, { once: true });
+  });
+
+/** Polls `probe` until it returns null (done) or the time is up; then throws its last complaint. */
+async function pollUntil(timeout: number, signal: AbortSignal, probe: () => Promise<string | null>): Promise<void> {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const complaint = await probe();
+    if (complaint === null) return;
+    if (Date.now() >= deadline) throw new StepError(complaint, "assertion", false);
+    await sleep(100, signal);
+  }
+}
+
+const navigationAsserted = (step: Step) => (step.assertedEvents ?? []).some((e) => e.type === "navigation");
+
+/** Runs an action; when the Recorder asserted a navigation, waits for it too. */
+async function withNavigation(page: Page, step: Step, timeout: number, action: () => Promise<unknown>): Promise<void> {
+  if (!navigationAsserted(step)) {
+    await action();
+    return;
+  }
+  await Promise.all([page.waitForNavigation({ timeout }), action()]);
+}
+
+async function extract(frame: Frame, step: StepOf<"extract">): Promise<StepOutcome> {
+  const data: Record<string, unknown> = {};
+  let extracted = 0;
+  for (const [name, f] of Object.entries(step.fields)) {
+    const from = f.from ?? "text";
+    const attr = f.attribute ?? "";
+    // The reader is repeated inside each callback: functions passed to the page cannot close over Node code.
+    if (f.all) {
+      const values = await frame.$$eval(f.selector, (els, fr, at) => els.map((el) =>
+        fr === "html" ? el.innerHTML : fr === "attribute" ? el.getAttribute(at) : (el.textContent ?? "").replace(/\s+/g, " ").trim()), from, attr);
+      data[name] = values;
+      extracted += values.length;
+    } else {
+      const el = await frame.$(f.selector);
+      const value = el
+        ? await el.evaluate((e, fr, at) => (fr === "html" ? e.innerHTML : fr === "attribute" ? e.getAttribute(at) : (e.textContent ?? "").replace(/\s+/g, " ").trim()), from, attr)
+        : null;
+      await el?.dispose();
+      data[name] = value;
+      if (value !== null && value !== "") extracted++;
+    }
+  }
+  return { data, extracted };
+}
+
+/** Runs one step against the page. Throws StepError (or a Puppeteer error) on failure. */
+export async function runStep(step: Step, index: number, env: StepEnv, timeout: number): Promise<StepOutcome> {
+  const { page, signal } = env;
+  page.setDefaultTimeout(timeout);
+  page.setDefaultNavigationTimeout(timeout);
+  switch (step.type) {
+    case "setViewport":
+      await page.setViewport({ width: step.width, height: step.height, deviceScaleFactor: step.deviceScaleFactor, isMobile: step.isMobile, hasTouch: step.hasTouch, isLandscape: step.isLandscape });
+      return {};
+    case "navigate": {
+      const verdict = await env.guard.check(step.url);
+      if (!verdict.ok) throw new StepError(`target refused: ${verdict.reason}`, "ssrf", false);
+      const frame = frameOf(page, step);
+      const started = Date.now();
+      let response;
+      try {
+        response = await frame.goto(step.url, { timeout, waitUntil: "load" });
+      } catch (e) {
+        const blocked = env.lastBlocked();
+        if (blocked && /ERR_BLOCKED_BY_CLIENT/.test((e as Error).message)) throw new StepError(`target refused: ${blocked}`, "ssrf", false);
+        throw e;
+      }
+      const headersAt = response?.timing()?.receiveHeadersEnd;
+      return { responseTime: headersAt !== undefined && headersAt >= 0 ? Math.round(headersAt) : Date.now() - started };
+    }
+    case "click":
+    case "doubleClick": {
+      const frame = frameOf(page, step);
+      const offset = step.offsetX !== undefined && step.offsetY !== undefined ? { x: step.offsetX, y: step.offsetY } : undefined;
+      await withNavigation(page, step, timeout, () => locate(frame, step.selectors, timeout).click({
+        signal,
+        ...(offset ? { offset } : {}),
+        ...(step.button ? { button: BUTTONS[step.button] } : {}),
+        ...(step.duration ? { delay: step.duration } : {}),
+        ...(step.type === "doubleClick" ? { count: 2 } : {}),
+      }));
+      return {};
+    }
+    case "hover":
+      await locate(frameOf(page, step), step.selectors, timeout).hover({ signal });
+      return {};
+    case "change":
+      await locate(frameOf(page, step), step.selectors, timeout).fill(step.value, { signal });
+      return {};
+    case "keyDown":
+      await withNavigation(page, step, timeout, () => page.keyboard.down(step.key as KeyInput));
+      return {};
+    case "keyUp":
+      await withNavigation(page, step, timeout, () => page.keyboard.up(step.key as KeyInput));
+      return {};
+    case "scroll": {
+      const frame = frameOf(page, step);
+      const x = step.x ?? 0;
+      const y = step.y ?? 0;
+      if (step.selectors) {
+        const el = await locate(frame, step.selectors, timeout).waitHandle({ signal });
+        await el.evaluate((e, sx, sy) => { e.scrollTop = sy; e.scrollLeft = sx; }, x, y);
+        await el.dispose();
+      } else {
+        await frame.evaluate((sx, sy) => window.scroll(sx, sy), x, y);
+      }
+      return {};
+    }
+    case "waitForElement": {
+      const frame = frameOf(page, step);
+      const op = step.operator ?? ">=";
+      const want = step.count ?? 1;
+      if (op === ">=" && want === 1 && !step.attributes && !step.properties) {
+        await locate(frame, step.selectors, timeout).setVisibility(step.visible === false ? null : "visible").wait({ signal });
+        return {};
+      }
+      const alts = selectorAlternatives(step.selectors);
+      await pollUntil(timeout, signal, async () => {
+        let best = 0;
+        for (const sel of alts) best = Math.max(best, (await frame.$$(sel).then(async (hs) => { const n = hs.length; await Promise.all(hs.map((h) => h.dispose())); return n; })));
+        const ok = op === ">=" ? best >= want : op === "<=" ? best <= want : best === want;
+        return ok ? null : `waitForElement: expected ${op} ${want} matching elements, found ${best}`;
+      });
+      return {};
+    }
+    case "waitForExpression": {
+      if (!env.allowScriptSteps) throw new StepError("page-JavaScript steps are disabled (TROUPE_ALLOW_SCRIPT_STEPS)", "forbidden", false);
+      await frameOf(page, step).waitForFunction(step.expression, { timeout, signal });
+      return {};
+    }
+    case "close":
+      return { stop: true };
+    case "extract":
+      return extract(frameOf(page, step), step);
+    case "screenshot": {
+      const frame = frameOf(page, step);
+      let bytes: Uint8Array;
+      if (step.selector) {
+        const el = await frame.waitForSelector(step.selector, { timeout, signal });
+        if (!el) throw new StepError(`screenshot: no element matches ${step.selector}`, "step-failed", true);
+        bytes = await el.screenshot({ type: "png" });
+        await el.dispose();
+      } else {
+        bytes = await page.screenshot({ type: "png", fullPage: step.fullPage ?? false });
+      }
+      return { screenshot: await env.saveScreenshot(bytes, index, step.label) };
+    }
+    case "wait":
+      await sleep(step.ms, signal);
+      return {};
+    case "select": {
+      const frame = frameOf(page, step);
+      await frame.waitForSelector(step.selector, { timeout, signal });
+      const chosen = await frame.select(step.selector, ...step.values);
+      if (chosen.length === 0) throw new StepError(`select: none of ${JSON.stringify(step.values)} is an option of ${step.selector}`, "step-failed", false);
+      return {};
+    }
+    case "press": {
+      if (step.selector) {
+        const el = await frameOf(page, step).waitForSelector(step.selector, { timeout, signal });
+        await el?.press(step.key as KeyInput);
+        await el?.dispose();
+      } else {
+        await page.keyboard.press(step.key as KeyInput);
+      }
+      return {};
+    }
+    case "type": {
+      const el = await frameOf(page, step).waitForSelector(step.selector, { timeout, signal });
+      if (!el) throw new StepError(`type: no element matches ${step.selector}`, "step-failed", true);
+      await el.type(step.text, step.delay !== undefined ? { delay: step.delay } : {});
+      await el.dispose();
+      return {};
+    }
+    case "assert": {
+      const frame = frameOf(page, step);
+      await pollUntil(timeout, signal, async () => {
+        if (step.url !== undefined && !page.url().includes(step.url)) return `assert: URL ${page.url()} does not contain ${JSON.stringify(step.url)}`;
+        if (step.title !== undefined) {
+          const title = await page.title();
+          if (!title.includes(step.title)) return `assert: title ${JSON.stringify(title)} does not contain ${JSON.stringify(step.title)}`;
+        }
+        if (step.selector !== undefined || step.text !== undefined) {
+          const el = await frame.$(step.selector ?? "body");
+          if (!el) return `assert: no element matches ${step.selector}`;
+          const text = await el.evaluate((e) => (e as HTMLElement).innerText ?? e.textContent ?? "");
+          await el.dispose();
+          if (step.text !== undefined && !text.includes(step.text)) return `assert: ${step.selector ?? "the page"} does not contain the text ${JSON.stringify(step.text)}`;
+        }
+        return null;
+      });
+      return {};
+    }
+  }
+}

@@ -1,0 +1,364 @@
+import { readFileSync } from "node:fs";
+import { cpus } from "node:os";
+import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
+import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
+import { Objm, type ObjectStore } from "@nats-io/obj";
+import { Svcm, type Service } from "@nats-io/services";
+import {
+  createEvent, decodeCommand, newId, subjectsFor, type AckReply, type AssignReply, type Command, type EventData,
+  type EventType, type Subjects, type WorkerStatus,
+} from "@troupe/events";
+import { connectAs, publishEvent, storeNames, type Logger } from "@troupe/events/node";
+import { admit } from "./admission.ts";
+import { BrowserPool } from "./browser-pool.ts";
+import type { WorkerConfig } from "./config.ts";
+import { JobAbort, runJob, type JobReporter, type RunningJob } from "./job.ts";
+import { MetricsSampler } from "./metrics.ts";
+import { assertNoDuplicate, presenceInfo, servePresence } from "./presence.ts";
+import { publishReliably } from "./publish.ts";
+import { formatUptime, JobStats } from "./stats.ts";
+import { startStatusServer, type StatusBody, type StatusServer } from "./status-server.ts";
+
+export const WORKER_VERSION: string = (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }).version;
+
+const encoder = new TextEncoder();
+const json = (v: unknown) => encoder.encode(JSON.stringify(v));
+
+export interface WorkerOptions {
+  log: Logger;
+  /** Where NATS credentials are read from (tests pass the harness's). */
+  env?: Record<string, string | undefined>;
+  /** Progress cadence while a step runs (default 5 s). */
+  progressEveryMs?: number;
+}
+
+/**
+ * One worker process: registration, presence, heartbeats, the assign/cancel/drain
+ * endpoints (a NATS micro service), /status, and the jobs it runs.
+ */
+export class Worker {
+  readonly instanceId = newId("i");
+  readonly stats = new JobStats();
+  readonly running = new Map<string, RunningJob>();
+  private readonly startedAt = Date.now();
+  private readonly subjects: Subjects;
+  private readonly log: Logger;
+  private nc!: NatsConnection;
+  private js!: JetStreamClient;
+  private service: Service | null = null;
+  private presenceSub: Subscription | null = null;
+  private status: StatusServer | null = null;
+  private heartbeatTimer: NodeJS.Timeout | null = null;
+  private heartbeatInFlight = false;
+  private artifacts: Promise<ObjectStore> | null = null;
+  private highestEpoch = 0;
+  private draining: Promise<void> | null = null;
+  private stopping: Promise<void> | null = null;
+  readonly pool: BrowserPool;
+  readonly metrics: MetricsSampler;
+  /** Malformed commands received (answered as invalid, never run). */
+  invalidCommands = 0;
+
+  constructor(readonly config: WorkerConfig, private readonly o: WorkerOptions) {
+    this.log = o.log.child({ workerId: config.workerId });
+    this.subjects = subjectsFor(config.prefix);
+    this.pool = new BrowserPool({ executablePath: config.chromiumPath, recycleAfter: config.recycleAfter, log: this.log });
+    this.metrics = new MetricsSampler(Math.min(5000, Math.max(1000, config.heartbeatMs)), this.log);
+  }
+
+  get statusPort(): number {
+    return this.status?.port ?? 0;
+  }
+  get statusUrl(): string {
+    return this.status?.url ?? "";
+  }
+  get isDraining(): boolean {
+    return this.draining !== null;
+  }
+
+  /** Status as the heartbeat and /status say it: busy while any job runs. */
+  get workerStatus(): WorkerStatus {
+    if (this.draining) return "draining";
+    return this.running.size > 0 ? "busy" : "online";
+  }
+
+  /** Connects, refuses a duplicate id, starts the browser, serves, registers, heartbeats. */
+  async start(): Promise<void> {
+    const c = this.config;
+    this.nc = await connectAs({ url: c.natsUrl, role: "worker", dataDir: c.dataDir, name: `troupe-worker ${c.workerId}`, log: this.log, waitOnFirstConnect: true, env: this.o.env });
+    this.js = jetstream(this.nc);
+    const me = presenceInfo(c.workerId, this.instanceId);
+    await assertNoDuplicate(this.nc, c.prefix, me);
+    this.presenceSub = servePresence(this.nc, c.prefix, me);
+    await Promise.all([this.metrics.start(), this.pool.start()]);
+    this.status = await startStatusServer({ host: c.host, port: c.port, scan: c.scanPorts, status: () => this.statusBody(), healthy: () => !this.nc.isClosed() && !this.stopping });
+    this.service = await new Svcm(this.nc).add({
+      name: "troupe-worker",
+      version: WORKER_VERSION,
+      description: `Troupe worker ${c.name}`,
+      // Each worker owns its subjects; no queue group.
+      queue: "",
+      metadata: { workerId: c.workerId, instanceId: this.instanceId, name: c.name, type: c.type },
+      statsHandler: async () => ({ status: this.workerStatus, currentJobs: this.running.size, maxJobs: c.maxJobs, completed: this.stats.completed, failed: this.stats.failed }),
+    });
+    this.service.addEndpoint("assign", { subject: this.subjects.workerCommand(c.workerId, "assign"), handler: (err, msg) => this.guarded("assign", err, msg, () => this.onAssign(msg)) });
+    this.service.addEndpoint("cancel", { subject: this.subjects.workerCommand(c.workerId, "cancel"), handler: (err, msg) => this.guarded("cancel", err, msg, () => this.onCancel(msg)) });
+    this.service.addEndpoint("drain", { subject: this.subjects.workerCommand(c.workerId, "drain"), handler: (err, msg) => this.guarded("drain", err, msg, () => this.onDrain(msg)) });
+    await this.publish("worker.registered", {
+      workerId: c.workerId,
+      instanceId: this.instanceId,
+      name: c.name,
+      type: c.type,
+      ip: c.ip,
+      port: this.status.port,
+      version: WORKER_VERSION,
+      capabilities: {
+        maxConcurrentJobs: c.maxJobs,
+        memory: c.memoryMb,
+        cpu: Math.max(1, cpus().length),
+        supportedBrowsers: [{ name: "chromium", version: (this.pool.version.split("/")[1] ?? this.pool.version).slice(0, 64) }],
+      },
+    }, { deadlineMs: Number.POSITIVE_INFINITY });
+    this.log.info({ instanceId: this.instanceId, statusPort: this.status.port }, "worker registered");
+    this.sendHeartbeat();
+    this.heartbeatTimer = setInterval(() => this.sendHeartbeat(), c.heartbeatMs);
+  }
+
+  private publish<T extends EventType>(type: T, data: EventData<T>, o: { deadlineMs?: number } = {}): Promise<void> {
+    return publishReliably(this.js, createEvent(type, data, this.config.workerId) as never, { subjects: this.subjects, log: this.log, ...o });
+  }
+
+  /** A handler error is logged and answered, never a crash. */
+  private guarded(name: string, err: Error | null, msg: Msg, fn: () => void): void {
+    if (err) {
+      this.log.error({ err: err.message, endpoint: name }, "endpoint subscription error");
+      return;
+    }
+    try {
+      fn();
+    } catch (e) {
+      this.log.error({ err: (e as Error).stack, endpoint: name }, "command handler failed");
+      msg.respond(json({ ok: false, error: { code: "internal", message: (e as Error).message.slice(0, 4000) } }));
+    }
+  }
+
+  private onAssign(msg: Msg): void {
+    const d = decodeCommand("worker.assign", msg.data);
+    if (!d.ok) {
+      this.invalidCommands++;
+      this.log.warn({ path: d.error.path, reason: d.error.message }, "invalid assign request refused");
+      const reply: AssignReply = { accepted: false, reason: "invalid", message: `${d.error.path ? `${d.error.path}: ` : ""}${d.error.message}`.slice(0, 4000), ...(d.error.path ? { field: d.error.path.slice(0, 300) } : {}) };
+      msg.respond(json(reply));
+      return;
+    }
+    const cmd = d.value;
+    const reply = admit(cmd, {
+      draining: this.isDraining || this.stopping !== null,
+      maxJobs: this.config.maxJobs,
+      running: new Map([...this.running].map(([id, j]) => [id, j.attempt])),
+      load: this.metrics.latest,
+      maxCpu: this.config.maxCpu,
+      minFreeMemoryMb: this.config.minFreeMemoryMb,
+      allowScriptSteps: this.config.allowScriptSteps,
+      highestEpoch: this.highestEpoch,
+    });
+    msg.respond(json(reply));
+    if (!reply.accepted) {
+      this.log.info({ jobId: cmd.jobId, attempt: cmd.attempt, reason: reply.reason, message: reply.message }, "assignment refused");
+      return;
+    }
+    if (this.running.get(cmd.jobId)?.attempt === cmd.attempt) return; // re-sent request: already running
+    this.highestEpoch = Math.max(this.highestEpoch, cmd.epoch);
+    this.startJob(cmd);
+  }
+
+  private startJob(cmd: Command<"worker.assign">): void {
+    const base = { jobId: cmd.jobId, workerId: this.config.workerId, attempt: cmd.attempt };
+    const log = this.log.child({ jobId: cmd.jobId, attempt: cmd.attempt });
+    const report: JobReporter = {
+      started: () => this.publish("job.started", base),
+      progress: (p) => {
+        const ev = createEvent("job.progress", {
+          ...base,
+          progress: Math.round(p.progress * 10) / 10,
+          currentStep: p.currentStep,
+          stepsDone: p.stepsDone,
+          stepsTotal: p.stepsTotal,
+          metrics: { elapsedMs: p.elapsedMs, memoryUsed: Math.round((process.memoryUsage().rss / 1024 / 1024) * 10) / 10 },
+        }, this.config.workerId);
+        publishEvent(this.js, ev, { subjects: this.subjects }).catch((e: Error) => log.warn({ err: e.message }, "progress event not published"));
+      },
+      completed: (d) => this.publish("job.completed", { ...base, ...d }),
+      failed: (d) => this.publish("job.failed", { ...base, ...d }),
+    };
+    const job = runJob(cmd, {
+      pool: this.pool,
+      policy: { allowPrivate: this.config.allowPrivateTargets, allowed: this.config.allowedTargets },
+      allowScriptSteps: this.config.allowScriptSteps,
+      defaultStepTimeoutMs: this.config.stepTimeoutMs,
+      saveArtifact: (name, bytes) => this.saveArtifact(name, bytes),
+      report,
+      log,
+      progressEveryMs: this.o.progressEveryMs,
+    });
+    this.running.set(cmd.jobId, job);
+    log.info({ url: cmd.spec.url, steps: cmd.spec.scenario?.steps.length ?? 0 }, "job started");
+    void job.done
+      .then((out) => {
+        this.stats.record({ ok: out.ok, durationMs: out.durationMs, responseTimeMs: out.responseTimeMs });
+        log.info({ ok: out.ok, durationMs: out.durationMs, error: out.error?.message }, out.ok ? "job completed" : "job failed");
+      })
+      .catch((e: Error) => log.error({ err: e.message }, "job outcome could not be reported"))
+      .finally(() => {
+        if (this.running.get(cmd.jobId) === job) this.running.delete(cmd.jobId);
+      });
+  }
+
+  private onCancel(msg: Msg): void {
+    const d = decodeCommand("worker.cancel", msg.data);
+    let reply: AckReply;
+    if (!d.ok) {
+      this.invalidCommands++;
+      reply = { ok: false, error: { code: "invalid", message: d.error.message.slice(0, 4000), ...(d.error.path ? { field: d.error.path } : {}) } };
+    } else {
+      const job = this.running.get(d.value.jobId);
+      if (!job || job.attempt !== d.value.attempt) {
+        reply = { ok: false, error: { code: "not-found", message: `attempt ${d.value.attempt} of job ${d.value.jobId} is not running on ${this.config.workerId}` } };
+      } else {
+        job.abort(new JobAbort("cancelled", `cancelled${d.value.reason ? `: ${d.value.reason}` : ""}`, false));
+        reply = { ok: true };
+      }
+    }
+    msg.respond(json(reply));
+  }
+
+  private onDrain(msg: Msg): void {
+    const d = decodeCommand("worker.drain", msg.data);
+    if (!d.ok) {
+      this.invalidCommands++;
+      msg.respond(json({ ok: false, error: { code: "invalid", message: d.error.message.slice(0, 4000) } } satisfies AckReply));
+      return;
+    }
+    void this.drain(d.value.reason ?? "drain requested").catch((e: Error) => this.log.error({ err: e.message }, "drain failed"));
+    msg.respond(json({ ok: true } satisfies AckReply));
+  }
+
+  private saveArtifact(name: string, bytes: Uint8Array): Promise<void> {
+    this.artifacts ??= new Objm(this.nc).open(storeNames(this.config.prefix).artifacts).catch((e: Error) => {
+      this.artifacts = null;
+      throw new Error(`object store ${storeNames(this.config.prefix).artifacts} is not available (run \`troupe init\`): ${e.message}`, { cause: e });
+    });
+    return this.artifacts.then((os) => os.putBlob({ name, description: "screenshot (png)" }, bytes)).then(() => undefined);
+  }
+
+  heartbeatData(): EventData<"worker.heartbeat"> {
+    const m = this.metrics.latest;
+    return {
+      workerId: this.config.workerId,
+      instanceId: this.instanceId,
+      status: this.workerStatus,
+      currentJobs: this.running.size,
+      maxConcurrentJobs: this.config.maxJobs,
+      jobIds: [...this.running.keys()],
+      metrics: {
+        memoryUsage: m?.memoryUsage ?? 0,
+        ...(m ? { memoryTotal: m.memoryTotal } : {}),
+        cpuUsage: m?.cpuUsage ?? 0,
+        diskUsage: m?.diskUsage ?? 0,
+        networkUsage: m?.networkUsage ?? 0,
+        jobsCompleted: this.stats.completed,
+        jobsFailed: this.stats.failed,
+        averageResponseTime: this.stats.averageResponseTime,
+        openContexts: this.pool.openContexts,
+      },
+      performance: { successRate: this.stats.successRate, averageJobDuration: this.stats.averageJobDuration },
+    };
+  }
+
+  /** Sends the last metrics sample; a slow publish is never stacked behind another. */
+  sendHeartbeat(): void {
+    if (this.heartbeatInFlight || this.nc.isClosed()) return;
+    this.heartbeatInFlight = true;
+    publishEvent(this.js, createEvent("worker.heartbeat", this.heartbeatData(), this.config.workerId), { subjects: this.subjects, timeoutMs: Math.min(5000, Math.max(1000, this.config.heartbeatMs)) })
+      .catch((e: Error) => this.log.warn({ err: e.message }, "heartbeat not published"))
+      .finally(() => (this.heartbeatInFlight = false));
+  }
+
+  statusBody(): StatusBody {
+    const m = this.metrics.latest;
+    return {
+      workerId: this.config.workerId,
+      name: this.config.name,
+      status: this.workerStatus,
+      currentJobs: this.running.size,
+      totalProcessed: this.stats.total,
+      successRate: this.stats.successRate,
+      uptime: formatUptime(Date.now() - this.startedAt),
+      performance: { cpu: m?.cpuUsage ?? 0, memory: m?.memoryPercent ?? 0, disk: m?.diskUsage ?? 0 },
+    };
+  }
+
+  /**
+   * Stops taking jobs (`worker.draining`), lets running ones finish within the
+   * grace period, then fails the rest as retryable. Keeps heartbeating.
+   */
+  drain(reason: string): Promise<void> {
+    this.draining ??= (async () => {
+      this.log.info({ reason, running: this.running.size, graceMs: this.config.drainGraceMs }, "draining");
+      await this.publish("worker.draining", { workerId: this.config.workerId, instanceId: this.instanceId, reason: reason.slice(0, 500) }, { deadlineMs: 10_000 })
+        .catch((e: Error) => this.log.error({ err: e.message }, "worker.draining not published"));
+      this.sendHeartbeat();
+      const all = () => Promise.all([...this.running.values()].map((j) => j.done.catch(() => undefined)));
+      let timer: NodeJS.Timeout | undefined;
+      const grace = new Promise<"grace">((r) => (timer = setTimeout(() => r("grace"), this.config.drainGraceMs)));
+      const first = await Promise.race([all().then(() => "done" as const), grace]);
+      clearTimeout(timer);
+      if (first === "grace" && this.running.size > 0) {
+        this.log.warn({ jobs: [...this.running.keys()] }, "drain grace period over; failing the remaining jobs as retryable");
+        for (const j of this.running.values()) j.abort(new JobAbort("drained", `the worker is shutting down (${reason}); the grace period of ${this.config.drainGraceMs} ms ran out`, true));
+        await all();
+      }
+      // job.done resolves before the bookkeeping in startJob's finally; let it run.
+      await new Promise((r) => setImmediate(r));
+    })();
+    return this.draining;
+  }
+
+  /** Closes whatever a failed start opened, without announcing anything. */
+  async abandon(): Promise<void> {
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    this.metrics.stop();
+    await this.service?.stop().catch(() => {});
+    await Promise.all([this.status?.close(), this.pool.close()]);
+    if (this.nc && !this.nc.isClosed()) await this.nc.close();
+  }
+
+  /** Drain, deregister and close everything (SIGTERM/SIGINT). */
+  stop(reason = "shutdown"): Promise<void> {
+    this.stopping ??= (async () => {
+      await this.drain(reason);
+      if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+      await this.publish("worker.deregistered", { workerId: this.config.workerId, instanceId: this.instanceId, reason: reason.slice(0, 500) }, { deadlineMs: 10_000 })
+        .catch((e: Error) => this.log.error({ err: e.message }, "worker.deregistered not published"));
+      await this.service?.stop().catch(() => {});
+      this.presenceSub?.unsubscribe();
+      this.metrics.stop();
+      await Promise.all([this.status?.close(), this.pool.close()]);
+      await this.nc.drain().catch(() => this.nc.close());
+      this.log.info("worker stopped");
+    })();
+    return this.stopping;
+  }
+}
+
+/** Builds and starts a worker; on a start-up failure everything opened so far is closed. */
+export async function startWorker(config: WorkerConfig, o: WorkerOptions): Promise<Worker> {
+  const w = new Worker(config, o);
+  try {
+    await w.start();
+  } catch (e) {
+    await w.abandon();
+    throw e;
+  }
+  return w;
+}
