@@ -1,0 +1,121 @@
+import type { NatsConnection } from "@nats-io/nats-core";
+import { waitFor, startTestNats, type TestNats } from "@troupe/tests/harness";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { RunningMaster } from "../src/main.ts";
+import type { FakeWorker } from "./fake-worker.ts";
+import { fakeWorker, foldJobs, masterIn, readLog, submit } from "./helpers.ts";
+
+let nats: TestNats;
+let master: RunningMaster;
+let ui: NatsConnection;
+const workers: FakeWorker[] = [];
+// One server and master for the file; each test deregisters its workers so the next starts with an empty pool.
+beforeAll(async () => {
+  nats = await startTestNats({ init: true });
+  master = await masterIn(nats, "m-assign");
+  ui = await nats.connect("ui");
+});
+afterEach(async () => {
+  for (const w of workers.splice(0)) await w.stop({ deregister: true });
+});
+afterAll(async () => {
+  await master?.stop();
+  await nats?.stop();
+});
+
+const jobIdOf = (r: Awaited<ReturnType<typeof submit>>) => {
+  if (!r.ok) throw new Error(`submit refused: ${r.error.message}`);
+  return r.jobId;
+};
+const status = (id: string) => master.master.state.jobs.get(id)?.status;
+
+describe("assignment", () => {
+  it("offers jobs by priority, then in submission order", async () => {
+    const specs = [
+      { url: "https://example.com/5a", priority: 5 }, { url: "https://example.com/9a", priority: 9 },
+      { url: "https://example.com/5b", priority: 5 }, { url: "https://example.com/1a", priority: 1 },
+      { url: "https://example.com/9b", priority: 9 },
+    ];
+    const ids: string[] = [];
+    for (const s of specs) ids.push(jobIdOf(await submit(ui, s)));
+    await waitFor("all queued", () => ids.every((id) => status(id) === "queued"));
+    const w = await fakeWorker(nats, { id: "w-order", slots: 1, behaviour: () => ({ kind: "complete", afterMs: 5 }) });
+    workers.push(w);
+    await waitFor("all completed", () => ids.every((id) => status(id) === "completed"));
+    expect(w.accepted.map((a) => a.spec.url)).toEqual(["9a", "9b", "5a", "5b", "1a"].map((s) => `https://example.com/${s}`));
+  });
+
+  it("holds a delayed job until runAt", async () => {
+    workers.push(await fakeWorker(nats, { id: "w-delay", slots: 2 }));
+    const runAt = new Date(Date.now() + 800).toISOString();
+    const id = jobIdOf(await submit(ui, { url: "https://example.com/later", runAt }));
+    const now = jobIdOf(await submit(ui, { url: "https://example.com/now" }));
+    await waitFor("the delayed job completed", () => status(id) === "completed", 10_000);
+    const log = await readLog(ui);
+    const assigned = log.find((l) => l.event.type === "job.assigned" && l.event.data.jobId === id);
+    expect(Date.parse(assigned!.event.time)).toBeGreaterThanOrEqual(Date.parse(runAt));
+    expect(status(now)).toBe("completed");
+  });
+
+  it("gives up on a job that expires before any worker takes it", async () => {
+    const id = jobIdOf(await submit(ui, { url: "https://example.com/expiring", expiresAt: new Date(Date.now() + 300).toISOString() }));
+    await waitFor("the job is dead", () => status(id) === "dead");
+    const log = await readLog(ui);
+    const dead = log.find((l) => l.event.type === "job.dead" && l.event.data.jobId === id);
+    expect(dead?.event.data).toMatchObject({ reason: expect.stringContaining("expired") });
+    expect(log.some((l) => l.event.type === "job.assigned" && l.event.data.jobId === id)).toBe(false);
+  });
+
+  it("never puts more jobs on a worker than its slots, and spreads by free slots", async () => {
+    const a = await fakeWorker(nats, { id: "w-cap-a", slots: 2, behaviour: () => ({ kind: "complete", afterMs: 60 }) });
+    const b = await fakeWorker(nats, { id: "w-cap-b", slots: 3, behaviour: () => ({ kind: "complete", afterMs: 60 }) });
+    workers.push(a, b);
+    const ids: string[] = [];
+    for (let i = 0; i < 20; i++) ids.push(jobIdOf(await submit(ui, { url: `https://example.com/cap/${i}` })));
+    await waitFor("all completed", () => ids.every((id) => status(id) === "completed"), 20_000);
+    expect(a.maxConcurrent).toBeLessThanOrEqual(2);
+    expect(b.maxConcurrent).toBeLessThanOrEqual(3);
+    // From the log itself: held attempts per worker never exceed its slots.
+    const log = await readLog(ui);
+    const held = new Map<string, Set<string>>();
+    let peak = { "w-cap-a": 0, "w-cap-b": 0 } as Record<string, number>;
+    for (const { event: e } of log) {
+      if (e.type === "job.assigned") held.set(e.data.workerId, (held.get(e.data.workerId) ?? new Set()).add(e.data.jobId));
+      if (e.type === "job.completed") held.get(e.data.workerId)?.delete(e.data.jobId);
+      for (const [w, s] of held) peak = { ...peak, [w]: Math.max(peak[w] ?? 0, s.size) };
+    }
+    expect(peak["w-cap-a"]).toBeLessThanOrEqual(2);
+    expect(peak["w-cap-b"]).toBeLessThanOrEqual(3);
+    expect(a.accepted.length).toBeGreaterThan(0);
+    expect(b.accepted.length).toBeGreaterThan(0);
+  });
+
+  it("sends a job only to a worker that supports its browser, and waits when none does", async () => {
+    const chrome = await fakeWorker(nats, { id: "w-chromium", slots: 4, browsers: ["chromium"] });
+    const fox = await fakeWorker(nats, { id: "w-firefox", slots: 4, browsers: ["firefox"] });
+    workers.push(chrome, fox);
+    const f = jobIdOf(await submit(ui, { url: "https://example.com/f", browser: "firefox" }));
+    const c = jobIdOf(await submit(ui, { url: "https://example.com/c", browser: "chromium" }));
+    const webkit = jobIdOf(await submit(ui, { url: "https://example.com/w", browser: "webkit" }));
+    await waitFor("both completed", () => status(f) === "completed" && status(c) === "completed");
+    expect(fox.accepted.map((a) => a.jobId)).toEqual([f]);
+    expect(chrome.accepted.map((a) => a.jobId)).toEqual([c]);
+    expect(status(webkit)).toBe("queued");
+    expect([...chrome.requests, ...fox.requests].some((r) => r.jobId === webkit)).toBe(false);
+  });
+
+  it("offers a refused job to another worker and keeps it queued meanwhile", async () => {
+    const grumpy = await fakeWorker(nats, { id: "w-grumpy", slots: 5, behaviour: () => ({ kind: "refuse", reason: "cpu" }) });
+    workers.push(grumpy);
+    const id = jobIdOf(await submit(ui, { url: "https://example.com/refused" }));
+    await waitFor("refused at least once", () => grumpy.requests.length > 0);
+    expect(status(id)).toBe("queued");
+    const good = await fakeWorker(nats, { id: "w-good", slots: 1 });
+    workers.push(good);
+    await waitFor("completed elsewhere", () => status(id) === "completed");
+    expect(master.master.state.jobs.get(id)?.workerId).toBe("w-good");
+    const { jobs, rejected } = foldJobs(await readLog(ui));
+    expect(jobs.get(id)?.history.map((h) => h.workerId)).toEqual(["w-good"]);
+    expect(rejected).toEqual([]);
+  });
+});
