@@ -25,7 +25,17 @@ export async function launchChromium(executablePath: string): Promise<Browser> {
     rmSync(dir, { recursive: true, force: true });
     throw new Error(`cannot start Chromium at ${executablePath} (set TROUPE_CHROMIUM_PATH): ${(e as Error).message}`, { cause: e });
   }
-  browser.once("disconnected", () => rmSync(dir, { recursive: true, force: true }));
+  // The profile is removed once the process has exited (Chromium still writes to it while disconnecting).
+  const removeProfile = () => {
+    try {
+      rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+    } catch {
+      // a leftover temp dir is not worth failing a job for
+    }
+  };
+  const proc = browser.process();
+  if (proc && proc.exitCode === null) proc.once("exit", removeProfile);
+  else browser.once("disconnected", removeProfile);
   return browser;
 }
 

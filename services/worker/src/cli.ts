@@ -16,8 +16,9 @@ publishes worker.deregistered and exits 0. NATS credentials: the worker role
     const config = resolveConfig(values);
     const log = createLogger("worker");
     const stop = shutdownSignal();
+    console.log(describeConfig(config));
     const worker = await startWorker(config, { log });
-    console.log(describeConfig(config, { browser: worker.pool.version, statusUrl: worker.statusUrl }));
+    console.log(`   Browser:     ${worker.pool.version}\n   Status:      ${worker.statusUrl}\n✅ registered as ${config.workerId} (instance ${worker.instanceId})`);
     const sig = await stop;
     log.info({ signal: sig }, "shutting down");
     await worker.stop(`received ${sig}`);

@@ -102,7 +102,7 @@ export function resolveConfig(v: WorkerOptionValues, detected = { ip: detectIp, 
 }
 
 /** The start-up banner: name, id, type, IP, max jobs, memory (the seed's console output). */
-export function describeConfig(c: WorkerConfig, extra: { browser?: string; statusUrl?: string } = {}): string {
+export function describeConfig(c: WorkerConfig): string {
   const rows: [string, string][] = [
     ["Name", c.name],
     ["ID", c.workerId],
@@ -112,8 +112,6 @@ export function describeConfig(c: WorkerConfig, extra: { browser?: string; statu
     ["Memory", `${c.memoryMb} MB`],
     ["NATS", c.natsUrl],
   ];
-  if (extra.browser) rows.push(["Browser", extra.browser]);
-  if (extra.statusUrl) rows.push(["Status", extra.statusUrl]);
   rows.push(["Heartbeat", `${c.heartbeatMs / 1000} s`]);
   if (c.allowPrivateTargets) rows.push(["SSRF guard", "off (private targets allowed)"]);
   else if (c.allowedTargets.length) rows.push(["SSRF allow", c.allowedTargets.join(", ")]);

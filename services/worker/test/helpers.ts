@@ -1,0 +1,114 @@
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { decodeEvent, type EventType, type TroupeEvent } from "@troupe/events";
+import { createLogger, parseOptions } from "@troupe/events/node";
+import { waitFor, type TestNats } from "@troupe/tests/harness";
+import { resolveConfig, workerOptions } from "../src/config.ts";
+import { startWorker, type Worker } from "../src/worker.ts";
+
+/** Local pages the scenarios run against, on 127.0.0.1 and a free port. */
+export const PAGES: Record<string, string> = {
+  "/form": `<!doctype html><html><head><title>Troupe test form</title></head><body>
+<h1 id="heading">Sign up</h1>
+<label for="name">Name</label><input id="name" name="name" aria-label="Name">
+<select id="plan"><option value="free">Free</option><option value="pro">Pro</option></select>
+<button id="submit" type="button" onclick="setTimeout(() => { const r = document.createElement('p'); r.id = 'result'; r.textContent = 'Hello ' + document.getElementById('name').value + ' (' + document.getElementById('plan').value + ')'; document.body.appendChild(r); }, 150)">Submit</button>
+<ul><li class="item"><a href="/a">Alpha</a></li><li class="item"><a href="/b">Beta</a></li><li class="item"><a href="/c">Gamma</a></li></ul>
+<div style="height:2000px"></div><footer id="foot">end</footer>
+</body></html>`,
+  "/echo": `<!doctype html><html><head><title>echo</title></head><body><pre id="info"></pre><script>
+document.getElementById('info').textContent = JSON.stringify({ userAgent: navigator.userAgent, language: navigator.language,
+  timezone: Intl.DateTimeFormat().resolvedOptions().timeZone, width: window.innerWidth, height: window.innerHeight });
+</script></body></html>`,
+  "/error": `<!doctype html><html><head><title>broken</title></head><body><p id="p">x</p><script>console.error("boom from the page")</script></body></html>`,
+};
+
+export interface TestPages {
+  url(path: string): string;
+  port: number;
+  /** Request headers of every request, by path. */
+  headers: Map<string, IncomingHttpHeaders>;
+  /** Resolves when a request to /hang is closed by the client (the page really stopped). */
+  hangClosed: Promise<void>;
+  hangOpened: Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Serves PAGES; `/hang` accepts the request and never answers. */
+export async function startPages(): Promise<TestPages> {
+  const headers = new Map<string, IncomingHttpHeaders>();
+  let onHangClosed!: () => void;
+  let onHangOpened!: () => void;
+  const hangClosed = new Promise<void>((r) => (onHangClosed = r));
+  const hangOpened = new Promise<void>((r) => (onHangOpened = r));
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const path = (req.url ?? "/").split("?")[0] as string;
+    headers.set(path, req.headers);
+    if (path === "/hang") {
+      onHangOpened();
+      req.socket.on("close", () => onHangClosed());
+      return;
+    }
+    const body = PAGES[path] ?? `<!doctype html><title>${path}</title><p>page ${path}</p>`;
+    res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+    res.end(body);
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const port = (server.address() as { port: number }).port;
+  return {
+    port,
+    url: (p) => `http://127.0.0.1:${port}${p}`,
+    headers,
+    hangClosed,
+    hangOpened,
+    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+  };
+}
+
+/** Starts an in-process worker against the test server, configured through its real options. */
+export async function startTestWorker(nats: TestNats, env: Record<string, string> = {}, argv: string[] = []): Promise<Worker> {
+  const allEnv = { ...nats.env(), TROUPE_WORKER_NAME: "Worker Node Test 01", TROUPE_WORKER_PORT: "0", TROUPE_WORKER_HOST: "127.0.0.1", TROUPE_HEARTBEAT_MS: "500", ...env };
+  const { values } = parseOptions(workerOptions, argv, allEnv);
+  return startWorker(resolveConfig(values), { log: createLogger("worker-test", process.env.TROUPE_LOG_LEVEL ?? "warn"), env: allEnv, progressEveryMs: 300 });
+}
+
+/** Every Troupe event seen on the wire (core subscription), decoded with the contract. */
+export class EventLog {
+  readonly events: TroupeEvent[] = [];
+  readonly invalid: string[] = [];
+  private constructor(private readonly nc: NatsConnection) {}
+
+  static async start(nats: TestNats): Promise<EventLog> {
+    const nc = await nats.connect("master", "test-event-log");
+    const log = new EventLog(nc);
+    nc.subscribe("troupe.evt.>", { callback: (_e, m) => log.add(m.subject, m.data) });
+    nc.subscribe("troupe.hb.>", { callback: (_e, m) => log.add(m.subject, m.data) });
+    await nc.flush();
+    return log;
+  }
+
+  private add(subject: string, data: Uint8Array) {
+    const d = decodeEvent(subject, data);
+    if (d.ok) this.events.push(d.value);
+    else this.invalid.push(`${subject}: ${d.error.path} ${d.error.message}`);
+  }
+
+  of<T extends EventType>(type: T, pred: (e: Extract<TroupeEvent, { type: T }>) => boolean = () => true): Extract<TroupeEvent, { type: T }>[] {
+    return this.events.filter((e): e is Extract<TroupeEvent, { type: T }> => e.type === type && pred(e as Extract<TroupeEvent, { type: T }>));
+  }
+
+  /** Waits for the first event of a type matching pred. */
+  wait<T extends EventType>(type: T, pred: (e: Extract<TroupeEvent, { type: T }>) => boolean = () => true, timeoutMs = 20_000): Promise<Extract<TroupeEvent, { type: T }>> {
+    return waitFor(`a ${type} event`, () => this.of(type, pred)[0], timeoutMs);
+  }
+
+  /** The first final event (completed or failed) of a job. */
+  final(jobId: string, timeoutMs = 30_000): Promise<Extract<TroupeEvent, { type: "job.completed" | "job.failed" }>> {
+    return waitFor(`job ${jobId} to end`, () => this.events.find((e): e is Extract<TroupeEvent, { type: "job.completed" | "job.failed" }> =>
+      (e.type === "job.completed" || e.type === "job.failed") && e.data.jobId === jobId), timeoutMs);
+  }
+}
+
+let seq = 0;
+/** A unique job id per test. */
+export const jobId = (tag: string) => `job-${tag}-${process.pid}-${++seq}`;

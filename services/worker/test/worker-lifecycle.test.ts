@@ -1,0 +1,116 @@
+import { Svcm } from "@nats-io/services";
+import { ReplySchemas, type AssignReply, type Command } from "@troupe/events";
+import { startTestNats, type TestNats } from "@troupe/tests/harness";
+import { Value } from "@sinclair/typebox/value";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Worker } from "../src/worker.ts";
+import { EventLog, jobId, startTestWorker } from "./helpers.ts";
+
+let nats: TestNats;
+let events: EventLog;
+let worker: Worker;
+
+beforeAll(async () => {
+  nats = await startTestNats({ init: true });
+  events = await EventLog.start(nats);
+  worker = await startTestWorker(nats);
+});
+afterAll(async () => {
+  await worker?.stop("test over");
+  await nats?.stop();
+});
+
+const assign = async (body: unknown): Promise<AssignReply> => {
+  const nc = await nats.connect("master");
+  const r = await nc.request("troupe.worker.wn-test-01.assign", JSON.stringify(body), { timeout: 5000 });
+  const reply = r.json<AssignReply>();
+  expect(Value.Check(ReplySchemas["worker.assign"], reply)).toBe(true);
+  return reply;
+};
+const spec = (over: Partial<Command<"worker.assign">["spec"]> = {}) => ({ url: "https://example.com", priority: 5, maxAttempts: 3, timeoutMs: 60_000, ...over });
+
+describe("registration and presence", () => {
+  it("derives the id from the name and registers with real capabilities", async () => {
+    const reg = await events.wait("worker.registered", (e) => e.data.instanceId === worker.instanceId);
+    expect(reg.data.workerId).toBe("wn-test-01");
+    expect(reg.data.name).toBe("Worker Node Test 01");
+    expect(reg.data.port).toBe(worker.statusPort);
+    expect(reg.data.capabilities.memory).toBeGreaterThan(0);
+    expect(reg.data.capabilities.cpu).toBeGreaterThanOrEqual(1);
+    expect(reg.data.capabilities.maxConcurrentJobs).toBe(2);
+    expect(reg.data.capabilities.supportedBrowsers[0]).toMatchObject({ name: "chromium", version: expect.stringMatching(/^\d+\./) });
+  });
+
+  it("heartbeats on troupe.hb.<id> with real machine metrics", async () => {
+    const hb = await events.wait("worker.heartbeat", (e) => e.data.instanceId === worker.instanceId);
+    expect(hb.data.status).toBe("online");
+    expect(hb.data.metrics.memoryUsage).toBeGreaterThan(0);
+    expect(hb.data.metrics.memoryTotal).toBeGreaterThan(hb.data.metrics.memoryUsage);
+    expect(hb.data.metrics.diskUsage).toBeGreaterThan(0);
+    expect(hb.data.metrics.cpuUsage).toBeGreaterThanOrEqual(0);
+    expect(hb.data.metrics.openContexts).toBe(0);
+    expect(hb.data.performance).toEqual({ successRate: 100, averageJobDuration: 0 });
+    // Heartbeats keep coming at the configured interval (500 ms here).
+    await events.wait("worker.heartbeat", (e) => e.data.instanceId === worker.instanceId && e.time > hb.time);
+    expect(events.invalid).toEqual([]);
+  });
+
+  it("refuses a second live process with the same worker id", async () => {
+    await expect(startTestWorker(nats)).rejects.toThrow(/worker id "wn-test-01" is already running \(instance i/);
+  });
+
+  it("answers $SRV.PING as a NATS micro service with its worker id", async () => {
+    // Of the roles, only the worker user may publish $SRV.* (nats.conf).
+    const nc = await nats.connect("worker", "test-micro-client");
+    const client = new Svcm(nc).client();
+    const found = [];
+    for await (const p of await client.ping("troupe-worker")) found.push(p);
+    expect(found.some((p) => p.metadata?.workerId === "wn-test-01" && p.metadata?.instanceId === worker.instanceId)).toBe(true);
+    const stats = [];
+    for await (const s of await client.stats("troupe-worker")) stats.push(s);
+    expect(stats[0]?.endpoints.map((e) => e.name).sort()).toEqual(["assign", "cancel", "drain"]);
+  });
+});
+
+describe("GET /status and /healthz", () => {
+  it("returns the seed's shape", async () => {
+    const r = await fetch(`http://127.0.0.1:${worker.statusPort}/status`);
+    expect(r.status).toBe(200);
+    const body = await r.json();
+    expect(body).toEqual({
+      workerId: "wn-test-01",
+      name: "Worker Node Test 01",
+      status: "online",
+      currentJobs: 0,
+      totalProcessed: 0,
+      successRate: 100,
+      uptime: expect.stringMatching(/^\d+s$/),
+      performance: { cpu: expect.any(Number), memory: expect.any(Number), disk: expect.any(Number) },
+    });
+    expect(body.performance.memory).toBeGreaterThan(0);
+    expect((await fetch(`http://127.0.0.1:${worker.statusPort}/healthz`)).status).toBe(200);
+  });
+});
+
+describe("assignment refusals", () => {
+  it("refuses an invalid scenario naming the exact step and field", async () => {
+    const r = await assign({ jobId: jobId("inv"), attempt: 1, epoch: 1, spec: spec({ url: undefined, scenario: { steps: [{ type: "navigate", url: "https://e.com" }, { type: "click", selectors: [] }] } as never }) });
+    expect(r).toMatchObject({ accepted: false, reason: "invalid", field: "spec.scenario.steps[1].selectors" });
+    expect(worker.invalidCommands).toBeGreaterThan(0);
+  });
+  it("refuses malformed JSON without crashing", async () => {
+    const nc = await nats.connect("master");
+    const r = (await nc.request("troupe.worker.wn-test-01.assign", "{not json", { timeout: 5000 })).json<AssignReply>();
+    expect(r).toMatchObject({ accepted: false, reason: "invalid", message: expect.stringMatching(/not JSON/) });
+  });
+  it("refuses an unsupported browser and page-JavaScript steps", async () => {
+    expect(await assign({ jobId: jobId("ff"), attempt: 1, epoch: 1, spec: spec({ browser: "firefox" }) })).toMatchObject({ accepted: false, reason: "unsupported-browser" });
+    expect(await assign({ jobId: jobId("js"), attempt: 1, epoch: 1, spec: spec({ scenario: { steps: [{ type: "waitForExpression", expression: "window.ready" }] } }) }))
+      .toMatchObject({ accepted: false, reason: "invalid", field: "spec.scenario.steps[0].type" });
+  });
+  it("cancel of an unknown attempt answers not-found", async () => {
+    const nc = await nats.connect("master");
+    const r = (await nc.request("troupe.worker.wn-test-01.cancel", JSON.stringify({ jobId: "nope", attempt: 1 }), { timeout: 5000 })).json();
+    expect(r).toMatchObject({ ok: false, error: { code: "not-found" } });
+  });
+});
