@@ -18,7 +18,7 @@ export const workerOptions = {
   recycleAfter: int("browser contexts a browser serves before it is replaced", { env: "TROUPE_RECYCLE_AFTER", default: 50, min: 1, max: 100_000 }),
   stepTimeoutMs: int("default timeout of one step (a scenario's `timeout` overrides it)", { env: "TROUPE_STEP_TIMEOUT_MS", default: 30_000, min: 1, max: 600_000, metavar: "<ms>" }),
   drainGraceMs: int("on shutdown/drain, how long running jobs may finish before they fail as retryable", { env: "TROUPE_DRAIN_GRACE_MS", default: 60_000, min: 0, max: 3_600_000, metavar: "<ms>" }),
-  maxCpu: int("refuse new jobs while CPU usage is above this %", { env: "TROUPE_MAX_CPU", default: 95, min: 1, max: 100, metavar: "<%>" }),
+  maxCpu: int("refuse new jobs while CPU usage (averaged over 3 samples) is above this % (100 = never)", { env: "TROUPE_MAX_CPU", default: 95, min: 1, max: 100, metavar: "<%>" }),
   minFreeMemoryMb: int("refuse new jobs while available memory is below this", { env: "TROUPE_MIN_FREE_MEMORY_MB", default: 256, min: 0, metavar: "<MB>" }),
   allowPrivateTargets: bool("allow targets on loopback/private/link-local/metadata addresses (SSRF guard off)", { env: "TROUPE_ALLOW_PRIVATE_TARGETS", default: false }),
   allowedTargets: str("comma-separated hosts or CIDRs allowed even when private, e.g. intranet.local,10.1.0.0/16", { env: "TROUPE_ALLOWED_TARGETS", default: "", metavar: "<list>" }),

@@ -4,6 +4,8 @@ import type { Logger } from "@troupe/events/node";
 /** One machine sample. memory in MB, cpu/disk in %, network in Mbps (rx+tx). */
 export interface MachineSample {
   cpuUsage: number;
+  /** CPU % averaged over the last few samples: admission uses it so one busy moment refuses nothing. */
+  cpuAverage: number;
   memoryUsage: number;
   memoryTotal: number;
   availableMemoryMb: number;
@@ -16,7 +18,7 @@ export interface MachineSample {
 const MB = 1024 * 1024;
 const clampPct = (n: number) => (Number.isFinite(n) ? Math.min(100, Math.max(0, Math.round(n * 10) / 10)) : 0);
 
-async function sample(): Promise<MachineSample> {
+async function sample(): Promise<Omit<MachineSample, "cpuAverage">> {
   const [load, mem, disks, net] = await Promise.all([si.currentLoad(), si.mem(), si.fsSize(), si.networkStats("*")]);
   // The disk holding the working directory's root filesystem; the fullest one if "/" is not listed.
   const root = disks.find((d) => d.mount === "/") ?? disks.sort((a, b) => b.use - a.use)[0];
@@ -41,6 +43,7 @@ export class MetricsSampler {
   private last: MachineSample | null = null;
   private timer: NodeJS.Timeout | null = null;
   private inFlight: Promise<void> | null = null;
+  private readonly cpuWindow: number[] = [];
 
   constructor(private readonly everyMs: number, private readonly log: Logger) {}
 
@@ -59,7 +62,12 @@ export class MetricsSampler {
     // A slow sample never stacks up behind another.
     if (this.inFlight) return this.inFlight;
     this.inFlight = sample()
-      .then((s) => void (this.last = s))
+      .then((s) => {
+        this.cpuWindow.push(s.cpuUsage);
+        if (this.cpuWindow.length > 3) this.cpuWindow.shift();
+        const avg = this.cpuWindow.reduce((a, b) => a + b, 0) / this.cpuWindow.length;
+        this.last = { ...s, cpuAverage: Math.round(avg * 10) / 10 };
+      })
       .catch((e: Error) => this.log.warn({ err: e.message }, "metrics sample failed; keeping the previous one"))
       .finally(() => (this.inFlight = null));
     return this.inFlight;

@@ -156,7 +156,7 @@ export class Worker {
       draining: this.isDraining || this.stopping !== null,
       maxJobs: this.config.maxJobs,
       running: new Map([...this.running].map(([id, j]) => [id, j.attempt])),
-      load: this.metrics.latest,
+      load: this.metrics.latest && { cpuUsage: this.metrics.latest.cpuAverage, availableMemoryMb: this.metrics.latest.availableMemoryMb },
       maxCpu: this.config.maxCpu,
       minFreeMemoryMb: this.config.minFreeMemoryMb,
       allowScriptSteps: this.config.allowScriptSteps,

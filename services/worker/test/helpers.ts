@@ -16,6 +16,10 @@ export const PAGES: Record<string, string> = {
 <ul><li class="item"><a href="/a">Alpha</a></li><li class="item"><a href="/b">Beta</a></li><li class="item"><a href="/c">Gamma</a></li></ul>
 <div style="height:2000px"></div><footer id="foot">end</footer>
 </body></html>`,
+  "/signup": `<!doctype html><html><head><title>Troupe sign-up</title></head><body>
+<form action="/submitted" method="get"><label for="name">Name</label><input id="name" name="name">
+<select id="plan" name="plan"><option value="free">Free</option><option value="pro">Pro</option></select>
+<button id="submit" type="submit">Submit</button></form></body></html>`,
   "/echo": `<!doctype html><html><head><title>echo</title></head><body><pre id="info"></pre><script>
 document.getElementById('info').textContent = JSON.stringify({ userAgent: navigator.userAgent, language: navigator.language,
   timezone: Intl.DateTimeFormat().resolvedOptions().timeZone, width: window.innerWidth, height: window.innerHeight });
@@ -28,6 +32,8 @@ export interface TestPages {
   port: number;
   /** Request headers of every request, by path. */
   headers: Map<string, IncomingHttpHeaders>;
+  /** Every requested path with its query, in order. */
+  urls: string[];
   /** Resolves when a request to /hang is closed by the client (the page really stopped). */
   hangClosed: Promise<void>;
   hangOpened: Promise<void>;
@@ -37,6 +43,7 @@ export interface TestPages {
 /** Serves PAGES; `/hang` accepts the request and never answers. */
 export async function startPages(): Promise<TestPages> {
   const headers = new Map<string, IncomingHttpHeaders>();
+  const urls: string[] = [];
   let onHangClosed!: () => void;
   let onHangOpened!: () => void;
   const hangClosed = new Promise<void>((r) => (onHangClosed = r));
@@ -49,6 +56,13 @@ export async function startPages(): Promise<TestPages> {
       req.socket.on("close", () => onHangClosed());
       return;
     }
+    urls.push(req.url ?? "/");
+    if (path === "/submitted") {
+      const q = new URL(req.url ?? "/", "http://x").searchParams;
+      res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+      res.end(`<!doctype html><title>Thanks</title><h1 id="thanks">Thanks, ${q.get("name")?.replace(/[<&]/g, "")}</h1><div style="height:1500px"></div><ul><li><a href="/a">Alpha</a></li><li><a href="/b">Beta</a></li></ul>`);
+      return;
+    }
     const body = PAGES[path] ?? `<!doctype html><title>${path}</title><p>page ${path}</p>`;
     res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
     res.end(body);
@@ -59,6 +73,7 @@ export async function startPages(): Promise<TestPages> {
     port,
     url: (p) => `http://127.0.0.1:${port}${p}`,
     headers,
+    urls,
     hangClosed,
     hangOpened,
     close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
@@ -67,7 +82,9 @@ export async function startPages(): Promise<TestPages> {
 
 /** Starts an in-process worker against the test server, configured through its real options. */
 export async function startTestWorker(nats: TestNats, env: Record<string, string> = {}, argv: string[] = []): Promise<Worker> {
-  const allEnv = { ...nats.env(), TROUPE_WORKER_NAME: "Worker Node Test 01", TROUPE_WORKER_PORT: "0", TROUPE_WORKER_HOST: "127.0.0.1", TROUPE_HEARTBEAT_MS: "500", ...env };
+  const allEnv = { ...nats.env(), TROUPE_WORKER_NAME: "Worker Node Test 01", TROUPE_WORKER_PORT: "0", TROUPE_WORKER_HOST: "127.0.0.1", TROUPE_HEARTBEAT_MS: "500",
+    // The test machine is shared and often at 100% CPU; the overload refusal is unit-tested (admission.test.ts).
+    TROUPE_MAX_CPU: "100", ...env };
   const { values } = parseOptions(workerOptions, argv, allEnv);
   return startWorker(resolveConfig(values), { log: createLogger("worker-test", process.env.TROUPE_LOG_LEVEL ?? "warn"), env: allEnv, progressEveryMs: 300 });
 }

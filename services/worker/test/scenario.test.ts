@@ -1,0 +1,126 @@
+import { readFileSync } from "node:fs";
+import { Objm } from "@nats-io/obj";
+import { validateScenario, type AssignReply, type Command, type Scenario } from "@troupe/events";
+import { startTestNats, type TestNats } from "@troupe/tests/harness";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Worker } from "../src/worker.ts";
+import { EventLog, jobId, startPages, startTestWorker, type TestPages } from "./helpers.ts";
+
+let nats: TestNats;
+let events: EventLog;
+let worker: Worker;
+let pages: TestPages;
+
+beforeAll(async () => {
+  [nats, pages] = await Promise.all([startTestNats({ init: true }), startPages()]);
+  events = await EventLog.start(nats);
+  worker = await startTestWorker(nats, { TROUPE_ALLOW_PRIVATE_TARGETS: "true", TROUPE_WORKER_NAME: "Worker Node Scenario" });
+});
+afterAll(async () => {
+  await worker?.stop("test over");
+  await Promise.all([nats?.stop(), pages?.close()]);
+});
+
+async function run(spec: Partial<Command<"worker.assign">["spec"]>, tag: string) {
+  const id = jobId(tag);
+  const nc = await nats.connect("master");
+  const body: Command<"worker.assign"> = { jobId: id, attempt: 1, epoch: 1, spec: { priority: 5, maxAttempts: 3, timeoutMs: 60_000, ...spec } };
+  const reply = (await nc.request(`troupe.worker.${worker.config.workerId}.assign`, JSON.stringify(body), { timeout: 5000 })).json<AssignReply>();
+  expect(reply).toEqual({ accepted: true });
+  return { id, final: await events.final(id) };
+}
+
+describe("a Troupe scenario on a local page", () => {
+  it("types, clicks, waits, extracts and stores a screenshot", async () => {
+    const { id, final } = await run({
+      scenario: {
+        title: "form",
+        steps: [
+          { type: "navigate", url: pages.url("/form") },
+          { type: "type", selector: "#name", text: "Ada" },
+          { type: "select", selector: "#plan", values: ["pro"] },
+          { type: "click", selectors: [["#submit"]] },
+          { type: "waitForElement", selectors: [["#result"]] },
+          { type: "extract", fields: {
+            greeting: { selector: "#result" },
+            items: { selector: ".item", all: true },
+            firstLink: { selector: ".item a", from: "attribute", attribute: "href" },
+            heading: { selector: "#heading", from: "html" },
+            missing: { selector: "#nope" },
+          } },
+          { type: "screenshot", fullPage: true, label: "done" },
+          { type: "assert", text: "Hello Ada", title: "Troupe test form", url: "/form" },
+        ],
+      },
+    }, "form");
+    expect(final.type).toBe("job.completed");
+    if (final.type !== "job.completed") return;
+    expect(final.data.attempt).toBe(1);
+    expect(final.data.result.data).toEqual({ greeting: "Hello Ada (pro)", items: ["Alpha", "Beta", "Gamma"], firstLink: "/a", heading: "Sign up", missing: null });
+    expect(final.data.result.dataExtracted).toBe(6);
+    expect(final.data.result.steps?.map((s) => s.status)).toEqual(Array(8).fill("ok"));
+    expect(final.data.metrics.responseTime).toBeGreaterThanOrEqual(0);
+    expect(final.data.metrics.memoryUsed).toBeGreaterThan(0);
+    const [shot] = final.data.result.screenshots;
+    expect(shot).toBe(`${id}/1/006-done.png`);
+    // The screenshot is in the object store, as a PNG; the event carries only its name.
+    const os = await new Objm(await nats.connect("master")).open("troupe-artifacts");
+    const png = await os.getBlob(shot as string);
+    expect(png?.length).toBeGreaterThan(1000);
+    expect(Buffer.from(png!.subarray(0, 8)).toString("hex")).toBe("89504e470d0a1a0a");
+    // started, then progress after every step (repeated while a step runs), in order, then completed.
+    expect(events.of("job.started", (e) => e.data.jobId === id)).toHaveLength(1);
+    const done = events.of("job.progress", (e) => e.data.jobId === id).map((e) => e.data.stepsDone ?? -1);
+    expect(done).toEqual([...done].sort((a, b) => a - b));
+    expect([...new Set(done)].filter((n) => n > 0)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(events.of("job.progress", (e) => e.data.jobId === id).at(-1)?.data.progress).toBe(100);
+  });
+
+  it("opens a job's plain url and reports the page title", async () => {
+    const { final } = await run({ url: pages.url("/form") }, "url");
+    expect(final.type).toBe("job.completed");
+    if (final.type === "job.completed") expect(final.data.result.data).toEqual({ title: "Troupe test form" });
+  });
+
+  it("collects page console errors in the logs", async () => {
+    const { final } = await run({ url: pages.url("/error") }, "console");
+    expect(final.type).toBe("job.completed");
+    if (final.type === "job.completed") expect(final.data.result.logs).toContainEqual(expect.objectContaining({ level: "error", source: "console", message: "boom from the page" }));
+  });
+});
+
+describe("a Chrome DevTools Recorder export", () => {
+  it("validates and runs unchanged (only its origin points at the test server)", async () => {
+    const text = readFileSync(new URL("./fixtures/recorder-signup.json", import.meta.url), "utf8").replaceAll("http://127.0.0.1:8080", pages.url(""));
+    const scenario = JSON.parse(text) as Scenario;
+    expect(validateScenario(scenario)).toBeNull();
+    const { final } = await run({ scenario }, "recorder");
+    if (final.type === "job.failed") throw new Error(`recorder scenario failed: ${final.data.error.message}`);
+    expect(final.data.result.steps?.every((s) => s.status === "ok")).toBe(true);
+    // The form was filled through aria/ selectors and submitted by the click that asserted a navigation.
+    expect(pages.urls).toContain("/submitted?name=Grace&plan=pro");
+    expect(final.data.result.finalUrl).toBe(pages.url("/b"));
+  });
+});
+
+describe("fingerprint", () => {
+  it("the page sees the user agent, Accept-Language, timezone and viewport asked for", async () => {
+    const userAgent = "Mozilla/5.0 (X11; Linux x86_64) TroupeTest/1.0";
+    const { final } = await run({
+      scenario: { steps: [{ type: "navigate", url: pages.url("/echo") }, { type: "extract", fields: { info: { selector: "#info" } } }] },
+      fingerprint: {
+        userAgent,
+        userAgentMetadata: { brands: [{ brand: "Troupe", version: "1" }], platform: "Linux", platformVersion: "6.1", architecture: "x86", model: "", mobile: false },
+        locale: "de-DE",
+        timezone: "Asia/Tokyo",
+        viewport: { width: 1111, height: 777 },
+      },
+    }, "fp");
+    if (final.type === "job.failed") throw new Error(final.data.error.message);
+    const h = pages.headers.get("/echo")!;
+    expect(h["user-agent"]).toBe(userAgent);
+    expect(h["accept-language"]).toMatch(/^de-DE/);
+    const info = JSON.parse(final.data.result.data.info as string);
+    expect(info).toEqual({ userAgent, language: "de-DE", timezone: "Asia/Tokyo", width: 1111, height: 777 });
+  });
+});
