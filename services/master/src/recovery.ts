@@ -39,6 +39,9 @@ export function retryOrDead(s: MasterState, job: JobView, reason: Exclude<Requeu
   };
 }
 
+/** A worker declared lost, or one that deregistered while still holding jobs. */
+const gone = (l: string | undefined) => l === "lost" || l === "offline";
+
 /** Every decision due at `nowMs`. Jobs and workers for which `skip` is true have a decision on its way already. */
 export function decide(s: MasterState, nowMs: number, c: RecoveryConfig, skip: (id: string) => boolean = () => false): Decision[] {
   const out: Decision[] = [];
@@ -58,7 +61,7 @@ export function decide(s: MasterState, nowMs: number, c: RecoveryConfig, skip: (
       case "running": {
         if (lostJobs.has(job.id)) out.push(retryOrDead(s, job, "worker-lost", nowMs, c));
         else if (nowMs - (s.activityMs.get(job.id) ?? nowMs) > c.leaseMs) out.push(retryOrDead(s, job, "lease-expired", nowMs, c));
-        else if (job.workerId && s.workers.get(job.workerId)?.lifecycle === "lost") out.push(retryOrDead(s, job, "worker-lost", nowMs, c));
+        else if (job.workerId && gone(s.workers.get(job.workerId)?.lifecycle)) out.push(retryOrDead(s, job, "worker-lost", nowMs, c));
         break;
       }
       case "failed":

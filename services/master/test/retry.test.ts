@@ -1,0 +1,136 @@
+import type { NatsConnection } from "@nats-io/nats-core";
+import { startTestNats, waitFor, type TestNats } from "@troupe/tests/harness";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { RunningMaster } from "../src/main.ts";
+import type { FakeWorker } from "./fake-worker.ts";
+import { command, fakeWorker, masterIn, readLog, submit } from "./helpers.ts";
+
+let nats: TestNats;
+let master: RunningMaster;
+let ui: NatsConnection;
+const workers: FakeWorker[] = [];
+beforeAll(async () => {
+  nats = await startTestNats({ init: true });
+  master = await masterIn(nats, "m-retry", { backoffMs: 150, leaseMs: 600 });
+  ui = await nats.connect("ui");
+});
+afterEach(async () => {
+  for (const w of workers.splice(0)) await w.stop({ deregister: true });
+});
+afterAll(async () => {
+  await master?.stop();
+  await nats?.stop();
+});
+
+const jobIdOf = (r: Awaited<ReturnType<typeof submit>>) => {
+  if (!r.ok) throw new Error(`submit refused: ${r.error.message}`);
+  return r.jobId;
+};
+const job = (id: string) => master.master.state.jobs.get(id);
+const eventsOf = async (id: string) => (await readLog(ui)).filter((l) => "jobId" in l.event.data && l.event.data.jobId === id).map((l) => l.event);
+
+describe("retries", () => {
+  it("requeues a retryable failure with exponential backoff and marks it dead after maxAttempts", async () => {
+    workers.push(await fakeWorker(nats, { id: "w-flaky", slots: 1, behaviour: () => ({ kind: "fail", retryable: true }) }));
+    const id = jobIdOf(await submit(ui, { url: "https://example.com/flaky", maxAttempts: 3 }));
+    await waitFor("dead", () => job(id)?.status === "dead", 15_000);
+    const evs = await eventsOf(id);
+    const requeued = evs.filter((e) => e.type === "job.requeued");
+    expect(requeued.map((e) => [e.data.attempt, e.data.reason])).toEqual([[2, "failed-retryable"], [3, "failed-retryable"]]);
+    // Backoff doubles: notBefore - requeue time is 150 ms, then 300 ms.
+    const delays = requeued.map((e) => e.type === "job.requeued" && Date.parse(e.data.notBefore) - Date.parse(e.time));
+    expect(delays[0]).toBeGreaterThanOrEqual(140);
+    expect(delays[0]).toBeLessThan(300);
+    expect(delays[1]).toBeGreaterThanOrEqual(290);
+    // Each new attempt is assigned no earlier than its notBefore.
+    for (const r of requeued) {
+      if (r.type !== "job.requeued") continue;
+      const a = evs.find((e) => e.type === "job.assigned" && e.data.attempt === r.data.attempt);
+      expect(Date.parse(a!.time)).toBeGreaterThanOrEqual(Date.parse(r.data.notBefore));
+    }
+    expect(evs.filter((e) => e.type === "job.assigned")).toHaveLength(3);
+    expect(evs.at(-1)).toMatchObject({ type: "job.dead", data: { attempts: 3, lastError: { retryable: true } } });
+  });
+
+  it("keeps a non-retryable failure final", async () => {
+    workers.push(await fakeWorker(nats, { id: "w-broken", slots: 1, behaviour: () => ({ kind: "fail", retryable: false }) }));
+    const id = jobIdOf(await submit(ui, { url: "https://example.com/broken" }));
+    await waitFor("failed", () => job(id)?.status === "failed");
+    // The next tick must not requeue it: a later job completes while this one stays failed.
+    await workers.pop()!.stop({ deregister: true });
+    workers.push(await fakeWorker(nats, { id: "w-ok", slots: 1 }));
+    const other = jobIdOf(await submit(ui, { url: "https://example.com/after" }));
+    await waitFor("other completed", () => job(other)?.status === "completed");
+    expect(job(id)?.status).toBe("failed");
+    expect((await eventsOf(id)).some((e) => e.type === "job.requeued")).toBe(false);
+  });
+
+  it("redrives a dead job with a fresh budget, and refuses to redrive a queued one", async () => {
+    const w = await fakeWorker(nats, { id: "w-redrive", slots: 1, behaviour: () => ({ kind: "fail", retryable: true }) });
+    workers.push(w);
+    const id = jobIdOf(await submit(ui, { url: "https://example.com/redrive", maxAttempts: 1 }));
+    await waitFor("dead", () => job(id)?.status === "dead");
+    await w.stop({ deregister: true });
+    workers.pop();
+    workers.push(await fakeWorker(nats, { id: "w-redrive-ok", slots: 1 }));
+    expect(await command(ui, "jobs.retry", { jobId: id })).toEqual({ ok: true });
+    await waitFor("completed after redrive", () => job(id)?.status === "completed");
+    expect(job(id)).toMatchObject({ attempt: 2, workerId: "w-redrive-ok" });
+    expect(await command(ui, "jobs.retry", { jobId: id })).toMatchObject({ ok: false, error: { code: "conflict", field: "jobId" } });
+    expect(await command(ui, "jobs.retry", { jobId: "nope" })).toMatchObject({ ok: false, error: { code: "not-found" } });
+    expect(await command(ui, "jobs.retry", { jobId: "bad id!" })).toMatchObject({ ok: false, error: { code: "invalid", field: "jobId" } });
+  });
+
+  it("requeues a running job whose lease lapses (no progress)", async () => {
+    const silent = await fakeWorker(nats, { id: "w-silent", slots: 1, behaviour: () => ({ kind: "hang" }) });
+    workers.push(silent);
+    const id = jobIdOf(await submit(ui, { url: "https://example.com/silent", maxAttempts: 2 }));
+    await waitFor("requeued after the lease", () => (job(id)?.attempt ?? 0) >= 2, 10_000);
+    const r = (await eventsOf(id)).find((e) => e.type === "job.requeued");
+    expect(r?.data).toMatchObject({ reason: "lease-expired", attempt: 2, previousWorkerId: "w-silent" });
+  });
+
+  it("keeps the lease of a job that reports progress", async () => {
+    const busy = await fakeWorker(nats, { id: "w-progress", slots: 1, behaviour: () => ({ kind: "hang" }), progressEveryMs: 150 });
+    workers.push(busy);
+    const id = jobIdOf(await submit(ui, { url: "https://example.com/long" }));
+    await waitFor("running", () => job(id)?.status === "running");
+    // Three leases long (600 ms each) with progress every 150 ms: still the first attempt.
+    const progressed = async () => (await eventsOf(id)).filter((e) => e.type === "job.progress").length >= 12;
+    await waitFor("12 progress events", progressed, 10_000, 100);
+    expect(job(id)).toMatchObject({ status: "running", attempt: 1 });
+    await busy.complete(id);
+    await waitFor("completed", () => job(id)?.status === "completed");
+  });
+});
+
+describe("cancel and drain", () => {
+  it("cancels a queued job and a running one (on its worker too)", async () => {
+    const queued = jobIdOf(await submit(ui, { url: "https://example.com/cq", browser: "nothing-runs-this" }));
+    await waitFor("queued", () => job(queued)?.status === "queued");
+    expect(await command(ui, "jobs.cancel", { jobId: queued, reason: "changed my mind" })).toEqual({ ok: true });
+    await waitFor("cancelled", () => job(queued)?.status === "cancelled");
+
+    // Jobs left by earlier tests complete; this one runs until cancelled.
+    const w = await fakeWorker(nats, { id: "w-cancel", slots: 1, behaviour: (j) => (j.spec.url?.endsWith("/cr") ? { kind: "hang" } : { kind: "complete" }), progressEveryMs: 100 });
+    workers.push(w);
+    const running = jobIdOf(await submit(ui, { url: "https://example.com/cr", priority: 10 }));
+    await waitFor("running", () => job(running)?.status === "running");
+    expect(await command(ui, "jobs.cancel", { jobId: running })).toEqual({ ok: true });
+    await waitFor("cancelled", () => job(running)?.status === "cancelled");
+    expect(w.cancels.map((c) => c.jobId)).toEqual([running]);
+    expect(await command(ui, "jobs.cancel", { jobId: running })).toMatchObject({ ok: false, error: { code: "conflict" } });
+  });
+
+  it("drains a worker: it takes no new jobs", async () => {
+    const w = await fakeWorker(nats, { id: "w-drain", slots: 2 });
+    workers.push(w);
+    expect(await command(ui, "workers.drain", { workerId: "w-drain" })).toEqual({ ok: true });
+    await waitFor("draining", () => master.master.state.workers.get("w-drain")?.lifecycle === "draining");
+    const id = jobIdOf(await submit(ui, { url: "https://example.com/drained" }));
+    await waitFor("queued", () => job(id)?.status === "queued");
+    expect(w.requests.some((r) => r.jobId === id)).toBe(false);
+    expect(await command(ui, "workers.drain", { workerId: "ghost" })).toMatchObject({ ok: false, error: { code: "not-found" } });
+    expect(await command(ui, "jobs.cancel", { jobId: id })).toEqual({ ok: true });
+  });
+});
