@@ -1,0 +1,112 @@
+import type { AssignReply, Command } from "@troupe/events";
+import { startTestNats, waitFor, type TestNats } from "@troupe/tests/harness";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Worker } from "../src/worker.ts";
+import { EventLog, jobId, startPages, startTestWorker, type TestPages } from "./helpers.ts";
+
+let nats: TestNats;
+let events: EventLog;
+let open: Worker;
+let guarded: Worker;
+let pages: TestPages;
+
+beforeAll(async () => {
+  [nats, pages] = await Promise.all([startTestNats({ init: true }), startPages()]);
+  events = await EventLog.start(nats);
+  open = await startTestWorker(nats, { TROUPE_ALLOW_PRIVATE_TARGETS: "true", TROUPE_WORKER_NAME: "Worker Node Open" });
+  guarded = await startTestWorker(nats, { TROUPE_WORKER_NAME: "Worker Node Guarded" });
+});
+afterAll(async () => {
+  await Promise.all([open?.stop("test over"), guarded?.stop("test over")]);
+  await Promise.all([nats?.stop(), pages?.close()]);
+});
+
+type Spec = Partial<Command<"worker.assign">["spec"]>;
+async function assign(w: Worker, spec: Spec, tag: string) {
+  const id = jobId(tag);
+  const nc = await nats.connect("master");
+  const body: Command<"worker.assign"> = { jobId: id, attempt: 2, epoch: 1, spec: { priority: 5, maxAttempts: 3, timeoutMs: 60_000, ...spec } };
+  const reply = (await nc.request(`troupe.worker.${w.config.workerId}.assign`, JSON.stringify(body), { timeout: 5000 })).json<AssignReply>();
+  expect(reply).toEqual({ accepted: true });
+  return id;
+}
+async function failed(id: string) {
+  const f = await events.final(id);
+  if (f.type !== "job.failed") throw new Error(`expected job ${id} to fail, it completed`);
+  return f;
+}
+
+describe("step failures", () => {
+  it("a failing step fails the job naming that step", async () => {
+    const id = await assign(open, { scenario: { steps: [
+      { type: "navigate", url: pages.url("/form") },
+      { type: "click", name: "press the missing button", selectors: [["#does-not-exist"]], timeout: 500 },
+      { type: "extract", fields: { h: { selector: "#heading" } } },
+    ] } }, "fail");
+    const f = await failed(id);
+    expect(f.data.attempt).toBe(2);
+    expect(f.data.error).toMatchObject({ code: "timeout", retryable: true, step: { index: 1, type: "click", name: "press the missing button" } });
+    expect(f.data.error.message).toMatch(/step 1 \(click "press the missing button"\)/);
+    expect(f.data.steps?.map((s) => s.status)).toEqual(["ok", "failed"]);
+  });
+
+  it("a failed assertion is not retryable", async () => {
+    const id = await assign(open, { scenario: { steps: [{ type: "navigate", url: pages.url("/form") }, { type: "assert", title: "Another title", timeout: 300 }] } }, "assert");
+    expect((await failed(id)).data.error).toMatchObject({ code: "assertion", retryable: false, step: { index: 1, type: "assert" }, message: expect.stringMatching(/title "Troupe test form" does not contain "Another title"/) });
+  });
+
+  it("an optional step that fails is skipped and the job completes", async () => {
+    const id = await assign(open, { scenario: { steps: [
+      { type: "navigate", url: pages.url("/form") },
+      { type: "click", selectors: [["#does-not-exist"]], timeout: 300, optional: true },
+      { type: "extract", fields: { h: { selector: "#heading" } } },
+    ] } }, "optional");
+    const f = await events.final(id);
+    if (f.type !== "job.completed") throw new Error(f.data.error.message);
+    expect(f.data.result.data).toEqual({ h: "Sign up" });
+    expect(f.data.result.steps?.map((s) => s.status)).toEqual(["ok", "skipped", "ok"]);
+    expect(f.data.result.logs).toContainEqual(expect.objectContaining({ level: "warn", source: "worker", message: expect.stringMatching(/^optional step 1 \(click\)/) }));
+  });
+});
+
+describe("hard timeout and cancel", () => {
+  it("a page that never loads: the context is closed and job.failed comes within the timeout + 2 s", async () => {
+    const timeoutMs = 2000;
+    const id = await assign(open, { timeoutMs, scenario: { steps: [{ type: "navigate", url: pages.url("/hang"), timeout: 60_000 }] } }, "timeout");
+    await pages.hangOpened;
+    const f = await failed(id);
+    const started = await events.wait("job.started", (e) => e.data.jobId === id);
+    expect(Date.parse(f.time) - Date.parse(started.time)).toBeLessThan(timeoutMs + 2000);
+    expect(f.data.error).toMatchObject({ code: "timeout", retryable: true, message: expect.stringMatching(/hard timeout/) });
+    // The browser dropped the hanging request: the page really stopped.
+    await pages.hangClosed;
+    await waitFor("the context to be released", () => open.pool.openContexts === 0 && open.running.size === 0);
+  });
+
+  it("troupe.worker.<id>.cancel stops a running job", async () => {
+    const id = await assign(open, { scenario: { steps: [{ type: "navigate", url: pages.url("/form") }, { type: "wait", ms: 30_000 }] } }, "cancel");
+    await events.wait("job.progress", (e) => e.data.jobId === id && e.data.stepsDone === 1);
+    const nc = await nats.connect("master");
+    const t0 = Date.now();
+    const r = (await nc.request(`troupe.worker.${open.config.workerId}.cancel`, JSON.stringify({ jobId: id, attempt: 2, reason: "user asked" }), { timeout: 5000 })).json();
+    expect(r).toEqual({ ok: true });
+    const f = await failed(id);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(f.data.error).toMatchObject({ code: "cancelled", retryable: false, message: "cancelled: user asked" });
+    await waitFor("the context to be released", () => open.pool.openContexts === 0 && open.running.size === 0);
+  });
+});
+
+describe("SSRF guard (no allowance)", () => {
+  it.each([
+    ["loopback literal", () => pages.url("/form")],
+    ["cloud metadata", () => "http://169.254.169.254/latest/meta-data/"],
+    ["a hostname resolving to 127.0.0.1", () => `http://localhost:${pages.port}/form`],
+  ])("refuses %s", async (_what, url) => {
+    const before = pages.urls.length;
+    const id = await assign(guarded, { url: url() }, "ssrf");
+    const f = await failed(id);
+    expect(f.data.error).toMatchObject({ code: "ssrf", retryable: false, step: { index: 0, type: "navigate" }, message: expect.stringMatching(/target refused: .*(loopback|metadata)/) });
+    expect(pages.urls.length).toBe(before);
+  });
+});
