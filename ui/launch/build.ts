@@ -1,0 +1,60 @@
+import { spawn } from "node:child_process";
+import { existsSync, readdirSync, statSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** The ui/ package directory and its adapter-node output. */
+export const UI_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+export const BUILD_ENTRY = join(UI_DIR, "build", "handler.js");
+
+/** Sources the build depends on: the app, its config, the contract and the read models it bundles. */
+const SOURCES = [
+  join(UI_DIR, "src"),
+  join(UI_DIR, "svelte.config.js"),
+  join(UI_DIR, "vite.config.ts"),
+  join(UI_DIR, "package.json"),
+  join(UI_DIR, "..", "events", "src"),
+  join(UI_DIR, "..", "services", "projector", "src"),
+];
+
+function newestMtime(path: string): number {
+  if (!existsSync(path)) return 0;
+  const st = statSync(path);
+  if (!st.isDirectory()) return st.mtimeMs;
+  let newest = st.mtimeMs;
+  for (const e of readdirSync(path)) {
+    if (e === "node_modules" || e.endsWith(".test.ts")) continue;
+    newest = Math.max(newest, newestMtime(join(path, e)));
+  }
+  return newest;
+}
+
+/** Why the build must be (re)made, or null when ui/build is newer than every source. */
+export function buildStaleness(): string | null {
+  if (!existsSync(BUILD_ENTRY)) return "ui/build is missing";
+  const built = statSync(BUILD_ENTRY).mtimeMs;
+  const src = Math.max(...SOURCES.map(newestMtime));
+  return src > built ? "sources changed since the last build" : null;
+}
+
+/** Runs `vite build` in ui/ (the same as `pnpm --filter @troupe/ui build`), streaming its output. */
+export function buildUi(log: (line: string) => void = (l) => console.error(l)): Promise<void> {
+  const vite = join(UI_DIR, "node_modules", "vite", "bin", "vite.js");
+  return new Promise((res, rej) => {
+    const child = spawn(process.execPath, [vite, "build", "--logLevel", "warn"], { cwd: UI_DIR, stdio: ["ignore", "pipe", "pipe"] });
+    const feed = (b: Buffer) => b.toString("utf8").split("\n").filter(Boolean).forEach((l) => log(`[ui build] ${l}`));
+    child.stdout.on("data", feed);
+    child.stderr.on("data", feed);
+    child.once("error", rej);
+    child.once("exit", (code) => (code === 0 ? res() : rej(new Error(`ui build failed (vite exit ${code}); run \`pnpm --filter @troupe/ui build\` to see why`))));
+  });
+}
+
+/** Builds when missing or stale; returns whether it built. */
+export async function ensureUiBuild(log?: (line: string) => void): Promise<boolean> {
+  const why = buildStaleness();
+  if (!why) return false;
+  (log ?? ((l) => console.error(l)))(`troupe ui: building the dashboard (${why}) ...`);
+  await buildUi(log);
+  return true;
+}

@@ -1,0 +1,45 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { pathToFileURL } from "node:url";
+import { BUILD_ENTRY } from "./build.ts";
+
+export interface UiServer {
+  server: Server;
+  url: string;
+  close(): Promise<void>;
+}
+
+type Handler = (req: IncomingMessage, res: ServerResponse, next: () => void) => void;
+
+/**
+ * Serves the built SvelteKit app (adapter-node's handler) on host:port. The
+ * app reads its settings from the TROUPE_* variables of this process, so the
+ * caller sets them first (bin/commands/ui.ts does, from validated options).
+ */
+export async function serveUi(host: string, port: number): Promise<UiServer> {
+  const { handler } = (await import(pathToFileURL(BUILD_ENTRY).href)) as { handler: Handler };
+  const server = createServer((req, res) =>
+    handler(req, res, () => {
+      res.statusCode = 404;
+      res.end("not found");
+    }),
+  );
+  await new Promise<void>((res, rej) => {
+    server.once("error", (e: NodeJS.ErrnoException) =>
+      rej(new Error(e.code === "EADDRINUSE" ? `port ${port} on ${host} is already in use (set TROUPE_UI_PORT or --port)` : `cannot listen on ${host}:${port}: ${e.message}`)),
+    );
+    server.listen(port, host, () => res());
+  });
+  const addr = server.address();
+  const actualPort = typeof addr === "object" && addr ? addr.port : port;
+  const shownHost = host.includes(":") ? `[${host}]` : host;
+  return {
+    server,
+    url: `http://${shownHost}:${actualPort}`,
+    async close() {
+      // Lets the app close its NATS connection and database (context.ts listens for it).
+      process.emit("sveltekit:shutdown" as never, "SIGTERM" as never);
+      server.closeAllConnections();
+      await new Promise<void>((res) => server.close(() => res()));
+    },
+  };
+}

@@ -1,0 +1,60 @@
+import { countJobOutcome, evolveJob, evolveWorker, type JobView, type TroupeEvent, type WorkerView } from "@troupe/events";
+
+/**
+ * The browser's copy of the read models, folded with the same reducers as the
+ * projector. Plain Maps, mutated in place by `applyEvent`; the page's reactive
+ * state is swapped once per animation frame (see live.svelte.ts).
+ */
+export interface LiveModels {
+  workers: Map<string, WorkerView>;
+  jobs: Map<string, JobView>;
+  /** Add jobs first seen live (job.submitted) to `jobs`; pages that show one job say no. */
+  trackNewJobs: boolean;
+  /** Follow heartbeats/lifecycle of workers not in the map yet (a worker that starts after page load). */
+  trackNewWorkers: boolean;
+}
+
+export interface Applied {
+  worker?: string;
+  job?: string;
+  /** Why the reducer refused the event (stale attempt, ...), when it did. */
+  rejected?: string;
+}
+
+/** Folds one decoded event into the models; returns what changed. */
+export function applyEvent(m: LiveModels, e: TroupeEvent): Applied {
+  if (e.type.startsWith("worker.")) {
+    const ev = e as Extract<TroupeEvent, { type: `worker.${string}` }>;
+    const id = ev.data.workerId;
+    const current = m.workers.get(id);
+    if (!current && !m.trackNewWorkers) return {};
+    m.workers.set(id, evolveWorker(current, ev));
+    return { worker: id };
+  }
+  const ev = e as Extract<TroupeEvent, { type: `job.${string}` }>;
+  const id = ev.data.jobId;
+  const current = m.jobs.get(id);
+  const out: Applied = {};
+  let accepted = true;
+  if (current || (ev.type === "job.submitted" && m.trackNewJobs)) {
+    const r = evolveJob(current, ev);
+    if (r.ok) {
+      m.jobs.set(id, r.job);
+      out.job = id;
+    } else {
+      accepted = false;
+      out.rejected = r.reason;
+    }
+  }
+  // A worker's success rate counts only outcomes the job reducer accepts; when
+  // this page does not hold the job, the projector's fencing is trusted (the
+  // catch-up reload corrects any difference).
+  if (accepted && (ev.type === "job.completed" || ev.type === "job.failed")) {
+    const w = m.workers.get(ev.data.workerId);
+    if (w) {
+      m.workers.set(w.id, countJobOutcome(w, ev));
+      out.worker = w.id;
+    }
+  }
+  return out;
+}

@@ -1,0 +1,181 @@
+import { wsconnect, type NatsConnection } from "@nats-io/nats-core";
+import { decodeEvent, subjectsFor, type JobView, type WorkerView } from "@troupe/events";
+import { untrack } from "svelte";
+import { applyEvent, type LiveModels } from "./apply.ts";
+
+/** What the server hands the page so it can follow NATS (layout load). */
+export interface LiveSettings {
+  user: string;
+  password: string;
+  /** Explicit WebSocket URL, else ws(s)://<page host>:<wsPort>. */
+  wsUrl?: string;
+  wsPort: number;
+  prefix: string;
+}
+
+export type LiveStatus = "connecting" | "live" | "reconnecting" | "offline";
+
+/** Above this many queued messages (a hidden tab gets no frames) the view reloads instead of folding them all. */
+const MAX_QUEUE = 100_000;
+
+/**
+ * One page's live copy of the read models: seeded from what the server
+ * rendered (SQLite), then folded with the shared reducers. `version` changes
+ * at most once per animation frame, which is what the page re-renders on.
+ */
+export class LiveView {
+  version = $state(0);
+  models: LiveModels;
+  /** Called after each frame that changed something (e.g. the benchmark's DOM probe). */
+  onFrame?: (changedWorkers: Set<string>, changedJobs: Set<string>) => void;
+
+  constructor(o: { trackNewJobs?: boolean; trackNewWorkers?: boolean } = {}) {
+    this.models = { workers: new Map(), jobs: new Map(), trackNewJobs: o.trackNewJobs ?? false, trackNewWorkers: o.trackNewWorkers ?? false };
+  }
+
+  /** Replaces the models with server-rendered rows (first render, and every catch-up reload). */
+  seed(workers: readonly WorkerView[] | undefined, jobs: readonly JobView[] | undefined, opts: { trackNewJobs?: boolean } = {}): void {
+    if (workers) this.models.workers = new Map(workers.map((w) => [w.id, w]));
+    if (jobs) this.models.jobs = new Map(jobs.map((j) => [j.id, j]));
+    if (opts.trackNewJobs !== undefined) this.models.trackNewJobs = opts.trackNewJobs;
+    untrack(() => (this.version += 1));
+  }
+
+  bump(): void {
+    untrack(() => (this.version += 1));
+  }
+}
+
+/**
+ * The browser's single NATS WebSocket connection as the read-only `live` user.
+ * Messages are queued as they arrive and decoded + folded once per animation
+ * frame into every attached LiveView, so a burst of 1,000 events/s costs one
+ * render per frame, not one per event.
+ */
+class LiveConnection {
+  status = $state<LiveStatus>("connecting");
+  /** Counters shown in the footer (and read by tests). */
+  applied = $state(0);
+  invalid = $state(0);
+  lastError = $state<string | undefined>(undefined);
+
+  private views = new Set<LiveView>();
+  private queue: { subject: string; data: Uint8Array }[] = [];
+  private scheduled = false;
+  private nc: NatsConnection | undefined;
+  private starting: Promise<void> | undefined;
+  private onCatchUp: (() => unknown) | undefined;
+
+  attach(view: LiveView): () => void {
+    this.views.add(view);
+    return () => this.views.delete(view);
+  }
+
+  /** Connects once per page load; `catchUp` reloads the read model after a reconnect. */
+  start(settings: LiveSettings, catchUp: () => unknown): Promise<void> {
+    this.onCatchUp = catchUp;
+    this.starting ??= this.connect(settings).catch((e) => {
+      this.status = "offline";
+      this.lastError = (e as Error).message;
+      this.starting = undefined;
+      // Try again later: the NATS server may be starting.
+      setTimeout(() => void this.start(settings, catchUp), 2000);
+    });
+    return this.starting;
+  }
+
+  private async connect(s: LiveSettings): Promise<void> {
+    const proto = location.protocol === "https:" ? "wss" : "ws";
+    const url = s.wsUrl ?? `${proto}://${location.hostname}:${s.wsPort}`;
+    this.status = "connecting";
+    const nc = await wsconnect({ servers: url, user: s.user, pass: s.password, name: "troupe-dashboard", maxReconnectAttempts: -1, reconnectTimeWait: 1000 });
+    this.nc = nc;
+    const subj = subjectsFor(s.prefix);
+    for (const subject of [subj.allEvents, subj.allHeartbeats]) {
+      nc.subscribe(subject, {
+        callback: (err, m) => {
+          if (err) this.lastError = err.message;
+          else this.enqueue(m.subject, m.data);
+        },
+      });
+    }
+    await nc.flush();
+    this.status = "live";
+    void this.watch(nc);
+  }
+
+  private async watch(nc: NatsConnection): Promise<void> {
+    for await (const st of nc.status()) {
+      if (st.type === "disconnect") this.status = "reconnecting";
+      else if (st.type === "reconnecting") this.status = "reconnecting";
+      else if (st.type === "reconnect") {
+        this.status = "live";
+        // Whatever happened while we were away is in SQLite: reload it.
+        void this.onCatchUp?.();
+      } else if (st.type === "error") this.lastError = String(st.error);
+    }
+    this.status = "offline";
+  }
+
+  private enqueue(subject: string, data: Uint8Array): void {
+    this.queue.push({ subject, data });
+    if (this.queue.length > MAX_QUEUE) {
+      this.queue = [];
+      void this.onCatchUp?.();
+      return;
+    }
+    if (!this.scheduled) {
+      this.scheduled = true;
+      requestAnimationFrame(() => this.flush());
+    }
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    const batch = this.queue;
+    this.queue = [];
+    let applied = 0;
+    let invalid = 0;
+    const changed = new Map<LiveView, { workers: Set<string>; jobs: Set<string> }>();
+    for (const { subject, data } of batch) {
+      const r = decodeEvent(subject, data);
+      if (!r.ok) {
+        invalid++;
+        console.warn(`troupe live: ignored an invalid message on ${subject}: ${r.error.path || "(body)"}: ${r.error.message}`);
+        continue;
+      }
+      applied++;
+      for (const v of this.views) {
+        const a = applyEvent(v.models, r.value);
+        if (!a.worker && !a.job) continue;
+        let c = changed.get(v);
+        if (!c) changed.set(v, (c = { workers: new Set(), jobs: new Set() }));
+        if (a.worker) c.workers.add(a.worker);
+        if (a.job) c.jobs.add(a.job);
+      }
+    }
+    for (const [v, c] of changed) {
+      v.bump();
+      v.onFrame?.(c.workers, c.jobs);
+    }
+    if (applied) this.applied += applied;
+    if (invalid) this.invalid += invalid;
+  }
+}
+
+export const live = new LiveConnection();
+
+/** A clock for "last seen 12 s ago" and the suspect colour; ticks every second in the browser. */
+class Clock {
+  private tick = $state(0);
+  private timer: ReturnType<typeof setInterval> | undefined;
+  /** The server renders with the request's time; the browser with the ticking one. */
+  get now(): number {
+    return this.timer ? this.tick : Date.now();
+  }
+  start(): void {
+    this.tick = Date.now();
+    this.timer ??= setInterval(() => (this.tick = Date.now()), 1000);
+  }
+}
+export const clock = new Clock();

@@ -1,0 +1,151 @@
+import { json, type RequestHandler } from "@sveltejs/kit";
+import { isValidId, JOB_STATUSES, WORKER_STATUSES, type JobStatus, type WorkerStatusView } from "@troupe/events";
+import { workerDto } from "../workers.ts";
+import { ack, submitJob, validate } from "./commands.ts";
+import { context } from "./context.ts";
+import { api, ApiError, intParam, readBody } from "./http.ts";
+
+/** The REST API's handlers; each route file under routes/api re-exports one. */
+
+function idParam(value: string | undefined, what: "job" | "worker"): string {
+  if (!isValidId(value)) throw new ApiError("invalid", `${what} id must be 1-64 characters of [A-Za-z0-9_-], got ${JSON.stringify(value)}`, `${what}Id`);
+  return value;
+}
+
+/** An optional JSON body for actions (`{ "reason": "..." }`); empty is fine. */
+async function optionalBody(request: Request, max: number): Promise<Record<string, unknown>> {
+  const text = await readBody(request, max);
+  if (!text.trim()) return {};
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw new ApiError("invalid", `body is not JSON: ${(e as Error).message}`);
+  }
+  if (typeof v !== "object" || v === null || Array.isArray(v)) throw new ApiError("invalid", "body must be a JSON object");
+  return v as Record<string, unknown>;
+}
+
+export const listWorkers: RequestHandler = ({ url }) =>
+  api(async () => {
+    const { cfg, reads } = context();
+    const status = url.searchParams.get("status");
+    if (status && !(WORKER_STATUSES as readonly string[]).includes(status)) {
+      throw new ApiError("invalid", `status: expected one of ${WORKER_STATUSES.join(", ")}, got ${JSON.stringify(status)}`, "status");
+    }
+    const now = Date.now();
+    let workers = reads().listWorkers().map((w) => workerDto(w, now, cfg.suspectAfterMs));
+    // Presence (suspect) depends on the clock, so the status filter applies after it.
+    if (status) workers = workers.filter((w) => w.status === (status as WorkerStatusView));
+    const q = url.searchParams.get("q")?.toLowerCase();
+    if (q) workers = workers.filter((w) => w.name.toLowerCase().includes(q) || w.id.toLowerCase().includes(q) || w.connection.ip.includes(q));
+    return json({ success: true, workers });
+  });
+
+export const getWorker: RequestHandler = ({ params }) =>
+  api(async () => {
+    const { cfg, reads } = context();
+    const id = idParam(params.id, "worker");
+    const w = reads().getWorker(id);
+    if (!w) throw new ApiError("not-found", `no worker ${id}`);
+    return json({ success: true, worker: workerDto(w, Date.now(), cfg.suspectAfterMs), series: reads().workerSeries(id) });
+  });
+
+export const drainWorker: RequestHandler = ({ params, request }) =>
+  api(async () => {
+    const { cfg, nats } = context();
+    const body = await optionalBody(request, cfg.maxBodyBytes);
+    const cmd = validate("workers.drain", { ...body, workerId: idParam(params.id, "worker") });
+    await ack(nats, cfg, "workers.drain", cmd);
+    return json({ success: true });
+  });
+
+export const listJobs: RequestHandler = ({ url }) =>
+  api(async () => {
+    const { reads } = context();
+    const status = url.searchParams.get("status") || undefined;
+    if (status && !(JOB_STATUSES as readonly string[]).includes(status)) {
+      throw new ApiError("invalid", `status: expected one of ${JOB_STATUSES.join(", ")}, got ${JSON.stringify(status)}`, "status");
+    }
+    const cursor = url.searchParams.get("cursor") || undefined;
+    if (cursor !== undefined && cursor.length > 200) throw new ApiError("invalid", "cursor: not a cursor this API returned", "cursor");
+    const q = url.searchParams.get("q") || undefined;
+    const workerId = url.searchParams.get("workerId") || undefined;
+    if (workerId !== undefined) idParam(workerId, "worker");
+    const page = reads().listJobs({
+      limit: intParam(url, "limit", 50, 500),
+      ...(status ? { status: status as JobStatus } : {}),
+      ...(cursor ? { cursor } : {}),
+      ...(q ? { q } : {}),
+      ...(workerId ? { workerId } : {}),
+    });
+    return json({ success: true, jobs: page.jobs, nextCursor: page.nextCursor });
+  });
+
+export const getJob: RequestHandler = ({ params }) =>
+  api(async () => {
+    const id = idParam(params.id, "job");
+    const job = context().reads().getJob(id);
+    if (!job) throw new ApiError("not-found", `no job ${id}`);
+    return json({ success: true, job });
+  });
+
+export const postJob: RequestHandler = ({ request }) =>
+  api(async () => {
+    const { cfg, nats } = context();
+    const cmd = validate("jobs.submit", await readBody(request, cfg.maxBodyBytes));
+    const r = await submitJob(nats, cfg, cmd);
+    return json({ success: true, jobId: r.jobId, ...(r.duplicate ? { duplicate: true } : {}) }, { status: r.duplicate ? 200 : 201 });
+  });
+
+export const cancelJob: RequestHandler = ({ params, request }) =>
+  api(async () => {
+    const { cfg, nats } = context();
+    const body = await optionalBody(request, cfg.maxBodyBytes);
+    await ack(nats, cfg, "jobs.cancel", validate("jobs.cancel", { ...body, jobId: idParam(params.id, "job") }));
+    return json({ success: true });
+  });
+
+export const retryJob: RequestHandler = ({ params, request }) =>
+  api(async () => {
+    const { cfg, nats } = context();
+    await optionalBody(request, cfg.maxBodyBytes);
+    await ack(nats, cfg, "jobs.retry", validate("jobs.retry", { jobId: idParam(params.id, "job") }));
+    return json({ success: true });
+  });
+
+export const getStats: RequestHandler = () =>
+  api(async () => {
+    const r = context().reads();
+    return json({ success: true, stats: r.stats(), series: r.fleetSeries(), projector: r.projector() });
+  });
+
+/** Screenshots: streamed from the object store, never buffered whole. */
+export const getArtifact: RequestHandler = ({ params }) =>
+  api(async () => {
+    const name = params.name ?? "";
+    if (!/^[A-Za-z0-9_.\/-]{1,300}$/.test(name) || name.includes("..")) throw new ApiError("invalid", `invalid artifact name ${JSON.stringify(name)}`, "name");
+    let store;
+    try {
+      store = await context().nats.artifacts();
+    } catch (e) {
+      throw new ApiError("unavailable", `object store not reachable: ${(e as Error).message}`);
+    }
+    const obj = await store.get(name);
+    if (!obj) throw new ApiError("not-found", `no artifact ${name}`);
+    const type = name.endsWith(".png") ? "image/png" : name.endsWith(".jpg") || name.endsWith(".jpeg") ? "image/jpeg" : name.endsWith(".json") ? "application/json" : "application/octet-stream";
+    return new Response(obj.data, {
+      headers: { "content-type": type, "content-length": String(obj.info.size), "cache-control": "private, max-age=3600, immutable" },
+    });
+  });
+
+/** Any method a route does not serve. */
+export const methodNotAllowed: RequestHandler = ({ request, url }) =>
+  api(async () => {
+    throw new ApiError("method-not-allowed", `${request.method} is not allowed on ${url.pathname}`);
+  });
+
+export const notFound: RequestHandler = ({ url }) =>
+  api(async () => {
+    throw new ApiError("not-found", `no API endpoint ${url.pathname}`);
+  });

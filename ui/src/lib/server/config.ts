@@ -1,0 +1,49 @@
+import { resolve } from "node:path";
+
+/**
+ * The UI server's settings. `troupe ui` validates its flags and environment
+ * with the shared option parser and hands the normalised values over in these
+ * variables, so the SvelteKit server reads them once, already checked.
+ */
+export interface UiConfig {
+  dataDir: string;
+  natsUrl: string;
+  prefix: string;
+  /** The projector's SQLite read models. */
+  dbPath: string;
+  /** Login token; when set every page and API call needs it. */
+  token?: string;
+  /** NATS WebSocket URL for browsers; empty: ws://<page host>:<wsPort>. */
+  wsUrl?: string;
+  wsPort: number;
+  /** A worker is shown as suspect past this age of its last heartbeat. */
+  suspectAfterMs: number;
+  /** Largest request body accepted by the API. */
+  maxBodyBytes: number;
+  /** How long to wait for the master's reply to an RPC. */
+  rpcTimeoutMs: number;
+}
+
+function num(env: Record<string, string | undefined>, name: string, def: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return def;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name}: expected a positive number, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+export function readConfig(env: Record<string, string | undefined> = process.env): UiConfig {
+  const dataDir = resolve(env.TROUPE_DATA_DIR || ".troupe");
+  return {
+    dataDir,
+    natsUrl: env.NATS_URL || "nats://127.0.0.1:4222",
+    prefix: env.TROUPE_PREFIX || "troupe",
+    dbPath: resolve(env.TROUPE_DB || `${dataDir}/readmodels.sqlite`),
+    ...(env.TROUPE_UI_TOKEN ? { token: env.TROUPE_UI_TOKEN } : {}),
+    ...(env.TROUPE_UI_NATS_WS_URL ? { wsUrl: env.TROUPE_UI_NATS_WS_URL } : {}),
+    wsPort: num(env, "TROUPE_NATS_WS_PORT", 4223),
+    suspectAfterMs: num(env, "TROUPE_UI_SUSPECT_AFTER_MS", 90_000),
+    maxBodyBytes: num(env, "TROUPE_UI_MAX_BODY_BYTES", 512 * 1024),
+    rpcTimeoutMs: num(env, "TROUPE_UI_RPC_TIMEOUT_MS", 5000),
+  };
+}

@@ -1,0 +1,51 @@
+import type {
+  FleetSeriesPoint, FleetStats, JobListQuery, JobPage, JobView, ProjectorStatus, WorkerFilter, WorkerSeriesPoint, WorkerView,
+} from "@troupe/events";
+import { openReadModels, ReadModelQueryError } from "../../../../services/projector/src/read-models.ts";
+import { ApiError } from "./http.ts";
+
+/** How far back the charts look. */
+export const SERIES_WINDOW_MS = 60 * 60_000;
+
+/**
+ * The read side the UI uses: the projector's SQLite read models (the projector
+ * owns the schema; the UI never writes SQL of its own). Bad queries become
+ * 400s; a missing file reads as empty (`ready()` says so).
+ */
+export interface Reads {
+  ready(): boolean;
+  listWorkers(filter?: WorkerFilter): WorkerView[];
+  getWorker(id: string): WorkerView | undefined;
+  workerSeries(id: string): WorkerSeriesPoint[];
+  listJobs(q: JobListQuery): JobPage;
+  getJob(id: string): JobView | undefined;
+  stats(): FleetStats;
+  fleetSeries(): FleetSeriesPoint[];
+  projector(): ProjectorStatus | null;
+  close(): void;
+}
+
+function query<T>(run: () => T): T {
+  try {
+    return run();
+  } catch (e) {
+    if (e instanceof ReadModelQueryError) throw new ApiError("invalid", e.message, e.message.split(":")[0]);
+    throw e;
+  }
+}
+
+export function openReads(path: string, suspectAfterMs: number): Reads {
+  const rm = openReadModels(path, { suspectAfterMs });
+  return {
+    ready: () => rm.ready(),
+    listWorkers: (f) => query(() => rm.listWorkers(f)),
+    getWorker: (id) => rm.getWorker(id) ?? undefined,
+    workerSeries: (id) => rm.workerSeries(id, Date.now() - SERIES_WINDOW_MS),
+    listJobs: (q) => query(() => rm.listJobs(q)),
+    getJob: (id) => rm.getJob(id) ?? undefined,
+    stats: () => rm.stats(),
+    fleetSeries: () => rm.fleetSeries(Date.now() - SERIES_WINDOW_MS),
+    projector: () => rm.projectorLag(),
+    close: () => rm.close(),
+  };
+}

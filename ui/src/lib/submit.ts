@@ -1,0 +1,38 @@
+/** Turns the Submit form's text fields into a `jobs.submit` body; the server validates it with the contract. */
+export interface SubmitForm {
+  url: string;
+  priority: string;
+  tags: string;
+  maxAttempts: string;
+  timeoutMs: string;
+  scenario: string;
+}
+
+type Built = { ok: true; body: Record<string, unknown> } | { ok: false; error: { message: string; field: string } };
+
+function intField(raw: string, field: string, body: Record<string, unknown>): { message: string; field: string } | null {
+  const t = raw.trim();
+  if (!t) return null;
+  if (!/^-?\d+$/.test(t)) return { message: `expected a whole number, got ${JSON.stringify(t)}`, field };
+  body[field] = Number(t);
+  return null;
+}
+
+export function buildSubmit(f: SubmitForm): Built {
+  const body: Record<string, unknown> = {};
+  if (f.url.trim()) body.url = f.url.trim();
+  for (const [raw, field] of [[f.priority, "priority"], [f.maxAttempts, "maxAttempts"], [f.timeoutMs, "timeoutMs"]] as const) {
+    const e = intField(raw, field, body);
+    if (e) return { ok: false, error: e };
+  }
+  const tags = f.tags.split(",").map((t) => t.trim()).filter(Boolean);
+  if (tags.length) body.tags = tags;
+  if (f.scenario.trim()) {
+    try {
+      body.scenario = JSON.parse(f.scenario);
+    } catch (e) {
+      return { ok: false, error: { message: `not valid JSON: ${(e as Error).message}`, field: "scenario" } };
+    }
+  }
+  return { ok: true, body };
+}

@@ -1,0 +1,39 @@
+import { workerPresence, type FleetSeriesPoint, type WorkerView } from "@troupe/events";
+
+/** Thresholds of the Overview's warnings. */
+export const FAILING_PERCENT = 20;
+export const FAILING_MIN_JOBS = 5;
+export const TREND_MINUTES = 5;
+
+/**
+ * The problems users otherwise ask other tools about, from the read models
+ * (pure, so it is unit-tested without a server).
+ */
+export function fleetWarnings(
+  workers: Iterable<WorkerView>,
+  queued: number,
+  series: readonly FleetSeriesPoint[],
+  nowMs: number,
+  suspectAfterMs: number,
+): string[] {
+  const out: string[] = [];
+  const list = [...workers];
+  const canTake = list.some((w) => {
+    const s = workerPresence(w, nowMs, suspectAfterMs);
+    return (s === "online" || s === "busy") && w.currentJobs < w.maxJobs;
+  });
+  if (queued > 0 && !canTake) out.push(`No worker can take queued jobs: ${queued} waiting, no online worker has a free slot.`);
+  const recent = [...series].sort((a, b) => a.minute - b.minute).slice(-TREND_MINUTES);
+  const inflow = recent.reduce((s, p) => s + p.submitted, 0);
+  const outflow = recent.reduce((s, p) => s + p.throughput, 0);
+  if (queued > 0 && recent.length > 0 && inflow > outflow * 1.1 + 1) {
+    out.push(`Queue growing faster than it drains: ${inflow} submitted vs ${outflow} finished in the last ${recent.length} min.`);
+  }
+  for (const w of list) {
+    const finished = w.jobsCompleted + w.jobsFailed;
+    if (finished >= FAILING_MIN_JOBS && (w.jobsFailed / finished) * 100 > FAILING_PERCENT) {
+      out.push(`Worker ${w.name} failing ${Math.round((w.jobsFailed / finished) * 100)} % of its jobs (${w.jobsFailed} of ${finished}).`);
+    }
+  }
+  return out;
+}

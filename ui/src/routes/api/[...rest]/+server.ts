@@ -1,0 +1,1 @@
+export { notFound as fallback } from "$lib/server/api.ts";

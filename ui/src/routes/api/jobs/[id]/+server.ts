@@ -1,0 +1,1 @@
+export { getJob as GET, methodNotAllowed as fallback } from "$lib/server/api.ts";

@@ -1,0 +1,1 @@
+export { listWorkers as GET, methodNotAllowed as fallback } from "$lib/server/api.ts";

@@ -1,0 +1,1 @@
+export { getWorker as GET, methodNotAllowed as fallback } from "$lib/server/api.ts";

@@ -1,0 +1,13 @@
+import { error } from "@sveltejs/kit";
+import { isValidId } from "@troupe/events";
+import { context } from "$lib/server/context.ts";
+import { pageLoad } from "$lib/server/pages.ts";
+import type { PageServerLoad } from "./$types";
+
+export const load: PageServerLoad = ({ params }) =>
+  pageLoad(() => {
+    if (!isValidId(params.id)) error(400, { message: `invalid job id ${JSON.stringify(params.id)}` });
+    const job = context().reads().getJob(params.id);
+    if (!job) error(404, { message: `no job ${params.id} (the projector may not have folded it yet)` });
+    return { job };
+  });

@@ -1,0 +1,14 @@
+import { error } from "@sveltejs/kit";
+import { isValidId } from "@troupe/events";
+import { context } from "$lib/server/context.ts";
+import { pageLoad } from "$lib/server/pages.ts";
+import type { PageServerLoad } from "./$types";
+
+export const load: PageServerLoad = ({ params }) =>
+  pageLoad(() => {
+    if (!isValidId(params.id)) error(400, { message: `invalid worker id ${JSON.stringify(params.id)}` });
+    const reads = context().reads();
+    const worker = reads.getWorker(params.id);
+    if (!worker) error(404, { message: `no worker ${params.id}` });
+    return { worker, series: reads.workerSeries(params.id), jobs: reads.listJobs({ workerId: params.id, limit: 20 }).jobs };
+  });
