@@ -1,0 +1,60 @@
+import { describe, expect, it } from "vitest";
+import { backoffDelay, decide } from "./recovery.ts";
+import { emptyState } from "./state.ts";
+import { logBuilder, registration, SPEC } from "./testing.ts";
+
+const cfg = { heartbeatIntervalMs: 1000, leaseMs: 5000, backoffMs: 100, maxBackoffMs: 1000 };
+
+function running(maxAttempts = 3) {
+  const s = emptyState();
+  const log = logBuilder(s);
+  log.add("worker.registered", registration("w1"));
+  log.add("job.submitted", { jobId: "j", spec: { ...SPEC, maxAttempts } });
+  log.add("job.assigned", { jobId: "j", workerId: "w1", attempt: 1, epoch: 1 });
+  log.add("job.started", { jobId: "j", workerId: "w1", attempt: 1 });
+  return { s, log };
+}
+
+describe("backoffDelay", () => {
+  it("doubles per attempt spent, capped", () => {
+    expect([1, 2, 3, 4, 5].map((n) => backoffDelay(n, cfg))).toEqual([100, 200, 400, 800, 1000]);
+  });
+});
+
+describe("decide", () => {
+  it("declares a silent worker lost after 3 intervals and requeues its jobs with backoff", () => {
+    const { s, log } = running();
+    expect(decide(s, log.now + 2500, cfg)).toEqual([]);
+    const d = decide(s, log.now + 3001, cfg);
+    expect(d).toEqual([
+      { kind: "worker-lost", workerId: "w1", instanceId: "i-w1", lastSeenMs: log.now - 0, jobIds: ["j"] },
+      { kind: "requeue", jobId: "j", attempt: 2, previousAttempt: 1, previousWorkerId: "w1", reason: "worker-lost", notBeforeMs: log.now + 3001 + 100 },
+    ]);
+    expect(decide(s, log.now + 3001, cfg, (id) => id === "w1" || id === "j")).toEqual([]);
+  });
+
+  it("requeues a running job whose lease lapsed while its worker still heartbeats", () => {
+    const { s, log } = running();
+    s.workers.get("w1")!.lastSeenMs = log.now + 5500;
+    const d = decide(s, log.now + 5001 + 500, cfg);
+    expect(d).toEqual([expect.objectContaining({ kind: "requeue", reason: "lease-expired", attempt: 2 })]);
+  });
+
+  it("marks a job dead once its attempts are spent, and requeues a retryable failure before that", () => {
+    const { s, log } = running(1);
+    log.add("job.failed", { jobId: "j", workerId: "w1", attempt: 1, error: { message: "boom", retryable: true } });
+    expect(decide(s, log.now, cfg)).toEqual([{ kind: "dead", jobId: "j", reason: "failed-retryable; 1 of 1 attempts spent", attempts: 1, lastError: { message: "boom", retryable: true } }]);
+    const two = running(2);
+    two.log.add("job.failed", { jobId: "j", workerId: "w1", attempt: 1, error: { message: "boom", retryable: true } });
+    expect(decide(two.s, two.log.now, cfg)).toEqual([expect.objectContaining({ kind: "requeue", reason: "failed-retryable", attempt: 2 })]);
+  });
+
+  it("leaves a final failure alone and kills a waiting job past expiresAt", () => {
+    const { s, log } = running();
+    log.add("job.failed", { jobId: "j", workerId: "w1", attempt: 1, error: { message: "bad url", retryable: false } });
+    log.add("job.submitted", { jobId: "exp", spec: { ...SPEC, expiresAt: new Date(log.now + 10).toISOString() } });
+    s.workers.get("w1")!.lastSeenMs = log.now + 100;
+    expect(decide(s, log.now + 5, cfg)).toEqual([]);
+    expect(decide(s, log.now + 20, cfg)).toEqual([expect.objectContaining({ kind: "dead", jobId: "exp", attempts: 0 })]);
+  });
+});
