@@ -1,0 +1,99 @@
+import { spawn, spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import type { AssignReply, Command } from "@troupe/events";
+import { startTestNats, waitFor, type TestNats } from "@troupe/tests/harness";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { EventLog, jobId, startPages, startTestWorker, type TestPages } from "./helpers.ts";
+
+const TROUPE = fileURLToPath(new URL("../../../bin/troupe.mjs", import.meta.url));
+
+let nats: TestNats;
+let events: EventLog;
+let pages: TestPages;
+
+beforeAll(async () => {
+  [nats, pages] = await Promise.all([startTestNats({ init: true }), startPages()]);
+  events = await EventLog.start(nats);
+});
+afterAll(async () => {
+  await Promise.all([nats?.stop(), pages?.close()]);
+});
+
+async function assign(workerId: string, spec: Partial<Command<"worker.assign">["spec"]>, tag: string): Promise<{ id: string; reply: AssignReply }> {
+  const id = jobId(tag);
+  const nc = await nats.connect("master");
+  const body: Command<"worker.assign"> = { jobId: id, attempt: 1, epoch: 1, spec: { priority: 5, maxAttempts: 3, timeoutMs: 60_000, ...spec } };
+  return { id, reply: (await nc.request(`troupe.worker.${workerId}.assign`, JSON.stringify(body), { timeout: 5000 })).json<AssignReply>() };
+}
+
+describe("troupe worker (a real process)", () => {
+  it("rejects a bad option with exit 2 and names it", () => {
+    const r = spawnSync(process.execPath, [TROUPE, "worker", "--max-jobs", "0"], { encoding: "utf8", env: { ...process.env, ...nats.env() } });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/--max-jobs: must be at least 1/);
+  });
+
+  it("on SIGTERM finishes the running job, deregisters and exits 0", async () => {
+    const child = spawn(process.execPath, [TROUPE, "worker"], {
+      env: { ...process.env, ...nats.env(), TROUPE_WORKER_NAME: "Worker Node Drain 01", TROUPE_WORKER_PORT: "0", TROUPE_WORKER_HOST: "127.0.0.1", TROUPE_HEARTBEAT_MS: "500", TROUPE_ALLOW_PRIVATE_TARGETS: "1", TROUPE_MAX_CPU: "100", TROUPE_LOG_LEVEL: "warn" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+    try {
+      const reg = await events.wait("worker.registered", (e) => e.data.workerId === "wn-drain-01", 30_000);
+      // The banner the seed shows: name, id, type, IP, max jobs, memory.
+      await waitFor("the banner", () => /registered as wn-drain-01/.test(out));
+      for (const row of [/Name:\s+Worker Node Drain 01/, /ID:\s+wn-drain-01/, /Type:\s+puppeteer/, /IP:\s+\S+/, /Max jobs:\s+2/, /Memory:\s+\d+ MB/]) expect(out).toMatch(row);
+
+      const { id, reply } = await assign("wn-drain-01", { scenario: { steps: [
+        { type: "navigate", url: pages.url("/form") },
+        { type: "wait", ms: 1500 },
+        { type: "extract", fields: { h: { selector: "#heading" } } },
+      ] } }, "drain");
+      expect(reply).toEqual({ accepted: true });
+      await events.wait("job.progress", (e) => e.data.jobId === id && e.data.stepsDone === 1);
+      child.kill("SIGTERM");
+      await events.wait("worker.draining", (e) => e.data.instanceId === reg.data.instanceId);
+      expect((await assign("wn-drain-01", { url: pages.url("/form") }, "late")).reply).toMatchObject({ accepted: false, reason: "draining" });
+      expect(await exited).toBe(0);
+      const completed = await events.wait("job.completed", (e) => e.data.jobId === id);
+      expect(completed.data.result.data).toEqual({ h: "Sign up" });
+      const dereg = await events.wait("worker.deregistered", (e) => e.data.instanceId === reg.data.instanceId);
+      expect(events.events.indexOf(completed)).toBeLessThan(events.events.indexOf(dereg));
+    } finally {
+      if (child.exitCode === null) child.kill("SIGKILL");
+    }
+  });
+});
+
+describe("drain in process", () => {
+  it("a drain request stops new work but keeps the worker alive and heartbeating", async () => {
+    const w = await startTestWorker(nats, { TROUPE_WORKER_NAME: "Worker Node Drain 02", TROUPE_ALLOW_PRIVATE_TARGETS: "1" });
+    try {
+      const nc = await nats.connect("master");
+      const r = (await nc.request("troupe.worker.wn-drain-02.drain", JSON.stringify({ reason: "maintenance" }), { timeout: 5000 })).json();
+      expect(r).toEqual({ ok: true });
+      expect((await events.wait("worker.draining", (e) => e.data.workerId === "wn-drain-02")).data.reason).toBe("maintenance");
+      await events.wait("worker.heartbeat", (e) => e.data.workerId === "wn-drain-02" && e.data.status === "draining");
+      expect((await assign("wn-drain-02", { url: pages.url("/form") }, "drained")).reply).toMatchObject({ accepted: false, reason: "draining" });
+      expect(events.of("worker.deregistered", (e) => e.data.workerId === "wn-drain-02")).toEqual([]);
+    } finally {
+      await w.stop("test over");
+    }
+  });
+
+  it("after the grace period a running job fails as retryable", async () => {
+    const w = await startTestWorker(nats, { TROUPE_WORKER_NAME: "Worker Node Drain 03", TROUPE_ALLOW_PRIVATE_TARGETS: "1", TROUPE_DRAIN_GRACE_MS: "300" });
+    const { id } = await assign("wn-drain-03", { scenario: { steps: [{ type: "navigate", url: pages.url("/form") }, { type: "wait", ms: 30_000 }] } }, "grace");
+    await events.wait("job.progress", (e) => e.data.jobId === id && e.data.stepsDone === 1);
+    await w.stop("test shutdown");
+    const f = await events.final(id);
+    expect(f.type).toBe("job.failed");
+    if (f.type === "job.failed") expect(f.data.error).toMatchObject({ code: "drained", retryable: true, message: expect.stringMatching(/grace period of 300 ms/) });
+    const dereg = await events.wait("worker.deregistered", (e) => e.data.workerId === "wn-drain-03");
+    expect(events.events.indexOf(f)).toBeLessThan(events.events.indexOf(dereg));
+  });
+});
