@@ -1,12 +1,24 @@
-import { defineCommand } from "@troupe/events/node";
+import { bool, defineCommand, int, natsOptions, str } from "@troupe/events/node";
 
-/** Placeholder until issue #4 lands: help works, running says so. */
+export const submitOptions = {
+  ...natsOptions,
+  url: str("URL to open (instead of a job file)", { metavar: "<url>" }),
+  priority: int("1-10, higher runs first", { min: 1, max: 10 }),
+  browser: str("browser the job needs, e.g. chromium", { metavar: "<name>" }),
+  idempotencyKey: str("resubmitting with the same key returns the same job", { metavar: "<key>" }),
+  wait: bool("follow the job with a progress bar; exit 0 on completion, 1 on failure", { default: false }),
+  waitTimeout: int("give up waiting after this long (0 = never); exit 3", { default: 0, min: 0, metavar: "<ms>" }),
+} as const;
+
 export const command = defineCommand({
   name: "submit",
-  summary: "submit a job (JSON file or --url), --wait to follow it (not implemented yet: issue #4)",
-  options: {},
-  async run() {
-    console.error("troupe submit: not implemented yet (issue #4)");
-    return 2;
+  summary: "submit a job (JSON file or --url), --wait to follow it",
+  args: "[job.json | -]",
+  maxPositionals: 1,
+  options: submitOptions,
+  details: "The job file is a jobs.submit body (events/schemas); flags override its fields. Prints the job id. Connects as the ui role.",
+  async run(parsed) {
+    const { submitMain } = await import("./submit.ts");
+    return submitMain(parsed.values, parsed.positionals[0]);
   },
 });

@@ -1,0 +1,28 @@
+import { describe, expect, it } from "vitest";
+import type { JobView } from "@troupe/events";
+import { exitCodeFor, progressLine } from "./progress.ts";
+
+const job = (o: Partial<JobView>): JobView => ({
+  id: "j", status: "queued", spec: { url: "https://x.io", priority: 5, maxAttempts: 3, timeoutMs: 60_000 }, priority: 5, tags: [], attempt: 1,
+  progress: 0, submittedAt: "2026-01-01T00:00:00Z", epoch: 0, history: [], updatedAt: "2026-01-01T00:00:00Z", ...o,
+});
+
+describe("progressLine", () => {
+  it("draws the bar, status, worker and step", () => {
+    expect(progressLine(job({ status: "running", progress: 50, workerId: "w1", currentStep: { index: 1, type: "click", name: "login" } }), 10))
+      .toBe("[#####.....]  50% running on w1 step 2 login");
+    expect(progressLine(job({ status: "requeued", attempt: 2 }), 4)).toBe("[....]   0% requeued attempt 2/3");
+    expect(progressLine(job({ status: "dead", error: { message: "boom", retryable: true } }), 4)).toBe("[....]   0% dead: boom");
+  });
+});
+
+describe("exitCodeFor", () => {
+  it("is 0 on completion, 1 on a final outcome, undefined while a retry may come", () => {
+    expect(exitCodeFor(job({ status: "completed" }))).toBe(0);
+    expect(exitCodeFor(job({ status: "dead" }))).toBe(1);
+    expect(exitCodeFor(job({ status: "cancelled" }))).toBe(1);
+    expect(exitCodeFor(job({ status: "failed", error: { message: "x", retryable: false } }))).toBe(1);
+    expect(exitCodeFor(job({ status: "failed", error: { message: "x", retryable: true } }))).toBeUndefined();
+    expect(exitCodeFor(job({ status: "running" }))).toBeUndefined();
+  });
+});

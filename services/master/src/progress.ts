@@ -1,0 +1,21 @@
+import type { JobView } from "@troupe/events";
+
+/** One line describing a job's state with a progress bar, for `troupe submit --wait`. Pure. */
+export function progressLine(job: JobView, width = 30): string {
+  const pct = Math.max(0, Math.min(100, Math.round(job.progress)));
+  const filled = Math.round((pct / 100) * width);
+  const bar = `[${"#".repeat(filled)}${".".repeat(width - filled)}]`;
+  const where = job.workerId && (job.status === "assigned" || job.status === "running") ? ` on ${job.workerId}` : "";
+  const step = job.status === "running" && job.currentStep ? ` step ${job.currentStep.index + 1} ${job.currentStep.name ?? job.currentStep.type}` : "";
+  const attempt = job.attempt > 1 ? ` attempt ${job.attempt}/${job.spec.maxAttempts}` : "";
+  const err = (job.status === "failed" || job.status === "dead") && job.error ? `: ${job.error.message}` : "";
+  return `${bar} ${String(pct).padStart(3)}% ${job.status}${where}${step}${attempt}${err}`;
+}
+
+/** Done waiting: 0 on completion, 1 on a final failure, undefined while the job can still finish. */
+export function exitCodeFor(job: JobView): 0 | 1 | undefined {
+  if (job.status === "completed") return 0;
+  if (job.status === "dead" || job.status === "cancelled") return 1;
+  if (job.status === "failed" && !job.error?.retryable) return 1;
+  return undefined;
+}

@@ -1,0 +1,105 @@
+import { readFileSync } from "node:fs";
+import { DeliverPolicy, jetstream } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { decodeEvent, decodeReply, evolveJob, subjectsFor, validateCommand, type JobView, type TroupeEvent } from "@troupe/events";
+import { connectAs, storeNames, UsageError, type OptionValues } from "@troupe/events/node";
+import { exitCodeFor, progressLine } from "./progress.ts";
+import type { submitOptions } from "./submit-cli.ts";
+
+type Values = OptionValues<typeof submitOptions>;
+
+/** The request body from a job file and/or flags, validated with the contract (a bad one is a usage error). */
+export function buildSubmitBody(v: Pick<Values, "url" | "priority" | "browser" | "idempotencyKey">, file?: string, readFile = (f: string) => readFileSync(f === "-" ? 0 : f, "utf8")): Record<string, unknown> {
+  let body: Record<string, unknown> = {};
+  if (file !== undefined) {
+    let text: string;
+    try {
+      text = readFile(file);
+    } catch (e) {
+      throw new UsageError(`cannot read ${file}: ${(e as Error).message}`);
+    }
+    try {
+      body = JSON.parse(text) as Record<string, unknown>;
+    } catch (e) {
+      throw new UsageError(`${file} is not JSON: ${(e as Error).message}`);
+    }
+    if (typeof body !== "object" || body === null || Array.isArray(body)) throw new UsageError(`${file}: expected a JSON object (a jobs.submit body)`);
+  } else if (v.url === undefined) {
+    throw new UsageError("give a job file or --url");
+  }
+  if (v.url !== undefined) body.url = v.url;
+  if (v.priority !== undefined) body.priority = v.priority;
+  if (v.browser !== undefined) body.browser = v.browser;
+  if (v.idempotencyKey !== undefined) body.idempotencyKey = v.idempotencyKey;
+  const r = validateCommand("jobs.submit", body);
+  if (!r.ok) throw new UsageError(`${r.error.path || "job"}: ${r.error.message}`);
+  return body;
+}
+
+export async function submitMain(v: Values, file?: string): Promise<number> {
+  const body = buildSubmitBody(v, file);
+  const nc = await connectAs({ url: v.natsUrl, role: "ui", dataDir: v.dataDir, name: "troupe-submit" });
+  try {
+    const s = subjectsFor(v.prefix);
+    let reply;
+    try {
+      reply = decodeReply("jobs.submit", (await nc.request(s.rpc("jobs.submit"), JSON.stringify(body), { timeout: 10_000 })).data);
+    } catch (e) {
+      console.error(`troupe submit: no answer from a master on ${s.rpc("jobs.submit")}: ${(e as Error).message} (is \`troupe master\` running?)`);
+      return 1;
+    }
+    if (!reply.ok) {
+      console.error(`troupe submit: invalid reply from the master: ${reply.error.message}`);
+      return 1;
+    }
+    if (!reply.value.ok) {
+      const e = reply.value.error;
+      console.error(`troupe submit: refused (${e.code})${e.field ? ` ${e.field}:` : ""} ${e.message}`);
+      return e.code === "invalid" ? 2 : 1;
+    }
+    console.log(reply.value.jobId);
+    if (reply.value.duplicate) console.error("(already submitted with this idempotency key)");
+    if (!v.wait) return 0;
+    return await follow(nc, v.prefix, reply.value.jobId, v.waitTimeout);
+  } finally {
+    await nc.close();
+  }
+}
+
+/** Folds the job's events (from its first one, then live) and draws the bar until it settles. */
+async function follow(nc: NatsConnection, prefix: string, jobId: string, timeoutMs: number): Promise<number> {
+  const s = subjectsFor(prefix);
+  const js = jetstream(nc);
+  const consumer = await js.consumers.get(storeNames(prefix).events, { filter_subjects: s.jobEvents(jobId), deliver_policy: DeliverPolicy.All });
+  const messages = await consumer.consume();
+  const tty = process.stderr.isTTY;
+  let job: JobView | undefined;
+  let last = "";
+  let code: number | undefined;
+  const timer = timeoutMs > 0 ? setTimeout(() => {
+    code = 3;
+    void messages.close();
+  }, timeoutMs) : undefined;
+  for await (const m of messages) {
+    const d = decodeEvent(m.subject, m.data, { subjects: s });
+    if (!d.ok) {
+      console.error(`\nskipping an invalid event at sequence ${m.seq}: ${d.error.message}`);
+      continue;
+    }
+    const r = evolveJob(job, d.value as Extract<TroupeEvent, { type: `job.${string}` }>);
+    if (!r.ok) continue; // fenced out, exactly as the master and projector do
+    job = r.job;
+    const line = progressLine(job);
+    if (line !== last) {
+      process.stderr.write(tty ? `\r\x1b[2K${line}` : `${line}\n`);
+      last = line;
+    }
+    code = exitCodeFor(job);
+    if (code !== undefined) break;
+  }
+  clearTimeout(timer);
+  await messages.close();
+  if (tty) process.stderr.write("\n");
+  if (code === 3) console.error(`troupe submit: still ${job?.status ?? "unknown"} after ${timeoutMs} ms`);
+  return code ?? 1;
+}

@@ -1,0 +1,65 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startTestNats, type TestNats } from "@troupe/tests/harness";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { RunningMaster } from "../src/main.ts";
+import type { FakeWorker } from "./fake-worker.ts";
+import { fakeWorker, masterIn, spawnChild } from "./helpers.ts";
+
+let nats: TestNats;
+let master: RunningMaster;
+let worker: FakeWorker;
+beforeAll(async () => {
+  nats = await startTestNats({ init: true });
+  master = await masterIn(nats, "m-cli");
+  worker = await fakeWorker(nats, {
+    id: "w-cli", slots: 2, progressEveryMs: 0,
+    behaviour: (j) => (j.spec.url?.includes("fail") ? { kind: "fail", retryable: false, afterMs: 50 } : { kind: "complete", afterMs: 50 }),
+  });
+});
+afterAll(async () => {
+  await worker?.stop({ deregister: true });
+  await master?.stop();
+  await nats?.stop();
+});
+
+async function troupeSubmit(...args: string[]) {
+  const c = spawnChild(["bin/troupe.mjs", "submit", ...args], nats.env());
+  const code = await new Promise<number | null>((r) => c.proc.once("exit", (code) => r(code)));
+  return { code, output: c.output() };
+}
+
+describe("troupe submit", () => {
+  it("--url --wait follows the job and exits 0 on completion", async () => {
+    const r = await troupeSubmit("--url", "https://example.com/cli", "--priority", "7", "--wait");
+    expect(r.code).toBe(0);
+    const jobId = r.output.split("\n")[0] ?? "";
+    expect(master.master.state.jobs.get(jobId)).toMatchObject({ status: "completed", priority: 7 });
+    expect(r.output).toMatch(/\[#+\] 100% completed/);
+  });
+
+  it("exits 1 when the job fails for good", async () => {
+    const r = await troupeSubmit("--url", "https://example.com/fail", "--wait");
+    expect(r.code).toBe(1);
+    expect(r.output).toMatch(/failed: fake failure/);
+  });
+
+  it("reads a job file, and names the bad field of an invalid one (exit 2, nothing submitted)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "troupe-submit-"));
+    const good = join(dir, "job.json");
+    writeFileSync(good, JSON.stringify({ url: "https://example.com/file", tags: ["from-file"] }));
+    const ok = await troupeSubmit(good);
+    expect(ok.code).toBe(0);
+    expect(master.master.state.jobs.get(ok.output.split("\n")[0] ?? "")?.tags).toEqual(["from-file"]);
+    const bad = join(dir, "bad.json");
+    writeFileSync(bad, JSON.stringify({ url: "https://example.com", maxAttempts: 99 }));
+    const jobs = master.master.state.jobs.size;
+    const r = await troupeSubmit(bad);
+    expect(r.code).toBe(2);
+    expect(r.output).toMatch(/maxAttempts/);
+    expect((await troupeSubmit("--url", "https://example.com", "--priority", "11")).code).toBe(2);
+    expect((await troupeSubmit()).output).toMatch(/give a job file or --url/);
+    expect(master.master.state.jobs.size).toBe(jobs);
+  });
+});
