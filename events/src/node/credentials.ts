@@ -46,7 +46,9 @@ export function ensureCredentials(dataDir: string): Record<NatsRole, Credential>
     let password = existing[passwordVar(role)];
     if (!user || !password) {
       user = role;
-      password = randomBytes(18).toString("base64url");
+      // Starts with a letter: nats.conf parses a $VARIABLE's value, and one starting with "-" or a digit run
+      // ("1e5…", "2026-…") is read as a number or date and the server refuses to start.
+      password = `p${randomBytes(18).toString("base64url")}`;
       changed = true;
     }
     creds[role] = { user, password };
