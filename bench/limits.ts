@@ -199,7 +199,7 @@ export function limitSizes(quick: boolean): LimitSizes {
 }
 
 export async function withNats<T>(fn: (t: TestNats) => Promise<T>): Promise<T> {
-  const t = await startTestNats({ init: true });
+  const t = await startTestNats({ init: true, log: !!process.env.BENCH_NATS_LOG });
   try {
     return await fn(t);
   } finally {
