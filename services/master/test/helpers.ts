@@ -25,9 +25,9 @@ export const fastEnv = (id: string): Record<string, string> => ({
   TROUPE_ASSIGN_TIMEOUT_MS: "1000", TROUPE_MASTER_TICK_MS: "50", TROUPE_LOG_LEVEL: "warn",
 });
 
-export async function masterIn(nats: TestNats, id: string, over: Partial<MasterConfig> = {}): Promise<RunningMaster> {
+export async function masterIn(nats: TestNats, id: string, over: Partial<MasterConfig> = {}, httpPort?: number): Promise<RunningMaster> {
   const nc = await nats.connect("master", id);
-  return startMaster(nc, { ...FAST, id, ...over }, createLogger("master", process.env.TROUPE_LOG_LEVEL ?? "silent").child({ master: id }));
+  return startMaster(nc, { ...FAST, id, ...over }, createLogger("master", process.env.TROUPE_LOG_LEVEL ?? "silent").child({ master: id }), httpPort ? { http: { host: "127.0.0.1", port: httpPort } } : {});
 }
 
 export async function fakeWorker(nats: TestNats, o: Omit<FakeWorkerOptions, "url" | "env">): Promise<FakeWorker> {
