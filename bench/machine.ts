@@ -24,6 +24,13 @@ export function toolVersion(binary: string, args: readonly string[] = ["--versio
   return line?.trim() ?? `no version output (${binary})`;
 }
 
+/** "Redis server v=7.0.15 sha=… malloc=…" → "redis-server 7.0.15". */
+export function redisVersion(): string {
+  const v = toolVersion("redis-server");
+  const m = /v=(\S+)/.exec(v);
+  return m ? `redis-server ${m[1]}` : v;
+}
+
 export function chromiumPath(env: Record<string, string | undefined> = process.env): string {
   return env.TROUPE_CHROMIUM_PATH || "/usr/bin/chromium";
 }
@@ -39,7 +46,7 @@ export function machineInfo(now = new Date()): MachineInfo {
     node: process.version,
     natsServer: toolVersion(process.env.TROUPE_NATS_SERVER ?? "nats-server"),
     chromium: toolVersion(chromiumPath()),
-    redisServer: toolVersion("redis-server"),
+    redisServer: redisVersion(),
     loadAverage1m: Math.round((loadavg()[0] ?? 0) * 100) / 100,
   };
 }
