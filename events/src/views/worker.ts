@@ -188,3 +188,18 @@ export function workerPresence(w: Pick<WorkerView, "status" | "lastSeen">, nowMs
   if ((w.status === "online" || w.status === "busy") && w.lastSeen !== undefined && nowMs - Date.parse(w.lastSeen) > suspectAfterMs) return "suspect";
   return w.status;
 }
+
+/** Every WorkerView key in one fixed order: stored JSON is the same whichever stream set a field first. */
+const WORKER_VIEW_KEYS: readonly (keyof WorkerView)[] = [
+  "id", "name", "type", "ip", "port", "version", "instanceId", "capabilities", "status", "currentJobs", "maxJobs", "jobIds",
+  "cpu", "memory", "memoryTotal", "disk", "network", "jobsCompleted", "jobsFailed", "successRate", "averageJobDuration",
+  "averageResponseTime", "registeredAt", "lastSeen", "lifecycle", "lifecycleAt", "lastEventAt", "heartbeatStatus", "lastHeartbeatAt",
+  "durationSum", "durationCount", "responseTimeSum", "responseTimeCount",
+];
+
+/** The view with its keys in canonical order (for byte-identical storage). */
+export function canonicalWorker(w: WorkerView): WorkerView {
+  const out: Record<string, unknown> = {};
+  for (const k of WORKER_VIEW_KEYS) if (w[k] !== undefined) out[k] = w[k];
+  return out as unknown as WorkerView;
+}

@@ -35,7 +35,7 @@ export interface Prepared<P extends Record<string, unknown>> {
 export function prepare<P extends Record<string, unknown> = Record<string, never>>(db: Sqlite, query: Compilable): Prepared<P> {
   const compiled = query.compile();
   // Each compiled parameter is either a named placeholder or a literal written into the query.
-  const slots = compiled.parameters.map((v) => (typeof v === "string" && v.startsWith("\u0000") ? { name: v.slice(1) } : { literal: v }));
+  const slots = compiled.parameters.map((v): { name: string } | { literal: unknown } => (typeof v === "string" && v.startsWith("\u0000") ? { name: v.slice(1) } : { literal: v }));
   const stmt = db.prepare(compiled.sql);
   const args = (p: P) => slots.map((s) => ("name" in s ? p[s.name] : s.literal));
   return {

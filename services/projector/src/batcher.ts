@@ -1,0 +1,45 @@
+import type { JsMsg } from "@nats-io/jetstream";
+import type { RawMessage } from "./writer.ts";
+
+/**
+ * Collects messages a consumer delivers and hands them over in batches: a batch
+ * closes when it is full or when the messages that arrived together are in
+ * (setImmediate), so a quiet stream gets low latency and a busy one big batches.
+ */
+export class Batcher {
+  private msgs: JsMsg[] = [];
+  private scheduled = false;
+  private stopped = false;
+
+  constructor(private readonly max: number, private readonly onBatch: (msgs: JsMsg[]) => void) {}
+
+  push(m: JsMsg): void {
+    if (this.stopped) return;
+    this.msgs.push(m);
+    if (this.msgs.length >= this.max) this.flush();
+    else if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => {
+        this.scheduled = false;
+        this.flush();
+      });
+    }
+  }
+
+  flush(): void {
+    if (this.stopped || this.msgs.length === 0) return;
+    const batch = this.msgs;
+    this.msgs = [];
+    this.onBatch(batch);
+  }
+
+  /** Drops what is buffered (it was not applied, so it is not acknowledged). */
+  stop(): void {
+    this.stopped = true;
+    this.msgs = [];
+  }
+}
+
+export function rawOf(m: JsMsg): RawMessage {
+  return { seq: m.seq, subject: m.subject, data: m.data, publishedMs: Math.floor(m.info.timestampNanos / 1e6) };
+}

@@ -1,0 +1,168 @@
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
+import { nanos, type NatsConnection } from "@nats-io/nats-core";
+import type { ProjectorStatus, Subjects } from "@troupe/events";
+import type { Logger } from "@troupe/events/node";
+import { Batcher, rawOf } from "./batcher.ts";
+import { fileIdentity } from "./db-file.ts";
+import type { ProjectorMetrics } from "./metrics.ts";
+import { openWriterDb, ReadModelWriter, type BatchResult } from "./writer.ts";
+
+/**
+ * The live fold: one durable pull consumer per stream, batches applied in one
+ * transaction each, acknowledged only after commit. The SQLite checkpoint is the
+ * authority on what is applied: on start (and after a rebuild swapped the file)
+ * each durable is recreated to start right after the checkpoint, so nothing
+ * waits for an ack timeout to be redelivered.
+ */
+
+export interface LiveOptions {
+  nc: NatsConnection;
+  /** The read-model path (a symlink to the current generation). */
+  path: string;
+  streams: readonly string[];
+  /** Durable consumer name on each stream. */
+  durable: string;
+  subjects: Subjects;
+  batchMax: number;
+  seriesRetentionMs: number;
+  metrics: ProjectorMetrics;
+  log: Logger;
+  /** Called after every committed batch (benchmarks, tests). */
+  onCommit?: (stream: string, r: BatchResult, lagsMs: number[]) => void;
+}
+
+export class LiveProjector {
+  private writer: ReadModelWriter | null = null;
+  private identity: string | null = null;
+  private consumers: { messages: ConsumerMessages; batcher: Batcher }[] = [];
+  private generation = 0;
+  private failed: ((e: Error) => void) | null = null;
+  /** Rejects when the fold cannot go on (SQLite error, lost consumer). */
+  readonly failure: Promise<never>;
+  private restarting: Promise<void> | null = null;
+  private jsm: JetStreamManager | null = null;
+
+  constructor(private readonly o: LiveOptions) {
+    this.failure = new Promise<never>((_, reject) => (this.failed = reject));
+    this.failure.catch(() => {});
+  }
+
+  async start(): Promise<void> {
+    this.jsm = await jetstreamManager(this.o.nc);
+    this.writer = new ReadModelWriter(openWriterDb(this.o.path, "live"), {
+      subjects: this.o.subjects, seriesRetentionMs: this.o.seriesRetentionMs, clockMs: Date.now,
+    });
+    this.identity = fileIdentity(this.o.path);
+    this.writer.pruneSeries(true);
+    const gen = ++this.generation;
+    for (const stream of this.o.streams) await this.follow(stream, gen);
+  }
+
+  private async follow(stream: string, gen: number): Promise<void> {
+    const jsm = this.jsm as JetStreamManager;
+    const from = (this.writer as ReadModelWriter).checkpoint(stream);
+    this.o.metrics.checkpoint(stream, from);
+    try {
+      await jsm.consumers.delete(stream, this.o.durable);
+    } catch (e) {
+      if (!/consumer not found/i.test((e as Error).message)) throw new Error(`cannot reset consumer ${this.o.durable} on ${stream}: ${(e as Error).message}`, { cause: e });
+    }
+    await jsm.consumers.add(stream, {
+      durable_name: this.o.durable,
+      ack_policy: AckPolicy.All,
+      ...(from > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from + 1 } : { deliver_policy: DeliverPolicy.All }),
+      ack_wait: nanos(30_000),
+      max_ack_pending: this.o.batchMax * 20,
+      description: "troupe projector: starts after the SQLite checkpoint",
+    });
+    const consumer = await jetstream(this.o.nc).consumers.get(stream, this.o.durable);
+    const batcher = new Batcher(this.o.batchMax, (msgs) => this.apply(stream, msgs, gen));
+    const messages = await consumer.consume({ max_messages: this.o.batchMax * 2, callback: (m) => batcher.push(m) });
+    this.consumers.push({ messages, batcher });
+    this.o.log.info({ stream, durable: this.o.durable, from: from + 1 }, "following stream");
+  }
+
+  private apply(stream: string, msgs: JsMsg[], gen: number): void {
+    if (gen !== this.generation || !this.writer) return;
+    if (fileIdentity(this.o.path) !== this.identity) {
+      // A rebuild swapped in a new file: these messages belong to the old one; start over from the new checkpoints.
+      void this.reopen();
+      return;
+    }
+    let r: BatchResult;
+    const m = this.o.metrics;
+    const before = this.writer.checkpoint(stream);
+    try {
+      r = this.writer.applyBatch(stream, msgs.map(rawOf), (res) => this.status(stream, res, msgs));
+    } catch (e) {
+      this.o.log.error({ err: e, stream }, "fold failed; stopping");
+      this.failed?.(e as Error);
+      return;
+    }
+    const done = Date.now();
+    const lags: number[] = [];
+    for (const msg of msgs) {
+      if (msg.seq > before) {
+        const lag = done - Math.floor(msg.info.timestampNanos / 1e6);
+        lags.push(lag);
+        m.observeLag(lag);
+      }
+    }
+    m.applied += r.applied;
+    m.duplicates += r.duplicates;
+    m.checkpoint(stream, r.lastSeq);
+    if (r.skipped.length) {
+      const bySeq = new Map(msgs.map((x) => [x.seq, x]));
+      for (const s of r.skipped) {
+        m.skip(s.reason);
+        this.o.log.warn({ stream, seq: s.seq, subject: s.subject, reason: s.reason }, `skipped event: ${s.detail}`);
+        bySeq.get(s.seq)?.term(s.reason);
+      }
+    }
+    // AckPolicy.All: acknowledging the last message acknowledges the whole batch.
+    (msgs[msgs.length - 1] as JsMsg).ack();
+    this.o.onCommit?.(stream, r, lags);
+    this.writer.pruneSeries();
+  }
+
+  private status(stream: string, r: BatchResult, msgs: JsMsg[]): ProjectorStatus {
+    const now = Date.now();
+    let lag = 0;
+    for (const msg of msgs) lag = Math.max(lag, now - Math.floor(msg.info.timestampNanos / 1e6));
+    const m = this.o.metrics;
+    return {
+      mode: "live", updatedAt: new Date(now).toISOString(), lagMs: lag, lagP99Ms: m.recentLag(99),
+      applied: m.applied + r.applied, skipped: m.skipped + r.skipped.length,
+      checkpoints: { ...(this.writer as ReadModelWriter).checkpoints(), [stream]: r.lastSeq },
+    };
+  }
+
+  /** Closes the file and follows the one the path points at now. */
+  reopen(): Promise<void> {
+    this.restarting ??= (async () => {
+      this.o.log.info({ path: this.o.path }, "read-model file was replaced (rebuild); reopening");
+      await this.stopConsumers();
+      this.writer?.close();
+      this.writer = null;
+      await this.start();
+    })().catch((e: unknown) => this.failed?.(e as Error)).finally(() => (this.restarting = null));
+    return this.restarting;
+  }
+
+  private async stopConsumers(): Promise<void> {
+    this.generation++;
+    const cs = this.consumers;
+    this.consumers = [];
+    for (const c of cs) {
+      c.batcher.stop();
+      await c.messages.close();
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.restarting;
+    await this.stopConsumers();
+    this.writer?.close();
+    this.writer = null;
+  }
+}

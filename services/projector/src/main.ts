@@ -1,0 +1,88 @@
+import { subjectsFor } from "@troupe/events";
+import { connectAs, createLogger, shutdownSignal, storeNames, type OptionValues } from "@troupe/events/node";
+import type { liveOptions, replayOptions } from "./config.ts";
+import { dbPathFor } from "./db-file.ts";
+import { prepareFile } from "./init-file.ts";
+import { LiveProjector } from "./live.ts";
+import { ProjectorMetrics, serveMetrics } from "./metrics.ts";
+import { formatProgress, parseUntil, type Progress } from "./progress.ts";
+import { rebuild } from "./rebuild.ts";
+
+/** Entry module: config → connection → rebuild and/or live fold → metrics → shutdown. */
+
+type LiveConfig = OptionValues<typeof liveOptions>;
+type ReplayConfig = OptionValues<typeof replayOptions>;
+
+/** Progress on stderr: one rewritten line on a terminal, a line every few seconds otherwise. */
+function progressPrinter(): (p: Progress) => void {
+  let last = 0;
+  return (p) => {
+    if (process.stderr.isTTY) process.stderr.write(`\rrebuild ${formatProgress(p)}${p.done >= p.total ? "\n" : ""}`);
+    else if (Date.now() - last > 2000 || p.done >= p.total) {
+      last = Date.now();
+      process.stderr.write(`rebuild ${formatProgress(p)}\n`);
+    }
+  };
+}
+
+function common(v: LiveConfig | ReplayConfig) {
+  const s = subjectsFor(v.prefix);
+  const names = storeNames(v.prefix);
+  return {
+    subjects: s,
+    path: dbPathFor(v.dataDir, v.db),
+    streams: [names.events, names.heartbeats] as [string, string],
+    seriesRetentionMs: v.seriesRetentionHours * 3600_000,
+  };
+}
+
+export async function runReplay(v: ReplayConfig): Promise<number> {
+  const log = createLogger("projector");
+  const c = common(v);
+  const until = v.until !== undefined ? parseUntil(v.until) : undefined;
+  const nc = await connectAs({ url: v.natsUrl, role: "projector", dataDir: v.dataDir, name: "troupe-replay", log });
+  try {
+    const r = await rebuild({ nc, path: c.path, streams: c.streams, subjects: c.subjects, batchMax: v.batch, seriesRetentionMs: c.seriesRetentionMs, ...(until ? { until } : {}), log, onProgress: progressPrinter() });
+    log.info({ path: c.path, events: r.events, skipped: r.skipped, ms: r.ms, eventsPerSecond: Math.round((r.events / Math.max(1, r.ms)) * 1000), checkpoints: r.checkpoints }, "rebuild swapped in");
+    await r.cleanup;
+    return 0;
+  } finally {
+    await nc.close();
+  }
+}
+
+export async function runProjector(v: LiveConfig): Promise<number> {
+  const log = createLogger("projector");
+  const c = common(v);
+  const nc = await connectAs({ url: v.natsUrl, role: "projector", dataDir: v.dataDir, name: "troupe-projector", log, waitOnFirstConnect: true });
+  const metrics = new ProjectorMetrics();
+  const stopping = shutdownSignal();
+  let live: LiveProjector | null = null;
+  let http: Awaited<ReturnType<typeof serveMetrics>> | null = null;
+  try {
+    const mustRebuild = prepareFile(c.path, log) || v.rebuild;
+    http = await serveMetrics(metrics, v.host, v.port);
+    log.info({ url: `http://${v.host}:${http.port}/metrics` }, "metrics listening");
+    if (mustRebuild) {
+      const r = await rebuild({ nc, path: c.path, streams: c.streams, subjects: c.subjects, batchMax: v.batch, seriesRetentionMs: c.seriesRetentionMs, log, onProgress: progressPrinter() });
+      log.info({ events: r.events, skipped: r.skipped, ms: r.ms, checkpoints: r.checkpoints }, "rebuild swapped in");
+    }
+    live = new LiveProjector({ nc, path: c.path, streams: c.streams, durable: v.durable, subjects: c.subjects, batchMax: v.batch, seriesRetentionMs: c.seriesRetentionMs, metrics, log });
+    await live.start();
+    log.info({ path: c.path }, "projector running");
+    const outcome = await Promise.race([stopping.then((sig) => ({ sig })), live.failure, nc.closed().then((e) => ({ closed: e }))]);
+    if ("closed" in outcome) {
+      log.error({ err: outcome.closed }, "NATS connection closed");
+      return 1;
+    }
+    log.info({ signal: outcome.sig }, "shutting down");
+    return 0;
+  } catch (e) {
+    log.error({ err: e }, "projector failed");
+    return 1;
+  } finally {
+    await live?.stop().catch((e: unknown) => log.error({ err: e }, "stopping the fold"));
+    http?.server.close();
+    await nc.close().catch(() => {});
+  }
+}

@@ -1,0 +1,322 @@
+import Database, { type Database as Sqlite } from "better-sqlite3";
+import {
+  canonicalWorker, decodeEvent, emptyWorker, jobSummary,
+  type FleetMinute, type JobView, type ProjectorStatus, type Subjects, type WorkerMinute, type WorkerView,
+} from "@troupe/events";
+import { foldEvent, type ViewStore } from "./fold.ts";
+import { createSchema, schemaVersion, SCHEMA_VERSION } from "./schema.ts";
+import { builder, param, prepare } from "./sql.ts";
+
+/**
+ * The projector's write side: one synchronous SQLite transaction per batch
+ * folds the batch, writes every changed row once, adds skip counts and moves
+ * the stream's checkpoint. Messages at or below the checkpoint are no-ops, so a
+ * redelivered batch counts once. Views are cached between batches (the
+ * projector is the only writer); a failed transaction drops the cache.
+ */
+
+export interface RawMessage {
+  seq: number;
+  subject: string;
+  data: Uint8Array;
+  /** Publish time in the stream (epoch ms). */
+  publishedMs: number;
+}
+
+export interface Skip {
+  seq: number;
+  subject: string;
+  reason: string;
+  detail: string;
+}
+
+export interface BatchResult {
+  applied: number;
+  /** Messages at or below the checkpoint (redelivered). */
+  duplicates: number;
+  skipped: Skip[];
+  /** Checkpoint after the batch. */
+  lastSeq: number;
+}
+
+export interface WriterOptions {
+  subjects: Subjects;
+  /** Series minutes older than this before `clockMs()` are not kept. */
+  seriesRetentionMs: number;
+  /** Reference time for the series window (now, or the --until time). */
+  clockMs: () => number;
+}
+
+const CACHE_LIMIT = 50_000;
+
+export type OpenMode = "live" | "build";
+
+/** Opens (creating when needed) a read-model file for writing. */
+export function openWriterDb(file: string, mode: OpenMode): Sqlite {
+  const db = new Database(file);
+  if (mode === "live") {
+    db.pragma("journal_mode = WAL");
+    // WAL + NORMAL survives a process crash (kill -9); a power cut may lose the last
+    // batches, and the checkpoint goes back with them, so they are folded again.
+    db.pragma("synchronous = NORMAL");
+  } else {
+    // A build is thrown away if it does not finish: no journal until it is complete.
+    db.pragma("journal_mode = OFF");
+    db.pragma("synchronous = OFF");
+  }
+  db.pragma("cache_size = -65536");
+  db.pragma("busy_timeout = 5000");
+  const v = schemaVersion(db);
+  if (v !== null && v !== SCHEMA_VERSION) {
+    db.close();
+    throw new SchemaMismatch(file, v);
+  }
+  createSchema(db);
+  return db;
+}
+
+export class SchemaMismatch extends Error {
+  override name = "SchemaMismatch";
+  constructor(readonly file: string, readonly found: number) {
+    super(`${file} has read-model schema version ${found}, this build writes ${SCHEMA_VERSION}: rebuild it (troupe replay)`);
+  }
+}
+
+function statements(db: Sqlite) {
+  const excluded = <C extends string>(cols: readonly C[]) => (eb: { ref: (r: string) => unknown }) => Object.fromEntries(cols.map((c) => [c, eb.ref(`excluded.${c}`)]));
+  const jobCols = ["status", "priority", "url", "worker_id", "attempt", "progress", "submitted_at", "started_at", "finished_at", "duration", "updated_at", "summary", "view"] as const;
+  const workerCols = ["name", "type", "ip", "port", "status", "current_jobs", "max_jobs", "cpu", "memory", "disk", "network", "jobs_completed", "jobs_failed", "success_rate", "average_job_duration", "average_response_time", "registered_at", "last_seen", "view"] as const;
+  const fleetCols = ["completed", "failed", "submitted", "queue_wait", "run_time"] as const;
+  const seriesCols = ["cpu_sum", "memory_sum", "samples", "completed", "failed"] as const;
+  const named = <C extends string>(cols: readonly C[]) => Object.fromEntries(cols.map((c) => [c, param(c)])) as Record<C, string>;
+  return {
+    getJob: prepare<{ id: string }>(db, builder.selectFrom("jobs").select("view").where("id", "=", param("id"))),
+    putJob: prepare<Record<string, unknown>>(db, builder.insertInto("jobs").values(named(["id", ...jobCols]) as never)
+      .onConflict((oc) => oc.column("id").doUpdateSet(excluded(jobCols) as never))),
+    getWorker: prepare<{ id: string }>(db, builder.selectFrom("workers").select("view").where("id", "=", param("id"))),
+    putWorker: prepare<Record<string, unknown>>(db, builder.insertInto("workers").values(named(["id", ...workerCols]) as never)
+      .onConflict((oc) => oc.column("id").doUpdateSet(excluded(workerCols) as never))),
+    getFleet: prepare<{ minute: number }>(db, builder.selectFrom("fleet_series").selectAll().where("minute", "=", param("minute") as unknown as number)),
+    putFleet: prepare<Record<string, unknown>>(db, builder.insertInto("fleet_series").values(named(["minute", ...fleetCols]) as never)
+      .onConflict((oc) => oc.column("minute").doUpdateSet(excluded(fleetCols) as never))),
+    getSeries: prepare<{ worker_id: string; minute: number }>(db, builder.selectFrom("worker_series").selectAll()
+      .where("worker_id", "=", param("worker_id")).where("minute", "=", param("minute") as unknown as number)),
+    putSeries: prepare<Record<string, unknown>>(db, builder.insertInto("worker_series").values(named(["worker_id", "minute", ...seriesCols]) as never)
+      .onConflict((oc) => oc.columns(["worker_id", "minute"]).doUpdateSet(excluded(seriesCols) as never))),
+    getCheckpoint: prepare<{ stream: string }>(db, builder.selectFrom("projection_checkpoints").select("last_seq").where("stream", "=", param("stream"))),
+    putCheckpoint: prepare<{ stream: string; last_seq: number; last_time: string }>(db, builder.insertInto("projection_checkpoints")
+      .values({ stream: param("stream"), last_seq: param("last_seq") as unknown as number, last_time: param("last_time") })
+      .onConflict((oc) => oc.column("stream").doUpdateSet(excluded(["last_seq", "last_time"]) as never))),
+    addSkip: prepare<{ stream: string; reason: string; count: number }>(db, builder.insertInto("projection_skips")
+      .values({ stream: param("stream"), reason: param("reason"), count: param("count") as unknown as number })
+      .onConflict((oc) => oc.columns(["stream", "reason"]).doUpdateSet((eb) => ({ count: eb("projection_skips.count", "+", eb.ref("excluded.count")) })))),
+    putStatus: prepare<{ value: string }>(db, builder.insertInto("projector_status").values({ id: 1, value: param("value") })
+      .onConflict((oc) => oc.column("id").doUpdateSet((eb) => ({ value: eb.ref("excluded.value") })))),
+    pruneFleet: prepare<{ cutoff: number }>(db, builder.deleteFrom("fleet_series").where("minute", "<", param("cutoff") as unknown as number)),
+    pruneSeries: prepare<{ cutoff: number }>(db, builder.deleteFrom("worker_series").where("minute", "<", param("cutoff") as unknown as number)),
+    checkpoints: prepare(db, builder.selectFrom("projection_checkpoints").select(["stream", "last_seq"])),
+  };
+}
+
+function workerRow(w: WorkerView) {
+  return {
+    id: w.id, name: w.name, type: w.type, ip: w.ip, port: w.port, status: w.status, current_jobs: w.currentJobs, max_jobs: w.maxJobs,
+    cpu: w.cpu, memory: w.memory, disk: w.disk, network: w.network, jobs_completed: w.jobsCompleted, jobs_failed: w.jobsFailed,
+    success_rate: w.successRate, average_job_duration: w.averageJobDuration, average_response_time: w.averageResponseTime,
+    registered_at: w.registeredAt ?? null, last_seen: w.lastSeen ?? null, view: JSON.stringify(canonicalWorker(w)),
+  };
+}
+
+function jobRow(j: JobView) {
+  return {
+    id: j.id, status: j.status, priority: j.priority, url: j.url ?? null, worker_id: j.workerId ?? null, attempt: j.attempt, progress: j.progress,
+    submitted_at: j.submittedAt, started_at: j.startedAt ?? null, finished_at: j.finishedAt ?? null, duration: j.duration ?? null,
+    updated_at: j.updatedAt, summary: JSON.stringify(jobSummary(j)), view: JSON.stringify(j),
+  };
+}
+
+const seriesKey = (workerId: string, minute: number) => `${workerId}\u0000${minute}`;
+
+export class ReadModelWriter {
+  readonly db: Sqlite;
+  private readonly q: ReturnType<typeof statements>;
+  private readonly jobs = new Map<string, JobView | null>();
+  private readonly workers = new Map<string, WorkerView | null>();
+  private readonly fleet = new Map<number, FleetMinute | null>();
+  private readonly series = new Map<string, WorkerMinute | null>();
+  private dirty = { jobs: new Set<string>(), workers: new Set<string>(), fleet: new Set<number>(), series: new Set<string>() };
+  private lastPruneMs = 0;
+
+  constructor(db: Sqlite, private readonly o: WriterOptions) {
+    this.db = db;
+    this.q = statements(db);
+  }
+
+  checkpoint(stream: string): number {
+    return this.q.getCheckpoint.get<{ last_seq: number }>({ stream })?.last_seq ?? 0;
+  }
+
+  checkpoints(): Record<string, number> {
+    return Object.fromEntries(this.q.checkpoints.all<{ stream: string; last_seq: number }>({}).map((r) => [r.stream, r.last_seq]));
+  }
+
+  private store: ViewStore = {
+    job: (id) => {
+      let v = this.jobs.get(id);
+      if (v === undefined) {
+        const r = this.q.getJob.get<{ view: string }>({ id });
+        v = r ? (JSON.parse(r.view) as JobView) : null;
+        this.jobs.set(id, v);
+      }
+      return v ?? undefined;
+    },
+    putJob: (j) => {
+      this.jobs.set(j.id, j);
+      this.dirty.jobs.add(j.id);
+    },
+    worker: (id) => {
+      let v = this.workers.get(id);
+      if (v === undefined) {
+        const r = this.q.getWorker.get<{ view: string }>({ id });
+        // Back to the full key set in canonical order, whatever the stored JSON omitted.
+        v = r ? { ...emptyWorker(id), ...(JSON.parse(r.view) as WorkerView) } : null;
+        this.workers.set(id, v);
+      }
+      return v ?? undefined;
+    },
+    putWorker: (w) => {
+      this.workers.set(w.id, w);
+      this.dirty.workers.add(w.id);
+    },
+    fleetMinute: (minute) => {
+      let v = this.fleet.get(minute);
+      if (v === undefined) {
+        const r = this.q.getFleet.get<{ minute: number; completed: number; failed: number; submitted: number; queue_wait: string; run_time: string }>({ minute });
+        v = r ? { minute, completed: r.completed, failed: r.failed, submitted: r.submitted, queueWait: JSON.parse(r.queue_wait), runTime: JSON.parse(r.run_time) } : null;
+        this.fleet.set(minute, v);
+      }
+      return v ?? undefined;
+    },
+    putFleetMinute: (m) => {
+      this.fleet.set(m.minute, m);
+      this.dirty.fleet.add(m.minute);
+    },
+    workerMinute: (workerId, minute) => {
+      const key = seriesKey(workerId, minute);
+      let v = this.series.get(key);
+      if (v === undefined) {
+        const r = this.q.getSeries.get<{ cpu_sum: number; memory_sum: number; samples: number; completed: number; failed: number }>({ worker_id: workerId, minute });
+        v = r ? { workerId, minute, cpuSum: r.cpu_sum, memorySum: r.memory_sum, samples: r.samples, completed: r.completed, failed: r.failed } : null;
+        this.series.set(key, v);
+      }
+      return v ?? undefined;
+    },
+    putWorkerMinute: (m) => {
+      const key = seriesKey(m.workerId, m.minute);
+      this.series.set(key, m);
+      this.dirty.series.add(key);
+    },
+  };
+
+  private flush(): void {
+    for (const id of this.dirty.jobs) this.q.putJob.run(jobRow(this.jobs.get(id) as JobView));
+    for (const id of this.dirty.workers) this.q.putWorker.run(workerRow(this.workers.get(id) as WorkerView));
+    for (const minute of this.dirty.fleet) {
+      const m = this.fleet.get(minute) as FleetMinute;
+      this.q.putFleet.run({ minute, completed: m.completed, failed: m.failed, submitted: m.submitted, queue_wait: JSON.stringify(m.queueWait), run_time: JSON.stringify(m.runTime) });
+    }
+    for (const key of this.dirty.series) {
+      const m = this.series.get(key) as WorkerMinute;
+      this.q.putSeries.run({ worker_id: m.workerId, minute: m.minute, cpu_sum: m.cpuSum, memory_sum: m.memorySum, samples: m.samples, completed: m.completed, failed: m.failed });
+    }
+  }
+
+  private resetDirty(): void {
+    this.dirty = { jobs: new Set(), workers: new Set(), fleet: new Set(), series: new Set() };
+  }
+
+  /** Forgets every cached view (after a failed transaction, or to bound memory). */
+  dropCache(): void {
+    this.jobs.clear();
+    this.workers.clear();
+    this.fleet.clear();
+    this.series.clear();
+    this.resetDirty();
+  }
+
+  private seriesCutoff(): number {
+    return this.o.clockMs() - this.o.seriesRetentionMs;
+  }
+
+  /**
+   * Folds a batch of one stream in one transaction with its checkpoint.
+   * `status` builds the projector_status row written in the same transaction.
+   */
+  applyBatch(stream: string, msgs: readonly RawMessage[], status?: (r: BatchResult) => ProjectorStatus): BatchResult {
+    const cutoff = this.seriesCutoff();
+    const run = this.db.transaction((): BatchResult => {
+      let last = this.checkpoint(stream);
+      const result: BatchResult = { applied: 0, duplicates: 0, skipped: [], lastSeq: last };
+      let lastTime = "";
+      const skipCounts = new Map<string, number>();
+      for (const m of msgs) {
+        if (m.seq <= last) {
+          result.duplicates++;
+          continue;
+        }
+        last = m.seq;
+        lastTime = new Date(m.publishedMs).toISOString();
+        const d = decodeEvent(m.subject, m.data, { subjects: this.o.subjects });
+        const r = d.ok ? foldEvent(this.store, d.value, { seriesCutoffMs: cutoff }) : { ok: false as const, reason: d.error.code, detail: `${d.error.path || "(body)"}: ${d.error.message}` };
+        if (r.ok) result.applied++;
+        else {
+          result.skipped.push({ seq: m.seq, subject: m.subject, reason: r.reason, detail: r.detail });
+          skipCounts.set(r.reason, (skipCounts.get(r.reason) ?? 0) + 1);
+        }
+      }
+      result.lastSeq = last;
+      if (lastTime === "") return result;
+      this.flush();
+      for (const [reason, count] of skipCounts) this.q.addSkip.run({ stream, reason, count });
+      this.q.putCheckpoint.run({ stream, last_seq: last, last_time: lastTime });
+      if (status) this.q.putStatus.run({ value: JSON.stringify(status(result)) });
+      return result;
+    });
+    try {
+      const r = run();
+      this.resetDirty();
+      if (this.jobs.size > CACHE_LIMIT || this.series.size > CACHE_LIMIT) {
+        this.jobs.clear();
+        this.series.clear();
+        this.fleet.clear();
+      }
+      return r;
+    } catch (e) {
+      this.dropCache();
+      throw new Error(`folding ${msgs.length} messages of ${stream} (seq ${msgs[0]?.seq}–${msgs[msgs.length - 1]?.seq}) failed: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  /** Writes the status row on its own (e.g. when idle). */
+  writeStatus(status: ProjectorStatus): void {
+    this.q.putStatus.run({ value: JSON.stringify(status) });
+  }
+
+  /** Drops series minutes outside the window; at most once a minute. */
+  pruneSeries(force = false): void {
+    const now = this.o.clockMs();
+    if (!force && now - this.lastPruneMs < 60_000) return;
+    this.lastPruneMs = now;
+    const cutoff = this.seriesCutoff();
+    this.db.transaction(() => {
+      this.q.pruneFleet.run({ cutoff });
+      this.q.pruneSeries.run({ cutoff });
+    })();
+    this.fleet.clear();
+    this.series.clear();
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
