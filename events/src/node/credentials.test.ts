@@ -1,0 +1,54 @@
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { credentialsPath, ensureCredentials, loadCredential, parseEnvFile, ROLES } from "./credentials.ts";
+
+const dirs: string[] = [];
+const tmp = () => {
+  const d = mkdtempSync(join(tmpdir(), "troupe-cred-"));
+  dirs.push(d);
+  return d;
+};
+afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+describe("credentials", () => {
+  it("generates one private user per role, stable across runs", () => {
+    const dir = tmp();
+    const first = ensureCredentials(dir);
+    expect(Object.keys(first)).toEqual([...ROLES]);
+    expect(statSync(credentialsPath(dir)).mode & 0o777).toBe(0o600);
+    expect(ensureCredentials(dir)).toEqual(first);
+    expect(new Set(ROLES.map((r) => first[r].password)).size).toBe(ROLES.length);
+  });
+
+  it("generates passwords nats.conf reads as strings (start with a letter, token characters)", () => {
+    for (let i = 0; i < 200; i++) {
+      const c = ensureCredentials(tmp());
+      for (const r of ROLES) expect(c[r].password).toMatch(/^[A-Za-z][A-Za-z0-9_-]{20,}$/);
+    }
+  });
+
+  it("adds a missing role without changing the others", () => {
+    const dir = tmp();
+    const first = ensureCredentials(dir);
+    const kept = readFileSync(credentialsPath(dir), "utf8").split("\n").filter((l) => !l.startsWith("TROUPE_NATS_LIVE_")).join("\n");
+    writeFileSync(credentialsPath(dir), kept);
+    const second = ensureCredentials(dir);
+    expect(second.master).toEqual(first.master);
+    expect(second.live.password).not.toBe(first.live.password);
+  });
+
+  it("reads the environment first, then the file, and says where it looked", () => {
+    const dir = tmp();
+    const file = ensureCredentials(dir);
+    expect(loadCredential("worker", dir, {})).toEqual(file.worker);
+    expect(loadCredential("worker", dir, { TROUPE_NATS_WORKER_USER: "w", TROUPE_NATS_WORKER_PASSWORD: "pw" })).toEqual({ user: "w", password: "pw" });
+    expect(() => loadCredential("worker", tmp(), {})).toThrow(/set TROUPE_NATS_WORKER_USER and TROUPE_NATS_WORKER_PASSWORD, or run `pnpm troupe nats`/);
+  });
+
+  it("parses env files and rejects malformed lines with the line number", () => {
+    expect(parseEnvFile("# c\nA=1\nexport B='two'\n\nC=\"3\"")).toEqual({ A: "1", B: "two", C: "3" });
+    expect(() => parseEnvFile("A=1\nnot a line", "x.env")).toThrow(/x\.env:2: expected KEY=VALUE/);
+  });
+});

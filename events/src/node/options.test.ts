@@ -1,0 +1,39 @@
+import { describe, expect, it } from "vitest";
+import { bool, formatOptions, int, parseOptions, str, UsageError } from "./options.ts";
+
+const schema = {
+  port: int("port", { env: "T_PORT", default: 3000, min: 1, max: 65535 }),
+  name: str("name", { env: "T_NAME", pattern: /^[a-z]+$/, patternHelp: "lowercase letters" }),
+  mode: str("mode", { choices: ["a", "b"], default: "a" }),
+  demo: bool("demo", { env: "T_DEMO", default: false }),
+};
+
+describe("parseOptions", () => {
+  it("takes flags over env over defaults", () => {
+    expect(parseOptions(schema, [], {}).values).toEqual({ port: 3000, name: undefined, mode: "a", demo: false });
+    expect(parseOptions(schema, [], { T_PORT: "4000", T_DEMO: "yes" }).values).toMatchObject({ port: 4000, demo: true });
+    expect(parseOptions(schema, ["--port", "5000", "--demo"], { T_PORT: "4000" }).values).toMatchObject({ port: 5000, demo: true });
+    expect(parseOptions(schema, ["--port=6000", "--no-demo", "--name=abc"], { T_DEMO: "1" }).values).toMatchObject({ port: 6000, demo: false, name: "abc" });
+  });
+
+  it.each([
+    [["--port", "x"], {}, /--port: expected a whole number/],
+    [["--port", "0"], {}, /--port: must be at least 1/],
+    [["--port"], {}, /--port needs a value/],
+    [["--name", "ABC"], {}, /--name: expected lowercase letters/],
+    [["--mode", "c"], {}, /--mode: expected one of a, b/],
+    [["--colour"], {}, /unknown flag --colour/],
+    [["extra"], {}, /unexpected argument "extra"/],
+    [[], { T_PORT: "99999" }, /T_PORT: must be at most 65535/],
+    [[], { T_DEMO: "maybe" }, /T_DEMO: expected true or false/],
+  ])("rejects %j %j", (argv, env, message) => {
+    expect(() => parseOptions(schema, argv, env, { maxPositionals: 0 })).toThrow(UsageError);
+    expect(() => parseOptions(schema, argv, env, { maxPositionals: 0 })).toThrow(message);
+  });
+
+  it("documents flags, defaults and variables", () => {
+    const help = formatOptions(schema);
+    expect(help).toMatch(/--port <n>\s+port \(default 3000\) \[T_PORT\]/);
+    expect(help).toMatch(/--demo\s+demo \(default false\) \[T_DEMO\]/);
+  });
+});
