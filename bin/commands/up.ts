@@ -1,12 +1,129 @@
-import { defineCommand } from "@troupe/events/node";
+import { fileURLToPath } from "node:url";
+import {
+  bool, connectAs, defineCommand, ensureCredentials, initStores, int, shutdownSignal, startNatsServer, str, type RunningNatsServer,
+} from "@troupe/events/node";
+import { startDemoJobs } from "../../ui/demo/generator.ts";
+import { startDemoSite, type DemoSite } from "../../ui/demo/site.ts";
+import { ensureUiBuild } from "../../ui/launch/build.ts";
+import { prefixer, startProcess, type Managed } from "../../ui/launch/processes.ts";
+import { isLoopback } from "./ui.ts";
 
-/** Placeholder until issue #6 lands: help works, running says so. */
+const TROUPE = fileURLToPath(new URL("../troupe.mjs", import.meta.url));
+const host = { pattern: /^[A-Za-z0-9.:-]+$/, patternHelp: "an IP address or host name" };
+
 export const command = defineCommand({
   name: "up",
-  summary: "run the whole stack (not implemented yet: issue #6)",
-  options: {},
-  async run() {
-    console.error("troupe up: not implemented yet (issue #6)");
-    return 2;
+  summary: "Run the whole stack in one terminal: nats-server (credentials generated), init, master, projector, UI and N workers, with prefixed logs; Ctrl-C stops everything. --demo adds a local demo site and a stream of demo jobs.",
+  options: {
+    dataDir: str("data directory: NATS store, credentials.env, SQLite read models", { env: "TROUPE_DATA_DIR", default: ".troupe", metavar: "<dir>" }),
+    prefix: str("subject prefix", { env: "TROUPE_PREFIX", default: "troupe", pattern: /^[A-Za-z0-9_-]+$/, patternHelp: "a token of [A-Za-z0-9_-]" }),
+    workers: int("workers to start on this machine", { env: "TROUPE_UP_WORKERS", default: 2, min: 0, max: 64 }),
+    maxJobs: int("jobs each local worker runs at once", { env: "TROUPE_MAX_JOBS", default: 2, min: 1, max: 100 }),
+    heartbeatMs: int("worker heartbeat interval (the master's liveness and the UI's suspect colour follow it)", { env: "TROUPE_HEARTBEAT_MS", default: 10_000, min: 100, metavar: "<ms>" }),
+    natsHost: str("NATS client listen address (0.0.0.0 lets workers on other machines join)", { env: "TROUPE_NATS_HOST", default: "0.0.0.0", ...host }),
+    natsPort: int("NATS client port", { env: "TROUPE_NATS_PORT", default: 4222, min: 1, max: 65535 }),
+    wsPort: int("NATS WebSocket port (the dashboard's live updates)", { env: "TROUPE_NATS_WS_PORT", default: 4223, min: 1, max: 65535 }),
+    monitorPort: int("NATS monitoring port", { env: "TROUPE_NATS_MONITOR_PORT", default: 8222, min: 1, max: 65535 }),
+    uiHost: str("dashboard listen address (non-loopback needs TROUPE_UI_TOKEN)", { env: "TROUPE_UI_HOST", default: "127.0.0.1", ...host }),
+    uiPort: int("dashboard port", { env: "TROUPE_UI_PORT", default: 3000, min: 1, max: 65535 }),
+    demo: bool("serve a local demo site and keep submitting a mix of demo jobs", { env: "TROUPE_DEMO", default: false }),
+    demoPort: int("demo site port (127.0.0.1)", { env: "TROUPE_DEMO_PORT", default: 3005, min: 0, max: 65535 }),
+    demoRate: int("demo jobs per minute", { env: "TROUPE_DEMO_RATE", default: 30, min: 1, max: 60_000 }),
+  },
+  details: `
+Everything stops on Ctrl-C: workers drain first, then UI, projector, master, nats-server.
+  pnpm troupe up --demo          # then open http://127.0.0.1:3000
+  pnpm troupe up --workers 0     # run workers elsewhere: pnpm troupe worker (with credentials.env)`,
+  async run({ values: v }) {
+    if (!isLoopback(v.uiHost) && !process.env.TROUPE_UI_TOKEN) {
+      throw new Error(`refusing to expose the dashboard on ${v.uiHost} without TROUPE_UI_TOKEN`);
+    }
+    const names = ["nats", "up", "master", "projector", "ui", "demo", ...Array.from({ length: v.workers }, (_, i) => `worker-${i + 1}`)];
+    const width = Math.max(...names.map((n) => n.length));
+    const logFor = (name: string) => prefixer(name, names.indexOf(name), width);
+    const say = logFor("up");
+
+    // Build before anything starts: a first build takes a while and would otherwise race the services.
+    await ensureUiBuild(say);
+    const credentials = ensureCredentials(v.dataDir);
+    say(`starting nats-server (credentials in ${v.dataDir}/credentials.env)`);
+    let nats: RunningNatsServer | undefined;
+    const procs: Managed[] = [];
+    let stopDemo: (() => void) | undefined;
+    let site: DemoSite | undefined;
+    let shuttingDown = false;
+
+    const stopAll = async () => {
+      shuttingDown = true;
+      stopDemo?.();
+      // Workers first (they drain), then the readers and writers, then NATS itself.
+      const order = (p: Managed) => (p.name.startsWith("worker") ? 0 : p.name === "ui" ? 1 : p.name === "projector" ? 2 : 3);
+      for (const rank of [0, 1, 2, 3]) await Promise.all(procs.filter((p) => order(p) === rank).map((p) => p.stop("SIGTERM", rank === 0 ? 20_000 : 10_000)));
+      await site?.close();
+      await nats?.stop();
+    };
+
+    try {
+      nats = await startNatsServer({
+        dataDir: v.dataDir, credentials, host: v.natsHost, port: v.natsPort, wsPort: v.wsPort, monitorPort: v.monitorPort,
+        onLog: logFor("nats"),
+      });
+      const natsUrl = nats.url;
+      const nc = await connectAs({ url: natsUrl, role: "master", dataDir: v.dataDir, name: "troupe-up-init" });
+      const report = await initStores(nc, { prefix: v.prefix });
+      await nc.close();
+      say(`streams ${report.streams.map((s) => `${s.name} ${s.action}`).join(", ")}; ${report.artifacts} and ${report.masterKv} ready`);
+
+      if (v.demo) {
+        site = await startDemoSite(v.demoPort);
+        say(`demo site at ${site.url}`);
+      }
+      const env: NodeJS.ProcessEnv = {
+        ...process.env,
+        NATS_URL: natsUrl, TROUPE_DATA_DIR: v.dataDir, TROUPE_PREFIX: v.prefix,
+        // The worker and the master name the interval differently; both follow --heartbeat-ms.
+        TROUPE_HEARTBEAT_MS: String(v.heartbeatMs), TROUPE_HEARTBEAT_INTERVAL_MS: String(v.heartbeatMs),
+        TROUPE_UI_SUSPECT_AFTER_MS: String(2 * v.heartbeatMs),
+        TROUPE_NATS_WS_PORT: String(v.wsPort),
+        TROUPE_UI_HOST: v.uiHost, TROUPE_UI_PORT: String(v.uiPort), TROUPE_UI_BUILD: "false",
+      };
+      const run = (name: string, args: string[], extra: NodeJS.ProcessEnv = {}) => {
+        const p = startProcess(name, process.execPath, [TROUPE, ...args], { ...env, ...extra }, logFor(name));
+        procs.push(p);
+        void p.exited.then((code) => {
+          if (!shuttingDown) say(`${name} exited unexpectedly (code ${code}); the rest keeps running — restart it with \`pnpm troupe ${args.join(" ")}\``);
+        });
+        return p;
+      };
+      run("master", ["master"]);
+      run("projector", ["projector"]);
+      run("ui", ["ui"]);
+      for (let i = 1; i <= v.workers; i++) {
+        const nn = String(i).padStart(2, "0");
+        run(`worker-${i}`, ["worker"], {
+          TROUPE_WORKER_NAME: `Worker Node Local ${nn}`, TROUPE_WORKER_ID: `wn-local-${nn}`, TROUPE_WORKER_PORT: "0",
+          TROUPE_MAX_JOBS: String(v.maxJobs), TROUPE_DRAIN_GRACE_MS: "10000",
+          ...(v.demo ? { TROUPE_ALLOWED_TARGETS: "127.0.0.1" } : {}),
+        });
+      }
+      if (v.demo && site) {
+        const ui = await connectAs({ url: natsUrl, role: "ui", dataDir: v.dataDir, name: "troupe-up-demo" });
+        const stop = startDemoJobs(ui, { site: site.url, perMinute: v.demoRate, prefix: v.prefix, log: logFor("demo") });
+        stopDemo = () => {
+          stop();
+          void ui.close();
+        };
+      }
+      say(`dashboard: http://${v.uiHost === "0.0.0.0" ? "127.0.0.1" : v.uiHost}:${v.uiPort}   NATS: ${natsUrl} (ws ${v.wsPort})   Ctrl-C stops everything`);
+      const why = await Promise.race([shutdownSignal(), nats.exited.then((c) => `nats-server exited (${c})`)]);
+      say(`stopping (${why}) ...`);
+      await stopAll();
+      say("stopped");
+      return why.startsWith("nats-server") ? 1 : 0;
+    } catch (e) {
+      say(`start-up failed: ${(e as Error).message}`);
+      await stopAll();
+      throw e;
+    }
   },
 });

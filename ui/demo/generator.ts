@@ -1,0 +1,42 @@
+import type { NatsConnection } from "@nats-io/nats-core";
+import { decodeReply, subjectsFor, validateCommand } from "@troupe/events";
+import { demoJob, pickKind } from "./scenarios.ts";
+
+/**
+ * Keeps submitting demo jobs through the same RPC the UI and CLI use, at
+ * `perMinute` on average, until stopped. Each submission is validated with
+ * the contract first; refusals and timeouts are logged, never fatal.
+ */
+export function startDemoJobs(nc: NatsConnection, o: { site: string; perMinute: number; prefix: string; log: (line: string) => void }): () => void {
+  const subject = subjectsFor(o.prefix).rpc("jobs.submit");
+  let n = 0;
+  let stopped = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const tick = async () => {
+    if (stopped) return;
+    const kind = pickKind(Math.random());
+    const job = demoJob(kind, o.site, n++);
+    const v = validateCommand("jobs.submit", job);
+    if (!v.ok) {
+      o.log(`demo job ${kind} is invalid (a bug): ${v.error.path}: ${v.error.message}`);
+    } else {
+      try {
+        const m = await nc.request(subject, JSON.stringify(job), { timeout: 5000 });
+        const r = decodeReply("jobs.submit", m.data);
+        if (!r.ok) o.log(`master reply does not match the contract: ${r.error.message}`);
+        else if (!r.value.ok) o.log(`demo job refused: ${r.value.error.message}`);
+        else o.log(`submitted ${kind} job ${r.value.jobId}`);
+      } catch (e) {
+        o.log(`cannot submit a demo job (${(e as Error).message}); retrying`);
+      }
+    }
+    // Exponential gaps (a Poisson process) look like real traffic.
+    const meanMs = 60_000 / o.perMinute;
+    timer = setTimeout(() => void tick(), Math.min(meanMs * 5, -Math.log(1 - Math.random()) * meanMs));
+  };
+  timer = setTimeout(() => void tick(), 500);
+  return () => {
+    stopped = true;
+    if (timer) clearTimeout(timer);
+  };
+}

@@ -1,0 +1,41 @@
+import type { SubmitJob } from "@troupe/events";
+
+/**
+ * The demo's job mix: fast extractions, slow pages, jobs that fail on a
+ * missing element, and jobs with screenshots — so every page has live data.
+ * Pure: `pick` takes the random draw, so the mix is testable.
+ */
+export type DemoKind = "fast" | "slow" | "failing" | "screenshot";
+export const DEMO_MIX: readonly [DemoKind, number][] = [["fast", 0.45], ["slow", 0.2], ["failing", 0.15], ["screenshot", 0.2]];
+
+export function pickKind(r: number): DemoKind {
+  let acc = 0;
+  for (const [k, p] of DEMO_MIX) {
+    acc += p;
+    if (r < acc) return k;
+  }
+  return "fast";
+}
+
+export function demoJob(kind: DemoKind, site: string, n: number): SubmitJob {
+  const url = `${site}/product/${n}`;
+  const extract = { type: "extract" as const, fields: { title: { selector: "h1.title" }, price: { selector: ".price" }, stock: { selector: ".stock" }, features: { selector: ".features li", all: true } } };
+  const tags = ["demo", kind];
+  switch (kind) {
+    case "fast":
+      return { url, tags, priority: 5, scenario: { title: `fast ${n}`, steps: [{ type: "navigate", url }, extract] } };
+    case "slow":
+      return {
+        url: `${site}/slow?ms=1500`, tags, priority: 3,
+        scenario: { title: `slow ${n}`, steps: [
+          { type: "navigate", url: `${site}/slow?ms=1500` }, { type: "wait", ms: 1500 }, { type: "scroll", y: 400 },
+          { type: "wait", ms: 1500 }, { type: "extract", fields: { waited: { selector: ".waited" } } },
+        ] },
+      };
+    case "failing":
+      // The checkout button does not exist: the assert step fails the job (and its retries).
+      return { url, tags, priority: 4, maxAttempts: 2, scenario: { title: `failing ${n}`, timeout: 3000, steps: [{ type: "navigate", url }, { type: "assert", selector: "#checkout", timeout: 1500 }] } };
+    case "screenshot":
+      return { url, tags, priority: 7, scenario: { title: `screenshot ${n}`, steps: [{ type: "navigate", url }, extract, { type: "screenshot", label: "product" }] } };
+  }
+}

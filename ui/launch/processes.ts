@@ -1,0 +1,71 @@
+import { spawn, type ChildProcess } from "node:child_process";
+
+/** Colours for the prefixes, cycled. */
+const COLOURS = [36, 33, 35, 32, 34, 31, 96, 93, 95, 92];
+
+/**
+ * Turns one output line into a readable one: pino JSON lines become
+ * "LEVEL message key=value", anything else passes through.
+ */
+export function formatLogLine(line: string): string {
+  if (!line.startsWith("{")) return line;
+  let o: Record<string, unknown>;
+  try {
+    o = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return line;
+  }
+  const levels: Record<number, string> = { 10: "TRACE", 20: "DEBUG", 30: "INFO", 40: "WARN", 50: "ERROR", 60: "FATAL" };
+  const { level, msg, time: _t, pid: _p, hostname: _h, svc: _s, name: _n, ...rest } = o;
+  const extra = Object.entries(rest).map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`).join(" ");
+  return `${levels[level as number] ?? String(level)} ${String(msg ?? "")}${extra ? `  ${extra}` : ""}`;
+}
+
+export interface Managed {
+  name: string;
+  child: ChildProcess;
+  exited: Promise<number | null>;
+  stop(signal?: NodeJS.Signals, graceMs?: number): Promise<void>;
+}
+
+/** Writes lines with a coloured `[name]` prefix (plain when not a terminal). */
+export function prefixer(name: string, index: number, width: number, out: NodeJS.WriteStream = process.stdout): (line: string) => void {
+  const tag = `[${name}]`.padEnd(width + 2);
+  const colour = out.isTTY ? COLOURS[index % COLOURS.length] : undefined;
+  const shown = colour ? `\x1b[${colour}m${tag}\x1b[0m` : tag;
+  return (line) => out.write(`${shown} ${formatLogLine(line)}\n`);
+}
+
+/** Spawns a child with its output split into prefixed lines. */
+export function startProcess(name: string, cmd: string, args: string[], env: NodeJS.ProcessEnv, log: (line: string) => void): Managed {
+  const child = spawn(cmd, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+  for (const stream of [child.stdout, child.stderr]) {
+    let buf = "";
+    stream.on("data", (b: Buffer) => {
+      buf += b.toString("utf8");
+      let i: number;
+      while ((i = buf.indexOf("\n")) >= 0) {
+        log(buf.slice(0, i));
+        buf = buf.slice(i + 1);
+      }
+    });
+    stream.on("end", () => buf && log(buf));
+  }
+  const exited = new Promise<number | null>((res) => child.once("exit", (code, sig) => res(code ?? (sig ? 128 : null))));
+  child.once("error", (e) => log(`cannot start: ${e.message}`));
+  return {
+    name,
+    child,
+    exited,
+    async stop(signal: NodeJS.Signals = "SIGTERM", graceMs = 15_000) {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill(signal);
+      const t = setTimeout(() => {
+        log(`did not stop within ${graceMs} ms; killing`);
+        child.kill("SIGKILL");
+      }, graceMs);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+}
