@@ -10,7 +10,7 @@ import { follow, type Following } from "./follow.ts";
 import { LeaderLease } from "./leader.ts";
 import { newCounters, renderMetrics, type Counters } from "./metrics.ts";
 import { JobQueue } from "./queue.ts";
-import { decide, type Decision, type RecoveryConfig } from "./recovery.ts";
+import { backoffDelay, decide, type Decision, type RecoveryConfig } from "./recovery.ts";
 import { pickWorker, type Candidate } from "./scheduler.ts";
 import { applyEvent, applyHeartbeat, emptyState, type MasterState } from "./state.ts";
 
@@ -176,10 +176,8 @@ export class Master {
         const since = Math.max(Date.parse(res.previous?.updatedAt ?? job.submittedAt), res.previous?.notBefore ? Date.parse(res.previous.notBefore) : 0);
         this.counters.assignmentLatency.observe(Math.max(0, timeMs - since) / 1000);
       }
-      if (isWaiting(job)) {
-        this.refused.delete(job.id);
-        this.enqueue(job);
-      }
+      if (isWaiting(job)) this.enqueue(job);
+      else if (job.status !== "assigned" && job.status !== "running") this.refused.delete(job.id);
       if (!isWaiting(job) || e.type === "job.submitted" || e.type === "job.requeued") this.scheduleDispatch();
     } else if (e.type === "worker.lost" || e.type === "worker.registered" || e.type === "worker.deregistered") {
       if (e.type === "worker.lost") this.pendingWorkers.delete(e.data.workerId);
@@ -282,57 +280,40 @@ export class Master {
     for (const e of aside) this.queue.push(e);
   }
 
+  /**
+   * Records the assignment first (guarded), then asks the worker. Appending
+   * before asking means the worker's job.started can never reach the log
+   * ahead of its job.assigned (it would be fenced out), and a master that lost
+   * the guard race never contacts a worker. A refusal or no answer appends
+   * job.requeued (worker-refused), which does not count as a spent attempt.
+   */
   private async assign(job: JobView, workerId: string, epoch: number) {
     this.inflight++;
-    let keepReservation = false;
-    const subj = this.subjects.workerCommand(workerId, "assign");
+    let recorded = false;
     try {
-      const body = JSON.stringify({ jobId: job.id, attempt: job.attempt, epoch, spec: job.spec });
-      let replyBytes: Uint8Array;
       try {
-        replyBytes = (await this.nc.request(subj, body, { timeout: this.cfg.assignTimeoutMs })).data;
-      } catch (e) {
-        this.counters.assignTimeouts++;
-        this.noteRefusal(job.id, workerId);
-        this.unreachable.set(workerId, Date.now() + this.cfg.heartbeatIntervalMs);
-        this.log.warn({ jobId: job.id, workerId, err: (e as Error).message }, "worker did not answer the assignment; trying another");
-        // It may have accepted and the answer got lost: tell it to drop the attempt.
-        void this.cancelOnWorker(workerId, job.id, job.attempt, "assignment timed out");
-        return;
-      }
-      const reply = decodeReply("worker.assign", replyBytes);
-      if (!reply.ok) {
-        this.counters.invalidMessages++;
-        this.noteRefusal(job.id, workerId);
-        this.log.warn({ jobId: job.id, workerId, error: reply.error }, "invalid answer to an assignment; treating it as a refusal");
-        return;
-      }
-      if (!reply.value.accepted) {
-        this.counters.refusals++;
-        this.noteRefusal(job.id, workerId);
-        this.log.info({ jobId: job.id, workerId, reason: reply.value.reason }, "worker refused the job; trying another");
-        return;
-      }
-      if (this.epoch !== epoch) {
-        void this.cancelOnWorker(workerId, job.id, job.attempt, "the master lost leadership before recording the assignment");
-        return;
-      }
-      const subject = this.subjects.job(job.id, "assigned");
-      try {
-        const ack = await this.append("job.assigned", { jobId: job.id, workerId, attempt: job.attempt, epoch }, subject);
+        const ack = await this.append("job.assigned", { jobId: job.id, workerId, attempt: job.attempt, epoch }, this.subjects.job(job.id, "assigned"));
+        recorded = true;
         this.counters.assignments++;
         const p = this.pendingJobs.get(job.id);
-        if (p && ack.seq > this.state.appliedSeq) {
-          p.untilSeq = ack.seq;
-          keepReservation = true;
-        }
+        if (p && ack.seq > this.state.appliedSeq) p.untilSeq = ack.seq;
+        else this.clearPending(job.id);
       } catch (e) {
-        this.log.warn({ jobId: job.id, workerId, err: (e as Error).message }, "could not record the assignment; cancelling it on the worker");
-        void this.cancelOnWorker(workerId, job.id, job.attempt, "assignment not recorded");
+        this.log.warn({ jobId: job.id, workerId, err: (e as Error).message }, "could not record the assignment (another master may have); leaving the job to the log");
+        return;
       }
+      const refusal = await this.askWorker(job, workerId, epoch);
+      if (refusal === undefined) return;
+      // Straight to the next worker; once every worker refused, back off (refusals are not spent attempts, but each is a log entry).
+      const exhausted = this.noteRefusal(job.id, workerId);
+      const delay = exhausted ? backoffDelay((this.state.refusedAttempts.get(job.id) ?? 0) + 1, this.cfg) : 0;
+      const d: Decision = { kind: "requeue", jobId: job.id, attempt: job.attempt + 1, previousAttempt: job.attempt, previousWorkerId: workerId, reason: "worker-refused", notBeforeMs: Date.now() + delay };
+      // The requeue waits for the assignment to be folded, so its guard sees the right sequence.
+      await this.untilFolded(job.id);
+      await this.apply(d, epoch);
     } finally {
       this.inflight--;
-      if (!keepReservation) {
+      if (!recorded) {
         this.clearPending(job.id);
         const cur = this.state.jobs.get(job.id);
         if (cur && isWaiting(cur)) this.enqueue(cur);
@@ -341,13 +322,49 @@ export class Master {
     }
   }
 
-  private noteRefusal(jobId: string, workerId: string) {
+  /** undefined when the worker accepted; otherwise why not. */
+  private async askWorker(job: JobView, workerId: string, epoch: number): Promise<string | undefined> {
+    const body = JSON.stringify({ jobId: job.id, attempt: job.attempt, epoch, spec: job.spec });
+    let replyBytes: Uint8Array;
+    try {
+      replyBytes = (await this.nc.request(this.subjects.workerCommand(workerId, "assign"), body, { timeout: this.cfg.assignTimeoutMs })).data;
+    } catch (e) {
+      this.counters.assignTimeouts++;
+      this.unreachable.set(workerId, Date.now() + this.cfg.heartbeatIntervalMs);
+      this.log.warn({ jobId: job.id, workerId, err: (e as Error).message }, "worker did not answer the assignment; trying another");
+      // It may have accepted and the answer got lost: tell it to drop the attempt.
+      void this.cancelOnWorker(workerId, job.id, job.attempt, "assignment timed out");
+      return "no answer";
+    }
+    const reply = decodeReply("worker.assign", replyBytes);
+    if (!reply.ok) {
+      this.counters.invalidMessages++;
+      this.log.warn({ jobId: job.id, workerId, error: reply.error }, "invalid answer to an assignment; treating it as a refusal");
+      return "invalid answer";
+    }
+    if (!reply.value.accepted) {
+      this.counters.refusals++;
+      this.log.info({ jobId: job.id, workerId, reason: reply.value.reason }, "worker refused the job; trying another");
+      return reply.value.reason;
+    }
+    return undefined;
+  }
+
+  /** Resolves once the job has no decision of ours on its way to the fold. */
+  private async untilFolded(jobId: string) {
+    for (let i = 0; i < 500 && this.pendingJobs.has(jobId); i++) await new Promise((r) => setTimeout(r, 2));
+  }
+
+  /** Remembers a refusal; true when every online worker has now refused the job (the set starts over). */
+  private noteRefusal(jobId: string, workerId: string): boolean {
     let s = this.refused.get(jobId);
     if (!s) this.refused.set(jobId, (s = new Set()));
     s.add(workerId);
-    // Once every worker refused, start over rather than leave the job stuck.
-    const online = [...this.state.workers.values()].filter((w) => w.lifecycle === "online").length;
-    if (s.size >= online) this.refused.delete(jobId);
+    let online = 0;
+    for (const w of this.state.workers.values()) if (w.lifecycle === "online") online++;
+    if (s.size < online) return false;
+    this.refused.delete(jobId);
+    return true;
   }
 
   /**

@@ -58,3 +58,13 @@ describe("decide", () => {
     expect(decide(s, log.now + 20, cfg)).toEqual([expect.objectContaining({ kind: "dead", jobId: "exp", attempts: 0 })]);
   });
 });
+
+describe("refused attempts", () => {
+  it("are not spent: a job refused once still has its full budget", () => {
+    const { s, log } = running(2);
+    log.add("job.requeued", { jobId: "j", attempt: 2, previousAttempt: 1, reason: "worker-refused", notBefore: new Date(log.now).toISOString(), epoch: 1 });
+    log.add("job.assigned", { jobId: "j", workerId: "w1", attempt: 2, epoch: 1 });
+    log.add("job.failed", { jobId: "j", workerId: "w1", attempt: 2, error: { message: "boom", retryable: true } });
+    expect(decide(s, log.now, cfg)).toEqual([expect.objectContaining({ kind: "requeue", reason: "failed-retryable", attempt: 3 })]);
+  });
+});

@@ -32,6 +32,8 @@ export interface MasterState {
   activityMs: Map<string, number>;
   /** Attempt number a redrive started from: attempts spent = attempt - base. */
   attemptBase: Map<string, number>;
+  /** Attempts a worker refused (or never answered): they do not count against maxAttempts. */
+  refusedAttempts: Map<string, number>;
   /** Stream sequence of each job's submission: FIFO order within a priority. */
   submitSeq: Map<string, number>;
   /** Jobs that may still need a decision (not completed, cancelled, dead or finally failed). */
@@ -43,7 +45,7 @@ export interface MasterState {
 export function emptyState(): MasterState {
   return {
     jobs: new Map(), workers: new Map(), byIdempotencyKey: new Map(), subjectSeq: new Map(),
-    activityMs: new Map(), attemptBase: new Map(), submitSeq: new Map(), open: new Set(), appliedSeq: 0, rejected: new Map(),
+    activityMs: new Map(), attemptBase: new Map(), refusedAttempts: new Map(), submitSeq: new Map(), open: new Set(), appliedSeq: 0, rejected: new Map(),
   };
 }
 
@@ -140,7 +142,11 @@ function applyJobEvent(s: MasterState, e: Extract<TroupeEvent, { type: `job.${st
       break;
     case "job.requeued":
       s.activityMs.delete(job.id);
-      if (e.data.reason === "redrive") s.attemptBase.set(job.id, e.data.attempt - 1);
+      if (e.data.reason === "redrive") {
+        s.attemptBase.set(job.id, e.data.attempt - 1);
+        s.refusedAttempts.delete(job.id);
+      }
+      if (e.data.reason === "worker-refused") s.refusedAttempts.set(job.id, (s.refusedAttempts.get(job.id) ?? 0) + 1);
       break;
     default:
       s.activityMs.delete(job.id);
@@ -162,7 +168,7 @@ export function applyHeartbeat(s: MasterState, e: EventOf<"worker.heartbeat">, t
   w.instanceId = e.data.instanceId;
 }
 
-/** Attempts spent since the job's submission or its last redrive. */
+/** Attempts spent since the job's submission or its last redrive; refused ones are not spent. */
 export function attemptsSpent(s: MasterState, job: JobView): number {
-  return job.attempt - (s.attemptBase.get(job.id) ?? 0);
+  return job.attempt - (s.attemptBase.get(job.id) ?? 0) - (s.refusedAttempts.get(job.id) ?? 0);
 }

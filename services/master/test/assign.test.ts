@@ -108,14 +108,19 @@ describe("assignment", () => {
     const grumpy = await fakeWorker(nats, { id: "w-grumpy", slots: 5, behaviour: () => ({ kind: "refuse", reason: "cpu" }) });
     workers.push(grumpy);
     const id = jobIdOf(await submit(ui, { url: "https://example.com/refused" }));
-    await waitFor("refused at least once", () => grumpy.requests.length > 0);
-    expect(status(id)).toBe("queued");
+    await waitFor("refused twice", () => grumpy.requests.length >= 2);
+    // Still waiting: each refusal put it back in the queue, and refusals spend no attempt (maxAttempts is 3).
+    expect(["queued", "requeued", "assigned"]).toContain(status(id));
     const good = await fakeWorker(nats, { id: "w-good", slots: 1 });
     workers.push(good);
-    await waitFor("completed elsewhere", () => status(id) === "completed");
+    await waitFor("completed elsewhere", () => status(id) === "completed", 15_000);
     expect(master.master.state.jobs.get(id)?.workerId).toBe("w-good");
-    const { jobs, rejected } = foldJobs(await readLog(ui));
-    expect(jobs.get(id)?.history.map((h) => h.workerId)).toEqual(["w-good"]);
+    const log = await readLog(ui);
+    const { jobs, rejected } = foldJobs(log);
+    const history = jobs.get(id)!.history;
+    expect(history.at(-1)).toMatchObject({ workerId: "w-good", outcome: "completed" });
+    expect(history.slice(0, -1).every((h) => h.workerId === "w-grumpy" && h.outcome === "requeued" && h.requeueReason === "worker-refused")).toBe(true);
+    expect(history.length).toBeGreaterThanOrEqual(3);
     expect(rejected).toEqual([]);
   });
 });
