@@ -32,6 +32,8 @@ export interface JobDeps {
   report: JobReporter;
   log: Logger;
   progressEveryMs?: number;
+  /** Called once the attempt has ended, before its final event is published: frees the slot first, so whoever reacts to the event finds it free. */
+  onEnd?(outcome: JobOutcome): void;
 }
 
 export interface JobOutcome {
@@ -143,20 +145,29 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
     return { result, finalUrl };
   };
 
+  let ended = false;
+  const end = (o: JobOutcome) => {
+    if (!ended) deps.onEnd?.(o);
+    ended = true;
+  };
   const done = (async (): Promise<JobOutcome> => {
     try {
-      await deps.report.started();
+      const startedReport = deps.report.started();
+      startedReport.catch(() => {}); // awaited below; this only keeps an early rejection from counting as unhandled
       const running = work();
       running.catch(() => {}); // after an abort it settles later, with an error nobody needs
       const { result, finalUrl } = await Promise.race([running, aborted]);
+      await startedReport;
       const durationMs = Date.now() - startedAt;
       clearTimeout(timer);
       await lease?.release();
+      const outcome: JobOutcome = { ok: true, durationMs, responseTimeMs: result.responseTime };
+      end(outcome);
       await deps.report.completed({
         result: { success: true, data: result.data, dataExtracted: result.dataExtracted, screenshots: result.screenshots, logs, steps: result.steps, ...(finalUrl ? { finalUrl: finalUrl.slice(0, 4096) } : {}) },
         metrics: { totalDuration: durationMs, responseTime: result.responseTime ?? 0, memoryUsed },
       });
-      return { ok: true, durationMs, responseTimeMs: result.responseTime };
+      return outcome;
     } catch (e) {
       clearTimeout(timer);
       const err = e instanceof JobAbort || e instanceof ScenarioFailure
@@ -168,6 +179,8 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
       if (lease) await Promise.race([lease.release(), new Promise((r) => setTimeout(r, 1500))]);
       const durationMs = Date.now() - startedAt;
       const steps = partial?.steps ?? [];
+      const outcome: JobOutcome = { ok: false, durationMs, responseTimeMs: responseTime, error: err };
+      end(outcome);
       await deps.report.failed({
         error: { ...err, message: err.message.slice(0, 8000) },
         logs,
@@ -175,7 +188,7 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
         ...(partial?.screenshots.length ? { screenshots: partial.screenshots } : {}),
         metrics: { totalDuration: durationMs, ...(responseTime !== undefined ? { responseTime } : {}), memoryUsed },
       });
-      return { ok: false, durationMs, responseTimeMs: responseTime, error: err };
+      return outcome;
     }
   })();
 

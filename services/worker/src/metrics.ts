@@ -18,21 +18,43 @@ export interface MachineSample {
 const MB = 1024 * 1024;
 const clampPct = (n: number) => (Number.isFinite(n) ? Math.min(100, Math.max(0, Math.round(n * 10) / 10)) : 0);
 
-async function sample(): Promise<Omit<MachineSample, "cpuAverage">> {
-  const [load, mem, disks, net] = await Promise.all([si.currentLoad(), si.mem(), si.fsSize(), si.networkStats("*")]);
-  // The disk holding the working directory's root filesystem; the fullest one if "/" is not listed.
-  const root = disks.find((d) => d.mount === "/") ?? disks.sort((a, b) => b.use - a.use)[0];
-  const bytesPerSec = net.reduce((sum, n) => sum + Math.max(0, n.rx_sec ?? 0) + Math.max(0, n.tx_sec ?? 0), 0);
-  return {
-    cpuUsage: clampPct(load.currentLoad),
-    memoryUsage: Math.round(mem.active / MB),
-    memoryTotal: Math.round(mem.total / MB),
-    availableMemoryMb: Math.round(mem.available / MB),
-    memoryPercent: clampPct((mem.active / mem.total) * 100),
-    diskUsage: clampPct(root?.use ?? 0),
-    networkUsage: Math.round(((bytesPerSec * 8) / 1e6) * 100) / 100,
-    at: Date.now(),
-  };
+/** Disk usage changes slowly and `fsSize` runs `df`: it is sampled at most this often. */
+const DISK_EVERY_MS = 60_000;
+
+/**
+ * Reads the machine through systeminformation. CPU and memory come from /proc
+ * each time; disk (`df`) is refreshed every minute; network is the default
+ * interface only (one `cat` per interface per call otherwise).
+ */
+class MachineReader {
+  private disk: { use: number; at: number } | null = null;
+  private iface: Promise<string> | null = null;
+
+  async read(): Promise<Omit<MachineSample, "cpuAverage">> {
+    this.iface ??= si.networkInterfaceDefault().catch(() => "");
+    const iface = await this.iface;
+    const [load, mem, disk, net] = await Promise.all([si.currentLoad(), si.mem(), this.diskUse(), iface ? si.networkStats(iface) : Promise.resolve([])]);
+    const bytesPerSec = net.reduce((sum, n) => sum + Math.max(0, n.rx_sec ?? 0) + Math.max(0, n.tx_sec ?? 0), 0);
+    return {
+      cpuUsage: clampPct(load.currentLoad),
+      memoryUsage: Math.round(mem.active / MB),
+      memoryTotal: Math.round(mem.total / MB),
+      availableMemoryMb: Math.round(mem.available / MB),
+      memoryPercent: clampPct((mem.active / mem.total) * 100),
+      diskUsage: disk,
+      networkUsage: Math.round(((bytesPerSec * 8) / 1e6) * 100) / 100,
+      at: Date.now(),
+    };
+  }
+
+  private async diskUse(): Promise<number> {
+    if (this.disk && Date.now() - this.disk.at < DISK_EVERY_MS) return this.disk.use;
+    const disks = await si.fsSize();
+    // The root filesystem; the fullest one if "/" is not listed.
+    const root = disks.find((d) => d.mount === "/") ?? [...disks].sort((a, b) => b.use - a.use)[0];
+    this.disk = { use: clampPct(root?.use ?? 0), at: Date.now() };
+    return this.disk.use;
+  }
 }
 
 /**
@@ -44,6 +66,7 @@ export class MetricsSampler {
   private timer: NodeJS.Timeout | null = null;
   private inFlight: Promise<void> | null = null;
   private readonly cpuWindow: number[] = [];
+  private readonly reader = new MachineReader();
 
   constructor(private readonly everyMs: number, private readonly log: Logger) {}
 
@@ -61,7 +84,7 @@ export class MetricsSampler {
   private tick(): Promise<void> {
     // A slow sample never stacks up behind another.
     if (this.inFlight) return this.inFlight;
-    this.inFlight = sample()
+    this.inFlight = this.reader.read()
       .then((s) => {
         this.cpuWindow.push(s.cpuUsage);
         if (this.cpuWindow.length > 3) this.cpuWindow.shift();

@@ -175,8 +175,10 @@ export class Worker {
   private startJob(cmd: Command<"worker.assign">): void {
     const base = { jobId: cmd.jobId, workerId: this.config.workerId, attempt: cmd.attempt };
     const log = this.log.child({ jobId: cmd.jobId, attempt: cmd.attempt });
+    // job.started is published while the browser context is being prepared; later events wait for it, so the order holds.
+    let started: Promise<void> = Promise.resolve();
     const report: JobReporter = {
-      started: () => this.publish("job.started", base),
+      started: () => (started = this.publish("job.started", base)),
       progress: (p) => {
         const ev = createEvent("job.progress", {
           ...base,
@@ -186,10 +188,18 @@ export class Worker {
           stepsTotal: p.stepsTotal,
           metrics: { elapsedMs: p.elapsedMs, memoryUsed: Math.round((process.memoryUsage().rss / 1024 / 1024) * 10) / 10 },
         }, this.config.workerId);
-        publishEvent(this.js, ev, { subjects: this.subjects }).catch((e: Error) => log.warn({ err: e.message }, "progress event not published"));
+        started
+          .then(() => publishEvent(this.js, ev, { subjects: this.subjects }))
+          .catch((e: Error) => log.warn({ err: e.message }, "progress event not published"));
       },
-      completed: (d) => this.publish("job.completed", { ...base, ...d }),
-      failed: (d) => this.publish("job.failed", { ...base, ...d }),
+      completed: async (d) => {
+        await started.catch(() => {});
+        await this.publish("job.completed", { ...base, ...d });
+      },
+      failed: async (d) => {
+        await started.catch(() => {});
+        await this.publish("job.failed", { ...base, ...d });
+      },
     };
     const job = runJob(cmd, {
       pool: this.pool,
@@ -200,18 +210,22 @@ export class Worker {
       report,
       log,
       progressEveryMs: this.o.progressEveryMs,
+      onEnd: (out) => {
+        this.stats.record({ ok: out.ok, durationMs: out.durationMs, responseTimeMs: out.responseTimeMs });
+        this.endJob(cmd.jobId, this.running.get(cmd.jobId));
+      },
     });
     this.running.set(cmd.jobId, job);
     log.info({ url: cmd.spec.url, steps: cmd.spec.scenario?.steps.length ?? 0 }, "job started");
     void job.done
-      .then((out) => {
-        this.stats.record({ ok: out.ok, durationMs: out.durationMs, responseTimeMs: out.responseTimeMs });
-        log.info({ ok: out.ok, durationMs: out.durationMs, error: out.error?.message }, out.ok ? "job completed" : "job failed");
-      })
+      .then((out) => log.info({ ok: out.ok, durationMs: out.durationMs, error: out.error?.message }, out.ok ? "job completed" : "job failed"))
       .catch((e: Error) => log.error({ err: e.message }, "job outcome could not be reported"))
-      .finally(() => {
-        if (this.running.get(cmd.jobId) === job) this.running.delete(cmd.jobId);
-      });
+      .finally(() => this.endJob(cmd.jobId, job));
+  }
+
+  /** Frees the job's slot once (before its final event goes out, or after a reporting failure). */
+  private endJob(jobId: string, job: RunningJob | undefined): void {
+    if (job && this.running.get(jobId) === job) this.running.delete(jobId);
   }
 
   private onCancel(msg: Msg): void {
@@ -318,8 +332,6 @@ export class Worker {
         for (const j of this.running.values()) j.abort(new JobAbort("drained", `the worker is shutting down (${reason}); the grace period of ${this.config.drainGraceMs} ms ran out`, true));
         await all();
       }
-      // job.done resolves before the bookkeeping in startJob's finally; let it run.
-      await new Promise((r) => setImmediate(r));
     })();
     return this.draining;
   }
