@@ -1,0 +1,140 @@
+import type { NatsConnection } from "@nats-io/nats-core";
+import { decodeEvent, decodeReply, subjects } from "@troupe/events";
+import { createLogger } from "@troupe/events/node";
+import { startTestNats, type TestNats } from "@troupe/tests/harness";
+import { startMaster } from "../services/master/src/main.ts";
+import { FakeWorker } from "../services/master/test/fake-worker.ts";
+import type { Bench, BenchReport } from "./report.ts";
+
+/**
+ * Dispatch: no-op jobs through a real master to simulated workers (the
+ * protocol test doubles: accept, job.started, job.completed) on a real
+ * nats-server. Phase 1 submits every job as fast as the clients can and
+ * measures jobs/s end to end and assignments/s; phase 2 offers a fixed rate
+ * and measures submit→assigned latency.
+ */
+
+const pct = (xs: number[], p: number) => {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] as number;
+};
+
+/** Times (performance.now) at which each job's assigned and completed events were seen by a client. */
+function watch(nc: NatsConnection) {
+  const assigned = new Map<string, number>();
+  const completed = new Map<string, number>();
+  const sub = nc.subscribe("troupe.evt.job.*.*");
+  void (async () => {
+    for await (const m of sub) {
+      const kind = m.subject.slice(m.subject.lastIndexOf(".") + 1);
+      if (kind !== "assigned" && kind !== "completed") continue;
+      const d = decodeEvent(m.subject, m.data);
+      if (!d.ok || !("jobId" in d.value.data)) continue;
+      (kind === "assigned" ? assigned : completed).set(d.value.data.jobId, performance.now());
+    }
+  })();
+  return { assigned, completed, stop: () => sub.unsubscribe() };
+}
+
+async function submitOne(nc: NatsConnection, i: number): Promise<string> {
+  const r = await nc.request(subjects.rpc("jobs.submit"), JSON.stringify({ url: `https://example.com/noop/${i}`, tags: ["bench"] }), { timeout: 30_000 });
+  const d = decodeReply("jobs.submit", r.data);
+  if (!d.ok || !d.value.ok) throw new Error(`submit refused: ${JSON.stringify(d.ok ? d.value : d.error)}`);
+  return d.value.jobId;
+}
+
+async function until(what: string, cond: () => boolean, timeoutMs: number) {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`dispatch bench: timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+export const bench: Bench = async (o) => {
+  const jobs = o.size ?? (o.quick ? 500 : 20_000);
+  const nWorkers = o.quick ? 10 : 50;
+  const slots = 10;
+  const inFlight = 256;
+  const rate = o.quick ? 200 : 500;
+  const rateSeconds = o.quick ? 1 : 10;
+  const nats: TestNats = await startTestNats({ init: true });
+  const log = createLogger("master", "silent");
+  const masterNc = await nats.connect("master", "bench-master");
+  const master = await startMaster(masterNc, {
+    id: "bench-master", prefix: "troupe", heartbeatIntervalMs: 2000, leaseMs: 60_000, backoffMs: 1000, maxBackoffMs: 10_000,
+    leaderLeaseMs: 10_000, assignTimeoutMs: 5000, tickMs: 500, maxInflight: 512,
+  }, log);
+  const workers: FakeWorker[] = [];
+  try {
+    await until("leadership", () => master.master.isLeader, 20_000);
+    for (let i = 0; i < nWorkers; i++) {
+      workers.push(await new FakeWorker({ id: `sim-${i}`, url: nats.url, env: nats.env(), slots, heartbeatMs: 2000, startDelayMs: 0, behaviour: () => ({ kind: "complete", afterMs: 0 }) }).start());
+    }
+    await until("workers known", () => master.master.state.workers.size >= nWorkers, 20_000);
+    const ui = await nats.connect("ui", "bench-client");
+    const seen = watch(ui);
+    await ui.flush();
+
+    // Phase 1: throughput, every job submitted by `inFlight` concurrent clients.
+    o.log(`dispatch: ${jobs} jobs, ${nWorkers} workers × ${slots} slots`);
+    const t0 = performance.now();
+    const ids: string[] = [];
+    let next = 0;
+    await Promise.all(Array.from({ length: inFlight }, async () => {
+      while (next < jobs) ids.push(await submitOne(ui, next++));
+    }));
+    const submittedAt = performance.now();
+    await until("every job completed", () => ids.every((id) => seen.completed.has(id)), 600_000);
+    const assignedTimes = ids.map((id) => seen.assigned.get(id) as number);
+    const firstAssigned = Math.min(...assignedTimes);
+    const lastAssigned = Math.max(...assignedTimes);
+    const lastCompleted = Math.max(...ids.map((id) => seen.completed.get(id) as number));
+    const jobsPerSec = jobs / ((lastCompleted - t0) / 1000);
+    const assignPerSec = jobs / (Math.max(1, lastAssigned - firstAssigned) / 1000);
+    const submitPerSec = jobs / ((submittedAt - t0) / 1000);
+    o.log(`dispatch: phase 1 done, ${jobsPerSec.toFixed(0)} jobs/s`);
+
+    // Phase 2: latency at a fixed offered rate (paced in 10 ms ticks).
+    const sent = new Map<string, number>();
+    const total = rate * rateSeconds;
+    const pending: Promise<void>[] = [];
+    const start = performance.now();
+    let k = 0;
+    while (k < total) {
+      const due = Math.min(total, Math.floor(((performance.now() - start) / 1000) * rate));
+      for (; k < due; k++) {
+        const t = performance.now();
+        pending.push(submitOne(ui, jobs + k).then((id) => void sent.set(id, t)));
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await Promise.all(pending);
+    await until("latency jobs assigned", () => [...sent.keys()].every((id) => seen.assigned.has(id)), 120_000);
+    const lat = [...sent].map(([id, t]) => (seen.assigned.get(id) as number) - t);
+    const offered = total / ((performance.now() - start) / 1000);
+    seen.stop();
+
+    const report: BenchReport = {
+      bench: "dispatch",
+      params: { jobs, workers: nWorkers, concurrency: slots, inFlight, offeredRate: rate, rateJobs: total, ...(o.size !== undefined ? { size: o.size } : {}) },
+      figures: [
+        { name: "jobs/s (submit → completed)", value: jobsPerSec, unit: "jobs/s" },
+        { name: "assignments/s", value: assignPerSec, unit: "assignments/s", target: ">= 2000" },
+        { name: "submissions/s", value: submitPerSec, unit: "submits/s" },
+        { name: `submit→assigned p50 @${rate}/s`, value: pct(lat, 50), unit: "ms" },
+        { name: `submit→assigned p99 @${rate}/s`, value: pct(lat, 99), unit: "ms", target: "< 50" },
+      ],
+      notes: [
+        `phase 2 offered ${offered.toFixed(0)} jobs/s for ${rateSeconds} s`,
+        "simulated workers answer at once and publish job.started + job.completed (4 appends per job); master, workers and nats-server share this machine",
+      ],
+    };
+    return report;
+  } finally {
+    for (const w of workers) await w.stop().catch((e) => o.log(`dispatch: stopping ${w.id}: ${(e as Error).message}`));
+    await master.stop();
+    await nats.stop();
+  }
+};
