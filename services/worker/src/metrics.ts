@@ -16,6 +16,7 @@ export interface MachineSample {
 }
 
 const MB = 1024 * 1024;
+const mb = (bytes: number) => (Number.isFinite(bytes) && bytes > 0 ? Math.round(bytes / MB) : 0);
 const clampPct = (n: number) => (Number.isFinite(n) ? Math.min(100, Math.max(0, Math.round(n * 10) / 10)) : 0);
 
 /** Disk usage changes slowly and `fsSize` runs `df`: it is sampled at most this often. */
@@ -34,12 +35,14 @@ class MachineReader {
     this.iface ??= si.networkInterfaceDefault().catch(() => "");
     const iface = await this.iface;
     const [load, mem, disk, net] = await Promise.all([si.currentLoad(), si.mem(), this.diskUse(), iface ? si.networkStats(iface) : Promise.resolve([])]);
-    const bytesPerSec = net.reduce((sum, n) => sum + Math.max(0, n.rx_sec ?? 0) + Math.max(0, n.tx_sec ?? 0), 0);
+    // rx_sec/tx_sec are null or NaN on the first call for an interface.
+    const rate = (v: number | null | undefined) => (typeof v === "number" && Number.isFinite(v) && v > 0 ? v : 0);
+    const bytesPerSec = net.reduce((sum, n) => sum + rate(n.rx_sec) + rate(n.tx_sec), 0);
     return {
       cpuUsage: clampPct(load.currentLoad),
-      memoryUsage: Math.round(mem.active / MB),
-      memoryTotal: Math.round(mem.total / MB),
-      availableMemoryMb: Math.round(mem.available / MB),
+      memoryUsage: mb(mem.active),
+      memoryTotal: mb(mem.total),
+      availableMemoryMb: mb(mem.available),
       memoryPercent: clampPct((mem.active / mem.total) * 100),
       diskUsage: disk,
       networkUsage: Math.round(((bytesPerSec * 8) / 1e6) * 100) / 100,

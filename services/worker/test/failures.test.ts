@@ -8,6 +8,7 @@ let nats: TestNats;
 let events: EventLog;
 let open: Worker;
 let guarded: Worker;
+let listed: Worker;
 let pages: TestPages;
 
 beforeAll(async () => {
@@ -15,9 +16,11 @@ beforeAll(async () => {
   events = await EventLog.start(nats);
   open = await startTestWorker(nats, { TROUPE_ALLOW_PRIVATE_TARGETS: "true", TROUPE_WORKER_NAME: "Worker Node Open" });
   guarded = await startTestWorker(nats, { TROUPE_WORKER_NAME: "Worker Node Guarded" });
+  // "localhost" is allowed by name; 127.0.0.1 itself is not.
+  listed = await startTestWorker(nats, { TROUPE_WORKER_NAME: "Worker Node Listed", TROUPE_ALLOWED_TARGETS: "localhost" });
 });
 afterAll(async () => {
-  await Promise.all([open?.stop("test over"), guarded?.stop("test over")]);
+  await Promise.all([open?.stop("test over"), guarded?.stop("test over"), listed?.stop("test over")]);
   await Promise.all([nats?.stop(), pages?.close()]);
 });
 
@@ -108,5 +111,25 @@ describe("SSRF guard (no allowance)", () => {
     const f = await failed(id);
     expect(f.data.error).toMatchObject({ code: "ssrf", retryable: false, step: { index: 0, type: "navigate" }, message: expect.stringMatching(/target refused: .*(loopback|metadata)/) });
     expect(pages.urls.length).toBe(before);
+  });
+});
+
+describe("SSRF guard on every request the page makes", () => {
+  it("blocks a subresource on a private address and logs it; the job goes on", async () => {
+    const id = await assign(listed, { scenario: { steps: [{ type: "navigate", url: `http://localhost:${pages.port}/embed` }, { type: "extract", fields: { p: { selector: "#p" } } }] } }, "embed");
+    const f = await events.final(id);
+    if (f.type !== "job.completed") throw new Error(f.data.error.message);
+    expect(f.data.result.data).toEqual({ p: "embedding" });
+    expect(f.data.result.logs).toContainEqual(expect.objectContaining({ level: "warn", source: "worker", message: expect.stringMatching(/^blocked request to http:\/\/127\.0\.0\.1:\d+\/secret\.png/) }));
+    expect(pages.urls).not.toContain("/secret.png");
+  });
+
+  it("refuses a redirect from an allowed host to a private address", async () => {
+    const before = pages.urls.length;
+    const id = await assign(listed, { url: `http://localhost:${pages.port}/redirect` }, "redirect");
+    const f = await failed(id);
+    expect(f.data.error).toMatchObject({ code: "ssrf", retryable: false, message: expect.stringMatching(/target refused: 127\.0\.0\.1 is a loopback/) });
+    // The redirect was requested; its private target never was.
+    expect(pages.urls.slice(before).filter((u) => u !== "/favicon.ico")).toEqual(["/redirect"]);
   });
 });

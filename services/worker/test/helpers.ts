@@ -57,6 +57,16 @@ export async function startPages(): Promise<TestPages> {
       return;
     }
     urls.push(req.url ?? "/");
+    if (path === "/redirect") {
+      res.writeHead(302, { location: `http://127.0.0.1:${port}/form` });
+      res.end();
+      return;
+    }
+    if (path === "/embed") {
+      res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+      res.end(`<!doctype html><title>embed</title><p id="p">embedding</p><img src="http://127.0.0.1:${port}/secret.png">`);
+      return;
+    }
     if (path === "/submitted") {
       const q = new URL(req.url ?? "/", "http://x").searchParams;
       res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
@@ -67,8 +77,9 @@ export async function startPages(): Promise<TestPages> {
     res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
     res.end(body);
   });
+  let port = 0;
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const port = (server.address() as { port: number }).port;
+  port = (server.address() as { port: number }).port;
   return {
     port,
     url: (p) => `http://127.0.0.1:${port}${p}`,
