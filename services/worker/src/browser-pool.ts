@@ -75,6 +75,11 @@ export class BrowserPool {
     return n;
   }
 
+  /** Process id of the browser new jobs go to (logs, and the crash test). */
+  get activePid(): number | undefined {
+    return this.active?.browser.process()?.pid;
+  }
+
   /** Starts the first browser (start-up fails early when Chromium is missing). */
   async start(): Promise<void> {
     await this.slot();

@@ -133,3 +133,18 @@ describe("SSRF guard on every request the page makes", () => {
     expect(pages.urls.slice(before).filter((u) => u !== "/favicon.ico")).toEqual(["/redirect"]);
   });
 });
+
+describe("browser crash", () => {
+  it("fails the running job as retryable and replaces the browser", async () => {
+    const id = await assign(open, { scenario: { steps: [{ type: "navigate", url: pages.url("/form") }, { type: "wait", ms: 30_000 }] } }, "crash");
+    await events.wait("job.progress", (e) => e.data.jobId === id && e.data.stepsDone === 1);
+    const pid = open.pool.activePid;
+    expect(pid).toBeGreaterThan(0);
+    process.kill(pid!, "SIGKILL");
+    const f = await failed(id);
+    expect(f.data.error).toMatchObject({ retryable: true, code: expect.stringMatching(/^(browser-crashed|browser)$/) });
+    const next = await assign(open, { url: pages.url("/form") }, "after-crash");
+    expect((await events.final(next)).type).toBe("job.completed");
+    expect(open.pool.activePid).not.toBe(pid);
+  });
+});
