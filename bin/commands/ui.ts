@@ -16,7 +16,7 @@ export const uiOptions = {
   host: str("listen address; anything but loopback needs --token", { env: "TROUPE_UI_HOST", default: "127.0.0.1", pattern: /^[A-Za-z0-9.:-]+$/, patternHelp: "an IP address or host name" }),
   port: int("listen port", { env: "TROUPE_UI_PORT", default: 3000, min: 0, max: 65535 }),
   token: str("login token: turns on a login page and `Authorization: Bearer` for the API", { env: "TROUPE_UI_TOKEN", metavar: "<token>", pattern: /^\S{16,}$/, patternHelp: "at least 16 characters without spaces" }),
-  db: str("the projector's SQLite read models (default <data dir>/readmodels.sqlite)", { env: "TROUPE_DB", metavar: "<file>" }),
+  db: str("the projector's SQLite read models (default <data dir>/readmodels.sqlite)", { env: "TROUPE_PROJECTOR_DB", metavar: "<file>" }),
   wsPort: int("NATS WebSocket port browsers connect to", { env: "TROUPE_NATS_WS_PORT", default: 4223, min: 1, max: 65535 }),
   wsUrl: str("full NATS WebSocket URL for browsers (default ws://<page host>:<ws port>)", { env: "TROUPE_UI_NATS_WS_URL", metavar: "<url>", pattern: /^wss?:\/\/\S+$/, patternHelp: "ws://host:port or wss://host:port" }),
   suspectAfterMs: int("show a worker as suspect when its last heartbeat is older", { env: "TROUPE_UI_SUSPECT_AFTER_MS", default: 90_000, min: 100, metavar: "<ms>" }),
@@ -45,7 +45,7 @@ Binding a non-loopback address (--host 0.0.0.0) requires --token / TROUPE_UI_TOK
       NATS_URL: v.natsUrl, TROUPE_DATA_DIR: v.dataDir, TROUPE_PREFIX: v.prefix,
       TROUPE_NATS_WS_PORT: String(v.wsPort), TROUPE_UI_SUSPECT_AFTER_MS: String(v.suspectAfterMs),
       TROUPE_UI_RPC_TIMEOUT_MS: String(v.rpcTimeoutMs), TROUPE_UI_MAX_BODY_BYTES: String(v.maxBodyBytes),
-      ...(v.db ? { TROUPE_DB: v.db } : {}), ...(v.token ? { TROUPE_UI_TOKEN: v.token } : {}), ...(v.wsUrl ? { TROUPE_UI_NATS_WS_URL: v.wsUrl } : {}),
+      ...(v.db ? { TROUPE_PROJECTOR_DB: v.db } : {}), ...(v.token ? { TROUPE_UI_TOKEN: v.token } : {}), ...(v.wsUrl ? { TROUPE_UI_NATS_WS_URL: v.wsUrl } : {}),
     });
     const ui = await serveUi(v.host, v.port);
     console.log(`troupe ui: dashboard at ${ui.url}${v.token ? " (login with the token)" : ""}`);

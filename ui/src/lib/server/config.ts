@@ -38,7 +38,7 @@ export function readConfig(env: Record<string, string | undefined> = process.env
     dataDir,
     natsUrl: env.NATS_URL || "nats://127.0.0.1:4222",
     prefix: env.TROUPE_PREFIX || "troupe",
-    dbPath: resolve(env.TROUPE_DB || `${dataDir}/readmodels.sqlite`),
+    dbPath: resolve(env.TROUPE_PROJECTOR_DB || `${dataDir}/readmodels.sqlite`),
     ...(env.TROUPE_UI_TOKEN ? { token: env.TROUPE_UI_TOKEN } : {}),
     ...(env.TROUPE_UI_NATS_WS_URL ? { wsUrl: env.TROUPE_UI_NATS_WS_URL } : {}),
     wsPort: num(env, "TROUPE_NATS_WS_PORT", 4223),

@@ -1,0 +1,224 @@
+import { join } from "node:path";
+import type { Page } from "puppeteer-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { subjects } from "@troupe/events";
+import { waitFor } from "../harness/index.ts";
+import { ARTIFACTS, startStack, tail, type Stack } from "./stack.ts";
+
+/**
+ * The dashboard in real Chromium against the real stack: nats-server, master,
+ * projector, UI and Puppeteer workers, each its own process.
+ */
+
+let stack: Stack;
+let page: Page;
+
+beforeAll(async () => {
+  stack = await startStack({ workers: 1 });
+  page = await stack.browser.newPage();
+  page.on("pageerror", (e) => console.error(`page error: ${(e as Error).message}`));
+}, 240_000);
+
+afterAll(async () => {
+  await stack?.stop();
+}, 60_000);
+
+const api = async (path: string, init?: RequestInit) => {
+  const r = await fetch(`${stack.uiUrl}${path}`, init);
+  return { status: r.status, body: (await r.json()) as Record<string, any> };
+};
+const post = (path: string, body: unknown, headers: Record<string, string> = { "content-type": "application/json" }) =>
+  api(path, { method: "POST", headers, body: typeof body === "string" ? body : JSON.stringify(body) });
+
+async function shot(name: string) {
+  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+}
+
+/** Resolves when the worker's registration reaches the read models (projector folded it). */
+async function workerListed(id: string, timeoutMs = 60_000) {
+  return waitFor(`${id} in GET /api/workers`, async () => (await api("/api/workers")).body.workers.find((w: { id: string }) => w.id === id), timeoutMs, 100);
+}
+
+describe("Workers page", () => {
+  it("lists the running workers; a worker started after page load appears within 2 s without reload; a killed one turns suspect, then lost", async () => {
+    await workerListed("wn-e2e-01");
+    await page.goto(`${stack.uiUrl}/workers`, { waitUntil: "networkidle0" });
+    await page.waitForSelector('[data-testid=connection][data-status=live]', { timeout: 10_000 });
+    await page.waitForSelector('[data-worker-id="wn-e2e-01"]', { timeout: 5000 });
+    // A marker that a reload would wipe.
+    await page.evaluate(() => ((window as unknown as { __noReload: boolean }).__noReload = true));
+
+    const live = await stack.nats.connect("live");
+    const registered = new Promise<void>((res) => {
+      const sub = live.subscribe(subjects.worker("wn-e2e-02", "registered"), { callback: () => { sub.unsubscribe(); res(); } });
+    });
+    await live.flush();
+    const w2 = stack.startWorker(2);
+    await registered;
+    await page.waitForSelector('[data-worker-id="wn-e2e-02"]', { timeout: 2000 });
+    expect(await page.evaluate(() => (window as unknown as { __noReload?: boolean }).__noReload)).toBe(true);
+    await page.waitForSelector('[data-worker-id="wn-e2e-02"][data-status=online]', { timeout: 5000 });
+    await shot("workers");
+
+    // Record every status the card shows, then kill -9 the worker.
+    await page.evaluate(() => {
+      const w = window as unknown as { __statuses: string[] };
+      w.__statuses = [];
+      const record = () => {
+        const s = document.querySelector('[data-worker-id="wn-e2e-02"]')?.getAttribute("data-status");
+        if (s && w.__statuses[w.__statuses.length - 1] !== s) w.__statuses.push(s);
+      };
+      new MutationObserver(record).observe(document.body, { subtree: true, attributes: true, childList: true });
+      record();
+    });
+    w2.child.kill("SIGKILL");
+    await page.waitForSelector('[data-worker-id="wn-e2e-02"][data-status=lost]', { timeout: 20_000 });
+    const seen = await page.evaluate(() => (window as unknown as { __statuses: string[] }).__statuses);
+    expect(seen.indexOf("suspect")).toBeGreaterThan(-1);
+    expect(seen.indexOf("suspect")).toBeLessThan(seen.indexOf("lost"));
+    expect(await page.evaluate(() => (window as unknown as { __noReload?: boolean }).__noReload)).toBe(true);
+    await shot("workers-lost");
+  }, 120_000);
+});
+
+describe("Jobs", () => {
+  it("a submitted job's progress bar advances live, and its detail page shows the extracted data and the screenshot", async () => {
+    await page.goto(`${stack.uiUrl}/jobs`, { waitUntil: "networkidle0" });
+    await page.waitForSelector('[data-testid=connection][data-status=live]', { timeout: 10_000 });
+    const url = `${stack.site.url}/product/3`;
+    const r = await post("/api/jobs", {
+      url, tags: ["e2e"],
+      scenario: { title: "e2e product", steps: [
+        { type: "navigate", url }, { type: "wait", ms: 700 }, { type: "scroll", y: 200 }, { type: "wait", ms: 700 },
+        { type: "extract", fields: { title: { selector: "h1.title" }, price: { selector: ".price" } } },
+        { type: "screenshot", label: "product" },
+      ] },
+    });
+    expect(r.status, JSON.stringify(r.body)).toBe(201);
+    const jobId = r.body.jobId as string;
+    const row = `[data-job-id="${jobId}"]`;
+    // The row appears without reload (job.submitted), then its bar moves.
+    await page.waitForSelector(row, { timeout: 5000 });
+    await page.evaluate((sel) => {
+      const w = window as unknown as { __progress: number[] };
+      w.__progress = [];
+      const record = () => {
+        const v = Number(document.querySelector(`${sel} [data-testid=job-progress]`)?.getAttribute("data-progress"));
+        if (Number.isFinite(v) && w.__progress[w.__progress.length - 1] !== v) w.__progress.push(v);
+      };
+      new MutationObserver(record).observe(document.body, { subtree: true, attributes: true, childList: true });
+      record();
+    }, row);
+    await page.waitForSelector(`${row}[data-status=completed]`, { timeout: 60_000 }).catch(async (e) => {
+      throw new Error(`${(e as Error).message}\nworker:\n${tail(stack, "worker-01")}\nmaster:\n${tail(stack, "master")}`);
+    });
+    const progress = await page.evaluate(() => (window as unknown as { __progress: number[] }).__progress);
+    expect(progress.some((p) => p > 0 && p < 100), `progress values seen: ${progress.join(", ")}`).toBe(true);
+    expect(progress[progress.length - 1]).toBe(100);
+    await shot("jobs");
+
+    await page.goto(`${stack.uiUrl}/jobs/${jobId}`, { waitUntil: "networkidle0" });
+    await page.waitForSelector("[data-testid=job-data]", { timeout: 10_000 });
+    const data = JSON.parse(await page.$eval("[data-testid=job-data]", (e) => e.textContent ?? "{}")) as Record<string, unknown>;
+    expect(data.title).toBe("Desk lamp #3");
+    expect(data.price).toMatch(/^\$\d+\.\d\d$/);
+    await page.waitForFunction(() => {
+      const img = document.querySelector<HTMLImageElement>("[data-testid=screenshot]");
+      return img !== null && img.complete && img.naturalWidth > 0;
+    }, { timeout: 10_000 });
+    const src = await page.$eval("[data-testid=screenshot]", (e) => e.getAttribute("src") ?? "");
+    const img = await fetch(`${stack.uiUrl}${src}`);
+    expect(img.status).toBe(200);
+    expect(img.headers.get("content-type")).toBe("image/png");
+    await shot("job-detail");
+  }, 120_000);
+});
+
+describe("Submit form", () => {
+  it("shows the field error for a bad URL next to the field", async () => {
+    await page.goto(`${stack.uiUrl}/submit`, { waitUntil: "networkidle0" });
+    await page.type("[data-testid=url]", "ftp://example.com/file");
+    await page.click("[data-testid=submit]");
+    await page.waitForSelector("[data-testid=error-url]", { timeout: 5000 });
+    expect(await page.$eval("[data-testid=error-url]", (e) => e.textContent)).toMatch(/http\(s\) URL/);
+    await shot("submit-error");
+  });
+});
+
+describe("REST API", () => {
+  it("returns the error shape and status codes for bad requests", async () => {
+    const cases: [string, Promise<{ status: number; body: Record<string, any> }>, number, string, string?][] = [
+      ["bad JSON", post("/api/jobs", "{nope"), 400, "invalid"],
+      ["bad URL", post("/api/jobs", { url: "ftp://x" }), 400, "invalid", "url"],
+      ["unknown field", post("/api/jobs", { url: "https://example.com", colour: "red" }), 400, "invalid", "colour"],
+      ["no url or scenario", post("/api/jobs", {}), 400, "invalid", "url"],
+      ["oversized body", post("/api/jobs", { url: "https://example.com", tags: ["x".repeat(600_000)] }), 413, "too-large"],
+      ["unknown job", api("/api/jobs/j-does-not-exist"), 404, "not-found"],
+      ["invalid job id", api("/api/jobs/bad.id"), 400, "invalid", "jobId"],
+      ["bad limit", api("/api/jobs?limit=0"), 400, "invalid", "limit"],
+      ["bad status", api("/api/jobs?status=sleeping"), 400, "invalid", "status"],
+      ["bad cursor", api("/api/jobs?cursor=zzz"), 400, "invalid", "cursor"],
+      ["unknown worker", api("/api/workers/wn-nobody"), 404, "not-found"],
+      ["wrong method", api("/api/workers", { method: "DELETE" }), 405, "method-not-allowed"],
+      ["unknown endpoint", api("/api/nothing-here"), 404, "not-found"],
+      ["unknown artifact", api("/artifacts/nothing.png"), 404, "not-found"],
+    ];
+    for (const [name, pending, status, code, field] of cases) {
+      const r = await pending;
+      expect(r.status, name).toBe(status);
+      expect(r.body.success, name).toBe(false);
+      expect(r.body.error.code, name).toBe(code);
+      expect(typeof r.body.error.message, name).toBe("string");
+      if (field) expect(r.body.error.field, name).toBe(field);
+      expect(Object.keys(r.body.error).every((k) => ["code", "message", "field"].includes(k)), name).toBe(true);
+    }
+  });
+
+  it("GET /api/workers matches the documented shape field by field", async () => {
+    const w = await workerListed("wn-e2e-01");
+    const r = await api("/api/workers");
+    expect(r.status).toBe(200);
+    expect(r.body.success).toBe(true);
+    expect(Object.keys(w).sort()).toEqual(["capabilities", "connection", "currentJobs", "id", "jobIds", "maxJobs", "name", "performance", "status", "type", "version"]);
+    expect(w.id).toBe("wn-e2e-01");
+    expect(w.name).toBe("Worker Node E2E 01");
+    expect(w.type).toBe("puppeteer");
+    expect(typeof w.version).toBe("string");
+    expect(["online", "busy"]).toContain(w.status);
+    expect(Number.isInteger(w.currentJobs)).toBe(true);
+    expect(w.maxJobs).toBe(2);
+    expect(Array.isArray(w.jobIds)).toBe(true);
+    expect(w.capabilities.maxConcurrentJobs).toBe(2);
+    expect(w.capabilities.supportedBrowsers[0].name).toBe("chromium");
+    expect(Object.keys(w.connection).sort()).toEqual(["ip", "lastSeen", "port", "registeredAt"]);
+    expect(typeof w.connection.ip).toBe("string");
+    expect(w.connection.port).toBeGreaterThan(0);
+    expect(Date.parse(w.connection.lastSeen)).toBeGreaterThan(Date.now() - 60_000);
+    expect(Date.parse(w.connection.registeredAt)).toBeLessThanOrEqual(Date.parse(w.connection.lastSeen));
+    expect(Object.keys(w.performance).sort()).toEqual([
+      "averageJobDuration", "averageResponseTime", "cpuUsage", "diskUsage", "jobsCompleted", "jobsFailed", "memoryTotal", "memoryUsage", "networkUsage", "successRate",
+    ]);
+    for (const k of ["averageJobDuration", "averageResponseTime", "cpuUsage", "diskUsage", "jobsCompleted", "jobsFailed", "memoryUsage", "networkUsage", "successRate"]) {
+      expect(typeof w.performance[k], k).toBe("number");
+    }
+    expect(w.performance.cpuUsage).toBeGreaterThanOrEqual(0);
+    expect(w.performance.cpuUsage).toBeLessThanOrEqual(100);
+    expect(w.performance.memoryUsage).toBeGreaterThan(0);
+    expect(w.performance.successRate).toBeGreaterThanOrEqual(0);
+    expect(w.performance.successRate).toBeLessThanOrEqual(100);
+    const one = await api("/api/workers/wn-e2e-01");
+    expect(one.body.worker.id).toBe("wn-e2e-01");
+    expect(Array.isArray(one.body.series)).toBe(true);
+  });
+});
+
+describe("screenshots of every page", () => {
+  it("saves the Overview, Workers, worker detail, Jobs, job detail and Submit pages", async () => {
+    for (const [name, path] of [["overview", "/"], ["workers-page", "/workers"], ["worker-detail", "/workers/wn-e2e-01"], ["jobs-page", "/jobs"], ["submit", "/submit"]] as const) {
+      const res = await page.goto(`${stack.uiUrl}${path}`, { waitUntil: "networkidle0" });
+      expect([200, 304], path).toContain(res?.status());
+      await page.waitForSelector('[data-testid=connection][data-status=live]', { timeout: 10_000 });
+      await shot(name);
+    }
+  });
+});

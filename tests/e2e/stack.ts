@@ -1,0 +1,114 @@
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import puppeteer, { type Browser } from "puppeteer-core";
+import { freePort } from "@troupe/events/node";
+import { startTestNats, waitFor, type TestNats } from "../harness/index.ts";
+import { ensureUiBuild } from "../../ui/launch/build.ts";
+import { startProcess, type Managed } from "../../ui/launch/processes.ts";
+import { startDemoSite, type DemoSite } from "../../ui/demo/site.ts";
+
+/**
+ * The real stack for browser tests: nats-server (harness), master, projector,
+ * UI and workers as child processes of `troupe`, the demo site for targets,
+ * and a real Chromium. Timings are shortened so liveness shows within seconds.
+ */
+
+const TROUPE = fileURLToPath(new URL("../../bin/troupe.mjs", import.meta.url));
+export const ARTIFACTS = resolve(fileURLToPath(new URL("../../test-artifacts", import.meta.url)));
+
+export const HEARTBEAT_MS = 1000;
+/** The UI colours a worker suspect after this; the master declares it lost after 3 missed heartbeats. */
+export const SUSPECT_AFTER_MS = 1200;
+
+export interface Stack {
+  nats: TestNats;
+  uiUrl: string;
+  site: DemoSite;
+  browser: Browser;
+  procs: Map<string, Managed>;
+  logs: Map<string, string[]>;
+  startWorker(n: number): Managed;
+  stop(): Promise<void>;
+}
+
+export function chromiumPath(): string {
+  return process.env.TROUPE_CHROMIUM_PATH ?? "/usr/bin/chromium";
+}
+
+export async function launchChromium(): Promise<{ browser: Browser; close(): Promise<void> }> {
+  const profile = mkdtempSync(join(tmpdir(), "troupe-e2e-chromium-"));
+  const args = ["--headless", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic", `--user-data-dir=${profile}`];
+  if (process.getuid?.() === 0) args.push("--no-sandbox");
+  const browser = await puppeteer.launch({ executablePath: chromiumPath(), headless: true, args, defaultViewport: { width: 1400, height: 1000 } });
+  return {
+    browser,
+    async close() {
+      await browser.close();
+      rmSync(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function startStack(o: { workers?: number } = {}): Promise<Stack> {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  await ensureUiBuild((l) => console.log(l));
+  const nats = await startTestNats({ init: true });
+  const site = await startDemoSite(0);
+  const uiPort = await freePort();
+  const procs = new Map<string, Managed>();
+  const logs = new Map<string, string[]>();
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    ...nats.env(),
+    TROUPE_HEARTBEAT_MS: String(HEARTBEAT_MS),
+    TROUPE_HEARTBEAT_INTERVAL_MS: String(HEARTBEAT_MS),
+    TROUPE_MASTER_PORT: "0",
+    TROUPE_PROJECTOR_PORT: "0",
+    TROUPE_UI_PORT: String(uiPort),
+    TROUPE_UI_BUILD: "false",
+    TROUPE_UI_SUSPECT_AFTER_MS: String(SUSPECT_AFTER_MS),
+    TROUPE_NATS_WS_PORT: nats.wsUrl.split(":").pop() as string,
+    TROUPE_LOG_LEVEL: "info",
+  };
+  const run = (name: string, args: string[], extra: NodeJS.ProcessEnv = {}) => {
+    const lines: string[] = [];
+    logs.set(name, lines);
+    const p = startProcess(name, process.execPath, [TROUPE, ...args], { ...env, ...extra }, (l) => {
+      lines.push(l);
+      if (process.env.TROUPE_E2E_LOG) console.log(`[${name}] ${l}`);
+    });
+    procs.set(name, p);
+    return p;
+  };
+  run("master", ["master"]);
+  run("projector", ["projector"]);
+  run("ui", ["ui"]);
+  const startWorker = (n: number) => {
+    const nn = String(n).padStart(2, "0");
+    return run(`worker-${nn}`, ["worker"], {
+      TROUPE_WORKER_NAME: `Worker Node E2E ${nn}`, TROUPE_WORKER_ID: `wn-e2e-${nn}`, TROUPE_WORKER_PORT: "0",
+      TROUPE_ALLOWED_TARGETS: "127.0.0.1", TROUPE_MAX_CPU: "100", TROUPE_MIN_FREE_MEMORY_MB: "0", TROUPE_DRAIN_GRACE_MS: "2000",
+    });
+  };
+  for (let i = 1; i <= (o.workers ?? 0); i++) startWorker(i);
+  const uiUrl = `http://127.0.0.1:${uiPort}`;
+  await waitFor("the UI to answer", async () => (await fetch(`${uiUrl}/api/stats`).catch(() => null))?.ok, 60_000, 200);
+  const chromium = await launchChromium();
+  return {
+    nats, uiUrl, site, browser: chromium.browser, procs, logs, startWorker,
+    async stop() {
+      await chromium.close().catch(() => {});
+      await Promise.all([...procs.values()].filter((p) => p.name.startsWith("worker")).map((p) => p.stop("SIGTERM", 10_000)));
+      await Promise.all([...procs.values()].map((p) => p.stop("SIGTERM", 10_000)));
+      await site.close();
+      await nats.stop();
+    },
+  };
+}
+
+/** Dumps a process's recent output, to make a failing test say why. */
+export function tail(stack: Stack, name: string, n = 30): string {
+  return (stack.logs.get(name) ?? []).slice(-n).join("\n");
+}
