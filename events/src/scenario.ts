@@ -117,9 +117,10 @@ export const MAX_STEPS = 500;
 export const ScenarioSchema = Type.Object({
   title: Type.Optional(Type.String({ maxLength: 500 })),
   timeout: Type.Optional(Timeout),
+  selectorAttribute: Type.Optional(Type.String({ maxLength: 200, description: "Recorder: the custom attribute its selectors were recorded with (informational)" })),
   steps: Type.Array(Type.Union(Object.values(StepSchemas)), { minItems: 1, maxItems: MAX_STEPS }),
 }, { additionalProperties: false, description: "A Recorder export or a Troupe step list" });
-export type Scenario = { title?: string; timeout?: number; steps: Step[] };
+export type Scenario = { title?: string; timeout?: number; selectorAttribute?: string; steps: Step[] };
 
 const compiledSteps = Object.fromEntries(
   Object.entries(StepSchemas).map(([k, s]) => [k, TypeCompiler.Compile(s as TSchema)]),
@@ -130,9 +131,10 @@ export function validateScenario(value: unknown, path = "scenario"): FieldError 
   if (typeof value !== "object" || value === null || Array.isArray(value)) return { path, message: "expected an object with a `steps` array" };
   const v = value as Record<string, unknown>;
   for (const k of Object.keys(v)) {
-    if (k !== "title" && k !== "steps" && k !== "timeout") return { path: `${path}.${k}`, message: "unknown property" };
+    if (k !== "title" && k !== "steps" && k !== "timeout" && k !== "selectorAttribute") return { path: `${path}.${k}`, message: "unknown property" };
   }
   if (v.title !== undefined && (typeof v.title !== "string" || v.title.length > 500)) return { path: `${path}.title`, message: "expected a string of at most 500 characters" };
+  if (v.selectorAttribute !== undefined && (typeof v.selectorAttribute !== "string" || v.selectorAttribute.length > 200)) return { path: `${path}.selectorAttribute`, message: "expected a string of at most 200 characters" };
   if (v.timeout !== undefined && (!Number.isInteger(v.timeout) || (v.timeout as number) < 1 || (v.timeout as number) > 600_000)) return { path: `${path}.timeout`, message: "expected an integer from 1 to 600000 (ms)" };
   if (!Array.isArray(v.steps)) return { path: `${path}.steps`, message: "expected an array of steps" };
   if (v.steps.length === 0) return { path: `${path}.steps`, message: "expected at least one step" };
