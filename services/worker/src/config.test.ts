@@ -24,6 +24,7 @@ describe("worker config", () => {
     expect(() => config([], { TROUPE_HEARTBEAT_MS: "soon" })).toThrow(/TROUPE_HEARTBEAT_MS: expected a whole number/);
     expect(() => config(["--id", "bad id!"])).toThrow(UsageError);
     expect(() => config(["--name", "!!!"])).toThrow(/derived from the name "!!!".*--id/);
+    expect(() => config([], { TROUPE_ALLOWED_TARGETS: "10.0.0.0/99" })).toThrow(/TROUPE_ALLOWED_TARGETS.*not a valid CIDR/);
   });
   it("prints the seed's banner: name, type, IP, max jobs, memory", () => {
     const text = describeConfig(config(["--name", "Worker Node Demo 01", "--max-jobs", "3"]));

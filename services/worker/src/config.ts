@@ -1,6 +1,7 @@
 import { hostname, networkInterfaces, totalmem } from "node:os";
 import { assertValidId, slugWorkerName } from "@troupe/events";
 import { bool, int, natsOptions, str, UsageError, type OptionValues } from "@troupe/events/node";
+import { createTargetGuard } from "./ssrf.ts";
 
 /** `troupe worker` options: a flag each, and the TROUPE_* variable in brackets. */
 export const workerOptions = {
@@ -75,6 +76,11 @@ export function resolveConfig(v: WorkerOptionValues, detected = { ip: detectIp, 
     throw new UsageError((e as Error).message + (v.id ? "" : "; set --id [TROUPE_WORKER_ID]"));
   }
   const allowedTargets = v.allowedTargets.split(",").map((s) => s.trim().toLowerCase()).filter(Boolean);
+  try {
+    createTargetGuard({ allowPrivate: false, allowed: allowedTargets });
+  } catch (e) {
+    throw new UsageError(`--allowed-targets [TROUPE_ALLOWED_TARGETS]: ${(e as Error).message}`);
+  }
   return {
     natsUrl: v.natsUrl,
     dataDir: v.dataDir,

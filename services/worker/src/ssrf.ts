@@ -51,8 +51,9 @@ function allowList(entries: readonly string[]) {
     const cidr = /^([0-9a-f.:]+)\/(\d{1,3})$/i.exec(e);
     if (cidr) {
       const fam = isIP(cidr[1] as string);
-      if (!fam) throw new Error(`allowed targets: ${JSON.stringify(e)} is not a valid CIDR`);
-      nets.addSubnet(cidr[1] as string, Number(cidr[2]), fam === 6 ? "ipv6" : "ipv4");
+      const bits = Number(cidr[2]);
+      if (!fam || bits > (fam === 6 ? 128 : 32)) throw new Error(`allowed targets: ${JSON.stringify(e)} is not a valid CIDR`);
+      nets.addSubnet(cidr[1] as string, bits, fam === 6 ? "ipv6" : "ipv4");
     } else if (isIP(e)) nets.addAddress(e, isIP(e) === 6 ? "ipv6" : "ipv4");
     else hosts.push(e.toLowerCase());
   }

@@ -99,7 +99,7 @@ export class Worker {
       // Each worker owns its subjects; no queue group.
       queue: "",
       metadata: { workerId: c.workerId, instanceId: this.instanceId, name: c.name, type: c.type },
-      statsHandler: async () => ({ status: this.workerStatus, currentJobs: this.running.size, maxJobs: c.maxJobs, completed: this.stats.completed, failed: this.stats.failed }),
+      statsHandler: async () => ({ status: this.workerStatus, currentJobs: this.running.size, maxJobs: c.maxJobs, completed: this.stats.completed, failed: this.stats.failed, invalidCommands: this.invalidCommands }),
     });
     this.service.addEndpoint("assign", { subject: this.subjects.workerCommand(c.workerId, "assign"), handler: (err, msg) => this.guarded("assign", err, msg, () => this.onAssign(msg)) });
     this.service.addEndpoint("cancel", { subject: this.subjects.workerCommand(c.workerId, "cancel"), handler: (err, msg) => this.guarded("cancel", err, msg, () => this.onCancel(msg)) });
