@@ -1,0 +1,54 @@
+import { describe, expect, it } from "vitest";
+import { createEvent, evolveJob, jobSummary, type JobView, type TroupeEvent } from "@troupe/events";
+import { viewFromSummary } from "../jobs.ts";
+import { applyEvent, type LiveModels } from "./apply.ts";
+
+const T0 = Date.parse("2026-01-15T10:00:00.000Z");
+const at = (s: number) => new Date(T0 + s * 1000);
+const models = (o: Partial<LiveModels> = {}): LiveModels => ({ workers: new Map(), jobs: new Map(), trackNewJobs: true, trackNewWorkers: true, ...o });
+
+const reg = createEvent("worker.registered", {
+  workerId: "wn-a", instanceId: "i-a", name: "A", type: "puppeteer", ip: "10.0.0.1", port: 3002, version: "1",
+  capabilities: { maxConcurrentJobs: 2, memory: 1024, cpu: 2, supportedBrowsers: [{ name: "chromium", version: "120" }] },
+}, "wn-a", at(0)) as TroupeEvent;
+const submitted = createEvent("job.submitted", { jobId: "j1", spec: { url: "https://example.com", priority: 5, maxAttempts: 3, timeoutMs: 60_000 } }, "master", at(1)) as TroupeEvent;
+const assigned = (attempt: number) => createEvent("job.assigned", { jobId: "j1", workerId: "wn-a", attempt, epoch: 1 }, "master", at(2)) as TroupeEvent;
+const progress = (attempt: number, p: number) => createEvent("job.progress", { jobId: "j1", workerId: "wn-a", attempt, progress: p }, "wn-a", at(3)) as TroupeEvent;
+const completed = (attempt: number) => createEvent("job.completed", {
+  jobId: "j1", workerId: "wn-a", attempt,
+  result: { success: true, data: { title: "x" }, dataExtracted: 1, screenshots: [], logs: [] },
+  metrics: { totalDuration: 1500, responseTime: 200, memoryUsed: 50 },
+}, "wn-a", at(4)) as TroupeEvent;
+
+describe("applyEvent", () => {
+  it("folds a job's life with the shared reducer and counts the outcome on its worker", () => {
+    const m = models();
+    for (const e of [reg, submitted, assigned(1), progress(1, 40)]) applyEvent(m, e);
+    expect(m.jobs.get("j1")).toMatchObject({ status: "running", progress: 40, workerId: "wn-a" });
+    expect(applyEvent(m, completed(1))).toEqual({ job: "j1", worker: "wn-a" });
+    expect(m.jobs.get("j1")).toMatchObject({ status: "completed", progress: 100 });
+    expect(m.workers.get("wn-a")).toMatchObject({ jobsCompleted: 1, successRate: 100, averageJobDuration: 1500 });
+  });
+
+  it("rejects a stale attempt and does not count it on the worker", () => {
+    const m = models();
+    for (const e of [reg, submitted, assigned(1)]) applyEvent(m, e);
+    expect(applyEvent(m, completed(2))).toEqual({ rejected: "stale-attempt" });
+    expect(m.workers.get("wn-a")?.jobsCompleted).toBe(0);
+  });
+
+  it("ignores jobs and workers the page does not follow", () => {
+    const m = models({ trackNewJobs: false, trackNewWorkers: false });
+    expect(applyEvent(m, submitted)).toEqual({});
+    expect(applyEvent(m, reg)).toEqual({});
+    expect(m.jobs.size + m.workers.size).toBe(0);
+  });
+
+  it("folds live events onto list rows (summaries) the server rendered", () => {
+    const view = (evolveJob(undefined, submitted as never) as { ok: true; job: JobView }).job;
+    const assignedView = (evolveJob(view, assigned(1) as never) as { ok: true; job: JobView }).job;
+    const m = models({ jobs: new Map([["j1", viewFromSummary(jobSummary(assignedView))]]) });
+    applyEvent(m, progress(1, 70));
+    expect(jobSummary(m.jobs.get("j1") as JobView)).toMatchObject({ status: "running", progress: 70 });
+  });
+});

@@ -1,0 +1,32 @@
+import { describe, expect, it } from "vitest";
+import { validateCommand } from "@troupe/events";
+import { buildSubmit } from "./submit.ts";
+
+const form = { url: "", priority: "", tags: "", maxAttempts: "", timeoutMs: "", scenario: "" };
+
+describe("buildSubmit", () => {
+  it("turns the form into a jobs.submit body the contract accepts", () => {
+    const r = buildSubmit({ ...form, url: " https://example.com ", priority: "7", tags: "a, b,,", maxAttempts: "2" });
+    expect(r).toEqual({ ok: true, body: { url: "https://example.com", priority: 7, tags: ["a", "b"], maxAttempts: 2 } });
+    if (r.ok) expect(validateCommand("jobs.submit", r.body).ok).toBe(true);
+  });
+
+  it("parses a pasted Recorder export", () => {
+    const scenario = { title: "rec", steps: [{ type: "setViewport", width: 800, height: 600, deviceScaleFactor: 1, isMobile: false, hasTouch: false, isLandscape: false }, { type: "navigate", url: "https://example.com/" }] };
+    const r = buildSubmit({ ...form, scenario: JSON.stringify(scenario) });
+    expect(r.ok && r.body.scenario).toEqual(scenario);
+  });
+
+  it("names the field for text that is not a number or not JSON", () => {
+    expect(buildSubmit({ ...form, priority: "high" })).toEqual({ ok: false, error: { field: "priority", message: 'expected a whole number, got "high"' } });
+    const r = buildSubmit({ ...form, scenario: "{ steps: " });
+    expect(!r.ok && r.error.field).toBe("scenario");
+  });
+
+  it("leaves semantic checks to the contract (same as the master)", () => {
+    const r = buildSubmit({ ...form, url: "ftp://example.com" });
+    expect(r.ok).toBe(true);
+    const v = r.ok ? validateCommand("jobs.submit", r.body) : null;
+    expect(v?.ok === false && v.error.path).toBe("url");
+  });
+});

@@ -1,0 +1,72 @@
+import { describe, expect, it } from "vitest";
+import { createEvent, emptyWorker, evolveWorker, type WorkerView } from "@troupe/events";
+import { selectWorkers, workerDto } from "./workers.ts";
+
+const T0 = Date.parse("2026-01-15T10:00:00.000Z");
+const at = (ms: number) => new Date(T0 + ms);
+
+function registered(id: string, name: string, type = "puppeteer", ms = 0): WorkerView {
+  return evolveWorker(undefined, createEvent("worker.registered", {
+    workerId: id, instanceId: `i-${id}`, name, type, ip: "10.0.0.5", port: 3002, version: "1.0.0",
+    capabilities: { maxConcurrentJobs: 4, memory: 8192, cpu: 4, supportedBrowsers: [{ name: "chromium", version: "120" }] },
+  }, id, at(ms)));
+}
+
+function heartbeat(w: WorkerView, ms: number, cpu: number, currentJobs = 0): WorkerView {
+  return evolveWorker(w, createEvent("worker.heartbeat", {
+    workerId: w.id, instanceId: `i-${w.id}`, status: currentJobs ? "busy" : "online", currentJobs, maxConcurrentJobs: 4, jobIds: [],
+    metrics: { memoryUsage: 1024, memoryTotal: 8192, cpuUsage: cpu, diskUsage: 40, networkUsage: 1.5, jobsCompleted: 0, jobsFailed: 0, averageResponseTime: 0 },
+    performance: { successRate: 100, averageJobDuration: 0 },
+  }, w.id, at(ms)));
+}
+
+describe("workerDto", () => {
+  it("groups the view into the seed's shape: connection and performance", () => {
+    const w = heartbeat(registered("wn-a", "Worker Node A"), 1000, 37.5, 2);
+    const dto = workerDto(w, T0 + 2000, 90_000);
+    expect(dto).toMatchObject({
+      id: "wn-a", name: "Worker Node A", type: "puppeteer", status: "busy", currentJobs: 2, maxJobs: 4,
+      connection: { ip: "10.0.0.5", port: 3002, lastSeen: at(1000).toISOString(), registeredAt: at(0).toISOString() },
+      performance: { cpuUsage: 37.5, memoryUsage: 1024, memoryTotal: 8192, diskUsage: 40, networkUsage: 1.5, successRate: 0, jobsCompleted: 0, jobsFailed: 0 },
+    });
+    expect(dto.capabilities?.maxConcurrentJobs).toBe(4);
+  });
+
+  it("reports a worker not heard from past the window as suspect", () => {
+    const w = heartbeat(registered("wn-a", "A"), 1000, 10);
+    expect(workerDto(w, T0 + 1000 + 90_001, 90_000).status).toBe("suspect");
+    expect(workerDto(w, T0 + 1000 + 89_000, 90_000).status).toBe("online");
+  });
+
+  it("has nulls, not missing keys, for a worker known only by id", () => {
+    const dto = workerDto(emptyWorker("wn-x"), T0, 90_000);
+    expect(dto.connection).toEqual({ ip: "", port: 0, lastSeen: null, registeredAt: null });
+    expect(dto.capabilities).toBeNull();
+  });
+});
+
+describe("selectWorkers", () => {
+  const ws = [
+    heartbeat(registered("wn-b", "Bravo"), 1000, 80, 3),
+    heartbeat(registered("wn-a", "Alpha", "playwright"), 1000, 20),
+    registered("wn-c", "Charlie", "puppeteer", -200_000),
+  ];
+  const now = T0 + 2000;
+
+  it("filters by status using the presence at now", () => {
+    expect(selectWorkers(ws, { status: "suspect" }, now, 90_000).map((r) => r.worker.id)).toEqual(["wn-c"]);
+    expect(selectWorkers(ws, { status: "busy" }, now, 90_000).map((r) => r.worker.id)).toEqual(["wn-b"]);
+  });
+
+  it("filters by type and searches names and ids case-insensitively", () => {
+    expect(selectWorkers(ws, { type: "playwright" }, now, 90_000).map((r) => r.worker.id)).toEqual(["wn-a"]);
+    expect(selectWorkers(ws, { search: "CHAR" }, now, 90_000).map((r) => r.worker.id)).toEqual(["wn-c"]);
+    expect(selectWorkers(ws, { search: "wn-b" }, now, 90_000).map((r) => r.worker.id)).toEqual(["wn-b"]);
+  });
+
+  it("sorts by name, by cpu (highest first) and by status (busy before online before suspect)", () => {
+    expect(selectWorkers(ws, { sort: "name" }, now, 90_000).map((r) => r.worker.name)).toEqual(["Alpha", "Bravo", "Charlie"]);
+    expect(selectWorkers(ws, { sort: "cpu" }, now, 90_000).map((r) => r.worker.id)).toEqual(["wn-b", "wn-a", "wn-c"]);
+    expect(selectWorkers(ws, { sort: "status" }, now, 90_000).map((r) => r.status)).toEqual(["busy", "online", "suspect"]);
+  });
+});
