@@ -22,7 +22,9 @@ export const PAGES: Record<string, string> = {
 <button id="submit" type="submit">Submit</button></form></body></html>`,
   "/echo": `<!doctype html><html><head><title>echo</title></head><body><pre id="info"></pre><script>
 document.getElementById('info').textContent = JSON.stringify({ userAgent: navigator.userAgent, language: navigator.language,
-  timezone: Intl.DateTimeFormat().resolvedOptions().timeZone, width: window.innerWidth, height: window.innerHeight });
+  timezone: Intl.DateTimeFormat().resolvedOptions().timeZone, width: window.innerWidth, height: window.innerHeight, screenWidth: screen.width });
+const geo = (text) => { const g = document.createElement('pre'); g.id = 'geo'; g.textContent = text; document.body.appendChild(g); };
+navigator.geolocation.getCurrentPosition((p) => geo(JSON.stringify({ lat: p.coords.latitude, lon: p.coords.longitude })), (e) => geo('error ' + e.message));
 </script></body></html>`,
   "/error": `<!doctype html><html><head><title>broken</title></head><body><p id="p">x</p><script>console.error("boom from the page")</script></body></html>`,
 };

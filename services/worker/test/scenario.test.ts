@@ -104,23 +104,29 @@ describe("a Chrome DevTools Recorder export", () => {
 });
 
 describe("fingerprint", () => {
-  it("the page sees the user agent, Accept-Language, timezone and viewport asked for", async () => {
+  it("the page sees the user agent, Accept-Language, timezone, viewport, screen and geolocation asked for", async () => {
     const userAgent = "Mozilla/5.0 (X11; Linux x86_64) TroupeTest/1.0";
     const { final } = await run({
-      scenario: { steps: [{ type: "navigate", url: pages.url("/echo") }, { type: "extract", fields: { info: { selector: "#info" } } }] },
+      scenario: { steps: [{ type: "navigate", url: pages.url("/echo") }, { type: "waitForElement", selectors: [["#geo"]] }, { type: "extract", fields: { info: { selector: "#info" }, geo: { selector: "#geo" } } }] },
       fingerprint: {
         userAgent,
         userAgentMetadata: { brands: [{ brand: "Troupe", version: "1" }], platform: "Linux", platformVersion: "6.1", architecture: "x86", model: "", mobile: false },
         locale: "de-DE",
         timezone: "Asia/Tokyo",
         viewport: { width: 1111, height: 777 },
+        screen: { width: 2560, height: 1440 },
+        geolocation: { latitude: 35.6812, longitude: 139.7671 },
       },
     }, "fp");
     if (final.type === "job.failed") throw new Error(final.data.error.message);
     const h = pages.headers.get("/echo")!;
     expect(h["user-agent"]).toBe(userAgent);
     expect(h["accept-language"]).toMatch(/^de-DE/);
+    // Client hints follow the metadata, not the real browser.
+    expect(h["sec-ch-ua"]).toContain('"Troupe";v="1"');
+    expect(h["sec-ch-ua-platform"]).toBe('"Linux"');
     const info = JSON.parse(final.data.result.data.info as string);
-    expect(info).toEqual({ userAgent, language: "de-DE", timezone: "Asia/Tokyo", width: 1111, height: 777 });
+    expect(info).toEqual({ userAgent, language: "de-DE", timezone: "Asia/Tokyo", width: 1111, height: 777, screenWidth: 2560 });
+    expect(JSON.parse(final.data.result.data.geo as string)).toEqual({ lat: 35.6812, lon: 139.7671 });
   });
 });
