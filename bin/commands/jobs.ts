@@ -1,12 +1,46 @@
-import { defineCommand } from "@troupe/events/node";
+import { JOB_STATUSES, type JobStatus } from "@troupe/events";
+import { bool, defineCommand, int, str } from "@troupe/events/node";
+import { dbPathFor } from "../../services/projector/src/db-file.ts";
+import { openReadModels } from "../../services/projector/src/read-models.ts";
+import { ago, duration } from "../../ui/src/lib/format.ts";
+import { printTable } from "./workers.ts";
 
-/** Placeholder until issue #6 lands: help works, running says so. */
 export const command = defineCommand({
   name: "jobs",
-  summary: "list jobs (not implemented yet: issue #6)",
-  options: {},
-  async run() {
-    console.error("troupe jobs: not implemented yet (issue #6)");
-    return 2;
+  summary: "List jobs (newest first) from the projector's read models; --cursor pages on.",
+  options: {
+    dataDir: str("data directory", { env: "TROUPE_DATA_DIR", default: ".troupe", metavar: "<dir>" }),
+    db: str("read-model database (default <data dir>/readmodels.sqlite)", { env: "TROUPE_PROJECTOR_DB", metavar: "<file>" }),
+    status: str("only jobs in this status", { choices: JOB_STATUSES }),
+    search: str("substring of id or url", { metavar: "<text>" }),
+    worker: str("only jobs of this worker", { metavar: "<id>", pattern: /^[A-Za-z0-9_-]{1,64}$/, patternHelp: "a worker id" }),
+    limit: int("jobs per page", { default: 20, min: 1, max: 500 }),
+    cursor: str("the cursor printed under the previous page", { metavar: "<cursor>" }),
+    json: bool("print the GET /api/jobs JSON shape", { default: false }),
+  },
+  async run({ values: v }) {
+    const rm = openReadModels(dbPathFor(v.dataDir, v.db));
+    try {
+      if (!rm.ready()) {
+        console.error(`troupe jobs: no read models at ${dbPathFor(v.dataDir, v.db)} yet — start the projector (troupe projector)`);
+        return 1;
+      }
+      const page = rm.listJobs({
+        limit: v.limit,
+        ...(v.status ? { status: v.status as JobStatus } : {}), ...(v.search ? { q: v.search } : {}),
+        ...(v.worker ? { workerId: v.worker } : {}), ...(v.cursor ? { cursor: v.cursor } : {}),
+      });
+      if (v.json) {
+        console.log(JSON.stringify({ success: true, ...page }, null, 2));
+        return 0;
+      }
+      const now = Date.now();
+      printTable(["ID", "STATUS", "PROGRESS", "ATTEMPT", "WORKER", "SUBMITTED", "DURATION", "URL"],
+        page.jobs.map((j) => [j.id, j.status, `${Math.round(j.progress)}%`, String(j.attempt), j.workerId ?? "-", ago(j.submittedAt, now), duration(j.duration), j.url ?? "(scenario)"]));
+      if (page.nextCursor) console.log(`\nmore: troupe jobs --cursor ${page.nextCursor}`);
+      return 0;
+    } finally {
+      rm.close();
+    }
   },
 });

@@ -1,12 +1,47 @@
-import { defineCommand } from "@troupe/events/node";
+import { WORKER_STATUSES, type WorkerStatusView } from "@troupe/events";
+import { bool, defineCommand, int, str } from "@troupe/events/node";
+import { dbPathFor } from "../../services/projector/src/db-file.ts";
+import { openReadModels } from "../../services/projector/src/read-models.ts";
+import { workerDto } from "../../ui/src/lib/workers.ts";
+import { ago, duration } from "../../ui/src/lib/format.ts";
 
-/** Placeholder until issue #6 lands: help works, running says so. */
 export const command = defineCommand({
   name: "workers",
-  summary: "list workers (not implemented yet: issue #6)",
-  options: {},
-  async run() {
-    console.error("troupe workers: not implemented yet (issue #6)");
-    return 2;
+  summary: "List workers and their state from the projector's read models (the same rows the dashboard shows).",
+  options: {
+    dataDir: str("data directory", { env: "TROUPE_DATA_DIR", default: ".troupe", metavar: "<dir>" }),
+    db: str("read-model database (default <data dir>/readmodels.sqlite)", { env: "TROUPE_PROJECTOR_DB", metavar: "<file>" }),
+    status: str("only workers in this status", { choices: WORKER_STATUSES }),
+    search: str("substring of id, name or ip", { metavar: "<text>" }),
+    json: bool("print the GET /api/workers JSON shape", { default: false }),
+    suspectAfterMs: int("show a worker as suspect when its last heartbeat is older", { env: "TROUPE_UI_SUSPECT_AFTER_MS", default: 90_000, min: 100, metavar: "<ms>" }),
+  },
+  async run({ values: v }) {
+    const rm = openReadModels(dbPathFor(v.dataDir, v.db), { suspectAfterMs: v.suspectAfterMs });
+    try {
+      if (!rm.ready()) {
+        console.error(`troupe workers: no read models at ${dbPathFor(v.dataDir, v.db)} yet — start the projector (troupe projector)`);
+        return 1;
+      }
+      const now = Date.now();
+      const workers = rm.listWorkers({ ...(v.status ? { status: v.status as WorkerStatusView } : {}), ...(v.search ? { q: v.search } : {}) });
+      if (v.json) {
+        console.log(JSON.stringify({ success: true, workers: workers.map((w) => workerDto(w, now, v.suspectAfterMs)) }, null, 2));
+        return 0;
+      }
+      const rows = workers.map((w) => [w.id, w.name, w.status, `${w.currentJobs}/${w.maxJobs}`, `${Math.round(w.cpu)}%`, `${Math.round(w.memory)}MB`, `${Math.round(w.successRate)}%`, duration(w.averageJobDuration), ago(w.lastSeen, now)]);
+      printTable(["ID", "NAME", "STATUS", "JOBS", "CPU", "MEM", "SUCCESS", "AVG JOB", "LAST SEEN"], rows);
+      return 0;
+    } finally {
+      rm.close();
+    }
   },
 });
+
+export function printTable(head: string[], rows: string[][]): void {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ").trimEnd();
+  console.log(line(head));
+  for (const r of rows) console.log(line(r));
+  if (rows.length === 0) console.log("(none)");
+}
