@@ -128,8 +128,8 @@ export class Worker {
     return publishReliably(this.js, createEvent(type, data, this.config.workerId) as never, { subjects: this.subjects, log: this.log, ...o });
   }
 
-  /** A handler error is logged and answered, never a crash. */
-  private guarded(name: string, err: Error | null, msg: Msg, fn: () => void): void {
+  /** A handler error is logged and answered in the endpoint's reply shape, never a crash. */
+  private guarded(name: "assign" | "cancel" | "drain", err: Error | null, msg: Msg, fn: () => void): void {
     if (err) {
       this.log.error({ err: err.message, endpoint: name }, "endpoint subscription error");
       return;
@@ -137,8 +137,10 @@ export class Worker {
     try {
       fn();
     } catch (e) {
+      const message = `worker error: ${(e as Error).message}`.slice(0, 4000);
       this.log.error({ err: (e as Error).stack, endpoint: name }, "command handler failed");
-      msg.respond(json({ ok: false, error: { code: "internal", message: (e as Error).message.slice(0, 4000) } }));
+      const reply: AssignReply | AckReply = name === "assign" ? { accepted: false, reason: "invalid", message } : { ok: false, error: { code: "internal", message } };
+      msg.respond(json(reply));
     }
   }
 
