@@ -45,7 +45,8 @@ describe("bench all: orchestration (benches injected, no servers)", () => {
     expect(r.benches.projector?.[0]?.error).toMatch(/projector exploded/);
     expect(r.benches.dispatch?.map((o) => o.status)).toEqual(["ok", "ok"]);
     // The peer got each run's own dispatch shape.
-    expect(seenShapes).toEqual([{ jobs: 500, workers: 3, concurrency: 2, inFlight: 64 }, { jobs: 500, workers: 3, concurrency: 2, inFlight: 64 }]);
+    const shape = { jobs: 500, workers: 3, concurrency: 2, inFlight: 256, offeredRate: 200, rateJobs: 200 };
+    expect(seenShapes).toEqual([shape, shape]);
     const tput = r.summary.find((s) => s.bench === "dispatch" && s.figure === "jobs/s");
     expect(tput?.spread).toEqual({ median: 1500, min: 1000, max: 2000, n: 2 });
     // Run 1: 1000 jobs/s × 4 ÷ 10 000; run 2: 2000 × 4 ÷ 20 000 — both 0.4, whatever the drift between runs.

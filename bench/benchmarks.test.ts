@@ -25,16 +25,16 @@ describe("bench quick mode", () => {
     // A round trip on loopback takes some time, but far less than the 10 s request timeout.
     expect(value(r, LIMIT.rr1p50)).toBeGreaterThan(0);
     expect(value(r, LIMIT.rr1p50)).toBeLessThan(10_000);
-  }, 60_000);
+  }, 120_000);
 
   it("peer: BullMQ on a private redis-server runs the dispatch shape and pairs with the dispatch figures", async () => {
     const dispatch: BenchReport = {
       bench: "dispatch",
-      params: { jobs: 200, workers: 2, concurrency: 3 },
+      params: { jobs: 200, workers: 2, concurrency: 3, inFlight: 32, offeredRate: 100, rateJobs: 50 },
       figures: [{ name: "jobs/s", value: 500, unit: "jobs/s" }, { name: "enqueue→start p50", value: 4, unit: "ms" }, { name: "enqueue→start p99", value: 0.02, unit: "s" }],
     };
     const r = await peerBench({ quick: true, log: () => {}, dispatch });
-    expect(r.params).toMatchObject({ jobs: 200, workers: 2, concurrency: 3, redis: "appendonly yes, appendfsync everysec" });
+    expect(r.params).toMatchObject({ jobs: 200, workers: 2, concurrency: 3, inFlight: 32, offeredRate: 100, rateJobs: 50, redis: "appendonly yes, appendfsync everysec" });
     const rate = value(r, PEER.bullmqRate);
     expect(rate).toBeGreaterThan(0);
     expect(value(r, PEER.bullmqP50)).toBeGreaterThanOrEqual(0);
@@ -42,7 +42,7 @@ describe("bench quick mode", () => {
     expect(value(r, PEER.troupeRate)).toBe(500);
     expect(value(r, PEER.troupeP99)).toBe(20);
     expect(value(r, PEER.rateRatio)).toBeCloseTo(500 / rate, 1);
-  }, 60_000);
+  }, 120_000);
 
   it("growth: JetStream publish and read per-item cost at 1× and 10× a base, with a verdict", async () => {
     const series = await jetstreamGrowth({ quick: true, log: () => {}, base: 100, maxMultiplier: 10 });
@@ -53,5 +53,5 @@ describe("bench quick mode", () => {
       expect(s.ratio).toBeGreaterThan(0);
       expect(typeof s.superLinear).toBe("boolean");
     }
-  }, 60_000);
+  }, 120_000);
 });

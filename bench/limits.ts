@@ -194,7 +194,7 @@ export interface LimitSizes {
 
 export function limitSizes(quick: boolean): LimitSizes {
   return quick
-    ? { messages: 2_000, publishInFlight: 256, payloadBytes: 512, requests: 1_000, requestsInFlight: 64, pages: 6 }
+    ? { messages: 2_000, publishInFlight: 256, payloadBytes: 512, requests: 1_000, requestsInFlight: 64, pages: 3 }
     : { messages: 50_000, publishInFlight: 256, payloadBytes: 512, requests: 20_000, requestsInFlight: 64, pages: 60 };
 }
 

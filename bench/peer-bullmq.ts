@@ -16,17 +16,26 @@ import { latencySummary } from "./stats.ts";
 
 export const REDIS_INSTALL = "apt-get install -y redis-server";
 
-/** The work both sides run: `jobs` no-op jobs spread over `workers` × `concurrency` slots. */
+/**
+ * The work both sides run, as bench/dispatch.ts does it: phase 1 submits
+ * `jobs` no-op jobs with `inFlight` submissions outstanding to `workers` ×
+ * `concurrency` slots (throughput); phase 2 offers `offeredRate` jobs/s until
+ * `rateJobs` were sent (latency, away from saturation).
+ */
 export interface JobShape {
   jobs: number;
   workers: number;
   concurrency: number;
-  /** Submissions outstanding at once (a client that does not wait for each add). */
   inFlight: number;
+  offeredRate: number;
+  rateJobs: number;
 }
 
+/** bench/dispatch.ts's own defaults, for when its report is not there to copy. */
 export function defaultShape(quick: boolean): JobShape {
-  return quick ? { jobs: 300, workers: 2, concurrency: 4, inFlight: 64 } : { jobs: 5_000, workers: 4, concurrency: 4, inFlight: 64 };
+  return quick
+    ? { jobs: 500, workers: 10, concurrency: 10, inFlight: 256, offeredRate: 200, rateJobs: 200 }
+    : { jobs: 20_000, workers: 50, concurrency: 10, inFlight: 256, offeredRate: 500, rateJobs: 5_000 };
 }
 
 /** What Troupe's dispatch benchmark measured, read from its report's figures. */
@@ -71,6 +80,8 @@ export function fromDispatchReport(r: BenchReport | undefined, quick: boolean): 
   take("concurrency", numParam(r.params, /^concurrency$/i, /concurrency|slots|perWorker|maxConcurrent/i));
   take("jobs", numParam(r.params, /^jobs$/i, /^(size|count)$/i, /jobs/i));
   take("inFlight", numParam(r.params, /inFlight|in-flight|submitters|clients/i));
+  take("offeredRate", numParam(r.params, /^offeredRate$/i, /rate$/i));
+  take("rateJobs", numParam(r.params, /^rateJobs$/i));
   const byName = (re: RegExp) => r.figures.find((f) => re.test(f.name));
   const throughput = r.figures.find((f) => /^jobs\/s$/i.test(f.unit.trim())) ?? byName(/jobs\/s|throughput/i);
   const lat = (p: string) => r.figures.find((f) => new RegExp(p, "i").test(f.name) && latencyMs(f) !== undefined && /start|assign|latency|dispatch/i.test(f.name))
@@ -158,67 +169,75 @@ export interface PeerResult {
   jobsPerSecond: number;
   p50Ms: number;
   p99Ms: number;
-  seconds: number;
+  offeredPerSecond: number;
 }
 
 /**
- * Runs the shape on BullMQ: `workers` Worker instances (each its own Redis
- * connections) with `concurrency` each, no-op processor; `jobs` adds with at
- * most `inFlight` outstanding. Throughput is jobs ÷ (first add → last
- * completion); latency is add → processor start, per job.
+ * Runs the shape on BullMQ: `workers` Worker instances (each with its own
+ * Redis connections) at `concurrency` each, a no-op processor. Phase 1:
+ * jobs ÷ (first add → last completion). Phase 2: adds paced at the offered
+ * rate in 10 ms ticks; latency = add called → processor started, per job.
  */
 export async function runBullmq(port: number, shape: JobShape, log: (l: string) => void): Promise<PeerResult> {
   const connection = { host: "127.0.0.1", port, maxRetriesPerRequest: null };
   const name = `troupe-bench-${Date.now()}`;
   const queue = new Queue(name, { connection });
-  const startLat: number[] = [];
+  const started = new Map<number, number>();
   let completed = 0;
-  let failed = 0;
   let lastCompletion = 0;
-  let resolveDone!: () => void;
-  const done = new Promise<void>((r) => (resolveDone = r));
+  const failures: string[] = [];
   const workers = Array.from({ length: shape.workers }, () => {
     const w = new Worker(name, async (job) => {
-      startLat.push(performance.now() - (job.data as { t: number }).t);
+      started.set((job.data as { i: number }).i, performance.now());
       return null;
     }, { connection, concurrency: shape.concurrency });
     w.on("completed", () => {
       completed++;
-      if (completed + failed >= shape.jobs) {
-        lastCompletion = performance.now();
-        resolveDone();
-      }
+      lastCompletion = performance.now();
     });
-    w.on("failed", (_job, err) => {
-      failed++;
-      log(`peer: bullmq job failed: ${err.message}`);
-      if (completed + failed >= shape.jobs) resolveDone();
-    });
+    w.on("failed", (_job, err) => failures.push(err.message));
     w.on("error", (err) => log(`peer: bullmq worker error: ${err.message}`));
     return w;
   });
+  const until = async (what: string, cond: () => boolean, timeoutMs: number) => {
+    const end = Date.now() + timeoutMs;
+    while (!cond()) {
+      if (failures.length) throw new Error(`${failures.length} bullmq jobs failed: ${failures[0]}`);
+      if (Date.now() > end) throw new Error(`bullmq: timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  };
   try {
     await Promise.all(workers.map((w) => w.waitUntilReady()));
     await queue.waitUntilReady();
     log(`peer: bullmq ${shape.jobs} jobs, ${shape.workers} workers × ${shape.concurrency}, ${shape.inFlight} adds in flight`);
     let next = 0;
     const t0 = performance.now();
-    const lane = async () => {
-      while (next < shape.jobs) {
-        const i = next++;
-        await queue.add("noop", { i, t: performance.now() });
+    await Promise.all(Array.from({ length: Math.min(shape.inFlight, shape.jobs) }, async () => {
+      while (next < shape.jobs) await queue.add("noop", { i: next++ });
+    }));
+    await until("every job completed", () => completed >= shape.jobs, 600_000);
+    const jobsPerSecond = shape.jobs / ((lastCompletion - t0) / 1000);
+
+    log(`peer: bullmq latency at ${shape.offeredRate} jobs/s offered, ${shape.rateJobs} jobs`);
+    const sent = new Map<number, number>();
+    const pending: Promise<unknown>[] = [];
+    const start = performance.now();
+    let k = 0;
+    while (k < shape.rateJobs) {
+      const due = Math.min(shape.rateJobs, Math.floor(((performance.now() - start) / 1000) * shape.offeredRate));
+      for (; k < due; k++) {
+        const i = shape.jobs + k;
+        sent.set(i, performance.now());
+        pending.push(queue.add("noop", { i }));
       }
-    };
-    await Promise.all(Array.from({ length: Math.min(shape.inFlight, shape.jobs) }, lane));
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      done,
-      new Promise((_r, rej) => (timer = setTimeout(() => rej(new Error(`bullmq finished ${completed} of ${shape.jobs} jobs within 120 s`)), 120_000))),
-    ]).finally(() => clearTimeout(timer));
-    if (failed) throw new Error(`${failed} of ${shape.jobs} bullmq jobs failed`);
-    const ms = lastCompletion - t0;
-    const l = latencySummary(startLat);
-    return { jobsPerSecond: shape.jobs / (ms / 1000), p50Ms: l.p50, p99Ms: l.p99, seconds: ms / 1000 };
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await Promise.all(pending);
+    const offeredPerSecond = shape.rateJobs / ((performance.now() - start) / 1000);
+    await until("latency jobs started", () => started.size >= shape.jobs + shape.rateJobs, 120_000);
+    const l = latencySummary([...sent].map(([i, t]) => (started.get(i) as number) - t));
+    return { jobsPerSecond, p50Ms: l.p50, p99Ms: l.p99, offeredPerSecond };
   } finally {
     await Promise.allSettled(workers.map((w) => w.close()));
     await queue.close();
@@ -230,11 +249,11 @@ const round = (v: number, digits = 1) => Math.round(v * 10 ** digits) / 10 ** di
 /** Figure names, shared with `bench all`. */
 export const PEER = {
   bullmqRate: "bullmq jobs/s",
-  bullmqP50: "bullmq enqueue→start p50",
-  bullmqP99: "bullmq enqueue→start p99",
+  bullmqP50: "bullmq add→processor start p50",
+  bullmqP99: "bullmq add→processor start p99",
   troupeRate: "troupe jobs/s (dispatch)",
-  troupeP50: "troupe enqueue→start p50 (dispatch)",
-  troupeP99: "troupe enqueue→start p99 (dispatch)",
+  troupeP50: "troupe submit→assigned p50 (dispatch)",
+  troupeP99: "troupe submit→assigned p99 (dispatch)",
   rateRatio: "troupe ÷ bullmq jobs/s",
   p50Ratio: "troupe ÷ bullmq p50 latency",
   p99Ratio: "troupe ÷ bullmq p99 latency",
@@ -250,7 +269,7 @@ export async function peerBench(o: BenchOptions & { dispatch?: BenchReport }): P
   const notes: string[] = [];
   const params: BenchReport["params"] = { ...shape, redis: "appendonly yes, appendfsync everysec" };
   if (!o.dispatch) notes.push("no dispatch report in this run: BullMQ ran standalone with the default shape; Troupe side n/a");
-  else if (matched.length < 3) notes.push(`dispatch report gave only ${matched.join(", ") || "none"} of workers/concurrency/jobs; the rest is the default shape`);
+  else if (matched.length < 6) notes.push(`dispatch report gave only ${matched.join(", ") || "none"} of the job shape; the rest is dispatch's default shape`);
   const redis = ensureRedisServer(o.log);
   if (!redis.ok) {
     notes.push(`peer skipped: ${redis.why}`);
@@ -281,6 +300,7 @@ export async function peerBench(o: BenchOptions & { dispatch?: BenchReport }): P
     figures.push({ name: PEER.troupeP99, value: round(troupe.p99Ms, 2), unit: "ms" });
     figures.push({ name: PEER.p99Ratio, value: round(troupe.p99Ms / res.p99Ms, 2), unit: "×" });
   }
+  notes.push(`bullmq phase 2 offered ${res.offeredPerSecond.toFixed(0)} jobs/s`);
   notes.push("BullMQ workers, queue and producer share one Node process; completed jobs are kept (BullMQ's default), as Troupe keeps its log");
   return { bench: "peer", params, figures, notes };
 }
