@@ -78,6 +78,7 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
   let partial: ScenarioResult | undefined;
   let responseTime: number | undefined;
   let memoryUsed = 0;
+  let ended = false;
 
   const abort = (reason: JobAbort) => {
     if (controller.signal.aborted) return;
@@ -92,7 +93,11 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
 
   const work = async () => {
     lease = await deps.pool.acquire({ proxyServer: spec.proxy?.server, proxyBypassList: spec.proxy?.bypass });
-    if (controller.signal.aborted) throw controller.signal.reason;
+    if (controller.signal.aborted) {
+      // Aborted while the context was being created: nobody else will close it.
+      await lease.release();
+      throw controller.signal.reason;
+    }
     void lease.crashed.then(() => abort(new JobAbort("browser-crashed", "the browser crashed during the job", true)));
     const page = await lease.context.newPage();
     const guard = createTargetGuard(deps.policy);
@@ -132,7 +137,8 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
     }, {
       defaultTimeoutMs: spec.scenario?.timeout ?? deps.defaultStepTimeoutMs,
       progressEveryMs: deps.progressEveryMs,
-      onProgress: (p) => deps.report.progress({ ...p, elapsedMs: Date.now() - startedAt }),
+      // Nothing after the attempt has ended (a 5 s tick can fire between an abort and the step noticing it).
+      onProgress: (p) => { if (!controller.signal.aborted && !ended) deps.report.progress({ ...p, elapsedMs: Date.now() - startedAt }); },
       log: (level, message) => addLog(level, message, "worker"),
     }).catch((e) => {
       if (e instanceof ScenarioFailure) partial = e.partial;
@@ -145,7 +151,6 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
     return { result, finalUrl };
   };
 
-  let ended = false;
   const end = (o: JobOutcome) => {
     if (!ended) deps.onEnd?.(o);
     ended = true;
