@@ -77,7 +77,7 @@ describe("bench all: orchestration (benches injected, no servers)", () => {
       limits: [{ status: "ok", report: limitsReport(10_000), seconds: 1 }],
       worker: [{ status: "failed", error: "x", seconds: 1 }],
     };
-    const w = pairUp(benches, 1).find((p) => p.name === "worker vs bare puppeteer");
+    const w = pairUp(benches, 1).find((p) => p.name === "worker vs bare page load");
     expect(w?.perRun).toEqual([null]);
   });
 });

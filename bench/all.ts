@@ -138,52 +138,51 @@ export function checkReport(name: string, r: BenchReport): void {
 
 const isRate = (f: Figure) => /\/s$/i.test(f.unit.trim());
 
-/** Which Troupe figure is divided by which limit; `k` is how many layer operations one Troupe item costs. */
-export const LIMIT_PAIRS: {
-  name: string;
-  bench: string;
-  pick: (r: BenchReport) => Figure | undefined;
-  limit: (r: BenchReport, troupe: BenchReport) => Figure | undefined;
-  k: number;
-  how: string;
-}[] = [
+const jobsPerSec = (r: BenchReport) => r.figures.find((f) => /^jobs\/s$/i.test(f.unit.trim())) ?? r.figures.find(isRate);
+const named = (r: BenchReport | undefined, name: string) => r?.figures.find((f) => f.name === name)?.value;
+
+/**
+ * Each Troupe figure as a fraction of the layer it sits on, computed from two
+ * reports of the same run (`limits` is that run's limits report). `k` is how
+ * many layer operations one Troupe item costs, so 1.0 means the layer is the
+ * bottleneck.
+ */
+export const LIMIT_PAIRS: { name: string; bench: string; how: string; value: (troupe: BenchReport, limits: BenchReport | undefined) => number | null }[] = [
   {
     name: "dispatch vs JetStream publish",
     bench: "dispatch",
-    pick: (r) => r.figures.find((f) => /^jobs\/s$/i.test(f.unit.trim())) ?? r.figures.find(isRate),
-    limit: (l) => l.figures.find((f) => f.name === LIMIT.publish),
-    k: 4,
     how: "dispatch jobs/s × 4 appends per job (submitted, assigned, started, completed) ÷ JetStream async publish msgs/s",
+    value: (t, l) => ratio(jobsPerSec(t)?.value, 4, named(l, LIMIT.publish)),
   },
   {
     name: "dispatch vs request-reply",
     bench: "dispatch",
-    pick: (r) => r.figures.find((f) => /^jobs\/s$/i.test(f.unit.trim())) ?? r.figures.find(isRate),
-    limit: (l) => l.figures.find((f) => f.name === LIMIT.rrMany),
-    k: 2,
     how: "dispatch jobs/s × 2 round trips per job (submit, assign) ÷ pipelined request-reply round trips/s",
+    value: (t, l) => ratio(jobsPerSec(t)?.value, 2, named(l, LIMIT.rrMany)),
   },
   {
     name: "projector rebuild vs ordered-consumer read",
     bench: "projector",
-    pick: (r) => r.figures.find((f) => /rebuild/i.test(f.name) && isRate(f)),
-    limit: (l) => l.figures.find((f) => f.name === LIMIT.read),
-    k: 1,
-    how: "rebuild events/s ÷ ordered-consumer read msgs/s",
+    how: "rebuild events/s ÷ ordered-consumer read msgs/s (bare read, no parsing)",
+    value: (t, l) => ratio(t.figures.find((f) => /rebuild/i.test(f.name) && isRate(f))?.value, 1, named(l, LIMIT.read)),
   },
   {
-    name: "worker vs bare puppeteer",
+    name: "worker vs bare puppeteer (same scenario)",
     bench: "worker",
-    pick: (r) => r.figures.find((f) => /^jobs\/s$/i.test(f.unit.trim())) ?? r.figures.find(isRate),
-    // A worker running jobs concurrently is compared with the bare loop at 2 at a time.
-    limit: (l, w) => {
-      const conc = Object.entries(w.params).find(([k, v]) => /concurren|slots/i.test(k) && typeof v === "number")?.[1] as number | undefined;
-      return l.figures.find((f) => f.name === ((conc ?? 1) >= 2 ? LIMIT.browser2 : LIMIT.browser1));
-    },
-    k: 1,
-    how: "worker jobs/s ÷ bare Puppeteer pages/s (fresh context + page + local page load, same concurrency up to 2)",
+    how: "the worker bench's own troupe ÷ bare ratio: the same 5-step scenario through a worker vs straight Puppeteer, alternating rounds, concurrency 1",
+    value: (t) => t.figures.find((f) => /ratio troupe\/bare/i.test(f.name))?.value ?? null,
+  },
+  {
+    name: "worker vs bare page load",
+    bench: "worker",
+    how: "worker jobs/s (5-step scenario, concurrency 1) ÷ bare Puppeteer pages/s (context + page + one local page load, 1 at a time)",
+    value: (t, l) => ratio(jobsPerSec(t)?.value, 1, named(l, LIMIT.browser1)),
   },
 ];
+
+function ratio(troupe: number | undefined, k: number, limit: number | undefined): number | null {
+  return troupe !== undefined && limit !== undefined && limit > 0 ? (troupe * k) / limit : null;
+}
 
 /** Summarises every figure of every bench over the runs that produced it. */
 export function summarise(benches: Record<string, Outcome[]>): SummaryRow[] {
@@ -218,11 +217,7 @@ export function pairUp(benches: Record<string, Outcome[]>, runs: number): PairRo
   for (const lp of LIMIT_PAIRS) {
     const perRun = Array.from({ length: runs }, (_, i) => {
       const t = at(lp.bench, i);
-      const l = at("limits", i);
-      if (!t || !l) return null;
-      const tf = lp.pick(t);
-      const lf = lp.limit(l, t);
-      return tf && lf && lf.value > 0 ? (tf.value * lp.k) / lf.value : null;
+      return t ? lp.value(t, at("limits", i)) : null;
     });
     rows.push(withSpread({ kind: "limit", name: lp.name, how: lp.how, perRun }));
   }
