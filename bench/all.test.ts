@@ -2,6 +2,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { runCommand, UsageError } from "@troupe/events/node";
+import { command as benchCommand } from "../bin/commands/bench.ts";
 import { DOC_BEGIN, DOC_END, formatAll, loadServiceBench, MissingBench, pairUp, renderMarkdown, replaceGenerated, runAll, updateDocs, writeResults, type Outcome } from "./all.ts";
 import { LIMIT } from "./limits.ts";
 import { fromDispatchReport, PEER } from "./peer-bullmq.ts";
@@ -116,5 +118,15 @@ describe("bench all: output", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("troupe bench: arguments", () => {
+  it("an unknown name, a missing name and --runs outside `all` are usage errors naming the choices", async () => {
+    await expect(runCommand(benchCommand, ["nope"])).rejects.toThrow(UsageError);
+    await expect(runCommand(benchCommand, ["nope"])).rejects.toThrow(/limits, peer, growth, all/);
+    await expect(runCommand(benchCommand, [])).rejects.toThrow(/name a benchmark/);
+    await expect(runCommand(benchCommand, ["limits", "--runs", "2"])).rejects.toThrow(/--runs applies to `bench all` only/);
+    await expect(runCommand(benchCommand, ["all", "--runs", "0"])).rejects.toThrow(/at least 1/);
   });
 });
