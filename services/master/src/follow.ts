@@ -31,7 +31,8 @@ export async function follow(js: JetStreamClient, o: FollowOptions): Promise<Fol
   const consumer = await js.consumers.get(o.stream, {
     deliver_policy: o.deliver === "all" ? DeliverPolicy.All : DeliverPolicy.LastPerSubject,
   });
-  const messages = await consumer.consume();
+  // Bigger pulls than the default 100: the heartbeat tail of a large pool arrives at thousands per second.
+  const messages = await consumer.consume({ max_messages: 1000 });
   const done = (async () => {
     for await (const m of messages) {
       try {

@@ -128,7 +128,7 @@ export class Master {
   }
 
   metricsText(): string {
-    return renderMetrics(this.state, this.counters, { leader: this.isLeader, epoch: this.epoch, nowMs: Date.now(), liveness: this.cfg, lagMs: this.heartbeatLagMs });
+    return renderMetrics(this.state, this.counters, { leader: this.isLeader, epoch: this.epoch, nowMs: Date.now(), liveness: this.cfg, lagMs: this.heartbeatLagMs, heartbeats: this.heartbeatsProcessed });
   }
 
   // ---- folding -------------------------------------------------------------

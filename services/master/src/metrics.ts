@@ -33,7 +33,7 @@ export const newCounters = (): Counters => ({
 
 const PRESENCES: Presence[] = ["online", "busy", "draining", "suspect", "lost", "offline"];
 
-export function renderMetrics(s: MasterState, c: Counters, o: { leader: boolean; epoch: number; nowMs: number; liveness: LivenessConfig; lagMs: number }): string {
+export function renderMetrics(s: MasterState, c: Counters, o: { leader: boolean; epoch: number; nowMs: number; liveness: LivenessConfig; lagMs: number; heartbeats: number }): string {
   const out: string[] = [];
   const gauge = (name: string, help: string, type = "gauge") => out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
 
@@ -83,5 +83,7 @@ export function renderMetrics(s: MasterState, c: Counters, o: { leader: boolean;
   out.push(`troupe_master_applied_sequence ${s.appliedSeq}`);
   gauge("troupe_master_heartbeat_lag_seconds", "age of the last heartbeat processed when it was processed");
   out.push(`troupe_master_heartbeat_lag_seconds ${o.lagMs / 1000}`);
+  gauge("troupe_master_heartbeats_total", "heartbeats folded", "counter");
+  out.push(`troupe_master_heartbeats_total ${o.heartbeats}`);
   return `${out.join("\n")}\n`;
 }
