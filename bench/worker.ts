@@ -1,4 +1,5 @@
 import { createServer } from "node:http";
+import { cpus, loadavg } from "node:os";
 import type { Msg } from "@nats-io/nats-core";
 import { decodeEvent, type AssignReply, type Command, type Step } from "@troupe/events";
 import { createLogger, parseOptions } from "@troupe/events/node";
@@ -56,28 +57,24 @@ async function pool(n: number, concurrency: number, job: (i: number) => Promise<
   return performance.now() - t0;
 }
 
+/** Bare and Troupe runs alternate this many times per concurrency level. */
+const ROUNDS = 3;
+
 export const bench: Bench = async ({ quick, log, size }) => {
-  const jobs = size ?? (quick ? 4 : 60);
+  const jobs = size ?? (quick ? 3 : 60);
   const levels = [1, 4];
   const server = createServer((_req, res) => { res.writeHead(200, { "content-type": "text/html" }); res.end(PAGE); });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/`;
+  const load = loadavg()[0]!.toFixed(1);
   const nats = await startTestNats({ init: true });
   const figures: Figure[] = [];
   const perLevel: { c: number; troupe: number; bare: number }[] = [];
   try {
     const chromiumPath = process.env.TROUPE_CHROMIUM_PATH ?? "/usr/bin/chromium";
     for (const c of levels) {
-      // (b) bare loop, warm browser.
+      // Both set up once (warm browser, registered worker); then rounds alternate bare and Troupe so load drift hits both alike.
       const browser = await launchChromium(chromiumPath);
-      let bareMs: number;
-      try {
-        await pool(c, c, () => bareJob(browser, url));
-        bareMs = await pool(jobs, c, () => bareJob(browser, url));
-      } finally {
-        await browser.close();
-      }
-      // (a) a Troupe worker with c slots, driven through NATS like the master does.
       const env = { ...nats.env(), TROUPE_WORKER_NAME: `Worker Node Bench ${c}`, TROUPE_WORKER_PORT: "0", TROUPE_WORKER_HOST: "127.0.0.1", TROUPE_MAX_JOBS: String(c), TROUPE_ALLOW_PRIVATE_TARGETS: "1", TROUPE_MAX_CPU: "100", TROUPE_RECYCLE_AFTER: "100000" };
       const worker = await startWorker(resolveConfig(parseOptions(workerOptions, [], env).values), { log: createLogger("bench-worker", "warn"), env });
       const nc = await nats.connect("master", "bench-driver");
@@ -95,6 +92,7 @@ export const bench: Bench = async ({ quick, log, size }) => {
       nc.subscribe("troupe.evt.job.*.failed", { callback: onFinal });
       await nc.flush();
       let seq = 0;
+      // What the master does: request the assignment, then follow the job's events to its end.
       const troupeJob = async () => {
         const jobId = `bench-${c}-${++seq}`;
         const body: Command<"worker.assign"> = { jobId, attempt: 1, epoch: 1, spec: { scenario: { steps: scenario(url) }, priority: 5, maxAttempts: 1, timeoutMs: 60_000 } };
@@ -103,17 +101,32 @@ export const bench: Bench = async ({ quick, log, size }) => {
         if (!reply.accepted) throw new Error(`assignment refused: ${reply.reason} ${reply.message ?? ""}`);
         await done;
       };
-      let troupeMs: number;
+      const bare = () => bareJob(browser, url);
+      let bareMs = 0;
+      let troupeMs = 0;
       try {
+        await pool(c, c, bare);
         await pool(c, c, troupeJob);
-        troupeMs = await pool(jobs, c, troupeJob);
+        const perRound = Math.ceil(jobs / ROUNDS);
+        for (let r = 0; r < ROUNDS; r++) {
+          // Which one goes first alternates too.
+          if (r % 2 === 0) {
+            bareMs += await pool(perRound, c, bare);
+            troupeMs += await pool(perRound, c, troupeJob);
+          } else {
+            troupeMs += await pool(perRound, c, troupeJob);
+            bareMs += await pool(perRound, c, bare);
+          }
+        }
       } finally {
         await worker.stop("bench over");
         await nc.close();
+        await browser.close();
       }
-      const perMin = (ms: number) => Math.round((jobs / ms) * 60_000 * 10) / 10;
+      const total = Math.ceil(jobs / ROUNDS) * ROUNDS;
+      const perMin = (ms: number) => Math.round((total / ms) * 60_000 * 10) / 10;
       perLevel.push({ c, troupe: perMin(troupeMs), bare: perMin(bareMs) });
-      log(`concurrency ${c}: troupe ${perMin(troupeMs)} jobs/min, bare ${perMin(bareMs)} jobs/min`);
+      log(`concurrency ${c}: troupe ${perMin(troupeMs)} jobs/min, bare ${perMin(bareMs)} jobs/min (${total} jobs each)`);
     }
   } finally {
     await nats.stop();
@@ -130,8 +143,8 @@ export const bench: Bench = async ({ quick, log, size }) => {
   }
   return {
     bench: "worker",
-    params: { jobs, concurrency: 1, levels: levels.join(","), steps: 5, ...(size !== undefined ? { size } : {}) },
+    params: { jobs: Math.ceil(jobs / ROUNDS) * ROUNDS, rounds: ROUNDS, concurrency: 1, levels: levels.join(","), steps: 5, ...(size !== undefined ? { size } : {}) },
     figures,
-    notes: ["5 steps: navigate, type, click, waitForElement, extract; one fresh browser context per job in both loops; warm browser; the worker publishes started, 5 progress and completed events per job through JetStream"],
+    notes: [`load average ${load} on ${cpus().length} cores at the start${Number(load) > cpus().length ? ": other work was running, figures are noisy" : ""}`, "5 steps: navigate, type, click, waitForElement, extract; one fresh browser context per job in both loops; warm browser; the worker publishes started, 5 progress and completed events per job through JetStream"],
   };
 };
