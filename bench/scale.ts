@@ -25,7 +25,7 @@ export const bench: Bench = async (o) => {
   const nats = await startTestNats({ init: true });
   const port = await freePort();
   const master = spawnChild(["bin/troupe.mjs", "master"], {
-    ...nats.env(), TROUPE_MASTER_ID: "bench-scale", TROUPE_MASTER_PORT: String(port), TROUPE_HEARTBEAT_INTERVAL_MS: String(intervalMs), TROUPE_LOG_LEVEL: "warn",
+    ...nats.env(), TROUPE_MASTER_ID: "bench-scale", TROUPE_MASTER_PORT: String(port), TROUPE_HEARTBEAT_MS: String(intervalMs), TROUPE_LOG_LEVEL: "warn",
   });
   const url = `http://127.0.0.1:${port}/metrics`;
   const pub = await nats.connect("worker", "bench-heartbeats");

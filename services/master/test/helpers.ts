@@ -20,7 +20,7 @@ export const FAST: Omit<MasterConfig, "id"> = {
 
 /** Environment of a child `troupe master` with the same short intervals. */
 export const fastEnv = (id: string): Record<string, string> => ({
-  TROUPE_MASTER_ID: id, TROUPE_MASTER_PORT: "0", TROUPE_HEARTBEAT_INTERVAL_MS: "200", TROUPE_JOB_LEASE_MS: "3000",
+  TROUPE_MASTER_ID: id, TROUPE_MASTER_PORT: "0", TROUPE_HEARTBEAT_MS: "200", TROUPE_JOB_LEASE_MS: "3000",
   TROUPE_RETRY_BACKOFF_MS: "100", TROUPE_RETRY_MAX_BACKOFF_MS: "1000", TROUPE_LEADER_LEASE_MS: "1000",
   TROUPE_ASSIGN_TIMEOUT_MS: "1000", TROUPE_MASTER_TICK_MS: "50", TROUPE_LOG_LEVEL: "warn",
 });
@@ -106,14 +106,18 @@ export interface Child {
   stop(): Promise<void>;
 }
 
-export function spawnChild(args: string[], env: Record<string, string>): Child {
-  const proc = spawn(process.execPath, args, { cwd: REPO, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+/** With `group`, the child leads its own process group and kill9 takes its children (a browser) down too, like a machine crash. */
+export function spawnChild(args: string[], env: Record<string, string>, o: { group?: boolean } = {}): Child {
+  const proc = spawn(process.execPath, args, { cwd: REPO, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"], detached: o.group ?? false });
   let out = "";
   proc.stdout?.on("data", (d: Buffer) => (out += d.toString()));
   proc.stderr?.on("data", (d: Buffer) => (out += d.toString()));
   const exited = new Promise<void>((r) => proc.once("exit", () => r()));
   const kill = async (sig: NodeJS.Signals) => {
-    if (proc.exitCode === null && proc.signalCode === null) proc.kill(sig);
+    if (proc.exitCode === null && proc.signalCode === null) {
+      if (o.group && sig === "SIGKILL") process.kill(-(proc.pid as number), sig);
+      else proc.kill(sig);
+    }
     await exited;
   };
   return { proc, output: () => out, kill9: () => kill("SIGKILL"), stop: () => kill("SIGTERM") };
