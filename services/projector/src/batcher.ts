@@ -3,15 +3,16 @@ import type { RawMessage } from "./writer.ts";
 
 /**
  * Collects messages a consumer delivers and hands them over in batches: a batch
- * closes when it is full or when the messages that arrived together are in
- * (setImmediate), so a quiet stream gets low latency and a busy one big batches.
+ * closes when it is full, or when the messages that arrived together are in
+ * (setImmediate; live: low latency) or `lingerMs` after its first message
+ * (rebuild: fewer, bigger transactions, each hot row written once per batch).
  */
 export class Batcher {
   private msgs: JsMsg[] = [];
   private scheduled = false;
   private stopped = false;
 
-  constructor(private readonly max: number, private readonly onBatch: (msgs: JsMsg[]) => void) {}
+  constructor(private readonly max: number, private readonly onBatch: (msgs: JsMsg[]) => void, private readonly lingerMs = 0) {}
 
   push(m: JsMsg): void {
     if (this.stopped) return;
@@ -19,10 +20,12 @@ export class Batcher {
     if (this.msgs.length >= this.max) this.flush();
     else if (!this.scheduled) {
       this.scheduled = true;
-      setImmediate(() => {
+      const run = () => {
         this.scheduled = false;
         this.flush();
-      });
+      };
+      if (this.lingerMs > 0) setTimeout(run, this.lingerMs);
+      else setImmediate(run);
     }
   }
 

@@ -42,7 +42,7 @@ export async function runReplay(v: ReplayConfig): Promise<number> {
   const until = v.until !== undefined ? parseUntil(v.until) : undefined;
   const nc = await connectAs({ url: v.natsUrl, role: "projector", dataDir: v.dataDir, name: "troupe-replay", log });
   try {
-    const r = await rebuild({ nc, path: c.path, streams: c.streams, subjects: c.subjects, batchMax: v.batch, seriesRetentionMs: c.seriesRetentionMs, ...(until ? { until } : {}), log, onProgress: progressPrinter() });
+    const r = await rebuild({ nc, path: c.path, streams: c.streams, subjects: c.subjects, batchMax: v.rebuildBatch, seriesRetentionMs: c.seriesRetentionMs, ...(until ? { until } : {}), log, onProgress: progressPrinter() });
     log.info({ path: c.path, events: r.events, skipped: r.skipped, ms: r.ms, eventsPerSecond: Math.round((r.events / Math.max(1, r.ms)) * 1000), checkpoints: r.checkpoints }, "rebuild swapped in");
     await r.cleanup;
     return 0;
@@ -64,7 +64,7 @@ export async function runProjector(v: LiveConfig): Promise<number> {
     http = await serveMetrics(metrics, v.host, v.port);
     log.info({ url: `http://${v.host}:${http.port}/metrics` }, "metrics listening");
     if (mustRebuild) {
-      const r = await rebuild({ nc, path: c.path, streams: c.streams, subjects: c.subjects, batchMax: v.batch, seriesRetentionMs: c.seriesRetentionMs, log, onProgress: progressPrinter() });
+      const r = await rebuild({ nc, path: c.path, streams: c.streams, subjects: c.subjects, batchMax: v.rebuildBatch, seriesRetentionMs: c.seriesRetentionMs, log, onProgress: progressPrinter() });
       log.info({ events: r.events, skipped: r.skipped, ms: r.ms, checkpoints: r.checkpoints }, "rebuild swapped in");
     }
     live = new LiveProjector({ nc, path: c.path, streams: c.streams, durable: v.durable, subjects: c.subjects, batchMax: v.batch, seriesRetentionMs: c.seriesRetentionMs, metrics, log });

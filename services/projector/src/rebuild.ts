@@ -40,6 +40,9 @@ export interface RebuildResult {
   cleanup: Promise<void>;
 }
 
+/** A rebuild batch closes after this long even when not full (the log is read as fast as it comes). */
+const REBUILD_LINGER_MS = 25;
+
 interface Target {
   stream: string;
   first: number;
@@ -101,10 +104,10 @@ function foldStream(nc: NatsConnection, writer: ReadModelWriter, t: Target, o: R
         return;
       }
       if (done) finish();
-    });
+    }, REBUILD_LINGER_MS);
     void (async () => {
       const consumer = await jetstream(nc).consumers.get(t.stream, { opt_start_seq: t.first, deliver_policy: DeliverPolicy.StartSequence });
-      const ms = await consumer.consume({ max_messages: o.batchMax * 4, callback: (m) => batcher.push(m) });
+      const ms = await consumer.consume({ max_messages: Math.min(o.batchMax * 2, 10_000), callback: (m) => batcher.push(m) });
       messages = ms;
       if (finished) void ms.close();
     })().catch((e: unknown) => finish(new Error(`reading ${t.stream}: ${(e as Error).message}`, { cause: e })));

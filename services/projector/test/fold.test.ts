@@ -1,6 +1,4 @@
-import { jetstream } from "@nats-io/jetstream";
 import { createEvent, encodeEvent, minuteOf } from "@troupe/events";
-import { publishEvent } from "@troupe/events/node";
 import { startTestNats, type TestNats } from "@troupe/tests/harness";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dumpTables, hb, openReadModels, rebuildInto, registration, result, Script, spec, startLive, tempDbPath, waitCaughtUp } from "./helpers.ts";
@@ -173,5 +171,22 @@ describe("projector fold (real NATS, real SQLite)", () => {
   });
 });
 
-void jetstream;
-void publishEvent;
+describe("projector NATS permissions (nats.conf)", () => {
+  async function violation(subject: string): Promise<string> {
+    const nc = await nats.connect("projector", "perm-projector");
+    const err = (async () => {
+      for await (const st of nc.status()) if (st.type === "error") return String((st as { error: unknown }).error);
+      return "";
+    })();
+    nc.publish(subject, "{}");
+    await nc.flush();
+    return Promise.race([err, new Promise<string>((r) => setTimeout(() => r("no error within 2s"), 2000))]);
+  }
+
+  it("may not touch other streams' consumers, streams, or append events", async () => {
+    expect(await violation("$JS.API.CONSUMER.DELETE.KV_troupe-master.x")).toMatch(/Permissions Violation for Publish/i);
+    expect(await violation("$JS.API.CONSUMER.CREATE.OBJ_troupe-artifacts.x")).toMatch(/Permissions Violation for Publish/i);
+    expect(await violation("$JS.API.STREAM.DELETE.TROUPE_EVENTS")).toMatch(/Permissions Violation for Publish/i);
+    expect(await violation("troupe.evt.job.j.completed")).toMatch(/Permissions Violation for Publish/i);
+  });
+});

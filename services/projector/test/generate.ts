@@ -135,25 +135,30 @@ export function* generateEvents(o: GenerateOptions): Generator<TroupeEvent> {
 const MASTER_TYPES = new Set(["worker.lost", "job.submitted", "job.assigned", "job.requeued", "job.cancelled", "job.dead"]);
 
 /**
- * Publishes events with up to `window` acks outstanding, through the role that
- * produces each. TROUPE_EVENTS keeps the generated order although master and
- * worker events travel on two connections: before switching connection, the
- * other one's publishes are acknowledged. Heartbeats (their own stream) never wait.
+ * Publishes events with up to `window` acks outstanding per connection, through
+ * the role that produces each. Master and worker events travel on two
+ * connections, so the order in TROUPE_EVENTS is kept where it matters — per job
+ * and per worker: an event waits for the previous event of the same job (or
+ * worker) when that one went through the other connection and is not yet
+ * acknowledged. Heartbeats (their own stream) never wait.
  */
 export async function publishAll(events: Iterable<TroupeEvent>, js: { master: JetStreamClient; worker: JetStreamClient; heartbeats?: JetStreamClient }, window = 500, onCount?: (n: number) => void): Promise<number> {
   const lanes = { master: new Set<Promise<unknown>>(), worker: new Set<Promise<unknown>>(), hb: new Set<Promise<unknown>>() };
-  let lastEventLane: "master" | "worker" | null = null;
+  const last = new Map<string, { lane: string; done: Promise<unknown> }>();
   let n = 0;
   for (const e of events) {
     const lane = e.type === "worker.heartbeat" ? "hb" : MASTER_TYPES.has(e.type) ? "master" : "worker";
-    if (lane !== "hb") {
-      if (lastEventLane && lastEventLane !== lane) await Promise.all(lanes[lastEventLane]);
-      lastEventLane = lane;
-    }
+    const key = lane === "hb" ? null : "jobId" in e.data ? `j:${e.data.jobId}` : `w:${e.data.workerId}`;
+    const prev = key ? last.get(key) : undefined;
+    if (prev && prev.lane !== lane) await prev.done;
     const set = lanes[lane];
     const client = lane === "hb" ? (js.heartbeats ?? js.worker) : js[lane];
-    const p: Promise<unknown> = publishEvent(client, e).then(() => set.delete(p));
+    const p: Promise<unknown> = publishEvent(client, e).then(() => {
+      set.delete(p);
+      if (key && last.get(key)?.done === p) last.delete(key);
+    });
     set.add(p);
+    if (key) last.set(key, { lane, done: p });
     n++;
     if (onCount && n % 10_000 === 0) onCount(n);
     if (set.size >= window) await Promise.race(set);

@@ -31,7 +31,7 @@ export async function startLive(nc: Parameters<typeof rebuild>[0]["nc"], path: s
 }
 
 export function rebuildInto(nc: Parameters<typeof rebuild>[0]["nc"], path: string, extra: Partial<Parameters<typeof rebuild>[0]> = {}): Promise<RebuildResult> {
-  return rebuild({ nc, path, streams: [...STREAMS], subjects, batchMax: 1000, seriesRetentionMs: 24 * 3600_000, log: quietLog, graceMs: 0, ...extra });
+  return rebuild({ nc, path, streams: [...STREAMS], subjects, batchMax: 5000, seriesRetentionMs: 24 * 3600_000, log: quietLog, graceMs: 0, ...extra });
 }
 
 /** Last sequence of each stream. */

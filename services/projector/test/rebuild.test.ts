@@ -22,7 +22,7 @@ afterAll(async () => {
 });
 
 function replay(path: string): Promise<{ code: number | null; stderr: string }> {
-  const child = spawn(process.execPath, ["bin/troupe.mjs", "replay", "--db", path, "--batch", "100"], {
+  const child = spawn(process.execPath, ["bin/troupe.mjs", "replay", "--db", path, "--rebuild-batch", "100"], {
     cwd: ROOT, env: { ...process.env, ...nats.env(), TROUPE_LOG_LEVEL: "warn" }, stdio: ["ignore", "ignore", "pipe"],
   });
   let stderr = "";

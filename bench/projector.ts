@@ -1,0 +1,141 @@
+import { rmSync } from "node:fs";
+import { dirname } from "node:path";
+import { DeliverPolicy, jetstream, jetstreamManager, type JsMsg } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { subjects } from "@troupe/events";
+import { startTestNats } from "../tests/harness/index.ts";
+import { LiveProjector } from "../services/projector/src/live.ts";
+import { ProjectorMetrics } from "../services/projector/src/metrics.ts";
+import { formatProgress } from "../services/projector/src/progress.ts";
+import { rebuild } from "../services/projector/src/rebuild.ts";
+import { generateEvents, publishAll } from "../services/projector/test/generate.ts";
+import { quietLog, STREAMS, tempDbPath } from "../services/projector/test/helpers.ts";
+import type { Bench } from "./report.ts";
+
+/**
+ * `pnpm bench projector`: publish a realistic log (heartbeats and job
+ * lifecycles over many workers), then time (a) a bare ordered consumer that
+ * only reads and JSON-parses every message and (b) the projector's rebuild
+ * (decode, validate, fold, SQLite); then the live fold's lag at a steady rate.
+ */
+
+/** Reads every message of the streams with ordered consumers, JSON-parsing each; returns messages read. */
+async function bareRead(nc: NatsConnection, streams: readonly string[]): Promise<number> {
+  const jsm = await jetstreamManager(nc);
+  let n = 0;
+  for (const stream of streams) {
+    const last = (await jsm.streams.info(stream)).state.last_seq;
+    if (last === 0) continue;
+    const consumer = await jetstream(nc).consumers.get(stream, { deliver_policy: DeliverPolicy.All });
+    await new Promise<void>((resolve) => {
+      let parsed = 0;
+      void consumer.consume({
+        max_messages: 4000,
+        callback: (m: JsMsg) => {
+          parsed += (JSON.parse(new TextDecoder().decode(m.data)) as { v: number }).v;
+          n++;
+          if (m.seq >= last) resolve();
+        },
+      }).then((msgs) => void Promise.resolve().then(() => { if (n > 0) void msgs; }));
+    });
+  }
+  return n;
+}
+
+export const bench: Bench = async ({ quick, log }) => {
+  const total = quick ? 20_000 : 1_000_000;
+  const workers = quick ? 100 : 1000;
+  const lagSeconds = quick ? 3 : 15;
+  const rate = 2000;
+  const nats = await startTestNats({ init: true });
+  const paths: string[] = [];
+  try {
+    const master = await nats.js("master");
+    const worker = await nats.js("worker");
+    const hb = await nats.js("worker");
+    const js = { master: master.js, worker: worker.js, heartbeats: hb.js };
+    // Simulated time ends now, so every series minute is inside the kept window.
+    const stepMs = Math.max(1, Math.floor((20 * 3600_000) / total));
+    const t0 = Date.now();
+    const published = await publishAll(generateEvents({ workers, events: total, startMs: Date.now() - total * stepMs - 60_000, stepMs, seed: 11 }), js, 1000,
+      (n) => n % 100_000 === 0 && log(`published ${n.toLocaleString("en-US")} events`));
+    log(`published ${published} events in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+
+    const nc = await nats.connect("projector");
+    const b0 = performance.now();
+    const read = await bareRead(nc, STREAMS);
+    const bareMs = performance.now() - b0;
+    const bareRate = (read / bareMs) * 1000;
+    log(`bare read: ${read} messages in ${bareMs.toFixed(0)} ms`);
+
+    const path = tempDbPath();
+    paths.push(path);
+    let lastLine = "";
+    const r0 = performance.now();
+    const r = await rebuild({
+      nc, path, streams: [...STREAMS], subjects, batchMax: 5000, seriesRetentionMs: 24 * 3600_000, log: quietLog, graceMs: 0,
+      onProgress: (p) => {
+        const line = `rebuild ${formatProgress(p)}`;
+        if (line.slice(0, 40) !== lastLine.slice(0, 40)) log(line);
+        lastLine = line;
+      },
+    });
+    const rebuildMs = performance.now() - r0;
+    const rebuildRate = (r.events / rebuildMs) * 1000;
+    log(`rebuild: ${r.events} events (${r.skipped} skipped) in ${rebuildMs.toFixed(0)} ms`);
+
+    // Live lag at a steady offered rate, folding into the rebuilt file.
+    const lags: number[] = [];
+    const metrics = new ProjectorMetrics();
+    const live = new LiveProjector({
+      nc, path, streams: STREAMS, durable: "bench", subjects, batchMax: 1000, seriesRetentionMs: 24 * 3600_000, metrics, log: quietLog,
+      onCommit: (_s, _r, l) => lags.push(...l),
+    });
+    await live.start();
+    const liveEvents = generateEvents({ workers: 50, events: rate * lagSeconds, startMs: Date.now(), stepMs: 1000 / rate, seed: 12, idPrefix: "live" });
+    const tickMs = 10;
+    const perTick = (rate * tickMs) / 1000;
+    const start = performance.now();
+    let sent = 0;
+    const it = liveEvents[Symbol.iterator]();
+    for (let tick = 0; sent < rate * lagSeconds; tick++) {
+      const due = start + tick * tickMs;
+      const wait = due - performance.now();
+      if (wait > 0) await new Promise((res) => setTimeout(res, wait));
+      const batch: ReturnType<typeof it.next>["value"][] = [];
+      for (let i = 0; i < perTick; i++) {
+        const n = it.next();
+        if (n.done) break;
+        batch.push(n.value);
+      }
+      sent += batch.length;
+      await publishAll(batch, js, 1000);
+    }
+    const offered = (sent / (performance.now() - start)) * 1000;
+    const deadline = Date.now() + 30_000;
+    while (lags.length < sent && Date.now() < deadline) await new Promise((res) => setTimeout(res, 50));
+    await live.stop();
+    lags.sort((a, b) => a - b);
+    const pct = (p: number) => lags[Math.min(lags.length - 1, Math.ceil((p / 100) * lags.length) - 1)] ?? NaN;
+
+    return {
+      bench: "projector",
+      params: { events: published, workers, bareRead: read, liveRate: rate, liveSeconds: lagSeconds, liveEvents: lags.length, quick },
+      figures: [
+        { name: "bare ordered read+parse events/s", value: Math.round(bareRate), unit: "events/s" },
+        { name: "rebuild events/s", value: Math.round(rebuildRate), unit: "events/s", target: ">= 50000" },
+        { name: "rebuild / bare read", value: rebuildRate / bareRate, unit: "x", target: ">= 0.6" },
+        { name: "live offered rate", value: Math.round(offered), unit: "events/s" },
+        { name: "live lag p50", value: pct(50), unit: "ms" },
+        { name: "live lag p99", value: pct(99), unit: "ms", target: "< 100" },
+      ],
+      notes: [
+        `rebuild folded ${r.events} messages (${r.skipped} skipped: stale completions the generator emits on purpose, ~1 %)`,
+        "lag = stream publish time to the batch's SQLite commit, measured in the same process that publishes",
+      ],
+    };
+  } finally {
+    await nats.stop();
+    for (const p of paths) rmSync(dirname(p), { recursive: true, force: true });
+  }
+};
