@@ -4,7 +4,7 @@ import { validateScenario, type AssignReply, type Command, type Scenario } from 
 import { startTestNats, type TestNats } from "@troupe/tests/harness";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Worker } from "../src/worker.ts";
-import { EventLog, jobId, startPages, startTestWorker, type TestPages } from "./helpers.ts";
+import { EventLog, jobId, startPages, startProxy, startTestWorker, type TestPages } from "./helpers.ts";
 
 let nats: TestNats;
 let events: EventLog;
@@ -128,5 +128,26 @@ describe("fingerprint", () => {
     const info = JSON.parse(final.data.result.data.info as string);
     expect(info).toEqual({ userAgent, language: "de-DE", timezone: "Asia/Tokyo", width: 1111, height: 777, screenWidth: 2560 });
     expect(JSON.parse(final.data.result.data.geo as string)).toEqual({ lat: 35.6812, lon: 139.7671 });
+  });
+});
+
+describe("proxy", () => {
+  it("sends the job's traffic through its proxy with the job's credentials", async () => {
+    const proxy = await startProxy("troupe", "s3cret");
+    try {
+      const before = pages.urls.length;
+      const { final } = await run({
+        url: pages.url("/form"),
+        // Chromium skips proxies for loopback unless told not to.
+        proxy: { server: proxy.url, username: "troupe", password: "s3cret", bypass: ["<-loopback>"] },
+      }, "proxy");
+      if (final.type === "job.failed") throw new Error(final.data.error.message);
+      expect(final.data.result.data).toEqual({ title: "Troupe test form" });
+      expect(proxy.challenged).toBeGreaterThan(0);
+      expect(proxy.forwarded).toContain(pages.url("/form"));
+      expect(pages.urls.slice(before)).toContain("/form");
+    } finally {
+      await proxy.close();
+    }
   });
 });
