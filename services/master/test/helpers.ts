@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DeliverPolicy, jetstream } from "@nats-io/jetstream";
@@ -106,17 +107,45 @@ export interface Child {
   stop(): Promise<void>;
 }
 
-/** With `group`, the child leads its own process group and kill9 takes its children (a browser) down too, like a machine crash. */
+/** Every descendant of a process (children first found through /proc). */
+export function descendants(pid: number): number[] {
+  const parent = new Map<number, number>();
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      // Field 4 of /proc/<pid>/stat is the parent pid; the name in brackets may contain spaces.
+      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+      parent.set(Number(d), Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]));
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  const out: number[] = [];
+  const walk = (p: number) => {
+    for (const [c, pp] of parent) if (pp === p) { out.push(c); walk(c); }
+  };
+  walk(pid);
+  return out;
+}
+
+/** With `group`, kill9 also kills every descendant (Puppeteer starts Chromium in its own process group), like a machine crash. */
 export function spawnChild(args: string[], env: Record<string, string>, o: { group?: boolean } = {}): Child {
-  const proc = spawn(process.execPath, args, { cwd: REPO, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"], detached: o.group ?? false });
+  const proc = spawn(process.execPath, args, { cwd: REPO, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   proc.stdout?.on("data", (d: Buffer) => (out += d.toString()));
   proc.stderr?.on("data", (d: Buffer) => (out += d.toString()));
   const exited = new Promise<void>((r) => proc.once("exit", () => r()));
   const kill = async (sig: NodeJS.Signals) => {
     if (proc.exitCode === null && proc.signalCode === null) {
-      if (o.group && sig === "SIGKILL") process.kill(-(proc.pid as number), sig);
-      else proc.kill(sig);
+      const tree = o.group && sig === "SIGKILL" ? descendants(proc.pid as number) : [];
+      proc.kill(sig);
+      for (const p of tree) {
+        try {
+          process.kill(p, "SIGKILL");
+        } catch {
+          // Already gone with its parent.
+        }
+      }
     }
     await exited;
   };
