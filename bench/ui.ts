@@ -153,6 +153,15 @@ export const bench: Bench = async ({ quick, log }) => {
     });
     const appliedBefore = Number(await page.$eval("[data-testid=applied]", (e) => e.textContent));
 
+    // Baseline: the same events seen by a plain NATS subscriber in this process (network + server + load).
+    const baseline: number[] = [];
+    const liveNc = await nats.connect("live");
+    liveNc.subscribe("troupe.hb.>", {
+      callback: (_e, m) => {
+        baseline.push(Date.now() - Date.parse((m.json() as { time: string }).time));
+      },
+    });
+    await liveNc.flush();
     // Offer RATE heartbeats/s, round-robin over the workers, published as the workers do (JetStream).
     const total = RATE * SECONDS;
     const lastSent = new Map<string, string>();
@@ -188,6 +197,7 @@ export const bench: Bench = async ({ quick, log }) => {
         { name: "jobs page first contentful paint", value: jobsFcp, unit: "ms", target: "< 1000" },
         { name: "event→DOM p50", value: pct(lat, 50), unit: "ms" },
         { name: "event→DOM p95", value: pct(lat, 95), unit: "ms", target: "< 250" },
+        { name: "event→node subscriber p95 (baseline)", value: pct(baseline, 95), unit: "ms" },
         { name: "heartbeats offered", value: Math.round(offered), unit: "events/s" },
         { name: "events applied in the page", value: applied, unit: "events" },
         { name: "cards not on their last heartbeat (lost updates)", value: lost, unit: "workers", target: "0" },

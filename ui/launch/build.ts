@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { existsSync, readdirSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -50,11 +50,38 @@ export function buildUi(log: (line: string) => void = (l) => console.error(l)): 
   });
 }
 
-/** Builds when missing or stale; returns whether it built. */
+const LOCK = join(UI_DIR, ".build-lock");
+/** A build takes well under this; an older lock was left by a killed build. */
+const STALE_LOCK_MS = 5 * 60_000;
+
+/** One build at a time across processes (tests, `troupe ui`, `troupe up` may start together): mkdir is atomic. */
+async function withBuildLock<T>(run: () => Promise<T>): Promise<T> {
+  for (;;) {
+    try {
+      mkdirSync(LOCK);
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      const age = Date.now() - (statSync(LOCK, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
+      if (age > STALE_LOCK_MS) rmSync(LOCK, { recursive: true, force: true });
+      else await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+  try {
+    return await run();
+  } finally {
+    rmSync(LOCK, { recursive: true, force: true });
+  }
+}
+
+/** Builds when missing or stale (waiting for a build another process runs); returns whether it built. */
 export async function ensureUiBuild(log?: (line: string) => void): Promise<boolean> {
-  const why = buildStaleness();
-  if (!why) return false;
-  (log ?? ((l) => console.error(l)))(`troupe ui: building the dashboard (${why}) ...`);
-  await buildUi(log);
-  return true;
+  if (!buildStaleness()) return false;
+  return withBuildLock(async () => {
+    const why = buildStaleness(); // another process may have just built it
+    if (!why) return false;
+    (log ?? ((l) => console.error(l)))(`troupe ui: building the dashboard (${why}) ...`);
+    await buildUi(log);
+    return true;
+  });
 }

@@ -70,3 +70,16 @@ describe("selectWorkers", () => {
     expect(selectWorkers(ws, { sort: "status" }, now, 90_000).map((r) => r.status)).toEqual(["busy", "online", "suspect"]);
   });
 });
+
+describe("selectWorkers row cache", () => {
+  it("returns the same row object while a worker's view and status are unchanged", () => {
+    const a = registered("wn-a", "A");
+    const b = registered("wn-b", "B");
+    const cache = new Map();
+    const first = selectWorkers([a, b], {}, T0 + 1000, 90_000, cache);
+    const b2 = heartbeat(b, 2000, 50);
+    const second = selectWorkers([a, b2], {}, T0 + 2000, 90_000, cache);
+    expect(second.find((r) => r.worker.id === "wn-a")).toBe(first.find((r) => r.worker.id === "wn-a"));
+    expect(second.find((r) => r.worker.id === "wn-b")).not.toBe(first.find((r) => r.worker.id === "wn-b"));
+  });
+});

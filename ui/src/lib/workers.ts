@@ -65,24 +65,41 @@ export const WORKER_SORTS: readonly WorkerSort[] = ["name", "status", "cpu", "me
 const STATUS_ORDER: Record<WorkerStatusView, number> = { busy: 0, online: 1, draining: 2, suspect: 3, lost: 4, offline: 5 };
 
 /** Filters and sorts workers for the Workers page (status filter uses the presence at `nowMs`). */
+export interface WorkerRow {
+  worker: WorkerView;
+  status: WorkerStatusView;
+}
+
+/**
+ * `cache` keeps the row object of a worker whose view and status did not
+ * change, so a keyed list re-renders only the cards that did.
+ */
 export function selectWorkers(
   workers: Iterable<WorkerView>,
   q: { status?: string; type?: string; search?: string; sort?: WorkerSort },
   nowMs: number,
   suspectAfterMs: number,
-): { worker: WorkerView; status: WorkerStatusView }[] {
+  cache?: Map<string, WorkerRow>,
+): WorkerRow[] {
   const search = q.search?.trim().toLowerCase();
-  const out: { worker: WorkerView; status: WorkerStatusView }[] = [];
+  const out: WorkerRow[] = [];
   for (const w of workers) {
     const status = workerPresence(w, nowMs, suspectAfterMs);
     if (q.status && status !== q.status) continue;
     if (q.type && w.type !== q.type) continue;
     if (search && !w.name.toLowerCase().includes(search) && !w.id.toLowerCase().includes(search)) continue;
-    out.push({ worker: w, status });
+    let row = cache?.get(w.id);
+    if (!row || row.worker !== w || row.status !== status) {
+      row = { worker: w, status };
+      cache?.set(w.id, row);
+    }
+    out.push(row);
   }
+  // Plain comparisons, not localeCompare: this runs once per animation frame over every worker.
+  const byName = (a: (typeof out)[number], b: (typeof out)[number]) => (a.worker.name < b.worker.name ? -1 : a.worker.name > b.worker.name ? 1 : 0);
   const by: Record<WorkerSort, (a: (typeof out)[number], b: (typeof out)[number]) => number> = {
-    name: (a, b) => a.worker.name.localeCompare(b.worker.name),
-    status: (a, b) => STATUS_ORDER[a.status] - STATUS_ORDER[b.status] || a.worker.name.localeCompare(b.worker.name),
+    name: byName,
+    status: (a, b) => STATUS_ORDER[a.status] - STATUS_ORDER[b.status] || byName(a, b),
     cpu: (a, b) => b.worker.cpu - a.worker.cpu,
     memory: (a, b) => b.worker.memory - a.worker.memory,
     load: (a, b) => b.worker.currentJobs / (b.worker.maxJobs || 1) - a.worker.currentJobs / (a.worker.maxJobs || 1),

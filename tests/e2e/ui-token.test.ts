@@ -1,0 +1,75 @@
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "@troupe/events/node";
+import { waitFor } from "../harness/index.ts";
+import { ensureUiBuild } from "../../ui/launch/build.ts";
+import { startProcess, type Managed } from "../../ui/launch/processes.ts";
+
+/** The token rule of `troupe ui`, against the real server process (no NATS needed for it). */
+
+const TROUPE = fileURLToPath(new URL("../../bin/troupe.mjs", import.meta.url));
+const TOKEN = "e2e-token-0123456789abcdef";
+let dataDir: string;
+let ui: Managed | undefined;
+let url: string;
+const out: string[] = [];
+
+beforeAll(async () => {
+  await ensureUiBuild(() => {});
+  dataDir = mkdtempSync(join(tmpdir(), "troupe-ui-token-"));
+  const port = await freePort();
+  url = `http://127.0.0.1:${port}`;
+  ui = startProcess("ui", process.execPath, [TROUPE, "ui", "--no-build", "--port", String(port), "--data-dir", dataDir, "--nats-url", "nats://127.0.0.1:1"], { ...process.env, TROUPE_UI_TOKEN: TOKEN }, (l) => out.push(l));
+  await waitFor("the UI to listen", async () => (await fetch(`${url}/login`).catch(() => null))?.ok, 60_000, 100);
+}, 180_000);
+
+afterAll(async () => {
+  await ui?.stop();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe("troupe ui token rule", () => {
+  it("refuses to bind a non-loopback address without a token (exit 2, says why)", async () => {
+    const env = { ...process.env };
+    delete env.TROUPE_UI_TOKEN;
+    const child = spawn(process.execPath, [TROUPE, "ui", "--no-build", "--host", "0.0.0.0", "--port", "0"], { env });
+    let err = "";
+    child.stderr.on("data", (b: Buffer) => (err += b.toString()));
+    const code = await new Promise<number | null>((res) => child.once("exit", res));
+    expect(code).toBe(2);
+    expect(err).toMatch(/refusing to serve the dashboard on 0\.0\.0\.0 without a login: set TROUPE_UI_TOKEN/);
+  });
+
+  it("with a token, the API needs `Authorization: Bearer` and answers 401 in the error shape without it", async () => {
+    const anon = await fetch(`${url}/api/workers`);
+    expect(anon.status).toBe(401);
+    expect(await anon.json()).toMatchObject({ success: false, error: { code: "unauthorized" } });
+    const wrong = await fetch(`${url}/api/workers`, { headers: { authorization: "Bearer nope" } });
+    expect(wrong.status).toBe(401);
+    const ok = await fetch(`${url}/api/workers`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toEqual({ success: true, workers: [] });
+  });
+
+  it("pages redirect to the login, which sets a cookie that opens them", async () => {
+    const page = await fetch(`${url}/workers`, { redirect: "manual" });
+    expect(page.status).toBe(303);
+    expect(page.headers.get("location")).toBe("/login?next=%2Fworkers");
+    const login = await fetch(`${url}/login`, {
+      method: "POST", redirect: "manual", body: new URLSearchParams({ token: TOKEN, next: "/workers" }),
+      headers: { origin: url },
+    });
+    expect(login.status).toBe(303);
+    expect(login.headers.get("location")).toBe("/workers");
+    const cookie = (login.headers.get("set-cookie") ?? "").split(";")[0] as string;
+    expect(cookie).toMatch(/^troupe_token=/);
+    const again = await fetch(`${url}/workers`, { headers: { cookie }, redirect: "manual" });
+    expect(again.status).toBe(200);
+    const bad = await fetch(`${url}/login`, { method: "POST", redirect: "manual", body: new URLSearchParams({ token: "wrong-token-000000" }), headers: { origin: url } });
+    expect(bad.status).toBe(401);
+  });
+});
