@@ -37,11 +37,16 @@ function watch(nc: NatsConnection) {
   return { assigned, completed, stop: () => sub.unsubscribe() };
 }
 
+/** Submits job i; on "unavailable" (JetStream overloaded) retries with the same idempotency key, as a client should. */
 async function submitOne(nc: NatsConnection, i: number): Promise<string> {
-  const r = await nc.request(subjects.rpc("jobs.submit"), JSON.stringify({ url: `https://example.com/noop/${i}`, tags: ["bench"] }), { timeout: 30_000 });
-  const d = decodeReply("jobs.submit", r.data);
-  if (!d.ok || !d.value.ok) throw new Error(`submit refused: ${JSON.stringify(d.ok ? d.value : d.error)}`);
-  return d.value.jobId;
+  const body = JSON.stringify({ url: `https://example.com/noop/${i}`, tags: ["bench"], idempotencyKey: `bench-${i}` });
+  for (let attempt = 1; ; attempt++) {
+    const r = await nc.request(subjects.rpc("jobs.submit"), body, { timeout: 30_000 });
+    const d = decodeReply("jobs.submit", r.data);
+    if (d.ok && d.value.ok) return d.value.jobId;
+    const unavailable = d.ok && !d.value.ok && d.value.error.code === "unavailable";
+    if (!unavailable || attempt >= 5) throw new Error(`submit refused: ${JSON.stringify(d.ok ? d.value : d.error)}`);
+  }
 }
 
 async function until(what: string, cond: () => boolean, timeoutMs: number) {
