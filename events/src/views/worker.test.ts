@@ -1,0 +1,71 @@
+import { describe, expect, it } from "vitest";
+import { createEvent } from "../codec.ts";
+import type { EventData, EventType, TroupeEvent } from "../events.ts";
+import { canonicalWorker, countJobOutcome, evolveWorker, workerPresence, type WorkerView } from "./worker.ts";
+
+let clock = Date.parse("2026-01-01T00:00:00Z");
+const at = (ms: number) => new Date(ms);
+const ev = <T extends EventType>(type: T, data: EventData<T>, time = at((clock += 1000))) => createEvent(type, data, "test", time) as TroupeEvent;
+const caps = { maxConcurrentJobs: 3, memory: 1024, cpu: 2, supportedBrowsers: [] };
+const reg = (time?: Date) => ev("worker.registered", { workerId: "w", instanceId: "i", name: "W", type: "puppeteer", ip: "1.2.3.4", port: 3002, version: "1", capabilities: caps }, time);
+const hb = (status: "online" | "busy" | "draining", cpu: number, time?: Date) =>
+  ev("worker.heartbeat", { workerId: "w", instanceId: "i", status, currentJobs: status === "busy" ? 1 : 0, maxConcurrentJobs: 3, jobIds: [],
+    metrics: { memoryUsage: 100, cpuUsage: cpu, diskUsage: 1, networkUsage: 2, jobsCompleted: 500, jobsFailed: 0, averageResponseTime: 1 },
+    performance: { successRate: 100, averageJobDuration: 1 } }, time);
+const res = { success: true as const, data: {}, dataExtracted: 0, screenshots: [], logs: [] };
+const done = (totalDuration: number, responseTime: number) => ev("job.completed", { jobId: "j", workerId: "w", attempt: 1, result: res, metrics: { totalDuration, responseTime, memoryUsed: 1 } }) as Extract<TroupeEvent, { type: "job.completed" }>;
+const failed = (totalDuration?: number) => ev("job.failed", { jobId: "j", workerId: "w", attempt: 1, error: { message: "x", retryable: false }, ...(totalDuration !== undefined ? { metrics: { totalDuration } } : {}) }) as Extract<TroupeEvent, { type: "job.failed" }>;
+
+const foldAll = (events: TroupeEvent[]) => events.reduce<WorkerView | undefined>((w, e) => {
+  if (e.type === "job.completed" || e.type === "job.failed") return countJobOutcome(w, e);
+  return evolveWorker(w, e as Extract<TroupeEvent, { type: `worker.${string}` }>);
+}, undefined) as WorkerView;
+
+describe("worker view", () => {
+  it("takes identity from registration and telemetry from heartbeats", () => {
+    const w = foldAll([reg(), hb("busy", 55)]);
+    expect(w).toMatchObject({ id: "w", name: "W", ip: "1.2.3.4", maxJobs: 3, status: "busy", cpu: 55, currentJobs: 1, memory: 100 });
+  });
+
+  it("computes success rate and averages from job outcomes, ignoring the worker's own claims", () => {
+    const w = foldAll([reg(), hb("online", 1), done(1000, 200), done(3000, 400), failed(500), failed()]);
+    expect(w.jobsCompleted).toBe(2);
+    expect(w.jobsFailed).toBe(2);
+    expect(w.successRate).toBe(50);
+    expect(w.averageJobDuration).toBe(1500); // (1000 + 3000 + 500) / 3 — the failure without metrics has no duration
+    expect(w.averageResponseTime).toBe(300);
+  });
+
+  it("has a 0 success rate and 0 averages with no jobs", () => {
+    expect(foldAll([reg()])).toMatchObject({ successRate: 0, averageJobDuration: 0, averageResponseTime: 0, status: "online" });
+  });
+
+  it("is lost after worker.lost until a newer heartbeat, and offline after deregistration", () => {
+    const t = Date.parse("2026-02-01T00:00:00Z");
+    const lost = ev("worker.lost", { workerId: "w", lastSeen: at(t).toISOString(), epoch: 1, jobIds: [] }, at(t + 5000));
+    expect(foldAll([reg(at(t)), hb("online", 1, at(t + 1000)), lost]).status).toBe("lost");
+    expect(foldAll([reg(at(t)), hb("online", 1, at(t + 1000)), lost, hb("online", 1, at(t + 9000))]).status).toBe("online");
+    const dereg = ev("worker.deregistered", { workerId: "w", instanceId: "i" }, at(t + 2000));
+    expect(foldAll([reg(at(t)), dereg, hb("online", 1, at(t + 3000))]).status).toBe("offline");
+    expect(foldAll([reg(at(t)), ev("worker.draining", { workerId: "w", instanceId: "i" }, at(t + 2000))]).status).toBe("draining");
+  });
+
+  it("gives the same view whichever stream a consumer folds first", () => {
+    const t = Date.parse("2026-03-01T00:00:00Z");
+    const events = [reg(at(t)), done(100, 10)];
+    const beats = [hb("busy", 10, at(t + 500)), hb("online", 20, at(t + 1500))];
+    const a = foldAll([...events, ...beats]);
+    const b = foldAll([...beats, ...events]);
+    const c = foldAll([events[0]!, beats[0]!, events[1]!, beats[1]!]);
+    expect(JSON.stringify(canonicalWorker(a))).toBe(JSON.stringify(canonicalWorker(b)));
+    expect(JSON.stringify(canonicalWorker(a))).toBe(JSON.stringify(canonicalWorker(c)));
+    expect(a.lastSeen).toBe(at(t + 1500).toISOString());
+  });
+
+  it("shows a silent online worker as suspect at read time", () => {
+    const w = foldAll([reg(at(0)), hb("online", 1, at(1000))]);
+    expect(workerPresence(w, 1000 + 60_000, 90_000)).toBe("online");
+    expect(workerPresence(w, 1000 + 90_001, 90_000)).toBe("suspect");
+    expect(workerPresence({ ...w, status: "lost" }, 1e12, 90_000)).toBe("lost");
+  });
+});

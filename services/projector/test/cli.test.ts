@@ -1,0 +1,60 @@
+import { spawn } from "node:child_process";
+import { resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { freePort } from "@troupe/events/node";
+import { startTestNats, waitFor, type TestNats } from "@troupe/tests/harness";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openReadModels, registration, Script, spec, tempDbPath } from "./helpers.ts";
+
+/** `troupe projector` as an operator runs it: metrics over HTTP, lag in the status row, clean stop on SIGTERM. */
+
+const ROOT = resolve(fileURLToPath(new URL("../../..", import.meta.url)));
+let nats: TestNats;
+beforeAll(async () => {
+  nats = await startTestNats({ init: true });
+});
+afterAll(async () => {
+  await nats?.stop();
+});
+
+describe("troupe projector (child process)", () => {
+  it("serves lag and counters at GET /metrics, writes the lag row, and stops cleanly on SIGTERM", async () => {
+    const port = await freePort();
+    const path = tempDbPath();
+    const child = spawn(process.execPath, ["bin/troupe.mjs", "projector", "--db", path], {
+      cwd: ROOT, env: { ...process.env, ...nats.env(), TROUPE_PROJECTOR_PORT: String(port), TROUPE_LOG_LEVEL: "warn" }, stdio: ["ignore", "ignore", "pipe"],
+    });
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((r) => child.on("exit", r));
+    try {
+      await waitFor(`projector /healthz (stderr: ${stderr})`, async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).ok, 30_000, 100);
+      const s = new Script({ master: (await nats.js("master")).js, worker: (await nats.js("worker")).js }, Date.now() - 5000);
+      await s.emit("worker.registered", registration("w1"));
+      await s.emit("job.submitted", { jobId: "j1", spec });
+      const rm = openReadModels(path);
+      await waitFor("j1 in the read models", () => rm.getJob("j1"), 20_000);
+      const status = rm.projectorLag()!;
+      expect(status).toMatchObject({ mode: "live", checkpoints: { TROUPE_EVENTS: 2 } });
+      expect(status.lagMs).toBeGreaterThanOrEqual(0);
+      rm.close();
+      const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      expect(metrics).toMatch(/^troupe_projector_events_applied_total 2$/m);
+      expect(metrics).toMatch(/^troupe_projector_checkpoint_sequence\{stream="TROUPE_EVENTS"\} 2$/m);
+      expect(metrics).toMatch(/^troupe_projector_lag_seconds_count 2$/m);
+      expect(metrics).toMatch(/^troupe_projector_lag_p99_seconds \d/m);
+      expect((await fetch(`http://127.0.0.1:${port}/nope`)).status).toBe(404);
+    } finally {
+      child.kill("SIGTERM");
+    }
+    expect(await exited, stderr).toBe(0);
+  }, 60_000);
+
+  it("rejects a bad option value with exit code 2 and names it", async () => {
+    const child = spawn(process.execPath, ["bin/troupe.mjs", "projector", "--batch", "0"], { cwd: ROOT, env: { ...process.env, ...nats.env() }, stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    expect(await new Promise((r) => child.on("exit", r))).toBe(2);
+    expect(stderr).toMatch(/--batch: must be at least 1/);
+  }, 30_000);
+});
