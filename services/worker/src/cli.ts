@@ -17,7 +17,16 @@ publishes worker.deregistered and exits 0. NATS credentials: the worker role
     const log = createLogger("worker");
     const stop = shutdownSignal();
     console.log(describeConfig(config));
-    const worker = await startWorker(config, { log });
+    const starting = startWorker(config, { log });
+    const first = await Promise.race([starting, stop]);
+    if (typeof first === "string") {
+      // A signal while start-up still waits (for NATS, usually): leave without waiting for it, deregistering if it got that far.
+      log.warn({ signal: first }, "stopped during start-up");
+      const done = starting.then((w) => w.stop(`received ${first} during start-up`), () => undefined);
+      await Promise.race([done, new Promise((r) => setTimeout(r, 2000).unref())]);
+      process.exit(0);
+    }
+    const worker = first;
     console.log(`   Browser:     ${worker.pool.version}\n   Status:      ${worker.statusUrl}\n✅ registered as ${config.workerId} (instance ${worker.instanceId})`);
     const sig = await stop;
     log.info({ signal: sig }, "shutting down");
