@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { runCommand, UsageError } from "@troupe/events/node";
 import { command as benchCommand } from "../bin/commands/bench.ts";
-import { DOC_BEGIN, DOC_END, formatAll, loadServiceBench, MissingBench, pairUp, renderMarkdown, replaceGenerated, runAll, updateDocs, writeResults, type Outcome } from "./all.ts";
+import { DOC_BEGIN, DOC_END, formatAll, summarise, loadServiceBench, MissingBench, pairUp, renderMarkdown, replaceGenerated, runAll, updateDocs, writeResults, type Outcome } from "./all.ts";
 import { LIMIT } from "./limits.ts";
 import { fromDispatchReport, PEER } from "./peer-bullmq.ts";
 import type { Bench, BenchReport } from "./report.ts";
@@ -72,6 +72,14 @@ describe("bench all: orchestration (benches injected, no servers)", () => {
 
   it("loading a service bench that does not exist is MissingBench, not a crash", async () => {
     await expect(loadServiceBench("no-such-bench")).rejects.toBeInstanceOf(MissingBench);
+  });
+
+  it("summarises one figure name given in two units as two rows", () => {
+    const rows = summarise({
+      worker: [{ status: "ok", report: report("worker", [["troupe worker", 1, "jobs/s"], ["troupe worker", 60, "jobs/min"]]), seconds: 1 },
+        { status: "ok", report: report("worker", [["troupe worker", 2, "jobs/s"], ["troupe worker", 120, "jobs/min"]]), seconds: 1 }],
+    });
+    expect(rows.map((r) => [r.unit, r.spread.median])).toEqual([["jobs/s", 1.5], ["jobs/min", 90]]);
   });
 
   it("pairs are n/a when either side is missing in that run", () => {

@@ -188,15 +188,17 @@ function ratio(troupe: number | undefined, k: number, limit: number | undefined)
 export function summarise(benches: Record<string, Outcome[]>): SummaryRow[] {
   const rows: SummaryRow[] = [];
   for (const [bench, outs] of Object.entries(benches)) {
-    const byFigure = new Map<string, { unit: string; target?: string; values: number[] }>();
+    // Keyed by name and unit: a bench may give one quantity in two units (jobs/s and jobs/min).
+    const byFigure = new Map<string, { figure: string; unit: string; target?: string; values: number[] }>();
     for (const o of outs) {
       for (const f of o.report?.figures ?? []) {
-        const e = byFigure.get(f.name) ?? { unit: f.unit, ...(f.target ? { target: f.target } : {}), values: [] };
+        const key = `${f.name}\u0000${f.unit}`;
+        const e = byFigure.get(key) ?? { figure: f.name, unit: f.unit, ...(f.target ? { target: f.target } : {}), values: [] };
         e.values.push(f.value);
-        byFigure.set(f.name, e);
+        byFigure.set(key, e);
       }
     }
-    for (const [figure, e] of byFigure) rows.push({ bench, figure, unit: e.unit, ...(e.target ? { target: e.target } : {}), spread: spread(e.values) });
+    for (const e of byFigure.values()) rows.push({ bench, figure: e.figure, unit: e.unit, ...(e.target ? { target: e.target } : {}), spread: spread(e.values) });
   }
   return rows;
 }
@@ -207,8 +209,8 @@ export function pairUp(benches: Record<string, Outcome[]>, runs: number): PairRo
   const at = (bench: string, i: number) => benches[bench]?.[i]?.report;
   const peerPairs: { name: string; figure: string; how: string; target?: string }[] = [
     { name: "troupe ÷ bullmq throughput", figure: PEER.rateRatio, how: "Troupe dispatch jobs/s ÷ BullMQ jobs/s, same shape, same run", target: ">= 1.0" },
-    { name: "troupe ÷ bullmq enqueue→start p50", figure: PEER.p50Ratio, how: "lower is better for Troupe" },
-    { name: "troupe ÷ bullmq enqueue→start p99", figure: PEER.p99Ratio, how: "lower is better for Troupe" },
+    { name: "troupe ÷ bullmq latency p50", figure: PEER.p50Ratio, how: "Troupe submit→assigned ÷ BullMQ add→processor start at the same offered rate; below 1 Troupe is faster" },
+    { name: "troupe ÷ bullmq latency p99", figure: PEER.p99Ratio, how: "as p50; below 1 Troupe is faster" },
   ];
   for (const p of peerPairs) {
     const perRun = Array.from({ length: runs }, (_, i) => at("peer", i)?.figures.find((f) => f.name === p.figure)?.value ?? null);

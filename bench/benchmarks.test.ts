@@ -45,10 +45,10 @@ describe("bench quick mode", () => {
   }, 120_000);
 
   it("growth: JetStream publish and read per-item cost at 1× and 10× a base, with a verdict", async () => {
-    const series = await jetstreamGrowth({ quick: true, log: () => {}, base: 100, maxMultiplier: 10 });
+    const series = await jetstreamGrowth({ quick: true, log: () => {}, base: 1000, maxMultiplier: 10 });
     expect(series.map((s) => s.name)).toEqual(["jetstream publish", "ordered-consumer read"]);
     for (const s of series) {
-      expect(s.points.map((p) => p.size)).toEqual([100, 1000]);
+      expect(s.points.map((p) => p.size)).toEqual([1000, 10_000]);
       for (const p of s.points) expect(p.perItemUs).toBeCloseTo(1e6 / p.rate);
       expect(s.ratio).toBeGreaterThan(0);
       expect(typeof s.superLinear).toBe("boolean");

@@ -22,7 +22,7 @@ export interface GrowthSeries {
   /** What one item is: "msg", "job", "event". */
   item: string;
   points: GrowthPoint[];
-  /** Last per-item cost ÷ the cheapest before it; super-linear when > 2. */
+  /** Last per-item cost ÷ the cheapest before it, over sizes ≥ VERDICT_MIN_SIZE; super-linear when > 2. */
   ratio?: number;
   superLinear?: boolean;
   /** Why the series is short or empty (bench missing, size not honoured, failure). */
@@ -64,9 +64,12 @@ export function sizesFor(base: number, quick: boolean, maxMultiplier = quick ? 1
   return MULTIPLIERS.filter((m) => m <= maxMultiplier).map((m) => base * m);
 }
 
+/** Below this many items a per-item cost is mostly start-up and pipelining, not growth. */
+export const VERDICT_MIN_SIZE = 1_000;
+
 function finish(s: GrowthSeries): GrowthSeries {
-  if (s.points.length >= 2) {
-    const v = growthVerdict(s.points.map((p) => ({ size: p.size, perItem: p.perItemUs })));
+  const v = growthVerdict(s.points.map((p) => ({ size: p.size, perItem: p.perItemUs })), 2, VERDICT_MIN_SIZE);
+  if (v) {
     s.ratio = v.ratio;
     s.superLinear = v.superLinear;
   }

@@ -29,7 +29,7 @@ describe("stats", () => {
 
   it("growth verdict: flat cost passes, a cost that rises with size is super-linear", () => {
     const flat = [{ size: 1e3, perItem: 10 }, { size: 1e4, perItem: 9 }, { size: 1e5, perItem: 11 }];
-    expect(growthVerdict(flat).superLinear).toBe(false);
+    expect(growthVerdict(flat)?.superLinear).toBe(false);
     const nlogn = [{ size: 1e3, perItem: 10 }, { size: 1e4, perItem: 20 }, { size: 1e5, perItem: 40 }];
     expect(growthVerdict(nlogn)).toEqual({ ratio: 4, superLinear: true });
   });
@@ -37,5 +37,11 @@ describe("stats", () => {
   it("growth verdict compares with the cheapest smaller size, so start-up cost at 1× cannot hide a late rise", () => {
     const pts = [{ size: 1, perItem: 100 }, { size: 10, perItem: 5 }, { size: 100, perItem: 20 }];
     expect(growthVerdict(pts)).toEqual({ ratio: 4, superLinear: true });
+  });
+
+  it("growth verdict leaves out sizes below the minimum and gives none with fewer than two points", () => {
+    const pts = [{ size: 100, perItem: 1 }, { size: 1000, perItem: 10 }, { size: 10_000, perItem: 11 }];
+    expect(growthVerdict(pts, 2, 1000)?.superLinear).toBe(false);
+    expect(growthVerdict(pts, 2, 5000)).toBeUndefined();
   });
 });

@@ -51,11 +51,13 @@ export function latencySummary(samples: readonly number[]): { p50: number; p99: 
  * alone would hide a late rise). Flat work is ~1; `superLinear` when the ratio
  * exceeds `tolerance` (default 2× — a shared 2-core machine jitters by tens of
  * percent, while an O(n log n) or O(n²) drift over three orders of magnitude
- * shows as far more).
+ * shows as far more). Points below `minSize` items are left out: there
+ * fixed costs and pipelining (everything in flight at once) dominate. No
+ * verdict (undefined) with fewer than two points left.
  */
-export function growthVerdict(points: readonly { size: number; perItem: number }[], tolerance = 2): { ratio: number; superLinear: boolean } {
-  if (points.length < 2) return { ratio: 1, superLinear: false };
-  const sorted = [...points].sort((a, b) => a.size - b.size);
+export function growthVerdict(points: readonly { size: number; perItem: number }[], tolerance = 2, minSize = 0): { ratio: number; superLinear: boolean } | undefined {
+  const sorted = points.filter((p) => p.size >= minSize).sort((a, b) => a.size - b.size);
+  if (sorted.length < 2) return undefined;
   const last = sorted[sorted.length - 1] as { perItem: number };
   const cheapest = Math.min(...sorted.slice(0, -1).map((p) => p.perItem));
   const ratio = last.perItem / cheapest;
