@@ -1,6 +1,7 @@
 import { spawn, spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type { AssignReply, Command } from "@troupe/events";
+import { freePort } from "@troupe/events/node";
 import { startTestNats, waitFor, type TestNats } from "@troupe/tests/harness";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EventLog, jobId, startPages, startTestWorker, type TestPages } from "./helpers.ts";
@@ -31,6 +32,26 @@ describe("troupe worker (a real process)", () => {
     const r = spawnSync(process.execPath, [TROUPE, "worker", "--max-jobs", "0"], { encoding: "utf8", env: { ...process.env, ...nats.env() } });
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/--max-jobs: must be at least 1/);
+  });
+
+  it("waits for an unreachable NATS and still stops at once on SIGTERM", async () => {
+    const child = spawn(process.execPath, [TROUPE, "worker"], {
+      env: { ...process.env, ...nats.env(), NATS_URL: `nats://127.0.0.1:${await freePort()}`, TROUPE_WORKER_NAME: "Worker Node Early", TROUPE_WORKER_PORT: "0", TROUPE_LOG_LEVEL: "warn" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+    try {
+      await waitFor("the banner", () => /ID:\s+wn-early/.test(out), 20_000);
+      child.kill("SIGTERM");
+      expect(await exited).toBe(0);
+      expect(out).toMatch(/stopped during start-up/);
+      expect(out).not.toMatch(/registered as/);
+    } finally {
+      if (child.exitCode === null) child.kill("SIGKILL");
+    }
   });
 
   it("on SIGTERM finishes the running job, deregisters and exits 0", async () => {
