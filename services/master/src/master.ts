@@ -370,11 +370,16 @@ export class Master {
   /**
    * Appends a master decision guarded by expected-last-subject-sequence on its
    * subject, as known from the fold: if anyone appended there since, it fails.
+   * A fixed `eventId` (the Nats-Msg-Id) also makes JetStream drop a repeat
+   * inside its duplicate window, which holds on R3 streams where 2.9.10 does
+   * not enforce the guard.
    */
-  async append<T extends EventType>(type: T, data: EventData<T>, subject: string) {
+  async append<T extends EventType>(type: T, data: EventData<T>, subject: string, eventId?: string) {
     const expect = this.state.subjectSeq.get(subject) ?? 0;
+    const event = createEvent(type, data, this.cfg.id);
+    if (eventId) event.id = eventId;
     try {
-      return await publishEvent(this.js, createEvent(type, data, this.cfg.id) as TroupeEvent, { subjects: this.subjects, expectLastSubjectSequence: expect });
+      return await publishEvent(this.js, event as TroupeEvent, { subjects: this.subjects, expectLastSubjectSequence: expect });
     } catch (e) {
       if (/wrong last sequence/i.test((e as Error).message)) this.counters.guardConflicts++;
       throw e;

@@ -34,7 +34,7 @@ export async function handleSubmit(master: Master, m: Msg): Promise<SubmitReply>
   const spec = jobSpecFromSubmit(cmd.value);
   try {
     // With a key the subject is the same for every resubmission: the guard lets only the first in.
-    const ack = await master.append("job.submitted", { jobId, spec, ...(key !== undefined ? { idempotencyKey: key } : {}), submittedBy: m.headers?.get("Troupe-Client") || "rpc" }, master.subjects.job(jobId, "submitted"));
+    const ack = await master.append("job.submitted", { jobId, spec, ...(key !== undefined ? { idempotencyKey: key } : {}), submittedBy: m.headers?.get("Troupe-Client") || "rpc" }, master.subjects.job(jobId, "submitted"), key !== undefined ? `submit-${jobId}` : undefined);
     if (ack.duplicate) return { ok: true, jobId, duplicate: true };
   } catch (e) {
     if (key !== undefined && /wrong last sequence/i.test((e as Error).message)) return { ok: true, jobId, duplicate: true };
