@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { decodeEvent, decodeReply, subjects } from "@troupe/events";
 import { startTestNats, type TestNats } from "@troupe/tests/harness";
@@ -106,6 +107,7 @@ export const bench: Bench = async (o) => {
     const jobsPerSec = jobs / ((lastCompleted - t0) / 1000);
     const assignPerSec = jobs / (Math.max(1, lastAssigned - firstAssigned) / 1000);
     const submitPerSec = jobs / ((submittedAt - t0) / 1000);
+    const masterRss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${master.proc.pid}/status`, "utf8"))?.[1] ?? NaN) / 1024;
     o.log(`dispatch: phase 1 done, ${jobsPerSec.toFixed(0)} jobs/s`);
 
     // Phase 2: latency at a fixed offered rate (paced in 10 ms ticks).
@@ -135,6 +137,7 @@ export const bench: Bench = async (o) => {
         { name: "jobs/s (submit → completed)", value: jobsPerSec, unit: "jobs/s" },
         { name: "assignments/s", value: assignPerSec, unit: "assignments/s", target: ">= 2000" },
         { name: "submissions/s", value: submitPerSec, unit: "submits/s" },
+        { name: `master RSS after ${jobs} jobs`, value: masterRss, unit: "MB" },
         { name: `submit→assigned p50 @${rate}/s`, value: pct(lat, 50), unit: "ms" },
         { name: `submit→assigned p99 @${rate}/s`, value: pct(lat, 99), unit: "ms", target: "< 50" },
       ],
