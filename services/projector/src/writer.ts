@@ -48,6 +48,7 @@ export interface WriterOptions {
 }
 
 const CACHE_LIMIT = 50_000;
+const WRITTEN_LIMIT = 3_000_000;
 
 export type OpenMode = "live" | "build";
 
@@ -146,10 +147,18 @@ export class ReadModelWriter {
   private readonly series = new Map<string, WorkerMinute | null>();
   private dirty = { jobs: new Set<string>(), workers: new Set<string>(), fleet: new Set<number>(), series: new Set<string>() };
   private lastPruneMs = 0;
+  /**
+   * Set while this writer has written every row the file holds (it opened an
+   * empty file): a key it never wrote is then known to be absent, so a cache
+   * miss costs no SELECT. Rebuilds start on empty files.
+   */
+  private written: { jobs: Set<string>; workers: Set<string>; fleet: Set<number>; series: Set<string> } | null;
 
   constructor(db: Sqlite, private readonly o: WriterOptions) {
     this.db = db;
     this.q = statements(db);
+    const empty = !db.prepare("select 1 from projection_checkpoints limit 1").get() && !db.prepare("select 1 from workers limit 1").get() && !db.prepare("select 1 from jobs limit 1").get();
+    this.written = empty ? { jobs: new Set(), workers: new Set(), fleet: new Set(), series: new Set() } : null;
   }
 
   checkpoint(stream: string): number {
@@ -164,6 +173,7 @@ export class ReadModelWriter {
     job: (id) => {
       let v = this.jobs.get(id);
       if (v === undefined) {
+        if (this.written && !this.written.jobs.has(id)) return undefined;
         const r = this.q.getJob.get<{ view: string }>({ id });
         v = r ? (JSON.parse(r.view) as JobView) : null;
         this.jobs.set(id, v);
@@ -177,6 +187,7 @@ export class ReadModelWriter {
     worker: (id) => {
       let v = this.workers.get(id);
       if (v === undefined) {
+        if (this.written && !this.written.workers.has(id)) return undefined;
         const r = this.q.getWorker.get<{ view: string }>({ id });
         // Back to the full key set in canonical order, whatever the stored JSON omitted.
         v = r ? { ...emptyWorker(id), ...(JSON.parse(r.view) as WorkerView) } : null;
@@ -191,6 +202,7 @@ export class ReadModelWriter {
     fleetMinute: (minute) => {
       let v = this.fleet.get(minute);
       if (v === undefined) {
+        if (this.written && !this.written.fleet.has(minute)) return undefined;
         const r = this.q.getFleet.get<{ minute: number; completed: number; failed: number; submitted: number; queue_wait: string; run_time: string }>({ minute });
         v = r ? { minute, completed: r.completed, failed: r.failed, submitted: r.submitted, queueWait: JSON.parse(r.queue_wait), runTime: JSON.parse(r.run_time) } : null;
         this.fleet.set(minute, v);
@@ -205,6 +217,7 @@ export class ReadModelWriter {
       const key = seriesKey(workerId, minute);
       let v = this.series.get(key);
       if (v === undefined) {
+        if (this.written && !this.written.series.has(key)) return undefined;
         const r = this.q.getSeries.get<{ cpu_sum: number; memory_sum: number; samples: number; completed: number; failed: number }>({ worker_id: workerId, minute });
         v = r ? { workerId, minute, cpuSum: r.cpu_sum, memorySum: r.memory_sum, samples: r.samples, completed: r.completed, failed: r.failed } : null;
         this.series.set(key, v);
@@ -219,13 +232,26 @@ export class ReadModelWriter {
   };
 
   private flush(): void {
-    for (const id of this.dirty.jobs) this.q.putJob.run(jobRow(this.jobs.get(id) as JobView));
-    for (const id of this.dirty.workers) this.q.putWorker.run(workerRow(this.workers.get(id) as WorkerView));
+    let w = this.written;
+    if (w && w.jobs.size + w.workers.size + w.series.size > WRITTEN_LIMIT) {
+      // Too many keys to remember: from here on a cache miss asks SQLite.
+      this.written = w = null;
+    }
+    for (const id of this.dirty.jobs) {
+      this.q.putJob.run(jobRow(this.jobs.get(id) as JobView));
+      w?.jobs.add(id);
+    }
+    for (const id of this.dirty.workers) {
+      this.q.putWorker.run(workerRow(this.workers.get(id) as WorkerView));
+      w?.workers.add(id);
+    }
     for (const minute of this.dirty.fleet) {
+      w?.fleet.add(minute);
       const m = this.fleet.get(minute) as FleetMinute;
       this.q.putFleet.run({ minute, completed: m.completed, failed: m.failed, submitted: m.submitted, queue_wait: JSON.stringify(m.queueWait), run_time: JSON.stringify(m.runTime) });
     }
     for (const key of this.dirty.series) {
+      w?.series.add(key);
       const m = this.series.get(key) as WorkerMinute;
       this.q.putSeries.run({ worker_id: m.workerId, minute: m.minute, cpu_sum: m.cpuSum, memory_sum: m.memorySum, samples: m.samples, completed: m.completed, failed: m.failed });
     }
