@@ -61,7 +61,7 @@ describe("troupe ui token rule", () => {
     expect(page.headers.get("location")).toBe("/login?next=%2Fworkers");
     const login = await fetch(`${url}/login`, {
       method: "POST", redirect: "manual", body: new URLSearchParams({ token: TOKEN, next: "/workers" }),
-      headers: { origin: url },
+      headers: { origin: url, accept: "text/html" },
     });
     expect(login.status).toBe(303);
     expect(login.headers.get("location")).toBe("/workers");
@@ -69,7 +69,7 @@ describe("troupe ui token rule", () => {
     expect(cookie).toMatch(/^troupe_token=/);
     const again = await fetch(`${url}/workers`, { headers: { cookie }, redirect: "manual" });
     expect(again.status).toBe(200);
-    const bad = await fetch(`${url}/login`, { method: "POST", redirect: "manual", body: new URLSearchParams({ token: "wrong-token-000000" }), headers: { origin: url } });
+    const bad = await fetch(`${url}/login`, { method: "POST", redirect: "manual", body: new URLSearchParams({ token: "wrong-token-000000" }), headers: { origin: url, accept: "text/html" } });
     expect(bad.status).toBe(401);
   });
 });

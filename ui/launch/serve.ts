@@ -16,13 +16,19 @@ type Handler = (req: IncomingMessage, res: ServerResponse, next: () => void) => 
  * caller sets them first (bin/commands/ui.ts does, from validated options).
  */
 export async function serveUi(host: string, port: number): Promise<UiServer> {
+  // adapter-node assumes https when it is not told the origin; this server speaks
+  // plain http (a TLS proxy in front sets X-Forwarded-Proto), and SvelteKit's CSRF
+  // check compares the Origin of form posts (the login) with it.
+  const ownProtocolHeader = !process.env.ORIGIN && !process.env.PROTOCOL_HEADER;
+  if (ownProtocolHeader) process.env.PROTOCOL_HEADER = "x-forwarded-proto";
   const { handler } = (await import(pathToFileURL(BUILD_ENTRY).href)) as { handler: Handler };
-  const server = createServer((req, res) =>
+  const server = createServer((req, res) => {
+    if (ownProtocolHeader && !req.headers["x-forwarded-proto"]) req.headers["x-forwarded-proto"] = "http";
     handler(req, res, () => {
       res.statusCode = 404;
       res.end("not found");
-    }),
-  );
+    });
+  });
   await new Promise<void>((res, rej) => {
     server.once("error", (e: NodeJS.ErrnoException) =>
       rej(new Error(e.code === "EADDRINUSE" ? `port ${port} on ${host} is already in use (set TROUPE_UI_PORT or --port)` : `cannot listen on ${host}:${port}: ${e.message}`)),
