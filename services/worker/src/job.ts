@@ -13,6 +13,12 @@ export class JobAbort extends Error {
   }
 }
 
+/** The run went fine but its result cannot travel in an event; retrying would not change that. */
+export class ResultTooLarge extends Error {
+  readonly code = "result-too-large";
+  readonly retryable = false;
+}
+
 /** How a job reports; the worker turns these into events. */
 export interface JobReporter {
   started(): Promise<void>;
@@ -52,6 +58,26 @@ export interface RunningJob {
 
 const MB = 1024 * 1024;
 const MAX_LOGS = 500;
+/** Events are limited to 256 KiB (MAX_EVENT_BYTES): logs get at most this many characters of it … */
+const LOG_BUDGET_CHARS = 64_000;
+/** … and extracted data this many bytes of JSON. */
+const DATA_BUDGET_BYTES = 160_000;
+
+/** Keeps the first log entries that fit the budget and says how many were dropped. */
+export function limitLogs(logs: readonly LogEntry[], budget = LOG_BUDGET_CHARS): LogEntry[] {
+  const out: LogEntry[] = [];
+  let used = 0;
+  for (const l of logs) {
+    const size = l.message.length + 80;
+    if (used + size > budget || out.length >= MAX_LOGS - 1) {
+      out.push({ time: l.time, level: "warn", message: `${logs.length - out.length} more log entries dropped (event size limit)`, source: "worker" });
+      return out;
+    }
+    used += size;
+    out.push(l);
+  }
+  return out;
+}
 
 /** The steps of a job: open its `url` first when it has one, then the scenario. */
 export function jobSteps(spec: Command<"worker.assign">["spec"]): Step[] {
@@ -166,19 +192,25 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
       const durationMs = Date.now() - startedAt;
       clearTimeout(timer);
       await lease?.release();
+      const dataBytes = Buffer.byteLength(JSON.stringify(result.data));
+      if (dataBytes > DATA_BUDGET_BYTES) {
+        partial = result;
+        throw new ResultTooLarge(`the extracted data is ${dataBytes} bytes of JSON; at most ${DATA_BUDGET_BYTES} fit in a job.completed event — extract less (fewer fields, text instead of html)`);
+      }
       const outcome: JobOutcome = { ok: true, durationMs, responseTimeMs: result.responseTime };
       end(outcome);
       await deps.report.completed({
-        result: { success: true, data: result.data, dataExtracted: result.dataExtracted, screenshots: result.screenshots, logs, steps: result.steps, ...(finalUrl ? { finalUrl: finalUrl.slice(0, 4096) } : {}) },
+        result: { success: true, data: result.data, dataExtracted: result.dataExtracted, screenshots: result.screenshots, logs: limitLogs(logs), steps: result.steps, ...(finalUrl ? { finalUrl: finalUrl.slice(0, 4096) } : {}) },
         metrics: { totalDuration: durationMs, responseTime: result.responseTime ?? 0, memoryUsed },
       });
       return outcome;
     } catch (e) {
       clearTimeout(timer);
-      const err = e instanceof JobAbort || e instanceof ScenarioFailure
+      const known = e instanceof JobAbort || e instanceof ScenarioFailure || e instanceof ResultTooLarge;
+      const err = known
         ? { message: e.message, code: e.code, retryable: e.retryable, ...(e instanceof ScenarioFailure ? { step: e.step } : {}) }
         : { message: `worker error: ${(e as Error)?.message ?? String(e)}`, code: "worker", retryable: true };
-      if (!(e instanceof JobAbort) && !(e instanceof ScenarioFailure)) deps.log.error({ err: (e as Error)?.stack ?? e, jobId: cmd.jobId }, "job failed outside its steps");
+      if (!known) deps.log.error({ err: (e as Error)?.stack ?? e, jobId: cmd.jobId }, "job failed outside its steps");
       // Close the context before reporting, but never let a wedged browser hold up the report.
       responseTime ??= partial?.responseTime;
       if (lease) await Promise.race([lease.release(), new Promise((r) => setTimeout(r, 1500))]);
@@ -188,7 +220,7 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
       end(outcome);
       await deps.report.failed({
         error: { ...err, message: err.message.slice(0, 8000) },
-        logs,
+        logs: limitLogs(logs),
         ...(steps.length ? { steps } : {}),
         ...(partial?.screenshots.length ? { screenshots: partial.screenshots } : {}),
         metrics: { totalDuration: durationMs, ...(responseTime !== undefined ? { responseTime } : {}), memoryUsed },

@@ -89,6 +89,15 @@ describe("a Troupe scenario on a local page", () => {
   });
 });
 
+describe("results that do not fit in an event", () => {
+  it("fail clearly and not retryably instead of being lost", async () => {
+    const { final } = await run({ scenario: { steps: [{ type: "navigate", url: pages.url("/big") }, { type: "extract", fields: { all: { selector: "#big", from: "html" } } }] } }, "big");
+    if (final.type !== "job.failed") throw new Error("expected the job to fail");
+    expect(final.data.error).toMatchObject({ code: "result-too-large", retryable: false, message: expect.stringMatching(/extracted data is \d+ bytes/) });
+    expect(final.data.steps?.map((s) => s.status)).toEqual(["ok", "ok"]);
+  });
+});
+
 describe("a Chrome DevTools Recorder export", () => {
   it("validates and runs unchanged (only its origin points at the test server)", async () => {
     const text = readFileSync(new URL("./fixtures/recorder-signup.json", import.meta.url), "utf8").replaceAll("http://127.0.0.1:8080", pages.url(""));
