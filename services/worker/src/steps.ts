@@ -60,12 +60,12 @@ const sleep = (ms: number, signal: AbortSignal) =>
   });
 
 /** Polls `probe` until it returns null (done) or the time is up; then throws its last complaint. */
-async function pollUntil(timeout: number, signal: AbortSignal, probe: () => Promise<string | null>): Promise<void> {
+async function pollUntil(timeout: number, signal: AbortSignal, probe: () => Promise<string | null>, code = "assertion", retryable = false): Promise<void> {
   const deadline = Date.now() + timeout;
   for (;;) {
     const complaint = await probe();
     if (complaint === null) return;
-    if (Date.now() >= deadline) throw new StepError(complaint, "assertion", false);
+    if (Date.now() >= deadline) throw new StepError(complaint, code, retryable);
     await sleep(100, signal);
   }
 }
@@ -178,12 +178,20 @@ export async function runStep(step: Step, index: number, env: StepEnv, timeout: 
         return {};
       }
       const alts = selectorAlternatives(step.selectors);
+      const attributes = step.attributes ?? {};
+      const properties = (step.properties ?? {}) as Record<string, unknown>;
       await pollUntil(timeout, signal, async () => {
         let best = 0;
-        for (const sel of alts) best = Math.max(best, (await frame.$$(sel).then(async (hs) => { const n = hs.length; await Promise.all(hs.map((h) => h.dispose())); return n; })));
+        for (const sel of alts) {
+          // Counts the matches whose attributes and properties are as recorded (the worker's own function, not scenario code).
+          const n = await frame.$$eval(sel, (els, attrs, props) => els.filter((el) =>
+            Object.entries(attrs).every(([k, v]) => el.getAttribute(k) === v) &&
+            Object.entries(props).every(([k, v]) => JSON.stringify((el as unknown as Record<string, unknown>)[k]) === JSON.stringify(v))).length, attributes, properties);
+          best = Math.max(best, n);
+        }
         const ok = op === ">=" ? best >= want : op === "<=" ? best <= want : best === want;
-        return ok ? null : `waitForElement: expected ${op} ${want} matching elements, found ${best}`;
-      });
+        return ok ? null : `waitForElement: expected ${op} ${want} matching elements${Object.keys(attributes).length || Object.keys(properties).length ? " with the recorded attributes/properties" : ""}, found ${best}`;
+      }, "timeout", true);
       return {};
     }
     case "waitForExpression": {

@@ -53,6 +53,11 @@ describe("step failures", () => {
     expect(f.data.steps?.map((s) => s.status)).toEqual(["ok", "failed"]);
   });
 
+  it("a waitForElement whose count never matches names what it found", async () => {
+    const id = await assign(open, { scenario: { steps: [{ type: "navigate", url: pages.url("/form") }, { type: "waitForElement", selectors: [[".item"]], operator: "==", count: 5, timeout: 300 }] } }, "count");
+    expect((await failed(id)).data.error).toMatchObject({ code: "timeout", retryable: true, step: { index: 1, type: "waitForElement" }, message: expect.stringMatching(/expected == 5 matching elements, found 3/) });
+  });
+
   it("a failed assertion is not retryable", async () => {
     const id = await assign(open, { scenario: { steps: [{ type: "navigate", url: pages.url("/form") }, { type: "assert", title: "Another title", timeout: 300 }] } }, "assert");
     expect((await failed(id)).data.error).toMatchObject({ code: "assertion", retryable: false, step: { index: 1, type: "assert" }, message: expect.stringMatching(/title "Troupe test form" does not contain "Another title"/) });

@@ -41,6 +41,8 @@ describe("a Troupe scenario on a local page", () => {
           { type: "select", selector: "#plan", values: ["pro"] },
           { type: "click", selectors: [["#submit"]] },
           { type: "waitForElement", selectors: [["#result"]] },
+          { type: "waitForElement", selectors: [["#missing"], [".item"]], operator: "==", count: 3 },
+          { type: "waitForElement", selectors: [["#name"]], attributes: { name: "name" }, properties: { value: "Ada" } },
           { type: "extract", fields: {
             greeting: { selector: "#result" },
             items: { selector: ".item", all: true },
@@ -58,11 +60,11 @@ describe("a Troupe scenario on a local page", () => {
     expect(final.data.attempt).toBe(1);
     expect(final.data.result.data).toEqual({ greeting: "Hello Ada (pro)", items: ["Alpha", "Beta", "Gamma"], firstLink: "/a", heading: "Sign up", missing: null });
     expect(final.data.result.dataExtracted).toBe(6);
-    expect(final.data.result.steps?.map((s) => s.status)).toEqual(Array(8).fill("ok"));
+    expect(final.data.result.steps?.map((s) => s.status)).toEqual(Array(10).fill("ok"));
     expect(final.data.metrics.responseTime).toBeGreaterThanOrEqual(0);
     expect(final.data.metrics.memoryUsed).toBeGreaterThan(0);
     const [shot] = final.data.result.screenshots;
-    expect(shot).toBe(`${id}/1/006-done.png`);
+    expect(shot).toBe(`${id}/1/008-done.png`);
     // The screenshot is in the object store, as a PNG; the event carries only its name.
     const os = await new Objm(await nats.connect("master")).open("troupe-artifacts");
     const png = await os.getBlob(shot as string);
@@ -72,7 +74,7 @@ describe("a Troupe scenario on a local page", () => {
     expect(events.of("job.started", (e) => e.data.jobId === id)).toHaveLength(1);
     const done = events.of("job.progress", (e) => e.data.jobId === id).map((e) => e.data.stepsDone ?? -1);
     expect(done).toEqual([...done].sort((a, b) => a - b));
-    expect([...new Set(done)].filter((n) => n > 0)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect([...new Set(done)].filter((n) => n > 0)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     expect(events.of("job.progress", (e) => e.data.jobId === id).at(-1)?.data.progress).toBe(100);
   });
 
