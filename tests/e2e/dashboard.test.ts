@@ -81,6 +81,30 @@ describe("Workers page", () => {
   }, 120_000);
 });
 
+describe("live connection", () => {
+  it("shows the connection state and catches up after a reconnect with what happened while it was away", async () => {
+    await page.goto(`${stack.uiUrl}/workers`, { waitUntil: "networkidle0" });
+    await page.waitForSelector('[data-testid=connection][data-status=live]', { timeout: 10_000 });
+    await page.evaluate(() => ((window as unknown as { __noReload: boolean }).__noReload = true));
+    // Cut the browser's WebSocket (and refuse new ones): the page stays, its live feed stops.
+    await stack.wsProxy.cut();
+    try {
+      await page.waitForSelector('[data-testid=connection]:not([data-status=live])', { timeout: 15_000 });
+      await shot("connection-lost");
+      // Meanwhile a worker joins; the page cannot see its events.
+      stack.startWorker(3);
+      await workerListed("wn-e2e-03");
+      expect(await page.$('[data-worker-id="wn-e2e-03"]')).toBeNull();
+    } finally {
+      await stack.wsProxy.restore();
+    }
+    await page.waitForSelector('[data-testid=connection][data-status=live]', { timeout: 20_000 });
+    // The catch-up reloads the read model: the worker is there, without a page reload.
+    await page.waitForSelector('[data-worker-id="wn-e2e-03"]', { timeout: 10_000 });
+    expect(await page.evaluate(() => (window as unknown as { __noReload?: boolean }).__noReload)).toBe(true);
+  }, 90_000);
+});
+
 describe("Jobs", () => {
   it("a submitted job's progress bar advances live, and its detail page shows the extracted data and the screenshot", async () => {
     await page.goto(`${stack.uiUrl}/jobs`, { waitUntil: "networkidle0" });

@@ -1,4 +1,5 @@
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { connect as tcpConnect, createServer as createTcpServer, type Server as TcpServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -22,7 +23,57 @@ export const HEARTBEAT_MS = 1000;
 /** The UI colours a worker suspect after this; the master declares it lost after 3 missed heartbeats. */
 export const SUSPECT_AFTER_MS = 1200;
 
+/**
+ * A TCP proxy between the browser and NATS's WebSocket port, so a test can cut
+ * the browser's live connection (and refuse new ones) while everything else runs.
+ */
+export interface CutProxy {
+  port: number;
+  cut(): Promise<void>;
+  restore(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startCutProxy(targetPort: number): Promise<CutProxy> {
+  const port = await freePort();
+  const sockets = new Set<Socket>();
+  let server: TcpServer | undefined;
+  const listen = () =>
+    new Promise<void>((res, rej) => {
+      server = createTcpServer((client) => {
+        const upstream = tcpConnect(targetPort, "127.0.0.1");
+        for (const s of [client, upstream]) {
+          sockets.add(s);
+          s.on("close", () => sockets.delete(s));
+          s.on("error", () => s.destroy());
+        }
+        client.pipe(upstream).pipe(client);
+        client.on("close", () => upstream.destroy());
+        upstream.on("close", () => client.destroy());
+      });
+      server.once("error", rej);
+      server.listen(port, "127.0.0.1", () => res());
+    });
+  const stopListening = () => new Promise<void>((res) => (server ? server.close(() => res()) : res()));
+  await listen();
+  return {
+    port,
+    async cut() {
+      const closed = stopListening();
+      for (const s of sockets) s.destroy();
+      await closed;
+    },
+    restore: listen,
+    async close() {
+      const closed = stopListening();
+      for (const s of sockets) s.destroy();
+      await closed;
+    },
+  };
+}
+
 export interface Stack {
+  wsProxy: CutProxy;
   nats: TestNats;
   uiUrl: string;
   site: DemoSite;
@@ -57,6 +108,7 @@ export async function startStack(o: { workers?: number } = {}): Promise<Stack> {
   const nats = await startTestNats({ init: true });
   const site = await startDemoSite(0);
   const uiPort = await freePort();
+  const wsProxy = await startCutProxy(Number(nats.wsUrl.split(":").pop()));
   const procs = new Map<string, Managed>();
   const logs = new Map<string, string[]>();
   const env: NodeJS.ProcessEnv = {
@@ -70,6 +122,8 @@ export async function startStack(o: { workers?: number } = {}): Promise<Stack> {
     TROUPE_UI_BUILD: "false",
     TROUPE_UI_SUSPECT_AFTER_MS: String(SUSPECT_AFTER_MS),
     TROUPE_NATS_WS_PORT: nats.wsUrl.split(":").pop() as string,
+    // Browsers reach NATS through the proxy (tests cut it); services connect directly.
+    TROUPE_UI_NATS_WS_URL: `ws://127.0.0.1:${wsProxy.port}`,
     TROUPE_LOG_LEVEL: "info",
   };
   const run = (name: string, args: string[], extra: NodeJS.ProcessEnv = {}) => {
@@ -97,12 +151,13 @@ export async function startStack(o: { workers?: number } = {}): Promise<Stack> {
   await waitFor("the UI to answer", async () => (await fetch(`${uiUrl}/api/stats`).catch(() => null))?.ok, 60_000, 200);
   const chromium = await launchChromium();
   return {
-    nats, uiUrl, site, browser: chromium.browser, procs, logs, startWorker,
+    wsProxy, nats, uiUrl, site, browser: chromium.browser, procs, logs, startWorker,
     async stop() {
       await chromium.close().catch(() => {});
       await Promise.all([...procs.values()].filter((p) => p.name.startsWith("worker")).map((p) => p.stop("SIGTERM", 10_000)));
       await Promise.all([...procs.values()].map((p) => p.stop("SIGTERM", 10_000)));
       await site.close();
+      await wsProxy.close();
       await nats.stop();
     },
   };
