@@ -21,21 +21,22 @@ export function demoJob(kind: DemoKind, site: string, n: number): SubmitJob {
   const url = `${site}/product/${n}`;
   const extract = { type: "extract" as const, fields: { title: { selector: "h1.title" }, price: { selector: ".price" }, stock: { selector: ".stock" }, features: { selector: ".features li", all: true } } };
   const tags = ["demo", kind];
+  // The worker opens `url` first, so the scenarios start on the page.
   switch (kind) {
     case "fast":
-      return { url, tags, priority: 5, scenario: { title: `fast ${n}`, steps: [{ type: "navigate", url }, extract] } };
+      return { url, tags, priority: 5, scenario: { title: `fast ${n}`, steps: [extract] } };
     case "slow":
       return {
         url: `${site}/slow?ms=1500`, tags, priority: 3,
         scenario: { title: `slow ${n}`, steps: [
-          { type: "navigate", url: `${site}/slow?ms=1500` }, { type: "wait", ms: 1500 }, { type: "scroll", y: 400 },
+          { type: "wait", ms: 1500 }, { type: "scroll", y: 400 },
           { type: "wait", ms: 1500 }, { type: "extract", fields: { waited: { selector: ".waited" } } },
         ] },
       };
     case "failing":
       // The checkout button does not exist: the assert step fails the job (and its retries).
-      return { url, tags, priority: 4, maxAttempts: 2, scenario: { title: `failing ${n}`, timeout: 3000, steps: [{ type: "navigate", url }, { type: "assert", selector: "#checkout", timeout: 1500 }] } };
+      return { url, tags, priority: 4, maxAttempts: 2, scenario: { title: `failing ${n}`, timeout: 3000, steps: [{ type: "assert", selector: "#checkout", timeout: 1500 }] } };
     case "screenshot":
-      return { url, tags, priority: 7, scenario: { title: `screenshot ${n}`, steps: [{ type: "navigate", url }, extract, { type: "screenshot", label: "product" }] } };
+      return { url, tags, priority: 7, scenario: { title: `screenshot ${n}`, steps: [extract, { type: "screenshot", label: "product" }] } };
   }
 }

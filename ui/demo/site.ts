@@ -34,6 +34,11 @@ export async function startDemoSite(port: number, host = "127.0.0.1"): Promise<D
       res.writeHead(status, { "content-type": "text/html; charset=utf-8" });
       res.end(html);
     };
+    if (u.pathname === "/favicon.ico") {
+      res.writeHead(204);
+      res.end();
+      return;
+    }
     const m = /^\/product\/(\d{1,6})$/.exec(u.pathname);
     if (m) return send(200, productHtml(Number(m[1])));
     if (u.pathname === "/slow") {
