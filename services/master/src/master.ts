@@ -70,6 +70,9 @@ export class Master {
   /** Age of the last heartbeat when it was processed: the master's processing lag. */
   heartbeatLagMs = 0;
   heartbeatsProcessed = 0;
+  /** Server time of the last message folded from each stream, and whether more were waiting. */
+  private eventsAt = { timeMs: 0, behind: false };
+  private heartbeatsAt = { timeMs: 0, behind: false };
 
   constructor(readonly nc: NatsConnection, readonly cfg: MasterConfig, readonly log: Logger) {
     this.js = jetstream(nc);
@@ -134,6 +137,7 @@ export class Master {
   // ---- folding -------------------------------------------------------------
 
   private onEventMessage(m: JsMsg) {
+    this.eventsAt = { timeMs: Math.floor(m.info.timestampNanos / 1e6), behind: m.info.pending > 0 };
     const r = decodeEvent(m.subject, m.data, { subjects: this.subjects });
     if (!r.ok) {
       this.counters.invalidMessages++;
@@ -151,6 +155,7 @@ export class Master {
       return;
     }
     const timeMs = Math.floor(m.info.timestampNanos / 1e6);
+    this.heartbeatsAt = { timeMs, behind: m.info.pending > 0 };
     this.heartbeatsProcessed++;
     this.heartbeatLagMs = Math.max(0, Date.now() - timeMs);
     const w = this.state.workers.get(r.value.data.workerId);
@@ -402,8 +407,20 @@ export class Master {
     if (this.queue.size > 0 || this.delayed.size > 0) this.scheduleDispatch();
     const epoch = this.epoch;
     if (!epoch || !this.ready) return;
-    const decisions = decide(this.state, Date.now(), this.cfg, (id) => this.pendingJobs.has(id) || this.pendingWorkers.has(id));
+    const decisions = decide(this.state, this.decisionTime(), this.cfg, (id) => this.pendingJobs.has(id) || this.pendingWorkers.has(id));
     for (const d of decisions) void this.apply(d, epoch);
+  }
+
+  /**
+   * The time leases and silences are judged at: now, unless the fold is behind
+   * a stream, then the time of the last message folded from it. A master that
+   * lags must not take its own lag for a silent worker or a lapsed lease.
+   */
+  private decisionTime(): number {
+    let t = Date.now();
+    if (this.eventsAt.behind) t = Math.min(t, this.eventsAt.timeMs);
+    if (this.heartbeatsAt.behind) t = Math.min(t, this.heartbeatsAt.timeMs);
+    return t;
   }
 
   private async apply(d: Decision, epoch: number) {

@@ -89,19 +89,6 @@ describe("retries", () => {
     const r = (await eventsOf(id)).find((e) => e.type === "job.requeued");
     expect(r?.data).toMatchObject({ reason: "lease-expired", attempt: 2, previousWorkerId: "w-silent" });
   });
-
-  it("keeps the lease of a job that reports progress", async () => {
-    const busy = await fakeWorker(nats, { id: "w-progress", slots: 1, behaviour: () => ({ kind: "hang" }), progressEveryMs: 150 });
-    workers.push(busy);
-    const id = jobIdOf(await submit(ui, { url: "https://example.com/long" }));
-    await waitFor("running", () => job(id)?.status === "running");
-    // Three leases long (600 ms each) with progress every 150 ms: still the first attempt.
-    const progressed = async () => (await eventsOf(id)).filter((e) => e.type === "job.progress").length >= 12;
-    await waitFor("12 progress events", progressed, 10_000, 100);
-    expect(job(id)).toMatchObject({ status: "running", attempt: 1 });
-    await busy.complete(id);
-    await waitFor("completed", () => job(id)?.status === "completed");
-  });
 });
 
 describe("cancel and drain", () => {

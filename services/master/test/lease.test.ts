@@ -1,0 +1,41 @@
+import type { NatsConnection } from "@nats-io/nats-core";
+import { startTestNats, waitFor, type TestNats } from "@troupe/tests/harness";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { RunningMaster } from "../src/main.ts";
+import type { FakeWorker } from "./fake-worker.ts";
+import { fakeWorker, masterIn, readLog, submit } from "./helpers.ts";
+
+let nats: TestNats;
+let master: RunningMaster;
+let ui: NatsConnection;
+let worker: FakeWorker;
+beforeAll(async () => {
+  nats = await startTestNats({ init: true });
+  master = await masterIn(nats, "m-lease", { leaseMs: 1500 });
+  ui = await nats.connect("ui");
+  worker = await fakeWorker(nats, { id: "w-progress", slots: 1, behaviour: () => ({ kind: "hang" }), progressEveryMs: 100 });
+});
+afterAll(async () => {
+  await worker?.stop({ deregister: true });
+  await master?.stop();
+  await nats?.stop();
+});
+
+describe("job lease", () => {
+  it("is renewed by progress: a job running for two leases keeps its first attempt", async () => {
+    const r = await submit(ui, { url: "https://example.com/long" });
+    if (!r.ok) throw new Error(r.error.message);
+    const job = () => master.master.state.jobs.get(r.jobId);
+    await waitFor("running", () => job()?.status === "running");
+    const startedAt = Date.parse(job()!.startedAt!);
+    // Wait by the log, not the clock: progress events spanning two leases (3 s).
+    await waitFor("progress spanning two leases", async () => {
+      const last = (await readLog(ui)).filter((l) => l.event.type === "job.progress" && l.event.data.jobId === r.jobId).at(-1);
+      return last && Date.parse(last.event.time) - startedAt > 3000;
+    }, 20_000, 100);
+    expect(job()).toMatchObject({ status: "running", attempt: 1, workerId: "w-progress" });
+    await worker.complete(r.jobId);
+    await waitFor("completed", () => job()?.status === "completed");
+    expect((await readLog(ui)).some((l) => l.event.type === "job.requeued" && l.event.data.jobId === r.jobId)).toBe(false);
+  });
+});
