@@ -103,6 +103,9 @@ Everything stops on Ctrl-C: workers drain first, then UI, projector, master, nat
         run(`worker-${i}`, ["worker"], {
           TROUPE_WORKER_NAME: `Worker Node Local ${nn}`, TROUPE_WORKER_ID: `wn-local-${nn}`, TROUPE_WORKER_PORT: "0",
           TROUPE_MAX_JOBS: String(v.maxJobs), TROUPE_DRAIN_GRACE_MS: "10000",
+          // The whole stack shares this machine, so machine-wide CPU says little about a local
+          // worker's own load; its slot count is the limit unless TROUPE_MAX_CPU says otherwise.
+          TROUPE_MAX_CPU: process.env.TROUPE_MAX_CPU ?? "100",
           ...(v.demo ? { TROUPE_ALLOWED_TARGETS: "127.0.0.1" } : {}),
         });
       }

@@ -4,8 +4,9 @@ import type { PageServerLoad } from "./$types";
 
 const QUEUE_SAMPLE = 500;
 
-export const load: PageServerLoad = () =>
+export const load: PageServerLoad = ({ depends }) =>
   pageLoad(() => {
+    depends("troupe:overview");
     const r = context().reads();
     // Queue depth by priority from the waiting jobs (the first 500 are enough for the chart).
     const waiting = r.listJobs({ status: ["queued", "requeued"], limit: QUEUE_SAMPLE });
