@@ -68,12 +68,17 @@ describe("with real workers and Chromium", () => {
     await realWorker("Worker Node Real B");
     await a.kill9();
     await waitFor("the slow job completed by B", () => job(slow.jobId)?.status === "completed", 90_000, 100);
-    expect(job(slow.jobId)).toMatchObject({ workerId: "wn-real-b", attempt: 2 });
+    expect(job(slow.jobId)).toMatchObject({ workerId: "wn-real-b" });
 
     const log = await readLog(ui);
     expect(log.some((l) => l.event.type === "worker.lost" && l.event.data.workerId === "wn-real-a" && l.event.data.jobIds.includes(slow.jobId))).toBe(true);
     const { jobs } = foldJobs(log);
     const h = jobs.get(slow.jobId)!.history;
-    expect(h.map((x) => [x.attempt, x.workerId, x.outcome])).toEqual([[1, "wn-real-a", "requeued"], [2, "wn-real-b", "completed"]]);
+    // A's attempt went back to the queue because A was lost; on a loaded machine B may refuse or miss a few
+    // offers first (refusals spend no attempt); in the end exactly one attempt, B's, completed.
+    expect(h[0]).toMatchObject({ attempt: 1, workerId: "wn-real-a", outcome: "requeued", requeueReason: "worker-lost" });
+    expect(h.at(-1)).toMatchObject({ workerId: "wn-real-b", outcome: "completed" });
+    expect(h.filter((x) => x.outcome === "completed")).toHaveLength(1);
+    expect(h.slice(1, -1).every((x) => x.outcome === "requeued" && x.requeueReason === "worker-refused")).toBe(true);
   }, 240_000);
 });
