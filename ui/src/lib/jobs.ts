@@ -11,9 +11,9 @@ export function viewFromSummary(s: JobSummary): JobView {
 }
 
 /** Jobs for a list page: newest first, only those matching the status filter. */
-export function listRows(jobs: Iterable<JobView>, status: JobStatus | "" | undefined, limit: number): JobSummary[] {
+export function listRows(jobs: Iterable<JobView>, status: JobStatus | "" | undefined, limit: number, workerId?: string): JobSummary[] {
   const rows: JobSummary[] = [];
-  for (const j of jobs) if (!status || j.status === status) rows.push(jobSummary(j));
+  for (const j of jobs) if ((!status || j.status === status) && (!workerId || j.workerId === workerId)) rows.push(jobSummary(j));
   rows.sort((a, b) => (a.submittedAt === b.submittedAt ? (a.id < b.id ? 1 : -1) : a.submittedAt < b.submittedAt ? 1 : -1));
   return rows.slice(0, limit);
 }

@@ -52,3 +52,16 @@ describe("applyEvent", () => {
     expect(jobSummary(m.jobs.get("j1") as JobView)).toMatchObject({ status: "running", progress: 70 });
   });
 });
+
+describe("applyEvent bounds", () => {
+  it("keeps at most MAX_TRACKED_JOBS jobs, dropping the oldest", async () => {
+    const { MAX_TRACKED_JOBS } = await import("./apply.ts");
+    const m = models();
+    for (let i = 0; i <= MAX_TRACKED_JOBS; i++) {
+      applyEvent(m, createEvent("job.submitted", { jobId: `j${i}`, spec: { url: "https://example.com", priority: 5, maxAttempts: 3, timeoutMs: 60_000 } }, "master", at(i)) as TroupeEvent);
+    }
+    expect(m.jobs.size).toBe(MAX_TRACKED_JOBS);
+    expect(m.jobs.has("j0")).toBe(false);
+    expect(m.jobs.has(`j${MAX_TRACKED_JOBS}`)).toBe(true);
+  });
+});

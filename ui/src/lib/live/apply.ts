@@ -14,6 +14,9 @@ export interface LiveModels {
   trackNewWorkers: boolean;
 }
 
+/** A long-open list tab keeps at most this many jobs (the oldest seen go first). */
+export const MAX_TRACKED_JOBS = 2000;
+
 export interface Applied {
   worker?: string;
   job?: string;
@@ -41,6 +44,10 @@ export function applyEvent(m: LiveModels, e: TroupeEvent): Applied {
     if (r.ok) {
       m.jobs.set(id, r.job);
       out.job = id;
+      if (!current && m.jobs.size > MAX_TRACKED_JOBS) {
+        const oldest = m.jobs.keys().next().value;
+        if (oldest !== undefined) m.jobs.delete(oldest);
+      }
     } else {
       accepted = false;
       out.rejected = r.reason;
