@@ -38,6 +38,8 @@ interface Pending {
   workerId?: string;
   /** The decision is in the log at this sequence; cleared once folded. */
   untilSeq?: number;
+  /** Called when it is cleared. */
+  waiters?: (() => void)[];
 }
 
 const isWaiting = (j: JobView) => j.status === "queued" || j.status === "requeued";
@@ -169,14 +171,16 @@ export class Master {
   /** Folds one event; public so tests can drive the fold without a server. */
   fold(e: TroupeEvent, seq: number, subject: string, timeMs: number) {
     const res = applyEvent(this.state, e, { seq, subject, timeMs });
+    // Our decision is folded (applied or fenced out): it no longer holds the job or a slot.
+    if (e.type.startsWith("job.")) {
+      const jobId = (e.data as { jobId: string }).jobId;
+      const p = this.pendingJobs.get(jobId);
+      if (p?.untilSeq !== undefined && seq >= p.untilSeq) this.clearPending(jobId);
+    }
     if (!res.ok) {
       this.log.info({ seq, type: e.type, reason: res.reason, detail: res.detail }, "rejected a job event (fencing)");
-      // Our own assignment lost a race (e.g. the job was cancelled first): the worker must stop it.
-      if (e.type === "job.assigned" && e.source === this.cfg.id) void this.cancelOnWorker(e.data.workerId, e.data.jobId, e.data.attempt, `assignment rejected: ${res.detail}`);
     } else if (res.job) {
       const job = res.job;
-      const p = this.pendingJobs.get(job.id);
-      if (p?.untilSeq !== undefined && seq >= p.untilSeq) this.clearPending(job.id);
       if (e.type === "job.assigned") {
         const since = Math.max(Date.parse(res.previous?.updatedAt ?? job.submittedAt), res.previous?.notBefore ? Date.parse(res.previous.notBefore) : 0);
         this.counters.assignmentLatency.observe(Math.max(0, timeMs - since) / 1000);
@@ -212,6 +216,7 @@ export class Master {
     const p = this.pendingJobs.get(jobId);
     if (!p) return;
     this.pendingJobs.delete(jobId);
+    for (const w of p.waiters ?? []) w();
     if (p.workerId) {
       const n = (this.reserved.get(p.workerId) ?? 1) - 1;
       if (n <= 0) this.reserved.delete(p.workerId);
@@ -307,14 +312,20 @@ export class Master {
         this.log.warn({ jobId: job.id, workerId, err: (e as Error).message }, "could not record the assignment (another master may have); leaving the job to the log");
         return;
       }
+      // Ask only once our assignment is folded and stands: a job cancelled meanwhile, or an
+      // assignment fenced out (older epoch), must not reach a worker.
+      await this.untilFolded(job.id);
+      const now = this.state.jobs.get(job.id);
+      if (now?.status !== "assigned" || now.workerId !== workerId || now.attempt !== job.attempt) {
+        this.log.info({ jobId: job.id, workerId, status: now?.status }, "assignment did not stand; not asking the worker");
+        return;
+      }
       const refusal = await this.askWorker(job, workerId, epoch);
       if (refusal === undefined) return;
       // Straight to the next worker; once every worker refused, back off (refusals are not spent attempts, but each is a log entry).
       const exhausted = this.noteRefusal(job.id, workerId);
       const delay = exhausted ? backoffDelay((this.state.refusedAttempts.get(job.id) ?? 0) + 1, this.cfg) : 0;
       const d: Decision = { kind: "requeue", jobId: job.id, attempt: job.attempt + 1, previousAttempt: job.attempt, previousWorkerId: workerId, reason: "worker-refused", notBeforeMs: Date.now() + delay };
-      // The requeue waits for the assignment to be folded, so its guard sees the right sequence.
-      await this.untilFolded(job.id);
       await this.apply(d, epoch);
     } finally {
       this.inflight--;
@@ -356,8 +367,17 @@ export class Master {
   }
 
   /** Resolves once the job has no decision of ours on its way to the fold. */
-  private async untilFolded(jobId: string) {
-    for (let i = 0; i < 500 && this.pendingJobs.has(jobId); i++) await new Promise((r) => setTimeout(r, 2));
+  private untilFolded(jobId: string): Promise<void> {
+    const p = this.pendingJobs.get(jobId);
+    if (!p) return Promise.resolve();
+    // Bounded: a stalled fold must not hold an assignment (and shutdown) forever; the caller re-checks the state.
+    return new Promise((resolve) => {
+      const t = setTimeout(resolve, this.cfg.assignTimeoutMs);
+      (p.waiters ??= []).push(() => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
   }
 
   /** Remembers a refusal; true when every online worker has now refused the job (the set starts over). */
