@@ -105,13 +105,11 @@ export class Master {
 
   async start(): Promise<void> {
     const names = storeNames(this.cfg.prefix);
-    const caught = new Promise<void>((resolve) => {
-      const check = () => this.ready && resolve();
-      void (async () => {
-        this.followers.push(await follow(this.js, { stream: names.events, deliver: "all", onMessage: (m) => this.onEventMessage(m), onCaughtUp: () => { this.eventsCaughtUp = true; check(); }, log: this.log }));
-        this.followers.push(await follow(this.js, { stream: names.heartbeats, deliver: "last-per-subject", onMessage: (m) => this.onHeartbeatMessage(m), onCaughtUp: () => { this.heartbeatsCaughtUp = true; check(); }, log: this.log }));
-      })().catch((e) => this.log.error({ err: e }, "cannot follow the streams"));
-    });
+    let caughtUp!: () => void;
+    const caught = new Promise<void>((resolve) => (caughtUp = resolve));
+    const check = () => this.ready && caughtUp();
+    this.followers.push(await follow(this.js, { stream: names.events, deliver: "all", onMessage: (m) => this.onEventMessage(m), onCaughtUp: () => { this.eventsCaughtUp = true; check(); }, log: this.log }));
+    this.followers.push(await follow(this.js, { stream: names.heartbeats, deliver: "last-per-subject", onMessage: (m) => this.onHeartbeatMessage(m), onCaughtUp: () => { this.heartbeatsCaughtUp = true; check(); }, log: this.log }));
     await caught;
     this.log.info({ appliedSeq: this.state.appliedSeq, jobs: this.state.jobs.size, workers: this.state.workers.size }, "state rebuilt from the log");
     const kv = await new Kvm(this.nc).open(names.masterKv);

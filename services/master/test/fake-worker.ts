@@ -44,6 +44,8 @@ export class FakeWorker {
   readonly running = new Map<string, Held>();
   readonly cancels: Command<"worker.cancel">[] = [];
   maxConcurrent = 0;
+  /** Publish failures (after stop() they are expected; tests may inspect them). */
+  readonly errors: Error[] = [];
   draining = false;
   private subs: Subscription[] = [];
   private timers = new Set<NodeJS.Timeout>();
@@ -77,7 +79,7 @@ export class FakeWorker {
       capabilities: { maxConcurrentJobs: this.o.slots ?? 1, memory: 1024, cpu: 1, supportedBrowsers: (this.o.browsers ?? ["chromium"]).map((name) => ({ name, version: "1" })) },
     });
     await this.heartbeat();
-    this.hb = setInterval(() => void this.heartbeat().catch(() => undefined), this.o.heartbeatMs ?? 200);
+    this.hb = setInterval(() => void this.heartbeat().catch((e: Error) => this.errors.push(e)), this.o.heartbeatMs ?? 200);
     return this;
   }
 
@@ -128,7 +130,7 @@ export class FakeWorker {
   private later(ms: number, f: () => Promise<void>) {
     const t = setTimeout(() => {
       this.timers.delete(t);
-      f().catch(() => undefined);
+      f().catch((e: Error) => this.errors.push(e));
     }, ms);
     this.timers.add(t);
   }
