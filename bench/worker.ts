@@ -9,6 +9,7 @@ import { launchChromium } from "../services/worker/src/browser-pool.ts";
 import { resolveConfig, workerOptions } from "../services/worker/src/config.ts";
 import { startWorker } from "../services/worker/src/worker.ts";
 import type { Bench, Figure } from "./report.ts";
+import { median } from "./stats.ts";
 
 /**
  * `pnpm bench worker`: the same 5-step scenario on a local page run N times
@@ -57,11 +58,13 @@ async function pool(n: number, concurrency: number, job: (i: number) => Promise<
   return performance.now() - t0;
 }
 
-/** Bare and Troupe runs alternate this many times per concurrency level. */
-const ROUNDS = 3;
+/** Bare and Troupe runs alternate this many times per concurrency level (short rounds: load drift on a shared machine hits both alike). */
+const ROUNDS = 6;
+const QUICK_ROUNDS = 1;
 
 export const bench: Bench = async ({ quick, log, size }) => {
-  const jobs = size ?? (quick ? 3 : 60);
+  const jobs = size ?? (quick ? 2 : 60);
+  const rounds = quick ? QUICK_ROUNDS : ROUNDS;
   const levels = [1, 4];
   const server = createServer((_req, res) => { res.writeHead(200, { "content-type": "text/html" }); res.end(PAGE); });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
@@ -69,7 +72,7 @@ export const bench: Bench = async ({ quick, log, size }) => {
   const load = loadavg()[0]!.toFixed(1);
   const nats = await startTestNats({ init: true });
   const figures: Figure[] = [];
-  const perLevel: { c: number; troupe: number; bare: number }[] = [];
+  const perLevel: { c: number; troupe: number; bare: number; medianRatio: number }[] = [];
   try {
     const chromiumPath = process.env.TROUPE_CHROMIUM_PATH ?? "/usr/bin/chromium";
     for (const c of levels) {
@@ -104,29 +107,36 @@ export const bench: Bench = async ({ quick, log, size }) => {
       const bare = () => bareJob(browser, url);
       let bareMs = 0;
       let troupeMs = 0;
+      const roundRatios: number[] = [];
       try {
         await pool(c, c, bare);
         await pool(c, c, troupeJob);
-        const perRound = Math.ceil(jobs / ROUNDS);
-        for (let r = 0; r < ROUNDS; r++) {
+        const perRound = Math.ceil(jobs / rounds);
+        for (let r = 0; r < rounds; r++) {
           // Which one goes first alternates too.
+          let b: number;
+          let t: number;
           if (r % 2 === 0) {
-            bareMs += await pool(perRound, c, bare);
-            troupeMs += await pool(perRound, c, troupeJob);
+            b = await pool(perRound, c, bare);
+            t = await pool(perRound, c, troupeJob);
           } else {
-            troupeMs += await pool(perRound, c, troupeJob);
-            bareMs += await pool(perRound, c, bare);
+            t = await pool(perRound, c, troupeJob);
+            b = await pool(perRound, c, bare);
           }
+          bareMs += b;
+          troupeMs += t;
+          roundRatios.push(b / t);
         }
       } finally {
         await worker.stop("bench over");
         await nc.close();
         await browser.close();
       }
-      const total = Math.ceil(jobs / ROUNDS) * ROUNDS;
+      const total = Math.ceil(jobs / rounds) * rounds;
       const perMin = (ms: number) => Math.round((total / ms) * 60_000 * 10) / 10;
-      perLevel.push({ c, troupe: perMin(troupeMs), bare: perMin(bareMs) });
-      log(`concurrency ${c}: troupe ${perMin(troupeMs)} jobs/min, bare ${perMin(bareMs)} jobs/min (${total} jobs each)`);
+      const medianRatio = median(roundRatios);
+      perLevel.push({ c, troupe: perMin(troupeMs), bare: perMin(bareMs), medianRatio });
+      log(`concurrency ${c}: troupe ${perMin(troupeMs)} jobs/min, bare ${perMin(bareMs)} jobs/min (${total} jobs each); per-round ratios ${roundRatios.map((x) => x.toFixed(2)).join(" ")}`);
     }
   } finally {
     await nats.stop();
@@ -139,11 +149,12 @@ export const bench: Bench = async ({ quick, log, size }) => {
       { name: `troupe worker, concurrency ${l.c}`, value: l.troupe, unit: "jobs/min" },
       { name: `bare puppeteer, concurrency ${l.c}`, value: l.bare, unit: "jobs/min" },
       { name: `ratio troupe/bare, concurrency ${l.c}`, value: Math.round((l.troupe / l.bare) * 1000) / 1000, unit: "×", target: ">= 0.9" },
+      { name: `median round ratio, concurrency ${l.c}`, value: Math.round(l.medianRatio * 1000) / 1000, unit: "×" },
     );
   }
   return {
     bench: "worker",
-    params: { jobs: Math.ceil(jobs / ROUNDS) * ROUNDS, rounds: ROUNDS, concurrency: 1, levels: levels.join(","), steps: 5, ...(size !== undefined ? { size } : {}) },
+    params: { jobs: Math.ceil(jobs / rounds) * rounds, rounds: rounds, concurrency: 1, levels: levels.join(","), steps: 5, ...(size !== undefined ? { size } : {}) },
     figures,
     notes: [`load average ${load} on ${cpus().length} cores at the start${Number(load) > cpus().length ? ": other work was running, figures are noisy" : ""}`, "5 steps: navigate, type, click, waitForElement, extract; one fresh browser context per job in both loops; warm browser; the worker publishes started, 5 progress and completed events per job through JetStream"],
   };
