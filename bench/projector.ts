@@ -1,4 +1,5 @@
 import { rmSync } from "node:fs";
+import { cpus, loadavg } from "node:os";
 import { dirname } from "node:path";
 import { DeliverPolicy, jetstream, jetstreamManager, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
@@ -130,7 +131,8 @@ export const bench: Bench = async ({ quick, log }) => {
         { name: "live lag p99", value: pct(99), unit: "ms", target: "< 100" },
       ],
       notes: [
-        `rebuild folded ${r.events} messages (${r.skipped} skipped: stale completions the generator emits on purpose, ~1 %)`,
+        `rebuild folded ${r.events} messages (${r.skipped} skipped, ${((r.skipped / Math.max(1, r.events)) * 100).toFixed(2)} %: stale completions the generator emits on purpose)`,
+        `load average at the end: ${loadavg().map((l) => l.toFixed(1)).join(" ")} on ${cpus().length} cores`,
         "lag = stream publish time to the batch's SQLite commit, measured in the same process that publishes",
       ],
     };
