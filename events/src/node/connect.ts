@@ -14,6 +14,8 @@ export interface ConnectOptions {
   waitOnFirstConnect?: boolean;
   env?: Record<string, string | undefined>;
   timeoutMs?: number;
+  /** Skip the error captured up front for every request's async stack trace (a hot path's CPU: the master's). */
+  noAsyncTraces?: boolean;
 }
 
 /**
@@ -34,6 +36,7 @@ export async function connectAs(o: ConnectOptions): Promise<NatsConnection> {
       reconnectTimeWait: 1000,
       waitOnFirstConnect: o.waitOnFirstConnect ?? false,
       timeout: o.timeoutMs ?? 5000,
+      ...(o.noAsyncTraces ? { noAsyncTraces: true } : {}),
     });
   } catch (e) {
     throw new Error(`cannot connect to NATS at ${o.url} as ${o.role} (${cred.user}): ${(e as Error).message}`, { cause: e });
