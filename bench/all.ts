@@ -113,7 +113,7 @@ async function runOne(name: string, run: () => Promise<Bench>, o: { quick: boole
   let timer: NodeJS.Timeout | undefined;
   try {
     const report = await Promise.race([
-      bench({ quick: o.quick, log: (l) => o.log(`${name}: ${l}`) }),
+      bench({ quick: o.quick, log: (l) => o.log(l.startsWith(`${name}:`) ? l : `${name}: ${l}`) }),
       new Promise<never>((_r, rej) => (timer = setTimeout(() => rej(new Error(`no result after ${o.timeoutMs / 1000} s`)), o.timeoutMs))),
     ]);
     checkReport(name, report);
