@@ -20,7 +20,8 @@ export async function launchChromium(executablePath: string): Promise<Browser> {
   const dir = mkdtempSync(join(tmpdir(), "troupe-chromium-"));
   let browser: Browser;
   try {
-    browser = await puppeteer.launch({ executablePath, headless: true, args: chromiumArgs(dir), handleSIGINT: false, handleSIGTERM: false, handleSIGHUP: false });
+    // Over a pipe, Chromium exits when the worker dies, even by SIGKILL (over a WebSocket it would live on, orphaned).
+    browser = await puppeteer.launch({ executablePath, headless: true, pipe: true, args: chromiumArgs(dir), handleSIGINT: false, handleSIGTERM: false, handleSIGHUP: false });
   } catch (e) {
     rmSync(dir, { recursive: true, force: true });
     throw new Error(`cannot start Chromium at ${executablePath} (set TROUPE_CHROMIUM_PATH): ${(e as Error).message}`, { cause: e });

@@ -1,4 +1,5 @@
 import { spawn, spawnSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { AssignReply, Command } from "@troupe/events";
 import { freePort } from "@troupe/events/node";
@@ -84,6 +85,27 @@ describe("troupe worker (a real process)", () => {
       expect(completed.data.result.data).toEqual({ h: "Sign up" });
       const dereg = await events.wait("worker.deregistered", (e) => e.data.instanceId === reg.data.instanceId);
       expect(events.events.indexOf(completed)).toBeLessThan(events.events.indexOf(dereg));
+    } finally {
+      if (child.exitCode === null) child.kill("SIGKILL");
+    }
+  });
+});
+
+describe("a killed worker", () => {
+  it("leaves no Chromium behind (SIGKILL, no chance to clean up)", async () => {
+    const child = spawn(process.execPath, [TROUPE, "worker"], {
+      env: { ...process.env, ...nats.env(), TROUPE_WORKER_NAME: "Worker Node Killed", TROUPE_WORKER_PORT: "0", TROUPE_WORKER_HOST: "127.0.0.1", TROUPE_LOG_LEVEL: "warn" },
+      stdio: ["ignore", "ignore", "inherit"],
+    });
+    const exited = new Promise((r) => child.once("exit", r));
+    try {
+      await events.wait("worker.registered", (e) => e.data.workerId === "wn-killed", 30_000);
+      const children = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, "utf8").trim().split(/\s+/).map(Number);
+      const chromium = children.filter((pid) => /chrom/.test(readFileSync(`/proc/${pid}/comm`, "utf8")));
+      expect(chromium).toHaveLength(1);
+      child.kill("SIGKILL");
+      await exited;
+      await waitFor("Chromium to exit", () => !existsSync(`/proc/${chromium[0]}`) || /^Z/.test(readFileSync(`/proc/${chromium[0]}/stat`, "utf8").split(") ")[1] ?? ""), 15_000);
     } finally {
       if (child.exitCode === null) child.kill("SIGKILL");
     }
