@@ -62,6 +62,11 @@ export class LiveProjector {
     const jsm = this.jsm as JetStreamManager;
     const from = (this.writer as ReadModelWriter).checkpoint(stream);
     this.o.metrics.checkpoint(stream, from);
+    const head = (await jsm.streams.info(stream)).state.last_seq;
+    if (head < from) {
+      // Every new message would look like a redelivery and be ignored.
+      throw new Error(`${stream} ends at sequence ${head}, below the read models' checkpoint ${from}: the stream was recreated; rebuild the read models (troupe replay)`);
+    }
     try {
       await jsm.consumers.delete(stream, this.o.durable);
     } catch (e) {
@@ -96,6 +101,7 @@ export class LiveProjector {
       r = this.writer.applyBatch(stream, msgs.map(rawOf), (res) => this.status(stream, res, msgs));
     } catch (e) {
       this.o.log.error({ err: e, stream }, "fold failed; stopping");
+      this.generation++; // ignore whatever is still delivered
       this.failed?.(e as Error);
       return;
     }
