@@ -17,7 +17,7 @@ beforeAll(async () => {
   stack = await startStack({ workers: 1 });
   page = await stack.browser.newPage();
   page.on("pageerror", (e) => console.error(`page error: ${(e as Error).message}`));
-}, 240_000);
+}, 300_000);
 
 afterAll(async () => {
   await stack?.stop();

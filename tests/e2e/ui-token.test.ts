@@ -25,7 +25,7 @@ beforeAll(async () => {
   url = `http://127.0.0.1:${port}`;
   ui = startProcess("ui", process.execPath, [TROUPE, "ui", "--no-build", "--port", String(port), "--data-dir", dataDir, "--nats-url", "nats://127.0.0.1:1"], { ...process.env, TROUPE_UI_TOKEN: TOKEN }, (l) => out.push(l));
   await waitFor("the UI to listen", async () => (await fetch(`${url}/login`).catch(() => null))?.ok, 60_000, 100);
-}, 180_000);
+}, 300_000);
 
 afterAll(async () => {
   await ui?.stop();
