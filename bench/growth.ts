@@ -113,7 +113,22 @@ export async function serviceGrowth(g: ServiceGrowth, load: BenchLoader, o: { qu
     s.note = `bench/${g.bench}.ts unavailable: ${(e as Error).message}`;
     return s;
   }
-  for (const size of sizesFor(o.quick ? g.base.quick : g.base.full, o.quick, o.maxMultiplier)) {
+  const sizes = sizesFor(o.quick ? g.base.quick : g.base.full, o.quick, o.maxMultiplier);
+  if (!o.quick && sizes.length) {
+    // A cheap quick-mode probe first: a bench that ignores `size` would otherwise run its full default once for nothing.
+    const size = sizes[0] as number;
+    try {
+      const probe = await bench({ quick: true, log: () => {}, size });
+      if (probe.params.size !== size) {
+        s.note = `bench/${g.bench}.ts does not honour BenchOptions.size yet (its report has no params.size = ${size})`;
+        return s;
+      }
+    } catch (e) {
+      s.note = `failed in the quick probe at size ${size}: ${(e as Error).message}`;
+      return s;
+    }
+  }
+  for (const size of sizes) {
     o.log(`growth: ${g.name} at size ${size}`);
     let r: BenchReport;
     try {
