@@ -30,6 +30,9 @@ async function troupeSubmit(...args: string[]) {
   return { code, output: c.output() };
 }
 
+// Each case starts `troupe submit` processes (tsx start-up takes seconds on a loaded machine).
+const SLOW = 120_000;
+
 describe("troupe submit", () => {
   it("--url --wait follows the job and exits 0 on completion", async () => {
     const r = await troupeSubmit("--url", "https://example.com/cli", "--priority", "7", "--wait");
@@ -37,13 +40,13 @@ describe("troupe submit", () => {
     const jobId = r.output.split("\n")[0] ?? "";
     expect(master.master.state.jobs.get(jobId)).toMatchObject({ status: "completed", priority: 7 });
     expect(r.output).toMatch(/\[#+\] 100% completed/);
-  });
+  }, SLOW);
 
   it("exits 1 when the job fails for good", async () => {
     const r = await troupeSubmit("--url", "https://example.com/fail", "--wait");
     expect(r.code).toBe(1);
     expect(r.output).toMatch(/failed: fake failure/);
-  });
+  }, SLOW);
 
   it("reads a job file, and names the bad field of an invalid one (exit 2, nothing submitted)", async () => {
     const dir = mkdtempSync(join(tmpdir(), "troupe-submit-"));
@@ -61,5 +64,5 @@ describe("troupe submit", () => {
     expect((await troupeSubmit("--url", "https://example.com", "--priority", "11")).code).toBe(2);
     expect((await troupeSubmit()).output).toMatch(/give a job file or --url/);
     expect(master.master.state.jobs.size).toBe(jobs);
-  });
+  }, SLOW);
 });
