@@ -158,6 +158,44 @@ describe("Jobs", () => {
   }, 120_000);
 });
 
+describe("job and worker actions", () => {
+  it("Cancel stops a running job and Retry redrives a failed one, both from the job page, the status following live", async () => {
+    const url = `${stack.site.url}/product/5`;
+    const slow = await post("/api/jobs", { url, tags: ["e2e-cancel"], scenario: { steps: [{ type: "wait", ms: 30_000 }] } });
+    expect(slow.status, JSON.stringify(slow.body)).toBe(201);
+    await page.goto(`${stack.uiUrl}/jobs/${slow.body.jobId}`, { waitUntil: "networkidle0" });
+    await page.waitForSelector('[data-testid=connection][data-status=live]', { timeout: 10_000 });
+    await page.waitForFunction(() => document.querySelector("[data-testid=job-status]")?.textContent === "running", { timeout: 30_000 });
+    await page.click("[data-testid=cancel]");
+    await page.waitForFunction(() => document.querySelector("[data-testid=job-status]")?.textContent === "cancelled", { timeout: 15_000 });
+
+    const failing = await post("/api/jobs", { url, maxAttempts: 1, tags: ["e2e-retry"], scenario: { steps: [{ type: "assert", selector: "#checkout", timeout: 500 }] } });
+    expect(failing.status, JSON.stringify(failing.body)).toBe(201);
+    await page.goto(`${stack.uiUrl}/jobs/${failing.body.jobId}`, { waitUntil: "networkidle0" });
+    await page.waitForSelector('[data-testid=connection][data-status=live]', { timeout: 10_000 });
+    await page.waitForFunction(() => ["failed", "dead"].includes(document.querySelector("[data-testid=job-status]")?.textContent ?? ""), { timeout: 30_000 });
+    await shot("job-failed");
+    await page.click("[data-testid=retry]");
+    // The redrive requeues it as a new attempt, which runs (and fails) again.
+    await page.waitForFunction(() => !["failed", "dead"].includes(document.querySelector("[data-testid=job-status]")?.textContent ?? ""), { timeout: 15_000 });
+    const job = await api(`/api/jobs/${failing.body.jobId}`);
+    expect(job.body.job.attempt).toBeGreaterThan(1);
+    expect(await page.$("[data-testid=action-error]")).toBeNull();
+  }, 120_000);
+
+  it("Drain on the worker page turns the worker draining; the API refuses an unknown worker", async () => {
+    await workerListed("wn-e2e-03");
+    await page.goto(`${stack.uiUrl}/workers/wn-e2e-03`, { waitUntil: "networkidle0" });
+    await page.waitForSelector('[data-testid=connection][data-status=live]', { timeout: 10_000 });
+    await page.click("[data-testid=drain]");
+    await page.waitForFunction(() => document.querySelector("[data-testid=worker-status]")?.textContent === "draining", { timeout: 15_000 });
+    await shot("worker-draining");
+    const r = await post("/api/workers/wn-nobody/drain", {});
+    expect(r.status).toBeGreaterThanOrEqual(400);
+    expect(r.body).toMatchObject({ success: false, error: { code: expect.any(String), message: expect.any(String) } });
+  }, 60_000);
+});
+
 describe("Submit form", () => {
   it("shows the field error for a bad URL next to the field", async () => {
     await page.goto(`${stack.uiUrl}/submit`, { waitUntil: "networkidle0" });
