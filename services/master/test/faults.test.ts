@@ -55,6 +55,9 @@ function spawnFakeWorker(id: string, extra: Record<string, string> = {}): Promis
   return waitFor(`fake worker ${id} ready`, () => (c.output().includes("ready") ? c : c.proc.exitCode !== null ? Promise.reject(new Error(c.output())) : null), 20_000, 50);
 }
 
+// Child processes (masters, workers) start through tsx: seconds each on a loaded machine.
+const SLOW = 180_000;
+
 describe("faults", () => {
   it("kill -9 a worker mid-job: its jobs are requeued, completed elsewhere, and its late completion is rejected", async () => {
     const m: RunningMaster = await masterIn(nats, "m-faults-1");
@@ -88,7 +91,7 @@ describe("faults", () => {
     expectExactlyOnce(log, ids);
     const { rejected } = foldJobs(log);
     expect(rejected.filter((r) => r.type === "job.completed" && r.reason === "stale-attempt").length).toBeGreaterThanOrEqual(2);
-  });
+  }, SLOW);
 
   it("kill -9 the master mid-run: a new one rebuilds from the log, loses no job, assigns none twice", async () => {
     const a = spawnMaster(nats, "m-crash-a");
@@ -113,7 +116,7 @@ describe("faults", () => {
     expectExactlyOnce(log, ids);
     const bAssigned = log.filter((l) => l.event.type === "job.assigned" && l.event.source === "m-crash-b");
     expect(bAssigned.length).toBeGreaterThan(0);
-  });
+  }, SLOW);
 
   it("two masters: only the leader assigns; when it is killed the other takes over, no double assignment", async () => {
     const m1 = spawnMaster(nats, "m-two-1");
@@ -150,5 +153,5 @@ describe("faults", () => {
     expect(new Set(after.map((e) => e.source))).toEqual(new Set(["m-two-2"]));
     expect(after.every((e) => e.type === "job.assigned" && e.data.epoch > firstEpoch)).toBe(true);
     expectExactlyOnce(log, [...first, ...second]);
-  });
+  }, SLOW);
 });
