@@ -52,7 +52,7 @@ function expectExactlyOnce(log: LoggedEvent[], jobIds: string[]) {
 
 function spawnFakeWorker(id: string, extra: Record<string, string> = {}): Promise<Child> {
   const c = spawnChild(["--import", "tsx", "services/master/test/fake-worker-main.ts"], { ...nats.env(), FAKE_WORKER_ID: id, ...extra });
-  return waitFor(`fake worker ${id} ready`, () => (c.output().includes("ready") ? c : c.proc.exitCode !== null ? Promise.reject(new Error(c.output())) : null), 20_000, 50);
+  return waitFor(`fake worker ${id} ready`, () => (c.output().includes("ready") ? c : c.proc.exitCode !== null ? Promise.reject(new Error(c.output())) : null), 60_000, 50);
 }
 
 // Child processes (masters, workers) start through tsx: seconds each on a loaded machine.
@@ -96,7 +96,7 @@ describe("faults", () => {
   it("kill -9 the master mid-run: a new one rebuilds from the log, loses no job, assigns none twice", async () => {
     const a = spawnMaster(nats, "m-crash-a");
     cleanup.push(() => a.kill9());
-    await waitFor("master a leads", async () => (await leaseHolder(ui))?.holder === "m-crash-a", 20_000, 100);
+    await waitFor("master a leads", async () => (await leaseHolder(ui))?.holder === "m-crash-a", 60_000, 100);
     const ws = [await fakeWorker(nats, { id: "w-r1", slots: 3, behaviour: () => ({ kind: "complete", afterMs: 80 }) }), await fakeWorker(nats, { id: "w-r2", slots: 3, behaviour: () => ({ kind: "complete", afterMs: 80 }) })];
     for (const w of ws) cleanup.push(() => w.stop({ deregister: true }));
     const ids: string[] = [];
@@ -121,7 +121,7 @@ describe("faults", () => {
   it("two masters: only the leader assigns; when it is killed the other takes over, no double assignment", async () => {
     const m1 = spawnMaster(nats, "m-two-1");
     cleanup.push(() => m1.kill9());
-    await waitFor("m1 leads", async () => (await leaseHolder(ui))?.holder === "m-two-1", 20_000, 100);
+    await waitFor("m1 leads", async () => (await leaseHolder(ui))?.holder === "m-two-1", 60_000, 100);
     const m2 = spawnMaster(nats, "m-two-2");
     cleanup.push(() => m2.stop());
     const ws = [await fakeWorker(nats, { id: "w-t1", slots: 2, behaviour: () => ({ kind: "complete", afterMs: 30 }) }), await fakeWorker(nats, { id: "w-t2", slots: 2, behaviour: () => ({ kind: "complete", afterMs: 30 }) })];
@@ -146,7 +146,7 @@ describe("faults", () => {
     expect(firstEpoch).toBeGreaterThan(0);
 
     await m1.kill9();
-    await waitFor("m2 takes over", async () => (await leaseHolder(ui))?.holder === "m-two-2", 20_000, 50);
+    await waitFor("m2 takes over", async () => (await leaseHolder(ui))?.holder === "m-two-2", 60_000, 50);
     const second = await batch("two-second");
     log = await readLog(ui);
     const after = assignedBy(second);
