@@ -1,0 +1,62 @@
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, describe, expect, it } from "vitest";
+import { freePort } from "@troupe/events/node";
+import { waitFor } from "../harness/index.ts";
+
+/** `troupe up --demo` as a user runs it: one process, the whole stack, clean Ctrl-C. */
+
+const TROUPE = fileURLToPath(new URL("../../bin/troupe.mjs", import.meta.url));
+const dataDir = mkdtempSync(join(tmpdir(), "troupe-up-"));
+afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+describe("troupe up --demo", () => {
+  it("starts nats, master, projector, UI and a worker with prefixed logs, runs demo jobs, and stops everything on SIGINT", async () => {
+    const [nats, ws, mon, ui, demo] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
+    const child = spawn(process.execPath, [TROUPE, "up", "--demo", "--workers", "1", "--data-dir", dataDir, "--nats-host", "127.0.0.1",
+      "--nats-port", String(nats), "--ws-port", String(ws), "--monitor-port", String(mon), "--ui-port", String(ui), "--demo-port", String(demo), "--demo-rate", "120", "--heartbeat-ms", "1000"], {
+      env: { ...process.env, TROUPE_MASTER_PORT: "0", TROUPE_PROJECTOR_PORT: "0" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    child.stdout.on("data", (b: Buffer) => (out += b.toString()));
+    child.stderr.on("data", (b: Buffer) => (out += b.toString()));
+    const exited = new Promise<number | null>((res) => child.once("exit", (code) => res(code)));
+    try {
+      const base = `http://127.0.0.1:${ui}`;
+      await waitFor("the local worker on the dashboard", async () => {
+        const r = await fetch(`${base}/api/workers`).catch(() => null);
+        const b = r?.ok ? ((await r.json()) as { workers: { id: string }[] }) : null;
+        return b?.workers.some((w) => w.id === "wn-local-01");
+      }, 180_000, 250);
+      await waitFor("a demo job to finish", async () => {
+        const r = await fetch(`${base}/api/jobs?status=completed&limit=1`).catch(() => null);
+        return r?.ok && ((await r.json()) as { jobs: unknown[] }).jobs.length > 0;
+      }, 120_000, 250);
+      for (const prefix of ["[nats]", "[up]", "[master]", "[projector]", "[ui]", "[worker-1]", "[demo]"]) expect(out, prefix).toContain(prefix);
+    } catch (e) {
+      child.kill("SIGINT");
+      await exited;
+      throw new Error(`${(e as Error).message}\n--- troupe up output (tail) ---\n${out.split("\n").slice(-60).join("\n")}`);
+    }
+    const pids = [...out.matchAll(/\[nats\]\s+\[(\d+)\]/g)].map((m) => Number(m[1]));
+    child.kill("SIGINT");
+    expect(await exited).toBe(0);
+    expect(out).toMatch(/\[up\]\s+stopped/);
+    // nats-server (whose pid it logs) is gone, and nothing listens on the dashboard port any more.
+    for (const pid of new Set(pids)) expect(alive(pid), `nats-server ${pid}`).toBe(false);
+    expect(await fetch(`http://127.0.0.1:${ui}/api/stats`).then(() => "up", () => "down")).toBe("down");
+  }, 420_000);
+});
