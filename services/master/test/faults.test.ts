@@ -146,7 +146,15 @@ describe("faults", () => {
     expect(firstEpoch).toBeGreaterThan(0);
 
     await m1.kill9();
+    // m1's last lease as it stands after the kill (nobody may write it before it lapses).
+    const kv = await new Kvm(ui).open("troupe-master");
+    const last = parseLease((await kv.get("leader"))!.string())!;
+    expect(last.holder).toBe("m-two-1");
     await waitFor("m2 takes over", async () => (await leaseHolder(ui))?.holder === "m-two-2", 60_000, 50);
+    // m2's lease write (the winning one, or a renewal soon after) came only after m1's lease had lapsed.
+    const takeover = (await kv.get("leader"))!;
+    expect(parseLease(takeover.string())?.holder).toBe("m-two-2");
+    expect(takeover.created.getTime()).toBeGreaterThanOrEqual(last.expiresAtMs - 10);
     const second = await batch("two-second");
     log = await readLog(ui);
     const after = assignedBy(second);
