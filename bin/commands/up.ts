@@ -1,6 +1,6 @@
 import { fileURLToPath } from "node:url";
 import {
-  bool, connectAs, defineCommand, ensureCredentials, initStores, int, shutdownSignal, startNatsServer, str, type RunningNatsServer,
+  bool, connectAs, defineCommand, ensureCredentials, initStores, int, shutdownSignal, startNatsServer, str, UsageError, type RunningNatsServer,
 } from "@troupe/events/node";
 import { startDemoJobs } from "../../ui/demo/generator.ts";
 import { startDemoSite, type DemoSite } from "../../ui/demo/site.ts";
@@ -36,7 +36,7 @@ Everything stops on Ctrl-C: workers drain first, then UI, projector, master, nat
   pnpm troupe up --workers 0     # run workers elsewhere: pnpm troupe worker (with credentials.env)`,
   async run({ values: v }) {
     if (!isLoopback(v.uiHost) && !process.env.TROUPE_UI_TOKEN) {
-      throw new Error(`refusing to expose the dashboard on ${v.uiHost} without TROUPE_UI_TOKEN`);
+      throw new UsageError(`refusing to expose the dashboard on ${v.uiHost} without a login: set TROUPE_UI_TOKEN, or keep --ui-host 127.0.0.1`);
     }
     const names = ["nats", "up", "master", "projector", "ui", "demo", ...Array.from({ length: v.workers }, (_, i) => `worker-${i + 1}`)];
     const width = Math.max(...names.map((n) => n.length));
