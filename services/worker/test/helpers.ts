@@ -26,6 +26,12 @@ document.getElementById('info').textContent = JSON.stringify({ userAgent: naviga
 const geo = (text) => { const g = document.createElement('pre'); g.id = 'geo'; g.textContent = text; document.body.appendChild(g); };
 navigator.geolocation.getCurrentPosition((p) => geo(JSON.stringify({ lat: p.coords.latitude, lon: p.coords.longitude })), (e) => geo('error ' + e.message));
 </script></body></html>`,
+  "/widgets": `<!doctype html><html><head><title>widgets</title></head><body>
+<h2 id="dbl" ondblclick="this.dataset.dbl = 'yes'">double-click me</h2>
+<input id="keys" onkeydown="this.dataset.keys = (this.dataset.keys || '') + event.key + ' '">
+<div id="box" style="height:100px;overflow:auto" onscroll="this.dataset.top = String(this.scrollTop)"><div style="height:1000px">tall</div></div>
+<button id="hov" onmouseover="this.dataset.hovered = 'yes'">hover me</button>
+</body></html>`,
   "/big": `<!doctype html><html><head><title>big</title></head><body><div id="big">${"<p>lorem ipsum dolor sit amet</p>".repeat(8000)}</div></body></html>`,
   "/error": `<!doctype html><html><head><title>broken</title></head><body><p id="p">x</p><script>console.error("boom from the page")</script></body></html>`,
 };

@@ -78,6 +78,25 @@ describe("a Troupe scenario on a local page", () => {
     expect(events.of("job.progress", (e) => e.data.jobId === id).at(-1)?.data.progress).toBe(100);
   });
 
+  it("double-clicks, presses keys on an element, scrolls an element and hovers", async () => {
+    const { final } = await run({ scenario: { steps: [
+      { type: "navigate", url: pages.url("/widgets") },
+      { type: "doubleClick", selectors: [["aria/double-click me"], ["#dbl"]] },
+      { type: "press", selector: "#keys", key: "a" },
+      { type: "press", selector: "#keys", key: "Enter" },
+      { type: "scroll", selectors: [["#box"]], x: 0, y: 250 },
+      { type: "hover", selectors: [["text/hover me"]] },
+      { type: "waitForElement", selectors: [["#hov[data-hovered=yes]"]] },
+      { type: "extract", fields: {
+        dbl: { selector: "#dbl", from: "attribute", attribute: "data-dbl" },
+        keys: { selector: "#keys", from: "attribute", attribute: "data-keys" },
+        top: { selector: "#box", from: "attribute", attribute: "data-top" },
+      } },
+    ] } }, "widgets");
+    if (final.type === "job.failed") throw new Error(final.data.error.message);
+    expect(final.data.result.data).toEqual({ dbl: "yes", keys: "a Enter ", top: "250" });
+  });
+
   it("opens a job's plain url and reports the page title", async () => {
     const { final } = await run({ url: pages.url("/form") }, "url");
     expect(final.type).toBe("job.completed");
