@@ -68,3 +68,11 @@ describe("refused attempts", () => {
     expect(decide(s, log.now, cfg)).toEqual([expect.objectContaining({ kind: "requeue", reason: "failed-retryable", attempt: 3 })]);
   });
 });
+
+describe("a worker that restarted", () => {
+  it("no longer runs the attempts of its old instance: they are requeued at once", () => {
+    const { s, log } = running();
+    log.add("worker.registered", { ...registration("w1"), instanceId: "i-w1-second" });
+    expect(decide(s, log.now, cfg)).toEqual([expect.objectContaining({ kind: "requeue", jobId: "j", reason: "worker-lost", attempt: 2 })]);
+  });
+});

@@ -42,6 +42,13 @@ export function retryOrDead(s: MasterState, job: JobView, reason: Exclude<Requeu
 /** A worker declared lost, or one that deregistered while still holding jobs. */
 const gone = (l: string | undefined) => l === "lost" || l === "offline";
 
+/** The worker holding the job started again as a new instance since the assignment: the attempt died with the old one. */
+function restarted(s: MasterState, job: JobView): boolean {
+  const was = s.assignedInstance.get(job.id);
+  const now = job.workerId ? s.workers.get(job.workerId)?.instanceId : undefined;
+  return was !== undefined && now !== undefined && was !== now;
+}
+
 /** Every decision due at `nowMs`. Jobs and workers for which `skip` is true have a decision on its way already. */
 export function decide(s: MasterState, nowMs: number, c: RecoveryConfig, skip: (id: string) => boolean = () => false): Decision[] {
   const out: Decision[] = [];
@@ -61,7 +68,7 @@ export function decide(s: MasterState, nowMs: number, c: RecoveryConfig, skip: (
       case "running": {
         if (lostJobs.has(job.id)) out.push(retryOrDead(s, job, "worker-lost", nowMs, c));
         else if (nowMs - (s.activityMs.get(job.id) ?? nowMs) > c.leaseMs) out.push(retryOrDead(s, job, "lease-expired", nowMs, c));
-        else if (job.workerId && gone(s.workers.get(job.workerId)?.lifecycle)) out.push(retryOrDead(s, job, "worker-lost", nowMs, c));
+        else if (job.workerId && (gone(s.workers.get(job.workerId)?.lifecycle) || restarted(s, job))) out.push(retryOrDead(s, job, "worker-lost", nowMs, c));
         break;
       }
       case "failed":

@@ -34,6 +34,8 @@ export interface MasterState {
   attemptBase: Map<string, number>;
   /** Attempts a worker refused (or never answered): they do not count against maxAttempts. */
   refusedAttempts: Map<string, number>;
+  /** The worker instance each running attempt was assigned to: a restarted worker no longer runs it. */
+  assignedInstance: Map<string, string>;
   /** Stream sequence of each job's submission: FIFO order within a priority. */
   submitSeq: Map<string, number>;
   /** Jobs that may still need a decision (not completed, cancelled, dead or finally failed). */
@@ -45,7 +47,7 @@ export interface MasterState {
 export function emptyState(): MasterState {
   return {
     jobs: new Map(), workers: new Map(), byIdempotencyKey: new Map(), subjectSeq: new Map(),
-    activityMs: new Map(), attemptBase: new Map(), refusedAttempts: new Map(), submitSeq: new Map(), open: new Set(), appliedSeq: 0, rejected: new Map(),
+    activityMs: new Map(), attemptBase: new Map(), refusedAttempts: new Map(), assignedInstance: new Map(), submitSeq: new Map(), open: new Set(), appliedSeq: 0, rejected: new Map(),
   };
 }
 
@@ -135,7 +137,13 @@ function applyJobEvent(s: MasterState, e: Extract<TroupeEvent, { type: `job.${st
       s.submitSeq.set(job.id, m.seq);
       if (e.data.idempotencyKey) s.byIdempotencyKey.set(e.data.idempotencyKey, job.id);
       break;
-    case "job.assigned":
+    case "job.assigned": {
+      s.activityMs.set(job.id, m.timeMs);
+      const inst = s.workers.get(e.data.workerId)?.instanceId;
+      if (inst) s.assignedInstance.set(job.id, inst);
+      else s.assignedInstance.delete(job.id);
+      break;
+    }
     case "job.started":
     case "job.progress":
       s.activityMs.set(job.id, m.timeMs);
