@@ -20,7 +20,7 @@ export const bench: Bench = async (o) => {
   const workers = o.size ?? (o.quick ? 500 : 10_000);
   const intervalMs = o.quick ? 1000 : 5000;
   const seconds = o.quick ? 2 : 20;
-  const steps = o.quick ? [1_000, 2_000] : [2_000, 4_000, 8_000, 16_000, 32_000];
+  const steps = o.quick ? [1_000, 2_000] : [2_000, 4_000, 8_000, 16_000, 32_000, 64_000, 128_000];
   const stepSeconds = o.quick ? 1 : 5;
   const nats = await startTestNats({ init: true });
   const port = await freePort();

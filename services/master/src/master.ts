@@ -60,6 +60,7 @@ export class Master {
   /** Workers that did not answer: skipped until then (ms). */
   private unreachable = new Map<string, number>();
   private inflight = 0;
+  private stopping = false;
   private dispatchScheduled = false;
   private delayTimer?: NodeJS.Timeout;
   private tickTimer?: NodeJS.Timeout;
@@ -123,11 +124,14 @@ export class Master {
 
   /** Stops deciding, hands the lease over, stops following. */
   async stop(): Promise<void> {
+    this.stopping = true;
     clearInterval(this.tickTimer);
     clearTimeout(this.delayTimer);
     await this.lease?.stop(true);
     while (this.inflight > 0) await new Promise((r) => setTimeout(r, 10));
-    await Promise.allSettled(this.followers.map((f) => f.stop()));
+    for (const r of await Promise.allSettled(this.followers.map((f) => f.stop()))) {
+      if (r.status === "rejected") this.log.warn({ err: (r.reason as Error).message }, "could not stop following a stream");
+    }
   }
 
   metricsText(): string {
@@ -205,7 +209,7 @@ export class Master {
 
   private armDelayTimer() {
     const next = this.delayed.peek();
-    if (!next) return;
+    if (!next || this.stopping) return;
     clearTimeout(this.delayTimer);
     this.delayTimer = setTimeout(() => this.scheduleDispatch(), Math.max(0, next.order - Date.now()) + 1);
   }
@@ -225,7 +229,7 @@ export class Master {
   // ---- assignment ----------------------------------------------------------
 
   scheduleDispatch() {
-    if (this.dispatchScheduled) return;
+    if (this.dispatchScheduled || this.stopping) return;
     this.dispatchScheduled = true;
     setImmediate(() => {
       this.dispatchScheduled = false;
