@@ -1,7 +1,7 @@
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestNats, type TestNats } from "@troupe/tests/harness";
+import { startTestNats, waitFor, type TestNats } from "@troupe/tests/harness";
 import type { RunningMaster } from "../src/main.ts";
 import { masterIn, readLog, submit } from "./helpers.ts";
 
@@ -68,6 +68,19 @@ describe("jobs.submit", () => {
     expect(e.field).toBe(field);
     expect(e.message.length).toBeGreaterThan(0);
     expect(await messages()).toBe(before);
+  });
+
+  it("skips, counts and survives a malformed event in the log", async () => {
+    const raw = await nats.connect("master", "raw-publisher");
+    const before = master.master.counters.invalidMessages;
+    raw.publish("troupe.evt.job.garbage-1.submitted", "{not an event");
+    raw.publish("troupe.evt.job.garbage-2.submitted", JSON.stringify({ id: "x", type: "job.submitted", v: 1, time: "2026-01-01T00:00:00Z", source: "evil", data: { jobId: "other" } }));
+    await raw.flush();
+    await waitFor("both counted", () => master.master.counters.invalidMessages >= before + 2);
+    expect(master.master.state.jobs.has("garbage-1")).toBe(false);
+    const r = await submit(ui, { url: "https://example.com/after-garbage" });
+    expect(r.ok).toBe(true);
+    await waitFor("the next job folded", () => r.ok && master.master.state.jobs.has(r.jobId));
   });
 
   it("refuses a body that is not JSON", async () => {
