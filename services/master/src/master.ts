@@ -9,7 +9,7 @@ import { publishEvent, storeNames, type Logger } from "@troupe/events/node";
 import { follow, type Following } from "./follow.ts";
 import { LeaderLease } from "./leader.ts";
 import { newCounters, renderMetrics, type Counters } from "./metrics.ts";
-import { JobQueue } from "./queue.ts";
+import { BrowserQueues, JobQueue, type QueueEntry } from "./queue.ts";
 import { backoffDelay, decide, type Decision, type RecoveryConfig } from "./recovery.ts";
 import { pickWorker, type Candidate } from "./scheduler.ts";
 import { applyEvent, applyHeartbeat, emptyState, type MasterState } from "./state.ts";
@@ -49,7 +49,7 @@ export class Master {
   readonly counters: Counters = newCounters();
   readonly subjects: Subjects;
   private js: JetStreamClient;
-  private queue = new JobQueue();
+  private queue = new BrowserQueues();
   /** Waiting jobs whose notBefore lies ahead, earliest first. */
   private delayed = new JobQueue((a, b) => a.order < b.order);
   private pendingJobs = new Map<string, Pending>();
@@ -204,7 +204,7 @@ export class Master {
     if (nb > Date.now()) {
       this.delayed.push({ jobId: job.id, priority: job.priority, order: nb });
       this.armDelayTimer();
-    } else this.queue.push({ jobId: job.id, priority: job.priority, order });
+    } else this.queue.push({ jobId: job.id, priority: job.priority, order }, job.spec.browser);
   }
 
   private armDelayTimer() {
@@ -255,16 +255,19 @@ export class Master {
     for (let d = this.delayed.peek(); d && d.order <= now; d = this.delayed.peek()) {
       this.delayed.pop();
       const job = this.state.jobs.get(d.jobId);
-      if (job && isWaiting(job)) this.queue.push({ jobId: job.id, priority: job.priority, order: this.state.submitSeq.get(job.id) ?? 0 });
+      if (job && isWaiting(job)) this.queue.push({ jobId: job.id, priority: job.priority, order: this.state.submitSeq.get(job.id) ?? 0 }, job.spec.browser);
     }
     this.armDelayTimer();
     const cands = this.candidates();
     let free = cands.reduce((n, c) => n + Math.max(0, c.worker.maxSlots - c.load), 0);
-    const aside: { jobId: string; priority: number; order: number }[] = [];
+    const aside: { entry: QueueEntry; browser: string | undefined }[] = [];
+    // Browsers no free worker runs this round: their queues wait, the others go on.
+    const blocked = new Set<string>();
     let misses = 0;
     while (free > 0 && this.inflight < this.cfg.maxInflight && misses < 1000) {
-      const entry = this.queue.pop();
-      if (!entry) break;
+      const next = this.queue.pop(blocked);
+      if (!next) break;
+      const { entry } = next;
       const job = this.state.jobs.get(entry.jobId);
       if (!job || !isWaiting(job) || this.pendingJobs.has(job.id)) continue;
       if (!isAssignable(job, now)) {
@@ -272,12 +275,15 @@ export class Master {
         continue;
       }
       if (job.spec.expiresAt && Date.parse(job.spec.expiresAt) <= now) {
-        aside.push(entry); // recovery marks it dead
+        aside.push({ entry, browser: job.spec.browser }); // recovery marks it dead
         continue;
       }
-      const cand = pickWorker(job, cands, now, this.cfg, this.refused.get(job.id));
+      const refusedBy = this.refused.get(job.id);
+      const cand = pickWorker(job, cands, now, this.cfg, refusedBy);
       if (!cand) {
-        aside.push(entry);
+        aside.push({ entry, browser: job.spec.browser });
+        // Without job-specific refusals no job of this browser fits anywhere now.
+        if (!refusedBy?.size) blocked.add(next.key);
         misses++;
         continue;
       }
@@ -289,7 +295,7 @@ export class Master {
       this.reserved.set(cand.worker.id, (this.reserved.get(cand.worker.id) ?? 0) + 1);
       void this.assign(job, cand.worker.id, epoch);
     }
-    for (const e of aside) this.queue.push(e);
+    for (const a of aside) this.queue.push(a.entry, a.browser);
   }
 
   /**

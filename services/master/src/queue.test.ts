@@ -22,3 +22,18 @@ describe("JobQueue", () => {
     expect(q.has("soon")).toBe(false);
   });
 });
+
+describe("BrowserQueues", () => {
+  it("pops across browsers by priority, and skips blocked browsers without losing their jobs", async () => {
+    const { BrowserQueues } = await import("./queue.ts");
+    const q = new BrowserQueues();
+    for (let i = 0; i < 1500; i++) q.push({ jobId: `fox-${i}`, priority: 9, order: i }, "Firefox");
+    q.push({ jobId: "any", priority: 1, order: 2000 }, undefined);
+    q.push({ jobId: "chrome", priority: 5, order: 2001 }, "chromium");
+    expect(q.pop()?.entry.jobId).toBe("fox-0");
+    const blocked = new Set(["firefox"]);
+    expect([q.pop(blocked)?.entry.jobId, q.pop(blocked)?.entry.jobId, q.pop(blocked)]).toEqual(["chrome", "any", undefined]);
+    expect(q.size).toBe(1499);
+    expect(q.pop()).toEqual({ entry: { jobId: "fox-1", priority: 9, order: 1 }, key: "firefox" });
+  });
+});

@@ -70,3 +70,42 @@ export class JobQueue {
     return top;
   }
 }
+
+/**
+ * One priority queue per browser a job asks for ("" = any), so jobs nobody can
+ * run (a browser no online worker has) never starve the others: the
+ * dispatcher blocks their queue for the round and keeps taking from the rest.
+ */
+export class BrowserQueues {
+  private queues = new Map<string, JobQueue>();
+
+  static key(browser: string | undefined): string {
+    return browser?.toLowerCase() ?? "";
+  }
+
+  get size(): number {
+    let n = 0;
+    for (const q of this.queues.values()) n += q.size;
+    return n;
+  }
+
+  push(e: QueueEntry, browser: string | undefined): void {
+    const k = BrowserQueues.key(browser);
+    let q = this.queues.get(k);
+    if (!q) this.queues.set(k, (q = new JobQueue()));
+    q.push(e);
+  }
+
+  /** The best entry (priority, then order) among the queues not blocked, and its queue's key. */
+  pop(blocked: ReadonlySet<string> = new Set()): { entry: QueueEntry; key: string } | undefined {
+    let best: { q: JobQueue; key: string; head: QueueEntry } | undefined;
+    for (const [key, q] of this.queues) {
+      if (blocked.has(key)) continue;
+      const head = q.peek();
+      if (head && (!best || byPriority(head, best.head))) best = { q, key, head };
+    }
+    if (!best) return undefined;
+    best.q.pop();
+    return { entry: best.head, key: best.key };
+  }
+}

@@ -1,4 +1,6 @@
 import type { NatsConnection } from "@nats-io/nats-core";
+import { createEvent, type TroupeEvent } from "@troupe/events";
+import { publishEvent } from "@troupe/events/node";
 import { waitFor, startTestNats, type TestNats } from "@troupe/tests/harness";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { RunningMaster } from "../src/main.ts";
@@ -102,6 +104,21 @@ describe("assignment", () => {
     expect(chrome.accepted.map((a) => a.jobId)).toEqual([c]);
     expect(status(webkit)).toBe("queued");
     expect([...chrome.requests, ...fox.requests].some((r) => r.jobId === webkit)).toBe(false);
+  });
+
+  it("does not let many jobs nobody can run hold up the others", async () => {
+    // 1,200 high-priority jobs for a browser no worker has, appended straight to the log.
+    const { js } = await nats.js("master");
+    const acks = [];
+    for (let i = 0; i < 1200; i++) {
+      acks.push(publishEvent(js, createEvent("job.submitted", { jobId: `opera-${i}`, spec: { url: "https://example.com/o", priority: 10, maxAttempts: 3, timeoutMs: 60_000, browser: "opera" } }, "test") as TroupeEvent));
+    }
+    await Promise.all(acks);
+    await waitFor("folded", () => master.master.state.jobs.has("opera-1199"));
+    workers.push(await fakeWorker(nats, { id: "w-starve", slots: 1, browsers: ["chromium"] }));
+    const low = jobIdOf(await submit(ui, { url: "https://example.com/low", priority: 1 }));
+    await waitFor("the runnable job completed", () => status(low) === "completed", 20_000);
+    expect(status("opera-0")).toBe("queued");
   });
 
   it("offers a refused job to another worker and keeps it queued meanwhile", async () => {
