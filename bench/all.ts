@@ -355,7 +355,7 @@ export function renderMarkdown(r: AllResult, resultFile?: string): string {
       out.push(`| ${mdCell(s.name)} (per ${s.item}) | ${cells.join(" | ")} | ${v} | ${s.note ? mdCell(s.note) : ""} |`);
     }
   }
-  const notes = new Set(Object.values(r.benches).flatMap((outs) => outs.flatMap((o) => o.report?.notes ?? [])));
+  const notes = new Set(Object.entries(r.benches).flatMap(([name, outs]) => outs.flatMap((o) => (o.report?.notes ?? []).map((n) => `${name}: ${n}`))));
   if (notes.size) {
     out.push("", "Notes from the benchmarks:", "");
     for (const n of notes) out.push(`- ${n}`);
