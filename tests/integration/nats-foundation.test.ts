@@ -157,6 +157,15 @@ describe("permissions (real server, nats.conf)", () => {
     expect(await permissionError("ui", "troupe.evt.job.j.submitted")).toMatch(/Permissions Violation for Publish/i);
   });
 
+  it("the ui user can discover workers through $SRV.PING (nats micro ls)", async () => {
+    const worker = await nats.connect("worker", "fake-micro");
+    worker.subscribe("$SRV.PING", { callback: (_e, m) => m.respond(JSON.stringify({ name: "troupe-worker", id: "w1" })) });
+    await worker.flush();
+    const ui = await nats.connect("ui", "ui-ping");
+    const reply = await ui.request("$SRV.PING", "", { timeout: 2000 });
+    expect(reply.json()).toEqual({ name: "troupe-worker", id: "w1" });
+  });
+
   it("a wrong password is refused", async () => {
     const { connect } = await import("@nats-io/transport-node");
     await expect(connect({ servers: nats.url, user: "master", pass: "wrong", maxReconnectAttempts: 0 })).rejects.toThrow(/Authorization/i);
