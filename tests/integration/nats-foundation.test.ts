@@ -159,7 +159,7 @@ describe("permissions (real server, nats.conf)", () => {
 
   it("the ui user can discover workers through $SRV.PING (nats micro ls)", async () => {
     const worker = await nats.connect("worker", "fake-micro");
-    worker.subscribe("$SRV.PING", { callback: (_e, m) => m.respond(JSON.stringify({ name: "troupe-worker", id: "w1" })) });
+    worker.subscribe("$SRV.PING", { callback: (_e, m) => { m.respond(JSON.stringify({ name: "troupe-worker", id: "w1" })); } });
     await worker.flush();
     const ui = await nats.connect("ui", "ui-ping");
     const reply = await ui.request("$SRV.PING", "", { timeout: 2000 });
