@@ -17,6 +17,7 @@ import { startTestNats, type TestNats } from "@troupe/tests/harness";
 import { chromiumPath } from "./machine.ts";
 import type { Bench, BenchReport, Figure } from "./report.ts";
 import { latencySummary } from "./stats.ts";
+import { chromiumArgs } from "../services/worker/src/browser-pool.ts";
 
 /** A body the size of a typical Troupe event envelope (a job.submitted with a small scenario is ~0.5 kB). */
 export function eventSizedBody(bytes: number): Uint8Array {
@@ -102,15 +103,6 @@ export async function requestReply(requester: NatsConnection, responder: NatsCon
   return { ...rate(o.count, performance.now() - t0), p50Ms: l.p50, p99Ms: l.p99 };
 }
 
-/** The flags every Troupe browser runs with; --no-sandbox only as root, where the sandbox cannot start. */
-export function bareChromiumArgs(userDataDir: string): string[] {
-  const args = [
-    "--headless", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run", "--disable-quic", `--user-data-dir=${userDataDir}`,
-  ];
-  if (process.getuid?.() === 0) args.push("--no-sandbox");
-  return args;
-}
 
 /** A local page to load: small, static, with a title to read back. */
 export async function startLocalPage(): Promise<{ url: string; close(): Promise<void> }> {
@@ -132,7 +124,7 @@ export async function launchBareChromium(executablePath = chromiumPath()): Promi
   const dir = mkdtempSync(join(tmpdir(), "troupe-bench-chromium-"));
   let browser: Browser;
   try {
-    browser = await puppeteer.launch({ executablePath, headless: true, args: bareChromiumArgs(dir), handleSIGINT: false, handleSIGTERM: false, handleSIGHUP: false });
+    browser = await puppeteer.launch({ executablePath, headless: true, args: chromiumArgs(dir), handleSIGINT: false, handleSIGTERM: false, handleSIGHUP: false });
   } catch (e) {
     rmSync(dir, { recursive: true, force: true });
     throw new Error(`cannot start Chromium at ${executablePath} (set TROUPE_CHROMIUM_PATH): ${(e as Error).message}`, { cause: e });

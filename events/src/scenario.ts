@@ -30,6 +30,16 @@ function step<T extends string, P extends Record<string, TSchema>>(type: T, prop
   return Type.Object({ type: Type.Literal(type), ...common, ...props }, { additionalProperties: false, description });
 }
 
+/** What a Recorder click or double-click carries. */
+const pointerProps = {
+    selectors: Selectors,
+    offsetX: Type.Optional(Type.Number()),
+    offsetY: Type.Optional(Type.Number()),
+    button: Type.Optional(Type.Union([Type.Literal("primary"), Type.Literal("auxiliary"), Type.Literal("secondary"), Type.Literal("back"), Type.Literal("forward")])),
+    deviceType: Type.Optional(Type.Union([Type.Literal("mouse"), Type.Literal("pen"), Type.Literal("touch")])),
+    duration: Type.Optional(Type.Number({ minimum: 0 })),
+};
+
 export const StepSchemas = {
   // --- Chrome DevTools Recorder / Puppeteer Replay steps ---
   setViewport: step("setViewport", {
@@ -41,22 +51,8 @@ export const StepSchemas = {
     isLandscape: Type.Boolean(),
   }, "Recorder: set the viewport"),
   navigate: step("navigate", { url: HttpUrl }, "Recorder: go to a URL"),
-  click: step("click", {
-    selectors: Selectors,
-    offsetX: Type.Optional(Type.Number()),
-    offsetY: Type.Optional(Type.Number()),
-    button: Type.Optional(Type.Union([Type.Literal("primary"), Type.Literal("auxiliary"), Type.Literal("secondary"), Type.Literal("back"), Type.Literal("forward")])),
-    deviceType: Type.Optional(Type.Union([Type.Literal("mouse"), Type.Literal("pen"), Type.Literal("touch")])),
-    duration: Type.Optional(Type.Number({ minimum: 0 })),
-  }, "Recorder: click an element"),
-  doubleClick: step("doubleClick", {
-    selectors: Selectors,
-    offsetX: Type.Optional(Type.Number()),
-    offsetY: Type.Optional(Type.Number()),
-    button: Type.Optional(Type.Union([Type.Literal("primary"), Type.Literal("auxiliary"), Type.Literal("secondary"), Type.Literal("back"), Type.Literal("forward")])),
-    deviceType: Type.Optional(Type.Union([Type.Literal("mouse"), Type.Literal("pen"), Type.Literal("touch")])),
-    duration: Type.Optional(Type.Number({ minimum: 0 })),
-  }, "Recorder: double-click an element"),
+  click: step("click", pointerProps, "Recorder: click an element"),
+  doubleClick: step("doubleClick", pointerProps, "Recorder: double-click an element"),
   hover: step("hover", { selectors: Selectors }, "Recorder: hover an element"),
   change: step("change", { selectors: Selectors, value: Type.String({ maxLength: 100_000 }) }, "Recorder: set an input's value"),
   keyDown: step("keyDown", { key: Type.String({ minLength: 1, maxLength: 64 }) }, "Recorder: press a key down"),
