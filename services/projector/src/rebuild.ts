@@ -2,10 +2,9 @@ import { DeliverPolicy, jetstream, jetstreamManager, type JsMsg } from "@nats-io
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { Subjects } from "@troupe/events";
 import type { Logger } from "@troupe/events/node";
-import { Batcher, rawOf } from "./batcher.ts";
+import { BuildWriter } from "./build-writer.ts";
 import { newGenerationPath, removeDatabaseFiles, swapIn } from "./db-file.ts";
 import type { Progress, Until } from "./progress.ts";
-import { openWriterDb, ReadModelWriter } from "./writer.ts";
 
 /**
  * Rebuild: fold the whole log into a fresh generation file with an ordered
@@ -40,9 +39,6 @@ export interface RebuildResult {
   cleanup: Promise<void>;
 }
 
-/** A rebuild batch closes after this long even when not full (the log is read as fast as it comes). */
-const REBUILD_LINGER_MS = 25;
-
 interface Target {
   stream: string;
   first: number;
@@ -72,46 +68,33 @@ async function targets(nc: NatsConnection, o: RebuildOptions): Promise<Target[]>
   return out;
 }
 
-/** Folds one stream into the writer; resolves with the number of messages read. */
-function foldStream(nc: NatsConnection, writer: ReadModelWriter, t: Target, o: RebuildOptions, onBatch: (n: number, skipped: number) => void): Promise<void> {
-  if (t.first > t.last) return Promise.resolve();
-  return new Promise<void>((resolve, reject) => {
-    let finished = false;
-    let messages: { close(): Promise<void | Error> } | null = null;
-    const finish = (e?: Error) => {
-      if (finished) return;
-      finished = true;
-      batcher.stop();
-      void messages?.close();
-      if (e) reject(e);
-      else resolve();
-    };
-    const batcher = new Batcher(o.batchMax, (msgs: JsMsg[]) => {
-      if (finished) return;
-      let end = msgs.length;
-      let done = false;
-      for (let i = 0; i < msgs.length; i++) {
-        const m = msgs[i] as JsMsg;
-        if (t.untilMs !== undefined && Math.floor(m.info.timestampNanos / 1e6) > t.untilMs) { end = i; done = true; break; }
-        if (m.seq >= t.last || m.info.pending === 0) { end = i + 1; done = true; break; }
+/**
+ * Reads one stream up to its target and hands full batches to the writer
+ * thread. The iterator form of `consume` pulls more only as messages are taken
+ * from it, so waiting on the writer slows the read instead of buffering.
+ */
+async function readStream(nc: NatsConnection, writer: BuildWriter, t: Target, batchMax: number): Promise<void> {
+  if (t.first > t.last) return;
+  const consumer = await jetstream(nc).consumers.get(t.stream, { opt_start_seq: t.first, deliver_policy: DeliverPolicy.StartSequence });
+  const messages = await consumer.consume({ max_messages: Math.min(batchMax * 2, 10_000) });
+  let batch: JsMsg[] = [];
+  try {
+    for await (const m of messages) {
+      if (t.untilMs !== undefined && Math.floor(m.info.timestampNanos / 1e6) > t.untilMs) break;
+      batch.push(m);
+      if (m.seq >= t.last || m.info.pending === 0) break;
+      if (batch.length >= batchMax) {
+        const full = batch;
+        batch = [];
+        await writer.apply(t.stream, full);
       }
-      try {
-        const r = writer.applyBatch(t.stream, msgs.slice(0, end).map(rawOf));
-        for (const s of r.skipped) o.log.warn({ stream: t.stream, seq: s.seq, subject: s.subject, reason: s.reason }, `skipped event: ${s.detail}`);
-        onBatch(end, r.skipped.length);
-      } catch (e) {
-        finish(e as Error);
-        return;
-      }
-      if (done) finish();
-    }, REBUILD_LINGER_MS);
-    void (async () => {
-      const consumer = await jetstream(nc).consumers.get(t.stream, { opt_start_seq: t.first, deliver_policy: DeliverPolicy.StartSequence });
-      const ms = await consumer.consume({ max_messages: Math.min(o.batchMax * 2, 10_000), callback: (m) => batcher.push(m) });
-      messages = ms;
-      if (finished) void ms.close();
-    })().catch((e: unknown) => finish(new Error(`reading ${t.stream}: ${(e as Error).message}`, { cause: e })));
-  });
+    }
+  } catch (e) {
+    throw new Error(`reading ${t.stream}: ${(e as Error).message}`, { cause: e });
+  } finally {
+    await messages.close();
+  }
+  await writer.apply(t.stream, batch);
 }
 
 export async function rebuild(o: RebuildOptions): Promise<RebuildResult> {
@@ -119,9 +102,6 @@ export async function rebuild(o: RebuildOptions): Promise<RebuildResult> {
   const ts = await targets(o.nc, o);
   const file = newGenerationPath(o.path);
   const clock = o.until && "timeMs" in o.until ? o.until.timeMs : ts.find((t) => t.untilMs !== undefined)?.untilMs;
-  const writer = new ReadModelWriter(openWriterDb(file, "build"), {
-    subjects: o.subjects, seriesRetentionMs: o.seriesRetentionMs, clockMs: () => clock ?? Date.now(),
-  });
   const total = ts.reduce((s, t) => s + Math.max(0, t.last - t.first + 1), 0);
   let checkpoints: Record<string, number> = {};
   let done = 0;
@@ -133,24 +113,23 @@ export async function rebuild(o: RebuildOptions): Promise<RebuildResult> {
     lastReport = now;
     o.onProgress({ done, total: Math.max(total, done), elapsedMs: now - started });
   };
+  const writer = new BuildWriter({ file, prefix: o.subjects.prefix, seriesRetentionMs: o.seriesRetentionMs, clockMs: clock ?? null }, (r) => {
+    for (const s of r.skipped) o.log.warn({ seq: s.seq, subject: s.subject, reason: s.reason }, `skipped event: ${s.detail}`);
+    done += r.read;
+    skipped += r.skipped.length;
+    report();
+  });
   try {
     for (const t of ts) {
       o.log.info({ stream: t.stream, from: t.first, to: t.last, ...(t.untilMs !== undefined ? { until: new Date(t.untilMs).toISOString() } : {}) }, "rebuilding from stream");
-      await foldStream(o.nc, writer, t, o, (n, s) => {
-        done += n;
-        skipped += s;
-        report();
-      });
+      await readStream(o.nc, writer, t, o.batchMax);
     }
+    await writer.drain();
     report(true);
-    writer.pruneSeries(true);
-    checkpoints = writer.checkpoints();
-    writer.writeStatus({ mode: "rebuild", updatedAt: new Date().toISOString(), lagMs: 0, lagP99Ms: 0, applied: done - skipped, skipped, checkpoints });
-    // The finished file becomes a normal WAL database before anyone sees it.
-    writer.db.pragma("journal_mode = WAL");
-    writer.close();
+    checkpoints = await writer.finish(done - skipped, skipped);
   } catch (e) {
-    writer.close();
+    // The first error is the one thrown; closing the unfinished file must not hide it.
+    await writer.abort().catch((closeErr: unknown) => o.log.warn({ err: closeErr }, "closing the unfinished rebuild file failed"));
     removeDatabaseFiles(file);
     throw e;
   }

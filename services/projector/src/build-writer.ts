@@ -1,0 +1,180 @@
+import { Worker } from "node:worker_threads";
+import type { JsMsg } from "@nats-io/jetstream";
+import type { Skip } from "./writer.ts";
+
+/**
+ * The main-thread side of the rebuild's writer thread (`build-thread.ts`): packs
+ * each batch of messages into a few transferable arrays (one copy of the
+ * bodies, no per-message cloning) and posts it; the thread decodes, folds and
+ * writes while this thread reads the next batch. At most `maxInFlightBytes`
+ * of bodies wait in the thread (enough to keep reading while it starts, ~1 s
+ * of loading the contract), so a slow fold slows the read instead of filling
+ * memory.
+ */
+
+export interface PackedBatch {
+  stream: string;
+  seqs: Float64Array;
+  publishedMs: Float64Array;
+  /** Subjects joined with "\n" (a subject has no newline). */
+  subjects: string;
+  data: Uint8Array;
+  /** Body i is data[offsets[i], offsets[i + 1]). */
+  offsets: Uint32Array;
+}
+
+export interface BuildThreadData {
+  file: string;
+  prefix: string;
+  seriesRetentionMs: number;
+  /** Reference time of the series window; null: now. */
+  clockMs: number | null;
+}
+
+export interface BuildFinish {
+  type: "finish";
+  applied: number;
+  skipped: number;
+}
+
+export type BuildRequest = { type: "batch"; batch: PackedBatch } | BuildFinish | { type: "abort" };
+
+export type BuildReply =
+  | { type: "ready" }
+  | { type: "applied"; read: number; bytes: number; applied: number; skipped: Skip[] }
+  | { type: "finished"; checkpoints: Record<string, number> }
+  | { type: "closed" }
+  | { type: "error"; message: string };
+
+export function packBatch(stream: string, msgs: readonly JsMsg[]): PackedBatch {
+  const n = msgs.length;
+  const seqs = new Float64Array(n);
+  const publishedMs = new Float64Array(n);
+  const offsets = new Uint32Array(n + 1);
+  const subjects: string[] = new Array(n);
+  let size = 0;
+  for (let i = 0; i < n; i++) size += (msgs[i] as JsMsg).data.length;
+  const data = new Uint8Array(size);
+  let at = 0;
+  for (let i = 0; i < n; i++) {
+    const m = msgs[i] as JsMsg;
+    seqs[i] = m.seq;
+    publishedMs[i] = Math.floor(m.info.timestampNanos / 1e6);
+    subjects[i] = m.subject;
+    offsets[i] = at;
+    data.set(m.data, at);
+    at += m.data.length;
+  }
+  offsets[n] = at;
+  return { stream, seqs, publishedMs, subjects: subjects.join("\n"), data, offsets };
+}
+
+const ENTRY = new URL("./build-thread-entry.mjs", import.meta.url);
+
+export class BuildWriter {
+  private readonly worker: Worker;
+  private inFlight = 0;
+  private inFlightBytes = 0;
+  private failure: Error | null = null;
+  private waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  private final: { resolve: (r: BuildReply) => void; reject: (e: Error) => void } | null = null;
+  private exited = false;
+
+  /** `onApplied` runs for every folded batch, in order. */
+  constructor(data: BuildThreadData, private readonly onApplied: (r: Extract<BuildReply, { type: "applied" }>) => void, private readonly maxInFlightBytes = 64 * 1024 * 1024) {
+    this.worker = new Worker(ENTRY, { workerData: data });
+    this.worker.on("message", (r: BuildReply) => this.onReply(r));
+    this.worker.on("error", (e) => this.fail(new Error(`rebuild writer thread: ${e.message}`, { cause: e })));
+    this.worker.on("exit", (code) => {
+      this.exited = true;
+      this.fail(new Error(`rebuild writer thread exited (code ${code})`));
+    });
+  }
+
+  private onReply(r: BuildReply): void {
+    switch (r.type) {
+      case "ready":
+        return;
+      case "applied":
+        this.inFlight--;
+        this.inFlightBytes -= r.bytes;
+        this.onApplied(r);
+        this.wake();
+        return;
+      case "error":
+        this.fail(new Error(r.message));
+        return;
+      default:
+        this.final?.resolve(r);
+        this.final = null;
+    }
+  }
+
+  private wake(): void {
+    const ws = this.waiters;
+    this.waiters = [];
+    for (const w of ws) w.resolve();
+  }
+
+  private fail(e: Error): void {
+    if (this.final) {
+      this.final.reject(e);
+      this.final = null;
+    }
+    if (this.failure) return;
+    this.failure = e;
+    const ws = this.waiters;
+    this.waiters = [];
+    for (const w of ws) w.reject(e);
+  }
+
+  /** Hands a batch to the thread; waits while `maxInFlight` batches are already queued there. */
+  async apply(stream: string, msgs: readonly JsMsg[]): Promise<void> {
+    if (this.failure) throw this.failure;
+    if (msgs.length === 0) return;
+    const batch = packBatch(stream, msgs);
+    this.worker.postMessage({ type: "batch", batch } satisfies BuildRequest, [batch.seqs.buffer, batch.publishedMs.buffer, batch.data.buffer, batch.offsets.buffer] as ArrayBuffer[]);
+    this.inFlight++;
+    this.inFlightBytes += batch.data.length;
+    while (this.inFlightBytes >= this.maxInFlightBytes) await this.next();
+  }
+
+  /** Resolves once every posted batch is folded. */
+  async drain(): Promise<void> {
+    while (this.inFlight > 0) await this.next();
+    if (this.failure) throw this.failure;
+  }
+
+  private next(): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
+  }
+
+  private request(req: BuildRequest): Promise<BuildReply> {
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      this.final = { resolve, reject };
+      this.worker.postMessage(req);
+    });
+  }
+
+  /** Writes the status row, switches the file to WAL and closes it; returns the checkpoints. */
+  async finish(applied: number, skipped: number): Promise<Record<string, number>> {
+    await this.drain();
+    const r = await this.request({ type: "finish", applied, skipped });
+    await this.terminate();
+    return (r as Extract<BuildReply, { type: "finished" }>).checkpoints;
+  }
+
+  /** Closes the file without finishing it (the caller deletes it). */
+  async abort(): Promise<void> {
+    if (!this.failure && !this.exited) await this.request({ type: "abort" }).catch(() => undefined);
+    await this.terminate();
+  }
+
+  private async terminate(): Promise<void> {
+    if (this.exited) return;
+    this.failure ??= new Error("rebuild writer closed");
+    await this.worker.terminate();
+  }
+}

@@ -1,0 +1,44 @@
+// Offline fold timing (no NATS): `npx tsx services/projector/test/fold-offline.ts [events] [workers]`.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { decodeEvent, encodeEvent, subjectOf, subjects } from "@troupe/events";
+import { generateEvents } from "./generate.ts";
+import { openWriterDb, ReadModelWriter, type RawMessage } from "../src/writer.ts";
+
+const total = Number(process.argv[2] ?? 200_000);
+const workers = Number(process.argv[3] ?? 1000);
+const stepMs = Math.max(1, Math.floor((20 * 3600_000) / total));
+const evs = [...generateEvents({ workers, events: total, startMs: Date.now() - total * stepMs - 60_000, stepMs, seed: 11 })];
+const byStream: Record<string, RawMessage[]> = { E: [], H: [] };
+const now = Date.now();
+for (const e of evs) {
+  const s = e.type === "worker.heartbeat" ? "H" : "E";
+  const list = byStream[s] as RawMessage[];
+  list.push({ seq: list.length + 1, subject: subjectOf(e, subjects), data: encodeEvent(e), publishedMs: now });
+}
+let t = performance.now();
+let bad = 0;
+for (const list of Object.values(byStream)) for (const m of list) if (!decodeEvent(m.subject, m.data, { subjects }).ok) bad++;
+const decodeMs = performance.now() - t;
+console.log(`decode only: ${(total / decodeMs * 1000).toFixed(0)} events/s (${(decodeMs * 1000 / total).toFixed(2)} µs/event, ${bad} bad)`);
+const dir = mkdtempSync(join(tmpdir(), "fold-"));
+const w = new ReadModelWriter(openWriterDb(join(dir, "db"), "build"), { subjects, seriesRetentionMs: 24 * 3600_000, clockMs: () => Date.now() });
+const q = (w as unknown as { q: Record<string, { run: (p: unknown) => void }> }).q;
+const counts: Record<string, number> = {};
+for (const k of Object.keys(q)) {
+  const orig = q[k]!.run;
+  q[k]!.run = (p) => { counts[k] = (counts[k] ?? 0) + 1; orig(p); };
+}
+let foldMs = 0;
+for (const [s, list] of Object.entries(byStream)) {
+  t = performance.now();
+  for (let i = 0; i < list.length; i += 5000) w.applyBatch(s, list.slice(i, i + 5000));
+  const ms = performance.now() - t;
+  foldMs += ms;
+  console.log(`${s}: ${list.length} events ${(ms * 1000 / list.length).toFixed(2)} µs/event`, JSON.stringify(counts));
+  for (const k of Object.keys(counts)) delete counts[k];
+}
+console.log(`decode+fold+write: ${(total / foldMs * 1000).toFixed(0)} events/s (${(foldMs * 1000 / total).toFixed(2)} µs/event)`);
+w.close();
+rmSync(dir, { recursive: true, force: true });
