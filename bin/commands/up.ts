@@ -82,7 +82,7 @@ Everything stops on Ctrl-C: workers drain first, then UI, projector, master, nat
         ...process.env,
         NATS_URL: natsUrl, TROUPE_DATA_DIR: v.dataDir, TROUPE_PREFIX: v.prefix,
         // The worker and the master name the interval differently; both follow --heartbeat-ms.
-        TROUPE_HEARTBEAT_MS: String(v.heartbeatMs), TROUPE_HEARTBEAT_INTERVAL_MS: String(v.heartbeatMs),
+        TROUPE_HEARTBEAT_MS: String(v.heartbeatMs),
         TROUPE_UI_SUSPECT_AFTER_MS: String(2 * v.heartbeatMs),
         TROUPE_NATS_WS_PORT: String(v.wsPort),
         TROUPE_UI_HOST: v.uiHost, TROUPE_UI_PORT: String(v.uiPort), TROUPE_UI_BUILD: "false",
