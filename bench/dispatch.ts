@@ -67,7 +67,7 @@ export const bench: Bench = async (o) => {
   const rateSeconds = o.quick ? 1 : 10;
   const nats: TestNats = await startTestNats({ init: true });
   const master = spawnChild(["bin/troupe.mjs", "master"], {
-    ...nats.env(), TROUPE_MASTER_ID: "bench-master", TROUPE_MASTER_PORT: "0", TROUPE_HEARTBEAT_INTERVAL_MS: "2000", TROUPE_JOB_LEASE_MS: "60000",
+    ...nats.env(), TROUPE_MASTER_ID: "bench-master", TROUPE_MASTER_PORT: "0", TROUPE_HEARTBEAT_MS: "2000", TROUPE_JOB_LEASE_MS: "60000",
     TROUPE_MASTER_MAX_INFLIGHT: "512", TROUPE_LOG_LEVEL: "warn",
   });
   const workers: FakeWorker[] = [];

@@ -81,7 +81,7 @@ Everything stops on Ctrl-C: workers drain first, then UI, projector, master, nat
       const env: NodeJS.ProcessEnv = {
         ...process.env,
         NATS_URL: natsUrl, TROUPE_DATA_DIR: v.dataDir, TROUPE_PREFIX: v.prefix,
-        // The worker and the master name the interval differently; both follow --heartbeat-ms.
+        // The worker and the master both read TROUPE_HEARTBEAT_MS.
         TROUPE_HEARTBEAT_MS: String(v.heartbeatMs),
         TROUPE_UI_SUSPECT_AFTER_MS: String(2 * v.heartbeatMs),
         TROUPE_NATS_WS_PORT: String(v.wsPort),

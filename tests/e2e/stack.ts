@@ -115,7 +115,6 @@ export async function startStack(o: { workers?: number } = {}): Promise<Stack> {
     ...process.env,
     ...nats.env(),
     TROUPE_HEARTBEAT_MS: String(HEARTBEAT_MS),
-    TROUPE_HEARTBEAT_INTERVAL_MS: String(HEARTBEAT_MS),
     TROUPE_MASTER_PORT: "0",
     TROUPE_PROJECTOR_PORT: "0",
     TROUPE_UI_PORT: String(uiPort),
