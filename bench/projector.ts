@@ -5,6 +5,7 @@ import { DeliverPolicy, jetstream, jetstreamManager, type JsMsg } from "@nats-io
 import type { NatsConnection } from "@nats-io/nats-core";
 import { subjects } from "@troupe/events";
 import { startTestNats } from "../tests/harness/index.ts";
+import { DEFAULT_REBUILD_BATCH } from "../services/projector/src/config.ts";
 import { LiveProjector } from "../services/projector/src/live.ts";
 import { ProjectorMetrics } from "../services/projector/src/metrics.ts";
 import { formatProgress } from "../services/projector/src/progress.ts";
@@ -74,7 +75,7 @@ export const bench: Bench = async ({ quick, log }) => {
     let lastLine = "";
     const r0 = performance.now();
     const r = await rebuild({
-      nc, path, streams: [...STREAMS], subjects, batchMax: 5000, seriesRetentionMs: 24 * 3600_000, log: quietLog, graceMs: 0,
+      nc, path, streams: [...STREAMS], subjects, batchMax: DEFAULT_REBUILD_BATCH, seriesRetentionMs: 24 * 3600_000, log: quietLog, graceMs: 0,
       onProgress: (p) => {
         const line = `rebuild ${formatProgress(p)}`;
         if (line.slice(0, 40) !== lastLine.slice(0, 40)) log(line);

@@ -1,6 +1,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { subjectsFor } from "@troupe/events";
 import type { BuildFinish, BuildReply, BuildRequest, BuildThreadData, PackedBatch } from "./build-writer.ts";
+import { createIndexes } from "./schema.ts";
 import { openWriterDb, ReadModelWriter, type RawMessage } from "./writer.ts";
 
 /**
@@ -33,6 +34,7 @@ try {
 
 function finish(w: ReadModelWriter, f: BuildFinish): Record<string, number> {
   w.pruneSeries(true);
+  createIndexes(w.db);
   const checkpoints = w.checkpoints();
   w.writeStatus({ mode: "rebuild", updatedAt: new Date().toISOString(), lagMs: 0, lagP99Ms: 0, applied: f.applied, skipped: f.skipped, checkpoints });
   // The finished file becomes a normal WAL database before anyone sees it.

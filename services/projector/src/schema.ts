@@ -197,11 +197,26 @@ export function schemaStatements(): string[] {
   ];
 }
 
-/** Creates the tables (idempotent) and records the schema version. */
-export function createSchema(db: Sqlite): void {
+const isIndex = (stmt: string) => /^create index/i.test(stmt);
+
+/**
+ * Creates the tables (idempotent) and records the schema version. A rebuild
+ * passes `indexes: false` and calls `createIndexes` once the data is in:
+ * building an index from sorted data is far cheaper than updating it on every
+ * upsert.
+ */
+export function createSchema(db: Sqlite, o: { indexes?: boolean } = {}): void {
+  const indexes = o.indexes ?? true;
   db.transaction(() => {
-    for (const stmt of schemaStatements()) db.exec(stmt);
+    for (const stmt of schemaStatements()) if (indexes || !isIndex(stmt)) db.exec(stmt);
     db.prepare("insert into meta (key, value) values ('schema_version', ?) on conflict(key) do update set value = excluded.value").run(String(SCHEMA_VERSION));
+  })();
+}
+
+/** Creates the secondary indexes (idempotent). */
+export function createIndexes(db: Sqlite): void {
+  db.transaction(() => {
+    for (const stmt of schemaStatements()) if (isIndex(stmt)) db.exec(stmt);
   })();
 }
 

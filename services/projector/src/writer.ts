@@ -72,7 +72,8 @@ export function openWriterDb(file: string, mode: OpenMode): Sqlite {
     db.close();
     throw new SchemaMismatch(file, v);
   }
-  createSchema(db);
+  // A build gets its secondary indexes when it is complete (createIndexes).
+  createSchema(db, { indexes: mode === "live" });
   return db;
 }
 
