@@ -1,5 +1,5 @@
 import { parentPort, workerData } from "node:worker_threads";
-import { subjectsFor } from "@troupe/events";
+import { subjectsFor, type Decoded, type TroupeEvent } from "@troupe/events";
 import type { BuildFinish, BuildReply, BuildRequest, BuildThreadData, PackedBatch } from "./build-writer.ts";
 import { createIndexes } from "./schema.ts";
 import { openWriterDb, ReadModelWriter, type RawMessage } from "./writer.ts";
@@ -10,11 +10,19 @@ import { openWriterDb, ReadModelWriter, type RawMessage } from "./writer.ts";
  * Reading and folding then run on two cores.
  */
 
+/** The batch as messages with their decode results (the reading thread validated every body). */
 function unpack(b: PackedBatch): RawMessage[] {
   const subjects = b.subjects.split("\n");
+  const text = Buffer.from(b.data.buffer, b.data.byteOffset, b.data.byteLength);
+  const invalid = new Map(b.invalid.map((x) => [x.i, x.error]));
   const out: RawMessage[] = new Array(b.seqs.length);
   for (let i = 0; i < b.seqs.length; i++) {
-    out[i] = { seq: b.seqs[i] as number, subject: subjects[i] as string, data: b.data.subarray(b.offsets[i], b.offsets[i + 1]), publishedMs: b.publishedMs[i] as number };
+    const start = b.offsets[i] as number;
+    const end = b.offsets[i + 1] as number;
+    const error = invalid.get(i);
+    // Valid UTF-8 JSON of a valid event (checked by decodeEvent): parsing it is all decodeEvent would add.
+    const decoded: Decoded<TroupeEvent> = error ? { ok: false, error } : { ok: true, value: JSON.parse(text.toString("utf8", start, end)) as TroupeEvent };
+    out[i] = { seq: b.seqs[i] as number, subject: subjects[i] as string, data: b.data.subarray(start, end), publishedMs: b.publishedMs[i] as number, decoded };
   }
   return out;
 }

@@ -1,12 +1,14 @@
 import { Worker } from "node:worker_threads";
 import type { JsMsg } from "@nats-io/jetstream";
+import { decodeEvent, subjectsFor, type DecodeError, type Subjects } from "@troupe/events";
 import type { Skip } from "./writer.ts";
 
 /**
- * The main-thread side of the rebuild's writer thread (`build-thread.ts`): packs
- * each batch of messages into a few transferable arrays (one copy of the
- * bodies, no per-message cloning) and posts it; the thread decodes, folds and
- * writes while this thread reads the next batch. At most `maxInFlightBytes`
+ * The main-thread side of the rebuild's writer thread (`build-thread.ts`):
+ * validates each message (`decodeEvent`), packs the batch into a few
+ * transferable arrays (one copy of the bodies, no per-message cloning) and
+ * posts it; the thread parses, folds and writes while this thread reads and
+ * validates the next batch. That splits the work about evenly over two cores. At most `maxInFlightBytes`
  * of bodies wait in the thread (enough to keep reading while it starts, ~1 s
  * of loading the contract), so a slow fold slows the read instead of filling
  * memory.
@@ -21,6 +23,12 @@ export interface PackedBatch {
   data: Uint8Array;
   /** Body i is data[offsets[i], offsets[i + 1]). */
   offsets: Uint32Array;
+  /**
+   * Every body was checked with `decodeEvent` on the reading thread: these are
+   * the ones it rejected (index in the batch and the error); the rest are valid
+   * UTF-8 JSON of a valid event, which the writer thread only has to parse.
+   */
+  invalid: { i: number; error: DecodeError }[];
 }
 
 export interface BuildThreadData {
@@ -46,7 +54,7 @@ export type BuildReply =
   | { type: "closed" }
   | { type: "error"; message: string };
 
-export function packBatch(stream: string, msgs: readonly JsMsg[]): PackedBatch {
+export function packBatch(stream: string, msgs: readonly JsMsg[], s: Subjects): PackedBatch {
   const n = msgs.length;
   const seqs = new Float64Array(n);
   const publishedMs = new Float64Array(n);
@@ -55,9 +63,12 @@ export function packBatch(stream: string, msgs: readonly JsMsg[]): PackedBatch {
   let size = 0;
   for (let i = 0; i < n; i++) size += (msgs[i] as JsMsg).data.length;
   const data = new Uint8Array(size);
+  const invalid: PackedBatch["invalid"] = [];
   let at = 0;
   for (let i = 0; i < n; i++) {
     const m = msgs[i] as JsMsg;
+    const d = decodeEvent(m.subject, m.data, { subjects: s });
+    if (!d.ok) invalid.push({ i, error: d.error });
     seqs[i] = m.seq;
     publishedMs[i] = Math.floor(m.info.timestampNanos / 1e6);
     subjects[i] = m.subject;
@@ -66,7 +77,7 @@ export function packBatch(stream: string, msgs: readonly JsMsg[]): PackedBatch {
     at += m.data.length;
   }
   offsets[n] = at;
-  return { stream, seqs, publishedMs, subjects: subjects.join("\n"), data, offsets };
+  return { stream, seqs, publishedMs, subjects: subjects.join("\n"), data, offsets, invalid };
 }
 
 const ENTRY = new URL("./build-thread-entry.mjs", import.meta.url);
@@ -81,7 +92,10 @@ export class BuildWriter {
   private exited = false;
 
   /** `onApplied` runs for every folded batch, in order. */
+  private readonly subjects: Subjects;
+
   constructor(data: BuildThreadData, private readonly onApplied: (r: Extract<BuildReply, { type: "applied" }>) => void, private readonly maxInFlightBytes = 64 * 1024 * 1024) {
+    this.subjects = subjectsFor(data.prefix);
     this.worker = new Worker(ENTRY, { workerData: data });
     this.worker.on("message", (r: BuildReply) => this.onReply(r));
     this.worker.on("error", (e) => this.fail(new Error(`rebuild writer thread: ${e.message}`, { cause: e })));
@@ -132,7 +146,7 @@ export class BuildWriter {
   async apply(stream: string, msgs: readonly JsMsg[]): Promise<void> {
     if (this.failure) throw this.failure;
     if (msgs.length === 0) return;
-    const batch = packBatch(stream, msgs);
+    const batch = packBatch(stream, msgs, this.subjects);
     this.worker.postMessage({ type: "batch", batch } satisfies BuildRequest, [batch.seqs.buffer, batch.publishedMs.buffer, batch.data.buffer, batch.offsets.buffer] as ArrayBuffer[]);
     this.inFlight++;
     this.inFlightBytes += batch.data.length;

@@ -1,7 +1,7 @@
 import Database, { type Database as Sqlite } from "better-sqlite3";
 import {
   canonicalWorker, decodeEvent, emptyWorker, jobSummary,
-  type FleetMinute, type JobView, type ProjectorStatus, type Subjects, type WorkerMinute, type WorkerView,
+  type Decoded, type FleetMinute, type TroupeEvent, type JobView, type ProjectorStatus, type Subjects, type WorkerMinute, type WorkerView,
 } from "@troupe/events";
 import { foldEvent, type ViewStore } from "./fold.ts";
 import { createSchema, schemaVersion, SCHEMA_VERSION } from "./schema.ts";
@@ -21,6 +21,8 @@ export interface RawMessage {
   data: Uint8Array;
   /** Publish time in the stream (epoch ms). */
   publishedMs: number;
+  /** `decodeEvent(subject, data)` when already done elsewhere (the rebuild validates on the reading thread). */
+  decoded?: Decoded<TroupeEvent>;
 }
 
 export interface Skip {
@@ -293,7 +295,7 @@ export class ReadModelWriter {
         }
         last = m.seq;
         lastTime = new Date(m.publishedMs).toISOString();
-        const d = decodeEvent(m.subject, m.data, { subjects: this.o.subjects });
+        const d = m.decoded ?? decodeEvent(m.subject, m.data, { subjects: this.o.subjects });
         const r = d.ok ? foldEvent(this.store, d.value, { seriesCutoffMs: cutoff }) : { ok: false as const, reason: d.error.code, detail: `${d.error.path || "(body)"}: ${d.error.message}` };
         if (r.ok) result.applied++;
         else {
