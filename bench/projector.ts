@@ -133,6 +133,7 @@ export const bench: Bench = async ({ quick, log }) => {
       ],
       notes: [
         `rebuild folded ${r.events} messages (${r.skipped} skipped, ${((r.skipped / Math.max(1, r.events)) * 100).toFixed(2)} %: stale completions the generator emits on purpose)`,
+        `rebuild writer thread busy ${(r.writerBusyMs / 1000).toFixed(1)} s of ${(rebuildMs / 1000).toFixed(1)} s (parse, fold, SQLite); the reading thread reads, validates and packs`,
         `load average at the end: ${loadavg().map((l) => l.toFixed(1)).join(" ")} on ${cpus().length} cores`,
         "lag = stream publish time to the batch's SQLite commit, measured in the same process that publishes",
       ],

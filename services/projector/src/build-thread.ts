@@ -40,6 +40,9 @@ try {
   port.postMessage({ type: "error", message: (e as Error).message } satisfies BuildReply);
 }
 
+/** Time spent folding batches: how busy this thread was (the rebuild reports it). */
+let busyMs = 0;
+
 function finish(w: ReadModelWriter, f: BuildFinish): Record<string, number> {
   w.pruneSeries(true);
   createIndexes(w.db);
@@ -56,11 +59,13 @@ port.on("message", (req: BuildRequest) => {
   if (!w) return;
   try {
     if (req.type === "batch") {
+      const t0 = performance.now();
       const r = w.applyBatch(req.batch.stream, unpack(req.batch));
+      busyMs += performance.now() - t0;
       port.postMessage({ type: "applied", read: req.batch.seqs.length, bytes: req.batch.data.length, applied: r.applied, skipped: r.skipped } satisfies BuildReply);
     } else if (req.type === "finish") {
       writer = null;
-      port.postMessage({ type: "finished", checkpoints: finish(w, req) } satisfies BuildReply);
+      port.postMessage({ type: "finished", checkpoints: finish(w, req), busyMs } satisfies BuildReply);
     } else {
       writer = null;
       w.close();

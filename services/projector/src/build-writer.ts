@@ -50,7 +50,7 @@ export type BuildRequest = { type: "batch"; batch: PackedBatch } | BuildFinish |
 export type BuildReply =
   | { type: "ready" }
   | { type: "applied"; read: number; bytes: number; applied: number; skipped: Skip[] }
-  | { type: "finished"; checkpoints: Record<string, number> }
+  | { type: "finished"; checkpoints: Record<string, number>; busyMs: number }
   | { type: "closed" }
   | { type: "error"; message: string };
 
@@ -172,12 +172,13 @@ export class BuildWriter {
     });
   }
 
-  /** Writes the status row, switches the file to WAL and closes it; returns the checkpoints. */
-  async finish(applied: number, skipped: number): Promise<Record<string, number>> {
+  /** Writes the status row, switches the file to WAL and closes it; returns the checkpoints and the thread's folding time. */
+  async finish(applied: number, skipped: number): Promise<{ checkpoints: Record<string, number>; busyMs: number }> {
     await this.drain();
     const r = await this.request({ type: "finish", applied, skipped });
     await this.terminate();
-    return (r as Extract<BuildReply, { type: "finished" }>).checkpoints;
+    const f = r as Extract<BuildReply, { type: "finished" }>;
+    return { checkpoints: f.checkpoints, busyMs: f.busyMs };
   }
 
   /** Closes the file without finishing it (the caller deletes it). */

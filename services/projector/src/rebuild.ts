@@ -33,6 +33,8 @@ export interface RebuildResult {
   events: number;
   skipped: number;
   ms: number;
+  /** Time the writer thread spent folding (the rest of `ms` it waited for the reading thread). */
+  writerBusyMs: number;
   file: string;
   checkpoints: Record<string, number>;
   /** Resolves once the previous generation is deleted. */
@@ -104,6 +106,7 @@ export async function rebuild(o: RebuildOptions): Promise<RebuildResult> {
   const clock = o.until && "timeMs" in o.until ? o.until.timeMs : ts.find((t) => t.untilMs !== undefined)?.untilMs;
   const total = ts.reduce((s, t) => s + Math.max(0, t.last - t.first + 1), 0);
   let checkpoints: Record<string, number> = {};
+  let writerBusyMs = 0;
   let done = 0;
   let skipped = 0;
   let lastReport = 0;
@@ -126,7 +129,7 @@ export async function rebuild(o: RebuildOptions): Promise<RebuildResult> {
     }
     await writer.drain();
     report(true);
-    checkpoints = await writer.finish(done - skipped, skipped);
+    ({ checkpoints, busyMs: writerBusyMs } = await writer.finish(done - skipped, skipped));
   } catch (e) {
     // The first error is the one thrown; closing the unfinished file must not hide it.
     await writer.abort().catch((closeErr: unknown) => o.log.warn({ err: closeErr }, "closing the unfinished rebuild file failed"));
@@ -138,5 +141,5 @@ export async function rebuild(o: RebuildOptions): Promise<RebuildResult> {
   const cleanup = previous
     ? new Promise<void>((r) => setTimeout(() => { removeDatabaseFiles(previous); r(); }, o.graceMs ?? 5000).unref())
     : Promise.resolve();
-  return { events: done, skipped, ms, file, checkpoints, cleanup };
+  return { events: done, skipped, ms, writerBusyMs, file, checkpoints, cleanup };
 }
