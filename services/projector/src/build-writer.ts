@@ -96,7 +96,8 @@ export class BuildWriter {
 
   constructor(data: BuildThreadData, private readonly onApplied: (r: Extract<BuildReply, { type: "applied" }>) => void, private readonly maxInFlightBytes = 64 * 1024 * 1024) {
     this.subjects = subjectsFor(data.prefix);
-    this.worker = new Worker(ENTRY, { workerData: data });
+    // A bigger young generation: a batch's events live through the whole batch, and with the default they are promoted and collected as old objects.
+    this.worker = new Worker(ENTRY, { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: 96 } });
     this.worker.on("message", (r: BuildReply) => this.onReply(r));
     this.worker.on("error", (e) => this.fail(new Error(`rebuild writer thread: ${e.message}`, { cause: e })));
     this.worker.on("exit", (code) => {
