@@ -5,6 +5,7 @@ import {
   type ProjectorStatus, type WorkerFilter, type WorkerSeriesPoint, type WorkerStatusView, type WorkerView,
 } from "@troupe/events";
 import { fileIdentity } from "./db-file.ts";
+import { sql } from "kysely";
 import { builder, param, prepare, type Prepared } from "./sql.ts";
 
 /**
@@ -34,6 +35,8 @@ export interface ReadModels {
   /** The whole job view: result, logs, error and attempt history. */
   getJob(id: string): JobView | null;
   stats(): FleetStats;
+  /** Jobs waiting for a worker (queued or requeued), counted by priority: exact, from one indexed query. */
+  queueByPriority(): Record<number, number>;
   /** Per-minute fleet throughput, failures, queue wait and run time percentiles from `sinceMs` on, oldest first. */
   fleetSeries(sinceMs: number): FleetSeriesPoint[];
   /** The projector's last committed batch: lag, counters, checkpoints; null before its first batch. */
@@ -67,6 +70,7 @@ function prepareFixed(db: Sqlite) {
       .where("worker_id", "=", param("id")).where("minute", ">=", param("since") as unknown as number).orderBy("minute")),
     job: prepare<{ id: string }>(db, builder.selectFrom("jobs").select("view").where("id", "=", param("id"))),
     jobCounts: prepare(db, builder.selectFrom("jobs").select(["status", (eb) => eb.fn.countAll<number>().as("n")]).groupBy("status")),
+    queueByPriority: prepare(db, builder.selectFrom("jobs").select(["priority", (eb) => eb.fn.countAll<number>().as("n")]).where("status", "in", ["queued", "requeued"]).groupBy("priority")),
     fleetSeries: prepare<{ since: number }>(db, builder.selectFrom("fleet_series").selectAll()
       .where("minute", ">=", param("since") as unknown as number).orderBy("minute")),
     status: prepare(db, builder.selectFrom("projector_status").select("value").where("id", "=", 1)),
@@ -131,7 +135,14 @@ export function openReadModels(path: string, o: ReadModelsOptions = {}): ReadMod
       let qb = builder.selectFrom("jobs").select("summary");
       if (shape.statuses) qb = qb.where("status", "in", Array.from({ length: shape.statuses }, (_, i) => param(`s${i}`)));
       if (shape.worker) qb = qb.where("worker_id", "=", param("workerId"));
-      if (shape.q) qb = qb.where((eb) => eb.or([eb("id", "like", param("q")), eb("url", "like", param("q"))]));
+      if (shape.q) {
+        // id, url, or any of the job's tags (kept in the summary JSON)
+        qb = qb.where((eb) => eb.or([
+          eb("id", "like", param("q")),
+          eb("url", "like", param("q")),
+          sql<boolean>`exists (select 1 from json_each(${sql.ref("summary")}, '$.tags') where value like ${param("q")})`,
+        ]));
+      }
       if (shape.cursor) {
         qb = qb.where((eb) => eb.or([
           eb("submitted_at", "<", param("cAt")),
@@ -197,6 +208,11 @@ export function openReadModels(path: string, o: ReadModelsOptions = {}): ReadMod
         const counts = Object.fromEntries(c.q.jobCounts.all<{ status: JobStatus; n: number }>({}).map((r) => [r.status, r.n]));
         return fleetStats(workers, counts);
       })();
+    },
+    queueByPriority() {
+      const c = open();
+      if (!c) return {};
+      return Object.fromEntries(c.q.queueByPriority.all<{ priority: number; n: number }>({}).map((r) => [r.priority, r.n]));
     },
     fleetSeries(sinceMs) {
       const c = open();

@@ -57,7 +57,7 @@ beforeAll(async () => {
   await master.js.publish("troupe.evt.job.jy.submitted", encodeEvent(createEvent("job.submitted", { jobId: "jz", spec }, "m")));
   await worker.js.publish("troupe.hb.w1", new TextEncoder().encode(JSON.stringify({ hello: "world" })));
   // The fold goes on after them: one more job.
-  await s.emit("job.submitted", { jobId: "j4", spec: { ...spec, priority: 9 } });
+  await s.emit("job.submitted", { jobId: "j4", spec: { ...spec, priority: 9, tags: ["nightly", "shop:de"] } });
   tEnd = s.now;
 
   path = tempDbPath();
@@ -106,6 +106,11 @@ describe("projector fold (real NATS, real SQLite)", () => {
     expect(rm.listJobs({ limit: 2, cursor: page.nextCursor! }).jobs.map((j) => j.id)).toEqual(["j2", "j1"]);
     expect(rm.listJobs({ status: ["failed", "queued"] }).jobs.map((j) => j.id)).toEqual(["j4", "j2"]);
     expect(rm.listJobs({ q: "example.org" }).jobs.map((j) => j.id)).toEqual(["j2"]);
+    // search matches tags too (whole or part of a tag), not only id and url
+    expect(rm.listJobs({ q: "nightly" }).jobs.map((j) => j.id)).toEqual(["j4"]);
+    // j4 waits (queued, priority 9); everything else has been assigned or finished
+    expect(rm.queueByPriority()).toEqual({ 9: 1 });
+    expect(rm.listJobs({ q: "shop:" }).jobs.map((j) => j.id)).toEqual(["j4"]);
     expect(rm.getJob("jz")).toBeNull();
     rm.close();
   });

@@ -20,6 +20,7 @@ export interface Reads {
   listJobs(q: JobListQuery): JobPage;
   getJob(id: string): JobView | undefined;
   stats(): FleetStats;
+  queueByPriority(): Record<number, number>;
   fleetSeries(): FleetSeriesPoint[];
   projector(): ProjectorStatus | null;
   close(): void;
@@ -44,6 +45,7 @@ export function openReads(path: string, suspectAfterMs: number): Reads {
     listJobs: (q) => query(() => rm.listJobs(q)),
     getJob: (id) => rm.getJob(id) ?? undefined,
     stats: () => rm.stats(),
+    queueByPriority: () => rm.queueByPriority(),
     fleetSeries: () => rm.fleetSeries(Date.now() - SERIES_WINDOW_MS),
     projector: () => rm.projectorLag(),
     close: () => rm.close(),
