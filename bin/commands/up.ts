@@ -67,6 +67,8 @@ Everything stops on Ctrl-C: workers drain first, then UI, projector, master, nat
       nats = await startNatsServer({
         dataDir: v.dataDir, credentials, host: v.natsHost, port: v.natsPort, wsPort: v.wsPort, monitorPort: v.monitorPort,
         onLog: logFor("nats"),
+        // Stopped last, after the workers have drained and deregistered through it.
+        ownProcessGroup: true,
       });
       const natsUrl = nats.url;
       const nc = await connectAs({ url: natsUrl, role: "master", dataDir: v.dataDir, name: "troupe-up-init" });

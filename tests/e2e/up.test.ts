@@ -29,6 +29,8 @@ describe("troupe up --demo", () => {
       "--nats-port", String(nats), "--ws-port", String(ws), "--monitor-port", String(mon), "--ui-port", String(ui), "--demo-port", String(demo), "--demo-rate", "120", "--heartbeat-ms", "1000"], {
       env: { ...process.env, TROUPE_MASTER_PORT: "0", TROUPE_PROJECTOR_PORT: "0" },
       stdio: ["ignore", "pipe", "pipe"],
+      // Its own process group, like a shell job: Ctrl-C in a terminal signals the whole group.
+      detached: true,
     });
     let out = "";
     child.stdout.on("data", (b: Buffer) => (out += b.toString()));
@@ -52,9 +54,13 @@ describe("troupe up --demo", () => {
       throw new Error(`${(e as Error).message}\n--- troupe up output (tail) ---\n${out.split("\n").slice(-60).join("\n")}`);
     }
     const pids = [...out.matchAll(/\[nats\]\s+\[(\d+)\]/g)].map((m) => Number(m[1]));
-    child.kill("SIGINT");
+    // Ctrl-C as a terminal sends it: SIGINT to the whole foreground process group.
+    process.kill(-child.pid!, "SIGINT");
     expect(await exited).toBe(0);
     expect(out).toMatch(/\[up\]\s+stopped/);
+    // The workers drained and deregistered through a NATS that was still up, without being killed.
+    expect(out).toMatch(/\[worker-1\].*worker stopped/);
+    expect(out).not.toMatch(/not published|did not stop within/);
     // nats-server (whose pid it logs) is gone, and nothing listens on the dashboard port any more.
     for (const pid of new Set(pids)) expect(alive(pid), `nats-server ${pid}`).toBe(false);
     expect(await fetch(`http://127.0.0.1:${ui}/api/stats`).then(() => "up", () => "down")).toBe("down");

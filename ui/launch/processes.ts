@@ -36,9 +36,17 @@ export function prefixer(name: string, index: number, width: number, out: NodeJS
   return (line) => out.write(`${shown} ${formatLogLine(line)}\n`);
 }
 
+/** Children still running: killed if `troupe up` itself exits abruptly (they live in their own process groups). */
+const running = new Set<ChildProcess>();
+process.once("exit", () => {
+  for (const c of running) c.kill("SIGKILL");
+});
+
 /** Spawns a child with its output split into prefixed lines. */
 export function startProcess(name: string, cmd: string, args: string[], env: NodeJS.ProcessEnv, log: (line: string) => void): Managed {
-  const child = spawn(cmd, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+  // Its own process group: a terminal's Ctrl-C reaches only `troupe up`, which then stops the
+  // children in order (workers drain while NATS is still up), instead of all at once.
+  const child = spawn(cmd, args, { env, stdio: ["ignore", "pipe", "pipe"], detached: true });
   for (const stream of [child.stdout, child.stderr]) {
     let buf = "";
     stream.on("data", (b: Buffer) => {
@@ -51,7 +59,11 @@ export function startProcess(name: string, cmd: string, args: string[], env: Nod
     });
     stream.on("end", () => buf && log(buf));
   }
-  const exited = new Promise<number | null>((res) => child.once("exit", (code, sig) => res(code ?? (sig ? 128 : null))));
+  running.add(child);
+  const exited = new Promise<number | null>((res) => child.once("exit", (code, sig) => {
+    running.delete(child);
+    res(code ?? (sig ? 128 : null));
+  }));
   child.once("error", (e) => log(`cannot start: ${e.message}`));
   return {
     name,

@@ -22,6 +22,8 @@ export interface NatsServerOptions {
   /** Where server logs go: inherit the terminal, or a callback per line. */
   onLog?: (line: string) => void;
   binary?: string;
+  /** Run in its own process group, so a terminal's Ctrl-C does not reach it directly (the caller stops it last). */
+  ownProcessGroup?: boolean;
 }
 
 export interface RunningNatsServer {
@@ -112,6 +114,7 @@ export async function startNatsServer(o: NatsServerOptions): Promise<RunningNats
   const child = spawn(binary, ["-c", o.configPath ?? NATS_CONF], {
     env,
     stdio: o.onLog ? ["ignore", "pipe", "pipe"] : ["ignore", "inherit", "inherit"],
+    detached: o.ownProcessGroup ?? false,
   });
   if (o.onLog) {
     const onLog = o.onLog;

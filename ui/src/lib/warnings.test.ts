@@ -26,6 +26,7 @@ describe("fleetWarnings", () => {
 
   it("names a worker failing more than 20 % of at least 5 jobs", () => {
     expect(fleetWarnings([worker({ name: "Flaky", jobsCompleted: 6, jobsFailed: 4 })], 0, [], now, 90_000)).toEqual(["Worker Flaky failing 40 % of its jobs (4 of 10)."]);
+    expect(fleetWarnings([worker({ name: "Worker Node Local 01", jobsCompleted: 6, jobsFailed: 4 })], 0, [], now, 90_000)).toEqual(["Worker Node Local 01 failing 40 % of its jobs (4 of 10)."]);
     expect(fleetWarnings([worker({ jobsCompleted: 2, jobsFailed: 2 })], 0, [], now, 90_000)).toEqual([]);
     expect(fleetWarnings([worker({ jobsCompleted: 9, jobsFailed: 1 })], 0, [], now, 90_000)).toEqual([]);
   });

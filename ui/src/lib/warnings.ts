@@ -32,7 +32,8 @@ export function fleetWarnings(
   for (const w of list) {
     const finished = w.jobsCompleted + w.jobsFailed;
     if (finished >= FAILING_MIN_JOBS && (w.jobsFailed / finished) * 100 > FAILING_PERCENT) {
-      out.push(`Worker ${w.name} failing ${Math.round((w.jobsFailed / finished) * 100)} % of its jobs (${w.jobsFailed} of ${finished}).`);
+      // "Worker Node 01" reads badly as "Worker Worker Node 01".
+      out.push(`${/^worker\b/i.test(w.name) ? "" : "Worker "}${w.name} failing ${Math.round((w.jobsFailed / finished) * 100)} % of its jobs (${w.jobsFailed} of ${finished}).`);
     }
   }
   return out;
