@@ -5,22 +5,13 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { freePort } from "@troupe/events/node";
-import { waitFor } from "../harness/index.ts";
+import { processAlive, waitFor } from "../harness/index.ts";
 
 /** `troupe up --demo` as a user runs it: one process, the whole stack, clean Ctrl-C. */
 
 const TROUPE = fileURLToPath(new URL("../../bin/troupe.mjs", import.meta.url));
 const dataDir = mkdtempSync(join(tmpdir(), "troupe-up-"));
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe("troupe up --demo", () => {
   it("starts nats, master, projector, UI and a worker with prefixed logs, runs demo jobs, and stops everything on SIGINT", async () => {
@@ -62,7 +53,7 @@ describe("troupe up --demo", () => {
     expect(out).toMatch(/\[worker-1\].*worker stopped/);
     expect(out).not.toMatch(/not published|did not stop within/);
     // nats-server (whose pid it logs) is gone, and nothing listens on the dashboard port any more.
-    for (const pid of new Set(pids)) expect(alive(pid), `nats-server ${pid}`).toBe(false);
+    for (const pid of new Set(pids)) expect(processAlive(pid), `nats-server ${pid}`).toBe(false);
     expect(await fetch(`http://127.0.0.1:${ui}/api/stats`).then(() => "up", () => "down")).toBe("down");
   }, 420_000);
 });

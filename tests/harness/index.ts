@@ -1,2 +1,3 @@
 export * from "./nats.ts";
 export * from "./wait.ts";
+export * from "./process.ts";

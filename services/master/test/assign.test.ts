@@ -5,7 +5,7 @@ import { waitFor, startTestNats, type TestNats } from "@troupe/tests/harness";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { RunningMaster } from "../src/main.ts";
 import type { FakeWorker } from "./fake-worker.ts";
-import { fakeWorker, foldJobs, masterIn, readLog, submit } from "./helpers.ts";
+import { fakeWorker, foldJobs, masterIn, readLog, submit, jobIdOf } from "./helpers.ts";
 
 let nats: TestNats;
 let master: RunningMaster;
@@ -25,10 +25,6 @@ afterAll(async () => {
   await nats?.stop();
 });
 
-const jobIdOf = (r: Awaited<ReturnType<typeof submit>>) => {
-  if (!r.ok) throw new Error(`submit refused: ${r.error.message}`);
-  return r.jobId;
-};
 const status = (id: string) => master.master.state.jobs.get(id)?.status;
 
 describe("assignment", () => {

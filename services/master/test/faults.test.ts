@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { parseLease } from "../src/leader.ts";
 import type { RunningMaster } from "../src/main.ts";
 import { FakeWorker } from "./fake-worker.ts";
-import { fakeWorker, foldJobs, masterIn, readLog, spawnChild, spawnMaster, submit, type Child, type LoggedEvent } from "./helpers.ts";
+import { fakeWorker, foldJobs, masterIn, readLog, spawnChild, spawnMaster, submit, type Child, type LoggedEvent, jobIdOf } from "./helpers.ts";
 
 let nats: TestNats;
 let ui: NatsConnection;
@@ -20,11 +20,6 @@ afterEach(async () => {
 afterAll(async () => {
   await nats?.stop();
 });
-
-const jobIdOf = (r: Awaited<ReturnType<typeof submit>>) => {
-  if (!r.ok) throw new Error(`submit refused: ${r.error.message}`);
-  return r.jobId;
-};
 
 async function leaseHolder(nc: NatsConnection) {
   const kv = await new Kvm(nc).open("troupe-master");

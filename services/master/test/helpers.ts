@@ -42,6 +42,12 @@ export async function submit(nc: NatsConnection, body: unknown): Promise<SubmitR
   return d.value;
 }
 
+/** The job id of an accepted submission; a refusal fails the test with the master's reason. */
+export function jobIdOf(r: SubmitReply): string {
+  if (!r.ok) throw new Error(`submit refused: ${r.error.message}`);
+  return r.jobId;
+}
+
 export async function command(nc: NatsConnection, rpc: "jobs.cancel" | "jobs.retry" | "workers.drain", body: unknown): Promise<AckReply> {
   const r = await nc.request(`troupe.rpc.${rpc}`, JSON.stringify(body), { timeout: 5000 });
   const d = decodeReply("ack", r.data);

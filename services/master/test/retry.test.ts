@@ -3,7 +3,7 @@ import { startTestNats, waitFor, type TestNats } from "@troupe/tests/harness";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { RunningMaster } from "../src/main.ts";
 import type { FakeWorker } from "./fake-worker.ts";
-import { command, fakeWorker, masterIn, readLog, submit } from "./helpers.ts";
+import { command, fakeWorker, masterIn, readLog, submit, jobIdOf } from "./helpers.ts";
 
 let nats: TestNats;
 let master: RunningMaster;
@@ -22,10 +22,6 @@ afterAll(async () => {
   await nats?.stop();
 });
 
-const jobIdOf = (r: Awaited<ReturnType<typeof submit>>) => {
-  if (!r.ok) throw new Error(`submit refused: ${r.error.message}`);
-  return r.jobId;
-};
 const job = (id: string) => master.master.state.jobs.get(id);
 const eventsOf = async (id: string) => (await readLog(ui)).filter((l) => "jobId" in l.event.data && l.event.data.jobId === id).map((l) => l.event);
 

@@ -1,19 +1,10 @@
 import { createLogger } from "@troupe/events/node";
-import { waitFor } from "@troupe/tests/harness";
+import { processAlive, waitFor } from "@troupe/tests/harness";
 import { afterAll, describe, expect, it } from "vitest";
 import { BrowserPool } from "../src/browser-pool.ts";
 
 const pool = new BrowserPool({ executablePath: process.env.TROUPE_CHROMIUM_PATH ?? "/usr/bin/chromium", recycleAfter: 2, log: createLogger("pool-test", "warn") });
 afterAll(() => pool.close());
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe("BrowserPool", () => {
   it("gives each job a fresh context and recycles the browser after N contexts", async () => {
@@ -26,10 +17,10 @@ describe("BrowserPool", () => {
     // The retiring browser keeps serving its open contexts; the next job gets a new browser.
     const c = await pool.acquire();
     expect(pool.activePid).not.toBe(first);
-    expect(alive(first)).toBe(true);
+    expect(processAlive(first)).toBe(true);
     await a.release();
     await b.release();
-    await waitFor("the retired browser to exit", () => !alive(first));
+    await waitFor("the retired browser to exit", () => !processAlive(first));
     await c.release();
     expect(pool.openContexts).toBe(0);
   });
