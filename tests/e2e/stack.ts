@@ -116,6 +116,10 @@ export async function startStack(o: { workers?: number } = {}): Promise<Stack> {
     ...nats.env(),
     TROUPE_HEARTBEAT_MS: String(HEARTBEAT_MS),
     TROUPE_MASTER_PORT: "0",
+    // Short retry backoff: on a loaded test machine an assignment can time out a few times, and the
+    // production backoff (2 s doubling) would push a job past the tests' waits.
+    TROUPE_RETRY_BACKOFF_MS: "200",
+    TROUPE_RETRY_MAX_BACKOFF_MS: "2000",
     TROUPE_PROJECTOR_PORT: "0",
     TROUPE_UI_PORT: String(uiPort),
     TROUPE_UI_BUILD: "false",
