@@ -53,10 +53,13 @@ function locate(frame: Frame, selectors: StepOf<"click">["selectors"], timeout: 
   return Locator.race(alts).setTimeout(timeout);
 }
 
-const sleep = (ms: number, signal: AbortSignal) =>
+/** Waits `ms` unless aborted first. Removes its abort listener when the time is up: pollUntil sleeps every 100 ms on the job's one signal, and kept listeners piled up (MaxListenersExceededWarning, and a leak for the job's lifetime). */
+export const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((res, rej) => {
-    const t = setTimeout(res, ms);
-    signal.addEventListener("abort", () => { clearTimeout(t); rej(signal.reason); }, { once: true });
+    if (signal.aborted) return rej(signal.reason);
+    const onAbort = () => { clearTimeout(t); rej(signal.reason); };
+    const t = setTimeout(() => { signal.removeEventListener("abort", onAbort); res(); }, ms);
+    signal.addEventListener("abort", onAbort, { once: true });
   });
 
 /** Polls `probe` until it returns null (done) or the time is up; then throws its last complaint. */
