@@ -7,6 +7,7 @@ import { LiveProjector } from "./live.ts";
 import { ProjectorMetrics, serveMetrics } from "./metrics.ts";
 import { formatProgress, parseUntil, type Progress } from "./progress.ts";
 import { rebuild } from "./rebuild.ts";
+import { acquireWriterLock, WriterLockError, type WriterLock } from "./writer-lock.ts";
 
 /** Entry module: config → connection → rebuild and/or live fold → metrics → shutdown. */
 
@@ -54,7 +55,18 @@ export async function runReplay(v: ReplayConfig): Promise<number> {
 export async function runProjector(v: LiveConfig): Promise<number> {
   const log = createLogger("projector");
   const c = common(v);
-  const nc = await connectAs({ url: v.natsUrl, role: "projector", dataDir: v.dataDir, name: "troupe-projector", log, waitOnFirstConnect: true });
+  let lock: WriterLock;
+  try {
+    lock = acquireWriterLock(c.path);
+  } catch (e) {
+    if (!(e instanceof WriterLockError)) throw e;
+    log.error({ path: c.path }, e.message);
+    return 1;
+  }
+  const nc = await connectAs({ url: v.natsUrl, role: "projector", dataDir: v.dataDir, name: "troupe-projector", log, waitOnFirstConnect: true }).catch((e: unknown) => {
+    lock.release();
+    throw e;
+  });
   const metrics = new ProjectorMetrics();
   const stopping = shutdownSignal();
   let live: LiveProjector | null = null;
@@ -84,5 +96,6 @@ export async function runProjector(v: LiveConfig): Promise<number> {
     await live?.stop().catch((e: unknown) => log.error({ err: e }, "stopping the fold"));
     http?.server.close();
     await nc.close().catch(() => {});
+    lock.release();
   }
 }

@@ -50,6 +50,32 @@ describe("troupe projector (child process)", () => {
     expect(await exited, stderr).toBe(0);
   }, 60_000);
 
+  it("refuses to start a second projector on a database another one writes (exit 1, names the holder)", async () => {
+    const path = tempDbPath();
+    const start = async () => {
+      const port = await freePort();
+      const child = spawn(process.execPath, ["bin/troupe.mjs", "projector", "--db", path], {
+        cwd: ROOT, env: { ...process.env, ...nats.env(), TROUPE_PROJECTOR_PORT: String(port), TROUPE_LOG_LEVEL: "warn" }, stdio: ["ignore", "pipe", "pipe"],
+      });
+      let output = "";
+      child.stdout.on("data", (d: Buffer) => (output += d.toString()));
+      child.stderr.on("data", (d: Buffer) => (output += d.toString()));
+      const exited = new Promise<number | null>((r) => child.on("exit", r));
+      return { child, port, exited, output: () => output };
+    };
+    const first = await start();
+    try {
+      await waitFor(`first projector /healthz (${first.output()})`, async () => (await fetch(`http://127.0.0.1:${first.port}/healthz`)).ok, 30_000, 100);
+      const second = await start();
+      expect(await second.exited, second.output()).toBe(1);
+      expect(second.output()).toMatch(new RegExp(`another projector writes .*readmodels.sqlite \\(pid ${first.child.pid} on `));
+      expect((await fetch(`http://127.0.0.1:${first.port}/healthz`)).ok).toBe(true);
+    } finally {
+      first.child.kill("SIGTERM");
+    }
+    expect(await first.exited, first.output()).toBe(0);
+  }, 60_000);
+
   it("rejects a bad option value with exit code 2 and names it", async () => {
     const child = spawn(process.execPath, ["bin/troupe.mjs", "projector", "--batch", "0"], { cwd: ROOT, env: { ...process.env, ...nats.env() }, stdio: ["ignore", "ignore", "pipe"] });
     let stderr = "";
