@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { cpus, loadavg } from "node:os";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { decodeEvent, decodeReply, subjects } from "@troupe/events";
 import { startTestNats, type TestNats } from "@troupe/tests/harness";
@@ -50,6 +51,21 @@ async function submitOne(nc: NatsConnection, i: number): Promise<string> {
   }
 }
 
+/** CPU time (user + system, µs) a process has used so far, from /proc/<pid>/stat (clock ticks). */
+export function processCpuMicros(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // Fields 14 and 15 (utime, stime) are at 11 and 12 once pid and name are cut off.
+  return ((Number(f[11]) + Number(f[12])) * 1e6) / CLOCK_TICKS;
+}
+const CLOCK_TICKS = 100; // USER_HZ on Linux
+
+/** CPU of the three parties of a dispatch run: the master, nats-server, and this process (clients + simulated workers). */
+function cpuSnapshot(masterPid: number, natsPid: number) {
+  const own = process.cpuUsage();
+  return { master: processCpuMicros(masterPid), nats: processCpuMicros(natsPid), bench: own.user + own.system };
+}
+
 async function until(what: string, cond: () => boolean, timeoutMs: number) {
   const end = Date.now() + timeoutMs;
   while (!cond()) {
@@ -66,7 +82,9 @@ export const bench: Bench = async (o) => {
   const rate = o.quick ? 200 : 500;
   const rateSeconds = o.quick ? 1 : 10;
   const nats: TestNats = await startTestNats({ init: true });
-  const master = spawnChild(["bin/troupe.mjs", "master"], {
+  // TROUPE_BENCH_CPU_PROF=<dir>: the master writes a V8 CPU profile there when it stops (where its time goes).
+  const prof = process.env.TROUPE_BENCH_CPU_PROF;
+  const master = spawnChild([...(prof ? ["--cpu-prof", "--cpu-prof-dir", prof] : []), "bin/troupe.mjs", "master"], {
     ...nats.env(), TROUPE_MASTER_ID: "bench-master", TROUPE_MASTER_PORT: "0", TROUPE_HEARTBEAT_MS: "2000", TROUPE_JOB_LEASE_MS: "60000",
     TROUPE_MASTER_MAX_INFLIGHT: "512", TROUPE_LOG_LEVEL: "warn",
   });
@@ -92,6 +110,7 @@ export const bench: Bench = async (o) => {
 
     // Phase 1: throughput, every job submitted by `inFlight` concurrent clients.
     o.log(`dispatch: ${jobs} jobs, ${nWorkers} workers × ${slots} slots`);
+    const cpu0 = cpuSnapshot(master.proc.pid as number, nats.server.process.pid as number);
     const t0 = performance.now();
     const ids: string[] = [];
     let next = 0;
@@ -100,6 +119,8 @@ export const bench: Bench = async (o) => {
     }));
     const submittedAt = performance.now();
     await until("every job completed", () => seen.completed.size >= jobs, 600_000);
+    const cpu1 = cpuSnapshot(master.proc.pid as number, nats.server.process.pid as number);
+    const cpuPerJob = (k: keyof typeof cpu0) => (cpu1[k] - cpu0[k]) / jobs;
     const assignedTimes = ids.map((id) => seen.assigned.get(id) as number);
     const firstAssigned = Math.min(...assignedTimes);
     const lastAssigned = Math.max(...assignedTimes);
@@ -137,12 +158,16 @@ export const bench: Bench = async (o) => {
         { name: "jobs/s (submit → completed)", value: jobsPerSec, unit: "jobs/s" },
         { name: "assignments/s", value: assignPerSec, unit: "assignments/s", target: ">= 2000" },
         { name: "submissions/s", value: submitPerSec, unit: "submits/s" },
+        { name: "master CPU per job", value: cpuPerJob("master"), unit: "µs" },
+        { name: "nats-server CPU per job", value: cpuPerJob("nats"), unit: "µs" },
+        { name: "clients + simulated workers CPU per job", value: cpuPerJob("bench"), unit: "µs" },
         { name: `master RSS after ${jobs} jobs`, value: masterRss, unit: "MB" },
         { name: `submit→assigned p50 @${rate}/s`, value: pct(lat, 50), unit: "ms" },
         { name: `submit→assigned p99 @${rate}/s`, value: pct(lat, 99), unit: "ms", target: "< 50" },
       ],
       notes: [
         `phase 2 offered ${offered.toFixed(0)} jobs/s for ${rateSeconds} s`,
+        `phase 1 CPU is per job, all processes on ${cpus().length} cores: master, nats-server, and this process (submitting clients, watcher, simulated workers); load average at the start ${loadavg()[0]?.toFixed(1)}`,
         "simulated workers answer at once and publish job.started + job.completed (4 appends per job); master, workers and nats-server share this machine",
       ],
     };
