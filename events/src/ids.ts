@@ -18,6 +18,9 @@ export function assertValidId(value: unknown, field: string): string {
 }
 
 const ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz";
+/** Random bytes for ids, 341 ids' worth per refill. */
+const pool = new Uint8Array(4092);
+let poolAt = pool.length;
 
 /**
  * A time-ordered unique id (base36 millis + 12 random chars). Used for event ids
@@ -25,10 +28,15 @@ const ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz";
  */
 export function newId(prefix = ""): string {
   const time = Date.now().toString(36).padStart(9, "0");
-  const bytes = new Uint8Array(12);
-  globalThis.crypto.getRandomValues(bytes);
+  // Random bytes come from a pool refilled 4 kB at a time: one getRandomValues call per id was a
+  // measurable share of the master's CPU per job (docs/benchmarks.md).
+  if (poolAt + 12 > pool.length) {
+    globalThis.crypto.getRandomValues(pool);
+    poolAt = 0;
+  }
   let rand = "";
-  for (const b of bytes) rand += ALPHABET[b % 36];
+  for (let i = poolAt; i < poolAt + 12; i++) rand += ALPHABET[(pool[i] as number) % 36];
+  poolAt += 12;
   return `${prefix}${time}${rand}`;
 }
 

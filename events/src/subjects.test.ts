@@ -37,6 +37,10 @@ describe("ids", () => {
     expect(isValidId(3)).toBe(false);
     expect(() => assertValidId("a>b", "--worker-id")).toThrow(/--worker-id: expected an id/);
     expect(isValidId(newId("j"))).toBe(true);
+    // Across several refills of the random pool: all distinct, all valid.
+    const ids = Array.from({ length: 2000 }, () => newId("e"));
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids.every((id) => isValidId(id) && id.length === 22)).toBe(true);
   });
   it("slugs worker names the way the seed shows", () => {
     expect(slugWorkerName("Worker Node Demo 01")).toBe("wn-demo-01");
