@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -56,4 +56,31 @@ describe("troupe up --demo", () => {
     for (const pid of new Set(pids)) expect(processAlive(pid), `nats-server ${pid}`).toBe(false);
     expect(await fetch(`http://127.0.0.1:${ui}/api/stats`).then(() => "up", () => "down")).toBe("down");
   }, 420_000);
+
+  it("stops every child (nats-server included) when `troupe up` itself is killed with SIGKILL", async () => {
+    const [nats, ws, mon, ui] = [await freePort(), await freePort(), await freePort(), await freePort()];
+    const dir = mkdtempSync(join(tmpdir(), "troupe-up-kill-"));
+    const child = spawn(process.execPath, [TROUPE, "up", "--workers", "0", "--data-dir", dir, "--nats-host", "127.0.0.1",
+      "--nats-port", String(nats), "--ws-port", String(ws), "--monitor-port", String(mon), "--ui-port", String(ui)], {
+      env: { ...process.env, TROUPE_MASTER_PORT: "0", TROUPE_PROJECTOR_PORT: "0" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    child.stdout.on("data", (b: Buffer) => (out += b.toString()));
+    child.stderr.on("data", (b: Buffer) => (out += b.toString()));
+    const exited = new Promise<void>((res) => child.once("exit", () => res()));
+    try {
+      await waitFor(`the dashboard (output: ${out.slice(-2000)})`, async () => (await fetch(`http://127.0.0.1:${ui}/api/stats`).catch(() => null))?.ok === true, 180_000, 250);
+      const children = execFileSync("pgrep", ["-P", String(child.pid)], { encoding: "utf8" }).trim().split("\n").map(Number);
+      // nats-server, master, projector, UI: each in its own process group, so no group signal reaches them.
+      expect(children.length, out).toBeGreaterThanOrEqual(4);
+      child.kill("SIGKILL");
+      await exited;
+      await waitFor(`up's children ${children.join(", ")} to stop`, () => children.every((pid) => !processAlive(pid)), 30_000, 50);
+      expect(await fetch(`http://127.0.0.1:${ui}/api/stats`).then(() => "up", () => "down")).toBe("down");
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 300_000);
 });

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { dieWithParent } from "@troupe/events/node";
 
 /** Colours for the prefixes, cycled. */
 const COLOURS = [36, 33, 35, 32, 34, 31, 96, 93, 95, 92];
@@ -36,7 +37,7 @@ export function prefixer(name: string, index: number, width: number, out: NodeJS
   return (line) => out.write(`${shown} ${formatLogLine(line)}\n`);
 }
 
-/** Children still running: killed if `troupe up` itself exits abruptly (they live in their own process groups). */
+/** Children still running: killed if `troupe up` itself exits (they live in their own process groups; a SIGKILL of `up` reaches them as their parent-death signal instead). */
 const running = new Set<ChildProcess>();
 process.once("exit", () => {
   for (const c of running) c.kill("SIGKILL");
@@ -46,7 +47,9 @@ process.once("exit", () => {
 export function startProcess(name: string, cmd: string, args: string[], env: NodeJS.ProcessEnv, log: (line: string) => void): Managed {
   // Its own process group: a terminal's Ctrl-C reaches only `troupe up`, which then stops the
   // children in order (workers drain while NATS is still up), instead of all at once.
-  const child = spawn(cmd, args, { env, stdio: ["ignore", "pipe", "pipe"], detached: true });
+  // Outside our group it would outlive a SIGKILL of `troupe up`; the parent-death signal stops it then.
+  const [command, argv] = dieWithParent(cmd, args);
+  const child = spawn(command, argv, { env, stdio: ["ignore", "pipe", "pipe"], detached: true });
   for (const stream of [child.stdout, child.stderr]) {
     let buf = "";
     stream.on("data", (b: Buffer) => {

@@ -8,3 +8,4 @@ export * from "./streams.ts";
 export * from "./publish.ts";
 export * from "./logger.ts";
 export * from "./command.ts";
+export * from "./parent-death.ts";

@@ -4,6 +4,7 @@ import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ROLES, passwordVar, userVar, type Credential, type NatsRole } from "./credentials.ts";
+import { dieWithParent } from "./parent-death.ts";
 
 /** The repository's nats.conf. */
 export const NATS_CONF = resolve(fileURLToPath(new URL("../../../nats.conf", import.meta.url)));
@@ -22,7 +23,7 @@ export interface NatsServerOptions {
   /** Where server logs go: inherit the terminal, or a callback per line. */
   onLog?: (line: string) => void;
   binary?: string;
-  /** Run in its own process group, so a terminal's Ctrl-C does not reach it directly (the caller stops it last). */
+  /** Run in its own process group, so a terminal's Ctrl-C does not reach it directly (the caller stops it last); it then gets SIGTERM if the caller dies abruptly (see parent-death.ts). */
   ownProcessGroup?: boolean;
 }
 
@@ -111,7 +112,8 @@ export async function startNatsServer(o: NatsServerOptions): Promise<RunningNats
     serverName: o.serverName ?? "troupe",
   };
   const env = { ...process.env, ...natsConfEnv({ ...cfg, storeDir, credentials: o.credentials }) };
-  const child = spawn(binary, ["-c", o.configPath ?? NATS_CONF], {
+  const [cmd, args] = o.ownProcessGroup ? dieWithParent(binary, ["-c", o.configPath ?? NATS_CONF]) : [binary, ["-c", o.configPath ?? NATS_CONF]];
+  const child = spawn(cmd, args, {
     env,
     stdio: o.onLog ? ["ignore", "pipe", "pipe"] : ["ignore", "inherit", "inherit"],
     detached: o.ownProcessGroup ?? false,
