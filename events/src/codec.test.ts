@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createEvent, decodeEvent, encodeEvent, MAX_EVENT_BYTES, subjectOf } from "./codec.ts";
+import { checkEvent, createEvent, decodeEvent, encodeCheckedEvent, encodeEvent, MAX_EVENT_BYTES, subjectOf } from "./codec.ts";
 import type { TroupeEvent } from "./events.ts";
 import { subjectsFor } from "./subjects.ts";
 
@@ -92,5 +92,43 @@ describe("decodeEvent", () => {
     const ids = Array.from({ length: 1000 }, () => completed().id);
     expect(new Set(ids).size).toBe(1000);
     expect([...ids].sort()[0]!.slice(0, 10)).toBe(ids[0]!.slice(0, 10));
+  });
+});
+
+describe("encodeCheckedEvent (what publishEvent sends)", () => {
+  it("gives the subject and bytes that decode back to the same event", () => {
+    const e = completed();
+    const r = encodeCheckedEvent(e);
+    if (!r.ok) throw new Error(r.error.message);
+    expect(r.subject).toBe(SUBJ);
+    expect(decodeEvent(r.subject, r.bytes)).toEqual({ ok: true, value: e });
+    expect(checkEvent(heartbeat())).toBeNull();
+  });
+
+  it("refuses what a consumer would refuse, naming the field", () => {
+    const e = completed() as Record<string, any>;
+    e.data.attempt = 0;
+    const r = encodeCheckedEvent(e as TroupeEvent);
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.error).toMatchObject({ code: "invalid-data", path: "data.attempt" });
+    const bad = completed() as Record<string, any>;
+    bad.data.workerId = "a.b";
+    expect(checkEvent(bad as TroupeEvent)?.path).toBe("data.workerId");
+    const big = completed() as Record<string, any>;
+    big.data.result.logs = [{ time: "2026-01-15T10:30:00.000Z", level: "info", message: "x".repeat(MAX_EVENT_BYTES) }];
+    expect(checkEvent(big as TroupeEvent)?.code).toBe("too-large");
+  });
+
+  it("judges by the bytes sent when JSON changes the object (an undefined field is dropped)", () => {
+    const e = completed() as Record<string, any>;
+    e.data.unknownButUndefined = undefined;
+    expect(checkEvent(e as TroupeEvent)).toBeNull();
+    const r = encodeCheckedEvent(e as TroupeEvent);
+    if (!r.ok) throw new Error(r.error.message);
+    expect(decodeEvent(r.subject, r.bytes).ok).toBe(true);
+    // NaN becomes null in JSON: refused either way.
+    const n = completed() as Record<string, any>;
+    n.data.metrics.totalDuration = Number.NaN;
+    expect(checkEvent(n as TroupeEvent)?.path).toBe("data.metrics.totalDuration");
   });
 });

@@ -97,7 +97,15 @@ export interface DecodeOptions {
 export function decodeEvent(subject: string, body: Uint8Array | string, opts: DecodeOptions = {}): Decoded<TroupeEvent> {
   const parsed = parseJsonObject(body, opts.maxBytes ?? MAX_EVENT_BYTES);
   if (!parsed.ok) return parsed;
-  const obj = parsed.value;
+  return validateEventObject(parsed.value, subject, opts.subjects ?? defaultSubjects);
+}
+
+/**
+ * Every check of decodeEvent after parsing: known type, supported version,
+ * envelope and data schema, spec rules, and (unless `subject` is null) that
+ * the body belongs on `subject`.
+ */
+function validateEventObject(obj: Record<string, unknown>, subject: string | null, s: Subjects): Decoded<TroupeEvent> {
   if (typeof obj.type === "string" && !(EVENT_TYPES as string[]).includes(obj.type)) {
     return fail("unknown-type", "type", `unknown event type ${JSON.stringify(obj.type)}`);
   }
@@ -119,8 +127,10 @@ export function decodeEvent(subject: string, body: Uint8Array | string, opts: De
     const specErr = checkJobSpecSemantics(data.spec as Record<string, unknown>, "data.spec");
     if (specErr) return { ok: false, error: { code: "invalid-data", ...specErr } };
   }
-  const subjErr = checkSubject(type, data, subject, opts.subjects ?? defaultSubjects);
-  if (subjErr) return { ok: false, error: subjErr };
+  if (subject !== null) {
+    const subjErr = checkSubject(type, data, subject, s);
+    if (subjErr) return { ok: false, error: subjErr };
+  }
   return { ok: true, value: obj as unknown as TroupeEvent };
 }
 
@@ -146,9 +156,26 @@ export function encodeEvent(event: TroupeEvent | EventEnvelope): Uint8Array {
   return encoder.encode(JSON.stringify(event));
 }
 
-/** Validates an event before it is published, so a producer bug fails loudly at the source. */
-export function checkEvent(event: TroupeEvent, s: Subjects = defaultSubjects): DecodeError | null {
+/**
+ * Validates an event before it is published, so a producer bug fails loudly
+ * at the source, and encodes it once: the subject it goes on and the bytes to
+ * send. The object is checked as built (no encode → decode → parse round
+ * trip); only when that check fails are the encoded bytes judged the way a
+ * consumer will judge them, so JSON's own changes (an undefined field
+ * dropped, a toJSON) give the same verdict a consumer reaches.
+ */
+export function encodeCheckedEvent(event: TroupeEvent, s: Subjects = defaultSubjects): { ok: true; subject: string; bytes: Uint8Array } | { ok: false; error: DecodeError } {
+  const subject = subjectOf(event, s);
   const bytes = encodeEvent(event);
-  const r = decodeEvent(subjectOf(event, s), bytes, { subjects: s });
+  if (bytes.length > MAX_EVENT_BYTES) return fail("too-large", "", `payload is ${bytes.length} bytes, the limit is ${MAX_EVENT_BYTES}`);
+  // The subject comes from the event itself, so body and subject agree by construction.
+  if (validateEventObject(event as unknown as Record<string, unknown>, null, s).ok) return { ok: true, subject, bytes };
+  const r = decodeEvent(subject, bytes, { subjects: s });
+  return r.ok ? { ok: true, subject, bytes } : r;
+}
+
+/** Validates an event before it is published; null when it is valid. */
+export function checkEvent(event: TroupeEvent, s: Subjects = defaultSubjects): DecodeError | null {
+  const r = encodeCheckedEvent(event, s);
   return r.ok ? null : r.error;
 }

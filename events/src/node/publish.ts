@@ -1,5 +1,5 @@
 import type { JetStreamClient, PubAck } from "@nats-io/jetstream";
-import { checkEvent, encodeEvent, subjectOf } from "../codec.ts";
+import { encodeCheckedEvent } from "../codec.ts";
 import type { TroupeEvent } from "../events.ts";
 import type { Subjects } from "../subjects.ts";
 import { subjects as defaultSubjects } from "../subjects.ts";
@@ -18,10 +18,9 @@ export interface PublishEventOptions {
  */
 export async function publishEvent(js: JetStreamClient, event: TroupeEvent, o: PublishEventOptions = {}): Promise<PubAck> {
   const s = o.subjects ?? defaultSubjects;
-  const err = checkEvent(event, s);
-  if (err) throw new Error(`refusing to publish an invalid ${event.type} event: ${err.path || "(body)"}: ${err.message}`);
-  const subject = subjectOf(event, s);
-  return js.publish(subject, encodeEvent(event), {
+  const c = encodeCheckedEvent(event, s);
+  if (!c.ok) throw new Error(`refusing to publish an invalid ${event.type} event: ${c.error.path || "(body)"}: ${c.error.message}`);
+  return js.publish(c.subject, c.bytes, {
     msgID: event.id,
     timeout: o.timeoutMs,
     ...(o.expectLastSubjectSequence !== undefined ? { expect: { lastSubjectSequence: o.expectLastSubjectSequence } } : {}),
