@@ -85,7 +85,7 @@ export class Worker {
   /** Connects, refuses a duplicate id, starts the browser, serves, registers, heartbeats. */
   async start(): Promise<void> {
     const c = this.config;
-    this.nc = await connectAs({ url: c.natsUrl, role: "worker", dataDir: c.dataDir, name: `troupe-worker ${c.workerId}`, log: this.log, waitOnFirstConnect: true, env: this.o.env });
+    this.nc = await connectAs({ url: c.natsUrl, role: "worker", dataDir: c.dataDir, name: `troupe-worker ${c.workerId}`, log: this.log, waitOnFirstConnect: true, env: this.o.env, noAsyncTraces: true });
     this.js = jetstream(this.nc);
     const me = presenceInfo(c.workerId, this.instanceId);
     await assertNoDuplicate(this.nc, c.prefix, me);
