@@ -32,9 +32,11 @@ export async function follow(js: JetStreamClient, o: FollowOptions): Promise<Fol
     deliver_policy: o.deliver === "all" ? DeliverPolicy.All : DeliverPolicy.LastPerSubject,
   });
   // Bigger pulls than the default 100: the heartbeat tail of a large pool arrives at thousands per second.
-  const messages = await consumer.consume({ max_messages: 1000 });
-  const done = (async () => {
-    for await (const m of messages) {
+  // A callback, not an async iterator: the messages of one socket read are folded in one turn
+  // (no promise per message), and what the folds trigger leaves in one write.
+  const messages = await consumer.consume({
+    max_messages: 1000,
+    callback: (m) => {
       try {
         o.onMessage(m);
       } catch (e) {
@@ -42,12 +44,11 @@ export async function follow(js: JetStreamClient, o: FollowOptions): Promise<Fol
         o.log.error({ err: e, seq: m.seq, subject: m.subject }, "failed to process a message");
       }
       if (m.info.pending === 0) caught();
-    }
-  })();
+    },
+  });
   return {
     async stop() {
       await messages.close();
-      await done;
     },
   };
 }

@@ -101,19 +101,26 @@ export async function handleDrain(master: Master, m: Msg): Promise<AckReply> {
 
 type Handler = (master: Master, m: Msg) => Promise<SubmitReply | AckReply>;
 
+/**
+ * A callback subscription, not an async iterator: every request in a socket
+ * read is handled in the same turn, so their appends leave in one write.
+ */
 function serve(master: Master, subject: string, h: Handler): Subscription {
-  const sub = master.nc.subscribe(subject, { queue: QUEUE_GROUP });
-  void (async () => {
-    for await (const m of sub) {
-      void h(master, m)
+  return master.nc.subscribe(subject, {
+    queue: QUEUE_GROUP,
+    callback: (e, m) => {
+      if (e) {
+        master.log.error({ err: e.message, subject }, "request subscription failed");
+        return;
+      }
+      h(master, m)
         .then((r) => respond(m, r))
-        .catch((e) => {
-          master.log.error({ err: e, subject }, "request handler failed");
-          respond(m, err("internal", (e as Error).message));
+        .catch((e2: unknown) => {
+          master.log.error({ err: e2, subject }, "request handler failed");
+          respond(m, err("internal", (e2 as Error).message));
         });
-    }
-  })();
-  return sub;
+    },
+  });
 }
 
 /** Serves submit always, and the leader-only commands while this master leads. */
