@@ -58,7 +58,8 @@ export class FakeWorker {
   }
 
   async start(): Promise<this> {
-    this.nc = await connectAs({ url: this.o.url, role: "worker", dataDir: "/nonexistent", name: `fake-${this.id}`, env: this.o.env });
+    // No async stack trace captured per request/publish, as the real worker connects.
+    this.nc = await connectAs({ url: this.o.url, role: "worker", dataDir: "/nonexistent", name: `fake-${this.id}`, env: this.o.env, noAsyncTraces: true });
     this.js = jetstream(this.nc);
     this.subs.push(this.serve("assign", (body) => this.onAssign(body)));
     this.subs.push(this.serve("cancel", (body) => {
@@ -84,11 +85,12 @@ export class FakeWorker {
   }
 
   private serve(kind: "assign" | "cancel" | "drain", h: (body: Uint8Array) => unknown): Subscription {
-    const sub = this.nc.subscribe(subjects.workerCommand(this.id, kind));
-    void (async () => {
-      for await (const m of sub) m.respond(JSON.stringify(h(m.data)));
-    })();
-    return sub;
+    return this.nc.subscribe(subjects.workerCommand(this.id, kind), {
+      callback: (e, m) => {
+        if (e) this.errors.push(e);
+        else m.respond(JSON.stringify(h(m.data)));
+      },
+    });
   }
 
   private onAssign(body: Uint8Array): AssignReply {
@@ -128,6 +130,12 @@ export class FakeWorker {
   }
 
   private later(ms: number, f: () => Promise<void>) {
+    if (ms <= 0) {
+      // At once, but after the current turn's replies: no timer per job event, and the event leaves
+      // in the same write as the answer it follows.
+      queueMicrotask(() => void f().catch((e: Error) => this.errors.push(e)));
+      return;
+    }
     const t = setTimeout(() => {
       this.timers.delete(t);
       f().catch((e: Error) => this.errors.push(e));
