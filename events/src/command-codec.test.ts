@@ -14,6 +14,17 @@ describe("jobs.submit validation", () => {
     if (r.ok) expect(jobSpecFromSubmit(r.value)).toEqual({ url: "https://example.com", tags: ["a"], priority: 5, maxAttempts: 3, timeoutMs: 120_000 });
   });
 
+  it("replaces a proxy password by what the sealer makes of it, and refuses to go on without a sealer", () => {
+    const r = decodeCommand("jobs.submit", JSON.stringify({ url: "https://example.com", proxy: { server: "http://p:3128", username: "u", password: "s3cret", bypass: ["<-loopback>"] } }));
+    if (!r.ok) throw new Error(r.error.message);
+    const spec = jobSpecFromSubmit(r.value, (plain) => `v1.AAAAAAAAAAAAAAAA.${Buffer.from(plain).toString("base64url").padEnd(22, "A")}`);
+    expect(spec.proxy).toEqual({ server: "http://p:3128", username: "u", sealedPassword: "v1.AAAAAAAAAAAAAAAA.czNjcmV0AAAAAAAAAAAAAA", bypass: ["<-loopback>"] });
+    expect(JSON.stringify(spec)).not.toContain("s3cret");
+    expect(() => jobSpecFromSubmit(r.value)).toThrow(/proxy password and no sealer/);
+    const noPassword = decodeCommand("jobs.submit", JSON.stringify({ url: "https://example.com", proxy: { server: "http://p:3128" } }));
+    if (noPassword.ok) expect(jobSpecFromSubmit(noPassword.value).proxy).toEqual({ server: "http://p:3128" });
+  });
+
   it.each([
     [{ priority: 5 }, "url", /url or a scenario/],
     [{ url: "ftp://x" }, "url", /http\(s\) URL/],

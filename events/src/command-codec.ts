@@ -62,11 +62,23 @@ export function decodeReply<N extends ReplyName>(name: N, body: Uint8Array | str
   return { ok: true, value: parsed.value as Reply<N> };
 }
 
-/** A submitted job with the defaults applied. */
-export function jobSpecFromSubmit(cmd: SubmitJob): JobSpec {
-  const { idempotencyKey: _key, ...rest } = cmd;
+/**
+ * A submitted job with the defaults applied, as the log keeps it: a proxy
+ * password is replaced by `sealPassword(password)` (the master seals it with
+ * its secrets key; events/src/node/secrets.ts). Throws when the job has a proxy
+ * password and no sealer is given — a clear password must never reach the log.
+ */
+export function jobSpecFromSubmit(cmd: SubmitJob, sealPassword?: (plain: string) => string): JobSpec {
+  const { idempotencyKey: _key, proxy, ...rest } = cmd;
+  let sealedProxy: JobSpec["proxy"];
+  if (proxy) {
+    const { password, bypass, ...p } = proxy;
+    if (password !== undefined && !sealPassword) throw new Error("jobSpecFromSubmit: the job has a proxy password and no sealer was given");
+    sealedProxy = { ...p, ...(password !== undefined ? { sealedPassword: (sealPassword as (plain: string) => string)(password) } : {}), ...(bypass ? { bypass } : {}) };
+  }
   return {
     ...rest,
+    ...(sealedProxy ? { proxy: sealedProxy } : {}),
     priority: cmd.priority ?? DEFAULT_PRIORITY,
     maxAttempts: cmd.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
     timeoutMs: cmd.timeoutMs ?? DEFAULT_JOB_TIMEOUT_MS,

@@ -1,5 +1,5 @@
 import { Type, type Static, type TSchema } from "@sinclair/typebox";
-import { Attempt, Epoch, Fingerprint, Id, JobSpec, Proxy, Time } from "./payloads.ts";
+import { Attempt, Epoch, Fingerprint, Id, JobSpec, SubmitProxy, Time } from "./payloads.ts";
 import { ScenarioSchema } from "./scenario.ts";
 
 /** Request bodies of the request-reply subjects, and their replies. */
@@ -13,7 +13,7 @@ export const SubmitJobSchema = Obj({
   scenario: Type.Optional(ScenarioSchema),
   priority: Type.Optional(Type.Integer({ minimum: 1, maximum: 10, description: "1-10, higher runs first (default 5)" })),
   fingerprint: Type.Optional(Fingerprint),
-  proxy: Type.Optional(Proxy),
+  proxy: Type.Optional(SubmitProxy),
   maxAttempts: Type.Optional(Type.Integer({ minimum: 1, maximum: 20, description: "default 3" })),
   timeoutMs: Type.Optional(Type.Integer({ minimum: 1000, maximum: 3_600_000, description: "hard timeout per attempt in ms (default 120000)" })),
   runAt: Type.Optional(Time),

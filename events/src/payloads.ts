@@ -58,11 +58,23 @@ export const Fingerprint = Type.Object({
   }, { additionalProperties: false })),
 }, { additionalProperties: false });
 
+const ProxyServer = Type.String({ pattern: "^(https?|socks4|socks5)://[^\\s/]+$", maxLength: 300, description: "scheme://host:port" });
+const ProxyBypass = Type.Array(Type.String({ maxLength: 200 }), { maxItems: 50 });
+
+/** A job's proxy as the log keeps it: the password only sealed (events/src/node/secrets.ts), never in clear. */
 export const Proxy = Type.Object({
-  server: Type.String({ pattern: "^(https?|socks4|socks5)://[^\\s/]+$", maxLength: 300, description: "scheme://host:port" }),
+  server: ProxyServer,
+  username: Type.Optional(Type.String({ maxLength: 200 })),
+  sealedPassword: Type.Optional(Type.String({ pattern: "^v1\\.[A-Za-z0-9_-]{16}\\.[A-Za-z0-9_-]{22,600}$", description: "the password sealed by the master with TROUPE_SECRETS_KEY; only workers open it" })),
+  bypass: Type.Optional(ProxyBypass),
+}, { additionalProperties: false });
+
+/** A proxy as a client submits it: the password in clear (the master seals it before anything is logged). */
+export const SubmitProxy = Type.Object({
+  server: ProxyServer,
   username: Type.Optional(Type.String({ maxLength: 200 })),
   password: Type.Optional(Type.String({ maxLength: 200 })),
-  bypass: Type.Optional(Type.Array(Type.String({ maxLength: 200 }), { maxItems: 50 })),
+  bypass: Type.Optional(ProxyBypass),
 }, { additionalProperties: false });
 
 export const PRIORITY_MIN = 1;
@@ -140,6 +152,7 @@ export const RequeueReason = Type.Union([
 export type JobSpec = Static<typeof JobSpec>;
 export type Fingerprint = Static<typeof Fingerprint>;
 export type Proxy = Static<typeof Proxy>;
+export type SubmitProxy = Static<typeof SubmitProxy>;
 export type Capabilities = Static<typeof Capabilities>;
 export type BrowserInfo = Static<typeof BrowserInfo>;
 export type LogEntry = Static<typeof LogEntry>;

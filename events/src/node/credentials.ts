@@ -15,6 +15,14 @@ export const userVar = (role: NatsRole) => `TROUPE_NATS_${role.toUpperCase()}_US
 export const passwordVar = (role: NatsRole) => `TROUPE_NATS_${role.toUpperCase()}_PASSWORD`;
 export const credentialsPath = (dataDir: string) => join(dataDir, "credentials.env");
 
+/** The key that seals job secrets (secrets.ts); master and workers need it, nothing else. */
+export const SECRETS_KEY_VAR = "TROUPE_SECRETS_KEY";
+
+/** A new random secrets key (32 bytes, base64url) as credentials.env keeps it. */
+export function newSecretsKey(): string {
+  return randomBytes(32).toString("base64url");
+}
+
 /** Parses KEY=VALUE lines (comments and blank lines ignored; values may be quoted). */
 export function parseEnvFile(text: string, file = "env file"): Record<string, string> {
   const out: Record<string, string> = {};
@@ -31,8 +39,9 @@ export function parseEnvFile(text: string, file = "env file"): Record<string, st
 }
 
 /**
- * Creates `<dataDir>/credentials.env` with a random password per role when it
- * does not exist (mode 0600), adds any missing role, and returns all credentials.
+ * Creates `<dataDir>/credentials.env` with a random password per role and a
+ * secrets key when it does not exist (mode 0600), adds any missing role or key,
+ * and returns all credentials.
  */
 export function ensureCredentials(dataDir: string): Record<NatsRole, Credential> {
   mkdirSync(dataDir, { recursive: true });
@@ -54,6 +63,12 @@ export function ensureCredentials(dataDir: string): Record<NatsRole, Credential>
     creds[role] = { user, password };
     lines.push(`${userVar(role)}=${user}`, `${passwordVar(role)}=${password}`);
   }
+  let key = existing[SECRETS_KEY_VAR];
+  if (!key) {
+    key = newSecretsKey();
+    changed = true;
+  }
+  lines.push("# Seals proxy passwords in the event log: the master and every worker need it (copy it with the worker lines).", `${SECRETS_KEY_VAR}=${key}`);
   if (changed) writeFileSync(file, `${lines.join("\n")}\n`, { mode: 0o600 });
   chmodSync(file, 0o600);
   return creds;

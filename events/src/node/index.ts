@@ -9,3 +9,4 @@ export * from "./publish.ts";
 export * from "./logger.ts";
 export * from "./command.ts";
 export * from "./parent-death.ts";
+export * from "./secrets.ts";

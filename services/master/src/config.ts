@@ -1,4 +1,4 @@
-import { int, natsOptions, str, streamOptions, type OptionValues } from "@troupe/events/node";
+import { int, loadSecretsKey, natsOptions, str, streamOptions, type OptionValues } from "@troupe/events/node";
 import type { MasterConfig } from "./master.ts";
 
 /** `troupe master` options: flags or TROUPE_* variables; every default works on a laptop. */
@@ -20,7 +20,8 @@ export const masterOptions = {
 
 export type MasterOptionValues = OptionValues<typeof masterOptions>;
 
-export function masterConfig(v: MasterOptionValues, defaultId: () => string): MasterConfig {
+export function masterConfig(v: MasterOptionValues, defaultId: () => string, env: Record<string, string | undefined> = process.env): MasterConfig {
+  const secretsKey = loadSecretsKey(v.dataDir, env);
   return {
     id: v.id ?? defaultId(),
     prefix: v.prefix,
@@ -32,5 +33,6 @@ export function masterConfig(v: MasterOptionValues, defaultId: () => string): Ma
     assignTimeoutMs: v.assignTimeout,
     tickMs: v.tick,
     maxInflight: v.maxInflight,
+    ...(secretsKey ? { secretsKey } : {}),
   };
 }

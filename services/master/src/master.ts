@@ -31,6 +31,8 @@ export interface MasterConfig extends RecoveryConfig {
   tickMs: number;
   /** Assignment requests in flight at once. */
   maxInflight: number;
+  /** Seals submitted proxy passwords (TROUPE_SECRETS_KEY); without it a job with a proxy password is refused. */
+  secretsKey?: Buffer;
 }
 
 interface Pending {

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import type { Msg, Subscription } from "@nats-io/nats-core";
 import { decodeCommand, decodeReply, jobSpecFromSubmit, newId, type AckReply, type ErrorBody, type SubmitReply } from "@troupe/events";
+import { SECRETS_KEY_VAR, sealSecret } from "@troupe/events/node";
 import type { Master } from "./master.ts";
 
 /**
@@ -31,7 +32,12 @@ export async function handleSubmit(master: Master, m: Msg): Promise<SubmitReply>
     if (existing) return { ok: true, jobId: existing, duplicate: true };
   }
   const jobId = key !== undefined ? jobIdForKey(key) : newId("j");
-  const spec = jobSpecFromSubmit(cmd.value);
+  // A proxy password is sealed before anything is logged: the log is readable by the dashboard's read-only user and kept forever.
+  const secretsKey = master.cfg.secretsKey;
+  if (cmd.value.proxy?.password !== undefined && !secretsKey) {
+    return err("invalid", `this master has no ${SECRETS_KEY_VAR} to seal the proxy password with (passwords are never logged in clear): run \`troupe nats\` once to add one to credentials.env, or set ${SECRETS_KEY_VAR}`, "proxy.password");
+  }
+  const spec = jobSpecFromSubmit(cmd.value, secretsKey && ((plain) => sealSecret(plain, secretsKey, jobId)));
   try {
     // With a key the subject is the same for every resubmission: the guard lets only the first in.
     const ack = await master.append("job.submitted", { jobId, spec, ...(key !== undefined ? { idempotencyKey: key } : {}), submittedBy: m.headers?.get("Troupe-Client") || "rpc" }, master.subjects.job(jobId, "submitted"), key !== undefined ? `submit-${jobId}` : undefined);

@@ -55,6 +55,6 @@ export function acceptLanguage(locale: string): string {
 }
 
 /** Proxy credentials, when the job's proxy has them. */
-export async function applyProxyAuth(page: Page, proxy: Proxy | undefined): Promise<void> {
-  if (proxy?.username !== undefined) await page.authenticate({ username: proxy.username, password: proxy.password ?? "" });
+export async function applyProxyAuth(page: Page, proxy: Proxy | undefined, password: string | undefined): Promise<void> {
+  if (proxy?.username !== undefined) await page.authenticate({ username: proxy.username, password: password ?? "" });
 }

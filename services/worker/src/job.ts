@@ -30,6 +30,8 @@ export interface JobReporter {
 
 export interface JobDeps {
   pool: BrowserPool;
+  /** The proxy's password, opened from the spec's sealed form by the worker. */
+  proxyPassword?: string;
   policy: TargetPolicy;
   allowScriptSteps: boolean;
   defaultStepTimeoutMs: number;
@@ -147,7 +149,7 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
       });
     }
     await applyFingerprint(page, lease.context, spec.fingerprint);
-    await applyProxyAuth(page, spec.proxy);
+    await applyProxyAuth(page, spec.proxy, deps.proxyPassword);
     const steps = jobSteps(spec);
     const result = await executeScenario(steps, {
       page,

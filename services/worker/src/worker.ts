@@ -8,7 +8,7 @@ import {
   createEvent, decodeCommand, newId, subjectsFor, type AckReply, type AssignReply, type Command, type EventData,
   type EventType, type Subjects, type WorkerStatus,
 } from "@troupe/events";
-import { connectAs, publishEvent, storeNames, type Logger } from "@troupe/events/node";
+import { connectAs, loadSecretsKey, openSecret, publishEvent, SECRETS_KEY_VAR, SecretError, storeNames, type Logger } from "@troupe/events/node";
 import { admit } from "./admission.ts";
 import { BrowserPool } from "./browser-pool.ts";
 import type { WorkerConfig } from "./config.ts";
@@ -58,6 +58,8 @@ export class Worker {
   readonly metrics: MetricsSampler;
   /** Malformed commands received (answered as invalid, never run). */
   invalidCommands = 0;
+  /** Opens the proxy passwords the master sealed (TROUPE_SECRETS_KEY); undefined when this worker has none. */
+  private secretsKey: Buffer | undefined;
 
   constructor(readonly config: WorkerConfig, private readonly o: WorkerOptions) {
     this.log = o.log.child({ workerId: config.workerId });
@@ -85,6 +87,8 @@ export class Worker {
   /** Connects, refuses a duplicate id, starts the browser, serves, registers, heartbeats. */
   async start(): Promise<void> {
     const c = this.config;
+    // A malformed key stops the start with a message that names it; a missing one only matters for jobs with a proxy password.
+    this.secretsKey = loadSecretsKey(c.dataDir, this.o.env ?? process.env);
     this.nc = await connectAs({ url: c.natsUrl, role: "worker", dataDir: c.dataDir, name: `troupe-worker ${c.workerId}`, log: this.log, waitOnFirstConnect: true, env: this.o.env, noAsyncTraces: true });
     this.js = jetstream(this.nc);
     const me = presenceInfo(c.workerId, this.instanceId);
@@ -154,7 +158,7 @@ export class Worker {
       return;
     }
     const cmd = d.value;
-    const reply = admit(cmd, {
+    let reply = admit(cmd, {
       draining: this.isDraining || this.stopping !== null,
       maxJobs: this.config.maxJobs,
       running: new Map([...this.running].map(([id, j]) => [id, j.attempt])),
@@ -164,6 +168,12 @@ export class Worker {
       allowScriptSteps: this.config.allowScriptSteps,
       highestEpoch: this.highestEpoch,
     });
+    let proxyPassword: string | undefined;
+    if (reply.accepted && cmd.spec.proxy?.sealedPassword !== undefined) {
+      const opened = this.openProxyPassword(cmd);
+      if (typeof opened === "string") proxyPassword = opened;
+      else reply = opened;
+    }
     msg.respond(json(reply));
     if (!reply.accepted) {
       this.log.info({ jobId: cmd.jobId, attempt: cmd.attempt, reason: reply.reason, message: reply.message }, "assignment refused");
@@ -171,10 +181,22 @@ export class Worker {
     }
     if (this.running.get(cmd.jobId)?.attempt === cmd.attempt) return; // re-sent request: already running
     this.highestEpoch = Math.max(this.highestEpoch, cmd.epoch);
-    this.startJob(cmd);
+    this.startJob(cmd, proxyPassword);
   }
 
-  private startJob(cmd: Command<"worker.assign">): void {
+  /** The job's proxy password in clear, or a refusal: a worker that cannot open it says so, and the master tries another one. */
+  private openProxyPassword(cmd: Command<"worker.assign">): string | AssignReply {
+    const field = "spec.proxy.sealedPassword";
+    if (!this.secretsKey) return { accepted: false, reason: "invalid", message: `this worker has no ${SECRETS_KEY_VAR} to open the job's proxy password: copy the line from the master's credentials.env`, field };
+    try {
+      return openSecret(cmd.spec.proxy?.sealedPassword ?? "", this.secretsKey, cmd.jobId);
+    } catch (e) {
+      if (!(e instanceof SecretError)) throw e;
+      return { accepted: false, reason: "invalid", message: `job ${cmd.jobId}: ${e.message}`, field };
+    }
+  }
+
+  private startJob(cmd: Command<"worker.assign">, proxyPassword: string | undefined): void {
     const base = { jobId: cmd.jobId, workerId: this.config.workerId, attempt: cmd.attempt };
     const log = this.log.child({ jobId: cmd.jobId, attempt: cmd.attempt });
     // job.started is published while the browser context is being prepared; later events wait for it, so the order holds.
@@ -205,6 +227,7 @@ export class Worker {
     };
     const job = runJob(cmd, {
       pool: this.pool,
+      ...(proxyPassword !== undefined ? { proxyPassword } : {}),
       policy: { allowPrivate: this.config.allowPrivateTargets, allowed: this.config.allowedTargets },
       allowScriptSteps: this.config.allowScriptSteps,
       defaultStepTimeoutMs: this.config.stepTimeoutMs,

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { Objm } from "@nats-io/obj";
 import { validateScenario, type AssignReply, type Command, type Scenario } from "@troupe/events";
+import { loadSecretsKey, newSecretsKey, parseSecretsKey, sealSecret } from "@troupe/events/node";
 import { startTestNats, type TestNats } from "@troupe/tests/harness";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Worker } from "../src/worker.ts";
@@ -21,14 +22,28 @@ afterAll(async () => {
   await Promise.all([nats?.stop(), pages?.close()]);
 });
 
-async function run(spec: Partial<Command<"worker.assign">["spec"]>, tag: string) {
+type Spec = Partial<Command<"worker.assign">["spec"]>;
+
+async function assign(spec: Spec | ((jobId: string) => Spec), tag: string) {
   const id = jobId(tag);
   const nc = await nats.connect("master");
-  const body: Command<"worker.assign"> = { jobId: id, attempt: 1, epoch: 1, spec: { priority: 5, maxAttempts: 3, timeoutMs: 60_000, ...spec } };
+  const body: Command<"worker.assign"> = { jobId: id, attempt: 1, epoch: 1, spec: { priority: 5, maxAttempts: 3, timeoutMs: 60_000, ...(typeof spec === "function" ? spec(id) : spec) } };
   const reply = (await nc.request(`troupe.worker.${worker.config.workerId}.assign`, JSON.stringify(body), { timeout: 5000 })).json<AssignReply>();
+  return { id, reply };
+}
+
+async function run(spec: Spec | ((jobId: string) => Spec), tag: string) {
+  const { id, reply } = await assign(spec, tag);
   expect(reply).toEqual({ accepted: true });
   return { id, final: await events.final(id) };
 }
+
+/** The master's secrets key (the test server's credentials.env), as the worker loads it. */
+const secretsKey = () => {
+  const key = loadSecretsKey(nats.env().TROUPE_DATA_DIR as string, {});
+  if (!key) throw new Error("the test data dir has no secrets key");
+  return key;
+};
 
 describe("a Troupe scenario on a local page", () => {
   it("types, clicks, waits, extracts and stores a screenshot", async () => {
@@ -166,11 +181,11 @@ describe("proxy", () => {
     const proxy = await startProxy("troupe", "s3cret");
     try {
       const before = pages.urls.length;
-      const { final } = await run({
+      const { final } = await run((id) => ({
         url: pages.url("/form"),
-        // Chromium skips proxies for loopback unless told not to.
-        proxy: { server: proxy.url, username: "troupe", password: "s3cret", bypass: ["<-loopback>"] },
-      }, "proxy");
+        // Chromium skips proxies for loopback unless told not to. The password travels sealed, as the master sends it.
+        proxy: { server: proxy.url, username: "troupe", sealedPassword: sealSecret("s3cret", secretsKey(), id), bypass: ["<-loopback>"] },
+      }), "proxy");
       if (final.type === "job.failed") throw new Error(final.data.error.message);
       expect(final.data.result.data).toEqual({ title: "Troupe test form" });
       expect(proxy.challenged).toBeGreaterThan(0);
@@ -179,5 +194,14 @@ describe("proxy", () => {
     } finally {
       await proxy.close();
     }
+  });
+
+  it("refuses a job whose sealed proxy password does not open with its key (other key, or sealed for another job), and says why", async () => {
+    const otherKey = parseSecretsKey(newSecretsKey());
+    const wrongKey = await assign((id) => ({ url: pages.url("/form"), proxy: { server: "http://127.0.0.1:9", username: "u", sealedPassword: sealSecret("pw", otherKey, id) } }), "proxy-key");
+    expect(wrongKey.reply).toMatchObject({ accepted: false, reason: "invalid", field: "spec.proxy.sealedPassword", message: expect.stringMatching(/does not open with this TROUPE_SECRETS_KEY/) });
+    const otherJob = await assign({ url: pages.url("/form"), proxy: { server: "http://127.0.0.1:9", username: "u", sealedPassword: sealSecret("pw", secretsKey(), "another-job") } }, "proxy-job");
+    expect(otherJob.reply).toMatchObject({ accepted: false, reason: "invalid", field: "spec.proxy.sealedPassword" });
+    expect(worker.running.size).toBe(0);
   });
 });

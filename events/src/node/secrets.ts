@@ -1,0 +1,69 @@
+import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
+import { credentialsPath, parseEnvFile, SECRETS_KEY_VAR } from "./credentials.ts";
+
+/**
+ * Sealing of job secrets (a proxy's password). Everything in TROUPE_EVENTS is
+ * readable by the projector, the UI and the dashboard's read-only `live` user,
+ * and the log is kept forever; so the master seals a submitted proxy password
+ * with a key only it and the workers hold (`TROUPE_SECRETS_KEY`, generated into
+ * credentials.env beside the NATS passwords) and the log carries only the
+ * sealed form. A worker opens it just before the browser authenticates.
+ *
+ * AES-256-GCM, a fresh 96-bit IV per seal, the job id as additional data (a
+ * sealed password copied into another job does not open there).
+ * Format: `v1.<iv>.<ciphertext + 16-byte tag>`, both base64url.
+ */
+
+const KEY_BYTES = 32;
+const IV_BYTES = 12;
+const TAG_BYTES = 16;
+const SEALED = /^v1\.([A-Za-z0-9_-]{16})\.([A-Za-z0-9_-]{22,})$/;
+
+export class SecretError extends Error {}
+
+/** Decodes a key; throws a SecretError naming `where` when it is not 32 bytes of base64url. */
+export function parseSecretsKey(text: string, where = SECRETS_KEY_VAR): Buffer {
+  const t = text.trim();
+  const key = /^[A-Za-z0-9_-]+$/.test(t) ? Buffer.from(t, "base64url") : Buffer.alloc(0);
+  if (key.length !== KEY_BYTES) throw new SecretError(`${where}: expected ${KEY_BYTES} bytes as base64url (43 characters, as \`troupe nats\` writes it), got ${JSON.stringify(t.slice(0, 8))}… of ${t.length} characters`);
+  return key;
+}
+
+/**
+ * The secrets key: from the environment when set, else from
+ * `<dataDir>/credentials.env`; undefined when neither has one.
+ */
+export function loadSecretsKey(dataDir: string, env: Record<string, string | undefined> = process.env): Buffer | undefined {
+  const fromEnv = env[SECRETS_KEY_VAR];
+  if (fromEnv) return parseSecretsKey(fromEnv);
+  const file = credentialsPath(dataDir);
+  if (!existsSync(file)) return undefined;
+  const v = parseEnvFile(readFileSync(file, "utf8"), file)[SECRETS_KEY_VAR];
+  return v ? parseSecretsKey(v, `${file}: ${SECRETS_KEY_VAR}`) : undefined;
+}
+
+export function sealSecret(plain: string, key: Buffer, context: string): string {
+  const iv = randomBytes(IV_BYTES);
+  const c = createCipheriv("aes-256-gcm", key, iv);
+  c.setAAD(Buffer.from(context, "utf8"));
+  const body = Buffer.concat([c.update(plain, "utf8"), c.final(), c.getAuthTag()]);
+  return `v1.${iv.toString("base64url")}.${body.toString("base64url")}`;
+}
+
+/** Opens a sealed secret; a SecretError says why not (wrong key, other job, damaged). */
+export function openSecret(sealed: string, key: Buffer, context: string): string {
+  const m = SEALED.exec(sealed);
+  if (!m) throw new SecretError("not a sealed secret (expected v1.<iv>.<data>)");
+  const iv = Buffer.from(m[1] as string, "base64url");
+  const body = Buffer.from(m[2] as string, "base64url");
+  if (iv.length !== IV_BYTES || body.length < TAG_BYTES) throw new SecretError("sealed secret is truncated");
+  const d = createDecipheriv("aes-256-gcm", key, iv);
+  d.setAAD(Buffer.from(context, "utf8"));
+  d.setAuthTag(body.subarray(body.length - TAG_BYTES));
+  try {
+    return Buffer.concat([d.update(body.subarray(0, body.length - TAG_BYTES)), d.final()]).toString("utf8");
+  } catch {
+    throw new SecretError(`the sealed secret does not open with this ${SECRETS_KEY_VAR} (a different key from the master's, or sealed for another job)`);
+  }
+}

@@ -1,0 +1,95 @@
+import { createServer, type Server } from "node:http";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { jetstream } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { jobIdOf, readLog, spawnChild, spawnMaster, submit, type Child } from "../../services/master/test/helpers.ts";
+import { startProxy } from "../../services/worker/test/helpers.ts";
+import { startTestNats, waitFor, type TestNats } from "../harness/index.ts";
+
+/**
+ * A proxy password given at submission reaches the real worker's Chromium
+ * (the proxy sees the right credentials) and never appears in clear in the
+ * event log that the projector, the UI and the dashboard's live user read.
+ */
+
+const PASSWORD = "s3cret-proxy-pässword";
+let nats: TestNats;
+let ui: NatsConnection;
+let site: Server;
+let base: string;
+const children: Child[] = [];
+
+beforeAll(async () => {
+  nats = await startTestNats({ init: true });
+  ui = await nats.connect("ui");
+  site = createServer((_req, res) => res.writeHead(200, { "content-type": "text/html" }).end("<title>behind the proxy</title>"));
+  await new Promise<void>((r) => site.listen(0, "127.0.0.1", r));
+  base = `http://127.0.0.1:${(site.address() as { port: number }).port}`;
+}, 60_000);
+
+afterAll(async () => {
+  for (const c of children) await c.kill9();
+  site?.close();
+  await nats?.stop();
+});
+
+/** Every body in TROUPE_EVENTS, as stored. */
+async function rawLog(nc: NatsConnection): Promise<string[]> {
+  const js = jetstream(nc);
+  const last = (await (await js.jetstreamManager()).streams.info("TROUPE_EVENTS")).state.last_seq;
+  const out: string[] = [];
+  const msgs = await (await js.consumers.get("TROUPE_EVENTS")).consume();
+  for await (const m of msgs) {
+    out.push(new TextDecoder().decode(m.data));
+    if (m.seq >= last) break;
+  }
+  await msgs.close();
+  return out;
+}
+
+describe("proxy passwords", () => {
+  it("are sealed in the log, opened by the real worker, and sent to the proxy", async () => {
+    const proxy = await startProxy("troupe", PASSWORD);
+    try {
+      const master = spawnMaster(nats, "m-proxy");
+      children.push(master);
+      const worker = spawnChild(["bin/troupe.mjs", "worker"], {
+        ...nats.env(), TROUPE_WORKER_NAME: "Worker Node Proxy", TROUPE_WORKER_PORT: "0", TROUPE_WORKER_HOST: "127.0.0.1", TROUPE_HEARTBEAT_MS: "500",
+        TROUPE_ALLOW_PRIVATE_TARGETS: "true", TROUPE_MAX_CPU: "100", TROUPE_MIN_FREE_MEMORY_MB: "0", TROUPE_LOG_LEVEL: "warn",
+      }, { group: true });
+      children.push(worker);
+      await waitFor("the worker registered", () => worker.output().includes("registered as") || (worker.proc.exitCode !== null ? Promise.reject(new Error(worker.output())) : false), 60_000, 100);
+      const reply = await submit(ui, { url: `${base}/page`, proxy: { server: proxy.url, username: "troupe", password: PASSWORD, bypass: ["<-loopback>"] } });
+      const jobId = jobIdOf(reply);
+      const finished = await waitFor(`job ${jobId} to finish (master: ${master.output().slice(-500)})`, async () => (await readLog(ui)).find((l) => l.event.type !== "job.progress" && ["job.completed", "job.failed"].includes(l.event.type) && (l.event.data as { jobId: string }).jobId === jobId), 60_000, 200);
+      if (finished.event.type === "job.failed") throw new Error(JSON.stringify(finished.event.data));
+      expect(proxy.challenged).toBeGreaterThan(0);
+      expect(proxy.forwarded).toContain(`${base}/page`);
+      const log = await rawLog(ui);
+      const submitted = log.map((b) => JSON.parse(b) as { type: string; data: { jobId: string; spec: { proxy?: Record<string, unknown> } } }).find((e) => e.type === "job.submitted" && e.data.jobId === jobId);
+      expect(submitted?.data.spec.proxy).toEqual({ server: proxy.url, username: "troupe", sealedPassword: expect.stringMatching(/^v1\./), bypass: ["<-loopback>"] });
+      for (const body of log) {
+        expect(body).not.toContain(PASSWORD);
+        expect(body).not.toContain(JSON.stringify(PASSWORD).slice(1, -1));
+      }
+    } finally {
+      await proxy.close();
+      for (const c of children.splice(0)) await c.kill9();
+    }
+  }, 120_000);
+
+  it("are refused at submission by a master without a secrets key, naming the field", async () => {
+    // Credentials from the environment, and a data dir without credentials.env: no TROUPE_SECRETS_KEY anywhere.
+    const master = spawnChild(["bin/troupe.mjs", "master"], { ...nats.env(), TROUPE_DATA_DIR: mkdtempSync(join(tmpdir(), "troupe-nokey-")), TROUPE_MASTER_ID: "m-nokey", TROUPE_MASTER_PORT: "0", TROUPE_LOG_LEVEL: "warn" });
+    children.push(master);
+    const body = { url: `${base}/page`, proxy: { server: "http://127.0.0.1:9", username: "u", password: PASSWORD } };
+    const reply = await waitFor("the keyless master to answer", () => submit(ui, body).catch(() => false), 30_000, 200);
+    expect(reply).toMatchObject({ ok: false, error: { code: "invalid", field: "proxy.password", message: expect.stringMatching(/no TROUPE_SECRETS_KEY/) } });
+    // Without a password the same master takes the job.
+    expect(await submit(ui, { url: `${base}/page`, proxy: { server: "http://127.0.0.1:9" } })).toMatchObject({ ok: true });
+    for (const b of await rawLog(ui)) expect(b).not.toContain(PASSWORD);
+  }, 60_000);
+});
