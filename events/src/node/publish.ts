@@ -26,3 +26,4 @@ export async function publishEvent(js: JetStreamClient, event: TroupeEvent, o: P
     ...(o.expectLastSubjectSequence !== undefined ? { expect: { lastSubjectSequence: o.expectLastSubjectSequence } } : {}),
   });
 }
+export * from "./publish-pipeline.ts";

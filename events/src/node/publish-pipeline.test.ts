@@ -1,0 +1,88 @@
+import { JetStreamApiError } from "@nats-io/jetstream";
+import { NoRespondersError, TimeoutError, type NatsConnection } from "@nats-io/nats-core";
+import { startTestNats, type TestNats } from "@troupe/tests/harness";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createEvent, decodeEvent, type TroupeEvent } from "../index.ts";
+import { EventAppender, Requests } from "./publish-pipeline.ts";
+
+let nats: TestNats;
+let master: NatsConnection;
+let worker: NatsConnection;
+
+beforeAll(async () => {
+  nats = await startTestNats({ init: true });
+  master = await nats.connect("master");
+  worker = await nats.connect("worker");
+}, 60_000);
+afterAll(async () => {
+  await nats?.stop();
+});
+
+const submitted = (jobId: string) => createEvent("job.submitted", { jobId, spec: { url: "https://example.com", priority: 5, maxAttempts: 3, timeoutMs: 1000 } }, "m1") as TroupeEvent;
+
+describe("Requests", () => {
+  it("matches many replies to their requests, in flight at once", async () => {
+    const sub = worker.subscribe("troupe.worker.w1.assign", { callback: (_e, m) => m.respond(`re:${new TextDecoder().decode(m.data)}`) });
+    await worker.flush();
+    const r = new Requests(master);
+    try {
+      const replies = await Promise.all(Array.from({ length: 300 }, (_, i) => r.request("troupe.worker.w1.assign", String(i), { timeoutMs: 5000 })));
+      expect(replies.map((m) => m.string())).toEqual(Array.from({ length: 300 }, (_, i) => `re:${i}`));
+      expect(r.size).toBe(0);
+    } finally {
+      sub.unsubscribe();
+      r.close();
+    }
+  });
+
+  it("fails with no responders, and with a timeout when the answer never comes", async () => {
+    const r = new Requests(master, 10);
+    const silent = worker.subscribe("troupe.worker.w2.assign", { callback: () => {} });
+    await worker.flush();
+    try {
+      await expect(r.request("troupe.worker.nobody.assign", "x", { timeoutMs: 5000 })).rejects.toBeInstanceOf(NoRespondersError);
+      const t0 = Date.now();
+      await expect(r.request("troupe.worker.w2.assign", "x", { timeoutMs: 100 })).rejects.toBeInstanceOf(TimeoutError);
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(100);
+      expect(r.size).toBe(0);
+    } finally {
+      silent.unsubscribe();
+      r.close();
+    }
+    await expect(r.request("troupe.worker.w2.assign", "x", { timeoutMs: 100 })).rejects.toThrow(/closed/);
+  });
+});
+
+describe("EventAppender", () => {
+  it("appends validated events with their id as Nats-Msg-Id and the subject guard", async () => {
+    const a = new EventAppender(master);
+    try {
+      const e = submitted("pj-1");
+      const ack = await a.append(e, { expectLastSubjectSequence: 0 });
+      expect(ack).toMatchObject({ stream: "TROUPE_EVENTS", duplicate: false });
+      // The same id again inside the duplicate window: dropped by JetStream.
+      expect((await a.append(e)).duplicate).toBe(true);
+      // The guard: someone appended on the subject since sequence 0.
+      const err = await a.append(submitted("pj-1"), { expectLastSubjectSequence: 0 }).catch((x: unknown) => x);
+      expect(err).toBeInstanceOf(JetStreamApiError);
+      expect((err as Error).message).toMatch(/wrong last sequence/i);
+      const m = await (await (await import("@nats-io/jetstream")).jetstreamManager(master)).streams.getMessage("TROUPE_EVENTS", { seq: ack.seq });
+      expect(m?.header.get("Nats-Msg-Id")).toBe(e.id);
+      expect(decodeEvent(m!.subject, m!.data)).toEqual({ ok: true, value: e });
+    } finally {
+      a.close();
+    }
+  });
+
+  it("refuses an invalid event before sending it", async () => {
+    const a = new EventAppender(master);
+    try {
+      const bad = submitted("pj-2") as Record<string, any>;
+      bad.data.spec.priority = 99;
+      await expect(a.append(bad as TroupeEvent)).rejects.toThrow(/invalid job.submitted event: data.spec.priority/);
+      expect(a.requests.size).toBe(0);
+    } finally {
+      a.close();
+    }
+  });
+});
