@@ -5,7 +5,7 @@ import {
   createEvent, decodeEvent, decodeReply, isAssignable, newId, subjectsFor,
   type EventData, type EventType, type JobView, type Subjects, type TroupeEvent,
 } from "@troupe/events";
-import { publishEvent, storeNames, type Logger } from "@troupe/events/node";
+import { EventAppender, storeNames, type Logger } from "@troupe/events/node";
 import { follow, type Following } from "./follow.ts";
 import { LeaderLease } from "./leader.ts";
 import { newCounters, renderMetrics, type Counters } from "./metrics.ts";
@@ -40,8 +40,9 @@ interface Pending {
   workerId?: string;
   /** The decision is in the log at this sequence; cleared once folded. */
   untilSeq?: number;
-  /** Called when it is cleared. */
+  /** Called when it is cleared, or at the latest after `waitUntilMs` (checked each tick). */
   waiters?: (() => void)[];
+  waitUntilMs?: number;
 }
 
 const isWaiting = (j: JobView) => j.status === "queued" || j.status === "requeued";
@@ -51,6 +52,8 @@ export class Master {
   readonly counters: Counters = newCounters();
   readonly subjects: Subjects;
   private js: JetStreamClient;
+  /** Appends and requests without nats.js's per-request timer and error objects (the hot path). */
+  private appender: EventAppender;
   private queue = new BrowserQueues();
   /** Waiting jobs whose notBefore lies ahead, earliest first. */
   private delayed = new JobQueue((a, b) => a.order < b.order);
@@ -82,6 +85,7 @@ export class Master {
   constructor(readonly nc: NatsConnection, readonly cfg: MasterConfig, readonly log: Logger) {
     this.js = jetstream(nc);
     this.subjects = subjectsFor(cfg.prefix);
+    this.appender = new EventAppender(nc, { subjects: this.subjects });
   }
 
   get epoch(): number {
@@ -130,10 +134,14 @@ export class Master {
     clearInterval(this.tickTimer);
     clearTimeout(this.delayTimer);
     await this.lease?.stop(true);
-    while (this.inflight > 0) await new Promise((r) => setTimeout(r, 10));
+    while (this.inflight > 0) {
+      this.releaseWaiters(Number.POSITIVE_INFINITY);
+      await new Promise((r) => setTimeout(r, 10));
+    }
     for (const r of await Promise.allSettled(this.followers.map((f) => f.stop()))) {
       if (r.status === "rejected") this.log.warn({ err: (r.reason as Error).message }, "could not stop following a stream");
     }
+    this.appender.close();
   }
 
   metricsText(): string {
@@ -353,7 +361,7 @@ export class Master {
     const body = JSON.stringify({ jobId: job.id, attempt: job.attempt, epoch, spec: job.spec });
     let replyBytes: Uint8Array;
     try {
-      replyBytes = (await this.nc.request(this.subjects.workerCommand(workerId, "assign"), body, { timeout: this.cfg.assignTimeoutMs })).data;
+      replyBytes = (await this.request(this.subjects.workerCommand(workerId, "assign"), body)).data;
     } catch (e) {
       this.counters.assignTimeouts++;
       this.unreachable.set(workerId, Date.now() + this.cfg.heartbeatIntervalMs);
@@ -376,18 +384,28 @@ export class Master {
     return undefined;
   }
 
-  /** Resolves once the job has no decision of ours on its way to the fold. */
+  /**
+   * Resolves once the job has no decision of ours on its way to the fold.
+   * Bounded: a stalled fold must not hold an assignment (and shutdown) forever;
+   * the caller re-checks the state. The bound is checked by the tick (and
+   * released at stop), not by a timer per job.
+   */
   private untilFolded(jobId: string): Promise<void> {
     const p = this.pendingJobs.get(jobId);
     if (!p) return Promise.resolve();
-    // Bounded: a stalled fold must not hold an assignment (and shutdown) forever; the caller re-checks the state.
-    return new Promise((resolve) => {
-      const t = setTimeout(resolve, this.cfg.assignTimeoutMs);
-      (p.waiters ??= []).push(() => {
-        clearTimeout(t);
-        resolve();
-      });
-    });
+    p.waitUntilMs ??= Date.now() + this.cfg.assignTimeoutMs;
+    return new Promise((resolve) => (p.waiters ??= []).push(resolve));
+  }
+
+  /** Lets go of fold waiters past their bound (all of them with Infinity). */
+  private releaseWaiters(nowMs: number) {
+    for (const p of this.pendingJobs.values()) {
+      if (!p.waiters || (p.waitUntilMs ?? 0) > nowMs) continue;
+      const ws = p.waiters;
+      p.waiters = undefined;
+      p.waitUntilMs = undefined;
+      for (const w of ws) w();
+    }
   }
 
   /** Remembers a refusal; true when every online worker has now refused the job (the set starts over). */
@@ -414,16 +432,21 @@ export class Master {
     const event = createEvent(type, data, this.cfg.id);
     if (eventId) event.id = eventId;
     try {
-      return await publishEvent(this.js, event as TroupeEvent, { subjects: this.subjects, expectLastSubjectSequence: expect });
+      return await this.appender.append(event as TroupeEvent, { expectLastSubjectSequence: expect });
     } catch (e) {
       if (/wrong last sequence/i.test((e as Error).message)) this.counters.guardConflicts++;
       throw e;
     }
   }
 
+  /** A request to a worker, answered within the assignment timeout. */
+  request(subject: string, body: string) {
+    return this.appender.requests.request(subject, body, { timeoutMs: this.cfg.assignTimeoutMs });
+  }
+
   async cancelOnWorker(workerId: string, jobId: string, attempt: number, reason: string): Promise<void> {
     try {
-      const r = await this.nc.request(this.subjects.workerCommand(workerId, "cancel"), JSON.stringify({ jobId, attempt, reason }), { timeout: this.cfg.assignTimeoutMs });
+      const r = await this.request(this.subjects.workerCommand(workerId, "cancel"), JSON.stringify({ jobId, attempt, reason }));
       const d = decodeReply("ack", r.data);
       if (!d.ok) this.log.warn({ workerId, jobId, error: d.error }, "invalid answer to a cancel");
     } catch (e) {
@@ -434,6 +457,7 @@ export class Master {
   // ---- recovery --------------------------------------------------------------
 
   private tick() {
+    this.releaseWaiters(Date.now());
     if (this.queue.size > 0 || this.delayed.size > 0) this.scheduleDispatch();
     const epoch = this.epoch;
     if (!epoch || !this.ready) return;

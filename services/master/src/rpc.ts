@@ -96,7 +96,7 @@ export async function handleDrain(master: Master, m: Msg): Promise<AckReply> {
   const w = master.state.workers.get(cmd.value.workerId);
   if (!w) return err("not-found", `no worker ${cmd.value.workerId}`, "workerId");
   try {
-    const r = await master.nc.request(master.subjects.workerCommand(w.id, "drain"), JSON.stringify(cmd.value.reason ? { reason: cmd.value.reason } : {}), { timeout: master.cfg.assignTimeoutMs });
+    const r = await master.request(master.subjects.workerCommand(w.id, "drain"), JSON.stringify(cmd.value.reason ? { reason: cmd.value.reason } : {}));
     const d = decodeReply("ack", r.data);
     if (!d.ok) return err("unavailable", `worker ${w.id} answered with an invalid reply: ${d.error.message}`);
     return d.value;
