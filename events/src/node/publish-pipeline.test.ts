@@ -22,7 +22,7 @@ const submitted = (jobId: string) => createEvent("job.submitted", { jobId, spec:
 
 describe("Requests", () => {
   it("matches many replies to their requests, in flight at once", async () => {
-    const sub = worker.subscribe("troupe.worker.w1.assign", { callback: (_e, m) => m.respond(`re:${new TextDecoder().decode(m.data)}`) });
+    const sub = worker.subscribe("troupe.worker.w1.assign", { callback: (_e, m) => void m.respond(`re:${new TextDecoder().decode(m.data)}`) });
     await worker.flush();
     const r = new Requests(master);
     try {
