@@ -2,6 +2,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import { subjectsFor, type Decoded, type TroupeEvent } from "@troupe/events";
 import type { BuildFinish, BuildReply, BuildRequest, BuildThreadData, PackedBatch } from "./build-writer.ts";
 import { createIndexes } from "./schema.ts";
+import { threadCpuMs } from "./thread-cpu.ts";
 import { openWriterDb, ReadModelWriter, type RawMessage } from "./writer.ts";
 
 /**
@@ -33,6 +34,7 @@ const d = workerData as BuildThreadData;
 // Subjects is a set of functions (not cloneable): rebuilt here from its prefix.
 const s = subjectsFor(d.prefix);
 let writer: ReadModelWriter | null = null;
+const cpu0 = threadCpuMs();
 try {
   writer = new ReadModelWriter(openWriterDb(d.file, "build"), { subjects: s, seriesRetentionMs: d.seriesRetentionMs, clockMs: () => d.clockMs ?? Date.now() });
   port.postMessage({ type: "ready" } satisfies BuildReply);
@@ -65,7 +67,9 @@ port.on("message", (req: BuildRequest) => {
       port.postMessage({ type: "applied", read: req.batch.seqs.length, bytes: req.batch.data.length, applied: r.applied, skipped: r.skipped } satisfies BuildReply);
     } else if (req.type === "finish") {
       writer = null;
-      port.postMessage({ type: "finished", checkpoints: finish(w, req), busyMs } satisfies BuildReply);
+      const checkpoints = finish(w, req);
+      const cpu = threadCpuMs();
+      port.postMessage({ type: "finished", checkpoints, busyMs, cpuMs: cpu === null || cpu0 === null ? null : cpu - cpu0 } satisfies BuildReply);
     } else {
       writer = null;
       w.close();

@@ -50,7 +50,7 @@ export type BuildRequest = { type: "batch"; batch: PackedBatch } | BuildFinish |
 export type BuildReply =
   | { type: "ready" }
   | { type: "applied"; read: number; bytes: number; applied: number; skipped: Skip[] }
-  | { type: "finished"; checkpoints: Record<string, number>; busyMs: number }
+  | { type: "finished"; checkpoints: Record<string, number>; busyMs: number; cpuMs: number | null }
   | { type: "closed" }
   | { type: "error"; message: string };
 
@@ -173,13 +173,13 @@ export class BuildWriter {
     });
   }
 
-  /** Writes the status row, switches the file to WAL and closes it; returns the checkpoints and the thread's folding time. */
-  async finish(applied: number, skipped: number): Promise<{ checkpoints: Record<string, number>; busyMs: number }> {
+  /** Writes the status row, switches the file to WAL and closes it; returns the checkpoints, the thread's folding time and its CPU time. */
+  async finish(applied: number, skipped: number): Promise<{ checkpoints: Record<string, number>; busyMs: number; cpuMs: number | null }> {
     await this.drain();
     const r = await this.request({ type: "finish", applied, skipped });
     await this.terminate();
     const f = r as Extract<BuildReply, { type: "finished" }>;
-    return { checkpoints: f.checkpoints, busyMs: f.busyMs };
+    return { checkpoints: f.checkpoints, busyMs: f.busyMs, cpuMs: f.cpuMs };
   }
 
   /** Closes the file without finishing it (the caller deletes it). */

@@ -5,6 +5,7 @@ import type { Logger } from "@troupe/events/node";
 import { BuildWriter } from "./build-writer.ts";
 import { newGenerationPath, removeDatabaseFiles, swapIn } from "./db-file.ts";
 import type { Progress, Until } from "./progress.ts";
+import { threadCpuMs } from "./thread-cpu.ts";
 
 /**
  * Rebuild: fold the whole log into a fresh generation file with an ordered
@@ -35,6 +36,9 @@ export interface RebuildResult {
   ms: number;
   /** Time the writer thread spent folding (the rest of `ms` it waited for the reading thread). */
   writerBusyMs: number;
+  /** CPU time of the writer thread (after loading its code) and of the reading (calling) thread during the rebuild; null where not measurable. */
+  writerCpuMs: number | null;
+  readerCpuMs: number | null;
   file: string;
   checkpoints: Record<string, number>;
   /** Resolves once the previous generation is deleted. */
@@ -101,12 +105,14 @@ async function readStream(nc: NatsConnection, writer: BuildWriter, t: Target, ba
 
 export async function rebuild(o: RebuildOptions): Promise<RebuildResult> {
   const started = Date.now();
+  const cpu0 = threadCpuMs();
   const ts = await targets(o.nc, o);
   const file = newGenerationPath(o.path);
   const clock = o.until && "timeMs" in o.until ? o.until.timeMs : ts.find((t) => t.untilMs !== undefined)?.untilMs;
   const total = ts.reduce((s, t) => s + Math.max(0, t.last - t.first + 1), 0);
   let checkpoints: Record<string, number> = {};
   let writerBusyMs = 0;
+  let writerCpuMs: number | null = null;
   let done = 0;
   let skipped = 0;
   let lastReport = 0;
@@ -129,17 +135,19 @@ export async function rebuild(o: RebuildOptions): Promise<RebuildResult> {
     }
     await writer.drain();
     report(true);
-    ({ checkpoints, busyMs: writerBusyMs } = await writer.finish(done - skipped, skipped));
+    ({ checkpoints, busyMs: writerBusyMs, cpuMs: writerCpuMs } = await writer.finish(done - skipped, skipped));
   } catch (e) {
     // The first error is the one thrown; closing the unfinished file must not hide it.
     await writer.abort().catch((closeErr: unknown) => o.log.warn({ err: closeErr }, "closing the unfinished rebuild file failed"));
     removeDatabaseFiles(file);
     throw e;
   }
+  const cpu1 = threadCpuMs();
+  const readerCpuMs = cpu0 === null || cpu1 === null ? null : cpu1 - cpu0;
   const previous = swapIn(o.path, file);
   const ms = Date.now() - started;
   const cleanup = previous
     ? new Promise<void>((r) => setTimeout(() => { removeDatabaseFiles(previous); r(); }, o.graceMs ?? 5000).unref())
     : Promise.resolve();
-  return { events: done, skipped, ms, writerBusyMs, file, checkpoints, cleanup };
+  return { events: done, skipped, ms, writerBusyMs, writerCpuMs, readerCpuMs, file, checkpoints, cleanup };
 }
