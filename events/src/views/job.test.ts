@@ -107,4 +107,49 @@ describe("evolveJob", () => {
     ]);
     expect(rejected).toEqual(["job.started:unknown-job", "job.submitted:duplicate-job"]);
   });
+
+  it("returns views of one key order whatever path built them; a view reloaded from its JSON evolves to the same JSON", () => {
+    const events = [
+      ev("job.submitted", { jobId: "j", spec: { ...spec, tags: ["a"], runAt: "2026-01-01T00:00:00Z" }, idempotencyKey: "k" }),
+      ev("job.assigned", { jobId: "j", workerId: "w1", attempt: 1, epoch: 1 }),
+      ev("job.started", { jobId: "j", workerId: "w1", attempt: 1 }),
+      ev("job.progress", { jobId: "j", workerId: "w1", attempt: 1, progress: 40, currentStep: { index: 1, type: "click" } }),
+      ev("job.requeued", { jobId: "j", attempt: 2, reason: "worker-lost", notBefore: "2026-01-01T00:00:00Z", epoch: 1 }),
+      ev("job.assigned", { jobId: "j", workerId: "w2", attempt: 2, epoch: 2 }),
+      ev("job.failed", { jobId: "j", workerId: "w2", attempt: 2, error: { message: "x", retryable: true }, metrics: { totalDuration: 5 } }),
+      ev("job.requeued", { jobId: "j", attempt: 3, reason: "failed-retryable", notBefore: "2026-01-01T00:00:00Z", epoch: 2 }),
+      ev("job.assigned", { jobId: "j", workerId: "w3", attempt: 3, epoch: 2 }),
+      ev("job.completed", { jobId: "j", workerId: "w3", attempt: 3, result: res, metrics: met }),
+    ];
+    let live: JobView | undefined;
+    let reloaded: JobView | undefined;
+    const order: string[] = [];
+    for (const e of events) {
+      const a = evolveJob(live, e);
+      // Like the projector after a dropped cache: the previous view comes back from its stored JSON.
+      const b = evolveJob(reloaded === undefined ? undefined : (JSON.parse(JSON.stringify(reloaded)) as JobView), e);
+      expect(a.ok && b.ok).toBe(true);
+      if (!a.ok || !b.ok) return;
+      expect(JSON.stringify(b.job)).toBe(JSON.stringify(a.job));
+      order.push(Object.keys(a.job).join());
+      live = a.job;
+      reloaded = b.job;
+    }
+    expect(new Set(order).size).toBe(1);
+    // Stored JSON: present fields only, in the interface's order.
+    expect(Object.keys(JSON.parse(JSON.stringify(live)))).toEqual(["id", "status", "spec", "priority", "url", "tags", "idempotencyKey", "attempt", "workerId", "progress", "currentStep", "submittedAt", "notBefore", "assignedAt", "startedAt", "lastActivityAt", "finishedAt", "duration", "result", "metrics", "error", "logs", "epoch", "history", "updatedAt"].filter((k) => !["error", "startedAt", "currentStep"].includes(k)));
+    expect(live).toMatchObject({ status: "completed", attempt: 3, workerId: "w3", currentStep: undefined });
+    expect(live!.history.map((a) => [a.attempt, a.workerId, a.outcome, a.requeueReason, a.error?.message])).toEqual([
+      [1, "w1", "requeued", "worker-lost", undefined], [2, "w2", "failed", undefined, "x"], [3, "w3", "completed", undefined, undefined],
+    ]);
+  });
+
+  it("never changes the view it is given", () => {
+    const submitted = evolveJob(undefined, ev("job.submitted", { jobId: "j", spec }));
+    if (!submitted.ok) throw new Error("rejected");
+    const before = JSON.stringify(submitted.job);
+    const assigned = evolveJob(submitted.job, ev("job.assigned", { jobId: "j", workerId: "w1", attempt: 1, epoch: 1 }));
+    expect(assigned.ok).toBe(true);
+    expect(JSON.stringify(submitted.job)).toBe(before);
+  });
 });

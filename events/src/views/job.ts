@@ -72,10 +72,42 @@ type JobEvent = Extract<TroupeEvent, { type: `job.${string}` }>;
 
 const reject = (reason: Rejection, detail: string): JobEvolveResult => ({ ok: false, reason, detail });
 
-function closeAttempt(job: JobView, patch: Partial<AttemptRecord>): AttemptRecord[] {
+/**
+ * Every JobView the reducer returns is built by this copy, with every key in
+ * one order (absent optional fields are `undefined`): all views share one
+ * object shape, so copying and serialising them stays cheap (spreading views of
+ * many different shapes was most of the fold's cost), and their JSON has one key
+ * order whatever path built them.
+ */
+function copyJob(j: JobView): JobView {
+  return {
+    id: j.id, status: j.status, spec: j.spec, priority: j.priority, url: j.url, tags: j.tags, idempotencyKey: j.idempotencyKey,
+    attempt: j.attempt, workerId: j.workerId, progress: j.progress, currentStep: j.currentStep, submittedAt: j.submittedAt,
+    notBefore: j.notBefore, assignedAt: j.assignedAt, startedAt: j.startedAt, lastActivityAt: j.lastActivityAt, finishedAt: j.finishedAt,
+    duration: j.duration, result: j.result, metrics: j.metrics, error: j.error, logs: j.logs, steps: j.steps, epoch: j.epoch,
+    history: j.history, updatedAt: j.updatedAt,
+  };
+}
+
+/** An attempt record in one key order (see copyJob). */
+function copyAttempt(a: AttemptRecord): AttemptRecord {
+  return {
+    attempt: a.attempt, workerId: a.workerId, assignedAt: a.assignedAt, startedAt: a.startedAt, finishedAt: a.finishedAt,
+    outcome: a.outcome, error: a.error, requeueReason: a.requeueReason,
+  };
+}
+
+function closeAttempt(job: JobView, finishedAt: string, outcome: NonNullable<AttemptRecord["outcome"]>, error?: JobError, requeueReason?: string): AttemptRecord[] {
   const h = job.history.slice();
   const i = h.findIndex((a) => a.attempt === job.attempt && a.workerId === job.workerId && !a.outcome);
-  if (i >= 0) h[i] = { ...(h[i] as AttemptRecord), ...patch };
+  if (i >= 0) {
+    const a = copyAttempt(h[i] as AttemptRecord);
+    a.finishedAt = finishedAt;
+    a.outcome = outcome;
+    if (error !== undefined) a.error = error;
+    if (requeueReason !== undefined) a.requeueReason = requeueReason;
+    h[i] = a;
+  }
   return h;
 }
 
@@ -91,22 +123,10 @@ export function evolveJob(job: JobView | undefined, event: JobEvent): JobEvolveR
     const spec = event.data.spec;
     return {
       ok: true,
-      job: {
-        id: event.data.jobId,
-        status: "queued",
-        spec,
-        priority: spec.priority,
-        ...(spec.url !== undefined ? { url: spec.url } : {}),
-        tags: spec.tags ?? [],
-        ...(event.data.idempotencyKey !== undefined ? { idempotencyKey: event.data.idempotencyKey } : {}),
-        attempt: 1,
-        progress: 0,
-        submittedAt: t,
-        ...(spec.runAt !== undefined ? { notBefore: spec.runAt } : {}),
-        epoch: 0,
-        history: [],
-        updatedAt: t,
-      },
+      job: copyJob({
+        id: event.data.jobId, status: "queued", spec, priority: spec.priority, url: spec.url, tags: spec.tags ?? [],
+        idempotencyKey: event.data.idempotencyKey, attempt: 1, progress: 0, submittedAt: t, notBefore: spec.runAt, epoch: 0, history: [], updatedAt: t,
+      }),
     };
   }
   if (!job) return reject("unknown-job", `${event.type} for unknown job ${event.data.jobId}`);
@@ -122,14 +142,17 @@ export function evolveJob(job: JobView | undefined, event: JobEvent): JobEvolveR
       const d = event.data;
       if (job.status !== "queued" && job.status !== "requeued") return reject("invalid-transition", `cannot assign a ${job.status} job`);
       if (d.attempt !== job.attempt) return reject("stale-attempt", `assignment of attempt ${d.attempt}, current is ${job.attempt}`);
-      const { currentStep: _s, ...rest } = job;
-      return {
-        ok: true,
-        job: {
-          ...rest, status: "assigned", workerId: d.workerId, assignedAt: t, lastActivityAt: t, progress: 0, epoch, updatedAt: t,
-          history: [...job.history, { attempt: d.attempt, workerId: d.workerId, assignedAt: t }],
-        },
-      };
+      const n = copyJob(job);
+      n.currentStep = undefined;
+      n.status = "assigned";
+      n.workerId = d.workerId;
+      n.assignedAt = t;
+      n.lastActivityAt = t;
+      n.progress = 0;
+      n.epoch = epoch;
+      n.updatedAt = t;
+      n.history = [...job.history, copyAttempt({ attempt: d.attempt, workerId: d.workerId, assignedAt: t })];
+      return { ok: true, job: n };
     }
     case "job.started":
     case "job.progress":
@@ -139,39 +162,54 @@ export function evolveJob(job: JobView | undefined, event: JobEvent): JobEvolveR
       if (d.attempt !== job.attempt) return reject("stale-attempt", `${event.type} of attempt ${d.attempt}, current is ${job.attempt}`);
       if (d.workerId !== job.workerId) return reject("wrong-worker", `${event.type} from ${d.workerId}, attempt ${d.attempt} is held by ${job.workerId ?? "nobody"}`);
       if (job.status !== "assigned" && job.status !== "running") return reject("invalid-transition", `${event.type} for a ${job.status} job`);
+      const n = copyJob(job);
+      n.epoch = epoch;
+      n.updatedAt = t;
       if (event.type === "job.started") {
-        return { ok: true, job: { ...job, status: "running", startedAt: t, lastActivityAt: t, epoch, updatedAt: t, history: job.history.map((a) => (a.attempt === d.attempt && a.workerId === d.workerId && !a.outcome ? { ...a, startedAt: t } : a)) } };
+        n.status = "running";
+        n.startedAt = t;
+        n.lastActivityAt = t;
+        n.history = job.history.map((a) => {
+          if (a.attempt !== d.attempt || a.workerId !== d.workerId || a.outcome) return a;
+          const s = copyAttempt(a);
+          s.startedAt = t;
+          return s;
+        });
+        return { ok: true, job: n };
       }
       if (event.type === "job.progress") {
         const p = event.data;
-        return {
-          ok: true,
-          job: { ...job, status: "running", startedAt: job.startedAt ?? t, progress: p.progress, ...(p.currentStep ? { currentStep: p.currentStep } : {}), lastActivityAt: t, epoch, updatedAt: t },
-        };
+        n.status = "running";
+        n.startedAt = job.startedAt ?? t;
+        n.progress = p.progress;
+        if (p.currentStep) n.currentStep = p.currentStep;
+        n.lastActivityAt = t;
+        return { ok: true, job: n };
       }
       const started = job.startedAt ?? job.assignedAt ?? t;
       const duration = Math.max(0, Date.parse(t) - Date.parse(started));
+      n.finishedAt = t;
       if (event.type === "job.completed") {
         const c = event.data;
-        const { error: _e, ...rest } = job;
-        return {
-          ok: true,
-          job: {
-            ...rest, status: "completed", progress: 100, finishedAt: t, duration: c.metrics.totalDuration ?? duration,
-            result: c.result, metrics: c.metrics, logs: c.result.logs, ...(c.result.steps ? { steps: c.result.steps } : {}),
-            epoch, updatedAt: t, history: closeAttempt(job, { finishedAt: t, outcome: "completed" }),
-          },
-        };
+        n.error = undefined;
+        n.status = "completed";
+        n.progress = 100;
+        n.duration = c.metrics.totalDuration ?? duration;
+        n.result = c.result;
+        n.metrics = c.metrics;
+        n.logs = c.result.logs;
+        if (c.result.steps) n.steps = c.result.steps;
+        n.history = closeAttempt(job, t, "completed");
+        return { ok: true, job: n };
       }
       const f = event.data;
-      return {
-        ok: true,
-        job: {
-          ...job, status: "failed", finishedAt: t, duration: f.metrics?.totalDuration ?? duration, error: f.error,
-          ...(f.logs ? { logs: f.logs } : {}), ...(f.steps ? { steps: f.steps } : {}),
-          epoch, updatedAt: t, history: closeAttempt(job, { finishedAt: t, outcome: "failed", error: f.error }),
-        },
-      };
+      n.status = "failed";
+      n.duration = f.metrics?.totalDuration ?? duration;
+      n.error = f.error;
+      if (f.logs) n.logs = f.logs;
+      if (f.steps) n.steps = f.steps;
+      n.history = closeAttempt(job, t, "failed", f.error);
+      return { ok: true, job: n };
     }
     case "job.requeued": {
       const d = event.data;
@@ -184,19 +222,46 @@ export function evolveJob(job: JobView | undefined, event: JobEvent): JobEvolveR
       if (d.attempt <= job.attempt && (job.status === "queued" || job.status === "requeued")) {
         return reject("stale-attempt", `requeue to attempt ${d.attempt}, job already waits as attempt ${job.attempt}`);
       }
-      const history = job.status === "assigned" || job.status === "running" ? closeAttempt(job, { finishedAt: t, outcome: "requeued", requeueReason: d.reason }) : job.history;
-      const { workerId: _w, currentStep: _c, assignedAt: _a, startedAt: _s, lastActivityAt: _l, finishedAt: _f, duration: _d, ...rest } = job;
-      return { ok: true, job: { ...rest, status: "requeued", attempt: d.attempt, progress: 0, notBefore: d.notBefore, epoch, updatedAt: t, history } };
+      const history = job.status === "assigned" || job.status === "running" ? closeAttempt(job, t, "requeued", undefined, d.reason) : job.history;
+      const n = copyJob(job);
+      n.workerId = undefined;
+      n.currentStep = undefined;
+      n.assignedAt = undefined;
+      n.startedAt = undefined;
+      n.lastActivityAt = undefined;
+      n.finishedAt = undefined;
+      n.duration = undefined;
+      n.status = "requeued";
+      n.attempt = d.attempt;
+      n.progress = 0;
+      n.notBefore = d.notBefore;
+      n.epoch = epoch;
+      n.updatedAt = t;
+      n.history = history;
+      return { ok: true, job: n };
     }
     case "job.cancelled": {
       if (job.status === "completed" || job.status === "cancelled" || job.status === "dead") return reject("invalid-transition", `cannot cancel a ${job.status} job`);
-      const history = job.status === "assigned" || job.status === "running" ? closeAttempt(job, { finishedAt: t, outcome: "cancelled" }) : job.history;
-      return { ok: true, job: { ...job, status: "cancelled", finishedAt: t, epoch, updatedAt: t, history } };
+      const history = job.status === "assigned" || job.status === "running" ? closeAttempt(job, t, "cancelled") : job.history;
+      const n = copyJob(job);
+      n.status = "cancelled";
+      n.finishedAt = t;
+      n.epoch = epoch;
+      n.updatedAt = t;
+      n.history = history;
+      return { ok: true, job: n };
     }
     case "job.dead": {
       if (job.status === "completed" || job.status === "cancelled" || job.status === "dead") return reject("invalid-transition", `cannot mark a ${job.status} job dead`);
-      const history = job.status === "assigned" || job.status === "running" ? closeAttempt(job, { finishedAt: t, outcome: "dead" }) : job.history;
-      return { ok: true, job: { ...job, status: "dead", finishedAt: t, ...(event.data.lastError ? { error: event.data.lastError } : {}), epoch, updatedAt: t, history } };
+      const history = job.status === "assigned" || job.status === "running" ? closeAttempt(job, t, "dead") : job.history;
+      const n = copyJob(job);
+      n.status = "dead";
+      n.finishedAt = t;
+      if (event.data.lastError) n.error = event.data.lastError;
+      n.epoch = epoch;
+      n.updatedAt = t;
+      n.history = history;
+      return { ok: true, job: n };
     }
   }
 }

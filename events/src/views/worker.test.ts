@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { createEvent } from "../codec.ts";
 import type { EventData, EventType, TroupeEvent } from "../events.ts";
-import { canonicalWorker, countJobOutcome, evolveWorker, workerPresence, type WorkerView } from "./worker.ts";
+import { canonicalWorker, countJobOutcome, evolveWorker, isoAfter, workerPresence, type WorkerView } from "./worker.ts";
 
 let clock = Date.parse("2026-01-01T00:00:00Z");
 const at = (ms: number) => new Date(ms);
@@ -67,5 +67,28 @@ describe("worker view", () => {
     expect(workerPresence(w, 1000 + 60_000, 90_000)).toBe("online");
     expect(workerPresence(w, 1000 + 90_001, 90_000)).toBe("suspect");
     expect(workerPresence({ ...w, status: "lost" }, 1e12, 90_000)).toBe("lost");
+  });
+
+  it("returns views of one key order, so their JSON does not depend on which stream set a field first", () => {
+    const t = Date.parse("2026-03-01T00:00:00Z");
+    const a = foldAll([reg(at(t)), hb("busy", 10, at(t + 500))]);
+    const b = foldAll([hb("busy", 10, at(t + 500)), reg(at(t))]);
+    expect(Object.keys(a)).toEqual(Object.keys(b));
+    expect(JSON.stringify(a)).toBe(JSON.stringify(b));
+    expect(JSON.stringify(a)).toBe(JSON.stringify(canonicalWorker(a)));
+  });
+
+  it("compares event times as Date.parse does", () => {
+    const cases: [string, string][] = [
+      ["2026-01-01T00:00:00.000Z", "2026-01-01T00:00:00.001Z"],
+      ["2026-01-01T00:00:00.001Z", "2026-01-01T00:00:00.000Z"],
+      ["2026-01-01T10:00:00.000Z", "2026-01-01T10:00:00.000Z"],
+      ["2026-01-01T23:59:59.999Z", "2026-01-02T00:00:00.000Z"],
+      ["2026-01-02T00:00:00.000Z", "2026-01-01T23:59:59.999Z"],
+      ["2026-01-01T10:00:00.000Z", "2026-01-01T11:00:00.000+02:00"],
+      ["2026-01-01T10:00:00Z", "2026-01-01T09:59:59.5Z"],
+      ["2026-01-01T10:00:00.000Z", "2026-01-01T10:00:00.000000001Z"],
+    ];
+    for (const [a, b] of cases) expect([a, b, isoAfter(a, b)]).toEqual([a, b, Date.parse(b) > Date.parse(a)]);
   });
 });

@@ -73,19 +73,46 @@ type WorkerEvent = Extract<TroupeEvent, { type: `worker.${string}` }>;
 export type WorkerJobOutcome = EventOf<"job.completed"> | EventOf<"job.failed">;
 
 export function emptyWorker(id: string): WorkerView {
-  return {
+  return copyWorker({
     id, name: id, type: "", ip: "", port: 0, version: "", status: "offline", currentJobs: 0, maxJobs: 0, jobIds: [],
     cpu: 0, memory: 0, disk: 0, network: 0, jobsCompleted: 0, jobsFailed: 0, successRate: 0, averageJobDuration: 0, averageResponseTime: 0,
     durationSum: 0, durationCount: 0, responseTimeSum: 0, responseTimeCount: 0,
+  });
+}
+
+/**
+ * A copy with every key in one (the canonical) order, absent optional fields
+ * `undefined`: every view the reducers return has this one object shape, so
+ * copies are cheap, and its JSON has one key order whichever stream set a field first.
+ */
+function copyWorker(w: WorkerView): WorkerView {
+  return {
+    id: w.id, name: w.name, type: w.type, ip: w.ip, port: w.port, version: w.version, instanceId: w.instanceId, capabilities: w.capabilities,
+    status: w.status, currentJobs: w.currentJobs, maxJobs: w.maxJobs, jobIds: w.jobIds, cpu: w.cpu, memory: w.memory, memoryTotal: w.memoryTotal,
+    disk: w.disk, network: w.network, jobsCompleted: w.jobsCompleted, jobsFailed: w.jobsFailed, successRate: w.successRate,
+    averageJobDuration: w.averageJobDuration, averageResponseTime: w.averageResponseTime, registeredAt: w.registeredAt, lastSeen: w.lastSeen,
+    lifecycle: w.lifecycle, lifecycleAt: w.lifecycleAt, lastEventAt: w.lastEventAt, heartbeatStatus: w.heartbeatStatus,
+    lastHeartbeatAt: w.lastHeartbeatAt, durationSum: w.durationSum, durationCount: w.durationCount, responseTimeSum: w.responseTimeSum,
+    responseTimeCount: w.responseTimeCount,
   };
 }
 
+/**
+ * True when ISO time `b` is after `a`. Two times of the same day in the form
+ * `toISOString` writes (`YYYY-MM-DDTHH:mm:ss.sssZ`) compare as strings, which
+ * is what Date.parse would say; anything else is parsed.
+ */
+export function isoAfter(a: string, b: string): boolean {
+  if (a.length === 24 && b.length === 24 && a.charCodeAt(23) === 90 && b.charCodeAt(23) === 90 && a.charCodeAt(19) === 46 && b.charCodeAt(19) === 46 && a.slice(0, 11) === b.slice(0, 11)) return b > a;
+  return Date.parse(b) > Date.parse(a);
+}
+
 const later = (a: string | undefined, b: string | undefined): string | undefined =>
-  a === undefined ? b : b === undefined ? a : Date.parse(b) > Date.parse(a) ? b : a;
+  a === undefined ? b : b === undefined ? a : isoAfter(a, b) ? b : a;
 
 /** Status from both parts: a lifecycle verdict wins unless a newer heartbeat contradicts a `lost`. */
 export function deriveWorkerStatus(w: Pick<WorkerView, "lifecycle" | "lifecycleAt" | "heartbeatStatus" | "lastHeartbeatAt">): WorkerStatusView {
-  const hbAfter = w.lastHeartbeatAt !== undefined && w.lifecycleAt !== undefined && Date.parse(w.lastHeartbeatAt) > Date.parse(w.lifecycleAt);
+  const hbAfter = w.lastHeartbeatAt !== undefined && w.lifecycleAt !== undefined && isoAfter(w.lifecycleAt, w.lastHeartbeatAt);
   if (w.lifecycle === "deregistered") return "offline";
   if (w.lifecycle === "lost" && !hbAfter) return "lost";
   if (w.lifecycle === "draining") return "draining";
@@ -109,12 +136,18 @@ function derive(w: WorkerView): WorkerView {
  * object; the input is not changed).
  */
 export function evolveWorker(view: WorkerView | undefined, event: WorkerEvent): WorkerView {
-  const w: WorkerView = view ? { ...view } : emptyWorker(event.data.workerId);
+  const w: WorkerView = view ? copyWorker(view) : emptyWorker(event.data.workerId);
   const t = event.time;
   switch (event.type) {
     case "worker.registered": {
       const d = event.data;
-      Object.assign(w, { name: d.name, type: d.type, ip: d.ip, port: d.port, version: d.version, instanceId: d.instanceId, capabilities: d.capabilities });
+      w.name = d.name;
+      w.type = d.type;
+      w.ip = d.ip;
+      w.port = d.port;
+      w.version = d.version;
+      w.instanceId = d.instanceId;
+      w.capabilities = d.capabilities;
       w.maxJobs = d.capabilities.maxConcurrentJobs;
       w.registeredAt = t;
       w.lifecycle = "registered";
@@ -156,7 +189,7 @@ export function evolveWorker(view: WorkerView | undefined, event: WorkerEvent): 
 
 /** Counts an accepted job outcome towards the worker that produced it. */
 export function countJobOutcome(view: WorkerView | undefined, event: WorkerJobOutcome): WorkerView {
-  const w: WorkerView = view ? { ...view } : emptyWorker(event.data.workerId);
+  const w: WorkerView = view ? copyWorker(view) : emptyWorker(event.data.workerId);
   w.lastEventAt = later(w.lastEventAt, event.time);
   if (event.type === "job.completed") {
     w.jobsCompleted += 1;
@@ -189,17 +222,7 @@ export function workerPresence(w: Pick<WorkerView, "status" | "lastSeen">, nowMs
   return w.status;
 }
 
-/** Every WorkerView key in one fixed order: stored JSON is the same whichever stream set a field first. */
-const WORKER_VIEW_KEYS: readonly (keyof WorkerView)[] = [
-  "id", "name", "type", "ip", "port", "version", "instanceId", "capabilities", "status", "currentJobs", "maxJobs", "jobIds",
-  "cpu", "memory", "memoryTotal", "disk", "network", "jobsCompleted", "jobsFailed", "successRate", "averageJobDuration",
-  "averageResponseTime", "registeredAt", "lastSeen", "lifecycle", "lifecycleAt", "lastEventAt", "heartbeatStatus", "lastHeartbeatAt",
-  "durationSum", "durationCount", "responseTimeSum", "responseTimeCount",
-];
-
-/** The view with its keys in canonical order (for byte-identical storage). */
+/** The view with its keys in canonical order (for byte-identical storage: `JSON.stringify` leaves out the absent ones). */
 export function canonicalWorker(w: WorkerView): WorkerView {
-  const out: Record<string, unknown> = {};
-  for (const k of WORKER_VIEW_KEYS) if (w[k] !== undefined) out[k] = w[k];
-  return out as unknown as WorkerView;
+  return copyWorker(w);
 }

@@ -7,7 +7,8 @@ import { builder } from "./sql.ts";
  * is its only writer; the UI opens it read-only. Bump SCHEMA_VERSION on any
  * change: the projector then rebuilds the file from the log.
  */
-export const SCHEMA_VERSION = 1;
+/** 2: job views are stored with their keys in one order (events/src/views/job.ts copyJob), so files written before are rebuilt. */
+export const SCHEMA_VERSION = 2;
 
 export interface WorkersTable {
   id: string;
