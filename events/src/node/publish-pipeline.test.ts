@@ -4,6 +4,8 @@ import { startTestNats, type TestNats } from "@troupe/tests/harness";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createEvent, decodeEvent, type TroupeEvent } from "../index.ts";
 import { EventAppender, Requests } from "./publish-pipeline.ts";
+import { publishEvent } from "./publish.ts";
+import { jetstream } from "@nats-io/jetstream";
 
 let nats: TestNats;
 let master: NatsConnection;
@@ -84,5 +86,19 @@ describe("EventAppender", () => {
     } finally {
       a.close();
     }
+  });
+});
+
+describe("publishEvent", () => {
+  it("appends through the connection's Requests: ack, duplicate, guard, invalid", async () => {
+    const js = jetstream(worker);
+    const e = createEvent("job.started", { jobId: "pj-3", workerId: "w1", attempt: 1 }, "w1") as TroupeEvent;
+    const ack = await publishEvent(js, e, { expectLastSubjectSequence: 0 });
+    expect(ack).toMatchObject({ stream: "TROUPE_EVENTS", duplicate: false });
+    expect((await publishEvent(js, e)).duplicate).toBe(true);
+    await expect(publishEvent(js, createEvent("job.started", { jobId: "pj-3", workerId: "w1", attempt: 1 }, "w1") as TroupeEvent, { expectLastSubjectSequence: 0 })).rejects.toThrow(/wrong last sequence/i);
+    await expect(publishEvent(js, createEvent("job.started", { jobId: "pj-3", workerId: "w1", attempt: 0 }, "w1") as TroupeEvent)).rejects.toThrow(/data.attempt/);
+    // A role may not append what it does not own: no acknowledgement, a timeout (as with js.publish).
+    await expect(publishEvent(js, submitted("pj-4"), { timeoutMs: 2000 })).rejects.toThrow();
   });
 });

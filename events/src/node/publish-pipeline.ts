@@ -113,13 +113,25 @@ export function parsePubAck(m: Msg): PubAck {
   return { ...v, duplicate: v.duplicate ?? false } as PubAck;
 }
 
+export interface AppendEventOptions extends AppendOptions {
+  subjects?: Subjects;
+}
+
 /**
  * publishEvent over `Requests`: validates and encodes the event, sends its id
  * as Nats-Msg-Id (and the expected-last-subject-sequence guard when given),
- * and resolves with the JetStream acknowledgement. Many appends can be in
- * flight at once; each costs one publish and one reply, nothing per call
- * beyond that.
+ * and resolves with the JetStream acknowledgement.
  */
+export async function appendEvent(requests: Requests, event: TroupeEvent, o: AppendEventOptions = {}): Promise<PubAck> {
+  const c = encodeCheckedEvent(event, o.subjects ?? defaultSubjects);
+  if (!c.ok) throw new Error(`refusing to publish an invalid ${event.type} event: ${c.error.path || "(body)"}: ${c.error.message}`);
+  const h = natsHeaders();
+  h.set("Nats-Msg-Id", event.id);
+  if (o.expectLastSubjectSequence !== undefined) h.set("Nats-Expected-Last-Subject-Sequence", String(o.expectLastSubjectSequence));
+  return parsePubAck(await requests.request(c.subject, c.bytes, { timeoutMs: o.timeoutMs ?? 5000, headers: h }));
+}
+
+/** appendEvent with its own `Requests` and a fixed subject prefix. Many appends can be in flight at once. */
 export class EventAppender {
   readonly requests: Requests;
 
@@ -127,14 +139,8 @@ export class EventAppender {
     this.requests = new Requests(nc);
   }
 
-  async append(event: TroupeEvent, o: AppendOptions = {}): Promise<PubAck> {
-    const c = encodeCheckedEvent(event, this.o.subjects ?? defaultSubjects);
-    if (!c.ok) throw new Error(`refusing to publish an invalid ${event.type} event: ${c.error.path || "(body)"}: ${c.error.message}`);
-    const h = natsHeaders();
-    h.set("Nats-Msg-Id", event.id);
-    if (o.expectLastSubjectSequence !== undefined) h.set("Nats-Expected-Last-Subject-Sequence", String(o.expectLastSubjectSequence));
-    const m = await this.requests.request(c.subject, c.bytes, { timeoutMs: o.timeoutMs ?? this.o.timeoutMs ?? 5000, headers: h });
-    return parsePubAck(m);
+  append(event: TroupeEvent, o: AppendOptions = {}): Promise<PubAck> {
+    return appendEvent(this.requests, event, { ...this.o, ...o });
   }
 
   close(): void {
