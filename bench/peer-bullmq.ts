@@ -12,6 +12,7 @@ import { performance } from "node:perf_hooks";
 import { Queue, Worker } from "bullmq";
 import { freePort } from "@troupe/events/node";
 import type { Bench, BenchOptions, BenchReport, Figure } from "./report.ts";
+import { processCpuMicros } from "./dispatch.ts";
 import { latencySummary } from "./stats.ts";
 
 export const REDIS_INSTALL = "apt-get install -y redis-server";
@@ -118,6 +119,7 @@ export function ensureRedisServer(log: (l: string) => void): { ok: true; version
 
 export interface RunningRedis {
   port: number;
+  pid: number;
   dir: string;
   stop(): Promise<void>;
 }
@@ -152,6 +154,7 @@ export async function startRedis(): Promise<RunningRedis> {
   });
   return {
     port,
+    pid: child.pid as number,
     dir,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
@@ -167,6 +170,8 @@ export async function startRedis(): Promise<RunningRedis> {
 
 export interface PeerResult {
   jobsPerSecond: number;
+  /** Phase 1 CPU per job (µs): redis-server, and this process (producer + BullMQ workers); when the server's pid is known. */
+  cpu?: { redis: number; node: number };
   p50Ms: number;
   p99Ms: number;
   offeredPerSecond: number;
@@ -178,7 +183,7 @@ export interface PeerResult {
  * jobs ÷ (first add → last completion). Phase 2: adds paced at the offered
  * rate in 10 ms ticks; latency = add called → processor started, per job.
  */
-export async function runBullmq(port: number, shape: JobShape, log: (l: string) => void): Promise<PeerResult> {
+export async function runBullmq(port: number, shape: JobShape, log: (l: string) => void, redisPid?: number): Promise<PeerResult> {
   const connection = { host: "127.0.0.1", port, maxRetriesPerRequest: null };
   const name = `troupe-bench-${Date.now()}`;
   const queue = new Queue(name, { connection });
@@ -212,12 +217,19 @@ export async function runBullmq(port: number, shape: JobShape, log: (l: string) 
     await queue.waitUntilReady();
     log(`peer: bullmq ${shape.jobs} jobs, ${shape.workers} workers × ${shape.concurrency}, ${shape.inFlight} adds in flight`);
     let next = 0;
+    const cpuNow = () => {
+      const own = process.cpuUsage();
+      return { redis: redisPid ? processCpuMicros(redisPid) : NaN, node: own.user + own.system };
+    };
+    const cpu0 = cpuNow();
     const t0 = performance.now();
     await Promise.all(Array.from({ length: Math.min(shape.inFlight, shape.jobs) }, async () => {
       while (next < shape.jobs) await queue.add("noop", { i: next++ });
     }));
     await until("every job completed", () => completed >= shape.jobs, 600_000);
     const jobsPerSecond = shape.jobs / ((lastCompletion - t0) / 1000);
+    const cpu1 = cpuNow();
+    const cpu = { redis: (cpu1.redis - cpu0.redis) / shape.jobs, node: (cpu1.node - cpu0.node) / shape.jobs };
 
     log(`peer: bullmq latency at ${shape.offeredRate} jobs/s offered, ${shape.rateJobs} jobs`);
     const sent = new Map<number, number>();
@@ -237,7 +249,7 @@ export async function runBullmq(port: number, shape: JobShape, log: (l: string) 
     const offeredPerSecond = shape.rateJobs / ((performance.now() - start) / 1000);
     await until("latency jobs started", () => started.size >= shape.jobs + shape.rateJobs, 120_000);
     const l = latencySummary([...sent].map(([i, t]) => (started.get(i) as number) - t));
-    return { jobsPerSecond, p50Ms: l.p50, p99Ms: l.p99, offeredPerSecond };
+    return { jobsPerSecond, p50Ms: l.p50, p99Ms: l.p99, offeredPerSecond, ...(redisPid ? { cpu } : {}) };
   } finally {
     await Promise.allSettled(workers.map((w) => w.close()));
     await queue.close();
@@ -279,7 +291,7 @@ export async function peerBench(o: BenchOptions & { dispatch?: BenchReport }): P
   const server = await startRedis();
   let res: PeerResult;
   try {
-    res = await runBullmq(server.port, shape, o.log);
+    res = await runBullmq(server.port, shape, o.log, server.pid);
   } finally {
     await server.stop();
   }
@@ -287,6 +299,10 @@ export async function peerBench(o: BenchOptions & { dispatch?: BenchReport }): P
     { name: PEER.bullmqRate, value: Math.round(res.jobsPerSecond), unit: "jobs/s" },
     { name: PEER.bullmqP50, value: round(res.p50Ms, 2), unit: "ms" },
     { name: PEER.bullmqP99, value: round(res.p99Ms, 2), unit: "ms" },
+    ...(res.cpu ? [
+      { name: "redis-server CPU per job", value: round(res.cpu.redis), unit: "µs" },
+      { name: "producer + bullmq workers CPU per job", value: round(res.cpu.node), unit: "µs" },
+    ] : []),
   ];
   if (troupe.jobsPerSecond !== undefined) {
     figures.push({ name: PEER.troupeRate, value: Math.round(troupe.jobsPerSecond), unit: "jobs/s" });
