@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import type { Msg, NatsConnection } from "@nats-io/nats-core";
 import { decodeReply, subjects } from "@troupe/events";
-import { connectAs } from "@troupe/events/node";
+import { connectAs, Requests } from "@troupe/events/node";
 import { startTestNats, type TestNats } from "@troupe/tests/harness";
 import { FakeWorker } from "../services/master/test/fake-worker.ts";
 import { spawnChild } from "../services/master/test/helpers.ts";
@@ -43,10 +43,10 @@ function watch(nc: NatsConnection) {
 }
 
 /** Submits job i; on "unavailable" (JetStream overloaded) retries with the same idempotency key, as a client should. */
-async function submitOne(nc: NatsConnection, i: number): Promise<string> {
+async function submitOne(requests: Requests, i: number): Promise<string> {
   const body = JSON.stringify({ url: `https://example.com/noop/${i}`, tags: ["bench"], idempotencyKey: `bench-${i}` });
   for (let attempt = 1; ; attempt++) {
-    const r = await nc.request(subjects.rpc("jobs.submit"), body, { timeout: 30_000 });
+    const r = await requests.request(subjects.rpc("jobs.submit"), body, { timeoutMs: 30_000 });
     const d = decodeReply("jobs.submit", r.data);
     if (d.ok && d.value.ok) return d.value.jobId;
     const unavailable = d.ok && !d.value.ok && d.value.error.code === "unavailable";
@@ -100,12 +100,14 @@ export const bench: Bench = async (o) => {
     // A client as a service would make one: no async stack trace captured per request.
     const client = await connectAs({ url: nats.url, role: "ui", dataDir: nats.dataDir, name: "bench-client", env: {}, noAsyncTraces: true });
     ui = client;
+    // Submissions go through Troupe's request helper (one inbox, no timer per request), as a busy client would.
+    const rq = new Requests(client);
     const seen = watch(client);
     await client.flush();
     // The master is up and leading once a probe job is assigned.
     let probe: string | undefined;
     for (let i = 0; probe === undefined; i++) {
-      probe = await submitOne(client, -1).catch((e) => {
+      probe = await submitOne(rq, -1).catch((e) => {
         if (i > 600) throw e; // no master answered for a minute
         return new Promise<undefined>((r) => setTimeout(() => r(undefined), 100));
       });
@@ -121,7 +123,7 @@ export const bench: Bench = async (o) => {
     const ids: string[] = [];
     let next = 0;
     await Promise.all(Array.from({ length: inFlight }, async () => {
-      while (next < jobs) ids.push(await submitOne(client, next++));
+      while (next < jobs) ids.push(await submitOne(rq, next++));
     }));
     const submittedAt = performance.now();
     await until("every job completed", () => seen.completed.size >= jobs, 600_000);
@@ -147,7 +149,7 @@ export const bench: Bench = async (o) => {
       const due = Math.min(total, Math.floor(((performance.now() - start) / 1000) * rate));
       for (; k < due; k++) {
         const t = performance.now();
-        pending.push(submitOne(client, jobs + k).then((id) => void sent.set(id, t)));
+        pending.push(submitOne(rq, jobs + k).then((id) => void sent.set(id, t)));
       }
       await new Promise((r) => setTimeout(r, 10));
     }
