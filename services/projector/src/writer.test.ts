@@ -6,6 +6,9 @@ import { describe, expect, it } from "vitest";
 import { openReadModels, ReadModelQueryError } from "./read-models.ts";
 import { openWriterDb, ReadModelWriter, type RawMessage } from "./writer.ts";
 import { newGenerationPath, swapIn } from "./db-file.ts";
+import Database from "better-sqlite3";
+import { generateEvents } from "../test/generate.ts";
+import { FOLDED_TABLES } from "./schema.ts";
 
 /** The write side against a real SQLite file, without NATS: messages are built as a consumer would deliver them. */
 
@@ -62,6 +65,56 @@ describe("ReadModelWriter", () => {
     expect(r).toMatchObject({ applied: 1, lastSeq: 2 });
     expect(r.skipped).toEqual([{ seq: 1, subject: "troupe.evt.job.x.submitted", reason: "not-object", detail: "(body): payload must be a JSON object, got an array" }]);
     expect(w.db.prepare("select reason, count from projection_skips").all()).toEqual([{ reason: "not-object", count: 1 }]);
+  });
+});
+
+/** Every folded table's rows, ordered by every column. */
+function dump(file: string): Record<string, unknown[]> {
+  const db = new Database(file, { readonly: true });
+  const out: Record<string, unknown[]> = {};
+  for (const t of FOLDED_TABLES) {
+    const cols = (db.prepare(`pragma table_info(${t})`).all() as { name: string }[]).map((c) => c.name);
+    out[t] = db.prepare(`select * from ${t} order by ${cols.join(", ")}`).all();
+  }
+  db.close();
+  return out;
+}
+
+describe("ReadModelWriter holding rows (rebuild)", () => {
+  it("writes the same rows as the live writer, also when it writes early because many rows are held or the cache is full", () => {
+    const start = Date.now() - 3 * 3600_000;
+    const events = [...generateEvents({ workers: 40, events: 8_000, startMs: start, stepMs: 1000, seed: 5 })];
+    const streams: Record<string, RawMessage[]> = { TROUPE_EVENTS: [], TROUPE_HEARTBEATS: [] };
+    for (const e of events) {
+      const list = streams[e.type === "worker.heartbeat" ? "TROUPE_HEARTBEATS" : "TROUPE_EVENTS"] as RawMessage[];
+      list.push({ seq: list.length + 1, subject: subjectOf(e), data: encodeEvent(e), publishedMs: Date.parse(e.time) });
+    }
+    const dir = mkdtempSync(join(tmpdir(), "troupe-hold-"));
+    const fold = (file: string, o: { holdRows?: boolean; cacheLimit?: number; holdLimit?: number }) => {
+      const w = new ReadModelWriter(openWriterDb(file, o.holdRows ? "build" : "live"), { subjects, seriesRetentionMs: 24 * 3600_000, clockMs: () => start + 4 * 3600_000, ...o });
+      // The two streams' batches interleave, as in a live projector.
+      for (let i = 0; i < 8_000; i += 500) for (const [stream, list] of Object.entries(streams)) if (i < list.length) w.applyBatch(stream, list.slice(i, i + 500));
+      return w;
+    };
+    fold(join(dir, "live"), {}).close();
+    const expected = dump(join(dir, "live"));
+    expect(expected.jobs!.length).toBeGreaterThan(300);
+
+    const held = fold(join(dir, "held"), { holdRows: true });
+    // Before flushHeld, unfinished jobs and every worker are still in memory only.
+    const before = dump(join(dir, "held"));
+    expect(before.workers!.length).toBe(0);
+    expect(before.jobs!.length).toBeLessThan(expected.jobs!.length);
+    held.flushHeld();
+    held.close();
+    expect(dump(join(dir, "held"))).toEqual(expected);
+
+    for (const [name, limits] of [["full-cache", { cacheLimit: 150 }], ["many-held", { holdLimit: 60 }]] as const) {
+      const w = fold(join(dir, name), { holdRows: true, ...limits });
+      w.flushHeld();
+      w.close();
+      expect(dump(join(dir, name))).toEqual(expected);
+    }
   });
 });
 

@@ -1,6 +1,6 @@
 import Database, { type Database as Sqlite } from "better-sqlite3";
 import {
-  canonicalWorker, decodeEvent, emptyWorker, jobSummary,
+  canonicalWorker, decodeEvent, emptyWorker, jobSummary, TERMINAL_JOB_STATUSES,
   type Decoded, type FleetMinute, type TroupeEvent, type JobView, type ProjectorStatus, type Subjects, type WorkerMinute, type WorkerView,
 } from "@troupe/events";
 import { foldEvent, type ViewStore } from "./fold.ts";
@@ -47,9 +47,23 @@ export interface WriterOptions {
   seriesRetentionMs: number;
   /** Reference time for the series window (now, or the --until time). */
   clockMs: () => number;
+  /**
+   * Rebuild: keep changed job and worker rows in memory across batches and
+   * write a job when it reaches a terminal state, everything when many rows are
+   * held or the caches are full, and the rest at `flushHeld()`. Nobody reads a
+   * build before it is finished (a failed one is deleted), and each row is then
+   * written about once instead of once per batch it changed in.
+   */
+  holdRows?: boolean;
+  /** Cached views kept between batches (default 50,000) and rows a rebuild holds (default 20,000); tests lower them. */
+  cacheLimit?: number;
+  holdLimit?: number;
 }
 
 const CACHE_LIMIT = 50_000;
+/** Changed job and worker rows a rebuild holds before it writes them all. */
+const HOLD_LIMIT = 20_000;
+const TERMINAL = new Set<string>(TERMINAL_JOB_STATUSES);
 const WRITTEN_LIMIT = 3_000_000;
 
 export type OpenMode = "live" | "build";
@@ -234,30 +248,48 @@ export class ReadModelWriter {
     },
   };
 
-  private flush(): void {
+  /**
+   * Writes the changed rows: all of them, or (`all` false, a rebuild holding
+   * rows) the series, the fleet minutes and the jobs that reached a terminal
+   * state; held rows stay marked as changed.
+   */
+  private flush(all: boolean): void {
     let w = this.written;
     if (w && w.jobs.size + w.workers.size + w.series.size > WRITTEN_LIMIT) {
       // Too many keys to remember: from here on a cache miss asks SQLite.
       this.written = w = null;
     }
     for (const id of this.dirty.jobs) {
-      this.q.putJob.run(jobRow(this.jobs.get(id) as JobView));
+      const j = this.jobs.get(id) as JobView;
+      if (!all && !TERMINAL.has(j.status)) continue;
+      this.q.putJob.run(jobRow(j));
       w?.jobs.add(id);
+      this.dirty.jobs.delete(id);
     }
-    for (const id of this.dirty.workers) {
-      this.q.putWorker.run(workerRow(this.workers.get(id) as WorkerView));
-      w?.workers.add(id);
+    if (all) {
+      for (const id of this.dirty.workers) {
+        this.q.putWorker.run(workerRow(this.workers.get(id) as WorkerView));
+        w?.workers.add(id);
+      }
+      this.dirty.workers.clear();
     }
     for (const minute of this.dirty.fleet) {
       w?.fleet.add(minute);
       const m = this.fleet.get(minute) as FleetMinute;
       this.q.putFleet.run({ minute, completed: m.completed, failed: m.failed, submitted: m.submitted, queue_wait: JSON.stringify(m.queueWait), run_time: JSON.stringify(m.runTime) });
     }
+    this.dirty.fleet.clear();
     for (const key of this.dirty.series) {
       w?.series.add(key);
       const m = this.series.get(key) as WorkerMinute;
       this.q.putSeries.run({ worker_id: m.workerId, minute: m.minute, cpu_sum: m.cpuSum, memory_sum: m.memorySum, samples: m.samples, completed: m.completed, failed: m.failed });
     }
+    this.dirty.series.clear();
+  }
+
+  /** Writes the rows a rebuild holds (`holdRows`), in one transaction. */
+  flushHeld(): void {
+    this.db.transaction(() => this.flush(true))();
   }
 
   private resetDirty(): void {
@@ -283,10 +315,12 @@ export class ReadModelWriter {
    */
   applyBatch(stream: string, msgs: readonly RawMessage[], status?: (r: BatchResult) => ProjectorStatus): BatchResult {
     const cutoff = this.seriesCutoff();
+    // Set when the caches are full: every row is written, then the caches are dropped.
+    let evict = false;
     const run = this.db.transaction((): BatchResult => {
       let last = this.checkpoint(stream);
       const result: BatchResult = { applied: 0, duplicates: 0, skipped: [], lastSeq: last };
-      let lastTime = "";
+      let lastMs = -1;
       const skipCounts = new Map<string, number>();
       for (const m of msgs) {
         if (m.seq <= last) {
@@ -294,7 +328,7 @@ export class ReadModelWriter {
           continue;
         }
         last = m.seq;
-        lastTime = new Date(m.publishedMs).toISOString();
+        lastMs = m.publishedMs;
         const d = m.decoded ?? decodeEvent(m.subject, m.data, { subjects: this.o.subjects });
         const r = d.ok ? foldEvent(this.store, d.value, { seriesCutoffMs: cutoff }) : { ok: false as const, reason: d.error.code, detail: `${d.error.path || "(body)"}: ${d.error.message}` };
         if (r.ok) result.applied++;
@@ -304,17 +338,18 @@ export class ReadModelWriter {
         }
       }
       result.lastSeq = last;
-      if (lastTime === "") return result;
-      this.flush();
+      if (lastMs < 0) return result;
+      const cacheLimit = this.o.cacheLimit ?? CACHE_LIMIT;
+      evict = this.jobs.size > cacheLimit || this.series.size > cacheLimit;
+      this.flush(!this.o.holdRows || evict || this.dirty.jobs.size + this.dirty.workers.size > (this.o.holdLimit ?? HOLD_LIMIT));
       for (const [reason, count] of skipCounts) this.q.addSkip.run({ stream, reason, count });
-      this.q.putCheckpoint.run({ stream, last_seq: last, last_time: lastTime });
+      this.q.putCheckpoint.run({ stream, last_seq: last, last_time: new Date(lastMs).toISOString() });
       if (status) this.q.putStatus.run({ value: JSON.stringify(status(result)) });
       return result;
     });
     try {
       const r = run();
-      this.resetDirty();
-      if (this.jobs.size > CACHE_LIMIT || this.series.size > CACHE_LIMIT) {
+      if (evict) {
         this.jobs.clear();
         this.series.clear();
         this.fleet.clear();

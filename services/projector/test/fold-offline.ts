@@ -36,7 +36,7 @@ for (let run = 0; run < runs; run++) {
     if (bad) console.log(`${bad} invalid`);
   }
   const dir = mkdtempSync(join(tmpdir(), "fold-"));
-  const w = new ReadModelWriter(openWriterDb(join(dir, "db"), "build"), { subjects, seriesRetentionMs: 24 * 3600_000, clockMs: () => now });
+  const w = new ReadModelWriter(openWriterDb(join(dir, "db"), "build"), { subjects, seriesRetentionMs: 24 * 3600_000, clockMs: () => now, holdRows: !process.env.NO_HOLD });
   const line: string[] = [];
   const w0 = performance.now();
   let all = 0;
@@ -53,6 +53,7 @@ for (let run = 0; run < runs; run++) {
     line.push(`${s} ${((ms * 1000) / list.length).toFixed(2)}`);
   }
   const c0 = cpu();
+  w.flushHeld();
   createIndexes(w.db);
   const fin = cpu() - c0;
   all += fin;
