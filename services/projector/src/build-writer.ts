@@ -1,35 +1,20 @@
 import { Worker } from "node:worker_threads";
-import type { JsMsg } from "@nats-io/jetstream";
-import { decodeEvent, subjectsFor, type DecodeError, type Subjects } from "@troupe/events";
+import { subjectsFor, type Subjects } from "@troupe/events";
+import { BatchPacker, type PackedBatch } from "./packed.ts";
 import type { Skip } from "./writer.ts";
+
+export type { PackedBatch } from "./packed.ts";
 
 /**
  * The main-thread side of the rebuild's writer thread (`build-thread.ts`):
- * validates each message (`decodeEvent`), packs the batch into a few
- * transferable arrays (one copy of the bodies, no per-message cloning) and
- * posts it; the thread parses, folds and writes while this thread reads and
+ * validates each message (`decodeEvent`) as it arrives, packs it into a few
+ * transferable arrays (`BatchPacker`: one copy of the bodies, no per-message
+ * cloning) and posts full batches; the thread parses, folds and writes while this thread reads and
  * validates the next batch. That splits the work about evenly over two cores. At most `maxInFlightBytes`
  * of bodies wait in the thread (enough to keep reading while it starts, ~1 s
  * of loading the contract), so a slow fold slows the read instead of filling
  * memory.
  */
-
-export interface PackedBatch {
-  stream: string;
-  seqs: Float64Array;
-  publishedMs: Float64Array;
-  /** Subjects joined with "\n" (a subject has no newline). */
-  subjects: string;
-  data: Uint8Array;
-  /** Body i is data[offsets[i], offsets[i + 1]). */
-  offsets: Uint32Array;
-  /**
-   * Every body was checked with `decodeEvent` on the reading thread: these are
-   * the ones it rejected (index in the batch and the error); the rest are valid
-   * UTF-8 JSON of a valid event, which the writer thread only has to parse.
-   */
-  invalid: { i: number; error: DecodeError }[];
-}
 
 export interface BuildThreadData {
   file: string;
@@ -53,32 +38,6 @@ export type BuildReply =
   | { type: "finished"; checkpoints: Record<string, number>; busyMs: number; cpuMs: number | null }
   | { type: "closed" }
   | { type: "error"; message: string };
-
-export function packBatch(stream: string, msgs: readonly JsMsg[], s: Subjects): PackedBatch {
-  const n = msgs.length;
-  const seqs = new Float64Array(n);
-  const publishedMs = new Float64Array(n);
-  const offsets = new Uint32Array(n + 1);
-  const subjects: string[] = new Array(n);
-  let size = 0;
-  for (let i = 0; i < n; i++) size += (msgs[i] as JsMsg).data.length;
-  const data = new Uint8Array(size);
-  const invalid: PackedBatch["invalid"] = [];
-  let at = 0;
-  for (let i = 0; i < n; i++) {
-    const m = msgs[i] as JsMsg;
-    const d = decodeEvent(m.subject, m.data, { subjects: s });
-    if (!d.ok) invalid.push({ i, error: d.error });
-    seqs[i] = m.seq;
-    publishedMs[i] = Math.floor(m.info.timestampNanos / 1e6);
-    subjects[i] = m.subject;
-    offsets[i] = at;
-    data.set(m.data, at);
-    at += m.data.length;
-  }
-  offsets[n] = at;
-  return { stream, seqs, publishedMs, subjects: subjects.join("\n"), data, offsets, invalid };
-}
 
 const ENTRY = new URL("./build-thread-entry.mjs", import.meta.url);
 
@@ -143,11 +102,16 @@ export class BuildWriter {
     for (const w of ws) w.reject(e);
   }
 
-  /** Hands a batch to the thread; waits while `maxInFlight` batches are already queued there. */
-  async apply(stream: string, msgs: readonly JsMsg[]): Promise<void> {
+  /** A packer for batches of `stream` to hand to `apply`. */
+  packer(stream: string, batchMax: number): BatchPacker {
+    return new BatchPacker(stream, this.subjects, batchMax);
+  }
+
+  /** Hands the packer's batch to the thread; waits while `maxInFlightBytes` of bodies are already queued there. */
+  async apply(packer: BatchPacker): Promise<void> {
     if (this.failure) throw this.failure;
-    if (msgs.length === 0) return;
-    const batch = packBatch(stream, msgs, this.subjects);
+    if (packer.size === 0) return;
+    const batch = packer.take();
     this.worker.postMessage({ type: "batch", batch } satisfies BuildRequest, [batch.seqs.buffer, batch.publishedMs.buffer, batch.data.buffer, batch.offsets.buffer] as ArrayBuffer[]);
     this.inFlight++;
     this.inFlightBytes += batch.data.length;

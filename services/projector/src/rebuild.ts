@@ -1,4 +1,4 @@
-import { DeliverPolicy, jetstream, jetstreamManager, type JsMsg } from "@nats-io/jetstream";
+import { DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { Subjects } from "@troupe/events";
 import type { Logger } from "@troupe/events/node";
@@ -83,24 +83,22 @@ async function readStream(nc: NatsConnection, writer: BuildWriter, t: Target, ba
   if (t.first > t.last) return;
   const consumer = await jetstream(nc).consumers.get(t.stream, { opt_start_seq: t.first, deliver_policy: DeliverPolicy.StartSequence });
   const messages = await consumer.consume({ max_messages: Math.min(batchMax * 2, 10_000) });
-  let batch: JsMsg[] = [];
+  const batch = writer.packer(t.stream, batchMax);
   try {
     for await (const m of messages) {
-      if (t.untilMs !== undefined && Math.floor(m.info.timestampNanos / 1e6) > t.untilMs) break;
-      batch.push(m);
-      if (m.seq >= t.last || m.info.pending === 0) break;
-      if (batch.length >= batchMax) {
-        const full = batch;
-        batch = [];
-        await writer.apply(t.stream, full);
-      }
+      const info = m.info;
+      const publishedMs = Math.floor(info.timestampNanos / 1e6);
+      if (t.untilMs !== undefined && publishedMs > t.untilMs) break;
+      batch.add(m.subject, m.data, info.streamSequence, publishedMs);
+      if (info.streamSequence >= t.last || info.pending === 0) break;
+      if (batch.full) await writer.apply(batch);
     }
   } catch (e) {
     throw new Error(`reading ${t.stream}: ${(e as Error).message}`, { cause: e });
   } finally {
     await messages.close();
   }
-  await writer.apply(t.stream, batch);
+  await writer.apply(batch);
 }
 
 export async function rebuild(o: RebuildOptions): Promise<RebuildResult> {

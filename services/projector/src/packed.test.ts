@@ -1,0 +1,49 @@
+import { createEvent, decodeEvent, encodeEvent, subjectOf, subjectsFor } from "@troupe/events";
+import { describe, expect, it } from "vitest";
+import { BatchPacker, unpack } from "./packed.ts";
+
+const s = subjectsFor("troupe");
+const spec = { url: "https://e.com/ü/✓", priority: 5, maxAttempts: 3, timeoutMs: 60_000 };
+
+describe("packed rebuild batches", () => {
+  it("carry every message's sequence, publish time and decode result across, however big the bodies", () => {
+    const valid = Array.from({ length: 30 }, (_, i) => createEvent("job.submitted", { jobId: `j${i}`, spec: { ...spec, tags: ["t"], url: `https://e.com/ü/✓/${"x".repeat(i * 40)}` } }, "master"));
+    const msgs: { subject: string; body: Uint8Array }[] = valid.map((e) => ({ subject: subjectOf(e, s), body: encodeEvent(e) }));
+    // Invalid ones: not JSON, a body on the wrong subject, a truncated multi-byte character.
+    msgs.splice(3, 0, { subject: "troupe.evt.job.x.submitted", body: new TextEncoder().encode("{not json") });
+    msgs.splice(7, 0, { subject: "troupe.evt.job.other.submitted", body: encodeEvent(valid[0]!) });
+    msgs.splice(9, 0, { subject: "troupe.evt.job.y.submitted", body: Uint8Array.of(0x7b, 0x22, 0xc3) });
+    // A tiny body hint: the packer has to grow its buffer several times.
+    const packer = new BatchPacker("TROUPE_EVENTS", s, msgs.length, 16);
+    msgs.forEach((m, i) => packer.add(m.subject, m.body, 100 + i, 1_000 + i));
+    expect(packer.full).toBe(true);
+    const batch = packer.take();
+    expect(packer.size).toBe(0);
+    expect(batch.count).toBe(msgs.length);
+    expect(batch.invalid.map((x) => [x.i, x.subject, x.error.code])).toEqual([
+      [3, "troupe.evt.job.x.submitted", "not-json"], [7, "troupe.evt.job.other.submitted", "subject-mismatch"], [9, "troupe.evt.job.y.submitted", "not-json"],
+    ]);
+    const out = unpack(batch, s);
+    expect(out).toHaveLength(msgs.length);
+    out.forEach((m, i) => {
+      const src = msgs[i]!;
+      expect([m.seq, m.publishedMs, m.subject]).toEqual([100 + i, 1_000 + i, src.subject]);
+      expect(Buffer.from(m.data).equals(Buffer.from(src.body))).toBe(true);
+      expect(m.decoded).toEqual(decodeEvent(src.subject, src.body, { subjects: s }));
+    });
+  });
+
+  it("starts a fresh batch after take, and refuses more than its maximum", () => {
+    const packer = new BatchPacker("TROUPE_EVENTS", s, 2);
+    const e = createEvent("job.submitted", { jobId: "a", spec }, "master");
+    packer.add(subjectOf(e, s), encodeEvent(e), 1, 1);
+    packer.add(subjectOf(e, s), encodeEvent(e), 2, 2);
+    expect(() => packer.add(subjectOf(e, s), encodeEvent(e), 3, 3)).toThrow(/full/);
+    const first = packer.take();
+    packer.add(subjectOf(e, s), encodeEvent(e), 3, 3);
+    const second = packer.take();
+    expect([first.count, second.count]).toEqual([2, 1]);
+    expect(unpack(second, s).map((m) => m.seq)).toEqual([3]);
+    expect(unpack(first, s).map((m) => m.seq)).toEqual([1, 2]);
+  });
+});

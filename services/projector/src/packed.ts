@@ -1,0 +1,139 @@
+import { decodeEvent, subjectOf, type DecodeError, type Decoded, type Subjects, type TroupeEvent } from "@troupe/events";
+import type { RawMessage } from "./writer.ts";
+
+/**
+ * A rebuild batch as it travels from the reading thread to the writer thread:
+ * a few transferable arrays (moved, not copied) instead of one object per
+ * message. The reading thread validates each message as it arrives and packs
+ * it (`BatchPacker`); the writer thread folds the batch through `unpack`.
+ */
+
+export interface PackedBatch {
+  stream: string;
+  /** Messages in the batch. */
+  count: number;
+  seqs: Float64Array;
+  publishedMs: Float64Array;
+  data: Uint8Array;
+  /** Body i is data[offsets[i], offsets[i + 1]). */
+  offsets: Uint32Array;
+  /**
+   * Every body was checked with `decodeEvent` on the reading thread: these are
+   * the ones it rejected (index in the batch, subject and the error); the rest
+   * are valid UTF-8 JSON of a valid event, which the writer thread only has to
+   * parse, and arrived on the subject their event belongs on (`subjectOf`).
+   */
+  invalid: { i: number; subject: string; error: DecodeError }[];
+}
+
+/**
+ * Builds a batch one message at a time: validates it and copies what the
+ * writer thread needs (sequence, publish time, body) into typed arrays, so the
+ * message itself can be collected at once instead of living (and being copied
+ * by the garbage collector) until the batch is full.
+ */
+export class BatchPacker {
+  private seqs: Float64Array;
+  private publishedMs: Float64Array;
+  private offsets: Uint32Array;
+  private data: Uint8Array;
+  private invalid: PackedBatch["invalid"] = [];
+  private n = 0;
+  private at = 0;
+
+  constructor(readonly stream: string, private readonly subjects: Subjects, private readonly max: number, private bytesHint = max * 512) {
+    this.seqs = new Float64Array(max);
+    this.publishedMs = new Float64Array(max);
+    this.offsets = new Uint32Array(max + 1);
+    this.data = new Uint8Array(bytesHint);
+  }
+
+  get size(): number {
+    return this.n;
+  }
+
+  get full(): boolean {
+    return this.n >= this.max;
+  }
+
+  /** Validates and appends one message (`seq` and `publishedMs` as the stream delivered it). */
+  add(subject: string, body: Uint8Array, seq: number, publishedMs: number): void {
+    if (this.n >= this.max) throw new Error(`batch of ${this.stream} is full (${this.max})`);
+    const d = decodeEvent(subject, body, { subjects: this.subjects });
+    const i = this.n++;
+    if (!d.ok) this.invalid.push({ i, subject, error: d.error });
+    this.seqs[i] = seq;
+    this.publishedMs[i] = publishedMs;
+    this.offsets[i] = this.at;
+    if (this.at + body.length > this.data.length) {
+      const grown = new Uint8Array(Math.max(this.data.length * 2, this.at + body.length));
+      grown.set(this.data.subarray(0, this.at));
+      this.data = grown;
+    }
+    this.data.set(body, this.at);
+    this.at += body.length;
+  }
+
+  /** The batch so far (its arrays change hands); the packer starts an empty one. */
+  take(): PackedBatch {
+    const n = this.n;
+    this.offsets[n] = this.at;
+    const b: PackedBatch = { stream: this.stream, count: n, seqs: this.seqs, publishedMs: this.publishedMs, data: this.data, offsets: this.offsets, invalid: this.invalid };
+    // The next batch's body buffer: as big as this one needed.
+    this.bytesHint = Math.max(this.bytesHint, this.at);
+    this.seqs = new Float64Array(this.max);
+    this.publishedMs = new Float64Array(this.max);
+    this.offsets = new Uint32Array(this.max + 1);
+    this.data = new Uint8Array(this.bytesHint);
+    this.invalid = [];
+    this.n = 0;
+    this.at = 0;
+    return b;
+  }
+}
+
+/**
+ * One message of a packed batch, parsed only when the fold reaches it (so a
+ * batch's events do not all live at once). The reading thread validated every
+ * body: for a valid one, parsing is all `decodeEvent` would add, and its
+ * subject is the one its event belongs on.
+ */
+class PackedMessage implements RawMessage {
+  constructor(private readonly b: PackedBatch, private readonly text: Buffer, private readonly i: number, private readonly s: Subjects, private readonly error: DecodeError | undefined, private readonly invalidSubject: string | undefined) {}
+
+  get seq(): number {
+    return this.b.seqs[this.i] as number;
+  }
+
+  get publishedMs(): number {
+    return this.b.publishedMs[this.i] as number;
+  }
+
+  get data(): Uint8Array {
+    return this.b.data.subarray(this.b.offsets[this.i], this.b.offsets[this.i + 1]);
+  }
+
+  get decoded(): Decoded<TroupeEvent> {
+    if (this.error) return { ok: false, error: this.error };
+    return { ok: true, value: JSON.parse(this.text.toString("utf8", this.b.offsets[this.i], this.b.offsets[this.i + 1])) as TroupeEvent };
+  }
+
+  get subject(): string {
+    if (this.invalidSubject !== undefined) return this.invalidSubject;
+    // Only asked for a skipped (fenced-off) event, to log it.
+    return subjectOf(JSON.parse(this.text.toString("utf8", this.b.offsets[this.i], this.b.offsets[this.i + 1])) as TroupeEvent, this.s);
+  }
+}
+
+/** The batch's messages, for `ReadModelWriter.applyBatch` on the writer thread. */
+export function unpack(b: PackedBatch, s: Subjects): RawMessage[] {
+  const text = Buffer.from(b.data.buffer, b.data.byteOffset, b.data.byteLength);
+  const invalid = new Map(b.invalid.map((x) => [x.i, x]));
+  const out: RawMessage[] = new Array(b.count);
+  for (let i = 0; i < b.count; i++) {
+    const bad = invalid.get(i);
+    out[i] = new PackedMessage(b, text, i, s, bad?.error, bad?.subject);
+  }
+  return out;
+}
+
