@@ -1,4 +1,4 @@
-import { rmSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { dirname } from "node:path";
 import { DeliverPolicy, jetstream, jetstreamManager, type JsMsg } from "@nats-io/jetstream";
@@ -20,6 +20,18 @@ import type { Bench } from "./report.ts";
  * only reads and JSON-parses every message and (b) the projector's rebuild
  * (decode, validate, fold, SQLite); then the live fold's lag at a steady rate.
  */
+
+/** CPU time (ms) a process has used, from /proc (Linux); null elsewhere. */
+function processCpuMsOf(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return ((Number(f[11]) + Number(f[12])) * 1000) / 100;
+  } catch {
+    return null;
+  }
+}
 
 /** Reads every message of the streams with ordered consumers, JSON-parsing each; returns messages read. */
 async function bareRead(nc: NatsConnection, streams: readonly string[]): Promise<number> {
@@ -44,9 +56,16 @@ async function bareRead(nc: NatsConnection, streams: readonly string[]): Promise
   return n;
 }
 
-export const bench: Bench = async ({ quick, log }) => {
-  const total = quick ? 20_000 : 1_000_000;
-  const workers = quick ? 100 : 1000;
+/** Workers for a log of `events` events: 1,000 for the full 1,000,000, one per 1,000 events for other sizes (10 to 1,000). */
+export function workersFor(events: number, quick: boolean, size?: number): number {
+  if (size === undefined) return quick ? 100 : 1000;
+  return Math.max(10, Math.min(1000, Math.round(events / 1000)));
+}
+
+export const bench: Bench = async ({ quick, log, size }) => {
+  if (size !== undefined && !(Number.isInteger(size) && size > 0)) throw new Error(`size must be a positive whole number of events, got ${size}`);
+  const total = size ?? (quick ? 20_000 : 1_000_000);
+  const workers = workersFor(total, quick, size);
   const lagSeconds = quick ? 3 : 15;
   const rate = 2000;
   const nats = await startTestNats({ init: true });
@@ -73,6 +92,8 @@ export const bench: Bench = async ({ quick, log }) => {
     const path = tempDbPath();
     paths.push(path);
     let lastLine = "";
+    const natsCpu0 = processCpuMsOf(nats.server.process.pid);
+    const cpu0 = process.cpuUsage();
     const r0 = performance.now();
     const r = await rebuild({
       nc, path, streams: [...STREAMS], subjects, batchMax: DEFAULT_REBUILD_BATCH, seriesRetentionMs: 24 * 3600_000, log: quietLog, graceMs: 0,
@@ -83,6 +104,10 @@ export const bench: Bench = async ({ quick, log }) => {
       },
     });
     const rebuildMs = performance.now() - r0;
+    const cpu = process.cpuUsage(cpu0);
+    const processCpuMs = (cpu.user + cpu.system) / 1000;
+    const natsCpuMs = natsCpu0 === null ? null : (processCpuMsOf(nats.server.process.pid) ?? NaN) - natsCpu0;
+    const perEvent = (ms: number | null) => (ms === null || !Number.isFinite(ms) ? "n/a" : `${((ms * 1000) / Math.max(1, r.events)).toFixed(1)} µs`);
     const rebuildRate = (r.events / rebuildMs) * 1000;
     log(`rebuild: ${r.events} events (${r.skipped} skipped) in ${rebuildMs.toFixed(0)} ms`);
 
@@ -122,7 +147,7 @@ export const bench: Bench = async ({ quick, log }) => {
 
     return {
       bench: "projector",
-      params: { events: published, workers, bareRead: read, liveRate: rate, liveSeconds: lagSeconds, liveEvents: lags.length, quick },
+      params: { events: published, workers, bareRead: read, liveRate: rate, liveSeconds: lagSeconds, liveEvents: lags.length, quick, ...(size !== undefined ? { size } : {}) },
       figures: [
         { name: "bare ordered read+parse events/s", value: Math.round(bareRate), unit: "events/s" },
         { name: "rebuild events/s", value: Math.round(rebuildRate), unit: "events/s", target: ">= 50000" },
@@ -134,6 +159,7 @@ export const bench: Bench = async ({ quick, log }) => {
       notes: [
         `rebuild folded ${r.events} messages (${r.skipped} skipped, ${((r.skipped / Math.max(1, r.events)) * 100).toFixed(2)} %: stale completions the generator emits on purpose)`,
         `rebuild writer thread busy ${(r.writerBusyMs / 1000).toFixed(1)} s of ${(rebuildMs / 1000).toFixed(1)} s (parse, fold, SQLite); the reading thread reads, validates and packs`,
+        `rebuild CPU per event: reading thread ${perEvent(r.readerCpuMs)}, writer thread ${perEvent(r.writerCpuMs)}, whole process ${perEvent(processCpuMs)} (GC helpers and the writer thread's start-up included), nats-server ${perEvent(natsCpuMs)}`,
         `load average at the end: ${loadavg().map((l) => l.toFixed(1)).join(" ")} on ${cpus().length} cores`,
         "lag = stream publish time to the batch's SQLite commit, measured in the same process that publishes",
       ],
