@@ -16,6 +16,16 @@ describe("applyEvent", () => {
     log.add("job.completed", { jobId: "j1", workerId: "w1", attempt: 1, result: { success: true, data: {}, dataExtracted: 0, screenshots: [], logs: [] }, metrics: { totalDuration: 1, responseTime: 1, memoryUsed: 1 } });
     expect(s.workers.get("w1")!.held.size).toBe(0);
     expect(s.open.has("j1")).toBe(false);
+    // Guard sequences only for what the master appends; the worker's events need none.
+    expect(s.subjectSeq.has("troupe.evt.job.j1.completed")).toBe(false);
+  });
+
+  it("records worker.lost's sequence, so a second verdict on the same worker passes the guard", () => {
+    const s = emptyState();
+    const log = logBuilder(s);
+    log.add("worker.registered", registration("w1", 1, ["chromium"]));
+    log.add("worker.lost", { workerId: "w1", lastSeen: new Date(log.now).toISOString(), epoch: 2, jobIds: [] });
+    expect(s.subjectSeq.get("troupe.evt.worker.w1.lost")).toBe(2);
   });
 
   it("rejects and counts a stale attempt and an older epoch, and records their sequence for the guard", () => {

@@ -26,7 +26,7 @@ export interface MasterState {
   jobs: Map<string, JobView>;
   workers: Map<string, WorkerView>;
   byIdempotencyKey: Map<string, string>;
-  /** Last stream sequence per job-decision subject: the expected-last-subject-sequence guard. */
+  /** Last stream sequence per subject the master appends to (its decisions, and job.submitted): the expected-last-subject-sequence guard. */
   subjectSeq: Map<string, number>;
   /** Server time (ms) of each running attempt's last sign of life: its lease runs from here. */
   activityMs: Map<string, number>;
@@ -73,6 +73,9 @@ function worker(s: MasterState, id: string, timeMs: number): WorkerView {
 
 const HOLDING = new Set(["assigned", "running"]);
 
+/** Event types the master appends, guarded by expected-last-subject-sequence. */
+export const GUARDED: ReadonlySet<string> = new Set(["job.submitted", "job.assigned", "job.requeued", "job.cancelled", "job.dead", "worker.lost"]);
+
 /** Keeps each worker's set of held jobs in step with a job transition. */
 function trackHeld(s: MasterState, before: JobView | undefined, after: JobView) {
   const wasHeld = before && HOLDING.has(before.status) ? before.workerId : undefined;
@@ -85,10 +88,9 @@ function trackHeld(s: MasterState, before: JobView | undefined, after: JobView) 
 /** Folds one event of TROUPE_EVENTS. Rejected job events are counted, never folded. */
 export function applyEvent(s: MasterState, e: TroupeEvent, m: MessageMeta): ApplyResult {
   s.appliedSeq = Math.max(s.appliedSeq, m.seq);
-  if (e.type.startsWith("job.")) {
-    s.subjectSeq.set(m.subject, m.seq);
-    return applyJobEvent(s, e as Extract<TroupeEvent, { type: `job.${string}` }>, m);
-  }
+  // Only subjects the master appends to need a guard sequence (workers' job events would be half the entries, never read).
+  if (GUARDED.has(e.type)) s.subjectSeq.set(m.subject, m.seq);
+  if (e.type.startsWith("job.")) return applyJobEvent(s, e as Extract<TroupeEvent, { type: `job.${string}` }>, m);
   switch (e.type) {
     case "worker.registered": {
       const w = worker(s, e.data.workerId, m.timeMs);

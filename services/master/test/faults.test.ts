@@ -157,4 +157,18 @@ describe("faults", () => {
     expect(after.every((e) => e.type === "job.assigned" && e.data.epoch > firstEpoch)).toBe(true);
     expectExactlyOnce(log, [...first, ...second]);
   }, SLOW);
+
+  it("a worker lost, back, and lost again gets a second worker.lost (the guard knows the first)", async () => {
+    const m: RunningMaster = await masterIn(nats, "m-faults-relost");
+    cleanup.push(() => m.stop());
+    const lostOf = async () => (await readLog(ui)).filter((l) => l.event.type === "worker.lost" && l.event.data.workerId === "w-relost");
+    const first = await fakeWorker(nats, { id: "w-relost", heartbeatMs: 100 });
+    await first.stop(); // silent: lost after 3 heartbeat intervals
+    await waitFor("the first worker.lost", async () => ((await lostOf()).length === 1 ? true : null), 20_000, 100);
+    const again = await fakeWorker(nats, { id: "w-relost", heartbeatMs: 100 });
+    await waitFor("the worker back online", () => (m.master.state.workers.get("w-relost")?.lifecycle === "online" ? true : null), 20_000);
+    await again.stop();
+    await waitFor("the second worker.lost", async () => ((await lostOf()).length === 2 ? true : null), 20_000, 100);
+    expect(m.master.counters.guardConflicts).toBe(0);
+  }, 60_000);
 });
