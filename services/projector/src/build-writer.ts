@@ -102,9 +102,14 @@ export class BuildWriter {
     for (const w of ws) w.reject(e);
   }
 
-  /** A packer for batches of `stream` to hand to `apply`. */
-  packer(stream: string, batchMax: number): BatchPacker {
-    return new BatchPacker(stream, this.subjects, batchMax);
+  /** A packer for batches of `stream` to hand to `apply`; `validate`: decode on this thread (else on the writer thread). */
+  packer(stream: string, batchMax: number, validate: boolean): BatchPacker {
+    return new BatchPacker(stream, this.subjects, batchMax, validate);
+  }
+
+  /** Batches posted to the thread and not folded yet (the one it folds included). */
+  get queued(): number {
+    return this.inFlight;
   }
 
   /** Hands the packer's batch to the thread; waits while `maxInFlightBytes` of bodies are already queued there. */

@@ -6,7 +6,7 @@ const s = subjectsFor("troupe");
 const spec = { url: "https://e.com/ü/✓", priority: 5, maxAttempts: 3, timeoutMs: 60_000 };
 
 describe("packed rebuild batches", () => {
-  it("carry every message's sequence, publish time and decode result across, however big the bodies", () => {
+  it.each([["on the reading thread", true], ["on the writer thread", false]])("carry every message's sequence, publish time and decode result across, however big the bodies (validated %s)", (_where, validate) => {
     const valid = Array.from({ length: 30 }, (_, i) => createEvent("job.submitted", { jobId: `j${i}`, spec: { ...spec, tags: ["t"], url: `https://e.com/ü/✓/${"x".repeat(i * 40)}` } }, "master"));
     const msgs: { subject: string; body: Uint8Array }[] = valid.map((e) => ({ subject: subjectOf(e, s), body: encodeEvent(e) }));
     // Invalid ones: not JSON, a body on the wrong subject, a truncated multi-byte character.
@@ -14,15 +14,18 @@ describe("packed rebuild batches", () => {
     msgs.splice(7, 0, { subject: "troupe.evt.job.other.submitted", body: encodeEvent(valid[0]!) });
     msgs.splice(9, 0, { subject: "troupe.evt.job.y.submitted", body: Uint8Array.of(0x7b, 0x22, 0xc3) });
     // A tiny body hint: the packer has to grow its buffer several times.
-    const packer = new BatchPacker("TROUPE_EVENTS", s, msgs.length, 16);
+    const packer = new BatchPacker("TROUPE_EVENTS", s, msgs.length, validate, 16);
     msgs.forEach((m, i) => packer.add(m.subject, m.body, 100 + i, 1_000 + i));
     expect(packer.full).toBe(true);
     const batch = packer.take();
     expect(packer.size).toBe(0);
     expect(batch.count).toBe(msgs.length);
-    expect(batch.invalid.map((x) => [x.i, x.subject, x.error.code])).toEqual([
-      [3, "troupe.evt.job.x.submitted", "not-json"], [7, "troupe.evt.job.other.submitted", "subject-mismatch"], [9, "troupe.evt.job.y.submitted", "not-json"],
-    ]);
+    if ("invalid" in batch.checked) {
+      expect(batch.checked.invalid.map((x) => [x.i, x.subject, x.error.code])).toEqual([
+        [3, "troupe.evt.job.x.submitted", "not-json"], [7, "troupe.evt.job.other.submitted", "subject-mismatch"], [9, "troupe.evt.job.y.submitted", "not-json"],
+      ]);
+    }
+    expect("invalid" in batch.checked).toBe(validate);
     const out = unpack(batch, s);
     expect(out).toHaveLength(msgs.length);
     out.forEach((m, i) => {
@@ -45,5 +48,20 @@ describe("packed rebuild batches", () => {
     expect([first.count, second.count]).toEqual([2, 1]);
     expect(unpack(second, s).map((m) => m.seq)).toEqual([3]);
     expect(unpack(first, s).map((m) => m.seq)).toEqual([1, 2]);
+  });
+
+  it("switches where it validates from one batch to the next, never within a batch", () => {
+    const packer = new BatchPacker("TROUPE_EVENTS", s, 3, false);
+    const e = createEvent("job.submitted", { jobId: "a", spec }, "master");
+    const bad = new TextEncoder().encode("nope");
+    packer.add(subjectOf(e, s), encodeEvent(e), 1, 1);
+    packer.setValidate(true);
+    packer.add("troupe.evt.job.a.submitted", bad, 2, 2);
+    const first = packer.take();
+    packer.add("troupe.evt.job.a.submitted", bad, 3, 3);
+    const second = packer.take();
+    expect(["subjects" in first.checked, "invalid" in second.checked]).toEqual([true, true]);
+    for (const b of [first, second]) expect(unpack(b, s).at(-1)!.decoded).toMatchObject({ ok: false, error: { code: "not-json" } });
+    expect(unpack(first, s)[0]!.decoded).toEqual({ ok: true, value: JSON.parse(JSON.stringify(e)) });
   });
 });

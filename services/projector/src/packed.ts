@@ -4,8 +4,11 @@ import type { RawMessage } from "./writer.ts";
 /**
  * A rebuild batch as it travels from the reading thread to the writer thread:
  * a few transferable arrays (moved, not copied) instead of one object per
- * message. The reading thread validates each message as it arrives and packs
- * it (`BatchPacker`); the writer thread folds the batch through `unpack`.
+ * message. The reading thread packs each message as it arrives
+ * (`BatchPacker`) and either validates it there (`decodeEvent`; the writer
+ * thread then only parses valid bodies) or leaves the whole `decodeEvent` to
+ * the writer thread, which then parses each body once instead of twice; the
+ * writer thread folds the batch through `unpack`.
  */
 
 export interface PackedBatch {
@@ -18,12 +21,14 @@ export interface PackedBatch {
   /** Body i is data[offsets[i], offsets[i + 1]). */
   offsets: Uint32Array;
   /**
-   * Every body was checked with `decodeEvent` on the reading thread: these are
-   * the ones it rejected (index in the batch, subject and the error); the rest
-   * are valid UTF-8 JSON of a valid event, which the writer thread only has to
-   * parse, and arrived on the subject their event belongs on (`subjectOf`).
+   * Validated on the reading thread: every body was checked with
+   * `decodeEvent` there, these are the ones it rejected (index in the batch,
+   * subject and the error); the rest are valid UTF-8 JSON of a valid event,
+   * which the writer thread only has to parse, and arrived on the subject their
+   * event belongs on (`subjectOf`). Otherwise: every message's subject, joined
+   * with "\n" (a subject has none), for `decodeEvent` on the writer thread.
    */
-  invalid: { i: number; subject: string; error: DecodeError }[];
+  checked: { invalid: { i: number; subject: string; error: DecodeError }[] } | { subjects: string };
 }
 
 /**
@@ -37,15 +42,26 @@ export class BatchPacker {
   private publishedMs: Float64Array;
   private offsets: Uint32Array;
   private data: Uint8Array;
-  private invalid: PackedBatch["invalid"] = [];
+  private invalid: { i: number; subject: string; error: DecodeError }[] = [];
+  private subjectList: string[] = [];
   private n = 0;
   private at = 0;
 
-  constructor(readonly stream: string, private readonly subjects: Subjects, private readonly max: number, private bytesHint = max * 512) {
+  private validating: boolean;
+
+  /** `validate`: run `decodeEvent` here (else on the writer thread); `setValidate` changes it for the next batch. */
+  constructor(readonly stream: string, private readonly subjects: Subjects, private readonly max: number, private validate = true, private bytesHint = max * 512) {
+    this.validating = validate;
     this.seqs = new Float64Array(max);
     this.publishedMs = new Float64Array(max);
     this.offsets = new Uint32Array(max + 1);
     this.data = new Uint8Array(bytesHint);
+  }
+
+  /** Where the batch after the current one is validated (the current one keeps its choice). */
+  setValidate(validate: boolean): void {
+    this.validate = validate;
+    if (this.n === 0) this.validating = validate;
   }
 
   get size(): number {
@@ -56,12 +72,14 @@ export class BatchPacker {
     return this.n >= this.max;
   }
 
-  /** Validates and appends one message (`seq` and `publishedMs` as the stream delivered it). */
+  /** Appends one message (`seq` and `publishedMs` as the stream delivered it), validating it when the packer does. */
   add(subject: string, body: Uint8Array, seq: number, publishedMs: number): void {
     if (this.n >= this.max) throw new Error(`batch of ${this.stream} is full (${this.max})`);
-    const d = decodeEvent(subject, body, { subjects: this.subjects });
     const i = this.n++;
-    if (!d.ok) this.invalid.push({ i, subject, error: d.error });
+    if (this.validating) {
+      const d = decodeEvent(subject, body, { subjects: this.subjects });
+      if (!d.ok) this.invalid.push({ i, subject, error: d.error });
+    } else this.subjectList.push(subject);
     this.seqs[i] = seq;
     this.publishedMs[i] = publishedMs;
     this.offsets[i] = this.at;
@@ -78,7 +96,8 @@ export class BatchPacker {
   take(): PackedBatch {
     const n = this.n;
     this.offsets[n] = this.at;
-    const b: PackedBatch = { stream: this.stream, count: n, seqs: this.seqs, publishedMs: this.publishedMs, data: this.data, offsets: this.offsets, invalid: this.invalid };
+    const checked = this.validating ? { invalid: this.invalid } : { subjects: this.subjectList.join("\n") };
+    const b: PackedBatch = { stream: this.stream, count: n, seqs: this.seqs, publishedMs: this.publishedMs, data: this.data, offsets: this.offsets, checked };
     // The next batch's body buffer: as big as this one needed.
     this.bytesHint = Math.max(this.bytesHint, this.at);
     this.seqs = new Float64Array(this.max);
@@ -86,6 +105,8 @@ export class BatchPacker {
     this.offsets = new Uint32Array(this.max + 1);
     this.data = new Uint8Array(this.bytesHint);
     this.invalid = [];
+    this.subjectList = [];
+    this.validating = this.validate;
     this.n = 0;
     this.at = 0;
     return b;
@@ -93,13 +114,11 @@ export class BatchPacker {
 }
 
 /**
- * One message of a packed batch, parsed only when the fold reaches it (so a
- * batch's events do not all live at once). The reading thread validated every
- * body: for a valid one, parsing is all `decodeEvent` would add, and its
- * subject is the one its event belongs on.
+ * One message of a packed batch, decoded only when the fold reaches it (so a
+ * batch's events do not all live at once).
  */
 class PackedMessage implements RawMessage {
-  constructor(private readonly b: PackedBatch, private readonly text: Buffer, private readonly i: number, private readonly s: Subjects, private readonly error: DecodeError | undefined, private readonly invalidSubject: string | undefined) {}
+  constructor(private readonly b: PackedBatch, private readonly text: Buffer, private readonly i: number, private readonly s: Subjects, private readonly error: DecodeError | undefined, private readonly knownSubject: string | undefined) {}
 
   get seq(): number {
     return this.b.seqs[this.i] as number;
@@ -115,12 +134,15 @@ class PackedMessage implements RawMessage {
 
   get decoded(): Decoded<TroupeEvent> {
     if (this.error) return { ok: false, error: this.error };
+    // Not validated yet: all of decodeEvent, here.
+    if ("subjects" in this.b.checked) return decodeEvent(this.knownSubject as string, this.data, { subjects: this.s });
+    // Validated on the reading thread: parsing is all decodeEvent would add.
     return { ok: true, value: JSON.parse(this.text.toString("utf8", this.b.offsets[this.i], this.b.offsets[this.i + 1])) as TroupeEvent };
   }
 
   get subject(): string {
-    if (this.invalidSubject !== undefined) return this.invalidSubject;
-    // Only asked for a skipped (fenced-off) event, to log it.
+    if (this.knownSubject !== undefined) return this.knownSubject;
+    // A valid event arrived on the subject it belongs on; only asked for a skipped (fenced-off) one, to log it.
     return subjectOf(JSON.parse(this.text.toString("utf8", this.b.offsets[this.i], this.b.offsets[this.i + 1])) as TroupeEvent, this.s);
   }
 }
@@ -128,12 +150,16 @@ class PackedMessage implements RawMessage {
 /** The batch's messages, for `ReadModelWriter.applyBatch` on the writer thread. */
 export function unpack(b: PackedBatch, s: Subjects): RawMessage[] {
   const text = Buffer.from(b.data.buffer, b.data.byteOffset, b.data.byteLength);
-  const invalid = new Map(b.invalid.map((x) => [x.i, x]));
   const out: RawMessage[] = new Array(b.count);
+  if ("subjects" in b.checked) {
+    const subjects = b.count === 0 ? [] : b.checked.subjects.split("\n");
+    for (let i = 0; i < b.count; i++) out[i] = new PackedMessage(b, text, i, s, undefined, subjects[i]);
+    return out;
+  }
+  const invalid = new Map(b.checked.invalid.map((x) => [x.i, x]));
   for (let i = 0; i < b.count; i++) {
     const bad = invalid.get(i);
     out[i] = new PackedMessage(b, text, i, s, bad?.error, bad?.subject);
   }
   return out;
 }
-

@@ -26,6 +26,14 @@ export interface RebuildOptions {
   until?: Until;
   log: Logger;
   onProgress?: (p: Progress) => void;
+  /**
+   * Where every message is validated (`decodeEvent`): on the reading thread
+   * (the writer thread then parses each valid body again), on the writer
+   * thread (each body parsed once), or `auto` (default): batch by batch, on
+   * the reading thread while the writer thread has batches waiting, else on
+   * the writer thread. TROUPE_REBUILD_VALIDATE sets the default.
+   */
+  validateOn?: "reader" | "writer" | "auto";
   /** How long the previous file stays for readers that still have it open before it is deleted (default 5 s). */
   graceMs?: number;
 }
@@ -79,11 +87,11 @@ async function targets(nc: NatsConnection, o: RebuildOptions): Promise<Target[]>
  * thread. The iterator form of `consume` pulls more only as messages are taken
  * from it, so waiting on the writer slows the read instead of buffering.
  */
-async function readStream(nc: NatsConnection, writer: BuildWriter, t: Target, batchMax: number): Promise<void> {
+async function readStream(nc: NatsConnection, writer: BuildWriter, t: Target, batchMax: number, validateOn: "reader" | "writer" | "auto"): Promise<void> {
   if (t.first > t.last) return;
   const consumer = await jetstream(nc).consumers.get(t.stream, { opt_start_seq: t.first, deliver_policy: DeliverPolicy.StartSequence });
   const messages = await consumer.consume({ max_messages: Math.min(batchMax * 2, 10_000) });
-  const batch = writer.packer(t.stream, batchMax);
+  const batch = writer.packer(t.stream, batchMax, validateOn === "reader");
   try {
     for await (const m of messages) {
       const info = m.info;
@@ -91,7 +99,11 @@ async function readStream(nc: NatsConnection, writer: BuildWriter, t: Target, ba
       if (t.untilMs !== undefined && publishedMs > t.untilMs) break;
       batch.add(m.subject, m.data, info.streamSequence, publishedMs);
       if (info.streamSequence >= t.last || info.pending === 0) break;
-      if (batch.full) await writer.apply(batch);
+      if (batch.full) {
+        await writer.apply(batch);
+        // The writer thread is behind (a batch waits besides the one it folds): this thread takes the validation of the next batch.
+        if (validateOn === "auto") batch.setValidate(writer.queued >= 2);
+      }
     }
   } catch (e) {
     throw new Error(`reading ${t.stream}: ${(e as Error).message}`, { cause: e });
@@ -99,6 +111,11 @@ async function readStream(nc: NatsConnection, writer: BuildWriter, t: Target, ba
     await messages.close();
   }
   await writer.apply(batch);
+}
+
+function validateDefault(): "reader" | "writer" | "auto" {
+  const v = process.env.TROUPE_REBUILD_VALIDATE;
+  return v === "reader" || v === "writer" ? v : "auto";
 }
 
 export async function rebuild(o: RebuildOptions): Promise<RebuildResult> {
@@ -129,7 +146,7 @@ export async function rebuild(o: RebuildOptions): Promise<RebuildResult> {
   try {
     for (const t of ts) {
       o.log.info({ stream: t.stream, from: t.first, to: t.last, ...(t.untilMs !== undefined ? { until: new Date(t.untilMs).toISOString() } : {}) }, "rebuilding from stream");
-      await readStream(o.nc, writer, t, o.batchMax);
+      await readStream(o.nc, writer, t, o.batchMax, o.validateOn ?? validateDefault());
     }
     await writer.drain();
     report(true);
