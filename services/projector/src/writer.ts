@@ -155,6 +155,29 @@ function jobRow(j: JobView) {
 
 const seriesKey = (workerId: string, minute: number) => `${workerId}\u0000${minute}`;
 
+/**
+ * The (worker, minute) series rows written so far, as small integers per
+ * worker (minute ÷ 60,000 fits a V8 small integer): a rebuild of a million
+ * events writes ~570,000 rows, and a Set of that many strings was a large
+ * old-generation structure for the garbage collector to mark again and again.
+ */
+class SeriesKeys {
+  private readonly byWorker = new Map<string, Set<number>>();
+  size = 0;
+
+  has(workerId: string, minute: number): boolean {
+    return this.byWorker.get(workerId)?.has(minute / 60_000) ?? false;
+  }
+
+  add(workerId: string, minute: number): void {
+    let set = this.byWorker.get(workerId);
+    if (!set) this.byWorker.set(workerId, (set = new Set()));
+    const before = set.size;
+    set.add(minute / 60_000);
+    this.size += set.size - before;
+  }
+}
+
 export class ReadModelWriter {
   readonly db: Sqlite;
   private readonly q: ReturnType<typeof statements>;
@@ -169,13 +192,13 @@ export class ReadModelWriter {
    * empty file): a key it never wrote is then known to be absent, so a cache
    * miss costs no SELECT. Rebuilds start on empty files.
    */
-  private written: { jobs: Set<string>; workers: Set<string>; fleet: Set<number>; series: Set<string> } | null;
+  private written: { jobs: Set<string>; workers: Set<string>; fleet: Set<number>; series: SeriesKeys } | null;
 
   constructor(db: Sqlite, private readonly o: WriterOptions) {
     this.db = db;
     this.q = statements(db);
     const empty = !db.prepare("select 1 from projection_checkpoints limit 1").get() && !db.prepare("select 1 from workers limit 1").get() && !db.prepare("select 1 from jobs limit 1").get();
-    this.written = empty ? { jobs: new Set(), workers: new Set(), fleet: new Set(), series: new Set() } : null;
+    this.written = empty ? { jobs: new Set(), workers: new Set(), fleet: new Set(), series: new SeriesKeys() } : null;
   }
 
   checkpoint(stream: string): number {
@@ -234,7 +257,7 @@ export class ReadModelWriter {
       const key = seriesKey(workerId, minute);
       let v = this.series.get(key);
       if (v === undefined) {
-        if (this.written && !this.written.series.has(key)) return undefined;
+        if (this.written && !this.written.series.has(workerId, minute)) return undefined;
         const r = this.q.getSeries.get<{ cpu_sum: number; memory_sum: number; samples: number; completed: number; failed: number }>({ worker_id: workerId, minute });
         v = r ? { workerId, minute, cpuSum: r.cpu_sum, memorySum: r.memory_sum, samples: r.samples, completed: r.completed, failed: r.failed } : null;
         this.series.set(key, v);
@@ -280,8 +303,8 @@ export class ReadModelWriter {
     }
     this.dirty.fleet.clear();
     for (const key of this.dirty.series) {
-      w?.series.add(key);
       const m = this.series.get(key) as WorkerMinute;
+      w?.series.add(m.workerId, m.minute);
       this.q.putSeries.run({ worker_id: m.workerId, minute: m.minute, cpu_sum: m.cpuSum, memory_sum: m.memorySum, samples: m.samples, completed: m.completed, failed: m.failed });
     }
     this.dirty.series.clear();
@@ -315,7 +338,7 @@ export class ReadModelWriter {
    */
   applyBatch(stream: string, msgs: readonly RawMessage[], status?: (r: BatchResult) => ProjectorStatus): BatchResult {
     const cutoff = this.seriesCutoff();
-    // Set when the caches are full: every row is written, then the caches are dropped.
+    // Set when the job cache is full: every row is written, then the job and fleet caches are dropped.
     let evict = false;
     const run = this.db.transaction((): BatchResult => {
       let last = this.checkpoint(stream);
@@ -340,7 +363,7 @@ export class ReadModelWriter {
       result.lastSeq = last;
       if (lastMs < 0) return result;
       const cacheLimit = this.o.cacheLimit ?? CACHE_LIMIT;
-      evict = this.jobs.size > cacheLimit || this.series.size > cacheLimit;
+      evict = this.jobs.size > cacheLimit;
       this.flush(!this.o.holdRows || evict || this.dirty.jobs.size + this.dirty.workers.size > (this.o.holdLimit ?? HOLD_LIMIT));
       for (const [reason, count] of skipCounts) this.q.addSkip.run({ stream, reason, count });
       this.q.putCheckpoint.run({ stream, last_seq: last, last_time: new Date(lastMs).toISOString() });
@@ -351,9 +374,10 @@ export class ReadModelWriter {
       const r = run();
       if (evict) {
         this.jobs.clear();
-        this.series.clear();
         this.fleet.clear();
       }
+      // Series rows are all written at every batch's end: a full series cache is dropped on its own.
+      if (this.series.size > (this.o.cacheLimit ?? CACHE_LIMIT)) this.series.clear();
       return r;
     } catch (e) {
       this.dropCache();
