@@ -55,6 +55,21 @@ describe("Requests", () => {
   });
 });
 
+describe("Requests on a closed connection", () => {
+  it("fails what is waiting at once, not after its timeout", async () => {
+    const nc = await nats.connect("master", "closing");
+    const silent = worker.subscribe("troupe.worker.w3.assign", { callback: () => {} });
+    await worker.flush();
+    const r = new Requests(nc);
+    const waiting = r.request("troupe.worker.w3.assign", "x", { timeoutMs: 60_000 }).catch((e: unknown) => e);
+    await nc.flush();
+    await nc.close();
+    expect(await waiting).toBeInstanceOf(Error);
+    expect(r.size).toBe(0);
+    silent.unsubscribe();
+  });
+});
+
 describe("EventAppender", () => {
   it("appends validated events with their id as Nats-Msg-Id and the subject guard", async () => {
     const a = new EventAppender(master);

@@ -29,6 +29,8 @@ export class Requests {
   constructor(readonly nc: NatsConnection, private readonly sweepMs = 50) {
     this.prefix = `${createInbox()}.`;
     this.sub = nc.subscribe(`${this.prefix}*`, { callback: (err, m) => (err ? this.failAll(err) : this.onReply(m)) });
+    // As nats.js does for its requests: a closed connection fails what is still waiting at once.
+    void nc.closed().then(() => this.close());
   }
 
   /** Requests in flight. */
@@ -56,7 +58,7 @@ export class Requests {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.sub.unsubscribe();
+    if (!this.nc.isClosed()) this.sub.unsubscribe();
     this.failAll(new Error("requests closed"));
   }
 
