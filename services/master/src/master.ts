@@ -1,4 +1,4 @@
-import { jetstream, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
+import { jetstream, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import {
@@ -12,7 +12,7 @@ import { newCounters, renderMetrics, type Counters } from "./metrics.ts";
 import { BrowserQueues, JobQueue, type QueueEntry } from "./queue.ts";
 import { backoffDelay, decide, type Decision, type RecoveryConfig } from "./recovery.ts";
 import { pickWorker, type Candidate } from "./scheduler.ts";
-import { applyEvent, applyHeartbeat, emptyState, type MasterState } from "./state.ts";
+import { applyEvent, applyHeartbeat, emptyState, finishedGuardSeq, type MasterState } from "./state.ts";
 
 /**
  * The master at run time: folds the log, holds (or waits for) the leader
@@ -72,6 +72,9 @@ export class Master {
   private eventsCaughtUp = false;
   private heartbeatsCaughtUp = false;
   private followers: Following[] = [];
+  private jsm?: JetStreamManager;
+  /** Specs being read back from the log (jobs in state.needSpec). */
+  private fetchingSpec = new Set<string>();
   private lease?: LeaderLease;
   private leaderListeners: ((leader: boolean, epoch: number) => void)[] = [];
   private foldListeners: ((e: TroupeEvent, seq: number) => void)[] = [];
@@ -114,11 +117,16 @@ export class Master {
     const names = storeNames(this.cfg.prefix);
     let caughtUp!: () => void;
     const caught = new Promise<void>((resolve) => (caughtUp = resolve));
-    const check = () => this.ready && caughtUp();
+    const check = () => {
+      if (!this.ready) return;
+      // Jobs redriven from their compact form (while rebuilding) get their spec back now.
+      for (const id of this.state.needSpec) void this.readSpec(id);
+      caughtUp();
+    };
     this.followers.push(await follow(this.js, { stream: names.events, deliver: "all", onMessage: (m) => this.onEventMessage(m), onCaughtUp: () => { this.eventsCaughtUp = true; check(); }, log: this.log }));
     this.followers.push(await follow(this.js, { stream: names.heartbeats, deliver: "last-per-subject", onMessage: (m) => this.onHeartbeatMessage(m), onCaughtUp: () => { this.heartbeatsCaughtUp = true; check(); }, log: this.log }));
     await caught;
-    this.log.info({ appliedSeq: this.state.appliedSeq, jobs: this.state.jobs.size, workers: this.state.workers.size }, "state rebuilt from the log");
+    this.log.info({ appliedSeq: this.state.appliedSeq, jobs: this.state.jobs.size, finishedJobs: this.state.finished.size, workers: this.state.workers.size }, "state rebuilt from the log");
     const kv = await new Kvm(this.nc).open(names.masterKv);
     this.lease = new LeaderLease(kv, this.cfg.id, this.cfg.leaderLeaseMs, this.log, (s) => {
       for (const f of this.leaderListeners) f(s.leader, s.epoch);
@@ -197,7 +205,9 @@ export class Master {
         const since = Math.max(Date.parse(res.previous?.updatedAt ?? job.submittedAt), res.previous?.notBefore ? Date.parse(res.previous.notBefore) : 0);
         this.counters.assignmentLatency.observe(Math.max(0, timeMs - since) / 1000);
       }
-      if (isWaiting(job)) this.enqueue(job);
+      if (this.state.needSpec.has(job.id)) {
+        if (this.ready) void this.readSpec(job.id);
+      } else if (isWaiting(job)) this.enqueue(job);
       else if (job.status !== "assigned" && job.status !== "running") this.refused.delete(job.id);
       if (!isWaiting(job) || e.type === "job.submitted" || e.type === "job.requeued") this.scheduleDispatch();
     } else if (e.type === "worker.lost" || e.type === "worker.registered" || e.type === "worker.deregistered") {
@@ -206,6 +216,39 @@ export class Master {
       this.scheduleDispatch();
     }
     for (const f of this.foldListeners) f(e, seq);
+  }
+
+  /**
+   * Reads a redriven job's spec back from its job.submitted (the master keeps
+   * no spec of a settled job). Until then the job is neither queued nor
+   * decided about; a failed read is tried again on the next tick.
+   */
+  private async readSpec(jobId: string) {
+    if (this.fetchingSpec.has(jobId) || this.stopping) return;
+    this.fetchingSpec.add(jobId);
+    try {
+      this.jsm ??= await this.js.jetstreamManager();
+      const m = await this.jsm.streams.getMessage(storeNames(this.cfg.prefix).events, { last_by_subj: this.subjects.job(jobId, "submitted") });
+      if (!m) throw new Error("no job.submitted in the log");
+      const r = decodeEvent(m.subject, m.data, { subjects: this.subjects });
+      if (!r.ok || r.value.type !== "job.submitted") throw new Error(`invalid job.submitted: ${r.ok ? r.value.type : r.error.message}`);
+      const job = this.state.jobs.get(jobId);
+      if (!job || !this.state.needSpec.has(jobId)) return; // settled again meanwhile
+      const spec = r.value.data.spec;
+      job.spec = spec;
+      job.priority = spec.priority;
+      job.url = spec.url;
+      job.tags = spec.tags ?? [];
+      job.idempotencyKey = r.value.data.idempotencyKey;
+      job.submittedAt = r.value.time;
+      this.state.needSpec.delete(jobId);
+      if (isWaiting(job)) this.enqueue(job);
+      this.scheduleDispatch();
+    } catch (e) {
+      this.log.warn({ jobId, err: (e as Error).message }, "could not read a redriven job's spec back from the log; trying again on the next tick");
+    } finally {
+      this.fetchingSpec.delete(jobId);
+    }
   }
 
   private enqueue(job: JobView) {
@@ -428,7 +471,8 @@ export class Master {
    * not enforce the guard.
    */
   async append<T extends EventType>(type: T, data: EventData<T>, subject: string, eventId?: string) {
-    const expect = this.state.subjectSeq.get(subject) ?? 0;
+    const jobId = type.startsWith("job.") ? (data as { jobId: string }).jobId : undefined;
+    const expect = this.state.subjectSeq.get(subject) ?? (jobId !== undefined ? finishedGuardSeq(this.state, jobId, type) : undefined) ?? 0;
     const event = createEvent(type, data, this.cfg.id);
     if (eventId) event.id = eventId;
     try {
@@ -458,6 +502,7 @@ export class Master {
 
   private tick() {
     this.releaseWaiters(Date.now());
+    if (this.ready) for (const id of this.state.needSpec) void this.readSpec(id);
     if (this.queue.size > 0 || this.delayed.size > 0) this.scheduleDispatch();
     const epoch = this.epoch;
     if (!epoch || !this.ready) return;

@@ -39,9 +39,10 @@ export function renderMetrics(s: MasterState, c: Counters, o: { leader: boolean;
 
   const depth = new Map<number, number>();
   const byState = new Map<string, number>(JOB_STATUSES.map((st) => [st, 0]));
+  for (const j of s.finished.values()) byState.set(j.status, (byState.get(j.status) ?? 0) + 1);
   for (const j of s.jobs.values()) {
     byState.set(j.status, (byState.get(j.status) ?? 0) + 1);
-    if (j.status === "queued" || j.status === "requeued") depth.set(j.priority, (depth.get(j.priority) ?? 0) + 1);
+    if ((j.status === "queued" || j.status === "requeued") && !s.needSpec.has(j.id)) depth.set(j.priority, (depth.get(j.priority) ?? 0) + 1);
   }
   gauge("troupe_master_queue_depth", "jobs waiting for a worker, by priority");
   for (let p = PRIORITY_MAX; p >= PRIORITY_MIN; p--) out.push(`troupe_master_queue_depth{priority="${p}"} ${depth.get(p) ?? 0}`);

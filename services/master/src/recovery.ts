@@ -62,7 +62,8 @@ export function decide(s: MasterState, nowMs: number, c: RecoveryConfig, skip: (
   }
   for (const id of s.open) {
     const job = s.jobs.get(id);
-    if (!job || skip(job.id)) continue;
+    // A redriven job whose spec is being read back from the log waits for it.
+    if (!job || skip(job.id) || s.needSpec.has(id)) continue;
     switch (job.status) {
       case "assigned":
       case "running": {

@@ -3,6 +3,7 @@ import type { Msg, Subscription } from "@nats-io/nats-core";
 import { decodeCommand, decodeReply, jobSpecFromSubmit, newId, type AckReply, type ErrorBody, type SubmitReply } from "@troupe/events";
 import { SECRETS_KEY_VAR, sealSecret } from "@troupe/events/node";
 import type { Master } from "./master.ts";
+import { lookupJob } from "./state.ts";
 
 /**
  * The master's request-reply API. `jobs.submit` is served by every master
@@ -55,7 +56,7 @@ export async function handleCancel(master: Master, m: Msg): Promise<AckReply> {
   if (!cmd.ok) return err("invalid", cmd.error.message, cmd.error.path);
   const epoch = master.epoch;
   if (!epoch) return err("unavailable", "this master is not the leader; try again");
-  const job = master.state.jobs.get(cmd.value.jobId);
+  const job = lookupJob(master.state, cmd.value.jobId);
   if (!job) return err("not-found", `no job ${cmd.value.jobId}`, "jobId");
   if (job.status === "completed" || job.status === "cancelled" || job.status === "dead") return err("conflict", `job ${job.id} is ${job.status}`, "jobId");
   const running = job.status === "assigned" || job.status === "running";
@@ -76,7 +77,7 @@ export async function handleRetry(master: Master, m: Msg): Promise<AckReply> {
   if (!cmd.ok) return err("invalid", cmd.error.message, cmd.error.path);
   const epoch = master.epoch;
   if (!epoch) return err("unavailable", "this master is not the leader; try again");
-  const job = master.state.jobs.get(cmd.value.jobId);
+  const job = lookupJob(master.state, cmd.value.jobId);
   if (!job) return err("not-found", `no job ${cmd.value.jobId}`, "jobId");
   if (job.status !== "failed" && job.status !== "dead") return err("conflict", `only a failed or dead job can be retried; job ${job.id} is ${job.status}`, "jobId");
   try {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { emptyState } from "./state.ts";
+import { compactJob, emptyState, finishedGuardSeq, isSettled, lookupJob, MISSING_SPEC, thawJob } from "./state.ts";
 import { logBuilder, registration, SPEC } from "./testing.ts";
 
 describe("applyEvent", () => {
@@ -59,5 +59,116 @@ describe("applyEvent", () => {
     log.add("job.requeued", { jobId: "j", attempt: 2, reason: "redrive", notBefore: new Date(log.now).toISOString(), epoch: 1 });
     expect(s.attemptBase.get("j")).toBe(1);
     expect(s.open.has("j")).toBe(true);
+  });
+});
+
+const RESULT = { success: true as const, data: { big: "x".repeat(1000) }, dataExtracted: 1, screenshots: [], logs: [] };
+const METRICS = { totalDuration: 1, responseTime: 1, memoryUsed: 1 };
+
+describe("settled jobs are kept compact", () => {
+  it("compactJob keeps status, attempt, epoch, worker, order and guard sequences, nothing of spec, result or history", () => {
+    const s = emptyState();
+    const log = logBuilder(s);
+    log.add("job.submitted", { jobId: "j", spec: SPEC });
+    log.add("job.assigned", { jobId: "j", workerId: "w1", attempt: 1, epoch: 4 });
+    const r = log.add("job.completed", { jobId: "j", workerId: "w1", attempt: 1, result: RESULT, metrics: METRICS });
+    if (!r.ok || !r.job) throw new Error("not folded");
+    expect(isSettled(r.job)).toBe(true);
+    expect(compactJob(r.job, 1, { assigned: 2 })).toEqual({
+      id: "j", status: "completed", attempt: 1, epoch: 4, workerId: "w1", order: 1, assigned: 2, requeued: 0, cancelled: 0, dead: 0,
+    });
+    expect(isSettled({ status: "failed", error: { message: "m", retryable: true } })).toBe(false);
+    expect(isSettled({ status: "failed", error: { message: "m", retryable: false } })).toBe(true);
+  });
+
+  it("thawJob gives evolveJob what it reads, with the placeholder spec", () => {
+    const f = compactJob({ ...thawJob({ id: "j", status: "dead", attempt: 3, epoch: 2, workerId: "w", order: 7, assigned: 1, requeued: 2, cancelled: 0, dead: 3 }) }, 7, {});
+    expect(f).toMatchObject({ id: "j", status: "dead", attempt: 3, epoch: 2, workerId: "w", order: 7 });
+    const v = thawJob(f);
+    expect(v).toMatchObject({ id: "j", status: "dead", attempt: 3, epoch: 2, workerId: "w", history: [] });
+    expect(v.spec).toBe(MISSING_SPEC);
+  });
+
+  it("after N finished jobs the state holds only compact entries, and nothing per job in the other maps", () => {
+    const s = emptyState();
+    const log = logBuilder(s);
+    log.add("worker.registered", registration("w1", 1));
+    const N = 200;
+    for (let i = 0; i < N; i++) {
+      const jobId = `j${i}`;
+      log.add("job.submitted", { jobId, spec: SPEC, idempotencyKey: `key-${i}` });
+      log.add("job.assigned", { jobId, workerId: "w1", attempt: 1, epoch: 1 });
+      log.add("job.started", { jobId, workerId: "w1", attempt: 1 });
+      if (i % 4 === 0) log.add("job.completed", { jobId, workerId: "w1", attempt: 1, result: RESULT, metrics: METRICS });
+      else if (i % 4 === 1) log.add("job.failed", { jobId, workerId: "w1", attempt: 1, error: { message: "no", retryable: false } });
+      else if (i % 4 === 2) log.add("job.cancelled", { jobId, attempt: 1, workerId: "w1", epoch: 1 });
+      else log.add("job.dead", { jobId, reason: "x", attempts: 1, epoch: 1 });
+    }
+    expect(s.jobs.size).toBe(0);
+    expect(s.finished.size).toBe(N);
+    expect(s.open.size + s.submitSeq.size + s.activityMs.size + s.attemptBase.size + s.refusedAttempts.size + s.assignedInstance.size + s.needSpec.size).toBe(0);
+    // Only the worker's own guard key is left; the jobs' sequences live in their compact entries.
+    expect([...s.subjectSeq.keys()]).toEqual([]);
+    expect(s.byIdempotencyKey.size).toBe(N);
+    for (const f of s.finished.values()) {
+      expect(Object.keys(f).sort()).toEqual(["assigned", "attempt", "cancelled", "dead", "epoch", "id", "order", "requeued", "status", "workerId"]);
+      expect(Object.values(f).every((v) => v === undefined || typeof v === "number" || typeof v === "string")).toBe(true);
+    }
+    expect([...s.finished.values()].map((f) => f.status).slice(0, 4)).toEqual(["completed", "failed", "cancelled", "dead"]);
+    expect(s.workers.get("w1")!.held.size).toBe(0);
+    // Sequences: worker.registered 1, then per job i submitted 2+4i, assigned 3+4i, started 4+4i, the end 5+4i.
+    expect(s.finished.get("j2")).toMatchObject({ assigned: 11, cancelled: 13 });
+  });
+
+  it("a late or stale event on a compact job is rejected without bringing it back, and its guard sequence is kept compact", () => {
+    const s = emptyState();
+    const log = logBuilder(s);
+    log.add("job.submitted", { jobId: "j", spec: SPEC });
+    log.add("job.assigned", { jobId: "j", workerId: "w1", attempt: 1, epoch: 1 });
+    log.add("job.completed", { jobId: "j", workerId: "w1", attempt: 1, result: RESULT, metrics: METRICS });
+    expect(log.add("job.completed", { jobId: "j", workerId: "w1", attempt: 1, result: RESULT, metrics: METRICS })).toMatchObject({ ok: false, reason: "invalid-transition" });
+    expect(log.add("job.assigned", { jobId: "j", workerId: "w2", attempt: 1, epoch: 1 })).toMatchObject({ ok: false });
+    expect(log.add("job.submitted", { jobId: "j", spec: SPEC })).toMatchObject({ ok: false, reason: "duplicate-job" });
+    expect(s.jobs.has("j")).toBe(false);
+    expect(s.subjectSeq.size).toBe(0);
+    expect(s.finished.get("j")).toMatchObject({ status: "completed", assigned: 5 });
+    expect(finishedGuardSeq(s, "j", "job.assigned")).toBe(5);
+    expect(finishedGuardSeq(s, "j", "job.requeued")).toBe(0);
+    expect(finishedGuardSeq(s, "other", "job.requeued")).toBeUndefined();
+  });
+
+  it("a redrive brings a dead job back in full, waiting for its spec, with its guard sequences as subject keys again", () => {
+    const s = emptyState();
+    const log = logBuilder(s);
+    log.add("job.submitted", { jobId: "j", spec: { ...SPEC, maxAttempts: 1 } });
+    log.add("job.assigned", { jobId: "j", workerId: "w1", attempt: 1, epoch: 1 });
+    log.add("job.dead", { jobId: "j", reason: "x", attempts: 1, epoch: 1 });
+    expect(lookupJob(s, "j")).toMatchObject({ status: "dead" });
+    expect(log.add("job.requeued", { jobId: "j", attempt: 2, previousAttempt: 1, reason: "redrive", notBefore: new Date(log.now).toISOString(), epoch: 2 })).toMatchObject({ ok: true });
+    expect(s.finished.has("j")).toBe(false);
+    expect(s.jobs.get("j")).toMatchObject({ status: "requeued", attempt: 2, epoch: 2, spec: MISSING_SPEC });
+    expect(s.needSpec.has("j")).toBe(true);
+    expect(s.open.has("j")).toBe(true);
+    expect(s.submitSeq.get("j")).toBe(1);
+    expect(s.attemptBase.get("j")).toBe(1);
+    expect(Object.fromEntries(s.subjectSeq)).toEqual({ "troupe.evt.job.j.assigned": 2, "troupe.evt.job.j.dead": 3, "troupe.evt.job.j.requeued": 4 });
+    // Runs again and completes: compact again, with every sequence.
+    log.add("job.assigned", { jobId: "j", workerId: "w2", attempt: 2, epoch: 2 });
+    log.add("job.completed", { jobId: "j", workerId: "w2", attempt: 2, result: RESULT, metrics: METRICS });
+    expect(s.finished.get("j")).toEqual({ id: "j", status: "completed", attempt: 2, epoch: 2, workerId: "w2", order: 1, assigned: 5, requeued: 4, cancelled: 0, dead: 3 });
+    expect(s.needSpec.size + s.jobs.size + s.subjectSeq.size).toBe(0);
+  });
+
+  it("cancelling a final failure brings it back only to settle it again as cancelled", () => {
+    const s = emptyState();
+    const log = logBuilder(s);
+    log.add("job.submitted", { jobId: "j", spec: SPEC });
+    log.add("job.assigned", { jobId: "j", workerId: "w1", attempt: 1, epoch: 1 });
+    log.add("job.failed", { jobId: "j", workerId: "w1", attempt: 1, error: { message: "no", retryable: false } });
+    expect(s.finished.get("j")?.status).toBe("failed");
+    expect(log.add("job.requeued", { jobId: "j", attempt: 2, reason: "failed-retryable", notBefore: new Date(log.now).toISOString(), epoch: 1 })).toMatchObject({ ok: false, reason: "invalid-transition" });
+    expect(log.add("job.cancelled", { jobId: "j", epoch: 1 })).toMatchObject({ ok: true });
+    expect(s.finished.get("j")).toMatchObject({ status: "cancelled", cancelled: 5, requeued: 4 });
+    expect(s.jobs.size + s.needSpec.size + s.open.size).toBe(0);
   });
 });

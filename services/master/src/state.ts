@@ -1,4 +1,4 @@
-import { evolveJob, type EventOf, type JobView, type Rejection, type TroupeEvent } from "@troupe/events";
+import { evolveJob, type EventOf, type JobSpec, type JobView, type Rejection, type TroupeEvent } from "@troupe/events";
 
 /**
  * The master's state: a deterministic fold of TROUPE_EVENTS plus the heartbeat
@@ -22,8 +22,41 @@ export interface WorkerView {
   held: Set<string>;
 }
 
+/** Statuses after which nothing happens to a job unless a command (retry, cancel of a failed job) brings it back. */
+export type SettledStatus = "completed" | "cancelled" | "dead" | "failed";
+
+/** Master event types appended to a job's own subjects after it was submitted: their guard sequences. */
+const JOB_DECISIONS = ["assigned", "requeued", "cancelled", "dead"] as const;
+type JobDecision = (typeof JOB_DECISIONS)[number];
+
+/**
+ * A settled job as the master keeps it: what its answers (cancel/retry),
+ * guards and metrics need, at a small fixed size. The spec, result, logs and
+ * history stay in the log; a redrive reads the spec back (see needSpec).
+ */
+export interface FinishedJob {
+  id: string;
+  status: SettledStatus;
+  attempt: number;
+  epoch: number;
+  /** Worker of the last attempt (a redrive names it as previousWorkerId). */
+  workerId: string | undefined;
+  /** Stream sequence of the submission: FIFO order again after a redrive. */
+  order: number;
+  /** Last sequence on the job's decision subjects (the append guard), 0 when none. */
+  assigned: number;
+  requeued: number;
+  cancelled: number;
+  dead: number;
+}
+
 export interface MasterState {
+  /** Jobs not settled (queued ... running, retryable failures), in full. */
   jobs: Map<string, JobView>;
+  /** Settled jobs, compact (see FinishedJob). */
+  finished: Map<string, FinishedJob>;
+  /** Jobs brought back from `finished` (a redrive) whose spec is not read back from the log yet: not assignable, no decisions. */
+  needSpec: Set<string>;
   workers: Map<string, WorkerView>;
   byIdempotencyKey: Map<string, string>;
   /** Last stream sequence per subject the master appends to (its decisions, and job.submitted): the expected-last-subject-sequence guard. */
@@ -46,7 +79,7 @@ export interface MasterState {
 
 export function emptyState(): MasterState {
   return {
-    jobs: new Map(), workers: new Map(), byIdempotencyKey: new Map(), subjectSeq: new Map(),
+    jobs: new Map(), finished: new Map(), needSpec: new Set(), workers: new Map(), byIdempotencyKey: new Map(), subjectSeq: new Map(),
     activityMs: new Map(), attemptBase: new Map(), refusedAttempts: new Map(), assignedInstance: new Map(), submitSeq: new Map(), open: new Set(), appliedSeq: 0, rejected: new Map(),
   };
 }
@@ -88,9 +121,9 @@ function trackHeld(s: MasterState, before: JobView | undefined, after: JobView) 
 /** Folds one event of TROUPE_EVENTS. Rejected job events are counted, never folded. */
 export function applyEvent(s: MasterState, e: TroupeEvent, m: MessageMeta): ApplyResult {
   s.appliedSeq = Math.max(s.appliedSeq, m.seq);
+  if (e.type.startsWith("job.")) return applyJobEvent(s, e as Extract<TroupeEvent, { type: `job.${string}` }>, m);
   // Only subjects the master appends to need a guard sequence (workers' job events would be half the entries, never read).
   if (GUARDED.has(e.type)) s.subjectSeq.set(m.subject, m.seq);
-  if (e.type.startsWith("job.")) return applyJobEvent(s, e as Extract<TroupeEvent, { type: `job.${string}` }>, m);
   switch (e.type) {
     case "worker.registered": {
       const w = worker(s, e.data.workerId, m.timeMs);
@@ -121,19 +154,123 @@ export function applyEvent(s: MasterState, e: TroupeEvent, m: MessageMeta): Appl
   return { ok: true };
 }
 
+/** A placeholder spec for a job brought back from its compact form, until the real one is read back from the log. */
+export const MISSING_SPEC: JobSpec = Object.freeze({ priority: 0, maxAttempts: 1, timeoutMs: 0 }) as JobSpec;
+const NO_TAGS: string[] = Object.freeze([]) as unknown as string[];
+const NO_HISTORY: JobView["history"] = Object.freeze([]) as unknown as JobView["history"];
+
+/** True when nothing further happens to the job on its own: it can be kept compact. */
+export function isSettled(job: Pick<JobView, "status" | "error">): boolean {
+  return job.status === "completed" || job.status === "cancelled" || job.status === "dead" || (job.status === "failed" && !job.error?.retryable);
+}
+
+/** What the master keeps of a settled job (pure). `seqs` are the guard sequences of its decision subjects. */
+export function compactJob(job: JobView, order: number, seqs: Partial<Record<JobDecision, number>>): FinishedJob {
+  return {
+    id: job.id, status: job.status as SettledStatus, attempt: job.attempt, epoch: job.epoch, workerId: job.workerId, order,
+    assigned: seqs.assigned ?? 0, requeued: seqs.requeued ?? 0, cancelled: seqs.cancelled ?? 0, dead: seqs.dead ?? 0,
+  };
+}
+
+/**
+ * A JobView to fold the next event into (pure): only what evolveJob reads of a
+ * settled job (status, attempt, worker, epoch); the spec is MISSING_SPEC. A
+ * compact "failed" job is a final failure (retryable ones are not compacted).
+ */
+export function thawJob(f: FinishedJob): JobView {
+  return {
+    id: f.id, status: f.status, spec: MISSING_SPEC, priority: 0, url: undefined, tags: NO_TAGS, idempotencyKey: undefined,
+    attempt: f.attempt, workerId: f.workerId, progress: 0, currentStep: undefined, submittedAt: "",
+    notBefore: undefined, assignedAt: undefined, startedAt: undefined, lastActivityAt: undefined, finishedAt: undefined,
+    duration: undefined, result: undefined, metrics: undefined, error: f.status === "failed" ? { message: "", retryable: false } : undefined, logs: undefined, steps: undefined, epoch: f.epoch,
+    history: NO_HISTORY, updatedAt: "",
+  };
+}
+
+/** A job by id, open (full) or settled (compact). */
+export function lookupJob(s: MasterState, id: string): JobView | FinishedJob | undefined {
+  return s.jobs.get(id) ?? s.finished.get(id);
+}
+
+/** The guard sequence for appending a `decision` about a settled job (undefined when the job is not settled). */
+export function finishedGuardSeq(s: MasterState, jobId: string, type: string): number | undefined {
+  const f = s.finished.get(jobId);
+  if (!f) return undefined;
+  const d = type.slice(4) as JobDecision;
+  return (JOB_DECISIONS as readonly string[]).includes(d) ? f[d] : 0;
+}
+
+/** The subject of another event type of the same job: `<prefix>.evt.job.<id>.<type>` with the last token replaced. */
+const sibling = (subject: string, type: string) => subject.slice(0, subject.lastIndexOf(".") + 1) + type;
+
 function applyJobEvent(s: MasterState, e: Extract<TroupeEvent, { type: `job.${string}` }>, m: MessageMeta): ApplyResult {
-  const before = s.jobs.get(e.data.jobId);
+  const id = e.data.jobId;
+  const guarded = GUARDED.has(e.type);
+  const fin = s.finished.get(id);
+  if (fin) {
+    // A settled job keeps its guard sequences in its compact entry, not as subject keys.
+    const d = e.type.slice(4);
+    if (guarded && (JOB_DECISIONS as readonly string[]).includes(d)) fin[d as JobDecision] = m.seq;
+    const r = evolveJob(thawJob(fin), e);
+    if (!r.ok) {
+      s.rejected.set(r.reason, (s.rejected.get(r.reason) ?? 0) + 1);
+      return r;
+    }
+    // Brought back (a redrive, or the cancel of a failed job): full again, its spec to be read back from the log.
+    s.finished.delete(id);
+    for (const t of JOB_DECISIONS) if (fin[t]) s.subjectSeq.set(sibling(m.subject, t), fin[t]);
+    s.submitSeq.set(id, fin.order);
+    s.needSpec.add(id);
+    return settleOrKeep(s, e, m, r.job, undefined);
+  }
+  if (guarded) s.subjectSeq.set(m.subject, m.seq);
+  const before = s.jobs.get(id);
   const r = evolveJob(before, e);
   if (!r.ok) {
     s.rejected.set(r.reason, (s.rejected.get(r.reason) ?? 0) + 1);
     return r;
   }
-  const job = r.job;
+  return settleOrKeep(s, e, m, r.job, before);
+}
+
+function settleOrKeep(s: MasterState, e: Extract<TroupeEvent, { type: `job.${string}` }>, m: MessageMeta, job: JobView, before: JobView | undefined): ApplyResult {
   s.jobs.set(job.id, job);
   trackHeld(s, before, job);
-  const settled = job.status === "completed" || job.status === "cancelled" || job.status === "dead" || (job.status === "failed" && !job.error?.retryable);
-  if (settled) s.open.delete(job.id);
-  else s.open.add(job.id);
+  if (isSettled(job)) {
+    if (e.type === "job.submitted" && e.data.idempotencyKey) s.byIdempotencyKey.set(e.data.idempotencyKey, job.id);
+    settle(s, job, m);
+  } else {
+    s.open.add(job.id);
+    trackJob(s, e, m, job);
+  }
+  return { ok: true, job, ...(before ? { previous: before } : {}) };
+}
+
+/** Replaces a settled job's full view with its compact entry and drops everything kept per open job. */
+function settle(s: MasterState, job: JobView, m: MessageMeta) {
+  const id = job.id;
+  const seqs: Partial<Record<JobDecision, number>> = {};
+  for (const t of JOB_DECISIONS) {
+    const subj = sibling(m.subject, t);
+    const v = s.subjectSeq.get(subj);
+    if (v !== undefined) {
+      seqs[t] = v;
+      s.subjectSeq.delete(subj);
+    }
+  }
+  s.subjectSeq.delete(sibling(m.subject, "submitted"));
+  s.finished.set(id, compactJob(job, s.submitSeq.get(id) ?? 0, seqs));
+  s.jobs.delete(id);
+  s.open.delete(id);
+  s.needSpec.delete(id);
+  s.submitSeq.delete(id);
+  s.activityMs.delete(id);
+  s.attemptBase.delete(id);
+  s.refusedAttempts.delete(id);
+  s.assignedInstance.delete(id);
+}
+
+function trackJob(s: MasterState, e: Extract<TroupeEvent, { type: `job.${string}` }>, m: MessageMeta, job: JobView) {
   switch (e.type) {
     case "job.submitted":
       s.submitSeq.set(job.id, m.seq);
@@ -161,7 +298,6 @@ function applyJobEvent(s: MasterState, e: Extract<TroupeEvent, { type: `job.${st
     default:
       s.activityMs.delete(job.id);
   }
-  return { ok: true, job, ...(before ? { previous: before } : {}) };
 }
 
 /** Folds a heartbeat (TROUPE_HEARTBEATS): presence, load hints, capacity. */
