@@ -6,6 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { RunningMaster } from "../src/main.ts";
 import type { FakeWorker } from "./fake-worker.ts";
 import { fakeWorker, foldJobs, masterIn, readLog, submit, jobIdOf } from "./helpers.ts";
+import { lookupJob } from "../src/state.ts";
 
 let nats: TestNats;
 let master: RunningMaster;
@@ -25,7 +26,7 @@ afterAll(async () => {
   await nats?.stop();
 });
 
-const status = (id: string) => master.master.state.jobs.get(id)?.status;
+const status = (id: string) => lookupJob(master.master.state, id)?.status;
 
 describe("assignment", () => {
   it("offers jobs by priority, then in submission order", async () => {
@@ -110,7 +111,7 @@ describe("assignment", () => {
       acks.push(publishEvent(js, createEvent("job.submitted", { jobId: `opera-${i}`, spec: { url: "https://example.com/o", priority: 10, maxAttempts: 3, timeoutMs: 60_000, browser: "opera" } }, "test") as TroupeEvent));
     }
     await Promise.all(acks);
-    await waitFor("folded", () => master.master.state.jobs.has("opera-1199"));
+    await waitFor("folded", () => (lookupJob(master.master.state, "opera-1199") !== undefined));
     workers.push(await fakeWorker(nats, { id: "w-starve", slots: 1, browsers: ["chromium"] }));
     const low = jobIdOf(await submit(ui, { url: "https://example.com/low", priority: 1 }));
     await waitFor("the runnable job completed", () => status(low) === "completed", 20_000);
@@ -127,7 +128,7 @@ describe("assignment", () => {
     const good = await fakeWorker(nats, { id: "w-good", slots: 1 });
     workers.push(good);
     await waitFor("completed elsewhere", () => status(id) === "completed", 15_000);
-    expect(master.master.state.jobs.get(id)?.workerId).toBe("w-good");
+    expect(lookupJob(master.master.state, id)?.workerId).toBe("w-good");
     const log = await readLog(ui);
     const { jobs, rejected } = foldJobs(log);
     const history = jobs.get(id)!.history;

@@ -6,6 +6,7 @@ import { parseLease } from "../src/leader.ts";
 import type { RunningMaster } from "../src/main.ts";
 import { FakeWorker } from "./fake-worker.ts";
 import { fakeWorker, foldJobs, masterIn, readLog, spawnChild, spawnMaster, submit, type Child, type LoggedEvent, jobIdOf } from "./helpers.ts";
+import { lookupJob } from "../src/state.ts";
 
 let nats: TestNats;
 let ui: NatsConnection;
@@ -60,7 +61,7 @@ describe("faults", () => {
     const doomed = await spawnFakeWorker("w-doomed", { FAKE_SLOTS: "2", FAKE_BEHAVIOUR: "hang", FAKE_PROGRESS_MS: "100" });
     cleanup.push(() => doomed.kill9());
     const ids = [jobIdOf(await submit(ui, { url: "https://example.com/k1" })), jobIdOf(await submit(ui, { url: "https://example.com/k2" }))];
-    const job = (id: string) => m.master.state.jobs.get(id);
+    const job = (id: string) => lookupJob(m.master.state, id);
     await waitFor("both running on the doomed worker", () => ids.every((id) => job(id)?.status === "running" && job(id)?.workerId === "w-doomed"));
     const rescue = await fakeWorker(nats, { id: "w-rescue", slots: 2 });
     cleanup.push(() => rescue.stop({ deregister: true }));

@@ -3,6 +3,7 @@ import { startTestNats, waitFor, type TestNats } from "@troupe/tests/harness";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningMaster } from "../src/main.ts";
 import { foldJobs, masterIn, readLog, submit } from "./helpers.ts";
+import { lookupJob } from "../src/state.ts";
 
 let nats: TestNats;
 let m1: RunningMaster;
@@ -24,7 +25,7 @@ describe("two masters that both believe they lead", () => {
   it("cannot both record the same attempt: the expected-last-subject-sequence guard lets one in", async () => {
     const r = await submit(ui, { url: "https://example.com/contested" });
     if (!r.ok) throw new Error(r.error.message);
-    await waitFor("both folded the submission", () => m1.master.state.jobs.has(r.jobId) && m2.master.state.jobs.has(r.jobId));
+    await waitFor("both folded the submission", () => (lookupJob(m1.master.state, r.jobId) !== undefined) && (lookupJob(m2.master.state, r.jobId) !== undefined));
     // Both decide from the same view (no assignment yet) and append at once, as two leaders would.
     const subject = `troupe.evt.job.${r.jobId}.assigned`;
     const results = await Promise.allSettled([

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningMaster } from "../src/main.ts";
 import type { FakeWorker } from "./fake-worker.ts";
 import { fakeWorker, masterIn, readLog, submit } from "./helpers.ts";
+import { lookupJob } from "../src/state.ts";
 
 let nats: TestNats;
 let master: RunningMaster;
@@ -25,9 +26,9 @@ describe("job lease", () => {
   it("is renewed by progress: a job running for two leases keeps its first attempt", async () => {
     const r = await submit(ui, { url: "https://example.com/long" });
     if (!r.ok) throw new Error(r.error.message);
-    const job = () => master.master.state.jobs.get(r.jobId);
+    const job = () => lookupJob(master.master.state, r.jobId);
     await waitFor("running", () => job()?.status === "running");
-    const startedAt = Date.parse(job()!.startedAt!);
+    const startedAt = Date.parse(master.master.state.jobs.get(r.jobId)!.startedAt!);
     // Wait by the log, not the clock: progress events spanning two leases (3 s).
     await waitFor("progress spanning two leases", async () => {
       const last = (await readLog(ui)).filter((l) => l.event.type === "job.progress" && l.event.data.jobId === r.jobId).at(-1);

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningMaster } from "../src/main.ts";
 import type { FakeWorker } from "./fake-worker.ts";
 import { fakeWorker, masterIn, submit } from "./helpers.ts";
+import { lookupJob } from "../src/state.ts";
 
 let nats: TestNats;
 let master: RunningMaster;
@@ -31,7 +32,7 @@ describe("GET /metrics", () => {
     const waiting = await submit(ui, { url: "https://example.com/m2", priority: 8, browser: "none-has-it" });
     expect(done.ok && waiting.ok).toBe(true);
     const id = (done as { jobId: string }).jobId;
-    await waitFor("completed", () => master.master.state.jobs.get(id)?.status === "completed");
+    await waitFor("completed", () => lookupJob(master.master.state, id)?.status === "completed");
     await waitFor("leader", () => master.master.isLeader);
     const res = await fetch(`${url}/metrics`);
     expect(res.status).toBe(200);

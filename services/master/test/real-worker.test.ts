@@ -5,6 +5,7 @@ import { startTestNats, waitFor, type TestNats } from "@troupe/tests/harness";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningMaster } from "../src/main.ts";
 import { foldJobs, masterIn, readLog, spawnChild, submit, type Child } from "./helpers.ts";
+import { lookupJob } from "../src/state.ts";
 
 /** Real `troupe worker` processes with Chromium, driven by a real master. */
 
@@ -58,9 +59,10 @@ describe("with real workers and Chromium", () => {
     const a = await realWorker("Worker Node Real A");
     const ok = await submit(ui, { url: `${base}/hello` });
     if (!ok.ok) throw new Error(ok.error.message);
-    const job = (id: string) => master.master.state.jobs.get(id);
+    const job = (id: string) => lookupJob(master.master.state, id);
     await waitFor("the first job completed in Chromium", () => job(ok.jobId)?.status === "completed", 60_000, 100);
-    expect(job(ok.jobId)).toMatchObject({ workerId: "wn-real-a", result: { success: true } });
+    expect(job(ok.jobId)).toMatchObject({ workerId: "wn-real-a" });
+    expect(foldJobs(await readLog(ui)).jobs.get(ok.jobId)).toMatchObject({ workerId: "wn-real-a", result: { success: true } });
 
     const slow = await submit(ui, { url: `${base}/slow` });
     if (!slow.ok) throw new Error(slow.error.message);

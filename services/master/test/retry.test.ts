@@ -4,6 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { RunningMaster } from "../src/main.ts";
 import type { FakeWorker } from "./fake-worker.ts";
 import { command, fakeWorker, masterIn, readLog, submit, jobIdOf } from "./helpers.ts";
+import { lookupJob } from "../src/state.ts";
 
 let nats: TestNats;
 let master: RunningMaster;
@@ -22,7 +23,7 @@ afterAll(async () => {
   await nats?.stop();
 });
 
-const job = (id: string) => master.master.state.jobs.get(id);
+const job = (id: string) => lookupJob(master.master.state, id);
 const eventsOf = async (id: string) => (await readLog(ui)).filter((l) => "jobId" in l.event.data && l.event.data.jobId === id).map((l) => l.event);
 
 describe("retries", () => {
@@ -75,6 +76,41 @@ describe("retries", () => {
     expect(await command(ui, "jobs.retry", { jobId: id })).toMatchObject({ ok: false, error: { code: "conflict", field: "jobId" } });
     expect(await command(ui, "jobs.retry", { jobId: "nope" })).toMatchObject({ ok: false, error: { code: "not-found" } });
     expect(await command(ui, "jobs.retry", { jobId: "bad id!" })).toMatchObject({ ok: false, error: { code: "invalid", field: "jobId" } });
+  });
+
+  it("keeps a dead job compact; its retry reads the spec back from the log, and a master rebuilt from the log ends in the same compact state", async () => {
+    const w = await fakeWorker(nats, { id: "w-compact", slots: 1, behaviour: () => ({ kind: "fail", retryable: true }) });
+    workers.push(w);
+    const spec = { url: "https://example.com/compact-redrive", maxAttempts: 1, priority: 8, tags: ["compact"], timeoutMs: 4321 };
+    const id = jobIdOf(await submit(ui, spec));
+    await waitFor("dead", () => job(id)?.status === "dead");
+    const s = master.master.state;
+    // Nothing but the compact entry is left of it: no spec, result or history, no per-job maps or subject keys.
+    expect(s.jobs.has(id)).toBe(false);
+    expect(Object.keys(s.finished.get(id)!).sort()).toEqual(["assigned", "attempt", "cancelled", "dead", "epoch", "id", "order", "requeued", "status", "workerId"]);
+    expect([...s.subjectSeq.keys()].filter((k) => k.includes(id))).toEqual([]);
+    for (const m of [s.activityMs, s.attemptBase, s.refusedAttempts, s.assignedInstance, s.submitSeq]) expect(m.has(id)).toBe(false);
+    await w.stop({ deregister: true });
+    workers.pop();
+    const ok = await fakeWorker(nats, { id: "w-compact-ok", slots: 1 });
+    workers.push(ok);
+    expect(await command(ui, "jobs.retry", { jobId: id })).toEqual({ ok: true });
+    await waitFor("completed after redrive", () => job(id)?.status === "completed");
+    // The worker got the job's original spec, read back from job.submitted.
+    expect(ok.requests.find((r) => r.jobId === id)?.spec).toMatchObject(spec);
+    expect(s.finished.get(id)).toMatchObject({ status: "completed", attempt: 2, workerId: "w-compact-ok" });
+    expect(s.needSpec.size).toBe(0);
+    // A second redrive is a conflict (completed), cancel too; the guard sequences moved with the job.
+    expect(await command(ui, "jobs.retry", { jobId: id })).toMatchObject({ ok: false, error: { code: "conflict" } });
+    expect(await command(ui, "jobs.cancel", { jobId: id })).toMatchObject({ ok: false, error: { code: "conflict" } });
+    const rebuilt = await masterIn(nats, "m-rebuilt");
+    try {
+      expect(rebuilt.master.state.appliedSeq).toBeGreaterThanOrEqual(s.appliedSeq);
+      expect(rebuilt.master.state.finished.get(id)).toEqual(s.finished.get(id));
+      expect(rebuilt.master.state.jobs.has(id)).toBe(false);
+    } finally {
+      await rebuilt.stop();
+    }
   });
 
   it("requeues a running job whose lease lapses (no progress)", async () => {

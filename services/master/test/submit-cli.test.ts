@@ -5,7 +5,8 @@ import { startTestNats, type TestNats } from "@troupe/tests/harness";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningMaster } from "../src/main.ts";
 import type { FakeWorker } from "./fake-worker.ts";
-import { fakeWorker, masterIn, spawnChild } from "./helpers.ts";
+import { fakeWorker, foldJobs, masterIn, readLog, spawnChild } from "./helpers.ts";
+import { lookupJob } from "../src/state.ts";
 
 let nats: TestNats;
 let master: RunningMaster;
@@ -38,7 +39,9 @@ describe("troupe submit", () => {
     const r = await troupeSubmit("--url", "https://example.com/cli", "--priority", "7", "--wait");
     expect(r.code).toBe(0);
     const jobId = r.output.split("\n")[0] ?? "";
-    expect(master.master.state.jobs.get(jobId)).toMatchObject({ status: "completed", priority: 7 });
+    expect(lookupJob(master.master.state, jobId)).toMatchObject({ status: "completed" });
+    // The master keeps a finished job compact: its spec is in the log.
+    expect(foldJobs(await readLog(master.master.nc)).jobs.get(jobId)).toMatchObject({ status: "completed", priority: 7 });
     expect(r.output).toMatch(/\[#+\] 100% completed/);
   }, SLOW);
 
@@ -54,15 +57,15 @@ describe("troupe submit", () => {
     writeFileSync(good, JSON.stringify({ url: "https://example.com/file", tags: ["from-file"] }));
     const ok = await troupeSubmit(good);
     expect(ok.code).toBe(0);
-    expect(master.master.state.jobs.get(ok.output.split("\n")[0] ?? "")?.tags).toEqual(["from-file"]);
+    expect(foldJobs(await readLog(master.master.nc)).jobs.get(ok.output.split("\n")[0] ?? "")?.tags).toEqual(["from-file"]);
     const bad = join(dir, "bad.json");
     writeFileSync(bad, JSON.stringify({ url: "https://example.com", maxAttempts: 99 }));
-    const jobs = master.master.state.jobs.size;
+    const jobs = master.master.state.jobs.size + master.master.state.finished.size;
     const r = await troupeSubmit(bad);
     expect(r.code).toBe(2);
     expect(r.output).toMatch(/maxAttempts/);
     expect((await troupeSubmit("--url", "https://example.com", "--priority", "11")).code).toBe(2);
     expect((await troupeSubmit()).output).toMatch(/give a job file or --url/);
-    expect(master.master.state.jobs.size).toBe(jobs);
+    expect(master.master.state.jobs.size + master.master.state.finished.size).toBe(jobs);
   }, SLOW);
 });
