@@ -113,12 +113,18 @@ async function readStream(nc: NatsConnection, writer: BuildWriter, t: Target, ba
   await writer.apply(batch);
 }
 
-function validateDefault(): "reader" | "writer" | "auto" {
-  const v = process.env.TROUPE_REBUILD_VALIDATE;
-  return v === "reader" || v === "writer" ? v : "auto";
+const VALIDATE_ON = ["reader", "writer", "auto"] as const;
+
+/** TROUPE_REBUILD_VALIDATE (a measurement knob): unset means auto; anything but the three names is refused, not ignored. */
+export function validateDefault(env: Record<string, string | undefined> = process.env): "reader" | "writer" | "auto" {
+  const v = env.TROUPE_REBUILD_VALIDATE;
+  if (v === undefined || v === "") return "auto";
+  if ((VALIDATE_ON as readonly string[]).includes(v)) return v as (typeof VALIDATE_ON)[number];
+  throw new Error(`TROUPE_REBUILD_VALIDATE: expected one of ${VALIDATE_ON.join(", ")}, got ${JSON.stringify(v.slice(0, 40))}`);
 }
 
 export async function rebuild(o: RebuildOptions): Promise<RebuildResult> {
+  const validateOn = o.validateOn ?? validateDefault();
   const started = Date.now();
   const cpu0 = threadCpuMs();
   const ts = await targets(o.nc, o);
@@ -146,7 +152,7 @@ export async function rebuild(o: RebuildOptions): Promise<RebuildResult> {
   try {
     for (const t of ts) {
       o.log.info({ stream: t.stream, from: t.first, to: t.last, ...(t.untilMs !== undefined ? { until: new Date(t.untilMs).toISOString() } : {}) }, "rebuilding from stream");
-      await readStream(o.nc, writer, t, o.batchMax, o.validateOn ?? validateDefault());
+      await readStream(o.nc, writer, t, o.batchMax, validateOn);
     }
     await writer.drain();
     report(true);
