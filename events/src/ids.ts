@@ -18,7 +18,7 @@ export function assertValidId(value: unknown, field: string): string {
 }
 
 const ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz";
-/** Random bytes for ids, 341 ids' worth per refill. */
+/** Random bytes for ids, about 330 ids' worth per refill. */
 const pool = new Uint8Array(4092);
 let poolAt = pool.length;
 
@@ -30,13 +30,16 @@ export function newId(prefix = ""): string {
   const time = Date.now().toString(36).padStart(9, "0");
   // Random bytes come from a pool refilled 4 kB at a time: one getRandomValues call per id was a
   // measurable share of the master's CPU per job (docs/benchmarks.md).
-  if (poolAt + 12 > pool.length) {
-    globalThis.crypto.getRandomValues(pool);
-    poolAt = 0;
-  }
   let rand = "";
-  for (let i = poolAt; i < poolAt + 12; i++) rand += ALPHABET[(pool[i] as number) % 36];
-  poolAt += 12;
+  while (rand.length < 12) {
+    if (poolAt >= pool.length) {
+      globalThis.crypto.getRandomValues(pool);
+      poolAt = 0;
+    }
+    const b = pool[poolAt++] as number;
+    // 252 = 7 × 36: bytes above it are skipped, so every character is equally likely (b % 36 favoured 0-3).
+    if (b < 252) rand += ALPHABET[b % 36];
+  }
   return `${prefix}${time}${rand}`;
 }
 

@@ -42,6 +42,17 @@ describe("ids", () => {
     expect(new Set(ids).size).toBe(ids.length);
     expect(ids.every((id) => isValidId(id) && id.length === 22)).toBe(true);
   });
+  it("draws every random id character equally often (no modulo bias toward 0-3)", () => {
+    const counts = new Map<string, number>();
+    for (let i = 0; i < 20_000; i++) for (const c of newId().slice(9)) counts.set(c, (counts.get(c) ?? 0) + 1);
+    expect(counts.size).toBe(36);
+    const mean = (cs: string[]) => cs.reduce((n, c) => n + (counts.get(c) ?? 0), 0) / cs.length;
+    // b % 36 over bytes made 0-3 14 % more likely; uniform draws put both means within ~1 % of each other.
+    const low = mean(["0", "1", "2", "3"]);
+    const rest = mean([..."456789abcdefghijklmnopqrstuvwxyz"]);
+    expect(low / rest).toBeGreaterThan(0.95);
+    expect(low / rest).toBeLessThan(1.05);
+  });
   it("slugs worker names the way the seed shows", () => {
     expect(slugWorkerName("Worker Node Demo 01")).toBe("wn-demo-01");
     expect(slugWorkerName("Worker Node US-East-1")).toBe("wn-us-east-1");
