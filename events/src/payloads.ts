@@ -6,7 +6,9 @@ import { ScenarioSchema } from "./scenario.ts";
 
 export const Id = Type.String({ pattern: ID_PATTERN, minLength: 1, maxLength: ID_MAX_LENGTH, description: "token of [A-Za-z0-9_-]" });
 export const Time = Type.String({ format: "date-time", maxLength: 40, description: "ISO-8601 time" });
-export const Attempt = Type.Integer({ minimum: 1, maximum: 1000, description: "attempt number, a fencing token" });
+/** Highest attempt number the contract allows; refusals and redrives use numbers too, so the master turns a job dead rather than go past it. */
+export const ATTEMPT_MAX = 1000;
+export const Attempt = Type.Integer({ minimum: 1, maximum: ATTEMPT_MAX, description: "attempt number, a fencing token" });
 export const Epoch = Type.Integer({ minimum: 0, description: "leader epoch (KV revision of the master lease) the decision was made in" });
 const Count = Type.Integer({ minimum: 0 });
 const Percent = Type.Number({ minimum: 0, maximum: 100 });

@@ -10,7 +10,7 @@ import { follow, type Following } from "./follow.ts";
 import { LeaderLease } from "./leader.ts";
 import { newCounters, renderMetrics, type Counters } from "./metrics.ts";
 import { BrowserQueues, JobQueue, type QueueEntry } from "./queue.ts";
-import { backoffDelay, decide, type Decision, type RecoveryConfig } from "./recovery.ts";
+import { afterRefusal, decide, type Decision, type RecoveryConfig } from "./recovery.ts";
 import { pickWorker, type Candidate } from "./scheduler.ts";
 import { applyEvent, applyHeartbeat, emptyState, finishedGuardSeq, type MasterState } from "./state.ts";
 
@@ -385,9 +385,7 @@ export class Master {
       if (refusal === undefined) return;
       // Straight to the next worker; once every worker refused, back off (refusals are not spent attempts, but each is a log entry).
       const exhausted = this.noteRefusal(job.id, workerId);
-      const delay = exhausted ? backoffDelay((this.state.refusedAttempts.get(job.id) ?? 0) + 1, this.cfg) : 0;
-      const d: Decision = { kind: "requeue", jobId: job.id, attempt: job.attempt + 1, previousAttempt: job.attempt, previousWorkerId: workerId, reason: "worker-refused", notBeforeMs: Date.now() + delay };
-      await this.apply(d, epoch);
+      await this.apply(afterRefusal(this.state, job, workerId, refusal, exhausted, Date.now(), this.cfg), epoch);
     } finally {
       this.inflight--;
       if (!recorded) {

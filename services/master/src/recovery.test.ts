@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { backoffDelay, decide } from "./recovery.ts";
+import { ATTEMPT_MAX } from "@troupe/events";
+import { afterRefusal, backoffDelay, decide, retryOrDead } from "./recovery.ts";
 import { emptyState } from "./state.ts";
 import { logBuilder, registration, SPEC } from "./testing.ts";
 
@@ -74,5 +75,40 @@ describe("a worker that restarted", () => {
     const { s, log } = running();
     log.add("worker.registered", { ...registration("w1"), instanceId: "i-w1-second" });
     expect(decide(s, log.now, cfg)).toEqual([expect.objectContaining({ kind: "requeue", jobId: "j", reason: "worker-lost", attempt: 2 })]);
+  });
+});
+
+describe("the last attempt number", () => {
+  /** A job assigned at `attempt` after that many refusals (refusals spend no attempt). */
+  function refusedUpTo(attempt: number) {
+    const s = emptyState();
+    const log = logBuilder(s);
+    log.add("worker.registered", registration("w1"));
+    log.add("job.submitted", { jobId: "j", spec: SPEC });
+    for (let a = 1; a < attempt; a++) {
+      log.add("job.assigned", { jobId: "j", workerId: "w1", attempt: a, epoch: 1 });
+      log.add("job.requeued", { jobId: "j", attempt: a + 1, previousAttempt: a, previousWorkerId: "w1", reason: "worker-refused", notBefore: new Date(log.now).toISOString(), epoch: 1 });
+    }
+    log.add("job.assigned", { jobId: "j", workerId: "w1", attempt, epoch: 1 });
+    return { s, log, job: s.jobs.get("j")! };
+  }
+
+  it("requeues a refused job to the next worker at once, and after a backoff once every worker refused", () => {
+    const { s, log, job } = refusedUpTo(3);
+    expect(afterRefusal(s, job, "w1", "full", false, log.now, cfg)).toEqual({ kind: "requeue", jobId: "j", attempt: 4, previousAttempt: 3, previousWorkerId: "w1", reason: "worker-refused", notBeforeMs: log.now });
+    expect(afterRefusal(s, job, "w1", "full", true, log.now, cfg)).toMatchObject({ kind: "requeue", attempt: 4, notBeforeMs: log.now + backoffDelay(3, cfg) });
+  });
+
+  it("turns a job refused up to the contract's last attempt number dead instead of asking for an invalid requeue", () => {
+    const { s, log, job } = refusedUpTo(ATTEMPT_MAX);
+    const d = afterRefusal(s, job, "w1", "invalid", false, log.now, cfg);
+    expect(d).toMatchObject({ kind: "dead", jobId: "j", attempts: 1, lastError: { code: "refused", retryable: false } });
+    expect(d.kind === "dead" && d.reason).toMatch(/refused 1000 times by the workers, last by w1: invalid; attempt number 1000 is the last/);
+    // A lapsed lease at that number ends the same way, though attempts remain in the budget.
+    expect(retryOrDead(s, job, "lease-expired", log.now, cfg)).toMatchObject({ kind: "dead", reason: expect.stringMatching(/attempt number 1000 is the last/) });
+    // One number below, both still requeue.
+    const below = refusedUpTo(ATTEMPT_MAX - 1);
+    expect(afterRefusal(below.s, below.job, "w1", "invalid", false, below.log.now, cfg)).toMatchObject({ kind: "requeue", attempt: ATTEMPT_MAX });
+    expect(retryOrDead(below.s, below.job, "lease-expired", below.log.now, cfg)).toMatchObject({ kind: "requeue", attempt: ATTEMPT_MAX });
   });
 });

@@ -1,4 +1,4 @@
-import type { JobError, JobView, RequeueReason } from "@troupe/events";
+import { ATTEMPT_MAX, type JobError, type JobView, type RequeueReason } from "@troupe/events";
 import { attemptsSpent, type MasterState } from "./state.ts";
 import { presenceOf, type LivenessConfig } from "./scheduler.ts";
 
@@ -26,9 +26,24 @@ export function backoffDelay(spent: number, c: Pick<RecoveryConfig, "backoffMs" 
   return Math.min(c.maxBackoffMs, c.backoffMs * 2 ** Math.max(0, spent - 1));
 }
 
+/**
+ * Dead, when the job has used the contract's last attempt number (refusals
+ * and redrives take numbers without spending attempts): a requeue past it
+ * would be an invalid event, and the job would wait for ever.
+ */
+function outOfAttemptNumbers(s: MasterState, job: JobView, why: string, lastError?: JobError): Decision | undefined {
+  if (job.attempt < ATTEMPT_MAX) return undefined;
+  return {
+    kind: "dead", jobId: job.id, reason: `${why}; attempt number ${job.attempt} is the last the contract allows`.slice(0, 500), attempts: Math.max(0, attemptsSpent(s, job)),
+    lastError: lastError ?? job.error ?? { message: why.slice(0, 8000), code: "attempts-exhausted", retryable: false },
+  };
+}
+
 /** A new attempt after backoff, or dead once maxAttempts are spent. */
 export function retryOrDead(s: MasterState, job: JobView, reason: Exclude<RequeueReason, "redrive">, nowMs: number, c: RecoveryConfig, lastError?: JobError): Decision {
   const spent = attemptsSpent(s, job);
+  const last = outOfAttemptNumbers(s, job, `attempt ${job.attempt} ended: ${reason}`, lastError);
+  if (last) return last;
   if (spent >= job.spec.maxAttempts) {
     const err = lastError ?? job.error ?? { message: `attempt ${job.attempt} ended: ${reason}`, code: reason, retryable: true };
     return { kind: "dead", jobId: job.id, reason: `${reason}; ${spent} of ${job.spec.maxAttempts} attempts spent`, attempts: spent, lastError: err };
@@ -37,6 +52,19 @@ export function retryOrDead(s: MasterState, job: JobView, reason: Exclude<Requeu
     kind: "requeue", jobId: job.id, attempt: job.attempt + 1, previousAttempt: job.attempt,
     ...(job.workerId ? { previousWorkerId: job.workerId } : {}), reason, notBeforeMs: nowMs + backoffDelay(spent, c),
   };
+}
+
+/**
+ * After `workerId` refused the job: straight to the next worker, or — once
+ * every online worker refused (`everyoneRefused`) — after a backoff. Refusals
+ * spend no attempt, but each takes an attempt number.
+ */
+export function afterRefusal(s: MasterState, job: JobView, workerId: string, why: string, everyoneRefused: boolean, nowMs: number, c: RecoveryConfig): Decision {
+  const refusals = s.refusedAttempts.get(job.id) ?? 0;
+  const last = outOfAttemptNumbers(s, job, `refused ${refusals + 1} times by the workers, last by ${workerId}: ${why}`, { message: `no worker accepted the job; last refusal by ${workerId}: ${why}`.slice(0, 8000), code: "refused", retryable: false });
+  if (last) return last;
+  const delay = everyoneRefused ? backoffDelay(refusals + 1, c) : 0;
+  return { kind: "requeue", jobId: job.id, attempt: job.attempt + 1, previousAttempt: job.attempt, previousWorkerId: workerId, reason: "worker-refused", notBeforeMs: nowMs + delay };
 }
 
 /** A worker declared lost, or one that deregistered while still holding jobs. */

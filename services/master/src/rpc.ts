@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import type { Msg, Subscription } from "@nats-io/nats-core";
-import { decodeCommand, decodeReply, jobSpecFromSubmit, newId, type AckReply, type ErrorBody, type SubmitReply } from "@troupe/events";
+import { ATTEMPT_MAX, decodeCommand, decodeReply, jobSpecFromSubmit, newId, type AckReply, type ErrorBody, type SubmitReply } from "@troupe/events";
 import { SECRETS_KEY_VAR, sealSecret } from "@troupe/events/node";
 import type { Master } from "./master.ts";
 import { lookupJob } from "./state.ts";
@@ -80,6 +80,7 @@ export async function handleRetry(master: Master, m: Msg): Promise<AckReply> {
   const job = lookupJob(master.state, cmd.value.jobId);
   if (!job) return err("not-found", `no job ${cmd.value.jobId}`, "jobId");
   if (job.status !== "failed" && job.status !== "dead") return err("conflict", `only a failed or dead job can be retried; job ${job.id} is ${job.status}`, "jobId");
+  if (job.attempt >= ATTEMPT_MAX) return err("conflict", `job ${job.id} used attempt number ${job.attempt}, the last the contract allows; submit it again as a new job`, "jobId");
   try {
     await master.append("job.requeued", {
       jobId: job.id, attempt: job.attempt + 1, previousAttempt: job.attempt, ...(job.workerId ? { previousWorkerId: job.workerId } : {}),
