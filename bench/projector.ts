@@ -41,17 +41,20 @@ async function bareRead(nc: NatsConnection, streams: readonly string[]): Promise
     const last = (await jsm.streams.info(stream)).state.last_seq;
     if (last === 0) continue;
     const consumer = await jetstream(nc).consumers.get(stream, { deliver_policy: DeliverPolicy.All });
-    await new Promise<void>((resolve) => {
-      let parsed = 0;
-      void consumer.consume({
-        max_messages: 4000,
-        callback: (m: JsMsg) => {
-          parsed += (JSON.parse(new TextDecoder().decode(m.data)) as { v: number }).v;
-          n++;
-          if (m.seq >= last) resolve();
-        },
-      }).then((msgs) => void Promise.resolve().then(() => { if (n > 0) void msgs; }));
+    const decoder = new TextDecoder();
+    let done!: () => void;
+    const seenLast = new Promise<void>((resolve) => (done = resolve));
+    const msgs = await consumer.consume({
+      max_messages: 4000,
+      callback: (m: JsMsg) => {
+        (JSON.parse(decoder.decode(m.data)) as { v: number }).v;
+        n++;
+        if (m.seq >= last) done();
+      },
     });
+    await seenLast;
+    // Stopped, so its idle pulls do not run beside the rebuild that is timed next.
+    await msgs.close();
   }
   return n;
 }
