@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { compactJob, emptyState, finishedGuardSeq, isSettled, lookupJob, MISSING_SPEC, thawJob } from "./state.ts";
+import { createEvent, type EventOf } from "@troupe/events";
+import { applyHeartbeat, compactJob, emptyState, finishedGuardSeq, isSettled, lookupJob, MISSING_SPEC, thawJob } from "./state.ts";
 import { logBuilder, registration, SPEC } from "./testing.ts";
 
 describe("applyEvent", () => {
@@ -59,6 +60,31 @@ describe("applyEvent", () => {
     log.add("job.requeued", { jobId: "j", attempt: 2, reason: "redrive", notBefore: new Date(log.now).toISOString(), epoch: 1 });
     expect(s.attemptBase.get("j")).toBe(1);
     expect(s.open.has("j")).toBe(true);
+  });
+
+  it("keeps a lost worker lost when the heartbeat its verdict was about is folded after it, in either order", () => {
+    const hb = (workerId: string) => ({
+      workerId, instanceId: `i-${workerId}`, status: "online" as const, currentJobs: 0, maxConcurrentJobs: 2, jobIds: [],
+      metrics: { memoryUsage: 1, cpuUsage: 1, diskUsage: 1, networkUsage: 0, jobsCompleted: 0, jobsFailed: 0, averageResponseTime: 0 },
+      performance: { successRate: 100, averageJobDuration: 0 },
+    });
+    const lastHbMs = Date.parse("2026-01-01T00:00:05Z");
+    // The log first, then the heartbeat tail (as a start folds them), and the other way round.
+    const logFirst = emptyState();
+    const log = logBuilder(logFirst);
+    log.add("worker.registered", registration("w1"));
+    log.add("worker.lost", { workerId: "w1", lastSeen: new Date(lastHbMs).toISOString(), epoch: 1, jobIds: [] });
+    applyHeartbeat(logFirst, createEvent("worker.heartbeat", hb("w1"), "w1") as EventOf<"worker.heartbeat">, lastHbMs);
+    expect(logFirst.workers.get("w1")).toMatchObject({ lifecycle: "lost", lastSeenMs: lastHbMs });
+    const hbFirst = emptyState();
+    applyHeartbeat(hbFirst, createEvent("worker.heartbeat", hb("w1"), "w1") as EventOf<"worker.heartbeat">, lastHbMs);
+    const log2 = logBuilder(hbFirst);
+    log2.add("worker.registered", registration("w1"));
+    log2.add("worker.lost", { workerId: "w1", lastSeen: new Date(lastHbMs).toISOString(), epoch: 1, jobIds: [] });
+    expect(hbFirst.workers.get("w1")).toMatchObject({ lifecycle: "lost", lastSeenMs: lastHbMs });
+    // A later heartbeat brings it back.
+    applyHeartbeat(logFirst, createEvent("worker.heartbeat", hb("w1"), "w1") as EventOf<"worker.heartbeat">, lastHbMs + 1);
+    expect(logFirst.workers.get("w1")?.lifecycle).toBe("online");
   });
 });
 

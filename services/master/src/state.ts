@@ -144,7 +144,12 @@ export function applyEvent(s: MasterState, e: TroupeEvent, m: MessageMeta): Appl
     case "worker.lost": {
       const w = worker(s, e.data.workerId, m.timeMs);
       // A heartbeat newer than the verdict means it came back; the verdict is about the silence before.
-      if (w.lastSeenMs <= Date.parse(e.data.lastSeen)) w.lifecycle = "lost";
+      const lastSeen = Date.parse(e.data.lastSeen);
+      if (w.lastSeenMs <= lastSeen) {
+        w.lifecycle = "lost";
+        // Known seen then: the heartbeat the verdict was about, re-read at start, must not bring it back (applyHeartbeat).
+        w.lastSeenMs = lastSeen;
+      }
       break;
     }
     case "worker.heartbeat":
@@ -304,6 +309,9 @@ function trackJob(s: MasterState, e: Extract<TroupeEvent, { type: `job.${string}
 export function applyHeartbeat(s: MasterState, e: EventOf<"worker.heartbeat">, timeMs: number) {
   const w = worker(s, e.data.workerId, timeMs);
   if (timeMs < w.lastSeenMs) return;
+  // Only a heartbeat after the one a lost verdict was about brings the worker back: folding the
+  // heartbeat tail after the log (a start, a snapshot) must not undo the verdict.
+  if (w.lifecycle === "lost" && timeMs <= w.lastSeenMs) return;
   w.lastSeenMs = timeMs;
   w.cpu = e.data.metrics.cpuUsage;
   w.maxSlots = e.data.maxConcurrentJobs;
