@@ -2,7 +2,7 @@ import { connectAs, defineCommand, initStores, natsOptions, streamOptions } from
 
 export const command = defineCommand({
   name: "init",
-  summary: "Create or update the streams TROUPE_EVENTS and TROUPE_HEARTBEATS, the object store troupe-artifacts and the KV bucket troupe-master. Idempotent; the master also runs it at start.",
+  summary: "Create or update the streams TROUPE_EVENTS and TROUPE_HEARTBEATS, the object stores troupe-artifacts and troupe-master-snapshots and the KV bucket troupe-master. Idempotent; the master also runs it at start.",
   options: { ...natsOptions, ...streamOptions },
   async run({ values: v }) {
     const nc = await connectAs({ url: v.natsUrl, role: "master", dataDir: v.dataDir, name: "troupe-init" });
@@ -11,6 +11,7 @@ export const command = defineCommand({
       for (const s of r.streams) console.log(`stream ${s.name}: ${s.action}`);
       console.log(`object store ${r.artifacts}: ready`);
       console.log(`kv bucket ${r.masterKv}: ready`);
+      console.log(`object store ${r.masterSnapshots}: ready`);
       return 0;
     } finally {
       await nc.close();

@@ -9,12 +9,14 @@ export interface StoreNames {
   heartbeats: string;
   artifacts: string;
   masterKv: string;
+  /** Object store of the master's state snapshots (docs/master.md, Snapshots). */
+  masterSnapshots: string;
 }
 
 /** Stream, bucket and object-store names for a prefix (`troupe` → TROUPE_EVENTS, troupe-artifacts, ...). */
 export function storeNames(prefix = "troupe"): StoreNames {
   const up = prefix.toUpperCase().replace(/[^A-Z0-9_]/g, "_");
-  return { events: `${up}_EVENTS`, heartbeats: `${up}_HEARTBEATS`, artifacts: `${prefix}-artifacts`, masterKv: `${prefix}-master` };
+  return { events: `${up}_EVENTS`, heartbeats: `${up}_HEARTBEATS`, artifacts: `${prefix}-artifacts`, masterKv: `${prefix}-master`, masterSnapshots: `${prefix}-master-snapshots` };
 }
 
 export interface InitOptions {
@@ -68,6 +70,7 @@ export interface InitReport {
   streams: { name: string; action: "created" | "updated" | "unchanged" }[];
   artifacts: string;
   masterKv: string;
+  masterSnapshots: string;
 }
 
 async function ensureStream(jsm: JetStreamManager, want: StreamConfig): Promise<"created" | "updated" | "unchanged"> {
@@ -92,12 +95,12 @@ async function ensureStream(jsm: JetStreamManager, want: StreamConfig): Promise<
 }
 
 /**
- * Creates or updates the streams, the artifact object store and the master KV
- * bucket. Idempotent: running it again changes nothing.
+ * Creates or updates the streams, the artifact object store, the master KV
+ * bucket and the master snapshot object store. Idempotent: running it again changes nothing.
  */
 export async function initStores(nc: NatsConnection, o: InitOptions = {}): Promise<InitReport> {
   const jsm = await jetstreamManager(nc);
-  const report: InitReport = { streams: [], artifacts: "", masterKv: "" };
+  const report: InitReport = { streams: [], artifacts: "", masterKv: "", masterSnapshots: "" };
   for (const want of desiredStreams(o)) {
     report.streams.push({ name: want.name, action: await ensureStream(jsm, want) });
   }
@@ -106,5 +109,8 @@ export async function initStores(nc: NatsConnection, o: InitOptions = {}): Promi
   report.artifacts = n.artifacts;
   await new Kvm(nc).create(n.masterKv, { replicas: o.replicas ?? 1, history: 5, storage: StorageType.File, description: "Troupe master leader lease" });
   report.masterKv = n.masterKv;
+  // One object (the latest snapshot) replaced in place: the store keeps only the newest version of a name.
+  await new Objm(nc).create(n.masterSnapshots, { replicas: o.replicas ?? 1, storage: StorageType.File, description: "Troupe master state snapshots" });
+  report.masterSnapshots = n.masterSnapshots;
   return report;
 }
