@@ -9,6 +9,8 @@ export interface FollowOptions {
   stream: string;
   /** `all` for the event log; `last-per-subject` for the heartbeat tail. */
   deliver: "all" | "last-per-subject";
+  /** With `all`: start at this sequence instead of the first (after a snapshot). */
+  startSeq?: number;
   onMessage: (m: JsMsg) => void;
   onCaughtUp: () => void;
   log: Logger;
@@ -27,10 +29,12 @@ export async function follow(js: JetStreamClient, o: FollowOptions): Promise<Fol
     caughtUp = true;
     o.onCaughtUp();
   };
-  if (info.state.messages === 0) caught();
-  const consumer = await js.consumers.get(o.stream, {
-    deliver_policy: o.deliver === "all" ? DeliverPolicy.All : DeliverPolicy.LastPerSubject,
-  });
+  const from = o.deliver === "all" && o.startSeq !== undefined && o.startSeq > 1 ? o.startSeq : undefined;
+  // Nothing stored (from the start sequence on): caught up at once.
+  if (info.state.messages === 0 || (from !== undefined && info.state.last_seq < from)) caught();
+  const consumer = await js.consumers.get(o.stream, from !== undefined
+    ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from }
+    : { deliver_policy: o.deliver === "all" ? DeliverPolicy.All : DeliverPolicy.LastPerSubject });
   // Bigger pulls than the default 100: the heartbeat tail of a large pool arrives at thousands per second.
   // A callback, not an async iterator: the messages of one socket read are folded in one turn
   // (no promise per message), and what the folds trigger leaves in one write.

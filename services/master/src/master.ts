@@ -1,6 +1,7 @@
 import { jetstream, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
+import { Objm, type ObjectStore } from "@nats-io/obj";
 import {
   createEvent, decodeEvent, decodeReply, isAssignable, newId, subjectsFor,
   type EventData, type EventType, type JobView, type Subjects, type TroupeEvent,
@@ -12,6 +13,7 @@ import { newCounters, renderMetrics, type Counters } from "./metrics.ts";
 import { BrowserQueues, JobQueue, type QueueEntry } from "./queue.ts";
 import { afterRefusal, decide, type Decision, type RecoveryConfig } from "./recovery.ts";
 import { pickWorker, type Candidate } from "./scheduler.ts";
+import { decodeSnapshot, encodeSnapshot, resumeFrom } from "./snapshot.ts";
 import { applyEvent, applyHeartbeat, emptyState, finishedGuardSeq, type MasterState } from "./state.ts";
 
 /**
@@ -33,7 +35,12 @@ export interface MasterConfig extends RecoveryConfig {
   maxInflight: number;
   /** Seals submitted proxy passwords (TROUPE_SECRETS_KEY); without it a job with a proxy password is refused. */
   secretsKey?: Buffer;
+  /** The leader writes a state snapshot every this many events; 0 or absent = no snapshots written or read. */
+  snapshotEvery?: number;
 }
+
+/** The one object of the snapshot store: each write replaces it (the store keeps the newest version of a name). */
+export const SNAPSHOT_OBJECT = "state";
 
 interface Pending {
   /** Worker whose slot the assignment reserves. */
@@ -84,6 +91,10 @@ export class Master {
   /** Server time of the last message folded from each stream, and whether more were waiting. */
   private eventsAt = { timeMs: 0, behind: false };
   private heartbeatsAt = { timeMs: 0, behind: false };
+  private snapshots?: Promise<ObjectStore>;
+  /** A snapshot being written, and the applied sequence of the last attempt (the next one is due snapshotEvery events later). */
+  private snapshotting?: Promise<void>;
+  private snapshotAttemptSeq = 0;
 
   constructor(readonly nc: NatsConnection, readonly cfg: MasterConfig, readonly log: Logger) {
     this.js = jetstream(nc);
@@ -123,10 +134,14 @@ export class Master {
       for (const id of this.state.needSpec) void this.readSpec(id);
       caughtUp();
     };
-    this.followers.push(await follow(this.js, { stream: names.events, deliver: "all", onMessage: (m) => this.onEventMessage(m), onCaughtUp: () => { this.eventsCaughtUp = true; check(); }, log: this.log }));
+    const startSeq = this.cfg.snapshotEvery ? await this.loadSnapshot() : undefined;
+    this.followers.push(await follow(this.js, { stream: names.events, deliver: "all", ...(startSeq !== undefined ? { startSeq } : {}), onMessage: (m) => this.onEventMessage(m), onCaughtUp: () => { this.eventsCaughtUp = true; check(); }, log: this.log }));
     this.followers.push(await follow(this.js, { stream: names.heartbeats, deliver: "last-per-subject", onMessage: (m) => this.onHeartbeatMessage(m), onCaughtUp: () => { this.heartbeatsCaughtUp = true; check(); }, log: this.log }));
     await caught;
-    this.log.info({ appliedSeq: this.state.appliedSeq, jobs: this.state.jobs.size, finishedJobs: this.state.finished.size, workers: this.state.workers.size }, "state rebuilt from the log");
+    this.log.info({
+      appliedSeq: this.state.appliedSeq, replayedEvents: this.counters.startReplayedEvents, fromSnapshot: this.counters.startSnapshotSeq || undefined,
+      jobs: this.state.jobs.size, finishedJobs: this.state.finished.size, workers: this.state.workers.size,
+    }, "state rebuilt from the log");
     const kv = await new Kvm(this.nc).open(names.masterKv);
     this.lease = new LeaderLease(kv, this.cfg.id, this.cfg.leaderLeaseMs, this.log, (s) => {
       for (const f of this.leaderListeners) f(s.leader, s.epoch);
@@ -142,6 +157,7 @@ export class Master {
     clearInterval(this.tickTimer);
     clearTimeout(this.delayTimer);
     await this.lease?.stop(true);
+    await this.snapshotting;
     while (this.inflight > 0) {
       this.releaseWaiters(Number.POSITIVE_INFINITY);
       await new Promise((r) => setTimeout(r, 10));
@@ -159,6 +175,7 @@ export class Master {
   // ---- folding -------------------------------------------------------------
 
   private onEventMessage(m: JsMsg) {
+    if (!this.eventsCaughtUp) this.counters.startReplayedEvents++;
     this.eventsAt = { timeMs: Math.floor(m.info.timestampNanos / 1e6), behind: m.info.pending > 0 };
     const r = decodeEvent(m.subject, m.data, { subjects: this.subjects });
     if (!r.ok) {
@@ -506,6 +523,75 @@ export class Master {
     if (!epoch || !this.ready) return;
     const decisions = decide(this.state, this.decisionTime(), this.cfg, (id) => this.pendingJobs.has(id) || this.pendingWorkers.has(id));
     for (const d of decisions) void this.apply(d, epoch);
+    const every = this.cfg.snapshotEvery ?? 0;
+    if (every > 0 && !this.snapshotting && this.state.appliedSeq - Math.max(this.snapshotAttemptSeq, this.counters.snapshotSeq) >= every) {
+      this.snapshotting = this.writeSnapshot().finally(() => (this.snapshotting = undefined));
+    }
+  }
+
+  // ---- snapshots -------------------------------------------------------------
+
+  private snapshotStore(): Promise<ObjectStore> {
+    const open = (this.snapshots ??= new Objm(this.nc).open(storeNames(this.cfg.prefix).masterSnapshots));
+    // A failed open is tried again next time.
+    open.catch(() => (this.snapshots = undefined));
+    return open;
+  }
+
+  /**
+   * Loads the latest snapshot into the (empty) state and returns the sequence
+   * to follow the log from; undefined, with the reason logged, when the whole
+   * log must be replayed: no snapshot, an unreadable or invalid one, or a log
+   * that does not go on from it (reset, or events after it removed).
+   */
+  private async loadSnapshot(): Promise<number | undefined> {
+    const names = storeNames(this.cfg.prefix);
+    let bytes: Uint8Array | null;
+    try {
+      bytes = await (await this.snapshotStore()).getBlob(SNAPSHOT_OBJECT);
+    } catch (e) {
+      this.log.warn({ err: (e as Error).message }, "could not read the state snapshot; replaying the whole log");
+      return undefined;
+    }
+    if (!bytes) {
+      this.log.info("no state snapshot yet; replaying the whole log");
+      return undefined;
+    }
+    const d = decodeSnapshot(bytes, { prefix: this.cfg.prefix });
+    if (!d.ok) {
+      this.log.warn({ error: d.error, bytes: bytes.length }, "ignoring an invalid state snapshot; replaying the whole log");
+      return undefined;
+    }
+    this.jsm ??= await this.js.jetstreamManager();
+    const stream = (await this.jsm.streams.info(names.events)).state;
+    const r = resumeFrom(d.state.appliedSeq, stream);
+    if (!r.ok) {
+      this.log.warn({ snapshotSeq: d.state.appliedSeq, firstSeq: stream.first_seq, lastSeq: stream.last_seq, reason: r.reason }, "the state snapshot does not fit the log; replaying the whole log");
+      return undefined;
+    }
+    Object.assign(this.state, d.state);
+    this.counters.startSnapshotSeq = d.state.appliedSeq;
+    this.counters.snapshotSeq = d.state.appliedSeq;
+    // What the fold would have queued on its way here.
+    for (const job of this.state.jobs.values()) if (isWaiting(job) && !this.state.needSpec.has(job.id)) this.enqueue(job);
+    this.log.info({ snapshotSeq: d.state.appliedSeq, writtenBy: d.snapshot.writtenBy, writtenAt: d.snapshot.writtenAt, lastSeq: stream.last_seq }, "state snapshot loaded; following the log after it");
+    return r.startSeq;
+  }
+
+  /** Writes the state as it stands (one synchronous serialisation, then the upload) over the previous snapshot. */
+  private async writeSnapshot(): Promise<void> {
+    const seq = this.state.appliedSeq;
+    this.snapshotAttemptSeq = seq;
+    const t0 = Date.now();
+    try {
+      const bytes = encodeSnapshot(this.state, { prefix: this.cfg.prefix, writtenBy: this.cfg.id, writtenAt: new Date().toISOString() });
+      await (await this.snapshotStore()).putBlob({ name: SNAPSHOT_OBJECT, description: `master state at sequence ${seq}` }, bytes);
+      this.counters.snapshotSeq = seq;
+      this.counters.snapshotsWritten++;
+      this.log.info({ seq, bytes: bytes.length, ms: Date.now() - t0 }, "state snapshot written");
+    } catch (e) {
+      this.log.warn({ seq, err: (e as Error).message }, `could not write a state snapshot; trying again after ${this.cfg.snapshotEvery} more events`);
+    }
   }
 
   /**

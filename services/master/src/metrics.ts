@@ -25,10 +25,17 @@ export interface Counters {
   assignTimeouts: number;
   guardConflicts: number;
   invalidMessages: number;
+  /** TROUPE_EVENTS messages folded before the master caught up at start (all of them without a snapshot). */
+  startReplayedEvents: number;
+  /** appliedSeq of the snapshot the start loaded; 0 when it replayed the whole log. */
+  startSnapshotSeq: number;
+  /** appliedSeq of the latest snapshot this master loaded or wrote. */
+  snapshotSeq: number;
+  snapshotsWritten: number;
 }
 
 export const newCounters = (): Counters => ({
-  assignmentLatency: new Histogram(), assignments: 0, refusals: 0, assignTimeouts: 0, guardConflicts: 0, invalidMessages: 0,
+  assignmentLatency: new Histogram(), assignments: 0, refusals: 0, assignTimeouts: 0, guardConflicts: 0, invalidMessages: 0, startReplayedEvents: 0, startSnapshotSeq: 0, snapshotSeq: 0, snapshotsWritten: 0,
 });
 
 const PRESENCES: Presence[] = ["online", "busy", "draining", "suspect", "lost", "offline"];
@@ -82,6 +89,14 @@ export function renderMetrics(s: MasterState, c: Counters, o: { leader: boolean;
   out.push(`troupe_master_epoch ${o.epoch}`);
   gauge("troupe_master_applied_sequence", "last TROUPE_EVENTS sequence folded");
   out.push(`troupe_master_applied_sequence ${s.appliedSeq}`);
+  gauge("troupe_master_start_replayed_events", "TROUPE_EVENTS messages folded at start before catching up (the whole log without a snapshot)");
+  out.push(`troupe_master_start_replayed_events ${c.startReplayedEvents}`);
+  gauge("troupe_master_start_snapshot_sequence", "applied sequence of the snapshot loaded at start (0 = the whole log was replayed)");
+  out.push(`troupe_master_start_snapshot_sequence ${c.startSnapshotSeq}`);
+  gauge("troupe_master_snapshot_sequence", "applied sequence of the latest snapshot this master loaded or wrote (0 = none)");
+  out.push(`troupe_master_snapshot_sequence ${c.snapshotSeq}`);
+  gauge("troupe_master_snapshots_written_total", "state snapshots this master wrote", "counter");
+  out.push(`troupe_master_snapshots_written_total ${c.snapshotsWritten}`);
   gauge("troupe_master_heartbeat_lag_seconds", "age of the last heartbeat processed when it was processed");
   out.push(`troupe_master_heartbeat_lag_seconds ${o.lagMs / 1000}`);
   gauge("troupe_master_heartbeats_total", "heartbeats folded", "counter");
