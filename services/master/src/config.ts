@@ -16,7 +16,7 @@ export const masterOptions = {
   assignTimeout: int("how long a worker has to accept an assignment", { env: "TROUPE_ASSIGN_TIMEOUT_MS", default: 3_000, min: 50, metavar: "<ms>" }),
   tick: int("how often liveness, leases, delays and expiry are checked", { env: "TROUPE_MASTER_TICK_MS", default: 500, min: 10, metavar: "<ms>" }),
   maxInflight: int("assignment requests in flight at once", { env: "TROUPE_MASTER_MAX_INFLIGHT", default: 256, min: 1, max: 100_000 }),
-  snapshotEvery: int("the leader writes a state snapshot every this many events (0 = no snapshots written or read)", { env: "TROUPE_MASTER_SNAPSHOT_EVERY", default: 10_000, min: 0, max: 1_000_000_000, metavar: "<events>" }),
+  snapshotEvery: int("the leader writes a state snapshot every this many events, and never more often than one per as many events as it holds jobs and workers (0 = no snapshots written or read)", { env: "TROUPE_MASTER_SNAPSHOT_EVERY", default: 10_000, min: 0, max: 1_000_000_000, metavar: "<events>" }),
 } as const;
 
 export type MasterOptionValues = OptionValues<typeof masterOptions>;

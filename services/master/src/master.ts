@@ -13,7 +13,7 @@ import { newCounters, renderMetrics, type Counters } from "./metrics.ts";
 import { BrowserQueues, JobQueue, type QueueEntry } from "./queue.ts";
 import { afterRefusal, decide, type Decision, type RecoveryConfig } from "./recovery.ts";
 import { pickWorker, type Candidate } from "./scheduler.ts";
-import { decodeSnapshot, encodeSnapshot, resumeFrom } from "./snapshot.ts";
+import { decodeSnapshot, encodeSnapshot, resumeFrom, snapshotDue } from "./snapshot.ts";
 import { applyEvent, applyHeartbeat, emptyState, finishedGuardSeq, type MasterState } from "./state.ts";
 
 /**
@@ -523,8 +523,9 @@ export class Master {
     if (!epoch || !this.ready) return;
     const decisions = decide(this.state, this.decisionTime(), this.cfg, (id) => this.pendingJobs.has(id) || this.pendingWorkers.has(id));
     for (const d of decisions) void this.apply(d, epoch);
-    const every = this.cfg.snapshotEvery ?? 0;
-    if (every > 0 && !this.snapshotting && this.state.appliedSeq - Math.max(this.snapshotAttemptSeq, this.counters.snapshotSeq) >= every) {
+    const since = this.state.appliedSeq - Math.max(this.snapshotAttemptSeq, this.counters.snapshotSeq);
+    const entries = this.state.jobs.size + this.state.finished.size + this.state.workers.size;
+    if (!this.snapshotting && snapshotDue(since, this.cfg.snapshotEvery ?? 0, entries)) {
       this.snapshotting = this.writeSnapshot().finally(() => (this.snapshotting = undefined));
     }
   }
@@ -578,6 +579,13 @@ export class Master {
     return r.startSeq;
   }
 
+  /** Writes a snapshot of the state as it stands now, after any being written (tests; an operator's tool could use it too). */
+  async snapshotNow(): Promise<void> {
+    while (this.snapshotting) await this.snapshotting;
+    this.snapshotting = this.writeSnapshot().finally(() => (this.snapshotting = undefined));
+    await this.snapshotting;
+  }
+
   /** Writes the state as it stands (one synchronous serialisation, then the upload) over the previous snapshot. */
   private async writeSnapshot(): Promise<void> {
     const seq = this.state.appliedSeq;
@@ -590,7 +598,7 @@ export class Master {
       this.counters.snapshotsWritten++;
       this.log.info({ seq, bytes: bytes.length, ms: Date.now() - t0 }, "state snapshot written");
     } catch (e) {
-      this.log.warn({ seq, err: (e as Error).message }, `could not write a state snapshot; trying again after ${this.cfg.snapshotEvery} more events`);
+      this.log.warn({ seq, err: (e as Error).message }, `could not write a state snapshot; trying again after ${this.cfg.snapshotEvery} more events (or as many as the state has entries)`);
     }
   }
 

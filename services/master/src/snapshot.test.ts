@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { decodeSnapshot, encodeSnapshot, encodeState, resumeFrom, SNAPSHOT_VERSION } from "./snapshot.ts";
+import { decodeSnapshot, encodeSnapshot, encodeState, resumeFrom, SNAPSHOT_VERSION, snapshotDue } from "./snapshot.ts";
 import { applyEvent, emptyState, type MasterState } from "./state.ts";
 import { logBuilder, registration, SPEC } from "./testing.ts";
 
@@ -101,3 +101,15 @@ describe("master snapshots", () => {
 function busyEvent(type: string) {
   return { specversion: "1.0", id: `e-${type}`, source: "test", type, time: "2026-01-02T00:00:00.000Z" };
 }
+
+describe("snapshotDue", () => {
+  it("waits `every` events, and at least as many events as the state has entries, so the cost per event stays constant", () => {
+    expect(snapshotDue(9_999, 10_000, 10)).toBe(false);
+    expect(snapshotDue(10_000, 10_000, 10)).toBe(true);
+    // A million jobs held: not every 10,000 events, but every million.
+    expect(snapshotDue(10_000, 10_000, 1_000_000)).toBe(false);
+    expect(snapshotDue(999_999, 10_000, 1_000_000)).toBe(false);
+    expect(snapshotDue(1_000_000, 10_000, 1_000_000)).toBe(true);
+    expect(snapshotDue(5_000_000, 0, 10)).toBe(false); // off
+  });
+});

@@ -184,6 +184,17 @@ export function decodeSnapshot(bytes: Uint8Array | string, o: { prefix?: string 
  * given the stream's state: the next sequence, or why the whole log must be
  * replayed instead (pure).
  */
+/**
+ * Whether a snapshot is due: `every` events since the last one, and never
+ * fewer events than the state has entries (jobs, finished jobs, workers). A
+ * snapshot costs time in proportion to the state; spacing them by at least as
+ * many events keeps that cost constant per event however large the state
+ * grows (a fixed interval would rewrite a million-job state every few seconds).
+ */
+export function snapshotDue(eventsSince: number, every: number, stateEntries: number): boolean {
+  return every > 0 && eventsSince >= Math.max(every, stateEntries);
+}
+
 export function resumeFrom(appliedSeq: number, stream: { first_seq: number; last_seq: number }): { ok: true; startSeq: number } | { ok: false; reason: string } {
   if (stream.last_seq < appliedSeq) return { ok: false, reason: `the stream ends at ${stream.last_seq}, before the snapshot's ${appliedSeq} (reset or recreated)` };
   if (stream.first_seq > appliedSeq + 1) return { ok: false, reason: `the stream starts at ${stream.first_seq}, after ${appliedSeq + 1} (events after the snapshot were removed)` };
