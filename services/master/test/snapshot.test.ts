@@ -36,6 +36,18 @@ async function stop(m: RunningMaster) {
 }
 /** The folded state in its JSON form (what a snapshot holds). */
 const serialised = (s: MasterState) => JSON.parse(JSON.stringify(encodeState(s)));
+/**
+ * Waits until both masters have folded the whole log (the leader may still append) and read specs back,
+ * then asserts their folded states are equal (on a timeout the assertion shows the difference).
+ */
+async function expectSameState(a: RunningMaster, b: RunningMaster) {
+  await waitFor("same state", async () => {
+    const seq = await lastSeq();
+    return a.master.state.appliedSeq === seq && b.master.state.appliedSeq === seq
+      && JSON.stringify(serialised(a.master.state)) === JSON.stringify(serialised(b.master.state));
+  }, 15_000).catch(() => undefined);
+  expect(serialised(a.master.state)).toEqual(serialised(b.master.state));
+}
 const lastSeq = async () => (await (await jetstreamManager(ui)).streams.info("TROUPE_EVENTS")).state.last_seq;
 
 describe("master snapshots", () => {
@@ -114,12 +126,7 @@ describe("master snapshots", () => {
     // The whole log (and whatever the leader appended meanwhile).
     expect(fullReplay.master.counters.startReplayedEvents).toBeGreaterThanOrEqual(total);
     // Same state, once both have folded the same log (the leader may still append, e.g. a verdict on w-doomed) and read specs back.
-    await waitFor("same state", async () => {
-      const seq = await lastSeq();
-      return m3.master.state.appliedSeq === seq && fullReplay.master.state.appliedSeq === seq
-        && JSON.stringify(serialised(m3.master.state)) === JSON.stringify(serialised(fullReplay.master.state));
-    }, 15_000).catch(() => undefined);
-    expect(serialised(m3.master.state)).toEqual(serialised(fullReplay.master.state));
+    await expectSameState(m3, fullReplay);
     // What the scenario left: every kind of job is there.
     const st = m3.master.state;
     expect([...ok, later].map((id) => lookupJob(st, id)?.status)).toEqual(Array(5).fill("completed"));
@@ -153,12 +160,7 @@ describe("master snapshots", () => {
     const m = await master("m-snap-corrupt", 1_000_000);
     expect(m.master.counters.startSnapshotSeq).toBe(0);
     expect(m.master.counters.startReplayedEvents).toBeGreaterThanOrEqual(snapshotSeq);
-    await waitFor("same state", async () => {
-      const seq = await lastSeq();
-      return m.master.state.appliedSeq === seq && fullReplay.master.state.appliedSeq === seq
-        && JSON.stringify(serialised(m.master.state)) === JSON.stringify(serialised(fullReplay.master.state));
-    }, 15_000).catch(() => undefined);
-    expect(serialised(m.master.state)).toEqual(serialised(fullReplay.master.state));
+    await expectSameState(m, fullReplay);
     expect((await readLog(ui)).length).toBe(await lastSeq());
   });
 });
