@@ -74,6 +74,7 @@ export class BuildWriter {
         this.inFlightBytes -= r.bytes;
         this.onApplied(r);
         this.wake();
+        this.onRoom?.();
         return;
       case "error":
         this.fail(new Error(r.message));
@@ -112,15 +113,28 @@ export class BuildWriter {
     return this.inFlight;
   }
 
-  /** Hands the packer's batch to the thread; waits while `maxInFlightBytes` of bodies are already queued there. */
-  async apply(packer: BatchPacker): Promise<void> {
+  /** At least `maxInFlightBytes` of bodies wait in the thread: the reader should hold off (`onRoom` says when to go on). */
+  get full(): boolean {
+    return this.inFlightBytes >= this.maxInFlightBytes;
+  }
+
+  /** Called after every folded batch while set (the push read answers its held flow control there). */
+  onRoom: (() => void) | null = null;
+
+  /** Hands the packer's batch to the thread at once, however full it is (callers that cannot wait hold off through `full`). */
+  post(packer: BatchPacker): void {
     if (this.failure) throw this.failure;
     if (packer.size === 0) return;
     const batch = packer.take();
     this.worker.postMessage({ type: "batch", batch } satisfies BuildRequest, [batch.seqs.buffer, batch.publishedMs.buffer, batch.data.buffer, batch.offsets.buffer] as ArrayBuffer[]);
     this.inFlight++;
     this.inFlightBytes += batch.data.length;
-    while (this.inFlightBytes >= this.maxInFlightBytes) await this.next();
+  }
+
+  /** Hands the packer's batch to the thread; waits while `maxInFlightBytes` of bodies are already queued there. */
+  async apply(packer: BatchPacker): Promise<void> {
+    this.post(packer);
+    while (this.full) await this.next();
   }
 
   /** Resolves once every posted batch is folded. */

@@ -1,10 +1,11 @@
-import { DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { Subjects } from "@troupe/events";
 import type { Logger } from "@troupe/events/node";
 import { BuildWriter } from "./build-writer.ts";
 import { newGenerationPath, removeDatabaseFiles, swapIn } from "./db-file.ts";
 import type { Progress, Until } from "./progress.ts";
+import { readStreamPush } from "./push-read.ts";
 import { threadCpuMs } from "./thread-cpu.ts";
 
 /**
@@ -83,32 +84,31 @@ async function targets(nc: NatsConnection, o: RebuildOptions): Promise<Target[]>
 }
 
 /**
- * Reads one stream up to its target and hands full batches to the writer
- * thread. The iterator form of `consume` pulls more only as messages are taken
- * from it, so waiting on the writer slows the read instead of buffering.
+ * Reads one stream up to its target (`readStreamPush`) and hands full batches
+ * to the writer thread. Messages are packed as they arrive; while the writer
+ * thread has `maxInFlightBytes` waiting, the read holds its flow control, so
+ * waiting on the writer slows the read instead of buffering.
  */
 async function readStream(nc: NatsConnection, writer: BuildWriter, t: Target, batchMax: number, validateOn: "reader" | "writer" | "auto"): Promise<void> {
   if (t.first > t.last) return;
-  const consumer = await jetstream(nc).consumers.get(t.stream, { opt_start_seq: t.first, deliver_policy: DeliverPolicy.StartSequence });
-  const messages = await consumer.consume({ max_messages: Math.min(batchMax * 2, 10_000) });
   const batch = writer.packer(t.stream, batchMax, validateOn === "reader");
-  try {
-    for await (const m of messages) {
-      const info = m.info;
-      const publishedMs = Math.floor(info.timestampNanos / 1e6);
-      if (t.untilMs !== undefined && publishedMs > t.untilMs) break;
-      batch.add(m.subject, m.data, info.streamSequence, publishedMs);
-      if (info.streamSequence >= t.last || info.pending === 0) break;
+  const read = readStreamPush({
+    nc, stream: t.stream, first: t.first, last: t.last, ...(t.untilMs !== undefined ? { untilMs: t.untilMs } : {}),
+    full: () => writer.full,
+    onMessage: (subject, data, seq, publishedMs) => {
+      batch.add(subject, data, seq, publishedMs);
       if (batch.full) {
-        await writer.apply(batch);
+        writer.post(batch);
         // The writer thread is behind (a batch waits besides the one it folds): this thread takes the validation of the next batch.
         if (validateOn === "auto") batch.setValidate(writer.queued >= 2);
       }
-    }
-  } catch (e) {
-    throw new Error(`reading ${t.stream}: ${(e as Error).message}`, { cause: e });
+    },
+  });
+  writer.onRoom = () => read.resume();
+  try {
+    await read.done;
   } finally {
-    await messages.close();
+    writer.onRoom = null;
   }
   await writer.apply(batch);
 }

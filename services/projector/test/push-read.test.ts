@@ -1,0 +1,89 @@
+import { jetstreamManager } from "@nats-io/jetstream";
+import { startTestNats, waitFor, type TestNats } from "@troupe/tests/harness";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseAckReply, readStreamPush } from "../src/push-read.ts";
+
+let nats: TestNats;
+const N = 3000;
+const body = new TextEncoder().encode(JSON.stringify({ pad: "x".repeat(2000) }));
+beforeAll(async () => {
+  nats = await startTestNats({ init: true });
+  const { js } = await nats.js("worker");
+  const acks = [];
+  for (let i = 0; i < N; i++) acks.push(js.publish(`troupe.hb.w${i % 7}`, body));
+  await Promise.all(acks);
+});
+afterAll(async () => {
+  await nats?.stop();
+});
+
+describe("parseAckReply", () => {
+  it("reads stream sequence, delivery sequence, publish time and pending from both reply forms", () => {
+    const ns = 1_764_000_000_123_456_789n;
+    expect(parseAckReply(`$JS.ACK.TROUPE_EVENTS.rebuild_x.1.42.7.${ns}.9`)).toEqual({ streamSeq: 42, consumerSeq: 7, publishedMs: 1_764_000_000_123, pending: 9 });
+    expect(parseAckReply(`$JS.ACK.hub.ACCHASH.TROUPE_EVENTS.rebuild_x.1.42.7.${ns}.0.tok`)).toEqual({ streamSeq: 42, consumerSeq: 7, publishedMs: 1_764_000_000_123, pending: 0 });
+    expect(parseAckReply(`$JS.ACK.hub.ACCHASH.TROUPE_EVENTS.rebuild_x.1.42.7.${ns}.0`)).toMatchObject({ streamSeq: 42, pending: 0 });
+  });
+
+  it("refuses what is not a delivery's reply subject", () => {
+    for (const r of ["", "_INBOX.abc", "$JS.FC.TROUPE_EVENTS.x.y", "$JS.ACK.S.C.1.2.3", "$JS.ACK.S.C.1.x.3.4.5", "$JS.ACK.S.C.1.0.3.4.5", "$JS.ACK.S.C.1.2..4.5"]) {
+      expect(parseAckReply(r), r).toBeNull();
+    }
+  });
+});
+
+describe("readStreamPush", () => {
+  it("hands over every message from the first to the last sequence once, in order, with its subject", async () => {
+    const nc = await nats.connect("projector");
+    const seen: number[] = [];
+    const subjects = new Set<string>();
+    const r = readStreamPush({ nc, stream: "TROUPE_HEARTBEATS", first: 101, last: 2500, full: () => false, onMessage: (s, data, seq) => {
+      seen.push(seq);
+      subjects.add(s);
+      expect(data.length).toBe(body.length);
+    } });
+    await r.done;
+    expect(seen).toEqual(Array.from({ length: 2400 }, (_, i) => 101 + i));
+    expect([...subjects].sort()).toEqual(Array.from({ length: 7 }, (_, i) => `troupe.hb.w${i}`).sort());
+  });
+
+  it("stops at the until time", async () => {
+    const nc = await nats.connect("projector");
+    const jsm = await jetstreamManager(nc);
+    const m = await jsm.streams.getMessage("TROUPE_HEARTBEATS", { seq: 1000 });
+    const seen: number[] = [];
+    await readStreamPush({ nc, stream: "TROUPE_HEARTBEATS", first: 1, last: N, untilMs: m!.time.getTime(), full: () => false, onMessage: (_s, _d, seq, ms) => {
+      expect(ms).toBeLessThanOrEqual(m!.time.getTime());
+      seen.push(seq);
+    } }).done;
+    expect(seen.length).toBeGreaterThanOrEqual(1000);
+    expect(seen).toEqual(Array.from({ length: seen.length }, (_, i) => 1 + i));
+  });
+
+  it("holds flow control while full, so the server stops; after its consumer is deleted it starts a new one at the next sequence and loses nothing", async () => {
+    const nc = await nats.connect("projector");
+    const admin = await jetstreamManager((await nats.js("master")).nc);
+    const seen: number[] = [];
+    let full = false;
+    const r = readStreamPush({ nc, stream: "TROUPE_HEARTBEATS", first: 1, last: N, idleHeartbeatMs: 200, full: () => full, onMessage: (_s, _d, seq) => {
+      seen.push(seq);
+      if (seen.length === 300) full = true;
+    } });
+    // A stalled consumer's idle heartbeat names the flow control it waits for: the server has stopped.
+    const consumers = await waitFor("the rebuild consumer stalled on flow control", async () => {
+      const list = await admin.consumers.list("TROUPE_HEARTBEATS").next();
+      const c = list.find((c) => c.name.startsWith("rebuild_"));
+      return c && c.delivered.stream_seq === seen[seen.length - 1] && c.num_pending > 0 ? list : null;
+    });
+    const stalledAt = seen.length;
+    expect(stalledAt).toBeGreaterThanOrEqual(300);
+    expect(stalledAt).toBeLessThan(N);
+    for (const c of consumers) await admin.consumers.delete("TROUPE_HEARTBEATS", c.name);
+    full = false;
+    r.resume();
+    await r.done;
+    expect(seen).toEqual(Array.from({ length: N }, (_, i) => 1 + i));
+    // The replacement was deleted at the end too.
+    expect((await admin.consumers.list("TROUPE_HEARTBEATS").next()).filter((c) => c.name.startsWith("rebuild_"))).toEqual([]);
+  });
+});
