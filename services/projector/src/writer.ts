@@ -118,9 +118,9 @@ function statements(db: Sqlite) {
     putFleet: prepare<Record<string, unknown>>(db, builder.insertInto("fleet_series").values(named(["minute", ...fleetCols]) as never)
       .onConflict((oc) => oc.column("minute").doUpdateSet(excluded(fleetCols) as never))),
     getSeries: prepare<{ worker_id: string; minute: number }>(db, builder.selectFrom("worker_series").selectAll()
-      .where("worker_id", "=", param("worker_id")).where("minute", "=", param("minute") as unknown as number)),
+      .where("minute", "=", param("minute") as unknown as number).where("worker_id", "=", param("worker_id"))),
     putSeries: prepare<Record<string, unknown>>(db, builder.insertInto("worker_series").values(named(["worker_id", "minute", ...seriesCols]) as never)
-      .onConflict((oc) => oc.columns(["worker_id", "minute"]).doUpdateSet(excluded(seriesCols) as never))),
+      .onConflict((oc) => oc.columns(["minute", "worker_id"]).doUpdateSet(excluded(seriesCols) as never))),
     getCheckpoint: prepare<{ stream: string }>(db, builder.selectFrom("projection_checkpoints").select("last_seq").where("stream", "=", param("stream"))),
     putCheckpoint: prepare<{ stream: string; last_seq: number; last_time: string }>(db, builder.insertInto("projection_checkpoints")
       .values({ stream: param("stream"), last_seq: param("last_seq") as unknown as number, last_time: param("last_time") })
