@@ -8,7 +8,7 @@ import {
 } from "./events.ts";
 import { newId } from "./ids.ts";
 import { validateScenario } from "./scenario.ts";
-import { subjects as defaultSubjects, type Subjects } from "./subjects.ts";
+import { subjects as defaultSubjects, standardPrefix, type Subjects } from "./subjects.ts";
 
 /** Largest event body accepted (screenshots go to the object store, never into events). */
 export const MAX_EVENT_BYTES = 256 * 1024;
@@ -71,8 +71,43 @@ export function subjectOf(event: TroupeEvent, s: Subjects = defaultSubjects): st
   return s.job(data.jobId as string, kind as never);
 }
 
+/** Per event type: the subject is `${before}${data[idField]}${after}` (subjectOf, for a standard Subjects). */
+type SubjectShape = { before: string; idField: "workerId" | "jobId"; after: string };
+/** The last Subjects seen, as it was then (a builder swapped later makes it a new one). */
+let seen: Pick<Subjects, "prefix" | "heartbeat" | "worker" | "job"> | undefined;
+let seenSubjects: Subjects | undefined;
+let shapes: Map<string, SubjectShape> | undefined;
+function subjectShapes(s: Subjects): Map<string, SubjectShape> | undefined {
+  if (s === seenSubjects && s.prefix === seen!.prefix && s.heartbeat === seen!.heartbeat && s.worker === seen!.worker && s.job === seen!.job) return shapes;
+  const p = standardPrefix(s);
+  seenSubjects = s;
+  seen = { prefix: s.prefix, heartbeat: s.heartbeat, worker: s.worker, job: s.job };
+  shapes = p === undefined ? undefined : new Map(EVENT_TYPES.map((t): [string, SubjectShape] => {
+    const [entity, kind] = t.split(".") as [string, string];
+    if (t === "worker.heartbeat") return [t, { before: `${p}.hb.`, idField: "workerId", after: "" }];
+    return [t, { before: `${p}.evt.${entity}.`, idField: entity === "worker" ? "workerId" : "jobId", after: `.${kind}` }];
+  }));
+  return shapes;
+}
+
+/**
+ * True when `subject` is exactly what subjectOf builds for this (schema-valid) event, compared
+ * piece by piece instead of building it (no split, no id regex, no concatenation). False means
+ * "not sure": the caller then builds the expected subject.
+ */
+function subjectMatches(type: string, data: Record<string, unknown>, subject: string, s: Subjects): boolean {
+  const shape = subjectShapes(s)?.get(type);
+  if (shape === undefined) return false;
+  const id = data[shape.idField];
+  if (typeof id !== "string") return false;
+  const { before, after } = shape;
+  return subject.length === before.length + id.length + after.length &&
+    subject.startsWith(before) && subject.startsWith(id, before.length) && subject.endsWith(after);
+}
+
 /** Checks that type and ids in the body agree with the subject it arrived on. */
 function checkSubject(type: EventType, data: Record<string, unknown>, subject: string, s: Subjects): DecodeError | null {
+  if (subjectMatches(type, data, subject, s)) return null;
   const expected = subjectOf({ type, data } as TroupeEvent, s);
   // The subject subjectOf built always parses, so the common (matching) case skips the parse.
   if (subject === expected) return null;

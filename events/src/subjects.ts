@@ -34,6 +34,9 @@ function checkId(id: string, what: string): string {
   return id;
 }
 
+/** What subjectsFor made, to tell its objects from look-alikes (or ones whose builders were swapped since). */
+const built = new WeakMap<object, { prefix: string; worker: unknown; job: unknown; heartbeat: unknown }>();
+
 /** Subject builders and parsers for one prefix (DESIGN.md, "Subjects"). */
 export function subjectsFor(prefix = DEFAULT_PREFIX) {
   if (!/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(prefix)) {
@@ -41,7 +44,7 @@ export function subjectsFor(prefix = DEFAULT_PREFIX) {
   }
   const p = prefix;
   const prefixTokens = p.split(".").length;
-  return {
+  const s = {
     prefix: p,
     /** All events (the TROUPE_EVENTS stream). */
     allEvents: `${p}.evt.>`,
@@ -87,6 +90,18 @@ export function subjectsFor(prefix = DEFAULT_PREFIX) {
       return null;
     },
   };
+  built.set(s, { prefix: p, worker: s.worker, job: s.job, heartbeat: s.heartbeat });
+  return s;
+}
+
+/**
+ * The prefix of a Subjects made by subjectsFor whose prefix and event subject builders
+ * (worker, job, heartbeat) are still its own, so `${prefix}.evt.job.${id}.${kind}` etc. is
+ * exactly what they build; undefined for anything else.
+ */
+export function standardPrefix(s: Subjects): string | undefined {
+  const b = built.get(s);
+  return b && b.prefix === s.prefix && b.worker === s.worker && b.job === s.job && b.heartbeat === s.heartbeat ? b.prefix : undefined;
 }
 
 export type Subjects = ReturnType<typeof subjectsFor>;

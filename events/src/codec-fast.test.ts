@@ -1,0 +1,95 @@
+import { describe, expect, it } from "vitest";
+import { checkEvent, createEvent, decodeEvent, encodeEvent, subjectOf } from "./codec.ts";
+import type { EventData, EventType, TroupeEvent } from "./events.ts";
+import { standardPrefix, subjects, subjectsFor, type Subjects } from "./subjects.ts";
+
+/**
+ * decodeEvent's fast paths (subject compared piece by piece, ...) must give the verdict the
+ * plain code gives. A copy of a Subjects ({...s}) is not one subjectsFor made, so decoding with
+ * it takes the plain path: the reference each fast verdict is compared with.
+ */
+
+const ev = <T extends EventType>(type: T, data: EventData<T>) => createEvent(type, data, "src-1", new Date(Date.UTC(2026, 0, 15, 10))) as TroupeEvent;
+const samples: TroupeEvent[] = [
+  ev("worker.heartbeat", {
+    workerId: "wn-1", instanceId: "i1", status: "busy", currentJobs: 1, maxConcurrentJobs: 4, jobIds: ["job-1"],
+    metrics: { memoryUsage: 512, cpuUsage: 35.5, diskUsage: 40, networkUsage: 1.2, jobsCompleted: 10, jobsFailed: 1, averageResponseTime: 250 },
+    performance: { successRate: 90.9, averageJobDuration: 3000 },
+  }),
+  ev("worker.registered", { workerId: "wn-1", instanceId: "i1", name: "w", type: "puppeteer", ip: "10.0.0.1", port: 3002, version: "0.1.0", capabilities: { maxConcurrentJobs: 4, memory: 8192, cpu: 4, supportedBrowsers: [] } }),
+  ev("worker.lost", { workerId: "wn-1", lastSeen: "2026-01-15T09:59:00.000Z", epoch: 3, jobIds: ["job-1"] }),
+  ev("worker.draining", { workerId: "wn-12", instanceId: "i1" }),
+  ev("job.submitted", { jobId: "job-1", spec: { url: "https://example.com", priority: 1, maxAttempts: 3, timeoutMs: 60_000 } }),
+  ev("job.assigned", { jobId: "job-1", workerId: "wn-1", attempt: 1, epoch: 3 }),
+  ev("job.started", { jobId: "job-1", workerId: "wn-1", attempt: 1 }),
+  ev("job.started", { jobId: "j", workerId: "wn-1", attempt: 1 }),
+  ev("job.requeued", { jobId: "job-11", attempt: 2, reason: "worker-lost", notBefore: "2026-01-15T10:00:00Z", epoch: 3 }),
+];
+
+function candidateSubjects(s: Subjects): string[] {
+  const out = new Set<string>(["", ".", "other.thing", `${s.prefix}.hb.`, `${s.prefix}.hb`, `${s.prefix}.evt.job..started`, `${s.prefix}.evt.job.job-1.`]);
+  for (const e of samples) {
+    const right = subjectOf(e, s);
+    out.add(right);
+    out.add(subjectOf(e, subjects));
+    out.add(subjectOf(e, subjectsFor("acme.x")));
+    for (const v of [`${right}x`, right.slice(0, -1), `x${right}`, right.slice(1), `${right}.`, right.toUpperCase(), right.replace("-1", "-2"), right.replace("-1", "-11"), right.replace("-1", ""), right.replace(".evt.", ".hb."), right.replace(".hb.", ".evt.worker.")]) out.add(v);
+    for (const kind of ["registered", "lost", "submitted", "started", "completed", "heartbeat", "toString", "constructor", "__proto__"]) {
+      out.add(right.replace(/\.[^.]+$/, `.${kind}`));
+    }
+  }
+  return [...out];
+}
+
+describe("decodeEvent subject check, fast path", () => {
+  it("knows which Subjects it may take the fast path for", () => {
+    expect(standardPrefix(subjects)).toBe("troupe");
+    expect(standardPrefix(subjectsFor("acme.x"))).toBe("acme.x");
+    expect(standardPrefix({ ...subjects })).toBeUndefined();
+    const swapped = subjectsFor("sw");
+    swapped.heartbeat = (id: string) => `elsewhere.${id}`;
+    expect(standardPrefix(swapped)).toBeUndefined();
+  });
+
+  it("samples are valid events", () => {
+    for (const e of samples) expect(checkEvent(e)).toBeNull();
+  });
+
+  for (const prefix of ["troupe", "acme.x", "t"]) {
+    it(`gives the plain path's verdict for every sample on right and wrong subjects (prefix ${prefix})`, () => {
+      const s = subjectsFor(prefix);
+      const plain = { ...s };
+      let accepted = 0;
+      for (const e of samples) {
+        const bytes = encodeEvent(e);
+        for (const subject of candidateSubjects(s)) {
+          const fast = decodeEvent(subject, bytes, { subjects: s });
+          expect(fast).toEqual(decodeEvent(subject, bytes, { subjects: plain }));
+          expect(fast.ok).toBe(subject === subjectOf(e, s));
+          if (fast.ok) accepted++;
+        }
+      }
+      expect(accepted).toBe(samples.length);
+    });
+  }
+
+  it("follows a Subjects whose builders were swapped, also after it was used", () => {
+    const s = subjectsFor("troupe");
+    const hb = samples[0]!;
+    expect(decodeEvent("troupe.hb.wn-1", encodeEvent(hb), { subjects: s }).ok).toBe(true);
+    s.heartbeat = (id: string) => `troupe.pulse.${id}`;
+    expect(decodeEvent("troupe.pulse.wn-1", encodeEvent(hb), { subjects: s }).ok).toBe(true);
+    expect(decodeEvent("troupe.hb.wn-1", encodeEvent(hb), { subjects: s }).ok).toBe(false);
+  });
+
+  it("alternating Subjects objects do not mix up their prefixes", () => {
+    const a = subjectsFor("a");
+    const b = subjectsFor("b");
+    const e = samples[6]!;
+    for (let i = 0; i < 3; i++) {
+      expect(decodeEvent("a.evt.job.job-1.started", encodeEvent(e), { subjects: a }).ok).toBe(true);
+      expect(decodeEvent("a.evt.job.job-1.started", encodeEvent(e), { subjects: b }).ok).toBe(false);
+      expect(decodeEvent("b.evt.job.job-1.started", encodeEvent(e), { subjects: b }).ok).toBe(true);
+    }
+  });
+});
