@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { checkEvent, createEvent, decodeEvent, encodeEvent, subjectOf } from "./codec.ts";
-import type { EventData, EventType, TroupeEvent } from "./events.ts";
+import { EVENT_TYPES, type EventData, type EventType, type TroupeEvent } from "./events.ts";
 import { standardPrefix, subjects, subjectsFor, type Subjects } from "./subjects.ts";
 
 /**
@@ -90,6 +90,39 @@ describe("decodeEvent subject check, fast path", () => {
       expect(decodeEvent("a.evt.job.job-1.started", encodeEvent(e), { subjects: a }).ok).toBe(true);
       expect(decodeEvent("a.evt.job.job-1.started", encodeEvent(e), { subjects: b }).ok).toBe(false);
       expect(decodeEvent("b.evt.job.job-1.started", encodeEvent(e), { subjects: b }).ok).toBe(true);
+    }
+  });
+});
+
+describe("decodeEvent known-type check (a Set)", () => {
+  const body = (type: unknown) => {
+    const e = JSON.parse(JSON.stringify(samples[6])) as Record<string, unknown>;
+    e.type = type;
+    return JSON.stringify(e);
+  };
+  it("refuses prototype names and near misses as unknown types, as the array lookup did", () => {
+    const odd = ["toString", "constructor", "__proto__", "hasOwnProperty", "valueOf", "__defineGetter__", "", "job", "job.", "job.started ", "Job.started", "job.started\u0000", "length", "0", "size", "has"];
+    for (const type of odd) {
+      expect((EVENT_TYPES as string[]).includes(type)).toBe(false);
+      const r = decodeEvent("troupe.evt.job.job-1.started", body(type));
+      expect(r.ok).toBe(false);
+      if (!r.ok) expect(r.error).toEqual({ code: "unknown-type", path: "type", message: `unknown event type ${JSON.stringify(type)}` });
+    }
+  });
+  it("a __proto__ key in the body is data, not a type", () => {
+    const r = decodeEvent("troupe.evt.job.job-1.started", body("job.started").replace('"type"', '"__proto__":"job.started","type"'));
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.error).toMatchObject({ code: "invalid-envelope", path: "__proto__" });
+  });
+  it("knows every event type, and a non-string type is the envelope's to refuse", () => {
+    for (const type of EVENT_TYPES) {
+      const r = decodeEvent("troupe.evt.job.job-1.started", body(type));
+      if (!r.ok) expect(r.error.code).not.toBe("unknown-type");
+    }
+    for (const type of [1, null, ["job.started"], { toString: 1 }]) {
+      const r = decodeEvent("troupe.evt.job.job-1.started", body(type));
+      expect(r.ok).toBe(false);
+      if (!r.ok) expect(r.error).toMatchObject({ code: "invalid-envelope", path: "type" });
     }
   });
 });

@@ -28,6 +28,8 @@ export interface DecodeError extends FieldError {
 }
 export type Decoded<T> = { ok: true; value: T } | { ok: false; error: DecodeError };
 
+/** For the known-type check: a Set, so "toString" or "__proto__" are not found on a prototype. */
+const eventTypes: ReadonlySet<string> = new Set(EVENT_TYPES);
 const envelopeCheck = TypeCompiler.Compile(EnvelopeSchema);
 const dataChecks = Object.fromEntries(
   EVENT_TYPES.map((t) => [t, TypeCompiler.Compile(EventDataSchemas[t] as TSchema)]),
@@ -141,7 +143,7 @@ export function decodeEvent(subject: string, body: Uint8Array | string, opts: De
  * the body belongs on `subject`.
  */
 function validateEventObject(obj: Record<string, unknown>, subject: string | null, s: Subjects): Decoded<TroupeEvent> {
-  if (typeof obj.type === "string" && !(EVENT_TYPES as string[]).includes(obj.type)) {
+  if (typeof obj.type === "string" && !eventTypes.has(obj.type)) {
     return fail("unknown-type", "type", `unknown event type ${JSON.stringify(obj.type)}`);
   }
   if (typeof obj.v === "number" && Number.isInteger(obj.v) && obj.v > EVENT_VERSION) {
