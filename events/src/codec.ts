@@ -161,7 +161,8 @@ function validateEventObject(obj: Record<string, unknown>, subject: string | nul
   if (dataErr) return { ok: false, error: { code: "invalid-data", ...dataErr } };
   const data = obj.data as Record<string, unknown>;
   if (type === "job.submitted") {
-    const specErr = checkJobSpecSemantics(data.spec as Record<string, unknown>, "data.spec");
+    // The scenario passed validateScenario above (a pure check of the same value): not again.
+    const specErr = checkJobSpecSemantics(data.spec as Record<string, unknown>, "data.spec", true);
     if (specErr) return { ok: false, error: { code: "invalid-data", ...specErr } };
   }
   if (subject !== null) {
@@ -171,10 +172,13 @@ function validateEventObject(obj: Record<string, unknown>, subject: string | nul
   return { ok: true, value: obj as unknown as TroupeEvent };
 }
 
-/** Rules JSON Schema cannot say: url or scenario, scenario step detail, time order. */
-export function checkJobSpecSemantics(spec: Record<string, unknown>, base: string): FieldError | null {
+/**
+ * Rules JSON Schema cannot say: url or scenario, scenario step detail, time order.
+ * `scenarioChecked`: the caller already ran validateScenario on spec.scenario and it passed.
+ */
+export function checkJobSpecSemantics(spec: Record<string, unknown>, base: string, scenarioChecked = false): FieldError | null {
   if (spec.url === undefined && spec.scenario === undefined) return { path: `${base}.url`, message: "a job needs a url or a scenario" };
-  if (spec.scenario !== undefined) {
+  if (spec.scenario !== undefined && !scenarioChecked) {
     const e = validateScenario(spec.scenario, `${base}.scenario`);
     if (e) return e;
   }

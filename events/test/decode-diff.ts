@@ -27,8 +27,12 @@ const subjectSets = [subjectsFor(), subjectsFor("acme.x")];
 
 const out: string[] = [];
 const verdict = (subject: string, body: string | Uint8Array, s = subjectSets[0]!) => {
-  const r = decodeEvent(subject, body, { subjects: s });
-  out.push(JSON.stringify(r.ok ? [subject, "ok"] : [subject, r.error]));
+  try {
+    const r = decodeEvent(subject, body, { subjects: s });
+    out.push(JSON.stringify(r.ok ? [subject, "ok"] : [subject, r.error]));
+  } catch (e) {
+    out.push(JSON.stringify([subject, "THROWS", String(e)]));
+  }
 };
 let n = 0;
 for (const e of generateEvents({ workers: 200, events: 20_000, startMs: Date.UTC(2026, 0, 15, 10), stepMs: 7, seed: 11 })) {
@@ -48,5 +52,38 @@ for (const e of generateEvents({ workers: 200, events: 20_000, startMs: Date.UTC
   }
   verdict(subject, JSON.stringify(o), s);
   verdict(subjectOf(e, subjectSets[0]!), JSON.stringify(o), s);
+}
+
+// Jobs with a scenario (Recorder-like steps), intact and with one step or field mangled.
+const steps: Record<string, unknown>[] = [
+  { type: "setViewport", width: 1280, height: 800, deviceScaleFactor: 1, isMobile: false, hasTouch: false, isLandscape: false },
+  { type: "navigate", url: "https://shop.example.com/", assertedEvents: [{ type: "navigation", url: "https://shop.example.com/", title: "Shop" }] },
+  { type: "click", selectors: [["aria/Search"], ["#search"]], offsetX: 10, offsetY: 5 },
+  { type: "change", selectors: [["#search"]], value: "shoes" },
+  { type: "keyDown", key: "Enter" },
+  { type: "waitForElement", selectors: [[".result"]], count: 1 },
+  { type: "extract", fields: { title: { selector: "h1" }, price: { selector: ".price", from: "attribute", attribute: "data-p" } } },
+  { type: "assert", text: "shoes" },
+  { type: "wait", ms: 100 },
+];
+const stepTypes = ["click", "navigate", "extract", "assert", "wait", "nope", "toString", "constructor", "__proto__", "hasOwnProperty", 3];
+const values: unknown[] = [undefined, null, 0, -1, 1.5, 700_000, "", "x", "http://a", [], {}, true, "2026-01-15T10:30:00Z"];
+for (let i = 0; i < 4000; i++) {
+  const scenario: Record<string, any> = { title: "search", steps: JSON.parse(JSON.stringify(steps)) };
+  const step = pick(scenario.steps as Record<string, unknown>[]);
+  switch (i % 8) {
+    case 0: break;
+    case 1: step.type = pick(stepTypes); break;
+    case 2: step[pick(Object.keys(step))] = pick(values); break;
+    case 3: step[pick(["timeout", "optional", "name", "extra", "selectors", "url"])] = pick(values); break;
+    case 4: scenario[pick(["title", "timeout", "selectorAttribute", "steps", "other"])] = pick(values); break;
+    case 5: delete step[pick(Object.keys(step))]; break;
+    case 6: scenario.steps = scenario.steps.slice(0, Math.floor(rand() * 3)); break;
+    case 7: scenario.steps.push(pick(values)); break;
+  }
+  const spec: Record<string, unknown> = { priority: 5, maxAttempts: 3, timeoutMs: 60_000, scenario };
+  if (i % 5 === 0) spec.url = "https://shop.example.com/";
+  if (i % 7 === 0) { spec.runAt = "2026-01-15T10:30:00Z"; spec.expiresAt = pick(["2026-01-15T10:29:00Z", "2026-01-15T11:30:00.000Z", "2026-02-30T00:00:00Z"]); }
+  verdict("troupe.evt.job.job-9.submitted", JSON.stringify({ id: `e${i}`, type: "job.submitted", v: 1, time: "2026-01-15T10:30:00.000Z", source: "m", data: { jobId: "job-9", spec } }));
 }
 process.stdout.write(out.join("\n") + "\n");
