@@ -1,4 +1,6 @@
 import { describe, expect, it } from "vitest";
+import { createEvent, decodeEvent, encodeEvent } from "./codec.ts";
+import type { TroupeEvent } from "./events.ts";
 import { validateScenario } from "./scenario.ts";
 
 describe("validateScenario with Recorder exports", () => {
@@ -22,5 +24,20 @@ describe("validateScenario with Recorder exports", () => {
     const bad = structuredClone(recorded);
     (bad.steps[2] as { offsetX: unknown }).offsetX = "left";
     expect(validateScenario(bad)?.path).toBe("scenario.steps[2].offsetX");
+  });
+});
+
+describe("validateScenario step types", () => {
+  it("refuses names found on Object.prototype as unknown step types instead of throwing", () => {
+    for (const type of ["toString", "constructor", "__proto__", "hasOwnProperty", "valueOf", "__defineGetter__"]) {
+      const r = validateScenario({ steps: [{ type: "navigate", url: "https://example.com/" }, { type }] });
+      expect(r).toMatchObject({ path: "scenario.steps[1].type" });
+      expect(r?.message).toMatch(new RegExp(`^unknown step type "${type}"; expected one of setViewport, `));
+    }
+  });
+  it("a job event with such a step is invalid data, not an exception", () => {
+    const e = createEvent("job.submitted", { jobId: "job-9", spec: { priority: 5, maxAttempts: 3, timeoutMs: 10_000, scenario: { steps: [{ type: "constructor" } as never] } } }, "master-1");
+    const r = decodeEvent("troupe.evt.job.job-9.submitted", encodeEvent(e as TroupeEvent));
+    expect(r).toMatchObject({ ok: false, error: { code: "invalid-data", path: "data.spec.scenario.steps[0].type" } });
   });
 });

@@ -140,7 +140,8 @@ export function validateScenario(value: unknown, path = "scenario"): FieldError 
     const at = `${path}.steps[${i}]`;
     if (typeof s !== "object" || s === null || Array.isArray(s)) return { path: at, message: "expected a step object" };
     const type = s.type;
-    if (typeof type !== "string" || !(type in StepSchemas)) {
+    // Own keys only: `"toString" in StepSchemas` is true, and its "check" would throw.
+    if (typeof type !== "string" || !Object.hasOwn(StepSchemas, type)) {
       return { path: `${at}.type`, message: `unknown step type ${JSON.stringify(type)}; expected one of ${STEP_TYPES.join(", ")}` };
     }
     const err = firstError(compiledSteps[type as StepType], s, at);
