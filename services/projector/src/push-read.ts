@@ -57,7 +57,6 @@ export interface AckInfo {
 }
 
 const DOT = 46;
-const dots = new Int32Array(16);
 
 /** Reads a whole number between `from` and `to` (exclusive) of `s`; NaN when it is not one. */
 function digits(s: string, from: number, to: number): number {
@@ -73,24 +72,41 @@ function digits(s: string, from: number, to: number): number {
 
 /**
  * Parses a JetStream delivery's reply subject without splitting it into
- * strings: `$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>`
+ * strings (this runs for every message of a rebuild, so no allocation and no
+ * closure): `$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>`
  * (9 tokens) or the newer `$JS.ACK.<domain>.<account>.<stream>…<pending>[.<token>]`
  * (11 or 12). Null when it is neither.
  */
 export function parseAckReply(r: string): AckInfo | null {
   if (!r.startsWith("$JS.ACK.")) return null;
+  // Dots after "$JS.ACK.": token k (0 = stream in the 9-token form) ends at the k-th of them.
   let n = 0;
-  for (let i = 0; i < r.length && n < dots.length; i++) if (r.charCodeAt(i) === DOT) dots[n++] = i;
-  // Token k spans (dots[k-1], dots[k]); the last token ends at r.length.
-  const tokens = n + 1;
-  const base = tokens === 9 ? 2 : tokens === 11 || tokens === 12 ? 4 : -1;
-  if (base < 0) return null;
-  const tok = (k: number) => digits(r, (dots[k - 1] as number) + 1, k < n ? (dots[k] as number) : r.length);
-  // base: stream, +1 consumer, +2 delivered, +3 stream seq, +4 consumer seq, +5 time (ns), +6 pending
-  const streamSeq = tok(base + 3);
-  const consumerSeq = tok(base + 4);
-  const ns = tok(base + 5);
-  const pending = tok(base + 6);
+  let d3 = 0, d4 = 0, d5 = 0, d6 = 0, d7 = 0, d8 = 0, d9 = 0;
+  for (let i = 8; i < r.length; i++) {
+    if (r.charCodeAt(i) !== DOT) continue;
+    switch (++n) {
+      case 3: d3 = i; break;
+      case 4: d4 = i; break;
+      case 5: d5 = i; break;
+      case 6: d6 = i; break;
+      case 7: d7 = i; break;
+      case 8: d8 = i; break;
+      case 9: d9 = i; break;
+    }
+  }
+  // 9 tokens: stream.consumer.delivered.sseq.cseq.ts.pending after "$JS.ACK." (6 more dots); 11 or 12: domain and account first (8 or 9 more).
+  let streamSeq: number, consumerSeq: number, ns: number, pending: number;
+  if (n === 6) {
+    streamSeq = digits(r, d3 + 1, d4);
+    consumerSeq = digits(r, d4 + 1, d5);
+    ns = digits(r, d5 + 1, d6);
+    pending = digits(r, d6 + 1, r.length);
+  } else if (n === 8 || n === 9) {
+    streamSeq = digits(r, d5 + 1, d6);
+    consumerSeq = digits(r, d6 + 1, d7);
+    ns = digits(r, d7 + 1, d8);
+    pending = digits(r, d8 + 1, n === 8 ? r.length : d9);
+  } else return null;
   if (!(streamSeq >= 1) || !(consumerSeq >= 1) || Number.isNaN(ns) || Number.isNaN(pending)) return null;
   return { streamSeq, consumerSeq, publishedMs: Math.floor(ns / 1e6), pending };
 }
