@@ -1,6 +1,10 @@
+import type { TSchema } from "@sinclair/typebox";
+import { TypeCompiler } from "@sinclair/typebox/compiler";
 import { describe, expect, it } from "vitest";
-import { checkEvent, createEvent, decodeEvent, encodeEvent, subjectOf } from "./codec.ts";
-import { EVENT_TYPES, type EventData, type EventType, type TroupeEvent } from "./events.ts";
+import { checkEvent, checkJobSpecSemantics, createEvent, decodeEvent, encodeEvent, subjectOf } from "./codec.ts";
+import { firstError } from "./errors.ts";
+import { EVENT_TYPES, EventDataSchemas, type EventData, type EventType, type TroupeEvent } from "./events.ts";
+import { validateScenario } from "./scenario.ts";
 import { standardPrefix, subjects, subjectsFor, type Subjects } from "./subjects.ts";
 
 /**
@@ -123,6 +127,48 @@ describe("decodeEvent known-type check (a Set)", () => {
       const r = decodeEvent("troupe.evt.job.job-1.started", body(type));
       expect(r.ok).toBe(false);
       if (!r.ok) expect(r.error).toMatchObject({ code: "invalid-envelope", path: "type" });
+    }
+  });
+});
+
+describe("job.submitted with a scenario: the data check skips the scenario validateScenario just passed", () => {
+  const full = TypeCompiler.Compile(EventDataSchemas["job.submitted"] as TSchema);
+  /** decodeEvent's verdict on a job.submitted as it was: the scenario checked twice, then the whole data schema. */
+  function reference(data: Record<string, any>): unknown {
+    const e = validateScenario(data.spec.scenario, "data.spec.scenario");
+    if (e) return { code: "invalid-data", ...e };
+    const d = firstError(full, data, "data");
+    if (d) return { code: "invalid-data", ...d };
+    const sem = checkJobSpecSemantics(data.spec, "data.spec");
+    return sem ? { code: "invalid-data", ...sem } : "ok";
+  }
+  const scenario = () => ({ title: "t", steps: [{ type: "navigate", url: "https://example.com/" }, { type: "click", selectors: [["#go"]] }, { type: "extract", fields: { a: { selector: "h1" } } }] });
+  const mutations: ((d: Record<string, any>) => void)[] = [
+    () => {},
+    (d) => (d.spec.priority = 11),
+    (d) => (d.spec.tags = ["bad tag"]),
+    (d) => (d.spec.surprise = 1),
+    (d) => (d.surprise = 1),
+    (d) => (d.spec.proxy = { server: "nope" }),
+    (d) => (d.spec.fingerprint = { locale: "x" }),
+    (d) => (d.spec.url = "ftp://example.com"),
+    (d) => (d.spec.runAt = "tomorrow"),
+    (d) => { d.spec.runAt = "2026-01-15T10:30:00Z"; d.spec.expiresAt = "2026-01-15T10:00:00Z"; },
+    (d) => (d.idempotencyKey = ""),
+    (d) => (d.jobId = "a.b"),
+    (d) => delete d.spec.maxAttempts,
+    (d) => (d.spec.scenario.steps[1].selectors = []),
+    (d) => (d.spec.scenario.steps[2].fields = {}),
+    (d) => (d.spec.scenario.extra = 1),
+    (d) => (d.spec.scenario.steps[0].type = "toString"),
+  ];
+  it("gives the verdict the whole data schema gave", () => {
+    for (const [i, mutate] of mutations.entries()) {
+      const data: Record<string, any> = { jobId: "job-9", spec: { priority: 5, maxAttempts: 3, timeoutMs: 60_000, scenario: scenario() } };
+      mutate(data);
+      const body = JSON.stringify({ id: "e1", type: "job.submitted", v: 1, time: "2026-01-15T10:30:00.000Z", source: "m", data });
+      const r = decodeEvent(data.jobId === "job-9" ? "troupe.evt.job.job-9.submitted" : "x", body);
+      expect([i, r.ok ? "ok" : r.error]).toEqual([i, reference(JSON.parse(body).data)]);
     }
   });
 });
