@@ -13,7 +13,7 @@ import { newCounters, renderMetrics, type Counters } from "./metrics.ts";
 import { BrowserQueues, JobQueue, type QueueEntry } from "./queue.ts";
 import { afterRefusal, decide, type Decision, type RecoveryConfig } from "./recovery.ts";
 import { pickWorker, type Candidate } from "./scheduler.ts";
-import { decodeSnapshot, encodeSnapshot, resumeFrom, snapshotDue } from "./snapshot.ts";
+import { decodeSnapshot, encodeSnapshotSliced, resumeFrom, snapshotDue } from "./snapshot.ts";
 import { applyEvent, applyHeartbeat, emptyState, finishedGuardSeq, type MasterState } from "./state.ts";
 
 /**
@@ -586,13 +586,13 @@ export class Master {
     await this.snapshotting;
   }
 
-  /** Writes the state as it stands (one synchronous serialisation, then the upload) over the previous snapshot. */
+  /** Writes the state as it stands (captured at once, serialised in slices between which the leader goes on working, then uploaded) over the previous snapshot. */
   private async writeSnapshot(): Promise<void> {
     const seq = this.state.appliedSeq;
     this.snapshotAttemptSeq = seq;
     const t0 = Date.now();
     try {
-      const bytes = encodeSnapshot(this.state, { prefix: this.cfg.prefix, writtenBy: this.cfg.id, writtenAt: new Date().toISOString() });
+      const bytes = await encodeSnapshotSliced(this.state, { prefix: this.cfg.prefix, writtenBy: this.cfg.id, writtenAt: new Date().toISOString() });
       await (await this.snapshotStore()).putBlob({ name: SNAPSHOT_OBJECT, description: `master state at sequence ${seq}` }, bytes);
       this.counters.snapshotSeq = seq;
       this.counters.snapshotsWritten++;

@@ -28,11 +28,9 @@ export async function handleSubmit(master: Master, m: Msg): Promise<SubmitReply>
   const cmd = decodeCommand("jobs.submit", m.data);
   if (!cmd.ok) return err("invalid", cmd.error.message, cmd.error.path);
   const key = cmd.value.idempotencyKey;
-  if (key !== undefined) {
-    const existing = master.state.byIdempotencyKey.get(key);
-    if (existing) return { ok: true, jobId: existing, duplicate: true };
-  }
+  // A keyed job's id is derived from its key, so the state itself says whether the key was used (no map of keys kept for ever); the append's subject guard below catches a submission the fold has not seen yet.
   const jobId = key !== undefined ? jobIdForKey(key) : newId("j");
+  if (key !== undefined && lookupJob(master.state, jobId)) return { ok: true, jobId, duplicate: true };
   // A proxy password is sealed before anything is logged: the log is readable by the dashboard's read-only user and kept forever.
   const secretsKey = master.cfg.secretsKey;
   if (cmd.value.proxy?.password !== undefined && !secretsKey) {

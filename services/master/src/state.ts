@@ -58,7 +58,6 @@ export interface MasterState {
   /** Jobs brought back from `finished` (a redrive) whose spec is not read back from the log yet: not assignable, no decisions. */
   needSpec: Set<string>;
   workers: Map<string, WorkerView>;
-  byIdempotencyKey: Map<string, string>;
   /** Last stream sequence per subject the master appends to (its decisions, and job.submitted): the expected-last-subject-sequence guard. */
   subjectSeq: Map<string, number>;
   /** Server time (ms) of each running attempt's last sign of life: its lease runs from here. */
@@ -79,7 +78,7 @@ export interface MasterState {
 
 export function emptyState(): MasterState {
   return {
-    jobs: new Map(), finished: new Map(), needSpec: new Set(), workers: new Map(), byIdempotencyKey: new Map(), subjectSeq: new Map(),
+    jobs: new Map(), finished: new Map(), needSpec: new Set(), workers: new Map(), subjectSeq: new Map(),
     activityMs: new Map(), attemptBase: new Map(), refusedAttempts: new Map(), assignedInstance: new Map(), submitSeq: new Map(), open: new Set(), appliedSeq: 0, rejected: new Map(),
   };
 }
@@ -242,7 +241,6 @@ function settleOrKeep(s: MasterState, e: Extract<TroupeEvent, { type: `job.${str
   s.jobs.set(job.id, job);
   trackHeld(s, before, job);
   if (isSettled(job)) {
-    if (e.type === "job.submitted" && e.data.idempotencyKey) s.byIdempotencyKey.set(e.data.idempotencyKey, job.id);
     settle(s, job, m);
   } else {
     s.open.add(job.id);
@@ -279,7 +277,6 @@ function trackJob(s: MasterState, e: Extract<TroupeEvent, { type: `job.${string}
   switch (e.type) {
     case "job.submitted":
       s.submitSeq.set(job.id, m.seq);
-      if (e.data.idempotencyKey) s.byIdempotencyKey.set(e.data.idempotencyKey, job.id);
       break;
     case "job.assigned": {
       s.activityMs.set(job.id, m.timeMs);
