@@ -35,12 +35,35 @@ function addFleet(store: ViewStore, time: string, sample: FleetSample, o: FoldOp
   store.putFleetMinute(evolveFleetMinute(store.fleetMinute(minute) ?? emptyFleetMinute(minute), sample));
 }
 
-function addWorkerMinute(store: ViewStore, workerId: string, time: string, o: FoldOptions, f: (m: WorkerMinute) => void): void {
-  const minute = minuteOf(time);
+function addWorkerMinute(store: ViewStore, workerId: string, time: string | number, o: FoldOptions, f: (m: WorkerMinute) => void): void {
+  const minute = typeof time === "number" ? time : minuteOf(time);
   if (minute < o.seriesCutoffMs) return;
   const m = { ...(store.workerMinute(workerId, minute) ?? { workerId, minute, cpuSum: 0, memorySum: 0, samples: 0, completed: 0, failed: 0 }) };
   f(m);
   store.putWorkerMinute(m);
+}
+
+/**
+ * What of a heartbeat counts once a later heartbeat of the same worker will
+ * overwrite everything it sets in the worker's view: its series sample. A
+ * rebuild batch knows which heartbeats those are (`BatchPacker`) and folds
+ * them with `foldHeartbeatSample` instead of parsing them again.
+ */
+export interface HeartbeatSample {
+  workerId: string;
+  /** minuteOf(event.time). */
+  minute: number;
+  cpuUsage: number;
+  memoryUsage: number;
+}
+
+/** The series part of `foldEvent` for a heartbeat, alone (see HeartbeatSample). */
+export function foldHeartbeatSample(store: ViewStore, s: HeartbeatSample, o: FoldOptions): void {
+  addWorkerMinute(store, s.workerId, s.minute, o, (m) => {
+    m.cpuSum += s.cpuUsage;
+    m.memorySum += s.memoryUsage;
+    m.samples++;
+  });
 }
 
 /** Folds one event; a rejected event changes nothing and says why. */
@@ -76,11 +99,7 @@ export function foldEvent(store: ViewStore, e: TroupeEvent, o: FoldOptions): Fol
   store.putWorker(evolveWorker(store.worker(we.data.workerId), we));
   if (we.type === "worker.heartbeat") {
     const metrics = we.data.metrics;
-    addWorkerMinute(store, we.data.workerId, we.time, o, (m) => {
-      m.cpuSum += metrics.cpuUsage;
-      m.memorySum += metrics.memoryUsage;
-      m.samples++;
-    });
+    foldHeartbeatSample(store, { workerId: we.data.workerId, minute: minuteOf(we.time), cpuUsage: metrics.cpuUsage, memoryUsage: metrics.memoryUsage }, o);
   }
   return OK;
 }

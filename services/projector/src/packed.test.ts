@@ -1,9 +1,24 @@
 import { createEvent, decodeEvent, encodeEvent, subjectOf, subjectsFor } from "@troupe/events";
 import { describe, expect, it } from "vitest";
-import { BatchPacker, unpack } from "./packed.ts";
+import { BatchPacker, overwrittenHeartbeats, unpack } from "./packed.ts";
 
 const s = subjectsFor("troupe");
 const spec = { url: "https://e.com/ü/✓", priority: 5, maxAttempts: 3, timeoutMs: 60_000 };
+
+describe("overwrittenHeartbeats", () => {
+  const hb = (worker: string | null, hasMemoryTotal = false) => ({ worker, hasMemoryTotal });
+  it("marks a heartbeat only when a later one of the same worker follows before any other event", () => {
+    expect(overwrittenHeartbeats([hb("a"), hb("b"), hb("a"), hb("a"), hb("b")])).toEqual([true, true, true, false, false]);
+    // Another valid event in between (it may change the worker's view): nothing before it is marked for what comes after it.
+    expect(overwrittenHeartbeats([hb("a"), hb(null), hb("a"), hb("a")])).toEqual([false, false, true, false]);
+    expect(overwrittenHeartbeats([])).toEqual([]);
+  });
+
+  it("keeps a heartbeat with a memoryTotal unless a later one has one too (an absent memoryTotal keeps the previous)", () => {
+    expect(overwrittenHeartbeats([hb("a", true), hb("a"), hb("a")])).toEqual([false, true, false]);
+    expect(overwrittenHeartbeats([hb("a", true), hb("a"), hb("a", true), hb("a")])).toEqual([true, true, false, false]);
+  });
+});
 
 describe("packed rebuild batches", () => {
   it.each([["on the reading thread", true], ["on the writer thread", false]])("carry every message's sequence, publish time and decode result across, however big the bodies (validated %s)", (_where, validate) => {

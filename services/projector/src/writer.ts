@@ -3,7 +3,7 @@ import {
   canonicalWorker, decodeEvent, emptyWorker, jobSummary, TERMINAL_JOB_STATUSES,
   type Decoded, type FleetMinute, type TroupeEvent, type JobView, type ProjectorStatus, type Subjects, type WorkerMinute, type WorkerView,
 } from "@troupe/events";
-import { foldEvent, type ViewStore } from "./fold.ts";
+import { foldEvent, foldHeartbeatSample, type HeartbeatSample, type ViewStore } from "./fold.ts";
 import { createSchema, schemaVersion, SCHEMA_VERSION } from "./schema.ts";
 import { builder, param, prepare } from "./sql.ts";
 
@@ -23,6 +23,8 @@ export interface RawMessage {
   publishedMs: number;
   /** `decodeEvent(subject, data)` when already done elsewhere (the rebuild validates on the reading thread). */
   decoded?: Decoded<TroupeEvent>;
+  /** A valid heartbeat that a later one of the same worker in the batch overwrites: only its series sample is folded, the body is not parsed. */
+  sample?: HeartbeatSample;
 }
 
 export interface Skip {
@@ -352,6 +354,11 @@ export class ReadModelWriter {
         }
         last = m.seq;
         lastMs = m.publishedMs;
+        if (m.sample) {
+          foldHeartbeatSample(this.store, m.sample, { seriesCutoffMs: cutoff });
+          result.applied++;
+          continue;
+        }
         const d = m.decoded ?? decodeEvent(m.subject, m.data, { subjects: this.o.subjects });
         const r = d.ok ? foldEvent(this.store, d.value, { seriesCutoffMs: cutoff }) : { ok: false as const, reason: d.error.code, detail: `${d.error.path || "(body)"}: ${d.error.message}` };
         if (r.ok) result.applied++;
