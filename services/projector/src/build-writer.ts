@@ -39,8 +39,6 @@ export type BuildReply =
   | { type: "closed" }
   | { type: "error"; message: string };
 
-const ENTRY = new URL("./build-thread-entry.mjs", import.meta.url);
-
 export class BuildWriter {
   private readonly worker: Worker;
   private inFlight = 0;
@@ -53,10 +51,11 @@ export class BuildWriter {
   /** `onApplied` runs for every folded batch, in order. */
   private readonly subjects: Subjects;
 
-  constructor(data: BuildThreadData, private readonly onApplied: (r: Extract<BuildReply, { type: "applied" }>) => void, private readonly maxInFlightBytes = 64 * 1024 * 1024) {
+  /** `entry`: the thread's module (`buildThreadEntry()`, or the tsx-loaded `tsxEntry`). */
+  constructor(entry: URL, data: BuildThreadData, private readonly onApplied: (r: Extract<BuildReply, { type: "applied" }>) => void, private readonly maxInFlightBytes = 64 * 1024 * 1024) {
     this.subjects = subjectsFor(data.prefix);
     // A bigger young generation: a batch's events live through the whole batch, and with the default they are promoted and collected as old objects.
-    this.worker = new Worker(ENTRY, { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: 96 } });
+    this.worker = new Worker(entry, { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: 96 } });
     this.worker.on("message", (r: BuildReply) => this.onReply(r));
     this.worker.on("error", (e) => this.fail(new Error(`rebuild writer thread: ${e.message}`, { cause: e })));
     this.worker.on("exit", (code) => {

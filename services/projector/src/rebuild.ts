@@ -2,6 +2,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { Subjects } from "@troupe/events";
 import type { Logger } from "@troupe/events/node";
+import { buildThreadEntry, tsxEntry } from "./build-thread-bundle.ts";
 import { BuildWriter } from "./build-writer.ts";
 import { newGenerationPath, removeDatabaseFiles, swapIn } from "./db-file.ts";
 import type { Progress, Until } from "./progress.ts";
@@ -127,6 +128,11 @@ export async function rebuild(o: RebuildOptions): Promise<RebuildResult> {
   const validateOn = o.validateOn ?? validateDefault();
   const started = Date.now();
   const cpu0 = threadCpuMs();
+  // Bundled while the streams are asked for their bounds.
+  const entry = buildThreadEntry().catch((e: unknown) => {
+    o.log.warn({ err: (e as Error).message }, "could not bundle the rebuild's writer thread; loading it through tsx instead (about a second more CPU)");
+    return tsxEntry;
+  });
   const ts = await targets(o.nc, o);
   const file = newGenerationPath(o.path);
   const clock = o.until && "timeMs" in o.until ? o.until.timeMs : ts.find((t) => t.untilMs !== undefined)?.untilMs;
@@ -143,7 +149,7 @@ export async function rebuild(o: RebuildOptions): Promise<RebuildResult> {
     lastReport = now;
     o.onProgress({ done, total: Math.max(total, done), elapsedMs: now - started });
   };
-  const writer = new BuildWriter({ file, prefix: o.subjects.prefix, seriesRetentionMs: o.seriesRetentionMs, clockMs: clock ?? null }, (r) => {
+  const writer = new BuildWriter(await entry, { file, prefix: o.subjects.prefix, seriesRetentionMs: o.seriesRetentionMs, clockMs: clock ?? null }, (r) => {
     for (const s of r.skipped) o.log.warn({ seq: s.seq, subject: s.subject, reason: s.reason }, `skipped event: ${s.detail}`);
     done += r.read;
     skipped += r.skipped.length;

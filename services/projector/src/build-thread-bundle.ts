@@ -1,0 +1,49 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { build } from "esbuild";
+
+/**
+ * The rebuild's writer thread as one plain JavaScript file, bundled once per
+ * process with esbuild (~0.1–0.2 s). Loaded through tsx instead
+ * (`build-thread-entry.mjs`), every rebuild paid ~0.5 s of the thread's CPU
+ * and ~0.4 s of a loader-hooks thread to transform and link the TypeScript
+ * it imports (the contract, the reducers, kysely): 3–4 µs per event of a
+ * 300,000-event rebuild, ~1 µs at a million (docs/projector.md). better-sqlite3,
+ * a native module, stays outside the bundle and is imported from where this
+ * package resolves it.
+ */
+
+let bundled: Promise<URL> | null = null;
+
+const TSX_ENTRY = new URL("./build-thread-entry.mjs", import.meta.url);
+
+export function buildThreadEntry(): Promise<URL> {
+  return (bundled ??= bundle());
+}
+
+async function bundle(): Promise<URL> {
+  const dir = mkdtempSync(join(tmpdir(), "troupe-build-thread-"));
+  process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
+  const sqlite = createRequire(import.meta.url).resolve("better-sqlite3");
+  const outfile = join(dir, "build-thread.mjs");
+  await build({
+    entryPoints: [fileURLToPath(new URL("./build-thread.ts", import.meta.url))],
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    outfile,
+    alias: { "better-sqlite3": sqlite },
+    external: [sqlite],
+    logLevel: "silent",
+    // Bundled CommonJS code calls require (typebox's and kysely's CJS builds may be picked).
+    banner: { js: 'import { createRequire as __troupeRequire } from "node:module"; const require = __troupeRequire(import.meta.url);' },
+  });
+  return pathToFileURL(outfile);
+}
+
+/** The tsx-loaded entry: what a rebuild uses when bundling fails. */
+export const tsxEntry = TSX_ENTRY;
