@@ -155,7 +155,37 @@ function jobRow(j: JobView) {
   };
 }
 
-const seriesKey = (workerId: string, minute: number) => `${workerId}\u0000${minute}`;
+/**
+ * Series rows by worker, then minute: a heartbeat's row is found with two
+ * lookups of keys that already exist (the worker id string from the parsed
+ * event, a number) instead of building and hashing a `worker\0minute` string
+ * three times per heartbeat.
+ */
+class SeriesMap<V> {
+  private readonly byWorker = new Map<string, Map<number, V>>();
+  size = 0;
+
+  get(workerId: string, minute: number): V | undefined {
+    return this.byWorker.get(workerId)?.get(minute);
+  }
+
+  set(workerId: string, minute: number, v: V): void {
+    let m = this.byWorker.get(workerId);
+    if (!m) this.byWorker.set(workerId, (m = new Map()));
+    const before = m.size;
+    m.set(minute, v);
+    this.size += m.size - before;
+  }
+
+  *values(): IterableIterator<V> {
+    for (const m of this.byWorker.values()) yield* m.values();
+  }
+
+  clear(): void {
+    this.byWorker.clear();
+    this.size = 0;
+  }
+}
 
 /**
  * The (worker, minute) series rows written so far, as small integers per
@@ -186,8 +216,9 @@ export class ReadModelWriter {
   private readonly jobs = new Map<string, JobView | null>();
   private readonly workers = new Map<string, WorkerView | null>();
   private readonly fleet = new Map<number, FleetMinute | null>();
-  private readonly series = new Map<string, WorkerMinute | null>();
-  private dirty = { jobs: new Set<string>(), workers: new Set<string>(), fleet: new Set<number>(), series: new Set<string>() };
+  private readonly series = new SeriesMap<WorkerMinute | null>();
+  /** Changed series rows (the latest object of each), to write at the batch's end. */
+  private dirty = { jobs: new Set<string>(), workers: new Set<string>(), fleet: new Set<number>(), series: new SeriesMap<WorkerMinute>() };
   private lastPruneMs = 0;
   /**
    * Set while this writer has written every row the file holds (it opened an
@@ -256,20 +287,18 @@ export class ReadModelWriter {
       this.dirty.fleet.add(m.minute);
     },
     workerMinute: (workerId, minute) => {
-      const key = seriesKey(workerId, minute);
-      let v = this.series.get(key);
+      let v = this.series.get(workerId, minute);
       if (v === undefined) {
         if (this.written && !this.written.series.has(workerId, minute)) return undefined;
         const r = this.q.getSeries.get<{ cpu_sum: number; memory_sum: number; samples: number; completed: number; failed: number }>({ worker_id: workerId, minute });
         v = r ? { workerId, minute, cpuSum: r.cpu_sum, memorySum: r.memory_sum, samples: r.samples, completed: r.completed, failed: r.failed } : null;
-        this.series.set(key, v);
+        this.series.set(workerId, minute, v);
       }
       return v ?? undefined;
     },
     putWorkerMinute: (m) => {
-      const key = seriesKey(m.workerId, m.minute);
-      this.series.set(key, m);
-      this.dirty.series.add(key);
+      this.series.set(m.workerId, m.minute, m);
+      this.dirty.series.set(m.workerId, m.minute, m);
     },
   };
 
@@ -304,8 +333,7 @@ export class ReadModelWriter {
       this.q.putFleet.run({ minute, completed: m.completed, failed: m.failed, submitted: m.submitted, queue_wait: JSON.stringify(m.queueWait), run_time: JSON.stringify(m.runTime) });
     }
     this.dirty.fleet.clear();
-    for (const key of this.dirty.series) {
-      const m = this.series.get(key) as WorkerMinute;
+    for (const m of this.dirty.series.values()) {
       w?.series.add(m.workerId, m.minute);
       this.q.putSeries.run({ worker_id: m.workerId, minute: m.minute, cpu_sum: m.cpuSum, memory_sum: m.memorySum, samples: m.samples, completed: m.completed, failed: m.failed });
     }
@@ -318,7 +346,7 @@ export class ReadModelWriter {
   }
 
   private resetDirty(): void {
-    this.dirty = { jobs: new Set(), workers: new Set(), fleet: new Set(), series: new Set() };
+    this.dirty = { jobs: new Set(), workers: new Set(), fleet: new Set(), series: new SeriesMap() };
   }
 
   /** Forgets every cached view (after a failed transaction, or to bound memory). */
