@@ -1,12 +1,13 @@
 import { createEvent, decodeEvent, encodeEvent, subjectOf, subjectsFor } from "@troupe/events";
 import { describe, expect, it } from "vitest";
-import { BatchPacker, overwrittenHeartbeats, unpack } from "./packed.ts";
+import { BatchPacker, overwrittenHeartbeats as overwritten, unpack } from "./packed.ts";
 
 const s = subjectsFor("troupe");
 const spec = { url: "https://e.com/ü/✓", priority: 5, maxAttempts: 3, timeoutMs: 60_000 };
 
 describe("overwrittenHeartbeats", () => {
   const hb = (worker: string | null, hasMemoryTotal = false) => ({ worker, hasMemoryTotal });
+  const overwrittenHeartbeats = (hbs: { worker: string | null; hasMemoryTotal: boolean }[]) => [...overwritten(hbs.map((h) => h.worker), hbs.map((h) => h.hasMemoryTotal))].map(Boolean);
   it("marks a heartbeat only when a later one of the same worker follows before any other event", () => {
     expect(overwrittenHeartbeats([hb("a"), hb("b"), hb("a"), hb("a"), hb("b")])).toEqual([true, true, true, false, false]);
     // Another valid event in between (it may change the worker's view): nothing before it is marked for what comes after it.

@@ -45,22 +45,24 @@ export interface PackedBatch {
  * followed, before any other valid event, by a heartbeat of the same worker —
  * a heartbeat overwrites every field of the worker view it sets, except that
  * an absent `memoryTotal` keeps the previous one, so a heartbeat with one
- * counts in full unless a later one has one too. `hbs` in batch order; a null
- * worker is any other valid event (a barrier). Pure.
+ * counts in full unless a later one has one too. The first `n` valid events
+ * of a batch in order: a heartbeat's worker (null: any other valid event, a
+ * barrier) and whether it has a memoryTotal. Pure; 1 = overwritten.
  */
-export function overwrittenHeartbeats(hbs: readonly { worker: string | null; hasMemoryTotal: boolean }[]): boolean[] {
-  const out = new Array<boolean>(hbs.length).fill(false);
+export function overwrittenHeartbeats(workers: readonly (string | null)[], hasMemoryTotal: ArrayLike<number | boolean>, n = workers.length): Uint8Array {
+  const out = new Uint8Array(n);
   // Per worker, seen later in the batch: whether any of those later heartbeats has a memoryTotal.
   let later = new Map<string, boolean>();
-  for (let k = hbs.length - 1; k >= 0; k--) {
-    const h = hbs[k] as { worker: string | null; hasMemoryTotal: boolean };
-    if (h.worker === null) {
+  for (let k = n - 1; k >= 0; k--) {
+    const worker = workers[k] as string | null;
+    if (worker === null) {
       later = new Map();
       continue;
     }
-    const laterHasTotal = later.get(h.worker);
-    if (laterHasTotal !== undefined && (!h.hasMemoryTotal || laterHasTotal)) out[k] = true;
-    later.set(h.worker, (laterHasTotal ?? false) || h.hasMemoryTotal);
+    const has = Boolean(hasMemoryTotal[k]);
+    const laterHasTotal = later.get(worker);
+    if (laterHasTotal !== undefined && (!has || laterHasTotal)) out[k] = 1;
+    later.set(worker, (laterHasTotal ?? false) || has);
   }
   return out;
 }
@@ -78,8 +80,19 @@ export class BatchPacker {
   private data: Uint8Array;
   private invalid: { i: number; subject: string; error: DecodeError }[] = [];
   private subjectList: string[] = [];
-  /** Valid events seen while validating here, in order: heartbeats with their sample, anything else as a barrier. */
-  private hbs: { i: number; worker: string | null; hasMemoryTotal: boolean; minute: number; cpu: number; mem: number }[] = [];
+  /**
+   * Valid events seen while validating here, in order (`hbN` of them): a
+   * heartbeat's worker and sample, null for anything else (a barrier). In
+   * arrays rather than an object each: a batch's worth of small objects
+   * lives until the batch is packed, and the garbage collector copied them.
+   */
+  private hbN = 0;
+  private hbWorker: (string | null)[] = [];
+  private readonly hbIndex: Uint32Array;
+  private readonly hbTotal: Uint8Array;
+  private readonly hbMinute: Float64Array;
+  private readonly hbCpu: Float64Array;
+  private readonly hbMem: Float64Array;
   private n = 0;
   private at = 0;
 
@@ -92,6 +105,11 @@ export class BatchPacker {
     this.publishedMs = new Float64Array(max);
     this.offsets = new Uint32Array(max + 1);
     this.data = new Uint8Array(bytesHint);
+    this.hbIndex = new Uint32Array(max);
+    this.hbTotal = new Uint8Array(max);
+    this.hbMinute = new Float64Array(max);
+    this.hbCpu = new Float64Array(max);
+    this.hbMem = new Float64Array(max);
   }
 
   /** Where the batch after the current one is validated (the current one keeps its choice). */
@@ -115,10 +133,18 @@ export class BatchPacker {
     if (this.validating) {
       const d = decodeEvent(subject, body, { subjects: this.subjects });
       if (!d.ok) this.invalid.push({ i, subject, error: d.error });
-      else if (d.value.type === "worker.heartbeat") {
-        const hb = d.value.data;
-        this.hbs.push({ i, worker: hb.workerId, hasMemoryTotal: hb.metrics.memoryTotal !== undefined, minute: minuteOf(d.value.time), cpu: hb.metrics.cpuUsage, mem: hb.metrics.memoryUsage });
-      } else this.hbs.push({ i, worker: null, hasMemoryTotal: false, minute: 0, cpu: 0, mem: 0 });
+      else {
+        const k = this.hbN++;
+        this.hbIndex[k] = i;
+        if (d.value.type === "worker.heartbeat") {
+          const hb = d.value.data;
+          this.hbWorker[k] = hb.workerId;
+          this.hbTotal[k] = hb.metrics.memoryTotal !== undefined ? 1 : 0;
+          this.hbMinute[k] = minuteOf(d.value.time);
+          this.hbCpu[k] = hb.metrics.cpuUsage;
+          this.hbMem[k] = hb.metrics.memoryUsage;
+        } else this.hbWorker[k] = null;
+      }
     } else this.subjectList.push(subject);
     this.seqs[i] = seq;
     this.publishedMs[i] = publishedMs;
@@ -133,15 +159,20 @@ export class BatchPacker {
   }
 
   private samples(): NonNullable<PackedBatch["samples"]> {
-    const skip = overwrittenHeartbeats(this.hbs);
-    const hs = this.hbs.filter((_, k) => skip[k]);
-    const out = { idx: new Uint32Array(hs.length), minute: new Float64Array(hs.length), cpu: new Float64Array(hs.length), mem: new Float64Array(hs.length), workers: hs.map((h) => h.worker).join("\n") };
-    hs.forEach((h, k) => {
-      out.idx[k] = h.i;
-      out.minute[k] = h.minute;
-      out.cpu[k] = h.cpu;
-      out.mem[k] = h.mem;
-    });
+    const skip = overwrittenHeartbeats(this.hbWorker, this.hbTotal, this.hbN);
+    let count = 0;
+    for (let k = 0; k < this.hbN; k++) count += skip[k] as number;
+    const out = { idx: new Uint32Array(count), minute: new Float64Array(count), cpu: new Float64Array(count), mem: new Float64Array(count), workers: "" };
+    const workers: string[] = new Array(count);
+    for (let k = 0, j = 0; k < this.hbN; k++) {
+      if (!skip[k]) continue;
+      out.idx[j] = this.hbIndex[k] as number;
+      out.minute[j] = this.hbMinute[k] as number;
+      out.cpu[j] = this.hbCpu[k] as number;
+      out.mem[j] = this.hbMem[k] as number;
+      workers[j++] = this.hbWorker[k] as string;
+    }
+    out.workers = workers.join("\n");
     return out;
   }
 
@@ -151,7 +182,7 @@ export class BatchPacker {
     this.offsets[n] = this.at;
     const checked = this.validating ? { invalid: this.invalid } : { subjects: this.subjectList.join("\n") };
     const b: PackedBatch = { stream: this.stream, count: n, seqs: this.seqs, publishedMs: this.publishedMs, data: this.data, offsets: this.offsets, checked };
-    if (this.validating && this.hbs.length > 0) b.samples = this.samples();
+    if (this.validating && this.hbN > 0) b.samples = this.samples();
     // The next batch's body buffer: as big as this one needed.
     this.bytesHint = Math.max(this.bytesHint, this.at);
     this.seqs = new Float64Array(this.max);
@@ -160,7 +191,8 @@ export class BatchPacker {
     this.data = new Uint8Array(this.bytesHint);
     this.invalid = [];
     this.subjectList = [];
-    this.hbs = [];
+    this.hbN = 0;
+    this.hbWorker = [];
     this.validating = this.validate;
     this.n = 0;
     this.at = 0;
