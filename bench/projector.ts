@@ -9,6 +9,7 @@ import { DEFAULT_REBUILD_BATCH } from "../services/projector/src/config.ts";
 import { LiveProjector } from "../services/projector/src/live.ts";
 import { ProjectorMetrics } from "../services/projector/src/metrics.ts";
 import { formatProgress } from "../services/projector/src/progress.ts";
+import { readStreamPush } from "../services/projector/src/push-read.ts";
 import { rebuild } from "../services/projector/src/rebuild.ts";
 import { generateEvents, publishAll } from "../services/projector/test/generate.ts";
 import { quietLog, STREAMS, tempDbPath } from "../services/projector/test/helpers.ts";
@@ -59,6 +60,27 @@ async function bareRead(nc: NatsConnection, streams: readonly string[]): Promise
   return n;
 }
 
+/**
+ * The same, through the rebuild's own reader (`readStreamPush`: an ordered
+ * push consumer over a core subscription), which costs less per message than
+ * the library's pull-based ordered consumer: the stricter baseline, reported
+ * beside the issue's.
+ */
+async function barePushRead(nc: NatsConnection, streams: readonly string[]): Promise<number> {
+  const jsm = await jetstreamManager(nc);
+  let n = 0;
+  for (const stream of streams) {
+    const info = (await jsm.streams.info(stream)).state;
+    if (info.last_seq === 0) continue;
+    const decoder = new TextDecoder();
+    await readStreamPush({ nc, stream, first: info.first_seq, last: info.last_seq, full: () => false, onMessage: (_s, data) => {
+      (JSON.parse(decoder.decode(data)) as { v: number }).v;
+      n++;
+    } }).done;
+  }
+  return n;
+}
+
 /** Workers for a log of `events` events: 1,000 for the full 1,000,000, one per 1,000 events for other sizes (10 to 1,000). */
 export function workersFor(events: number, quick: boolean, size?: number): number {
   if (size === undefined) return quick ? 100 : 1000;
@@ -91,6 +113,10 @@ export const bench: Bench = async ({ quick, log, size }) => {
     const bareMs = performance.now() - b0;
     const bareRate = (read / bareMs) * 1000;
     log(`bare read: ${read} messages in ${bareMs.toFixed(0)} ms`);
+    const p0 = performance.now();
+    const pushRead = await barePushRead(nc, STREAMS);
+    const pushRate = (pushRead / (performance.now() - p0)) * 1000;
+    log(`bare push read: ${pushRead} messages in ${(performance.now() - p0).toFixed(0)} ms`);
 
     const path = tempDbPath();
     paths.push(path);
@@ -150,16 +176,19 @@ export const bench: Bench = async ({ quick, log, size }) => {
 
     return {
       bench: "projector",
-      params: { events: published, workers, bareRead: read, liveRate: rate, liveSeconds: lagSeconds, liveEvents: lags.length, quick, ...(size !== undefined ? { size } : {}) },
+      params: { events: published, workers, bareRead: read, pushRead, liveRate: rate, liveSeconds: lagSeconds, liveEvents: lags.length, quick, ...(size !== undefined ? { size } : {}) },
       figures: [
         { name: "bare ordered read+parse events/s", value: Math.round(bareRate), unit: "events/s" },
         { name: "rebuild events/s", value: Math.round(rebuildRate), unit: "events/s", target: ">= 50000" },
         { name: "rebuild / bare read", value: rebuildRate / bareRate, unit: "x", target: ">= 0.6" },
+        { name: "bare push read+parse events/s", value: Math.round(pushRate), unit: "events/s" },
+        { name: "rebuild / bare push read", value: rebuildRate / pushRate, unit: "x" },
         { name: "live offered rate", value: Math.round(offered), unit: "events/s" },
         { name: "live lag p50", value: pct(50), unit: "ms" },
         { name: "live lag p99", value: pct(99), unit: "ms", target: "< 100" },
       ],
       notes: [
+        "bare read = the issue's baseline: @nats-io/jetstream's ordered consumer, reading and JSON-parsing every message; bare push read = the rebuild's own leaner reader (an ordered push consumer over a core subscription) doing the same, the stricter baseline",
         `rebuild folded ${r.events} messages (${r.skipped} skipped, ${((r.skipped / Math.max(1, r.events)) * 100).toFixed(2)} %: stale completions the generator emits on purpose)`,
         `rebuild writer thread busy ${(r.writerBusyMs / 1000).toFixed(1)} s of ${(rebuildMs / 1000).toFixed(1)} s (parse, fold, SQLite); the reading thread reads, validates and packs`,
         `rebuild CPU per event: reading thread ${perEvent(r.readerCpuMs)}, writer thread ${perEvent(r.writerCpuMs)}, whole process ${perEvent(processCpuMs)} (GC helpers and the writer thread's start-up included), nats-server ${perEvent(natsCpuMs)}`,
