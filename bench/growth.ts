@@ -90,8 +90,7 @@ export async function jetstreamGrowth(o: { quick: boolean; log: (l: string) => v
       const { js } = await t.js("master");
       const p = await jetstreamPublish(js, { count: size, inFlight: 256, body });
       pub.points.push(point(size, p.perSecond));
-      const { js: rjs } = await t.js("projector");
-      const r = await orderedRead(rjs, { stream: storeNames().events, count: size });
+      const r = await orderedRead(await t.connect("projector"), { stream: storeNames().events, count: size });
       read.points.push(point(size, r.perSecond));
     });
   }

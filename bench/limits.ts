@@ -18,6 +18,7 @@ import { chromiumPath } from "./machine.ts";
 import type { Bench, BenchReport, Figure } from "./report.ts";
 import { latencySummary } from "./stats.ts";
 import { chromiumArgs } from "../services/worker/src/browser-pool.ts";
+import { readStreamPush } from "../services/projector/src/push-read.ts";
 
 /** A body the size of a typical Troupe event envelope (a job.submitted with a small scenario is ~0.5 kB). */
 export function eventSizedBody(bytes: number): Uint8Array {
@@ -67,19 +68,15 @@ export async function jetstreamPublish(js: JetStreamClient, o: { count: number; 
   return rate(o.count, performance.now() - t0);
 }
 
-/** Reads the first `count` messages of a stream through an ordered consumer (as a rebuild does). */
-export async function orderedRead(js: JetStreamClient, o: { stream: string; count: number; maxMessages?: number }): Promise<Rate> {
+/**
+ * Reads the first `count` messages of a stream through the ordered consumer a
+ * rebuild reads with (`readStreamPush`: an ordered push consumer over a core
+ * subscription, the client path with the least CPU), touching nothing.
+ */
+export async function orderedRead(nc: NatsConnection, o: { stream: string; count: number }): Promise<Rate> {
   const t0 = performance.now();
-  const consumer = await js.consumers.get(o.stream);
-  const msgs = await consumer.consume({ max_messages: o.maxMessages ?? 1024 });
   let n = 0;
-  try {
-    for await (const _m of msgs) {
-      if (++n >= o.count) break;
-    }
-  } finally {
-    await msgs.close();
-  }
+  await readStreamPush({ nc, stream: o.stream, first: 1, last: o.count, full: () => false, onMessage: () => void n++ }).done;
   if (n < o.count) throw new Error(`ordered consumer on ${o.stream} stopped after ${n} of ${o.count} messages`);
   return rate(n, performance.now() - t0);
 }
@@ -223,9 +220,9 @@ export const bench: Bench = async ({ quick, log }) => {
     log(`limits: publishing ${z.messages} messages, ${z.publishInFlight} in flight`);
     const pub = await jetstreamPublish(pubJs, { count: z.messages, inFlight: z.publishInFlight, body });
     figures.push({ name: LIMIT.publish, value: Math.round(pub.perSecond), unit: "msgs/s" });
-    const { js: readJs } = await t.js("projector");
+    const readNc = await t.connect("projector");
     log(`limits: reading them back through an ordered consumer`);
-    const read = await orderedRead(readJs, { stream: storeNames().events, count: z.messages });
+    const read = await orderedRead(readNc, { stream: storeNames().events, count: z.messages });
     figures.push({ name: LIMIT.read, value: Math.round(read.perSecond), unit: "msgs/s" });
     const requester = await t.connect("master", "bench-requester");
     const responder = await t.connect("worker", "bench-responder");
