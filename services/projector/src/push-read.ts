@@ -181,11 +181,26 @@ export function readStreamPush(o: PushReadOptions): PushRead {
       const stalled = h.get("Nats-Consumer-Stalled");
       if (stalled) answer(stalled);
       const lastDelivered = Number(h.get("Nats-Last-Consumer") || "0");
-      if (lastDelivered > cseq) restart(`heartbeat says delivery ${lastDelivered}, last seen ${cseq}`);
+      if (lastDelivered > cseq) return restart(`heartbeat says delivery ${lastDelivered}, last seen ${cseq}`);
+      // Idle and not held back: if nothing is left to deliver (the messages up to `last` were removed meanwhile), the read is over.
+      if (!stalled && held.length === 0) void drained();
       return;
     }
     if (h && (h.code === 404 || h.code === 408 || h.code === 409)) return restart(`status ${h.code} ${h.description}`);
     finish(new Error(`reading ${o.stream}: unexpected message without a JetStream reply (status ${h?.code ?? "none"} ${h?.description ?? ""})`));
+  };
+
+  /** Asks the server whether the consumer has anything left; finishes the read when not. */
+  const drained = async () => {
+    const name = consumer;
+    if (!name || !jsm || finished || restarting) return;
+    try {
+      const ci = await jsm.consumers.info(o.stream, name);
+      if (consumer === name && ci.num_pending === 0 && ci.delivered.consumer_seq === cseq) finish();
+    } catch (e) {
+      // Most likely the consumer is gone: a new one from the next sequence.
+      if (consumer === name) restart(`asking for the consumer's state: ${(e as Error).message}`);
+    }
   };
 
   const create = async () => {

@@ -87,3 +87,13 @@ describe("readStreamPush", () => {
     expect((await admin.consumers.list("TROUPE_HEARTBEATS").next()).filter((c) => c.name.startsWith("rebuild_"))).toEqual([]);
   });
 });
+
+describe("readStreamPush when the messages it was sent for are gone", () => {
+  it("finishes once the server says nothing is left, instead of waiting for a sequence that will never come", async () => {
+    const nc = await nats.connect("projector");
+    const seen: number[] = [];
+    // As if messages N+1 to N+500 had been removed after the rebuild asked for the stream's bounds: nothing arrives at all.
+    await readStreamPush({ nc, stream: "TROUPE_HEARTBEATS", first: N + 1, last: N + 500, idleHeartbeatMs: 200, full: () => false, onMessage: (_s, _d, seq) => void seen.push(seq) }).done;
+    expect(seen).toEqual([]);
+  });
+});
