@@ -100,6 +100,8 @@ export class BuildWriter {
     const ws = this.waiters;
     this.waiters = [];
     for (const w of ws) w.reject(e);
+    // A read holding its flow control for room that will never come goes on, and its next post throws this failure.
+    this.onRoom?.();
   }
 
   /** A packer for batches of `stream` to hand to `apply`; `validate`: decode on this thread (else on the writer thread). */
@@ -114,7 +116,7 @@ export class BuildWriter {
 
   /** At least `maxInFlightBytes` of bodies wait in the thread: the reader should hold off (`onRoom` says when to go on). */
   get full(): boolean {
-    return this.inFlightBytes >= this.maxInFlightBytes;
+    return this.failure === null && this.inFlightBytes >= this.maxInFlightBytes;
   }
 
   /** Called after every folded batch while set (the push read answers its held flow control there). */
@@ -125,9 +127,11 @@ export class BuildWriter {
     if (this.failure) throw this.failure;
     if (packer.size === 0) return;
     const batch = packer.take();
+    // Measured before posting: the transfer detaches the buffer (its length reads 0 afterwards, which made this count nothing and the limit never apply).
+    const bytes = batch.data.length;
     this.worker.postMessage({ type: "batch", batch } satisfies BuildRequest, [batch.seqs.buffer, batch.publishedMs.buffer, batch.data.buffer, batch.offsets.buffer] as ArrayBuffer[]);
     this.inFlight++;
-    this.inFlightBytes += batch.data.length;
+    this.inFlightBytes += bytes;
   }
 
   /** Hands the packer's batch to the thread; waits while `maxInFlightBytes` of bodies are already queued there. */

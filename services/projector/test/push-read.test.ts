@@ -97,3 +97,38 @@ describe("readStreamPush when the messages it was sent for are gone", () => {
     expect(seen).toEqual([]);
   });
 });
+
+describe("a rebuild read whose writer thread dies while the read waits for room", () => {
+  it("goes on and fails with the writer's error instead of holding its flow control for ever", async () => {
+    const { mkdtempSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const { subjects } = await import("@troupe/events");
+    const { BuildWriter } = await import("../src/build-writer.ts");
+    const { buildThreadEntry } = await import("../src/build-thread-bundle.ts");
+    const file = join(mkdtempSync(join(tmpdir(), "troupe-dies-")), "rm.sqlite");
+    // Room for one body only: the read holds its flow control after the first batch.
+    const writer = new BuildWriter(await buildThreadEntry(), { file, prefix: subjects.prefix, seriesRetentionMs: 3600_000, clockMs: null }, () => undefined, 1);
+    const packer = writer.packer("TROUPE_HEARTBEATS", 100, false);
+    const nc = await nats.connect("projector");
+    let n = 0;
+    let heldFull = false;
+    const thread = (writer as unknown as { worker: { terminate(): Promise<number> } }).worker;
+    const read = readStreamPush({ nc, stream: "TROUPE_HEARTBEATS", first: 1, last: N, full: () => writer.full, onMessage: (s, d, seq, ms) => {
+      packer.add(s, d, seq, ms);
+      n++;
+      if (!packer.full) return;
+      writer.post(packer);
+      if (!heldFull) {
+        // The first batch fills the room; the thread dies before it folds it.
+        heldFull = writer.full;
+        void thread.terminate();
+      }
+    } });
+    writer.onRoom = () => read.resume();
+    await expect(read.done).rejects.toThrow(/rebuild writer thread exited/);
+    expect(heldFull).toBe(true);
+    expect(n).toBeLessThan(N);
+    await writer.abort();
+  });
+});
