@@ -123,6 +123,10 @@ export const bench: Bench = async ({ quick, log, size }) => {
     let lastLine = "";
     const natsCpu0 = processCpuMsOf(nats.server.process.pid);
     const cpu0 = process.cpuUsage();
+    // Peak memory of the process while it rebuilds: the reading thread may run ahead of the writer thread by at most 64 MB of bodies.
+    const rss0 = process.memoryUsage().rss;
+    let rssMax = rss0;
+    const rssSampler = setInterval(() => (rssMax = Math.max(rssMax, process.memoryUsage().rss)), 100);
     const r0 = performance.now();
     const r = await rebuild({
       nc, path, streams: [...STREAMS], subjects, batchMax: DEFAULT_REBUILD_BATCH, seriesRetentionMs: 24 * 3600_000, log: quietLog, graceMs: 0,
@@ -133,6 +137,7 @@ export const bench: Bench = async ({ quick, log, size }) => {
       },
     });
     const rebuildMs = performance.now() - r0;
+    clearInterval(rssSampler);
     const cpu = process.cpuUsage(cpu0);
     const processCpuMs = (cpu.user + cpu.system) / 1000;
     const natsCpuMs = natsCpu0 === null ? null : (processCpuMsOf(nats.server.process.pid) ?? NaN) - natsCpu0;
@@ -182,6 +187,7 @@ export const bench: Bench = async ({ quick, log, size }) => {
         { name: "rebuild events/s", value: Math.round(rebuildRate), unit: "events/s", target: ">= 50000" },
         { name: "rebuild / bare read", value: rebuildRate / bareRate, unit: "x", target: ">= 0.6" },
         { name: "bare push read+parse events/s", value: Math.round(pushRate), unit: "events/s" },
+        { name: "rebuild peak RSS above its start", value: Math.round((rssMax - rss0) / 1048576), unit: "MB" },
         { name: "rebuild / bare push read", value: rebuildRate / pushRate, unit: "x" },
         { name: "live offered rate", value: Math.round(offered), unit: "events/s" },
         { name: "live lag p50", value: pct(50), unit: "ms" },
