@@ -18,8 +18,6 @@ import { build } from "esbuild";
 
 let bundled: Promise<URL> | null = null;
 
-const TSX_ENTRY = new URL("./build-thread-entry.mjs", import.meta.url);
-
 export function buildThreadEntry(): Promise<URL> {
   return (bundled ??= bundle());
 }
@@ -46,4 +44,4 @@ async function bundle(): Promise<URL> {
 }
 
 /** The tsx-loaded entry: what a rebuild uses when bundling fails. */
-export const tsxEntry = TSX_ENTRY;
+export const tsxEntry = new URL("./build-thread-entry.mjs", import.meta.url);

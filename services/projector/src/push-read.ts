@@ -44,8 +44,6 @@ export interface PushRead {
   done: Promise<void>;
   /** The caller has room again: answers held flow-control requests. */
   resume(): void;
-  /** Stops early (done resolves). */
-  stop(): Promise<void>;
 }
 
 /** Parsed `$JS.ACK…` reply subject: the numbers the reader needs. */
@@ -262,10 +260,6 @@ export function readStreamPush(o: PushReadOptions): PushRead {
       const h = held;
       held = [];
       for (const r of h) o.nc.publish(r);
-    },
-    async stop() {
-      finish();
-      await done;
     },
   };
 }
