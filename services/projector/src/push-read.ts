@@ -1,5 +1,5 @@
 import { AckPolicy, DeliverPolicy, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
-import { createInbox, nuid, type Msg, type NatsConnection, type Subscription } from "@nats-io/nats-core";
+import { createInbox, nuid, type Msg, type NatsConnection, type Status, type Subscription } from "@nats-io/nats-core";
 
 /**
  * The rebuild's read of one stream: an ordered *push* consumer driven over a
@@ -20,6 +20,13 @@ import { createInbox, nuid, type Msg, type NatsConnection, type Subscription } f
  * the server's flow-control requests are left unanswered, which stops the
  * server after its window, so a slow fold slows the read instead of filling
  * memory.
+ *
+ * Across a lost connection (a nats-server restart, a network cut): the
+ * consumer lives in the server's memory and is gone after a restart, so the
+ * reader starts a new one as soon as the connection is back, and keeps
+ * trying for `retryForMs` while the server cannot make one yet (JetStream
+ * answers with timeouts for a while after a restart). Without the reconnect
+ * event the watchdog (three missed heartbeats) would notice, later.
  */
 
 export interface PushReadOptions {
@@ -37,6 +44,10 @@ export interface PushReadOptions {
   onMessage: (subject: string, data: Uint8Array, seq: number, publishedMs: number) => void;
   /** True while the caller cannot take more: flow control is held until `resume()`. */
   full: () => boolean;
+  /** Told why, each time the read replaces its consumer or fails to make one (for the log). */
+  onRestart?: (why: string) => void;
+  /** How long to keep trying to make a replacement consumer before the read fails (default 60 s). */
+  retryForMs?: number;
 }
 
 export interface PushRead {
@@ -122,8 +133,11 @@ export function readStreamPush(o: PushReadOptions): PushRead {
   let held: string[] = [];
   let lastTraffic = Date.now();
   let finished = false;
+  /** From a restart until its new consumer exists: no second restart, no watchdog. */
   let restarting = false;
   let restarts = 0;
+  const retryForMs = o.retryForMs ?? 60_000;
+  const statuses = o.nc.status() as AsyncIterable<Status> & { stop?: () => void };
   let resolve!: () => void;
   let reject!: (e: Error) => void;
   const done = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
@@ -132,6 +146,7 @@ export function readStreamPush(o: PushReadOptions): PushRead {
 
   const cleanup = async () => {
     clearInterval(watchdog);
+    statuses.stop?.();
     sub?.unsubscribe();
     sub = null;
     const name = consumer;
@@ -151,7 +166,8 @@ export function readStreamPush(o: PushReadOptions): PushRead {
   };
 
   const onMsg = (err: Error | null, m: Msg) => {
-    if (finished || restarting) return;
+    // Deliveries of a replaced consumer never get here (the generation check); those of the one being made may come before its creation is answered.
+    if (finished) return;
     if (err) return finish(new Error(`reading ${o.stream}: ${err.message}`, { cause: err }));
     lastTraffic = Date.now();
     const reply = m.reply ?? "";
@@ -207,6 +223,8 @@ export function readStreamPush(o: PushReadOptions): PushRead {
     const gen = ++generation;
     cseq = 0;
     held = [];
+    // A failed try's subscription (its consumer may exist after all: it is ignored, and goes by its inactive threshold).
+    sub?.unsubscribe();
     sub = o.nc.subscribe(inbox, { callback: (err, m) => {
       if (gen === generation) onMsg(err, m);
     } });
@@ -225,6 +243,8 @@ export function readStreamPush(o: PushReadOptions): PushRead {
       inactive_threshold: Math.max(30_000, hbMs * 6) * 1_000_000,
     });
     consumer = ci.name;
+    // The read may have ended (all delivered) before the creation was answered: clean-up did not know the name yet.
+    if (finished && !o.nc.isClosed()) await jsm.consumers.delete(o.stream, ci.name).catch(() => undefined);
   };
 
   const restart = (why: string) => {
@@ -236,11 +256,24 @@ export function readStreamPush(o: PushReadOptions): PushRead {
     sub = null;
     consumer = "";
     old.sub?.unsubscribe();
+    o.onRestart?.(`new consumer at ${lastSeq + 1}: ${why}`);
     void (async () => {
       if (old.consumer && jsm) await jsm.consumers.delete(o.stream, old.consumer).catch(() => undefined);
+      const giveUpAt = Date.now() + retryForMs;
+      for (let wait = 250; ; wait = Math.min(wait * 2, 4000)) {
+        if (finished) return;
+        try {
+          await create();
+          break;
+        } catch (e) {
+          if (finished) return;
+          if (Date.now() + wait > giveUpAt) throw e;
+          o.onRestart?.(`making a consumer at ${lastSeq + 1} failed (${(e as Error).message}), trying again in ${wait} ms`);
+          await new Promise((r) => setTimeout(r, wait));
+        }
+      }
       restarting = false;
       lastTraffic = Date.now();
-      await create();
     })().catch((e: unknown) => finish(new Error(`reading ${o.stream}: restarting the consumer at ${lastSeq + 1} (${why}): ${(e as Error).message}`, { cause: e })));
   };
 
@@ -249,6 +282,10 @@ export function readStreamPush(o: PushReadOptions): PushRead {
     if (!finished && !restarting && Date.now() - lastTraffic > 3 * hbMs) restart("no heartbeat");
   }, hbMs);
   watchdog.unref();
+  // Reconnected: whatever the server had of the consumer may be gone (it is in memory), so make a new one now.
+  void (async () => {
+    for await (const s of statuses) if (s.type === "reconnect") restart(`reconnected to ${s.server}`);
+  })();
 
   if (o.first > o.last) finish();
   else create().catch((e: unknown) => finish(new Error(`reading ${o.stream}: creating a consumer at ${o.first}: ${(e as Error).message}`, { cause: e })));

@@ -90,12 +90,13 @@ async function targets(nc: NatsConnection, o: RebuildOptions): Promise<Target[]>
  * thread has `maxInFlightBytes` waiting, the read holds its flow control, so
  * waiting on the writer slows the read instead of buffering.
  */
-async function readStream(nc: NatsConnection, writer: BuildWriter, t: Target, batchMax: number, validateOn: "reader" | "writer" | "auto"): Promise<void> {
+async function readStream(nc: NatsConnection, writer: BuildWriter, t: Target, batchMax: number, validateOn: "reader" | "writer" | "auto", log: Logger): Promise<void> {
   if (t.first > t.last) return;
   const batch = writer.packer(t.stream, batchMax, validateOn === "reader");
   const read = readStreamPush({
     nc, stream: t.stream, first: t.first, last: t.last, ...(t.untilMs !== undefined ? { untilMs: t.untilMs } : {}),
     full: () => writer.full,
+    onRestart: (why) => log.warn({ stream: t.stream }, `rebuild read: ${why}`),
     onMessage: (subject, data, seq, publishedMs) => {
       batch.add(subject, data, seq, publishedMs);
       if (batch.full) {
@@ -158,7 +159,7 @@ export async function rebuild(o: RebuildOptions): Promise<RebuildResult> {
   try {
     for (const t of ts) {
       o.log.info({ stream: t.stream, from: t.first, to: t.last, ...(t.untilMs !== undefined ? { until: new Date(t.untilMs).toISOString() } : {}) }, "rebuilding from stream");
-      await readStream(o.nc, writer, t, o.batchMax, validateOn);
+      await readStream(o.nc, writer, t, o.batchMax, validateOn, o.log);
     }
     await writer.drain();
     report(true);
