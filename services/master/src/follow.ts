@@ -1,9 +1,16 @@
-import { DeliverPolicy, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
+import { DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
+import type { NatsConnection, Status } from "@nats-io/nats-core";
 import type { Logger } from "pino";
 
 /**
  * Follows a stream with an ordered consumer: first what is stored, then live.
  * `onCaughtUp` fires once, when the stored part has been handed over.
+ *
+ * After a reconnect the consumer is made again from the next stream sequence
+ * at once: the library's ordered consumer would find out only after missing
+ * its heartbeats (~30 s), and a nats-server restart loses its pull requests,
+ * so for that long the master would fold nothing, take every worker for silent
+ * and fold none of its own decisions (seen in tests/e2e/nats-crash.test.ts).
  */
 export interface FollowOptions {
   stream: string;
@@ -13,6 +20,8 @@ export interface FollowOptions {
   startSeq?: number;
   onMessage: (m: JsMsg) => void;
   onCaughtUp: () => void;
+  /** False while the consumer is being made again after a reconnect (nothing arrives meanwhile), true once it is back. */
+  onSeeing?: (seeing: boolean) => void;
   log: Logger;
 }
 
@@ -20,7 +29,9 @@ export interface Following {
   stop(): Promise<void>;
 }
 
-export async function follow(js: JetStreamClient, o: FollowOptions): Promise<Following> {
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function follow(nc: NatsConnection, js: JetStreamClient, o: FollowOptions): Promise<Following> {
   const jsm = await js.jetstreamManager();
   const info = await jsm.streams.info(o.stream);
   let caughtUp = false;
@@ -32,27 +43,72 @@ export async function follow(js: JetStreamClient, o: FollowOptions): Promise<Fol
   const from = o.deliver === "all" && o.startSeq !== undefined && o.startSeq > 1 ? o.startSeq : undefined;
   // Nothing stored (from the start sequence on): caught up at once.
   if (info.state.messages === 0 || (from !== undefined && info.state.last_seq < from)) caught();
-  const consumer = await js.consumers.get(o.stream, from !== undefined
-    ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from }
-    : { deliver_policy: o.deliver === "all" ? DeliverPolicy.All : DeliverPolicy.LastPerSubject });
-  // Bigger pulls than the default 100: the heartbeat tail of a large pool arrives at thousands per second.
-  // A callback, not an async iterator: the messages of one socket read are folded in one turn
-  // (no promise per message), and what the folds trigger leaves in one write.
-  const messages = await consumer.consume({
-    max_messages: 1000,
-    callback: (m) => {
+  /** Stream sequence of the last message handed over: a consumer made again goes on after it, and nothing is handed over twice. */
+  let lastSeq = 0;
+  let generation = 0;
+  let stopped = false;
+  let messages: ConsumerMessages | undefined;
+
+  const open = async (startSeq: number | undefined, policy: DeliverPolicy) => {
+    const gen = ++generation;
+    const consumer = await js.consumers.get(o.stream, startSeq !== undefined
+      ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: startSeq }
+      : { deliver_policy: policy });
+    // Bigger pulls than the default 100: the heartbeat tail of a large pool arrives at thousands per second.
+    // A callback, not an async iterator: the messages of one socket read are folded in one turn
+    // (no promise per message), and what the folds trigger leaves in one write.
+    messages = await consumer.consume({
+      max_messages: 1000,
+      callback: (m) => {
+        if (gen !== generation || m.seq <= lastSeq) return;
+        lastSeq = m.seq;
+        try {
+          o.onMessage(m);
+        } catch (e) {
+          // A bug in folding one message must not stop the master from following the log.
+          o.log.error({ err: e, seq: m.seq, subject: m.subject }, "failed to process a message");
+        }
+        if (m.info.pending === 0) caught();
+      },
+    });
+  };
+  await open(from, o.deliver === "all" ? DeliverPolicy.All : DeliverPolicy.LastPerSubject);
+
+  let reopening = false;
+  const reopen = async (why: string) => {
+    if (stopped || reopening) return;
+    reopening = true;
+    o.onSeeing?.(false);
+    generation++;
+    const old = messages;
+    messages = undefined;
+    // Not awaited: closing may ask a server that still answers with timeouts.
+    void old?.close().catch(() => undefined);
+    // JetStream answers with timeouts for a while after a server restart: keep trying.
+    for (let wait = 250; !stopped; wait = Math.min(wait * 2, 1000)) {
       try {
-        o.onMessage(m);
+        // Nothing handed over yet: start as the first time did.
+        await open(lastSeq > 0 ? lastSeq + 1 : from, o.deliver === "all" ? DeliverPolicy.All : DeliverPolicy.LastPerSubject);
+        o.log.info({ stream: o.stream, from: lastSeq + 1, why }, "following the stream again");
+        break;
       } catch (e) {
-        // A bug in folding one message must not stop the master from following the log.
-        o.log.error({ err: e, seq: m.seq, subject: m.subject }, "failed to process a message");
+        o.log.warn({ stream: o.stream, err: (e as Error).message, retryInMs: wait }, "could not follow the stream again yet");
+        await sleep(wait);
       }
-      if (m.info.pending === 0) caught();
-    },
-  });
+    }
+    reopening = false;
+    if (!stopped) o.onSeeing?.(true);
+  };
+  const statuses = nc.status() as AsyncIterable<Status> & { stop?: () => void };
+  void (async () => {
+    for await (const s of statuses) if (s.type === "reconnect") void reopen(`reconnected to ${s.server}`);
+  })();
+
   return {
     async stop() {
-      await messages.close();
+      stopped = true;
+      statuses.stop?.();
+      await messages?.close();
     },
   };
 }

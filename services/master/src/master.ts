@@ -1,6 +1,6 @@
 import { jetstream, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
-import type { NatsConnection } from "@nats-io/nats-core";
+import type { NatsConnection, Status } from "@nats-io/nats-core";
 import { Objm, type ObjectStore } from "@nats-io/obj";
 import {
   createEvent, decodeEvent, decodeReply, isAssignable, newId, subjectsFor,
@@ -91,6 +91,12 @@ export class Master {
   /** Server time of the last message folded from each stream, and whether more were waiting. */
   private eventsAt = { timeMs: 0, behind: false };
   private heartbeatsAt = { timeMs: 0, behind: false };
+  /** Since when this master has been leading and connected: silence before it is no evidence (`decide`). */
+  private leaderSinceMs = 0;
+  private connectedSinceMs = 0;
+  /** Followers being made again after a reconnect: no decisions about silence until they are back. */
+  private blindFollowers = new Set<string>();
+  private statuses?: AsyncIterable<Status> & { stop?: () => void };
   private snapshots?: Promise<ObjectStore>;
   /** A snapshot being written, and the applied sequence of the last attempt (the next one is due snapshotEvery events later). */
   private snapshotting?: Promise<void>;
@@ -134,9 +140,14 @@ export class Master {
       for (const id of this.state.needSpec) void this.readSpec(id);
       caughtUp();
     };
+    // A lost connection (a nats-server restart, a network cut) hid the workers' heartbeats and progress from this master.
+    const statuses = (this.statuses = this.nc.status() as AsyncIterable<Status> & { stop?: () => void });
+    void (async () => {
+      for await (const s of statuses) if (s.type === "disconnect" || s.type === "reconnect") this.connectedSinceMs = Date.now();
+    })();
     const startSeq = this.cfg.snapshotEvery ? await this.loadSnapshot() : undefined;
-    this.followers.push(await follow(this.js, { stream: names.events, deliver: "all", ...(startSeq !== undefined ? { startSeq } : {}), onMessage: (m) => this.onEventMessage(m), onCaughtUp: () => { this.eventsCaughtUp = true; check(); }, log: this.log }));
-    this.followers.push(await follow(this.js, { stream: names.heartbeats, deliver: "last-per-subject", onMessage: (m) => this.onHeartbeatMessage(m), onCaughtUp: () => { this.heartbeatsCaughtUp = true; check(); }, log: this.log }));
+    this.followers.push(await follow(this.nc, this.js, { stream: names.events, deliver: "all", ...(startSeq !== undefined ? { startSeq } : {}), onMessage: (m) => this.onEventMessage(m), onCaughtUp: () => { this.eventsCaughtUp = true; check(); }, onSeeing: (on) => this.seeing(names.events, on), log: this.log }));
+    this.followers.push(await follow(this.nc, this.js, { stream: names.heartbeats, deliver: "last-per-subject", onMessage: (m) => this.onHeartbeatMessage(m), onCaughtUp: () => { this.heartbeatsCaughtUp = true; check(); }, onSeeing: (on) => this.seeing(names.heartbeats, on), log: this.log }));
     await caught;
     this.log.info({
       appliedSeq: this.state.appliedSeq, replayedEvents: this.counters.startReplayedEvents, fromSnapshot: this.counters.startSnapshotSeq || undefined,
@@ -144,6 +155,7 @@ export class Master {
     }, "state rebuilt from the log");
     const kv = await new Kvm(this.nc).open(names.masterKv);
     this.lease = new LeaderLease(kv, this.cfg.id, this.cfg.leaderLeaseMs, this.log, (s) => {
+      if (s.leader) this.leaderSinceMs = Date.now();
       for (const f of this.leaderListeners) f(s.leader, s.epoch);
       if (s.leader) this.scheduleDispatch();
     });
@@ -151,11 +163,19 @@ export class Master {
     this.tickTimer = setInterval(() => this.tick(), this.cfg.tickMs);
   }
 
+  /** A follower lost sight of its stream (reconnecting) or got it back: the window for silence starts again when it is back. */
+  private seeing(stream: string, on: boolean) {
+    if (on) this.blindFollowers.delete(stream);
+    else this.blindFollowers.add(stream);
+    this.connectedSinceMs = Date.now();
+  }
+
   /** Stops deciding, hands the lease over, stops following. */
   async stop(): Promise<void> {
     this.stopping = true;
     clearInterval(this.tickTimer);
     clearTimeout(this.delayTimer);
+    this.statuses?.stop?.();
     await this.lease?.stop(true);
     await this.snapshotting;
     while (this.inflight > 0) {
@@ -520,8 +540,8 @@ export class Master {
     if (this.ready) for (const id of this.state.needSpec) void this.readSpec(id);
     if (this.queue.size > 0 || this.delayed.size > 0) this.scheduleDispatch();
     const epoch = this.epoch;
-    if (!epoch || !this.ready) return;
-    const decisions = decide(this.state, this.decisionTime(), this.cfg, (id) => this.pendingJobs.has(id) || this.pendingWorkers.has(id));
+    if (!epoch || !this.ready || this.blindFollowers.size > 0) return;
+    const decisions = decide(this.state, this.decisionTime(), this.cfg, (id) => this.pendingJobs.has(id) || this.pendingWorkers.has(id), Math.max(this.leaderSinceMs, this.connectedSinceMs));
     for (const d of decisions) void this.apply(d, epoch);
     const since = this.state.appliedSeq - Math.max(this.snapshotAttemptSeq, this.counters.snapshotSeq);
     const entries = this.state.jobs.size + this.state.finished.size + this.state.workers.size;

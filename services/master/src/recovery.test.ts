@@ -34,6 +34,18 @@ describe("decide", () => {
     expect(decide(s, log.now + 3001, cfg, (id) => id === "w1" || id === "j")).toEqual([]);
   });
 
+  it("takes no silence from before the master could see for evidence: a full window from then on", () => {
+    const { s, log } = running();
+    // Silent for 10 s and the lease long lapsed, but the master has been leading and connected only for 2.9 s.
+    const now = log.now + 10_000;
+    expect(decide(s, now, cfg, undefined, now - 2900)).toEqual([]);
+    // Three intervals after it could see again, the worker is lost; the lease lapses leaseMs after that moment.
+    expect(decide(s, now + 101, cfg, undefined, now - 2900).map((d) => d.kind)).toEqual(["worker-lost", "requeue"]);
+    s.workers.get("w1")!.lastSeenMs = now + 4000;
+    expect(decide(s, now + 4000, cfg, undefined, now - 1000)).toEqual([]);
+    expect(decide(s, now + 4001, cfg, undefined, now - 1000)).toEqual([expect.objectContaining({ kind: "requeue", reason: "lease-expired" })]);
+  });
+
   it("requeues a running job whose lease lapsed while its worker still heartbeats", () => {
     const { s, log } = running();
     s.workers.get("w1")!.lastSeenMs = log.now + 5500;

@@ -77,13 +77,19 @@ function restarted(s: MasterState, job: JobView): boolean {
   return was !== undefined && now !== undefined && was !== now;
 }
 
-/** Every decision due at `nowMs`. Jobs and workers for which `skip` is true have a decision on its way already. */
-export function decide(s: MasterState, nowMs: number, c: RecoveryConfig, skip: (id: string) => boolean = () => false): Decision[] {
+/**
+ * Every decision due at `nowMs`. Jobs and workers for which `skip` is true have a decision on its way already.
+ * `seeingSinceMs`: since when the master has been leading and connected. Silence before it (no heartbeat,
+ * no progress) is not evidence, because the master could not have seen them: after a takeover or a lost
+ * connection every worker and every running attempt gets a full window again, instead of being declared
+ * lost or lapsed for the master's own blindness (a nats-server restart is not a worker failure).
+ */
+export function decide(s: MasterState, nowMs: number, c: RecoveryConfig, skip: (id: string) => boolean = () => false, seeingSinceMs = Number.NEGATIVE_INFINITY): Decision[] {
   const out: Decision[] = [];
   const lostJobs = new Set<string>();
   for (const w of s.workers.values()) {
     if (w.lifecycle === "lost" || w.lifecycle === "offline") continue;
-    if (skip(w.id) || presenceOf(w, nowMs, c) !== "lost") continue;
+    if (skip(w.id) || presenceOf(w, nowMs, c, seeingSinceMs) !== "lost") continue;
     const jobIds = [...w.held].slice(0, 1000);
     out.push({ kind: "worker-lost", workerId: w.id, ...(w.instanceId ? { instanceId: w.instanceId } : {}), lastSeenMs: w.lastSeenMs, jobIds });
     for (const id of jobIds) lostJobs.add(id);
@@ -96,7 +102,7 @@ export function decide(s: MasterState, nowMs: number, c: RecoveryConfig, skip: (
       case "assigned":
       case "running": {
         if (lostJobs.has(job.id)) out.push(retryOrDead(s, job, "worker-lost", nowMs, c));
-        else if (nowMs - (s.activityMs.get(job.id) ?? nowMs) > c.leaseMs) out.push(retryOrDead(s, job, "lease-expired", nowMs, c));
+        else if (nowMs - Math.max(s.activityMs.get(job.id) ?? nowMs, seeingSinceMs) > c.leaseMs) out.push(retryOrDead(s, job, "lease-expired", nowMs, c));
         else if (job.workerId && (gone(s.workers.get(job.workerId)?.lifecycle) || restarted(s, job))) out.push(retryOrDead(s, job, "worker-lost", nowMs, c));
         break;
       }

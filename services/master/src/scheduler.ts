@@ -9,11 +9,14 @@ export interface LivenessConfig {
   heartbeatIntervalMs: number;
 }
 
-/** online/busy → suspect after 2 missed intervals → lost after 3; a deregistered worker is offline, not lost. */
-export function presenceOf(w: WorkerView, nowMs: number, c: LivenessConfig): Presence {
+/**
+ * online/busy → suspect after 2 missed intervals → lost after 3; a deregistered worker is offline, not lost.
+ * `seeingSinceMs`: silence before it is no evidence (the master could not see the log then).
+ */
+export function presenceOf(w: WorkerView, nowMs: number, c: LivenessConfig, seeingSinceMs = Number.NEGATIVE_INFINITY): Presence {
   if (w.lifecycle === "offline") return "offline";
   if (w.lifecycle === "lost") return "lost";
-  const silent = nowMs - w.lastSeenMs;
+  const silent = nowMs - Math.max(w.lastSeenMs, seeingSinceMs);
   if (silent > 3 * c.heartbeatIntervalMs) return "lost";
   if (silent > 2 * c.heartbeatIntervalMs) return "suspect";
   if (w.lifecycle === "draining") return "draining";
