@@ -69,6 +69,12 @@ function cpuSnapshot(masterPid: number, natsPid: number) {
   return { master: processCpuMicros(masterPid), nats: processCpuMicros(natsPid), bench: own.user + own.system };
 }
 
+/** Messages the server has taken in and sent out so far (`/varz`): what a job costs in protocol traffic, whoever sent it. */
+async function serverMessages(monitorUrl: string): Promise<{ in: number; out: number }> {
+  const v = (await (await fetch(`${monitorUrl}/varz`)).json()) as { in_msgs: number; out_msgs: number };
+  return { in: v.in_msgs, out: v.out_msgs };
+}
+
 async function until(what: string, cond: () => boolean, timeoutMs: number) {
   const end = Date.now() + timeoutMs;
   while (!cond()) {
@@ -119,6 +125,7 @@ export const bench: Bench = async (o) => {
     // Phase 1: throughput, every job submitted by `inFlight` concurrent clients.
     o.log(`dispatch: ${jobs} jobs, ${nWorkers} workers × ${slots} slots`);
     const cpu0 = cpuSnapshot(master.proc.pid as number, nats.server.process.pid as number);
+    const msgs0 = await serverMessages(nats.monitorUrl);
     const t0 = performance.now();
     const ids: string[] = [];
     let next = 0;
@@ -128,6 +135,7 @@ export const bench: Bench = async (o) => {
     const submittedAt = performance.now();
     await until("every job completed", () => seen.completed.size >= jobs, 600_000);
     const cpu1 = cpuSnapshot(master.proc.pid as number, nats.server.process.pid as number);
+    const msgs1 = await serverMessages(nats.monitorUrl);
     const cpuPerJob = (k: keyof typeof cpu0) => (cpu1[k] - cpu0[k]) / jobs;
     const assignedTimes = ids.map((id) => seen.assigned.get(id) as number);
     const firstAssigned = Math.min(...assignedTimes);
@@ -169,6 +177,8 @@ export const bench: Bench = async (o) => {
         { name: "master CPU per job", value: cpuPerJob("master"), unit: "µs" },
         { name: "nats-server CPU per job", value: cpuPerJob("nats"), unit: "µs" },
         { name: "clients + simulated workers CPU per job", value: cpuPerJob("bench"), unit: "µs" },
+        { name: "messages into nats-server per job", value: (msgs1.in - msgs0.in) / jobs, unit: "msgs" },
+        { name: "messages out of nats-server per job", value: (msgs1.out - msgs0.out) / jobs, unit: "msgs" },
         { name: `master RSS after ${jobs} jobs`, value: masterRss, unit: "MB" },
         { name: `submit→assigned p50 @${rate}/s`, value: pct(lat, 50), unit: "ms" },
         { name: `submit→assigned p99 @${rate}/s`, value: pct(lat, 99), unit: "ms", target: "< 50" },

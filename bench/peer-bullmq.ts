@@ -172,6 +172,8 @@ export interface PeerResult {
   jobsPerSecond: number;
   /** Phase 1 CPU per job (µs): redis-server, and this process (producer + BullMQ workers); when the server's pid is known. */
   cpu?: { redis: number; node: number };
+  /** Phase 1 commands redis-server ran per job (`INFO stats` total_commands_processed: one per round trip, plus each redis.call inside BullMQ's Lua scripts). */
+  redisCommandsPerJob: number;
   p50Ms: number;
   p99Ms: number;
   offeredPerSecond: number;
@@ -221,7 +223,9 @@ export async function runBullmq(port: number, shape: JobShape, log: (l: string) 
       const own = process.cpuUsage();
       return { redis: redisPid ? processCpuMicros(redisPid) : NaN, node: own.user + own.system };
     };
+    const commands = async () => Number(/total_commands_processed:(\d+)/.exec(await ((await queue.client) as unknown as { info(section: string): Promise<string> }).info("stats"))?.[1] ?? NaN);
     const cpu0 = cpuNow();
+    const commands0 = await commands();
     const t0 = performance.now();
     await Promise.all(Array.from({ length: Math.min(shape.inFlight, shape.jobs) }, async () => {
       while (next < shape.jobs) await queue.add("noop", { i: next++ });
@@ -229,6 +233,7 @@ export async function runBullmq(port: number, shape: JobShape, log: (l: string) 
     await until("every job completed", () => completed >= shape.jobs, 600_000);
     const jobsPerSecond = shape.jobs / ((lastCompletion - t0) / 1000);
     const cpu1 = cpuNow();
+    const redisCommandsPerJob = ((await commands()) - commands0) / shape.jobs;
     const cpu = { redis: (cpu1.redis - cpu0.redis) / shape.jobs, node: (cpu1.node - cpu0.node) / shape.jobs };
 
     log(`peer: bullmq latency at ${shape.offeredRate} jobs/s offered, ${shape.rateJobs} jobs`);
@@ -249,7 +254,7 @@ export async function runBullmq(port: number, shape: JobShape, log: (l: string) 
     const offeredPerSecond = shape.rateJobs / ((performance.now() - start) / 1000);
     await until("latency jobs started", () => started.size >= shape.jobs + shape.rateJobs, 120_000);
     const l = latencySummary([...sent].map(([i, t]) => (started.get(i) as number) - t));
-    return { jobsPerSecond, p50Ms: l.p50, p99Ms: l.p99, offeredPerSecond, ...(redisPid ? { cpu } : {}) };
+    return { jobsPerSecond, redisCommandsPerJob, p50Ms: l.p50, p99Ms: l.p99, offeredPerSecond, ...(redisPid ? { cpu } : {}) };
   } finally {
     await Promise.allSettled(workers.map((w) => w.close()));
     await queue.close();
@@ -299,6 +304,7 @@ export async function peerBench(o: BenchOptions & { dispatch?: BenchReport }): P
     { name: PEER.bullmqRate, value: Math.round(res.jobsPerSecond), unit: "jobs/s" },
     { name: PEER.bullmqP50, value: round(res.p50Ms, 2), unit: "ms" },
     { name: PEER.bullmqP99, value: round(res.p99Ms, 2), unit: "ms" },
+    { name: "redis commands per job", value: round(res.redisCommandsPerJob), unit: "commands" },
     ...(res.cpu ? [
       { name: "redis-server CPU per job", value: round(res.cpu.redis), unit: "µs" },
       { name: "producer + bullmq workers CPU per job", value: round(res.cpu.node), unit: "µs" },
