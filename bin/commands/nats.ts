@@ -18,14 +18,31 @@ export const command = defineCommand({
     wsPort: int("WebSocket port", { env: "TROUPE_NATS_WS_PORT", default: 4223, min: 1, max: 65535 }),
     monitorHost: str("monitoring listen address", { env: "TROUPE_NATS_MONITOR_HOST", default: "127.0.0.1", ...host }),
     monitorPort: int("monitoring port (/healthz, /varz, /jsz)", { env: "TROUPE_NATS_MONITOR_PORT", default: 8222, min: 1, max: 65535 }),
-    serverName: str("server name", { env: "TROUPE_NATS_SERVER_NAME", default: "troupe", pattern: /^[A-Za-z0-9_-]+$/, patternHelp: "a token of [A-Za-z0-9_-]" }),
+    serverName: str("server name (unique within a cluster)", { env: "TROUPE_NATS_SERVER_NAME", default: "troupe", pattern: /^[A-Za-z0-9_-]+$/, patternHelp: "a token of [A-Za-z0-9_-]" }),
+    clusterName: str("join a cluster of this name (the same on every member); empty = no cluster", { env: "TROUPE_NATS_CLUSTER_NAME", default: "", pattern: /^[A-Za-z0-9_-]*$/, patternHelp: "a token of [A-Za-z0-9_-]" }),
+    clusterHost: str("address the cluster port listens on (default: the client listen address)", { env: "TROUPE_NATS_CLUSTER_HOST", default: "", pattern: /^[A-Za-z0-9.:-]*$/, patternHelp: "an IP address or host name" }),
+    clusterPort: int("cluster port, for the other members' routes", { env: "TROUPE_NATS_CLUSTER_PORT", default: 6222, min: 1, max: 65535 }),
+    routes: str("the other members, comma-separated: nats://host:port of their cluster ports", {
+      env: "TROUPE_NATS_ROUTES", default: "", metavar: "<urls>",
+      pattern: /^$|^nats:\/\/[A-Za-z0-9.-]+:\d{1,5}(,nats:\/\/[A-Za-z0-9.-]+:\d{1,5})*$/, patternHelp: "nats://host:port[,nats://host:port...]",
+    }),
   },
   details: `
 Runs in the foreground until Ctrl-C / SIGTERM. Also writes <data dir>/nats.env with the
 non-secret variables nats.conf reads, so the config can be checked by hand:
   set -a; . .troupe/nats.env; . .troupe/credentials.env; nats-server -t -c nats.conf
-Copy the worker lines of credentials.env (TROUPE_NATS_WORKER_USER/PASSWORD) to worker machines.`,
+Copy the worker lines of credentials.env (TROUPE_NATS_WORKER_USER/PASSWORD) to worker machines.
+
+A cluster (three members keep the log through the loss of any one): copy credentials.env to
+each member's data dir, then on each, with its own server name and the other two as routes:
+  troupe nats --server-name n1 --cluster-name troupe --routes nats://n2:6222,nats://n3:6222
+and once, anywhere: TROUPE_REPLICAS=3 troupe init. Routes carry no credentials: keep the
+cluster port on a private network.`,
   async run({ values: v }) {
+    if (v.routes && !v.clusterName) {
+      console.error("troupe nats: --routes needs --cluster-name (the same on every member)");
+      return 2;
+    }
     const credentials = ensureCredentials(v.dataDir);
     const conf = natsConfEnv({
       host: v.host, port: v.port, wsHost: v.wsHost, wsPort: v.wsPort, monitorHost: v.monitorHost, monitorPort: v.monitorPort,
@@ -33,7 +50,11 @@ Copy the worker lines of credentials.env (TROUPE_NATS_WORKER_USER/PASSWORD) to w
     });
     const secret = new Set(ROLES.flatMap((r) => [userVar(r), passwordVar(r)]));
     writeFileSync(join(v.dataDir, "nats.env"), `${Object.entries(conf).filter(([k]) => !secret.has(k)).map(([k, val]) => `${k}=${val}`).join("\n")}\n`);
-    const server = await startNatsServer({ ...v, dataDir: v.dataDir, credentials });
+    const cluster = v.clusterName
+      ? { name: v.clusterName, host: v.clusterHost || v.host, port: v.clusterPort, routes: v.routes ? v.routes.split(",") : [] }
+      : undefined;
+    const server = await startNatsServer({ ...v, dataDir: v.dataDir, credentials, ...(cluster ? { cluster } : {}) });
+    if (cluster) console.log(`troupe nats: cluster ${cluster.name} on ${cluster.host}:${cluster.port}, routes ${cluster.routes.join(", ") || "none (the others connect here)"}`);
     console.log(`troupe nats: ready — clients ${server.url}, websocket ${server.wsUrl}, monitor ${server.monitorUrl}`);
     console.log(`troupe nats: credentials in ${credentialsPath(v.dataDir)} (run \`troupe init\` next)`);
     const why = await Promise.race([shutdownSignal(), server.exited.then((code) => `exit ${code}`)]);

@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { copyFileSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { jetstream } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { createEvent, type TroupeEvent } from "@troupe/events";
-import { connectAs, freePort, publishEvent } from "@troupe/events/node";
+import { connectAs, credentialsPath, ensureCredentials, freePort, publishEvent } from "@troupe/events/node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const ROOT = resolve(import.meta.dirname, "../..");
@@ -112,5 +112,53 @@ describe("troupe nats → init → tail (the foundation's done-when)", () => {
   it("nats stops cleanly on SIGTERM", async () => {
     nats.child.kill("SIGTERM");
     expect(await nats.exited).toBe(0);
+  });
+});
+
+describe("troupe nats as a three-member cluster, then TROUPE_REPLICAS=3 troupe init (the README's recipe)", () => {
+  const dirs: string[] = [];
+  const members: ReturnType<typeof troupe>[] = [];
+
+  afterAll(async () => {
+    for (const m of members) m.child.kill("SIGTERM");
+    await Promise.all(members.map((m) => m.exited));
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+
+  it("forms the cluster and creates every stream with three replicas", async () => {
+    const ports = [];
+    for (let i = 0; i < 3; i++) ports.push({ port: await freePort(), ws: await freePort(), monitor: await freePort(), cluster: await freePort() });
+    // One set of credentials, copied to every member (as the README says).
+    for (let i = 0; i < 3; i++) dirs.push(mkdtempSync(join(tmpdir(), `troupe-cli-cluster-${i}-`)));
+    ensureCredentials(dirs[0]!);
+    for (const d of dirs.slice(1)) copyFileSync(credentialsPath(dirs[0]!), credentialsPath(d));
+    for (let i = 0; i < 3; i++) {
+      const p = ports[i]!;
+      const routes = ports.filter((_, j) => j !== i).map((q) => `nats://127.0.0.1:${q.cluster}`).join(",");
+      members.push(troupe(["nats", "--server-name", `n${i}`, "--cluster-name", "troupe-cli", "--cluster-port", String(p.cluster), "--routes", routes], {
+        TROUPE_DATA_DIR: dirs[i]!, TROUPE_NATS_HOST: "127.0.0.1", TROUPE_NATS_PORT: String(p.port), TROUPE_NATS_WS_HOST: "127.0.0.1",
+        TROUPE_NATS_WS_PORT: String(p.ws), TROUPE_NATS_MONITOR_PORT: String(p.monitor),
+      }));
+    }
+    for (const m of members) expect(await m.waitFor(/troupe nats: cluster troupe-cli on 127\.0\.0\.1:\d+, routes nats:\/\/.*/)).toBeTruthy();
+    const url = ports.map((p) => `nats://127.0.0.1:${p.port}`).join(",");
+    const init = troupe(["init"], { TROUPE_DATA_DIR: dirs[1]!, NATS_URL: url, TROUPE_REPLICAS: "3" });
+    expect(await init.exited, init.output()).toBe(0);
+    const nc = await connectAs({ url, role: "ui", dataDir: dirs[2]!, name: "test-cluster-check" });
+    const jsm = await jetstreamManager(nc);
+    for (const name of ["TROUPE_EVENTS", "TROUPE_HEARTBEATS"]) {
+      const si = await jsm.streams.info(name);
+      expect([name, si.config.num_replicas, si.cluster?.replicas?.length]).toEqual([name, 3, 2]);
+    }
+    await nc.close();
+  }, 120_000);
+
+  it("refuses routes without a cluster name, and malformed routes, naming the flag", async () => {
+    const noName = troupe(["nats", "--routes", "nats://127.0.0.1:6222"], { TROUPE_DATA_DIR: dirs[0]! });
+    expect(await noName.exited).toBe(2);
+    expect(noName.output()).toMatch(/--routes needs --cluster-name/);
+    const bad = troupe(["nats", "--cluster-name", "x", "--routes", "127.0.0.1:6222"], { TROUPE_DATA_DIR: dirs[0]! });
+    expect(await bad.exited).toBe(2);
+    expect(bad.output()).toMatch(/--routes: expected nats:\/\/host:port/);
   });
 });

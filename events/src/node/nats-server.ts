@@ -23,6 +23,13 @@ export interface NatsServerOptions {
   /** Where server logs go: inherit the terminal, or a callback per line. */
   onLog?: (line: string) => void;
   binary?: string;
+  /**
+   * Join a cluster: listen for routes on `host:port` and solicit `routes` (nats://host:port of the
+   * other members). Given as nats-server's own flags, so nats.conf stays one file for both cases.
+   * Routes carry no credentials here: keep the cluster port on a private network (or add
+   * `cluster { authorization, tls }` to a copy of nats.conf).
+   */
+  cluster?: { name: string; host?: string; port: number; routes: string[] };
   /** Run in its own process group, so a terminal's Ctrl-C does not reach it directly (the caller stops it last); it then gets SIGTERM if the caller dies abruptly (see parent-death.ts). */
   ownProcessGroup?: boolean;
 }
@@ -112,7 +119,12 @@ export async function startNatsServer(o: NatsServerOptions): Promise<RunningNats
     serverName: o.serverName ?? "troupe",
   };
   const env = { ...process.env, ...natsConfEnv({ ...cfg, storeDir, credentials: o.credentials }) };
-  const [cmd, args] = o.ownProcessGroup ? dieWithParent(binary, ["-c", o.configPath ?? NATS_CONF]) : [binary, ["-c", o.configPath ?? NATS_CONF]];
+  const serverArgs = ["-c", o.configPath ?? NATS_CONF];
+  if (o.cluster) {
+    serverArgs.push("--cluster_name", o.cluster.name, "--cluster", `nats://${o.cluster.host ?? cfg.host}:${o.cluster.port}`);
+    if (o.cluster.routes.length > 0) serverArgs.push("--routes", o.cluster.routes.join(","));
+  }
+  const [cmd, args] = o.ownProcessGroup ? dieWithParent(binary, serverArgs) : [binary, serverArgs];
   const child = spawn(cmd, args, {
     env,
     stdio: o.onLog ? ["ignore", "pipe", "pipe"] : ["ignore", "inherit", "inherit"],

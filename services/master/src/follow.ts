@@ -11,6 +11,11 @@ import type { Logger } from "pino";
  * its heartbeats (~30 s), and a nats-server restart loses its pull requests,
  * so for that long the master would fold nothing, take every worker for silent
  * and fold none of its own decisions (seen in tests/e2e/nats-crash.test.ts).
+ * The same without a reconnect: in a cluster the consumer lives on one member
+ * (the stream's leader when it was made); when that member dies the master's
+ * connection to another one stays up and only the missed idle heartbeats tell
+ * (services/master/test/cluster.test.ts). So the heartbeat is 1 s, not 15 s,
+ * and missing them makes the consumer again the same way.
  */
 export interface FollowOptions {
   stream: string;
@@ -57,8 +62,11 @@ export async function follow(nc: NatsConnection, js: JetStreamClient, o: FollowO
     // Bigger pulls than the default 100: the heartbeat tail of a large pool arrives at thousands per second.
     // A callback, not an async iterator: the messages of one socket read are folded in one turn
     // (no promise per message), and what the folds trigger leaves in one write.
-    messages = await consumer.consume({
+    const m = await consumer.consume({
       max_messages: 1000,
+      // Idle pulls expire after 2 s with a 1 s heartbeat: a dead consumer is noticed in ~2 s, for one small request per 2 s while idle.
+      expires: 2000,
+      idle_heartbeat: 1000,
       callback: (m) => {
         if (gen !== generation || m.seq <= lastSeq) return;
         lastSeq = m.seq;
@@ -71,11 +79,17 @@ export async function follow(nc: NatsConnection, js: JetStreamClient, o: FollowO
         if (m.info.pending === 0) caught();
       },
     });
+    messages = m;
+    void (async () => {
+      for await (const n of m.status()) {
+        if (gen !== generation) break;
+        if (n.type === "heartbeats_missed") void reopen(`${n.count} idle heartbeats missed`);
+      }
+    })().catch(() => undefined);
   };
-  await open(from, o.deliver === "all" ? DeliverPolicy.All : DeliverPolicy.LastPerSubject);
-
   let reopening = false;
-  const reopen = async (why: string) => {
+  /** Makes the consumer again from the next sequence (a lost connection, or a consumer gone with its server). */
+  async function reopen(why: string): Promise<void> {
     if (stopped || reopening) return;
     reopening = true;
     o.onSeeing?.(false);
@@ -98,7 +112,8 @@ export async function follow(nc: NatsConnection, js: JetStreamClient, o: FollowO
     }
     reopening = false;
     if (!stopped) o.onSeeing?.(true);
-  };
+  }
+  await open(from, o.deliver === "all" ? DeliverPolicy.All : DeliverPolicy.LastPerSubject);
   const statuses = nc.status() as AsyncIterable<Status> & { stop?: () => void };
   void (async () => {
     for await (const s of statuses) if (s.type === "reconnect") void reopen(`reconnected to ${s.server}`);

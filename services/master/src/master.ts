@@ -513,7 +513,10 @@ export class Master {
     try {
       return await this.appender.append(event as TroupeEvent, { expectLastSubjectSequence: expect });
     } catch (e) {
-      if (/wrong last sequence/i.test((e as Error).message)) this.counters.guardConflicts++;
+      const msg = (e as Error).message;
+      if (/wrong last sequence/i.test(msg)) this.counters.guardConflicts++;
+      // The log cannot be written (no stream leader, JetStream starting, connection lost): the workers cannot write their heartbeats and progress either.
+      else if (/no responders|timeout|not enabled|unavailable|disconnect|closed/i.test(msg)) this.connectedSinceMs = Date.now();
       throw e;
     }
   }

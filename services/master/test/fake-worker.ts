@@ -27,6 +27,8 @@ export interface FakeWorkerOptions {
   startDelayMs?: number;
   /** Progress events while hanging, to keep the lease (0 = none). */
   progressEveryMs?: number;
+  /** Job events are tried again (same event id, so a repeat that landed is a duplicate) for this long while NATS is away, as the real worker does (default: once). */
+  retryPublishForMs?: number;
 }
 
 export interface Held {
@@ -107,7 +109,11 @@ export class FakeWorker {
     this.accepted.push(job);
     this.later(this.o.startDelayMs ?? 30, async () => {
       if (!this.running.has(job.jobId)) return;
-      await this.publish("job.started", { jobId: job.jobId, workerId: this.id, attempt: job.attempt });
+      await this.publishJobEvent("job.started", { jobId: job.jobId, workerId: this.id, attempt: job.attempt }).catch((e: Error) => {
+        // Never started as far as the log knows: the slot is free again (the master requeues the attempt when its lease lapses).
+        this.running.delete(job.jobId);
+        throw e;
+      });
       if (b.kind === "hang") {
         if (this.o.progressEveryMs) this.keepAlive(job);
         return;
@@ -124,7 +130,7 @@ export class FakeWorker {
   private keepAlive(job: Held) {
     this.later(this.o.progressEveryMs as number, async () => {
       if (!this.running.has(job.jobId)) return;
-      await this.publish("job.progress", { jobId: job.jobId, workerId: this.id, attempt: job.attempt, progress: 50 });
+      await this.publishJobEvent("job.progress", { jobId: job.jobId, workerId: this.id, attempt: job.attempt, progress: 50 });
       this.keepAlive(job);
     });
   }
@@ -145,7 +151,7 @@ export class FakeWorker {
 
   async complete(jobId: string, attempt = this.running.get(jobId)?.attempt ?? 1) {
     this.running.delete(jobId);
-    await this.publish("job.completed", {
+    await this.publishJobEvent("job.completed", {
       jobId, workerId: this.id, attempt,
       result: { success: true, data: {}, dataExtracted: 0, screenshots: [], logs: [] },
       metrics: { totalDuration: 10, responseTime: 5, memoryUsed: 1 },
@@ -154,7 +160,7 @@ export class FakeWorker {
 
   async fail(jobId: string, error: JobError, attempt = this.running.get(jobId)?.attempt ?? 1) {
     this.running.delete(jobId);
-    await this.publish("job.failed", { jobId, workerId: this.id, attempt, error });
+    await this.publishJobEvent("job.failed", { jobId, workerId: this.id, attempt, error });
   }
 
   async heartbeat() {
@@ -168,6 +174,19 @@ export class FakeWorker {
 
   async publish<T extends EventType>(type: T, data: EventData<T>) {
     return publishEvent(this.js, createEvent(type, data, this.id) as TroupeEvent);
+  }
+
+  private async publishJobEvent<T extends EventType>(type: T, data: EventData<T>) {
+    const event = createEvent(type, data, this.id) as TroupeEvent;
+    const until = Date.now() + (this.o.retryPublishForMs ?? 0);
+    for (;;) {
+      try {
+        return await publishEvent(this.js, event);
+      } catch (e) {
+        if (Date.now() >= until || this.nc.isClosed()) throw e;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
   }
 
   /** Stops like a crash: no deregistration, heartbeats just stop. */
