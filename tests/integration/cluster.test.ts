@@ -1,14 +1,17 @@
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { startTestCluster, waitFor, type TestCluster } from "@troupe/tests/harness";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { FakeWorker } from "./fake-worker.ts";
-import { fastEnv, foldJobs, readLog, spawnChild, submit, type Child, type LoggedEvent } from "./helpers.ts";
+import { startTestCluster, waitFor, type TestCluster } from "../harness/index.ts";
+import { FakeWorker } from "../../services/master/test/fake-worker.ts";
+import { fastEnv, foldJobs, readLog, spawnChild, submit, type Child, type LoggedEvent } from "../../services/master/test/helpers.ts";
+import { dumpTables, openReadModels, rebuildInto, startLive, tempDbPath } from "../../services/projector/test/helpers.ts";
 
 /**
  * Troupe on a three-member nats-server cluster with replicated (R3) streams,
  * as `TROUPE_REPLICAS=3` sets them up: the member that leads the event log is
- * killed with SIGKILL in the middle of a run. Replicated streams are where
+ * killed with SIGKILL in the middle of a run, with a master, workers and a live
+ * projector on it; afterwards the read models are rebuilt on the two members
+ * left and compared with the live ones. Replicated streams are where
  * nats-server 2.9.10 does not enforce the expected-last-subject-sequence
  * guard, so the master's epochs and the reducers' fencing carry the load.
  */
@@ -64,7 +67,9 @@ describe("on a three-member cluster with R3 streams", () => {
     }
   });
 
-  it("loses no job and runs none twice when the member leading the event log is killed mid-run", async () => {
+  it("loses no job and runs none twice when the member leading the event log is killed mid-run; the read models equal a rebuild", async () => {
+    const path = tempDbPath();
+    const projector = await startLive(await cluster.connect("projector"), path);
     master = spawnChild(["bin/troupe.mjs", "master"], { ...cluster.env(), ...fastEnv("m-cluster"), TROUPE_REPLICAS: "3", TROUPE_HEARTBEAT_MS: "2000", TROUPE_JOB_LEASE_MS: "10000", TROUPE_LOG_LEVEL: "warn" });
     for (let i = 0; i < 3; i++) {
       const w = new FakeWorker({ id: `w-cl-${i}`, url: cluster.url, env: cluster.env(), slots: 3, heartbeatMs: 1000, retryPublishForMs: 60_000, behaviour: () => ({ kind: "complete", afterMs: 150 }) });
@@ -100,6 +105,24 @@ describe("on a three-member cluster with R3 streams", () => {
     // The failover is no worker's failure: nobody declared lost, no lease taken for the seconds the log could not be written.
     expect(log.filter((l) => l.event.type === "worker.lost").map((l) => l.event.data)).toEqual([]);
     expect(log.filter((l) => l.event.type === "job.requeued" && l.event.data.reason !== "worker-refused").map((l) => l.event.data)).toEqual([]);
+
+    // The live projector went on through the failover: stop the workers' heartbeats, let it reach the heads, and rebuild on the two members left.
+    for (const w of workers) await w.stop();
+    const heads = { TROUPE_EVENTS: (await jsm.streams.info("TROUPE_EVENTS")).state.last_seq, TROUPE_HEARTBEATS: (await jsm.streams.info("TROUPE_HEARTBEATS")).state.last_seq };
+    const rm = openReadModels(path);
+    await waitFor("the live projector at the streams' heads", () => {
+      const cps = rm.projectorLag()?.checkpoints ?? {};
+      return (cps.TROUPE_EVENTS ?? 0) >= heads.TROUPE_EVENTS && (cps.TROUPE_HEARTBEATS ?? 0) >= heads.TROUPE_HEARTBEATS;
+    }, 60_000, 100);
+    for (const id of all) expect(rm.getJob(id)?.status, `read model of ${id}`).toBe("completed");
+    rm.close();
+    await projector.live.stop();
+    const fresh = tempDbPath();
+    const pnc = await cluster.connect("projector");
+    await waitFor("a rebuild on the two members left", () => rebuildInto(pnc, fresh).then(() => true), 60_000, 500);
+    const live = dumpTables(path);
+    const rebuilt = dumpTables(fresh);
+    for (const table of Object.keys(rebuilt)) expect({ table, rows: live[table] }).toEqual({ table, rows: rebuilt[table] });
 
     // The killed member comes back and catches up with what it missed.
     await cluster.startNode(victim);
