@@ -3,9 +3,21 @@ import { FormatRegistry } from "@sinclair/typebox";
 /** TypeBox fails unknown formats; register the ones the contract uses. */
 const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
 
-/** The full check: the shape, then whatever Date.parse makes of it (V8 accepts 2026-02-30, rejects month 13). */
+/** Days in a month of the proleptic Gregorian calendar (month 1-12). */
+function daysIn(year: number, month: number): number {
+  if (month === 2) return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28;
+  return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
+}
+
+/**
+ * The full check: the shape, a day that exists in its month, then whatever Date.parse makes of it
+ * (it rejects month 13 and hour 25, but V8 takes any day up to 31: 2026-02-30 would be 2 March;
+ * RFC 3339, and so the JSON Schema files other languages validate with, refuses it).
+ */
 export function isDateTimeSlow(v: string): boolean {
-  return DATE_TIME.test(v) && !Number.isNaN(Date.parse(v));
+  if (!DATE_TIME.test(v) || Number.isNaN(Date.parse(v))) return false;
+  const month = Number(v.slice(5, 7));
+  return Number(v.slice(8, 10)) <= daysIn(Number(v.slice(0, 4)), month);
 }
 
 const d = (v: string, i: number) => v.charCodeAt(i) - 48;
@@ -16,7 +28,7 @@ const isDigit = (v: string, i: number) => {
 
 /**
  * True only for the shape every producer writes (Date#toISOString, with or without milliseconds):
- * `YYYY-MM-DDTHH:mm:ss.sssZ` / `YYYY-MM-DDTHH:mm:ssZ`, month 01-12, day 01-31, hour 00-23, minute
+ * `YYYY-MM-DDTHH:mm:ss.sssZ` / `YYYY-MM-DDTHH:mm:ssZ`, month 01-12, a day the month has, hour 00-23, minute
  * and second 00-59. Every such string passes isDateTimeSlow (formats.test.ts walks every field's
  * range); false means "not sure", never "invalid". Costs a few ns where Date.parse costs ~200.
  */
@@ -29,12 +41,13 @@ export function isCanonicalUtcDateTime(v: string): boolean {
   if (!isDigit(v, 0) || !isDigit(v, 1) || !isDigit(v, 2) || !isDigit(v, 3)) return false;
   if (!isDigit(v, 5) || !isDigit(v, 6) || !isDigit(v, 8) || !isDigit(v, 9)) return false;
   if (!isDigit(v, 11) || !isDigit(v, 12) || !isDigit(v, 14) || !isDigit(v, 15) || !isDigit(v, 17) || !isDigit(v, 18)) return false;
+  const year = d(v, 0) * 1000 + d(v, 1) * 100 + d(v, 2) * 10 + d(v, 3);
   const month = d(v, 5) * 10 + d(v, 6);
   const day = d(v, 8) * 10 + d(v, 9);
   const hour = d(v, 11) * 10 + d(v, 12);
   const minute = d(v, 14) * 10 + d(v, 15);
   const second = d(v, 17) * 10 + d(v, 18);
-  return month >= 1 && month <= 12 && day >= 1 && day <= 31 && hour <= 23 && minute <= 59 && second <= 59;
+  return month >= 1 && month <= 12 && day >= 1 && day <= daysIn(year, month) && hour <= 23 && minute <= 59 && second <= 59;
 }
 
 /** Same verdict as isDateTimeSlow: the common shape is accepted without Date.parse, anything else gets the full check. */
