@@ -4,7 +4,7 @@ import { TypeCompiler, type TypeCheck } from "@sinclair/typebox/compiler";
 import { checkJobSpecSemantics, parseJsonObject, type DecodeError, type Decoded } from "./codec.ts";
 import { COMMAND_NAMES, CommandSchemas, ReplySchemas, type Command, type CommandName, type SubmitJob } from "./commands.ts";
 import { firstError } from "./errors.ts";
-import { validateScenario } from "./scenario.ts";
+import { validateFieldNames, validateScenario } from "./scenario.ts";
 import { DEFAULT_JOB_TIMEOUT_MS, DEFAULT_MAX_ATTEMPTS, DEFAULT_PRIORITY, type JobSpec } from "./payloads.ts";
 
 export const MAX_COMMAND_BYTES = 256 * 1024;
@@ -32,7 +32,7 @@ export function validateCommand<N extends CommandName>(name: N, value: unknown):
 function scenarioError(name: CommandName, value: unknown) {
   if (typeof value !== "object" || value === null) return null;
   const v = value as Record<string, unknown>;
-  if (name === "jobs.submit" && v.scenario !== undefined) return validateScenario(v.scenario, "scenario");
+  if (name === "jobs.submit" && v.scenario !== undefined) return validateScenario(v.scenario, "scenario") ?? validateFieldNames(v.scenario, "scenario");
   if (name === "worker.assign" && typeof v.spec === "object" && v.spec !== null) {
     const spec = v.spec as Record<string, unknown>;
     if (spec.scenario !== undefined) return validateScenario(spec.scenario, "spec.scenario");

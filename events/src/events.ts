@@ -78,7 +78,8 @@ export const EventDataSchemas = {
     ...workerJobEvent,
     result: Obj({
       success: Type.Literal(true),
-      data: Type.Record(Type.String({ maxLength: 64 }), Type.Unknown(), { description: "extracted fields by name" }),
+      // Keys are extract field names, checked where the scenario is submitted; not here, so a log written before that check folds the same.
+      data: Type.Record(Type.String(), Type.Unknown(), { description: "extracted fields by name" }),
       dataExtracted: Type.Integer({ minimum: 0 }),
       screenshots: Type.Array(Type.String({ maxLength: 300, description: "object name in troupe-artifacts" }), { maxItems: 100 }),
       logs: Type.Array(LogEntry, { maxItems: 500 }),

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { createEvent, decodeEvent, encodeEvent } from "./codec.ts";
 import type { TroupeEvent } from "./events.ts";
+import { decodeCommand } from "./command-codec.ts";
 import { validateScenario } from "./scenario.ts";
 
 describe("validateScenario with Recorder exports", () => {
@@ -39,5 +40,21 @@ describe("validateScenario step types", () => {
     const e = createEvent("job.submitted", { jobId: "job-9", spec: { priority: 5, maxAttempts: 3, timeoutMs: 10_000, scenario: { steps: [{ type: "constructor" } as never] } } }, "master-1");
     const r = decodeEvent("troupe.evt.job.job-9.submitted", encodeEvent(e as TroupeEvent));
     expect(r).toMatchObject({ ok: false, error: { code: "invalid-data", path: "data.spec.scenario.steps[0].type" } });
+  });
+});
+
+describe("extract field names", () => {
+  const submit = (name: string) => decodeCommand("jobs.submit", JSON.stringify({ url: "https://example.com/", scenario: { steps: [{ type: "navigate", url: "https://example.com/" }, { type: "extract", fields: { [name]: { selector: "h1" } } }] } }));
+  it("are refused at submission unless they match the documented pattern, naming the step", () => {
+    for (const name of ["title", "_x", "a.b-c_9", "x".repeat(64)]) expect([name, submit(name).ok]).toEqual([name, true]);
+    for (const name of ["x".repeat(65), "9lives", "two words", "", "ünï"]) {
+      const r = submit(name);
+      expect([name, r.ok]).toEqual([name, false]);
+      if (!r.ok) expect(r.error).toMatchObject({ path: "scenario.steps[1].fields", message: expect.stringMatching(/^extract step: field name .* must start with a letter/) });
+    }
+  });
+  it("are not held to it in events already in the log, so an older log folds as it did", () => {
+    const e = createEvent("job.submitted", { jobId: "job-old", spec: { priority: 5, maxAttempts: 3, timeoutMs: 10_000, scenario: { steps: [{ type: "extract", fields: { "Product Name": { selector: "h1" } } }] } } }, "master-1");
+    expect(decodeEvent("troupe.evt.job.job-old.submitted", encodeEvent(e as TroupeEvent)).ok).toBe(true);
   });
 });

@@ -158,3 +158,26 @@ export function validateScenario(value: unknown, path = "scenario"): FieldError 
   }
   return null;
 }
+
+const FIELD_NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/;
+
+/**
+ * Extract field names as the contract documents them (`^[A-Za-z_][A-Za-z0-9_.-]{0,63}$`: they
+ * become the keys of `result.data`). The step schema's key pattern alone is not enforced (a
+ * Record's patternProperties lets other keys through), so this is checked where a scenario is
+ * submitted, after validateScenario passed. Events already in the log and assignments of older
+ * jobs are not held to it, so a log written before this check folds and runs as it did.
+ */
+export function validateFieldNames(value: unknown, path = "scenario"): FieldError | null {
+  const steps = (value as { steps: Record<string, unknown>[] }).steps;
+  for (let i = 0; i < steps.length; i++) {
+    const s = steps[i] as Record<string, unknown>;
+    if (s.type !== "extract") continue;
+    for (const name of Object.keys(s.fields as object)) {
+      if (!FIELD_NAME.test(name)) {
+        return { path: `${path}.steps[${i}].fields`, message: `extract step: field name ${JSON.stringify(name.slice(0, 80))} must start with a letter or _ and have at most 64 of A-Z a-z 0-9 _ . -` };
+      }
+    }
+  }
+  return null;
+}
