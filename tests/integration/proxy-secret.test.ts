@@ -1,5 +1,5 @@
 import { createServer, type Server } from "node:http";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { jetstream } from "@nats-io/jetstream";
@@ -50,22 +50,33 @@ async function rawLog(nc: NatsConnection): Promise<string[]> {
   return out;
 }
 
+/** A real worker (its own process, with Chromium) on the test server; resolves once it has registered. */
+async function startWorker(name: string): Promise<Child> {
+  const worker = spawnChild(["bin/troupe.mjs", "worker"], {
+    ...nats.env(), TROUPE_WORKER_NAME: name, TROUPE_WORKER_PORT: "0", TROUPE_WORKER_HOST: "127.0.0.1", TROUPE_HEARTBEAT_MS: "500",
+    TROUPE_ALLOW_PRIVATE_TARGETS: "true", TROUPE_MAX_CPU: "100", TROUPE_MIN_FREE_MEMORY_MB: "0", TROUPE_LOG_LEVEL: "warn",
+  }, { group: true });
+  children.push(worker);
+  await waitFor("the worker registered", () => worker.output().includes("registered as") || (worker.proc.exitCode !== null ? Promise.reject(new Error(worker.output())) : false), 60_000, 100);
+  return worker;
+}
+
+/** Waits for the job's outcome in the log; a failure fails the test with its reason. */
+async function completed(jobId: string, master: Child) {
+  const finished = await waitFor(`job ${jobId} to finish (master: ${master.output().slice(-500)})`, async () => (await readLog(ui)).find((l) => l.event.type !== "job.progress" && ["job.completed", "job.failed"].includes(l.event.type) && (l.event.data as { jobId: string }).jobId === jobId), 60_000, 200);
+  if (finished.event.type === "job.failed") throw new Error(JSON.stringify(finished.event.data));
+}
+
 describe("proxy passwords", () => {
   it("are sealed in the log, opened by the real worker, and sent to the proxy", async () => {
     const proxy = await startProxy("troupe", PASSWORD);
     try {
       const master = spawnMaster(nats, "m-proxy");
       children.push(master);
-      const worker = spawnChild(["bin/troupe.mjs", "worker"], {
-        ...nats.env(), TROUPE_WORKER_NAME: "Worker Node Proxy", TROUPE_WORKER_PORT: "0", TROUPE_WORKER_HOST: "127.0.0.1", TROUPE_HEARTBEAT_MS: "500",
-        TROUPE_ALLOW_PRIVATE_TARGETS: "true", TROUPE_MAX_CPU: "100", TROUPE_MIN_FREE_MEMORY_MB: "0", TROUPE_LOG_LEVEL: "warn",
-      }, { group: true });
-      children.push(worker);
-      await waitFor("the worker registered", () => worker.output().includes("registered as") || (worker.proc.exitCode !== null ? Promise.reject(new Error(worker.output())) : false), 60_000, 100);
+      await startWorker("Worker Node Proxy");
       const reply = await submit(ui, { url: `${base}/page`, proxy: { server: proxy.url, username: "troupe", password: PASSWORD, bypass: ["<-loopback>"] } });
       const jobId = jobIdOf(reply);
-      const finished = await waitFor(`job ${jobId} to finish (master: ${master.output().slice(-500)})`, async () => (await readLog(ui)).find((l) => l.event.type !== "job.progress" && ["job.completed", "job.failed"].includes(l.event.type) && (l.event.data as { jobId: string }).jobId === jobId), 60_000, 200);
-      if (finished.event.type === "job.failed") throw new Error(JSON.stringify(finished.event.data));
+      await completed(jobId, master);
       expect(proxy.challenged).toBeGreaterThan(0);
       expect(proxy.forwarded).toContain(`${base}/page`);
       const log = await rawLog(ui);
@@ -92,4 +103,31 @@ describe("proxy passwords", () => {
     expect(await submit(ui, { url: `${base}/page`, proxy: { server: "http://127.0.0.1:9" } })).toMatchObject({ ok: true });
     for (const b of await rawLog(ui)) expect(b).not.toContain(PASSWORD);
   }, 60_000);
+
+  it("after `troupe rotate-key`, a job sealed with the old key still runs on a worker that has the new lines", async () => {
+    // The keyless master of the test before would answer submissions too.
+    for (const c of children.splice(0)) await c.kill9();
+    const proxy = await startProxy("troupe", PASSWORD);
+    try {
+      const master = spawnMaster(nats, "m-rotate");
+      children.push(master);
+      // Sealed by a master holding the old key; no worker yet, so the job waits in the queue.
+      const body = { url: `${base}/page`, proxy: { server: proxy.url, username: "troupe", password: PASSWORD, bypass: ["<-loopback>"] } };
+      const jobId = jobIdOf(await waitFor("the master to answer", () => submit(ui, body).catch(() => null), 30_000, 200));
+      const before = readFileSync(join(nats.dataDir, "credentials.env"), "utf8");
+      const rotate = spawnChild(["bin/troupe.mjs", "rotate-key"], { TROUPE_DATA_DIR: nats.dataDir });
+      await new Promise((r) => (rotate.proc.exitCode !== null ? r(null) : rotate.proc.once("exit", r)));
+      expect(rotate.proc.exitCode, rotate.output()).toBe(0);
+      const oldKey = /^TROUPE_SECRETS_KEY=(.+)$/m.exec(before)?.[1];
+      expect(rotate.output()).toContain(`TROUPE_SECRETS_KEYS_PREVIOUS=${oldKey}`);
+      expect(readFileSync(join(nats.dataDir, "credentials.env"), "utf8")).not.toContain(`TROUPE_SECRETS_KEY=${oldKey}\n`);
+      // The worker reads the new key and the previous one from credentials.env, as a worker given both lines would.
+      await startWorker("Worker Node Rotated");
+      await completed(jobId, master);
+      expect(proxy.challenged).toBeGreaterThan(0);
+      expect(proxy.forwarded).toContain(`${base}/page`);
+    } finally {
+      await proxy.close();
+    }
+  }, 120_000);
 });

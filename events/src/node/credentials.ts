@@ -17,6 +17,10 @@ export const credentialsPath = (dataDir: string) => join(dataDir, "credentials.e
 
 /** The key that seals job secrets (secrets.ts); master and workers need it, nothing else. */
 export const SECRETS_KEY_VAR = "TROUPE_SECRETS_KEY";
+/** Keys rotated out (comma-separated, newest first): workers still open what was sealed with them. */
+export const SECRETS_KEYS_PREVIOUS_VAR = "TROUPE_SECRETS_KEYS_PREVIOUS";
+/** How many rotated-out keys credentials.env keeps. */
+export const PREVIOUS_KEYS_KEPT = 5;
 
 /** A new random secrets key (32 bytes, base64url) as credentials.env keeps it. */
 export function newSecretsKey(): string {
@@ -69,9 +73,36 @@ export function ensureCredentials(dataDir: string): Record<NatsRole, Credential>
     changed = true;
   }
   lines.push("# Seals proxy passwords in the event log: the master and every worker need it (copy it with the worker lines).", `${SECRETS_KEY_VAR}=${key}`);
+  const previous = existing[SECRETS_KEYS_PREVIOUS_VAR];
+  if (previous) lines.push("# Keys rotated out by `troupe rotate-key`: workers still open jobs sealed with them.", `${SECRETS_KEYS_PREVIOUS_VAR}=${previous}`);
   if (changed) writeFileSync(file, `${lines.join("\n")}\n`, { mode: 0o600 });
   chmodSync(file, 0o600);
   return creds;
+}
+
+/**
+ * Replaces the secrets key in `<dataDir>/credentials.env` with a new one and
+ * puts the old one first in TROUPE_SECRETS_KEYS_PREVIOUS (at most
+ * PREVIOUS_KEYS_KEPT are kept), so jobs sealed before still open on workers
+ * that have the new lines. Returns the new key and the previous ones.
+ */
+export function rotateSecretsKey(dataDir: string): { key: string; previous: string[] } {
+  ensureCredentials(dataDir);
+  const file = credentialsPath(dataDir);
+  const text = readFileSync(file, "utf8");
+  const existing = parseEnvFile(text, file);
+  const old = existing[SECRETS_KEY_VAR] as string;
+  const previous = [old, ...(existing[SECRETS_KEYS_PREVIOUS_VAR] ?? "").split(",").map((k) => k.trim()).filter(Boolean)].slice(0, PREVIOUS_KEYS_KEPT);
+  const key = newSecretsKey();
+  const kept = text.split(/\r?\n/).filter((l) => {
+    const t = l.trim();
+    return t && !t.startsWith(`${SECRETS_KEY_VAR}=`) && !t.startsWith(`${SECRETS_KEYS_PREVIOUS_VAR}=`) && !/^# (Seals proxy passwords|Keys rotated out)/.test(t);
+  });
+  kept.push("# Seals proxy passwords in the event log: the master and every worker need it (copy it with the worker lines).", `${SECRETS_KEY_VAR}=${key}`);
+  kept.push("# Keys rotated out by `troupe rotate-key`: workers still open jobs sealed with them.", `${SECRETS_KEYS_PREVIOUS_VAR}=${previous.join(",")}`);
+  writeFileSync(file, `${kept.join("\n")}\n`, { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return { key, previous };
 }
 
 /**

@@ -1,11 +1,11 @@
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { checkEvent } from "../codec.ts";
 import { createEvent } from "../codec.ts";
-import { ensureCredentials, newSecretsKey, SECRETS_KEY_VAR } from "./credentials.ts";
-import { loadSecretsKey, openSecret, parseSecretsKey, sealSecret, SecretError } from "./secrets.ts";
+import { credentialsPath, ensureCredentials, newSecretsKey, parseEnvFile, rotateSecretsKey, SECRETS_KEY_VAR, SECRETS_KEYS_PREVIOUS_VAR } from "./credentials.ts";
+import { loadSecretsKey, loadSecretsKeys, openSecret, openSecretWithAny, parseSecretsKey, sealSecret, SecretError } from "./secrets.ts";
 
 const key = parseSecretsKey(newSecretsKey());
 
@@ -58,5 +58,42 @@ describe("sealed secrets", () => {
     expect(loadSecretsKey(dir, { [SECRETS_KEY_VAR]: other })?.equals(Buffer.from(other, "base64url"))).toBe(true);
     writeFileSync(join(dir, "credentials.env"), `${SECRETS_KEY_VAR}=nope\n`);
     expect(() => loadSecretsKey(dir, {})).toThrow(/credentials.env: TROUPE_SECRETS_KEY: expected 32 bytes/);
+  });
+});
+
+describe("rotating the secrets key", () => {
+  it("writes a new key, keeps the old ones (newest first, at most 5) for opening, and leaves the NATS passwords alone", () => {
+    const dir = mkdtempSync(join(tmpdir(), "troupe-rotate-"));
+    const creds = ensureCredentials(dir);
+    const read = () => parseEnvFile(readFileSync(credentialsPath(dir), "utf8"));
+    const k0 = read()[SECRETS_KEY_VAR] as string;
+    const sealed = sealSecret("pw-before", parseSecretsKey(k0), "job-1");
+    const r1 = rotateSecretsKey(dir);
+    expect(r1.key).not.toBe(k0);
+    expect(read()).toMatchObject({ [SECRETS_KEY_VAR]: r1.key, [SECRETS_KEYS_PREVIOUS_VAR]: k0 });
+    expect(statSync(credentialsPath(dir)).mode & 0o777).toBe(0o600);
+    // What a worker loads: the new key first; a job sealed before the rotation still opens, and a new seal uses the new key.
+    const keys = loadSecretsKeys(dir, {});
+    expect(keys.map((k) => k.toString("base64url"))).toEqual([r1.key, k0]);
+    expect(openSecretWithAny(sealed, keys, "job-1")).toBe("pw-before");
+    expect(() => openSecretWithAny(sealed, keys.slice(0, 1), "job-1")).toThrow(/does not open with this TROUPE_SECRETS_KEY/);
+    expect(() => openSecretWithAny(sealed, keys, "job-2")).toThrow(SecretError);
+    // Later runs of `troupe nats` keep the list; five rotations later the oldest is gone.
+    expect(ensureCredentials(dir)).toEqual(creds);
+    expect(read()[SECRETS_KEYS_PREVIOUS_VAR]).toBe(k0);
+    let last = r1;
+    for (let i = 0; i < 5; i++) last = rotateSecretsKey(dir);
+    expect(last.previous).toHaveLength(5);
+    expect(last.previous).not.toContain(k0);
+    expect(read()[SECRETS_KEY_VAR]).toBe(last.key);
+  });
+
+  it("takes the previous keys from the environment first and names a bad one by its place", () => {
+    const dir = mkdtempSync(join(tmpdir(), "troupe-rotate-env-"));
+    const a = newSecretsKey();
+    const b = newSecretsKey();
+    expect(loadSecretsKeys(dir, { [SECRETS_KEY_VAR]: a, [SECRETS_KEYS_PREVIOUS_VAR]: ` ${b} ,` }).map((k) => k.toString("base64url"))).toEqual([a, b]);
+    expect(() => loadSecretsKeys(dir, { [SECRETS_KEY_VAR]: a, [SECRETS_KEYS_PREVIOUS_VAR]: `${b},short` })).toThrow(/TROUPE_SECRETS_KEYS_PREVIOUS\[1\]: expected 32 bytes/);
+    expect(loadSecretsKeys(dir, {})).toEqual([]);
   });
 });

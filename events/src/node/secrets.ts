@@ -1,6 +1,6 @@
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
-import { credentialsPath, parseEnvFile, SECRETS_KEY_VAR } from "./credentials.ts";
+import { credentialsPath, parseEnvFile, SECRETS_KEY_VAR, SECRETS_KEYS_PREVIOUS_VAR } from "./credentials.ts";
 
 /**
  * Sealing of job secrets (a proxy's password). Everything in TROUPE_EVENTS is
@@ -41,6 +41,37 @@ export function loadSecretsKey(dataDir: string, env: Record<string, string | und
   if (!existsSync(file)) return undefined;
   const v = parseEnvFile(readFileSync(file, "utf8"), file)[SECRETS_KEY_VAR];
   return v ? parseSecretsKey(v, `${file}: ${SECRETS_KEY_VAR}`) : undefined;
+}
+
+/**
+ * Every key a worker may open with: the current one, then the rotated-out ones
+ * (TROUPE_SECRETS_KEYS_PREVIOUS, comma-separated, newest first). Each variable
+ * comes from the environment when set there, else from credentials.env; a bad
+ * key throws a SecretError naming the variable and its place in the list.
+ */
+export function loadSecretsKeys(dataDir: string, env: Record<string, string | undefined> = process.env): Buffer[] {
+  const file = credentialsPath(dataDir);
+  const fromFile = existsSync(file) ? parseEnvFile(readFileSync(file, "utf8"), file) : {};
+  const current = loadSecretsKey(dataDir, env);
+  const prevText = env[SECRETS_KEYS_PREVIOUS_VAR] ?? fromFile[SECRETS_KEYS_PREVIOUS_VAR] ?? "";
+  const where = env[SECRETS_KEYS_PREVIOUS_VAR] !== undefined ? SECRETS_KEYS_PREVIOUS_VAR : `${file}: ${SECRETS_KEYS_PREVIOUS_VAR}`;
+  const previous = prevText.split(",").map((k) => k.trim()).filter(Boolean).map((k, i) => parseSecretsKey(k, `${where}[${i}]`));
+  return [...(current ? [current] : []), ...previous];
+}
+
+/** Opens with the first of `keys` that fits (current, then rotated-out ones); the SecretError of openSecret when none does. */
+export function openSecretWithAny(sealed: string, keys: Buffer[], context: string): string {
+  let last: unknown = new SecretError(`no ${SECRETS_KEY_VAR} to open the sealed secret with`);
+  for (const key of keys) {
+    try {
+      return openSecret(sealed, key, context);
+    } catch (e) {
+      // A malformed secret will not open with any key.
+      if (!(e instanceof SecretError) || !/does not open/.test(e.message)) throw e;
+      last = e;
+    }
+  }
+  throw last;
 }
 
 export function sealSecret(plain: string, key: Buffer, context: string): string {

@@ -8,7 +8,7 @@ import {
   createEvent, decodeCommand, newId, subjectsFor, type AckReply, type AssignReply, type Command, type EventData,
   type EventType, type Subjects, type WorkerStatus,
 } from "@troupe/events";
-import { connectAs, loadSecretsKey, openSecret, publishEvent, SECRETS_KEY_VAR, SecretError, storeNames, type Logger } from "@troupe/events/node";
+import { connectAs, loadSecretsKeys, openSecretWithAny, publishEvent, SECRETS_KEY_VAR, SecretError, storeNames, type Logger } from "@troupe/events/node";
 import { admit } from "./admission.ts";
 import { BrowserPool } from "./browser-pool.ts";
 import type { WorkerConfig } from "./config.ts";
@@ -59,7 +59,8 @@ export class Worker {
   /** Malformed commands received (answered as invalid, never run). */
   invalidCommands = 0;
   /** Opens the proxy passwords the master sealed (TROUPE_SECRETS_KEY); undefined when this worker has none. */
-  private secretsKey: Buffer | undefined;
+  /** The current secrets key first, then rotated-out ones (jobs sealed before a rotation still open). */
+  private secretsKeys: Buffer[] = [];
 
   constructor(readonly config: WorkerConfig, private readonly o: WorkerOptions) {
     this.log = o.log.child({ workerId: config.workerId });
@@ -88,7 +89,7 @@ export class Worker {
   async start(): Promise<void> {
     const c = this.config;
     // A malformed key stops the start with a message that names it; a missing one only matters for jobs with a proxy password.
-    this.secretsKey = loadSecretsKey(c.dataDir, this.o.env ?? process.env);
+    this.secretsKeys = loadSecretsKeys(c.dataDir, this.o.env ?? process.env);
     this.nc = await connectAs({ url: c.natsUrl, role: "worker", dataDir: c.dataDir, name: `troupe-worker ${c.workerId}`, log: this.log, waitOnFirstConnect: true, env: this.o.env, noAsyncTraces: true });
     this.js = jetstream(this.nc);
     const me = presenceInfo(c.workerId, this.instanceId);
@@ -187,9 +188,9 @@ export class Worker {
   /** The job's proxy password in clear, or a refusal: a worker that cannot open it says so, and the master tries another one. */
   private openProxyPassword(cmd: Command<"worker.assign">): string | AssignReply {
     const field = "spec.proxy.sealedPassword";
-    if (!this.secretsKey) return { accepted: false, reason: "invalid", message: `this worker has no ${SECRETS_KEY_VAR} to open the job's proxy password: copy the line from the master's credentials.env`, field };
+    if (this.secretsKeys.length === 0) return { accepted: false, reason: "invalid", message: `this worker has no ${SECRETS_KEY_VAR} to open the job's proxy password: copy the line from the master's credentials.env`, field };
     try {
-      return openSecret(cmd.spec.proxy?.sealedPassword ?? "", this.secretsKey, cmd.jobId);
+      return openSecretWithAny(cmd.spec.proxy?.sealedPassword ?? "", this.secretsKeys, cmd.jobId);
     } catch (e) {
       if (!(e instanceof SecretError)) throw e;
       return { accepted: false, reason: "invalid", message: `job ${cmd.jobId}: ${e.message}`, field };

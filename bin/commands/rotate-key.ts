@@ -1,0 +1,23 @@
+import { credentialsPath, defineCommand, rotateSecretsKey, SECRETS_KEY_VAR, SECRETS_KEYS_PREVIOUS_VAR, str } from "@troupe/events/node";
+
+export const command = defineCommand({
+  name: "rotate-key",
+  summary: `Replace ${SECRETS_KEY_VAR} in <data dir>/credentials.env; the old key moves to ${SECRETS_KEYS_PREVIOUS_VAR}.`,
+  options: {
+    dataDir: str("data directory holding credentials.env", { env: "TROUPE_DATA_DIR", default: ".troupe", metavar: "<dir>" }),
+  },
+  details: `
+Jobs submitted from now on are sealed with the new key once the master restarts with it;
+jobs sealed before (queued, or redriven later) still open on workers that also have
+${SECRETS_KEYS_PREVIOUS_VAR} (the last 5 keys are kept). Order: give the workers both new
+lines and restart them, then restart the master. A leaked key still opens what it sealed:
+rotating protects the jobs submitted after it.`,
+  async run({ values: v }) {
+    const { key, previous } = rotateSecretsKey(v.dataDir);
+    console.log(`troupe rotate-key: new key written to ${credentialsPath(v.dataDir)}; ${previous.length} previous key(s) kept.`);
+    console.log("Copy these two lines to every worker, restart the workers, then restart the master:");
+    console.log(`${SECRETS_KEY_VAR}=${key}`);
+    console.log(`${SECRETS_KEYS_PREVIOUS_VAR}=${previous.join(",")}`);
+    return 0;
+  },
+});
