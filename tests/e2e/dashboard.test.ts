@@ -3,7 +3,7 @@ import type { Page } from "puppeteer-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { subjects } from "@troupe/events";
 import { waitFor } from "../harness/index.ts";
-import { ARTIFACTS, startStack, tail, type Stack } from "./stack.ts";
+import { ARTIFACTS, callApi, startStack, tail, type Stack } from "./stack.ts";
 
 /**
  * The dashboard in real Chromium against the real stack: nats-server, master,
@@ -23,10 +23,7 @@ afterAll(async () => {
   await stack?.stop();
 }, 60_000);
 
-const api = async (path: string, init?: RequestInit) => {
-  const r = await fetch(`${stack.uiUrl}${path}`, init);
-  return { status: r.status, body: (await r.json()) as Record<string, any> };
-};
+const api = (path: string, init?: RequestInit) => callApi(stack, path, init);
 const post = (path: string, body: unknown, headers: Record<string, string> = { "content-type": "application/json" }) =>
   api(path, { method: "POST", headers, body: typeof body === "string" ? body : JSON.stringify(body) });
 

@@ -3,7 +3,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodeEvent, evolveJob, type JobView, type TroupeEvent } from "@troupe/events";
 import { waitFor } from "../harness/index.ts";
-import { startStack, tail, type Stack } from "./stack.ts";
+import { callApi, startStack, tail, type Stack } from "./stack.ts";
 
 /**
  * The single crash that takes everything's connection away: nats-server
@@ -23,10 +23,7 @@ afterAll(async () => {
   await stack?.stop();
 }, 60_000);
 
-const api = async (path: string, init?: RequestInit) => {
-  const r = await fetch(`${stack.uiUrl}${path}`, init);
-  return { status: r.status, body: (await r.json()) as Record<string, any> };
-};
+const api = (path: string, init?: RequestInit) => callApi(stack, path, init);
 
 /** Submits through the UI's API; while NATS is coming back the same idempotency key is tried again (a client should). */
 async function submit(i: number): Promise<string> {

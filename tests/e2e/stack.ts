@@ -170,3 +170,9 @@ export async function startStack(o: { workers?: number } = {}): Promise<Stack> {
 export function tail(stack: Stack, name: string, n = 30): string {
   return (stack.logs.get(name) ?? []).slice(-n).join("\n");
 }
+
+/** Calls the UI's JSON API: status and parsed body. */
+export async function callApi(stack: Stack, path: string, init?: RequestInit): Promise<{ status: number; body: Record<string, any> }> {
+  const r = await fetch(`${stack.uiUrl}${path}`, init);
+  return { status: r.status, body: (await r.json()) as Record<string, any> };
+}

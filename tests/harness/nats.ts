@@ -29,6 +29,30 @@ export interface TestNats {
   stop(): Promise<void>;
 }
 
+/** What a test server and a test cluster both offer clients: connections per role (closed with the rest) and a child's environment. */
+function clientsOf(url: string, dataDir: string, credentials: Record<NatsRole, Credential>, conns: NatsConnection[]) {
+  const connect = async (role: NatsRole, name = `test-${role}`) => {
+    const nc = await connectAs({ url, role, dataDir, name, env: {} });
+    conns.push(nc);
+    return nc;
+  };
+  return {
+    connect,
+    async js(role: NatsRole) {
+      const nc = await connect(role);
+      return { nc, js: jetstream(nc) };
+    },
+    env() {
+      const env: Record<string, string> = { NATS_URL: url, TROUPE_DATA_DIR: dataDir };
+      for (const r of ROLES) {
+        env[userVar(r)] = credentials[r].user;
+        env[passwordVar(r)] = credentials[r].password;
+      }
+      return env;
+    },
+  };
+}
+
 /**
  * Starts a real nats-server with the project's nats.conf on free ports, with a
  * temporary store and fresh credentials; waits until JetStream is healthy.
@@ -60,23 +84,7 @@ export async function startTestNats(o: { init?: boolean; log?: boolean } = {}): 
     get server() {
       return server;
     },
-    async connect(role, name = `test-${role}`) {
-      const nc = await connectAs({ url: server.url, role, dataDir, name, env: {} });
-      conns.push(nc);
-      return nc;
-    },
-    async js(role) {
-      const nc = await t.connect(role);
-      return { nc, js: jetstream(nc) };
-    },
-    env() {
-      const env: Record<string, string> = { NATS_URL: server.url, TROUPE_DATA_DIR: dataDir };
-      for (const r of ROLES) {
-        env[userVar(r)] = credentials[r].user;
-        env[passwordVar(r)] = credentials[r].password;
-      }
-      return env;
-    },
+    ...clientsOf(server.url, dataDir, credentials, conns),
     async init(io) {
       const nc = await t.connect("master", "test-init");
       await initStores(nc, io);
@@ -157,23 +165,7 @@ export async function startTestCluster(o: { size?: number; init?: boolean; log?:
     nodes,
     dataDir,
     credentials,
-    async connect(role, name = `test-${role}`) {
-      const nc = await connectAs({ url, role, dataDir, name, env: {} });
-      conns.push(nc);
-      return nc;
-    },
-    async js(role) {
-      const nc = await t.connect(role);
-      return { nc, js: jetstream(nc) };
-    },
-    env() {
-      const env: Record<string, string> = { NATS_URL: url, TROUPE_DATA_DIR: dataDir };
-      for (const r of ROLES) {
-        env[userVar(r)] = credentials[r].user;
-        env[passwordVar(r)] = credentials[r].password;
-      }
-      return env;
-    },
+    ...clientsOf(url, dataDir, credentials, conns),
     async init(io) {
       const nc = await t.connect("master", "test-init");
       // Until the members have elected a JetStream meta leader, stream creation times out or says unavailable.

@@ -102,11 +102,17 @@ describe("on a three-member cluster with R3 streams", () => {
     // Reading the log makes a consumer: the cluster may still answer that with a timeout right after the failover.
     const log = await waitFor("the whole log", () => readLog(ui), 30_000, 250);
     exactlyOnce(log, all);
-    // The failover is no worker's failure: nobody declared lost, no lease taken for the seconds the log could not be written.
+    // The failover is no worker's failure: nobody declared lost, and no finished work thrown away (no completion
+    // rejected as stale because its attempt had been taken from the worker meanwhile). Attempts may still be requeued:
+    // an assignment whose request timed out in the failover is cancelled on the worker, or was never sent, and its
+    // lease lapsing is the designed recovery.
     expect(log.filter((l) => l.event.type === "worker.lost").map((l) => l.event.data)).toEqual([]);
-    expect(log.filter((l) => l.event.type === "job.requeued" && l.event.data.reason !== "worker-refused").map((l) => l.event.data)).toEqual([]);
+    expect(foldJobs(log).rejected.filter((r) => r.type === "job.completed")).toEqual([]);
 
-    // The live projector went on through the failover: stop the workers' heartbeats, let it reach the heads, and rebuild on the two members left.
+    // The live projector went on through the failover. Stop the master (it would declare the silent workers lost
+    // later) and the workers' heartbeats, let the projector reach the heads, and rebuild on the two members left.
+    expect(master.proc.exitCode, master.output()).toBeNull();
+    await master.stop();
     for (const w of workers) await w.stop();
     const heads = { TROUPE_EVENTS: (await jsm.streams.info("TROUPE_EVENTS")).state.last_seq, TROUPE_HEARTBEATS: (await jsm.streams.info("TROUPE_HEARTBEATS")).state.last_seq };
     const rm = openReadModels(path);
@@ -132,6 +138,5 @@ describe("on a three-member cluster with R3 streams", () => {
       const r = si.cluster?.replicas?.find((p) => p.name === leader);
       return r !== undefined && r.current && si.state.last_seq >= lastSeq;
     }, 60_000, 200);
-    expect(master.proc.exitCode).toBeNull();
   }, 300_000);
 });

@@ -14,7 +14,7 @@ import type { Logger } from "pino";
  * The same without a reconnect: in a cluster the consumer lives on one member
  * (the stream's leader when it was made); when that member dies the master's
  * connection to another one stays up and only the missed idle heartbeats tell
- * (services/master/test/cluster.test.ts). So the heartbeat is 1 s, not 15 s,
+ * (tests/integration/cluster.test.ts). So the heartbeat is 1 s, not 15 s,
  * and missing them makes the consumer again the same way.
  */
 export interface FollowOptions {
