@@ -120,7 +120,17 @@ export const bench: Bench = async ({ quick, log }) => {
       const page = await chromium!.browser.newPage();
       await page.goto(`${ui}${path}`, { waitUntil: "load" });
       await page.waitForSelector(ready);
-      const v = await page.evaluate(() => performance.getEntriesByName("first-contentful-paint")[0]?.startTime ?? Number.NaN);
+      // The element can be in the DOM before the frame that shows it is painted: wait for the entry (buffered) rather than read it at once.
+      const v = await page.evaluate(() => new Promise<number>((resolve) => {
+        const t = setTimeout(() => resolve(Number.NaN), 10_000);
+        new PerformanceObserver((list, obs) => {
+          const e = list.getEntriesByName("first-contentful-paint")[0];
+          if (!e) return;
+          clearTimeout(t);
+          obs.disconnect();
+          resolve(e.startTime);
+        }).observe({ type: "paint", buffered: true });
+      }));
       await page.close();
       return v;
     };
