@@ -170,7 +170,12 @@ describe("job and worker actions", () => {
     expect(failing.status, JSON.stringify(failing.body)).toBe(201);
     await page.goto(`${stack.uiUrl}/jobs/${failing.body.jobId}`, { waitUntil: "networkidle0" });
     await page.waitForSelector('[data-testid=connection][data-status=live]', { timeout: 10_000 });
-    await page.waitForFunction(() => ["failed", "dead"].includes(document.querySelector("[data-testid=job-status]")?.textContent ?? ""), { timeout: 30_000 });
+    await page.waitForFunction(() => ["failed", "dead"].includes(document.querySelector("[data-testid=job-status]")?.textContent ?? ""), { timeout: 30_000 }).catch(async (e: Error) => {
+      // Say where the job got stuck (a fresh-clone run once timed out here, and did not tell why).
+      const job = await api(`/api/jobs/${failing.body.jobId}`).catch(() => null);
+      const shown = await page.$eval("[data-testid=job-status]", (el) => el.textContent).catch(() => "?");
+      throw new Error(`${e.message}\npage shows ${shown}; API: ${JSON.stringify(job?.body.job ?? null).slice(0, 1500)}\nmaster:\n${tail(stack, "master", 40)}\n${[...stack.logs.keys()].filter((n) => n.startsWith("worker")).map((n) => `${n}:\n${tail(stack, n, 25)}`).join("\n")}`);
+    });
     await shot("job-failed");
     await page.click("[data-testid=retry]");
     // The redrive requeues it as a new attempt, which runs (and fails) again.
