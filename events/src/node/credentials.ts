@@ -22,6 +22,14 @@ export const SECRETS_KEYS_PREVIOUS_VAR = "TROUPE_SECRETS_KEYS_PREVIOUS";
 /** How many rotated-out keys credentials.env keeps. */
 export const PREVIOUS_KEYS_KEPT = 5;
 
+const KEY_COMMENT = "# Seals proxy passwords in the event log: the master and every worker need it (copy it with the worker lines).";
+const PREVIOUS_COMMENT = "# Keys rotated out by `troupe rotate-key`: workers still open jobs sealed with them.";
+
+/** The secrets lines of credentials.env: the key, and the rotated-out ones when there are any. */
+function secretsLines(key: string, previous: string | undefined): string[] {
+  return [KEY_COMMENT, `${SECRETS_KEY_VAR}=${key}`, ...(previous ? [PREVIOUS_COMMENT, `${SECRETS_KEYS_PREVIOUS_VAR}=${previous}`] : [])];
+}
+
 /** A new random secrets key (32 bytes, base64url) as credentials.env keeps it. */
 export function newSecretsKey(): string {
   return randomBytes(32).toString("base64url");
@@ -72,9 +80,7 @@ export function ensureCredentials(dataDir: string): Record<NatsRole, Credential>
     key = newSecretsKey();
     changed = true;
   }
-  lines.push("# Seals proxy passwords in the event log: the master and every worker need it (copy it with the worker lines).", `${SECRETS_KEY_VAR}=${key}`);
-  const previous = existing[SECRETS_KEYS_PREVIOUS_VAR];
-  if (previous) lines.push("# Keys rotated out by `troupe rotate-key`: workers still open jobs sealed with them.", `${SECRETS_KEYS_PREVIOUS_VAR}=${previous}`);
+  lines.push(...secretsLines(key, existing[SECRETS_KEYS_PREVIOUS_VAR]));
   if (changed) writeFileSync(file, `${lines.join("\n")}\n`, { mode: 0o600 });
   chmodSync(file, 0o600);
   return creds;
@@ -94,13 +100,12 @@ export function rotateSecretsKey(dataDir: string): { key: string; previous: stri
   const old = existing[SECRETS_KEY_VAR] as string;
   const previous = [old, ...(existing[SECRETS_KEYS_PREVIOUS_VAR] ?? "").split(",").map((k) => k.trim()).filter(Boolean)].slice(0, PREVIOUS_KEYS_KEPT);
   const key = newSecretsKey();
+  // Every other line (the NATS users, anything added by hand) stays as it is.
   const kept = text.split(/\r?\n/).filter((l) => {
     const t = l.trim();
-    return t && !t.startsWith(`${SECRETS_KEY_VAR}=`) && !t.startsWith(`${SECRETS_KEYS_PREVIOUS_VAR}=`) && !/^# (Seals proxy passwords|Keys rotated out)/.test(t);
+    return t && t !== KEY_COMMENT && t !== PREVIOUS_COMMENT && !t.startsWith(`${SECRETS_KEY_VAR}=`) && !t.startsWith(`${SECRETS_KEYS_PREVIOUS_VAR}=`);
   });
-  kept.push("# Seals proxy passwords in the event log: the master and every worker need it (copy it with the worker lines).", `${SECRETS_KEY_VAR}=${key}`);
-  kept.push("# Keys rotated out by `troupe rotate-key`: workers still open jobs sealed with them.", `${SECRETS_KEYS_PREVIOUS_VAR}=${previous.join(",")}`);
-  writeFileSync(file, `${kept.join("\n")}\n`, { mode: 0o600 });
+  writeFileSync(file, `${[...kept, ...secretsLines(key, previous.join(","))].join("\n")}\n`, { mode: 0o600 });
   chmodSync(file, 0o600);
   return { key, previous };
 }

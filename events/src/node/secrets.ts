@@ -30,17 +30,26 @@ export function parseSecretsKey(text: string, where = SECRETS_KEY_VAR): Buffer {
   return key;
 }
 
+/** `<dataDir>/credentials.env`, read only when a variable is not in the environment, and then once. */
+function credentialsFile(dataDir: string) {
+  const file = credentialsPath(dataDir);
+  let vars: Record<string, string> | undefined;
+  return { file, vars: () => (vars ??= existsSync(file) ? parseEnvFile(readFileSync(file, "utf8"), file) : {}) };
+}
+
+function currentKey(env: Record<string, string | undefined>, f: ReturnType<typeof credentialsFile>): Buffer | undefined {
+  const fromEnv = env[SECRETS_KEY_VAR];
+  if (fromEnv) return parseSecretsKey(fromEnv);
+  const v = f.vars()[SECRETS_KEY_VAR];
+  return v ? parseSecretsKey(v, `${f.file}: ${SECRETS_KEY_VAR}`) : undefined;
+}
+
 /**
  * The secrets key: from the environment when set, else from
  * `<dataDir>/credentials.env`; undefined when neither has one.
  */
 export function loadSecretsKey(dataDir: string, env: Record<string, string | undefined> = process.env): Buffer | undefined {
-  const fromEnv = env[SECRETS_KEY_VAR];
-  if (fromEnv) return parseSecretsKey(fromEnv);
-  const file = credentialsPath(dataDir);
-  if (!existsSync(file)) return undefined;
-  const v = parseEnvFile(readFileSync(file, "utf8"), file)[SECRETS_KEY_VAR];
-  return v ? parseSecretsKey(v, `${file}: ${SECRETS_KEY_VAR}`) : undefined;
+  return currentKey(env, credentialsFile(dataDir));
 }
 
 /**
@@ -50,11 +59,10 @@ export function loadSecretsKey(dataDir: string, env: Record<string, string | und
  * key throws a SecretError naming the variable and its place in the list.
  */
 export function loadSecretsKeys(dataDir: string, env: Record<string, string | undefined> = process.env): Buffer[] {
-  const file = credentialsPath(dataDir);
-  const fromFile = existsSync(file) ? parseEnvFile(readFileSync(file, "utf8"), file) : {};
-  const current = loadSecretsKey(dataDir, env);
-  const prevText = env[SECRETS_KEYS_PREVIOUS_VAR] ?? fromFile[SECRETS_KEYS_PREVIOUS_VAR] ?? "";
-  const where = env[SECRETS_KEYS_PREVIOUS_VAR] !== undefined ? SECRETS_KEYS_PREVIOUS_VAR : `${file}: ${SECRETS_KEYS_PREVIOUS_VAR}`;
+  const f = credentialsFile(dataDir);
+  const current = currentKey(env, f);
+  const prevText = env[SECRETS_KEYS_PREVIOUS_VAR] ?? f.vars()[SECRETS_KEYS_PREVIOUS_VAR] ?? "";
+  const where = env[SECRETS_KEYS_PREVIOUS_VAR] !== undefined ? SECRETS_KEYS_PREVIOUS_VAR : `${f.file}: ${SECRETS_KEYS_PREVIOUS_VAR}`;
   const previous = prevText.split(",").map((k) => k.trim()).filter(Boolean).map((k, i) => parseSecretsKey(k, `${where}[${i}]`));
   return [...(current ? [current] : []), ...previous];
 }

@@ -28,6 +28,14 @@ export interface InitOptions {
 
 const NS_PER_MS = 1_000_000;
 export const EVENTS_DUPLICATE_WINDOW_MS = 2 * 60_000;
+
+/**
+ * Pull settings of the long-lived followers (the master's, the projector's live consumer): idle pulls
+ * expire after 2 s with a 1 s heartbeat (nats.js defaults: 30 s and 15 s), so pulls lost in a
+ * nats-server restart, or a consumer gone with a cluster member, are noticed in ~2 s instead of ~30 s.
+ * Costs one small request per 2 s while idle.
+ */
+export const FOLLOW_PULL = { expires: 2000, idle_heartbeat: 1000 } as const;
 export const DEFAULT_HEARTBEAT_MAX_AGE_MS = 7 * 24 * 3600_000;
 
 export function desiredStreams(o: InitOptions = {}): StreamConfig[] {

@@ -1,5 +1,6 @@
 import { DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection, Status } from "@nats-io/nats-core";
+import { FOLLOW_PULL } from "@troupe/events/node";
 import type { Logger } from "pino";
 
 /**
@@ -14,8 +15,8 @@ import type { Logger } from "pino";
  * The same without a reconnect: in a cluster the consumer lives on one member
  * (the stream's leader when it was made); when that member dies the master's
  * connection to another one stays up and only the missed idle heartbeats tell
- * (tests/integration/cluster.test.ts). So the heartbeat is 1 s, not 15 s,
- * and missing them makes the consumer again the same way.
+ * (tests/integration/cluster.test.ts). So the heartbeat is 1 s, not 15 s
+ * (FOLLOW_PULL), and missing them makes the consumer again the same way.
  */
 export interface FollowOptions {
   stream: string;
@@ -54,7 +55,8 @@ export async function follow(nc: NatsConnection, js: JetStreamClient, o: FollowO
   let stopped = false;
   let messages: ConsumerMessages | undefined;
 
-  const open = async (startSeq: number | undefined, policy: DeliverPolicy) => {
+  const policy = o.deliver === "all" ? DeliverPolicy.All : DeliverPolicy.LastPerSubject;
+  const open = async (startSeq: number | undefined) => {
     const gen = ++generation;
     const consumer = await js.consumers.get(o.stream, startSeq !== undefined
       ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: startSeq }
@@ -64,9 +66,7 @@ export async function follow(nc: NatsConnection, js: JetStreamClient, o: FollowO
     // (no promise per message), and what the folds trigger leaves in one write.
     const m = await consumer.consume({
       max_messages: 1000,
-      // Idle pulls expire after 2 s with a 1 s heartbeat: a dead consumer is noticed in ~2 s, for one small request per 2 s while idle.
-      expires: 2000,
-      idle_heartbeat: 1000,
+      ...FOLLOW_PULL,
       callback: (m) => {
         if (gen !== generation || m.seq <= lastSeq) return;
         lastSeq = m.seq;
@@ -102,7 +102,7 @@ export async function follow(nc: NatsConnection, js: JetStreamClient, o: FollowO
     for (let wait = 250; !stopped; wait = Math.min(wait * 2, 1000)) {
       try {
         // Nothing handed over yet: start as the first time did.
-        await open(lastSeq > 0 ? lastSeq + 1 : from, o.deliver === "all" ? DeliverPolicy.All : DeliverPolicy.LastPerSubject);
+        await open(lastSeq > 0 ? lastSeq + 1 : from);
         o.log.info({ stream: o.stream, from: lastSeq + 1, why }, "following the stream again");
         break;
       } catch (e) {
@@ -113,7 +113,7 @@ export async function follow(nc: NatsConnection, js: JetStreamClient, o: FollowO
     reopening = false;
     if (!stopped) o.onSeeing?.(true);
   }
-  await open(from, o.deliver === "all" ? DeliverPolicy.All : DeliverPolicy.LastPerSubject);
+  await open(from);
   const statuses = nc.status() as AsyncIterable<Status> & { stop?: () => void };
   void (async () => {
     for await (const s of statuses) if (s.type === "reconnect") void reopen(`reconnected to ${s.server}`);

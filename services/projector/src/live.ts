@@ -1,7 +1,7 @@
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
 import { nanos, type NatsConnection } from "@nats-io/nats-core";
 import type { ProjectorStatus, Subjects } from "@troupe/events";
-import type { Logger } from "@troupe/events/node";
+import { FOLLOW_PULL, type Logger } from "@troupe/events/node";
 import { Batcher, rawOf } from "./batcher.ts";
 import { fileIdentity } from "./db-file.ts";
 import type { ProjectorMetrics } from "./metrics.ts";
@@ -82,10 +82,8 @@ export class LiveProjector {
     });
     const consumer = await jetstream(this.o.nc).consumers.get(stream, this.o.durable);
     const batcher = new Batcher(this.o.batchMax, (msgs) => this.apply(stream, msgs, gen));
-    // Idle pulls expire after 2 s with a 1 s heartbeat (defaults: 30 s, 15 s): when the cluster member leading the
-    // consumer dies, or pulls are lost in a server restart, two missed heartbeats make the library pull again in ~2 s
-    // instead of ~30 s of a frozen dashboard. Costs one small request per 2 s while idle.
-    const messages = await consumer.consume({ max_messages: this.o.batchMax * 2, expires: 2000, idle_heartbeat: 1000, callback: (m) => batcher.push(m) });
+    // FOLLOW_PULL: two missed 1 s heartbeats make the library pull again, instead of ~30 s of a frozen dashboard.
+    const messages = await consumer.consume({ max_messages: this.o.batchMax * 2, ...FOLLOW_PULL, callback: (m) => batcher.push(m) });
     this.consumers.push({ messages, batcher });
     this.o.log.info({ stream, durable: this.o.durable, from: from + 1 }, "following stream");
   }
