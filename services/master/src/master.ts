@@ -54,6 +54,9 @@ interface Pending {
 
 const isWaiting = (j: JobView) => j.status === "queued" || j.status === "requeued";
 
+/** How late a tick may run before the master takes it for a pause of its own (timers run a little late under load). */
+export const stallToleranceMs = (tickMs: number) => Math.max(250, tickMs);
+
 export class Master {
   readonly state: MasterState = emptyState();
   readonly counters: Counters = newCounters();
@@ -94,6 +97,10 @@ export class Master {
   /** Since when this master has been leading and connected: silence before it is no evidence (`decide`). */
   private leaderSinceMs = 0;
   private connectedSinceMs = 0;
+  /** When the last tick ran, and when the master last woke from a stall (its process paused: long GC, CPU starvation, SIGSTOP, a suspended VM). */
+  private lastTickMs = 0;
+  private awakeSinceMs = 0;
+  private lateTick = false;
   /** Followers being made again after a reconnect: no decisions about silence until they are back. */
   private blindFollowers = new Set<string>();
   private statuses?: AsyncIterable<Status> & { stop?: () => void };
@@ -539,18 +546,38 @@ export class Master {
   // ---- recovery --------------------------------------------------------------
 
   private tick() {
+    this.noticeStall(Date.now());
     this.releaseWaiters(Date.now());
     if (this.ready) for (const id of this.state.needSpec) void this.readSpec(id);
     if (this.queue.size > 0 || this.delayed.size > 0) this.scheduleDispatch();
     const epoch = this.epoch;
     if (!epoch || !this.ready || this.blindFollowers.size > 0) return;
-    const decisions = decide(this.state, this.decisionTime(), this.cfg, (id) => this.pendingJobs.has(id) || this.pendingWorkers.has(id), Math.max(this.leaderSinceMs, this.connectedSinceMs));
+    const decisions = decide(this.state, this.decisionTime(), this.cfg, (id) => this.pendingJobs.has(id) || this.pendingWorkers.has(id), Math.max(this.leaderSinceMs, this.connectedSinceMs, this.awakeSinceMs));
     for (const d of decisions) void this.apply(d, epoch);
     const since = this.state.appliedSeq - Math.max(this.snapshotAttemptSeq, this.counters.snapshotSeq);
     const entries = this.state.jobs.size + this.state.finished.size + this.state.workers.size;
     if (!this.snapshotting && snapshotDue(since, this.cfg.snapshotEvery ?? 0, entries)) {
       this.snapshotting = this.writeSnapshot().finally(() => (this.snapshotting = undefined));
     }
+  }
+
+  /**
+   * A tick far later than its interval means this process did not run meanwhile. After a pause
+   * Node runs due timers before it reads the socket, so the heartbeats and progress written during
+   * the pause are still unread when the tick decides: without this, every worker would be declared
+   * lost and every running attempt requeued for the master's own pause. Silence during it is no evidence
+   * (services/master/test/stall.test.ts).
+   */
+  private noticeStall(nowMs: number) {
+    const late = this.lastTickMs ? nowMs - this.lastTickMs - this.cfg.tickMs : 0;
+    this.lastTickMs = nowMs;
+    const wasLate = this.lateTick;
+    this.lateTick = late > stallToleranceMs(this.cfg.tickMs);
+    // Only a pause after ticks on time: a master late on every tick (saturated) must still decide.
+    if (!this.lateTick || wasLate) return;
+    this.awakeSinceMs = nowMs;
+    this.counters.stalls++;
+    this.log.warn({ stalledMs: late + this.cfg.tickMs }, "this master did not run for a while; liveness windows and leases count again from now");
   }
 
   // ---- snapshots -------------------------------------------------------------

@@ -130,8 +130,9 @@ export class FakeWorker {
   private keepAlive(job: Held) {
     this.later(this.o.progressEveryMs as number, async () => {
       if (!this.running.has(job.jobId)) return;
-      await this.publishJobEvent("job.progress", { jobId: job.jobId, workerId: this.id, attempt: job.attempt, progress: 50 });
+      // Like the real worker (an interval): the next renewal does not wait for this one's ack, nor stop when it fails.
       this.keepAlive(job);
+      await this.publishJobEvent("job.progress", { jobId: job.jobId, workerId: this.id, attempt: job.attempt, progress: 50 });
     });
   }
 

@@ -37,6 +37,9 @@ describe("job lease", () => {
     expect(job()).toMatchObject({ status: "running", attempt: 1, workerId: "w-progress" });
     await worker.complete(r.jobId);
     await waitFor("completed", () => job()?.status === "completed");
-    expect((await readLog(ui)).some((l) => l.event.type === "job.requeued" && l.event.data.jobId === r.jobId)).toBe(false);
+    const log = (await readLog(ui)).filter((l) => "jobId" in l.event.data && l.event.data.jobId === r.jobId);
+    // On failure: when each event of the job was written, and what the worker could not publish.
+    const story = () => JSON.stringify({ events: log.map((l) => `${l.seq} ${l.event.time} ${l.event.type}`), workerErrors: worker.errors.map((e) => e.message) }, null, 1);
+    expect(log.some((l) => l.event.type === "job.requeued"), story()).toBe(false);
   });
 });
