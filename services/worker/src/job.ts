@@ -4,7 +4,8 @@ import type { HTTPRequest, Page } from "puppeteer-core";
 import type { BrowserPool, ContextLease } from "./browser-pool.ts";
 import { applyFingerprint, applyProxyAuth } from "./fingerprint.ts";
 import { executeScenario, ScenarioFailure, type ScenarioProgress, type ScenarioResult } from "./scenario-run.ts";
-import { createTargetGuard, type TargetPolicy } from "./ssrf.ts";
+import { startEgressProxy } from "./egress-proxy.ts";
+import { createTargetGuard, type TargetGuard, type TargetPolicy } from "./ssrf.ts";
 
 /** Why a job was stopped from outside its steps: hard timeout, cancel, drain, browser crash. */
 export class JobAbort extends Error {
@@ -90,6 +91,27 @@ export function jobSteps(spec: Command<"worker.assign">["spec"]): Step[] {
 }
 
 /**
+ * The job's browser context. With the SSRF guard on and no proxy of the job's
+ * own, it goes out through a per-job egress proxy that connects only to the
+ * addresses the guard checked (`egress-proxy.ts`); `<-loopback>` undoes
+ * Chromium's built-in bypass, which would let loopback targets go direct.
+ * A job's own proxy reaches what its network reaches (docs/worker.md).
+ */
+async function acquireContext(pool: BrowserPool, proxy: Command<"worker.assign">["spec"]["proxy"], guard: TargetGuard, onRefused: (target: string, why: string) => void): Promise<ContextLease> {
+  if (!guard.active || proxy) return pool.acquire({ proxyServer: proxy?.server, proxyBypassList: proxy?.bypass });
+  const egress = await startEgressProxy({ resolve: (h) => guard.host(h), onRefused });
+  let lease: ContextLease;
+  try {
+    lease = await pool.acquire({ proxyServer: egress.url, proxyBypassList: ["<-loopback>"] });
+  } catch (e) {
+    await egress.close();
+    throw e;
+  }
+  let releasing: Promise<void> | undefined;
+  return { ...lease, release: () => (releasing ??= lease.release().finally(() => egress.close())) };
+}
+
+/**
  * Runs one attempt in a fresh browser context. The hard timeout, a cancel, a
  * drain past its grace or a browser crash abort it: the context is closed
  * (the page really stops) and the attempt fails with the reason.
@@ -120,7 +142,12 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
   const timer = setTimeout(() => abort(new JobAbort("timeout", `hard timeout: the attempt ran for ${spec.timeoutMs} ms`, true)), spec.timeoutMs);
 
   const work = async () => {
-    lease = await deps.pool.acquire({ proxyServer: spec.proxy?.server, proxyBypassList: spec.proxy?.bypass });
+    const guard = createTargetGuard(deps.policy);
+    let lastBlocked: string | undefined;
+    lease = await acquireContext(deps.pool, spec.proxy, guard, (target, why) => {
+      lastBlocked = why;
+      addLog("warn", `blocked connection to ${target}: ${why}`, "worker");
+    });
     if (controller.signal.aborted) {
       // Aborted while the context was being created: nobody else will close it.
       await lease.release();
@@ -128,8 +155,6 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
     }
     void lease.crashed.then(() => abort(new JobAbort("browser-crashed", "the browser crashed during the job", true)));
     const page = await lease.context.newPage();
-    const guard = createTargetGuard(deps.policy);
-    let lastBlocked: string | undefined;
     page.on("console", (m) => {
       const t = m.type();
       if (t === "error" || t === "warn") addLog(t === "warn" ? "warn" : "error", m.text(), "console");

@@ -63,15 +63,20 @@ function allowList(entries: readonly string[]) {
   };
 }
 
+/** A host's verdict: the addresses to connect to, all checked, or why not. */
+export type HostCheck = { ok: true; addresses: string[] } | { ok: false; reason: string };
+
 /**
  * One guard per job: checks URLs (the scenario's and every request the page
- * makes), caching resolutions for the job's lifetime.
+ * makes) and hosts (the job's egress proxy), resolving each host once for the
+ * job's lifetime. The proxy connects to exactly the addresses checked here, so
+ * a DNS server that answers differently the second time (rebinding) gets no
+ * second question.
  */
 export function createTargetGuard(policy: TargetPolicy, lookup: Lookup = systemLookup) {
   const allow = allowList(policy.allowed);
-  const cache = new Map<string, Promise<TargetCheck>>();
-  const checkHost = async (host: string): Promise<TargetCheck> => {
-    if (allow.host(host)) return { ok: true };
+  const cache = new Map<string, Promise<HostCheck>>();
+  const checkHost = async (host: string): Promise<HostCheck> => {
     let addresses: string[];
     if (isIP(host)) addresses = [host];
     else {
@@ -82,17 +87,28 @@ export function createTargetGuard(policy: TargetPolicy, lookup: Lookup = systemL
       }
       if (addresses.length === 0) return { ok: false, reason: `${host} resolves to no address` };
     }
+    if (policy.allowPrivate || allow.host(host)) return { ok: true, addresses };
     for (const a of addresses) {
       const why = blockedAddressReason(a);
       if (why && !allow.address(a)) {
         return { ok: false, reason: `${host === a ? "" : `${host} resolves to ${a}: `}${why}; set TROUPE_ALLOW_PRIVATE_TARGETS or list it in TROUPE_ALLOWED_TARGETS` };
       }
     }
-    return { ok: true };
+    return { ok: true, addresses };
+  };
+  const host = (h: string): Promise<HostCheck> => {
+    const key = h.replace(/^\[|\]$/g, "").toLowerCase();
+    let p = cache.get(key);
+    if (!p) {
+      p = checkHost(key);
+      cache.set(key, p);
+    }
+    return p;
   };
   return {
     /** Whether requests need checking at all (the guard is off when private targets are allowed). */
     active: !policy.allowPrivate,
+    host,
     async check(url: string): Promise<TargetCheck> {
       if (policy.allowPrivate) return { ok: true };
       let u: URL;
@@ -104,13 +120,8 @@ export function createTargetGuard(policy: TargetPolicy, lookup: Lookup = systemL
       // Schemes without a network request are harmless; others (file:, ftp:, ws: …) need the same check or a refusal.
       if (u.protocol === "data:" || u.protocol === "blob:" || u.protocol === "about:") return { ok: true };
       if (!["http:", "https:", "ws:", "wss:"].includes(u.protocol)) return { ok: false, reason: `scheme ${u.protocol} is not allowed` };
-      const host = u.hostname.replace(/^\[|\]$/g, "").toLowerCase();
-      let p = cache.get(host);
-      if (!p) {
-        p = checkHost(host);
-        cache.set(host, p);
-      }
-      return p;
+      const v = await host(u.hostname);
+      return v.ok ? { ok: true } : v;
     },
   };
 }

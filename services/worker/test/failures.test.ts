@@ -139,6 +139,21 @@ describe("SSRF guard on every request the page makes", () => {
   });
 });
 
+describe("SSRF guard on what request interception never sees", () => {
+  it("refuses a WebSocket to a private address at the job's egress proxy and logs it; the job goes on", async () => {
+    const id = await assign(listed, { scenario: { steps: [
+      { type: "navigate", url: `http://localhost:${pages.port}/socket` },
+      { type: "waitForElement", selectors: [["#s.done"]] },
+      { type: "extract", fields: { s: { selector: "#s" } } },
+    ] } }, "socket");
+    const f = await events.final(id);
+    if (f.type !== "job.completed") throw new Error(f.data.error.message);
+    expect(f.data.result.data).toEqual({ s: "error" });
+    expect(f.data.result.logs).toContainEqual(expect.objectContaining({ level: "warn", source: "worker", message: expect.stringMatching(/^blocked connection to 127\.0\.0\.1:\d+: 127\.0\.0\.1 is a loopback/) }));
+    expect(pages.urls.filter((u) => u.startsWith("upgrade"))).toEqual([]);
+  });
+});
+
 describe("browser crash", () => {
   it("fails the running job as retryable and replaces the browser", async () => {
     const id = await assign(open, { scenario: { steps: [{ type: "navigate", url: pages.url("/form") }, { type: "wait", ms: 30_000 }] } }, "crash");

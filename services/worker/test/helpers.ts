@@ -1,4 +1,5 @@
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { decodeEvent, type EventType, type TroupeEvent } from "@troupe/events";
 import { createLogger, parseOptions } from "@troupe/events/node";
@@ -76,6 +77,12 @@ export async function startPages(): Promise<TestPages> {
       res.end(`<!doctype html><title>embed</title><p id="p">embedding</p><img src="http://127.0.0.1:${port}/secret.png">`);
       return;
     }
+    if (path === "/socket") {
+      // Opens a WebSocket to a private address (request interception never sees WebSockets) and shows what became of it.
+      res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+      res.end(`<!doctype html><title>socket</title><p id="s">pending</p><script>const s = document.getElementById("s"); const w = new WebSocket("ws://127.0.0.1:${port}/secret-socket"); w.onopen = () => { s.textContent = "open"; s.className = "done"; }; w.onerror = () => { s.textContent = "error"; s.className = "done"; };</script>`);
+      return;
+    }
     if (path === "/submitted") {
       const q = new URL(req.url ?? "/", "http://x").searchParams;
       res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
@@ -85,6 +92,11 @@ export async function startPages(): Promise<TestPages> {
     const body = PAGES[path] ?? `<!doctype html><title>${path}</title><p>page ${path}</p>`;
     res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
     res.end(body);
+  });
+  // A WebSocket handshake that gets here is recorded and dropped.
+  server.on("upgrade", (req: IncomingMessage, socket: Duplex) => {
+    urls.push(`upgrade ${req.url ?? "/"}`);
+    socket.destroy();
   });
   let port = 0;
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
