@@ -66,6 +66,8 @@ export const bench: Bench = async ({ quick, log, size }) => {
   const jobs = size ?? (quick ? 2 : 60);
   const rounds = quick ? QUICK_ROUNDS : ROUNDS;
   const levels = [1, 4];
+  const guarded = process.env.TROUPE_BENCH_GUARDED === "1";
+  if (guarded) log("TROUPE_BENCH_GUARDED=1: the worker runs with the SSRF guard on (request interception and the egress proxy)");
   const server = createServer((_req, res) => { res.writeHead(200, { "content-type": "text/html" }); res.end(PAGE); });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/`;
@@ -78,7 +80,10 @@ export const bench: Bench = async ({ quick, log, size }) => {
     for (const c of levels) {
       // Both set up once (warm browser, registered worker); then rounds alternate bare and Troupe so load drift hits both alike.
       const browser = await launchChromium(chromiumPath);
-      const env = { ...nats.env(), TROUPE_WORKER_NAME: `Worker Node Bench ${c}`, TROUPE_WORKER_PORT: "0", TROUPE_WORKER_HOST: "127.0.0.1", TROUPE_MAX_JOBS: String(c), TROUPE_ALLOW_PRIVATE_TARGETS: "1", TROUPE_MAX_CPU: "100", TROUPE_RECYCLE_AFTER: "100000" };
+      const env = { ...nats.env(), TROUPE_WORKER_NAME: `Worker Node Bench ${c}`, TROUPE_WORKER_PORT: "0", TROUPE_WORKER_HOST: "127.0.0.1", TROUPE_MAX_JOBS: String(c), TROUPE_MAX_CPU: "100", TROUPE_RECYCLE_AFTER: "100000",
+        // The page is on loopback: either the SSRF guard is off, or (TROUPE_BENCH_GUARDED=1) it lets just that address
+        // through, so the job's requests take the guarded path (interception and egress proxy).
+        ...(guarded ? { TROUPE_ALLOWED_TARGETS: "127.0.0.1" } : { TROUPE_ALLOW_PRIVATE_TARGETS: "1" }) };
       const worker = await startWorker(resolveConfig(parseOptions(workerOptions, [], env).values), { log: createLogger("bench-worker", "warn"), env });
       const nc = await nats.connect("master", "bench-driver");
       const waiting = new Map<string, { ok: () => void; fail: (e: Error) => void }>();
