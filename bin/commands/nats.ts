@@ -1,7 +1,7 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
-  credentialsPath, defineCommand, ensureCredentials, int, natsConfEnv, shutdownSignal, startNatsServer, str, ROLES,
+  credentialsPath, defineCommand, ensureCredentials, int, loadRouteCredential, natsConfEnv, shutdownSignal, startNatsServer, str, ROLES,
   passwordVar, userVar,
 } from "@troupe/events/node";
 
@@ -36,8 +36,9 @@ Copy the worker lines of credentials.env (TROUPE_NATS_WORKER_USER/PASSWORD) to w
 A cluster (three members keep the log through the loss of any one): copy credentials.env to
 each member's data dir, then on each, with its own server name and the other two as routes:
   troupe nats --server-name n1 --cluster-name troupe --routes nats://n2:6222,nats://n3:6222
-and once, anywhere: TROUPE_REPLICAS=3 troupe init. Routes carry no credentials: keep the
-cluster port on a private network.`,
+and once, anywhere: TROUPE_REPLICAS=3 troupe init. Routes authenticate with the route user of
+credentials.env (TROUPE_NATS_ROUTE_USER/PASSWORD), so a server without it cannot join; they are
+not encrypted: keep the cluster port on a private network.`,
   async run({ values: v }) {
     if (v.routes && !v.clusterName) {
       console.error("troupe nats: --routes needs --cluster-name (the same on every member)");
@@ -51,7 +52,7 @@ cluster port on a private network.`,
     const secret = new Set(ROLES.flatMap((r) => [userVar(r), passwordVar(r)]));
     writeFileSync(join(v.dataDir, "nats.env"), `${Object.entries(conf).filter(([k]) => !secret.has(k)).map(([k, val]) => `${k}=${val}`).join("\n")}\n`);
     const cluster = v.clusterName
-      ? { name: v.clusterName, host: v.clusterHost || v.host, port: v.clusterPort, routes: v.routes ? v.routes.split(",") : [] }
+      ? { name: v.clusterName, host: v.clusterHost || v.host, port: v.clusterPort, routes: v.routes ? v.routes.split(",") : [], credential: loadRouteCredential(v.dataDir) }
       : undefined;
     const server = await startNatsServer({ ...v, dataDir: v.dataDir, credentials, ...(cluster ? { cluster } : {}) });
     if (cluster) console.log(`troupe nats: cluster ${cluster.name} on ${cluster.host}:${cluster.port}, routes ${cluster.routes.join(", ") || "none (the others connect here)"}`);

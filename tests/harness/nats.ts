@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import {
-  connectAs, ensureCredentials, freePort, initStores, passwordVar, ROLES, startNatsServer, userVar,
+  connectAs, ensureCredentials, freePort, initStores, loadRouteCredential, passwordVar, ROLES, startNatsServer, userVar,
   type Credential, type InitOptions, type NatsRole, type RunningNatsServer,
 } from "@troupe/events/node";
 
@@ -107,6 +107,8 @@ export interface TestClusterNode {
   name: string;
   url: string;
   monitorUrl: string;
+  /** Where the other members' routes connect. */
+  clusterUrl: string;
   server: RunningNatsServer;
 }
 
@@ -116,6 +118,7 @@ export interface TestCluster {
   nodes: TestClusterNode[];
   /** Credentials live here; each member's store is in `<dataDir>/node-<i>`. */
   dataDir: string;
+  clusterName: string;
   credentials: Record<NatsRole, Credential>;
   connect(role: NatsRole, name?: string): Promise<NatsConnection>;
   js(role: NatsRole): Promise<{ nc: NatsConnection; js: JetStreamClient }>;
@@ -140,6 +143,7 @@ export async function startTestCluster(o: { size?: number; init?: boolean; log?:
   const credentials = ensureCredentials(dataDir);
   const ports: { port: number; wsPort: number; monitorPort: number; clusterPort: number }[] = [];
   for (let i = 0; i < size; i++) ports.push({ port: await freePort(), wsPort: await freePort(), monitorPort: await freePort(), clusterPort: await freePort() });
+  const clusterName = `troupe-test-${ports[0]!.port}`;
   const start = (i: number) => {
     const p = ports[i]!;
     return startNatsServer({
@@ -152,18 +156,19 @@ export async function startTestCluster(o: { size?: number; init?: boolean; log?:
       wsPort: p.wsPort,
       monitorPort: p.monitorPort,
       serverName: `test-node-${i}-${p.port}`,
-      cluster: { name: `troupe-test-${ports[0]!.port}`, port: p.clusterPort, routes: ports.filter((_, j) => j !== i).map((q) => `nats://127.0.0.1:${q.clusterPort}`) },
+      cluster: { name: clusterName, port: p.clusterPort, routes: ports.filter((_, j) => j !== i).map((q) => `nats://127.0.0.1:${q.clusterPort}`), credential: loadRouteCredential(dataDir) },
       onLog: o.log ? (l) => console.log(`[nats-${i}] ${l}`) : () => {},
     });
   };
   const servers = await Promise.all(ports.map((_, i) => start(i)));
-  const nodes: TestClusterNode[] = servers.map((server, i) => ({ name: `test-node-${i}-${ports[i]!.port}`, url: server.url, monitorUrl: server.monitorUrl, server }));
+  const nodes: TestClusterNode[] = servers.map((server, i) => ({ name: `test-node-${i}-${ports[i]!.port}`, url: server.url, monitorUrl: server.monitorUrl, clusterUrl: `nats://127.0.0.1:${ports[i]!.clusterPort}`, server }));
   const url = nodes.map((n) => n.url).join(",");
   const conns: NatsConnection[] = [];
   const t: TestCluster = {
     url,
     nodes,
     dataDir,
+    clusterName,
     credentials,
     ...clientsOf(url, dataDir, credentials, conns),
     async init(io) {

@@ -2,7 +2,8 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { credentialsPath, ensureCredentials, loadCredential, parseEnvFile, ROLES } from "./credentials.ts";
+import { credentialsPath, ensureCredentials, loadCredential, loadRouteCredential, parseEnvFile, ROLES } from "./credentials.ts";
+import { routeWithCredential } from "./nats-server.ts";
 
 const dirs: string[] = [];
 const tmp = () => {
@@ -27,6 +28,23 @@ describe("credentials", () => {
       const c = ensureCredentials(tmp());
       for (const r of ROLES) expect(c[r].password).toMatch(/^[A-Za-z][A-Za-z0-9_-]{20,}$/);
     }
+  });
+
+  it("adds the cluster route user to a file from before it, keeping every role; the environment overrides it", () => {
+    const dir = tmp();
+    const first = ensureCredentials(dir);
+    writeFileSync(credentialsPath(dir), readFileSync(credentialsPath(dir), "utf8").split("\n").filter((l) => !l.startsWith("TROUPE_NATS_ROUTE_")).join("\n"));
+    const route = loadRouteCredential(dir, {});
+    expect(route).toMatchObject({ user: "route", password: expect.stringMatching(/^p[A-Za-z0-9_-]{20,}$/) });
+    expect(ensureCredentials(dir)).toEqual(first);
+    expect(loadRouteCredential(dir, {})).toEqual(route);
+    expect(loadRouteCredential(dir, { TROUPE_NATS_ROUTE_USER: "r2", TROUPE_NATS_ROUTE_PASSWORD: "px" })).toEqual({ user: "r2", password: "px" });
+  });
+
+  it("puts the route user into route URLs that name none, and keeps one that does", () => {
+    const c = { user: "route", password: "pA-b_c" };
+    expect(routeWithCredential("nats://n2:6222", c)).toBe("nats://route:pA-b_c@n2:6222");
+    expect(routeWithCredential("nats://other:pw@n3:6222", c)).toBe("nats://other:pw@n3:6222");
   });
 
   it("adds a missing role without changing the others", () => {

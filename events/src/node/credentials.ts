@@ -15,6 +15,11 @@ export const userVar = (role: NatsRole) => `TROUPE_NATS_${role.toUpperCase()}_US
 export const passwordVar = (role: NatsRole) => `TROUPE_NATS_${role.toUpperCase()}_PASSWORD`;
 export const credentialsPath = (dataDir: string) => join(dataDir, "credentials.env");
 
+/** The user NATS cluster members authenticate each other's routes with (not a client role: nats.conf has no permissions for it). */
+export const ROUTE_USER_VAR = "TROUPE_NATS_ROUTE_USER";
+export const ROUTE_PASSWORD_VAR = "TROUPE_NATS_ROUTE_PASSWORD";
+const ROUTE_COMMENT = "# Cluster routes (troupe nats --cluster-name): every member needs the same two lines.";
+
 /** The key that seals job secrets (secrets.ts); master and workers need it, nothing else. */
 export const SECRETS_KEY_VAR = "TROUPE_SECRETS_KEY";
 /** Keys rotated out (comma-separated, newest first): workers still open what was sealed with them. */
@@ -51,8 +56,17 @@ export function parseEnvFile(text: string, file = "env file"): Record<string, st
 }
 
 /**
- * Creates `<dataDir>/credentials.env` with a random password per role and a
- * secrets key when it does not exist (mode 0600), adds any missing role or key,
+ * A random password. Starts with a letter: nats.conf parses a $VARIABLE's value, and one starting with "-"
+ * or a digit run ("1e5…", "2026-…") is read as a number or date and the server refuses to start.
+ * Only [A-Za-z0-9_-]: it also goes into route URLs as it is.
+ */
+function newPassword(): string {
+  return `p${randomBytes(18).toString("base64url")}`;
+}
+
+/**
+ * Creates `<dataDir>/credentials.env` with a random password per role, one for
+ * cluster routes and a secrets key when it does not exist (mode 0600), adds any missing role or key,
  * and returns all credentials.
  */
 export function ensureCredentials(dataDir: string): Record<NatsRole, Credential> {
@@ -67,14 +81,20 @@ export function ensureCredentials(dataDir: string): Record<NatsRole, Credential>
     let password = existing[passwordVar(role)];
     if (!user || !password) {
       user = role;
-      // Starts with a letter: nats.conf parses a $VARIABLE's value, and one starting with "-" or a digit run
-      // ("1e5…", "2026-…") is read as a number or date and the server refuses to start.
-      password = `p${randomBytes(18).toString("base64url")}`;
+      password = newPassword();
       changed = true;
     }
     creds[role] = { user, password };
     lines.push(`${userVar(role)}=${user}`, `${passwordVar(role)}=${password}`);
   }
+  let routeUser = existing[ROUTE_USER_VAR];
+  let routePassword = existing[ROUTE_PASSWORD_VAR];
+  if (!routeUser || !routePassword) {
+    routeUser = "route";
+    routePassword = newPassword();
+    changed = true;
+  }
+  lines.push(ROUTE_COMMENT, `${ROUTE_USER_VAR}=${routeUser}`, `${ROUTE_PASSWORD_VAR}=${routePassword}`);
   let key = existing[SECRETS_KEY_VAR];
   if (!key) {
     key = newSecretsKey();
@@ -108,6 +128,16 @@ export function rotateSecretsKey(dataDir: string): { key: string; previous: stri
   writeFileSync(file, `${[...kept, ...secretsLines(key, previous.join(","))].join("\n")}\n`, { mode: 0o600 });
   chmodSync(file, 0o600);
   return { key, previous };
+}
+
+/** The cluster route user: from the environment when both variables are set, else from credentials.env (created when missing). */
+export function loadRouteCredential(dataDir: string, env: Record<string, string | undefined> = process.env): Credential {
+  const u = env[ROUTE_USER_VAR];
+  const p = env[ROUTE_PASSWORD_VAR];
+  if (u && p) return { user: u, password: p };
+  ensureCredentials(dataDir);
+  const vars = parseEnvFile(readFileSync(credentialsPath(dataDir), "utf8"), credentialsPath(dataDir));
+  return { user: vars[ROUTE_USER_VAR] as string, password: vars[ROUTE_PASSWORD_VAR] as string };
 }
 
 /**

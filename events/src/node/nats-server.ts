@@ -1,7 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
-import { join, resolve } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ROLES, passwordVar, userVar, type Credential, type NatsRole } from "./credentials.ts";
 import { dieWithParent } from "./parent-death.ts";
@@ -25,11 +25,12 @@ export interface NatsServerOptions {
   binary?: string;
   /**
    * Join a cluster: listen for routes on `host:port` and solicit `routes` (nats://host:port of the
-   * other members). Given as nats-server's own flags, so nats.conf stays one file for both cases.
-   * Routes carry no credentials here: keep the cluster port on a private network (or add
-   * `cluster { authorization, tls }` to a copy of nats.conf).
+   * other members), both authenticated with `credential` (the same on every member; a server
+   * without it cannot join). Written to `<dataDir>/nats-cluster.conf` (mode 0600), which includes
+   * nats.conf, so nats.conf stays one file for both cases and no password is on a command line.
+   * Routes are not encrypted: keep the cluster port on a private network.
    */
-  cluster?: { name: string; host?: string; port: number; routes: string[] };
+  cluster?: { name: string; host?: string; port: number; routes: string[]; credential: Credential };
   /** Run in its own process group, so a terminal's Ctrl-C does not reach it directly (the caller stops it last); it then gets SIGTERM if the caller dies abruptly (see parent-death.ts). */
   ownProcessGroup?: boolean;
 }
@@ -104,6 +105,36 @@ export async function waitForHealthz(monitorUrl: string, timeoutMs = 20_000, exi
   throw new Error(`nats-server not healthy at ${monitorUrl}/healthz after ${timeoutMs} ms: ${last}`);
 }
 
+/** A route URL with the route user in it (nats-server authenticates solicited routes from the URL); one that names a user keeps it. */
+export function routeWithCredential(route: string, c: Credential): string {
+  const u = new URL(route);
+  if (!u.username) {
+    u.username = encodeURIComponent(c.user);
+    u.password = encodeURIComponent(c.password);
+  }
+  return u.toString().replace(/\/$/, "");
+}
+
+/** Writes `<dataDir>/nats-cluster.conf`: nats.conf (included by a relative path: 2.9 has no absolute includes) plus the cluster block. */
+export function writeClusterConf(dataDir: string, natsConf: string, c: NonNullable<NatsServerOptions["cluster"]> & { host: string }): string {
+  const file = resolve(join(dataDir, "nats-cluster.conf"));
+  const q = (v: string) => JSON.stringify(v);
+  const text = [
+    "# Written by troupe at each start of a cluster member: nats.conf plus the cluster block. Edits are lost.",
+    `include ${q(relative(dirname(file), resolve(natsConf)))}`,
+    "cluster {",
+    `  name: ${q(c.name)}`,
+    `  listen: ${q(`${c.host.includes(":") ? `[${c.host}]` : c.host}:${c.port}`)}`,
+    `  authorization { user: ${q(c.credential.user)}, password: ${q(c.credential.password)} }`,
+    `  routes: [${c.routes.map((r) => `\n    ${q(routeWithCredential(r, c.credential))}`).join("")}${c.routes.length ? "\n  " : ""}]`,
+    "}",
+    "",
+  ].join("\n");
+  writeFileSync(file, text, { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return file;
+}
+
 /** Starts `nats-server -c nats.conf` with the variables set and waits until healthy. */
 export async function startNatsServer(o: NatsServerOptions): Promise<RunningNatsServer> {
   const binary = findNatsServer(o.binary);
@@ -119,11 +150,8 @@ export async function startNatsServer(o: NatsServerOptions): Promise<RunningNats
     serverName: o.serverName ?? "troupe",
   };
   const env = { ...process.env, ...natsConfEnv({ ...cfg, storeDir, credentials: o.credentials }) };
-  const serverArgs = ["-c", o.configPath ?? NATS_CONF];
-  if (o.cluster) {
-    serverArgs.push("--cluster_name", o.cluster.name, "--cluster", `nats://${o.cluster.host ?? cfg.host}:${o.cluster.port}`);
-    if (o.cluster.routes.length > 0) serverArgs.push("--routes", o.cluster.routes.join(","));
-  }
+  const conf = o.configPath ?? NATS_CONF;
+  const serverArgs = ["-c", o.cluster ? writeClusterConf(o.dataDir, conf, { ...o.cluster, host: o.cluster.host ?? cfg.host }) : conf];
   const [cmd, args] = o.ownProcessGroup ? dieWithParent(binary, serverArgs) : [binary, serverArgs];
   const child = spawn(cmd, args, {
     env,
