@@ -54,6 +54,11 @@ interface Pending {
 
 const isWaiting = (j: JobView) => j.status === "queued" || j.status === "requeued";
 
+const LOG_DOWN_FIRST_WAIT_MS = 100;
+const LOG_DOWN_MAX_WAIT_MS = 2000;
+/** An append refused because there is no log to write to right now (no stream leader, JetStream starting, connection lost), not by the guard. */
+const isLogDown = (e: unknown) => /no responders|timeout|not enabled|unavailable|disconnect|closed/i.test((e as Error)?.message ?? "");
+
 /** How late a tick may run before the master takes it for a pause of its own (timers run a little late under load). */
 export const stallToleranceMs = (tickMs: number) => Math.max(250, tickMs);
 
@@ -77,6 +82,9 @@ export class Master {
   private inflight = 0;
   private stopping = false;
   private dispatchScheduled = false;
+  /** Set while the log refuses appends: dispatch waits until `untilMs` (logLooksDown). */
+  private logDown?: { untilMs: number; waitMs: number };
+  private logDownTimer?: NodeJS.Timeout;
   private delayTimer?: NodeJS.Timeout;
   private tickTimer?: NodeJS.Timeout;
   private eventsCaughtUp = false;
@@ -182,6 +190,7 @@ export class Master {
     this.stopping = true;
     clearInterval(this.tickTimer);
     clearTimeout(this.delayTimer);
+    clearTimeout(this.logDownTimer);
     this.statuses?.stop?.();
     await this.lease?.stop(true);
     await this.snapshotting;
@@ -349,6 +358,7 @@ export class Master {
     const epoch = this.epoch;
     if (!epoch || !this.ready) return;
     const now = Date.now();
+    if (this.logDown && now < this.logDown.untilMs) return; // logLooksDown's timer comes back
     for (let d = this.delayed.peek(); d && d.order <= now; d = this.delayed.peek()) {
       this.delayed.pop();
       const job = this.state.jobs.get(d.jobId);
@@ -414,7 +424,8 @@ export class Master {
         if (p && ack.seq > this.state.appliedSeq) p.untilSeq = ack.seq;
         else this.clearPending(job.id);
       } catch (e) {
-        this.log.warn({ jobId: job.id, workerId, err: (e as Error).message }, "could not record the assignment (another master may have); leaving the job to the log");
+        // While the log is down, one line per outage (logLooksDown), not one per attempt.
+        if (!isLogDown(e)) this.log.warn({ jobId: job.id, workerId, err: (e as Error).message }, "could not record the assignment (another master may have); leaving the job to the log");
         return;
       }
       // Ask only once our assignment is folded and stands: a job cancelled meanwhile, or an
@@ -518,14 +529,34 @@ export class Master {
     const event = createEvent(type, data, this.cfg.id);
     if (eventId) event.id = eventId;
     try {
-      return await this.appender.append(event as TroupeEvent, { expectLastSubjectSequence: expect });
+      const ack = await this.appender.append(event as TroupeEvent, { expectLastSubjectSequence: expect });
+      this.logDown = undefined;
+      return ack;
     } catch (e) {
-      const msg = (e as Error).message;
-      if (/wrong last sequence/i.test(msg)) this.counters.guardConflicts++;
+      this.counters.appendFailures++;
+      if (/wrong last sequence/i.test((e as Error).message)) this.counters.guardConflicts++;
       // The log cannot be written (no stream leader, JetStream starting, connection lost): the workers cannot write their heartbeats and progress either.
-      else if (/no responders|timeout|not enabled|unavailable|disconnect|closed/i.test(msg)) this.connectedSinceMs = Date.now();
+      else if (isLogDown(e)) this.logLooksDown(e as Error);
       throw e;
     }
+  }
+
+  /**
+   * An append the log refused for want of a log: silence is no evidence from now (decide), and dispatch waits
+   * 100 ms, then twice as long after each refusal past the wait, up to 2 s, until an append goes through.
+   * Retrying at once spun ~10,000 refused assignments a second through a cluster's failover
+   * (tests/integration/cluster.test.ts), loading the members that were electing a new leader.
+   */
+  private logLooksDown(e: Error) {
+    const now = Date.now();
+    this.connectedSinceMs = now;
+    const d = this.logDown;
+    if (d && now < d.untilMs) return;
+    const waitMs = d ? Math.min(LOG_DOWN_MAX_WAIT_MS, d.waitMs * 2) : LOG_DOWN_FIRST_WAIT_MS;
+    this.logDown = { untilMs: now + waitMs, waitMs };
+    if (!d) this.log.warn({ err: e.message }, "the event log refuses appends; dispatch waits until it takes them again");
+    clearTimeout(this.logDownTimer);
+    this.logDownTimer = setTimeout(() => this.scheduleDispatch(), waitMs + 1);
   }
 
   /** A request to a worker, answered within the assignment timeout. */
