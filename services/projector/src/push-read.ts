@@ -38,7 +38,11 @@ export interface PushReadOptions {
   last: number;
   /** Stop before the first message published after this (epoch ms). */
   untilMs?: number;
-  /** Server heartbeat while idle or stalled; three missed ones restart the consumer (default 5 s). */
+  /**
+   * Server heartbeat while idle or stalled; three missed ones restart the consumer (default 1 s, as the
+   * master's and the live projector's followers: on a cluster the consumer dies with its member while the
+   * connection to another member stays up, and only the missing heartbeats tell).
+   */
   idleHeartbeatMs?: number;
   /** Every message, in stream order, exactly once. Throwing stops the read with that error. */
   onMessage: (subject: string, data: Uint8Array, seq: number, publishedMs: number) => void;
@@ -120,7 +124,7 @@ export function parseAckReply(r: string): AckInfo | null {
 }
 
 export function readStreamPush(o: PushReadOptions): PushRead {
-  const hbMs = o.idleHeartbeatMs ?? 5000;
+  const hbMs = o.idleHeartbeatMs ?? 1000;
   let jsm: JetStreamManager | null = null;
   let sub: Subscription | null = null;
   /** Counts consumers: deliveries still arriving for a replaced one are ignored. */
