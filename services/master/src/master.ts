@@ -37,6 +37,8 @@ export interface MasterConfig extends RecoveryConfig {
   secretsKey?: Buffer;
   /** The leader writes a state snapshot every this many events; 0 or absent = no snapshots written or read. */
   snapshotEvery?: number;
+  /** How long an append waits for the log's ack (default 5 s). */
+  appendTimeoutMs?: number;
 }
 
 /** The one object of the snapshot store: each write replaces it (the store keeps the newest version of a name). */
@@ -53,6 +55,15 @@ interface Pending {
 }
 
 const isWaiting = (j: JobView) => j.status === "queued" || j.status === "requeued";
+
+interface Unconfirmed {
+  workerId: string;
+  attempt: number;
+  epoch: number;
+  reading?: boolean;
+}
+/** An append that may have been stored although no ack came back. */
+const isAmbiguous = (e: unknown) => /timeout|disconnect|closed/i.test((e as Error)?.message ?? "");
 
 const LOG_DOWN_FIRST_WAIT_MS = 100;
 const LOG_DOWN_MAX_WAIT_MS = 2000;
@@ -82,6 +93,8 @@ export class Master {
   private inflight = 0;
   private stopping = false;
   private dispatchScheduled = false;
+  /** Assignments whose append got no ack (timed out, cut off): they may be in the log. Read back before the job goes anywhere else (`confirm`). */
+  private unconfirmed = new Map<string, Unconfirmed>();
   /** Set while the log refuses appends: dispatch waits until `untilMs` (logLooksDown). */
   private logDown?: { untilMs: number; waitMs: number };
   private logDownTimer?: NodeJS.Timeout;
@@ -120,7 +133,7 @@ export class Master {
   constructor(readonly nc: NatsConnection, readonly cfg: MasterConfig, readonly log: Logger) {
     this.js = jetstream(nc);
     this.subjects = subjectsFor(cfg.prefix);
-    this.appender = new EventAppender(nc, { subjects: this.subjects });
+    this.appender = new EventAppender(nc, { subjects: this.subjects, ...(cfg.appendTimeoutMs ? { timeoutMs: cfg.appendTimeoutMs } : {}) });
   }
 
   get epoch(): number {
@@ -254,6 +267,12 @@ export class Master {
       this.log.info({ seq, type: e.type, reason: res.reason, detail: res.detail }, "rejected a job event (fencing)");
     } else if (res.job) {
       const job = res.job;
+      const u = this.unconfirmed.get(job.id);
+      if (u && !(isWaiting(job) && job.attempt === u.attempt)) {
+        // The log moved the job on: the unacknowledged assignment itself (ask its worker), or something else (forget it).
+        this.unconfirmed.delete(job.id);
+        if (e.type === "job.assigned" && e.source === this.cfg.id && e.data.workerId === u.workerId && e.data.attempt === u.attempt) void this.confirmed(job.id, u);
+      }
       if (e.type === "job.assigned") {
         const since = Math.max(Date.parse(res.previous?.updatedAt ?? job.submittedAt), res.previous?.notBefore ? Date.parse(res.previous.notBefore) : 0);
         this.counters.assignmentLatency.observe(Math.max(0, timeMs - since) / 1000);
@@ -376,7 +395,8 @@ export class Master {
       if (!next) break;
       const { entry } = next;
       const job = this.state.jobs.get(entry.jobId);
-      if (!job || !isWaiting(job) || this.pendingJobs.has(job.id)) continue;
+      // An unacknowledged assignment's job comes back once read back (confirm).
+      if (!job || !isWaiting(job) || this.pendingJobs.has(job.id) || this.unconfirmed.has(job.id)) continue;
       if (!isAssignable(job, now)) {
         this.enqueue(job);
         continue;
@@ -424,6 +444,11 @@ export class Master {
         if (p && ack.seq > this.state.appliedSeq) p.untilSeq = ack.seq;
         else this.clearPending(job.id);
       } catch (e) {
+        // Maybe stored: the job waits until the log says (confirm), instead of being assigned again or left for its lease to lapse.
+        if (isAmbiguous(e)) {
+          this.unconfirmed.set(job.id, { workerId, attempt: job.attempt, epoch });
+          void this.confirm(job.id);
+        }
         // While the log is down, one line per outage (logLooksDown), not one per attempt.
         if (!isLogDown(e)) this.log.warn({ jobId: job.id, workerId, err: (e as Error).message }, "could not record the assignment (another master may have); leaving the job to the log");
         return;
@@ -436,11 +461,7 @@ export class Master {
         this.log.info({ jobId: job.id, workerId, status: now?.status }, "assignment did not stand; not asking the worker");
         return;
       }
-      const refusal = await this.askWorker(job, workerId, epoch);
-      if (refusal === undefined) return;
-      // Straight to the next worker; once every worker refused, back off (refusals are not spent attempts, but each is a log entry).
-      const exhausted = this.noteRefusal(job.id, workerId);
-      await this.apply(afterRefusal(this.state, job, workerId, refusal, exhausted, Date.now(), this.cfg), epoch);
+      await this.askAndSettle(job, workerId, epoch);
     } finally {
       this.inflight--;
       if (!recorded) {
@@ -448,6 +469,66 @@ export class Master {
         const cur = this.state.jobs.get(job.id);
         if (cur && isWaiting(cur)) this.enqueue(cur);
       }
+      this.scheduleDispatch();
+    }
+  }
+
+  /** Asks the worker; a refusal or no answer appends job.requeued (worker-refused), which does not count as a spent attempt. */
+  private async askAndSettle(job: JobView, workerId: string, epoch: number) {
+    const refusal = await this.askWorker(job, workerId, epoch);
+    if (refusal === undefined) return;
+    // Straight to the next worker; once every worker refused, back off (refusals are not spent attempts, but each is a log entry).
+    const exhausted = this.noteRefusal(job.id, workerId);
+    await this.apply(afterRefusal(this.state, job, workerId, refusal, exhausted, Date.now(), this.cfg), epoch);
+  }
+
+  /**
+   * Reads back an assignment whose append got no ack: the last message on the job's `assigned`
+   * subject says whether it was stored. Stored: the worker is asked now (`confirmed`), not after the
+   * lease lapses. Not stored: the job may be assigned again. The log unreadable: tried again on the
+   * next tick. The fold showing the job move on settles it too.
+   */
+  private async confirm(jobId: string) {
+    const u = this.unconfirmed.get(jobId);
+    if (!u || u.reading || this.stopping) return;
+    u.reading = true;
+    try {
+      this.jsm ??= await this.js.jetstreamManager();
+      let stored = false;
+      try {
+        const m = await this.jsm.streams.getMessage(storeNames(this.cfg.prefix).events, { last_by_subj: this.subjects.job(jobId, "assigned") });
+        const d = m ? decodeEvent(m.subject, m.data, { subjects: this.subjects }) : undefined;
+        stored = d?.ok === true && d.value.type === "job.assigned" && d.value.source === this.cfg.id && d.value.data.attempt === u.attempt && d.value.data.workerId === u.workerId;
+      } catch (e) {
+        if (!/no message found/i.test((e as Error).message)) throw e;
+      }
+      if (this.unconfirmed.get(jobId) !== u) return; // the fold settled it meanwhile
+      this.unconfirmed.delete(jobId);
+      if (stored) void this.confirmed(jobId, u);
+      else {
+        const job = this.state.jobs.get(jobId);
+        if (job && isWaiting(job)) this.enqueue(job);
+        this.scheduleDispatch();
+      }
+    } catch (e) {
+      this.log.debug({ jobId, err: (e as Error).message }, "could not read back an unacknowledged assignment; trying again on the next tick");
+    } finally {
+      u.reading = false;
+    }
+  }
+
+  /** An unacknowledged assignment is in the log after all: ask its worker now (the fold may not show it yet). */
+  private async confirmed(jobId: string, u: Unconfirmed) {
+    const job = this.state.jobs.get(jobId);
+    // Only while the attempt is still this one, and not assigned elsewhere.
+    if (!job || job.attempt !== u.attempt || !(isWaiting(job) || (job.status === "assigned" && job.workerId === u.workerId))) return;
+    this.counters.lateAssignments++;
+    this.log.info({ jobId, workerId: u.workerId, attempt: u.attempt }, "an assignment whose append got no ack is in the log; asking the worker now");
+    this.inflight++;
+    try {
+      await this.askAndSettle(job, u.workerId, u.epoch);
+    } finally {
+      this.inflight--;
       this.scheduleDispatch();
     }
   }
@@ -580,6 +661,7 @@ export class Master {
     this.noticeStall(Date.now());
     this.releaseWaiters(Date.now());
     if (this.ready) for (const id of this.state.needSpec) void this.readSpec(id);
+    for (const id of this.unconfirmed.keys()) void this.confirm(id);
     if (this.queue.size > 0 || this.delayed.size > 0) this.scheduleDispatch();
     const epoch = this.epoch;
     if (!epoch || !this.ready || this.blindFollowers.size > 0) return;

@@ -25,6 +25,8 @@ export interface Counters {
   assignTimeouts: number;
   guardConflicts: number;
   invalidMessages: number;
+  /** Assignments whose append got no ack, found in the log by reading back, and asked of their worker then. */
+  lateAssignments: number;
   /** Appends of this master's decisions the log refused (guard conflicts, no log to write to). */
   appendFailures: number;
   /** Ticks that found this process had not run for a while (its windows counted again from then). */
@@ -39,7 +41,7 @@ export interface Counters {
 }
 
 export const newCounters = (): Counters => ({
-  assignmentLatency: new Histogram(), assignments: 0, refusals: 0, assignTimeouts: 0, guardConflicts: 0, invalidMessages: 0, stalls: 0, appendFailures: 0, startReplayedEvents: 0, startSnapshotSeq: 0, snapshotSeq: 0, snapshotsWritten: 0,
+  assignmentLatency: new Histogram(), assignments: 0, refusals: 0, assignTimeouts: 0, guardConflicts: 0, invalidMessages: 0, stalls: 0, appendFailures: 0, lateAssignments: 0, startReplayedEvents: 0, startSnapshotSeq: 0, snapshotSeq: 0, snapshotsWritten: 0,
 });
 
 const PRESENCES: Presence[] = ["online", "busy", "draining", "suspect", "lost", "offline"];
@@ -83,6 +85,8 @@ export function renderMetrics(s: MasterState, c: Counters, o: { leader: boolean;
   out.push(`troupe_master_invalid_messages_total ${c.invalidMessages}`);
   gauge("troupe_master_append_failures_total", "appends of this master's events the log refused (guard conflicts included)", "counter");
   out.push(`troupe_master_append_failures_total ${c.appendFailures}`);
+  gauge("troupe_master_late_assignments_total", "assignments whose append got no ack but were in the log when read back; their worker was asked then", "counter");
+  out.push(`troupe_master_late_assignments_total ${c.lateAssignments}`);
   gauge("troupe_master_stalls_total", "times this process had not run for a while (long GC, CPU starvation, a paused VM); liveness windows and leases counted again from then", "counter");
   out.push(`troupe_master_stalls_total ${c.stalls}`);
   gauge("troupe_master_assignments_total", "assignments this master appended", "counter");

@@ -1,0 +1,132 @@
+import { jetstream, DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
+import type { NatsConnection, Status } from "@nats-io/nats-core";
+import { FOLLOW_PULL } from "@troupe/events/node";
+import type { Logger } from "pino";
+
+/**
+ * Follows a stream with an ordered consumer: first what is stored, then live.
+ * `onCaughtUp` fires once, when the stored part has been handed over.
+ *
+ * After a reconnect the consumer is made again from the next stream sequence
+ * at once: the library's ordered consumer would find out only after missing
+ * its heartbeats (~30 s), and a nats-server restart loses its pull requests,
+ * so for that long the master would fold nothing, take every worker for silent
+ * and fold none of its own decisions (seen in tests/e2e/nats-crash.test.ts).
+ * The same without a reconnect: in a cluster the consumer lives on one member
+ * (the stream's leader when it was made); when that member dies the master's
+ * connection to another one stays up and only the missed idle heartbeats tell
+ * (tests/integration/cluster.test.ts). So the heartbeat is 1 s, not 15 s
+ * (FOLLOW_PULL), and missing them makes the consumer again the same way.
+ */
+export interface FollowOptions {
+  stream: string;
+  /** `all` for the event log; `last-per-subject` for the heartbeat tail. */
+  deliver: "all" | "last-per-subject";
+  /** With `all`: start at this sequence instead of the first (after a snapshot). */
+  startSeq?: number;
+  onMessage: (m: JsMsg) => void;
+  onCaughtUp: () => void;
+  /** False while the consumer is being made again after a reconnect (nothing arrives meanwhile), true once it is back. */
+  onSeeing?: (seeing: boolean) => void;
+  log: Logger;
+}
+
+export interface Following {
+  stop(): Promise<void>;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const REOPEN_TIMEOUT_MS = Number(process.env.REOPEN_TIMEOUT_MS ?? 1000);
+export async function follow(nc: NatsConnection, jsIn: JetStreamClient, o: FollowOptions): Promise<Following> {
+  const js = jetstream(nc, { ...jsIn.getOptions(), timeout: REOPEN_TIMEOUT_MS });
+  const jsm0 = jsIn;
+  const jsm = await jsm0.jetstreamManager();
+  const info = await jsm.streams.info(o.stream);
+  let caughtUp = false;
+  const caught = () => {
+    if (caughtUp) return;
+    caughtUp = true;
+    o.onCaughtUp();
+  };
+  const from = o.deliver === "all" && o.startSeq !== undefined && o.startSeq > 1 ? o.startSeq : undefined;
+  // Nothing stored (from the start sequence on): caught up at once.
+  if (info.state.messages === 0 || (from !== undefined && info.state.last_seq < from)) caught();
+  /** Stream sequence of the last message handed over: a consumer made again goes on after it, and nothing is handed over twice. */
+  let lastSeq = 0;
+  let generation = 0;
+  let stopped = false;
+  let messages: ConsumerMessages | undefined;
+
+  const policy = o.deliver === "all" ? DeliverPolicy.All : DeliverPolicy.LastPerSubject;
+  const open = async (startSeq: number | undefined) => {
+    const gen = ++generation;
+    const consumer = await js.consumers.get(o.stream, startSeq !== undefined
+      ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: startSeq }
+      : { deliver_policy: policy });
+    // Bigger pulls than the default 100: the heartbeat tail of a large pool arrives at thousands per second.
+    // A callback, not an async iterator: the messages of one socket read are folded in one turn
+    // (no promise per message), and what the folds trigger leaves in one write.
+    const m = await consumer.consume({
+      max_messages: 1000,
+      ...FOLLOW_PULL,
+      callback: (m) => {
+        if (gen !== generation || m.seq <= lastSeq) return;
+        lastSeq = m.seq;
+        try {
+          o.onMessage(m);
+        } catch (e) {
+          // A bug in folding one message must not stop the master from following the log.
+          o.log.error({ err: e, seq: m.seq, subject: m.subject }, "failed to process a message");
+        }
+        if (m.info.pending === 0) caught();
+      },
+    });
+    messages = m;
+    void (async () => {
+      for await (const n of m.status()) {
+        if (gen !== generation) break;
+        if (n.type === "heartbeats_missed") void reopen(`${n.count} idle heartbeats missed`);
+      }
+    })().catch(() => undefined);
+  };
+  let reopening = false;
+  /** Makes the consumer again from the next sequence (a lost connection, or a consumer gone with its server). */
+  async function reopen(why: string): Promise<void> {
+    if (stopped || reopening) return;
+    reopening = true;
+    o.onSeeing?.(false);
+    generation++;
+    const old = messages;
+    messages = undefined;
+    // Not awaited: closing may ask a server that still answers with timeouts.
+    void old?.close().catch(() => undefined);
+    // JetStream answers with timeouts for a while after a server restart: keep trying.
+    for (let wait = Number(process.env.WAIT0 ?? 250); !stopped; wait = Math.min(wait * 2, 1000)) {
+      try {
+        // Nothing handed over yet: start as the first time did.
+        await open(lastSeq > 0 ? lastSeq + 1 : from);
+        o.log.info({ stream: o.stream, from: lastSeq + 1, why }, "following the stream again");
+        break;
+      } catch (e) {
+        o.log.warn({ stream: o.stream, err: (e as Error).message, retryInMs: wait }, "could not follow the stream again yet");
+        await sleep(wait);
+      }
+    }
+    reopening = false;
+    if (!stopped) o.onSeeing?.(true);
+  }
+  await open(from);
+  const statuses = nc.status() as AsyncIterable<Status> & { stop?: () => void };
+  void (async () => {
+    for await (const s of statuses) if (s.type === "reconnect") void reopen(`reconnected to ${s.server}`);
+  })();
+
+  return {
+    async stop() {
+      stopped = true;
+      statuses.stop?.();
+      await messages?.close();
+    },
+  };
+}

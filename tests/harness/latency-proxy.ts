@@ -1,0 +1,45 @@
+import { connect, createServer, type Socket } from "node:net";
+
+/**
+ * A TCP forwarder in front of a server that can hold back what the server
+ * sends by `delayMs` (in order): a slow link in one direction, for tests of
+ * requests whose answers arrive after their timeout.
+ */
+export interface LatencyProxy {
+  url: string;
+  /** Delay of server → client bytes from now on. */
+  delayMs: number;
+  close(): Promise<void>;
+}
+
+export async function startLatencyProxy(target: string): Promise<LatencyProxy> {
+  const t = new URL(target);
+  const sockets = new Set<Socket>();
+  const proxy: LatencyProxy = { url: "", delayMs: 0, close: async () => {} };
+  const server = createServer((client) => {
+    const upstream = connect({ host: t.hostname, port: Number(t.port) });
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on("error", () => s.destroy());
+      s.once("close", () => sockets.delete(s));
+    }
+    client.pipe(upstream);
+    let lastDue = 0;
+    upstream.on("data", (chunk: Buffer) => {
+      if (proxy.delayMs <= 0 && lastDue <= Date.now()) return void client.write(chunk);
+      // Never before an earlier chunk: timers due at the same or a later time fire in order.
+      const due = Math.max(Date.now() + proxy.delayMs, lastDue);
+      lastDue = due;
+      setTimeout(() => client.writable && client.write(chunk), due - Date.now());
+    });
+    upstream.once("close", () => setTimeout(() => client.destroy(), Math.max(0, lastDue - Date.now())));
+    client.once("close", () => upstream.destroy());
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  proxy.url = `nats://127.0.0.1:${(server.address() as { port: number }).port}`;
+  proxy.close = async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((r) => server.close(() => r()));
+  };
+  return proxy;
+}
