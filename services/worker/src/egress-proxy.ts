@@ -63,6 +63,7 @@ export async function startEgressProxy(o: EgressProxyOptions): Promise<EgressPro
       s.once("connect", () => {
         clearTimeout(t);
         s.removeAllListeners("error");
+        s.on("error", () => s.destroy()); // until the caller tracks it
         forwarded++;
         resolve(s);
       });
