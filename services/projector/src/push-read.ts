@@ -1,4 +1,6 @@
 import { AckPolicy, DeliverPolicy, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
+
+const CREATE_TIMEOUT_MS = 1500;
 import { createInbox, nuid, type Msg, type NatsConnection, type Status, type Subscription } from "@nats-io/nats-core";
 
 /**
@@ -126,6 +128,7 @@ export function parseAckReply(r: string): AckInfo | null {
 export function readStreamPush(o: PushReadOptions): PushRead {
   const hbMs = o.idleHeartbeatMs ?? 1000;
   let jsm: JetStreamManager | null = null;
+  let createJsm: JetStreamManager | null = null;
   let sub: Subscription | null = null;
   /** Counts consumers: deliveries still arriving for a replaced one are ignored. */
   let generation = 0;
@@ -223,6 +226,8 @@ export function readStreamPush(o: PushReadOptions): PushRead {
 
   const create = async () => {
     jsm ??= await jetstreamManager(o.nc);
+    // A create placed on a dead cluster member is never answered (nats-server 2.9.10 keeps placing R1 consumers there): fail it soon and try again.
+    createJsm ??= await jetstreamManager(o.nc, { timeout: CREATE_TIMEOUT_MS });
     const inbox = createInbox();
     const gen = ++generation;
     cseq = 0;
@@ -232,7 +237,7 @@ export function readStreamPush(o: PushReadOptions): PushRead {
     sub = o.nc.subscribe(inbox, { callback: (err, m) => {
       if (gen === generation) onMsg(err, m);
     } });
-    const ci = await jsm.consumers.add(o.stream, {
+    const ci = await createJsm.consumers.add(o.stream, {
       // Named (still ephemeral: no durable name) so it is created on $JS.API.CONSUMER.CREATE.<stream>.<name>, which the projector's permissions allow.
       name: `rebuild_${nuid.next()}`,
       deliver_subject: inbox,
@@ -263,23 +268,30 @@ export function readStreamPush(o: PushReadOptions): PushRead {
     o.onRestart?.(`new consumer at ${lastSeq + 1}: ${why}`);
     void (async () => {
       if (old.consumer && jsm) await jsm.consumers.delete(o.stream, old.consumer).catch(() => undefined);
-      const giveUpAt = Date.now() + retryForMs;
-      for (let wait = 250; ; wait = Math.min(wait * 2, 4000)) {
-        if (finished) return;
-        try {
-          await create();
-          break;
-        } catch (e) {
-          if (finished) return;
-          if (Date.now() + wait > giveUpAt) throw e;
-          o.onRestart?.(`making a consumer at ${lastSeq + 1} failed (${(e as Error).message}), trying again in ${wait} ms`);
-          await new Promise((r) => setTimeout(r, wait));
-        }
-      }
+      await createRetrying();
       restarting = false;
       lastTraffic = Date.now();
     })().catch((e: unknown) => finish(new Error(`reading ${o.stream}: restarting the consumer at ${lastSeq + 1} (${why}): ${(e as Error).message}`, { cause: e })));
   };
+
+  /** While the server cannot make a consumer (down, JetStream starting, a cluster electing leaders), tries again with backoff for `retryForMs`. */
+  async function createRetrying(onlyTransient = false): Promise<void> {
+    const giveUpAt = Date.now() + retryForMs;
+    for (let wait = 250; ; wait = Math.min(wait * 2, 4000)) {
+      if (finished) return;
+      try {
+        await create();
+        return;
+      } catch (e) {
+        if (finished) return;
+        // The first consumer: a missing stream or a refused permission is an answer, not an outage.
+        if (onlyTransient && !/timeout|no responders|unavailable|disconnect|closed/i.test((e as Error).message)) throw e;
+        if (Date.now() + wait > giveUpAt) throw e;
+        o.onRestart?.(`making a consumer at ${lastSeq + 1} failed (${(e as Error).message}), trying again in ${wait} ms`);
+        await new Promise((r) => setTimeout(r, wait));
+      }
+    }
+  }
 
   // Nothing at all (not even a heartbeat) for three heartbeat intervals: the consumer is gone or the connection lost it.
   const watchdog = setInterval(() => {
@@ -292,7 +304,7 @@ export function readStreamPush(o: PushReadOptions): PushRead {
   })();
 
   if (o.first > o.last) finish();
-  else create().catch((e: unknown) => finish(new Error(`reading ${o.stream}: creating a consumer at ${o.first}: ${(e as Error).message}`, { cause: e })));
+  else createRetrying(true).catch((e: unknown) => finish(new Error(`reading ${o.stream}: creating a consumer at ${o.first}: ${(e as Error).message}`, { cause: e })));
 
   return {
     done,
