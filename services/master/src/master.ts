@@ -679,7 +679,7 @@ export class Master {
    * Node runs due timers before it reads the socket, so the heartbeats and progress written during
    * the pause are still unread when the tick decides: without this, every worker would be declared
    * lost and every running attempt requeued for the master's own pause. Silence during it is no evidence
-   * (services/master/test/stall.test.ts).
+   * (services/master/test/lease.test.ts).
    */
   private noticeStall(nowMs: number) {
     const late = this.lastTickMs ? nowMs - this.lastTickMs - this.cfg.tickMs : 0;
