@@ -14,6 +14,12 @@ export class JobAbort extends Error {
   }
 }
 
+/** The job's own proxy is on an address the SSRF guard refuses: the browser would open a connection there for every request. */
+export class ProxyRefused extends Error {
+  readonly code = "ssrf";
+  readonly retryable = false;
+}
+
 /** The run went fine but its result cannot travel in an event; retrying would not change that. */
 export class ResultTooLarge extends Error {
   readonly code = "result-too-large";
@@ -98,6 +104,11 @@ export function jobSteps(spec: Command<"worker.assign">["spec"]): Step[] {
  * A job's own proxy reaches what its network reaches (docs/worker.md).
  */
 async function acquireContext(pool: BrowserPool, proxy: Command<"worker.assign">["spec"]["proxy"], guard: TargetGuard, onRefused: (target: string, why: string) => void): Promise<ContextLease> {
+  if (guard.active && proxy) {
+    // The schema holds scheme://host:port; a proxy on a private address would be a way into the worker's network.
+    const v = await guard.host(new URL(proxy.server).hostname);
+    if (!v.ok) throw new ProxyRefused(`the job's proxy ${proxy.server} is refused: ${v.reason}`);
+  }
   if (!guard.active || proxy) return pool.acquire({ proxyServer: proxy?.server, proxyBypassList: proxy?.bypass });
   const egress = await startEgressProxy({ resolve: (h) => guard.host(h), onRefused });
   let lease: ContextLease;
@@ -233,7 +244,7 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
       return outcome;
     } catch (e) {
       clearTimeout(timer);
-      const known = e instanceof JobAbort || e instanceof ScenarioFailure || e instanceof ResultTooLarge;
+      const known = e instanceof JobAbort || e instanceof ScenarioFailure || e instanceof ResultTooLarge || e instanceof ProxyRefused;
       const err = known
         ? { message: e.message, code: e.code, retryable: e.retryable, ...(e instanceof ScenarioFailure ? { step: e.step } : {}) }
         : { message: `worker error: ${(e as Error)?.message ?? String(e)}`, code: "worker", retryable: true };

@@ -119,6 +119,16 @@ describe("SSRF guard (no allowance)", () => {
   });
 });
 
+describe("SSRF guard on the job's own proxy", () => {
+  it("refuses a job whose proxy is on a private address before its browser connects anywhere", async () => {
+    const before = pages.urls.length;
+    const id = await assign(guarded, { url: "https://example.com/", proxy: { server: `http://127.0.0.1:${pages.port}` } }, "proxy");
+    const f = await failed(id);
+    expect(f.data.error).toMatchObject({ code: "ssrf", retryable: false, message: expect.stringMatching(/the job's proxy http:\/\/127\.0\.0\.1:\d+ is refused: 127\.0\.0\.1 is a loopback/) });
+    expect(pages.urls.length).toBe(before);
+  });
+});
+
 describe("SSRF guard on every request the page makes", () => {
   it("blocks a subresource on a private address and logs it; the job goes on", async () => {
     const id = await assign(listed, { scenario: { steps: [{ type: "navigate", url: `http://localhost:${pages.port}/embed` }, { type: "extract", fields: { p: { selector: "#p" } } }] } }, "embed");
