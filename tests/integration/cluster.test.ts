@@ -70,7 +70,7 @@ describe("on a three-member cluster with R3 streams", () => {
   it("loses no job and runs none twice when the member leading the event log is killed mid-run; the read models equal a rebuild", async () => {
     const path = tempDbPath();
     const projector = await startLive(await cluster.connect("projector"), path);
-    master = spawnChild(["bin/troupe.mjs", "master"], { ...cluster.env(), ...fastEnv("m-cluster"), TROUPE_REPLICAS: "3", TROUPE_HEARTBEAT_MS: "2000", TROUPE_JOB_LEASE_MS: "10000", TROUPE_LOG_LEVEL: "warn" });
+    master = spawnChild(["bin/troupe.mjs", "master"], { ...cluster.env(), ...fastEnv("m-cluster"), TROUPE_REPLICAS: "3", TROUPE_HEARTBEAT_MS: "2000", TROUPE_JOB_LEASE_MS: "10000", TROUPE_LOG_LEVEL: "info" });
     for (let i = 0; i < 3; i++) {
       const w = new FakeWorker({ id: `w-cl-${i}`, url: cluster.url, env: cluster.env(), slots: 3, heartbeatMs: 1000, retryPublishForMs: 60_000, behaviour: () => ({ kind: "complete", afterMs: 150 }) });
       workers.push(await w.start());
