@@ -269,9 +269,10 @@ export class Master {
       const job = res.job;
       const u = this.unconfirmed.get(job.id);
       if (u && !(isWaiting(job) && job.attempt === u.attempt)) {
-        // The log moved the job on: the unacknowledged assignment itself (ask its worker), or something else (forget it).
-        this.unconfirmed.delete(job.id);
-        if (e.type === "job.assigned" && e.source === this.cfg.id && e.data.workerId === u.workerId && e.data.attempt === u.attempt) void this.confirmed(job.id, u);
+        // The log moved the job on: by something else, the assignment is moot. By the unacknowledged assignment
+        // itself, the read-back still decides: it asks the stream's leader, the one answer a failover cannot take back.
+        const ours = e.type === "job.assigned" && e.source === this.cfg.id && e.data.workerId === u.workerId && e.data.attempt === u.attempt;
+        if (!ours) this.unconfirmed.delete(job.id);
       }
       if (e.type === "job.assigned") {
         const since = Math.max(Date.parse(res.previous?.updatedAt ?? job.submittedAt), res.previous?.notBefore ? Date.parse(res.previous.notBefore) : 0);
@@ -486,7 +487,7 @@ export class Master {
    * Reads back an assignment whose append got no ack: the last message on the job's `assigned`
    * subject says whether it was stored. Stored: the worker is asked now (`confirmed`), not after the
    * lease lapses. Not stored: the job may be assigned again. The log unreadable: tried again on the
-   * next tick. The fold showing the job move on settles it too.
+   * next tick. The fold showing the job moved on by anything else makes it moot.
    */
   private async confirm(jobId: string) {
     const u = this.unconfirmed.get(jobId);
