@@ -46,3 +46,18 @@ export class Batcher {
 export function rawOf(m: JsMsg): RawMessage {
   return { seq: m.seq, subject: m.subject, data: m.data, publishedMs: Math.floor(m.info.timestampNanos / 1e6) };
 }
+
+/**
+ * How many of `msgs` continue the consumer's delivery sequence from `next` (a new consumer starts at 1),
+ * and the next one expected after them. A jump means a delivery was lost: with AckPolicy.All,
+ * acknowledging what came after it would acknowledge it too, and it would never come again.
+ */
+export function inDeliveryOrder(msgs: readonly { info: { deliverySequence: number } }[], next: number): { count: number; next: number } {
+  let count = 0;
+  for (const m of msgs) {
+    if (m.info.deliverySequence !== next) break;
+    next++;
+    count++;
+  }
+  return { count, next };
+}

@@ -2,7 +2,7 @@ import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMes
 import { nanos, type NatsConnection } from "@nats-io/nats-core";
 import type { ProjectorStatus, Subjects } from "@troupe/events";
 import { FOLLOW_PULL, type Logger } from "@troupe/events/node";
-import { Batcher, rawOf } from "./batcher.ts";
+import { Batcher, inDeliveryOrder, rawOf } from "./batcher.ts";
 import { fileIdentity } from "./db-file.ts";
 import type { ProjectorMetrics } from "./metrics.ts";
 import { openWriterDb, ReadModelWriter, type BatchResult } from "./writer.ts";
@@ -81,11 +81,53 @@ export class LiveProjector {
       description: "troupe projector: starts after the SQLite checkpoint",
     });
     const consumer = await jetstream(this.o.nc).consumers.get(stream, this.o.durable);
-    const batcher = new Batcher(this.o.batchMax, (msgs) => this.apply(stream, msgs, gen));
+    // The durable is new (deleted and made again above): its deliveries are numbered from 1.
+    const order = { next: 1 };
+    const batcher = new Batcher(this.o.batchMax, (msgs) => this.applyInOrder(stream, msgs, gen, order));
     // FOLLOW_PULL: two missed 1 s heartbeats make the library pull again, instead of ~30 s of a frozen dashboard.
     const messages = await consumer.consume({ max_messages: this.o.batchMax * 2, ...FOLLOW_PULL, callback: (m) => batcher.push(m) });
     this.consumers.push({ messages, batcher });
     this.o.log.info({ stream, durable: this.o.durable, from: from + 1 }, "following stream");
+  }
+
+  /**
+   * Applies the messages that continue the consumer's delivery sequence. After a jump (a cluster
+   * member died with a delivery in flight, and the consumer's new leader went on after it) what is
+   * before it is applied and acknowledged, and the consumers are made again from the checkpoints.
+   * Seen in tests/integration/cluster.test.ts: a job's job.completed never reached the live read model.
+   */
+  private applyInOrder(stream: string, msgs: JsMsg[], gen: number, order: { next: number }): void {
+    if (gen !== this.generation) return;
+    const expected = order.next;
+    const r = inDeliveryOrder(msgs, expected);
+    order.next = r.next;
+    if (r.count > 0) this.apply(stream, r.count === msgs.length ? msgs : msgs.slice(0, r.count), gen);
+    if (r.count < msgs.length && gen === this.generation) {
+      this.o.metrics.deliveryGaps++;
+      void this.resume(`${stream}: delivery ${(msgs[r.count] as JsMsg).info.deliverySequence} came where ${r.next} was expected`);
+    }
+  }
+
+  /** Follows every stream again from the checkpoints, trying for up to a minute while the server cannot make the consumers. */
+  private resume(why: string): Promise<void> {
+    this.restarting ??= (async () => {
+      this.o.log.warn({ why }, "a delivery was lost; following the streams again from the read models' checkpoints");
+      await this.stopConsumers();
+      const giveUpAt = Date.now() + 60_000;
+      for (let wait = 250; ; wait = Math.min(wait * 2, 4000)) {
+        try {
+          const gen = ++this.generation;
+          for (const stream of this.o.streams) await this.follow(stream, gen);
+          return;
+        } catch (e) {
+          await this.stopConsumers();
+          if (Date.now() + wait > giveUpAt) throw e;
+          this.o.log.warn({ err: (e as Error).message, retryInMs: wait }, "could not follow the streams again yet");
+          await new Promise((res) => setTimeout(res, wait));
+        }
+      }
+    })().catch((e: unknown) => this.failed?.(e as Error)).finally(() => (this.restarting = null));
+    return this.restarting;
   }
 
   private apply(stream: string, msgs: JsMsg[], gen: number): void {

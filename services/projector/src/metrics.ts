@@ -12,6 +12,8 @@ export class ProjectorMetrics {
   applied = 0;
   skipped = 0;
   duplicates = 0;
+  /** Jumps in a consumer's delivery sequence (a delivery lost in a failover); each made the consumers again. */
+  deliveryGaps = 0;
   lastLagMs = 0;
   private readonly skippedBy = new Map<string, number>();
   private readonly checkpoints = new Map<string, number>();
@@ -55,6 +57,7 @@ export class ProjectorMetrics {
     metric("troupe_projector_events_skipped_total", "counter", "Events skipped (invalid, unknown or rejected by fencing), by reason.",
       [...this.skippedBy].map(([r, n]) => `troupe_projector_events_skipped_total{reason="${r}"} ${n}`));
     metric("troupe_projector_events_duplicate_total", "counter", "Redelivered events at or below the checkpoint (no-ops).", [`troupe_projector_events_duplicate_total ${this.duplicates}`]);
+    metric("troupe_projector_delivery_gaps_total", "counter", "Jumps in a consumer's delivery sequence (a delivery lost in a cluster failover); each made the consumers again from the checkpoints.", [`troupe_projector_delivery_gaps_total ${this.deliveryGaps}`]);
     metric("troupe_projector_checkpoint_sequence", "gauge", "Last applied stream sequence.",
       [...this.checkpoints].map(([s, n]) => `troupe_projector_checkpoint_sequence{stream="${s}"} ${n}`));
     metric("troupe_projector_lag_seconds_last", "gauge", "Lag of the last applied event: published to row committed.", [`troupe_projector_lag_seconds_last ${this.lastLagMs / 1000}`]);
