@@ -1,4 +1,4 @@
-import { jetstream, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection, Status } from "@nats-io/nats-core";
 import { Objm, type ObjectStore } from "@nats-io/obj";
@@ -65,6 +65,8 @@ interface Unconfirmed {
 /** An append that may have been stored although no ack came back. */
 const isAmbiguous = (e: unknown) => /timeout|disconnect|closed/i.test((e as Error)?.message ?? "");
 
+/** How often the master asks the log's streams whether they have a leader. */
+const STREAM_CHECK_MS = 1000;
 const LOG_DOWN_FIRST_WAIT_MS = 100;
 const LOG_DOWN_MAX_WAIT_MS = 2000;
 /** An append refused because there is no log to write to right now (no stream leader, JetStream starting, connection lost), not by the guard. */
@@ -100,10 +102,15 @@ export class Master {
   private logDownTimer?: NodeJS.Timeout;
   private delayTimer?: NodeJS.Timeout;
   private tickTimer?: NodeJS.Timeout;
+  /** Checks that the log's streams have a leader (watchStreams). */
+  private streamsTimer?: NodeJS.Timeout;
+  private checkingStreams = false;
+  private leaderless = new Set<string>();
   private eventsCaughtUp = false;
   private heartbeatsCaughtUp = false;
   private followers: Following[] = [];
   private jsm?: JetStreamManager;
+  private healthJsm?: JetStreamManager;
   /** Specs being read back from the log (jobs in state.needSpec). */
   private fetchingSpec = new Set<string>();
   private lease?: LeaderLease;
@@ -189,6 +196,7 @@ export class Master {
     });
     this.lease.start(() => this.ready);
     this.tickTimer = setInterval(() => this.tick(), this.cfg.tickMs);
+    this.streamsTimer = setInterval(() => void this.watchStreams(), STREAM_CHECK_MS);
   }
 
   /** A follower lost sight of its stream (reconnecting) or got it back: the window for silence starts again when it is back. */
@@ -202,6 +210,7 @@ export class Master {
   async stop(): Promise<void> {
     this.stopping = true;
     clearInterval(this.tickTimer);
+    clearInterval(this.streamsTimer);
     clearTimeout(this.delayTimer);
     clearTimeout(this.logDownTimer);
     this.statuses?.stop?.();
@@ -692,6 +701,44 @@ export class Master {
     this.awakeSinceMs = nowMs;
     this.counters.stalls++;
     this.log.warn({ stalledMs: late + this.cfg.tickMs }, "this master did not run for a while; liveness windows and leases count again from now");
+  }
+
+  /**
+   * A stream without a leader (a cluster electing one after a member died) stores no heartbeat and no
+   * progress, while this master's followers and connection look fine: the workers' silence then is the
+   * log's, not theirs. Each second both streams are asked for their leader; while one has none (or
+   * does not answer) silence is no evidence (decide), so the windows count from when both have one
+   * again. Seen in tests/integration/cluster.test.ts once the followers came back within seconds:
+   * every worker was declared lost while the heartbeat stream had no leader.
+   */
+  private async watchStreams() {
+    if (this.checkingStreams || this.stopping) return;
+    this.checkingStreams = true;
+    try {
+      this.healthJsm ??= await jetstreamManager(this.nc, { timeout: STREAM_CHECK_MS * 1.5 });
+      const names = storeNames(this.cfg.prefix);
+      for (const stream of [names.events, names.heartbeats]) {
+        let why: string | undefined;
+        try {
+          const si = await this.healthJsm.streams.info(stream);
+          if (si.cluster && !si.cluster.leader) why = "no leader";
+        } catch (e) {
+          why = (e as Error).message;
+        }
+        if (why) {
+          this.connectedSinceMs = Date.now();
+          if (!this.leaderless.has(stream)) this.log.warn({ stream, why }, "a stream cannot store anything right now; silence is no evidence until it can");
+          this.leaderless.add(stream);
+        } else if (this.leaderless.delete(stream)) {
+          this.connectedSinceMs = Date.now();
+          this.log.info({ stream }, "the stream has a leader again");
+        }
+      }
+    } catch (e) {
+      this.log.debug({ err: (e as Error).message }, "could not check the streams");
+    } finally {
+      this.checkingStreams = false;
+    }
   }
 
   // ---- snapshots -------------------------------------------------------------
