@@ -535,10 +535,15 @@ export class Master {
     this.counters.lateAssignments++;
     this.log.info({ jobId, workerId: u.workerId, attempt: u.attempt }, "an assignment whose append got no ack is in the log; asking the worker now");
     this.inflight++;
+    // Until the fold shows the assignment, the job still looks queued here: dispatch must not pick it meanwhile.
+    const mine: Pending = {};
+    this.pendingJobs.set(jobId, mine);
     try {
       await this.askAndSettle(job, u.workerId, u.epoch);
     } finally {
       this.inflight--;
+      // A decision appended meanwhile (a refusal's requeue) holds the job until it is folded.
+      if (this.pendingJobs.get(jobId) === mine) this.clearPending(jobId);
       this.scheduleDispatch();
     }
   }
