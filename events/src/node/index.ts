@@ -10,3 +10,4 @@ export * from "./logger.ts";
 export * from "./command.ts";
 export * from "./parent-death.ts";
 export * from "./secrets.ts";
+export * from "./retry.ts";

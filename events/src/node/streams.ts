@@ -36,6 +36,14 @@ export const EVENTS_DUPLICATE_WINDOW_MS = 2 * 60_000;
  * Costs one small request per 2 s while idle.
  */
 export const FOLLOW_PULL = { expires: 2000, idle_heartbeat: 1000 } as const;
+
+/**
+ * How long a consumer create may take before it is tried again: nats-server 2.9.10 keeps placing new
+ * R1 consumers on a cluster member that died (until it comes back), and such a create is never
+ * answered; with the client's 5 s API timeout, remaking a consumer after a member's death took up to
+ * ~17 s (30–65 % of creates lost, measured on a three-member test cluster, 2026-11-29).
+ */
+export const CONSUMER_CREATE_TIMEOUT_MS = 1500;
 export const DEFAULT_HEARTBEAT_MAX_AGE_MS = 7 * 24 * 3600_000;
 
 export function desiredStreams(o: InitOptions = {}): StreamConfig[] {

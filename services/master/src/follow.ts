@@ -1,6 +1,6 @@
 import { DeliverPolicy, jetstream, type ConsumerMessages, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection, Status } from "@nats-io/nats-core";
-import { FOLLOW_PULL } from "@troupe/events/node";
+import { CONSUMER_CREATE_TIMEOUT_MS, FOLLOW_PULL, retryWithBackoff } from "@troupe/events/node";
 import type { Logger } from "pino";
 
 /**
@@ -35,22 +35,17 @@ export interface Following {
   stop(): Promise<void>;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /**
- * Making an ordered consumer: nats-server 2.9.10 keeps placing new R1 consumers on a cluster member
- * that died (until it comes back), and such a create is never answered. With the client's 5 s API
- * timeout and one create per try, remaking a follower after a member's death took up to ~17 s
- * (30–65 % of creates lost). Three creates raced with a 1.5 s timeout: p90 110 ms, worst 3.8 s,
- * measured on a three-member test cluster with one member dead (2026-11-29).
+ * Each ordered consumer is made by three creates raced at CONSUMER_CREATE_TIMEOUT_MS, the first that
+ * answers kept (a create placed on a dead member never answers): p90 110 ms, worst 3.8 s, against up
+ * to ~17 s for one create at a time, on a three-member test cluster with one member dead (2026-11-29).
  */
-const CREATE_TIMEOUT_MS = 1500;
 const CREATES_RACED = 3;
 
 export async function follow(nc: NatsConnection, js: JetStreamClient, o: FollowOptions): Promise<Following> {
   const jsm = await js.jetstreamManager();
   // Also the client of the library's own consumer resets.
-  const createJs = jetstream(nc, { ...js.getOptions(), timeout: CREATE_TIMEOUT_MS });
+  const createJs = jetstream(nc, { ...js.getOptions(), timeout: CONSUMER_CREATE_TIMEOUT_MS });
   const info = await jsm.streams.info(o.stream);
   let caughtUp = false;
   const caught = () => {
@@ -116,17 +111,15 @@ export async function follow(nc: NatsConnection, js: JetStreamClient, o: FollowO
     // Not awaited: closing may ask a server that still answers with timeouts.
     void old?.close().catch(() => undefined);
     // JetStream answers with timeouts for a while after a server restart: keep trying.
-    for (let wait = 250; !stopped; wait = Math.min(wait * 2, 1000)) {
-      try {
-        // Nothing handed over yet: start as the first time did.
-        await open(lastSeq > 0 ? lastSeq + 1 : from);
-        o.log.info({ stream: o.stream, from: lastSeq + 1, why }, "following the stream again");
-        break;
-      } catch (e) {
-        o.log.warn({ stream: o.stream, err: (e as Error).message, retryInMs: wait }, "could not follow the stream again yet");
-        await sleep(wait);
-      }
-    }
+    await retryWithBackoff(async () => {
+      // Nothing handed over yet: start as the first time did.
+      await open(lastSeq > 0 ? lastSeq + 1 : from);
+      o.log.info({ stream: o.stream, from: lastSeq + 1, why }, "following the stream again");
+    }, {
+      maxWaitMs: 1000,
+      stopped: () => stopped,
+      onRetry: (e, wait) => o.log.warn({ stream: o.stream, err: e.message, retryInMs: wait }, "could not follow the stream again yet"),
+    });
     reopening = false;
     if (!stopped) o.onSeeing?.(true);
   }

@@ -6,7 +6,7 @@ import {
   createEvent, decodeEvent, decodeReply, isAssignable, newId, subjectsFor,
   type EventData, type EventType, type JobView, type Subjects, type TroupeEvent,
 } from "@troupe/events";
-import { EventAppender, storeNames, type Logger } from "@troupe/events/node";
+import { EventAppender, isNatsOutage, storeNames, type Logger } from "@troupe/events/node";
 import { follow, type Following } from "./follow.ts";
 import { LeaderLease } from "./leader.ts";
 import { newCounters, renderMetrics, type Counters } from "./metrics.ts";
@@ -69,8 +69,6 @@ const isAmbiguous = (e: unknown) => /timeout|disconnect|closed/i.test((e as Erro
 const STREAM_CHECK_MS = 1000;
 const LOG_DOWN_FIRST_WAIT_MS = 100;
 const LOG_DOWN_MAX_WAIT_MS = 2000;
-/** An append refused because there is no log to write to right now (no stream leader, JetStream starting, connection lost), not by the guard. */
-const isLogDown = (e: unknown) => /no responders|timeout|not enabled|unavailable|disconnect|closed/i.test((e as Error)?.message ?? "");
 
 /** How late a tick may run before the master takes it for a pause of its own (timers run a little late under load). */
 export const stallToleranceMs = (tickMs: number) => Math.max(250, tickMs);
@@ -460,7 +458,7 @@ export class Master {
           void this.confirm(job.id);
         }
         // While the log is down, one line per outage (logLooksDown), not one per attempt.
-        if (!isLogDown(e)) this.log.warn({ jobId: job.id, workerId, err: (e as Error).message }, "could not record the assignment (another master may have); leaving the job to the log");
+        if (!isNatsOutage(e)) this.log.warn({ jobId: job.id, workerId, err: (e as Error).message }, "could not record the assignment (another master may have); leaving the job to the log");
         return;
       }
       // Ask only once our assignment is folded and stands: a job cancelled meanwhile, or an
@@ -632,7 +630,7 @@ export class Master {
       this.counters.appendFailures++;
       if (/wrong last sequence/i.test((e as Error).message)) this.counters.guardConflicts++;
       // The log cannot be written (no stream leader, JetStream starting, connection lost): the workers cannot write their heartbeats and progress either.
-      else if (isLogDown(e)) this.logLooksDown(e as Error);
+      else if (isNatsOutage(e)) this.logLooksDown(e as Error);
       throw e;
     }
   }

@@ -1,7 +1,7 @@
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
 import { nanos, type NatsConnection } from "@nats-io/nats-core";
 import type { ProjectorStatus, Subjects } from "@troupe/events";
-import { FOLLOW_PULL, type Logger } from "@troupe/events/node";
+import { FOLLOW_PULL, retryWithBackoff, type Logger } from "@troupe/events/node";
 import { Batcher, inDeliveryOrder, rawOf } from "./batcher.ts";
 import { fileIdentity } from "./db-file.ts";
 import type { ProjectorMetrics } from "./metrics.ts";
@@ -113,19 +113,19 @@ export class LiveProjector {
     this.restarting ??= (async () => {
       this.o.log.warn({ why }, "a delivery was lost; following the streams again from the read models' checkpoints");
       await this.stopConsumers();
-      const giveUpAt = Date.now() + 60_000;
-      for (let wait = 250; ; wait = Math.min(wait * 2, 4000)) {
+      await retryWithBackoff(async () => {
+        const gen = ++this.generation;
         try {
-          const gen = ++this.generation;
           for (const stream of this.o.streams) await this.follow(stream, gen);
-          return;
         } catch (e) {
           await this.stopConsumers();
-          if (Date.now() + wait > giveUpAt) throw e;
-          this.o.log.warn({ err: (e as Error).message, retryInMs: wait }, "could not follow the streams again yet");
-          await new Promise((res) => setTimeout(res, wait));
+          throw e;
         }
-      }
+      }, {
+        maxWaitMs: 4000,
+        giveUpAfterMs: 60_000,
+        onRetry: (e, wait) => this.o.log.warn({ err: e.message, retryInMs: wait }, "could not follow the streams again yet"),
+      });
     })().catch((e: unknown) => this.failed?.(e as Error)).finally(() => (this.restarting = null));
     return this.restarting;
   }

@@ -1,7 +1,6 @@
 import { AckPolicy, DeliverPolicy, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
-
-const CREATE_TIMEOUT_MS = 1500;
 import { createInbox, nuid, type Msg, type NatsConnection, type Status, type Subscription } from "@nats-io/nats-core";
+import { CONSUMER_CREATE_TIMEOUT_MS, isNatsOutage, retryWithBackoff } from "@troupe/events/node";
 
 /**
  * The rebuild's read of one stream: an ordered *push* consumer driven over a
@@ -227,7 +226,7 @@ export function readStreamPush(o: PushReadOptions): PushRead {
   const create = async () => {
     jsm ??= await jetstreamManager(o.nc);
     // A create placed on a dead cluster member is never answered (nats-server 2.9.10 keeps placing R1 consumers there): fail it soon and try again.
-    createJsm ??= await jetstreamManager(o.nc, { timeout: CREATE_TIMEOUT_MS });
+    createJsm ??= await jetstreamManager(o.nc, { timeout: CONSUMER_CREATE_TIMEOUT_MS });
     const inbox = createInbox();
     const gen = ++generation;
     cseq = 0;
@@ -276,21 +275,14 @@ export function readStreamPush(o: PushReadOptions): PushRead {
 
   /** While the server cannot make a consumer (down, JetStream starting, a cluster electing leaders), tries again with backoff for `retryForMs`. */
   async function createRetrying(onlyTransient = false): Promise<void> {
-    const giveUpAt = Date.now() + retryForMs;
-    for (let wait = 250; ; wait = Math.min(wait * 2, 4000)) {
-      if (finished) return;
-      try {
-        await create();
-        return;
-      } catch (e) {
-        if (finished) return;
-        // The first consumer: a missing stream or a refused permission is an answer, not an outage.
-        if (onlyTransient && !/timeout|no responders|unavailable|disconnect|closed/i.test((e as Error).message)) throw e;
-        if (Date.now() + wait > giveUpAt) throw e;
-        o.onRestart?.(`making a consumer at ${lastSeq + 1} failed (${(e as Error).message}), trying again in ${wait} ms`);
-        await new Promise((r) => setTimeout(r, wait));
-      }
-    }
+    await retryWithBackoff(create, {
+      maxWaitMs: 4000,
+      giveUpAfterMs: retryForMs,
+      stopped: () => finished,
+      // The first consumer: a missing stream or a refused permission is an answer, not an outage.
+      ...(onlyTransient ? { retryIf: isNatsOutage } : {}),
+      onRetry: (e, wait) => o.onRestart?.(`making a consumer at ${lastSeq + 1} failed (${e.message}), trying again in ${wait} ms`),
+    });
   }
 
   // Nothing at all (not even a heartbeat) for three heartbeat intervals: the consumer is gone or the connection lost it.

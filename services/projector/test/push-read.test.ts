@@ -137,19 +137,25 @@ describe("a rebuild read whose writer thread dies while the read waits for room"
   });
 });
 
+/** A read of the heartbeat stream that holds (full) after `fullAfter` messages, recording what it hands over and its restarts. */
+async function heldRead(fullAfter: number, idleHeartbeatMs: number) {
+  const nc = await nats.connect("projector");
+  const admin = await jetstreamManager(await nats.connect("master"));
+  const seen: number[] = [];
+  const restarts: string[] = [];
+  const hold = { full: false };
+  const r = readStreamPush({ nc, stream: "TROUPE_HEARTBEATS", first: 1, last: N, idleHeartbeatMs, full: () => hold.full, onRestart: (why) => restarts.push(why), onMessage: (_s, _d, seq) => {
+    seen.push(seq);
+    if (seen.length === fullAfter) hold.full = true;
+  } });
+  return { admin, seen, restarts, hold, r };
+}
+
 // Last in this file: these restart the server (on the same store, so nothing after them would notice).
 describe("readStreamPush across a nats-server restart", () => {
   it("starts a new consumer at the next sequence once the connection is back, and hands over every message exactly once", async () => {
-    const nc = await nats.connect("projector");
-    const admin = await jetstreamManager(await nats.connect("master"));
-    const seen: number[] = [];
-    const restarts: string[] = [];
-    let full = false;
-    // The default 5 s heartbeat: the reconnect itself, not the watchdog (15 s), must start the new consumer.
-    const r = readStreamPush({ nc, stream: "TROUPE_HEARTBEATS", first: 1, last: N, full: () => full, onRestart: (why) => restarts.push(why), onMessage: (_s, _d, seq) => {
-      seen.push(seq);
-      if (seen.length === 300) full = true;
-    } });
+    // A 5 s heartbeat: the reconnect itself, not the watchdog (15 s), must start the new consumer.
+    const { admin, seen, restarts, hold, r } = await heldRead(300, 5000);
     // Held mid-read: the server has stopped at a known place.
     await stalled(admin, seen);
     const stalledAt = seen.length;
@@ -157,7 +163,7 @@ describe("readStreamPush across a nats-server restart", () => {
 
     // The ephemeral, memory-stored consumer does not survive the restart.
     await nats.restart();
-    full = false;
+    hold.full = false;
     r.resume();
     await r.done;
     expect(seen).toEqual(Array.from({ length: N }, (_, i) => 1 + i));
@@ -169,21 +175,13 @@ describe("readStreamPush across a nats-server restart", () => {
   });
 
   it("keeps trying to make a new consumer while the server is down, and goes on once it is back", async () => {
-    const nc = await nats.connect("projector");
-    const admin = await jetstreamManager(await nats.connect("master"));
-    const seen: number[] = [];
-    const restarts: string[] = [];
-    let full = false;
     // A short heartbeat: the watchdog notices the silence while the server is still down.
-    const r = readStreamPush({ nc, stream: "TROUPE_HEARTBEATS", first: 1, last: N, idleHeartbeatMs: 200, full: () => full, onRestart: (why) => restarts.push(why), onMessage: (_s, _d, seq) => {
-      seen.push(seq);
-      if (seen.length === 100) full = true;
-    } });
+    const { admin, seen, restarts, hold, r } = await heldRead(100, 200);
     await stalled(admin, seen);
     await nats.server.stop();
     // A try to make the new consumer has failed while the server was away; the read is still on.
     await waitFor("a failed try to make a consumer", () => restarts.some((w) => /trying again/.test(w)), 30_000);
-    full = false;
+    hold.full = false;
     r.resume();
     await nats.restart();
     await r.done;

@@ -14,18 +14,24 @@ afterAll(async () => {
   await nats?.stop();
 });
 
+/** Jobs submitted, then a live projector on a fresh file caught up with the streams. */
+async function projected(jobIds: string[]) {
+  const master = await nats.js("master");
+  const s = new Script({ master: master.js, worker: (await nats.js("worker")).js }, Date.now() - 60_000);
+  for (const id of jobIds) await s.emit("job.submitted", { jobId: id, spec });
+  const path = tempDbPath();
+  const nc = await nats.connect("projector");
+  const { live, metrics } = await startLive(nc, path);
+  const rm = openReadModels(path);
+  await waitCaughtUp(nats, rm);
+  return { master, s, path, nc, rm, live, metrics };
+}
+
 describe("projector and a recreated stream", () => {
   it("refuses to follow a stream that ends below its checkpoint and says to rebuild", async () => {
-    const master = await nats.js("master");
-    const s = new Script({ master: master.js, worker: (await nats.js("worker")).js }, Date.now() - 60_000);
-    for (const id of ["a", "b", "c"]) await s.emit("job.submitted", { jobId: id, spec });
-    const path = tempDbPath();
-    const nc = await nats.connect("projector");
-    const first = await startLive(nc, path);
-    const rm = openReadModels(path);
-    await waitCaughtUp(nats, rm);
+    const { master, s, path, nc, rm, live } = await projected(["a", "b", "c"]);
     rm.close();
-    await first.live.stop();
+    await live.stop();
 
     await (await jetstreamManager(master.nc)).streams.delete("TROUPE_EVENTS");
     await nats.init();
@@ -44,23 +50,17 @@ describe("projector and a recreated stream", () => {
  */
 describe("live projector and a lost delivery", () => {
   it("notices the jump in the delivery sequence, follows again from its checkpoint, and loses nothing", async () => {
-    const master = await nats.js("master");
-    const s = new Script({ master: master.js, worker: (await nats.js("worker")).js }, Date.now() - 60_000);
-    for (const id of ["a", "b", "c"]) await s.emit("job.submitted", { jobId: id, spec });
-    const path = tempDbPath();
-    const nc = await nats.connect("projector");
-    const { live, metrics } = await startLive(nc, path);
-    const rm = openReadModels(path);
-    await waitCaughtUp(nats, rm);
+    const { s, path, nc, rm, live, metrics } = await projected(["p1", "p2", "p3"]);
     const jsm = await jetstreamManager(nc);
+    const head = (await jsm.streams.info("TROUPE_EVENTS")).state.last_seq;
     const first = (await jsm.consumers.info("TROUPE_EVENTS", "projector")).config;
-    // Events 4 and 5 are the deliveries lost in flight: the replacement starts at 6.
+    // The next two events (p4, p5) are the deliveries lost in flight: the replacement starts after them.
     await jsm.consumers.delete("TROUPE_EVENTS", "projector");
-    for (const id of ["d", "e", "f", "g"]) await s.emit("job.submitted", { jobId: id, spec });
-    await jsm.consumers.add("TROUPE_EVENTS", { ...first, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: 6, ack_policy: AckPolicy.All, ack_wait: nanos(30_000) });
+    for (const id of ["p4", "p5", "p6", "p7"]) await s.emit("job.submitted", { jobId: id, spec });
+    await jsm.consumers.add("TROUPE_EVENTS", { ...first, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: head + 3, ack_policy: AckPolicy.All, ack_wait: nanos(30_000) });
     await waitFor("the jump noticed", () => metrics.deliveryGaps >= 1, 20_000);
     await waitCaughtUp(nats, rm);
-    for (const id of ["a", "b", "c", "d", "e", "f", "g"]) expect(rm.getJob(id)?.status, id).toBe("queued");
+    for (const id of ["p1", "p2", "p3", "p4", "p5", "p6", "p7"]) expect(rm.getJob(id)?.status, id).toBe("queued");
     rm.close();
     await live.stop();
     const fresh = tempDbPath();

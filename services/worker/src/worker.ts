@@ -58,8 +58,7 @@ export class Worker {
   readonly metrics: MetricsSampler;
   /** Malformed commands received (answered as invalid, never run). */
   invalidCommands = 0;
-  /** Opens the proxy passwords the master sealed (TROUPE_SECRETS_KEY); undefined when this worker has none. */
-  /** The current secrets key first, then rotated-out ones (jobs sealed before a rotation still open). */
+  /** Open the proxy passwords the master sealed: the current TROUPE_SECRETS_KEY first, then rotated-out ones (jobs sealed before a rotation still open); empty when this worker has none. */
   private secretsKeys: Buffer[] = [];
 
   constructor(readonly config: WorkerConfig, private readonly o: WorkerOptions) {

@@ -1,0 +1,40 @@
+/**
+ * Trying again while NATS cannot answer: a server restarting, JetStream
+ * starting, a cluster electing a stream's leader. Shared by the master's
+ * followers and appends and the projector's consumers.
+ */
+
+/** An error that means the server cannot answer right now (no responders, a timeout, a lost connection), not a refusal. */
+export function isNatsOutage(e: unknown): boolean {
+  return /no responders|timeout|not enabled|unavailable|disconnect|closed/i.test((e as Error)?.message ?? "");
+}
+
+export interface RetryOptions {
+  /** Longest wait between tries; the first is `firstWaitMs` (250 ms) and each next one twice as long. */
+  maxWaitMs: number;
+  firstWaitMs?: number;
+  /** Gives up (throws the last error) when the next wait would end past this; default never. */
+  giveUpAfterMs?: number;
+  /** Only errors this accepts are tried again; others are thrown at once. */
+  retryIf?: (e: Error) => boolean;
+  onRetry?: (e: Error, waitMs: number) => void;
+  /** Checked before each try and after each failure: true ends the retrying with undefined. */
+  stopped?: () => boolean;
+}
+
+/** Runs `fn` until it resolves, waiting longer after each failure (see RetryOptions). */
+export async function retryWithBackoff<T>(fn: () => Promise<T>, o: RetryOptions): Promise<T | undefined> {
+  const giveUpAt = Date.now() + (o.giveUpAfterMs ?? Number.POSITIVE_INFINITY);
+  for (let wait = o.firstWaitMs ?? 250; ; wait = Math.min(wait * 2, o.maxWaitMs)) {
+    if (o.stopped?.()) return undefined;
+    try {
+      return await fn();
+    } catch (e) {
+      if (o.stopped?.()) return undefined;
+      if (o.retryIf && !o.retryIf(e as Error)) throw e;
+      if (Date.now() + wait > giveUpAt) throw e;
+      o.onRetry?.(e as Error, wait);
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
+}
