@@ -29,6 +29,10 @@ export interface FakeWorkerOptions {
   progressEveryMs?: number;
   /** Job events are tried again (same event id, so a repeat that landed is a duplicate) for this long while NATS is away, as the real worker does (default: once). */
   retryPublishForMs?: number;
+  /** Called when an assignment is accepted (the bench's stopwatch: BullMQ's is its processor starting). */
+  onAccepted?: (jobId: string) => void;
+  /** Called once a job.completed append is acknowledged, i.e. stored (BullMQ's bench counts its `completed` events). */
+  onCompleted?: (jobId: string) => void;
 }
 
 export interface Held {
@@ -107,6 +111,7 @@ export class FakeWorker {
     this.running.set(job.jobId, { jobId: job.jobId, attempt: job.attempt });
     this.maxConcurrent = Math.max(this.maxConcurrent, this.running.size);
     this.accepted.push(job);
+    this.o.onAccepted?.(job.jobId);
     this.later(this.o.startDelayMs ?? 30, async () => {
       if (!this.running.has(job.jobId)) return;
       await this.publishJobEvent("job.started", { jobId: job.jobId, workerId: this.id, attempt: job.attempt }).catch((e: Error) => {
@@ -157,6 +162,7 @@ export class FakeWorker {
       result: { success: true, data: {}, dataExtracted: 0, screenshots: [], logs: [] },
       metrics: { totalDuration: 10, responseTime: 5, memoryUsed: 1 },
     });
+    this.o.onCompleted?.(jobId);
   }
 
   async fail(jobId: string, error: JobError, attempt = this.running.get(jobId)?.attempt ?? 1) {
