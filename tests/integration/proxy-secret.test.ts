@@ -6,7 +6,7 @@ import { jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jobIdOf, readLog, spawnChild, spawnMaster, submit, type Child } from "../../services/master/test/helpers.ts";
-import { startProxy } from "../../services/worker/test/helpers.ts";
+import { startHttpProxy } from "../../services/worker/test/proxies.ts";
 import { startTestNats, waitFor, type TestNats } from "../harness/index.ts";
 
 /**
@@ -69,7 +69,7 @@ async function completed(jobId: string, master: Child) {
 
 describe("proxy passwords", () => {
   it("are sealed in the log, opened by the real worker, and sent to the proxy", async () => {
-    const proxy = await startProxy("troupe", PASSWORD);
+    const proxy = await startHttpProxy({ user: "troupe", password: PASSWORD });
     try {
       const master = spawnMaster(nats, "m-proxy");
       children.push(master);
@@ -77,8 +77,9 @@ describe("proxy passwords", () => {
       const reply = await submit(ui, { url: `${base}/page`, proxy: { server: proxy.url, username: "troupe", password: PASSWORD, bypass: ["<-loopback>"] } });
       const jobId = jobIdOf(reply);
       await completed(jobId, master);
-      expect(proxy.challenged).toBeGreaterThan(0);
-      expect(proxy.forwarded).toContain(`${base}/page`);
+      // The worker sends the credentials up front: the proxy never had to ask (407), and it carries only what logs in.
+      expect(proxy.refused).toBe(0);
+      expect(proxy.carried).toContain(`${base}/page`);
       const log = await rawLog(ui);
       const submitted = log.map((b) => JSON.parse(b) as { type: string; data: { jobId: string; spec: { proxy?: Record<string, unknown> } } }).find((e) => e.type === "job.submitted" && e.data.jobId === jobId);
       expect(submitted?.data.spec.proxy).toEqual({ server: proxy.url, username: "troupe", sealedPassword: expect.stringMatching(/^v1\./), bypass: ["<-loopback>"] });
@@ -107,7 +108,7 @@ describe("proxy passwords", () => {
   it("after `troupe rotate-key`, a job sealed with the old key still runs on a worker that has the new lines", async () => {
     // The keyless master of the test before would answer submissions too.
     for (const c of children.splice(0)) await c.kill9();
-    const proxy = await startProxy("troupe", PASSWORD);
+    const proxy = await startHttpProxy({ user: "troupe", password: PASSWORD });
     try {
       const master = spawnMaster(nats, "m-rotate");
       children.push(master);
@@ -124,8 +125,9 @@ describe("proxy passwords", () => {
       // The worker reads the new key and the previous one from credentials.env, as a worker given both lines would.
       await startWorker("Worker Node Rotated");
       await completed(jobId, master);
-      expect(proxy.challenged).toBeGreaterThan(0);
-      expect(proxy.forwarded).toContain(`${base}/page`);
+      // The worker sends the credentials up front: the proxy never had to ask (407), and it carries only what logs in.
+      expect(proxy.refused).toBe(0);
+      expect(proxy.carried).toContain(`${base}/page`);
     } finally {
       await proxy.close();
     }

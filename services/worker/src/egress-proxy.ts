@@ -1,7 +1,10 @@
-import { createServer, request as httpRequest, Agent, type IncomingMessage, type ServerResponse } from "node:http";
-import { connect, type Socket } from "node:net";
+import { createServer, request as httpRequest, Agent, type IncomingMessage, type RequestOptions, type ServerResponse } from "node:http";
+import { isIP } from "node:net";
 import type { Duplex } from "node:stream";
-import type { HostCheck } from "./ssrf.ts";
+import { dial } from "./dial.ts";
+import type { BypassTarget } from "./proxy-bypass.ts";
+import type { HostCheck, TargetCheck } from "./ssrf.ts";
+import { connectToProxy, proxyAuthorization, tunnelThrough, type UpstreamProxy } from "./upstream-proxy.ts";
 
 /**
  * A job's way out: a forward proxy on 127.0.0.1 that its browser context uses
@@ -10,6 +13,10 @@ import type { HostCheck } from "./ssrf.ts";
  * job's guard, and the connection goes to exactly the addresses it checked:
  * Chromium never resolves a target itself, so DNS rebinding between the check
  * and the connection is impossible.
+ *
+ * A job with a proxy of its own goes out through it from here (`via`): the
+ * hosts its bypass list matches are reached directly, pinned as above, the
+ * rest through the job's proxy with the job's credentials.
  */
 
 export interface EgressProxyOptions {
@@ -17,7 +24,17 @@ export interface EgressProxyOptions {
   resolve(host: string): Promise<HostCheck>;
   /** A connection the guard refused: the job logs it. */
   onRefused(target: string, reason: string): void;
+  /** A connection that could not be made (the job's proxy refused it, a target did not answer): the job logs it. */
+  onFailed?(target: string, reason: string): void;
   connectTimeoutMs?: number;
+  /** The job's own proxy. */
+  via?: {
+    upstream: UpstreamProxy;
+    /** Targets reached directly instead (Chromium's bypass-list rules, `proxy-bypass.ts`). */
+    bypass(t: BypassTarget): boolean;
+    /** The check for a target reached through the proxy: the guard's, or none when it is off (the proxy may know names this machine cannot resolve). */
+    check(host: string): Promise<TargetCheck>;
+  };
 }
 
 export interface EgressProxy {
@@ -52,29 +69,6 @@ export async function startEgressProxy(o: EgressProxyOptions): Promise<EgressPro
     s.on("error", () => s.destroy());
   };
 
-  /** The first checked address that accepts, in the resolver's order. */
-  const dial = (addresses: string[], port: number): Promise<Socket> => new Promise((resolve, reject) => {
-    let i = 0;
-    const next = (lastErr?: Error) => {
-      const address = addresses[i++];
-      if (address === undefined) return reject(lastErr ?? new Error("no address to connect to"));
-      const s = connect({ host: address, port });
-      const t = setTimeout(() => s.destroy(new Error(`connect to ${address}:${port} timed out after ${timeoutMs} ms`)), timeoutMs);
-      s.once("connect", () => {
-        clearTimeout(t);
-        s.removeAllListeners("error");
-        s.on("error", () => s.destroy()); // until the caller tracks it
-        forwarded++;
-        resolve(s);
-      });
-      s.once("error", (e) => {
-        clearTimeout(t);
-        next(e);
-      });
-    };
-    next();
-  });
-
   /** The guard's addresses for the host, or undefined after answering the refusal. */
   const admit = async (host: string, port: number, refuse: (status: number, text: string) => void): Promise<string[] | undefined> => {
     const v = await o.resolve(host);
@@ -82,6 +76,23 @@ export async function startEgressProxy(o: EgressProxyOptions): Promise<EgressPro
     o.onRefused(`${host}:${port}`, v.reason);
     refuse(403, v.reason);
     return undefined;
+  };
+  /** Through the job's proxy: whether the target passes its check, after answering a refusal. */
+  const admitVia = async (check: (host: string) => Promise<TargetCheck>, host: string, port: number, refuse: (status: number, text: string) => void): Promise<boolean> => {
+    const v = await check(host);
+    if (v.ok) return true;
+    o.onRefused(`${host}:${port}`, v.reason);
+    refuse(403, v.reason);
+    return false;
+  };
+  /** SOCKS4 sends an address: the first IPv4 one the guard checked. */
+  const ipv4Of = (host: string) => async () => {
+    const v = await o.resolve(host);
+    return v.ok ? v.addresses.find((a) => isIP(a) === 4) : undefined;
+  };
+  const failed = (target: string, e: Error, refuse: (status: number, text: string) => void) => {
+    o.onFailed?.(target, e.message);
+    refuse(502, e.message);
   };
 
   const server = createServer();
@@ -92,10 +103,18 @@ export async function startEgressProxy(o: EgressProxyOptions): Promise<EgressPro
     const refuse = (status: number, text: string) => client.end(`HTTP/1.1 ${status} ${status === 403 ? "Forbidden" : "Bad Gateway"}\r\ncontent-type: text/plain\r\n\r\n${text.replace(/[\r\n]/g, " ")}\n`);
     const target = parseAuthority(req.url ?? "");
     if (!target) return refuse(400, `not a host:port: ${String(req.url).slice(0, 200)}`);
+    const via = o.via && !o.via.bypass({ host: target.host, port: target.port }) ? o.via : undefined;
     void (async () => {
-      const addresses = await admit(target.host, target.port, refuse);
-      if (!addresses || client.destroyed) return;
-      const upstream = await dial(addresses, target.port);
+      let upstream: Duplex;
+      if (via) {
+        if (!(await admitVia(via.check, target.host, target.port, refuse)) || client.destroyed) return;
+        upstream = await tunnelThrough(via.upstream, { ...target, ipv4: ipv4Of(target.host) }, timeoutMs);
+      } else {
+        const addresses = await admit(target.host, target.port, refuse);
+        if (!addresses || client.destroyed) return;
+        upstream = await dial(addresses, target.port, timeoutMs);
+      }
+      forwarded++;
       track(upstream);
       if (client.destroyed) return upstream.destroy();
       client.write("HTTP/1.1 200 Connection Established\r\n\r\n");
@@ -104,7 +123,7 @@ export async function startEgressProxy(o: EgressProxyOptions): Promise<EgressPro
       client.pipe(upstream);
       upstream.once("close", () => client.destroy());
       client.once("close", () => upstream.destroy());
-    })().catch((e: Error) => refuse(502, e.message));
+    })().catch((e: Error) => failed(req.url ?? "", e, refuse));
   });
   // Plain http: the request line carries the absolute URL.
   server.on("request", (req: IncomingMessage, res: ServerResponse) => {
@@ -121,13 +140,30 @@ export async function startEgressProxy(o: EgressProxyOptions): Promise<EgressPro
     if (u.protocol !== "http:") return refuse(400, `scheme ${u.protocol} is not proxied here`);
     const host = u.hostname.replace(/^\[|\]$/g, "").toLowerCase();
     const port = Number(u.port || 80);
+    const via = o.via && !o.via.bypass({ scheme: "http", host, port }) ? o.via : undefined;
     void (async () => {
-      const addresses = await admit(host, port, refuse);
-      if (!addresses) return;
       const headers = { ...req.headers };
       for (const h of HOP) delete headers[h];
-      // The checked address, with the name in the Host header: no second resolution.
-      const out = httpRequest({ host: addresses[0], port, method: req.method, path: `${u.pathname}${u.search}`, headers, agent, timeout: timeoutMs });
+      let options: RequestOptions;
+      if (via) {
+        if (!(await admitVia(via.check, host, port, refuse))) return;
+        const up = via.upstream;
+        if (up.scheme === "http" || up.scheme === "https") {
+          // An HTTP proxy takes the absolute URL (some refuse CONNECT to port 80); it gets the job's credentials here.
+          const auth = proxyAuthorization(up);
+          options = { path: u.href, headers: { ...headers, ...(auth ? { "proxy-authorization": auth } : {}) },
+            createConnection: (_o, cb) => void connectToProxy(up, timeoutMs).then((s) => cb(null, s as never), (e: Error) => cb(e, undefined as never)) };
+        } else {
+          options = { path: `${u.pathname}${u.search}`, headers,
+            createConnection: (_o, cb) => void tunnelThrough(up, { host, port, ipv4: ipv4Of(host) }, timeoutMs).then((s) => cb(null, s as never), (e: Error) => cb(e, undefined as never)) };
+        }
+      } else {
+        const addresses = await admit(host, port, refuse);
+        if (!addresses) return;
+        // The checked address, with the name in the Host header: no second resolution.
+        options = { host: addresses[0], port, path: `${u.pathname}${u.search}`, headers, agent };
+      }
+      const out = httpRequest({ ...options, method: req.method, timeout: timeoutMs });
       out.on("socket", () => forwarded++);
       out.on("timeout", () => out.destroy(new Error(`no answer from ${host}:${port} within ${timeoutMs} ms`)));
       out.on("response", (r) => {
@@ -136,9 +172,9 @@ export async function startEgressProxy(o: EgressProxyOptions): Promise<EgressPro
         res.writeHead(r.statusCode ?? 502, r.statusMessage, back);
         r.pipe(res);
       });
-      out.on("error", (e) => (res.headersSent ? res.destroy() : refuse(502, e.message)));
+      out.on("error", (e) => (res.headersSent ? res.destroy() : failed(`${host}:${port}`, e, refuse)));
       req.pipe(out);
-    })().catch((e: Error) => refuse(502, e.message));
+    })().catch((e: Error) => failed(`${host}:${port}`, e, refuse));
   });
   // Chromium sends WebSockets through CONNECT; an Upgrade through the plain path is not proxied.
   server.on("upgrade", (_req: IncomingMessage, s: Duplex) => s.end("HTTP/1.1 501 Not Implemented\r\n\r\n"));

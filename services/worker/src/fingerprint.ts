@@ -1,4 +1,4 @@
-import type { Fingerprint, Proxy } from "@troupe/events";
+import type { Fingerprint } from "@troupe/events";
 import type { BrowserContext, Page } from "puppeteer-core";
 
 /**
@@ -52,9 +52,4 @@ export async function applyFingerprint(page: Page, context: BrowserContext, fp: 
 export function acceptLanguage(locale: string): string {
   const base = locale.split("-")[0] as string;
   return base === locale ? locale : `${locale},${base};q=0.9`;
-}
-
-/** Proxy credentials, when the job's proxy has them. */
-export async function applyProxyAuth(page: Page, proxy: Proxy | undefined, password: string | undefined): Promise<void> {
-  if (proxy?.username !== undefined) await page.authenticate({ username: proxy.username, password: password ?? "" });
 }

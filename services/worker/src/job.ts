@@ -2,10 +2,12 @@ import type { Command, EventData, LogEntry, Step } from "@troupe/events";
 import type { Logger } from "@troupe/events/node";
 import type { HTTPRequest, Page } from "puppeteer-core";
 import type { BrowserPool, ContextLease } from "./browser-pool.ts";
-import { applyFingerprint, applyProxyAuth } from "./fingerprint.ts";
+import { applyFingerprint } from "./fingerprint.ts";
 import { executeScenario, ScenarioFailure, type ScenarioProgress, type ScenarioResult } from "./scenario-run.ts";
-import { startEgressProxy } from "./egress-proxy.ts";
+import { startEgressProxy, type EgressProxyOptions } from "./egress-proxy.ts";
+import { bypassMatcher } from "./proxy-bypass.ts";
 import { createTargetGuard, type TargetGuard, type TargetPolicy } from "./ssrf.ts";
+import { upstreamFromSpec } from "./upstream-proxy.ts";
 
 /** Why a job was stopped from outside its steps: hard timeout, cancel, drain, browser crash. */
 export class JobAbort extends Error {
@@ -14,10 +16,16 @@ export class JobAbort extends Error {
   }
 }
 
-/** The job's own proxy is on an address the SSRF guard refuses: the browser would open a connection there for every request. */
+/**
+ * The job's own proxy cannot be used: on an address the SSRF guard refuses
+ * (`ssrf`: every request would open a connection there), a host that does not
+ * resolve (`proxy`, retryable), or a bypass list the worker cannot read
+ * (`invalid`).
+ */
 export class ProxyRefused extends Error {
-  readonly code = "ssrf";
-  readonly retryable = false;
+  constructor(message: string, readonly code: "ssrf" | "proxy" | "invalid" = "ssrf", readonly retryable = false) {
+    super(message);
+  }
 }
 
 /** The run went fine but its result cannot travel in an event; retrying would not change that. */
@@ -97,20 +105,39 @@ export function jobSteps(spec: Command<"worker.assign">["spec"]): Step[] {
 }
 
 /**
- * The job's browser context. With the SSRF guard on and no proxy of the job's
- * own, it goes out through a per-job egress proxy that connects only to the
- * addresses the guard checked (`egress-proxy.ts`); `<-loopback>` undoes
+ * The job's browser context. With the SSRF guard on, or a proxy of the job's
+ * own, it goes out through a per-job egress proxy (`egress-proxy.ts`) that
+ * connects only to the addresses the guard checked, and that takes the job's
+ * proxy from there (its credentials added by the worker, its bypass list
+ * applied there, pinned like everything else). `<-loopback>` undoes
  * Chromium's built-in bypass, which would let loopback targets go direct.
- * A job's own proxy reaches what its network reaches (docs/worker.md).
  */
-async function acquireContext(pool: BrowserPool, proxy: Command<"worker.assign">["spec"]["proxy"], guard: TargetGuard, onRefused: (target: string, why: string) => void): Promise<ContextLease> {
-  if (guard.active && proxy) {
-    // The schema holds scheme://host:port; a proxy on a private address would be a way into the worker's network.
-    const v = await guard.host(new URL(proxy.server).hostname);
-    if (!v.ok) throw new ProxyRefused(`the job's proxy ${proxy.server} is refused: ${v.reason}`);
+async function acquireContext(pool: BrowserPool, proxy: Command<"worker.assign">["spec"]["proxy"], password: string | undefined, guard: TargetGuard,
+  report: Pick<EgressProxyOptions, "onRefused" | "onFailed">): Promise<ContextLease> {
+  if (!guard.active && !proxy) return pool.acquire();
+  let via: EgressProxyOptions["via"];
+  if (proxy) {
+    let bypass: ReturnType<typeof bypassMatcher>;
+    try {
+      bypass = bypassMatcher(proxy.bypass ?? []);
+    } catch (e) {
+      throw new ProxyRefused(`the job's proxy: ${(e as Error).message}`, "invalid");
+    }
+    // The schema holds scheme://host:port. A proxy on a private address would be a way into the worker's network.
+    const host = new URL(proxy.server).hostname;
+    const v = await guard.host(host);
+    if (!v.ok) {
+      throw !v.unresolved
+        ? new ProxyRefused(`the job's proxy ${proxy.server} is refused: ${v.reason}`)
+        : new ProxyRefused(`the job's proxy ${proxy.server}: ${v.reason}`, "proxy", true);
+    }
+    via = {
+      upstream: upstreamFromSpec(proxy.server, v.addresses, proxy.username, password),
+      bypass,
+      check: guard.active ? (h) => guard.host(h) : async () => ({ ok: true }),
+    };
   }
-  if (!guard.active || proxy) return pool.acquire({ proxyServer: proxy?.server, proxyBypassList: proxy?.bypass });
-  const egress = await startEgressProxy({ resolve: (h) => guard.host(h), onRefused });
+  const egress = await startEgressProxy({ resolve: (h) => guard.host(h), ...report, ...(via ? { via } : {}) });
   let lease: ContextLease;
   try {
     lease = await pool.acquire({ proxyServer: egress.url, proxyBypassList: ["<-loopback>"] });
@@ -155,9 +182,12 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
   const work = async () => {
     const guard = createTargetGuard(deps.policy);
     let lastBlocked: string | undefined;
-    lease = await acquireContext(deps.pool, spec.proxy, guard, (target, why) => {
-      lastBlocked = why;
-      addLog("warn", `blocked connection to ${target}: ${why}`, "worker");
+    lease = await acquireContext(deps.pool, spec.proxy, deps.proxyPassword, guard, {
+      onRefused: (target, why) => {
+        lastBlocked = why;
+        addLog("warn", `blocked connection to ${target}: ${why}`, "worker");
+      },
+      onFailed: (target, why) => addLog("warn", `connection to ${target} failed: ${why}`, "worker"),
     });
     if (controller.signal.aborted) {
       // Aborted while the context was being created: nobody else will close it.
@@ -185,7 +215,6 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
       });
     }
     await applyFingerprint(page, lease.context, spec.fingerprint);
-    await applyProxyAuth(page, spec.proxy, deps.proxyPassword);
     const steps = jobSteps(spec);
     const result = await executeScenario(steps, {
       page,

@@ -64,7 +64,7 @@ function allowList(entries: readonly string[]) {
 }
 
 /** A host's verdict: the addresses to connect to, all checked, or why not. */
-export type HostCheck = { ok: true; addresses: string[] } | { ok: false; reason: string };
+export type HostCheck = { ok: true; addresses: string[] } | { ok: false; reason: string; /** the host has no address (not a refusal) */ unresolved?: true };
 
 /**
  * One guard per job: checks URLs (the scenario's and every request the page
@@ -83,9 +83,9 @@ export function createTargetGuard(policy: TargetPolicy, lookup: Lookup = systemL
       try {
         addresses = await lookup(host);
       } catch (e) {
-        return { ok: false, reason: `cannot resolve ${host}: ${(e as Error).message}` };
+        return { ok: false, reason: `cannot resolve ${host}: ${(e as Error).message}`, unresolved: true };
       }
-      if (addresses.length === 0) return { ok: false, reason: `${host} resolves to no address` };
+      if (addresses.length === 0) return { ok: false, reason: `${host} resolves to no address`, unresolved: true };
     }
     if (policy.allowPrivate || allow.host(host)) return { ok: true, addresses };
     for (const a of addresses) {

@@ -4,8 +4,11 @@ import type { AddressInfo } from "node:net";
 import { createLogger } from "@troupe/events/node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BrowserPool } from "../src/browser-pool.ts";
-import { startEgressProxy, type EgressProxy } from "../src/egress-proxy.ts";
+import { startEgressProxy, type EgressProxy, type EgressProxyOptions } from "../src/egress-proxy.ts";
+import { bypassMatcher } from "../src/proxy-bypass.ts";
 import { createTargetGuard } from "../src/ssrf.ts";
+import { upstreamFromSpec } from "../src/upstream-proxy.ts";
+import { startHttpProxy, startSocksProxy } from "./proxies.ts";
 
 /**
  * The egress proxy with real Chromium. Two servers on the same port: "public"
@@ -40,8 +43,16 @@ function listen(name: "public" | "secret", host: string, p: number): Promise<num
 }
 
 beforeAll(async () => {
-  port = await listen("public", "127.0.0.2", 0);
-  await listen("secret", "127.0.0.1", port);
+  // The same port on both addresses: another process may hold it on 127.0.0.1, then take another.
+  for (let tries = 1; ; tries++) {
+    port = await listen("public", "127.0.0.2", 0);
+    const taken = await listen("secret", "127.0.0.1", port).then(() => false, (e: NodeJS.ErrnoException) => {
+      if (e.code !== "EADDRINUSE" || tries >= 10) throw e;
+      return true;
+    });
+    if (!taken) break;
+    for (const s of servers.splice(0)) s.close();
+  }
   await pool.start();
 });
 afterAll(async () => {
@@ -49,15 +60,23 @@ afterAll(async () => {
   for (const s of servers) s.close();
 });
 
-/** A job's guard and proxy: `rebind.test` answers 127.0.0.2 the first time it is asked and 127.0.0.1 after. */
-async function jobProxy() {
+/**
+ * A job's guard and proxy: `rebind.test` answers 127.0.0.2 the first time it is asked and 127.0.0.1 after.
+ * With `via`, the job has a proxy of its own (on 127.0.0.1, taken as checked) with that bypass list.
+ */
+async function jobProxy(via?: { server: string; username?: string; password?: string; bypass?: string[] }) {
   let asked = 0;
   const guard = createTargetGuard({ allowPrivate: false, allowed: ["127.0.0.2"] }, async (h) => {
     if (h !== "rebind.test") throw new Error(`ENOTFOUND ${h}`);
     return ++asked === 1 ? ["127.0.0.2"] : ["127.0.0.1"];
   });
   const refused: string[] = [];
-  const proxy = await startEgressProxy({ resolve: (h) => guard.host(h), onRefused: (t, why) => refused.push(`${t}: ${why}`) });
+  const viaOption: EgressProxyOptions["via"] = via && {
+    upstream: upstreamFromSpec(via.server, ["127.0.0.1"], via.username, via.password),
+    bypass: bypassMatcher(via.bypass ?? []),
+    check: (h) => guard.host(h),
+  };
+  const proxy = await startEgressProxy({ resolve: (h) => guard.host(h), onRefused: (t, why) => refused.push(`${t}: ${why}`), ...(viaOption ? { via: viaOption } : {}) });
   return { guard, proxy, refused, asked: () => asked };
 }
 
@@ -121,6 +140,55 @@ describe("the job's egress proxy (real Chromium)", () => {
       for (const r of refused) expect(r).toMatch(new RegExp(`^127\\.0\\.0\\.1:${port}: 127\\.0\\.0\\.1 is a loopback`));
     } finally {
       await proxy.close();
+    }
+  });
+});
+
+describe("a job's own proxy, taken from the egress proxy (real Chromium)", () => {
+  it("goes through a SOCKS5 proxy with a username and password (Chromium alone cannot log in to SOCKS): the page and its WebSocket", async () => {
+    const socks = await startSocksProxy({ version: 5, user: "troupe", password: "s3cret" });
+    // The targets are on loopback, which Chromium's rules bypass unless told otherwise.
+    const { proxy, refused } = await jobProxy({ server: socks.url, username: "troupe", password: "s3cret", bypass: ["<-loopback>"] });
+    try {
+      const r = await visit(proxy, `http://127.0.0.2:${port}/via-socks?ws=${encodeURIComponent(`ws://127.0.0.2:${port}/socks-socket`)}`, (t) => t === "ws-error" || t === "open");
+      expect(r).toMatchObject({ status: 200, title: "open" });
+      expect(seen.public.requests).toContain("/via-socks?ws=" + encodeURIComponent(`ws://127.0.0.2:${port}/socks-socket`));
+      expect(seen.public.upgrades).toContain("/socks-socket");
+      // Every connection of the page went through the proxy, logged in: the page (and perhaps its favicon) and the socket.
+      expect(socks.carried.length).toBeGreaterThanOrEqual(2);
+      for (const c of socks.carried) expect(c).toBe(`127.0.0.2:${port}`);
+      expect(socks.refused).toBe(0);
+      expect(refused).toEqual([]);
+    } finally {
+      await proxy.close();
+      await socks.close();
+    }
+  });
+
+  it("reaches the hosts of the bypass list directly, at the address the guard checked (no rebinding); the rest through the proxy with the job's credentials; refusals before either", async () => {
+    const http = await startHttpProxy({ user: "troupe", password: "s3cret" });
+    const { proxy, refused, asked } = await jobProxy({ server: http.url, username: "troupe", password: "s3cret", bypass: ["rebind.test", "<-loopback>"] });
+    try {
+      const before = seen.secret.requests.length;
+      const direct = await visit(proxy, `http://rebind.test:${port}/bypassed`);
+      expect(direct).toMatchObject({ status: 200, title: "public" });
+      expect(asked()).toBe(1);
+      expect(seen.public.requests).toContain("/bypassed");
+      expect(http.carried.filter((u) => u.includes("bypassed"))).toEqual([]);
+      // Not in the list: through the job's proxy, which wants its credentials (it answers 407 otherwise).
+      const proxied = await visit(proxy, `http://127.0.0.2:${port}/proxied`);
+      expect(proxied).toMatchObject({ status: 200, title: "public" });
+      expect(http.carried).toContain(`http://127.0.0.2:${port}/proxied`);
+      expect(http.refused).toBe(0);
+      // A private target is refused by the guard before anything goes to the proxy.
+      const secret = await visit(proxy, `http://127.0.0.1:${port}/through-proxy`);
+      expect(secret).toMatchObject({ status: 403 });
+      expect(http.carried.filter((u) => u.includes("through-proxy"))).toEqual([]);
+      expect(seen.secret.requests.length).toBe(before);
+      expect(refused[0]).toMatch(new RegExp(`^127\\.0\\.0\\.1:${port}: 127\\.0\\.0\\.1 is a loopback`));
+    } finally {
+      await proxy.close();
+      await http.close();
     }
   });
 });

@@ -161,36 +161,3 @@ export class EventLog {
 let seq = 0;
 /** A unique job id per test. */
 export const jobId = (tag: string) => `job-${tag}-${process.pid}-${++seq}`;
-
-/**
- * A forward HTTP proxy that asks for Basic credentials (407) and records what
- * it forwarded: proof that a job's traffic went through its proxy.
- */
-export async function startProxy(user: string, password: string): Promise<{ url: string; forwarded: string[]; challenged: number; close(): Promise<void> }> {
-  const { request } = await import("node:http");
-  const expected = `Basic ${Buffer.from(`${user}:${password}`).toString("base64")}`;
-  const state = { forwarded: [] as string[], challenged: 0 };
-  const server = createServer((req, res) => {
-    if (req.headers["proxy-authorization"] !== expected) {
-      state.challenged++;
-      res.writeHead(407, { "proxy-authenticate": 'Basic realm="troupe-test"' });
-      res.end();
-      return;
-    }
-    state.forwarded.push(req.url ?? "");
-    const { "proxy-authorization": _a, "proxy-connection": _c, ...headers } = req.headers;
-    const up = request(req.url ?? "", { method: req.method, headers }, (r) => {
-      res.writeHead(r.statusCode ?? 502, r.headers);
-      r.pipe(res);
-    });
-    up.on("error", () => { res.writeHead(502); res.end(); });
-    req.pipe(up);
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  return {
-    url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
-    get forwarded() { return state.forwarded; },
-    get challenged() { return state.challenged; },
-    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
-  };
-}

@@ -5,7 +5,8 @@ import { loadSecretsKey, newSecretsKey, parseSecretsKey, sealSecret } from "@tro
 import { startTestNats, type TestNats } from "@troupe/tests/harness";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Worker } from "../src/worker.ts";
-import { EventLog, jobId, startPages, startProxy, startTestWorker, type TestPages } from "./helpers.ts";
+import { EventLog, jobId, startPages, startTestWorker, type TestPages } from "./helpers.ts";
+import { startHttpProxy, startSocksProxy } from "./proxies.ts";
 
 let nats: TestNats;
 let events: EventLog;
@@ -178,7 +179,7 @@ describe("fingerprint", () => {
 
 describe("proxy", () => {
   it("sends the job's traffic through its proxy with the job's credentials", async () => {
-    const proxy = await startProxy("troupe", "s3cret");
+    const proxy = await startHttpProxy({ user: "troupe", password: "s3cret" });
     try {
       const before = pages.urls.length;
       const { final } = await run((id) => ({
@@ -188,12 +189,38 @@ describe("proxy", () => {
       }), "proxy");
       if (final.type === "job.failed") throw new Error(final.data.error.message);
       expect(final.data.result.data).toEqual({ title: "Troupe test form" });
-      expect(proxy.challenged).toBeGreaterThan(0);
-      expect(proxy.forwarded).toContain(pages.url("/form"));
+      // The worker sends the credentials up front: the proxy never had to ask (407), and it carries only what logs in.
+      expect(proxy.refused).toBe(0);
+      expect(proxy.carried).toContain(pages.url("/form"));
       expect(pages.urls.slice(before)).toContain("/form");
     } finally {
       await proxy.close();
     }
+  });
+
+  it("logs in to a SOCKS5 proxy with the job's username and password (Chromium alone cannot)", async () => {
+    const socks = await startSocksProxy({ version: 5, user: "troupe", password: "s3cret" });
+    try {
+      const { final } = await run((id) => ({
+        url: pages.url("/form"),
+        proxy: { server: socks.url, username: "troupe", sealedPassword: sealSecret("s3cret", secretsKey(), id), bypass: ["<-loopback>"] },
+      }), "socks5");
+      if (final.type === "job.failed") throw new Error(final.data.error.message);
+      expect(final.data.result.data).toEqual({ title: "Troupe test form" });
+      expect(socks.carried).toContain(`127.0.0.1:${pages.port}`);
+      expect(socks.refused).toBe(0);
+    } finally {
+      await socks.close();
+    }
+  });
+
+  it("fails a job whose proxy cannot be used, saying why: a bypass rule the worker cannot read, a proxy host that does not resolve", async () => {
+    const { final: badRule } = await run({ url: pages.url("/form"), proxy: { server: "http://127.0.0.1:9", bypass: ["10.0.0.0/99"] } }, "bypass-rule");
+    expect(badRule.type).toBe("job.failed");
+    if (badRule.type === "job.failed") expect(badRule.data.error).toMatchObject({ code: "invalid", retryable: false, message: expect.stringMatching(/the job's proxy: proxy bypass rule "10\.0\.0\.0\/99" is not a valid IP range/) });
+    const { final: unresolved } = await run({ url: pages.url("/form"), proxy: { server: "http://no-such-proxy.invalid:3128" } }, "proxy-dns");
+    expect(unresolved.type).toBe("job.failed");
+    if (unresolved.type === "job.failed") expect(unresolved.data.error).toMatchObject({ code: "proxy", retryable: true, message: expect.stringMatching(/the job's proxy http:\/\/no-such-proxy\.invalid:3128: cannot resolve no-such-proxy\.invalid/) });
   });
 
   it("refuses a job whose sealed proxy password does not open with its key (other key, or sealed for another job), and says why", async () => {

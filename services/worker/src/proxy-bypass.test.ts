@@ -1,0 +1,54 @@
+import { describe, expect, it } from "vitest";
+import { bypassMatcher } from "./proxy-bypass.ts";
+
+describe("a job proxy's bypass list (Chromium's rules)", () => {
+  const m = (rules: string[]) => bypassMatcher(rules);
+
+  it("matches host patterns: exact names, wildcards, a leading dot, ports", () => {
+    const b = m(["example.com", "*.internal.test", ".corp.test", "api.test:8080", "*foo.test"]);
+    expect(b({ host: "example.com", port: 443 })).toBe(true);
+    expect(b({ host: "www.example.com", port: 443 })).toBe(false);
+    expect(b({ host: "a.internal.test", port: 80 })).toBe(true);
+    expect(b({ host: "internal.test", port: 80 })).toBe(false);
+    expect(b({ host: "x.y.corp.test", port: 80 })).toBe(true);
+    expect(b({ host: "api.test", port: 8080 })).toBe(true);
+    expect(b({ host: "api.test", port: 443 })).toBe(false);
+    expect(b({ host: "foo.test", port: 1 })).toBe(true);
+    expect(b({ host: "barfoo.test", port: 1 })).toBe(true);
+    expect(b({ host: "EXAMPLE.com", port: 1 })).toBe(true);
+  });
+
+  it("matches a scheme only where it applies; a CONNECT tunnel counts as https, wss or ws", () => {
+    const b = m(["http://plain.test", "https://secure.test"]);
+    expect(b({ scheme: "http", host: "plain.test", port: 80 })).toBe(true);
+    expect(b({ host: "plain.test", port: 443 })).toBe(false);
+    expect(b({ host: "secure.test", port: 443 })).toBe(true);
+    expect(b({ scheme: "http", host: "secure.test", port: 80 })).toBe(false);
+  });
+
+  it("matches IP literals and ranges, never a name by its address", () => {
+    const b = m(["192.0.2.7", "10.0.0.0/8", "[2001:db8::1]", "fd00::/8"]);
+    expect(b({ host: "192.0.2.7", port: 80 })).toBe(true);
+    expect(b({ host: "10.1.2.3", port: 80 })).toBe(true);
+    expect(b({ host: "11.1.2.3", port: 80 })).toBe(false);
+    expect(b({ host: "[2001:db8::1]", port: 443 })).toBe(true);
+    expect(b({ host: "fd12::5", port: 443 })).toBe(true);
+    expect(b({ host: "ten.test", port: 80 })).toBe(false);
+  });
+
+  it("<local> is a name without a dot; loopback is bypassed unless <-loopback> says otherwise", () => {
+    expect(m(["<local>"])({ host: "intranet", port: 80 })).toBe(true);
+    expect(m(["<local>"])({ host: "intra.net", port: 80 })).toBe(false);
+    expect(m(["<local>"])({ host: "::1", port: 80 })).toBe(true); // loopback, implicitly
+    for (const host of ["localhost", "a.localhost", "127.0.0.1", "127.9.9.9", "[::1]"]) {
+      expect(m([])({ host, port: 80 })).toBe(true);
+      expect(m(["<-loopback>"])({ host, port: 80 })).toBe(false);
+    }
+  });
+
+  it("refuses a rule it cannot read, naming it", () => {
+    expect(() => m(["10.0.0.0/40"])).toThrow(/"10\.0\.0\.0\/40" is not a valid IP range/);
+    expect(() => m(["a b"])).toThrow(/"a b" is not scheme:\/\/host:port/);
+    expect(() => m(["host:port"])).toThrow(/is not scheme:\/\/host:port/);
+  });
+});
