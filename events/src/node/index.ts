@@ -11,3 +11,4 @@ export * from "./command.ts";
 export * from "./parent-death.ts";
 export * from "./secrets.ts";
 export * from "./retry.ts";
+export * from "./proxy-bypass.ts";

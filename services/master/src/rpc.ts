@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type { Msg, Subscription } from "@nats-io/nats-core";
 import { ATTEMPT_MAX, decodeCommand, decodeReply, jobSpecFromSubmit, newId, type AckReply, type ErrorBody, type SubmitReply } from "@troupe/events";
-import { SECRETS_KEY_VAR, sealSecret } from "@troupe/events/node";
+import { bypassListError, SECRETS_KEY_VAR, sealSecret } from "@troupe/events/node";
 import type { Master } from "./master.ts";
 import { lookupJob } from "./state.ts";
 
@@ -36,6 +36,9 @@ export async function handleSubmit(master: Master, m: Msg): Promise<SubmitReply>
   if (cmd.value.proxy?.password !== undefined && !secretsKey) {
     return err("invalid", `this master has no ${SECRETS_KEY_VAR} to seal the proxy password with (passwords are never logged in clear): run \`troupe nats\` once to add one to credentials.env, or set ${SECRETS_KEY_VAR}`, "proxy.password");
   }
+  // The worker applies the bypass list with Chromium's rules; one it cannot read is refused here, not at the worker.
+  const badRule = bypassListError(cmd.value.proxy?.bypass);
+  if (badRule) return err("invalid", badRule.message, `proxy.bypass[${badRule.index}]`);
   const spec = jobSpecFromSubmit(cmd.value, secretsKey && ((plain) => sealSecret(plain, secretsKey, jobId)));
   try {
     // With a key the subject is the same for every resubmission: the guard lets only the first in.

@@ -56,6 +56,7 @@ describe("jobs.submit", () => {
     ["a bad tag", { url: "https://example.com", tags: ["has space"] }, "tags[0]"],
     ["an empty browser", { url: "https://example.com", browser: "" }, "browser"],
     ["a bad proxy", { url: "https://example.com", proxy: { server: "nope" } }, "proxy.server"],
+    ["a proxy bypass rule Chromium's syntax has no place for", { url: "https://example.com", proxy: { server: "http://p:3128", bypass: ["<local>", "10.0.0.0/99"] } }, "proxy.bypass[1]"],
     ["a bad fingerprint viewport", { url: "https://example.com", fingerprint: { viewport: { width: 0, height: 10 } } }, "fingerprint.viewport.width"],
     ["an empty idempotency key", { url: "https://example.com", idempotencyKey: "" }, "idempotencyKey"],
     ["an unknown field", { url: "https://example.com", colour: "red" }, "colour"],

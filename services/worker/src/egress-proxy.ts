@@ -2,7 +2,7 @@ import { createServer, request as httpRequest, Agent, type IncomingMessage, type
 import { isIP } from "node:net";
 import type { Duplex } from "node:stream";
 import { dial } from "./dial.ts";
-import type { BypassTarget } from "./proxy-bypass.ts";
+import type { BypassTarget } from "@troupe/events/node";
 import type { HostCheck, TargetCheck } from "./ssrf.ts";
 import { connectToProxy, proxyAuthorization, tunnelThrough, type UpstreamProxy } from "./upstream-proxy.ts";
 
@@ -30,7 +30,7 @@ export interface EgressProxyOptions {
   /** The job's own proxy. */
   via?: {
     upstream: UpstreamProxy;
-    /** Targets reached directly instead (Chromium's bypass-list rules, `proxy-bypass.ts`). */
+    /** Targets reached directly instead (Chromium's bypass-list rules, `events/src/node/proxy-bypass.ts`). */
     bypass(t: BypassTarget): boolean;
     /** The check for a target reached through the proxy: the guard's, or none when it is off (the proxy may know names this machine cannot resolve). */
     check(host: string): Promise<TargetCheck>;

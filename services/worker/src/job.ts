@@ -1,11 +1,10 @@
 import type { Command, EventData, LogEntry, Step } from "@troupe/events";
-import type { Logger } from "@troupe/events/node";
+import { bypassMatcher, type Logger } from "@troupe/events/node";
 import type { HTTPRequest, Page } from "puppeteer-core";
 import type { BrowserPool, ContextLease } from "./browser-pool.ts";
 import { applyFingerprint } from "./fingerprint.ts";
 import { executeScenario, ScenarioFailure, type ScenarioProgress, type ScenarioResult } from "./scenario-run.ts";
 import { startEgressProxy, type EgressProxyOptions } from "./egress-proxy.ts";
-import { bypassMatcher } from "./proxy-bypass.ts";
 import { createTargetGuard, type TargetGuard, type TargetPolicy } from "./ssrf.ts";
 import { upstreamFromSpec } from "./upstream-proxy.ts";
 

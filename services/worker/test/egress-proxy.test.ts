@@ -1,11 +1,10 @@
 import { createHash } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { createLogger } from "@troupe/events/node";
+import { bypassMatcher, createLogger } from "@troupe/events/node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BrowserPool } from "../src/browser-pool.ts";
 import { startEgressProxy, type EgressProxy, type EgressProxyOptions } from "../src/egress-proxy.ts";
-import { bypassMatcher } from "../src/proxy-bypass.ts";
 import { createTargetGuard } from "../src/ssrf.ts";
 import { upstreamFromSpec } from "../src/upstream-proxy.ts";
 import { startHttpProxy, startSocksProxy } from "./proxies.ts";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { bypassMatcher } from "./proxy-bypass.ts";
+import { bypassListError, bypassMatcher } from "./proxy-bypass.ts";
 
 describe("a job proxy's bypass list (Chromium's rules)", () => {
   const m = (rules: string[]) => bypassMatcher(rules);
@@ -50,5 +50,13 @@ describe("a job proxy's bypass list (Chromium's rules)", () => {
     expect(() => m(["10.0.0.0/40"])).toThrow(/"10\.0\.0\.0\/40" is not a valid IP range/);
     expect(() => m(["a b"])).toThrow(/"a b" is not scheme:\/\/host:port/);
     expect(() => m(["host:port"])).toThrow(/is not scheme:\/\/host:port/);
+  });
+});
+
+describe("bypassListError", () => {
+  it("names the first rule that cannot be read, by index", () => {
+    expect(bypassListError(["<local>", "*.corp.test", "[::1]:8080"])).toBeUndefined();
+    expect(bypassListError(undefined)).toBeUndefined();
+    expect(bypassListError(["<local>", "10.0.0.0/99", "a b"])).toEqual({ index: 1, message: expect.stringMatching(/"10\.0\.0\.0\/99" is not a valid IP range/) });
   });
 });

@@ -2,7 +2,8 @@ import { BlockList, isIP } from "node:net";
 
 /**
  * A job proxy's bypass list (`spec.proxy.bypass`), in Chromium's syntax, as
- * the worker's egress proxy applies it: the hosts it matches are reached
+ * the master validates it at submission and the worker's egress proxy
+ * applies it: the hosts it matches are reached
  * directly (at the addresses the guard checked), the rest through the job's
  * proxy. Chromium's rules (net/proxy_resolution/proxy_bypass_rules.h):
  *
@@ -96,4 +97,16 @@ export function bypassMatcher(rules: readonly string[]): (t: BypassTarget) => bo
     const target = { ...t, host: t.host.replace(/^\[|\]$/g, "").toLowerCase() };
     return (implicitLoopback && isLoopback(target.host)) || compiled.some((r) => r(target));
   };
+}
+
+/** The first rule of a bypass list that cannot be read: its index and why, for a submission's refusal. */
+export function bypassListError(rules: readonly string[] | undefined): { index: number; message: string } | undefined {
+  for (const [index, rule] of (rules ?? []).entries()) {
+    try {
+      parseRule(rule);
+    } catch (e) {
+      return { index, message: (e as Error).message };
+    }
+  }
+  return undefined;
 }
