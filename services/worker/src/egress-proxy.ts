@@ -1,3 +1,4 @@
+import { randomBytes, timingSafeEqual } from "node:crypto";
 import { createServer, request as httpRequest, Agent, type IncomingMessage, type RequestOptions, type ServerResponse } from "node:http";
 import { isIP } from "node:net";
 import type { Duplex } from "node:stream";
@@ -40,6 +41,8 @@ export interface EgressProxyOptions {
 export interface EgressProxy {
   /** `http://127.0.0.1:<port>`, for the browser context's proxyServer. */
   url: string;
+  /** Random per proxy: only the job's browser (page.authenticate) may use it, no other process on the machine. */
+  credentials: { username: string; password: string };
   /** Tunnels and requests it forwarded to targets. */
   readonly forwarded: number;
   close(): Promise<void>;
@@ -62,6 +65,13 @@ export async function startEgressProxy(o: EgressProxyOptions): Promise<EgressPro
   const open = new Set<Duplex>();
   const agent = new Agent({ keepAlive: true });
   let forwarded = 0;
+  const credentials = { username: "troupe-job", password: randomBytes(18).toString("base64url") };
+  const expected = Buffer.from(`Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString("base64")}`);
+  const authorized = (req: IncomingMessage) => {
+    const got = Buffer.from(req.headers["proxy-authorization"] ?? "");
+    return got.length === expected.length && timingSafeEqual(got, expected);
+  };
+  const CHALLENGE = 'Basic realm="troupe-egress"';
   const track = (s: Duplex) => {
     open.add(s);
     s.once("close", () => open.delete(s));
@@ -100,6 +110,7 @@ export async function startEgressProxy(o: EgressProxyOptions): Promise<EgressPro
   // Tunnels: https, wss and ws (Chromium tunnels WebSockets through CONNECT).
   server.on("connect", (req: IncomingMessage, client: Duplex, head: Buffer) => {
     track(client);
+    if (!authorized(req)) return void client.end(`HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: ${CHALLENGE}\r\ncontent-length: 0\r\n\r\n`);
     const refuse = (status: number, text: string) => client.end(`HTTP/1.1 ${status} ${status === 403 ? "Forbidden" : "Bad Gateway"}\r\ncontent-type: text/plain\r\n\r\n${text.replace(/[\r\n]/g, " ")}\n`);
     const target = parseAuthority(req.url ?? "");
     if (!target) return refuse(400, `not a host:port: ${String(req.url).slice(0, 200)}`);
@@ -127,6 +138,10 @@ export async function startEgressProxy(o: EgressProxyOptions): Promise<EgressPro
   });
   // Plain http: the request line carries the absolute URL.
   server.on("request", (req: IncomingMessage, res: ServerResponse) => {
+    if (!authorized(req)) {
+      res.writeHead(407, { "proxy-authenticate": CHALLENGE, "content-length": 0 });
+      return void res.end();
+    }
     const refuse = (status: number, text: string) => {
       if (!res.headersSent) res.writeHead(status, { "content-type": "text/plain" });
       res.end(`${text}\n`);
@@ -188,6 +203,7 @@ export async function startEgressProxy(o: EgressProxyOptions): Promise<EgressPro
   if (!addr || typeof addr === "string") throw new Error("the egress proxy has no port");
   return {
     url: `http://127.0.0.1:${addr.port}`,
+    credentials,
     get forwarded() {
       return forwarded;
     },

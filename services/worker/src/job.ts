@@ -4,7 +4,7 @@ import type { HTTPRequest, Page } from "puppeteer-core";
 import type { BrowserPool, ContextLease } from "./browser-pool.ts";
 import { applyFingerprint } from "./fingerprint.ts";
 import { executeScenario, ScenarioFailure, type ScenarioProgress, type ScenarioResult } from "./scenario-run.ts";
-import { startEgressProxy, type EgressProxyOptions } from "./egress-proxy.ts";
+import { startEgressProxy, type EgressProxy, type EgressProxyOptions } from "./egress-proxy.ts";
 import { createTargetGuard, type TargetGuard, type TargetPolicy } from "./ssrf.ts";
 import { upstreamFromSpec } from "./upstream-proxy.ts";
 
@@ -103,6 +103,9 @@ export function jobSteps(spec: Command<"worker.assign">["spec"]): Step[] {
   return steps;
 }
 
+/** A job's context lease, with the credentials its egress proxy wants from the job's pages. */
+type JobContext = ContextLease & { proxyCredentials?: EgressProxy["credentials"] };
+
 /**
  * The job's browser context. With the SSRF guard on, or a proxy of the job's
  * own, it goes out through a per-job egress proxy (`egress-proxy.ts`) that
@@ -112,7 +115,7 @@ export function jobSteps(spec: Command<"worker.assign">["spec"]): Step[] {
  * Chromium's built-in bypass, which would let loopback targets go direct.
  */
 async function acquireContext(pool: BrowserPool, proxy: Command<"worker.assign">["spec"]["proxy"], password: string | undefined, guard: TargetGuard,
-  report: Pick<EgressProxyOptions, "onRefused" | "onFailed">): Promise<ContextLease> {
+  report: Pick<EgressProxyOptions, "onRefused" | "onFailed">): Promise<JobContext> {
   if (!guard.active && !proxy) return pool.acquire();
   let via: EgressProxyOptions["via"];
   if (proxy) {
@@ -145,7 +148,7 @@ async function acquireContext(pool: BrowserPool, proxy: Command<"worker.assign">
     throw e;
   }
   let releasing: Promise<void> | undefined;
-  return { ...lease, release: () => (releasing ??= lease.release().finally(() => egress.close())) };
+  return { ...lease, proxyCredentials: egress.credentials, release: () => (releasing ??= lease.release().finally(() => egress.close())) };
 }
 
 /**
@@ -161,7 +164,7 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
   const addLog = (level: LogEntry["level"], message: string, source: LogEntry["source"]) => {
     if (logs.length < MAX_LOGS) logs.push({ time: new Date().toISOString(), level, message: message.slice(0, 4000), source });
   };
-  let lease: ContextLease | undefined;
+  let lease: JobContext | undefined;
   let partial: ScenarioResult | undefined;
   let responseTime: number | undefined;
   let memoryUsed = 0;
@@ -195,6 +198,8 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
     }
     void lease.crashed.then(() => abort(new JobAbort("browser-crashed", "the browser crashed during the job", true)));
     const page = await lease.context.newPage();
+    // The egress proxy answers only the job's browser (407 to anything else on the machine).
+    if (lease.proxyCredentials) await page.authenticate(lease.proxyCredentials);
     page.on("console", (m) => {
       const t = m.type();
       if (t === "error" || t === "warn") addLog(t === "warn" ? "warn" : "error", m.text(), "console");

@@ -83,6 +83,7 @@ async function visit(proxy: EgressProxy, url: string, until?: (title: string) =>
   const lease = await pool.acquire({ proxyServer: proxy.url, proxyBypassList: ["<-loopback>"] });
   try {
     const page = await lease.context.newPage();
+    await page.authenticate(proxy.credentials);
     const r = await page.goto(url).then((x) => ({ status: x?.status() }), (e: Error) => ({ error: e.message }));
     if (until) await page.waitForFunction((f) => new Function("t", `return (${f})(t)`)(document.title), { timeout: 10_000 }, until.toString());
     return { ...r, title: await page.title() };
@@ -137,6 +138,45 @@ describe("the job's egress proxy (real Chromium)", () => {
       // The page, and perhaps its favicon.
       expect(refused.length).toBeGreaterThan(0);
       for (const r of refused) expect(r).toMatch(new RegExp(`^127\\.0\\.0\\.1:${port}: 127\\.0\\.0\\.1 is a loopback`));
+    } finally {
+      await proxy.close();
+    }
+  });
+});
+
+describe("the egress proxy's own login", () => {
+  it("answers 407 to whoever lacks the job's random credentials (another process on the machine), plain requests and tunnels alike", async () => {
+    const { proxy } = await jobProxy();
+    const { request } = await import("node:http");
+    const { connect } = await import("node:net");
+    const via = new URL(proxy.url);
+    const plain = (auth?: string) => new Promise<number>((resolve, reject) => {
+      const r = request({ host: via.hostname, port: via.port, path: `http://127.0.0.2:${port}/login`, headers: auth ? { "proxy-authorization": auth } : {} }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      r.on("error", reject);
+      r.end();
+    });
+    const tunnel = (auth?: string) => new Promise<string>((resolve, reject) => {
+      const s = connect({ host: via.hostname, port: Number(via.port) }, () => s.write(`CONNECT 127.0.0.2:${port} HTTP/1.1\r\nHost: 127.0.0.2:${port}\r\n${auth ? `Proxy-Authorization: ${auth}\r\n` : ""}\r\n`));
+      s.once("data", (d: Buffer) => {
+        resolve(d.toString().split("\r\n")[0] as string);
+        s.destroy();
+      });
+      s.on("error", reject);
+    });
+    const basic = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString("base64")}`;
+    try {
+      const before = seen.public.requests.length;
+      expect(await plain()).toBe(407);
+      expect(await plain(basic(proxy.credentials.username, "guess"))).toBe(407);
+      expect(await tunnel()).toBe("HTTP/1.1 407 Proxy Authentication Required");
+      expect(seen.public.requests.length).toBe(before);
+      expect(proxy.forwarded).toBe(0);
+      expect(await plain(basic(proxy.credentials.username, proxy.credentials.password))).toBe(200);
+      expect(await tunnel(basic(proxy.credentials.username, proxy.credentials.password))).toBe("HTTP/1.1 200 Connection Established");
+      expect(proxy.credentials.password.length).toBeGreaterThanOrEqual(24);
     } finally {
       await proxy.close();
     }
