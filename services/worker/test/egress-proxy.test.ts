@@ -20,9 +20,31 @@ const servers: Server[] = [];
 const seen: Record<"public" | "secret", Seen> = { public: { requests: [], upgrades: [] }, secret: { requests: [], upgrades: [] } };
 const pool = new BrowserPool({ executablePath: process.env.TROUPE_CHROMIUM_PATH ?? "/usr/bin/chromium", recycleAfter: 1000, log: createLogger("egress-test", "warn") });
 
+/** A service worker that fetches what it is told to and answers with the outcome: its requests are its own, not the page's. */
+const SERVICE_WORKER = `self.addEventListener("message", (e) => e.waitUntil(
+  fetch(e.data, { mode: "no-cors", cache: "no-store" }).then((r) => "ok:" + r.status, () => "error").then((v) => e.ports[0].postMessage(v))));`;
+/** Registers it, then has it fetch from the secret and the public server; the outcomes go into the title. */
+const SW_PAGE = `(async () => {
+  const reg = await navigator.serviceWorker.register("/sw.js");
+  const sw = reg.installing || reg.waiting || reg.active;
+  await new Promise((r) => sw.state === "activated" ? r() : sw.addEventListener("statechange", () => sw.state === "activated" && r()));
+  const ask = (url) => new Promise((r) => { const ch = new MessageChannel(); ch.port1.onmessage = (e) => r(e.data); sw.postMessage(url, [ch.port2]); });
+  const secret = await ask("http://127.0.0.1:PORT/from-sw-secret");
+  const pub = await ask("http://127.0.0.2:PORT/from-sw-public");
+  document.title = "sw " + secret + " " + pub;
+})().catch((e) => document.title = "sw-failed " + e.message);`;
+
 function listen(name: "public" | "secret", host: string, p: number): Promise<number> {
   const s = createServer((req, res) => {
     seen[name].requests.push(req.url ?? "");
+    if (req.url === "/sw.js") {
+      res.writeHead(200, { "content-type": "text/javascript" });
+      return void res.end(SERVICE_WORKER);
+    }
+    if (req.url?.startsWith("/sw-page")) {
+      res.writeHead(200, { "content-type": "text/html" });
+      return void res.end(`<title>waiting</title><script>${SW_PAGE.replaceAll("PORT", String(p || port))}</script>`);
+    }
     res.writeHead(200, { "content-type": "text/html" });
     // The page opens a WebSocket to the address the query names (the proxy decides whether it gets there).
     const ws = new URL(req.url ?? "/", "http://x").searchParams.get("ws");
@@ -123,6 +145,20 @@ describe("the job's egress proxy (real Chromium)", () => {
       const ok = await visit(proxy, `http://127.0.0.2:${port}/ws?ws=${encodeURIComponent(`ws://127.0.0.2:${port}/public-socket`)}`, (t) => t === "ws-error" || t === "open");
       expect(ok.title).toBe("open");
       expect(seen.public.upgrades).toEqual(["/public-socket"]);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it("checks a service worker's own fetches too (request interception never sees them), with the page's login to the proxy", async () => {
+    const { proxy, refused } = await jobProxy();
+    try {
+      const r = await visit(proxy, `http://127.0.0.2:${port}/sw-page`, (t) => t.startsWith("sw"));
+      // The public fetch is same-origin (its status shows); the secret one is opaque (no-cors), so the servers tell.
+      expect(r.title).toMatch(/^sw (ok:0|error) ok:200$/);
+      expect(seen.public.requests).toContain("/from-sw-public");
+      expect(seen.secret.requests).not.toContain("/from-sw-secret");
+      expect(refused).toContainEqual(expect.stringMatching(new RegExp(`^127\\.0\\.0\\.1:${port}: 127\\.0\\.0\\.1 is a loopback`)));
     } finally {
       await proxy.close();
     }
