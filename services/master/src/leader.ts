@@ -1,4 +1,5 @@
 import type { KV } from "@nats-io/kv";
+import { isNatsOutage } from "@troupe/events/node";
 import type { Logger } from "pino";
 
 /**
@@ -65,14 +66,18 @@ export class LeaderLease {
   }
 
   private async acquireOrRenew(): Promise<void> {
-    const startMs = Date.now();
+    let startMs = Date.now();
     const value = (): Uint8Array => new TextEncoder().encode(JSON.stringify({ holder: this.id, expiresAtMs: startMs + this.leaseMs } satisfies LeaseValue));
     if (this.epoch > 0) {
-      try {
-        this.revision = await this.kv.update(this.key, value(), this.revision);
-        this.validUntilMs = startMs + this.leaseMs;
-      } catch (e) {
-        this.lose(`renewal refused: ${(e as Error).message}`);
+      // A second try only right after taking up this master's own stored renewal.
+      for (let tries = 0; tries < 2; tries++, startMs = Date.now()) {
+        try {
+          this.revision = await this.kv.update(this.key, value(), this.revision);
+          this.validUntilMs = startMs + this.leaseMs;
+          return;
+        } catch (e) {
+          if (!(await this.renewalFailed(e as Error))) return;
+        }
       }
       return;
     }
@@ -92,6 +97,32 @@ export class LeaderLease {
     this.holder = this.id;
     this.log.info({ epoch: rev }, "became leader");
     this.onChange({ leader: true, epoch: rev, holder: this.id });
+  }
+
+  /**
+   * A renewal that did not go through. An outage (no answer in a cluster
+   * failover, a lost connection) is no refusal: the lease holds until it
+   * lapses, and the next tick tries again. A refusal may come from this
+   * master's own earlier renewal, stored without its answer reaching us: the
+   * key then names this master at a newer revision, which it goes on from
+   * (the epoch stays; only this master writes its own name). Anything else
+   * means another master holds the lease. True when the renewal should be
+   * tried again at once (from the revision taken up).
+   */
+  private async renewalFailed(e: Error): Promise<boolean> {
+    if (isNatsOutage(e)) {
+      this.log.warn({ epoch: this.epoch, err: e.message, validForMs: this.validUntilMs - Date.now() }, "leader lease: renewal not answered; keeping the lease while it lasts and trying again");
+      return false;
+    }
+    const cur = await this.kv.get(this.key).catch(() => null);
+    const held = cur?.operation === "PUT" ? parseLease(cur.string()) : null;
+    if (cur && held?.holder === this.id && cur.revision > this.revision) {
+      this.log.warn({ epoch: this.epoch, revision: cur.revision }, "leader lease: an unanswered renewal had been stored; going on from it");
+      this.revision = cur.revision;
+      return true;
+    }
+    this.lose(`renewal refused: ${e.message}`);
+    return false;
   }
 
   private lose(why: string) {

@@ -1,0 +1,90 @@
+import { Writable } from "node:stream";
+import { jetstream } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import { connectAs, storeNames } from "@troupe/events/node";
+import { startLatencyProxy, startTestNats, waitFor, type LatencyProxy, type TestNats } from "@troupe/tests/harness";
+import pino from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { LeaderLease, parseLease, type LeaderState } from "../src/leader.ts";
+
+/**
+ * The leader lease over a link whose answers come late (a cluster failover,
+ * a congested network): a renewal that times out is no refusal, and one that
+ * was stored without its answer arriving is the master's own. Before, either
+ * cost the master its leadership (and a new epoch) although nobody else held
+ * the lease.
+ */
+
+let nats: TestNats;
+let link: LatencyProxy;
+beforeAll(async () => {
+  nats = await startTestNats({ init: true });
+  link = await startLatencyProxy(nats.url);
+});
+afterAll(async () => {
+  await link?.close();
+  await nats?.stop();
+});
+
+/** A pino logger whose lines the test can read. */
+function capturedLog() {
+  const lines: { msg: string }[] = [];
+  const log = pino({ level: "info" }, new Writable({ write(chunk, _e, cb) { lines.push(JSON.parse(String(chunk)) as { msg: string }); cb(); } }));
+  return { log, lines, saw: (text: string) => lines.some((l) => l.msg.includes(text)) };
+}
+
+describe("the leader lease through late answers", () => {
+  it("keeps leadership and its epoch through renewals that time out, and goes on from the one that was stored unanswered", async () => {
+    const nc = await connectAs({ url: link.url, role: "master", dataDir: nats.dataDir, name: "m-lease-slow", env: {} });
+    const direct = await nats.connect("master", "lease-reader");
+    // The lease's own KV waits 300 ms for an answer; renewals every second (a third of the 3 s lease).
+    const kv = await new Kvm(jetstream(nc, { timeout: 300 })).open(storeNames("troupe").masterKv);
+    const reader = await new Kvm(direct).open(storeNames("troupe").masterKv);
+    const changes: LeaderState[] = [];
+    const { log, saw } = capturedLog();
+    const lease = new LeaderLease(kv, "m-lease-slow", 3000, log, (s) => changes.push(s), "leader-slow-link");
+    try {
+      lease.start(() => true);
+      await waitFor("leadership", () => changes.length === 1, 10_000);
+      const epoch = changes[0]?.epoch as number;
+      expect(changes).toEqual([{ leader: true, epoch, holder: "m-lease-slow" }]);
+
+      // Answers now take 700 ms: the next renewal is stored, but its answer comes after the 300 ms timeout.
+      link.delayMs = 700;
+      await waitFor("a renewal that timed out", () => saw("renewal not answered"), 10_000);
+      link.delayMs = 0;
+      // The one after it names the revision before the stored one: refused, and recognised as this master's own.
+      await waitFor("the stored renewal to be taken up", () => saw("an unanswered renewal had been stored"), 10_000);
+      const adopted = (await reader.get("leader-slow-link"))?.revision as number;
+      await waitFor("a renewal after the link recovered", async () => ((await reader.get("leader-slow-link"))?.revision ?? 0) > adopted, 10_000);
+
+      expect(changes).toEqual([{ leader: true, epoch, holder: "m-lease-slow" }]);
+      expect(lease.currentEpoch()).toBe(epoch);
+      expect(parseLease((await reader.get("leader-slow-link"))?.string() ?? "")?.holder).toBe("m-lease-slow");
+    } finally {
+      link.delayMs = 0;
+      await lease.stop();
+      await nc.close();
+    }
+  });
+
+  it("still gives up a lease that lapses while no renewal is answered", async () => {
+    const nc = await connectAs({ url: link.url, role: "master", dataDir: nats.dataDir, name: "m-lease-lapse", env: {} });
+    const kv = await new Kvm(jetstream(nc, { timeout: 300 })).open(storeNames("troupe").masterKv);
+    const changes: LeaderState[] = [];
+    const { log } = capturedLog();
+    const lease = new LeaderLease(kv, "m-lease-lapse", 1500, log, (s) => changes.push(s), "leader-lapse");
+    try {
+      lease.start(() => true);
+      await waitFor("leadership", () => changes.length === 1, 10_000);
+      link.delayMs = 5000;
+      await waitFor("the lease to lapse", () => changes.length === 2, 10_000);
+      expect(changes[1]).toEqual({ leader: false, epoch: 0 });
+      expect(lease.currentEpoch()).toBe(0);
+    } finally {
+      link.delayMs = 0;
+      await lease.stop(false);
+      await nc.close();
+    }
+  });
+});
