@@ -7,6 +7,7 @@ import { jetstreamGrowth } from "./growth.ts";
 import { bench as limits, LIMIT } from "./limits.ts";
 import { peerBench, PEER } from "./peer-bullmq.ts";
 import type { BenchReport } from "./report.ts";
+import { bench as workQueue } from "./work-queue.ts";
 
 const value = (r: BenchReport, name: string) => {
   const f = r.figures.find((x) => x.name === name);
@@ -53,5 +54,15 @@ describe("bench quick mode", () => {
       expect(s.ratio).toBeGreaterThan(0);
       expect(typeof s.superLinear).toBe("boolean");
     }
+  }, 120_000);
+
+  it("work-queue experiment: every job completed and every event folded, with CPU and message counts", async () => {
+    const r = await workQueue({ quick: true, log: () => {} });
+    expect(r.params).toMatchObject({ jobs: 500, experiment: true, appendsPerJob: 3 });
+    expect(value(r, "jobs/s (submit → every event folded), work-queue experiment")).toBeGreaterThan(0);
+    expect(value(r, "events folded by the observer per job")).toBe(3);
+    // 3 appends per job at least, plus the queue's acks and pulls.
+    expect(value(r, "messages into nats-server per job")).toBeGreaterThanOrEqual(3);
+    expect(value(r, "nats-server CPU per job")).toBeGreaterThan(0);
   }, 120_000);
 });

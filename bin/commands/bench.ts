@@ -13,6 +13,8 @@ const BENCHES: Record<string, () => Promise<Bench>> = {
   limits: async () => (await import("../../bench/limits.ts")).bench,
   peer: async () => (await import("../../bench/peer-bullmq.ts")).bench,
   growth: async () => growthBench(loadServiceBench),
+  // An experiment for issue #7 (workers taking jobs from a JetStream work queue); not part of `all`.
+  "work-queue": async () => (await import("../../bench/work-queue.ts")).bench,
 };
 const NAMES = [...Object.keys(BENCHES), "all"].join(", ");
 
