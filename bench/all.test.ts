@@ -132,7 +132,7 @@ describe("bench all: output", () => {
 describe("troupe bench: arguments", () => {
   it("an unknown name, a missing name and --runs outside `all` are usage errors naming the choices", async () => {
     await expect(runCommand(benchCommand, ["nope"])).rejects.toThrow(UsageError);
-    await expect(runCommand(benchCommand, ["nope"])).rejects.toThrow(/limits, peer, growth, all/);
+    await expect(runCommand(benchCommand, ["nope"])).rejects.toThrow(/limits, peer, growth, work-queue, all/);
     await expect(runCommand(benchCommand, [])).rejects.toThrow(/name a benchmark/);
     await expect(runCommand(benchCommand, ["limits", "--runs", "2"])).rejects.toThrow(/--runs applies to `bench all` only/);
     await expect(runCommand(benchCommand, ["all", "--runs", "0"])).rejects.toThrow(/at least 1/);
