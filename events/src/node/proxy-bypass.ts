@@ -74,14 +74,43 @@ function parseRule(raw: string): Rule | "subtract-loopback" {
     host = v6[1] as string;
     if (v6[2]) port = Number(v6[2]);
   } else {
-    const hp = /^([^:[\]/\s]+)(?::(\d{1,5}))?$/.exec(rest);
+    // One rule per entry: a host pattern is letters, digits, `-`, `_`, `.` and `*` (no commas, no spaces).
+    const hp = /^([a-z0-9*._-]+)(?::(\d{1,5}))?$/.exec(rest);
     if (!hp) throw new Error(`proxy bypass rule ${JSON.stringify(raw)} is not scheme://host:port, ip/prefix, <local> or <-loopback>`);
     host = hp[1] as string;
     if (hp[2]) port = Number(hp[2]);
   }
   if (host.startsWith(".")) host = `*${host}`;
-  const pattern = new RegExp(`^${host.split("*").map((p) => p.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*")}$`);
-  return (t) => schemeMatches(scheme, t) && (port === undefined || t.port === port) && pattern.test(t.host);
+  const pattern = host.replace(/\*+/g, "*");
+  return (t) => schemeMatches(scheme, t) && (port === undefined || t.port === port) && globMatch(pattern, t.host);
+}
+
+/**
+ * Whether `text` matches `pattern`, where `*` stands for any run of
+ * characters. Never a regular expression: a pattern like `*a*a*a*…b` against a
+ * long host would make one backtrack for seconds, and the egress proxy matches
+ * on every request of a job, in the worker's one thread. This takes at most
+ * pattern × text steps.
+ */
+export function globMatch(pattern: string, text: string): boolean {
+  let p = 0;
+  let t = 0;
+  let star = -1;
+  let mark = 0;
+  while (t < text.length) {
+    if (p < pattern.length && pattern[p] !== "*" && pattern[p] === text[t]) {
+      p++;
+      t++;
+    } else if (p < pattern.length && pattern[p] === "*") {
+      star = p++;
+      mark = t;
+    } else if (star >= 0) {
+      p = star + 1;
+      t = ++mark;
+    } else return false;
+  }
+  while (pattern[p] === "*") p++;
+  return p === pattern.length;
 }
 
 /** Compiles a bypass list; throws on a rule it cannot read. */

@@ -5,7 +5,7 @@ import type { Duplex } from "node:stream";
 import { dial } from "./dial.ts";
 import type { BypassTarget } from "@troupe/events/node";
 import type { HostCheck, TargetCheck } from "./ssrf.ts";
-import { connectToProxy, proxyAuthorization, tunnelThrough, type UpstreamProxy } from "./upstream-proxy.ts";
+import { connectToProxy, offersBasic, proxyAuthorization, proxyName, tunnelThrough, type UpstreamProxy } from "./upstream-proxy.ts";
 
 /**
  * A job's way out: a forward proxy on 127.0.0.1 that its browser context uses
@@ -182,6 +182,11 @@ export async function startEgressProxy(o: EgressProxyOptions): Promise<EgressPro
       out.on("socket", () => forwarded++);
       out.on("timeout", () => out.destroy(new Error(`no answer from ${host}:${port} within ${timeoutMs} ms`)));
       out.on("response", (r) => {
+        if (via && r.statusCode === 407) {
+          // The job's proxy refused the job's login. Passed on, Chromium would take it for its own proxy's challenge.
+          r.resume();
+          return failed(`${host}:${port}`, new Error(`the job's proxy ${proxyName(via.upstream)} asked for credentials (407)${via.upstream.username === undefined ? "; the job gives none" : " and refused the job's"}${offersBasic(r.headers["proxy-authenticate"]) ? "" : " (it does not offer Basic, the only scheme the worker speaks)"}`), refuse);
+        }
         const back = { ...r.headers };
         for (const h of HOP) delete back[h];
         res.writeHead(r.statusCode ?? 502, r.statusMessage, back);

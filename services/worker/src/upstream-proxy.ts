@@ -50,6 +50,12 @@ export function upstreamFromSpec(server: string, addresses: readonly string[], u
   };
 }
 
+/** Whether a `Proxy-Authenticate` answer offers Basic (absent: no way to tell, so yes). */
+export function offersBasic(challenge: string | string[] | undefined): boolean {
+  const all = Array.isArray(challenge) ? challenge.join(",") : challenge;
+  return all === undefined || /(^|[\s,])basic(\s|$)/i.test(all);
+}
+
 /** `Basic …` for an http(s) proxy with a username, else undefined. */
 export function proxyAuthorization(up: UpstreamProxy): string | undefined {
   return up.username === undefined ? undefined : `Basic ${Buffer.from(`${up.username}:${up.password ?? ""}`).toString("base64")}`;
@@ -127,7 +133,10 @@ async function httpConnect(s: Duplex, up: UpstreamProxy, target: TunnelTarget, t
   const code = Number(/^HTTP\/1\.[01] (\d{3})/.exec(status)?.[1]);
   if (code === 200) return;
   s.destroy();
-  if (code === 407) throw new Error(`the job's proxy ${proxyName(up)} asked for credentials (407)${up.username === undefined ? "; the job gives none" : " and refused the job's"}`);
+  if (code === 407) {
+    const challenge = /^proxy-authenticate:\s*(.*)$/im.exec(head.toString("latin1"))?.[1];
+    throw new Error(`the job's proxy ${proxyName(up)} asked for credentials (407)${up.username === undefined ? "; the job gives none" : " and refused the job's"}${offersBasic(challenge) ? "" : " (it does not offer Basic, the only scheme the worker speaks)"}`);
+  }
   throw new Error(`the job's proxy ${proxyName(up)} refused CONNECT ${a}: ${status.slice(0, 200)}`);
 }
 
@@ -151,6 +160,11 @@ async function socks5Connect(s: Duplex, up: UpstreamProxy, target: TunnelTarget,
     throw new Error(`the job's proxy ${name} accepts none of the offered logins (${withAuth ? "none, username/password" : "none: it wants credentials and the job gives none"})`);
   }
   const fam = isIP(target.host);
+  // The length is one byte: a longer name would be cut and the rest sent on as data (another destination).
+  if (!fam && Buffer.byteLength(target.host) > 255) {
+    s.destroy();
+    throw new Error(`SOCKS5 cannot carry a host name longer than 255 bytes (${target.host.slice(0, 60)}…)`);
+  }
   const host = fam === 4 ? Buffer.from(target.host.split(".").map(Number))
     : fam === 6 ? ipv6Bytes(target.host)
     : Buffer.concat([Buffer.from([Buffer.byteLength(target.host)]), Buffer.from(target.host)]);
@@ -167,12 +181,14 @@ async function socks5Connect(s: Duplex, up: UpstreamProxy, target: TunnelTarget,
   }
 }
 
-async function socks4Connect(s: Duplex, up: UpstreamProxy, target: TunnelTarget, timeoutMs: number): Promise<void> {
+/** The IPv4 address SOCKS4 carries, found before connecting to the proxy (a lookup on an open connection could outlive it). */
+async function socks4Address(target: TunnelTarget): Promise<string> {
   const ip = isIP(target.host) === 4 ? target.host : await target.ipv4?.();
-  if (!ip) {
-    s.destroy();
-    throw new Error(`SOCKS4 needs an IPv4 address and ${target.host} has none`);
-  }
+  if (!ip) throw new Error(`SOCKS4 needs an IPv4 address and ${target.host} has none`);
+  return ip;
+}
+
+async function socks4Connect(s: Duplex, up: UpstreamProxy, target: TunnelTarget, ip: string, timeoutMs: number): Promise<void> {
   const user = Buffer.from(up.username ?? "");
   s.write(Buffer.concat([Buffer.from([4, 1, target.port >> 8, target.port & 0xff, ...ip.split(".").map(Number)]), user, Buffer.from([0])]));
   const reply = await readReply(s, (b) => (b.length >= 8 ? 8 : 0), timeoutMs, `SOCKS4 connect to ${authority(target.host, target.port)} through ${proxyName(up)}`);
@@ -195,10 +211,11 @@ function ipv6Bytes(address: string): Buffer {
 
 /** A byte stream to `target` through the job's proxy: CONNECT for http(s), the SOCKS handshakes for socks. */
 export async function tunnelThrough(up: UpstreamProxy, target: TunnelTarget, timeoutMs: number): Promise<Duplex> {
+  const ipv4 = up.scheme === "socks4" ? await socks4Address(target) : undefined;
   const s = await connectToProxy(up, timeoutMs);
   try {
     if (up.scheme === "socks5") await socks5Connect(s, up, target, timeoutMs);
-    else if (up.scheme === "socks4") await socks4Connect(s, up, target, timeoutMs);
+    else if (ipv4 !== undefined) await socks4Connect(s, up, target, ipv4, timeoutMs);
     else await httpConnect(s, up, target, timeoutMs);
   } catch (e) {
     s.destroy();

@@ -240,6 +240,32 @@ describe("a job's own proxy, taken from the egress proxy (real Chromium)", () =>
     }
   });
 
+  it("turns the job's proxy refusing the job's login into a 502 that says so (passed on, Chromium would take the 407 for its own proxy's)", async () => {
+    const http = await startHttpProxy({ user: "troupe", password: "s3cret" });
+    const { proxy, asked } = await jobProxy({ server: http.url, username: "troupe", password: "wrong", bypass: ["<-loopback>"] });
+    const { request } = await import("node:http");
+    const via = new URL(proxy.url);
+    try {
+      const r = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const q = request({ host: via.hostname, port: via.port, path: `http://127.0.0.2:${port}/refused-login`,
+          headers: { "proxy-authorization": `Basic ${Buffer.from(`${proxy.credentials.username}:${proxy.credentials.password}`).toString("base64")}` } }, (res) => {
+          let body = "";
+          res.on("data", (c: Buffer) => (body += c.toString()));
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        q.on("error", reject);
+        q.end();
+      });
+      expect(r.status).toBe(502);
+      expect(r.body).toMatch(new RegExp(`the job's proxy http://127\\.0\\.0\\.1:${http.port} asked for credentials \\(407\\) and refused the job's`));
+      expect(http.refused).toBe(1);
+      expect(asked()).toBe(0);
+    } finally {
+      await proxy.close();
+      await http.close();
+    }
+  });
+
   it("reaches the hosts of the bypass list directly, at the address the guard checked (no rebinding); the rest through the proxy with the job's credentials; refusals before either", async () => {
     const http = await startHttpProxy({ user: "troupe", password: "s3cret" });
     const { proxy, refused, asked } = await jobProxy({ server: http.url, username: "troupe", password: "s3cret", bypass: ["rebind.test", "<-loopback>"] });

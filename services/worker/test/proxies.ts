@@ -34,15 +34,16 @@ function closer(server: Server | ReturnType<typeof createTcpServer>, sockets: Se
   });
 }
 
-/** An HTTP proxy (HTTPS with `tls`) that wants `Proxy-Authorization: Basic user:password`. */
-export async function startHttpProxy(o: { user: string; password: string; tls?: boolean }): Promise<TestProxy> {
+/** An HTTP proxy (HTTPS with `tls`) that wants `Proxy-Authorization: Basic user:password`; `challenge` is what its 407 offers. */
+export async function startHttpProxy(o: { user: string; password: string; tls?: boolean; challenge?: string }): Promise<TestProxy> {
+  const challenge = o.challenge ?? 'Basic realm="troupe-test"';
   const expected = `Basic ${Buffer.from(`${o.user}:${o.password}`).toString("base64")}`;
   const state = { carried: [] as string[], refused: 0 };
   const sockets = new Set<Duplex>();
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     if (req.headers["proxy-authorization"] !== expected) {
       state.refused++;
-      res.writeHead(407, { "proxy-authenticate": 'Basic realm="troupe-test"' });
+      res.writeHead(407, { "proxy-authenticate": challenge });
       res.end();
       return;
     }
@@ -62,7 +63,7 @@ export async function startHttpProxy(o: { user: string; password: string; tls?: 
     client.on("error", () => client.destroy());
     if (req.headers["proxy-authorization"] !== expected) {
       state.refused++;
-      client.end('HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm="troupe-test"\r\n\r\n');
+      client.end(`HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: ${challenge}\r\n\r\n`);
       return;
     }
     const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(req.url ?? "");

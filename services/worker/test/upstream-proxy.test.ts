@@ -50,6 +50,13 @@ describe("tunnels through the job's proxy", () => {
       .rejects.toThrow(/asked for credentials \(407\); the job gives none/);
   });
 
+  it("HTTP: says so when the proxy offers no Basic login (Digest, NTLM: the worker speaks Basic only)", async () => {
+    // It wants Digest, so the Basic login it gets is no login to it.
+    const p = keep(await startHttpProxy({ user: "u", password: "digest-only", challenge: 'Digest realm="x", nonce="1"' }));
+    await expect(tunnelThrough(upstreamFromSpec(p.url, ["127.0.0.1"], "u", "pw"), { host: "127.0.0.1", port: targetPort }, 5000))
+      .rejects.toThrow(/refused the job's \(it does not offer Basic, the only scheme the worker speaks\)/);
+  });
+
   it("HTTPS: the same inside TLS, the proxy's certificate verified", async () => {
     const p = keep(await startHttpProxy({ user: "u", password: "pw", tls: true }));
     const trusted = upstreamFromSpec(`https://proxy.test:${p.port}`, ["127.0.0.1"], "u", "pw", { ca: proxyTls.cert });
@@ -71,6 +78,14 @@ describe("tunnels through the job's proxy", () => {
     await expect(tunnelThrough(upstreamFromSpec(p.url, ["127.0.0.1"]), { host: "127.0.0.1", port: targetPort }, 5000))
       .rejects.toThrow(/accepts none of the offered logins \(none: it wants credentials and the job gives none\)/);
     expect(p.refused).toBe(2);
+  });
+
+  it("SOCKS5: a host name too long for its one length byte is refused before anything is sent", async () => {
+    const p = keep(await startSocksProxy({ version: 5 }));
+    const long = `${"a".repeat(63)}.`.repeat(4) + "test";
+    await expect(tunnelThrough(upstreamFromSpec(p.url, ["127.0.0.1"]), { host: long, port: targetPort }, 5000))
+      .rejects.toThrow(/SOCKS5 cannot carry a host name longer than 255 bytes/);
+    expect(p.carried).toEqual([]);
   });
 
   it("SOCKS5 without credentials, and to an IP literal", async () => {
