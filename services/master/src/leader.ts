@@ -28,6 +28,8 @@ export class LeaderLease {
   private validUntilMs = 0;
   private timer?: NodeJS.Timeout;
   private busy = false;
+  /** `expiresAtMs` of renewals that got no answer since the last answered one: the only stored values this master may take up as its own. */
+  private unanswered = new Set<number>();
   holder?: string;
 
   constructor(
@@ -74,9 +76,10 @@ export class LeaderLease {
         try {
           this.revision = await this.kv.update(this.key, value(), this.revision);
           this.validUntilMs = startMs + this.leaseMs;
+          this.unanswered.clear();
           return;
         } catch (e) {
-          if (!(await this.renewalFailed(e as Error))) return;
+          if (!(await this.renewalFailed(e as Error, startMs + this.leaseMs))) return;
         }
       }
       return;
@@ -104,19 +107,23 @@ export class LeaderLease {
    * failover, a lost connection) is no refusal: the lease holds until it
    * lapses, and the next tick tries again. A refusal may come from this
    * master's own earlier renewal, stored without its answer reaching us: the
-   * key then names this master at a newer revision, which it goes on from
-   * (the epoch stays; only this master writes its own name). Anything else
-   * means another master holds the lease. True when the renewal should be
+   * key then holds exactly the value of one of those unanswered renewals
+   * (this master's id and that renewal's expiry), at a newer revision, which
+   * it goes on from with the same epoch. The expiry must match, not only the
+   * id: two processes given the same TROUPE_MASTER_ID would otherwise take
+   * each other's renewals for their own and both lead. Anything else means
+   * another master holds the lease. True when the renewal should be
    * tried again at once (from the revision taken up).
    */
-  private async renewalFailed(e: Error): Promise<boolean> {
+  private async renewalFailed(e: Error, expiresAtMs: number): Promise<boolean> {
     if (isNatsOutage(e)) {
+      this.unanswered.add(expiresAtMs);
       this.log.warn({ epoch: this.epoch, err: e.message, validForMs: this.validUntilMs - Date.now() }, "leader lease: renewal not answered; keeping the lease while it lasts and trying again");
       return false;
     }
     const cur = await this.kv.get(this.key).catch(() => null);
     const held = cur?.operation === "PUT" ? parseLease(cur.string()) : null;
-    if (cur && held?.holder === this.id && cur.revision > this.revision) {
+    if (cur && held?.holder === this.id && this.unanswered.has(held.expiresAtMs) && cur.revision > this.revision) {
       this.log.warn({ epoch: this.epoch, revision: cur.revision }, "leader lease: an unanswered renewal had been stored; going on from it");
       this.revision = cur.revision;
       return true;
@@ -126,6 +133,7 @@ export class LeaderLease {
   }
 
   private lose(why: string) {
+    this.unanswered.clear();
     if (this.epoch === 0) return;
     this.log.warn({ epoch: this.epoch, why }, "lost leadership");
     this.epoch = 0;

@@ -87,4 +87,24 @@ describe("the leader lease through late answers", () => {
       await nc.close();
     }
   });
+
+  it("does not take another process's renewal for its own when both were given the same master id", async () => {
+    const nc = await nats.connect("master", "lease-twins");
+    const kv = await new Kvm(nc).open(storeNames("troupe").masterKv);
+    const a: LeaderState[] = [];
+    const b: LeaderState[] = [];
+    const first = new LeaderLease(kv, "m-twin", 60_000, capturedLog().log, (s) => a.push(s), "leader-twins");
+    const second = new LeaderLease(kv, "m-twin", 60_000, capturedLog().log, (s) => b.push(s), "leader-twins");
+    // Ticks by hand: the first leads; the second, seeing its own id on an unexpired lease, takes it (as a restarted process would).
+    await first.tick(() => true);
+    await second.tick(() => true);
+    expect(a).toHaveLength(1);
+    expect(b).toEqual([{ leader: true, epoch: expect.any(Number), holder: "m-twin" }]);
+    // The first one's renewal is refused, and the stored value, though it names "m-twin", is none of its renewals: it steps down.
+    await first.tick(() => true);
+    expect(a[1]).toEqual({ leader: false, epoch: 0 });
+    expect(first.currentEpoch()).toBe(0);
+    expect(second.currentEpoch()).toBe(b[0]?.epoch);
+    await second.stop();
+  });
 });
