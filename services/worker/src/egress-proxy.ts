@@ -5,7 +5,7 @@ import type { Duplex } from "node:stream";
 import { dial } from "./dial.ts";
 import type { BypassTarget } from "@troupe/events/node";
 import type { HostCheck, TargetCheck } from "./ssrf.ts";
-import { connectToProxy, offersBasic, proxyAuthorization, proxyName, tunnelThrough, type UpstreamProxy } from "./upstream-proxy.ts";
+import { connectToProxy, learnChallenge, proxyAuthorization, refusedLogin, tunnelThrough, type UpstreamProxy } from "./upstream-proxy.ts";
 
 /**
  * A job's way out: a forward proxy on 127.0.0.1 that its browser context uses
@@ -156,44 +156,53 @@ export async function startEgressProxy(o: EgressProxyOptions): Promise<EgressPro
     const host = u.hostname.replace(/^\[|\]$/g, "").toLowerCase();
     const port = Number(u.port || 80);
     const via = o.via && !o.via.bypass({ scheme: "http", host, port }) ? o.via : undefined;
+    // Only a request without a body can be sent again (after a Digest challenge of the job's proxy).
+    const bodyless = (req.method === "GET" || req.method === "HEAD") && req.headers["content-length"] === undefined && req.headers["transfer-encoding"] === undefined;
     void (async () => {
       const headers = { ...req.headers };
       for (const h of HOP) delete headers[h];
-      let options: RequestOptions;
+      let options: () => RequestOptions;
       if (via) {
         if (!(await admitVia(via.check, host, port, refuse))) return;
         const up = via.upstream;
         if (up.scheme === "http" || up.scheme === "https") {
           // An HTTP proxy takes the absolute URL (some refuse CONNECT to port 80); it gets the job's credentials here.
-          const auth = proxyAuthorization(up);
-          options = { path: u.href, headers: { ...headers, ...(auth ? { "proxy-authorization": auth } : {}) },
-            createConnection: (_o, cb) => void connectToProxy(up, timeoutMs).then((s) => cb(null, s as never), (e: Error) => cb(e, undefined as never)) };
+          options = () => {
+            const auth = proxyAuthorization(up, req.method ?? "GET", u.href);
+            return { path: u.href, headers: { ...headers, ...(auth ? { "proxy-authorization": auth } : {}) },
+              createConnection: (_o, cb) => void connectToProxy(up, timeoutMs).then((s) => cb(null, s as never), (e: Error) => cb(e, undefined as never)) };
+          };
         } else {
-          options = { path: `${u.pathname}${u.search}`, headers,
-            createConnection: (_o, cb) => void tunnelThrough(up, { host, port, ipv4: ipv4Of(host) }, timeoutMs).then((s) => cb(null, s as never), (e: Error) => cb(e, undefined as never)) };
+          options = () => ({ path: `${u.pathname}${u.search}`, headers,
+            createConnection: (_o, cb) => void tunnelThrough(up, { host, port, ipv4: ipv4Of(host) }, timeoutMs).then((s) => cb(null, s as never), (e: Error) => cb(e, undefined as never)) });
         }
       } else {
         const addresses = await admit(host, port, refuse);
         if (!addresses) return;
         // The checked address, with the name in the Host header: no second resolution.
-        options = { host: addresses[0], port, path: `${u.pathname}${u.search}`, headers, agent };
+        options = () => ({ host: addresses[0], port, path: `${u.pathname}${u.search}`, headers, agent });
       }
-      const out = httpRequest({ ...options, method: req.method, timeout: timeoutMs });
-      out.on("socket", () => forwarded++);
-      out.on("timeout", () => out.destroy(new Error(`no answer from ${host}:${port} within ${timeoutMs} ms`)));
-      out.on("response", (r) => {
-        if (via && r.statusCode === 407) {
-          // The job's proxy refused the job's login. Passed on, Chromium would take it for its own proxy's challenge.
-          r.resume();
-          return failed(`${host}:${port}`, new Error(`the job's proxy ${proxyName(via.upstream)} asked for credentials (407)${via.upstream.username === undefined ? "; the job gives none" : " and refused the job's"}${offersBasic(r.headers["proxy-authenticate"]) ? "" : " (it does not offer Basic, the only scheme the worker speaks)"}`), refuse);
-        }
-        const back = { ...r.headers };
-        for (const h of HOP) delete back[h];
-        res.writeHead(r.statusCode ?? 502, r.statusMessage, back);
-        r.pipe(res);
-      });
-      out.on("error", (e) => (res.headersSent ? res.destroy() : failed(`${host}:${port}`, e, refuse)));
-      req.pipe(out);
+      const send = (again: boolean) => {
+        const out = httpRequest({ ...options(), method: req.method, timeout: timeoutMs });
+        out.on("socket", () => forwarded++);
+        out.on("timeout", () => out.destroy(new Error(`no answer from ${host}:${port} within ${timeoutMs} ms`)));
+        out.on("response", (r) => {
+          if (via && r.statusCode === 407) {
+            // The job's proxy wants (another) login. Passed on, Chromium would take it for its own proxy's challenge.
+            r.resume();
+            if (!again && bodyless && learnChallenge(via.upstream, r.headers["proxy-authenticate"])) return send(true);
+            return failed(`${host}:${port}`, refusedLogin(via.upstream, r.headers["proxy-authenticate"]), refuse);
+          }
+          const back = { ...r.headers };
+          for (const h of HOP) delete back[h];
+          res.writeHead(r.statusCode ?? 502, r.statusMessage, back);
+          r.pipe(res);
+        });
+        out.on("error", (e) => (res.headersSent ? res.destroy() : failed(`${host}:${port}`, e, refuse)));
+        if (again) out.end();
+        else req.pipe(out);
+      };
+      send(false);
     })().catch((e: Error) => failed(`${host}:${port}`, e, refuse));
   });
   // Chromium sends WebSockets through CONNECT; an Upgrade through the plain path is not proxied.

@@ -2,10 +2,12 @@ import { isIP } from "node:net";
 import type { Duplex } from "node:stream";
 import { connect as tlsConnect, type ConnectionOptions } from "node:tls";
 import { dial } from "./dial.ts";
+import { digestAuthorization, parseDigestChallenge, type DigestChallenge } from "./proxy-digest.ts";
 
 /**
  * The job's own proxy, as the worker's egress proxy speaks to it: HTTP
- * (CONNECT tunnels, absolute-form requests), HTTPS (the same inside TLS),
+ * (CONNECT tunnels, absolute-form requests; Basic, or Digest once the proxy
+ * asks for it), HTTPS (the same inside TLS),
  * SOCKS4 and SOCKS5 (with username/password, RFC 1929 — which Chromium itself
  * cannot do). The worker adds the job's credentials itself, so the password
  * never goes near the page.
@@ -22,6 +24,8 @@ export interface UpstreamProxy {
   password?: string;
   /** Extra TLS options for an https proxy (tests: a private CA). */
   tls?: ConnectionOptions;
+  /** The Digest challenge the proxy answered Basic with, once it has (kept for the job), and how often its nonce was used. */
+  digest?: { challenge: DigestChallenge; nc: number };
 }
 
 export interface TunnelTarget {
@@ -51,14 +55,38 @@ export function upstreamFromSpec(server: string, addresses: readonly string[], u
 }
 
 /** Whether a `Proxy-Authenticate` answer offers Basic (absent: no way to tell, so yes). */
-export function offersBasic(challenge: string | string[] | undefined): boolean {
+function offersBasic(challenge: string | string[] | undefined): boolean {
   const all = Array.isArray(challenge) ? challenge.join(",") : challenge;
   return all === undefined || /(^|[\s,])basic(\s|$)/i.test(all);
 }
 
-/** `Basic …` for an http(s) proxy with a username, else undefined. */
-export function proxyAuthorization(up: UpstreamProxy): string | undefined {
-  return up.username === undefined ? undefined : `Basic ${Buffer.from(`${up.username}:${up.password ?? ""}`).toString("base64")}`;
+/**
+ * The `Proxy-Authorization` for one request to an http(s) proxy: Basic, sent
+ * up front, until the proxy has asked for Digest. `uri` is the request
+ * target as sent (`host:port` for CONNECT, the absolute URL otherwise).
+ */
+export function proxyAuthorization(up: UpstreamProxy, method: string, uri: string): string | undefined {
+  if (up.username === undefined) return undefined;
+  if (up.digest) return digestAuthorization(up.digest.challenge, up.username, up.password ?? "", method, uri, ++up.digest.nc);
+  return `Basic ${Buffer.from(`${up.username}:${up.password ?? ""}`).toString("base64")}`;
+}
+
+/**
+ * After a 407: whether it taught a Digest challenge worth one more try (a
+ * new one; the same nonce refused again means the credentials are wrong).
+ */
+export function learnChallenge(up: UpstreamProxy, challenge: string | string[] | undefined): boolean {
+  if (up.username === undefined) return false;
+  const c = parseDigestChallenge(challenge);
+  if (!c || up.digest?.challenge.nonce === c.nonce) return false;
+  up.digest = { challenge: c, nc: 0 };
+  return true;
+}
+
+/** Why the job's proxy answered 407, for the job's logs. */
+export function refusedLogin(up: UpstreamProxy, challenge: string | string[] | undefined): Error {
+  const speaks = offersBasic(challenge) || parseDigestChallenge(challenge) !== undefined;
+  return new Error(`the job's proxy ${proxyName(up)} asked for credentials (407)${up.username === undefined ? "; the job gives none" : " and refused the job's"}${speaks ? "" : " (it offers neither Basic nor a Digest the worker speaks)"}`);
 }
 
 /** A connection to the proxy itself (inside TLS for an https proxy). */
@@ -124,20 +152,23 @@ function readReply(s: Duplex, complete: (buf: Buffer) => number, timeoutMs: numb
 
 const authority = (host: string, port: number) => `${isIP(host) === 6 ? `[${host}]` : host}:${port}`;
 
-async function httpConnect(s: Duplex, up: UpstreamProxy, target: TunnelTarget, timeoutMs: number): Promise<void> {
-  const auth = proxyAuthorization(up);
+/** CONNECT through an http(s) proxy; after a Digest challenge once more on a new connection. The socket that carries the tunnel. */
+async function httpConnect(first: Duplex, up: UpstreamProxy, target: TunnelTarget, timeoutMs: number): Promise<Duplex> {
   const a = authority(target.host, target.port);
-  s.write(`CONNECT ${a} HTTP/1.1\r\nHost: ${a}\r\n${auth ? `Proxy-Authorization: ${auth}\r\n` : ""}\r\n`);
-  const head = await readReply(s, (b) => { const i = b.indexOf("\r\n\r\n"); return i < 0 ? 0 : i + 4; }, timeoutMs, `CONNECT ${a} through the job's proxy ${proxyName(up)}`);
-  const status = head.toString("latin1").split("\r\n")[0] as string;
-  const code = Number(/^HTTP\/1\.[01] (\d{3})/.exec(status)?.[1]);
-  if (code === 200) return;
-  s.destroy();
-  if (code === 407) {
-    const challenge = /^proxy-authenticate:\s*(.*)$/im.exec(head.toString("latin1"))?.[1];
-    throw new Error(`the job's proxy ${proxyName(up)} asked for credentials (407)${up.username === undefined ? "; the job gives none" : " and refused the job's"}${offersBasic(challenge) ? "" : " (it does not offer Basic, the only scheme the worker speaks)"}`);
+  let s = first;
+  for (let tries = 0; ; tries++) {
+    const auth = proxyAuthorization(up, "CONNECT", a);
+    s.write(`CONNECT ${a} HTTP/1.1\r\nHost: ${a}\r\n${auth ? `Proxy-Authorization: ${auth}\r\n` : ""}\r\n`);
+    const head = (await readReply(s, (b) => { const i = b.indexOf("\r\n\r\n"); return i < 0 ? 0 : i + 4; }, timeoutMs, `CONNECT ${a} through the job's proxy ${proxyName(up)}`)).toString("latin1");
+    const status = head.split("\r\n")[0] as string;
+    const code = Number(/^HTTP\/1\.[01] (\d{3})/.exec(status)?.[1]);
+    if (code === 200) return s;
+    s.destroy();
+    if (code !== 407) throw new Error(`the job's proxy ${proxyName(up)} refused CONNECT ${a}: ${status.slice(0, 200)}`);
+    const challenges = [...head.matchAll(/^proxy-authenticate:\s*(.*)$/gim)].map((m) => m[1] as string);
+    if (tries > 0 || !learnChallenge(up, challenges)) throw refusedLogin(up, challenges);
+    s = await connectToProxy(up, timeoutMs);
   }
-  throw new Error(`the job's proxy ${proxyName(up)} refused CONNECT ${a}: ${status.slice(0, 200)}`);
 }
 
 async function socks5Connect(s: Duplex, up: UpstreamProxy, target: TunnelTarget, timeoutMs: number): Promise<void> {
@@ -216,7 +247,7 @@ export async function tunnelThrough(up: UpstreamProxy, target: TunnelTarget, tim
   try {
     if (up.scheme === "socks5") await socks5Connect(s, up, target, timeoutMs);
     else if (ipv4 !== undefined) await socks4Connect(s, up, target, ipv4, timeoutMs);
-    else await httpConnect(s, up, target, timeoutMs);
+    else return await httpConnect(s, up, target, timeoutMs);
   } catch (e) {
     s.destroy();
     throw e;

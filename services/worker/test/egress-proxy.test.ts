@@ -240,6 +240,24 @@ describe("a job's own proxy, taken from the egress proxy (real Chromium)", () =>
     }
   });
 
+  it("logs in to an HTTP proxy that wants Digest (as Chromium did through page.authenticate): the page, sent again after the challenge, and its WebSocket", async () => {
+    const http = await startHttpProxy({ user: "troupe", password: "s3cret", digest: true });
+    const { proxy, refused } = await jobProxy({ server: http.url, username: "troupe", password: "s3cret", bypass: ["<-loopback>"] });
+    try {
+      const r = await visit(proxy, `http://127.0.0.2:${port}/via-digest?ws=${encodeURIComponent(`ws://127.0.0.2:${port}/digest-socket`)}`, (t) => t === "ws-error" || t === "open");
+      expect(r).toMatchObject({ status: 200, title: "open" });
+      expect(http.carried).toContain(`http://127.0.0.2:${port}/via-digest?ws=${encodeURIComponent(`ws://127.0.0.2:${port}/digest-socket`)}`);
+      expect(http.carried).toContain(`127.0.0.2:${port}`);
+      expect(seen.public.upgrades).toContain("/digest-socket");
+      // One Basic try answered with the challenge; from then on Digest.
+      expect(http.refused).toBe(1);
+      expect(refused).toEqual([]);
+    } finally {
+      await proxy.close();
+      await http.close();
+    }
+  });
+
   it("turns the job's proxy refusing the job's login into a 502 that says so (passed on, Chromium would take the 407 for its own proxy's)", async () => {
     const http = await startHttpProxy({ user: "troupe", password: "s3cret" });
     const { proxy, asked } = await jobProxy({ server: http.url, username: "troupe", password: "wrong", bypass: ["<-loopback>"] });

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createServer as createHttpServer, request, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
@@ -34,14 +35,23 @@ function closer(server: Server | ReturnType<typeof createTcpServer>, sockets: Se
   });
 }
 
-/** An HTTP proxy (HTTPS with `tls`) that wants `Proxy-Authorization: Basic user:password`; `challenge` is what its 407 offers. */
-export async function startHttpProxy(o: { user: string; password: string; tls?: boolean; challenge?: string }): Promise<TestProxy> {
-  const challenge = o.challenge ?? 'Basic realm="troupe-test"';
-  const expected = `Basic ${Buffer.from(`${o.user}:${o.password}`).toString("base64")}`;
+/** An HTTP proxy (HTTPS with `tls`) that wants `Proxy-Authorization: Basic user:password` (Digest with `digest`); `challenge` is what its 407 offers. */
+export async function startHttpProxy(o: { user: string; password: string; tls?: boolean; challenge?: string; digest?: boolean }): Promise<TestProxy> {
+  const nonce = `n${Date.now().toString(36)}`;
+  const challenge = o.digest ? `Digest realm="troupe-test", nonce="${nonce}", qop="auth", algorithm=MD5` : o.challenge ?? 'Basic realm="troupe-test"';
+  const basic = `Basic ${Buffer.from(`${o.user}:${o.password}`).toString("base64")}`;
+  const md5 = (x: string) => createHash("md5").update(x).digest("hex");
+  // Digest checked as RFC 2617 says (qop=auth), written out here rather than taken from the worker's code.
+  const loggedIn = (header: string | undefined, method: string, target: string) => {
+    if (!o.digest) return header === basic;
+    const p = Object.fromEntries([...(header ?? "").matchAll(/(\w+)="?([^",]*)"?/g)].map((m) => [m[1], m[2]]));
+    const expected = md5(`${md5(`${o.user}:troupe-test:${o.password}`)}:${nonce}:${p.nc}:${p.cnonce}:auth:${md5(`${method}:${target}`)}`);
+    return (header ?? "").startsWith("Digest ") && p.username === o.user && p.nonce === nonce && p.uri === target && p.response === expected;
+  };
   const state = { carried: [] as string[], refused: 0 };
   const sockets = new Set<Duplex>();
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
-    if (req.headers["proxy-authorization"] !== expected) {
+    if (!loggedIn(req.headers["proxy-authorization"], req.method ?? "GET", req.url ?? "")) {
       state.refused++;
       res.writeHead(407, { "proxy-authenticate": challenge });
       res.end();
@@ -61,7 +71,7 @@ export async function startHttpProxy(o: { user: string; password: string; tls?: 
   server.on("connect", (req: IncomingMessage, client: Duplex, head: Buffer) => {
     sockets.add(client);
     client.on("error", () => client.destroy());
-    if (req.headers["proxy-authorization"] !== expected) {
+    if (!loggedIn(req.headers["proxy-authorization"], "CONNECT", req.url ?? "")) {
       state.refused++;
       client.end(`HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: ${challenge}\r\n\r\n`);
       return;

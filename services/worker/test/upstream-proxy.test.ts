@@ -50,11 +50,19 @@ describe("tunnels through the job's proxy", () => {
       .rejects.toThrow(/asked for credentials \(407\); the job gives none/);
   });
 
-  it("HTTP: says so when the proxy offers no Basic login (Digest, NTLM: the worker speaks Basic only)", async () => {
-    // It wants Digest, so the Basic login it gets is no login to it.
-    const p = keep(await startHttpProxy({ user: "u", password: "digest-only", challenge: 'Digest realm="x", nonce="1"' }));
-    await expect(tunnelThrough(upstreamFromSpec(p.url, ["127.0.0.1"], "u", "pw"), { host: "127.0.0.1", port: targetPort }, 5000))
-      .rejects.toThrow(/refused the job's \(it does not offer Basic, the only scheme the worker speaks\)/);
+  it("HTTP: logs in with Digest when the proxy asks for it (once per job; later tunnels answer at once), and says so when it offers neither Basic nor Digest", async () => {
+    const p = keep(await startHttpProxy({ user: "u", password: "pw", digest: true }));
+    const up = upstreamFromSpec(p.url, ["127.0.0.1"], "u", "pw");
+    expect(await get(await tunnelThrough(up, { host: "127.0.0.1", port: targetPort }, 5000), "/digest")).toBe("hello /digest");
+    expect(p.refused).toBe(1); // the Basic login sent up front, answered with the challenge
+    expect(await get(await tunnelThrough(up, { host: "127.0.0.1", port: targetPort }, 5000), "/digest-again")).toBe("hello /digest-again");
+    expect(p.refused).toBe(1);
+    expect(p.carried).toEqual([`127.0.0.1:${targetPort}`, `127.0.0.1:${targetPort}`]);
+    await expect(tunnelThrough(upstreamFromSpec(p.url, ["127.0.0.1"], "u", "nope"), { host: "127.0.0.1", port: targetPort }, 5000))
+      .rejects.toThrow(/asked for credentials \(407\) and refused the job's$/);
+    const ntlm = keep(await startHttpProxy({ user: "u", password: "pw", challenge: "NTLM" }));
+    await expect(tunnelThrough(upstreamFromSpec(ntlm.url, ["127.0.0.1"], "u", "nope"), { host: "127.0.0.1", port: targetPort }, 5000))
+      .rejects.toThrow(/refused the job's \(it offers neither Basic nor a Digest the worker speaks\)/);
   });
 
   it("HTTPS: the same inside TLS, the proxy's certificate verified", async () => {
