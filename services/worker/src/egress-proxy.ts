@@ -5,7 +5,7 @@ import type { Duplex } from "node:stream";
 import { dial } from "./dial.ts";
 import type { BypassTarget } from "@troupe/events/node";
 import type { HostCheck, TargetCheck } from "./ssrf.ts";
-import { connectToProxy, learnChallenge, proxyAuthorization, refusedLogin, tunnelThrough, type UpstreamProxy } from "./upstream-proxy.ts";
+import { connectToProxy, learnChallenge, MAX_LOGIN_TRIES, proxyAuthorization, refusedLogin, tunnelThrough, type UpstreamProxy } from "./upstream-proxy.ts";
 
 /**
  * A job's way out: a forward proxy on 127.0.0.1 that its browser context uses
@@ -161,36 +161,49 @@ export async function startEgressProxy(o: EgressProxyOptions): Promise<EgressPro
     void (async () => {
       const headers = { ...req.headers };
       for (const h of HOP) delete headers[h];
-      let options: () => RequestOptions;
-      if (via) {
-        if (!(await admitVia(via.check, host, port, refuse))) return;
-        const up = via.upstream;
-        if (up.scheme === "http" || up.scheme === "https") {
-          // An HTTP proxy takes the absolute URL (some refuse CONNECT to port 80); it gets the job's credentials here.
-          options = () => {
+      if (via && !(await admitVia(via.check, host, port, refuse))) return;
+      const addresses = via ? [] : await admit(host, port, refuse);
+      if (!addresses) return;
+      /** One try of the request; after a Digest challenge of the job's proxy a bodiless one is sent again. */
+      const send = (tries: number) => {
+        const body = (out: ReturnType<typeof httpRequest>) => (tries === 1 ? req.pipe(out) : out.end());
+        let usedNonce: string | undefined;
+        let over = false;
+        let options: RequestOptions;
+        let connected: ((out: ReturnType<typeof httpRequest>) => void) | undefined;
+        const up = via?.upstream;
+        if (up && (up.scheme === "http" || up.scheme === "https")) {
+          // An HTTP proxy takes the absolute URL (some refuse CONNECT to port 80). Its login is added once the connection is there.
+          options = { path: u.href, headers, createConnection: (_o, cb) => void connectToProxy(up, timeoutMs).then((s) => cb(null, s as never), (e: Error) => cb(e, undefined as never)) };
+          connected = (out) => {
             const auth = proxyAuthorization(up, req.method ?? "GET", u.href);
-            return { path: u.href, headers: { ...headers, ...(auth ? { "proxy-authorization": auth } : {}) },
-              createConnection: (_o, cb) => void connectToProxy(up, timeoutMs).then((s) => cb(null, s as never), (e: Error) => cb(e, undefined as never)) };
+            usedNonce = auth.nonce;
+            if (auth.value) out.setHeader("proxy-authorization", auth.value);
           };
+        } else if (up) {
+          options = { path: `${u.pathname}${u.search}`, headers,
+            createConnection: (_o, cb) => void tunnelThrough(up, { host, port, ipv4: ipv4Of(host) }, timeoutMs).then((s) => cb(null, s as never), (e: Error) => cb(e, undefined as never)) };
         } else {
-          options = () => ({ path: `${u.pathname}${u.search}`, headers,
-            createConnection: (_o, cb) => void tunnelThrough(up, { host, port, ipv4: ipv4Of(host) }, timeoutMs).then((s) => cb(null, s as never), (e: Error) => cb(e, undefined as never)) });
+          // The checked address, with the name in the Host header: no second resolution.
+          options = { host: addresses[0], port, path: `${u.pathname}${u.search}`, headers, agent };
         }
-      } else {
-        const addresses = await admit(host, port, refuse);
-        if (!addresses) return;
-        // The checked address, with the name in the Host header: no second resolution.
-        options = () => ({ host: addresses[0], port, path: `${u.pathname}${u.search}`, headers, agent });
-      }
-      const send = (again: boolean) => {
-        const out = httpRequest({ ...options(), method: req.method, timeout: timeoutMs });
-        out.on("socket", () => forwarded++);
+        const out = httpRequest({ ...options, method: req.method, timeout: timeoutMs });
+        out.on("socket", () => {
+          forwarded++;
+          // Nothing is written before the socket is there, so the login can still go into the headers.
+          connected?.(out);
+          body(out);
+        });
         out.on("timeout", () => out.destroy(new Error(`no answer from ${host}:${port} within ${timeoutMs} ms`)));
         out.on("response", (r) => {
           if (via && r.statusCode === 407) {
             // The job's proxy wants (another) login. Passed on, Chromium would take it for its own proxy's challenge.
-            r.resume();
-            if (!again && bodyless && learnChallenge(via.upstream, r.headers["proxy-authenticate"])) return send(true);
+            // This try is over: its connection goes (a proxy may never finish the 407's body), its late errors are nobody's.
+            over = true;
+            r.on("error", () => {});
+            r.destroy();
+            out.destroy();
+            if (tries < MAX_LOGIN_TRIES && bodyless && learnChallenge(via.upstream, r.headers["proxy-authenticate"], usedNonce)) return retry(tries + 1);
             return failed(`${host}:${port}`, refusedLogin(via.upstream, r.headers["proxy-authenticate"]), refuse);
           }
           const back = { ...r.headers };
@@ -198,11 +211,21 @@ export async function startEgressProxy(o: EgressProxyOptions): Promise<EgressPro
           res.writeHead(r.statusCode ?? 502, r.statusMessage, back);
           r.pipe(res);
         });
-        out.on("error", (e) => (res.headersSent ? res.destroy() : failed(`${host}:${port}`, e, refuse)));
-        if (again) out.end();
-        else req.pipe(out);
+        out.on("error", (e) => {
+          if (over) return;
+          if (res.headersSent) res.destroy();
+          else failed(`${host}:${port}`, e, refuse);
+        });
       };
-      send(false);
+      const retry = (tries: number) => {
+        try {
+          send(tries);
+        } catch (e) {
+          // A header Node refuses, say: never an uncaught exception in the worker.
+          failed(`${host}:${port}`, e as Error, refuse);
+        }
+      };
+      retry(1);
     })().catch((e: Error) => failed(`${host}:${port}`, e, refuse));
   });
   // Chromium sends WebSockets through CONNECT; an Upgrade through the plain path is not proxied.

@@ -26,4 +26,19 @@ describe("Digest login to the job's proxy", () => {
     expect(parseDigestChallenge('Digest nonce="n"')).toBeUndefined();
     expect(parseDigestChallenge(undefined)).toBeUndefined();
   });
+
+  it("reads challenges Node joined into one value without mixing their parameters, and notes a stale nonce", () => {
+    expect(parseDigestChallenge('Digest realm="a", nonce="x", algorithm=SHA-512-256, Digest realm="b", nonce="y", qop="auth", Basic realm="c"'))
+      .toEqual({ realm: "b", nonce: "y", algorithm: "MD5", qop: "auth" });
+    expect(parseDigestChallenge('Digest realm="a", nonce="new", stale=true')).toEqual({ realm: "a", nonce: "new", algorithm: "MD5", stale: true });
+    expect(parseDigestChallenge(`Digest realm="a", nonce="n", opaque="${"x".repeat(5000)}"`)).toBeUndefined();
+  });
+
+  it("never puts a name with control or non-ASCII characters raw into the header", () => {
+    const c = { realm: "r", nonce: "n", algorithm: "MD5" };
+    const header = digestAuthorization(c, "us\r\nX-Injected: 1", "pw", "CONNECT", "a:443", 1);
+    expect(header).not.toMatch(/[\r\n]/);
+    expect(header).toContain("username*=UTF-8''us%0D%0AX-Injected%3A%201");
+    expect(digestAuthorization(c, "用户", "pw", "GET", "/", 1)).toContain("username*=UTF-8''%E7%94%A8%E6%88%B7");
+  });
 });

@@ -62,24 +62,30 @@ function offersBasic(challenge: string | string[] | undefined): boolean {
 
 /**
  * The `Proxy-Authorization` for one request to an http(s) proxy: Basic, sent
- * up front, until the proxy has asked for Digest. `uri` is the request
- * target as sent (`host:port` for CONNECT, the absolute URL otherwise).
+ * up front, until the proxy has asked for Digest; and the Digest nonce it
+ * used. `uri` is the request target as sent (`host:port` for CONNECT, the
+ * absolute URL otherwise). Made when the connection is there, so that nonce
+ * counts reach the proxy in order.
  */
-export function proxyAuthorization(up: UpstreamProxy, method: string, uri: string): string | undefined {
-  if (up.username === undefined) return undefined;
-  if (up.digest) return digestAuthorization(up.digest.challenge, up.username, up.password ?? "", method, uri, ++up.digest.nc);
-  return `Basic ${Buffer.from(`${up.username}:${up.password ?? ""}`).toString("base64")}`;
+export function proxyAuthorization(up: UpstreamProxy, method: string, uri: string): { value?: string; nonce?: string } {
+  if (up.username === undefined) return {};
+  if (up.digest) return { value: digestAuthorization(up.digest.challenge, up.username, up.password ?? "", method, uri, ++up.digest.nc), nonce: up.digest.challenge.nonce };
+  return { value: `Basic ${Buffer.from(`${up.username}:${up.password ?? ""}`).toString("base64")}` };
 }
 
+/** Tries of one request or tunnel against a proxy that keeps answering with new Digest challenges. */
+export const MAX_LOGIN_TRIES = 3;
+
 /**
- * After a 407: whether it taught a Digest challenge worth one more try (a
- * new one; the same nonce refused again means the credentials are wrong).
+ * After a 407: whether it brought a Digest challenge worth another try. Not
+ * when the proxy refused the very nonce the request used (the credentials
+ * are wrong); yes for a new nonce, a stale one, or the first Digest
+ * challenge after Basic. The challenge is kept for the job's later requests.
  */
-export function learnChallenge(up: UpstreamProxy, challenge: string | string[] | undefined): boolean {
-  if (up.username === undefined) return false;
+export function learnChallenge(up: UpstreamProxy, challenge: string | string[] | undefined, usedNonce: string | undefined): boolean {
   const c = parseDigestChallenge(challenge);
-  if (!c || up.digest?.challenge.nonce === c.nonce) return false;
-  up.digest = { challenge: c, nc: 0 };
+  if (up.username === undefined || !c || c.nonce === usedNonce) return false;
+  if (up.digest?.challenge.nonce !== c.nonce) up.digest = { challenge: c, nc: 0 };
   return true;
 }
 
@@ -152,13 +158,13 @@ function readReply(s: Duplex, complete: (buf: Buffer) => number, timeoutMs: numb
 
 const authority = (host: string, port: number) => `${isIP(host) === 6 ? `[${host}]` : host}:${port}`;
 
-/** CONNECT through an http(s) proxy; after a Digest challenge once more on a new connection. The socket that carries the tunnel. */
+/** CONNECT through an http(s) proxy; after a Digest challenge again, on a new connection. The socket that carries the tunnel. */
 async function httpConnect(first: Duplex, up: UpstreamProxy, target: TunnelTarget, timeoutMs: number): Promise<Duplex> {
   const a = authority(target.host, target.port);
   let s = first;
-  for (let tries = 0; ; tries++) {
+  for (let tries = 1; ; tries++) {
     const auth = proxyAuthorization(up, "CONNECT", a);
-    s.write(`CONNECT ${a} HTTP/1.1\r\nHost: ${a}\r\n${auth ? `Proxy-Authorization: ${auth}\r\n` : ""}\r\n`);
+    s.write(`CONNECT ${a} HTTP/1.1\r\nHost: ${a}\r\n${auth.value ? `Proxy-Authorization: ${auth.value}\r\n` : ""}\r\n`);
     const head = (await readReply(s, (b) => { const i = b.indexOf("\r\n\r\n"); return i < 0 ? 0 : i + 4; }, timeoutMs, `CONNECT ${a} through the job's proxy ${proxyName(up)}`)).toString("latin1");
     const status = head.split("\r\n")[0] as string;
     const code = Number(/^HTTP\/1\.[01] (\d{3})/.exec(status)?.[1]);
@@ -166,7 +172,7 @@ async function httpConnect(first: Duplex, up: UpstreamProxy, target: TunnelTarge
     s.destroy();
     if (code !== 407) throw new Error(`the job's proxy ${proxyName(up)} refused CONNECT ${a}: ${status.slice(0, 200)}`);
     const challenges = [...head.matchAll(/^proxy-authenticate:\s*(.*)$/gim)].map((m) => m[1] as string);
-    if (tries > 0 || !learnChallenge(up, challenges)) throw refusedLogin(up, challenges);
+    if (tries >= MAX_LOGIN_TRIES || !learnChallenge(up, challenges, auth.nonce)) throw refusedLogin(up, challenges);
     s = await connectToProxy(up, timeoutMs);
   }
 }

@@ -101,6 +101,22 @@ async function jobProxy(via?: { server: string; username?: string; password?: st
   return { guard, proxy, refused, asked: () => asked };
 }
 
+/** A plain request through the egress proxy, logged in, from Node: its status and body. */
+async function through(proxy: EgressProxy, url: string): Promise<{ status: number; body: string }> {
+  const { request } = await import("node:http");
+  const via = new URL(proxy.url);
+  const auth = `Basic ${Buffer.from(`${proxy.credentials.username}:${proxy.credentials.password}`).toString("base64")}`;
+  return new Promise((resolve, reject) => {
+    const q = request({ host: via.hostname, port: via.port, path: url, headers: { "proxy-authorization": auth } }, (res) => {
+      let body = "";
+      res.on("data", (c: Buffer) => (body += c.toString()));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    q.on("error", reject);
+    q.end();
+  });
+}
+
 async function visit(proxy: EgressProxy, url: string, until?: (title: string) => boolean) {
   const lease = await pool.acquire({ proxyServer: proxy.url, proxyBypassList: ["<-loopback>"] });
   try {
@@ -258,22 +274,31 @@ describe("a job's own proxy, taken from the egress proxy (real Chromium)", () =>
     }
   });
 
+  it("Digest with requests in parallel (each one that met the challenge tries again), a name outside ASCII, and one with a line break that must not get into a header", async () => {
+    const http = await startHttpProxy({ user: "用户", password: "s3cret", digest: true });
+    const { proxy } = await jobProxy({ server: http.url, username: "用户", password: "s3cret", bypass: ["<-loopback>"] });
+    const { proxy: broken } = await jobProxy({ server: http.url, username: "us\r\nX-Injected: 1", password: "s3cret", bypass: ["<-loopback>"] });
+    try {
+      // Four at once, all sent with Basic first and all answered with the same challenge.
+      const statuses = await Promise.all([1, 2, 3, 4].map((i) => through(proxy, `http://127.0.0.2:${port}/parallel-${i}`)));
+      expect(statuses.map((r) => r.status)).toEqual([200, 200, 200, 200]);
+      // The line break travels percent-encoded (username*), so the proxy sees a wrong name, not a header of its own.
+      const r = await through(broken, `http://127.0.0.2:${port}/broken-name`);
+      expect(r.status).toBe(502);
+      expect(r.body).toMatch(/asked for credentials \(407\) and refused the job's/);
+      expect(seen.public.requests).not.toContain("/broken-name");
+    } finally {
+      await proxy.close();
+      await broken.close();
+      await http.close();
+    }
+  });
+
   it("turns the job's proxy refusing the job's login into a 502 that says so (passed on, Chromium would take the 407 for its own proxy's)", async () => {
     const http = await startHttpProxy({ user: "troupe", password: "s3cret" });
     const { proxy, asked } = await jobProxy({ server: http.url, username: "troupe", password: "wrong", bypass: ["<-loopback>"] });
-    const { request } = await import("node:http");
-    const via = new URL(proxy.url);
     try {
-      const r = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-        const q = request({ host: via.hostname, port: via.port, path: `http://127.0.0.2:${port}/refused-login`,
-          headers: { "proxy-authorization": `Basic ${Buffer.from(`${proxy.credentials.username}:${proxy.credentials.password}`).toString("base64")}` } }, (res) => {
-          let body = "";
-          res.on("data", (c: Buffer) => (body += c.toString()));
-          res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-        });
-        q.on("error", reject);
-        q.end();
-      });
+      const r = await through(proxy, `http://127.0.0.2:${port}/refused-login`);
       expect(r.status).toBe(502);
       expect(r.body).toMatch(new RegExp(`the job's proxy http://127\\.0\\.0\\.1:${http.port} asked for credentials \\(407\\) and refused the job's`));
       expect(http.refused).toBe(1);

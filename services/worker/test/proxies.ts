@@ -44,9 +44,10 @@ export async function startHttpProxy(o: { user: string; password: string; tls?: 
   // Digest checked as RFC 2617 says (qop=auth), written out here rather than taken from the worker's code.
   const loggedIn = (header: string | undefined, method: string, target: string) => {
     if (!o.digest) return header === basic;
-    const p = Object.fromEntries([...(header ?? "").matchAll(/(\w+)="?([^",]*)"?/g)].map((m) => [m[1], m[2]]));
+    const p = Object.fromEntries([...(header ?? "").matchAll(/([\w*]+)="?([^",]*)"?/g)].map((m) => [m[1], m[2]]));
+    const user = p.username ?? decodeURIComponent((p["username*"] ?? "").replace(/^UTF-8''/i, ""));
     const expected = md5(`${md5(`${o.user}:troupe-test:${o.password}`)}:${nonce}:${p.nc}:${p.cnonce}:auth:${md5(`${method}:${target}`)}`);
-    return (header ?? "").startsWith("Digest ") && p.username === o.user && p.nonce === nonce && p.uri === target && p.response === expected;
+    return (header ?? "").startsWith("Digest ") && user === o.user && p.nonce === nonce && p.uri === target && p.response === expected;
   };
   const state = { carried: [] as string[], refused: 0 };
   const sockets = new Set<Duplex>();
