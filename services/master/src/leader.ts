@@ -1,4 +1,5 @@
 import type { KV } from "@nats-io/kv";
+import { randomBytes } from "node:crypto";
 import { isNatsOutage } from "@troupe/events/node";
 import type { Logger } from "pino";
 
@@ -13,6 +14,8 @@ import type { Logger } from "pino";
 export interface LeaseValue {
   holder: string;
   expiresAtMs: number;
+  /** Random per process: two processes given the same master id are still told apart. */
+  token?: string;
 }
 
 export interface LeaderState {
@@ -28,6 +31,7 @@ export class LeaderLease {
   private validUntilMs = 0;
   private timer?: NodeJS.Timeout;
   private busy = false;
+  private readonly token = randomBytes(9).toString("base64url");
   /** `expiresAtMs` of renewals that got no answer since the last answered one: the only stored values this master may take up as its own. */
   private unanswered = new Set<number>();
   holder?: string;
@@ -69,7 +73,7 @@ export class LeaderLease {
 
   private async acquireOrRenew(): Promise<void> {
     let startMs = Date.now();
-    const value = (): Uint8Array => new TextEncoder().encode(JSON.stringify({ holder: this.id, expiresAtMs: startMs + this.leaseMs } satisfies LeaseValue));
+    const value = (): Uint8Array => new TextEncoder().encode(JSON.stringify({ holder: this.id, expiresAtMs: startMs + this.leaseMs, token: this.token } satisfies LeaseValue));
     if (this.epoch > 0) {
       // A second try only right after taking up this master's own stored renewal.
       for (let tries = 0; tries < 2; tries++, startMs = Date.now()) {
@@ -91,7 +95,9 @@ export class LeaderLease {
     } else {
       const held = parseLease(cur.string());
       this.holder = held?.holder;
-      if (held && held.holder !== this.id && held.expiresAtMs > startMs) return;
+      // An unexpired lease is taken over only from this very process (a lease it lost track of): another one
+      // with the same master id, a restarted process or a twin, waits for it to lapse like any standby.
+      if (held && !(held.holder === this.id && held.token === this.token) && held.expiresAtMs > startMs) return;
       rev = await this.kv.update(this.key, value(), cur.revision);
     }
     this.revision = rev;
@@ -108,11 +114,11 @@ export class LeaderLease {
    * lapses, and the next tick tries again. A refusal may come from this
    * master's own earlier renewal, stored without its answer reaching us: the
    * key then holds exactly the value of one of those unanswered renewals
-   * (this master's id and that renewal's expiry), at a newer revision, which
-   * it goes on from with the same epoch. The expiry must match, not only the
-   * id: two processes given the same TROUPE_MASTER_ID would otherwise take
-   * each other's renewals for their own and both lead. Anything else means
-   * another master holds the lease. True when the renewal should be
+   * (this process's id, token and that renewal's expiry), at a newer
+   * revision, which it goes on from with the same epoch. The id alone is not
+   * enough: two processes given the same TROUPE_MASTER_ID would take each
+   * other's renewals for their own and both lead. Anything else means another
+   * master holds the lease. True when the renewal should be
    * tried again at once (from the revision taken up).
    */
   private async renewalFailed(e: Error, expiresAtMs: number): Promise<boolean> {
@@ -123,7 +129,7 @@ export class LeaderLease {
     }
     const cur = await this.kv.get(this.key).catch(() => null);
     const held = cur?.operation === "PUT" ? parseLease(cur.string()) : null;
-    if (cur && held?.holder === this.id && this.unanswered.has(held.expiresAtMs) && cur.revision > this.revision) {
+    if (cur && held?.holder === this.id && held.token === this.token && this.unanswered.has(held.expiresAtMs) && cur.revision > this.revision) {
       this.log.warn({ epoch: this.epoch, revision: cur.revision }, "leader lease: an unanswered renewal had been stored; going on from it");
       this.revision = cur.revision;
       return true;
@@ -147,7 +153,7 @@ export class LeaderLease {
     while (this.busy) await new Promise((r) => setTimeout(r, 10));
     if (release && this.epoch > 0) {
       try {
-        await this.kv.update(this.key, new TextEncoder().encode(JSON.stringify({ holder: this.id, expiresAtMs: 0 })), this.revision);
+        await this.kv.update(this.key, new TextEncoder().encode(JSON.stringify({ holder: this.id, expiresAtMs: 0, token: this.token } satisfies LeaseValue)), this.revision);
       } catch (e) {
         this.log.warn({ err: (e as Error).message }, "could not release the leader lease; it lapses by itself");
       }
@@ -159,7 +165,7 @@ export class LeaderLease {
 export function parseLease(text: string): LeaseValue | null {
   try {
     const v = JSON.parse(text) as Partial<LeaseValue>;
-    if (typeof v.holder === "string" && typeof v.expiresAtMs === "number") return { holder: v.holder, expiresAtMs: v.expiresAtMs };
+    if (typeof v.holder === "string" && typeof v.expiresAtMs === "number") return { holder: v.holder, expiresAtMs: v.expiresAtMs, ...(typeof v.token === "string" ? { token: v.token } : {}) };
   } catch {
     // An unreadable lease is treated as free: the revision check still prevents two winners.
   }

@@ -88,19 +88,27 @@ describe("the leader lease through late answers", () => {
     }
   });
 
-  it("does not take another process's renewal for its own when both were given the same master id", async () => {
+  it("two processes given the same master id never both lead: the second waits for the lease to lapse, and neither takes the other's renewal for its own", async () => {
     const nc = await nats.connect("master", "lease-twins");
     const kv = await new Kvm(nc).open(storeNames("troupe").masterKv);
     const a: LeaderState[] = [];
     const b: LeaderState[] = [];
-    const first = new LeaderLease(kv, "m-twin", 60_000, capturedLog().log, (s) => a.push(s), "leader-twins");
-    const second = new LeaderLease(kv, "m-twin", 60_000, capturedLog().log, (s) => b.push(s), "leader-twins");
-    // Ticks by hand: the first leads; the second, seeing its own id on an unexpired lease, takes it (as a restarted process would).
+    const first = new LeaderLease(kv, "m-twin", 1500, capturedLog().log, (s) => a.push(s), "leader-twins");
+    const second = new LeaderLease(kv, "m-twin", 1500, capturedLog().log, (s) => b.push(s), "leader-twins");
+    // Ticks by hand. The first leads; the second sees its own id on an unexpired lease, but not its own token: it waits.
     await first.tick(() => true);
     await second.tick(() => true);
-    expect(a).toHaveLength(1);
-    expect(b).toEqual([{ leader: true, epoch: expect.any(Number), holder: "m-twin" }]);
-    // The first one's renewal is refused, and the stored value, though it names "m-twin", is none of its renewals: it steps down.
+    expect(a).toEqual([{ leader: true, epoch: expect.any(Number), holder: "m-twin" }]);
+    expect(b).toEqual([]);
+    await first.tick(() => true); // renews
+    expect(first.currentEpoch()).toBe(a[0]?.epoch);
+    // The first stops renewing (paused, cut off); once its lease has lapsed the second takes it.
+    await waitFor("the first lease to lapse", async () => {
+      await second.tick(() => true);
+      return b.length === 1;
+    }, 10_000);
+    expect(b[0]).toEqual({ leader: true, epoch: expect.any(Number), holder: "m-twin" });
+    // The first comes back: its renewal is refused, and the stored value, though it names "m-twin", is not its own. It steps down.
     await first.tick(() => true);
     expect(a[1]).toEqual({ leader: false, epoch: 0 });
     expect(first.currentEpoch()).toBe(0);
