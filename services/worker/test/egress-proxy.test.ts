@@ -265,8 +265,8 @@ describe("a job's own proxy, taken from the egress proxy (real Chromium)", () =>
       expect(http.carried).toContain(`http://127.0.0.2:${port}/via-digest?ws=${encodeURIComponent(`ws://127.0.0.2:${port}/digest-socket`)}`);
       expect(http.carried).toContain(`127.0.0.2:${port}`);
       expect(seen.public.upgrades).toContain("/digest-socket");
-      // One Basic try answered with the challenge; from then on Digest.
-      expect(http.refused).toBe(1);
+      // The Basic try answered with the challenge (a request racing the first could meet it too); from then on Digest.
+      expect(http.refused).toBeGreaterThanOrEqual(1);
       expect(refused).toEqual([]);
     } finally {
       await proxy.close();
