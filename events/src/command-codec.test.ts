@@ -37,6 +37,7 @@ describe("jobs.submit validation", () => {
     [{ url: "https://x", runAt: "2026-01-02T00:00:00Z", expiresAt: "2026-01-01T00:00:00Z" }, "expiresAt", /after runAt/],
     [{ url: "https://x", tags: ["has space"] }, "tags[0]", /match/],
     [{ url: "https://x", proxy: { server: "proxy:8080" } }, "proxy.server", /scheme:\/\/host:port/],
+    [{ url: "https://x", proxy: { server: "http://p:3128", username: "u\r\nX-Injected: 1" } }, "proxy.username", /no control characters/],
     [{ url: "https://x", fingerprint: { timezone: "Not A Zone" } }, "fingerprint.timezone", /IANA/],
     [{ url: "https://x", fingerprint: { viewport: { width: 0, height: 10 } } }, "fingerprint.viewport.width", /greater or equal/],
     [{ url: "https://x", colour: "red" }, "colour", /unknown property/],

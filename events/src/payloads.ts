@@ -64,9 +64,12 @@ const ProxyServer = Type.String({ pattern: "^(https?|socks4|socks5)://[^\\s/]+$"
 const ProxyBypass = Type.Array(Type.String({ maxLength: 200 }), { maxItems: 50 });
 
 /** A job's proxy as the log keeps it: the password only sealed (events/src/node/secrets.ts), never in clear. */
+// No control characters: a proxy login travels in request headers.
+const ProxyUsername = Type.String({ maxLength: 200, pattern: "^[^\\u0000-\\u001f\\u007f]*$", description: "no control characters" });
+
 export const Proxy = Type.Object({
   server: ProxyServer,
-  username: Type.Optional(Type.String({ maxLength: 200 })),
+  username: Type.Optional(ProxyUsername),
   sealedPassword: Type.Optional(Type.String({ pattern: "^v1\\.[A-Za-z0-9_-]{16}\\.[A-Za-z0-9_-]{22,600}$", description: "the password sealed by the master with TROUPE_SECRETS_KEY; only workers open it" })),
   bypass: Type.Optional(ProxyBypass),
 }, { additionalProperties: false });
@@ -74,7 +77,7 @@ export const Proxy = Type.Object({
 /** A proxy as a client submits it: the password in clear (the master seals it before anything is logged). */
 export const SubmitProxy = Type.Object({
   server: ProxyServer,
-  username: Type.Optional(Type.String({ maxLength: 200 })),
+  username: Type.Optional(ProxyUsername),
   password: Type.Optional(Type.String({ maxLength: 200 })),
   bypass: Type.Optional(ProxyBypass),
 }, { additionalProperties: false });
