@@ -191,8 +191,12 @@ export async function startEgressProxy(o: EgressProxyOptions): Promise<EgressPro
         out.on("socket", () => {
           forwarded++;
           // Nothing is written before the socket is there, so the login can still go into the headers.
-          connected?.(out);
-          body(out);
+          try {
+            connected?.(out);
+            body(out);
+          } catch (e) {
+            out.destroy(e as Error); // a header Node refuses: this request fails, not the worker
+          }
         });
         out.on("timeout", () => out.destroy(new Error(`no answer from ${host}:${port} within ${timeoutMs} ms`)));
         out.on("response", (r) => {

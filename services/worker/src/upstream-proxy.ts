@@ -171,7 +171,7 @@ async function httpConnect(first: Duplex, up: UpstreamProxy, target: TunnelTarge
     if (code === 200) return s;
     s.destroy();
     if (code !== 407) throw new Error(`the job's proxy ${proxyName(up)} refused CONNECT ${a}: ${status.slice(0, 200)}`);
-    const challenges = [...head.matchAll(/^proxy-authenticate:\s*(.*)$/gim)].map((m) => m[1] as string);
+    const challenges = [...head.matchAll(/^proxy-authenticate:[ \t]*([^\r\n]*)/gim)].map((m) => m[1] as string);
     if (tries >= MAX_LOGIN_TRIES || !learnChallenge(up, challenges, auth.nonce)) throw refusedLogin(up, challenges);
     s = await connectToProxy(up, timeoutMs);
   }
