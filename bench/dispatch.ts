@@ -69,7 +69,7 @@ function cpuSnapshot(masterPid: number, natsPid: number) {
 }
 
 /** Messages the server has taken in and sent out so far (`/varz`): what a job costs in protocol traffic, whoever sent it. */
-async function serverMessages(monitorUrl: string): Promise<{ in: number; out: number }> {
+export async function serverMessages(monitorUrl: string): Promise<{ in: number; out: number }> {
   const v = (await (await fetch(`${monitorUrl}/varz`)).json()) as { in_msgs: number; out_msgs: number };
   return { in: v.in_msgs, out: v.out_msgs };
 }

@@ -4,7 +4,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { createEvent, decodeCommand, decodeEvent, jobSpecFromSubmit, newId, type TroupeEvent } from "@troupe/events";
 import { connectAs, publishEvent, storeNames } from "@troupe/events/node";
 import { startTestNats, type TestNats } from "@troupe/tests/harness";
-import { processCpuMicros } from "./dispatch.ts";
+import { processCpuMicros, serverMessages } from "./dispatch.ts";
 import type { Bench, BenchReport } from "./report.ts";
 
 /**
@@ -105,8 +105,7 @@ export const bench: Bench = async (o) => {
     const serverPid = nats.server.process.pid as number;
     const nats0 = processCpuMicros(serverPid);
     const own0 = process.cpuUsage();
-    const varz = async () => (await (await fetch(`${nats.monitorUrl}/varz`)).json()) as { in_msgs: number; out_msgs: number };
-    const msgs0 = await varz();
+    const msgs0 = await serverMessages(nats.monitorUrl);
     const t0 = performance.now();
     let next = 0;
     await Promise.all(Array.from({ length: inFlight }, async () => {
@@ -127,7 +126,7 @@ export const bench: Bench = async (o) => {
     const last = performance.now();
     const own = process.cpuUsage(own0);
     const natsCpu = (processCpuMicros(serverPid) - nats0) / jobs;
-    const msgs1 = await varz();
+    const msgs1 = await serverMessages(nats.monitorUrl);
     const jobsPerSec = jobs / ((last - t0) / 1000);
     const report: BenchReport = {
       bench: "work-queue",
@@ -137,8 +136,8 @@ export const bench: Bench = async (o) => {
         { name: "jobs/s (submit → last job.completed stored)", value: jobs / ((lastCompleted - t0) / 1000), unit: "jobs/s" },
         { name: "nats-server CPU per job", value: natsCpu, unit: "µs" },
         { name: "clients + workers + observer CPU per job", value: (own.user + own.system) / jobs, unit: "µs" },
-        { name: "messages into nats-server per job", value: (msgs1.in_msgs - msgs0.in_msgs) / jobs, unit: "msgs" },
-        { name: "messages out of nats-server per job", value: (msgs1.out_msgs - msgs0.out_msgs) / jobs, unit: "msgs" },
+        { name: "messages into nats-server per job", value: (msgs1.in - msgs0.in) / jobs, unit: "msgs" },
+        { name: "messages out of nats-server per job", value: (msgs1.out - msgs0.out) / jobs, unit: "msgs" },
         { name: "events folded by the observer per job", value: folded / jobs, unit: "events" },
       ],
       notes: [

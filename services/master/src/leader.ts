@@ -73,7 +73,7 @@ export class LeaderLease {
 
   private async acquireOrRenew(): Promise<void> {
     let startMs = Date.now();
-    const value = (): Uint8Array => new TextEncoder().encode(JSON.stringify({ holder: this.id, expiresAtMs: startMs + this.leaseMs, token: this.token } satisfies LeaseValue));
+    const value = () => this.encode(startMs + this.leaseMs);
     if (this.epoch > 0) {
       // A second try only right after taking up this master's own stored renewal.
       for (let tries = 0; tries < 2; tries++, startMs = Date.now()) {
@@ -97,7 +97,7 @@ export class LeaderLease {
       this.holder = held?.holder;
       // An unexpired lease is taken over only from this very process (a lease it lost track of): another one
       // with the same master id, a restarted process or a twin, waits for it to lapse like any standby.
-      if (held && !(held.holder === this.id && held.token === this.token) && held.expiresAtMs > startMs) return;
+      if (held && !this.isOwn(held) && held.expiresAtMs > startMs) return;
       rev = await this.kv.update(this.key, value(), cur.revision);
     }
     this.revision = rev;
@@ -129,13 +129,23 @@ export class LeaderLease {
     }
     const cur = await this.kv.get(this.key).catch(() => null);
     const held = cur?.operation === "PUT" ? parseLease(cur.string()) : null;
-    if (cur && held?.holder === this.id && held.token === this.token && this.unanswered.has(held.expiresAtMs) && cur.revision > this.revision) {
+    if (cur && held && this.isOwn(held) && this.unanswered.has(held.expiresAtMs) && cur.revision > this.revision) {
       this.log.warn({ epoch: this.epoch, revision: cur.revision }, "leader lease: an unanswered renewal had been stored; going on from it");
       this.revision = cur.revision;
       return true;
     }
     this.lose(`renewal refused: ${e.message}`);
     return false;
+  }
+
+  /** The lease value this process writes. */
+  private encode(expiresAtMs: number): Uint8Array {
+    return new TextEncoder().encode(JSON.stringify({ holder: this.id, expiresAtMs, token: this.token } satisfies LeaseValue));
+  }
+
+  /** Written by this very process (id and token): not a twin given the same master id. */
+  private isOwn(held: LeaseValue): boolean {
+    return held.holder === this.id && held.token === this.token;
   }
 
   private lose(why: string) {
@@ -153,7 +163,7 @@ export class LeaderLease {
     while (this.busy) await new Promise((r) => setTimeout(r, 10));
     if (release && this.epoch > 0) {
       try {
-        await this.kv.update(this.key, new TextEncoder().encode(JSON.stringify({ holder: this.id, expiresAtMs: 0, token: this.token } satisfies LeaseValue)), this.revision);
+        await this.kv.update(this.key, this.encode(0), this.revision);
       } catch (e) {
         this.log.warn({ err: (e as Error).message }, "could not release the leader lease; it lapses by itself");
       }

@@ -101,13 +101,14 @@ async function jobProxy(via?: { server: string; username?: string; password?: st
   return { guard, proxy, refused, asked: () => asked };
 }
 
-/** A plain request through the egress proxy, logged in, from Node: its status and body. */
-async function through(proxy: EgressProxy, url: string): Promise<{ status: number; body: string }> {
+const basic = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString("base64")}`;
+
+/** A plain request through the egress proxy from Node, logged in unless told otherwise (`null`: no login): its status and body. */
+async function through(proxy: EgressProxy, url: string, auth: string | null = basic(proxy.credentials.username, proxy.credentials.password)): Promise<{ status: number; body: string }> {
   const { request } = await import("node:http");
   const via = new URL(proxy.url);
-  const auth = `Basic ${Buffer.from(`${proxy.credentials.username}:${proxy.credentials.password}`).toString("base64")}`;
   return new Promise((resolve, reject) => {
-    const q = request({ host: via.hostname, port: via.port, path: url, headers: { "proxy-authorization": auth } }, (res) => {
+    const q = request({ host: via.hostname, port: via.port, path: url, headers: auth === null ? {} : { "proxy-authorization": auth } }, (res) => {
       let body = "";
       res.on("data", (c: Buffer) => (body += c.toString()));
       res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
@@ -199,17 +200,9 @@ describe("the job's egress proxy (real Chromium)", () => {
 describe("the egress proxy's own login", () => {
   it("answers 407 to whoever lacks the job's random credentials (another process on the machine), plain requests and tunnels alike", async () => {
     const { proxy } = await jobProxy();
-    const { request } = await import("node:http");
     const { connect } = await import("node:net");
     const via = new URL(proxy.url);
-    const plain = (auth?: string) => new Promise<number>((resolve, reject) => {
-      const r = request({ host: via.hostname, port: via.port, path: `http://127.0.0.2:${port}/login`, headers: auth ? { "proxy-authorization": auth } : {} }, (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      });
-      r.on("error", reject);
-      r.end();
-    });
+    const plain = async (auth?: string) => (await through(proxy, `http://127.0.0.2:${port}/login`, auth ?? null)).status;
     const tunnel = (auth?: string) => new Promise<string>((resolve, reject) => {
       const s = connect({ host: via.hostname, port: Number(via.port) }, () => s.write(`CONNECT 127.0.0.2:${port} HTTP/1.1\r\nHost: 127.0.0.2:${port}\r\n${auth ? `Proxy-Authorization: ${auth}\r\n` : ""}\r\n`));
       s.once("data", (d: Buffer) => {
@@ -218,7 +211,6 @@ describe("the egress proxy's own login", () => {
       });
       s.on("error", reject);
     });
-    const basic = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString("base64")}`;
     try {
       const before = seen.public.requests.length;
       expect(await plain()).toBe(407);
