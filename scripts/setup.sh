@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything Troupe needs on a Debian-like machine with Node 20+ and npm:
-# system packages (nats-server, chromium, redis-server for the peer benchmark) through apt-get when root, pnpm, and the
+# system packages (nats-server, chromium, openssl for self-signed NATS TLS, redis-server for the peer benchmark) through apt-get when root, pnpm, and the
 # workspace's npm dependencies. Downloads only from Debian's packages and the npm registry.
 # Safe to run again: it only installs what is missing.
 set -euo pipefail
@@ -27,6 +27,8 @@ find_chromium() {
 missing=()
 command -v "${TROUPE_NATS_SERVER:-nats-server}" >/dev/null 2>&1 || missing+=(nats-server)
 [ -n "$(find_chromium)" ] || missing+=(chromium)
+# openssl makes the certificates of `troupe nats --tls-self-signed` (and the TLS tests'); Debian's ca-certificates usually brings it.
+command -v "${TROUPE_OPENSSL:-openssl}" >/dev/null 2>&1 || missing+=(openssl)
 # redis-server only serves the BullMQ side of `pnpm bench peer/all` (and its quick test).
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 if [ "${#missing[@]}" -gt 0 ]; then

@@ -5,7 +5,7 @@ export const command = defineCommand({
   summary: "Create or update the streams TROUPE_EVENTS and TROUPE_HEARTBEATS, the object stores troupe-artifacts and troupe-master-snapshots and the KV bucket troupe-master. Idempotent; the master also runs it at start.",
   options: { ...natsOptions, ...streamOptions },
   async run({ values: v }) {
-    const nc = await connectAs({ url: v.natsUrl, role: "master", dataDir: v.dataDir, name: "troupe-init" });
+    const nc = await connectAs({ url: v.natsUrl, ca: v.natsCa, role: "master", dataDir: v.dataDir, name: "troupe-init" });
     try {
       const r = await initStores(nc, { prefix: v.prefix, replicas: v.replicas, heartbeatMaxAgeMs: v.heartbeatMaxAgeHours * 3600_000 });
       for (const s of r.streams) console.log(`stream ${s.name}: ${s.action}`);

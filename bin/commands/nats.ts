@@ -1,8 +1,8 @@
 import { writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import {
   credentialsPath, defineCommand, ensureCredentials, int, loadRouteCredential, natsConfEnv, shutdownSignal, startNatsServer, str, ROLES,
-  passwordVar, userVar,
+  passwordVar, resolveServerTls, userVar, natsServerTlsOptions,
 } from "@troupe/events/node";
 
 const host = { pattern: /^[A-Za-z0-9.:-]+$/, patternHelp: "an IP address or host name" };
@@ -26,6 +26,7 @@ export const command = defineCommand({
       env: "TROUPE_NATS_ROUTES", default: "", metavar: "<urls>",
       pattern: /^$|^nats:\/\/[A-Za-z0-9.-]+:\d{1,5}(,nats:\/\/[A-Za-z0-9.-]+:\d{1,5})*$/, patternHelp: "nats://host:port[,nats://host:port...]",
     }),
+    ...natsServerTlsOptions,
   },
   details: `
 Runs in the foreground until Ctrl-C / SIGTERM. Also writes <data dir>/nats.env with the
@@ -37,13 +38,22 @@ A cluster (three members keep the log through the loss of any one): copy credent
 each member's data dir, then on each, with its own server name and the other two as routes:
   troupe nats --server-name n1 --cluster-name troupe --routes nats://n2:6222,nats://n3:6222
 and once, anywhere: TROUPE_REPLICAS=3 troupe init. Routes authenticate with the route user of
-credentials.env (TROUPE_NATS_ROUTE_USER/PASSWORD), so a server without it cannot join; they are
-not encrypted: keep the cluster port on a private network.`,
+credentials.env (TROUPE_NATS_ROUTE_USER/PASSWORD), so a server without it cannot join.
+
+TLS (workers on other networks send their password over it): --tls-self-signed makes a private
+CA and a certificate for this machine's names and addresses (add others with --tls-hosts, e.g. a
+public name); give clients <data dir>/tls/ca.crt as TROUPE_NATS_CA. Or bring a certificate:
+--tls-cert/--tls-key (a public CA's needs nothing on the clients). Either way every client must
+use TLS. In a cluster the routes use TLS too: copy tls/ca.crt and tls/ca.key to every member's
+data dir before its first start with --tls-self-signed, or give each --tls-ca. Without TLS, the
+routes are plain: keep the cluster port on a private network.`,
   async run({ values: v }) {
     if (v.routes && !v.clusterName) {
       console.error("troupe nats: --routes needs --cluster-name (the same on every member)");
       return 2;
     }
+    // Listen before starting: a SIGTERM while nats-server starts (or right after) must still stop it, not orphan it.
+    const signalled = shutdownSignal();
     const credentials = ensureCredentials(v.dataDir);
     const conf = natsConfEnv({
       host: v.host, port: v.port, wsHost: v.wsHost, wsPort: v.wsPort, monitorHost: v.monitorHost, monitorPort: v.monitorPort,
@@ -54,11 +64,14 @@ not encrypted: keep the cluster port on a private network.`,
     const cluster = v.clusterName
       ? { name: v.clusterName, host: v.clusterHost || v.host, port: v.clusterPort, routes: v.routes ? v.routes.split(",") : [], credential: loadRouteCredential(v.dataDir) }
       : undefined;
-    const server = await startNatsServer({ ...v, dataDir: v.dataDir, credentials, ...(cluster ? { cluster } : {}) });
+    const tls = resolveServerTls(v, v.dataDir, { cluster: !!cluster });
+    if (tls?.issued) console.log(`troupe nats: made a TLS certificate for ${tls.hosts?.join(", ")}, signed by ${tls.caFile}`);
+    const server = await startNatsServer({ ...v, dataDir: v.dataDir, credentials, ...(cluster ? { cluster } : {}), ...(tls ? { tls } : {}) });
     if (cluster) console.log(`troupe nats: cluster ${cluster.name} on ${cluster.host}:${cluster.port}, routes ${cluster.routes.join(", ") || "none (the others connect here)"}`);
-    console.log(`troupe nats: ready — clients ${server.url}, websocket ${server.wsUrl}, monitor ${server.monitorUrl}`);
+    console.log(`troupe nats: ready — clients ${server.url}${tls ? " (TLS only)" : ""}, websocket ${server.wsUrl}, monitor ${server.monitorUrl}`);
+    if (tls?.caFile && v.tlsSelfSigned) console.log(`troupe nats: clients trust the server with TROUPE_NATS_CA=${resolve(tls.caFile)} (copy that file to worker machines)`);
     console.log(`troupe nats: credentials in ${credentialsPath(v.dataDir)} (run \`troupe init\` next)`);
-    const why = await Promise.race([shutdownSignal(), server.exited.then((code) => `exit ${code}`)]);
+    const why = await Promise.race([signalled, server.exited.then((code) => `exit ${code}`)]);
     if (why.startsWith("exit")) {
       console.error(`troupe nats: nats-server stopped unexpectedly (${why})`);
       return 1;

@@ -29,7 +29,7 @@ subject defaults to <prefix>.evt.> (all events); <prefix>.hb.> shows heartbeats,
     const role = (v.role ?? (since ? "ui" : "live")) as NatsRole;
     const stream = since ? streamFor(subject, s, storeNames(v.prefix)) : null;
     if (since && !stream) throw new UsageError(`--since needs a subject inside one stream (${s.prefix}.evt.… or ${s.prefix}.hb.…), got ${subject}`);
-    const nc = await connectAs({ url: v.natsUrl, role, dataDir: v.dataDir, name: "troupe-tail" });
+    const nc = await connectAs({ url: v.natsUrl, ca: v.natsCa, role, dataDir: v.dataDir, name: "troupe-tail" });
     const print = (subj: string, data: Uint8Array) => {
       console.log(v.json ? new TextDecoder().decode(data) : formatLine(subj, data, s));
     };

@@ -42,7 +42,7 @@ Binding a non-loopback address (--host 0.0.0.0) requires --token / TROUPE_UI_TOK
     if (v.build) await ensureUiBuild();
     // The app reads its settings from these (ui/src/lib/server/config.ts).
     Object.assign(process.env, {
-      NATS_URL: v.natsUrl, TROUPE_DATA_DIR: v.dataDir, TROUPE_PREFIX: v.prefix,
+      NATS_URL: v.natsUrl, TROUPE_NATS_CA: v.natsCa, TROUPE_DATA_DIR: v.dataDir, TROUPE_PREFIX: v.prefix,
       TROUPE_NATS_WS_PORT: String(v.wsPort), TROUPE_UI_SUSPECT_AFTER_MS: String(v.suspectAfterMs),
       TROUPE_UI_RPC_TIMEOUT_MS: String(v.rpcTimeoutMs), TROUPE_UI_MAX_BODY_BYTES: String(v.maxBodyBytes),
       ...(v.db ? { TROUPE_PROJECTOR_DB: v.db } : {}), ...(v.token ? { TROUPE_UI_TOKEN: v.token } : {}), ...(v.wsUrl ? { TROUPE_UI_NATS_WS_URL: v.wsUrl } : {}),

@@ -1,6 +1,7 @@
 import { fileURLToPath } from "node:url";
 import {
-  bool, connectAs, defineCommand, ensureCredentials, initStores, int, shutdownSignal, startNatsServer, str, UsageError, type RunningNatsServer,
+  bool, connectAs, defineCommand, ensureCredentials, initStores, int, natsServerTlsOptions, resolveServerTls, shutdownSignal, startNatsServer, str, UsageError,
+  type RunningNatsServer,
 } from "@troupe/events/node";
 import { startDemoJobs } from "../../ui/demo/generator.ts";
 import { startDemoSite, type DemoSite } from "../../ui/demo/site.ts";
@@ -29,6 +30,7 @@ export const command = defineCommand({
     demo: bool("serve a local demo site and keep submitting a mix of demo jobs", { env: "TROUPE_DEMO", default: false }),
     demoPort: int("demo site port (127.0.0.1)", { env: "TROUPE_DEMO_PORT", default: 3005, min: 0, max: 65535 }),
     demoRate: int("demo jobs per minute", { env: "TROUPE_DEMO_RATE", default: 30, min: 1, max: 60_000 }),
+    ...natsServerTlsOptions,
   },
   details: `
 Everything stops on Ctrl-C: workers drain first, then UI, projector, master, nats-server.
@@ -46,6 +48,8 @@ Everything stops on Ctrl-C: workers drain first, then UI, projector, master, nat
     // Build before anything starts: a first build takes a while and would otherwise race the services.
     await ensureUiBuild(say);
     const credentials = ensureCredentials(v.dataDir);
+    const tls = resolveServerTls(v, v.dataDir, { cluster: false });
+    if (tls?.issued) say(`made a TLS certificate for ${tls.hosts?.join(", ")}, signed by ${tls.caFile}`);
     say(`starting nats-server (credentials in ${v.dataDir}/credentials.env)`);
     let nats: RunningNatsServer | undefined;
     const procs: Managed[] = [];
@@ -67,11 +71,15 @@ Everything stops on Ctrl-C: workers drain first, then UI, projector, master, nat
       nats = await startNatsServer({
         dataDir: v.dataDir, credentials, host: v.natsHost, port: v.natsPort, wsPort: v.wsPort, monitorPort: v.monitorPort,
         onLog: logFor("nats"),
+        ...(tls ? { tls } : {}),
         // Stopped last, after the workers have drained and deregistered through it.
         ownProcessGroup: true,
       });
       const natsUrl = nats.url;
-      const nc = await connectAs({ url: natsUrl, role: "master", dataDir: v.dataDir, name: "troupe-up-init" });
+      // The local services trust the server by its CA; with a bought certificate, by the system's CAs over tls://.
+      const natsCa = tls?.caFile ?? "";
+      const natsUrlFor = tls && !natsCa ? natsUrl.replace(/^nats:/, "tls:") : natsUrl;
+      const nc = await connectAs({ url: natsUrlFor, ca: natsCa, role: "master", dataDir: v.dataDir, name: "troupe-up-init" });
       const report = await initStores(nc, { prefix: v.prefix });
       await nc.close();
       say(`streams ${report.streams.map((s) => `${s.name} ${s.action}`).join(", ")}; ${report.artifacts} and ${report.masterKv} ready`);
@@ -82,7 +90,7 @@ Everything stops on Ctrl-C: workers drain first, then UI, projector, master, nat
       }
       const env: NodeJS.ProcessEnv = {
         ...process.env,
-        NATS_URL: natsUrl, TROUPE_DATA_DIR: v.dataDir, TROUPE_PREFIX: v.prefix,
+        NATS_URL: natsUrlFor, TROUPE_NATS_CA: natsCa, TROUPE_DATA_DIR: v.dataDir, TROUPE_PREFIX: v.prefix,
         // The worker and the master both read TROUPE_HEARTBEAT_MS.
         TROUPE_HEARTBEAT_MS: String(v.heartbeatMs),
         TROUPE_UI_SUSPECT_AFTER_MS: String(2 * v.heartbeatMs),
@@ -112,14 +120,14 @@ Everything stops on Ctrl-C: workers drain first, then UI, projector, master, nat
         });
       }
       if (v.demo && site) {
-        const ui = await connectAs({ url: natsUrl, role: "ui", dataDir: v.dataDir, name: "troupe-up-demo" });
+        const ui = await connectAs({ url: natsUrlFor, ca: natsCa, role: "ui", dataDir: v.dataDir, name: "troupe-up-demo" });
         const stop = startDemoJobs(ui, { site: site.url, perMinute: v.demoRate, prefix: v.prefix, log: logFor("demo") });
         stopDemo = () => {
           stop();
           void ui.close();
         };
       }
-      say(`dashboard: http://${v.uiHost === "0.0.0.0" ? "127.0.0.1" : v.uiHost}:${v.uiPort}   NATS: ${natsUrl} (ws ${v.wsPort})   Ctrl-C stops everything`);
+      say(`dashboard: http://${v.uiHost === "0.0.0.0" ? "127.0.0.1" : v.uiHost}:${v.uiPort}   NATS: ${natsUrl}${tls ? ` (TLS${natsCa ? `, CA ${natsCa}` : ""})` : ""} (ws ${v.wsPort})   Ctrl-C stops everything`);
       const why = await Promise.race([shutdownSignal(), nats.exited.then((c) => `nats-server exited (${c})`)]);
       say(`stopping (${why}) ...`);
       await stopAll();

@@ -102,10 +102,11 @@ export async function launchChromium(): Promise<{ browser: Browser; close(): Pro
   };
 }
 
-export async function startStack(o: { workers?: number } = {}): Promise<Stack> {
+export async function startStack(o: { workers?: number; tls?: boolean } = {}): Promise<Stack> {
   mkdirSync(ARTIFACTS, { recursive: true });
   await ensureUiBuild((l) => console.log(l));
-  const nats = await startTestNats({ init: true });
+  // tls: every service connects over TLS with the test CA (TROUPE_NATS_CA from nats.env()).
+  const nats = await startTestNats({ init: true, ...(o.tls ? { tls: true } : {}) });
   const site = await startDemoSite(0);
   const uiPort = await freePort();
   const wsProxy = await startCutProxy(Number(nats.wsUrl.split(":").pop()));

@@ -1,15 +1,17 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import {
-  connectAs, ensureCredentials, freePort, initStores, loadRouteCredential, passwordVar, ROLES, startNatsServer, userVar,
+  connectAs, ensureCredentials, ensureSelfSignedTls, freePort, initStores, loadRouteCredential, passwordVar, ROLES, startNatsServer, userVar,
   type Credential, type InitOptions, type NatsRole, type RunningNatsServer,
 } from "@troupe/events/node";
 
 export interface TestNats {
   url: string;
+  /** The CA clients trust, when started with `tls`. */
+  caFile?: string;
   wsUrl: string;
   monitorUrl: string;
   /** Temporary data dir: NATS store and credentials.env. */
@@ -30,9 +32,9 @@ export interface TestNats {
 }
 
 /** What a test server and a test cluster both offer clients: connections per role (closed with the rest) and a child's environment. */
-function clientsOf(url: string, dataDir: string, credentials: Record<NatsRole, Credential>, conns: NatsConnection[]) {
+function clientsOf(url: string, dataDir: string, credentials: Record<NatsRole, Credential>, conns: NatsConnection[], ca?: string) {
   const connect = async (role: NatsRole, name = `test-${role}`) => {
-    const nc = await connectAs({ url, role, dataDir, name, env: {} });
+    const nc = await connectAs({ url, role, dataDir, name, env: {}, ...(ca ? { ca } : {}) });
     conns.push(nc);
     return nc;
   };
@@ -43,7 +45,7 @@ function clientsOf(url: string, dataDir: string, credentials: Record<NatsRole, C
       return { nc, js: jetstream(nc) };
     },
     env() {
-      const env: Record<string, string> = { NATS_URL: url, TROUPE_DATA_DIR: dataDir };
+      const env: Record<string, string> = { NATS_URL: url, TROUPE_DATA_DIR: dataDir, ...(ca ? { TROUPE_NATS_CA: ca } : {}) };
       for (const r of ROLES) {
         env[userVar(r)] = credentials[r].user;
         env[passwordVar(r)] = credentials[r].password;
@@ -58,9 +60,11 @@ function clientsOf(url: string, dataDir: string, credentials: Record<NatsRole, C
  * temporary store and fresh credentials; waits until JetStream is healthy.
  * Every call gets its own server, so parallel tests never collide.
  */
-export async function startTestNats(o: { init?: boolean; log?: boolean } = {}): Promise<TestNats> {
+export async function startTestNats(o: { init?: boolean; log?: boolean; tls?: boolean } = {}): Promise<TestNats> {
   const dataDir = mkdtempSync(join(tmpdir(), "troupe-test-"));
   const credentials = ensureCredentials(dataDir);
+  // tls: a private CA and a certificate for 127.0.0.1 in the data dir (as `troupe nats --tls-self-signed`); clients get the CA.
+  const tls = o.tls ? ensureSelfSignedTls(dataDir, ["127.0.0.1", "localhost"]) : undefined;
   const ports = { port: await freePort(), wsPort: await freePort(), monitorPort: await freePort() };
   const start = () =>
     startNatsServer({
@@ -72,6 +76,7 @@ export async function startTestNats(o: { init?: boolean; log?: boolean } = {}): 
       ...ports,
       serverName: `test-${ports.port}`,
       onLog: o.log ? (l) => console.log(`[nats] ${l}`) : () => {},
+      ...(tls ? { tls } : {}),
     });
   let server = await start();
   const conns: NatsConnection[] = [];
@@ -84,7 +89,8 @@ export async function startTestNats(o: { init?: boolean; log?: boolean } = {}): 
     get server() {
       return server;
     },
-    ...clientsOf(server.url, dataDir, credentials, conns),
+    ...(tls ? { caFile: tls.caFile } : {}),
+    ...clientsOf(server.url, dataDir, credentials, conns, tls?.caFile),
     async init(io) {
       const nc = await t.connect("master", "test-init");
       await initStores(nc, io);
@@ -113,6 +119,8 @@ export interface TestClusterNode {
 }
 
 export interface TestCluster {
+  /** The cluster's CA, when started with `tls`. */
+  caFile?: string;
   /** Every member's client URL, comma-separated (as NATS_URL takes it). */
   url: string;
   nodes: TestClusterNode[];
@@ -137,16 +145,28 @@ export interface TestCluster {
  * own temporary store, sharing one set of credentials: for tests of replicated
  * (R3) streams and of losing a member.
  */
-export async function startTestCluster(o: { size?: number; init?: boolean; log?: boolean } = {}): Promise<TestCluster> {
+export async function startTestCluster(o: { size?: number; init?: boolean; log?: boolean; tls?: boolean } = {}): Promise<TestCluster> {
   const size = o.size ?? 3;
   const dataDir = mkdtempSync(join(tmpdir(), "troupe-cluster-"));
   const credentials = ensureCredentials(dataDir);
+  // tls: one CA for the cluster (as the docs say: its ca.crt and ca.key copied to each member), a certificate of its own per member.
+  const tlsHosts = ["127.0.0.1", "localhost"];
+  const ca = o.tls ? ensureSelfSignedTls(dataDir, tlsHosts).caFile : undefined;
+  const memberTls = (i: number) => {
+    if (!ca) return undefined;
+    const dir = join(dataDir, `node-${i}`, "tls");
+    mkdirSync(dir, { recursive: true });
+    for (const f of ["ca.crt", "ca.key"]) copyFileSync(join(dataDir, "tls", f), join(dir, f));
+    return ensureSelfSignedTls(join(dataDir, `node-${i}`), tlsHosts);
+  };
   const ports: { port: number; wsPort: number; monitorPort: number; clusterPort: number }[] = [];
   for (let i = 0; i < size; i++) ports.push({ port: await freePort(), wsPort: await freePort(), monitorPort: await freePort(), clusterPort: await freePort() });
   const clusterName = `troupe-test-${ports[0]!.port}`;
   const start = (i: number) => {
     const p = ports[i]!;
+    const tls = memberTls(i);
     return startNatsServer({
+      ...(tls ? { tls } : {}),
       dataDir: join(dataDir, `node-${i}`),
       credentials,
       host: "127.0.0.1",
@@ -170,7 +190,8 @@ export async function startTestCluster(o: { size?: number; init?: boolean; log?:
     dataDir,
     clusterName,
     credentials,
-    ...clientsOf(url, dataDir, credentials, conns),
+    ...(ca ? { caFile: ca } : {}),
+    ...clientsOf(url, dataDir, credentials, conns, ca),
     async init(io) {
       const nc = await t.connect("master", "test-init");
       // Until the members have elected a JetStream meta leader, stream creation times out or says unavailable.

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { copyFileSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
@@ -160,5 +160,74 @@ describe("troupe nats as a three-member cluster, then TROUPE_REPLICAS=3 troupe i
     const bad = troupe(["nats", "--cluster-name", "x", "--routes", "127.0.0.1:6222"], { TROUPE_DATA_DIR: dirs[0]! });
     expect(await bad.exited).toBe(2);
     expect(bad.output()).toMatch(/--routes: expected nats:\/\/host:port/);
+  });
+});
+
+describe("troupe nats --tls-self-signed, then init and tail with TROUPE_NATS_CA (a worker on another network)", () => {
+  let dataDir: string;
+  let env: Record<string, string>;
+  let nats: ReturnType<typeof troupe>;
+
+  beforeAll(async () => {
+    dataDir = mkdtempSync(join(tmpdir(), "troupe-cli-tls-"));
+    const port = await freePort();
+    env = {
+      TROUPE_DATA_DIR: dataDir, NATS_URL: `nats://127.0.0.1:${port}`,
+      TROUPE_NATS_HOST: "127.0.0.1", TROUPE_NATS_PORT: String(port), TROUPE_NATS_WS_HOST: "127.0.0.1",
+      TROUPE_NATS_WS_PORT: String(await freePort()), TROUPE_NATS_MONITOR_PORT: String(await freePort()),
+    };
+    nats = troupe(["nats", "--tls-self-signed", "--tls-hosts", "nats.example.org"], env);
+    await nats.waitFor(/troupe nats: ready/);
+  });
+  afterAll(async () => {
+    if (nats?.child.exitCode === null) nats.child.kill("SIGKILL");
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it("says it made a certificate and which CA file clients need", async () => {
+    expect(nats.output()).toMatch(/made a TLS certificate for localhost, 127\.0\.0\.1, ::1, .*nats\.example\.org, signed by .*tls\/ca\.crt/);
+    expect(nats.output()).toMatch(/clients .*\(TLS only\)/);
+    expect(await nats.waitFor(/TROUPE_NATS_CA=\S+/)).toBe(`TROUPE_NATS_CA=${join(dataDir, "tls", "ca.crt")}`);
+  });
+
+  it("init works with TROUPE_NATS_CA and fails without it, saying what to set", async () => {
+    const without = troupe(["init"], env);
+    expect(await without.exited).not.toBe(0);
+    expect(without.output()).toMatch(/certificate is not trusted: set TROUPE_NATS_CA/);
+    const init = troupe(["init"], { ...env, TROUPE_NATS_CA: join(dataDir, "tls", "ca.crt") });
+    expect(await init.exited, init.output()).toBe(0);
+    expect(init.output()).toMatch(/stream TROUPE_EVENTS: created/);
+  });
+
+  it("tail follows over TLS (--nats-ca)", async () => {
+    const tail = troupe(["tail", "--nats-ca", join(dataDir, "tls", "ca.crt")], env);
+    try {
+      await tail.waitFor(/following troupe\.evt\.>/);
+      const nc = await connectAs({ url: env.NATS_URL!, ca: join(dataDir, "tls", "ca.crt"), role: "worker", dataDir, name: "test-tls-publisher" });
+      await publishEvent(jetstream(nc), createEvent("job.started", { jobId: "job-tls-tail", workerId: "wn-demo-01", attempt: 1 }, "wn-demo-01") as TroupeEvent);
+      await nc.close();
+      expect(await tail.waitFor(/.*job-tls-tail\.started.*/)).toMatch(/job\.started  job=job-tls-tail/);
+    } finally {
+      tail.child.kill("SIGTERM");
+      await tail.exited;
+    }
+  });
+
+  it("a second start keeps the certificate, and stops cleanly", async () => {
+    const pem = readFileSync(join(dataDir, "tls", "server.crt"), "utf8");
+    nats.child.kill("SIGTERM");
+    expect(await nats.exited).toBe(0);
+    nats = troupe(["nats", "--tls-self-signed", "--tls-hosts", "nats.example.org"], env);
+    await nats.waitFor(/troupe nats: ready/);
+    expect(nats.output()).not.toMatch(/made a TLS certificate/);
+    expect(readFileSync(join(dataDir, "tls", "server.crt"), "utf8")).toBe(pem);
+    nats.child.kill("SIGTERM");
+    expect(await nats.exited, nats.output()).toBe(0);
+  });
+
+  it("refuses contradictory TLS flags before starting, naming them", async () => {
+    const bad = troupe(["nats", "--tls-self-signed", "--tls-cert", "x.crt"], { TROUPE_DATA_DIR: dataDir });
+    expect(await bad.exited).toBe(2);
+    expect(bad.output()).toMatch(/--tls-self-signed makes its own certificate and CA: drop --tls-cert/);
   });
 });

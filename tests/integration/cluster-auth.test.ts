@@ -28,7 +28,7 @@ afterAll(async () => {
 describe("cluster routes", () => {
   it("members with the route credential form the cluster; the generated config keeps it out of the command line", async () => {
     await waitFor("both members routed", async () => (await routes(cluster.nodes[0]!.monitorUrl)) === 1 && (await routes(cluster.nodes[1]!.monitorUrl)) === 1);
-    const conf = readFileSync(join(cluster.dataDir, "node-0", "nats-cluster.conf"), "utf8");
+    const conf = readFileSync(join(cluster.dataDir, "node-0", "nats-server.conf"), "utf8");
     expect(conf).toMatch(/authorization \{ user: "route", password: "p[A-Za-z0-9_-]+" \}/);
     expect(conf).toMatch(/include "(\.\.\/)+.*nats\.conf"/);
     const args = readFileSync(`/proc/${cluster.nodes[0]!.server.process.pid}/cmdline`, "utf8");

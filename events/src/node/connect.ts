@@ -1,10 +1,13 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { loadCredential, type NatsRole } from "./credentials.ts";
+import { readCertificate } from "./tls-certs.ts";
 
 export interface ConnectOptions {
-  /** nats://host:port, comma-separated for several servers. */
+  /** nats://host:port, comma-separated for several servers; tls://host:port insists on TLS (the server's certificate checked against the system's CAs, or `ca`). */
   url: string;
+  /** PEM file of the CA that signed the server's certificate (TROUPE_NATS_CA); set, the connection must be TLS. */
+  ca?: string;
   role: NatsRole;
   dataDir: string;
   /** Connection name shown in the server's monitoring (`connz`). */
@@ -14,6 +17,8 @@ export interface ConnectOptions {
   waitOnFirstConnect?: boolean;
   env?: Record<string, string | undefined>;
   timeoutMs?: number;
+  /** Stops waiting on first connect (waitOnFirstConnect): connectAs then rejects. */
+  abort?: AbortSignal;
   /** Skip the error captured up front for every request's async stack trace (a hot path's CPU: the master's). */
   noAsyncTraces?: boolean;
 }
@@ -24,22 +29,57 @@ export interface ConnectOptions {
  */
 export async function connectAs(o: ConnectOptions): Promise<NatsConnection> {
   const cred = loadCredential(o.role, o.dataDir, o.env);
-  const servers = o.url.split(",").map((s) => s.trim()).filter(Boolean);
+  const tls = natsTlsOptions(o.url, o.ca);
+  // nats.js drops a URL's scheme (it would take tls:// as a wish, not a must): TLS is asked for with `tls` instead.
+  const servers = o.url.split(",").map((s) => s.trim().replace(/^tls:\/\//, "nats://")).filter(Boolean);
+  const options = {
+    servers,
+    user: cred.user,
+    pass: cred.password,
+    name: o.name,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 1000,
+    timeout: o.timeoutMs ?? 5000,
+    ...(o.noAsyncTraces ? { noAsyncTraces: true } : {}),
+    // Set, nats.js refuses a server that offers no TLS before it sends the password.
+    ...(tls ? { tls } : {}),
+  };
+  const failure = (e: unknown) => `cannot connect to NATS at ${o.url} as ${o.role} (${cred.user}): ${(e as Error).message}${tlsHint(e as Error, o.ca)}`;
   let nc: NatsConnection;
-  try {
-    nc = await connect({
-      servers,
-      user: cred.user,
-      pass: cred.password,
-      name: o.name,
-      maxReconnectAttempts: -1,
-      reconnectTimeWait: 1000,
-      waitOnFirstConnect: o.waitOnFirstConnect ?? false,
-      timeout: o.timeoutMs ?? 5000,
-      ...(o.noAsyncTraces ? { noAsyncTraces: true } : {}),
-    });
-  } catch (e) {
-    throw new Error(`cannot connect to NATS at ${o.url} as ${o.role} (${cred.user}): ${(e as Error).message}`, { cause: e });
+  if (o.waitOnFirstConnect) {
+    // Our own loop rather than nats.js's waitOnFirstConnect, which retries in silence: a wrong CA or
+    // password would leave a service waiting forever without a word. Each new reason is logged, then every 30 s.
+    let last = "", lastAt = 0;
+    for (let attempt = 0; ; attempt++) {
+      if (o.abort?.aborted) throw new Error(`gave up connecting to NATS at ${o.url} as ${o.role}: ${last || "aborted"}`);
+      try {
+        nc = await connect(options);
+        break;
+      } catch (e) {
+        const msg = failure(e);
+        if (msg !== last || Date.now() - lastAt > 30_000) {
+          if (o.log) o.log.warn({ attempt }, `${msg}; trying again`);
+          else console.warn(`${msg}; trying again`);
+          last = msg;
+          lastAt = Date.now();
+        }
+        await new Promise<void>((r) => {
+          const t = setTimeout(done, Math.min(5000, 250 * 2 ** Math.min(attempt, 5)));
+          function done() {
+            clearTimeout(t);
+            o.abort?.removeEventListener("abort", done);
+            r();
+          }
+          o.abort?.addEventListener("abort", done);
+        });
+      }
+    }
+  } else {
+    try {
+      nc = await connect(options);
+    } catch (e) {
+      throw new Error(failure(e), { cause: e });
+    }
   }
   if (o.log) {
     const log = o.log;
@@ -52,4 +92,28 @@ export async function connectAs(o: ConnectOptions): Promise<NatsConnection> {
     })();
   }
   return nc;
+}
+
+/**
+ * nats.js TLS options for a URL list and CA file: undefined when neither asks
+ * for TLS (nats.js still upgrades when the server requires it, checking the
+ * certificate against the system's CAs).
+ */
+export function natsTlsOptions(url: string, ca?: string): { caFile?: string } | undefined {
+  if (ca) {
+    readCertificate(ca, "TROUPE_NATS_CA");
+    return { caFile: ca };
+  }
+  return /(^|,)\s*tls:\/\//.test(url) ? {} : undefined;
+}
+
+function tlsHint(e: Error, ca?: string): string {
+  const m = `${e.message} ${(e.cause as Error | undefined)?.message ?? ""}`;
+  if (/self[- ]signed|unable to (verify|get local issuer)|certificate/i.test(m)) {
+    return ca
+      ? ` (the server's certificate is not signed by ${ca}, or does not name the host in the URL)`
+      : " (the server's certificate is not trusted: set TROUPE_NATS_CA to the CA file it was signed with, e.g. <data dir>/tls/ca.crt of `troupe nats --tls-self-signed`)";
+  }
+  if (/does not support 'tls'|tls.*not available/i.test(m)) return " (TLS was asked for, by TROUPE_NATS_CA or a tls:// URL, and this server offers none)";
+  return "";
 }

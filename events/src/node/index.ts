@@ -12,3 +12,5 @@ export * from "./parent-death.ts";
 export * from "./secrets.ts";
 export * from "./retry.ts";
 export * from "./proxy-bypass.ts";
+export * from "./tls-certs.ts";
+export * from "./tls-options.ts";

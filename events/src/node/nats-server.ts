@@ -5,6 +5,7 @@ import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ROLES, passwordVar, userVar, type Credential, type NatsRole } from "./credentials.ts";
 import { dieWithParent } from "./parent-death.ts";
+import type { TlsFiles } from "./tls-certs.ts";
 
 /** The repository's nats.conf. */
 export const NATS_CONF = resolve(fileURLToPath(new URL("../../../nats.conf", import.meta.url)));
@@ -26,11 +27,17 @@ export interface NatsServerOptions {
   /**
    * Join a cluster: listen for routes on `host:port` and solicit `routes` (nats://host:port of the
    * other members), both authenticated with `credential` (the same on every member; a server
-   * without it cannot join). Written to `<dataDir>/nats-cluster.conf` (mode 0600), which includes
-   * nats.conf, so nats.conf stays one file for both cases and no password is on a command line.
-   * Routes are not encrypted: keep the cluster port on a private network.
+   * without it cannot join). Written to `<dataDir>/nats-server.conf` (mode 0600), which includes
+   * nats.conf, so nats.conf stays one file for every case and no password is on a command line.
+   * Routes are encrypted when `tls` has a CA (below); otherwise keep the cluster port on a private network.
    */
   cluster?: { name: string; host?: string; port: number; routes: string[]; credential: Credential };
+  /**
+   * TLS for clients (every client connection must then be TLS; the WebSocket
+   * and monitoring listeners are not affected). With `caFile`, cluster routes
+   * are TLS too, and each member must present a certificate signed by that CA.
+   */
+  tls?: TlsFiles;
   /** Run in its own process group, so a terminal's Ctrl-C does not reach it directly (the caller stops it last); it then gets SIGTERM if the caller dies abruptly (see parent-death.ts). */
   ownProcessGroup?: boolean;
 }
@@ -39,6 +46,8 @@ export interface RunningNatsServer {
   url: string;
   wsUrl: string;
   monitorUrl: string;
+  /** The CA clients must trust (TROUPE_NATS_CA), when the server was started with TLS and a CA. */
+  caFile?: string;
   process: ChildProcess;
   stop(signal?: NodeJS.Signals): Promise<void>;
   /** Resolves when the process has exited. */
@@ -115,19 +124,43 @@ export function routeWithCredential(route: string, c: Credential): string {
   return u.toString().replace(/\/$/, "");
 }
 
-/** Writes `<dataDir>/nats-cluster.conf`: nats.conf (included by a relative path: 2.9 has no absolute includes) plus the cluster block. */
-export function writeClusterConf(dataDir: string, natsConf: string, c: NonNullable<NatsServerOptions["cluster"]> & { host: string }): string {
-  const file = resolve(join(dataDir, "nats-cluster.conf"));
+/** The TLS handshake may take this long (nats-server's default, 0.5 s, is short for workers on far-away networks). */
+const TLS_TIMEOUT_S = 5;
+
+/**
+ * Writes `<dataDir>/nats-server.conf`: nats.conf (included by a relative path:
+ * 2.9 has no absolute includes) plus what this start adds, a `tls {}` block
+ * for clients and a `cluster {}` block (with TLS of its own when there is a CA).
+ */
+export function writeServerConf(dataDir: string, natsConf: string, o: { cluster?: NonNullable<NatsServerOptions["cluster"]> & { host: string }; tls?: TlsFiles }): string {
+  const file = resolve(join(dataDir, "nats-server.conf"));
   const q = (v: string) => JSON.stringify(v);
+  const tlsBlock = (t: TlsFiles, indent: string, routes: boolean) => [
+    `${indent}tls {`,
+    `${indent}  cert_file: ${q(resolve(t.certFile))}`,
+    `${indent}  key_file: ${q(resolve(t.keyFile))}`,
+    ...(t.caFile ? [`${indent}  ca_file: ${q(resolve(t.caFile))}`] : []),
+    // Routes: both ends show a certificate of the cluster's CA.
+    ...(routes ? [`${indent}  verify: true`] : []),
+    `${indent}  timeout: ${TLS_TIMEOUT_S}`,
+    `${indent}}`,
+  ];
+  const c = o.cluster;
   const text = [
-    "# Written by troupe at each start of a cluster member: nats.conf plus the cluster block. Edits are lost.",
+    "# Written by troupe at each start of nats-server: nats.conf plus this start's TLS and cluster settings. Edits are lost.",
     `include ${q(relative(dirname(file), resolve(natsConf)))}`,
-    "cluster {",
-    `  name: ${q(c.name)}`,
-    `  listen: ${q(`${c.host.includes(":") ? `[${c.host}]` : c.host}:${c.port}`)}`,
-    `  authorization { user: ${q(c.credential.user)}, password: ${q(c.credential.password)} }`,
-    `  routes: [${c.routes.map((r) => `\n    ${q(routeWithCredential(r, c.credential))}`).join("")}${c.routes.length ? "\n  " : ""}]`,
-    "}",
+    ...(o.tls ? tlsBlock(o.tls, "", false) : []),
+    ...(c
+      ? [
+        "cluster {",
+        `  name: ${q(c.name)}`,
+        `  listen: ${q(`${c.host.includes(":") ? `[${c.host}]` : c.host}:${c.port}`)}`,
+        `  authorization { user: ${q(c.credential.user)}, password: ${q(c.credential.password)} }`,
+        `  routes: [${c.routes.map((r) => `\n    ${q(routeWithCredential(r, c.credential))}`).join("")}${c.routes.length ? "\n  " : ""}]`,
+        ...(o.tls?.caFile ? tlsBlock(o.tls, "  ", true) : []),
+        "}",
+      ]
+      : []),
     "",
   ].join("\n");
   writeFileSync(file, text, { mode: 0o600 });
@@ -151,7 +184,9 @@ export async function startNatsServer(o: NatsServerOptions): Promise<RunningNats
   };
   const env = { ...process.env, ...natsConfEnv({ ...cfg, storeDir, credentials: o.credentials }) };
   const conf = o.configPath ?? NATS_CONF;
-  const serverArgs = ["-c", o.cluster ? writeClusterConf(o.dataDir, conf, { ...o.cluster, host: o.cluster.host ?? cfg.host }) : conf];
+  const serverArgs = ["-c", o.cluster || o.tls
+    ? writeServerConf(o.dataDir, conf, { ...(o.cluster ? { cluster: { ...o.cluster, host: o.cluster.host ?? cfg.host } } : {}), ...(o.tls ? { tls: o.tls } : {}) })
+    : conf];
   const [cmd, args] = o.ownProcessGroup ? dieWithParent(binary, serverArgs) : [binary, serverArgs];
   const child = spawn(cmd, args, {
     env,
@@ -178,6 +213,7 @@ export async function startNatsServer(o: NatsServerOptions): Promise<RunningNats
     url: `nats://${connectHost}:${cfg.port}`,
     wsUrl: `ws://${cfg.wsHost === "0.0.0.0" ? "127.0.0.1" : cfg.wsHost}:${cfg.wsPort}`,
     monitorUrl: `http://${cfg.monitorHost}:${cfg.monitorPort}`,
+    ...(o.tls?.caFile ? { caFile: resolve(o.tls.caFile) } : {}),
     process: child,
     exited,
     async stop(signal: NodeJS.Signals = "SIGTERM") {

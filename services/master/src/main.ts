@@ -37,7 +37,7 @@ export async function main(v: MasterOptionValues): Promise<number> {
   const cfg = masterConfig(v, Master.defaultId);
   const log = createLogger("master").child({ master: cfg.id });
   // Every assignment is a request and every decision a JetStream publish: no eager async-trace errors on that path.
-  const nc = await connectAs({ url: v.natsUrl, role: "master", dataDir: v.dataDir, name: cfg.id, log, waitOnFirstConnect: true, noAsyncTraces: true });
+  const nc = await connectAs({ url: v.natsUrl, ca: v.natsCa, role: "master", dataDir: v.dataDir, name: cfg.id, log, waitOnFirstConnect: true, noAsyncTraces: true });
   const running = await startMaster(nc, cfg, log, { replicas: v.replicas, heartbeatMaxAgeMs: v.heartbeatMaxAgeHours * 3600_000, http: { host: v.host, port: v.port } });
   const sig = await Promise.race([shutdownSignal(), nc.closed().then(() => "closed" as const)]);
   log.info({ sig }, "shutting down");

@@ -38,7 +38,7 @@ export function buildSubmitBody(v: Pick<Values, "url" | "priority" | "browser" |
 
 export async function submitMain(v: Values, file?: string): Promise<number> {
   const body = buildSubmitBody(v, file);
-  const nc = await connectAs({ url: v.natsUrl, role: "ui", dataDir: v.dataDir, name: "troupe-submit" });
+  const nc = await connectAs({ url: v.natsUrl, ca: v.natsCa, role: "ui", dataDir: v.dataDir, name: "troupe-submit" });
   try {
     const s = subjectsFor(v.prefix);
     let reply;

@@ -41,7 +41,7 @@ export async function runReplay(v: ReplayConfig): Promise<number> {
   const log = createLogger("projector");
   const c = common(v);
   const until = v.until !== undefined ? parseUntil(v.until) : undefined;
-  const nc = await connectAs({ url: v.natsUrl, role: "projector", dataDir: v.dataDir, name: "troupe-replay", log });
+  const nc = await connectAs({ url: v.natsUrl, ca: v.natsCa, role: "projector", dataDir: v.dataDir, name: "troupe-replay", log });
   try {
     const r = await rebuild({ nc, path: c.path, streams: c.streams, subjects: c.subjects, batchMax: v.rebuildBatch, seriesRetentionMs: c.seriesRetentionMs, ...(until ? { until } : {}), log, onProgress: progressPrinter() });
     log.info({ path: c.path, events: r.events, skipped: r.skipped, ms: r.ms, eventsPerSecond: Math.round((r.events / Math.max(1, r.ms)) * 1000), checkpoints: r.checkpoints }, "rebuild swapped in");
@@ -63,7 +63,7 @@ export async function runProjector(v: LiveConfig): Promise<number> {
     log.error({ path: c.path }, e.message);
     return 1;
   }
-  const nc = await connectAs({ url: v.natsUrl, role: "projector", dataDir: v.dataDir, name: "troupe-projector", log, waitOnFirstConnect: true }).catch((e: unknown) => {
+  const nc = await connectAs({ url: v.natsUrl, ca: v.natsCa, role: "projector", dataDir: v.dataDir, name: "troupe-projector", log, waitOnFirstConnect: true }).catch((e: unknown) => {
     lock.release();
     throw e;
   });

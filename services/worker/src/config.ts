@@ -33,6 +33,8 @@ export const DEFAULT_STATUS_PORT = 3002;
 /** Everything the worker runs with, derived and checked once at start. */
 export interface WorkerConfig {
   natsUrl: string;
+  /** CA file of the NATS server's TLS certificate; empty: none. */
+  natsCa: string;
   dataDir: string;
   prefix: string;
   name: string;
@@ -83,6 +85,7 @@ export function resolveConfig(v: WorkerOptionValues, detected = { ip: detectIp, 
   }
   return {
     natsUrl: v.natsUrl,
+    natsCa: v.natsCa,
     dataDir: v.dataDir,
     prefix: v.prefix,
     name,
@@ -116,7 +119,7 @@ export function describeConfig(c: WorkerConfig): string {
     ["IP", c.ip],
     ["Max jobs", String(c.maxJobs)],
     ["Memory", `${c.memoryMb} MB`],
-    ["NATS", c.natsUrl],
+    ["NATS", c.natsCa ? `${c.natsUrl} (TLS, CA ${c.natsCa})` : c.natsUrl],
   ];
   rows.push(["Heartbeat", `${c.heartbeatMs / 1000} s`]);
   if (c.allowPrivateTargets) rows.push(["SSRF guard", "off (private targets allowed)"]);

@@ -89,7 +89,7 @@ export class Worker {
     const c = this.config;
     // A malformed key stops the start with a message that names it; a missing one only matters for jobs with a proxy password.
     this.secretsKeys = loadSecretsKeys(c.dataDir, this.o.env ?? process.env);
-    this.nc = await connectAs({ url: c.natsUrl, role: "worker", dataDir: c.dataDir, name: `troupe-worker ${c.workerId}`, log: this.log, waitOnFirstConnect: true, env: this.o.env, noAsyncTraces: true });
+    this.nc = await connectAs({ url: c.natsUrl, ca: c.natsCa, role: "worker", dataDir: c.dataDir, name: `troupe-worker ${c.workerId}`, log: this.log, waitOnFirstConnect: true, env: this.o.env, noAsyncTraces: true });
     this.js = jetstream(this.nc);
     const me = presenceInfo(c.workerId, this.instanceId);
     await assertNoDuplicate(this.nc, c.prefix, me);

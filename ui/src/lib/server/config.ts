@@ -8,6 +8,8 @@ import { resolve } from "node:path";
 export interface UiConfig {
   dataDir: string;
   natsUrl: string;
+  /** CA file of the NATS server's TLS certificate; empty: none. */
+  natsCa: string;
   prefix: string;
   /** The projector's SQLite read models. */
   dbPath: string;
@@ -37,6 +39,7 @@ export function readConfig(env: Record<string, string | undefined> = process.env
   return {
     dataDir,
     natsUrl: env.NATS_URL || "nats://127.0.0.1:4222",
+    natsCa: env.TROUPE_NATS_CA || "",
     prefix: env.TROUPE_PREFIX || "troupe",
     dbPath: resolve(env.TROUPE_PROJECTOR_DB || `${dataDir}/readmodels.sqlite`),
     ...(env.TROUPE_UI_TOKEN ? { token: env.TROUPE_UI_TOKEN } : {}),

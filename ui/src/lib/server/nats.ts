@@ -16,7 +16,7 @@ export class UiNats {
   constructor(private readonly cfg: UiConfig) {}
 
   connection(): Promise<NatsConnection> {
-    this.nc ??= connectAs({ url: this.cfg.natsUrl, role: "ui", dataDir: this.cfg.dataDir, name: "troupe-ui", log: this.log }).catch((e) => {
+    this.nc ??= connectAs({ url: this.cfg.natsUrl, ca: this.cfg.natsCa, role: "ui", dataDir: this.cfg.dataDir, name: "troupe-ui", log: this.log }).catch((e) => {
       this.nc = undefined; // try again on the next request
       throw e;
     });
