@@ -1,6 +1,6 @@
 import { fileURLToPath } from "node:url";
 import {
-  bool, connectAs, defineCommand, ensureCredentials, initStores, int, natsServerTlsOptions, resolveServerTls, shutdownSignal, startNatsServer, str, UsageError,
+  bool, connectAs, defineCommand, dialNameOf, ensureCredentials, initStores, int, natsServerTlsOptions, resolveServerTls, shutdownSignal, startNatsServer, str, UsageError,
   type RunningNatsServer,
 } from "@troupe/events/node";
 import { startDemoJobs } from "../../ui/demo/generator.ts";
@@ -49,6 +49,9 @@ Everything stops on Ctrl-C: workers drain first, then UI, projector, master, nat
     await ensureUiBuild(say);
     const credentials = ensureCredentials(v.dataDir);
     const tls = resolveServerTls(v, v.dataDir, { cluster: false });
+    // A certificate of a public CA does not name 127.0.0.1: the local services dial a name it holds.
+    const localName = tls && !tls.caFile ? dialNameOf(tls.certFile) : undefined;
+    if (tls && !tls.caFile && !localName) throw new UsageError("--tls-cert names no DNS host the local services could dial: give --tls-ca, or use --tls-self-signed");
     if (tls?.issued) say(`made a TLS certificate for ${tls.hosts?.join(", ")}, signed by ${tls.caFile}`);
     say(`starting nats-server (credentials in ${v.dataDir}/credentials.env)`);
     let nats: RunningNatsServer | undefined;
@@ -78,7 +81,7 @@ Everything stops on Ctrl-C: workers drain first, then UI, projector, master, nat
       const natsUrl = nats.url;
       // The local services trust the server by its CA; with a bought certificate, by the system's CAs over tls://.
       const natsCa = tls?.caFile ?? "";
-      const natsUrlFor = tls && !natsCa ? natsUrl.replace(/^nats:/, "tls:") : natsUrl;
+      const natsUrlFor = tls && !natsCa ? `tls://${localName}:${v.natsPort}` : natsUrl;
       const nc = await connectAs({ url: natsUrlFor, ca: natsCa, role: "master", dataDir: v.dataDir, name: "troupe-up-init" });
       const report = await initStores(nc, { prefix: v.prefix });
       await nc.close();

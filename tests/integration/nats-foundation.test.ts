@@ -4,7 +4,7 @@ import { Objm } from "@nats-io/obj";
 import { createEvent, decodeEvent, type TroupeEvent } from "@troupe/events";
 import { initStores, publishEvent } from "@troupe/events/node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestNats, type TestNats } from "../harness/index.ts";
+import { natsWebSocketLogin, startTestNats, type TestNats } from "../harness/index.ts";
 
 let nats: TestNats;
 beforeAll(async () => {
@@ -164,6 +164,13 @@ describe("permissions (real server, nats.conf)", () => {
     const ui = await nats.connect("ui", "ui-ping");
     const reply = await ui.request("$SRV.PING", "", { timeout: 2000 });
     expect(reply.json()).toEqual({ name: "troupe-worker", id: "w1" });
+  });
+
+  it("over WebSocket (the browser dashboards' listener) only the live user may log in; every other role is refused", async () => {
+    const ws = new URL(nats.wsUrl);
+    const login = (role: keyof typeof nats.credentials) => natsWebSocketLogin(ws.hostname, Number(ws.port), nats.credentials[role].user, nats.credentials[role].password);
+    expect(await login("live")).toBe("PONG");
+    for (const role of ["master", "worker", "projector", "ui"] as const) expect([role, await login(role)]).toEqual([role, "-ERR 'Authorization Violation'"]);
   });
 
   it("a wrong password is refused", async () => {

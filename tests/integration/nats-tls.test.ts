@@ -121,6 +121,27 @@ describe("a TLS server", () => {
     }
   });
 
+  it("the certificate must name the host dialled: for an IP URL the IP, not just any name (every self-signed one names localhost)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "troupe-tls-names-"));
+    let other: RunningNatsServer | undefined;
+    try {
+      const credentials = ensureCredentials(dir);
+      // Signed by the right CA, but for other hosts (and localhost).
+      const tls = ensureSelfSignedTls(dir, ["localhost", "10.9.9.9", "elsewhere.example"]);
+      const port = await freePort();
+      other = await startNatsServer({ dataDir: dir, credentials, host: "127.0.0.1", port, wsHost: "127.0.0.1", wsPort: await freePort(), monitorPort: await freePort(), tls, onLog: () => {} });
+      const as = (url: string) => connectAs({ url, ca: tls.caFile, role: "ui", dataDir: dir, name: "names", env: {}, timeoutMs: 3000 });
+      for (const url of [`nats://127.0.0.1:${port}`, `tls://127.0.0.1:${port}`]) {
+        await expect(as(url)).rejects.toThrow(/IP: 127\.0\.0\.1 is not in the cert's list.*does not name the host in the URL/);
+      }
+      const byName = await as(`nats://localhost:${port}`);
+      await byName.close();
+    } finally {
+      await other?.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("an unreadable CA file is a clear error naming TROUPE_NATS_CA", async () => {
     await expect(connectAs({ url: nats.url, ca: join(nats.dataDir, "nope.crt"), role: "worker", dataDir: nats.dataDir, name: "bad-ca", env: {} }))
       .rejects.toThrow(/TROUPE_NATS_CA: cannot read .*nope\.crt/);
@@ -148,7 +169,7 @@ describe("a client that asks for TLS never sends its password to a server withou
     await new Promise((r) => fake.close(r));
   });
 
-  it("with TROUPE_NATS_CA, and with a tls:// URL", async () => {
+  it("with TROUPE_NATS_CA, and with a tls:// URL (any case, anywhere in the list)", async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "troupe-tls-fake-"));
     try {
       ensureCredentials(dataDir);
@@ -157,7 +178,9 @@ describe("a client that asks for TLS never sends its password to a server withou
         .rejects.toThrow(/this server offers none/);
       await expect(connectAs({ url: `tls://127.0.0.1:${port}`, role: "worker", dataDir, name: "x", env: {}, timeoutMs: 2000 }))
         .rejects.toThrow(/this server offers none/);
-      expect(sockets.length).toBe(2);
+      await expect(connectAs({ url: `nats://127.0.0.1:${port}, TLS://127.0.0.1:${port}`, role: "worker", dataDir, name: "x", env: {}, timeoutMs: 2000 }))
+        .rejects.toThrow(/this server offers none/);
+      expect(sockets.length).toBeGreaterThanOrEqual(3);
       expect(received.join("")).not.toMatch(/CONNECT|pass/);
     } finally {
       rmSync(dataDir, { recursive: true, force: true });

@@ -1,5 +1,6 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
+import { checkServerIdentity, type PeerCertificate } from "node:tls";
 import { loadCredential, type NatsRole } from "./credentials.ts";
 import { readCertificate } from "./tls-certs.ts";
 
@@ -31,7 +32,7 @@ export async function connectAs(o: ConnectOptions): Promise<NatsConnection> {
   const cred = loadCredential(o.role, o.dataDir, o.env);
   const tls = natsTlsOptions(o.url, o.ca);
   // nats.js drops a URL's scheme (it would take tls:// as a wish, not a must): TLS is asked for with `tls` instead.
-  const servers = o.url.split(",").map((s) => s.trim().replace(/^tls:\/\//, "nats://")).filter(Boolean);
+  const servers = o.url.split(",").map((s) => s.trim().replace(/^tls:\/\//i, "nats://")).filter(Boolean);
   const options = {
     servers,
     user: cred.user,
@@ -52,9 +53,9 @@ export async function connectAs(o: ConnectOptions): Promise<NatsConnection> {
     let last = "", lastAt = 0;
     for (let attempt = 0; ; attempt++) {
       if (o.abort?.aborted) throw new Error(`gave up connecting to NATS at ${o.url} as ${o.role}: ${last || "aborted"}`);
+      let got: NatsConnection | undefined;
       try {
-        nc = await connect(options);
-        break;
+        got = await connect(options);
       } catch (e) {
         const msg = failure(e);
         if (msg !== last || Date.now() - lastAt > 30_000) {
@@ -63,6 +64,7 @@ export async function connectAs(o: ConnectOptions): Promise<NatsConnection> {
           last = msg;
           lastAt = Date.now();
         }
+        if (o.abort?.aborted) continue; // the loop's head gives up
         await new Promise<void>((r) => {
           const t = setTimeout(done, Math.min(5000, 250 * 2 ** Math.min(attempt, 5)));
           function done() {
@@ -72,7 +74,15 @@ export async function connectAs(o: ConnectOptions): Promise<NatsConnection> {
           }
           o.abort?.addEventListener("abort", done);
         });
+        continue;
       }
+      if (o.abort?.aborted) {
+        // Told to stop while this attempt was on its way: no connection is handed out after that.
+        await got.close();
+        throw new Error(`gave up connecting to NATS at ${o.url} as ${o.role}: aborted`);
+      }
+      nc = got;
+      break;
     }
   } else {
     try {
@@ -99,12 +109,26 @@ export async function connectAs(o: ConnectOptions): Promise<NatsConnection> {
  * for TLS (nats.js still upgrades when the server requires it, checking the
  * certificate against the system's CAs).
  */
-export function natsTlsOptions(url: string, ca?: string): { caFile?: string } | undefined {
+export function natsTlsOptions(url: string, ca?: string): { caFile?: string; checkServerIdentity: typeof checkDialledIdentity } | undefined {
   if (ca) {
     readCertificate(ca, "TROUPE_NATS_CA");
-    return { caFile: ca };
+    return { caFile: ca, checkServerIdentity: checkDialledIdentity };
   }
-  return /(^|,)\s*tls:\/\//.test(url) ? {} : undefined;
+  return /(^|,)\s*tls:\/\//i.test(url) ? { checkServerIdentity: checkDialledIdentity } : undefined;
+}
+
+/**
+ * The server's certificate must name the host dialled. nats.js gives Node a
+ * server name only for DNS hosts; for an IP address Node would check the
+ * certificate against "localhost" (which every self-signed one names), so the
+ * address the socket reached is checked instead. Node calls this as a method
+ * of its connect options, which hold the dialled socket.
+ */
+export function checkDialledIdentity(this: { servername?: string; socket?: { remoteAddress?: string } } | undefined, hostname: string, cert: PeerCertificate): Error | undefined {
+  if (this?.servername) return checkServerIdentity(this.servername, cert);
+  const ip = this?.socket?.remoteAddress?.replace(/^::ffff:(?=\d+\.)/, "");
+  if (!ip) return new Error(`cannot tell which address the NATS server was reached at (checked name ${hostname}), so its certificate is not trusted`);
+  return checkServerIdentity(ip, cert);
 }
 
 function tlsHint(e: Error, ca?: string): string {

@@ -135,6 +135,9 @@ const TLS_TIMEOUT_S = 5;
 export function writeServerConf(dataDir: string, natsConf: string, o: { cluster?: NonNullable<NatsServerOptions["cluster"]> & { host: string }; tls?: TlsFiles }): string {
   const file = resolve(join(dataDir, "nats-server.conf"));
   const q = (v: string) => JSON.stringify(v);
+  const include = relative(dirname(file), resolve(natsConf));
+  // nats-server reads an include's path without unescaping it.
+  if (/["\\\n]/.test(include)) throw new Error(`cannot include ${natsConf} from ${file}: the path between them holds a quote, backslash or line break nats-server cannot read; use another data dir`);
   const tlsBlock = (t: TlsFiles, indent: string, routes: boolean) => [
     `${indent}tls {`,
     `${indent}  cert_file: ${q(resolve(t.certFile))}`,
@@ -148,7 +151,7 @@ export function writeServerConf(dataDir: string, natsConf: string, o: { cluster?
   const c = o.cluster;
   const text = [
     "# Written by troupe at each start of nats-server: nats.conf plus this start's TLS and cluster settings. Edits are lost.",
-    `include ${q(relative(dirname(file), resolve(natsConf)))}`,
+    `include "${include}"`,
     ...(o.tls ? tlsBlock(o.tls, "", false) : []),
     ...(c
       ? [

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { bool, formatOptions, int, parseOptions, str, UsageError } from "./options.ts";
+import { natsOptions } from "./common-options.ts";
 
 const schema = {
   port: int("port", { env: "T_PORT", default: 3000, min: 1, max: 65535 }),
@@ -35,5 +36,15 @@ describe("parseOptions", () => {
     const help = formatOptions(schema);
     expect(help).toMatch(/--port <n>\s+port \(default 3000\) \[T_PORT\]/);
     expect(help).toMatch(/--demo\s+demo \(default false\) \[T_DEMO\]/);
+  });
+});
+
+describe("the shared NATS options", () => {
+  it("NATS_URL: every entry of the list is nats:// or tls:// (any case); anything else names the flag", () => {
+    const url = (v: string) => parseOptions(natsOptions, [], { NATS_URL: v }).values.natsUrl;
+    expect(url("nats://a.example:4222, TLS://b.example:4222,tls://10.0.0.3:4222")).toBe("nats://a.example:4222, TLS://b.example:4222,tls://10.0.0.3:4222");
+    for (const bad of ["nats://a:4222,ws://b:4223", "a.example:4222", "nats://a:4222,", "nats://a:4222 nats://b:4222"]) {
+      expect(() => url(bad), bad).toThrow(/NATS_URL: expected nats:\/\/host:port or tls:\/\/host:port/);
+    }
   });
 });

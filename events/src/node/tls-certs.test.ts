@@ -1,9 +1,10 @@
 import { createPrivateKey, X509Certificate } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { checkTlsHost, defaultTlsHosts, ensureSelfSignedTls } from "./tls-certs.ts";
+import { checkTlsHost, defaultTlsHosts, dialNameOf, ensureSelfSignedTls } from "./tls-certs.ts";
 import { resolveServerTls } from "./tls-options.ts";
 
 const dirs: string[] = [];
@@ -63,6 +64,19 @@ describe("self-signed TLS (real openssl)", () => {
     unlinkSync(join(d, "tls", "ca.key"));
     expect(() => ensureSelfSignedTls(d, ["127.0.0.1"])).toThrow(/has ca\.crt but no ca\.key; copy both files/);
     expect(t.caFile).toMatch(/ca\.crt$/);
+  });
+
+  it("a CA about to expire is refused with what to do, not used to sign", () => {
+    const d = tmp();
+    mkdirSync(join(d, "tls"), { recursive: true });
+    execFileSync("openssl", ["req", "-x509", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "5", "-subj", "/CN=old",
+      "-addext", "basicConstraints=critical,CA:TRUE", "-keyout", join(d, "tls", "ca.key"), "-out", join(d, "tls", "ca.crt")], { stdio: "ignore" });
+    expect(() => ensureSelfSignedTls(d, ["127.0.0.1"])).toThrow(/the CA .*ca\.crt expires .*Move tls\/ca\.crt and ca\.key away/);
+  });
+
+  it("the name local services dial a bought certificate by: its first plain DNS name", () => {
+    expect(dialNameOf(ensureSelfSignedTls(tmp(), ["127.0.0.1", "*.example.org", "nats.example.org"]).certFile)).toBe("nats.example.org");
+    expect(dialNameOf(ensureSelfSignedTls(tmp(), ["127.0.0.1"]).certFile)).toBeUndefined();
   });
 
   it("refuses host names a certificate cannot hold", () => {

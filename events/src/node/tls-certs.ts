@@ -132,6 +132,9 @@ export function ensureSelfSignedTls(dataDir: string, hosts: string[]): TlsFiles 
   }
   const ca = readCertificate(f.caFile, "TLS CA");
   if (!ca.ca) throw new Error(`${f.caFile} is not a CA certificate`);
+  if (Date.parse(ca.validTo) - Date.now() < RENEW_BEFORE_MS) {
+    throw new Error(`the CA ${f.caFile} expires ${ca.validTo}: certificates it signs would soon be refused. Move tls/ca.crt and ca.key away to make a new CA (then give clients the new ca.crt)`);
+  }
   if (isCurrent(f.certFile, f.keyFile, ca, hosts)) return { caFile: f.caFile, certFile: f.certFile, keyFile: f.keyFile, issued: false };
   bin ??= findOpenssl();
   const csr = join(dir, "server.csr"), ext = join(dir, "server.ext");
@@ -164,4 +167,15 @@ function isCurrent(certFile: string, keyFile: string, ca: X509Certificate, hosts
   if (Date.parse(cert.validTo) - Date.now() < RENEW_BEFORE_MS) return false;
   const have = sansOf(cert), want = wantedSans(hosts);
   return have.size === want.size && [...want].every((s) => have.has(s));
+}
+
+/**
+ * The URL local services dial a server with a certificate from a public CA:
+ * a name the certificate holds (it does not name 127.0.0.1), which must lead
+ * to this machine. Undefined when it names no plain DNS host.
+ */
+export function dialNameOf(certFile: string): string | undefined {
+  const cert = readCertificate(certFile, "--tls-cert [TROUPE_NATS_TLS_CERT]");
+  for (const s of sansOf(cert)) if (s.startsWith("DNS:") && !s.includes("*")) return s.slice(4);
+  return undefined;
 }
