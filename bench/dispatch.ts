@@ -95,6 +95,7 @@ export const bench: Bench = async (o) => {
   const master = spawnChild([...(prof ? ["--cpu-prof", "--cpu-prof-dir", prof] : []), "bin/troupe.mjs", "master"], {
     ...nats.env(), TROUPE_MASTER_ID: "bench-master", TROUPE_MASTER_PORT: "0", TROUPE_HEARTBEAT_MS: "2000", TROUPE_JOB_LEASE_MS: "60000",
     TROUPE_MASTER_MAX_INFLIGHT: "512", TROUPE_LOG_LEVEL: "warn",
+    ...(process.env.TROUPE_BENCH_MASTER_NODE_OPTIONS ? { NODE_OPTIONS: process.env.TROUPE_BENCH_MASTER_NODE_OPTIONS } : {}),
   });
   const workers: FakeWorker[] = [];
   const seen = stopwatch();
