@@ -315,14 +315,11 @@ export class Master {
       const job = this.state.jobs.get(jobId);
       if (!job || !this.state.needSpec.has(jobId)) return; // settled again meanwhile
       const spec = r.value.data.spec;
-      job.spec = spec;
-      job.priority = spec.priority;
-      job.url = spec.url;
-      job.tags = spec.tags ?? [];
-      job.idempotencyKey = r.value.data.idempotencyKey;
-      job.submittedAt = r.value.time;
+      // A new view, not the held one changed in place: views are values (a snapshot or a fold result may hold the old one).
+      const restored: JobView = { ...job, spec, priority: spec.priority, url: spec.url, tags: spec.tags ?? [], idempotencyKey: r.value.data.idempotencyKey, submittedAt: r.value.time };
+      this.state.jobs.set(jobId, restored);
       this.state.needSpec.delete(jobId);
-      if (isWaiting(job)) this.enqueue(job);
+      if (isWaiting(restored)) this.enqueue(restored);
       this.scheduleDispatch();
     } catch (e) {
       this.log.warn({ jobId, err: (e as Error).message }, "could not read a redriven job's spec back from the log; trying again on the next tick");
