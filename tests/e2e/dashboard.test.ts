@@ -27,6 +27,18 @@ const api = (path: string, init?: RequestInit) => callApi(stack, path, init);
 const post = (path: string, body: unknown, headers: Record<string, string> = { "content-type": "application/json" }) =>
   api(path, { method: "POST", headers, body: typeof body === "string" ? body : JSON.stringify(body) });
 
+/** A request body sent in 64 kB chunks without a Content-Length. */
+function chunked(text: string): ReadableStream<Uint8Array> {
+  const bytes = new TextEncoder().encode(text);
+  let at = 0;
+  return new ReadableStream({
+    pull(c) {
+      if (at >= bytes.length) return c.close();
+      c.enqueue(bytes.subarray(at, (at += 65_536)));
+    },
+  });
+}
+
 async function shot(name: string) {
   await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
 }
@@ -217,6 +229,9 @@ describe("REST API", () => {
       ["unknown field", post("/api/jobs", { url: "https://example.com", colour: "red" }), 400, "invalid", "colour"],
       ["no url or scenario", post("/api/jobs", {}), 400, "invalid", "url"],
       ["oversized body", post("/api/jobs", { url: "https://example.com", tags: ["x".repeat(600_000)] }), 413, "too-large"],
+      // No Content-Length: the body streams in chunks past the limit.
+      ["oversized chunked body", api("/api/jobs", { method: "POST", headers: { "content-type": "application/json" }, body: chunked(JSON.stringify({ url: "https://example.com", tags: ["x".repeat(600_000)] })), duplex: "half" } as RequestInit), 413, "too-large"],
+      ["body not UTF-8", api("/api/jobs", { method: "POST", headers: { "content-type": "application/json" }, body: Buffer.concat([Buffer.from('{"url":"https://example.com/'), Buffer.from([0xff, 0xfe]), Buffer.from('"}')]) }), 400, "invalid"],
       ["unknown job", api("/api/jobs/j-does-not-exist"), 404, "not-found"],
       ["invalid job id", api("/api/jobs/bad.id"), 400, "invalid", "jobId"],
       ["bad limit", api("/api/jobs?limit=0"), 400, "invalid", "limit"],

@@ -21,6 +21,8 @@ export async function serveUi(host: string, port: number): Promise<UiServer> {
   // check compares the Origin of form posts (the login) with it.
   const ownProtocolHeader = !process.env.ORIGIN && !process.env.PROTOCOL_HEADER;
   if (ownProtocolHeader) process.env.PROTOCOL_HEADER = "x-forwarded-proto";
+  // adapter-node caps request bodies at BODY_SIZE_LIMIT (512K unless set): the API's own limit, so raising it raises both.
+  if (!process.env.BODY_SIZE_LIMIT && process.env.TROUPE_UI_MAX_BODY_BYTES) process.env.BODY_SIZE_LIMIT = process.env.TROUPE_UI_MAX_BODY_BYTES;
   const { handler } = (await import(pathToFileURL(BUILD_ENTRY).href)) as { handler: Handler };
   const server = createServer((req, res) => {
     if (ownProtocolHeader && !req.headers["x-forwarded-proto"]) req.headers["x-forwarded-proto"] = "http";

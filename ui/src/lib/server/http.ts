@@ -6,6 +6,7 @@ export const STATUS_OF: Record<string, number> = {
   invalid: 400,
   "invalid-data": 400,
   "not-json": 400,
+  "too-deep": 400,
   "not-object": 400,
   "bad-request": 400,
   unauthorized: 401,
@@ -64,7 +65,15 @@ export async function readBody(request: Request, maxBytes: number): Promise<stri
   const chunks: Uint8Array[] = [];
   let size = 0;
   for (;;) {
-    const { done, value } = await reader.read();
+    let chunk: ReadableStreamReadResult<Uint8Array>;
+    try {
+      chunk = await reader.read();
+    } catch (e) {
+      // adapter-node's own limit (BODY_SIZE_LIMIT) ends a chunked body with a 413 error.
+      if ((e as { status?: number }).status === 413) throw new ApiError("too-large", `request body exceeds the limit of ${maxBytes} bytes`);
+      throw e;
+    }
+    const { done, value } = chunk;
     if (done) break;
     size += value.length;
     if (size > maxBytes) {
@@ -73,8 +82,15 @@ export async function readBody(request: Request, maxBytes: number): Promise<stri
     }
     chunks.push(value);
   }
-  return Buffer.concat(chunks).toString("utf8");
+  try {
+    // Fatal: a body that is not UTF-8 is refused, not patched with U+FFFD (NATS clients get the same verdict).
+    return utf8.decode(Buffer.concat(chunks));
+  } catch {
+    throw new ApiError("invalid", "request body is not valid UTF-8");
+  }
 }
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 /** Parses an optional positive integer query parameter. */
 export function intParam(url: URL, name: string, def: number, max: number): number {
