@@ -16,6 +16,9 @@ import { pickWorker, type Candidate } from "./scheduler.ts";
 import { decodeSnapshot, encodeSnapshotSliced, resumeFrom, snapshotDue } from "./snapshot.ts";
 import { applyEvent, applyHeartbeat, emptyState, finishedGuardSeq, type MasterState } from "./state.ts";
 
+/** The longest a delayed job's timer is armed for at once. */
+const MAX_DELAY_TIMER_MS = 3_600_000;
+
 /**
  * The master at run time: folds the log, holds (or waits for) the leader
  * lease, and as leader assigns jobs and appends recovery decisions. Every
@@ -341,7 +344,9 @@ export class Master {
     const next = this.delayed.peek();
     if (!next || this.stopping) return;
     clearTimeout(this.delayTimer);
-    this.delayTimer = setTimeout(() => this.scheduleDispatch(), Math.max(0, next.order - Date.now()) + 1);
+    // At most an hour at a time: Node fires a timer longer than 2^31 ms (~24.8 days) after 1 ms, which
+    // for a runAt weeks ahead made the master re-arm every millisecond. Early wake-ups find nothing due and re-arm.
+    this.delayTimer = setTimeout(() => this.scheduleDispatch(), Math.min(MAX_DELAY_TIMER_MS, Math.max(0, next.order - Date.now()) + 1));
   }
 
   private clearPending(jobId: string) {

@@ -56,6 +56,25 @@ describe("assignment", () => {
     expect(status(now)).toBe("completed");
   });
 
+  it("waits for a runAt weeks ahead without a timer Node cannot hold (it once re-armed every millisecond)", async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
+    process.on("warning", onWarning);
+    try {
+      workers.push(await fakeWorker(nats, { id: "w-far", slots: 1 }));
+      const far = jobIdOf(await submit(ui, { url: "https://example.com/next-month", runAt: new Date(Date.now() + 30 * 24 * 3600_000).toISOString() }));
+      await waitFor("the far job queued", () => status(far) === "queued");
+      // A dispatch round after it (which arms the delay timer again) runs a job submitted now.
+      const now = jobIdOf(await submit(ui, { url: "https://example.com/meanwhile" }));
+      await waitFor("the job of now completed", () => status(now) === "completed");
+      await new Promise((r) => setImmediate(r)); // warnings are emitted on the next tick
+      expect(warnings.filter((w) => /TimeoutOverflow/.test(w))).toEqual([]);
+      expect(status(far)).toBe("queued");
+    } finally {
+      process.off("warning", onWarning);
+    }
+  });
+
   it("gives up on a job that expires before any worker takes it", async () => {
     const id = jobIdOf(await submit(ui, { url: "https://example.com/expiring", expiresAt: new Date(Date.now() + 300).toISOString() }));
     await waitFor("the job is dead", () => status(id) === "dead");
