@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { checkEvent, createEvent, decodeEvent, encodeCheckedEvent, encodeEvent, MAX_EVENT_BYTES, subjectOf } from "./codec.ts";
+import { checkEvent, createEvent, decodeEvent, encodeCheckedEvent, encodeEvent, jsonTooDeep, MAX_EVENT_BYTES, subjectOf } from "./codec.ts";
 import type { TroupeEvent } from "./events.ts";
 import { subjectsFor } from "./subjects.ts";
 
@@ -18,6 +18,12 @@ const heartbeat = () =>
   }, "wn-demo-01") as TroupeEvent;
 
 const SUBJ = "troupe.evt.job.job-1.completed";
+/** Objects and arrays nested `n` deep. */
+const nest = (n: number): unknown => {
+  let v: unknown = "leaf";
+  for (let i = 0; i < n; i++) v = i % 2 ? [v] : { x: v };
+  return v;
+};
 const mutate = (f: (e: Record<string, any>) => void) => {
   const e = JSON.parse(JSON.stringify(completed()));
   f(e);
@@ -49,11 +55,13 @@ describe("decodeEvent", () => {
     { name: "unknown data field", body: mutate((e) => (e.data.surprise = 1)), code: "invalid-data", path: "data.surprise", message: /unknown property/ },
     { name: "unknown envelope field", body: mutate((e) => (e.extra = 1)), code: "invalid-envelope", path: "extra", message: /unknown property/ },
     { name: "id not a subject token", body: mutate((e) => (e.data.workerId = "a.b")), code: "invalid-data", path: "data.workerId", message: /A-Za-z0-9_-/ },
+    { name: "a duration no job lasts (sums of such once became Infinity in the read models)", body: mutate((e) => (e.data.metrics.totalDuration = 1e308)), code: "invalid-data", path: "data.metrics.totalDuration", message: /less or equal to 1000000000000/ },
     { name: "negative metric", body: mutate((e) => (e.data.metrics.memoryUsed = -1)), code: "invalid-data", path: "data.metrics.memoryUsed", message: /greater or equal/ },
     { name: "wrong subject for the type", subject: "troupe.evt.job.job-1.failed", body: encodeEvent(completed()), code: "subject-mismatch", path: "type", message: /belongs on troupe\.evt\.job\.job-1\.completed/ },
     { name: "subject names another job", subject: "troupe.evt.job.job-2.completed", body: encodeEvent(completed()), code: "subject-mismatch", path: "type", message: /job job-1/ },
     { name: "heartbeat on an event subject", subject: "troupe.evt.worker.wn-demo-01.registered", body: encodeEvent(heartbeat()), code: "subject-mismatch", path: "type", message: /troupe\.hb\.wn-demo-01/ },
     { name: "not a Troupe subject", subject: "other.thing", body: encodeEvent(completed()), code: "subject-mismatch", path: "", message: /not a Troupe event subject/ },
+    { name: "nested too deep (a stack overflow for every recursive reader)", body: mutate((e) => (e.data.result.data = { a: nest(70) })), code: "too-deep", path: "", message: /deeper than 64 levels/ },
     { name: "oversized", body: mutate((e) => (e.data.result.data.big = "x".repeat(MAX_EVENT_BYTES))), code: "too-large", path: "", message: /limit is 262144/ },
     { name: "unknown event type", body: mutate((e) => (e.type = "job.exploded")), code: "unknown-type", path: "type", message: /job\.exploded/ },
     { name: "future schema version", body: mutate((e) => (e.v = 2)), code: "unsupported-version", path: "v", message: /version 2 .* newer/ },
@@ -130,5 +138,37 @@ describe("encodeCheckedEvent (what publishEvent sends)", () => {
     const n = completed() as Record<string, any>;
     n.data.metrics.totalDuration = Number.NaN;
     expect(checkEvent(n as TroupeEvent)?.path).toBe("data.metrics.totalDuration");
+  });
+});
+
+describe("nesting depth", () => {
+  it("counts objects and arrays, not brackets inside strings; a real event is far from the limit", () => {
+    expect(jsonTooDeep(JSON.stringify(nest(64)), 64)).toBe(false);
+    expect(jsonTooDeep(JSON.stringify(nest(65)), 64)).toBe(true);
+    expect(jsonTooDeep(JSON.stringify({ s: "[[[[[[{{{{{{\\\"[[[[", t: ["]]]}}}"] }), 2)).toBe(false);
+    expect(jsonTooDeep(new TextDecoder().decode(encodeEvent(completed())), 5)).toBe(false);
+  });
+
+  it("58 levels of extracted data are an event; 70 are refused at the source too, before anyone has to read them", () => {
+    const e = completed() as TroupeEvent & { data: { result: { data: Record<string, unknown> } } };
+    e.data.result.data = { a: nest(58) };
+    expect(decodeEvent(SUBJ, encodeEvent(e)).ok).toBe(true);
+    e.data.result.data = { a: nest(70) };
+    expect(checkEvent(e)).toMatchObject({ code: "too-deep" });
+  });
+});
+
+describe("every number is bounded", () => {
+  it("a heartbeat claiming more jobs than a worker may hold is refused (it once showed a fleet capacity of 1e300)", () => {
+    for (const [field, value] of [["currentJobs", 1e300], ["maxConcurrentJobs", 1001]] as const) {
+      const e = JSON.parse(JSON.stringify(heartbeat()));
+      e.data[field] = value;
+      expect(decodeEvent("troupe.hb.wn-demo-01", JSON.stringify(e))).toMatchObject({ ok: false, error: { code: "invalid-data", path: `data.${field}` } });
+    }
+  });
+
+  it("an epoch past the integers a double holds is refused", () => {
+    const e = createEvent("job.assigned", { jobId: "job-1", workerId: "wn-demo-01", attempt: 1, epoch: 1e300 }, "m");
+    expect(checkEvent(e as TroupeEvent)).toMatchObject({ code: "invalid-data", path: "data.epoch" });
   });
 });

@@ -15,6 +15,7 @@ export const MAX_EVENT_BYTES = 256 * 1024;
 
 export type DecodeErrorCode =
   | "too-large"
+  | "too-deep"
   | "not-json"
   | "not-object"
   | "invalid-envelope"
@@ -57,6 +58,28 @@ function fail(code: DecodeErrorCode, path: string, message: string): { ok: false
 }
 
 /** Parses bytes (or a string) as one JSON object, within a size limit. */
+/** The deepest nesting of objects and arrays a message may have: far past any real event or command (a scenario is ~6 levels), far short of what recursion copes with. */
+export const MAX_JSON_DEPTH = 64;
+
+/** True when JSON text nests objects and arrays deeper than `max` (brackets inside strings do not count). Linear, no recursion. */
+export function jsonTooDeep(text: string, max = MAX_JSON_DEPTH): boolean {
+  let depth = 0;
+  const n = text.length;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 34 /* " */) {
+      for (i++; i < n; i++) {
+        const d = text.charCodeAt(i);
+        if (d === 92 /* \ */) i++;
+        else if (d === 34) break;
+      }
+    } else if (c === 123 /* { */ || c === 91 /* [ */) {
+      if (++depth > max) return true;
+    } else if (c === 125 /* } */ || c === 93 /* ] */) depth--;
+  }
+  return false;
+}
+
 export function parseJsonObject(body: Uint8Array | string, maxBytes = MAX_EVENT_BYTES): Decoded<Record<string, unknown>> {
   const size = typeof body === "string" ? encoder.encode(body).length : body.length;
   if (size > maxBytes) return fail("too-large", "", `payload is ${size} bytes, the limit is ${maxBytes}`);
@@ -66,6 +89,9 @@ export function parseJsonObject(body: Uint8Array | string, maxBytes = MAX_EVENT_
   } catch {
     return fail("not-json", "", "payload is not valid UTF-8");
   }
+  // Before parsing: JSON.parse takes deep nesting, but JSON.stringify, reducers and the
+  // projector's writer recurse, and one such event would stop a service on every restart.
+  if (jsonTooDeep(text)) return fail("too-deep", "", `payload nests objects and arrays deeper than ${MAX_JSON_DEPTH} levels`);
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -223,8 +249,10 @@ export function encodeEvent(event: TroupeEvent | EventEnvelope): Uint8Array {
  */
 export function encodeCheckedEvent(event: TroupeEvent, s: Subjects = defaultSubjects): { ok: true; subject: string; bytes: Uint8Array } | { ok: false; error: DecodeError } {
   const subject = subjectOf(event, s);
-  const bytes = encodeEvent(event);
+  const text = JSON.stringify(event);
+  const bytes = encoder.encode(text);
   if (bytes.length > MAX_EVENT_BYTES) return fail("too-large", "", `payload is ${bytes.length} bytes, the limit is ${MAX_EVENT_BYTES}`);
+  if (jsonTooDeep(text)) return fail("too-deep", "", `payload nests objects and arrays deeper than ${MAX_JSON_DEPTH} levels`);
   // The subject comes from the event itself, so body and subject agree by construction.
   if (validateEventObject(event as unknown as Record<string, unknown>, null, s).ok) return { ok: true, subject, bytes };
   const r = decodeEvent(subject, bytes, { subjects: s });

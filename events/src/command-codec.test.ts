@@ -73,3 +73,15 @@ describe("decodeReply", () => {
     expect(decodeReply("ack", "nope")).toMatchObject({ ok: false, error: { code: "not-json" } });
   });
 });
+
+describe("worker.assign bounds", () => {
+  it("refuses an epoch past the integers a double holds (a worker once took 1e300 and refused every real master after it)", () => {
+    const r = decodeCommand("worker.assign", JSON.stringify({ jobId: "j1", attempt: 1, epoch: 1e300, spec: { url: "https://example.com", priority: 5, maxAttempts: 3, timeoutMs: 60_000 } }));
+    expect(r).toMatchObject({ ok: false, error: { path: "epoch" } });
+  });
+
+  it("refuses a scenario nested past the depth limit before parsing it", () => {
+    const deep = `{"url":"https://example.com","tags":${"[".repeat(100)}${"]".repeat(100)}}`;
+    expect(decodeCommand("jobs.submit", deep)).toMatchObject({ ok: false, error: { code: "too-deep" } });
+  });
+});

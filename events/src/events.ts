@@ -1,6 +1,6 @@
 import { Type, type Static, type TSchema } from "@sinclair/typebox";
 import {
-  Attempt, Capabilities, Epoch, HeartbeatMetrics, Id, JobError, JobSpec, LogEntry, RequeueReason,
+  ATTEMPT_MAX, Attempt, Capabilities, Epoch, HeartbeatMetrics, Id, JobError, JobSpec, LogEntry, Quantity, RequeueReason,
   StepRef, StepTiming, Time, WorkerStatus,
 } from "./payloads.ts";
 
@@ -44,13 +44,13 @@ export const EventDataSchemas = {
     ...workerEvent,
     instanceId: Id,
     status: WorkerStatus,
-    currentJobs: Type.Integer({ minimum: 0 }),
-    maxConcurrentJobs: Type.Integer({ minimum: 1 }),
+    currentJobs: Type.Integer({ minimum: 0, maximum: 1000 }),
+    maxConcurrentJobs: Type.Integer({ minimum: 1, maximum: 1000, description: "as capabilities.maxConcurrentJobs" }),
     jobIds: Type.Array(Id, { maxItems: 1000 }),
     metrics: HeartbeatMetrics,
     performance: Obj({
       successRate: Type.Number({ minimum: 0, maximum: 100 }),
-      averageJobDuration: Type.Number({ minimum: 0, description: "ms" }),
+      averageJobDuration: Quantity("ms"),
     }, "the worker's own view; the projector computes its own from job events"),
   }, "telemetry every heartbeat interval"),
 
@@ -67,11 +67,11 @@ export const EventDataSchemas = {
     ...workerJobEvent,
     progress: Type.Number({ minimum: 0, maximum: 100 }),
     currentStep: Type.Optional(StepRef),
-    stepsDone: Type.Optional(Type.Integer({ minimum: 0 })),
-    stepsTotal: Type.Optional(Type.Integer({ minimum: 0 })),
+    stepsDone: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
+    stepsTotal: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
     metrics: Type.Optional(Obj({
-      elapsedMs: Type.Number({ minimum: 0 }),
-      memoryUsed: Type.Optional(Type.Number({ minimum: 0, description: "MB" })),
+      elapsedMs: Quantity(),
+      memoryUsed: Type.Optional(Quantity("MB")),
     }, "progress metrics")),
   }, "step progress; also renews the job's lease"),
   "job.completed": Obj({
@@ -80,16 +80,16 @@ export const EventDataSchemas = {
       success: Type.Literal(true),
       // Keys are extract field names, checked where the scenario is submitted; not here, so a log written before that check folds the same.
       data: Type.Record(Type.String(), Type.Unknown(), { description: "extracted fields by name" }),
-      dataExtracted: Type.Integer({ minimum: 0 }),
+      dataExtracted: Type.Integer({ minimum: 0, maximum: 1_000_000_000 }),
       screenshots: Type.Array(Type.String({ maxLength: 300, description: "object name in troupe-artifacts" }), { maxItems: 100 }),
       logs: Type.Array(LogEntry, { maxItems: 500 }),
       steps: Type.Optional(Type.Array(StepTiming, { maxItems: 500 })),
       finalUrl: Type.Optional(Type.String({ maxLength: 4096 })),
     }, "the job's result"),
     metrics: Obj({
-      totalDuration: Type.Number({ minimum: 0, description: "ms" }),
-      responseTime: Type.Number({ minimum: 0, description: "ms of the main navigation" }),
-      memoryUsed: Type.Number({ minimum: 0, description: "MB" }),
+      totalDuration: Quantity("ms"),
+      responseTime: Quantity("ms of the main navigation"),
+      memoryUsed: Quantity("MB"),
     }, "run metrics"),
   }, "the attempt finished successfully"),
   "job.failed": Obj({
@@ -99,15 +99,15 @@ export const EventDataSchemas = {
     steps: Type.Optional(Type.Array(StepTiming, { maxItems: 500 })),
     screenshots: Type.Optional(Type.Array(Type.String({ maxLength: 300 }), { maxItems: 100 })),
     metrics: Type.Optional(Obj({
-      totalDuration: Type.Number({ minimum: 0 }),
-      responseTime: Type.Optional(Type.Number({ minimum: 0 })),
-      memoryUsed: Type.Optional(Type.Number({ minimum: 0 })),
+      totalDuration: Quantity("ms"),
+      responseTime: Type.Optional(Quantity("ms")),
+      memoryUsed: Type.Optional(Quantity("MB")),
     }, "run metrics")),
   }, "the attempt failed"),
   "job.requeued": Obj({
     ...jobEvent,
     attempt: Attempt,
-    previousAttempt: Type.Optional(Type.Integer({ minimum: 0 })),
+    previousAttempt: Type.Optional(Type.Integer({ minimum: 0, maximum: ATTEMPT_MAX })),
     previousWorkerId: Type.Optional(Id),
     reason: RequeueReason,
     notBefore: Time,
@@ -116,14 +116,14 @@ export const EventDataSchemas = {
   "job.cancelled": Obj({
     ...jobEvent,
     reason: Type.Optional(Type.String({ maxLength: 500 })),
-    attempt: Type.Optional(Type.Integer({ minimum: 0 })),
+    attempt: Type.Optional(Type.Integer({ minimum: 0, maximum: ATTEMPT_MAX })),
     workerId: Type.Optional(Id),
     epoch: Epoch,
   }, "the job was cancelled"),
   "job.dead": Obj({
     ...jobEvent,
     reason: Type.String({ maxLength: 500 }),
-    attempts: Type.Integer({ minimum: 0 }),
+    attempts: Type.Integer({ minimum: 0, maximum: ATTEMPT_MAX }),
     lastError: Type.Optional(JobError),
     epoch: Epoch,
   }, "the job gave up: attempts spent or expired"),

@@ -9,10 +9,14 @@ export const Time = Type.String({ format: "date-time", maxLength: 40, descriptio
 /** Highest attempt number the contract allows; refusals and redrives use numbers too, so the master turns a job dead rather than go past it. */
 export const ATTEMPT_MAX = 1000;
 export const Attempt = Type.Integer({ minimum: 1, maximum: ATTEMPT_MAX, description: "attempt number, a fencing token" });
-export const Epoch = Type.Integer({ minimum: 0, description: "leader epoch (KV revision of the master lease) the decision was made in" });
-const Count = Type.Integer({ minimum: 0 });
+export const Epoch = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: "leader epoch (KV revision of the master lease) the decision was made in" });
+/** Every number has a bound: no measured quantity comes near this one (31 years in ms, a petabyte in MB), and sums and averages of such numbers stay finite. */
+export const QUANTITY_MAX = 1e12;
+/** A measured, non-negative quantity (a duration, a size, a rate), bounded by QUANTITY_MAX. */
+export const Quantity = (description?: string) => Type.Number({ minimum: 0, maximum: QUANTITY_MAX, ...(description ? { description } : {}) });
+const Count = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
 const Percent = Type.Number({ minimum: 0, maximum: 100 });
-const NonNeg = Type.Number({ minimum: 0 });
+const NonNeg = Quantity();
 
 export const BrowserInfo = Type.Object({
   name: Type.String({ minLength: 1, maxLength: 64, description: "e.g. chromium" }),
@@ -21,8 +25,8 @@ export const BrowserInfo = Type.Object({
 
 export const Capabilities = Type.Object({
   maxConcurrentJobs: Type.Integer({ minimum: 1, maximum: 1000 }),
-  memory: Type.Integer({ minimum: 0, description: "total memory in MB" }),
-  cpu: Type.Integer({ minimum: 1, description: "CPU cores" }),
+  memory: Type.Integer({ minimum: 0, maximum: QUANTITY_MAX, description: "total memory in MB" }),
+  cpu: Type.Integer({ minimum: 1, maximum: 1_000_000, description: "CPU cores" }),
   supportedBrowsers: Type.Array(BrowserInfo, { maxItems: 16 }),
 }, { additionalProperties: false });
 
@@ -56,7 +60,7 @@ export const Fingerprint = Type.Object({
   geolocation: Type.Optional(Type.Object({
     latitude: Type.Number({ minimum: -90, maximum: 90 }),
     longitude: Type.Number({ minimum: -180, maximum: 180 }),
-    accuracy: Type.Optional(Type.Number({ minimum: 0 })),
+    accuracy: Type.Optional(Type.Number({ minimum: 0, maximum: 1e7 })),
   }, { additionalProperties: false })),
 }, { additionalProperties: false });
 
@@ -132,10 +136,10 @@ export const HeartbeatMetrics = Type.Object({
   memoryTotal: Type.Optional(NonNeg),
   cpuUsage: Percent,
   diskUsage: Percent,
-  networkUsage: Type.Number({ minimum: 0, description: "Mbps, rx+tx" }),
+  networkUsage: Quantity("Mbps, rx+tx"),
   jobsCompleted: Count,
   jobsFailed: Count,
-  averageResponseTime: Type.Number({ minimum: 0, description: "ms" }),
+  averageResponseTime: Quantity("ms"),
   openContexts: Type.Optional(Count),
 }, { additionalProperties: false, description: "memoryUsage in MB, cpuUsage and diskUsage in %" });
 
