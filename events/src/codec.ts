@@ -230,6 +230,16 @@ export function checkJobSpecSemantics(spec: Record<string, unknown>, base: strin
   return null;
 }
 
+/**
+ * The event with its time no later than `publishedMs`, the stream's own clock
+ * when it stored the event: a producer whose clock runs ahead (or lies) cannot
+ * date a worker's last sign of life or a chart's minute in the future. The
+ * projector folds every event through this, live and in a rebuild alike.
+ */
+export function notAfterPublished<E extends { time: string }>(e: E, publishedMs: number): E {
+  return Date.parse(e.time) > publishedMs ? { ...e, time: new Date(publishedMs).toISOString() } : e;
+}
+
 /** Builds an event with a fresh unique id and the current time. */
 export function createEvent<T extends EventType>(type: T, data: EventData<T>, source: string, time = new Date()): EventEnvelope<T> {
   return { id: newId("e"), type, v: EVENT_VERSION, time: time.toISOString(), source, data };

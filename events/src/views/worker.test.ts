@@ -92,3 +92,23 @@ describe("worker view", () => {
     for (const [a, b] of cases) expect([a, b, isoAfter(a, b)]).toEqual([a, b, Date.parse(b) > Date.parse(a)]);
   });
 });
+
+describe("worker view: the same whichever stream is folded first", () => {
+  it("maxJobs is the newer of the registration's and the latest heartbeat's (a rebuild folds the events before the heartbeats)", () => {
+    const withMax = (e: TroupeEvent, n: number) => {
+      const c = JSON.parse(JSON.stringify(e)) as TroupeEvent & { data: Record<string, any> };
+      if (c.type === "worker.registered") c.data.capabilities.maxConcurrentJobs = n;
+      else c.data.maxConcurrentJobs = n;
+      return c;
+    };
+    const r1 = withMax(reg(at(1000)), 2), h = withMax(hb("online", 5, at(2000)), 7), r2 = withMax(reg(at(3000)), 3);
+    const live = foldAll([r1, h, r2]);
+    const rebuilt = foldAll([r1, r2, h]);
+    expect(live?.maxJobs).toBe(3);
+    expect(rebuilt).toEqual(live);
+    // A heartbeat after the registration is the newer word.
+    const h2 = withMax(hb("online", 5, at(4000)), 5);
+    expect(foldAll([r1, h, r2, h2])?.maxJobs).toBe(5);
+    expect(foldAll([r1, r2, h, h2])).toEqual(foldAll([r1, h, r2, h2]));
+  });
+});

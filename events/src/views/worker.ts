@@ -61,6 +61,8 @@ export interface WorkerView {
   /** From TROUPE_HEARTBEATS: status claimed by the latest heartbeat and its time. */
   heartbeatStatus?: "online" | "busy" | "draining";
   lastHeartbeatAt?: string;
+  /** From TROUPE_HEARTBEATS: the job slots the latest heartbeat claimed (maxJobs is the newer of it and the registration's). */
+  heartbeatMaxJobs?: number;
   /** Accumulators for the averages. */
   durationSum: number;
   durationCount: number;
@@ -92,7 +94,7 @@ function copyWorker(w: WorkerView): WorkerView {
     disk: w.disk, network: w.network, jobsCompleted: w.jobsCompleted, jobsFailed: w.jobsFailed, successRate: w.successRate,
     averageJobDuration: w.averageJobDuration, averageResponseTime: w.averageResponseTime, registeredAt: w.registeredAt, lastSeen: w.lastSeen,
     lifecycle: w.lifecycle, lifecycleAt: w.lifecycleAt, lastEventAt: w.lastEventAt, heartbeatStatus: w.heartbeatStatus,
-    lastHeartbeatAt: w.lastHeartbeatAt, durationSum: w.durationSum, durationCount: w.durationCount, responseTimeSum: w.responseTimeSum,
+    lastHeartbeatAt: w.lastHeartbeatAt, heartbeatMaxJobs: w.heartbeatMaxJobs, durationSum: w.durationSum, durationCount: w.durationCount, responseTimeSum: w.responseTimeSum,
     responseTimeCount: w.responseTimeCount,
   };
 }
@@ -128,6 +130,9 @@ function derive(w: WorkerView): WorkerView {
   w.averageResponseTime = w.responseTimeCount === 0 ? 0 : w.responseTimeSum / w.responseTimeCount;
   const seen = later(w.lastEventAt, w.lastHeartbeatAt);
   if (seen !== undefined) w.lastSeen = seen;
+  // By time, not by which stream was folded last (a rebuild folds the events before the heartbeats).
+  const hbNewer = w.lastHeartbeatAt !== undefined && (w.registeredAt === undefined || isoAfter(w.registeredAt, w.lastHeartbeatAt));
+  w.maxJobs = hbNewer ? (w.heartbeatMaxJobs ?? 0) : (w.capabilities?.maxConcurrentJobs ?? w.heartbeatMaxJobs ?? 0);
   return w;
 }
 
@@ -148,7 +153,6 @@ export function evolveWorker(view: WorkerView | undefined, event: WorkerEvent): 
       w.version = d.version;
       w.instanceId = d.instanceId;
       w.capabilities = d.capabilities;
-      w.maxJobs = d.capabilities.maxConcurrentJobs;
       w.registeredAt = t;
       w.lifecycle = "registered";
       w.lifecycleAt = t;
@@ -174,7 +178,7 @@ export function evolveWorker(view: WorkerView | undefined, event: WorkerEvent): 
       w.heartbeatStatus = d.status;
       w.lastHeartbeatAt = t;
       w.currentJobs = d.currentJobs;
-      w.maxJobs = d.maxConcurrentJobs;
+      w.heartbeatMaxJobs = d.maxConcurrentJobs;
       w.jobIds = d.jobIds;
       w.cpu = d.metrics.cpuUsage;
       w.memory = d.metrics.memoryUsage;

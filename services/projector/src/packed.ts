@@ -1,4 +1,4 @@
-import { decodeEvent, minuteOf, subjectOf, type DecodeError, type Decoded, type Subjects, type TroupeEvent } from "@troupe/events";
+import { decodeEvent, minuteOf, notAfterPublished, subjectOf, type DecodeError, type Decoded, type Subjects, type TroupeEvent } from "@troupe/events";
 import type { HeartbeatSample } from "./fold.ts";
 import type { RawMessage } from "./writer.ts";
 
@@ -140,7 +140,7 @@ export class BatchPacker {
           const hb = d.value.data;
           this.hbWorker[k] = hb.workerId;
           this.hbTotal[k] = hb.metrics.memoryTotal !== undefined ? 1 : 0;
-          this.hbMinute[k] = minuteOf(d.value.time);
+          this.hbMinute[k] = minuteOf(notAfterPublished(d.value, publishedMs).time); // as the writer folds it
           this.hbCpu[k] = hb.metrics.cpuUsage;
           this.hbMem[k] = hb.metrics.memoryUsage;
         } else this.hbWorker[k] = null;

@@ -7,8 +7,8 @@ import { builder } from "./sql.ts";
  * is its only writer; the UI opens it read-only. Bump SCHEMA_VERSION on any
  * change: the projector then rebuilds the file from the log.
  */
-/** 2: job views are stored with their keys in one order (events/src/views/job.ts copyJob), so files written before are rebuilt. 3: worker_series keyed by (minute, worker_id). */
-export const SCHEMA_VERSION = 3;
+/** 2: job views are stored with their keys in one order (events/src/views/job.ts copyJob), so files written before are rebuilt. 3: worker_series keyed by (minute, worker_id). 4: worker views resolve maxJobs by time (heartbeatMaxJobs), and event times are folded no later than their stream's publish time. */
+export const SCHEMA_VERSION = 4;
 
 export interface WorkersTable {
   id: string;

@@ -1,6 +1,6 @@
 import Database, { type Database as Sqlite } from "better-sqlite3";
 import {
-  canonicalWorker, decodeEvent, emptyWorker, jobSummary, TERMINAL_JOB_STATUSES,
+  canonicalWorker, decodeEvent, emptyWorker, jobSummary, notAfterPublished, TERMINAL_JOB_STATUSES,
   type Decoded, type FleetMinute, type TroupeEvent, type JobView, type ProjectorStatus, type Subjects, type WorkerMinute, type WorkerView,
 } from "@troupe/events";
 import { foldEvent, foldHeartbeatSample, type HeartbeatSample, type ViewStore } from "./fold.ts";
@@ -388,7 +388,7 @@ export class ReadModelWriter {
           continue;
         }
         const d = m.decoded ?? decodeEvent(m.subject, m.data, { subjects: this.o.subjects });
-        const r = d.ok ? foldEvent(this.store, d.value, { seriesCutoffMs: cutoff }) : { ok: false as const, reason: d.error.code, detail: `${d.error.path || "(body)"}: ${d.error.message}` };
+        const r = d.ok ? foldEvent(this.store, notAfterPublished(d.value, m.publishedMs), { seriesCutoffMs: cutoff }) : { ok: false as const, reason: d.error.code, detail: `${d.error.path || "(body)"}: ${d.error.message}` };
         if (r.ok) result.applied++;
         else {
           result.skipped.push({ seq: m.seq, subject: m.subject, reason: r.reason, detail: r.detail });
