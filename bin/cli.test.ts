@@ -47,6 +47,15 @@ describe("troupe dispatcher", () => {
     err.length = 0;
     expect(await main(["tail", "--since", "last tuesday"])).toBe(2);
     expect(err.join("\n")).toMatch(/--since: expected a sequence number/);
+    // Subjects nats-server would take and then deliver nothing for.
+    for (const [subject, why] of [["troupe.evt.>.x", /> matches the rest of the subject/], ["troupe..evt", /a token is empty/], ["troupe.evt.job*", /a wildcard is a whole token/]] as const) {
+      err.length = 0;
+      expect(await main(["tail", subject])).toBe(2);
+      expect(err.join("\n")).toMatch(why);
+    }
+    err.length = 0;
+    expect(await main(["tail", "--since", "5m", "--role", "live"])).toBe(2);
+    expect(err.join("\n")).toMatch(/--since replays through a JetStream consumer, which the live user may not make: use --role ui/);
   });
 
   it("rejects a bad value from the environment, naming the variable", async () => {

@@ -24,9 +24,12 @@ subject defaults to <prefix>.evt.> (all events); <prefix>.hb.> shows heartbeats,
   async run({ values: v, positionals }) {
     const s = subjectsFor(v.prefix);
     const subject = positionals[0] ?? s.allEvents;
-    if (!/^[A-Za-z0-9_*>$-]+(\.[A-Za-z0-9_*>$-]+)*$/.test(subject)) throw new UsageError(`invalid subject ${JSON.stringify(subject)}`);
+    const bad = subjectFilterError(subject);
+    if (bad) throw new UsageError(`invalid subject ${JSON.stringify(subject)}: ${bad}`);
     const since = v.since !== undefined ? parseSince(v.since) : undefined;
     const role = (v.role ?? (since ? "ui" : "live")) as NatsRole;
+    // The live user may only subscribe to events and heartbeats: a replay needs a JetStream consumer.
+    if (since && role === "live") throw new UsageError("--since replays through a JetStream consumer, which the live user may not make: use --role ui (the default with --since)");
     const stream = since ? streamFor(subject, s, storeNames(v.prefix)) : null;
     if (since && !stream) throw new UsageError(`--since needs a subject inside one stream (${s.prefix}.evt.… or ${s.prefix}.hb.…), got ${subject}`);
     const nc = await connectAs({ url: v.natsUrl, ca: v.natsCa, role, dataDir: v.dataDir, name: "troupe-tail" });
@@ -61,4 +64,16 @@ async function replayThenFollow(nc: NatsConnection, stream: string, subject: str
   console.error(`troupe tail: replaying ${stream} ${subject} from ${"seq" in since ? `sequence ${since.seq}` : since.time}, then following (Ctrl-C to stop)`);
   void done.then(() => messages.stop());
   for await (const m of messages) print(m.subject, m.data);
+}
+
+/** Why a NATS subject filter is malformed (nats-server would take it without a word and deliver nothing), or undefined. */
+export function subjectFilterError(subject: string): string | undefined {
+  const tokens = subject.split(".");
+  if (tokens.some((t) => t === "")) return "a token is empty (two dots in a row, or a dot at an end)";
+  for (const [i, t] of tokens.entries()) {
+    if (!/^[A-Za-z0-9_*>$-]+$/.test(t)) return `token ${JSON.stringify(t)} may hold only letters, digits, _ - $ and the wildcards`;
+    if ((t.includes("*") || t.includes(">")) && t.length > 1) return `a wildcard is a whole token (${JSON.stringify(t)})`;
+    if (t === ">" && i !== tokens.length - 1) return "> matches the rest of the subject, so it must be the last token";
+  }
+  return undefined;
 }

@@ -48,3 +48,12 @@ describe("the shared NATS options", () => {
     }
   });
 });
+
+describe("whole-number options without a maximum of their own", () => {
+  it("stop at 2^31 - 1, the longest a Node timer holds (a tick of 99999999999 ms once made a 1 ms tick), and say so without printing 400 digits", () => {
+    const schema = { tickMs: int("tick", { env: "T_TICK", default: 1000, min: 1 }) };
+    expect(parseOptions(schema, [], { T_TICK: "2147483647" }).values.tickMs).toBe(2_147_483_647);
+    expect(() => parseOptions(schema, [], { T_TICK: "99999999999" })).toThrow(/T_TICK\]?: must be at most 2147483647, got 99999999999/);
+    expect(() => parseOptions(schema, [], { T_TICK: "9".repeat(400) })).toThrow(/must be at most 2147483647, got 9{20}…$/);
+  });
+});

@@ -4,6 +4,9 @@
  * UsageError naming the flag/variable and the expected form.
  */
 
+/** The largest whole number an option takes unless it says otherwise: 2^31 - 1, the longest delay a Node timer holds. */
+export const INT_CEILING = 2_147_483_647;
+
 export class UsageError extends Error {
   override name = "UsageError";
 }
@@ -42,8 +45,11 @@ function convert(def: OptionDef, raw: string, where: string): number | string | 
     case "int": {
       if (!/^-?\d+$/.test(raw.trim())) throw new UsageError(`${where}: expected a whole number, got ${JSON.stringify(raw)}`);
       const n = Number(raw);
+      // Without a maximum of its own, an int is at most what a Node timer takes (~24.8 days in ms): past it,
+      // a timer fires after 1 ms (a master with a 1 ms tick), and no count, size or port here comes near.
+      const max = def.max ?? INT_CEILING;
       if (def.min !== undefined && n < def.min) throw new UsageError(`${where}: must be at least ${def.min}, got ${n}`);
-      if (def.max !== undefined && n > def.max) throw new UsageError(`${where}: must be at most ${def.max}, got ${n}`);
+      if (n > max) throw new UsageError(`${where}: must be at most ${max}, got ${raw.trim().length > 20 ? `${raw.trim().slice(0, 20)}…` : n}`);
       return n;
     }
     case "bool": {

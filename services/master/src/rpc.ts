@@ -27,6 +27,9 @@ function respond(m: Msg, body: SubmitReply | AckReply) {
 export async function handleSubmit(master: Master, m: Msg): Promise<SubmitReply> {
   const cmd = decodeCommand("jobs.submit", m.data);
   if (!cmd.ok) return err("invalid", cmd.error.message, cmd.error.path);
+  // The client's name goes into job.submitted as submittedBy: held to that field's rules here, so a long one is the client's error, not an append that fails.
+  const client = m.headers?.get("Troupe-Client") || "rpc";
+  if (client.length > 200 || /[\u0000-\u001f\u007f]/.test(client)) return err("invalid", "the Troupe-Client header must be at most 200 characters, without control characters", "headers.Troupe-Client");
   const key = cmd.value.idempotencyKey;
   // A keyed job's id is derived from its key, so the state itself says whether the key was used (no map of keys kept for ever); the append's subject guard below catches a submission the fold has not seen yet.
   const jobId = key !== undefined ? jobIdForKey(key) : newId("j");
@@ -42,7 +45,7 @@ export async function handleSubmit(master: Master, m: Msg): Promise<SubmitReply>
   const spec = jobSpecFromSubmit(cmd.value, secretsKey && ((plain) => sealSecret(plain, secretsKey, jobId)));
   try {
     // With a key the subject is the same for every resubmission: the guard lets only the first in.
-    const ack = await master.append("job.submitted", { jobId, spec, ...(key !== undefined ? { idempotencyKey: key } : {}), submittedBy: m.headers?.get("Troupe-Client") || "rpc" }, master.subjects.job(jobId, "submitted"), key !== undefined ? `submit-${jobId}` : undefined);
+    const ack = await master.append("job.submitted", { jobId, spec, ...(key !== undefined ? { idempotencyKey: key } : {}), submittedBy: client }, master.subjects.job(jobId, "submitted"), key !== undefined ? `submit-${jobId}` : undefined);
     if (ack.duplicate) return { ok: true, jobId, duplicate: true };
   } catch (e) {
     if (key !== undefined && /wrong last sequence/i.test((e as Error).message)) return { ok: true, jobId, duplicate: true };

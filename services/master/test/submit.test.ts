@@ -1,5 +1,5 @@
 import { jetstreamManager } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/nats-core";
+import { headers, type NatsConnection } from "@nats-io/nats-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestNats, waitFor, type TestNats } from "@troupe/tests/harness";
 import type { RunningMaster } from "../src/main.ts";
@@ -69,6 +69,15 @@ describe("jobs.submit", () => {
     expect(e.code).toBe("invalid");
     expect(e.field).toBe(field);
     expect(e.message.length).toBeGreaterThan(0);
+    expect(await messages()).toBe(before);
+  });
+
+  it("refuses a Troupe-Client header the log's submittedBy cannot hold as the client's error, and appends nothing", async () => {
+    const before = await messages();
+    const h = headers();
+    h.set("Troupe-Client", "x".repeat(201));
+    const r = JSON.parse(new TextDecoder().decode((await ui.request("troupe.rpc.jobs.submit", JSON.stringify({ url: "https://example.com" }), { timeout: 5000, headers: h })).data));
+    expect(r).toMatchObject({ ok: false, error: { code: "invalid", field: "headers.Troupe-Client" } });
     expect(await messages()).toBe(before);
   });
 
