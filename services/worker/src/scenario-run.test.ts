@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { classify } from "./scenario-run.ts";
+import { classify, stepTimeoutMs } from "./scenario-run.ts";
 import { StepError } from "./steps.ts";
 
 describe("classify", () => {
@@ -14,5 +14,15 @@ describe("classify", () => {
   });
   it("treats anything else as a step failure that a retry will not fix", () => {
     expect(classify(new Error("Unknown key: \"Foo\""))).toMatchObject({ code: "step-failed", retryable: false });
+  });
+});
+
+describe("a step's timeout", () => {
+  it("is its own, else the worker's default; a wait without one gets at least its own length", () => {
+    expect(stepTimeoutMs({ type: "click", selectors: [["#a"]], timeout: 500 } as never, 30_000)).toBe(500);
+    expect(stepTimeoutMs({ type: "click", selectors: [["#a"]] } as never, 30_000)).toBe(30_000);
+    expect(stepTimeoutMs({ type: "wait", ms: 60_000 } as never, 30_000)).toBe(60_000);
+    expect(stepTimeoutMs({ type: "wait", ms: 1_000 } as never, 30_000)).toBe(30_000);
+    expect(stepTimeoutMs({ type: "wait", ms: 60_000, timeout: 2_000 } as never, 30_000)).toBe(2_000);
   });
 });

@@ -45,6 +45,16 @@ export function classify(e: unknown): { code: string; retryable: boolean; messag
   return { code: "step-failed", retryable: false, message };
 }
 
+/**
+ * How long a step may take: its own `timeout`, else the worker's default, but
+ * a `wait` without one gets at least its own length (a 60 s wait used to fail
+ * at the 30 s default). The job's hard timeout bounds everything anyway.
+ */
+export function stepTimeoutMs(step: Step, defaultMs: number): number {
+  if (step.timeout !== undefined) return step.timeout;
+  return step.type === "wait" ? Math.max(defaultMs, step.ms) : defaultMs;
+}
+
 /** Runs the steps in order; an optional step's failure is logged and the scenario goes on. */
 export async function executeScenario(steps: readonly Step[], env: StepEnv, o: ScenarioOptions): Promise<ScenarioResult> {
   const result: ScenarioResult = { data: {}, dataExtracted: 0, screenshots: [], steps: [] };
@@ -55,7 +65,7 @@ export async function executeScenario(steps: readonly Step[], env: StepEnv, o: S
     const current = ref(step, i);
     const started = Date.now();
     const tick = setInterval(() => o.onProgress({ progress: (i / total) * 100, currentStep: current, stepsDone: i, stepsTotal: total }), every);
-    const timeout = step.timeout ?? o.defaultTimeoutMs;
+    const timeout = stepTimeoutMs(step, o.defaultTimeoutMs);
     let stop = false;
     try {
       const out = await withDeadline(runStep(step, i, env, timeout), timeout + 1000, step.type);
