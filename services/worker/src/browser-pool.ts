@@ -40,6 +40,9 @@ export async function launchChromium(executablePath: string): Promise<Browser> {
   return browser;
 }
 
+/** How long a job's context may take to close before its browser is taken for stuck and killed. */
+export const CLOSE_DEADLINE_MS = 5000;
+
 interface Slot {
   browser: Browser;
   served: number;
@@ -68,7 +71,7 @@ export class BrowserPool {
   /** Browser name and version, known after the first launch. */
   version = "";
 
-  constructor(private readonly o: { executablePath: string; recycleAfter: number; log: Logger }) {}
+  constructor(private readonly o: { executablePath: string; recycleAfter: number; log: Logger; closeDeadlineMs?: number }) {}
 
   get openContexts(): number {
     let n = 0;
@@ -143,10 +146,32 @@ export class BrowserPool {
       // Idempotent: every caller waits for the same close.
       release: () => (releasing ??= (async () => {
         slot.open--;
-        if (slot.browser.connected) await context.close().catch((e: Error) => this.o.log.debug({ err: e.message }, "context close failed"));
+        if (slot.browser.connected) {
+          const closing = context.close().then(() => true, (e: Error) => {
+            this.o.log.debug({ err: e.message }, "context close failed");
+            return true;
+          });
+          let timer: NodeJS.Timeout | undefined;
+          const deadline = new Promise<false>((r) => (timer = setTimeout(() => r(false), this.o.closeDeadlineMs ?? CLOSE_DEADLINE_MS)));
+          const closed = await Promise.race([closing, deadline]);
+          clearTimeout(timer);
+          // A page can keep the browser process too busy to close it (a history.pushState flood did, for minutes,
+          // starving every other job on it): the hard timeout must really stop the page, so the browser goes.
+          if (!closed) this.kill(slot, "a job's browser context did not close in time (a page keeps the browser busy)");
+        }
         await this.closeIfIdle(slot);
       })()),
     };
+  }
+
+  /** Kills a browser that does not answer: its jobs fail as retryable (their `crashed` resolves), the next job gets a new browser. */
+  private kill(slot: Slot, why: string): void {
+    const pid = slot.browser.process()?.pid;
+    this.o.log.error({ pid, openContexts: slot.open }, `${why}: killing the browser`);
+    if (this.active === slot) this.active = null;
+    const proc = slot.browser.process();
+    if (proc && proc.exitCode === null) proc.kill("SIGKILL");
+    else void slot.browser.close().catch(() => {});
   }
 
   private async closeIfIdle(slot: Slot): Promise<void> {

@@ -8,9 +8,9 @@ import { startEgressProxy, type EgressProxy, type EgressProxyOptions } from "./e
 import { createTargetGuard, type TargetGuard, type TargetPolicy } from "./ssrf.ts";
 import { upstreamFromSpec } from "./upstream-proxy.ts";
 
-/** Why a job was stopped from outside its steps: hard timeout, cancel, drain, browser crash. */
+/** Why a job was stopped from outside its steps: hard timeout, cancel, drain, browser or page crash. */
 export class JobAbort extends Error {
-  constructor(readonly code: "timeout" | "cancelled" | "drained" | "browser-crashed", message: string, readonly retryable: boolean) {
+  constructor(readonly code: "timeout" | "cancelled" | "drained" | "browser-crashed" | "page-crashed", message: string, readonly retryable: boolean) {
     super(message);
   }
 }
@@ -205,6 +205,14 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
       if (t === "error" || t === "warn") addLog(t === "warn" ? "warn" : "error", m.text(), "console");
     });
     page.on("pageerror", (e) => addLog("error", e instanceof Error ? e.message : String(e), "page"));
+    // A dialog blocks the page until answered, and nothing in a scenario answers it: an alert() hung the job until its timeout.
+    // beforeunload is accepted (the navigation the scenario asked for goes on); alert, confirm and prompt are dismissed.
+    page.on("dialog", (d) => {
+      addLog("warn", `${d.type()} dialog ${d.type() === "beforeunload" ? "accepted" : "dismissed"}: ${d.message()}`, "page");
+      void (d.type() === "beforeunload" ? d.accept() : d.dismiss()).catch((e: Error) => deps.log.debug({ err: e.message }, "dialog already gone"));
+    });
+    // The page's renderer died (out of memory, killed): fail now, not at the step's timeout.
+    page.on("error", (e) => abort(new JobAbort("page-crashed", `the page crashed: ${e.message}`, true)));
     if (guard.active) {
       // Every request the page makes (redirects, frames, subresources) goes through the guard.
       await page.setRequestInterception(true);

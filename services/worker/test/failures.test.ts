@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from "node:fs";
 import type { AssignReply, Command } from "@troupe/events";
 import { startTestNats, waitFor, type TestNats } from "@troupe/tests/harness";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -163,6 +164,63 @@ describe("SSRF guard on what request interception never sees", () => {
     expect(pages.urls.filter((u) => u.startsWith("upgrade"))).toEqual([]);
   });
 });
+
+describe("dialogs", () => {
+  it("alert and confirm are dismissed and logged, and the job goes on (an alert used to hang it until its timeout)", async () => {
+    const id = await assign(open, { timeoutMs: 20_000, scenario: { steps: [{ type: "navigate", url: pages.url("/alert") }, { type: "extract", fields: { h: { selector: "#after" } } }] } }, "alert");
+    const f = await events.final(id);
+    if (f.type !== "job.completed") throw new Error(f.data.error.message);
+    expect(f.data.result.data).toEqual({ h: "after the dialogs" });
+    expect(f.data.result.logs).toContainEqual(expect.objectContaining({ level: "warn", source: "page", message: "alert dialog dismissed: hello from the page" }));
+    expect(f.data.result.logs).toContainEqual(expect.objectContaining({ message: "confirm dialog dismissed: sure?" }));
+  });
+});
+
+describe("page crash", () => {
+  it("a renderer that dies (out of memory, killed) fails the job at once as page-crashed, and the worker goes on", async () => {
+    const id = await assign(open, { scenario: { steps: [{ type: "navigate", url: pages.url("/form") }, { type: "wait", ms: 30_000 }] } }, "renderer");
+    await events.wait("job.progress", (e) => e.data.jobId === id && e.data.stepsDone === 1);
+    // The renderers of the worker's browser (this file's jobs run one at a time): killed as the OOM killer would.
+    const renderers = childRenderers(open.pool.activePid!);
+    expect(renderers.length).toBeGreaterThan(0);
+    for (const pid of renderers) process.kill(pid, "SIGKILL");
+    const f = await failed(id);
+    expect(f.data.error).toMatchObject({ code: "page-crashed", retryable: true });
+    expect(f.data.metrics?.totalDuration).toBeLessThan(30_000);
+    const next = await assign(open, { url: pages.url("/form") }, "after-renderer");
+    expect((await events.final(next)).type).toBe("job.completed");
+  });
+});
+
+/** Renderer processes under a browser process (children whose command line says --type=renderer). */
+function childRenderers(browserPid: number): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid !== browserPid && !isDescendant(ppid, browserPid)) continue;
+      if (readFileSync(`/proc/${d}/cmdline`, "utf8").includes("--type=renderer")) out.push(Number(d));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out;
+}
+
+function isDescendant(pid: number, ancestor: number): boolean {
+  for (let p = pid, i = 0; p > 1 && i < 10; i++) {
+    if (p === ancestor) return true;
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, "utf8");
+      p = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+    } catch {
+      return false;
+    }
+  }
+  return false;
+}
 
 describe("browser crash", () => {
   it("fails the running job as retryable and replaces the browser", async () => {
