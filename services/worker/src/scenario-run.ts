@@ -55,6 +55,13 @@ export function stepTimeoutMs(step: Step, defaultMs: number): number {
   return step.type === "wait" ? Math.max(defaultMs, step.ms) : defaultMs;
 }
 
+/** The page ended on Chromium's error page: refused by the guard (ssrf) or a failed load (navigation, retryable). */
+export function errorPageFailure(blocked: string | undefined): StepError {
+  return blocked
+    ? new StepError(`the page went to a refused target: ${blocked}`, "ssrf", false)
+    : new StepError("the page went to an address that did not load (it shows Chromium's error page)", "navigation", true);
+}
+
 /** Runs the steps in order; an optional step's failure is logged and the scenario goes on. */
 export async function executeScenario(steps: readonly Step[], env: StepEnv, o: ScenarioOptions): Promise<ScenarioResult> {
   const result: ScenarioResult = { data: {}, dataExtracted: 0, screenshots: [], steps: [] };
@@ -69,6 +76,10 @@ export async function executeScenario(steps: readonly Step[], env: StepEnv, o: S
     let stop = false;
     try {
       const out = await withDeadline(runStep(step, i, env, timeout), timeout + 1000, step.type);
+      // The page went on its own (a script, a meta refresh) to where it could not load: what the next steps read is
+      // Chromium's error page, and a job "completed" with its text would mislead. The step that left it there fails.
+      const landed = env.page.isClosed() ? "" : env.page.url();
+      if (landed.startsWith("chrome-error://")) throw errorPageFailure(env.lastBlocked());
       if (out.data) Object.assign(result.data, out.data);
       result.dataExtracted += out.extracted ?? 0;
       if (out.screenshot) result.screenshots.push(out.screenshot);

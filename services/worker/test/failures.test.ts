@@ -165,6 +165,18 @@ describe("SSRF guard on what request interception never sees", () => {
   });
 });
 
+describe("a page that sends itself somewhere refused", () => {
+  it("fails as ssrf at the step that left it on Chromium's error page (it used to complete with the error page's text)", async () => {
+    const id = await assign(listed, { scenario: { steps: [
+      { type: "navigate", url: `http://localhost:${pages.port}/self-nav` },
+      { type: "wait", ms: 1000 },
+      { type: "extract", fields: { h: { selector: "body" } } },
+    ] } }, "self-nav");
+    const f = await failed(id);
+    expect(f.data.error).toMatchObject({ code: "ssrf", retryable: false, step: { index: 1, type: "wait" }, message: expect.stringMatching(/went to a refused target: .*169\.254\.169\.254/) });
+  });
+});
+
 describe("dialogs", () => {
   it("alert and confirm are dismissed and logged, and the job goes on (an alert used to hang it until its timeout)", async () => {
     const id = await assign(open, { timeoutMs: 20_000, scenario: { steps: [{ type: "navigate", url: pages.url("/alert") }, { type: "extract", fields: { h: { selector: "#after" } } }] } }, "alert");
