@@ -84,6 +84,14 @@ async function withNavigation(page: Page, step: Step, timeout: number, action: (
   await Promise.all([page.waitForNavigation({ timeout }), action()]);
 }
 
+/**
+ * The most characters of extracted text the page hands over per field: past
+ * it the job's data cannot fit its event anyway (job.ts refuses over 160 kB of
+ * JSON), so a 50 MB text node is cut in the page instead of being copied into
+ * the worker first (it took 13 s and all that memory).
+ */
+export const EXTRACT_CAP_CHARS = 160_001;
+
 async function extract(frame: Frame, step: StepOf<"extract">): Promise<StepOutcome> {
   const data: Record<string, unknown> = {};
   let extracted = 0;
@@ -92,14 +100,26 @@ async function extract(frame: Frame, step: StepOf<"extract">): Promise<StepOutco
     const attr = f.attribute ?? "";
     // The reader is repeated inside each callback: functions passed to the page cannot close over Node code.
     if (f.all) {
-      const values = await frame.$$eval(f.selector, (els, fr, at) => els.map((el) =>
-        fr === "html" ? el.innerHTML : fr === "attribute" ? el.getAttribute(at) : (el.textContent ?? "").replace(/\s+/g, " ").trim()), from, attr);
+      const values = await frame.$$eval(f.selector, (els, fr, at, cap) => {
+        const out: (string | null)[] = [];
+        let total = 0;
+        for (const el of els) {
+          const v = fr === "html" ? el.innerHTML : fr === "attribute" ? el.getAttribute(at) : (el.textContent ?? "").replace(/\s+/g, " ").trim();
+          total += v?.length ?? 4;
+          out.push(v !== null && v.length > cap ? v.slice(0, cap) : v);
+          if (total > cap) break; // already too much to send: the rest would only be copied to be refused
+        }
+        return out;
+      }, from, attr, EXTRACT_CAP_CHARS);
       data[name] = values;
       extracted += values.length;
     } else {
       const el = await frame.$(f.selector);
       const value = el
-        ? await el.evaluate((e, fr, at) => (fr === "html" ? e.innerHTML : fr === "attribute" ? e.getAttribute(at) : (e.textContent ?? "").replace(/\s+/g, " ").trim()), from, attr)
+        ? await el.evaluate((e, fr, at, cap) => {
+          const v = fr === "html" ? e.innerHTML : fr === "attribute" ? e.getAttribute(at) : (e.textContent ?? "").replace(/\s+/g, " ").trim();
+          return v !== null && v.length > cap ? v.slice(0, cap) : v;
+        }, from, attr, EXTRACT_CAP_CHARS)
         : null;
       await el?.dispose();
       data[name] = value;

@@ -9,6 +9,7 @@ import { startWorker, type Worker } from "../src/worker.ts";
 
 /** Local pages the scenarios run against, on 127.0.0.1 and a free port. */
 export const PAGES: Record<string, string> = {
+  "/huge-text": `<!doctype html><title>huge</title><p id="huge">${"x".repeat(5_000_000)}</p>${'<li class="row">'.concat("y".repeat(1000), "</li>").repeat(1000)}`,
   "/self-nav": `<!doctype html><title>self-nav</title><h1 id="h">leaving</h1><script>setTimeout(() => { location.href = "http://169.254.169.254/latest/meta-data/"; }, 50);</script>`,
   "/alert": `<!doctype html><title>alert</title><script>alert("hello from the page"); confirm("sure?");</script><h1 id="after">after the dialogs</h1>`,
   "/form": `<!doctype html><html><head><title>Troupe test form</title></head><body>

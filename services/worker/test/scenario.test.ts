@@ -133,6 +133,14 @@ describe("results that do not fit in an event", () => {
     expect(final.data.error).toMatchObject({ code: "result-too-large", retryable: false, message: expect.stringMatching(/extracted data is \d+ bytes/) });
     expect(final.data.steps?.map((s) => s.status)).toEqual(["ok", "ok"]);
   });
+
+  it("are cut in the page, not copied whole into the worker first: a 5 MB text and a 1 MB list both fail at about the limit", async () => {
+    for (const field of [{ selector: "#huge" }, { selector: ".row", all: true }]) {
+      const { final } = await run({ scenario: { steps: [{ type: "navigate", url: pages.url("/huge-text") }, { type: "extract", fields: { v: field } }] } }, "huge");
+      if (final.type !== "job.failed") throw new Error("expected the job to fail");
+      expect(final.data.error).toMatchObject({ code: "result-too-large", message: expect.stringMatching(/extracted data is 16\d{4} bytes/) });
+    }
+  });
 });
 
 describe("a Chrome DevTools Recorder export", () => {
