@@ -1,12 +1,11 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DeliverPolicy, jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { decodeEvent, decodeReply, evolveJob, type AckReply, type JobView, type SubmitReply, type TroupeEvent } from "@troupe/events";
 import { createLogger } from "@troupe/events/node";
-import type { TestNats } from "@troupe/tests/harness";
+import { descendants, type TestNats } from "@troupe/tests/harness";
 import { startMaster, type RunningMaster } from "../src/main.ts";
 import type { MasterConfig } from "../src/master.ts";
 import { FakeWorker, type FakeWorkerOptions } from "./fake-worker.ts";
@@ -111,27 +110,6 @@ export interface Child {
   output: () => string;
   kill9(): Promise<void>;
   stop(): Promise<void>;
-}
-
-/** Every descendant of a process (children first found through /proc). */
-export function descendants(pid: number): number[] {
-  const parent = new Map<number, number>();
-  for (const d of readdirSync("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      // Field 4 of /proc/<pid>/stat is the parent pid; the name in brackets may contain spaces.
-      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
-      parent.set(Number(d), Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]));
-    } catch {
-      // The process ended while we looked.
-    }
-  }
-  const out: number[] = [];
-  const walk = (p: number) => {
-    for (const [c, pp] of parent) if (pp === p) { out.push(c); walk(c); }
-  };
-  walk(pid);
-  return out;
 }
 
 /** With `group`, kill9 also kills every descendant (Puppeteer starts Chromium in its own process group), like a machine crash. */

@@ -1,6 +1,6 @@
-import { readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import type { AssignReply, Command } from "@troupe/events";
-import { startTestNats, waitFor, type TestNats } from "@troupe/tests/harness";
+import { descendants, startTestNats, waitFor, type TestNats } from "@troupe/tests/harness";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Worker } from "../src/worker.ts";
 import { EventLog, jobId, startPages, startTestWorker, type TestPages } from "./helpers.ts";
@@ -204,34 +204,15 @@ describe("page crash", () => {
   });
 });
 
-/** Renderer processes under a browser process (children whose command line says --type=renderer). */
+/** Renderer processes under a browser process (descendants whose command line says --type=renderer). */
 function childRenderers(browserPid: number): number[] {
-  const out: number[] = [];
-  for (const d of readdirSync("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
+  return descendants(browserPid).filter((pid) => {
     try {
-      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      if (ppid !== browserPid && !isDescendant(ppid, browserPid)) continue;
-      if (readFileSync(`/proc/${d}/cmdline`, "utf8").includes("--type=renderer")) out.push(Number(d));
+      return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("--type=renderer");
     } catch {
-      // exited meanwhile
+      return false; // exited meanwhile
     }
-  }
-  return out;
-}
-
-function isDescendant(pid: number, ancestor: number): boolean {
-  for (let p = pid, i = 0; p > 1 && i < 10; i++) {
-    if (p === ancestor) return true;
-    try {
-      const stat = readFileSync(`/proc/${p}/stat`, "utf8");
-      p = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-    } catch {
-      return false;
-    }
-  }
-  return false;
+  });
 }
 
 describe("browser crash", () => {
