@@ -169,6 +169,8 @@ export class BrowserPool {
     const pid = slot.browser.process()?.pid;
     this.o.log.error({ pid, openContexts: slot.open }, `${why}: killing the browser`);
     if (this.active === slot) this.active = null;
+    // Its jobs must hear of it even when it was already retiring (a retiring browser's disconnect is no crash otherwise).
+    slot.crashed = true;
     const proc = slot.browser.process();
     if (proc && proc.exitCode === null) proc.kill("SIGKILL");
     else void slot.browser.close().catch(() => {});

@@ -27,34 +27,39 @@ describe("BrowserPool", () => {
 });
 
 describe("BrowserPool with a browser that stops answering", () => {
-  const stuck = new BrowserPool({ executablePath: process.env.TROUPE_CHROMIUM_PATH ?? "/usr/bin/chromium", recycleAfter: 100, log: createLogger("pool-test", "silent"), closeDeadlineMs: 1000 });
-  afterAll(() => stuck.close());
-
-  it("kills the browser when a context does not close in time: its other jobs see a crash, the next job gets a new browser", async () => {
-    await stuck.start();
-    const pid = stuck.activePid!;
-    const hog = await stuck.acquire();
-    const other = await stuck.acquire();
-    let otherCrashed = false;
-    void other.crashed.then(() => (otherCrashed = true));
-    // A browser too busy to answer (as a page flooding it made it): it cannot close the context.
-    process.kill(pid, "SIGSTOP");
-    try {
-      await hog.release();
-      await waitFor("the stuck browser killed", () => !processAlive(pid));
-    } finally {
+  // recycleAfter 2: the second job makes the browser a retiring one, whose disconnect is otherwise no crash.
+  for (const recycleAfter of [100, 2]) {
+    it(`kills the browser when a context does not close in time: its other jobs see a crash, the next job gets a new browser (recycleAfter ${recycleAfter})`, async () => {
+      const stuck = new BrowserPool({ executablePath: process.env.TROUPE_CHROMIUM_PATH ?? "/usr/bin/chromium", recycleAfter, log: createLogger("pool-test", "silent"), closeDeadlineMs: 1000 });
       try {
-        process.kill(pid, "SIGCONT");
-      } catch {
-        // gone, as it should be
+        await stuck.start();
+        const pid = stuck.activePid!;
+        const hog = await stuck.acquire();
+        const other = await stuck.acquire();
+        let otherCrashed = false;
+        void other.crashed.then(() => (otherCrashed = true));
+        // A browser too busy to answer (as a page flooding it made it): it cannot close the context.
+        process.kill(pid, "SIGSTOP");
+        try {
+          await hog.release();
+          await waitFor("the stuck browser killed", () => !processAlive(pid));
+        } finally {
+          try {
+            process.kill(pid, "SIGCONT");
+          } catch {
+            // gone, as it should be
+          }
+        }
+        await waitFor("the other job told its browser crashed", () => otherCrashed);
+        await other.release();
+        const next = await stuck.acquire();
+        expect(stuck.activePid).not.toBe(pid);
+        const page = await next.context.newPage();
+        expect(await page.evaluate(() => 1 + 1)).toBe(2);
+        await next.release();
+      } finally {
+        await stuck.close();
       }
-    }
-    await waitFor("the other job told its browser crashed", () => otherCrashed);
-    await other.release();
-    const next = await stuck.acquire();
-    expect(stuck.activePid).not.toBe(pid);
-    const page = await next.context.newPage();
-    expect(await page.evaluate(() => 1 + 1)).toBe(2);
-    await next.release();
-  });
+    });
+  }
 });
