@@ -47,6 +47,9 @@ describe("the stack over TLS", () => {
     const img = await fetch(`${stack.uiUrl}/artifacts/${job.result!.screenshots![0]}`);
     expect(img.status).toBe(200);
     expect(img.headers.get("content-type")).toBe("image/png");
+    // Written by a worker, served to the dashboard's origin: never sniffed into something else, never run as a page.
+    expect(img.headers.get("x-content-type-options")).toBe("nosniff");
+    expect(img.headers.get("content-security-policy")).toBe("default-src 'none'; sandbox");
 
     const conns = ((await (await fetch(`${stack.nats.monitorUrl}/connz?limit=1000`)).json()) as { connections: Conn[] }).connections;
     const names = conns.map((c) => c.name);

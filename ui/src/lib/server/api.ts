@@ -135,7 +135,11 @@ export const getArtifact: RequestHandler = ({ params }) =>
     if (!obj) throw new ApiError("not-found", `no artifact ${name}`);
     const type = name.endsWith(".png") ? "image/png" : name.endsWith(".jpg") || name.endsWith(".jpeg") ? "image/jpeg" : name.endsWith(".json") ? "application/json" : "application/octet-stream";
     return new Response(obj.data, {
-      headers: { "content-type": type, "content-length": String(obj.info.size), "cache-control": "private, max-age=3600, immutable" },
+      // Artifacts are written by workers: never let a browser read one as anything but what its name says, nor run it as a page.
+      headers: {
+        "content-type": type, "content-length": String(obj.info.size), "cache-control": "private, max-age=3600, immutable",
+        "x-content-type-options": "nosniff", "content-security-policy": "default-src 'none'; sandbox",
+      },
     });
   });
 
