@@ -40,6 +40,12 @@ export async function launchChromium(executablePath: string): Promise<Browser> {
   return browser;
 }
 
+/** The browser died under an acquire: the job fails as browser-crashed (retryable), as when it dies during the job. */
+export class BrowserGone extends Error {
+  readonly code = "browser-crashed";
+  readonly retryable = true;
+}
+
 /** How long a job's context may take to close before its browser is taken for stuck and killed. */
 export const CLOSE_DEADLINE_MS = 5000;
 
@@ -133,6 +139,8 @@ export class BrowserPool {
     } catch (e) {
       slot.open--;
       await this.closeIfIdle(slot);
+      // The browser died (or was killed as stuck) while the context was being made: a crash, like one during the job.
+      if (!slot.browser.connected) throw new BrowserGone(`the browser went away while a context was being made: ${(e as Error).message}`);
       throw e;
     }
     const crashed = new Promise<void>((res) => {

@@ -1,7 +1,7 @@
 import type { Command, EventData, LogEntry, Step } from "@troupe/events";
 import { bypassMatcher, type Logger } from "@troupe/events/node";
 import type { HTTPRequest, Page } from "puppeteer-core";
-import type { BrowserPool, ContextLease } from "./browser-pool.ts";
+import { BrowserGone, type BrowserPool, type ContextLease } from "./browser-pool.ts";
 import { applyFingerprint } from "./fingerprint.ts";
 import { executeScenario, ScenarioFailure, type ScenarioProgress, type ScenarioResult } from "./scenario-run.ts";
 import { startEgressProxy, type EgressProxy, type EgressProxyOptions } from "./egress-proxy.ts";
@@ -285,7 +285,7 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
       return outcome;
     } catch (e) {
       clearTimeout(timer);
-      const known = e instanceof JobAbort || e instanceof ScenarioFailure || e instanceof ResultTooLarge || e instanceof ProxyRefused;
+      const known = e instanceof JobAbort || e instanceof ScenarioFailure || e instanceof ResultTooLarge || e instanceof ProxyRefused || e instanceof BrowserGone;
       const err = known
         ? { message: e.message, code: e.code, retryable: e.retryable, ...(e instanceof ScenarioFailure ? { step: e.step } : {}) }
         : { message: `worker error: ${(e as Error)?.message ?? String(e)}`, code: "worker", retryable: true };

@@ -1,7 +1,7 @@
 import { createLogger } from "@troupe/events/node";
 import { processAlive, waitFor } from "@troupe/tests/harness";
 import { afterAll, describe, expect, it } from "vitest";
-import { BrowserPool } from "../src/browser-pool.ts";
+import { BrowserGone, BrowserPool } from "../src/browser-pool.ts";
 
 const pool = new BrowserPool({ executablePath: process.env.TROUPE_CHROMIUM_PATH ?? "/usr/bin/chromium", recycleAfter: 2, log: createLogger("pool-test", "warn") });
 afterAll(() => pool.close());
@@ -62,4 +62,22 @@ describe("BrowserPool with a browser that stops answering", () => {
       }
     });
   }
+});
+
+describe("BrowserPool losing its browser during an acquire", () => {
+  it("says the browser went away (a job then fails as browser-crashed, not as a worker error)", async () => {
+    const p = new BrowserPool({ executablePath: process.env.TROUPE_CHROMIUM_PATH ?? "/usr/bin/chromium", recycleAfter: 100, log: createLogger("pool-test", "silent") });
+    try {
+      await p.start();
+      const pid = p.activePid!;
+      process.kill(pid, "SIGSTOP"); // the context cannot be made while it is stopped …
+      const acquiring = p.acquire();
+      acquiring.catch(() => {});
+      process.kill(pid, "SIGKILL"); // … and then the browser dies
+      await expect(acquiring).rejects.toBeInstanceOf(BrowserGone);
+      await expect(acquiring).rejects.toMatchObject({ code: "browser-crashed", retryable: true });
+    } finally {
+      await p.close();
+    }
+  });
 });
