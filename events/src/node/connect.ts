@@ -2,6 +2,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { checkServerIdentity, type PeerCertificate } from "node:tls";
 import { loadCredential, type NatsRole } from "./credentials.ts";
+import { retryWithBackoff } from "./retry.ts";
 import { readCertificate } from "./tls-certs.ts";
 
 export interface ConnectOptions {
@@ -48,42 +49,27 @@ export async function connectAs(o: ConnectOptions): Promise<NatsConnection> {
   const failure = (e: unknown) => `cannot connect to NATS at ${o.url} as ${o.role} (${cred.user}): ${(e as Error).message}${tlsHint(e as Error, o.ca)}`;
   let nc: NatsConnection;
   if (o.waitOnFirstConnect) {
-    // Our own loop rather than nats.js's waitOnFirstConnect, which retries in silence: a wrong CA or
+    // Our own retries rather than nats.js's waitOnFirstConnect, which retries in silence: a wrong CA or
     // password would leave a service waiting forever without a word. Each new reason is logged, then every 30 s.
     let last = "", lastAt = 0;
-    for (let attempt = 0; ; attempt++) {
-      if (o.abort?.aborted) throw new Error(`gave up connecting to NATS at ${o.url} as ${o.role}: ${last || "aborted"}`);
-      let got: NatsConnection | undefined;
-      try {
-        got = await connect(options);
-      } catch (e) {
+    const got = await retryWithBackoff(() => connect(options), {
+      maxWaitMs: 5000,
+      stopped: () => o.abort?.aborted === true,
+      onRetry: (e, waitMs) => {
         const msg = failure(e);
-        if (msg !== last || Date.now() - lastAt > 30_000) {
-          if (o.log) o.log.warn({ attempt }, `${msg}; trying again`);
-          else console.warn(`${msg}; trying again`);
-          last = msg;
-          lastAt = Date.now();
-        }
-        if (o.abort?.aborted) continue; // the loop's head gives up
-        await new Promise<void>((r) => {
-          const t = setTimeout(done, Math.min(5000, 250 * 2 ** Math.min(attempt, 5)));
-          function done() {
-            clearTimeout(t);
-            o.abort?.removeEventListener("abort", done);
-            r();
-          }
-          o.abort?.addEventListener("abort", done);
-        });
-        continue;
-      }
-      if (o.abort?.aborted) {
-        // Told to stop while this attempt was on its way: no connection is handed out after that.
-        await got.close();
-        throw new Error(`gave up connecting to NATS at ${o.url} as ${o.role}: aborted`);
-      }
-      nc = got;
-      break;
+        if (msg === last && Date.now() - lastAt <= 30_000) return;
+        if (o.log) o.log.warn({ retryInMs: waitMs }, `${msg}; trying again`);
+        else console.warn(`${msg}; trying again`);
+        last = msg;
+        lastAt = Date.now();
+      },
+    });
+    if (!got || o.abort?.aborted) {
+      // Told to stop (perhaps while an attempt was on its way): no connection is handed out after that.
+      await got?.close();
+      throw new Error(`gave up connecting to NATS at ${o.url} as ${o.role}: ${last || "aborted"}`);
     }
+    nc = got;
   } else {
     try {
       nc = await connect(options);

@@ -46,8 +46,6 @@ export interface RunningNatsServer {
   url: string;
   wsUrl: string;
   monitorUrl: string;
-  /** The CA clients must trust (TROUPE_NATS_CA), when the server was started with TLS and a CA. */
-  caFile?: string;
   process: ChildProcess;
   stop(signal?: NodeJS.Signals): Promise<void>;
   /** Resolves when the process has exited. */
@@ -216,7 +214,6 @@ export async function startNatsServer(o: NatsServerOptions): Promise<RunningNats
     url: `nats://${connectHost}:${cfg.port}`,
     wsUrl: `ws://${cfg.wsHost === "0.0.0.0" ? "127.0.0.1" : cfg.wsHost}:${cfg.wsPort}`,
     monitorUrl: `http://${cfg.monitorHost}:${cfg.monitorPort}`,
-    ...(o.tls?.caFile ? { caFile: resolve(o.tls.caFile) } : {}),
     process: child,
     exited,
     async stop(signal: NodeJS.Signals = "SIGTERM") {

@@ -75,14 +75,18 @@ function normaliseIp(ip: string): string {
 
 const wantedSans = (hosts: string[]) => new Set(hosts.map((h) => (isIP(h) ? `IP:${normaliseIp(h)}` : `DNS:${h.toLowerCase()}`)));
 
-/** Reads a PEM certificate file, with an error that names the setting it came from. */
-export function readCertificate(file: string, setting: string): X509Certificate {
-  let pem: string;
+/** A file a setting names, with an error that names the setting when it cannot be read. */
+function readSettingFile(file: string, setting: string): string {
   try {
-    pem = readFileSync(file, "utf8");
+    return readFileSync(file, "utf8");
   } catch (e) {
     throw new Error(`${setting}: cannot read ${file}: ${(e as Error).message}`, { cause: e });
   }
+}
+
+/** Reads a PEM certificate file, with an error that names the setting it came from. */
+export function readCertificate(file: string, setting: string): X509Certificate {
+  const pem = readSettingFile(file, setting);
   try {
     return new X509Certificate(pem);
   } catch (e) {
@@ -92,13 +96,7 @@ export function readCertificate(file: string, setting: string): X509Certificate 
 
 /** Checks that a private key file exists and is readable (nats-server reads it; its own error would come only at start). */
 export function checkKeyFile(file: string, setting: string): void {
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch (e) {
-    throw new Error(`${setting}: cannot read ${file}: ${(e as Error).message}`, { cause: e });
-  }
-  if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(text)) throw new Error(`${setting}: ${file} is not a PEM private key`);
+  if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(readSettingFile(file, setting))) throw new Error(`${setting}: ${file} is not a PEM private key`);
 }
 
 /**
