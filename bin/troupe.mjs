@@ -4,4 +4,13 @@ import { register } from "tsx/esm/api";
 
 register();
 const { main } = await import("./cli.ts");
-process.exitCode = await main(process.argv.slice(2));
+const code = await main(process.argv.slice(2));
+process.exitCode = code;
+// A command that has returned is done: if something it opened still holds the event loop (a bug —
+// say, a connection left reconnecting to a NATS that is gone), say so and exit rather than hang.
+const EXIT_GRACE_MS = 10_000;
+setTimeout(() => {
+  const open = process.getActiveResourcesInfo().join(", ");
+  console.error(`troupe ${process.argv[2] ?? ""}: still running ${EXIT_GRACE_MS / 1000} s after it finished (open: ${open}); exiting with code ${code}`);
+  process.exit(code);
+}, EXIT_GRACE_MS).unref();

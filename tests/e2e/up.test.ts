@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -76,7 +76,10 @@ describe("troupe up --demo", () => {
       expect(children.length, out).toBeGreaterThanOrEqual(4);
       child.kill("SIGKILL");
       await exited;
-      await waitFor(`up's children ${children.join(", ")} to stop`, () => children.every((pid) => !processAlive(pid)), 30_000, 50);
+      const alive = () => children.filter(processAlive).map((pid) => `${pid} (${commandLine(pid)})`).join(", ");
+      await waitFor(`up's children ${children.join(", ")} to stop`, () => children.every((pid) => !processAlive(pid)), 30_000, 50).catch((e: Error) => {
+        throw new Error(`${e.message}; still running: ${alive()}\n--- output (tail) ---\n${out.slice(-3000)}`);
+      });
       expect(await fetch(`http://127.0.0.1:${ui}/api/stats`).then(() => "up", () => "down")).toBe("down");
     } finally {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
@@ -84,3 +87,11 @@ describe("troupe up --demo", () => {
     }
   }, 300_000);
 });
+
+function commandLine(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ").trim().slice(0, 200);
+  } catch {
+    return "gone";
+  }
+}

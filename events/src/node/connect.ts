@@ -127,3 +127,26 @@ function tlsHint(e: Error, ca?: string): string {
   if (/does not support 'tls'|tls.*not available/i.test(m)) return " (TLS was asked for, by TROUPE_NATS_CA or a tls:// URL, and this server offers none)";
   return "";
 }
+
+/**
+ * Closes a connection for good, flushing what it can: drains it (unsubscribes,
+ * lets handlers finish, flushes publishes) and, when that fails or takes longer
+ * than `timeoutMs` — typically because the server is gone and the connection is
+ * still reconnecting — closes it outright. A drain that fails leaves nats.js
+ * reconnecting forever, which keeps the process alive after its work is done.
+ */
+export async function closeConnection(nc: NatsConnection, o: { log?: Logger; timeoutMs?: number } = {}): Promise<void> {
+  if (nc.isClosed()) return;
+  const timeoutMs = o.timeoutMs ?? 5000;
+  let timer: NodeJS.Timeout | undefined;
+  const drained = await Promise.race([
+    nc.drain().then(() => true, (e: unknown) => (e as Error).message),
+    new Promise<string>((r) => (timer = setTimeout(() => r(`no drain within ${timeoutMs} ms`), timeoutMs))),
+  ]);
+  clearTimeout(timer);
+  if (drained === true) return;
+  const why = `NATS connection not drained (${drained}); closing it, publishes not yet flushed are dropped`;
+  if (o.log) o.log.warn(why);
+  else console.warn(why);
+  await nc.close();
+}

@@ -1,5 +1,5 @@
 import type { NatsConnection } from "@nats-io/nats-core";
-import { connectAs, createLogger, initStores, shutdownSignal, type Logger } from "@troupe/events/node";
+import { closeConnection, connectAs, createLogger, initStores, shutdownSignal, type Logger } from "@troupe/events/node";
 import { masterConfig, type MasterOptionValues } from "./config.ts";
 import { serveHttp } from "./http.ts";
 import { Master, type MasterConfig } from "./master.ts";
@@ -42,6 +42,6 @@ export async function main(v: MasterOptionValues): Promise<number> {
   const sig = await Promise.race([shutdownSignal(), nc.closed().then(() => "closed" as const)]);
   log.info({ sig }, "shutting down");
   await running.stop();
-  await nc.drain().catch((e) => log.warn({ err: (e as Error).message }, "drain failed"));
+  await closeConnection(nc, { log });
   return 0;
 }

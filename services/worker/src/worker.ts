@@ -8,7 +8,7 @@ import {
   createEvent, decodeCommand, newId, subjectsFor, type AckReply, type AssignReply, type Command, type EventData,
   type EventType, type Subjects, type WorkerStatus,
 } from "@troupe/events";
-import { connectAs, loadSecretsKeys, openSecretWithAny, publishEvent, SECRETS_KEY_VAR, SecretError, storeNames, type Logger } from "@troupe/events/node";
+import { closeConnection, connectAs, loadSecretsKeys, openSecretWithAny, publishEvent, SECRETS_KEY_VAR, SecretError, storeNames, type Logger } from "@troupe/events/node";
 import { admit } from "./admission.ts";
 import { BrowserPool } from "./browser-pool.ts";
 import type { WorkerConfig } from "./config.ts";
@@ -381,7 +381,7 @@ export class Worker {
       this.presenceSub?.unsubscribe();
       this.metrics.stop();
       await Promise.all([this.status?.close(), this.pool.close()]);
-      await this.nc.drain().catch(() => this.nc.close());
+      await closeConnection(this.nc, { log: this.log });
       this.log.info("worker stopped");
     })();
     return this.stopping;

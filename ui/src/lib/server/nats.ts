@@ -1,6 +1,6 @@
 import type { NatsConnection } from "@nats-io/nats-core";
 import { Objm, type ObjectStore } from "@nats-io/obj";
-import { connectAs, createLogger, storeNames } from "@troupe/events/node";
+import { closeConnection, connectAs, createLogger, storeNames } from "@troupe/events/node";
 import type { UiConfig } from "./config.ts";
 
 /**
@@ -34,6 +34,7 @@ export class UiNats {
   }
 
   async close(): Promise<void> {
-    if (this.nc) await (await this.nc.catch(() => undefined))?.drain();
+    const nc = await this.nc?.catch(() => undefined);
+    if (nc) await closeConnection(nc, { log: this.log });
   }
 }
