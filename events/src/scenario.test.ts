@@ -26,6 +26,19 @@ describe("validateScenario with Recorder exports", () => {
     (bad.steps[2] as { offsetX: unknown }).offsetX = "left";
     expect(validateScenario(bad)?.path).toBe("scenario.steps[2].offsetX");
   });
+  it("bounds every number a step carries (a 1e308 offset or hold would otherwise reach Chromium)", () => {
+    const cases: [Record<string, unknown>, string][] = [
+      [{ type: "click", selectors: ["#a"], offsetX: 1e308 }, "offsetX"],
+      [{ type: "click", selectors: ["#a"], offsetY: -2_000_000 }, "offsetY"],
+      [{ type: "doubleClick", selectors: ["#a"], duration: 1e9 }, "duration"],
+      [{ type: "scroll", x: 1e12 }, "x"],
+      [{ type: "waitForElement", selectors: ["#a"], count: 1e15 }, "count"],
+      [{ type: "hover", selectors: ["#a"], frame: [1e6] }, "frame[0]"],
+    ];
+    for (const [step, field] of cases) expect(validateScenario({ steps: [step] })?.path, field).toBe(`scenario.steps[0].${field}`);
+    // Real values still pass.
+    expect(validateScenario({ steps: [{ type: "click", selectors: ["#a"], offsetX: -12.5, offsetY: 900, duration: 250 }, { type: "scroll", y: 250_000 }, { type: "waitForElement", selectors: ["li"], count: 40 }] })).toBeNull();
+  });
 });
 
 describe("validateScenario step types", () => {

@@ -9,13 +9,15 @@ import { firstError, type FieldError } from "./errors.ts";
  */
 
 const Timeout = Type.Integer({ minimum: 1, maximum: 600_000, description: "step timeout in ms" });
+/** Pixel offsets and scroll positions: far beyond any real page, but finite (1e308 reaches Chromium otherwise). */
+const Pixels = (description: string, max = 1_000_000) => Type.Number({ minimum: -max, maximum: max, description });
 /** Fields every step may have. Recorder steps also carry `target`, `frame`, `assertedEvents`. */
 const common = {
   timeout: Type.Optional(Timeout),
   optional: Type.Optional(Type.Boolean({ description: "a failing optional step is logged, the job goes on" })),
   name: Type.Optional(Type.String({ maxLength: 200 })),
   target: Type.Optional(Type.String({ maxLength: 200 })),
-  frame: Type.Optional(Type.Array(Type.Integer({ minimum: 0 }), { maxItems: 32 })),
+  frame: Type.Optional(Type.Array(Type.Integer({ minimum: 0, maximum: 10_000 }), { maxItems: 32 })),
   assertedEvents: Type.Optional(Type.Array(Type.Object({ type: Type.String(), url: Type.Optional(Type.String()), title: Type.Optional(Type.String()) }), { maxItems: 16 })),
 };
 const Selector = Type.String({ minLength: 1, maxLength: 2000 });
@@ -33,11 +35,11 @@ function step<T extends string, P extends Record<string, TSchema>>(type: T, prop
 /** What a Recorder click or double-click carries. */
 const pointerProps = {
     selectors: Selectors,
-    offsetX: Type.Optional(Type.Number()),
-    offsetY: Type.Optional(Type.Number()),
+    offsetX: Type.Optional(Pixels("px from the element's left edge")),
+    offsetY: Type.Optional(Pixels("px from the element's top edge")),
     button: Type.Optional(Type.Union([Type.Literal("primary"), Type.Literal("auxiliary"), Type.Literal("secondary"), Type.Literal("back"), Type.Literal("forward")])),
     deviceType: Type.Optional(Type.Union([Type.Literal("mouse"), Type.Literal("pen"), Type.Literal("touch")])),
-    duration: Type.Optional(Type.Number({ minimum: 0 })),
+    duration: Type.Optional(Type.Number({ minimum: 0, maximum: 600_000, description: "ms the button is held" })),
 };
 
 export const StepSchemas = {
@@ -59,13 +61,13 @@ export const StepSchemas = {
   keyUp: step("keyUp", { key: Type.String({ minLength: 1, maxLength: 64 }) }, "Recorder: release a key"),
   scroll: step("scroll", {
     selectors: Type.Optional(Selectors),
-    x: Type.Optional(Type.Number()),
-    y: Type.Optional(Type.Number()),
+    x: Type.Optional(Pixels("scroll position in px", 100_000_000)),
+    y: Type.Optional(Pixels("scroll position in px", 100_000_000)),
   }, "Recorder: scroll the page or an element"),
   waitForElement: step("waitForElement", {
     selectors: Selectors,
     operator: Type.Optional(Type.Union([Type.Literal(">="), Type.Literal("=="), Type.Literal("<=")])),
-    count: Type.Optional(Type.Integer({ minimum: 0 })),
+    count: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
     visible: Type.Optional(Type.Boolean()),
     properties: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
     attributes: Type.Optional(Type.Record(Type.String(), Type.String())),
