@@ -1,7 +1,8 @@
 import { join } from "node:path";
 import type { Page } from "puppeteer-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { subjects } from "@troupe/events";
+import { createEvent, subjects, type TroupeEvent } from "@troupe/events";
+import { publishEvent } from "@troupe/events/node";
 import { waitFor } from "../harness/index.ts";
 import { ARTIFACTS, callApi, startStack, tail, type Stack } from "./stack.ts";
 
@@ -299,5 +300,53 @@ describe("screenshots of every page", () => {
       await page.waitForSelector('[data-testid=connection][data-status=live]', { timeout: 10_000 });
       await shot(name);
     }
+  });
+});
+
+// Last: the heartbeat below puts a worker that never runs anything into the fleet.
+describe("times on the page", () => {
+  it("a browser whose clock runs 10 min fast still shows a heartbeating worker online and seen seconds ago (the page runs on the server's clock)", async () => {
+    const fast = await stack.browser.newPage();
+    try {
+      await fast.evaluateOnNewDocument(() => {
+        const Real = Date;
+        const shift = 600_000;
+        class Fast extends Real {
+          constructor(...a: unknown[]) {
+            if (a.length === 0) super(Real.now() + shift);
+            else super(...(a as [string]));
+          }
+          static override now() {
+            return Real.now() + shift;
+          }
+        }
+        (window as unknown as { Date: DateConstructor }).Date = Fast as unknown as DateConstructor;
+      });
+      await fast.goto(`${stack.uiUrl}/workers`, { waitUntil: "networkidle0" });
+      await fast.waitForSelector('[data-testid=connection][data-status=live]', { timeout: 10_000 });
+      expect(await fast.evaluate(() => Date.now() - performance.timeOrigin - performance.now())).toBeGreaterThan(590_000);
+      const card = '[data-worker-id="wn-e2e-01"]';
+      await fast.waitForSelector(`${card}[data-status=online], ${card}[data-status=busy]`, { timeout: 5000 });
+      const seen = await fast.$eval(`${card} [data-testid=worker-last-seen]`, (e) => e.textContent ?? "");
+      expect(seen).toMatch(/^\d s ago$/);
+    } finally {
+      await fast.close();
+    }
+  });
+
+  it("a heartbeat dated an hour ahead does not keep its worker online on an open page: it turns suspect when no other follows", async () => {
+    await page.goto(`${stack.uiUrl}/workers`, { waitUntil: "networkidle0" });
+    await page.waitForSelector('[data-testid=connection][data-status=live]', { timeout: 10_000 });
+    const { js } = await stack.nats.js("worker");
+    const hb = createEvent("worker.heartbeat", {
+      workerId: "wn-e2e-future", instanceId: "i-future", status: "online", currentJobs: 0, maxConcurrentJobs: 1, jobIds: [],
+      metrics: { memoryUsage: 100, cpuUsage: 1, diskUsage: 1, networkUsage: 0, jobsCompleted: 0, jobsFailed: 0, averageResponseTime: 0 },
+      performance: { successRate: 100, averageJobDuration: 0 },
+    }, "wn-e2e-future", new Date(Date.now() + 3600_000));
+    await publishEvent(js, hb as TroupeEvent);
+    const card = '[data-worker-id="wn-e2e-future"]';
+    await page.waitForSelector(card, { timeout: 5000 });
+    // The suspect window is SUSPECT_AFTER_MS (1.2 s) and the page's clock ticks each second.
+    await page.waitForSelector(`${card}[data-status=suspect]`, { timeout: 5000 });
   });
 });

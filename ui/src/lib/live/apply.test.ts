@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { createEvent, evolveJob, jobSummary, type JobView, type TroupeEvent } from "@troupe/events";
 import { viewFromSummary } from "../jobs.ts";
-import { applyEvent, type LiveModels } from "./apply.ts";
+import { applyEvent, clockOffset, type LiveModels } from "./apply.ts";
 
 const T0 = Date.parse("2026-01-15T10:00:00.000Z");
 const at = (s: number) => new Date(T0 + s * 1000);
@@ -63,5 +63,30 @@ describe("applyEvent bounds", () => {
     expect(m.jobs.size).toBe(MAX_TRACKED_JOBS);
     expect(m.jobs.has("j0")).toBe(false);
     expect(m.jobs.has(`j${MAX_TRACKED_JOBS}`)).toBe(true);
+  });
+});
+
+describe("times on the page", () => {
+  const heartbeat = (time: Date) => createEvent("worker.heartbeat", {
+    workerId: "wn-a", instanceId: "i-a", status: "online", currentJobs: 0, maxConcurrentJobs: 2, jobIds: [],
+    metrics: { memoryUsage: 100, cpuUsage: 5, diskUsage: 1, networkUsage: 2, jobsCompleted: 0, jobsFailed: 0, averageResponseTime: 0 },
+    performance: { successRate: 100, averageJobDuration: 0 },
+  }, "wn-a", time) as TroupeEvent;
+
+  it("an event dated after it was received is folded at the time it was received (a worker's clock running an hour ahead)", () => {
+    const m = models();
+    applyEvent(m, reg, T0 + 5000);
+    applyEvent(m, heartbeat(at(3600)), T0 + 10_000);
+    expect(m.workers.get("wn-a")?.lastSeen).toBe(at(10).toISOString());
+    // An honest time is kept as it is.
+    applyEvent(m, heartbeat(at(11)), T0 + 11_500);
+    expect(m.workers.get("wn-a")?.lastSeen).toBe(at(11).toISOString());
+  });
+
+  it("the server's clock is trusted over the browser's beyond the slack a page load explains", () => {
+    expect(clockOffset(T0 + 1500, T0, 2000)).toBe(0);
+    expect(clockOffset(T0 - 1500, T0, 2000)).toBe(0);
+    expect(clockOffset(T0 + 600_000, T0, 2000)).toBe(600_000);
+    expect(clockOffset(T0 - 90_000, T0, 2000)).toBe(-90_000);
   });
 });

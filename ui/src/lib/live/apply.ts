@@ -1,4 +1,4 @@
-import { countJobOutcome, evolveJob, evolveWorker, type JobView, type TroupeEvent, type WorkerView } from "@troupe/events";
+import { countJobOutcome, evolveJob, evolveWorker, notAfterPublished, type JobView, type TroupeEvent, type WorkerView } from "@troupe/events";
 
 /**
  * The browser's copy of the read models, folded with the same reducers as the
@@ -24,8 +24,14 @@ export interface Applied {
   rejected?: string;
 }
 
-/** Folds one decoded event into the models; returns what changed. */
-export function applyEvent(m: LiveModels, e: TroupeEvent): Applied {
+/**
+ * Folds one decoded event into the models; returns what changed. `receivedMs`
+ * (the server's time when the page got it) caps the event's time as the
+ * projector caps it at the stream's publish time: a worker whose clock runs
+ * ahead cannot keep itself "online" on this page after it stopped.
+ */
+export function applyEvent(m: LiveModels, event: TroupeEvent, receivedMs?: number): Applied {
+  const e = receivedMs === undefined ? event : notAfterPublished(event, receivedMs);
   if (e.type.startsWith("worker.")) {
     const ev = e as Extract<TroupeEvent, { type: `worker.${string}` }>;
     const id = ev.data.workerId;
@@ -64,4 +70,14 @@ export function applyEvent(m: LiveModels, e: TroupeEvent): Applied {
     }
   }
   return out;
+}
+
+/**
+ * How far the server's clock is ahead of the browser's (negative: behind),
+ * from the server's time in page data read at `browserNowMs`; 0 within
+ * `slackMs`, which the page's load time alone can account for.
+ */
+export function clockOffset(serverNowMs: number, browserNowMs: number, slackMs: number): number {
+  const d = serverNowMs - browserNowMs;
+  return Math.abs(d) <= slackMs ? 0 : d;
 }

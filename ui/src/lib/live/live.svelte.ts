@@ -1,7 +1,7 @@
 import { wsconnect, type NatsConnection } from "@nats-io/nats-core";
 import { decodeEvent, subjectsFor, type JobView, type WorkerView } from "@troupe/events";
 import { untrack } from "svelte";
-import { applyEvent, type LiveModels } from "./apply.ts";
+import { applyEvent, clockOffset, type LiveModels } from "./apply.ts";
 
 /** What the server hands the page so it can follow NATS (layout load). */
 export interface LiveSettings {
@@ -60,7 +60,7 @@ class LiveConnection {
   lastError = $state<string | undefined>(undefined);
 
   private views = new Set<LiveView>();
-  private queue: { subject: string; data: Uint8Array }[] = [];
+  private queue: { subject: string; data: Uint8Array; receivedMs: number }[] = [];
   private scheduled = false;
   private nc: NatsConnection | undefined;
   private starting: Promise<void> | undefined;
@@ -122,7 +122,7 @@ class LiveConnection {
   }
 
   private enqueue(subject: string, data: Uint8Array): void {
-    this.queue.push({ subject, data });
+    this.queue.push({ subject, data, receivedMs: clock.serverNow() });
     if (this.queue.length > MAX_QUEUE) {
       this.queue = [];
       void this.onCatchUp?.();
@@ -141,7 +141,7 @@ class LiveConnection {
     let applied = 0;
     let invalid = 0;
     const changed = new Map<LiveView, { workers: Set<string>; jobs: Set<string> }>();
-    for (const { subject, data } of batch) {
+    for (const { subject, data, receivedMs } of batch) {
       const r = decodeEvent(subject, data);
       if (!r.ok) {
         invalid++;
@@ -150,7 +150,7 @@ class LiveConnection {
       }
       applied++;
       for (const v of this.views) {
-        const a = applyEvent(v.models, r.value);
+        const a = applyEvent(v.models, r.value, receivedMs);
         if (!a.worker && !a.job) continue;
         let c = changed.get(v);
         if (!c) changed.set(v, (c = { workers: new Set(), jobs: new Set() }));
@@ -169,17 +169,31 @@ class LiveConnection {
 
 export const live = new LiveConnection();
 
-/** A clock for "last seen 12 s ago" and the suspect colour; ticks every second in the browser. */
+/** Below this the browser's clock is taken as right: the gap is mostly the page's own load time. */
+const CLOCK_SLACK_MS = 2000;
+
+/**
+ * A clock for "last seen 12 s ago" and the suspect colour; ticks every second
+ * in the browser, on the server's time: a laptop whose clock is minutes off
+ * would otherwise show every worker as long gone (or seen in the future).
+ */
 class Clock {
   private tick = $state(0);
   private timer: ReturnType<typeof setInterval> | undefined;
+  private offsetMs = 0;
   /** The server renders with the request's time; the browser with the ticking one. */
   get now(): number {
     return this.timer ? this.tick : Date.now();
   }
-  start(): void {
-    this.tick = Date.now();
-    this.timer ??= setInterval(() => (this.tick = Date.now()), 1000);
+  /** The server's time now, untracked (for stamping received events). */
+  serverNow(): number {
+    return Date.now() + this.offsetMs;
+  }
+  /** `serverNowMs`: the server's clock when it rendered the page data, read now. */
+  start(serverNowMs?: number): void {
+    if (serverNowMs !== undefined) this.offsetMs = clockOffset(serverNowMs, Date.now(), CLOCK_SLACK_MS);
+    this.tick = this.serverNow();
+    this.timer ??= setInterval(() => (this.tick = this.serverNow()), 1000);
   }
 }
 export const clock = new Clock();
