@@ -76,8 +76,9 @@ describe("troupe up --demo", () => {
       expect(children.length, out).toBeGreaterThanOrEqual(4);
       child.kill("SIGKILL");
       await exited;
+      // nats-server goes at once; the master then spends up to ~10 s on lease requests that time out before it closes.
       const alive = () => children.filter(processAlive).map((pid) => `${pid} (${commandLine(pid)})`).join(", ");
-      await waitFor(`up's children ${children.join(", ")} to stop`, () => children.every((pid) => !processAlive(pid)), 30_000, 50).catch((e: Error) => {
+      await waitFor(`up's children ${children.join(", ")} to stop`, () => children.every((pid) => !processAlive(pid)), 60_000, 50).catch((e: Error) => {
         throw new Error(`${e.message}; still running: ${alive()}\n--- output (tail) ---\n${out.slice(-3000)}`);
       });
       expect(await fetch(`http://127.0.0.1:${ui}/api/stats`).then(() => "up", () => "down")).toBe("down");
