@@ -1,3 +1,6 @@
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { freePort } from "@troupe/events/node";
@@ -80,4 +83,25 @@ describe("stopping while NATS is down", () => {
     for (const name of ["master", "worker"]) expect(out(name), name).toMatch(/not drained .*closing it/);
     console.log(`all four stopped ${Date.now() - started} ms after SIGTERM`);
   }, 300_000);
+
+  it("a worker stopped while its registration cannot be stored (no `troupe init`) says why, exits 0 and leaves no Chromium profile behind", async () => {
+    const bare = await startTestNats(); // streams never created: the registration gets "no responders"
+    const tmp = mkdtempSync(join(tmpdir(), "troupe-stop-tmp-"));
+    try {
+      const lines: string[] = [];
+      const env: NodeJS.ProcessEnv = { ...process.env, ...bare.env(), TMPDIR: tmp, TROUPE_WORKER_ID: "wn-stop-02", TROUPE_WORKER_PORT: "0", TROUPE_LOG_LEVEL: "info" };
+      const w = startProcess("worker-2", process.execPath, [TROUPE, "worker"], env, (l) => lines.push(l));
+      procs.set("worker-2", w);
+      await waitFor(`the registration retried with a hint (${lines.slice(-10).join("\n")})`, () => lines.some((l) => l.includes("publish failed; retrying") && l.includes("troupe init")), 60_000, 50);
+      expect(readdirSync(tmp).some((d) => d.startsWith("troupe-chromium-")), "a browser profile while starting").toBe(true);
+      w.child.kill("SIGTERM");
+      const code = await Promise.race([w.exited, new Promise<string>((r) => setTimeout(() => r("still running"), 30_000))]);
+      expect(code, lines.slice(-10).join("\n")).toBe(0);
+      expect(lines.join("\n")).not.toMatch(/still running .* after it finished/);
+      expect(readdirSync(tmp).filter((d) => d.startsWith("troupe-chromium-")), "browser profiles left in TMPDIR").toEqual([]);
+    } finally {
+      await bare.stop();
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  }, 120_000);
 });

@@ -3,6 +3,9 @@ import { randomBytes } from "node:crypto";
 import { isNatsOutage } from "@troupe/events/node";
 import type { Logger } from "pino";
 
+/** How long a stop waits for a renewal in flight, and then for the release. */
+const STOP_WAIT_MS = 2000;
+
 /**
  * Leader election through the KV bucket `troupe-master`: one key holds
  * `{holder, expiresAtMs}`. Every write is revision-checked (create / update
@@ -160,10 +163,14 @@ export class LeaderLease {
   /** Stops renewing; when leading, ends the lease now so a standby takes over at once. */
   async stop(release = true): Promise<void> {
     clearInterval(this.timer);
-    while (this.busy) await new Promise((r) => setTimeout(r, 10));
+    // Bounded: with NATS gone a renewal in flight waits out its whole request timeout, and a stop
+    // (SIGTERM from `troupe up`, systemd) must not take longer than its grace. A release that
+    // misses (a renewal landed meanwhile, or no answer) only means the lease lapses by itself.
+    const waitUntil = Date.now() + STOP_WAIT_MS;
+    while (this.busy && Date.now() < waitUntil) await new Promise((r) => setTimeout(r, 10));
     if (release && this.epoch > 0) {
       try {
-        await this.kv.update(this.key, this.encode(0), this.revision);
+        await this.kv.update(this.key, this.encode(0), this.revision, STOP_WAIT_MS);
       } catch (e) {
         this.log.warn({ err: (e as Error).message }, "could not release the leader lease; it lapses by itself");
       }

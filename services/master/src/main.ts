@@ -39,7 +39,13 @@ export async function main(v: MasterOptionValues): Promise<number> {
   // Every assignment is a request and every decision a JetStream publish: no eager async-trace errors on that path.
   const nc = await connectAs({ url: v.natsUrl, ca: v.natsCa, role: "master", dataDir: v.dataDir, name: cfg.id, log, waitOnFirstConnect: true, noAsyncTraces: true });
   const running = await startMaster(nc, cfg, log, { replicas: v.replicas, heartbeatMaxAgeMs: v.heartbeatMaxAgeHours * 3600_000, http: { host: v.host, port: v.port } });
-  const sig = await Promise.race([shutdownSignal(), nc.closed().then(() => "closed" as const)]);
+  const sig = await Promise.race([shutdownSignal(), nc.closed().then((err) => ({ closed: err }))]);
+  if (typeof sig === "object") {
+    // nats.js closed it for good (e.g. the password was refused twice after a NATS restart): a failure, so a supervisor restarts us.
+    log.error({ err: sig.closed }, "NATS connection closed for good; stopping");
+    await running.stop();
+    return 1;
+  }
   log.info({ sig }, "shutting down");
   await running.stop();
   await closeConnection(nc, { log });

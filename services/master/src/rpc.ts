@@ -5,6 +5,9 @@ import { bypassListError, SECRETS_KEY_VAR, sealSecret } from "@troupe/events/nod
 import type { Master } from "./master.ts";
 import { lookupJob } from "./state.ts";
 
+/** The longest a stop waits for the RPC subscriptions to drain. */
+const RPC_DRAIN_MS = 2000;
+
 /**
  * The master's request-reply API. `jobs.submit` is served by every master
  * (queue group); cancel, retry and drain decide about existing jobs, so only
@@ -148,7 +151,14 @@ export function serveRpc(master: Master): { stop(): Promise<void> } {
   });
   return {
     async stop() {
-      for (const sub of [submit, ...leaderSubs]) await sub.drain().catch((e) => master.log.warn({ err: (e as Error).message }, "could not drain a subscription"));
+      // Requests being handled finish; bounded, because a drain's flush waits for a NATS that may be gone.
+      const subs = [submit, ...leaderSubs];
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.all(subs.map((sub) => sub.drain().catch((e) => master.log.warn({ err: (e as Error).message }, "could not drain a subscription")))),
+        new Promise((r) => (timer = setTimeout(r, RPC_DRAIN_MS))),
+      ]);
+      clearTimeout(timer);
     },
   };
 }

@@ -10,27 +10,38 @@ export const command = defineCommand({
   details: `
 On SIGINT/SIGTERM the worker publishes worker.draining, refuses new jobs, lets
 running jobs finish for --drain-grace-ms (then fails them as retryable),
-publishes worker.deregistered and exits 0. NATS credentials: the worker role
+publishes worker.deregistered and exits 0. It exits 1 if NATS closes its
+connection for good (e.g. its password is refused after a NATS restart). NATS credentials: the worker role
 (TROUPE_NATS_WORKER_USER / TROUPE_NATS_WORKER_PASSWORD, or <data dir>/credentials.env).`,
   async run({ values }) {
     const config = resolveConfig(values);
     const log = createLogger("worker");
     const stop = shutdownSignal();
     console.log(describeConfig(config));
-    const starting = startWorker(config, { log });
+    const abort = new AbortController();
+    const starting = startWorker(config, { log, abort: abort.signal });
     const first = await Promise.race([starting, stop]);
     if (typeof first === "string") {
-      // A signal while start-up still waits (for NATS, usually): leave without waiting for it, deregistering if it got that far.
+      // A signal while start-up still waits (for NATS, usually): give up starting; what was opened is closed
+      // (the browser and its profile too). If it had just finished starting, stop it properly.
       log.warn({ signal: first }, "stopped during start-up");
-      const done = starting.then((w) => w.stop(`received ${first} during start-up`), () => undefined);
-      await Promise.race([done, new Promise((r) => setTimeout(r, 2000).unref())]);
-      process.exit(0);
+      abort.abort();
+      const started = await starting.catch(() => undefined);
+      await started?.stop(`received ${first} during start-up`);
+      return 0;
     }
     const worker = first;
     console.log(`   Browser:     ${worker.pool.version}\n   Status:      ${worker.statusUrl}\n✅ registered as ${config.workerId} (instance ${worker.instanceId})`);
-    const sig = await stop;
-    log.info({ signal: sig }, "shutting down");
-    await worker.stop(`received ${sig}`);
+    const outcome = await Promise.race([stop, worker.closed().then((err) => ({ closed: err }))]);
+    if (typeof outcome === "object") {
+      // nats.js closed the connection for good (e.g. the password refused twice after a NATS restart): nothing
+      // can be reported any more, so stop now and fail, for a supervisor to restart us. Jobs are requeued by their leases.
+      log.error({ err: outcome.closed }, "NATS connection closed for good; stopping");
+      await worker.abandon();
+      return 1;
+    }
+    log.info({ signal: outcome }, "shutting down");
+    await worker.stop(`received ${outcome}`);
     return 0;
   },
 });

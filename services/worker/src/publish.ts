@@ -24,7 +24,9 @@ export async function publishReliably(js: JetStreamClient, event: TroupeEvent, o
       if (/refusing to publish/.test(msg) || Date.now() + wait > deadline || o.stopped?.()) {
         throw new Error(`cannot publish ${event.type} (${event.id}) after ${attempt} attempt(s): ${msg}`, { cause: e });
       }
-      o.log.warn({ type: event.type, attempt, err: msg, retryInMs: wait }, "publish failed; retrying");
+      // No responders: nothing stores these subjects — the streams were never created (or were deleted).
+      const hint = /no responders/i.test(msg) ? { hint: "no stream stores this subject: run `troupe init` (the master also creates the streams when it starts)" } : {};
+      o.log.warn({ type: event.type, attempt, err: msg, retryInMs: wait, ...hint }, "publish failed; retrying");
       await sleep(wait);
       wait = Math.min(wait * 2, 5000);
     }

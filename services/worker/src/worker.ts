@@ -30,6 +30,8 @@ export interface WorkerOptions {
   env?: Record<string, string | undefined>;
   /** Progress cadence while a step runs (default 5 s). */
   progressEveryMs?: number;
+  /** Gives up starting (waiting for NATS, or for the registration to be stored); start() then rejects and everything opened is closed. */
+  abort?: AbortSignal;
 }
 
 /**
@@ -89,7 +91,7 @@ export class Worker {
     const c = this.config;
     // A malformed key stops the start with a message that names it; a missing one only matters for jobs with a proxy password.
     this.secretsKeys = loadSecretsKeys(c.dataDir, this.o.env ?? process.env);
-    this.nc = await connectAs({ url: c.natsUrl, ca: c.natsCa, role: "worker", dataDir: c.dataDir, name: `troupe-worker ${c.workerId}`, log: this.log, waitOnFirstConnect: true, env: this.o.env, noAsyncTraces: true });
+    this.nc = await connectAs({ url: c.natsUrl, ca: c.natsCa, role: "worker", dataDir: c.dataDir, name: `troupe-worker ${c.workerId}`, log: this.log, waitOnFirstConnect: true, env: this.o.env, noAsyncTraces: true, ...(this.o.abort ? { abort: this.o.abort } : {}) });
     this.js = jetstream(this.nc);
     const me = presenceInfo(c.workerId, this.instanceId);
     await assertNoDuplicate(this.nc, c.prefix, me);
@@ -122,14 +124,21 @@ export class Worker {
         cpu: Math.max(1, cpus().length),
         supportedBrowsers: [{ name: "chromium", version: (this.pool.version.split("/")[1] ?? this.pool.version).slice(0, 64) }],
       },
-    }, { deadlineMs: Number.POSITIVE_INFINITY });
+    }, { deadlineMs: Number.POSITIVE_INFINITY, stopped: () => this.o.abort?.aborted === true });
     this.log.info({ instanceId: this.instanceId, statusPort: this.status.port }, "worker registered");
     this.sendHeartbeat();
     this.heartbeatTimer = setInterval(() => this.sendHeartbeat(), c.heartbeatMs);
   }
 
-  private publish<T extends EventType>(type: T, data: EventData<T>, o: { deadlineMs?: number } = {}): Promise<void> {
-    return publishReliably(this.js, createEvent(type, data, this.config.workerId) as never, { subjects: this.subjects, log: this.log, ...o });
+  /** Retries until `deadlineMs`, but never on a connection closed for good (nats.js gave up, or we closed it). */
+  private publish<T extends EventType>(type: T, data: EventData<T>, o: { deadlineMs?: number; stopped?: () => boolean } = {}): Promise<void> {
+    const stopped = () => this.nc.isClosed() || o.stopped?.() === true;
+    return publishReliably(this.js, createEvent(type, data, this.config.workerId) as never, { subjects: this.subjects, log: this.log, ...o, stopped });
+  }
+
+  /** Resolves when the NATS connection is closed for good (with nats.js's reason, if any). */
+  closed(): Promise<void | Error> {
+    return this.nc.closed();
   }
 
   /** A handler error is logged and answered in the endpoint's reply shape, never a crash. */
@@ -344,12 +353,13 @@ export class Worker {
   drain(reason: string): Promise<void> {
     this.draining ??= (async () => {
       this.log.info({ reason, running: this.running.size, graceMs: this.config.drainGraceMs }, "draining");
+      // The grace period starts now, not after the announcement (which may take its whole 10 s with NATS away).
+      let timer: NodeJS.Timeout | undefined;
+      const grace = new Promise<"grace">((r) => (timer = setTimeout(() => r("grace"), this.config.drainGraceMs)));
       await this.publish("worker.draining", { workerId: this.config.workerId, instanceId: this.instanceId, reason: reason.slice(0, 500) }, { deadlineMs: 10_000 })
         .catch((e: Error) => this.log.error({ err: e.message }, "worker.draining not published"));
       this.sendHeartbeat();
       const all = () => Promise.all([...this.running.values()].map((j) => j.done.catch(() => undefined)));
-      let timer: NodeJS.Timeout | undefined;
-      const grace = new Promise<"grace">((r) => (timer = setTimeout(() => r("grace"), this.config.drainGraceMs)));
       const first = await Promise.race([all().then(() => "done" as const), grace]);
       clearTimeout(timer);
       if (first === "grace" && this.running.size > 0) {

@@ -16,11 +16,23 @@ export class UiNats {
   constructor(private readonly cfg: UiConfig) {}
 
   connection(): Promise<NatsConnection> {
-    this.nc ??= connectAs({ url: this.cfg.natsUrl, ca: this.cfg.natsCa, role: "ui", dataDir: this.cfg.dataDir, name: "troupe-ui", log: this.log }).catch((e) => {
-      this.nc = undefined; // try again on the next request
+    if (this.nc) return this.nc;
+    const p = connectAs({ url: this.cfg.natsUrl, ca: this.cfg.natsCa, role: "ui", dataDir: this.cfg.dataDir, name: "troupe-ui", log: this.log }).then((nc) => {
+      // Closed for good (nats.js gives up after the password is refused twice, e.g. across a NATS restart with
+      // new credentials): forget it, so the next request connects again instead of failing forever.
+      void nc.closed().then((err) => {
+        if (this.nc !== p) return;
+        if (err) this.log.error({ err }, "NATS connection closed for good; the next request connects again");
+        this.nc = undefined;
+        this.store = undefined;
+      });
+      return nc;
+    }, (e: unknown) => {
+      if (this.nc === p) this.nc = undefined; // try again on the next request
       throw e;
     });
-    return this.nc;
+    this.nc = p;
+    return p;
   }
 
   artifacts(): Promise<ObjectStore> {
