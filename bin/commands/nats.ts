@@ -66,7 +66,8 @@ routes are plain: keep the cluster port on a private network.`,
       : undefined;
     const tls = resolveServerTls(v, v.dataDir, { cluster: !!cluster });
     if (tls?.issued) console.log(`troupe nats: made a TLS certificate for ${tls.hosts?.join(", ")}, signed by ${tls.caFile}`);
-    const server = await startNatsServer({ ...v, dataDir: v.dataDir, credentials, ...(cluster ? { cluster } : {}), ...(tls ? { tls } : {}) });
+    // dieWithParent: a `kill -9` of this command must not leave nats-server running (and holding the ports).
+    const server = await startNatsServer({ ...v, dataDir: v.dataDir, credentials, dieWithParent: true, ...(cluster ? { cluster } : {}), ...(tls ? { tls } : {}) });
     if (cluster) console.log(`troupe nats: cluster ${cluster.name} on ${cluster.host}:${cluster.port}, routes ${cluster.routes.join(", ") || "none (the others connect here)"}`);
     console.log(`troupe nats: ready — clients ${server.url}${tls ? " (TLS only)" : ""}, websocket ${server.wsUrl}, monitor ${server.monitorUrl}`);
     if (tls?.caFile && v.tlsSelfSigned) console.log(`troupe nats: clients trust the server with TROUPE_NATS_CA=${resolve(tls.caFile)} (copy that file to worker machines)`);

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -6,6 +6,7 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { createEvent, type TroupeEvent } from "@troupe/events";
 import { connectAs, credentialsPath, ensureCredentials, freePort, publishEvent } from "@troupe/events/node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { processAlive, waitFor } from "../harness/index.ts";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 
@@ -112,6 +113,56 @@ describe("troupe nats → init → tail (the foundation's done-when)", () => {
   it("nats stops cleanly on SIGTERM", async () => {
     nats.child.kill("SIGTERM");
     expect(await nats.exited).toBe(0);
+  });
+});
+
+describe("troupe nats when its process goes away", () => {
+  const dirs: string[] = [];
+  afterAll(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+  async function start() {
+    const dataDir = mkdtempSync(join(tmpdir(), "troupe-cli-life-"));
+    dirs.push(dataDir);
+    const env = {
+      TROUPE_DATA_DIR: dataDir, TROUPE_NATS_HOST: "127.0.0.1", TROUPE_NATS_PORT: String(await freePort()), TROUPE_NATS_WS_HOST: "127.0.0.1",
+      TROUPE_NATS_WS_PORT: String(await freePort()), TROUPE_NATS_MONITOR_PORT: String(await freePort()),
+    };
+    const t = troupe(["nats"], env);
+    await t.waitFor(/ready/);
+    // setpriv execs nats-server in place: the child's pid is nats-server's.
+    const server = Number(execFileSync("pgrep", ["-P", String(t.child.pid)], { encoding: "utf8" }).trim().split("\n")[0]);
+    expect(readFileSync(`/proc/${server}/comm`, "utf8").trim()).toBe("nats-server");
+    return { t, env, server };
+  }
+
+  it("a kill -9 of troupe nats takes nats-server with it (it used to keep running, holding the ports and the store)", async () => {
+    const { t, server } = await start();
+    t.child.kill("SIGKILL");
+    await t.exited;
+    await waitFor(`nats-server ${server} to stop`, () => !processAlive(server), 20_000, 50);
+  });
+
+  it("SIGHUP (a closed terminal) stops it like SIGTERM: nats-server stopped, exit 0 (nats-server took SIGHUP as a reload and stayed)", async () => {
+    const { t, server } = await start();
+    t.child.kill("SIGHUP");
+    expect(await t.exited).toBe(0);
+    expect(processAlive(server)).toBe(false);
+  });
+
+  it("a second troupe nats on ports in use refuses to start, naming the port, instead of calling the first one ready", async () => {
+    const { t, env } = await start();
+    try {
+      const other = mkdtempSync(join(tmpdir(), "troupe-cli-life-"));
+      dirs.push(other);
+      const second = troupe(["nats"], { ...env, TROUPE_DATA_DIR: other });
+      expect(await second.exited).not.toBe(0);
+      expect(second.output()).toMatch(new RegExp(`client port 127\\.0\\.0\\.1:${env.TROUPE_NATS_PORT} is not available \\(EADDRINUSE\\) — is another nats-server`));
+      expect(second.output()).not.toMatch(/ready/);
+    } finally {
+      t.child.kill("SIGTERM");
+      await t.exited;
+    }
   });
 });
 

@@ -41,18 +41,19 @@ export async function runCommand(c: CliCommand, argv: readonly string[], env = p
 
 export { UsageError };
 
+/** Signals that stop a service gracefully. SIGHUP too: a closed terminal or a dropped ssh session sends it, and Node's default is to die on the spot (no drain, no deregistration, a browser profile left behind). */
+const SHUTDOWN_SIGNALS: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+
 /**
- * Resolves when SIGINT or SIGTERM arrives (once), so a service's entry module can
- * `await shutdownSignal()` and then close its connections in order.
+ * Resolves when SIGINT, SIGTERM or SIGHUP arrives (once), so a service's entry
+ * module can `await shutdownSignal()` and then close its connections in order.
  */
 export function shutdownSignal(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
     const on = (sig: NodeJS.Signals) => {
-      process.off("SIGINT", on);
-      process.off("SIGTERM", on);
+      for (const s of SHUTDOWN_SIGNALS) process.off(s, on);
       resolve(sig);
     };
-    process.on("SIGINT", on);
-    process.on("SIGTERM", on);
+    for (const s of SHUTDOWN_SIGNALS) process.on(s, on);
   });
 }

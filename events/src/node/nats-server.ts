@@ -40,6 +40,8 @@ export interface NatsServerOptions {
   tls?: TlsFiles;
   /** Run in its own process group, so a terminal's Ctrl-C does not reach it directly (the caller stops it last); it then gets SIGTERM if the caller dies abruptly (see parent-death.ts). */
   ownProcessGroup?: boolean;
+  /** SIGTERM to nats-server if the caller dies abruptly (implied by ownProcessGroup). Only for a caller's main thread: the kernel signals when the spawning thread ends. */
+  dieWithParent?: boolean;
 }
 
 export interface RunningNatsServer {
@@ -169,6 +171,20 @@ export function writeServerConf(dataDir: string, natsConf: string, o: { cluster?
   return file;
 }
 
+/** Throws, naming the port and what to check, when one of them cannot be listened on. */
+async function assertPortsFree(host: string, ports: [number, string][]): Promise<void> {
+  for (const [port, what] of ports) {
+    const err = await new Promise<NodeJS.ErrnoException | null>((res) => {
+      const srv = createServer();
+      srv.once("error", (e: NodeJS.ErrnoException) => res(e));
+      srv.listen({ port, host, exclusive: true }, () => srv.close(() => res(null)));
+    });
+    if (!err) continue;
+    const hint = err.code === "EADDRINUSE" ? ` — is another nats-server (or troupe) still running? \`ss -ltnp | grep :${port}\` shows what holds it` : "";
+    throw new Error(`cannot start nats-server: its ${what} port ${host}:${port} is not available (${err.code ?? err.message})${hint}`);
+  }
+}
+
 /** Starts `nats-server -c nats.conf` with the variables set and waits until healthy. */
 export async function startNatsServer(o: NatsServerOptions): Promise<RunningNatsServer> {
   const binary = findNatsServer(o.binary);
@@ -188,7 +204,12 @@ export async function startNatsServer(o: NatsServerOptions): Promise<RunningNats
   const serverArgs = ["-c", o.cluster || o.tls
     ? writeServerConf(o.dataDir, conf, { ...(o.cluster ? { cluster: { ...o.cluster, host: o.cluster.host ?? cfg.host } } : {}), ...(o.tls ? { tls: o.tls } : {}) })
     : conf];
-  const [cmd, args] = o.ownProcessGroup ? dieWithParent(binary, serverArgs) : [binary, serverArgs];
+  // A port already taken (most often by an earlier nats-server left running) would let that one answer our
+  // health check, and we would call "ready" a server that is about to exit: say so before starting.
+  await assertPortsFree(cfg.host, [[cfg.port, "client"], ...(o.cluster ? [[o.cluster.port, "cluster"] as [number, string]] : [])]);
+  await assertPortsFree(cfg.wsHost, [[cfg.wsPort, "WebSocket"]]);
+  await assertPortsFree(cfg.monitorHost, [[cfg.monitorPort, "monitoring"]]);
+  const [cmd, args] = o.ownProcessGroup || o.dieWithParent ? dieWithParent(binary, serverArgs) : [binary, serverArgs];
   const child = spawn(cmd, args, {
     env,
     stdio: o.onLog ? ["ignore", "pipe", "pipe"] : ["ignore", "inherit", "inherit"],
