@@ -1,7 +1,7 @@
 import { DeliverPolicy, jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { subjectsFor } from "@troupe/events";
-import { bool, connectAs, defineCommand, natsOptions, shutdownSignal, storeNames, str, UsageError, type NatsRole } from "@troupe/events/node";
+import { bool, connectAs, defineCommand, natsOptions, shutdownSignal, stdoutClosed, storeNames, str, UsageError, type NatsRole } from "@troupe/events/node";
 import { formatLine, parseSince, streamFor } from "./tail-format.ts";
 
 export const command = defineCommand({
@@ -36,7 +36,8 @@ subject defaults to <prefix>.evt.> (all events); <prefix>.hb.> shows heartbeats,
     const print = (subj: string, data: Uint8Array) => {
       console.log(v.json ? new TextDecoder().decode(data) : formatLine(subj, data, s));
     };
-    const done = shutdownSignal();
+    // Ctrl-C, or the reader of our output gone (`troupe tail | head -3`): stop quietly, exit 0.
+    const done = Promise.race([shutdownSignal(), stdoutClosed()]);
     try {
       if (since && stream) await replayThenFollow(nc, stream, subject, since, print, done);
       else await follow(nc, subject === `${s.prefix}.>` ? [s.allEvents, s.allHeartbeats] : [subject], print, done);

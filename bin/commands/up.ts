@@ -1,6 +1,6 @@
 import { fileURLToPath } from "node:url";
 import {
-  bool, connectAs, defineCommand, dialNameOf, ensureCredentials, initStores, int, natsServerTlsOptions, resolveServerTls, shutdownSignal, startNatsServer, str, UsageError,
+  bool, connectAs, defineCommand, dialNameOf, ensureCredentials, initStores, int, natsServerTlsOptions, resolveServerTls, shutdownSignal, startNatsServer, stdoutClosed, str, UsageError,
   type RunningNatsServer,
 } from "@troupe/events/node";
 import { startDemoJobs } from "../../ui/demo/generator.ts";
@@ -44,6 +44,8 @@ Everything stops on Ctrl-C: workers drain first, then UI, projector, master, nat
     const width = Math.max(...names.map((n) => n.length));
     const logFor = (name: string) => prefixer(name, names.indexOf(name), width);
     const say = logFor("up");
+    // Our output's reader may go first (`troupe up | tee log`, Ctrl-C reaches tee too): keep stopping in order, silently.
+    void stdoutClosed();
 
     // Build before anything starts: a first build takes a while and would otherwise race the services.
     await ensureUiBuild(say);

@@ -57,6 +57,32 @@ describe("troupe up --demo", () => {
     expect(await fetch(`http://127.0.0.1:${ui}/api/stats`).then(() => "up", () => "down")).toBe("down");
   }, 420_000);
 
+  it("stops in order with exit 0 when the reader of its output went first (`troupe up | tee log`, Ctrl-C killing tee too)", async () => {
+    const [nats, ws, mon, ui] = [await freePort(), await freePort(), await freePort(), await freePort()];
+    const dir = mkdtempSync(join(tmpdir(), "troupe-up-epipe-"));
+    const child = spawn(process.execPath, [TROUPE, "up", "--workers", "0", "--data-dir", dir, "--nats-host", "127.0.0.1",
+      "--nats-port", String(nats), "--ws-port", String(ws), "--monitor-port", String(mon), "--ui-port", String(ui)], {
+      env: { ...process.env, TROUPE_MASTER_PORT: "0", TROUPE_PROJECTOR_PORT: "0" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let err = "";
+    child.stderr.on("data", (b: Buffer) => (err += b.toString()));
+    child.stdout.resume();
+    const exited = new Promise<number | null>((res) => child.once("exit", (code) => res(code)));
+    try {
+      await waitFor("the dashboard", async () => (await fetch(`http://127.0.0.1:${ui}/api/stats`).catch(() => null))?.ok === true, 180_000, 250);
+      const children = execFileSync("pgrep", ["-P", String(child.pid)], { encoding: "utf8" }).trim().split("\n").map(Number);
+      child.stdout.destroy(); // the reader goes: up's next line meets EPIPE
+      child.kill("SIGTERM");
+      expect(await exited, err).toBe(0);
+      expect(err).not.toMatch(/EPIPE/);
+      expect(children.filter(processAlive), "children left").toEqual([]);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 300_000);
+
   it("stops every child (nats-server included) when `troupe up` itself is killed with SIGKILL", async () => {
     const [nats, ws, mon, ui] = [await freePort(), await freePort(), await freePort(), await freePort()];
     const dir = mkdtempSync(join(tmpdir(), "troupe-up-kill-"));

@@ -101,6 +101,19 @@ describe("troupe nats → init → tail (the foundation's done-when)", () => {
     await nc2.close();
   });
 
+  it("tail whose reader went away (`troupe tail | head -1`) exits 0 quietly on its next line, not with an EPIPE stack trace", async () => {
+    const tail = troupe(["tail", "--since", "1", "--json", "troupe.evt.job.job-tail.>"], env);
+    children.push(tail.child);
+    await tail.waitFor(/"type":"job\.started"/);
+    tail.child.stdout?.destroy(); // the reader closes the pipe, as head does after its line
+    const nc = await connectAs({ url: env.NATS_URL!, role: "worker", dataDir, name: "test-epipe" });
+    const e = createEvent("job.started", { jobId: "job-tail", workerId: "wn-demo-01", attempt: 2 }, "wn-demo-01") as TroupeEvent;
+    await publishEvent(jetstream(nc), e);
+    await nc.close();
+    expect(await tail.exited).toBe(0);
+    expect(tail.output()).not.toMatch(/EPIPE|Error/);
+  });
+
   it("tail --since replays from the stream first, --json prints raw bodies", async () => {
     const tail = troupe(["tail", "--since", "1", "--json", "troupe.evt.job.job-tail.>"], env);
     children.push(tail.child);

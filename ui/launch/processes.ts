@@ -34,7 +34,9 @@ export function prefixer(name: string, index: number, width: number, out: NodeJS
   const tag = `[${name}]`.padEnd(width + 2);
   const colour = out.isTTY ? COLOURS[index % COLOURS.length] : undefined;
   const shown = colour ? `\x1b[${colour}m${tag}\x1b[0m` : tag;
-  return (line) => out.write(`${shown} ${formatLogLine(line)}\n`);
+  return (line) => {
+    if (!out.destroyed) out.write(`${shown} ${formatLogLine(line)}\n`);
+  };
 }
 
 /** Children still running: killed if `troupe up` itself exits (they live in their own process groups; a SIGKILL of `up` reaches them as their parent-death signal instead). */

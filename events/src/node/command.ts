@@ -57,3 +57,21 @@ export function shutdownSignal(): Promise<NodeJS.Signals> {
     for (const s of SHUTDOWN_SIGNALS) process.on(s, on);
   });
 }
+
+let stdoutGone: Promise<void> | undefined;
+
+/**
+ * Resolves when stdout's reader has gone (EPIPE: `troupe tail | head`, a `tee`
+ * killed by the same Ctrl-C). From the first call on, writes to a closed stdout
+ * are dropped instead of crashing the process with an unhandled stream error
+ * (which, in `troupe up`, SIGKILLed every child on the way out).
+ */
+export function stdoutClosed(): Promise<void> {
+  stdoutGone ??= new Promise((resolve) => {
+    process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+      if (e.code === "EPIPE" || e.code === "ERR_STREAM_DESTROYED") resolve();
+      else throw e;
+    });
+  });
+  return stdoutGone;
+}
