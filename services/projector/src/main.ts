@@ -6,7 +6,7 @@ import { prepareFile } from "./init-file.ts";
 import { LiveProjector } from "./live.ts";
 import { ProjectorMetrics, serveMetrics } from "./metrics.ts";
 import { formatProgress, parseUntil, type Progress } from "./progress.ts";
-import { rebuild } from "./rebuild.ts";
+import { rebuild, RebuildAborted } from "./rebuild.ts";
 import { acquireWriterLock, WriterLockError, type WriterLock } from "./writer-lock.ts";
 
 /** Entry module: config → connection → rebuild and/or live fold → metrics → shutdown. */
@@ -42,11 +42,17 @@ export async function runReplay(v: ReplayConfig): Promise<number> {
   const c = common(v);
   const until = v.until !== undefined ? parseUntil(v.until) : undefined;
   const nc = await connectAs({ url: v.natsUrl, ca: v.natsCa, role: "projector", dataDir: v.dataDir, name: "troupe-replay", log });
+  const abort = new AbortController();
+  void shutdownSignal().then(() => abort.abort());
   try {
-    const r = await rebuild({ nc, path: c.path, streams: c.streams, subjects: c.subjects, batchMax: v.rebuildBatch, seriesRetentionMs: c.seriesRetentionMs, ...(until ? { until } : {}), log, onProgress: progressPrinter() });
+    const r = await rebuild({ nc, path: c.path, streams: c.streams, subjects: c.subjects, batchMax: v.rebuildBatch, seriesRetentionMs: c.seriesRetentionMs, ...(until ? { until } : {}), log, onProgress: progressPrinter(), abort: abort.signal });
     log.info({ path: c.path, events: r.events, skipped: r.skipped, ms: r.ms, eventsPerSecond: Math.round((r.events / Math.max(1, r.ms)) * 1000), checkpoints: r.checkpoints }, "rebuild swapped in");
     await r.cleanup;
     return 0;
+  } catch (e) {
+    if (!(e instanceof RebuildAborted)) throw e;
+    log.warn(e.message);
+    return 1;
   } finally {
     await nc.close();
   }
@@ -69,15 +75,27 @@ export async function runProjector(v: LiveConfig): Promise<number> {
   });
   const metrics = new ProjectorMetrics();
   const stopping = shutdownSignal();
+  // A stop during the start-up rebuild ends it (a big log takes minutes, and with NATS gone its read waits for a minute).
+  const abort = new AbortController();
+  void stopping.then(() => abort.abort());
   let live: LiveProjector | null = null;
   let http: Awaited<ReturnType<typeof serveMetrics>> | null = null;
+  /** Removes the file a start-up rebuild replaced (due a few seconds after the swap) now, on the way out; else it stays on disk. */
+  let removePrevious = () => {};
   try {
     const mustRebuild = prepareFile(c.path, log) || v.rebuild;
     http = await serveMetrics(metrics, v.host, v.port);
     log.info({ url: `http://${v.host}:${http.port}/metrics` }, "metrics listening");
     if (mustRebuild) {
-      const r = await rebuild({ nc, path: c.path, streams: c.streams, subjects: c.subjects, batchMax: v.rebuildBatch, seriesRetentionMs: c.seriesRetentionMs, log, onProgress: progressPrinter() });
-      log.info({ events: r.events, skipped: r.skipped, ms: r.ms, checkpoints: r.checkpoints }, "rebuild swapped in");
+      try {
+        const r = await rebuild({ nc, path: c.path, streams: c.streams, subjects: c.subjects, batchMax: v.rebuildBatch, seriesRetentionMs: c.seriesRetentionMs, log, onProgress: progressPrinter(), abort: abort.signal });
+        removePrevious = r.removePrevious;
+        log.info({ events: r.events, skipped: r.skipped, ms: r.ms, checkpoints: r.checkpoints }, "rebuild swapped in");
+      } catch (e) {
+        if (!(e instanceof RebuildAborted)) throw e;
+        log.info({ signal: await stopping }, `shutting down: ${e.message}`);
+        return 0;
+      }
     }
     live = new LiveProjector({ nc, path: c.path, streams: c.streams, durable: v.durable, subjects: c.subjects, batchMax: v.batch, seriesRetentionMs: c.seriesRetentionMs, metrics, log });
     await live.start();
@@ -96,6 +114,7 @@ export async function runProjector(v: LiveConfig): Promise<number> {
     await live?.stop().catch((e: unknown) => log.error({ err: e }, "stopping the fold"));
     http?.server.close();
     await nc.close().catch(() => {});
+    removePrevious();
     lock.release();
   }
 }

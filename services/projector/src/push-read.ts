@@ -60,6 +60,8 @@ export interface PushRead {
   done: Promise<void>;
   /** The caller has room again: answers held flow-control requests. */
   resume(): void;
+  /** Stops reading: `done` rejects with `reason` once the consumer is let go. */
+  cancel(reason: Error): void;
 }
 
 /** Parsed `$JS.ACK…` reply subject: the numbers the reader needs. */
@@ -306,5 +308,6 @@ export function readStreamPush(o: PushReadOptions): PushRead {
       held = [];
       for (const r of h) o.nc.publish(r);
     },
+    cancel: (reason) => finish(reason),
   };
 }

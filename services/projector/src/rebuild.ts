@@ -38,6 +38,16 @@ export interface RebuildOptions {
   validateOn?: "reader" | "writer" | "auto";
   /** How long the previous file stays for readers that still have it open before it is deleted (default 5 s). */
   graceMs?: number;
+  /** Stops the rebuild (SIGTERM): it rejects with RebuildAborted, the unfinished file removed, the read models unchanged. */
+  abort?: AbortSignal;
+}
+
+/** A rebuild stopped through its abort signal. */
+export class RebuildAborted extends Error {
+  constructor() {
+    super("rebuild stopped before it finished; the read models are unchanged");
+    this.name = "RebuildAborted";
+  }
 }
 
 export interface RebuildResult {
@@ -53,6 +63,8 @@ export interface RebuildResult {
   checkpoints: Record<string, number>;
   /** Resolves once the previous generation is deleted. */
   cleanup: Promise<void>;
+  /** Removes the previous file now instead of after the grace (a process on its way out: the unref'd timer would never fire). */
+  removePrevious(): void;
 }
 
 interface Target {
@@ -90,7 +102,8 @@ async function targets(nc: NatsConnection, o: RebuildOptions): Promise<Target[]>
  * thread has `maxInFlightBytes` waiting, the read holds its flow control, so
  * waiting on the writer slows the read instead of buffering.
  */
-async function readStream(nc: NatsConnection, writer: BuildWriter, t: Target, batchMax: number, validateOn: "reader" | "writer" | "auto", log: Logger): Promise<void> {
+async function readStream(nc: NatsConnection, writer: BuildWriter, t: Target, batchMax: number, validateOn: "reader" | "writer" | "auto", log: Logger, abort?: AbortSignal): Promise<void> {
+  if (abort?.aborted) throw new RebuildAborted();
   if (t.first > t.last) return;
   const batch = writer.packer(t.stream, batchMax, validateOn === "reader");
   const read = readStreamPush({
@@ -107,10 +120,14 @@ async function readStream(nc: NatsConnection, writer: BuildWriter, t: Target, ba
     },
   });
   writer.onRoom = () => read.resume();
+  // Also when NATS is gone and nothing arrives: the read would otherwise wait for its own watchdog (a minute).
+  const onAbort = () => read.cancel(new RebuildAborted());
+  abort?.addEventListener("abort", onAbort, { once: true });
   try {
     await read.done;
   } finally {
     writer.onRoom = null;
+    abort?.removeEventListener("abort", onAbort);
   }
   await writer.apply(batch);
 }
@@ -159,9 +176,11 @@ export async function rebuild(o: RebuildOptions): Promise<RebuildResult> {
   try {
     for (const t of ts) {
       o.log.info({ stream: t.stream, from: t.first, to: t.last, ...(t.untilMs !== undefined ? { until: new Date(t.untilMs).toISOString() } : {}) }, "rebuilding from stream");
-      await readStream(o.nc, writer, t, o.batchMax, validateOn, o.log);
+      await readStream(o.nc, writer, t, o.batchMax, validateOn, o.log, o.abort);
     }
+    if (o.abort?.aborted) throw new RebuildAborted();
     await writer.drain();
+    if (o.abort?.aborted) throw new RebuildAborted();
     report(true);
     ({ checkpoints, busyMs: writerBusyMs, cpuMs: writerCpuMs } = await writer.finish(done - skipped, skipped));
   } catch (e) {
@@ -174,8 +193,18 @@ export async function rebuild(o: RebuildOptions): Promise<RebuildResult> {
   const readerCpuMs = cpu0 === null || cpu1 === null ? null : cpu1 - cpu0;
   const previous = swapIn(o.path, file);
   const ms = Date.now() - started;
+  let removeNow = () => {};
   const cleanup = previous
-    ? new Promise<void>((r) => setTimeout(() => { removeDatabaseFiles(previous); r(); }, o.graceMs ?? 5000).unref())
+    ? new Promise<void>((r) => {
+      const remove = () => {
+        clearTimeout(timer);
+        removeNow = () => {};
+        removeDatabaseFiles(previous);
+        r();
+      };
+      const timer = setTimeout(remove, o.graceMs ?? 5000).unref();
+      removeNow = remove;
+    })
     : Promise.resolve();
-  return { events: done, skipped, ms, writerBusyMs, writerCpuMs, readerCpuMs, file, checkpoints, cleanup };
+  return { events: done, skipped, ms, writerBusyMs, writerCpuMs, readerCpuMs, file, checkpoints, cleanup, removePrevious: () => removeNow() };
 }

@@ -1,7 +1,9 @@
 import { spawn } from "node:child_process";
-import { resolve } from "node:path";
+import { readdirSync, readlinkSync } from "node:fs";
+import { basename, dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { freePort } from "@troupe/events/node";
+import { createEvent, type TroupeEvent } from "@troupe/events";
+import { freePort, publishEvent } from "@troupe/events/node";
 import { startTestNats, waitFor, type TestNats } from "@troupe/tests/harness";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openReadModels, registration, Script, spec, tempDbPath } from "./helpers.ts";
@@ -83,4 +85,42 @@ describe("troupe projector (child process)", () => {
     expect(await new Promise((r) => child.on("exit", r))).toBe(2);
     expect(stderr).toMatch(/--batch: must be at least 1/);
   }, 30_000);
+});
+
+describe("troupe projector --rebuild stopped midway", () => {
+  it("stops within seconds on SIGTERM even while the read waits on a NATS that went silent, exit 0, no unfinished file left", async () => {
+    const own = await startTestNats({ init: true });
+    const path = tempDbPath();
+    const { js } = await own.js("master");
+    // Enough events that the rebuild is still reading when the server is frozen below (batches of 1 slow it further).
+    for (let i = 0; i < 30; i++) {
+      await Promise.all(Array.from({ length: 1000 }, (_, k) => publishEvent(js, createEvent("job.submitted", { jobId: `j-${i}-${k}`, spec }, "master-test") as TroupeEvent)));
+    }
+    const child = spawn(process.execPath, ["bin/troupe.mjs", "projector", "--db", path, "--rebuild", "--rebuild-batch", "1"], {
+      cwd: ROOT, env: { ...process.env, ...own.env(), TROUPE_PROJECTOR_PORT: "0", TROUPE_LOG_LEVEL: "info" }, stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((r) => child.on("exit", r));
+    const server = own.server.process;
+    try {
+      await waitFor(`the rebuild reading (${out.slice(-2000)})`, () => out.includes("rebuilding from stream"), 60_000, 5);
+      server.kill("SIGSTOP"); // nothing arrives any more, and nothing is answered
+      expect(out, "the rebuild finished before the server was frozen: make it longer").not.toMatch(/rebuild swapped in/);
+      const t0 = Date.now();
+      child.kill("SIGTERM");
+      const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r("still running"), 30_000))]);
+      expect(code, out.slice(-2000)).toBe(0);
+      expect(out).toMatch(/rebuild stopped before it finished; the read models are unchanged/);
+      console.log(`projector stopped ${Date.now() - t0} ms after SIGTERM mid-rebuild`);
+      // The one generation left is the one the read models point at (the empty database made at start), not the unfinished rebuild.
+      const current = basename(readlinkSync(path));
+      expect(readdirSync(dirname(path)).filter((f) => f.includes(".g-") && f !== current).join(", "), `unfinished generation files\n${out.slice(-2000)}`).toBe("");
+    } finally {
+      server.kill("SIGCONT");
+      if (child.exitCode === null) child.kill("SIGKILL");
+      await own.stop();
+    }
+  }, 180_000);
 });
