@@ -1,7 +1,8 @@
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { dieWithParent } from "@troupe/events/node";
 
 /** The ui/ package directory and its adapter-node output. */
 export const UI_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -41,7 +42,9 @@ export function buildStaleness(): string | null {
 export function buildUi(log: (line: string) => void = (l) => console.error(l)): Promise<void> {
   const vite = join(UI_DIR, "node_modules", "vite", "bin", "vite.js");
   return new Promise((res, rej) => {
-    const child = spawn(process.execPath, [vite, "build", "--logLevel", "warn"], { cwd: UI_DIR, stdio: ["ignore", "pipe", "pipe"] });
+    // Dies with us: a builder killed mid-way must not leave vite writing ui/build behind the next one's back.
+    const [cmd, args] = dieWithParent(process.execPath, [vite, "build", "--logLevel", "warn"]);
+    const child = spawn(cmd, args, { cwd: UI_DIR, stdio: ["ignore", "pipe", "pipe"] });
     const feed = (b: Buffer) => b.toString("utf8").split("\n").filter(Boolean).forEach((l) => log(`[ui build] ${l}`));
     child.stdout.on("data", feed);
     child.stderr.on("data", feed);
@@ -54,34 +57,66 @@ const LOCK = join(UI_DIR, ".build-lock");
 /** A build takes well under this; an older lock was left by a killed build. */
 const STALE_LOCK_MS = 5 * 60_000;
 
-/** One build at a time across processes (tests, `troupe ui`, `troupe up` may start together): mkdir is atomic. */
-async function withBuildLock<T>(run: () => Promise<T>): Promise<T> {
+/** Whether a process with this pid exists (EPERM: it does, but is not ours). */
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * One build at a time across processes (tests, `troupe ui`, `troupe up` may start together): mkdir is atomic.
+ * The holder writes its pid into the lock; a lock whose holder is gone (a build killed mid-way) is taken over
+ * at once instead of after STALE_LOCK_MS, and a wait says whom it waits for.
+ */
+export async function withBuildLock<T>(run: () => Promise<T>, o: { lockDir?: string; log?: (line: string) => void } = {}): Promise<T> {
+  const lock = o.lockDir ?? LOCK;
+  let told = false;
   for (;;) {
     try {
-      mkdirSync(LOCK);
+      mkdirSync(lock);
+      writeFileSync(join(lock, "pid"), String(process.pid));
       break;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-      const age = Date.now() - (statSync(LOCK, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
-      if (age > STALE_LOCK_MS) rmSync(LOCK, { recursive: true, force: true });
-      else await new Promise((r) => setTimeout(r, 250));
+      const age = Date.now() - (statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
+      let holder = 0;
+      try {
+        holder = Number(readFileSync(join(lock, "pid"), "utf8").trim()) || 0;
+      } catch {
+        // Not written yet (or the lock just went): judged by age below, or taken on the next round.
+      }
+      // No pid yet: the holder is between mkdir and writing it (or died there); the age decides.
+      const gone = holder > 0 ? !pidAlive(holder) : age > 2000;
+      if (gone || age > STALE_LOCK_MS) {
+        o.log?.(`troupe ui: taking over the dashboard build lock ${lock} (${gone ? `its holder${holder ? ` pid ${holder}` : ""} is gone` : "older than 5 min"})`);
+        rmSync(lock, { recursive: true, force: true });
+        continue;
+      }
+      if (!told) o.log?.(`troupe ui: waiting for the dashboard build that pid ${holder || "?"} runs (lock ${lock})`);
+      told = true;
+      await new Promise((r) => setTimeout(r, 250));
     }
   }
   try {
     return await run();
   } finally {
-    rmSync(LOCK, { recursive: true, force: true });
+    rmSync(lock, { recursive: true, force: true });
   }
 }
 
 /** Builds when missing or stale (waiting for a build another process runs); returns whether it built. */
 export async function ensureUiBuild(log?: (line: string) => void): Promise<boolean> {
   if (!buildStaleness()) return false;
+  const say = log ?? ((l: string) => console.error(l));
   return withBuildLock(async () => {
     const why = buildStaleness(); // another process may have just built it
     if (!why) return false;
-    (log ?? ((l) => console.error(l)))(`troupe ui: building the dashboard (${why}) ...`);
+    say(`troupe ui: building the dashboard (${why}) ...`);
     await buildUi(log);
     return true;
-  });
+  }, { log: say });
 }
