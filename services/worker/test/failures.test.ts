@@ -80,15 +80,20 @@ describe("step failures", () => {
 
 describe("hard timeout and cancel", () => {
   it("a page that never loads: the context is closed and job.failed comes within the timeout + 2 s", async () => {
-    const timeoutMs = 2000;
+    // Long enough that the browser asks for the page before the hard timeout even on a loaded machine
+    // (at 2 s, a context made slowly under load once timed the job out before the request left).
+    const timeoutMs = 5000;
     const id = await assign(open, { timeoutMs, scenario: { steps: [{ type: "navigate", url: pages.url("/hang"), timeout: 60_000 }] } }, "timeout");
-    await pages.hangOpened;
-    const f = await failed(id);
+    const final = failed(id);
+    await Promise.race([pages.hangOpened, final.then((e) => Promise.reject(new Error(`the job failed before its page asked for /hang: ${e.data.error.message}`)))]);
+    const f = await final;
     const started = await events.wait("job.started", (e) => e.data.jobId === id);
     expect(Date.parse(f.time) - Date.parse(started.time)).toBeLessThan(timeoutMs + 2000);
     expect(f.data.error).toMatchObject({ code: "timeout", retryable: true, message: expect.stringMatching(/hard timeout/) });
     // The browser dropped the hanging request: the page really stopped.
-    await pages.hangClosed;
+    let dropped = false;
+    void pages.hangClosed.then(() => (dropped = true));
+    await waitFor("the browser to drop the hanging request", () => dropped, 15_000);
     await waitFor("the context to be released", () => open.pool.openContexts === 0 && open.running.size === 0);
   });
 
