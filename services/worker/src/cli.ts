@@ -41,7 +41,15 @@ connection for good (e.g. its password is refused after a NATS restart). NATS cr
       return 1;
     }
     log.info({ signal: outcome }, "shutting down");
-    await worker.stop(`received ${outcome}`);
+    // A second signal (Ctrl-C again) means now: running jobs are not waited for (their leases bring them back),
+    // but the browsers are still closed and their profiles removed, which dying on the default action skipped.
+    const again = shutdownSignal();
+    const forced = await Promise.race([worker.stop(`received ${outcome}`).then(() => false), again.then(() => true)]);
+    if (forced) {
+      log.warn({ signal: await again }, "second signal: stopping now, without waiting for running jobs");
+      await worker.abandon();
+      process.exit(1); // the first stop is still waiting on its grace timer: leave it
+    }
     return 0;
   },
 });
