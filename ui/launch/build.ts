@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { dieWithParent } from "@troupe/events/node";
+import { dieWithParent, pidAlive } from "@troupe/events/node";
 
 /** The ui/ package directory and its adapter-node output. */
 export const UI_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -56,16 +56,6 @@ export function buildUi(log: (line: string) => void = (l) => console.error(l)): 
 const LOCK = join(UI_DIR, ".build-lock");
 /** A build takes well under this; an older lock was left by a killed build. */
 const STALE_LOCK_MS = 5 * 60_000;
-
-/** Whether a process with this pid exists (EPERM: it does, but is not ours). */
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
 
 /**
  * One build at a time across processes (tests, `troupe ui`, `troupe up` may start together): mkdir is atomic.

@@ -9,6 +9,7 @@ export * from "./publish.ts";
 export * from "./logger.ts";
 export * from "./command.ts";
 export * from "./parent-death.ts";
+export * from "./pid-alive.ts";
 export * from "./secrets.ts";
 export * from "./retry.ts";
 export * from "./proxy-bypass.ts";

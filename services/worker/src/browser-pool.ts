@@ -1,8 +1,8 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdtempSync, readdirSync, readlinkSync, rmSync, statSync } from "node:fs";
+import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import puppeteer, { type Browser, type BrowserContext } from "puppeteer-core";
-import type { Logger } from "@troupe/events/node";
+import { pidAlive, type Logger } from "@troupe/events/node";
 
 /** The flags every Troupe browser runs with (the benchmark's bare loop uses the same). */
 export function chromiumArgs(userDataDir: string): string[] {
@@ -17,7 +17,7 @@ export function chromiumArgs(userDataDir: string): string[] {
 
 /** Launches Chromium with a fresh profile directory, removed when the browser closes. */
 export async function launchChromium(executablePath: string): Promise<Browser> {
-  const dir = mkdtempSync(join(tmpdir(), "troupe-chromium-"));
+  const dir = mkdtempSync(join(tmpdir(), PROFILE_PREFIX));
   let browser: Browser;
   try {
     // Over a pipe, Chromium exits when the worker dies, even by SIGKILL (over a WebSocket it would live on, orphaned).
@@ -38,6 +38,47 @@ export async function launchChromium(executablePath: string): Promise<Browser> {
   if (proc && proc.exitCode === null) proc.once("exit", removeProfile);
   else browser.once("disconnected", removeProfile);
   return browser;
+}
+
+const PROFILE_PREFIX = "troupe-chromium-";
+/** A profile without Chromium's lock this old is no launch in progress. */
+const UNLOCKED_PROFILE_MAX_AGE_MS = 3600_000;
+
+/**
+ * Removes the profiles of browsers that died without their worker cleaning up
+ * (a worker killed with SIGKILL or by the OOM killer leaves one per browser, in
+ * TMPDIR, forever). Chromium holds `SingletonLock` → `<host>-<pid>` in a live
+ * profile: a lock naming this host and a pid that no longer runs means the
+ * browser is gone. A profile without a lock is removed once it is an hour old.
+ * Profiles of live browsers — other workers' on this machine too — are left.
+ */
+export function sweepStaleProfiles(dir = tmpdir(), nowMs = Date.now()): string[] {
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((n) => n.startsWith(PROFILE_PREFIX));
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    const path = join(dir, name);
+    let stale: boolean;
+    try {
+      const m = /^(.*)-(\d+)$/.exec(readlinkSync(join(path, "SingletonLock")));
+      stale = m !== null && m[1] === hostname() && !pidAlive(Number(m[2]));
+    } catch {
+      const st = statSync(path, { throwIfNoEntry: false });
+      stale = st !== undefined && st.isDirectory() && nowMs - st.mtimeMs > UNLOCKED_PROFILE_MAX_AGE_MS;
+    }
+    if (!stale) continue;
+    try {
+      rmSync(path, { recursive: true, force: true });
+      removed.push(path);
+    } catch {
+      // someone else's, or going away already: not ours to insist on
+    }
+  }
+  return removed;
 }
 
 /** The browser died under an acquire: the job fails as browser-crashed (retryable), as when it dies during the job. */
@@ -92,6 +133,8 @@ export class BrowserPool {
 
   /** Starts the first browser (start-up fails early when Chromium is missing). */
   async start(): Promise<void> {
+    const swept = sweepStaleProfiles();
+    if (swept.length) this.o.log.info({ removed: swept.length, dir: tmpdir() }, "removed the profiles of browsers that died without cleaning up");
     await this.slot();
   }
 

@@ -1,7 +1,11 @@
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { hostname, tmpdir } from "node:os";
+import { join } from "node:path";
 import { createLogger } from "@troupe/events/node";
 import { processAlive, waitFor } from "@troupe/tests/harness";
 import { afterAll, describe, expect, it } from "vitest";
-import { BrowserGone, BrowserPool } from "../src/browser-pool.ts";
+import { BrowserGone, BrowserPool, sweepStaleProfiles } from "../src/browser-pool.ts";
 
 const pool = new BrowserPool({ executablePath: process.env.TROUPE_CHROMIUM_PATH ?? "/usr/bin/chromium", recycleAfter: 2, log: createLogger("pool-test", "warn") });
 afterAll(() => pool.close());
@@ -78,6 +82,34 @@ describe("BrowserPool losing its browser during an acquire", () => {
       await expect(acquiring).rejects.toMatchObject({ code: "browser-crashed", retryable: true });
     } finally {
       await p.close();
+    }
+  });
+});
+
+describe("sweepStaleProfiles", () => {
+  it("removes the profiles of browsers that are gone (a lock naming a dead pid on this host, or no lock for an hour) and leaves live ones", () => {
+    const dir = mkdtempSync(join(tmpdir(), "troupe-sweep-"));
+    try {
+      const dead = Number(spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"], { encoding: "utf8" }).stdout);
+      const make = (name: string, lock?: string, ageMs = 0) => {
+        const p = join(dir, name);
+        mkdirSync(join(p, "Default"), { recursive: true });
+        writeFileSync(join(p, "Default", "Preferences"), "{}");
+        if (lock) symlinkSync(lock, join(p, "SingletonLock"));
+        if (ageMs) utimesSync(p, new Date(Date.now() - ageMs), new Date(Date.now() - ageMs));
+        return p;
+      };
+      const deadBrowser = make("troupe-chromium-dead", `${hostname()}-${dead}`);
+      const liveBrowser = make("troupe-chromium-live", `${hostname()}-${process.pid}`);
+      const otherHost = make("troupe-chromium-otherhost", `not-${hostname()}-${dead}`);
+      const unlockedOld = make("troupe-chromium-old", undefined, 2 * 3600_000);
+      const unlockedNew = make("troupe-chromium-starting");
+      const notOurs = make("something-else", `${hostname()}-${dead}`);
+      expect(sweepStaleProfiles(dir).sort()).toEqual([deadBrowser, unlockedOld].sort());
+      for (const p of [liveBrowser, otherHost, unlockedNew, notOurs]) expect(existsSync(p), p).toBe(true);
+      for (const p of [deadBrowser, unlockedOld]) expect(existsSync(p), p).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
