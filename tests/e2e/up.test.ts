@@ -58,62 +58,69 @@ describe("troupe up --demo", () => {
   }, 420_000);
 
   it("stops in order with exit 0 when the reader of its output went first (`troupe up | tee log`, Ctrl-C killing tee too)", async () => {
-    const [nats, ws, mon, ui] = [await freePort(), await freePort(), await freePort(), await freePort()];
-    const dir = mkdtempSync(join(tmpdir(), "troupe-up-epipe-"));
-    const child = spawn(process.execPath, [TROUPE, "up", "--workers", "0", "--data-dir", dir, "--nats-host", "127.0.0.1",
-      "--nats-port", String(nats), "--ws-port", String(ws), "--monitor-port", String(mon), "--ui-port", String(ui)], {
-      env: { ...process.env, TROUPE_MASTER_PORT: "0", TROUPE_PROJECTOR_PORT: "0" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let err = "";
-    child.stderr.on("data", (b: Buffer) => (err += b.toString()));
-    child.stdout.resume();
-    const exited = new Promise<number | null>((res) => child.once("exit", (code) => res(code)));
+    const up = await startBareUp("troupe-up-epipe-", { keepStdout: false });
     try {
-      await waitFor("the dashboard", async () => (await fetch(`http://127.0.0.1:${ui}/api/stats`).catch(() => null))?.ok === true, 180_000, 250);
-      const children = execFileSync("pgrep", ["-P", String(child.pid)], { encoding: "utf8" }).trim().split("\n").map(Number);
-      child.stdout.destroy(); // the reader goes: up's next line meets EPIPE
-      child.kill("SIGTERM");
-      expect(await exited, err).toBe(0);
-      expect(err).not.toMatch(/EPIPE/);
+      await up.dashboard();
+      const children = up.children();
+      up.child.stdout.destroy(); // the reader goes: up's next line meets EPIPE
+      up.child.kill("SIGTERM");
+      expect(await up.exited, up.output()).toBe(0);
+      expect(up.output()).not.toMatch(/EPIPE/);
       expect(children.filter(processAlive), "children left").toEqual([]);
     } finally {
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-      rmSync(dir, { recursive: true, force: true });
+      up.dispose();
     }
   }, 300_000);
 
   it("stops every child (nats-server included) when `troupe up` itself is killed with SIGKILL", async () => {
-    const [nats, ws, mon, ui] = [await freePort(), await freePort(), await freePort(), await freePort()];
-    const dir = mkdtempSync(join(tmpdir(), "troupe-up-kill-"));
-    const child = spawn(process.execPath, [TROUPE, "up", "--workers", "0", "--data-dir", dir, "--nats-host", "127.0.0.1",
-      "--nats-port", String(nats), "--ws-port", String(ws), "--monitor-port", String(mon), "--ui-port", String(ui)], {
-      env: { ...process.env, TROUPE_MASTER_PORT: "0", TROUPE_PROJECTOR_PORT: "0" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let out = "";
-    child.stdout.on("data", (b: Buffer) => (out += b.toString()));
-    child.stderr.on("data", (b: Buffer) => (out += b.toString()));
-    const exited = new Promise<void>((res) => child.once("exit", () => res()));
+    const up = await startBareUp("troupe-up-kill-", { keepStdout: true });
     try {
-      await waitFor(`the dashboard (output: ${out.slice(-2000)})`, async () => (await fetch(`http://127.0.0.1:${ui}/api/stats`).catch(() => null))?.ok === true, 180_000, 250);
-      const children = execFileSync("pgrep", ["-P", String(child.pid)], { encoding: "utf8" }).trim().split("\n").map(Number);
+      await up.dashboard();
+      const children = up.children();
       // nats-server, master, projector, UI: each in its own process group, so no group signal reaches them.
-      expect(children.length, out).toBeGreaterThanOrEqual(4);
-      child.kill("SIGKILL");
-      await exited;
+      expect(children.length, up.output()).toBeGreaterThanOrEqual(4);
+      up.child.kill("SIGKILL");
+      await up.exited;
       // nats-server goes at once; the master then spends up to ~10 s on lease requests that time out before it closes.
       const alive = () => children.filter(processAlive).map((pid) => `${pid} (${commandLine(pid)})`).join(", ");
       await waitFor(`up's children ${children.join(", ")} to stop`, () => children.every((pid) => !processAlive(pid)), 60_000, 50).catch((e: Error) => {
-        throw new Error(`${e.message}; still running: ${alive()}\n--- output (tail) ---\n${out.slice(-3000)}`);
+        throw new Error(`${e.message}; still running: ${alive()}\n--- output (tail) ---\n${up.output().slice(-3000)}`);
       });
-      expect(await fetch(`http://127.0.0.1:${ui}/api/stats`).then(() => "up", () => "down")).toBe("down");
+      expect(await fetch(`${up.base}/api/stats`).then(() => "up", () => "down")).toBe("down");
     } finally {
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-      rmSync(dir, { recursive: true, force: true });
+      up.dispose();
     }
   }, 300_000);
 });
+
+/** `troupe up --workers 0` on free ports in a fresh data dir; stdout kept in `output()` or only drained. */
+async function startBareUp(dirPrefix: string, o: { keepStdout: boolean }) {
+  const [nats, ws, mon, ui] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const dir = mkdtempSync(join(tmpdir(), dirPrefix));
+  const child = spawn(process.execPath, [TROUPE, "up", "--workers", "0", "--data-dir", dir, "--nats-host", "127.0.0.1",
+    "--nats-port", String(nats), "--ws-port", String(ws), "--monitor-port", String(mon), "--ui-port", String(ui)], {
+    env: { ...process.env, TROUPE_MASTER_PORT: "0", TROUPE_PROJECTOR_PORT: "0" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  if (o.keepStdout) child.stdout.on("data", (b: Buffer) => (out += b.toString()));
+  else child.stdout.resume();
+  child.stderr.on("data", (b: Buffer) => (out += b.toString()));
+  const base = `http://127.0.0.1:${ui}`;
+  return {
+    child,
+    base,
+    exited: new Promise<number | null>((res) => child.once("exit", (code) => res(code))),
+    output: () => out,
+    dashboard: () => waitFor("the dashboard", async () => (await fetch(`${base}/api/stats`).catch(() => null))?.ok === true, 180_000, 250)
+      .catch((e: Error) => Promise.reject(new Error(`${e.message} (output: ${out.slice(-2000)})`))),
+    children: () => execFileSync("pgrep", ["-P", String(child.pid)], { encoding: "utf8" }).trim().split("\n").map(Number),
+    dispose() {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
 
 function commandLine(pid: number): string {
   try {
