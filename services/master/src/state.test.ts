@@ -85,6 +85,29 @@ describe("applyEvent", () => {
     applyHeartbeat(logFirst, createEvent("worker.heartbeat", hb("w1"), "w1") as EventOf<"worker.heartbeat">, lastHbMs + 1);
     expect(logFirst.workers.get("w1")?.lifecycle).toBe("online");
   });
+
+  it("keeps a deregistered worker offline when its instance's last (draining) heartbeat is stored just after, live or at a start; a new instance comes back", () => {
+    const hb = (instanceId: string, status: "online" | "draining") => createEvent("worker.heartbeat", {
+      workerId: "w1", instanceId, status, currentJobs: 0, maxConcurrentJobs: 2, jobIds: [],
+      metrics: { memoryUsage: 1, cpuUsage: 1, diskUsage: 1, networkUsage: 0, jobsCompleted: 0, jobsFailed: 0, averageResponseTime: 0 },
+      performance: { successRate: 100, averageJobDuration: 0 },
+    }, "w1") as EventOf<"worker.heartbeat">;
+    const s = emptyState();
+    const log = logBuilder(s);
+    log.add("worker.registered", { ...registration("w1"), instanceId: "i-1" });
+    log.add("worker.lost", { workerId: "w1", lastSeen: new Date(log.now).toISOString(), epoch: 1, jobIds: [] });
+    log.advance(1000);
+    applyHeartbeat(s, hb("i-1", "online"), log.now); // back after the verdict
+    log.add("worker.draining", { workerId: "w1", instanceId: "i-1", reason: "SIGTERM" });
+    log.add("worker.deregistered", { workerId: "w1", instanceId: "i-1", reason: "SIGTERM" });
+    expect(s.workers.get("w1")?.lifecycle).toBe("offline");
+    // The draining heartbeat sent before the deregistration, stored a millisecond after it in the other stream.
+    applyHeartbeat(s, hb("i-1", "draining"), log.now + 1);
+    expect(s.workers.get("w1")?.lifecycle).toBe("offline");
+    // A restart is a new instance: it is back.
+    applyHeartbeat(s, hb("i-2", "online"), log.now + 60_000);
+    expect(s.workers.get("w1")?.lifecycle).toBe("online");
+  });
 });
 
 const RESULT = { success: true as const, data: { big: "x".repeat(1000) }, dataExtracted: 1, screenshots: [], logs: [] };

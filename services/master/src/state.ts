@@ -138,6 +138,8 @@ export function applyEvent(s: MasterState, e: TroupeEvent, m: MessageMeta): Appl
       const w = worker(s, e.data.workerId, m.timeMs);
       w.lifecycle = e.type === "worker.draining" ? "draining" : "offline";
       w.lastSeenMs = Math.max(w.lastSeenMs, m.timeMs);
+      // The instance that left: its own heartbeats, stored after this (another stream), do not bring it back.
+      if (e.type === "worker.deregistered") w.instanceId = e.data.instanceId;
       break;
     }
     case "worker.lost": {
@@ -309,6 +311,10 @@ export function applyHeartbeat(s: MasterState, e: EventOf<"worker.heartbeat">, t
   // Only a heartbeat after the one a lost verdict was about brings the worker back: folding the
   // heartbeat tail after the log (a start, a snapshot) must not undo the verdict.
   if (w.lifecycle === "lost" && timeMs <= w.lastSeenMs) return;
+  // A deregistered instance is gone for good; only a new instance (a restart) comes back. Its last heartbeat
+  // can be stored just after the deregistration (another stream), and it used to put the worker back in the pool
+  // as draining, to be declared lost 3 heartbeats later.
+  if (w.lifecycle === "offline" && e.data.instanceId === w.instanceId) return;
   w.lastSeenMs = timeMs;
   w.cpu = e.data.metrics.cpuUsage;
   w.maxSlots = e.data.maxConcurrentJobs;

@@ -51,7 +51,8 @@ export class Worker {
   private presenceSub: Subscription | null = null;
   private status: StatusServer | null = null;
   private heartbeatTimer: NodeJS.Timeout | null = null;
-  private heartbeatInFlight = false;
+  /** The heartbeat being published, if any: a slow one is never stacked behind another, and a stop waits for it. */
+  private heartbeatInFlight: Promise<void> | null = null;
   private artifacts: Promise<ObjectStore> | null = null;
   private highestEpoch = 0;
   private draining: Promise<void> | null = null;
@@ -326,10 +327,9 @@ export class Worker {
   /** Sends the last metrics sample; a slow publish is never stacked behind another. */
   sendHeartbeat(): void {
     if (this.heartbeatInFlight || this.nc.isClosed()) return;
-    this.heartbeatInFlight = true;
-    publishEvent(this.js, createEvent("worker.heartbeat", this.heartbeatData(), this.config.workerId), { subjects: this.subjects, timeoutMs: Math.min(5000, Math.max(1000, this.config.heartbeatMs)) })
-      .catch((e: Error) => this.log.warn({ err: e.message }, "heartbeat not published"))
-      .finally(() => (this.heartbeatInFlight = false));
+    this.heartbeatInFlight = publishEvent(this.js, createEvent("worker.heartbeat", this.heartbeatData(), this.config.workerId), { subjects: this.subjects, timeoutMs: Math.min(5000, Math.max(1000, this.config.heartbeatMs)) })
+      .then(() => undefined, (e: Error) => this.log.warn({ err: e.message }, "heartbeat not published"))
+      .finally(() => (this.heartbeatInFlight = null));
   }
 
   statusBody(): StatusBody {
@@ -385,6 +385,8 @@ export class Worker {
     this.stopping ??= (async () => {
       await this.drain(reason);
       if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+      // The last heartbeat is stored before the deregistration, not a moment after it in its own stream.
+      await this.heartbeatInFlight;
       await this.publish("worker.deregistered", { workerId: this.config.workerId, instanceId: this.instanceId, reason: reason.slice(0, 500) }, { deadlineMs: 10_000 })
         .catch((e: Error) => this.log.error({ err: e.message }, "worker.deregistered not published"));
       await this.service?.stop().catch(() => {});
