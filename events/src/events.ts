@@ -47,6 +47,7 @@ export const EventDataSchemas = {
     currentJobs: Type.Integer({ minimum: 0, maximum: 1000 }),
     maxConcurrentJobs: Type.Integer({ minimum: 1, maximum: 1000, description: "as capabilities.maxConcurrentJobs" }),
     jobIds: Type.Array(Id, { maxItems: 1000 }),
+    heartbeatMs: Type.Optional(Type.Integer({ minimum: 50, maximum: 86_400_000, description: "the worker's heartbeat interval: its next heartbeat comes within this (the master and the UI judge its silence by it)" })),
     metrics: HeartbeatMetrics,
     performance: Obj({
       successRate: Type.Number({ minimum: 0, maximum: 100 }),

@@ -69,6 +69,17 @@ describe("worker view", () => {
     expect(workerPresence({ ...w, status: "lost" }, 1e12, 90_000)).toBe("lost");
   });
 
+  it("judges a worker by its own heartbeat interval when that is longer than the UI's window (a remote worker at 30 s under up's 10 s)", () => {
+    const beat = { ...(hb("online", 1, at(1000)) as Extract<TroupeEvent, { type: "worker.heartbeat" }>) };
+    beat.data = { ...beat.data, heartbeatMs: 30_000 };
+    const w = foldAll([reg(at(0)), beat]);
+    expect(w.heartbeatMs).toBe(30_000);
+    expect(workerPresence(w, 1000 + 45_000, 20_000)).toBe("online");
+    expect(workerPresence(w, 1000 + 60_001, 20_000)).toBe("suspect");
+    // A fast heartbeat does not make the UI stricter than its own setting.
+    expect(workerPresence({ ...w, heartbeatMs: 1000 }, 1000 + 15_000, 20_000)).toBe("online");
+  });
+
   it("returns views of one key order, so their JSON does not depend on which stream set a field first", () => {
     const t = Date.parse("2026-03-01T00:00:00Z");
     const a = foldAll([reg(at(t)), hb("busy", 10, at(t + 500))]);

@@ -63,6 +63,8 @@ export interface WorkerView {
   lastHeartbeatAt?: string;
   /** From TROUPE_HEARTBEATS: the job slots the latest heartbeat claimed (maxJobs is the newer of it and the registration's). */
   heartbeatMaxJobs?: number;
+  /** From TROUPE_HEARTBEATS: the worker's own heartbeat interval, when it says (its silence is judged by it). */
+  heartbeatMs?: number;
   /** Accumulators for the averages. */
   durationSum: number;
   durationCount: number;
@@ -94,7 +96,7 @@ function copyWorker(w: WorkerView): WorkerView {
     disk: w.disk, network: w.network, jobsCompleted: w.jobsCompleted, jobsFailed: w.jobsFailed, successRate: w.successRate,
     averageJobDuration: w.averageJobDuration, averageResponseTime: w.averageResponseTime, registeredAt: w.registeredAt, lastSeen: w.lastSeen,
     lifecycle: w.lifecycle, lifecycleAt: w.lifecycleAt, lastEventAt: w.lastEventAt, heartbeatStatus: w.heartbeatStatus,
-    lastHeartbeatAt: w.lastHeartbeatAt, heartbeatMaxJobs: w.heartbeatMaxJobs, durationSum: w.durationSum, durationCount: w.durationCount, responseTimeSum: w.responseTimeSum,
+    lastHeartbeatAt: w.lastHeartbeatAt, heartbeatMaxJobs: w.heartbeatMaxJobs, heartbeatMs: w.heartbeatMs, durationSum: w.durationSum, durationCount: w.durationCount, responseTimeSum: w.responseTimeSum,
     responseTimeCount: w.responseTimeCount,
   };
 }
@@ -179,6 +181,7 @@ export function evolveWorker(view: WorkerView | undefined, event: WorkerEvent): 
       w.lastHeartbeatAt = t;
       w.currentJobs = d.currentJobs;
       w.heartbeatMaxJobs = d.maxConcurrentJobs;
+      if (d.heartbeatMs !== undefined) w.heartbeatMs = d.heartbeatMs;
       w.jobIds = d.jobIds;
       w.cpu = d.metrics.cpuUsage;
       w.memory = d.metrics.memoryUsage;
@@ -218,12 +221,18 @@ export function countJobOutcome(view: WorkerView | undefined, event: WorkerJobOu
 
 /**
  * The status to show at `nowMs`: an online or busy worker not heard from for
- * `suspectAfterMs` is `suspect` (the master declares it `lost` later). Read-time
- * only, because it depends on the clock.
+ * `suspectAfterMs` — or for two of its own heartbeat intervals, when those are
+ * longer — is `suspect` (the master declares it `lost` later). Read-time only,
+ * because it depends on the clock.
  */
-export function workerPresence(w: Pick<WorkerView, "status" | "lastSeen">, nowMs: number, suspectAfterMs: number): WorkerStatusView {
-  if ((w.status === "online" || w.status === "busy") && w.lastSeen !== undefined && nowMs - Date.parse(w.lastSeen) > suspectAfterMs) return "suspect";
+export function workerPresence(w: Pick<WorkerView, "status" | "lastSeen" | "heartbeatMs">, nowMs: number, suspectAfterMs: number): WorkerStatusView {
+  if ((w.status === "online" || w.status === "busy") && w.lastSeen !== undefined && nowMs - Date.parse(w.lastSeen) > suspectWindow(w, suspectAfterMs)) return "suspect";
   return w.status;
+}
+
+/** How long a worker may be silent before it shows as suspect: the UI's setting, or two of its own heartbeat intervals if longer. */
+export function suspectWindow(w: Pick<WorkerView, "heartbeatMs">, suspectAfterMs: number): number {
+  return Math.max(suspectAfterMs, 2 * (w.heartbeatMs ?? 0));
 }
 
 /** The view with its keys in canonical order (for byte-identical storage: `JSON.stringify` leaves out the absent ones). */

@@ -16,6 +16,13 @@ describe("presenceOf", () => {
     expect(presenceOf(x, 3001, cfg)).toBe("lost");
     expect(presenceOf(w("y", { held: new Set(["j"]) }), 10, cfg)).toBe("busy");
   });
+  it("judges a worker that says it heartbeats slower by its own interval, never by a shorter one", () => {
+    const slow = w("slow", { heartbeatMs: 3000 });
+    expect(presenceOf(slow, 3001, cfg)).toBe("online"); // lost by the master's 1 s setting, fine by its own 3 s
+    expect(presenceOf(slow, 6001, cfg)).toBe("suspect");
+    expect(presenceOf(slow, 9001, cfg)).toBe("lost");
+    expect(presenceOf(w("fast", { heartbeatMs: 100 }), 1999, cfg)).toBe("online");
+  });
   it("keeps a deregistered worker offline, never lost", () => {
     expect(presenceOf(w("x", { lifecycle: "offline" }), 1e9, cfg)).toBe("offline");
     expect(presenceOf(w("x", { lifecycle: "draining" }), 10, cfg)).toBe("draining");

@@ -17,8 +17,11 @@ export function presenceOf(w: WorkerView, nowMs: number, c: LivenessConfig, seei
   if (w.lifecycle === "offline") return "offline";
   if (w.lifecycle === "lost") return "lost";
   const silent = nowMs - Math.max(w.lastSeenMs, seeingSinceMs);
-  if (silent > 3 * c.heartbeatIntervalMs) return "lost";
-  if (silent > 2 * c.heartbeatIntervalMs) return "suspect";
+  // A worker heartbeating slower than the master's setting (a remote one left at the 30 s default under `troupe up`'s
+  // 10 s) is judged by its own cadence; a faster one still gets the master's window.
+  const interval = Math.max(c.heartbeatIntervalMs, w.heartbeatMs ?? 0);
+  if (silent > 3 * interval) return "lost";
+  if (silent > 2 * interval) return "suspect";
   if (w.lifecycle === "draining") return "draining";
   return w.held.size > 0 ? "busy" : "online";
 }

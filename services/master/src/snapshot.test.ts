@@ -40,6 +40,7 @@ function busyState(): MasterState {
 describe("master snapshots", () => {
   it("round-trips a state: what is read back deep-equals what was written", () => {
     const s = busyState();
+    s.workers.get("w1")!.heartbeatMs = 30_000; // from its heartbeats: the window it is judged by survives a restart
     // Every collection is exercised.
     expect(s.jobs.size && s.finished.size && s.needSpec.size && s.subjectSeq.size && s.activityMs.size && s.attemptBase.size && s.assignedInstance.size && s.submitSeq.size && s.open.size && s.rejected.size).toBeTruthy();
     expect(s.workers.get("w2")?.lifecycle).toBe("lost");

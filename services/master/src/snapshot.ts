@@ -24,6 +24,7 @@ export interface SnapshotWorker {
   browsers: string[] | null;
   lastSeenMs: number;
   held: string[];
+  heartbeatMs?: number;
 }
 
 export interface SnapshotState {
@@ -62,7 +63,7 @@ export function encodeState(s: MasterState): SnapshotState {
     needSpec: [...s.needSpec],
     workers: [...s.workers.values()].map((w) => ({
       id: w.id, ...(w.instanceId !== undefined ? { instanceId: w.instanceId } : {}), lifecycle: w.lifecycle, maxSlots: w.maxSlots,
-      browsers: w.browsers, lastSeenMs: w.lastSeenMs, held: [...w.held],
+      browsers: w.browsers, lastSeenMs: w.lastSeenMs, held: [...w.held], ...(w.heartbeatMs !== undefined ? { heartbeatMs: w.heartbeatMs } : {}),
     })),
     subjectSeq: [...s.subjectSeq],
     activityMs: [...s.activityMs],
@@ -199,6 +200,10 @@ function decodeState(v: unknown): MasterState {
       lastSeenMs: x.lastSeenMs as number, held: new Set(strings(x.held, "worker held")),
     };
     if (x.instanceId !== undefined) view.instanceId = x.instanceId as string;
+    if (x.heartbeatMs !== undefined) {
+      if (!isSeq(x.heartbeatMs)) fail("workers holds an invalid heartbeatMs");
+      view.heartbeatMs = x.heartbeatMs as number;
+    }
     s.workers.set(view.id, view);
   }
   s.subjectSeq = pairs(o.subjectSeq, "subjectSeq", isSeq);

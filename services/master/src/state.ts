@@ -18,6 +18,8 @@ export interface WorkerView {
   cpu: number;
   /** Server time (ms) of its last heartbeat or worker event. */
   lastSeenMs: number;
+  /** Its own heartbeat interval, from its heartbeats (older workers do not say). */
+  heartbeatMs?: number;
   /** Jobs currently assigned to it or running on it, by the log. */
   held: Set<string>;
 }
@@ -318,6 +320,7 @@ export function applyHeartbeat(s: MasterState, e: EventOf<"worker.heartbeat">, t
   w.lastSeenMs = timeMs;
   w.cpu = e.data.metrics.cpuUsage;
   w.maxSlots = e.data.maxConcurrentJobs;
+  if (e.data.heartbeatMs !== undefined) w.heartbeatMs = e.data.heartbeatMs;
   if (w.instanceId === undefined) w.instanceId = e.data.instanceId;
   if (e.data.status === "draining") w.lifecycle = "draining";
   // A worker heard from again after it was lost (or after a restart) is back in the pool.

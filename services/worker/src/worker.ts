@@ -309,6 +309,7 @@ export class Worker {
       currentJobs: this.running.size,
       maxConcurrentJobs: this.config.maxJobs,
       jobIds: [...this.running.keys()],
+      heartbeatMs: this.config.heartbeatMs,
       metrics: {
         memoryUsage: m?.memoryUsage ?? 0,
         ...(m ? { memoryTotal: m.memoryTotal } : {}),

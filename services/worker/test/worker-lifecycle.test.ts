@@ -50,6 +50,8 @@ describe("registration and presence", () => {
     expect(hb.data.metrics.cpuUsage).toBeGreaterThanOrEqual(0);
     expect(hb.data.metrics.openContexts).toBe(0);
     expect(hb.data.performance).toEqual({ successRate: 100, averageJobDuration: 0 });
+    // It says its interval, by which the master and the UI judge its silence.
+    expect(hb.data.heartbeatMs).toBe(500);
     // Heartbeats keep coming at the configured interval (500 ms here).
     await events.wait("worker.heartbeat", (e) => e.data.instanceId === worker.instanceId && e.time > hb.time);
     expect(events.invalid).toEqual([]);
