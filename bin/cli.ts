@@ -1,4 +1,4 @@
-import { commandHelp, runCommand, UsageError } from "@troupe/events/node";
+import { commandHelp, runCommand, stdoutClosed, UsageError } from "@troupe/events/node";
 import { COMMANDS } from "./registry.ts";
 
 /** `troupe <command> [options]` — dispatches to the command's module. Exit 2 on usage errors. */
@@ -47,6 +47,8 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const cmd = await entry.load();
+  // `troupe jobs | head`: output whose reader has gone is dropped instead of crashing with EPIPE.
+  void stdoutClosed();
   try {
     return await runCommand(cmd, rest);
   } catch (e) {

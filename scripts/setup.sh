@@ -3,7 +3,15 @@
 # system packages (nats-server, chromium, openssl for self-signed NATS TLS, redis-server for the peer benchmark) through apt-get when root, pnpm, and the
 # workspace's npm dependencies. Downloads only from Debian's packages and the npm registry.
 # Safe to run again: it only installs what is missing.
+# `--worker`: a worker machine — only Chromium and the npm dependencies (no nats-server, redis-server or dashboard build).
 set -euo pipefail
+worker_only=false
+for a in "$@"; do
+  case "$a" in
+    --worker) worker_only=true ;;
+    *) echo "setup: unknown argument $a (only --worker)" >&2; exit 2 ;;
+  esac
+done
 cd "$(dirname "$0")/.."
 
 PNPM_VERSION=12.4.2
@@ -25,12 +33,14 @@ find_chromium() {
   done
 }
 missing=()
-command -v "${TROUPE_NATS_SERVER:-nats-server}" >/dev/null 2>&1 || missing+=(nats-server)
 [ -n "$(find_chromium)" ] || missing+=(chromium)
-# openssl makes the certificates of `troupe nats --tls-self-signed` (and the TLS tests'); Debian's ca-certificates usually brings it.
-command -v "${TROUPE_OPENSSL:-openssl}" >/dev/null 2>&1 || missing+=(openssl)
-# redis-server only serves the BullMQ side of `pnpm bench peer/all` (and its quick test).
-command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+if ! $worker_only; then
+  command -v "${TROUPE_NATS_SERVER:-nats-server}" >/dev/null 2>&1 || missing+=(nats-server)
+  # openssl makes the certificates of `troupe nats --tls-self-signed` (and the TLS tests'); Debian's ca-certificates usually brings it.
+  command -v "${TROUPE_OPENSSL:-openssl}" >/dev/null 2>&1 || missing+=(openssl)
+  # redis-server only serves the BullMQ side of `pnpm bench peer/all` (and its quick test).
+  command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+fi
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
     say "installing ${missing[*]} with apt-get"
@@ -43,7 +53,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
     exit 1
   fi
 fi
-say "nats-server $(nats-server --version | awk '{print $2}'), $("$(find_chromium)" --version 2>/dev/null | head -1)"
+if $worker_only; then say "$("$(find_chromium)" --version 2>/dev/null | head -1)"
+else say "nats-server $(nats-server --version | awk '{print $2}'), $("$(find_chromium)" --version 2>/dev/null | head -1)"; fi
 
 # --- pnpm ---------------------------------------------------------------
 # Root installs it globally so `pnpm troupe ...` works afterwards; others get it through npx.
@@ -60,7 +71,7 @@ if [ -z "${npm_config_nodedir:-}" ] && [ -f /usr/include/node/node.h ]; then exp
 say "installing npm dependencies"
 "${PNPM[@]}" install --frozen-lockfile --reporter=append-only 2>&1 | grep -v '^Progress' | tail -5
 
-if [ -f ui/package.json ] && grep -q '"build"' ui/package.json; then
+if ! $worker_only && [ -f ui/package.json ] && grep -q '"build"' ui/package.json; then
   say "building the dashboard"
   "${PNPM[@]}" --filter @troupe/ui build >/dev/null
 fi

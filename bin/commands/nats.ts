@@ -32,7 +32,8 @@ export const command = defineCommand({
 Runs in the foreground until Ctrl-C / SIGTERM. Also writes <data dir>/nats.env with the
 non-secret variables nats.conf reads, so the config can be checked by hand:
   set -a; . .troupe/nats.env; . .troupe/credentials.env; nats-server -t -c nats.conf
-Copy the worker lines of credentials.env (TROUPE_NATS_WORKER_USER/PASSWORD) to worker machines.
+Copy three lines of credentials.env to worker machines: TROUPE_NATS_WORKER_USER/PASSWORD and
+TROUPE_SECRETS_KEY (it opens the proxy passwords the master seals).
 
 A cluster (three members keep the log through the loss of any one): copy credentials.env to
 each member's data dir, then on each, with its own server name and the other two as routes:

@@ -1,6 +1,6 @@
 import { fileURLToPath } from "node:url";
 import {
-  bool, connectAs, defineCommand, dialNameOf, ensureCredentials, initStores, int, natsServerTlsOptions, resolveServerTls, shutdownSignal, startNatsServer, stdoutClosed, str, UsageError,
+  bool, connectAs, defineCommand, dialNameOf, ensureCredentials, initStores, int, natsServerTlsOptions, resolveServerTls, assertPortsFree, shutdownSignal, startNatsServer, stdoutClosed, str, UsageError,
   type RunningNatsServer,
 } from "@troupe/events/node";
 import { startDemoJobs } from "../../ui/demo/generator.ts";
@@ -27,6 +27,8 @@ export const command = defineCommand({
     monitorPort: int("NATS monitoring port", { env: "TROUPE_NATS_MONITOR_PORT", default: 8222, min: 1, max: 65535 }),
     uiHost: str("dashboard listen address (non-loopback needs TROUPE_UI_TOKEN)", { env: "TROUPE_UI_HOST", default: "127.0.0.1", ...host }),
     uiPort: int("dashboard port", { env: "TROUPE_UI_PORT", default: 3000, min: 1, max: 65535 }),
+    masterPort: int("master's /metrics port (127.0.0.1; 0 = any free one)", { env: "TROUPE_MASTER_PORT", default: 3001, min: 0, max: 65535 }),
+    projectorPort: int("projector's /metrics port (127.0.0.1; 0 = any free one)", { env: "TROUPE_PROJECTOR_PORT", default: 3003, min: 0, max: 65535 }),
     demo: bool("serve a local demo site and keep submitting a mix of demo jobs", { env: "TROUPE_DEMO", default: false }),
     demoPort: int("demo site port (127.0.0.1)", { env: "TROUPE_DEMO_PORT", default: 3005, min: 0, max: 65535 }),
     demoRate: int("demo jobs per minute", { env: "TROUPE_DEMO_RATE", default: 30, min: 1, max: 60_000 }),
@@ -47,6 +49,12 @@ Everything stops on Ctrl-C: workers drain first, then UI, projector, master, nat
     // Our output's reader may go first (`troupe up | tee log`, Ctrl-C reaches tee too): keep stopping in order, silently.
     void stdoutClosed();
 
+    // Every port before anything starts: a taken one used to leave the stack half up (a service gone, the rest running).
+    await assertPortsFree(v.natsHost, [[v.natsPort, "NATS client", "--nats-port"]], { owner: "the stack" });
+    await assertPortsFree("127.0.0.1", [[v.wsPort, "NATS WebSocket", "--ws-port"], [v.monitorPort, "NATS monitoring", "--monitor-port"],
+      [v.masterPort, "master metrics", "--master-port"], [v.projectorPort, "projector metrics", "--projector-port"],
+      ...(v.demo ? [[v.demoPort, "demo site", "--demo-port"] as [number, string, string]] : [])], { owner: "the stack" });
+    await assertPortsFree(v.uiHost, [[v.uiPort, "dashboard", "--ui-port"]], { owner: "the stack" });
     // Build before anything starts: a first build takes a while and would otherwise race the services.
     await ensureUiBuild(say);
     const credentials = ensureCredentials(v.dataDir);
@@ -101,12 +109,15 @@ Everything stops on Ctrl-C: workers drain first, then UI, projector, master, nat
         TROUPE_UI_SUSPECT_AFTER_MS: String(2 * v.heartbeatMs),
         TROUPE_NATS_WS_PORT: String(v.wsPort),
         TROUPE_UI_HOST: v.uiHost, TROUPE_UI_PORT: String(v.uiPort), TROUPE_UI_BUILD: "false",
+        TROUPE_MASTER_PORT: String(v.masterPort), TROUPE_PROJECTOR_PORT: String(v.projectorPort),
       };
       const run = (name: string, args: string[], extra: NodeJS.ProcessEnv = {}) => {
         const p = startProcess(name, process.execPath, [TROUPE, ...args], { ...env, ...extra }, logFor(name));
         procs.push(p);
         void p.exited.then((code) => {
-          if (!shuttingDown) say(`${name} exited unexpectedly (code ${code}); the rest keeps running — restart it with \`pnpm troupe ${args.join(" ")}\``);
+          // The restart line carries what this stack's children get from up, so it reaches the same NATS.
+          const envLine = [`NATS_URL=${natsUrlFor}`, `TROUPE_DATA_DIR=${v.dataDir}`, ...(natsCa ? [`TROUPE_NATS_CA=${natsCa}`] : [])].join(" ");
+          if (!shuttingDown) say(`${name} exited unexpectedly (code ${code}); the rest keeps running — restart it with \`${envLine} pnpm troupe ${args.join(" ")}\``);
         });
         return p;
       };

@@ -1,4 +1,5 @@
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { createServer } from "node:net";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -56,6 +57,23 @@ describe("troupe up --demo", () => {
     for (const pid of new Set(pids)) expect(processAlive(pid), `nats-server ${pid}`).toBe(false);
     expect(await fetch(`http://127.0.0.1:${ui}/api/stats`).then(() => "up", () => "down")).toBe("down");
   }, 420_000);
+
+  it("refuses to start when a port it needs is taken, naming the port and the flag, and starts nothing", async () => {
+    const [nats, ws, mon, ui] = [await freePort(), await freePort(), await freePort(), await freePort()];
+    const taken = createServer();
+    await new Promise<void>((r) => taken.listen(ui, "127.0.0.1", () => r()));
+    const dir = mkdtempSync(join(tmpdir(), "troupe-up-port-"));
+    try {
+      const r = spawnSync(process.execPath, [TROUPE, "up", "--workers", "0", "--data-dir", dir, "--nats-host", "127.0.0.1",
+        "--nats-port", String(nats), "--ws-port", String(ws), "--monitor-port", String(mon), "--ui-port", String(ui), "--master-port", "0", "--projector-port", "0"], { encoding: "utf8", timeout: 60_000 });
+      expect(r.status, r.stdout + r.stderr).not.toBe(0);
+      expect(r.stdout + r.stderr).toMatch(new RegExp(`dashboard port 127\\.0\\.0\\.1:${ui} is not available \\(EADDRINUSE\\).*choose another \\(--ui-port`));
+      expect(r.stdout + r.stderr).not.toMatch(/starting nats-server/);
+    } finally {
+      taken.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 
   it("stops in order with exit 0 when the reader of its output went first (`troupe up | tee log`, Ctrl-C killing tee too)", async () => {
     const up = await startBareUp("troupe-up-epipe-", { keepStdout: false });

@@ -171,17 +171,21 @@ export function writeServerConf(dataDir: string, natsConf: string, o: { cluster?
   return file;
 }
 
-/** Throws, naming the port and what to check, when one of them cannot be listened on. */
-async function assertPortsFree(host: string, ports: [number, string][]): Promise<void> {
-  for (const [port, what] of ports) {
+/**
+ * Throws, naming the port and what to check, when one of them cannot be listened on
+ * (`move`: how to choose another, e.g. the flag). Port 0 (any free one) is not checked.
+ */
+export async function assertPortsFree(host: string, ports: [port: number, what: string, move?: string][], o: { owner?: string } = {}): Promise<void> {
+  for (const [port, what, move] of ports) {
+    if (port === 0) continue;
     const err = await new Promise<NodeJS.ErrnoException | null>((res) => {
       const srv = createServer();
       srv.once("error", (e: NodeJS.ErrnoException) => res(e));
       srv.listen({ port, host, exclusive: true }, () => srv.close(() => res(null)));
     });
     if (!err) continue;
-    const hint = err.code === "EADDRINUSE" ? ` — is another nats-server (or troupe) still running? \`ss -ltnp | grep :${port}\` shows what holds it` : "";
-    throw new Error(`cannot start nats-server: its ${what} port ${host}:${port} is not available (${err.code ?? err.message})${hint}`);
+    const hint = err.code === "EADDRINUSE" ? ` — is another ${o.owner ?? "nats-server"} (or troupe) still running? \`ss -ltnp | grep :${port}\` shows what holds it` : "";
+    throw new Error(`cannot start ${o.owner ?? "nats-server"}: its ${what} port ${host}:${port} is not available (${err.code ?? err.message})${hint}${move ? `; or choose another (${move}, or the command's flag for it)` : ""}`);
   }
 }
 
@@ -206,9 +210,9 @@ export async function startNatsServer(o: NatsServerOptions): Promise<RunningNats
     : conf];
   // A port already taken (most often by an earlier nats-server left running) would let that one answer our
   // health check, and we would call "ready" a server that is about to exit: say so before starting.
-  await assertPortsFree(cfg.host, [[cfg.port, "client"], ...(o.cluster ? [[o.cluster.port, "cluster"] as [number, string]] : [])]);
-  await assertPortsFree(cfg.wsHost, [[cfg.wsPort, "WebSocket"]]);
-  await assertPortsFree(cfg.monitorHost, [[cfg.monitorPort, "monitoring"]]);
+  await assertPortsFree(cfg.host, [[cfg.port, "client", "TROUPE_NATS_PORT"], ...(o.cluster ? [[o.cluster.port, "cluster", "TROUPE_NATS_CLUSTER_PORT"] as [number, string, string]] : [])]);
+  await assertPortsFree(cfg.wsHost, [[cfg.wsPort, "WebSocket", "TROUPE_NATS_WS_PORT"]]);
+  await assertPortsFree(cfg.monitorHost, [[cfg.monitorPort, "monitoring", "TROUPE_NATS_MONITOR_PORT"]]);
   const [cmd, args] = o.ownProcessGroup || o.dieWithParent ? dieWithParent(binary, serverArgs) : [binary, serverArgs];
   const child = spawn(cmd, args, {
     env,
