@@ -68,6 +68,8 @@ describe("Workers page", () => {
     await page.waitForSelector('[data-worker-id="wn-e2e-02"]', { timeout: 2000 });
     expect(await page.evaluate(() => (window as unknown as { __noReload?: boolean }).__noReload)).toBe(true);
     await page.waitForSelector('[data-worker-id="wn-e2e-02"][data-status=online]', { timeout: 5000 });
+    // No finished job yet: no success rate to show (it read "0%").
+    expect(await page.$eval('[data-worker-id="wn-e2e-02"] [data-testid=worker-success]', (e) => e.textContent?.trim())).toMatch(/^– \(0 ok \/ 0 failed\)$/);
     await shot("workers");
 
     // Record every status the card shows, then kill -9 the worker.
