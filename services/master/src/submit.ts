@@ -101,5 +101,7 @@ async function follow(nc: NatsConnection, prefix: string, jobId: string, timeout
   await messages.close();
   if (tty) process.stderr.write("\n");
   if (code === 3) console.error(`troupe submit: still ${job?.status ?? "unknown"} after ${timeoutMs} ms`);
+  // What it got, as one JSON line after the job id, for a script to read (the bar went to stderr).
+  if (job?.status === "completed") console.log(JSON.stringify({ data: job.result?.data ?? {}, screenshots: job.result?.screenshots ?? [] }));
   return code ?? 1;
 }

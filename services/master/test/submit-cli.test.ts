@@ -43,6 +43,9 @@ describe("troupe submit", () => {
     // The master keeps a finished job compact: its spec is in the log.
     expect(foldJobs(await readLog(master.master.nc)).jobs.get(jobId)).toMatchObject({ status: "completed", priority: 7 });
     expect(r.output).toMatch(/\[#+\] 100% completed/);
+    // The result follows as one JSON line.
+    const result = r.output.split("\n").find((l) => l.startsWith('{"data":'));
+    expect(JSON.parse(result ?? "null")).toMatchObject({ data: expect.any(Object), screenshots: expect.any(Array) });
   }, SLOW);
 
   it("exits 1 when the job fails for good", async () => {
