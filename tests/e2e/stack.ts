@@ -102,7 +102,8 @@ export async function launchChromium(): Promise<{ browser: Browser; close(): Pro
   };
 }
 
-export async function startStack(o: { workers?: number; tls?: boolean } = {}): Promise<Stack> {
+/** `heartbeatMs`: the stack's heartbeat (default HEARTBEAT_MS); the master declares a worker lost after 3 missed ones. */
+export async function startStack(o: { workers?: number; tls?: boolean; heartbeatMs?: number } = {}): Promise<Stack> {
   mkdirSync(ARTIFACTS, { recursive: true });
   await ensureUiBuild((l) => console.log(l));
   // tls: every service connects over TLS with the test CA (TROUPE_NATS_CA from nats.env()).
@@ -115,7 +116,7 @@ export async function startStack(o: { workers?: number; tls?: boolean } = {}): P
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     ...nats.env(),
-    TROUPE_HEARTBEAT_MS: String(HEARTBEAT_MS),
+    TROUPE_HEARTBEAT_MS: String(o.heartbeatMs ?? HEARTBEAT_MS),
     TROUPE_MASTER_PORT: "0",
     // Short retry backoff: on a loaded test machine an assignment can time out a few times, and the
     // production backoff (2 s doubling) would push a job past the tests' waits.
