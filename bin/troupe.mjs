@@ -1,7 +1,14 @@
 #!/usr/bin/env node
 // Entry of the `troupe` command: runs the TypeScript CLI through tsx's loader (no build step).
-import { register } from "tsx/esm/api";
-
+let register;
+try {
+  ({ register } = await import("tsx/esm/api"));
+} catch (e) {
+  if (e?.code !== "ERR_MODULE_NOT_FOUND") throw e;
+  // A fresh clone: the dependencies are not installed yet.
+  console.error("troupe: dependencies are missing — run `bash scripts/setup.sh` first (`bash scripts/setup.sh --worker` on a worker-only machine)");
+  process.exit(1);
+}
 register();
 const { main } = await import("./cli.ts");
 const code = await main(process.argv.slice(2));
