@@ -195,8 +195,8 @@ describe("job and worker actions", () => {
     await page.click("[data-testid=retry]");
     // The redrive requeues it as a new attempt, which runs (and fails) again.
     await page.waitForFunction(() => !["failed", "dead"].includes(document.querySelector("[data-testid=job-status]")?.textContent ?? ""), { timeout: 15_000 });
-    const job = await api(`/api/jobs/${failing.body.jobId}`);
-    expect(job.body.job.attempt).toBeGreaterThan(1);
+    // The page follows NATS directly; the API reads what the projector has folded, a moment later.
+    await waitFor("the redrive's new attempt in GET /api/jobs/<id>", async () => (await api(`/api/jobs/${failing.body.jobId}`)).body.job.attempt > 1, 15_000, 100);
     expect(await page.$("[data-testid=action-error]")).toBeNull();
   }, 120_000);
 
