@@ -39,10 +39,14 @@ export function prefixer(name: string, index: number, width: number, out: NodeJS
   };
 }
 
-/** Children still running: killed if `troupe up` itself exits (they live in their own process groups; a SIGKILL of `up` reaches them as their parent-death signal instead). */
+/**
+ * Children still running when `troupe up` itself exits (abnormally: it stops them first otherwise) get SIGTERM,
+ * their own graceful stop, as their parent-death signal would give them (they live in their own process groups).
+ * SIGKILL here once cut workers off mid-drain when `up` died on an output error.
+ */
 const running = new Set<ChildProcess>();
 process.once("exit", () => {
-  for (const c of running) c.kill("SIGKILL");
+  for (const c of running) c.kill("SIGTERM");
 });
 
 /** Spawns a child with its output split into prefixed lines. */

@@ -61,17 +61,16 @@ export function shutdownSignal(): Promise<NodeJS.Signals> {
 let stdoutGone: Promise<void> | undefined;
 
 /**
- * Resolves when stdout's reader has gone (EPIPE: `troupe tail | head`, a `tee`
- * killed by the same Ctrl-C). From the first call on, writes to a closed stdout
- * are dropped instead of crashing the process with an unhandled stream error
- * (which, in `troupe up`, SIGKILLed every child on the way out).
+ * Resolves when stdout has gone: its reader closed the pipe (EPIPE: `troupe tail
+ * | head`, a `tee` killed by the same Ctrl-C), or the terminal hung up (EIO, just
+ * before its SIGHUP). From the first call on, writes to it are dropped instead of
+ * crashing the process with an unhandled stream error (which, in `troupe up`,
+ * ended it in the middle of stopping its children in order).
  */
 export function stdoutClosed(): Promise<void> {
   stdoutGone ??= new Promise((resolve) => {
-    process.stdout.on("error", (e: NodeJS.ErrnoException) => {
-      if (e.code === "EPIPE" || e.code === "ERR_STREAM_DESTROYED") resolve();
-      else throw e;
-    });
+    // Any error: nothing can be written there any more, and none is worth dying for.
+    process.stdout.on("error", () => resolve());
   });
   return stdoutGone;
 }
