@@ -10,6 +10,10 @@ import { prefixer, startProcess, type Managed } from "../../ui/launch/processes.
 import { isLoopback } from "./ui.ts";
 
 const TROUPE = fileURLToPath(new URL("../troupe.mjs", import.meta.url));
+/** Its workers' drain grace (running jobs may finish), and how long `up` waits for one to stop: the grace plus up to
+ *  ~25 s to announce the drain and the deregistration (10 s each) and close, when NATS is away. */
+const WORKER_DRAIN_GRACE_MS = 10_000;
+const WORKER_STOP_GRACE_MS = WORKER_DRAIN_GRACE_MS + 30_000;
 const host = { pattern: /^[A-Za-z0-9.:-]+$/, patternHelp: "an IP address or host name" };
 
 export const command = defineCommand({
@@ -75,7 +79,7 @@ Everything stops on Ctrl-C: workers drain first, then UI, projector, master, nat
       stopDemo?.();
       // Workers first (they drain), then the readers and writers, then NATS itself.
       const order = (p: Managed) => (p.name.startsWith("worker") ? 0 : p.name === "ui" ? 1 : p.name === "projector" ? 2 : 3);
-      for (const rank of [0, 1, 2, 3]) await Promise.all(procs.filter((p) => order(p) === rank).map((p) => p.stop("SIGTERM", rank === 0 ? 20_000 : 10_000)));
+      for (const rank of [0, 1, 2, 3]) await Promise.all(procs.filter((p) => order(p) === rank).map((p) => p.stop("SIGTERM", rank === 0 ? WORKER_STOP_GRACE_MS : 10_000)));
       await site?.close();
       await nats?.stop();
     };
@@ -128,7 +132,7 @@ Everything stops on Ctrl-C: workers drain first, then UI, projector, master, nat
         const nn = String(i).padStart(2, "0");
         run(`worker-${i}`, ["worker"], {
           TROUPE_WORKER_NAME: `Worker Node Local ${nn}`, TROUPE_WORKER_ID: `wn-local-${nn}`, TROUPE_WORKER_PORT: "0",
-          TROUPE_MAX_JOBS: String(v.maxJobs), TROUPE_DRAIN_GRACE_MS: "10000",
+          TROUPE_MAX_JOBS: String(v.maxJobs), TROUPE_DRAIN_GRACE_MS: String(WORKER_DRAIN_GRACE_MS),
           // The whole stack shares this machine, so machine-wide CPU says little about a local
           // worker's own load; its slot count is the limit unless TROUPE_MAX_CPU says otherwise.
           TROUPE_MAX_CPU: process.env.TROUPE_MAX_CPU ?? "100",

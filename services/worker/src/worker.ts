@@ -53,6 +53,8 @@ export class Worker {
   private heartbeatTimer: NodeJS.Timeout | null = null;
   /** The heartbeat being published, if any: a slow one is never stacked behind another, and a stop waits for it. */
   private heartbeatInFlight: Promise<void> | null = null;
+  /** Set by stop(): publishes stop retrying after this (the drain grace plus 10 s). */
+  private giveUpAtMs = Number.POSITIVE_INFINITY;
   private artifacts: Promise<ObjectStore> | null = null;
   private highestEpoch = 0;
   private draining: Promise<void> | null = null;
@@ -131,9 +133,12 @@ export class Worker {
     this.heartbeatTimer = setInterval(() => this.sendHeartbeat(), c.heartbeatMs);
   }
 
-  /** Retries until `deadlineMs`, but never on a connection closed for good (nats.js gave up, or we closed it). */
+  /**
+   * Retries until `deadlineMs`, but never on a connection closed for good (nats.js gave up, or we closed it),
+   * nor past `giveUpAtMs` once the worker is stopping (a job's report would otherwise retry for two minutes).
+   */
   private publish<T extends EventType>(type: T, data: EventData<T>, o: { deadlineMs?: number; stopped?: () => boolean } = {}): Promise<void> {
-    const stopped = () => this.nc.isClosed() || o.stopped?.() === true;
+    const stopped = () => this.nc.isClosed() || Date.now() > this.giveUpAtMs || o.stopped?.() === true;
     return publishReliably(this.js, createEvent(type, data, this.config.workerId) as never, { subjects: this.subjects, log: this.log, ...o, stopped });
   }
 
@@ -384,10 +389,13 @@ export class Worker {
   /** Drain, deregister and close everything (SIGTERM/SIGINT). */
   stop(reason = "shutdown"): Promise<void> {
     this.stopping ??= (async () => {
+      this.giveUpAtMs = Date.now() + this.config.drainGraceMs + 10_000;
       await this.drain(reason);
       if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
-      // The last heartbeat is stored before the deregistration, not a moment after it in its own stream.
-      await this.heartbeatInFlight;
+      // The last heartbeat is stored before the deregistration, not a moment after it in its own stream (the master
+      // copes either way): waited for briefly, as with NATS away it would take its whole timeout.
+      await Promise.race([this.heartbeatInFlight, new Promise((r) => setTimeout(r, 1000).unref())]);
+      this.giveUpAtMs = Number.POSITIVE_INFINITY; // the deregistration has its own 10 s
       await this.publish("worker.deregistered", { workerId: this.config.workerId, instanceId: this.instanceId, reason: reason.slice(0, 500) }, { deadlineMs: 10_000 })
         .catch((e: Error) => this.log.error({ err: e.message }, "worker.deregistered not published"));
       await this.service?.stop().catch(() => {});
