@@ -34,6 +34,8 @@ export class LeaderLease {
   private validUntilMs = 0;
   private timer?: NodeJS.Timeout;
   private busy = false;
+  /** Set by stop(): an acquire still on its way when it gives up waiting must not make this process lead. */
+  private stopped = false;
   private readonly token = randomBytes(9).toString("base64url");
   /** `expiresAtMs` of renewals that got no answer since the last answered one: the only stored values this master may take up as its own. */
   private unanswered = new Set<number>();
@@ -103,6 +105,11 @@ export class LeaderLease {
       if (held && !this.isOwn(held) && held.expiresAtMs > startMs) return;
       rev = await this.kv.update(this.key, value(), cur.revision);
     }
+    if (this.stopped) {
+      // Won by a request that was on its way when stop() stopped waiting for it: give it back, do not lead.
+      await this.kv.update(this.key, this.encode(0), rev, STOP_WAIT_MS).catch((e: Error) => this.log.warn({ err: e.message }, "could not give back a lease won after stopping; it lapses by itself"));
+      return;
+    }
     this.revision = rev;
     this.epoch = rev;
     this.validUntilMs = startMs + this.leaseMs;
@@ -162,6 +169,7 @@ export class LeaderLease {
 
   /** Stops renewing; when leading, ends the lease now so a standby takes over at once. */
   async stop(release = true): Promise<void> {
+    this.stopped = true;
     clearInterval(this.timer);
     // Bounded: with NATS gone a renewal in flight waits out its whole request timeout, and a stop
     // (SIGTERM from `troupe up`, systemd) must not take longer than its grace. A release that

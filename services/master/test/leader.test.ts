@@ -115,4 +115,31 @@ describe("the leader lease through late answers", () => {
     expect(second.currentEpoch()).toBe(b[0]?.epoch);
     await second.stop();
   });
+
+  it("a lease won by a request still on its way when stop() gave up waiting is given back, and the stopped process never leads", async () => {
+    const nc = await connectAs({ url: link.url, role: "master", dataDir: nats.dataDir, name: "m-lease-stopping", env: {} });
+    const direct = await nats.connect("master", "lease-reader-2");
+    const kv = await new Kvm(jetstream(nc, { timeout: 10_000 })).open(storeNames("troupe").masterKv);
+    const reader = await new Kvm(direct).open(storeNames("troupe").masterKv);
+    const changes: LeaderState[] = [];
+    const { log } = capturedLog();
+    const lease = new LeaderLease(kv, "m-lease-stopping", 30_000, log, (s) => changes.push(s), "leader-stopping");
+    // Every answer takes 1.5 s: the acquire (a read, then a create) outlasts stop()'s 2 s wait.
+    link.delayMs = 1500;
+    try {
+      lease.start(() => true);
+      await lease.stop();
+      expect(changes).toEqual([]);
+      // The create lands after stop() returned; the lease is then given back (expiry 0), and nobody was told "leader".
+      await waitFor("the late lease given back", async () => {
+        const e = await reader.get("leader-stopping");
+        return e?.operation === "PUT" && parseLease(e.string())?.expiresAtMs === 0;
+      }, 20_000, 100);
+      expect(changes).toEqual([]);
+      expect(lease.currentEpoch()).toBe(0);
+    } finally {
+      link.delayMs = 0;
+      await nc.close();
+    }
+  });
 });
