@@ -151,7 +151,11 @@ export async function rebuild(o: RebuildOptions): Promise<RebuildResult> {
     o.log.warn({ err: (e as Error).message }, "could not bundle the rebuild's writer thread; loading it through tsx instead (about a second more CPU)");
     return tsxEntry;
   });
-  const ts = await targets(o.nc, o);
+  // Stopped while the streams are asked for their bounds (with NATS away, until that request times out): a stop, not a failure.
+  const stoppedHere = (e: unknown) => (o.abort?.aborted ? new RebuildAborted() : e);
+  if (o.abort?.aborted) throw new RebuildAborted();
+  const ts = await targets(o.nc, o).catch((e: unknown) => Promise.reject(stoppedHere(e)));
+  if (o.abort?.aborted) throw new RebuildAborted();
   const file = newGenerationPath(o.path);
   const clock = o.until && "timeMs" in o.until ? o.until.timeMs : ts.find((t) => t.untilMs !== undefined)?.untilMs;
   const total = ts.reduce((s, t) => s + Math.max(0, t.last - t.first + 1), 0);
