@@ -27,7 +27,7 @@ describe("withBuildLock", () => {
     const t0 = Date.now();
     expect(await withBuildLock(async () => "built", { lockDir: lock, log: (l) => lines.push(l) })).toBe("built");
     expect(Date.now() - t0).toBeLessThan(2000);
-    expect(lines.join("\n")).toContain(`its holder pid ${pid} is gone`);
+    expect(lines.join("\n")).toContain(`took over the dashboard build lock ${lock} (its holder pid ${pid} is gone)`);
     expect(existsSync(lock)).toBe(false);
   });
 

@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { dieWithParent, pidAlive } from "@troupe/events/node";
@@ -54,36 +54,45 @@ export function buildUi(log: (line: string) => void = (l) => console.error(l)): 
 }
 
 const LOCK = join(UI_DIR, ".build-lock");
-/** A build takes well under this; an older lock was left by a killed build. */
-const STALE_LOCK_MS = 5 * 60_000;
 
 /**
  * One build at a time across processes (tests, `troupe ui`, `troupe up` may start together): mkdir is atomic.
- * The holder writes its pid into the lock; a lock whose holder is gone (a build killed mid-way) is taken over
- * at once instead of after STALE_LOCK_MS, and a wait says whom it waits for.
+ * The holder writes its pid into the lock; a lock whose holder is gone (a build killed mid-way; it used to hold
+ * the next start for 5 minutes) is taken over at once, by one waiter only (an atomic rename); a live holder keeps
+ * it, and a wait says whom it waits for.
  */
 export async function withBuildLock<T>(run: () => Promise<T>, o: { lockDir?: string; log?: (line: string) => void } = {}): Promise<T> {
   const lock = o.lockDir ?? LOCK;
+  const pidFile = join(lock, "pid");
+  const holderOf = (): number => {
+    try {
+      return Number(readFileSync(pidFile, "utf8").trim()) || 0;
+    } catch {
+      return 0; // not written yet (or the lock just went)
+    }
+  };
   let told = false;
   for (;;) {
     try {
       mkdirSync(lock);
-      writeFileSync(join(lock, "pid"), String(process.pid));
+      writeFileSync(pidFile, String(process.pid));
       break;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
       const age = Date.now() - (statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
-      let holder = 0;
-      try {
-        holder = Number(readFileSync(join(lock, "pid"), "utf8").trim()) || 0;
-      } catch {
-        // Not written yet (or the lock just went): judged by age below, or taken on the next round.
-      }
-      // No pid yet: the holder is between mkdir and writing it (or died there); the age decides.
+      const holder = holderOf();
+      // No pid yet: the holder is between mkdir and writing it (or died there); the age decides. A live holder keeps it.
       const gone = holder > 0 ? !pidAlive(holder) : age > 2000;
-      if (gone || age > STALE_LOCK_MS) {
-        o.log?.(`troupe ui: taking over the dashboard build lock ${lock} (${gone ? `its holder${holder ? ` pid ${holder}` : ""} is gone` : "older than 5 min"})`);
-        rmSync(lock, { recursive: true, force: true });
+      if (gone) {
+        // Taken over by one waiter only: whoever renames the stale lock away removes it; the others find it gone and race for mkdir.
+        const aside = `${lock}.stale-${process.pid}-${Date.now()}`;
+        try {
+          renameSync(lock, aside);
+        } catch {
+          continue;
+        }
+        o.log?.(`troupe ui: took over the dashboard build lock ${lock} (its holder${holder ? ` pid ${holder}` : ""} is gone)`);
+        rmSync(aside, { recursive: true, force: true });
         continue;
       }
       if (!told) o.log?.(`troupe ui: waiting for the dashboard build that pid ${holder || "?"} runs (lock ${lock})`);
@@ -94,7 +103,8 @@ export async function withBuildLock<T>(run: () => Promise<T>, o: { lockDir?: str
   try {
     return await run();
   } finally {
-    rmSync(lock, { recursive: true, force: true });
+    // Only our own lock: never one another process holds by now.
+    if (holderOf() === process.pid) rmSync(lock, { recursive: true, force: true });
   }
 }
 
