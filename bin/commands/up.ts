@@ -119,8 +119,11 @@ Everything stops on Ctrl-C: workers drain first, then UI, projector, master, nat
         const p = startProcess(name, process.execPath, [TROUPE, ...args], { ...env, ...extra }, logFor(name));
         procs.push(p);
         void p.exited.then((code) => {
-          // The restart line carries what this stack's children get from up, so it reaches the same NATS.
-          const envLine = [`NATS_URL=${natsUrlFor}`, `TROUPE_DATA_DIR=${v.dataDir}`, ...(natsCa ? [`TROUPE_NATS_CA=${natsCa}`] : [])].join(" ");
+          // The restart line carries every variable up gave this child beyond its own environment (NATS, prefix,
+          // ports, the worker's identity…), so the restarted one is the same service on the same stack.
+          const given = { ...env, ...extra };
+          const envLine = Object.entries(given).filter(([k, val]) => val !== undefined && process.env[k] !== val && !(val === "" && process.env[k] === undefined))
+            .map(([k, val]) => `${k}=${/^[\w./:,@-]*$/.test(val as string) ? val : `'${(val as string).replace(/'/g, "'\\''")}'`}`).join(" ");
           if (!shuttingDown) say(`${name} exited unexpectedly (code ${code}); the rest keeps running — restart it with \`${envLine} pnpm troupe ${args.join(" ")}\``);
         });
         return p;
