@@ -54,8 +54,10 @@ Everything stops on Ctrl-C: workers drain first, then UI, projector, master, nat
     void stdoutClosed();
 
     // Every port before anything starts: a taken one used to leave the stack half up (a service gone, the rest running).
+    // On the addresses they will listen on: nats-server's WebSocket on 0.0.0.0 (its default), monitoring on 127.0.0.1.
     await assertPortsFree(v.natsHost, [[v.natsPort, "NATS client", "--nats-port"]], { owner: "the stack" });
-    await assertPortsFree("127.0.0.1", [[v.wsPort, "NATS WebSocket", "--ws-port"], [v.monitorPort, "NATS monitoring", "--monitor-port"],
+    await assertPortsFree("0.0.0.0", [[v.wsPort, "NATS WebSocket", "--ws-port"]], { owner: "the stack" });
+    await assertPortsFree("127.0.0.1", [[v.monitorPort, "NATS monitoring", "--monitor-port"],
       [v.masterPort, "master metrics", "--master-port"], [v.projectorPort, "projector metrics", "--projector-port"],
       ...(v.demo ? [[v.demoPort, "demo site", "--demo-port"] as [number, string, string]] : [])], { owner: "the stack" });
     await assertPortsFree(v.uiHost, [[v.uiPort, "dashboard", "--ui-port"]], { owner: "the stack" });

@@ -184,7 +184,7 @@ export async function assertPortsFree(host: string, ports: [port: number, what: 
       srv.listen({ port, host, exclusive: true }, () => srv.close(() => res(null)));
     });
     if (!err) continue;
-    const hint = err.code === "EADDRINUSE" ? ` — is another ${o.owner ?? "nats-server"} (or troupe) still running? \`ss -ltnp | grep :${port}\` shows what holds it` : "";
+    const hint = err.code === "EADDRINUSE" ? ` — something still holds it (another nats-server, or troupe?): \`ss -ltnp | grep :${port}\` shows what` : "";
     throw new Error(`cannot start ${o.owner ?? "nats-server"}: its ${what} port ${host}:${port} is not available (${err.code ?? err.message})${hint}${move ? `; or choose another (${move}, or the command's flag for it)` : ""}`);
   }
 }
@@ -210,7 +210,8 @@ export async function startNatsServer(o: NatsServerOptions): Promise<RunningNats
     : conf];
   // A port already taken (most often by an earlier nats-server left running) would let that one answer our
   // health check, and we would call "ready" a server that is about to exit: say so before starting.
-  await assertPortsFree(cfg.host, [[cfg.port, "client", "TROUPE_NATS_PORT"], ...(o.cluster ? [[o.cluster.port, "cluster", "TROUPE_NATS_CLUSTER_PORT"] as [number, string, string]] : [])]);
+  await assertPortsFree(cfg.host, [[cfg.port, "client", "TROUPE_NATS_PORT"]]);
+  if (o.cluster) await assertPortsFree(o.cluster.host ?? cfg.host, [[o.cluster.port, "cluster", "TROUPE_NATS_CLUSTER_PORT"]]);
   await assertPortsFree(cfg.wsHost, [[cfg.wsPort, "WebSocket", "TROUPE_NATS_WS_PORT"]]);
   await assertPortsFree(cfg.monitorHost, [[cfg.monitorPort, "monitoring", "TROUPE_NATS_MONITOR_PORT"]]);
   const [cmd, args] = o.ownProcessGroup || o.dieWithParent ? dieWithParent(binary, serverArgs) : [binary, serverArgs];
