@@ -22,6 +22,8 @@ describe("presenceOf", () => {
     expect(presenceOf(slow, 6001, cfg)).toBe("suspect");
     expect(presenceOf(slow, 9001, cfg)).toBe("lost");
     expect(presenceOf(w("fast", { heartbeatMs: 100 }), 1999, cfg)).toBe("online");
+    // A stated hour counts as 10 minutes: lost after 30 of silence, not 3 hours.
+    expect(presenceOf(w("sleepy", { heartbeatMs: 3_600_000 }), 1_800_001, cfg)).toBe("lost");
   });
   it("keeps a deregistered worker offline, never lost", () => {
     expect(presenceOf(w("x", { lifecycle: "offline" }), 1e9, cfg)).toBe("offline");

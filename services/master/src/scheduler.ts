@@ -9,6 +9,9 @@ export interface LivenessConfig {
   heartbeatIntervalMs: number;
 }
 
+/** The longest heartbeat interval a worker may state for itself (its config allows an hour). */
+export const MAX_STATED_HEARTBEAT_MS = 600_000;
+
 /**
  * online/busy → suspect after 2 missed intervals → lost after 3; a deregistered worker is offline, not lost.
  * `seeingSinceMs`: silence before it is no evidence (the master could not see the log then).
@@ -19,7 +22,8 @@ export function presenceOf(w: WorkerView, nowMs: number, c: LivenessConfig, seei
   const silent = nowMs - Math.max(w.lastSeenMs, seeingSinceMs);
   // A worker heartbeating slower than the master's setting (a remote one left at the 30 s default under `troupe up`'s
   // 10 s) is judged by its own cadence; a faster one still gets the master's window.
-  const interval = Math.max(c.heartbeatIntervalMs, w.heartbeatMs ?? 0);
+  // Capped: a worker cannot buy itself more than 10 minutes between heartbeats (3 × that to be declared lost).
+  const interval = Math.max(c.heartbeatIntervalMs, Math.min(w.heartbeatMs ?? 0, MAX_STATED_HEARTBEAT_MS));
   if (silent > 3 * interval) return "lost";
   if (silent > 2 * interval) return "suspect";
   if (w.lifecycle === "draining") return "draining";
