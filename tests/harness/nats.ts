@@ -65,7 +65,8 @@ export async function startTestNats(o: { init?: boolean; log?: boolean; tls?: bo
   const credentials = ensureCredentials(dataDir);
   // tls: a private CA and a certificate for 127.0.0.1 in the data dir (as `troupe nats --tls-self-signed`); clients get the CA.
   const tls = o.tls ? ensureSelfSignedTls(dataDir, ["127.0.0.1", "localhost"]) : undefined;
-  const ports = { port: await freePort(), wsPort: await freePort(), monitorPort: await freePort() };
+  const freshPorts = async () => ({ port: await freePort(), wsPort: await freePort(), monitorPort: await freePort() });
+  let ports = await freshPorts();
   const start = () =>
     startNatsServer({
       dataDir,
@@ -78,7 +79,18 @@ export async function startTestNats(o: { init?: boolean; log?: boolean; tls?: bo
       onLog: o.log ? (l) => console.log(`[nats] ${l}`) : () => {},
       ...(tls ? { tls } : {}),
     });
-  let server = await start();
+  // A free port can be taken by a parallel test between freePort() and nats-server binding it: new ports, again.
+  const firstStart = async (): Promise<RunningNatsServer> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await start();
+      } catch (e) {
+        if (attempt >= 3 || !/exited during start-up|is not available/.test((e as Error).message)) throw e;
+        ports = await freshPorts();
+      }
+    }
+  };
+  let server = await firstStart();
   const conns: NatsConnection[] = [];
   const t: TestNats = {
     url: server.url,
