@@ -47,7 +47,8 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const cmd = await entry.load();
-  // `troupe jobs | head`: output whose reader has gone is dropped instead of crashing with EPIPE.
+  // Output whose reader has gone (`troupe jobs | head`, `troupe up | tee` with Ctrl-C, a hung-up terminal) is dropped
+  // instead of crashing the command — `up` in the middle of stopping its children in order.
   void stdoutClosed();
   try {
     return await runCommand(cmd, rest);

@@ -1,6 +1,6 @@
 import { fileURLToPath } from "node:url";
 import {
-  bool, connectAs, defineCommand, dialNameOf, ensureCredentials, initStores, int, natsServerTlsOptions, resolveServerTls, assertPortsFree, shutdownSignal, startNatsServer, stdoutClosed, str, UsageError,
+  bool, connectAs, defineCommand, dialNameOf, ensureCredentials, initStores, int, natsServerTlsOptions, resolveServerTls, assertPortsFree, shutdownSignal, startNatsServer, str, UsageError,
   type RunningNatsServer,
 } from "@troupe/events/node";
 import { startDemoJobs } from "../../ui/demo/generator.ts";
@@ -50,8 +50,6 @@ Everything stops on Ctrl-C: workers drain first, then UI, projector, master, nat
     const width = Math.max(...names.map((n) => n.length));
     const logFor = (name: string) => prefixer(name, names.indexOf(name), width);
     const say = logFor("up");
-    // Our output's reader may go first (`troupe up | tee log`, Ctrl-C reaches tee too): keep stopping in order, silently.
-    void stdoutClosed();
 
     // Every port before anything starts: a taken one used to leave the stack half up (a service gone, the rest running).
     // On the addresses they will listen on: nats-server's WebSocket on 0.0.0.0 (its default), monitoring on 127.0.0.1.
