@@ -1,7 +1,7 @@
 import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import {
-  credentialsPath, defineCommand, ensureCredentials, int, loadRouteCredential, natsConfEnv, shutdownSignal, startNatsServer, str, ROLES,
+  credentialsPath, defineCommand, natsOptions, ensureCredentials, int, loadRouteCredential, natsConfEnv, shutdownSignal, startNatsServer, str, ROLES,
   passwordVar, resolveServerTls, userVar, natsServerTlsOptions,
 } from "@troupe/events/node";
 
@@ -12,6 +12,7 @@ export const command = defineCommand({
   summary: "Generate per-role credentials on first run (<data dir>/credentials.env, mode 0600) and run nats-server with nats.conf.",
   options: {
     dataDir: str("data directory: NATS store and credentials.env", { env: "TROUPE_DATA_DIR", default: ".troupe", metavar: "<dir>" }),
+    prefix: natsOptions.prefix,
     host: str("client listen address (0.0.0.0 so workers on other machines can connect)", { env: "TROUPE_NATS_HOST", default: "0.0.0.0", ...host }),
     port: int("client port", { env: "TROUPE_NATS_PORT", default: 4222, min: 1, max: 65535 }),
     wsHost: str("WebSocket listen address (browser dashboards)", { env: "TROUPE_NATS_WS_HOST", default: "0.0.0.0", ...host }),
@@ -32,6 +33,9 @@ export const command = defineCommand({
 Runs in the foreground until Ctrl-C / SIGTERM. Also writes <data dir>/nats.env with the
 non-secret variables nats.conf reads, so the config can be checked by hand:
   set -a; . .troupe/nats.env; . .troupe/credentials.env; nats-server -t -c nats.conf
+Under another --prefix (TROUPE_PREFIX), nats-server runs <data dir>/nats-<prefix>.conf: nats.conf
+with its subjects and stream names renamed, written at each start. Every service and worker
+then needs the same TROUPE_PREFIX.
 Copy three lines of credentials.env to worker machines: TROUPE_NATS_WORKER_USER/PASSWORD and
 TROUPE_SECRETS_KEY (it opens the proxy passwords the master seals).
 

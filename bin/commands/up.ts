@@ -86,7 +86,7 @@ Everything stops on Ctrl-C: workers drain first, then UI, projector, master, nat
 
     try {
       nats = await startNatsServer({
-        dataDir: v.dataDir, credentials, host: v.natsHost, port: v.natsPort, wsPort: v.wsPort, monitorPort: v.monitorPort,
+        dataDir: v.dataDir, prefix: v.prefix, credentials, host: v.natsHost, port: v.natsPort, wsPort: v.wsPort, monitorPort: v.monitorPort,
         onLog: logFor("nats"),
         ...(tls ? { tls } : {}),
         // Stopped last, after the workers have drained and deregistered through it.

@@ -90,6 +90,25 @@ describe("troupe up --demo", () => {
     }
   }, 300_000);
 
+  it("runs the whole stack under another subject prefix (--prefix acme): NATS permissions follow it, demo jobs complete", async () => {
+    const demo = await freePort();
+    const up = await startBareUp("troupe-up-prefix-", { keepStdout: true, args: ["--prefix", "acme", "--workers", "1", "--demo", "--demo-port", String(demo), "--demo-rate", "300", "--heartbeat-ms", "1000"] });
+    try {
+      await up.dashboard();
+      await waitFor("a demo job to complete under the prefix", async () => {
+        const r = await fetch(`${up.base}/api/jobs?status=completed&limit=1`).catch(() => null);
+        return r?.ok && ((await r.json()) as { jobs: unknown[] }).jobs.length > 0;
+      }, 120_000, 250).catch((e: Error) => Promise.reject(new Error(`${e.message}\n--- output (tail) ---\n${up.output().slice(-3000)}`)));
+      const workers = (await (await fetch(`${up.base}/api/workers`)).json()) as { workers: { id: string; status: string }[] };
+      expect(workers.workers.map((w) => w.id)).toEqual(["wn-local-01"]);
+      expect(up.output()).not.toMatch(/[Pp]ermissions [Vv]iolation|Authorization/);
+      up.child.kill("SIGTERM");
+      expect(await up.exited, up.output().slice(-3000)).toBe(0);
+    } finally {
+      up.dispose();
+    }
+  }, 300_000);
+
   it("stops every child (nats-server included) when `troupe up` itself is killed with SIGKILL", async () => {
     const up = await startBareUp("troupe-up-kill-", { keepStdout: true });
     try {
@@ -111,12 +130,12 @@ describe("troupe up --demo", () => {
   }, 300_000);
 });
 
-/** `troupe up --workers 0` on free ports in a fresh data dir; stdout kept in `output()` or only drained. */
-async function startBareUp(dirPrefix: string, o: { keepStdout: boolean }) {
+/** `troupe up --workers 0` (unless `args` say otherwise) on free ports in a fresh data dir; stdout kept in `output()` or only drained. */
+async function startBareUp(dirPrefix: string, o: { keepStdout: boolean; args?: string[] }) {
   const [nats, ws, mon, ui] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const dir = mkdtempSync(join(tmpdir(), dirPrefix));
   const child = spawn(process.execPath, [TROUPE, "up", "--workers", "0", "--data-dir", dir, "--nats-host", "127.0.0.1",
-    "--nats-port", String(nats), "--ws-port", String(ws), "--monitor-port", String(mon), "--ui-port", String(ui)], {
+    "--nats-port", String(nats), "--ws-port", String(ws), "--monitor-port", String(mon), "--ui-port", String(ui), ...(o.args ?? [])], {
     env: { ...process.env, TROUPE_MASTER_PORT: "0", TROUPE_PROJECTOR_PORT: "0" },
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ensureCredentials, NATS_CONF, natsConfEnv } from "@troupe/events/node";
+import { ensureCredentials, NATS_CONF, natsConfEnv, natsConfFileFor } from "@troupe/events/node";
 import { describe, expect, it } from "vitest";
 
 describe("nats.conf", () => {
@@ -14,6 +14,14 @@ describe("nats.conf", () => {
 
   it("is accepted by `nats-server -t` with the variables set", () => {
     const r = spawnSync("nats-server", ["-t", "-c", NATS_CONF], { env: { ...process.env, ...vars }, encoding: "utf8" });
+    expect(r.stderr + r.stdout).toMatch(/configuration file .* is valid/);
+    expect(r.status).toBe(0);
+  });
+
+  it("is accepted by `nats-server -t` rewritten for another prefix (<data dir>/nats-acme.conf)", () => {
+    const file = natsConfFileFor(NATS_CONF, "acme", dir);
+    expect(file).toBe(join(dir, "nats-acme.conf"));
+    const r = spawnSync("nats-server", ["-t", "-c", file], { env: { ...process.env, ...vars }, encoding: "utf8" });
     expect(r.stderr + r.stdout).toMatch(/configuration file .* is valid/);
     expect(r.status).toBe(0);
   });

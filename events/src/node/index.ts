@@ -3,6 +3,7 @@ export * from "./options.ts";
 export * from "./common-options.ts";
 export * from "./credentials.ts";
 export * from "./nats-server.ts";
+export * from "./nats-conf.ts";
 export * from "./connect.ts";
 export * from "./streams.ts";
 export * from "./publish.ts";

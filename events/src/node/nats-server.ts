@@ -4,6 +4,7 @@ import { createServer } from "node:net";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ROLES, passwordVar, userVar, type Credential, type NatsRole } from "./credentials.ts";
+import { natsConfFileFor } from "./nats-conf.ts";
 import { dieWithParent } from "./parent-death.ts";
 import type { TlsFiles } from "./tls-certs.ts";
 
@@ -21,6 +22,8 @@ export interface NatsServerOptions {
   monitorPort?: number;
   serverName?: string;
   configPath?: string;
+  /** Subject prefix the stack runs under; another than `troupe` runs a copy of the config with its permissions renamed (nats-conf.ts). */
+  prefix?: string;
   /** Where server logs go: inherit the terminal, or a callback per line. */
   onLog?: (line: string) => void;
   binary?: string;
@@ -204,7 +207,7 @@ export async function startNatsServer(o: NatsServerOptions): Promise<RunningNats
     serverName: o.serverName ?? "troupe",
   };
   const env = { ...process.env, ...natsConfEnv({ ...cfg, storeDir, credentials: o.credentials }) };
-  const conf = o.configPath ?? NATS_CONF;
+  const conf = natsConfFileFor(o.configPath ?? NATS_CONF, o.prefix, o.dataDir);
   const serverArgs = ["-c", o.cluster || o.tls
     ? writeServerConf(o.dataDir, conf, { ...(o.cluster ? { cluster: { ...o.cluster, host: o.cluster.host ?? cfg.host } } : {}), ...(o.tls ? { tls: o.tls } : {}) })
     : conf];

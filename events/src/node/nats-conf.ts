@@ -1,0 +1,60 @@
+import { readFileSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { DEFAULT_PREFIX, subjectsFor } from "../subjects.ts";
+import { storeNames } from "./streams.ts";
+
+/**
+ * nats.conf names the default prefix in its permissions (`troupe.evt.>`, `TROUPE_EVENTS`,
+ * `$KV.troupe-master.>`, ...). nats-server cannot substitute a variable inside a subject
+ * string, so a stack under another prefix runs a copy of nats.conf with those names
+ * rewritten. Only quoted strings are rewritten (variables like $TROUPE_NATS_PORT and
+ * comments stay as they are); a quoted string that mentions the default prefix in a
+ * form this function does not know is an error, so a later edit of nats.conf cannot
+ * leave a permission silently naming the wrong prefix.
+ */
+export function natsConfForPrefix(text: string, prefix: string): string {
+  subjectsFor(prefix); // validates the prefix
+  if (prefix === DEFAULT_PREFIX) return text;
+  const from = storeNames(DEFAULT_PREFIX);
+  const to = storeNames(prefix);
+  // Longest first, so troupe-master-snapshots is not read as troupe-master + "-snapshots".
+  const names = (Object.keys(from) as (keyof typeof from)[])
+    .map((k) => [from[k], to[k]] as const)
+    .sort((a, b) => b[0].length - a[0].length);
+  const byName = new Map(names);
+  const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\-]/g, "\\$&");
+  // A store name stands after `.` (subjects of the JS API, $KV.x, $O.x) or `OBJ_` (an object store's stream), and
+  // before `.` or the end of the string.
+  const storeName = new RegExp(`(?<=\\.|OBJ_)(${names.map(([n]) => escape(n)).join("|")})(?=\\.|$)`, "g");
+  const subject = new RegExp(`^${escape(DEFAULT_PREFIX)}(?=\\.)`);
+  const mentions = new RegExp(`${escape(DEFAULT_PREFIX)}`, "i");
+  return text
+    .split("\n")
+    .map((line, i) => {
+      const hash = line.search(/^\s*#/);
+      if (hash >= 0) return line;
+      return line.replace(/"([^"\n]*)"/g, (whole, s: string) => {
+        if (!mentions.test(s)) return whole;
+        const out = s.replace(subject, prefix).replace(storeName, (n) => byName.get(n) ?? n);
+        // Every mention must have been one we know how to rename (checkable when the new prefix does not mention the old).
+        if (mentions.test(out) && !mentions.test(prefix)) {
+          throw new Error(`nats.conf line ${i + 1}: ${whole} names the default prefix in a form troupe cannot rename for prefix ${JSON.stringify(prefix)}`);
+        }
+        return JSON.stringify(out);
+      });
+    })
+    .join("\n");
+}
+
+/**
+ * The config file nats-server should read for a prefix: nats.conf itself for the default
+ * prefix, otherwise `<dataDir>/nats-<prefix>.conf`, rewritten from it at each start (no
+ * secrets in it: passwords stay variables).
+ */
+export function natsConfFileFor(natsConf: string, prefix: string | undefined, dataDir: string): string {
+  if (prefix === undefined || prefix === DEFAULT_PREFIX) return natsConf;
+  const file = resolve(join(dataDir, `nats-${prefix}.conf`));
+  const header = `# Written by troupe at each start of nats-server for prefix ${prefix}: ${resolve(natsConf)} with its subjects and stream names renamed. Edits are lost.\n`;
+  writeFileSync(file, header + natsConfForPrefix(readFileSync(natsConf, "utf8"), prefix));
+  return file;
+}
