@@ -228,7 +228,7 @@ export class Master {
   }
 
   metricsText(): string {
-    return renderMetrics(this.state, this.counters, { leader: this.isLeader, epoch: this.epoch, nowMs: Date.now(), liveness: this.cfg, lagMs: this.heartbeatLagMs, heartbeats: this.heartbeatsProcessed });
+    return renderMetrics(this.state, this.counters, { leader: this.isLeader, epoch: this.epoch, nowMs: Date.now(), liveness: this.cfg, lagMs: this.heartbeatLagMs, heartbeats: this.heartbeatsProcessed, delayed: this.delayed.size });
   }
 
   // ---- folding -------------------------------------------------------------
@@ -291,7 +291,12 @@ export class Master {
       if (this.state.needSpec.has(job.id)) {
         if (this.ready) void this.readSpec(job.id);
       } else if (isWaiting(job)) this.enqueue(job);
-      else if (job.status !== "assigned" && job.status !== "running") this.refused.delete(job.id);
+      else {
+        // Cancelled, dead or taken: a job due weeks ahead must not sit in the delay queue until then.
+        this.delayed.discard(job.id);
+        this.queue.discard(job.id, job.spec.browser);
+        if (job.status !== "assigned" && job.status !== "running") this.refused.delete(job.id);
+      }
       if (!isWaiting(job) || e.type === "job.submitted" || e.type === "job.requeued") this.scheduleDispatch();
     } else if (e.type === "worker.lost" || e.type === "worker.registered" || e.type === "worker.deregistered") {
       if (e.type === "worker.lost") this.pendingWorkers.delete(e.data.workerId);

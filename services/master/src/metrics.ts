@@ -46,7 +46,7 @@ export const newCounters = (): Counters => ({
 
 const PRESENCES: Presence[] = ["online", "busy", "draining", "suspect", "lost", "offline"];
 
-export function renderMetrics(s: MasterState, c: Counters, o: { leader: boolean; epoch: number; nowMs: number; liveness: LivenessConfig; lagMs: number; heartbeats: number }): string {
+export function renderMetrics(s: MasterState, c: Counters, o: { leader: boolean; epoch: number; nowMs: number; liveness: LivenessConfig; lagMs: number; heartbeats: number; delayed?: number }): string {
   const out: string[] = [];
   const gauge = (name: string, help: string, type = "gauge") => out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
 
@@ -59,6 +59,10 @@ export function renderMetrics(s: MasterState, c: Counters, o: { leader: boolean;
   }
   gauge("troupe_master_queue_depth", "jobs waiting for a worker, by priority");
   for (let p = PRIORITY_MAX; p >= PRIORITY_MIN; p--) out.push(`troupe_master_queue_depth{priority="${p}"} ${depth.get(p) ?? 0}`);
+  if (o.delayed !== undefined) {
+    gauge("troupe_master_delayed_jobs", "waiting jobs whose runAt has not come yet (held by the leader)");
+    out.push(`troupe_master_delayed_jobs ${o.delayed}`);
+  }
   gauge("troupe_master_jobs", "jobs by state");
   for (const [st, n] of byState) out.push(`troupe_master_jobs{state="${st}"} ${n}`);
 

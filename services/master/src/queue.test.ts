@@ -21,6 +21,34 @@ describe("JobQueue", () => {
     expect([q.pop()?.jobId, q.pop()?.jobId, q.pop()]).toEqual(["soon", "late", undefined]);
     expect(q.has("soon")).toBe(false);
   });
+
+  it("lets go of discarded jobs: never pops them, counts only the rest, and frees their entries once most are discarded", () => {
+    const q = new JobQueue((a, b) => a.order < b.order);
+    for (let i = 0; i < 1000; i++) q.push({ jobId: `j${i}`, priority: 5, order: i });
+    for (let i = 0; i < 1000; i++) if (i % 10 !== 0) q.discard(`j${i}`);
+    q.discard("j9"); // twice: nothing more happens
+    q.discard("never-queued");
+    expect(q.size).toBe(100);
+    expect(q.has("j1")).toBe(false);
+    // Most entries were discarded: the heap was rebuilt from the live ones (not kept until each came up).
+    expect(q.heapSize).toBeLessThan(200);
+    // A discarded job can come back, in its new place.
+    q.push({ jobId: "j1", priority: 5, order: 5000 });
+    const out: string[] = [];
+    for (let e = q.pop(); e; e = q.pop()) out.push(e.jobId);
+    expect(out).toEqual([...Array.from({ length: 100 }, (_, i) => `j${i * 10}`), "j1"]);
+    expect(q.size).toBe(0);
+    expect(q.heapSize).toBe(0);
+  });
+
+  it("skips a discarded head in peek and pop when too few are discarded to rebuild", () => {
+    const q = new JobQueue((a, b) => a.order < b.order);
+    for (const [jobId, order] of [["a", 1], ["b", 2], ["c", 3]] as const) q.push({ jobId, priority: 1, order });
+    q.discard("a");
+    expect(q.heapSize).toBe(3);
+    expect(q.peek()?.jobId).toBe("b");
+    expect([q.pop()?.jobId, q.pop()?.jobId, q.pop()]).toEqual(["b", "c", undefined]);
+  });
 });
 
 describe("BrowserQueues", () => {

@@ -1,7 +1,8 @@
 /**
  * The order jobs are offered to workers: priority (higher first), then
  * submission order. A binary heap with lazy removal: callers check that a
- * popped job is still waiting, so a job may be pushed again without a search.
+ * popped job is still waiting, so a job may be pushed again without a search;
+ * `discard` drops a job the caller knows is gone.
  */
 
 export interface QueueEntry {
@@ -16,29 +17,83 @@ export const byPriority = (a: QueueEntry, b: QueueEntry) => a.priority > b.prior
 
 export class JobQueue {
   private heap: QueueEntry[] = [];
-  private queued = new Set<string>();
+  /** The live entry of each job; a heap entry that is not its job's live entry was discarded and is skipped. */
+  private live = new Map<string, QueueEntry>();
+  private dead = 0;
 
   /** `before(a, b)`: a leaves the queue before b. */
   constructor(private before: (a: QueueEntry, b: QueueEntry) => boolean = byPriority) {}
 
   peek(): QueueEntry | undefined {
+    this.dropDeadTop();
     return this.heap[0];
   }
 
+  /** Jobs held (discarded ones not counted). */
   get size(): number {
-    return this.heap.length;
+    return this.live.size;
   }
 
   has(jobId: string): boolean {
-    return this.queued.has(jobId);
+    return this.live.has(jobId);
   }
 
   push(e: QueueEntry): void {
-    if (this.queued.has(e.jobId)) return;
-    this.queued.add(e.jobId);
+    if (this.live.has(e.jobId)) return;
+    this.live.set(e.jobId, e);
     const h = this.heap;
     h.push(e);
-    let i = h.length - 1;
+    this.up(h.length - 1);
+  }
+
+  pop(): QueueEntry | undefined {
+    this.dropDeadTop();
+    const top = this.popTop();
+    if (top) this.live.delete(top.jobId);
+    return top;
+  }
+
+  /**
+   * Lets go of a job (cancelled, expired, gone from the queue's concern) without a search: its entry
+   * is skipped when it comes up, and the heap is rebuilt once most of it is such entries, so jobs
+   * cancelled long before they were due do not stay in memory until then.
+   */
+  discard(jobId: string): void {
+    if (!this.live.delete(jobId)) return;
+    this.dead++;
+    if (this.dead > 64 && this.dead > this.live.size) {
+      this.heap = [...this.live.values()];
+      this.dead = 0;
+      for (let i = (this.heap.length >> 1) - 1; i >= 0; i--) this.down(i);
+    }
+  }
+
+  /** Entries in the heap, discarded ones included (for tests of the clean-up). */
+  get heapSize(): number {
+    return this.heap.length;
+  }
+
+  private dropDeadTop() {
+    for (let top = this.heap[0]; top && this.live.get(top.jobId) !== top; top = this.heap[0]) {
+      this.popTop();
+      this.dead--;
+    }
+  }
+
+  private popTop(): QueueEntry | undefined {
+    const h = this.heap;
+    const top = h[0];
+    if (!top) return undefined;
+    const last = h.pop() as QueueEntry;
+    if (h.length > 0) {
+      h[0] = last;
+      this.down(0);
+    }
+    return top;
+  }
+
+  private up(i: number) {
+    const h = this.heap;
     while (i > 0) {
       const p = (i - 1) >> 1;
       if (!this.before(h[i] as QueueEntry, h[p] as QueueEntry)) break;
@@ -47,27 +102,18 @@ export class JobQueue {
     }
   }
 
-  pop(): QueueEntry | undefined {
+  private down(i: number) {
     const h = this.heap;
-    const top = h[0];
-    if (!top) return undefined;
-    const last = h.pop() as QueueEntry;
-    if (h.length > 0) {
-      h[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && this.before(h[l] as QueueEntry, h[m] as QueueEntry)) m = l;
-        if (r < h.length && this.before(h[r] as QueueEntry, h[m] as QueueEntry)) m = r;
-        if (m === i) break;
-        [h[i], h[m]] = [h[m] as QueueEntry, h[i] as QueueEntry];
-        i = m;
-      }
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < h.length && this.before(h[l] as QueueEntry, h[m] as QueueEntry)) m = l;
+      if (r < h.length && this.before(h[r] as QueueEntry, h[m] as QueueEntry)) m = r;
+      if (m === i) break;
+      [h[i], h[m]] = [h[m] as QueueEntry, h[i] as QueueEntry];
+      i = m;
     }
-    this.queued.delete(top.jobId);
-    return top;
   }
 }
 
@@ -94,6 +140,10 @@ export class BrowserQueues {
     let q = this.queues.get(k);
     if (!q) this.queues.set(k, (q = new JobQueue()));
     q.push(e);
+  }
+
+  discard(jobId: string, browser: string | undefined): void {
+    this.queues.get(BrowserQueues.key(browser))?.discard(jobId);
   }
 
   /** The best entry (priority, then order) among the queues not blocked, and its queue's key. */

@@ -5,7 +5,7 @@ import { waitFor, startTestNats, type TestNats } from "@troupe/tests/harness";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { RunningMaster } from "../src/main.ts";
 import type { FakeWorker } from "./fake-worker.ts";
-import { fakeWorker, foldJobs, masterIn, readLog, submit, jobIdOf } from "./helpers.ts";
+import { command, fakeWorker, foldJobs, masterIn, readLog, submit, jobIdOf } from "./helpers.ts";
 import { lookupJob } from "../src/state.ts";
 
 let nats: TestNats;
@@ -73,6 +73,17 @@ describe("assignment", () => {
     } finally {
       process.off("warning", onWarning);
     }
+  });
+
+  it("forgets a delayed job once it is cancelled (it used to stay in the delay queue until its runAt)", async () => {
+    const delayed = () => Number(/^troupe_master_delayed_jobs (\d+)$/m.exec(master.master.metricsText())?.[1]);
+    const before = delayed();
+    const far = jobIdOf(await submit(ui, { url: "https://example.com/next-year", runAt: new Date(Date.now() + 365 * 24 * 3600_000).toISOString() }));
+    await waitFor("the far job queued", () => status(far) === "queued");
+    expect(delayed()).toBe(before + 1);
+    expect(await command(ui, "jobs.cancel", { jobId: far })).toMatchObject({ ok: true });
+    await waitFor("the far job cancelled", () => status(far) === "cancelled");
+    expect(delayed()).toBe(before);
   });
 
   it("gives up on a job that expires before any worker takes it", async () => {
