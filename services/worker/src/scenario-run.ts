@@ -89,7 +89,8 @@ export async function executeScenario(steps: readonly Step[], env: StepEnv, o: S
     } catch (e) {
       if (env.signal.aborted) throw env.signal.reason;
       const c = classify(e);
-      const message = `step ${i} (${step.type}${step.name ? ` "${step.name}"` : ""}): ${c.message}`.slice(0, 4000);
+      // Numbered from 1, as the dashboard and `submit --wait` show steps (the event's step.index stays 0-based).
+      const message = `step ${i + 1} (${step.type}${step.name ? ` "${step.name}"` : ""}): ${c.message}`.slice(0, 4000);
       if (!step.optional) {
         result.steps.push({ ...current, status: "failed", durationMs: Date.now() - started, error: c.message.slice(0, 4000) });
         throw new ScenarioFailure(message, current, c.code, c.retryable, result);

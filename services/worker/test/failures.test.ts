@@ -50,7 +50,7 @@ describe("step failures", () => {
     const f = await failed(id);
     expect(f.data.attempt).toBe(2);
     expect(f.data.error).toMatchObject({ code: "timeout", retryable: true, step: { index: 1, type: "click", name: "press the missing button" } });
-    expect(f.data.error.message).toMatch(/step 1 \(click "press the missing button"\)/);
+    expect(f.data.error.message).toMatch(/^step 2 \(click "press the missing button"\)/);
     expect(f.data.steps?.map((s) => s.status)).toEqual(["ok", "failed"]);
   });
 
@@ -74,7 +74,7 @@ describe("step failures", () => {
     if (f.type !== "job.completed") throw new Error(f.data.error.message);
     expect(f.data.result.data).toEqual({ h: "Sign up" });
     expect(f.data.result.steps?.map((s) => s.status)).toEqual(["ok", "skipped", "ok"]);
-    expect(f.data.result.logs).toContainEqual(expect.objectContaining({ level: "warn", source: "worker", message: expect.stringMatching(/^optional step 1 \(click\)/) }));
+    expect(f.data.result.logs).toContainEqual(expect.objectContaining({ level: "warn", source: "worker", message: expect.stringMatching(/^optional step 2 \(click\)/) }));
   });
 });
 
