@@ -2,7 +2,7 @@ import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import {
   credentialsPath, defineCommand, natsOptions, ensureCredentials, int, loadRouteCredential, natsConfEnv, shutdownSignal, startNatsServer, str, ROLES,
-  passwordVar, resolveServerTls, userVar, natsServerTlsOptions,
+  passwordVar, plainAfterTlsWarning, resolveServerTls, userVar, natsServerTlsOptions,
 } from "@troupe/events/node";
 
 const host = { pattern: /^[A-Za-z0-9.:-]+$/, patternHelp: "an IP address or host name" };
@@ -71,6 +71,8 @@ routes are plain: keep the cluster port on a private network.`,
       : undefined;
     const tls = resolveServerTls(v, v.dataDir, { cluster: !!cluster });
     if (tls?.issued) console.log(`troupe nats: made a TLS certificate for ${tls.hosts?.join(", ")}, signed by ${tls.caFile}`);
+    const plain = tls ? undefined : plainAfterTlsWarning(v.dataDir, "troupe nats");
+    if (plain) console.error(`troupe nats: ${plain}`);
     // dieWithParent: a `kill -9` of this command must not leave nats-server running (and holding the ports).
     const server = await startNatsServer({ ...v, dataDir: v.dataDir, credentials, dieWithParent: true, ...(cluster ? { cluster } : {}), ...(tls ? { tls } : {}) });
     if (cluster) console.log(`troupe nats: cluster ${cluster.name} on ${cluster.host}:${cluster.port}, routes ${cluster.routes.join(", ") || "none (the others connect here)"}`);

@@ -1,6 +1,6 @@
 import { fileURLToPath } from "node:url";
 import {
-  bool, connectAs, defineCommand, dialNameOf, ensureCredentials, initStores, int, natsServerTlsOptions, resolveServerTls, assertPortsFree, shutdownSignal, startNatsServer, str, UsageError,
+  bool, connectAs, defineCommand, dialNameOf, ensureCredentials, initStores, int, natsServerTlsOptions, plainAfterTlsWarning, resolveServerTls, assertPortsFree, shutdownSignal, startNatsServer, str, UsageError,
   type RunningNatsServer,
 } from "@troupe/events/node";
 import { startDemoJobs } from "../../ui/demo/generator.ts";
@@ -67,6 +67,8 @@ Everything stops on Ctrl-C: workers drain first, then UI, projector, master, nat
     const localName = tls && !tls.caFile ? dialNameOf(tls.certFile) : undefined;
     if (tls && !tls.caFile && !localName) throw new UsageError("--tls-cert names no DNS host the local services could dial: give --tls-ca, or use --tls-self-signed");
     if (tls?.issued) say(`made a TLS certificate for ${tls.hosts?.join(", ")}, signed by ${tls.caFile}`);
+    const plain = tls ? undefined : plainAfterTlsWarning(v.dataDir, "troupe up");
+    if (plain) say(plain);
     say(`starting nats-server (credentials in ${v.dataDir}/credentials.env)`);
     let nats: RunningNatsServer | undefined;
     const procs: Managed[] = [];

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { checkTlsHost, defaultTlsHosts, dialNameOf, ensureSelfSignedTls } from "./tls-certs.ts";
-import { resolveServerTls } from "./tls-options.ts";
+import { plainAfterTlsWarning, resolveServerTls } from "./tls-options.ts";
 
 const dirs: string[] = [];
 const tmp = () => {
@@ -101,6 +101,13 @@ describe("server TLS settings", () => {
 
   it("none given: plain TCP", () => {
     expect(resolveServerTls(none, tmp(), { cluster: false })).toBeUndefined();
+  });
+
+  it("warns when a data dir that ran with --tls-self-signed starts plain (workers given the CA would refuse it)", () => {
+    const d = tmp();
+    expect(plainAfterTlsWarning(d, "troupe up")).toBeUndefined();
+    resolveServerTls({ ...none, tlsSelfSigned: true }, d, { cluster: false });
+    expect(plainAfterTlsWarning(d, "troupe up")).toMatch(/without TLS this time, .*tls\/server\.crt shows it ran with --tls-self-signed before.*troupe up --tls-self-signed/);
   });
 
   it("refuses half or contradictory settings, naming the flags", () => {

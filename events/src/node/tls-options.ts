@@ -1,3 +1,5 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { bool, str, UsageError } from "./options.ts";
 import { checkKeyFile, checkTlsHost, defaultTlsHosts, ensureSelfSignedTls, readCertificate, type TlsFiles } from "./tls-certs.ts";
 
@@ -60,4 +62,14 @@ export function resolveServerTls(v: ServerTlsValues, dataDir: string, o: { clust
     throw new UsageError("a cluster with TLS needs --tls-ca [TROUPE_NATS_TLS_CA], the CA of every member's certificate, so the routes are encrypted too (or use --tls-self-signed with one shared <data dir>/tls/ca.crt and ca.key)");
   }
   return { certFile: v.tlsCert, keyFile: v.tlsKey, ...(v.tlsCa ? { caFile: v.tlsCa } : {}) };
+}
+
+/**
+ * A warning when a plain start follows a self-signed TLS one in the same data dir: TLS is chosen
+ * per start, and workers given the CA (TROUPE_NATS_CA) refuse a plain server, so say why before they do.
+ */
+export function plainAfterTlsWarning(dataDir: string, command: string): string | undefined {
+  const cert = join(dataDir, "tls", "server.crt");
+  if (!existsSync(cert)) return undefined;
+  return `NATS runs without TLS this time, but ${cert} shows it ran with --tls-self-signed before: workers given TROUPE_NATS_CA will not connect. For TLS again: ${command} --tls-self-signed (or TROUPE_NATS_TLS_SELF_SIGNED=true)`;
 }
