@@ -14,6 +14,8 @@ const TROUPE = fileURLToPath(new URL("../troupe.mjs", import.meta.url));
  *  ~25 s to announce the drain and the deregistration (10 s each) and close, when NATS is away. */
 const WORKER_DRAIN_GRACE_MS = 10_000;
 const WORKER_STOP_GRACE_MS = WORKER_DRAIN_GRACE_MS + 30_000;
+/** The label of the workers `up` starts on this machine; demo jobs ask for it. */
+const LOCAL_LABEL = "local";
 const host = { pattern: /^[A-Za-z0-9.:-]+$/, patternHelp: "an IP address or host name" };
 
 export const command = defineCommand({
@@ -142,11 +144,13 @@ Everything stops on Ctrl-C: workers drain first, then UI, projector, master, nat
           // worker's own load; its slot count is the limit unless TROUPE_MAX_CPU says otherwise.
           TROUPE_MAX_CPU: process.env.TROUPE_MAX_CPU ?? "100",
           ...(v.demo ? { TROUPE_ALLOWED_TARGETS: "127.0.0.1" } : {}),
+          // Demo jobs ask for this label: workers that joined from other machines cannot reach the demo site.
+          TROUPE_WORKER_LABELS: [process.env.TROUPE_WORKER_LABELS, LOCAL_LABEL].filter(Boolean).join(","),
         });
       }
       if (v.demo && site) {
         const ui = await connectAs({ url: natsUrlFor, ca: natsCa, role: "ui", dataDir: v.dataDir, name: "troupe-up-demo" });
-        const stop = startDemoJobs(ui, { site: site.url, perMinute: v.demoRate, prefix: v.prefix, log: logFor("demo") });
+        const stop = startDemoJobs(ui, { site: site.url, perMinute: v.demoRate, prefix: v.prefix, log: logFor("demo"), workerLabels: [LOCAL_LABEL] });
         stopDemo = () => {
           stop();
           void ui.close();

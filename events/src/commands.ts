@@ -1,5 +1,5 @@
 import { Type, type Static, type TSchema } from "@sinclair/typebox";
-import { Attempt, Epoch, Fingerprint, Id, JobSpec, SubmitProxy, Time } from "./payloads.ts";
+import { Attempt, Epoch, Fingerprint, Id, JobSpec, Labels, SubmitProxy, Time } from "./payloads.ts";
 import { ScenarioSchema } from "./scenario.ts";
 
 /** Request bodies of the request-reply subjects, and their replies. */
@@ -19,6 +19,7 @@ export const SubmitJobSchema = Obj({
   runAt: Type.Optional(Time),
   expiresAt: Type.Optional(Time),
   browser: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+  workerLabels: Type.Optional(Labels("runs only on a worker that has every one of these labels")),
   tags: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 64, pattern: "^[A-Za-z0-9_.:/-]+$" }), { maxItems: 20 })),
   idempotencyKey: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
 }, "submit a job");
@@ -66,7 +67,7 @@ export const ReplySchemas = {
     Obj({ accepted: Type.Literal(true) }, "the worker runs the attempt"),
     Obj({
       accepted: Type.Literal(false),
-      reason: Type.Union(["full", "draining", "unsupported-browser", "invalid", "cpu", "memory", "duplicate"].map((r) => Type.Literal(r))),
+      reason: Type.Union(["full", "draining", "unsupported-browser", "labels", "invalid", "cpu", "memory", "duplicate"].map((r) => Type.Literal(r))),
       message: Type.Optional(Type.String({ maxLength: 4000 })),
       field: Type.Optional(Type.String({ maxLength: 300 })),
     }, "the worker refuses the attempt"),

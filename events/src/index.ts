@@ -3,6 +3,7 @@ export * from "./ids.ts";
 export * from "./subjects.ts";
 export * from "./errors.ts";
 export * from "./payloads.ts";
+export * from "./labels.ts";
 export * from "./scenario.ts";
 export * from "./events.ts";
 export * from "./commands.ts";

@@ -1,5 +1,6 @@
 import { Type, type Static } from "@sinclair/typebox";
 import { ID_MAX_LENGTH, ID_PATTERN } from "./ids.ts";
+import { LABEL_PATTERN, LABELS_MAX } from "./labels.ts";
 import { ScenarioSchema } from "./scenario.ts";
 
 /** Shapes shared by events and commands. Units are in the field descriptions. */
@@ -23,11 +24,16 @@ export const BrowserInfo = Type.Object({
   version: Type.String({ maxLength: 64 }),
 }, { additionalProperties: false });
 
+/** What operators match jobs to workers by: a region, a network, a proxy pool (`region=eu`, `residential`). Compared exactly. */
+export const Label = Type.String({ minLength: 1, maxLength: 64, pattern: LABEL_PATTERN.source, description: "1-64 characters of [A-Za-z0-9_.:=/-], e.g. region=eu" });
+export const Labels = (description: string) => Type.Array(Label, { maxItems: LABELS_MAX, description });
+
 export const Capabilities = Type.Object({
   maxConcurrentJobs: Type.Integer({ minimum: 1, maximum: 1000 }),
   memory: Type.Integer({ minimum: 0, maximum: QUANTITY_MAX, description: "total memory in MB" }),
   cpu: Type.Integer({ minimum: 1, maximum: 1_000_000, description: "CPU cores" }),
   supportedBrowsers: Type.Array(BrowserInfo, { maxItems: 16 }),
+  labels: Type.Optional(Labels("the worker's labels (TROUPE_WORKER_LABELS); a job's workerLabels must all be among them")),
 }, { additionalProperties: false });
 
 export const Fingerprint = Type.Object({
@@ -104,6 +110,7 @@ export const JobSpec = Type.Object({
   runAt: Type.Optional(Time),
   expiresAt: Type.Optional(Time),
   browser: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: "browser name, e.g. chromium" })),
+  workerLabels: Type.Optional(Labels("runs only on a worker that has every one of these labels")),
   tags: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 64, pattern: "^[A-Za-z0-9_.:/-]+$" }), { maxItems: 20 })),
 }, { additionalProperties: false });
 

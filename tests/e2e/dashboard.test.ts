@@ -70,6 +70,8 @@ describe("Workers page", () => {
     await page.waitForSelector('[data-worker-id="wn-e2e-02"][data-status=online]', { timeout: 5000 });
     // No finished job yet: no success rate to show (it read "0%").
     expect(await page.$eval('[data-worker-id="wn-e2e-02"] [data-testid=worker-success]', (e) => e.textContent?.trim())).toMatch(/^– \(0 ok \/ 0 failed\)$/);
+    // Its labels, from the registration the page folded live.
+    expect(await page.$eval('[data-worker-id="wn-e2e-02"] [data-testid=worker-labels]', (e) => e.textContent?.trim())).toBe("e2e, n=02");
     await shot("workers");
 
     // Record every status the card shows, then kill -9 the worker.

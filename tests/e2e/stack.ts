@@ -149,6 +149,7 @@ export async function startStack(o: { workers?: number; tls?: boolean; heartbeat
     return run(`worker-${nn}`, ["worker"], {
       TROUPE_WORKER_NAME: `Worker Node E2E ${nn}`, TROUPE_WORKER_ID: `wn-e2e-${nn}`, TROUPE_WORKER_PORT: "0",
       TROUPE_ALLOWED_TARGETS: "127.0.0.1", TROUPE_MAX_CPU: "100", TROUPE_MIN_FREE_MEMORY_MB: "0", TROUPE_DRAIN_GRACE_MS: "2000",
+      TROUPE_WORKER_LABELS: `e2e,n=${nn}`,
     });
   };
   for (let i = 1; i <= (o.workers ?? 0); i++) startWorker(i);

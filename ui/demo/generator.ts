@@ -7,7 +7,7 @@ import { demoJob, pickKind } from "./scenarios.ts";
  * `perMinute` on average, until stopped. Each submission is validated with
  * the contract first; refusals and timeouts are logged, never fatal.
  */
-export function startDemoJobs(nc: NatsConnection, o: { site: string; perMinute: number; prefix: string; log: (line: string) => void }): () => void {
+export function startDemoJobs(nc: NatsConnection, o: { site: string; perMinute: number; prefix: string; log: (line: string) => void; workerLabels?: string[] }): () => void {
   const subject = subjectsFor(o.prefix).rpc("jobs.submit");
   let n = 0;
   let stopped = false;
@@ -15,7 +15,8 @@ export function startDemoJobs(nc: NatsConnection, o: { site: string; perMinute: 
   const tick = async () => {
     if (stopped) return;
     const kind = pickKind(Math.random());
-    const job = demoJob(kind, o.site, n++);
+    // The demo site listens on this machine's loopback: only workers that share it can run these jobs.
+    const job = { ...demoJob(kind, o.site, n++), ...(o.workerLabels?.length ? { workerLabels: o.workerLabels } : {}) };
     const v = validateCommand("jobs.submit", job);
     if (!v.ok) {
       o.log(`demo job ${kind} is invalid (a bug): ${v.error.path}: ${v.error.message}`);

@@ -294,7 +294,7 @@ export class Master {
       else {
         // Cancelled, dead or taken: a job due weeks ahead must not sit in the delay queue until then.
         this.delayed.discard(job.id);
-        this.queue.discard(job.id, job.spec.browser);
+        this.queue.discard(job.id, job.spec.browser, job.spec.workerLabels);
         if (job.status !== "assigned" && job.status !== "running") this.refused.delete(job.id);
       }
       if (!isWaiting(job) || e.type === "job.submitted" || e.type === "job.requeued") this.scheduleDispatch();
@@ -342,7 +342,7 @@ export class Master {
     if (nb > Date.now()) {
       this.delayed.push({ jobId: job.id, priority: job.priority, order: nb });
       this.armDelayTimer();
-    } else this.queue.push({ jobId: job.id, priority: job.priority, order }, job.spec.browser);
+    } else this.queue.push({ jobId: job.id, priority: job.priority, order }, job.spec.browser, job.spec.workerLabels);
   }
 
   private armDelayTimer() {
@@ -396,13 +396,13 @@ export class Master {
     for (let d = this.delayed.peek(); d && d.order <= now; d = this.delayed.peek()) {
       this.delayed.pop();
       const job = this.state.jobs.get(d.jobId);
-      if (job && isWaiting(job)) this.queue.push({ jobId: job.id, priority: job.priority, order: this.state.submitSeq.get(job.id) ?? 0 }, job.spec.browser);
+      if (job && isWaiting(job)) this.queue.push({ jobId: job.id, priority: job.priority, order: this.state.submitSeq.get(job.id) ?? 0 }, job.spec.browser, job.spec.workerLabels);
     }
     this.armDelayTimer();
     const cands = this.candidates();
     let free = cands.reduce((n, c) => n + Math.max(0, c.worker.maxSlots - c.load), 0);
-    const aside: { entry: QueueEntry; browser: string | undefined }[] = [];
-    // Browsers no free worker runs this round: their queues wait, the others go on.
+    const aside: { entry: QueueEntry; spec: JobView["spec"] }[] = [];
+    // Placements (browser, labels) no free worker offers this round: their queues wait, the others go on.
     const blocked = new Set<string>();
     let misses = 0;
     while (free > 0 && this.inflight < this.cfg.maxInflight && misses < 1000) {
@@ -417,14 +417,14 @@ export class Master {
         continue;
       }
       if (job.spec.expiresAt && Date.parse(job.spec.expiresAt) <= now) {
-        aside.push({ entry, browser: job.spec.browser }); // recovery marks it dead
+        aside.push({ entry, spec: job.spec }); // recovery marks it dead
         continue;
       }
       const refusedBy = this.refused.get(job.id);
       const cand = pickWorker(job, cands, now, this.cfg, refusedBy);
       if (!cand) {
-        aside.push({ entry, browser: job.spec.browser });
-        // Without job-specific refusals no job of this browser fits anywhere now.
+        aside.push({ entry, spec: job.spec });
+        // Without job-specific refusals no job of this placement fits anywhere now.
         if (!refusedBy?.size) blocked.add(next.key);
         misses++;
         continue;
@@ -437,7 +437,7 @@ export class Master {
       this.reserved.set(cand.worker.id, (this.reserved.get(cand.worker.id) ?? 0) + 1);
       void this.assign(job, cand.worker.id, epoch);
     }
-    for (const a of aside) this.queue.push(a.entry, a.browser);
+    for (const a of aside) this.queue.push(a.entry, a.spec.browser, a.spec.workerLabels);
   }
 
   /**

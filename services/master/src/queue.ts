@@ -118,15 +118,17 @@ export class JobQueue {
 }
 
 /**
- * One priority queue per browser a job asks for ("" = any), so jobs nobody can
- * run (a browser no online worker has) never starve the others: the
- * dispatcher blocks their queue for the round and keeps taking from the rest.
+ * One priority queue per placement a job asks for (a browser, worker labels; ""
+ * = any worker), so jobs nobody can run (a browser or label no online worker
+ * has) never starve the others: the dispatcher blocks their queue for the
+ * round and keeps taking from the rest.
  */
 export class BrowserQueues {
   private queues = new Map<string, JobQueue>();
 
-  static key(browser: string | undefined): string {
-    return browser?.toLowerCase() ?? "";
+  static key(browser: string | undefined, labels?: readonly string[]): string {
+    const b = browser?.toLowerCase() ?? "";
+    return labels?.length ? `${b}|${[...new Set(labels)].sort().join(",")}` : b;
   }
 
   get size(): number {
@@ -135,15 +137,15 @@ export class BrowserQueues {
     return n;
   }
 
-  push(e: QueueEntry, browser: string | undefined): void {
-    const k = BrowserQueues.key(browser);
+  push(e: QueueEntry, browser: string | undefined, labels?: readonly string[]): void {
+    const k = BrowserQueues.key(browser, labels);
     let q = this.queues.get(k);
     if (!q) this.queues.set(k, (q = new JobQueue()));
     q.push(e);
   }
 
-  discard(jobId: string, browser: string | undefined): void {
-    this.queues.get(BrowserQueues.key(browser))?.discard(jobId);
+  discard(jobId: string, browser: string | undefined, labels?: readonly string[]): void {
+    this.queues.get(BrowserQueues.key(browser, labels))?.discard(jobId);
   }
 
   /** The best entry (priority, then order) among the queues not blocked, and its queue's key. */

@@ -1,4 +1,4 @@
-import type { JobView } from "@troupe/events";
+import { missingLabels, type JobView } from "@troupe/events";
 import type { WorkerView } from "./state.ts";
 
 /** Worker presence and the choice of a worker for a job. Pure. */
@@ -43,9 +43,14 @@ export function supportsBrowser(w: WorkerView, browser: string | undefined): boo
   return w.browsers !== null && w.browsers.some((b) => b.toLowerCase() === browser.toLowerCase());
 }
 
+/** Whether the worker has every label the job asks for. */
+export function hasLabels(w: WorkerView, wanted: readonly string[] | undefined): boolean {
+  return !wanted?.length || missingLabels(w.labels, wanted).length === 0;
+}
+
 /**
  * The best worker for a job, or undefined: online, a free slot, the job's
- * browser, then most free slots, then least CPU, then least recently picked
+ * browser and labels, then most free slots, then least CPU, then least recently picked
  * (round-robin among equals). `exclude` holds workers that refused it just now.
  */
 export function pickWorker(job: JobView, candidates: Iterable<Candidate>, nowMs: number, c: LivenessConfig, exclude?: ReadonlySet<string>): Candidate | undefined {
@@ -57,6 +62,7 @@ export function pickWorker(job: JobView, candidates: Iterable<Candidate>, nowMs:
     if (p !== "online" && p !== "busy") continue;
     if (cand.load >= w.maxSlots) continue;
     if (!supportsBrowser(w, job.spec.browser)) continue;
+    if (!hasLabels(w, job.spec.workerLabels)) continue;
     if (!best || better(cand, best)) best = cand;
   }
   return best;

@@ -12,7 +12,8 @@ function busyState(): MasterState {
   const s = emptyState();
   const log = logBuilder(s);
   const at = () => new Date(log.now).toISOString();
-  log.add("worker.registered", registration("w1", 2, ["chromium", "firefox"]));
+  const w1 = registration("w1", 2, ["chromium", "firefox"]);
+  log.add("worker.registered", { ...w1, capabilities: { ...w1.capabilities, labels: ["region=eu", "residential"] } });
   log.add("worker.registered", registration("w2", 1));
   log.add("job.submitted", { jobId: "done", spec: SPEC, idempotencyKey: "k1" });
   log.add("job.assigned", { jobId: "done", workerId: "w1", attempt: 1, epoch: 1 });
@@ -52,6 +53,8 @@ describe("master snapshots", () => {
     expect(d.state).toEqual(s);
     expect(JSON.stringify(encodeState(d.state))).toBe(JSON.stringify(encodeState(s)));
     expect(d.state.workers.get("w1")?.held).toBeInstanceOf(Set);
+    expect(d.state.workers.get("w1")?.labels).toEqual(["region=eu", "residential"]);
+    expect(d.state.workers.get("w2")?.labels).toBeUndefined();
   });
 
   it("folds on from a loaded snapshot exactly as from the original", () => {

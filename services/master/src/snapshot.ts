@@ -22,6 +22,8 @@ export interface SnapshotWorker {
   lifecycle: WorkerLifecycle;
   maxSlots: number;
   browsers: string[] | null;
+  /** Absent in snapshots of older masters, and for workers without labels. */
+  labels?: string[];
   lastSeenMs: number;
   held: string[];
   heartbeatMs?: number;
@@ -63,7 +65,7 @@ export function encodeState(s: MasterState): SnapshotState {
     needSpec: [...s.needSpec],
     workers: [...s.workers.values()].map((w) => ({
       id: w.id, ...(w.instanceId !== undefined ? { instanceId: w.instanceId } : {}), lifecycle: w.lifecycle, maxSlots: w.maxSlots,
-      browsers: w.browsers, lastSeenMs: w.lastSeenMs, held: [...w.held], ...(w.heartbeatMs !== undefined ? { heartbeatMs: w.heartbeatMs } : {}),
+      browsers: w.browsers, ...(w.labels ? { labels: w.labels } : {}), lastSeenMs: w.lastSeenMs, held: [...w.held], ...(w.heartbeatMs !== undefined ? { heartbeatMs: w.heartbeatMs } : {}),
     })),
     subjectSeq: [...s.subjectSeq],
     activityMs: [...s.activityMs],
@@ -200,6 +202,7 @@ function decodeState(v: unknown): MasterState {
       lastSeenMs: x.lastSeenMs as number, held: new Set(strings(x.held, "worker held")),
     };
     if (x.instanceId !== undefined) view.instanceId = x.instanceId as string;
+    if (x.labels !== undefined) view.labels = strings(x.labels, "worker labels");
     if (x.heartbeatMs !== undefined) {
       if (!isSeq(x.heartbeatMs)) fail("workers holds an invalid heartbeatMs");
       view.heartbeatMs = x.heartbeatMs as number;

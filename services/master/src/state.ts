@@ -15,6 +15,8 @@ export interface WorkerView {
   maxSlots: number;
   /** Browser names it runs; null when only heartbeats are known (matches jobs that name no browser). */
   browsers: string[] | null;
+  /** Its labels, from its registration (a job's workerLabels must all be among them). */
+  labels?: string[];
   cpu: number;
   /** Server time (ms) of its last heartbeat or worker event. */
   lastSeenMs: number;
@@ -132,6 +134,9 @@ export function applyEvent(s: MasterState, e: TroupeEvent, m: MessageMeta): Appl
       w.lifecycle = "online";
       w.maxSlots = e.data.capabilities.maxConcurrentJobs;
       w.browsers = e.data.capabilities.supportedBrowsers.map((b) => b.name);
+      // A registration says everything it has: one without labels clears those of an earlier instance.
+      if (e.data.capabilities.labels?.length) w.labels = e.data.capabilities.labels;
+      else delete w.labels;
       w.lastSeenMs = Math.max(w.lastSeenMs, m.timeMs);
       break;
     }

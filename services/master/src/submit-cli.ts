@@ -5,6 +5,7 @@ export const submitOptions = {
   url: str("URL to open (instead of a job file)", { metavar: "<url>" }),
   priority: int("1-10, higher runs first", { min: 1, max: 10 }),
   browser: str("browser the job needs, e.g. chromium", { metavar: "<name>" }),
+  labels: str("worker labels the job needs, all of them (workerLabels), comma-separated, e.g. region=eu,residential", { metavar: "<list>" }),
   idempotencyKey: str("resubmitting with the same key returns the same job", { metavar: "<key>" }),
   wait: bool("follow the job with a progress bar; exit 0 on completion, 1 on failure", { default: false }),
   waitTimeout: int("give up waiting after this long (0 = never); exit 3", { default: 0, min: 0, metavar: "<ms>" }),

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { DeliverPolicy, jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { decodeEvent, decodeReply, evolveJob, subjectsFor, validateCommand, type JobView, type TroupeEvent } from "@troupe/events";
+import { decodeEvent, decodeReply, evolveJob, parseLabels, subjectsFor, validateCommand, type JobView, type TroupeEvent } from "@troupe/events";
 import { connectAs, storeNames, UsageError, type OptionValues } from "@troupe/events/node";
 import { exitCodeFor, progressLine } from "./progress.ts";
 import type { submitOptions } from "./submit-cli.ts";
@@ -9,7 +9,7 @@ import type { submitOptions } from "./submit-cli.ts";
 type Values = OptionValues<typeof submitOptions>;
 
 /** The request body from a job file and/or flags, validated with the contract (a bad one is a usage error). */
-export function buildSubmitBody(v: Pick<Values, "url" | "priority" | "browser" | "idempotencyKey">, file?: string, readFile = (f: string) => readFileSync(f === "-" ? 0 : f, "utf8")): Record<string, unknown> {
+export function buildSubmitBody(v: Pick<Values, "url" | "priority" | "browser" | "idempotencyKey"> & Partial<Pick<Values, "labels">>, file?: string, readFile = (f: string) => readFileSync(f === "-" ? 0 : f, "utf8")): Record<string, unknown> {
   let body: Record<string, unknown> = {};
   if (file !== undefined) {
     let text: string;
@@ -30,6 +30,13 @@ export function buildSubmitBody(v: Pick<Values, "url" | "priority" | "browser" |
   if (v.url !== undefined) body.url = v.url;
   if (v.priority !== undefined) body.priority = v.priority;
   if (v.browser !== undefined) body.browser = v.browser;
+  if (v.labels !== undefined) {
+    try {
+      body.workerLabels = parseLabels(v.labels);
+    } catch (e) {
+      throw new UsageError(`--labels: ${(e as Error).message}`);
+    }
+  }
   if (v.idempotencyKey !== undefined) body.idempotencyKey = v.idempotencyKey;
   const r = validateCommand("jobs.submit", body);
   if (!r.ok) throw new UsageError(`${r.error.path || "job"}: ${r.error.message}`);

@@ -133,6 +133,24 @@ describe("assignment", () => {
     expect([...chrome.requests, ...fox.requests].some((r) => r.jobId === webkit)).toBe(false);
   });
 
+  it("sends a job that wants labels only to a worker that has them all, and keeps it waiting (without holding up others) until one registers", async () => {
+    const eu = await fakeWorker(nats, { id: "w-eu", slots: 4, labels: ["region=eu"] });
+    const plain = await fakeWorker(nats, { id: "w-plain", slots: 4 });
+    workers.push(eu, plain);
+    const euJob = jobIdOf(await submit(ui, { url: "https://example.com/eu", workerLabels: ["region=eu"], priority: 9 }));
+    const both = jobIdOf(await submit(ui, { url: "https://example.com/eu-res", workerLabels: ["region=eu", "residential"], priority: 10 }));
+    const any = jobIdOf(await submit(ui, { url: "https://example.com/any", priority: 1 }));
+    await waitFor("the eu job and the unlabelled job completed", () => status(euJob) === "completed" && status(any) === "completed");
+    expect(eu.accepted.map((a) => a.jobId)).toContain(euJob);
+    expect(plain.accepted.map((a) => a.jobId)).not.toContain(euJob);
+    expect(status(both)).toBe("queued");
+    expect([...eu.requests, ...plain.requests].some((r) => r.jobId === both)).toBe(false);
+    const euRes = await fakeWorker(nats, { id: "w-eu-res", slots: 1, labels: ["residential", "region=eu", "gpu"] });
+    workers.push(euRes);
+    await waitFor("the job wanting both labels completed on the worker that has them", () => status(both) === "completed");
+    expect(euRes.accepted.map((a) => a.jobId)).toEqual([both]);
+  });
+
   it("does not let many jobs nobody can run hold up the others", async () => {
     // 1,200 high-priority jobs for a browser no worker has, appended straight to the log.
     const { js } = await nats.js("master");

@@ -21,6 +21,7 @@ export interface FakeWorkerOptions {
   env: Record<string, string>;
   slots?: number;
   browsers?: string[];
+  labels?: string[];
   heartbeatMs?: number;
   behaviour?: (job: Command<"worker.assign">) => Behaviour;
   /** Time from accepting to the first job event (a real worker launches a browser first). */
@@ -83,7 +84,7 @@ export class FakeWorker {
     await this.nc.flush();
     await this.publish("worker.registered", {
       workerId: this.id, instanceId: this.instanceId, name: `Fake ${this.id}`, type: "fake", ip: "127.0.0.1", port: 0, version: "test",
-      capabilities: { maxConcurrentJobs: this.o.slots ?? 1, memory: 1024, cpu: 1, supportedBrowsers: (this.o.browsers ?? ["chromium"]).map((name) => ({ name, version: "1" })) },
+      capabilities: { maxConcurrentJobs: this.o.slots ?? 1, memory: 1024, cpu: 1, supportedBrowsers: (this.o.browsers ?? ["chromium"]).map((name) => ({ name, version: "1" })), ...(this.o.labels ? { labels: this.o.labels } : {}) },
     });
     await this.heartbeat();
     this.hb = setInterval(() => void this.heartbeat().catch((e: Error) => this.errors.push(e)), this.o.heartbeatMs ?? 200);

@@ -69,6 +69,18 @@ describe("troupe submit", () => {
     expect(r.output).toMatch(/maxAttempts/);
     expect((await troupeSubmit("--url", "https://example.com", "--priority", "11")).code).toBe(2);
     expect((await troupeSubmit()).output).toMatch(/give a job file or --url/);
+    const badLabel = await troupeSubmit("--url", "https://example.com", "--labels", "eu,not ok");
+    expect(badLabel.code).toBe(2);
+    expect(badLabel.output).toMatch(/--labels: invalid label "not ok"/);
     expect(master.master.state.jobs.size + master.master.state.finished.size).toBe(jobs);
+  }, SLOW);
+
+  it("--labels asks for workers with all those labels (workerLabels in the job's spec)", async () => {
+    const r = await troupeSubmit("--url", "https://example.com/labelled", "--labels", "region=eu, gpu");
+    expect(r.code).toBe(0);
+    const job = foldJobs(await readLog(master.master.nc)).jobs.get(r.output.split("\n")[0] ?? "");
+    expect(job?.spec.workerLabels).toEqual(["region=eu", "gpu"]);
+    // No worker here has them: it waits.
+    expect(job?.status).toBe("queued");
   }, SLOW);
 });

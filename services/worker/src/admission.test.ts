@@ -9,7 +9,7 @@ const cmd = (over: Partial<Command<"worker.assign">> = {}, spec: Partial<Command
 });
 const state = (over: Partial<AdmissionState> = {}): AdmissionState => ({
   draining: false, maxJobs: 2, running: new Map(), load: { cpuUsage: 10, availableMemoryMb: 4000 },
-  maxCpu: 90, minFreeMemoryMb: 256, allowScriptSteps: false, highestEpoch: 0, ...over,
+  maxCpu: 90, minFreeMemoryMb: 256, allowScriptSteps: false, labels: [], highestEpoch: 0, ...over,
 });
 
 describe("admit", () => {
@@ -25,6 +25,13 @@ describe("admit", () => {
     expect(admit(cmd({}, { browser: "firefox" }), state())).toMatchObject({ accepted: false, reason: "unsupported-browser", field: "spec.browser" });
     expect(admit(cmd({ attempt: 2 }), state({ running: new Map([["j1", 1]]) }))).toMatchObject({ accepted: false, reason: "duplicate" });
     expect(admit(cmd({ epoch: 1 }), state({ highestEpoch: 2 }))).toMatchObject({ accepted: false, reason: "invalid", field: "epoch" });
+  });
+  it("refuses a job that wants a label this worker lacks, naming what is missing; takes one whose labels it has", () => {
+    expect(admit(cmd({}, { workerLabels: ["region=eu", "residential"] }), state({ labels: ["region=eu"] })))
+      .toMatchObject({ accepted: false, reason: "labels", field: "spec.workerLabels", message: "the job wants label residential; this worker has region=eu" });
+    expect(admit(cmd({}, { workerLabels: ["gpu"] }), state())).toMatchObject({ accepted: false, reason: "labels", message: expect.stringMatching(/this worker has none$/) });
+    expect(admit(cmd({}, { workerLabels: ["region=eu"] }), state({ labels: ["residential", "region=eu"] }))).toEqual({ accepted: true });
+    expect(admit(cmd(), state({ labels: ["region=eu"] }))).toEqual({ accepted: true });
   });
   it("accepts a re-sent request for the attempt it already runs", () => {
     expect(admit(cmd(), state({ running: new Map([["j1", 1]]), draining: true }))).toEqual({ accepted: true });

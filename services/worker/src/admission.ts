@@ -1,4 +1,4 @@
-import type { AssignReply, Command, RefuseReason } from "@troupe/events";
+import { missingLabels, type AssignReply, type Command, type RefuseReason } from "@troupe/events";
 
 /** The browsers this worker runs (a job's `browser` must be one of them, or unset). */
 export const SUPPORTED_BROWSERS = ["chromium", "chrome"] as const;
@@ -13,6 +13,8 @@ export interface AdmissionState {
   maxCpu: number;
   minFreeMemoryMb: number;
   allowScriptSteps: boolean;
+  /** This worker's labels (a job's workerLabels must all be among them). */
+  labels: readonly string[];
   /** Highest master epoch seen; an older one is a deposed master. */
   highestEpoch: number;
 }
@@ -23,7 +25,7 @@ const refuse = (reason: RefuseReason, message: string, field?: string): AssignRe
 /**
  * Decides whether to take an attempt (already schema-valid). Pure: the handler
  * supplies the state. Order: idempotent re-request, draining, invalid, duplicate,
- * browser, slots, machine load.
+ * browser, labels, slots, machine load.
  */
 export function admit(cmd: Command<"worker.assign">, s: AdmissionState): AssignReply {
   const runningAttempt = s.running.get(cmd.jobId);
@@ -40,6 +42,8 @@ export function admit(cmd: Command<"worker.assign">, s: AdmissionState): AssignR
   if (cmd.spec.browser && !(SUPPORTED_BROWSERS as readonly string[]).includes(cmd.spec.browser.toLowerCase())) {
     return refuse("unsupported-browser", `browser ${JSON.stringify(cmd.spec.browser)} is not available; this worker runs ${SUPPORTED_BROWSERS.join(", ")}`, "spec.browser");
   }
+  const missing = missingLabels(s.labels, cmd.spec.workerLabels);
+  if (missing.length) return refuse("labels", `the job wants label${missing.length > 1 ? "s" : ""} ${missing.join(", ")}; this worker has ${s.labels.length ? s.labels.join(", ") : "none"}`, "spec.workerLabels");
   if (s.running.size >= s.maxJobs) return refuse("full", `all ${s.maxJobs} job slots are busy`);
   if (s.load && s.load.cpuUsage > s.maxCpu) return refuse("cpu", `CPU usage ${s.load.cpuUsage.toFixed(0)}% is above ${s.maxCpu}%`);
   if (s.load && s.load.availableMemoryMb < s.minFreeMemoryMb) return refuse("memory", `available memory ${Math.round(s.load.availableMemoryMb)} MB is below ${s.minFreeMemoryMb} MB`);

@@ -26,6 +26,12 @@ describe("worker config", () => {
     expect(() => config(["--name", "!!!"])).toThrow(/derived from the name "!!!".*--id/);
     expect(() => config([], { TROUPE_ALLOWED_TARGETS: "10.0.0.0/99" })).toThrow(/TROUPE_ALLOWED_TARGETS.*not a valid CIDR/);
   });
+  it("reads labels from --labels / TROUPE_WORKER_LABELS (trimmed, once each) and refuses a bad one, naming it", () => {
+    expect(config([]).labels).toEqual([]);
+    expect(config([], { TROUPE_WORKER_LABELS: " region=eu, residential ,region=eu," }).labels).toEqual(["region=eu", "residential"]);
+    expect(() => config(["--labels", "eu,has space"])).toThrow(/--labels \[TROUPE_WORKER_LABELS\]: invalid label "has space"/);
+    expect(describeConfig(config(["--labels", "region=eu,gpu"]))).toMatch(/Labels:\s+region=eu, gpu/);
+  });
   it("prints the seed's banner: name, type, IP, max jobs, memory", () => {
     const text = describeConfig(config(["--name", "Worker Node Demo 01", "--max-jobs", "3"]));
     expect(text).toMatch(/Name:\s+Worker Node Demo 01/);

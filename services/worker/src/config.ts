@@ -1,5 +1,5 @@
 import { hostname, networkInterfaces, totalmem } from "node:os";
-import { assertValidId, slugWorkerName } from "@troupe/events";
+import { assertValidId, parseLabels, slugWorkerName } from "@troupe/events";
 import { bool, int, natsOptions, str, UsageError, type OptionValues } from "@troupe/events/node";
 import { createTargetGuard } from "./ssrf.ts";
 
@@ -24,6 +24,7 @@ export const workerOptions = {
   allowPrivateTargets: bool("allow targets on loopback/private/link-local/metadata addresses (SSRF guard off)", { env: "TROUPE_ALLOW_PRIVATE_TARGETS", default: false }),
   allowedTargets: str("comma-separated hosts or CIDRs allowed even when private, e.g. intranet.local,10.1.0.0/16", { env: "TROUPE_ALLOWED_TARGETS", default: "", metavar: "<list>" }),
   allowScriptSteps: bool("allow steps that run page JavaScript (waitForExpression)", { env: "TROUPE_ALLOW_SCRIPT_STEPS", default: false }),
+  labels: str("labels jobs can ask for (a job's workerLabels must all be here), comma-separated, e.g. region=eu,residential", { env: "TROUPE_WORKER_LABELS", default: "", metavar: "<list>" }),
 } as const;
 
 export type WorkerOptionValues = OptionValues<typeof workerOptions>;
@@ -57,6 +58,7 @@ export interface WorkerConfig {
   allowPrivateTargets: boolean;
   allowedTargets: string[];
   allowScriptSteps: boolean;
+  labels: string[];
 }
 
 /** First non-internal IPv4 address, else loopback. */
@@ -83,6 +85,12 @@ export function resolveConfig(v: WorkerOptionValues, detected = { ip: detectIp, 
   } catch (e) {
     throw new UsageError(`--allowed-targets [TROUPE_ALLOWED_TARGETS]: ${(e as Error).message}`);
   }
+  let labels: string[];
+  try {
+    labels = parseLabels(v.labels);
+  } catch (e) {
+    throw new UsageError(`--labels [TROUPE_WORKER_LABELS]: ${(e as Error).message}`);
+  }
   return {
     natsUrl: v.natsUrl,
     natsCa: v.natsCa,
@@ -107,6 +115,7 @@ export function resolveConfig(v: WorkerOptionValues, detected = { ip: detectIp, 
     allowPrivateTargets: v.allowPrivateTargets,
     allowedTargets,
     allowScriptSteps: v.allowScriptSteps,
+    labels,
   };
 }
 
@@ -125,5 +134,6 @@ export function describeConfig(c: WorkerConfig): string {
   if (c.allowPrivateTargets) rows.push(["SSRF guard", "off (private targets allowed)"]);
   else if (c.allowedTargets.length) rows.push(["SSRF allow", c.allowedTargets.join(", ")]);
   if (c.allowScriptSteps) rows.push(["Script steps", "allowed"]);
+  if (c.labels.length) rows.push(["Labels", c.labels.join(", ")]);
   return [`🎭 Troupe worker`, ...rows.map(([k, val]) => `   ${`${k}:`.padEnd(13)}${val}`)].join("\n");
 }

@@ -126,6 +126,7 @@ export class Worker {
         memory: c.memoryMb,
         cpu: Math.max(1, cpus().length),
         supportedBrowsers: [{ name: "chromium", version: (this.pool.version.split("/")[1] ?? this.pool.version).slice(0, 64) }],
+        ...(c.labels.length ? { labels: c.labels } : {}),
       },
     }, { deadlineMs: Number.POSITIVE_INFINITY, stopped: () => this.o.abort?.aborted === true });
     this.log.info({ instanceId: this.instanceId, statusPort: this.status.port }, "worker registered");
@@ -181,6 +182,7 @@ export class Worker {
       maxCpu: this.config.maxCpu,
       minFreeMemoryMb: this.config.minFreeMemoryMb,
       allowScriptSteps: this.config.allowScriptSteps,
+      labels: this.config.labels,
       highestEpoch: this.highestEpoch,
     });
     let proxyPassword: string | undefined;

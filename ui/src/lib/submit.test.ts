@@ -11,6 +11,16 @@ describe("buildSubmit", () => {
     if (r.ok) expect(validateCommand("jobs.submit", r.body).ok).toBe(true);
   });
 
+  it("sends worker labels as a list the contract checks, naming a bad one by its index", () => {
+    const r = buildSubmit({ ...form, url: "https://example.com", workerLabels: " region=eu, residential ," });
+    expect(r).toEqual({ ok: true, body: { url: "https://example.com", workerLabels: ["region=eu", "residential"] } });
+    if (r.ok) expect(validateCommand("jobs.submit", r.body).ok).toBe(true);
+    const bad = buildSubmit({ ...form, url: "https://example.com", workerLabels: "eu, not ok" });
+    if (!bad.ok) throw new Error("built");
+    const v = validateCommand("jobs.submit", bad.body);
+    expect(v.ok ? null : v.error.path).toBe("workerLabels[1]");
+  });
+
   it("parses a pasted Recorder export", () => {
     const scenario = { title: "rec", steps: [{ type: "setViewport", width: 800, height: 600, deviceScaleFactor: 1, isMobile: false, hasTouch: false, isLandscape: false }, { type: "navigate", url: "https://example.com/" }] };
     const r = buildSubmit({ ...form, scenario: JSON.stringify(scenario) });

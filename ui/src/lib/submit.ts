@@ -3,6 +3,8 @@ export interface SubmitForm {
   url: string;
   priority: string;
   tags: string;
+  /** Worker labels the job needs, comma-separated (optional in the form). */
+  workerLabels?: string;
   maxAttempts: string;
   timeoutMs: string;
   scenario: string;
@@ -27,6 +29,9 @@ export function buildSubmit(f: SubmitForm): Built {
   }
   const tags = f.tags.split(",").map((t) => t.trim()).filter(Boolean);
   if (tags.length) body.tags = tags;
+  // Split only; the server names a bad label (workerLabels[i]) with the contract's words.
+  const labels = (f.workerLabels ?? "").split(",").map((t) => t.trim()).filter(Boolean);
+  if (labels.length) body.workerLabels = labels;
   if (f.scenario.trim()) {
     try {
       body.scenario = JSON.parse(f.scenario);
