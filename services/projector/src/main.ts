@@ -2,7 +2,7 @@ import { subjectsFor } from "@troupe/events";
 import { connectAs, createLogger, shutdownSignal, storeNames, type OptionValues } from "@troupe/events/node";
 import type { liveOptions, replayOptions } from "./config.ts";
 import { dbPathFor } from "./db-file.ts";
-import { prepareFile } from "./init-file.ts";
+import { assertReadModelPath, prepareFile } from "./init-file.ts";
 import { LiveProjector } from "./live.ts";
 import { ProjectorMetrics, serveMetrics } from "./metrics.ts";
 import { formatProgress, parseUntil, type Progress } from "./progress.ts";
@@ -41,6 +41,7 @@ export async function runReplay(v: ReplayConfig): Promise<number> {
   const log = createLogger("projector");
   const c = common(v);
   const until = v.until !== undefined ? parseUntil(v.until) : undefined;
+  assertReadModelPath(c.path);
   const nc = await connectAs({ url: v.natsUrl, ca: v.natsCa, role: "projector", dataDir: v.dataDir, name: "troupe-replay", log });
   const abort = new AbortController();
   void shutdownSignal().then(() => abort.abort());
@@ -61,6 +62,7 @@ export async function runReplay(v: ReplayConfig): Promise<number> {
 export async function runProjector(v: LiveConfig): Promise<number> {
   const log = createLogger("projector");
   const c = common(v);
+  assertReadModelPath(c.path); // before the lock file is made beside it
   let lock: WriterLock;
   try {
     lock = acquireWriterLock(c.path);

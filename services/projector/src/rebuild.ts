@@ -5,6 +5,7 @@ import type { Logger } from "@troupe/events/node";
 import { buildThreadEntry, tsxEntry } from "./build-thread-bundle.ts";
 import { BuildWriter } from "./build-writer.ts";
 import { newGenerationPath, removeDatabaseFiles, swapIn } from "./db-file.ts";
+import { assertReadModelPath } from "./init-file.ts";
 import type { Progress, Until } from "./progress.ts";
 import { readStreamPush } from "./push-read.ts";
 import { threadCpuMs } from "./thread-cpu.ts";
@@ -143,6 +144,7 @@ export function validateDefault(env: Record<string, string | undefined> = proces
 }
 
 export async function rebuild(o: RebuildOptions): Promise<RebuildResult> {
+  assertReadModelPath(o.path); // the swap replaces it and deletes what it pointed at
   const validateOn = o.validateOn ?? validateDefault();
   const started = Date.now();
   const cpu0 = threadCpuMs();

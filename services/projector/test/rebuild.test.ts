@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
-import { readdirSync } from "node:fs";
-import { basename, dirname, resolve } from "node:path";
+import { readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
+import Database from "better-sqlite3";
 import { fileURLToPath } from "node:url";
 import { startTestNats, waitFor, type TestNats } from "@troupe/tests/harness";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -31,6 +32,33 @@ function replay(path: string): Promise<{ code: number | null; stderr: string }> 
 }
 
 describe("rebuild (troupe replay)", () => {
+  it("refuses a --db that is not a read-model database, leaving it and what a symlink points at untouched", async () => {
+    const dir = dirname(tempDbPath());
+    const text = join(dir, "notes.txt");
+    writeFileSync(text, "precious");
+    const target = join(dir, "target.txt");
+    writeFileSync(target, "precious too");
+    const link = join(dir, "link.sqlite");
+    symlinkSync(target, link);
+    const other = join(dir, "other-app.sqlite");
+    const db = new Database(other);
+    db.exec("create table users (name text); insert into users values ('alice')");
+    db.close();
+    for (const [path, why] of [[text, /not an SQLite database/], [link, /is a symlink to .*target\.txt, not to one of troupe's generation files/], [other, /SQLite database of something else/]] as const) {
+      const r = await replay(path);
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).toMatch(new RegExp(`refusing to use ${path.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} as the read-model database`));
+      expect(r.stderr).toMatch(why);
+    }
+    expect(readFileSync(text, "utf8")).toBe("precious");
+    expect(readFileSync(target, "utf8")).toBe("precious too");
+    expect(readlinkSync(link)).toBe(target);
+    const again = new Database(other, { readonly: true });
+    expect(again.prepare("select name from users").all()).toEqual([{ name: "alice" }]);
+    again.close();
+    expect(readdirSync(dir).filter((f) => /\.(g|swap)-/.test(f))).toEqual([]);
+  }, 120_000);
+
   it("no reader sees a half-built database: every read during the rebuild sees the old or the new state", async () => {
     await publishAll(generateEvents({ workers: 30, events: 4000, startMs: Date.now() - 3600_000, stepMs: 100, seed: 7, idPrefix: "r" }), js);
     const path = tempDbPath();
