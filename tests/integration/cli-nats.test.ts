@@ -32,7 +32,8 @@ function troupe(args: string[], env: Record<string, string>) {
     child,
     exited,
     output: () => output,
-    waitFor(re: RegExp, timeoutMs = 20_000): Promise<string> {
+    // Generous: a command's start (node + tsx) took over 20 s once on a machine running three test loads at once.
+    waitFor(re: RegExp, timeoutMs = 45_000): Promise<string> {
       const m = output.match(re);
       if (m) return Promise.resolve(m[0]);
       return new Promise((res, rej) => {
@@ -263,7 +264,7 @@ describe("troupe nats --tls-self-signed, then init and tail with TROUPE_NATS_CA 
     expect(init.output()).toMatch(/stream TROUPE_EVENTS: created/);
   });
 
-  it("tail follows over TLS (--nats-ca)", async () => {
+  it("tail follows over TLS (--nats-ca)", { timeout: 120_000 }, async () => {
     const tail = troupe(["tail", "--nats-ca", join(dataDir, "tls", "ca.crt")], env);
     try {
       await tail.waitFor(/following troupe\.evt\.>/);
