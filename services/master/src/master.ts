@@ -11,8 +11,8 @@ import { follow, type Following } from "./follow.ts";
 import { LeaderLease } from "./leader.ts";
 import { newCounters, renderMetrics, type Counters } from "./metrics.ts";
 import { BrowserQueues, JobQueue, type QueueEntry } from "./queue.ts";
-import { afterRefusal, decide, type Decision, type RecoveryConfig } from "./recovery.ts";
-import { pickWorker, type Candidate } from "./scheduler.ts";
+import { afterRefusal, decide, forgetUnregistered, type Decision, type RecoveryConfig } from "./recovery.ts";
+import { hasLabels, pickWorker, supportsBrowser, type Candidate } from "./scheduler.ts";
 import { decodeSnapshot, encodeSnapshotSliced, resumeFrom, snapshotDue } from "./snapshot.ts";
 import { applyEvent, applyHeartbeat, emptyState, finishedGuardSeq, type MasterState } from "./state.ts";
 
@@ -493,7 +493,7 @@ export class Master {
     const refusal = await this.askWorker(job, workerId, epoch);
     if (refusal === undefined) return;
     // Straight to the next worker; once every worker refused, back off (refusals are not spent attempts, but each is a log entry).
-    const exhausted = this.noteRefusal(job.id, workerId);
+    const exhausted = this.noteRefusal(job, workerId);
     await this.apply(afterRefusal(this.state, job, workerId, refusal, exhausted, Date.now(), this.cfg), epoch);
   }
 
@@ -606,12 +606,14 @@ export class Master {
   }
 
   /** Remembers a refusal; true when every online worker has now refused the job (the set starts over). */
-  private noteRefusal(jobId: string, workerId: string): boolean {
+  private noteRefusal(job: JobView, workerId: string): boolean {
+    const jobId = job.id;
     let s = this.refused.get(jobId);
     if (!s) this.refused.set(jobId, (s = new Set()));
     s.add(workerId);
+    // The workers that could have been asked: registered, online, the job's browser and labels.
     let online = 0;
-    for (const w of this.state.workers.values()) if (w.lifecycle === "online") online++;
+    for (const w of this.state.workers.values()) if (w.lifecycle === "online" && w.browsers !== null && supportsBrowser(w, job.spec.browser) && hasLabels(w, job.spec.workerLabels)) online++;
     if (s.size < online) return false;
     this.refused.delete(jobId);
     return true;
@@ -683,6 +685,10 @@ export class Master {
     if (this.ready) for (const id of this.state.needSpec) void this.readSpec(id);
     for (const id of this.unconfirmed.keys()) void this.confirm(id);
     if (this.queue.size > 0 || this.delayed.size > 0) this.scheduleDispatch();
+    if (this.ready) {
+      const forgotten = forgetUnregistered(this.state, Date.now(), this.cfg);
+      if (forgotten.length) this.log.warn({ workers: forgotten.slice(0, 20), count: forgotten.length }, "forgot silent workers that only ever sent heartbeats (never registered)");
+    }
     const epoch = this.epoch;
     if (!epoch || !this.ready || this.blindFollowers.size > 0) return;
     const decisions = decide(this.state, this.decisionTime(), this.cfg, (id) => this.pendingJobs.has(id) || this.pendingWorkers.has(id), Math.max(this.leaderSinceMs, this.connectedSinceMs, this.awakeSinceMs));

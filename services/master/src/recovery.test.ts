@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { ATTEMPT_MAX } from "@troupe/events";
-import { afterRefusal, backoffDelay, decide, retryOrDead } from "./recovery.ts";
-import { emptyState } from "./state.ts";
+import { createEvent, type EventOf } from "@troupe/events";
+import { afterRefusal, backoffDelay, decide, forgetUnregistered, retryOrDead } from "./recovery.ts";
+import { applyHeartbeat, emptyState } from "./state.ts";
 import { logBuilder, registration, SPEC } from "./testing.ts";
 
 const cfg = { heartbeatIntervalMs: 1000, leaseMs: 5000, backoffMs: 100, maxBackoffMs: 1000 };
@@ -32,6 +33,23 @@ describe("decide", () => {
       { kind: "requeue", jobId: "j", attempt: 2, previousAttempt: 1, previousWorkerId: "w1", reason: "worker-lost", notBeforeMs: log.now + 3001 + 100 },
     ]);
     expect(decide(s, log.now + 3001, cfg, (id) => id === "w1" || id === "j")).toEqual([]);
+  });
+
+  it("announces no loss for a worker that only ever sent heartbeats, and forgets it once silent (made-up ids must not pile up)", () => {
+    const { s, log } = running();
+    const hb = (workerId: string) => createEvent("worker.heartbeat", {
+      workerId, instanceId: `i-${workerId}`, status: "online", currentJobs: 0, maxConcurrentJobs: 4, jobIds: [],
+      metrics: { memoryUsage: 1, cpuUsage: 1, diskUsage: 1, networkUsage: 1, jobsCompleted: 0, jobsFailed: 0, averageResponseTime: 0 },
+      performance: { successRate: 100, averageJobDuration: 0 },
+    }, workerId) as EventOf<"worker.heartbeat">;
+    for (let i = 0; i < 100; i++) applyHeartbeat(s, hb(`phantom-${i}`), log.now);
+    applyHeartbeat(s, hb("w1"), log.now);
+    expect(s.workers.size).toBe(101);
+    expect(forgetUnregistered(s, log.now + 2500, cfg)).toEqual([]);
+    // Past the lost window: the registered worker is declared lost as before, the phantoms are only dropped.
+    expect(decide(s, log.now + 3001, cfg).filter((d) => d.kind === "worker-lost").map((d) => d.kind === "worker-lost" && d.workerId)).toEqual(["w1"]);
+    expect(forgetUnregistered(s, log.now + 3001, cfg)).toHaveLength(100);
+    expect([...s.workers.keys()]).toEqual(["w1"]);
   });
 
   it("takes no silence from before the master could see for evidence: a full window from then on", () => {

@@ -89,6 +89,8 @@ export function decide(s: MasterState, nowMs: number, c: RecoveryConfig, skip: (
   const lostJobs = new Set<string>();
   for (const w of s.workers.values()) {
     if (w.lifecycle === "lost" || w.lifecycle === "offline") continue;
+    // Never registered and holding nothing: nothing to announce or recover (forgetUnregistered drops it).
+    if (w.browsers === null && w.held.size === 0) continue;
     if (skip(w.id) || presenceOf(w, nowMs, c, seeingSinceMs) !== "lost") continue;
     const jobIds = [...w.held].slice(0, 1000);
     out.push({ kind: "worker-lost", workerId: w.id, ...(w.instanceId ? { instanceId: w.instanceId } : {}), lastSeenMs: w.lastSeenMs, jobIds });
@@ -116,6 +118,21 @@ export function decide(s: MasterState, nowMs: number, c: RecoveryConfig, skip: (
         }
         break;
     }
+  }
+  return out;
+}
+
+/**
+ * Drops workers known only from heartbeats (never registered: no browsers known), holding no job,
+ * once silent for the lost window. Real workers register at start; heartbeats alone (a worker
+ * credential publishing made-up ids) must not grow the state without bound. Returns the ids dropped.
+ */
+export function forgetUnregistered(s: MasterState, nowMs: number, c: LivenessConfig): string[] {
+  const out: string[] = [];
+  for (const w of s.workers.values()) {
+    if (w.browsers !== null || w.held.size > 0 || presenceOf(w, nowMs, c) !== "lost") continue;
+    s.workers.delete(w.id);
+    out.push(w.id);
   }
   return out;
 }

@@ -45,6 +45,7 @@ describe("pickWorker", () => {
     expect(pickWorker(job("chromium"), none, 10, cfg, new Set(["refused"]))).toBeUndefined();
     expect(pickWorker(job("firefox"), none, 10, cfg, new Set(["refused"]))?.worker.id).toBe("fox");
     expect(pickWorker(job("chromium"), [cand(w("unknown", { browsers: null }))], 10, cfg)).toBeUndefined();
-    expect(pickWorker(job(), [cand(w("unknown", { browsers: null }))], 10, cfg)?.worker.id).toBe("unknown");
+    // Known only from heartbeats (never registered): no job at all, not even one that names no browser.
+    expect(pickWorker(job(), [cand(w("unknown", { browsers: null }))], 10, cfg)).toBeUndefined();
   });
 });

@@ -61,6 +61,9 @@ export function pickWorker(job: JobView, candidates: Iterable<Candidate>, nowMs:
     const p = presenceOf(w, nowMs, c);
     if (p !== "online" && p !== "busy") continue;
     if (cand.load >= w.maxSlots) continue;
+    // Known only from heartbeats: it never registered, so nothing says it can run jobs (or that it exists:
+    // a worker credential can publish heartbeats for made-up ids, and asking each one spent an attempt number).
+    if (w.browsers === null) continue;
     if (!supportsBrowser(w, job.spec.browser)) continue;
     if (!hasLabels(w, job.spec.workerLabels)) continue;
     if (!best || better(cand, best)) best = cand;

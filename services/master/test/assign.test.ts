@@ -151,6 +151,23 @@ describe("assignment", () => {
     expect(euRes.accepted.map((a) => a.jobId)).toEqual([both]);
   });
 
+  it("offers no job to ids that only send heartbeats (never registered): a job goes to a real worker at its first attempt", async () => {
+    const { js } = await nats.js("worker");
+    const phantoms = Array.from({ length: 50 }, (_, i) => `phantom-${i}`);
+    await Promise.all(phantoms.map((id) => publishEvent(js, createEvent("worker.heartbeat", {
+      workerId: id, instanceId: `i-${id}`, status: "online", currentJobs: 0, maxConcurrentJobs: 10, jobIds: [],
+      metrics: { memoryUsage: 1, cpuUsage: 0, diskUsage: 1, networkUsage: 0, jobsCompleted: 0, jobsFailed: 0, averageResponseTime: 0 },
+      performance: { successRate: 100, averageJobDuration: 0 },
+    }, id) as TroupeEvent)));
+    await waitFor("the phantoms' heartbeats folded", () => phantoms.every((id) => master.master.state.workers.has(id)));
+    const real = await fakeWorker(nats, { id: "w-real", slots: 1 });
+    workers.push(real);
+    const id = jobIdOf(await submit(ui, { url: "https://example.com/not-for-phantoms" }));
+    await waitFor("completed", () => status(id) === "completed");
+    expect(lookupJob(master.master.state, id)).toMatchObject({ attempt: 1 });
+    expect(real.accepted.map((a) => a.jobId)).toEqual([id]);
+  });
+
   it("does not let many jobs nobody can run hold up the others", async () => {
     // 1,200 high-priority jobs for a browser no worker has, appended straight to the log.
     const { js } = await nats.js("master");
