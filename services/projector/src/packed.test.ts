@@ -1,6 +1,6 @@
 import { createEvent, decodeEvent, encodeEvent, subjectOf, subjectsFor } from "@troupe/events";
 import { describe, expect, it } from "vitest";
-import { BatchPacker, overwrittenHeartbeats as overwritten, unpack } from "./packed.ts";
+import { BatchPacker, overwrittenHeartbeats as overwritten, STICKY_HEARTBEAT_MS, STICKY_MEMORY_TOTAL, stickyMask, unpack } from "./packed.ts";
 
 const s = subjectsFor("troupe");
 const spec = { url: "https://e.com/ü/✓", priority: 5, maxAttempts: 3, timeoutMs: 60_000 };
@@ -18,6 +18,18 @@ describe("overwrittenHeartbeats", () => {
   it("keeps a heartbeat with a memoryTotal unless a later one has one too (an absent memoryTotal keeps the previous)", () => {
     expect(overwrittenHeartbeats([hb("a", true), hb("a"), hb("a")])).toEqual([false, true, false]);
     expect(overwrittenHeartbeats([hb("a", true), hb("a"), hb("a", true), hb("a")])).toEqual([true, true, false, false]);
+  });
+
+  it("keeps a heartbeat with a heartbeatMs too unless later ones set it (it is sticky like memoryTotal; a rebuild differed from the live fold)", () => {
+    const m = (worker: string, mask: number) => ({ worker, mask });
+    const run = (hbs: { worker: string; mask: number }[]) => [...overwritten(hbs.map((h) => h.worker), hbs.map((h) => h.mask))].map(Boolean);
+    expect(run([m("a", STICKY_HEARTBEAT_MS), m("a", 0)])).toEqual([false, false]);
+    expect(run([m("a", STICKY_HEARTBEAT_MS), m("a", STICKY_HEARTBEAT_MS)])).toEqual([true, false]);
+    // Both sticky fields: overwritten only once later heartbeats set both, between them.
+    expect(run([m("a", STICKY_HEARTBEAT_MS | STICKY_MEMORY_TOTAL), m("a", STICKY_MEMORY_TOTAL), m("a", STICKY_HEARTBEAT_MS)])).toEqual([true, false, false]);
+    expect(run([m("a", STICKY_HEARTBEAT_MS | STICKY_MEMORY_TOTAL), m("a", STICKY_MEMORY_TOTAL)])).toEqual([false, false]);
+    expect(stickyMask({ heartbeatMs: 30_000, metrics: {} })).toBe(STICKY_HEARTBEAT_MS);
+    expect(stickyMask({ metrics: { memoryTotal: 1 } })).toBe(STICKY_MEMORY_TOTAL);
   });
 });
 
@@ -64,6 +76,22 @@ describe("packed rebuild batches", () => {
     expect([first.count, second.count]).toEqual([2, 1]);
     expect(unpack(second, s).map((m) => m.seq)).toEqual([3]);
     expect(unpack(first, s).map((m) => m.seq)).toEqual([1, 2]);
+  });
+
+  it("folds in full a heartbeat whose heartbeatMs no later one of the same worker replaces", () => {
+    const hb = (heartbeatMs?: number) => createEvent("worker.heartbeat", {
+      workerId: "w1", instanceId: "i1", status: "online", currentJobs: 0, maxConcurrentJobs: 2, jobIds: [], ...(heartbeatMs !== undefined ? { heartbeatMs } : {}),
+      metrics: { memoryUsage: 1, cpuUsage: 1, diskUsage: 1, networkUsage: 1, jobsCompleted: 0, jobsFailed: 0, averageResponseTime: 0 },
+      performance: { successRate: 100, averageJobDuration: 0 },
+    }, "w1");
+    const packer = new BatchPacker("TROUPE_HEARTBEATS", s, 3, true);
+    [hb(3_600_000), hb(), hb()].forEach((e, i) => packer.add(subjectOf(e, s), encodeEvent(e), i + 1, i + 1));
+    // No later heartbeat sets a heartbeatMs, so the first one's stays in the view: it is folded in full; the second is
+    // wholly repeated by the third and only gives its sample.
+    expect([...(packer.take().samples?.idx ?? [])]).toEqual([1]);
+    [hb(3_600_000), hb(), hb(30_000)].forEach((e, i) => packer.add(subjectOf(e, s), encodeEvent(e), i + 1, i + 1));
+    // A later heartbeatMs replaces it: both before the last only give samples.
+    expect([...(packer.take().samples?.idx ?? [])]).toEqual([0, 1]);
   });
 
   it("switches where it validates from one batch to the next, never within a batch", () => {

@@ -40,29 +40,39 @@ export interface PackedBatch {
   samples?: { idx: Uint32Array; minute: Float64Array; cpu: Float64Array; mem: Float64Array; workers: string };
 }
 
+/** Heartbeat fields whose absence keeps the previous value in the worker view (events/src/views/worker.ts): bits of a mask. */
+export const STICKY_MEMORY_TOTAL = 1;
+export const STICKY_HEARTBEAT_MS = 2;
+
+/** The sticky fields a heartbeat sets, as a mask of the STICKY_* bits. */
+export function stickyMask(hb: { heartbeatMs?: number; metrics: { memoryTotal?: number } }): number {
+  return (hb.metrics.memoryTotal !== undefined ? STICKY_MEMORY_TOTAL : 0) | (hb.heartbeatMs !== undefined ? STICKY_HEARTBEAT_MS : 0);
+}
+
 /**
  * Which of a batch's heartbeats only need their series sample folded: those
- * followed, before any other valid event, by a heartbeat of the same worker —
- * a heartbeat overwrites every field of the worker view it sets, except that
- * an absent `memoryTotal` keeps the previous one, so a heartbeat with one
- * counts in full unless a later one has one too. The first `n` valid events
- * of a batch in order: a heartbeat's worker (null: any other valid event, a
- * barrier) and whether it has a memoryTotal. Pure; 1 = overwritten.
+ * followed, before any other valid event, by heartbeats of the same worker
+ * that set every field this one sets — a heartbeat overwrites every field of
+ * the worker view it sets, except the sticky ones (`memoryTotal`,
+ * `heartbeatMs`), which an absent value leaves as they were. The first `n`
+ * valid events of a batch in order: a heartbeat's worker (null: any other
+ * valid event, a barrier) and the sticky fields it sets (stickyMask; a
+ * boolean means memoryTotal). Pure; 1 = overwritten.
  */
-export function overwrittenHeartbeats(workers: readonly (string | null)[], hasMemoryTotal: ArrayLike<number | boolean>, n = workers.length): Uint8Array {
+export function overwrittenHeartbeats(workers: readonly (string | null)[], sticky: ArrayLike<number | boolean>, n = workers.length): Uint8Array {
   const out = new Uint8Array(n);
-  // Per worker, seen later in the batch: whether any of those later heartbeats has a memoryTotal.
-  let later = new Map<string, boolean>();
+  // Per worker, seen later in the batch: the sticky fields those later heartbeats set between them.
+  let later = new Map<string, number>();
   for (let k = n - 1; k >= 0; k--) {
     const worker = workers[k] as string | null;
     if (worker === null) {
       later = new Map();
       continue;
     }
-    const has = Boolean(hasMemoryTotal[k]);
-    const laterHasTotal = later.get(worker);
-    if (laterHasTotal !== undefined && (!has || laterHasTotal)) out[k] = 1;
-    later.set(worker, (laterHasTotal ?? false) || has);
+    const mine = Number(sticky[k]);
+    const laterSet = later.get(worker);
+    if (laterSet !== undefined && (mine & ~laterSet) === 0) out[k] = 1;
+    later.set(worker, (laterSet ?? 0) | mine);
   }
   return out;
 }
@@ -89,7 +99,7 @@ export class BatchPacker {
   private hbN = 0;
   private hbWorker: (string | null)[] = [];
   private readonly hbIndex: Uint32Array;
-  private readonly hbTotal: Uint8Array;
+  private readonly hbSticky: Uint8Array;
   private readonly hbMinute: Float64Array;
   private readonly hbCpu: Float64Array;
   private readonly hbMem: Float64Array;
@@ -106,7 +116,7 @@ export class BatchPacker {
     this.offsets = new Uint32Array(max + 1);
     this.data = new Uint8Array(bytesHint);
     this.hbIndex = new Uint32Array(max);
-    this.hbTotal = new Uint8Array(max);
+    this.hbSticky = new Uint8Array(max);
     this.hbMinute = new Float64Array(max);
     this.hbCpu = new Float64Array(max);
     this.hbMem = new Float64Array(max);
@@ -139,7 +149,7 @@ export class BatchPacker {
         if (d.value.type === "worker.heartbeat") {
           const hb = d.value.data;
           this.hbWorker[k] = hb.workerId;
-          this.hbTotal[k] = hb.metrics.memoryTotal !== undefined ? 1 : 0;
+          this.hbSticky[k] = stickyMask(hb);
           this.hbMinute[k] = minuteOf(notAfterPublished(d.value, publishedMs).time); // as the writer folds it
           this.hbCpu[k] = hb.metrics.cpuUsage;
           this.hbMem[k] = hb.metrics.memoryUsage;
@@ -159,7 +169,7 @@ export class BatchPacker {
   }
 
   private samples(): NonNullable<PackedBatch["samples"]> {
-    const skip = overwrittenHeartbeats(this.hbWorker, this.hbTotal, this.hbN);
+    const skip = overwrittenHeartbeats(this.hbWorker, this.hbSticky, this.hbN);
     let count = 0;
     for (let k = 0; k < this.hbN; k++) count += skip[k] as number;
     const out = { idx: new Uint32Array(count), minute: new Float64Array(count), cpu: new Float64Array(count), mem: new Float64Array(count), workers: "" };
