@@ -170,6 +170,34 @@ describe("Jobs", () => {
     expect(img.headers.get("content-type")).toBe("image/png");
     await shot("job-detail");
   }, 120_000);
+
+  it("the job page renders a result whose screenshots and steps repeat (the contract allows it; the page used to throw and stop updating)", async () => {
+    const url = `${stack.site.url}/product/4`;
+    const r = await post("/api/jobs", { url, scenario: { steps: [{ type: "navigate", url }, { type: "wait", ms: 60_000 }] } });
+    expect(r.status, JSON.stringify(r.body)).toBe(201);
+    const jobId = r.body.jobId as string;
+    await waitFor("the job running", async () => (await api(`/api/jobs/${jobId}`)).body.job?.status === "running", 60_000, 100);
+    const { js } = await stack.nats.js("worker");
+    const step = { index: 0, type: "screenshot", status: "ok" as const, durationMs: 5 };
+    await publishEvent(js, createEvent("job.completed", {
+      jobId, workerId: "wn-e2e-01", attempt: 1,
+      result: { success: true, data: {}, dataExtracted: 0, screenshots: ["same.png", "same.png"], logs: [], steps: [step, step] },
+      metrics: { totalDuration: 10, responseTime: 1, memoryUsed: 1 },
+    }, "wn-e2e-01") as TroupeEvent);
+    await waitFor("completed in the read model", async () => (await api(`/api/jobs/${jobId}`)).body.job?.status === "completed", 20_000, 100);
+    const errors: string[] = [];
+    const onError = (e: unknown) => errors.push((e as Error).message);
+    page.on("pageerror", onError);
+    try {
+      await page.goto(`${stack.uiUrl}/jobs/${jobId}`, { waitUntil: "networkidle0" });
+      await page.waitForSelector('[data-testid=connection][data-status=live]', { timeout: 10_000 });
+      expect(await page.$$eval("[data-testid=steps] tbody tr", (rows) => rows.length)).toBe(2);
+      expect(await page.$$eval("[data-testid=screenshot]", (imgs) => imgs.length)).toBe(2);
+      expect(errors).toEqual([]);
+    } finally {
+      page.off("pageerror", onError);
+    }
+  }, 120_000);
 });
 
 describe("job and worker actions", () => {
