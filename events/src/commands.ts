@@ -53,6 +53,12 @@ export const ErrorBody = Obj({
 }, "an error reply");
 export type ErrorBody = Static<typeof ErrorBody>;
 
+/** An ErrorBody within the contract's limits: a validation error may quote a key or value of any length. */
+export function errorBody(code: string, message: string, field?: string): ErrorBody {
+  const clip = (t: string, max: number) => (t.length > max ? `${t.slice(0, max - 1)}…` : t);
+  return { code: clip(code, 64), message: clip(message, 4000), ...(field !== undefined ? { field: clip(field, 300) } : {}) };
+}
+
 export const ReplySchemas = {
   "jobs.submit": Type.Union([
     Obj({ ok: Type.Literal(true), jobId: Id, duplicate: Type.Optional(Type.Boolean()) }, "accepted"),

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import type { Msg, Subscription } from "@nats-io/nats-core";
-import { ATTEMPT_MAX, decodeCommand, decodeReply, jobSpecFromSubmit, newId, type AckReply, type ErrorBody, type SubmitReply } from "@troupe/events";
+import { ATTEMPT_MAX, decodeCommand, errorBody, decodeReply, jobSpecFromSubmit, newId, type AckReply, type ErrorBody, type SubmitReply } from "@troupe/events";
 import { bypassListError, SECRETS_KEY_VAR, sealSecret } from "@troupe/events/node";
 import type { Master } from "./master.ts";
 import { lookupJob } from "./state.ts";
@@ -21,7 +21,7 @@ export function jobIdForKey(key: string): string {
   return `k${createHash("sha256").update(key).digest("base64url").slice(0, 32)}`;
 }
 
-const err = (code: string, message: string, field?: string): { ok: false; error: ErrorBody } => ({ ok: false, error: { code, message, ...(field !== undefined ? { field } : {}) } });
+const err = (code: string, message: string, field?: string): { ok: false; error: ErrorBody } => ({ ok: false, error: errorBody(code, message, field) });
 
 function respond(m: Msg, body: SubmitReply | AckReply) {
   m.respond(JSON.stringify(body));

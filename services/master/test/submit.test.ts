@@ -94,6 +94,18 @@ describe("jobs.submit", () => {
     await waitFor("the next job folded", () => r.ok && (lookupJob(master.master.state, r.jobId) !== undefined));
   });
 
+  it("keeps its refusals within the reply contract however long the offending key or value (clients check replies)", async () => {
+    for (const body of [
+      { url: "https://example.com", ["k".repeat(400)]: 1 },
+      { scenario: { steps: [{ type: "t".repeat(10_000) }] } },
+      { url: "https://example.com", fingerprint: { viewport: { width: 10, height: 10, ["v".repeat(500)]: 1 } } },
+    ]) {
+      const r = await submit(ui, body); // throws on a reply outside the contract
+      expect(r).toMatchObject({ ok: false, error: { code: "invalid" } });
+      if (!r.ok) expect(r.error.message.length).toBeLessThanOrEqual(4000);
+    }
+  });
+
   it("refuses a body that is not JSON", async () => {
     const before = await messages();
     const r = await submit(ui, "{not json");

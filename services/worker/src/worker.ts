@@ -5,7 +5,7 @@ import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
 import { Objm, type ObjectStore } from "@nats-io/obj";
 import { Svcm, type Service } from "@nats-io/services";
 import {
-  createEvent, decodeCommand, newId, subjectsFor, type AckReply, type AssignReply, type Command, type EventData,
+  createEvent, decodeCommand, errorBody, newId, subjectsFor, type AckReply, type AssignReply, type Command, type EventData,
   type EventType, type Subjects, type WorkerStatus,
 } from "@troupe/events";
 import { closeConnection, connectAs, loadSecretsKeys, openSecretWithAny, publishEvent, SECRETS_KEY_VAR, SecretError, storeNames, type Logger } from "@troupe/events/node";
@@ -275,7 +275,7 @@ export class Worker {
     let reply: AckReply;
     if (!d.ok) {
       this.invalidCommands++;
-      reply = { ok: false, error: { code: "invalid", message: d.error.message.slice(0, 4000), ...(d.error.path ? { field: d.error.path } : {}) } };
+      reply = { ok: false, error: errorBody("invalid", d.error.message, d.error.path || undefined) };
     } else {
       const job = this.running.get(d.value.jobId);
       if (!job || job.attempt !== d.value.attempt) {
@@ -292,7 +292,7 @@ export class Worker {
     const d = decodeCommand("worker.drain", msg.data);
     if (!d.ok) {
       this.invalidCommands++;
-      msg.respond(json({ ok: false, error: { code: "invalid", message: d.error.message.slice(0, 4000) } } satisfies AckReply));
+      msg.respond(json({ ok: false, error: errorBody("invalid", d.error.message) } satisfies AckReply));
       return;
     }
     void this.drain(d.value.reason ?? "drain requested").catch((e: Error) => this.log.error({ err: e.message }, "drain failed"));
