@@ -1,5 +1,5 @@
 import { WORKER_STATUSES, type WorkerStatusView } from "@troupe/events";
-import { bool, defineCommand, int, str } from "@troupe/events/node";
+import { bool, defineCommand, int, str, terminalSafe } from "@troupe/events/node";
 import { dbPathFor } from "../../services/projector/src/db-file.ts";
 import { openReadModels } from "../../services/projector/src/read-models.ts";
 import { workerDto } from "../../ui/src/lib/workers.ts";
@@ -38,7 +38,8 @@ export const command = defineCommand({
   },
 });
 
-export function printTable(head: string[], rows: string[][]): void {
+export function printTable(head: string[], rowsIn: string[][]): void {
+  const rows = rowsIn.map((r) => r.map(terminalSafe));
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
   const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ").trimEnd();
   console.log(line(head));

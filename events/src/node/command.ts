@@ -74,3 +74,12 @@ export function stdoutClosed(): Promise<void> {
   });
   return stdoutGone;
 }
+
+/**
+ * Text from events (worker names, URLs, error messages quoting a page's title) made safe for a terminal:
+ * control characters, ESC above all, are shown as \xNN instead of being sent, so nothing a worker or a
+ * web page wrote can move the cursor, clear the screen or retitle the window.
+ */
+export function terminalSafe(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+}

@@ -14,6 +14,10 @@ describe("progressLine", () => {
     expect(progressLine(job({ status: "requeued", attempt: 2 }), 4)).toBe("[....]   0% requeued attempt 2/3");
     expect(progressLine(job({ status: "dead", error: { message: "boom", retryable: true } }), 4)).toBe("[....]   0% dead: boom");
   });
+  it("shows control characters a page or worker wrote as \\xNN instead of sending them to the terminal", () => {
+    expect(progressLine(job({ status: "failed", error: { message: 'title "\u001b[2J\u001b]0;pwned\u0007" does not contain "x"', retryable: false } }), 4))
+      .toBe('[....]   0% failed: title "\\x1b[2J\\x1b]0;pwned\\x07" does not contain "x"');
+  });
 });
 
 describe("exitCodeFor", () => {

@@ -1,4 +1,5 @@
 import type { JobView } from "@troupe/events";
+import { terminalSafe } from "@troupe/events/node";
 
 /** One line describing a job's state with a progress bar, for `troupe submit --wait`. Pure. */
 export function progressLine(job: JobView, width = 30): string {
@@ -9,7 +10,7 @@ export function progressLine(job: JobView, width = 30): string {
   const step = job.status === "running" && job.currentStep ? ` step ${job.currentStep.index + 1} ${job.currentStep.name ?? job.currentStep.type}` : "";
   const attempt = job.attempt > 1 ? ` attempt ${job.attempt}/${job.spec.maxAttempts}` : "";
   const err = (job.status === "failed" || job.status === "dead") && job.error ? `: ${job.error.message}` : "";
-  return `${bar} ${String(pct).padStart(3)}% ${job.status}${where}${step}${attempt}${err}`;
+  return terminalSafe(`${bar} ${String(pct).padStart(3)}% ${job.status}${where}${step}${attempt}${err}`);
 }
 
 /** Done waiting: 0 on completion, 1 on a final failure, undefined while the job can still finish. */
