@@ -37,8 +37,17 @@ export async function launchChromium(executablePath: string): Promise<Browser> {
   const proc = browser.process();
   if (proc && proc.exitCode === null) proc.once("exit", removeProfile);
   else browser.once("disconnected", removeProfile);
+  // Puppeteer's pipe transport drops its own 'error' listeners when it closes; an ECONNRESET on the pipe after
+  // that (Chromium exiting while a second close was on its way) was an unhandled 'error' event that killed the worker.
+  for (const fd of [3, 4]) {
+    const pipe = proc?.stdio[fd] as NodeJS.EventEmitter | null | undefined;
+    pipe?.on("error", (e: Error) => pipeErrors.push(e.message));
+  }
   return browser;
 }
+
+/** The last errors seen on browsers' pipes after puppeteer let go of them (harmless; kept for tests and debugging). */
+export const pipeErrors: string[] = [];
 
 const PROFILE_PREFIX = "troupe-chromium-";
 /** A profile without Chromium's lock this old is no launch in progress. */
@@ -96,6 +105,8 @@ interface Slot {
   open: number;
   retiring: boolean;
   crashed: boolean;
+  /** The one close of a retired browser: the last two jobs on it may end in the same instant. */
+  closing?: Promise<void>;
 }
 
 /** A browser context lent to one job. `crashed` resolves if its browser dies under it. */
@@ -228,9 +239,12 @@ export class BrowserPool {
   }
 
   private async closeIfIdle(slot: Slot): Promise<void> {
-    if (slot.retiring && slot.open === 0 && slot.browser.connected) {
-      this.o.log.info({ served: slot.served }, "recycling browser");
-      await slot.browser.close().catch((e: Error) => this.o.log.warn({ err: e.message }, "browser close failed"));
+    if (slot.retiring && slot.open === 0 && (slot.closing || slot.browser.connected)) {
+      slot.closing ??= (async () => {
+        this.o.log.info({ served: slot.served }, "recycling browser");
+        await slot.browser.close().catch((e: Error) => this.o.log.warn({ err: e.message }, "browser close failed"));
+      })();
+      await slot.closing;
     }
   }
 
@@ -238,7 +252,10 @@ export class BrowserPool {
     this.closed = true;
     await Promise.all([...this.slots].map(async (s) => {
       s.retiring = true;
-      await s.browser.close().catch(() => s.browser.process()?.kill("SIGKILL"));
+      s.closing ??= s.browser.close().catch(() => {
+        s.browser.process()?.kill("SIGKILL");
+      });
+      await s.closing;
     }));
     this.slots.clear();
     this.active = null;

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { createLogger } from "@troupe/events/node";
 import { processAlive, waitFor } from "@troupe/tests/harness";
 import { afterAll, describe, expect, it } from "vitest";
-import { BrowserGone, BrowserPool, sweepStaleProfiles } from "../src/browser-pool.ts";
+import { BrowserGone, BrowserPool, pipeErrors, sweepStaleProfiles } from "../src/browser-pool.ts";
 
 const pool = new BrowserPool({ executablePath: process.env.TROUPE_CHROMIUM_PATH ?? "/usr/bin/chromium", recycleAfter: 2, log: createLogger("pool-test", "warn") });
 afterAll(() => pool.close());
@@ -29,6 +29,40 @@ describe("BrowserPool", () => {
     expect(pool.openContexts).toBe(0);
   });
 });
+
+describe("BrowserPool when the last two jobs on a retiring browser end together", () => {
+  it("closes the browser once, and an error on its pipe after puppeteer let go of it is no crash", async () => {
+    const lines: string[] = [];
+    const log = createLogger("pool-test", "info");
+    const info = log.info.bind(log);
+    (log as unknown as { info: (...a: unknown[]) => void }).info = (...a: unknown[]) => {
+      lines.push(String(a[a.length - 1]));
+      info(...(a as Parameters<typeof info>));
+    };
+    const p = new BrowserPool({ executablePath: process.env.TROUPE_CHROMIUM_PATH ?? "/usr/bin/chromium", recycleAfter: 2, log });
+    try {
+      await p.start();
+      const pid = p.activePid!;
+      const pipe = launchedPipe(p);
+      const [a, b] = [await p.acquire(), await p.acquire()];
+      // A hard timeout or a cancel ending both jobs in the same instant.
+      await Promise.all([a.release(), b.release()]);
+      expect(lines.filter((l) => l === "recycling browser")).toHaveLength(1);
+      await waitFor("the retired browser to exit", () => !processAlive(pid));
+      // What Chromium's exit raised on the pipe once puppeteer had removed its listeners: must not be an unhandled 'error'.
+      expect(() => pipe?.emit("error", Object.assign(new Error("read ECONNRESET"), { code: "ECONNRESET" }))).not.toThrow();
+      expect(pipeErrors).toContain("read ECONNRESET");
+    } finally {
+      await p.close();
+    }
+  });
+});
+
+/** The pipe puppeteer reads the active browser's messages from (fd 4). */
+function launchedPipe(p: BrowserPool): NodeJS.EventEmitter | undefined {
+  const active = (p as unknown as { active: { browser: { process(): { stdio: unknown[] } | null } } | null }).active;
+  return active?.browser.process()?.stdio[4] as NodeJS.EventEmitter | undefined;
+}
 
 describe("BrowserPool with a browser that stops answering", () => {
   // recycleAfter 2: the second job makes the browser a retiring one, whose disconnect is otherwise no crash.
