@@ -298,6 +298,13 @@ export class Master {
         if (job.status !== "assigned" && job.status !== "running") this.refused.delete(job.id);
       }
       if (!isWaiting(job) || e.type === "job.submitted" || e.type === "job.requeued") this.scheduleDispatch();
+      // A cancel recorded while our assignment was on its way (the canceller saw the job queued) names no worker,
+      // and nobody told the worker: it ran the cancelled job to the end. The request follows the assignment on the
+      // same connection, so the worker has the job by the time it arrives.
+      const prev = res.previous;
+      if (e.type === "job.cancelled" && !e.data.workerId && this.ready && this.isLeader && prev?.workerId && (prev.status === "assigned" || prev.status === "running")) {
+        void this.cancelOnWorker(prev.workerId, prev.id, prev.attempt, e.data.reason ?? "cancelled");
+      }
     } else if (e.type === "worker.lost" || e.type === "worker.registered" || e.type === "worker.deregistered") {
       if (e.type === "worker.lost") this.pendingWorkers.delete(e.data.workerId);
       if (e.type === "worker.registered") this.unreachable.delete(e.data.workerId);

@@ -141,6 +141,18 @@ describe("cancel and drain", () => {
     expect(await command(ui, "jobs.cancel", { jobId: running })).toMatchObject({ ok: false, error: { code: "conflict" } });
   });
 
+  it("tells the worker of a cancel recorded without it (the canceller saw the job queued while its assignment was on its way)", async () => {
+    const w = await fakeWorker(nats, { id: "w-cancel-race", slots: 1, behaviour: () => ({ kind: "hang" }), progressEveryMs: 100 });
+    workers.push(w);
+    const id = jobIdOf(await submit(ui, { url: "https://example.com/cancel-race", priority: 10 }));
+    await waitFor("running", () => job(id)?.status === "running");
+    // What handleCancel appends for a job it believes queued: no attempt, no worker, and no request to a worker.
+    await master.master.append("job.cancelled", { jobId: id, reason: "raced", epoch: master.master.epoch }, master.master.subjects.job(id, "cancelled"));
+    await waitFor("the worker told to stop", () => w.cancels.some((c) => c.jobId === id));
+    expect(w.cancels.find((c) => c.jobId === id)).toMatchObject({ attempt: 1, reason: "raced" });
+    expect(job(id)?.status).toBe("cancelled");
+  });
+
   it("drains a worker: it takes no new jobs", async () => {
     const w = await fakeWorker(nats, { id: "w-drain", slots: 2 });
     workers.push(w);
