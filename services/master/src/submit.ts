@@ -1,12 +1,14 @@
 import { readFileSync } from "node:fs";
 import { DeliverPolicy, jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { decodeEvent, decodeReply, evolveJob, parseLabels, subjectsFor, validateCommand, type JobView, type TroupeEvent } from "@troupe/events";
+import { decodeEvent, decodeReply, evolveJob, newId, parseLabels, subjectsFor, validateCommand, type JobView, type TroupeEvent } from "@troupe/events";
 import { connectAs, storeNames, UsageError, type OptionValues } from "@troupe/events/node";
 import { exitCodeFor, progressLine } from "./progress.ts";
 import type { submitOptions } from "./submit-cli.ts";
 
 type Values = OptionValues<typeof submitOptions>;
+
+const SUBMIT_TRIES = 3;
 
 /** The request body from a job file and/or flags, validated with the contract (a bad one is a usage error). */
 export function buildSubmitBody(v: Pick<Values, "url" | "priority" | "browser" | "idempotencyKey"> & Partial<Pick<Values, "labels">>, file?: string, readFile = (f: string) => readFileSync(f === "-" ? 0 : f, "utf8")): Record<string, unknown> {
@@ -48,12 +50,25 @@ export async function submitMain(v: Values, file?: string): Promise<number> {
   const nc = await connectAs({ url: v.natsUrl, ca: v.natsCa, role: "ui", dataDir: v.dataDir, name: "troupe-submit" });
   try {
     const s = subjectsFor(v.prefix);
+    // Always keyed: a request that times out may still have been recorded (a master paused, not dead), and
+    // asking again with the same key cannot make a second job.
+    const generatedKey = body.idempotencyKey === undefined;
+    if (generatedKey) body.idempotencyKey = `cli-${newId()}`;
     let reply;
-    try {
-      reply = decodeReply("jobs.submit", (await nc.request(s.rpc("jobs.submit"), JSON.stringify(body), { timeout: 10_000 })).data);
-    } catch (e) {
-      console.error(`troupe submit: no answer from a master on ${s.rpc("jobs.submit")}: ${(e as Error).message} (is \`troupe master\` running?)`);
-      return 1;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        reply = decodeReply("jobs.submit", (await nc.request(s.rpc("jobs.submit"), JSON.stringify(body), { timeout: v.answerTimeout })).data);
+        break;
+      } catch (e) {
+        const msg = (e as Error).message;
+        if (attempt < SUBMIT_TRIES && /timeout/i.test(msg)) {
+          console.error(`troupe submit: no answer within ${v.answerTimeout / 1000} s; asking again with the same idempotency key (${attempt + 1}/${SUBMIT_TRIES})`);
+          continue;
+        }
+        console.error(`troupe submit: no answer from a master on ${s.rpc("jobs.submit")}: ${msg} (is \`troupe master\` running?). `
+          + `The job may have been recorded all the same: to try again without a duplicate, add --idempotency-key ${String(body.idempotencyKey)}`);
+        return 1;
+      }
     }
     if (!reply.ok) {
       console.error(`troupe submit: invalid reply from the master: ${reply.error.message}`);
@@ -65,7 +80,7 @@ export async function submitMain(v: Values, file?: string): Promise<number> {
       return e.code === "invalid" ? 2 : 1;
     }
     console.log(reply.value.jobId);
-    if (reply.value.duplicate) console.error("(already submitted with this idempotency key)");
+    if (reply.value.duplicate && !generatedKey) console.error("(already submitted with this idempotency key)");
     if (!v.wait) return 0;
     return await follow(nc, v.prefix, reply.value.jobId, v.waitTimeout);
   } finally {

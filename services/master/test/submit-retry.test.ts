@@ -1,0 +1,58 @@
+import { startTestNats, type TestNats } from "@troupe/tests/harness";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { spawnChild } from "./helpers.ts";
+
+/** `troupe submit` against a master that takes a request and does not answer in time (paused, not dead). */
+
+let nats: TestNats;
+beforeAll(async () => {
+  nats = await startTestNats({ init: true });
+});
+afterAll(async () => {
+  await nats?.stop();
+});
+
+describe("troupe submit when a master does not answer in time", () => {
+  it("asks again with the same idempotency key it generated, so a request that was recorded after all makes no second job", async () => {
+    // Stands in for the masters: swallows the first request (as a paused master would), answers the second.
+    const nc = await nats.connect("master");
+    const seen: { idempotencyKey?: string; url?: string }[] = [];
+    const sub = nc.subscribe("troupe.rpc.jobs.submit", {
+      callback: (_e, m) => {
+        seen.push(JSON.parse(new TextDecoder().decode(m.data)) as { idempotencyKey?: string });
+        if (seen.length >= 2) m.respond(JSON.stringify({ ok: true, jobId: "kjobfromtheretry", duplicate: true }));
+      },
+    });
+    await nc.flush();
+    try {
+      const c = spawnChild(["bin/troupe.mjs", "submit", "--url", "https://example.com/paused", "--answer-timeout", "2000"], nats.env());
+      const code = await new Promise<number | null>((r) => c.proc.once("exit", (code) => r(code)));
+      expect(code, c.output()).toBe(0);
+      expect(seen).toHaveLength(2);
+      expect(seen[0]?.idempotencyKey).toMatch(/^cli-/);
+      expect(seen[1]?.idempotencyKey).toBe(seen[0]?.idempotencyKey);
+      expect(c.output()).toMatch(/no answer within 2 s; asking again with the same idempotency key \(2\/3\)/);
+      expect(c.output().split("\n")).toContain("kjobfromtheretry");
+      // The key was ours, not the user's: no "already submitted" remark.
+      expect(c.output()).not.toMatch(/already submitted/);
+    } finally {
+      sub.unsubscribe();
+      await nc.close();
+    }
+  }, 60_000);
+
+  it("gives up after three tries and says how to try again without a duplicate", async () => {
+    const nc = await nats.connect("master");
+    const sub = nc.subscribe("troupe.rpc.jobs.submit", { callback: () => {} });
+    await nc.flush();
+    try {
+      const c = spawnChild(["bin/troupe.mjs", "submit", "--url", "https://example.com/never", "--answer-timeout", "1000"], nats.env());
+      const code = await new Promise<number | null>((r) => c.proc.once("exit", (code) => r(code)));
+      expect(code).toBe(1);
+      expect(c.output()).toMatch(/The job may have been recorded all the same: to try again without a duplicate, add --idempotency-key cli-\S+/);
+    } finally {
+      sub.unsubscribe();
+      await nc.close();
+    }
+  }, 60_000);
+});
