@@ -25,11 +25,12 @@ afterAll(async () => {
   await nats?.stop();
 });
 
-async function troupeSubmit(...args: string[]) {
-  const c = spawnChild(["bin/troupe.mjs", "submit", ...args], nats.env());
+async function troupe(...args: string[]) {
+  const c = spawnChild(["bin/troupe.mjs", ...args], nats.env());
   const code = await new Promise<number | null>((r) => c.proc.once("exit", (code) => r(code)));
   return { code, output: c.output() };
 }
+const troupeSubmit = (...args: string[]) => troupe("submit", ...args);
 
 // Each case starts `troupe submit` processes (tsx start-up takes seconds on a loaded machine).
 const SLOW = 120_000;
@@ -73,6 +74,27 @@ describe("troupe submit", () => {
     expect(badLabel.code).toBe(2);
     expect(badLabel.output).toMatch(/--labels: invalid label "not ok"/);
     expect(master.master.state.jobs.size + master.master.state.finished.size).toBe(jobs);
+  }, SLOW);
+
+  it("troupe cancel / retry / drain send the master's commands and exit by its answer", async () => {
+    const queued = await troupeSubmit("--url", "https://example.com/to-cancel", "--labels", "nobody-has-this");
+    const id = queued.output.split("\n")[0] ?? "";
+    const cancel = await troupe("cancel", id, "--reason", "from the shell");
+    expect(cancel.code, cancel.output).toBe(0);
+    expect(foldJobs(await readLog(master.master.nc)).jobs.get(id)?.status).toBe("cancelled");
+    const again = await troupe("cancel", id);
+    expect(again.code).toBe(1);
+    expect(again.output).toMatch(/refused \(conflict\) jobId: job \S+ is cancelled/);
+    const failed = await troupeSubmit("--url", "https://example.com/fail-then-retry", "--wait");
+    const failedId = failed.output.split("\n")[0] ?? "";
+    expect(failed.code).toBe(1);
+    expect((await troupe("retry", failedId)).code).toBe(0);
+    expect(foldJobs(await readLog(master.master.nc)).jobs.get(failedId)?.attempt).toBe(2);
+    const ghost = await troupe("drain", "no-such-worker");
+    expect(ghost.code).toBe(1);
+    expect(ghost.output).toMatch(/refused \(not-found\)/);
+    expect((await troupe("cancel")).code).toBe(2);
+    expect((await troupe("cancel", "bad id!")).output).toMatch(/jobId/);
   }, SLOW);
 
   it("--labels asks for workers with all those labels (workerLabels in the job's spec)", async () => {
