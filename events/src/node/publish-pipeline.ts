@@ -5,6 +5,9 @@ import type { TroupeEvent } from "../events.ts";
 import type { Subjects } from "../subjects.ts";
 import { subjects as defaultSubjects } from "../subjects.ts";
 
+/** Header of a master → worker assignment naming the worker process (instance) it is for. */
+export const INSTANCE_HEADER = "Troupe-Instance";
+
 /**
  * Request-reply for a hot path. nats.js's `request` (and `js.publish`, which
  * is a request) costs a timer, a deferred and — even with `noAsyncTraces` — a

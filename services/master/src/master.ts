@@ -1,12 +1,12 @@
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
-import type { NatsConnection, Status } from "@nats-io/nats-core";
+import { headers as natsHeaders, type NatsConnection, type Status } from "@nats-io/nats-core";
 import { Objm, type ObjectStore } from "@nats-io/obj";
 import {
   createEvent, decodeEvent, decodeReply, isAssignable, newId, subjectsFor,
   type EventData, type EventType, type JobView, type Subjects, type TroupeEvent,
 } from "@troupe/events";
-import { EventAppender, isNatsOutage, storeNames, type Logger } from "@troupe/events/node";
+import { EventAppender, INSTANCE_HEADER, isNatsOutage, storeNames, type Logger } from "@troupe/events/node";
 import { follow, type Following } from "./follow.ts";
 import { LeaderLease } from "./leader.ts";
 import { newCounters, renderMetrics, type Counters } from "./metrics.ts";
@@ -563,9 +563,14 @@ export class Master {
   /** undefined when the worker accepted; otherwise why not. */
   private async askWorker(job: JobView, workerId: string, epoch: number): Promise<string | undefined> {
     const body = JSON.stringify({ jobId: job.id, attempt: job.attempt, epoch, spec: job.spec });
+    // The process the assignment is for, in a header (workers that predate it ignore it; the body's schema would
+    // refuse a new field): another process with this worker id (a paused twin) leaves the request alone.
+    const instanceId = this.state.assignedInstance.get(job.id) ?? this.state.workers.get(workerId)?.instanceId;
+    const h = instanceId !== undefined ? natsHeaders() : undefined;
+    if (h && instanceId !== undefined) h.set(INSTANCE_HEADER, instanceId);
     let replyBytes: Uint8Array;
     try {
-      replyBytes = (await this.request(this.subjects.workerCommand(workerId, "assign"), body)).data;
+      replyBytes = (await this.request(this.subjects.workerCommand(workerId, "assign"), body, h)).data;
     } catch (e) {
       this.counters.assignTimeouts++;
       this.unreachable.set(workerId, Date.now() + this.cfg.heartbeatIntervalMs);
@@ -670,8 +675,8 @@ export class Master {
   }
 
   /** A request to a worker, answered within the assignment timeout. */
-  request(subject: string, body: string) {
-    return this.appender.requests.request(subject, body, { timeoutMs: this.cfg.assignTimeoutMs });
+  request(subject: string, body: string, headers?: ReturnType<typeof natsHeaders>) {
+    return this.appender.requests.request(subject, body, { timeoutMs: this.cfg.assignTimeoutMs, ...(headers ? { headers } : {}) });
   }
 
   async cancelOnWorker(workerId: string, jobId: string, attempt: number, reason: string): Promise<void> {

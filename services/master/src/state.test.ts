@@ -104,9 +104,27 @@ describe("applyEvent", () => {
     // The draining heartbeat sent before the deregistration, stored a millisecond after it in the other stream.
     applyHeartbeat(s, hb("i-1", "draining"), log.now + 1);
     expect(s.workers.get("w1")?.lifecycle).toBe("offline");
-    // A restart is a new instance: it is back.
+    // A restart is a new instance, which registers: then it is back (its heartbeats alone are not enough).
     applyHeartbeat(s, hb("i-2", "online"), log.now + 60_000);
-    expect(s.workers.get("w1")?.lifecycle).toBe("online");
+    expect(s.workers.get("w1")?.lifecycle).toBe("offline");
+    log.advance(60_000);
+    log.add("worker.registered", { ...registration("w1"), instanceId: "i-2" });
+    expect(s.workers.get("w1")).toMatchObject({ lifecycle: "online", instanceId: "i-2" });
+  });
+
+  it("takes a registered worker's heartbeats only from its registered process (a paused twin's do not flip its instance)", () => {
+    const hb = (instanceId: string) => createEvent("worker.heartbeat", {
+      workerId: "w1", instanceId, status: "online", currentJobs: 0, maxConcurrentJobs: 2, jobIds: [],
+      metrics: { memoryUsage: 1, cpuUsage: 1, diskUsage: 1, networkUsage: 0, jobsCompleted: 0, jobsFailed: 0, averageResponseTime: 0 },
+      performance: { successRate: 100, averageJobDuration: 0 },
+    }, "w1") as EventOf<"worker.heartbeat">;
+    const s = emptyState();
+    const log = logBuilder(s);
+    log.add("worker.registered", { ...registration("w1"), instanceId: "i-new" });
+    applyHeartbeat(s, hb("i-old"), log.now + 1000);
+    expect(s.workers.get("w1")).toMatchObject({ instanceId: "i-new", lastSeenMs: log.now });
+    applyHeartbeat(s, hb("i-new"), log.now + 2000);
+    expect(s.workers.get("w1")).toMatchObject({ instanceId: "i-new", lastSeenMs: log.now + 2000 });
   });
 });
 

@@ -322,6 +322,10 @@ export function applyHeartbeat(s: MasterState, e: EventOf<"worker.heartbeat">, t
   // can be stored just after the deregistration (another stream), and it used to put the worker back in the pool
   // as draining, to be declared lost 3 heartbeats later.
   if (w.lifecycle === "offline" && e.data.instanceId === w.instanceId) return;
+  // A registered worker's instance changes only by a registration: heartbeats of another process with its id
+  // (one paused, then resumed after a new one registered) are not this worker's. Taking them made its instance
+  // flip with every heartbeat, and each flip looked like a restart that requeued the jobs it was running.
+  if (w.browsers !== null && w.instanceId !== undefined && e.data.instanceId !== w.instanceId) return;
   w.lastSeenMs = timeMs;
   w.cpu = e.data.metrics.cpuUsage;
   w.maxSlots = e.data.maxConcurrentJobs;

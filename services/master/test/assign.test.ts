@@ -42,6 +42,8 @@ describe("assignment", () => {
     workers.push(w);
     await waitFor("all completed", () => ids.every((id) => status(id) === "completed"));
     expect(w.accepted.map((a) => a.spec.url)).toEqual(["9a", "9b", "5a", "5b", "1a"].map((s) => `https://example.com/${s}`));
+    // Each request names the process it is for (another with the same worker id ignores it).
+    expect(new Set(w.instanceHeaders)).toEqual(new Set([w.instanceId]));
   });
 
   it("holds a delayed job until runAt", async () => {

@@ -1,7 +1,7 @@
 import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
 import type { NatsConnection, Subscription } from "@nats-io/nats-core";
 import { createEvent, decodeCommand, newId, subjects, type AssignReply, type Command, type EventData, type EventType, type JobError, type TroupeEvent } from "@troupe/events";
-import { connectAs, publishEvent } from "@troupe/events/node";
+import { connectAs, INSTANCE_HEADER, publishEvent } from "@troupe/events/node";
 
 /**
  * A worker test double that speaks the protocol: registers, heartbeats,
@@ -50,6 +50,8 @@ export class FakeWorker {
   readonly accepted: Command<"worker.assign">[] = [];
   readonly running = new Map<string, Held>();
   readonly cancels: Command<"worker.cancel">[] = [];
+  /** The Troupe-Instance header of each assign request ("" when absent). */
+  readonly instanceHeaders: string[] = [];
   maxConcurrent = 0;
   /** Publish failures (after stop() they are expected; tests may inspect them). */
   readonly errors: Error[] = [];
@@ -95,7 +97,10 @@ export class FakeWorker {
     return this.nc.subscribe(subjects.workerCommand(this.id, kind), {
       callback: (e, m) => {
         if (e) this.errors.push(e);
-        else m.respond(JSON.stringify(h(m.data)));
+        else {
+          if (kind === "assign") this.instanceHeaders.push(m.headers?.get(INSTANCE_HEADER) ?? "");
+          m.respond(JSON.stringify(h(m.data)));
+        }
       },
     });
   }

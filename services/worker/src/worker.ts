@@ -8,7 +8,7 @@ import {
   createEvent, decodeCommand, errorBody, newId, subjectsFor, type AckReply, type AssignReply, type Command, type EventData,
   type EventType, type Subjects, type WorkerStatus,
 } from "@troupe/events";
-import { closeConnection, connectAs, loadSecretsKeys, openSecretWithAny, publishEvent, SECRETS_KEY_VAR, SecretError, storeNames, type Logger } from "@troupe/events/node";
+import { closeConnection, connectAs, INSTANCE_HEADER, loadSecretsKeys, openSecretWithAny, publishEvent, SECRETS_KEY_VAR, SecretError, storeNames, type Logger } from "@troupe/events/node";
 import { admit } from "./admission.ts";
 import { BrowserPool } from "./browser-pool.ts";
 import type { WorkerConfig } from "./config.ts";
@@ -63,6 +63,8 @@ export class Worker {
   readonly metrics: MetricsSampler;
   /** Malformed commands received (answered as invalid, never run). */
   invalidCommands = 0;
+  /** Assignments meant for another process with this worker id (they are ignored). */
+  foreignAssignments = 0;
   /** Open the proxy passwords the master sealed: the current TROUPE_SECRETS_KEY first, then rotated-out ones (jobs sealed before a rotation still open); empty when this worker has none. */
   private secretsKeys: Buffer[] = [];
 
@@ -174,6 +176,15 @@ export class Worker {
       return;
     }
     const cmd = d.value;
+    // Meant for another process with this worker id (one paused past its lease while a new one started): the
+    // master's worker is that one. No answer from here, so the request gets that process's answer, and the
+    // attempt never runs twice.
+    const meant = msg.headers?.get(INSTANCE_HEADER);
+    if (meant && meant !== this.instanceId) {
+      this.foreignAssignments++;
+      this.log.warn({ jobId: cmd.jobId, attempt: cmd.attempt, for: meant, instanceId: this.instanceId }, "an assignment for another process with this worker id reached this one: two processes run this worker id; stop one");
+      return;
+    }
     let reply = admit(cmd, {
       draining: this.isDraining || this.stopping !== null,
       maxJobs: this.config.maxJobs,

@@ -1,4 +1,6 @@
+import { headers } from "@nats-io/nats-core";
 import { Svcm } from "@nats-io/services";
+import { INSTANCE_HEADER } from "@troupe/events/node";
 import { ReplySchemas, type AssignReply, type Command } from "@troupe/events";
 import { startTestNats, type TestNats } from "@troupe/tests/harness";
 import { Value } from "@sinclair/typebox/value";
@@ -109,6 +111,21 @@ describe("assignment refusals", () => {
     expect(await assign({ jobId: jobId("ff"), attempt: 1, epoch: 1, spec: spec({ browser: "firefox" }) })).toMatchObject({ accepted: false, reason: "unsupported-browser" });
     expect(await assign({ jobId: jobId("js"), attempt: 1, epoch: 1, spec: spec({ scenario: { steps: [{ type: "waitForExpression", expression: "window.ready" }] } }) }))
       .toMatchObject({ accepted: false, reason: "invalid", field: "spec.scenario.steps[0].type" });
+  });
+  it("leaves an assignment meant for another process with its worker id unanswered (a twin must not run the attempt too)", async () => {
+    const nc = await nats.connect("master");
+    const before = worker.foreignAssignments;
+    const body = JSON.stringify({ jobId: jobId("twin"), attempt: 1, epoch: 1, spec: spec({ browser: "firefox" }) });
+    const meant = (instanceId: string) => {
+      const h = headers();
+      h.set(INSTANCE_HEADER, instanceId);
+      return h;
+    };
+    await expect(nc.request("troupe.worker.wn-test-01.assign", body, { timeout: 1000, headers: meant("i-someone-else") })).rejects.toThrow(/timeout/i);
+    expect(worker.foreignAssignments).toBe(before + 1);
+    // Meant for this process: handled as always (refused here for its browser).
+    const r = (await nc.request("troupe.worker.wn-test-01.assign", body, { timeout: 5000, headers: meant(worker.instanceId) })).json<AssignReply>();
+    expect(r).toMatchObject({ accepted: false, reason: "unsupported-browser" });
   });
   it("cancel of an unknown attempt answers not-found", async () => {
     const nc = await nats.connect("master");
