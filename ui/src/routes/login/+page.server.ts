@@ -1,11 +1,11 @@
 import { fail, redirect } from "@sveltejs/kit";
 import { tokenMatches, TOKEN_COOKIE } from "$lib/server/auth.ts";
 import { context } from "$lib/server/context.ts";
+import { safeNext } from "$lib/server/safe-next.ts";
 import type { Actions, PageServerLoad } from "./$types";
 
 export const load: PageServerLoad = ({ url }) => ({ next: url.searchParams.get("next") ?? "/", enabled: Boolean(context().cfg.token) });
 
-const safeNext = (n: unknown) => (typeof n === "string" && n.startsWith("/") && !n.startsWith("//") ? n : "/");
 
 export const actions: Actions = {
   default: async ({ request, cookies, url }) => {
