@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { DeliverPolicy, jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { decodeEvent, decodeReply, evolveJob, newId, parseLabels, subjectsFor, validateCommand, type JobView, type TroupeEvent } from "@troupe/events";
+import { decodeEvent, decodeReply, evolveJob, MAX_COMMAND_BYTES, newId, parseJsonObject, parseLabels, subjectsFor, validateCommand, type JobView, type TroupeEvent } from "@troupe/events";
 import { connectAs, storeNames, UsageError, type OptionValues } from "@troupe/events/node";
 import { exitCodeFor, progressLine } from "./progress.ts";
 import type { submitOptions } from "./submit-cli.ts";
@@ -20,12 +20,14 @@ export function buildSubmitBody(v: Pick<Values, "url" | "priority" | "browser" |
     } catch (e) {
       throw new UsageError(`cannot read ${file}: ${(e as Error).message}`);
     }
-    try {
-      body = JSON.parse(text) as Record<string, unknown>;
-    } catch (e) {
-      throw new UsageError(`${file} is not JSON: ${(e as Error).message}`);
+    // The master's own limits (size, nesting), checked before parsing: a file nested 200,000 deep overflowed the
+    // stack and was reported as "no answer from a master". A byte-order mark, as editors on Windows write, is no error.
+    const parsed = parseJsonObject(text.replace(/^\uFEFF/, ""), MAX_COMMAND_BYTES);
+    if (!parsed.ok) {
+      const why = parsed.error.code === "not-json" ? "is not JSON" : parsed.error.code === "not-object" ? "is not a JSON object (a jobs.submit body)" : "is refused";
+      throw new UsageError(`${file} ${why}: ${parsed.error.message}`);
     }
-    if (typeof body !== "object" || body === null || Array.isArray(body)) throw new UsageError(`${file}: expected a JSON object (a jobs.submit body)`);
+    body = parsed.value;
   } else if (v.url === undefined) {
     throw new UsageError("give a job file or --url");
   }

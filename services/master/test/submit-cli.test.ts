@@ -70,10 +70,18 @@ describe("troupe submit", () => {
     expect(r.output).toMatch(/maxAttempts/);
     expect((await troupeSubmit("--url", "https://example.com", "--priority", "11")).code).toBe(2);
     expect((await troupeSubmit()).output).toMatch(/give a job file or --url/);
+    const deep = join(dir, "deep.json");
+    writeFileSync(deep, `{"url":"https://example.com","x":${"[".repeat(5000)}${"]".repeat(5000)}}`);
+    const tooDeep = await troupeSubmit(deep);
+    expect(tooDeep.code).toBe(2);
+    expect(tooDeep.output).toMatch(/deep\.json is refused: payload nests objects and arrays deeper than \d+ levels/);
+    const bom = join(dir, "bom.json");
+    writeFileSync(bom, `\uFEFF${JSON.stringify({ url: "https://example.com/bom" })}`);
+    expect((await troupeSubmit(bom)).code).toBe(0);
     const badLabel = await troupeSubmit("--url", "https://example.com", "--labels", "eu,not ok");
     expect(badLabel.code).toBe(2);
     expect(badLabel.output).toMatch(/--labels: invalid label "not ok"/);
-    expect(master.master.state.jobs.size + master.master.state.finished.size).toBe(jobs);
+    expect(master.master.state.jobs.size + master.master.state.finished.size).toBe(jobs + 1); // the BOM file's job
   }, SLOW);
 
   it("troupe cancel / retry / drain send the master's commands and exit by its answer", async () => {
