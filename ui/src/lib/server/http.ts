@@ -55,7 +55,8 @@ export async function api(run: () => Promise<Response>): Promise<Response> {
  */
 export async function readBody(request: Request, maxBytes: number): Promise<string> {
   const type = request.headers.get("content-type") ?? "";
-  if (type && !/^application\/json\b/i.test(type)) {
+  // application/json, with parameters or not (charset=utf-8); \b alone let application/json-patch+json through.
+  if (type && !/^application\/json\s*(;|$)/i.test(type)) {
     throw new ApiError("unsupported-media-type", `send JSON with Content-Type: application/json, got ${type}`);
   }
   const declared = Number(request.headers.get("content-length") ?? "0");
