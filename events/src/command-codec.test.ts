@@ -14,6 +14,11 @@ describe("jobs.submit validation", () => {
     if (r.ok) expect(jobSpecFromSubmit(r.value)).toEqual({ url: "https://example.com", tags: ["a"], priority: 5, maxAttempts: 3, timeoutMs: 120_000 });
   });
 
+  it("takes a browser name, not any text (a NUL browser was taken and waited for ever)", () => {
+    expect(decodeCommand("jobs.submit", JSON.stringify({ url: "https://example.com", browser: "chromium" })).ok).toBe(true);
+    for (const b of ["\u0000", "Google Chrome", "chrome\n"]) expect(bad({ url: "https://example.com", browser: b }).path).toBe("browser");
+  });
+
   it("replaces a proxy password by what the sealer makes of it, and refuses to go on without a sealer", () => {
     const r = decodeCommand("jobs.submit", JSON.stringify({ url: "https://example.com", proxy: { server: "http://p:3128", username: "u", password: "s3cret", bypass: ["<-loopback>"] } }));
     if (!r.ok) throw new Error(r.error.message);

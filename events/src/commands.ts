@@ -18,7 +18,9 @@ export const SubmitJobSchema = Obj({
   timeoutMs: Type.Optional(Type.Integer({ minimum: 1000, maximum: 3_600_000, description: "hard timeout per attempt in ms (default 120000)" })),
   runAt: Type.Optional(Time),
   expiresAt: Type.Optional(Time),
-  browser: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+  // A name, as workers report theirs (chromium, chrome): "\u0000" was taken and waited for ever. Only new
+  // submissions are held to it; the events' JobSpec keeps the looser rule, so an older log folds as it did.
+  browser: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: "^[A-Za-z0-9_.+-]+$", description: "browser name, e.g. chromium" })),
   workerLabels: Type.Optional(Labels("runs only on a worker that has every one of these labels")),
   tags: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 64, pattern: "^[A-Za-z0-9_.:/-]+$" }), { maxItems: 20 })),
   idempotencyKey: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),

@@ -66,6 +66,12 @@ describe("extract field names", () => {
       if (!r.ok) expect(r.error).toMatchObject({ path: "scenario.steps[1].fields", message: expect.stringMatching(/^extract step: field name .* must start with a letter/) });
     }
   });
+  it("refuse __proto__, which as a key of result.data would set its prototype and lose the value", () => {
+    // JSON.stringify of an object literal would drop it: the submitter's JSON text carries it as a key.
+    const r = decodeCommand("jobs.submit", '{"url":"https://example.com/","scenario":{"steps":[{"type":"navigate","url":"https://example.com/"},{"type":"extract","fields":{"__proto__":{"selector":"h1"}}}]}}');
+    expect(r.ok ? null : r.error).toMatchObject({ path: "scenario.steps[1].fields", message: 'extract step: field name "__proto__" is reserved; choose another' });
+    expect(submit("constructor").ok).toBe(true);
+  });
   it("are not held to it in events already in the log, so an older log folds as it did", () => {
     const e = createEvent("job.submitted", { jobId: "job-old", spec: { priority: 5, maxAttempts: 3, timeoutMs: 10_000, scenario: { steps: [{ type: "extract", fields: { "Product Name": { selector: "h1" } } }] } } }, "master-1");
     expect(decodeEvent("troupe.evt.job.job-old.submitted", encodeEvent(e as TroupeEvent)).ok).toBe(true);

@@ -179,6 +179,8 @@ export function validateFieldNames(value: unknown, path = "scenario"): FieldErro
       if (!FIELD_NAME.test(name)) {
         return { path: `${path}.steps[${i}].fields`, message: `extract step: field name ${JSON.stringify(name.slice(0, 80))} must start with a letter or _ and have at most 64 of A-Z a-z 0-9 _ . -` };
       }
+      // As a key of result.data it would set the object's prototype instead: the value was silently lost.
+      if (name === "__proto__") return { path: `${path}.steps[${i}].fields`, message: "extract step: field name \"__proto__\" is reserved; choose another" };
     }
   }
   return null;
