@@ -75,5 +75,8 @@ describe("tail --since", () => {
     expect(parseSince("2026-01-15T10:30:00Z")).toEqual({ time: "2026-01-15T10:30:00.000Z" });
     expect(parseSince("5m", Date.parse("2026-01-15T10:30:00Z"))).toEqual({ time: "2026-01-15T10:25:00.000Z" });
     expect(() => parseSince("0")).toThrow(/start at 1/);
+    // Out of range: a clear usage error, not the server's "invalid JSON" or a RangeError.
+    expect(() => parseSince("99999999999999999999")).toThrow(/--since: sequence 99999999999999999999 is beyond any stream's/);
+    expect(() => parseSince("99999999999999d")).toThrow(/--since: 99999999999999d ago is before 1970/);
   });
 });

@@ -18,12 +18,16 @@ export function parseSince(raw: string, now = Date.now()): Since {
   if (/^\d+$/.test(raw)) {
     const seq = Number(raw);
     if (seq < 1) throw new UsageError(`--since: sequence numbers start at 1, got ${raw}`);
+    // A stream sequence is a uint64 the server parses; past 2^53 the number sent would not be the one given.
+    if (!Number.isSafeInteger(seq)) throw new UsageError(`--since: sequence ${raw} is beyond any stream's (at most ${Number.MAX_SAFE_INTEGER})`);
     return { seq };
   }
   const dur = /^(\d+)(s|m|h|d)$/.exec(raw);
   if (dur) {
     const ms = Number(dur[1]) * { s: 1000, m: 60_000, h: 3600_000, d: 86_400_000 }[dur[2] as "s" | "m" | "h" | "d"];
-    return { time: new Date(now - ms).toISOString() };
+    const t = now - ms;
+    if (!(t >= Date.parse("1970-01-01T00:00:00Z"))) throw new UsageError(`--since: ${raw} ago is before 1970`);
+    return { time: new Date(t).toISOString() };
   }
   const t = Date.parse(raw);
   if (/^\d{4}-\d{2}-\d{2}/.test(raw) && !Number.isNaN(t)) return { time: new Date(t).toISOString() };
