@@ -14,6 +14,13 @@ describe("jobs.submit validation", () => {
     if (r.ok) expect(jobSpecFromSubmit(r.value)).toEqual({ url: "https://example.com", tags: ["a"], priority: 5, maxAttempts: 3, timeoutMs: 120_000 });
   });
 
+  it("leaves an empty workerLabels out of the job's spec (workers that predate labels refuse the field)", () => {
+    const r = decodeCommand("jobs.submit", JSON.stringify({ url: "https://example.com", workerLabels: [] }));
+    expect(r.ok && "workerLabels" in jobSpecFromSubmit(r.value)).toBe(false);
+    const l = decodeCommand("jobs.submit", JSON.stringify({ url: "https://example.com", workerLabels: ["eu"] }));
+    expect(l.ok && jobSpecFromSubmit(l.value).workerLabels).toEqual(["eu"]);
+  });
+
   it("takes a browser name, not any text (a NUL browser was taken and waited for ever)", () => {
     expect(decodeCommand("jobs.submit", JSON.stringify({ url: "https://example.com", browser: "chromium" })).ok).toBe(true);
     for (const b of ["\u0000", "Google Chrome", "chrome\n"]) expect(bad({ url: "https://example.com", browser: b }).path).toBe("browser");

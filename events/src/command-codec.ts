@@ -69,7 +69,7 @@ export function decodeReply<N extends ReplyName>(name: N, body: Uint8Array | str
  * password and no sealer is given — a clear password must never reach the log.
  */
 export function jobSpecFromSubmit(cmd: SubmitJob, sealPassword?: (plain: string) => string): JobSpec {
-  const { idempotencyKey: _key, proxy, ...rest } = cmd;
+  const { idempotencyKey: _key, proxy, workerLabels, ...rest } = cmd;
   let sealedProxy: JobSpec["proxy"];
   if (proxy) {
     const { password, bypass, ...p } = proxy;
@@ -78,6 +78,8 @@ export function jobSpecFromSubmit(cmd: SubmitJob, sealPassword?: (plain: string)
   }
   return {
     ...rest,
+    // An empty list asks for nothing: left out, so workers that predate labels (their schema refuses the field) run the job.
+    ...(workerLabels?.length ? { workerLabels } : {}),
     ...(sealedProxy ? { proxy: sealedProxy } : {}),
     priority: cmd.priority ?? DEFAULT_PRIORITY,
     maxAttempts: cmd.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,

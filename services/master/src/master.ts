@@ -14,7 +14,7 @@ import { BrowserQueues, JobQueue, type QueueEntry } from "./queue.ts";
 import { afterRefusal, decide, forgetUnregistered, type Decision, type RecoveryConfig } from "./recovery.ts";
 import { hasLabels, pickWorker, supportsBrowser, type Candidate } from "./scheduler.ts";
 import { decodeSnapshot, encodeSnapshotSliced, resumeFrom, snapshotDue } from "./snapshot.ts";
-import { applyEvent, applyHeartbeat, emptyState, finishedGuardSeq, type MasterState } from "./state.ts";
+import { applyEvent, applyHeartbeat, assignmentInstance, emptyState, finishedGuardSeq, type MasterState } from "./state.ts";
 
 /** The longest a delayed job's timer is armed for at once. */
 const MAX_DELAY_TIMER_MS = 3_600_000;
@@ -565,7 +565,7 @@ export class Master {
     const body = JSON.stringify({ jobId: job.id, attempt: job.attempt, epoch, spec: job.spec });
     // The process the assignment is for, in a header (workers that predate it ignore it; the body's schema would
     // refuse a new field): another process with this worker id (a paused twin) leaves the request alone.
-    const instanceId = this.state.assignedInstance.get(job.id) ?? this.state.workers.get(workerId)?.instanceId;
+    const instanceId = assignmentInstance(this.state, job.id, workerId, job.attempt);
     const h = instanceId !== undefined ? natsHeaders() : undefined;
     if (h && instanceId !== undefined) h.set(INSTANCE_HEADER, instanceId);
     let replyBytes: Uint8Array;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { createEvent, type EventOf } from "@troupe/events";
-import { applyHeartbeat, compactJob, emptyState, finishedGuardSeq, isSettled, lookupJob, MISSING_SPEC, thawJob } from "./state.ts";
+import { applyHeartbeat, assignmentInstance, compactJob, emptyState, finishedGuardSeq, isSettled, lookupJob, MISSING_SPEC, thawJob } from "./state.ts";
 import { logBuilder, registration, SPEC } from "./testing.ts";
 
 describe("applyEvent", () => {
@@ -110,6 +110,35 @@ describe("applyEvent", () => {
     log.advance(60_000);
     log.add("worker.registered", { ...registration("w1"), instanceId: "i-2" });
     expect(s.workers.get("w1")).toMatchObject({ lifecycle: "online", instanceId: "i-2" });
+  });
+
+  it("names in an assignment the instance the folded assignment was made to, else the worker's current one", () => {
+    const s = emptyState();
+    const log = logBuilder(s);
+    log.add("worker.registered", { ...registration("w1"), instanceId: "i-1" });
+    log.add("worker.registered", { ...registration("w2"), instanceId: "i-w2" });
+    log.add("job.submitted", { jobId: "j", spec: SPEC });
+    log.add("job.assigned", { jobId: "j", workerId: "w1", attempt: 1, epoch: 1 });
+    expect(assignmentInstance(s, "j", "w1", 1)).toBe("i-1");
+    // w1 restarted after the assignment was folded: the assignment still belongs to the old process.
+    log.add("worker.registered", { ...registration("w1"), instanceId: "i-2" });
+    expect(assignmentInstance(s, "j", "w1", 1)).toBe("i-1");
+    // Requeued, and attempt 2 being read back for w2 before its fold: w2's process, not w1's old one.
+    log.add("job.requeued", { jobId: "j", attempt: 2, previousAttempt: 1, previousWorkerId: "w1", reason: "worker-lost", notBefore: new Date(log.now).toISOString(), epoch: 1 });
+    expect(assignmentInstance(s, "j", "w2", 2)).toBe("i-w2");
+  });
+
+  it("keeps the registered process online when another process with its id drains and deregisters (the paused twin stopped)", () => {
+    const s = emptyState();
+    const log = logBuilder(s);
+    log.add("worker.registered", { ...registration("w1"), instanceId: "i-old" });
+    log.add("worker.registered", { ...registration("w1"), instanceId: "i-new" });
+    log.add("worker.draining", { workerId: "w1", instanceId: "i-old", reason: "SIGTERM" });
+    log.add("worker.deregistered", { workerId: "w1", instanceId: "i-old", reason: "SIGTERM" });
+    expect(s.workers.get("w1")).toMatchObject({ lifecycle: "online", instanceId: "i-new" });
+    // Its own drain still counts.
+    log.add("worker.draining", { workerId: "w1", instanceId: "i-new", reason: "SIGTERM" });
+    expect(s.workers.get("w1")?.lifecycle).toBe("draining");
   });
 
   it("takes a registered worker's heartbeats only from its registered process (a paused twin's do not flip its instance)", () => {

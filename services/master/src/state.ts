@@ -143,6 +143,9 @@ export function applyEvent(s: MasterState, e: TroupeEvent, m: MessageMeta): Appl
     case "worker.draining":
     case "worker.deregistered": {
       const w = worker(s, e.data.workerId, m.timeMs);
+      // Another process with this worker id leaving (a paused twin stopped after a new one registered, or an old
+      // instance's slow stop after its replacement started) says nothing about the registered one.
+      if (w.browsers !== null && w.instanceId !== undefined && e.data.instanceId !== w.instanceId) break;
       w.lifecycle = e.type === "worker.draining" ? "draining" : "offline";
       w.lastSeenMs = Math.max(w.lastSeenMs, m.timeMs);
       // The instance that left: its own heartbeats, stored after this (another stream), do not bring it back.
@@ -340,4 +343,15 @@ export function applyHeartbeat(s: MasterState, e: EventOf<"worker.heartbeat">, t
 /** Attempts spent since the job's submission or its last redrive; refused ones are not spent. */
 export function attemptsSpent(s: MasterState, job: JobView): number {
   return job.attempt - (s.attemptBase.get(job.id) ?? 0) - (s.refusedAttempts.get(job.id) ?? 0);
+}
+
+/**
+ * The worker process (instance) an assignment is for: the one the folded assignment was made to, or before
+ * the fold (an unacknowledged append being read back) the worker's current one — assignedInstance then still
+ * names the previous attempt's, maybe another worker's.
+ */
+export function assignmentInstance(s: MasterState, jobId: string, workerId: string, attempt: number): string | undefined {
+  const cur = s.jobs.get(jobId);
+  const folded = cur?.status === "assigned" && cur.workerId === workerId && cur.attempt === attempt;
+  return (folded ? s.assignedInstance.get(jobId) : undefined) ?? s.workers.get(workerId)?.instanceId;
 }

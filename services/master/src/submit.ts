@@ -36,7 +36,8 @@ export function buildSubmitBody(v: Pick<Values, "url" | "priority" | "browser" |
   if (v.browser !== undefined) body.browser = v.browser;
   if (v.labels !== undefined) {
     try {
-      body.workerLabels = parseLabels(v.labels);
+      const labels = parseLabels(v.labels);
+      if (labels.length) body.workerLabels = labels;
     } catch (e) {
       throw new UsageError(`--labels: ${(e as Error).message}`);
     }
