@@ -34,8 +34,19 @@ describe("natsConfForPrefix", () => {
     expect(strings).toContain("acme-eu.evt.>");
   });
 
-  it("refuses a config naming the default prefix in a form it cannot rename, and an invalid prefix", () => {
-    expect(() => natsConfForPrefix(`allow: ["troupe.evt.>", "$KV.troupe-other.>"]`, "acme")).toThrow(/line 1: "\$KV\.troupe-other\.>" names the default prefix/);
+  it("refuses a config naming the default prefix in a form it cannot rename, whatever the new prefix; and an invalid or reserved prefix", () => {
+    for (const p of ["acme", "troupe-staging", "troupe2"]) {
+      expect(() => natsConfForPrefix(`allow: ["troupe.evt.>", "$KV.troupe-other.>"]`, p), p).toThrow(/line 1: "\$KV\.troupe-other\.>" names the default prefix/);
+    }
     expect(() => natsConfForPrefix(conf, "a b")).toThrow(/invalid subject prefix/);
+    // Every role may use _INBOX.> for replies: a stack there would be open to every role.
+    expect(() => natsConfForPrefix(conf, "_INBOX")).toThrow(/reserved by NATS/);
+  });
+
+  it("renames in one pass: a prefix that looks like one of the names it replaces is not renamed again", () => {
+    const strings = quoted(natsConfForPrefix(conf, "OBJ_troupe-artifacts"));
+    expect(strings).toContain("$JS.API.STREAM.INFO.OBJ_OBJ_troupe-artifacts-artifacts");
+    expect(strings).toContain("OBJ_troupe-artifacts.evt.>");
+    expect(quoted(natsConfForPrefix(conf, "troupe-staging"))).toContain("troupe-staging.evt.>");
   });
 });

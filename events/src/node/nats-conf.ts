@@ -8,12 +8,15 @@ import { storeNames } from "./streams.ts";
  * `$KV.troupe-master.>`, ...). nats-server cannot substitute a variable inside a subject
  * string, so a stack under another prefix runs a copy of nats.conf with those names
  * rewritten. Only quoted strings are rewritten (variables like $TROUPE_NATS_PORT and
- * comments stay as they are); a quoted string that mentions the default prefix in a
- * form this function does not know is an error, so a later edit of nats.conf cannot
- * leave a permission silently naming the wrong prefix.
+ * comments stay as they are, and nats.conf quotes every subject it names); a quoted string
+ * that mentions the default prefix in a form this function does not know is an error, so a
+ * later edit of nats.conf cannot leave a permission silently naming the wrong prefix.
  */
 export function natsConfForPrefix(text: string, prefix: string): string {
   subjectsFor(prefix); // validates the prefix
+  // Every role may publish (and most subscribe) on _INBOX.>, where replies go: a prefix there would open
+  // every subject of the stack to every role.
+  if (prefix === "_INBOX") throw new Error(`prefix ${JSON.stringify(prefix)} is reserved by NATS (replies travel on _INBOX.>): choose another`);
   if (prefix === DEFAULT_PREFIX) return text;
   const from = storeNames(DEFAULT_PREFIX);
   const to = storeNames(prefix);
@@ -22,25 +25,22 @@ export function natsConfForPrefix(text: string, prefix: string): string {
     .map((k) => [from[k], to[k]] as const)
     .sort((a, b) => b[0].length - a[0].length);
   const byName = new Map(names);
-  const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\-]/g, "\\$&");
-  // A store name stands after `.` (subjects of the JS API, $KV.x, $O.x) or `OBJ_` (an object store's stream), and
-  // before `.` or the end of the string.
-  const storeName = new RegExp(`(?<=\\.|OBJ_)(${names.map(([n]) => escape(n)).join("|")})(?=\\.|$)`, "g");
-  const subject = new RegExp(`^${escape(DEFAULT_PREFIX)}(?=\\.)`);
-  const mentions = new RegExp(`${escape(DEFAULT_PREFIX)}`, "i");
+  const escape = (t: string) => t.replace(/[.*+?^${}()|[\]\\-]/g, "\\$&");
+  // One pass, so nothing it puts in is read again: the prefix at the start of a subject, or a store name after
+  // `.` (subjects of the JS API, $KV.x, $O.x) or `OBJ_` (an object store's stream) and before `.` or the end.
+  const known = new RegExp(`^${escape(DEFAULT_PREFIX)}(?=\\.)|(?<=\\.|OBJ_)(?:${names.map(([n]) => escape(n)).join("|")})(?=\\.|$)`, "g");
+  const mentions = new RegExp(escape(DEFAULT_PREFIX), "i");
   return text
     .split("\n")
     .map((line, i) => {
-      const hash = line.search(/^\s*#/);
-      if (hash >= 0) return line;
-      return line.replace(/"([^"\n]*)"/g, (whole, s: string) => {
-        if (!mentions.test(s)) return whole;
-        const out = s.replace(subject, prefix).replace(storeName, (n) => byName.get(n) ?? n);
-        // Every mention must have been one we know how to rename (checkable when the new prefix does not mention the old).
-        if (mentions.test(out) && !mentions.test(prefix)) {
+      if (/^\s*#/.test(line)) return line;
+      return line.replace(/"([^"\n]*)"/g, (whole, str: string) => {
+        if (!mentions.test(str)) return whole;
+        // Every mention must be one we know how to rename, judged on what nats.conf says (whatever the new prefix is).
+        if (mentions.test(str.replace(known, ""))) {
           throw new Error(`nats.conf line ${i + 1}: ${whole} names the default prefix in a form troupe cannot rename for prefix ${JSON.stringify(prefix)}`);
         }
-        return JSON.stringify(out);
+        return JSON.stringify(str.replace(known, (m) => (m === DEFAULT_PREFIX ? prefix : byName.get(m) ?? m)));
       });
     })
     .join("\n");
