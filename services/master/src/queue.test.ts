@@ -59,9 +59,21 @@ describe("BrowserQueues", () => {
     q.push({ jobId: "any", priority: 1, order: 2000 }, undefined);
     q.push({ jobId: "chrome", priority: 5, order: 2001 }, "chromium");
     expect(q.pop()?.entry.jobId).toBe("fox-0");
-    const blocked = new Set(["firefox"]);
+    const blocked = new Set([BrowserQueues.key("firefox")]);
     expect([q.pop(blocked)?.entry.jobId, q.pop(blocked)?.entry.jobId, q.pop(blocked)]).toEqual(["chrome", "any", undefined]);
     expect(q.size).toBe(1499);
-    expect(q.pop()).toEqual({ entry: { jobId: "fox-1", priority: 9, order: 1 }, key: "firefox" });
+    expect(q.pop()).toEqual({ entry: { jobId: "fox-1", priority: 9, order: 1 }, key: BrowserQueues.key("Firefox") });
+  });
+
+  it("keys placements unambiguously and lets go of a placement's queue once it is empty", async () => {
+    const { BrowserQueues } = await import("./queue.ts");
+    expect(BrowserQueues.key("chrome|x")).not.toBe(BrowserQueues.key("chrome", ["x"]));
+    expect(BrowserQueues.key("Chrome", ["b", "a", "a"])).toBe(BrowserQueues.key("chrome", ["a", "b"]));
+    const q = new BrowserQueues();
+    for (let i = 0; i < 100; i++) q.push({ jobId: `j${i}`, priority: 5, order: i }, undefined, [`label-${i}`]);
+    for (let i = 0; i < 50; i++) q.discard(`j${i}`, undefined, [`label-${i}`]);
+    for (let e = q.pop(); e; e = q.pop());
+    expect(q.size).toBe(0);
+    expect((q as unknown as { queues: Map<string, unknown> }).queues.size).toBe(0);
   });
 });

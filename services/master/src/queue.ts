@@ -126,9 +126,9 @@ export class JobQueue {
 export class BrowserQueues {
   private queues = new Map<string, JobQueue>();
 
+  /** One key per placement, unambiguous whatever a browser name or label holds. */
   static key(browser: string | undefined, labels?: readonly string[]): string {
-    const b = browser?.toLowerCase() ?? "";
-    return labels?.length ? `${b}|${[...new Set(labels)].sort().join(",")}` : b;
+    return JSON.stringify([browser?.toLowerCase() ?? "", [...new Set(labels ?? [])].sort()]);
   }
 
   get size(): number {
@@ -145,7 +145,11 @@ export class BrowserQueues {
   }
 
   discard(jobId: string, browser: string | undefined, labels?: readonly string[]): void {
-    this.queues.get(BrowserQueues.key(browser, labels))?.discard(jobId);
+    const k = BrowserQueues.key(browser, labels);
+    const q = this.queues.get(k);
+    q?.discard(jobId);
+    // Every label set ever asked for would otherwise keep a queue, each looked at on every pop.
+    if (q && q.size === 0) this.queues.delete(k);
   }
 
   /** The best entry (priority, then order) among the queues not blocked, and its queue's key. */
@@ -158,6 +162,7 @@ export class BrowserQueues {
     }
     if (!best) return undefined;
     best.q.pop();
+    if (best.q.size === 0) this.queues.delete(best.key);
     return { entry: best.head, key: best.key };
   }
 }
