@@ -3,13 +3,14 @@ import { connectAs, defineCommand, int, natsOptions, str, terminalSafe, UsageErr
 
 /** `troupe cancel`, `troupe retry`, `troupe drain`: the master's commands from a shell, as the dashboard sends them. */
 
-const options = {
+const baseOptions = {
   ...natsOptions,
-  reason: str("why, kept in the log (cancel and drain)", { metavar: "<text>" }),
   answerTimeout: int("how long to wait for the master's answer", { default: 10_000, min: 100, max: 600_000, metavar: "<ms>" }),
 } as const;
+/** cancel and drain keep a reason in the log; a redrive has none. */
+const options = { ...baseOptions, reason: str("why, kept in the log", { metavar: "<text>" }) } as const;
 
-type Values = OptionValues<typeof options>;
+type Values = OptionValues<typeof baseOptions>;
 
 async function send(rpc: Extract<CommandName, "jobs.cancel" | "jobs.retry" | "workers.drain">, body: Record<string, unknown>, v: Values): Promise<number> {
   const checked = validateCommand(rpc, body);
@@ -61,7 +62,7 @@ export const retryCommand = defineCommand({
   summary: "redrive a failed or dead job (a new attempt, queued again)",
   args: "<jobId>",
   maxPositionals: 1,
-  options,
+  options: baseOptions,
   details: "Exit 0 when the master recorded it, 1 when it refused (only failed and dead jobs can be retried) or did not answer, 2 on bad input.",
   run: ({ values: v, positionals }) => send("jobs.retry", { jobId: one(positionals, "job id") }, v),
 }) as CliCommand;

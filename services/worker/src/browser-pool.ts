@@ -41,7 +41,10 @@ export async function launchChromium(executablePath: string): Promise<Browser> {
   // that (Chromium exiting while a second close was on its way) was an unhandled 'error' event that killed the worker.
   for (const fd of [3, 4]) {
     const pipe = proc?.stdio[fd] as NodeJS.EventEmitter | null | undefined;
-    pipe?.on("error", (e: Error) => pipeErrors.push(e.message));
+    pipe?.on("error", (e: Error) => {
+      pipeErrors.push(e.message);
+      if (pipeErrors.length > 20) pipeErrors.shift();
+    });
   }
   return browser;
 }
@@ -252,10 +255,11 @@ export class BrowserPool {
     this.closed = true;
     await Promise.all([...this.slots].map(async (s) => {
       s.retiring = true;
-      s.closing ??= s.browser.close().catch(() => {
-        s.browser.process()?.kill("SIGKILL");
-      });
+      s.closing ??= s.browser.close().catch(() => {});
       await s.closing;
+      // A close that failed (here or while recycling) must not leave the process behind.
+      const proc = s.browser.process();
+      if (proc && proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
     }));
     this.slots.clear();
     this.active = null;
