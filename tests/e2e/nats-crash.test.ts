@@ -108,6 +108,10 @@ describe("nats-server killed mid-run", () => {
     // Both workers heartbeated whenever the server let them: the outage is not a worker failure, and no job was taken from them for it.
     expect(events.filter((e) => e.type === "worker.lost").map((e) => e.data)).toEqual([]);
     expect(events.filter((e) => e.type === "job.requeued" && e.data.reason !== "worker-refused").map((e) => e.data)).toEqual([]);
+    // Each worker registered again once reconnected (the same instance; a master whose log lost it would learn it so).
+    const registrations = new Map<string, number>();
+    for (const e of events) if (e.type === "worker.registered") registrations.set(e.data.instanceId, (registrations.get(e.data.instanceId) ?? 0) + 1);
+    expect([...registrations.values()].every((n) => n >= 2), JSON.stringify([...registrations])).toBe(true);
     // Nobody died of it.
     for (const [name, p] of stack.procs) expect([name, p.child.exitCode, p.child.signalCode]).toEqual([name, null, null]);
   }, 420_000);

@@ -32,7 +32,13 @@ connection for good (e.g. its password is refused after a NATS restart). NATS cr
     }
     const worker = first;
     console.log(`   Browser:     ${worker.pool.version}\n   Status:      ${worker.statusUrl}\n✅ registered as ${config.workerId} (instance ${worker.instanceId})`);
-    const outcome = await Promise.race([stop, worker.closed().then((err) => ({ closed: err }))]);
+    const outcome = await Promise.race([stop, worker.closed().then((err) => ({ closed: err })), worker.superseded().then((other) => ({ superseded: other }))]);
+    if (typeof outcome === "object" && "superseded" in outcome) {
+      // Replaced while away (paused, cut off): the other process is the worker now; its jobs are its own. Leave
+      // without announcing anything (the master would ignore it) and fail, so nobody mistakes this for a clean stop.
+      await worker.abandon();
+      return 1;
+    }
     if (typeof outcome === "object") {
       // nats.js closed the connection for good (e.g. the password refused twice after a NATS restart): nothing
       // can be reported any more, so stop now and fail, for a supervisor to restart us. Jobs are requeued by their leases.

@@ -57,3 +57,26 @@ export function servePresence(nc: NatsConnection, prefix: string, me: PresenceIn
 export function presenceInfo(workerId: string, instanceId: string): PresenceInfo {
   return { workerId, instanceId, pid: process.pid, host: hostname(), startedAt: new Date().toISOString() };
 }
+
+/**
+ * Another live process answering for this worker id, or null. Every reply within `timeoutMs` is read, since
+ * this process answers on the subject too (used once running: after a reconnect, a process that was paused
+ * may find it was replaced meanwhile).
+ */
+export async function findOtherInstance(nc: NatsConnection, prefix: string, me: PresenceInfo, timeoutMs = 1000): Promise<PresenceInfo | null> {
+  let replies: AsyncIterable<{ data: Uint8Array }>;
+  try {
+    replies = await nc.requestMany(presenceSubject(prefix, me.workerId), JSON.stringify(me), { maxWait: timeoutMs });
+  } catch {
+    return null;
+  }
+  try {
+    for await (const m of replies) {
+      const other = parsePresence(m.data);
+      if (other && other.instanceId !== me.instanceId) return other;
+    }
+  } catch {
+    // no responders, or the wait ended: nobody else
+  }
+  return null;
+}

@@ -14,7 +14,7 @@ import { BrowserPool } from "./browser-pool.ts";
 import type { WorkerConfig } from "./config.ts";
 import { JobAbort, runJob, type JobReporter, type RunningJob } from "./job.ts";
 import { MetricsSampler } from "./metrics.ts";
-import { assertNoDuplicate, presenceInfo, servePresence } from "./presence.ts";
+import { assertNoDuplicate, findOtherInstance, presenceInfo, servePresence, type PresenceInfo } from "./presence.ts";
 import { publishReliably } from "./publish.ts";
 import { formatUptime, JobStats } from "./stats.ts";
 import { startStatusServer, type StatusBody, type StatusServer } from "./status-server.ts";
@@ -49,6 +49,8 @@ export class Worker {
   private js!: JetStreamClient;
   private service: Service | null = null;
   private presenceSub: Subscription | null = null;
+  /** What this process answers on its presence subject (its start time decides which of two twins stays). */
+  private presence!: PresenceInfo;
   private status: StatusServer | null = null;
   private heartbeatTimer: NodeJS.Timeout | null = null;
   /** The heartbeat being published, if any: a slow one is never stacked behind another, and a stop waits for it. */
@@ -98,7 +100,7 @@ export class Worker {
     this.secretsKeys = loadSecretsKeys(c.dataDir, this.o.env ?? process.env);
     this.nc = await connectAs({ url: c.natsUrl, ca: c.natsCa, role: "worker", dataDir: c.dataDir, name: `troupe-worker ${c.workerId}`, log: this.log, waitOnFirstConnect: true, env: this.o.env, noAsyncTraces: true, ...(this.o.abort ? { abort: this.o.abort } : {}) });
     this.js = jetstream(this.nc);
-    const me = presenceInfo(c.workerId, this.instanceId);
+    const me = (this.presence = presenceInfo(c.workerId, this.instanceId));
     await assertNoDuplicate(this.nc, c.prefix, me);
     this.presenceSub = servePresence(this.nc, c.prefix, me);
     await Promise.all([this.metrics.start(), this.pool.start()]);
@@ -115,13 +117,22 @@ export class Worker {
     this.service.addEndpoint("assign", { subject: this.subjects.workerCommand(c.workerId, "assign"), handler: (err, msg) => this.guarded("assign", err, msg, () => this.onAssign(msg)) });
     this.service.addEndpoint("cancel", { subject: this.subjects.workerCommand(c.workerId, "cancel"), handler: (err, msg) => this.guarded("cancel", err, msg, () => this.onCancel(msg)) });
     this.service.addEndpoint("drain", { subject: this.subjects.workerCommand(c.workerId, "drain"), handler: (err, msg) => this.guarded("drain", err, msg, () => this.onDrain(msg)) });
-    await this.publish("worker.registered", {
+    await this.publish("worker.registered", this.registration(), { deadlineMs: Number.POSITIVE_INFINITY, stopped: () => this.o.abort?.aborted === true });
+    this.log.info({ instanceId: this.instanceId, statusPort: this.status.port }, "worker registered");
+    this.sendHeartbeat();
+    this.heartbeatTimer = setInterval(() => this.sendHeartbeat(), c.heartbeatMs);
+    void this.watchReconnects();
+  }
+
+  private registration(): EventData<"worker.registered"> {
+    const c = this.config;
+    return {
       workerId: c.workerId,
       instanceId: this.instanceId,
       name: c.name,
       type: c.type,
       ip: c.ip,
-      port: this.status.port,
+      port: this.status?.port ?? 0,
       version: WORKER_VERSION,
       capabilities: {
         maxConcurrentJobs: c.maxJobs,
@@ -130,10 +141,45 @@ export class Worker {
         supportedBrowsers: [{ name: "chromium", version: (this.pool.version.split("/")[1] ?? this.pool.version).slice(0, 64) }],
         ...(c.labels.length ? { labels: c.labels } : {}),
       },
-    }, { deadlineMs: Number.POSITIVE_INFINITY, stopped: () => this.o.abort?.aborted === true });
-    this.log.info({ instanceId: this.instanceId, statusPort: this.status.port }, "worker registered");
-    this.sendHeartbeat();
-    this.heartbeatTimer = setInterval(() => this.sendHeartbeat(), c.heartbeatMs);
+    };
+  }
+
+  private async watchReconnects(): Promise<void> {
+    for await (const s of this.nc.status()) if (s.type === "reconnect") void this.afterReconnect();
+  }
+
+  /**
+   * After a reconnect (a network outage, a NATS restart, this process paused past the server's ping window):
+   * if another process now answers for this worker id, this one was replaced while away and must go (`superseded`);
+   * otherwise it registers again, so a master whose log lost its registration (a reset stream) knows it again.
+   * Public so tests can drive it without cutting a connection.
+   */
+  async afterReconnect(): Promise<void> {
+    if (this.stopping || this.isDraining) return;
+    const other = await findOtherInstance(this.nc, this.config.prefix, this.presence);
+    // The newer process is the replacement and stays (both ask after a NATS restart: only the older one goes).
+    const replaced = other !== null && (other.startedAt > this.presence.startedAt || (other.startedAt === this.presence.startedAt && other.instanceId > this.instanceId));
+    if (other && replaced) {
+      this.log.error({ other }, `another process runs worker id ${this.config.workerId} (instance ${other.instanceId}, pid ${other.pid} on ${other.host}): this one was replaced while away; stopping`);
+      this.resolveSuperseded(other);
+      return;
+    }
+    if (other) this.log.warn({ other }, `an older process still runs worker id ${this.config.workerId} (instance ${other.instanceId}); it stops once it notices, and its assignments are left to it`);
+    if (this.stopping || this.isDraining) return;
+    try {
+      await this.publish("worker.registered", this.registration(), { deadlineMs: Date.now() + 30_000 });
+      this.log.info({ instanceId: this.instanceId }, "registered again after a reconnect");
+    } catch (e) {
+      this.log.warn({ err: (e as Error).message }, "could not register again after a reconnect (heartbeats go on)");
+    }
+  }
+
+  private resolveSuperseded: (other: PresenceInfo) => void = () => {};
+  private readonly supersededP = new Promise<PresenceInfo>((res) => (this.resolveSuperseded = res));
+
+  /** Resolves when another process with this worker id took over while this one was away (see afterReconnect). */
+  superseded(): Promise<PresenceInfo> {
+    return this.supersededP;
   }
 
   /**

@@ -5,6 +5,8 @@ import { ReplySchemas, type AssignReply, type Command } from "@troupe/events";
 import { startTestNats, type TestNats } from "@troupe/tests/harness";
 import { Value } from "@sinclair/typebox/value";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { servePresence, type PresenceInfo } from "../src/presence.ts";
 import type { Worker } from "../src/worker.ts";
 import { EventLog, jobId, startTestWorker } from "./helpers.ts";
 
@@ -61,6 +63,41 @@ describe("registration and presence", () => {
 
   it("refuses a second live process with the same worker id", async () => {
     await expect(startTestWorker(nats)).rejects.toThrow(/worker id "wn-test-01" is already running \(instance i/);
+  });
+
+  it("registers again after a reconnect when no other process has its id (a master whose log lost it learns it again)", async () => {
+    const first = await events.wait("worker.registered", (e) => e.data.instanceId === worker.instanceId);
+    const seen = events.events.filter((e) => e.type === "worker.registered" && e.data.instanceId === worker.instanceId).length;
+    await worker.afterReconnect();
+    await events.wait("worker.registered", (e) => e.data.instanceId === worker.instanceId && e.id !== first.id);
+    expect(events.events.filter((e) => e.type === "worker.registered" && e.data.instanceId === worker.instanceId).length).toBe(seen + 1);
+  });
+
+  it("stops as superseded when, after a reconnect, another process answers for its id (it was replaced while paused)", async () => {
+    const env = { TROUPE_WORKER_NAME: "Worker Node Twin" };
+    const old = await startTestWorker(nats, env);
+    let replacement: Worker | undefined;
+    try {
+      // Paused: it cannot answer the new process's presence check, which therefore starts.
+      (old as unknown as { presenceSub: { unsubscribe(): void } }).presenceSub.unsubscribe();
+      replacement = await startTestWorker(nats, env);
+      // Resumed: it answers again.
+      const o = old as unknown as { nc: NatsConnection; presence: PresenceInfo; presenceSub: unknown };
+      o.presenceSub = servePresence(o.nc, "troupe", o.presence);
+      // Both reconnect (a NATS restart) and both hear the other: only the older one goes.
+      let replacementGone = false;
+      void replacement.superseded().then(() => (replacementGone = true));
+      await replacement.afterReconnect();
+      const superseded = old.superseded();
+      await old.afterReconnect();
+      await expect(superseded).resolves.toMatchObject({ workerId: "wn-twin", instanceId: replacement.instanceId });
+      expect(replacementGone).toBe(false);
+      // It did not register again: the master keeps to the replacement.
+      expect(events.events.filter((e) => e.type === "worker.registered" && e.data.instanceId === old.instanceId)).toHaveLength(1);
+    } finally {
+      await old.abandon();
+      await replacement?.stop("test over");
+    }
   });
 
   it("answers $SRV.PING as a NATS micro service with its worker id", async () => {
