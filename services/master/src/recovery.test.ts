@@ -1,9 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { ATTEMPT_MAX } from "@troupe/events";
-import { createEvent, type EventOf } from "@troupe/events";
 import { afterRefusal, backoffDelay, decide, forgetUnregistered, retryOrDead } from "./recovery.ts";
 import { applyHeartbeat, emptyState } from "./state.ts";
-import { logBuilder, registration, SPEC } from "./testing.ts";
+import { heartbeat, logBuilder, registration, SPEC } from "./testing.ts";
 
 const cfg = { heartbeatIntervalMs: 1000, leaseMs: 5000, backoffMs: 100, maxBackoffMs: 1000 };
 
@@ -37,11 +36,7 @@ describe("decide", () => {
 
   it("announces no loss for a worker that only ever sent heartbeats, and forgets it once silent (made-up ids must not pile up)", () => {
     const { s, log } = running();
-    const hb = (workerId: string) => createEvent("worker.heartbeat", {
-      workerId, instanceId: `i-${workerId}`, status: "online", currentJobs: 0, maxConcurrentJobs: 4, jobIds: [],
-      metrics: { memoryUsage: 1, cpuUsage: 1, diskUsage: 1, networkUsage: 1, jobsCompleted: 0, jobsFailed: 0, averageResponseTime: 0 },
-      performance: { successRate: 100, averageJobDuration: 0 },
-    }, workerId) as EventOf<"worker.heartbeat">;
+    const hb = (workerId: string) => heartbeat(workerId, `i-${workerId}`);
     for (let i = 0; i < 100; i++) applyHeartbeat(s, hb(`phantom-${i}`), log.now);
     applyHeartbeat(s, hb("w1"), log.now);
     expect(s.workers.size).toBe(101);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { createEvent, type EventOf } from "@troupe/events";
 import { applyHeartbeat, assignmentInstance, compactJob, emptyState, finishedGuardSeq, isSettled, lookupJob, MISSING_SPEC, thawJob } from "./state.ts";
-import { logBuilder, registration, SPEC } from "./testing.ts";
+import { heartbeat, logBuilder, registration, SPEC } from "./testing.ts";
 
 describe("applyEvent", () => {
   it("tracks held jobs per worker through assignment and completion", () => {
@@ -87,11 +87,7 @@ describe("applyEvent", () => {
   });
 
   it("keeps a deregistered worker offline when its instance's last (draining) heartbeat is stored just after, live or at a start; a new instance comes back", () => {
-    const hb = (instanceId: string, status: "online" | "draining") => createEvent("worker.heartbeat", {
-      workerId: "w1", instanceId, status, currentJobs: 0, maxConcurrentJobs: 2, jobIds: [],
-      metrics: { memoryUsage: 1, cpuUsage: 1, diskUsage: 1, networkUsage: 0, jobsCompleted: 0, jobsFailed: 0, averageResponseTime: 0 },
-      performance: { successRate: 100, averageJobDuration: 0 },
-    }, "w1") as EventOf<"worker.heartbeat">;
+    const hb = (instanceId: string, status: "online" | "draining") => heartbeat("w1", instanceId, status);
     const s = emptyState();
     const log = logBuilder(s);
     log.add("worker.registered", { ...registration("w1"), instanceId: "i-1" });
@@ -142,11 +138,7 @@ describe("applyEvent", () => {
   });
 
   it("takes a registered worker's heartbeats only from its registered process (a paused twin's do not flip its instance)", () => {
-    const hb = (instanceId: string) => createEvent("worker.heartbeat", {
-      workerId: "w1", instanceId, status: "online", currentJobs: 0, maxConcurrentJobs: 2, jobIds: [],
-      metrics: { memoryUsage: 1, cpuUsage: 1, diskUsage: 1, networkUsage: 0, jobsCompleted: 0, jobsFailed: 0, averageResponseTime: 0 },
-      performance: { successRate: 100, averageJobDuration: 0 },
-    }, "w1") as EventOf<"worker.heartbeat">;
+    const hb = (instanceId: string) => heartbeat("w1", instanceId);
     const s = emptyState();
     const log = logBuilder(s);
     log.add("worker.registered", { ...registration("w1"), instanceId: "i-new" });

@@ -1,4 +1,4 @@
-import { createEvent, type EventData, type EventType, type TroupeEvent } from "@troupe/events";
+import { createEvent, type EventData, type EventOf, type EventType, type TroupeEvent } from "@troupe/events";
 import { applyEvent, type MasterState } from "./state.ts";
 
 /** Builds a log in memory for the pure modules' unit tests: events with increasing times and sequences. */
@@ -24,3 +24,10 @@ export function logBuilder(s: MasterState, startMs = Date.parse("2026-01-01T00:0
 export const SPEC = { url: "https://example.com", priority: 5, maxAttempts: 3, timeoutMs: 60_000 };
 export const caps = (slots: number, browsers = ["chromium"]) => ({ maxConcurrentJobs: slots, memory: 1024, cpu: 2, supportedBrowsers: browsers.map((name) => ({ name, version: "1" })) });
 export const registration = (workerId: string, slots = 2, browsers?: string[]) => ({ workerId, instanceId: `i-${workerId}`, name: workerId, type: "fake", ip: "127.0.0.1", port: 0, version: "1", capabilities: caps(slots, browsers) });
+
+/** A worker.heartbeat of a worker process for applyHeartbeat. */
+export const heartbeat = (workerId: string, instanceId: string, status: "online" | "busy" | "draining" = "online") => createEvent("worker.heartbeat", {
+  workerId, instanceId, status, currentJobs: 0, maxConcurrentJobs: 2, jobIds: [],
+  metrics: { memoryUsage: 1, cpuUsage: 1, diskUsage: 1, networkUsage: 0, jobsCompleted: 0, jobsFailed: 0, averageResponseTime: 0 },
+  performance: { successRate: 100, averageJobDuration: 0 },
+}, workerId) as EventOf<"worker.heartbeat">;
