@@ -145,13 +145,14 @@ describe("cancel and drain", () => {
     const w = await fakeWorker(nats, { id: "w-cancel-race", slots: 1, behaviour: () => ({ kind: "hang" }), progressEveryMs: 100 });
     workers.push(w);
     const id = jobIdOf(await submit(ui, { url: "https://example.com/cancel-race", priority: 10 }));
-    await waitFor("running", () => job(id)?.status === "running");
+    // Generous waits: on a loaded machine (a full run beside a CPU hog) getting it running took over 10 s once.
+    await waitFor("running", () => job(id)?.status === "running", 30_000);
     // What handleCancel appends for a job it believes queued: no attempt, no worker, and no request to a worker.
     await master.master.append("job.cancelled", { jobId: id, reason: "raced", epoch: master.master.epoch }, master.master.subjects.job(id, "cancelled"));
-    await waitFor("the worker told to stop", () => w.cancels.some((c) => c.jobId === id));
+    await waitFor("the worker told to stop", () => w.cancels.some((c) => c.jobId === id), 30_000);
     expect(w.cancels.find((c) => c.jobId === id)).toMatchObject({ attempt: 1, reason: "raced" });
     expect(job(id)?.status).toBe("cancelled");
-  });
+  }, 90_000);
 
   it("drains a worker: it takes no new jobs", async () => {
     const w = await fakeWorker(nats, { id: "w-drain", slots: 2 });
