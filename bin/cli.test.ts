@@ -1,7 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { main } from "./cli.ts";
 import { COMMANDS } from "./registry.ts";
-import { parseSince } from "./commands/tail-format.ts";
+import { createEvent, encodeEvent, subjects, type TroupeEvent } from "@troupe/events";
+import { formatLine, parseSince } from "./commands/tail-format.ts";
 
 let out: string[];
 let err: string[];
@@ -78,5 +79,17 @@ describe("tail --since", () => {
     // Out of range: a clear usage error, not the server's "invalid JSON" or a RangeError.
     expect(() => parseSince("99999999999999999999")).toThrow(/--since: sequence 99999999999999999999 is beyond any stream's/);
     expect(() => parseSince("99999999999999d")).toThrow(/--since: 99999999999999d ago is before 1970/);
+  });
+});
+
+describe("tail lines", () => {
+  it("show control characters a worker wrote as \\xNN instead of sending them to the terminal", () => {
+    const e = createEvent("worker.registered", {
+      workerId: "bad-ansi", instanceId: "i1", name: "\u001b[2J\u001b]0;evil\u0007", type: "x", ip: "\u001b[1A", port: 1, version: "1",
+      capabilities: { maxConcurrentJobs: 1, memory: 1, cpu: 1, supportedBrowsers: [] },
+    }, "bad-ansi") as TroupeEvent;
+    const line = formatLine(subjects.worker("bad-ansi", "registered"), encodeEvent(e), subjects);
+    expect(line).not.toMatch(/[\u0000-\u001f]/);
+    expect(line).toMatch(/\\x1b\[2J/);
   });
 });

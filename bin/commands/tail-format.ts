@@ -1,14 +1,14 @@
 import { decodeEvent, describeEvent, type Subjects } from "@troupe/events";
-import { UsageError } from "@troupe/events/node";
+import { terminalSafe, UsageError } from "@troupe/events/node";
 
-/** One readable line per message: time, subject, type, key fields — or why it is invalid. */
+/** One readable line per message: time, subject, type, key fields — or why it is invalid. Control characters a worker or page wrote are shown, not sent. */
 export function formatLine(subject: string, body: Uint8Array, s: Subjects): string {
   const r = decodeEvent(subject, body, { subjects: s });
   if (!r.ok) {
-    return `${new Date().toISOString().slice(11, 23)}  ${subject}  INVALID ${r.error.code}${r.error.path ? ` at ${r.error.path}` : ""}: ${r.error.message}`;
+    return terminalSafe(`${new Date().toISOString().slice(11, 23)}  ${subject}  INVALID ${r.error.code}${r.error.path ? ` at ${r.error.path}` : ""}: ${r.error.message}`);
   }
   const e = r.value;
-  return `${e.time.slice(11, 23)}  ${subject}  ${e.type}  ${describeEvent(e)}`.trimEnd();
+  return terminalSafe(`${e.time.slice(11, 23)}  ${subject}  ${e.type}  ${describeEvent(e)}`.trimEnd());
 }
 
 export type Since = { seq: number } | { time: string };

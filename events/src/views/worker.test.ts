@@ -27,6 +27,13 @@ describe("worker view", () => {
     expect(w).toMatchObject({ id: "w", name: "W", ip: "1.2.3.4", maxJobs: 3, status: "busy", cpu: 55, currentJobs: 1, memory: 100 });
   });
 
+  it("stays registered when another process with its id drains and deregisters (a paused twin stopped after its replacement registered)", () => {
+    const again = ev("worker.registered", { workerId: "w", instanceId: "i-2", name: "W", type: "puppeteer", ip: "1.2.3.4", port: 3002, version: "1", capabilities: caps });
+    const w = foldAll([reg(), again, ev("worker.draining", { workerId: "w", instanceId: "i" }), ev("worker.deregistered", { workerId: "w", instanceId: "i" })]);
+    expect(w).toMatchObject({ instanceId: "i-2", lifecycle: "registered" });
+    expect(foldAll([reg(), ev("worker.deregistered", { workerId: "w", instanceId: "i" })]).lifecycle).toBe("deregistered");
+  });
+
   it("computes success rate and averages from job outcomes, ignoring the worker's own claims", () => {
     const w = foldAll([reg(), hb("online", 1), done(1000, 200), done(3000, 400), failed(500), failed()]);
     expect(w.jobsCompleted).toBe(2);

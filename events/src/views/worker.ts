@@ -162,11 +162,15 @@ export function evolveWorker(view: WorkerView | undefined, event: WorkerEvent): 
       break;
     }
     case "worker.draining":
+      // Another process with this worker id leaving (a paused twin, an old instance's slow stop after its
+      // replacement registered) is not this worker's; the master judges it the same way (services/master state.ts).
+      if (w.instanceId !== undefined && event.data.instanceId !== w.instanceId) break;
       w.lifecycle = "draining";
       w.lifecycleAt = t;
       w.lastEventAt = later(w.lastEventAt, t);
       break;
     case "worker.deregistered":
+      if (w.instanceId !== undefined && event.data.instanceId !== w.instanceId) break;
       w.lifecycle = "deregistered";
       w.lifecycleAt = t;
       w.lastEventAt = later(w.lastEventAt, t);
