@@ -29,6 +29,7 @@ export const command = defineCommand({
     heartbeatMs: int("worker heartbeat interval (the master's liveness and the UI's suspect colour follow it)", { env: "TROUPE_HEARTBEAT_MS", default: 10_000, min: 100, metavar: "<ms>" }),
     natsHost: str("NATS client listen address (0.0.0.0 lets workers on other machines join)", { env: "TROUPE_NATS_HOST", default: "0.0.0.0", ...host }),
     natsPort: int("NATS client port", { env: "TROUPE_NATS_PORT", default: 4222, min: 1, max: 65535 }),
+    wsHost: str("NATS WebSocket listen address (the browsers that open the dashboard connect to it; 127.0.0.1 when only this machine does)", { env: "TROUPE_NATS_WS_HOST", default: "0.0.0.0", ...host }),
     wsPort: int("NATS WebSocket port (the dashboard's live updates)", { env: "TROUPE_NATS_WS_PORT", default: 4223, min: 1, max: 65535 }),
     monitorPort: int("NATS monitoring port", { env: "TROUPE_NATS_MONITOR_PORT", default: 8222, min: 1, max: 65535 }),
     uiHost: str("dashboard listen address (non-loopback needs TROUPE_UI_TOKEN)", { env: "TROUPE_UI_HOST", default: "127.0.0.1", ...host }),
@@ -56,7 +57,7 @@ Everything stops on Ctrl-C: workers drain first, then UI, projector, master, nat
     // Every port before anything starts: a taken one used to leave the stack half up (a service gone, the rest running).
     // On the addresses they will listen on: nats-server's WebSocket on 0.0.0.0 (its default), monitoring on 127.0.0.1.
     await assertPortsFree(v.natsHost, [[v.natsPort, "NATS client", "--nats-port"]], { owner: "the stack" });
-    await assertPortsFree("0.0.0.0", [[v.wsPort, "NATS WebSocket", "--ws-port"]], { owner: "the stack" });
+    await assertPortsFree(v.wsHost, [[v.wsPort, "NATS WebSocket", "--ws-port"]], { owner: "the stack" });
     await assertPortsFree("127.0.0.1", [[v.monitorPort, "NATS monitoring", "--monitor-port"],
       [v.masterPort, "master metrics", "--master-port"], [v.projectorPort, "projector metrics", "--projector-port"],
       ...(v.demo ? [[v.demoPort, "demo site", "--demo-port"] as [number, string, string]] : [])], { owner: "the stack" });
@@ -90,7 +91,7 @@ Everything stops on Ctrl-C: workers drain first, then UI, projector, master, nat
 
     try {
       nats = await startNatsServer({
-        dataDir: v.dataDir, prefix: v.prefix, credentials, host: v.natsHost, port: v.natsPort, wsPort: v.wsPort, monitorPort: v.monitorPort,
+        dataDir: v.dataDir, prefix: v.prefix, credentials, host: v.natsHost, port: v.natsPort, wsHost: v.wsHost, wsPort: v.wsPort, monitorPort: v.monitorPort,
         onLog: logFor("nats"),
         ...(tls ? { tls } : {}),
         // Stopped last, after the workers have drained and deregistered through it.
