@@ -68,8 +68,9 @@ export async function submitMain(v: Values, file?: string): Promise<number> {
           console.error(`troupe submit: no answer within ${v.answerTimeout / 1000} s; asking again with the same idempotency key (${attempt + 1}/${SUBMIT_TRIES})`);
           continue;
         }
-        console.error(`troupe submit: no answer from a master on ${s.rpc("jobs.submit")}: ${msg} (is \`troupe master\` running?). `
-          + `The job may have been recorded all the same: to try again without a duplicate, add --idempotency-key ${String(body.idempotencyKey)}`);
+        // Silence may hide a recorded job; "no responders" (no master listening) records nothing.
+        const maybeRecorded = /timeout/i.test(msg) ? ` The job may have been recorded all the same: to try again without a duplicate, add --idempotency-key ${String(body.idempotencyKey)}` : "";
+        console.error(`troupe submit: no answer from a master on ${s.rpc("jobs.submit")}: ${msg} (is \`troupe master\` running?).${maybeRecorded}`);
         return 1;
       }
     }

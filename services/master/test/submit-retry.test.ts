@@ -13,7 +13,7 @@ afterAll(async () => {
 });
 
 describe("troupe submit when a master does not answer in time", () => {
-  it("asks again with the same idempotency key it generated, so a request that was recorded after all makes no second job", async () => {
+  it("asks again with the same idempotency key it generated (the master answers a repeated key with the first job: submit.test.ts)", async () => {
     // Stands in for the masters: swallows the first request (as a paused master would), answers the second.
     const nc = await nats.connect("master");
     const seen: { idempotencyKey?: string; url?: string }[] = [];
@@ -39,6 +39,14 @@ describe("troupe submit when a master does not answer in time", () => {
       sub.unsubscribe();
       await nc.close();
     }
+  }, 60_000);
+
+  it("with no master listening at all, fails at once without hinting that a job may exist", async () => {
+    const c = spawnChild(["bin/troupe.mjs", "submit", "--url", "https://example.com/nobody", "--answer-timeout", "1000"], nats.env());
+    const code = await new Promise<number | null>((r) => c.proc.once("exit", (code) => r(code)));
+    expect(code).toBe(1);
+    expect(c.output()).toMatch(/no answer from a master on troupe\.rpc\.jobs\.submit: .*no responders/i);
+    expect(c.output()).not.toMatch(/asking again|may have been recorded/);
   }, 60_000);
 
   it("gives up after three tries and says how to try again without a duplicate", async () => {
