@@ -12,7 +12,7 @@ import { LeaderLease } from "./leader.ts";
 import { newCounters, renderMetrics, type Counters } from "./metrics.ts";
 import { BrowserQueues, JobQueue, type QueueEntry } from "./queue.ts";
 import { afterRefusal, decide, forgetUnregistered, type Decision, type RecoveryConfig } from "./recovery.ts";
-import { hasLabels, pickWorker, supportsBrowser, type Candidate } from "./scheduler.ts";
+import { canRun, pickWorker, type Candidate } from "./scheduler.ts";
 import { decodeSnapshot, encodeSnapshotSliced, resumeFrom, snapshotDue } from "./snapshot.ts";
 import { applyEvent, applyHeartbeat, assignmentInstance, emptyState, finishedGuardSeq, type MasterState } from "./state.ts";
 
@@ -625,7 +625,7 @@ export class Master {
     s.add(workerId);
     // The workers that could have been asked: registered, online, the job's browser and labels.
     let online = 0;
-    for (const w of this.state.workers.values()) if (w.lifecycle === "online" && w.browsers !== null && supportsBrowser(w, job.spec.browser) && hasLabels(w, job.spec.workerLabels)) online++;
+    for (const w of this.state.workers.values()) if (w.lifecycle === "online" && canRun(w, job)) online++;
     if (s.size < online) return false;
     this.refused.delete(jobId);
     return true;

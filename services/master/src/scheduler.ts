@@ -49,6 +49,15 @@ export function hasLabels(w: WorkerView, wanted: readonly string[] | undefined):
 }
 
 /**
+ * Whether the worker could run the job at all: registered (one known only from heartbeats may not even exist:
+ * a worker credential can publish heartbeats for made-up ids, and asking each one spent an attempt number),
+ * the job's browser, every label it asks for.
+ */
+export function canRun(w: WorkerView, job: JobView): boolean {
+  return w.browsers !== null && supportsBrowser(w, job.spec.browser) && hasLabels(w, job.spec.workerLabels);
+}
+
+/**
  * The best worker for a job, or undefined: online, a free slot, the job's
  * browser and labels, then most free slots, then least CPU, then least recently picked
  * (round-robin among equals). `exclude` holds workers that refused it just now.
@@ -61,11 +70,7 @@ export function pickWorker(job: JobView, candidates: Iterable<Candidate>, nowMs:
     const p = presenceOf(w, nowMs, c);
     if (p !== "online" && p !== "busy") continue;
     if (cand.load >= w.maxSlots) continue;
-    // Known only from heartbeats: it never registered, so nothing says it can run jobs (or that it exists:
-    // a worker credential can publish heartbeats for made-up ids, and asking each one spent an attempt number).
-    if (w.browsers === null) continue;
-    if (!supportsBrowser(w, job.spec.browser)) continue;
-    if (!hasLabels(w, job.spec.workerLabels)) continue;
+    if (!canRun(w, job)) continue;
     if (!best || better(cand, best)) best = cand;
   }
   return best;
