@@ -26,6 +26,13 @@ describe("jobs.submit validation", () => {
     for (const b of ["\u0000", "Google Chrome", "chrome\n"]) expect(bad({ url: "https://example.com", browser: b }).path).toBe("browser");
   });
 
+  it("refuses a proxy password or username with control characters (Basic credentials may not have any), and takes other characters", () => {
+    const proxy = (p: Record<string, string>) => ({ url: "https://example.com", proxy: { server: "http://p:3128", username: "u", ...p } });
+    for (const pw of ["a\r\nX-Injected: 1", "tab\there", "nul\u0000", "del\u007f"]) expect(bad(proxy({ password: pw })).path).toBe("proxy.password");
+    expect(bad(proxy({ username: "u\r\n" })).path).toBe("proxy.username");
+    expect(decodeCommand("jobs.submit", JSON.stringify(proxy({ password: "pä ss:wörd/\"'$%€" }))).ok).toBe(true);
+  });
+
   it("replaces a proxy password by what the sealer makes of it, and refuses to go on without a sealer", () => {
     const r = decodeCommand("jobs.submit", JSON.stringify({ url: "https://example.com", proxy: { server: "http://p:3128", username: "u", password: "s3cret", bypass: ["<-loopback>"] } }));
     if (!r.ok) throw new Error(r.error.message);

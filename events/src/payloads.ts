@@ -88,7 +88,8 @@ export const Proxy = Type.Object({
 export const SubmitProxy = Type.Object({
   server: ProxyServer,
   username: Type.Optional(ProxyUsername),
-  password: Type.Optional(Type.String({ maxLength: 200 })),
+  // RFC 7617: no control characters in Basic credentials (a CR/LF one could only fail at the proxy, much later).
+  password: Type.Optional(Type.String({ maxLength: 200, pattern: "^[^\\u0000-\\u001f\\u007f]*$", description: "no control characters" })),
   bypass: Type.Optional(ProxyBypass),
 }, { additionalProperties: false });
 
