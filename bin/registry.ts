@@ -5,6 +5,7 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<Cli
   up: { summary: "run the whole stack (nats, master, projector, ui, workers), --demo for live demo data", load: async () => (await import("./commands/up.ts")).command as CliCommand },
   nats: { summary: "generate credentials on first run and start nats-server with nats.conf", load: async () => (await import("./commands/nats.ts")).command as CliCommand },
   "rotate-key": { summary: "replace the secrets key that seals proxy passwords; the old one stays usable by workers", load: async () => (await import("./commands/rotate-key.ts")).command as CliCommand },
+  "worker-user": { summary: "give one worker its own NATS user, allowed to act only as that worker (add | remove | list | reload)", load: async () => (await import("./commands/worker-user.ts")).command as CliCommand },
   init: { summary: "create or update the streams, object store and KV bucket (idempotent)", load: async () => (await import("./commands/init.ts")).command as CliCommand },
   master: { summary: "run the master: job queue, assignment, liveness, retries", load: async () => (await import("../services/master/src/cli.ts")).command as CliCommand },
   worker: { summary: "run a worker: registration, heartbeats, Puppeteer scenario jobs", load: async () => (await import("../services/worker/src/cli.ts")).command as CliCommand },

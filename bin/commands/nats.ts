@@ -33,11 +33,13 @@ export const command = defineCommand({
 Runs in the foreground until Ctrl-C / SIGTERM. Also writes <data dir>/nats.env with the
 non-secret variables nats.conf reads, so the config can be checked by hand:
   set -a; . .troupe/nats.env; . .troupe/credentials.env; nats-server -t -c nats.conf
-Under another --prefix (TROUPE_PREFIX), nats-server runs <data dir>/nats-<prefix>.conf: nats.conf
-with its subjects and stream names renamed, written at each start. Every service and worker
-then needs the same TROUPE_PREFIX.
-Copy three lines of credentials.env to worker machines: TROUPE_NATS_WORKER_USER/PASSWORD and
-TROUPE_SECRETS_KEY (it opens the proxy passwords the master seals).
+nats-server runs <data dir>/nats-<prefix>.conf (mode 0600), written from nats.conf at each start:
+its subjects and stream names renamed under another --prefix (TROUPE_PREFIX; every service and
+worker then needs the same one), and the per-worker users of worker-users.json added.
+A worker on another machine: \`troupe worker-user add <id>\` (same --data-dir) gives it a NATS user of
+its own, which may act only as that worker, and this server loads it at once; copy the lines it
+prints and TROUPE_SECRETS_KEY from credentials.env (it opens the proxy passwords the master seals).
+The shared worker user of credentials.env (TROUPE_NATS_WORKER_USER/PASSWORD) may act as any worker.
 
 A cluster (three members keep the log through the loss of any one): copy credentials.env to
 each member's data dir, then on each, with its own server name and the other two as routes:

@@ -44,7 +44,7 @@ export const command = defineCommand({
   details: `
 Everything stops on Ctrl-C: workers drain first, then UI, projector, master, nats-server.
   pnpm troupe up --demo          # then open http://127.0.0.1:3000
-  pnpm troupe up --workers 0     # run workers elsewhere: pnpm troupe worker (with credentials.env)`,
+  pnpm troupe up --workers 0     # run workers elsewhere: pnpm troupe worker-user add <id>, then pnpm troupe worker there`,
   async run({ values: v }) {
     if (!isLoopback(v.uiHost) && !process.env.TROUPE_UI_TOKEN) {
       throw new UsageError(`refusing to expose the dashboard on ${v.uiHost} without a login: set TROUPE_UI_TOKEN, or keep --ui-host 127.0.0.1`);

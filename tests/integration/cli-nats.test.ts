@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { createEvent, type TroupeEvent } from "@troupe/events";
-import { connectAs, credentialsPath, ensureCredentials, freePort, publishEvent } from "@troupe/events/node";
+import { connectAs, credentialsPath, ensureCredentials, freePort, publishEvent, workerInboxPrefix } from "@troupe/events/node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { processAlive, waitFor } from "../harness/index.ts";
 
@@ -122,6 +122,31 @@ describe("troupe nats → init → tail (the foundation's done-when)", () => {
     expect(JSON.parse(line)).toMatchObject({ type: "job.started", data: { jobId: "job-tail" } });
     tail.child.kill("SIGTERM");
     expect(await tail.exited).toBe(0);
+  });
+
+  it("worker-user add gives a worker its own user that the running server takes at once; remove cuts it off", async () => {
+    const add = troupe(["worker-user", "add", "cli-w1"], env);
+    expect(await add.exited).toBe(0);
+    expect(add.output()).toMatch(/added worker-cli-w1 \(.*worker-users\.json\); nats-server \(pid \d+\) reloaded its users/);
+    const lines = Object.fromEntries([...add.output().matchAll(/^(TROUPE_[A-Z_]+)=(.+)$/gm)].map((m) => [m[1], m[2]]));
+    expect(lines).toMatchObject({ TROUPE_WORKER_ID: "cli-w1", TROUPE_NATS_WORKER_USER: "worker-cli-w1" });
+    const own = await connectAs({ url: env.NATS_URL!, role: "worker", dataDir: "/nonexistent", name: "cli-own", env: lines, inboxPrefix: workerInboxPrefix("cli-w1") });
+    const closed = own.closed();
+    const list = troupe(["worker-user", "list"], env);
+    expect(await list.exited).toBe(0);
+    expect(list.output()).toMatch(/^cli-w1\tworker-cli-w1\tadded /m);
+    const again = troupe(["worker-user", "add", "cli-w1"], env);
+    expect(await again.exited).toBe(2);
+    expect(again.output()).toMatch(/already has a user \(worker-cli-w1\); --rotate gives it a new password/);
+    const bad = troupe(["worker-user", "add", "a.b"], env);
+    expect(await bad.exited).toBe(2);
+    expect(bad.output()).toMatch(/invalid worker id "a\.b"/);
+    const remove = troupe(["worker-user", "remove", "cli-w1"], env);
+    expect(await remove.exited).toBe(0);
+    expect(remove.output()).toMatch(/removed the user of worker cli-w1; nats-server \(pid \d+\) reloaded its users/);
+    expect(String(await closed)).toMatch(/Authorization Violation/i);
+    const none = troupe(["worker-user", "remove", "cli-w1"], env);
+    expect(await none.exited).toBe(1);
   });
 
   it("nats stops cleanly on SIGTERM", async () => {

@@ -1,8 +1,8 @@
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ensureCredentials, NATS_CONF, natsConfEnv, natsConfFileFor } from "@troupe/events/node";
+import { addWorkerUser, ensureCredentials, NATS_CONF, natsConfEnv, natsConfFileFor } from "@troupe/events/node";
 import { describe, expect, it } from "vitest";
 
 describe("nats.conf", () => {
@@ -21,6 +21,18 @@ describe("nats.conf", () => {
   it("is accepted by `nats-server -t` rewritten for another prefix (<data dir>/nats-acme.conf)", () => {
     const file = natsConfFileFor(NATS_CONF, "acme", dir);
     expect(file).toBe(join(dir, "nats-acme.conf"));
+    const r = spawnSync("nats-server", ["-t", "-c", file], { env: { ...process.env, ...vars }, encoding: "utf8" });
+    expect(r.stderr + r.stdout).toMatch(/configuration file .* is valid/);
+    expect(r.status).toBe(0);
+  });
+
+  it("with per-worker users (troupe worker-user add) is accepted by `nats-server -t`, in a file only its owner reads", () => {
+    addWorkerUser(dir, "eu-1");
+    addWorkerUser(dir, "troupe-2");
+    const file = natsConfFileFor(NATS_CONF, undefined, dir);
+    expect(file).toBe(join(dir, "nats-troupe.conf"));
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(readFileSync(file, "utf8")).toContain('"troupe.worker.troupe-2.assign"');
     const r = spawnSync("nats-server", ["-t", "-c", file], { env: { ...process.env, ...vars }, encoding: "utf8" });
     expect(r.stderr + r.stdout).toMatch(/configuration file .* is valid/);
     expect(r.status).toBe(0);

@@ -23,6 +23,8 @@ export interface ConnectOptions {
   abort?: AbortSignal;
   /** Skip the error captured up front for every request's async stack trace (a hot path's CPU: the master's). */
   noAsyncTraces?: boolean;
+  /** Where replies to this connection's requests arrive (default `_INBOX`); a worker's own NATS user may read only its own (worker-users.ts). */
+  inboxPrefix?: string;
 }
 
 /**
@@ -43,6 +45,7 @@ export async function connectAs(o: ConnectOptions): Promise<NatsConnection> {
     reconnectTimeWait: 1000,
     timeout: o.timeoutMs ?? 5000,
     ...(o.noAsyncTraces ? { noAsyncTraces: true } : {}),
+    ...(o.inboxPrefix ? { inboxPrefix: o.inboxPrefix } : {}),
     // Set, nats.js refuses a server that offers no TLS before it sends the password.
     ...(tls ? { tls } : {}),
   };

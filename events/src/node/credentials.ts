@@ -60,7 +60,7 @@ export function parseEnvFile(text: string, file = "env file"): Record<string, st
  * or a digit run ("1e5…", "2026-…") is read as a number or date and the server refuses to start.
  * Only [A-Za-z0-9_-]: it also goes into route URLs as it is.
  */
-function newPassword(): string {
+export function newPassword(): string {
   return `p${randomBytes(18).toString("base64url")}`;
 }
 

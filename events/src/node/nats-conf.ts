@@ -1,7 +1,8 @@
-import { readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { DEFAULT_PREFIX, subjectsFor } from "../subjects.ts";
 import { storeNames } from "./streams.ts";
+import { loadWorkerUsers, workerUserConf, type WorkerUser } from "./worker-users.ts";
 
 /**
  * nats.conf names the default prefix in its permissions (`troupe.evt.>`, `TROUPE_EVENTS`,
@@ -46,15 +47,38 @@ export function natsConfForPrefix(text: string, prefix: string): string {
     .join("\n");
 }
 
+/** The line of nats.conf, inside `authorization.users`, where per-worker users are written. */
+export const WORKER_USERS_MARKER = "# @troupe:worker-users";
+
 /**
- * The config file nats-server should read for a prefix: nats.conf itself for the default
- * prefix, otherwise `<dataDir>/nats-<prefix>.conf`, rewritten from it at each start (no
- * secrets in it: passwords stay variables).
+ * nats.conf as nats-server should run it: renamed for the prefix, and the per-worker users
+ * (worker-users.ts) written in place of the marker line inside `authorization.users`.
+ */
+export function renderNatsConf(text: string, prefix: string, workerUsers: readonly WorkerUser[]): string {
+  const renamed = natsConfForPrefix(text, prefix);
+  const lines = renamed.split("\n");
+  const at = lines.findIndex((l) => l.trim().startsWith(WORKER_USERS_MARKER));
+  if (at < 0) {
+    if (workerUsers.length === 0) return renamed;
+    throw new Error(`nats.conf has no "${WORKER_USERS_MARKER}" line inside authorization.users: cannot add the per-worker users of worker-users.json`);
+  }
+  const indent = /^\s*/.exec(lines[at] as string)?.[0] ?? "    ";
+  return [...lines.slice(0, at + 1), ...workerUsers.map((u) => workerUserConf(prefix, u, indent)), ...lines.slice(at + 1)].join("\n");
+}
+
+/**
+ * Writes the config nats-server runs, `<dataDir>/nats-<prefix>.conf`, at each start and reload:
+ * nats.conf renamed for the prefix, with the data dir's per-worker users. Mode 0600: those users'
+ * passwords are in it (the roles' passwords stay variables).
  */
 export function natsConfFileFor(natsConf: string, prefix: string | undefined, dataDir: string): string {
-  if (prefix === undefined || prefix === DEFAULT_PREFIX) return natsConf;
-  const file = resolve(join(dataDir, `nats-${prefix}.conf`));
-  const header = `# Written by troupe at each start of nats-server for prefix ${prefix}: ${resolve(natsConf)} with its subjects and stream names renamed. Edits are lost.\n`;
-  writeFileSync(file, header + natsConfForPrefix(readFileSync(natsConf, "utf8"), prefix));
+  const p = prefix ?? DEFAULT_PREFIX;
+  const file = resolve(join(dataDir, `nats-${p}.conf`));
+  const header = `# Written by troupe at each start and reload of nats-server: ${resolve(natsConf)}${p === DEFAULT_PREFIX ? "" : ` renamed for prefix ${p}`}, with the per-worker users of worker-users.json. Edits are lost.\n`;
+  const text = header + renderNatsConf(readFileSync(natsConf, "utf8"), p, loadWorkerUsers(dataDir));
+  const tmp = `${file}.tmp`;
+  writeFileSync(tmp, text, { mode: 0o600 });
+  chmodSync(tmp, 0o600);
+  renameSync(tmp, file);
   return file;
 }

@@ -4,7 +4,9 @@ import { createServer } from "node:net";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ROLES, passwordVar, userVar, type Credential, type NatsRole } from "./credentials.ts";
+import { DEFAULT_PREFIX } from "../subjects.ts";
 import { natsConfFileFor } from "./nats-conf.ts";
+import { forgetRunningNats, recordRunningNats } from "./nats-reload.ts";
 import { dieWithParent } from "./parent-death.ts";
 import type { TlsFiles } from "./tls-certs.ts";
 
@@ -258,6 +260,11 @@ export async function startNatsServer(o: NatsServerOptions): Promise<RunningNats
   } catch (e) {
     await server.stop("SIGKILL");
     throw e;
+  }
+  // For `troupe worker-user`, which rewrites the config and makes this server reload it.
+  if (child.pid !== undefined) {
+    recordRunningNats(o.dataDir, { pid: child.pid, source: resolve(o.configPath ?? NATS_CONF), prefix: o.prefix ?? DEFAULT_PREFIX, monitorUrl: server.monitorUrl });
+    void exited.then(() => forgetRunningNats(o.dataDir, child.pid));
   }
   return server;
 }

@@ -30,7 +30,8 @@ export class Requests {
   private closed = false;
 
   constructor(readonly nc: NatsConnection, private readonly sweepMs = 50) {
-    this.prefix = `${createInbox()}.`;
+    // The connection's inbox prefix: a worker's own NATS user may subscribe only under its own (worker-users.ts).
+    this.prefix = `${createInbox((nc as { options?: { inboxPrefix?: string } }).options?.inboxPrefix)}.`;
     this.sub = nc.subscribe(`${this.prefix}*`, { callback: (err, m) => (err ? this.failAll(err) : this.onReply(m)) });
     // As nats.js does for its requests: a closed connection fails what is still waiting at once.
     void nc.closed().then(() => this.close());

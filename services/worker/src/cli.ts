@@ -12,7 +12,8 @@ On SIGINT/SIGTERM the worker publishes worker.draining, refuses new jobs, lets
 running jobs finish for --drain-grace-ms (then fails them as retryable),
 publishes worker.deregistered and exits 0. It exits 1 if NATS closes its
 connection for good (e.g. its password is refused after a NATS restart). NATS credentials: the worker role
-(TROUPE_NATS_WORKER_USER / TROUPE_NATS_WORKER_PASSWORD, or <data dir>/credentials.env).`,
+(TROUPE_NATS_WORKER_USER / TROUPE_NATS_WORKER_PASSWORD, or <data dir>/credentials.env): the shared worker
+user, or this worker's own from \`troupe worker-user add <id>\` (then TROUPE_WORKER_ID must be that id).`,
   async run({ values }) {
     const config = resolveConfig(values);
     const log = createLogger("worker");

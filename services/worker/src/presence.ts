@@ -38,6 +38,10 @@ export async function assertNoDuplicate(nc: NatsConnection, prefix: string, me: 
   } catch (e) {
     // No responders or no answer: nobody else holds the id.
     if (/no responders|timeout|503/i.test((e as Error).message) || (e as Error).name === "NoRespondersError" || (e as Error).name === "TimeoutError") return;
+    // A worker's own NATS user (troupe worker-user) may act only as its worker: the first denied subject is this one.
+    if (/permissions violation/i.test((e as Error).message)) {
+      throw new Error(`this NATS user may not act as worker ${JSON.stringify(me.workerId)} (${(e as Error).message}): a user from \`troupe worker-user add <id>\` works only with TROUPE_WORKER_ID=<id>`, { cause: e });
+    }
     throw new Error(`presence check for worker ${me.workerId} failed: ${(e as Error).message}`, { cause: e });
   }
   const other = parsePresence(reply.data);

@@ -2,13 +2,12 @@ import { readFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
-import { Objm, type ObjectStore } from "@nats-io/obj";
 import { Svcm, type Service } from "@nats-io/services";
 import {
   createEvent, decodeCommand, errorBody, newId, subjectsFor, type AckReply, type AssignReply, type Command, type EventData,
   type EventType, type Subjects, type WorkerStatus,
 } from "@troupe/events";
-import { closeConnection, connectAs, INSTANCE_HEADER, loadSecretsKeys, openSecretWithAny, publishEvent, SECRETS_KEY_VAR, SecretError, storeNames, type Logger } from "@troupe/events/node";
+import { closeConnection, connectAs, INSTANCE_HEADER, putArtifact, workerInboxPrefix, loadSecretsKeys, openSecretWithAny, publishEvent, SECRETS_KEY_VAR, SecretError, storeNames, type Logger } from "@troupe/events/node";
 import { admit } from "./admission.ts";
 import { BrowserPool } from "./browser-pool.ts";
 import type { WorkerConfig } from "./config.ts";
@@ -57,7 +56,6 @@ export class Worker {
   private heartbeatInFlight: Promise<void> | null = null;
   /** Set by stop(): publishes stop retrying after this (the drain grace plus 10 s). */
   private giveUpAtMs = Number.POSITIVE_INFINITY;
-  private artifacts: Promise<ObjectStore> | null = null;
   private highestEpoch = 0;
   private draining: Promise<void> | null = null;
   private stopping: Promise<void> | null = null;
@@ -98,7 +96,7 @@ export class Worker {
     const c = this.config;
     // A malformed key stops the start with a message that names it; a missing one only matters for jobs with a proxy password.
     this.secretsKeys = loadSecretsKeys(c.dataDir, this.o.env ?? process.env);
-    this.nc = await connectAs({ url: c.natsUrl, ca: c.natsCa, role: "worker", dataDir: c.dataDir, name: `troupe-worker ${c.workerId}`, log: this.log, waitOnFirstConnect: true, env: this.o.env, noAsyncTraces: true, ...(this.o.abort ? { abort: this.o.abort } : {}) });
+    this.nc = await connectAs({ url: c.natsUrl, ca: c.natsCa, role: "worker", dataDir: c.dataDir, name: `troupe-worker ${c.workerId}`, log: this.log, waitOnFirstConnect: true, env: this.o.env, noAsyncTraces: true, inboxPrefix: workerInboxPrefix(c.workerId), ...(this.o.abort ? { abort: this.o.abort } : {}) });
     this.js = jetstream(this.nc);
     const me = (this.presence = presenceInfo(c.workerId, this.instanceId));
     await assertNoDuplicate(this.nc, c.prefix, me);
@@ -357,11 +355,14 @@ export class Worker {
   }
 
   private saveArtifact(name: string, bytes: Uint8Array): Promise<void> {
-    this.artifacts ??= new Objm(this.nc).open(storeNames(this.config.prefix).artifacts).catch((e: Error) => {
-      this.artifacts = null;
-      throw new Error(`object store ${storeNames(this.config.prefix).artifacts} is not available (run \`troupe init\`): ${e.message}`, { cause: e });
-    });
-    return this.artifacts.then((os) => os.putBlob({ name, description: "screenshot (png)" }, bytes)).then(() => undefined);
+    const bucket = storeNames(this.config.prefix).artifacts;
+    // Publishes only: a worker's own NATS user may write artifacts but read none (docs/security.md).
+    return putArtifact(this.js, bucket, name, bytes, { description: "screenshot (png)", ...(this.nc.info ? { maxPayload: this.nc.info.max_payload } : {}) }).then(
+      () => undefined,
+      (e: Error) => {
+        throw new Error(`screenshot ${name} not stored in object store ${bucket} (\`troupe init\` creates it): ${e.message}`, { cause: e });
+      },
+    );
   }
 
   heartbeatData(): EventData<"worker.heartbeat"> {

@@ -1,0 +1,69 @@
+import {
+  addWorkerUser, bool, defineCommand, loadWorkerUsers, passwordVar, reloadNatsServer, removeWorkerUser, str, UsageError, userVar, workerUsersPath,
+  type ReloadOutcome,
+} from "@troupe/events/node";
+
+const ACTIONS = ["add", "remove", "list", "reload"] as const;
+
+/** Says whether the running nats-server took the change, or when it will. */
+function reloadLine(r: ReloadOutcome): string {
+  return r.reloaded ? `nats-server (pid ${r.pid}) reloaded its users` : `${r.reason}: it reads the users when it starts`;
+}
+
+export const command = defineCommand({
+  name: "worker-user",
+  summary: "give one worker its own NATS user, allowed to act only as that worker (add | remove | list | reload)",
+  args: "add <workerId> | remove <workerId> | list | reload",
+  maxPositionals: 2,
+  options: {
+    dataDir: str("data directory of `troupe nats` (worker-users.json, credentials.env)", { env: "TROUPE_DATA_DIR", default: ".troupe", metavar: "<dir>" }),
+    rotate: bool("add: give a worker that has a user a new password (the old one is refused from the reload on)"),
+  },
+  details: `
+The shared worker user of credentials.env may act for every worker id: it sees every job sent
+to any worker and may report in any worker's name. A worker's own user may only take its own
+commands, publish its own heartbeats and events, reply to requests, and write artifacts (no
+reads). Run this on the machine of \`troupe nats\` (same --data-dir); a running nats-server reloads
+its users at once, and \`remove\` or \`--rotate\` disconnects the old credential. \`reload\` makes it
+read worker-users.json again (a cluster member's copy of it, say). Give the worker
+the printed lines, plus TROUPE_SECRETS_KEY (and TROUPE_NATS_CA under TLS) from this machine.
+See docs/security.md, "Per-worker users".`,
+  async run({ values: v, positionals }) {
+    const [action, workerId] = positionals;
+    if (!ACTIONS.includes(action as (typeof ACTIONS)[number])) throw new UsageError(`give one of ${ACTIONS.join(", ")}${action === undefined ? "" : ` (got ${JSON.stringify(action)})`}`);
+    if ((action === "list" || action === "reload") && workerId !== undefined) throw new UsageError(`${action} takes no worker id`);
+    if (action === "reload") {
+      const r = await reloadNatsServer(v.dataDir);
+      console.log(`troupe worker-user: ${loadWorkerUsers(v.dataDir).length} per-worker user(s); ${reloadLine(r)}`);
+      return r.reloaded ? 0 : 1;
+    }
+    if (action === "list") {
+      const users = loadWorkerUsers(v.dataDir);
+      if (users.length === 0) console.log(`no per-worker users in ${workerUsersPath(v.dataDir)}`);
+      for (const u of users) console.log(`${u.workerId}\t${u.user}\tadded ${u.createdAt}`);
+      return 0;
+    }
+    if (workerId === undefined) throw new UsageError(`${action} needs the worker id`);
+    if (action === "remove") {
+      if (v.rotate) throw new UsageError("--rotate goes with add");
+      if (!removeWorkerUser(v.dataDir, workerId)) {
+        console.error(`troupe worker-user: worker ${workerId} has no user in ${workerUsersPath(v.dataDir)}`);
+        return 1;
+      }
+      console.log(`troupe worker-user: removed the user of worker ${workerId}; ${reloadLine(await reloadNatsServer(v.dataDir))}`);
+      return 0;
+    }
+    let user;
+    try {
+      user = addWorkerUser(v.dataDir, workerId, { rotate: v.rotate });
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+    console.error(`troupe worker-user: ${v.rotate ? "new password for" : "added"} ${user.user} (${workerUsersPath(v.dataDir)}); ${reloadLine(await reloadNatsServer(v.dataDir))}`);
+    console.error("On that worker's machine, set (with TROUPE_SECRETS_KEY, and TROUPE_NATS_CA under TLS, from this machine):");
+    console.log(`TROUPE_WORKER_ID=${user.workerId}`);
+    console.log(`${userVar("worker")}=${user.user}`);
+    console.log(`${passwordVar("worker")}=${user.password}`);
+    return 0;
+  },
+});
