@@ -1,5 +1,5 @@
 import {
-  addWorkerUser, bool, defineCommand, loadWorkerUsers, passwordVar, reloadNatsServer, removeWorkerUser, str, UsageError, userVar, workerUsersPath,
+  addWorkerUser, bool, defineCommand, loadWorkerUsers, passwordVar, reloadNatsServer, removeWorkerUser, str, UsageError, userVar, withNatsConfigLock, workerUsersPath,
   type ReloadOutcome,
 } from "@troupe/events/node";
 
@@ -32,38 +32,52 @@ See docs/security.md, "Per-worker users".`,
     const [action, workerId] = positionals;
     if (!ACTIONS.includes(action as (typeof ACTIONS)[number])) throw new UsageError(`give one of ${ACTIONS.join(", ")}${action === undefined ? "" : ` (got ${JSON.stringify(action)})`}`);
     if ((action === "list" || action === "reload") && workerId !== undefined) throw new UsageError(`${action} takes no worker id`);
-    if (action === "reload") {
-      const r = await reloadNatsServer(v.dataDir);
-      console.log(`troupe worker-user: ${loadWorkerUsers(v.dataDir).length} per-worker user(s); ${reloadLine(r)}`);
-      return r.reloaded ? 0 : 1;
-    }
+    if ((action === "add" || action === "remove") && workerId === undefined) throw new UsageError(`${action} needs the worker id`);
+    if (v.rotate && action !== "add") throw new UsageError("--rotate goes with add");
     if (action === "list") {
       const users = loadWorkerUsers(v.dataDir);
       if (users.length === 0) console.log(`no per-worker users in ${workerUsersPath(v.dataDir)}`);
-      for (const u of users) console.log(`${u.workerId}\t${u.user}\tadded ${u.createdAt}`);
+      for (const u of users) console.log(`${u.workerId}\t${u.user}\tpassword set ${u.createdAt}`);
       return 0;
     }
-    if (workerId === undefined) throw new UsageError(`${action} needs the worker id`);
-    if (action === "remove") {
-      if (v.rotate) throw new UsageError("--rotate goes with add");
-      if (!removeWorkerUser(v.dataDir, workerId)) {
-        console.error(`troupe worker-user: worker ${workerId} has no user in ${workerUsersPath(v.dataDir)}`);
-        return 1;
+    // One change at a time, each loaded by the running server before the next (nats-reload.ts).
+    return withNatsConfigLock(v.dataDir, async () => {
+      if (action === "reload") {
+        const r = await reloadNatsServer(v.dataDir);
+        console.log(`troupe worker-user: ${loadWorkerUsers(v.dataDir).length} per-worker user(s); ${reloadLine(r)}`);
+        return r.reloaded ? 0 : 1;
       }
-      console.log(`troupe worker-user: removed the user of worker ${workerId}; ${reloadLine(await reloadNatsServer(v.dataDir))}`);
-      return 0;
-    }
-    let user;
-    try {
-      user = addWorkerUser(v.dataDir, workerId, { rotate: v.rotate });
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
-    console.error(`troupe worker-user: ${v.rotate ? "new password for" : "added"} ${user.user} (${workerUsersPath(v.dataDir)}); ${reloadLine(await reloadNatsServer(v.dataDir))}`);
-    console.error("On that worker's machine, set (with TROUPE_SECRETS_KEY, and TROUPE_NATS_CA under TLS, from this machine):");
-    console.log(`TROUPE_WORKER_ID=${user.workerId}`);
-    console.log(`${userVar("worker")}=${user.user}`);
-    console.log(`${passwordVar("worker")}=${user.password}`);
-    return 0;
+      const id = workerId as string;
+      if (action === "remove") {
+        if (!removeWorkerUser(v.dataDir, id)) {
+          console.error(`troupe worker-user: worker ${id} has no user in ${workerUsersPath(v.dataDir)}`);
+          return 1;
+        }
+        return reloadAndSay(v.dataDir, `removed the user of worker ${id}`);
+      }
+      let user;
+      try {
+        user = addWorkerUser(v.dataDir, id, { rotate: v.rotate });
+      } catch (e) {
+        throw new UsageError((e as Error).message);
+      }
+      // The lines first: they are saved already, and a failed reload must not lose the only print of the password.
+      console.error(`troupe worker-user: ${v.rotate ? "new password for" : "added"} ${user.user} (${workerUsersPath(v.dataDir)}). On that worker's machine, set (with TROUPE_SECRETS_KEY, and TROUPE_NATS_CA under TLS, from this machine):`);
+      console.log(`TROUPE_WORKER_ID=${user.workerId}`);
+      console.log(`${userVar("worker")}=${user.user}`);
+      console.log(`${passwordVar("worker")}=${user.password}`);
+      return reloadAndSay(v.dataDir, v.rotate ? `new password for ${user.user}` : `added ${user.user}`);
+    });
   },
 });
+
+/** Makes the running server load the change and says so; 1 when it could not. */
+async function reloadAndSay(dataDir: string, done: string): Promise<number> {
+  try {
+    console.error(`troupe worker-user: ${done}; ${reloadLine(await reloadNatsServer(dataDir))}`);
+    return 0;
+  } catch (e) {
+    console.error(`troupe worker-user: ${done} in ${workerUsersPath(dataDir)}, but ${(e as Error).message}`);
+    return 1;
+  }
+}

@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { Objm } from "@nats-io/obj";
 import type { Page } from "puppeteer-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createEvent, subjects, type TroupeEvent } from "@troupe/events";
@@ -27,6 +28,14 @@ afterAll(async () => {
 const api = (path: string, init?: RequestInit) => callApi(stack, path, init);
 const post = (path: string, body: unknown, headers: Record<string, string> = { "content-type": "application/json" }) =>
   api(path, { method: "POST", headers, body: typeof body === "string" ? body : JSON.stringify(body) });
+
+/** Writes `job-x/1/000-link.png` into the artifacts store as a link to an object of the master's snapshot store (as a forged metadata message could). */
+async function linkArtifact(): Promise<void> {
+  const snapshots = await new Objm(await stack.nats.connect("master", "test-link-target")).open("troupe-master-snapshots");
+  const target = await snapshots.putBlob({ name: "link-target" }, new TextEncoder().encode("not an artifact"));
+  // Written with the worker role, which writes this store.
+  await (await new Objm(await stack.nats.connect("worker", "test-link")).open("troupe-artifacts")).link("job-x/1/000-link.png", target);
+}
 
 /** A request body sent in 64 kB chunks without a Content-Length. */
 function chunked(text: string): ReadableStream<Uint8Array> {
@@ -285,6 +294,8 @@ describe("REST API", () => {
       ["wrong method", api("/api/workers", { method: "DELETE" }), 405, "method-not-allowed"],
       ["unknown endpoint", api("/api/nothing-here"), 404, "not-found"],
       ["unknown artifact", api("/artifacts/nothing.png"), 404, "not-found"],
+      // A link in the artifacts store (a worker may write any metadata) would serve another bucket's object: not followed.
+      ["artifact that is a link", linkArtifact().then(() => api("/artifacts/job-x/1/000-link.png")), 404, "not-found"],
     ];
     for (const [name, pending, status, code, field] of cases) {
       const r = await pending;

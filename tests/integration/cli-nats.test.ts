@@ -127,14 +127,14 @@ describe("troupe nats → init → tail (the foundation's done-when)", () => {
   it("worker-user add gives a worker its own user that the running server takes at once; remove cuts it off", async () => {
     const add = troupe(["worker-user", "add", "cli-w1"], env);
     expect(await add.exited).toBe(0);
-    expect(add.output()).toMatch(/added worker-cli-w1 \(.*worker-users\.json\); nats-server \(pid \d+\) reloaded its users/);
+    expect(add.output()).toMatch(/added worker-cli-w1; nats-server \(pid \d+\) reloaded its users/);
     const lines = Object.fromEntries([...add.output().matchAll(/^(TROUPE_[A-Z_]+)=(.+)$/gm)].map((m) => [m[1], m[2]]));
     expect(lines).toMatchObject({ TROUPE_WORKER_ID: "cli-w1", TROUPE_NATS_WORKER_USER: "worker-cli-w1" });
     const own = await connectAs({ url: env.NATS_URL!, role: "worker", dataDir: "/nonexistent", name: "cli-own", env: lines, inboxPrefix: workerInboxPrefix("cli-w1") });
     const closed = own.closed();
     const list = troupe(["worker-user", "list"], env);
     expect(await list.exited).toBe(0);
-    expect(list.output()).toMatch(/^cli-w1\tworker-cli-w1\tadded /m);
+    expect(list.output()).toMatch(/^cli-w1\tworker-cli-w1\tpassword set \d{4}-/m);
     const again = troupe(["worker-user", "add", "cli-w1"], env);
     expect(await again.exited).toBe(2);
     expect(again.output()).toMatch(/already has a user \(worker-cli-w1\); --rotate gives it a new password/);
@@ -147,6 +147,18 @@ describe("troupe nats → init → tail (the foundation's done-when)", () => {
     expect(String(await closed)).toMatch(/Authorization Violation/i);
     const none = troupe(["worker-user", "remove", "cli-w1"], env);
     expect(await none.exited).toBe(1);
+  });
+
+  it("worker-user add run four times at once keeps all four users, each loaded by the server", async () => {
+    const runs = ["cc1", "cc2", "cc3", "cc4"].map((id) => ({ id, run: troupe(["worker-user", "add", id], env) }));
+    for (const { run } of runs) expect(await run.exited).toBe(0);
+    const list = troupe(["worker-user", "list"], env);
+    expect(await list.exited).toBe(0);
+    for (const { id, run } of runs) {
+      expect(list.output()).toContain(`${id}\tworker-${id}\t`);
+      const lines = Object.fromEntries([...run.output().matchAll(/^(TROUPE_[A-Z_]+)=(.+)$/gm)].map((m) => [m[1], m[2]]));
+      await (await connectAs({ url: env.NATS_URL!, role: "worker", dataDir: "/nonexistent", name: `cli-${id}`, env: lines, inboxPrefix: workerInboxPrefix(id) })).close();
+    }
   });
 
   it("nats stops cleanly on SIGTERM", async () => {

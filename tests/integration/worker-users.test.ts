@@ -2,7 +2,12 @@ import { jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { Objm } from "@nats-io/obj";
 import { createEvent, type TroupeEvent } from "@troupe/events";
-import { addWorkerUser, connectAs, publishEvent, putArtifact, reloadNatsServer, removeWorkerUser, workerInboxPrefix, type WorkerUser } from "@troupe/events/node";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import {
+  addWorkerUser, connectAs, natsVarz, publishEvent, putArtifact, recordStartedNats, reloadNatsServer, removeWorkerUser, runningNatsPath, workerInboxPrefix,
+  type RunningNatsRecord, type WorkerUser,
+} from "@troupe/events/node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestNats, type TestNats } from "../harness/index.ts";
 
@@ -73,7 +78,9 @@ describe("a worker's own NATS user (troupe worker-user)", () => {
     const os = await new Objm(await nats.connect("ui")).open("troupe-artifacts");
     expect(Buffer.from((await os.getBlob("job-own/1/000-page.png"))!)).toEqual(Buffer.from(bytes));
     expect((await os.info("job-own/1/000-page.png"))?.digest).toBe(put.digest);
-    for (const api of ["$JS.API.STREAM.MSG.GET.OBJ_troupe-artifacts", "$JS.API.DIRECT.GET.OBJ_troupe-artifacts", "$JS.API.STREAM.PURGE.OBJ_troupe-artifacts", "$JS.API.CONSUMER.CREATE.OBJ_troupe-artifacts"]) {
+    // Stream info with a subjects filter would list every subject: every job id, every artifact name.
+    for (const api of ["$JS.API.STREAM.MSG.GET.OBJ_troupe-artifacts", "$JS.API.DIRECT.GET.OBJ_troupe-artifacts", "$JS.API.STREAM.PURGE.OBJ_troupe-artifacts", "$JS.API.CONSUMER.CREATE.OBJ_troupe-artifacts",
+      "$JS.API.STREAM.INFO.OBJ_troupe-artifacts", "$JS.API.STREAM.INFO.TROUPE_EVENTS", "$JS.API.STREAM.INFO.TROUPE_HEARTBEATS", "$JS.API.INFO", "$JS.API.STREAM.LIST"]) {
       expect([api, await violation((c) => c.publish(api, JSON.stringify({ seq: 1 }), { reply: `${workerInboxPrefix("w1")}.x` }))]).toEqual([api, expect.stringMatching(/Permissions Violation for Publish/i)]);
     }
   });
@@ -92,6 +99,16 @@ describe("a worker's own NATS user (troupe worker-user)", () => {
     },
   );
 
+  it("answers requests it received, but cannot publish on another client's inbox (the master's next reply subject is predictable)", async () => {
+    const nc = await connectOwn(w1);
+    nc.subscribe("troupe.worker.w1.cancel", { callback: (_e, m) => void m.respond(JSON.stringify({ ok: true })) });
+    await nc.flush();
+    const master = await nats.connect("master");
+    expect((await master.request("troupe.worker.w1.cancel", "{}", { timeout: 3000 })).json()).toEqual({ ok: true });
+    // As if forging the answer to the master's next request to another worker.
+    expect(await violation((c) => c.publish("_INBOX.MasterInbox0123456789abc.1f", JSON.stringify({ accepted: false })))).toMatch(/Permissions Violation for Publish/i);
+  });
+
   it("loses its connection when its user is removed, and the old password is refused", async () => {
     const u = addWorkerUser(nats.dataDir, "w3");
     await reloadNatsServer(nats.dataDir);
@@ -103,13 +120,37 @@ describe("a worker's own NATS user (troupe worker-user)", () => {
     await expect(connectOwn(u, "own-removed")).rejects.toThrow(/Authorization Violation/i);
   });
 
-  it("--rotate: the new password works and the old one is refused", async () => {
+  it("a user added while nats-server was starting (not yet recorded) is loaded once the start records itself", async () => {
+    const started = readFileSync(join(nats.dataDir, "nats-troupe.conf"), "utf8");
+    const record = readFileSync(runningNatsPath(nats.dataDir), "utf8");
+    rmSync(runningNatsPath(nats.dataDir));
+    const u = addWorkerUser(nats.dataDir, "w5");
+    expect(await reloadNatsServer(nats.dataDir)).toMatchObject({ reloaded: false });
+    await expect(connectOwn(u, "own-early")).rejects.toThrow(/Authorization Violation/i);
+    const { pid, source, prefix, monitorUrl } = JSON.parse(record) as RunningNatsRecord;
+    await recordStartedNats(nats.dataDir, { pid, source, prefix, monitorUrl }, started);
+    await (await connectOwn(u, "own-late")).close();
+  });
+
+  it("a stale record (another start's server id) is not signalled", async () => {
+    const file = runningNatsPath(nats.dataDir);
+    const real = readFileSync(file, "utf8");
+    const before = await natsVarz(nats.monitorUrl);
+    writeFileSync(file, JSON.stringify({ ...JSON.parse(real), serverId: "NOTTHISSERVER" }));
+    expect(await reloadNatsServer(nats.dataDir)).toEqual({ reloaded: false, reason: expect.stringMatching(/no nats-server started by troupe is running/) });
+    expect((await natsVarz(nats.monitorUrl)).configLoadTime).toBe(before.configLoadTime);
+    writeFileSync(file, real);
+  });
+
+  it("--rotate: the new password works, the old one is refused and its connection dropped", async () => {
     const before = addWorkerUser(nats.dataDir, "w4");
     await reloadNatsServer(nats.dataDir);
-    await (await connectOwn(before)).close();
+    const held = await connectOwn(before);
     const after = addWorkerUser(nats.dataDir, "w4", { rotate: true });
     await reloadNatsServer(nats.dataDir);
     expect(after.password).not.toBe(before.password);
+    // A connection made with the old password is dropped at the reload, and cannot come back.
+    expect(String(await held.closed())).toMatch(/Authorization Violation/i);
     await expect(connectOwn(before, "own-old")).rejects.toThrow(/Authorization Violation/i);
     await (await connectOwn(after, "own-new")).close();
   });

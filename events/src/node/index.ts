@@ -7,6 +7,7 @@ export * from "./nats-conf.ts";
 export * from "./worker-users.ts";
 export * from "./nats-reload.ts";
 export * from "./artifact-put.ts";
+export * from "./file-lock.ts";
 export * from "./connect.ts";
 export * from "./streams.ts";
 export * from "./publish.ts";

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { chmodSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { DEFAULT_PREFIX, subjectsFor } from "../subjects.ts";
@@ -76,7 +77,7 @@ export function natsConfFileFor(natsConf: string, prefix: string | undefined, da
   const file = resolve(join(dataDir, `nats-${p}.conf`));
   const header = `# Written by troupe at each start and reload of nats-server: ${resolve(natsConf)}${p === DEFAULT_PREFIX ? "" : ` renamed for prefix ${p}`}, with the per-worker users of worker-users.json. Edits are lost.\n`;
   const text = header + renderNatsConf(readFileSync(natsConf, "utf8"), p, loadWorkerUsers(dataDir));
-  const tmp = `${file}.tmp`;
+  const tmp = `${file}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
   writeFileSync(tmp, text, { mode: 0o600 });
   chmodSync(tmp, 0o600);
   renameSync(tmp, file);

@@ -1,7 +1,8 @@
-import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { withFileLock } from "./file-lock.ts";
 import { natsConfFileFor } from "./nats-conf.ts";
-import { pidAlive } from "./pid-alive.ts";
 
 /**
  * A running nats-server started by troupe, recorded in `<dataDir>/nats-server.json`, so a later
@@ -9,6 +10,8 @@ import { pidAlive } from "./pid-alive.ts";
  */
 export interface RunningNatsRecord {
   pid: number;
+  /** /varz `server_id`: new at every start, so a stale record (or a reused pid) is never signalled. */
+  serverId: string;
   /** The nats.conf it was rendered from, and the prefix. */
   source: string;
   prefix: string;
@@ -17,8 +20,23 @@ export interface RunningNatsRecord {
 
 export const runningNatsPath = (dataDir: string) => join(dataDir, "nats-server.json");
 
+/**
+ * Held while worker-users.json, the rendered config and the running server's record change together:
+ * by `troupe worker-user`, and by a starting nats-server between rendering and recording.
+ */
+export const natsConfigLockPath = (dataDir: string) => join(dataDir, "nats-config.lock");
+
+export const withNatsConfigLock = <T>(dataDir: string, fn: () => Promise<T> | T) =>
+  withFileLock(natsConfigLockPath(dataDir), fn, { what: `the NATS config of ${dataDir}` });
+
+function writeAtomically(file: string, text: string): void {
+  const tmp = `${file}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
+  writeFileSync(tmp, text, { mode: 0o600 });
+  renameSync(tmp, file);
+}
+
 export function recordRunningNats(dataDir: string, r: RunningNatsRecord): void {
-  writeFileSync(runningNatsPath(dataDir), `${JSON.stringify(r)}\n`);
+  writeAtomically(runningNatsPath(dataDir), `${JSON.stringify(r)}\n`);
 }
 
 /** Removes the record if it still names `pid` (a later start may have written its own). */
@@ -32,55 +50,70 @@ function readRecord(dataDir: string): RunningNatsRecord | null {
   if (!existsSync(file)) return null;
   try {
     const r = JSON.parse(readFileSync(file, "utf8")) as Partial<RunningNatsRecord>;
-    if (Number.isInteger(r.pid) && (r.pid as number) > 0 && typeof r.source === "string" && typeof r.prefix === "string" && typeof r.monitorUrl === "string") return r as RunningNatsRecord;
+    if (Number.isInteger(r.pid) && (r.pid as number) > 0 && typeof r.serverId === "string" && typeof r.source === "string" && typeof r.prefix === "string" && typeof r.monitorUrl === "string") return r as RunningNatsRecord;
   } catch {
     // Unreadable: treated as no record (the caller says nats-server is not known to run).
   }
   return null;
 }
 
-/** Is `pid` a live nats-server? (On Linux the command line is checked, so a reused pid is not signalled.) */
-function isNatsServer(pid: number): boolean {
-  if (!pidAlive(pid)) return false;
-  const cmdline = `/proc/${pid}/cmdline`;
-  if (!existsSync("/proc/self/cmdline")) return true;
-  try {
-    // argv[0] is the binary (TROUPE_NATS_SERVER may name another build, e.g. nats-server-2.10).
-    return /(^|\/)nats-server[^/]*$/.test(readFileSync(cmdline, "utf8").split("\0")[0] ?? "");
-  } catch {
-    return false;
-  }
+/** What /varz says of the server at a monitoring URL (2 s at most). */
+export async function natsVarz(monitorUrl: string): Promise<{ serverId: string; configLoadTime: string }> {
+  const r = await fetch(`${monitorUrl}/varz`, { signal: AbortSignal.timeout(2000) });
+  if (!r.ok) throw new Error(`${monitorUrl}/varz answered ${r.status}`);
+  const v = (await r.json()) as { server_id?: unknown; config_load_time?: unknown };
+  if (typeof v.server_id !== "string" || typeof v.config_load_time !== "string") throw new Error(`${monitorUrl}/varz has no server_id or config_load_time`);
+  return { serverId: v.server_id, configLoadTime: v.config_load_time };
 }
 
-async function configLoadTime(monitorUrl: string): Promise<string> {
-  const r = await fetch(`${monitorUrl}/varz`);
-  if (!r.ok) throw new Error(`${monitorUrl}/varz answered ${r.status}`);
-  const v = (await r.json()) as { config_load_time?: unknown };
-  if (typeof v.config_load_time !== "string") throw new Error(`${monitorUrl}/varz has no config_load_time`);
-  return v.config_load_time;
+/** SIGHUP to the server, then waits until its /varz shows a new config load time. */
+async function signalReload(r: RunningNatsRecord, before: string, timeoutMs: number): Promise<void> {
+  process.kill(r.pid, "SIGHUP");
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    await new Promise((res) => setTimeout(res, 50));
+    const now = await natsVarz(r.monitorUrl).then((v) => v.configLoadTime, () => before);
+    if (now !== before) return;
+  }
+  throw new Error(`nats-server (pid ${r.pid}) did not load its new config within ${timeoutMs} ms: its log says why, e.g. a change of nats.conf since it started that needs a restart (until then it keeps the users it had)`);
 }
 
 export type ReloadOutcome = { reloaded: true; pid: number } | { reloaded: false; reason: string };
 
 /**
  * Rewrites the config of the nats-server recorded as running from `dataDir` and makes it reload
- * it (SIGHUP), waiting until its /varz shows a new load time. Not running: `reloaded: false`
- * (the next start reads the new config). A reload nats-server refused (it keeps the old config
- * and logs why) is an error.
+ * it (SIGHUP), waiting until its /varz shows a new load time. Not running (no record, or the
+ * server at the recorded monitoring URL is another start): `reloaded: false`, and the next start
+ * reads the new config. A reload nats-server refused (it keeps the old config and logs why) is an
+ * error. Call it holding `withNatsConfigLock`, with the change it should load.
  */
 export async function reloadNatsServer(dataDir: string, o: { timeoutMs?: number } = {}): Promise<ReloadOutcome> {
   const r = readRecord(dataDir);
-  if (!r || !isNatsServer(r.pid)) return { reloaded: false, reason: `no nats-server started by troupe is running from ${dataDir}` };
-  natsConfFileFor(r.source, r.prefix, dataDir);
-  const before = await configLoadTime(r.monitorUrl).catch((e: Error) => {
-    throw new Error(`cannot reach nats-server's monitoring at ${r.monitorUrl} to confirm a reload: ${e.message}`, { cause: e });
-  });
-  process.kill(r.pid, "SIGHUP");
-  const deadline = Date.now() + (o.timeoutMs ?? 10_000);
-  while (Date.now() < deadline) {
-    await new Promise((res) => setTimeout(res, 50));
-    const now = await configLoadTime(r.monitorUrl).catch(() => before);
-    if (now !== before) return { reloaded: true, pid: r.pid };
+  const notRunning = { reloaded: false, reason: `no nats-server started by troupe is running from ${dataDir}` } as const;
+  if (!r) return notRunning;
+  let before;
+  try {
+    before = await natsVarz(r.monitorUrl);
+  } catch {
+    return notRunning;
   }
-  throw new Error(`nats-server (pid ${r.pid}) did not load the new config within ${o.timeoutMs ?? 10_000} ms: its log says why (it keeps the old users until then)`);
+  // Another server answers there (this one stopped without removing its record, and another started): not ours to signal.
+  if (before.serverId !== r.serverId) return notRunning;
+  natsConfFileFor(r.source, r.prefix, dataDir);
+  await signalReload(r, before.configLoadTime, o.timeoutMs ?? 10_000);
+  return { reloaded: true, pid: r.pid };
+}
+
+/**
+ * For a server that has just become healthy: records it, then — if worker users changed while it
+ * started (a `troupe worker-user add` that found no record yet) — makes it load them.
+ */
+export async function recordStartedNats(dataDir: string, r: Omit<RunningNatsRecord, "serverId">, startedConf: string): Promise<void> {
+  const v = await natsVarz(r.monitorUrl);
+  await withNatsConfigLock(dataDir, async () => {
+    const record = { ...r, serverId: v.serverId };
+    recordRunningNats(dataDir, record);
+    const file = natsConfFileFor(r.source, r.prefix, dataDir);
+    if (readFileSync(file, "utf8") !== startedConf) await signalReload(record, v.configLoadTime, 10_000);
+  });
 }

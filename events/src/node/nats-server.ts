@@ -1,12 +1,12 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ROLES, passwordVar, userVar, type Credential, type NatsRole } from "./credentials.ts";
 import { DEFAULT_PREFIX } from "../subjects.ts";
 import { natsConfFileFor } from "./nats-conf.ts";
-import { forgetRunningNats, recordRunningNats } from "./nats-reload.ts";
+import { forgetRunningNats, recordStartedNats, withNatsConfigLock } from "./nats-reload.ts";
 import { dieWithParent } from "./parent-death.ts";
 import type { TlsFiles } from "./tls-certs.ts";
 
@@ -133,7 +133,7 @@ export function routeWithCredential(route: string, c: Credential): string {
 const TLS_TIMEOUT_S = 5;
 
 /**
- * Writes `<dataDir>/nats-server.conf`: nats.conf (included by a relative path:
+ * Writes `<dataDir>/nats-server.conf`: the rendered nats.conf beside it (included by a relative path:
  * 2.9 has no absolute includes) plus what this start adds, a `tls {}` block
  * for clients and a `cluster {}` block (with TLS of its own when there is a CA).
  */
@@ -209,7 +209,12 @@ export async function startNatsServer(o: NatsServerOptions): Promise<RunningNats
     serverName: o.serverName ?? "troupe",
   };
   const env = { ...process.env, ...natsConfEnv({ ...cfg, storeDir, credentials: o.credentials }) };
-  const conf = natsConfFileFor(o.configPath ?? NATS_CONF, o.prefix, o.dataDir);
+  const source = resolve(o.configPath ?? NATS_CONF);
+  // Rendered under the lock `troupe worker-user` holds while it changes users, and kept, to notice one that lands before the record below.
+  const [conf, startedConf] = await withNatsConfigLock(o.dataDir, () => {
+    const file = natsConfFileFor(source, o.prefix, o.dataDir);
+    return [file, readFileSync(file, "utf8")] as const;
+  });
   const serverArgs = ["-c", o.cluster || o.tls
     ? writeServerConf(o.dataDir, conf, { ...(o.cluster ? { cluster: { ...o.cluster, host: o.cluster.host ?? cfg.host } } : {}), ...(o.tls ? { tls: o.tls } : {}) })
     : conf];
@@ -263,8 +268,14 @@ export async function startNatsServer(o: NatsServerOptions): Promise<RunningNats
   }
   // For `troupe worker-user`, which rewrites the config and makes this server reload it.
   if (child.pid !== undefined) {
-    recordRunningNats(o.dataDir, { pid: child.pid, source: resolve(o.configPath ?? NATS_CONF), prefix: o.prefix ?? DEFAULT_PREFIX, monitorUrl: server.monitorUrl });
-    void exited.then(() => forgetRunningNats(o.dataDir, child.pid));
+    const pid = child.pid;
+    try {
+      await recordStartedNats(o.dataDir, { pid, source, prefix: o.prefix ?? DEFAULT_PREFIX, monitorUrl: server.monitorUrl }, startedConf);
+    } catch (e) {
+      await server.stop("SIGKILL");
+      throw new Error(`nats-server started, but its per-worker users could not be brought up to date: ${(e as Error).message}`, { cause: e });
+    }
+    void exited.then(() => forgetRunningNats(o.dataDir, pid));
   }
   return server;
 }

@@ -60,15 +60,18 @@ describe("a per-worker user in nats.conf", () => {
   it("is the worker role narrowed to its own id: its commands, heartbeat, worker events, inbox; artifacts write-only", () => {
     const block = workerUserConf("acme", u);
     const allow = (kind: "publish" | "subscribe") => JSON.parse(new RegExp(`${kind}: \\{ allow: (\\[.*\\]) \\}`).exec(block)![1]!) as string[];
-    expect(allow("subscribe")).toEqual(["acme.worker.eu-1.assign", "acme.worker.eu-1.cancel", "acme.worker.eu-1.drain", "acme.worker.eu-1.presence", "$SRV.>", "_INBOX.w.eu-1.>"]);
+    expect(allow("subscribe")).toEqual([
+      "acme.worker.eu-1.assign", "acme.worker.eu-1.cancel", "acme.worker.eu-1.drain", "acme.worker.eu-1.presence",
+      "$SRV.*", "$SRV.*.troupe-worker", "$SRV.*.troupe-worker.*", "_INBOX.w.eu-1.>",
+    ]);
+    // No _INBOX.> (replies go by allow_responses) and no stream info (it lists every subject: job ids).
     expect(allow("publish")).toEqual([
       "acme.evt.worker.eu-1.registered", "acme.evt.worker.eu-1.draining", "acme.evt.worker.eu-1.deregistered",
       "acme.evt.job.*.started", "acme.evt.job.*.progress", "acme.evt.job.*.completed", "acme.evt.job.*.failed",
       "acme.hb.eu-1", "acme.worker.eu-1.presence",
       "$O.acme-artifacts.C.*", "$O.acme-artifacts.M.*",
-      "$JS.API.INFO", "$JS.API.STREAM.INFO.ACME_EVENTS", "$JS.API.STREAM.INFO.ACME_HEARTBEATS", "$JS.API.STREAM.INFO.OBJ_acme-artifacts",
-      "_INBOX.>",
     ]);
+    expect(block).toContain("allow_responses: true");
     expect(block).toContain('user: "worker-eu-1"');
     expect(block).toContain('password: "pSecret_123456789012"');
     expect(block).toContain('allowed_connection_types: ["STANDARD"]');

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ID_MAX_LENGTH, isValidId } from "../ids.ts";
@@ -11,12 +12,16 @@ import { storeNames } from "./streams.ts";
  * may only subscribe to its own worker's commands and inbox, publish its own
  * heartbeats and worker events, and write artifacts without reading any. They
  * live in `<data dir>/worker-users.json` (mode 0600) and are rendered into the
- * config nats-server runs (nats-conf.ts) at each start and on reload.
+ * config nats-server runs (nats-conf.ts) at each start and on reload. Change them holding
+ * `withNatsConfigLock` (nats-reload.ts), as `troupe worker-user` does.
  */
 export interface WorkerUser extends Credential {
   workerId: string;
   createdAt: string;
 }
+
+/** The micro-service name every worker registers under (services/worker). */
+export const WORKER_SERVICE_NAME = "troupe-worker";
 
 export const workerUsersPath = (dataDir: string) => join(dataDir, "worker-users.json");
 
@@ -62,7 +67,7 @@ export function loadWorkerUsers(dataDir: string): WorkerUser[] {
 
 function saveWorkerUsers(dataDir: string, users: readonly WorkerUser[]): void {
   const file = workerUsersPath(dataDir);
-  const tmp = `${file}.tmp`;
+  const tmp = `${file}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
   writeFileSync(tmp, `${JSON.stringify({ version: 1, users }, null, 2)}\n`, { mode: 0o600 });
   chmodSync(tmp, 0o600);
   renameSync(tmp, file);
@@ -97,7 +102,10 @@ export function removeWorkerUser(dataDir: string, workerId: string): boolean {
  * A per-worker user as a nats.conf `users` entry for a prefix: the shared worker user's permissions
  * narrowed to this worker id. Job events stay `evt.job.*.<kind>` (their subject names a job, not a
  * worker): the master folds one only from the worker its current assignment names (docs/security.md).
- * The object store is write-only: chunks and metadata, no reads, no purge.
+ * The object store is write-only: chunks and metadata, no reads, no purge, no stream info (which
+ * would list every subject: job ids). Replies only to requests it received (`allow_responses`), never
+ * to any `_INBOX` subject: the master's reply subjects are predictable once one is seen, so a worker
+ * allowed to publish on `_INBOX.>` could answer the master's next request to another worker.
  */
 export function workerUserConf(prefix: string, u: Pick<WorkerUser, "workerId" | "user" | "password">, indent = "    "): string {
   const s = subjectsFor(prefix);
@@ -110,12 +118,12 @@ export function workerUserConf(prefix: string, u: Pick<WorkerUser, "workerId" | 
     ...(["started", "progress", "completed", "failed"] as const).map((k) => `${prefix}.evt.job.*.${k}`),
     s.heartbeat(id), `${prefix}.worker.${id}.presence`,
     `$O.${n.artifacts}.C.*`, `$O.${n.artifacts}.M.*`,
-    "$JS.API.INFO", `$JS.API.STREAM.INFO.${n.events}`, `$JS.API.STREAM.INFO.${n.heartbeats}`, `$JS.API.STREAM.INFO.OBJ_${n.artifacts}`,
-    "_INBOX.>",
   ];
   const subscribe = [
     s.workerCommand(id, "assign"), s.workerCommand(id, "cancel"), s.workerCommand(id, "drain"), `${prefix}.worker.${id}.presence`,
-    "$SRV.>", `${workerInboxPrefix(id)}.>`,
+    // Service discovery (`nats micro ls`): $SRV.<verb>, $SRV.<verb>.troupe-worker, $SRV.<verb>.troupe-worker.<service id>.
+    "$SRV.*", `$SRV.*.${WORKER_SERVICE_NAME}`, `$SRV.*.${WORKER_SERVICE_NAME}.*`,
+    `${workerInboxPrefix(id)}.>`,
   ];
   return [
     `${indent}{`,
@@ -126,6 +134,8 @@ export function workerUserConf(prefix: string, u: Pick<WorkerUser, "workerId" | 
     `${indent}  permissions: {`,
     `${indent}    publish: { allow: [${list(publish)}] }`,
     `${indent}    subscribe: { allow: [${list(subscribe)}] }`,
+    // One reply per request received, within 2 minutes (nats-server's defaults for `true`).
+    `${indent}    allow_responses: true`,
     `${indent}  }`,
     `${indent}}`,
   ].join("\n");

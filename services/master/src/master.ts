@@ -674,6 +674,13 @@ export class Master {
     this.logDownTimer = setTimeout(() => this.scheduleDispatch(), waitMs + 1);
   }
 
+  /** The subject of the event stored at `seq` (undefined when there is none). */
+  async eventSubjectAt(seq: number): Promise<string | undefined> {
+    this.jsm ??= await this.js.jetstreamManager();
+    const m = await this.jsm.streams.getMessage(storeNames(this.cfg.prefix).events, { seq });
+    return m?.subject;
+  }
+
   /** A request to a worker, answered within the assignment timeout. */
   request(subject: string, body: string, headers?: ReturnType<typeof natsHeaders>) {
     return this.appender.requests.request(subject, body, { timeoutMs: this.cfg.assignTimeoutMs, ...(headers ? { headers } : {}) });

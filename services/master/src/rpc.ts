@@ -48,8 +48,16 @@ export async function handleSubmit(master: Master, m: Msg): Promise<SubmitReply>
   const spec = jobSpecFromSubmit(cmd.value, secretsKey && ((plain) => sealSecret(plain, secretsKey, jobId)));
   try {
     // With a key the subject is the same for every resubmission: the guard lets only the first in.
-    const ack = await master.append("job.submitted", { jobId, spec, ...(key !== undefined ? { idempotencyKey: key } : {}), submittedBy: client }, master.subjects.job(jobId, "submitted"), key !== undefined ? `submit-${jobId}` : undefined);
-    if (ack.duplicate) return { ok: true, jobId, duplicate: true };
+    const data = { jobId, spec, ...(key !== undefined ? { idempotencyKey: key } : {}), submittedBy: client };
+    const subject = master.subjects.job(jobId, "submitted");
+    const ack = await master.append("job.submitted", data, subject, key !== undefined ? `submit-${jobId}` : undefined);
+    if (ack.duplicate) {
+      // The message id follows from the key, and JetStream de-duplicates ids across the whole stream: any role that
+      // appends job events (a worker credential) could have used it first. It is a repeat only if it is this job's submission.
+      if ((await master.eventSubjectAt(ack.seq)) === subject) return { ok: true, jobId, duplicate: true };
+      master.log.warn({ jobId, seq: ack.seq }, "a keyed submission's message id was taken by another message in the log; appended under a fresh id");
+      await master.append("job.submitted", data, subject, `submit-${jobId}-${newId("r")}`);
+    }
   } catch (e) {
     if (key !== undefined && /wrong last sequence/i.test((e as Error).message)) return { ok: true, jobId, duplicate: true };
     master.log.error({ err: (e as Error).message, jobId }, "could not append job.submitted");

@@ -1,10 +1,13 @@
-import { jetstreamManager } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { headers, type NatsConnection } from "@nats-io/nats-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestNats, waitFor, type TestNats } from "@troupe/tests/harness";
 import type { RunningMaster } from "../src/main.ts";
 import { masterIn, readLog, submit } from "./helpers.ts";
 import { lookupJob } from "../src/state.ts";
+import { jobIdForKey } from "../src/rpc.ts";
+import { createEvent, type TroupeEvent } from "@troupe/events";
+import { publishEvent } from "@troupe/events/node";
 
 let nats: TestNats;
 let master: RunningMaster;
@@ -41,6 +44,21 @@ describe("jobs.submit", () => {
     expect([a, b, c].filter((r) => (r as { duplicate?: boolean }).duplicate).length).toBe(2);
     const log = await readLog(ui);
     expect(log.filter((l) => l.event.type === "job.submitted" && l.event.data.jobId === ids[0])).toHaveLength(1);
+  });
+
+  it("records a keyed job whose message id another message took first (any job-event writer can pick it), and only once", async () => {
+    const key = "order-poisoned";
+    const jobId = jobIdForKey(key);
+    // What a worker credential can do: a job event for that job with the submission's predictable message id.
+    const e = createEvent("job.started", { jobId, workerId: "w-evil", attempt: 1 }, "w-evil") as TroupeEvent;
+    e.id = `submit-${jobId}`;
+    await publishEvent(jetstream(await nats.connect("worker")), e);
+    const body = { url: "https://example.com/poisoned", idempotencyKey: key };
+    expect(await submit(ui, body)).toEqual({ ok: true, jobId });
+    expect(await submit(ui, body)).toEqual({ ok: true, jobId, duplicate: true });
+    const log = await readLog(ui);
+    expect(log.filter((l) => l.event.type === "job.submitted" && l.event.data.jobId === jobId)).toHaveLength(1);
+    await waitFor("the master to hold the job", () => lookupJob(master.master.state, jobId));
   });
 
   const invalid: [string, unknown, string][] = [

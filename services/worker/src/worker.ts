@@ -7,7 +7,7 @@ import {
   createEvent, decodeCommand, errorBody, newId, subjectsFor, type AckReply, type AssignReply, type Command, type EventData,
   type EventType, type Subjects, type WorkerStatus,
 } from "@troupe/events";
-import { closeConnection, connectAs, INSTANCE_HEADER, putArtifact, workerInboxPrefix, loadSecretsKeys, openSecretWithAny, publishEvent, SECRETS_KEY_VAR, SecretError, storeNames, type Logger } from "@troupe/events/node";
+import { closeConnection, connectAs, INSTANCE_HEADER, putArtifact, WORKER_SERVICE_NAME, workerInboxPrefix, loadSecretsKeys, openSecretWithAny, publishEvent, SECRETS_KEY_VAR, SecretError, storeNames, type Logger } from "@troupe/events/node";
 import { admit } from "./admission.ts";
 import { BrowserPool } from "./browser-pool.ts";
 import type { WorkerConfig } from "./config.ts";
@@ -104,7 +104,7 @@ export class Worker {
     await Promise.all([this.metrics.start(), this.pool.start()]);
     this.status = await startStatusServer({ host: c.host, port: c.port, scan: c.scanPorts, status: () => this.statusBody(), healthy: () => !this.nc.isClosed() && !this.stopping });
     this.service = await new Svcm(this.nc).add({
-      name: "troupe-worker",
+      name: WORKER_SERVICE_NAME,
       version: WORKER_VERSION,
       description: `Troupe worker ${c.name}`,
       // Each worker owns its subjects; no queue group.

@@ -48,6 +48,9 @@ describe("a worker under its own NATS user (troupe worker-user add)", () => {
     const png = await (await new Objm(await nats.connect("ui")).open("troupe-artifacts")).getBlob(shot as string);
     expect(Buffer.from(png!.subarray(0, 8)).toString("hex")).toBe("89504e470d0a1a0a");
     await events.wait("worker.heartbeat", (e) => e.data.workerId === "own-1");
+    // Discovery (`nats micro ls` as the ui user): its own user may answer requests it receives, on the asker's inbox.
+    const info = (await (await nats.connect("ui")).request("$SRV.INFO.troupe-worker", "", { timeout: 3000 })).json<{ metadata: { workerId: string } }>();
+    expect(info.metadata.workerId).toBe("own-1");
   });
 
   it("refuses to start as another worker id, saying which user goes with which id", async () => {

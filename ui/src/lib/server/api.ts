@@ -131,6 +131,11 @@ export const getArtifact: RequestHandler = ({ params }) =>
     } catch (e) {
       throw new ApiError("unavailable", `object store not reachable: ${(e as Error).message}`);
     }
+    // A link would make get() serve another object, even of another bucket (the master's snapshots): workers write
+    // this store, and a worker credential may forge metadata for a name it can guess, so links are never followed.
+    const info = await store.info(name);
+    if (!info || info.deleted) throw new ApiError("not-found", `no artifact ${name}`);
+    if (info.options?.link) throw new ApiError("not-found", `artifact ${name} is a link, which the dashboard does not follow`);
     const obj = await store.get(name);
     if (!obj) throw new ApiError("not-found", `no artifact ${name}`);
     const type = name.endsWith(".png") ? "image/png" : name.endsWith(".jpg") || name.endsWith(".jpeg") ? "image/jpeg" : name.endsWith(".json") ? "application/json" : "application/octet-stream";
