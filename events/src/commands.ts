@@ -1,5 +1,5 @@
 import { Type, type Static, type TSchema } from "@sinclair/typebox";
-import { Attempt, Epoch, Fingerprint, Id, JobSpec, Labels, SubmitProxy, Time } from "./payloads.ts";
+import { Attempt, AttemptToken, Epoch, Fingerprint, Id, JobSpec, Labels, SubmitProxy, Time } from "./payloads.ts";
 import { ScenarioSchema } from "./scenario.ts";
 
 /** Request bodies of the request-reply subjects, and their replies. */
@@ -36,7 +36,7 @@ export const CommandSchemas = {
   /** troupe.rpc.workers.drain */
   "workers.drain": Obj({ workerId: Id, reason: Type.Optional(Type.String({ maxLength: 500 })) }, "drain a worker"),
   /** troupe.worker.<id>.assign (master → worker) */
-  "worker.assign": Obj({ jobId: Id, attempt: Attempt, epoch: Epoch, spec: JobSpec }, "run an attempt of a job"),
+  "worker.assign": Obj({ jobId: Id, attempt: Attempt, epoch: Epoch, spec: JobSpec, token: Type.Optional(AttemptToken) }, "run an attempt of a job"),
   /** troupe.worker.<id>.cancel (master → worker) */
   "worker.cancel": Obj({ jobId: Id, attempt: Attempt, reason: Type.Optional(Type.String({ maxLength: 500 })) }, "stop a running attempt"),
   /** troupe.worker.<id>.drain (master → worker) */

@@ -1,6 +1,6 @@
 import { Type, type Static, type TSchema } from "@sinclair/typebox";
 import {
-  ATTEMPT_MAX, Attempt, Capabilities, Epoch, HeartbeatMetrics, Id, JobError, JobSpec, LogEntry, Quantity, RequeueReason,
+  ATTEMPT_MAX, Attempt, AttemptToken, AttemptTokenHash, Capabilities, Epoch, HeartbeatMetrics, Id, JobError, JobSpec, LogEntry, Quantity, RequeueReason,
   StepRef, StepTiming, Time, WorkerStatus,
 } from "./payloads.ts";
 
@@ -16,7 +16,7 @@ const Obj = <P extends Record<string, TSchema>>(props: P, description: string) =
 const workerEvent = { workerId: Id };
 const jobEvent = { jobId: Id };
 /** Fields every job event a worker emits carries. */
-const workerJobEvent = { jobId: Id, workerId: Id, attempt: Attempt };
+const workerJobEvent = { jobId: Id, workerId: Id, attempt: Attempt, token: Type.Optional(AttemptToken) };
 
 export const EventDataSchemas = {
   "worker.registered": Obj({
@@ -61,7 +61,7 @@ export const EventDataSchemas = {
     idempotencyKey: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
     submittedBy: Type.Optional(Type.String({ maxLength: 200 })),
   }, "a job entered the queue"),
-  "job.assigned": Obj({ ...jobEvent, workerId: Id, attempt: Attempt, epoch: Epoch },
+  "job.assigned": Obj({ ...jobEvent, workerId: Id, attempt: Attempt, epoch: Epoch, tokenHash: Type.Optional(AttemptTokenHash) },
     "the master handed an attempt to a worker that accepted it"),
   "job.started": Obj({ ...workerJobEvent }, "the worker began running the attempt"),
   "job.progress": Obj({

@@ -32,15 +32,29 @@ export function newId(prefix = ""): string {
   // measurable share of the master's CPU per job (docs/benchmarks.md).
   let rand = "";
   while (rand.length < 12) {
-    if (poolAt >= pool.length) {
-      globalThis.crypto.getRandomValues(pool);
-      poolAt = 0;
-    }
-    const b = pool[poolAt++] as number;
+    const b = randomByte();
     // 252 = 7 × 36: bytes above it are skipped, so every character is equally likely (b % 36 favoured 0-3).
     if (b < 252) rand += ALPHABET[b % 36];
   }
   return `${prefix}${time}${rand}`;
+}
+
+function randomByte(): number {
+  if (poolAt >= pool.length) {
+    globalThis.crypto.getRandomValues(pool);
+    poolAt = 0;
+  }
+  return pool[poolAt++] as number;
+}
+
+const B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/** A secret for one attempt (payloads.ts AttemptToken): 132 random bits as 22 base64url characters. */
+export function newAttemptToken(): string {
+  let out = "";
+  // 64 divides 256: every character equally likely.
+  for (let i = 0; i < 22; i++) out += B64URL[randomByte() & 63];
+  return out;
 }
 
 /** "Worker Node Demo 01" → "wn-demo-01"; "Worker Node US-East-1" → "wn-us-east-1". */

@@ -15,3 +15,4 @@ export * from "./views/worker.ts";
 export * from "./views/series.ts";
 export * from "./views/fleet.ts";
 export * from "./views/read.ts";
+export * from "./sha256.ts";

@@ -28,12 +28,21 @@ export const BrowserInfo = Type.Object({
 export const Label = Type.String({ minLength: 1, maxLength: 64, pattern: LABEL_PATTERN.source, description: "1-64 characters of [A-Za-z0-9_.:=/-], e.g. region=eu" });
 export const Labels = (description: string) => Type.Array(Label, { maxItems: LABELS_MAX, description });
 
+/**
+ * A secret per attempt: the master sends it with the assignment to that worker only, the worker's
+ * events for the attempt carry it, and `job.assigned` records only its SHA-256, so a worker
+ * credential that cannot read the log cannot report on an attempt it was not given (docs/security.md).
+ */
+export const AttemptToken = Type.String({ pattern: "^[A-Za-z0-9_-]{22,64}$", description: "the attempt's token from worker.assign" });
+export const AttemptTokenHash = Type.String({ pattern: "^[0-9a-f]{64}$", description: "SHA-256 (hex) of the attempt's token" });
+
 export const Capabilities = Type.Object({
   maxConcurrentJobs: Type.Integer({ minimum: 1, maximum: 1000 }),
   memory: Type.Integer({ minimum: 0, maximum: QUANTITY_MAX, description: "total memory in MB" }),
   cpu: Type.Integer({ minimum: 1, maximum: 1_000_000, description: "CPU cores" }),
   supportedBrowsers: Type.Array(BrowserInfo, { maxItems: 16 }),
   labels: Type.Optional(Labels("the worker's labels (TROUPE_WORKER_LABELS); a job's workerLabels must all be among them")),
+  attemptTokens: Type.Optional(Type.Boolean({ description: "the worker echoes an assignment's token in its events for that attempt" })),
 }, { additionalProperties: false });
 
 export const Fingerprint = Type.Object({

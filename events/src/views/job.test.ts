@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { createEvent } from "../codec.ts";
 import type { EventData, EventType, TroupeEvent } from "../events.ts";
+import { sha256Hex } from "../sha256.ts";
 import { evolveJob, isAssignable, type JobView } from "./job.ts";
 
 let clock = Date.parse("2026-01-01T00:00:00Z");
@@ -32,6 +33,37 @@ describe("evolveJob", () => {
     expect(rejected).toEqual([]);
     expect(job).toMatchObject({ status: "completed", progress: 100, attempt: 1, workerId: "w1", duration: 900 });
     expect(job!.history).toEqual([expect.objectContaining({ attempt: 1, workerId: "w1", outcome: "completed" })]);
+  });
+
+  it("takes a worker's events for a tokened attempt only with its token, whatever ids their body names", () => {
+    const token = "tok_abcdefghijklmnopqrstu";
+    const tokenHash = sha256Hex(token);
+    const { job, rejected } = fold([
+      ev("job.submitted", { jobId: "j", spec }),
+      ev("job.assigned", { jobId: "j", workerId: "w1", attempt: 1, epoch: 1, tokenHash }),
+      // Forged in w1's name by a credential that was not given the attempt: no token, then a guessed one.
+      ev("job.started", { jobId: "j", workerId: "w1", attempt: 1 }),
+      ev("job.completed", { jobId: "j", workerId: "w1", attempt: 1, token: "tok_guessedguessedguess", result: res, metrics: met }),
+      ev("job.started", { jobId: "j", workerId: "w1", attempt: 1, token }),
+      ev("job.progress", { jobId: "j", workerId: "w1", attempt: 1, token, progress: 50 }),
+      ev("job.completed", { jobId: "j", workerId: "w1", attempt: 1, token, result: res, metrics: met }),
+    ]);
+    expect(rejected).toEqual(["job.started:wrong-token", "job.completed:wrong-token"]);
+    expect(job).toMatchObject({ status: "completed", tokenHash });
+  });
+
+  it("a tokenless assignment (a worker older than tokens) takes events without one, and the next assignment's hash replaces the last", () => {
+    const token = "tok_abcdefghijklmnopqrstu";
+    const { job, rejected } = fold([
+      ev("job.submitted", { jobId: "j", spec }),
+      ev("job.assigned", { jobId: "j", workerId: "w1", attempt: 1, epoch: 1, tokenHash: sha256Hex(token) }),
+      ev("job.requeued", { jobId: "j", attempt: 2, reason: "worker-lost", notBefore: "2026-01-01T00:00:00Z", epoch: 1 }),
+      ev("job.assigned", { jobId: "j", workerId: "w0", attempt: 2, epoch: 1 }),
+      ev("job.started", { jobId: "j", workerId: "w0", attempt: 2 }),
+    ]);
+    expect(rejected).toEqual([]);
+    expect(job).toMatchObject({ status: "running", workerId: "w0" });
+    expect(job!.tokenHash).toBeUndefined();
   });
 
   it("rejects a late completion from a lost worker's old attempt (fencing)", () => {

@@ -1,5 +1,6 @@
 import type { EventOf, TroupeEvent } from "../events.ts";
 import type { JobError, JobSpec, LogEntry, StepRef, StepTiming } from "../payloads.ts";
+import { sha256Hex } from "../sha256.ts";
 
 /**
  * The job state machine, shared by the master (decisions), the projector (read
@@ -53,6 +54,8 @@ export interface JobView {
   steps?: StepTiming[];
   /** Highest master epoch that has decided about this job. */
   epoch: number;
+  /** SHA-256 of the current attempt's token (job.assigned), when its worker takes tokens: its events must carry the token. */
+  tokenHash?: string;
   history: AttemptRecord[];
   /** Sequence of the last event folded, when the host knows it. */
   updatedAt: string;
@@ -63,6 +66,7 @@ export type Rejection =
   | "duplicate-job"
   | "stale-attempt"
   | "wrong-worker"
+  | "wrong-token"
   | "stale-epoch"
   | "invalid-transition";
 
@@ -85,7 +89,7 @@ function copyJob(j: JobView): JobView {
     attempt: j.attempt, workerId: j.workerId, progress: j.progress, currentStep: j.currentStep, submittedAt: j.submittedAt,
     notBefore: j.notBefore, assignedAt: j.assignedAt, startedAt: j.startedAt, lastActivityAt: j.lastActivityAt, finishedAt: j.finishedAt,
     duration: j.duration, result: j.result, metrics: j.metrics, error: j.error, logs: j.logs, steps: j.steps, epoch: j.epoch,
-    history: j.history, updatedAt: j.updatedAt,
+    tokenHash: j.tokenHash, history: j.history, updatedAt: j.updatedAt,
   };
 }
 
@@ -150,6 +154,7 @@ export function evolveJob(job: JobView | undefined, event: JobEvent): JobEvolveR
       n.lastActivityAt = t;
       n.progress = 0;
       n.epoch = epoch;
+      n.tokenHash = d.tokenHash;
       n.updatedAt = t;
       n.history = [...job.history, copyAttempt({ attempt: d.attempt, workerId: d.workerId, assignedAt: t })];
       return { ok: true, job: n };
@@ -161,6 +166,10 @@ export function evolveJob(job: JobView | undefined, event: JobEvent): JobEvolveR
       const d = event.data;
       if (d.attempt !== job.attempt) return reject("stale-attempt", `${event.type} of attempt ${d.attempt}, current is ${job.attempt}`);
       if (d.workerId !== job.workerId) return reject("wrong-worker", `${event.type} from ${d.workerId}, attempt ${d.attempt} is held by ${job.workerId ?? "nobody"}`);
+      // The body's ids can be written by any job-event writer; the token only by the worker the attempt was given to.
+      if (job.tokenHash !== undefined && (d.token === undefined || sha256Hex(d.token) !== job.tokenHash)) {
+        return reject("wrong-token", `${event.type} for attempt ${d.attempt} ${d.token === undefined ? "without" : "with another"} token than the one its assignment gave ${d.workerId}`);
+      }
       if (job.status !== "assigned" && job.status !== "running") return reject("invalid-transition", `${event.type} for a ${job.status} job`);
       const n = copyJob(job);
       n.epoch = epoch;

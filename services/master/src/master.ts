@@ -3,7 +3,7 @@ import { Kvm } from "@nats-io/kv";
 import { headers as natsHeaders, type NatsConnection, type Status } from "@nats-io/nats-core";
 import { Objm, type ObjectStore } from "@nats-io/obj";
 import {
-  createEvent, decodeEvent, decodeReply, isAssignable, newId, subjectsFor,
+  createEvent, decodeEvent, decodeReply, isAssignable, newAttemptToken, newId, sha256Hex, subjectsFor,
   type EventData, type EventType, type JobView, type Subjects, type TroupeEvent,
 } from "@troupe/events";
 import { EventAppender, INSTANCE_HEADER, isNatsOutage, storeNames, type Logger } from "@troupe/events/node";
@@ -63,6 +63,8 @@ interface Unconfirmed {
   workerId: string;
   attempt: number;
   epoch: number;
+  /** The attempt's token, when its worker takes one: only this process knows it (the log has its hash). */
+  token?: string;
   reading?: boolean;
 }
 /** An append that may have been stored although no ack came back. */
@@ -457,9 +459,11 @@ export class Master {
   private async assign(job: JobView, workerId: string, epoch: number) {
     this.inflight++;
     let recorded = false;
+    // A secret for this attempt, given only to its worker; the log keeps its hash (docs/security.md, "Attempt tokens").
+    const token = this.state.workers.get(workerId)?.tokens ? newAttemptToken() : undefined;
     try {
       try {
-        const ack = await this.append("job.assigned", { jobId: job.id, workerId, attempt: job.attempt, epoch }, this.subjects.job(job.id, "assigned"));
+        const ack = await this.append("job.assigned", { jobId: job.id, workerId, attempt: job.attempt, epoch, ...(token !== undefined ? { tokenHash: sha256Hex(token) } : {}) }, this.subjects.job(job.id, "assigned"));
         recorded = true;
         this.counters.assignments++;
         const p = this.pendingJobs.get(job.id);
@@ -468,7 +472,7 @@ export class Master {
       } catch (e) {
         // Maybe stored: the job waits until the log says (confirm), instead of being assigned again or left for its lease to lapse.
         if (isAmbiguous(e)) {
-          this.unconfirmed.set(job.id, { workerId, attempt: job.attempt, epoch });
+          this.unconfirmed.set(job.id, { workerId, attempt: job.attempt, epoch, ...(token !== undefined ? { token } : {}) });
           void this.confirm(job.id);
         }
         // While the log is down, one line per outage (logLooksDown), not one per attempt.
@@ -483,7 +487,7 @@ export class Master {
         this.log.info({ jobId: job.id, workerId, status: now?.status }, "assignment did not stand; not asking the worker");
         return;
       }
-      await this.askAndSettle(job, workerId, epoch);
+      await this.askAndSettle(job, workerId, epoch, token);
     } finally {
       this.inflight--;
       if (!recorded) {
@@ -496,8 +500,8 @@ export class Master {
   }
 
   /** Asks the worker; a refusal or no answer appends job.requeued (worker-refused), which does not count as a spent attempt. */
-  private async askAndSettle(job: JobView, workerId: string, epoch: number) {
-    const refusal = await this.askWorker(job, workerId, epoch);
+  private async askAndSettle(job: JobView, workerId: string, epoch: number, token: string | undefined) {
+    const refusal = await this.askWorker(job, workerId, epoch, token);
     if (refusal === undefined) return;
     // Straight to the next worker; once every worker refused, back off (refusals are not spent attempts, but each is a log entry).
     const exhausted = this.noteRefusal(job, workerId);
@@ -551,7 +555,7 @@ export class Master {
     const mine: Pending = {};
     this.pendingJobs.set(jobId, mine);
     try {
-      await this.askAndSettle(job, u.workerId, u.epoch);
+      await this.askAndSettle(job, u.workerId, u.epoch, u.token);
     } finally {
       this.inflight--;
       // A decision appended meanwhile (a refusal's requeue) holds the job until it is folded.
@@ -561,8 +565,8 @@ export class Master {
   }
 
   /** undefined when the worker accepted; otherwise why not. */
-  private async askWorker(job: JobView, workerId: string, epoch: number): Promise<string | undefined> {
-    const body = JSON.stringify({ jobId: job.id, attempt: job.attempt, epoch, spec: job.spec });
+  private async askWorker(job: JobView, workerId: string, epoch: number, token: string | undefined): Promise<string | undefined> {
+    const body = JSON.stringify({ jobId: job.id, attempt: job.attempt, epoch, spec: job.spec, ...(token !== undefined ? { token } : {}) });
     // The process the assignment is for, in a header (workers that predate it ignore it; the body's schema would
     // refuse a new field): another process with this worker id (a paused twin) leaves the request alone.
     const instanceId = assignmentInstance(this.state, job.id, workerId, job.attempt);

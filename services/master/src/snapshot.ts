@@ -24,6 +24,8 @@ export interface SnapshotWorker {
   browsers: string[] | null;
   /** Absent in snapshots of older masters, and for workers without labels. */
   labels?: string[];
+  /** Absent in snapshots of older masters, and for workers that take no attempt tokens. */
+  tokens?: boolean;
   lastSeenMs: number;
   held: string[];
   heartbeatMs?: number;
@@ -65,7 +67,7 @@ export function encodeState(s: MasterState): SnapshotState {
     needSpec: [...s.needSpec],
     workers: [...s.workers.values()].map((w) => ({
       id: w.id, ...(w.instanceId !== undefined ? { instanceId: w.instanceId } : {}), lifecycle: w.lifecycle, maxSlots: w.maxSlots,
-      browsers: w.browsers, ...(w.labels ? { labels: w.labels } : {}), lastSeenMs: w.lastSeenMs, held: [...w.held], ...(w.heartbeatMs !== undefined ? { heartbeatMs: w.heartbeatMs } : {}),
+      browsers: w.browsers, ...(w.labels ? { labels: w.labels } : {}), ...(w.tokens ? { tokens: true } : {}), lastSeenMs: w.lastSeenMs, held: [...w.held], ...(w.heartbeatMs !== undefined ? { heartbeatMs: w.heartbeatMs } : {}),
     })),
     subjectSeq: [...s.subjectSeq],
     activityMs: [...s.activityMs],
@@ -203,6 +205,10 @@ function decodeState(v: unknown): MasterState {
     };
     if (x.instanceId !== undefined) view.instanceId = x.instanceId as string;
     if (x.labels !== undefined) view.labels = strings(x.labels, "worker labels");
+    if (x.tokens !== undefined) {
+      if (x.tokens !== true) fail("workers holds an invalid tokens flag");
+      view.tokens = true;
+    }
     if (x.heartbeatMs !== undefined) {
       if (!isSeq(x.heartbeatMs)) fail("workers holds an invalid heartbeatMs");
       view.heartbeatMs = x.heartbeatMs as number;

@@ -17,6 +17,8 @@ export interface WorkerView {
   browsers: string[] | null;
   /** Its labels, from its registration (a job's workerLabels must all be among them). */
   labels?: string[];
+  /** It echoes an assignment's token in its events (capabilities.attemptTokens): its assignments get one. */
+  tokens?: boolean;
   cpu: number;
   /** Server time (ms) of its last heartbeat or worker event. */
   lastSeenMs: number;
@@ -137,6 +139,8 @@ export function applyEvent(s: MasterState, e: TroupeEvent, m: MessageMeta): Appl
       // A registration says everything it has: one without labels clears those of an earlier instance.
       if (e.data.capabilities.labels?.length) w.labels = e.data.capabilities.labels;
       else delete w.labels;
+      if (e.data.capabilities.attemptTokens === true) w.tokens = true;
+      else delete w.tokens;
       w.lastSeenMs = Math.max(w.lastSeenMs, m.timeMs);
       break;
     }

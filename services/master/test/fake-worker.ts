@@ -34,12 +34,18 @@ export interface FakeWorkerOptions {
   onAccepted?: (jobId: string) => void;
   /** Called once a job.completed append is acknowledged, i.e. stored (BullMQ's bench counts its `completed` events). */
   onCompleted?: (jobId: string) => void;
+  /** Declare capabilities.attemptTokens and echo tokens (default true, as the real worker); false: a worker older than tokens. */
+  tokens?: boolean;
 }
 
 export interface Held {
   jobId: string;
   attempt: number;
+  /** The assignment's token, echoed in the attempt's events (as the real worker does). */
+  token?: string;
 }
+
+const tokenOf = (h: Held) => (h.token !== undefined ? { token: h.token } : {});
 
 export class FakeWorker {
   nc!: NatsConnection;
@@ -86,7 +92,7 @@ export class FakeWorker {
     await this.nc.flush();
     await this.publish("worker.registered", {
       workerId: this.id, instanceId: this.instanceId, name: `Fake ${this.id}`, type: "fake", ip: "127.0.0.1", port: 0, version: "test",
-      capabilities: { maxConcurrentJobs: this.o.slots ?? 1, memory: 1024, cpu: 1, supportedBrowsers: (this.o.browsers ?? ["chromium"]).map((name) => ({ name, version: "1" })), ...(this.o.labels ? { labels: this.o.labels } : {}) },
+      capabilities: { maxConcurrentJobs: this.o.slots ?? 1, memory: 1024, cpu: 1, supportedBrowsers: (this.o.browsers ?? ["chromium"]).map((name) => ({ name, version: "1" })), ...(this.o.labels ? { labels: this.o.labels } : {}), ...(this.o.tokens !== false ? { attemptTokens: true } : {}) },
     });
     await this.heartbeat();
     this.hb = setInterval(() => void this.heartbeat().catch((e: Error) => this.errors.push(e)), this.o.heartbeatMs ?? 200);
@@ -114,19 +120,20 @@ export class FakeWorker {
     const b = this.o.behaviour?.(job) ?? { kind: "complete" };
     if (b.kind === "refuse") return { accepted: false, reason: b.reason ?? "full" };
     if (this.running.size >= (this.o.slots ?? 1)) return { accepted: false, reason: "full" };
-    this.running.set(job.jobId, { jobId: job.jobId, attempt: job.attempt });
+    const held: Held = { jobId: job.jobId, attempt: job.attempt, ...(job.token !== undefined ? { token: job.token } : {}) };
+    this.running.set(job.jobId, held);
     this.maxConcurrent = Math.max(this.maxConcurrent, this.running.size);
     this.accepted.push(job);
     this.o.onAccepted?.(job.jobId);
     this.later(this.o.startDelayMs ?? 30, async () => {
       if (!this.running.has(job.jobId)) return;
-      await this.publishJobEvent("job.started", { jobId: job.jobId, workerId: this.id, attempt: job.attempt }).catch((e: Error) => {
+      await this.publishJobEvent("job.started", { jobId: job.jobId, workerId: this.id, attempt: job.attempt, ...tokenOf(held) }).catch((e: Error) => {
         // Never started as far as the log knows: the slot is free again (the master requeues the attempt when its lease lapses).
         this.running.delete(job.jobId);
         throw e;
       });
       if (b.kind === "hang") {
-        if (this.o.progressEveryMs) this.keepAlive(job);
+        if (this.o.progressEveryMs) this.keepAlive(held);
         return;
       }
       this.later(b.afterMs ?? 20, async () => {
@@ -143,7 +150,7 @@ export class FakeWorker {
       if (!this.running.has(job.jobId)) return;
       // Like the real worker (an interval): the next renewal does not wait for this one's ack, nor stop when it fails.
       this.keepAlive(job);
-      await this.publishJobEvent("job.progress", { jobId: job.jobId, workerId: this.id, attempt: job.attempt, progress: 50 });
+      await this.publishJobEvent("job.progress", { jobId: job.jobId, workerId: this.id, attempt: job.attempt, ...tokenOf(job), progress: 50 });
     });
   }
 
@@ -162,9 +169,10 @@ export class FakeWorker {
   }
 
   async complete(jobId: string, attempt = this.running.get(jobId)?.attempt ?? 1) {
+    const held = this.running.get(jobId);
     this.running.delete(jobId);
     await this.publishJobEvent("job.completed", {
-      jobId, workerId: this.id, attempt,
+      jobId, workerId: this.id, attempt, ...(held?.attempt === attempt ? tokenOf(held) : {}),
       result: { success: true, data: {}, dataExtracted: 0, screenshots: [], logs: [] },
       metrics: { totalDuration: 10, responseTime: 5, memoryUsed: 1 },
     });
@@ -172,8 +180,9 @@ export class FakeWorker {
   }
 
   async fail(jobId: string, error: JobError, attempt = this.running.get(jobId)?.attempt ?? 1) {
+    const held = this.running.get(jobId);
     this.running.delete(jobId);
-    await this.publishJobEvent("job.failed", { jobId, workerId: this.id, attempt, error });
+    await this.publishJobEvent("job.failed", { jobId, workerId: this.id, attempt, ...(held?.attempt === attempt ? tokenOf(held) : {}), error });
   }
 
   async heartbeat() {

@@ -138,6 +138,7 @@ export class Worker {
         cpu: Math.max(1, cpus().length),
         supportedBrowsers: [{ name: "chromium", version: (this.pool.version.split("/")[1] ?? this.pool.version).slice(0, 64) }],
         ...(c.labels.length ? { labels: c.labels } : {}),
+        attemptTokens: true,
       },
     };
   }
@@ -269,7 +270,8 @@ export class Worker {
   }
 
   private startJob(cmd: Command<"worker.assign">, proxyPassword: string | undefined): void {
-    const base = { jobId: cmd.jobId, workerId: this.config.workerId, attempt: cmd.attempt };
+    // The attempt's token goes back in every event for it: the fold takes them only with it (docs/security.md).
+    const base = { jobId: cmd.jobId, workerId: this.config.workerId, attempt: cmd.attempt, ...(cmd.token !== undefined ? { token: cmd.token } : {}) };
     const log = this.log.child({ jobId: cmd.jobId, attempt: cmd.attempt });
     // job.started is published while the browser context is being prepared; later events wait for it, so the order holds.
     let started: Promise<void> = Promise.resolve();

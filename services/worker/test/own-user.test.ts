@@ -1,5 +1,5 @@
 import { Objm } from "@nats-io/obj";
-import type { AssignReply, Command } from "@troupe/events";
+import { newAttemptToken, type AssignReply, type Command } from "@troupe/events";
 import { addWorkerUser, reloadNatsServer, type WorkerUser } from "@troupe/events/node";
 import { startTestNats, type TestNats } from "@troupe/tests/harness";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -31,11 +31,14 @@ afterAll(async () => {
 describe("a worker under its own NATS user (troupe worker-user add)", () => {
   it("registers, heartbeats, runs an assigned job and stores its screenshot, which the dashboard reads", async () => {
     worker = await startTestWorker(nats, ownEnv(user));
-    expect((await events.wait("worker.registered", (e) => e.data.workerId === "own-1")).data.instanceId).toBe(worker.instanceId);
+    const registered = await events.wait("worker.registered", (e) => e.data.workerId === "own-1");
+    expect(registered.data.instanceId).toBe(worker.instanceId);
+    expect(registered.data.capabilities.attemptTokens).toBe(true);
     const id = jobId("own");
     const master = await nats.connect("master");
+    const token = newAttemptToken();
     const body: Command<"worker.assign"> = {
-      jobId: id, attempt: 1, epoch: 1,
+      jobId: id, attempt: 1, epoch: 1, token,
       spec: { priority: 5, maxAttempts: 3, timeoutMs: 60_000, scenario: { steps: [{ type: "navigate", url: pages.url("/form") }, { type: "screenshot", label: "own" }] } },
     };
     expect((await master.request("troupe.worker.own-1.assign", JSON.stringify(body), { timeout: 5000 })).json<AssignReply>()).toEqual({ accepted: true });
@@ -43,6 +46,10 @@ describe("a worker under its own NATS user (troupe worker-user add)", () => {
     expect(final.type).toBe("job.completed");
     if (final.type !== "job.completed") return;
     expect(final.data.workerId).toBe("own-1");
+    // The assignment's token comes back in every event of the attempt (the master folds them only with it).
+    expect(final.data.token).toBe(token);
+    expect(events.of("job.started", (e) => e.data.jobId === id).map((e) => e.data.token)).toEqual([token]);
+    expect(new Set(events.of("job.progress", (e) => e.data.jobId === id).map((e) => e.data.token))).toEqual(new Set([token]));
     const [shot] = final.data.result.screenshots;
     expect(shot).toBe(`${id}/1/001-own.png`);
     const png = await (await new Objm(await nats.connect("ui")).open("troupe-artifacts")).getBlob(shot as string);
