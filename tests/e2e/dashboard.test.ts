@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { Objm } from "@nats-io/obj";
 import type { Page } from "puppeteer-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -195,9 +196,14 @@ describe("Jobs", () => {
       if (j?.status === "completed") return true;
       const key = `${j?.workerId}#${j?.attempt}`;
       if (j?.status !== "running" || sent.has(key)) return false;
+      // The attempt's token (the fold takes a worker's events only with it), read from the log as a log reader can:
+      // the worker's job.started carries it.
+      const started = await (await jetstreamManager(await stack.nats.connect("ui", "test-token"))).streams.getMessage("TROUPE_EVENTS", { last_by_subj: `troupe.evt.job.${jobId}.started` }).catch(() => null);
+      const s = started?.json<{ data: { attempt: number; token?: string } }>().data;
+      if (s?.attempt !== j.attempt) return false;
       sent.add(key);
       await publishEvent(js, createEvent("job.completed", {
-        jobId, workerId: j.workerId, attempt: j.attempt,
+        jobId, workerId: j.workerId, attempt: j.attempt, ...(s.token !== undefined ? { token: s.token } : {}),
         result: { success: true, data: {}, dataExtracted: 0, screenshots: ["same.png", "same.png"], logs: [], steps: [step, step] },
         metrics: { totalDuration: 10, responseTime: 1, memoryUsed: 1 },
       }, j.workerId) as TroupeEvent);

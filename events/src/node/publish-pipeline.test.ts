@@ -1,6 +1,6 @@
 import { JetStreamApiError } from "@nats-io/jetstream";
 import { NoRespondersError, TimeoutError, type NatsConnection } from "@nats-io/nats-core";
-import { startTestNats, type TestNats } from "@troupe/tests/harness";
+import { startTestNats, waitFor, type TestNats } from "@troupe/tests/harness";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createEvent, decodeEvent, type TroupeEvent } from "../index.ts";
 import { EventAppender, Requests } from "./publish-pipeline.ts";
@@ -31,6 +31,33 @@ describe("Requests", () => {
       const replies = await Promise.all(Array.from({ length: 300 }, (_, i) => r.request("troupe.worker.w1.assign", String(i), { timeoutMs: 5000 })));
       expect(replies.map((m) => m.string())).toEqual(Array.from({ length: 300 }, (_, i) => `re:${i}`));
       expect(r.size).toBe(0);
+    } finally {
+      sub.unsubscribe();
+      r.close();
+    }
+  });
+
+  it("gives each request a reply subject a client that saw the last one cannot guess, so a reply-to trick cannot answer it", async () => {
+    const seen: string[] = [];
+    const sub = worker.subscribe("troupe.worker.w2.assign", { callback: (_e, m) => { seen.push(m.reply ?? ""); } });
+    await worker.flush();
+    const r = new Requests(master);
+    try {
+      // Unanswered requests: what a worker sees of them is their reply subjects.
+      const waiting = [r.request("troupe.worker.w2.assign", "1", { timeoutMs: 3000 }), r.request("troupe.worker.w2.assign", "2", { timeoutMs: 3000 })];
+      await master.flush();
+      await waitFor("both requests seen", () => seen.length === 2 || undefined);
+      const [first, second] = seen as [string, string];
+      const prefix = first.slice(0, first.lastIndexOf(".") + 1);
+      expect(second.startsWith(prefix)).toBe(true);
+      // A counter alone (the old token) made the second `prefix + 1`; guessing it now answers nothing.
+      expect(second).not.toBe(`${prefix}1`);
+      expect(second.slice(prefix.length)).toMatch(/^1[A-Za-z0-9_-]{11}$/);
+      // Make JetStream send an ack to the guessed subject, as a worker could by publishing its heartbeat subject with that reply-to.
+      worker.publish("troupe.hb.w2", "x", { reply: `${prefix}1` });
+      await worker.flush();
+      const outcomes = await Promise.allSettled(waiting);
+      expect(outcomes.map((o) => o.status === "rejected" && (o.reason as Error).name)).toEqual(["TimeoutError", "TimeoutError"]);
     } finally {
       sub.unsubscribe();
       r.close();

@@ -1,6 +1,7 @@
 import { JetStreamApiError, type ApiError, type PubAck } from "@nats-io/jetstream";
 import { createInbox, headers as natsHeaders, NoRespondersError, TimeoutError, type Msg, type NatsConnection, type Subscription } from "@nats-io/nats-core";
 import { encodeCheckedEvent } from "../codec.ts";
+import { randomToken } from "../ids.ts";
 import type { TroupeEvent } from "../events.ts";
 import type { Subjects } from "../subjects.ts";
 import { subjects as defaultSubjects } from "../subjects.ts";
@@ -44,7 +45,10 @@ export class Requests {
 
   request(subject: string, data: Uint8Array | string, o: { timeoutMs: number; headers?: ReturnType<typeof natsHeaders> }): Promise<Msg> {
     if (this.closed) return Promise.reject(new Error("requests closed"));
-    const token = (this.next++).toString(36);
+    // Unique (the counter) and unguessable (66 random bits): a client that saw one reply subject of ours (a worker,
+    // in the assignments it gets) could otherwise make JetStream deliver an ack to the next one, by publishing
+    // on a subject it may use with that as its reply-to (nats-server checks the subject, not the reply-to).
+    const token = (this.next++).toString(36) + randomToken(11);
     return new Promise<Msg>((resolve, reject) => {
       this.pending.set(token, { resolve, reject, deadline: Date.now() + o.timeoutMs, subject });
       try {

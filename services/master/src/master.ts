@@ -678,10 +678,15 @@ export class Master {
     this.logDownTimer = setTimeout(() => this.scheduleDispatch(), waitMs + 1);
   }
 
+  /** The event stream's name. */
+  get eventStream(): string {
+    return storeNames(this.cfg.prefix).events;
+  }
+
   /** The subject of the event stored at `seq` (undefined when there is none). */
   async eventSubjectAt(seq: number): Promise<string | undefined> {
     this.jsm ??= await this.js.jetstreamManager();
-    const m = await this.jsm.streams.getMessage(storeNames(this.cfg.prefix).events, { seq });
+    const m = await this.jsm.streams.getMessage(this.eventStream, { seq });
     return m?.subject;
   }
 

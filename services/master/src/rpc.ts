@@ -54,7 +54,7 @@ export async function handleSubmit(master: Master, m: Msg): Promise<SubmitReply>
     if (ack.duplicate) {
       // The message id follows from the key, and JetStream de-duplicates ids across the whole stream: any role that
       // appends job events (a worker credential) could have used it first. It is a repeat only if it is this job's submission.
-      if ((await master.eventSubjectAt(ack.seq)) === subject) return { ok: true, jobId, duplicate: true };
+      if (ack.stream === master.eventStream && (await master.eventSubjectAt(ack.seq)) === subject) return { ok: true, jobId, duplicate: true };
       master.log.warn({ jobId, seq: ack.seq }, "a keyed submission's message id was taken by another message in the log; appended under a fresh id");
       await master.append("job.submitted", data, subject, `submit-${jobId}-${newId("r")}`);
     }

@@ -4,6 +4,7 @@ import { workerDto } from "../workers.ts";
 import { ack, submitJob, validate } from "./commands.ts";
 import { context } from "./context.ts";
 import { api, ApiError, intParam, readBody } from "./http.ts";
+import { artifactRefusal } from "./artifact-check.ts";
 
 /** The REST API's handlers; each route file under routes/api re-exports one. */
 
@@ -131,13 +132,17 @@ export const getArtifact: RequestHandler = ({ params }) =>
     } catch (e) {
       throw new ApiError("unavailable", `object store not reachable: ${(e as Error).message}`);
     }
-    // A link would make get() serve another object, even of another bucket (the master's snapshots): workers write
-    // this store, and a worker credential may forge metadata for a name it can guess, so links are never followed.
+    // Workers write this store, and a worker credential may forge metadata for a name it can guess (docs/security.md).
     const info = await store.info(name);
-    if (!info || info.deleted) throw new ApiError("not-found", `no artifact ${name}`);
-    if (info.options?.link) throw new ApiError("not-found", `artifact ${name} is a link, which the dashboard does not follow`);
+    const refused = artifactRefusal(name, info);
+    if (refused) throw new ApiError("not-found", refused);
     const obj = await store.get(name);
     if (!obj) throw new ApiError("not-found", `no artifact ${name}`);
+    const changed = artifactRefusal(name, info, obj.info);
+    if (changed) {
+      await obj.data.cancel().catch(() => undefined);
+      throw new ApiError("not-found", changed);
+    }
     const type = name.endsWith(".png") ? "image/png" : name.endsWith(".jpg") || name.endsWith(".jpeg") ? "image/jpeg" : name.endsWith(".json") ? "application/json" : "application/octet-stream";
     return new Response(obj.data, {
       // Artifacts are written by workers: never let a browser read one as anything but what its name says, nor run it as a page.
