@@ -1,15 +1,19 @@
-import { connectAs, defineCommand, initStores, natsOptions, streamOptions } from "@troupe/events/node";
+import { bool, connectAs, defineCommand, initStores, natsOptions, streamOptions } from "@troupe/events/node";
 
 export const command = defineCommand({
   name: "init",
   summary: "Create or update the streams TROUPE_EVENTS and TROUPE_HEARTBEATS, the object stores troupe-artifacts and troupe-master-snapshots and the KV bucket troupe-master. Idempotent; the master also runs it at start.",
-  options: { ...natsOptions, ...streamOptions },
+  options: {
+    ...natsOptions,
+    ...streamOptions,
+    appendOnlyArtifacts: bool("make the artifact store append-only (no rollup, purge or delete), so no worker credential can wipe it; only once every worker runs a release with attempt tokens (older ones need rollups to store screenshots); never undone by init", { env: "TROUPE_ARTIFACTS_APPEND_ONLY" }),
+  },
   async run({ values: v }) {
     const nc = await connectAs({ url: v.natsUrl, ca: v.natsCa, role: "master", dataDir: v.dataDir, name: "troupe-init" });
     try {
-      const r = await initStores(nc, { prefix: v.prefix, replicas: v.replicas, heartbeatMaxAgeMs: v.heartbeatMaxAgeHours * 3600_000 });
+      const r = await initStores(nc, { prefix: v.prefix, replicas: v.replicas, heartbeatMaxAgeMs: v.heartbeatMaxAgeHours * 3600_000, ...(v.appendOnlyArtifacts ? { artifactsAppendOnly: true } : {}) });
       for (const s of r.streams) console.log(`stream ${s.name}: ${s.action}`);
-      console.log(`object store ${r.artifacts}: ready`);
+      console.log(`object store ${r.artifacts}: ready${r.artifactsAppendOnly ? `, append-only (${r.artifactsAppendOnly})` : ""}`);
       console.log(`kv bucket ${r.masterKv}: ready`);
       console.log(`object store ${r.masterSnapshots}: ready`);
       return 0;

@@ -161,6 +161,19 @@ describe("troupe nats → init → tail (the foundation's done-when)", () => {
     }
   });
 
+  it("init --append-only-artifacts makes the screenshot store append-only, once", async () => {
+    const first = troupe(["init", "--append-only-artifacts"], env);
+    expect(await first.exited).toBe(0);
+    expect(first.output()).toMatch(/object store troupe-artifacts: ready, append-only \(updated\)/);
+    const again = troupe(["init"], { ...env, TROUPE_ARTIFACTS_APPEND_ONLY: "1" });
+    expect(await again.exited).toBe(0);
+    expect(again.output()).toMatch(/object store troupe-artifacts: ready, append-only \(unchanged\)/);
+    const nc = await connectAs({ url: env.NATS_URL!, role: "master", dataDir, name: "test-append-only" });
+    const c = (await (await jetstreamManager(nc)).streams.info("OBJ_troupe-artifacts")).config;
+    expect([c.allow_rollup_hdrs, c.deny_purge, c.deny_delete]).toEqual([false, true, true]);
+    await nc.close();
+  });
+
   it("nats stops cleanly on SIGTERM", async () => {
     nats.child.kill("SIGTERM");
     expect(await nats.exited).toBe(0);

@@ -1,11 +1,11 @@
-import { jetstream } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/nats-core";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { headers, type NatsConnection } from "@nats-io/nats-core";
 import { Objm } from "@nats-io/obj";
 import { createEvent, type TroupeEvent } from "@troupe/events";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
-  addWorkerUser, connectAs, natsVarz, publishEvent, putArtifact, recordStartedNats, reloadNatsServer, removeWorkerUser, runningNatsPath, workerInboxPrefix,
+  addWorkerUser, connectAs, initStores, natsVarz, publishEvent, putArtifact, recordStartedNats, reloadNatsServer, removeWorkerUser, runningNatsPath, workerInboxPrefix,
   type RunningNatsRecord, type WorkerUser,
 } from "@troupe/events/node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -153,5 +153,29 @@ describe("a worker's own NATS user (troupe worker-user)", () => {
     expect(String(await held.closed())).toMatch(/Authorization Violation/i);
     await expect(connectOwn(before, "own-old")).rejects.toThrow(/Authorization Violation/i);
     await (await connectOwn(after, "own-new")).close();
+  });
+});
+
+describe("an append-only artifact store (troupe init --append-only-artifacts)", () => {
+  it("keeps what workers stored when a worker credential sends a rollup or a purge, and still takes new screenshots", async () => {
+    const master = await nats.connect("master");
+    expect((await initStores(master, { artifactsAppendOnly: true })).artifactsAppendOnly).toBe("updated");
+    expect((await initStores(master, { artifactsAppendOnly: true })).artifactsAppendOnly).toBe("unchanged");
+    const own = await connectOwn(w1);
+    const bytes = new TextEncoder().encode("png bytes");
+    await putArtifact(jetstream(own), "troupe-artifacts", "job-ao/1/000-page.png", bytes);
+    const jsm = await jetstreamManager(master);
+    const before = (await jsm.streams.info("OBJ_troupe-artifacts")).state.messages;
+    // The wipe a metadata publish with `Nats-Rollup: all` was (permissions cannot look at headers).
+    const h = headers();
+    h.set("Nats-Rollup", "all");
+    await expect(jetstream(own).publish("$O.troupe-artifacts.M.eA==", "{}", { headers: h })).rejects.toThrow(/rollup/i);
+    await expect(jsm.streams.purge("OBJ_troupe-artifacts")).rejects.toThrow(/purge/i);
+    expect((await jsm.streams.info("OBJ_troupe-artifacts")).state.messages).toBe(before);
+    const os = await new Objm(await nats.connect("ui")).open("troupe-artifacts");
+    expect(Buffer.from((await os.getBlob("job-ao/1/000-page.png"))!).toString()).toBe("png bytes");
+    // Why it is not the default: @nats-io/obj's put (workers older than attempt tokens) sends a rollup.
+    const shared = await new Objm(await nats.connect("worker")).open("troupe-artifacts");
+    await expect(shared.putBlob({ name: "job-old/1/000-page.png" }, bytes)).rejects.toThrow(/rollup|purge/i);
   });
 });

@@ -1,6 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
 import type { JetStreamClient } from "@nats-io/jetstream";
-import { headers } from "@nats-io/nats-core";
 
 /** nats.js's default chunk size for object stores. */
 const CHUNK = 128 * 1024;
@@ -10,8 +9,8 @@ const b64urlPadded = (b: Buffer) => b.toString("base64").replace(/\+/g, "-").rep
 
 /**
  * Stores `bytes` as object `name` of object store `bucket`, in the layout @nats-io/obj reads
- * (chunks on `$O.<bucket>.C.<nuid>`, then the metadata with its SHA-256 on `$O.<bucket>.M.<name>`
- * as a subject rollup), using only publishes. nats.js's `put` first reads the object's current
+ * (chunks on `$O.<bucket>.C.<nuid>`, then the metadata with its SHA-256 on `$O.<bucket>.M.<name>`;
+ * readers take the name's last metadata), using only publishes. nats.js's `put` first reads the object's current
  * metadata and purges replaced chunks, which needs read and purge rights on the whole store; a
  * worker's own NATS user has neither (worker-users.ts), so it cannot read other jobs' artifacts.
  * Names are unique per attempt, so nothing is replaced. A failure part-way leaves its chunks
@@ -36,8 +35,8 @@ export async function putArtifact(js: JetStreamClient, bucket: string, name: str
     name, description: o.description ?? "", options: { max_chunk_size: chunk },
     mtime: new Date().toISOString(), digest, deleted: false,
   };
-  const h = headers();
-  h.set("Nats-Rollup", "sub");
-  await js.publish(`$O.${bucket}.M.${b64urlPadded(Buffer.from(name, "latin1"))}`, JSON.stringify(info), { headers: h, timeout: o.timeoutMs ?? 5000 });
+  // No Nats-Rollup header (nats.js's put sends one to drop older metadata of the name): names are unique per
+  // attempt, and an append-only store (troupe init --append-only-artifacts) refuses rollups.
+  await js.publish(`$O.${bucket}.M.${b64urlPadded(Buffer.from(name, "latin1"))}`, JSON.stringify(info), { timeout: o.timeoutMs ?? 5000 });
   return { size: info.size, chunks, digest };
 }

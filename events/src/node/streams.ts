@@ -24,6 +24,13 @@ export interface InitOptions {
   replicas?: number;
   /** Heartbeat retention; default 7 days. */
   heartbeatMaxAgeMs?: number;
+  /**
+   * Make the artifact store append-only (no rollup, purge or delete): a worker credential can then no
+   * longer wipe it with a `Nats-Rollup: all` metadata publish. Workers older than attempt tokens store
+   * screenshots with @nats-io/obj's put, which needs rollups: turn it on once none is left. Never
+   * turned off by init (absent = leave the store as it is).
+   */
+  artifactsAppendOnly?: boolean;
 }
 
 const NS_PER_MS = 1_000_000;
@@ -85,6 +92,8 @@ export function desiredStreams(o: InitOptions = {}): StreamConfig[] {
 export interface InitReport {
   streams: { name: string; action: "created" | "updated" | "unchanged" }[];
   artifacts: string;
+  /** With artifactsAppendOnly: whether the store was made append-only now or already was. */
+  artifactsAppendOnly?: "updated" | "unchanged";
   masterKv: string;
   masterSnapshots: string;
 }
@@ -123,6 +132,13 @@ export async function initStores(nc: NatsConnection, o: InitOptions = {}): Promi
   const n = storeNames(o.prefix);
   await new Objm(nc).create(n.artifacts, { replicas: o.replicas ?? 1, storage: StorageType.File, description: "Troupe job artifacts (screenshots)" });
   report.artifacts = n.artifacts;
+  if (o.artifactsAppendOnly) {
+    const name = `OBJ_${n.artifacts}`;
+    const c = (await jsm.streams.info(name)).config;
+    const done = c.allow_rollup_hdrs === false && c.deny_purge === true && c.deny_delete === true;
+    if (!done) await jsm.streams.update(name, { ...c, allow_rollup_hdrs: false, deny_purge: true, deny_delete: true });
+    report.artifactsAppendOnly = done ? "unchanged" : "updated";
+  }
   await new Kvm(nc).create(n.masterKv, { replicas: o.replicas ?? 1, history: 5, storage: StorageType.File, description: "Troupe master leader lease" });
   report.masterKv = n.masterKv;
   // One object (the latest snapshot) replaced in place: the store keeps only the newest version of a name.
