@@ -5,12 +5,34 @@ import { DeliverPolicy, jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { decodeEvent, decodeReply, evolveJob, type AckReply, type JobView, type SubmitReply, type TroupeEvent } from "@troupe/events";
 import { createLogger } from "@troupe/events/node";
-import { descendants, type TestNats } from "@troupe/tests/harness";
+import { descendants, startTestNats, type TestNats } from "@troupe/tests/harness";
+import { afterAll, afterEach, beforeAll } from "vitest";
 import { startMaster, type RunningMaster } from "../src/main.ts";
 import type { MasterConfig } from "../src/master.ts";
 import { FakeWorker, type FakeWorkerOptions } from "./fake-worker.ts";
 
 export const REPO = resolve(fileURLToPath(new URL("../../..", import.meta.url)));
+
+/**
+ * A test file's server, master and `ui` connection (set once its beforeAll ran); fake workers pushed to
+ * `workers` deregister after each test, so the next starts with an empty pool.
+ */
+export function masterSuite(id: string) {
+  const s = { nats: undefined as unknown as TestNats, master: undefined as unknown as RunningMaster, ui: undefined as unknown as NatsConnection, workers: [] as FakeWorker[] };
+  beforeAll(async () => {
+    s.nats = await startTestNats({ init: true });
+    s.master = await masterIn(s.nats, id);
+    s.ui = await s.nats.connect("ui");
+  });
+  afterEach(async () => {
+    for (const w of s.workers.splice(0)) await w.stop({ deregister: true });
+  });
+  afterAll(async () => {
+    await s.master?.stop();
+    await s.nats?.stop();
+  });
+  return s;
+}
 
 /** Short intervals so liveness and leases play out in a test's time. */
 export const FAST: Omit<MasterConfig, "id"> = {
