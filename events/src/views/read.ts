@@ -19,6 +19,8 @@ export interface JobSummary {
   finishedAt?: string;
   duration?: number;
   error?: JobView["error"];
+  /** While an attempt is live: its token's hash, so a page that starts from a list row checks tokens as the master does. */
+  tokenHash?: string;
   updatedAt: string;
 }
 
@@ -34,6 +36,7 @@ export function jobSummary(j: JobView): JobSummary {
   if (j.finishedAt !== undefined) s.finishedAt = j.finishedAt;
   if (j.duration !== undefined) s.duration = j.duration;
   if (j.error !== undefined) s.error = j.error;
+  if (j.tokenHash !== undefined && (j.status === "assigned" || j.status === "running")) s.tokenHash = j.tokenHash;
   return s;
 }
 

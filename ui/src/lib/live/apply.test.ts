@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createEvent, evolveJob, jobSummary, type JobView, type TroupeEvent } from "@troupe/events";
+import { createEvent, evolveJob, jobSummary, sha256Hex, type JobView, type TroupeEvent } from "@troupe/events";
 import { viewFromSummary } from "../jobs.ts";
 import { applyEvent, clockOffset, type LiveModels } from "./apply.ts";
 
@@ -50,6 +50,19 @@ describe("applyEvent", () => {
     const m = models({ jobs: new Map([["j1", viewFromSummary(jobSummary(assignedView))]]) });
     applyEvent(m, progress(1, 70));
     expect(jobSummary(m.jobs.get("j1") as JobView)).toMatchObject({ status: "running", progress: 70 });
+  });
+
+  it("a list row of a tokened attempt refuses a worker event without its token, as the master does (a forged completion once showed as completed until reload)", () => {
+    const token = "tok_abcdefghijklmnopqrstu";
+    const view = (evolveJob(undefined, submitted as never) as { ok: true; job: JobView }).job;
+    const tokened = createEvent("job.assigned", { jobId: "j1", workerId: "wn-a", attempt: 1, epoch: 1, tokenHash: sha256Hex(token) }, "master", at(2)) as TroupeEvent;
+    const assignedView = (evolveJob(view, tokened as never) as { ok: true; job: JobView }).job;
+    const m = models({ jobs: new Map([["j1", viewFromSummary(jobSummary(assignedView))]]) });
+    applyEvent(m, completed(1));
+    expect(m.jobs.get("j1")).toMatchObject({ status: "assigned" });
+    const real = createEvent("job.completed", { jobId: "j1", workerId: "wn-a", attempt: 1, token, result: { success: true, data: {}, dataExtracted: 0, screenshots: [], logs: [] }, metrics: { totalDuration: 10, responseTime: 1, memoryUsed: 1 } }, "wn-a", at(5)) as TroupeEvent;
+    applyEvent(m, real);
+    expect(m.jobs.get("j1")).toMatchObject({ status: "completed" });
   });
 });
 
