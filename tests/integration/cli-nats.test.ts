@@ -180,6 +180,35 @@ describe("troupe nats → init → tail (the foundation's done-when)", () => {
   });
 });
 
+describe("troupe nats --no-shared-worker-user", () => {
+  it("refuses the shared worker credential, takes per-worker users, and keeps refusing it after a user is added", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "troupe-cli-noshared-"));
+    const port = await freePort();
+    const env: Record<string, string> = {
+      TROUPE_DATA_DIR: dataDir, NATS_URL: `nats://127.0.0.1:${port}`,
+      TROUPE_NATS_HOST: "127.0.0.1", TROUPE_NATS_PORT: String(port), TROUPE_NATS_WS_HOST: "127.0.0.1",
+      TROUPE_NATS_WS_PORT: String(await freePort()), TROUPE_NATS_MONITOR_PORT: String(await freePort()),
+    };
+    const server = troupe(["nats", "--no-shared-worker-user"], env);
+    try {
+      await server.waitFor(/troupe nats: ready/);
+      await server.waitFor(/no shared worker user: every worker needs its own/);
+      const shared = () => connectAs({ url: env.NATS_URL!, role: "worker", dataDir, name: "shared", env: {} });
+      await expect(shared()).rejects.toThrow(/Authorization Violation/i);
+      const add = troupe(["worker-user", "add", "only-1"], env);
+      expect(await add.exited).toBe(0);
+      const lines = Object.fromEntries([...add.output().matchAll(/^(TROUPE_[A-Z_]+)=(.+)$/gm)].map((m) => [m[1], m[2]]));
+      await (await connectAs({ url: env.NATS_URL!, role: "worker", dataDir: "/nonexistent", name: "own", env: lines, inboxPrefix: workerInboxPrefix("only-1") })).close();
+      // The reload renders the config the way the server was started: still without the shared user.
+      await expect(shared()).rejects.toThrow(/Authorization Violation/i);
+    } finally {
+      server.child.kill("SIGTERM");
+      await server.exited;
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("troupe nats when its process goes away", () => {
   const dirs: string[] = [];
   afterAll(() => {

@@ -38,6 +38,17 @@ describe("nats.conf", () => {
     expect(r.status).toBe(0);
   });
 
+  it("without the shared worker user (troupe nats --no-shared-worker-user) is accepted by `nats-server -t` and has no such user", () => {
+    const file = natsConfFileFor(NATS_CONF, "acme", dir, { sharedWorkerUser: false });
+    const text = readFileSync(file, "utf8");
+    expect(text).not.toContain("$TROUPE_NATS_WORKER_USER");
+    expect(text).toContain("$TROUPE_NATS_MASTER_USER");
+    expect(text).toContain('"acme.worker.eu-1.assign"');
+    const r = spawnSync("nats-server", ["-t", "-c", file], { env: { ...process.env, ...vars }, encoding: "utf8" });
+    expect(r.stderr + r.stdout).toMatch(/configuration file .* is valid/);
+    expect(r.status).toBe(0);
+  });
+
   it("is refused when a password variable is missing (no password is committed)", () => {
     const { TROUPE_NATS_MASTER_PASSWORD: _omit, ...rest } = vars;
     const env: Record<string, string | undefined> = { ...process.env, ...rest };

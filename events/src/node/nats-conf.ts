@@ -51,13 +51,29 @@ export function natsConfForPrefix(text: string, prefix: string): string {
 /** The line of nats.conf, inside `authorization.users`, where per-worker users are written. */
 export const WORKER_USERS_MARKER = "# @troupe:worker-users";
 
+/** The lines of nats.conf around the shared worker user, which `--no-shared-worker-user` leaves out. */
+export const SHARED_WORKER_BEGIN = "# @troupe:shared-worker-user begin";
+export const SHARED_WORKER_END = "# @troupe:shared-worker-user end";
+
+export interface RenderOptions {
+  /** false: no shared worker user (every worker needs its own, troupe worker-user add). Default true. */
+  sharedWorkerUser?: boolean;
+}
+
 /**
- * nats.conf as nats-server should run it: renamed for the prefix, and the per-worker users
- * (worker-users.ts) written in place of the marker line inside `authorization.users`.
+ * nats.conf as nats-server should run it: renamed for the prefix, the per-worker users
+ * (worker-users.ts) written in place of the marker line inside `authorization.users`, and
+ * the shared worker user left out when asked.
  */
-export function renderNatsConf(text: string, prefix: string, workerUsers: readonly WorkerUser[]): string {
+export function renderNatsConf(text: string, prefix: string, workerUsers: readonly WorkerUser[], o: RenderOptions = {}): string {
   const renamed = natsConfForPrefix(text, prefix);
-  const lines = renamed.split("\n");
+  let lines = renamed.split("\n");
+  if (o.sharedWorkerUser === false) {
+    const begin = lines.findIndex((l) => l.trim().startsWith(SHARED_WORKER_BEGIN));
+    const end = lines.findIndex((l) => l.trim().startsWith(SHARED_WORKER_END));
+    if (begin < 0 || end < begin) throw new Error(`nats.conf has no "${SHARED_WORKER_BEGIN}" … "${SHARED_WORKER_END}" lines around the shared worker user: cannot leave it out`);
+    lines = [...lines.slice(0, begin), ...lines.slice(end + 1)];
+  }
   const at = lines.findIndex((l) => l.trim().startsWith(WORKER_USERS_MARKER));
   if (at < 0) {
     if (workerUsers.length === 0) return renamed;
@@ -72,11 +88,11 @@ export function renderNatsConf(text: string, prefix: string, workerUsers: readon
  * nats.conf renamed for the prefix, with the data dir's per-worker users. Mode 0600: those users'
  * passwords are in it (the roles' passwords stay variables).
  */
-export function natsConfFileFor(natsConf: string, prefix: string | undefined, dataDir: string): string {
+export function natsConfFileFor(natsConf: string, prefix: string | undefined, dataDir: string, o: RenderOptions = {}): string {
   const p = prefix ?? DEFAULT_PREFIX;
   const file = resolve(join(dataDir, `nats-${p}.conf`));
-  const header = `# Written by troupe at each start and reload of nats-server: ${resolve(natsConf)}${p === DEFAULT_PREFIX ? "" : ` renamed for prefix ${p}`}, with the per-worker users of worker-users.json. Edits are lost.\n`;
-  const text = header + renderNatsConf(readFileSync(natsConf, "utf8"), p, loadWorkerUsers(dataDir));
+  const header = `# Written by troupe at each start and reload of nats-server: ${resolve(natsConf)}${p === DEFAULT_PREFIX ? "" : ` renamed for prefix ${p}`}, with the per-worker users of worker-users.json${o.sharedWorkerUser === false ? ", without the shared worker user" : ""}. Edits are lost.\n`;
+  const text = header + renderNatsConf(readFileSync(natsConf, "utf8"), p, loadWorkerUsers(dataDir), o);
   const tmp = `${file}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
   writeFileSync(tmp, text, { mode: 0o600 });
   chmodSync(tmp, 0o600);

@@ -16,6 +16,8 @@ export interface RunningNatsRecord {
   source: string;
   prefix: string;
   monitorUrl: string;
+  /** false when it runs without the shared worker user (absent: with it). */
+  sharedWorkerUser?: boolean;
 }
 
 export const runningNatsPath = (dataDir: string) => join(dataDir, "nats-server.json");
@@ -45,12 +47,15 @@ export function forgetRunningNats(dataDir: string, pid: number | undefined): voi
   if (r && r.pid === pid) rmSync(runningNatsPath(dataDir), { force: true });
 }
 
+const renderOptionsOf = (r: Pick<RunningNatsRecord, "sharedWorkerUser">) => (r.sharedWorkerUser === false ? { sharedWorkerUser: false } : {});
+
 function readRecord(dataDir: string): RunningNatsRecord | null {
   const file = runningNatsPath(dataDir);
   if (!existsSync(file)) return null;
   try {
     const r = JSON.parse(readFileSync(file, "utf8")) as Partial<RunningNatsRecord>;
-    if (Number.isInteger(r.pid) && (r.pid as number) > 0 && typeof r.serverId === "string" && typeof r.source === "string" && typeof r.prefix === "string" && typeof r.monitorUrl === "string") return r as RunningNatsRecord;
+    if (Number.isInteger(r.pid) && (r.pid as number) > 0 && typeof r.serverId === "string" && typeof r.source === "string" && typeof r.prefix === "string" && typeof r.monitorUrl === "string"
+      && (r.sharedWorkerUser === undefined || typeof r.sharedWorkerUser === "boolean")) return r as RunningNatsRecord;
   } catch {
     // Unreadable: treated as no record (the caller says nats-server is not known to run).
   }
@@ -99,7 +104,7 @@ export async function reloadNatsServer(dataDir: string, o: { timeoutMs?: number 
   }
   // Another server answers there (this one stopped without removing its record, and another started): not ours to signal.
   if (before.serverId !== r.serverId) return notRunning;
-  natsConfFileFor(r.source, r.prefix, dataDir);
+  natsConfFileFor(r.source, r.prefix, dataDir, renderOptionsOf(r));
   await signalReload(r, before.configLoadTime, o.timeoutMs ?? 10_000);
   return { reloaded: true, pid: r.pid };
 }
@@ -113,7 +118,7 @@ export async function recordStartedNats(dataDir: string, r: Omit<RunningNatsReco
   await withNatsConfigLock(dataDir, async () => {
     const record = { ...r, serverId: v.serverId };
     recordRunningNats(dataDir, record);
-    const file = natsConfFileFor(r.source, r.prefix, dataDir);
+    const file = natsConfFileFor(r.source, r.prefix, dataDir, renderOptionsOf(r));
     if (readFileSync(file, "utf8") !== startedConf) await signalReload(record, v.configLoadTime, 10_000);
   });
 }

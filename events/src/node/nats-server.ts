@@ -26,6 +26,8 @@ export interface NatsServerOptions {
   configPath?: string;
   /** Subject prefix the stack runs under; another than `troupe` runs a copy of the config with its permissions renamed (nats-conf.ts). */
   prefix?: string;
+  /** false: run without the shared worker user (every worker on its own user, troupe worker-user). */
+  sharedWorkerUser?: boolean;
   /** Where server logs go: inherit the terminal, or a callback per line. */
   onLog?: (line: string) => void;
   binary?: string;
@@ -212,7 +214,7 @@ export async function startNatsServer(o: NatsServerOptions): Promise<RunningNats
   const source = resolve(o.configPath ?? NATS_CONF);
   // Rendered under the lock `troupe worker-user` holds while it changes users, and kept, to notice one that lands before the record below.
   const [conf, startedConf] = await withNatsConfigLock(o.dataDir, () => {
-    const file = natsConfFileFor(source, o.prefix, o.dataDir);
+    const file = natsConfFileFor(source, o.prefix, o.dataDir, o.sharedWorkerUser === false ? { sharedWorkerUser: false } : {});
     return [file, readFileSync(file, "utf8")] as const;
   });
   const serverArgs = ["-c", o.cluster || o.tls
@@ -270,7 +272,7 @@ export async function startNatsServer(o: NatsServerOptions): Promise<RunningNats
   if (child.pid !== undefined) {
     const pid = child.pid;
     try {
-      await recordStartedNats(o.dataDir, { pid, source, prefix: o.prefix ?? DEFAULT_PREFIX, monitorUrl: server.monitorUrl }, startedConf);
+      await recordStartedNats(o.dataDir, { pid, source, prefix: o.prefix ?? DEFAULT_PREFIX, monitorUrl: server.monitorUrl, ...(o.sharedWorkerUser === false ? { sharedWorkerUser: false } : {}) }, startedConf);
     } catch (e) {
       await server.stop("SIGKILL");
       throw new Error(`nats-server started, but its per-worker users could not be brought up to date: ${(e as Error).message}`, { cause: e });
