@@ -191,6 +191,7 @@ describe("Jobs", () => {
     // The result, in the name of the worker running it and for the attempt it runs (on a loaded machine an
     // assignment can time out and the job run again as a later attempt): sent once per attempt seen running.
     const sent = new Set<string>();
+    let forged: { workerId: string; attempt: number } | undefined;
     await waitFor("the repeated result completed in the read model", async () => {
       const j = (await api(`/api/jobs/${jobId}`)).body.job as { status: string; workerId: string; attempt: number } | undefined;
       if (j?.status === "completed") return true;
@@ -202,6 +203,7 @@ describe("Jobs", () => {
       const s = started?.json<{ data: { attempt: number; token?: string } }>().data;
       if (s?.attempt !== j.attempt) return false;
       sent.add(key);
+      forged = { workerId: j.workerId, attempt: j.attempt };
       await publishEvent(js, createEvent("job.completed", {
         jobId, workerId: j.workerId, attempt: j.attempt, ...(s.token !== undefined ? { token: s.token } : {}),
         result: { success: true, data: {}, dataExtracted: 0, screenshots: ["same.png", "same.png"], logs: [], steps: [step, step] },
@@ -222,6 +224,11 @@ describe("Jobs", () => {
       expect(errors).toEqual([]);
     } finally {
       page.off("pageerror", onError);
+      // The worker still runs the attempt the forged result ended (its 60 s wait): free its slot for the next tests.
+      if (forged) {
+        const nc = await stack.nats.connect("master", "test-cancel-forged");
+        await nc.request(`troupe.worker.${forged.workerId}.cancel`, JSON.stringify({ jobId, attempt: forged.attempt, reason: "test over" }), { timeout: 5000 }).catch(() => undefined);
+      }
     }
   }, 120_000);
 });
