@@ -142,7 +142,8 @@ describe("cancel and drain", () => {
   });
 
   it("tells the worker of a cancel recorded without it (the canceller saw the job queued while its assignment was on its way)", async () => {
-    const w = await fakeWorker(nats, { id: "w-cancel-race", slots: 1, behaviour: () => ({ kind: "hang" }), progressEveryMs: 100 });
+    // A job an earlier test left waiting (on a loaded machine) may come here first: it completes and takes no slot for long.
+    const w = await fakeWorker(nats, { id: "w-cancel-race", slots: 2, behaviour: (j) => (j.spec.url?.endsWith("/cancel-race") ? { kind: "hang" } : { kind: "complete" }), progressEveryMs: 100 });
     workers.push(w);
     const id = jobIdOf(await submit(ui, { url: "https://example.com/cancel-race", priority: 10 }));
     // Generous waits: on a loaded machine (a full run beside a CPU hog) getting it running took over 10 s once.
