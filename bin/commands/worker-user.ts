@@ -1,5 +1,6 @@
+import { existsSync } from "node:fs";
 import {
-  addWorkerUser, bool, defineCommand, loadWorkerUsers, passwordVar, reloadNatsServer, removeWorkerUser, str, UsageError, userVar, withNatsConfigLock, workerUsersPath,
+  addWorkerUser, bool, credentialsPath, defineCommand, loadWorkerUsers, passwordVar, reloadNatsServer, removeWorkerUser, str, UsageError, userVar, withNatsConfigLock, workerUsersPath,
   type ReloadOutcome,
 } from "@troupe/events/node";
 
@@ -34,6 +35,8 @@ See docs/security.md, "Per-worker users".`,
     if ((action === "list" || action === "reload") && workerId !== undefined) throw new UsageError(`${action} takes no worker id`);
     if ((action === "add" || action === "remove") && workerId === undefined) throw new UsageError(`${action} needs the worker id`);
     if (v.rotate && action !== "add") throw new UsageError("--rotate goes with add");
+    // The users belong beside the NATS server's credentials: a mistyped --data-dir must not start a new, unused file.
+    if (!existsSync(credentialsPath(v.dataDir))) throw new UsageError(`${v.dataDir} is not the data dir of a \`troupe nats\` (no ${credentialsPath(v.dataDir)}): run this on the NATS machine, with its --data-dir [TROUPE_DATA_DIR]`);
     if (action === "list") {
       const users = loadWorkerUsers(v.dataDir);
       if (users.length === 0) console.log(`no per-worker users in ${workerUsersPath(v.dataDir)}`);

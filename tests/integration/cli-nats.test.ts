@@ -147,6 +147,9 @@ describe("troupe nats → init → tail (the foundation's done-when)", () => {
     expect(String(await closed)).toMatch(/Authorization Violation/i);
     const none = troupe(["worker-user", "remove", "cli-w1"], env);
     expect(await none.exited).toBe(1);
+    const elsewhere = troupe(["worker-user", "add", "cli-w2", "--data-dir", join(dataDir, "no-such-dir")], env);
+    expect(await elsewhere.exited).toBe(2);
+    expect(elsewhere.output()).toMatch(/is not the data dir of a `troupe nats` \(no .*credentials\.env\)/);
   });
 
   it("worker-user add run four times at once keeps all four users, each loaded by the server", async () => {
