@@ -49,16 +49,12 @@ function randomByte(): number {
 
 const B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-/** `n` random base64url characters (6 bits each; 64 divides 256, so every character is equally likely). */
-export function randomToken(n: number): string {
-  let out = "";
-  for (let i = 0; i < n; i++) out += B64URL[randomByte() & 63];
-  return out;
-}
-
 /** A secret for one attempt (payloads.ts AttemptToken): 132 random bits as 22 base64url characters. */
 export function newAttemptToken(): string {
-  return randomToken(22);
+  let out = "";
+  // 64 divides 256: every character equally likely.
+  for (let i = 0; i < 22; i++) out += B64URL[randomByte() & 63];
+  return out;
 }
 
 /** "Worker Node Demo 01" → "wn-demo-01"; "Worker Node US-East-1" → "wn-us-east-1". */

@@ -1,7 +1,7 @@
-import { randomBytes } from "node:crypto";
-import { chmodSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { DEFAULT_PREFIX, subjectsFor } from "../subjects.ts";
+import { writePrivateFile } from "./private-file.ts";
 import { storeNames } from "./streams.ts";
 import { loadWorkerUsers, workerUserConf, type WorkerUser } from "./worker-users.ts";
 
@@ -89,13 +89,15 @@ export function renderNatsConf(text: string, prefix: string, workerUsers: readon
  * passwords are in it (the roles' passwords stay variables).
  */
 export function natsConfFileFor(natsConf: string, prefix: string | undefined, dataDir: string, o: RenderOptions = {}): string {
+  return writeNatsConf(natsConf, prefix, dataDir, o).file;
+}
+
+/** natsConfFileFor, also returning what it wrote (a start compares it with a later rendering). */
+export function writeNatsConf(natsConf: string, prefix: string | undefined, dataDir: string, o: RenderOptions = {}): { file: string; text: string } {
   const p = prefix ?? DEFAULT_PREFIX;
   const file = resolve(join(dataDir, `nats-${p}.conf`));
   const header = `# Written by troupe at each start and reload of nats-server: ${resolve(natsConf)}${p === DEFAULT_PREFIX ? "" : ` renamed for prefix ${p}`}, with the per-worker users of worker-users.json${o.sharedWorkerUser === false ? ", without the shared worker user" : ""}. Edits are lost.\n`;
   const text = header + renderNatsConf(readFileSync(natsConf, "utf8"), p, loadWorkerUsers(dataDir), o);
-  const tmp = `${file}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
-  writeFileSync(tmp, text, { mode: 0o600 });
-  chmodSync(tmp, 0o600);
-  renameSync(tmp, file);
-  return file;
+  writePrivateFile(file, text);
+  return { file, text };
 }

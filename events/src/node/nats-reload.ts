@@ -1,8 +1,8 @@
-import { randomBytes } from "node:crypto";
-import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { withFileLock } from "./file-lock.ts";
-import { natsConfFileFor } from "./nats-conf.ts";
+import { natsConfFileFor, writeNatsConf } from "./nats-conf.ts";
+import { writePrivateFile } from "./private-file.ts";
 
 /**
  * A running nats-server started by troupe, recorded in `<dataDir>/nats-server.json`, so a later
@@ -31,14 +31,8 @@ export const natsConfigLockPath = (dataDir: string) => join(dataDir, "nats-confi
 export const withNatsConfigLock = <T>(dataDir: string, fn: () => Promise<T> | T) =>
   withFileLock(natsConfigLockPath(dataDir), fn, { what: `the NATS config of ${dataDir}` });
 
-function writeAtomically(file: string, text: string): void {
-  const tmp = `${file}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
-  writeFileSync(tmp, text, { mode: 0o600 });
-  renameSync(tmp, file);
-}
-
 export function recordRunningNats(dataDir: string, r: RunningNatsRecord): void {
-  writeAtomically(runningNatsPath(dataDir), `${JSON.stringify(r)}\n`);
+  writePrivateFile(runningNatsPath(dataDir), `${JSON.stringify(r)}\n`);
 }
 
 /** Removes the record if it still names `pid` (a later start may have written its own). */
@@ -118,7 +112,6 @@ export async function recordStartedNats(dataDir: string, r: Omit<RunningNatsReco
   await withNatsConfigLock(dataDir, async () => {
     const record = { ...r, serverId: v.serverId };
     recordRunningNats(dataDir, record);
-    const file = natsConfFileFor(r.source, r.prefix, dataDir, renderOptionsOf(r));
-    if (readFileSync(file, "utf8") !== startedConf) await signalReload(record, v.configLoadTime, 10_000);
+    if (writeNatsConf(r.source, r.prefix, dataDir, renderOptionsOf(r)).text !== startedConf) await signalReload(record, v.configLoadTime, 10_000);
   });
 }

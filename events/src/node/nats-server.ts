@@ -1,11 +1,11 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ROLES, passwordVar, userVar, type Credential, type NatsRole } from "./credentials.ts";
 import { DEFAULT_PREFIX } from "../subjects.ts";
-import { natsConfFileFor } from "./nats-conf.ts";
+import { writeNatsConf } from "./nats-conf.ts";
 import { forgetRunningNats, recordStartedNats, withNatsConfigLock } from "./nats-reload.ts";
 import { dieWithParent } from "./parent-death.ts";
 import type { TlsFiles } from "./tls-certs.ts";
@@ -214,8 +214,8 @@ export async function startNatsServer(o: NatsServerOptions): Promise<RunningNats
   const source = resolve(o.configPath ?? NATS_CONF);
   // Rendered under the lock `troupe worker-user` holds while it changes users, and kept, to notice one that lands before the record below.
   const [conf, startedConf] = await withNatsConfigLock(o.dataDir, () => {
-    const file = natsConfFileFor(source, o.prefix, o.dataDir, o.sharedWorkerUser === false ? { sharedWorkerUser: false } : {});
-    return [file, readFileSync(file, "utf8")] as const;
+    const { file, text } = writeNatsConf(source, o.prefix, o.dataDir, o.sharedWorkerUser === false ? { sharedWorkerUser: false } : {});
+    return [file, text] as const;
   });
   const serverArgs = ["-c", o.cluster || o.tls
     ? writeServerConf(o.dataDir, conf, { ...(o.cluster ? { cluster: { ...o.cluster, host: o.cluster.host ?? cfg.host } } : {}), ...(o.tls ? { tls: o.tls } : {}) })

@@ -1,9 +1,9 @@
-import { randomBytes } from "node:crypto";
-import { chmodSync, existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ID_MAX_LENGTH, isValidId } from "../ids.ts";
 import { subjectsFor } from "../subjects.ts";
 import { newPassword, type Credential } from "./credentials.ts";
+import { writePrivateFile } from "./private-file.ts";
 import { storeNames } from "./streams.ts";
 
 /**
@@ -66,11 +66,7 @@ export function loadWorkerUsers(dataDir: string): WorkerUser[] {
 }
 
 function saveWorkerUsers(dataDir: string, users: readonly WorkerUser[]): void {
-  const file = workerUsersPath(dataDir);
-  const tmp = `${file}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
-  writeFileSync(tmp, `${JSON.stringify({ version: 1, users }, null, 2)}\n`, { mode: 0o600 });
-  chmodSync(tmp, 0o600);
-  renameSync(tmp, file);
+  writePrivateFile(workerUsersPath(dataDir), `${JSON.stringify({ version: 1, users }, null, 2)}\n`);
 }
 
 /**
