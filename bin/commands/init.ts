@@ -1,4 +1,4 @@
-import { bool, connectAs, defineCommand, initStores, natsOptions, streamOptions } from "@troupe/events/node";
+import { artifactRetentionFrom, bool, connectAs, defineCommand, initStores, natsOptions, streamOptions } from "@troupe/events/node";
 
 export const command = defineCommand({
   name: "init",
@@ -9,11 +9,12 @@ export const command = defineCommand({
     appendOnlyArtifacts: bool("make the artifact store append-only (no rollup, purge or delete), so no worker credential can wipe it; only once every worker runs a release with attempt tokens (older ones need rollups to store screenshots); never undone by init", { env: "TROUPE_ARTIFACTS_APPEND_ONLY" }),
   },
   async run({ values: v }) {
+    const retention = artifactRetentionFrom(v);
     const nc = await connectAs({ url: v.natsUrl, ca: v.natsCa, role: "master", dataDir: v.dataDir, name: "troupe-init" });
     try {
-      const r = await initStores(nc, { prefix: v.prefix, replicas: v.replicas, heartbeatMaxAgeMs: v.heartbeatMaxAgeHours * 3600_000, ...(v.appendOnlyArtifacts ? { artifactsAppendOnly: true } : {}) });
+      const r = await initStores(nc, { prefix: v.prefix, replicas: v.replicas, heartbeatMaxAgeMs: v.heartbeatMaxAgeHours * 3600_000, ...retention, ...(v.appendOnlyArtifacts ? { artifactsAppendOnly: true } : {}) });
       for (const s of r.streams) console.log(`stream ${s.name}: ${s.action}`);
-      console.log(`object store ${r.artifacts}: ready${r.artifactsAppendOnly ? `, append-only (${r.artifactsAppendOnly})` : ""}`);
+      console.log(`object store ${r.artifacts}: ready${r.artifactsAppendOnly ? `, append-only (${r.artifactsAppendOnly})` : ""}${r.artifactsRetention ? `, retention ${describeRetention(retention)} (${r.artifactsRetention})` : ""}`);
       console.log(`kv bucket ${r.masterKv}: ready`);
       console.log(`object store ${r.masterSnapshots}: ready`);
       return 0;
@@ -22,3 +23,10 @@ export const command = defineCommand({
     }
   },
 });
+
+function describeRetention(r: { artifactMaxAgeMs?: number; artifactMaxBytes?: number }): string {
+  const parts: string[] = [];
+  if (r.artifactMaxAgeMs !== undefined) parts.push(r.artifactMaxAgeMs ? `${r.artifactMaxAgeMs / 3600_000} h` : "kept forever");
+  if (r.artifactMaxBytes !== undefined) parts.push(r.artifactMaxBytes ? `at most ${r.artifactMaxBytes / 1048576} MB` : "no size cap");
+  return parts.join(", ");
+}

@@ -181,6 +181,33 @@ describe("Jobs", () => {
     await shot("job-detail");
   }, 120_000);
 
+  it("a screenshot whose chunks the store's retention removed answers 410 gone, and the job page shows it as not available", async () => {
+    const url = `${stack.site.url}/product/6`;
+    const r = await post("/api/jobs", { url, scenario: { steps: [{ type: "navigate", url }, { type: "screenshot", label: "expiring" }] } });
+    expect(r.status, JSON.stringify(r.body)).toBe(201);
+    const jobId = r.body.jobId as string;
+    const job = await waitFor(`${jobId} completed`, async () => {
+      const j = (await api(`/api/jobs/${jobId}`)).body.job as { status: string; result?: { screenshots: string[] } } | undefined;
+      return j?.status === "completed" ? j : undefined;
+    }, 60_000, 100);
+    const name = job.result!.screenshots[0]!;
+    expect((await fetch(`${stack.uiUrl}/artifacts/${name}`)).status).toBe(200);
+    // What a max age or size cap does to the oldest object: its chunks go before its metadata (one is enough here).
+    const nc = await stack.nats.connect("master", "test-expire");
+    const info = await (await new Objm(nc).open("troupe-artifacts")).info(name);
+    const jsm = await jetstreamManager(nc);
+    const chunk = await jsm.streams.getMessage("OBJ_troupe-artifacts", { last_by_subj: `$O.troupe-artifacts.C.${info!.nuid}` });
+    expect(await jsm.streams.deleteMessage("OBJ_troupe-artifacts", chunk!.seq)).toBe(true);
+    const gone = await api(`/artifacts/${name}`);
+    expect(gone.status).toBe(410);
+    expect(gone.body.error.code).toBe("gone");
+    expect(gone.body.error.message).toMatch(new RegExp(`no longer stored: ${info!.chunks - 1} of its ${info!.chunks} chunks are left`));
+    await page.goto(`${stack.uiUrl}/jobs/${jobId}`, { waitUntil: "networkidle0" });
+    await page.waitForSelector("[data-testid=screenshot-gone]", { timeout: 10_000 });
+    expect(await page.$eval("[data-testid=screenshot-gone]", (e) => e.textContent)).toContain(`${name}: not available`);
+    expect(await page.$$eval("[data-testid=screenshot]", (imgs) => imgs.length)).toBe(0);
+  }, 120_000);
+
   it("the job page renders a result whose screenshots and steps repeat (the contract allows it; the page used to throw and stop updating)", async () => {
     const url = `${stack.site.url}/product/4`;
     const r = await post("/api/jobs", { url, scenario: { steps: [{ type: "navigate", url }, { type: "wait", ms: 60_000 }] } });
@@ -220,7 +247,9 @@ describe("Jobs", () => {
       await page.goto(`${stack.uiUrl}/jobs/${jobId}`, { waitUntil: "networkidle0" });
       await page.waitForSelector('[data-testid=connection][data-status=live]', { timeout: 10_000 });
       expect(await page.$$eval("[data-testid=steps] tbody tr", (rows) => rows.length)).toBe(2);
-      expect(await page.$$eval("[data-testid=screenshot]", (imgs) => imgs.length)).toBe(2);
+      // Both shown, as not available: no such object was ever stored.
+      await page.waitForFunction(() => document.querySelectorAll("[data-testid=screenshot-gone]").length === 2, { timeout: 10_000 });
+      expect(await page.$$eval("[data-testid=screenshot]", (imgs) => imgs.length)).toBe(0);
       expect(errors).toEqual([]);
     } finally {
       page.off("pageerror", onError);

@@ -177,6 +177,28 @@ describe("troupe nats → init → tail (the foundation's done-when)", () => {
     await nc.close();
   });
 
+  it("init --artifact-retention-hours / --artifact-max-mb set the screenshot store's retention; a cap below 64 MB is a usage error", async () => {
+    const set = troupe(["init", "--artifact-retention-hours", "72", "--artifact-max-mb", "512"], env);
+    expect(await set.exited).toBe(0);
+    expect(set.output()).toMatch(/object store troupe-artifacts: ready.*, retention 72 h, at most 512 MB \(updated\)/);
+    const same = troupe(["init"], { ...env, TROUPE_ARTIFACT_RETENTION_HOURS: "72", TROUPE_ARTIFACT_MAX_MB: "512" });
+    expect(await same.exited).toBe(0);
+    expect(same.output()).toMatch(/retention 72 h, at most 512 MB \(unchanged\)/);
+    const nc = await connectAs({ url: env.NATS_URL!, role: "master", dataDir, name: "test-retention" });
+    try {
+      const c = (await (await jetstreamManager(nc)).streams.info("OBJ_troupe-artifacts")).config;
+      expect([c.max_age, c.max_bytes, c.discard]).toEqual([72 * 3600 * 1e9, 512 * 1024 * 1024, "old"]);
+    } finally {
+      await nc.close();
+    }
+    const small = troupe(["init", "--artifact-max-mb", "10"], env);
+    expect(await small.exited).toBe(2);
+    expect(small.output()).toMatch(/--artifact-max-mb \(TROUPE_ARTIFACT_MAX_MB\) must be 0 \(no cap\) or at least 64, got 10/);
+    const back = troupe(["init", "--artifact-retention-hours", "0", "--artifact-max-mb", "0"], env);
+    expect(await back.exited).toBe(0);
+    expect(back.output()).toMatch(/retention kept forever, no size cap \(updated\)/);
+  });
+
   it("nats stops cleanly on SIGTERM", async () => {
     nats.child.kill("SIGTERM");
     expect(await nats.exited).toBe(0);

@@ -2,9 +2,9 @@ import { jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { Objm } from "@nats-io/obj";
 import { createEvent, decodeEvent, type TroupeEvent } from "@troupe/events";
-import { initStores, publishEvent } from "@troupe/events/node";
+import { initStores, MIN_ARTIFACT_MAX_BYTES, publishEvent, putArtifact } from "@troupe/events/node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { natsWebSocketLogin, startTestNats, type TestNats } from "../harness/index.ts";
+import { natsWebSocketLogin, startTestNats, waitFor, type TestNats } from "../harness/index.ts";
 
 let nats: TestNats;
 beforeAll(async () => {
@@ -45,6 +45,55 @@ describe("troupe init", () => {
     expect((await jsm.streams.info("TROUPE_HEARTBEATS")).config.max_age).toBe(3600 * 1e9);
     await initStores(nc); // back to the default for the other tests
   });
+
+  it("sets the artifact store's retention only when told: a max age, a size cap that drops the oldest first, 0 back to forever", async () => {
+    const nc = await nats.connect("master");
+    const jsm = await jetstreamManager(nc);
+    const cfg = async () => (await jsm.streams.info("OBJ_troupe-artifacts")).config;
+    // Created as @nats-io/obj does: kept forever, no cap.
+    expect(await cfg()).toMatchObject({ max_age: 0, max_bytes: -1, discard: "new" });
+    expect((await initStores(nc)).artifactsRetention).toBeUndefined();
+
+    const r = await initStores(nc, { artifactMaxAgeMs: 48 * 3600_000, artifactMaxBytes: 128 * 1024 * 1024 });
+    expect(r.artifactsRetention).toBe("updated");
+    expect(await cfg()).toMatchObject({ max_age: 48 * 3600 * 1e9, max_bytes: 128 * 1024 * 1024, discard: "old" });
+    expect((await initStores(nc, { artifactMaxAgeMs: 48 * 3600_000, artifactMaxBytes: 128 * 1024 * 1024 })).artifactsRetention).toBe("unchanged");
+    // A start without the settings (a master whose environment lacks them) leaves them as they are.
+    await initStores(nc);
+    expect(await cfg()).toMatchObject({ max_age: 48 * 3600 * 1e9, max_bytes: 128 * 1024 * 1024, discard: "old" });
+    // One setting alone changes only that one.
+    expect((await initStores(nc, { artifactMaxAgeMs: 0 })).artifactsRetention).toBe("updated");
+    expect(await cfg()).toMatchObject({ max_age: 0, max_bytes: 128 * 1024 * 1024, discard: "old" });
+    expect((await initStores(nc, { artifactMaxBytes: 0 })).artifactsRetention).toBe("updated");
+    expect(await cfg()).toMatchObject({ max_age: 0, max_bytes: -1, discard: "new" });
+  });
+
+  it("refuses an artifact retention that would drop screenshots as they are written", async () => {
+    const nc = await nats.connect("master");
+    await expect(initStores(nc, { artifactMaxBytes: MIN_ARTIFACT_MAX_BYTES - 1 })).rejects.toThrow(/at least 67108864 \(64 MB\)/);
+    await expect(initStores(nc, { artifactMaxAgeMs: 500 })).rejects.toThrow(/at least 1000 ms/);
+    await expect(initStores(nc, { artifactMaxAgeMs: -1 })).rejects.toThrow(/whole number >= 0/);
+    expect((await (await jetstreamManager(nc)).streams.info("OBJ_troupe-artifacts")).config).toMatchObject({ max_age: 0, max_bytes: -1 });
+  });
+
+  it("nats-server removes screenshots older than the retention, in an append-only store too", async () => {
+    const own = await startTestNats({ init: true });
+    try {
+      const nc = await own.connect("master");
+      await initStores(nc, { artifactsAppendOnly: true, artifactMaxAgeMs: 1000 });
+      const { js } = await own.js("worker");
+      const jsm = await jetstreamManager(nc);
+      const stored = async () => (await jsm.streams.info("OBJ_troupe-artifacts")).state.messages;
+      await putArtifact(js, "troupe-artifacts", "job-old/1/000-page.png", new Uint8Array(300_000).fill(7));
+      const store = await new Objm(nc).open("troupe-artifacts");
+      expect((await store.info("job-old/1/000-page.png"))?.size).toBe(300_000);
+      expect(await stored()).toBeGreaterThan(1);
+      await waitFor("the expired screenshot removed", async () => (await stored()) === 0, 15_000, 100);
+      expect(await store.info("job-old/1/000-page.png")).toBeNull();
+    } finally {
+      await own.stop();
+    }
+  }, 30_000);
 });
 
 describe("events through JetStream", () => {

@@ -1,4 +1,4 @@
-import { int, str } from "./options.ts";
+import { int, str, UsageError } from "./options.ts";
 
 /** Options every command that talks to NATS shares. */
 export const natsOptions = {
@@ -12,4 +12,16 @@ export const natsOptions = {
 export const streamOptions = {
   replicas: int("stream replicas (3 in a cluster)", { env: "TROUPE_REPLICAS", default: 1, min: 1, max: 5 }),
   heartbeatMaxAgeHours: int("how long heartbeats are kept", { env: "TROUPE_HEARTBEAT_RETENTION_HOURS", default: 168, min: 1, max: 24 * 3650, metavar: "<hours>" }),
+  // No defaults: unset leaves the store as it is (screenshots are kept until an operator says otherwise).
+  artifactRetentionHours: int("how long screenshots are kept (0 = forever; unset leaves the store as it is)", { env: "TROUPE_ARTIFACT_RETENTION_HOURS", min: 0, max: 24 * 3650, metavar: "<hours>" }),
+  artifactMaxMb: int("size cap of the screenshot store in MB; past it the oldest go first (0 = no cap, at least 64 otherwise; unset leaves the store as it is)", { env: "TROUPE_ARTIFACT_MAX_MB", min: 0, max: 1024 * 1024 * 1024, metavar: "<MB>" }),
 } as const;
+
+/** initStores' artifact retention options from the values of streamOptions (only what was set). */
+export function artifactRetentionFrom(v: { artifactRetentionHours?: number | undefined; artifactMaxMb?: number | undefined }): { artifactMaxAgeMs?: number; artifactMaxBytes?: number } {
+  if (v.artifactMaxMb !== undefined && v.artifactMaxMb > 0 && v.artifactMaxMb < 64) throw new UsageError(`--artifact-max-mb (TROUPE_ARTIFACT_MAX_MB) must be 0 (no cap) or at least 64, got ${v.artifactMaxMb}`);
+  return {
+    ...(v.artifactRetentionHours !== undefined ? { artifactMaxAgeMs: v.artifactRetentionHours * 3600_000 } : {}),
+    ...(v.artifactMaxMb !== undefined ? { artifactMaxBytes: v.artifactMaxMb * 1024 * 1024 } : {}),
+  };
+}

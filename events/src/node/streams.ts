@@ -31,7 +31,21 @@ export interface InitOptions {
    * turned off by init (absent = leave the store as it is).
    */
   artifactsAppendOnly?: boolean;
+  /**
+   * How long screenshots are kept: nats-server removes older ones (0 = forever). Absent = leave the store
+   * as it is, so a master started without the setting never undoes what `troupe init` set.
+   */
+  artifactMaxAgeMs?: number;
+  /**
+   * Size cap of the screenshot store in bytes (0 = none). Past it nats-server drops the oldest messages
+   * first (discard old), so a worker's upload never fails for room and the store never grows into the
+   * disk the event log needs. Absent = leave the store as it is.
+   */
+  artifactMaxBytes?: number;
 }
+
+/** The smallest size cap accepted: a few full-page screenshots (a cap below one would drop it while it is written). */
+export const MIN_ARTIFACT_MAX_BYTES = 64 * 1024 * 1024;
 
 const NS_PER_MS = 1_000_000;
 export const EVENTS_DUPLICATE_WINDOW_MS = 2 * 60_000;
@@ -94,6 +108,8 @@ export interface InitReport {
   artifacts: string;
   /** With artifactsAppendOnly: whether the store was made append-only now or already was. */
   artifactsAppendOnly?: "updated" | "unchanged";
+  /** With artifactMaxAgeMs or artifactMaxBytes: whether the store's retention was changed now. */
+  artifactsRetention?: "updated" | "unchanged";
   masterKv: string;
   masterSnapshots: string;
 }
@@ -119,6 +135,33 @@ async function ensureStream(jsm: JetStreamManager, want: StreamConfig): Promise<
   return "updated";
 }
 
+/** The object store's stream settings for a retention (only what is given changes). */
+export function artifactRetentionConfig(maxAgeMs: number | undefined, maxBytes: number | undefined): Partial<StreamConfig> {
+  for (const [what, v] of [["artifact max age", maxAgeMs], ["artifact max bytes", maxBytes]] as const) {
+    if (v !== undefined && (!Number.isSafeInteger(v) || v < 0)) throw new Error(`${what} must be a whole number >= 0, got ${v}`);
+  }
+  if (maxBytes !== undefined && maxBytes > 0 && maxBytes < MIN_ARTIFACT_MAX_BYTES) {
+    throw new Error(`artifact max bytes must be 0 (no cap) or at least ${MIN_ARTIFACT_MAX_BYTES} (64 MB), got ${maxBytes}`);
+  }
+  if (maxAgeMs !== undefined && maxAgeMs > 0 && maxAgeMs < 1000) throw new Error(`artifact max age must be 0 (forever) or at least 1000 ms, got ${maxAgeMs}`);
+  return {
+    ...(maxAgeMs !== undefined ? { max_age: maxAgeMs * NS_PER_MS } : {}),
+    // @nats-io/obj creates the store with discard new: with a cap, uploads would then fail once it is full.
+    ...(maxBytes !== undefined ? { max_bytes: maxBytes > 0 ? maxBytes : -1, discard: maxBytes > 0 ? DiscardPolicy.Old : DiscardPolicy.New } : {}),
+  };
+}
+
+async function ensureArtifactRetention(jsm: JetStreamManager, stream: string, maxAgeMs: number | undefined, maxBytes: number | undefined): Promise<"updated" | "unchanged"> {
+  const want = artifactRetentionConfig(maxAgeMs, maxBytes);
+  const c = (await jsm.streams.info(stream)).config;
+  // nats-server refuses a de-duplication window longer than the max age (the store's default is 2 min).
+  if (want.max_age && c.duplicate_window && c.duplicate_window > want.max_age) want.duplicate_window = want.max_age;
+  const same = (Object.keys(want) as (keyof StreamConfig)[]).every((k) => c[k] === want[k]);
+  if (same) return "unchanged";
+  await jsm.streams.update(stream, { ...c, ...want });
+  return "updated";
+}
+
 /**
  * Creates or updates the streams, the artifact object store, the master KV
  * bucket and the master snapshot object store. Idempotent: running it again changes nothing.
@@ -138,6 +181,9 @@ export async function initStores(nc: NatsConnection, o: InitOptions = {}): Promi
     const done = c.allow_rollup_hdrs === false && c.deny_purge === true && c.deny_delete === true;
     if (!done) await jsm.streams.update(name, { ...c, allow_rollup_hdrs: false, deny_purge: true, deny_delete: true });
     report.artifactsAppendOnly = done ? "unchanged" : "updated";
+  }
+  if (o.artifactMaxAgeMs !== undefined || o.artifactMaxBytes !== undefined) {
+    report.artifactsRetention = await ensureArtifactRetention(jsm, `OBJ_${n.artifacts}`, o.artifactMaxAgeMs, o.artifactMaxBytes);
   }
   await new Kvm(nc).create(n.masterKv, { replicas: o.replicas ?? 1, history: 5, storage: StorageType.File, description: "Troupe master leader lease" });
   report.masterKv = n.masterKv;

@@ -1,5 +1,5 @@
 import type { NatsConnection } from "@nats-io/nats-core";
-import { closeConnection, connectAs, createLogger, initStores, shutdownSignal, type Logger } from "@troupe/events/node";
+import { artifactRetentionFrom, closeConnection, connectAs, createLogger, initStores, shutdownSignal, type InitOptions, type Logger } from "@troupe/events/node";
 import { masterConfig, type MasterOptionValues } from "./config.ts";
 import { serveHttp } from "./http.ts";
 import { Master, type MasterConfig } from "./master.ts";
@@ -13,9 +13,9 @@ export interface RunningMaster {
 }
 
 /** Starts a master on a connection (tests run several in one process). */
-export async function startMaster(nc: NatsConnection, cfg: MasterConfig, log: Logger, o: { replicas?: number; heartbeatMaxAgeMs?: number; http?: { host: string; port: number } } = {}): Promise<RunningMaster> {
+export async function startMaster(nc: NatsConnection, cfg: MasterConfig, log: Logger, o: { replicas?: number; heartbeatMaxAgeMs?: number; artifacts?: Pick<InitOptions, "artifactMaxAgeMs" | "artifactMaxBytes">; http?: { host: string; port: number } } = {}): Promise<RunningMaster> {
   // `troupe init` at start: idempotent, so every master may run it.
-  await initStores(nc, { prefix: cfg.prefix, ...(o.replicas ? { replicas: o.replicas } : {}), ...(o.heartbeatMaxAgeMs ? { heartbeatMaxAgeMs: o.heartbeatMaxAgeMs } : {}) });
+  await initStores(nc, { prefix: cfg.prefix, ...(o.replicas ? { replicas: o.replicas } : {}), ...(o.heartbeatMaxAgeMs ? { heartbeatMaxAgeMs: o.heartbeatMaxAgeMs } : {}), ...o.artifacts });
   const master = new Master(nc, cfg, log);
   const rpc = serveRpc(master);
   await master.start();
@@ -35,10 +35,11 @@ export async function startMaster(nc: NatsConnection, cfg: MasterConfig, log: Lo
 /** The `troupe master` entry: config → connection → master → wait for a signal → shut down in order. */
 export async function main(v: MasterOptionValues): Promise<number> {
   const cfg = masterConfig(v, Master.defaultId);
+  const artifacts = artifactRetentionFrom(v);
   const log = createLogger("master").child({ master: cfg.id });
   // Every assignment is a request and every decision a JetStream publish: no eager async-trace errors on that path.
   const nc = await connectAs({ url: v.natsUrl, ca: v.natsCa, role: "master", dataDir: v.dataDir, name: cfg.id, log, waitOnFirstConnect: true, noAsyncTraces: true });
-  const running = await startMaster(nc, cfg, log, { replicas: v.replicas, heartbeatMaxAgeMs: v.heartbeatMaxAgeHours * 3600_000, http: { host: v.host, port: v.port } });
+  const running = await startMaster(nc, cfg, log, { replicas: v.replicas, heartbeatMaxAgeMs: v.heartbeatMaxAgeHours * 3600_000, artifacts, http: { host: v.host, port: v.port } });
   const sig = await Promise.race([shutdownSignal(), nc.closed().then((err) => ({ closed: err }))]);
   if (typeof sig === "object") {
     // nats.js closed it for good (e.g. the password was refused twice after a NATS restart): a failure, so a supervisor restarts us.

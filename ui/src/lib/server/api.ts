@@ -4,7 +4,11 @@ import { workerDto } from "../workers.ts";
 import { ack, submitJob, validate } from "./commands.ts";
 import { context } from "./context.ts";
 import { api, ApiError, intParam, readBody } from "./http.ts";
-import { artifactRefusal } from "./artifact-check.ts";
+import { artifactGone, artifactRefusal } from "./artifact-check.ts";
+import { idleLimited } from "./idle-limit.ts";
+
+/** How long an artifact response waits for its next chunk from the store before it fails. */
+const ARTIFACT_IDLE_MS = 15_000;
 
 /** The REST API's handlers; each route file under routes/api re-exports one. */
 
@@ -135,7 +139,9 @@ export const getArtifact: RequestHandler = ({ params }) =>
     // Workers write this store, and a worker credential may forge metadata for a name it can guess (docs/security.md).
     const info = await store.info(name);
     const refused = artifactRefusal(name, info);
-    if (refused) throw new ApiError("not-found", refused);
+    if (refused || !info) throw new ApiError("not-found", refused ?? `no artifact ${name}`);
+    const gone = artifactGone(name, info, await context().nats.artifactChunksStored(info.nuid));
+    if (gone) throw new ApiError("gone", gone);
     const obj = await store.get(name);
     if (!obj) throw new ApiError("not-found", `no artifact ${name}`);
     const changed = artifactRefusal(name, info, obj.info);
@@ -144,7 +150,8 @@ export const getArtifact: RequestHandler = ({ params }) =>
       throw new ApiError("not-found", changed);
     }
     const type = name.endsWith(".png") ? "image/png" : name.endsWith(".jpg") || name.endsWith(".jpeg") ? "image/jpeg" : name.endsWith(".json") ? "application/json" : "application/octet-stream";
-    return new Response(obj.data, {
+    // A chunk removed by the retention between the count and the read would leave get() waiting for it forever.
+    return new Response(idleLimited(obj.data, ARTIFACT_IDLE_MS, `artifact ${name}`), {
       // Artifacts are written by workers: never let a browser read one as anything but what its name says, nor run it as a page.
       headers: {
         "content-type": type, "content-length": String(obj.info.size), "cache-control": "private, max-age=3600, immutable",

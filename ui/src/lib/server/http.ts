@@ -13,6 +13,7 @@ export const STATUS_OF: Record<string, number> = {
   "not-found": 404,
   "method-not-allowed": 405,
   conflict: 409,
+  gone: 410,
   "too-large": 413,
   "unsupported-media-type": 415,
   unavailable: 503,

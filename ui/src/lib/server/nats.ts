@@ -1,3 +1,4 @@
+import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { Objm, type ObjectStore } from "@nats-io/obj";
 import { closeConnection, connectAs, createLogger, storeNames } from "@troupe/events/node";
@@ -11,6 +12,7 @@ import type { UiConfig } from "./config.ts";
 export class UiNats {
   private nc: Promise<NatsConnection> | undefined;
   private store: Promise<ObjectStore> | undefined;
+  private jsm: Promise<JetStreamManager> | undefined;
   private readonly log = createLogger("ui");
 
   constructor(private readonly cfg: UiConfig) {}
@@ -25,6 +27,7 @@ export class UiNats {
         if (err) this.log.error({ err }, "NATS connection closed for good; the next request connects again");
         this.nc = undefined;
         this.store = undefined;
+        this.jsm = undefined;
       });
       return nc;
     }, (e: unknown) => {
@@ -43,6 +46,20 @@ export class UiNats {
         throw e;
       });
     return this.store;
+  }
+
+  /** How many chunk messages of object `nuid` the artifact store holds (one stream info, filtered to its subject). */
+  async artifactChunksStored(nuid: string): Promise<number> {
+    this.jsm ??= this.connection()
+      .then((nc) => jetstreamManager(nc))
+      .catch((e) => {
+        this.jsm = undefined;
+        throw e;
+      });
+    const bucket = storeNames(this.cfg.prefix).artifacts;
+    const subject = `$O.${bucket}.C.${nuid}`;
+    const si = await (await this.jsm).streams.info(`OBJ_${bucket}`, { subjects_filter: subject });
+    return si.state.subjects?.[subject] ?? 0;
   }
 
   async close(): Promise<void> {
