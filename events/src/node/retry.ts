@@ -38,3 +38,30 @@ export async function retryWithBackoff<T>(fn: () => Promise<T>, o: RetryOptions)
     }
   }
 }
+
+/** How many times a client asks the masters before it gives up on a command that timed out (`requestAgainOnTimeout`). */
+export const RPC_TRIES = 3;
+
+/**
+ * A request to the masters' queue group, asked again (up to `tries`) when it times out: the group picks a
+ * master at random, and one that is paused rather than dead (SIGSTOP, a frozen VM) keeps taking its share
+ * until nats-server's ping check drops it, while the others answer. Only for commands that are safe to
+ * repeat: a keyed submission, a cancel, a drain. Other errors (no responders, a closed connection) are
+ * thrown at once.
+ */
+export async function requestAgainOnTimeout(
+  nc: { request(subject: string, payload: string, o: { timeout: number }): Promise<{ data: Uint8Array }> },
+  subject: string,
+  payload: string,
+  o: { timeoutMs: number; tries?: number; onRetry?: (nextTry: number, tries: number) => void },
+): Promise<{ data: Uint8Array }> {
+  const tries = o.tries ?? RPC_TRIES;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await nc.request(subject, payload, { timeout: o.timeoutMs });
+    } catch (e) {
+      if (attempt >= tries || !/timeout/i.test((e as Error).message)) throw e;
+      o.onRetry?.(attempt + 1, tries);
+    }
+  }
+}

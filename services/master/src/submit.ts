@@ -2,13 +2,11 @@ import { readFileSync } from "node:fs";
 import { DeliverPolicy, jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { decodeEvent, decodeReply, evolveJob, MAX_COMMAND_BYTES, newId, parseJsonObject, parseLabels, subjectsFor, validateCommand, type JobView, type TroupeEvent } from "@troupe/events";
-import { connectAs, storeNames, UsageError, type OptionValues } from "@troupe/events/node";
+import { connectAs, requestAgainOnTimeout, storeNames, UsageError, type OptionValues } from "@troupe/events/node";
 import { exitCodeFor, progressLine } from "./progress.ts";
 import type { submitOptions } from "./submit-cli.ts";
 
 type Values = OptionValues<typeof submitOptions>;
-
-const SUBMIT_TRIES = 3;
 
 /** The request body from a job file and/or flags, validated with the contract (a bad one is a usage error). */
 export function buildSubmitBody(v: Pick<Values, "url" | "priority" | "browser" | "idempotencyKey"> & Partial<Pick<Values, "labels">>, file?: string, readFile = (f: string) => readFileSync(f === "-" ? 0 : f, "utf8")): Record<string, unknown> {
@@ -58,21 +56,18 @@ export async function submitMain(v: Values, file?: string): Promise<number> {
     const generatedKey = body.idempotencyKey === undefined;
     if (generatedKey) body.idempotencyKey = `cli-${newId()}`;
     let reply;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        reply = decodeReply("jobs.submit", (await nc.request(s.rpc("jobs.submit"), JSON.stringify(body), { timeout: v.answerTimeout })).data);
-        break;
-      } catch (e) {
-        const msg = (e as Error).message;
-        if (attempt < SUBMIT_TRIES && /timeout/i.test(msg)) {
-          console.error(`troupe submit: no answer within ${v.answerTimeout / 1000} s; asking again with the same idempotency key (${attempt + 1}/${SUBMIT_TRIES})`);
-          continue;
-        }
-        // Silence may hide a recorded job; "no responders" (no master listening) records nothing.
-        const maybeRecorded = /timeout/i.test(msg) ? ` The job may have been recorded all the same: to try again without a duplicate, add --idempotency-key ${String(body.idempotencyKey)}` : "";
-        console.error(`troupe submit: no answer from a master on ${s.rpc("jobs.submit")}: ${msg} (is \`troupe master\` running?).${maybeRecorded}`);
-        return 1;
-      }
+    try {
+      const m = await requestAgainOnTimeout(nc, s.rpc("jobs.submit"), JSON.stringify(body), {
+        timeoutMs: v.answerTimeout,
+        onRetry: (next, tries) => console.error(`troupe submit: no answer within ${v.answerTimeout / 1000} s; asking again with the same idempotency key (${next}/${tries})`),
+      });
+      reply = decodeReply("jobs.submit", m.data);
+    } catch (e) {
+      const msg = (e as Error).message;
+      // Silence may hide a recorded job; "no responders" (no master listening) records nothing.
+      const maybeRecorded = /timeout/i.test(msg) ? ` The job may have been recorded all the same: to try again without a duplicate, add --idempotency-key ${String(body.idempotencyKey)}` : "";
+      console.error(`troupe submit: no answer from a master on ${s.rpc("jobs.submit")}: ${msg} (is \`troupe master\` running?).${maybeRecorded}`);
+      return 1;
     }
     if (!reply.ok) {
       console.error(`troupe submit: invalid reply from the master: ${reply.error.message}`);

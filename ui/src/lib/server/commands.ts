@@ -1,5 +1,6 @@
 import { NoRespondersError, RequestError, TimeoutError } from "@nats-io/nats-core";
-import { decodeCommand, decodeReply, subjectsFor, type Command, type CommandName, type ErrorBody, type ReplyName } from "@troupe/events";
+import { decodeCommand, decodeReply, newId, subjectsFor, type Command, type CommandName, type ErrorBody, type ReplyName } from "@troupe/events";
+import { createLogger, requestAgainOnTimeout, RPC_TRIES } from "@troupe/events/node";
 import type { UiConfig } from "./config.ts";
 import { ApiError } from "./http.ts";
 import type { UiNats } from "./nats.ts";
@@ -22,8 +23,13 @@ function refused(error: ErrorBody): never {
   throw new ApiError(error.code, error.message, error.field);
 }
 
-/** Sends a validated command to the master and returns its reply, or throws an ApiError. */
-async function request<R extends ReplyName>(nats: UiNats, cfg: UiConfig, name: RpcName, cmd: unknown, reply: R) {
+const log = createLogger("ui");
+
+/**
+ * Sends a validated command to the masters and returns the reply, or throws an ApiError. `again`: the command
+ * is safe to repeat, so a timeout asks again (another master may answer: requestAgainOnTimeout).
+ */
+async function request<R extends ReplyName>(nats: UiNats, cfg: UiConfig, name: RpcName, cmd: unknown, reply: R, again = false, timedOut = "") {
   let nc;
   try {
     nc = await nats.connection();
@@ -33,14 +39,18 @@ async function request<R extends ReplyName>(nats: UiNats, cfg: UiConfig, name: R
   const subject = subjectsFor(cfg.prefix).rpc(name);
   let m;
   try {
-    m = await nc.request(subject, JSON.stringify(cmd), { timeout: cfg.rpcTimeoutMs });
+    m = await requestAgainOnTimeout(nc, subject, JSON.stringify(cmd), {
+      timeoutMs: cfg.rpcTimeoutMs,
+      tries: again ? RPC_TRIES : 1,
+      onRetry: (next, tries) => log.warn({ subject, try: next, tries }, "no master answered in time; asking again"),
+    });
   } catch (e) {
     const cause = e instanceof RequestError ? e.cause ?? e : e;
     if (cause instanceof NoRespondersError || /no responders/i.test((e as Error).message)) {
       throw new ApiError("unavailable", `no master is answering ${subject}; start one with \`troupe master\``);
     }
     if (cause instanceof TimeoutError || /timeout/i.test((e as Error).message)) {
-      throw new ApiError("timeout", `the master did not answer ${subject} within ${cfg.rpcTimeoutMs} ms`);
+      throw new ApiError("timeout", `the master did not answer ${subject} within ${cfg.rpcTimeoutMs} ms${again ? ` (${RPC_TRIES} tries)` : ""}${timedOut}`);
     }
     throw new ApiError("unavailable", `request ${subject} failed: ${(e as Error).message}`);
   }
@@ -50,13 +60,22 @@ async function request<R extends ReplyName>(nats: UiNats, cfg: UiConfig, name: R
 }
 
 export async function submitJob(nats: UiNats, cfg: UiConfig, cmd: Command<"jobs.submit">): Promise<{ jobId: string; duplicate: boolean }> {
-  const r = await request(nats, cfg, "jobs.submit", cmd, "jobs.submit");
+  // Always keyed: a request that times out may still have been recorded (a master paused, not dead), and
+  // asking again with the same key cannot make a second job.
+  const ownKey = cmd.idempotencyKey === undefined;
+  const keyed = ownKey ? { ...cmd, idempotencyKey: `ui-${newId()}` } : cmd;
+  const timedOut = `; the job may have been recorded all the same: to try again without a duplicate, send it with "idempotencyKey": ${JSON.stringify(keyed.idempotencyKey)}`;
+  const r = await request(nats, cfg, "jobs.submit", keyed, "jobs.submit", true, timedOut);
   if (!r.ok) refused(r.error);
-  return { jobId: r.jobId, duplicate: r.duplicate ?? false };
+  // A duplicate of our own key is our own first try, recorded by a master that answered late: a new job to the caller.
+  return { jobId: r.jobId, duplicate: !ownKey && (r.duplicate ?? false) };
 }
 
 /** jobs.cancel, jobs.retry, workers.drain: all answer with an ack. */
 export async function ack<N extends "jobs.cancel" | "jobs.retry" | "workers.drain">(nats: UiNats, cfg: UiConfig, name: N, cmd: Command<N>): Promise<void> {
-  const r = await request(nats, cfg, name, cmd, "ack");
+  // A cancel or a drain asked again does nothing more (a cancel whose first try was only slow then answers
+  // `conflict: job … is cancelled`, which is the truth). A retry is not asked again: redriving is not a no-op
+  // once the first try was recorded and the job failed once more.
+  const r = await request(nats, cfg, name, cmd, "ack", name !== "jobs.retry");
   if (!r.ok) refused(r.error);
 }

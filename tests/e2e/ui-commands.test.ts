@@ -1,0 +1,113 @@
+import { fileURLToPath } from "node:url";
+import type { Msg, NatsConnection } from "@nats-io/nats-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "@troupe/events/node";
+import { startTestNats, waitFor, type TestNats } from "../harness/index.ts";
+import { ensureUiBuild } from "../../ui/launch/build.ts";
+import { startProcess, type Managed } from "../../ui/launch/processes.ts";
+
+/**
+ * The dashboard's commands when a master takes a request and does not answer (paused, not dead: SIGSTOP, a
+ * frozen VM): the real UI server and nats-server, with a stand-in for the masters' queue group.
+ */
+
+const TROUPE = fileURLToPath(new URL("../../bin/troupe.mjs", import.meta.url));
+let nats: TestNats;
+let ui: Managed | undefined;
+let url: string;
+let master: NatsConnection;
+const out: string[] = [];
+
+beforeAll(async () => {
+  await ensureUiBuild(() => {});
+  nats = await startTestNats({ init: true });
+  master = await nats.connect("master", "stand-in-master");
+  const port = await freePort();
+  url = `http://127.0.0.1:${port}`;
+  ui = startProcess("ui", process.execPath, [TROUPE, "ui", "--no-build", "--port", String(port)], { ...process.env, ...nats.env(), TROUPE_UI_RPC_TIMEOUT_MS: "1000" }, (l) => out.push(l));
+  await waitFor("the UI to listen", async () => (await fetch(`${url}/api/workers`).catch(() => null)) !== null, 60_000, 100);
+}, 300_000);
+
+afterAll(async () => {
+  await ui?.stop();
+  await nats?.stop();
+});
+
+/** Stands in for the masters on `subject`: `answer(n, body)` is called for the n-th request; undefined = stay silent, as a paused master. */
+async function standIn(subject: string, answer: (n: number, body: Record<string, unknown>) => unknown) {
+  const seen: Record<string, unknown>[] = [];
+  const sub = master.subscribe(subject, {
+    queue: "troupe-master",
+    callback: (_e, m: Msg) => {
+      const body = m.json<Record<string, unknown>>();
+      seen.push(body);
+      const reply = answer(seen.length, body);
+      if (reply !== undefined) m.respond(JSON.stringify(reply));
+    },
+  });
+  await master.flush();
+  return { seen, stop: () => sub.unsubscribe() };
+}
+
+const post = (path: string, body: unknown) => fetch(`${url}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+
+describe("dashboard commands when a master does not answer", () => {
+  it("POST /api/jobs asks again with an idempotency key of its own, and answers 201 with the job a later try got", async () => {
+    const m = await standIn("troupe.rpc.jobs.submit", (n) => (n >= 2 ? { ok: true, jobId: "kjobfromtheretry", duplicate: true } : undefined));
+    try {
+      const r = await post("/api/jobs", { url: "https://example.com/paused" });
+      expect(r.status).toBe(201);
+      expect(await r.json()).toEqual({ success: true, jobId: "kjobfromtheretry" });
+      expect(m.seen).toHaveLength(2);
+      expect(m.seen[0]?.idempotencyKey).toMatch(/^ui-/);
+      expect(m.seen[1]).toEqual(m.seen[0]);
+    } finally {
+      m.stop();
+    }
+  });
+
+  it("keeps the caller's own key, and reports a duplicate of it as one", async () => {
+    const m = await standIn("troupe.rpc.jobs.submit", (n) => (n >= 2 ? { ok: true, jobId: "kjobofthekey", duplicate: true } : undefined));
+    try {
+      const r = await post("/api/jobs", { url: "https://example.com/keyed", idempotencyKey: "order-42" });
+      expect(r.status).toBe(200);
+      expect(await r.json()).toEqual({ success: true, jobId: "kjobofthekey", duplicate: true });
+      expect(m.seen.map((b) => b.idempotencyKey)).toEqual(["order-42", "order-42"]);
+    } finally {
+      m.stop();
+    }
+  });
+
+  it("after three silent tries answers 504, naming the key to submit again with", async () => {
+    const m = await standIn("troupe.rpc.jobs.submit", () => undefined);
+    try {
+      const r = await post("/api/jobs", { url: "https://example.com/silent" });
+      expect(r.status).toBe(504);
+      const body = (await r.json()) as { error: { code: string; message: string } };
+      expect(m.seen).toHaveLength(3);
+      expect(body.error.code).toBe("timeout");
+      expect(body.error.message).toContain(`within 1000 ms (3 tries); the job may have been recorded all the same: to try again without a duplicate, send it with "idempotencyKey": "${String(m.seen[0]?.idempotencyKey)}"`);
+    } finally {
+      m.stop();
+    }
+  });
+
+  it("asks a cancel and a drain again, but not a retry (redriving twice is not a no-op)", async () => {
+    const cancel = await standIn("troupe.rpc.jobs.cancel", (n) => (n >= 2 ? { ok: true } : undefined));
+    const drain = await standIn("troupe.rpc.workers.drain", (n) => (n >= 2 ? { ok: true } : undefined));
+    const retry = await standIn("troupe.rpc.jobs.retry", (n) => (n >= 2 ? { ok: true } : undefined));
+    try {
+      expect((await post("/api/jobs/job-paused/cancel", {})).status).toBe(200);
+      expect(cancel.seen).toHaveLength(2);
+      expect((await post("/api/workers/wn-paused/drain", {})).status).toBe(200);
+      expect(drain.seen).toHaveLength(2);
+      const r = await post("/api/jobs/job-paused/retry", {});
+      expect(r.status).toBe(504);
+      expect(retry.seen).toHaveLength(1);
+    } finally {
+      cancel.stop();
+      drain.stop();
+      retry.stop();
+    }
+  });
+});
