@@ -103,6 +103,35 @@ describe("Workers page", () => {
     expect(await page.evaluate(() => (window as unknown as { __noReload?: boolean }).__noReload)).toBe(true);
     await shot("workers-lost");
   }, 120_000);
+
+  it("leaves a worker gone for longer than the retire window (24 h) out of the list and the Overview's counts, until asked for", async () => {
+    // A machine that registered and stopped two days ago, as its events say.
+    const id = "wn-e2e-retired";
+    const twoDaysAgo = new Date(Date.now() - 48 * 3600_000);
+    const { js } = await stack.nats.js("worker");
+    await publishEvent(js, createEvent("worker.registered", {
+      workerId: id, instanceId: "i-retired", name: "Retired machine", type: "puppeteer", ip: "192.0.2.9", port: 3002, version: "1.0.0",
+      capabilities: { maxConcurrentJobs: 1, memory: 1024, cpu: 1, supportedBrowsers: [{ name: "chromium", version: "120" }] },
+    }, id, twoDaysAgo) as TroupeEvent);
+    await publishEvent(js, createEvent("worker.deregistered", { workerId: id, instanceId: "i-retired", reason: "shutdown" }, id, twoDaysAgo) as TroupeEvent);
+    // The API keeps it (and its history).
+    await waitFor(`${id} offline in GET /api/workers`, async () => (await api("/api/workers")).body.workers.find((w: { id: string; status: string }) => w.id === id && w.status === "offline"), 30_000, 100);
+
+    await page.goto(`${stack.uiUrl}/workers`, { waitUntil: "networkidle0" });
+    await page.waitForSelector('[data-testid=connection][data-status=live]', { timeout: 10_000 });
+    await page.waitForSelector('[data-worker-id="wn-e2e-01"]', { timeout: 5000 });
+    expect(await page.$(`[data-worker-id="${id}"]`)).toBeNull();
+    expect(Number(await page.$eval("[data-testid=worker-retired-count]", (e) => e.textContent))).toBeGreaterThanOrEqual(1);
+    await page.click("[data-testid=worker-show-retired]");
+    await page.waitForSelector(`[data-worker-id="${id}"][data-status=offline]`, { timeout: 5000 });
+
+    await page.goto(`${stack.uiUrl}/`, { waitUntil: "networkidle0" });
+    await page.waitForSelector("[data-testid=workers-retired]", { timeout: 10_000 });
+    expect(await page.$eval("[data-testid=workers-retired]", (e) => e.textContent)).toMatch(/^\d+ retired$/);
+    // Its own page still shows it.
+    await page.goto(`${stack.uiUrl}/workers/${id}`, { waitUntil: "networkidle0" });
+    expect(await page.content()).toContain("Retired machine");
+  }, 90_000);
 });
 
 describe("live connection", () => {

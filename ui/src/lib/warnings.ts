@@ -1,4 +1,5 @@
 import { workerPresence, type FleetSeriesPoint, type WorkerView } from "@troupe/events";
+import { isRetired } from "./workers.ts";
 
 /** Thresholds of the Overview's warnings. */
 export const FAILING_PERCENT = 20;
@@ -15,6 +16,7 @@ export function fleetWarnings(
   series: readonly FleetSeriesPoint[],
   nowMs: number,
   suspectAfterMs: number,
+  retireAfterMs = 0,
 ): string[] {
   const out: string[] = [];
   const list = [...workers];
@@ -30,6 +32,8 @@ export function fleetWarnings(
     out.push(`Queue growing faster than it drains: ${inflow} submitted vs ${outflow} finished in the last ${recent.length} min.`);
   }
   for (const w of list) {
+    // A machine gone for good is no longer a problem to act on; its record stays on its own page.
+    if (isRetired(w, workerPresence(w, nowMs, suspectAfterMs), nowMs, retireAfterMs)) continue;
     const finished = w.jobsCompleted + w.jobsFailed;
     if (finished >= FAILING_MIN_JOBS && (w.jobsFailed / finished) * 100 > FAILING_PERCENT) {
       // "Worker Node 01" reads badly as "Worker Worker Node 01".

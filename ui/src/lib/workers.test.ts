@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { createEvent, emptyWorker, evolveWorker, type WorkerView } from "@troupe/events";
-import { selectWorkers, workerDto } from "./workers.ts";
+import { countRetired, isRetired, selectWorkers, workerDto } from "./workers.ts";
 
 const T0 = Date.parse("2026-01-15T10:00:00.000Z");
 const at = (ms: number) => new Date(T0 + ms);
@@ -81,5 +81,46 @@ describe("selectWorkers row cache", () => {
     const second = selectWorkers([a, b2], {}, T0 + 2000, 90_000, cache);
     expect(second.find((r) => r.worker.id === "wn-a")).toBe(first.find((r) => r.worker.id === "wn-a"));
     expect(second.find((r) => r.worker.id === "wn-b")).not.toBe(first.find((r) => r.worker.id === "wn-b"));
+  });
+});
+
+describe("retired workers", () => {
+  const H = 3600_000;
+  const lost = (id: string, lastSeenMs: number): WorkerView => {
+    const w = heartbeat(registered(id, id), lastSeenMs, 5);
+    return evolveWorker(w, createEvent("worker.lost", { workerId: id, lastSeen: at(lastSeenMs).toISOString(), reason: "heartbeat-timeout" }, "master", at(lastSeenMs + 60_000)));
+  };
+  const offline = (id: string, ms: number): WorkerView => evolveWorker(heartbeat(registered(id, id), ms, 5), createEvent("worker.deregistered", { workerId: id, instanceId: `i-${id}`, reason: "shutdown" }, id, at(ms)));
+  const now = T0 + 30 * H;
+  const ws = [
+    heartbeat(registered("wn-live", "live"), 30 * H - 1000, 10),
+    lost("wn-lost-old", 1000), // 30 h ago
+    lost("wn-lost-new", 20 * H), // 10 h ago
+    offline("wn-off-old", 2000),
+    // A heartbeat-only row that never registered and went silent long ago (a made-up id).
+    heartbeat(evolveWorker(undefined, createEvent("worker.heartbeat", {
+      workerId: "wn-phantom", instanceId: "i-p", status: "online", currentJobs: 0, maxConcurrentJobs: 1, jobIds: [],
+      metrics: { memoryUsage: 1, memoryTotal: 2, cpuUsage: 1, diskUsage: 1, networkUsage: 0, jobsCompleted: 0, jobsFailed: 0, averageResponseTime: 0 },
+      performance: { successRate: 0, averageJobDuration: 0 },
+    }, "wn-phantom", at(0))), 0, 1),
+  ];
+
+  it("is offline, lost or suspect and silent past the window; an online, a recently lost or a never-hiding setting is not", () => {
+    const ids = (retireAfterMs: number) => ws.filter((w) => isRetired(w, selectWorkers([w], { showRetired: true }, now, 90_000)[0]!.status, now, retireAfterMs)).map((w) => w.id);
+    expect(ids(24 * H)).toEqual(["wn-lost-old", "wn-off-old", "wn-phantom"]);
+    expect(ids(5 * H)).toEqual(["wn-lost-old", "wn-lost-new", "wn-off-old", "wn-phantom"]);
+    expect(ids(0)).toEqual([]);
+    expect(countRetired(ws, now, 90_000, 24 * H)).toBe(3);
+    expect(countRetired(ws, now, 90_000, 0)).toBe(0);
+  });
+
+  it("leaves the list unless asked for; filters and sorting still apply to them", () => {
+    const list = (q: Parameters<typeof selectWorkers>[1]) => selectWorkers(ws, { sort: "name", retireAfterMs: 24 * H, ...q }, now, 90_000).map((r) => r.worker.id);
+    expect(list({})).toEqual(["wn-live", "wn-lost-new"]);
+    expect(list({ showRetired: true })).toEqual(["wn-live", "wn-lost-new", "wn-lost-old", "wn-off-old", "wn-phantom"]);
+    expect(list({ showRetired: true, status: "offline" })).toEqual(["wn-off-old"]);
+    expect(list({ status: "offline" })).toEqual([]);
+    // Without a window (older callers), nothing is hidden.
+    expect(selectWorkers(ws, {}, now, 90_000)).toHaveLength(5);
   });
 });

@@ -64,6 +64,27 @@ export const WORKER_SORTS: readonly WorkerSort[] = ["name", "status", "cpu", "me
 
 const STATUS_ORDER: Record<WorkerStatusView, number> = { busy: 0, online: 1, draining: 2, suspect: 3, lost: 4, offline: 5 };
 
+/**
+ * A worker that is offline, lost or suspect and has not been heard from for `retireAfterMs` (0 = never): a
+ * fleet whose machines come and go would otherwise list every machine it ever had, and a row made by
+ * heartbeats alone (never registered, so never declared lost) would stay suspect for ever. Its row,
+ * statistics and API entry stay; the lists and the Overview's counts leave it out unless asked (docs/ui.md,
+ * Retired workers).
+ */
+export function isRetired(w: WorkerView, status: WorkerStatusView, nowMs: number, retireAfterMs: number): boolean {
+  if (retireAfterMs <= 0 || (status !== "offline" && status !== "lost" && status !== "suspect")) return false;
+  const last = Date.parse(w.lastSeen ?? w.registeredAt ?? "");
+  return !Number.isFinite(last) || nowMs - last > retireAfterMs;
+}
+
+/** How many of `workers` are retired at `nowMs`. */
+export function countRetired(workers: Iterable<WorkerView>, nowMs: number, suspectAfterMs: number, retireAfterMs: number): number {
+  if (retireAfterMs <= 0) return 0;
+  let n = 0;
+  for (const w of workers) if (isRetired(w, workerPresence(w, nowMs, suspectAfterMs), nowMs, retireAfterMs)) n++;
+  return n;
+}
+
 /** Filters and sorts workers for the Workers page (status filter uses the presence at `nowMs`). */
 export interface WorkerRow {
   worker: WorkerView;
@@ -76,7 +97,7 @@ export interface WorkerRow {
  */
 export function selectWorkers(
   workers: Iterable<WorkerView>,
-  q: { status?: string; type?: string; search?: string; sort?: WorkerSort },
+  q: { status?: string; type?: string; search?: string; sort?: WorkerSort; retireAfterMs?: number; showRetired?: boolean },
   nowMs: number,
   suspectAfterMs: number,
   cache?: Map<string, WorkerRow>,
@@ -86,6 +107,7 @@ export function selectWorkers(
   for (const w of workers) {
     const status = workerPresence(w, nowMs, suspectAfterMs);
     if (q.status && status !== q.status) continue;
+    if (!q.showRetired && isRetired(w, status, nowMs, q.retireAfterMs ?? 0)) continue;
     if (q.type && w.type !== q.type) continue;
     if (search && !w.name.toLowerCase().includes(search) && !w.id.toLowerCase().includes(search)) continue;
     let row = cache?.get(w.id);

@@ -15,5 +15,5 @@ export const load: LayoutServerLoad = ({ locals }) => {
     liveError = (e as Error).message;
   }
   const projectorReady = locals.authenticated ? context().reads().ready() : true;
-  return { live, liveError, projectorReady, dbPath: cfg.dbPath, suspectAfterMs: cfg.suspectAfterMs, loginEnabled: Boolean(cfg.token), serverNowMs: Date.now() };
+  return { live, liveError, projectorReady, dbPath: cfg.dbPath, suspectAfterMs: cfg.suspectAfterMs, retireAfterMs: cfg.retireAfterMs, loginEnabled: Boolean(cfg.token), serverNowMs: Date.now() };
 };

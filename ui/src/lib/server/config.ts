@@ -20,6 +20,8 @@ export interface UiConfig {
   wsPort: number;
   /** A worker is shown as suspect past this age of its last heartbeat. */
   suspectAfterMs: number;
+  /** Offline and lost workers not heard from for this long leave the lists (0 = never). */
+  retireAfterMs: number;
   /** Largest request body accepted by the API. */
   maxBodyBytes: number;
   /** How long to wait for the master's reply to an RPC. */
@@ -31,6 +33,14 @@ function num(env: Record<string, string | undefined>, name: string, def: number)
   if (raw === undefined || raw === "") return def;
   const n = Number(raw);
   if (!Number.isFinite(n) || n <= 0) throw new Error(`${name}: expected a positive number, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+function whole(env: Record<string, string | undefined>, name: string, def: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return def;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`${name}: expected a whole number >= 0, got ${JSON.stringify(raw)}`);
   return n;
 }
 
@@ -46,6 +56,7 @@ export function readConfig(env: Record<string, string | undefined> = process.env
     ...(env.TROUPE_UI_NATS_WS_URL ? { wsUrl: env.TROUPE_UI_NATS_WS_URL } : {}),
     wsPort: num(env, "TROUPE_NATS_WS_PORT", 4223),
     suspectAfterMs: num(env, "TROUPE_UI_SUSPECT_AFTER_MS", 90_000),
+    retireAfterMs: whole(env, "TROUPE_UI_RETIRE_AFTER_HOURS", 24) * 3600_000,
     maxBodyBytes: num(env, "TROUPE_UI_MAX_BODY_BYTES", 512 * 1024),
     rpcTimeoutMs: num(env, "TROUPE_UI_RPC_TIMEOUT_MS", 5000),
   };
