@@ -88,7 +88,7 @@ describe("retired workers", () => {
   const H = 3600_000;
   const lost = (id: string, lastSeenMs: number): WorkerView => {
     const w = heartbeat(registered(id, id), lastSeenMs, 5);
-    return evolveWorker(w, createEvent("worker.lost", { workerId: id, lastSeen: at(lastSeenMs).toISOString(), reason: "heartbeat-timeout" }, "master", at(lastSeenMs + 60_000)));
+    return evolveWorker(w, createEvent("worker.lost", { workerId: id, lastSeen: at(lastSeenMs).toISOString(), epoch: 1, jobIds: [] }, "master", at(lastSeenMs + 60_000)));
   };
   const offline = (id: string, ms: number): WorkerView => evolveWorker(heartbeat(registered(id, id), ms, 5), createEvent("worker.deregistered", { workerId: id, instanceId: `i-${id}`, reason: "shutdown" }, id, at(ms)));
   const now = T0 + 30 * H;
