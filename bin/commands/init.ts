@@ -17,6 +17,7 @@ export const command = defineCommand({
       console.log(`object store ${r.artifacts}: ready${r.artifactsAppendOnly ? `, append-only (${r.artifactsAppendOnly})` : ""}${r.artifactsRetention ? `, retention ${describeRetention(retention)} (${r.artifactsRetention})` : ""}`);
       console.log(`kv bucket ${r.masterKv}: ready`);
       console.log(`object store ${r.masterSnapshots}: ready`);
+      for (const w of r.warnings) console.error(`troupe init: warning: ${w}`);
       return 0;
     } finally {
       await nc.close();

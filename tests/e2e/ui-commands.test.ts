@@ -92,6 +92,26 @@ describe("dashboard commands when a master does not answer", () => {
     }
   });
 
+  it("takes `conflict: … is cancelled` to a cancel asked again as success (the first try did it), but not to a first try", async () => {
+    const late = await standIn("troupe.rpc.jobs.cancel", (n) => (n >= 2 ? { ok: false, error: { code: "conflict", message: "job job-late is cancelled", field: "jobId" } } : undefined));
+    try {
+      const r = await post("/api/jobs/job-late/cancel", {});
+      expect(r.status).toBe(200);
+      expect(await r.json()).toEqual({ success: true });
+      expect(late.seen).toHaveLength(2);
+    } finally {
+      late.stop();
+    }
+    const done = await standIn("troupe.rpc.jobs.cancel", () => ({ ok: false, error: { code: "conflict", message: "job job-done is cancelled", field: "jobId" } }));
+    try {
+      const r = await post("/api/jobs/job-done/cancel", {});
+      expect(r.status).toBe(409);
+      expect(((await r.json()) as { error: { message: string } }).error.message).toBe("job job-done is cancelled");
+    } finally {
+      done.stop();
+    }
+  });
+
   it("asks a cancel and a drain again, but not a retry (redriving twice is not a no-op)", async () => {
     const cancel = await standIn("troupe.rpc.jobs.cancel", (n) => (n >= 2 ? { ok: true } : undefined));
     const drain = await standIn("troupe.rpc.workers.drain", (n) => (n >= 2 ? { ok: true } : undefined));

@@ -2,7 +2,7 @@ import { jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { Objm } from "@nats-io/obj";
 import { createEvent, decodeEvent, type TroupeEvent } from "@troupe/events";
-import { initStores, MIN_ARTIFACT_MAX_BYTES, publishEvent, putArtifact } from "@troupe/events/node";
+import { ArtifactRetentionError, initStores, MIN_ARTIFACT_MAX_BYTES, publishEvent, putArtifact } from "@troupe/events/node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { natsWebSocketLogin, startTestNats, waitFor, type TestNats } from "../harness/index.ts";
 
@@ -76,6 +76,16 @@ describe("troupe init", () => {
     expect((await (await jetstreamManager(nc)).streams.info("OBJ_troupe-artifacts")).config).toMatchObject({ max_age: 0, max_bytes: -1 });
   });
 
+  it("names the setting when nats-server refuses a cap it cannot reserve, with every other store in place", async () => {
+    const nc = await nats.connect("master");
+    const huge = 2 ** 50; // 1 PB: more than JetStream may reserve here
+    const refused = await initStores(nc, { artifactMaxBytes: huge }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(ArtifactRetentionError);
+    expect((refused as Error).message).toMatch(/^nats-server refused the screenshot store's size cap 1073741824 MB \(--artifact-max-mb, TROUPE_ARTIFACT_MAX_MB\): .*insufficient .*resources.*; the cap is more than nats-server's JetStream storage/);
+    expect((await (await jetstreamManager(nc)).streams.info("OBJ_troupe-artifacts")).config.max_bytes).toBe(-1);
+    expect((await (await new Kvm(nc).open("troupe-master")).status()).bucket).toBe("troupe-master");
+  });
+
   it("nats-server removes screenshots older than the retention, in an append-only store too", async () => {
     const own = await startTestNats({ init: true });
     try {
@@ -90,6 +100,10 @@ describe("troupe init", () => {
       expect(await stored()).toBeGreaterThan(1);
       await waitFor("the expired screenshot removed", async () => (await stored()) === 0, 15_000, 100);
       expect(await store.info("job-old/1/000-page.png")).toBeNull();
+      // A cap on an append-only store lets junk push screenshots out: said, not refused.
+      expect((await initStores(nc, { artifactMaxAgeMs: 1000 })).warnings).toEqual([]);
+      const capped = await initStores(nc, { artifactMaxBytes: MIN_ARTIFACT_MAX_BYTES });
+      expect(capped.warnings).toEqual([expect.stringMatching(/^the screenshot store troupe-artifacts is append-only but capped at 64 MB: any worker credential can push every screenshot out/)]);
     } finally {
       await own.stop();
     }

@@ -112,6 +112,13 @@ export interface InitReport {
   artifactsRetention?: "updated" | "unchanged";
   masterKv: string;
   masterSnapshots: string;
+  /** Settings that work but weaken something (printed by init, logged by the master). */
+  warnings: string[];
+}
+
+/** nats-server refused the screenshot store's retention (e.g. a cap larger than its JetStream storage). */
+export class ArtifactRetentionError extends Error {
+  override name = "ArtifactRetentionError";
 }
 
 async function ensureStream(jsm: JetStreamManager, want: StreamConfig): Promise<"created" | "updated" | "unchanged"> {
@@ -158,7 +165,13 @@ async function ensureArtifactRetention(jsm: JetStreamManager, stream: string, ma
   if (want.max_age && c.duplicate_window && c.duplicate_window > want.max_age) want.duplicate_window = want.max_age;
   const same = (Object.keys(want) as (keyof StreamConfig)[]).every((k) => c[k] === want[k]);
   if (same) return "unchanged";
-  await jsm.streams.update(stream, { ...c, ...want });
+  try {
+    await jsm.streams.update(stream, { ...c, ...want });
+  } catch (e) {
+    const asked = [maxAgeMs !== undefined ? `max age ${maxAgeMs / 3600_000} h (--artifact-retention-hours, TROUPE_ARTIFACT_RETENTION_HOURS)` : "", maxBytes !== undefined ? `size cap ${Math.round(maxBytes / 1048576)} MB (--artifact-max-mb, TROUPE_ARTIFACT_MAX_MB)` : ""].filter(Boolean).join(" and ");
+    const hint = /insufficient (storage )?resources/i.test((e as Error).message) ? "; the cap is more than nats-server's JetStream storage (max_file_store, or the disk) can reserve" : "";
+    throw new ArtifactRetentionError(`nats-server refused the screenshot store's ${asked}: ${(e as Error).message}${hint}`);
+  }
   return "updated";
 }
 
@@ -168,7 +181,7 @@ async function ensureArtifactRetention(jsm: JetStreamManager, stream: string, ma
  */
 export async function initStores(nc: NatsConnection, o: InitOptions = {}): Promise<InitReport> {
   const jsm = await jetstreamManager(nc);
-  const report: InitReport = { streams: [], artifacts: "", masterKv: "", masterSnapshots: "" };
+  const report: InitReport = { streams: [], artifacts: "", masterKv: "", masterSnapshots: "", warnings: [] };
   for (const want of desiredStreams(o)) {
     report.streams.push({ name: want.name, action: await ensureStream(jsm, want) });
   }
@@ -182,13 +195,18 @@ export async function initStores(nc: NatsConnection, o: InitOptions = {}): Promi
     if (!done) await jsm.streams.update(name, { ...c, allow_rollup_hdrs: false, deny_purge: true, deny_delete: true });
     report.artifactsAppendOnly = done ? "unchanged" : "updated";
   }
-  if (o.artifactMaxAgeMs !== undefined || o.artifactMaxBytes !== undefined) {
-    report.artifactsRetention = await ensureArtifactRetention(jsm, `OBJ_${n.artifacts}`, o.artifactMaxAgeMs, o.artifactMaxBytes);
-  }
   await new Kvm(nc).create(n.masterKv, { replicas: o.replicas ?? 1, history: 5, storage: StorageType.File, description: "Troupe master leader lease" });
   report.masterKv = n.masterKv;
   // One object (the latest snapshot) replaced in place: the store keeps only the newest version of a name.
   await new Objm(nc).create(n.masterSnapshots, { replicas: o.replicas ?? 1, storage: StorageType.File, description: "Troupe master state snapshots" });
   report.masterSnapshots = n.masterSnapshots;
+  // Last, so a retention nats-server refuses leaves everything else in place (the master goes on without it).
+  if (o.artifactMaxAgeMs !== undefined || o.artifactMaxBytes !== undefined) {
+    report.artifactsRetention = await ensureArtifactRetention(jsm, `OBJ_${n.artifacts}`, o.artifactMaxAgeMs, o.artifactMaxBytes);
+  }
+  const art = (await jsm.streams.info(`OBJ_${n.artifacts}`)).config;
+  if (art.deny_purge && art.max_bytes > 0) {
+    report.warnings.push(`the screenshot store ${n.artifacts} is append-only but capped at ${Math.round(art.max_bytes / 1048576)} MB: any worker credential can push every screenshot out by writing junk chunks; a max age alone cannot be hurried that way (docs/security.md)`);
+  }
   return report;
 }

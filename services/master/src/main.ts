@@ -1,5 +1,5 @@
 import type { NatsConnection } from "@nats-io/nats-core";
-import { artifactRetentionFrom, closeConnection, connectAs, createLogger, initStores, shutdownSignal, type InitOptions, type Logger } from "@troupe/events/node";
+import { ArtifactRetentionError, artifactRetentionFrom, closeConnection, connectAs, createLogger, initStores, shutdownSignal, type InitOptions, type Logger } from "@troupe/events/node";
 import { masterConfig, type MasterOptionValues } from "./config.ts";
 import { serveHttp } from "./http.ts";
 import { Master, type MasterConfig } from "./master.ts";
@@ -15,7 +15,15 @@ export interface RunningMaster {
 /** Starts a master on a connection (tests run several in one process). */
 export async function startMaster(nc: NatsConnection, cfg: MasterConfig, log: Logger, o: { replicas?: number; heartbeatMaxAgeMs?: number; artifacts?: Pick<InitOptions, "artifactMaxAgeMs" | "artifactMaxBytes">; http?: { host: string; port: number } } = {}): Promise<RunningMaster> {
   // `troupe init` at start: idempotent, so every master may run it.
-  await initStores(nc, { prefix: cfg.prefix, ...(o.replicas ? { replicas: o.replicas } : {}), ...(o.heartbeatMaxAgeMs ? { heartbeatMaxAgeMs: o.heartbeatMaxAgeMs } : {}), ...o.artifacts });
+  const stores = { prefix: cfg.prefix, ...(o.replicas ? { replicas: o.replicas } : {}), ...(o.heartbeatMaxAgeMs ? { heartbeatMaxAgeMs: o.heartbeatMaxAgeMs } : {}) };
+  try {
+    const r = await initStores(nc, { ...stores, ...o.artifacts });
+    for (const w of r.warnings) log.warn(w);
+  } catch (e) {
+    // The screenshot store works without it: a master must not stay down over a retention setting.
+    if (!(e instanceof ArtifactRetentionError)) throw e;
+    log.error({ err: e.message }, "screenshot store retention not applied; going on with the store as it is");
+  }
   const master = new Master(nc, cfg, log);
   const rpc = serveRpc(master);
   await master.start();

@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { parseLease } from "../src/leader.ts";
 import type { RunningMaster } from "../src/main.ts";
 import { FakeWorker } from "./fake-worker.ts";
-import { fakeWorker, foldJobs, masterIn, readLog, spawnChild, spawnMaster, submit, type Child, type LoggedEvent, jobIdOf } from "./helpers.ts";
+import { fakeWorker, fastEnv, foldJobs, masterIn, readLog, spawnChild, spawnMaster, submit, type Child, type LoggedEvent, jobIdOf } from "./helpers.ts";
 import { lookupJob } from "../src/state.ts";
 
 let nats: TestNats;
@@ -171,5 +171,18 @@ describe("faults", () => {
     await again.stop();
     await waitFor("the second worker.lost", async () => ((await lostOf()).length === 2 ? true : null), 20_000, 100);
     expect(m.master.counters.guardConflicts).toBe(0);
+  }, 60_000);
+});
+
+describe("a screenshot retention nats-server refuses", () => {
+  it("leaves the master running and serving submits, its log naming the setting", async () => {
+    // 1 PB: accepted as an option, but more than JetStream can reserve here.
+    const m = spawnChild(["bin/troupe.mjs", "master"], { ...nats.env(), ...fastEnv("m-huge-cap"), TROUPE_ARTIFACT_MAX_MB: String(1024 * 1024 * 1024) });
+    cleanup.push(() => m.stop());
+    await waitFor("the refusal logged", () => /screenshot store retention not applied/.test(m.output()), 30_000, 50);
+    expect(m.output()).toMatch(/size cap 1073741824 MB \(--artifact-max-mb, TROUPE_ARTIFACT_MAX_MB\)/);
+    const r = await submit(ui, { url: "https://example.com/after-refused-cap" });
+    expect(r.ok, JSON.stringify(r)).toBe(true);
+    expect(m.proc.exitCode).toBeNull();
   }, 60_000);
 });

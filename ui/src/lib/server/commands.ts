@@ -26,10 +26,12 @@ function refused(error: ErrorBody): never {
 const log = createLogger("ui");
 
 /**
- * Sends a validated command to the masters and returns the reply, or throws an ApiError. `again`: the command
- * is safe to repeat, so a timeout asks again (another master may answer: requestAgainOnTimeout).
+ * Sends a validated command to the masters and returns the reply (and whether it took more than one try),
+ * or throws an ApiError. `again`: the command is safe to repeat, so a timeout asks again (another master may
+ * answer: requestAgainOnTimeout).
  */
 async function request<R extends ReplyName>(nats: UiNats, cfg: UiConfig, name: RpcName, cmd: unknown, reply: R, again = false, timedOut = "") {
+  let retried = false;
   let nc;
   try {
     nc = await nats.connection();
@@ -42,7 +44,10 @@ async function request<R extends ReplyName>(nats: UiNats, cfg: UiConfig, name: R
     m = await requestAgainOnTimeout(nc, subject, JSON.stringify(cmd), {
       timeoutMs: cfg.rpcTimeoutMs,
       tries: again ? RPC_TRIES : 1,
-      onRetry: (next, tries) => log.warn({ subject, try: next, tries }, "no master answered in time; asking again"),
+      onRetry: (next, tries) => {
+        retried = true;
+        log.warn({ subject, try: next, tries }, "no master answered in time; asking again");
+      },
     });
   } catch (e) {
     const cause = e instanceof RequestError ? e.cause ?? e : e;
@@ -56,7 +61,7 @@ async function request<R extends ReplyName>(nats: UiNats, cfg: UiConfig, name: R
   }
   const r = decodeReply(reply, m.data);
   if (!r.ok) throw new ApiError("bad-gateway", `the master's reply to ${subject} breaks the contract: ${r.error.path || "(body)"}: ${r.error.message}`, undefined, 502);
-  return r.value;
+  return { reply: r.value, retried };
 }
 
 export async function submitJob(nats: UiNats, cfg: UiConfig, cmd: Command<"jobs.submit">): Promise<{ jobId: string; duplicate: boolean }> {
@@ -65,7 +70,7 @@ export async function submitJob(nats: UiNats, cfg: UiConfig, cmd: Command<"jobs.
   const ownKey = cmd.idempotencyKey === undefined;
   const keyed = ownKey ? { ...cmd, idempotencyKey: `ui-${newId()}` } : cmd;
   const timedOut = `; the job may have been recorded all the same: to try again without a duplicate, send it with "idempotencyKey": ${JSON.stringify(keyed.idempotencyKey)}`;
-  const r = await request(nats, cfg, "jobs.submit", keyed, "jobs.submit", true, timedOut);
+  const { reply: r } = await request(nats, cfg, "jobs.submit", keyed, "jobs.submit", true, timedOut);
   if (!r.ok) refused(r.error);
   // A duplicate of our own key is our own first try, recorded by a master that answered late: a new job to the caller.
   return { jobId: r.jobId, duplicate: !ownKey && (r.duplicate ?? false) };
@@ -73,9 +78,11 @@ export async function submitJob(nats: UiNats, cfg: UiConfig, cmd: Command<"jobs.
 
 /** jobs.cancel, jobs.retry, workers.drain: all answer with an ack. */
 export async function ack<N extends "jobs.cancel" | "jobs.retry" | "workers.drain">(nats: UiNats, cfg: UiConfig, name: N, cmd: Command<N>): Promise<void> {
-  // A cancel or a drain asked again does nothing more (a cancel whose first try was only slow then answers
-  // `conflict: job … is cancelled`, which is the truth). A retry is not asked again: redriving is not a no-op
-  // once the first try was recorded and the job failed once more.
-  const r = await request(nats, cfg, name, cmd, "ack", name !== "jobs.retry");
+  // A cancel or a drain asked again does nothing more (a cancel whose first try was only slow answers
+  // `conflict: job … is cancelled` to the next one: success, below). A retry is not asked again: redriving is
+  // not a no-op once the first try was recorded and the job failed once more.
+  const { reply: r, retried } = await request(nats, cfg, name, cmd, "ack", name !== "jobs.retry");
+  // The earlier try was only slow, and it did cancel the job: that is the answer the caller asked for.
+  if (!r.ok && retried && name === "jobs.cancel" && r.error.code === "conflict" && / is cancelled$/.test(r.error.message)) return;
   if (!r.ok) refused(r.error);
 }

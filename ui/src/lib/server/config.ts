@@ -20,7 +20,7 @@ export interface UiConfig {
   wsPort: number;
   /** A worker is shown as suspect past this age of its last heartbeat. */
   suspectAfterMs: number;
-  /** Offline and lost workers not heard from for this long leave the lists (0 = never). */
+  /** Offline, lost and suspect workers not heard from for this long leave the lists (0 = never). */
   retireAfterMs: number;
   /** Largest request body accepted by the API. */
   maxBodyBytes: number;
