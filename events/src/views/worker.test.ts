@@ -34,6 +34,27 @@ describe("worker view", () => {
     expect(foldAll([reg(), ev("worker.deregistered", { workerId: "w", instanceId: "i" })]).lifecycle).toBe("deregistered");
   });
 
+  it("ignores the heartbeats of another process with its id once a newer one registered (a paused twin resumed): no flicker between the two", () => {
+    const t = Date.parse("2026-02-10T00:00:00Z");
+    const beat = (instanceId: string, status: "online" | "busy", cpu: number, ms: number) => {
+      const e = hb(status, cpu, at(ms)) as Extract<TroupeEvent, { type: "worker.heartbeat" }>;
+      return { ...e, data: { ...e.data, instanceId } } as TroupeEvent;
+    };
+    const second = ev("worker.registered", { workerId: "w", instanceId: "i-2", name: "W", type: "puppeteer", ip: "1.2.3.4", port: 3002, version: "1", capabilities: caps }, at(t + 10_000));
+    // i ran, i-2 replaced it while it was paused, then i resumed and heartbeats beside i-2.
+    const live = [reg(at(t)), beat("i", "busy", 90, t + 5000), second, beat("i-2", "online", 10, t + 11_000), beat("i", "busy", 90, t + 12_000), beat("i", "busy", 91, t + 13_000)];
+    const w = foldAll(live);
+    expect(w).toMatchObject({ instanceId: "i-2", status: "online", cpu: 10, currentJobs: 0, lastHeartbeatAt: at(t + 11_000).toISOString() });
+    // Before the replacement registered, the old instance's heartbeats count, folded live or rebuilt (events first).
+    const before = foldAll([reg(at(t)), beat("i", "busy", 90, t + 5000), second]);
+    const rebuilt = foldAll([reg(at(t)), second, beat("i", "busy", 90, t + 5000)]);
+    expect(JSON.stringify(canonicalWorker(rebuilt))).toBe(JSON.stringify(canonicalWorker(before)));
+    expect(before).toMatchObject({ cpu: 90, lastHeartbeatAt: at(t + 5000).toISOString() });
+    // The whole stream rebuilt (events, then heartbeats) equals the live fold.
+    const rebuiltAll = foldAll([reg(at(t)), second, beat("i", "busy", 90, t + 5000), beat("i-2", "online", 10, t + 11_000), beat("i", "busy", 90, t + 12_000), beat("i", "busy", 91, t + 13_000)]);
+    expect(JSON.stringify(canonicalWorker(rebuiltAll))).toBe(JSON.stringify(canonicalWorker(w)));
+  });
+
   it("computes success rate and averages from job outcomes, ignoring the worker's own claims", () => {
     const w = foldAll([reg(), hb("online", 1), done(1000, 200), done(3000, 400), failed(500), failed()]);
     expect(w.jobsCompleted).toBe(2);

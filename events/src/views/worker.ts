@@ -181,6 +181,11 @@ export function evolveWorker(view: WorkerView | undefined, event: WorkerEvent): 
       break;
     case "worker.heartbeat": {
       const d = event.data;
+      // Another process with this worker id (one paused, then resumed after a new one registered) is not this
+      // worker: taking its heartbeats made the view flip between the two every few seconds. The master ignores
+      // them too (services/master state.ts). Only those dated from the registration on are ignored, so a
+      // rebuild (events before heartbeats) keeps an earlier instance's heartbeats, as the live fold did.
+      if (w.instanceId !== undefined && d.instanceId !== w.instanceId && w.registeredAt !== undefined && !isoAfter(t, w.registeredAt)) break;
       w.heartbeatStatus = d.status;
       w.lastHeartbeatAt = t;
       w.currentJobs = d.currentJobs;
