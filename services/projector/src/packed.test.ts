@@ -33,6 +33,17 @@ describe("overwrittenHeartbeats", () => {
   });
 });
 
+describe("overwrittenHeartbeats with instances", () => {
+  const run = (hbs: [string, string][]) => [...overwritten(hbs.map(([w]) => w), hbs.map(() => 0), hbs.length, hbs.map(([, i]) => i))].map(Boolean);
+  it("marks a heartbeat only when a later one of the same process follows, with none of another process of that worker between", () => {
+    expect(run([["a", "i"], ["a", "i"]])).toEqual([true, false]);
+    // Another process's heartbeat may be ignored (a twin after the registration), so it overwrites nothing and breaks the chain.
+    expect(run([["a", "i"], ["a", "j"]])).toEqual([false, false]);
+    expect(run([["a", "i"], ["a", "j"], ["a", "i"]])).toEqual([false, false, false]);
+    expect(run([["a", "i"], ["b", "x"], ["a", "i"], ["a", "j"], ["a", "j"]])).toEqual([true, false, false, true, false]);
+  });
+});
+
 describe("packed rebuild batches", () => {
   it.each([["on the reading thread", true], ["on the writer thread", false]])("carry every message's sequence, publish time and decode result across, however big the bodies (validated %s)", (_where, validate) => {
     const valid = Array.from({ length: 30 }, (_, i) => createEvent("job.submitted", { jobId: `j${i}`, spec: { ...spec, tags: ["t"], url: `https://e.com/ü/✓/${"x".repeat(i * 40)}` } }, "master"));

@@ -141,6 +141,59 @@ describe("ReadModelWriter holding rows (rebuild)", () => {
   });
 });
 
+describe("a paused twin's heartbeats (another process with a registered worker's id)", () => {
+  it("fold the same live (interleaved by time) as rebuilt (events first, heartbeats packed), also when they straddle the replacement's registration", () => {
+    const t = Date.now() - 3600_000;
+    const at = (s: number) => new Date(t + s * 1000);
+    const caps = { maxConcurrentJobs: 2, memory: 1024, cpu: 2, supportedBrowsers: [] };
+    const reg = (workerId: string, instanceId: string, s: number) => createEvent("worker.registered", { workerId, instanceId, name: workerId, type: "puppeteer", ip: "10.0.0.1", port: 3002, version: "1", capabilities: caps }, workerId, at(s)) as TroupeEvent;
+    const beat = (workerId: string, instanceId: string, s: number, cpu: number) => createEvent("worker.heartbeat", {
+      workerId, instanceId, status: cpu > 50 ? "busy" : "online", currentJobs: cpu > 50 ? 1 : 0, maxConcurrentJobs: 2, jobIds: [], heartbeatMs: 1000,
+      metrics: { memoryUsage: cpu * 10, memoryTotal: 4096, cpuUsage: cpu, diskUsage: 1, networkUsage: 0, jobsCompleted: 0, jobsFailed: 0, averageResponseTime: 0 },
+      performance: { successRate: 0, averageJobDuration: 0 },
+    }, workerId, at(s)) as TroupeEvent;
+    const events = [
+      // w1: i beats, i-2 replaces it at 10 s and beats; i resumes beside it.
+      reg("w1", "i", 0), beat("w1", "i", 1, 60), beat("w1", "i", 2, 61), reg("w1", "i-2", 10), beat("w1", "i-2", 11, 10), beat("w1", "i", 12, 90), beat("w1", "i", 13, 91), beat("w1", "i-2", 14, 11), beat("w1", "i", 15, 92),
+      // w2: its replacement registered and never beat; the old one beat before and after.
+      reg("w2", "a", 0), beat("w2", "a", 3, 70), beat("w2", "a", 4, 71), reg("w2", "b", 10), beat("w2", "a", 12, 95), beat("w2", "a", 13, 96),
+    ].sort((x, y) => Date.parse(x.time) - Date.parse(y.time));
+    const streams: Record<string, RawMessage[]> = { TROUPE_EVENTS: [], TROUPE_HEARTBEATS: [] };
+    const inOrder: [string, RawMessage][] = [];
+    for (const e of events) {
+      const stream = e.type === "worker.heartbeat" ? "TROUPE_HEARTBEATS" : "TROUPE_EVENTS";
+      const list = streams[stream] as RawMessage[];
+      const m = { seq: list.length + 1, subject: subjectOf(e), data: encodeEvent(e), publishedMs: Date.parse(e.time) };
+      list.push(m);
+      inOrder.push([stream, m]);
+    }
+    const dir = mkdtempSync(join(tmpdir(), "troupe-twin-"));
+    const opts = { subjects, seriesRetentionMs: 24 * 3600_000, clockMs: () => t + 3600_000 };
+    const live = new ReadModelWriter(openWriterDb(join(dir, "live"), "live"), opts);
+    for (const [stream, m] of inOrder) live.applyBatch(stream, [m]);
+    live.close();
+    const expected = dump(join(dir, "live"));
+    const workers = Object.fromEntries((expected.workers as { id: string; view: string }[]).map((r) => [r.id, JSON.parse(r.view) as { cpu: number; instanceId: string }]));
+    // The registered process's telemetry, not the twin's.
+    expect(workers.w1).toMatchObject({ instanceId: "i-2", cpu: 11 });
+    expect(workers.w2).toMatchObject({ instanceId: "b", cpu: 71 });
+
+    const rebuilt = new ReadModelWriter(openWriterDb(join(dir, "rebuilt"), "build"), { ...opts, holdRows: true });
+    let samples = 0;
+    for (const stream of ["TROUPE_EVENTS", "TROUPE_HEARTBEATS"]) {
+      const packer = new BatchPacker(stream, subjects, 100, true);
+      for (const m of streams[stream]!) packer.add(m.subject, m.data, m.seq, m.publishedMs);
+      const msgs = unpack(packer.take(), subjects);
+      samples += msgs.filter((m) => m.sample).length;
+      rebuilt.applyBatch(stream, msgs);
+    }
+    rebuilt.flushHeld();
+    rebuilt.close();
+    expect(samples).toBeGreaterThan(0);
+    expect(dump(join(dir, "rebuilt"))).toEqual(expected);
+  });
+});
+
 describe("read models queries", () => {
   it("rejects bad queries with a ReadModelQueryError naming the field", () => {
     const { path } = open();

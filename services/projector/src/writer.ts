@@ -382,7 +382,9 @@ export class ReadModelWriter {
         }
         last = m.seq;
         lastMs = m.publishedMs;
-        if (m.sample) {
+        // A sample-only heartbeat is one a later heartbeat of its process overwrites: true when its process is the
+        // registered one; another's may be ignored by time (evolveWorker), so it is folded whole.
+        if (m.sample && sampleOnly(this.store.worker(m.sample.workerId)?.instanceId, m.sample.instanceId)) {
           foldHeartbeatSample(this.store, m.sample, { seriesCutoffMs: cutoff });
           result.applied++;
           continue;
@@ -442,4 +444,9 @@ export class ReadModelWriter {
   close(): void {
     this.db.close();
   }
+}
+
+/** Whether a heartbeat marked overwritten (packed.ts) may be folded as its series sample alone. */
+export function sampleOnly(registeredInstance: string | undefined, heartbeatInstance: string): boolean {
+  return registeredInstance === undefined || registeredInstance === heartbeatInstance;
 }
