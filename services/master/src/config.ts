@@ -1,4 +1,4 @@
-import { int, loadSecretsKey, natsOptions, str, streamOptions, type OptionValues } from "@troupe/events/node";
+import { bool, int, loadSecretsKey, natsOptions, str, streamOptions, type OptionValues } from "@troupe/events/node";
 import type { MasterConfig } from "./master.ts";
 
 /** `troupe master` options: flags or TROUPE_* variables; every default works on a laptop. */
@@ -16,6 +16,7 @@ export const masterOptions = {
   assignTimeout: int("how long a worker has to accept an assignment", { env: "TROUPE_ASSIGN_TIMEOUT_MS", default: 3_000, min: 50, metavar: "<ms>" }),
   tick: int("how often liveness, leases, delays and expiry are checked", { env: "TROUPE_MASTER_TICK_MS", default: 500, min: 10, metavar: "<ms>" }),
   maxInflight: int("assignment requests in flight at once", { env: "TROUPE_MASTER_MAX_INFLIGHT", default: 256, min: 1, max: 100_000 }),
+  requireAttemptTokens: bool("assign jobs only to workers that take attempt tokens (every worker of this release); turn on once no older worker is left: their attempts' events can be forged by any worker credential", { env: "TROUPE_REQUIRE_ATTEMPT_TOKENS", default: false }),
   snapshotEvery: int("the leader writes a state snapshot every this many events, and never more often than one per as many events as it holds jobs and workers (0 = no snapshots written or read)", { env: "TROUPE_MASTER_SNAPSHOT_EVERY", default: 10_000, min: 0, max: 1_000_000_000, metavar: "<events>" }),
 } as const;
 
@@ -35,6 +36,7 @@ export function masterConfig(v: MasterOptionValues, defaultId: () => string, env
     tickMs: v.tick,
     maxInflight: v.maxInflight,
     snapshotEvery: v.snapshotEvery,
+    ...(v.requireAttemptTokens ? { requireAttemptTokens: true } : {}),
     ...(secretsKey ? { secretsKey } : {}),
   };
 }

@@ -14,7 +14,7 @@ import { BrowserQueues, JobQueue, type QueueEntry } from "./queue.ts";
 import { afterRefusal, decide, forgetUnregistered, type Decision, type RecoveryConfig } from "./recovery.ts";
 import { canRun, pickWorker, type Candidate } from "./scheduler.ts";
 import { decodeSnapshot, encodeSnapshotSliced, resumeFrom, snapshotDue } from "./snapshot.ts";
-import { applyEvent, applyHeartbeat, assignmentInstance, emptyState, finishedGuardSeq, type MasterState } from "./state.ts";
+import { applyEvent, applyHeartbeat, assignmentInstance, emptyState, finishedGuardSeq, type MasterState, type WorkerView } from "./state.ts";
 
 /** The longest a delayed job's timer is armed for at once. */
 const MAX_DELAY_TIMER_MS = 3_600_000;
@@ -42,6 +42,11 @@ export interface MasterConfig extends RecoveryConfig {
   snapshotEvery?: number;
   /** How long an append waits for the log's ack (default 5 s). */
   appendTimeoutMs?: number;
+  /**
+   * Assign only to workers that take attempt tokens (capabilities.attemptTokens): once every worker is
+   * upgraded, no attempt is left whose events any worker credential could forge (docs/security.md).
+   */
+  requireAttemptTokens?: boolean;
 }
 
 /** The one object of the snapshot store: each write replaces it (the store keeps the newest version of a name). */
@@ -93,6 +98,8 @@ export class Master {
   private reserved = new Map<string, number>();
   private lastPicked = new Map<string, number>();
   private refused = new Map<string, Set<string>>();
+  /** Tokenless workers skipped under requireAttemptTokens (each logged once). */
+  readonly tokenlessSkipped = new Set<string>();
   /** Workers that did not answer: skipped until then (ms). */
   private unreachable = new Map<string, number>();
   private inflight = 0;
@@ -386,11 +393,21 @@ export class Master {
     });
   }
 
+  /** Whether the worker may be given jobs at all under this master's settings (requireAttemptTokens). */
+  private mayAssign(w: WorkerView): boolean {
+    if (!this.cfg.requireAttemptTokens || w.tokens) return true;
+    if (!this.tokenlessSkipped.has(w.id)) {
+      this.tokenlessSkipped.add(w.id);
+      this.log.warn({ workerId: w.id }, "worker takes no attempt tokens (an older release) and gets no jobs: --require-attempt-tokens is set; upgrade it");
+    }
+    return false;
+  }
+
   private candidates(): Candidate[] {
     const out: Candidate[] = [];
     const now = Date.now();
     for (const w of this.state.workers.values()) {
-      if (w.lifecycle !== "online") continue;
+      if (w.lifecycle !== "online" || !this.mayAssign(w)) continue;
       if ((this.unreachable.get(w.id) ?? 0) > now) continue;
       out.push({ worker: w, load: w.held.size + (this.reserved.get(w.id) ?? 0), lastPickedMs: this.lastPicked.get(w.id) ?? 0 });
     }
@@ -629,7 +646,7 @@ export class Master {
     s.add(workerId);
     // The workers that could have been asked: registered, online, the job's browser and labels.
     let online = 0;
-    for (const w of this.state.workers.values()) if (w.lifecycle === "online" && canRun(w, job)) online++;
+    for (const w of this.state.workers.values()) if (w.lifecycle === "online" && this.mayAssign(w) && canRun(w, job)) online++;
     if (s.size < online) return false;
     this.refused.delete(jobId);
     return true;

@@ -17,11 +17,11 @@ export const REPO = resolve(fileURLToPath(new URL("../../..", import.meta.url)))
  * A test file's server, master and `ui` connection (set once its beforeAll ran); fake workers pushed to
  * `workers` deregister after each test, so the next starts with an empty pool.
  */
-export function masterSuite(id: string) {
+export function masterSuite(id: string, over: Partial<MasterConfig> = {}) {
   const s = { nats: undefined as unknown as TestNats, master: undefined as unknown as RunningMaster, ui: undefined as unknown as NatsConnection, workers: [] as FakeWorker[] };
   beforeAll(async () => {
     s.nats = await startTestNats({ init: true });
-    s.master = await masterIn(s.nats, id);
+    s.master = await masterIn(s.nats, id, over);
     s.ui = await s.nats.connect("ui");
   });
   afterEach(async () => {
