@@ -1,7 +1,7 @@
 import { fileURLToPath } from "node:url";
 import {
-  bool, connectAs, defineCommand, dialNameOf, ensureCredentials, initStores, int, natsServerTlsOptions, plainAfterTlsWarning, resolveServerTls, assertPortsFree, shutdownSignal, startNatsServer, str, UsageError,
-  type RunningNatsServer,
+  addWorkerUser, bool, connectAs, defineCommand, dialNameOf, ensureCredentials, initStores, int, loadWorkerUsers, natsServerTlsOptions, plainAfterTlsWarning, resolveServerTls,
+  assertPortsFree, shutdownSignal, startNatsServer, str, UsageError, withNatsConfigLock, type RunningNatsServer,
 } from "@troupe/events/node";
 import { startDemoJobs } from "../../ui/demo/generator.ts";
 import { startDemoSite, type DemoSite } from "../../ui/demo/site.ts";
@@ -39,6 +39,7 @@ export const command = defineCommand({
     demo: bool("serve a local demo site and keep submitting a mix of demo jobs", { env: "TROUPE_DEMO", default: false }),
     demoPort: int("demo site port (127.0.0.1)", { env: "TROUPE_DEMO_PORT", default: 3005, min: 0, max: 65535 }),
     demoRate: int("demo jobs per minute", { env: "TROUPE_DEMO_RATE", default: 30, min: 1, max: 60_000 }),
+    sharedWorkerUser: bool("keep the shared worker user of credentials.env (a worker on another machine may join with it); --no-shared-worker-user leaves it out, so every worker needs its own user (troupe worker-user add); the local workers always run as their own", { env: "TROUPE_NATS_SHARED_WORKER_USER", default: true }),
     ...natsServerTlsOptions,
   },
   details: `
@@ -72,7 +73,14 @@ Everything stops on Ctrl-C: workers drain first, then UI, projector, master, nat
     if (tls?.issued) say(`made a TLS certificate for ${tls.hosts?.join(", ")}, signed by ${tls.caFile}`);
     const plain = tls ? undefined : plainAfterTlsWarning(v.dataDir, "troupe up");
     if (plain) say(plain);
-    say(`starting nats-server (credentials in ${v.dataDir}/credentials.env)`);
+    // Each local worker runs as its own NATS user (as `troupe worker-user add` makes one), so none of them may act
+    // for another worker, and none needs the shared worker credential; in worker-users.json, kept across runs.
+    const localIds = Array.from({ length: v.workers }, (_, i) => `wn-local-${String(i + 1).padStart(2, "0")}`);
+    await withNatsConfigLock(v.dataDir, () => {
+      const known = new Set(loadWorkerUsers(v.dataDir).map((u) => u.workerId));
+      for (const id of localIds) if (!known.has(id)) addWorkerUser(v.dataDir, id);
+    });
+    say(`starting nats-server (credentials in ${v.dataDir}/credentials.env, the local workers' own users in ${v.dataDir}/worker-users.json${v.sharedWorkerUser ? "" : "; no shared worker user"})`);
     let nats: RunningNatsServer | undefined;
     const procs: Managed[] = [];
     let stopDemo: (() => void) | undefined;
@@ -96,6 +104,7 @@ Everything stops on Ctrl-C: workers drain first, then UI, projector, master, nat
         ...(tls ? { tls } : {}),
         // Stopped last, after the workers have drained and deregistered through it.
         ownProcessGroup: true,
+        ...(v.sharedWorkerUser ? {} : { sharedWorkerUser: false }),
       });
       const natsUrl = nats.url;
       // The local services trust the server by its CA; with a bought certificate, by the system's CAs over tls://.
@@ -138,6 +147,7 @@ Everything stops on Ctrl-C: workers drain first, then UI, projector, master, nat
       run("ui", ["ui"]);
       for (let i = 1; i <= v.workers; i++) {
         const nn = String(i).padStart(2, "0");
+        // It finds its own user in the data dir's worker-users.json (workerCredential): no password on a command line.
         run(`worker-${i}`, ["worker"], {
           TROUPE_WORKER_NAME: `Worker Node Local ${nn}`, TROUPE_WORKER_ID: `wn-local-${nn}`, TROUPE_WORKER_PORT: "0",
           TROUPE_MAX_JOBS: String(v.maxJobs), TROUPE_DRAIN_GRACE_MS: String(WORKER_DRAIN_GRACE_MS),

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-import { freePort } from "@troupe/events/node";
+import { connectAs, freePort } from "@troupe/events/node";
 import { processAlive, waitFor } from "../harness/index.ts";
 
 /** `troupe up --demo` as a user runs it: one process, the whole stack, clean Ctrl-C. */
@@ -40,6 +40,10 @@ describe("troupe up --demo", () => {
         return r?.ok && ((await r.json()) as { jobs: unknown[] }).jobs.length > 0;
       }, 120_000, 250);
       for (const prefix of ["[nats]", "[up]", "[master]", "[projector]", "[ui]", "[worker-1]", "[demo]"]) expect(out, prefix).toContain(prefix);
+      // The local worker runs as its own NATS user, not the shared one (docs/security.md, Per-worker users).
+      const conns = ((await (await fetch(`http://127.0.0.1:${mon}/connz?auth=1&limit=1000`)).json()) as { connections: { name?: string; authorized_user?: string }[] }).connections;
+      expect(conns.find((c) => c.name === "troupe-worker wn-local-01")?.authorized_user).toBe("worker-wn-local-01");
+      expect(out).not.toMatch(/TROUPE_NATS_WORKER_PASSWORD/);
     } catch (e) {
       child.kill("SIGINT");
       await exited;
@@ -90,9 +94,9 @@ describe("troupe up --demo", () => {
     }
   }, 300_000);
 
-  it("runs the whole stack under another subject prefix (--prefix acme): NATS permissions follow it, demo jobs complete", async () => {
+  it("runs the whole stack under another subject prefix (--prefix acme) without the shared worker user: NATS permissions follow it, the local worker runs as its own user, demo jobs complete", async () => {
     const demo = await freePort();
-    const up = await startBareUp("troupe-up-prefix-", { keepStdout: true, args: ["--prefix", "acme", "--workers", "1", "--demo", "--demo-port", String(demo), "--demo-rate", "300", "--heartbeat-ms", "1000"] });
+    const up = await startBareUp("troupe-up-prefix-", { keepStdout: true, args: ["--prefix", "acme", "--no-shared-worker-user", "--workers", "1", "--demo", "--demo-port", String(demo), "--demo-rate", "300", "--heartbeat-ms", "1000"] });
     try {
       await up.dashboard();
       await waitFor("a demo job to complete under the prefix", async () => {
@@ -102,6 +106,9 @@ describe("troupe up --demo", () => {
       const workers = (await (await fetch(`${up.base}/api/workers`)).json()) as { workers: { id: string; status: string }[] };
       expect(workers.workers.map((w) => w.id)).toEqual(["wn-local-01"]);
       expect(up.output()).not.toMatch(/[Pp]ermissions [Vv]iolation|Authorization/);
+      // Its own user (worker-users.json, rendered for the prefix), and the shared one is not in the config.
+      expect((await up.connections()).find((c) => c.name === "troupe-worker wn-local-01")?.authorized_user).toBe("worker-wn-local-01");
+      await expect(connectAs({ url: up.natsUrl, role: "worker", dataDir: up.dir, name: "shared" })).rejects.toThrow(/Authorization Violation/i);
       up.child.kill("SIGTERM");
       expect(await up.exited, up.output().slice(-3000)).toBe(0);
     } finally {
@@ -147,6 +154,10 @@ async function startBareUp(dirPrefix: string, o: { keepStdout: boolean; args?: s
   return {
     child,
     base,
+    dir,
+    natsUrl: `nats://127.0.0.1:${nats}`,
+    /** nats-server's connections with the user each logged in as (`/connz?auth=1`). */
+    connections: async () => ((await (await fetch(`http://127.0.0.1:${mon}/connz?auth=1&limit=1000`)).json()) as { connections: { name?: string; authorized_user?: string }[] }).connections,
     exited: new Promise<number | null>((res) => child.once("exit", (code) => res(code))),
     output: () => out,
     dashboard: () => waitFor("the dashboard", async () => (await fetch(`${base}/api/stats`).catch(() => null))?.ok === true, 180_000, 250)

@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { renderNatsConf, WORKER_USERS_MARKER } from "./nats-conf.ts";
 import { NATS_CONF } from "./nats-server.ts";
-import { addWorkerUser, loadWorkerUsers, removeWorkerUser, workerUserConf, workerUsersPath } from "./worker-users.ts";
+import { addWorkerUser, loadWorkerUsers, removeWorkerUser, workerCredential, workerUserConf, workerUsersPath } from "./worker-users.ts";
+import { ensureCredentials } from "./credentials.ts";
 
 let dir: string;
 beforeEach(() => {
@@ -90,5 +91,16 @@ describe("a per-worker user in nats.conf", () => {
   it("cannot be written into a nats.conf without the marker", () => {
     expect(() => renderNatsConf("authorization { users: [] }", "troupe", [{ ...u, createdAt: "x" }])).toThrow(/no "# @troupe:worker-users" line/);
     expect(renderNatsConf("authorization { users: [] }", "troupe", [])).toBe("authorization { users: [] }");
+  });
+});
+
+describe("workerCredential", () => {
+  it("takes the environment's, else the worker's own user in the data dir, else the shared one", () => {
+    const shared = ensureCredentials(dir).worker;
+    const own = addWorkerUser(dir, "wn-local-01");
+    expect(workerCredential(dir, "wn-local-01", {})).toEqual({ user: own.user, password: own.password, from: "own user" });
+    expect(workerCredential(dir, "wn-remote", {})).toEqual({ user: shared.user, password: shared.password, from: "shared user" });
+    const env = { TROUPE_NATS_WORKER_USER: "worker-x", TROUPE_NATS_WORKER_PASSWORD: "Pw0123456789abcdefgh" };
+    expect(workerCredential(dir, "wn-local-01", env)).toEqual({ user: "worker-x", password: "Pw0123456789abcdefgh", from: "environment" });
   });
 });

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ID_MAX_LENGTH, isValidId } from "../ids.ts";
 import { subjectsFor } from "../subjects.ts";
-import { newPassword, type Credential } from "./credentials.ts";
+import { loadCredential, newPassword, passwordVar, userVar, type Credential } from "./credentials.ts";
 import { writePrivateFile } from "./private-file.ts";
 import { storeNames } from "./streams.ts";
 
@@ -82,6 +82,19 @@ export function addWorkerUser(dataDir: string, workerId: string, o: { rotate?: b
   const user: WorkerUser = { workerId, user: workerUserName(workerId), password: newPassword(), createdAt: (o.now ?? new Date()).toISOString() };
   saveWorkerUsers(dataDir, i >= 0 ? users.map((u, j) => (j === i ? user : u)) : [...users, user]);
   return user;
+}
+
+/**
+ * The credential a worker connects with, and where it came from: the environment's
+ * TROUPE_NATS_WORKER_USER/PASSWORD when set; else the worker's own user in the data dir's
+ * worker-users.json (on the NATS machine: `troupe up`'s workers, or any started there with an id that has
+ * one); else the shared worker user of credentials.env.
+ */
+export function workerCredential(dataDir: string, workerId: string, env: Record<string, string | undefined> = process.env): Credential & { from: "environment" | "own user" | "shared user" } {
+  if (env[userVar("worker")] && env[passwordVar("worker")]) return { ...loadCredential("worker", dataDir, env), from: "environment" };
+  const own = loadWorkerUsers(dataDir).find((u) => u.workerId === workerId);
+  if (own) return { user: own.user, password: own.password, from: "own user" };
+  return { ...loadCredential("worker", dataDir, env), from: "shared user" };
 }
 
 /** Removes a worker's user; false when it had none. */

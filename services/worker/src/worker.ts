@@ -7,7 +7,7 @@ import {
   createEvent, decodeCommand, errorBody, newId, subjectsFor, type AckReply, type AssignReply, type Command, type EventData,
   type EventType, type Subjects, type WorkerStatus,
 } from "@troupe/events";
-import { closeConnection, connectAs, INSTANCE_HEADER, putArtifact, WORKER_SERVICE_NAME, workerInboxPrefix, loadSecretsKeys, openSecretWithAny, publishEvent, SECRETS_KEY_VAR, SecretError, storeNames, type Logger } from "@troupe/events/node";
+import { closeConnection, connectAs, INSTANCE_HEADER, passwordVar, userVar, workerCredential, putArtifact, WORKER_SERVICE_NAME, workerInboxPrefix, loadSecretsKeys, openSecretWithAny, publishEvent, SECRETS_KEY_VAR, SecretError, storeNames, type Logger } from "@troupe/events/node";
 import { admit } from "./admission.ts";
 import { BrowserPool } from "./browser-pool.ts";
 import type { WorkerConfig } from "./config.ts";
@@ -96,7 +96,10 @@ export class Worker {
     const c = this.config;
     // A malformed key stops the start with a message that names it; a missing one only matters for jobs with a proxy password.
     this.secretsKeys = loadSecretsKeys(c.dataDir, this.o.env ?? process.env);
-    this.nc = await connectAs({ url: c.natsUrl, ca: c.natsCa, role: "worker", dataDir: c.dataDir, name: `troupe-worker ${c.workerId}`, log: this.log, waitOnFirstConnect: true, env: this.o.env, noAsyncTraces: true, inboxPrefix: workerInboxPrefix(c.workerId), ...(this.o.abort ? { abort: this.o.abort } : {}) });
+    const env = this.o.env ?? process.env;
+    const cred = workerCredential(c.dataDir, c.workerId, env);
+    this.log.info({ natsUser: cred.user, from: cred.from }, "NATS credential");
+    this.nc = await connectAs({ url: c.natsUrl, ca: c.natsCa, role: "worker", dataDir: c.dataDir, name: `troupe-worker ${c.workerId}`, log: this.log, waitOnFirstConnect: true, env: { ...env, [userVar("worker")]: cred.user, [passwordVar("worker")]: cred.password }, noAsyncTraces: true, inboxPrefix: workerInboxPrefix(c.workerId), ...(this.o.abort ? { abort: this.o.abort } : {}) });
     this.js = jetstream(this.nc);
     const me = (this.presence = presenceInfo(c.workerId, this.instanceId));
     await assertNoDuplicate(this.nc, c.prefix, me);
