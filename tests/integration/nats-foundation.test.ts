@@ -35,6 +35,12 @@ describe("troupe init", () => {
     expect((await (await new Kvm(nc).open("troupe-master")).status()).bucket).toBe("troupe-master");
   });
 
+  it("runs nats-server with a 20 s ping interval and 3 unanswered pings, so a paused client is dropped in about a minute", async () => {
+    const varz = (await (await fetch(`${nats.monitorUrl}/varz`)).json()) as { ping_interval: number; ping_max: number };
+    expect(varz.ping_interval).toBe(20 * 1e9);
+    expect(varz.ping_max).toBe(3);
+  });
+
   it("is idempotent and applies a changed heartbeat retention", async () => {
     const nc = await nats.connect("master");
     const again = await initStores(nc);
