@@ -50,6 +50,8 @@ describe("worker view", () => {
     const rebuilt = foldAll([reg(at(t)), second, beat("i", "busy", 90, t + 5000)]);
     expect(JSON.stringify(canonicalWorker(rebuilt))).toBe(JSON.stringify(canonicalWorker(before)));
     expect(before).toMatchObject({ cpu: 90, lastHeartbeatAt: at(t + 5000).toISOString() });
+    // A late heartbeat of the old process dated before the registration (a clock behind, a paused send) does not win over the registered one's.
+    expect(foldAll([...live, beat("i", "busy", 95, t + 9000)])).toMatchObject({ cpu: 10, lastHeartbeatAt: at(t + 11_000).toISOString() });
     // The whole stream rebuilt (events, then heartbeats) equals the live fold.
     const rebuiltAll = foldAll([reg(at(t)), second, beat("i", "busy", 90, t + 5000), beat("i-2", "online", 10, t + 11_000), beat("i", "busy", 90, t + 12_000), beat("i", "busy", 91, t + 13_000)]);
     expect(JSON.stringify(canonicalWorker(rebuiltAll))).toBe(JSON.stringify(canonicalWorker(w)));

@@ -9,9 +9,30 @@ import type { Capabilities } from "../payloads.ts";
  * Two streams feed a worker: TROUPE_EVENTS (lifecycle and the job outcomes it
  * produced) and TROUPE_HEARTBEATS (telemetry). A consumer may interleave them in
  * any order, so each stream only writes its own fields and the derived fields
- * (status, lastSeen, rates) are a pure function of both parts — the final view
- * does not depend on the interleaving.
+ * (status, lastSeen, rates, and the telemetry shown) are a pure function of both
+ * parts — the final view does not depend on the interleaving. Heartbeats are kept
+ * per worker process (`heartbeats`), and the one shown is the registered
+ * process's: which process is registered comes from the other stream.
  */
+
+/** The latest heartbeat of one process (instance) of a worker. */
+export interface HeartbeatPart {
+  instanceId: string;
+  at: string;
+  status: "online" | "busy" | "draining";
+  currentJobs: number;
+  maxJobs: number;
+  heartbeatMs?: number;
+  jobIds: string[];
+  cpu: number;
+  memory: number;
+  memoryTotal?: number;
+  disk: number;
+  network: number;
+}
+
+/** How many processes' latest heartbeats a worker view keeps (a restart, a paused twin, the one before). */
+export const HEARTBEAT_PARTS = 3;
 
 /** Stored status. `suspect` is never stored: it is derived at read time from lastSeen (see `workerPresence`). */
 export type WorkerStatusView = "online" | "busy" | "suspect" | "draining" | "offline" | "lost";
@@ -58,7 +79,14 @@ export interface WorkerView {
   lifecycleAt?: string;
   /** From TROUPE_EVENTS: time of the latest event the worker itself produced. */
   lastEventAt?: string;
-  /** From TROUPE_HEARTBEATS: status claimed by the latest heartbeat and its time. */
+  /**
+   * From TROUPE_HEARTBEATS: the latest heartbeat of each of the worker's last HEARTBEAT_PARTS processes, the
+   * latest folded first. The telemetry above (cpu … jobIds, currentJobs) and the four fields below are the
+   * shown one's (`shownHeartbeat`): the registered process's, so another process with its id (one paused,
+   * then resumed beside its replacement) does not make the view flip between the two.
+   */
+  heartbeats?: HeartbeatPart[];
+  /** The shown heartbeat's status claim and time. */
   heartbeatStatus?: "online" | "busy" | "draining";
   lastHeartbeatAt?: string;
   /** From TROUPE_HEARTBEATS: the job slots the latest heartbeat claimed (maxJobs is the newer of it and the registration's). */
@@ -96,7 +124,7 @@ function copyWorker(w: WorkerView): WorkerView {
     disk: w.disk, network: w.network, jobsCompleted: w.jobsCompleted, jobsFailed: w.jobsFailed, successRate: w.successRate,
     averageJobDuration: w.averageJobDuration, averageResponseTime: w.averageResponseTime, registeredAt: w.registeredAt, lastSeen: w.lastSeen,
     lifecycle: w.lifecycle, lifecycleAt: w.lifecycleAt, lastEventAt: w.lastEventAt, heartbeatStatus: w.heartbeatStatus,
-    lastHeartbeatAt: w.lastHeartbeatAt, heartbeatMaxJobs: w.heartbeatMaxJobs, heartbeatMs: w.heartbeatMs, durationSum: w.durationSum, durationCount: w.durationCount, responseTimeSum: w.responseTimeSum,
+    heartbeats: w.heartbeats, lastHeartbeatAt: w.lastHeartbeatAt, heartbeatMaxJobs: w.heartbeatMaxJobs, heartbeatMs: w.heartbeatMs, durationSum: w.durationSum, durationCount: w.durationCount, responseTimeSum: w.responseTimeSum,
     responseTimeCount: w.responseTimeCount,
   };
 }
@@ -124,14 +152,40 @@ export function deriveWorkerStatus(w: Pick<WorkerView, "lifecycle" | "lifecycleA
   return w.lifecycle === "registered" || w.lifecycle === "lost" ? "online" : "offline";
 }
 
+/**
+ * The heartbeat a view shows: with no registration known, the latest folded; else the registered process's;
+ * without one yet, the latest dated before that registration (the process it replaced, last known), else none.
+ * The master judges presence the same way (services/master state.ts ignores other processes' heartbeats).
+ */
+export function shownHeartbeat(w: Pick<WorkerView, "heartbeats" | "instanceId" | "registeredAt">): HeartbeatPart | undefined {
+  const parts = w.heartbeats;
+  if (!parts?.length) return undefined;
+  if (w.instanceId === undefined) return parts[0];
+  const own = parts.find((p) => p.instanceId === w.instanceId);
+  if (own) return own;
+  const reg = w.registeredAt;
+  return reg === undefined ? undefined : parts.find((p) => isoAfter(p.at, reg));
+}
+
 function derive(w: WorkerView): WorkerView {
+  const hb = shownHeartbeat(w);
+  w.heartbeatStatus = hb?.status;
+  w.lastHeartbeatAt = hb?.at;
+  w.heartbeatMaxJobs = hb?.maxJobs;
+  w.heartbeatMs = hb?.heartbeatMs;
+  w.currentJobs = hb?.currentJobs ?? 0;
+  w.jobIds = hb?.jobIds ?? [];
+  w.cpu = hb?.cpu ?? 0;
+  w.memory = hb?.memory ?? 0;
+  w.memoryTotal = hb?.memoryTotal;
+  w.disk = hb?.disk ?? 0;
+  w.network = hb?.network ?? 0;
   const finished = w.jobsCompleted + w.jobsFailed;
   w.status = deriveWorkerStatus(w);
   w.successRate = finished === 0 ? 0 : (w.jobsCompleted / finished) * 100;
   w.averageJobDuration = w.durationCount === 0 ? 0 : w.durationSum / w.durationCount;
   w.averageResponseTime = w.responseTimeCount === 0 ? 0 : w.responseTimeSum / w.responseTimeCount;
-  const seen = later(w.lastEventAt, w.lastHeartbeatAt);
-  if (seen !== undefined) w.lastSeen = seen;
+  w.lastSeen = later(w.lastEventAt, w.lastHeartbeatAt);
   // By time, not by which stream was folded last (a rebuild folds the events before the heartbeats).
   const hbNewer = w.lastHeartbeatAt !== undefined && (w.registeredAt === undefined || isoAfter(w.registeredAt, w.lastHeartbeatAt));
   w.maxJobs = hbNewer ? (w.heartbeatMaxJobs ?? 0) : (w.capabilities?.maxConcurrentJobs ?? w.heartbeatMaxJobs ?? 0);
@@ -181,22 +235,19 @@ export function evolveWorker(view: WorkerView | undefined, event: WorkerEvent): 
       break;
     case "worker.heartbeat": {
       const d = event.data;
-      // Another process with this worker id (one paused, then resumed after a new one registered) is not this
-      // worker: taking its heartbeats made the view flip between the two every few seconds. The master ignores
-      // them too (services/master state.ts). Only those dated from the registration on are ignored, so a
-      // rebuild (events before heartbeats) keeps an earlier instance's heartbeats, as the live fold did.
-      if (w.instanceId !== undefined && d.instanceId !== w.instanceId && w.registeredAt !== undefined && !isoAfter(t, w.registeredAt)) break;
-      w.heartbeatStatus = d.status;
-      w.lastHeartbeatAt = t;
-      w.currentJobs = d.currentJobs;
-      w.heartbeatMaxJobs = d.maxConcurrentJobs;
-      if (d.heartbeatMs !== undefined) w.heartbeatMs = d.heartbeatMs;
-      w.jobIds = d.jobIds;
-      w.cpu = d.metrics.cpuUsage;
-      w.memory = d.metrics.memoryUsage;
-      if (d.metrics.memoryTotal !== undefined) w.memoryTotal = d.metrics.memoryTotal;
-      w.disk = d.metrics.diskUsage;
-      w.network = d.metrics.networkUsage;
+      const parts = w.heartbeats ?? [];
+      const before = parts.find((p) => p.instanceId === d.instanceId);
+      const m = d.metrics;
+      // memoryTotal and heartbeatMs are optional: an absent one keeps what this process said before.
+      const heartbeatMs = d.heartbeatMs ?? before?.heartbeatMs;
+      const memoryTotal = m.memoryTotal ?? before?.memoryTotal;
+      const part: HeartbeatPart = {
+        instanceId: d.instanceId, at: t, status: d.status, currentJobs: d.currentJobs, maxJobs: d.maxConcurrentJobs,
+        ...(heartbeatMs !== undefined ? { heartbeatMs } : {}), jobIds: d.jobIds,
+        cpu: m.cpuUsage, memory: m.memoryUsage, ...(memoryTotal !== undefined ? { memoryTotal } : {}), disk: m.diskUsage, network: m.networkUsage,
+      };
+      // Heartbeats fold in their stream's order, wherever the events are: the parts do not depend on the interleaving.
+      w.heartbeats = [part, ...parts.filter((p) => p.instanceId !== d.instanceId)].slice(0, HEARTBEAT_PARTS);
       break;
     }
   }

@@ -51,8 +51,6 @@ function addWorkerMinute(store: ViewStore, workerId: string, time: string | numb
  */
 export interface HeartbeatSample {
   workerId: string;
-  /** The heartbeat's process: a sample of another instance than the registered one is folded whole (writer.ts). */
-  instanceId: string;
   /** minuteOf(event.time). */
   minute: number;
   cpuUsage: number;
@@ -101,7 +99,7 @@ export function foldEvent(store: ViewStore, e: TroupeEvent, o: FoldOptions): Fol
   store.putWorker(evolveWorker(store.worker(we.data.workerId), we));
   if (we.type === "worker.heartbeat") {
     const metrics = we.data.metrics;
-    foldHeartbeatSample(store, { workerId: we.data.workerId, instanceId: we.data.instanceId, minute: minuteOf(we.time), cpuUsage: metrics.cpuUsage, memoryUsage: metrics.memoryUsage }, o);
+    foldHeartbeatSample(store, { workerId: we.data.workerId, minute: minuteOf(we.time), cpuUsage: metrics.cpuUsage, memoryUsage: metrics.memoryUsage }, o);
   }
   return OK;
 }

@@ -37,7 +37,7 @@ export interface PackedBatch {
    * them (`HeartbeatSample`), so the writer thread does not parse them. Most
    * of a heartbeat stream: 1,000 workers beat ~20 times each per 20,000-event batch.
    */
-  samples?: { idx: Uint32Array; minute: Float64Array; cpu: Float64Array; mem: Float64Array; workers: string; instances: string };
+  samples?: { idx: Uint32Array; minute: Float64Array; cpu: Float64Array; mem: Float64Array; workers: string };
 }
 
 /** Heartbeat fields whose absence keeps the previous value in the worker view (events/src/views/worker.ts): bits of a mask. */
@@ -57,15 +57,14 @@ export function stickyMask(hb: { heartbeatMs?: number; metrics: { memoryTotal?: 
  * `heartbeatMs`), which an absent value leaves as they were. The first `n`
  * valid events of a batch in order: a heartbeat's worker (null: any other
  * valid event, a barrier) and the sticky fields it sets (stickyMask; a
- * boolean means memoryTotal). With `instances` (each heartbeat's instance id), only
- * heartbeats of the same instance overwrite one (the worker view ignores another instance's
- * heartbeats from the registered instance's registration on), and one of another instance between
- * them breaks the chain. Pure; 1 = overwritten.
+ * boolean means memoryTotal). A worker view keeps the latest heartbeat of each
+ * process (events/src/views/worker.ts, `heartbeats`), so what overwrites a heartbeat is a
+ * later one of the same process: pass `workerHeartbeatKey`s, not bare worker ids. Pure; 1 = overwritten.
  */
-export function overwrittenHeartbeats(workers: readonly (string | null)[], sticky: ArrayLike<number | boolean>, n = workers.length, instances?: readonly (string | null)[]): Uint8Array {
+export function overwrittenHeartbeats(workers: readonly (string | null)[], sticky: ArrayLike<number | boolean>, n = workers.length): Uint8Array {
   const out = new Uint8Array(n);
-  // Per worker, seen later in the batch: the sticky fields those later heartbeats set between them, and their instance.
-  let later = new Map<string, { set: number; instance: string | null | undefined }>();
+  // Per key, seen later in the batch: the sticky fields those later heartbeats set between them.
+  let later = new Map<string, number>();
   for (let k = n - 1; k >= 0; k--) {
     const worker = workers[k] as string | null;
     if (worker === null) {
@@ -73,15 +72,15 @@ export function overwrittenHeartbeats(workers: readonly (string | null)[], stick
       continue;
     }
     const mine = Number(sticky[k]);
-    const instance = instances?.[k];
-    const seen = later.get(worker);
-    if (seen !== undefined && seen.instance === instance) {
-      if ((mine & ~seen.set) === 0) out[k] = 1;
-      seen.set |= mine;
-    } else later.set(worker, { set: mine, instance });
+    const laterSet = later.get(worker);
+    if (laterSet !== undefined && (mine & ~laterSet) === 0) out[k] = 1;
+    later.set(worker, (laterSet ?? 0) | mine);
   }
   return out;
 }
+
+/** What identifies the part of a worker view a heartbeat overwrites: its worker and its process (ids hold no space). */
+export const workerHeartbeatKey = (workerId: string, instanceId: string) => `${workerId} ${instanceId}`;
 
 /**
  * Builds a batch one message at a time: validates it and copies what the
@@ -104,7 +103,7 @@ export class BatchPacker {
    */
   private hbN = 0;
   private hbWorker: (string | null)[] = [];
-  private hbInstance: (string | null)[] = [];
+  private hbKey: (string | null)[] = [];
   private readonly hbIndex: Uint32Array;
   private readonly hbSticky: Uint8Array;
   private readonly hbMinute: Float64Array;
@@ -156,14 +155,14 @@ export class BatchPacker {
         if (d.value.type === "worker.heartbeat") {
           const hb = d.value.data;
           this.hbWorker[k] = hb.workerId;
-          this.hbInstance[k] = hb.instanceId;
+          this.hbKey[k] = workerHeartbeatKey(hb.workerId, hb.instanceId);
           this.hbSticky[k] = stickyMask(hb);
           this.hbMinute[k] = minuteOf(notAfterPublished(d.value, publishedMs).time); // as the writer folds it
           this.hbCpu[k] = hb.metrics.cpuUsage;
           this.hbMem[k] = hb.metrics.memoryUsage;
         } else {
           this.hbWorker[k] = null;
-          this.hbInstance[k] = null;
+          this.hbKey[k] = null;
         }
       }
     } else this.subjectList.push(subject);
@@ -180,23 +179,20 @@ export class BatchPacker {
   }
 
   private samples(): NonNullable<PackedBatch["samples"]> {
-    const skip = overwrittenHeartbeats(this.hbWorker, this.hbSticky, this.hbN, this.hbInstance);
+    const skip = overwrittenHeartbeats(this.hbKey, this.hbSticky, this.hbN);
     let count = 0;
     for (let k = 0; k < this.hbN; k++) count += skip[k] as number;
-    const out = { idx: new Uint32Array(count), minute: new Float64Array(count), cpu: new Float64Array(count), mem: new Float64Array(count), workers: "", instances: "" };
+    const out = { idx: new Uint32Array(count), minute: new Float64Array(count), cpu: new Float64Array(count), mem: new Float64Array(count), workers: "" };
     const workers: string[] = new Array(count);
-    const instances: string[] = new Array(count);
     for (let k = 0, j = 0; k < this.hbN; k++) {
       if (!skip[k]) continue;
       out.idx[j] = this.hbIndex[k] as number;
       out.minute[j] = this.hbMinute[k] as number;
       out.cpu[j] = this.hbCpu[k] as number;
       out.mem[j] = this.hbMem[k] as number;
-      instances[j] = this.hbInstance[k] as string;
       workers[j++] = this.hbWorker[k] as string;
     }
     out.workers = workers.join("\n");
-    out.instances = instances.join("\n");
     return out;
   }
 
@@ -217,7 +213,7 @@ export class BatchPacker {
     this.subjectList = [];
     this.hbN = 0;
     this.hbWorker = [];
-    this.hbInstance = [];
+    this.hbKey = [];
     this.validating = this.validate;
     this.n = 0;
     this.at = 0;
@@ -276,10 +272,9 @@ export function unpack(b: PackedBatch, s: Subjects): RawMessage[] {
   const sm = b.samples;
   if (sm && sm.idx.length > 0) {
     const workers = sm.workers.split("\n");
-    const instances = sm.instances.split("\n");
     for (let k = 0; k < sm.idx.length; k++) {
       const i = sm.idx[k] as number;
-      out[i] = new PackedMessage(b, text, i, s, undefined, undefined, { workerId: workers[k] as string, instanceId: instances[k] as string, minute: sm.minute[k] as number, cpuUsage: sm.cpu[k] as number, memoryUsage: sm.mem[k] as number });
+      out[i] = new PackedMessage(b, text, i, s, undefined, undefined, { workerId: workers[k] as string, minute: sm.minute[k] as number, cpuUsage: sm.cpu[k] as number, memoryUsage: sm.mem[k] as number });
     }
   }
   return out;

@@ -382,9 +382,7 @@ export class ReadModelWriter {
         }
         last = m.seq;
         lastMs = m.publishedMs;
-        // A sample-only heartbeat is one a later heartbeat of its process overwrites: true when its process is the
-        // registered one; another's may be ignored by time (evolveWorker), so it is folded whole.
-        if (m.sample && sampleOnly(this.store.worker(m.sample.workerId)?.instanceId, m.sample.instanceId)) {
+        if (m.sample) {
           foldHeartbeatSample(this.store, m.sample, { seriesCutoffMs: cutoff });
           result.applied++;
           continue;
@@ -446,7 +444,3 @@ export class ReadModelWriter {
   }
 }
 
-/** Whether a heartbeat marked overwritten (packed.ts) may be folded as its series sample alone. */
-export function sampleOnly(registeredInstance: string | undefined, heartbeatInstance: string): boolean {
-  return registeredInstance === undefined || registeredInstance === heartbeatInstance;
-}
