@@ -1,7 +1,7 @@
 import { fileURLToPath } from "node:url";
 import {
   addWorkerUser, bool, connectAs, defineCommand, dialNameOf, ensureCredentials, initStores, int, loadWorkerUsers, natsServerTlsOptions, plainAfterTlsWarning, resolveServerTls,
-  assertPortsFree, shutdownSignal, startNatsServer, str, UsageError, withNatsConfigLock, type RunningNatsServer,
+  assertPortsFree, passwordVar, shutdownSignal, startNatsServer, str, UsageError, userVar, withNatsConfigLock, type RunningNatsServer,
 } from "@troupe/events/node";
 import { startDemoJobs } from "../../ui/demo/generator.ts";
 import { startDemoSite, type DemoSite } from "../../ui/demo/site.ts";
@@ -63,6 +63,14 @@ Everything stops on Ctrl-C: workers drain first, then UI, projector, master, nat
       [v.masterPort, "master metrics", "--master-port"], [v.projectorPort, "projector metrics", "--projector-port"],
       ...(v.demo ? [[v.demoPort, "demo site", "--demo-port"] as [number, string, string]] : [])], { owner: "the stack" });
     await assertPortsFree(v.uiHost, [[v.uiPort, "dashboard", "--ui-port"]], { owner: "the stack" });
+    // Each local worker runs as its own NATS user (as `troupe worker-user add` makes one), so none of them may act
+    // for another worker, and none needs the shared worker credential; in worker-users.json, kept across runs.
+    // Before the UI build: a malformed worker-users.json stops `up` at once.
+    const localIds = Array.from({ length: v.workers }, (_, i) => `wn-local-${String(i + 1).padStart(2, "0")}`);
+    await withNatsConfigLock(v.dataDir, () => {
+      const known = new Set(loadWorkerUsers(v.dataDir).map((u) => u.workerId));
+      for (const id of localIds) if (!known.has(id)) addWorkerUser(v.dataDir, id);
+    });
     // Build before anything starts: a first build takes a while and would otherwise race the services.
     await ensureUiBuild(say);
     const credentials = ensureCredentials(v.dataDir);
@@ -73,13 +81,6 @@ Everything stops on Ctrl-C: workers drain first, then UI, projector, master, nat
     if (tls?.issued) say(`made a TLS certificate for ${tls.hosts?.join(", ")}, signed by ${tls.caFile}`);
     const plain = tls ? undefined : plainAfterTlsWarning(v.dataDir, "troupe up");
     if (plain) say(plain);
-    // Each local worker runs as its own NATS user (as `troupe worker-user add` makes one), so none of them may act
-    // for another worker, and none needs the shared worker credential; in worker-users.json, kept across runs.
-    const localIds = Array.from({ length: v.workers }, (_, i) => `wn-local-${String(i + 1).padStart(2, "0")}`);
-    await withNatsConfigLock(v.dataDir, () => {
-      const known = new Set(loadWorkerUsers(v.dataDir).map((u) => u.workerId));
-      for (const id of localIds) if (!known.has(id)) addWorkerUser(v.dataDir, id);
-    });
     say(`starting nats-server (credentials in ${v.dataDir}/credentials.env, the local workers' own users in ${v.dataDir}/worker-users.json${v.sharedWorkerUser ? "" : "; no shared worker user"})`);
     let nats: RunningNatsServer | undefined;
     const procs: Managed[] = [];
@@ -147,8 +148,10 @@ Everything stops on Ctrl-C: workers drain first, then UI, projector, master, nat
       run("ui", ["ui"]);
       for (let i = 1; i <= v.workers; i++) {
         const nn = String(i).padStart(2, "0");
-        // It finds its own user in the data dir's worker-users.json (workerCredential): no password on a command line.
+        // It finds its own user in the data dir's worker-users.json (workerCredential): no password on a command line,
+        // and none from this shell (a shell that sourced credentials.env would have it run as the shared user).
         run(`worker-${i}`, ["worker"], {
+          [userVar("worker")]: undefined, [passwordVar("worker")]: undefined,
           TROUPE_WORKER_NAME: `Worker Node Local ${nn}`, TROUPE_WORKER_ID: `wn-local-${nn}`, TROUPE_WORKER_PORT: "0",
           TROUPE_MAX_JOBS: String(v.maxJobs), TROUPE_DRAIN_GRACE_MS: String(WORKER_DRAIN_GRACE_MS),
           // The whole stack shares this machine, so machine-wide CPU says little about a local

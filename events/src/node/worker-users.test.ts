@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -102,5 +102,16 @@ describe("workerCredential", () => {
     expect(workerCredential(dir, "wn-remote", {})).toEqual({ user: shared.user, password: shared.password, from: "shared user" });
     const env = { TROUPE_NATS_WORKER_USER: "worker-x", TROUPE_NATS_WORKER_PASSWORD: "Pw0123456789abcdefgh" };
     expect(workerCredential(dir, "wn-local-01", env)).toEqual({ user: "worker-x", password: "Pw0123456789abcdefgh", from: "environment" });
+  });
+
+  it("goes on as the shared user, saying why, when worker-users.json cannot be read; the file's own errors tell reading from parsing", () => {
+    const shared = ensureCredentials(dir).worker;
+    writeFileSync(workerUsersPath(dir), "{ truncated");
+    const cred = workerCredential(dir, "wn-remote", {});
+    expect(cred).toMatchObject({ user: shared.user, from: "shared user" });
+    expect(cred.problem).toMatch(/worker-users\.json: not valid JSON .*; fix it \(its users are cut off at the next reload without it\)$/);
+    rmSync(workerUsersPath(dir));
+    mkdirSync(workerUsersPath(dir)); // a directory: readable by nobody as a file
+    expect(() => loadWorkerUsers(dir)).toThrow(/worker-users\.json: cannot be read \(EISDIR/);
   });
 });

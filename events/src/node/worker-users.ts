@@ -44,11 +44,18 @@ function checkWorkerId(id: string): string {
 export function loadWorkerUsers(dataDir: string): WorkerUser[] {
   const file = workerUsersPath(dataDir);
   if (!existsSync(file)) return [];
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (e) {
+    throw new Error(`${file}: cannot be read (${(e as Error).message})`, { cause: e });
+  }
   let parsed: unknown;
   try {
-    parsed = JSON.parse(readFileSync(file, "utf8"));
+    parsed = JSON.parse(text);
   } catch (e) {
-    throw new Error(`${file}: not valid JSON (${(e as Error).message}); fix or remove it`, { cause: e });
+    // Not "or remove it": removing it drops every per-worker user at the next reload.
+    throw new Error(`${file}: not valid JSON (${(e as Error).message}); fix it (its users are cut off at the next reload without it)`, { cause: e });
   }
   const users = (parsed as { version?: unknown; users?: unknown } | null)?.users;
   if ((parsed as { version?: unknown } | null)?.version !== 1 || !Array.isArray(users)) throw new Error(`${file}: expected {"version": 1, "users": [...]}`);
@@ -90,11 +97,19 @@ export function addWorkerUser(dataDir: string, workerId: string, o: { rotate?: b
  * worker-users.json (on the NATS machine: `troupe up`'s workers, or any started there with an id that has
  * one); else the shared worker user of credentials.env.
  */
-export function workerCredential(dataDir: string, workerId: string, env: Record<string, string | undefined> = process.env): Credential & { from: "environment" | "own user" | "shared user" } {
+export function workerCredential(dataDir: string, workerId: string, env: Record<string, string | undefined> = process.env): Credential & { from: "environment" | "own user" | "shared user"; problem?: string } {
   if (env[userVar("worker")] && env[passwordVar("worker")]) return { ...loadCredential("worker", dataDir, env), from: "environment" };
-  const own = loadWorkerUsers(dataDir).find((u) => u.workerId === workerId);
+  let own: WorkerUser | undefined;
+  let problem: string | undefined;
+  try {
+    own = loadWorkerUsers(dataDir).find((u) => u.workerId === workerId);
+  } catch (e) {
+    // A worker that never had its own user must not stop over that file (readable only by the NATS machine's
+    // owner, or broken): it goes on as the shared user, and the caller says why.
+    problem = (e as Error).message;
+  }
   if (own) return { user: own.user, password: own.password, from: "own user" };
-  return { ...loadCredential("worker", dataDir, env), from: "shared user" };
+  return { ...loadCredential("worker", dataDir, env), from: "shared user", ...(problem ? { problem } : {}) };
 }
 
 /** Removes a worker's user; false when it had none. */

@@ -395,7 +395,12 @@ export class Master {
 
   /** Whether the worker may be given jobs at all under this master's settings (requireAttemptTokens). */
   private mayAssign(w: WorkerView): boolean {
-    if (!this.cfg.requireAttemptTokens || w.tokens) return true;
+    if (!this.cfg.requireAttemptTokens) return true;
+    if (w.tokens) {
+      // Logged again should it ever register without them (a downgrade, a forged registration).
+      if (this.tokenlessSkipped.size > 0) this.tokenlessSkipped.delete(w.id);
+      return true;
+    }
     if (!this.tokenlessSkipped.has(w.id)) {
       this.tokenlessSkipped.add(w.id);
       this.log.warn({ workerId: w.id }, "worker takes no attempt tokens (an older release) and gets no jobs: --require-attempt-tokens is set; upgrade it");

@@ -23,4 +23,19 @@ describe("a master that requires attempt tokens", () => {
     expect(current.accepted[0]?.token).toMatch(/^[A-Za-z0-9_-]{22}$/);
     expect(old.accepted).toEqual([]);
   });
+
+  it("backs a job off once every worker it may ask refused it, however many tokenless workers are online (they are not asked)", async () => {
+    const old = await fakeWorker(suite.nats, { id: "w-tokenless-2", slots: 2, tokens: false });
+    const grumpy = await fakeWorker(suite.nats, { id: "w-refuses", slots: 2, behaviour: () => ({ kind: "refuse", reason: "cpu" }) });
+    suite.workers.push(old, grumpy);
+    await waitFor("both registered", () => ["w-tokenless-2", "w-refuses"].every((id) => suite.master.master.state.workers.get(id)?.lifecycle === "online"));
+    const id = jobIdOf(await submit(suite.ui, { url: "https://example.com/refused-by-all-who-may" }));
+    // Refused by the one worker it may ask: requeued with a back-off, not asked again at once (a refusal costs two log entries).
+    const job = await waitFor("requeued with a back-off", () => {
+      const j = lookupJob(suite.master.master.state, id);
+      return j?.status === "requeued" && j.notBefore !== undefined && Date.parse(j.notBefore) > Date.parse(j.updatedAt) ? j : undefined;
+    });
+    expect(Date.parse(job.notBefore!) - Date.parse(job.updatedAt)).toBeGreaterThanOrEqual(50);
+    expect(old.accepted).toEqual([]);
+  });
 });

@@ -99,6 +99,7 @@ export class Worker {
     const env = this.o.env ?? process.env;
     const cred = workerCredential(c.dataDir, c.workerId, env);
     this.log.info({ natsUser: cred.user, from: cred.from }, "NATS credential");
+    if (cred.problem) this.log.warn({ err: cred.problem }, "worker-users.json not read: connecting as the shared worker user");
     this.nc = await connectAs({ url: c.natsUrl, ca: c.natsCa, role: "worker", dataDir: c.dataDir, name: `troupe-worker ${c.workerId}`, log: this.log, waitOnFirstConnect: true, env: { ...env, [userVar("worker")]: cred.user, [passwordVar("worker")]: cred.password }, noAsyncTraces: true, inboxPrefix: workerInboxPrefix(c.workerId), ...(this.o.abort ? { abort: this.o.abort } : {}) });
     this.js = jetstream(this.nc);
     const me = (this.presence = presenceInfo(c.workerId, this.instanceId));
