@@ -17,7 +17,7 @@ import { startTestNats, type TestNats } from "@troupe/tests/harness";
 import { chromiumPath } from "./machine.ts";
 import type { Bench, BenchReport, Figure } from "./report.ts";
 import { latencySummary } from "./stats.ts";
-import { chromiumArgs } from "../services/worker/src/browser-pool.ts";
+import { CHROMIUM_IGNORED_DEFAULT_ARGS, chromiumArgs } from "../services/worker/src/browser-pool.ts";
 import { readStreamPush } from "../services/projector/src/push-read.ts";
 
 /** A body the size of a typical Troupe event envelope (a job.submitted with a small scenario is ~0.5 kB). */
@@ -135,7 +135,7 @@ export async function launchBareChromium(executablePath = chromiumPath()): Promi
   const dir = mkdtempSync(join(tmpdir(), "troupe-bench-chromium-"));
   let browser: Browser;
   try {
-    browser = await puppeteer.launch({ executablePath, headless: true, args: chromiumArgs(dir), handleSIGINT: false, handleSIGTERM: false, handleSIGHUP: false });
+    browser = await puppeteer.launch({ executablePath, headless: true, args: chromiumArgs(dir), ignoreDefaultArgs: CHROMIUM_IGNORED_DEFAULT_ARGS, handleSIGINT: false, handleSIGTERM: false, handleSIGHUP: false });
   } catch (e) {
     rmSync(dir, { recursive: true, force: true });
     throw new Error(`cannot start Chromium at ${executablePath} (set TROUPE_CHROMIUM_PATH): ${(e as Error).message}`, { cause: e });

@@ -15,13 +15,22 @@ export function chromiumArgs(userDataDir: string): string[] {
   return args;
 }
 
+/**
+ * Puppeteer's default flags that Troupe leaves out. `--disable-ipc-flooding-protection`: with it, a page flooding
+ * history.pushState/replaceState or location.hash changes queued work on the browser process's main thread that
+ * took 20–60 s to drain, stalling every job on that browser and its context's close (so the hard timeout ended in
+ * killing the browser). Without it, Blink drops a frame's renderer-initiated navigations past 200 per 10 s
+ * (page.goto is not counted), and the context closes in milliseconds (measured 2026-11-29, docs/worker.md).
+ */
+export const CHROMIUM_IGNORED_DEFAULT_ARGS = ["--disable-ipc-flooding-protection"];
+
 /** Launches Chromium with a fresh profile directory, removed when the browser closes. */
 export async function launchChromium(executablePath: string): Promise<Browser> {
   const dir = mkdtempSync(join(tmpdir(), PROFILE_PREFIX));
   let browser: Browser;
   try {
     // Over a pipe, Chromium exits when the worker dies, even by SIGKILL (over a WebSocket it would live on, orphaned).
-    browser = await puppeteer.launch({ executablePath, headless: true, pipe: true, args: chromiumArgs(dir), handleSIGINT: false, handleSIGTERM: false, handleSIGHUP: false });
+    browser = await puppeteer.launch({ executablePath, headless: true, pipe: true, args: chromiumArgs(dir), ignoreDefaultArgs: CHROMIUM_IGNORED_DEFAULT_ARGS, handleSIGINT: false, handleSIGTERM: false, handleSIGHUP: false });
   } catch (e) {
     rmSync(dir, { recursive: true, force: true });
     throw new Error(`cannot start Chromium at ${executablePath} (set TROUPE_CHROMIUM_PATH): ${(e as Error).message}`, { cause: e });
@@ -221,7 +230,8 @@ export class BrowserPool {
           const closed = await Promise.race([closing, deadline]);
           clearTimeout(timer);
           // A page can keep the browser process too busy to close it (a history.pushState flood did, for minutes,
-          // starving every other job on it): the hard timeout must really stop the page, so the browser goes.
+          // starving every other job on it, until CHROMIUM_IGNORED_DEFAULT_ARGS; a document.title flood or history
+          // calls spread over many frames still do): the hard timeout must really stop the page, so the browser goes.
           if (!closed) this.kill(slot, "a job's browser context did not close in time (a page keeps the browser busy)");
         }
         await this.closeIfIdle(slot);

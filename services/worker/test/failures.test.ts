@@ -97,6 +97,24 @@ describe("hard timeout and cancel", () => {
     await waitFor("the context to be released", () => open.pool.openContexts === 0 && open.running.size === 0);
   });
 
+  it("a page flooding history.pushState: its hard timeout closes it in time, and the job beside it on the same browser completes (the browser is not killed)", async () => {
+    await waitFor("no job left on the worker", () => open.running.size === 0 && open.pool.openContexts === 0, 30_000);
+    const pid = open.pool.activePid;
+    const timeoutMs = 4000;
+    const flood = await assign(open, { timeoutMs, scenario: { steps: [{ type: "navigate", url: pages.url("/flood") }, { type: "wait", ms: 60_000 }] } }, "flood");
+    await events.wait("job.progress", (e) => e.data.jobId === flood && e.data.stepsDone === 1);
+    // Beside it: an ordinary job whose steps run through the flood and past its hard timeout.
+    const beside = await assign(open, { timeoutMs: 60_000, scenario: { steps: [{ type: "navigate", url: pages.url("/form") }, { type: "wait", ms: timeoutMs + 2000 }, { type: "extract", fields: { h: { selector: "#heading" } } }] } }, "beside-flood");
+    const f = await failed(flood);
+    const started = await events.wait("job.started", (e) => e.data.jobId === flood);
+    expect(f.data.error).toMatchObject({ code: "timeout", message: expect.stringMatching(/hard timeout/) });
+    expect(Date.parse(f.time) - Date.parse(started.time)).toBeLessThan(timeoutMs + 3000);
+    const b = await events.final(beside);
+    expect(b.type, JSON.stringify(b.data)).toBe("job.completed");
+    expect(open.pool.activePid).toBe(pid);
+    await waitFor("both contexts released", () => open.pool.openContexts === 0 && open.running.size === 0);
+  }, 90_000);
+
   it("troupe.worker.<id>.cancel stops a running job", async () => {
     const id = await assign(open, { scenario: { steps: [{ type: "navigate", url: pages.url("/form") }, { type: "wait", ms: 30_000 }] } }, "cancel");
     await events.wait("job.progress", (e) => e.data.jobId === id && e.data.stepsDone === 1);

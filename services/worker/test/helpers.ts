@@ -38,6 +38,10 @@ navigator.geolocation.getCurrentPosition((p) => geo(JSON.stringify({ lat: p.coor
 </body></html>`,
   "/big": `<!doctype html><html><head><title>big</title></head><body><div id="big">${"<p>lorem ipsum dolor sit amet</p>".repeat(8000)}</div></body></html>`,
   "/error": `<!doctype html><html><head><title>broken</title></head><body><p id="p">x</p><script>console.error("boom from the page")</script></body></html>`,
+  // A hostile page: floods the session history (it kept Chromium's browser process busy for minutes).
+  "/flood": `<!doctype html><html><head><title>flood</title></head><body><p id="p">flooding</p><script>
+setInterval(() => { for (let i = 0; i < 1000; i++) history.pushState({}, "", "#" + Math.random()); }, 0);
+</script></body></html>`,
 };
 
 export interface TestPages {
