@@ -15,20 +15,26 @@ import type { Capabilities } from "../payloads.ts";
  * process's: which process is registered comes from the other stream.
  */
 
-/** The latest heartbeat of one process (instance) of a worker. */
-export interface HeartbeatPart {
-  instanceId: string;
-  at: string;
-  status: "online" | "busy" | "draining";
+/** What a heartbeat tells of a worker's load and machine, as a view shows it. */
+export interface WorkerTelemetry {
   currentJobs: number;
-  maxJobs: number;
-  heartbeatMs?: number;
+  /** Jobs the worker said it runs in its latest heartbeat. */
   jobIds: string[];
+  /** Latest heartbeat metrics: cpu and disk in %, memory in MB, network in Mbps. */
   cpu: number;
   memory: number;
   memoryTotal?: number;
   disk: number;
   network: number;
+}
+
+/** The latest heartbeat of one process (instance) of a worker. */
+export interface HeartbeatPart extends WorkerTelemetry {
+  instanceId: string;
+  at: string;
+  status: "online" | "busy" | "draining";
+  maxJobs: number;
+  heartbeatMs?: number;
 }
 
 /** How many processes' latest heartbeats a worker view keeps (a restart, a paused twin, the one before). */
@@ -40,7 +46,7 @@ export const WORKER_STATUSES: readonly WorkerStatusView[] = ["online", "busy", "
 
 export type WorkerLifecycle = "registered" | "draining" | "deregistered" | "lost";
 
-export interface WorkerView {
+export interface WorkerView extends WorkerTelemetry {
   id: string;
   name: string;
   type: string;
@@ -50,16 +56,7 @@ export interface WorkerView {
   instanceId?: string;
   capabilities?: Static<typeof Capabilities>;
   status: WorkerStatusView;
-  currentJobs: number;
   maxJobs: number;
-  /** Jobs the worker said it runs in its latest heartbeat. */
-  jobIds: string[];
-  /** Latest heartbeat metrics: cpu and disk in %, memory in MB, network in Mbps. */
-  cpu: number;
-  memory: number;
-  memoryTotal?: number;
-  disk: number;
-  network: number;
   /** Computed from the job events this worker produced (never its own claims). */
   jobsCompleted: number;
   jobsFailed: number;
