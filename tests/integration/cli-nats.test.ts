@@ -294,24 +294,31 @@ describe("troupe nats as a three-member cluster, then TROUPE_REPLICAS=3 troupe i
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
 
-  it("forms the cluster and creates every stream with three replicas", async () => {
-    const ports = [];
+  it("forms the cluster and creates every stream with three replicas, init waiting for a member that starts late", async () => {
+    const ports: { port: number; ws: number; monitor: number; cluster: number }[] = [];
     for (let i = 0; i < 3; i++) ports.push({ port: await freePort(), ws: await freePort(), monitor: await freePort(), cluster: await freePort() });
     // One set of credentials, copied to every member (as the README says).
     for (let i = 0; i < 3; i++) dirs.push(mkdtempSync(join(tmpdir(), `troupe-cli-cluster-${i}-`)));
     ensureCredentials(dirs[0]!);
     for (const d of dirs.slice(1)) copyFileSync(credentialsPath(dirs[0]!), credentialsPath(d));
-    for (let i = 0; i < 3; i++) {
+    const start = (i: number) => {
       const p = ports[i]!;
       const routes = ports.filter((_, j) => j !== i).map((q) => `nats://127.0.0.1:${q.cluster}`).join(",");
-      members.push(troupe(["nats", "--server-name", `n${i}`, "--cluster-name", "troupe-cli", "--cluster-port", String(p.cluster), "--routes", routes], {
+      const m = troupe(["nats", "--server-name", `n${i}`, "--cluster-name", "troupe-cli", "--cluster-port", String(p.cluster), "--routes", routes], {
         TROUPE_DATA_DIR: dirs[i]!, TROUPE_NATS_HOST: "127.0.0.1", TROUPE_NATS_PORT: String(p.port), TROUPE_NATS_WS_HOST: "127.0.0.1",
         TROUPE_NATS_WS_PORT: String(p.ws), TROUPE_NATS_MONITOR_PORT: String(p.monitor),
-      }));
-    }
-    for (const m of members) expect(await m.waitFor(/troupe nats: cluster troupe-cli on 127\.0\.0\.1:\d+, routes nats:\/\/.*/)).toBeTruthy();
-    const url = ports.map((p) => `nats://127.0.0.1:${p.port}`).join(",");
+      });
+      members.push(m);
+      return m;
+    };
+    const clustered = /troupe nats: cluster troupe-cli on 127\.0\.0\.1:\d+, routes nats:\/\/.*/;
+    for (const m of [start(0), start(1)]) expect(await m.waitFor(clustered)).toBeTruthy();
+    const url = ports.slice(0, 2).map((p) => `nats://127.0.0.1:${p.port}`).join(",");
+    // Two of three members up: three replicas cannot be placed yet, and init waits instead of failing (a cluster
+    // whose members start one after another; JetStream also takes a moment to see every peer of a started cluster).
     const init = troupe(["init"], { TROUPE_DATA_DIR: dirs[1]!, NATS_URL: url, TROUPE_REPLICAS: "3" });
+    await init.waitFor(/troupe init: waiting for the cluster's servers \(.*no suitable peers for placement.*\); retrying/);
+    expect(await start(2).waitFor(clustered)).toBeTruthy();
     expect(await init.exited, init.output()).toBe(0);
     const nc = await connectAs({ url, role: "ui", dataDir: dirs[2]!, name: "test-cluster-check" });
     const jsm = await jetstreamManager(nc);

@@ -3,6 +3,7 @@ import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { Objm } from "@nats-io/obj";
 import { subjectsFor } from "../subjects.ts";
+import { retryWithBackoff } from "./retry.ts";
 
 export interface StoreNames {
   events: string;
@@ -42,6 +43,12 @@ export interface InitOptions {
    * disk the event log needs. Absent = leave the store as it is.
    */
   artifactMaxBytes?: number;
+  /**
+   * How long to wait for a cluster's JetStream to see enough servers for the replicas asked for (a member
+   * still starting: "no suitable peers for placement"); default 60 s. `onWaitForPeers` is told before each new try.
+   */
+  waitForPeersMs?: number;
+  onWaitForPeers?: (e: Error, waitMs: number) => void;
 }
 
 /** The smallest size cap accepted: a few full-page screenshots (a cap below one would drop it while it is written). */
@@ -177,9 +184,20 @@ async function ensureArtifactRetention(jsm: JetStreamManager, stream: string, ma
 
 /**
  * Creates or updates the streams, the artifact object store, the master KV
- * bucket and the master snapshot object store. Idempotent: running it again changes nothing.
+ * bucket and the master snapshot object store. Idempotent: running it again changes nothing. In a cluster whose
+ * members are still starting, it waits (up to `waitForPeersMs`) until JetStream can place the replicas.
  */
 export async function initStores(nc: NatsConnection, o: InitOptions = {}): Promise<InitReport> {
+  const r = await retryWithBackoff(() => initStoresOnce(nc, o), {
+    maxWaitMs: 2000,
+    giveUpAfterMs: o.waitForPeersMs ?? 60_000,
+    retryIf: (e) => /no suitable peers/i.test(e.message),
+    ...(o.onWaitForPeers ? { onRetry: o.onWaitForPeers } : {}),
+  });
+  return r as InitReport;
+}
+
+async function initStoresOnce(nc: NatsConnection, o: InitOptions): Promise<InitReport> {
   const jsm = await jetstreamManager(nc);
   const report: InitReport = { streams: [], artifacts: "", masterKv: "", masterSnapshots: "", warnings: [] };
   for (const want of desiredStreams(o)) {

@@ -17,7 +17,7 @@ export async function startMaster(nc: NatsConnection, cfg: MasterConfig, log: Lo
   // `troupe init` at start: idempotent, so every master may run it.
   const stores = { prefix: cfg.prefix, ...(o.replicas ? { replicas: o.replicas } : {}), ...(o.heartbeatMaxAgeMs ? { heartbeatMaxAgeMs: o.heartbeatMaxAgeMs } : {}) };
   try {
-    const r = await initStores(nc, { ...stores, ...o.artifacts });
+    const r = await initStores(nc, { ...stores, ...o.artifacts, onWaitForPeers: (e) => log.warn({ err: e.message }, "waiting for the cluster's servers to place the streams' replicas") });
     for (const w of r.warnings) log.warn(w);
   } catch (e) {
     // The screenshot store works without it: a master must not stay down over a retention setting.
