@@ -67,13 +67,14 @@ Everything stops on Ctrl-C: workers drain first, then UI, projector, master, nat
     // for another worker, and none needs the shared worker credential; in worker-users.json, kept across runs.
     // Before the UI build: a malformed worker-users.json stops `up` at once.
     const localIds = Array.from({ length: v.workers }, (_, i) => `wn-local-${String(i + 1).padStart(2, "0")}`);
+    // Makes the data dir on a first run (the lock file lives in it).
+    const credentials = ensureCredentials(v.dataDir);
     await withNatsConfigLock(v.dataDir, () => {
       const known = new Set(loadWorkerUsers(v.dataDir).map((u) => u.workerId));
       for (const id of localIds) if (!known.has(id)) addWorkerUser(v.dataDir, id);
     });
     // Build before anything starts: a first build takes a while and would otherwise race the services.
     await ensureUiBuild(say);
-    const credentials = ensureCredentials(v.dataDir);
     const tls = resolveServerTls(v, v.dataDir, { cluster: false });
     // A certificate of a public CA does not name 127.0.0.1: the local services dial a name it holds.
     const localName = tls && !tls.caFile ? dialNameOf(tls.certFile) : undefined;

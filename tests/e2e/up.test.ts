@@ -17,7 +17,8 @@ afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 describe("troupe up --demo", () => {
   it("starts nats, master, projector, UI and a worker with prefixed logs, runs demo jobs, and stops everything on SIGINT", async () => {
     const [nats, ws, mon, ui, demo] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
-    const child = spawn(process.execPath, [TROUPE, "up", "--demo", "--workers", "1", "--data-dir", dataDir, "--nats-host", "127.0.0.1",
+    // A data dir that does not exist yet, as on a first run.
+    const child = spawn(process.execPath, [TROUPE, "up", "--demo", "--workers", "1", "--data-dir", join(dataDir, "first-run"), "--nats-host", "127.0.0.1",
       "--nats-port", String(nats), "--ws-port", String(ws), "--monitor-port", String(mon), "--ui-port", String(ui), "--demo-port", String(demo), "--demo-rate", "120", "--heartbeat-ms", "1000"], {
       // A shell that sourced some worker credential: the local workers must still run as their own users.
       env: { ...process.env, TROUPE_MASTER_PORT: "0", TROUPE_PROJECTOR_PORT: "0", TROUPE_NATS_WORKER_USER: "worker", TROUPE_NATS_WORKER_PASSWORD: "Not-the-password-0123" },
