@@ -1,4 +1,5 @@
 import { int, str, UsageError } from "./options.ts";
+import { MIN_ARTIFACT_MAX_BYTES } from "./streams.ts";
 
 /** Options every command that talks to NATS shares. */
 export const natsOptions = {
@@ -19,7 +20,8 @@ export const streamOptions = {
 
 /** initStores' artifact retention options from the values of streamOptions (only what was set). */
 export function artifactRetentionFrom(v: { artifactRetentionHours?: number | undefined; artifactMaxMb?: number | undefined }): { artifactMaxAgeMs?: number; artifactMaxBytes?: number } {
-  if (v.artifactMaxMb !== undefined && v.artifactMaxMb > 0 && v.artifactMaxMb < 64) throw new UsageError(`--artifact-max-mb (TROUPE_ARTIFACT_MAX_MB) must be 0 (no cap) or at least 64, got ${v.artifactMaxMb}`);
+  const minMb = MIN_ARTIFACT_MAX_BYTES / 1048576;
+  if (v.artifactMaxMb !== undefined && v.artifactMaxMb > 0 && v.artifactMaxMb < minMb) throw new UsageError(`--artifact-max-mb (TROUPE_ARTIFACT_MAX_MB) must be 0 (no cap) or at least ${minMb}, got ${v.artifactMaxMb}`);
   return {
     ...(v.artifactRetentionHours !== undefined ? { artifactMaxAgeMs: v.artifactRetentionHours * 3600_000 } : {}),
     ...(v.artifactMaxMb !== undefined ? { artifactMaxBytes: v.artifactMaxMb * 1024 * 1024 } : {}),

@@ -9,6 +9,8 @@ export interface StoreNames {
   events: string;
   heartbeats: string;
   artifacts: string;
+  /** The stream behind the artifact object store (@nats-io/obj names it OBJ_<bucket>). */
+  artifactsStream: string;
   masterKv: string;
   /** Object store of the master's state snapshots (docs/master.md, Snapshots). */
   masterSnapshots: string;
@@ -17,7 +19,7 @@ export interface StoreNames {
 /** Stream, bucket and object-store names for a prefix (`troupe` → TROUPE_EVENTS, troupe-artifacts, ...). */
 export function storeNames(prefix = "troupe"): StoreNames {
   const up = prefix.toUpperCase().replace(/[^A-Z0-9_]/g, "_");
-  return { events: `${up}_EVENTS`, heartbeats: `${up}_HEARTBEATS`, artifacts: `${prefix}-artifacts`, masterKv: `${prefix}-master`, masterSnapshots: `${prefix}-master-snapshots` };
+  return { events: `${up}_EVENTS`, heartbeats: `${up}_HEARTBEATS`, artifacts: `${prefix}-artifacts`, artifactsStream: `OBJ_${prefix}-artifacts`, masterKv: `${prefix}-master`, masterSnapshots: `${prefix}-master-snapshots` };
 }
 
 export interface InitOptions {
@@ -207,7 +209,7 @@ async function initStoresOnce(nc: NatsConnection, o: InitOptions): Promise<InitR
   await new Objm(nc).create(n.artifacts, { replicas: o.replicas ?? 1, storage: StorageType.File, description: "Troupe job artifacts (screenshots)" });
   report.artifacts = n.artifacts;
   if (o.artifactsAppendOnly) {
-    const name = `OBJ_${n.artifacts}`;
+    const name = n.artifactsStream;
     const c = (await jsm.streams.info(name)).config;
     const done = c.allow_rollup_hdrs === false && c.deny_purge === true && c.deny_delete === true;
     if (!done) await jsm.streams.update(name, { ...c, allow_rollup_hdrs: false, deny_purge: true, deny_delete: true });
@@ -220,9 +222,9 @@ async function initStoresOnce(nc: NatsConnection, o: InitOptions): Promise<InitR
   report.masterSnapshots = n.masterSnapshots;
   // Last, so a retention nats-server refuses leaves everything else in place (the master goes on without it).
   if (o.artifactMaxAgeMs !== undefined || o.artifactMaxBytes !== undefined) {
-    report.artifactsRetention = await ensureArtifactRetention(jsm, `OBJ_${n.artifacts}`, o.artifactMaxAgeMs, o.artifactMaxBytes);
+    report.artifactsRetention = await ensureArtifactRetention(jsm, n.artifactsStream, o.artifactMaxAgeMs, o.artifactMaxBytes);
   }
-  const art = (await jsm.streams.info(`OBJ_${n.artifacts}`)).config;
+  const art = (await jsm.streams.info(n.artifactsStream)).config;
   if (art.deny_purge && art.max_bytes > 0) {
     report.warnings.push(`the screenshot store ${n.artifacts} is append-only but capped at ${Math.round(art.max_bytes / 1048576)} MB: any worker credential can push every screenshot out by writing junk chunks; a max age alone cannot be hurried that way (docs/security.md)`);
   }

@@ -443,4 +443,3 @@ export class ReadModelWriter {
     this.db.close();
   }
 }
-

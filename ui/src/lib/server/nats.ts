@@ -56,9 +56,9 @@ export class UiNats {
         this.jsm = undefined;
         throw e;
       });
-    const bucket = storeNames(this.cfg.prefix).artifacts;
-    const subject = `$O.${bucket}.C.${nuid}`;
-    const si = await (await this.jsm).streams.info(`OBJ_${bucket}`, { subjects_filter: subject });
+    const n = storeNames(this.cfg.prefix);
+    const subject = `$O.${n.artifacts}.C.${nuid}`;
+    const si = await (await this.jsm).streams.info(n.artifactsStream, { subjects_filter: subject });
     return si.state.subjects?.[subject] ?? 0;
   }
 
