@@ -15,4 +15,5 @@ export * from "./views/worker.ts";
 export * from "./views/series.ts";
 export * from "./views/fleet.ts";
 export * from "./views/read.ts";
+export * from "./bulk.ts";
 export * from "./sha256.ts";

@@ -1,4 +1,6 @@
+import { execFile } from "node:child_process";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { Objm } from "@nats-io/obj";
 import type { Page } from "puppeteer-core";
@@ -332,6 +334,90 @@ describe("job and worker actions", () => {
     expect(r.status).toBeGreaterThanOrEqual(400);
     expect(r.body).toMatchObject({ success: false, error: { code: expect.any(String), message: expect.any(String) } });
   }, 60_000);
+});
+
+describe("bulk actions", () => {
+  /** Runs `troupe <args>` against the stack (its NATS, and the data dir the projector writes its read models in). */
+  const troupeCli = (...args: string[]) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((res) => {
+      execFile(process.execPath, [fileURLToPath(new URL("../../bin/troupe.mjs", import.meta.url)), ...args], { env: { ...process.env, ...stack.nats.env() } }, (e, stdout, stderr) =>
+        res({ code: e ? ((e as { code?: number }).code ?? 1) : 0, stdout, stderr }));
+    });
+  const statusesOf = async (ids: string[]) => Promise.all(ids.map(async (id) => (await api(`/api/jobs/${id}`)).body.job as { status: string; attempt: number }));
+
+  it("\"Retry all\" on the Jobs page redrives every failed job matching the search, and only those; the API refuses a bulk request without a status", async () => {
+    const suffix = Date.now().toString(36);
+    const tag = `e2e-bulk-${suffix}`;
+    const failing = (t: string) => post("/api/jobs", { url: `${stack.site.url}/product/6`, maxAttempts: 1, tags: [t], scenario: { steps: [{ type: "assert", selector: "#checkout", timeout: 300 }] } });
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await failing(tag)).body.jobId);
+    const other = (await failing(`e2e-keep-${suffix}`)).body.jobId as string;
+    expect(ids.every(Boolean) && other).toBeTruthy();
+    const ended = await waitFor("the four jobs failed in GET /api/jobs/<id>", async () => {
+      const jobs = await statusesOf([...ids, other]);
+      return jobs.every((j) => j.status === "failed" || j.status === "dead") ? jobs : null;
+    }, 60_000, 200);
+    const status = ended[0]!.status;
+    expect(ended.map((j) => j.status)).toEqual([status, status, status, status]);
+
+    // The API: a dry run lists the matches and sends nothing.
+    const dry = await post("/api/bulk/retry", { status, q: tag, dryRun: true });
+    expect(dry.status, JSON.stringify(dry.body)).toBe(200);
+    expect(dry.body).toMatchObject({ success: true, action: "retry", matched: 3, more: false, dryRun: true });
+    expect([...dry.body.jobIds].sort()).toEqual([...ids].sort());
+    // Bad requests name the field.
+    expect(await post("/api/bulk/retry", { q: tag })).toMatchObject({ status: 400, body: { success: false, error: { code: "invalid", field: "status" } } });
+    expect(await post("/api/bulk/retry", { status: "completed" })).toMatchObject({ status: 400, body: { error: { field: "status" } } });
+    expect(await post("/api/bulk/cancel", { status: "queued", limit: 0 })).toMatchObject({ status: 400, body: { error: { field: "limit" } } });
+    expect(await post("/api/bulk/delete", { status: "dead" })).toMatchObject({ status: 404, body: { error: { code: "not-found" } } });
+    expect((await statusesOf([...ids, other])).map((j) => j.attempt)).toEqual([1, 1, 1, 1]);
+
+    await page.goto(`${stack.uiUrl}/jobs?status=${status}&q=${tag}`, { waitUntil: "networkidle0" });
+    const asked = new Promise<string>((res) => page.once("dialog", async (d) => {
+      res(d.message());
+      await d.accept();
+    }));
+    await page.click("[data-testid=bulk-retry]");
+    expect(await asked).toBe(`Retry 3 ${status} jobs matching “${tag}”?`);
+    await page.waitForFunction(() => document.querySelector("[data-testid=bulk-result]")?.textContent === "retried 3 of 3 jobs", { timeout: 30_000 });
+    await shot("jobs-bulk-retry");
+    await waitFor("every redriven job on its second attempt in GET /api/jobs/<id>", async () => (await statusesOf(ids)).every((j) => j.attempt === 2), 30_000, 200);
+    expect((await statusesOf([other]))[0]).toMatchObject({ status, attempt: 1 });
+    expect(await page.$("[data-testid=bulk-error]")).toBeNull();
+  }, 120_000);
+
+  it("troupe cancel --status queued --search cancels every matching queued job (--dry-run lists them first); a job id and --status together are refused", async () => {
+    const tag = `e2e-bulkc-${Date.now().toString(36)}`;
+    // No worker has this label: the jobs wait.
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await post("/api/jobs", { url: `${stack.site.url}/product/7`, tags: [tag], workerLabels: ["nobody-has-this"] })).body.jobId);
+    const keep = (await post("/api/jobs", { url: `${stack.site.url}/product/7`, tags: ["e2e-bulk-keep"], workerLabels: ["nobody-has-this"] })).body.jobId as string;
+    await waitFor("the jobs queued in the read models", async () => (await statusesOf([...ids, keep])).every((j) => j.status === "queued"), 30_000, 200);
+
+    const dry = await troupeCli("cancel", "--status", "queued", "--search", tag, "--dry-run");
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout.trim().split("\n").sort()).toEqual([...ids].sort());
+    expect(dry.stderr).toMatch(/3 queued jobs match; nothing sent \(--dry-run\)/);
+    expect((await statusesOf(ids)).map((j) => j.status)).toEqual(["queued", "queued", "queued"]);
+
+    const both = await troupeCli("cancel", ids[0]!, "--status", "queued");
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/give a job id or --status, not both/);
+    const wrong = await troupeCli("retry", "--status", "queued");
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toMatch(/--status: a bulk retry takes jobs that are failed, dead; got "queued"/);
+
+    const r = await troupeCli("cancel", "--status", "queued", "--search", tag, "--reason", "bulk from the shell");
+    expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
+    expect(r.stdout).toMatch(/^cancelled 3 of 3 jobs$/m);
+    await waitFor("the three cancelled in GET /api/jobs/<id>", async () => (await statusesOf(ids)).every((j) => j.status === "cancelled"), 30_000, 200);
+    expect((await statusesOf([keep]))[0]!.status).toBe("queued");
+    // The reason is in the log with each cancellation.
+    const jsm = await jetstreamManager(await stack.nats.connect("master", "test-bulk-reason"));
+    const m = await jsm.streams.getMessage("TROUPE_EVENTS", { last_by_subj: subjects.job(ids[0]!, "cancelled") });
+    expect(m?.json<TroupeEvent>()).toMatchObject({ type: "job.cancelled", data: { jobId: ids[0], reason: "bulk from the shell" } });
+    expect((await post(`/api/jobs/${keep}/cancel`, {})).status).toBe(200);
+  }, 120_000);
 });
 
 describe("Submit form", () => {

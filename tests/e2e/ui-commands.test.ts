@@ -1,9 +1,13 @@
+import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type { Msg, NatsConnection } from "@nats-io/nats-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "@troupe/events/node";
 import { startTestNats, waitFor, type TestNats } from "../harness/index.ts";
+import { createEvent, encodeEvent, subjectOf, subjects, type TroupeEvent } from "@troupe/events";
 import { ensureUiBuild } from "../../ui/launch/build.ts";
+import { dbPathFor, newGenerationPath, swapIn } from "../../services/projector/src/db-file.ts";
+import { openWriterDb, ReadModelWriter } from "../../services/projector/src/writer.ts";
 import { startProcess, type Managed } from "../../ui/launch/processes.ts";
 
 /**
@@ -130,4 +134,71 @@ describe("dashboard commands when a master does not answer", () => {
       retry.stop();
     }
   });
+
+  it("troupe cancel and drain from a shell ask again as the dashboard does (a late `is cancelled` is success); troupe retry asks once", async () => {
+    const cli = (...args: string[]) =>
+      new Promise<{ code: number; stderr: string }>((res) => {
+        execFile(process.execPath, [TROUPE, ...args, "--answer-timeout", "1000"], { env: { ...process.env, ...nats.env() } }, (e, _stdout, stderr) =>
+          res({ code: e ? ((e as { code?: number }).code ?? 1) : 0, stderr }));
+      });
+    const cancel = await standIn("troupe.rpc.jobs.cancel", (n) => (n >= 2 ? { ok: false, error: { code: "conflict", message: "job job-shell is cancelled", field: "jobId" } } : undefined));
+    const drain = await standIn("troupe.rpc.workers.drain", (n) => (n >= 3 ? { ok: true } : undefined));
+    const retry = await standIn("troupe.rpc.jobs.retry", (n) => (n >= 2 ? { ok: true } : undefined));
+    try {
+      const c = await cli("cancel", "job-shell");
+      expect(c.code, c.stderr).toBe(0);
+      expect(cancel.seen).toEqual([{ jobId: "job-shell" }, { jobId: "job-shell" }]);
+      const d = await cli("drain", "wn-shell", "--reason", "maintenance");
+      expect(d.code, d.stderr).toBe(0);
+      expect(drain.seen).toHaveLength(3);
+      const r = await cli("retry", "job-shell");
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/no answer from a master on troupe\.rpc\.jobs\.retry/);
+      expect(retry.seen).toHaveLength(1);
+    } finally {
+      cancel.stop();
+      drain.stop();
+      retry.stop();
+    }
+  }, 60_000);
+
+  it("a bulk retry stops sending when the master goes silent and answers 504 with what was done, refused and not done", async () => {
+    // Read models with five dead jobs, written as the projector would (no projector runs here).
+    const path = dbPathFor(nats.env().TROUPE_DATA_DIR!);
+    const gen = newGenerationPath(path);
+    const w = new ReadModelWriter(openWriterDb(gen, "live"), { subjects, seriesRetentionMs: 3600_000, clockMs: Date.now });
+    const ids = ["bulk-1", "bulk-2", "bulk-3", "bulk-4", "bulk-5"];
+    let seq = 0;
+    const msg = (e: TroupeEvent) => ({ seq: ++seq, subject: subjectOf(e), data: encodeEvent(e), publishedMs: Date.now() });
+    const t0 = Date.now() - 60_000;
+    const folded = w.applyBatch("TROUPE_EVENTS", ids.flatMap((jobId, i) => [
+      msg(createEvent("job.submitted", { jobId, spec: { url: "https://example.com/bulk", priority: 5, maxAttempts: 1, timeoutMs: 60_000 } }, "t", new Date(t0 + i * 1000)) as TroupeEvent),
+      msg(createEvent("job.dead", { jobId, reason: "expired", attempts: 0, epoch: 0 }, "t", new Date(t0 + i * 1000 + 500)) as TroupeEvent),
+    ]));
+    expect(folded).toMatchObject({ applied: 10 });
+    w.db.close();
+    swapIn(path, gen);
+
+    // Newest first: bulk-5 is done, bulk-4 refused, then the master goes silent.
+    const retry = await standIn("troupe.rpc.jobs.retry", (_n, body) =>
+      body.jobId === "bulk-5" ? { ok: true } : body.jobId === "bulk-4" ? { ok: false, error: { code: "conflict", message: "job bulk-4 is requeued", field: "jobId" } } : undefined);
+    try {
+      const dry = await post("/api/bulk/retry", { status: "dead", dryRun: true });
+      expect(await dry.json()).toEqual({ success: true, action: "retry", matched: 5, more: false, dryRun: true, jobIds: ["bulk-5", "bulk-4", "bulk-3", "bulk-2", "bulk-1"] });
+      expect(retry.seen).toHaveLength(0);
+      const r = await post("/api/bulk/retry", { status: "dead" });
+      expect(r.status).toBe(504);
+      const body = (await r.json()) as Record<string, unknown>;
+      expect(body).toMatchObject({
+        success: false, action: "retry", matched: 5, more: false, done: 1, refused: 1,
+        refusals: [{ jobId: "bulk-4", code: "conflict", message: "job bulk-4 is requeued" }],
+        error: { code: "timeout", message: expect.stringMatching(/^retried 1 of 5 jobs; 1 refused; 3 not done — stopped: the master did not answer/) },
+      });
+      // Eight in flight at most, and nothing sent after the silence was noticed: every job was asked at most once.
+      expect(retry.seen.length).toBeLessThanOrEqual(5);
+      expect(new Set(retry.seen.map((b) => b.jobId)).size).toBe(retry.seen.length);
+    } finally {
+      retry.stop();
+    }
+  }, 60_000);
 });

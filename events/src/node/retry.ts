@@ -65,3 +65,11 @@ export async function requestAgainOnTimeout(
     }
   }
 }
+
+/**
+ * A cancel asked again after a timeout and refused because the job "is cancelled": the earlier try was only
+ * slow, and it did cancel the job, which is the answer the caller asked for.
+ */
+export function isOwnEarlierCancel(name: string, askedAgain: boolean, error: { code: string; message: string }): boolean {
+  return name === "jobs.cancel" && askedAgain && error.code === "conflict" && / is cancelled$/.test(error.message);
+}

@@ -2,7 +2,7 @@ import Database, { type Database as Sqlite } from "better-sqlite3";
 import {
   fleetPoint, fleetStats, JOB_STATUSES, workerPoint, workerPresence,
   type FleetSeriesPoint, type FleetStats, type JobListQuery, type JobPage, type JobStatus, type JobSummary, type JobView,
-  type ProjectorStatus, type WorkerFilter, type WorkerSeriesPoint, type WorkerStatusView, type WorkerView,
+  type BulkFilter, type ProjectorStatus, type WorkerFilter, type WorkerSeriesPoint, type WorkerStatusView, type WorkerView,
 } from "@troupe/events";
 import { fileIdentity } from "./db-file.ts";
 import { sql } from "kysely";
@@ -234,4 +234,23 @@ export function openReadModels(path: string, o: ReadModelsOptions = {}): ReadMod
       closed = true;
     },
   };
+}
+
+/**
+ * The ids of the jobs a bulk action would take (`BulkFilter`), newest first, at most `max`, and whether more
+ * match. Read in pages, so it holds one page's summaries at a time.
+ */
+export function matchingJobIds(rm: Pick<ReadModels, "listJobs">, f: BulkFilter, max: number): { ids: string[]; more: boolean } {
+  const ids: string[] = [];
+  let cursor: string | undefined;
+  for (;;) {
+    const page = rm.listJobs({
+      status: f.status, limit: Math.min(MAX_LIMIT, max - ids.length),
+      ...(f.q ? { q: f.q } : {}), ...(f.workerId ? { workerId: f.workerId } : {}), ...(cursor ? { cursor } : {}),
+    });
+    for (const j of page.jobs) ids.push(j.id);
+    if (!page.nextCursor) return { ids, more: false };
+    if (ids.length >= max) return { ids, more: true };
+    cursor = page.nextCursor;
+  }
 }

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createEvent, encodeEvent, subjectOf, subjects, type EventData, type EventType, type TroupeEvent } from "@troupe/events";
 import { describe, expect, it } from "vitest";
-import { openReadModels, ReadModelQueryError } from "./read-models.ts";
+import { matchingJobIds, openReadModels, ReadModelQueryError } from "./read-models.ts";
 import { openWriterDb, ReadModelWriter, type RawMessage } from "./writer.ts";
 import { newGenerationPath, swapIn } from "./db-file.ts";
 import Database from "better-sqlite3";
@@ -238,6 +238,32 @@ describe("read models queries", () => {
     new ReadModelWriter(openWriterDb(gen, "live"), { subjects, seriesRetentionMs: 3600_000, clockMs: Date.now }).close();
     swapIn(path, gen);
     expect(rm.ready()).toBe(true);
+    rm.close();
+  });
+});
+
+describe("matchingJobIds (a bulk action's jobs)", () => {
+  it("pages through every match newest first, stops at the limit and says whether more match", () => {
+    seq = 0;
+    const { path, w } = open();
+    // 1,300 jobs over three 500-row pages: every third one's url has "shop", every fifth one is cancelled.
+    const batch: RawMessage[] = [];
+    for (let i = 0; i < 1300; i++) batch.push(msg("job.submitted", { jobId: `j${String(i).padStart(4, "0")}`, spec: { ...spec, url: i % 3 === 0 ? `https://shop.example/${i}` : `https://e.com/${i}` } }));
+    for (let i = 0; i < 1300; i += 5) batch.push(msg("job.cancelled", { jobId: `j${String(i).padStart(4, "0")}`, epoch: 0 }));
+    w.applyBatch("TROUPE_EVENTS", batch);
+    const rm = openReadModels(path);
+    const want = (pred: (i: number) => boolean) => Array.from({ length: 1300 }, (_, i) => 1299 - i).filter(pred).map((i) => `j${String(i).padStart(4, "0")}`);
+
+    const queuedShop = want((i) => i % 3 === 0 && i % 5 !== 0);
+    expect(matchingJobIds(rm, { status: ["queued"], q: "shop" }, 10_000)).toEqual({ ids: queuedShop, more: false });
+    // Exactly the limit: nothing more is left out.
+    expect(matchingJobIds(rm, { status: ["queued"], q: "shop" }, queuedShop.length)).toEqual({ ids: queuedShop, more: false });
+    expect(matchingJobIds(rm, { status: ["queued"], q: "shop" }, 7)).toEqual({ ids: queuedShop.slice(0, 7), more: true });
+    // Across pages: 1,040 queued jobs, limit 1,001.
+    const queued = want((i) => i % 5 !== 0);
+    expect(matchingJobIds(rm, { status: ["queued"] }, 1001)).toEqual({ ids: queued.slice(0, 1001), more: true });
+    expect(matchingJobIds(rm, { status: ["queued", "cancelled"] }, 10_000).ids).toHaveLength(1300);
+    expect(matchingJobIds(rm, { status: ["dead"] }, 10)).toEqual({ ids: [], more: false });
     rm.close();
   });
 });

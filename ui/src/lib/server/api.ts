@@ -1,9 +1,13 @@
 import { json, type RequestHandler } from "@sveltejs/kit";
-import { isValidId, JOB_STATUSES, WORKER_STATUSES, type JobStatus, type WorkerStatusView } from "@troupe/events";
+import {
+  describeBulk, isValidId, JOB_STATUSES, parseBulkRequest, runBulk, WORKER_STATUSES, type BulkAction, type JobStatus, type WorkerStatusView,
+} from "@troupe/events";
+import { createLogger } from "@troupe/events/node";
+import { matchingJobIds } from "../../../../services/projector/src/read-models.ts";
 import { workerDto } from "../workers.ts";
-import { ack, submitJob, validate } from "./commands.ts";
+import { ack, bulkCommand, submitJob, validate } from "./commands.ts";
 import { context } from "./context.ts";
-import { api, ApiError, intParam, readBody } from "./http.ts";
+import { api, ApiError, intParam, readBody, STATUS_OF } from "./http.ts";
 import { artifactGone, artifactRefusal } from "./artifact-check.ts";
 import { idleLimited } from "./idle-limit.ts";
 
@@ -117,6 +121,38 @@ export const retryJob: RequestHandler = ({ params, request }) =>
     await optionalBody(request, cfg.maxBodyBytes);
     await ack(nats, cfg, "jobs.retry", validate("jobs.retry", { jobId: idParam(params.id, "job") }));
     return json({ success: true });
+  });
+
+const log = createLogger("ui");
+
+/**
+ * `POST /api/bulk/retry|cancel`: the action for every job of the read models that matches the body's filter
+ * (newest first, up to `limit`), one command per job as the single endpoints send it, 8 at a time. The master
+ * decides each as it would a single one, so a job that moved on since the read models were read is refused
+ * (counted and listed), not acted on. `dryRun` lists the matching ids and sends nothing.
+ */
+export const bulkJobs: RequestHandler = ({ params, request }) =>
+  api(async () => {
+    const { cfg, nats, reads } = context();
+    const action = params.action;
+    if (action !== "retry" && action !== "cancel") throw new ApiError("not-found", `no bulk action ${JSON.stringify(action)}: there are retry and cancel`);
+    const parsed = parseBulkRequest(action, await optionalBody(request, cfg.maxBodyBytes));
+    if (!parsed.ok) {
+      const { path, message } = parsed.error;
+      throw new ApiError("invalid", path ? `${path}: ${message}` : message, path || undefined);
+    }
+    const req = parsed.value;
+    const { ids, more } = matchingJobIds(reads(), req, req.limit);
+    const base = { action, matched: ids.length, more };
+    if (req.dryRun) return json({ success: true, ...base, dryRun: true, jobIds: ids });
+    const summary = await runBulk(ids, (jobId) => bulkCommand(nats, cfg, action as BulkAction, jobId, req.reason));
+    const line = describeBulk(action, ids.length, summary);
+    log.info({ action, filter: { status: req.status, q: req.q, workerId: req.workerId }, matched: ids.length, more, done: summary.done, refused: summary.refused, notDone: summary.notDone }, `bulk ${action}: ${line}`);
+    if (summary.stopped) {
+      const { code } = summary.stopped;
+      return json({ success: false, error: { code, message: line }, ...base, ...summary }, { status: STATUS_OF[code] ?? 503 });
+    }
+    return json({ success: true, ...base, ...summary });
   });
 
 export const getStats: RequestHandler = () =>

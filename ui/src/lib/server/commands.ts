@@ -1,6 +1,8 @@
 import { NoRespondersError, RequestError, TimeoutError } from "@nats-io/nats-core";
-import { decodeCommand, decodeReply, newId, subjectsFor, type Command, type CommandName, type ErrorBody, type ReplyName } from "@troupe/events";
-import { createLogger, requestAgainOnTimeout, RPC_TRIES } from "@troupe/events/node";
+import {
+  decodeCommand, decodeReply, newId, subjectsFor, type BulkAction, type BulkItemOutcome, type Command, type CommandName, type ErrorBody, type ReplyName,
+} from "@troupe/events";
+import { createLogger, isOwnEarlierCancel, requestAgainOnTimeout, RPC_TRIES } from "@troupe/events/node";
 import type { UiConfig } from "./config.ts";
 import { ApiError } from "./http.ts";
 import type { UiNats } from "./nats.ts";
@@ -82,7 +84,19 @@ export async function ack<N extends "jobs.cancel" | "jobs.retry" | "workers.drai
   // `conflict: job … is cancelled` to the next one: success, below). A retry is not asked again: redriving is
   // not a no-op once the first try was recorded and the job failed once more.
   const { reply: r, retried } = await request(nats, cfg, name, cmd, "ack", name !== "jobs.retry");
-  // The earlier try was only slow, and it did cancel the job: that is the answer the caller asked for.
-  if (!r.ok && retried && name === "jobs.cancel" && r.error.code === "conflict" && / is cancelled$/.test(r.error.message)) return;
+  if (!r.ok && isOwnEarlierCancel(name, retried, r.error)) return;
   if (!r.ok) refused(r.error);
+}
+
+/** One job of a bulk action, as a single `POST /api/jobs/:id/<action>` would send it; a refusal is an outcome, not a throw. */
+export async function bulkCommand(nats: UiNats, cfg: UiConfig, action: BulkAction, jobId: string, reason?: string): Promise<BulkItemOutcome> {
+  try {
+    if (action === "retry") await ack(nats, cfg, "jobs.retry", validate("jobs.retry", { jobId }));
+    else await ack(nats, cfg, "jobs.cancel", validate("jobs.cancel", { jobId, ...(reason ? { reason } : {}) }));
+    return { ok: true };
+  } catch (e) {
+    if (!(e instanceof ApiError)) throw e;
+    // No master, a silent one, or one that could not record it: the next jobs would fare the same.
+    return { ok: false, code: e.code, message: e.message, stop: e.code === "unavailable" || e.status >= 500 };
+  }
 }

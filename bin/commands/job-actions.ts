@@ -1,0 +1,190 @@
+import type { NatsConnection } from "@nats-io/nats-core";
+import {
+  BULK_DEFAULT_LIMIT, BULK_MAX_LIMIT, BULK_STATUSES, decodeReply, describeBulk, parseBulkRequest, runBulk, subjectsFor, validateCommand,
+  type BulkAction, type BulkItemOutcome, type CommandName,
+} from "@troupe/events";
+import {
+  bool, connectAs, defineCommand, int, isOwnEarlierCancel, natsOptions, requestAgainOnTimeout, RPC_TRIES, str, terminalSafe, UsageError,
+  type CliCommand, type OptionValues,
+} from "@troupe/events/node";
+import { dbPathFor } from "../../services/projector/src/db-file.ts";
+import { matchingJobIds, openReadModels } from "../../services/projector/src/read-models.ts";
+
+/**
+ * `troupe cancel`, `troupe retry`, `troupe drain`: the master's commands from a shell, as the dashboard sends
+ * them; cancel and retry also in bulk, for every job of the read models in a status (`--status`).
+ */
+
+type AckName = Extract<CommandName, "jobs.cancel" | "jobs.retry" | "workers.drain">;
+
+const baseOptions = {
+  ...natsOptions,
+  answerTimeout: int("how long to wait for the master's answer (a cancel or a drain is asked again, up to 3 times)", { default: 10_000, min: 100, max: 600_000, metavar: "<ms>" }),
+} as const;
+const reason = { reason: str("why, kept in the log", { metavar: "<text>" }) } as const;
+
+/** Flags only (no environment variables): a filter left in a shell's environment must never widen a later command. */
+const bulkOptions = (action: BulkAction) => ({
+  status: str(`instead of a job id: every job in this status (comma-separated for several: ${BULK_STATUSES[action].join(", ")})`, { metavar: "<status>" }),
+  search: str("with --status: only jobs whose id, url or tag contains this", { metavar: "<text>" }),
+  worker: str("with --status: only jobs of this worker", { metavar: "<id>" }),
+  limit: int("with --status: at most this many jobs, newest first", { default: BULK_DEFAULT_LIMIT, min: 1, max: BULK_MAX_LIMIT }),
+  dryRun: bool("with --status: print the matching job ids, send nothing", { default: false }),
+  db: str("with --status: the read-model database to choose jobs from (default <data dir>/readmodels.sqlite)", { env: "TROUPE_PROJECTOR_DB", metavar: "<file>" }),
+});
+
+type Values = OptionValues<typeof baseOptions>;
+
+/** What the masters answered; `stop`: no master could be asked (no responders, silent, a bad reply). */
+type Answer = { ok: true } | { ok: false; code: string; message: string; stop: boolean };
+
+async function ask(nc: NatsConnection, rpc: AckName, body: Record<string, unknown>, v: Values): Promise<Answer> {
+  const subject = subjectsFor(v.prefix).rpc(rpc);
+  let askedAgain = false;
+  let data: Uint8Array;
+  try {
+    // A retry is asked once: redriving again is not a no-op once the first try was recorded.
+    data = (await requestAgainOnTimeout(nc, subject, JSON.stringify(body), {
+      timeoutMs: v.answerTimeout, tries: rpc === "jobs.retry" ? 1 : RPC_TRIES, onRetry: () => (askedAgain = true),
+    })).data;
+  } catch (e) {
+    return { ok: false, code: "unavailable", message: `no answer from a master on ${subject}: ${(e as Error).message} (is \`troupe master\` running?)`, stop: true };
+  }
+  const r = decodeReply("ack", data);
+  if (!r.ok) return { ok: false, code: "bad-reply", message: `invalid reply from the master: ${r.error.message}`, stop: true };
+  if (r.value.ok || isOwnEarlierCancel(rpc, askedAgain, r.value.error)) return { ok: true };
+  const e = r.value.error;
+  return { ok: false, code: e.code, message: `${e.field ? `${e.field}: ` : ""}${e.message}`, stop: e.code === "unavailable" };
+}
+
+async function connect(rpc: string, v: Values): Promise<NatsConnection> {
+  return connectAs({ url: v.natsUrl, ca: v.natsCa, role: "ui", dataDir: v.dataDir, name: `troupe-${rpc}` });
+}
+
+async function send(rpc: AckName, body: Record<string, unknown>, v: Values): Promise<number> {
+  const checked = validateCommand(rpc, body);
+  if (!checked.ok) throw new UsageError(`${checked.error.path || rpc}: ${checked.error.message}`);
+  const nc = await connect(rpc, v);
+  try {
+    const a = await ask(nc, rpc, body, v);
+    if (a.ok) return 0;
+    console.error(terminalSafe(a.stop ? `troupe: ${a.message}` : `troupe: refused (${a.code}) ${a.message}`));
+    return a.code === "invalid" ? 2 : 1;
+  } finally {
+    await nc.close();
+  }
+}
+
+const FLAG_OF: Record<string, string> = { status: "--status", q: "--search", workerId: "--worker", limit: "--limit", reason: "--reason", dryRun: "--dry-run" };
+
+/** `--status …`: the jobs come from the read models, each gets the single command, 8 at a time. */
+async function bulk(action: BulkAction, v: Values & OptionValues<ReturnType<typeof bulkOptions>> & { reason?: string | undefined }): Promise<number> {
+  const parsed = parseBulkRequest(action, {
+    status: v.status!.split(",").map((s) => s.trim()), limit: v.limit, dryRun: v.dryRun,
+    ...(v.search !== undefined ? { q: v.search } : {}), ...(v.worker !== undefined ? { workerId: v.worker } : {}),
+    ...(v.reason !== undefined ? { reason: v.reason } : {}),
+  });
+  if (!parsed.ok) throw new UsageError(`${FLAG_OF[parsed.error.path] ?? parsed.error.path}: ${parsed.error.message}`);
+  const req = parsed.value;
+  const path = dbPathFor(v.dataDir, v.db);
+  const rm = openReadModels(path);
+  let ids: string[];
+  let more: boolean;
+  try {
+    if (!rm.ready()) {
+      console.error(`troupe ${action}: no read models at ${path} yet — start the projector (troupe projector), or give --db`);
+      return 1;
+    }
+    ({ ids, more } = matchingJobIds(rm, req, req.limit));
+  } finally {
+    rm.close();
+  }
+  const what = `${req.status.join(" or ")} job${ids.length === 1 ? "" : "s"}`;
+  const rest = more ? ` (more match: only the newest ${ids.length} are taken; run it again for the rest)` : "";
+  if (req.dryRun) {
+    for (const id of ids) console.log(id);
+    console.error(`${ids.length} ${what} match${rest}; nothing sent (--dry-run)`);
+    return 0;
+  }
+  if (ids.length === 0) {
+    console.error(`no ${what} match; nothing sent`);
+    return 0;
+  }
+  const rpc: AckName = action === "retry" ? "jobs.retry" : "jobs.cancel";
+  const nc = await connect(rpc, v);
+  let summary;
+  try {
+    summary = await runBulk(ids, async (jobId): Promise<BulkItemOutcome> => {
+      const a = await ask(nc, rpc, { jobId, ...(req.reason ? { reason: req.reason } : {}) }, v);
+      return a.ok ? a : { ok: false, code: a.code, message: a.message, stop: a.stop };
+    });
+  } finally {
+    await nc.close();
+  }
+  for (const f of summary.refusals) console.error(terminalSafe(`  ${f.jobId}: refused (${f.code}) ${f.message}`));
+  if (summary.refused > summary.refusals.length) console.error(`  … and ${summary.refused - summary.refusals.length} more refused`);
+  console.log(terminalSafe(`${describeBulk(action, ids.length, summary)}${rest}`));
+  return summary.done === ids.length ? 0 : 1;
+}
+
+/** One job id, or `--status` for a bulk action: exactly one of them. */
+function target(positionals: string[], v: { status?: string | undefined; search?: string | undefined; worker?: string | undefined; dryRun: boolean; limit: number }): string | null {
+  const id = positionals[0];
+  if (v.status !== undefined) {
+    if (id !== undefined) throw new UsageError("give a job id or --status, not both");
+    return null;
+  }
+  if (v.search !== undefined || v.worker !== undefined || v.dryRun || v.limit !== BULK_DEFAULT_LIMIT) {
+    throw new UsageError("--search, --worker, --limit and --dry-run choose jobs for --status; give --status too");
+  }
+  if (id === undefined) throw new UsageError("give the job id (or --status for every job in a status)");
+  return id;
+}
+
+export const cancelCommand = defineCommand({
+  name: "cancel",
+  summary: "cancel a queued or running job (a running one is stopped on its worker), or every job in a status",
+  args: "<jobId> | --status <status>",
+  maxPositionals: 1,
+  options: { ...baseOptions, ...reason, ...bulkOptions("cancel") },
+  details: [
+    "Exit 0 when the master recorded it, 1 when it refused (e.g. the job already ended: conflict) or did not answer, 2 on bad input.",
+    `With --status (${BULK_STATUSES.cancel.join(", ")}) every matching job of the read models is cancelled, as the dashboard's "Cancel all" does:`,
+    "each one is refused or recorded by the master on its own; exit 0 when every one was cancelled.",
+  ].join("\n"),
+  run: ({ values: v, positionals }) => {
+    const id = target(positionals, v);
+    return id === null ? bulk("cancel", v) : send("jobs.cancel", { jobId: id, ...(v.reason ? { reason: v.reason } : {}) }, v);
+  },
+}) as CliCommand;
+
+export const retryCommand = defineCommand({
+  name: "retry",
+  summary: "redrive a failed or dead job (a new attempt, queued again), or every job in a status",
+  args: "<jobId> | --status <status>",
+  maxPositionals: 1,
+  options: { ...baseOptions, ...bulkOptions("retry") },
+  details: [
+    "Exit 0 when the master recorded it, 1 when it refused (only failed and dead jobs can be retried) or did not answer, 2 on bad input.",
+    `With --status (${BULK_STATUSES.retry.join(", ")}) every matching job of the read models is retried, as the dashboard's "Retry all" does:`,
+    "each one is refused or recorded by the master on its own; exit 0 when every one was retried.",
+  ].join("\n"),
+  run: ({ values: v, positionals }) => {
+    const id = target(positionals, v);
+    return id === null ? bulk("retry", v) : send("jobs.retry", { jobId: id }, v);
+  },
+}) as CliCommand;
+
+export const drainCommand = defineCommand({
+  name: "drain",
+  summary: "drain a worker: it takes no new jobs and finishes the ones it runs",
+  args: "<workerId>",
+  maxPositionals: 1,
+  options: { ...baseOptions, ...reason },
+  details: "Exit 0 when the master passed it on, 1 when it refused (e.g. an unknown worker) or did not answer, 2 on bad input.",
+  run: ({ values: v, positionals }) => {
+    const id = positionals[0];
+    if (id === undefined) throw new UsageError("give the worker id");
+    return send("workers.drain", { workerId: id, ...(v.reason ? { reason: v.reason } : {}) }, v);
+  },
+}) as CliCommand;

@@ -1,0 +1,1 @@
+export { bulkJobs as POST, methodNotAllowed as fallback } from "$lib/server/api.ts";
