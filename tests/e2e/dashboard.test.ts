@@ -133,6 +133,8 @@ describe("Workers page", () => {
     // Its own page still shows it.
     await page.goto(`${stack.uiUrl}/workers/${id}`, { waitUntil: "networkidle0" });
     expect(await page.content()).toContain("Retired machine");
+    // Registered without attemptTokens, as workers before tokens did: the page says what that means.
+    expect(await page.$eval("[data-testid=worker-tokens]", (e) => e.textContent)).toBe("no (an older release: no jobs from a master that requires them)");
   }, 90_000);
 });
 
@@ -329,6 +331,7 @@ describe("job and worker actions", () => {
     await page.waitForSelector('[data-testid=connection][data-status=live]', { timeout: 10_000 });
     await page.click("[data-testid=drain]");
     await page.waitForFunction(() => document.querySelector("[data-testid=worker-status]")?.textContent === "draining", { timeout: 15_000 });
+    expect(await page.$eval("[data-testid=worker-tokens]", (e) => e.textContent)).toBe("yes");
     await shot("worker-draining");
     const r = await post("/api/workers/wn-nobody/drain", {});
     expect(r.status).toBeGreaterThanOrEqual(400);
