@@ -4,6 +4,7 @@ import type { HTTPRequest, Page } from "puppeteer-core";
 import { BrowserGone, type BrowserPool, type ContextLease } from "./browser-pool.ts";
 import { applyFingerprint } from "./fingerprint.ts";
 import { executeScenario, ScenarioFailure, type ScenarioProgress, type ScenarioResult } from "./scenario-run.ts";
+import { fitCompleted, fitFailed, jsonBytes, type FailedData } from "./event-fit.ts";
 import { startEgressProxy, type EgressProxy, type EgressProxyOptions } from "./egress-proxy.ts";
 import { createTargetGuard, type TargetGuard, type TargetPolicy } from "./ssrf.ts";
 import { upstreamFromSpec } from "./upstream-proxy.ts";
@@ -74,26 +75,8 @@ export interface RunningJob {
 
 const MB = 1024 * 1024;
 const MAX_LOGS = 500;
-/** Events are limited to 256 KiB (MAX_EVENT_BYTES): logs get at most this many characters of it … */
-const LOG_BUDGET_CHARS = 64_000;
-/** … and extracted data this many bytes of JSON. */
+/** Events are limited to 256 KiB (MAX_EVENT_BYTES): extracted data gets at most this many bytes of JSON of it (the rest: event-fit.ts). */
 const DATA_BUDGET_BYTES = 160_000;
-
-/** Keeps the first log entries that fit the budget and says how many were dropped. */
-export function limitLogs(logs: readonly LogEntry[], budget = LOG_BUDGET_CHARS): LogEntry[] {
-  const out: LogEntry[] = [];
-  let used = 0;
-  for (const l of logs) {
-    const size = l.message.length + 80;
-    if (used + size > budget || out.length >= MAX_LOGS - 1) {
-      out.push({ time: l.time, level: "warn", message: `${logs.length - out.length} more log entries dropped (event size limit)`, source: "worker" });
-      return out;
-    }
-    used += size;
-    out.push(l);
-  }
-  return out;
-}
 
 /** The steps of a job: open its `url` first when it has one, then the scenario. */
 export function jobSteps(spec: Command<"worker.assign">["spec"]): Step[] {
@@ -271,17 +254,22 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
       const durationMs = Date.now() - startedAt;
       clearTimeout(timer);
       await lease?.release();
-      const dataBytes = Buffer.byteLength(JSON.stringify(result.data));
+      const dataBytes = jsonBytes(result.data);
       if (dataBytes > DATA_BUDGET_BYTES) {
         partial = result;
         throw new ResultTooLarge(`the extracted data is ${dataBytes} bytes of JSON; at most ${DATA_BUDGET_BYTES} fit in a job.completed event — extract less (fewer fields, text instead of html)`);
       }
-      const outcome: JobOutcome = { ok: true, durationMs, responseTimeMs: result.responseTime };
-      end(outcome);
-      await deps.report.completed({
-        result: { success: true, data: result.data, dataExtracted: result.dataExtracted, screenshots: result.screenshots, logs: limitLogs(logs), steps: result.steps, ...(finalUrl ? { finalUrl: finalUrl.slice(0, 4096) } : {}) },
+      const completed = fitCompleted({
+        result: { success: true, data: result.data, dataExtracted: result.dataExtracted, screenshots: result.screenshots, logs, steps: result.steps, ...(finalUrl ? { finalUrl: finalUrl.slice(0, 4096) } : {}) },
         metrics: { totalDuration: durationMs, responseTime: result.responseTime ?? 0, memoryUsed },
       });
+      if (!completed) {
+        partial = result;
+        throw new ResultTooLarge(`the result (extracted data, screenshot names and step timings) does not fit in a job.completed event even without logs and step errors — extract less`);
+      }
+      const outcome: JobOutcome = { ok: true, durationMs, responseTimeMs: result.responseTime };
+      end(outcome);
+      await deps.report.completed(completed);
       return outcome;
     } catch (e) {
       clearTimeout(timer);
@@ -297,13 +285,23 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
       const steps = partial?.steps ?? [];
       const outcome: JobOutcome = { ok: false, durationMs, responseTimeMs: responseTime, error: err };
       end(outcome);
-      await deps.report.failed({
+      const metrics = { totalDuration: durationMs, ...(responseTime !== undefined ? { responseTime } : {}), memoryUsed };
+      const failed: FailedData = fitFailed({
         error: { ...err, message: err.message.slice(0, 8000) },
-        logs: limitLogs(logs),
+        logs,
         ...(steps.length ? { steps } : {}),
         ...(partial?.screenshots.length ? { screenshots: partial.screenshots } : {}),
-        metrics: { totalDuration: durationMs, ...(responseTime !== undefined ? { responseTime } : {}), memoryUsed },
+        metrics,
       });
+      try {
+        await deps.report.failed(failed);
+      } catch (re) {
+        // The event was refused as invalid (not a NATS outage, which the reporter rides out): the outcome still has to reach
+        // the log, or the master only sees a lapsed lease and runs the whole scenario again. The bare error always passes.
+        if (!/refusing to publish/.test((re as Error).message)) throw re;
+        deps.log.error({ err: (re as Error).message, jobId: cmd.jobId }, "the failure report was refused; sending it without logs and steps");
+        await deps.report.failed({ error: { ...err, message: `${err.message.slice(0, 1000)} (the full report was refused: ${(re as Error).message.slice(0, 500)})` }, metrics });
+      }
       return outcome;
     }
   })();

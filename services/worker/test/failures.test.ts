@@ -78,6 +78,30 @@ describe("step failures", () => {
   });
 });
 
+describe("reports that must fit in an event", () => {
+  it("console errors of control characters: the job completes with its logs cut to fit (its job.completed was refused and the outcome lost)", async () => {
+    const id = await assign(open, { scenario: { steps: [{ type: "navigate", url: pages.url("/log-ctrl") }, { type: "extract", fields: { h: { selector: "#h" } } }] } }, "logctrl");
+    const f = await events.final(id);
+    if (f.type !== "job.completed") throw new Error(`expected job.completed, got ${f.data.error.message}`);
+    expect(f.data.result.data).toEqual({ h: "x" });
+    const logs = f.data.result.logs;
+    expect(logs.filter((l) => l.source === "console").length).toBeGreaterThan(0);
+    expect(logs.at(-1)).toMatchObject({ source: "worker", message: expect.stringMatching(/^\d+ more log entries dropped \(event size limit\)$/) });
+  });
+
+  it("80 failed optional asserts quoting a 5000-character title: the job completes with every step, their errors cut", async () => {
+    const asserts = Array.from({ length: 80 }, () => ({ type: "assert" as const, title: "nope", timeout: 1, optional: true }));
+    const id = await assign(open, { scenario: { steps: [{ type: "navigate", url: pages.url("/long-title") }, ...asserts, { type: "extract", fields: { h: { selector: "#h" } } }] } }, "longtitle");
+    const f = await events.final(id);
+    if (f.type !== "job.completed") throw new Error(`expected job.completed, got ${f.data.error.message}`);
+    expect(f.data.result.data).toEqual({ h: "x" });
+    const steps = f.data.result.steps ?? [];
+    expect(steps).toHaveLength(82);
+    expect(steps.filter((s) => s.status === "skipped")).toHaveLength(80);
+    expect(Math.max(...steps.map((s) => s.error?.length ?? 0))).toBeLessThanOrEqual(301);
+  });
+});
+
 describe("hard timeout and cancel", () => {
   it("a page that never loads: the context is closed and job.failed comes within the timeout + 2 s", async () => {
     // Long enough that the browser asks for the page before the hard timeout even on a loaded machine

@@ -38,6 +38,10 @@ navigator.geolocation.getCurrentPosition((p) => geo(JSON.stringify({ lat: p.coor
 </body></html>`,
   "/big": `<!doctype html><html><head><title>big</title></head><body><div id="big">${"<p>lorem ipsum dolor sit amet</p>".repeat(8000)}</div></body></html>`,
   "/error": `<!doctype html><html><head><title>broken</title></head><body><p id="p">x</p><script>console.error("boom from the page")</script></body></html>`,
+  // Console errors that cost 6 bytes of JSON per character (their job.completed was 361 kB and refused: the outcome was lost).
+  "/log-ctrl": `<!doctype html><html><head><title>t</title></head><body><h1 id="h">x</h1><script>for (let i = 0; i < 20; i++) console.error("\\x01".repeat(3990));</script></body></html>`,
+  // A 5000-character title: every failed title assert quotes it in its step error.
+  "/long-title": `<!doctype html><html><head><title>${"long ".repeat(1000)}</title></head><body><h1 id="h">x</h1></body></html>`,
   // A hostile page: floods the session history (it kept Chromium's browser process busy for minutes).
   "/flood": `<!doctype html><html><head><title>flood</title></head><body><p id="p">flooding</p><script>
 setInterval(() => { for (let i = 0; i < 1000; i++) history.pushState({}, "", "#" + Math.random()); }, 0);
