@@ -110,6 +110,12 @@ export class BrowserGone extends Error {
 
 /** How long a job's context may take to close before its browser is taken for stuck and killed. */
 export const CLOSE_DEADLINE_MS = 5000;
+/**
+ * A close slower than this (a healthy one takes ~10–50 ms) retires the browser at once: jobs that start while it is
+ * waited for get a new browser instead of one that may be killed under them (an attack run saw the next job, assigned
+ * after the stuck one had reported, fail as browser-crashed when its browser was killed at the deadline).
+ */
+export const SLOW_CLOSE_MS = 1000;
 
 interface Slot {
   browser: Browser;
@@ -140,8 +146,10 @@ export class BrowserPool {
   private closed = false;
   /** Browser name and version, known after the first launch. */
   version = "";
+  /** Browsers killed as stuck so far (a context that did not close by the deadline). */
+  killed = 0;
 
-  constructor(private readonly o: { executablePath: string; recycleAfter: number; log: Logger; closeDeadlineMs?: number }) {}
+  constructor(private readonly o: { executablePath: string; recycleAfter: number; log: Logger; closeDeadlineMs?: number; slowCloseMs?: number }) {}
 
   get openContexts(): number {
     let n = 0;
@@ -227,8 +235,10 @@ export class BrowserPool {
           });
           let timer: NodeJS.Timeout | undefined;
           const deadline = new Promise<false>((r) => (timer = setTimeout(() => r(false), this.o.closeDeadlineMs ?? CLOSE_DEADLINE_MS)));
+          const slow = setTimeout(() => this.retire(slot, "a job's browser context is slow to close"), this.o.slowCloseMs ?? SLOW_CLOSE_MS);
           const closed = await Promise.race([closing, deadline]);
           clearTimeout(timer);
+          clearTimeout(slow);
           // A page can keep the browser process too busy to close it (a history.pushState flood did, for minutes,
           // starving every other job on it, until CHROMIUM_IGNORED_DEFAULT_ARGS; a document.title flood or history
           // calls spread over many frames still do): the hard timeout must really stop the page, so the browser goes.
@@ -239,10 +249,19 @@ export class BrowserPool {
     };
   }
 
+  /** New jobs go to a new browser; this one closes when its last context is released (or is killed at the close deadline). */
+  private retire(slot: Slot, why: string): void {
+    if (slot.retiring || !slot.browser.connected) return;
+    this.o.log.warn({ pid: slot.browser.process()?.pid, openContexts: slot.open }, `${why}: later jobs go to a new browser`);
+    slot.retiring = true;
+    if (this.active === slot) this.active = null;
+  }
+
   /** Kills a browser that does not answer: its jobs fail as retryable (their `crashed` resolves), the next job gets a new browser. */
   private kill(slot: Slot, why: string): void {
     const pid = slot.browser.process()?.pid;
     this.o.log.error({ pid, openContexts: slot.open }, `${why}: killing the browser`);
+    this.killed++;
     if (this.active === slot) this.active = null;
     // Its jobs must hear of it even when it was already retiring (a retiring browser's disconnect is no crash otherwise).
     slot.crashed = true;

@@ -102,6 +102,38 @@ describe("BrowserPool with a browser that stops answering", () => {
   }
 });
 
+describe("BrowserPool with a context slow to close", () => {
+  it("retires the browser at once: a job acquired while the close is waited for gets a new browser, and the old one is closed, not killed, once its close completes", async () => {
+    const p = new BrowserPool({ executablePath: process.env.TROUPE_CHROMIUM_PATH ?? "/usr/bin/chromium", recycleAfter: 100, log: createLogger("pool-test", "silent"), slowCloseMs: 200, closeDeadlineMs: 20_000 });
+    try {
+      await p.start();
+      const pid = p.activePid!;
+      const slow = await p.acquire();
+      // Too busy to close the context for a while (as a flooding page makes it).
+      process.kill(pid, "SIGSTOP");
+      let released = false;
+      const releasing = slow.release().then(() => (released = true));
+      try {
+        await waitFor("the slow browser retired", () => p.activePid !== pid, 5000);
+      } finally {
+        process.kill(pid, "SIGCONT");
+      }
+      expect(released).toBe(false);
+      const next = await p.acquire();
+      expect(p.activePid).not.toBe(pid);
+      expect(p.activePid).toBeDefined();
+      const page = await next.context.newPage();
+      expect(await page.evaluate(() => 1 + 1)).toBe(2);
+      await releasing;
+      await waitFor("the retired browser closed", () => !processAlive(pid), 10_000);
+      expect(p.killed).toBe(0);
+      await next.release();
+    } finally {
+      await p.close();
+    }
+  });
+});
+
 describe("BrowserPool losing its browser during an acquire", () => {
   it("says the browser went away (a job then fails as browser-crashed, not as a worker error)", async () => {
     const p = new BrowserPool({ executablePath: process.env.TROUPE_CHROMIUM_PATH ?? "/usr/bin/chromium", recycleAfter: 100, log: createLogger("pool-test", "silent") });

@@ -123,7 +123,7 @@ describe("hard timeout and cancel", () => {
 
   it("a page flooding history.pushState: its hard timeout closes it in time, and the job beside it on the same browser completes (the browser is not killed)", async () => {
     await waitFor("no job left on the worker", () => open.running.size === 0 && open.pool.openContexts === 0, 30_000);
-    const pid = open.pool.activePid;
+    const killed = open.pool.killed;
     const timeoutMs = 4000;
     const flood = await assign(open, { timeoutMs, scenario: { steps: [{ type: "navigate", url: pages.url("/flood") }, { type: "wait", ms: 60_000 }] } }, "flood");
     await events.wait("job.progress", (e) => e.data.jobId === flood && e.data.stepsDone === 1);
@@ -135,7 +135,8 @@ describe("hard timeout and cancel", () => {
     expect(Date.parse(f.time) - Date.parse(started.time)).toBeLessThan(timeoutMs + 3000);
     const b = await events.final(beside);
     expect(b.type, JSON.stringify(b.data)).toBe("job.completed");
-    expect(open.pool.activePid).toBe(pid);
+    // Not killed (a slow close on a loaded machine may retire it, which is no harm to the job beside it).
+    expect(open.pool.killed).toBe(killed);
     await waitFor("both contexts released", () => open.pool.openContexts === 0 && open.running.size === 0);
   }, 90_000);
 
