@@ -432,6 +432,36 @@ describe("Submit form", () => {
     expect(await page.$eval("[data-testid=error-url]", (e) => e.textContent)).toMatch(/http\(s\) URL/);
     await shot("submit-error");
   });
+
+  it("submits with priority, attempts and timeout typed in (typing in a number field made Submit do nothing), and shows a bad priority next to its field", async () => {
+    await page.goto(`${stack.uiUrl}/submit`, { waitUntil: "networkidle0" });
+    const errors: string[] = [];
+    const onError = (e: Error) => errors.push(e.message);
+    page.on("pageerror", onError);
+    try {
+      const retype = async (testid: string, text: string) => {
+        await page.click(`[data-testid=${testid}]`, { clickCount: 3 });
+        await page.keyboard.press("Backspace");
+        await page.type(`[data-testid=${testid}]`, text);
+      };
+      await page.type("[data-testid=url]", `${stack.site.url}/product/8`);
+      await retype("priority", "11");
+      await page.click("[data-testid=submit]");
+      await page.waitForSelector("[data-testid=error-priority]", { timeout: 5000 });
+      expect(await page.$eval("[data-testid=error-priority]", (e) => e.textContent)).toMatch(/^priority: /);
+      await retype("priority", "8");
+      await retype("maxAttempts", "2");
+      await retype("timeoutMs", "60000");
+      await page.click("[data-testid=submit]");
+      await page.waitForFunction(() => /^\/jobs\/[A-Za-z0-9_-]+$/.test(location.pathname), { timeout: 10_000 });
+      const jobId = new URL(page.url()).pathname.split("/").pop()!;
+      const job = await waitFor("the job in GET /api/jobs/<id>", async () => (await api(`/api/jobs/${jobId}`)).body.job as { priority: number; spec: { maxAttempts: number; timeoutMs: number } } | undefined, 15_000, 100);
+      expect(job).toMatchObject({ priority: 8, spec: { maxAttempts: 2, timeoutMs: 60_000 } });
+      expect(errors).toEqual([]);
+    } finally {
+      page.off("pageerror", onError);
+    }
+  });
 });
 
 describe("REST API", () => {

@@ -21,6 +21,13 @@ describe("buildSubmit", () => {
     expect(v.ok ? null : v.error.path).toBe("workerLabels[1]");
   });
 
+  it("takes the numbers the page's number inputs bind (a number, or null when cleared), as it takes text", () => {
+    const r = buildSubmit({ ...form, url: "https://example.com", priority: 8, maxAttempts: null, timeoutMs: 60_000 });
+    expect(r).toEqual({ ok: true, body: { url: "https://example.com", priority: 8, timeoutMs: 60_000 } });
+    expect(buildSubmit({ ...form, url: "https://example.com", priority: undefined, maxAttempts: Number.NaN })).toEqual({ ok: true, body: { url: "https://example.com" } });
+    expect(buildSubmit({ ...form, priority: 2.5 })).toEqual({ ok: false, error: { field: "priority", message: "expected a whole number, got \"2.5\"" } });
+  });
+
   it("parses a pasted Recorder export", () => {
     const scenario = { title: "rec", steps: [{ type: "setViewport", width: 800, height: 600, deviceScaleFactor: 1, isMobile: false, hasTouch: false, isLandscape: false }, { type: "navigate", url: "https://example.com/" }] };
     const r = buildSubmit({ ...form, scenario: JSON.stringify(scenario) });

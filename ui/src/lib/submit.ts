@@ -1,19 +1,26 @@
 /** Turns the Submit form's text fields into a `jobs.submit` body; the server validates it with the contract. */
+/** A number field as the page binds it: text, or what Svelte gives an `<input type="number">` (a number, null or undefined when empty). */
+export type NumberInput = string | number | null | undefined;
+
 export interface SubmitForm {
   url: string;
-  priority: string;
+  priority: NumberInput;
   tags: string;
   /** Worker labels the job needs, comma-separated (optional in the form). */
   workerLabels?: string;
-  maxAttempts: string;
-  timeoutMs: string;
+  maxAttempts: NumberInput;
+  timeoutMs: NumberInput;
   scenario: string;
 }
 
 type Built = { ok: true; body: Record<string, unknown> } | { ok: false; error: { message: string; field: string } };
 
-function intField(raw: string, field: string, body: Record<string, unknown>): { message: string; field: string } | null {
-  const t = raw.trim();
+function intField(raw: NumberInput, field: string, body: Record<string, unknown>): { message: string; field: string } | null {
+  // The page's number inputs bind numbers (a typed "8" is 8, a cleared field null): a string method on them threw and the
+  // Submit button did nothing.
+  if (raw === null || raw === undefined) return null;
+  if (typeof raw === "number" && Number.isNaN(raw)) return null;
+  const t = String(raw).trim();
   if (!t) return null;
   if (!/^-?\d+$/.test(t)) return { message: `expected a whole number, got ${JSON.stringify(t)}`, field };
   body[field] = Number(t);
