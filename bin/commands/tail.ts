@@ -39,20 +39,28 @@ subject defaults to <prefix>.evt.> (all events); <prefix>.hb.> shows heartbeats,
     // Ctrl-C, or the reader of our output gone (`troupe tail | head -3`): stop quietly, exit 0.
     const done = Promise.race([shutdownSignal(), stdoutClosed()]);
     try {
-      if (since && stream) await replayThenFollow(nc, stream, subject, since, print, done);
-      else await follow(nc, subject === `${s.prefix}.>` ? [s.allEvents, s.allHeartbeats] : [subject], print, done);
-      return 0;
+      if (since && stream) {
+        await replayThenFollow(nc, stream, subject, since, print, done);
+        return 0;
+      }
+      const refused = await follow(nc, subject === `${s.prefix}.>` ? [s.allEvents, s.allHeartbeats] : [subject], print, done);
+      if (!refused) return 0;
+      console.error(`troupe tail: ${refused.message} — the ${role} user may read ${s.allEvents} and ${s.allHeartbeats}${role === "live" ? "; --role ui reads more" : ""}`);
+      return 1;
     } finally {
       await nc.close();
     }
   },
 });
 
-async function follow(nc: NatsConnection, subjects: string[], print: (s: string, d: Uint8Array) => void, done: Promise<unknown>) {
-  for (const subj of subjects) nc.subscribe(subj, { callback: (err, m) => (err ? console.error(`troupe tail: ${err.message}`) : print(m.subject, m.data)) });
+/** Follows until Ctrl-C or the connection's end; resolves to the error when the server refuses a subscription (it then delivers nothing, so waiting on would hang). */
+async function follow(nc: NatsConnection, subjects: string[], print: (s: string, d: Uint8Array) => void, done: Promise<unknown>): Promise<Error | null> {
+  let refuse: (e: Error) => void = () => {};
+  const refusal = new Promise<Error>((r) => (refuse = r));
+  for (const subj of subjects) nc.subscribe(subj, { callback: (err, m) => (err ? refuse(err) : print(m.subject, m.data)) });
   await nc.flush();
   console.error(`troupe tail: following ${subjects.join(", ")} (Ctrl-C to stop)`);
-  await Promise.race([done, nc.closed()]);
+  return Promise.race([done.then(() => null), nc.closed().then(() => null), refusal]);
 }
 
 async function replayThenFollow(nc: NatsConnection, stream: string, subject: string, since: ReturnType<typeof parseSince>, print: (s: string, d: Uint8Array) => void, done: Promise<unknown>) {

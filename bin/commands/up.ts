@@ -164,7 +164,7 @@ Everything stops on Ctrl-C: workers drain first, then UI, projector, master, nat
         });
       }
       if (v.demo && site) {
-        if (v.workers === 0) say(`demo jobs ask for the label "${LOCAL_LABEL}" (the demo site is on this machine's loopback): with --workers 0 they wait for a worker on this machine started with --labels ${LOCAL_LABEL}`);
+        if (v.workers === 0) say(`demo jobs ask for the label "${LOCAL_LABEL}" (the demo site is on this machine's loopback): with --workers 0 they wait for a worker on this machine started with --labels ${LOCAL_LABEL} --allowed-targets 127.0.0.1 (the SSRF guard refuses loopback otherwise)`);
         const ui = await connectAs({ url: natsUrlFor, ca: natsCa, role: "ui", dataDir: v.dataDir, name: "troupe-up-demo" });
         const stop = startDemoJobs(ui, { site: site.url, perMinute: v.demoRate, prefix: v.prefix, log: logFor("demo"), workerLabels: [LOCAL_LABEL] });
         stopDemo = () => {

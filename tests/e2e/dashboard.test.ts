@@ -295,6 +295,26 @@ describe("Jobs", () => {
   }, 120_000);
 });
 
+describe("job page layout", () => {
+  it("wraps a long URL inside its card instead of cutting its end off", async () => {
+    const url = `${stack.site.url}/product/29?${"q=very-long-query-value&".repeat(12)}end=29`;
+    const r = await post("/api/jobs", { url, workerLabels: ["nobody-has-this"] });
+    expect(r.status, JSON.stringify(r.body)).toBe(201);
+    await waitFor("the job in GET /api/jobs/<id>", async () => (await api(`/api/jobs/${r.body.jobId}`)).status === 200, 15_000, 100);
+    await page.goto(`${stack.uiUrl}/jobs/${r.body.jobId}`, { waitUntil: "networkidle0" });
+    const box = await page.$eval("[data-testid=job-url]", (dd) => {
+      const card = dd.closest(".card")!.getBoundingClientRect();
+      const own = dd.getBoundingClientRect();
+      return { text: dd.textContent, right: own.right, cardRight: card.right, overflow: dd.scrollWidth - dd.clientWidth };
+    });
+    expect(box.text).toBe(url);
+    expect(box.right).toBeLessThanOrEqual(box.cardRight);
+    expect(box.overflow).toBeLessThanOrEqual(0);
+    await shot("job-long-url");
+    expect((await post(`/api/jobs/${r.body.jobId}/cancel`, {})).status).toBe(200);
+  });
+});
+
 describe("job and worker actions", () => {
   it("Cancel stops a running job and Retry redrives a failed one, both from the job page, the status following live", async () => {
     const url = `${stack.site.url}/product/5`;

@@ -102,6 +102,13 @@ describe("troupe nats → init → tail (the foundation's done-when)", () => {
     await nc2.close();
   });
 
+  it("tail on a subject its user may not read says so and exits 1 (it printed the violation and waited for ever)", async () => {
+    const tail = troupe(["tail", "foo.bar"], env);
+    children.push(tail.child);
+    expect(await tail.exited).toBe(1);
+    expect(tail.output()).toMatch(/troupe tail: .*Permissions Violation for Subscription to "foo\.bar".* — the live user may read troupe\.evt\.> and troupe\.hb\.>; --role ui reads more/);
+  });
+
   it("tail whose reader went away (`troupe tail | head -1`) exits 0 quietly on its next line, not with an EPIPE stack trace", async () => {
     const tail = troupe(["tail", "--since", "1", "--json", "troupe.evt.job.job-tail.>"], env);
     children.push(tail.child);

@@ -11,7 +11,9 @@ describe("progressLine", () => {
   it("draws the bar, status, worker and step", () => {
     expect(progressLine(job({ status: "running", progress: 50, workerId: "w1", currentStep: { index: 1, type: "click", name: "login" } }), 10))
       .toBe("[#####.....]  50% running on w1 step 2 login");
-    expect(progressLine(job({ status: "requeued", attempt: 2 }), 4)).toBe("[....]   0% requeued attempt 2/3");
+    expect(progressLine(job({ status: "requeued", attempt: 2 }), 4)).toBe("[....]   0% requeued attempt 2");
+    // Refusals take attempt numbers without spending the budget: no "4/3".
+    expect(progressLine(job({ status: "assigned", attempt: 4, workerId: "w" }), 4)).toBe("[....]   0% assigned on w attempt 4");
     expect(progressLine(job({ status: "dead", error: { message: "boom", retryable: true } }), 4)).toBe("[....]   0% dead: boom");
   });
   it("shows control characters a page or worker wrote as \\xNN instead of sending them to the terminal", () => {

@@ -8,7 +8,9 @@ export function progressLine(job: JobView, width = 30): string {
   const bar = `[${"#".repeat(filled)}${".".repeat(width - filled)}]`;
   const where = job.workerId && (job.status === "assigned" || job.status === "running") ? ` on ${job.workerId}` : "";
   const step = job.status === "running" && job.currentStep ? ` step ${job.currentStep.index + 1} ${job.currentStep.name ?? job.currentStep.type}` : "";
-  const attempt = job.attempt > 1 ? ` attempt ${job.attempt}/${job.spec.maxAttempts}` : "";
+  // The attempt number, not the budget: refusals by busy workers and redrives take numbers without spending
+  // maxAttempts, so "attempt 4/3" read as an overrun budget.
+  const attempt = job.attempt > 1 ? ` attempt ${job.attempt}` : "";
   const err = (job.status === "failed" || job.status === "dead") && job.error ? `: ${job.error.message}` : "";
   return terminalSafe(`${bar} ${String(pct).padStart(3)}% ${job.status}${where}${step}${attempt}${err}`);
 }
