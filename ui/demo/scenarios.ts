@@ -34,8 +34,9 @@ export function demoJob(kind: DemoKind, site: string, n: number): SubmitJob {
         ] },
       };
     case "failing":
-      // The checkout button does not exist: the assert step fails the job (and its retries).
-      return { url, tags, priority: 4, maxAttempts: 2, scenario: { title: `failing ${n}`, timeout: 3000, steps: [{ type: "assert", selector: "#checkout", timeout: 1500 }] } };
+      // The checkout button never appears: the wait times out, which is retryable, so the demo shows a requeue and then a
+      // dead job (an assert fails for good at once: its second attempt was never used).
+      return { url, tags, priority: 4, maxAttempts: 2, scenario: { title: `failing ${n}`, timeout: 3000, steps: [{ type: "waitForElement", selectors: [["#checkout"]], timeout: 1500 }] } };
     case "screenshot":
       return { url, tags, priority: 7, scenario: { title: `screenshot ${n}`, steps: [extract, { type: "screenshot", label: "product" }] } };
   }
