@@ -62,7 +62,7 @@ describe("credentials", () => {
     const file = ensureCredentials(dir);
     expect(loadCredential("worker", dir, {})).toEqual(file.worker);
     expect(loadCredential("worker", dir, { TROUPE_NATS_WORKER_USER: "w", TROUPE_NATS_WORKER_PASSWORD: "pw" })).toEqual({ user: "w", password: "pw" });
-    expect(() => loadCredential("worker", tmp(), {})).toThrow(/set TROUPE_NATS_WORKER_USER and TROUPE_NATS_WORKER_PASSWORD, or run `pnpm troupe nats`/);
+    expect(() => loadCredential("worker", tmp(), {})).toThrow(/give this command --data-dir <dir> or TROUPE_DATA_DIR=<dir>; on another machine set TROUPE_NATS_WORKER_USER and TROUPE_NATS_WORKER_PASSWORD .*`pnpm troupe nats` \(or `up`\) creates/);
   });
 
   it("parses env files and rejects malformed lines with the line number", () => {

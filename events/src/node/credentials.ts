@@ -155,7 +155,10 @@ export function loadCredential(role: NatsRole, dataDir: string, env: Record<stri
     const fp = vars[passwordVar(role)];
     if (fu && fp) return { user: fu, password: fp };
   }
+  // A stack started with `up --data-dir X` keeps its credentials there: the usual miss is a command run without that dir,
+  // and advising `troupe nats` then would start a second server.
   throw new Error(
-    `no NATS credentials for role "${role}": set ${userVar(role)} and ${passwordVar(role)}, or run \`pnpm troupe nats\` to create ${file} (copy its lines to remote machines)`,
+    `no NATS credentials for role "${role}" in ${file}: if the stack runs with another data dir (\`troupe up --data-dir <dir>\`), give this command --data-dir <dir> or TROUPE_DATA_DIR=<dir>; `
+    + `on another machine set ${userVar(role)} and ${passwordVar(role)} (lines of the NATS machine's credentials.env); with no NATS yet, \`pnpm troupe nats\` (or \`up\`) creates ${file}`,
   );
 }
