@@ -323,6 +323,14 @@ describe("job and worker actions", () => {
     await page.goto(`${stack.uiUrl}/jobs/${slow.body.jobId}`, { waitUntil: "networkidle0" });
     await page.waitForSelector('[data-testid=connection][data-status=live]', { timeout: 10_000 });
     await page.waitForFunction(() => document.querySelector("[data-testid=job-status]")?.textContent === "running", { timeout: 30_000 });
+    // The Overview counts its slot as busy from the log, not from the worker's next heartbeat.
+    const overview = await stack.browser.newPage();
+    try {
+      await overview.goto(`${stack.uiUrl}/`, { waitUntil: "networkidle0" });
+      await overview.waitForFunction(() => Number(document.querySelector("[data-testid=slots-busy]")?.textContent?.split("/")[0]) >= 1, { timeout: 15_000 });
+    } finally {
+      await overview.close();
+    }
     await page.click("[data-testid=cancel]");
     await page.waitForFunction(() => document.querySelector("[data-testid=job-status]")?.textContent === "cancelled", { timeout: 15_000 });
 
