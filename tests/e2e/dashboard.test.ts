@@ -464,7 +464,7 @@ describe("Submit form", () => {
   it("submits with priority, attempts and timeout typed in (typing in a number field made Submit do nothing), and shows a bad priority next to its field", async () => {
     await page.goto(`${stack.uiUrl}/submit`, { waitUntil: "networkidle0" });
     const errors: string[] = [];
-    const onError = (e: Error) => errors.push(e.message);
+    const onError = (e: unknown) => void errors.push((e as Error).message);
     page.on("pageerror", onError);
     try {
       const retype = async (testid: string, text: string) => {
