@@ -217,6 +217,7 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
       guard,
       allowScriptSteps: deps.allowScriptSteps,
       lastBlocked: () => lastBlocked,
+      log: (level, message) => addLog(level, message, "worker"),
       saveScreenshot: async (bytes, index, label) => {
         const name = `${cmd.jobId}/${cmd.attempt}/${String(index).padStart(3, "0")}-${label ?? "page"}.png`;
         await deps.saveArtifact(name, bytes);

@@ -20,6 +20,77 @@ export interface StepEnv {
   saveScreenshot(bytes: Uint8Array, index: number, label?: string): Promise<string>;
   /** The guard's reason for the last request it blocked (turns a net::ERR_BLOCKED_BY_CLIENT into a clear message). */
   lastBlocked(): string | undefined;
+  /** A note for the job's logs. */
+  log?(level: "info" | "warn", message: string): void;
+}
+
+/**
+ * A screenshot takes at most this many pixels: a 100,000 px tall page made a 368 MB PNG, which crossed the pipe
+ * every job on that browser shares (a job beside it timed out), took the worker to 2.4 GB and filled the store.
+ */
+export const MAX_SHOT_PIXELS = 16_000_000;
+/** … and at most this many bytes of PNG (pixels of noise do not compress: 16M of them are up to 64 MB). */
+export const MAX_SHOT_BYTES = 32 * 1024 * 1024;
+const MAX_SHOT_WIDTH = 4096;
+
+/**
+ * The part of a `w`×`h` CSS-pixel area a screenshot takes at `dpr` device pixels per CSS pixel: all of it, or its
+ * top-left part within `max` device pixels. Pure.
+ */
+export function shotClip(w: number, h: number, dpr = 1, max = MAX_SHOT_PIXELS): { width: number; height: number; cut: boolean } {
+  const width = Math.max(1, Math.ceil(w));
+  const height = Math.max(1, Math.ceil(h));
+  const cssMax = max / Math.max(dpr, 0.1) ** 2;
+  if (width * height <= cssMax) return { width, height, cut: false };
+  const cw = Math.max(1, Math.min(width, Math.floor(MAX_SHOT_WIDTH / Math.max(dpr, 1)), Math.floor(Math.sqrt(cssMax))));
+  return { width: cw, height: Math.max(1, Math.min(height, Math.floor(cssMax / cw))), cut: true };
+}
+
+/** The screenshot step's PNG, within MAX_SHOT_PIXELS (the top-left part of a bigger area, logged) and MAX_SHOT_BYTES. */
+async function boundedShot(page: Page, frame: Frame, step: StepOf<"screenshot">, env: StepEnv, timeout: number, signal: AbortSignal): Promise<Uint8Array> {
+  // Sizes in CSS pixels; the PNG has dpr² device pixels for each (a viewport of 10000×10000 at 10 is allowed).
+  const v = await page.evaluate(() => {
+    const d = document.documentElement;
+    const b = document.body as HTMLElement | null;
+    return { dpr: window.devicePixelRatio || 1, x: window.scrollX, y: window.scrollY, vw: window.innerWidth, vh: window.innerHeight,
+      pw: Math.max(d.scrollWidth, b?.scrollWidth ?? 0), ph: Math.max(d.scrollHeight, b?.scrollHeight ?? 0) };
+  });
+  let bytes: Uint8Array;
+  let what: string;
+  let c: ReturnType<typeof shotClip>;
+  if (step.selector) {
+    const el = await frame.waitForSelector(step.selector, { timeout, signal });
+    if (!el) throw new StepError(`screenshot: no element matches ${step.selector}`, "step-failed", true);
+    try {
+      const box = await el.boundingBox();
+      c = shotClip(box?.width ?? 1, box?.height ?? 1, v.dpr);
+      what = `element ${step.selector} is ${Math.ceil(box?.width ?? 0)}×${Math.ceil(box?.height ?? 0)} px`;
+      bytes = await el.screenshot({ type: "png", ...(c.cut ? { clip: { x: 0, y: 0, width: c.width, height: c.height } } : {}) });
+    } finally {
+      await el.dispose();
+    }
+  } else if (step.fullPage) {
+    c = shotClip(v.pw, v.ph, v.dpr);
+    what = `page is ${v.pw}×${v.ph} px`;
+    bytes = c.cut
+      ? await page.screenshot({ type: "png", clip: { x: 0, y: 0, width: c.width, height: c.height }, captureBeyondViewport: true })
+      : await page.screenshot({ type: "png", fullPage: true });
+  } else {
+    c = shotClip(v.vw, v.vh, v.dpr);
+    what = `viewport is ${v.vw}×${v.vh} px`;
+    bytes = await page.screenshot({ type: "png", ...(c.cut ? { clip: { x: v.x, y: v.y, width: c.width, height: c.height } } : {}) });
+  }
+  if (c.cut) {
+    env.log?.("warn", `screenshot: the ${what}${v.dpr !== 1 ? ` at ${v.dpr} device pixels per px` : ""}; only its top-left ${c.width}×${c.height} px were taken (a screenshot takes at most ${MAX_SHOT_PIXELS.toLocaleString("en")} device pixels)`);
+  }
+  return checkedSize(bytes);
+}
+
+function checkedSize(bytes: Uint8Array): Uint8Array {
+  if (bytes.length > MAX_SHOT_BYTES) {
+    throw new StepError(`screenshot: ${(bytes.length / 1024 / 1024).toFixed(1)} MB of PNG, more than the ${MAX_SHOT_BYTES / 1024 / 1024} MB a screenshot may take`, "step-failed", false);
+  }
+  return bytes;
 }
 
 export interface StepOutcome {
@@ -227,16 +298,7 @@ export async function runStep(step: Step, index: number, env: StepEnv, timeout: 
     case "extract":
       return extract(frameOf(page, step), step);
     case "screenshot": {
-      const frame = frameOf(page, step);
-      let bytes: Uint8Array;
-      if (step.selector) {
-        const el = await frame.waitForSelector(step.selector, { timeout, signal });
-        if (!el) throw new StepError(`screenshot: no element matches ${step.selector}`, "step-failed", true);
-        bytes = await el.screenshot({ type: "png" });
-        await el.dispose();
-      } else {
-        bytes = await page.screenshot({ type: "png", fullPage: step.fullPage ?? false });
-      }
+      const bytes = await boundedShot(page, frameOf(page, step), step, env, timeout, signal);
       return { screenshot: await env.saveScreenshot(bytes, index, step.label) };
     }
     case "wait":

@@ -94,6 +94,34 @@ describe("a Troupe scenario on a local page", () => {
     expect(events.of("job.progress", (e) => e.data.jobId === id).at(-1)?.data.progress).toBe(100);
   });
 
+  it("takes at most 16M pixels of a 60,000 px tall page or element (the top-left part, logged), and the whole of a small one", async () => {
+    const { id, final } = await run({ scenario: { steps: [
+      { type: "navigate", url: pages.url("/tall") },
+      { type: "screenshot", fullPage: true, label: "page" },
+      { type: "screenshot", selector: "#long", label: "element" },
+      { type: "screenshot", selector: "#top", label: "small" },
+    ] } }, "tall");
+    if (final.type !== "job.completed") throw new Error(final.data.error.message);
+    const os = await new Objm(await nats.connect("master")).open("troupe-artifacts");
+    /** Width and height from the PNG's IHDR chunk. */
+    const size = async (name: string) => {
+      const png = Buffer.from((await os.getBlob(name))!);
+      return { width: png.readUInt32BE(16), height: png.readUInt32BE(20) };
+    };
+    const [page, element, small] = final.data.result.screenshots as [string, string, string];
+    expect(page).toBe(`${id}/1/001-page.png`);
+    for (const name of [page, element]) {
+      const { width, height } = await size(name);
+      expect(width * height).toBeLessThanOrEqual(16_000_000);
+      expect(height).toBeGreaterThan(10_000); // the top of it, not a thumbnail
+    }
+    expect(await size(small)).toEqual({ width: expect.any(Number), height: 200 });
+    const notes = final.data.result.logs.filter((l) => l.source === "worker" && /^screenshot: the /.test(l.message)).map((l) => l.message);
+    expect(notes).toHaveLength(2);
+    expect(notes[0]).toMatch(/^screenshot: the page is \d+×60200 px; only its top-left \d+×\d+ px were taken \(a screenshot takes at most 16,000,000 device pixels\)$/);
+    expect(notes[1]).toMatch(/^screenshot: the element #long is \d+×60000 px; only its top-left/);
+  });
+
   it("double-clicks, presses keys on an element, scrolls an element and hovers", async () => {
     const { final } = await run({ scenario: { steps: [
       { type: "navigate", url: pages.url("/widgets") },
