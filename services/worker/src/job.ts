@@ -234,7 +234,8 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
       throw e;
     });
     responseTime = result.responseTime;
-    if (!spec.scenario && !page.isClosed()) result.data.title = await page.title();
+    // At most 10,000 characters come back: page.title() copied a 200 MB title into the worker before the size check.
+    if (!spec.scenario && !page.isClosed()) result.data.title = await page.evaluate(() => document.title.slice(0, 10_000));
     memoryUsed = await page.metrics().then((m) => Math.round(((m.JSHeapUsedSize ?? 0) / MB) * 10) / 10).catch(() => 0);
     const finalUrl = page.isClosed() ? undefined : page.url();
     return { result, finalUrl };

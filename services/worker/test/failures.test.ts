@@ -64,6 +64,18 @@ describe("step failures", () => {
     expect((await failed(id)).data.error).toMatchObject({ code: "assertion", retryable: false, step: { index: 1, type: "assert" }, message: expect.stringMatching(/title "Troupe test form" does not contain "Another title"/) });
   });
 
+  it("a 50M-character title is compared in the page: a failed title assert says so as an assertion, and a url-only job keeps 10,000 characters of it", async () => {
+    const id = await assign(open, { scenario: { steps: [{ type: "navigate", url: pages.url("/huge-title") }, { type: "assert", title: "never there", timeout: 2000 }] } }, "hugetitle");
+    expect((await failed(id)).data.error).toMatchObject({
+      code: "assertion", retryable: false,
+      message: expect.stringMatching(/title "x{200}" \(the first 200 of 50000000 characters\) does not contain "never there"/),
+    });
+    const plain = await assign(open, { url: pages.url("/huge-title") }, "hugetitle-url");
+    const f = await events.final(plain);
+    if (f.type !== "job.completed") throw new Error(f.data.error.message);
+    expect((f.data.result.data.title as string).length).toBe(10_000);
+  });
+
   it("an optional step that fails is skipped and the job completes", async () => {
     const id = await assign(open, { scenario: { steps: [
       { type: "navigate", url: pages.url("/form") },
