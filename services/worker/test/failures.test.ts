@@ -237,6 +237,26 @@ describe("a page that sends itself somewhere refused", () => {
   });
 });
 
+describe("popups", () => {
+  /** Windows open in the worker's job contexts, counted as targets (c.pages() would attach to each from the worker's own process). */
+  const windows = () => Math.max(0, ...open.pool.contexts().map((c) => c.targets().filter((t) => t.type() === "page").length));
+
+  it("a page opening windows on a timer gets none (Chromium's popup blocker is on: with Puppeteer's default it got 28 in 1.5 s)", async () => {
+    const id = await assign(open, { scenario: { steps: [{ type: "navigate", url: pages.url("/popups") }, { type: "wait", ms: 1500 }, { type: "wait", ms: 500 }] } }, "popups");
+    // After 1.5 s of the page's timer (30 tries), only the job's own page is open.
+    await events.wait("job.progress", (e) => e.data.jobId === id && e.data.stepsDone === 2);
+    expect(windows()).toBe(1);
+    expect((await events.final(id)).type).toBe("job.completed");
+  });
+
+  it("a scenario's click on a target=_blank link still opens its window (a user gesture)", async () => {
+    const id = await assign(open, { scenario: { steps: [{ type: "navigate", url: pages.url("/new-window-link") }, { type: "click", selectors: [["#open"]] }, { type: "wait", ms: 3000 }] } }, "new-window");
+    await events.wait("job.progress", (e) => e.data.jobId === id && e.data.stepsDone === 2);
+    await waitFor("the clicked link's window", () => windows() >= 2, 3000);
+    expect((await events.final(id)).type).toBe("job.completed");
+  });
+});
+
 describe("dialogs", () => {
   it("alert and confirm are dismissed and logged, and the job goes on (an alert used to hang it until its timeout)", async () => {
     const id = await assign(open, { timeoutMs: 20_000, scenario: { steps: [{ type: "navigate", url: pages.url("/alert") }, { type: "extract", fields: { h: { selector: "#after" } } }] } }, "alert");

@@ -46,6 +46,11 @@ navigator.geolocation.getCurrentPosition((p) => geo(JSON.stringify({ lat: p.coor
   "/tall": `<!doctype html><html><head><title>tall</title><style>body{margin:0} #top{height:200px;background:#c00} #long{height:60000px;background:linear-gradient(#fff,#00c)}</style></head><body><div id="top"></div><div id="long"></div></body></html>`,
   // A 50M-character title: copied into the worker whole, it cost hundreds of MB (and a whole copy per assert poll).
   "/huge-title": `<!doctype html><html><head><title>t</title></head><body><h1 id="h">x</h1><script>document.title = "x".repeat(50_000_000);</script></body></html>`,
+  // Opens a window every 50 ms without a user gesture (a popup flood: every one a renderer when on another site).
+  "/popups": `<!doctype html><html><head><title>popups</title></head><body><p id="p">x</p><script>
+setInterval(() => window.open("/form", "_blank"), 50);
+</script></body></html>`,
+  "/new-window-link": `<!doctype html><html><head><title>link</title></head><body><a id="open" href="/form" target="_blank">open</a></body></html>`,
   // A hostile page: floods the session history (it kept Chromium's browser process busy for minutes).
   "/flood": `<!doctype html><html><head><title>flood</title></head><body><p id="p">flooding</p><script>
 setInterval(() => { for (let i = 0; i < 1000; i++) history.pushState({}, "", "#" + Math.random()); }, 0);
