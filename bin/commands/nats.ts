@@ -1,7 +1,7 @@
 import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import {
-  bool, credentialsPath, defineCommand, natsOptions, ensureCredentials, int, loadRouteCredential, natsConfEnv, shutdownSignal, startNatsServer, str, ROLES,
+  bool, credentialsPath, defineCommand, natsOptions, natsStoreOptions, maxStoreFrom, ensureCredentials, int, loadRouteCredential, natsConfEnv, shutdownSignal, startNatsServer, str, ROLES,
   passwordVar, plainAfterTlsWarning, resolveServerTls, userVar, natsServerTlsOptions,
 } from "@troupe/events/node";
 
@@ -28,6 +28,7 @@ export const command = defineCommand({
       pattern: /^$|^nats:\/\/[A-Za-z0-9.-]+:\d{1,5}(,nats:\/\/[A-Za-z0-9.-]+:\d{1,5})*$/, patternHelp: "nats://host:port[,nats://host:port...]",
     }),
     ...natsServerTlsOptions,
+    ...natsStoreOptions,
     sharedWorkerUser: bool("keep the shared worker user of credentials.env; --no-shared-worker-user leaves it out, so only per-worker users (troupe worker-user add) can run workers", { env: "TROUPE_NATS_SHARED_WORKER_USER", default: true }),
   },
   details: `
@@ -65,7 +66,7 @@ routes are plain: keep the cluster port on a private network.`,
     const credentials = ensureCredentials(v.dataDir);
     const conf = natsConfEnv({
       host: v.host, port: v.port, wsHost: v.wsHost, wsPort: v.wsPort, monitorHost: v.monitorHost, monitorPort: v.monitorPort,
-      serverName: v.serverName, storeDir: join(v.dataDir, "nats"), credentials,
+      serverName: v.serverName, storeDir: join(v.dataDir, "nats"), credentials, ...maxStoreFrom(v),
     });
     const secret = new Set(ROLES.flatMap((r) => [userVar(r), passwordVar(r)]));
     writeFileSync(join(v.dataDir, "nats.env"), `${Object.entries(conf).filter(([k]) => !secret.has(k)).map(([k, val]) => `${k}=${val}`).join("\n")}\n`);
@@ -77,7 +78,7 @@ routes are plain: keep the cluster port on a private network.`,
     const plain = tls ? undefined : plainAfterTlsWarning(v.dataDir, "troupe nats");
     if (plain) console.error(`troupe nats: ${plain}`);
     // dieWithParent: a `kill -9` of this command must not leave nats-server running (and holding the ports).
-    const server = await startNatsServer({ ...v, dataDir: v.dataDir, credentials, dieWithParent: true, ...(cluster ? { cluster } : {}), ...(tls ? { tls } : {}), ...(v.sharedWorkerUser ? {} : { sharedWorkerUser: false }) });
+    const server = await startNatsServer({ ...v, ...maxStoreFrom(v), dataDir: v.dataDir, credentials, dieWithParent: true, ...(cluster ? { cluster } : {}), ...(tls ? { tls } : {}), ...(v.sharedWorkerUser ? {} : { sharedWorkerUser: false }) });
     if (cluster) console.log(`troupe nats: cluster ${cluster.name} on ${cluster.host}:${cluster.port}, routes ${cluster.routes.join(", ") || "none (the others connect here)"}`);
     console.log(`troupe nats: ready — clients ${server.url}${tls ? " (TLS only)" : ""}, websocket ${server.wsUrl}, monitor ${server.monitorUrl}`);
     if (tls?.caFile && v.tlsSelfSigned) console.log(`troupe nats: clients trust the server with TROUPE_NATS_CA=${resolve(tls.caFile)} (copy that file to worker machines)`);

@@ -1,7 +1,7 @@
 import { fileURLToPath } from "node:url";
 import {
   addWorkerUser, bool, connectAs, defineCommand, dialNameOf, ensureCredentials, initStores, int, loadWorkerUsers, natsServerTlsOptions, plainAfterTlsWarning, resolveServerTls,
-  assertPortsFree, passwordVar, shutdownSignal, startNatsServer, str, UsageError, userVar, withNatsConfigLock, type RunningNatsServer,
+  assertPortsFree, maxStoreFrom, natsStoreOptions, passwordVar, shutdownSignal, startNatsServer, str, UsageError, userVar, withNatsConfigLock, type RunningNatsServer,
 } from "@troupe/events/node";
 import { startDemoJobs } from "../../ui/demo/generator.ts";
 import { startDemoSite, type DemoSite } from "../../ui/demo/site.ts";
@@ -32,6 +32,7 @@ export const command = defineCommand({
     wsHost: str("NATS WebSocket listen address (the browsers that open the dashboard connect to it; 127.0.0.1 when only this machine does)", { env: "TROUPE_NATS_WS_HOST", default: "0.0.0.0", ...host }),
     wsPort: int("NATS WebSocket port (the dashboard's live updates)", { env: "TROUPE_NATS_WS_PORT", default: 4223, min: 1, max: 65535 }),
     monitorPort: int("NATS monitoring port", { env: "TROUPE_NATS_MONITOR_PORT", default: 8222, min: 1, max: 65535 }),
+    ...natsStoreOptions,
     uiHost: str("dashboard listen address (non-loopback needs TROUPE_UI_TOKEN)", { env: "TROUPE_UI_HOST", default: "127.0.0.1", ...host }),
     uiPort: int("dashboard port", { env: "TROUPE_UI_PORT", default: 3000, min: 1, max: 65535 }),
     masterPort: int("master's /metrics port (127.0.0.1; 0 = any free one)", { env: "TROUPE_MASTER_PORT", default: 3001, min: 0, max: 65535 }),
@@ -102,6 +103,7 @@ Everything stops on Ctrl-C: workers drain first, then UI, projector, master, nat
     try {
       nats = await startNatsServer({
         dataDir: v.dataDir, prefix: v.prefix, credentials, host: v.natsHost, port: v.natsPort, wsHost: v.wsHost, wsPort: v.wsPort, monitorPort: v.monitorPort,
+        ...maxStoreFrom(v),
         onLog: logFor("nats"),
         ...(tls ? { tls } : {}),
         // Stopped last, after the workers have drained and deregistered through it.

@@ -60,7 +60,8 @@ function clientsOf(url: string, dataDir: string, credentials: Record<NatsRole, C
  * temporary store and fresh credentials; waits until JetStream is healthy.
  * Every call gets its own server, so parallel tests never collide.
  */
-export async function startTestNats(o: { init?: boolean; log?: boolean; tls?: boolean } = {}): Promise<TestNats> {
+/** `maxStoreMb`: JetStream's storage limit (max_file_store), for tests of a full store. */
+export async function startTestNats(o: { init?: boolean; log?: boolean; tls?: boolean; maxStoreMb?: number } = {}): Promise<TestNats> {
   const dataDir = mkdtempSync(join(tmpdir(), "troupe-test-"));
   const credentials = ensureCredentials(dataDir);
   // tls: a private CA and a certificate for 127.0.0.1 in the data dir (as `troupe nats --tls-self-signed`); clients get the CA.
@@ -78,6 +79,7 @@ export async function startTestNats(o: { init?: boolean; log?: boolean; tls?: bo
       serverName: `test-${ports.port}`,
       onLog: o.log ? (l) => console.log(`[nats] ${l}`) : () => {},
       ...(tls ? { tls } : {}),
+      ...(o.maxStoreMb !== undefined ? { maxStoreBytes: o.maxStoreMb * 1024 * 1024 } : {}),
     });
   // A free port can be taken by a parallel test between freePort() and nats-server binding it: new ports, again.
   const firstStart = async (): Promise<RunningNatsServer> => {

@@ -9,6 +9,16 @@ export const natsOptions = {
   prefix: str("subject prefix", { env: "TROUPE_PREFIX", default: "troupe", pattern: /^[A-Za-z0-9_-]+$/, patternHelp: "a token of [A-Za-z0-9_-]" }),
 } as const;
 
+/** `troupe nats` and `troupe up`: JetStream's storage limit. No default: nats-server then takes 75 % of the disk's free space at start. */
+export const natsStoreOptions = {
+  maxStoreMb: int("JetStream's storage limit (nats.conf's max_file_store); keep it below what the disk can hold: a store that reaches it refuses appends until space is freed, a disk that fills hangs nats-server 2.9.10's JetStream until a restart (default: 75 % of the disk's free space at start)", { env: "TROUPE_NATS_MAX_STORE_MB", min: 64, max: 1_000_000_000, metavar: "<MB>" }),
+} as const;
+
+/** The bytes for startNatsServer's `maxStoreBytes`, or nothing when unset. */
+export function maxStoreFrom(v: { maxStoreMb?: number | undefined }): { maxStoreBytes?: number } {
+  return v.maxStoreMb !== undefined ? { maxStoreBytes: v.maxStoreMb * 1024 * 1024 } : {};
+}
+
 /** Options of `troupe init` (also applied by the master at start). */
 export const streamOptions = {
   replicas: int("stream replicas (3 in a cluster)", { env: "TROUPE_REPLICAS", default: 1, min: 1, max: 5 }),

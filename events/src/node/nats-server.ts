@@ -28,6 +28,8 @@ export interface NatsServerOptions {
   prefix?: string;
   /** false: run without the shared worker user (every worker on its own user, troupe worker-user). */
   sharedWorkerUser?: boolean;
+  /** JetStream's storage limit in bytes (nats.conf's max_file_store); unset: nats-server's default, 75 % of the disk's free space at start. */
+  maxStoreBytes?: number;
   /** Where server logs go: inherit the terminal, or a callback per line. */
   onLog?: (line: string) => void;
   binary?: string;
@@ -84,7 +86,7 @@ export function findNatsServer(binary = process.env.TROUPE_NATS_SERVER ?? "nats-
 }
 
 /** Variables nats.conf reads. */
-export function natsConfEnv(o: Required<Pick<NatsServerOptions, "host" | "port" | "wsHost" | "wsPort" | "monitorHost" | "monitorPort" | "serverName">> & { storeDir: string; credentials: Record<NatsRole, Credential> }): Record<string, string> {
+export function natsConfEnv(o: Required<Pick<NatsServerOptions, "host" | "port" | "wsHost" | "wsPort" | "monitorHost" | "monitorPort" | "serverName">> & Pick<NatsServerOptions, "maxStoreBytes"> & { storeDir: string; credentials: Record<NatsRole, Credential> }): Record<string, string> {
   const env: Record<string, string> = {
     TROUPE_NATS_SERVER_NAME: o.serverName,
     TROUPE_NATS_HOST: o.host,
@@ -93,6 +95,8 @@ export function natsConfEnv(o: Required<Pick<NatsServerOptions, "host" | "port" 
     TROUPE_NATS_WS_PORT: String(o.wsPort),
     TROUPE_NATS_MONITOR_LISTEN: `${o.monitorHost}:${o.monitorPort}`,
     TROUPE_NATS_STORE_DIR: o.storeDir,
+    // -1 is nats-server's "work it out" (75 % of the free disk); 0 would be no storage at all.
+    TROUPE_NATS_MAX_STORE: o.maxStoreBytes !== undefined ? String(o.maxStoreBytes) : "-1",
   };
   for (const role of ROLES) {
     env[userVar(role)] = o.credentials[role].user;
@@ -210,7 +214,7 @@ export async function startNatsServer(o: NatsServerOptions): Promise<RunningNats
     monitorPort: o.monitorPort ?? 8222,
     serverName: o.serverName ?? "troupe",
   };
-  const env = { ...process.env, ...natsConfEnv({ ...cfg, storeDir, credentials: o.credentials }) };
+  const env = { ...process.env, ...natsConfEnv({ ...cfg, storeDir, credentials: o.credentials, ...(o.maxStoreBytes !== undefined ? { maxStoreBytes: o.maxStoreBytes } : {}) }) };
   const source = resolve(o.configPath ?? NATS_CONF);
   // Rendered under the lock `troupe worker-user` holds while it changes users, and kept, to notice one that lands before the record below.
   const [conf, startedConf] = await withNatsConfigLock(o.dataDir, () => {

@@ -26,7 +26,7 @@ describe("retryWithBackoff", () => {
 
 describe("isNatsOutage", () => {
   it("tells an outage from an answer", () => {
-    for (const m of ["no responders: '$JS.API'", "TIMEOUT", "JetStream not enabled", "JetStream system temporarily unavailable", "connection closed", "disconnect"]) expect(isNatsOutage(new Error(m)), m).toBe(true);
+    for (const m of ["no responders: '$JS.API'", "TIMEOUT", "JetStream not enabled", "JetStream system temporarily unavailable", "connection closed", "disconnect", "insufficient resources", "write /var/lib/nats/jetstream/x.blk: no space left on device"]) expect(isNatsOutage(new Error(m)), m).toBe(true);
     for (const m of ["stream not found", "wrong last sequence: 4", "permissions violation"]) expect(isNatsOutage(new Error(m)), m).toBe(false);
   });
 });

@@ -4,10 +4,22 @@
  * followers and appends and the projector's consumers.
  */
 
-/** An error that means the server cannot answer right now (no responders, a timeout, a lost connection), not a refusal. */
+/** An error that means the server cannot answer right now (no responders, a timeout, a lost connection, a full store), not a refusal. */
 export function isNatsOutage(e: unknown): boolean {
-  return /no responders|timeout|not enabled|unavailable|disconnect|closed/i.test((e as Error)?.message ?? "");
+  return /no responders|timeout|not enabled|unavailable|disconnect|closed/i.test((e as Error)?.message ?? "") || isStorageFull(e);
 }
+
+/**
+ * JetStream's store is full (its `max_file_store`, or the disk): every append is refused until space is freed, so it is
+ * waited out like an outage (a master retrying at once logged 21,769 refused assignments in 10 s).
+ */
+export function isStorageFull(e: unknown): boolean {
+  return /insufficient resources|no space left on device/i.test((e as Error)?.message ?? "");
+}
+
+/** What to do about a full store, for log lines. */
+export const STORAGE_FULL_HINT =
+  "JetStream's storage is full (its max_file_store, or the disk): free space; on nats-server 2.9.10 space freed by deleting single objects or a filtered purge comes back only with a full purge of that stream or a nats-server restart (docs/architecture.md)";
 
 export interface RetryOptions {
   /** Longest wait between tries; the first is `firstWaitMs` (250 ms) and each next one twice as long. */

@@ -1,6 +1,6 @@
 import type { KV } from "@nats-io/kv";
 import { randomBytes } from "node:crypto";
-import { isNatsOutage } from "@troupe/events/node";
+import { isNatsOutage, isStorageFull, STORAGE_FULL_HINT } from "@troupe/events/node";
 import type { Logger } from "pino";
 
 /** How long a stop waits for a renewal in flight, and then for the release. */
@@ -69,7 +69,7 @@ export class LeaderLease {
       if (!canLead()) return;
       await this.acquireOrRenew();
     } catch (e) {
-      this.log.warn({ err: (e as Error).message }, "leader lease: KV unavailable");
+      this.log.warn({ err: (e as Error).message, ...(isStorageFull(e) ? { hint: STORAGE_FULL_HINT } : {}) }, "leader lease: KV unavailable");
       if (this.epoch > 0 && Date.now() >= this.validUntilMs) this.lose("KV unavailable past the lease");
     } finally {
       this.busy = false;

@@ -6,7 +6,7 @@ import {
   createEvent, decodeEvent, decodeReply, isAssignable, newAttemptToken, newId, sha256Hex, subjectsFor,
   type EventData, type EventType, type JobView, type Subjects, type TroupeEvent,
 } from "@troupe/events";
-import { EventAppender, INSTANCE_HEADER, isNatsOutage, storeNames, type Logger } from "@troupe/events/node";
+import { EventAppender, INSTANCE_HEADER, isNatsOutage, isStorageFull, STORAGE_FULL_HINT, storeNames, type Logger } from "@troupe/events/node";
 import { follow, type Following } from "./follow.ts";
 import { LeaderLease } from "./leader.ts";
 import { newCounters, renderMetrics, type Counters } from "./metrics.ts";
@@ -695,7 +695,7 @@ export class Master {
     if (d && now < d.untilMs) return;
     const waitMs = d ? Math.min(LOG_DOWN_MAX_WAIT_MS, d.waitMs * 2) : LOG_DOWN_FIRST_WAIT_MS;
     this.logDown = { untilMs: now + waitMs, waitMs };
-    if (!d) this.log.warn({ err: e.message }, "the event log refuses appends; dispatch waits until it takes them again");
+    if (!d) this.log.warn({ err: e.message, ...(isStorageFull(e) ? { hint: STORAGE_FULL_HINT } : {}) }, "the event log refuses appends; dispatch waits until it takes them again");
     clearTimeout(this.logDownTimer);
     this.logDownTimer = setTimeout(() => this.scheduleDispatch(), waitMs + 1);
   }
