@@ -7,7 +7,7 @@ import {
   createEvent, decodeCommand, errorBody, newId, subjectsFor, type AckReply, type AssignReply, type Command, type EventData,
   type EventType, type Subjects, type WorkerStatus,
 } from "@troupe/events";
-import { closeConnection, connectAs, INSTANCE_HEADER, passwordVar, userVar, workerCredential, putArtifact, WORKER_SERVICE_NAME, workerInboxPrefix, loadSecretsKeys, openSecretWithAny, publishEvent, SECRETS_KEY_VAR, SecretError, storeNames, type Logger } from "@troupe/events/node";
+import { closeConnection, connectAs, INSTANCE_HEADER, isStorageFull, passwordVar, userVar, workerCredential, putArtifact, WORKER_SERVICE_NAME, workerInboxPrefix, loadSecretsKeys, openSecretWithAny, publishEvent, SECRETS_KEY_VAR, SecretError, storeNames, type Logger } from "@troupe/events/node";
 import { admit } from "./admission.ts";
 import { BrowserPool } from "./browser-pool.ts";
 import type { WorkerConfig } from "./config.ts";
@@ -17,6 +17,10 @@ import { assertNoDuplicate, findOtherInstance, presenceInfo, servePresence, type
 import { publishReliably } from "./publish.ts";
 import { formatUptime, JobStats } from "./stats.ts";
 import { startStatusServer, type StatusBody, type StatusServer } from "./status-server.ts";
+import { StepError } from "./steps.ts";
+
+/** How long a job's final event is tried before the worker gives up on it (other events: publishReliably's 2 min). */
+export const FINAL_EVENT_DEADLINE_MS = 15 * 60_000;
 
 export const WORKER_VERSION: string = (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }).version;
 
@@ -189,7 +193,7 @@ export class Worker {
    * Retries until `deadlineMs`, but never on a connection closed for good (nats.js gave up, or we closed it),
    * nor past `giveUpAtMs` once the worker is stopping (a job's report would otherwise retry for two minutes).
    */
-  private publish<T extends EventType>(type: T, data: EventData<T>, o: { deadlineMs?: number; stopped?: () => boolean } = {}): Promise<void> {
+  private publish<T extends EventType>(type: T, data: EventData<T>, o: { deadlineMs?: number; stopped?: () => boolean; log?: Logger } = {}): Promise<void> {
     const stopped = () => this.nc.isClosed() || Date.now() > this.giveUpAtMs || o.stopped?.() === true;
     return publishReliably(this.js, createEvent(type, data, this.config.workerId) as never, { subjects: this.subjects, log: this.log, ...o, stopped });
   }
@@ -294,13 +298,15 @@ export class Worker {
           .then(() => publishEvent(this.js, ev, { subjects: this.subjects }))
           .catch((e: Error) => log.warn({ err: e.message }, "progress event not published"));
       },
+      // A finished attempt's outcome is worth waiting for (a full store, a long outage): given up after 2 min, a
+      // completed result became a worker failure and the whole scenario ran again. Retries log with the job's id.
       completed: async (d) => {
         await started.catch(() => {});
-        await this.publish("job.completed", { ...base, ...d });
+        await this.publish("job.completed", { ...base, ...d }, { deadlineMs: FINAL_EVENT_DEADLINE_MS, log });
       },
       failed: async (d) => {
         await started.catch(() => {});
-        await this.publish("job.failed", { ...base, ...d });
+        await this.publish("job.failed", { ...base, ...d }, { deadlineMs: FINAL_EVENT_DEADLINE_MS, log });
       },
     };
     const job = runJob(cmd, {
@@ -366,7 +372,11 @@ export class Worker {
     return putArtifact(this.js, bucket, name, bytes, { description: "screenshot (png)", ...(this.nc.info ? { maxPayload: this.nc.info.max_payload } : {}) }).then(
       () => undefined,
       (e: Error) => {
-        throw new Error(`screenshot ${name} not stored in object store ${bucket} (\`troupe init\` creates it): ${e.message}`, { cause: e });
+        // Retryable: a store that is full or away now may take it on the next attempt (as a step-failed it was final).
+        // A publish to a subject no stream stores comes back as "no responders" (nats.js: "jetstream is not enabled").
+        const missing = /no responders|stream not found|jetstream is not enabled/i.test(e.message);
+        const why = missing ? " (`troupe init` creates it)" : isStorageFull(e) ? " (JetStream's storage is full)" : "";
+        throw new StepError(`screenshot ${name} not stored in object store ${bucket}${why}: ${e.message}`, "storage", true);
       },
     );
   }

@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { jetstreamManager } from "@nats-io/jetstream";
 import type { AssignReply, Command } from "@troupe/events";
 import { descendants, startTestNats, waitFor, type TestNats } from "@troupe/tests/harness";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -234,6 +235,22 @@ describe("a page that sends itself somewhere refused", () => {
     ] } }, "self-nav");
     const f = await failed(id);
     expect(f.data.error).toMatchObject({ code: "ssrf", retryable: false, step: { index: 1, type: "wait" }, message: expect.stringMatching(/went to a refused target: .*169\.254\.169\.254/) });
+  });
+});
+
+describe("a screenshot the store cannot take", () => {
+  it("fails the job as retryable (storage), naming the store, instead of as a final step failure", async () => {
+    const jsm = await jetstreamManager(await nats.connect("master", "test-drop-artifacts"));
+    await jsm.streams.delete("OBJ_troupe-artifacts");
+    try {
+      const id = await assign(open, { scenario: { steps: [{ type: "navigate", url: pages.url("/form") }, { type: "screenshot", label: "lost" }] } }, "no-store");
+      expect((await failed(id)).data.error).toMatchObject({
+        code: "storage", retryable: true, step: { index: 1, type: "screenshot" },
+        message: expect.stringMatching(/screenshot \S+ not stored in object store troupe-artifacts \(`troupe init` creates it\)/),
+      });
+    } finally {
+      await nats.init();
+    }
   });
 });
 
