@@ -14,12 +14,17 @@ export interface StoreNames {
   masterKv: string;
   /** Object store of the master's state snapshots (docs/master.md, Snapshots). */
   masterSnapshots: string;
+  /** The stream behind it (the master purges older snapshots from it). */
+  masterSnapshotsStream: string;
 }
 
 /** Stream, bucket and object-store names for a prefix (`troupe` → TROUPE_EVENTS, troupe-artifacts, ...). */
 export function storeNames(prefix = "troupe"): StoreNames {
   const up = prefix.toUpperCase().replace(/[^A-Z0-9_]/g, "_");
-  return { events: `${up}_EVENTS`, heartbeats: `${up}_HEARTBEATS`, artifacts: `${prefix}-artifacts`, artifactsStream: `OBJ_${prefix}-artifacts`, masterKv: `${prefix}-master`, masterSnapshots: `${prefix}-master-snapshots` };
+  return {
+    events: `${up}_EVENTS`, heartbeats: `${up}_HEARTBEATS`, artifacts: `${prefix}-artifacts`, artifactsStream: `OBJ_${prefix}-artifacts`,
+    masterKv: `${prefix}-master`, masterSnapshots: `${prefix}-master-snapshots`, masterSnapshotsStream: `OBJ_${prefix}-master-snapshots`,
+  };
 }
 
 export interface InitOptions {

@@ -2,6 +2,7 @@ import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManage
 import { Kvm } from "@nats-io/kv";
 import { headers as natsHeaders, type NatsConnection, type Status } from "@nats-io/nats-core";
 import { Objm, type ObjectStore } from "@nats-io/obj";
+import { readLatestSnapshot, writeSnapshotObject } from "./snapshot-store.ts";
 import {
   createEvent, decodeEvent, decodeReply, isAssignable, newAttemptToken, newId, sha256Hex, subjectsFor,
   type EventData, type EventType, type JobView, type Subjects, type TroupeEvent,
@@ -50,7 +51,6 @@ export interface MasterConfig extends RecoveryConfig {
 }
 
 /** The one object of the snapshot store: each write replaces it (the store keeps the newest version of a name). */
-export const SNAPSHOT_OBJECT = "state";
 
 interface Pending {
   /** Worker whose slot the assignment reserves. */
@@ -826,7 +826,7 @@ export class Master {
     const names = storeNames(this.cfg.prefix);
     let bytes: Uint8Array | null;
     try {
-      bytes = await (await this.snapshotStore()).getBlob(SNAPSHOT_OBJECT);
+      bytes = (await readLatestSnapshot(await this.snapshotStore()))?.bytes ?? null;
     } catch (e) {
       this.log.warn({ err: (e as Error).message }, "could not read the state snapshot; replaying the whole log");
       return undefined;
@@ -870,7 +870,8 @@ export class Master {
     const t0 = Date.now();
     try {
       const bytes = await encodeSnapshotSliced(this.state, { prefix: this.cfg.prefix, writtenBy: this.cfg.id, writtenAt: new Date().toISOString() });
-      await (await this.snapshotStore()).putBlob({ name: SNAPSHOT_OBJECT, description: `master state at sequence ${seq}` }, bytes);
+      this.jsm ??= await this.js.jetstreamManager();
+      await writeSnapshotObject(await this.snapshotStore(), this.jsm, storeNames(this.cfg.prefix).masterSnapshotsStream, { seq, bytes, description: `master state at sequence ${seq}` });
       this.counters.snapshotSeq = seq;
       this.counters.snapshotsWritten++;
       this.log.info({ seq, bytes: bytes.length, ms: Date.now() - t0 }, "state snapshot written");

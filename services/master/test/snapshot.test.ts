@@ -5,7 +5,7 @@ import { freePort } from "@troupe/events/node";
 import { startTestNats, waitFor, type TestNats } from "@troupe/tests/harness";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningMaster } from "../src/main.ts";
-import { SNAPSHOT_OBJECT } from "../src/master.ts";
+import { readLatestSnapshot, SNAPSHOT_NAME } from "../src/snapshot-store.ts";
 import { decodeSnapshot, encodeState } from "../src/snapshot.ts";
 import { lookupJob, type MasterState } from "../src/state.ts";
 import type { FakeWorker } from "./fake-worker.ts";
@@ -140,28 +140,58 @@ describe("master snapshots", () => {
 
   it("replays the whole log when the snapshot is ahead of the log (a reset stream)", async () => {
     const os = await new Objm(await nats.connect("master")).open("troupe-master-snapshots");
-    const stored = await os.getBlob(SNAPSHOT_OBJECT);
+    const stored = (await readLatestSnapshot(os))?.bytes ?? null;
     expect(stored && decodeSnapshot(stored).ok).toBe(true);
     const ahead = JSON.parse(new TextDecoder().decode(stored as Uint8Array));
     ahead.state.appliedSeq = (await lastSeq()) + 1000;
-    await os.putBlob({ name: SNAPSHOT_OBJECT }, new TextEncoder().encode(JSON.stringify(ahead)));
+    await os.putBlob({ name: SNAPSHOT_NAME }, new TextEncoder().encode(JSON.stringify(ahead)));
     const m = await master("m-snap-ahead", 1_000_000);
     expect(m.master.counters.startSnapshotSeq).toBe(0);
     expect(m.master.counters.startReplayedEvents).toBeGreaterThan(snapshotSeq);
     expect(m.master.state.appliedSeq).toBeLessThan(ahead.state.appliedSeq);
     await stop(m);
-    await os.putBlob({ name: SNAPSHOT_OBJECT }, stored);
+    await os.putBlob({ name: SNAPSHOT_NAME }, stored);
   });
 
   it("ignores a corrupt snapshot and replays the whole log", async () => {
     const os = await new Objm(await nats.connect("master")).open("troupe-master-snapshots");
-    const stored = await os.getBlob(SNAPSHOT_OBJECT);
+    const stored = (await readLatestSnapshot(os))?.bytes ?? null;
     expect(stored && decodeSnapshot(stored).ok).toBe(true);
-    await os.putBlob({ name: SNAPSHOT_OBJECT }, new TextEncoder().encode('{"format":"troupe-master-snapshot","version":1,"prefix":"troupe","state":{"jobs":'));
+    await os.putBlob({ name: SNAPSHOT_NAME }, new TextEncoder().encode('{"format":"troupe-master-snapshot","version":1,"prefix":"troupe","state":{"jobs":'));
     const m = await master("m-snap-corrupt", 1_000_000);
     expect(m.master.counters.startSnapshotSeq).toBe(0);
     expect(m.master.counters.startReplayedEvents).toBeGreaterThanOrEqual(snapshotSeq);
     await expectSameState(m, fullReplay);
     expect((await readLog(ui)).length).toBe(await lastSeq());
+  });
+});
+
+describe("snapshot storage", () => {
+  it("keeps one snapshot object, and JetStream's count of used storage equals what the streams hold (overwriting one object leaked its size on nats-server 2.9.10)", async () => {
+    for (const r of [...running]) await stop(r);
+    const m = await master("m-snap-store", 1_000_000);
+    await waitFor("m-snap-store leads", () => m.master.isLeader, 15_000);
+    for (let i = 0; i < 200; i++) jobIdOf(await submit(ui, { url: `https://example.com/snap-store-${i}`, workerLabels: ["nobody-has-this"] }));
+    await waitFor("the jobs folded", async () => m.master.state.appliedSeq === (await lastSeq()));
+    const jsm = await jetstreamManager(await nats.connect("master", "test-snap-store"));
+    // The server's count of used storage (what max_file_store is checked against) less what the streams hold: 0 on a
+    // fresh server, more once something leaked (the tests above overwrite the snapshot object themselves).
+    const used = async () => ((await (await fetch(`${nats.monitorUrl}/jsz`)).json()) as { storage: number }).storage;
+    const leaked = async () => {
+      let held = 0;
+      for await (const si of jsm.streams.list()) held += si.state.bytes;
+      return (await used()) - held;
+    };
+    const before = await leaked();
+    for (let i = 0; i < 5; i++) await m.master.snapshotNow();
+    const os = await new Objm(await nats.connect("master")).open("troupe-master-snapshots");
+    const objects = (await os.list()).filter((o) => !o.deleted);
+    expect(objects.map((o) => o.name)).toEqual([expect.stringMatching(/^state-\d+-[a-z0-9]+$/)]);
+    const latest = await readLatestSnapshot(os);
+    expect(latest && decodeSnapshot(latest.bytes).ok).toBe(true);
+    expect(latest!.bytes.length).toBeGreaterThan(20_000);
+    expect(await leaked()).toBe(before);
+    expect((await jsm.streams.info("OBJ_troupe-master-snapshots")).state.messages).toBe(objects[0]!.chunks + 1);
+    await stop(m);
   });
 });
