@@ -92,4 +92,12 @@ describe("tail lines", () => {
     expect(line).not.toMatch(/[\u0000-\u001f]/);
     expect(line).toMatch(/\\x1b\[2J/);
   });
+
+  it("number steps from 1, as the error messages and pages do", () => {
+    const e = createEvent("job.failed", {
+      jobId: "j-step", workerId: "w", attempt: 1,
+      error: { message: "step 2 (assert): no element matches #x", code: "assertion", retryable: false, step: { index: 1, type: "assert" } },
+    }, "w") as TroupeEvent;
+    expect(formatLine(subjects.job("j-step", "failed"), encodeEvent(e), subjects)).toMatch(/ step=2:assert/);
+  });
 });

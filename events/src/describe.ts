@@ -13,14 +13,15 @@ export function describeEvent(e: TroupeEvent): string {
       break;
     case "job.progress":
       kv.push(["progress", `${Math.round(e.data.progress)}%`]);
-      if (e.data.currentStep) kv.push(["step", `${e.data.currentStep.index}:${e.data.currentStep.type}`]);
+      // Numbered from 1, as every message and page does ("step 2 (assert)").
+      if (e.data.currentStep) kv.push(["step", `${e.data.currentStep.index + 1}:${e.data.currentStep.type}`]);
       break;
     case "job.completed":
       kv.push(["duration", `${Math.round(e.data.metrics.totalDuration)}ms`], ["extracted", e.data.result.dataExtracted], ["screenshots", e.data.result.screenshots.length]);
       break;
     case "job.failed":
       kv.push(["retryable", e.data.error.retryable], ["error", truncate(e.data.error.message, 80)]);
-      if (e.data.error.step) kv.push(["step", `${e.data.error.step.index}:${e.data.error.step.type}`]);
+      if (e.data.error.step) kv.push(["step", `${e.data.error.step.index + 1}:${e.data.error.step.type}`]);
       break;
     case "job.requeued":
       kv.push(["reason", e.data.reason], ["notBefore", e.data.notBefore]);

@@ -345,6 +345,8 @@ describe("job and worker actions", () => {
       throw new Error(`${e.message}\npage shows ${shown}; API: ${JSON.stringify(job?.body.job ?? null).slice(0, 1500)}\nmaster:\n${tail(stack, "master", 40)}\n${[...stack.logs.keys()].filter((n) => n.startsWith("worker")).map((n) => `${n}:\n${tail(stack, n, 25)}`).join("\n")}`);
     });
     await shot("job-failed");
+    // The step is named once (the message starts with it), not repeated after it.
+    expect(await page.$eval("[data-testid=job-error]", (e) => e.textContent)).toMatch(/^\[assertion\] step 2 \(assert\): [^()]*#checkout[^()]*$/);
     await page.click("[data-testid=retry]");
     // The redrive requeues it as a new attempt, which runs (and fails) again.
     await page.waitForFunction(() => !["failed", "dead"].includes(document.querySelector("[data-testid=job-status]")?.textContent ?? ""), { timeout: 15_000 });
