@@ -16,6 +16,10 @@ const WORKER_DRAIN_GRACE_MS = 10_000;
 const WORKER_STOP_GRACE_MS = WORKER_DRAIN_GRACE_MS + 30_000;
 /** The label of the workers `up` starts on this machine; demo jobs ask for it. */
 const LOCAL_LABEL = "local";
+/** A service that exits on its own starts again after 1 s, twice as long each time it dies within a minute of its start, up to 30 s. */
+const RESTART_FIRST_MS = 1000;
+const RESTART_MAX_MS = 30_000;
+const RESTART_STABLE_MS = 60_000;
 const host = { pattern: /^[A-Za-z0-9.:-]+$/, patternHelp: "an IP address or host name" };
 
 export const command = defineCommand({
@@ -90,8 +94,10 @@ Everything stops on Ctrl-C: workers drain first, then UI, projector, master, nat
     let site: DemoSite | undefined;
     let shuttingDown = false;
 
+    const restarts = new Set<NodeJS.Timeout>();
     const stopAll = async () => {
       shuttingDown = true;
+      for (const t of restarts) clearTimeout(t);
       stopDemo?.();
       // Workers first (they drain), then the readers and writers, then NATS itself.
       const order = (p: Managed) => (p.name.startsWith("worker") ? 0 : p.name === "ui" ? 1 : p.name === "projector" ? 2 : 3);
@@ -133,18 +139,30 @@ Everything stops on Ctrl-C: workers drain first, then UI, projector, master, nat
         TROUPE_UI_HOST: v.uiHost, TROUPE_UI_PORT: String(v.uiPort), TROUPE_UI_BUILD: "false",
         TROUPE_MASTER_PORT: String(v.masterPort), TROUPE_PROJECTOR_PORT: String(v.projectorPort),
       };
+      // A service that exits on its own is started again, as a supervisor would: a worker exits 1 for that when its
+      // NATS connection is closed for good, and a projector stops on a full disk; under `up` they stayed down.
       const run = (name: string, args: string[], extra: NodeJS.ProcessEnv = {}) => {
-        const p = startProcess(name, process.execPath, [TROUPE, ...args], { ...env, ...extra }, logFor(name));
-        procs.push(p);
-        void p.exited.then((code) => {
-          // The restart line carries every variable up gave this child beyond its own environment (NATS, prefix,
-          // ports, the worker's identity…), so the restarted one is the same service on the same stack.
-          const given = { ...env, ...extra };
-          const envLine = Object.entries(given).filter(([k, val]) => val !== undefined && process.env[k] !== val && !(val === "" && process.env[k] === undefined))
-            .map(([k, val]) => `${k}=${/^[\w./:,@-]*$/.test(val as string) ? val : `'${(val as string).replace(/'/g, "'\\''")}'`}`).join(" ");
-          if (!shuttingDown) say(`${name} exited unexpectedly (code ${code}); the rest keeps running — restart it with \`${envLine} pnpm troupe ${args.join(" ")}\``);
-        });
-        return p;
+        let waitMs = RESTART_FIRST_MS;
+        const start = () => {
+          const startedAt = Date.now();
+          const p = startProcess(name, process.execPath, [TROUPE, ...args], { ...env, ...extra }, logFor(name));
+          procs.push(p);
+          void p.exited.then((code) => {
+            if (shuttingDown) return;
+            procs.splice(procs.indexOf(p), 1);
+            // One that ran a while starts again soon; one that keeps dying waits longer each time.
+            if (Date.now() - startedAt >= RESTART_STABLE_MS) waitMs = RESTART_FIRST_MS;
+            say(`${name} exited unexpectedly (code ${code}); starting it again in ${waitMs / 1000} s`);
+            const t = setTimeout(() => {
+              restarts.delete(t);
+              if (!shuttingDown) start();
+            }, waitMs);
+            restarts.add(t);
+            waitMs = Math.min(waitMs * 2, RESTART_MAX_MS);
+          });
+          return p;
+        };
+        return start();
       };
       run("master", ["master"]);
       run("projector", ["projector"]);

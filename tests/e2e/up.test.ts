@@ -118,6 +118,27 @@ describe("troupe up --demo", () => {
     }
   }, 300_000);
 
+  it("starts a service that died on its own again (a projector killed, as on a full disk), and stops cleanly after", async () => {
+    const up = await startBareUp("troupe-up-restart-", { keepStdout: true });
+    try {
+      await up.dashboard();
+      const projector = () => up.children().find((pid) => / projector$/.test(commandLine(pid)));
+      const first = await waitFor("the projector's process", projector, 30_000, 100);
+      process.kill(first, "SIGKILL");
+      await waitFor("the projector started again", () => {
+        const now = projector();
+        return now !== undefined && now !== first;
+      }, 30_000, 100).catch((e: Error) => Promise.reject(new Error(`${e.message}\n--- output (tail) ---\n${up.output().slice(-3000)}`)));
+      expect(up.output()).toMatch(/\[up\]\s+projector exited unexpectedly \(code \d+\); starting it again in 1 s/);
+      up.child.kill("SIGTERM");
+      expect(await up.exited, up.output().slice(-3000)).toBe(0);
+      // Stopped by up, it is not "unexpected" and not started again.
+      expect(up.output().match(/projector exited unexpectedly/g)).toHaveLength(1);
+    } finally {
+      up.dispose();
+    }
+  }, 300_000);
+
   it("stops every child (nats-server included) when `troupe up` itself is killed with SIGKILL", async () => {
     const up = await startBareUp("troupe-up-kill-", { keepStdout: true });
     try {
