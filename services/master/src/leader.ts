@@ -161,7 +161,9 @@ export class LeaderLease {
   private lose(why: string) {
     this.unanswered.clear();
     if (this.epoch === 0) return;
-    this.log.warn({ epoch: this.epoch, why }, "lost leadership");
+    // Stepping down to stop is no loss: info, not a warning on every clean stop.
+    if (why === "stopped") this.log.info({ epoch: this.epoch }, "gave up leadership (stopping)");
+    else this.log.warn({ epoch: this.epoch, why }, "lost leadership");
     this.epoch = 0;
     this.validUntilMs = 0;
     this.onChange({ leader: false, epoch: 0 });

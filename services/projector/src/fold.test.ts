@@ -1,6 +1,6 @@
 import { createEvent, minuteOf, type EventData, type EventType, type FleetMinute, type JobView, type TroupeEvent, type WorkerMinute, type WorkerView } from "@troupe/events";
 import { describe, expect, it } from "vitest";
-import { foldEvent, type ViewStore } from "./fold.ts";
+import { foldEvent, isExpectedSkip, type ViewStore } from "./fold.ts";
 
 function mapStore() {
   const m = { jobs: new Map<string, JobView>(), workers: new Map<string, WorkerView>(), fleet: new Map<number, FleetMinute>(), series: new Map<string, WorkerMinute>() };
@@ -60,5 +60,12 @@ describe("foldEvent", () => {
       performance: { successRate: 0, averageJobDuration: 0 } }, 0), { seriesCutoffMs: T0 + 60_000 });
     expect(m.workers.get("w")!.cpu).toBe(1);
     expect(m.series.size).toBe(0);
+  });
+});
+
+describe("isExpectedSkip", () => {
+  it("takes the races of ordinary work for information and everything else for a warning", () => {
+    for (const r of ["stale-attempt", "stale-epoch", "invalid-transition"]) expect(isExpectedSkip(r), r).toBe(true);
+    for (const r of ["wrong-token", "wrong-worker", "unknown-job", "not-json", "invalid-data"]) expect(isExpectedSkip(r), r).toBe(false);
   });
 });

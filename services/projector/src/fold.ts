@@ -22,6 +22,14 @@ export interface ViewStore {
 
 export type FoldResult = { ok: true } | { ok: false; reason: string; detail: string };
 
+/**
+ * Skips that ordinary races make (a worker's report landing after its job was cancelled or requeued, a deposed
+ * master's last decision): logged as information. Everything else (invalid bodies, a wrong worker or token) is a warning.
+ */
+export function isExpectedSkip(reason: string): boolean {
+  return reason === "stale-attempt" || reason === "stale-epoch" || reason === "invalid-transition";
+}
+
 const OK: FoldResult = { ok: true };
 
 export interface FoldOptions {

@@ -4,6 +4,7 @@ import type { ProjectorStatus, Subjects } from "@troupe/events";
 import { FOLLOW_PULL, retryWithBackoff, type Logger } from "@troupe/events/node";
 import { Batcher, inDeliveryOrder, rawOf } from "./batcher.ts";
 import { fileIdentity } from "./db-file.ts";
+import { isExpectedSkip } from "./fold.ts";
 import type { ProjectorMetrics } from "./metrics.ts";
 import { openWriterDb, ReadModelWriter, type BatchResult } from "./writer.ts";
 
@@ -164,7 +165,7 @@ export class LiveProjector {
       const bySeq = new Map(msgs.map((x) => [x.seq, x]));
       for (const s of r.skipped) {
         m.skip(s.reason);
-        this.o.log.warn({ stream, seq: s.seq, subject: s.subject, reason: s.reason }, `skipped event: ${s.detail}`);
+        (isExpectedSkip(s.reason) ? this.o.log.info : this.o.log.warn).call(this.o.log, { stream, seq: s.seq, subject: s.subject, reason: s.reason }, `skipped event: ${s.detail}`);
         bySeq.get(s.seq)?.term(s.reason);
       }
     }

@@ -1,5 +1,6 @@
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
+import { isExpectedSkip } from "./fold.ts";
 import type { Subjects } from "@troupe/events";
 import type { Logger } from "@troupe/events/node";
 import { buildThreadEntry, tsxEntry } from "./build-thread-bundle.ts";
@@ -174,7 +175,7 @@ export async function rebuild(o: RebuildOptions): Promise<RebuildResult> {
     o.onProgress({ done, total: Math.max(total, done), elapsedMs: now - started });
   };
   const writer = new BuildWriter(await entry, { file, prefix: o.subjects.prefix, seriesRetentionMs: o.seriesRetentionMs, clockMs: clock ?? null }, (r) => {
-    for (const s of r.skipped) o.log.warn({ seq: s.seq, subject: s.subject, reason: s.reason }, `skipped event: ${s.detail}`);
+    for (const s of r.skipped) (isExpectedSkip(s.reason) ? o.log.info : o.log.warn).call(o.log, { seq: s.seq, subject: s.subject, reason: s.reason }, `skipped event: ${s.detail}`);
     done += r.read;
     skipped += r.skipped.length;
     report();

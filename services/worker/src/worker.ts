@@ -327,7 +327,7 @@ export class Worker {
     this.running.set(cmd.jobId, job);
     log.info({ url: cmd.spec.url, steps: cmd.spec.scenario?.steps.length ?? 0 }, "job started");
     void job.done
-      .then((out) => log.info({ ok: out.ok, durationMs: out.durationMs, error: out.error?.message }, out.ok ? "job completed" : "job failed"))
+      .then((out) => log.info({ ok: out.ok, durationMs: out.durationMs, error: out.error?.message }, out.ok ? "job completed" : out.error?.code === "cancelled" ? "job cancelled" : "job failed"))
       .catch((e: Error) => log.error({ err: e.message }, "job outcome could not be reported"))
       .finally(() => this.endJob(cmd.jobId, job));
   }
