@@ -16,4 +16,5 @@ export * from "./views/series.ts";
 export * from "./views/fleet.ts";
 export * from "./views/read.ts";
 export * from "./bulk.ts";
+export * from "./lease.ts";
 export * from "./sha256.ts";

@@ -1,6 +1,7 @@
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type { Msg, NatsConnection } from "@nats-io/nats-core";
+import { Kvm } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "@troupe/events/node";
 import { startTestNats, waitFor, type TestNats } from "../harness/index.ts";
@@ -200,5 +201,20 @@ describe("dashboard commands when a master does not answer", () => {
     } finally {
       retry.stop();
     }
+  }, 60_000);
+
+  it("every page says when no master leads: none ever ran, the last one stopped, or its lease ran out", async () => {
+    const page = async () => (await fetch(`${url}/workers`)).text();
+    const banner = (html: string) => /data-testid="no-master"[^>]*>([\s\S]*?)<\/p>/.exec(html)?.[1]?.replace(/<[^>]+>|<!--[\s\S]*?-->/g, "").replace(/\s+/g, " ").trim() ?? null;
+    const kv = await new Kvm(master).open("troupe-master");
+    // This stack has no master: none has ever written the lease.
+    expect(banner(await page())).toMatch(/^No master has run yet: jobs wait until one does/);
+    await kv.put("leader", JSON.stringify({ holder: "m-banner", expiresAtMs: Date.now() + 60_000 }));
+    expect(banner(await page())).toBeNull();
+    await kv.put("leader", JSON.stringify({ holder: "m-banner", expiresAtMs: Date.now() - 120_000 }));
+    expect(banner(await page())).toMatch(/^No master is leading: the lease of m-banner ran out 2 min ago/);
+    await kv.put("leader", JSON.stringify({ holder: "m-banner", expiresAtMs: 0 }));
+    expect(banner(await page())).toMatch(/^No master is leading: m-banner stopped and none took over/);
+    await kv.purge("leader");
   }, 60_000);
 });

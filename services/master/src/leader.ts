@@ -1,5 +1,6 @@
 import type { KV } from "@nats-io/kv";
 import { randomBytes } from "node:crypto";
+import { LEADER_KEY, parseLease, type LeaseValue } from "@troupe/events";
 import { isNatsOutage, isStorageFull, STORAGE_FULL_HINT } from "@troupe/events/node";
 import type { Logger } from "pino";
 
@@ -13,13 +14,6 @@ const STOP_WAIT_MS = 2000;
  * expiry gives no watch event on 2.9, so expiry is a timestamp in the value.
  * The epoch is the revision of the write that won the lease; renewals keep it.
  */
-
-export interface LeaseValue {
-  holder: string;
-  expiresAtMs: number;
-  /** Random per process: two processes given the same master id are still told apart. */
-  token?: string;
-}
 
 export interface LeaderState {
   leader: boolean;
@@ -47,7 +41,7 @@ export class LeaderLease {
     private leaseMs: number,
     private log: Logger,
     private onChange: (s: LeaderState) => void,
-    private key = "leader",
+    private key = LEADER_KEY,
   ) {}
 
   /** The epoch while this master holds a valid lease, else 0. */
@@ -189,12 +183,3 @@ export class LeaderLease {
   }
 }
 
-export function parseLease(text: string): LeaseValue | null {
-  try {
-    const v = JSON.parse(text) as Partial<LeaseValue>;
-    if (typeof v.holder === "string" && typeof v.expiresAtMs === "number") return { holder: v.holder, expiresAtMs: v.expiresAtMs, ...(typeof v.token === "string" ? { token: v.token } : {}) };
-  } catch {
-    // An unreadable lease is treated as free: the revision check still prevents two winners.
-  }
-  return null;
-}

@@ -2,7 +2,7 @@ import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { startTestNats, waitFor, type TestNats } from "@troupe/tests/harness";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { parseLease } from "../src/leader.ts";
+import { parseLease } from "@troupe/events";
 import type { RunningMaster } from "../src/main.ts";
 import { FakeWorker } from "./fake-worker.ts";
 import { fakeWorker, fastEnv, foldJobs, masterIn, readLog, spawnChild, spawnMaster, submit, type Child, type LoggedEvent, jobIdOf } from "./helpers.ts";

@@ -5,7 +5,8 @@ import { connectAs, storeNames } from "@troupe/events/node";
 import { startLatencyProxy, startTestNats, waitFor, type LatencyProxy, type TestNats } from "@troupe/tests/harness";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LeaderLease, parseLease, type LeaderState } from "../src/leader.ts";
+import { parseLease } from "@troupe/events";
+import { LeaderLease, type LeaderState } from "../src/leader.ts";
 
 /**
  * The leader lease over a link whose answers come late (a cluster failover,

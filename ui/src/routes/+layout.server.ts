@@ -1,10 +1,15 @@
+import { masterStatus, type MasterStatus } from "@troupe/events";
 import { loadCredential } from "@troupe/events/node";
 import type { LiveSettings } from "$lib/live/live.svelte.ts";
 import { context } from "$lib/server/context.ts";
 import type { LayoutServerLoad } from "./$types";
 
 /** Every page gets the read-only `live` credentials to follow NATS over WebSocket (hooks enforce the token first). */
-export const load: LayoutServerLoad = ({ locals }) => {
+export const load: LayoutServerLoad = async ({ locals, url, depends }) => {
+  // Read again on every navigation and with the Overview's refresh, so the masters' status does not stay as the
+  // first page found it (a lease is a KV message, which the browser's live user cannot follow).
+  void url.pathname;
+  depends("troupe:overview");
   const { cfg } = context();
   let live: LiveSettings | null = null;
   let liveError: string | null = null;
@@ -15,5 +20,22 @@ export const load: LayoutServerLoad = ({ locals }) => {
     liveError = (e as Error).message;
   }
   const projectorReady = locals.authenticated ? context().reads().ready() : true;
-  return { live, liveError, projectorReady, dbPath: cfg.dbPath, suspectAfterMs: cfg.suspectAfterMs, retireAfterMs: cfg.retireAfterMs, loginEnabled: Boolean(cfg.token), serverNowMs: Date.now() };
+  const master = locals.authenticated ? await masterNow() : null;
+  return { live, liveError, projectorReady, master, dbPath: cfg.dbPath, suspectAfterMs: cfg.suspectAfterMs, retireAfterMs: cfg.retireAfterMs, loginEnabled: Boolean(cfg.token), serverNowMs: Date.now() };
 };
+
+/** How long a page waits for the lease before it renders without the masters' status. */
+const LEASE_READ_MS = 1000;
+
+/** Whether a master leads, from its lease; null when NATS cannot say in time (the page is not held up for it). */
+async function masterNow(): Promise<MasterStatus | null> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const lease = await Promise.race([context().nats.masterLease(), new Promise<never>((_, rej) => (timer = setTimeout(() => rej(new Error("timeout")), LEASE_READ_MS)))]);
+    return masterStatus(lease, Date.now());
+  } catch {
+    return null;
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,6 +1,7 @@
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { Objm, type ObjectStore } from "@nats-io/obj";
+import { LEADER_KEY, parseLease, type LeaseValue } from "@troupe/events";
 import { closeConnection, connectAs, createLogger, storeNames } from "@troupe/events/node";
 import type { UiConfig } from "./config.ts";
 
@@ -50,16 +51,31 @@ export class UiNats {
 
   /** How many chunk messages of object `nuid` the artifact store holds (one stream info, filtered to its subject). */
   async artifactChunksStored(nuid: string): Promise<number> {
+    const n = storeNames(this.cfg.prefix);
+    const subject = `$O.${n.artifacts}.C.${nuid}`;
+    const si = await (await this.manager()).streams.info(n.artifactsStream, { subjects_filter: subject });
+    return si.state.subjects?.[subject] ?? 0;
+  }
+
+  /**
+   * The masters' leader lease as stored (null: none was ever written). The last message on the lease key of the
+   * KV bucket's stream, read as the `ui` user may (a stream message get; it may not use the KV API itself).
+   */
+  async masterLease(): Promise<LeaseValue | null> {
+    const n = storeNames(this.cfg.prefix);
+    const m = await (await this.manager()).streams.getMessage(`KV_${n.masterKv}`, { last_by_subj: `$KV.${n.masterKv}.${LEADER_KEY}` });
+    // A delete or purge marker has no body.
+    return m && m.data.length ? parseLease(m.string()) : null;
+  }
+
+  private manager(): Promise<JetStreamManager> {
     this.jsm ??= this.connection()
       .then((nc) => jetstreamManager(nc))
       .catch((e) => {
         this.jsm = undefined;
         throw e;
       });
-    const n = storeNames(this.cfg.prefix);
-    const subject = `$O.${n.artifacts}.C.${nuid}`;
-    const si = await (await this.jsm).streams.info(n.artifactsStream, { subjects_filter: subject });
-    return si.state.subjects?.[subject] ?? 0;
+    return this.jsm;
   }
 
   async close(): Promise<void> {
