@@ -45,7 +45,7 @@ subject defaults to <prefix>.evt.> (all events); <prefix>.hb.> shows heartbeats,
       }
       const refused = await follow(nc, subject === `${s.prefix}.>` ? [s.allEvents, s.allHeartbeats] : [subject], print, done);
       if (!refused) return 0;
-      console.error(`troupe tail: ${refused.message} — the ${role} user may read ${s.allEvents} and ${s.allHeartbeats}${role === "live" ? "; --role ui reads more" : ""}`);
+      console.error(`troupe tail: ${refused.message} — the ${role} user may not read it (each role's subjects: nats.conf, docs/security.md); events are ${s.allEvents}, heartbeats ${s.allHeartbeats}`);
       return 1;
     } finally {
       await nc.close();

@@ -7,9 +7,12 @@ describe("parseBulkRequest", () => {
     expect(parseBulkRequest("retry", { status: ["failed", "dead", "dead"], q: "  shop ", workerId: "wn-1", limit: 5, dryRun: true })).toEqual({
       ok: true, value: { status: ["failed", "dead"], q: "shop", workerId: "wn-1", limit: 5, dryRun: true },
     });
-    expect(parseBulkRequest("cancel", { status: "queued", reason: "proxy down", q: "   " })).toEqual({
+    expect(parseBulkRequest("cancel", { status: "queued", reason: "proxy down" })).toEqual({
       ok: true, value: { status: ["queued"], reason: "proxy down", limit: BULK_DEFAULT_LIMIT, dryRun: false },
     });
+    // A blank search (an unset variable in a shell) would have meant "every job in the status".
+    expect(parseBulkRequest("cancel", { status: "queued", q: "   " })).toMatchObject({ ok: false, error: { path: "q", message: expect.stringMatching(/blank/) } });
+    expect(parseBulkRequest("cancel", { status: "queued", q: "" })).toMatchObject({ ok: false, error: { path: "q" } });
   });
 
   it("refuses a request without a status, or with one the action does not take: a bulk action never runs on every job", () => {

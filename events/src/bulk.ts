@@ -64,7 +64,9 @@ export function parseBulkRequest(action: BulkAction, body: unknown): BulkParse {
   const value: BulkRequest = { status: [...new Set(raw as JobStatus[])], limit: BULK_DEFAULT_LIMIT, dryRun: false };
   if (b.q !== undefined) {
     if (typeof b.q !== "string" || b.q.length > MAX_Q) return fail("q", `expected text of at most ${MAX_Q} characters`);
-    if (b.q.trim()) value.q = b.q.trim();
+    // A search given blank (`--search "$TAG"` with TAG unset) must not widen the action to every job in the status.
+    if (!b.q.trim()) return fail("q", "the search is blank: leave it out to take every job in the status, or give the text to look for");
+    value.q = b.q.trim();
   }
   if (b.workerId !== undefined) {
     if (!isValidId(b.workerId)) return fail("workerId", `expected a worker id (1-64 characters of [A-Za-z0-9_-]), got ${JSON.stringify(b.workerId)}`);

@@ -106,7 +106,7 @@ describe("troupe nats → init → tail (the foundation's done-when)", () => {
     const tail = troupe(["tail", "foo.bar"], env);
     children.push(tail.child);
     expect(await tail.exited).toBe(1);
-    expect(tail.output()).toMatch(/troupe tail: .*Permissions Violation for Subscription to "foo\.bar".* — the live user may read troupe\.evt\.> and troupe\.hb\.>; --role ui reads more/);
+    expect(tail.output()).toMatch(/troupe tail: .*Permissions Violation for Subscription to "foo\.bar".* — the live user may not read it \(each role's subjects: nats\.conf, docs\/security\.md\); events are troupe\.evt\.>, heartbeats troupe\.hb\.>/);
   });
 
   it("tail whose reader went away (`troupe tail | head -1`) exits 0 quietly on its next line, not with an EPIPE stack trace", async () => {

@@ -50,8 +50,6 @@ export interface MasterConfig extends RecoveryConfig {
   requireAttemptTokens?: boolean;
 }
 
-/** The one object of the snapshot store: each write replaces it (the store keeps the newest version of a name). */
-
 interface Pending {
   /** Worker whose slot the assignment reserves. */
   workerId?: string;

@@ -137,10 +137,12 @@ export function openReadModels(path: string, o: ReadModelsOptions = {}): ReadMod
       if (shape.worker) qb = qb.where("worker_id", "=", param("workerId"));
       if (shape.q) {
         // id, url, or any of the job's tags (kept in the summary JSON)
+        // The search is plain text: its % and _ are escaped, not wildcards (they were dropped, so "team_a" matched
+        // "teama-prod" and "%" matched every job — and a bulk cancel takes its jobs from this search).
         qb = qb.where((eb) => eb.or([
-          eb("id", "like", param("q")),
-          eb("url", "like", param("q")),
-          sql<boolean>`exists (select 1 from json_each(${sql.ref("summary")}, '$.tags') where value like ${param("q")})`,
+          sql<boolean>`${sql.ref("id")} like ${param("q")} escape '\\'`,
+          sql<boolean>`${sql.ref("url")} like ${param("q")} escape '\\'`,
+          sql<boolean>`exists (select 1 from json_each(${sql.ref("summary")}, '$.tags') where value like ${param("q")} escape '\\')`,
         ]));
       }
       if (shape.cursor) {
@@ -186,7 +188,7 @@ export function openReadModels(path: string, o: ReadModelsOptions = {}): ReadMod
       const p = jobsStatement(c, { statuses: statuses?.length ?? 0, q: !!query.q, worker: query.workerId !== undefined, cursor: !!cursor });
       const args: Record<string, unknown> = { limit: limit + 1, workerId: query.workerId };
       statuses?.forEach((s, i) => (args[`s${i}`] = s));
-      if (query.q) args.q = `%${query.q.replace(/[%_]/g, "")}%`;
+      if (query.q) args.q = `%${query.q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
       if (cursor) [args.cAt, args.cId] = cursor;
       const rows = p.all<{ summary: string }>(args).map((r) => JSON.parse(r.summary) as JobSummary);
       const more = rows.length > limit;

@@ -266,4 +266,20 @@ describe("matchingJobIds (a bulk action's jobs)", () => {
     expect(matchingJobIds(rm, { status: ["dead"] }, 10)).toEqual({ ids: [], more: false });
     rm.close();
   });
+
+  it("searches plain text: % and _ in the search are characters, not wildcards", () => {
+    seq = 0;
+    const { path, w } = open();
+    const tagged = (jobId: string, tag: string) => msg("job.submitted", { jobId, spec: { ...spec, tags: [tag] } });
+    w.applyBatch("TROUPE_EVENTS", [tagged("a1", "team_a"), tagged("a2", "teama-prod"), msg("job.submitted", { jobId: "a3", spec: { ...spec, url: "https://e.com/sale?off=50%25" } }), tagged("a4", "other")]);
+    const rm = openReadModels(path);
+    const ids = (q: string) => matchingJobIds(rm, { status: ["queued"], q }, 100).ids.sort();
+    expect(ids("team_a")).toEqual(["a1"]);
+    expect(ids("%")).toEqual(["a3"]);
+    expect(ids("__")).toEqual([]);
+    expect(ids("50%2")).toEqual(["a3"]);
+    expect(ids("team")).toEqual(["a1", "a2"]);
+    expect(rm.listJobs({ q: "a\\" }).jobs).toEqual([]);
+    rm.close();
+  });
 });

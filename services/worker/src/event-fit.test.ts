@@ -65,6 +65,17 @@ describe("fitCompleted", () => {
     if (d.result.logs.length) expect(fit!.result.logs.at(-1)?.message).toMatch(/more log entries dropped/);
   });
 
+  it("keeps the first 500 step timings (a url and 500 scenario steps make 501), and gives up on more than 100 screenshot names", () => {
+    const steps = Array.from({ length: 501 }, (_, index) => ({ index, type: "wait", status: "ok" as const, durationMs: 1 }));
+    const fit = fitCompleted(completed({ steps }));
+    expect(fit!.result.steps).toHaveLength(500);
+    expect(encodedBytes("job.completed", fit!)).toBeLessThanOrEqual(MAX_EVENT_BYTES);
+    expect(fitCompleted(completed({ screenshots: Array.from({ length: 101 }, (_, i) => `j/1/${i}.png`) }))).toBeNull();
+    const f = fitFailed(failed({ steps, screenshots: Array.from({ length: 101 }, (_, i) => `j/1/${i}.png`) }));
+    expect([f.steps?.length, f.screenshots?.length]).toEqual([500, 100]);
+    expect(encodedBytes("job.failed", f)).toBeLessThanOrEqual(MAX_EVENT_BYTES);
+  });
+
   it("gives up (null) when the data itself leaves no room", () => {
     expect(fitCompleted(completed({ data: { body: "\x01".repeat(50_000) } }))).toBeNull();
   });

@@ -17,6 +17,9 @@ export const FINAL_EVENT_BUDGET = MAX_EVENT_BYTES - ENVELOPE_RESERVE;
 /** Logs get at most this many bytes of JSON of a final event at first … */
 export const LOG_BUDGET_BYTES = 64_000;
 const MAX_LOGS = 500;
+/** The contract's caps on a final event's lists (events.ts): more step timings or screenshot names are refused as well. */
+export const MAX_STEPS = 500;
+export const MAX_SCREENSHOTS = 100;
 
 export const jsonBytes = (v: unknown): number => Buffer.byteLength(JSON.stringify(v));
 
@@ -57,7 +60,11 @@ const noteOnly = (logs: readonly LogEntry[]): LogEntry[] => limitLogs(logs, 0);
  * even that does not fit (extracted data and screenshot names are the result, never cut): the caller reports a
  * `result-too-large` failure instead.
  */
-export function fitCompleted(d: CompletedData, budget = FINAL_EVENT_BUDGET): CompletedData | null {
+export function fitCompleted(given: CompletedData, budget = FINAL_EVENT_BUDGET): CompletedData | null {
+  // The screenshot names are the result: more than the contract takes is a result too large. Step timings are
+  // diagnostics: a job with a url and 500 scenario steps has 501, and the first 500 are kept.
+  if (given.result.screenshots.length > MAX_SCREENSHOTS) return null;
+  const d: CompletedData = given.result.steps && given.result.steps.length > MAX_STEPS ? { ...given, result: { ...given.result, steps: given.result.steps.slice(0, MAX_STEPS) } } : given;
   const withResult = (over: Partial<CompletedData["result"]>): CompletedData => ({ ...d, result: { ...d.result, ...over } });
   const tries: (() => CompletedData)[] = [
     () => withResult({ logs: limitLogs(d.result.logs) }),
@@ -75,7 +82,13 @@ export function fitCompleted(d: CompletedData, budget = FINAL_EVENT_BUDGET): Com
 const stepsOf = (steps: Steps | undefined) => (steps ? { steps } : {});
 
 /** The failed event as it fits; the last step keeps the error's code, its first 1000 characters, the step and the screenshots, which always fit. */
-export function fitFailed(d: FailedData, budget = FINAL_EVENT_BUDGET): FailedData {
+export function fitFailed(given: FailedData, budget = FINAL_EVENT_BUDGET): FailedData {
+  // Diagnostics within the contract's caps: the first 500 step timings and 100 screenshot names.
+  const d: FailedData = {
+    ...given,
+    ...(given.steps && given.steps.length > MAX_STEPS ? { steps: given.steps.slice(0, MAX_STEPS) } : {}),
+    ...(given.screenshots && given.screenshots.length > MAX_SCREENSHOTS ? { screenshots: given.screenshots.slice(0, MAX_SCREENSHOTS) } : {}),
+  };
   const logs = d.logs ?? [];
   const cutError = (chars: number) => ({ ...d.error, message: d.error.message.length > chars ? `${d.error.message.slice(0, chars)}…` : d.error.message });
   const tries: (() => FailedData)[] = [

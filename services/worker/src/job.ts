@@ -4,7 +4,7 @@ import type { HTTPRequest, Page } from "puppeteer-core";
 import { BrowserGone, type BrowserPool, type ContextLease } from "./browser-pool.ts";
 import { applyFingerprint } from "./fingerprint.ts";
 import { executeScenario, ScenarioFailure, type ScenarioProgress, type ScenarioResult } from "./scenario-run.ts";
-import { fitCompleted, fitFailed, jsonBytes, type FailedData } from "./event-fit.ts";
+import { fitCompleted, fitFailed, jsonBytes, MAX_SCREENSHOTS, type FailedData } from "./event-fit.ts";
 import { startEgressProxy, type EgressProxy, type EgressProxyOptions } from "./egress-proxy.ts";
 import { createTargetGuard, type TargetGuard, type TargetPolicy } from "./ssrf.ts";
 import { upstreamFromSpec } from "./upstream-proxy.ts";
@@ -235,7 +235,15 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
     });
     responseTime = result.responseTime;
     // At most 10,000 characters come back: page.title() copied a 200 MB title into the worker before the size check.
-    if (!spec.scenario && !page.isClosed()) result.data.title = await page.evaluate(() => document.title.slice(0, 10_000));
+    // By index, not slice: the page can replace String.prototype.slice (steps.ts, pageTitleCheck).
+    if (!spec.scenario && !page.isClosed()) {
+      result.data.title = await page.evaluate(() => {
+        const t = document.title as unknown;
+        let start = "";
+        if (typeof t === "string") for (let i = 0; i < t.length && i < 10_000; i++) start += t[i];
+        return start;
+      });
+    }
     memoryUsed = await page.metrics().then((m) => Math.round(((m.JSHeapUsedSize ?? 0) / MB) * 10) / 10).catch(() => 0);
     const finalUrl = page.isClosed() ? undefined : page.url();
     return { result, finalUrl };
@@ -267,7 +275,9 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
       });
       if (!completed) {
         partial = result;
-        throw new ResultTooLarge(`the result (extracted data, screenshot names and step timings) does not fit in a job.completed event even without logs and step errors — extract less`);
+        throw new ResultTooLarge(result.screenshots.length > MAX_SCREENSHOTS
+          ? `the job took ${result.screenshots.length} screenshots; a job.completed event names at most ${MAX_SCREENSHOTS}`
+          : `the result (extracted data, screenshot names and step timings) does not fit in a job.completed event even without logs and step errors — extract less`);
       }
       const outcome: JobOutcome = { ok: true, durationMs, responseTimeMs: result.responseTime };
       end(outcome);

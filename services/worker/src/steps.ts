@@ -46,14 +46,24 @@ export function shotClip(w: number, h: number, dpr = 1, max = MAX_SHOT_PIXELS): 
   return { width: cw, height: Math.max(1, Math.min(height, Math.floor(cssMax / cw))), cut: true };
 }
 
-/** The screenshot step's PNG, within MAX_SHOT_PIXELS (the top-left part of a bigger area, logged) and MAX_SHOT_BYTES. */
+/** A size the page reported, as a sane whole number (a hostile page can return anything). */
+const dim = (n: number) => (Number.isFinite(n) && n > 0 ? Math.min(Math.ceil(n), 10_000_000) : 1);
+
+/**
+ * The screenshot step's PNG, within MAX_SHOT_PIXELS (the top-left part of a bigger area, logged) and MAX_SHOT_BYTES.
+ * Every screenshot is taken with an explicit clip of the size checked here, and the device pixel ratio comes from
+ * the viewport the worker set, not from the page: the page's own JavaScript answers for its sizes, and an attack
+ * run showed a page lying about scrollHeight or devicePixelRatio got a 48M- or 144M-pixel PNG past the check when
+ * the screenshot itself was taken at the true size. A lie now only moves or shrinks the area taken.
+ */
 async function boundedShot(page: Page, frame: Frame, step: StepOf<"screenshot">, env: StepEnv, timeout: number, signal: AbortSignal): Promise<Uint8Array> {
-  // Sizes in CSS pixels; the PNG has dpr² device pixels for each (a viewport of 10000×10000 at 10 is allowed).
+  const dpr = page.viewport()?.deviceScaleFactor ?? 1;
+  // Unary plus: whatever the page's getters return, only numbers cross back.
   const v = await page.evaluate(() => {
     const d = document.documentElement;
     const b = document.body as HTMLElement | null;
-    return { dpr: window.devicePixelRatio || 1, x: window.scrollX, y: window.scrollY, vw: window.innerWidth, vh: window.innerHeight,
-      pw: Math.max(d.scrollWidth, b?.scrollWidth ?? 0), ph: Math.max(d.scrollHeight, b?.scrollHeight ?? 0) };
+    return { x: +window.scrollX, y: +window.scrollY, vw: +window.innerWidth, vh: +window.innerHeight,
+      pw: Math.max(+d.scrollWidth, +(b?.scrollWidth ?? 0)), ph: Math.max(+d.scrollHeight, +(b?.scrollHeight ?? 0)) };
   });
   let bytes: Uint8Array;
   let what: string;
@@ -63,27 +73,43 @@ async function boundedShot(page: Page, frame: Frame, step: StepOf<"screenshot">,
     if (!el) throw new StepError(`screenshot: no element matches ${step.selector}`, "step-failed", true);
     try {
       const box = await el.boundingBox();
-      c = shotClip(box?.width ?? 1, box?.height ?? 1, v.dpr);
-      what = `element ${step.selector} is ${Math.ceil(box?.width ?? 0)}×${Math.ceil(box?.height ?? 0)} px`;
-      bytes = await el.screenshot({ type: "png", ...(c.cut ? { clip: { x: 0, y: 0, width: c.width, height: c.height } } : {}) });
+      const [w, h] = [dim(box?.width ?? 1), dim(box?.height ?? 1)];
+      c = shotClip(w, h, dpr);
+      what = `element ${step.selector} is ${w}×${h} px`;
+      bytes = await el.screenshot({ type: "png", clip: { x: 0, y: 0, width: c.width, height: c.height } });
     } finally {
       await el.dispose();
     }
   } else if (step.fullPage) {
-    c = shotClip(v.pw, v.ph, v.dpr);
-    what = `page is ${v.pw}×${v.ph} px`;
-    bytes = c.cut
-      ? await page.screenshot({ type: "png", clip: { x: 0, y: 0, width: c.width, height: c.height }, captureBeyondViewport: true })
-      : await page.screenshot({ type: "png", fullPage: true });
+    const [w, h] = [dim(v.pw), dim(v.ph)];
+    c = shotClip(w, h, dpr);
+    what = `page is ${w}×${h} px`;
+    bytes = await page.screenshot({ type: "png", clip: { x: 0, y: 0, width: c.width, height: c.height }, captureBeyondViewport: true });
   } else {
-    c = shotClip(v.vw, v.vh, v.dpr);
-    what = `viewport is ${v.vw}×${v.vh} px`;
-    bytes = await page.screenshot({ type: "png", ...(c.cut ? { clip: { x: v.x, y: v.y, width: c.width, height: c.height } } : {}) });
+    const [w, h] = [dim(v.vw), dim(v.vh)];
+    c = shotClip(w, h, dpr);
+    what = `viewport is ${w}×${h} px`;
+    const [x, y] = [Number.isFinite(v.x) ? Math.max(0, v.x) : 0, Number.isFinite(v.y) ? Math.max(0, v.y) : 0];
+    bytes = await page.screenshot({ type: "png", clip: { x, y, width: c.width, height: c.height } });
   }
   if (c.cut) {
-    env.log?.("warn", `screenshot: the ${what}${v.dpr !== 1 ? ` at ${v.dpr} device pixels per px` : ""}; only its top-left ${c.width}×${c.height} px were taken (a screenshot takes at most ${MAX_SHOT_PIXELS.toLocaleString("en")} device pixels)`);
+    env.log?.("warn", `screenshot: the ${what}${dpr !== 1 ? ` at ${dpr} device pixels per px` : ""}; only its top-left ${c.width}×${c.height} px were taken (a screenshot takes at most ${MAX_SHOT_PIXELS.toLocaleString("en")} device pixels)`);
   }
   return checkedSize(bytes);
+}
+
+/**
+ * The title assert, in the page: null when the title contains `want`, else its first 200 characters and its length.
+ * The characters are taken by index, not with slice: a page can replace String.prototype.slice (an attack run got a
+ * whole 100,000-character title back through it), not a primitive string's own characters or length. `!!`: only a
+ * boolean comes of whatever `includes` was made to return.
+ */
+function pageTitleCheck(want: string): { start: string; length: number } | null {
+  const t = document.title as unknown;
+  if (typeof t === "string" && !!t.includes(want)) return null;
+  let start = "";
+  if (typeof t === "string") for (let i = 0; i < t.length && i < 200; i++) start += t[i];
+  return { start, length: typeof t === "string" ? t.length : 0 };
 }
 
 function checkedSize(bytes: Uint8Array): Uint8Array {
@@ -335,13 +361,14 @@ export async function runStep(step: Step, index: number, env: StepEnv, timeout: 
         // Compared inside the page: a 100M-character title (or body) copied into the worker on every 100 ms poll took it
         // to 775 MB and stalled the jobs beside it. Only the start of a failing title comes back, for the message.
         if (step.title !== undefined) {
-          const seen = await page.evaluate((want) => (document.title.includes(want) ? null : { start: document.title.slice(0, 200), length: document.title.length }), step.title);
+          const seen = await page.evaluate(pageTitleCheck, step.title);
           if (seen) return `assert: title ${JSON.stringify(seen.start)}${seen.length > 200 ? ` (the first 200 of ${seen.length} characters)` : ""} does not contain ${JSON.stringify(step.title)}`;
         }
         if (step.selector !== undefined || step.text !== undefined) {
           const el = await frame.$(step.selector ?? "body");
           if (!el) return `assert: no element matches ${step.selector}`;
-          const has = step.text === undefined || await el.evaluate((e, want) => ((e as HTMLElement).innerText ?? e.textContent ?? "").includes(want), step.text);
+          // `!!`: only a boolean crosses back, whatever the page made `includes` return.
+          const has = step.text === undefined || await el.evaluate((e, want) => !!((e as HTMLElement).innerText ?? e.textContent ?? "").includes(want), step.text);
           await el.dispose();
           if (!has) return `assert: ${step.selector ?? "the page"} does not contain the text ${JSON.stringify(step.text)}`;
         }

@@ -77,6 +77,17 @@ describe("step failures", () => {
     expect((f.data.result.data.title as string).length).toBe(10_000);
   });
 
+  it("a page that replaces String.prototype.slice and includes gets no more than 10,000 characters of its title back, and an assert only a boolean of its includes", async () => {
+    const plain = await assign(open, { url: pages.url("/title-liar") }, "liar-url");
+    const f = await events.final(plain);
+    if (f.type !== "job.completed") throw new Error(f.data.error.message);
+    expect((f.data.result.data.title as string).length).toBe(10_000);
+    // includes() made to return a megabyte counts as "contains": the page chooses its own title's verdict, not the worker's memory.
+    const id = await assign(open, { scenario: { steps: [{ type: "navigate", url: pages.url("/title-liar") }, { type: "assert", text: "never there", timeout: 500 }] } }, "liar-assert");
+    const g = await events.final(id);
+    expect(g.type).toBe("job.completed");
+  });
+
   it("an optional step that fails is skipped and the job completes", async () => {
     const id = await assign(open, { scenario: { steps: [
       { type: "navigate", url: pages.url("/form") },

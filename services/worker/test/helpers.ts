@@ -51,6 +51,17 @@ navigator.geolocation.getCurrentPosition((p) => geo(JSON.stringify({ lat: p.coor
 setInterval(() => window.open("/form", "_blank"), 50);
 </script></body></html>`,
   "/new-window-link": `<!doctype html><html><head><title>link</title></head><body><a id="open" href="/form" target="_blank">open</a></body></html>`,
+  // Lies about its size to the worker's checks (its own JavaScript answers them): says 500 px for a 60,200 px page.
+  "/tall-liar": `<!doctype html><html><head><title>tall</title><style>body{margin:0} #long{height:60000px;background:linear-gradient(#fff,#00c)}</style></head><body><div style="height:200px"></div><div id="long"></div><script>
+Object.defineProperty(Element.prototype, "scrollHeight", { get() { return 500; } });
+Object.defineProperty(window, "devicePixelRatio", { get() { return 1; } });
+</script></body></html>`,
+  // A 100,000-character title, with slice and includes replaced to hand back all of it (or a megabyte).
+  "/title-liar": `<!doctype html><html><head><title>t</title></head><body><p>x</p><script>
+document.title = "y".repeat(100000);
+String.prototype.slice = function () { return String(this); };
+String.prototype.includes = function () { return "z".repeat(1000000); };
+</script></body></html>`,
   // A hostile page: floods the session history (it kept Chromium's browser process busy for minutes).
   "/flood": `<!doctype html><html><head><title>flood</title></head><body><p id="p">flooding</p><script>
 setInterval(() => { for (let i = 0; i < 1000; i++) history.pushState({}, "", "#" + Math.random()); }, 0);

@@ -122,6 +122,26 @@ describe("a Troupe scenario on a local page", () => {
     expect(notes[1]).toMatch(/^screenshot: the element #long is \d+×60000 px; only its top-left/);
   });
 
+  it("keeps a page that lies about its size or pixel ratio within 16M pixels (the screenshot is clipped to what was checked)", async () => {
+    const { final } = await run({
+      fingerprint: { viewport: { width: 3000, height: 3000, deviceScaleFactor: 4 } },
+      scenario: { steps: [
+        { type: "navigate", url: pages.url("/tall-liar") },
+        { type: "screenshot", fullPage: true, label: "page" },
+        { type: "screenshot", label: "viewport" },
+      ] },
+    }, "liar");
+    if (final.type !== "job.completed") throw new Error(final.data.error.message);
+    const os = await new Objm(await nats.connect("master")).open("troupe-artifacts");
+    for (const name of final.data.result.screenshots) {
+      const png = Buffer.from((await os.getBlob(name))!);
+      const [width, height] = [png.readUInt32BE(16), png.readUInt32BE(20)];
+      expect(width * height, `${name}: ${width}×${height}`).toBeLessThanOrEqual(16_000_000);
+    }
+    // The viewport (3000×3000 at 4 device pixels per px: 144M) was cut, and said so.
+    expect(final.data.result.logs.some((l) => /^screenshot: the viewport is 3000×3000 px at 4 device pixels per px; only its top-left/.test(l.message))).toBe(true);
+  });
+
   it("double-clicks, presses keys on an element, scrolls an element and hovers", async () => {
     const { final } = await run({ scenario: { steps: [
       { type: "navigate", url: pages.url("/widgets") },
