@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { BULK_DEFAULT_LIMIT, describeBulk, parseBulkRequest, runBulk, type BulkItemOutcome } from "./bulk.ts";
+import { BULK_DEFAULT_LIMIT, bulkTargets, describeBulk, parseBulkRequest, runBulk, type BulkItemOutcome } from "./bulk.ts";
 
 describe("parseBulkRequest", () => {
   it("takes a status or a list, trims the search, and defaults to 1000 jobs and a real run", () => {
@@ -40,6 +40,20 @@ describe("parseBulkRequest", () => {
     expect(bad("cancel", { status: "queued", reason: 5 })).toBe("reason");
     expect(bad("retry", [])).toBe("");
     expect(bad("retry", null)).toBe("");
+  });
+});
+
+describe("confirmed jobs (jobIds)", () => {
+  it("takes the confirmed ids that still match, in their order, and counts the others as moved on", () => {
+    const r = parseBulkRequest("retry", { status: "dead", jobIds: ["b", "a", "b", "gone"] });
+    if (!r.ok) throw new Error(r.error.message);
+    expect(r.value.jobIds).toEqual(["b", "a", "gone"]);
+    // "new" matches now but was not confirmed: not taken.
+    expect(bulkTargets(r.value, ["new", "a", "b"])).toEqual({ ids: ["b", "a"], moved: 1 });
+    expect(bulkTargets({}, ["new", "a"])).toEqual({ ids: ["new", "a"], moved: 0 });
+    expect(parseBulkRequest("retry", { status: "dead", jobIds: [] })).toMatchObject({ ok: false, error: { path: "jobIds" } });
+    expect(parseBulkRequest("retry", { status: "dead", jobIds: ["ok", "bad id"] })).toMatchObject({ ok: false, error: { path: "jobIds[1]" } });
+    expect(describeBulk("cancel", 2, { done: 2, refused: 0, refusals: [], notDone: 0 }, 1)).toBe("cancelled 2 of 3 jobs; 1 no longer waiting or running");
   });
 });
 

@@ -40,6 +40,11 @@ export interface BulkRequest extends BulkFilter {
   reason?: string;
   /** Only count and list the matching jobs; send nothing. */
   dryRun: boolean;
+  /**
+   * The jobs a person confirmed (a dry run's `jobIds`): only those of them that still match the filter are acted
+   * on, so jobs that arrived between the dry run and the confirmation are not taken with them.
+   */
+  jobIds?: string[];
 }
 
 export type BulkParse = { ok: true; value: BulkRequest } | { ok: false; error: FieldError };
@@ -50,7 +55,7 @@ const fail = (path: string, message: string): BulkParse => ({ ok: false, error: 
 export function parseBulkRequest(action: BulkAction, body: unknown): BulkParse {
   if (typeof body !== "object" || body === null || Array.isArray(body)) return fail("", "body must be a JSON object");
   const b = body as Record<string, unknown>;
-  const known = ["status", "q", "workerId", "limit", "dryRun", ...(action === "cancel" ? ["reason"] : [])];
+  const known = ["status", "q", "workerId", "limit", "dryRun", "jobIds", ...(action === "cancel" ? ["reason"] : [])];
   for (const k of Object.keys(b)) if (!known.includes(k)) return fail(k, `unknown field; a bulk ${action} takes ${known.join(", ")}`);
   const allowed = BULK_STATUSES[action];
   const raw = typeof b.status === "string" ? [b.status] : b.status;
@@ -82,6 +87,14 @@ export function parseBulkRequest(action: BulkAction, body: unknown): BulkParse {
     if (typeof b.dryRun !== "boolean") return fail("dryRun", `expected true or false, got ${JSON.stringify(b.dryRun)}`);
     value.dryRun = b.dryRun;
   }
+  if (b.jobIds !== undefined) {
+    if (!Array.isArray(b.jobIds) || b.jobIds.length === 0 || b.jobIds.length > BULK_MAX_LIMIT) {
+      return fail("jobIds", `expected a list of 1 to ${BULK_MAX_LIMIT} job ids (a dry run's jobIds)`);
+    }
+    const bad = b.jobIds.findIndex((id) => !isValidId(id));
+    if (bad >= 0) return fail(`jobIds[${bad}]`, `expected a job id (1-64 characters of [A-Za-z0-9_-]), got ${JSON.stringify(b.jobIds[bad])}`);
+    value.jobIds = [...new Set(b.jobIds as string[])];
+  }
   if (b.reason !== undefined) {
     if (typeof b.reason !== "string" || b.reason.length > MAX_REASON) return fail("reason", `expected text of at most ${MAX_REASON} characters`);
     if (b.reason) value.reason = b.reason;
@@ -96,6 +109,14 @@ export interface BulkRefusal {
   jobId: string;
   code: string;
   message: string;
+}
+
+/** The ids to act on: the filter's matches, or of the confirmed `jobIds` those that still match (in the order given). */
+export function bulkTargets(req: Pick<BulkRequest, "jobIds">, matching: readonly string[]): { ids: string[]; moved: number } {
+  if (!req.jobIds) return { ids: [...matching], moved: 0 };
+  const still = new Set(matching);
+  const ids = req.jobIds.filter((id) => still.has(id));
+  return { ids, moved: req.jobIds.length - ids.length };
 }
 
 export interface BulkSummary {
@@ -155,10 +176,12 @@ export async function runBulk(
   return summary;
 }
 
-/** One line for people: "retried 240 of 243 jobs; 3 refused" and why it stopped, if it did. */
-export function describeBulk(action: BulkAction, matched: number, s: BulkSummary): string {
+/** One line for people: "retried 240 of 243 jobs; 3 refused" and why it stopped, if it did; `moved`: confirmed jobs that no longer matched. */
+export function describeBulk(action: BulkAction, matched: number, s: BulkSummary, moved = 0): string {
   const verb = action === "retry" ? "retried" : "cancelled";
-  const parts = [`${verb} ${s.done} of ${matched} job${matched === 1 ? "" : "s"}`];
+  const asked = matched + moved;
+  const parts = [`${verb} ${s.done} of ${asked} job${asked === 1 ? "" : "s"}`];
+  if (moved) parts.push(`${moved} no longer ${action === "retry" ? "failed or dead" : "waiting or running"}`);
   if (s.refused) parts.push(`${s.refused} refused`);
   if (s.notDone) parts.push(`${s.notDone} not done`);
   const line = parts.join("; ");

@@ -1,6 +1,6 @@
 import { json, type RequestHandler } from "@sveltejs/kit";
 import {
-  describeBulk, isValidId, JOB_STATUSES, parseBulkRequest, runBulk, WORKER_STATUSES, type BulkAction, type JobStatus, type WorkerStatusView,
+  BULK_MAX_LIMIT, bulkTargets, describeBulk, isValidId, JOB_STATUSES, parseBulkRequest, runBulk, WORKER_STATUSES, type BulkAction, type JobStatus, type WorkerStatusView,
 } from "@troupe/events";
 import { createLogger } from "@troupe/events/node";
 import { matchingJobIds } from "../../../../services/projector/src/read-models.ts";
@@ -142,12 +142,15 @@ export const bulkJobs: RequestHandler = ({ params, request }) =>
       throw new ApiError("invalid", path ? `${path}: ${message}` : message, path || undefined);
     }
     const req = parsed.value;
-    const { ids, more } = matchingJobIds(reads(), req, req.limit);
-    const base = { action, matched: ids.length, more };
+    // Confirmed ids are looked for among every match (up to the cap), not only the newest `limit`.
+    const found = matchingJobIds(reads(), req, req.jobIds ? BULK_MAX_LIMIT : req.limit);
+    const { ids, moved } = bulkTargets(req, found.ids);
+    const more = req.jobIds ? false : found.more;
+    const base = { action, matched: ids.length, more, ...(req.jobIds ? { moved } : {}) };
     if (req.dryRun) return json({ success: true, ...base, dryRun: true, jobIds: ids });
     const summary = await runBulk(ids, (jobId) => bulkCommand(nats, cfg, action as BulkAction, jobId, req.reason));
-    const line = describeBulk(action, ids.length, summary);
-    log.info({ action, filter: { status: req.status, q: req.q, workerId: req.workerId }, matched: ids.length, more, done: summary.done, refused: summary.refused, notDone: summary.notDone }, `bulk ${action}: ${line}`);
+    const line = describeBulk(action, ids.length, summary, moved);
+    log.info({ action, filter: { status: req.status, q: req.q, workerId: req.workerId }, matched: ids.length, moved, more, done: summary.done, refused: summary.refused, notDone: summary.notDone }, `bulk ${action}: ${line}`);
     if (summary.stopped) {
       const { code } = summary.stopped;
       return json({ success: false, error: { code, message: line }, ...base, ...summary }, { status: STATUS_OF[code] ?? 503 });
