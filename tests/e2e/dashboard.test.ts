@@ -479,6 +479,13 @@ describe("Submit form", () => {
         await page.type(`[data-testid=${testid}]`, text);
       };
       await page.type("[data-testid=url]", `${stack.site.url}/product/8`);
+      // Text the browser cannot read as a number ("60000-") is said to be wrong, not dropped for the default.
+      await retype("timeoutMs", "60000-");
+      await page.click("[data-testid=submit]");
+      await page.waitForSelector("[data-testid=error-timeoutMs]", { timeout: 5000 });
+      expect(await page.$eval("[data-testid=error-timeoutMs]", (e) => e.textContent)).toBe("timeoutMs: expected a whole number");
+      expect(new URL(page.url()).pathname).toBe("/submit");
+      await retype("timeoutMs", "60000");
       await retype("priority", "11");
       await page.click("[data-testid=submit]");
       await page.waitForSelector("[data-testid=error-priority]", { timeout: 5000 });
