@@ -16,19 +16,33 @@ export const SNAPSHOT_NAME = "state";
 
 const isSnapshot = (name: string) => name === SNAPSHOT_NAME || name.startsWith(`${SNAPSHOT_NAME}-`);
 
-/** The newest snapshot's bytes, or null when there is none. A snapshot purged by a newer one while read is looked up again. */
-export async function readLatestSnapshot(store: ObjectStore): Promise<{ name: string; bytes: Uint8Array } | null> {
+/** How long reading one snapshot may take before it is given up and looked up again: its size at 1 MB/s, and 30 s more. */
+export const snapshotReadTimeoutMs = (size: number): number => 30_000 + size / 1000;
+
+/**
+ * The newest snapshot's bytes, or null when there is none. A snapshot purged by a newer one while read is looked
+ * up again: a read that fails, and one that outlasts its time (@nats-io/obj waits for ever for chunks purged after
+ * it read their metadata — a review made a starting master hang that way), up to 3 tries; then it throws and the
+ * master replays the whole log.
+ */
+export async function readLatestSnapshot(store: Pick<ObjectStore, "list" | "getBlob">, timeoutMs = snapshotReadTimeoutMs): Promise<{ name: string; bytes: Uint8Array } | null> {
   for (let attempt = 1; ; attempt++) {
     const infos = (await store.list()).filter((i) => !i.deleted && isSnapshot(i.name));
     if (infos.length === 0) return null;
     // list() reads the metadata in stream order (it does not fill in `revision`): on equal times the later one is newer.
     const newest = infos.reduce((a, b) => (Date.parse(b.mtime) >= Date.parse(a.mtime) ? b : a));
+    let timer: NodeJS.Timeout | undefined;
     try {
-      const bytes = await store.getBlob(newest.name);
+      const bytes = await Promise.race([
+        store.getBlob(newest.name),
+        new Promise<never>((_, rej) => (timer = setTimeout(() => rej(new Error(`reading snapshot ${newest.name} (${newest.size} bytes) took longer than ${Math.round(timeoutMs(newest.size) / 1000)} s`)), timeoutMs(newest.size)))),
+      ]);
       if (bytes) return { name: newest.name, bytes };
     } catch (e) {
       if (attempt >= 3) throw e;
       continue;
+    } finally {
+      clearTimeout(timer);
     }
     if (attempt >= 3) return null;
   }
