@@ -525,6 +525,10 @@ describe("REST API", () => {
       ["wrong method", api("/api/workers", { method: "DELETE" }), 405, "method-not-allowed"],
       ["unknown endpoint", api("/api/nothing-here"), 404, "not-found"],
       ["unknown artifact", api("/artifacts/nothing.png"), 404, "not-found"],
+      // A write from another site (a page the operator visits): no body, so no preflight and no form CSRF check.
+      ["cross-site action", api("/api/jobs/j-any/cancel", { method: "POST", headers: { origin: "http://evil.example" } }), 403, "forbidden"],
+      ["cross-site drain", api("/api/workers/wn-e2e-01/drain", { method: "POST", headers: { origin: "http://evil.example" } }), 403, "forbidden"],
+      ["cross-site bulk", post("/api/bulk/cancel", { status: "queued" }, { "content-type": "application/json", origin: "https://evil.example" }), 403, "forbidden"],
       // A link in the artifacts store (a worker may write any metadata) would serve another bucket's object: not followed.
       ["artifact that is a link", linkArtifact().then(() => api("/artifacts/job-x/1/000-link.png")), 404, "not-found"],
     ];

@@ -14,6 +14,16 @@ export const handle: Handle = async ({ event, resolve }) => {
     }
     redirect(303, `/login?next=${encodeURIComponent(path + event.url.search)}`);
   }
+  // Cross-site writes: SvelteKit's CSRF check covers only form content types, and an action without a body (cancel,
+  // retry, drain) is a "simple" request a browser sends from any page without asking first — a review cancelled a job
+  // and could drain `up`'s guessable wn-local-NN workers from another site when no token is set. A browser names the
+  // page's origin on every cross-site POST; tools like curl send none and are not affected.
+  if (path.startsWith("/api/") && !["GET", "HEAD", "OPTIONS"].includes(event.request.method)) {
+    const origin = event.request.headers.get("origin");
+    if (origin && origin !== event.url.origin) {
+      return errorResponse(new ApiError("forbidden", `cross-site request from ${origin} refused: the API takes writes from the dashboard's own pages or from tools that send no Origin`, undefined, 403));
+    }
+  }
   const response = await resolve(event);
   response.headers.set("x-content-type-options", "nosniff");
   response.headers.set("referrer-policy", "same-origin");
