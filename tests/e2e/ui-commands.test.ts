@@ -164,7 +164,11 @@ describe("dashboard commands when a master does not answer", () => {
   }, 60_000);
 
   it("a bulk retry stops sending when the master goes silent and answers 504 with what was done, refused and not done", async () => {
-    // Read models with five dead jobs, written as the projector would (no projector runs here).
+    // No read models yet: an error that says so, not "nothing matches".
+    const none = await post("/api/bulk/retry", { status: "dead", dryRun: true });
+    expect(none.status).toBe(503);
+    expect(((await none.json()) as { error: { message: string } }).error.message).toMatch(/^no read models at .* yet: start the projector/);
+    // Read models with dead jobs, written as the projector would (no projector runs here).
     const path = dbPathFor(nats.env().TROUPE_DATA_DIR!);
     const gen = newGenerationPath(path);
     const w = new ReadModelWriter(openWriterDb(gen, "live"), { subjects, seriesRetentionMs: 3600_000, clockMs: Date.now });

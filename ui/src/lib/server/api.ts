@@ -142,6 +142,8 @@ export const bulkJobs: RequestHandler = ({ params, request }) =>
       throw new ApiError("invalid", path ? `${path}: ${message}` : message, path || undefined);
     }
     const req = parsed.value;
+    // No read models yet is not "no jobs match": say so, as the CLI does.
+    if (!reads().ready()) throw new ApiError("unavailable", `no read models at ${cfg.dbPath} yet: start the projector (troupe projector)`);
     // Confirmed ids are looked for among every match (up to the cap), not only the newest `limit`.
     const found = matchingJobIds(reads(), req, req.jobIds ? BULK_MAX_LIMIT : req.limit);
     const { ids, moved } = bulkTargets(req, found.ids);
