@@ -181,7 +181,10 @@ describe("a screenshot retention nats-server refuses", () => {
     cleanup.push(() => m.stop());
     await waitFor("the refusal logged", () => /screenshot store retention not applied/.test(m.output()), 30_000, 50);
     expect(m.output()).toMatch(/size cap 1073741824 MB \(--artifact-max-mb, TROUPE_ARTIFACT_MAX_MB\)/);
-    const r = await submit(ui, { url: "https://example.com/after-refused-cap" });
+    // The refusal is logged while the master starts, before it serves submits (a fresh-clone run once asked in
+    // between and got "no responders"): asked again until a master answers.
+    const r = await waitFor("a master answering the submit", () =>
+      submit(ui, { url: "https://example.com/after-refused-cap", idempotencyKey: "after-refused-cap" }).catch((e: Error) => (/no responders/.test(e.message) ? null : Promise.reject(e))), 30_000, 100);
     expect(r.ok, JSON.stringify(r)).toBe(true);
     expect(m.proc.exitCode).toBeNull();
   }, 60_000);
