@@ -141,17 +141,23 @@ function target(positionals: string[], v: { status?: string | undefined; search?
   return id;
 }
 
+/** The help of cancel and retry: the single command's exit codes, then the bulk form's. */
+function bulkDetails(action: BulkAction, refusedWhen: string): string {
+  const [done, button] = action === "retry" ? ["retried", "Retry all"] : ["cancelled", "Cancel all"];
+  return [
+    `Exit 0 when the master recorded it, 1 when it refused (${refusedWhen}) or did not answer, 2 on bad input.`,
+    `With --status (${BULK_STATUSES[action].join(", ")}) every matching job of the read models is ${done}, as the dashboard's "${button}" does:`,
+    `each one is refused or recorded by the master on its own; exit 0 when every one was ${done}.`,
+  ].join("\n");
+}
+
 export const cancelCommand = defineCommand({
   name: "cancel",
   summary: "cancel a queued or running job (a running one is stopped on its worker), or every job in a status",
   args: "<jobId> | --status <status>",
   maxPositionals: 1,
   options: { ...baseOptions, ...reason, ...bulkOptions("cancel") },
-  details: [
-    "Exit 0 when the master recorded it, 1 when it refused (e.g. the job already ended: conflict) or did not answer, 2 on bad input.",
-    `With --status (${BULK_STATUSES.cancel.join(", ")}) every matching job of the read models is cancelled, as the dashboard's "Cancel all" does:`,
-    "each one is refused or recorded by the master on its own; exit 0 when every one was cancelled.",
-  ].join("\n"),
+  details: bulkDetails("cancel", "e.g. the job already ended: conflict"),
   run: ({ values: v, positionals }) => {
     const id = target(positionals, v);
     return id === null ? bulk("cancel", v) : send("jobs.cancel", { jobId: id, ...(v.reason ? { reason: v.reason } : {}) }, v);
@@ -164,11 +170,7 @@ export const retryCommand = defineCommand({
   args: "<jobId> | --status <status>",
   maxPositionals: 1,
   options: { ...baseOptions, ...bulkOptions("retry") },
-  details: [
-    "Exit 0 when the master recorded it, 1 when it refused (only failed and dead jobs can be retried) or did not answer, 2 on bad input.",
-    `With --status (${BULK_STATUSES.retry.join(", ")}) every matching job of the read models is retried, as the dashboard's "Retry all" does:`,
-    "each one is refused or recorded by the master on its own; exit 0 when every one was retried.",
-  ].join("\n"),
+  details: bulkDetails("retry", "only failed and dead jobs can be retried"),
   run: ({ values: v, positionals }) => {
     const id = target(positionals, v);
     return id === null ? bulk("retry", v) : send("jobs.retry", { jobId: id }, v);
