@@ -190,7 +190,9 @@ describe("snapshot storage", () => {
     const latest = await readLatestSnapshot(os);
     expect(latest && decodeSnapshot(latest.bytes).ok).toBe(true);
     expect(latest!.bytes.length).toBeGreaterThan(20_000);
-    expect(await leaked()).toBe(before);
+    // Within a kilobyte: the leader renews its lease (a KV message a few bytes longer or shorter) between the two
+    // reads of a measurement. Four leaked snapshots would be four times the snapshot's size (> 80 kB here).
+    expect(Math.abs((await leaked()) - before)).toBeLessThan(1024);
     expect((await jsm.streams.info("OBJ_troupe-master-snapshots")).state.messages).toBe(objects[0]!.chunks + 1);
     await stop(m);
   });
