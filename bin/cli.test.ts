@@ -82,6 +82,19 @@ describe("tail --since", () => {
   });
 });
 
+describe("retry and cancel", () => {
+  it("refuse the bulk form's flags without --status, even --limit at its default (before any connection)", async () => {
+    for (const argv of [["cancel", "j1", "--limit", "1000"], ["retry", "j1", "--limit=5"], ["cancel", "j1", "--search", "x"], ["retry", "--dry-run", "j1"]]) {
+      err.length = 0;
+      expect(await main(argv), argv.join(" ")).toBe(2);
+      expect(err.join("\n"), argv.join(" ")).toMatch(/--search, --worker, --limit and --dry-run choose jobs for --status; give --status too/);
+    }
+    err.length = 0;
+    expect(await main(["cancel", "--status", "queued", "--search", " "])).toBe(2);
+    expect(err.join("\n")).toMatch(/--search: the search is blank/);
+  });
+});
+
 describe("tail lines", () => {
   it("show control characters a worker wrote as \\xNN instead of sending them to the terminal", () => {
     const e = createEvent("worker.registered", {

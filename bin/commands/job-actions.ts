@@ -1,6 +1,6 @@
 import type { NatsConnection } from "@nats-io/nats-core";
 import {
-  BULK_DEFAULT_LIMIT, BULK_MAX_LIMIT, BULK_STATUSES, decodeReply, describeBulk, parseBulkRequest, runBulk, subjectsFor, validateCommand,
+  BULK_DEFAULT_LIMIT, BULK_MAX_LIMIT, BULK_STATUSES, BULK_STOP_CODES, decodeReply, describeBulk, parseBulkRequest, runBulk, subjectsFor, validateCommand,
   type BulkAction, type BulkItemOutcome, type CommandName,
 } from "@troupe/events";
 import {
@@ -54,7 +54,7 @@ async function ask(nc: NatsConnection, rpc: AckName, body: Record<string, unknow
   if (!r.ok) return { ok: false, code: "bad-reply", message: `invalid reply from the master: ${r.error.message}`, stop: true };
   if (r.value.ok || isOwnEarlierCancel(rpc, askedAgain, r.value.error)) return { ok: true };
   const e = r.value.error;
-  return { ok: false, code: e.code, message: `${e.field ? `${e.field}: ` : ""}${e.message}`, stop: e.code === "unavailable" };
+  return { ok: false, code: e.code, message: `${e.field ? `${e.field}: ` : ""}${e.message}`, stop: BULK_STOP_CODES.has(e.code) };
 }
 
 async function connect(rpc: string, v: Values): Promise<NatsConnection> {
@@ -128,13 +128,15 @@ async function bulk(action: BulkAction, v: Values & OptionValues<ReturnType<type
 }
 
 /** One job id, or `--status` for a bulk action: exactly one of them. */
-function target(positionals: string[], v: { status?: string | undefined; search?: string | undefined; worker?: string | undefined; dryRun: boolean; limit: number }): string | null {
+function target(positionals: string[], v: { status?: string | undefined; search?: string | undefined; worker?: string | undefined; dryRun: boolean }, argv: readonly string[]): string | null {
   const id = positionals[0];
   if (v.status !== undefined) {
     if (id !== undefined) throw new UsageError("give a job id or --status, not both");
     return null;
   }
-  if (v.search !== undefined || v.worker !== undefined || v.dryRun || v.limit !== BULK_DEFAULT_LIMIT) {
+  // --limit given at all, even at its default value.
+  const limitGiven = argv.some((a) => a === "--limit" || a.startsWith("--limit="));
+  if (v.search !== undefined || v.worker !== undefined || v.dryRun || limitGiven) {
     throw new UsageError("--search, --worker, --limit and --dry-run choose jobs for --status; give --status too");
   }
   if (id === undefined) throw new UsageError("give the job id (or --status for every job in a status)");
@@ -158,8 +160,8 @@ export const cancelCommand = defineCommand({
   maxPositionals: 1,
   options: { ...baseOptions, ...reason, ...bulkOptions("cancel") },
   details: bulkDetails("cancel", "e.g. the job already ended: conflict"),
-  run: ({ values: v, positionals }) => {
-    const id = target(positionals, v);
+  run: ({ values: v, positionals }, argv) => {
+    const id = target(positionals, v, argv);
     return id === null ? bulk("cancel", v) : send("jobs.cancel", { jobId: id, ...(v.reason ? { reason: v.reason } : {}) }, v);
   },
 }) as CliCommand;
@@ -171,8 +173,8 @@ export const retryCommand = defineCommand({
   maxPositionals: 1,
   options: { ...baseOptions, ...bulkOptions("retry") },
   details: bulkDetails("retry", "only failed and dead jobs can be retried"),
-  run: ({ values: v, positionals }) => {
-    const id = target(positionals, v);
+  run: ({ values: v, positionals }, argv) => {
+    const id = target(positionals, v, argv);
     return id === null ? bulk("retry", v) : send("jobs.retry", { jobId: id }, v);
   },
 }) as CliCommand;

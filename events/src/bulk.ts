@@ -102,6 +102,12 @@ export function parseBulkRequest(action: BulkAction, body: unknown): BulkParse {
   return { ok: true, value };
 }
 
+/**
+ * Answers after which a bulk run stops sending (the CLI and the dashboard alike): no master, a silent one, one that
+ * could not record it, a broken reply. Any other refusal is about that one job.
+ */
+export const BULK_STOP_CODES: ReadonlySet<string> = new Set(["unavailable", "timeout", "internal", "bad-gateway", "bad-reply"]);
+
 /** What one job's command came to. `stop`: the master could not be asked (unreachable, silent), so asking about the next jobs is pointless. */
 export type BulkItemOutcome = { ok: true } | { ok: false; code: string; message: string; stop?: boolean };
 

@@ -1,6 +1,6 @@
 import { NoRespondersError, RequestError, TimeoutError } from "@nats-io/nats-core";
 import {
-  decodeCommand, decodeReply, newId, subjectsFor, type BulkAction, type BulkItemOutcome, type Command, type CommandName, type ErrorBody, type ReplyName,
+  BULK_STOP_CODES, decodeCommand, decodeReply, newId, subjectsFor, type BulkAction, type BulkItemOutcome, type Command, type CommandName, type ErrorBody, type ReplyName,
 } from "@troupe/events";
 import { createLogger, isOwnEarlierCancel, requestAgainOnTimeout, RPC_TRIES } from "@troupe/events/node";
 import type { UiConfig } from "./config.ts";
@@ -97,6 +97,6 @@ export async function bulkCommand(nats: UiNats, cfg: UiConfig, action: BulkActio
   } catch (e) {
     if (!(e instanceof ApiError)) throw e;
     // No master, a silent one, or one that could not record it: the next jobs would fare the same.
-    return { ok: false, code: e.code, message: e.message, stop: e.code === "unavailable" || e.status >= 500 };
+    return { ok: false, code: e.code, message: e.message, stop: BULK_STOP_CODES.has(e.code) || e.status >= 500 };
   }
 }
