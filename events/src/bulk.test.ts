@@ -13,6 +13,9 @@ describe("parseBulkRequest", () => {
     // A blank search (an unset variable in a shell) would have meant "every job in the status".
     expect(parseBulkRequest("cancel", { status: "queued", q: "   " })).toMatchObject({ ok: false, error: { path: "q", message: expect.stringMatching(/blank/) } });
     expect(parseBulkRequest("cancel", { status: "queued", q: "" })).toMatchObject({ ok: false, error: { path: "q" } });
+    // A NUL ended SQLite's pattern: "\u0000" matched every job.
+    expect(parseBulkRequest("cancel", { status: "queued", q: "\u0000" })).toMatchObject({ ok: false, error: { path: "q", message: expect.stringMatching(/control character/) } });
+    expect(parseBulkRequest("cancel", { status: "queued", q: "tag\u0000x" })).toMatchObject({ ok: false, error: { path: "q" } });
   });
 
   it("refuses a request without a status, or with one the action does not take: a bulk action never runs on every job", () => {

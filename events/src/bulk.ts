@@ -71,6 +71,8 @@ export function parseBulkRequest(action: BulkAction, body: unknown): BulkParse {
     if (typeof b.q !== "string" || b.q.length > MAX_Q) return fail("q", `expected text of at most ${MAX_Q} characters`);
     // A search given blank (`--search "$TAG"` with TAG unset) must not widen the action to every job in the status.
     if (!b.q.trim()) return fail("q", "the search is blank: leave it out to take every job in the status, or give the text to look for");
+    // A NUL ended SQLite's pattern there: "\u0000" matched every job.
+    if (/[\u0000-\u001f\u007f]/.test(b.q)) return fail("q", "the search holds a control character");
     value.q = b.q.trim();
   }
   if (b.workerId !== undefined) {

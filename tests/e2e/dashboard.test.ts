@@ -529,6 +529,8 @@ describe("REST API", () => {
       ["cross-site action", api("/api/jobs/j-any/cancel", { method: "POST", headers: { origin: "http://evil.example" } }), 403, "forbidden"],
       ["cross-site drain", api("/api/workers/wn-e2e-01/drain", { method: "POST", headers: { origin: "http://evil.example" } }), 403, "forbidden"],
       ["cross-site bulk", post("/api/bulk/cancel", { status: "queued" }, { "content-type": "application/json", origin: "https://evil.example" }), 403, "forbidden"],
+      // SvelteKit routes on the decoded path: /%61pi/ is /api/ to it (a check on the raw path let this through).
+      ["cross-site action, encoded path", api("/%61pi/jobs/j-any/cancel", { method: "POST", headers: { origin: "http://evil.example" } }), 403, "forbidden"],
       // A link in the artifacts store (a worker may write any metadata) would serve another bucket's object: not followed.
       ["artifact that is a link", linkArtifact().then(() => api("/artifacts/job-x/1/000-link.png")), 404, "not-found"],
     ];

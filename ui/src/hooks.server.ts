@@ -18,10 +18,11 @@ export const handle: Handle = async ({ event, resolve }) => {
   // retry, drain) is a "simple" request a browser sends from any page without asking first — a review cancelled a job
   // and could drain `up`'s guessable wn-local-NN workers from another site when no token is set. A browser names the
   // page's origin on every cross-site POST; tools like curl send none and are not affected.
-  if (path.startsWith("/api/") && !["GET", "HEAD", "OPTIONS"].includes(event.request.method)) {
+  // Every path: SvelteKit routes on the decoded path, so a check on `/api/` alone let `/%61pi/…` through.
+  if (!["GET", "HEAD", "OPTIONS"].includes(event.request.method)) {
     const origin = event.request.headers.get("origin");
     if (origin && origin !== event.url.origin) {
-      return errorResponse(new ApiError("forbidden", `cross-site request from ${origin} refused: the API takes writes from the dashboard's own pages or from tools that send no Origin`, undefined, 403));
+      return errorResponse(new ApiError("forbidden", `cross-site request from ${origin} refused: the dashboard takes writes from its own pages or from tools that send no Origin`, undefined, 403));
     }
   }
   const response = await resolve(event);

@@ -66,6 +66,17 @@ export async function handleSubmit(master: Master, m: Msg): Promise<SubmitReply>
   return { ok: true, jobId };
 }
 
+/** The append guard refused: something else was recorded on the job first (another command, a worker's event). */
+const isGuardConflict = (e: unknown) => /wrong last sequence/i.test((e as Error)?.message ?? "");
+
+/**
+ * A command that lost the race for its job is a conflict about that job, not a master that cannot write: answered
+ * `unavailable`, two cancels at once made a bulk run stop and report jobs as not done (found by an attack run).
+ */
+function changedMeanwhile(jobId: string, what: string): AckReply {
+  return err("conflict", `job ${jobId} changed while the ${what} was being recorded (another command or event came first); look at it again`, "jobId");
+}
+
 export async function handleCancel(master: Master, m: Msg): Promise<AckReply> {
   const cmd = decodeCommand("jobs.cancel", m.data);
   if (!cmd.ok) return err("invalid", cmd.error.message, cmd.error.path);
@@ -81,6 +92,7 @@ export async function handleCancel(master: Master, m: Msg): Promise<AckReply> {
       ...(running && job.workerId ? { attempt: job.attempt, workerId: job.workerId } : {}), epoch,
     }, master.subjects.job(job.id, "cancelled"));
   } catch (e) {
+    if (isGuardConflict(e)) return changedMeanwhile(job.id, "cancellation");
     return err("unavailable", `the cancellation could not be recorded: ${(e as Error).message}`);
   }
   if (running && job.workerId) await master.cancelOnWorker(job.workerId, job.id, job.attempt, cmd.value.reason ?? "cancelled");
@@ -102,6 +114,7 @@ export async function handleRetry(master: Master, m: Msg): Promise<AckReply> {
       reason: "redrive", notBefore: new Date().toISOString(), epoch,
     }, master.subjects.job(job.id, "requeued"));
   } catch (e) {
+    if (isGuardConflict(e)) return changedMeanwhile(job.id, "redrive");
     return err("unavailable", `the redrive could not be recorded: ${(e as Error).message}`);
   }
   return { ok: true };

@@ -182,6 +182,8 @@ export function openReadModels(path: string, o: ReadModelsOptions = {}): ReadMod
       const statuses = statusList<JobStatus>(query.status, JOB_STATUSES, "status");
       const limit = query.limit ?? DEFAULT_LIMIT;
       if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) throw new ReadModelQueryError(`limit: expected a whole number from 1 to ${MAX_LIMIT}, got ${String(limit)}`);
+      // A NUL ends SQLite's LIKE pattern there, so "\u0000" would match every job.
+      if (query.q !== undefined && /[\u0000-\u001f\u007f]/.test(query.q)) throw new ReadModelQueryError("q: the search holds a control character");
       const cursor = query.cursor !== undefined ? decodeCursor(query.cursor) : undefined;
       const c = open();
       if (!c) return { jobs: [], nextCursor: null };

@@ -280,6 +280,8 @@ describe("matchingJobIds (a bulk action's jobs)", () => {
     expect(ids("50%2")).toEqual(["a3"]);
     expect(ids("team")).toEqual(["a1", "a2"]);
     expect(rm.listJobs({ q: "a\\" }).jobs).toEqual([]);
+    // A NUL would end SQLite's pattern there and match every job.
+    expect(() => rm.listJobs({ q: "\u0000" })).toThrow(ReadModelQueryError);
     rm.close();
   });
 });
