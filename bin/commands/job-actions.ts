@@ -35,10 +35,8 @@ const bulkOptions = (action: BulkAction) => ({
 
 type Values = OptionValues<typeof baseOptions>;
 
-/** What the masters answered; `stop`: no master could be asked (no responders, silent, a bad reply). */
-type Answer = { ok: true } | { ok: false; code: string; message: string; stop: boolean };
-
-async function ask(nc: NatsConnection, rpc: AckName, body: Record<string, unknown>, v: Values): Promise<Answer> {
+/** What the masters answered (`stop`: no master could be asked, as a bulk run reads it). */
+async function ask(nc: NatsConnection, rpc: AckName, body: Record<string, unknown>, v: Values): Promise<BulkItemOutcome> {
   const subject = subjectsFor(v.prefix).rpc(rpc);
   let askedAgain = false;
   let data: Uint8Array;
@@ -114,10 +112,7 @@ async function bulk(action: BulkAction, v: Values & OptionValues<ReturnType<type
   const nc = await connect(rpc, v);
   let summary;
   try {
-    summary = await runBulk(ids, async (jobId): Promise<BulkItemOutcome> => {
-      const a = await ask(nc, rpc, { jobId, ...(req.reason ? { reason: req.reason } : {}) }, v);
-      return a.ok ? a : { ok: false, code: a.code, message: a.message, stop: a.stop };
-    });
+    summary = await runBulk(ids, (jobId) => ask(nc, rpc, { jobId, ...(req.reason ? { reason: req.reason } : {}) }, v));
   } finally {
     await nc.close();
   }

@@ -27,6 +27,17 @@ function respond(m: Msg, body: SubmitReply | AckReply) {
   m.respond(JSON.stringify(body));
 }
 
+/** The append guard refused: something else was recorded on the job first (another command, a worker's event). */
+const isGuardConflict = (e: unknown) => /wrong last sequence/i.test((e as Error)?.message ?? "");
+
+/**
+ * A command that lost the race for its job is a conflict about that job, not a master that cannot write: answered
+ * `unavailable`, two cancels at once made a bulk run stop and report jobs as not done (found by an attack run).
+ */
+function changedMeanwhile(jobId: string, what: string): AckReply {
+  return err("conflict", `job ${jobId} changed while the ${what} was being recorded (another command or event came first); look at it again`, "jobId");
+}
+
 export async function handleSubmit(master: Master, m: Msg): Promise<SubmitReply> {
   const cmd = decodeCommand("jobs.submit", m.data);
   if (!cmd.ok) return err("invalid", cmd.error.message, cmd.error.path);
@@ -59,22 +70,11 @@ export async function handleSubmit(master: Master, m: Msg): Promise<SubmitReply>
       await master.append("job.submitted", data, subject, `submit-${jobId}-${newId("r")}`);
     }
   } catch (e) {
-    if (key !== undefined && /wrong last sequence/i.test((e as Error).message)) return { ok: true, jobId, duplicate: true };
+    if (key !== undefined && isGuardConflict(e)) return { ok: true, jobId, duplicate: true };
     master.log.error({ err: (e as Error).message, jobId }, "could not append job.submitted");
     return err("unavailable", `the job could not be recorded: ${(e as Error).message}`);
   }
   return { ok: true, jobId };
-}
-
-/** The append guard refused: something else was recorded on the job first (another command, a worker's event). */
-const isGuardConflict = (e: unknown) => /wrong last sequence/i.test((e as Error)?.message ?? "");
-
-/**
- * A command that lost the race for its job is a conflict about that job, not a master that cannot write: answered
- * `unavailable`, two cancels at once made a bulk run stop and report jobs as not done (found by an attack run).
- */
-function changedMeanwhile(jobId: string, what: string): AckReply {
-  return err("conflict", `job ${jobId} changed while the ${what} was being recorded (another command or event came first); look at it again`, "jobId");
 }
 
 export async function handleCancel(master: Master, m: Msg): Promise<AckReply> {

@@ -3,6 +3,7 @@ import { bypassMatcher, type Logger } from "@troupe/events/node";
 import type { HTTPRequest, Page } from "puppeteer-core";
 import { BrowserGone, type BrowserPool, type ContextLease } from "./browser-pool.ts";
 import { applyFingerprint } from "./fingerprint.ts";
+import { pageTitle } from "./steps.ts";
 import { executeScenario, ScenarioFailure, type ScenarioProgress, type ScenarioResult } from "./scenario-run.ts";
 import { fitCompleted, fitFailed, jsonBytes, MAX_SCREENSHOTS, type FailedData } from "./event-fit.ts";
 import { startEgressProxy, type EgressProxy, type EgressProxyOptions } from "./egress-proxy.ts";
@@ -235,15 +236,8 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
     });
     responseTime = result.responseTime;
     // At most 10,000 characters come back: page.title() copied a 200 MB title into the worker before the size check.
-    // By index, not slice: the page can replace String.prototype.slice (steps.ts, pageTitleCheck).
-    if (!spec.scenario && !page.isClosed()) {
-      result.data.title = await page.evaluate(() => {
-        const t = document.title as unknown;
-        let start = "";
-        if (typeof t === "string") for (let i = 0; i < t.length && i < 10_000; i++) start += t[i];
-        return start;
-      });
-    }
+    // At most 10,000 characters, read in the page (steps.ts, pageTitle): page.title() copied a 200 MB title whole.
+    if (!spec.scenario && !page.isClosed()) result.data.title = (await page.evaluate(pageTitle, null, 10_000))?.start ?? "";
     memoryUsed = await page.metrics().then((m) => Math.round(((m.JSHeapUsedSize ?? 0) / MB) * 10) / 10).catch(() => 0);
     const finalUrl = page.isClosed() ? undefined : page.url();
     return { result, finalUrl };

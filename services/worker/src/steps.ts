@@ -99,17 +99,19 @@ async function boundedShot(page: Page, frame: Frame, step: StepOf<"screenshot">,
 }
 
 /**
- * The title assert, in the page: null when the title contains `want`, else its first 200 characters and its length.
- * The characters are taken by index, not with slice: a page can replace String.prototype.slice (an attack run got a
- * whole 100,000-character title back through it), not a primitive string's own characters or length. `!!`: only a
- * boolean comes of whatever `includes` was made to return.
+ * The page's title, read in the page: null when `want` is given and the title contains it, else the title's first
+ * `max` characters and its length (the title assert's message, a url-only job's result). The characters are taken by
+ * index, not with slice: a page can replace String.prototype.slice (an attack run got a whole 100,000-character title
+ * back through it), not a primitive string's own characters or length. `!!`: only a boolean comes of whatever
+ * `includes` was made to return. Self-contained: it runs in the page.
  */
-function pageTitleCheck(want: string): { start: string; length: number } | null {
+export function pageTitle(want: string | null, max: number): { start: string; length: number } | null {
   const t = document.title as unknown;
-  if (typeof t === "string" && !!t.includes(want)) return null;
+  if (typeof t !== "string") return { start: "", length: 0 };
+  if (want !== null && !!t.includes(want)) return null;
   let start = "";
-  if (typeof t === "string") for (let i = 0; i < t.length && i < 200; i++) start += t[i];
-  return { start, length: typeof t === "string" ? t.length : 0 };
+  for (let i = 0; i < t.length && i < max; i++) start += t[i];
+  return { start, length: t.length };
 }
 
 function checkedSize(bytes: Uint8Array): Uint8Array {
@@ -361,7 +363,7 @@ export async function runStep(step: Step, index: number, env: StepEnv, timeout: 
         // Compared inside the page: a 100M-character title (or body) copied into the worker on every 100 ms poll took it
         // to 775 MB and stalled the jobs beside it. Only the start of a failing title comes back, for the message.
         if (step.title !== undefined) {
-          const seen = await page.evaluate(pageTitleCheck, step.title);
+          const seen = await page.evaluate(pageTitle, step.title, 200);
           if (seen) return `assert: title ${JSON.stringify(seen.start)}${seen.length > 200 ? ` (the first 200 of ${seen.length} characters)` : ""} does not contain ${JSON.stringify(step.title)}`;
         }
         if (step.selector !== undefined || step.text !== undefined) {
