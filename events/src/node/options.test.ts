@@ -25,6 +25,8 @@ describe("parseOptions", () => {
     [["--mode", "c"], {}, /--mode: expected one of a, b/],
     [["--colour"], {}, /unknown flag --colour/],
     [["extra"], {}, /unexpected argument "extra"/],
+    [["--mode", "a", "--mode=b"], {}, /--mode is given more than once; give it once \(it takes one value\)/],
+    [["--demo", "--no-demo"], {}, /--demo is given more than once; give it once$/],
     [[], { T_PORT: "99999" }, /T_PORT: must be at most 65535/],
     [[], { T_DEMO: "maybe" }, /T_DEMO: expected true or false/],
   ])("rejects %j %j", (argv, env, message) => {

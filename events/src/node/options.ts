@@ -91,6 +91,8 @@ export function parseOptions<S extends Record<string, OptionDef>>(
     const entry = byFlag.get(flag) ?? (neg && neg[1].kind === "bool" ? neg : undefined);
     if (!entry) throw new UsageError(`unknown flag ${flag}${suggest(flag, [...byFlag.keys()])}`);
     const [key, def] = entry;
+    // Keeping the last of two values silently ran e.g. a bulk cancel on one status of the two the user named.
+    if (key in fromFlags) throw new UsageError(`${flagName(key)} is given more than once; give it once${def.kind === "bool" ? "" : " (it takes one value)"}`);
     if (def.kind === "bool") {
       if (entry === neg) fromFlags[key] = false;
       else fromFlags[key] = eq >= 0 ? convert(def, arg.slice(eq + 1), flag) : true;
