@@ -1,4 +1,5 @@
 import { execFile } from "node:child_process";
+import { request } from "node:http";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { jetstreamManager } from "@nats-io/jetstream";
@@ -31,6 +32,17 @@ afterAll(async () => {
 const api = (path: string, init?: RequestInit) => callApi(stack, path, init);
 const post = (path: string, body: unknown, headers: Record<string, string> = { "content-type": "application/json" }) =>
   api(path, { method: "POST", headers, body: typeof body === "string" ? body : JSON.stringify(body) });
+
+/** A GET with the Host header set (fetch does not let a caller choose it; a browser on a rebound name sends its own). */
+function getWithHost(path: string, host: string): Promise<{ status: number; body: Record<string, any> }> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${stack.uiUrl}${path}`, { headers: { host } }, (res) => {
+      let text = "";
+      res.setEncoding("utf8").on("data", (d: string) => (text += d)).on("end", () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as Record<string, any> }));
+    });
+    req.on("error", reject).end();
+  });
+}
 
 /** Writes `job-x/1/000-link.png` into the artifacts store as a link to an object of the master's snapshot store (as a forged metadata message could). */
 async function linkArtifact(): Promise<void> {
@@ -531,6 +543,9 @@ describe("REST API", () => {
       ["cross-site bulk", post("/api/bulk/cancel", { status: "queued" }, { "content-type": "application/json", origin: "https://evil.example" }), 403, "forbidden"],
       // SvelteKit routes on the decoded path: /%61pi/ is /api/ to it (a check on the raw path let this through).
       ["cross-site action, encoded path", api("/%61pi/jobs/j-any/cancel", { method: "POST", headers: { origin: "http://evil.example" } }), 403, "forbidden"],
+      // DNS rebinding: a site's name pointed at 127.0.0.1 reads the token-less API as same-origin; only loopback names are served.
+      ["rebound host, API", getWithHost("/api/workers", "evil.example:3000"), 403, "forbidden"],
+      ["rebound host, page", getWithHost("/", "localhost.evil.example"), 403, "forbidden"],
       // A link in the artifacts store (a worker may write any metadata) would serve another bucket's object: not followed.
       ["artifact that is a link", linkArtifact().then(() => api("/artifacts/job-x/1/000-link.png")), 404, "not-found"],
     ];
@@ -543,6 +558,8 @@ describe("REST API", () => {
       if (field) expect(r.body.error.field, name).toBe(field);
       expect(Object.keys(r.body.error).every((k) => ["code", "message", "field"].includes(k)), name).toBe(true);
     }
+    // The names this machine's browser uses are served (an SSH tunnel's localhost:<any port> included).
+    for (const host of ["localhost:9999", "127.0.0.1", "[::1]:3000"]) expect((await getWithHost("/api/stats", host)).status, host).toBe(200);
   });
 
   it("GET /api/workers matches the documented shape field by field", async () => {

@@ -1,12 +1,17 @@
 import { redirect, type Handle } from "@sveltejs/kit";
 import { presentedToken, tokenMatches, TOKEN_COOKIE } from "$lib/server/auth.ts";
 import { context } from "$lib/server/context.ts";
+import { isLoopbackHost } from "$lib/server/host-check.ts";
 import { ApiError, errorResponse } from "$lib/server/http.ts";
 
-/** The token rule: with TROUPE_UI_TOKEN set, every page and API call needs it (cookie or Bearer). */
+/** The host rule (no token: loopback names only), the token rule (with TROUPE_UI_TOKEN set, every page and API call needs it: cookie or Bearer), cross-site writes. */
 export const handle: Handle = async ({ event, resolve }) => {
   const { cfg } = context();
   const path = event.url.pathname;
+  // Without a token the dashboard binds loopback only (`troupe ui`), so a Host naming anything else is a DNS-rebinding page.
+  if (!cfg.token && !isLoopbackHost(event.request.headers.get("host"))) {
+    return errorResponse(new ApiError("forbidden", `host ${JSON.stringify(event.request.headers.get("host") ?? "")} refused: a dashboard without a login token answers only to this machine's loopback names (localhost, 127.0.0.1, [::1]), which keeps DNS-rebinding pages out; set TROUPE_UI_TOKEN to serve other names`, undefined, 403));
+  }
   event.locals.authenticated = !cfg.token || tokenMatches(presentedToken(event.request, event.cookies.get(TOKEN_COOKIE)), cfg.token);
   if (!event.locals.authenticated && path !== "/login") {
     if (path.startsWith("/api/") || path.startsWith("/artifacts/")) {
