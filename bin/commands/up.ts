@@ -49,6 +49,7 @@ export const command = defineCommand({
   },
   details: `
 Everything stops on Ctrl-C: workers drain first, then UI, projector, master, nats-server.
+A service or nats-server that dies on its own is started again (after 1 s, doubling up to 30 s).
   pnpm troupe up --demo          # then open http://127.0.0.1:3000
   pnpm troupe up --workers 0     # run workers elsewhere: pnpm troupe worker-user add <id>, then pnpm troupe worker there`,
   async run({ values: v }) {
@@ -95,9 +96,15 @@ Everything stops on Ctrl-C: workers drain first, then UI, projector, master, nat
     let shuttingDown = false;
 
     const restarts = new Set<NodeJS.Timeout>();
+    let natsStarting: Promise<unknown> | undefined;
+    let onStopping = () => {};
+    const stopping = new Promise<void>((r) => (onStopping = r));
     const stopAll = async () => {
       shuttingDown = true;
+      onStopping();
       for (const t of restarts) clearTimeout(t);
+      // A nats-server being started again is stopped with the rest, not left behind.
+      await natsStarting?.catch(() => {});
       stopDemo?.();
       // Workers first (they drain), then the readers and writers, then NATS itself.
       const order = (p: Managed) => (p.name.startsWith("worker") ? 0 : p.name === "ui" ? 1 : p.name === "projector" ? 2 : 3);
@@ -106,16 +113,48 @@ Everything stops on Ctrl-C: workers drain first, then UI, projector, master, nat
       await nats?.stop();
     };
 
+    const startNats = () => startNatsServer({
+      dataDir: v.dataDir, prefix: v.prefix, credentials, host: v.natsHost, port: v.natsPort, wsHost: v.wsHost, wsPort: v.wsPort, monitorPort: v.monitorPort,
+      ...maxStoreFrom(v),
+      onLog: logFor("nats"),
+      ...(tls ? { tls } : {}),
+      // Stopped last, after the workers have drained and deregistered through it.
+      ownProcessGroup: true,
+      ...(v.sharedWorkerUser ? {} : { sharedWorkerUser: false }),
+    });
+    /** A nats-server that dies is started again (same store, same config), as a supervisor would: every service
+     *  reconnects by itself, so the stack carries on instead of stopping whole (and its jobs wait, not lost). */
+    const superviseNats = async (first: RunningNatsServer) => {
+      let current = first;
+      let waitMs = RESTART_FIRST_MS;
+      for (;;) {
+        const startedAt = Date.now();
+        const code = await Promise.race([current.exited, stopping.then(() => "stopping" as const)]);
+        if (shuttingDown || code === "stopping") return;
+        if (Date.now() - startedAt >= RESTART_STABLE_MS) waitMs = RESTART_FIRST_MS;
+        say(`nats-server exited unexpectedly (code ${code}); starting it again in ${waitMs / 1000} s (the services reconnect by themselves)`);
+        for (;;) {
+          await Promise.race([new Promise((r) => setTimeout(r, waitMs).unref()), stopping]);
+          if (shuttingDown) return;
+          waitMs = Math.min(waitMs * 2, RESTART_MAX_MS);
+          const starting = startNats();
+          natsStarting = starting;
+          try {
+            current = nats = await starting;
+            say("nats-server is running again");
+            break;
+          } catch (e) {
+            if (shuttingDown) return;
+            say(`nats-server did not start again: ${(e as Error).message}; trying again in ${waitMs / 1000} s`);
+          } finally {
+            natsStarting = undefined;
+          }
+        }
+      }
+    };
+
     try {
-      nats = await startNatsServer({
-        dataDir: v.dataDir, prefix: v.prefix, credentials, host: v.natsHost, port: v.natsPort, wsHost: v.wsHost, wsPort: v.wsPort, monitorPort: v.monitorPort,
-        ...maxStoreFrom(v),
-        onLog: logFor("nats"),
-        ...(tls ? { tls } : {}),
-        // Stopped last, after the workers have drained and deregistered through it.
-        ownProcessGroup: true,
-        ...(v.sharedWorkerUser ? {} : { sharedWorkerUser: false }),
-      });
+      nats = await startNats();
       const natsUrl = nats.url;
       // The local services trust the server by its CA; with a bought certificate, by the system's CAs over tls://.
       const natsCa = tls?.caFile ?? "";
@@ -193,11 +232,12 @@ Everything stops on Ctrl-C: workers drain first, then UI, projector, master, nat
         };
       }
       say(`dashboard: http://${v.uiHost === "0.0.0.0" ? "127.0.0.1" : v.uiHost}:${v.uiPort}   NATS: ${natsUrl}${tls ? ` (TLS${natsCa ? `, CA ${natsCa}` : ""})` : ""} (ws ${v.wsPort})   Ctrl-C stops everything`);
-      const why = await Promise.race([shutdownSignal(), nats.exited.then((c) => `nats-server exited (${c})`)]);
+      void superviseNats(nats);
+      const why = await shutdownSignal();
       say(`stopping (${why}) ...`);
       await stopAll();
       say("stopped");
-      return why.startsWith("nats-server") ? 1 : 0;
+      return 0;
     } catch (e) {
       say(`start-up failed: ${(e as Error).message}`);
       await stopAll();

@@ -139,6 +139,31 @@ describe("troupe up --demo", () => {
     }
   }, 300_000);
 
+  it("starts nats-server again when it dies (kill -9), and the services carry on through it: a job submitted after is stored and projected", async () => {
+    const up = await startBareUp("troupe-up-nats-restart-", { keepStdout: true });
+    try {
+      await up.dashboard();
+      const natsPid = () => up.children().find((pid) => /nats-server -c /.test(commandLine(pid)));
+      const first = await waitFor("nats-server's process", natsPid, 30_000, 100);
+      process.kill(first, "SIGKILL");
+      const fail = (e: Error) => Promise.reject(new Error(`${e.message}\n--- output (tail) ---\n${up.output().slice(-3000)}`));
+      await waitFor("nats-server running again", () => /\[up\]\s+nats-server is running again/.test(up.output()), 60_000, 100).catch(fail);
+      expect(up.output()).toMatch(/\[up\]\s+nats-server exited unexpectedly \(code null\); starting it again in 1 s/);
+      expect(natsPid()).not.toBe(first);
+      // The master answers (201) and the projector stores the job: both reconnected to the new server by themselves.
+      const jobId = await waitFor("a submission the master accepts", async () => {
+        const r = await fetch(`${up.base}/api/jobs`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ url: "https://example.com/after-restart" }) });
+        return r.status === 201 ? ((await r.json()) as { jobId: string }).jobId : undefined;
+      }, 60_000, 250).catch(fail);
+      await waitFor("the job in the read models", async () => (await fetch(`${up.base}/api/jobs/${jobId}`)).status === 200, 30_000, 100).catch(fail);
+      up.child.kill("SIGTERM");
+      expect(await up.exited, up.output().slice(-3000)).toBe(0);
+      expect(up.output().match(/nats-server exited unexpectedly/g)).toHaveLength(1);
+    } finally {
+      up.dispose();
+    }
+  }, 300_000);
+
   it("stops every child (nats-server included) when `troupe up` itself is killed with SIGKILL", async () => {
     const up = await startBareUp("troupe-up-kill-", { keepStdout: true });
     try {
