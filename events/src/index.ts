@@ -18,3 +18,4 @@ export * from "./views/read.ts";
 export * from "./bulk.ts";
 export * from "./lease.ts";
 export * from "./sha256.ts";
+export * from "./placement.ts";

@@ -327,6 +327,26 @@ describe("job page layout", () => {
   });
 });
 
+describe("jobs no live worker can take", () => {
+  it("the Overview and the job's page say which labels or browser no live worker has, and the note goes once the job is cancelled", async () => {
+    const r = await post("/api/jobs", { url: `${stack.site.url}/product/31`, workerLabels: ["no-worker-has-this"] });
+    const b = await post("/api/jobs", { url: `${stack.site.url}/product/32`, browser: "firefox" });
+    expect([r.status, b.status], JSON.stringify([r.body, b.body])).toEqual([201, 201]);
+    await waitFor("the jobs in the read models", async () => (await api(`/api/jobs/${b.body.jobId}`)).status === 200 && (await api(`/api/jobs/${r.body.jobId}`)).status === 200, 15_000, 100);
+    await page.goto(stack.uiUrl, { waitUntil: "networkidle0" });
+    const warnings = await page.$$eval("[data-testid=warning]", (els) => els.map((e) => e.textContent ?? ""));
+    expect(warnings).toContainEqual(expect.stringMatching(/1 queued job asks for label no-worker-has-this, which no live worker has/));
+    expect(warnings).toContainEqual(expect.stringMatching(/1 queued job asks for browser "firefox", which no live worker has/));
+    await page.goto(`${stack.uiUrl}/jobs/${r.body.jobId}`, { waitUntil: "networkidle0" });
+    expect(await page.$eval("[data-testid=job-waiting-for]", (e) => e.textContent)).toMatch(/asks for label no-worker-has-this, which no live worker has/);
+    await shot("job-waiting-for");
+    expect((await post(`/api/jobs/${r.body.jobId}/cancel`, {})).status).toBe(200);
+    expect((await post(`/api/jobs/${b.body.jobId}/cancel`, {})).status).toBe(200);
+    // Live: the page follows the cancellation and drops the note.
+    await page.waitForFunction(() => !document.querySelector("[data-testid=job-waiting-for]"), { timeout: 10_000 });
+  });
+});
+
 describe("job and worker actions", () => {
   it("Cancel stops a running job and Retry redrives a failed one, both from the job page, the status following live", async () => {
     const url = `${stack.site.url}/product/5`;

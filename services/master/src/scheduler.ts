@@ -1,4 +1,4 @@
-import { missingLabels, type JobView } from "@troupe/events";
+import { missingLabels, offersBrowser, type JobView } from "@troupe/events";
 import type { WorkerView } from "./state.ts";
 
 /** Worker presence and the choice of a worker for a job. Pure. */
@@ -39,8 +39,7 @@ export interface Candidate {
 }
 
 export function supportsBrowser(w: WorkerView, browser: string | undefined): boolean {
-  if (browser === undefined) return true;
-  return w.browsers !== null && w.browsers.some((b) => b.toLowerCase() === browser.toLowerCase());
+  return browser === undefined || (w.browsers !== null && offersBrowser(w.browsers, browser));
 }
 
 /** Whether the worker has every label the job asks for. */

@@ -2,7 +2,7 @@ import Database, { type Database as Sqlite } from "better-sqlite3";
 import {
   fleetPoint, fleetStats, JOB_STATUSES, workerPoint, workerPresence,
   type FleetSeriesPoint, type FleetStats, type JobListQuery, type JobPage, type JobStatus, type JobSummary, type JobView,
-  type BulkFilter, type ProjectorStatus, type WorkerFilter, type WorkerSeriesPoint, type WorkerStatusView, type WorkerView,
+  type BulkFilter, type ProjectorStatus, type QueueNeed, type WorkerFilter, type WorkerSeriesPoint, type WorkerStatusView, type WorkerView,
 } from "@troupe/events";
 import { fileIdentity } from "./db-file.ts";
 import { sql } from "kysely";
@@ -37,6 +37,8 @@ export interface ReadModels {
   stats(): FleetStats;
   /** Jobs waiting for a worker (queued or requeued), counted by priority: exact, from one indexed query. */
   queueByPriority(): Record<number, number>;
+  /** Jobs waiting for a worker, counted by the browser and labels they ask for (labels sorted; jobs asking nothing: one group). */
+  queueNeeds(): QueueNeed[];
   /** Per-minute fleet throughput, failures, queue wait and run time percentiles from `sinceMs` on, oldest first. */
   fleetSeries(sinceMs: number): FleetSeriesPoint[];
   /** The projector's last committed batch: lag, counters, checkpoints; null before its first batch. */
@@ -71,6 +73,10 @@ function prepareFixed(db: Sqlite) {
     job: prepare<{ id: string }>(db, builder.selectFrom("jobs").select("view").where("id", "=", param("id"))),
     jobCounts: prepare(db, builder.selectFrom("jobs").select(["status", (eb) => eb.fn.countAll<number>().as("n")]).groupBy("status")),
     queueByPriority: prepare(db, builder.selectFrom("jobs").select(["priority", (eb) => eb.fn.countAll<number>().as("n")]).where("status", "in", ["queued", "requeued"]).groupBy("priority")),
+    // The waiting rows through the status index; their views are read once per query (the Overview loads it at most every 5 s).
+    queueNeeds: prepare(db, builder.selectFrom("jobs")
+      .select([sql<string | null>`json_extract(view, '$.spec.browser')`.as("browser"), sql<string | null>`json_extract(view, '$.spec.workerLabels')`.as("labels"), (eb) => eb.fn.countAll<number>().as("n")])
+      .where("status", "in", ["queued", "requeued"]).groupBy(["browser", "labels"])),
     fleetSeries: prepare<{ since: number }>(db, builder.selectFrom("fleet_series").selectAll()
       .where("minute", ">=", param("since") as unknown as number).orderBy("minute")),
     status: prepare(db, builder.selectFrom("projector_status").select("value").where("id", "=", 1)),
@@ -217,6 +223,21 @@ export function openReadModels(path: string, o: ReadModelsOptions = {}): ReadMod
       const c = open();
       if (!c) return {};
       return Object.fromEntries(c.q.queueByPriority.all<{ priority: number; n: number }>({}).map((r) => [r.priority, r.n]));
+    },
+    queueNeeds() {
+      const c = open();
+      if (!c) return [];
+      const groups = new Map<string, QueueNeed>();
+      for (const r of c.q.queueNeeds.all<{ browser: string | null; labels: string | null; n: number }>({})) {
+        const labels = r.labels ? [...new Set(JSON.parse(r.labels) as string[])].sort() : [];
+        const browser = r.browser ?? undefined;
+        // The same set in another order (or the browser's case) is one need.
+        const key = JSON.stringify([browser?.toLowerCase() ?? null, labels]);
+        const g = groups.get(key);
+        if (g) g.count += r.n;
+        else groups.set(key, { ...(browser !== undefined ? { browser } : {}), labels, count: r.n });
+      }
+      return [...groups.values()];
     },
     fleetSeries(sinceMs) {
       const c = open();

@@ -57,7 +57,7 @@ beforeAll(async () => {
   await master.js.publish("troupe.evt.job.jy.submitted", encodeEvent(createEvent("job.submitted", { jobId: "jz", spec }, "m")));
   await worker.js.publish("troupe.hb.w1", new TextEncoder().encode(JSON.stringify({ hello: "world" })));
   // The fold goes on after them: one more job.
-  await s.emit("job.submitted", { jobId: "j4", spec: { ...spec, priority: 9, tags: ["nightly", "shop:de"] } });
+  await s.emit("job.submitted", { jobId: "j4", spec: { ...spec, priority: 9, tags: ["nightly", "shop:de"], browser: "Chromium", workerLabels: ["region=eu", "gpu"] } });
   tEnd = s.now;
 
   path = tempDbPath();
@@ -110,6 +110,8 @@ describe("projector fold (real NATS, real SQLite)", () => {
     expect(rm.listJobs({ q: "nightly" }).jobs.map((j) => j.id)).toEqual(["j4"]);
     // j4 waits (queued, priority 9); everything else has been assigned or finished
     expect(rm.queueByPriority()).toEqual({ 9: 1 });
+    // What the waiting jobs ask of a worker (the Overview names what no live worker has); labels sorted.
+    expect(rm.queueNeeds()).toEqual([{ browser: "Chromium", labels: ["gpu", "region=eu"], count: 1 }]);
     expect(rm.listJobs({ q: "shop:" }).jobs.map((j) => j.id)).toEqual(["j4"]);
     expect(rm.getJob("jz")).toBeNull();
     rm.close();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { emptyWorker, type FleetSeriesPoint, type WorkerView } from "@troupe/events";
-import { fleetWarnings } from "./warnings.ts";
+import { emptyWorker, type FleetSeriesPoint, type JobView, type WorkerView } from "@troupe/events";
+import { fleetWarnings, liveOffers, waitingFor } from "./warnings.ts";
 
 const now = Date.parse("2026-01-15T10:00:00.000Z");
 const worker = (over: Partial<WorkerView>): WorkerView => ({ ...emptyWorker(over.id ?? "wn-a"), name: over.id ?? "wn-a", status: "online", maxJobs: 2, lastSeen: new Date(now - 1000).toISOString(), ...over });
@@ -34,5 +34,34 @@ describe("fleetWarnings", () => {
     expect(fleetWarnings([gone], 0, [], now, 90_000, 26 * 3600_000)).toEqual(["Worker Gone failing 90 % of its jobs (9 of 10)."]);
     expect(fleetWarnings([gone], 0, [], now, 90_000)).toEqual(["Worker Gone failing 90 % of its jobs (9 of 10)."]);
     expect(fleetWarnings([worker({ jobsCompleted: 9, jobsFailed: 1 })], 0, [], now, 90_000)).toEqual([]);
+  });
+
+  it("names queued jobs that ask for a browser or labels no live worker has (a draining or lost one does not count)", () => {
+    const caps = (labels: string[]) => ({ maxConcurrentJobs: 2, memory: 1, cpu: 1, supportedBrowsers: [{ name: "chromium", version: "1" }], labels });
+    const eu = worker({ id: "eu", capabilities: caps(["region=eu"]) });
+    const gpu = worker({ id: "gpu", status: "draining", capabilities: caps(["gpu"]) });
+    const lost = worker({ id: "lost", status: "lost", capabilities: caps(["gpu"]) });
+    const needs = [{ labels: ["region=eu"], count: 4 }, { labels: ["gpu"], count: 1 }, { browser: "firefox", labels: [], count: 2 }];
+    expect(fleetWarnings([eu, gpu, lost], 7, [], now, 90_000, 0, needs)).toEqual([
+      '2 queued jobs ask for browser "firefox", which no live worker has: they wait until such a worker joins.',
+      "1 queued job asks for label gpu, which no live worker has: it waits until such a worker joins.",
+    ]);
+    // With no live worker at all, the warning above says it for every job.
+    expect(fleetWarnings([gpu], 7, [], now, 90_000, 0, needs)).toEqual(["No worker can take queued jobs: 7 waiting, no online worker has a free slot."]);
+  });
+});
+
+describe("waitingFor", () => {
+  const caps = { maxConcurrentJobs: 2, memory: 1, cpu: 1, supportedBrowsers: [{ name: "chromium", version: "1" }], labels: ["region=eu"] };
+  const offers = liveOffers([worker({ id: "eu", capabilities: caps })], now, 90_000);
+  const job = (status: JobView["status"], spec: Partial<JobView["spec"]>) => ({ status, spec: { url: "https://example.com", ...spec } }) as JobView;
+
+  it("says what a waiting job asks for that no live worker has, and nothing for a job one can take or one not waiting", () => {
+    expect(waitingFor(job("queued", { workerLabels: ["region=eu", "gpu"] }), offers)).toBe("label gpu");
+    expect(waitingFor(job("requeued", { browser: "firefox" }), offers)).toBe('browser "firefox"');
+    expect(waitingFor(job("queued", { browser: "CHROMIUM", workerLabels: ["region=eu"] }), offers)).toBeNull();
+    expect(waitingFor(job("running", { workerLabels: ["gpu"] }), offers)).toBeNull();
+    // No live worker at all: the Overview's "no worker can take queued jobs" covers it; the job's page says so too.
+    expect(waitingFor(job("queued", {}), [])).toBe("a live worker");
   });
 });

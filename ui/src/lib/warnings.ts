@@ -1,4 +1,4 @@
-import { workerPresence, type FleetSeriesPoint, type WorkerView } from "@troupe/events";
+import { unmetNeeds, workerPresence, type FleetSeriesPoint, type JobView, type QueueNeed, type WorkerOffer, type WorkerView } from "@troupe/events";
 import { isRetired } from "./workers.ts";
 
 /** Thresholds of the Overview's warnings. */
@@ -17,6 +17,7 @@ export function fleetWarnings(
   nowMs: number,
   suspectAfterMs: number,
   retireAfterMs = 0,
+  needs: readonly QueueNeed[] = [],
 ): string[] {
   const out: string[] = [];
   const list = [...workers];
@@ -25,6 +26,13 @@ export function fleetWarnings(
     return (s === "online" || s === "busy") && w.currentJobs < w.maxJobs;
   });
   if (queued > 0 && !canTake) out.push(`No worker can take queued jobs: ${queued} waiting, no online worker has a free slot.`);
+  // Jobs that ask for a browser or labels no live worker has are skipped by the master until such a worker joins.
+  const live = liveOffers(list, nowMs, suspectAfterMs);
+  if (live.length) {
+    for (const n of unmetNeeds(needs, live)) {
+      out.push(`${n.count} queued job${n.count === 1 ? " asks" : "s ask"} for ${n.reason}, which no live worker has: ${n.count === 1 ? "it waits" : "they wait"} until such a worker joins.`);
+    }
+  }
   const recent = [...series].sort((a, b) => a.minute - b.minute).slice(-TREND_MINUTES);
   const inflow = recent.reduce((s, p) => s + p.submitted, 0);
   const outflow = recent.reduce((s, p) => s + p.throughput, 0);
@@ -41,4 +49,16 @@ export function fleetWarnings(
     }
   }
   return out;
+}
+
+/** What the live workers (online, busy, suspect: not draining, not gone) offer a job: browsers and labels. */
+export function liveOffers(workers: Iterable<WorkerView>, nowMs: number, suspectAfterMs: number): WorkerOffer[] {
+  return [...workers].filter((w) => w.capabilities && ["online", "busy", "suspect"].includes(workerPresence(w, nowMs, suspectAfterMs)))
+    .map((w) => ({ browsers: w.capabilities?.supportedBrowsers.map((b) => b.name) ?? [], labels: w.capabilities?.labels ?? [] }));
+}
+
+/** For a waiting job: what it asks for that no live worker has (null: some live worker could take it, or it is not waiting). */
+export function waitingFor(job: JobView, offers: readonly WorkerOffer[]): string | null {
+  if (job.status !== "queued" && job.status !== "requeued") return null;
+  return unmetNeeds([{ ...(job.spec.browser !== undefined ? { browser: job.spec.browser } : {}), labels: job.spec.workerLabels ?? [], count: 1 }], offers)[0]?.reason ?? null;
 }

@@ -12,5 +12,6 @@ export const load: PageServerLoad = ({ depends }) =>
       series: r.fleetSeries(),
       projector: r.projector(),
       queueByPriority: r.queueByPriority(),
+      queueNeeds: r.queueNeeds(),
     };
   });

@@ -1,5 +1,5 @@
 import type {
-  FleetSeriesPoint, FleetStats, JobListQuery, JobPage, JobView, ProjectorStatus, WorkerFilter, WorkerSeriesPoint, WorkerView,
+  FleetSeriesPoint, FleetStats, JobListQuery, JobPage, JobView, ProjectorStatus, QueueNeed, WorkerFilter, WorkerSeriesPoint, WorkerView,
 } from "@troupe/events";
 import { openReadModels, ReadModelQueryError } from "../../../../services/projector/src/read-models.ts";
 import { ApiError } from "./http.ts";
@@ -21,6 +21,7 @@ export interface Reads {
   getJob(id: string): JobView | undefined;
   stats(): FleetStats;
   queueByPriority(): Record<number, number>;
+  queueNeeds(): QueueNeed[];
   fleetSeries(): FleetSeriesPoint[];
   projector(): ProjectorStatus | null;
   close(): void;
@@ -46,6 +47,7 @@ export function openReads(path: string, suspectAfterMs: number): Reads {
     getJob: (id) => rm.getJob(id) ?? undefined,
     stats: () => rm.stats(),
     queueByPriority: () => rm.queueByPriority(),
+    queueNeeds: () => rm.queueNeeds(),
     fleetSeries: () => rm.fleetSeries(Date.now() - SERIES_WINDOW_MS),
     projector: () => rm.projectorLag(),
     close: () => rm.close(),
