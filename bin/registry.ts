@@ -16,6 +16,7 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<Cli
   cancel: { summary: "cancel a queued or running job", load: async () => (await import("./commands/job-actions.ts")).cancelCommand },
   retry: { summary: "redrive a failed or dead job", load: async () => (await import("./commands/job-actions.ts")).retryCommand },
   drain: { summary: "drain a worker: no new jobs, running ones finish", load: async () => (await import("./commands/job-actions.ts")).drainCommand },
+  resume: { summary: "resume a drained worker: it takes jobs again", load: async () => (await import("./commands/job-actions.ts")).resumeCommand },
   workers: { summary: "list workers and their state", load: async () => (await import("./commands/workers.ts")).command as CliCommand },
   jobs: { summary: "list jobs and their state", load: async () => (await import("./commands/jobs.ts")).command as CliCommand },
   tail: { summary: "print live events one line each; --since replays from the stream first", load: async () => (await import("./commands/tail.ts")).command as CliCommand },

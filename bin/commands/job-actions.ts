@@ -11,11 +11,19 @@ import { dbPathFor } from "../../services/projector/src/db-file.ts";
 import { matchingJobIds, openReadModels } from "../../services/projector/src/read-models.ts";
 
 /**
- * `troupe cancel`, `troupe retry`, `troupe drain`: the master's commands from a shell, as the dashboard sends
+ * `troupe cancel`, `troupe retry`, `troupe drain`, `troupe resume`: the master's commands from a shell, as the dashboard sends
  * them; cancel and retry also in bulk, for every job of the read models in a status (`--status`).
  */
 
-type AckName = Extract<CommandName, "jobs.cancel" | "jobs.retry" | "workers.drain">;
+type AckName = Extract<CommandName, "jobs.cancel" | "jobs.retry" | "workers.drain" | "workers.resume">;
+
+const workerCommandDetails = "Exit 0 when the worker did it (the master passes it on), 1 when it was refused (e.g. an unknown worker, or one shutting down) or no answer came, 2 on bad input.";
+
+function workerIdOf(positionals: readonly string[]): string {
+  const id = positionals[0];
+  if (id === undefined) throw new UsageError("give the worker id");
+  return id;
+}
 
 const baseOptions = {
   ...natsOptions,
@@ -176,14 +184,20 @@ export const retryCommand = defineCommand({
 
 export const drainCommand = defineCommand({
   name: "drain",
-  summary: "drain a worker: it takes no new jobs and finishes the ones it runs",
+  summary: "drain a worker: it takes no new jobs and finishes the ones it runs (`troupe resume` undoes it)",
   args: "<workerId>",
   maxPositionals: 1,
   options: { ...baseOptions, ...reason },
-  details: "Exit 0 when the master passed it on, 1 when it refused (e.g. an unknown worker) or did not answer, 2 on bad input.",
-  run: ({ values: v, positionals }) => {
-    const id = positionals[0];
-    if (id === undefined) throw new UsageError("give the worker id");
-    return send("workers.drain", { workerId: id, ...(v.reason ? { reason: v.reason } : {}) }, v);
-  },
+  details: workerCommandDetails,
+  run: ({ values: v, positionals }) => send("workers.drain", { workerId: workerIdOf(positionals), ...(v.reason ? { reason: v.reason } : {}) }, v),
+}) as CliCommand;
+
+export const resumeCommand = defineCommand({
+  name: "resume",
+  summary: "resume a drained worker: it takes jobs again (not one stopping on a signal)",
+  args: "<workerId>",
+  maxPositionals: 1,
+  options: baseOptions,
+  details: workerCommandDetails,
+  run: ({ values: v, positionals }) => send("workers.resume", { workerId: workerIdOf(positionals) }, v),
 }) as CliCommand;

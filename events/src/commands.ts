@@ -35,12 +35,16 @@ export const CommandSchemas = {
   "jobs.retry": Obj({ jobId: Id }, "redrive a dead or failed job"),
   /** troupe.rpc.workers.drain */
   "workers.drain": Obj({ workerId: Id, reason: Type.Optional(Type.String({ maxLength: 500 })) }, "drain a worker"),
+  /** troupe.rpc.workers.resume */
+  "workers.resume": Obj({ workerId: Id }, "let a drained worker take jobs again"),
   /** troupe.worker.<id>.assign (master → worker) */
   "worker.assign": Obj({ jobId: Id, attempt: Attempt, epoch: Epoch, spec: JobSpec, token: Type.Optional(AttemptToken) }, "run an attempt of a job"),
   /** troupe.worker.<id>.cancel (master → worker) */
   "worker.cancel": Obj({ jobId: Id, attempt: Attempt, reason: Type.Optional(Type.String({ maxLength: 500 })) }, "stop a running attempt"),
   /** troupe.worker.<id>.drain (master → worker) */
   "worker.drain": Obj({ reason: Type.Optional(Type.String({ maxLength: 500 })) }, "stop taking jobs, finish running ones"),
+  /** troupe.worker.<id>.resume (master → worker) */
+  "worker.resume": Obj({}, "take jobs again after a drain request (not after a shutdown signal)"),
 } as const;
 
 export type CommandName = keyof typeof CommandSchemas;
@@ -66,7 +70,7 @@ export const ReplySchemas = {
     Obj({ ok: Type.Literal(true), jobId: Id, duplicate: Type.Optional(Type.Boolean()) }, "accepted"),
     Obj({ ok: Type.Literal(false), error: ErrorBody }, "refused"),
   ]),
-  /** Reply to jobs.cancel, jobs.retry and workers.drain. */
+  /** Reply to jobs.cancel, jobs.retry, workers.drain and workers.resume. */
   ack: Type.Union([
     Obj({ ok: Type.Literal(true) }, "done"),
     Obj({ ok: Type.Literal(false), error: ErrorBody }, "refused"),

@@ -387,7 +387,7 @@ describe("job and worker actions", () => {
     expect(await page.$("[data-testid=action-error]")).toBeNull();
   }, 120_000);
 
-  it("Drain on the worker page turns the worker draining; the API refuses an unknown worker", async () => {
+  it("Drain on the worker page turns the worker draining, Resume turns it back (live); the API refuses an unknown worker", async () => {
     await workerListed("wn-e2e-03");
     await page.goto(`${stack.uiUrl}/workers/wn-e2e-03`, { waitUntil: "networkidle0" });
     await page.waitForSelector('[data-testid=connection][data-status=live]', { timeout: 10_000 });
@@ -395,9 +395,16 @@ describe("job and worker actions", () => {
     await page.waitForFunction(() => document.querySelector("[data-testid=worker-status]")?.textContent === "draining", { timeout: 15_000 });
     expect(await page.$eval("[data-testid=worker-tokens]", (e) => e.textContent)).toBe("yes");
     await shot("worker-draining");
+    expect(await page.$("[data-testid=drain]")).toBeNull();
+    await page.click("[data-testid=resume]");
+    await page.waitForFunction(() => ["online", "busy"].includes(document.querySelector("[data-testid=worker-status]")?.textContent ?? ""), { timeout: 15_000 });
+    expect(await page.$("[data-testid=action-error]")).toBeNull();
+    await waitFor("the API to show it online again", async () => ["online", "busy"].includes((await api("/api/workers/wn-e2e-03")).body.worker?.status), 15_000, 100);
     const r = await post("/api/workers/wn-nobody/drain", {});
     expect(r.status).toBeGreaterThanOrEqual(400);
     expect(r.body).toMatchObject({ success: false, error: { code: expect.any(String), message: expect.any(String) } });
+    expect(await post("/api/workers/wn-nobody/resume", {})).toMatchObject({ status: 404, body: { success: false, error: { code: "not-found" } } });
+    expect(await post("/api/workers/wn-e2e-03/resume", { reason: "not a field of resume" })).toMatchObject({ status: 400, body: { success: false, error: { code: "invalid" } } });
   }, 60_000);
 });
 

@@ -62,7 +62,7 @@ describe("a per-worker user in nats.conf", () => {
     const block = workerUserConf("acme", u);
     const allow = (kind: "publish" | "subscribe") => JSON.parse(new RegExp(`${kind}: \\{ allow: (\\[.*\\]) \\}`).exec(block)![1]!) as string[];
     expect(allow("subscribe")).toEqual([
-      "acme.worker.eu-1.assign", "acme.worker.eu-1.cancel", "acme.worker.eu-1.drain", "acme.worker.eu-1.presence",
+      "acme.worker.eu-1.assign", "acme.worker.eu-1.cancel", "acme.worker.eu-1.drain", "acme.worker.eu-1.resume", "acme.worker.eu-1.presence",
       "$SRV.*", "$SRV.*.troupe-worker", "$SRV.*.troupe-worker.*", "_INBOX.w.eu-1.>",
     ]);
     // No _INBOX.> (replies go by allow_responses) and no stream info (it lists every subject: job ids).

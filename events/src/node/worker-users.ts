@@ -144,7 +144,7 @@ export function workerUserConf(prefix: string, u: Pick<WorkerUser, "workerId" | 
     `$O.${n.artifacts}.C.*`, `$O.${n.artifacts}.M.*`,
   ];
   const subscribe = [
-    s.workerCommand(id, "assign"), s.workerCommand(id, "cancel"), s.workerCommand(id, "drain"), `${prefix}.worker.${id}.presence`,
+    s.workerCommand(id, "assign"), s.workerCommand(id, "cancel"), s.workerCommand(id, "drain"), s.workerCommand(id, "resume"), `${prefix}.worker.${id}.presence`,
     // Service discovery (`nats micro ls`): $SRV.<verb>, $SRV.<verb>.troupe-worker, $SRV.<verb>.troupe-worker.<service id>.
     "$SRV.*", `$SRV.*.${WORKER_SERVICE_NAME}`, `$SRV.*.${WORKER_SERVICE_NAME}.*`,
     `${workerInboxPrefix(id)}.>`,

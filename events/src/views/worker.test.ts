@@ -80,6 +80,19 @@ describe("worker view", () => {
     expect(foldAll([reg(at(t)), ev("worker.draining", { workerId: "w", instanceId: "i" }, at(t + 2000))]).status).toBe("draining");
   });
 
+  it("a resumed worker (the same process registered again after its drain) is online whichever stream comes first; a draining heartbeat after the registration drains it", () => {
+    const t = Date.parse("2026-02-02T00:00:00Z");
+    const drain = ev("worker.draining", { workerId: "w", instanceId: "i" }, at(t + 2000));
+    const events = [reg(at(t)), drain, reg(at(t + 5000))];
+    // The draining heartbeat before the resume folds after it (the heartbeat stream behind the events).
+    expect(foldAll([...events, hb("draining", 1, at(t + 4000))]).status).toBe("online");
+    expect(foldAll([hb("draining", 1, at(t + 4000)), ...events]).status).toBe("online");
+    expect(foldAll([...events, hb("draining", 1, at(t + 4000)), hb("busy", 1, at(t + 6000))]).status).toBe("busy");
+    // A worker whose drain event never made it to the log still says so in its heartbeats.
+    expect(foldAll([reg(at(t)), hb("draining", 1, at(t + 1000))]).status).toBe("draining");
+    expect(foldAll([...events, hb("draining", 1, at(t + 7000))]).status).toBe("draining");
+  });
+
   it("gives the same view whichever stream a consumer folds first", () => {
     const t = Date.parse("2026-03-01T00:00:00Z");
     const events = [reg(at(t)), done(100, 10)];

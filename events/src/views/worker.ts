@@ -145,6 +145,9 @@ export function deriveWorkerStatus(w: Pick<WorkerView, "lifecycle" | "lifecycleA
   if (w.lifecycle === "deregistered") return "offline";
   if (w.lifecycle === "lost" && !hbAfter) return "lost";
   if (w.lifecycle === "draining") return "draining";
+  // A draining heartbeat from before the latest registration is from before a resume (the same process registers
+  // again to take jobs): the registration is newer news. One after it (a drain whose event never reached the log) holds.
+  if (w.heartbeatStatus === "draining" && w.lifecycle === "registered" && !hbAfter) return "online";
   if (w.heartbeatStatus) return w.heartbeatStatus;
   return w.lifecycle === "registered" || w.lifecycle === "lost" ? "online" : "offline";
 }

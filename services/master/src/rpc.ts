@@ -123,15 +123,27 @@ export async function handleRetry(master: Master, m: Msg): Promise<AckReply> {
 export async function handleDrain(master: Master, m: Msg): Promise<AckReply> {
   const cmd = decodeCommand("workers.drain", m.data);
   if (!cmd.ok) return err("invalid", cmd.error.message, cmd.error.path);
-  const w = master.state.workers.get(cmd.value.workerId);
-  if (!w) return err("not-found", `no worker ${cmd.value.workerId}`, "workerId");
+  return askWorker(master, cmd.value.workerId, "drain", cmd.value.reason ? { reason: cmd.value.reason } : {});
+}
+
+export async function handleResume(master: Master, m: Msg): Promise<AckReply> {
+  const cmd = decodeCommand("workers.resume", m.data);
+  if (!cmd.ok) return err("invalid", cmd.error.message, cmd.error.path);
+  return askWorker(master, cmd.value.workerId, "resume", {});
+}
+
+/** Passes a drain or resume to a worker the master knows, and its answer back. */
+async function askWorker(master: Master, workerId: string, kind: "drain" | "resume", body: object): Promise<AckReply> {
+  const w = master.state.workers.get(workerId);
+  if (!w) return err("not-found", `no worker ${workerId}`, "workerId");
   try {
-    const r = await master.request(master.subjects.workerCommand(w.id, "drain"), JSON.stringify(cmd.value.reason ? { reason: cmd.value.reason } : {}));
+    const r = await master.request(master.subjects.workerCommand(w.id, kind), JSON.stringify(body));
     const d = decodeReply("ack", r.data);
     if (!d.ok) return err("unavailable", `worker ${w.id} answered with an invalid reply: ${d.error.message}`);
     return d.value;
   } catch (e) {
-    return err("unavailable", `worker ${w.id} did not answer: ${(e as Error).message}`);
+    // No responders: a worker of a release before resume existed has no such endpoint.
+    return err("unavailable", `worker ${w.id} did not answer${kind === "resume" ? " (a worker older than 2026-11-29 cannot resume: restart it)" : ""}: ${(e as Error).message}`);
   }
 }
 
@@ -167,7 +179,7 @@ export function serveRpc(master: Master): { stop(): Promise<void> } {
   master.onLeaderChange((leader) => {
     for (const sub of leaderSubs) sub.unsubscribe();
     leaderSubs = leader
-      ? [serve(master, s.rpc("jobs.cancel"), handleCancel), serve(master, s.rpc("jobs.retry"), handleRetry), serve(master, s.rpc("workers.drain"), handleDrain)]
+      ? [serve(master, s.rpc("jobs.cancel"), handleCancel), serve(master, s.rpc("jobs.retry"), handleRetry), serve(master, s.rpc("workers.drain"), handleDrain), serve(master, s.rpc("workers.resume"), handleResume)]
       : [];
   });
   return {

@@ -89,14 +89,33 @@ export class FakeWorker {
       void this.publish("worker.draining", { workerId: this.id, instanceId: this.instanceId, reason: "drain requested" });
       return { ok: true };
     }));
+    // As the real worker: the same process registers again, once the registration is stored it answers.
+    this.subs.push(this.serveAsync("resume", async () => {
+      this.draining = false;
+      await this.register();
+      return { ok: true };
+    }));
     await this.nc.flush();
-    await this.publish("worker.registered", {
-      workerId: this.id, instanceId: this.instanceId, name: `Fake ${this.id}`, type: "fake", ip: "127.0.0.1", port: 0, version: "test",
-      capabilities: { maxConcurrentJobs: this.o.slots ?? 1, memory: 1024, cpu: 1, supportedBrowsers: (this.o.browsers ?? ["chromium"]).map((name) => ({ name, version: "1" })), ...(this.o.labels ? { labels: this.o.labels } : {}), ...(this.o.tokens !== false ? { attemptTokens: true } : {}) },
-    });
+    await this.register();
     await this.heartbeat();
     this.hb = setInterval(() => void this.heartbeat().catch((e: Error) => this.errors.push(e)), this.o.heartbeatMs ?? 200);
     return this;
+  }
+
+  private register() {
+    return this.publish("worker.registered", {
+      workerId: this.id, instanceId: this.instanceId, name: `Fake ${this.id}`, type: "fake", ip: "127.0.0.1", port: 0, version: "test",
+      capabilities: { maxConcurrentJobs: this.o.slots ?? 1, memory: 1024, cpu: 1, supportedBrowsers: (this.o.browsers ?? ["chromium"]).map((name) => ({ name, version: "1" })), ...(this.o.labels ? { labels: this.o.labels } : {}), ...(this.o.tokens !== false ? { attemptTokens: true } : {}) },
+    });
+  }
+
+  private serveAsync(kind: "resume", h: () => Promise<unknown>): Subscription {
+    return this.nc.subscribe(subjects.workerCommand(this.id, kind), {
+      callback: (e, m) => {
+        if (e) this.errors.push(e);
+        else h().then((r) => m.respond(JSON.stringify(r)), (e2: Error) => this.errors.push(e2));
+      },
+    });
   }
 
   private serve(kind: "assign" | "cancel" | "drain", h: (body: Uint8Array) => unknown): Subscription {

@@ -69,7 +69,7 @@ export function jobIdOf(r: SubmitReply): string {
   return r.jobId;
 }
 
-export async function command(nc: NatsConnection, rpc: "jobs.cancel" | "jobs.retry" | "workers.drain", body: unknown): Promise<AckReply> {
+export async function command(nc: NatsConnection, rpc: "jobs.cancel" | "jobs.retry" | "workers.drain" | "workers.resume", body: unknown): Promise<AckReply> {
   const r = await nc.request(`troupe.rpc.${rpc}`, JSON.stringify(body), { timeout: 5000 });
   const d = decodeReply("ack", r.data);
   if (!d.ok) throw new Error(`invalid ack reply: ${d.error.message}`);

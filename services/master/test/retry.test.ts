@@ -166,4 +166,18 @@ describe("cancel and drain", () => {
     expect(await command(ui, "workers.drain", { workerId: "ghost" })).toMatchObject({ ok: false, error: { code: "not-found" } });
     expect(await command(ui, "jobs.cancel", { jobId: id })).toEqual({ ok: true });
   });
+
+  it("resumes a drained worker: its registration puts it back in the pool and it gets the waiting job", async () => {
+    const w = await fakeWorker(nats, { id: "w-resume", slots: 1, labels: ["resume-test"] });
+    workers.push(w);
+    expect(await command(ui, "workers.drain", { workerId: "w-resume" })).toEqual({ ok: true });
+    await waitFor("draining", () => master.master.state.workers.get("w-resume")?.lifecycle === "draining");
+    const id = jobIdOf(await submit(ui, { url: "https://example.com/resumed", workerLabels: ["resume-test"] }));
+    await waitFor("queued", () => job(id)?.status === "queued");
+    expect(await command(ui, "workers.resume", { workerId: "w-resume" })).toEqual({ ok: true });
+    await waitFor("the job assigned to the resumed worker", () => w.requests.some((r) => r.jobId === id), 30_000);
+    expect(master.master.state.workers.get("w-resume")?.lifecycle).toBe("online");
+    expect(await command(ui, "workers.resume", { workerId: "ghost" })).toMatchObject({ ok: false, error: { code: "not-found", field: "workerId" } });
+    expect(await command(ui, "workers.resume", { workerId: "w-resume", extra: 1 })).toMatchObject({ ok: false, error: { code: "invalid" } });
+  });
 });

@@ -1,7 +1,7 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startTestNats, type TestNats } from "@troupe/tests/harness";
+import { startTestNats, waitFor, type TestNats } from "@troupe/tests/harness";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningMaster } from "../src/main.ts";
 import type { FakeWorker } from "./fake-worker.ts";
@@ -84,7 +84,7 @@ describe("troupe submit", () => {
     expect(master.master.state.jobs.size + master.master.state.finished.size).toBe(jobs + 1); // the BOM file's job
   }, SLOW);
 
-  it("troupe cancel / retry / drain send the master's commands and exit by its answer", async () => {
+  it("troupe cancel / retry / drain / resume send the master's commands and exit by its answer", async () => {
     const queued = await troupeSubmit("--url", "https://example.com/to-cancel", "--labels", "nobody-has-this");
     const id = queued.output.split("\n")[0] ?? "";
     const cancel = await troupe("cancel", id, "--reason", "from the shell");
@@ -101,6 +101,13 @@ describe("troupe submit", () => {
     const ghost = await troupe("drain", "no-such-worker");
     expect(ghost.code).toBe(1);
     expect(ghost.output).toMatch(/refused \(not-found\)/);
+    // Drain and resume the worker from the shell: the master's view follows (the resume is its registration).
+    expect((await troupe("drain", "w-cli", "--reason", "patching")).code).toBe(0);
+    await waitFor("draining", () => master.master.state.workers.get("w-cli")?.lifecycle === "draining");
+    expect((await troupe("resume", "w-cli")).code).toBe(0);
+    await waitFor("online again", () => master.master.state.workers.get("w-cli")?.lifecycle === "online");
+    expect((await troupe("resume", "no-such-worker")).output).toMatch(/refused \(not-found\)/);
+    expect((await troupe("resume")).code).toBe(2);
     expect((await troupe("cancel")).code).toBe(2);
     expect((await troupe("cancel", "bad id!")).output).toMatch(/jobId/);
   }, SLOW);

@@ -7,8 +7,8 @@ import { builder } from "./sql.ts";
  * is its only writer; the UI opens it read-only. Bump SCHEMA_VERSION on any
  * change: the projector then rebuilds the file from the log.
  */
-/** 2: job views are stored with their keys in one order (events/src/views/job.ts copyJob), so files written before are rebuilt. 3: worker_series keyed by (minute, worker_id). 4: worker views resolve maxJobs by time (heartbeatMaxJobs), and event times are folded no later than their stream's publish time. 5: a worker's draining/deregistration counts only from its registered instance (files folded before could show a worker offline that a rebuild shows registered). 6: worker views keep the latest heartbeat of each process and show the registered one's (files folded before hold a twin's telemetry). */
-export const SCHEMA_VERSION = 6;
+/** 2: job views are stored with their keys in one order (events/src/views/job.ts copyJob), so files written before are rebuilt. 3: worker_series keyed by (minute, worker_id). 4: worker views resolve maxJobs by time (heartbeatMaxJobs), and event times are folded no later than their stream's publish time. 5: a worker's draining/deregistration counts only from its registered instance (files folded before could show a worker offline that a rebuild shows registered). 6: worker views keep the latest heartbeat of each process and show the registered one's (files folded before hold a twin's telemetry). 7: a draining heartbeat older than the latest registration no longer drains the view (resume; files folded before could show draining where a rebuild shows online). */
+export const SCHEMA_VERSION = 7;
 
 export interface WorkersTable {
   id: string;

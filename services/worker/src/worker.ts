@@ -62,6 +62,10 @@ export class Worker {
   private giveUpAtMs = Number.POSITIVE_INFINITY;
   private highestEpoch = 0;
   private draining: Promise<void> | null = null;
+  /** The current drain's `worker.draining` publish (settles, never rejects). */
+  private drainAnnounced: Promise<void> = Promise.resolve();
+  /** Ends the current drain's wait for its running jobs (a resume). */
+  private endDrain: (() => void) | null = null;
   private stopping: Promise<void> | null = null;
   readonly pool: BrowserPool;
   readonly metrics: MetricsSampler;
@@ -123,6 +127,7 @@ export class Worker {
     this.service.addEndpoint("assign", { subject: this.subjects.workerCommand(c.workerId, "assign"), handler: (err, msg) => this.guarded("assign", err, msg, () => this.onAssign(msg)) });
     this.service.addEndpoint("cancel", { subject: this.subjects.workerCommand(c.workerId, "cancel"), handler: (err, msg) => this.guarded("cancel", err, msg, () => this.onCancel(msg)) });
     this.service.addEndpoint("drain", { subject: this.subjects.workerCommand(c.workerId, "drain"), handler: (err, msg) => this.guarded("drain", err, msg, () => this.onDrain(msg)) });
+    this.service.addEndpoint("resume", { subject: this.subjects.workerCommand(c.workerId, "resume"), handler: (err, msg) => this.guarded("resume", err, msg, () => this.onResume(msg)) });
     await this.publish("worker.registered", this.registration(), { deadlineMs: Number.POSITIVE_INFINITY, stopped: () => this.o.abort?.aborted === true });
     this.log.info({ instanceId: this.instanceId, statusPort: this.status.port }, "worker registered");
     this.sendHeartbeat();
@@ -204,7 +209,7 @@ export class Worker {
   }
 
   /** A handler error is logged and answered in the endpoint's reply shape, never a crash. */
-  private guarded(name: "assign" | "cancel" | "drain", err: Error | null, msg: Msg, fn: () => void): void {
+  private guarded(name: "assign" | "cancel" | "drain" | "resume", err: Error | null, msg: Msg, fn: () => void): void {
     if (err) {
       this.log.error({ err: err.message, endpoint: name }, "endpoint subscription error");
       return;
@@ -366,6 +371,45 @@ export class Worker {
     msg.respond(json({ ok: true } satisfies AckReply));
   }
 
+  private onResume(msg: Msg): void {
+    const d = decodeCommand("worker.resume", msg.data);
+    if (!d.ok) {
+      this.invalidCommands++;
+      msg.respond(json({ ok: false, error: errorBody("invalid", d.error.message) } satisfies AckReply));
+      return;
+    }
+    void this.resume().then((reply) => msg.respond(json(reply)));
+  }
+
+  /**
+   * Ends a drain that a request started (not a stop): running jobs keep running, the grace no longer fails them,
+   * and the worker registers again (the same process), which is what puts it back in the master's pool. Answers
+   * only once that registration is stored; one that cannot be stored leaves the worker draining.
+   */
+  async resume(): Promise<AckReply> {
+    if (this.stopping) return { ok: false, error: errorBody("conflict", `worker ${this.config.workerId} is shutting down; start it again to take jobs`) };
+    if (!this.draining) return { ok: true };
+    // The registration must be stored after the drain's announcement (a retried one landing later would drain it again).
+    const drain = this.draining;
+    await this.drainAnnounced;
+    if (this.stopping) return { ok: false, error: errorBody("conflict", `worker ${this.config.workerId} is shutting down; start it again to take jobs`) };
+    if (this.draining !== drain) return { ok: true };
+    this.endDrain?.();
+    this.endDrain = null;
+    this.draining = null;
+    try {
+      await this.publish("worker.registered", this.registration(), { deadlineMs: Date.now() + 10_000 });
+    } catch (e) {
+      const message = `the registration that resumes it could not be stored (${(e as Error).message}); it stays draining`;
+      this.log.error({ err: (e as Error).message }, "resume failed; draining again");
+      void this.drain("resume failed").catch((e2: Error) => this.log.error({ err: e2.message }, "drain failed"));
+      return { ok: false, error: errorBody("unavailable", message) };
+    }
+    this.log.info({ instanceId: this.instanceId, running: this.running.size }, "resumed: taking jobs again");
+    this.sendHeartbeat();
+    return { ok: true };
+  }
+
   private saveArtifact(name: string, bytes: Uint8Array): Promise<void> {
     const bucket = storeNames(this.config.prefix).artifacts;
     // Publishes only: a worker's own NATS user may write artifacts but read none (docs/security.md).
@@ -435,18 +479,20 @@ export class Worker {
   drain(reason: string): Promise<void> {
     this.draining ??= (async () => {
       this.log.info({ reason, running: this.running.size, graceMs: this.config.drainGraceMs }, "draining");
+      // A resume (before the grace runs out) ends the wait without failing anything.
+      const resumed = new Promise<"resumed">((r) => (this.endDrain = () => r("resumed")));
       // The grace period starts now, not after the announcement (which may take its whole 10 s with NATS away).
       let timer: NodeJS.Timeout | undefined;
       const grace = new Promise<"grace">((r) => (timer = setTimeout(() => r("grace"), this.config.drainGraceMs)));
-      await this.publish("worker.draining", { workerId: this.config.workerId, instanceId: this.instanceId, reason: reason.slice(0, 500) }, { deadlineMs: 10_000 })
-        .catch((e: Error) => this.log.error({ err: e.message }, "worker.draining not published"));
+      await (this.drainAnnounced = this.publish("worker.draining", { workerId: this.config.workerId, instanceId: this.instanceId, reason: reason.slice(0, 500) }, { deadlineMs: 10_000 })
+        .catch((e: Error) => this.log.error({ err: e.message }, "worker.draining not published")));
       this.sendHeartbeat();
       const all = () => Promise.all([...this.running.values()].map((j) => j.done.catch(() => undefined)));
-      const first = await Promise.race([all().then(() => "done" as const), grace]);
+      const first = await Promise.race([all().then(() => "done" as const), grace, resumed]);
       clearTimeout(timer);
       if (first === "grace" && this.running.size > 0) {
         this.log.warn({ jobs: [...this.running.keys()] }, "drain grace period over; failing the remaining jobs as retryable");
-        for (const j of this.running.values()) j.abort(new JobAbort("drained", `the worker is shutting down (${reason}); the grace period of ${this.config.drainGraceMs} ms ran out`, true));
+        for (const j of this.running.values()) j.abort(new JobAbort("drained", `the worker is ${this.stopping ? "shutting down" : "draining"} (${reason}); the grace period of ${this.config.drainGraceMs} ms ran out`, true));
         await all();
       }
     })();

@@ -128,6 +128,40 @@ describe("drain in process", () => {
     }
   });
 
+  it("a resume request ends a drain: the job that ran through it finishes (the grace no longer fails it), the process registers again and takes jobs; one that is stopping refuses", async () => {
+    const w = await startTestWorker(nats, { TROUPE_WORKER_NAME: "Worker Node Drain 04", TROUPE_ALLOW_PRIVATE_TARGETS: "1", TROUPE_DRAIN_GRACE_MS: "1000" });
+    try {
+      const nc = await nats.connect("master");
+      const ask = async (kind: "drain" | "resume") => (await nc.request(`troupe.worker.wn-drain-04.${kind}`, "{}", { timeout: 15_000 })).json();
+      // Runs past the grace: without the resume it would fail as drained.
+      const { id } = await assign("wn-drain-04", { scenario: { steps: [{ type: "navigate", url: pages.url("/form") }, { type: "wait", ms: 2500 }] } }, "through-resume");
+      await events.wait("job.progress", (e) => e.data.jobId === id && e.data.stepsDone === 1);
+      expect(await ask("drain")).toEqual({ ok: true });
+      const drained = await events.wait("worker.draining", (e) => e.data.workerId === "wn-drain-04");
+      expect(await ask("resume")).toEqual({ ok: true });
+      // Answered once the registration is stored: it is already on the wire, after the drain, from the same process.
+      const again = events.of("worker.registered", (e) => e.data.workerId === "wn-drain-04" && e.data.instanceId === w.instanceId);
+      expect(again).toHaveLength(2);
+      expect(events.events.indexOf(again[1]!)).toBeGreaterThan(events.events.indexOf(drained));
+      expect(w.workerStatus).toBe("busy");
+      // Past the grace the job still runs to its end.
+      const f = await events.final(id);
+      expect(f.type, JSON.stringify(f.data)).toBe("job.completed");
+      expect((await assign("wn-drain-04", { url: pages.url("/form") }, "after-resume")).reply).toEqual({ accepted: true });
+      await events.wait("worker.heartbeat", (e) => e.data.workerId === "wn-drain-04" && e.data.status !== "draining" && Date.parse(e.time) > Date.parse(again[1]!.time));
+      // Not draining: nothing to do, and no second registration.
+      expect(await ask("resume")).toEqual({ ok: true });
+      expect(events.of("worker.registered", (e) => e.data.workerId === "wn-drain-04")).toHaveLength(2);
+      expect(await (nc.request("troupe.worker.wn-drain-04.resume", JSON.stringify({ please: true }), { timeout: 5000 })).then((m) => m.json())).toMatchObject({ ok: false, error: { code: "invalid" } });
+      // A shutdown's drain is not undone.
+      const stopping = w.stop("test over");
+      expect(await w.resume()).toMatchObject({ ok: false, error: { code: "conflict", message: expect.stringMatching(/shutting down/) } });
+      await stopping;
+    } finally {
+      await w.stop("test over");
+    }
+  });
+
   it("after the grace period a running job fails as retryable", async () => {
     const w = await startTestWorker(nats, { TROUPE_WORKER_NAME: "Worker Node Drain 03", TROUPE_ALLOW_PRIVATE_TARGETS: "1", TROUPE_DRAIN_GRACE_MS: "300" });
     const { id } = await assign("wn-drain-03", { scenario: { steps: [{ type: "navigate", url: pages.url("/form") }, { type: "wait", ms: 30_000 }] } }, "grace");

@@ -69,6 +69,15 @@ export const drainWorker: RequestHandler = ({ params, request }) =>
     return json({ success: true });
   });
 
+export const resumeWorker: RequestHandler = ({ params, request }) =>
+  api(async () => {
+    const { cfg, nats } = context();
+    const body = await optionalBody(request, cfg.maxBodyBytes);
+    const cmd = validate("workers.resume", { ...body, workerId: idParam(params.id, "worker") });
+    await ack(nats, cfg, "workers.resume", cmd);
+    return json({ success: true });
+  });
+
 export const listJobs: RequestHandler = ({ url }) =>
   api(async () => {
     const { reads } = context();

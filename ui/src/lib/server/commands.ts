@@ -7,7 +7,7 @@ import type { UiConfig } from "./config.ts";
 import { ApiError } from "./http.ts";
 import type { UiNats } from "./nats.ts";
 
-type RpcName = "jobs.submit" | "jobs.cancel" | "jobs.retry" | "workers.drain";
+type RpcName = "jobs.submit" | "jobs.cancel" | "jobs.retry" | "workers.drain" | "workers.resume";
 
 /** Validates a command body exactly as the master will, so a bad request never leaves the UI. */
 export function validate<N extends RpcName>(name: N, body: string | Record<string, unknown>): Command<N> {
@@ -78,9 +78,9 @@ export async function submitJob(nats: UiNats, cfg: UiConfig, cmd: Command<"jobs.
   return { jobId: r.jobId, duplicate: !ownKey && (r.duplicate ?? false) };
 }
 
-/** jobs.cancel, jobs.retry, workers.drain: all answer with an ack. */
-export async function ack<N extends "jobs.cancel" | "jobs.retry" | "workers.drain">(nats: UiNats, cfg: UiConfig, name: N, cmd: Command<N>): Promise<void> {
-  // A cancel or a drain asked again does nothing more (a cancel whose first try was only slow answers
+/** jobs.cancel, jobs.retry, workers.drain, workers.resume: all answer with an ack. */
+export async function ack<N extends "jobs.cancel" | "jobs.retry" | "workers.drain" | "workers.resume">(nats: UiNats, cfg: UiConfig, name: N, cmd: Command<N>): Promise<void> {
+  // A cancel, a drain or a resume asked again does nothing more (a cancel whose first try was only slow answers
   // `conflict: job … is cancelled` to the next one: success, below). A retry is not asked again: redriving is
   // not a no-op once the first try was recorded and the job failed once more.
   const { reply: r, retried } = await request(nats, cfg, name, cmd, "ack", name !== "jobs.retry");

@@ -1,0 +1,1 @@
+export { resumeWorker as POST, methodNotAllowed as fallback } from "$lib/server/api.ts";
