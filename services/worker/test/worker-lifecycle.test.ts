@@ -109,7 +109,7 @@ describe("registration and presence", () => {
     expect(found.some((p) => p.metadata?.workerId === "wn-test-01" && p.metadata?.instanceId === worker.instanceId)).toBe(true);
     const stats = [];
     for await (const s of await client.stats("troupe-worker")) stats.push(s);
-    expect(stats[0]?.endpoints?.map((e) => e.name).sort()).toEqual(["assign", "cancel", "drain"]);
+    expect(stats[0]?.endpoints?.map((e) => e.name).sort()).toEqual(["assign", "cancel", "drain", "resume"]);
   });
 });
 
