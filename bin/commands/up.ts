@@ -175,7 +175,7 @@ A service or nats-server that dies on its own is started again (after 1 s, doubl
         TROUPE_HEARTBEAT_MS: String(v.heartbeatMs),
         TROUPE_UI_SUSPECT_AFTER_MS: String(2 * v.heartbeatMs),
         TROUPE_NATS_WS_PORT: String(v.wsPort),
-        TROUPE_UI_HOST: v.uiHost, TROUPE_UI_PORT: String(v.uiPort), TROUPE_UI_BUILD: "false",
+        TROUPE_UI_HOST: v.uiHost, TROUPE_UI_PORT: String(v.uiPort), TROUPE_UI_BUILD: "false", TROUPE_NATS_MONITOR_URL: `http://127.0.0.1:${v.monitorPort}`,
         TROUPE_MASTER_PORT: String(v.masterPort), TROUPE_PROJECTOR_PORT: String(v.projectorPort),
       };
       // A service that exits on its own is started again, as a supervisor would: a worker exits 1 for that when its

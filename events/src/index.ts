@@ -19,3 +19,4 @@ export * from "./bulk.ts";
 export * from "./lease.ts";
 export * from "./sha256.ts";
 export * from "./placement.ts";
+export * from "./storage.ts";

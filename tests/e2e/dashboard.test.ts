@@ -6,7 +6,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { Objm } from "@nats-io/obj";
 import type { Page } from "puppeteer-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createEvent, subjects, type TroupeEvent } from "@troupe/events";
+import { createEvent, formatBytes, subjects, type TroupeEvent } from "@troupe/events";
 import { publishEvent } from "@troupe/events/node";
 import { waitFor } from "../harness/index.ts";
 import { ARTIFACTS, callApi, startStack, tail, type Stack } from "./stack.ts";
@@ -337,6 +337,9 @@ describe("jobs no live worker can take", () => {
     const warnings = await page.$$eval("[data-testid=warning]", (els) => els.map((e) => e.textContent ?? ""));
     expect(warnings).toContainEqual(expect.stringMatching(/1 queued job asks for label no-worker-has-this, which no live worker has/));
     expect(warnings).toContainEqual(expect.stringMatching(/1 queued job asks for browser "firefox", which no live worker has/));
+    // The store's use against nats-server's limit (from its monitoring endpoint: the account's own limit is -1).
+    const jsz = (await (await fetch(`${stack.nats.monitorUrl}/jsz`)).json()) as { config: { max_storage: number } };
+    expect(await page.$eval("[data-testid=storage]", (e) => e.textContent)).toMatch(new RegExp(`^[\\d.]+ [KMGT]?B of ${formatBytes(jsz.config.max_storage).replace(".", "\\.")} \\(\\d+ %\\)$`));
     await page.goto(`${stack.uiUrl}/jobs/${r.body.jobId}`, { waitUntil: "networkidle0" });
     expect(await page.$eval("[data-testid=job-waiting-for]", (e) => e.textContent)).toMatch(/asks for label no-worker-has-this, which no live worker has/);
     await shot("job-waiting-for");

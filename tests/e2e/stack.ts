@@ -129,6 +129,7 @@ export async function startStack(o: { workers?: number; tls?: boolean; heartbeat
     TROUPE_NATS_WS_PORT: nats.wsUrl.split(":").pop() as string,
     // Browsers reach NATS through the proxy (tests cut it); services connect directly.
     TROUPE_UI_NATS_WS_URL: `ws://127.0.0.1:${wsProxy.port}`,
+    TROUPE_NATS_MONITOR_URL: nats.monitorUrl,
     TROUPE_LOG_LEVEL: "info",
   };
   const run = (name: string, args: string[], extra: NodeJS.ProcessEnv = {}) => {

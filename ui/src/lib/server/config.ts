@@ -26,6 +26,8 @@ export interface UiConfig {
   maxBodyBytes: number;
   /** How long to wait for the master's reply to an RPC. */
   rpcTimeoutMs: number;
+  /** nats-server's monitoring URL (`/jsz`: the store's limit); empty: not asked. */
+  natsMonitorUrl: string;
 }
 
 function num(env: Record<string, string | undefined>, name: string, def: number): number {
@@ -59,5 +61,6 @@ export function readConfig(env: Record<string, string | undefined> = process.env
     retireAfterMs: whole(env, "TROUPE_UI_RETIRE_AFTER_HOURS", 24) * 3600_000,
     maxBodyBytes: num(env, "TROUPE_UI_MAX_BODY_BYTES", 512 * 1024),
     rpcTimeoutMs: num(env, "TROUPE_UI_RPC_TIMEOUT_MS", 5000),
+    natsMonitorUrl: (env.TROUPE_NATS_MONITOR_URL ?? "").replace(/\/+$/, ""),
   };
 }

@@ -1,7 +1,7 @@
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { Objm, type ObjectStore } from "@nats-io/obj";
-import { LEADER_KEY, parseLease, type LeaseValue } from "@troupe/events";
+import { LEADER_KEY, parseLease, storageUse, type LeaseValue, type StorageUse } from "@troupe/events";
 import { closeConnection, connectAs, createLogger, storeNames } from "@troupe/events/node";
 import type { UiConfig } from "./config.ts";
 
@@ -66,6 +66,21 @@ export class UiNats {
     const m = await (await this.manager()).streams.getMessage(`KV_${n.masterKv}`, { last_by_subj: `$KV.${n.masterKv}.${LEADER_KEY}` });
     // A delete or purge marker has no body.
     return m && m.data.length ? parseLease(m.string()) : null;
+  }
+
+  /** How full JetStream's store is: the account's figures, and the server's limit when its monitoring endpoint answers. */
+  async storage(): Promise<StorageUse> {
+    const account = await (await this.manager()).getAccountInfo();
+    let jsz: { storage?: number; config?: { max_storage?: number } } | undefined;
+    if (this.cfg.natsMonitorUrl) {
+      try {
+        const r = await fetch(`${this.cfg.natsMonitorUrl}/jsz`, { signal: AbortSignal.timeout(1000) });
+        if (r.ok) jsz = (await r.json()) as typeof jsz;
+      } catch (e) {
+        this.log.debug({ err: (e as Error).message }, "monitoring endpoint not read");
+      }
+    }
+    return storageUse(account, jsz);
   }
 
   private manager(): Promise<JetStreamManager> {
