@@ -72,4 +72,15 @@ describe("troupe ui token rule", () => {
     const bad = await fetch(`${url}/login`, { method: "POST", redirect: "manual", body: new URLSearchParams({ token: "wrong-token-000000" }), headers: { origin: url, accept: "text/html" } });
     expect(bad.status).toBe(401);
   });
+
+  it("answers a malformed path without a login with 400 and stays up (a redirect thrown there was an unhandled rejection that ended the process)", async () => {
+    for (const path of ["/%FF", "/jobs/%FF", "/favicon.ico%", "/api/workers/%FF"]) {
+      const r = await fetch(`${url}${path}`, { redirect: "manual" });
+      expect(r.status, path).toBe(400);
+      // JSON in the API's error shape, pages and API alike: no page (and none of its data) is rendered for it.
+      expect(await r.json(), path).toMatchObject({ success: false, error: { code: "invalid" } });
+    }
+    expect((await fetch(`${url}/login`)).status).toBe(200);
+    expect(ui?.exited ? await Promise.race([ui.exited.then(() => "exited"), new Promise((r) => setTimeout(() => r("running"), 200))]) : "running").toBe("running");
+  });
 });

@@ -1,4 +1,4 @@
-import { redirect, type Handle } from "@sveltejs/kit";
+import type { Handle } from "@sveltejs/kit";
 import { presentedToken, tokenMatches, TOKEN_COOKIE } from "$lib/server/auth.ts";
 import { context } from "$lib/server/context.ts";
 import { isLoopbackHost } from "$lib/server/host-check.ts";
@@ -8,6 +8,13 @@ import { ApiError, errorResponse } from "$lib/server/http.ts";
 export const handle: Handle = async ({ event, resolve }) => {
   const { cfg } = context();
   const path = event.url.pathname;
+  // SvelteKit decodes the path to route it; a malformed one (`/%FF`) would otherwise reach the login redirect below,
+  // which SvelteKit let escape as an unhandled rejection that ended the process (one request took a dashboard down).
+  try {
+    decodeURI(path);
+  } catch {
+    return errorResponse(new ApiError("invalid", "malformed percent-encoding in the path"));
+  }
   // Without a token the dashboard binds loopback only (`troupe ui`), so a Host naming anything else is a DNS-rebinding page.
   if (!cfg.token && !isLoopbackHost(event.request.headers.get("host"))) {
     return errorResponse(new ApiError("forbidden", `host ${JSON.stringify(event.request.headers.get("host") ?? "")} refused: a dashboard without a login token answers only to this machine's loopback names (localhost, 127.0.0.1, [::1]), which keeps DNS-rebinding pages out; set TROUPE_UI_TOKEN to serve other names`, undefined, 403));
@@ -17,7 +24,8 @@ export const handle: Handle = async ({ event, resolve }) => {
     if (path.startsWith("/api/") || path.startsWith("/artifacts/")) {
       return errorResponse(new ApiError("unauthorized", "send the UI token as `Authorization: Bearer <token>`"));
     }
-    redirect(303, `/login?next=${encodeURIComponent(path + event.url.search)}`);
+    // Returned, not thrown: a thrown redirect is only caught where SvelteKit expects one.
+    return new Response(null, { status: 303, headers: { location: `/login?next=${encodeURIComponent(path + event.url.search)}` } });
   }
   // Cross-site writes: SvelteKit's CSRF check covers only form content types, and an action without a body (cancel,
   // retry, drain) is a "simple" request a browser sends from any page without asking first — a review cancelled a job
