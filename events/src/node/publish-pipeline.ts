@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { JetStreamApiError, type ApiError, type PubAck } from "@nats-io/jetstream";
 import { createInbox, headers as natsHeaders, NoRespondersError, TimeoutError, type Msg, type NatsConnection, type Subscription } from "@nats-io/nats-core";
-import { encodeCheckedEvent } from "../codec.ts";
+import { encodeCheckedEvent, type DecodeError } from "../codec.ts";
 import type { TroupeEvent } from "../events.ts";
 import type { Subjects } from "../subjects.ts";
 import { subjects as defaultSubjects } from "../subjects.ts";
@@ -135,6 +135,14 @@ export function parsePubAck(m: Msg): PubAck {
   return { ...v, duplicate: v.duplicate ?? false } as PubAck;
 }
 
+/** An event this process built and would not publish: the contract refuses it (too large, a field out of range). */
+export class InvalidEventError extends Error {
+  override name = "InvalidEventError";
+  constructor(readonly type: string, readonly error: DecodeError) {
+    super(`refusing to publish an invalid ${type} event: ${error.path || "(body)"}: ${error.message}`);
+  }
+}
+
 export interface AppendEventOptions extends AppendOptions {
   subjects?: Subjects;
 }
@@ -146,7 +154,7 @@ export interface AppendEventOptions extends AppendOptions {
  */
 export async function appendEvent(requests: Requests, event: TroupeEvent, o: AppendEventOptions = {}): Promise<PubAck> {
   const c = encodeCheckedEvent(event, o.subjects ?? defaultSubjects);
-  if (!c.ok) throw new Error(`refusing to publish an invalid ${event.type} event: ${c.error.path || "(body)"}: ${c.error.message}`);
+  if (!c.ok) throw new InvalidEventError(event.type, c.error);
   const h = natsHeaders();
   h.set("Nats-Msg-Id", event.id);
   if (o.expectLastSubjectSequence !== undefined) h.set("Nats-Expected-Last-Subject-Sequence", String(o.expectLastSubjectSequence));

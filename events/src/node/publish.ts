@@ -3,7 +3,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { encodeCheckedEvent } from "../codec.ts";
 import type { TroupeEvent } from "../events.ts";
 import { subjects as defaultSubjects, type Subjects } from "../subjects.ts";
-import { appendEvent, Requests } from "./publish-pipeline.ts";
+import { appendEvent, InvalidEventError, Requests } from "./publish-pipeline.ts";
 
 export * from "./publish-pipeline.ts";
 
@@ -39,7 +39,7 @@ export async function publishEvent(js: JetStreamClient, event: TroupeEvent, o: P
   if (r) return appendEvent(r, event, { timeoutMs: o.timeoutMs ?? js.getOptions().timeout ?? 5000, ...(o.subjects ? { subjects: o.subjects } : {}), ...(o.expectLastSubjectSequence !== undefined ? { expectLastSubjectSequence: o.expectLastSubjectSequence } : {}) });
   // No reachable connection (another JetStream client implementation, or a closed one): nats.js's own publish, same checks.
   const c = encodeCheckedEvent(event, o.subjects ?? defaultSubjects);
-  if (!c.ok) throw new Error(`refusing to publish an invalid ${event.type} event: ${c.error.path || "(body)"}: ${c.error.message}`);
+  if (!c.ok) throw new InvalidEventError(event.type, c.error);
   return js.publish(c.subject, c.bytes, {
     msgID: event.id,
     timeout: o.timeoutMs,

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type { Msg, Subscription } from "@nats-io/nats-core";
 import { ATTEMPT_MAX, decodeCommand, errorBody, decodeReply, jobSpecFromSubmit, newId, type AckReply, type ErrorBody, type SubmitReply } from "@troupe/events";
-import { bypassListError, SECRETS_KEY_VAR, sealSecret } from "@troupe/events/node";
+import { bypassListError, InvalidEventError, SECRETS_KEY_VAR, sealSecret } from "@troupe/events/node";
 import type { Master } from "./master.ts";
 import { lookupJob } from "./state.ts";
 
@@ -40,7 +40,7 @@ function changedMeanwhile(jobId: string, what: string): AckReply {
 
 export async function handleSubmit(master: Master, m: Msg): Promise<SubmitReply> {
   const cmd = decodeCommand("jobs.submit", m.data);
-  if (!cmd.ok) return err("invalid", cmd.error.message, cmd.error.path);
+  if (!cmd.ok) return err(cmd.error.code === "too-large" ? "too-large" : "invalid", cmd.error.message, cmd.error.path);
   // The client's name goes into job.submitted as submittedBy: held to that field's rules here, so a long one is the client's error, not an append that fails.
   const client = m.headers?.get("Troupe-Client") || "rpc";
   if (client.length > 200 || /[\u0000-\u001f\u007f]/.test(client)) return err("invalid", "the Troupe-Client header must be at most 200 characters, without control characters", "headers.Troupe-Client");
@@ -71,6 +71,12 @@ export async function handleSubmit(master: Master, m: Msg): Promise<SubmitReply>
     }
   } catch (e) {
     if (key !== undefined && isGuardConflict(e)) return { ok: true, jobId, duplicate: true };
+    // A command within its own limits can still make an event past the log's (the envelope, the sealed password,
+    // the job id): the client's to shrink, not an outage to retry (it was answered `unavailable`).
+    if (e instanceof InvalidEventError) {
+      const code = e.error.code === "too-large" ? "too-large" : "invalid";
+      return err(code, `the job does not fit the event log: ${e.error.message}${code === "too-large" ? " (make its scenario's texts or scripts smaller)" : ""}`, e.error.path || undefined);
+    }
     master.log.error({ err: (e as Error).message, jobId }, "could not append job.submitted");
     return err("unavailable", `the job could not be recorded: ${(e as Error).message}`);
   }

@@ -6,7 +6,7 @@ import type { RunningMaster } from "../src/main.ts";
 import { masterIn, readLog, submit } from "./helpers.ts";
 import { lookupJob } from "../src/state.ts";
 import { jobIdForKey } from "../src/rpc.ts";
-import { createEvent, type TroupeEvent } from "@troupe/events";
+import { createEvent, MAX_EVENT_BYTES, type TroupeEvent } from "@troupe/events";
 import { publishEvent } from "@troupe/events/node";
 
 let nats: TestNats;
@@ -96,6 +96,21 @@ describe("jobs.submit", () => {
     h.set("Troupe-Client", "x".repeat(201));
     const r = JSON.parse(new TextDecoder().decode((await ui.request("troupe.rpc.jobs.submit", JSON.stringify({ url: "https://example.com" }), { timeout: 5000, headers: h })).data));
     expect(r).toMatchObject({ ok: false, error: { code: "invalid", field: "headers.Troupe-Client" } });
+    expect(await messages()).toBe(before);
+  });
+
+  it("refuses a job that fits the command's limit but not the log's as too-large (the client's to shrink, not an outage to retry), and appends nothing", async () => {
+    const before = await messages();
+    // Three texts of ~87 kB: the command is 50 bytes under 256 KiB, the job.submitted event around it is over.
+    const body = { scenario: { steps: [0, 1, 2].map(() => ({ type: "type", selector: "#q", text: "x".repeat(87_000) })) } };
+    const fill = MAX_EVENT_BYTES - 50 - new TextEncoder().encode(JSON.stringify(body)).length;
+    body.scenario.steps[0]!.text += "x".repeat(fill);
+    expect(new TextEncoder().encode(JSON.stringify(body)).length).toBe(MAX_EVENT_BYTES - 50);
+    const r = await submit(ui, body);
+    expect(r).toMatchObject({ ok: false, error: { code: "too-large", message: expect.stringMatching(/^the job does not fit the event log: payload is \d+ bytes, the limit is 262144/) } });
+    // Past the command's own limit: too-large as well.
+    body.scenario.steps[0]!.text += "x".repeat(100);
+    expect(await submit(ui, body)).toMatchObject({ ok: false, error: { code: "too-large", message: expect.stringMatching(/^payload is \d+ bytes, the limit is 262144/) } });
     expect(await messages()).toBe(before);
   });
 
