@@ -568,6 +568,7 @@ describe("REST API", () => {
       ["unknown endpoint", api("/api/nothing-here"), 404, "not-found"],
       ["unknown artifact", api("/artifacts/nothing.png"), 404, "not-found"],
       // A write from another site (a page the operator visits): no body, so no preflight and no form CSRF check.
+      ["retry with a field it does not take", post("/api/jobs/j-any/retry", { priority: 1 }), 400, "invalid", "priority"],
       ["cross-site action", api("/api/jobs/j-any/cancel", { method: "POST", headers: { origin: "http://evil.example" } }), 403, "forbidden"],
       ["cross-site drain", api("/api/workers/wn-e2e-01/drain", { method: "POST", headers: { origin: "http://evil.example" } }), 403, "forbidden"],
       ["cross-site bulk", post("/api/bulk/cancel", { status: "queued" }, { "content-type": "application/json", origin: "https://evil.example" }), 403, "forbidden"],

@@ -142,6 +142,10 @@ export async function handleResume(master: Master, m: Msg): Promise<AckReply> {
 async function askWorker(master: Master, workerId: string, kind: "drain" | "resume", body: object): Promise<AckReply> {
   const w = master.state.workers.get(workerId);
   if (!w) return err("not-found", `no worker ${workerId}`, "workerId");
+  // Gone for good until it starts again: a lasting state, not an outage to retry (it was "unavailable: no responders").
+  if (w.lifecycle === "offline" || w.lifecycle === "lost") {
+    return err("conflict", `worker ${w.id} is ${w.lifecycle === "offline" ? "offline (it deregistered)" : "lost (no heartbeat)"}: there is no process to ${kind}`, "workerId");
+  }
   try {
     const r = await master.request(master.subjects.workerCommand(w.id, kind), JSON.stringify(body));
     const d = decodeReply("ack", r.data);

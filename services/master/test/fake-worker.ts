@@ -232,6 +232,7 @@ export class FakeWorker {
 
   /** Stops like a crash: no deregistration, heartbeats just stop. */
   async stop(o: { deregister?: boolean } = {}) {
+    if (this.nc.isClosed()) return; // stopped by its test already
     clearInterval(this.hb);
     for (const t of this.timers) clearTimeout(t);
     for (const s of this.subs) s.unsubscribe();

@@ -127,8 +127,9 @@ export const cancelJob: RequestHandler = ({ params, request }) =>
 export const retryJob: RequestHandler = ({ params, request }) =>
   api(async () => {
     const { cfg, nats } = context();
-    await optionalBody(request, cfg.maxBodyBytes);
-    await ack(nats, cfg, "jobs.retry", validate("jobs.retry", { jobId: idParam(params.id, "job") }));
+    // Validated like cancel's: a field retry does not take (a new priority) is refused, not silently dropped.
+    const body = await optionalBody(request, cfg.maxBodyBytes);
+    await ack(nats, cfg, "jobs.retry", validate("jobs.retry", { ...body, jobId: idParam(params.id, "job") }));
     return json({ success: true });
   });
 
