@@ -189,7 +189,9 @@ describe("troupe up --demo", () => {
 async function startBareUp(dirPrefix: string, o: { keepStdout: boolean; args?: string[] }) {
   const [nats, ws, mon, ui] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const dir = mkdtempSync(join(tmpdir(), dirPrefix));
-  const child = spawn(process.execPath, [TROUPE, "up", "--workers", "0", "--data-dir", dir, "--nats-host", "127.0.0.1", "--ws-host", "127.0.0.1",
+  // A flag given twice is refused: --workers 0 only when the caller gives none.
+  const workers = o.args?.includes("--workers") ? [] : ["--workers", "0"];
+  const child = spawn(process.execPath, [TROUPE, "up", ...workers, "--data-dir", dir, "--nats-host", "127.0.0.1", "--ws-host", "127.0.0.1",
     "--nats-port", String(nats), "--ws-port", String(ws), "--monitor-port", String(mon), "--ui-port", String(ui), ...(o.args ?? [])], {
     env: { ...process.env, TROUPE_MASTER_PORT: "0", TROUPE_PROJECTOR_PORT: "0" },
     stdio: ["ignore", "pipe", "pipe"],
