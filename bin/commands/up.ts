@@ -61,6 +61,13 @@ A service or nats-server that dies on its own is started again (after 1 s, doubl
     const logFor = (name: string) => prefixer(name, names.indexOf(name), width);
     const say = logFor("up");
 
+    // Two flags naming one port: the second listener to start fails and crash-loops (it read as "in use" by another program).
+    const ports: [number, string][] = [[v.natsPort, "--nats-port"], [v.wsPort, "--ws-port"], [v.monitorPort, "--monitor-port"], [v.masterPort, "--master-port"],
+      [v.projectorPort, "--projector-port"], [v.uiPort, "--ui-port"], ...(v.demo ? [[v.demoPort, "--demo-port"] as [number, string]] : [])];
+    for (const [i, [port, flag]] of ports.entries()) {
+      const other = ports.slice(0, i).find(([p]) => p === port && p !== 0);
+      if (other) throw new UsageError(`${other[1]} and ${flag} both name port ${port}: give each its own`);
+    }
     // Every port before anything starts: a taken one used to leave the stack half up (a service gone, the rest running).
     // On the addresses they will listen on: nats-server's WebSocket on 0.0.0.0 (its default), monitoring on 127.0.0.1.
     await assertPortsFree(v.natsHost, [[v.natsPort, "NATS client", "--nats-port"]], { owner: "the stack" });

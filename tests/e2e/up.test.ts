@@ -81,6 +81,13 @@ describe("troupe up --demo", () => {
     }
   });
 
+  it("refuses two flags naming the same port (exit 2, naming both) and starts nothing", () => {
+    const r = spawnSync(process.execPath, [TROUPE, "up", "--workers", "0", "--data-dir", join(dataDir, "same-port"), "--nats-port", "18640", "--ui-port", "18640"], { encoding: "utf8", timeout: 60_000 });
+    expect(r.status, r.stdout + r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/--nats-port and --ui-port both name port 18640: give each its own/);
+    expect(r.stdout + r.stderr).not.toMatch(/starting nats-server/);
+  });
+
   it("stops in order with exit 0 when the reader of its output went first (`troupe up | tee log`, Ctrl-C killing tee too)", async () => {
     const up = await startBareUp("troupe-up-epipe-", { keepStdout: false });
     try {
