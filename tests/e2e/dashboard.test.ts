@@ -563,6 +563,11 @@ describe("REST API", () => {
       ["bad limit", api("/api/jobs?limit=0"), 400, "invalid", "limit"],
       ["bad status", api("/api/jobs?status=sleeping"), 400, "invalid", "status"],
       ["bad cursor", api("/api/jobs?cursor=zzz"), 400, "invalid", "cursor"],
+      // A typo in a filter or a second value was ignored, and the answer held every job.
+      ["unknown query parameter", api("/api/jobs?stauts=dead"), 400, "invalid", "stauts"],
+      ["repeated query parameter", api("/api/jobs?status=failed&status=dead"), 400, "invalid", "status"],
+      ["unknown query parameter (workers)", api("/api/workers?worker=x"), 400, "invalid", "worker"],
+      ["one bad status of several", api("/api/jobs?status=failed,sleeping"), 400, "invalid", "status"],
       ["unknown worker", api("/api/workers/wn-nobody"), 404, "not-found"],
       ["wrong method", api("/api/workers", { method: "DELETE" }), 405, "method-not-allowed"],
       ["unknown endpoint", api("/api/nothing-here"), 404, "not-found"],
@@ -589,6 +594,10 @@ describe("REST API", () => {
       if (field) expect(r.body.error.field, name).toBe(field);
       expect(Object.keys(r.body.error).every((k) => ["code", "message", "field"].includes(k)), name).toBe(true);
     }
+    // Several statuses, comma-separated.
+    const several = await api("/api/jobs?status=cancelled,queued&limit=500");
+    expect(several.status).toBe(200);
+    expect((several.body.jobs as { status: string }[]).every((j) => ["cancelled", "queued"].includes(j.status))).toBe(true);
     // The names this machine's browser uses are served (an SSH tunnel's localhost:<any port> included).
     for (const host of ["localhost:9999", "127.0.0.1", "[::1]:3000"]) expect((await getWithHost("/api/stats", host)).status, host).toBe(200);
   });

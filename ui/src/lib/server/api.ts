@@ -7,7 +7,7 @@ import { matchingJobIds } from "../../../../services/projector/src/read-models.t
 import { workerDto } from "../workers.ts";
 import { ack, bulkCommand, submitJob, validate } from "./commands.ts";
 import { context } from "./context.ts";
-import { api, ApiError, intParam, readBody, STATUS_OF } from "./http.ts";
+import { api, ApiError, checkQuery, intParam, readBody, STATUS_OF } from "./http.ts";
 import { artifactGone, artifactRefusal } from "./artifact-check.ts";
 import { idleLimited } from "./idle-limit.ts";
 
@@ -38,6 +38,7 @@ async function optionalBody(request: Request, max: number): Promise<Record<strin
 export const listWorkers: RequestHandler = ({ url }) =>
   api(async () => {
     const { cfg, reads } = context();
+    checkQuery(url, ["status", "q"]);
     const status = url.searchParams.get("status");
     if (status && !(WORKER_STATUSES as readonly string[]).includes(status)) {
       throw new ApiError("invalid", `status: expected one of ${WORKER_STATUSES.join(", ")}, got ${JSON.stringify(status)}`, "status");
@@ -81,10 +82,12 @@ export const resumeWorker: RequestHandler = ({ params, request }) =>
 export const listJobs: RequestHandler = ({ url }) =>
   api(async () => {
     const { reads } = context();
-    const status = url.searchParams.get("status") || undefined;
-    if (status && !(JOB_STATUSES as readonly string[]).includes(status)) {
-      throw new ApiError("invalid", `status: expected one of ${JOB_STATUSES.join(", ")}, got ${JSON.stringify(status)}`, "status");
-    }
+    checkQuery(url, ["status", "q", "workerId", "limit", "cursor"]);
+    // One status, or several comma-separated (failed,dead).
+    const statuses = (url.searchParams.get("status") || "").split(",").filter(Boolean);
+    const bad = statuses.find((s) => !(JOB_STATUSES as readonly string[]).includes(s));
+    if (bad !== undefined) throw new ApiError("invalid", `status: expected one or more of ${JOB_STATUSES.join(", ")} (comma-separated), got ${JSON.stringify(bad)}`, "status");
+    const status = statuses.length === 0 ? undefined : statuses.length === 1 ? statuses[0] as JobStatus : statuses as JobStatus[];
     const cursor = url.searchParams.get("cursor") || undefined;
     if (cursor !== undefined && cursor.length > 200) throw new ApiError("invalid", "cursor: not a cursor this API returned", "cursor");
     const q = url.searchParams.get("q") || undefined;
@@ -92,7 +95,7 @@ export const listJobs: RequestHandler = ({ url }) =>
     if (workerId !== undefined) idParam(workerId, "worker");
     const page = reads().listJobs({
       limit: intParam(url, "limit", 50, 500),
-      ...(status ? { status: status as JobStatus } : {}),
+      ...(status ? { status } : {}),
       ...(cursor ? { cursor } : {}),
       ...(q ? { q } : {}),
       ...(workerId ? { workerId } : {}),

@@ -94,6 +94,19 @@ export async function readBody(request: Request, maxBytes: number): Promise<stri
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
+/**
+ * Refuses a query parameter the endpoint does not take, or one given twice: a filter with a typo (`stauts=dead`)
+ * or a second value (`status=failed&status=dead`) was ignored, and the answer held every job.
+ */
+export function checkQuery(url: URL, allowed: readonly string[]): void {
+  const seen = new Set<string>();
+  for (const name of url.searchParams.keys()) {
+    if (!allowed.includes(name)) throw new ApiError("invalid", `${name.slice(0, 64)}: not a parameter of this endpoint (it takes ${allowed.join(", ")})`, name.slice(0, 64));
+    if (seen.has(name)) throw new ApiError("invalid", `${name}: given more than once (several statuses go comma-separated in one: status=failed,dead)`, name);
+    seen.add(name);
+  }
+}
+
 /** Parses an optional positive integer query parameter. */
 export function intParam(url: URL, name: string, def: number, max: number): number {
   const raw = url.searchParams.get(name);
