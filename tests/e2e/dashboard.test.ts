@@ -343,10 +343,15 @@ describe("jobs no live worker can take", () => {
     await page.goto(`${stack.uiUrl}/jobs/${r.body.jobId}`, { waitUntil: "networkidle0" });
     expect(await page.$eval("[data-testid=job-waiting-for]", (e) => e.textContent)).toMatch(/asks for label no-worker-has-this, which no live worker has/);
     await shot("job-waiting-for");
-    expect((await post(`/api/jobs/${r.body.jobId}/cancel`, {})).status).toBe(200);
+    expect((await post(`/api/jobs/${r.body.jobId}/cancel`, { reason: "no such worker coming" })).status).toBe(200);
     expect((await post(`/api/jobs/${b.body.jobId}/cancel`, {})).status).toBe(200);
     // Live: the page follows the cancellation and drops the note.
     await page.waitForFunction(() => !document.querySelector("[data-testid=job-waiting-for]"), { timeout: 10_000 });
+    // Why it ended is part of the job (it was only in the event).
+    await waitFor("the cancellation in the read models", async () => (await api(`/api/jobs/${r.body.jobId}`)).body.job?.status === "cancelled", 15_000, 100);
+    expect((await api(`/api/jobs/${r.body.jobId}`)).body.job.endReason).toBe("no such worker coming");
+    await page.reload({ waitUntil: "networkidle0" });
+    expect(await page.$eval("[data-testid=job-end-reason]", (e) => e.textContent)).toBe("no such worker coming");
   });
 });
 

@@ -109,6 +109,11 @@ describe("evolveJob", () => {
     ]);
     expect(rejected).toEqual([]);
     expect(job).toMatchObject({ status: "requeued", attempt: 2 });
+    // Why it died is kept while it is dead, and goes with the redrive.
+    expect(job!.endReason).toBeUndefined();
+    expect(fold([ev("job.submitted", { jobId: "j", spec }), ev("job.dead", { jobId: "j", reason: "expired at x before it started", attempts: 0, epoch: 1 })]).job!.endReason).toBe("expired at x before it started");
+    expect(fold([ev("job.submitted", { jobId: "j", spec }), ev("job.cancelled", { jobId: "j", reason: "not needed", epoch: 1 })]).job!.endReason).toBe("not needed");
+    expect(fold([ev("job.submitted", { jobId: "j", spec }), ev("job.cancelled", { jobId: "j", epoch: 1 })]).job!.endReason).toBe("cancelled");
     expect(isAssignable(job!, Date.parse("2026-06-01T00:00:00Z"))).toBe(true);
     const delayed = fold([ev("job.submitted", { jobId: "k", spec: { ...spec, runAt: "2030-01-01T00:00:00Z" } })]).job!;
     expect(isAssignable(delayed, Date.parse("2026-06-01T00:00:00Z"))).toBe(false);

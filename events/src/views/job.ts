@@ -50,6 +50,8 @@ export interface JobView {
   result?: EventOf<"job.completed">["data"]["result"];
   metrics?: EventOf<"job.completed">["data"]["metrics"];
   error?: JobError;
+  /** Why a cancelled or dead job ended, as its event said (the cancel's reason; "expired …", "max attempts …"). */
+  endReason?: string;
   logs?: LogEntry[];
   steps?: StepTiming[];
   /** Highest master epoch that has decided about this job. */
@@ -88,7 +90,7 @@ function copyJob(j: JobView): JobView {
     id: j.id, status: j.status, spec: j.spec, priority: j.priority, url: j.url, tags: j.tags, idempotencyKey: j.idempotencyKey,
     attempt: j.attempt, workerId: j.workerId, progress: j.progress, currentStep: j.currentStep, submittedAt: j.submittedAt,
     notBefore: j.notBefore, assignedAt: j.assignedAt, startedAt: j.startedAt, lastActivityAt: j.lastActivityAt, finishedAt: j.finishedAt,
-    duration: j.duration, result: j.result, metrics: j.metrics, error: j.error, logs: j.logs, steps: j.steps, epoch: j.epoch,
+    duration: j.duration, result: j.result, metrics: j.metrics, error: j.error, endReason: j.endReason, logs: j.logs, steps: j.steps, epoch: j.epoch,
     tokenHash: j.tokenHash, history: j.history, updatedAt: j.updatedAt,
   };
 }
@@ -240,6 +242,7 @@ export function evolveJob(job: JobView | undefined, event: JobEvent): JobEvolveR
       n.lastActivityAt = undefined;
       n.finishedAt = undefined;
       n.duration = undefined;
+      n.endReason = undefined;
       n.status = "requeued";
       n.attempt = d.attempt;
       n.progress = 0;
@@ -255,6 +258,7 @@ export function evolveJob(job: JobView | undefined, event: JobEvent): JobEvolveR
       const n = copyJob(job);
       n.status = "cancelled";
       n.finishedAt = t;
+      n.endReason = event.data.reason ?? "cancelled";
       n.epoch = epoch;
       n.updatedAt = t;
       n.history = history;
@@ -266,6 +270,7 @@ export function evolveJob(job: JobView | undefined, event: JobEvent): JobEvolveR
       const n = copyJob(job);
       n.status = "dead";
       n.finishedAt = t;
+      n.endReason = event.data.reason;
       if (event.data.lastError) n.error = event.data.lastError;
       n.epoch = epoch;
       n.updatedAt = t;

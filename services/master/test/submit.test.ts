@@ -114,6 +114,12 @@ describe("jobs.submit", () => {
     expect(await messages()).toBe(before);
   });
 
+  it("refuses a job whose expiresAt is already past (it was recorded only to be declared dead at once)", async () => {
+    const before = await messages();
+    expect(await submit(ui, { url: "https://example.com/late", expiresAt: "2001-01-01T00:00:00Z" })).toMatchObject({ ok: false, error: { code: "invalid", field: "expiresAt", message: expect.stringMatching(/is already past/) } });
+    expect(await messages()).toBe(before);
+  });
+
   it("skips, counts and survives a malformed event in the log", async () => {
     const raw = await nats.connect("master", "raw-publisher");
     const before = master.master.counters.invalidMessages;
