@@ -579,6 +579,9 @@ describe("REST API", () => {
       ["unknown artifact", api("/artifacts/nothing.png"), 404, "not-found"],
       // A write from another site (a page the operator visits): no body, so no preflight and no form CSRF check.
       ["retry with a field it does not take", post("/api/jobs/j-any/retry", { priority: 1 }), 400, "invalid", "priority"],
+      // `curl -d` sends a form content type and no Origin: told what to send (SvelteKit's check answered 403 text/plain).
+      ["form-encoded body from a tool", api("/api/jobs", { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: '{"url":"https://example.com"}' }), 415, "unsupported-media-type"],
+      ["cross-site form post", api("/api/jobs", { method: "POST", headers: { "content-type": "text/plain", origin: "https://evil.example" }, body: '{"url":"https://example.com"}' }), 403, "forbidden"],
       ["cross-site action", api("/api/jobs/j-any/cancel", { method: "POST", headers: { origin: "http://evil.example" } }), 403, "forbidden"],
       ["cross-site drain", api("/api/workers/wn-e2e-01/drain", { method: "POST", headers: { origin: "http://evil.example" } }), 403, "forbidden"],
       ["cross-site bulk", post("/api/bulk/cancel", { status: "queued" }, { "content-type": "application/json", origin: "https://evil.example" }), 403, "forbidden"],
