@@ -1,12 +1,15 @@
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { dieWithParent, pidAlive } from "@troupe/events/node";
 
 /** The ui/ package directory and its adapter-node output. */
 export const UI_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-export const BUILD_ENTRY = join(UI_DIR, "build", "handler.js");
+export const BUILD_DIR = join(UI_DIR, "build");
+export const BUILD_ENTRY = join(BUILD_DIR, "handler.js");
+/** Where each running server keeps its own copy of the build (inside ui/, so the app's imports find ui/node_modules). */
+const SERVE_DIR = join(UI_DIR, ".serve");
 
 /** Sources the build depends on: the app, its config, the contract and the read models it bundles. */
 const SOURCES = [
@@ -119,4 +122,25 @@ export async function ensureUiBuild(log?: (line: string) => void): Promise<boole
     await buildUi(log);
     return true;
   }, { log: say });
+}
+
+/**
+ * A private copy of the build for one server process. A server loads its pages' modules and serves their
+ * client files lazily, from the build it started with: a rebuild of ui/build (another `troupe ui` after a
+ * source change, `pnpm --filter @troupe/ui build`) replaced those files under it, and every page not loaded
+ * yet answered 500 (ERR_MODULE_NOT_FOUND). Copied under the build lock, so never half-written; copies of
+ * processes that are gone are removed first.
+ */
+export async function snapshotBuild(buildDir = BUILD_DIR): Promise<{ dir: string; entry: string; remove(): void }> {
+  mkdirSync(SERVE_DIR, { recursive: true });
+  for (const name of readdirSync(SERVE_DIR)) {
+    const pid = Number(name.split("-")[0]);
+    if (!(pid > 0) || (pid !== process.pid && !pidAlive(pid))) rmSync(join(SERVE_DIR, name), { recursive: true, force: true });
+  }
+  const dir = join(SERVE_DIR, `${process.pid}-${Date.now().toString(36)}`);
+  await withBuildLock(async () => {
+    if (!existsSync(join(buildDir, "handler.js"))) throw new Error(`${buildDir} holds no build: run \`pnpm --filter @troupe/ui build\` (or troupe ui without --no-build)`);
+    cpSync(buildDir, dir, { recursive: true });
+  });
+  return { dir, entry: join(dir, "handler.js"), remove: () => rmSync(dir, { recursive: true, force: true }) };
 }

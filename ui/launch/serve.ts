@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { pathToFileURL } from "node:url";
-import { BUILD_ENTRY } from "./build.ts";
+import { BUILD_DIR, snapshotBuild } from "./build.ts";
 
 export interface UiServer {
   server: Server;
@@ -15,7 +15,7 @@ type Handler = (req: IncomingMessage, res: ServerResponse, next: () => void) => 
  * app reads its settings from the TROUPE_* variables of this process, so the
  * caller sets them first (bin/commands/ui.ts does, from validated options).
  */
-export async function serveUi(host: string, port: number): Promise<UiServer> {
+export async function serveUi(host: string, port: number, o: { buildDir?: string } = {}): Promise<UiServer> {
   // adapter-node assumes https when it is not told the origin; this server speaks
   // plain http (a TLS proxy in front sets X-Forwarded-Proto), and SvelteKit's CSRF
   // check compares the Origin of form posts (the login) with it.
@@ -23,7 +23,10 @@ export async function serveUi(host: string, port: number): Promise<UiServer> {
   if (ownProtocolHeader) process.env.PROTOCOL_HEADER = "x-forwarded-proto";
   // adapter-node caps request bodies at BODY_SIZE_LIMIT (512K unless set): the API's own limit, so raising it raises both.
   if (!process.env.BODY_SIZE_LIMIT && process.env.TROUPE_UI_MAX_BODY_BYTES) process.env.BODY_SIZE_LIMIT = process.env.TROUPE_UI_MAX_BODY_BYTES;
-  const { handler } = (await import(pathToFileURL(BUILD_ENTRY).href)) as { handler: Handler };
+  // Its own copy: a rebuild of ui/build while it runs must not pull the files from under it.
+  const build = await snapshotBuild(o.buildDir ?? BUILD_DIR);
+  process.once("exit", build.remove);
+  const { handler } = (await import(pathToFileURL(build.entry).href)) as { handler: Handler };
   const server = createServer((req, res) => {
     if (ownProtocolHeader && !req.headers["x-forwarded-proto"]) req.headers["x-forwarded-proto"] = "http";
     handler(req, res, () => {
@@ -32,6 +35,7 @@ export async function serveUi(host: string, port: number): Promise<UiServer> {
     });
   });
   await new Promise<void>((res, rej) => {
+    server.once("error", () => build.remove());
     server.once("error", (e: NodeJS.ErrnoException) =>
       rej(new Error(e.code === "EADDRINUSE" ? `port ${port} on ${host} is already in use (set TROUPE_UI_PORT or --port)` : `cannot listen on ${host}:${port}: ${e.message}`)),
     );
@@ -48,6 +52,7 @@ export async function serveUi(host: string, port: number): Promise<UiServer> {
       process.emit("sveltekit:shutdown" as never, "SIGTERM" as never);
       server.closeAllConnections();
       await new Promise<void>((res) => server.close(() => res()));
+      build.remove();
     },
   };
 }
