@@ -611,7 +611,8 @@ export class Master {
     }
     if (!reply.value.accepted) {
       this.counters.refusals++;
-      this.log.info({ jobId: job.id, workerId, reason: reply.value.reason }, "worker refused the job; trying another");
+      // The worker's own words (e.g. it has no TROUPE_SECRETS_KEY for the job's proxy password): the operator's only clue.
+      this.log.info({ jobId: job.id, workerId, reason: reply.value.reason, ...(reply.value.message ? { message: reply.value.message } : {}), ...(reply.value.field ? { field: reply.value.field } : {}) }, "worker refused the job; trying another");
       return reply.value.reason;
     }
     return undefined;

@@ -104,6 +104,8 @@ export class Worker {
     const c = this.config;
     // A malformed key stops the start with a message that names it; a missing one only matters for jobs with a proxy password.
     this.secretsKeys = loadSecretsKeys(c.dataDir, this.o.env ?? process.env);
+    // Said at start, not only per refused job (which only the master's log showed): a remote worker set up without it.
+    if (this.secretsKeys.length === 0) this.log.warn(`no ${SECRETS_KEY_VAR} (environment or ${c.dataDir}/credentials.env): jobs with a proxy password will be refused here; copy the line from the master's credentials.env`);
     const env = this.o.env ?? process.env;
     const cred = workerCredential(c.dataDir, c.workerId, env);
     this.log.info({ natsUser: cred.user, from: cred.from }, "NATS credential");
