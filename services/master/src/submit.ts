@@ -35,7 +35,9 @@ export function buildSubmitBody(v: Pick<Values, "url" | "priority" | "browser" |
   if (v.labels !== undefined) {
     try {
       const labels = parseLabels(v.labels);
-      if (labels.length) body.workerLabels = labels;
+      // `--labels ''` (a variable that was empty) must not quietly let any worker run the job.
+      if (!labels.length) throw new Error("give at least one label (leave --labels out for a job any worker may run)");
+      body.workerLabels = labels;
     } catch (e) {
       throw new UsageError(`--labels: ${(e as Error).message}`);
     }

@@ -81,6 +81,9 @@ describe("troupe submit", () => {
     const badLabel = await troupeSubmit("--url", "https://example.com", "--labels", "eu,not ok");
     expect(badLabel.code).toBe(2);
     expect(badLabel.output).toMatch(/--labels: invalid label "not ok"/);
+    const noLabel = await troupeSubmit("--url", "https://example.com", "--labels", " , ");
+    expect(noLabel.code).toBe(2);
+    expect(noLabel.output).toMatch(/--labels: give at least one label/);
     expect(master.master.state.jobs.size + master.master.state.finished.size).toBe(jobs + 1); // the BOM file's job
   }, SLOW);
 
