@@ -47,6 +47,7 @@ describe("jobs.submit validation", () => {
   it.each([
     [{ priority: 5 }, "url", /url or a scenario/],
     [{ url: "ftp://x" }, "url", /http\(s\) URL/],
+    [{ url: "http://x.test:99999/" }, "url", /not a URL a browser can open/],
     [{ url: "https://x", priority: 0 }, "priority", /greater or equal to 1/],
     [{ url: "https://x", priority: 11 }, "priority", /less or equal to 10/],
     [{ url: "https://x", priority: 2.5 }, "priority", /integer/],

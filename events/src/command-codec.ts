@@ -25,6 +25,9 @@ export function validateCommand<N extends CommandName>(name: N, value: unknown):
     const spec = (name === "worker.assign" ? v.spec : v) as Record<string, unknown>;
     const semErr = checkJobSpecSemantics(spec, name === "worker.assign" ? "spec" : "");
     if (semErr) return { ok: false, error: { code: "invalid-data", ...semErr, path: semErr.path.replace(/^\./, "") } };
+    // Only for commands: a job.submitted already in the log is judged by the rules it was recorded under.
+    const urlErr = unparsableUrl(spec.url);
+    if (urlErr) return { ok: false, error: { code: "invalid-data", path: name === "worker.assign" ? "spec.url" : "url", message: urlErr } };
   }
   return { ok: true, value: value as Command<N> };
 }
@@ -88,3 +91,14 @@ export function jobSpecFromSubmit(cmd: SubmitJob, sealPassword?: (plain: string)
 }
 
 export type { DecodeError };
+
+/** Why a URL that passed the schema's `^https?://` cannot be opened (a port past 65535, a bad host), or null. */
+function unparsableUrl(url: unknown): string | null {
+  if (typeof url !== "string") return null;
+  try {
+    new URL(url);
+    return null;
+  } catch {
+    return `not a URL a browser can open: ${JSON.stringify(url.slice(0, 200))}`;
+  }
+}
