@@ -73,9 +73,8 @@ function prepareFixed(db: Sqlite) {
     job: prepare<{ id: string }>(db, builder.selectFrom("jobs").select("view").where("id", "=", param("id"))),
     jobCounts: prepare(db, builder.selectFrom("jobs").select(["status", (eb) => eb.fn.countAll<number>().as("n")]).groupBy("status")),
     queueByPriority: prepare(db, builder.selectFrom("jobs").select(["priority", (eb) => eb.fn.countAll<number>().as("n")]).where("status", "in", ["queued", "requeued"]).groupBy("priority")),
-    // The waiting rows through the status index; their views are read once per query (the Overview loads it at most every 5 s).
-    queueNeeds: prepare(db, builder.selectFrom("jobs")
-      .select([sql<string | null>`json_extract(view, '$.spec.browser')`.as("browser"), sql<string | null>`json_extract(view, '$.spec.workerLabels')`.as("labels"), (eb) => eb.fn.countAll<number>().as("n")])
+    // The waiting rows through the status index, their two small columns only (not the views).
+    queueNeeds: prepare(db, builder.selectFrom("jobs").select(["browser", "labels", (eb) => eb.fn.countAll<number>().as("n")])
       .where("status", "in", ["queued", "requeued"]).groupBy(["browser", "labels"])),
     fleetSeries: prepare<{ since: number }>(db, builder.selectFrom("fleet_series").selectAll()
       .where("minute", ">=", param("since") as unknown as number).orderBy("minute")),
@@ -229,9 +228,9 @@ export function openReadModels(path: string, o: ReadModelsOptions = {}): ReadMod
       if (!c) return [];
       const groups = new Map<string, QueueNeed>();
       for (const r of c.q.queueNeeds.all<{ browser: string | null; labels: string | null; n: number }>({})) {
-        const labels = r.labels ? [...new Set(JSON.parse(r.labels) as string[])].sort() : [];
+        const labels = r.labels ? (JSON.parse(r.labels) as string[]) : [];
         const browser = r.browser ?? undefined;
-        // The same set in another order (or the browser's case) is one need.
+        // The browser's case does not make another need (labels are stored sorted).
         const key = JSON.stringify([browser?.toLowerCase() ?? null, labels]);
         const g = groups.get(key);
         if (g) g.count += r.n;

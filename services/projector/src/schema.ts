@@ -47,6 +47,9 @@ export interface JobsTable {
   finished_at: string | null;
   duration: number | null;
   updated_at: string;
+  /** What the job asks of a worker (spec.browser; spec.workerLabels sorted, as JSON): queueNeeds() counts waiting jobs by them without reading views. */
+  browser: string | null;
+  labels: string | null;
   /** JobSummary as JSON (list pages). */
   summary: string;
   /** The whole JobView as JSON, with result and attempt history. */
@@ -150,6 +153,9 @@ export function schemaStatements(): string[] {
       .addColumn("finished_at", "text")
       .addColumn("duration", "real")
       .addColumn("updated_at", "text", (c) => c.notNull())
+      // Before the JSON columns: a row is read up to the last column asked for, and a view can span overflow pages.
+      .addColumn("browser", "text")
+      .addColumn("labels", "text")
       .addColumn("summary", "text", (c) => c.notNull())
       .addColumn("view", "text", (c) => c.notNull())
       .compile().sql,

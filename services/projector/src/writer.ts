@@ -104,7 +104,7 @@ export class SchemaMismatch extends Error {
 
 function statements(db: Sqlite) {
   const excluded = <C extends string>(cols: readonly C[]) => (eb: { ref: (r: string) => unknown }) => Object.fromEntries(cols.map((c) => [c, eb.ref(`excluded.${c}`)]));
-  const jobCols = ["status", "priority", "url", "worker_id", "attempt", "progress", "submitted_at", "started_at", "finished_at", "duration", "updated_at", "summary", "view"] as const;
+  const jobCols = ["status", "priority", "url", "worker_id", "attempt", "progress", "submitted_at", "started_at", "finished_at", "duration", "updated_at", "browser", "labels", "summary", "view"] as const;
   const workerCols = ["name", "type", "ip", "port", "status", "current_jobs", "max_jobs", "cpu", "memory", "disk", "network", "jobs_completed", "jobs_failed", "success_rate", "average_job_duration", "average_response_time", "registered_at", "last_seen", "view"] as const;
   const fleetCols = ["completed", "failed", "submitted", "queue_wait", "run_time"] as const;
   const seriesCols = ["cpu_sum", "memory_sum", "samples", "completed", "failed"] as const;
@@ -151,7 +151,9 @@ function jobRow(j: JobView) {
   return {
     id: j.id, status: j.status, priority: j.priority, url: j.url ?? null, worker_id: j.workerId ?? null, attempt: j.attempt, progress: j.progress,
     submitted_at: j.submittedAt, started_at: j.startedAt ?? null, finished_at: j.finishedAt ?? null, duration: j.duration ?? null,
-    updated_at: j.updatedAt, summary: JSON.stringify(jobSummary(j)), view: JSON.stringify(j),
+    updated_at: j.updatedAt, browser: j.spec.browser ?? null,
+    labels: j.spec.workerLabels?.length ? JSON.stringify([...new Set(j.spec.workerLabels)].sort()) : null,
+    summary: JSON.stringify(jobSummary(j)), view: JSON.stringify(j),
   };
 }
 
