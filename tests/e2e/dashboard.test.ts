@@ -573,6 +573,7 @@ describe("REST API", () => {
       ["repeated query parameter", api("/api/jobs?status=failed&status=dead"), 400, "invalid", "status"],
       ["unknown query parameter (workers)", api("/api/workers?worker=x"), 400, "invalid", "worker"],
       ["one bad status of several", api("/api/jobs?status=failed,sleeping"), 400, "invalid", "status"],
+      ["blank statuses", api("/api/jobs?status=,"), 400, "invalid", "status"],
       ["unknown worker", api("/api/workers/wn-nobody"), 404, "not-found"],
       ["wrong method", api("/api/workers", { method: "DELETE" }), 405, "method-not-allowed"],
       ["unknown endpoint", api("/api/nothing-here"), 404, "not-found"],

@@ -157,7 +157,7 @@ async function askWorker(master: Master, workerId: string, kind: "drain" | "resu
     return d.value;
   } catch (e) {
     // No responders: a worker of a release before resume existed has no such endpoint.
-    return err("unavailable", `worker ${w.id} did not answer${kind === "resume" ? " (a worker older than 2026-11-29 cannot resume: restart it)" : ""}: ${(e as Error).message}`);
+    return err("unavailable", `worker ${w.id} did not answer${kind === "resume" ? " (a worker older than 2026-11-29 cannot resume: restart it; or nats-server runs a nats.conf from before then, which does not let workers serve troupe.worker.*.resume: restart troupe nats)" : ""}: ${(e as Error).message}`);
   }
 }
 

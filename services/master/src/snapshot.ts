@@ -29,6 +29,8 @@ export interface SnapshotWorker {
   lastSeenMs: number;
   held: string[];
   heartbeatMs?: number;
+  /** Absent in snapshots of older masters (a resume's stale draining heartbeat is then judged by server time only). */
+  registeredEventMs?: number;
 }
 
 export interface SnapshotState {
@@ -67,7 +69,7 @@ export function encodeState(s: MasterState): SnapshotState {
     needSpec: [...s.needSpec],
     workers: [...s.workers.values()].map((w) => ({
       id: w.id, ...(w.instanceId !== undefined ? { instanceId: w.instanceId } : {}), lifecycle: w.lifecycle, maxSlots: w.maxSlots,
-      browsers: w.browsers, ...(w.labels ? { labels: w.labels } : {}), ...(w.tokens ? { tokens: true } : {}), lastSeenMs: w.lastSeenMs, held: [...w.held], ...(w.heartbeatMs !== undefined ? { heartbeatMs: w.heartbeatMs } : {}),
+      browsers: w.browsers, ...(w.labels ? { labels: w.labels } : {}), ...(w.tokens ? { tokens: true } : {}), lastSeenMs: w.lastSeenMs, held: [...w.held], ...(w.heartbeatMs !== undefined ? { heartbeatMs: w.heartbeatMs } : {}), ...(w.registeredEventMs !== undefined ? { registeredEventMs: w.registeredEventMs } : {}),
     })),
     subjectSeq: [...s.subjectSeq],
     activityMs: [...s.activityMs],
@@ -212,6 +214,10 @@ function decodeState(v: unknown): MasterState {
     if (x.heartbeatMs !== undefined) {
       if (!isSeq(x.heartbeatMs)) fail("workers holds an invalid heartbeatMs");
       view.heartbeatMs = x.heartbeatMs as number;
+    }
+    if (x.registeredEventMs !== undefined) {
+      if (!isNum(x.registeredEventMs)) fail("workers holds an invalid registeredEventMs");
+      view.registeredEventMs = x.registeredEventMs as number;
     }
     s.workers.set(view.id, view);
   }

@@ -20,6 +20,26 @@ describe("applyEvent", () => {
     expect(s.subjectSeq.has("troupe.evt.job.j1.completed")).toBe(false);
   });
 
+  it("keeps a resumed worker online when a draining heartbeat its process made before the resume is stored or folded after it (same millisecond too); a later one drains it", () => {
+    const s = emptyState();
+    const log = logBuilder(s);
+    log.add("worker.registered", registration("w1"));
+    log.advance(1000);
+    log.add("worker.draining", { workerId: "w1", instanceId: "i-w1", reason: "maintenance" });
+    const drainingMadeAt = log.now + 5;
+    log.advance(10);
+    log.add("worker.registered", registration("w1")); // the resume: the same process registers again
+    expect(s.workers.get("w1")?.lifecycle).toBe("online");
+    // Made before the registration (worker's clock), stored in the same millisecond as it (server's clock).
+    const stale = { ...heartbeat("w1", "i-w1", "draining"), time: new Date(drainingMadeAt).toISOString() };
+    applyHeartbeat(s, stale, log.now);
+    expect(s.workers.get("w1")?.lifecycle).toBe("online");
+    // A draining heartbeat made after the registration (a drain whose event did not reach the log) still drains.
+    const fresh = { ...heartbeat("w1", "i-w1", "draining"), time: new Date(log.now + 1000).toISOString() };
+    applyHeartbeat(s, fresh, log.now + 1000);
+    expect(s.workers.get("w1")?.lifecycle).toBe("draining");
+  });
+
   it("records worker.lost's sequence, so a second verdict on the same worker passes the guard", () => {
     const s = emptyState();
     const log = logBuilder(s);

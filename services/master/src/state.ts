@@ -24,6 +24,9 @@ export interface WorkerView {
   lastSeenMs: number;
   /** Its own heartbeat interval, from its heartbeats (older workers do not say). */
   heartbeatMs?: number;
+  /** The worker's own time (event `time`, ms) of its latest registration: a `draining` heartbeat its process made
+   *  before that (a resume) is older news, whichever stream is stored or folded first. */
+  registeredEventMs?: number;
   /** Jobs currently assigned to it or running on it, by the log. */
   held: Set<string>;
 }
@@ -141,6 +144,7 @@ export function applyEvent(s: MasterState, e: TroupeEvent, m: MessageMeta): Appl
       else delete w.labels;
       if (e.data.capabilities.attemptTokens === true) w.tokens = true;
       else delete w.tokens;
+      w.registeredEventMs = Date.parse(e.time);
       w.lastSeenMs = Math.max(w.lastSeenMs, m.timeMs);
       break;
     }
@@ -338,7 +342,12 @@ export function applyHeartbeat(s: MasterState, e: EventOf<"worker.heartbeat">, t
   w.maxSlots = e.data.maxConcurrentJobs;
   if (e.data.heartbeatMs !== undefined) w.heartbeatMs = e.data.heartbeatMs;
   if (w.instanceId === undefined) w.instanceId = e.data.instanceId;
-  if (e.data.status === "draining") w.lifecycle = "draining";
+  // A draining heartbeat its process made before its latest registration is from before a resume (the same rule as
+  // the read models' deriveWorkerStatus): the registration, newer, decides. Server times cannot tell: the two streams
+  // store in either order, in the same millisecond too.
+  if (e.data.status === "draining") {
+    if (w.registeredEventMs === undefined || Date.parse(e.time) > w.registeredEventMs) w.lifecycle = "draining";
+  }
   // A worker heard from again after it was lost (or after a restart) is back in the pool.
   else if (w.lifecycle === "lost" || w.lifecycle === "offline" || (w.lifecycle === "draining" && e.data.instanceId !== w.instanceId)) w.lifecycle = "online";
   w.instanceId = e.data.instanceId;

@@ -400,6 +400,8 @@ export class Worker {
     this.endDrain = null;
     this.draining = null;
     try {
+      // A draining heartbeat on its way is stored first (the readers also judge it by its time: older than the registration).
+      await this.heartbeatInFlight;
       await this.publish("worker.registered", this.registration(), { deadlineMs: Date.now() + 10_000 });
     } catch (e) {
       const message = `the registration that resumes it could not be stored (${(e as Error).message}); it stays draining`;
@@ -407,7 +409,11 @@ export class Worker {
       void this.drain("resume failed").catch((e2: Error) => this.log.error({ err: e2.message }, "drain failed"));
       return { ok: false, error: errorBody("unavailable", message) };
     }
+    // A stop that came meanwhile drains it again: say so, not "resumed".
+    if (this.stopping) return { ok: false, error: errorBody("conflict", `worker ${this.config.workerId} is shutting down; start it again to take jobs`) };
     this.log.info({ instanceId: this.instanceId, running: this.running.size }, "resumed: taking jobs again");
+    // At once, not at the next interval: the status the readers show comes from it.
+    await this.heartbeatInFlight;
     this.sendHeartbeat();
     return { ok: true };
   }

@@ -82,9 +82,10 @@ export const resumeWorker: RequestHandler = ({ params, request }) =>
 export const listJobs: RequestHandler = ({ url }) =>
   api(async () => {
     const { reads } = context();
-    checkQuery(url, ["status", "q", "workerId", "limit", "cursor"]);
-    // One status, or several comma-separated (failed,dead).
-    const statuses = (url.searchParams.get("status") || "").split(",").filter(Boolean);
+    checkQuery(url, ["status", "q", "workerId", "limit", "cursor"], "several statuses go comma-separated in one: status=failed,dead");
+    // One status, or several comma-separated (failed,dead); a blank one among them is an error, not "every job".
+    const raw = url.searchParams.get("status");
+    const statuses = raw ? raw.split(",") : [];
     const bad = statuses.find((s) => !(JOB_STATUSES as readonly string[]).includes(s));
     if (bad !== undefined) throw new ApiError("invalid", `status: expected one or more of ${JOB_STATUSES.join(", ")} (comma-separated), got ${JSON.stringify(bad)}`, "status");
     const status = statuses.length === 0 ? undefined : statuses.length === 1 ? statuses[0] as JobStatus : statuses as JobStatus[];
