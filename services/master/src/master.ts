@@ -81,6 +81,9 @@ const LOG_DOWN_MAX_WAIT_MS = 2000;
 /** How late a tick may run before the master takes it for a pause of its own (timers run a little late under load). */
 export const stallToleranceMs = (tickMs: number) => Math.max(250, tickMs);
 
+/** How long silence-based decisions wait for the fold to reach what the streams held (else: the next tick). */
+const CATCH_UP_MS = 2000;
+
 export class Master {
   readonly state: MasterState = emptyState();
   readonly counters: Counters = newCounters();
@@ -130,6 +133,11 @@ export class Master {
   /** Server time of the last message folded from each stream, and whether more were waiting. */
   private eventsAt = { timeMs: 0, behind: false };
   private heartbeatsAt = { timeMs: 0, behind: false };
+  /** Stream sequences of the last message each follower delivered (folded or skipped as invalid). */
+  private eventsSeq = 0;
+  private heartbeatsSeq = 0;
+  /** Silence-based decisions waiting for the fold to reach what the streams held when they were made. */
+  private confirming?: Promise<void>;
   /** Since when this master has been leading and connected: silence before it is no evidence (`decide`). */
   private leaderSinceMs = 0;
   private connectedSinceMs = 0;
@@ -242,6 +250,7 @@ export class Master {
 
   private onEventMessage(m: JsMsg) {
     if (!this.eventsCaughtUp) this.counters.startReplayedEvents++;
+    this.eventsSeq = m.seq;
     this.eventsAt = { timeMs: Math.floor(m.info.timestampNanos / 1e6), behind: m.info.pending > 0 };
     const r = decodeEvent(m.subject, m.data, { subjects: this.subjects });
     if (!r.ok) {
@@ -253,6 +262,7 @@ export class Master {
   }
 
   private onHeartbeatMessage(m: JsMsg) {
+    this.heartbeatsSeq = m.seq;
     const r = decodeEvent(m.subject, m.data, { subjects: this.subjects });
     if (!r.ok || r.value.type !== "worker.heartbeat") {
       this.counters.invalidMessages++;
@@ -740,8 +750,7 @@ export class Master {
     }
     const epoch = this.epoch;
     if (!epoch || !this.ready || this.blindFollowers.size > 0) return;
-    const decisions = decide(this.state, this.decisionTime(), this.cfg, (id) => this.pendingJobs.has(id) || this.pendingWorkers.has(id), Math.max(this.leaderSinceMs, this.connectedSinceMs, this.awakeSinceMs));
-    for (const d of decisions) void this.apply(d, epoch);
+    if (this.decideNow().length > 0) this.confirming ??= this.decideCaughtUp(epoch).finally(() => (this.confirming = undefined));
     const since = this.state.appliedSeq - Math.max(this.snapshotAttemptSeq, this.counters.snapshotSeq);
     const entries = this.state.jobs.size + this.state.finished.size + this.state.workers.size;
     if (!this.snapshotting && snapshotDue(since, this.cfg.snapshotEvery ?? 0, entries)) {
@@ -877,6 +886,43 @@ export class Master {
     } catch (e) {
       this.log.warn({ seq, err: (e as Error).message }, `could not write a state snapshot; trying again after ${this.cfg.snapshotEvery} more events (or as many as the state has entries)`);
     }
+  }
+
+  private decideNow(asOfMs = Number.POSITIVE_INFINITY): Decision[] {
+    return decide(this.state, Math.min(this.decisionTime(), asOfMs), this.cfg, (id) => this.pendingJobs.has(id) || this.pendingWorkers.has(id), Math.max(this.leaderSinceMs, this.connectedSinceMs, this.awakeSinceMs));
+  }
+
+  /**
+   * Applies the silence-based decisions (a lapsed lease, a lost worker, an expired job) only once the fold has
+   * reached every message the two streams held when they were made, deciding again then. A follower's `pending`
+   * count says nothing of messages stored after its last delivery: on a loaded machine the master's reads fell
+   * behind by more than a lease, and it requeued a job whose completion was already stored (a test saw it).
+   */
+  private async decideCaughtUp(epoch: number): Promise<void> {
+    const names = storeNames(this.cfg.prefix);
+    let last: [number, number];
+    // What the streams hold when asked is what the fold will have seen: silences are judged as of then, not of when
+    // the answer arrives (a slow link from NATS delivers the answer, and everything stored since, late).
+    const asOfMs = Date.now();
+    try {
+      this.jsm ??= await this.js.jetstreamManager();
+      const [ev, hb] = await Promise.all([this.jsm.streams.info(names.events), this.jsm.streams.info(names.heartbeats)]);
+      // An emptied stream (heartbeats past their max age) keeps its last sequence but has nothing left to deliver.
+      last = [ev.state.messages > 0 ? ev.state.last_seq : 0, hb.state.messages > 0 ? hb.state.last_seq : 0];
+    } catch (e) {
+      this.log.info({ err: (e as Error).message }, "could not read the streams' last sequences; silence-based decisions wait for the next tick");
+      return;
+    }
+    const deadline = Date.now() + CATCH_UP_MS;
+    while (this.eventsSeq < last[0] || this.heartbeatsSeq < last[1]) {
+      if (Date.now() > deadline || this.stopping) {
+        this.log.info({ folded: [this.eventsSeq, this.heartbeatsSeq], stored: last }, "the fold is behind the streams; silence-based decisions wait");
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    if (this.epoch !== epoch || !this.ready) return;
+    for (const d of this.decideNow(asOfMs)) void this.apply(d, epoch);
   }
 
   /**
