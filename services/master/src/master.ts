@@ -13,6 +13,7 @@ import { LeaderLease } from "./leader.ts";
 import { newCounters, renderMetrics, type Counters } from "./metrics.ts";
 import { BrowserQueues, JobQueue, type QueueEntry } from "./queue.ts";
 import { afterRefusal, decide, forgetUnregistered, type Decision, type RecoveryConfig } from "./recovery.ts";
+import { ServerClock } from "./server-clock.ts";
 import { canRun, pickWorker, type Candidate } from "./scheduler.ts";
 import { decodeSnapshot, encodeSnapshotSliced, resumeFrom, snapshotDue } from "./snapshot.ts";
 import { applyEvent, applyHeartbeat, assignmentInstance, emptyState, finishedGuardSeq, type MasterState, type WorkerView } from "./state.ts";
@@ -138,6 +139,8 @@ export class Master {
   private heartbeatsSeq = 0;
   /** Silence-based decisions waiting for the fold to reach what the streams held when they were made. */
   private confirming?: Promise<void>;
+  /** The NATS server's clock, which stamps every message: leases and silences are judged on it, not on this process's. */
+  private readonly clock = new ServerClock();
   /** Since when this master has been leading and connected: silence before it is no evidence (`decide`). */
   private leaderSinceMs = 0;
   private connectedSinceMs = 0;
@@ -243,7 +246,7 @@ export class Master {
   }
 
   metricsText(): string {
-    return renderMetrics(this.state, this.counters, { leader: this.isLeader, epoch: this.epoch, nowMs: Date.now(), liveness: this.cfg, lagMs: this.heartbeatLagMs, heartbeats: this.heartbeatsProcessed, delayed: this.delayed.size });
+    return renderMetrics(this.state, this.counters, { leader: this.isLeader, epoch: this.epoch, nowMs: this.clock.now(), liveness: this.cfg, lagMs: this.heartbeatLagMs, heartbeats: this.heartbeatsProcessed, delayed: this.delayed.size });
   }
 
   // ---- folding -------------------------------------------------------------
@@ -251,6 +254,8 @@ export class Master {
   private onEventMessage(m: JsMsg) {
     if (!this.eventsCaughtUp) this.counters.startReplayedEvents++;
     this.eventsSeq = m.seq;
+    // Live deliveries only: a replayed message's stamp says nothing of the server's clock now.
+    if (this.eventsCaughtUp && m.info.pending === 0) this.clock.observe(Math.floor(m.info.timestampNanos / 1e6));
     this.eventsAt = { timeMs: Math.floor(m.info.timestampNanos / 1e6), behind: m.info.pending > 0 };
     const r = decodeEvent(m.subject, m.data, { subjects: this.subjects });
     if (!r.ok) {
@@ -271,8 +276,9 @@ export class Master {
     }
     const timeMs = Math.floor(m.info.timestampNanos / 1e6);
     this.heartbeatsAt = { timeMs, behind: m.info.pending > 0 };
+    if (this.heartbeatsCaughtUp && m.info.pending === 0) this.clock.observe(timeMs);
     this.heartbeatsProcessed++;
-    this.heartbeatLagMs = Math.max(0, Date.now() - timeMs);
+    this.heartbeatLagMs = Math.max(0, this.clock.now() - timeMs);
     const w = this.state.workers.get(r.value.data.workerId);
     const wasFull = w ? w.held.size >= w.maxSlots : true;
     applyHeartbeat(this.state, r.value, timeMs);
@@ -363,7 +369,7 @@ export class Master {
   private enqueue(job: JobView) {
     const order = this.state.submitSeq.get(job.id) ?? 0;
     const nb = job.notBefore ? Date.parse(job.notBefore) : 0;
-    if (nb > Date.now()) {
+    if (nb > this.clock.now()) {
       this.delayed.push({ jobId: job.id, priority: job.priority, order: nb });
       this.armDelayTimer();
     } else this.queue.push({ jobId: job.id, priority: job.priority, order }, job.spec.browser, job.spec.workerLabels);
@@ -375,7 +381,7 @@ export class Master {
     clearTimeout(this.delayTimer);
     // At most an hour at a time: Node fires a timer longer than 2^31 ms (~24.8 days) after 1 ms, which
     // for a runAt weeks ahead made the master re-arm every millisecond. Early wake-ups find nothing due and re-arm.
-    this.delayTimer = setTimeout(() => this.scheduleDispatch(), Math.min(MAX_DELAY_TIMER_MS, Math.max(0, next.order - Date.now()) + 1));
+    this.delayTimer = setTimeout(() => this.scheduleDispatch(), Math.min(MAX_DELAY_TIMER_MS, Math.max(0, next.order - this.clock.now()) + 1));
   }
 
   private clearPending(jobId: string) {
@@ -432,7 +438,8 @@ export class Master {
     if (!epoch || !this.ready) return;
     const now = Date.now();
     if (this.logDown && now < this.logDown.untilMs) return; // logLooksDown's timer comes back
-    for (let d = this.delayed.peek(); d && d.order <= now; d = this.delayed.peek()) {
+    const serverNow = this.clock.now();
+    for (let d = this.delayed.peek(); d && d.order <= serverNow; d = this.delayed.peek()) {
       this.delayed.pop();
       const job = this.state.jobs.get(d.jobId);
       if (job && isWaiting(job)) this.queue.push({ jobId: job.id, priority: job.priority, order: this.state.submitSeq.get(job.id) ?? 0 }, job.spec.browser, job.spec.workerLabels);
@@ -451,16 +458,17 @@ export class Master {
       const job = this.state.jobs.get(entry.jobId);
       // An unacknowledged assignment's job comes back once read back (confirm).
       if (!job || !isWaiting(job) || this.pendingJobs.has(job.id) || this.unconfirmed.has(job.id)) continue;
-      if (!isAssignable(job, now)) {
+      if (!isAssignable(job, serverNow)) {
         this.enqueue(job);
         continue;
       }
-      if (job.spec.expiresAt && Date.parse(job.spec.expiresAt) <= now) {
+      if (job.spec.expiresAt && Date.parse(job.spec.expiresAt) <= serverNow) {
         aside.push({ entry, spec: job.spec }); // recovery marks it dead
         continue;
       }
       const refusedBy = this.refused.get(job.id);
-      const cand = pickWorker(job, cands, now, this.cfg, refusedBy);
+      // Presence on the server's clock, which stamped the heartbeats.
+      const cand = pickWorker(job, cands, serverNow, this.cfg, refusedBy);
       if (!cand) {
         aside.push({ entry, spec: job.spec });
         // Without job-specific refusals no job of this placement fits anywhere now.
@@ -535,7 +543,7 @@ export class Master {
     if (refusal === undefined) return;
     // Straight to the next worker; once every worker refused, back off (refusals are not spent attempts, but each is a log entry).
     const exhausted = this.noteRefusal(job, workerId);
-    await this.apply(afterRefusal(this.state, job, workerId, refusal, exhausted, Date.now(), this.cfg), epoch);
+    await this.apply(afterRefusal(this.state, job, workerId, refusal, exhausted, this.clock.now(), this.cfg), epoch);
   }
 
   /**
@@ -710,6 +718,11 @@ export class Master {
   }
 
   /** The event stream's name. */
+  /** The NATS server's time now, as this master estimates it (what leases and notBefore times are on). */
+  serverNow(): number {
+    return this.clock.now();
+  }
+
   get eventStream(): string {
     return storeNames(this.cfg.prefix).events;
   }
@@ -745,7 +758,7 @@ export class Master {
     for (const id of this.unconfirmed.keys()) void this.confirm(id);
     if (this.queue.size > 0 || this.delayed.size > 0) this.scheduleDispatch();
     if (this.ready) {
-      const forgotten = forgetUnregistered(this.state, Date.now(), this.cfg);
+      const forgotten = forgetUnregistered(this.state, this.clock.now(), this.cfg);
       if (forgotten.length) this.log.warn({ workers: forgotten.slice(0, 20), count: forgotten.length }, "forgot silent workers that only ever sent heartbeats (never registered)");
     }
     const epoch = this.epoch;
@@ -889,7 +902,7 @@ export class Master {
   }
 
   private decideNow(asOfMs = Number.POSITIVE_INFINITY): Decision[] {
-    return decide(this.state, Math.min(this.decisionTime(), asOfMs), this.cfg, (id) => this.pendingJobs.has(id) || this.pendingWorkers.has(id), Math.max(this.leaderSinceMs, this.connectedSinceMs, this.awakeSinceMs));
+    return decide(this.state, Math.min(this.decisionTime(), asOfMs), this.cfg, (id) => this.pendingJobs.has(id) || this.pendingWorkers.has(id), this.clock.toServer(Math.max(this.leaderSinceMs, this.connectedSinceMs, this.awakeSinceMs)));
   }
 
   /**
@@ -903,7 +916,7 @@ export class Master {
     let last: [number, number];
     // What the streams hold when asked is what the fold will have seen: silences are judged as of then, not of when
     // the answer arrives (a slow link from NATS delivers the answer, and everything stored since, late).
-    const asOfMs = Date.now();
+    const asOfMs = this.clock.now();
     try {
       this.jsm ??= await this.js.jetstreamManager();
       const [ev, hb] = await Promise.all([this.jsm.streams.info(names.events), this.jsm.streams.info(names.heartbeats)]);
@@ -931,7 +944,7 @@ export class Master {
    * lags must not take its own lag for a silent worker or a lapsed lease.
    */
   private decisionTime(): number {
-    let t = Date.now();
+    let t = this.clock.now();
     if (this.eventsAt.behind) t = Math.min(t, this.eventsAt.timeMs);
     if (this.heartbeatsAt.behind) t = Math.min(t, this.heartbeatsAt.timeMs);
     return t;

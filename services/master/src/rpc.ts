@@ -121,7 +121,7 @@ export async function handleRetry(master: Master, m: Msg): Promise<AckReply> {
   try {
     await master.append("job.requeued", {
       jobId: job.id, attempt: job.attempt + 1, previousAttempt: job.attempt, ...(job.workerId ? { previousWorkerId: job.workerId } : {}),
-      reason: "redrive", notBefore: new Date().toISOString(), epoch,
+      reason: "redrive", notBefore: new Date(master.serverNow()).toISOString(), epoch,
     }, master.subjects.job(job.id, "requeued"));
   } catch (e) {
     if (isGuardConflict(e)) return changedMeanwhile(job.id, "redrive");

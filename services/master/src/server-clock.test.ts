@@ -1,0 +1,30 @@
+import { describe, expect, it } from "vitest";
+import { ServerClock } from "./server-clock.ts";
+
+describe("ServerClock", () => {
+  it("is the local clock until a message is seen, then the local clock plus the tightest recent offset", () => {
+    let local = 1_000_000;
+    const c = new ServerClock(30_000, () => local);
+    expect(c.now()).toBe(local);
+    // The server runs 20 s behind this process; deliveries take 5, 1 and 50 ms.
+    for (const latency of [5, 1, 50]) c.observe(local - 20_000 - latency);
+    expect(c.offset()).toBe(-20_001);
+    local += 10_000;
+    expect(c.now()).toBe(local - 20_001);
+    expect(c.toServer(local - 500)).toBe(local - 500 - 20_001);
+  });
+
+  it("follows a server clock set back within two windows, and keeps the last value when nothing arrives", () => {
+    let local = 0;
+    const c = new ServerClock(30_000, () => local);
+    c.observe(local + 60_000); // server 60 s ahead
+    expect(c.offset()).toBe(60_000);
+    local += 31_000;
+    c.observe(local + 2_000); // its clock was corrected
+    expect(c.offset()).toBe(60_000); // the previous window still holds the old value
+    local += 30_000;
+    expect(c.offset()).toBe(2_000);
+    local += 300_000; // silence: the last estimate stays
+    expect(c.offset()).toBe(2_000);
+  });
+});

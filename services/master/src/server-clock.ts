@@ -1,0 +1,54 @@
+/**
+ * The NATS server's clock as this process can know it. Every message a follower delivers carries the server's
+ * time of storing it; the master judges silences and leases (stamped with that time) against "now", which must be
+ * on the same clock: a master whose own clock ran 20 s ahead of the server declared every healthy worker lost.
+ *
+ * offset = server stamp − local time at receipt, for each delivered message. A delivery is never earlier than
+ * its store, so each is at most the true offset, and the largest recent one is the tightest (and never ahead of
+ * the server: deciding late is safe, deciding early requeues running jobs). Recent: the largest of the last one
+ * to two windows, so a server clock set back is followed; with nothing observed lately the last value holds.
+ * Pure: the local clock is a parameter.
+ */
+export class ServerClock {
+  private cur = Number.NEGATIVE_INFINITY;
+  private prev = Number.NEGATIVE_INFINITY;
+  private bucketStart: number;
+  private last = 0;
+
+  constructor(private readonly windowMs = 30_000, private readonly local: () => number = Date.now) {
+    this.bucketStart = local();
+  }
+
+  /** A message the server stored at `serverMs`, received now. */
+  observe(serverMs: number): void {
+    const now = this.local();
+    this.rotate(now);
+    this.cur = Math.max(this.cur, serverMs - now);
+  }
+
+  /** Server time minus local time, as estimated (0 before anything was observed). */
+  offset(): number {
+    this.rotate(this.local());
+    const m = Math.max(this.cur, this.prev);
+    if (m > Number.NEGATIVE_INFINITY) this.last = m;
+    return this.last;
+  }
+
+  /** The server's time now, as estimated. */
+  now(): number {
+    return this.local() + this.offset();
+  }
+
+  /** A local time (Date.now() taken earlier) on the server's clock. */
+  toServer(localMs: number): number {
+    return localMs + this.offset();
+  }
+
+  private rotate(now: number): void {
+    const steps = Math.floor((now - this.bucketStart) / this.windowMs);
+    if (steps <= 0) return;
+    this.prev = steps === 1 ? this.cur : Number.NEGATIVE_INFINITY;
+    this.cur = Number.NEGATIVE_INFINITY;
+    this.bucketStart += steps * this.windowMs;
+  }
+}

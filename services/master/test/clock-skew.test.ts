@@ -1,0 +1,54 @@
+import { fileURLToPath } from "node:url";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { startTestNats, waitFor, type TestNats } from "@troupe/tests/harness";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { FakeWorker } from "./fake-worker.ts";
+import { fakeWorker, fastEnv, foldJobs, readLog, spawnChild, submit, type Child } from "./helpers.ts";
+
+/**
+ * A master whose clock is not the NATS server's. Heartbeats and progress are stamped with the server's time;
+ * judged against a master clock 20 s ahead, every healthy worker was lost at once and every running job's
+ * lease lapsed (an attack run: jobs ran three times and ended dead). The master judges on the server's clock.
+ */
+
+const SKEW = fileURLToPath(new URL("./fixtures/skew-clock.mjs", import.meta.url));
+let nats: TestNats;
+let ui: NatsConnection;
+let worker: FakeWorker;
+let master: Child | undefined;
+
+beforeAll(async () => {
+  nats = await startTestNats({ init: true });
+  ui = await nats.connect("ui");
+  worker = await fakeWorker(nats, { id: "w-skew", slots: 1, behaviour: () => ({ kind: "hang" }), progressEveryMs: 100, heartbeatMs: 200 });
+});
+
+afterAll(async () => {
+  await master?.stop();
+  await worker?.stop({ deregister: true });
+  await nats?.stop();
+});
+
+describe("a master whose clock is not the NATS server's", () => {
+  it.each([20_000, -20_000])("keeps a heartbeating worker and a job whose progress renews its lease, its clock %i ms off (heartbeat 200 ms, lease 3 s)", async (skewMs) => {
+    await master?.stop();
+    master = spawnChild(["--import", SKEW, "bin/troupe.mjs", "master"], { ...nats.env(), ...fastEnv(`m-skew${skewMs > 0 ? "-ahead" : "-behind"}`), SKEW_MS: String(skewMs), TROUPE_LOG_LEVEL: "info" });
+    // A standby only takes over once the lease of the one before lapses (it stopped and gave it back: at once).
+    await waitFor("the master leading", () => master!.output().includes("became leader"), 30_000, 50);
+    const r = await submit(ui, { url: `https://example.com/skewed${skewMs}` });
+    if (!r.ok) throw new Error(r.error.message);
+    const status = async () => foldJobs(await readLog(ui)).jobs.get(r.jobId)?.status;
+    await waitFor("the job running", async () => (await status()) === "running", 30_000, 100).catch(async (e: Error) => Promise.reject(new Error(`${e.message}\n${master?.output().slice(-2000)}\n${JSON.stringify((await readLog(ui)).map((l) => l.event.type + " " + l.event.time))}`)));
+    const startedAt = Date.now();
+    // Progress stored for two leases after it started, read from the log (not the clock).
+    await waitFor("progress spanning two leases", async () => {
+      const last = (await readLog(ui)).filter((l) => l.event.type === "job.progress" && l.event.data.jobId === r.jobId).at(-1);
+      return last !== undefined && Date.parse(last.event.time) - startedAt > 6000;
+    }, 30_000, 200);
+    await worker.complete(r.jobId);
+    await waitFor("completed", async () => (await status()) === "completed", 20_000, 100);
+    const log = await readLog(ui);
+    const story = JSON.stringify(log.filter((l) => l.event.type !== "job.progress").map((l) => `${l.seq} ${l.event.type}`));
+    expect(log.filter((l) => (l.event.type === "worker.lost" || l.event.type === "job.requeued") && (l.event.type === "worker.lost" || l.event.data.jobId === r.jobId)), story).toEqual([]);
+  }, 90_000);
+});
