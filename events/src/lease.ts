@@ -10,13 +10,17 @@ export interface LeaseValue {
   expiresAtMs: number;
   /** Random per process: two processes given the same master id are still told apart. */
   token?: string;
+  /** The holder's lease length: a standby waits at least this long for a renewal before it takes over. */
+  leaseMs?: number;
 }
 
 /** The lease in a KV value, or null when it is not one (an unreadable lease is treated as free by the masters). */
 export function parseLease(text: string): LeaseValue | null {
   try {
     const v = JSON.parse(text) as Partial<LeaseValue>;
-    if (typeof v.holder === "string" && typeof v.expiresAtMs === "number") return { holder: v.holder, expiresAtMs: v.expiresAtMs, ...(typeof v.token === "string" ? { token: v.token } : {}) };
+    if (typeof v.holder === "string" && typeof v.expiresAtMs === "number") {
+      return { holder: v.holder, expiresAtMs: v.expiresAtMs, ...(typeof v.token === "string" ? { token: v.token } : {}), ...(typeof v.leaseMs === "number" && v.leaseMs > 0 ? { leaseMs: v.leaseMs } : {}) };
+    }
   } catch {
     // not JSON: no lease
   }

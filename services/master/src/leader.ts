@@ -31,6 +31,8 @@ export class LeaderLease {
   /** Set by stop(): an acquire still on its way when it gives up waiting must not make this process lead. */
   private stopped = false;
   private readonly token = randomBytes(9).toString("base64url");
+  /** The other holder's lease revision this standby has seen standing, and since when (monotonic ms). */
+  private standing?: { revision: number; sinceMono: number };
   /** `expiresAtMs` of renewals that got no answer since the last answered one: the only stored values this master may take up as its own. */
   private unanswered = new Set<number>();
   holder?: string;
@@ -42,10 +44,12 @@ export class LeaderLease {
     private log: Logger,
     private onChange: (s: LeaderState) => void,
     private key = LEADER_KEY,
+    /** This process's wall clock (tests give it a skew); how long a lease revision has stood is measured on the monotonic one. */
+    private now: () => number = Date.now,
   ) {}
 
   /** The epoch while this master holds a valid lease, else 0. */
-  currentEpoch(nowMs = Date.now()): number {
+  currentEpoch(nowMs = this.now()): number {
     return this.epoch > 0 && nowMs < this.validUntilMs ? this.epoch : 0;
   }
 
@@ -59,23 +63,23 @@ export class LeaderLease {
     if (this.busy) return;
     this.busy = true;
     try {
-      if (this.epoch > 0 && Date.now() >= this.validUntilMs) this.lose("lease lapsed before it could be renewed");
+      if (this.epoch > 0 && this.now() >= this.validUntilMs) this.lose("lease lapsed before it could be renewed");
       if (!canLead()) return;
       await this.acquireOrRenew();
     } catch (e) {
       this.log.warn({ err: (e as Error).message, ...(isStorageFull(e) ? { hint: STORAGE_FULL_HINT } : {}) }, "leader lease: KV unavailable");
-      if (this.epoch > 0 && Date.now() >= this.validUntilMs) this.lose("KV unavailable past the lease");
+      if (this.epoch > 0 && this.now() >= this.validUntilMs) this.lose("KV unavailable past the lease");
     } finally {
       this.busy = false;
     }
   }
 
   private async acquireOrRenew(): Promise<void> {
-    let startMs = Date.now();
+    let startMs = this.now();
     const value = () => this.encode(startMs + this.leaseMs);
     if (this.epoch > 0) {
       // A second try only right after taking up this master's own stored renewal.
-      for (let tries = 0; tries < 2; tries++, startMs = Date.now()) {
+      for (let tries = 0; tries < 2; tries++, startMs = this.now()) {
         try {
           this.revision = await this.kv.update(this.key, value(), this.revision);
           this.validUntilMs = startMs + this.leaseMs;
@@ -94,9 +98,14 @@ export class LeaderLease {
     } else {
       const held = parseLease(cur.string());
       this.holder = held?.holder;
-      // An unexpired lease is taken over only from this very process (a lease it lost track of): another one
-      // with the same master id, a restarted process or a twin, waits for it to lapse like any standby.
-      if (held && !this.isOwn(held) && held.expiresAtMs > startMs) return;
+      // Another holder's lease (a restarted process or a twin with this master id included) lapses when its revision
+      // has stood unrenewed for a whole lease, measured here: its expiresAtMs is on the holder's clock. Judged by it, a
+      // standby 60 s behind waited 65 s for a dead leader (an attack run), and one ahead would take a live leader's lease.
+      // Given back on a clean stop (0): free at once.
+      if (held && !this.isOwn(held) && held.expiresAtMs > 0) {
+        if (this.standing?.revision !== cur.revision) this.standing = { revision: cur.revision, sinceMono: performance.now() };
+        if (performance.now() - this.standing.sinceMono < Math.max(this.leaseMs, held.leaseMs ?? 0)) return;
+      }
       rev = await this.kv.update(this.key, value(), cur.revision);
     }
     if (this.stopped) {
@@ -128,7 +137,7 @@ export class LeaderLease {
   private async renewalFailed(e: Error, expiresAtMs: number): Promise<boolean> {
     if (isNatsOutage(e)) {
       this.unanswered.add(expiresAtMs);
-      this.log.warn({ epoch: this.epoch, err: e.message, validForMs: this.validUntilMs - Date.now() }, "leader lease: renewal not answered; keeping the lease while it lasts and trying again");
+      this.log.warn({ epoch: this.epoch, err: e.message, validForMs: this.validUntilMs - this.now() }, "leader lease: renewal not answered; keeping the lease while it lasts and trying again");
       return false;
     }
     const cur = await this.kv.get(this.key).catch(() => null);
@@ -144,7 +153,7 @@ export class LeaderLease {
 
   /** The lease value this process writes. */
   private encode(expiresAtMs: number): Uint8Array {
-    return new TextEncoder().encode(JSON.stringify({ holder: this.id, expiresAtMs, token: this.token } satisfies LeaseValue));
+    return new TextEncoder().encode(JSON.stringify({ holder: this.id, expiresAtMs, token: this.token, leaseMs: this.leaseMs } satisfies LeaseValue));
   }
 
   /** Written by this very process (id and token): not a twin given the same master id. */
@@ -170,8 +179,8 @@ export class LeaderLease {
     // Bounded: with NATS gone a renewal in flight waits out its whole request timeout, and a stop
     // (SIGTERM from `troupe up`, systemd) must not take longer than its grace. A release that
     // misses (a renewal landed meanwhile, or no answer) only means the lease lapses by itself.
-    const waitUntil = Date.now() + STOP_WAIT_MS;
-    while (this.busy && Date.now() < waitUntil) await new Promise((r) => setTimeout(r, 10));
+    const waitUntil = this.now() + STOP_WAIT_MS;
+    while (this.busy && this.now() < waitUntil) await new Promise((r) => setTimeout(r, 10));
     if (release && this.epoch > 0) {
       try {
         await this.kv.update(this.key, this.encode(0), this.revision, STOP_WAIT_MS);

@@ -117,6 +117,40 @@ describe("the leader lease through late answers", () => {
     await second.stop();
   });
 
+  it("a standby judges a lease by how long its revision stands, not by the holder's clock: 60 s behind it takes over a dead leader's within ~1⅓ leases, 60 s ahead it leaves a live leader's alone", async () => {
+    const nc = await nats.connect("master", "lease-skew");
+    const kv = await new Kvm(nc).open(storeNames("troupe").masterKv);
+    const LEASE = 1500;
+    const lead: LeaderState[] = [];
+    const ahead: LeaderState[] = [];
+    const behind: LeaderState[] = [];
+    const leader = new LeaderLease(kv, "m-on-time", LEASE, capturedLog().log, (s) => lead.push(s), "leader-skew");
+    const early = new LeaderLease(kv, "m-ahead", LEASE, capturedLog().log, (s) => ahead.push(s), "leader-skew", () => Date.now() + 60_000);
+    const late = new LeaderLease(kv, "m-behind", LEASE, capturedLog().log, (s) => behind.push(s), "leader-skew", () => Date.now() - 60_000);
+    await leader.tick(() => true);
+    expect(lead).toEqual([{ leader: true, epoch: expect.any(Number), holder: "m-on-time" }]);
+    // Three leases of renewals every third of one, the standby ticking as often: the one ahead never takes it.
+    const until = Date.now() + 3 * LEASE;
+    while (Date.now() < until) {
+      await leader.tick(() => true);
+      await early.tick(() => true);
+      await new Promise((r) => setTimeout(r, LEASE / 3));
+    }
+    expect(ahead).toEqual([]);
+    expect(lead).toHaveLength(1);
+    // The leader dies (no renewal, no release): the one behind takes over after about a lease, not after its 60 s.
+    const died = Date.now();
+    await waitFor("the standby behind to lead", async () => {
+      await late.tick(() => true);
+      return behind.length === 1;
+    }, 10_000, LEASE / 3);
+    expect(Date.now() - died).toBeLessThan(2 * LEASE);
+    expect(behind[0]).toEqual({ leader: true, epoch: expect.any(Number), holder: "m-behind" });
+    await late.stop();
+    await early.stop();
+    await nc.close();
+  });
+
   it("a lease won by a request still on its way when stop() gave up waiting is given back, and the stopped process never leads", async () => {
     const nc = await connectAs({ url: link.url, role: "master", dataDir: nats.dataDir, name: "m-lease-stopping", env: {} });
     const direct = await nats.connect("master", "lease-reader-2");
