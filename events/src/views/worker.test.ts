@@ -75,6 +75,8 @@ describe("worker view", () => {
     const lost = ev("worker.lost", { workerId: "w", lastSeen: at(t).toISOString(), epoch: 1, jobIds: [] }, at(t + 5000));
     expect(foldAll([reg(at(t)), hb("online", 1, at(t + 1000)), lost]).status).toBe("lost");
     expect(foldAll([reg(at(t)), hb("online", 1, at(t + 1000)), lost, hb("online", 1, at(t + 9000))]).status).toBe("online");
+    // Lost while busy: it shows no jobs (they were requeued elsewhere), not its last heartbeat's.
+    expect(foldAll([reg(at(t)), hb("busy", 1, at(t + 1000)), lost])).toMatchObject({ status: "lost", currentJobs: 0, jobIds: [] });
     const dereg = ev("worker.deregistered", { workerId: "w", instanceId: "i" }, at(t + 2000));
     expect(foldAll([reg(at(t)), dereg, hb("online", 1, at(t + 3000))]).status).toBe("offline");
     expect(foldAll([reg(at(t)), ev("worker.draining", { workerId: "w", instanceId: "i" }, at(t + 2000))]).status).toBe("draining");

@@ -182,6 +182,11 @@ function derive(w: WorkerView): WorkerView {
   w.network = hb?.network ?? 0;
   const finished = w.jobsCompleted + w.jobsFailed;
   w.status = deriveWorkerStatus(w);
+  // A lost or departed worker runs nothing: its last heartbeat's jobs were requeued (lost) or finished (a stop drains).
+  if (w.status === "lost" || w.status === "offline") {
+    w.currentJobs = 0;
+    w.jobIds = [];
+  }
   w.successRate = finished === 0 ? 0 : (w.jobsCompleted / finished) * 100;
   w.averageJobDuration = w.durationCount === 0 ? 0 : w.durationSum / w.durationCount;
   w.averageResponseTime = w.responseTimeCount === 0 ? 0 : w.responseTimeSum / w.responseTimeCount;
