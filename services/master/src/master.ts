@@ -85,6 +85,10 @@ export const stallToleranceMs = (tickMs: number) => Math.max(250, tickMs);
 /** How long silence-based decisions wait for the fold to reach what the streams held (else: the next tick). */
 const CATCH_UP_MS = 2000;
 
+/** How often a worker is told again to stop an attempt it still lists; how many such reminders are kept. */
+const STALE_CANCEL_EVERY_MS = 10_000;
+const STALE_CANCELS_KEPT = 10_000;
+
 export class Master {
   readonly state: MasterState = emptyState();
   readonly counters: Counters = newCounters();
@@ -139,6 +143,8 @@ export class Master {
   private heartbeatsSeq = 0;
   /** Silence-based decisions waiting for the fold to reach what the streams held when they were made. */
   private confirming?: Promise<void>;
+  /** Stale attempts a worker was told to stop (`jobId:attempt`), until when not to tell it again. */
+  private readonly staleCancels = new Map<string, number>();
   /** The NATS server's clock, which stamps every message: leases and silences are judged on it, not on this process's. */
   private readonly clock = new ServerClock();
   /** Since when this master has been leading and connected: silence before it is no evidence (`decide`). */
@@ -283,6 +289,7 @@ export class Master {
     const wasFull = w ? w.held.size >= w.maxSlots : true;
     applyHeartbeat(this.state, r.value, timeMs);
     this.unreachable.delete(r.value.data.workerId);
+    if (this.heartbeatsCaughtUp && m.info.pending === 0) this.cancelStaleAttempts(r.value.data.workerId, r.value.data.jobIds);
     // A worker that just joined (or came back) may take waiting jobs.
     if (wasFull && this.queue.size > 0) this.scheduleDispatch();
   }
@@ -717,12 +724,12 @@ export class Master {
     this.logDownTimer = setTimeout(() => this.scheduleDispatch(), waitMs + 1);
   }
 
-  /** The event stream's name. */
   /** The NATS server's time now, as this master estimates it (what leases and notBefore times are on). */
   serverNow(): number {
     return this.clock.now();
   }
 
+  /** The event stream's name. */
   get eventStream(): string {
     return storeNames(this.cfg.prefix).events;
   }
@@ -737,6 +744,30 @@ export class Master {
   /** A request to a worker, answered within the assignment timeout. */
   request(subject: string, body: string, headers?: ReturnType<typeof natsHeaders>) {
     return this.appender.requests.request(subject, body, { timeoutMs: this.cfg.assignTimeoutMs, ...(headers ? { headers } : {}) });
+  }
+
+  /**
+   * Tells a worker to stop attempts the log has taken from it, which its heartbeat still lists: a worker paused past
+   * its lease (or lost and back) ran its old attempts to their end beside the new ones, twice the side effects, and
+   * its slots stayed full (an attack run). At most once per STALE_CANCEL_EVERY_MS per attempt; only for jobs the
+   * master still holds in full (a finished job's attempt history is not kept: that run's end is fenced out).
+   */
+  private cancelStaleAttempts(workerId: string, jobIds: readonly string[]) {
+    if (!this.isLeader || !this.ready || jobIds.length === 0) return;
+    const now = Date.now();
+    for (const jobId of jobIds) {
+      const job = this.state.jobs.get(jobId);
+      if (!job || this.pendingJobs.has(jobId)) continue;
+      if ((job.status === "assigned" || job.status === "running") && job.workerId === workerId) continue;
+      const rec = job.history.findLast((a) => a.workerId === workerId);
+      if (!rec) continue;
+      const key = `${jobId}:${rec.attempt}`;
+      if ((this.staleCancels.get(key) ?? 0) > now) continue;
+      if (this.staleCancels.size >= STALE_CANCELS_KEPT) for (const [k, until] of this.staleCancels) if (until <= now) this.staleCancels.delete(k);
+      this.staleCancels.set(key, now + STALE_CANCEL_EVERY_MS);
+      this.log.info({ workerId, jobId, attempt: rec.attempt, current: job.attempt }, "worker still runs an attempt the log took from it; telling it to stop");
+      void this.cancelOnWorker(workerId, jobId, rec.attempt, `attempt ${rec.attempt} was taken from this worker (${job.status === "completed" ? "the job ended" : "its lease lapsed or the worker was taken for lost"}); it must not run on`);
+    }
   }
 
   async cancelOnWorker(workerId: string, jobId: string, attempt: number, reason: string): Promise<void> {

@@ -141,6 +141,18 @@ describe("cancel and drain", () => {
     expect(await command(ui, "jobs.cancel", { jobId: running })).toMatchObject({ ok: false, error: { code: "conflict" } });
   });
 
+  it("tells a worker to stop an attempt the log took from it while its heartbeats still list it (a worker paused past its lease ran it on beside the new one)", async () => {
+    const w = await fakeWorker(nats, { id: "w-stale", slots: 1, labels: ["stale-test"], behaviour: () => ({ kind: "hang" }), progressEveryMs: 100 });
+    workers.push(w);
+    const id = jobIdOf(await submit(ui, { url: "https://example.com/stale-attempt", workerLabels: ["stale-test"] }));
+    await waitFor("running", () => job(id)?.status === "running", 30_000);
+    // What the master appends when the lease lapses; the worker did not hear of it and goes on.
+    await master.master.append("job.requeued", { jobId: id, attempt: 2, previousAttempt: 1, previousWorkerId: "w-stale", reason: "lease-expired", notBefore: new Date(Date.now() + 60_000).toISOString(), epoch: master.master.epoch }, master.master.subjects.job(id, "requeued"));
+    await waitFor("the worker told to stop attempt 1", () => w.cancels.some((c) => c.jobId === id && c.attempt === 1), 30_000);
+    expect(w.cancels.find((c) => c.jobId === id)?.reason).toMatch(/attempt 1 was taken from this worker/);
+    expect(await command(ui, "jobs.cancel", { jobId: id })).toEqual({ ok: true });
+  });
+
   it("tells the worker of a cancel recorded without it (the canceller saw the job queued while its assignment was on its way)", async () => {
     // A job an earlier test left waiting (on a loaded machine) may come here first: it completes and takes no slot for long.
     const w = await fakeWorker(nats, { id: "w-cancel-race", slots: 2, behaviour: (j) => (j.spec.url?.endsWith("/cancel-race") ? { kind: "hang" } : { kind: "complete" }), progressEveryMs: 100 });
