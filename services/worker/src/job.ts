@@ -4,7 +4,7 @@ import type { HTTPRequest, Page } from "puppeteer-core";
 import { BrowserGone, type BrowserPool, type ContextLease } from "./browser-pool.ts";
 import { applyFingerprint } from "./fingerprint.ts";
 import { pageTitle } from "./steps.ts";
-import { executeScenario, ScenarioFailure, type ScenarioProgress, type ScenarioResult } from "./scenario-run.ts";
+import { executeScenario, ref, ScenarioFailure, type ScenarioProgress, type ScenarioResult } from "./scenario-run.ts";
 import { fitCompleted, fitFailed, jsonBytes, MAX_SCREENSHOTS, type FailedData } from "./event-fit.ts";
 import { startEgressProxy, type EgressProxy, type EgressProxyOptions } from "./egress-proxy.ts";
 import { createTargetGuard, type TargetGuard, type TargetPolicy } from "./ssrf.ts";
@@ -165,6 +165,14 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
   aborted.catch(() => {});
   const timer = setTimeout(() => abort(new JobAbort("timeout", `hard timeout: the attempt ran for ${spec.timeoutMs} ms`, true)), spec.timeoutMs);
 
+  // The lease is renewed from the start, not from the first step: a browser context slow to come (a stalled
+  // browser, a proxy that takes its time) let the lease lapse and the job ran twice (an attack run). The
+  // scenario's own ticks take over at its first step.
+  const scenarioSteps = jobSteps(spec);
+  const keepalive = scenarioSteps.length > 0 ? setInterval(() => {
+    if (!controller.signal.aborted && !ended) deps.report.progress({ progress: 0, currentStep: ref(scenarioSteps[0]!, 0), stepsDone: 0, stepsTotal: scenarioSteps.length, elapsedMs: Date.now() - startedAt });
+  }, deps.progressEveryMs ?? 5000) : undefined;
+
   const work = async () => {
     const guard = createTargetGuard(deps.policy);
     let lastBlocked: string | undefined;
@@ -211,8 +219,8 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
       });
     }
     await applyFingerprint(page, lease.context, spec.fingerprint);
-    const steps = jobSteps(spec);
-    const result = await executeScenario(steps, {
+    clearInterval(keepalive);
+    const result = await executeScenario(scenarioSteps, {
       page,
       signal: controller.signal,
       guard,
@@ -257,6 +265,7 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
       await startedReport;
       const durationMs = Date.now() - startedAt;
       clearTimeout(timer);
+      clearInterval(keepalive);
       await lease?.release();
       const dataBytes = jsonBytes(result.data);
       if (dataBytes > DATA_BUDGET_BYTES) {
@@ -279,6 +288,7 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
       return outcome;
     } catch (e) {
       clearTimeout(timer);
+      clearInterval(keepalive);
       const known = e instanceof JobAbort || e instanceof ScenarioFailure || e instanceof ResultTooLarge || e instanceof ProxyRefused || e instanceof BrowserGone;
       const err = known
         ? { message: e.message, code: e.code, retryable: e.retryable, ...(e instanceof ScenarioFailure ? { step: e.step } : {}) }

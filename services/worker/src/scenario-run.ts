@@ -32,7 +32,7 @@ export interface ScenarioOptions {
   progressEveryMs?: number;
 }
 
-const ref = (step: Step, index: number): StepRef => ({ index, type: step.type, ...(step.name ? { name: step.name } : {}) });
+export const ref = (step: Step, index: number): StepRef => ({ index, type: step.type, ...(step.name ? { name: step.name } : {}) });
 
 /** Puppeteer timeouts and network errors may pass on a retry; other failures say so themselves. */
 export function classify(e: unknown): { code: string; retryable: boolean; message: string } {

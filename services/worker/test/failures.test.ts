@@ -337,3 +337,26 @@ describe("browser crash", () => {
     expect(open.pool.activePid).not.toBe(pid);
   });
 });
+
+describe("the lease before the first step", () => {
+  it("is renewed while the browser context is slow to come (Chromium stopped): progress at 0 % every tick, then the job runs", async () => {
+    const w = await startTestWorker(nats, { TROUPE_ALLOW_PRIVATE_TARGETS: "true", TROUPE_WORKER_NAME: "Worker Node Slow Context" });
+    try {
+      const pid = w.pool.activePid!;
+      expect(pid).toBeGreaterThan(0);
+      process.kill(pid, "SIGSTOP"); // the context cannot be made while it is stopped
+      let id = "";
+      try {
+        id = await assign(w, { url: pages.url("/form") }, "slow-context");
+        // The test worker ticks every 300 ms: renewals come while no step can start.
+        await waitFor("two progress events before the first step", () => events.of("job.progress", (e) => e.data.jobId === id && e.data.stepsDone === 0 && e.data.progress === 0).length >= 2, 10_000);
+        expect(events.of("job.progress", (e) => e.data.jobId === id && (e.data.stepsDone ?? 0) > 0)).toEqual([]);
+      } finally {
+        process.kill(pid, "SIGCONT");
+      }
+      expect((await events.final(id)).type).toBe("job.completed");
+    } finally {
+      await w.stop("test over");
+    }
+  });
+});
