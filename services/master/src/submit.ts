@@ -26,6 +26,9 @@ export function buildSubmitBody(v: Pick<Values, "url" | "priority" | "browser" |
       throw new UsageError(`${file} ${why}: ${parsed.error.message}`);
     }
     body = parsed.value;
+    // A Chrome DevTools Recorder export (or a bare step list object) as saved: its steps at the top, as the Submit
+    // page takes it pasted. Read as the job's scenario (it was refused as "title: unknown property").
+    if (Array.isArray(body.steps) && body.scenario === undefined && body.url === undefined) body = { scenario: body };
   } else if (v.url === undefined) {
     throw new UsageError("give a job file or --url");
   }

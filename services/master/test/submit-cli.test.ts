@@ -64,7 +64,7 @@ describe("troupe submit", () => {
     expect(foldJobs(await readLog(master.master.nc)).jobs.get(ok.output.split("\n")[0] ?? "")?.tags).toEqual(["from-file"]);
     const bad = join(dir, "bad.json");
     writeFileSync(bad, JSON.stringify({ url: "https://example.com", maxAttempts: 99 }));
-    const jobs = master.master.state.jobs.size + master.master.state.finished.size;
+    let jobs = master.master.state.jobs.size + master.master.state.finished.size;
     const r = await troupeSubmit(bad);
     expect(r.code).toBe(2);
     expect(r.output).toMatch(/maxAttempts/);
@@ -75,6 +75,13 @@ describe("troupe submit", () => {
     const tooDeep = await troupeSubmit(deep);
     expect(tooDeep.code).toBe(2);
     expect(tooDeep.output).toMatch(/deep\.json is refused: payload nests objects and arrays deeper than \d+ levels/);
+    // A Recorder export as saved (title and steps at the top) is the job's scenario.
+    const recording = join(dir, "recording.json");
+    writeFileSync(recording, JSON.stringify({ title: "a recording", steps: [{ type: "navigate", url: "https://example.com/recorded" }] }));
+    const rec = await troupeSubmit(recording);
+    expect(rec.code, rec.output).toBe(0);
+    expect(foldJobs(await readLog(master.master.nc)).jobs.get(rec.output.split("\n")[0] ?? "")?.spec.scenario).toMatchObject({ title: "a recording" });
+    jobs += 1;
     const bom = join(dir, "bom.json");
     writeFileSync(bom, `\uFEFF${JSON.stringify({ url: "https://example.com/bom" })}`);
     expect((await troupeSubmit(bom)).code).toBe(0);
