@@ -25,6 +25,7 @@ export interface LeaderState {
 export class LeaderLease {
   private revision = 0;
   private epoch = 0;
+  /** Until when (monotonic ms, performance.now()) this master may decide. */
   private validUntilMs = 0;
   private timer?: NodeJS.Timeout;
   private busy = false;
@@ -49,8 +50,8 @@ export class LeaderLease {
   ) {}
 
   /** The epoch while this master holds a valid lease, else 0. */
-  currentEpoch(nowMs = this.now()): number {
-    return this.epoch > 0 && nowMs < this.validUntilMs ? this.epoch : 0;
+  currentEpoch(): number {
+    return this.epoch > 0 && performance.now() < this.validUntilMs ? this.epoch : 0;
   }
 
   start(canLead: () => boolean): void {
@@ -63,12 +64,12 @@ export class LeaderLease {
     if (this.busy) return;
     this.busy = true;
     try {
-      if (this.epoch > 0 && this.now() >= this.validUntilMs) this.lose("lease lapsed before it could be renewed");
+      if (this.epoch > 0 && performance.now() >= this.validUntilMs) this.lose("lease lapsed before it could be renewed");
       if (!canLead()) return;
       await this.acquireOrRenew();
     } catch (e) {
       this.log.warn({ err: (e as Error).message, ...(isStorageFull(e) ? { hint: STORAGE_FULL_HINT } : {}) }, "leader lease: KV unavailable");
-      if (this.epoch > 0 && this.now() >= this.validUntilMs) this.lose("KV unavailable past the lease");
+      if (this.epoch > 0 && performance.now() >= this.validUntilMs) this.lose("KV unavailable past the lease");
     } finally {
       this.busy = false;
     }
@@ -76,13 +77,16 @@ export class LeaderLease {
 
   private async acquireOrRenew(): Promise<void> {
     let startMs = this.now();
+    // How long this master may decide is measured on the monotonic clock (a wall clock stepped back would have
+    // stretched it past the lease a standby waits out); the value written says the wall-clock expiry for readers.
+    let startMono = performance.now();
     const value = () => this.encode(startMs + this.leaseMs);
     if (this.epoch > 0) {
       // A second try only right after taking up this master's own stored renewal.
-      for (let tries = 0; tries < 2; tries++, startMs = this.now()) {
+      for (let tries = 0; tries < 2; tries++, startMs = this.now(), startMono = performance.now()) {
         try {
           this.revision = await this.kv.update(this.key, value(), this.revision);
-          this.validUntilMs = startMs + this.leaseMs;
+          this.validUntilMs = startMono + this.leaseMs;
           this.unanswered.clear();
           return;
         } catch (e) {
@@ -115,7 +119,7 @@ export class LeaderLease {
     }
     this.revision = rev;
     this.epoch = rev;
-    this.validUntilMs = startMs + this.leaseMs;
+    this.validUntilMs = startMono + this.leaseMs;
     this.holder = this.id;
     this.log.info({ epoch: rev }, "became leader");
     this.onChange({ leader: true, epoch: rev, holder: this.id });
@@ -137,7 +141,7 @@ export class LeaderLease {
   private async renewalFailed(e: Error, expiresAtMs: number): Promise<boolean> {
     if (isNatsOutage(e)) {
       this.unanswered.add(expiresAtMs);
-      this.log.warn({ epoch: this.epoch, err: e.message, validForMs: this.validUntilMs - this.now() }, "leader lease: renewal not answered; keeping the lease while it lasts and trying again");
+      this.log.warn({ epoch: this.epoch, err: e.message, validForMs: Math.round(this.validUntilMs - performance.now()) }, "leader lease: renewal not answered; keeping the lease while it lasts and trying again");
       return false;
     }
     const cur = await this.kv.get(this.key).catch(() => null);

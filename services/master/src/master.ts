@@ -13,7 +13,7 @@ import { LeaderLease } from "./leader.ts";
 import { newCounters, renderMetrics, type Counters } from "./metrics.ts";
 import { BrowserQueues, JobQueue, type QueueEntry } from "./queue.ts";
 import { afterRefusal, decide, forgetUnregistered, type Decision, type RecoveryConfig } from "./recovery.ts";
-import { ServerClock } from "./server-clock.ts";
+import { earliestNow, monoNow, ServerClock } from "./server-clock.ts";
 import { canRun, pickWorker, type Candidate } from "./scheduler.ts";
 import { decodeSnapshot, encodeSnapshotSliced, resumeFrom, snapshotDue } from "./snapshot.ts";
 import { applyEvent, applyHeartbeat, assignmentInstance, emptyState, finishedGuardSeq, type MasterState, type WorkerView } from "./state.ts";
@@ -145,8 +145,11 @@ export class Master {
   private confirming?: Promise<void>;
   /** Stale attempts a worker was told to stop (`jobId:attempt`), until when not to tell it again. */
   private readonly staleCancels = new Map<string, number>();
-  /** The NATS server's clock, which stamps every message: leases and silences are judged on it, not on this process's. */
-  private readonly clock = new ServerClock();
+  /** The NATS server's clock as each stream's deliveries tell it (each stream's leader stamps its messages): leases and
+   *  silences are judged on it, not on this process's. */
+  private readonly eventsClock = new ServerClock();
+  private readonly heartbeatsClock = new ServerClock();
+  private readonly clock = { now: () => earliestNow([this.eventsClock, this.heartbeatsClock]), toServer: (monoMs: number) => monoMs - monoNow() + earliestNow([this.eventsClock, this.heartbeatsClock]) };
   /** Since when this master has been leading and connected: silence before it is no evidence (`decide`). */
   private leaderSinceMs = 0;
   private connectedSinceMs = 0;
@@ -203,7 +206,7 @@ export class Master {
     // A lost connection (a nats-server restart, a network cut) hid the workers' heartbeats and progress from this master.
     const statuses = (this.statuses = this.nc.status() as AsyncIterable<Status> & { stop?: () => void });
     void (async () => {
-      for await (const s of statuses) if (s.type === "disconnect" || s.type === "reconnect") this.connectedSinceMs = Date.now();
+      for await (const s of statuses) if (s.type === "disconnect" || s.type === "reconnect") this.connectedSinceMs = monoNow();
     })();
     const startSeq = this.cfg.snapshotEvery ? await this.loadSnapshot() : undefined;
     this.followers.push(await follow(this.nc, this.js, { stream: names.events, deliver: "all", ...(startSeq !== undefined ? { startSeq } : {}), onMessage: (m) => this.onEventMessage(m), onCaughtUp: () => { this.eventsCaughtUp = true; check(); }, onSeeing: (on) => this.seeing(names.events, on), log: this.log }));
@@ -215,7 +218,7 @@ export class Master {
     }, "state rebuilt from the log");
     const kv = await new Kvm(this.nc).open(names.masterKv);
     this.lease = new LeaderLease(kv, this.cfg.id, this.cfg.leaderLeaseMs, this.log, (s) => {
-      if (s.leader) this.leaderSinceMs = Date.now();
+      if (s.leader) this.leaderSinceMs = monoNow();
       for (const f of this.leaderListeners) f(s.leader, s.epoch);
       if (s.leader) this.scheduleDispatch();
     });
@@ -228,7 +231,7 @@ export class Master {
   private seeing(stream: string, on: boolean) {
     if (on) this.blindFollowers.delete(stream);
     else this.blindFollowers.add(stream);
-    this.connectedSinceMs = Date.now();
+    this.connectedSinceMs = monoNow();
   }
 
   /** Stops deciding, hands the lease over, stops following. */
@@ -261,7 +264,7 @@ export class Master {
     if (!this.eventsCaughtUp) this.counters.startReplayedEvents++;
     this.eventsSeq = m.seq;
     // Live deliveries only: a replayed message's stamp says nothing of the server's clock now.
-    if (this.eventsCaughtUp && m.info.pending === 0) this.clock.observe(Math.floor(m.info.timestampNanos / 1e6));
+    if (this.eventsCaughtUp && m.info.pending === 0) this.eventsClock.observe(Math.floor(m.info.timestampNanos / 1e6));
     this.eventsAt = { timeMs: Math.floor(m.info.timestampNanos / 1e6), behind: m.info.pending > 0 };
     const r = decodeEvent(m.subject, m.data, { subjects: this.subjects });
     if (!r.ok) {
@@ -282,7 +285,7 @@ export class Master {
     }
     const timeMs = Math.floor(m.info.timestampNanos / 1e6);
     this.heartbeatsAt = { timeMs, behind: m.info.pending > 0 };
-    if (this.heartbeatsCaughtUp && m.info.pending === 0) this.clock.observe(timeMs);
+    if (this.heartbeatsCaughtUp && m.info.pending === 0) this.heartbeatsClock.observe(timeMs);
     this.heartbeatsProcessed++;
     this.heartbeatLagMs = Math.max(0, this.clock.now() - timeMs);
     const w = this.state.workers.get(r.value.data.workerId);
@@ -714,7 +717,7 @@ export class Master {
    */
   private logLooksDown(e: Error) {
     const now = Date.now();
-    this.connectedSinceMs = now;
+    this.connectedSinceMs = monoNow();
     const d = this.logDown;
     if (d && now < d.untilMs) return;
     const waitMs = d ? Math.min(LOG_DOWN_MAX_WAIT_MS, d.waitMs * 2) : LOG_DOWN_FIRST_WAIT_MS;
@@ -758,15 +761,19 @@ export class Master {
     for (const jobId of jobIds) {
       const job = this.state.jobs.get(jobId);
       if (!job || this.pendingJobs.has(jobId)) continue;
-      if ((job.status === "assigned" || job.status === "running") && job.workerId === workerId) continue;
-      const rec = job.history.findLast((a) => a.workerId === workerId);
-      if (!rec) continue;
-      const key = `${jobId}:${rec.attempt}`;
-      if ((this.staleCancels.get(key) ?? 0) > now) continue;
-      if (this.staleCancels.size >= STALE_CANCELS_KEPT) for (const [k, until] of this.staleCancels) if (until <= now) this.staleCancels.delete(k);
-      this.staleCancels.set(key, now + STALE_CANCEL_EVERY_MS);
-      this.log.info({ workerId, jobId, attempt: rec.attempt, current: job.attempt }, "worker still runs an attempt the log took from it; telling it to stop");
-      void this.cancelOnWorker(workerId, jobId, rec.attempt, `attempt ${rec.attempt} was taken from this worker (${job.status === "completed" ? "the job ended" : "its lease lapsed or the worker was taken for lost"}); it must not run on`);
+      const holds = (job.status === "assigned" || job.status === "running") && job.workerId === workerId;
+      // The heartbeat names the job, not the attempt: every attempt this worker was given and did not refuse, but
+      // its current one. Offered the job again while it still ran an old attempt, it refused each offer (`duplicate`),
+      // and the newest attempt in its name was one of those, which it does not run (a review).
+      for (const rec of job.history) {
+        if (rec.workerId !== workerId || rec.requeueReason === "worker-refused" || (holds && rec.attempt === job.attempt)) continue;
+        const key = `${jobId}:${rec.attempt}`;
+        if ((this.staleCancels.get(key) ?? 0) > now) continue;
+        if (this.staleCancels.size >= STALE_CANCELS_KEPT) for (const [k, until] of this.staleCancels) if (until <= now) this.staleCancels.delete(k);
+        this.staleCancels.set(key, now + STALE_CANCEL_EVERY_MS);
+        this.log.info({ workerId, jobId, attempt: rec.attempt, current: job.attempt }, "worker still runs an attempt the log took from it; telling it to stop");
+        void this.cancelOnWorker(workerId, jobId, rec.attempt, `attempt ${rec.attempt} is no longer this worker's: the log gave the job attempt ${job.attempt}; it must not run on`);
+      }
     }
   }
 
@@ -783,7 +790,7 @@ export class Master {
   // ---- recovery --------------------------------------------------------------
 
   private tick() {
-    this.noticeStall(Date.now());
+    this.noticeStall(monoNow());
     this.releaseWaiters(Date.now());
     if (this.ready) for (const id of this.state.needSpec) void this.readSpec(id);
     for (const id of this.unconfirmed.keys()) void this.confirm(id);
@@ -844,11 +851,11 @@ export class Master {
           why = (e as Error).message;
         }
         if (why) {
-          this.connectedSinceMs = Date.now();
+          this.connectedSinceMs = monoNow();
           if (!this.leaderless.has(stream)) this.log.warn({ stream, why }, "a stream cannot store anything right now; silence is no evidence until it can");
           this.leaderless.add(stream);
         } else if (this.leaderless.delete(stream)) {
-          this.connectedSinceMs = Date.now();
+          this.connectedSinceMs = monoNow();
           this.log.info({ stream }, "the stream has a leader again");
         }
       }
@@ -958,15 +965,23 @@ export class Master {
       return;
     }
     const deadline = Date.now() + CATCH_UP_MS;
-    while (this.eventsSeq < last[0] || this.heartbeatsSeq < last[1]) {
-      if (Date.now() > deadline || this.stopping) {
-        this.log.info({ folded: [this.eventsSeq, this.heartbeatsSeq], stored: last }, "the fold is behind the streams; silence-based decisions wait");
-        return;
+    // The fold's place in the event log: a start from a snapshot at the log's end delivers nothing, and its place is
+    // the snapshot's (a review: no worker was ever declared lost on an idle pool after such a start).
+    const eventsAt = () => Math.max(this.eventsSeq, this.state.appliedSeq);
+    let asOf = asOfMs;
+    while (eventsAt() < last[0] || this.heartbeatsSeq < last[1]) {
+      if (this.stopping) return;
+      if (Date.now() > deadline) {
+        // Saturated (a large pool's heartbeats): still decide, as of the stamps of what it has read from each stream —
+        // a master late on every tick must go on declaring the dead lost.
+        asOf = Math.min(asOf, ...[this.eventsAt.timeMs, this.heartbeatsAt.timeMs].filter((t) => t > 0));
+        this.log.info({ folded: [eventsAt(), this.heartbeatsSeq], stored: last, asOf: new Date(asOf).toISOString() }, "the fold is behind the streams; deciding as of what it has read");
+        break;
       }
       await new Promise((r) => setTimeout(r, 10));
     }
     if (this.epoch !== epoch || !this.ready) return;
-    for (const d of this.decideNow(asOfMs)) void this.apply(d, epoch);
+    for (const d of this.decideNow(asOf)) void this.apply(d, epoch);
   }
 
   /**

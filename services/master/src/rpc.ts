@@ -53,9 +53,9 @@ export async function handleSubmit(master: Master, m: Msg): Promise<SubmitReply>
   if (cmd.value.proxy?.password !== undefined && !secretsKey) {
     return err("invalid", `this master has no ${SECRETS_KEY_VAR} to seal the proxy password with (passwords are never logged in clear): run \`troupe nats\` once to add one to credentials.env, or set ${SECRETS_KEY_VAR}`, "proxy.password");
   }
-  // Already expired by the clock that judges it (this master's): it would only be recorded to be declared dead.
-  if (cmd.value.expiresAt !== undefined && Date.parse(cmd.value.expiresAt) <= Date.now()) {
-    return err("invalid", `expiresAt ${cmd.value.expiresAt} is already past (the master's clock reads ${new Date().toISOString()})`, "expiresAt");
+  // Already expired by the clock that judges it (the NATS server's, as the master reads it): it would only be recorded to be declared dead.
+  if (cmd.value.expiresAt !== undefined && Date.parse(cmd.value.expiresAt) <= master.serverNow()) {
+    return err("invalid", `expiresAt ${cmd.value.expiresAt} is already past (the NATS server's clock reads ${new Date(master.serverNow()).toISOString()})`, "expiresAt");
   }
   // The worker applies the bypass list with Chromium's rules; one it cannot read is refused here, not at the worker.
   const badRule = bypassListError(cmd.value.proxy?.bypass);

@@ -7,15 +7,21 @@
  * its store, so each is at most the true offset, and the largest recent one is the tightest (and never ahead of
  * the server: deciding late is safe, deciding early requeues running jobs). Recent: the largest of the last one
  * to two windows, so a server clock set back is followed; with nothing observed lately the last value holds.
- * Pure: the local clock is a parameter.
+ * The local clock is a monotonic one on the wall clock's scale (a wall clock stepped by NTP or a VM resume moved
+ * every estimate by the step for a window: a step of 20 s ahead declared healthy workers lost; a review). Pure:
+ * the local clock is a parameter.
  */
+
+/** Milliseconds on the wall clock's scale that never step (the process's start time plus its monotonic clock). */
+export const monoNow = (): number => performance.timeOrigin + performance.now();
 export class ServerClock {
   private cur = Number.NEGATIVE_INFINITY;
   private prev = Number.NEGATIVE_INFINITY;
   private bucketStart: number;
   private last = 0;
+  private seen = false;
 
-  constructor(private readonly windowMs = 30_000, private readonly local: () => number = Date.now) {
+  constructor(private readonly windowMs = 30_000, private readonly local: () => number = monoNow) {
     this.bucketStart = local();
   }
 
@@ -24,6 +30,12 @@ export class ServerClock {
     const now = this.local();
     this.rotate(now);
     this.cur = Math.max(this.cur, serverMs - now);
+    this.seen = true;
+  }
+
+  /** Whether any delivery was observed yet. */
+  get observed(): boolean {
+    return this.seen;
   }
 
   /** Server time minus local time, as estimated (0 before anything was observed). */
@@ -39,7 +51,7 @@ export class ServerClock {
     return this.local() + this.offset();
   }
 
-  /** A local time (Date.now() taken earlier) on the server's clock. */
+  /** A local time (monoNow() taken earlier) on the server's clock. */
   toServer(localMs: number): number {
     return localMs + this.offset();
   }
@@ -51,4 +63,15 @@ export class ServerClock {
     this.cur = Number.NEGATIVE_INFINITY;
     this.bucketStart += steps * this.windowMs;
   }
+}
+
+/**
+ * The server time now as the clocks of several streams say it: the smallest (deciding late is the safe side), of
+ * those that observed anything; the local clock when none did. In a cluster each stream's leader stamps its own
+ * messages, and two members' clocks may differ.
+ */
+export function earliestNow(clocks: readonly ServerClock[], local: () => number = monoNow): number {
+  let t = Number.POSITIVE_INFINITY;
+  for (const c of clocks) if (c.observed) t = Math.min(t, c.now());
+  return t === Number.POSITIVE_INFINITY ? local() : t;
 }

@@ -12,6 +12,7 @@ import { fakeWorker, fastEnv, foldJobs, readLog, spawnChild, submit, type Child 
  */
 
 const SKEW = fileURLToPath(new URL("./fixtures/skew-clock.mjs", import.meta.url));
+const STEP = fileURLToPath(new URL("./fixtures/skew-step.mjs", import.meta.url));
 let nats: TestNats;
 let ui: NatsConnection;
 let worker: FakeWorker;
@@ -50,5 +51,27 @@ describe("a master whose clock is not the NATS server's", () => {
     const log = await readLog(ui);
     const story = JSON.stringify(log.filter((l) => l.event.type !== "job.progress").map((l) => `${l.seq} ${l.event.type}`));
     expect(log.filter((l) => (l.event.type === "worker.lost" || l.event.type === "job.requeued") && (l.event.type === "worker.lost" || l.event.data.jobId === r.jobId)), story).toEqual([]);
+  }, 90_000);
+
+  it("keeps them when its wall clock steps 20 s ahead while it runs (an NTP step, a VM resume)", async () => {
+    await master?.stop();
+    const startedAt = Date.now();
+    master = spawnChild(["--import", STEP, "bin/troupe.mjs", "master"], { ...nats.env(), ...fastEnv("m-step"), STEP_MS: "20000", STEP_AFTER_MS: "5000", TROUPE_LOG_LEVEL: "info" });
+    await waitFor("the master leading", () => master!.output().includes("became leader"), 30_000, 50);
+    const r = await submit(ui, { url: "https://example.com/stepped" });
+    if (!r.ok) throw new Error(r.error.message);
+    const status = async () => foldJobs(await readLog(ui)).jobs.get(r.jobId)?.status;
+    await waitFor("the job running", async () => (await status()) === "running", 30_000, 100);
+    // Progress stored for two leases past the step (5 s after the master started), read from the log.
+    await waitFor("progress two leases past the step", async () => {
+      const last = (await readLog(ui)).filter((l) => l.event.type === "job.progress" && l.event.data.jobId === r.jobId).at(-1);
+      return last !== undefined && Date.parse(last.event.time) - startedAt > 5000 + 6000;
+    }, 30_000, 200);
+    await worker.complete(r.jobId);
+    await waitFor("completed", async () => (await status()) === "completed", 20_000, 100);
+    const log = await readLog(ui);
+    const story = JSON.stringify(log.filter((l) => l.event.type !== "job.progress").map((l) => `${l.seq} ${l.event.type}`));
+    expect(log.filter((l) => l.event.type === "worker.lost" || (l.event.type === "job.requeued" && l.event.data.jobId === r.jobId)), story).toEqual([]);
+    expect(master.output()).not.toMatch(/lost leadership/);
   }, 90_000);
 });

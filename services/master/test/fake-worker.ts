@@ -81,6 +81,8 @@ export class FakeWorker {
       const c = decodeCommand("worker.cancel", body);
       if (!c.ok) return { ok: false, error: { code: "invalid", message: c.error.message } };
       this.cancels.push(c.value);
+      // As the real worker: only the attempt it runs (another is not-found, and what it runs goes on).
+      if (this.running.get(c.value.jobId)?.attempt !== c.value.attempt) return { ok: false, error: { code: "not-found", message: `attempt ${c.value.attempt} of ${c.value.jobId} does not run here` } };
       this.running.delete(c.value.jobId);
       return { ok: true };
     }));

@@ -149,7 +149,7 @@ describe("cancel and drain", () => {
     // What the master appends when the lease lapses; the worker did not hear of it and goes on.
     await master.master.append("job.requeued", { jobId: id, attempt: 2, previousAttempt: 1, previousWorkerId: "w-stale", reason: "lease-expired", notBefore: new Date(Date.now() + 60_000).toISOString(), epoch: master.master.epoch }, master.master.subjects.job(id, "requeued"));
     await waitFor("the worker told to stop attempt 1", () => w.cancels.some((c) => c.jobId === id && c.attempt === 1), 30_000);
-    expect(w.cancels.find((c) => c.jobId === id)?.reason).toMatch(/attempt 1 was taken from this worker/);
+    expect(w.cancels.find((c) => c.jobId === id)?.reason).toMatch(/attempt 1 is no longer this worker.s: the log gave the job attempt 2/);
     expect(await command(ui, "jobs.cancel", { jobId: id })).toEqual({ ok: true });
   });
 
