@@ -362,24 +362,24 @@ export class Worker {
     msg.respond(json(reply));
   }
 
+  /** Decodes a drain or resume request; a malformed one is answered `invalid` and counted (undefined then). */
+  private ackCommand<N extends "worker.drain" | "worker.resume">(name: N, msg: Msg): Command<N> | undefined {
+    const d = decodeCommand(name, msg.data);
+    if (d.ok) return d.value;
+    this.invalidCommands++;
+    msg.respond(json({ ok: false, error: errorBody("invalid", d.error.message) } satisfies AckReply));
+    return undefined;
+  }
+
   private onDrain(msg: Msg): void {
-    const d = decodeCommand("worker.drain", msg.data);
-    if (!d.ok) {
-      this.invalidCommands++;
-      msg.respond(json({ ok: false, error: errorBody("invalid", d.error.message) } satisfies AckReply));
-      return;
-    }
-    void this.drain(d.value.reason ?? "drain requested").catch((e: Error) => this.log.error({ err: e.message }, "drain failed"));
+    const cmd = this.ackCommand("worker.drain", msg);
+    if (!cmd) return;
+    void this.drain(cmd.reason ?? "drain requested").catch((e: Error) => this.log.error({ err: e.message }, "drain failed"));
     msg.respond(json({ ok: true } satisfies AckReply));
   }
 
   private onResume(msg: Msg): void {
-    const d = decodeCommand("worker.resume", msg.data);
-    if (!d.ok) {
-      this.invalidCommands++;
-      msg.respond(json({ ok: false, error: errorBody("invalid", d.error.message) } satisfies AckReply));
-      return;
-    }
+    if (!this.ackCommand("worker.resume", msg)) return;
     void this.resume().then((reply) => msg.respond(json(reply)));
   }
 

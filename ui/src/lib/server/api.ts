@@ -61,23 +61,17 @@ export const getWorker: RequestHandler = ({ params }) =>
     return json({ success: true, worker: workerDto(w, Date.now(), cfg.suspectAfterMs), series: reads().workerSeries(id) });
   });
 
-export const drainWorker: RequestHandler = ({ params, request }) =>
+/** `POST /api/workers/:id/drain|resume`: the body (optional) validated as the command, the worker id from the path. */
+const workerAction = (name: "workers.drain" | "workers.resume"): RequestHandler => ({ params, request }) =>
   api(async () => {
     const { cfg, nats } = context();
     const body = await optionalBody(request, cfg.maxBodyBytes);
-    const cmd = validate("workers.drain", { ...body, workerId: idParam(params.id, "worker") });
-    await ack(nats, cfg, "workers.drain", cmd);
+    await ack(nats, cfg, name, validate(name, { ...body, workerId: idParam(params.id, "worker") }));
     return json({ success: true });
   });
 
-export const resumeWorker: RequestHandler = ({ params, request }) =>
-  api(async () => {
-    const { cfg, nats } = context();
-    const body = await optionalBody(request, cfg.maxBodyBytes);
-    const cmd = validate("workers.resume", { ...body, workerId: idParam(params.id, "worker") });
-    await ack(nats, cfg, "workers.resume", cmd);
-    return json({ success: true });
-  });
+export const drainWorker = workerAction("workers.drain");
+export const resumeWorker = workerAction("workers.resume");
 
 export const listJobs: RequestHandler = ({ url }) =>
   api(async () => {
