@@ -145,6 +145,11 @@ export class Master {
   private confirming?: Promise<void>;
   /** Stale attempts a worker was told to stop (`jobId:attempt`), until when not to tell it again. */
   private readonly staleCancels = new Map<string, number>();
+  /** Stale attempts whose end was read (`jobId:attempt`), oldest first. */
+  private readonly endedStale = new Set<string>();
+  /** Jobs each worker's latest heartbeat lists; workers listing each job. */
+  private readonly listing = new Map<string, Set<string>>();
+  private readonly listedBy = new Map<string, Set<string>>();
   /** The NATS server's clock as each stream's deliveries tell it (each stream's leader stamps its messages): leases and
    *  silences are judged on it, not on this process's. */
   private readonly eventsClock = new ServerClock();
@@ -305,6 +310,12 @@ export class Master {
       const jobId = (e.data as { jobId: string }).jobId;
       const p = this.pendingJobs.get(jobId);
       if (p?.untilSeq !== undefined && seq >= p.untilSeq) this.clearPending(jobId);
+    }
+    // A worker's end of an attempt: it is done with the job, whatever its last heartbeat listed (a retry may go back
+    // to it at once); a fenced-out attempt's end also means no reminder to stop it.
+    if (e.type === "job.completed" || e.type === "job.failed") {
+      if (res.ok) this.unlist(e.data.jobId, e.data.workerId);
+      else this.staleEnded(e.data.jobId, e.data.workerId, e.data.attempt);
     }
     if (!res.ok) {
       this.log.info({ seq, type: e.type, reason: res.reason, detail: res.detail }, "rejected a job event (fencing)");
@@ -477,12 +488,15 @@ export class Master {
         continue;
       }
       const refusedBy = this.refused.get(job.id);
+      // Not a worker that still runs an older attempt of it (its heartbeat lists the job): it would refuse.
+      const busyWith = this.listedBy.get(job.id);
+      const exclude = busyWith?.size ? new Set([...(refusedBy ?? []), ...busyWith]) : refusedBy;
       // Presence on the server's clock, which stamped the heartbeats.
-      const cand = pickWorker(job, cands, serverNow, this.cfg, refusedBy);
+      const cand = pickWorker(job, cands, serverNow, this.cfg, exclude);
       if (!cand) {
         aside.push({ entry, spec: job.spec });
-        // Without job-specific refusals no job of this placement fits anywhere now.
-        if (!refusedBy?.size) blocked.add(next.key);
+        // Without job-specific exclusions (refusals, a worker still on an older attempt) no job of this placement fits anywhere now.
+        if (!exclude?.size) blocked.add(next.key);
         misses++;
         continue;
       }
@@ -756,18 +770,22 @@ export class Master {
    * master still holds in full (a finished job's attempt history is not kept: that run's end is fenced out).
    */
   private cancelStaleAttempts(workerId: string, jobIds: readonly string[]) {
+    this.noteListing(workerId, jobIds);
     if (!this.isLeader || !this.ready || jobIds.length === 0) return;
     const now = Date.now();
     for (const jobId of jobIds) {
       const job = this.state.jobs.get(jobId);
       if (!job || this.pendingJobs.has(jobId)) continue;
-      const holds = (job.status === "assigned" || job.status === "running") && job.workerId === workerId;
-      // The heartbeat names the job, not the attempt: every attempt this worker was given and did not refuse, but
-      // its current one. Offered the job again while it still ran an old attempt, it refused each offer (`duplicate`),
-      // and the newest attempt in its name was one of those, which it does not run (a review).
+      // It runs the job's current attempt: a worker runs one attempt of a job at a time (it refuses another as
+      // `duplicate`), so no older one runs beside it (an attack saw reminders every 10 s for the whole new attempt).
+      if ((job.status === "assigned" || job.status === "running") && job.workerId === workerId) continue;
+      // The heartbeat names the job, not the attempt: every attempt this worker was given and did not refuse.
+      // Offered the job again while it still ran an old attempt, it refused each offer (`duplicate`), and the
+      // newest attempt in its name was one of those, which it does not run (a review).
       for (const rec of job.history) {
-        if (rec.workerId !== workerId || rec.requeueReason === "worker-refused" || (holds && rec.attempt === job.attempt)) continue;
+        if (rec.workerId !== workerId || rec.requeueReason === "worker-refused") continue;
         const key = `${jobId}:${rec.attempt}`;
+        if (this.endedStale.has(key)) continue;
         if ((this.staleCancels.get(key) ?? 0) > now) continue;
         if (this.staleCancels.size >= STALE_CANCELS_KEPT) for (const [k, until] of this.staleCancels) if (until <= now) this.staleCancels.delete(k);
         this.staleCancels.set(key, now + STALE_CANCEL_EVERY_MS);
@@ -775,6 +793,36 @@ export class Master {
         void this.cancelOnWorker(workerId, jobId, rec.attempt, `attempt ${rec.attempt} is no longer this worker's: the log gave the job attempt ${job.attempt}; it must not run on`);
       }
     }
+  }
+
+  /** Which jobs each worker's latest heartbeat lists, and the other way round: a job is not offered to a worker
+   *  that still runs an older attempt of it (it would refuse as `duplicate`, and each refusal spent an attempt number). */
+  private noteListing(workerId: string, jobIds: readonly string[]) {
+    const before = this.listing.get(workerId);
+    if (!before?.size && jobIds.length === 0) return;
+    for (const id of before ?? []) this.listedBy.get(id)?.delete(workerId);
+    const now = new Set(jobIds);
+    for (const id of now) {
+      let by = this.listedBy.get(id);
+      if (!by) this.listedBy.set(id, (by = new Set()));
+      by.add(workerId);
+    }
+    for (const id of before ?? []) if (this.listedBy.get(id)?.size === 0) this.listedBy.delete(id);
+    if (now.size) this.listing.set(workerId, now);
+    else this.listing.delete(workerId);
+  }
+
+  /** A fenced-out attempt's end was read: it runs no more. */
+  private staleEnded(jobId: string, workerId: string, attempt: number) {
+    if (this.endedStale.size >= STALE_CANCELS_KEPT) this.endedStale.delete(this.endedStale.values().next().value as string);
+    this.endedStale.add(`${jobId}:${attempt}`);
+    this.unlist(jobId, workerId);
+  }
+
+  private unlist(jobId: string, workerId: string) {
+    const by = this.listedBy.get(jobId);
+    if (by?.delete(workerId) && by.size === 0) this.listedBy.delete(jobId);
+    this.listing.get(workerId)?.delete(jobId);
   }
 
   async cancelOnWorker(workerId: string, jobId: string, attempt: number, reason: string): Promise<void> {

@@ -20,4 +20,21 @@ describe("an attempt a worker runs on after the log took it", () => {
     expect(w.running.has(id)).toBe(false);
     await command(s.ui, "jobs.cancel", { jobId: id });
   }, 40_000);
+
+  it("is not offered again to the worker still running an older attempt of it, and no reminder follows once the worker runs its current attempt", async () => {
+    const w = await fakeWorker(s.nats, { id: "w-stale-2", slots: 2, heartbeatMs: 1000, labels: ["stale-2"], behaviour: () => ({ kind: "hang" }) });
+    s.workers.push(w);
+    const id = jobIdOf(await submit(s.ui, { url: "https://example.com/stale-2", maxAttempts: 3, workerLabels: ["stale-2"] }));
+    // Attempt 1's lease lapses (no progress); the new attempt goes to this worker only once it stopped attempt 1
+    // (its heartbeat no longer lists the job): offered before, it would refuse as `duplicate` (an attack run).
+    const second = await waitFor("a later attempt offered to the worker", () => w.requests.find((r) => r.jobId === id && r.attempt > 1), 30_000);
+    expect(w.cancels.some((c) => c.jobId === id && c.attempt === 1)).toBe(true);
+    await waitFor("the later attempt running", () => w.running.get(id)?.attempt === second.attempt, 10_000);
+    // Three more heartbeats folded while it runs its current attempt: no reminder about attempt 1.
+    const told = w.cancels.length;
+    const beats = s.master.master.heartbeatsProcessed;
+    await waitFor("three heartbeats folded", () => s.master.master.heartbeatsProcessed >= beats + 3, 10_000);
+    expect(w.cancels.length).toBe(told);
+    await command(s.ui, "jobs.cancel", { jobId: id });
+  }, 40_000);
 });

@@ -76,7 +76,7 @@ export const resumeWorker = workerAction("workers.resume");
 export const listJobs: RequestHandler = ({ url }) =>
   api(async () => {
     const { reads } = context();
-    checkQuery(url, ["status", "q", "workerId", "limit", "cursor"], "several statuses go comma-separated in one: status=failed,dead");
+    checkQuery(url, ["status", "q", "workerId", "limit", "cursor"], { status: "several statuses go comma-separated in one: status=failed,dead" });
     // One status, or several comma-separated (failed,dead); a blank one among them is an error, not "every job".
     const raw = url.searchParams.get("status");
     const statuses = raw ? raw.split(",") : [];

@@ -98,11 +98,11 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
  * Refuses a query parameter the endpoint does not take, or one given twice: a filter with a typo (`stauts=dead`)
  * or a second value (`status=failed&status=dead`) was ignored, and the answer held every job.
  */
-export function checkQuery(url: URL, allowed: readonly string[], several = ""): void {
+export function checkQuery(url: URL, allowed: readonly string[], hints: Record<string, string> = {}): void {
   const seen = new Set<string>();
   for (const name of url.searchParams.keys()) {
     if (!allowed.includes(name)) throw new ApiError("invalid", `${name.slice(0, 64)}: not a parameter of this endpoint (it takes ${allowed.join(", ")})`, name.slice(0, 64));
-    if (seen.has(name)) throw new ApiError("invalid", `${name}: given more than once${several ? ` (${several})` : ""}`, name);
+    if (seen.has(name)) throw new ApiError("invalid", `${name}: given more than once${hints[name] ? ` (${hints[name]})` : ""}`, name);
     seen.add(name);
   }
 }
