@@ -20,6 +20,29 @@ const LOCAL_LABEL = "local";
 const RESTART_FIRST_MS = 1000;
 const RESTART_MAX_MS = 30_000;
 const RESTART_STABLE_MS = 60_000;
+/** The waits between starts of one child (a service or nats-server) that keeps exiting on its own. */
+class RestartBackoff {
+  private waitMs = RESTART_FIRST_MS;
+  private startedAt = Date.now();
+  started(): void {
+    this.startedAt = Date.now();
+  }
+  /** It exited: one that ran a while starts again soon. */
+  exited(): void {
+    if (Date.now() - this.startedAt >= RESTART_STABLE_MS) this.waitMs = RESTART_FIRST_MS;
+  }
+  /** The wait before the next try (the one after is twice as long, up to the cap). */
+  next(): number {
+    const w = this.waitMs;
+    this.waitMs = Math.min(w * 2, RESTART_MAX_MS);
+    return w;
+  }
+  /** What next() gives, for a message. */
+  get upcoming(): number {
+    return this.waitMs;
+  }
+}
+
 const host = { pattern: /^[A-Za-z0-9.:-]+$/, patternHelp: "an IP address or host name" };
 
 export const command = defineCommand({
@@ -133,17 +156,17 @@ A service or nats-server that dies on its own is started again (after 1 s, doubl
      *  reconnects by itself, so the stack carries on instead of stopping whole (and its jobs wait, not lost). */
     const superviseNats = async (first: RunningNatsServer) => {
       let current = first;
-      let waitMs = RESTART_FIRST_MS;
+      const backoff = new RestartBackoff();
       for (;;) {
-        const startedAt = Date.now();
+        backoff.started();
         const code = await Promise.race([current.exited, stopping.then(() => "stopping" as const)]);
         if (shuttingDown || code === "stopping") return;
-        if (Date.now() - startedAt >= RESTART_STABLE_MS) waitMs = RESTART_FIRST_MS;
-        say(`nats-server exited unexpectedly (code ${code}); starting it again in ${waitMs / 1000} s (the services reconnect by themselves)`);
+        backoff.exited();
+        say(`nats-server exited unexpectedly (code ${code}); starting it again in ${backoff.upcoming / 1000} s (the services reconnect by themselves)`);
         for (;;) {
+          const waitMs = backoff.next();
           await Promise.race([new Promise((r) => setTimeout(r, waitMs).unref()), stopping]);
           if (shuttingDown) return;
-          waitMs = Math.min(waitMs * 2, RESTART_MAX_MS);
           const starting = startNats();
           natsStarting = starting;
           try {
@@ -152,7 +175,7 @@ A service or nats-server that dies on its own is started again (after 1 s, doubl
             break;
           } catch (e) {
             if (shuttingDown) return;
-            say(`nats-server did not start again: ${(e as Error).message}; trying again in ${waitMs / 1000} s`);
+            say(`nats-server did not start again: ${(e as Error).message}; trying again in ${backoff.upcoming / 1000} s`);
           } finally {
             natsStarting = undefined;
           }
@@ -188,23 +211,23 @@ A service or nats-server that dies on its own is started again (after 1 s, doubl
       // A service that exits on its own is started again, as a supervisor would: a worker exits 1 for that when its
       // NATS connection is closed for good, and a projector stops on a full disk; under `up` they stayed down.
       const run = (name: string, args: string[], extra: NodeJS.ProcessEnv = {}) => {
-        let waitMs = RESTART_FIRST_MS;
+        const backoff = new RestartBackoff();
         const start = () => {
-          const startedAt = Date.now();
+          backoff.started();
           const p = startProcess(name, process.execPath, [TROUPE, ...args], { ...env, ...extra }, logFor(name));
           procs.push(p);
           void p.exited.then((code) => {
             if (shuttingDown) return;
             procs.splice(procs.indexOf(p), 1);
             // One that ran a while starts again soon; one that keeps dying waits longer each time.
-            if (Date.now() - startedAt >= RESTART_STABLE_MS) waitMs = RESTART_FIRST_MS;
+            backoff.exited();
+            const waitMs = backoff.next();
             say(`${name} exited unexpectedly (code ${code}); starting it again in ${waitMs / 1000} s`);
             const t = setTimeout(() => {
               restarts.delete(t);
               if (!shuttingDown) start();
             }, waitMs);
             restarts.add(t);
-            waitMs = Math.min(waitMs * 2, RESTART_MAX_MS);
           });
           return p;
         };

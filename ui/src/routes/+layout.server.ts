@@ -1,7 +1,8 @@
-import { masterStatus, type MasterStatus } from "@troupe/events";
+import { masterStatus } from "@troupe/events";
 import { loadCredential } from "@troupe/events/node";
 import type { LiveSettings } from "$lib/live/live.svelte.ts";
 import { context } from "$lib/server/context.ts";
+import { within } from "$lib/server/pages.ts";
 import type { LayoutServerLoad } from "./$types";
 
 /** Every page gets the read-only `live` credentials to follow NATS over WebSocket (hooks enforce the token first). */
@@ -20,22 +21,10 @@ export const load: LayoutServerLoad = async ({ locals, url, depends }) => {
     liveError = (e as Error).message;
   }
   const projectorReady = locals.authenticated ? context().reads().ready() : true;
-  const master = locals.authenticated ? await masterNow() : null;
+  // Null when NATS cannot say in time: the page renders without the masters' status.
+  const master = locals.authenticated ? await within(async () => masterStatus(await context().nats.masterLease(), Date.now()), LEASE_READ_MS) : null;
   return { live, liveError, projectorReady, master, dbPath: cfg.dbPath, suspectAfterMs: cfg.suspectAfterMs, retireAfterMs: cfg.retireAfterMs, loginEnabled: Boolean(cfg.token), serverNowMs: Date.now() };
 };
 
 /** How long a page waits for the lease before it renders without the masters' status. */
 const LEASE_READ_MS = 1000;
-
-/** Whether a master leads, from its lease; null when NATS cannot say in time (the page is not held up for it). */
-async function masterNow(): Promise<MasterStatus | null> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    const lease = await Promise.race([context().nats.masterLease(), new Promise<never>((_, rej) => (timer = setTimeout(() => rej(new Error("timeout")), LEASE_READ_MS)))]);
-    return masterStatus(lease, Date.now());
-  } catch {
-    return null;
-  } finally {
-    clearTimeout(timer);
-  }
-}

@@ -1,6 +1,5 @@
-import type { StorageUse } from "@troupe/events";
 import { context } from "$lib/server/context.ts";
-import { pageLoad } from "$lib/server/pages.ts";
+import { pageLoad, within } from "$lib/server/pages.ts";
 import type { PageServerLoad } from "./$types";
 
 /** How long the Overview waits for JetStream's storage figures before it renders without them. */
@@ -8,7 +7,7 @@ const STORAGE_READ_MS = 1000;
 
 export const load: PageServerLoad = async ({ depends }) => {
   depends("troupe:overview");
-  const storage = await storageNow();
+  const storage = await within(() => context().nats.storage(), STORAGE_READ_MS);
   return pageLoad(() => {
     const r = context().reads();
     return {
@@ -22,15 +21,3 @@ export const load: PageServerLoad = async ({ depends }) => {
     };
   });
 };
-
-/** JetStream's storage use; null when NATS cannot say in time (the page is not held up for it). */
-async function storageNow(): Promise<StorageUse | null> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([context().nats.storage(), new Promise<never>((_, rej) => (timer = setTimeout(() => rej(new Error("timeout")), STORAGE_READ_MS)))]);
-  } catch {
-    return null;
-  } finally {
-    clearTimeout(timer);
-  }
-}

@@ -10,3 +10,15 @@ export function pageLoad<T>(run: () => T): T {
     throw e;
   }
 }
+
+/** What a read gives within `ms`, or null when it fails or takes longer: a page is not held up by a slow or absent NATS. */
+export async function within<T>(read: () => Promise<T>, ms: number): Promise<T | null> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([read(), new Promise<never>((_, rej) => (timer = setTimeout(() => rej(new Error("timeout")), ms)))]);
+  } catch {
+    return null;
+  } finally {
+    clearTimeout(timer);
+  }
+}
