@@ -16,7 +16,7 @@ afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
 describe("troupe up --demo", () => {
   it("starts nats, master, projector, UI and a worker with prefixed logs, runs demo jobs, and stops everything on SIGINT", async () => {
-    const [nats, ws, mon, ui, demo] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
+    const [nats, ws, mon, ui, demo] = await freshPorts(5);
     // A data dir that does not exist yet, as on a first run.
     const child = spawn(process.execPath, [TROUPE, "up", "--demo", "--workers", "1", "--data-dir", join(dataDir, "first-run"), "--nats-host", "127.0.0.1",
       "--nats-port", String(nats), "--ws-port", String(ws), "--monitor-port", String(mon), "--ui-port", String(ui), "--demo-port", String(demo), "--demo-rate", "120", "--heartbeat-ms", "1000"], {
@@ -65,7 +65,7 @@ describe("troupe up --demo", () => {
   }, 420_000);
 
   it("refuses to start when a port it needs is taken, naming the port and the flag, and starts nothing", async () => {
-    const [nats, ws, mon, ui] = [await freePort(), await freePort(), await freePort(), await freePort()];
+    const [nats, ws, mon, ui] = await freshPorts(4);
     const taken = createServer();
     await new Promise<void>((r) => taken.listen(ui, "127.0.0.1", () => r()));
     const dir = mkdtempSync(join(tmpdir(), "troupe-up-port-"));
@@ -104,7 +104,7 @@ describe("troupe up --demo", () => {
   }, 300_000);
 
   it("runs the whole stack under another subject prefix (--prefix acme) without the shared worker user: NATS permissions follow it, the local worker runs as its own user, demo jobs complete", async () => {
-    const demo = await freePort();
+    const [demo] = await freshPorts(1);
     const up = await startBareUp("troupe-up-prefix-", { keepStdout: true, args: ["--prefix", "acme", "--no-shared-worker-user", "--workers", "1", "--demo", "--demo-port", String(demo), "--demo-rate", "300", "--heartbeat-ms", "1000"] });
     try {
       await up.dashboard();
@@ -192,9 +192,25 @@ describe("troupe up --demo", () => {
   }, 300_000);
 });
 
+/**
+ * Free ports, none handed out before in this file: the OS may give a port that was just closed again (a run drew the
+ * same one for --ws-port and --ui-port), and `up` refuses two flags naming one port.
+ */
+const handedOut = new Set<number>();
+async function freshPorts(n: number): Promise<number[]> {
+  const out: number[] = [];
+  while (out.length < n) {
+    const p = await freePort();
+    if (handedOut.has(p)) continue;
+    handedOut.add(p);
+    out.push(p);
+  }
+  return out;
+}
+
 /** `troupe up --workers 0` (unless `args` say otherwise) on free ports in a fresh data dir; stdout kept in `output()` or only drained. */
 async function startBareUp(dirPrefix: string, o: { keepStdout: boolean; args?: string[] }) {
-  const [nats, ws, mon, ui] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const [nats, ws, mon, ui] = await freshPorts(4);
   const dir = mkdtempSync(join(tmpdir(), dirPrefix));
   // A flag given twice is refused: --workers 0 only when the caller gives none.
   const workers = o.args?.includes("--workers") ? [] : ["--workers", "0"];
