@@ -176,9 +176,15 @@ describe("drain in process", () => {
       for (let i = 0; i < 10; i++) {
         expect(await Promise.all([ask("drain"), ask("resume")])).toEqual([{ ok: true }, { ok: true }]);
         const resumedAt = Date.now();
-        // A heartbeat the worker made after the resume, and the master past it: whatever was stored before is folded.
+        // The resume's registration folded (the two streams are followed apart: a heartbeat can be folded first), and a
+        // heartbeat the worker made after the resume, the master past it: whatever was stored before is folded.
+        const regs = await waitFor("the resume's registration", () => {
+          const r = events.of("worker.registered", (e) => e.data.workerId === "wn-drain-05");
+          return r.length >= i + 2 ? r : undefined;
+        }, 10_000);
+        await waitFor("the master to fold it", () => (seen()?.registeredEventMs ?? 0) >= Date.parse(regs.at(-1)!.time), 10_000);
         const fresh = await events.wait("worker.heartbeat", (e) => e.data.workerId === "wn-drain-05" && Date.parse(e.time) > resumedAt && e.data.status !== "draining", 10_000);
-        await waitFor("the master to fold it", () => (seen()?.lastSeenMs ?? 0) >= Date.parse(fresh.time), 10_000);
+        await waitFor("the master to fold the heartbeat", () => (seen()?.lastSeenMs ?? 0) >= Date.parse(fresh.time), 10_000);
         expect(seen()?.lifecycle, `cycle ${i}`).toBe("online");
       }
     } finally {
