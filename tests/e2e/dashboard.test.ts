@@ -621,7 +621,9 @@ describe("REST API", () => {
     expect(w.name).toBe("Worker Node E2E 01");
     expect(w.type).toBe("puppeteer");
     expect(typeof w.version).toBe("string");
-    expect(["online", "busy"]).toContain(w.status);
+    // A live worker's status: this stack calls a heartbeat 200 ms late suspect, which a loaded machine produces (CI did);
+    // the Workers page test covers the turns between them.
+    expect(["online", "busy", "suspect"]).toContain(w.status);
     expect(Number.isInteger(w.currentJobs)).toBe(true);
     expect(w.maxJobs).toBe(2);
     expect(Array.isArray(w.jobIds)).toBe(true);
