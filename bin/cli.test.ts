@@ -1,7 +1,12 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { main } from "./cli.ts";
 import { COMMANDS } from "./registry.ts";
-import { createEvent, encodeEvent, subjects, type TroupeEvent } from "@troupe/events";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createEvent, encodeEvent, subjectOf, subjects, type EventData, type EventType, type TroupeEvent } from "@troupe/events";
+import { newGenerationPath, swapIn } from "../services/projector/src/db-file.ts";
+import { openWriterDb, ReadModelWriter, type RawMessage } from "../services/projector/src/writer.ts";
 import { formatLine, parseSince } from "./commands/tail-format.ts";
 
 let out: string[];
@@ -92,6 +97,56 @@ describe("retry and cancel", () => {
     err.length = 0;
     expect(await main(["cancel", "--status", "queued", "--search", " "])).toBe(2);
     expect(err.join("\n")).toMatch(/--search: the search is blank/);
+  });
+});
+
+describe("jobs and workers from the read models", () => {
+  /** A real read-model file with one queued, one cancelled and one dead job, and a worker that has finished none. */
+  function readModels(): string {
+    const path = join(mkdtempSync(join(tmpdir(), "troupe-cli-jobs-")), "rm.sqlite");
+    const gen = newGenerationPath(path);
+    const w = new ReadModelWriter(openWriterDb(gen, "live"), { subjects, seriesRetentionMs: 3600_000, clockMs: Date.now });
+    swapIn(path, gen);
+    const t0 = Date.now() - 60_000;
+    let seq = 0;
+    const msg = <T extends EventType>(type: T, data: EventData<T>): RawMessage => {
+      const e = createEvent(type, data, "t", new Date(t0 + seq * 1000)) as TroupeEvent;
+      return { seq: ++seq, subject: subjectOf(e), data: encodeEvent(e), publishedMs: t0 + seq * 1000 };
+    };
+    const spec = { url: "https://e.com/x", priority: 5, maxAttempts: 3, timeoutMs: 60_000 };
+    w.applyBatch("TROUPE_EVENTS", [
+      msg("worker.registered", {
+        workerId: "w-new", instanceId: "i1", name: "new", type: "puppeteer", ip: "10.0.0.1", port: 3002, version: "1",
+        capabilities: { maxConcurrentJobs: 2, memory: 1024, cpu: 2, supportedBrowsers: [] },
+      }),
+      msg("job.submitted", { jobId: "j-queued", spec }), msg("job.submitted", { jobId: "j-cancelled", spec }), msg("job.submitted", { jobId: "j-dead", spec }),
+      msg("job.cancelled", { jobId: "j-cancelled", epoch: 0 }), msg("job.dead", { jobId: "j-dead", reason: "expired", attempts: 0, epoch: 0 }),
+    ]);
+    w.db.close();
+    return path;
+  }
+
+  it("takes several statuses comma-separated, as the API and retry/cancel --status do; a bad one is a usage error naming it", async () => {
+    const db = readModels();
+    expect(await main(["jobs", "--db", db, "--status", "cancelled,dead", "--json"])).toBe(0);
+    const ids = (JSON.parse(out.join("\n")) as { jobs: { id: string }[] }).jobs.map((j) => j.id).sort();
+    expect(ids).toEqual(["j-cancelled", "j-dead"]);
+    out.length = 0;
+    expect(await main(["jobs", "--db", db, "--status", "queued", "--json"])).toBe(0);
+    expect((JSON.parse(out.join("\n")) as { jobs: { id: string }[] }).jobs.map((j) => j.id)).toEqual(["j-queued"]);
+    for (const bad of ["cancelled,", "dead,gone"]) {
+      err.length = 0;
+      expect(await main(["jobs", "--db", db, "--status", bad]), bad).toBe(2);
+      expect(err.join("\n"), bad).toMatch(/--status: expected one or more of queued, .* \(comma-separated\), got "(gone)?"/);
+    }
+  });
+
+  it("workers shows no success rate for a worker that has finished no job (it said 0 %)", async () => {
+    expect(await main(["workers", "--db", readModels()])).toBe(0);
+    const [head, row] = out.join("\n").split("\n");
+    const cell = (line: string, col: string) => line.slice(head!.indexOf(col)).split(/\s{2,}/)[0];
+    expect(row).toMatch(/^w-new /);
+    expect(cell(row!, "SUCCESS")).toBe("-");
   });
 });
 

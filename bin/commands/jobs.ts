@@ -1,5 +1,5 @@
-import { JOB_STATUSES, type JobStatus } from "@troupe/events";
-import { bool, defineCommand, int, str } from "@troupe/events/node";
+import { JOB_STATUSES, parseStatusList } from "@troupe/events";
+import { bool, defineCommand, int, str, UsageError } from "@troupe/events/node";
 import { dbPathFor } from "../../services/projector/src/db-file.ts";
 import { openReadModels } from "../../services/projector/src/read-models.ts";
 import { ago, duration } from "../../ui/src/lib/format.ts";
@@ -11,7 +11,7 @@ export const command = defineCommand({
   options: {
     dataDir: str("data directory", { env: "TROUPE_DATA_DIR", default: ".troupe", metavar: "<dir>" }),
     db: str("read-model database (default <data dir>/readmodels.sqlite)", { env: "TROUPE_PROJECTOR_DB", metavar: "<file>" }),
-    status: str("only jobs in this status", { choices: JOB_STATUSES }),
+    status: str(`only jobs in this status, or in any of several comma-separated (${JOB_STATUSES.join(", ")})`, { metavar: "<status>" }),
     search: str("substring of id or url", { metavar: "<text>" }),
     worker: str("only jobs of this worker", { metavar: "<id>", pattern: /^[A-Za-z0-9_-]{1,64}$/, patternHelp: "a worker id" }),
     limit: int("jobs per page", { default: 20, min: 1, max: 500 }),
@@ -19,6 +19,12 @@ export const command = defineCommand({
     json: bool("print the GET /api/jobs JSON shape", { default: false }),
   },
   async run({ values: v }) {
+    let statuses: ReturnType<typeof parseStatusList> = [];
+    try {
+      if (v.status !== undefined) statuses = parseStatusList(v.status);
+    } catch (err) {
+      throw new UsageError(`--status: ${(err as Error).message}`);
+    }
     const rm = openReadModels(dbPathFor(v.dataDir, v.db));
     try {
       if (!rm.ready()) {
@@ -27,7 +33,7 @@ export const command = defineCommand({
       }
       const page = rm.listJobs({
         limit: v.limit,
-        ...(v.status ? { status: v.status as JobStatus } : {}), ...(v.search ? { q: v.search } : {}),
+        ...(statuses.length ? { status: statuses.length === 1 ? statuses[0]! : statuses } : {}), ...(v.search ? { q: v.search } : {}),
         ...(v.worker ? { workerId: v.worker } : {}), ...(v.cursor ? { cursor: v.cursor } : {}),
       });
       if (v.json) {

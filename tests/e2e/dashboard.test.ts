@@ -603,6 +603,13 @@ describe("REST API", () => {
       if (field) expect(r.body.error.field, name).toBe(field);
       expect(Object.keys(r.body.error).every((k) => ["code", "message", "field"].includes(k)), name).toBe(true);
     }
+    // A 405 names what the route takes, in the header HTTP asks for.
+    for (const [method, path, allow] of [["DELETE", "/api/workers", "GET, HEAD"], ["PUT", "/api/jobs", "GET, HEAD, POST"], ["GET", "/api/jobs/j-any/cancel", "POST"]] as const) {
+      const r = await fetch(`${stack.uiUrl}${path}`, { method });
+      expect(r.status, `${method} ${path}`).toBe(405);
+      expect(r.headers.get("allow"), `${method} ${path}`).toBe(allow);
+      expect(((await r.json()) as { error: { message: string } }).error.message).toContain(`it takes ${allow}`);
+    }
     // Several statuses, comma-separated.
     const several = await api("/api/jobs?status=cancelled,queued&limit=500");
     expect(several.status).toBe(200);

@@ -10,6 +10,16 @@ import { sha256Hex } from "../sha256.ts";
 
 export type JobStatus = "queued" | "assigned" | "running" | "completed" | "failed" | "requeued" | "cancelled" | "dead";
 export const JOB_STATUSES: readonly JobStatus[] = ["queued", "assigned", "running", "completed", "failed", "requeued", "cancelled", "dead"];
+/**
+ * A status filter as typed (`failed,dead`): one status or several, comma-separated.
+ * Throws naming the bad part; a blank part is an error, never "every job".
+ */
+export function parseStatusList(raw: string): JobStatus[] {
+  const parts = raw.split(",");
+  const bad = parts.find((s) => !(JOB_STATUSES as readonly string[]).includes(s));
+  if (bad !== undefined) throw new Error(`expected one or more of ${JOB_STATUSES.join(", ")} (comma-separated), got ${JSON.stringify(bad)}`);
+  return [...new Set(parts as JobStatus[])];
+}
 /** Nothing further happens to a job in these states (except a redrive of failed/dead). */
 export const TERMINAL_JOB_STATUSES: readonly JobStatus[] = ["completed", "failed", "cancelled", "dead"];
 

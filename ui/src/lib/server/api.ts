@@ -1,6 +1,6 @@
 import { json, type RequestHandler } from "@sveltejs/kit";
 import {
-  BULK_MAX_LIMIT, bulkTargets, describeBulk, isValidId, JOB_STATUSES, parseBulkRequest, runBulk, WORKER_STATUSES, type BulkAction, type JobStatus, type WorkerStatusView,
+  BULK_MAX_LIMIT, bulkTargets, describeBulk, isValidId, parseBulkRequest, parseStatusList, runBulk, WORKER_STATUSES, type BulkAction, type JobStatus, type WorkerStatusView,
 } from "@troupe/events";
 import { createLogger } from "@troupe/events/node";
 import { matchingJobIds } from "../../../../services/projector/src/read-models.ts";
@@ -79,10 +79,13 @@ export const listJobs: RequestHandler = ({ url }) =>
     checkQuery(url, ["status", "q", "workerId", "limit", "cursor"], { status: "several statuses go comma-separated in one: status=failed,dead" });
     // One status, or several comma-separated (failed,dead); a blank one among them is an error, not "every job".
     const raw = url.searchParams.get("status");
-    const statuses = raw ? raw.split(",") : [];
-    const bad = statuses.find((s) => !(JOB_STATUSES as readonly string[]).includes(s));
-    if (bad !== undefined) throw new ApiError("invalid", `status: expected one or more of ${JOB_STATUSES.join(", ")} (comma-separated), got ${JSON.stringify(bad)}`, "status");
-    const status = statuses.length === 0 ? undefined : statuses.length === 1 ? statuses[0] as JobStatus : statuses as JobStatus[];
+    let statuses: JobStatus[] = [];
+    try {
+      if (raw) statuses = parseStatusList(raw);
+    } catch (err) {
+      throw new ApiError("invalid", `status: ${(err as Error).message}`, "status");
+    }
+    const status = statuses.length === 0 ? undefined : statuses.length === 1 ? statuses[0] : statuses;
     const cursor = url.searchParams.get("cursor") || undefined;
     if (cursor !== undefined && cursor.length > 200) throw new ApiError("invalid", "cursor: not a cursor this API returned", "cursor");
     const q = url.searchParams.get("q") || undefined;
@@ -209,11 +212,17 @@ export const getArtifact: RequestHandler = ({ params }) =>
     });
   });
 
-/** Any method a route does not serve. */
-export const methodNotAllowed: RequestHandler = ({ request, url }) =>
-  api(async () => {
-    throw new ApiError("method-not-allowed", `${request.method} is not allowed on ${url.pathname}`);
-  });
+/** Any method a route does not serve: 405 with the `Allow` header HTTP asks for (HEAD comes with GET). */
+export function methodNotAllowed(...served: ("GET" | "POST")[]): RequestHandler {
+  const allow = served.flatMap((m) => (m === "GET" ? ["GET", "HEAD"] : [m])).join(", ");
+  return async ({ request, url }) => {
+    const res = await api(async () => {
+      throw new ApiError("method-not-allowed", `${request.method} is not allowed on ${url.pathname} (it takes ${allow})`);
+    });
+    res.headers.set("allow", allow);
+    return res;
+  };
+}
 
 export const notFound: RequestHandler = ({ url }) =>
   api(async () => {

@@ -1,1 +1,4 @@
-export { listJobs as GET, postJob as POST, methodNotAllowed as fallback } from "$lib/server/api.ts";
+import { methodNotAllowed } from "$lib/server/api.ts";
+
+export { listJobs as GET, postJob as POST } from "$lib/server/api.ts";
+export const fallback = methodNotAllowed("GET", "POST");

@@ -1,1 +1,4 @@
-export { getStats as GET, methodNotAllowed as fallback } from "$lib/server/api.ts";
+import { methodNotAllowed } from "$lib/server/api.ts";
+
+export { getStats as GET } from "$lib/server/api.ts";
+export const fallback = methodNotAllowed("GET");

@@ -1,1 +1,4 @@
-export { listWorkers as GET, methodNotAllowed as fallback } from "$lib/server/api.ts";
+import { methodNotAllowed } from "$lib/server/api.ts";
+
+export { listWorkers as GET } from "$lib/server/api.ts";
+export const fallback = methodNotAllowed("GET");

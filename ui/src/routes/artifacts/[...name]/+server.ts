@@ -1,1 +1,4 @@
-export { getArtifact as GET, methodNotAllowed as fallback } from "$lib/server/api.ts";
+import { methodNotAllowed } from "$lib/server/api.ts";
+
+export { getArtifact as GET } from "$lib/server/api.ts";
+export const fallback = methodNotAllowed("GET");

@@ -1,1 +1,4 @@
-export { bulkJobs as POST, methodNotAllowed as fallback } from "$lib/server/api.ts";
+import { methodNotAllowed } from "$lib/server/api.ts";
+
+export { bulkJobs as POST } from "$lib/server/api.ts";
+export const fallback = methodNotAllowed("POST");

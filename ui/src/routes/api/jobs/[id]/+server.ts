@@ -1,1 +1,4 @@
-export { getJob as GET, methodNotAllowed as fallback } from "$lib/server/api.ts";
+import { methodNotAllowed } from "$lib/server/api.ts";
+
+export { getJob as GET } from "$lib/server/api.ts";
+export const fallback = methodNotAllowed("GET");

@@ -1,1 +1,4 @@
-export { retryJob as POST, methodNotAllowed as fallback } from "$lib/server/api.ts";
+import { methodNotAllowed } from "$lib/server/api.ts";
+
+export { retryJob as POST } from "$lib/server/api.ts";
+export const fallback = methodNotAllowed("POST");

@@ -1,1 +1,4 @@
-export { resumeWorker as POST, methodNotAllowed as fallback } from "$lib/server/api.ts";
+import { methodNotAllowed } from "$lib/server/api.ts";
+
+export { resumeWorker as POST } from "$lib/server/api.ts";
+export const fallback = methodNotAllowed("POST");
