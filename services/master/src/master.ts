@@ -766,16 +766,24 @@ export class Master {
   /**
    * Tells a worker to stop attempts the log has taken from it, which its heartbeat still lists: a worker paused past
    * its lease (or lost and back) ran its old attempts to their end beside the new ones, twice the side effects, and
-   * its slots stayed full (an attack run). At most once per STALE_CANCEL_EVERY_MS per attempt; only for jobs the
-   * master still holds in full (a finished job's attempt history is not kept: that run's end is fenced out).
+   * its slots stayed full (an attack run). At most once per STALE_CANCEL_EVERY_MS per attempt. For a settled job,
+   * the attempts its compact entry keeps as strays (a paused worker ran its old attempt to the end after the job
+   * completed elsewhere: fenced out, but a slot and a browser spent for nothing).
    */
   private cancelStaleAttempts(workerId: string, jobIds: readonly string[]) {
     this.noteListing(workerId, jobIds);
     if (!this.isLeader || !this.ready || jobIds.length === 0) return;
     const now = Date.now();
     for (const jobId of jobIds) {
+      if (this.pendingJobs.has(jobId)) continue;
       const job = this.state.jobs.get(jobId);
-      if (!job || this.pendingJobs.has(jobId)) continue;
+      if (!job) {
+        const f = this.state.finished.get(jobId);
+        for (const r of f?.strays ?? []) {
+          if (r.workerId === workerId) this.remindStale(workerId, jobId, r.attempt, `job ${jobId} is ${f!.status}: attempt ${r.attempt} must not run on`, now);
+        }
+        continue;
+      }
       // It runs the job's current attempt: a worker runs one attempt of a job at a time (it refuses another as
       // `duplicate`), so no older one runs beside it (an attack saw reminders every 10 s for the whole new attempt).
       if ((job.status === "assigned" || job.status === "running") && job.workerId === workerId) continue;
@@ -784,15 +792,20 @@ export class Master {
       // newest attempt in its name was one of those, which it does not run (a review).
       for (const rec of job.history) {
         if (rec.workerId !== workerId || rec.requeueReason === "worker-refused") continue;
-        const key = `${jobId}:${rec.attempt}`;
-        if (this.endedStale.has(key)) continue;
-        if ((this.staleCancels.get(key) ?? 0) > now) continue;
-        if (this.staleCancels.size >= STALE_CANCELS_KEPT) for (const [k, until] of this.staleCancels) if (until <= now) this.staleCancels.delete(k);
-        this.staleCancels.set(key, now + STALE_CANCEL_EVERY_MS);
-        this.log.info({ workerId, jobId, attempt: rec.attempt, current: job.attempt }, "worker still runs an attempt the log took from it; telling it to stop");
-        void this.cancelOnWorker(workerId, jobId, rec.attempt, `attempt ${rec.attempt} is no longer this worker's: the log gave the job attempt ${job.attempt}; it must not run on`);
+        this.remindStale(workerId, jobId, rec.attempt, `attempt ${rec.attempt} is no longer this worker's: the log gave the job attempt ${job.attempt}; it must not run on`, now);
       }
     }
+  }
+
+  /** One cancel for an attempt a worker runs on, unless its end was read or it was told within STALE_CANCEL_EVERY_MS. */
+  private remindStale(workerId: string, jobId: string, attempt: number, reason: string, now: number) {
+    const key = `${jobId}:${attempt}`;
+    if (this.endedStale.has(key)) return;
+    if ((this.staleCancels.get(key) ?? 0) > now) return;
+    if (this.staleCancels.size >= STALE_CANCELS_KEPT) for (const [k, until] of this.staleCancels) if (until <= now) this.staleCancels.delete(k);
+    this.staleCancels.set(key, now + STALE_CANCEL_EVERY_MS);
+    this.log.info({ workerId, jobId, attempt }, "worker still runs an attempt the log took from it; telling it to stop");
+    void this.cancelOnWorker(workerId, jobId, attempt, reason);
   }
 
   /** Which jobs each worker's latest heartbeat lists, and the other way round: a job is not offered to a worker
@@ -816,6 +829,14 @@ export class Master {
   private staleEnded(jobId: string, workerId: string, attempt: number) {
     if (this.endedStale.size >= STALE_CANCELS_KEPT) this.endedStale.delete(this.endedStale.values().next().value as string);
     this.endedStale.add(`${jobId}:${attempt}`);
+    // A settled job's stray that ended runs nowhere: the entry goes back to its small size. Replaced, not changed:
+    // a snapshot being written may hold the old entry.
+    const f = this.state.finished.get(jobId);
+    if (f?.strays?.some((r) => r.workerId === workerId && r.attempt === attempt)) {
+      const { strays, ...rest } = f;
+      const left = strays.filter((r) => r.workerId !== workerId || r.attempt !== attempt);
+      this.state.finished.set(jobId, left.length ? { ...rest, strays: left } : rest);
+    }
     this.unlist(jobId, workerId);
   }
 

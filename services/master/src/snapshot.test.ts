@@ -32,6 +32,12 @@ function busyState(): MasterState {
   log.add("job.requeued", { jobId: "redriven", attempt: 2, reason: "redrive", notBefore: at(), epoch: 1 });
   log.add("job.submitted", { jobId: "gone", spec: SPEC });
   log.add("job.cancelled", { jobId: "gone", reason: "user", epoch: 1 });
+  // Taken from w1 (lease lapsed), completed by w2: w1's attempt is kept as a stray.
+  log.add("job.submitted", { jobId: "lapsed", spec: SPEC });
+  log.add("job.assigned", { jobId: "lapsed", workerId: "w1", attempt: 1, epoch: 1 });
+  log.add("job.requeued", { jobId: "lapsed", attempt: 2, previousAttempt: 1, previousWorkerId: "w1", reason: "lease-expired", notBefore: at(), epoch: 1 });
+  log.add("job.assigned", { jobId: "lapsed", workerId: "w2", attempt: 2, epoch: 1 });
+  log.add("job.completed", { jobId: "lapsed", workerId: "w2", attempt: 2, result, metrics });
   log.add("job.started", { jobId: "run", workerId: "w2", attempt: 1 }); // wrong worker: rejected
   log.advance(5000);
   log.add("worker.lost", { workerId: "w2", lastSeen: at(), epoch: 1, jobIds: [] });
@@ -55,6 +61,7 @@ describe("master snapshots", () => {
     expect(d.state.workers.get("w1")?.held).toBeInstanceOf(Set);
     expect(d.state.workers.get("w1")?.labels).toEqual(["region=eu", "residential"]);
     expect(d.state.workers.get("w2")?.labels).toBeUndefined();
+    expect(d.state.finished.get("lapsed")?.strays).toEqual([{ workerId: "w1", attempt: 1 }]);
   });
 
   it("folds on from a loaded snapshot exactly as from the original", () => {
@@ -112,6 +119,7 @@ describe("master snapshots", () => {
     expect(bad({ ...good, state: { ...good.state, jobs: {} } })).toMatchObject({ ok: false, error: "jobs is not an array" });
     expect(bad({ ...good, state: { ...good.state, jobs: [{ id: 1 }] } })).toMatchObject({ ok: false, error: expect.stringMatching(/jobs/) });
     expect(bad({ ...good, state: { ...good.state, finished: [{ ...good.state.finished[0], status: "running" }] } })).toMatchObject({ ok: false, error: expect.stringMatching(/finished/) });
+    expect(bad({ ...good, state: { ...good.state, finished: [{ ...good.state.finished[0], strays: [{ workerId: 1, attempt: 1 }] }] } })).toMatchObject({ ok: false, error: expect.stringMatching(/strays/) });
     expect(bad({ ...good, state: { ...good.state, workers: [{ ...good.state.workers[0], held: [1] }] } })).toMatchObject({ ok: false, error: expect.stringMatching(/held/) });
     expect(bad({ ...good, state: { ...good.state, workers: [{ ...good.state.workers[0], lifecycle: "asleep" }] } })).toMatchObject({ ok: false, error: expect.stringMatching(/workers/) });
     expect(bad({ ...good, state: { ...good.state, subjectSeq: [["a", "1"]] } })).toMatchObject({ ok: false, error: expect.stringMatching(/subjectSeq/) });

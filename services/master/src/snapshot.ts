@@ -191,6 +191,8 @@ function decodeState(v: unknown): MasterState {
     if (!isObj(f) || !isStr(f.id) || !isStr(f.status) || !SETTLED.has(f.status) || FINISHED_SEQS.some((k) => !isSeq(f[k])) || !(f.workerId === undefined || isStr(f.workerId))) {
       fail("finished holds an invalid entry");
     }
+    const strays = (f as Record<string, unknown>).strays;
+    if (strays !== undefined && (!Array.isArray(strays) || !strays.every((r: unknown) => isObj(r) && isStr(r.workerId) && isSeq(r.attempt)))) fail("finished holds invalid strays");
     const e = f as unknown as FinishedJob;
     // JSON drops an undefined workerId; the compact entry always has the key.
     s.finished.set(e.id, { ...e, workerId: e.workerId });

@@ -57,7 +57,15 @@ export interface FinishedJob {
   requeued: number;
   cancelled: number;
   dead: number;
+  /**
+   * Attempts the log took from their worker (requeued, cancelled, dead) that the worker did not end itself: one
+   * paused past its lease may still run it when its heartbeat comes back listing the job, and is told to stop.
+   * Absent when there is none (most jobs), so the entry stays small; at most STRAYS_KEPT, newest.
+   */
+  strays?: { workerId: string; attempt: number }[];
 }
+
+export const STRAYS_KEPT = 8;
 
 export interface MasterState {
   /** Jobs not settled (queued ... running, retryable failures), in full. */
@@ -190,9 +198,13 @@ export function isSettled(job: Pick<JobView, "status" | "error">): boolean {
 
 /** What the master keeps of a settled job (pure). `seqs` are the guard sequences of its decision subjects. */
 export function compactJob(job: JobView, order: number, seqs: Partial<Record<JobDecision, number>>): FinishedJob {
+  const strays = job.history
+    .filter((r) => (r.outcome === "requeued" || r.outcome === "cancelled" || r.outcome === "dead") && r.requeueReason !== "worker-refused")
+    .slice(-STRAYS_KEPT).map((r) => ({ workerId: r.workerId, attempt: r.attempt }));
   return {
     id: job.id, status: job.status as SettledStatus, attempt: job.attempt, epoch: job.epoch, workerId: job.workerId, order,
     assigned: seqs.assigned ?? 0, requeued: seqs.requeued ?? 0, cancelled: seqs.cancelled ?? 0, dead: seqs.dead ?? 0,
+    ...(strays.length ? { strays } : {}),
   };
 }
 

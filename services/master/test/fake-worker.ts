@@ -34,6 +34,8 @@ export interface FakeWorkerOptions {
   onAccepted?: (jobId: string) => void;
   /** Called once a job.completed append is acknowledged, i.e. stored (BullMQ's bench counts its `completed` events). */
   onCompleted?: (jobId: string) => void;
+  /** While this returns true, cancels are recorded but nothing stops (a worker paused when they came: SIGSTOP, a long GC). */
+  ignoreCancels?: () => boolean;
   /** Declare capabilities.attemptTokens and echo tokens (default true, as the real worker); false: a worker older than tokens. */
   tokens?: boolean;
 }
@@ -81,6 +83,7 @@ export class FakeWorker {
       const c = decodeCommand("worker.cancel", body);
       if (!c.ok) return { ok: false, error: { code: "invalid", message: c.error.message } };
       this.cancels.push(c.value);
+      if (this.o.ignoreCancels?.()) return { ok: false, error: { code: "unavailable", message: "paused" } };
       // As the real worker: only the attempt it runs (another is not-found, and what it runs goes on).
       if (this.running.get(c.value.jobId)?.attempt !== c.value.attempt) return { ok: false, error: { code: "not-found", message: `attempt ${c.value.attempt} of ${c.value.jobId} does not run here` } };
       this.running.delete(c.value.jobId);

@@ -37,4 +37,25 @@ describe("an attempt a worker runs on after the log took it", () => {
     expect(w.cancels.length).toBe(told);
     await command(s.ui, "jobs.cancel", { jobId: id });
   }, 40_000);
+
+  it("is told to stop after the job settled too (the master keeps the attempts it took from workers in the settled entry)", async () => {
+    // Attempt 1 hangs and the worker does not act on the cancels while the job is open (a paused process);
+    // the job is then cancelled (settled, compact). A worker back from its pause ran the old attempt to the end.
+    let paused = true;
+    const w = await fakeWorker(s.nats, { id: "w-stale-3", slots: 2, heartbeatMs: 1000, labels: ["stale-3"], behaviour: () => ({ kind: "hang" }), ignoreCancels: () => paused });
+    s.workers.push(w);
+    const id = jobIdOf(await submit(s.ui, { url: "https://example.com/stale-3", maxAttempts: 3, workerLabels: ["stale-3"] }));
+    await waitFor("a cancel of attempt 1 the worker does not act on", () => w.cancels.some((c) => c.jobId === id && c.attempt === 1), 30_000);
+    expect((await command(s.ui, "jobs.cancel", { jobId: id })).ok).toBe(true);
+    await waitFor("the job settled in the master", () => s.master.master.state.finished.get(id)?.status === "cancelled", 10_000);
+    expect(s.master.master.state.finished.get(id)?.strays).toEqual([{ workerId: "w-stale-3", attempt: 1 }]);
+    expect(w.running.get(id)?.attempt).toBe(1);
+    const before = w.cancels.length;
+    paused = false;
+    await waitFor("a cancel of attempt 1 after the job settled, which stops it", () => w.cancels.slice(before).some((c) => c.jobId === id && c.attempt === 1) && !w.running.has(id), 30_000);
+    // Its end, fenced out, is read: the settled entry forgets the stray (back to its small size).
+    await w.fail(id, { message: "cancelled", retryable: false }, 1);
+    await waitFor("the stray forgotten", () => s.master.master.state.finished.get(id)?.strays === undefined, 10_000);
+    expect(s.master.master.state.finished.get(id)?.status).toBe("cancelled");
+  }, 60_000);
 });
