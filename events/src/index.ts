@@ -20,3 +20,4 @@ export * from "./lease.ts";
 export * from "./sha256.ts";
 export * from "./placement.ts";
 export * from "./storage.ts";
+export * from "./server-clock.ts";

@@ -52,6 +52,17 @@ describe("troupe init", () => {
     await initStores(nc); // back to the default for the other tests
   });
 
+  it("lets the heartbeats be read back by direct get (a worker's clock sample), and turns it on for a stream made before", async () => {
+    const nc = await nats.connect("master");
+    const jsm = await jetstreamManager(nc);
+    expect((await jsm.streams.info("TROUPE_HEARTBEATS")).config.allow_direct).toBe(true);
+    expect((await jsm.streams.info("TROUPE_EVENTS")).config.allow_direct).toBe(false);
+    const cur = (await jsm.streams.info("TROUPE_HEARTBEATS")).config;
+    await jsm.streams.update("TROUPE_HEARTBEATS", { ...cur, allow_direct: false });
+    expect((await initStores(nc)).streams).toEqual([{ name: "TROUPE_EVENTS", action: "unchanged" }, { name: "TROUPE_HEARTBEATS", action: "updated" }]);
+    expect((await jsm.streams.info("TROUPE_HEARTBEATS")).config.allow_direct).toBe(true);
+  });
+
   it("sets the artifact store's retention only when told: a max age, a size cap that drops the oldest first, 0 back to forever", async () => {
     const nc = await nats.connect("master");
     const jsm = await jetstreamManager(nc);

@@ -19,6 +19,7 @@ describe("natsConfForPrefix", () => {
       "acme.evt.job.*.submitted", "acme.worker.*.assign", "acme.rpc.>", "acme.hb.>", "acme.evt.>",
       "$JS.API.STREAM.INFO.ACME_EVENTS", "$JS.ACK.ACME_HEARTBEATS.>", "$KV.acme-master.>",
       "$O.acme-master-snapshots.>", "$JS.FC.OBJ_acme-master-snapshots.>", "$O.acme-artifacts.>", "$JS.API.STREAM.INFO.OBJ_acme-artifacts",
+      "$JS.API.DIRECT.GET.ACME_HEARTBEATS.acme.hb.*",
     ]) expect(strings, s).toContain(s);
     // Strings without the prefix, variables and comments are untouched: the same lines, one for one.
     expect(strings.length).toBe(quoted(conf).length);
@@ -32,6 +33,7 @@ describe("natsConfForPrefix", () => {
     expect(strings).toContain("$JS.API.STREAM.INFO.ACME_EU_EVENTS");
     expect(strings).toContain("$O.acme-eu-artifacts.>");
     expect(strings).toContain("acme-eu.evt.>");
+    expect(strings).toContain("$JS.API.DIRECT.GET.ACME_EU_HEARTBEATS.acme-eu.hb.*");
   });
 
   it("refuses a config naming the default prefix in a form it cannot rename, whatever the new prefix; and an invalid or reserved prefix", () => {

@@ -28,9 +28,10 @@ export function natsConfForPrefix(text: string, prefix: string): string {
     .sort((a, b) => b[0].length - a[0].length);
   const byName = new Map(names);
   const escape = (t: string) => t.replace(/[.*+?^${}()|[\]\\-]/g, "\\$&");
-  // One pass, so nothing it puts in is read again: the prefix at the start of a subject, or a store name after
-  // `.` (subjects of the JS API, $KV.x, $O.x) or `OBJ_` (an object store's stream) and before `.` or the end.
-  const known = new RegExp(`^${escape(DEFAULT_PREFIX)}(?=\\.)|(?<=\\.|OBJ_)(?:${names.map(([n]) => escape(n)).join("|")})(?=\\.|$)`, "g");
+  // One pass, so nothing it puts in is read again: the prefix at the start of a subject or after a direct get's
+  // stream (`$JS.API.DIRECT.GET.<stream>.<subject>`), or a store name after `.` (subjects of the JS API, $KV.x, $O.x)
+  // or `OBJ_` (an object store's stream) and before `.` or the end.
+  const known = new RegExp(`(?:^|(?<=^\\$JS\\.API\\.DIRECT\\.GET\\.[A-Za-z0-9_-]+\\.))${escape(DEFAULT_PREFIX)}(?=\\.)|(?<=\\.|OBJ_)(?:${names.map(([n]) => escape(n)).join("|")})(?=\\.|$)`, "g");
   const mentions = new RegExp(escape(DEFAULT_PREFIX), "i");
   return text
     .split("\n")

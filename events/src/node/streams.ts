@@ -105,6 +105,7 @@ export function desiredStreams(o: InitOptions = {}): StreamConfig[] {
       max_age: 0,
       // The log is the source of truth: no deleting single messages.
       deny_delete: true,
+      allow_direct: false,
     } as StreamConfig,
     {
       ...base,
@@ -113,6 +114,9 @@ export function desiredStreams(o: InitOptions = {}): StreamConfig[] {
       subjects: [s.allHeartbeats],
       max_age: (o.heartbeatMaxAgeMs ?? DEFAULT_HEARTBEAT_MAX_AGE_MS) * NS_PER_MS,
       deny_delete: false,
+      // A worker reads back its own last heartbeat (its credential allows only that subject) for the server's
+      // stamp: its events are dated on the server's clock when its own is off (services/worker/src/clock-sample.ts).
+      allow_direct: true,
     } as StreamConfig,
   ];
 }
@@ -149,7 +153,7 @@ async function ensureStream(jsm: JetStreamManager, want: StreamConfig): Promise<
   if (current.storage !== want.storage) {
     throw new Error(`stream ${want.name} uses ${current.storage} storage, expected ${want.storage}; storage cannot be changed in place (back up and recreate the stream)`);
   }
-  const keys = ["subjects", "max_age", "duplicate_window", "num_replicas", "deny_delete", "description"] as const;
+  const keys = ["subjects", "max_age", "duplicate_window", "num_replicas", "deny_delete", "allow_direct", "description"] as const;
   const differs = keys.some((k) => JSON.stringify(current[k] ?? null) !== JSON.stringify(want[k] ?? null));
   if (!differs) return "unchanged";
   await jsm.streams.update(want.name, { ...current, ...Object.fromEntries(keys.map((k) => [k, want[k]])) });

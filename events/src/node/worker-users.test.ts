@@ -65,12 +65,14 @@ describe("a per-worker user in nats.conf", () => {
       "acme.worker.eu-1.assign", "acme.worker.eu-1.cancel", "acme.worker.eu-1.drain", "acme.worker.eu-1.resume", "acme.worker.eu-1.presence",
       "$SRV.*", "$SRV.*.troupe-worker", "$SRV.*.troupe-worker.*", "_INBOX.w.eu-1.>",
     ]);
-    // No _INBOX.> (replies go by allow_responses) and no stream info (it lists every subject: job ids).
+    // No _INBOX.> (replies go by allow_responses) and no stream info (it lists every subject: job ids); of the
+    // heartbeats only its own last one (the server's stamp, for its clock).
     expect(allow("publish")).toEqual([
       "acme.evt.worker.eu-1.registered", "acme.evt.worker.eu-1.draining", "acme.evt.worker.eu-1.deregistered",
       "acme.evt.job.*.started", "acme.evt.job.*.progress", "acme.evt.job.*.completed", "acme.evt.job.*.failed",
       "acme.hb.eu-1", "acme.worker.eu-1.presence",
       "$O.acme-artifacts.C.*", "$O.acme-artifacts.M.*",
+      "$JS.API.DIRECT.GET.ACME_HEARTBEATS.acme.hb.eu-1",
     ]);
     expect(block).toContain("allow_responses: true");
     expect(block).toContain('user: "worker-eu-1"');

@@ -127,7 +127,7 @@ export function removeWorkerUser(dataDir: string, workerId: string): boolean {
  * narrowed to this worker id. Job events stay `evt.job.*.<kind>` (their subject names a job, not a
  * worker): the master folds one only from the worker its current assignment names (docs/security.md).
  * The object store is write-only: chunks and metadata, no reads, no purge, no stream info (which
- * would list every subject: job ids). Replies only to requests it received (`allow_responses`), never
+ * would list every subject: job ids). Of the heartbeats it may read back its own last one (direct get). Replies only to requests it received (`allow_responses`), never
  * to any `_INBOX` subject: the master's reply subjects are predictable once one is seen, so a worker
  * allowed to publish on `_INBOX.>` could answer the master's next request to another worker.
  */
@@ -142,6 +142,8 @@ export function workerUserConf(prefix: string, u: Pick<WorkerUser, "workerId" | 
     ...(["started", "progress", "completed", "failed"] as const).map((k) => `${prefix}.evt.job.*.${k}`),
     s.heartbeat(id), `${prefix}.worker.${id}.presence`,
     `$O.${n.artifacts}.C.*`, `$O.${n.artifacts}.M.*`,
+    // Its own last heartbeat only: the server's stamp, to date its events when its clock is off.
+    `$JS.API.DIRECT.GET.${n.heartbeats}.${s.heartbeat(id)}`,
   ];
   const subscribe = [
     s.workerCommand(id, "assign"), s.workerCommand(id, "cancel"), s.workerCommand(id, "drain"), s.workerCommand(id, "resume"), `${prefix}.worker.${id}.presence`,

@@ -37,6 +37,8 @@ export class LeaderLease {
   /** `expiresAtMs` of renewals that got no answer since the last answered one: the only stored values this master may take up as its own. */
   private unanswered = new Set<number>();
   holder?: string;
+  /** Told the server's stamp of the lease this master just won (its own write): the server's clock before any delivery. */
+  onServerStamp?: (serverMs: number) => void;
 
   constructor(
     private kv: KV,
@@ -121,6 +123,12 @@ export class LeaderLease {
     this.epoch = rev;
     this.validUntilMs = startMono + this.leaseMs;
     this.holder = this.id;
+    if (this.onServerStamp) {
+      // Our write, read back: stored between our request and this answer, so its stamp bounds the server's clock
+      // (the master's first decisions come before any live delivery could tell it).
+      const won = await this.kv.get(this.key).catch(() => null);
+      if (won?.revision === rev) this.onServerStamp(won.created.getTime());
+    }
     this.log.info({ epoch: rev }, "became leader");
     this.onChange({ leader: true, epoch: rev, holder: this.id });
   }

@@ -13,7 +13,7 @@ import { LeaderLease } from "./leader.ts";
 import { newCounters, renderMetrics, type Counters } from "./metrics.ts";
 import { BrowserQueues, JobQueue, type QueueEntry } from "./queue.ts";
 import { afterRefusal, decide, forgetUnregistered, type Decision, type RecoveryConfig } from "./recovery.ts";
-import { earliestNow, monoNow, ServerClock } from "./server-clock.ts";
+import { earliestNow, monoNow, ServerClock, stampTime } from "@troupe/events";
 import { canRun, pickWorker, type Candidate } from "./scheduler.ts";
 import { decodeSnapshot, encodeSnapshotSliced, resumeFrom, snapshotDue } from "./snapshot.ts";
 import { applyEvent, applyHeartbeat, assignmentInstance, emptyState, finishedGuardSeq, type MasterState, type WorkerView } from "./state.ts";
@@ -154,6 +154,8 @@ export class Master {
    *  silences are judged on it, not on this process's. */
   private readonly eventsClock = new ServerClock();
   private readonly heartbeatsClock = new ServerClock();
+  /** The stamp of the leader lease this master won, read back: only to date its events before any delivery came. */
+  private readonly leaseClock = new ServerClock();
   private readonly clock = { now: () => earliestNow([this.eventsClock, this.heartbeatsClock]), toServer: (monoMs: number) => monoMs - monoNow() + earliestNow([this.eventsClock, this.heartbeatsClock]) };
   /** Since when this master has been leading and connected: silence before it is no evidence (`decide`). */
   private leaderSinceMs = 0;
@@ -227,6 +229,7 @@ export class Master {
       for (const f of this.leaderListeners) f(s.leader, s.epoch);
       if (s.leader) this.scheduleDispatch();
     });
+    this.lease.onServerStamp = (ms) => this.leaseClock.observe(ms);
     this.lease.start(() => this.ready);
     this.tickTimer = setInterval(() => this.tick(), this.cfg.tickMs);
     this.streamsTimer = setInterval(() => void this.watchStreams(), STREAM_CHECK_MS);
@@ -708,7 +711,10 @@ export class Master {
   async append<T extends EventType>(type: T, data: EventData<T>, subject: string, eventId?: string) {
     const jobId = type.startsWith("job.") ? (data as { jobId: string }).jobId : undefined;
     const expect = this.state.subjectSeq.get(subject) ?? (jobId !== undefined ? finishedGuardSeq(this.state, jobId, type) : undefined) ?? 0;
-    const event = createEvent(type, data, this.cfg.id);
+    // Dated on the server's clock when this machine's is off: the log's times and the stamps the silences are judged by agree.
+    const wall = Date.now();
+    const clocks = [this.eventsClock, this.heartbeatsClock, this.leaseClock];
+    const event = createEvent(type, data, this.cfg.id, new Date(clocks.some((c) => c.observed) ? stampTime(wall, earliestNow(clocks)) : wall));
     if (eventId) event.id = eventId;
     try {
       const ack = await this.appender.append(event as TroupeEvent, { expectLastSubjectSequence: expect });

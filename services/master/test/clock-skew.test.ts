@@ -51,6 +51,10 @@ describe("a master whose clock is not the NATS server's", () => {
     const log = await readLog(ui);
     const story = JSON.stringify(log.filter((l) => l.event.type !== "job.progress").map((l) => `${l.seq} ${l.event.type}`));
     expect(log.filter((l) => (l.event.type === "worker.lost" || l.event.type === "job.requeued") && (l.event.type === "worker.lost" || l.event.data.jobId === r.jobId)), story).toEqual([]);
+    // Its own events are dated on the server's clock, not its own 20 s off (the log's times agree with its stamps).
+    const own = log.filter((l) => l.event.source === `m-skew${skewMs > 0 ? "-ahead" : "-behind"}` && (l.event.type === "job.submitted" || l.event.type === "job.assigned") && l.event.data.jobId === r.jobId);
+    expect(own.map((l) => l.event.type)).toEqual(["job.submitted", "job.assigned"]);
+    for (const l of own) expect(Math.abs(Date.parse(l.event.time) - l.storedMs), l.event.type).toBeLessThan(2000);
   }, 90_000);
 
   it("keeps them when its wall clock steps 20 s ahead while it runs (an NTP step, a VM resume)", async () => {

@@ -79,6 +79,8 @@ export async function command(nc: NatsConnection, rpc: "jobs.cancel" | "jobs.ret
 export interface LoggedEvent {
   seq: number;
   event: TroupeEvent;
+  /** The server's time of storing it. */
+  storedMs: number;
 }
 
 /** Reads the whole event log as it stands. */
@@ -92,7 +94,7 @@ export async function readLog(nc: NatsConnection): Promise<LoggedEvent[]> {
   const msgs = await c.consume();
   for await (const m of msgs) {
     const d = decodeEvent(m.subject, m.data);
-    if (d.ok) out.push({ seq: m.seq, event: d.value });
+    if (d.ok) out.push({ seq: m.seq, event: d.value, storedMs: Math.floor(m.info.timestampNanos / 1e6) });
     if (m.seq >= last) break;
   }
   await msgs.close();

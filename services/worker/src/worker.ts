@@ -10,6 +10,7 @@ import {
 import { closeConnection, connectAs, INSTANCE_HEADER, isStorageFull, passwordVar, userVar, workerCredential, putArtifact, WORKER_SERVICE_NAME, workerInboxPrefix, loadSecretsKeys, openSecretWithAny, publishEvent, SECRETS_KEY_VAR, SecretError, storeNames, type Logger } from "@troupe/events/node";
 import { admit } from "./admission.ts";
 import { BrowserPool } from "./browser-pool.ts";
+import { ServerTimeSampler } from "./clock-sample.ts";
 import type { WorkerConfig } from "./config.ts";
 import { JobAbort, runJob, type JobReporter, type RunningJob } from "./job.ts";
 import { MetricsSampler } from "./metrics.ts";
@@ -58,6 +59,7 @@ export class Worker {
   private heartbeatTimer: NodeJS.Timeout | null = null;
   /** The heartbeat being published, if any: a slow one is never stacked behind another, and a stop waits for it. */
   private heartbeatInFlight: Promise<void> | null = null;
+  private serverTime?: ServerTimeSampler;
   /** Set by stop(): publishes stop retrying after this (the drain grace plus 10 s). */
   private giveUpAtMs = Number.POSITIVE_INFINITY;
   private highestEpoch = 0;
@@ -112,6 +114,7 @@ export class Worker {
     if (cred.problem) this.log.warn({ err: cred.problem }, "worker-users.json not read: connecting as the shared worker user");
     this.nc = await connectAs({ url: c.natsUrl, ca: c.natsCa, role: "worker", dataDir: c.dataDir, name: `troupe-worker ${c.workerId}`, log: this.log, waitOnFirstConnect: true, env: { ...env, [userVar("worker")]: cred.user, [passwordVar("worker")]: cred.password }, noAsyncTraces: true, inboxPrefix: workerInboxPrefix(c.workerId), ...(this.o.abort ? { abort: this.o.abort } : {}) });
     this.js = jetstream(this.nc);
+    this.serverTime = new ServerTimeSampler(this.nc, `$JS.API.DIRECT.GET.${storeNames(c.prefix).heartbeats}.${this.subjects.heartbeat(c.workerId)}`, this.log);
     const me = (this.presence = presenceInfo(c.workerId, this.instanceId));
     await assertNoDuplicate(this.nc, c.prefix, me);
     this.presenceSub = servePresence(this.nc, c.prefix, me);
@@ -202,7 +205,7 @@ export class Worker {
    */
   private publish<T extends EventType>(type: T, data: EventData<T>, o: { deadlineMs?: number; stopped?: () => boolean; log?: Logger } = {}): Promise<void> {
     const stopped = () => this.nc.isClosed() || Date.now() > this.giveUpAtMs || o.stopped?.() === true;
-    return publishReliably(this.js, createEvent(type, data, this.config.workerId) as never, { subjects: this.subjects, log: this.log, ...o, stopped });
+    return publishReliably(this.js, createEvent(type, data, this.config.workerId, this.eventTime()) as never, { subjects: this.subjects, log: this.log, ...o, stopped });
   }
 
   /** Resolves when the NATS connection is closed for good (with nats.js's reason, if any). */
@@ -300,7 +303,7 @@ export class Worker {
           stepsDone: p.stepsDone,
           stepsTotal: p.stepsTotal,
           metrics: { elapsedMs: p.elapsedMs, memoryUsed: Math.round((process.memoryUsage().rss / 1024 / 1024) * 10) / 10 },
-        }, this.config.workerId);
+        }, this.config.workerId, this.eventTime());
         started
           .then(() => publishEvent(this.js, ev, { subjects: this.subjects }))
           .catch((e: Error) => log.warn({ err: e.message }, "progress event not published"));
@@ -458,11 +461,21 @@ export class Worker {
     };
   }
 
+  /** Reads of the server's stamp of its own heartbeat: taken, and skipped or refused. */
+  get clockSamples(): { taken: number; skipped: number } {
+    return { ...(this.serverTime?.counts ?? { taken: 0, skipped: 0 }) };
+  }
+
+  /** When to date an event: the wall clock, or the server's when this machine's is off (ServerTimeSampler). */
+  private eventTime(): Date {
+    return this.serverTime?.now() ?? new Date();
+  }
+
   /** Sends the last metrics sample; a slow publish is never stacked behind another. */
   sendHeartbeat(): void {
     if (this.heartbeatInFlight || this.nc.isClosed()) return;
-    this.heartbeatInFlight = publishEvent(this.js, createEvent("worker.heartbeat", this.heartbeatData(), this.config.workerId), { subjects: this.subjects, timeoutMs: Math.min(5000, Math.max(1000, this.config.heartbeatMs)) })
-      .then(() => undefined, (e: Error) => this.log.warn({ err: e.message }, "heartbeat not published"))
+    this.heartbeatInFlight = publishEvent(this.js, createEvent("worker.heartbeat", this.heartbeatData(), this.config.workerId, this.eventTime()), { subjects: this.subjects, timeoutMs: Math.min(5000, Math.max(1000, this.config.heartbeatMs)) })
+      .then((ack) => this.serverTime?.afterOwnPublish(ack.seq), (e: Error) => this.log.warn({ err: e.message }, "heartbeat not published"))
       .finally(() => (this.heartbeatInFlight = null));
   }
 

@@ -1,7 +1,8 @@
 import { Objm } from "@nats-io/obj";
 import { newAttemptToken, type AssignReply, type Command } from "@troupe/events";
-import { addWorkerUser, reloadNatsServer, type WorkerUser } from "@troupe/events/node";
-import { startTestNats, type TestNats } from "@troupe/tests/harness";
+import { addWorkerUser, reloadNatsServer, workerInboxPrefix, type WorkerUser } from "@troupe/events/node";
+import { connect } from "@nats-io/transport-node";
+import { startTestNats, waitFor, type TestNats } from "@troupe/tests/harness";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Worker } from "../src/worker.ts";
 import { EventLog, jobId, startPages, startTestWorker, type TestPages } from "./helpers.ts";
@@ -55,6 +56,17 @@ describe("a worker under its own NATS user (troupe worker-user add)", () => {
     const png = await (await new Objm(await nats.connect("ui")).open("troupe-artifacts")).getBlob(shot as string);
     expect(Buffer.from(png!.subarray(0, 8)).toString("hex")).toBe("89504e470d0a1a0a");
     await events.wait("worker.heartbeat", (e) => e.data.workerId === "own-1");
+    // It reads back the server's stamp of its own heartbeat (to date its events when its clock is off), and only its own.
+    await waitFor("a server clock sample", () => worker!.clockSamples.taken >= 1, 10_000, 50);
+    expect(worker.clockSamples.skipped).toBe(0);
+    const asIt = await connect({ servers: nats.url, user: user.user, pass: user.password, inboxPrefix: workerInboxPrefix("own-1") });
+    try {
+      const own = await asIt.request("$JS.API.DIRECT.GET.TROUPE_HEARTBEATS.troupe.hb.own-1", "", { timeout: 3000 });
+      expect(own.headers?.get("Nats-Subject")).toBe("troupe.hb.own-1");
+      await expect(asIt.request("$JS.API.DIRECT.GET.TROUPE_HEARTBEATS.troupe.hb.someone-else", "", { timeout: 1000 })).rejects.toThrow(/permission|timeout/i);
+    } finally {
+      await asIt.close();
+    }
     // Discovery (`nats micro ls` as the ui user): its own user may answer requests it receives, on the asker's inbox.
     const info = (await (await nats.connect("ui")).request("$SRV.INFO.troupe-worker", "", { timeout: 3000 })).json<{ metadata: { workerId: string } }>();
     expect(info.metadata.workerId).toBe("own-1");

@@ -9,7 +9,8 @@
  * to two windows, so a server clock set back is followed; with nothing observed lately the last value holds.
  * The local clock is a monotonic one on the wall clock's scale (a wall clock stepped by NTP or a VM resume moved
  * every estimate by the step for a window: a step of 20 s ahead declared healthy workers lost; a review). Pure:
- * the local clock is a parameter.
+ * the local clock is a parameter. The master and the workers both keep one (the workers from the stamp of the
+ * last message after one of their own, see services/worker/src/clock-sample.ts).
  */
 
 /** Milliseconds on the wall clock's scale that never step (the process's start time plus its monotonic clock). */
@@ -74,4 +75,16 @@ export function earliestNow(clocks: readonly ServerClock[], local: () => number 
   let t = Number.POSITIVE_INFINITY;
   for (const c of clocks) if (c.observed) t = Math.min(t, c.now());
   return t === Number.POSITIVE_INFINITY ? local() : t;
+}
+
+/** How far a producer's clock may be from the server's before its events are dated on the server's clock instead. */
+export const CLOCK_TOLERANCE_MS = 1000;
+
+/**
+ * The time to date an event with: the wall clock while it agrees with the server's estimate within the tolerance
+ * (healthy clocks keep their own, exact times), else the estimate. A worker whose clock ran 3 min behind dated its
+ * heartbeats 3 min in the past, and every page showed it "suspect, last seen 3 min ago" while it worked.
+ */
+export function stampTime(wallMs: number, serverMs: number, toleranceMs = CLOCK_TOLERANCE_MS): number {
+  return Math.abs(serverMs - wallMs) <= toleranceMs ? wallMs : Math.round(serverMs);
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ServerClock } from "./server-clock.ts";
+import { ServerClock, stampTime } from "./server-clock.ts";
 
 describe("ServerClock", () => {
   it("is the local clock until a message is seen, then the local clock plus the tightest recent offset", () => {
@@ -26,5 +26,14 @@ describe("ServerClock", () => {
     expect(c.offset()).toBe(2_000);
     local += 300_000; // silence: the last estimate stays
     expect(c.offset()).toBe(2_000);
+  });
+});
+
+describe("stampTime", () => {
+  it("keeps the wall clock within the tolerance, else takes the server's estimate", () => {
+    expect(stampTime(10_000, 10_900)).toBe(10_000);
+    expect(stampTime(10_000, 9_000)).toBe(10_000);
+    expect(stampTime(10_000, 190_000)).toBe(190_000);
+    expect(stampTime(190_000, 10_000.4)).toBe(10_000);
   });
 });
