@@ -49,7 +49,12 @@ export class ServerTimeSampler {
     } catch (e) {
       // An older stream without direct gets, or a nats.conf without the permission: the wall clock stays.
       this.counts.skipped++;
-      this.log.debug({ err: (e as Error).message }, "server clock sample failed");
+      const msg = (e as Error).message;
+      if (/permission/i.test(msg)) {
+        // Each try would be one more violation in the server's log and ours: not again in this process.
+        this.lastMono = Number.POSITIVE_INFINITY;
+        this.log.info({ err: msg }, "may not read back its heartbeat (a nats.conf from before 2026-11-29: restart `troupe nats`): events keep this machine's clock");
+      } else this.log.debug({ err: msg }, "server clock sample failed");
     }
   }
 
