@@ -103,6 +103,30 @@ describe("decodeEvent", () => {
   });
 });
 
+describe("unpaired surrogates and __proto__ keys", () => {
+  it("an event's unpaired surrogate is read as U+FFFD (what UTF-8 makes of it), on the wire and when decoded; a valid pair stays", () => {
+    const e = completed();
+    (e as Extract<TroupeEvent, { type: "job.completed" }>).data.result.data = { title: "a\ud800b\udfffc", emoji: "\u{1F600}", literal: "\\ud800" };
+    const text = new TextDecoder().decode(encodeEvent(e));
+    expect(JSON.parse(text).data.result.data.title).toBe("a\uFFFDb\uFFFDc");
+    const d = decodeEvent(SUBJ, text);
+    expect(d.ok && (d.value as Extract<TroupeEvent, { type: "job.completed" }>).data.result.data).toEqual({ title: "a\uFFFDb\uFFFDc", emoji: "\u{1F600}", literal: "\\ud800" });
+    expect(encodeCheckedEvent(e).ok).toBe(true);
+    // One written before (JSON.stringify escapes them) folds the same way.
+    const old = decodeEvent(SUBJ, JSON.stringify(e));
+    expect(old.ok && (old.value as Extract<TroupeEvent, { type: "job.completed" }>).data.result.data.title).toBe("a\uFFFDb\uFFFDc");
+  });
+
+  it("an event with a __proto__ key, or an unpaired surrogate in a key, is refused, naming where", () => {
+    const proto = decodeEvent(SUBJ, mutate((e) => (e.data.result.data = JSON.parse('{"__proto__": 1}'))));
+    expect(proto).toMatchObject({ ok: false, error: { code: "invalid-data", path: "data.result.data.__proto__", message: expect.stringMatching(/__proto__/) } });
+    const escaped = decodeEvent(SUBJ, mutate((e) => (e.data.result.data = {})).replace('"data":{}', '"data":{"\\u005f_proto__":1}'));
+    expect(escaped).toMatchObject({ ok: false, error: { path: "data.result.data.__proto__" } });
+    const key = decodeEvent(SUBJ, mutate((e) => (e.data.result.data = { ["k\udc00"]: 1 })));
+    expect(key).toMatchObject({ ok: false, error: { code: "invalid-data", message: expect.stringMatching(/surrogate/) } });
+  });
+});
+
 describe("encodeCheckedEvent (what publishEvent sends)", () => {
   it("gives the subject and bytes that decode back to the same event", () => {
     const e = completed();

@@ -80,7 +80,47 @@ export function jsonTooDeep(text: string, max = MAX_JSON_DEPTH): boolean {
   return false;
 }
 
-export function parseJsonObject(body: Uint8Array | string, maxBytes = MAX_EVENT_BYTES): Decoded<Record<string, unknown>> {
+/** A UTF-16 surrogate without its other half: no character, and SQLite stored it as bytes no UTF-8 reader takes (an attack). */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const LONE_SURROGATES = new RegExp(LONE_SURROGATE.source, "g");
+/** A text that may hold either (escapes, raw surrogates) or a `__proto__` key: only those are walked. */
+const MAY_NEED_WALK = /__proto__|\\u|[\uD800-\uDFFF]/;
+
+/**
+ * Lone surrogates and `__proto__` keys in a parsed JSON value. A `__proto__` key is refused (SvelteKit cannot send
+ * it to a page: a submitted scenario holding one made its job page 500 for good; an attack). A lone surrogate is
+ * refused in a key, and in a string value refused (`refuse`, commands: the sender hears it) or replaced by U+FFFD
+ * (`replace`, events: what UTF-8 would have made of it, so nothing already in the log is lost). Mutates in place
+ * (the value is fresh from JSON.parse).
+ */
+function checkText(v: unknown, path: string, strings: "refuse" | "replace"): DecodeError | null {
+  if (typeof v !== "object" || v === null) return null;
+  const entries: [string | number, unknown][] = Array.isArray(v) ? v.map((x, i) => [i, x]) : Object.entries(v);
+  for (const [k, x] of entries) {
+    const at = typeof k === "number" ? `${path}[${k}]` : path ? `${path}.${k}` : k;
+    if (typeof k === "string" && (k === "__proto__" || LONE_SURROGATE.test(k))) {
+      return { code: "invalid-data", path: at, message: k === "__proto__" ? "a key named __proto__ is not allowed" : "a key holds an unpaired UTF-16 surrogate (not a character)" };
+    }
+    if (typeof x === "string") {
+      if (!LONE_SURROGATE.test(x)) continue;
+      if (strings === "refuse") return { code: "invalid-data", path: at, message: "holds an unpaired UTF-16 surrogate (\\ud800–\\udfff alone is not a character)" };
+      (v as Record<string | number, unknown>)[k] = x.replace(LONE_SURROGATES, "\uFFFD");
+    } else {
+      const e = checkText(x, at, strings);
+      if (e) return e;
+    }
+  }
+  return null;
+}
+
+/** Encodes a value as JSON text with unpaired surrogates as U+FFFD (JSON.stringify writes them as escapes, which readers refuse). */
+export function stringifyWellFormed(v: unknown): string {
+  const text = JSON.stringify(v);
+  // An escape is `\u` after an odd number of backslashes (an even number is an escaped backslash and the text "u…").
+  return text.includes("\\u") ? text.replace(/(\\+)u[dD][89a-fA-F][0-9a-fA-F]{2}/g, (m, bs: string) => (bs.length % 2 === 1 ? `${bs.slice(1)}\uFFFD` : m)) : text;
+}
+
+export function parseJsonObject(body: Uint8Array | string, maxBytes = MAX_EVENT_BYTES, strings: "refuse" | "replace" = "refuse"): Decoded<Record<string, unknown>> {
   const size = typeof body === "string" ? encoder.encode(body).length : body.length;
   if (size > maxBytes) return fail("too-large", "", `payload is ${size} bytes, the limit is ${maxBytes}`);
   let text: string;
@@ -100,6 +140,10 @@ export function parseJsonObject(body: Uint8Array | string, maxBytes = MAX_EVENT_
   }
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
     return fail("not-object", "", `payload must be a JSON object, got ${Array.isArray(parsed) ? "an array" : parsed === null ? "null" : typeof parsed}`);
+  }
+  if (MAY_NEED_WALK.test(text)) {
+    const err = checkText(parsed, "", strings);
+    if (err) return { ok: false, error: err };
   }
   return { ok: true, value: parsed as Record<string, unknown> };
 }
@@ -172,7 +216,7 @@ export interface DecodeOptions {
  * the field and the reason; nothing is thrown.
  */
 export function decodeEvent(subject: string, body: Uint8Array | string, opts: DecodeOptions = {}): Decoded<TroupeEvent> {
-  const parsed = parseJsonObject(body, opts.maxBytes ?? MAX_EVENT_BYTES);
+  const parsed = parseJsonObject(body, opts.maxBytes ?? MAX_EVENT_BYTES, "replace");
   if (!parsed.ok) return parsed;
   return validateEventObject(parsed.value, subject, opts.subjects ?? defaultSubjects);
 }
@@ -246,7 +290,7 @@ export function createEvent<T extends EventType>(type: T, data: EventData<T>, so
 }
 
 export function encodeEvent(event: TroupeEvent | EventEnvelope): Uint8Array {
-  return encoder.encode(JSON.stringify(event));
+  return encoder.encode(stringifyWellFormed(event));
 }
 
 /**
@@ -259,7 +303,8 @@ export function encodeEvent(event: TroupeEvent | EventEnvelope): Uint8Array {
  */
 export function encodeCheckedEvent(event: TroupeEvent, s: Subjects = defaultSubjects): { ok: true; subject: string; bytes: Uint8Array } | { ok: false; error: DecodeError } {
   const subject = subjectOf(event, s);
-  const text = JSON.stringify(event);
+  // A page's text may hold an unpaired surrogate (the DOM allows it): sent as U+FFFD, as UTF-8 would have it.
+  const text = stringifyWellFormed(event);
   const bytes = encoder.encode(text);
   if (bytes.length > MAX_EVENT_BYTES) return fail("too-large", "", `payload is ${bytes.length} bytes, the limit is ${MAX_EVENT_BYTES}`);
   if (jsonTooDeep(text)) return fail("too-deep", "", `payload nests objects and arrays deeper than ${MAX_JSON_DEPTH} levels`);

@@ -8,6 +8,34 @@ const bad = (body: unknown) => {
 };
 
 describe("jobs.submit validation", () => {
+  it("refuses a fingerprint the browser would refuse on every attempt (control characters in headers, an unknown time zone), naming the field", () => {
+    for (const [fingerprint, path] of [
+      [{ userAgent: "Mozilla/5.0\r\nX-Evil: 1" }, "fingerprint.userAgent"],
+      [{ timezone: "Foo/Bar" }, "fingerprint.timezone"],
+      [{ userAgentMetadata: { brands: [{ brand: "Chromium\u0000", version: "1" }], platform: "Linux", platformVersion: "", architecture: "x86", model: "", mobile: false } }, "fingerprint.userAgentMetadata.brands[0].brand"],
+    ] as const) {
+      const r = decodeCommand("jobs.submit", JSON.stringify({ url: "https://example.com", fingerprint }));
+      expect(r.ok, path).toBe(false);
+      if (!r.ok) expect(r.error.path, path).toBe(path);
+    }
+    expect(decodeCommand("jobs.submit", JSON.stringify({ url: "https://example.com", fingerprint: { userAgent: "Mozilla/5.0 (X11; Linux x86_64)", timezone: "America/Argentina/Buenos_Aires" } })).ok).toBe(true);
+    expect(decodeCommand("jobs.submit", JSON.stringify({ url: "https://example.com", fingerprint: { timezone: "UTC" } })).ok).toBe(true);
+  });
+
+  it("refuses an unpaired surrogate anywhere (three idempotency keys made one job id, two jobs lost) and a __proto__ key (its page answered 500), naming the field", () => {
+    for (const [body, path] of [
+      [{ url: "https://example.com/\ud800" }, "url"],
+      [{ url: "https://example.com", idempotencyKey: "A1\udfff" }, "idempotencyKey"],
+      [{ scenario: { steps: [{ type: "navigate", url: "https://example.com" }, { type: "type", selector: "#q", text: "x\ud83d" }] } }, "scenario.steps[1].text"],
+      [{ scenario: { steps: [{ type: "navigate", url: "https://example.com" }, { type: "waitForElement", selectors: [["#a"]], attributes: JSON.parse('{"__proto__": "x"}') }] } }, "scenario.steps[1].attributes.__proto__"],
+    ] as const) {
+      const r = decodeCommand("jobs.submit", JSON.stringify(body));
+      expect(r.ok, path).toBe(false);
+      if (!r.ok) expect(r.error.path, path).toBe(path);
+    }
+    expect(decodeCommand("jobs.submit", JSON.stringify({ scenario: { steps: [{ type: "navigate", url: "https://example.com/\u{1F600}" }, { type: "type", selector: "#q", text: "caf\u00e9 \u{1F600}" }] } })).ok).toBe(true);
+  });
+
   it("accepts a url job and applies defaults", () => {
     const r = decodeCommand("jobs.submit", JSON.stringify({ url: "https://example.com", tags: ["a"] }));
     expect(r.ok).toBe(true);
