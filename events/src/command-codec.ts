@@ -28,8 +28,41 @@ export function validateCommand<N extends CommandName>(name: N, value: unknown):
     // Only for commands: a job.submitted already in the log is judged by the rules it was recorded under.
     const urlErr = unparsableUrl(spec.url);
     if (urlErr) return { ok: false, error: { code: "invalid-data", path: name === "worker.assign" ? "spec.url" : "url", message: urlErr } };
+    const fpErr = fingerprintError(spec.fingerprint as JobSpec["fingerprint"], name === "worker.assign" ? "spec.fingerprint" : "fingerprint");
+    if (fpErr) return { ok: false, error: { code: "invalid-data", ...fpErr } };
   }
   return { ok: true, value: value as Command<N> };
+}
+
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/**
+ * What the browser refuses of a fingerprint, refused at submission (commands only, as the url check): Chromium
+ * rejects a user agent or client hint with control characters and an unknown time zone, and each attempt failed
+ * as retryable until the job was dead (an attack). Time zones are checked against this runtime's ICU zones.
+ */
+function fingerprintError(fp: JobSpec["fingerprint"], at: string): { path: string; message: string } | null {
+  if (!fp) return null;
+  const texts: [string, string | undefined][] = [["userAgent", fp.userAgent]];
+  const m = fp.userAgentMetadata;
+  if (m) {
+    for (const k of ["fullVersion", "platform", "platformVersion", "architecture", "model", "bitness"] as const) texts.push([`userAgentMetadata.${k}`, m[k]]);
+    for (const list of ["brands", "fullVersionList"] as const) {
+      (m[list] ?? []).forEach((b, i) => texts.push([`userAgentMetadata.${list}[${i}].brand`, b.brand], [`userAgentMetadata.${list}[${i}].version`, b.version]));
+    }
+  }
+  for (const [k, v] of texts) if (v !== undefined && CONTROL.test(v)) return { path: `${at}.${k}`, message: "no control characters (it goes into request headers, which the browser refuses)" };
+  if (fp.timezone !== undefined && !knownTimeZone(fp.timezone)) return { path: `${at}.timezone`, message: `${JSON.stringify(fp.timezone)} is not a time zone the browser knows (IANA names, e.g. Europe/Berlin)` };
+  return null;
+}
+
+function knownTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat("en-US", { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function scenarioError(name: CommandName, value: unknown) {
