@@ -64,6 +64,14 @@ describe("troupe dispatcher", () => {
     expect(err.join("\n")).toMatch(/--since replays through a JetStream consumer, which the live user may not make: use --role ui/);
   });
 
+  it("holds up's and the master's heartbeat to what a worker takes (up restarted its worker for ever, and its dashboard on a derived variable)", async () => {
+    for (const [cmd, flag] of [["up", "--heartbeat-ms"], ["master", "--heartbeat-interval"]] as const) {
+      err.length = 0;
+      expect(await main([cmd, flag, "4000000"]), cmd).toBe(2);
+      expect(err.join("\n"), cmd).toMatch(/--heartbeat-.*: must be at most 3600000/);
+    }
+  });
+
   it("rejects a bad value from the environment, naming the variable", async () => {
     process.env.TROUPE_REPLICAS = "0";
     try {
@@ -84,6 +92,10 @@ describe("tail --since", () => {
     // Out of range: a clear usage error, not the server's "invalid JSON" or a RangeError.
     expect(() => parseSince("99999999999999999999")).toThrow(/--since: sequence 99999999999999999999 is beyond any stream's/);
     expect(() => parseSince("99999999999999d")).toThrow(/--since: 99999999999999d ago is before 1970/);
+    // V8 reads 2026-02-30 as 2 March.
+    expect(() => parseSince("2026-02-30")).toThrow(/--since: 2026-02-30 is not a day of the calendar/);
+    expect(() => parseSince("2026-13-01T00:00:00Z")).toThrow(/--since: expected a sequence number/);
+    expect(parseSince("2028-02-29")).toEqual({ time: "2028-02-29T00:00:00.000Z" });
   });
 });
 

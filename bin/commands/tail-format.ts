@@ -1,4 +1,4 @@
-import { decodeEvent, describeEvent, type Subjects } from "@troupe/events";
+import { decodeEvent, describeEvent, startsWithRealDate, type Subjects } from "@troupe/events";
 import { terminalSafe, UsageError } from "@troupe/events/node";
 
 /** One readable line per message: time, subject, type, key fields — or why it is invalid. Control characters a worker or page wrote are shown, not sent. */
@@ -30,7 +30,8 @@ export function parseSince(raw: string, now = Date.now()): Since {
     return { time: new Date(t).toISOString() };
   }
   const t = Date.parse(raw);
-  if (/^\d{4}-\d{2}-\d{2}/.test(raw) && !Number.isNaN(t)) return { time: new Date(t).toISOString() };
+  if (startsWithRealDate(raw) && !Number.isNaN(t)) return { time: new Date(t).toISOString() };
+  if (/^\d{4}-\d{2}-\d{2}/.test(raw) && !Number.isNaN(t)) throw new UsageError(`--since: ${raw.slice(0, 10)} is not a day of the calendar`);
   throw new UsageError(`--since: expected a sequence number, an ISO time or a duration like 5m, got ${JSON.stringify(raw)}`);
 }
 

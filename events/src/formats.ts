@@ -20,6 +20,14 @@ export function isDateTimeSlow(v: string): boolean {
   return Number(v.slice(8, 10)) <= daysIn(Number(v.slice(0, 4)), month);
 }
 
+/** Whether a text starting `YYYY-MM-DD` names a day that exists (V8's Date.parse reads 2026-02-30 as 2 March). */
+export function startsWithRealDate(v: string): boolean {
+  const m = /^(\d{4})-(\d{2})-(\d{2})/.exec(v);
+  if (!m) return false;
+  const month = Number(m[2]);
+  return month >= 1 && month <= 12 && Number(m[3]) >= 1 && Number(m[3]) <= daysIn(Number(m[1]), month);
+}
+
 const d = (v: string, i: number) => v.charCodeAt(i) - 48;
 const isDigit = (v: string, i: number) => {
   const c = v.charCodeAt(i);

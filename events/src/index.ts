@@ -21,3 +21,4 @@ export * from "./sha256.ts";
 export * from "./placement.ts";
 export * from "./storage.ts";
 export * from "./server-clock.ts";
+export { isDateTime, startsWithRealDate } from "./formats.ts";

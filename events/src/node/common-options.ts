@@ -2,6 +2,9 @@ import { int, str, UsageError } from "./options.ts";
 import { MIN_ARTIFACT_MAX_BYTES } from "./streams.ts";
 
 /** Options every command that talks to NATS shares. */
+/** The longest heartbeat interval a worker takes (TROUPE_HEARTBEAT_MS); `up` and the master hold to it too. */
+export const MAX_HEARTBEAT_MS = 3_600_000;
+
 export const natsOptions = {
   natsUrl: str("NATS server URL(s), comma-separated", { env: "NATS_URL", default: "nats://127.0.0.1:4222", metavar: "<url>", pattern: /^(nats|tls):\/\/[^\s,]+(,\s*(nats|tls):\/\/[^\s,]+)*$/i, patternHelp: "nats://host:port or tls://host:port, comma-separated" }),
   natsCa: str("CA certificate (PEM file) the NATS server's TLS certificate is signed with; set, the connection must be TLS", { env: "TROUPE_NATS_CA", default: "", metavar: "<file>" }),

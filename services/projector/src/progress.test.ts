@@ -21,6 +21,10 @@ describe("--until", () => {
   it("rejects anything else with the expected form", () => {
     expect(() => parseUntil("0")).toThrow(/starts at 1/);
     expect(() => parseUntil("yesterday")).toThrow(/sequence or an ISO time/);
+    // V8 reads 2026-02-30 as 2 March; a sequence past 2^53 is not the one given.
+    expect(() => parseUntil("2026-02-30T00:00:00Z")).toThrow(/2026-02-30 is not a day of the calendar/);
+    expect(parseUntil("2028-02-29")).toEqual({ timeMs: Date.parse("2028-02-29") });
+    expect(() => parseUntil("99999999999999999999")).toThrow(/beyond any stream's/);
     expect(() => parseUntil("2026-13-45T00:00:00Z")).toThrow(/ISO time/);
   });
 });

@@ -1,3 +1,4 @@
+import { startsWithRealDate } from "@troupe/events";
 /** The rebuild's progress line: a bar, events/s and ETA. Pure formatting; the caller decides where it goes. */
 
 export interface Progress {
@@ -33,9 +34,11 @@ export function parseUntil(v: string): Until {
   if (/^\d+$/.test(v)) {
     const seq = Number(v);
     if (seq < 1) throw new Error(`--until: a stream sequence starts at 1, got ${v}`);
+    if (!Number.isSafeInteger(seq)) throw new Error(`--until: sequence ${v} is beyond any stream's (at most ${Number.MAX_SAFE_INTEGER})`);
     return { seq };
   }
   const ms = Date.parse(v);
   if (!/^\d{4}-\d{2}-\d{2}/.test(v) || Number.isNaN(ms)) throw new Error(`--until: expected an events stream sequence or an ISO time (2026-01-15T10:30:00Z), got ${JSON.stringify(v)}`);
+  if (!startsWithRealDate(v)) throw new Error(`--until: ${v.slice(0, 10)} is not a day of the calendar`);
   return { timeMs: ms };
 }

@@ -1,6 +1,6 @@
 import { hostname, networkInterfaces, totalmem } from "node:os";
 import { assertValidId, parseLabels, slugWorkerName } from "@troupe/events";
-import { bool, int, natsOptions, str, UsageError, type OptionValues } from "@troupe/events/node";
+import { bool, int, MAX_HEARTBEAT_MS, natsOptions, str, UsageError, type OptionValues } from "@troupe/events/node";
 import { createTargetGuard } from "./ssrf.ts";
 
 /** `troupe worker` options: a flag each, and the TROUPE_* variable in brackets. */
@@ -14,7 +14,7 @@ export const workerOptions = {
   port: int("/status HTTP port; the next free one is used when the default is taken (0 = any)", { env: "TROUPE_WORKER_PORT", min: 0, max: 65535, metavar: "<port>" }),
   maxJobs: int("jobs run at the same time", { env: "TROUPE_MAX_JOBS", default: 2, min: 1, max: 1000 }),
   memoryMb: int("memory announced in MB (default: detected total)", { env: "TROUPE_WORKER_MEMORY_MB", min: 0, metavar: "<MB>" }),
-  heartbeatMs: int("heartbeat interval", { env: "TROUPE_HEARTBEAT_MS", default: 30_000, min: 100, max: 3_600_000, metavar: "<ms>" }),
+  heartbeatMs: int("heartbeat interval", { env: "TROUPE_HEARTBEAT_MS", default: 30_000, min: 100, max: MAX_HEARTBEAT_MS, metavar: "<ms>" }),
   chromiumPath: str("Chromium executable", { env: "TROUPE_CHROMIUM_PATH", default: "/usr/bin/chromium", metavar: "<path>" }),
   recycleAfter: int("browser contexts a browser serves before it is replaced", { env: "TROUPE_RECYCLE_AFTER", default: 50, min: 1, max: 100_000 }),
   stepTimeoutMs: int("default timeout of one step (a scenario's `timeout` overrides it)", { env: "TROUPE_STEP_TIMEOUT_MS", default: 30_000, min: 1, max: 600_000, metavar: "<ms>" }),
