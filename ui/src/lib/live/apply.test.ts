@@ -66,6 +66,24 @@ describe("applyEvent", () => {
   });
 });
 
+describe("outcomes of jobs the page does not hold", () => {
+  it("are counted on a worker that echoes tokens only with a token (forged completions of jobs that never existed raised its success rate until a reload)", () => {
+    const tokenedReg = createEvent("worker.registered", { ...(reg.data as Extract<TroupeEvent, { type: "worker.registered" }>["data"]), capabilities: { maxConcurrentJobs: 2, memory: 1024, cpu: 2, supportedBrowsers: [], attemptTokens: true } }, "wn-a", at(0)) as TroupeEvent;
+    const m = models({ trackNewJobs: false });
+    applyEvent(m, tokenedReg);
+    expect(applyEvent(m, completed(1))).toEqual({});
+    expect(m.workers.get("wn-a")?.jobsCompleted).toBe(0);
+    const withToken = createEvent("job.completed", { ...(completed(1).data as Extract<TroupeEvent, { type: "job.completed" }>["data"]), token: "tok_abcdefghijklmnopqrstu" }, "wn-a", at(5)) as TroupeEvent;
+    expect(applyEvent(m, withToken)).toEqual({ worker: "wn-a" });
+    expect(m.workers.get("wn-a")?.jobsCompleted).toBe(1);
+    // A worker older than tokens: its outcomes are counted as before (the projector's fencing is trusted).
+    const old = models({ trackNewJobs: false });
+    applyEvent(old, reg);
+    applyEvent(old, completed(1));
+    expect(old.workers.get("wn-a")?.jobsCompleted).toBe(1);
+  });
+});
+
 describe("applyEvent bounds", () => {
   it("keeps at most MAX_TRACKED_JOBS jobs, dropping the oldest", async () => {
     const { MAX_TRACKED_JOBS } = await import("./apply.ts");

@@ -61,10 +61,14 @@ export function applyEvent(m: LiveModels, event: TroupeEvent, receivedMs?: numbe
   }
   // A worker's success rate counts only outcomes the job reducer accepts; when
   // this page does not hold the job, the projector's fencing is trusted (the
-  // catch-up reload corrects any difference).
+  // catch-up reload corrects any difference), except for what it surely refuses:
+  // an outcome without the attempt's token from a worker that echoes tokens (an
+  // attack published 20 such completions for jobs that never existed, and the
+  // page counted them until a reload).
   if (accepted && (ev.type === "job.completed" || ev.type === "job.failed")) {
     const w = m.workers.get(ev.data.workerId);
-    if (w) {
+    const untokened = !current && w?.capabilities?.attemptTokens === true && ev.data.token === undefined;
+    if (w && !untokened) {
       m.workers.set(w.id, countJobOutcome(w, ev));
       out.worker = w.id;
     }
