@@ -25,10 +25,26 @@ export async function startMaster(nc: NatsConnection, cfg: MasterConfig, log: Lo
     log.error({ err: e.message }, "screenshot store retention not applied; going on with the store as it is");
   }
   const master = new Master(nc, cfg, log);
+  // Listening first: a port or host it cannot have stops the start at once, named (it used to replay the whole log
+  // first, then fail with a bare EADDRINUSE and hang until the process watchdog; an attack).
+  let http: Awaited<ReturnType<typeof serveHttp>> | undefined;
+  if (o.http && o.http.port > 0) {
+    try {
+      http = await serveHttp(o.http.host, o.http.port, () => master.metricsText(), () => master.ready);
+    } catch (e) {
+      throw new Error(`metrics: cannot listen on ${o.http.host}:${o.http.port} (--host [TROUPE_MASTER_HOST], --port [TROUPE_MASTER_PORT]; 0 turns it off): ${(e as Error).message}`, { cause: e });
+    }
+    log.info({ port: http.port }, "metrics on /metrics");
+  }
   const rpc = serveRpc(master);
-  await master.start();
-  const http = o.http && o.http.port > 0 ? await serveHttp(o.http.host, o.http.port, () => master.metricsText(), () => master.ready) : undefined;
-  if (http) log.info({ port: http.port }, "metrics on /metrics");
+  try {
+    await master.start();
+  } catch (e) {
+    await rpc.stop().catch(() => {});
+    await master.stop().catch(() => {});
+    await new Promise((r) => (http ? http.server.close(r) : r(undefined)));
+    throw e;
+  }
   return {
     master,
     ...(http ? { metricsPort: http.port } : {}),
@@ -47,7 +63,14 @@ export async function main(v: MasterOptionValues): Promise<number> {
   const log = createLogger("master").child({ master: cfg.id });
   // Every assignment is a request and every decision a JetStream publish: no eager async-trace errors on that path.
   const nc = await connectAs({ url: v.natsUrl, ca: v.natsCa, role: "master", dataDir: v.dataDir, name: cfg.id, log, waitOnFirstConnect: true, noAsyncTraces: true });
-  const running = await startMaster(nc, cfg, log, { replicas: v.replicas, heartbeatMaxAgeMs: v.heartbeatMaxAgeHours * 3600_000, artifacts, http: { host: v.host, port: v.port } });
+  let running: RunningMaster;
+  try {
+    running = await startMaster(nc, cfg, log, { replicas: v.replicas, heartbeatMaxAgeMs: v.heartbeatMaxAgeHours * 3600_000, artifacts, http: { host: v.host, port: v.port } });
+  } catch (e) {
+    // The connection would keep the process alive after the error is printed.
+    await closeConnection(nc, { log });
+    throw e;
+  }
   const sig = await Promise.race([shutdownSignal(), nc.closed().then((err) => ({ closed: err }))]);
   if (typeof sig === "object") {
     // nats.js closed it for good (e.g. the password was refused twice after a NATS restart): a failure, so a supervisor restarts us.

@@ -1,3 +1,4 @@
+import { createServer } from "node:net";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { startTestNats, waitFor, type TestNats } from "@troupe/tests/harness";
@@ -187,5 +188,27 @@ describe("a screenshot retention nats-server refuses", () => {
       submit(ui, { url: "https://example.com/after-refused-cap", idempotencyKey: "after-refused-cap" }).catch((e: Error) => (/no responders/.test(e.message) ? null : Promise.reject(e))), 30_000, 100);
     expect(r.ok, JSON.stringify(r)).toBe(true);
     expect(m.proc.exitCode).toBeNull();
+  }, 60_000);
+});
+
+describe("a metrics port or host the master cannot have", () => {
+  it("stops the start at once with exit 1, naming the setting, before reading the log (it replayed it, then hung on EADDRINUSE until the watchdog)", async () => {
+    const taken = createServer();
+    await new Promise<void>((r) => taken.listen(0, "127.0.0.1", () => r()));
+    try {
+      const port = (taken.address() as { port: number }).port;
+      const m = spawnChild(["bin/troupe.mjs", "master"], { ...nats.env(), ...fastEnv("m-port-taken"), TROUPE_MASTER_PORT: String(port) });
+      cleanup.push(() => m.stop());
+      await new Promise<void>((r) => m.proc.once("exit", () => r()));
+      expect(m.proc.exitCode, m.output()).toBe(1);
+      expect(m.output()).toMatch(new RegExp(`metrics: cannot listen on 127\\.0\\.0\\.1:${port} \\(--host \\[TROUPE_MASTER_HOST\\], --port \\[TROUPE_MASTER_PORT\\]; 0 turns it off\\): .*EADDRINUSE`));
+      expect(m.output()).not.toMatch(/still running|state rebuilt from the log/);
+    } finally {
+      await new Promise((r) => taken.close(r));
+    }
+    const bad = spawnChild(["bin/troupe.mjs", "master"], { ...nats.env(), ...fastEnv("m-bad-host"), TROUPE_MASTER_PORT: "0", TROUPE_MASTER_HOST: "not a host" });
+    await new Promise<void>((r) => bad.proc.once("exit", () => r()));
+    expect(bad.proc.exitCode, bad.output()).toBe(2);
+    expect(bad.output()).toMatch(/TROUPE_MASTER_HOST.*an IP address or host name/);
   }, 60_000);
 });

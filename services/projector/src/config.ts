@@ -11,7 +11,7 @@ export const projectorOptions = {
   ...natsOptions,
   db: str("read-model database path (default <data dir>/readmodels.sqlite)", { env: "TROUPE_PROJECTOR_DB", metavar: "<file>" }),
   port: int("port of GET /metrics (Prometheus) and /healthz; 0 picks a free one", { env: "TROUPE_PROJECTOR_PORT", default: 3003, min: 0, max: 65535 }),
-  host: str("address /metrics listens on", { env: "TROUPE_PROJECTOR_HOST", default: "127.0.0.1", metavar: "<addr>" }),
+  host: str("address /metrics listens on", { env: "TROUPE_PROJECTOR_HOST", default: "127.0.0.1", metavar: "<addr>", pattern: /^[A-Za-z0-9.:-]{1,255}$/, patternHelp: "an IP address or host name" }),
   batch: int("most events folded in one SQLite transaction (live)", { env: "TROUPE_PROJECTOR_BATCH", default: 1000, min: 1, max: 20_000 }),
   rebuildBatch: int("most events folded in one SQLite transaction (rebuild)", { env: "TROUPE_REBUILD_BATCH", default: DEFAULT_REBUILD_BATCH, min: 1, max: 100_000 }),
   seriesRetentionHours: int("how long per-minute time series are kept", { env: "TROUPE_SERIES_RETENTION_HOURS", default: 24, min: 1, max: 24 * 366, metavar: "<hours>" }),
