@@ -572,6 +572,8 @@ describe("REST API", () => {
       ["unknown query parameter", api("/api/jobs?stauts=dead"), 400, "invalid", "stauts"],
       ["repeated query parameter", api("/api/jobs?status=failed&status=dead"), 400, "invalid", "status"],
       ["unknown query parameter (workers)", api("/api/workers?worker=x"), 400, "invalid", "worker"],
+      ["control character in the workers' search, as in the jobs'", api("/api/workers?q=%00"), 400, "invalid", "q"],
+      ["control character in the jobs' search", api("/api/jobs?q=%01"), 400, "invalid", "q"],
       ["one bad status of several", api("/api/jobs?status=failed,sleeping"), 400, "invalid", "status"],
       ["blank statuses", api("/api/jobs?status=,"), 400, "invalid", "status"],
       ["unknown worker", api("/api/workers/wn-nobody"), 404, "not-found"],

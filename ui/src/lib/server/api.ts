@@ -48,6 +48,8 @@ export const listWorkers: RequestHandler = ({ url }) =>
     // Presence (suspect) depends on the clock, so the status filter applies after it.
     if (status) workers = workers.filter((w) => w.status === (status as WorkerStatusView));
     const q = url.searchParams.get("q")?.toLowerCase();
+    // As the jobs' search: a control character is refused, not searched for.
+    if (q !== undefined && /[\u0000-\u001f\u007f]/.test(q)) throw new ApiError("invalid", "q: the search holds a control character", "q");
     if (q) workers = workers.filter((w) => w.name.toLowerCase().includes(q) || w.id.toLowerCase().includes(q) || w.connection.ip.includes(q));
     return json({ success: true, workers });
   });
