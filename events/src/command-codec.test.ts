@@ -20,6 +20,8 @@ describe("jobs.submit validation", () => {
     }
     expect(decodeCommand("jobs.submit", JSON.stringify({ url: "https://example.com", fingerprint: { userAgent: "Mozilla/5.0 (X11; Linux x86_64)", timezone: "America/Argentina/Buenos_Aires" } })).ok).toBe(true);
     expect(decodeCommand("jobs.submit", JSON.stringify({ url: "https://example.com", fingerprint: { timezone: "UTC" } })).ok).toBe(true);
+    // A tab is a header value's character (Chromium sends it).
+    expect(decodeCommand("jobs.submit", JSON.stringify({ url: "https://example.com", fingerprint: { userAgent: "Mozilla/5.0\t(X11)" } })).ok).toBe(true);
   });
 
   it("refuses an unpaired surrogate anywhere (three idempotency keys made one job id, two jobs lost) and a __proto__ key (its page answered 500), naming the field", () => {

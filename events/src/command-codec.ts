@@ -34,12 +34,14 @@ export function validateCommand<N extends CommandName>(name: N, value: unknown):
   return { ok: true, value: value as Command<N> };
 }
 
-const CONTROL = /[\u0000-\u001f\u007f]/;
+/** Control characters a header value may not hold (a tab it may: Chromium sends it). */
+const CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f]/;
 
 /**
  * What the browser refuses of a fingerprint, refused at submission (commands only, as the url check): Chromium
  * rejects a user agent or client hint with control characters and an unknown time zone, and each attempt failed
- * as retryable until the job was dead (an attack). Time zones are checked against this runtime's ICU zones.
+ * as retryable until the job was dead (an attack). Time zones are checked against this runtime's ICU zones, which
+ * ignore case; the worker passes Chromium the canonical name (services/worker/src/fingerprint.ts).
  */
 function fingerprintError(fp: JobSpec["fingerprint"], at: string): { path: string; message: string } | null {
   if (!fp) return null;

@@ -37,3 +37,14 @@ describe("stampTime", () => {
     expect(stampTime(190_000, 10_000.4)).toBe(10_000);
   });
 });
+
+describe("ServerClock held value", () => {
+  it("keeps its one observation past two windows even when offset() was not asked in between (a master's lease stamp)", () => {
+    let now = 1_000_000;
+    const c = new ServerClock(30_000, () => now);
+    c.observe(now + 20_000);
+    now += 65_000;
+    expect(c.offset()).toBe(20_000);
+    expect(c.now()).toBe(now + 20_000);
+  });
+});

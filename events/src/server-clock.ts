@@ -31,6 +31,9 @@ export class ServerClock {
     const now = this.local();
     this.rotate(now);
     this.cur = Math.max(this.cur, serverMs - now);
+    // Held from here, not only once offset() is asked: a clock observed once and asked only after two windows
+    // had lost its one value and answered the local clock (a review: a master's events dated 20 s off).
+    this.last = Math.max(this.cur, this.prev);
     this.seen = true;
   }
 

@@ -114,6 +114,13 @@ export class LeaderLease {
       }
       rev = await this.kv.update(this.key, value(), cur.revision);
     }
+    if (this.onServerStamp) {
+      // Our write, read back: stored between our request and this answer, so its stamp bounds the server's clock
+      // (the master's first events come before any live delivery could tell it). Before leading, and briefly: a
+      // stop() meanwhile is seen below, and silences are not judged before onChange says it leads (a review).
+      const won = await Promise.race([this.kv.get(this.key).catch(() => null), new Promise<null>((r) => setTimeout(() => r(null), 1000).unref())]);
+      if (won?.revision === rev) this.onServerStamp(won.created.getTime());
+    }
     if (this.stopped) {
       // Won by a request that was on its way when stop() stopped waiting for it: give it back, do not lead.
       await this.kv.update(this.key, this.encode(0), rev, STOP_WAIT_MS).catch((e: Error) => this.log.warn({ err: e.message }, "could not give back a lease won after stopping; it lapses by itself"));
@@ -123,12 +130,6 @@ export class LeaderLease {
     this.epoch = rev;
     this.validUntilMs = startMono + this.leaseMs;
     this.holder = this.id;
-    if (this.onServerStamp) {
-      // Our write, read back: stored between our request and this answer, so its stamp bounds the server's clock
-      // (the master's first decisions come before any live delivery could tell it).
-      const won = await this.kv.get(this.key).catch(() => null);
-      if (won?.revision === rev) this.onServerStamp(won.created.getTime());
-    }
     this.log.info({ epoch: rev }, "became leader");
     this.onChange({ leader: true, epoch: rev, holder: this.id });
   }

@@ -313,6 +313,8 @@ export class Master {
       const jobId = (e.data as { jobId: string }).jobId;
       const p = this.pendingJobs.get(jobId);
       if (p?.untilSeq !== undefined && seq >= p.untilSeq) this.clearPending(jobId);
+      // Settled now: strays whose end was read while the job was open run nowhere (a review).
+      if (res.ok && this.state.finished.get(jobId)?.strays) this.dropEndedStrays(jobId);
     }
     // A worker's end of an attempt: it is done with the job, whatever its last heartbeat listed (a retry may go back
     // to it at once); a fenced-out attempt's end also means no reminder to stop it.
@@ -713,8 +715,9 @@ export class Master {
     const expect = this.state.subjectSeq.get(subject) ?? (jobId !== undefined ? finishedGuardSeq(this.state, jobId, type) : undefined) ?? 0;
     // Dated on the server's clock when this machine's is off: the log's times and the stamps the silences are judged by agree.
     const wall = Date.now();
-    const clocks = [this.eventsClock, this.heartbeatsClock, this.leaseClock];
-    const event = createEvent(type, data, this.cfg.id, new Date(clocks.some((c) => c.observed) ? stampTime(wall, earliestNow(clocks)) : wall));
+    // The lease's stamp only until a delivery came: it is one sample, as loose as that read was, and never renewed.
+    const server = this.eventsClock.observed || this.heartbeatsClock.observed ? this.clock.now() : this.leaseClock.observed ? this.leaseClock.now() : undefined;
+    const event = createEvent(type, data, this.cfg.id, new Date(server === undefined ? wall : stampTime(wall, server)));
     if (eventId) event.id = eventId;
     try {
       const ack = await this.appender.append(event as TroupeEvent, { expectLastSubjectSequence: expect });
@@ -835,15 +838,19 @@ export class Master {
   private staleEnded(jobId: string, workerId: string, attempt: number) {
     if (this.endedStale.size >= STALE_CANCELS_KEPT) this.endedStale.delete(this.endedStale.values().next().value as string);
     this.endedStale.add(`${jobId}:${attempt}`);
-    // A settled job's stray that ended runs nowhere: the entry goes back to its small size. Replaced, not changed:
-    // a snapshot being written may hold the old entry.
-    const f = this.state.finished.get(jobId);
-    if (f?.strays?.some((r) => r.workerId === workerId && r.attempt === attempt)) {
-      const { strays, ...rest } = f;
-      const left = strays.filter((r) => r.workerId !== workerId || r.attempt !== attempt);
-      this.state.finished.set(jobId, left.length ? { ...rest, strays: left } : rest);
-    }
+    this.dropEndedStrays(jobId);
     this.unlist(jobId, workerId);
+  }
+
+  /** A settled job's strays whose end was read run nowhere: the entry goes back to its small size. Replaced, not
+   *  changed: a snapshot being written may hold the old entry. */
+  private dropEndedStrays(jobId: string) {
+    const f = this.state.finished.get(jobId);
+    if (!f?.strays) return;
+    const left = f.strays.filter((r) => !this.endedStale.has(`${jobId}:${r.attempt}`));
+    if (left.length === f.strays.length) return;
+    const { strays: _, ...rest } = f;
+    this.state.finished.set(jobId, left.length ? { ...rest, strays: left } : rest);
   }
 
   private unlist(jobId: string, workerId: string) {

@@ -33,7 +33,7 @@ afterAll(async () => {
 describe("a master whose clock is not the NATS server's", () => {
   it.each([20_000, -20_000])("keeps a heartbeating worker and a job whose progress renews its lease, its clock %i ms off (heartbeat 200 ms, lease 3 s)", async (skewMs) => {
     await master?.stop();
-    master = spawnChild(["--import", SKEW, "bin/troupe.mjs", "master"], { ...nats.env(), ...fastEnv(`m-skew${skewMs > 0 ? "-ahead" : "-behind"}`), SKEW_MS: String(skewMs), TROUPE_LOG_LEVEL: "info" });
+    master = spawnChild(["--import", SKEW, "bin/troupe.mjs", "master"], { ...nats.env(), ...fastEnv(`m-skew${skewMs > 0 ? "-ahead" : "-behind"}`), SKEW_MS: String(skewMs), SKEW_MONO: "1", TROUPE_LOG_LEVEL: "info" });
     // A standby only takes over once the lease of the one before lapses (it stopped and gave it back: at once).
     await waitFor("the master leading", () => master!.output().includes("became leader"), 30_000, 50);
     const r = await submit(ui, { url: `https://example.com/skewed${skewMs}` });

@@ -58,4 +58,16 @@ describe("an attempt a worker runs on after the log took it", () => {
     await waitFor("the stray forgotten", () => s.master.master.state.finished.get(id)?.strays === undefined, 10_000);
     expect(s.master.master.state.finished.get(id)?.status).toBe("cancelled");
   }, 60_000);
+
+  it("is not kept in the settled entry when its end was read while the job was still open", async () => {
+    const w = await fakeWorker(s.nats, { id: "w-stale-4", slots: 2, heartbeatMs: 1000, labels: ["stale-4"], behaviour: () => ({ kind: "hang" }), ignoreCancels: () => true });
+    s.workers.push(w);
+    const id = jobIdOf(await submit(s.ui, { url: "https://example.com/stale-4", maxAttempts: 3, workerLabels: ["stale-4"] }));
+    await waitFor("a cancel of attempt 1", () => w.cancels.some((c) => c.jobId === id && c.attempt === 1), 30_000);
+    // Its end, fenced out (the lease lapsed), comes while the job waits for another attempt; the cancel follows in the log.
+    await w.fail(id, { message: "gave up", retryable: true }, 1);
+    expect((await command(s.ui, "jobs.cancel", { jobId: id })).ok).toBe(true);
+    await waitFor("the job settled in the master", () => s.master.master.state.finished.get(id)?.status === "cancelled", 10_000);
+    expect(s.master.master.state.finished.get(id)?.strays).toBeUndefined();
+  }, 60_000);
 });

@@ -1,41 +1,66 @@
 import type { NatsConnection } from "@nats-io/nats-core";
-import { CLOCK_TOLERANCE_MS, monoNow, ServerClock, stampTime } from "@troupe/events";
+import { CLOCK_TOLERANCE_MS, monoNow } from "@troupe/events";
 import type { Logger } from "@troupe/events/node";
+
+/** Server time minus local monotonic time, known to lie between `lo` and `hi`. */
+export interface OffsetBounds {
+  lo: number;
+  hi: number;
+}
+
+/**
+ * The time to date an event with (pure): the wall clock while it lies within the tolerance of the server's time
+ * as bounded, else the middle of the bounds. A healthy worker behind a slow link keeps its exact wall clock
+ * (judged by one end of the bounds alone, its heartbeats were dated 1.2 s in the past: a review).
+ */
+export function eventTimeMs(wallMs: number, monoMs: number, b: OffsetBounds | undefined, toleranceMs = CLOCK_TOLERANCE_MS): number {
+  if (!b) return wallMs;
+  if (wallMs >= monoMs + b.lo - toleranceMs && wallMs <= monoMs + b.hi + toleranceMs) return wallMs;
+  return Math.round(monoMs + (b.lo + b.hi) / 2);
+}
 
 /**
  * The NATS server's clock as a worker can know it, to date its events: a worker whose clock ran minutes behind
  * dated its heartbeats minutes in the past, and every page showed it suspect while it worked (an attack).
  *
  * After one of its own heartbeats is stored as sequence `seq`, the worker reads back the last message on its own
- * heartbeat subject (a direct get: its credential allows that subject only). If that is ours or later, its stamp
- * was taken between our publish and the answer, so `stamp − local time at the answer` is a lower bound of the
- * offset, off by at most the round trip (ServerClock keeps the tightest recent one). An older message (a replica
- * behind) says nothing and is skipped. Once every `everyMs`, one request at a time.
+ * heartbeat subject (a direct get: its credential allows that subject only). That message is ours or a later one
+ * of ours, so the server stamped it after we sent ours and before the answer came (before our ack came, when it
+ * is ours): the offset lies between `stamp − that arrival` and `stamp − our send`. Bounds from a local monotonic
+ * clock, so a wall clock stepped meanwhile changes nothing until the next sample; the narrower of the last two
+ * samples is used. An older message (a replica behind) says nothing and is skipped. Once every `everyMs`.
  */
 export class ServerTimeSampler {
-  readonly clock: ServerClock;
   private lastMono = Number.NEGATIVE_INFINITY;
   private inFlight = false;
-  private warnedOffset = 0;
+  private warnedOff = 0;
+  private latest?: OffsetBounds;
+  private previous?: OffsetBounds;
   /** Samples taken and skipped or failed (the worker's metrics and tests). */
   readonly counts = { taken: 0, skipped: 0 };
 
-  constructor(private readonly nc: NatsConnection, private readonly subject: string, private readonly log: Logger, private readonly everyMs = 30_000) {
-    this.clock = new ServerClock(everyMs);
-  }
+  constructor(private readonly nc: NatsConnection, private readonly subject: string, private readonly log: Logger, private readonly everyMs = 30_000) {}
 
-  /** One of our own heartbeats was stored as `seq`. */
-  afterOwnPublish(seq: number): void {
+  /** One of our own heartbeats, sent at `sentMono` and acknowledged at `ackMono` (monoNow()), was stored as `seq`. */
+  afterOwnPublish(seq: number, sentMono: number, ackMono: number): void {
     const now = monoNow();
     if (this.inFlight || now - this.lastMono < this.everyMs || this.nc.isClosed()) return;
     this.inFlight = true;
     this.lastMono = now;
-    void this.sample(seq).finally(() => (this.inFlight = false));
+    void this.sample(seq, sentMono, ackMono).finally(() => (this.inFlight = false));
   }
 
-  private async sample(seq: number): Promise<void> {
+  /** The bounds in use: the narrower of the last two samples. */
+  bounds(): OffsetBounds | undefined {
+    const [a, b] = [this.latest, this.previous];
+    if (!a || !b) return a ?? b;
+    return b.hi - b.lo < a.hi - a.lo ? b : a;
+  }
+
+  private async sample(seq: number, sentMono: number, ackMono: number): Promise<void> {
     try {
       const r = await this.nc.request(this.subject, "", { timeout: 2000 });
+      const answered = monoNow();
       const stamp = Date.parse(r.headers?.get("Nats-Time-Stamp") ?? "");
       const got = Number(r.headers?.get("Nats-Sequence"));
       if (r.headers?.hasError || !Number.isFinite(stamp) || !(got >= seq)) {
@@ -43,7 +68,8 @@ export class ServerTimeSampler {
         this.log.debug({ status: r.headers?.code, seq, got }, "server clock sample skipped");
         return;
       }
-      this.clock.observe(stamp);
+      this.previous = this.latest;
+      this.latest = { lo: stamp - (got === seq ? ackMono : answered), hi: stamp - sentMono };
       this.counts.taken++;
       this.warnIfOff();
     } catch (e) {
@@ -58,18 +84,19 @@ export class ServerTimeSampler {
     }
   }
 
-  /** The time to date an event with now (see stampTime): the wall clock unless it is off the server's. */
+  /** The time to date an event with now. */
   now(): Date {
-    const wall = Date.now();
-    return new Date(this.clock.observed ? stampTime(wall, this.clock.now()) : wall);
+    return new Date(eventTimeMs(Date.now(), monoNow(), this.bounds()));
   }
 
   private warnIfOff(): void {
-    const off = this.clock.now() - Date.now();
+    const wall = Date.now();
+    const at = eventTimeMs(wall, monoNow(), this.bounds());
+    const off = at - wall;
     // Said when it first goes beyond the tolerance and when it moves by a second or more since: not at every sample.
-    if (Math.abs(off) <= CLOCK_TOLERANCE_MS || Math.abs(off - this.warnedOffset) < 1000) return;
-    this.warnedOffset = off;
-    this.log.warn({ offsetMs: Math.round(off) },
+    if (off === 0 || Math.abs(off - this.warnedOff) < 1000) return;
+    this.warnedOff = off;
+    this.log.warn({ offsetMs: off },
       `this machine's clock is ${(Math.abs(off) / 1000).toFixed(1)} s ${off > 0 ? "behind" : "ahead of"} the NATS server's: events are dated on the server's clock (set up NTP on this machine)`);
   }
 }

@@ -4,7 +4,7 @@ import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
 import { Svcm, type Service } from "@nats-io/services";
 import {
-  createEvent, decodeCommand, errorBody, newId, subjectsFor, type AckReply, type AssignReply, type Command, type EventData,
+  createEvent, decodeCommand, errorBody, monoNow, newId, subjectsFor, type AckReply, type AssignReply, type Command, type EventData,
   type EventType, type Subjects, type WorkerStatus,
 } from "@troupe/events";
 import { closeConnection, connectAs, INSTANCE_HEADER, isStorageFull, passwordVar, userVar, workerCredential, putArtifact, WORKER_SERVICE_NAME, workerInboxPrefix, loadSecretsKeys, openSecretWithAny, publishEvent, SECRETS_KEY_VAR, SecretError, storeNames, type Logger } from "@troupe/events/node";
@@ -474,8 +474,9 @@ export class Worker {
   /** Sends the last metrics sample; a slow publish is never stacked behind another. */
   sendHeartbeat(): void {
     if (this.heartbeatInFlight || this.nc.isClosed()) return;
+    const sent = monoNow();
     this.heartbeatInFlight = publishEvent(this.js, createEvent("worker.heartbeat", this.heartbeatData(), this.config.workerId, this.eventTime()), { subjects: this.subjects, timeoutMs: Math.min(5000, Math.max(1000, this.config.heartbeatMs)) })
-      .then((ack) => this.serverTime?.afterOwnPublish(ack.seq), (e: Error) => this.log.warn({ err: e.message }, "heartbeat not published"))
+      .then((ack) => this.serverTime?.afterOwnPublish(ack.seq, sent, monoNow()), (e: Error) => this.log.warn({ err: e.message }, "heartbeat not published"))
       .finally(() => (this.heartbeatInFlight = null));
   }
 

@@ -45,7 +45,7 @@ describe("a worker whose clock runs 3 minutes behind the server's", () => {
     await nc.flush();
     const child = spawn(process.execPath, ["--import", SKEW, TROUPE, "worker"], {
       env: {
-        ...process.env, ...nats.env(), SKEW_MS: String(SKEW_MS), TROUPE_WORKER_ID: "wn-skew", TROUPE_WORKER_PORT: "0", TROUPE_WORKER_HOST: "127.0.0.1",
+        ...process.env, ...nats.env(), SKEW_MS: String(SKEW_MS), SKEW_MONO: "1", TROUPE_WORKER_ID: "wn-skew", TROUPE_WORKER_PORT: "0", TROUPE_WORKER_HOST: "127.0.0.1",
         TROUPE_HEARTBEAT_MS: "500", TROUPE_ALLOW_PRIVATE_TARGETS: "1", TROUPE_MAX_CPU: "100", TROUPE_LOG_LEVEL: "warn",
       },
       stdio: ["ignore", "pipe", "pipe"],

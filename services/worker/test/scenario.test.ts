@@ -214,7 +214,8 @@ describe("fingerprint", () => {
         userAgent,
         userAgentMetadata: { brands: [{ brand: "Troupe", version: "1" }], platform: "Linux", platformVersion: "6.1", architecture: "x86", model: "", mobile: false },
         locale: "de-DE",
-        timezone: "Asia/Tokyo",
+        // Written as Intl takes it (case ignored): Chromium takes only the canonical name, which the worker passes.
+        timezone: "asia/tokyo",
         viewport: { width: 1111, height: 777 },
         screen: { width: 2560, height: 1440 },
         geolocation: { latitude: 35.6812, longitude: 139.7671 },
