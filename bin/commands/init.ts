@@ -12,7 +12,7 @@ export const command = defineCommand({
     const retention = artifactRetentionFrom(v);
     const nc = await connectAs({ url: v.natsUrl, ca: v.natsCa, role: "master", dataDir: v.dataDir, name: "troupe-init" });
     try {
-      const r = await initStores(nc, { prefix: v.prefix, replicas: v.replicas, heartbeatMaxAgeMs: v.heartbeatMaxAgeHours * 3600_000, ...retention, ...(v.appendOnlyArtifacts ? { artifactsAppendOnly: true } : {}),
+      const r = await initStores(nc, { prefix: v.prefix, ...(v.replicas !== undefined ? { replicas: v.replicas } : {}), ...(v.heartbeatMaxAgeHours !== undefined ? { heartbeatMaxAgeMs: v.heartbeatMaxAgeHours * 3600_000 } : {}), ...retention, ...(v.appendOnlyArtifacts ? { artifactsAppendOnly: true } : {}),
         onWaitForPeers: (e) => console.error(`troupe init: waiting for the cluster's servers (${e.message}); retrying`) });
       for (const s of r.streams) console.log(`stream ${s.name}: ${s.action}`);
       console.log(`object store ${r.artifacts}: ready${r.artifactsAppendOnly ? `, append-only (${r.artifactsAppendOnly})` : ""}${r.artifactsRetention ? `, retention ${describeRetention(retention)} (${r.artifactsRetention})` : ""}`);

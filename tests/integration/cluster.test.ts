@@ -70,7 +70,13 @@ describe("on a three-member cluster with R3 streams", () => {
   it("loses no job and runs none twice when the member leading the event log is killed mid-run; the read models equal a rebuild", async () => {
     const path = tempDbPath();
     const projector = await startLive(await cluster.connect("projector"), path);
-    master = spawnChild(["bin/troupe.mjs", "master"], { ...cluster.env(), ...fastEnv("m-cluster"), TROUPE_REPLICAS: "3", TROUPE_HEARTBEAT_MS: "2000", TROUPE_JOB_LEASE_MS: "10000", TROUPE_LOG_LEVEL: "info" });
+    // Started as the README says (every URL, no TROUPE_REPLICAS): it used to cut the log back to one replica at start.
+    master = spawnChild(["bin/troupe.mjs", "master"], { ...cluster.env(), ...fastEnv("m-cluster"), TROUPE_HEARTBEAT_MS: "2000", TROUPE_JOB_LEASE_MS: "10000", TROUPE_LOG_LEVEL: "info" });
+    await waitFor("the master leading", () => master!.output().includes("became leader"), 60_000, 50);
+    const stores = await jetstreamManager(ui);
+    for (const name of ["TROUPE_EVENTS", "TROUPE_HEARTBEATS", "KV_troupe-master", "OBJ_troupe-artifacts", "OBJ_troupe-master-snapshots"]) {
+      expect((await stores.streams.info(name)).config.num_replicas, name).toBe(3);
+    }
     for (let i = 0; i < 3; i++) {
       const w = new FakeWorker({ id: `w-cl-${i}`, url: cluster.url, env: cluster.env(), slots: 3, heartbeatMs: 1000, retryPublishForMs: 60_000, behaviour: () => ({ kind: "complete", afterMs: 150 }) });
       workers.push(await w.start());

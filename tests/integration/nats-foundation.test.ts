@@ -2,7 +2,7 @@ import { jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { Objm } from "@nats-io/obj";
 import { createEvent, decodeEvent, type TroupeEvent } from "@troupe/events";
-import { ArtifactRetentionError, initStores, MIN_ARTIFACT_MAX_BYTES, publishEvent, putArtifact } from "@troupe/events/node";
+import { ArtifactRetentionError, DEFAULT_HEARTBEAT_MAX_AGE_MS, initStores, MIN_ARTIFACT_MAX_BYTES, publishEvent, putArtifact } from "@troupe/events/node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { natsWebSocketLogin, startTestNats, waitFor, type TestNats } from "../harness/index.ts";
 
@@ -49,7 +49,10 @@ describe("troupe init", () => {
     expect(changed.streams).toEqual([{ name: "TROUPE_EVENTS", action: "unchanged" }, { name: "TROUPE_HEARTBEATS", action: "updated" }]);
     const jsm = await jetstreamManager(nc);
     expect((await jsm.streams.info("TROUPE_HEARTBEATS")).config.max_age).toBe(3600 * 1e9);
-    await initStores(nc); // back to the default for the other tests
+    // Not asked for, left as it is: a master or `up` started without the setting must not undo it.
+    expect((await initStores(nc)).streams.map((s) => s.action)).toEqual(["unchanged", "unchanged"]);
+    expect((await jsm.streams.info("TROUPE_HEARTBEATS")).config.max_age).toBe(3600 * 1e9);
+    await initStores(nc, { heartbeatMaxAgeMs: DEFAULT_HEARTBEAT_MAX_AGE_MS }); // back to the default for the other tests
   });
 
   it("lets the heartbeats be read back by direct get (a worker's clock sample), and turns it on for a stream made before", async () => {

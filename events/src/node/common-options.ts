@@ -24,8 +24,9 @@ export function maxStoreFrom(v: { maxStoreMb?: number | undefined }): { maxStore
 
 /** Options of `troupe init` (also applied by the master at start). */
 export const streamOptions = {
-  replicas: int("stream replicas (3 in a cluster)", { env: "TROUPE_REPLICAS", default: 1, min: 1, max: 5 }),
-  heartbeatMaxAgeHours: int("how long heartbeats are kept", { env: "TROUPE_HEARTBEAT_RETENTION_HOURS", default: 168, min: 1, max: 24 * 3650, metavar: "<hours>" }),
+  // No defaults either: a master started without them must not undo what `troupe init` set (it cut an R3 log to R1).
+  replicas: int("replicas of the streams and stores (3 in a cluster; unset leaves existing ones as they are, 1 for new ones)", { env: "TROUPE_REPLICAS", min: 1, max: 5 }),
+  heartbeatMaxAgeHours: int("how long heartbeats are kept (unset leaves the stream as it is, 168 for a new one)", { env: "TROUPE_HEARTBEAT_RETENTION_HOURS", min: 1, max: 24 * 3650, metavar: "<hours>" }),
   // No defaults: unset leaves the store as it is (screenshots are kept until an operator says otherwise).
   artifactRetentionHours: int("how long screenshots are kept (0 = forever; unset leaves the store as it is)", { env: "TROUPE_ARTIFACT_RETENTION_HOURS", min: 0, max: 24 * 3650, metavar: "<hours>" }),
   artifactMaxMb: int("size cap of the screenshot store in MB; past it the oldest go first (0 = no cap, at least 64 otherwise; unset leaves the store as it is)", { env: "TROUPE_ARTIFACT_MAX_MB", min: 0, max: 1024 * 1024 * 1024, metavar: "<MB>" }),

@@ -29,8 +29,13 @@ export function storeNames(prefix = "troupe"): StoreNames {
 
 export interface InitOptions {
   prefix?: string;
+  /**
+   * Replicas of every stream and store. Absent = leave existing ones as they are (1 for new ones): a master
+   * started without TROUPE_REPLICAS cut a cluster's R3 log back to one replica, and its first stopped member
+   * was then an outage (a walkthrough).
+   */
   replicas?: number;
-  /** Heartbeat retention; default 7 days. */
+  /** Heartbeat retention. Absent = leave the stream's as it is (7 days for a new one). */
   heartbeatMaxAgeMs?: number;
   /**
    * Make the artifact store append-only (no rollup, purge or delete): a worker credential can then no
@@ -139,7 +144,7 @@ export class ArtifactRetentionError extends Error {
   override name = "ArtifactRetentionError";
 }
 
-async function ensureStream(jsm: JetStreamManager, want: StreamConfig): Promise<"created" | "updated" | "unchanged"> {
+async function ensureStream(jsm: JetStreamManager, want: StreamConfig, leave: ReadonlySet<keyof StreamConfig> = new Set()): Promise<"created" | "updated" | "unchanged"> {
   let current: StreamConfig | null = null;
   try {
     current = (await jsm.streams.info(want.name)).config;
@@ -153,7 +158,7 @@ async function ensureStream(jsm: JetStreamManager, want: StreamConfig): Promise<
   if (current.storage !== want.storage) {
     throw new Error(`stream ${want.name} uses ${current.storage} storage, expected ${want.storage}; storage cannot be changed in place (back up and recreate the stream)`);
   }
-  const keys = ["subjects", "max_age", "duplicate_window", "num_replicas", "deny_delete", "allow_direct", "description"] as const;
+  const keys = (["subjects", "max_age", "duplicate_window", "num_replicas", "deny_delete", "allow_direct", "description"] as const).filter((k) => !leave.has(k));
   const differs = keys.some((k) => JSON.stringify(current[k] ?? null) !== JSON.stringify(want[k] ?? null));
   if (!differs) return "unchanged";
   await jsm.streams.update(want.name, { ...current, ...Object.fromEntries(keys.map((k) => [k, want[k]])) });
@@ -211,10 +216,12 @@ export async function initStores(nc: NatsConnection, o: InitOptions = {}): Promi
 async function initStoresOnce(nc: NatsConnection, o: InitOptions): Promise<InitReport> {
   const jsm = await jetstreamManager(nc);
   const report: InitReport = { streams: [], artifacts: "", masterKv: "", masterSnapshots: "", warnings: [] };
-  for (const want of desiredStreams(o)) {
-    report.streams.push({ name: want.name, action: await ensureStream(jsm, want) });
-  }
   const n = storeNames(o.prefix);
+  for (const want of desiredStreams(o)) {
+    // What was not asked for is not compared, so it is left as it is.
+    const leave = new Set<keyof StreamConfig>([...(o.replicas === undefined ? ["num_replicas" as const] : []), ...(o.heartbeatMaxAgeMs === undefined && want.name === n.heartbeats ? ["max_age" as const] : [])]);
+    report.streams.push({ name: want.name, action: await ensureStream(jsm, want, leave) });
+  }
   await new Objm(nc).create(n.artifacts, { replicas: o.replicas ?? 1, storage: StorageType.File, description: "Troupe job artifacts (screenshots)" });
   report.artifacts = n.artifacts;
   if (o.artifactsAppendOnly) {
@@ -229,6 +236,13 @@ async function initStoresOnce(nc: NatsConnection, o: InitOptions): Promise<InitR
   // One object (the latest snapshot) replaced in place: the store keeps only the newest version of a name.
   await new Objm(nc).create(n.masterSnapshots, { replicas: o.replicas ?? 1, storage: StorageType.File, description: "Troupe master state snapshots" });
   report.masterSnapshots = n.masterSnapshots;
+  // The stores' create leaves an existing store's replicas as they were: R3 asked for, they stayed at 1.
+  if (o.replicas !== undefined) {
+    for (const name of [n.artifactsStream, `KV_${n.masterKv}`, n.masterSnapshotsStream]) {
+      const c = (await jsm.streams.info(name)).config;
+      if (c.num_replicas !== o.replicas) await jsm.streams.update(name, { ...c, num_replicas: o.replicas });
+    }
+  }
   // Last, so a retention nats-server refuses leaves everything else in place (the master goes on without it).
   if (o.artifactMaxAgeMs !== undefined || o.artifactMaxBytes !== undefined) {
     report.artifactsRetention = await ensureArtifactRetention(jsm, n.artifactsStream, o.artifactMaxAgeMs, o.artifactMaxBytes);

@@ -65,7 +65,7 @@ export async function main(v: MasterOptionValues): Promise<number> {
   const nc = await connectAs({ url: v.natsUrl, ca: v.natsCa, role: "master", dataDir: v.dataDir, name: cfg.id, log, waitOnFirstConnect: true, noAsyncTraces: true });
   let running: RunningMaster;
   try {
-    running = await startMaster(nc, cfg, log, { replicas: v.replicas, heartbeatMaxAgeMs: v.heartbeatMaxAgeHours * 3600_000, artifacts, http: { host: v.host, port: v.port } });
+    running = await startMaster(nc, cfg, log, { ...(v.replicas !== undefined ? { replicas: v.replicas } : {}), ...(v.heartbeatMaxAgeHours !== undefined ? { heartbeatMaxAgeMs: v.heartbeatMaxAgeHours * 3600_000 } : {}), artifacts, http: { host: v.host, port: v.port } });
   } catch (e) {
     // The connection would keep the process alive after the error is printed.
     await closeConnection(nc, { log });
