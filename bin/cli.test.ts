@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { main } from "./cli.ts";
 import { COMMANDS } from "./registry.ts";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createEvent, encodeEvent, subjectOf, subjects, type EventData, type EventType, type TroupeEvent } from "@troupe/events";
@@ -70,6 +70,13 @@ describe("troupe dispatcher", () => {
       expect(await main([cmd, flag, "4000000"]), cmd).toBe(2);
       expect(err.join("\n"), cmd).toMatch(/--heartbeat-.*: must be at most 3600000/);
     }
+  });
+
+  it("rotate-key refuses a data dir without credentials.env instead of making a new one (a key the master never used)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "troupe-cli-rotate-"));
+    expect(await main(["rotate-key", "--data-dir", dir])).toBe(2);
+    expect(err.join("\n")).toMatch(/is not the data dir of a `troupe nats` or `troupe up` \(no .*credentials\.env\)/);
+    expect(readdirSync(dir)).toEqual([]);
   });
 
   it("rejects a bad value from the environment, naming the variable", async () => {

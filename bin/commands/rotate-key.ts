@@ -1,4 +1,5 @@
-import { credentialsPath, defineCommand, rotateSecretsKey, SECRETS_KEY_VAR, SECRETS_KEYS_PREVIOUS_VAR, str } from "@troupe/events/node";
+import { existsSync } from "node:fs";
+import { credentialsPath, defineCommand, rotateSecretsKey, SECRETS_KEY_VAR, SECRETS_KEYS_PREVIOUS_VAR, str, UsageError } from "@troupe/events/node";
 
 export const command = defineCommand({
   name: "rotate-key",
@@ -13,6 +14,8 @@ ${SECRETS_KEYS_PREVIOUS_VAR} (the last 5 keys are kept). Order: give the workers
 lines and restart them, then restart the master. A leaked key still opens what it sealed:
 rotating protects the jobs submitted after it.`,
   async run({ values: v }) {
+    // A wrong data dir made a whole new credentials.env, and printed a key the master never used (a walkthrough).
+    if (!existsSync(credentialsPath(v.dataDir))) throw new UsageError(`${v.dataDir} is not the data dir of a \`troupe nats\` or \`troupe up\` (no ${credentialsPath(v.dataDir)}): run this where the master's credentials are, with its --data-dir [TROUPE_DATA_DIR]`);
     const { key, previous } = rotateSecretsKey(v.dataDir);
     console.log(`troupe rotate-key: new key written to ${credentialsPath(v.dataDir)}; ${previous.length} previous key(s) kept.`);
     console.log("Copy these two lines to every worker, restart the workers, then restart the master:");

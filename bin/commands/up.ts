@@ -62,7 +62,7 @@ export const command = defineCommand({
     ...natsStoreOptions,
     uiHost: str("dashboard listen address (non-loopback needs TROUPE_UI_TOKEN)", { env: "TROUPE_UI_HOST", default: "127.0.0.1", ...host }),
     uiPort: int("dashboard port", { env: "TROUPE_UI_PORT", default: 3000, min: 1, max: 65535 }),
-    masterPort: int("master's /metrics port (127.0.0.1; 0 = any free one)", { env: "TROUPE_MASTER_PORT", default: 3001, min: 0, max: 65535 }),
+    masterPort: int("master's /metrics port (127.0.0.1; 0 = no metrics, as `troupe master` takes it)", { env: "TROUPE_MASTER_PORT", default: 3001, min: 0, max: 65535 }),
     projectorPort: int("projector's /metrics port (127.0.0.1; 0 = any free one)", { env: "TROUPE_PROJECTOR_PORT", default: 3003, min: 0, max: 65535 }),
     demo: bool("serve a local demo site and keep submitting a mix of demo jobs", { env: "TROUPE_DEMO", default: false }),
     demoPort: int("demo site port (127.0.0.1)", { env: "TROUPE_DEMO_PORT", default: 3005, min: 0, max: 65535 }),

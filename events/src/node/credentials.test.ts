@@ -63,6 +63,9 @@ describe("credentials", () => {
     expect(loadCredential("worker", dir, {})).toEqual(file.worker);
     expect(loadCredential("worker", dir, { TROUPE_NATS_WORKER_USER: "w", TROUPE_NATS_WORKER_PASSWORD: "pw" })).toEqual({ user: "w", password: "pw" });
     expect(() => loadCredential("worker", tmp(), {})).toThrow(/give this command --data-dir <dir> or TROUPE_DATA_DIR=<dir>; on another machine set TROUPE_NATS_WORKER_USER and TROUPE_NATS_WORKER_PASSWORD .*`pnpm troupe nats` \(or `up`\) creates/);
+    // One of the two is a mistake, not "use the file" (a worker ran as the shared user under another's id).
+    expect(() => loadCredential("worker", dir, { TROUPE_NATS_WORKER_USER: "worker-us-east-1" })).toThrow(/TROUPE_NATS_WORKER_USER is set but TROUPE_NATS_WORKER_PASSWORD is not: set both/);
+    expect(() => loadCredential("ui", dir, { TROUPE_NATS_UI_PASSWORD: "wrong" })).toThrow(/TROUPE_NATS_UI_PASSWORD is set but TROUPE_NATS_UI_USER is not/);
   });
 
   it("parses env files and rejects malformed lines with the line number", () => {

@@ -148,6 +148,9 @@ export function loadCredential(role: NatsRole, dataDir: string, env: Record<stri
   const u = env[userVar(role)];
   const p = env[passwordVar(role)];
   if (u && p) return { user: u, password: p };
+  // One without the other was ignored for the file's pair: a worker meant to run as its own user ran as the shared one
+  // under another's id, and a wrong password "worked" (a walkthrough).
+  if (u || p) throw new Error(`${u ? userVar(role) : passwordVar(role)} is set but ${u ? passwordVar(role) : userVar(role)} is not: set both (the two lines of the NATS machine's credentials.env, or of \`troupe worker-user add\`) or neither`);
   const file = credentialsPath(dataDir);
   if (existsSync(file)) {
     const vars = parseEnvFile(readFileSync(file, "utf8"), file);

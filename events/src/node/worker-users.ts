@@ -98,7 +98,7 @@ export function addWorkerUser(dataDir: string, workerId: string, o: { rotate?: b
  * one); else the shared worker user of credentials.env.
  */
 export function workerCredential(dataDir: string, workerId: string, env: Record<string, string | undefined> = process.env): Credential & { from: "environment" | "own user" | "shared user"; problem?: string } {
-  if (env[userVar("worker")] && env[passwordVar("worker")]) return { ...loadCredential("worker", dataDir, env), from: "environment" };
+  if (env[userVar("worker")] || env[passwordVar("worker")]) return { ...loadCredential("worker", dataDir, env), from: "environment" };
   let own: WorkerUser | undefined;
   let problem: string | undefined;
   try {
