@@ -160,6 +160,15 @@ describe("jobs and workers from the read models", () => {
     }
   });
 
+  it("without read models at the data dir, says to start the projector or give the stack's data dir", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "troupe-cli-empty-"));
+    for (const cmd of ["jobs", "workers"]) {
+      err.length = 0;
+      expect(await main([cmd, "--data-dir", dir]), cmd).toBe(1);
+      expect(err.join("\n"), cmd).toMatch(/no read models at .* yet — start the projector \(troupe projector\), or, if the stack runs with another data dir .*give --data-dir <dir> or TROUPE_DATA_DIR=<dir>/);
+    }
+  });
+
   it("workers shows no success rate for a worker that has finished no job (it said 0 %)", async () => {
     expect(await main(["workers", "--db", readModels()])).toBe(0);
     const [head, row] = out.join("\n").split("\n");

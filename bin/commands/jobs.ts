@@ -28,7 +28,7 @@ export const command = defineCommand({
     const rm = openReadModels(dbPathFor(v.dataDir, v.db));
     try {
       if (!rm.ready()) {
-        console.error(`troupe jobs: no read models at ${dbPathFor(v.dataDir, v.db)} yet — start the projector (troupe projector)`);
+        console.error(`troupe jobs: no read models at ${dbPathFor(v.dataDir, v.db)} yet — start the projector (troupe projector), or, if the stack runs with another data dir (\`troupe up --data-dir <dir>\`), give --data-dir <dir> or TROUPE_DATA_DIR=<dir>`);
         return 1;
       }
       const page = rm.listJobs({

@@ -12,7 +12,10 @@ export function progressLine(job: JobView, width = 30): string {
   // maxAttempts, so "attempt 4/3" read as an overrun budget.
   const attempt = job.attempt > 1 ? ` attempt ${job.attempt}` : "";
   const err = (job.status === "failed" || job.status === "dead") && job.error ? `: ${job.error.message}` : "";
-  return terminalSafe(`${bar} ${String(pct).padStart(3)}% ${job.status}${where}${step}${attempt}${err}`);
+  // Why it went back to the queue: "requeued attempt 4" alone left a job no worker would take a mystery (a walkthrough).
+  const reason = job.status === "requeued" ? job.history.findLast((h) => h.requeueReason)?.requeueReason : undefined;
+  const why = reason === "worker-refused" ? " (refused by the worker; the master's log says why)" : reason ? ` (${reason})` : "";
+  return terminalSafe(`${bar} ${String(pct).padStart(3)}% ${job.status}${where}${step}${attempt}${why}${err}`);
 }
 
 /** Done waiting: 0 on completion, 1 on a final failure, undefined while the job can still finish. */

@@ -234,6 +234,9 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
       },
     }, {
       defaultTimeoutMs: spec.scenario?.timeout ?? deps.defaultStepTimeoutMs,
+      // Steps end before the attempt's hard timeout, so a failing assert says so (not retryable) instead of
+      // "hard timeout" (retryable: a job whose timeoutMs equalled the step default ran three times; a walkthrough).
+      deadlineMs: startedAt + spec.timeoutMs,
       progressEveryMs: deps.progressEveryMs,
       // Nothing after the attempt has ended (a 5 s tick can fire between an abort and the step noticing it).
       onProgress: (p) => { if (!controller.signal.aborted && !ended) deps.report.progress({ ...p, elapsedMs: Date.now() - startedAt }); },

@@ -25,6 +25,8 @@ export class ScenarioFailure extends Error {
 
 export interface ScenarioOptions {
   defaultTimeoutMs: number;
+  /** When the attempt's hard timeout fires (Date.now() scale): a step on the default timeout ends STEP_DEADLINE_MARGIN_MS before it. */
+  deadlineMs?: number;
   onProgress(p: ScenarioProgress): void;
   /** Step log lines (optional failures). */
   log(level: "info" | "warn", message: string): void;
@@ -44,6 +46,10 @@ export function classify(e: unknown): { code: string; retryable: boolean; messag
   if (/Target closed|Session closed|Protocol error|detached/i.test(message)) return { code: "browser", retryable: true, message };
   return { code: "step-failed", retryable: false, message };
 }
+
+/** A step's own timeout ends this long before the attempt's hard timeout, so the step's error is the one reported. */
+export const STEP_DEADLINE_MARGIN_MS = 1000;
+const MIN_STEP_TIMEOUT_MS = 100;
 
 /**
  * How long a step may take: its own `timeout`, else the worker's default, but
@@ -72,7 +78,10 @@ export async function executeScenario(steps: readonly Step[], env: StepEnv, o: S
     const current = ref(step, i);
     const started = Date.now();
     const tick = setInterval(() => o.onProgress({ progress: (i / total) * 100, currentStep: current, stepsDone: i, stepsTotal: total }), every);
-    const timeout = stepTimeoutMs(step, o.defaultTimeoutMs);
+    const own = stepTimeoutMs(step, o.defaultTimeoutMs);
+    // Only the default: a timeout the step names, or a wait's own length, is what was asked for, and the hard timeout stops it.
+    const capped = o.deadlineMs !== undefined && step.timeout === undefined && step.type !== "wait";
+    const timeout = capped ? Math.min(own, Math.max(MIN_STEP_TIMEOUT_MS, o.deadlineMs! - STEP_DEADLINE_MARGIN_MS - Date.now())) : own;
     let stop = false;
     try {
       const out = await withDeadline(runStep(step, i, env, timeout), timeout + 1000, step.type);

@@ -65,6 +65,13 @@ describe("step failures", () => {
     expect((await failed(id)).data.error).toMatchObject({ code: "assertion", retryable: false, step: { index: 1, type: "assert" }, message: expect.stringMatching(/title "Troupe test form" does not contain "Another title"/) });
   });
 
+  it("a failing assert without its own timeout ends before the job's hard timeout and says so, not retryable (timeoutMs equal to the step default made it a retryable hard timeout, run three times)", async () => {
+    const id = await assign(open, { timeoutMs: 4000, scenario: { timeout: 4000, steps: [{ type: "navigate", url: pages.url("/form") }, { type: "assert", title: "Another title" }] } }, "assert-deadline");
+    const f = await failed(id);
+    expect(f.data.error).toMatchObject({ code: "assertion", retryable: false, step: { index: 1, type: "assert" } });
+    expect(f.data.error.message).not.toMatch(/hard timeout/);
+  });
+
   it("a 50M-character title is compared in the page: a failed title assert says so as an assertion, and a url-only job keeps 10,000 characters of it", async () => {
     const id = await assign(open, { scenario: { steps: [{ type: "navigate", url: pages.url("/huge-title") }, { type: "assert", title: "never there", timeout: 2000 }] } }, "hugetitle");
     expect((await failed(id)).data.error).toMatchObject({
