@@ -1,4 +1,4 @@
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, realpathSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createEvent, encodeEvent, subjectOf, subjects, type EventData, type EventType, type TroupeEvent } from "@troupe/events";
@@ -30,6 +30,13 @@ function open() {
 }
 
 describe("ReadModelWriter", () => {
+  it("keeps the read models readable by their owner only, the WAL too (they hold job URLs and proxy user names)", () => {
+    seq = 0;
+    const { path, w } = open();
+    w.applyBatch("TROUPE_EVENTS", [msg("job.submitted", { jobId: "a", spec })]);
+    for (const f of [realpathSync(path), `${realpathSync(path)}-wal`]) expect(statSync(f).mode & 0o777, f).toBe(0o600);
+  });
+
   it("treats a redelivered batch at or below the checkpoint as a no-op", () => {
     seq = 0;
     const { path, w } = open();

@@ -1,3 +1,4 @@
+import { chmodSync } from "node:fs";
 import Database, { type Database as Sqlite } from "better-sqlite3";
 import {
   canonicalWorker, decodeEvent, emptyWorker, jobSummary, notAfterPublished, TERMINAL_JOB_STATUSES,
@@ -73,6 +74,9 @@ export type OpenMode = "live" | "build";
 /** Opens (creating when needed) a read-model file for writing. */
 export function openWriterDb(file: string, mode: OpenMode): Sqlite {
   const db = new Database(file);
+  // The read models hold job URLs, proxy user names and results: readable by their owner only, as credentials.env
+  // (SQLite gives the -wal and -shm files the main file's mode). They were 0644 in a 0755 data dir (a walkthrough).
+  chmodSync(file, 0o600);
   if (mode === "live") {
     db.pragma("journal_mode = WAL");
     // WAL + NORMAL survives a process crash (kill -9); a power cut may lose the last
