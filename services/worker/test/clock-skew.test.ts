@@ -1,9 +1,9 @@
-import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type { Msg } from "@nats-io/nats-core";
 import type { AssignReply, Command } from "@troupe/events";
 import { startTestNats, waitFor, type TestNats } from "@troupe/tests/harness";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { spawnChild } from "../../master/test/helpers.ts";
 import { jobId, startPages, type TestPages } from "./helpers.ts";
 
 /**
@@ -12,7 +12,6 @@ import { jobId, startPages, type TestPages } from "./helpers.ts";
  * stamp of its own heartbeat and dates its events on the server's clock once its own is more than a second off.
  */
 
-const TROUPE = fileURLToPath(new URL("../../../bin/troupe.mjs", import.meta.url));
 const SKEW = fileURLToPath(new URL("../../master/test/fixtures/skew-clock.mjs", import.meta.url));
 const SKEW_MS = -180_000;
 
@@ -43,23 +42,17 @@ describe("a worker whose clock runs 3 minutes behind the server's", () => {
     nc.subscribe("troupe.hb.wn-skew", { callback: note });
     nc.subscribe("troupe.evt.>", { callback: note });
     await nc.flush();
-    const child = spawn(process.execPath, ["--import", SKEW, TROUPE, "worker"], {
-      env: {
-        ...process.env, ...nats.env(), SKEW_MS: String(SKEW_MS), SKEW_MONO: "1", TROUPE_WORKER_ID: "wn-skew", TROUPE_WORKER_PORT: "0", TROUPE_WORKER_HOST: "127.0.0.1",
-        TROUPE_HEARTBEAT_MS: "500", TROUPE_ALLOW_PRIVATE_TARGETS: "1", TROUPE_MAX_CPU: "100", TROUPE_LOG_LEVEL: "warn",
-      },
-      stdio: ["ignore", "pipe", "pipe"],
+    const child = spawnChild(["--import", SKEW, "bin/troupe.mjs", "worker"], {
+      ...nats.env(), SKEW_MS: String(SKEW_MS), SKEW_MONO: "1", TROUPE_WORKER_ID: "wn-skew", TROUPE_WORKER_PORT: "0", TROUPE_WORKER_HOST: "127.0.0.1",
+      TROUPE_HEARTBEAT_MS: "500", TROUPE_ALLOW_PRIVATE_TARGETS: "1", TROUPE_MAX_CPU: "100", TROUPE_LOG_LEVEL: "warn",
     });
-    let out = "";
-    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (out += d.toString()));
-    const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+    const out = () => child.output();
     try {
       const beats = () => seen.filter((s) => s.type === "worker.heartbeat");
-      await waitFor(`a heartbeat on the server's clock (output: ${out})`, () => beats().some((b) => Math.abs(b.offMs) < 2000), 60_000, 50);
+      await waitFor("a heartbeat on the server's clock", () => beats().some((b) => Math.abs(b.offMs) < 2000), 60_000, 50);
       // The first was sent before any sample: dated on its own clock (what the fixture does, and what was fixed).
       expect(beats()[0]!.offMs).toBeLessThan(-170_000);
-      expect(out).toMatch(/this machine's clock is 1[78]\d\.\d s behind the NATS server's: events are dated on the server's clock/);
+      expect(out()).toMatch(/this machine's clock is 1[78]\d\.\d s behind the NATS server's: events are dated on the server's clock/);
 
       const id = jobId("skew");
       const body: Command<"worker.assign"> = {
@@ -72,13 +65,13 @@ describe("a worker whose clock runs 3 minutes behind the server's", () => {
       expect(job.map((s) => s.type)).toContain("job.completed");
       for (const s of job) expect(Math.abs(s.offMs), s.type).toBeLessThan(2000);
 
-      child.kill("SIGTERM");
-      expect(await exited).toBe(0);
+      await child.stop();
+      expect(child.proc.exitCode, out()).toBe(0);
       const gone = seen.find((s) => s.type === "worker.deregistered");
-      expect(gone, out).toBeDefined();
+      expect(gone, out()).toBeDefined();
       expect(Math.abs(gone!.offMs)).toBeLessThan(2000);
     } finally {
-      if (child.exitCode === null) child.kill("SIGKILL");
+      await child.kill9();
       await nc.close();
     }
   }, 120_000);
