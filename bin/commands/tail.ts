@@ -71,6 +71,11 @@ async function replayThenFollow(nc: NatsConnection, stream: string, subject: str
   });
   const messages = await consumer.consume();
   console.error(`troupe tail: replaying ${stream} ${subject} from ${"seq" in since ? `sequence ${since.seq}` : since.time}, then following (Ctrl-C to stop)`);
+  if ("seq" in since) {
+    // Past the end, nothing is replayed: said, not left to look like an empty history (a walkthrough).
+    const last = (await (await js.jetstreamManager()).streams.info(stream)).state.last_seq;
+    if (since.seq > last + 1) console.error(`troupe tail: ${stream} ends at sequence ${last}: nothing to replay before ${since.seq}, waiting for it`);
+  }
   void done.then(() => messages.stop());
   for await (const m of messages) print(m.subject, m.data);
 }

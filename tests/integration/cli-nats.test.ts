@@ -131,6 +131,14 @@ describe("troupe nats → init → tail (the foundation's done-when)", () => {
     expect(await tail.exited).toBe(0);
   });
 
+  it("tail --since a sequence past the stream's end says so, then waits", async () => {
+    const tail = troupe(["tail", "--since", "999999", "troupe.evt.>"], env);
+    children.push(tail.child);
+    await tail.waitFor(/TROUPE_EVENTS ends at sequence \d+: nothing to replay before 999999, waiting for it/);
+    tail.child.kill("SIGTERM");
+    expect(await tail.exited).toBe(0);
+  });
+
   it("worker-user add gives a worker its own user that the running server takes at once; remove cuts it off", async () => {
     const add = troupe(["worker-user", "add", "cli-w1"], env);
     expect(await add.exited).toBe(0);
