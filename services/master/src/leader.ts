@@ -1,6 +1,6 @@
 import type { KV } from "@nats-io/kv";
 import { randomBytes } from "node:crypto";
-import { LEADER_KEY, parseLease, type LeaseValue } from "@troupe/events";
+import { CLOCK_TOLERANCE_MS, LEADER_KEY, parseLease, type LeaseValue } from "@troupe/events";
 import { isNatsOutage, isStorageFull, STORAGE_FULL_HINT } from "@troupe/events/node";
 import type { Logger } from "pino";
 
@@ -39,6 +39,8 @@ export class LeaderLease {
   holder?: string;
   /** Told the server's stamp of the lease this master just won (its own write): the server's clock before any delivery. */
   onServerStamp?: (serverMs: number) => void;
+  /** The server's time now as this master estimates it from live deliveries (undefined before any). */
+  serverNow?: () => number | undefined;
 
   constructor(
     private kv: KV,
@@ -108,9 +110,14 @@ export class LeaderLease {
       // has stood unrenewed for a whole lease, measured here: its expiresAtMs is on the holder's clock. Judged by it, a
       // standby 60 s behind waited 65 s for a dead leader (an attack run), and one ahead would take a live leader's lease.
       // Given back on a clean stop (0): free at once.
+      // How long it stood is also read from the server's stamp of that revision, when this master knows the server's
+      // clock (an estimate never ahead of it, less a second for the members of a cluster): a master restarted after
+      // the leader died waited a full lease from its first look, with nothing leading.
       if (held && !this.isOwn(held) && held.expiresAtMs > 0) {
         if (this.standing?.revision !== cur.revision) this.standing = { revision: cur.revision, sinceMono: performance.now() };
-        if (performance.now() - this.standing.sinceMono < Math.max(this.leaseMs, held.leaseMs ?? 0)) return;
+        const server = this.serverNow?.();
+        const stood = Math.max(performance.now() - this.standing.sinceMono, server === undefined ? 0 : server - cur.created.getTime() - CLOCK_TOLERANCE_MS);
+        if (stood < Math.max(this.leaseMs, held.leaseMs ?? 0)) return;
       }
       rev = await this.kv.update(this.key, value(), cur.revision);
     }

@@ -230,6 +230,7 @@ export class Master {
       if (s.leader) this.scheduleDispatch();
     });
     this.lease.onServerStamp = (ms) => this.leaseClock.observe(ms);
+    this.lease.serverNow = () => (this.eventsClock.observed || this.heartbeatsClock.observed ? this.clock.now() : undefined);
     this.lease.start(() => this.ready);
     this.tickTimer = setInterval(() => this.tick(), this.cfg.tickMs);
     this.streamsTimer = setInterval(() => void this.watchStreams(), STREAM_CHECK_MS);

@@ -151,6 +151,40 @@ describe("the leader lease through late answers", () => {
     await nc.close();
   });
 
+  it("a master started after the leader died takes over at its first look when it knows the server's clock (it waited a full lease), and leaves a live leader's alone", async () => {
+    const nc = await nats.connect("master", "lease-late-start");
+    const kv = await new Kvm(nc).open(storeNames("troupe").masterKv);
+    const LEASE = 1500;
+    const lead: LeaderState[] = [];
+    const leader = new LeaderLease(kv, "m-first", LEASE, capturedLog().log, (s) => lead.push(s), "leader-late-start");
+    await leader.tick(() => true);
+    expect(lead).toHaveLength(1);
+    // Renewed while alive: a newcomer that knows the server's clock (this process's: the same machine) leaves it.
+    const watcher: LeaderState[] = [];
+    const live = new LeaderLease(kv, "m-watcher", LEASE, capturedLog().log, (s) => watcher.push(s), "leader-late-start");
+    live.serverNow = () => Date.now();
+    for (let i = 0; i < 6; i++) {
+      await leader.tick(() => true);
+      await live.tick(() => true);
+      await new Promise((r) => setTimeout(r, LEASE / 3));
+    }
+    expect(watcher).toEqual([]);
+    // The leader dies; two leases later two masters start. The one without the server's clock waits; the other leads at once.
+    await new Promise((r) => setTimeout(r, 2 * LEASE));
+    const blind: LeaderState[] = [];
+    const knowing: LeaderState[] = [];
+    const noClock = new LeaderLease(kv, "m-blind", LEASE, capturedLog().log, (s) => blind.push(s), "leader-late-start");
+    noClock.serverNow = () => undefined;
+    await noClock.tick(() => true);
+    expect(blind).toEqual([]);
+    const withClock = new LeaderLease(kv, "m-knowing", LEASE, capturedLog().log, (s) => knowing.push(s), "leader-late-start");
+    withClock.serverNow = () => Date.now();
+    await withClock.tick(() => true);
+    expect(knowing).toEqual([{ leader: true, epoch: expect.any(Number), holder: "m-knowing" }]);
+    await Promise.all([withClock.stop(), noClock.stop(), live.stop()]);
+    await nc.close();
+  });
+
   it("a lease won by a request still on its way when stop() gave up waiting is given back, and the stopped process never leads", async () => {
     const nc = await connectAs({ url: link.url, role: "master", dataDir: nats.dataDir, name: "m-lease-stopping", env: {} });
     const direct = await nats.connect("master", "lease-reader-2");
