@@ -79,6 +79,16 @@ describe("troupe dispatcher", () => {
     expect(readdirSync(dir)).toEqual([]);
   });
 
+  it("up refuses TROUPE_REPLICAS above 1: it runs one nats-server, and its master would apply it", async () => {
+    process.env.TROUPE_REPLICAS = "3";
+    try {
+      expect(await main(["up"])).toBe(2);
+      expect(err.join("\n")).toMatch(/TROUPE_REPLICAS=3: up runs one nats-server, not a cluster/);
+    } finally {
+      delete process.env.TROUPE_REPLICAS;
+    }
+  });
+
   it("rejects a bad value from the environment, naming the variable", async () => {
     process.env.TROUPE_REPLICAS = "0";
     try {

@@ -76,6 +76,11 @@ A service or nats-server that dies on its own is started again (after 1 s, doubl
   pnpm troupe up --demo          # then open http://127.0.0.1:3000
   pnpm troupe up --workers 0     # run workers elsewhere: pnpm troupe worker-user add <id>, then pnpm troupe worker there`,
   async run({ values: v }) {
+    // Its master would take it over: up runs one nats-server, which cannot hold replicated streams.
+    const replicas = process.env.TROUPE_REPLICAS;
+    if (replicas !== undefined && replicas !== "" && replicas !== "1") {
+      throw new UsageError(`TROUPE_REPLICAS=${replicas}: up runs one nats-server, not a cluster, so its streams have one replica; unset it (a cluster: README, "Run NATS as a three-member cluster")`);
+    }
     if (!isLoopback(v.uiHost) && !process.env.TROUPE_UI_TOKEN) {
       throw new UsageError(`refusing to expose the dashboard on ${v.uiHost} without a login: set TROUPE_UI_TOKEN, or keep --ui-host 127.0.0.1`);
     }

@@ -55,6 +55,13 @@ describe("troupe init", () => {
     await initStores(nc, { heartbeatMaxAgeMs: DEFAULT_HEARTBEAT_MAX_AGE_MS }); // back to the default for the other tests
   });
 
+  it("refuses replicas above 1 on a server outside a cluster, leaving the streams as they are (2.9.10 took the update, then did not load them after a restart)", async () => {
+    const nc = await nats.connect("master");
+    await expect(initStores(nc, { replicas: 3 })).rejects.toThrow(/3 replicas need a nats-server cluster, and .* is not in one .*leave TROUPE_REPLICAS unset or 1/);
+    const jsm = await jetstreamManager(nc);
+    for (const name of ["TROUPE_EVENTS", "TROUPE_HEARTBEATS", "KV_troupe-master", "OBJ_troupe-artifacts"]) expect((await jsm.streams.info(name)).config.num_replicas, name).toBe(1);
+  });
+
   it("lets the heartbeats be read back by direct get (a worker's clock sample), and turns it on for a stream made before", async () => {
     const nc = await nats.connect("master");
     const jsm = await jetstreamManager(nc);

@@ -214,6 +214,11 @@ export async function initStores(nc: NatsConnection, o: InitOptions = {}): Promi
 }
 
 async function initStoresOnce(nc: NatsConnection, o: InitOptions): Promise<InitReport> {
+  // nats-server 2.9 takes an update to R3 on a server outside a cluster, then refuses to load those streams at its
+  // next start: the whole stack lost its log until a plain init (an attack). Creating one is refused; so is this.
+  if (o.replicas !== undefined && o.replicas > 1 && !nc.info?.cluster) {
+    throw new Error(`${o.replicas} replicas need a nats-server cluster, and ${nc.info?.server_name ?? "this server"} is not in one (nats-server would not load such streams after a restart): leave TROUPE_REPLICAS unset or 1, or join the servers in a cluster (README, "Run NATS as a three-member cluster")`);
+  }
   const jsm = await jetstreamManager(nc);
   const report: InitReport = { streams: [], artifacts: "", masterKv: "", masterSnapshots: "", warnings: [] };
   const n = storeNames(o.prefix);

@@ -5,7 +5,7 @@ import { DeliverPolicy, jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { decodeEvent, decodeReply, evolveJob, type AckReply, type JobView, type SubmitReply, type TroupeEvent } from "@troupe/events";
 import { createLogger } from "@troupe/events/node";
-import { descendants, startTestNats, type TestNats } from "@troupe/tests/harness";
+import { descendants, startTestNats, waitFor, type TestNats } from "@troupe/tests/harness";
 import { afterAll, afterEach, beforeAll } from "vitest";
 import { startMaster, type RunningMaster } from "../src/main.ts";
 import type { MasterConfig } from "../src/master.ts";
@@ -23,6 +23,8 @@ export function masterSuite(id: string, over: Partial<MasterConfig> = {}) {
     s.nats = await startTestNats({ init: true });
     s.master = await masterIn(s.nats, id, over);
     s.ui = await s.nats.connect("ui");
+    // Cancel, retry, drain and resume are the leader's: a test's first command must not race the lease.
+    await waitFor("the master leading", () => s.master.master.isLeader, 20_000, 20);
   });
   afterEach(async () => {
     for (const w of s.workers.splice(0)) await w.stop({ deregister: true });
