@@ -79,6 +79,16 @@ describe("troupe dispatcher", () => {
     expect(readdirSync(dir)).toEqual([]);
   });
 
+  it("ui refuses half of a credential pair at start (it served pages and failed at the first command)", async () => {
+    process.env.TROUPE_NATS_UI_USER = "ui";
+    try {
+      expect(await main(["ui", "--no-build"])).toBe(2);
+      expect(err.join("\n")).toMatch(/TROUPE_NATS_UI_USER is set but TROUPE_NATS_UI_PASSWORD is not/);
+    } finally {
+      delete process.env.TROUPE_NATS_UI_USER;
+    }
+  });
+
   it("up refuses TROUPE_REPLICAS above 1: it runs one nats-server, and its master would apply it", async () => {
     process.env.TROUPE_REPLICAS = "3";
     try {

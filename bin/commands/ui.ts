@@ -1,5 +1,5 @@
 import { isIP } from "node:net";
-import { bool, defineCommand, int, natsOptions, shutdownSignal, str, UsageError } from "@troupe/events/node";
+import { bool, defineCommand, halfCredentialError, int, natsOptions, shutdownSignal, str, UsageError } from "@troupe/events/node";
 import { ensureUiBuild } from "../../ui/launch/build.ts";
 import { serveUi } from "../../ui/launch/serve.ts";
 
@@ -40,6 +40,11 @@ Binding a non-loopback address (--host 0.0.0.0) requires --token / TROUPE_UI_TOK
   async run({ values: v }) {
     if (!isLoopback(v.host) && !v.token) {
       throw new UsageError(`refusing to serve the dashboard on ${v.host} without a login: set TROUPE_UI_TOKEN (or --token), or bind 127.0.0.1`);
+    }
+    // Said at start: the dashboard otherwise served pages and failed only at the first command or live update (an attack).
+    for (const role of ["ui", "live"] as const) {
+      const half = halfCredentialError(role);
+      if (half) throw new UsageError(half);
     }
     if (v.build) await ensureUiBuild();
     // The app reads its settings from these (ui/src/lib/server/config.ts).

@@ -144,13 +144,22 @@ export function loadRouteCredential(dataDir: string, env: Record<string, string 
  * The credentials of one role: from the environment when both variables are
  * set, else from `<dataDir>/credentials.env`. Throws a message saying where it looked.
  */
+/** The message for a role's user variable set without its password variable, or the other way round; null otherwise. */
+export function halfCredentialError(role: NatsRole, env: Record<string, string | undefined> = process.env): string | null {
+  const u = env[userVar(role)];
+  const p = env[passwordVar(role)];
+  if (!u === !p) return null;
+  return `${u ? userVar(role) : passwordVar(role)} is set but ${u ? passwordVar(role) : userVar(role)} is not: set both (the two lines of the NATS machine's credentials.env, or of \`troupe worker-user add\`) or neither`;
+}
+
 export function loadCredential(role: NatsRole, dataDir: string, env: Record<string, string | undefined> = process.env): Credential {
   const u = env[userVar(role)];
   const p = env[passwordVar(role)];
   if (u && p) return { user: u, password: p };
   // One without the other was ignored for the file's pair: a worker meant to run as its own user ran as the shared one
   // under another's id, and a wrong password "worked" (a walkthrough).
-  if (u || p) throw new Error(`${u ? userVar(role) : passwordVar(role)} is set but ${u ? passwordVar(role) : userVar(role)} is not: set both (the two lines of the NATS machine's credentials.env, or of \`troupe worker-user add\`) or neither`);
+  const half = halfCredentialError(role, env);
+  if (half) throw new Error(half);
   const file = credentialsPath(dataDir);
   if (existsSync(file)) {
     const vars = parseEnvFile(readFileSync(file, "utf8"), file);

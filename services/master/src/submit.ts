@@ -9,21 +9,28 @@ import type { submitOptions } from "./submit-cli.ts";
 type Values = OptionValues<typeof submitOptions>;
 
 /** The request body from a job file and/or flags, validated with the contract (a bad one is a usage error). */
-export function buildSubmitBody(v: Pick<Values, "url" | "priority" | "browser" | "idempotencyKey"> & Partial<Pick<Values, "labels">>, file?: string, readFile = (f: string) => readFileSync(f === "-" ? 0 : f, "utf8")): Record<string, unknown> {
+export function buildSubmitBody(v: Pick<Values, "url" | "priority" | "browser" | "idempotencyKey"> & Partial<Pick<Values, "labels">>, file?: string, readFile = (f: string): Uint8Array | string => readFileSync(f === "-" ? 0 : f)): Record<string, unknown> {
   let body: Record<string, unknown> = {};
   if (file !== undefined) {
-    let text: string;
+    let raw: Uint8Array | string;
     try {
-      text = readFile(file);
+      raw = readFile(file);
     } catch (e) {
       throw new UsageError(`cannot read ${file}: ${(e as Error).message}`);
+    }
+    // Bytes that are not UTF-8 refused as the master refuses them (read as text they became U+FFFD silently; an attack).
+    let text: string;
+    try {
+      text = typeof raw === "string" ? raw : new TextDecoder("utf-8", { fatal: true }).decode(raw);
+    } catch {
+      throw new UsageError(`${file} is not valid UTF-8 text`);
     }
     // The master's own limits (size, nesting), checked before parsing: a file nested 200,000 deep overflowed the
     // stack and was reported as "no answer from a master". A byte-order mark, as editors on Windows write, is no error.
     const parsed = parseJsonObject(text.replace(/^\uFEFF/, ""), MAX_COMMAND_BYTES);
     if (!parsed.ok) {
       const why = parsed.error.code === "not-json" ? "is not JSON" : parsed.error.code === "not-object" ? "is not a JSON object (a jobs.submit body)" : "is refused";
-      throw new UsageError(`${file} ${why}: ${parsed.error.message}`);
+      throw new UsageError(`${file} ${why}: ${parsed.error.path ? `${parsed.error.path}: ` : ""}${parsed.error.message}`);
     }
     body = parsed.value;
     // A Chrome DevTools Recorder export (or a bare step list object) as saved: its steps at the top, as the Submit

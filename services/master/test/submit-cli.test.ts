@@ -91,6 +91,18 @@ describe("troupe submit", () => {
     const noLabel = await troupeSubmit("--url", "https://example.com", "--labels", " , ");
     expect(noLabel.code).toBe(2);
     expect(noLabel.output).toMatch(/--labels: give at least one label/);
+    // Bytes that are not UTF-8 (an encoded surrogate) are refused as the master refuses them; a refusal deep in the
+    // file names where (they were read as U+FFFD, and the deep one said only "is refused").
+    const notUtf8 = join(dir, "cesu.json");
+    writeFileSync(notUtf8, Buffer.concat([Buffer.from('{"url":"https://example.com/x","idempotencyKey":"k'), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from('"}')]));
+    const cesu = await troupeSubmit(notUtf8);
+    expect(cesu.code).toBe(2);
+    expect(cesu.output).toMatch(/cesu\.json is not valid UTF-8 text/);
+    const proto = join(dir, "proto.json");
+    writeFileSync(proto, '{"scenario":{"steps":[{"type":"navigate","url":"https://example.com"},{"type":"waitForElement","selectors":[["#a"]],"properties":{"__proto__":1}}]}}');
+    const deepKey = await troupeSubmit(proto);
+    expect(deepKey.code).toBe(2);
+    expect(deepKey.output).toMatch(/proto\.json is refused: scenario\.steps\[1\]\.properties\.__proto__: a key named __proto__ is not allowed/);
     expect(master.master.state.jobs.size + master.master.state.finished.size).toBe(jobs + 1); // the BOM file's job
   }, SLOW);
 

@@ -65,6 +65,9 @@ export class ServerTimeSampler {
       const got = Number(r.headers?.get("Nats-Sequence"));
       if (r.headers?.hasError || !Number.isFinite(stamp) || !(got >= seq)) {
         this.counts.skipped++;
+        // A replica behind answered with an older heartbeat: try again after the next one, not a whole period later
+        // (a cluster run dated a skewed worker's events on its own clock for 30 s; an attack).
+        this.lastMono = Number.NEGATIVE_INFINITY;
         this.log.debug({ status: r.headers?.code, seq, got }, "server clock sample skipped");
         return;
       }
