@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ServerClock, stampTime } from "./server-clock.ts";
+import { eventTimeMs, OffsetCeiling, ServerClock, stampTime } from "./server-clock.ts";
 
 describe("ServerClock", () => {
   it("is the local clock until a message is seen, then the local clock plus the tightest recent offset", () => {
@@ -46,5 +46,36 @@ describe("ServerClock held value", () => {
     now += 65_000;
     expect(c.offset()).toBe(20_000);
     expect(c.now()).toBe(now + 20_000);
+  });
+});
+
+describe("eventTimeMs", () => {
+  const mono = 1_800_000_000_000;
+  it("is the wall clock with no sample yet", () => {
+    expect(eventTimeMs(mono - 180_000, mono, undefined)).toBe(mono - 180_000);
+  });
+
+  it("keeps a healthy wall clock behind a slow link: the server's time is only known within the round trip (it was dated 1.2 s in the past)", () => {
+    // Sent at mono − 1200, stored, acknowledged at mono: the offset lies within [−1200, 0] (plus the store's own delay).
+    expect(eventTimeMs(mono, mono, { lo: -1200, hi: 0 })).toBe(mono);
+    expect(eventTimeMs(mono + 900, mono, { lo: -1200, hi: 0 })).toBe(mono + 900);
+  });
+
+  it("takes the middle of the bounds when the wall clock lies beyond them by more than the tolerance", () => {
+    expect(eventTimeMs(mono - 180_000, mono, { lo: -4, hi: 2 })).toBe(mono - 1);
+    expect(eventTimeMs(mono + 1_500, mono, { lo: -400, hi: 0 })).toBe(mono - 200);
+  });
+});
+
+describe("OffsetCeiling", () => {
+  it("keeps the smallest stamp − send time of the last windows, and holds it when nothing comes", () => {
+    let now = 1_000_000;
+    const c = new OffsetCeiling(30_000, () => now);
+    expect(c.offset()).toBeUndefined();
+    c.observe(now + 1400, now - 20); // sent 20 ms ago, stored 1.4 s "later" on the server's clock
+    c.observe(now + 30, now);
+    expect(c.offset()).toBe(30);
+    now += 65_000;
+    expect(c.offset()).toBe(30);
   });
 });

@@ -91,3 +91,60 @@ export const CLOCK_TOLERANCE_MS = 1000;
 export function stampTime(wallMs: number, serverMs: number, toleranceMs = CLOCK_TOLERANCE_MS): number {
   return Math.abs(serverMs - wallMs) <= toleranceMs ? wallMs : Math.round(serverMs);
 }
+
+/** Server time minus local monotonic time (monoNow), known to lie between `lo` and `hi`. */
+export interface OffsetBounds {
+  lo: number;
+  hi: number;
+}
+
+/**
+ * The time to date an event with (pure): the wall clock while it lies within the tolerance of the server's time
+ * as bounded, else the middle of the bounds. A healthy producer behind a slow link keeps its exact wall clock
+ * (judged by one end of the bounds alone, a worker's heartbeats were dated 1.2 s in the past: a review; and a
+ * master's decisions 1.4 s: an attack).
+ */
+export function eventTimeMs(wallMs: number, monoMs: number, b: OffsetBounds | undefined, toleranceMs = CLOCK_TOLERANCE_MS): number {
+  if (!b) return wallMs;
+  if (wallMs >= monoMs + b.lo - toleranceMs && wallMs <= monoMs + b.hi + toleranceMs) return wallMs;
+  return Math.round(monoMs + (b.lo + b.hi) / 2);
+}
+
+/**
+ * The other side of ServerClock: an upper bound of the offset, from messages of our own whose send time we know
+ * (stored after we sent them: `stamp − send time` is at least the offset). The smallest of the last one to two
+ * windows; with nothing observed lately the last value holds.
+ */
+export class OffsetCeiling {
+  private cur = Number.POSITIVE_INFINITY;
+  private prev = Number.POSITIVE_INFINITY;
+  private last = Number.POSITIVE_INFINITY;
+  private bucketStart: number;
+
+  constructor(private readonly windowMs = 30_000, private readonly local: () => number = monoNow) {
+    this.bucketStart = local();
+  }
+
+  /** One of our messages, sent at `sentLocalMs` (local()), was stored at `serverMs`. */
+  observe(serverMs: number, sentLocalMs: number): void {
+    this.rotate(this.local());
+    this.cur = Math.min(this.cur, serverMs - sentLocalMs);
+    this.last = Math.min(this.cur, this.prev);
+  }
+
+  /** The upper bound of server time minus local time, undefined before any observation. */
+  offset(): number | undefined {
+    this.rotate(this.local());
+    const m = Math.min(this.cur, this.prev);
+    if (m < Number.POSITIVE_INFINITY) this.last = m;
+    return this.last < Number.POSITIVE_INFINITY ? this.last : undefined;
+  }
+
+  private rotate(now: number): void {
+    const steps = Math.floor((now - this.bucketStart) / this.windowMs);
+    if (steps <= 0) return;
+    this.prev = steps === 1 ? this.cur : Number.POSITIVE_INFINITY;
+    this.cur = Number.POSITIVE_INFINITY;
+    this.bucketStart += steps * this.windowMs;
+  }
+}

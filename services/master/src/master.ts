@@ -13,7 +13,7 @@ import { LeaderLease } from "./leader.ts";
 import { newCounters, renderMetrics, type Counters } from "./metrics.ts";
 import { BrowserQueues, JobQueue, type QueueEntry } from "./queue.ts";
 import { afterRefusal, decide, forgetUnregistered, type Decision, type RecoveryConfig } from "./recovery.ts";
-import { earliestNow, monoNow, ServerClock, stampTime } from "@troupe/events";
+import { earliestNow, eventTimeMs, monoNow, OffsetCeiling, ServerClock, stampTime } from "@troupe/events";
 import { canRun, pickWorker, type Candidate } from "./scheduler.ts";
 import { decodeSnapshot, encodeSnapshotSliced, resumeFrom, snapshotDue } from "./snapshot.ts";
 import { applyEvent, applyHeartbeat, assignmentInstance, emptyState, finishedGuardSeq, type MasterState, type WorkerView } from "./state.ts";
@@ -88,6 +88,8 @@ const CATCH_UP_MS = 2000;
 /** How often a worker is told again to stop an attempt it still lists; how many such reminders are kept. */
 const STALE_CANCEL_EVERY_MS = 10_000;
 const STALE_CANCELS_KEPT = 10_000;
+/** Appends awaiting their read-back (for the clock's upper bound); past this, the oldest are forgotten. */
+const SENT_AT_KEPT = 10_000;
 
 export class Master {
   readonly state: MasterState = emptyState();
@@ -156,6 +158,10 @@ export class Master {
   private readonly heartbeatsClock = new ServerClock();
   /** The stamp of the leader lease this master won, read back: only to date its events before any delivery came. */
   private readonly leaseClock = new ServerClock();
+  /** The upper bound of the server's clock, from this master's own events read back (sent at a known time). */
+  private readonly ceiling = new OffsetCeiling();
+  /** When each of our appends still to be read back was sent (monoNow), by event id. */
+  private readonly sentAt = new Map<string, number>();
   private readonly clock = { now: () => earliestNow([this.eventsClock, this.heartbeatsClock]), toServer: (monoMs: number) => monoMs - monoNow() + earliestNow([this.eventsClock, this.heartbeatsClock]) };
   /** Since when this master has been leading and connected: silence before it is no evidence (`decide`). */
   private leaderSinceMs = 0;
@@ -280,6 +286,11 @@ export class Master {
       this.counters.invalidMessages++;
       this.log.warn({ seq: m.seq, subject: m.subject, error: r.error }, "skipping an invalid event");
       return;
+    }
+    const sent = this.sentAt.get(r.value.id);
+    if (sent !== undefined) {
+      this.sentAt.delete(r.value.id);
+      this.ceiling.observe(Math.floor(m.info.timestampNanos / 1e6), sent);
     }
     this.fold(r.value, m.seq, m.subject, Math.floor(m.info.timestampNanos / 1e6));
   }
@@ -716,10 +727,18 @@ export class Master {
     const expect = this.state.subjectSeq.get(subject) ?? (jobId !== undefined ? finishedGuardSeq(this.state, jobId, type) : undefined) ?? 0;
     // Dated on the server's clock when this machine's is off: the log's times and the stamps the silences are judged by agree.
     const wall = Date.now();
+    const mono = monoNow();
     // The lease's stamp only until a delivery came: it is one sample, as loose as that read was, and never renewed.
     const server = this.eventsClock.observed || this.heartbeatsClock.observed ? this.clock.now() : this.leaseClock.observed ? this.leaseClock.now() : undefined;
-    const event = createEvent(type, data, this.cfg.id, new Date(server === undefined ? wall : stampTime(wall, server)));
+    // Deliveries bound the server's clock from below only, late by the link: with our own appends read back bounding
+    // it from above, a healthy clock behind a slow link keeps its exact times (they were dated 1.4 s back; an attack).
+    const hi = this.ceiling.offset();
+    const at = server === undefined ? wall : hi === undefined ? stampTime(wall, server) : eventTimeMs(wall, mono, { lo: server - mono, hi: Math.max(hi, server - mono) });
+    const event = createEvent(type, data, this.cfg.id, new Date(at));
     if (eventId) event.id = eventId;
+    if (this.sentAt.size >= SENT_AT_KEPT) this.sentAt.delete(this.sentAt.keys().next().value as string);
+    // The first send of an id only: a repeat of a stored one (a fixed id) is dropped by the server, whose stamp is the first's.
+    if (!this.sentAt.has(event.id)) this.sentAt.set(event.id, mono);
     try {
       const ack = await this.appender.append(event as TroupeEvent, { expectLastSubjectSequence: expect });
       this.logDown = undefined;

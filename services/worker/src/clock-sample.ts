@@ -1,23 +1,6 @@
 import type { NatsConnection } from "@nats-io/nats-core";
-import { CLOCK_TOLERANCE_MS, monoNow } from "@troupe/events";
+import { eventTimeMs, monoNow, type OffsetBounds } from "@troupe/events";
 import type { Logger } from "@troupe/events/node";
-
-/** Server time minus local monotonic time, known to lie between `lo` and `hi`. */
-export interface OffsetBounds {
-  lo: number;
-  hi: number;
-}
-
-/**
- * The time to date an event with (pure): the wall clock while it lies within the tolerance of the server's time
- * as bounded, else the middle of the bounds. A healthy worker behind a slow link keeps its exact wall clock
- * (judged by one end of the bounds alone, its heartbeats were dated 1.2 s in the past: a review).
- */
-export function eventTimeMs(wallMs: number, monoMs: number, b: OffsetBounds | undefined, toleranceMs = CLOCK_TOLERANCE_MS): number {
-  if (!b) return wallMs;
-  if (wallMs >= monoMs + b.lo - toleranceMs && wallMs <= monoMs + b.hi + toleranceMs) return wallMs;
-  return Math.round(monoMs + (b.lo + b.hi) / 2);
-}
 
 /**
  * The NATS server's clock as a worker can know it, to date its events: a worker whose clock ran minutes behind
