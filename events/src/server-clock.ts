@@ -15,39 +15,73 @@
 
 /** Milliseconds on the wall clock's scale that never step (the process's start time plus its monotonic clock). */
 export const monoNow = (): number => performance.timeOrigin + performance.now();
-export class ServerClock {
-  private cur = Number.NEGATIVE_INFINITY;
-  private prev = Number.NEGATIVE_INFINITY;
+/**
+ * The largest (or smallest) value seen in the current and the previous window, so a change (a server clock set
+ * back) is followed within two windows; with nothing seen lately, the last such value holds.
+ */
+class WindowedExtreme {
+  private cur: number;
+  private prev: number;
   private bucketStart: number;
-  private last = 0;
-  private seen = false;
+  private last: number;
+  private readonly none: number;
 
-  constructor(private readonly windowMs = 30_000, private readonly local: () => number = monoNow) {
-    this.bucketStart = local();
+  constructor(private readonly pick: "max" | "min", private readonly windowMs: number, now: number) {
+    this.none = pick === "max" ? Number.NEGATIVE_INFINITY : Number.POSITIVE_INFINITY;
+    this.cur = this.prev = this.last = this.none;
+    this.bucketStart = now;
+  }
+
+  add(v: number, now: number): void {
+    this.rotate(now);
+    this.cur = this.best(this.cur, v);
+    // Held from here, not only once read: a value seen once and read only after two windows was lost
+    // (a review: a master's events dated 20 s off).
+    this.last = this.best(this.cur, this.prev);
+  }
+
+  /** The extreme of the recent windows, else the last one held; undefined before any value. */
+  value(now: number): number | undefined {
+    this.rotate(now);
+    const m = this.best(this.cur, this.prev);
+    if (m !== this.none) this.last = m;
+    return this.last === this.none ? undefined : this.last;
+  }
+
+  private best(a: number, b: number): number {
+    return this.pick === "max" ? Math.max(a, b) : Math.min(a, b);
+  }
+
+  private rotate(now: number): void {
+    const steps = Math.floor((now - this.bucketStart) / this.windowMs);
+    if (steps <= 0) return;
+    this.prev = steps === 1 ? this.cur : this.none;
+    this.cur = this.none;
+    this.bucketStart += steps * this.windowMs;
+  }
+}
+
+export class ServerClock {
+  private readonly offsets: WindowedExtreme;
+
+  constructor(windowMs = 30_000, private readonly local: () => number = monoNow) {
+    this.offsets = new WindowedExtreme("max", windowMs, local());
   }
 
   /** A message the server stored at `serverMs`, received now. */
   observe(serverMs: number): void {
     const now = this.local();
-    this.rotate(now);
-    this.cur = Math.max(this.cur, serverMs - now);
-    // Held from here, not only once offset() is asked: a clock observed once and asked only after two windows
-    // had lost its one value and answered the local clock (a review: a master's events dated 20 s off).
-    this.last = Math.max(this.cur, this.prev);
-    this.seen = true;
+    this.offsets.add(serverMs - now, now);
   }
 
   /** Whether any delivery was observed yet. */
   get observed(): boolean {
-    return this.seen;
+    return this.offsets.value(this.local()) !== undefined;
   }
 
   /** Server time minus local time, as estimated (0 before anything was observed). */
   offset(): number {
-    this.rotate(this.local());
-    const m = Math.max(this.cur, this.prev);
-    if (m > Number.NEGATIVE_INFINITY) this.last = m;
-    return this.last;
+    return this.offsets.value(this.local()) ?? 0;
   }
 
   /** The server's time now, as estimated. */
@@ -58,14 +92,6 @@ export class ServerClock {
   /** A local time (monoNow() taken earlier) on the server's clock. */
   toServer(localMs: number): number {
     return localMs + this.offset();
-  }
-
-  private rotate(now: number): void {
-    const steps = Math.floor((now - this.bucketStart) / this.windowMs);
-    if (steps <= 0) return;
-    this.prev = steps === 1 ? this.cur : Number.NEGATIVE_INFINITY;
-    this.cur = Number.NEGATIVE_INFINITY;
-    this.bucketStart += steps * this.windowMs;
   }
 }
 
@@ -116,35 +142,19 @@ export function eventTimeMs(wallMs: number, monoMs: number, b: OffsetBounds | un
  * windows; with nothing observed lately the last value holds.
  */
 export class OffsetCeiling {
-  private cur = Number.POSITIVE_INFINITY;
-  private prev = Number.POSITIVE_INFINITY;
-  private last = Number.POSITIVE_INFINITY;
-  private bucketStart: number;
+  private readonly offsets: WindowedExtreme;
 
-  constructor(private readonly windowMs = 30_000, private readonly local: () => number = monoNow) {
-    this.bucketStart = local();
+  constructor(windowMs = 30_000, private readonly local: () => number = monoNow) {
+    this.offsets = new WindowedExtreme("min", windowMs, local());
   }
 
   /** One of our messages, sent at `sentLocalMs` (local()), was stored at `serverMs`. */
   observe(serverMs: number, sentLocalMs: number): void {
-    this.rotate(this.local());
-    this.cur = Math.min(this.cur, serverMs - sentLocalMs);
-    this.last = Math.min(this.cur, this.prev);
+    this.offsets.add(serverMs - sentLocalMs, this.local());
   }
 
   /** The upper bound of server time minus local time, undefined before any observation. */
   offset(): number | undefined {
-    this.rotate(this.local());
-    const m = Math.min(this.cur, this.prev);
-    if (m < Number.POSITIVE_INFINITY) this.last = m;
-    return this.last < Number.POSITIVE_INFINITY ? this.last : undefined;
-  }
-
-  private rotate(now: number): void {
-    const steps = Math.floor((now - this.bucketStart) / this.windowMs);
-    if (steps <= 0) return;
-    this.prev = steps === 1 ? this.cur : Number.POSITIVE_INFINITY;
-    this.cur = Number.POSITIVE_INFINITY;
-    this.bucketStart += steps * this.windowMs;
+    return this.offsets.value(this.local());
   }
 }
