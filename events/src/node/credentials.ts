@@ -140,10 +140,6 @@ export function loadRouteCredential(dataDir: string, env: Record<string, string 
   return { user: vars[ROUTE_USER_VAR] as string, password: vars[ROUTE_PASSWORD_VAR] as string };
 }
 
-/**
- * The credentials of one role: from the environment when both variables are
- * set, else from `<dataDir>/credentials.env`. Throws a message saying where it looked.
- */
 /** The message for a role's user variable set without its password variable, or the other way round; null otherwise. */
 export function halfCredentialError(role: NatsRole, env: Record<string, string | undefined> = process.env): string | null {
   const u = env[userVar(role)];
@@ -152,6 +148,10 @@ export function halfCredentialError(role: NatsRole, env: Record<string, string |
   return `${u ? userVar(role) : passwordVar(role)} is set but ${u ? passwordVar(role) : userVar(role)} is not: set both (the two lines of the NATS machine's credentials.env, or of \`troupe worker-user add\`) or neither`;
 }
 
+/**
+ * The credentials of one role: from the environment when both variables are
+ * set, else from `<dataDir>/credentials.env`. Throws a message saying where it looked.
+ */
 export function loadCredential(role: NatsRole, dataDir: string, env: Record<string, string | undefined> = process.env): Credential {
   const u = env[userVar(role)];
   const p = env[passwordVar(role)];
