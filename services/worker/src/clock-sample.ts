@@ -17,6 +17,7 @@ export class ServerTimeSampler {
   private lastMono = Number.NEGATIVE_INFINITY;
   private inFlight = false;
   private warnedOff = 0;
+  private skippedInRow = 0;
   private latest?: OffsetBounds;
   private previous?: OffsetBounds;
   /** Samples taken and skipped or failed (the worker's metrics and tests). */
@@ -49,11 +50,13 @@ export class ServerTimeSampler {
       if (r.headers?.hasError || !Number.isFinite(stamp) || !(got >= seq)) {
         this.counts.skipped++;
         // A replica behind answered with an older heartbeat: try again after the next one, not a whole period later
-        // (a cluster run dated a skewed worker's events on its own clock for 30 s; an attack).
-        this.lastMono = Number.NEGATIVE_INFINITY;
+        // (a cluster run dated a skewed worker's events on its own clock for 30 s; an attack); three times in a row
+        // at most, then at the usual pace (a reply that never fits must not cost a request per heartbeat).
+        if (++this.skippedInRow <= 3) this.lastMono = Number.NEGATIVE_INFINITY;
         this.log.debug({ status: r.headers?.code, seq, got }, "server clock sample skipped");
         return;
       }
+      this.skippedInRow = 0;
       this.previous = this.latest;
       this.latest = { lo: stamp - (got === seq ? ackMono : answered), hi: stamp - sentMono };
       this.counts.taken++;
