@@ -79,33 +79,17 @@ describe("troupe dispatcher", () => {
     expect(readdirSync(dir)).toEqual([]);
   });
 
-  it("ui refuses half of a credential pair at start (it served pages and failed at the first command)", async () => {
-    process.env.TROUPE_NATS_UI_USER = "ui";
+  it.each([
+    ["ui refuses half of a credential pair at start (it served pages and failed at the first command)", "TROUPE_NATS_UI_USER", "ui", ["ui", "--no-build"], /TROUPE_NATS_UI_USER is set but TROUPE_NATS_UI_PASSWORD is not/],
+    ["up refuses TROUPE_REPLICAS above 1: it runs one nats-server, and its master would apply it", "TROUPE_REPLICAS", "3", ["up"], /TROUPE_REPLICAS=3: up runs one nats-server, not a cluster/],
+    ["rejects a bad value from the environment, naming the variable", "TROUPE_REPLICAS", "0", ["init"], /TROUPE_REPLICAS: must be at least 1/],
+  ] as const)("%s", async (_name, variable, value, argv, message) => {
+    process.env[variable] = value;
     try {
-      expect(await main(["ui", "--no-build"])).toBe(2);
-      expect(err.join("\n")).toMatch(/TROUPE_NATS_UI_USER is set but TROUPE_NATS_UI_PASSWORD is not/);
+      expect(await main([...argv])).toBe(2);
+      expect(err.join("\n")).toMatch(message);
     } finally {
-      delete process.env.TROUPE_NATS_UI_USER;
-    }
-  });
-
-  it("up refuses TROUPE_REPLICAS above 1: it runs one nats-server, and its master would apply it", async () => {
-    process.env.TROUPE_REPLICAS = "3";
-    try {
-      expect(await main(["up"])).toBe(2);
-      expect(err.join("\n")).toMatch(/TROUPE_REPLICAS=3: up runs one nats-server, not a cluster/);
-    } finally {
-      delete process.env.TROUPE_REPLICAS;
-    }
-  });
-
-  it("rejects a bad value from the environment, naming the variable", async () => {
-    process.env.TROUPE_REPLICAS = "0";
-    try {
-      expect(await main(["init"])).toBe(2);
-      expect(err.join("\n")).toMatch(/TROUPE_REPLICAS: must be at least 1/);
-    } finally {
-      delete process.env.TROUPE_REPLICAS;
+      delete process.env[variable];
     }
   });
 });
