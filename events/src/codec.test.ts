@@ -117,6 +117,21 @@ describe("unpaired surrogates and __proto__ keys", () => {
     expect(old.ok && (old.value as Extract<TroupeEvent, { type: "job.completed" }>).data.result.data.title).toBe("a\uFFFDb\uFFFDc");
   });
 
+  it("repairs exactly as String#toWellFormed does, over random mixes of surrogates, pairs and text", () => {
+    const units = [0x61, 0xd800, 0xdbff, 0xdc00, 0xdfff, 0xd83d, 0xde00, 0x5c, 0x75];
+    let seed = 7;
+    const rnd = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+    for (let n = 0; n < 2000; n++) {
+      const str = String.fromCharCode(...Array.from({ length: Math.floor(rnd() * 12) }, () => units[Math.floor(rnd() * units.length)]!));
+      const e = completed();
+      (e as Extract<TroupeEvent, { type: "job.completed" }>).data.result.data = { v: str };
+      const d = decodeEvent(SUBJ, JSON.stringify(e));
+      const want = (str as string & { toWellFormed(): string }).toWellFormed();
+      expect(d.ok && (d.value as Extract<TroupeEvent, { type: "job.completed" }>).data.result.data.v, JSON.stringify(str)).toBe(want);
+      expect(JSON.parse(new TextDecoder().decode(encodeEvent(e))).data.result.data.v).toBe(want);
+    }
+  });
+
   it("an event with a __proto__ key, or an unpaired surrogate in a key, is refused, naming where", () => {
     const proto = decodeEvent(SUBJ, mutate((e) => (e.data.result.data = JSON.parse('{"__proto__": 1}'))));
     expect(proto).toMatchObject({ ok: false, error: { code: "invalid-data", path: "data.result.data.__proto__", message: expect.stringMatching(/__proto__/) } });

@@ -80,9 +80,32 @@ export function jsonTooDeep(text: string, max = MAX_JSON_DEPTH): boolean {
   return false;
 }
 
-/** A UTF-16 surrogate without its other half: no character, and SQLite stored it as bytes no UTF-8 reader takes (an attack). */
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-const LONE_SURROGATES = new RegExp(LONE_SURROGATE.source, "g");
+/**
+ * A UTF-16 surrogate without its other half: no character, and SQLite stored it as bytes no UTF-8 reader takes (an
+ * attack). Scanned by hand: a regex needs a lookbehind, which this module (also in the dashboard's bundle) avoids.
+ */
+function hasLoneSurrogate(s: string): boolean {
+  return wellFormed(s) !== s;
+}
+
+/** The text with each unpaired surrogate replaced by U+FFFD (what String#toWellFormed does); the same string when none. */
+function wellFormed(s: string): string {
+  let out = "";
+  let from = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0xd800 || c > 0xdfff) continue;
+    const next = s.charCodeAt(i + 1);
+    if (c <= 0xdbff && next >= 0xdc00 && next <= 0xdfff) {
+      i++;
+      continue;
+    }
+    out += s.slice(from, i) + "\uFFFD";
+    from = i + 1;
+  }
+  return from === 0 ? s : out + s.slice(from);
+}
+
 /** A text that may hold either (escapes, raw surrogates) or a `__proto__` key: only those are walked. */
 const MAY_NEED_WALK = /__proto__|\\u|[\uD800-\uDFFF]/;
 
@@ -98,13 +121,14 @@ function checkText(v: unknown, path: string, strings: "refuse" | "replace"): Dec
   const entries: [string | number, unknown][] = Array.isArray(v) ? v.map((x, i) => [i, x]) : Object.entries(v);
   for (const [k, x] of entries) {
     const at = typeof k === "number" ? `${path}[${k}]` : path ? `${path}.${k}` : k;
-    if (typeof k === "string" && (k === "__proto__" || LONE_SURROGATE.test(k))) {
+    if (typeof k === "string" && (k === "__proto__" || hasLoneSurrogate(k))) {
       return { code: "invalid-data", path: at, message: k === "__proto__" ? "a key named __proto__ is not allowed" : "a key holds an unpaired UTF-16 surrogate (not a character)" };
     }
     if (typeof x === "string") {
-      if (!LONE_SURROGATE.test(x)) continue;
+      const fixed = wellFormed(x);
+      if (fixed === x) continue;
       if (strings === "refuse") return { code: "invalid-data", path: at, message: "holds an unpaired UTF-16 surrogate (\\ud800–\\udfff alone is not a character)" };
-      (v as Record<string | number, unknown>)[k] = x.replace(LONE_SURROGATES, "\uFFFD");
+      (v as Record<string | number, unknown>)[k] = fixed;
     } else {
       const e = checkText(x, at, strings);
       if (e) return e;
