@@ -3,7 +3,7 @@ import { bool, defineCommand, int, str, UsageError } from "@troupe/events/node";
 import { dbPathFor } from "../../services/projector/src/db-file.ts";
 import { openReadModels } from "../../services/projector/src/read-models.ts";
 import { ago, duration } from "../../ui/src/lib/format.ts";
-import { printTable } from "./workers.ts";
+import { noReadModels, printTable } from "./workers.ts";
 
 export const command = defineCommand({
   name: "jobs",
@@ -28,7 +28,7 @@ export const command = defineCommand({
     const rm = openReadModels(dbPathFor(v.dataDir, v.db));
     try {
       if (!rm.ready()) {
-        console.error(`troupe jobs: no read models at ${dbPathFor(v.dataDir, v.db)} yet — start the projector (troupe projector), or, if the stack runs with another data dir (\`troupe up --data-dir <dir>\`), give --data-dir <dir> or TROUPE_DATA_DIR=<dir>`);
+        console.error(noReadModels("jobs", dbPathFor(v.dataDir, v.db)));
         return 1;
       }
       const page = rm.listJobs({

@@ -20,7 +20,7 @@ export const command = defineCommand({
     const rm = openReadModels(dbPathFor(v.dataDir, v.db), { suspectAfterMs: v.suspectAfterMs });
     try {
       if (!rm.ready()) {
-        console.error(`troupe workers: no read models at ${dbPathFor(v.dataDir, v.db)} yet — start the projector (troupe projector), or, if the stack runs with another data dir (\`troupe up --data-dir <dir>\`), give --data-dir <dir> or TROUPE_DATA_DIR=<dir>`);
+        console.error(noReadModels("workers", dbPathFor(v.dataDir, v.db)));
         return 1;
       }
       const now = Date.now();
@@ -37,6 +37,11 @@ export const command = defineCommand({
     }
   },
 });
+
+/** What `troupe workers` and `troupe jobs` say when the data dir has no read models. */
+export function noReadModels(command: string, path: string): string {
+  return `troupe ${command}: no read models at ${path} yet — start the projector (troupe projector), or, if the stack runs with another data dir (\`troupe up --data-dir <dir>\`), give --data-dir <dir> or TROUPE_DATA_DIR=<dir>`;
+}
 
 export function printTable(head: string[], rowsIn: string[][]): void {
   const rows = rowsIn.map((r) => r.map(terminalSafe));

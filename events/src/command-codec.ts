@@ -54,16 +54,20 @@ function fingerprintError(fp: JobSpec["fingerprint"], at: string): { path: strin
     }
   }
   for (const [k, v] of texts) if (v !== undefined && CONTROL.test(v)) return { path: `${at}.${k}`, message: "no control characters (it goes into request headers, which the browser refuses)" };
-  if (fp.timezone !== undefined && !knownTimeZone(fp.timezone)) return { path: `${at}.timezone`, message: `${JSON.stringify(fp.timezone)} is not a time zone the browser knows (IANA names, e.g. Europe/Berlin)` };
+  if (fp.timezone !== undefined && canonicalTimeZone(fp.timezone) === undefined) return { path: `${at}.timezone`, message: `${JSON.stringify(fp.timezone)} is not a time zone the browser knows (IANA names, e.g. Europe/Berlin)` };
   return null;
 }
 
-function knownTimeZone(tz: string): boolean {
+/**
+ * A time zone's name as ICU writes it (`asia/tokyo` → `Asia/Tokyo`), or undefined when this runtime's ICU does not
+ * know it. Intl ignores case, Chromium does not: submissions are checked with it, and the worker hands Chromium the
+ * name it returns (Chromium refused "europe/berlin" and "utc" on every attempt; a review).
+ */
+export function canonicalTimeZone(tz: string): string | undefined {
   try {
-    new Intl.DateTimeFormat("en-US", { timeZone: tz });
-    return true;
+    return new Intl.DateTimeFormat("en-US", { timeZone: tz }).resolvedOptions().timeZone;
   } catch {
-    return false;
+    return undefined;
   }
 }
 

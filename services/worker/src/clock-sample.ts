@@ -20,7 +20,7 @@ export class ServerTimeSampler {
   private skippedInRow = 0;
   private latest?: OffsetBounds;
   private previous?: OffsetBounds;
-  /** Samples taken and skipped or failed (the worker's metrics and tests). */
+  /** Samples taken and skipped or failed (Worker#clockSamples, for tests and debugging). */
   readonly counts = { taken: 0, skipped: 0 };
 
   constructor(private readonly nc: NatsConnection, private readonly subject: string, private readonly log: Logger, private readonly everyMs = 30_000) {}

@@ -1,4 +1,4 @@
-import type { Fingerprint } from "@troupe/events";
+import { canonicalTimeZone, type Fingerprint } from "@troupe/events";
 import type { BrowserContext, Page } from "puppeteer-core";
 
 /**
@@ -24,7 +24,8 @@ export async function applyFingerprint(page: Page, context: BrowserContext, fp: 
     await page.setExtraHTTPHeaders({ "Accept-Language": acceptLanguage(fp.locale) });
     await cdp.send("Emulation.setLocaleOverride", { locale: fp.locale.replace(/-/g, "_") });
   }
-  if (fp.timezone) await page.emulateTimezone(canonicalTimeZone(fp.timezone));
+  // A name Intl does not know (a job from before the submission check) goes as it is, and Chromium says why.
+  if (fp.timezone) await page.emulateTimezone(canonicalTimeZone(fp.timezone) ?? fp.timezone);
   if (fp.viewport) {
     await page.setViewport({
       width: fp.viewport.width,
@@ -52,16 +53,4 @@ export async function applyFingerprint(page: Page, context: BrowserContext, fp: 
 export function acceptLanguage(locale: string): string {
   const base = locale.split("-")[0] as string;
   return base === locale ? locale : `${locale},${base};q=0.9`;
-}
-
-/**
- * The zone's name as ICU writes it: a submission checks zones the way Intl does, which ignores case, and Chromium
- * refused "europe/berlin" and "utc" on every attempt (a review). A name Intl does not know is passed on as it is.
- */
-export function canonicalTimeZone(tz: string): string {
-  try {
-    return new Intl.DateTimeFormat("en-US", { timeZone: tz }).resolvedOptions().timeZone;
-  } catch {
-    return tz;
-  }
 }

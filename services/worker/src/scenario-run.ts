@@ -48,7 +48,7 @@ export function classify(e: unknown): { code: string; retryable: boolean; messag
 }
 
 /** A step's own timeout ends this long before the attempt's hard timeout, so the step's error is the one reported. */
-export const STEP_DEADLINE_MARGIN_MS = 1000;
+const STEP_DEADLINE_MARGIN_MS = 1000;
 const MIN_STEP_TIMEOUT_MS = 100;
 
 /**
