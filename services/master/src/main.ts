@@ -36,13 +36,14 @@ export async function startMaster(nc: NatsConnection, cfg: MasterConfig, log: Lo
     }
     log.info({ port: http.port }, "metrics on /metrics");
   }
+  const closeHttp = () => new Promise((r) => (http ? http.server.close(r) : r(undefined)));
   const rpc = serveRpc(master);
   try {
     await master.start();
   } catch (e) {
     await rpc.stop().catch(() => {});
     await master.stop().catch(() => {});
-    await new Promise((r) => (http ? http.server.close(r) : r(undefined)));
+    await closeHttp();
     throw e;
   }
   return {
@@ -51,7 +52,7 @@ export async function startMaster(nc: NatsConnection, cfg: MasterConfig, log: Lo
     async stop() {
       await rpc.stop();
       await master.stop();
-      await new Promise((r) => (http ? http.server.close(r) : r(undefined)));
+      await closeHttp();
     },
   };
 }
