@@ -162,14 +162,29 @@ export const sleep = (ms: number, signal: AbortSignal) =>
   });
 
 /** Polls `probe` until it returns null (done) or the time is up; then throws its last complaint. */
+/**
+ * Probes every 100 ms until the probe has no complaint or `timeout` is up, then fails with the last complaint.
+ * A probe the page is slow to answer is not waited for past the timeout: on a loaded machine one check took
+ * over a second, and the scenario's backstop ended the step with "did not finish", losing what was found.
+ */
 async function pollUntil(timeout: number, signal: AbortSignal, probe: () => Promise<string | null>, code = "assertion", retryable = false): Promise<void> {
   const deadline = Date.now() + timeout;
+  let last: string | undefined;
   for (;;) {
-    const complaint = await probe();
+    const complaint = await withinMs(probe(), Math.max(0, deadline - Date.now()));
     if (complaint === null) return;
-    if (Date.now() >= deadline) throw new StepError(complaint, code, retryable);
+    if (complaint !== undefined) last = complaint;
+    if (Date.now() >= deadline) throw new StepError(last ?? `no check of the page finished within ${timeout} ms`, code, retryable);
     await sleep(100, signal);
   }
+}
+
+/** The promise's value, or undefined when `ms` pass first (the promise runs on; its later failure is dropped, as nothing waits for it). */
+function withinMs<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  let t: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((res) => { t = setTimeout(res, ms, undefined); });
+  p.catch(() => {});
+  return Promise.race([p, late]).finally(() => clearTimeout(t));
 }
 
 const navigationAsserted = (step: Step) => (step.assertedEvents ?? []).some((e) => e.type === "navigation");

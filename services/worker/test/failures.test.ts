@@ -55,13 +55,19 @@ describe("step failures", () => {
     expect(f.data.steps?.map((s) => s.status)).toEqual(["ok", "failed"]);
   });
 
+  // 1.5 s, not 300 ms: the first check must be answered on a loaded machine for the step to say what it found.
   it("a waitForElement whose count never matches names what it found", async () => {
-    const id = await assign(open, { scenario: { steps: [{ type: "navigate", url: pages.url("/form") }, { type: "waitForElement", selectors: [[".item"]], operator: "==", count: 5, timeout: 300 }] } }, "count");
+    const id = await assign(open, { scenario: { steps: [{ type: "navigate", url: pages.url("/form") }, { type: "waitForElement", selectors: [[".item"]], operator: "==", count: 5, timeout: 1500 }] } }, "count");
     expect((await failed(id)).data.error).toMatchObject({ code: "timeout", retryable: true, step: { index: 1, type: "waitForElement" }, message: expect.stringMatching(/expected == 5 matching elements, found 3/) });
   });
 
+  it("a waitForElement on a page that answers no check ends at its own timeout and says so (the scenario's backstop ended it a second later as 'did not finish')", async () => {
+    const id = await assign(open, { scenario: { steps: [{ type: "navigate", url: pages.url("/busy") }, { type: "waitForElement", selectors: [[".item"]], operator: "==", count: 5, timeout: 300 }] } }, "busy");
+    expect((await failed(id)).data.error).toMatchObject({ code: "timeout", retryable: true, step: { index: 1, type: "waitForElement" }, message: "step 2 (waitForElement): no check of the page finished within 300 ms" });
+  });
+
   it("a failed assertion is not retryable", async () => {
-    const id = await assign(open, { scenario: { steps: [{ type: "navigate", url: pages.url("/form") }, { type: "assert", title: "Another title", timeout: 300 }] } }, "assert");
+    const id = await assign(open, { scenario: { steps: [{ type: "navigate", url: pages.url("/form") }, { type: "assert", title: "Another title", timeout: 1500 }] } }, "assert");
     expect((await failed(id)).data.error).toMatchObject({ code: "assertion", retryable: false, step: { index: 1, type: "assert" }, message: expect.stringMatching(/title "Troupe test form" does not contain "Another title"/) });
   });
 
@@ -90,7 +96,7 @@ describe("step failures", () => {
     if (f.type !== "job.completed") throw new Error(f.data.error.message);
     expect((f.data.result.data.title as string).length).toBe(10_000);
     // includes() made to return a megabyte counts as "contains": the page chooses its own title's verdict, not the worker's memory.
-    const id = await assign(open, { scenario: { steps: [{ type: "navigate", url: pages.url("/title-liar") }, { type: "assert", text: "never there", timeout: 500 }] } }, "liar-assert");
+    const id = await assign(open, { scenario: { steps: [{ type: "navigate", url: pages.url("/title-liar") }, { type: "assert", text: "never there", timeout: 1500 }] } }, "liar-assert");
     const g = await events.final(id);
     expect(g.type).toBe("job.completed");
   });

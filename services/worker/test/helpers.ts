@@ -12,6 +12,10 @@ export const PAGES: Record<string, string> = {
   "/huge-text": `<!doctype html><title>huge</title><p id="huge">${"x".repeat(5_000_000)}</p>${'<li class="row">'.concat("y".repeat(1000), "</li>").repeat(1000)}`,
   "/self-nav": `<!doctype html><title>self-nav</title><h1 id="h">leaving</h1><script>setTimeout(() => { location.href = "http://169.254.169.254/latest/meta-data/"; }, 50);</script>`,
   "/alert": `<!doctype html><title>alert</title><script>alert("hello from the page"); confirm("sure?");</script><h1 id="after">after the dialogs</h1>`,
+  // Three .item elements, then the page blocks its main thread for 4 s once loaded: no check of it is answered meanwhile.
+  "/busy": `<!doctype html><title>busy</title><ul><li class="item">1</li><li class="item">2</li><li class="item">3</li></ul><script>
+addEventListener("load", () => setTimeout(() => { const end = Date.now() + 4000; while (Date.now() < end); }, 0));
+</script>`,
   "/form": `<!doctype html><html><head><title>Troupe test form</title></head><body>
 <h1 id="heading">Sign up</h1>
 <label for="name">Name</label><input id="name" name="name" aria-label="Name">
