@@ -22,6 +22,7 @@ export * from "./retry.ts";
 export * from "./proxy-bypass.ts";
 export * from "./tls-certs.ts";
 export * from "./tls-options.ts";
+export * from "./metrics-http.ts";
 
 // The job reducer checks attempt tokens with SHA-256 (events/src/sha256.ts); in Node, node:crypto's is faster.
 useSha256Hex((text) => createHash("sha256").update(text, "utf8").digest("hex"));

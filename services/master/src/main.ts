@@ -1,7 +1,6 @@
 import type { NatsConnection } from "@nats-io/nats-core";
-import { ArtifactRetentionError, artifactRetentionFrom, closeConnection, connectAs, createLogger, initStores, shutdownSignal, type InitOptions, type Logger } from "@troupe/events/node";
+import { ArtifactRetentionError, artifactRetentionFrom, closeConnection, connectAs, createLogger, initStores, serveMetricsHttp, shutdownSignal, type InitOptions, type Logger, type MetricsHttp } from "@troupe/events/node";
 import { masterConfig, type MasterOptionValues } from "./config.ts";
-import { serveHttp } from "./http.ts";
 import { Master, type MasterConfig } from "./master.ts";
 import { serveRpc } from "./rpc.ts";
 
@@ -27,16 +26,16 @@ export async function startMaster(nc: NatsConnection, cfg: MasterConfig, log: Lo
   const master = new Master(nc, cfg, log);
   // Listening first: a port or host it cannot have stops the start at once, named (it used to replay the whole log
   // first, then fail with a bare EADDRINUSE and hang until the process watchdog; an attack).
-  let http: Awaited<ReturnType<typeof serveHttp>> | undefined;
+  let http: MetricsHttp | undefined;
   if (o.http && o.http.port > 0) {
     try {
-      http = await serveHttp(o.http.host, o.http.port, () => master.metricsText(), () => master.ready);
+      http = await serveMetricsHttp({ host: o.http.host, port: o.http.port, metrics: () => master.metricsText(), healthy: () => master.ready, unhealthy: "catching up" });
     } catch (e) {
       throw new Error(`metrics: cannot listen on ${o.http.host}:${o.http.port} (--host [TROUPE_MASTER_HOST], --port [TROUPE_MASTER_PORT]; 0 turns it off): ${(e as Error).message}`, { cause: e });
     }
     log.info({ port: http.port }, "metrics on /metrics");
   }
-  const closeHttp = () => new Promise((r) => (http ? http.server.close(r) : r(undefined)));
+  const closeHttp = () => http?.close();
   const rpc = serveRpc(master);
   try {
     await master.start();

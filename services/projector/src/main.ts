@@ -1,10 +1,10 @@
 import { subjectsFor } from "@troupe/events";
-import { connectAs, createLogger, shutdownSignal, storeNames, type OptionValues } from "@troupe/events/node";
+import { connectAs, createLogger, serveMetricsHttp, shutdownSignal, storeNames, type MetricsHttp, type OptionValues } from "@troupe/events/node";
 import type { liveOptions, replayOptions } from "./config.ts";
 import { dbPathFor } from "./db-file.ts";
 import { assertReadModelPath, prepareFile } from "./init-file.ts";
 import { LiveProjector } from "./live.ts";
-import { ProjectorMetrics, serveMetrics } from "./metrics.ts";
+import { ProjectorMetrics } from "./metrics.ts";
 import { formatProgress, parseUntil, type Progress } from "./progress.ts";
 import { rebuild, RebuildAborted } from "./rebuild.ts";
 import { acquireWriterLock, WriterLockError, type WriterLock } from "./writer-lock.ts";
@@ -81,12 +81,14 @@ export async function runProjector(v: LiveConfig): Promise<number> {
   const abort = new AbortController();
   void stopping.then(() => abort.abort());
   let live: LiveProjector | null = null;
-  let http: Awaited<ReturnType<typeof serveMetrics>> | null = null;
+  let http: MetricsHttp | null = null;
   /** Removes the file a start-up rebuild replaced (due a few seconds after the swap) now, on the way out; else it stays on disk. */
   let removePrevious = () => {};
   try {
     const mustRebuild = prepareFile(c.path, log) || v.rebuild;
-    http = await serveMetrics(metrics, v.host, v.port);
+    http = await serveMetricsHttp({ host: v.host, port: v.port, metrics: () => metrics.render() }).catch((e: Error) => {
+      throw new Error(`projector metrics: cannot listen on ${v.host}:${v.port}: ${e.message}`, { cause: e });
+    });
     log.info({ url: `http://${v.host}:${http.port}/metrics` }, "metrics listening");
     if (mustRebuild) {
       try {
@@ -114,7 +116,7 @@ export async function runProjector(v: LiveConfig): Promise<number> {
     return 1;
   } finally {
     await live?.stop().catch((e: unknown) => log.error({ err: e }, "stopping the fold"));
-    http?.server.close();
+    await http?.close();
     await nc.close().catch(() => {});
     removePrevious();
     lock.release();

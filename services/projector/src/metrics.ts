@@ -1,5 +1,3 @@
-import { createServer, type Server } from "node:http";
-
 /**
  * The projector's figures: lag (event published → row committed), applied and
  * skipped counts, checkpoints. Rendered as Prometheus text at GET /metrics.
@@ -68,23 +66,4 @@ export class ProjectorMetrics {
     metric("troupe_projector_lag_seconds", "histogram", "Lag per event: published to row committed.", lines);
     return `${out.join("\n")}\n`;
   }
-}
-
-/** Serves GET /metrics and GET /healthz; port 0 picks a free one. Resolves with the bound port. */
-export async function serveMetrics(metrics: ProjectorMetrics, host: string, port: number): Promise<{ server: Server; port: number }> {
-  const server = createServer((req, res) => {
-    if (req.method === "GET" && req.url === "/metrics") {
-      res.writeHead(200, { "content-type": "text/plain; version=0.0.4" }).end(metrics.render());
-    } else if (req.method === "GET" && req.url === "/healthz") {
-      res.writeHead(200, { "content-type": "text/plain" }).end("ok\n");
-    } else {
-      res.writeHead(404, { "content-type": "text/plain" }).end("not found: GET /metrics or /healthz\n");
-    }
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", (e) => reject(new Error(`projector metrics: cannot listen on ${host}:${port}: ${e.message}`, { cause: e })));
-    server.listen(port, host, () => resolve());
-  });
-  const addr = server.address();
-  return { server, port: typeof addr === "object" && addr ? addr.port : port };
 }
