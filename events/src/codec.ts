@@ -81,6 +81,52 @@ export function jsonTooDeep(text: string, max = MAX_JSON_DEPTH): boolean {
 }
 
 /**
+ * The path of the first key that appears twice in one object of valid JSON text, else null. JSON.parse keeps the
+ * last silently, so a hand-written job file with `"timeout"` twice ran with whichever came last. Linear, no recursion.
+ */
+export function duplicateKeyPath(text: string): string | null {
+  type Frame = { keys: Set<string> | null; path: string; key: string; index: number };
+  const stack: Frame[] = [];
+  let expectKey = false;
+  const childPath = (): string => {
+    const top = stack[stack.length - 1];
+    if (!top) return "";
+    if (top.keys === null) return `${top.path}[${top.index}]`;
+    return top.path ? `${top.path}.${top.key}` : top.key;
+  };
+  const n = text.length;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 34 /* " */) {
+      const start = i;
+      let escaped = false;
+      for (i++; i < n; i++) {
+        const d = text.charCodeAt(i);
+        if (d === 92 /* \ */) { escaped = true; i++; } else if (d === 34) break;
+      }
+      const top = stack[stack.length - 1];
+      if (expectKey && top?.keys) {
+        const key = escaped ? (JSON.parse(text.slice(start, i + 1)) as string) : text.slice(start + 1, i);
+        if (top.keys.has(key)) return top.path ? `${top.path}.${key}` : key;
+        top.keys.add(key);
+        top.key = key;
+        expectKey = false;
+      }
+    } else if (c === 123 /* { */ || c === 91 /* [ */) {
+      stack.push({ keys: c === 123 ? new Set() : null, path: childPath(), key: "", index: 0 });
+      expectKey = c === 123;
+    } else if (c === 125 /* } */ || c === 93 /* ] */) {
+      stack.pop();
+    } else if (c === 44 /* , */) {
+      const top = stack[stack.length - 1];
+      if (top?.keys) expectKey = true;
+      else if (top) top.index++;
+    }
+  }
+  return null;
+}
+
+/**
  * A UTF-16 surrogate without its other half: no character, and SQLite stored it as bytes no UTF-8 reader takes (an
  * attack). Scanned by hand: a regex needs a lookbehind, which this module (also in the dashboard's bundle) avoids.
  */
@@ -164,6 +210,11 @@ export function parseJsonObject(body: Uint8Array | string, maxBytes = MAX_EVENT_
   }
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
     return fail("not-object", "", `payload must be a JSON object, got ${Array.isArray(parsed) ? "an array" : parsed === null ? "null" : typeof parsed}`);
+  }
+  // Commands only: a sender hears the refusal and can fix it; an event already in the log is read as JSON reads it.
+  if (strings === "refuse") {
+    const twice = duplicateKeyPath(text);
+    if (twice !== null) return fail("invalid-data", twice, "this key appears twice in one object (JSON keeps only the last); give it once");
   }
   if (MAY_NEED_WALK.test(text)) {
     const err = checkText(parsed, "", strings);

@@ -38,6 +38,24 @@ describe("jobs.submit validation", () => {
     expect(decodeCommand("jobs.submit", JSON.stringify({ scenario: { steps: [{ type: "navigate", url: "https://example.com/\u{1F600}" }, { type: "type", selector: "#q", text: "caf\u00e9 \u{1F600}" }] } })).ok).toBe(true);
   });
 
+  it("refuses a key given twice in one object, naming it (JSON.parse kept the last silently: a job file with two timeouts ran with either), and accepts the same key in different objects", () => {
+    for (const [text, path] of [
+      ['{"url":"https://example.com","priority":1,"priority":9}', "priority"],
+      ['{"url":"https://example.com","tags":["a"],"scenario":{"steps":[{"type":"navigate","url":"https://example.com"},{"type":"wait","ms":1,"ms":2}]}}', "scenario.steps[1].ms"],
+      // The same key spelled with an escape is the same key.
+      ['{"url":"https://example.com","\\u0070riority":1,"priority":2}', "priority"],
+      ['{"url":"https://example.com","fingerprint":{"locale":"en","timezone":"UTC","locale":"de"}}', "fingerprint.locale"],
+    ] as const) {
+      const r = decodeCommand("jobs.submit", text);
+      expect(r.ok, text).toBe(false);
+      if (!r.ok) expect([r.error.path, r.error.message], text).toEqual([path, "this key appears twice in one object (JSON keeps only the last); give it once"]);
+    }
+    // Keys repeated across objects, keys inside string values, and a string value equal to a key are fine.
+    const ok = '{"url":"https://example.com/\\"priority\\":","tags":["priority","priority"],"scenario":{"steps":[{"type":"navigate","url":"https://example.com"},{"type":"wait","ms":1}],"timeout":5},"timeoutMs":9000}';
+    const r = decodeCommand("jobs.submit", ok);
+    expect(r.ok ? r.value : r.error).toMatchObject({ url: 'https://example.com/"priority":', tags: ["priority", "priority"] });
+  });
+
   it("accepts a url job and applies defaults", () => {
     const r = decodeCommand("jobs.submit", JSON.stringify({ url: "https://example.com", tags: ["a"] }));
     expect(r.ok).toBe(true);
