@@ -40,6 +40,11 @@ describe("buildSubmit", () => {
     expect(!r.ok && r.error.field).toBe("scenario");
   });
 
+  it("refuses a pasted scenario that gives a key twice, naming it (parsed and sent again, the first was lost before the server could see it)", () => {
+    const r = buildSubmit({ ...form, scenario: '{"steps":[{"type":"navigate","url":"https://example.com"},{"type":"wait","ms":1,"ms":5000}]}' });
+    expect(r).toEqual({ ok: false, error: { field: "scenario", message: "steps[1].ms: this key appears twice in one object (JSON keeps only the last); give it once" } });
+  });
+
   it("leaves semantic checks to the contract (same as the master)", () => {
     const r = buildSubmit({ ...form, url: "ftp://example.com" });
     expect(r.ok).toBe(true);

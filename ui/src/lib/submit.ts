@@ -1,3 +1,5 @@
+import { duplicateKeyPath } from "@troupe/events";
+
 /** Turns the Submit form's text fields into a `jobs.submit` body; the server validates it with the contract. */
 /** A number field as the page binds it: text, or what Svelte gives an `<input type="number">` (a number, null or undefined when empty). */
 export type NumberInput = string | number | null | undefined;
@@ -45,6 +47,9 @@ export function buildSubmit(f: SubmitForm): Built {
     } catch (e) {
       return { ok: false, error: { message: `not valid JSON: ${(e as Error).message}`, field: "scenario" } };
     }
+    // Checked here, on the pasted text: once parsed and sent again the first of the two is gone, unseen by the server.
+    const twice = duplicateKeyPath(f.scenario);
+    if (twice !== null) return { ok: false, error: { message: `${twice ? `${twice}: ` : ""}this key appears twice in one object (JSON keeps only the last); give it once`, field: "scenario" } };
   }
   return { ok: true, body };
 }
