@@ -55,9 +55,10 @@ describe("step failures", () => {
     expect(f.data.steps?.map((s) => s.status)).toEqual(["ok", "failed"]);
   });
 
-  // 1.5 s, not 300 ms: the first check must be answered on a loaded machine for the step to say what it found.
+  // 4 s, not 300 ms: the first check must be answered for the step to say what it found, and on a loaded machine it
+  // took over 1.5 s (puppeteer injects its query helpers into the page first); the same for the two asserts below.
   it("a waitForElement whose count never matches names what it found", async () => {
-    const id = await assign(open, { scenario: { steps: [{ type: "navigate", url: pages.url("/form") }, { type: "waitForElement", selectors: [[".item"]], operator: "==", count: 5, timeout: 1500 }] } }, "count");
+    const id = await assign(open, { scenario: { steps: [{ type: "navigate", url: pages.url("/form") }, { type: "waitForElement", selectors: [[".item"]], operator: "==", count: 5, timeout: 4000 }] } }, "count");
     expect((await failed(id)).data.error).toMatchObject({ code: "timeout", retryable: true, step: { index: 1, type: "waitForElement" }, message: expect.stringMatching(/expected == 5 matching elements, found 3/) });
   });
 
@@ -67,7 +68,7 @@ describe("step failures", () => {
   });
 
   it("a failed assertion is not retryable", async () => {
-    const id = await assign(open, { scenario: { steps: [{ type: "navigate", url: pages.url("/form") }, { type: "assert", title: "Another title", timeout: 1500 }] } }, "assert");
+    const id = await assign(open, { scenario: { steps: [{ type: "navigate", url: pages.url("/form") }, { type: "assert", title: "Another title", timeout: 4000 }] } }, "assert");
     expect((await failed(id)).data.error).toMatchObject({ code: "assertion", retryable: false, step: { index: 1, type: "assert" }, message: expect.stringMatching(/title "Troupe test form" does not contain "Another title"/) });
   });
 
@@ -96,7 +97,7 @@ describe("step failures", () => {
     if (f.type !== "job.completed") throw new Error(f.data.error.message);
     expect((f.data.result.data.title as string).length).toBe(10_000);
     // includes() made to return a megabyte counts as "contains": the page chooses its own title's verdict, not the worker's memory.
-    const id = await assign(open, { scenario: { steps: [{ type: "navigate", url: pages.url("/title-liar") }, { type: "assert", text: "never there", timeout: 1500 }] } }, "liar-assert");
+    const id = await assign(open, { scenario: { steps: [{ type: "navigate", url: pages.url("/title-liar") }, { type: "assert", text: "never there", timeout: 4000 }] } }, "liar-assert");
     const g = await events.final(id);
     expect(g.type).toBe("job.completed");
   });
