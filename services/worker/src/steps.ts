@@ -162,19 +162,26 @@ export const sleep = (ms: number, signal: AbortSignal) =>
   });
 
 /** Polls `probe` until it returns null (done) or the time is up; then throws its last complaint. */
+/** How long past its timeout a step waits for its first check to be answered (under the scenario's 1 s backstop). */
+export const FIRST_CHECK_GRACE_MS = 900;
+
 /**
  * Probes every 100 ms until the probe has no complaint or `timeout` is up, then fails with the last complaint.
- * A probe the page is slow to answer is not waited for past the timeout: on a loaded machine one check took
- * over a second, and the scenario's backstop ended the step with "did not finish", losing what was found.
+ * A check the page is slow to answer is not waited for past the timeout once one has been answered (on a loaded
+ * machine one took over a second, and the scenario's backstop ended the step as "did not finish", losing what was
+ * found); the first is given FIRST_CHECK_GRACE_MS more, so a slow machine still gets an answer (an assert then
+ * fails as an assertion, final, not as a retryable timeout), and a page that answers none says so.
  */
 async function pollUntil(timeout: number, signal: AbortSignal, probe: () => Promise<string | null>, code = "assertion", retryable = false): Promise<void> {
   const deadline = Date.now() + timeout;
   let last: string | undefined;
   for (;;) {
-    const complaint = await withinMs(probe(), Math.max(0, deadline - Date.now()));
+    const until = last === undefined ? deadline + FIRST_CHECK_GRACE_MS : deadline;
+    const complaint = await withinMs(probe(), Math.max(0, until - Date.now()));
     if (complaint === null) return;
     if (complaint !== undefined) last = complaint;
-    if (Date.now() >= deadline) throw new StepError(last ?? `no check of the page finished within ${timeout} ms`, code, retryable);
+    else if (last === undefined) throw new StepError(`the page answered no check within ${timeout + FIRST_CHECK_GRACE_MS} ms`, code === "assertion" ? "timeout" : code, true);
+    if (Date.now() >= deadline) throw new StepError(last, code, retryable);
     await sleep(100, signal);
   }
 }

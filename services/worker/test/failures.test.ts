@@ -62,9 +62,12 @@ describe("step failures", () => {
     expect((await failed(id)).data.error).toMatchObject({ code: "timeout", retryable: true, step: { index: 1, type: "waitForElement" }, message: expect.stringMatching(/expected == 5 matching elements, found 3/) });
   });
 
-  it("a waitForElement on a page that answers no check ends at its own timeout and says so (the scenario's backstop ended it a second later as 'did not finish')", async () => {
+  it("a waitForElement or assert on a page that answers no check waits a grace for the first, then says none was answered, retryable (the scenario's backstop had ended it as 'did not finish')", async () => {
     const id = await assign(open, { scenario: { steps: [{ type: "navigate", url: pages.url("/busy") }, { type: "waitForElement", selectors: [[".item"]], operator: "==", count: 5, timeout: 300 }] } }, "busy");
-    expect((await failed(id)).data.error).toMatchObject({ code: "timeout", retryable: true, step: { index: 1, type: "waitForElement" }, message: "step 2 (waitForElement): no check of the page finished within 300 ms" });
+    expect((await failed(id)).data.error).toMatchObject({ code: "timeout", retryable: true, step: { index: 1, type: "waitForElement" }, message: "step 2 (waitForElement): the page answered no check within 1200 ms" });
+    // Not an assertion (final): whether the title holds is unknown.
+    const a = await assign(open, { scenario: { steps: [{ type: "navigate", url: pages.url("/busy") }, { type: "assert", title: "Another title", timeout: 300 }] } }, "busy-assert");
+    expect((await failed(a)).data.error).toMatchObject({ code: "timeout", retryable: true, step: { index: 1, type: "assert" }, message: "step 2 (assert): the page answered no check within 1200 ms" });
   });
 
   it("a failed assertion is not retryable", async () => {
