@@ -103,6 +103,12 @@ describe("troupe submit", () => {
     const deepKey = await troupeSubmit(proto);
     expect(deepKey.code).toBe(2);
     expect(deepKey.output).toMatch(/proto\.json is refused: scenario\.steps\[1\]\.properties\.__proto__: a key named __proto__ is not allowed/);
+    // A key given twice (a hand-edited file): JSON keeps the last silently, so it is refused, naming the key.
+    const twice = join(dir, "twice.json");
+    writeFileSync(twice, '{"url":"https://example.com/twice","timeoutMs":5000,"priority":3,"timeoutMs":600000}');
+    const dup = await troupeSubmit(twice);
+    expect(dup.code).toBe(2);
+    expect(dup.output).toMatch(/twice\.json is refused: timeoutMs: this key appears twice in one object \(JSON keeps only the last\); give it once/);
     expect(master.master.state.jobs.size + master.master.state.finished.size).toBe(jobs + 1); // the BOM file's job
   }, SLOW);
 
