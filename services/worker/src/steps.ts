@@ -161,7 +161,6 @@ export const sleep = (ms: number, signal: AbortSignal) =>
     signal.addEventListener("abort", onAbort, { once: true });
   });
 
-/** Polls `probe` until it returns null (done) or the time is up; then throws its last complaint. */
 /** How long past its timeout a step waits for its first check to be answered (under the scenario's 1 s backstop). */
 export const FIRST_CHECK_GRACE_MS = 900;
 
