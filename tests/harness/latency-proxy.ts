@@ -3,19 +3,29 @@ import { connect, createServer, type Socket } from "node:net";
 /**
  * A TCP forwarder in front of a server that can hold back what the server
  * sends by `delayMs` (in order): a slow link in one direction, for tests of
- * requests whose answers arrive after their timeout.
+ * requests whose answers arrive after their timeout. `freeze()` stops every
+ * byte both ways without closing anything (a link cut that TCP does not see,
+ * as a frozen route or a paused peer), `thaw()` lets them through again.
  */
 export interface LatencyProxy {
   url: string;
   /** Delay of server → client bytes from now on. */
   delayMs: number;
+  freeze(): void;
+  thaw(): void;
   close(): Promise<void>;
 }
 
 export async function startLatencyProxy(target: string): Promise<LatencyProxy> {
   const t = new URL(target);
   const sockets = new Set<Socket>();
-  const proxy: LatencyProxy = { url: "", delayMs: 0, close: async () => {} };
+  let frozen = false;
+  const proxy: LatencyProxy = {
+    url: "", delayMs: 0, close: async () => {},
+    // Paused sockets read nothing: what is sent meanwhile waits in the kernel's buffers and flows on thaw.
+    freeze: () => { frozen = true; for (const s of sockets) s.pause(); },
+    thaw: () => { frozen = false; for (const s of sockets) s.resume(); },
+  };
   const server = createServer((client) => {
     const upstream = connect({ host: t.hostname, port: Number(t.port) });
     for (const s of [client, upstream]) {
@@ -34,6 +44,8 @@ export async function startLatencyProxy(target: string): Promise<LatencyProxy> {
     });
     upstream.once("close", () => setTimeout(() => client.destroy(), Math.max(0, lastDue - Date.now())));
     client.once("close", () => upstream.destroy());
+    // After pipe() and the data listener, which would resume a socket paused before them.
+    if (frozen) for (const s of [client, upstream]) s.pause();
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   proxy.url = `nats://127.0.0.1:${(server.address() as { port: number }).port}`;

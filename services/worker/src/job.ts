@@ -56,6 +56,8 @@ export interface JobDeps {
   report: JobReporter;
   log: Logger;
   progressEveryMs?: number;
+  /** Awaited before each step with the attempt's signal (link-fence.ts: a worker cut off from NATS holds there). */
+  beforeStep?(index: number, signal: AbortSignal): Promise<void>;
   /** Called once the attempt has ended, before its final event is published: frees the slot first, so whoever reacts to the event finds it free. */
   onEnd?(outcome: JobOutcome): void;
 }
@@ -238,6 +240,7 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
       // "hard timeout" (retryable: a job whose timeoutMs equalled the step default ran three times; a walkthrough).
       deadlineMs: startedAt + spec.timeoutMs,
       progressEveryMs: deps.progressEveryMs,
+      ...(deps.beforeStep ? { beforeStep: (i: number) => deps.beforeStep!(i, controller.signal) } : {}),
       // Nothing after the attempt has ended (a 5 s tick can fire between an abort and the step noticing it).
       onProgress: (p) => { if (!controller.signal.aborted && !ended) deps.report.progress({ ...p, elapsedMs: Date.now() - startedAt }); },
       log: (level, message) => addLog(level, message, "worker"),

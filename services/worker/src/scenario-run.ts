@@ -32,6 +32,8 @@ export interface ScenarioOptions {
   log(level: "info" | "warn", message: string): void;
   /** While a step runs, progress is repeated this often (renews the job lease). */
   progressEveryMs?: number;
+  /** Awaited before each step; may hold the scenario (a worker cut off from NATS) or end it by throwing. */
+  beforeStep?(index: number): Promise<void>;
 }
 
 export const ref = (step: Step, index: number): StepRef => ({ index, type: step.type, ...(step.name ? { name: step.name } : {}) });
@@ -76,14 +78,19 @@ export async function executeScenario(steps: readonly Step[], env: StepEnv, o: S
   for (let i = 0; i < total; i++) {
     const step = steps[i] as Step;
     const current = ref(step, i);
-    const started = Date.now();
+    let started = Date.now();
     const tick = setInterval(() => o.onProgress({ progress: (i / total) * 100, currentStep: current, stepsDone: i, stepsTotal: total }), every);
-    const own = stepTimeoutMs(step, o.defaultTimeoutMs);
-    // Only the default: a timeout the step names, or a wait's own length, is what was asked for, and the hard timeout stops it.
-    const capped = o.deadlineMs !== undefined && step.timeout === undefined && step.type !== "wait";
-    const timeout = capped ? Math.min(own, Math.max(MIN_STEP_TIMEOUT_MS, o.deadlineMs! - STEP_DEADLINE_MARGIN_MS - Date.now())) : own;
     let stop = false;
     try {
+      if (o.beforeStep) {
+        // Progress goes on ticking meanwhile (the job's lease); the hold is not the step's time.
+        await o.beforeStep(i);
+        started = Date.now();
+      }
+      const own = stepTimeoutMs(step, o.defaultTimeoutMs);
+      // Only the default: a timeout the step names, or a wait's own length, is what was asked for, and the hard timeout stops it.
+      const capped = o.deadlineMs !== undefined && step.timeout === undefined && step.type !== "wait";
+      const timeout = capped ? Math.min(own, Math.max(MIN_STEP_TIMEOUT_MS, o.deadlineMs! - STEP_DEADLINE_MARGIN_MS - Date.now())) : own;
       const out = await withDeadline(runStep(step, i, env, timeout), timeout + 1000, step.type);
       // The page went on its own (a script, a meta refresh) to where it could not load: what the next steps read is
       // Chromium's error page, and a job "completed" with its text would mislead. The step that left it there fails.

@@ -13,13 +13,18 @@ import { BrowserPool } from "./browser-pool.ts";
 import { ServerTimeSampler } from "./clock-sample.ts";
 import type { WorkerConfig } from "./config.ts";
 import { JobAbort, runJob, type JobReporter, type RunningJob } from "./job.ts";
+import { doubtAfterMs, LinkFence } from "./link-fence.ts";
 import { MetricsSampler } from "./metrics.ts";
 import { assertNoDuplicate, findOtherInstance, presenceInfo, servePresence, type PresenceInfo } from "./presence.ts";
 import { publishReliably } from "./publish.ts";
 import { formatUptime, JobStats } from "./stats.ts";
 import { startStatusServer, type StatusBody, type StatusServer } from "./status-server.ts";
-import { StepError } from "./steps.ts";
+import { sleep, StepError } from "./steps.ts";
 
+/** How often a held attempt looks whether the link is back (and asks for a heartbeat). */
+const HOLD_POLL_MS = 250;
+/** After the link is back, how long a held attempt waits for the master's cancel before it goes on. */
+export const CONFIRM_SETTLE_MS = 2000;
 /** How long a job's final event is tried before the worker gives up on it (other events: publishReliably's 2 min). */
 export const FINAL_EVENT_DEADLINE_MS = 15 * 60_000;
 
@@ -73,6 +78,12 @@ export class Worker {
   readonly metrics: MetricsSampler;
   /** Malformed commands received (answered as invalid, never run). */
   invalidCommands = 0;
+  /** When NATS last proved the link worked (link-fence.ts). */
+  readonly fence: LinkFence;
+  /** Steps held because the link was in doubt (for tests and /status readers). */
+  holds = 0;
+  /** When the latest acknowledged heartbeat was sent (monoNow): a hold ends only after one sent since it began. */
+  private heartbeatStoredSentMs = Number.NEGATIVE_INFINITY;
   /** Assignments meant for another process with this worker id (they are ignored). */
   foreignAssignments = 0;
   /** Open the proxy passwords the master sealed: the current TROUPE_SECRETS_KEY first, then rotated-out ones (jobs sealed before a rotation still open); empty when this worker has none. */
@@ -83,6 +94,7 @@ export class Worker {
     this.subjects = subjectsFor(config.prefix);
     this.pool = new BrowserPool({ executablePath: config.chromiumPath, recycleAfter: config.recycleAfter, log: this.log });
     this.metrics = new MetricsSampler(Math.min(5000, Math.max(1000, config.heartbeatMs)), this.log);
+    this.fence = new LinkFence(doubtAfterMs(config.heartbeatMs, config.jobLeaseMs));
   }
 
   get statusPort(): number {
@@ -205,7 +217,9 @@ export class Worker {
    */
   private publish<T extends EventType>(type: T, data: EventData<T>, o: { deadlineMs?: number; stopped?: () => boolean; log?: Logger } = {}): Promise<void> {
     const stopped = () => this.nc.isClosed() || Date.now() > this.giveUpAtMs || o.stopped?.() === true;
-    return publishReliably(this.js, createEvent(type, data, this.config.workerId, this.eventTime()) as never, { subjects: this.subjects, log: this.log, ...o, stopped });
+    const sent = monoNow();
+    return publishReliably(this.js, createEvent(type, data, this.config.workerId, this.eventTime()) as never, { subjects: this.subjects, log: this.log, ...o, stopped })
+      .then(() => this.fence.saw(sent));
   }
 
   /** Resolves when the NATS connection is closed for good (with nats.js's reason, if any). */
@@ -219,6 +233,7 @@ export class Worker {
       this.log.error({ err: err.message, endpoint: name }, "endpoint subscription error");
       return;
     }
+    this.fence.saw();
     try {
       fn();
     } catch (e) {
@@ -305,7 +320,10 @@ export class Worker {
           metrics: { elapsedMs: p.elapsedMs, memoryUsed: Math.round((process.memoryUsage().rss / 1024 / 1024) * 10) / 10 },
         }, this.config.workerId, this.eventTime());
         started
-          .then(() => publishEvent(this.js, ev, { subjects: this.subjects }))
+          .then(() => {
+            const sent = monoNow();
+            return publishEvent(this.js, ev, { subjects: this.subjects }).then(() => this.fence.saw(sent));
+          })
           .catch((e: Error) => log.warn({ err: e.message }, "progress event not published"));
       },
       // A finished attempt's outcome is worth waiting for (a full store, a long outage): given up after 2 min, a
@@ -329,6 +347,7 @@ export class Worker {
       report,
       log,
       progressEveryMs: this.o.progressEveryMs,
+      beforeStep: (index, signal) => this.holdWhileCutOff(index, signal, log),
       onEnd: (out) => {
         this.stats.record({ ok: out.ok, durationMs: out.durationMs, responseTimeMs: out.responseTimeMs });
         this.endJob(cmd.jobId, this.running.get(cmd.jobId));
@@ -471,12 +490,37 @@ export class Worker {
     return this.serverTime?.now() ?? new Date();
   }
 
+  /**
+   * Before a step: when NATS has acknowledged nothing of this worker's for longer than the master waits before it
+   * takes attempts away (link-fence.ts), the attempt waits here until a heartbeat sent since is stored, then
+   * CONFIRM_SETTLE_MS more. That heartbeat lists the job, and a master that gave the attempt to another worker
+   * answers it with a cancel, which ends the wait; otherwise the attempt goes on. A worker cut off from NATS, or
+   * paused, used to run its steps on beside the new attempt: every page twice (a crash attack, 2026-11-30).
+   */
+  private async holdWhileCutOff(index: number, signal: AbortSignal, log: Logger): Promise<void> {
+    if (!this.fence.inDoubt()) return;
+    this.holds++;
+    const heldAt = monoNow();
+    log.warn({ step: index + 1, silentMs: Math.round(this.fence.silentMs()) },
+      `NATS has acknowledged nothing of this worker's for ${(this.fence.silentMs() / 1000).toFixed(1)} s: the master may have given this attempt to another worker; holding it before step ${index + 1} until the link is back and the master could stop it`);
+    while (this.heartbeatStoredSentMs < heldAt) {
+      this.sendHeartbeat();
+      await sleep(HOLD_POLL_MS, signal);
+    }
+    await sleep(CONFIRM_SETTLE_MS, signal);
+    log.info({ step: index + 1, heldMs: Math.round(monoNow() - heldAt) }, "the link is back and the master did not stop the attempt: going on");
+  }
+
   /** Sends the last metrics sample; a slow publish is never stacked behind another. */
   sendHeartbeat(): void {
     if (this.heartbeatInFlight || this.nc.isClosed()) return;
     const sent = monoNow();
     this.heartbeatInFlight = publishEvent(this.js, createEvent("worker.heartbeat", this.heartbeatData(), this.config.workerId, this.eventTime()), { subjects: this.subjects, timeoutMs: Math.min(5000, Math.max(1000, this.config.heartbeatMs)) })
-      .then((ack) => this.serverTime?.afterOwnPublish(ack.seq, sent, monoNow()), (e: Error) => this.log.warn({ err: e.message }, "heartbeat not published"))
+      .then((ack) => {
+        this.fence.saw(sent);
+        this.heartbeatStoredSentMs = Math.max(this.heartbeatStoredSentMs, sent);
+        this.serverTime?.afterOwnPublish(ack.seq, sent, monoNow());
+      }, (e: Error) => this.log.warn({ err: e.message }, "heartbeat not published"))
       .finally(() => (this.heartbeatInFlight = null));
   }
 

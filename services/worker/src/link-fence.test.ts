@@ -1,0 +1,32 @@
+import { describe, expect, it } from "vitest";
+import { doubtAfterMs, LinkFence } from "./link-fence.ts";
+
+describe("doubtAfterMs", () => {
+  it("is 5/6 of the shorter of three heartbeats and the job lease", () => {
+    expect(doubtAfterMs(30_000, 30_000)).toBe(25_000);
+    expect(doubtAfterMs(5_000, 30_000)).toBe(12_500);
+    expect(doubtAfterMs(500, 30_000)).toBe(1_250);
+    expect(doubtAfterMs(30_000, 6_000)).toBe(5_000);
+  });
+});
+
+describe("LinkFence", () => {
+  it("is in doubt once nothing was seen for longer than its window, and trusts the latest proof only", () => {
+    let t = 1000;
+    const f = new LinkFence(100, () => t);
+    expect(f.inDoubt()).toBe(false);
+    t = 1100;
+    expect(f.inDoubt()).toBe(false);
+    t = 1101;
+    expect([f.inDoubt(), f.silentMs()]).toEqual([true, 101]);
+    // A publish sent before the last proof and acknowledged after it proves nothing newer.
+    f.saw(1050);
+    expect(f.lastSeenMs).toBe(1050);
+    f.saw(1020);
+    expect(f.lastSeenMs).toBe(1050);
+    expect(f.inDoubt()).toBe(false);
+    t = 2000;
+    f.saw();
+    expect([f.inDoubt(), f.lastSeenMs]).toEqual([false, 2000]);
+  });
+});

@@ -1,0 +1,88 @@
+import type { NatsConnection } from "@nats-io/nats-core";
+import { startLatencyProxy, startTestNats, waitFor, type LatencyProxy, type TestNats } from "@troupe/tests/harness";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { RunningMaster } from "../../master/src/main.ts";
+import { jobIdOf, masterIn, submit } from "../../master/test/helpers.ts";
+import type { Worker } from "../src/worker.ts";
+import { EventLog, startPages, startTestWorker, type TestPages } from "./helpers.ts";
+
+// A worker reaches NATS through a proxy that can freeze the link without closing it (a cut route, a paused peer).
+let nats: TestNats;
+let pages: TestPages;
+let events: EventLog;
+let proxy: LatencyProxy;
+let cut: Worker;
+let ui: NatsConnection;
+const stops: (() => Promise<unknown>)[] = [];
+
+beforeAll(async () => {
+  [nats, pages] = await Promise.all([startTestNats({ init: true }), startPages()]);
+  events = await EventLog.start(nats);
+  proxy = await startLatencyProxy(nats.url);
+  // The master's job lease below is 3 s: the worker is told the same, as docs/worker.md asks.
+  cut = await startTestWorker(nats, { NATS_URL: proxy.url, TROUPE_WORKER_NAME: "Worker Node Cut", TROUPE_ALLOW_PRIVATE_TARGETS: "true", TROUPE_JOB_LEASE_MS: "3000" });
+  ui = await nats.connect("ui");
+});
+afterAll(async () => {
+  proxy?.thaw();
+  for (const stop of stops.reverse()) await stop();
+  await cut?.stop("test over");
+  await Promise.all([proxy?.close(), nats?.stop(), pages?.close()]);
+});
+
+const hits = (path: string) => pages.urls.filter((u) => u === path).length;
+const scenario = (tag: string) => ({ steps: [
+  { type: "navigate", url: pages.url(`/fence-a?t=${tag}`) },
+  { type: "wait", ms: 3000 },
+  { type: "navigate", url: pages.url(`/fence-b?t=${tag}`) },
+] });
+
+async function leading(id: string, over: Parameters<typeof masterIn>[2] = {}): Promise<RunningMaster> {
+  const m = await masterIn(nats, id, over);
+  stops.push(() => m.stop());
+  await waitFor(`${id} to lead`, () => m.master.isLeader, 20_000);
+  await waitFor(`${id} to know the cut-off worker`, () => m.master.state.workers.get("wn-cut")?.lifecycle === "online", 20_000);
+  return m;
+}
+
+describe("a worker cut off from NATS", () => {
+  it("holds its attempt before the next step, and stops it on the master's cancel once the link is back: the page after the cut is visited once, by the new attempt", async () => {
+    const master = await leading("m-fence");
+    const id = jobIdOf(await submit(ui, { scenario: scenario("cut"), maxAttempts: 3 }));
+    await events.wait("job.progress", (e) => e.data.jobId === id && e.data.attempt === 1 && e.data.stepsDone === 1);
+    proxy.freeze();
+    await waitFor("the cut-off worker to hold the attempt", () => cut.holds === 1, 15_000);
+    // The master takes the worker for lost and gives the job to another, which runs it to the end.
+    const spare = await startTestWorker(nats, { TROUPE_WORKER_NAME: "Worker Node Spare", TROUPE_ALLOW_PRIVATE_TARGETS: "true", TROUPE_JOB_LEASE_MS: "3000" });
+    stops.push(() => spare.stop("test over"));
+    const done = await events.wait("job.completed", (e) => e.data.jobId === id, 30_000);
+    expect([done.data.workerId, done.data.attempt]).toEqual(["wn-spare", 2]);
+    expect(hits("/fence-b?t=cut")).toBe(1);
+    expect(cut.running.has(id)).toBe(true);
+
+    proxy.thaw();
+    const stopped = await events.wait("job.failed", (e) => e.data.jobId === id && e.data.attempt === 1, 30_000);
+    expect(stopped.data.error.code).toBe("cancelled");
+    await waitFor("the held attempt to end", () => !cut.running.has(id));
+    expect(hits("/fence-b?t=cut")).toBe(1);
+    expect(hits("/fence-a?t=cut")).toBe(2);
+    await spare.stop("test over");
+    await master.stop();
+  }, 90_000);
+
+  it("holds, then goes on when the link comes back before the master took anything: the attempt completes, none is spent", async () => {
+    // The master waits far longer than the cut: it never takes the worker for lost, nor the job's lease for lapsed.
+    await leading("m-fence-patient", { heartbeatIntervalMs: 20_000, leaseMs: 60_000 });
+    const before = cut.holds;
+    const id = jobIdOf(await submit(ui, { scenario: scenario("blip"), maxAttempts: 3 }));
+    await events.wait("job.progress", (e) => e.data.jobId === id && e.data.stepsDone === 1);
+    proxy.freeze();
+    await waitFor("the cut-off worker to hold the attempt", () => cut.holds === before + 1, 15_000);
+    expect(hits("/fence-b?t=blip")).toBe(0);
+    proxy.thaw();
+    const done = await events.wait("job.completed", (e) => e.data.jobId === id, 30_000);
+    expect([done.data.workerId, done.data.attempt]).toEqual(["wn-cut", 1]);
+    expect(hits("/fence-b?t=blip")).toBe(1);
+    expect(events.of("job.requeued", (e) => e.data.jobId === id)).toEqual([]);
+  }, 90_000);
+});
