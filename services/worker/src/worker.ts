@@ -84,6 +84,8 @@ export class Worker {
   holds = 0;
   /** When the latest acknowledged heartbeat was sent (monoNow): a hold ends only after one sent since it began. */
   private heartbeatStoredSentMs = Number.NEGATIVE_INFINITY;
+  /** When the latest heartbeat acknowledgement arrived (monoNow; the registration's before the first). */
+  private heartbeatAckedAtMs: number | undefined;
   /** Assignments meant for another process with this worker id (they are ignored). */
   foreignAssignments = 0;
   /** Open the proxy passwords the master sealed: the current TROUPE_SECRETS_KEY first, then rotated-out ones (jobs sealed before a rotation still open); empty when this worker has none. */
@@ -147,6 +149,8 @@ export class Worker {
     this.service.addEndpoint("resume", { subject: this.subjects.workerCommand(c.workerId, "resume"), handler: (err, msg) => this.guarded("resume", err, msg, () => this.onResume(msg)) });
     await this.publish("worker.registered", this.registration(), { deadlineMs: Number.POSITIVE_INFINITY, stopped: () => this.o.abort?.aborted === true });
     this.log.info({ instanceId: this.instanceId, statusPort: this.status.port }, "worker registered");
+    // The registration's acknowledgement is where the first heartbeat's gap counts from.
+    this.heartbeatAckedAtMs = monoNow();
     this.sendHeartbeat();
     this.heartbeatTimer = setInterval(() => this.sendHeartbeat(), c.heartbeatMs);
     void this.watchReconnects();
@@ -177,13 +181,21 @@ export class Worker {
     for await (const s of this.nc.status()) if (s.type === "reconnect") void this.afterReconnect();
   }
 
+  /** The check after a reconnect or a silence that is running, if any (both can ask at once). */
+  private rejoining: Promise<void> | null = null;
+
   /**
-   * After a reconnect (a network outage, a NATS restart, this process paused past the server's ping window):
+   * After a reconnect (a network outage, a NATS restart, this process paused past the server's ping window), or a
+   * silence the connection outlived (see sendHeartbeat):
    * if another process now answers for this worker id, this one was replaced while away and must go (`superseded`);
    * otherwise it registers again, so a master whose log lost its registration (a reset stream) knows it again.
    * Public so tests can drive it without cutting a connection.
    */
-  async afterReconnect(): Promise<void> {
+  afterReconnect(): Promise<void> {
+    return (this.rejoining ??= this.rejoin().finally(() => (this.rejoining = null)));
+  }
+
+  private async rejoin(): Promise<void> {
     if (this.stopping || this.isDraining) return;
     const other = await findOtherInstance(this.nc, this.config.prefix, this.presence);
     // The newer process is the replacement and stays (both ask after a NATS restart: only the older one goes).
@@ -517,9 +529,19 @@ export class Worker {
     const sent = monoNow();
     this.heartbeatInFlight = publishEvent(this.js, createEvent("worker.heartbeat", this.heartbeatData(), this.config.workerId, this.eventTime()), { subjects: this.subjects, timeoutMs: Math.min(5000, Math.max(1000, this.config.heartbeatMs)) })
       .then((ack) => {
+        // Between acknowledgements as they arrive (a heartbeat sent into a frozen route is acknowledged only after it).
+        const ackedAt = monoNow();
+        const gapMs = this.heartbeatAckedAtMs === undefined ? 0 : ackedAt - this.heartbeatAckedAtMs;
+        this.heartbeatAckedAtMs = ackedAt;
         this.fence.saw(sent);
         this.heartbeatStoredSentMs = Math.max(this.heartbeatStoredSentMs, sent);
-        this.serverTime?.afterOwnPublish(ack.seq, sent, monoNow());
+        this.serverTime?.afterOwnPublish(ack.seq, sent, ackedAt);
+        // Back after a silence no reconnect marked (a pause or a frozen route the connection outlived): another
+        // process may have taken this worker id meanwhile, and this one would run on beside it, ignored (an attack).
+        if (gapMs > this.config.heartbeatMs + this.fence.doubtAfterMs) {
+          this.log.warn({ silentMs: Math.round(gapMs) }, `no heartbeat of this worker was stored for ${(gapMs / 1000).toFixed(1)} s: checking that no other process took worker id ${this.config.workerId} meanwhile`);
+          void this.afterReconnect();
+        }
       }, (e: Error) => this.log.warn({ err: e.message }, "heartbeat not published"))
       .finally(() => (this.heartbeatInFlight = null));
   }

@@ -85,4 +85,25 @@ describe("a worker cut off from NATS", () => {
     expect(hits("/fence-b?t=blip")).toBe(1);
     expect(events.of("job.requeued", (e) => e.data.jobId === id)).toEqual([]);
   }, 90_000);
+
+  it("and replaced meanwhile by a process with its worker id notices once its heartbeats are stored again, and stops as superseded (no reconnect told it; it ran on beside the new one)", async () => {
+    const env = { NATS_URL: proxy.url, TROUPE_WORKER_NAME: "Worker Node Cut Twin", TROUPE_ALLOW_PRIVATE_TARGETS: "true", TROUPE_JOB_LEASE_MS: "3000" };
+    const old = await startTestWorker(nats, env);
+    let twin: Worker | undefined;
+    try {
+      await events.wait("worker.heartbeat", (e) => e.data.instanceId === old.instanceId);
+      proxy.freeze();
+      // It cannot answer the new process's presence check, which therefore starts.
+      twin = await startTestWorker(nats, { ...env, NATS_URL: nats.url });
+      // A silence longer than a heartbeat and the fence's window: what a paused process's heartbeats show.
+      await waitFor("a long enough silence", () => old.fence.silentMs() > 500 + old.fence.doubtAfterMs + 250, 15_000);
+      const superseded = old.superseded();
+      proxy.thaw();
+      await expect(superseded).resolves.toMatchObject({ workerId: "wn-cut-twin", instanceId: twin.instanceId });
+    } finally {
+      proxy.thaw();
+      await old.abandon();
+      await twin?.stop("test over");
+    }
+  }, 30_000);
 });
