@@ -7,6 +7,7 @@ import { LiveProjector } from "./live.ts";
 import { ProjectorMetrics } from "./metrics.ts";
 import { formatProgress, parseUntil, type Progress } from "./progress.ts";
 import { rebuild, RebuildAborted } from "./rebuild.ts";
+import { waitForStreams } from "./wait-streams.ts";
 import { acquireWriterLock, WriterLockError, type WriterLock } from "./writer-lock.ts";
 
 /** Entry module: config → connection → rebuild and/or live fold → metrics → shutdown. */
@@ -86,10 +87,16 @@ export async function runProjector(v: LiveConfig): Promise<number> {
   let removePrevious = () => {};
   try {
     const mustRebuild = prepareFile(c.path, log) || v.rebuild;
-    http = await serveMetricsHttp({ host: v.host, port: v.port, metrics: () => metrics.render() }).catch((e: Error) => {
+    let waiting = true;
+    http = await serveMetricsHttp({ host: v.host, port: v.port, metrics: () => metrics.render(), healthy: () => !waiting, unhealthy: "waiting for the streams (troupe init)" }).catch((e: Error) => {
       throw new Error(`projector metrics: cannot listen on ${v.host}:${v.port}: ${e.message}`, { cause: e });
     });
     log.info({ url: `http://${v.host}:${http.port}/metrics` }, "metrics listening");
+    if (!(await waitForStreams(nc, c.streams, log, abort.signal))) {
+      log.info({ signal: await stopping }, "shutting down while waiting for the streams");
+      return 0;
+    }
+    waiting = false;
     if (mustRebuild) {
       try {
         const r = await rebuild({ nc, path: c.path, streams: c.streams, subjects: c.subjects, batchMax: v.rebuildBatch, seriesRetentionMs: c.seriesRetentionMs, log, onProgress: progressPrinter(), abort: abort.signal });

@@ -52,6 +52,35 @@ describe("troupe projector (child process)", () => {
     expect(await exited, stderr).toBe(0);
   }, 60_000);
 
+  it("started before the streams exist, waits for them (503 on /healthz meanwhile), then follows them; it exited with 'stream not found'", async () => {
+    const bare = await startTestNats();
+    const port = await freePort();
+    const path = tempDbPath();
+    const child = spawn(process.execPath, ["bin/troupe.mjs", "projector", "--db", path], {
+      cwd: ROOT, env: { ...process.env, ...bare.env(), TROUPE_PROJECTOR_PORT: String(port), TROUPE_LOG_LEVEL: "warn" }, stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stderr = "";
+    for (const out of [child.stdout, child.stderr]) out.on("data", (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((r) => child.on("exit", r));
+    try {
+      await waitFor("the projector to say what it waits for", () => /streams TROUPE_EVENTS, TROUPE_HEARTBEATS not found: waiting for `troupe init` or a master to create them/.test(stderr), 30_000, 100);
+      const waiting = await fetch(`http://127.0.0.1:${port}/healthz`);
+      expect([waiting.status, await waiting.text()]).toEqual([503, "waiting for the streams (troupe init)\n"]);
+      expect(child.exitCode).toBeNull();
+      await bare.init();
+      await waitFor(`projector /healthz (stderr: ${stderr})`, async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).ok, 30_000, 100);
+      const s = new Script({ master: (await bare.js("master")).js, worker: (await bare.js("worker")).js }, Date.now() - 5000);
+      await s.emit("job.submitted", { jobId: "j-late", spec });
+      const rm = openReadModels(path);
+      await waitFor("j-late in the read models", () => rm.getJob("j-late"), 20_000);
+      rm.close();
+    } finally {
+      child.kill("SIGTERM");
+    }
+    expect(await exited, stderr).toBe(0);
+    await bare.stop();
+  }, 60_000);
+
   it("refuses to start a second projector on a database another one writes (exit 1, names the holder)", async () => {
     const path = tempDbPath();
     const start = async () => {
