@@ -181,31 +181,18 @@ export class Worker {
     for await (const s of this.nc.status()) if (s.type === "reconnect") void this.afterReconnect();
   }
 
-  /** The check after a reconnect or a silence that is running, if any (both can ask at once). */
-  private rejoining: Promise<void> | null = null;
+  /** The check after a silence that is running, if any (one at a time). */
+  private checkingReplaced: Promise<boolean> | null = null;
 
   /**
-   * After a reconnect (a network outage, a NATS restart, this process paused past the server's ping window), or a
-   * silence the connection outlived (see sendHeartbeat):
+   * After a reconnect (a network outage, a NATS restart, this process paused past the server's ping window):
    * if another process now answers for this worker id, this one was replaced while away and must go (`superseded`);
    * otherwise it registers again, so a master whose log lost its registration (a reset stream) knows it again.
    * Public so tests can drive it without cutting a connection.
    */
-  afterReconnect(): Promise<void> {
-    return (this.rejoining ??= this.rejoin().finally(() => (this.rejoining = null)));
-  }
-
-  private async rejoin(): Promise<void> {
+  async afterReconnect(): Promise<void> {
     if (this.stopping || this.isDraining) return;
-    const other = await findOtherInstance(this.nc, this.config.prefix, this.presence);
-    // The newer process is the replacement and stays (both ask after a NATS restart: only the older one goes).
-    const replaced = other !== null && (other.startedAt > this.presence.startedAt || (other.startedAt === this.presence.startedAt && other.instanceId > this.instanceId));
-    if (other && replaced) {
-      this.log.error({ other }, `another process runs worker id ${this.config.workerId} (instance ${other.instanceId}, pid ${other.pid} on ${other.host}): this one was replaced while away; stopping`);
-      this.resolveSuperseded(other);
-      return;
-    }
-    if (other) this.log.warn({ other }, `an older process still runs worker id ${this.config.workerId} (instance ${other.instanceId}); it stops once it notices, and its assignments are left to it`);
+    if (await this.checkReplaced()) return;
     if (this.stopping || this.isDraining) return;
     try {
       await this.publish("worker.registered", this.registration(), { deadlineMs: Date.now() + 30_000 });
@@ -213,6 +200,31 @@ export class Worker {
     } catch (e) {
       this.log.warn({ err: (e as Error).message }, "could not register again after a reconnect (heartbeats go on)");
     }
+  }
+
+  /**
+   * After a silence the connection outlived (see sendHeartbeat): the same check, without registering again (the
+   * master takes a heartbeat after a silence as the worker back; a loaded machine's stall is no reason to re-register).
+   */
+  private checkReplacedAfterSilence(): void {
+    if (this.stopping || this.isDraining || this.checkingReplaced) return;
+    this.checkingReplaced = this.checkReplaced()
+      .catch((e: Error) => { this.log.warn({ err: e.message }, "could not check for another process with this worker id"); return false; })
+      .finally(() => (this.checkingReplaced = null));
+  }
+
+  /** True when a newer process answers for this worker id (this one is then superseded). */
+  private async checkReplaced(): Promise<boolean> {
+    const other = await findOtherInstance(this.nc, this.config.prefix, this.presence);
+    // The newer process is the replacement and stays (both ask after a NATS restart: only the older one goes).
+    const replaced = other !== null && (other.startedAt > this.presence.startedAt || (other.startedAt === this.presence.startedAt && other.instanceId > this.instanceId));
+    if (other && replaced) {
+      this.log.error({ other }, `another process runs worker id ${this.config.workerId} (instance ${other.instanceId}, pid ${other.pid} on ${other.host}): this one was replaced while away; stopping`);
+      this.resolveSuperseded(other);
+      return true;
+    }
+    if (other) this.log.warn({ other }, `an older process still runs worker id ${this.config.workerId} (instance ${other.instanceId}); it stops once it notices, and its assignments are left to it`);
+    return false;
   }
 
   private resolveSuperseded: (other: PresenceInfo) => void = () => {};
@@ -540,7 +552,7 @@ export class Worker {
         // process may have taken this worker id meanwhile, and this one would run on beside it, ignored (an attack).
         if (gapMs > this.config.heartbeatMs + this.fence.doubtAfterMs) {
           this.log.warn({ silentMs: Math.round(gapMs) }, `no heartbeat of this worker was stored for ${(gapMs / 1000).toFixed(1)} s: checking that no other process took worker id ${this.config.workerId} meanwhile`);
-          void this.afterReconnect();
+          this.checkReplacedAfterSilence();
         }
       }, (e: Error) => this.log.warn({ err: e.message }, "heartbeat not published"))
       .finally(() => (this.heartbeatInFlight = null));
