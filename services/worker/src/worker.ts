@@ -80,7 +80,7 @@ export class Worker {
   invalidCommands = 0;
   /** When NATS last proved the link worked (link-fence.ts). */
   readonly fence: LinkFence;
-  /** Steps held because the link was in doubt (for tests and /status readers). */
+  /** Steps held because the link was in doubt (tests read it; the log says each). */
   holds = 0;
   /** When the latest acknowledged heartbeat was sent (monoNow): a hold ends only after one sent since it began. */
   private heartbeatStoredSentMs = Number.NEGATIVE_INFINITY;
