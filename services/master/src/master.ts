@@ -259,6 +259,7 @@ export class Master {
     this.statuses?.stop?.();
     await this.lease?.stop(true);
     await this.snapshotting;
+    this.releaseSeqWaiters(Number.POSITIVE_INFINITY);
     while (this.inflight > 0) {
       this.releaseWaiters(Number.POSITIVE_INFINITY);
       await new Promise((r) => setTimeout(r, 10));
@@ -276,6 +277,14 @@ export class Master {
   // ---- folding -------------------------------------------------------------
 
   private onEventMessage(m: JsMsg) {
+    try {
+      this.foldEventMessage(m);
+    } finally {
+      if (this.seqWaiters.length > 0) this.releaseSeqWaiters(Date.now());
+    }
+  }
+
+  private foldEventMessage(m: JsMsg) {
     if (!this.eventsCaughtUp) this.counters.startReplayedEvents++;
     this.eventsSeq = m.seq;
     // Live deliveries only: a replayed message's stamp says nothing of the server's clock now.
@@ -690,6 +699,30 @@ export class Master {
     return new Promise((resolve) => (p.waiters ??= []).push(resolve));
   }
 
+  /** Commands waiting for the fold to read the events log as far as it reached when they asked (caughtUp). */
+  private seqWaiters: { seq: number; untilMs: number; resolve: () => void }[] = [];
+
+  /**
+   * Resolves once the fold has read the events log as far as it reached when asked, or after assignTimeoutMs (the
+   * caller looks at the state again either way). A command about an event just appended found the job unknown or
+   * in its old state while the fold was behind: a cancel right after its submit answered "no job" (a loaded CI run).
+   */
+  async caughtUp(): Promise<void> {
+    this.jsm ??= await this.js.jetstreamManager();
+    const head = (await this.jsm.streams.info(this.eventStream)).state.last_seq;
+    if (Math.max(this.eventsSeq, this.state.appliedSeq) >= head) return;
+    await new Promise<void>((resolve) => this.seqWaiters.push({ seq: head, untilMs: Date.now() + this.cfg.assignTimeoutMs, resolve }));
+  }
+
+  private releaseSeqWaiters(nowMs: number) {
+    const at = Math.max(this.eventsSeq, this.state.appliedSeq);
+    this.seqWaiters = this.seqWaiters.filter((w) => {
+      if (w.seq > at && w.untilMs > nowMs) return true;
+      w.resolve();
+      return false;
+    });
+  }
+
   /** Lets go of fold waiters past their bound (all of them with Infinity). */
   private releaseWaiters(nowMs: number) {
     for (const p of this.pendingJobs.values()) {
@@ -894,6 +927,7 @@ export class Master {
   private tick() {
     this.noticeStall(monoNow());
     this.releaseWaiters(Date.now());
+    if (this.seqWaiters.length > 0) this.releaseSeqWaiters(Date.now());
     if (this.ready) for (const id of this.state.needSpec) void this.readSpec(id);
     for (const id of this.unconfirmed.keys()) void this.confirm(id);
     if (this.queue.size > 0 || this.delayed.size > 0) this.scheduleDispatch();

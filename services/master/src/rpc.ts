@@ -87,12 +87,27 @@ export async function handleSubmit(master: Master, m: Msg): Promise<SubmitReply>
   return { ok: true, jobId };
 }
 
+/**
+ * The job as the state holds it; when that answer would be a refusal (`refused`: unknown, or in a state the command
+ * does not apply to), as it holds it once the fold has read the log as far as it reached (Master.caughtUp): the
+ * refusal may only be the fold being behind (a cancel right after its submit, a retry of a failure the dashboard
+ * already showed).
+ */
+async function jobOnceCaughtUp(master: Master, jobId: string, refused: (job: ReturnType<typeof lookupJob>) => boolean): Promise<ReturnType<typeof lookupJob>> {
+  const job = lookupJob(master.state, jobId);
+  if (!refused(job)) return job;
+  // Unreadable stream info leaves the answer as the state has it.
+  await master.caughtUp().catch(() => {});
+  return lookupJob(master.state, jobId);
+}
+
 export async function handleCancel(master: Master, m: Msg): Promise<AckReply> {
   const cmd = decodeCommand("jobs.cancel", m.data);
   if (!cmd.ok) return err("invalid", cmd.error.message, cmd.error.path);
   const epoch = master.epoch;
   if (!epoch) return err("unavailable", "this master is not the leader; try again");
-  const job = lookupJob(master.state, cmd.value.jobId);
+  const ended = (j: ReturnType<typeof lookupJob>) => !j || j.status === "completed" || j.status === "cancelled" || j.status === "dead";
+  const job = await jobOnceCaughtUp(master, cmd.value.jobId, ended);
   if (!job) return err("not-found", `no job ${cmd.value.jobId}`, "jobId");
   if (job.status === "completed" || job.status === "cancelled" || job.status === "dead") return err("conflict", `job ${job.id} is ${job.status}`, "jobId");
   const running = job.status === "assigned" || job.status === "running";
@@ -114,7 +129,7 @@ export async function handleRetry(master: Master, m: Msg): Promise<AckReply> {
   if (!cmd.ok) return err("invalid", cmd.error.message, cmd.error.path);
   const epoch = master.epoch;
   if (!epoch) return err("unavailable", "this master is not the leader; try again");
-  const job = lookupJob(master.state, cmd.value.jobId);
+  const job = await jobOnceCaughtUp(master, cmd.value.jobId, (j) => !j || (j.status !== "failed" && j.status !== "dead"));
   if (!job) return err("not-found", `no job ${cmd.value.jobId}`, "jobId");
   if (job.status !== "failed" && job.status !== "dead") return err("conflict", `only a failed or dead job can be retried; job ${job.id} is ${job.status}`, "jobId");
   if (job.attempt >= ATTEMPT_MAX) return err("conflict", `job ${job.id} used attempt number ${job.attempt}, the last the contract allows; submit it again as a new job`, "jobId");
@@ -144,6 +159,7 @@ export async function handleResume(master: Master, m: Msg): Promise<AckReply> {
 
 /** Passes a drain or resume to a worker the master knows, and its answer back. */
 async function askWorker(master: Master, workerId: string, kind: "drain" | "resume", body: object): Promise<AckReply> {
+  if (!master.state.workers.has(workerId)) await master.caughtUp().catch(() => {});
   const w = master.state.workers.get(workerId);
   if (!w) return err("not-found", `no worker ${workerId}`, "workerId");
   // Gone for good until it starts again: a lasting state, not an outage to retry (it was "unavailable: no responders").

@@ -1,3 +1,6 @@
+import { jetstream } from "@nats-io/jetstream";
+import { createEvent, decodeCommand, jobSpecFromSubmit } from "@troupe/events";
+import { publishEvent } from "@troupe/events/node";
 import { describe, expect, it } from "vitest";
 import { command, jobIdOf, masterSuite, submit } from "./helpers.ts";
 import { lookupJob } from "../src/state.ts";
@@ -14,5 +17,19 @@ describe("commands racing for one job", () => {
       for (const r of replies) if (!r.ok) expect(r.error.code, JSON.stringify(r)).toBe("conflict");
       expect(lookupJob(suite.master.master.state, id)?.status).toBe("cancelled");
     }
+  });
+
+  it("a cancel of a job whose submission the fold has not read yet waits for it instead of answering 'no job' (a loaded CI run)", async () => {
+    const js = jetstream(await suite.nats.connect("master", "flood"));
+    const cmd = decodeCommand("jobs.submit", JSON.stringify({ url: "https://example.com/flood", workerLabels: ["nobody-has-this"] }));
+    if (!cmd.ok) throw new Error(cmd.error.message);
+    const spec = jobSpecFromSubmit(cmd.value);
+    // Many submissions appended at once put the fold behind; the last one is cancelled as soon as it is stored.
+    const ids = Array.from({ length: 3000 }, (_, i) => `j-flood-${i}`);
+    await Promise.all(ids.map((jobId) => publishEvent(js, createEvent("job.submitted", { jobId, spec, submittedBy: "test" }, "master"), { subjects: suite.master.master.subjects })));
+    const last = ids.at(-1)!;
+    const reply = await command(suite.ui, "jobs.cancel", { jobId: last });
+    expect(reply).toEqual({ ok: true });
+    expect(lookupJob(suite.master.master.state, last)?.status).toBe("cancelled");
   });
 });
