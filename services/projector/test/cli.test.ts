@@ -74,11 +74,12 @@ describe("troupe projector (child process)", () => {
       const rm = openReadModels(path);
       await waitFor("j-late in the read models", () => rm.getJob("j-late"), 20_000);
       rm.close();
-    } finally {
       child.kill("SIGTERM");
+      expect(await exited, stderr).toBe(0);
+    } finally {
+      if (child.exitCode === null) child.kill("SIGKILL");
+      await bare.stop();
     }
-    expect(await exited, stderr).toBe(0);
-    await bare.stop();
   }, 60_000);
 
   it("refuses to start a second projector on a database another one writes (exit 1, names the holder)", async () => {
