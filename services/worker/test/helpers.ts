@@ -67,8 +67,10 @@ String.prototype.slice = function () { return String(this); };
 String.prototype.includes = function () { return "z".repeat(1000000); };
 </script></body></html>`,
   // A hostile page: floods the session history (it kept Chromium's browser process busy for minutes).
+  // From its load event: begun while the page was still loading, the flood held its navigation past a 4 s hard
+  // timeout on a loaded machine, and the job ended before the test saw it running.
   "/flood": `<!doctype html><html><head><title>flood</title></head><body><p id="p">flooding</p><script>
-setInterval(() => { for (let i = 0; i < 1000; i++) history.pushState({}, "", "#" + Math.random()); }, 0);
+addEventListener("load", () => setInterval(() => { for (let i = 0; i < 1000; i++) history.pushState({}, "", "#" + Math.random()); }, 0));
 </script></body></html>`,
 };
 
