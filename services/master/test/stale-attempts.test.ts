@@ -60,7 +60,9 @@ describe("an attempt a worker runs on after the log took it", () => {
   }, 60_000);
 
   it("is not kept in the settled entry when its end was read while the job was still open", async () => {
-    const w = await fakeWorker(s.nats, { id: "w-stale-4", slots: 2, heartbeatMs: 1000, labels: ["stale-4"], behaviour: () => ({ kind: "hang" }), ignoreCancels: () => true });
+    // Later offers are refused: once attempt 1's end is read the worker no longer lists the job, and an attempt 2
+    // it took (and, ignoring cancels, ran on) would be a true stray of the settled job (CI's flake).
+    const w = await fakeWorker(s.nats, { id: "w-stale-4", slots: 2, heartbeatMs: 1000, labels: ["stale-4"], behaviour: (j) => (j.attempt === 1 ? { kind: "hang" } : { kind: "refuse", reason: "full" }), ignoreCancels: () => true });
     s.workers.push(w);
     const id = jobIdOf(await submit(s.ui, { url: "https://example.com/stale-4", maxAttempts: 3, workerLabels: ["stale-4"] }));
     await waitFor("a cancel of attempt 1", () => w.cancels.some((c) => c.jobId === id && c.attempt === 1), 30_000);
