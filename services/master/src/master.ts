@@ -147,7 +147,7 @@ export class Master {
   private confirming?: Promise<void>;
   /** Stale attempts a worker was told to stop (`jobId:attempt`), until when not to tell it again. */
   private readonly staleCancels = new Map<string, number>();
-  /** Stale attempts whose end was read (`jobId:attempt`), oldest first. */
+  /** Attempts known to run nowhere (`jobId:attempt`: a stale one whose end was read, or one its worker refused), oldest first. */
   private readonly endedStale = new Set<string>();
   /** Jobs each worker's latest heartbeat lists; workers listing each job. */
   private readonly listing = new Map<string, Set<string>>();
@@ -679,6 +679,9 @@ export class Master {
     }
     if (!reply.value.accepted) {
       this.counters.refusals++;
+      // Refused: the attempt runs nowhere. A job settled meanwhile (cancelled while the worker was asked) would keep it
+      // as a stray and remind the worker to stop it, for nothing (a loaded CI run).
+      this.attemptEnded(job.id, job.attempt);
       // The worker's own words (e.g. it has no TROUPE_SECRETS_KEY for the job's proxy password): the operator's only clue.
       this.log.info({ jobId: job.id, workerId, reason: reply.value.reason, ...(reply.value.message ? { message: reply.value.message } : {}), ...(reply.value.field ? { field: reply.value.field } : {}) }, "worker refused the job; trying another");
       return reply.value.reason;
@@ -889,10 +892,15 @@ export class Master {
 
   /** A fenced-out attempt's end was read: it runs no more. */
   private staleEnded(jobId: string, workerId: string, attempt: number) {
+    this.attemptEnded(jobId, attempt);
+    this.unlist(jobId, workerId);
+  }
+
+  /** An attempt runs nowhere (its end was read, or its worker refused it): no reminder, no stray kept for it. */
+  private attemptEnded(jobId: string, attempt: number) {
     if (this.endedStale.size >= STALE_CANCELS_KEPT) this.endedStale.delete(this.endedStale.values().next().value as string);
     this.endedStale.add(`${jobId}:${attempt}`);
     this.dropEndedStrays(jobId);
-    this.unlist(jobId, workerId);
   }
 
   /** A settled job's strays whose end was read run nowhere: the entry goes back to its small size. Replaced, not

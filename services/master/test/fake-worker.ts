@@ -34,6 +34,8 @@ export interface FakeWorkerOptions {
   onAccepted?: (jobId: string) => void;
   /** Called once a job.completed append is acknowledged, i.e. stored (BullMQ's bench counts its `completed` events). */
   onCompleted?: (jobId: string) => void;
+  /** Awaited before an assignment is answered (a worker slow to answer), with the request as decoded. */
+  beforeAnswer?: (job: Command<"worker.assign"> | undefined) => Promise<void>;
   /** While this returns true, cancels are recorded but nothing stops (a worker paused when they came: SIGSTOP, a long GC). */
   ignoreCancels?: () => boolean;
   /** Declare capabilities.attemptTokens and echo tokens (default true, as the real worker); false: a worker older than tokens. */
@@ -129,7 +131,11 @@ export class FakeWorker {
         if (e) this.errors.push(e);
         else {
           if (kind === "assign") this.instanceHeaders.push(m.headers?.get(INSTANCE_HEADER) ?? "");
-          m.respond(JSON.stringify(h(m.data)));
+          const before = this.requests.length;
+          const reply = JSON.stringify(h(m.data));
+          if (kind === "assign" && this.o.beforeAnswer) {
+            void this.o.beforeAnswer(this.requests.length > before ? this.requests.at(-1) : undefined).then(() => m.respond(reply), (e: Error) => this.errors.push(e));
+          } else m.respond(reply);
         }
       },
     });

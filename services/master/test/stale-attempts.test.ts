@@ -3,7 +3,8 @@ import { describe, expect, it } from "vitest";
 import { command, fakeWorker, jobIdOf, masterSuite, submit } from "./helpers.ts";
 
 // Heartbeats every second, the worker's too (it is never taken for lost here); offers again after 10–50 ms.
-const s = masterSuite("m-stale", { heartbeatIntervalMs: 1000, backoffMs: 10, maxBackoffMs: 50 });
+// Answers to assignments may take 10 s: one test answers only after a cancel settled.
+const s = masterSuite("m-stale", { heartbeatIntervalMs: 1000, backoffMs: 10, maxBackoffMs: 50, assignTimeoutMs: 10_000 });
 
 describe("an attempt a worker runs on after the log took it", () => {
   it("is the one it is told to stop, not the later ones it refused when offered the job again", async () => {
@@ -72,4 +73,25 @@ describe("an attempt a worker runs on after the log took it", () => {
     await waitFor("the job settled in the master", () => s.master.master.state.finished.get(id)?.status === "cancelled", 10_000);
     expect(s.master.master.state.finished.get(id)?.strays).toBeUndefined();
   }, 60_000);
+
+  it("is not an attempt its worker refused while the job was cancelled (the master appends the assignment before asking)", async () => {
+    let jobId = "";
+    const w = await fakeWorker(s.nats, {
+      id: "w-stale-5", slots: 2, heartbeatMs: 1000, labels: ["stale-5"], behaviour: () => ({ kind: "refuse", reason: "full" }),
+      // The first offer is answered only once the job is cancelled and settled in the master: it was assigned then.
+      beforeAnswer: async (j) => {
+        if (j?.attempt !== 1 || j.jobId !== jobId) return;
+        expect((await command(s.ui, "jobs.cancel", { jobId })).ok).toBe(true);
+        await waitFor("the job settled in the master", () => s.master.master.state.finished.get(jobId)?.status === "cancelled", 10_000);
+        expect(s.master.master.state.finished.get(jobId)?.strays).toEqual([{ workerId: "w-stale-5", attempt: 1 }]);
+      },
+    });
+    s.workers.push(w);
+    const refusals = s.master.master.counters.refusals;
+    jobId = jobIdOf(await submit(s.ui, { url: "https://example.com/stale-5", maxAttempts: 3, workerLabels: ["stale-5"] }));
+    await waitFor("the refusal read", () => s.master.master.counters.refusals > refusals, 20_000);
+    // Refused, it runs nowhere: no stray kept, and no reminder for it would follow.
+    expect(s.master.master.state.finished.get(jobId)?.strays).toBeUndefined();
+    expect(w.errors).toEqual([]);
+  }, 40_000);
 });
