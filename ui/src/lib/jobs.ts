@@ -1,5 +1,10 @@
 import { jobSummary, type JobStatus, type JobSummary, type JobView } from "@troupe/events";
 
+/** Statuses a job leaves on its own, and how many such jobs a page follows beside its rows (filtered lists, a
+ *  worker's recent jobs): one reaching what the page shows later appears live. */
+export const ACTIVE: JobStatus[] = ["queued", "assigned", "running"];
+export const ACTIVE_TRACKED = 200;
+
 /**
  * A list row as a JobView the shared reducer can fold: lists carry summaries
  * (no spec, history or epoch), and `evolveJob` only needs the fencing fields

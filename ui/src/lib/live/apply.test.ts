@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { createEvent, evolveJob, jobSummary, sha256Hex, type JobView, type TroupeEvent } from "@troupe/events";
 import { viewFromSummary } from "../jobs.ts";
-import { applyEvent, clockOffset, type LiveModels } from "./apply.ts";
+import { applyEvent, clockOffset, seedModels, type LiveModels } from "./apply.ts";
 
 const T0 = Date.parse("2026-01-15T10:00:00.000Z");
 const at = (s: number) => new Date(T0 + s * 1000);
@@ -84,6 +84,63 @@ describe("outcomes of jobs the page does not hold", () => {
   });
 });
 
+describe("a worker's cancelled failure of a job the page does not hold", () => {
+  it("is not counted: the master cancels only attempts the log took, so the projector refuses it (cancelling a running job added a failure on the workers page)", () => {
+    const m = models({ trackNewJobs: false });
+    applyEvent(m, reg);
+    const failed = (code: string) => createEvent("job.failed", { jobId: "j1", workerId: "wn-a", attempt: 1, error: { message: code, code, retryable: false } }, "wn-a", at(5)) as TroupeEvent;
+    expect(applyEvent(m, failed("cancelled"))).toEqual({});
+    expect(m.workers.get("wn-a")?.jobsFailed).toBe(0);
+    // Any other failure is counted as before.
+    expect(applyEvent(m, failed("timeout"))).toEqual({ worker: "wn-a" });
+    expect(m.workers.get("wn-a")?.jobsFailed).toBe(1);
+  });
+});
+
+describe("seedModels", () => {
+  const life = (events: TroupeEvent[]) => {
+    const m = models();
+    for (const e of events) applyEvent(m, e);
+    return m;
+  };
+
+  it("a catch-up with older rows keeps what the page folded: a completed job stays completed, the worker's counts stay (a projector behind)", () => {
+    const older = life([reg, submitted, assigned(1), progress(1, 40)]);
+    const page = life([reg, submitted, assigned(1), progress(1, 40), completed(1)]);
+    seedModels(page, [...older.workers.values()], [...older.jobs.values()], true);
+    expect(page.jobs.get("j1")).toMatchObject({ status: "completed", progress: 100 });
+    expect(page.workers.get("wn-a")).toMatchObject({ jobsCompleted: 1, successRate: 100, averageJobDuration: 1500 });
+  });
+
+  it("a catch-up with newer rows takes them; a new page (merge off) replaces whatever was held", () => {
+    const newer = life([reg, submitted, assigned(1), progress(1, 40), completed(1)]);
+    const page = life([reg, submitted, assigned(1)]);
+    seedModels(page, [...newer.workers.values()], [...newer.jobs.values()], true);
+    expect(page.jobs.get("j1")).toMatchObject({ status: "completed" });
+    expect(page.workers.get("wn-a")?.jobsCompleted).toBe(1);
+    const fresh = life([reg, submitted]);
+    seedModels(fresh, [], [], false);
+    expect(fresh.jobs.size + fresh.workers.size).toBe(0);
+  });
+
+  it("keeps, on a catch-up, held jobs the rows lack (submitted after the rows were read), in submission order", () => {
+    const page = life([submitted]);
+    const other = createEvent("job.submitted", { jobId: "j0", spec: { url: "https://example.com", priority: 5, maxAttempts: 3, timeoutMs: 60_000 } }, "master", at(0)) as TroupeEvent;
+    const rows = life([other]);
+    seedModels(page, undefined, [...rows.jobs.values()], true);
+    expect([...page.jobs.keys()]).toEqual(["j0", "j1"]);
+  });
+
+  it("a catch-up after a hidden tab's queue was folded counts each outcome once (the rows hold them too)", () => {
+    const page = life([reg, submitted, assigned(1)]);
+    page.jobs.clear(); // a workers page holds no jobs
+    applyEvent(page, completed(1));
+    const rows = life([reg, submitted, assigned(1), completed(1)]);
+    seedModels(page, [...rows.workers.values()], undefined, true);
+    expect(page.workers.get("wn-a")?.jobsCompleted).toBe(1);
+  });
+});
+
 describe("applyEvent bounds", () => {
   it("keeps at most MAX_TRACKED_JOBS jobs, dropping the oldest", async () => {
     const { MAX_TRACKED_JOBS } = await import("./apply.ts");
@@ -94,6 +151,23 @@ describe("applyEvent bounds", () => {
     expect(m.jobs.size).toBe(MAX_TRACKED_JOBS);
     expect(m.jobs.has("j0")).toBe(false);
     expect(m.jobs.has(`j${MAX_TRACKED_JOBS}`)).toBe(true);
+  });
+
+  it("past MAX_TRACKED_JOBS drops the oldest job the page does not show, not the rows it shows (a dead-jobs list emptied by 2,000 new submissions)", async () => {
+    const { MAX_TRACKED_JOBS } = await import("./apply.ts");
+    const shown = (evolveJob(undefined, submitted as never) as { ok: true; job: JobView }).job;
+    const dead = { ...shown, status: "dead" } as JobView;
+    // Seeded newest first, as a list page renders.
+    const m = models();
+    const older = { ...dead, id: "j-old", submittedAt: at(-10).toISOString() };
+    seedModels(m, undefined, [dead, older], false);
+    m.shows = (j) => j.status === "dead";
+    for (let i = 0; i < MAX_TRACKED_JOBS + 5; i++) {
+      applyEvent(m, createEvent("job.submitted", { jobId: `n${i}`, spec: { url: "https://example.com", priority: 5, maxAttempts: 3, timeoutMs: 60_000 } }, "master", at(100 + i)) as TroupeEvent);
+    }
+    expect(m.jobs.size).toBe(MAX_TRACKED_JOBS);
+    expect(m.jobs.has("j1") && m.jobs.has("j-old")).toBe(true);
+    expect(m.jobs.has("n0")).toBe(false);
   });
 });
 

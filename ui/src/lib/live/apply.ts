@@ -12,9 +12,11 @@ export interface LiveModels {
   trackNewJobs: boolean;
   /** Follow heartbeats/lifecycle of workers not in the map yet (a worker that starts after page load). */
   trackNewWorkers: boolean;
+  /** Jobs the page shows (its filter): past MAX_TRACKED_JOBS, the oldest job it does not show goes first. */
+  shows?: (job: JobView) => boolean;
 }
 
-/** A long-open list tab keeps at most this many jobs (the oldest seen go first). */
+/** A long-open list tab keeps at most this many jobs (the oldest the page does not show go first, then the oldest). */
 export const MAX_TRACKED_JOBS = 2000;
 
 export interface Applied {
@@ -50,10 +52,7 @@ export function applyEvent(m: LiveModels, event: TroupeEvent, receivedMs?: numbe
     if (r.ok) {
       m.jobs.set(id, r.job);
       out.job = id;
-      if (!current && m.jobs.size > MAX_TRACKED_JOBS) {
-        const oldest = m.jobs.keys().next().value;
-        if (oldest !== undefined) m.jobs.delete(oldest);
-      }
+      if (!current && m.jobs.size > MAX_TRACKED_JOBS) evictOne(m);
     } else {
       accepted = false;
       out.rejected = r.reason;
@@ -65,15 +64,73 @@ export function applyEvent(m: LiveModels, event: TroupeEvent, receivedMs?: numbe
   // an outcome without the attempt's token from a worker that echoes tokens (an
   // attack published 20 such completions for jobs that never existed, and the
   // page counted them until a reload).
+  // Nor a worker's `cancelled` failure: a worker stops an attempt for that only when the master says so, which it
+  // does once the log took the attempt (a job.cancelled or a requeue before it), so the projector refuses it (cancelling
+  // a running job added a failure on the live workers page until a reload: a dashboard attack).
   if (accepted && (ev.type === "job.completed" || ev.type === "job.failed")) {
     const w = m.workers.get(ev.data.workerId);
     const untokened = !current && w?.capabilities?.attemptTokens === true && ev.data.token === undefined;
-    if (w && !untokened) {
+    const refusedCancel = !current && ev.type === "job.failed" && ev.data.error.code === "cancelled";
+    if (w && !untokened && !refusedCancel) {
       m.workers.set(w.id, countJobOutcome(w, ev));
       out.worker = w.id;
     }
   }
   return out;
+}
+
+/** Drops one job: the oldest held (Map order is submission order, seedModels) the page does not show, else the oldest.
+ *  The first key went, which the newest-first seed made the newest row shown (a dashboard attack). */
+function evictOne(m: LiveModels): void {
+  let victim: string | undefined;
+  for (const [id, j] of m.jobs) {
+    victim ??= id;
+    if (!m.shows || !m.shows(j)) {
+      victim = id;
+      break;
+    }
+  }
+  if (victim !== undefined) m.jobs.delete(victim);
+}
+
+/** The fields a worker's job outcomes make (countJobOutcome): only ever added to, never taken back. */
+const OUTCOME_FIELDS = ["jobsCompleted", "jobsFailed", "successRate", "averageJobDuration", "averageResponseTime", "durationSum", "durationCount", "responseTimeSum", "responseTimeCount"] as const;
+const outcomes = (w: WorkerView) => w.jobsCompleted + w.jobsFailed;
+
+/**
+ * Seeds the models with server-rendered rows (pure). `merge` (a catch-up reload of the same page, not a new
+ * one): what the page folded that the rows lack is kept, as the rows may be older than the page. The server
+ * renders from SQLite, which lags the live feed while the projector catches up (a restart, a rebuild, a
+ * paused process): replaced wholesale, jobs the page showed completed went back to running, and stayed so
+ * after the projector caught up (a dashboard attack). So a held job newer than its row (its last event's
+ * time) is kept, held jobs without a row are kept, and a worker keeps the outcome counts of whichever copy
+ * counted more (they only grow). Jobs are held oldest first, so the oldest go first past MAX_TRACKED_JOBS.
+ */
+export function seedModels(m: LiveModels, workers: readonly WorkerView[] | undefined, jobs: readonly JobView[] | undefined, merge: boolean): void {
+  if (workers) {
+    const next = new Map<string, WorkerView>();
+    for (const w of workers) {
+      const held = merge ? m.workers.get(w.id) : undefined;
+      if (!held || outcomes(held) <= outcomes(w)) next.set(w.id, w);
+      else {
+        const kept: WorkerView = { ...w };
+        for (const f of OUTCOME_FIELDS) (kept as unknown as Record<string, number>)[f] = held[f];
+        next.set(w.id, kept);
+      }
+    }
+    if (merge) for (const [id, w] of m.workers) if (!next.has(id)) next.set(id, w);
+    m.workers = next;
+  }
+  if (jobs) {
+    const rows = new Map(jobs.map((j) => [j.id, j]));
+    if (merge) {
+      for (const [id, held] of m.jobs) {
+        const row = rows.get(id);
+        if (!row || held.updatedAt > row.updatedAt) rows.set(id, held);
+      }
+    }
+    m.jobs = new Map([...rows.values()].sort((a, b) => (a.submittedAt === b.submittedAt ? (a.id < b.id ? -1 : 1) : a.submittedAt < b.submittedAt ? -1 : 1)).map((j) => [j.id, j]));
+  }
 }
 
 /**

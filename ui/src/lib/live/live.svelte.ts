@@ -1,7 +1,7 @@
 import { wsconnect, type NatsConnection } from "@nats-io/nats-core";
 import { decodeEvent, subjectsFor, type JobView, type WorkerView } from "@troupe/events";
 import { untrack } from "svelte";
-import { applyEvent, clockOffset, type LiveModels } from "./apply.ts";
+import { applyEvent, clockOffset, seedModels, type LiveModels } from "./apply.ts";
 
 /** What the server hands the page so it can follow NATS (layout load). */
 export interface LiveSettings {
@@ -14,6 +14,9 @@ export interface LiveSettings {
 }
 
 export type LiveStatus = "connecting" | "live" | "reconnecting" | "offline";
+
+/** Event ids remembered to drop repeats (a worker retries an unacknowledged event for up to 2 minutes). */
+const SEEN_KEPT = 50_000;
 
 /** Above this many queued messages (a hidden tab gets no frames) the view reloads instead of folding them all. */
 const MAX_QUEUE = 100_000;
@@ -33,11 +36,19 @@ export class LiveView {
     this.models = { workers: new Map(), jobs: new Map(), trackNewJobs: o.trackNewJobs ?? false, trackNewWorkers: o.trackNewWorkers ?? false };
   }
 
-  /** Replaces the models with server-rendered rows (first render, and every catch-up reload). */
-  seed(workers: readonly WorkerView[] | undefined, jobs: readonly JobView[] | undefined, opts: { trackNewJobs?: boolean } = {}): void {
-    if (workers) this.models.workers = new Map(workers.map((w) => [w.id, w]));
-    if (jobs) this.models.jobs = new Map(jobs.map((j) => [j.id, j]));
+  /** What the rows were for (the page's filter): rows for the same as before are a catch-up, merged (seedModels). */
+  private seededFor: string | undefined;
+
+  /**
+   * Seeds the models with server-rendered rows: the first render, every catch-up reload (merged: the rows may be
+   * older than what the page folded), and a new filter of the same page (`key` changes: replaced).
+   */
+  seed(workers: readonly WorkerView[] | undefined, jobs: readonly JobView[] | undefined, opts: { trackNewJobs?: boolean; key?: string; shows?: (job: JobView) => boolean } = {}): void {
+    const key = opts.key ?? "";
+    seedModels(this.models, workers, jobs, this.seededFor === key);
+    this.seededFor = key;
     if (opts.trackNewJobs !== undefined) this.models.trackNewJobs = opts.trackNewJobs;
+    if (opts.shows) this.models.shows = opts.shows;
     untrack(() => (this.version += 1));
   }
 
@@ -65,6 +76,9 @@ class LiveConnection {
   private nc: NatsConnection | undefined;
   private starting: Promise<void> | undefined;
   private onCatchUp: (() => unknown) | undefined;
+  /** Ids of the events folded lately: a message JetStream refused as a duplicate (a worker's retry after a lost
+   *  ack, the same Nats-Msg-Id) still reaches a plain subscription, and was counted again (a dashboard attack). */
+  private seen = new Set<string>();
 
   attach(view: LiveView): () => void {
     this.views.add(view);
@@ -105,6 +119,16 @@ class LiveConnection {
     // The page was rendered before this subscription existed; what happened in between (a job assigned and
     // finished while the page booted, seen in the e2e suite under load) reached SQLite but never this page:
     // reload once now that nothing new can be missed. Events arriving meanwhile are folded on top.
+    this.catchUp();
+  }
+
+  /**
+   * Folds what is queued first (a hidden tab gets no frames): the reload then merges with it (LiveView.seed)
+   * instead of those events being folded on top of rows that already hold them, which counted each job a hidden
+   * tab's workers page had queued twice (a dashboard attack).
+   */
+  private catchUp(): void {
+    this.flush();
     void this.onCatchUp?.();
   }
 
@@ -115,7 +139,7 @@ class LiveConnection {
       else if (st.type === "reconnect") {
         this.status = "live";
         // Whatever happened while we were away is in SQLite: reload it.
-        void this.onCatchUp?.();
+        this.catchUp();
       } else if (st.type === "error") this.lastError = String(st.error);
     }
     this.status = "offline";
@@ -148,6 +172,9 @@ class LiveConnection {
         console.warn(`troupe live: ignored an invalid message on ${subject}: ${r.error.path || "(body)"}: ${r.error.message}`);
         continue;
       }
+      if (this.seen.has(r.value.id)) continue;
+      this.seen.add(r.value.id);
+      if (this.seen.size > SEEN_KEPT) this.seen.delete(this.seen.values().next().value as string);
       applied++;
       for (const v of this.views) {
         const a = applyEvent(v.models, r.value, receivedMs);

@@ -1,5 +1,6 @@
 import { JOB_STATUSES, type JobStatus } from "@troupe/events";
 import { error } from "@sveltejs/kit";
+import { ACTIVE, ACTIVE_TRACKED } from "$lib/jobs.ts";
 import { context } from "$lib/server/context.ts";
 import { pageLoad } from "$lib/server/pages.ts";
 import type { PageServerLoad } from "./$types";
@@ -18,5 +19,9 @@ export const load: PageServerLoad = ({ url }) =>
       ...(q ? { q } : {}),
       ...(cursor ? { cursor } : {}),
     });
-    return { ...page, status: status as JobStatus | "", q, cursor };
+    // A filtered first page also gets the newest jobs still under way that it does not show yet: one reaching the
+    // filter's status later appears live (only jobs submitted after the page loaded did; a dashboard attack).
+    const pending = status && !q && !cursor ? ACTIVE.filter((s) => s !== status) : [];
+    const active = pending.length ? context().reads().listJobs({ status: pending, limit: ACTIVE_TRACKED }).jobs : [];
+    return { ...page, active, status: status as JobStatus | "", q, cursor };
   });
