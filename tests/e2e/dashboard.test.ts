@@ -217,6 +217,32 @@ describe("live lists against the read models", () => {
       throw new Error(`${e.message}: ${seen}`);
     });
   }, 120_000);
+
+  it("a reconnect's catch-up keeps what the page folded while the projector is behind (the rows replaced it: a completed job went back, or away)", async () => {
+    await page.goto(`${stack.uiUrl}/jobs`, { waitUntil: "networkidle0" });
+    await page.waitForSelector('[data-testid=connection][data-status=live]', { timeout: 10_000 });
+    const projector = stack.procs.get("projector")!.child.pid!;
+    // Paused, the projector folds nothing: SQLite stays older than the page (a restart, a rebuild, a full disk).
+    process.kill(projector, "SIGSTOP");
+    try {
+      const r = await post("/api/jobs", { url: `${stack.site.url}/product/6`, tags: ["e2e-catch-up"], scenario: { steps: [{ type: "wait", ms: 300 }] } });
+      expect(r.status, JSON.stringify(r.body)).toBe(201);
+      const row = `[data-job-id="${r.body.jobId as string}"]`;
+      await page.waitForSelector(`${row}[data-status=completed]`, { timeout: 30_000 });
+      await stack.wsProxy.cut();
+      try {
+        await page.waitForSelector('[data-testid=connection]:not([data-status=live])', { timeout: 15_000 });
+      } finally {
+        await stack.wsProxy.restore();
+      }
+      // The catch-up reload comes back with rows that lack the job.
+      await page.waitForResponse((res) => res.url().includes("/jobs/__data.json"), { timeout: 30_000 });
+      await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+      expect(await page.$(`${row}[data-status=completed]`)).not.toBeNull();
+    } finally {
+      process.kill(projector, "SIGCONT");
+    }
+  }, 120_000);
 });
 
 describe("Jobs", () => {
