@@ -177,13 +177,18 @@ describe("live connection", () => {
 describe("live lists against the read models", () => {
   it("a status-filtered list shows a job that reaches the status after the page loaded, and a worker's card does not count a cancel as a failure (a dashboard attack)", async () => {
     const url = `${stack.site.url}/product/4`;
-    const slow = await post("/api/jobs", { url, tags: ["e2e-filtered"], scenario: { steps: [{ type: "wait", ms: 2500 }] } });
+    const slow = await post("/api/jobs", { url, tags: ["e2e-filtered"], scenario: { steps: [{ type: "wait", ms: 5000 }] } });
     expect(slow.status, JSON.stringify(slow.body)).toBe(201);
     const jobId = slow.body.jobId as string;
     await waitFor("the job running", async () => (await api(`/api/jobs/${jobId}`)).body.job?.status === "running", 30_000, 100);
     // Loaded while it runs: the page has no row for it, and it was submitted before the page (not followed as new).
+    const firstCatchUp = page.waitForResponse((res) => res.url().includes("/jobs/__data.json"), { timeout: 30_000 });
     await page.goto(`${stack.uiUrl}/jobs?status=completed`, { waitUntil: "networkidle0" });
     await page.waitForSelector('[data-testid=connection][data-status=live]', { timeout: 10_000 });
+    await firstCatchUp;
+    // Still running once the page's catch-up reload came back: only the live feed can bring its row.
+    expect((await api(`/api/jobs/${jobId}`)).body.job?.status, "the job finished before the page's catch-up: this run tests nothing").toBe("running");
+    expect(await page.$(`[data-job-id="${jobId}"]`)).toBeNull();
     await page.waitForSelector(`[data-job-id="${jobId}"][data-status=completed]`, { timeout: 30_000 });
 
     // Cancelling a running job: its worker stops and reports a `cancelled` failure, which the log refuses.
@@ -196,11 +201,14 @@ describe("live lists against the read models", () => {
       const j = (await api(`/api/jobs/${longId}`)).body.job;
       return j?.status === "running" ? (j.workerId as string) : undefined;
     }, 30_000, 100);
+    const liveNc = await stack.nats.connect("live", "test-cancel-count");
     const failedEvent = new Promise<TroupeEvent>((resolve) => {
-      void stack.nats.connect("live", "test-cancel-count").then((nc) => nc.subscribe(`troupe.evt.job.${longId}.failed`, { max: 1, callback: (_e, m) => resolve(m.json<TroupeEvent>()) }));
+      liveNc.subscribe(`troupe.evt.job.${longId}.failed`, { max: 1, callback: (_e, m) => resolve(m.json<TroupeEvent>()) });
     });
+    await liveNc.flush();
     expect((await post(`/api/jobs/${longId}/cancel`, {})).status).toBe(200);
     const failed = await failedEvent;
+    await liveNc.close();
     expect((failed.data as { error: { code: string } }).error.code).toBe("cancelled");
     // The page has folded the failure once it shows a later event of that worker (one connection: in order).
     const card = `[data-worker-id="${running}"]`;

@@ -1,9 +1,18 @@
 import { jobSummary, type JobStatus, type JobSummary, type JobView } from "@troupe/events";
 
-/** Statuses a job leaves on its own, and how many such jobs a page follows beside its rows (filtered lists, a
- *  worker's recent jobs): one reaching what the page shows later appears live. */
-export const ACTIVE: JobStatus[] = ["queued", "assigned", "running"];
-export const ACTIVE_TRACKED = 200;
+/**
+ * Jobs under way a page follows beside its rows (a filtered list, a worker's latest jobs), so that one reaching
+ * what the page shows appears live: the 200 newest assigned or running (they finish next) and the 100 newest
+ * waiting, except those of `shown` status (the page's own rows). The newest 200 of all three were all waiting
+ * ones behind a backlog, leaving out the running jobs (a review).
+ */
+export function activeJobs(reads: { listJobs(q: { status: JobStatus[]; limit: number }): { jobs: JobSummary[] } }, shown?: JobStatus): JobSummary[] {
+  const pick = (s: JobStatus[], limit: number) => {
+    const st = s.filter((x) => x !== shown);
+    return st.length ? reads.listJobs({ status: st, limit }).jobs : [];
+  };
+  return [...pick(["assigned", "running"], 200), ...pick(["queued", "requeued"], 100)];
+}
 
 /**
  * A list row as a JobView the shared reducer can fold: lists carry summaries

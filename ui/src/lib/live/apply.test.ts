@@ -131,6 +131,25 @@ describe("seedModels", () => {
     expect([...page.jobs.keys()]).toEqual(["j0", "j1"]);
   });
 
+  it("a job's rows are ordered by how far it came, not by its events' times: a worker whose clock is behind the master's", () => {
+    const page = life([reg, submitted, assigned(1)]);
+    // The row: started and completed, dated by a worker 10 s behind (before the assignment's time).
+    const early = (e: TroupeEvent) => ({ ...e, time: at(-8).toISOString() }) as TroupeEvent;
+    const rows = life([reg, submitted, assigned(1), early(createEvent("job.started", { jobId: "j1", workerId: "wn-a", attempt: 1 }, "wn-a", at(0)) as TroupeEvent), early(completed(1))]);
+    seedModels(page, undefined, [...rows.jobs.values()], true);
+    expect(page.jobs.get("j1")?.status).toBe("completed");
+  });
+
+  it("a catch-up whose worker row has seen the page's latest event of that worker takes the row's counts (a completion the projector refused is no longer counted)", () => {
+    const page = models({ trackNewJobs: false });
+    applyEvent(page, reg);
+    applyEvent(page, completed(1)); // a job the page does not hold: trusted, counted
+    const rows = life([reg, submitted, assigned(2), completed(2)]); // the log: attempt 1's completion was stale
+    const row = rows.workers.get("wn-a")!;
+    seedModels(page, [{ ...row, jobsCompleted: 0, jobsFailed: 0, lastEventAt: page.workers.get("wn-a")!.lastEventAt }], undefined, true);
+    expect(page.workers.get("wn-a")?.jobsCompleted).toBe(0);
+  });
+
   it("a catch-up after a hidden tab's queue was folded counts each outcome once (the rows hold them too)", () => {
     const page = life([reg, submitted, assigned(1)]);
     page.jobs.clear(); // a workers page holds no jobs
@@ -153,21 +172,33 @@ describe("applyEvent bounds", () => {
     expect(m.jobs.has(`j${MAX_TRACKED_JOBS}`)).toBe(true);
   });
 
-  it("past MAX_TRACKED_JOBS drops the oldest job the page does not show, not the rows it shows (a dead-jobs list emptied by 2,000 new submissions)", async () => {
+  const job = (id: string, status: JobView["status"], s: number) => ({ ...(evolveJob(undefined, submitted as never) as { ok: true; job: JobView }).job, id, status, submittedAt: at(s).toISOString() }) as JobView;
+  const submit = (id: string, s: number) => createEvent("job.submitted", { jobId: id, spec: { url: "https://example.com", priority: 5, maxAttempts: 3, timeoutMs: 60_000 } }, "master", at(s)) as TroupeEvent;
+
+  it("past MAX_TRACKED_JOBS keeps the rows on screen (a dead-jobs list emptied by 2,000 new submissions)", async () => {
     const { MAX_TRACKED_JOBS } = await import("./apply.ts");
-    const shown = (evolveJob(undefined, submitted as never) as { ok: true; job: JobView }).job;
-    const dead = { ...shown, status: "dead" } as JobView;
     // Seeded newest first, as a list page renders.
     const m = models();
-    const older = { ...dead, id: "j-old", submittedAt: at(-10).toISOString() };
-    seedModels(m, undefined, [dead, older], false);
-    m.shows = (j) => j.status === "dead";
-    for (let i = 0; i < MAX_TRACKED_JOBS + 5; i++) {
-      applyEvent(m, createEvent("job.submitted", { jobId: `n${i}`, spec: { url: "https://example.com", priority: 5, maxAttempts: 3, timeoutMs: 60_000 } }, "master", at(100 + i)) as TroupeEvent);
-    }
+    seedModels(m, undefined, [job("d2", "dead", -1), job("d1", "dead", -10)], false);
+    m.onScreen = new Set(["d1", "d2"]);
+    for (let i = 0; i < MAX_TRACKED_JOBS + 5; i++) applyEvent(m, submit(`n${i}`, 100 + i));
     expect(m.jobs.size).toBe(MAX_TRACKED_JOBS);
-    expect(m.jobs.has("j1") && m.jobs.has("j-old")).toBe(true);
+    expect(m.jobs.has("d1") && m.jobs.has("d2")).toBe(true);
     expect(m.jobs.has("n0")).toBe(false);
+  });
+
+  it("past MAX_TRACKED_JOBS drops settled jobs off screen before jobs under way (a completed list waits for those)", async () => {
+    const { MAX_TRACKED_JOBS } = await import("./apply.ts");
+    const m = models();
+    const rows = Array.from({ length: MAX_TRACKED_JOBS - 20 }, (_, i) => job(`c${i}`, "completed", i));
+    const running = Array.from({ length: 20 }, (_, i) => job(`r${i}`, "running", -100 + i));
+    seedModels(m, undefined, [...rows, ...running], false);
+    m.onScreen = new Set(rows.slice(-200).map((j) => j.id));
+    for (let i = 0; i < 50; i++) applyEvent(m, submit(`n${i}`, 10_000 + i));
+    expect(m.jobs.size).toBe(MAX_TRACKED_JOBS);
+    // The oldest completed ones off screen went; every running one and every new one stayed.
+    expect(running.every((j) => m.jobs.has(j.id))).toBe(true);
+    expect(m.jobs.has("n49") && !m.jobs.has("c0") && m.jobs.has(`c${MAX_TRACKED_JOBS - 21}`)).toBe(true);
   });
 });
 

@@ -1,4 +1,4 @@
-import { countJobOutcome, evolveJob, evolveWorker, notAfterPublished, type JobView, type TroupeEvent, type WorkerView } from "@troupe/events";
+import { countJobOutcome, evolveJob, evolveWorker, isoAfter, notAfterPublished, type JobStatus, type JobView, type TroupeEvent, type WorkerView } from "@troupe/events";
 
 /**
  * The browser's copy of the read models, folded with the same reducers as the
@@ -12,11 +12,11 @@ export interface LiveModels {
   trackNewJobs: boolean;
   /** Follow heartbeats/lifecycle of workers not in the map yet (a worker that starts after page load). */
   trackNewWorkers: boolean;
-  /** Jobs the page shows (its filter): past MAX_TRACKED_JOBS, the oldest job it does not show goes first. */
-  shows?: (job: JobView) => boolean;
+  /** The jobs on screen (the page's rows): past MAX_TRACKED_JOBS they go last (evictOne). */
+  onScreen?: ReadonlySet<string>;
 }
 
-/** A long-open list tab keeps at most this many jobs (the oldest the page does not show go first, then the oldest). */
+/** A long-open list tab keeps at most this many jobs (evictOne says which go first). */
 export const MAX_TRACKED_JOBS = 2000;
 
 export interface Applied {
@@ -79,18 +79,46 @@ export function applyEvent(m: LiveModels, event: TroupeEvent, receivedMs?: numbe
   return out;
 }
 
-/** Drops one job: the oldest held (Map order is submission order, seedModels) the page does not show, else the oldest.
- *  The first key went, which the newest-first seed made the newest row shown (a dashboard attack). */
+/**
+ * Drops one job, oldest first (Map order is submission order, seedModels): a settled one not on screen, else one
+ * under way not on screen, else the oldest. The first key went, which the newest-first seed made the newest row
+ * shown (2,000 new submissions emptied a dead-jobs list: a dashboard attack); and jobs under way are what a
+ * `completed` list waits for (a review).
+ */
 function evictOne(m: LiveModels): void {
-  let victim: string | undefined;
+  let underWay: string | undefined;
+  let first: string | undefined;
   for (const [id, j] of m.jobs) {
-    victim ??= id;
-    if (!m.shows || !m.shows(j)) {
-      victim = id;
-      break;
+    first ??= id;
+    if (m.onScreen?.has(id)) continue;
+    if (!isUnderWay(j.status, j.error?.retryable)) {
+      m.jobs.delete(id);
+      return;
     }
+    underWay ??= id;
   }
+  const victim = underWay ?? first;
   if (victim !== undefined) m.jobs.delete(victim);
+}
+
+const isUnderWay = (s: JobStatus, retryable: boolean | undefined) => s === "queued" || s === "requeued" || s === "assigned" || s === "running" || (s === "failed" && retryable === true);
+
+/**
+ * How far a job has come (pure): attempt, then stage, then progress. Every way back to waiting (a requeue, a
+ * redrive) takes a new attempt, so a later state never ranks lower. Event times do not order it: a job's events come
+ * from the master and its worker, on two clocks, and the page and the projector cap future times differently (a
+ * review).
+ */
+export function jobRank(j: Pick<JobView, "attempt" | "status" | "progress">): [number, number, number] {
+  const stage = j.status === "queued" || j.status === "requeued" ? 0 : j.status === "assigned" ? 1 : j.status === "running" ? 2 : 3;
+  return [j.attempt, stage, j.progress];
+}
+
+function rankedAbove(a: JobView, b: JobView): boolean {
+  const x = jobRank(a);
+  const y = jobRank(b);
+  for (let i = 0; i < 3; i++) if (x[i] !== y[i]) return x[i]! > y[i]!;
+  return false;
 }
 
 /** The fields a worker's job outcomes make (countJobOutcome): only ever added to, never taken back. */
@@ -102,16 +130,18 @@ const outcomes = (w: WorkerView) => w.jobsCompleted + w.jobsFailed;
  * one): what the page folded that the rows lack is kept, as the rows may be older than the page. The server
  * renders from SQLite, which lags the live feed while the projector catches up (a restart, a rebuild, a
  * paused process): replaced wholesale, jobs the page showed completed went back to running, and stayed so
- * after the projector caught up (a dashboard attack). So a held job newer than its row (its last event's
- * time) is kept, held jobs without a row are kept, and a worker keeps the outcome counts of whichever copy
- * counted more (they only grow). Jobs are held oldest first, so the oldest go first past MAX_TRACKED_JOBS.
+ * after the projector caught up (a dashboard attack). So a held job further along than its row (jobRank) is
+ * kept, held jobs without a row are kept, and a worker whose row has not seen its latest job event the page
+ * folded keeps the outcome counts of whichever copy counted more (they only grow; a row that has seen it is
+ * taken whole, which corrects what the page counted and the projector refused). Jobs are held oldest first.
  */
 export function seedModels(m: LiveModels, workers: readonly WorkerView[] | undefined, jobs: readonly JobView[] | undefined, merge: boolean): void {
   if (workers) {
     const next = new Map<string, WorkerView>();
     for (const w of workers) {
       const held = merge ? m.workers.get(w.id) : undefined;
-      if (!held || outcomes(held) <= outcomes(w)) next.set(w.id, w);
+      const rowBehind = held?.lastEventAt !== undefined && (w.lastEventAt === undefined || isoAfter(w.lastEventAt, held.lastEventAt));
+      if (!held || !rowBehind || outcomes(held) <= outcomes(w)) next.set(w.id, w);
       else {
         const kept: WorkerView = { ...w };
         for (const f of OUTCOME_FIELDS) (kept as unknown as Record<string, number>)[f] = held[f];
@@ -126,7 +156,7 @@ export function seedModels(m: LiveModels, workers: readonly WorkerView[] | undef
     if (merge) {
       for (const [id, held] of m.jobs) {
         const row = rows.get(id);
-        if (!row || held.updatedAt > row.updatedAt) rows.set(id, held);
+        if (!row || rankedAbove(held, row)) rows.set(id, held);
       }
     }
     m.jobs = new Map([...rows.values()].sort((a, b) => (a.submittedAt === b.submittedAt ? (a.id < b.id ? -1 : 1) : a.submittedAt < b.submittedAt ? -1 : 1)).map((j) => [j.id, j]));

@@ -1,6 +1,6 @@
 import { JOB_STATUSES, type JobStatus } from "@troupe/events";
 import { error } from "@sveltejs/kit";
-import { ACTIVE, ACTIVE_TRACKED } from "$lib/jobs.ts";
+import { activeJobs } from "$lib/jobs.ts";
 import { context } from "$lib/server/context.ts";
 import { pageLoad } from "$lib/server/pages.ts";
 import type { PageServerLoad } from "./$types";
@@ -21,7 +21,6 @@ export const load: PageServerLoad = ({ url }) =>
     });
     // A filtered first page also gets the newest jobs still under way that it does not show yet: one reaching the
     // filter's status later appears live (only jobs submitted after the page loaded did; a dashboard attack).
-    const pending = status && !q && !cursor ? ACTIVE.filter((s) => s !== status) : [];
-    const active = pending.length ? context().reads().listJobs({ status: pending, limit: ACTIVE_TRACKED }).jobs : [];
+    const active = status && !q && !cursor ? activeJobs(context().reads(), status as JobStatus) : [];
     return { ...page, active, status: status as JobStatus | "", q, cursor };
   });

@@ -1,6 +1,6 @@
 import { error } from "@sveltejs/kit";
 import { isValidId } from "@troupe/events";
-import { ACTIVE, ACTIVE_TRACKED } from "$lib/jobs.ts";
+import { activeJobs } from "$lib/jobs.ts";
 import { context } from "$lib/server/context.ts";
 import { pageLoad } from "$lib/server/pages.ts";
 import type { PageServerLoad } from "./$types";
@@ -12,6 +12,6 @@ export const load: PageServerLoad = ({ params }) =>
     const worker = reads.getWorker(params.id);
     if (!worker) error(404, { message: `no worker ${params.id}` });
     // Also the newest jobs still under way: one this worker takes later appears in its list live (a dashboard attack).
-    const active = reads.listJobs({ status: ACTIVE, limit: ACTIVE_TRACKED }).jobs;
+    const active = activeJobs(reads);
     return { worker, series: reads.workerSeries(params.id), jobs: reads.listJobs({ workerId: params.id, limit: 20 }).jobs, active };
   });
