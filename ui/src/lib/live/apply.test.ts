@@ -200,6 +200,15 @@ describe("applyEvent bounds", () => {
     expect(running.every((j) => m.jobs.has(j.id))).toBe(true);
     expect(m.jobs.has("n49") && !m.jobs.has("c0") && m.jobs.has(`c${MAX_TRACKED_JOBS - 21}`)).toBe(true);
   });
+
+  it("a catch-up merge keeps the bound too", async () => {
+    const { MAX_TRACKED_JOBS } = await import("./apply.ts");
+    const m = models();
+    seedModels(m, undefined, Array.from({ length: MAX_TRACKED_JOBS }, (_, i) => job(`a${i}`, "completed", i)), false);
+    seedModels(m, undefined, Array.from({ length: 50 }, (_, i) => job(`b${i}`, "completed", 5000 + i)), true);
+    expect(m.jobs.size).toBe(MAX_TRACKED_JOBS);
+    expect(m.jobs.has("b49") && !m.jobs.has("a0")).toBe(true);
+  });
 });
 
 describe("times on the page", () => {

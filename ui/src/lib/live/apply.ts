@@ -160,6 +160,8 @@ export function seedModels(m: LiveModels, workers: readonly WorkerView[] | undef
       }
     }
     m.jobs = new Map([...rows.values()].sort((a, b) => (a.submittedAt === b.submittedAt ? (a.id < b.id ? -1 : 1) : a.submittedAt < b.submittedAt ? -1 : 1)).map((j) => [j.id, j]));
+    // A merge may hold more than the bound (rows plus what the page kept).
+    while (m.jobs.size > MAX_TRACKED_JOBS) evictOne(m);
   }
 }
 
