@@ -3,7 +3,8 @@ import { Objm } from "@nats-io/obj";
 import { validateScenario, type AssignReply, type Command, type Scenario } from "@troupe/events";
 import { loadSecretsKey, newSecretsKey, parseSecretsKey, sealSecret } from "@troupe/events/node";
 import { startTestNats, type TestNats } from "@troupe/tests/harness";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { JobAbort } from "../src/job.ts";
 import type { Worker } from "../src/worker.ts";
 import { EventLog, jobId, startPages, startTestWorker, type TestPages } from "./helpers.ts";
 import { startHttpProxy, startSocksProxy } from "./proxies.ts";
@@ -17,6 +18,13 @@ beforeAll(async () => {
   [nats, pages] = await Promise.all([startTestNats({ init: true }), startPages()]);
   events = await EventLog.start(nats);
   worker = await startTestWorker(nats, { TROUPE_ALLOW_PRIVATE_TARGETS: "true", TROUPE_WORKER_NAME: "Worker Node Scenario" });
+});
+// A test that ran out of time leaves its job running: stopped here, or the tests after it found the worker full
+// and failed too (one slow screenshot under load made six failures).
+afterEach(async () => {
+  const left = [...(worker?.running.values() ?? [])];
+  for (const j of left) j.abort(new JobAbort("cancelled", "the test that ran this job is over", false));
+  await Promise.allSettled(left.map((j) => j.done));
 });
 afterAll(async () => {
   await worker?.stop("test over");
