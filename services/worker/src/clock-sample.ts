@@ -68,7 +68,7 @@ export class ServerTimeSampler {
       if (/permission/i.test(msg)) {
         // Each try would be one more violation in the server's log and ours: not again in this process.
         this.lastMono = Number.POSITIVE_INFINITY;
-        this.log.info({ err: msg }, "may not read back its heartbeat (a nats.conf from before 2026-11-29: restart `troupe nats`): events keep this machine's clock");
+        this.log.warn({ err: msg }, "may not read back its heartbeat (a nats.conf from before 2026-11-29: restart `troupe nats`): events keep this machine's clock");
       } else this.log.debug({ err: msg }, "server clock sample failed");
     }
   }
