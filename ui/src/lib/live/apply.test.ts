@@ -150,6 +150,14 @@ describe("seedModels", () => {
     expect(page.workers.get("wn-a")?.jobsCompleted).toBe(0);
   });
 
+  it("a catch-up whose worker row has not seen the page's latest event of it keeps the page's worker whole (a drain the page saw stays)", () => {
+    const page = life([reg, submitted, assigned(1), completed(1)]);
+    applyEvent(page, createEvent("worker.draining", { workerId: "wn-a", instanceId: "i-a", reason: "drain requested" }, "wn-a", at(6)) as TroupeEvent);
+    const rows = life([reg]); // the projector is behind
+    seedModels(page, [...rows.workers.values()], undefined, true);
+    expect(page.workers.get("wn-a")).toMatchObject({ status: "draining", jobsCompleted: 1 });
+  });
+
   it("a catch-up after a hidden tab's queue was folded counts each outcome once (the rows hold them too)", () => {
     const page = life([reg, submitted, assigned(1)]);
     page.jobs.clear(); // a workers page holds no jobs

@@ -131,9 +131,9 @@ const outcomes = (w: WorkerView) => w.jobsCompleted + w.jobsFailed;
  * renders from SQLite, which lags the live feed while the projector catches up (a restart, a rebuild, a
  * paused process): replaced wholesale, jobs the page showed completed went back to running, and stayed so
  * after the projector caught up (a dashboard attack). So a held job further along than its row (jobRank) is
- * kept, held jobs without a row are kept, and a worker whose row has not seen its latest job event the page
- * folded keeps the outcome counts of whichever copy counted more (they only grow; a row that has seen it is
- * taken whole, which corrects what the page counted and the projector refused). Jobs are held oldest first.
+ * kept, held jobs without a row are kept, and a held worker whose row has not seen the latest event of it the
+ * page folded is kept, with the larger outcome counts of the two (they only grow); a row that has seen it is
+ * taken whole, which corrects what the page counted and the projector refused. Jobs are held oldest first.
  */
 export function seedModels(m: LiveModels, workers: readonly WorkerView[] | undefined, jobs: readonly JobView[] | undefined, merge: boolean): void {
   if (workers) {
@@ -141,10 +141,12 @@ export function seedModels(m: LiveModels, workers: readonly WorkerView[] | undef
     for (const w of workers) {
       const held = merge ? m.workers.get(w.id) : undefined;
       const rowBehind = held?.lastEventAt !== undefined && (w.lastEventAt === undefined || isoAfter(w.lastEventAt, held.lastEventAt));
-      if (!held || !rowBehind || outcomes(held) <= outcomes(w)) next.set(w.id, w);
+      if (!held || !rowBehind) next.set(w.id, w);
+      else if (outcomes(w) <= outcomes(held)) next.set(w.id, held);
       else {
-        const kept: WorkerView = { ...w };
-        for (const f of OUTCOME_FIELDS) (kept as unknown as Record<string, number>)[f] = held[f];
+        // Each copy lacks something (the page missed events while away, the row the latest ones): the larger counts.
+        const kept: WorkerView = { ...held };
+        for (const f of OUTCOME_FIELDS) (kept as unknown as Record<string, number>)[f] = w[f];
         next.set(w.id, kept);
       }
     }

@@ -49,7 +49,9 @@ export class LiveView {
     const merge = this.seededFor === key;
     // What arrived while the rows were on their way is folded first: folded after, on rows that already hold it,
     // an outcome of a job the page does not hold counted twice (a hidden tab folds only when it is shown; a review).
-    if (merge) live.foldQueued();
+    // Untracked: the fold reads the connection's counters, which would make this page's seeding effect run again
+    // at every frame, merging its old rows over what came live.
+    if (merge) untrack(() => live.foldQueued());
     seedModels(this.models, workers, jobs, merge);
     this.seededFor = key;
     if (opts.trackNewJobs !== undefined) this.models.trackNewJobs = opts.trackNewJobs;
