@@ -344,6 +344,36 @@ describe("troupe nats as a three-member cluster, then TROUPE_REPLICAS=3 troupe i
     await nc.close();
   }, 120_000);
 
+  it("init waits while only one member of three runs (JetStream has no meta leader and its API does not answer), then creates the streams", async () => {
+    const ports: { port: number; ws: number; monitor: number; cluster: number }[] = [];
+    for (let i = 0; i < 3; i++) ports.push({ port: await freePort(), ws: await freePort(), monitor: await freePort(), cluster: await freePort() });
+    const mine: string[] = [];
+    for (let i = 0; i < 3; i++) mine.push(mkdtempSync(join(tmpdir(), `troupe-cli-quorum-${i}-`)));
+    dirs.push(...mine);
+    ensureCredentials(mine[0]!);
+    for (const d of mine.slice(1)) copyFileSync(credentialsPath(mine[0]!), credentialsPath(d));
+    const start = (i: number) => {
+      const p = ports[i]!;
+      const routes = ports.filter((_, j) => j !== i).map((q) => `nats://127.0.0.1:${q.cluster}`).join(",");
+      const m = troupe(["nats", "--server-name", `q${i}`, "--cluster-name", "troupe-quorum", "--cluster-port", String(p.cluster), "--routes", routes], {
+        TROUPE_DATA_DIR: mine[i]!, TROUPE_NATS_HOST: "127.0.0.1", TROUPE_NATS_PORT: String(p.port), TROUPE_NATS_WS_HOST: "127.0.0.1",
+        TROUPE_NATS_WS_PORT: String(p.ws), TROUPE_NATS_MONITOR_PORT: String(p.monitor),
+      });
+      members.push(m);
+      return m;
+    };
+    const clustered = /troupe nats: cluster troupe-quorum on 127\.0\.0\.1:\d+, routes nats:\/\/.*/;
+    expect(await start(0).waitFor(clustered)).toBeTruthy();
+    const init = troupe(["init"], { TROUPE_DATA_DIR: mine[0]!, NATS_URL: `nats://127.0.0.1:${ports[0]!.port}`, TROUPE_REPLICAS: "3" });
+    // It exited 1 on the first "timeout" (a fresh-clone run, with two members of three still electing).
+    await init.waitFor(/troupe init: waiting for the cluster's servers \(.*\); retrying/);
+    for (const m of [start(1), start(2)]) expect(await m.waitFor(clustered)).toBeTruthy();
+    expect(await init.exited, init.output()).toBe(0);
+    const nc = await connectAs({ url: `nats://127.0.0.1:${ports[1]!.port}`, role: "ui", dataDir: mine[1]!, name: "test-quorum-check" });
+    expect((await (await jetstreamManager(nc)).streams.info("TROUPE_EVENTS")).config.num_replicas).toBe(3);
+    await nc.close();
+  }, 120_000);
+
   it("refuses routes without a cluster name, and malformed routes, naming the flag", async () => {
     const noName = troupe(["nats", "--routes", "nats://127.0.0.1:6222"], { TROUPE_DATA_DIR: dirs[0]! });
     expect(await noName.exited).toBe(2);

@@ -207,7 +207,10 @@ export async function initStores(nc: NatsConnection, o: InitOptions = {}): Promi
   const r = await retryWithBackoff(() => initStoresOnce(nc, o), {
     maxWaitMs: 2000,
     giveUpAfterMs: o.waitForPeersMs ?? 60_000,
-    retryIf: (e) => /no suitable peers/i.test(e.message),
+    // In a cluster also a timeout or "temporarily unavailable": members that start one after another elect
+    // JetStream's meta leader only once a majority runs, and until then its API does not answer (a fresh-clone
+    // run: init exited 1 on "timeout" with two of three members up). A lone server that does not answer is an error.
+    retryIf: (e) => /no suitable peers/i.test(e.message) || (!!nc.info?.cluster && /timeout|temporarily unavailable/i.test(e.message)),
     ...(o.onWaitForPeers ? { onRetry: o.onWaitForPeers } : {}),
   });
   return r as InitReport;
