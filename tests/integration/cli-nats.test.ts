@@ -309,24 +309,31 @@ describe("troupe nats as a three-member cluster, then TROUPE_REPLICAS=3 troupe i
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
 
-  it("forms the cluster and creates every stream with three replicas, init waiting for a member that starts late", async () => {
+  /** Three members' ports and data dirs, one set of credentials copied to every member (as the README says);
+   *  `start(i)` runs member i's `troupe nats`, `clustered` is its line once it joined. */
+  async function cluster(name: string, serverPrefix: string) {
     const ports: { port: number; ws: number; monitor: number; cluster: number }[] = [];
     for (let i = 0; i < 3; i++) ports.push({ port: await freePort(), ws: await freePort(), monitor: await freePort(), cluster: await freePort() });
-    // One set of credentials, copied to every member (as the README says).
-    for (let i = 0; i < 3; i++) dirs.push(mkdtempSync(join(tmpdir(), `troupe-cli-cluster-${i}-`)));
-    ensureCredentials(dirs[0]!);
-    for (const d of dirs.slice(1)) copyFileSync(credentialsPath(dirs[0]!), credentialsPath(d));
+    const mine = Array.from({ length: 3 }, (_, i) => mkdtempSync(join(tmpdir(), `${name}-${i}-`)));
+    dirs.push(...mine);
+    ensureCredentials(mine[0]!);
+    for (const d of mine.slice(1)) copyFileSync(credentialsPath(mine[0]!), credentialsPath(d));
     const start = (i: number) => {
       const p = ports[i]!;
       const routes = ports.filter((_, j) => j !== i).map((q) => `nats://127.0.0.1:${q.cluster}`).join(",");
-      const m = troupe(["nats", "--server-name", `n${i}`, "--cluster-name", "troupe-cli", "--cluster-port", String(p.cluster), "--routes", routes], {
-        TROUPE_DATA_DIR: dirs[i]!, TROUPE_NATS_HOST: "127.0.0.1", TROUPE_NATS_PORT: String(p.port), TROUPE_NATS_WS_HOST: "127.0.0.1",
+      const m = troupe(["nats", "--server-name", `${serverPrefix}${i}`, "--cluster-name", name, "--cluster-port", String(p.cluster), "--routes", routes], {
+        TROUPE_DATA_DIR: mine[i]!, TROUPE_NATS_HOST: "127.0.0.1", TROUPE_NATS_PORT: String(p.port), TROUPE_NATS_WS_HOST: "127.0.0.1",
         TROUPE_NATS_WS_PORT: String(p.ws), TROUPE_NATS_MONITOR_PORT: String(p.monitor),
       });
       members.push(m);
       return m;
     };
-    const clustered = /troupe nats: cluster troupe-cli on 127\.0\.0\.1:\d+, routes nats:\/\/.*/;
+    const clustered = new RegExp(`troupe nats: cluster ${name} on 127\\.0\\.0\\.1:\\d+, routes nats://.*`);
+    return { ports, dirs: mine, start, clustered };
+  }
+
+  it("forms the cluster and creates every stream with three replicas, init waiting for a member that starts late", async () => {
+    const { ports, dirs, start, clustered } = await cluster("troupe-cli", "n");
     for (const m of [start(0), start(1)]) expect(await m.waitFor(clustered)).toBeTruthy();
     const url = ports.slice(0, 2).map((p) => `nats://127.0.0.1:${p.port}`).join(",");
     // Two of three members up: three replicas cannot be placed yet, and init waits instead of failing (a cluster
@@ -345,24 +352,7 @@ describe("troupe nats as a three-member cluster, then TROUPE_REPLICAS=3 troupe i
   }, 120_000);
 
   it("init waits while only one member of three runs (JetStream has no meta leader and its API does not answer), then creates the streams", async () => {
-    const ports: { port: number; ws: number; monitor: number; cluster: number }[] = [];
-    for (let i = 0; i < 3; i++) ports.push({ port: await freePort(), ws: await freePort(), monitor: await freePort(), cluster: await freePort() });
-    const mine: string[] = [];
-    for (let i = 0; i < 3; i++) mine.push(mkdtempSync(join(tmpdir(), `troupe-cli-quorum-${i}-`)));
-    dirs.push(...mine);
-    ensureCredentials(mine[0]!);
-    for (const d of mine.slice(1)) copyFileSync(credentialsPath(mine[0]!), credentialsPath(d));
-    const start = (i: number) => {
-      const p = ports[i]!;
-      const routes = ports.filter((_, j) => j !== i).map((q) => `nats://127.0.0.1:${q.cluster}`).join(",");
-      const m = troupe(["nats", "--server-name", `q${i}`, "--cluster-name", "troupe-quorum", "--cluster-port", String(p.cluster), "--routes", routes], {
-        TROUPE_DATA_DIR: mine[i]!, TROUPE_NATS_HOST: "127.0.0.1", TROUPE_NATS_PORT: String(p.port), TROUPE_NATS_WS_HOST: "127.0.0.1",
-        TROUPE_NATS_WS_PORT: String(p.ws), TROUPE_NATS_MONITOR_PORT: String(p.monitor),
-      });
-      members.push(m);
-      return m;
-    };
-    const clustered = /troupe nats: cluster troupe-quorum on 127\.0\.0\.1:\d+, routes nats:\/\/.*/;
+    const { ports, dirs: mine, start, clustered } = await cluster("troupe-quorum", "q");
     expect(await start(0).waitFor(clustered)).toBeTruthy();
     const init = troupe(["init"], { TROUPE_DATA_DIR: mine[0]!, NATS_URL: `nats://127.0.0.1:${ports[0]!.port}`, TROUPE_REPLICAS: "3" });
     // It exited 1 on the first "timeout" (a fresh-clone run, with two members of three still electing).
