@@ -1,20 +1,6 @@
 import { jobSummary, type JobStatus, type JobSummary, type JobView } from "@troupe/events";
 
 /**
- * Jobs under way a page follows beside its rows (a filtered list, a worker's latest jobs), so that one reaching
- * what the page shows appears live: the 200 newest assigned or running (they finish next) and the 100 newest
- * waiting, except those of `shown` status (the page's own rows). The newest 200 of all three were all waiting
- * ones behind a backlog, leaving out the running jobs (a review).
- */
-export function activeJobs(reads: { listJobs(q: { status: JobStatus[]; limit: number }): { jobs: JobSummary[] } }, shown?: JobStatus): JobSummary[] {
-  const pick = (s: JobStatus[], limit: number) => {
-    const st = s.filter((x) => x !== shown);
-    return st.length ? reads.listJobs({ status: st, limit }).jobs : [];
-  };
-  return [...pick(["assigned", "running"], 200), ...pick(["queued", "requeued"], 100)];
-}
-
-/**
  * A list row as a JobView the shared reducer can fold: lists carry summaries
  * (no spec, history or epoch), and `evolveJob` only needs the fencing fields
  * (status, attempt, workerId) from them. Epoch 0 accepts any master decision;

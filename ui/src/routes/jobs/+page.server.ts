@@ -1,6 +1,6 @@
 import { JOB_STATUSES, type JobStatus } from "@troupe/events";
 import { error } from "@sveltejs/kit";
-import { activeJobs } from "$lib/jobs.ts";
+import { activeJobs } from "$lib/server/active-jobs.ts";
 import { context } from "$lib/server/context.ts";
 import { pageLoad } from "$lib/server/pages.ts";
 import type { PageServerLoad } from "./$types";

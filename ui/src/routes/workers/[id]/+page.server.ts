@@ -1,6 +1,6 @@
 import { error } from "@sveltejs/kit";
 import { isValidId } from "@troupe/events";
-import { activeJobs } from "$lib/jobs.ts";
+import { activeJobs } from "$lib/server/active-jobs.ts";
 import { context } from "$lib/server/context.ts";
 import { pageLoad } from "$lib/server/pages.ts";
 import type { PageServerLoad } from "./$types";

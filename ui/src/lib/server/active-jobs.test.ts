@@ -1,14 +1,14 @@
 import { describe, expect, it } from "vitest";
-import type { JobStatus, JobSummary } from "@troupe/events";
-import { activeJobs } from "./jobs.ts";
+import type { JobListQuery, JobStatus, JobSummary } from "@troupe/events";
+import { activeJobs } from "./active-jobs.ts";
 
 describe("activeJobs", () => {
   it("takes the jobs that finish next (assigned, running) apart from the waiting ones, so a backlog does not crowd them out, and leaves out the page's own status", () => {
-    const asked: { status: JobStatus[]; limit: number }[] = [];
+    const asked: JobListQuery[] = [];
     const reads = {
-      listJobs(q: { status: JobStatus[]; limit: number }) {
+      listJobs(q: JobListQuery) {
         asked.push(q);
-        return { jobs: q.status.map((s) => ({ id: `j-${s}`, status: s }) as JobSummary) };
+        return { jobs: (q.status as JobStatus[]).map((s) => ({ id: `j-${s}`, status: s }) as JobSummary), nextCursor: null };
       },
     };
     expect(activeJobs(reads).map((j) => j.status)).toEqual(["assigned", "running", "queued", "requeued"]);
