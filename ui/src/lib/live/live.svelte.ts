@@ -133,21 +133,15 @@ class LiveConnection {
     void this.watch(nc);
     // The page was rendered before this subscription existed; what happened in between (a job assigned and
     // finished while the page booted, seen in the e2e suite under load) reached SQLite but never this page:
-    // reload once now that nothing new can be missed. Events arriving meanwhile are folded on top.
-    this.catchUp();
-  }
-
-  /**
-   * Folds what is queued first (a hidden tab gets no frames): the reload then merges with it (LiveView.seed)
-   * instead of those events being folded on top of rows that already hold them, which counted each job a hidden
-   * tab's workers page had queued twice (a dashboard attack).
-   */
-  private catchUp(): void {
-    this.flush();
+    // reload once now that nothing new can be missed. What is queued when the rows arrive is folded before they
+    // are merged in (LiveView.seed).
     void this.onCatchUp?.();
   }
 
-  /** Folds what is queued now (a view about to merge rows in). */
+  /**
+   * Folds what is queued now: a view about to merge rows in. Folded after, on rows that already hold them, the
+   * events a hidden tab (no frames) had queued counted each outcome twice (a dashboard attack).
+   */
   foldQueued(): void {
     if (this.queue.length) this.flush();
   }
@@ -159,7 +153,7 @@ class LiveConnection {
       else if (st.type === "reconnect") {
         this.status = "live";
         // Whatever happened while we were away is in SQLite: reload it.
-        this.catchUp();
+        void this.onCatchUp?.();
       } else if (st.type === "error") this.lastError = String(st.error);
     }
     this.status = "offline";
