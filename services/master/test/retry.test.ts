@@ -125,6 +125,8 @@ describe("retries", () => {
     await waitFor("requeued after the lease", () => (job(id)?.attempt ?? 0) >= 2, 10_000);
     const r = (await eventsOf(id)).find((e) => e.type === "job.requeued");
     expect(r?.data).toMatchObject({ reason: "lease-expired", attempt: 2, previousWorkerId: "w-silent" });
+    // Its attempt 2 waits for a worker: the next test's worker could take it first and hang on it (a CI run).
+    expect(await command(ui, "jobs.cancel", { jobId: id })).toEqual({ ok: true });
   });
 });
 
@@ -147,7 +149,8 @@ describe("cancel and drain", () => {
   });
 
   it("tells a worker to stop an attempt the log took from it while its heartbeats still list it (a worker paused past its lease ran it on beside the new one)", async () => {
-    const w = await fakeWorker(nats, { id: "w-stale", slots: 1, labels: ["stale-test"], behaviour: () => ({ kind: "hang" }), progressEveryMs: 100 });
+    // A job an earlier test left waiting may come here first (a CI run saw one hang here and take the only slot): it completes.
+    const w = await fakeWorker(nats, { id: "w-stale", slots: 1, labels: ["stale-test"], behaviour: (j) => (j.spec.url?.endsWith("/stale-attempt") ? { kind: "hang" } : { kind: "complete" }), progressEveryMs: 100 });
     workers.push(w);
     const id = jobIdOf(await submit(ui, { url: "https://example.com/stale-attempt", workerLabels: ["stale-test"] }));
     await waitFor("running", () => job(id)?.status === "running", 30_000);
