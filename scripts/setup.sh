@@ -75,4 +75,6 @@ if ! $worker_only && [ -f ui/package.json ] && grep -q '"build"' ui/package.json
   say "building the dashboard"
   "${PNPM[@]}" --filter @troupe/ui build >/dev/null
 fi
-say "done"
+if [ "$(pnpm --version 2>/dev/null || true)" != "$PNPM_VERSION" ]; then
+  say "done (pnpm $PNPM_VERSION is not on PATH: run the README's \`pnpm ...\` commands as \`bash scripts/pnpm.sh ...\`, or install it: npm install -g pnpm@$PNPM_VERSION)"
+else say "done"; fi

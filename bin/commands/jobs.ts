@@ -12,7 +12,7 @@ export const command = defineCommand({
     dataDir: str("data directory", { env: "TROUPE_DATA_DIR", default: ".troupe", metavar: "<dir>" }),
     db: str("read-model database (default <data dir>/readmodels.sqlite)", { env: "TROUPE_PROJECTOR_DB", metavar: "<file>" }),
     status: str(`only jobs in this status, or in any of several comma-separated (${JOB_STATUSES.join(", ")})`, { metavar: "<status>" }),
-    search: str("substring of id or url", { metavar: "<text>" }),
+    search: str("part of an id, url or tag", { metavar: "<text>" }),
     worker: str("only jobs of this worker", { metavar: "<id>", pattern: /^[A-Za-z0-9_-]{1,64}$/, patternHelp: "a worker id" }),
     limit: int("jobs per page", { default: 20, min: 1, max: 500 }),
     cursor: str("the cursor printed under the previous page", { metavar: "<cursor>" }),

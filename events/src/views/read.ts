@@ -49,7 +49,7 @@ export interface WorkerFilter {
 
 export interface JobListQuery {
   status?: JobStatus | readonly JobStatus[];
-  /** Substring of id or url. */
+  /** Part of the id, url or a tag (plain text: `%` and `_` are not wildcards). */
   q?: string;
   workerId?: string;
   /** 1–500, default 50. */
