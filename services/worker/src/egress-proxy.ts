@@ -143,6 +143,10 @@ export async function startEgressProxy(o: EgressProxyOptions): Promise<EgressPro
       return void res.end();
     }
     const refuse = (status: number, text: string) => {
+      // Not reaching the target (or the job's proxy) is a network error to Chromium, as it is without this proxy and
+      // for tunnels (ERR_TUNNEL_CONNECTION_FAILED): a 502 page of ours loaded as the target's, and a plain-http job
+      // whose proxy was down or refused its login "completed" (an attack). The reason goes to onFailed.
+      if (status === 502) return void res.destroy();
       if (!res.headersSent) res.writeHead(status, { "content-type": "text/plain" });
       res.end(`${text}\n`);
     };

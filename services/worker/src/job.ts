@@ -178,12 +178,16 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
   const work = async () => {
     const guard = createTargetGuard(deps.policy);
     let lastBlocked: string | undefined;
+    let lastFailed: { target: string; why: string } | undefined;
     lease = await acquireContext(deps.pool, spec.proxy, deps.proxyPassword, guard, {
       onRefused: (target, why) => {
         lastBlocked = why;
         addLog("warn", `blocked connection to ${target}: ${why}`, "worker");
       },
-      onFailed: (target, why) => addLog("warn", `connection to ${target} failed: ${why}`, "worker"),
+      onFailed: (target, why) => {
+        lastFailed = { target, why };
+        addLog("warn", `connection to ${target} failed: ${why}`, "worker");
+      },
     });
     if (controller.signal.aborted) {
       // Aborted while the context was being created: nobody else will close it.
@@ -228,6 +232,7 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
       guard,
       allowScriptSteps: deps.allowScriptSteps,
       lastBlocked: () => lastBlocked,
+      lastFailed: () => lastFailed,
       log: (level, message) => addLog(level, message, "worker"),
       saveScreenshot: async (bytes, index, label) => {
         const name = `${cmd.jobId}/${cmd.attempt}/${String(index).padStart(3, "0")}-${label ?? "page"}.png`;

@@ -20,6 +20,8 @@ export interface StepEnv {
   saveScreenshot(bytes: Uint8Array, index: number, label?: string): Promise<string>;
   /** The guard's reason for the last request it blocked (turns a net::ERR_BLOCKED_BY_CLIENT into a clear message). */
   lastBlocked(): string | undefined;
+  /** The egress proxy's last failure to reach a target (a new object each time): names why a navigation failed. */
+  lastFailed?(): { target: string; why: string } | undefined;
   /** A note for the job's logs. */
   log?(level: "info" | "warn", message: string): void;
 }
@@ -264,11 +266,17 @@ export async function runStep(step: Step, index: number, env: StepEnv, timeout: 
       const frame = frameOf(page, step);
       const started = Date.now();
       let response;
+      const failedBefore = env.lastFailed?.();
       try {
         response = await frame.goto(step.url, { timeout, waitUntil: "load" });
       } catch (e) {
         const blocked = env.lastBlocked();
         if (blocked && /ERR_BLOCKED_BY_CLIENT/.test((e as Error).message)) throw new StepError(`target refused: ${blocked}`, "ssrf", false);
+        // The egress proxy could not reach the target or the job's proxy: its reason, not Chromium's bare net::ERR_….
+        const failed = env.lastFailed?.();
+        if (failed && failed !== failedBefore && /net::ERR_(EMPTY_RESPONSE|TUNNEL_CONNECTION_FAILED)/.test((e as Error).message)) {
+          throw new StepError(`navigation to ${step.url} failed: ${failed.target}: ${failed.why}`, "navigation", true);
+        }
         throw e;
       }
       const headersAt = response?.timing()?.receiveHeadersEnd;

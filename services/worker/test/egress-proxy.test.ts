@@ -92,13 +92,14 @@ async function jobProxy(via?: { server: string; username?: string; password?: st
     return ++asked === 1 ? ["127.0.0.2"] : ["127.0.0.1"];
   });
   const refused: string[] = [];
+  const failed: string[] = [];
   const viaOption: EgressProxyOptions["via"] = via && {
     upstream: upstreamFromSpec(via.server, ["127.0.0.1"], via.username, via.password),
     bypass: bypassMatcher(via.bypass ?? []),
     check: (h) => guard.host(h),
   };
-  const proxy = await startEgressProxy({ resolve: (h) => guard.host(h), onRefused: (t, why) => refused.push(`${t}: ${why}`), ...(viaOption ? { via: viaOption } : {}) });
-  return { guard, proxy, refused, asked: () => asked };
+  const proxy = await startEgressProxy({ resolve: (h) => guard.host(h), onRefused: (t, why) => refused.push(`${t}: ${why}`), onFailed: (t, why) => failed.push(`${t}: ${why}`), ...(viaOption ? { via: viaOption } : {}) });
+  return { guard, proxy, refused, failed, asked: () => asked };
 }
 
 const basic = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString("base64")}`;
@@ -269,15 +270,14 @@ describe("a job's own proxy, taken from the egress proxy (real Chromium)", () =>
   it("Digest with requests in parallel (each one that met the challenge tries again), a name outside ASCII, and one with a line break that must not get into a header", async () => {
     const http = await startHttpProxy({ user: "用户", password: "s3cret", digest: true });
     const { proxy } = await jobProxy({ server: http.url, username: "用户", password: "s3cret", bypass: ["<-loopback>"] });
-    const { proxy: broken } = await jobProxy({ server: http.url, username: "us\r\nX-Injected: 1", password: "s3cret", bypass: ["<-loopback>"] });
+    const { proxy: broken, failed } = await jobProxy({ server: http.url, username: "us\r\nX-Injected: 1", password: "s3cret", bypass: ["<-loopback>"] });
     try {
       // Four at once, all sent with Basic first and all answered with the same challenge.
       const statuses = await Promise.all([1, 2, 3, 4].map((i) => through(proxy, `http://127.0.0.2:${port}/parallel-${i}`)));
       expect(statuses.map((r) => r.status)).toEqual([200, 200, 200, 200]);
       // The line break travels percent-encoded (username*), so the proxy sees a wrong name, not a header of its own.
-      const r = await through(broken, `http://127.0.0.2:${port}/broken-name`);
-      expect(r.status).toBe(502);
-      expect(r.body).toMatch(/asked for credentials \(407\) and refused the job's/);
+      await expect(through(broken, `http://127.0.0.2:${port}/broken-name`)).rejects.toThrow(/socket hang up/);
+      expect(failed).toEqual([expect.stringMatching(/asked for credentials \(407\) and refused the job's/)]);
       expect(seen.public.requests).not.toContain("/broken-name");
     } finally {
       await proxy.close();
@@ -286,13 +286,12 @@ describe("a job's own proxy, taken from the egress proxy (real Chromium)", () =>
     }
   });
 
-  it("turns the job's proxy refusing the job's login into a 502 that says so (passed on, Chromium would take the 407 for its own proxy's)", async () => {
+  it("turns the job's proxy refusing the job's login into a closed connection, with the reason for the job's log (passed on, Chromium would take the 407 for its own proxy's; a 502 page of ours was taken for the target's)", async () => {
     const http = await startHttpProxy({ user: "troupe", password: "s3cret" });
-    const { proxy, asked } = await jobProxy({ server: http.url, username: "troupe", password: "wrong", bypass: ["<-loopback>"] });
+    const { proxy, asked, failed } = await jobProxy({ server: http.url, username: "troupe", password: "wrong", bypass: ["<-loopback>"] });
     try {
-      const r = await through(proxy, `http://127.0.0.2:${port}/refused-login`);
-      expect(r.status).toBe(502);
-      expect(r.body).toMatch(new RegExp(`the job's proxy http://127\\.0\\.0\\.1:${http.port} asked for credentials \\(407\\) and refused the job's`));
+      await expect(through(proxy, `http://127.0.0.2:${port}/refused-login`)).rejects.toThrow(/socket hang up/);
+      expect(failed).toEqual([expect.stringMatching(new RegExp(`^127\\.0\\.0\\.2:${port}: the job's proxy http://127\\.0\\.0\\.1:${http.port} asked for credentials \\(407\\) and refused the job's`))]);
       expect(http.refused).toBe(1);
       expect(asked()).toBe(0);
     } finally {

@@ -254,6 +254,38 @@ describe("SSRF guard on what request interception never sees", () => {
   });
 });
 
+describe("a target or a job's proxy the egress proxy cannot reach (plain http)", () => {
+  /** A port nothing listens on: taken, then let go. */
+  async function closedPort(): Promise<number> {
+    const { createServer } = await import("node:net");
+    const srv = createServer();
+    await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+    const { port } = srv.address() as { port: number };
+    await new Promise((r) => srv.close(r));
+    return port;
+  }
+
+  it("fails the navigation, naming why, instead of completing with a 502 page of the egress proxy's own (an attack)", async () => {
+    const port = await closedPort();
+    const id = await assign(listed, { url: `http://localhost:${port}/nothing-here`, maxAttempts: 1 }, "refused-target");
+    expect((await failed(id)).data.error).toMatchObject({
+      code: "navigation", retryable: true, step: { index: 0, type: "navigate" },
+      message: expect.stringMatching(new RegExp(`navigation to http://localhost:${port}/nothing-here failed: localhost:${port}: .*ECONNREFUSED`)),
+    });
+  });
+
+  it("fails the navigation when the job's proxy is down, and nothing goes direct", async () => {
+    const port = await closedPort();
+    const before = pages.urls.length;
+    const id = await assign(listed, { url: `http://localhost:${pages.port}/form`, proxy: { server: `http://localhost:${port}`, bypass: ["<-loopback>"] } }, "proxy-down");
+    expect((await failed(id)).data.error).toMatchObject({
+      code: "navigation", retryable: true, step: { index: 0, type: "navigate" },
+      message: expect.stringMatching(new RegExp(`navigation to http://localhost:${pages.port}/form failed: localhost:${pages.port}: .*localhost:${port}`)),
+    });
+    expect(pages.urls.length).toBe(before);
+  });
+});
+
 describe("a page that sends itself somewhere refused", () => {
   it("fails as ssrf at the step that left it on Chromium's error page (it used to complete with the error page's text)", async () => {
     const id = await assign(listed, { scenario: { steps: [
