@@ -24,6 +24,31 @@ describe("jobs.submit validation", () => {
     expect(decodeCommand("jobs.submit", JSON.stringify({ url: "https://example.com", fingerprint: { userAgent: "Mozilla/5.0\t(X11)" } })).ok).toBe(true);
   });
 
+  it("refuses a proxy address no worker can use (each attempt failed as a retryable 'Invalid URL') or that holds a login (kept in clear, and not used), naming the field; takes host:port of every scheme", () => {
+    for (const [server, message] of [
+      ["http://h:99999", /is not a proxy address/],
+      ["http://%zz:80", /is not a proxy address/],
+      ["socks5://%zz:1080", /is not a proxy address/],
+      ["socks5://:1080", /is not a proxy address/],
+      ["http://h:0", /port must be from 1 to 65535/],
+      ["http://user:secret@h:3128", /no login in the proxy's address: give it as proxy\.username and proxy\.password/],
+      ["socks5://user@h:1080", /no login in the proxy's address/],
+      ["http://h:80?x", /without a path, query or fragment/],
+      ["http://h:80\\x", /without a path, query or fragment/],
+    ] as const) {
+      const r = decodeCommand("jobs.submit", JSON.stringify({ url: "https://example.com", proxy: { server } }));
+      expect(r.ok, server).toBe(false);
+      if (!r.ok) expect(r.error, server).toMatchObject({ path: "proxy.server", message: expect.stringMatching(message) });
+      // The message never repeats a login.
+      if (!r.ok) expect(r.error.message).not.toContain("secret");
+      const a = decodeCommand("worker.assign", JSON.stringify({ jobId: "j1", attempt: 1, epoch: 1, spec: { url: "https://example.com", priority: 5, maxAttempts: 3, timeoutMs: 60_000, proxy: { server } } }));
+      expect(a.ok ? undefined : a.error.path, server).toBe("spec.proxy.server");
+    }
+    for (const server of ["http://10.0.0.5:3128", "https://proxy.example.com:443", "socks4://h", "socks5://[2001:db8::1]:1080", "http://proxy.example.com"]) {
+      expect(decodeCommand("jobs.submit", JSON.stringify({ url: "https://example.com", proxy: { server } })).ok, server).toBe(true);
+    }
+  });
+
   it("refuses an unpaired surrogate anywhere (three idempotency keys made one job id, two jobs lost) and a __proto__ key (its page answered 500), naming the field", () => {
     for (const [body, path] of [
       [{ url: "https://example.com/\ud800" }, "url"],

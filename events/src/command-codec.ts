@@ -30,8 +30,35 @@ export function validateCommand<N extends CommandName>(name: N, value: unknown):
     if (urlErr) return { ok: false, error: { code: "invalid-data", path: name === "worker.assign" ? "spec.url" : "url", message: urlErr } };
     const fpErr = fingerprintError(spec.fingerprint as JobSpec["fingerprint"], name === "worker.assign" ? "spec.fingerprint" : "fingerprint");
     if (fpErr) return { ok: false, error: { code: "invalid-data", ...fpErr } };
+    const proxyErr = proxyServerError((spec.proxy as JobSpec["proxy"])?.server);
+    if (proxyErr) return { ok: false, error: { code: "invalid-data", path: name === "worker.assign" ? "spec.proxy.server" : "proxy.server", message: proxyErr } };
   }
   return { ok: true, value: value as Command<N> };
+}
+
+/**
+ * What the schema's `scheme://host[:port]` pattern lets through and no worker can use, refused at submission
+ * (commands only): a port out of range or 0 and a host that is no host name made every attempt fail as a
+ * retryable "worker error: Invalid URL" until the job was dead; a login in the URL was kept in clear in the log,
+ * the read models and the API, and not used (the worker takes `username`/`password`). An attack. The worker
+ * checks a job already in the log with it too (`services/worker/src/job.ts`). Undefined (no proxy): null.
+ */
+export function proxyServerError(server: string | undefined): string | null {
+  if (server === undefined) return null;
+  const bad = `${JSON.stringify(server.slice(0, 300))} is not a proxy address (scheme://host:port, e.g. http://10.0.0.5:3128)`;
+  // The authority is read by http's rules whatever the scheme: socks URLs have an opaque host, which takes anything.
+  const authority = /^[a-z0-9]+:\/\/(.*)$/i.exec(server)?.[1];
+  if (authority === undefined) return bad;
+  if (authority.includes("@")) return "no login in the proxy's address: give it as proxy.username and proxy.password (the password is sealed; one in the address would be kept in clear)";
+  let u: URL;
+  try {
+    u = new URL(`http://${authority}`);
+  } catch {
+    return bad;
+  }
+  if (u.port === "0") return "the proxy's port must be from 1 to 65535";
+  if (u.pathname !== "/" || u.search || u.hash || /[/?#\\]/.test(authority)) return "the proxy's address is scheme://host:port, without a path, query or fragment";
+  return null;
 }
 
 /** Control characters a header value may not hold (a tab it may: Chromium sends it). */
