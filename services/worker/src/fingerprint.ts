@@ -1,31 +1,46 @@
 import { canonicalTimeZone, type Fingerprint } from "@troupe/events";
-import type { BrowserContext, Page } from "puppeteer-core";
+import { CDPSessionEvent, type BrowserContext, type CDPSession, type Page, type Viewport } from "puppeteer-core";
+
+/** What the scenario needs of an applied fingerprint. */
+export interface AppliedFingerprint {
+  /** The Recorder's `setViewport` step: the page's viewport, with the fingerprint's screen kept. */
+  setViewport(vp: Viewport): Promise<void>;
+}
+
+/** Whatever a frame or worker target refuses of the overrides (a worker has no Emulation domain), for the log. */
+export type OverrideError = (what: string, e: Error) => void;
 
 /**
  * Applies a job's fingerprint to its page before the first navigation: user
  * agent with client hints (without metadata Chromium drops the Sec-CH-UA
- * headers for a foreign UA), Accept-Language plus the JS locale, timezone,
- * viewport/screen and geolocation.
+ * headers for a foreign UA) and navigator.platform, Accept-Language and
+ * navigator.languages plus the JS locale, timezone, viewport/screen and
+ * geolocation. Every target the page starts gets them too, before it runs:
+ * cross-site frames (a renderer process and a CDP target of their own) and
+ * dedicated workers saw the real browser — HeadlessChrome, Linux, en-US, UTC
+ * — beside the page's fingerprint (an attack). Not reached: a cross-site
+ * frame's screen and scale (Chromium emulates device metrics on top-level
+ * targets only), a worker's navigator.platform (Chromium overrides it in
+ * frames only) and service workers (Puppeteer detaches from them); see
+ * docs/worker.md.
  */
-export async function applyFingerprint(page: Page, context: BrowserContext, fp: Fingerprint | undefined): Promise<void> {
-  if (!fp) return;
+export async function applyFingerprint(page: Page, context: BrowserContext, fp: Fingerprint | undefined, onError: OverrideError = () => {}): Promise<AppliedFingerprint | undefined> {
+  if (!fp) return undefined;
   // Overrides belong to the CDP session that set them: this one lives as long as the page.
   const cdp = await page.createCDPSession();
-  if (fp.userAgent || fp.userAgentMetadata || fp.locale) {
-    const userAgent = fp.userAgent ?? (await page.browser().userAgent());
-    // Network.setUserAgentOverride sets the header, navigator.userAgent, client hints and Accept-Language in one go.
-    await cdp.send("Network.setUserAgentOverride", {
-      userAgent,
-      ...(fp.locale ? { acceptLanguage: acceptLanguage(fp.locale) } : {}),
-      ...(fp.userAgentMetadata ? { userAgentMetadata: fp.userAgentMetadata, platform: fp.userAgentMetadata.platform } : {}),
-    });
-  }
+  const agent = fp.userAgent || fp.userAgentMetadata || fp.locale ? await userAgentOverride(page, fp) : undefined;
+  const timezone = fp.timezone ? (canonicalTimeZone(fp.timezone) ?? fp.timezone) : undefined;
+  // Frames and workers the page starts: their sessions are announced before Puppeteer lets them run, and what is
+  // sent on them now arrives first.
+  const root = puppeteerSession(page);
+  if (root) followTargets(root, (s) => overrideTarget(s, fp, agent, timezone, onError));
+  if (agent) await cdp.send("Network.setUserAgentOverride", agent);
   if (fp.locale) {
     await page.setExtraHTTPHeaders({ "Accept-Language": acceptLanguage(fp.locale) });
     await cdp.send("Emulation.setLocaleOverride", { locale: fp.locale.replace(/-/g, "_") });
   }
   // A name Intl does not know (a job from before the submission check) goes as it is, and Chromium says why.
-  if (fp.timezone) await page.emulateTimezone(canonicalTimeZone(fp.timezone) ?? fp.timezone);
+  if (timezone) await page.emulateTimezone(timezone);
   if (fp.viewport) {
     await page.setViewport({
       width: fp.viewport.width,
@@ -35,21 +50,92 @@ export async function applyFingerprint(page: Page, context: BrowserContext, fp: 
       hasTouch: fp.viewport.hasTouch ?? false,
     });
   }
-  if (fp.screen) {
-    const vp = page.viewport() ?? { width: fp.screen.width, height: fp.screen.height, deviceScaleFactor: 1, isMobile: false };
+  // The screen goes with the page's metrics on this session, which outweighs Puppeteer's: a Recorder setViewport
+  // step (Puppeteer's session) did nothing on a job with a screen, so the step sets both (setViewport below).
+  const screen = fp.screen;
+  const withScreen = async (vp: Viewport) => {
+    if (!screen) return;
     await cdp.send("Emulation.setDeviceMetricsOverride", {
       width: vp.width, height: vp.height, deviceScaleFactor: vp.deviceScaleFactor ?? 1, mobile: vp.isMobile ?? false,
-      screenWidth: fp.screen.width, screenHeight: fp.screen.height,
+      screenWidth: screen.width, screenHeight: screen.height,
     });
-  }
+  };
+  await withScreen(page.viewport() ?? { width: screen?.width ?? 800, height: screen?.height ?? 600 });
   if (fp.geolocation) {
     // Granted for every origin of this context only.
     await context.setPermission("*", { permission: { name: "geolocation" }, state: "granted" });
     await page.setGeolocation({ latitude: fp.geolocation.latitude, longitude: fp.geolocation.longitude, accuracy: fp.geolocation.accuracy ?? 10 });
   }
+  return {
+    setViewport: async (vp) => {
+      await page.setViewport(vp);
+      await withScreen(vp);
+    },
+  };
 }
 
-/** "de-DE" → "de-DE,de;q=0.9". */
+type UserAgentOverride = { userAgent: string; acceptLanguage?: string; userAgentMetadata?: Fingerprint["userAgentMetadata"]; platform?: string };
+
+async function userAgentOverride(page: Page, fp: Fingerprint): Promise<UserAgentOverride> {
+  const userAgent = fp.userAgent ?? (await page.browser().userAgent());
+  const platform = navigatorPlatform(fp.userAgentMetadata?.platform, userAgent);
+  return {
+    userAgent,
+    // A list without q-values: Chromium adds them to the header (given them, it sent "de;q=0.9;q=0.9", and
+    // navigator.languages held "de;q=0.9").
+    ...(fp.locale ? { acceptLanguage: languageList(fp.locale) } : {}),
+    ...(fp.userAgentMetadata ? { userAgentMetadata: fp.userAgentMetadata } : {}),
+    ...(platform ? { platform } : {}),
+  };
+}
+
+/** The page's own session in Puppeteer (internal API; pinned to puppeteer-core 24): frames and workers attach to it. */
+function puppeteerSession(page: Page): CDPSession | undefined {
+  const p = page as unknown as { _client?: () => CDPSession };
+  return typeof p._client === "function" ? p._client() : undefined;
+}
+
+/** Calls `configure` for every target attached under `session`, at any depth (a frame's frames and workers). */
+function followTargets(session: CDPSession, configure: (s: CDPSession) => void) {
+  session.on(CDPSessionEvent.SessionAttached, (child: CDPSession) => {
+    configure(child);
+    followTargets(child, configure);
+  });
+}
+
+/** Sends the overrides to a frame or worker target; what it does not support is reported, the rest applies. */
+function overrideTarget(s: CDPSession, fp: Fingerprint, agent: UserAgentOverride | undefined, timezone: string | undefined, onError: OverrideError) {
+  const send = (what: string, p: Promise<unknown>) => void p.catch((e: Error) => onError(what, e));
+  if (agent) send("Network.setUserAgentOverride", s.send("Network.setUserAgentOverride", agent));
+  if (fp.locale) send("Emulation.setLocaleOverride", s.send("Emulation.setLocaleOverride", { locale: fp.locale.replace(/-/g, "_") }));
+  if (timezone) send("Emulation.setTimezoneOverride", s.send("Emulation.setTimezoneOverride", { timezoneId: timezone }));
+  // Not the screen and scale: Chromium takes device metrics on top-level targets only ("Command can only be executed
+  // on top-level targets"), so a cross-site frame sees the real screen and a scale of 1 (docs/worker.md).
+}
+
+/** navigator.platform as the browser in question reports it (Chromium's override took the client-hint name, "Windows"). */
+const PLATFORMS: Record<string, string> = { windows: "Win32", macos: "MacIntel", linux: "Linux x86_64", android: "Linux armv8l", "chrome os": "CrOS x86_64", chromeos: "CrOS x86_64" };
+
+/** From the client-hint platform when there is one, else from the user agent; undefined: the browser's own. */
+export function navigatorPlatform(hintPlatform: string | undefined, userAgent: string): string | undefined {
+  if (hintPlatform !== undefined) return PLATFORMS[hintPlatform.toLowerCase()] ?? hintPlatform;
+  if (/\biPhone\b/.test(userAgent)) return "iPhone";
+  if (/\biPad\b/.test(userAgent)) return "iPad";
+  if (/\bAndroid\b/.test(userAgent)) return "Linux armv8l";
+  if (/\bWindows\b/.test(userAgent)) return "Win32";
+  if (/\bMacintosh\b/.test(userAgent)) return "MacIntel";
+  if (/\bCrOS\b/.test(userAgent)) return "CrOS x86_64";
+  if (/\bLinux\b/.test(userAgent)) return "Linux x86_64";
+  return undefined;
+}
+
+/** "de-DE" → "de-DE,de": navigator.languages, and Chromium's Accept-Language once it adds the q-values. */
+export function languageList(locale: string): string {
+  const base = locale.split("-")[0] as string;
+  return base === locale ? locale : `${locale},${base}`;
+}
+
+/** "de-DE" → "de-DE,de;q=0.9": the header as sent. */
 export function acceptLanguage(locale: string): string {
   const base = locale.split("-")[0] as string;
   return base === locale ? locale : `${locale},${base};q=0.9`;

@@ -224,7 +224,7 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
         }).catch((e: Error) => deps.log.debug({ err: e.message }, "request interception after the page closed"));
       });
     }
-    await applyFingerprint(page, lease.context, spec.fingerprint);
+    const fingerprint = await applyFingerprint(page, lease.context, spec.fingerprint, (what, e) => deps.log.debug({ jobId: cmd.jobId, err: e.message }, `${what} refused by a frame or worker of the page`));
     clearInterval(keepalive);
     const result = await executeScenario(scenarioSteps, {
       page,
@@ -232,6 +232,7 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
       guard,
       allowScriptSteps: deps.allowScriptSteps,
       lastBlocked: () => lastBlocked,
+      ...(fingerprint ? { setViewport: fingerprint.setViewport } : {}),
       lastFailed: () => lastFailed,
       log: (level, message) => addLog(level, message, "worker"),
       saveScreenshot: async (bytes, index, label) => {

@@ -1,5 +1,5 @@
 import type { Step, StepOf } from "@troupe/events";
-import { Locator, type Frame, type KeyInput, type MouseButton, type Page } from "puppeteer-core";
+import { Locator, type Frame, type KeyInput, type MouseButton, type Page, type Viewport } from "puppeteer-core";
 import { selectorAlternatives } from "./selectors.ts";
 import type { TargetGuard } from "./ssrf.ts";
 
@@ -22,6 +22,8 @@ export interface StepEnv {
   lastBlocked(): string | undefined;
   /** The egress proxy's last failure to reach a target (a new object each time): names why a navigation failed. */
   lastFailed?(): { target: string; why: string } | undefined;
+  /** The Recorder's setViewport when the job's fingerprint has to keep its screen (fingerprint.ts); else page.setViewport. */
+  setViewport?(vp: Viewport): Promise<void>;
   /** A note for the job's logs. */
   log?(level: "info" | "warn", message: string): void;
 }
@@ -258,7 +260,7 @@ export async function runStep(step: Step, index: number, env: StepEnv, timeout: 
   page.setDefaultNavigationTimeout(timeout);
   switch (step.type) {
     case "setViewport":
-      await page.setViewport({ width: step.width, height: step.height, deviceScaleFactor: step.deviceScaleFactor, isMobile: step.isMobile, hasTouch: step.hasTouch, isLandscape: step.isLandscape });
+      await (env.setViewport ?? ((vp: Viewport) => page.setViewport(vp)))({ width: step.width, height: step.height, deviceScaleFactor: step.deviceScaleFactor, isMobile: step.isMobile, hasTouch: step.hasTouch, isLandscape: step.isLandscape });
       return {};
     case "navigate": {
       const verdict = await env.guard.check(step.url);

@@ -34,6 +34,13 @@ document.getElementById('info').textContent = JSON.stringify({ userAgent: naviga
 const geo = (text) => { const g = document.createElement('pre'); g.id = 'geo'; g.textContent = text; document.body.appendChild(g); };
 navigator.geolocation.getCurrentPosition((p) => geo(JSON.stringify({ lat: p.coords.latitude, lon: p.coords.longitude })), (e) => geo('error ' + e.message));
 </script></body></html>`,
+  // What a frame (a cross-site one: its own renderer process) and a dedicated worker of it see of the fingerprint.
+  "/fp-probe": `<!doctype html><html><head><title>probe</title></head><body><script>
+const seen = { userAgent: navigator.userAgent, platform: navigator.platform, languages: navigator.languages, timezone: Intl.DateTimeFormat().resolvedOptions().timeZone,
+  screenWidth: screen.width, dpr: window.devicePixelRatio };
+const w = new Worker(URL.createObjectURL(new Blob(["postMessage({ userAgent: navigator.userAgent, platform: navigator.platform, languages: navigator.languages, timezone: Intl.DateTimeFormat().resolvedOptions().timeZone })"], { type: "text/javascript" })));
+w.onmessage = (e) => parent.postMessage(JSON.stringify({ frame: seen, worker: e.data }), "*");
+</script></body></html>`,
   "/widgets": `<!doctype html><html><head><title>widgets</title></head><body>
 <h2 id="dbl" ondblclick="this.dataset.dbl = 'yes'">double-click me</h2>
 <input id="keys" onkeydown="this.dataset.keys = (this.dataset.keys || '') + event.key + ' '">
@@ -118,6 +125,15 @@ export async function startPages(): Promise<TestPages> {
       // Opens a WebSocket to a private address (request interception never sees WebSockets) and shows what became of it.
       res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
       res.end(`<!doctype html><title>socket</title><p id="s">pending</p><script>const s = document.getElementById("s"); const w = new WebSocket("ws://127.0.0.1:${port}/secret-socket"); w.onopen = () => { s.textContent = "open"; s.className = "done"; }; w.onerror = () => { s.textContent = "error"; s.className = "done"; };</script>`);
+      return;
+    }
+    if (path === "/fp-frames") {
+      // The probe on another site (localhost, not 127.0.0.1): Chromium runs it out of process, with its own CDP target.
+      res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+      res.end(`<!doctype html><title>frames</title><pre id="main"></pre><pre id="probe"></pre><script>
+document.getElementById("main").textContent = JSON.stringify({ platform: navigator.platform, languages: navigator.languages, timezone: Intl.DateTimeFormat().resolvedOptions().timeZone, screenWidth: screen.width, dpr: window.devicePixelRatio });
+addEventListener("message", (e) => { const p = document.getElementById("probe"); p.textContent = e.data; p.className = "done"; });
+</script><iframe src="http://localhost:${port}/fp-probe"></iframe>`);
       return;
     }
     if (path === "/submitted") {

@@ -242,6 +242,59 @@ describe("fingerprint", () => {
   });
 });
 
+describe("fingerprint in every frame and worker", () => {
+  it("a cross-site frame (its own process) sees the user agent, platform, languages and time zone of the page, and a dedicated worker the user agent, languages and time zone (the frame saw HeadlessChrome, Linux, en-US and UTC; an attack)", async () => {
+    const userAgent = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36";
+    const before = pages.urls.length;
+    const { final } = await run({
+      scenario: { steps: [{ type: "navigate", url: pages.url("/fp-frames") }, { type: "waitForElement", selectors: [["#probe.done"]] }, { type: "extract", fields: { main: { selector: "#main" }, probe: { selector: "#probe" } } }] },
+      fingerprint: {
+        userAgent,
+        userAgentMetadata: { brands: [{ brand: "Google Chrome", version: "156" }], platform: "Windows", platformVersion: "15.0.0", architecture: "x86", model: "", mobile: false },
+        locale: "de-DE",
+        timezone: "America/New_York",
+        viewport: { width: 1000, height: 700, deviceScaleFactor: 2 },
+        screen: { width: 1920, height: 1080 },
+      },
+    }, "fp-frames");
+    if (final.type === "job.failed") throw new Error(final.data.error.message);
+    const expected = { platform: "Win32", languages: ["de-DE", "de"], timezone: "America/New_York", screenWidth: 1920, dpr: 2 };
+    expect(JSON.parse(final.data.result.data.main as string)).toEqual(expected);
+    const probe = JSON.parse(final.data.result.data.probe as string);
+    // Not the screen and scale: Chromium emulates device metrics on top-level targets only (a known limit, docs/worker.md).
+    expect(probe.frame).toEqual({ userAgent, platform: "Win32", languages: ["de-DE", "de"], timezone: "America/New_York", screenWidth: expect.any(Number), dpr: expect.any(Number) });
+    // A worker's navigator.platform stays the browser's: Chromium applies that override to frames only (docs/worker.md).
+    expect(probe.worker).toEqual({ userAgent, platform: expect.any(String), languages: ["de-DE", "de"], timezone: "America/New_York" });
+    // What the servers were sent: the frame's request too, and one Accept-Language (Chromium adds the q-values).
+    expect(pages.urls.slice(before)).toContain("/fp-probe");
+    for (const path of ["/fp-frames", "/fp-probe"]) {
+      const h = pages.headers.get(path)!;
+      expect(h["user-agent"], path).toBe(userAgent);
+      expect(h["accept-language"], path).toBe("de-DE,de;q=0.9");
+    }
+  });
+
+  it("navigator.platform follows a user agent given without client-hint metadata", async () => {
+    const userAgent = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1";
+    const { final } = await run({
+      scenario: { steps: [{ type: "navigate", url: pages.url("/fp-frames") }, { type: "waitForElement", selectors: [["#probe.done"]] }, { type: "extract", fields: { main: { selector: "#main" }, probe: { selector: "#probe" } } }] },
+      fingerprint: { userAgent },
+    }, "fp-platform");
+    if (final.type === "job.failed") throw new Error(final.data.error.message);
+    expect(JSON.parse(final.data.result.data.main as string).platform).toBe("iPhone");
+    expect(JSON.parse(final.data.result.data.probe as string).frame).toMatchObject({ userAgent, platform: "iPhone" });
+  });
+
+  it("a Recorder setViewport step sets the viewport of a job whose fingerprint names a screen, and the screen stays", async () => {
+    const { final } = await run({
+      scenario: { steps: [{ type: "setViewport", width: 1280, height: 720, deviceScaleFactor: 1, isMobile: false, hasTouch: false, isLandscape: false }, { type: "navigate", url: pages.url("/echo") }, { type: "extract", fields: { info: { selector: "#info" } } }] },
+      fingerprint: { viewport: { width: 1000, height: 700 }, screen: { width: 2560, height: 1440 } },
+    }, "fp-setviewport");
+    if (final.type === "job.failed") throw new Error(final.data.error.message);
+    expect(JSON.parse(final.data.result.data.info as string)).toMatchObject({ width: 1280, height: 720, screenWidth: 2560 });
+  });
+});
+
 describe("proxy", () => {
   it("sends the job's traffic through its proxy with the job's credentials", async () => {
     const proxy = await startHttpProxy({ user: "troupe", password: "s3cret" });
