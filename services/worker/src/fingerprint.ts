@@ -1,5 +1,6 @@
 import { canonicalTimeZone, type Fingerprint } from "@troupe/events";
-import { CDPSessionEvent, type BrowserContext, type CDPSession, type Page, type Viewport } from "puppeteer-core";
+import type { BrowserContext, CDPSession, Page, Viewport } from "puppeteer-core";
+import { followTargets, puppeteerSession } from "./page-targets.ts";
 
 /** What the scenario needs of an applied fingerprint. */
 export interface AppliedFingerprint {
@@ -32,8 +33,7 @@ export async function applyFingerprint(page: Page, context: BrowserContext, fp: 
   const timezone = fp.timezone ? (canonicalTimeZone(fp.timezone) ?? fp.timezone) : undefined;
   // Frames and workers the page starts: their sessions are announced before Puppeteer lets them run, and what is
   // sent on them now arrives first.
-  const root = puppeteerSession(page);
-  if (root) followTargets(root, (s) => overrideTarget(s, fp, agent, timezone, onError));
+  followTargets(puppeteerSession(page), (s) => overrideTarget(s, fp, agent, timezone, onError));
   if (agent) await cdp.send("Network.setUserAgentOverride", agent);
   if (fp.locale) {
     await page.setExtraHTTPHeaders({ "Accept-Language": acceptLanguage(fp.locale) });
@@ -87,20 +87,6 @@ async function userAgentOverride(page: Page, fp: Fingerprint): Promise<UserAgent
     ...(fp.userAgentMetadata ? { userAgentMetadata: fp.userAgentMetadata } : {}),
     ...(platform ? { platform } : {}),
   };
-}
-
-/** The page's own session in Puppeteer (internal API; pinned to puppeteer-core 24): frames and workers attach to it. */
-function puppeteerSession(page: Page): CDPSession | undefined {
-  const p = page as unknown as { _client?: () => CDPSession };
-  return typeof p._client === "function" ? p._client() : undefined;
-}
-
-/** Calls `configure` for every target attached under `session`, at any depth (a frame's frames and workers). */
-function followTargets(session: CDPSession, configure: (s: CDPSession) => void) {
-  session.on(CDPSessionEvent.SessionAttached, (child: CDPSession) => {
-    configure(child);
-    followTargets(child, configure);
-  });
 }
 
 /** Sends the overrides to a frame or worker target; what it does not support is reported, the rest applies. */

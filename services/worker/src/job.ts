@@ -3,6 +3,7 @@ import { bypassMatcher, type Logger } from "@troupe/events/node";
 import type { HTTPRequest, Page } from "puppeteer-core";
 import { BrowserGone, type BrowserPool, type ContextLease } from "./browser-pool.ts";
 import { applyFingerprint } from "./fingerprint.ts";
+import { proxyChallengesOnly } from "./proxy-auth.ts";
 import { pageTitle } from "./steps.ts";
 import { executeScenario, ref, ScenarioFailure, type ScenarioProgress, type ScenarioResult } from "./scenario-run.ts";
 import { fitCompleted, fitFailed, jsonBytes, MAX_SCREENSHOTS, type FailedData } from "./event-fit.ts";
@@ -197,7 +198,10 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
     void lease.crashed.then(() => abort(new JobAbort("browser-crashed", "the browser crashed during the job", true)));
     const page = await lease.context.newPage();
     // The egress proxy answers only the job's browser (407 to anything else on the machine).
-    if (lease.proxyCredentials) await page.authenticate(lease.proxyCredentials);
+    if (lease.proxyCredentials) {
+      proxyChallengesOnly(page);
+      await page.authenticate(lease.proxyCredentials);
+    }
     page.on("console", (m) => {
       const t = m.type();
       if (t === "error" || t === "warn") addLog(t === "warn" ? "warn" : "error", m.text(), "console");

@@ -286,6 +286,24 @@ describe("a target or a job's proxy the egress proxy cannot reach (plain http)",
   });
 });
 
+describe("a site's own HTTP auth on a guarded worker", () => {
+  it("gets no answer from the worker: the egress proxy's login goes to proxy challenges only (Puppeteer's page.authenticate gave it to any site answering 401)", async () => {
+    const before = pages.urls.length;
+    const id = await assign(listed, { scenario: { steps: [
+      { type: "navigate", url: `http://localhost:${pages.port}/needs-auth` },
+      { type: "waitForElement", selectors: [["#fetched"]] },
+      { type: "extract", fields: { page: { selector: "#p" }, fetched: { selector: "#fetched" } } },
+    ] } }, "site-auth");
+    const f = await events.final(id);
+    if (f.type !== "job.completed") throw new Error(f.data.error.message);
+    // The page and its fetch saw the site's 401, as a browser nobody logs in with.
+    expect(f.data.result.data).toEqual({ page: "401", fetched: "401" });
+    const seen = pages.urls.slice(before);
+    expect(seen).toEqual(expect.arrayContaining(["/needs-auth", "/needs-auth?from=fetch"]));
+    expect(seen.filter((u) => u.startsWith("authorization"))).toEqual([]);
+  });
+});
+
 describe("a page that sends itself somewhere refused", () => {
   it("fails as ssrf at the step that left it on Chromium's error page (it used to complete with the error page's text)", async () => {
     const id = await assign(listed, { scenario: { steps: [

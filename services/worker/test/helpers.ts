@@ -127,6 +127,15 @@ export async function startPages(): Promise<TestPages> {
       res.end(`<!doctype html><title>socket</title><p id="s">pending</p><script>const s = document.getElementById("s"); const w = new WebSocket("ws://127.0.0.1:${port}/secret-socket"); w.onopen = () => { s.textContent = "open"; s.className = "done"; }; w.onerror = () => { s.textContent = "error"; s.className = "done"; };</script>`);
       return;
     }
+    if (path === "/needs-auth") {
+      // HTTP auth of the site's own: whoever answers the challenge is recorded (the egress proxy's login must not be).
+      if (req.headers.authorization) urls.push(`authorization ${path} ${req.headers.authorization}`);
+      res.writeHead(401, { "www-authenticate": 'Basic realm="site"', "content-type": "text/html; charset=utf-8" });
+      res.end(`<!doctype html><title>login needed</title><p id="p">401</p><script>
+fetch("/needs-auth?from=fetch").then((r) => { const s = document.createElement("p"); s.id = "fetched"; s.textContent = String(r.status); document.body.appendChild(s); });
+</script>`);
+      return;
+    }
     if (path === "/fp-frames") {
       // The probe on another site (localhost, not 127.0.0.1): Chromium runs it out of process, with its own CDP target.
       res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
