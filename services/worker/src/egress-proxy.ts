@@ -9,8 +9,11 @@ import { connectToProxy, learnChallenge, MAX_LOGIN_TRIES, proxyAuthorization, re
 
 /**
  * A job's way out: a forward proxy on 127.0.0.1 that its browser context uses
- * for every request (pages, frames, XHR, WebSockets, service workers — also
- * those request interception never sees). Each target host is checked by the
+ * for every request (pages, frames, XHR, WebSockets, workers and service
+ * workers): the one place targets are checked. (Puppeteer's request
+ * interception checked them too until 2026-11-30; it never saw WebSockets or
+ * service workers, and it hung dedicated workers' fetches: puppeteer#14515,
+ * reproduced by an attack.) Each target host is checked by the
  * job's guard, and the connection goes to exactly the addresses it checked:
  * Chromium never resolves a target itself, so DNS rebinding between the check
  * and the connection is impossible.
@@ -143,10 +146,11 @@ export async function startEgressProxy(o: EgressProxyOptions): Promise<EgressPro
       return void res.end();
     }
     const refuse = (status: number, text: string) => {
-      // Not reaching the target (or the job's proxy) is a network error to Chromium, as it is without this proxy and
-      // for tunnels (ERR_TUNNEL_CONNECTION_FAILED): a 502 page of ours loaded as the target's, and a plain-http job
-      // whose proxy was down or refused its login "completed" (an attack). The reason goes to onFailed.
-      if (status === 502) return void res.destroy();
+      // A refused target (403) or one not reached (502: the target or the job's proxy down, its login refused) is a
+      // network error to Chromium, as it is for tunnels (ERR_TUNNEL_CONNECTION_FAILED) and without this proxy: a page
+      // of ours loaded as the target's, and a plain-http job whose proxy was down or refused its login "completed"
+      // (an attack). The reason goes to onRefused / onFailed, which the job's steps and logs name.
+      if (status === 502 || status === 403) return void res.destroy();
       if (!res.headersSent) res.writeHead(status, { "content-type": "text/plain" });
       res.end(`${text}\n`);
     };

@@ -1,6 +1,6 @@
 import type { Command, EventData, LogEntry, Step } from "@troupe/events";
 import { bypassMatcher, type Logger } from "@troupe/events/node";
-import type { HTTPRequest, Page } from "puppeteer-core";
+import type { Page } from "puppeteer-core";
 import { BrowserGone, type BrowserPool, type ContextLease } from "./browser-pool.ts";
 import { applyFingerprint } from "./fingerprint.ts";
 import { proxyChallengesOnly } from "./proxy-auth.ts";
@@ -180,9 +180,11 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
     const guard = createTargetGuard(deps.policy);
     let lastBlocked: string | undefined;
     let lastFailed: { target: string; why: string } | undefined;
+    let lastRefused: { target: string; why: string } | undefined;
     lease = await acquireContext(deps.pool, spec.proxy, deps.proxyPassword, guard, {
       onRefused: (target, why) => {
         lastBlocked = why;
+        lastRefused = { target, why };
         addLog("warn", `blocked connection to ${target}: ${why}`, "worker");
       },
       onFailed: (target, why) => {
@@ -215,19 +217,6 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
     });
     // The page's renderer died (out of memory, killed): fail now, not at the step's timeout.
     page.on("error", (e) => abort(new JobAbort("page-crashed", `the page crashed: ${e.message}`, true)));
-    if (guard.active) {
-      // Every request the page makes (redirects, frames, subresources) goes through the guard.
-      await page.setRequestInterception(true);
-      page.on("request", (req: HTTPRequest) => {
-        if (req.isInterceptResolutionHandled()) return;
-        void guard.check(req.url()).then((v) => {
-          if (v.ok) return req.continue();
-          lastBlocked = v.reason;
-          addLog("warn", `blocked request to ${req.url().slice(0, 500)}: ${v.reason}`, "worker");
-          return req.abort("blockedbyclient");
-        }).catch((e: Error) => deps.log.debug({ err: e.message }, "request interception after the page closed"));
-      });
-    }
     const fingerprint = await applyFingerprint(page, lease.context, spec.fingerprint, (what, e) => deps.log.debug({ jobId: cmd.jobId, err: e.message }, `${what} refused by a frame or worker of the page`));
     clearInterval(keepalive);
     const result = await executeScenario(scenarioSteps, {
@@ -238,6 +227,7 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
       lastBlocked: () => lastBlocked,
       ...(fingerprint ? { setViewport: fingerprint.setViewport } : {}),
       lastFailed: () => lastFailed,
+      lastRefused: () => lastRefused,
       log: (level, message) => addLog(level, message, "worker"),
       saveScreenshot: async (bytes, index, label) => {
         const name = `${cmd.jobId}/${cmd.attempt}/${String(index).padStart(3, "0")}-${label ?? "page"}.png`;

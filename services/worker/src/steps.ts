@@ -18,10 +18,12 @@ export interface StepEnv {
   allowScriptSteps: boolean;
   /** Stores a screenshot, returns its object name. */
   saveScreenshot(bytes: Uint8Array, index: number, label?: string): Promise<string>;
-  /** The guard's reason for the last request it blocked (turns a net::ERR_BLOCKED_BY_CLIENT into a clear message). */
+  /** The guard's reason for the last connection it refused (names why the page ended on Chromium's error page). */
   lastBlocked(): string | undefined;
   /** The egress proxy's last failure to reach a target (a new object each time): names why a navigation failed. */
   lastFailed?(): { target: string; why: string } | undefined;
+  /** The egress proxy's last refusal of a target (a new object each time): a navigation it refused is `ssrf`. */
+  lastRefused?(): { target: string; why: string } | undefined;
   /** The Recorder's setViewport when the job's fingerprint has to keep its screen (fingerprint.ts); else page.setViewport. */
   setViewport?(vp: Viewport): Promise<void>;
   /** A note for the job's logs. */
@@ -269,16 +271,18 @@ export async function runStep(step: Step, index: number, env: StepEnv, timeout: 
       const started = Date.now();
       let response;
       const failedBefore = env.lastFailed?.();
+      const refusedBefore = env.lastRefused?.();
       try {
         response = await frame.goto(step.url, { timeout, waitUntil: "load" });
       } catch (e) {
-        const blocked = env.lastBlocked();
-        if (blocked && /ERR_BLOCKED_BY_CLIENT/.test((e as Error).message)) throw new StepError(`target refused: ${blocked}`, "ssrf", false);
-        // The egress proxy could not reach the target or the job's proxy: its reason, not Chromium's bare net::ERR_….
+        const message = (e as Error).message;
+        // The egress proxy refused a target on the way (a redirect to a private address) or could not reach it or the
+        // job's proxy: its reason, not Chromium's bare net::ERR_….
+        const egressClosed = /net::ERR_(EMPTY_RESPONSE|TUNNEL_CONNECTION_FAILED)/.test(message);
+        const refused = env.lastRefused?.();
+        if (egressClosed && refused && refused !== refusedBefore) throw new StepError(`target refused: ${refused.why}`, "ssrf", false);
         const failed = env.lastFailed?.();
-        if (failed && failed !== failedBefore && /net::ERR_(EMPTY_RESPONSE|TUNNEL_CONNECTION_FAILED)/.test((e as Error).message)) {
-          throw new StepError(`navigation to ${step.url} failed: ${failed.target}: ${failed.why}`, "navigation", true);
-        }
+        if (egressClosed && failed && failed !== failedBefore) throw new StepError(`navigation to ${step.url} failed: ${failed.target}: ${failed.why}`, "navigation", true);
         throw e;
       }
       const headersAt = response?.timing()?.receiveHeadersEnd;

@@ -41,6 +41,11 @@ const seen = { userAgent: navigator.userAgent, platform: navigator.platform, lan
 const w = new Worker(URL.createObjectURL(new Blob(["postMessage({ userAgent: navigator.userAgent, platform: navigator.platform, languages: navigator.languages, timezone: Intl.DateTimeFormat().resolvedOptions().timeZone })"], { type: "text/javascript" })));
 w.onmessage = (e) => parent.postMessage(JSON.stringify({ frame: seen, worker: e.data }), "*");
 </script></body></html>`,
+  // A dedicated worker that fetches: with Puppeteer's request interception on, such fetches hung now and then (puppeteer#14515).
+  "/worker-fetch": `<!doctype html><html><head><title>worker fetch</title></head><body><p id="w">pending</p><script>
+const w = new Worker(URL.createObjectURL(new Blob(["fetch(self.name + '/form?from=worker').then((r) => postMessage(String(r.status)), (e) => postMessage('error ' + e.message))"], { type: "text/javascript" })), { name: location.origin });
+w.onmessage = (e) => { const p = document.getElementById("w"); p.textContent = e.data; p.className = "done"; };
+</script></body></html>`,
   "/widgets": `<!doctype html><html><head><title>widgets</title></head><body>
 <h2 id="dbl" ondblclick="this.dataset.dbl = 'yes'">double-click me</h2>
 <input id="keys" onkeydown="this.dataset.keys = (this.dataset.keys || '') + event.key + ' '">
