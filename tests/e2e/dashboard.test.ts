@@ -226,6 +226,44 @@ describe("live lists against the read models", () => {
     });
   }, 120_000);
 
+  it("says it is reconnecting when NATS hangs (no bytes, nothing closed), not live: the workers going suspect are not the workers' fault", async () => {
+    await page.goto(`${stack.uiUrl}/`, { waitUntil: "networkidle0" });
+    await page.waitForSelector('[data-testid=connection][data-status=live]', { timeout: 10_000 });
+    stack.wsProxy.freeze();
+    try {
+      // Two pings 5 s apart unanswered: 10–15 s (nats.js's default, 2 minutes of pings, said "live" throughout).
+      await page.waitForSelector('[data-testid=connection][data-status=reconnecting]', { timeout: 25_000 });
+    } finally {
+      await stack.wsProxy.cut();
+      await stack.wsProxy.restore();
+    }
+    await page.waitForSelector('[data-testid=connection][data-status=live]', { timeout: 30_000 });
+  }, 90_000);
+
+  it("the Overview says the projector is stalled when it folds nothing while events arrive (it showed its last lag, \"1 ms\"), and stops saying so once it folds again", async () => {
+    await page.goto(`${stack.uiUrl}/`, { waitUntil: "networkidle0" });
+    await page.waitForSelector('[data-testid=connection][data-status=live]', { timeout: 10_000 });
+    const projector = stack.procs.get("projector")!.child.pid!;
+    const lag = () => page.$eval("[data-testid=projector-lag]", (e) => e.textContent ?? "");
+    expect(await lag()).toMatch(/^\d+ ms/);
+    process.kill(projector, "SIGSTOP");
+    try {
+      // Heartbeats every second keep events arriving; 30 s of them with the status row unchanged.
+      await page.waitForFunction(() => /^stalled: nothing folded for/.test(document.querySelector("[data-testid=projector-lag]")?.textContent ?? ""), { timeout: 60_000 });
+    } finally {
+      process.kill(projector, "SIGCONT");
+    }
+    await page.waitForFunction(() => /^\d+ ms/.test(document.querySelector("[data-testid=projector-lag]")?.textContent ?? ""), { timeout: 30_000 });
+  }, 120_000);
+
+  it("a worker's page reloads its charts (the projector's per-minute series) while events arrive; they stood still until a reload", async () => {
+    const id = (await api("/api/workers")).body.workers[0].id as string;
+    await page.goto(`${stack.uiUrl}/workers/${id}`, { waitUntil: "networkidle0" });
+    await page.waitForSelector('[data-testid=connection][data-status=live]', { timeout: 10_000 });
+    // The worker's heartbeats (every second here) are the events; the reload comes at most every 15 s.
+    await page.waitForResponse((res) => res.url().includes(`/workers/${id}/__data.json`) && res.status() === 200, { timeout: 40_000 });
+  }, 90_000);
+
   it("a reconnect's catch-up keeps what the page folded while the projector is behind (the rows replaced it: a completed job went back, or away)", async () => {
     await page.goto(`${stack.uiUrl}/jobs`, { waitUntil: "networkidle0" });
     await page.waitForSelector('[data-testid=connection][data-status=live]', { timeout: 10_000 });

@@ -30,6 +30,8 @@ export const SUSPECT_AFTER_MS = 1200;
 export interface CutProxy {
   port: number;
   cut(): Promise<void>;
+  /** Stops passing bytes on the open connections and keeps them open (a hung server or route); cut() ends it. */
+  freeze(): void;
   restore(): Promise<void>;
   close(): Promise<void>;
 }
@@ -64,6 +66,13 @@ export async function startCutProxy(targetPort: number): Promise<CutProxy> {
       await closed;
     },
     restore: listen,
+    freeze() {
+      // Unpiped as well as paused: a piped stream resumes when its destination drains.
+      for (const s of sockets) {
+        s.unpipe();
+        s.pause();
+      }
+    },
     async close() {
       const closed = stopListening();
       for (const s of sockets) s.destroy();

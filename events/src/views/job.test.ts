@@ -119,6 +119,24 @@ describe("evolveJob", () => {
     expect(isAssignable(delayed, Date.parse("2026-06-01T00:00:00Z"))).toBe(false);
   });
 
+  it("shows the attempt under way: a new assignment clears the last attempt's error, steps, logs and end, which its history record keeps", () => {
+    const failed = { message: "step 2 failed", code: "timeout", retryable: true, step: { index: 1, type: "click" } };
+    const { job, rejected } = fold([
+      ev("job.submitted", { jobId: "j", spec }),
+      ev("job.assigned", { jobId: "j", workerId: "w1", attempt: 1, epoch: 1 }),
+      ev("job.failed", { jobId: "j", workerId: "w1", attempt: 1, error: failed, logs: [{ time: "2026-01-01T00:00:01Z", level: "error", message: "boom", source: "page" }], steps: [{ index: 0, type: "navigate", status: "ok", durationMs: 5 }, { index: 1, type: "click", status: "failed", durationMs: 9 }], metrics: met }),
+      ev("job.requeued", { jobId: "j", attempt: 2, reason: "failed-retryable", notBefore: "2026-01-01T00:00:00Z", epoch: 1 }),
+    ]);
+    expect(rejected).toEqual([]);
+    // Waiting for its next attempt, it still says why.
+    expect(job).toMatchObject({ status: "requeued", error: failed });
+    const next = evolveJob(job, ev("job.assigned", { jobId: "j", workerId: "w2", attempt: 2, epoch: 1 }));
+    if (!next.ok) throw new Error(next.reason);
+    expect(next.job).toMatchObject({ status: "assigned", attempt: 2, workerId: "w2" });
+    for (const k of ["error", "steps", "logs", "finishedAt", "duration", "metrics"] as const) expect(next.job[k], k).toBeUndefined();
+    expect(next.job.history[0]).toMatchObject({ attempt: 1, outcome: "failed", error: failed });
+  });
+
   it("refuses to requeue a non-retryable failure, allows a retryable one", () => {
     const base = [
       ev("job.submitted", { jobId: "j", spec }),

@@ -160,6 +160,14 @@ export function evolveJob(job: JobView | undefined, event: JobEvent): JobEvolveR
       if (d.attempt !== job.attempt) return reject("stale-attempt", `assignment of attempt ${d.attempt}, current is ${job.attempt}`);
       const n = copyJob(job);
       n.currentStep = undefined;
+      // The view is the attempt under way: a retried job showed the last attempt's error, failed steps and end
+      // beside "running" (an audit). Each attempt's error stays in its history record.
+      n.error = undefined;
+      n.steps = undefined;
+      n.logs = undefined;
+      n.finishedAt = undefined;
+      n.duration = undefined;
+      n.metrics = undefined;
       n.status = "assigned";
       n.workerId = d.workerId;
       n.assignedAt = t;

@@ -21,6 +21,7 @@ export function duration(ms: number | null | undefined): string {
 export const pct = (n: number | null | undefined) => (n === null || n === undefined ? "–" : `${Math.round(n)} %`);
 export const mb = (n: number | null | undefined) => (n === null || n === undefined ? "–" : `${Math.round(n)} MB`);
 
-export function time(iso: string | null | undefined): string {
-  return iso ? new Date(iso).toISOString().replace("T", " ").slice(0, 19) : "–";
+/** A moment in UTC, said so (an operator in another zone read it as local time, an audit); `zone: false` where a heading says it. */
+export function time(iso: string | null | undefined, zone = true): string {
+  return iso ? `${new Date(iso).toISOString().replace("T", " ").slice(0, 19)}${zone ? " UTC" : ""}` : "–";
 }

@@ -25,14 +25,14 @@ describe("fleetWarnings", () => {
   });
 
   it("names a worker failing more than 20 % of at least 5 jobs", () => {
-    expect(fleetWarnings([worker({ name: "Flaky", jobsCompleted: 6, jobsFailed: 4 })], 0, [], now, 90_000)).toEqual(["Worker Flaky failing 40 % of its jobs (4 of 10)."]);
-    expect(fleetWarnings([worker({ name: "Worker Node Local 01", jobsCompleted: 6, jobsFailed: 4 })], 0, [], now, 90_000)).toEqual(["Worker Node Local 01 failing 40 % of its jobs (4 of 10)."]);
+    expect(fleetWarnings([worker({ name: "Flaky", jobsCompleted: 6, jobsFailed: 4 })], 0, [], now, 90_000)).toEqual(["Worker Flaky failing 40 % of its attempts (4 of 10)."]);
+    expect(fleetWarnings([worker({ name: "Worker Node Local 01", jobsCompleted: 6, jobsFailed: 4 })], 0, [], now, 90_000)).toEqual(["Worker Node Local 01 failing 40 % of its attempts (4 of 10)."]);
     expect(fleetWarnings([worker({ jobsCompleted: 2, jobsFailed: 2 })], 0, [], now, 90_000)).toEqual([]);
     // A failing worker gone for longer than the retire window (a machine replaced long ago) is no longer named.
     const gone = worker({ name: "Gone", status: "lost", jobsCompleted: 1, jobsFailed: 9, lastSeen: new Date(now - 25 * 3600_000).toISOString() });
     expect(fleetWarnings([gone], 0, [], now, 90_000, 24 * 3600_000)).toEqual([]);
-    expect(fleetWarnings([gone], 0, [], now, 90_000, 26 * 3600_000)).toEqual(["Worker Gone failing 90 % of its jobs (9 of 10)."]);
-    expect(fleetWarnings([gone], 0, [], now, 90_000)).toEqual(["Worker Gone failing 90 % of its jobs (9 of 10)."]);
+    expect(fleetWarnings([gone], 0, [], now, 90_000, 26 * 3600_000)).toEqual(["Worker Gone failing 90 % of its attempts (9 of 10)."]);
+    expect(fleetWarnings([gone], 0, [], now, 90_000)).toEqual(["Worker Gone failing 90 % of its attempts (9 of 10)."]);
     expect(fleetWarnings([worker({ jobsCompleted: 9, jobsFailed: 1 })], 0, [], now, 90_000)).toEqual([]);
   });
 

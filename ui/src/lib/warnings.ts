@@ -45,7 +45,7 @@ export function fleetWarnings(
     const finished = w.jobsCompleted + w.jobsFailed;
     if (finished >= FAILING_MIN_JOBS && (w.jobsFailed / finished) * 100 > FAILING_PERCENT) {
       // "Worker Node 01" reads badly as "Worker Worker Node 01".
-      out.push(`${/^worker\b/i.test(w.name) ? "" : "Worker "}${w.name} failing ${Math.round((w.jobsFailed / finished) * 100)} % of its jobs (${w.jobsFailed} of ${finished}).`);
+      out.push(`${/^worker\b/i.test(w.name) ? "" : "Worker "}${w.name} failing ${Math.round((w.jobsFailed / finished) * 100)} % of its attempts (${w.jobsFailed} of ${finished}).`);
     }
   }
   return out;

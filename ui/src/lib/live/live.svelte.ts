@@ -78,6 +78,8 @@ class LiveConnection {
   status = $state<LiveStatus>("connecting");
   /** Counters shown in the footer (and read by tests). */
   applied = $state(0);
+  /** When this page last applied live events (its own clock). */
+  lastAppliedAt = $state(0);
   invalid = $state(0);
   lastError = $state<string | undefined>(undefined);
 
@@ -117,7 +119,10 @@ class LiveConnection {
     const proto = location.protocol === "https:" ? "wss" : "ws";
     const url = s.wsUrl ?? `${proto}://${location.hostname}:${s.wsPort}`;
     this.status = "connecting";
-    const nc = await wsconnect({ servers: url, user: s.user, pass: s.password, name: "troupe-dashboard", maxReconnectAttempts: -1, reconnectTimeWait: 1000 });
+    // A server that hangs (paused, a frozen VM, a dead route) closes nothing: only unanswered pings tell. With nats.js's
+    // 2-minute default the page said "live" through a whole hang while every worker turned suspect (an audit); now
+    // it says "reconnecting…" within 10–15 s.
+    const nc = await wsconnect({ servers: url, user: s.user, pass: s.password, name: "troupe-dashboard", maxReconnectAttempts: -1, reconnectTimeWait: 1000, pingInterval: 5000, maxPingOut: 2 });
     this.nc = nc;
     const subj = subjectsFor(s.prefix);
     for (const subject of [subj.allEvents, subj.allHeartbeats]) {
@@ -148,7 +153,9 @@ class LiveConnection {
 
   private async watch(nc: NatsConnection): Promise<void> {
     for await (const st of nc.status()) {
-      if (st.type === "disconnect") this.status = "reconnecting";
+      // staleConnection: pings went unanswered. The "disconnect" that follows waits for the WebSocket's closing
+      // handshake, which a hung server never answers, so the page said "live" until the browser gave up on it.
+      if (st.type === "disconnect" || st.type === "staleConnection") this.status = "reconnecting";
       else if (st.type === "reconnecting") this.status = "reconnecting";
       else if (st.type === "reconnect") {
         this.status = "live";
@@ -210,7 +217,10 @@ class LiveConnection {
       v.bump();
       v.onFrame?.(c.workers, c.jobs);
     }
-    if (applied) this.applied += applied;
+    if (applied) {
+      this.applied += applied;
+      this.lastAppliedAt = Date.now();
+    }
     if (invalid) this.invalid += invalid;
   }
 }

@@ -5,8 +5,9 @@ import { context } from "$lib/server/context.ts";
 import { pageLoad } from "$lib/server/pages.ts";
 import type { PageServerLoad } from "./$types";
 
-export const load: PageServerLoad = ({ params }) =>
+export const load: PageServerLoad = ({ params, depends }) =>
   pageLoad(() => {
+    depends("troupe:worker");
     if (!isValidId(params.id)) error(400, { message: `invalid worker id ${JSON.stringify(params.id)}` });
     const reads = context().reads();
     const worker = reads.getWorker(params.id);
