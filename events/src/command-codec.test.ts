@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { decodeCommand, jobSpecFromSubmit } from "./command-codec.ts";
+import { decodeCommand, jobSpecFromSubmit, parseProxyServer } from "./command-codec.ts";
 
 const bad = (body: unknown) => {
   const r = decodeCommand("jobs.submit", JSON.stringify(body));
@@ -47,6 +47,11 @@ describe("jobs.submit validation", () => {
     for (const server of ["http://10.0.0.5:3128", "https://proxy.example.com:443", "socks4://h", "socks5://[2001:db8::1]:1080", "http://proxy.example.com"]) {
       expect(decodeCommand("jobs.submit", JSON.stringify({ url: "https://example.com", proxy: { server } })).ok, server).toBe(true);
     }
+    // Read as the worker reads it (one parser): a socks host by http's rules, an IDN in punycode, the port as written.
+    expect(parseProxyServer("socks5://bücher.de:1080")).toEqual({ ok: true, value: { scheme: "socks5", host: "xn--bcher-kva.de", port: 1080 } });
+    expect(parseProxyServer("socks5://%41:1080")).toEqual({ ok: true, value: { scheme: "socks5", host: "a", port: 1080 } });
+    expect(parseProxyServer("http://[::1]:80")).toEqual({ ok: true, value: { scheme: "http", host: "::1", port: 80 } });
+    expect(parseProxyServer("socks4://h")).toEqual({ ok: true, value: { scheme: "socks4", host: "h" } });
   });
 
   it("refuses an unpaired surrogate anywhere (three idempotency keys made one job id, two jobs lost) and a __proto__ key (its page answered 500), naming the field", () => {

@@ -36,29 +36,45 @@ export function validateCommand<N extends CommandName>(name: N, value: unknown):
   return { ok: true, value: value as Command<N> };
 }
 
+/** A proxy address read as the worker uses it: the host by http's rules (IDN to punycode), the port if given. */
+export type ProxyAddress = { scheme: string; host: string; port?: number };
+
 /**
- * What the schema's `scheme://host[:port]` pattern lets through and no worker can use, refused at submission
- * (commands only): a port out of range or 0 and a host that is no host name made every attempt fail as a
- * retryable "worker error: Invalid URL" until the job was dead; a login in the URL was kept in clear in the log,
- * the read models and the API, and not used (the worker takes `username`/`password`). An attack. The worker
- * checks a job already in the log with it too (`services/worker/src/job.ts`). Undefined (no proxy): null.
+ * Reads `scheme://host[:port]`, or says why no worker could use it. The authority is read by http's rules whatever
+ * the scheme: a socks URL's host is opaque to the URL parser, which takes anything (`socks5://%41:1080`) and leaves
+ * an IDN percent-encoded, so the worker looked up names that do not exist (a review). The submission check and the
+ * worker read it with this one function.
  */
-export function proxyServerError(server: string | undefined): string | null {
-  if (server === undefined) return null;
-  const bad = `${JSON.stringify(server.slice(0, 300))} is not a proxy address (scheme://host:port, e.g. http://10.0.0.5:3128)`;
-  // The authority is read by http's rules whatever the scheme: socks URLs have an opaque host, which takes anything.
-  const authority = /^[a-z0-9]+:\/\/(.*)$/i.exec(server)?.[1];
-  if (authority === undefined) return bad;
-  if (authority.includes("@")) return "no login in the proxy's address: give it as proxy.username and proxy.password (the password is sealed; one in the address would be kept in clear)";
+export function parseProxyServer(server: string): { ok: true; value: ProxyAddress } | { ok: false; error: string } {
+  const bad = { ok: false as const, error: `${JSON.stringify(server.slice(0, 300))} is not a proxy address (scheme://host:port, e.g. http://10.0.0.5:3128)` };
+  const m = /^([a-z0-9]+):\/\/(.*)$/i.exec(server);
+  if (!m) return bad;
+  const [, scheme, authority] = m as unknown as [string, string, string];
+  if (authority.includes("@")) return { ok: false, error: "no login in the proxy's address: give it as proxy.username and proxy.password (the password is sealed; one in the address would be kept in clear)" };
   let u: URL;
   try {
     u = new URL(`http://${authority}`);
   } catch {
     return bad;
   }
-  if (u.port === "0") return "the proxy's port must be from 1 to 65535";
-  if (u.pathname !== "/" || u.search || u.hash || /[/?#\\]/.test(authority)) return "the proxy's address is scheme://host:port, without a path, query or fragment";
-  return null;
+  if (u.port === "0") return { ok: false, error: "the proxy's port must be from 1 to 65535" };
+  if (u.pathname !== "/" || u.search || u.hash || /[/?#\\]/.test(authority)) return { ok: false, error: "the proxy's address is scheme://host:port, without a path, query or fragment" };
+  // http's rules drop an explicit :80; any other scheme's default differs, so the port is read from the authority.
+  const port = /:(\d+)$/.exec(authority)?.[1];
+  return { ok: true, value: { scheme: scheme.toLowerCase(), host: u.hostname.replace(/^\[|\]$/g, ""), ...(port !== undefined ? { port: Number(port) } : {}) } };
+}
+
+/**
+ * What the schema's `scheme://host[:port]` pattern lets through and no worker can use, refused at submission
+ * (commands only): a port out of range or 0 and a host that is no host name made every attempt fail as a
+ * retryable "worker error: Invalid URL" until the job was dead; a login in the URL was kept in clear in the log,
+ * the read models and the API, and not used (the worker takes `username`/`password`). An attack. A worker refuses
+ * such an assignment as invalid (it decodes worker.assign with this too). Undefined (no proxy): null.
+ */
+export function proxyServerError(server: string | undefined): string | null {
+  if (server === undefined) return null;
+  const r = parseProxyServer(server);
+  return r.ok ? null : r.error;
 }
 
 /** Control characters a header value may not hold (a tab it may: Chromium sends it). */

@@ -23,6 +23,9 @@ import { connectToProxy, learnChallenge, MAX_LOGIN_TRIES, proxyAuthorization, re
  * rest through the job's proxy with the job's credentials.
  */
 
+/** Marks the egress proxy's own answers to plain-http requests (a refusal or a failure), never a target's. */
+export const EGRESS_HEADER = "x-troupe-egress";
+
 export interface EgressProxyOptions {
   /** The job guard's verdict on a host (resolved once per job). */
   resolve(host: string): Promise<HostCheck>;
@@ -86,6 +89,12 @@ export async function startEgressProxy(o: EgressProxyOptions): Promise<EgressPro
   const admit = async (host: string, port: number, refuse: (status: number, text: string) => void): Promise<string[] | undefined> => {
     const v = await o.resolve(host);
     if (v.ok) return v.addresses;
+    // A name with no address is a failure to reach it, not a policy refusal (the job may try again).
+    if (v.unresolved) {
+      o.onFailed?.(`${host}:${port}`, v.reason);
+      refuse(502, v.reason);
+      return undefined;
+    }
     o.onRefused(`${host}:${port}`, v.reason);
     refuse(403, v.reason);
     return undefined;
@@ -94,6 +103,11 @@ export async function startEgressProxy(o: EgressProxyOptions): Promise<EgressPro
   const admitVia = async (check: (host: string) => Promise<TargetCheck>, host: string, port: number, refuse: (status: number, text: string) => void): Promise<boolean> => {
     const v = await check(host);
     if (v.ok) return true;
+    if ("unresolved" in v && v.unresolved) {
+      o.onFailed?.(`${host}:${port}`, v.reason);
+      refuse(502, v.reason);
+      return false;
+    }
     o.onRefused(`${host}:${port}`, v.reason);
     refuse(403, v.reason);
     return false;
@@ -146,12 +160,12 @@ export async function startEgressProxy(o: EgressProxyOptions): Promise<EgressPro
       return void res.end();
     }
     const refuse = (status: number, text: string) => {
-      // A refused target (403) or one not reached (502: the target or the job's proxy down, its login refused) is a
-      // network error to Chromium, as it is for tunnels (ERR_TUNNEL_CONNECTION_FAILED) and without this proxy: a page
-      // of ours loaded as the target's, and a plain-http job whose proxy was down or refused its login "completed"
-      // (an attack). The reason goes to onRefused / onFailed, which the job's steps and logs name.
-      if (status === 502 || status === 403) return void res.destroy();
-      if (!res.headersSent) res.writeHead(status, { "content-type": "text/plain" });
+      // Answered, and marked as this proxy's own (EGRESS_HEADER): the job's steps fail a document that is one (a page
+      // of ours loaded as the target's, and a plain-http job whose proxy was down or refused its login "completed":
+      // an attack). Not a closed connection: Chromium sends a request again when a connection it counts as reused
+      // (preconnected ones too) closes unanswered, and a form POST the target hung up on reached it twice (a review).
+      if (res.headersSent) return void res.destroy();
+      res.writeHead(status, { "content-type": "text/plain", [EGRESS_HEADER]: status === 403 ? "refused" : "failed" });
       res.end(`${text}\n`);
     };
     let u: URL;
@@ -220,6 +234,8 @@ export async function startEgressProxy(o: EgressProxyOptions): Promise<EgressPro
           }
           const back = { ...r.headers };
           for (const h of HOP) delete back[h];
+          // Only this proxy's own answers carry it: a target cannot make its page look like one.
+          delete back[EGRESS_HEADER];
           res.writeHead(r.statusCode ?? 502, r.statusMessage, back);
           r.pipe(res);
         });

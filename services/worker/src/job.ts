@@ -1,13 +1,14 @@
-import type { Command, EventData, LogEntry, Step } from "@troupe/events";
+import { parseProxyServer, type Command, type EventData, type LogEntry, type Step } from "@troupe/events";
 import { bypassMatcher, type Logger } from "@troupe/events/node";
 import type { Page } from "puppeteer-core";
 import { BrowserGone, type BrowserPool, type ContextLease } from "./browser-pool.ts";
 import { applyFingerprint } from "./fingerprint.ts";
 import { proxyChallengesOnly } from "./proxy-auth.ts";
+import { EgressNotes } from "./egress-notes.ts";
 import { pageTitle } from "./steps.ts";
 import { executeScenario, ref, ScenarioFailure, type ScenarioProgress, type ScenarioResult } from "./scenario-run.ts";
 import { fitCompleted, fitFailed, jsonBytes, MAX_SCREENSHOTS, type FailedData } from "./event-fit.ts";
-import { startEgressProxy, type EgressProxy, type EgressProxyOptions } from "./egress-proxy.ts";
+import { EGRESS_HEADER, startEgressProxy, type EgressProxy, type EgressProxyOptions } from "./egress-proxy.ts";
 import { createTargetGuard, type TargetGuard, type TargetPolicy } from "./ssrf.ts";
 import { upstreamFromSpec } from "./upstream-proxy.ts";
 
@@ -112,9 +113,11 @@ async function acquireContext(pool: BrowserPool, proxy: Command<"worker.assign">
     } catch (e) {
       throw new ProxyRefused(`the job's proxy: ${(e as Error).message}`, "invalid");
     }
-    // The schema holds scheme://host:port. A proxy on a private address would be a way into the worker's network.
-    const host = new URL(proxy.server).hostname;
-    const v = await guard.host(host);
+    // The assignment was checked (parseProxyServer); read the host as that check did. A proxy on a private address
+    // would be a way into the worker's network.
+    const address = parseProxyServer(proxy.server);
+    if (!address.ok) throw new ProxyRefused(`the job's proxy: ${address.error}`, "invalid");
+    const v = await guard.host(address.value.host);
     if (!v.ok) {
       throw !v.unresolved
         ? new ProxyRefused(`the job's proxy ${proxy.server} is refused: ${v.reason}`)
@@ -178,17 +181,14 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
 
   const work = async () => {
     const guard = createTargetGuard(deps.policy);
-    let lastBlocked: string | undefined;
-    let lastFailed: { target: string; why: string } | undefined;
-    let lastRefused: { target: string; why: string } | undefined;
+    const egress = new EgressNotes();
     lease = await acquireContext(deps.pool, spec.proxy, deps.proxyPassword, guard, {
       onRefused: (target, why) => {
-        lastBlocked = why;
-        lastRefused = { target, why };
+        egress.note("refused", target, why);
         addLog("warn", `blocked connection to ${target}: ${why}`, "worker");
       },
       onFailed: (target, why) => {
-        lastFailed = { target, why };
+        egress.note("failed", target, why);
         addLog("warn", `connection to ${target} failed: ${why}`, "worker");
       },
     });
@@ -209,6 +209,13 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
       if (t === "error" || t === "warn") addLog(t === "warn" ? "warn" : "error", m.text(), "console");
     });
     page.on("pageerror", (e) => addLog("error", e instanceof Error ? e.message : String(e), "page"));
+    // Which document failed (after redirects): its target's note at the egress proxy says why.
+    page.on("requestfailed", (req) => {
+      if (req.isNavigationRequest()) egress.navigationFailed(req.url());
+    });
+    page.on("response", (r) => {
+      if (r.request().isNavigationRequest() && r.frame() === page.mainFrame()) egress.documentArrived(r.url(), r.headers()[EGRESS_HEADER] !== undefined);
+    });
     // A dialog blocks the page until answered, and nothing in a scenario answers it: an alert() hung the job until its timeout.
     // beforeunload is accepted (the navigation the scenario asked for goes on); alert, confirm and prompt are dismissed.
     page.on("dialog", (d) => {
@@ -224,10 +231,8 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
       signal: controller.signal,
       guard,
       allowScriptSteps: deps.allowScriptSteps,
-      lastBlocked: () => lastBlocked,
+      egress,
       ...(fingerprint ? { setViewport: fingerprint.setViewport } : {}),
-      lastFailed: () => lastFailed,
-      lastRefused: () => lastRefused,
       log: (level, message) => addLog(level, message, "worker"),
       saveScreenshot: async (bytes, index, label) => {
         const name = `${cmd.jobId}/${cmd.attempt}/${String(index).padStart(3, "0")}-${label ?? "page"}.png`;

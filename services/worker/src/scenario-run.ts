@@ -1,3 +1,4 @@
+import type { EgressNote } from "./egress-notes.ts";
 import type { Step, StepRef, StepTiming } from "@troupe/events";
 import { runStep, StepError, type StepEnv } from "./steps.ts";
 
@@ -64,10 +65,9 @@ export function stepTimeoutMs(step: Step, defaultMs: number): number {
 }
 
 /** The page ended on Chromium's error page: refused by the guard (ssrf) or a failed load (navigation, retryable). */
-export function errorPageFailure(blocked: string | undefined): StepError {
-  return blocked
-    ? new StepError(`the page went to a refused target: ${blocked}`, "ssrf", false)
-    : new StepError("the page went to an address that did not load (it shows Chromium's error page)", "navigation", true);
+export function errorPageFailure(why: EgressNote | undefined): StepError {
+  if (why?.kind === "refused") return new StepError(`the page went to a refused target: ${why.why}`, "ssrf", false);
+  return new StepError(`the page went to an address that did not load (it shows Chromium's error page)${why ? `: ${why.target}: ${why.why}` : ""}`, "navigation", true);
 }
 
 /** Runs the steps in order; an optional step's failure is logged and the scenario goes on. */
@@ -78,6 +78,7 @@ export async function executeScenario(steps: readonly Step[], env: StepEnv, o: S
   for (let i = 0; i < total; i++) {
     const step = steps[i] as Step;
     const current = ref(step, i);
+    const mark = env.egress?.seq ?? 0;
     let started = Date.now();
     const tick = setInterval(() => o.onProgress({ progress: (i / total) * 100, currentStep: current, stepsDone: i, stepsTotal: total }), every);
     let stop = false;
@@ -95,7 +96,8 @@ export async function executeScenario(steps: readonly Step[], env: StepEnv, o: S
       // The page went on its own (a script, a meta refresh) to where it could not load: what the next steps read is
       // Chromium's error page, and a job "completed" with its text would mislead. The step that left it there fails.
       const landed = env.page.isClosed() ? "" : env.page.url();
-      if (landed.startsWith("chrome-error://")) throw errorPageFailure(env.lastBlocked());
+      // Explained only by what the egress proxy said during this step about the document that failed.
+      if (landed.startsWith("chrome-error://") || env.egress?.onFailurePage) throw errorPageFailure(env.egress?.explain(mark));
       if (out.data) Object.assign(result.data, out.data);
       result.dataExtracted += out.extracted ?? 0;
       if (out.screenshot) result.screenshots.push(out.screenshot);

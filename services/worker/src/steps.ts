@@ -1,4 +1,6 @@
 import type { Step, StepOf } from "@troupe/events";
+import type { EgressNotes } from "./egress-notes.ts";
+import { EGRESS_HEADER } from "./egress-proxy.ts";
 import { Locator, type Frame, type KeyInput, type MouseButton, type Page, type Viewport } from "puppeteer-core";
 import { selectorAlternatives } from "./selectors.ts";
 import type { TargetGuard } from "./ssrf.ts";
@@ -18,12 +20,8 @@ export interface StepEnv {
   allowScriptSteps: boolean;
   /** Stores a screenshot, returns its object name. */
   saveScreenshot(bytes: Uint8Array, index: number, label?: string): Promise<string>;
-  /** The guard's reason for the last connection it refused (names why the page ended on Chromium's error page). */
-  lastBlocked(): string | undefined;
-  /** The egress proxy's last failure to reach a target (a new object each time): names why a navigation failed. */
-  lastFailed?(): { target: string; why: string } | undefined;
-  /** The egress proxy's last refusal of a target (a new object each time): a navigation it refused is `ssrf`. */
-  lastRefused?(): { target: string; why: string } | undefined;
+  /** What the job's egress proxy refused or could not reach: why a navigation failed (none with the guard off). */
+  egress?: EgressNotes;
   /** The Recorder's setViewport when the job's fingerprint has to keep its screen (fingerprint.ts); else page.setViewport. */
   setViewport?(vp: Viewport): Promise<void>;
   /** A note for the job's logs. */
@@ -266,24 +264,31 @@ export async function runStep(step: Step, index: number, env: StepEnv, timeout: 
       return {};
     case "navigate": {
       const verdict = await env.guard.check(step.url);
-      if (!verdict.ok) throw new StepError(`target refused: ${verdict.reason}`, "ssrf", false);
+      if (!verdict.ok) {
+        // A name with no address is a failed navigation (a DNS hiccup passes), not a policy refusal.
+        throw "unresolved" in verdict && verdict.unresolved
+          ? new StepError(`navigation to ${step.url} failed: ${verdict.reason}`, "navigation", true)
+          : new StepError(`target refused: ${verdict.reason}`, "ssrf", false);
+      }
       const frame = frameOf(page, step);
       const started = Date.now();
       let response;
-      const failedBefore = env.lastFailed?.();
-      const refusedBefore = env.lastRefused?.();
+      const mark = env.egress?.seq ?? 0;
       try {
         response = await frame.goto(step.url, { timeout, waitUntil: "load" });
       } catch (e) {
-        const message = (e as Error).message;
-        // The egress proxy refused a target on the way (a redirect to a private address) or could not reach it or the
-        // job's proxy: its reason, not Chromium's bare net::ERR_….
-        const egressClosed = /net::ERR_(EMPTY_RESPONSE|TUNNEL_CONNECTION_FAILED)/.test(message);
-        const refused = env.lastRefused?.();
-        if (egressClosed && refused && refused !== refusedBefore) throw new StepError(`target refused: ${refused.why}`, "ssrf", false);
-        const failed = env.lastFailed?.();
-        if (egressClosed && failed && failed !== failedBefore) throw new StepError(`navigation to ${step.url} failed: ${failed.target}: ${failed.why}`, "navigation", true);
+        // The egress proxy refused the document's target (a redirect to a private address) or could not reach it or
+        // the job's proxy: its reason, not Chromium's bare net::ERR_…. Only a note about that target counts.
+        const why = /net::ERR_/.test((e as Error).message) ? env.egress?.explain(mark, step.url) : undefined;
+        if (why?.kind === "refused") throw new StepError(`target refused: ${why.why}`, "ssrf", false);
+        if (why?.kind === "failed") throw new StepError(`navigation to ${step.url} failed: ${why.target}: ${why.why}`, "navigation", true);
         throw e;
+      }
+      // A plain-http document the egress proxy answered itself (EGRESS_HEADER): refused or not reached.
+      if (response?.headers()[EGRESS_HEADER] !== undefined) {
+        const why = env.egress?.explain(mark, response.url());
+        if (why?.kind === "refused" || response.headers()[EGRESS_HEADER] === "refused") throw new StepError(`target refused: ${why?.why ?? (await response.text().catch(() => "")).trim()}`, "ssrf", false);
+        throw new StepError(`navigation to ${step.url} failed: ${why ? `${why.target}: ${why.why}` : (await response.text().catch(() => "")).trim()}`, "navigation", true);
       }
       const headersAt = response?.timing()?.receiveHeadersEnd;
       return { responseTime: headersAt !== undefined && headersAt >= 0 ? Math.round(headersAt) : Date.now() - started };

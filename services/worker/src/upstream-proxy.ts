@@ -1,6 +1,7 @@
 import { isIP } from "node:net";
 import type { Duplex } from "node:stream";
 import { connect as tlsConnect, type ConnectionOptions } from "node:tls";
+import { parseProxyServer } from "@troupe/events";
 import { dial } from "./dial.ts";
 import { digestAuthorization, parseDigestChallenge, type DigestChallenge } from "./proxy-digest.ts";
 
@@ -43,12 +44,14 @@ export const proxyName = (up: UpstreamProxy) => `${up.scheme}://${isIP(up.host) 
 
 /** The spec's `scheme://host:port` with the checked addresses and the job's credentials. */
 export function upstreamFromSpec(server: string, addresses: readonly string[], username?: string, password?: string, tls?: ConnectionOptions): UpstreamProxy {
-  const u = new URL(server);
-  const scheme = u.protocol.slice(0, -1);
+  // Read as the submission check reads it: a socks URL's host by http's rules too (an IDN was left percent-encoded).
+  const a = parseProxyServer(server);
+  if (!a.ok) throw new Error(a.error);
+  const { scheme } = a.value;
   if (scheme !== "http" && scheme !== "https" && scheme !== "socks4" && scheme !== "socks5") throw new Error(`proxy scheme ${scheme} is not supported`);
   const defaultPort = { http: 80, https: 443, socks4: 1080, socks5: 1080 }[scheme];
   return {
-    scheme, host: u.hostname.replace(/^\[|\]$/g, ""), port: Number(u.port || defaultPort), addresses,
+    scheme, host: a.value.host, port: a.value.port ?? defaultPort, addresses,
     ...(username !== undefined ? { username, password: password ?? "" } : {}),
     ...(tls ? { tls } : {}),
   };

@@ -105,14 +105,14 @@ async function jobProxy(via?: { server: string; username?: string; password?: st
 const basic = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString("base64")}`;
 
 /** A plain request through the egress proxy from Node, logged in unless told otherwise (`null`: no login): its status and body. */
-async function through(proxy: EgressProxy, url: string, auth: string | null = basic(proxy.credentials.username, proxy.credentials.password)): Promise<{ status: number; body: string }> {
+async function through(proxy: EgressProxy, url: string, auth: string | null = basic(proxy.credentials.username, proxy.credentials.password)): Promise<{ status: number; body: string; egress?: string }> {
   const { request } = await import("node:http");
   const via = new URL(proxy.url);
   return new Promise((resolve, reject) => {
     const q = request({ host: via.hostname, port: via.port, path: url, headers: auth === null ? {} : { "proxy-authorization": auth } }, (res) => {
       let body = "";
       res.on("data", (c: Buffer) => (body += c.toString()));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body, ...(typeof res.headers["x-troupe-egress"] === "string" ? { egress: res.headers["x-troupe-egress"] } : {}) }));
     });
     q.on("error", reject);
     q.end();
@@ -184,12 +184,12 @@ describe("the job's egress proxy (real Chromium)", () => {
     }
   });
 
-  it("refuses a page on a private address as a failed connection (a 403 page of its own loaded as the target's), and the target never sees it", async () => {
+  it("refuses a page on a private address with a 403 of its own, and the target never sees it", async () => {
     const { proxy, refused } = await jobProxy();
     try {
       const before = seen.secret.requests.length;
       const r = await visit(proxy, `http://127.0.0.1:${port}/direct`);
-      expect(r).toMatchObject({ error: expect.stringMatching(/^net::ERR_EMPTY_RESPONSE/) });
+      expect(r).toMatchObject({ status: 403 });
       expect(seen.secret.requests.length).toBe(before);
       // The page, and perhaps its favicon.
       expect(refused.length).toBeGreaterThan(0);
@@ -278,7 +278,8 @@ describe("a job's own proxy, taken from the egress proxy (real Chromium)", () =>
       const statuses = await Promise.all([1, 2, 3, 4].map((i) => through(proxy, `http://127.0.0.2:${port}/parallel-${i}`)));
       expect(statuses.map((r) => r.status)).toEqual([200, 200, 200, 200]);
       // The line break travels percent-encoded (username*), so the proxy sees a wrong name, not a header of its own.
-      await expect(through(broken, `http://127.0.0.2:${port}/broken-name`)).rejects.toThrow(/socket hang up/);
+      const r = await through(broken, `http://127.0.0.2:${port}/broken-name`);
+      expect(r).toMatchObject({ status: 502, egress: "failed", body: expect.stringMatching(/asked for credentials \(407\) and refused the job's/) });
       expect(failed).toEqual([expect.stringMatching(/asked for credentials \(407\) and refused the job's/)]);
       expect(seen.public.requests).not.toContain("/broken-name");
     } finally {
@@ -288,11 +289,13 @@ describe("a job's own proxy, taken from the egress proxy (real Chromium)", () =>
     }
   });
 
-  it("turns the job's proxy refusing the job's login into a closed connection, with the reason for the job's log (passed on, Chromium would take the 407 for its own proxy's; a 502 page of ours was taken for the target's)", async () => {
+  it("turns the job's proxy refusing the job's login into a 502 of its own that says so, marked as its own (passed on, Chromium would take the 407 for its own proxy's)", async () => {
     const http = await startHttpProxy({ user: "troupe", password: "s3cret" });
     const { proxy, asked, failed } = await jobProxy({ server: http.url, username: "troupe", password: "wrong", bypass: ["<-loopback>"] });
     try {
-      await expect(through(proxy, `http://127.0.0.2:${port}/refused-login`)).rejects.toThrow(/socket hang up/);
+      const r = await through(proxy, `http://127.0.0.2:${port}/refused-login`);
+      expect(r).toMatchObject({ status: 502, egress: "failed" });
+      expect(r.body).toMatch(new RegExp(`the job's proxy http://127\\.0\\.0\\.1:${http.port} asked for credentials \\(407\\) and refused the job's`));
       expect(failed).toEqual([expect.stringMatching(new RegExp(`^127\\.0\\.0\\.2:${port}: the job's proxy http://127\\.0\\.0\\.1:${http.port} asked for credentials \\(407\\) and refused the job's`))]);
       expect(http.refused).toBe(1);
       expect(asked()).toBe(0);
@@ -319,7 +322,7 @@ describe("a job's own proxy, taken from the egress proxy (real Chromium)", () =>
       expect(http.refused).toBe(0);
       // A private target is refused by the guard before anything goes to the proxy.
       const secret = await visit(proxy, `http://127.0.0.1:${port}/through-proxy`);
-      expect(secret).toMatchObject({ error: expect.stringMatching(/^net::ERR_EMPTY_RESPONSE/) });
+      expect(secret).toMatchObject({ status: 403 });
       expect(http.carried.filter((u) => u.includes("through-proxy"))).toEqual([]);
       expect(seen.secret.requests.length).toBe(before);
       expect(refused[0]).toMatch(new RegExp(`^127\\.0\\.0\\.1:${port}: 127\\.0\\.0\\.1 is a loopback`));

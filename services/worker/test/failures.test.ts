@@ -274,6 +274,33 @@ describe("a target or a job's proxy the egress proxy cannot reach (plain http)",
     });
   });
 
+  it("sends a request a target hung up on once: the navigation fails, and the target never sees it twice (a closed reused connection made Chromium send it again, form POSTs too)", async () => {
+    const before = pages.urls.length;
+    const id = await assign(listed, { maxAttempts: 1, scenario: { steps: [
+      // A page first, so that a connection to the egress proxy could be reused.
+      { type: "navigate", url: `http://localhost:${pages.port}/form` },
+      { type: "navigate", url: `http://localhost:${pages.port}/drop` },
+    ] } }, "drop");
+    expect((await failed(id)).data.error).toMatchObject({ code: "navigation", retryable: true, step: { index: 1, type: "navigate" } });
+    expect(pages.urls.slice(before).filter((u) => u === "/drop")).toEqual(["/drop"]);
+  });
+
+  it("is a failed navigation, not a refused one, while the page keeps asking for a private address (any refusal during the navigation made it a final ssrf; a review)", async () => {
+    const down = await closedPort();
+    const page = `http://localhost:${pages.port}/poll-private?down=${down}`;
+    const nav = await assign(listed, { maxAttempts: 1, scenario: { steps: [
+      { type: "navigate", url: page }, { type: "wait", ms: 300 },
+      { type: "navigate", url: `http://localhost:${down}/gone` },
+    ] } }, "poll-nav");
+    expect((await failed(nav)).data.error).toMatchObject({ code: "navigation", retryable: true, step: { index: 2, type: "navigate" }, message: expect.stringMatching(new RegExp(`failed: localhost:${down}: .*ECONNREFUSED`)) });
+    // A click there: the page shows the egress proxy's failure page, which fails the job as a navigation too.
+    const click = await assign(listed, { maxAttempts: 1, scenario: { steps: [
+      { type: "navigate", url: page }, { type: "wait", ms: 300 },
+      { type: "click", selectors: [["#down"]] }, { type: "wait", ms: 1000 },
+    ] } }, "poll-click");
+    expect((await failed(click)).data.error).toMatchObject({ code: "navigation", retryable: true });
+  });
+
   it("fails the navigation when the job's proxy is down, and nothing goes direct", async () => {
     const port = await closedPort();
     const before = pages.urls.length;

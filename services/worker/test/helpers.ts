@@ -132,6 +132,18 @@ export async function startPages(): Promise<TestPages> {
       res.end(`<!doctype html><title>socket</title><p id="s">pending</p><script>const s = document.getElementById("s"); const w = new WebSocket("ws://127.0.0.1:${port}/secret-socket"); w.onopen = () => { s.textContent = "open"; s.className = "done"; }; w.onerror = () => { s.textContent = "error"; s.className = "done"; };</script>`);
       return;
     }
+    if (path === "/poll-private") {
+      // Keeps asking a private address (refused on a guarded worker) and links to the port given, where nothing listens.
+      const down = new URL(req.url ?? "/", "http://x").searchParams.get("down");
+      res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+      res.end(`<!doctype html><title>poll</title><a id="down" href="http://localhost:${down}/gone">gone</a><script>setInterval(() => fetch("http://127.0.0.1:${port}/private").catch(() => {}), 30);</script>`);
+      return;
+    }
+    if (path === "/drop") {
+      // Reads the request, then hangs up without answering (a target that fails mid-request).
+      setTimeout(() => req.socket.destroy(), 300);
+      return;
+    }
     if (path === "/needs-auth") {
       // HTTP auth of the site's own: whoever answers the challenge is recorded (the egress proxy's login must not be).
       if (req.headers.authorization) urls.push(`authorization ${path} ${req.headers.authorization}`);
