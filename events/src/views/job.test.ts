@@ -137,6 +137,21 @@ describe("evolveJob", () => {
     expect(next.job.history[0]).toMatchObject({ attempt: 1, outcome: "failed", error: failed });
   });
 
+  it("gives a job cancelled while it ran the duration of that attempt (it said \"–\" after 11 s)", () => {
+    const { job, rejected } = fold([
+      ev("job.submitted", { jobId: "j", spec }),
+      ev("job.assigned", { jobId: "j", workerId: "w1", attempt: 1, epoch: 1 }),
+      ev("job.started", { jobId: "j", workerId: "w1", attempt: 1 }),
+      ev("job.progress", { jobId: "j", workerId: "w1", attempt: 1, progress: 50 }),
+      ev("job.cancelled", { jobId: "j", workerId: "w1", attempt: 1, reason: "enough", epoch: 1 }),
+    ]);
+    expect(rejected).toEqual([]);
+    // One second per event here: started at +3 s, cancelled at +5 s.
+    expect(job).toMatchObject({ status: "cancelled", duration: 2000 });
+    const queued = fold([ev("job.submitted", { jobId: "q", spec }), ev("job.cancelled", { jobId: "q", epoch: 1 })]);
+    expect(queued.job?.duration).toBeUndefined();
+  });
+
   it("refuses to requeue a non-retryable failure, allows a retryable one", () => {
     const base = [
       ev("job.submitted", { jobId: "j", spec }),

@@ -113,6 +113,13 @@ function copyAttempt(a: AttemptRecord): AttemptRecord {
   };
 }
 
+/** How long the job's current attempt has run at `t`: from its start, else its assignment. */
+function attemptRunMs(job: JobView, t: string): number | undefined {
+  const a = job.history.at(-1);
+  const from = a?.startedAt ?? a?.assignedAt;
+  return from === undefined ? undefined : Math.max(0, Date.parse(t) - Date.parse(from));
+}
+
 function closeAttempt(job: JobView, finishedAt: string, outcome: NonNullable<AttemptRecord["outcome"]>, error?: JobError, requeueReason?: string): AttemptRecord[] {
   const h = job.history.slice();
   const i = h.findIndex((a) => a.attempt === job.attempt && a.workerId === job.workerId && !a.outcome);
@@ -276,6 +283,8 @@ export function evolveJob(job: JobView | undefined, event: JobEvent): JobEvolveR
       const n = copyJob(job);
       n.status = "cancelled";
       n.finishedAt = t;
+      // How long the attempt it stopped ran ("Duration –" beside a job cancelled after 11 s, an audit).
+      if (job.status === "assigned" || job.status === "running") n.duration = attemptRunMs(job, t);
       n.endReason = event.data.reason ?? "cancelled";
       n.epoch = epoch;
       n.updatedAt = t;
@@ -288,6 +297,7 @@ export function evolveJob(job: JobView | undefined, event: JobEvent): JobEvolveR
       const n = copyJob(job);
       n.status = "dead";
       n.finishedAt = t;
+      if (job.status === "assigned" || job.status === "running") n.duration = attemptRunMs(job, t);
       n.endReason = event.data.reason;
       if (event.data.lastError) n.error = event.data.lastError;
       n.epoch = epoch;
