@@ -67,7 +67,7 @@ export const bench: Bench = async ({ quick, log, size }) => {
   const rounds = quick ? QUICK_ROUNDS : ROUNDS;
   const levels = [1, 4];
   const guarded = process.env.TROUPE_BENCH_GUARDED === "1";
-  if (guarded) log("TROUPE_BENCH_GUARDED=1: the worker runs with the SSRF guard on (request interception and the egress proxy)");
+  if (guarded) log("TROUPE_BENCH_GUARDED=1: the worker runs with the SSRF guard on (the job's egress proxy checks every target)");
   const server = createServer((_req, res) => { res.writeHead(200, { "content-type": "text/html" }); res.end(PAGE); });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/`;
