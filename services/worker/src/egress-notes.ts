@@ -36,6 +36,8 @@ export function normalTarget(target: string): string {
 const normalHost = (h: string) => h.replace(/^\[|\]$/g, "").toLowerCase();
 
 export class EgressNotes {
+  /** The job's egress proxy's marker (EgressProxy.marker); none without one. */
+  marker: string | undefined;
   private notes: EgressNote[] = [];
   private navigations: { seq: number; url: string }[] = [];
   private n = 0;
@@ -52,7 +54,19 @@ export class EgressNotes {
     if (this.notes.length > KEPT) this.notes.shift();
   }
 
-  /** The page's own document arrived: `egressOwn` when it is the egress proxy's answer (EGRESS_HEADER). */
+  /**
+   * Whether a response is the egress proxy's own answer: its EGRESS_HEADER value names this job's marker, it came
+   * over plain http (inside a tunnel the proxy answers nothing) and not from a service worker (which can send any
+   * header). What it answered, else undefined.
+   */
+  ownAnswer(header: string | undefined, url: string, fromServiceWorker: boolean): "refused" | "failed" | undefined {
+    if (header === undefined || this.marker === undefined || fromServiceWorker || !url.startsWith("http:")) return undefined;
+    if (header === `refused ${this.marker}`) return "refused";
+    if (header === `failed ${this.marker}`) return "failed";
+    return undefined;
+  }
+
+  /** The page's own document arrived: `egressOwn` when it is the egress proxy's answer (ownAnswer). */
   documentArrived(url: string, egressOwn: boolean): void {
     this.onFailurePage = egressOwn;
     if (egressOwn) this.navigationFailed(url);

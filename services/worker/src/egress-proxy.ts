@@ -49,6 +49,8 @@ export interface EgressProxy {
   url: string;
   /** Random per proxy: only the job's browser (page.authenticate) may use it, no other process on the machine. */
   credentials: { username: string; password: string };
+  /** Random per proxy: the EGRESS_HEADER value of its own answers is "refused <marker>" or "failed <marker>". */
+  marker: string;
   /** Tunnels and requests it forwarded to targets. */
   readonly forwarded: number;
   close(): Promise<void>;
@@ -72,6 +74,9 @@ export async function startEgressProxy(o: EgressProxyOptions): Promise<EgressPro
   const agent = new Agent({ keepAlive: true });
   let forwarded = 0;
   const credentials = { username: "troupe-job", password: randomBytes(18).toString("base64url") };
+  // Its own answers carry this, which no target knows: a target's service worker or https page sent the header with
+  // a plain "refused" and made a good page a final ssrf (a review).
+  const marker = randomBytes(12).toString("base64url");
   const expected = Buffer.from(`Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString("base64")}`);
   const authorized = (req: IncomingMessage) => {
     const got = Buffer.from(req.headers["proxy-authorization"] ?? "");
@@ -165,7 +170,7 @@ export async function startEgressProxy(o: EgressProxyOptions): Promise<EgressPro
       // an attack). Not a closed connection: Chromium sends a request again when a connection it counts as reused
       // (preconnected ones too) closes unanswered, and a form POST the target hung up on reached it twice (a review).
       if (res.headersSent) return void res.destroy();
-      res.writeHead(status, { "content-type": "text/plain", [EGRESS_HEADER]: status === 403 ? "refused" : "failed" });
+      res.writeHead(status, { "content-type": "text/plain", [EGRESS_HEADER]: `${status === 403 ? "refused" : "failed"} ${marker}` });
       res.end(`${text}\n`);
     };
     let u: URL;
@@ -269,6 +274,7 @@ export async function startEgressProxy(o: EgressProxyOptions): Promise<EgressPro
   return {
     url: `http://127.0.0.1:${addr.port}`,
     credentials,
+    marker,
     get forwarded() {
       return forwarded;
     },

@@ -92,7 +92,7 @@ export function jobSteps(spec: Command<"worker.assign">["spec"]): Step[] {
 }
 
 /** A job's context lease, with the credentials its egress proxy wants from the job's pages. */
-type JobContext = ContextLease & { proxyCredentials?: EgressProxy["credentials"] };
+type JobContext = ContextLease & { proxyCredentials?: EgressProxy["credentials"]; egressMarker?: string };
 
 /**
  * The job's browser context. With the SSRF guard on, or a proxy of the job's
@@ -138,7 +138,7 @@ async function acquireContext(pool: BrowserPool, proxy: Command<"worker.assign">
     throw e;
   }
   let releasing: Promise<void> | undefined;
-  return { ...lease, proxyCredentials: egress.credentials, release: () => (releasing ??= lease.release().finally(() => egress.close())) };
+  return { ...lease, proxyCredentials: egress.credentials, egressMarker: egress.marker, release: () => (releasing ??= lease.release().finally(() => egress.close())) };
 }
 
 /**
@@ -210,11 +210,14 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
     });
     page.on("pageerror", (e) => addLog("error", e instanceof Error ? e.message : String(e), "page"));
     // Which document failed (after redirects): its target's note at the egress proxy says why.
+    egress.marker = lease.egressMarker;
+    // The page's document only: a frame's, or one a new navigation aborted (net::ERR_ABORTED), explained a refused
+    // main document by a target nobody refused (a review).
     page.on("requestfailed", (req) => {
-      if (req.isNavigationRequest()) egress.navigationFailed(req.url());
+      if (req.isNavigationRequest() && req.frame() === page.mainFrame() && req.failure()?.errorText !== "net::ERR_ABORTED") egress.navigationFailed(req.url());
     });
     page.on("response", (r) => {
-      if (r.request().isNavigationRequest() && r.frame() === page.mainFrame()) egress.documentArrived(r.url(), r.headers()[EGRESS_HEADER] !== undefined);
+      if (r.request().isNavigationRequest() && r.frame() === page.mainFrame()) egress.documentArrived(r.url(), egress.ownAnswer(r.headers()[EGRESS_HEADER], r.url(), r.fromServiceWorker()) !== undefined);
     });
     // A dialog blocks the page until answered, and nothing in a scenario answers it: an alert() hung the job until its timeout.
     // beforeunload is accepted (the navigation the scenario asked for goes on); alert, confirm and prompt are dismissed.

@@ -284,11 +284,13 @@ export async function runStep(step: Step, index: number, env: StepEnv, timeout: 
         if (why?.kind === "failed") throw new StepError(`navigation to ${step.url} failed: ${why.target}: ${why.why}`, "navigation", true);
         throw e;
       }
-      // A plain-http document the egress proxy answered itself (EGRESS_HEADER): refused or not reached.
-      if (response?.headers()[EGRESS_HEADER] !== undefined) {
+      // A plain-http document the egress proxy answered itself (its marker in EGRESS_HEADER): refused or not reached.
+      const own = response ? env.egress?.ownAnswer(response.headers()[EGRESS_HEADER], response.url(), response.fromServiceWorker()) : undefined;
+      if (response && own) {
         const why = env.egress?.explain(mark, response.url());
-        if (why?.kind === "refused" || response.headers()[EGRESS_HEADER] === "refused") throw new StepError(`target refused: ${why?.why ?? (await response.text().catch(() => "")).trim()}`, "ssrf", false);
-        throw new StepError(`navigation to ${step.url} failed: ${why ? `${why.target}: ${why.why}` : (await response.text().catch(() => "")).trim()}`, "navigation", true);
+        const text = why ? `${why.target}: ${why.why}` : (await response.text().catch(() => "")).trim().slice(0, 500);
+        if (own === "refused") throw new StepError(`target refused: ${why?.why ?? text}`, "ssrf", false);
+        throw new StepError(`navigation to ${step.url} failed: ${text}`, "navigation", true);
       }
       const headersAt = response?.timing()?.receiveHeadersEnd;
       return { responseTime: headersAt !== undefined && headersAt >= 0 ? Math.round(headersAt) : Date.now() - started };

@@ -279,7 +279,7 @@ describe("a job's own proxy, taken from the egress proxy (real Chromium)", () =>
       expect(statuses.map((r) => r.status)).toEqual([200, 200, 200, 200]);
       // The line break travels percent-encoded (username*), so the proxy sees a wrong name, not a header of its own.
       const r = await through(broken, `http://127.0.0.2:${port}/broken-name`);
-      expect(r).toMatchObject({ status: 502, egress: "failed", body: expect.stringMatching(/asked for credentials \(407\) and refused the job's/) });
+      expect(r).toMatchObject({ status: 502, egress: `failed ${broken.marker}`, body: expect.stringMatching(/asked for credentials \(407\) and refused the job's/) });
       expect(failed).toEqual([expect.stringMatching(/asked for credentials \(407\) and refused the job's/)]);
       expect(seen.public.requests).not.toContain("/broken-name");
     } finally {
@@ -294,7 +294,7 @@ describe("a job's own proxy, taken from the egress proxy (real Chromium)", () =>
     const { proxy, asked, failed } = await jobProxy({ server: http.url, username: "troupe", password: "wrong", bypass: ["<-loopback>"] });
     try {
       const r = await through(proxy, `http://127.0.0.2:${port}/refused-login`);
-      expect(r).toMatchObject({ status: 502, egress: "failed" });
+      expect(r).toMatchObject({ status: 502, egress: `failed ${proxy.marker}` });
       expect(r.body).toMatch(new RegExp(`the job's proxy http://127\\.0\\.0\\.1:${http.port} asked for credentials \\(407\\) and refused the job's`));
       expect(failed).toEqual([expect.stringMatching(new RegExp(`^127\\.0\\.0\\.2:${port}: the job's proxy http://127\\.0\\.0\\.1:${http.port} asked for credentials \\(407\\) and refused the job's`))]);
       expect(http.refused).toBe(1);

@@ -301,6 +301,26 @@ describe("a target or a job's proxy the egress proxy cannot reach (plain http)",
     expect((await failed(click)).data.error).toMatchObject({ code: "navigation", retryable: true });
   });
 
+  it("is not fooled by a target's service worker sending the egress proxy's header: the page it served is the page (it was a final ssrf; a review)", async () => {
+    const id = await assign(listed, { maxAttempts: 1, scenario: { steps: [
+      { type: "navigate", url: `http://localhost:${pages.port}/sw-forge` },
+      { type: "waitForElement", selectors: [["#s.done"]], timeout: 5000 },
+      { type: "navigate", url: `http://localhost:${pages.port}/forged` },
+      { type: "extract", fields: { ok: { selector: "#ok" } } },
+    ] } }, "sw-forge");
+    const f = await events.final(id);
+    if (f.type !== "job.completed") throw new Error(f.data.error.message);
+    expect(f.data.result.data).toEqual({ ok: "a fine page" });
+  });
+
+  it("is a refused navigation when the page goes to a private address while a frame of it is still loading (the aborted frame explained it: a retryable navigation; a review)", async () => {
+    const id = await assign(listed, { maxAttempts: 1, scenario: { steps: [
+      { type: "navigate", url: `http://localhost:${pages.port}/frame-then-private` },
+      { type: "click", selectors: [["#b"]] }, { type: "wait", ms: 1500 },
+    ] } }, "frame-private");
+    expect((await failed(id)).data.error).toMatchObject({ code: "ssrf", retryable: false, message: expect.stringMatching(/refused target: 127\.0\.0\.1 is a loopback/) });
+  });
+
   it("fails the navigation when the job's proxy is down, and nothing goes direct", async () => {
     const port = await closedPort();
     const before = pages.urls.length;

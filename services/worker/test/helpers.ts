@@ -139,6 +139,24 @@ export async function startPages(): Promise<TestPages> {
       res.end(`<!doctype html><title>poll</title><a id="down" href="http://localhost:${down}/gone">gone</a><script>setInterval(() => fetch("http://127.0.0.1:${port}/private").catch(() => {}), 30);</script>`);
       return;
     }
+    if (path === "/sw-forge.js") {
+      // A service worker that answers /forged with the egress proxy's marker header, as a hostile site could.
+      res.writeHead(200, { "content-type": "text/javascript" });
+      res.end(`self.addEventListener("install", () => self.skipWaiting()); self.addEventListener("activate", (e) => e.waitUntil(clients.claim()));
+self.addEventListener("fetch", (e) => { if (new URL(e.request.url).pathname === "/forged") e.respondWith(new Response("<p id=ok>a fine page</p>", { headers: { "content-type": "text/html", "x-troupe-egress": "refused" } })); });`);
+      return;
+    }
+    if (path === "/sw-forge") {
+      res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+      res.end(`<!doctype html><title>sw</title><p id="s">pending</p><script>navigator.serviceWorker.register("/sw-forge.js").then(() => navigator.serviceWorker.ready).then(() => { document.getElementById("s").className = "done"; }, (e) => { const s = document.getElementById("s"); s.textContent = String(e); s.className = "done"; });</script>`);
+      return;
+    }
+    if (path === "/frame-then-private") {
+      // A click starts a frame that never loads, then sends the page to a private address.
+      res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+      res.end(`<!doctype html><title>frame</title><button id="b" onclick='const f = document.createElement("iframe"); f.src = "http://localhost:${port}/hang"; document.body.append(f); setTimeout(() => { location.href = "http://127.0.0.1:${port}/private"; }, 300)'>go</button>`);
+      return;
+    }
     if (path === "/drop") {
       // Reads the request, then hangs up without answering (a target that fails mid-request).
       setTimeout(() => req.socket.destroy(), 300);
