@@ -22,6 +22,7 @@ export const uiOptions = {
   suspectAfterMs: int("show a worker as suspect when its last heartbeat is older", { env: "TROUPE_UI_SUSPECT_AFTER_MS", default: 90_000, min: 100, metavar: "<ms>" }),
   retireAfterHours: int("leave offline, lost and suspect workers not heard from for this long out of the lists and counts (0 = never; the API and the worker's own page keep them)", { env: "TROUPE_UI_RETIRE_AFTER_HOURS", default: 24, min: 0, max: 24 * 3650, metavar: "<hours>" }),
   rpcTimeoutMs: int("how long to wait for the master's reply", { env: "TROUPE_UI_RPC_TIMEOUT_MS", default: 5000, min: 100, metavar: "<ms>" }),
+  livePingMs: int("how often a dashboard tab pings NATS over its WebSocket; 3 unanswered pings in a row say \"reconnecting…\" (a hung server closes nothing)", { env: "TROUPE_UI_LIVE_PING_MS", default: 15_000, min: 1000, metavar: "<ms>" }),
   maxBodyBytes: int("largest API request body", { env: "TROUPE_UI_MAX_BODY_BYTES", default: 512 * 1024, min: 1024, metavar: "<bytes>" }),
   natsMonitorUrl: str("nats-server's monitoring URL, for the Overview's storage gauge (its limit is only there); `troupe up` sets it", { env: "TROUPE_NATS_MONITOR_URL", metavar: "<url>", pattern: /^https?:\/\/[^\s/]+\/?$/, patternHelp: "http://host:port" }),
   build: bool("build the dashboard when ui/build is missing or older than its sources", { env: "TROUPE_UI_BUILD", default: true }),
@@ -51,7 +52,7 @@ Binding a non-loopback address (--host 0.0.0.0) requires --token / TROUPE_UI_TOK
     Object.assign(process.env, {
       NATS_URL: v.natsUrl, TROUPE_NATS_CA: v.natsCa, TROUPE_DATA_DIR: v.dataDir, TROUPE_PREFIX: v.prefix,
       TROUPE_NATS_WS_PORT: String(v.wsPort), TROUPE_UI_SUSPECT_AFTER_MS: String(v.suspectAfterMs), TROUPE_UI_RETIRE_AFTER_HOURS: String(v.retireAfterHours),
-      TROUPE_UI_RPC_TIMEOUT_MS: String(v.rpcTimeoutMs), TROUPE_UI_MAX_BODY_BYTES: String(v.maxBodyBytes), TROUPE_NATS_MONITOR_URL: v.natsMonitorUrl ?? "",
+      TROUPE_UI_RPC_TIMEOUT_MS: String(v.rpcTimeoutMs), TROUPE_UI_LIVE_PING_MS: String(v.livePingMs), TROUPE_UI_MAX_BODY_BYTES: String(v.maxBodyBytes), TROUPE_NATS_MONITOR_URL: v.natsMonitorUrl ?? "",
       ...(v.db ? { TROUPE_PROJECTOR_DB: v.db } : {}), ...(v.token ? { TROUPE_UI_TOKEN: v.token } : {}), ...(v.wsUrl ? { TROUPE_UI_NATS_WS_URL: v.wsUrl } : {}),
     });
     const ui = await serveUi(v.host, v.port);

@@ -231,7 +231,7 @@ describe("live lists against the read models", () => {
     await page.waitForSelector('[data-testid=connection][data-status=live]', { timeout: 10_000 });
     stack.wsProxy.freeze();
     try {
-      // Two pings 5 s apart unanswered: 10–15 s (nats.js's default, 2 minutes of pings, said "live" throughout).
+      // Three pings 2 s apart unanswered (the stack's TROUPE_UI_LIVE_PING_MS): 6–8 s; nats.js's default said "live" for minutes.
       await page.waitForSelector('[data-testid=connection][data-status=reconnecting]', { timeout: 25_000 });
     } finally {
       await stack.wsProxy.cut();

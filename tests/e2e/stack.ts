@@ -135,6 +135,8 @@ export async function startStack(o: { workers?: number; tls?: boolean; heartbeat
     TROUPE_UI_PORT: String(uiPort),
     TROUPE_UI_BUILD: "false",
     TROUPE_UI_SUSPECT_AFTER_MS: String(SUSPECT_AFTER_MS),
+    // A hung NATS is told within 3 pings: seconds here, not the production minute.
+    TROUPE_UI_LIVE_PING_MS: "2000",
     TROUPE_NATS_WS_PORT: nats.wsUrl.split(":").pop() as string,
     // Browsers reach NATS through the proxy (tests cut it); services connect directly.
     TROUPE_UI_NATS_WS_URL: `ws://127.0.0.1:${wsProxy.port}`,

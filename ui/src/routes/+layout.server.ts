@@ -16,7 +16,7 @@ export const load: LayoutServerLoad = async ({ locals, url, depends }) => {
   let liveError: string | null = null;
   if (locals.authenticated) try {
     const c = loadCredential("live", cfg.dataDir);
-    live = { user: c.user, password: c.password, wsPort: cfg.wsPort, prefix: cfg.prefix, ...(cfg.wsUrl ? { wsUrl: cfg.wsUrl } : {}) };
+    live = { user: c.user, password: c.password, wsPort: cfg.wsPort, prefix: cfg.prefix, pingMs: cfg.livePingMs, ...(cfg.wsUrl ? { wsUrl: cfg.wsUrl } : {}) };
   } catch (e) {
     liveError = (e as Error).message;
   }

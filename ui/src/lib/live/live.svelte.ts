@@ -11,6 +11,8 @@ export interface LiveSettings {
   wsUrl?: string;
   wsPort: number;
   prefix: string;
+  /** Ping interval (TROUPE_UI_LIVE_PING_MS). */
+  pingMs?: number;
 }
 
 export type LiveStatus = "connecting" | "live" | "reconnecting" | "offline";
@@ -121,8 +123,9 @@ class LiveConnection {
     this.status = "connecting";
     // A server that hangs (paused, a frozen VM, a dead route) closes nothing: only unanswered pings tell. With nats.js's
     // 2-minute default the page said "live" through a whole hang while every worker turned suspect (an audit); now
-    // it says "reconnecting…" within 10–15 s.
-    const nc = await wsconnect({ servers: url, user: s.user, pass: s.password, name: "troupe-dashboard", maxReconnectAttempts: -1, reconnectTimeWait: 1000, pingInterval: 5000, maxPingOut: 2 });
+    // it says "reconnecting…" after 3 unanswered pings, 45–60 s by default. Not shorter: a pong waits behind the data
+    // before it, and 5 s × 2 dropped a slow link's connection in the middle of a burst of events (a review).
+    const nc = await wsconnect({ servers: url, user: s.user, pass: s.password, name: "troupe-dashboard", maxReconnectAttempts: -1, reconnectTimeWait: 1000, pingInterval: s.pingMs ?? 15_000, maxPingOut: 3 });
     this.nc = nc;
     const subj = subjectsFor(s.prefix);
     for (const subject of [subj.allEvents, subj.allHeartbeats]) {

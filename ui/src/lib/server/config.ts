@@ -26,6 +26,8 @@ export interface UiConfig {
   maxBodyBytes: number;
   /** How long to wait for the master's reply to an RPC. */
   rpcTimeoutMs: number;
+  /** How often a tab pings NATS; 3 unanswered in a row mark the connection stale. */
+  livePingMs: number;
   /** nats-server's monitoring URL (`/jsz`: the store's limit); empty: not asked. */
   natsMonitorUrl: string;
 }
@@ -61,6 +63,7 @@ export function readConfig(env: Record<string, string | undefined> = process.env
     retireAfterMs: whole(env, "TROUPE_UI_RETIRE_AFTER_HOURS", 24) * 3600_000,
     maxBodyBytes: num(env, "TROUPE_UI_MAX_BODY_BYTES", 512 * 1024),
     rpcTimeoutMs: num(env, "TROUPE_UI_RPC_TIMEOUT_MS", 5000),
+    livePingMs: num(env, "TROUPE_UI_LIVE_PING_MS", 15_000),
     natsMonitorUrl: (env.TROUPE_NATS_MONITOR_URL ?? "").replace(/\/+$/, ""),
   };
 }
