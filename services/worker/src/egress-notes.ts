@@ -44,7 +44,7 @@ export class EgressNotes {
   /** The page's document is the egress proxy's own answer (a refusal or failure page), not the target's. */
   onFailurePage = false;
 
-  /** A mark: what is noted after it is `since(mark)`. */
+  /** A mark: `explain(mark)` reads only what was noted after it. */
   get seq(): number {
     return this.n;
   }

@@ -91,30 +91,24 @@ export async function startEgressProxy(o: EgressProxyOptions): Promise<EgressPro
   };
 
   /** The guard's addresses for the host, or undefined after answering the refusal. */
+  /** Answers a host the guard turned away: a name with no address is a failure to reach it (the job may try
+   *  again), anything else a policy refusal. */
+  const turnAway = (v: { reason: string; unresolved?: true }, host: string, port: number, refuse: (status: number, text: string) => void) => {
+    if (v.unresolved) o.onFailed?.(`${host}:${port}`, v.reason);
+    else o.onRefused(`${host}:${port}`, v.reason);
+    refuse(v.unresolved ? 502 : 403, v.reason);
+  };
   const admit = async (host: string, port: number, refuse: (status: number, text: string) => void): Promise<string[] | undefined> => {
     const v = await o.resolve(host);
     if (v.ok) return v.addresses;
-    // A name with no address is a failure to reach it, not a policy refusal (the job may try again).
-    if (v.unresolved) {
-      o.onFailed?.(`${host}:${port}`, v.reason);
-      refuse(502, v.reason);
-      return undefined;
-    }
-    o.onRefused(`${host}:${port}`, v.reason);
-    refuse(403, v.reason);
+    turnAway(v, host, port, refuse);
     return undefined;
   };
   /** Through the job's proxy: whether the target passes its check, after answering a refusal. */
   const admitVia = async (check: (host: string) => Promise<TargetCheck>, host: string, port: number, refuse: (status: number, text: string) => void): Promise<boolean> => {
     const v = await check(host);
     if (v.ok) return true;
-    if ("unresolved" in v && v.unresolved) {
-      o.onFailed?.(`${host}:${port}`, v.reason);
-      refuse(502, v.reason);
-      return false;
-    }
-    o.onRefused(`${host}:${port}`, v.reason);
-    refuse(403, v.reason);
+    turnAway(v, host, port, refuse);
     return false;
   };
   /** SOCKS4 sends an address: the first IPv4 one the guard checked. */

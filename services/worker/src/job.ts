@@ -209,9 +209,8 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
       if (t === "error" || t === "warn") addLog(t === "warn" ? "warn" : "error", m.text(), "console");
     });
     page.on("pageerror", (e) => addLog("error", e instanceof Error ? e.message : String(e), "page"));
-    // Which document failed (after redirects): its target's note at the egress proxy says why.
     egress.marker = lease.egressMarker;
-    // The page's document only: a frame's, or one a new navigation aborted (net::ERR_ABORTED), explained a refused
+    // Which document failed (after redirects): its target's note at the egress proxy says why. The page's document only: a frame's, or one a new navigation aborted (net::ERR_ABORTED), explained a refused
     // main document by a target nobody refused (a review).
     page.on("requestfailed", (req) => {
       if (req.isNavigationRequest() && req.frame() === page.mainFrame() && req.failure()?.errorText !== "net::ERR_ABORTED") egress.navigationFailed(req.url());
