@@ -310,20 +310,22 @@ describe("troupe nats as a three-member cluster, then TROUPE_REPLICAS=3 troupe i
   });
 
   /** Three members' ports and data dirs, one set of credentials copied to every member (as the README says);
-   *  `start(i)` runs member i's `troupe nats`, `clustered` is its line once it joined. */
+   *  `await start(i)` runs member i's `troupe nats`, `clustered` is its line once it joined. */
   async function cluster(name: string, serverPrefix: string) {
-    const ports: { port: number; ws: number; monitor: number; cluster: number }[] = [];
-    for (let i = 0; i < 3; i++) ports.push({ port: await freePort(), ws: await freePort(), monitor: await freePort(), cluster: await freePort() });
+    // Client and cluster ports are named up front (URLs, routes); the others are taken as a member starts: taken
+    // here, a later member's WebSocket port was in use by then (a CI run, EADDRINUSE).
+    const ports: { port: number; cluster: number }[] = [];
+    for (let i = 0; i < 3; i++) ports.push({ port: await freePort(), cluster: await freePort() });
     const mine = Array.from({ length: 3 }, (_, i) => mkdtempSync(join(tmpdir(), `${name}-${i}-`)));
     dirs.push(...mine);
     ensureCredentials(mine[0]!);
     for (const d of mine.slice(1)) copyFileSync(credentialsPath(mine[0]!), credentialsPath(d));
-    const start = (i: number) => {
+    const start = async (i: number) => {
       const p = ports[i]!;
       const routes = ports.filter((_, j) => j !== i).map((q) => `nats://127.0.0.1:${q.cluster}`).join(",");
       const m = troupe(["nats", "--server-name", `${serverPrefix}${i}`, "--cluster-name", name, "--cluster-port", String(p.cluster), "--routes", routes], {
         TROUPE_DATA_DIR: mine[i]!, TROUPE_NATS_HOST: "127.0.0.1", TROUPE_NATS_PORT: String(p.port), TROUPE_NATS_WS_HOST: "127.0.0.1",
-        TROUPE_NATS_WS_PORT: String(p.ws), TROUPE_NATS_MONITOR_PORT: String(p.monitor),
+        TROUPE_NATS_WS_PORT: String(await freePort()), TROUPE_NATS_MONITOR_PORT: String(await freePort()),
       });
       members.push(m);
       return m;
@@ -334,13 +336,13 @@ describe("troupe nats as a three-member cluster, then TROUPE_REPLICAS=3 troupe i
 
   it("forms the cluster and creates every stream with three replicas, init waiting for a member that starts late", async () => {
     const { ports, dirs, start, clustered } = await cluster("troupe-cli", "n");
-    for (const m of [start(0), start(1)]) expect(await m.waitFor(clustered)).toBeTruthy();
+    for (const m of [await start(0), await start(1)]) expect(await m.waitFor(clustered)).toBeTruthy();
     const url = ports.slice(0, 2).map((p) => `nats://127.0.0.1:${p.port}`).join(",");
     // Two of three members up: three replicas cannot be placed yet, and init waits instead of failing (a cluster
     // whose members start one after another; JetStream also takes a moment to see every peer of a started cluster).
     const init = troupe(["init"], { TROUPE_DATA_DIR: dirs[1]!, NATS_URL: url, TROUPE_REPLICAS: "3" });
     await init.waitFor(/troupe init: waiting for the cluster's servers \(.*no suitable peers for placement.*\); retrying/);
-    expect(await start(2).waitFor(clustered)).toBeTruthy();
+    expect(await (await start(2)).waitFor(clustered)).toBeTruthy();
     expect(await init.exited, init.output()).toBe(0);
     const nc = await connectAs({ url, role: "ui", dataDir: dirs[2]!, name: "test-cluster-check" });
     const jsm = await jetstreamManager(nc);
@@ -353,11 +355,11 @@ describe("troupe nats as a three-member cluster, then TROUPE_REPLICAS=3 troupe i
 
   it("init waits while only one member of three runs (JetStream has no meta leader and its API does not answer), then creates the streams", async () => {
     const { ports, dirs: mine, start, clustered } = await cluster("troupe-quorum", "q");
-    expect(await start(0).waitFor(clustered)).toBeTruthy();
+    expect(await (await start(0)).waitFor(clustered)).toBeTruthy();
     const init = troupe(["init"], { TROUPE_DATA_DIR: mine[0]!, NATS_URL: `nats://127.0.0.1:${ports[0]!.port}`, TROUPE_REPLICAS: "3" });
     // It exited 1 on the first "timeout" (a fresh-clone run, with two members of three still electing).
     await init.waitFor(/troupe init: waiting for the cluster's servers \(.*\); retrying/);
-    for (const m of [start(1), start(2)]) expect(await m.waitFor(clustered)).toBeTruthy();
+    for (const m of [await start(1), await start(2)]) expect(await m.waitFor(clustered)).toBeTruthy();
     expect(await init.exited, init.output()).toBe(0);
     const nc = await connectAs({ url: `nats://127.0.0.1:${ports[1]!.port}`, role: "ui", dataDir: mine[1]!, name: "test-quorum-check" });
     expect((await (await jetstreamManager(nc)).streams.info("TROUPE_EVENTS")).config.num_replicas).toBe(3);
