@@ -5,8 +5,10 @@ import { BrowserGone, type BrowserPool, type ContextLease } from "./browser-pool
 import { applyFingerprint } from "./fingerprint.ts";
 import { proxyChallengesOnly } from "./proxy-auth.ts";
 import { EgressNotes } from "./egress-notes.ts";
-import { pageTitle } from "./steps.ts";
-import { executeScenario, ref, ScenarioFailure, type ScenarioProgress, type ScenarioResult } from "./scenario-run.ts";
+import { NavigationWatch } from "./navigation-watch.ts";
+import { mainFrameId, puppeteerSession } from "./page-targets.ts";
+import { contextGone, pageTitle } from "./steps.ts";
+import { executeScenario, ref, ScenarioFailure, settlePage, type ScenarioProgress, type ScenarioResult } from "./scenario-run.ts";
 import { fitCompleted, fitFailed, jsonBytes, MAX_SCREENSHOTS, type FailedData } from "./event-fit.ts";
 import { EGRESS_HEADER, startEgressProxy, type EgressProxy, type EgressProxyOptions } from "./egress-proxy.ts";
 import { createTargetGuard, type TargetGuard, type TargetPolicy } from "./ssrf.ts";
@@ -89,6 +91,22 @@ export function jobSteps(spec: Command<"worker.assign">["spec"]): Step[] {
   if (spec.url) steps.push({ type: "navigate", url: spec.url });
   steps.push(...(spec.scenario?.steps ?? []));
   return steps;
+}
+
+/**
+ * A url-only job's result title, at most 10,000 characters read in the page (steps.ts, pageTitle: page.title() copied
+ * a 200 MB title whole). A page that sends itself on once loaded (a meta refresh, a redirect in its load handler)
+ * is read once the next document is parsed: reading the one on its way out failed the job as a "worker error".
+ */
+async function titleOf(page: Page, nav: NavigationWatch, signal: AbortSignal, until: number): Promise<string> {
+  for (let tries = 0; ; tries++) {
+    try {
+      return (await page.evaluate(pageTitle, null, 10_000))?.start ?? "";
+    } catch (e) {
+      if (!contextGone(e) || tries >= 5 || page.isClosed()) throw e;
+      await settlePage(page, signal, nav, Math.min(until, Date.now() + 5000));
+    }
+  }
 }
 
 /** A job's context lease, with the credentials its egress proxy wants from the job's pages. */
@@ -182,6 +200,7 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
   const work = async () => {
     const guard = createTargetGuard(deps.policy);
     const egress = new EgressNotes();
+    const navigations = new NavigationWatch();
     lease = await acquireContext(deps.pool, spec.proxy, deps.proxyPassword, guard, {
       onRefused: (target, why) => {
         egress.note("refused", target, why);
@@ -213,7 +232,21 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
     // Which document failed (after redirects): its target's note at the egress proxy says why. The page's document only: a frame's, or one a new navigation aborted (net::ERR_ABORTED), explained a refused
     // main document by a target nobody refused (a review).
     page.on("requestfailed", (req) => {
-      if (req.isNavigationRequest() && req.frame() === page.mainFrame() && req.failure()?.errorText !== "net::ERR_ABORTED") egress.navigationFailed(req.url());
+      if (!req.isNavigationRequest() || req.frame() !== page.mainFrame()) return;
+      const failure = req.failure()?.errorText ?? "failed";
+      if (failure !== "net::ERR_ABORTED") egress.navigationFailed(req.url());
+      navigations.ended(req, failure);
+    });
+    page.on("request", (req) => {
+      if (req.isNavigationRequest() && req.frame() === page.mainFrame()) navigations.started(req, req.url());
+    });
+    // The page asking for a document (a link, a form): before its request, which a form sends a task later.
+    puppeteerSession(page).on("Page.frameRequestedNavigation", (e) => {
+      if (e.frameId === mainFrameId(page)) navigations.requested(e.url);
+    });
+    page.on("requestfinished", (req) => navigations.ended(req));
+    page.on("framenavigated", (f) => {
+      if (f === page.mainFrame()) navigations.committed(f.url());
     });
     page.on("response", (r) => {
       if (r.request().isNavigationRequest() && r.frame() === page.mainFrame()) egress.documentArrived(r.url(), egress.ownAnswer(r.headers()[EGRESS_HEADER], r.url(), r.fromServiceWorker()) !== undefined);
@@ -234,6 +267,7 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
       guard,
       allowScriptSteps: deps.allowScriptSteps,
       egress,
+      navigations,
       ...(fingerprint ? { setViewport: fingerprint.setViewport } : {}),
       log: (level, message) => addLog(level, message, "worker"),
       saveScreenshot: async (bytes, index, label) => {
@@ -258,7 +292,7 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
     responseTime = result.responseTime;
     // At most 10,000 characters come back: page.title() copied a 200 MB title into the worker before the size check.
     // At most 10,000 characters, read in the page (steps.ts, pageTitle): page.title() copied a 200 MB title whole.
-    if (!spec.scenario && !page.isClosed()) result.data.title = (await page.evaluate(pageTitle, null, 10_000))?.start ?? "";
+    if (!spec.scenario && !page.isClosed()) result.data.title = await titleOf(page, navigations, controller.signal, startedAt + spec.timeoutMs - 1000);
     memoryUsed = await page.metrics().then((m) => Math.round(((m.JSHeapUsedSize ?? 0) / MB) * 10) / 10).catch(() => 0);
     const finalUrl = page.isClosed() ? undefined : page.url();
     return { result, finalUrl };

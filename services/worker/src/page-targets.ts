@@ -20,3 +20,9 @@ export function followTargets(session: CDPSession, configure: (s: CDPSession) =>
     followTargets(child, configure);
   });
 }
+
+/** The CDP id of the page's main frame (Puppeteer's internal `_id`, pinned with puppeteer-core 24); "" if it goes. */
+export function mainFrameId(page: Page): string {
+  const id = (page.mainFrame() as unknown as { _id?: unknown })._id;
+  return typeof id === "string" ? id : "";
+}

@@ -1,6 +1,9 @@
 import type { EgressNote } from "./egress-notes.ts";
 import type { Step, StepRef, StepTiming } from "@troupe/events";
-import { runStep, StepError, type StepEnv } from "./steps.ts";
+import type { Page } from "puppeteer-core";
+import type { NavigationWatch } from "./navigation-watch.ts";
+import { puppeteerSession } from "./page-targets.ts";
+import { contextGone, runStep, StepError, withinMs, type StepEnv, type StepOutcome } from "./steps.ts";
 
 export interface ScenarioProgress {
   progress: number;
@@ -46,6 +49,7 @@ export function classify(e: unknown): { code: string; retryable: boolean; messag
   const message = err?.message ?? String(e);
   if (err?.name === "TimeoutError" || /timeout|timed out/i.test(message)) return { code: "timeout", retryable: true, message };
   if (/net::ERR_/.test(message)) return { code: "navigation", retryable: true, message };
+  if (contextGone(e)) return { code: "navigation", retryable: true, message: `the page went to another document while the step used it (${message})` };
   if (/Target closed|Session closed|Protocol error|detached/i.test(message)) return { code: "browser", retryable: true, message };
   return { code: "step-failed", retryable: false, message };
 }
@@ -75,6 +79,8 @@ export async function executeScenario(steps: readonly Step[], env: StepEnv, o: S
   const result: ScenarioResult = { data: {}, dataExtracted: 0, screenshots: [], steps: [] };
   const total = steps.length;
   const every = o.progressEveryMs ?? 5000;
+  /** The main frame's commit count when its document was last known parsed (NavigationWatch.commits). */
+  let parsed = 0;
   for (let i = 0; i < total; i++) {
     const step = steps[i] as Step;
     const current = ref(step, i);
@@ -92,7 +98,44 @@ export async function executeScenario(steps: readonly Step[], env: StepEnv, o: S
       // Only the default: a timeout the step names, or a wait's own length, is what was asked for, and the hard timeout stops it.
       const capped = o.deadlineMs !== undefined && step.timeout === undefined && step.type !== "wait";
       const timeout = capped ? Math.min(own, Math.max(MIN_STEP_TIMEOUT_MS, o.deadlineMs! - STEP_DEADLINE_MARGIN_MS - Date.now())) : own;
-      const out = await withDeadline(runStep(step, i, env, timeout), timeout + 1000, step.type);
+      const until = Math.min(started + timeout, o.deadlineMs === undefined ? Infinity : o.deadlineMs - STEP_DEADLINE_MARGIN_MS);
+      const nav = env.navigations;
+      // A step works on the page's next document once it is there and parsed (a click's link, a meta refresh): an
+      // assert or extract on the way out read a document being torn down ("Execution context was destroyed", final).
+      if (nav && step.type !== "navigate" && step.type !== "wait" && (nav.inFlight || nav.commits !== parsed)) {
+        if (await settlePage(env.page, env.signal, nav, until)) parsed = nav.commits;
+        if (env.signal.aborted) throw env.signal.reason;
+      }
+      let out: StepOutcome;
+      for (;;) {
+        const left = Math.max(MIN_STEP_TIMEOUT_MS, started + timeout - Date.now());
+        try {
+          out = await withDeadline(runStep(step, i, env, left), left + 1000, step.type);
+          break;
+        } catch (e) {
+          // A step that only reads reads the next document when a navigation took the one it read; one that acts could act twice.
+          if (!nav || !READS.has(step.type) || !contextGone(e) || Date.now() >= until || env.signal.aborted) throw e;
+          if (await settlePage(env.page, env.signal, nav, until)) parsed = nav.commits;
+        }
+      }
+      if (step.type === "navigate" && nav) parsed = nav.commits; // loaded, not only parsed
+      const last = i === total - 1 || out.stop === true;
+      if (nav) {
+        // A form is sent a task after the click that sends it, a meta refresh a task after the load: a turn of the
+        // page's own tasks lets it ask.
+        if (MAY_NAVIGATE.has(step.type)) await pageTurn(env.page, Math.min(PAGE_TURN_MS, until - Date.now()));
+        if (nav.inFlight) {
+          // The step began loading a document (a click on a link, a form sent): it is awaited within the step's time,
+          // so that one that failed is this step's failure (checked below), and the last step's is the job's outcome.
+          const url = nav.latest;
+          const settled = await nav.settled(until - Date.now(), env.signal);
+          if (env.signal.aborted) throw env.signal.reason;
+          if (!settled && last) {
+            // Not failed either: whether a form went through is unknown, and a retry could send it again.
+            o.log("warn", `step ${i + 1} (${step.type}) began loading ${url?.slice(0, 500) ?? "a page"}, still loading after ${Date.now() - started} ms; the scenario ends without it`);
+          }
+        }
+      }
       // The page went on its own (a script, a meta refresh) to where it could not load: what the next steps read is
       // Chromium's error page, and a job "completed" with its text would mislead. The step that left it there fails.
       const landed = env.page.isClosed() ? "" : env.page.url();
@@ -122,6 +165,60 @@ export async function executeScenario(steps: readonly Step[], env: StepEnv, o: S
     if (stop) break;
   }
   return result;
+}
+
+/** Steps that only read the page: run again on the next document when a navigation took theirs mid-way. */
+const READS = new Set<Step["type"]>(["extract", "screenshot", "assert", "waitForElement"]);
+
+/**
+ * Waits, until `until`, for the page's document loads to end and the committed document to be parsed
+ * (DOMContentLoaded). True when it is; false when time ran out or the page could not say.
+ */
+export async function settlePage(page: Page, signal: AbortSignal, nav: NavigationWatch, until: number): Promise<boolean> {
+  for (;;) {
+    if (nav.inFlight && !(await nav.settled(until - Date.now(), signal))) return false;
+    if (signal.aborted || page.isClosed()) return false;
+    const commits = nav.commits;
+    try {
+      const ready = await withinMs(evaluateWithoutGesture(page,
+        `document.readyState !== "loading" || new Promise((r) => document.addEventListener("DOMContentLoaded", () => r(true), { once: true }))`), until - Date.now());
+      if (ready === undefined) return false;
+      if (!nav.inFlight && nav.commits === commits) return true;
+    } catch (e) {
+      if (!contextGone(e)) return false;
+    }
+    if (Date.now() >= until) return false;
+  }
+}
+
+/** Steps that can make the page load another document (a link, a form, a handler of the page's). */
+const MAY_NAVIGATE = new Set<Step["type"]>(["navigate", "click", "doubleClick", "hover", "change", "select", "keyDown", "keyUp", "press", "type", "waitForExpression"]);
+const PAGE_TURN_MS = 1000;
+
+/**
+ * Resolves once the page has run a task queued after everything the step queued, or after `ms` (a page too busy to
+ * answer, or one that replaced setTimeout), or at once when it cannot answer (its document went: a navigation is under way).
+ */
+async function pageTurn(page: Page, ms: number): Promise<void> {
+  if (ms <= 0 || page.isClosed()) return;
+  let t: NodeJS.Timeout | undefined;
+  await Promise.race([
+    // Two: a task the step's own tasks queue (a refresh timer started on load) comes before the second.
+    evaluateWithoutGesture(page, "new Promise((r) => setTimeout(() => setTimeout(r, 0), 0))").catch(() => {}),
+    new Promise<void>((r) => (t = setTimeout(r, ms))),
+  ]);
+  clearTimeout(t);
+}
+
+/**
+ * Evaluates `expression` in the page's main frame as the page itself would, without the user gesture Puppeteer's
+ * evaluate grants (it let a page's timer open windows past the popup blocker). Rejects with the page's exception, or
+ * "Execution context was destroyed" when a navigation takes the document meanwhile.
+ */
+async function evaluateWithoutGesture(page: Page, expression: string): Promise<unknown> {
+  const r = await puppeteerSession(page).send("Runtime.evaluate", { expression, awaitPromise: true, returnByValue: true, userGesture: false });
+  if (r.exceptionDetails) throw new Error(`the page threw: ${r.exceptionDetails.exception?.description ?? r.exceptionDetails.text}`);
+  return r.result.value;
 }
 
 /** A backstop for steps whose own timeout does not cover every wait. */

@@ -1,5 +1,6 @@
 import type { Step, StepOf } from "@troupe/events";
 import type { EgressNotes } from "./egress-notes.ts";
+import type { NavigationWatch } from "./navigation-watch.ts";
 import { EGRESS_HEADER } from "./egress-proxy.ts";
 import { Locator, type Frame, type KeyInput, type MouseButton, type Page, type Viewport } from "puppeteer-core";
 import { selectorAlternatives } from "./selectors.ts";
@@ -24,6 +25,8 @@ export interface StepEnv {
   egress?: EgressNotes;
   /** The Recorder's setViewport when the job's fingerprint has to keep its screen (fingerprint.ts); else page.setViewport. */
   setViewport?(vp: Viewport): Promise<void>;
+  /** The page's own document loads under way (job.ts): the scenario's end waits for one its last step began. */
+  navigations?: NavigationWatch;
   /** A note for the job's logs. */
   log?(level: "info" | "warn", message: string): void;
 }
@@ -165,6 +168,11 @@ export const sleep = (ms: number, signal: AbortSignal) =>
     signal.addEventListener("abort", onAbort, { once: true });
   });
 
+/** A read that failed because the document it read went (a navigation) or is not there yet. */
+export const contextGone = (e: unknown): boolean =>
+  /Execution context was destroyed|Cannot find context with specified id|Execution context is not available in detached frame|Inspected target navigated or closed/i.test((e as Error)?.message ?? "");
+const GONE = Symbol("document gone");
+
 /** How long past its timeout a step waits for its first check to be answered (under the scenario's 1 s backstop). */
 export const FIRST_CHECK_GRACE_MS = 900;
 
@@ -180,17 +188,26 @@ async function pollUntil(timeout: number, signal: AbortSignal, probe: () => Prom
   let last: string | undefined;
   for (;;) {
     const until = last === undefined ? deadline + FIRST_CHECK_GRACE_MS : deadline;
-    const complaint = await withinMs(probe(), Math.max(0, until - Date.now()));
+    // A check of a document on its way out (a link, a meta refresh, a reload) is asked again of the next one.
+    const complaint: string | null | typeof GONE | undefined = await withinMs(probe().catch((e: unknown): typeof GONE => {
+      if (contextGone(e)) return GONE;
+      throw e;
+    }), Math.max(0, until - Date.now()));
     if (complaint === null) return;
+    if (complaint === GONE) {
+      if (Date.now() >= deadline) throw new StepError(last ?? "the page kept going to other documents until the step's time was up", last === undefined ? "timeout" : code, last === undefined || retryable);
+      await sleep(100, signal);
+      continue;
+    }
     if (complaint !== undefined) last = complaint;
     else if (last === undefined) throw new StepError(`the page answered no check within ${timeout + FIRST_CHECK_GRACE_MS} ms`, code === "assertion" ? "timeout" : code, true);
-    if (Date.now() >= deadline) throw new StepError(last, code, retryable);
+    if (Date.now() >= deadline) throw new StepError(last!, code, retryable);
     await sleep(100, signal);
   }
 }
 
 /** The promise's value, or undefined when `ms` pass first (the promise runs on; its later failure is dropped, as nothing waits for it). */
-function withinMs<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+export function withinMs<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
   let t: NodeJS.Timeout | undefined;
   const late = new Promise<undefined>((res) => { t = setTimeout(res, ms, undefined); });
   p.catch(() => {});

@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { createServer as createNetServer } from "node:net";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { AssignReply, Command } from "@troupe/events";
 import { descendants, startTestNats, waitFor, type TestNats } from "@troupe/tests/harness";
@@ -34,6 +35,14 @@ async function assign(w: Worker, spec: Spec, tag: string) {
   const reply = (await nc.request(`troupe.worker.${w.config.workerId}.assign`, JSON.stringify(body), { timeout: 5000 })).json<AssignReply>();
   expect(reply).toEqual({ accepted: true });
   return id;
+}
+/** A port nothing listens on: taken, then let go. */
+async function closedPort(): Promise<number> {
+  const srv = createNetServer();
+  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+  const { port } = srv.address() as { port: number };
+  await new Promise((r) => srv.close(r));
+  return port;
 }
 async function failed(id: string) {
   const f = await events.final(id);
@@ -255,16 +264,6 @@ describe("SSRF guard on what request interception never sees", () => {
 });
 
 describe("a target or a job's proxy the egress proxy cannot reach (plain http)", () => {
-  /** A port nothing listens on: taken, then let go. */
-  async function closedPort(): Promise<number> {
-    const { createServer } = await import("node:net");
-    const srv = createServer();
-    await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
-    const { port } = srv.address() as { port: number };
-    await new Promise((r) => srv.close(r));
-    return port;
-  }
-
   it("fails the navigation, naming why, instead of completing with a 502 page of the egress proxy's own (an attack)", async () => {
     const port = await closedPort();
     const id = await assign(listed, { url: `http://localhost:${port}/nothing-here`, maxAttempts: 1 }, "refused-target");
@@ -375,6 +374,93 @@ describe("a page that sends itself somewhere refused", () => {
     ] } }, "self-nav");
     const f = await failed(id);
     expect(f.data.error).toMatchObject({ code: "ssrf", retryable: false, step: { index: 1, type: "wait" }, message: expect.stringMatching(/went to a refused target: .*169\.254\.169\.254/) });
+  });
+});
+
+describe("a scenario whose last step sends the page somewhere (the job completed before the page got there)", () => {
+  const linkTo = (to: string, host = "localhost") => `http://${host}:${pages.port}/link-to?to=${encodeURIComponent(to)}`;
+
+  it("fails as ssrf when a last-step click goes to a refused target", async () => {
+    const id = await assign(listed, { maxAttempts: 1, scenario: { steps: [{ type: "navigate", url: linkTo("http://169.254.169.254/latest/") }, { type: "click", selectors: [["#go"]] }] } }, "last-click-refused");
+    expect((await failed(id)).data.error).toMatchObject({ code: "ssrf", retryable: false, step: { index: 1, type: "click" }, message: expect.stringMatching(/refused target: .*169\.254\.169\.254/) });
+  });
+
+  it("fails as a retryable navigation when a last-step click or form goes to a target that is down, through the egress proxy or straight", async () => {
+    const down = await closedPort();
+    const guardedClick = await assign(listed, { maxAttempts: 1, scenario: { steps: [{ type: "navigate", url: linkTo(`http://localhost:${down}/gone`) }, { type: "click", selectors: [["#go"]] }] } }, "last-click-down");
+    expect((await failed(guardedClick)).data.error).toMatchObject({ code: "navigation", retryable: true, step: { index: 1, type: "click" }, message: expect.stringMatching(new RegExp(`localhost:${down}: .*ECONNREFUSED`)) });
+    const openForm = await assign(open, { maxAttempts: 1, scenario: { steps: [{ type: "navigate", url: linkTo(`http://127.0.0.1:${down}/gone`, "127.0.0.1") }, { type: "click", selectors: [["#send"]] }] } }, "last-form-down");
+    expect((await failed(openForm)).data.error).toMatchObject({ code: "navigation", retryable: true, step: { index: 1, type: "click" }, message: expect.stringMatching(/Chromium's error page/) });
+  });
+
+  it("completes on the page a last-step click led to, and without waiting when nothing is loaded (a 204)", async () => {
+    const id = await assign(open, { maxAttempts: 1, scenario: { steps: [{ type: "navigate", url: linkTo("/form", "127.0.0.1") }, { type: "click", selectors: [["#go"]] }] } }, "last-click-ok");
+    const f = await events.final(id);
+    if (f.type !== "job.completed") throw new Error(f.data.error.message);
+    expect(f.data.result.finalUrl).toBe(pages.url("/form"));
+    // The step's time is the default (30 s): had it waited for the 204, it would have said so in a warning.
+    const none = await assign(open, { maxAttempts: 1, scenario: { steps: [{ type: "navigate", url: linkTo("/no-content", "127.0.0.1") }, { type: "click", selectors: [["#go"]] }] } }, "last-click-204");
+    const g = await events.final(none);
+    if (g.type !== "job.completed") throw new Error(g.data.error.message);
+    expect(g.data.result.finalUrl).toBe(linkTo("/no-content", "127.0.0.1"));
+    expect(g.data.result.logs.filter((l) => /still loading/.test(l.message))).toEqual([]);
+  });
+
+  it("does not wait when a last-step click loads nothing of the page's own (another window, mailto:, a fragment, javascript:)", async () => {
+    for (const link of ["blank", "mail", "hash", "js"]) {
+      const id = await assign(open, { maxAttempts: 1, scenario: { steps: [{ type: "navigate", url: pages.url("/links-elsewhere") }, { type: "click", selectors: [[`#${link}`]] }] } }, `last-click-${link}`);
+      const f = await events.final(id);
+      if (f.type !== "job.completed") throw new Error(`${link}: ${f.data.error.message}`);
+      // The step's time is the default (30 s): a wait for a load that never comes would end in this warning.
+      expect(f.data.result.logs.filter((l) => /still loading/.test(l.message)), link).toEqual([]);
+    }
+  });
+
+  it("completes with a warning when the page a last-step form goes to is still loading at the step's time (a retry could send the form again)", async () => {
+    const id = await assign(open, { maxAttempts: 1, scenario: { timeout: 1500, steps: [{ type: "navigate", url: linkTo("/hang", "127.0.0.1") }, { type: "click", selectors: [["#send"]] }] } }, "last-form-hang");
+    const f = await events.final(id);
+    if (f.type !== "job.completed") throw new Error(f.data.error.message);
+    expect(f.data.result.logs).toContainEqual(expect.objectContaining({ level: "warn", source: "worker", message: expect.stringMatching(new RegExp(`^step 2 \\(click\\) began loading ${pages.url("/hang")}, still loading after \\d+ ms; the scenario ends without it$`)) }));
+    expect(f.data.result.steps?.map((s) => s.status)).toEqual(["ok", "ok"]);
+  });
+});
+
+describe("steps on a page going to another document (they read the one on its way out: a final step-failed, 'Execution context was destroyed')", () => {
+  async function completed(spec: Spec, tag: string) {
+    const id = await assign(open, { maxAttempts: 1, ...spec }, tag);
+    const f = await events.final(id);
+    if (f.type !== "job.completed") throw new Error(`${tag}: ${f.data.error.code}: ${f.data.error.message}`);
+    return f.data.result;
+  }
+
+  it("an assert or extract right after a click on a link reads the next page", async () => {
+    await completed({ scenario: { steps: [{ type: "navigate", url: pages.url("/link-fast") }, { type: "click", selectors: [["#go"]] }, { type: "assert", text: "second page" }] } }, "click-assert");
+    const r = await completed({ scenario: { steps: [{ type: "navigate", url: pages.url("/link-fast") }, { type: "click", selectors: [["#go"]] }, { type: "extract", fields: { h: { selector: "#h" } } }] } }, "click-extract");
+    expect(r.data).toEqual({ h: "second page" });
+  });
+
+  it("a form sent with Enter, then an assert and an extract of the page it led to", async () => {
+    const r = await completed({ scenario: { steps: [
+      { type: "navigate", url: pages.url("/signup") }, { type: "type", selector: "#name", text: "Ada" }, { type: "press", key: "Enter" },
+      { type: "assert", title: "Thanks" }, { type: "extract", fields: { thanks: { selector: "#thanks" } } },
+    ] } }, "enter-assert");
+    expect(r.data).toEqual({ thanks: "Thanks, Ada" });
+  });
+
+  it("an assert or extract after navigating to a page that sends itself on once loaded (a meta refresh, a load handler)", async () => {
+    for (const page of ["/meta-refresh", "/js-redirect-load"]) {
+      await completed({ scenario: { steps: [{ type: "navigate", url: pages.url(page) }, { type: "assert", title: "Troupe test form" }] } }, `refresh-assert${page.replace(/\//g, "-")}`);
+      const r = await completed({ scenario: { steps: [{ type: "navigate", url: pages.url(page) }, { type: "extract", fields: { h: { selector: "#heading" } } }] } }, `refresh-extract${page.replace(/\//g, "-")}`);
+      expect(r.data, page).toEqual({ h: "Sign up" });
+    }
+  });
+
+  it("a url-only job on such a page completes with the title of the page it lands on (it failed as a retryable 'worker error' every attempt)", async () => {
+    for (const page of ["/meta-refresh", "/js-redirect-load"]) {
+      const r = await completed({ url: pages.url(page) }, `refresh-url${page.replace(/\//g, "-")}`);
+      expect(r.data, page).toEqual({ title: "Troupe test form" });
+      expect(r.finalUrl, page).toBe(pages.url("/form"));
+    }
   });
 });
 

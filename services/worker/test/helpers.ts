@@ -11,6 +11,11 @@ import { startWorker, type Worker } from "../src/worker.ts";
 export const PAGES: Record<string, string> = {
   "/huge-text": `<!doctype html><title>huge</title><p id="huge">${"x".repeat(5_000_000)}</p>${'<li class="row">'.concat("y".repeat(1000), "</li>").repeat(1000)}`,
   "/self-nav": `<!doctype html><title>self-nav</title><h1 id="h">leaving</h1><script>setTimeout(() => { location.href = "http://169.254.169.254/latest/meta-data/"; }, 50);</script>`,
+  // Pages that go to another document: on a click, at once after loading (a meta refresh, a load handler).
+  "/link-fast": `<!doctype html><title>first</title><h1 id="h">first page</h1><a id="go" href="/fast">go</a>`,
+  "/fast": `<!doctype html><title>fast</title><h1 id="h">second page</h1>`,
+  "/meta-refresh": `<!doctype html><title>refresh</title><meta http-equiv="refresh" content="0;url=/form"><h1 id="heading">on the way</h1>`,
+  "/js-redirect-load": `<!doctype html><title>redirect</title><h1 id="heading">on the way</h1><script>addEventListener("load", () => location.replace("/form"));</script>`,
   "/alert": `<!doctype html><title>alert</title><script>alert("hello from the page"); confirm("sure?");</script><h1 id="after">after the dialogs</h1>`,
   // Three .item elements, then the page blocks its main thread for 4 s once loaded: no check of it is answered meanwhile.
   "/busy": `<!doctype html><title>busy</title><ul><li class="item">1</li><li class="item">2</li><li class="item">3</li></ul><script>
@@ -155,6 +160,25 @@ self.addEventListener("fetch", (e) => { if (new URL(e.request.url).pathname === 
       // A click starts a frame that never loads, then sends the page to a private address.
       res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
       res.end(`<!doctype html><title>frame</title><button id="b" onclick='const f = document.createElement("iframe"); f.src = "http://localhost:${port}/hang"; document.body.append(f); setTimeout(() => { location.href = "http://127.0.0.1:${port}/private"; }, 300)'>go</button>`);
+      return;
+    }
+    if (path === "/link-to") {
+      // A link to the address given, and a form posting to it: a scenario's last step follows one.
+      const to = (new URL(req.url ?? "/", "http://x").searchParams.get("to") ?? "/").replace(/[<>"&]/g, "");
+      res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+      res.end(`<!doctype html><title>links</title><a id="go" href="${to}">go</a><form method="post" action="${to}"><button id="send">send</button></form>`);
+      return;
+    }
+    if (path === "/links-elsewhere") {
+      // Links that load no document of this page's own: another window, a mail client, a fragment, a script.
+      res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+      res.end(`<!doctype html><title>elsewhere</title><a id="blank" target="_blank" href="/form">window</a><a id="mail" href="mailto:someone@example.com">mail</a><a id="hash" href="#foot">hash</a><a id="js" href="javascript:void(0)">js</a><p id="foot">foot</p>`);
+      return;
+    }
+    if (path === "/no-content") {
+      // A navigation here commits nothing: the page stays where it was.
+      res.writeHead(204);
+      res.end();
       return;
     }
     if (path === "/drop") {

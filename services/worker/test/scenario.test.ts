@@ -196,7 +196,7 @@ describe("results that do not fit in an event", () => {
       if (final.type !== "job.failed") throw new Error("expected the job to fail");
       expect(final.data.error).toMatchObject({ code: "result-too-large", message: expect.stringMatching(/extracted data is 16\d{4} bytes/) });
     }
-  });
+  }, 90_000); // two 5 MB pages: 5-8 s alone, over 30 s beside a loaded machine's other suites
 });
 
 describe("a Chrome DevTools Recorder export", () => {
