@@ -9,6 +9,9 @@ export function chromiumArgs(userDataDir: string): string[] {
   const args = [
     "--headless", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
     "--disable-sync", "--no-first-run", "--disable-quic", `--user-data-dir=${userDataDir}`,
+    // Autofill sent every job's form field signatures to content-autofill.googleapis.com through the job's own route
+    // (its proxy), a request no real visitor's pages make from there; Puppeteer merges this with its own list.
+    "--disable-features=AutofillServerCommunication",
   ];
   // Chromium's sandbox cannot start as root; only then is it turned off.
   if (process.getuid?.() === 0) args.push("--no-sandbox");

@@ -464,6 +464,18 @@ describe("steps on a page going to another document (they read the one on its wa
   });
 });
 
+describe("Chromium's own traffic", () => {
+  it("a form job on a guarded worker logs no connection of Chromium's own (autofill asked content-autofill.googleapis.com, refused, in every job with inputs)", async () => {
+    const id = await assign(listed, { maxAttempts: 1, scenario: { steps: [
+      { type: "navigate", url: `http://localhost:${pages.port}/signup` }, { type: "click", selectors: [["#name"]] }, { type: "type", selector: "#name", text: "Ada" },
+      { type: "wait", ms: 1500 },
+    ] } }, "autofill");
+    const f = await events.final(id);
+    if (f.type !== "job.completed") throw new Error(f.data.error.message);
+    expect(f.data.result.logs.filter((l) => /googleapis|gstatic|google\.com/.test(l.message))).toEqual([]);
+  });
+});
+
 describe("a screenshot the store cannot take", () => {
   it("fails the job as retryable (storage), naming the store, instead of as a final step failure", async () => {
     const jsm = await jetstreamManager(await nats.connect("master", "test-drop-artifacts"));
