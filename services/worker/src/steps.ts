@@ -140,17 +140,31 @@ export interface StepOutcome {
 
 const BUTTONS: Record<string, MouseButton> = { primary: "left", auxiliary: "middle", secondary: "right", back: "back", forward: "forward" };
 
-function frameOf(page: Page, step: Step): Frame {
+/**
+ * The step's frame: the main frame, or the child frame its `frame` path names, waited for within the step's time
+ * (payment and ad frames are added after the load; the step failed at once). A path still missing then is a
+ * timeout, as a missing element is.
+ */
+async function frameOf(page: Page, step: Step, timeout: number, signal: AbortSignal): Promise<Frame> {
   if (step.target !== undefined && step.target !== "main") {
     throw new StepError(`target ${JSON.stringify(step.target)} is not supported: only the main page ("main") is`, "unsupported", false);
   }
-  let frame = page.mainFrame();
-  for (const i of step.frame ?? []) {
-    const child = frame.childFrames()[i];
-    if (!child) throw new StepError(`frame path ${JSON.stringify(step.frame)}: no child frame ${i}`, "step-failed", true);
-    frame = child;
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    let frame = page.mainFrame();
+    let missing: number | undefined;
+    for (const i of step.frame ?? []) {
+      const child = frame.childFrames()[i];
+      if (!child) {
+        missing = i;
+        break;
+      }
+      frame = child;
+    }
+    if (missing === undefined) return frame;
+    if (Date.now() >= deadline) throw new StepError(`frame path ${JSON.stringify(step.frame)}: no child frame ${missing} within ${timeout} ms`, "timeout", true);
+    await sleep(100, signal);
   }
-  return frame;
 }
 
 /** The first of the alternatives that matches, as a Puppeteer locator. */
@@ -216,13 +230,13 @@ export function withinMs<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
 
 const navigationAsserted = (step: Step) => (step.assertedEvents ?? []).some((e) => e.type === "navigation");
 
-/** Runs an action; when the Recorder asserted a navigation, waits for it too. */
-async function withNavigation(page: Page, step: Step, timeout: number, action: () => Promise<unknown>): Promise<void> {
+/** Runs an action; when the Recorder asserted a navigation, waits for it too, in the step's frame (as Puppeteer Replay does). */
+async function withNavigation(frame: Frame, step: Step, timeout: number, action: () => Promise<unknown>): Promise<void> {
   if (!navigationAsserted(step)) {
     await action();
     return;
   }
-  await Promise.all([page.waitForNavigation({ timeout }), action()]);
+  await Promise.all([frame.waitForNavigation({ timeout }), action()]);
 }
 
 /**
@@ -287,7 +301,7 @@ export async function runStep(step: Step, index: number, env: StepEnv, timeout: 
           ? new StepError(`navigation to ${step.url} failed: ${verdict.reason}`, "navigation", true)
           : new StepError(`target refused: ${verdict.reason}`, "ssrf", false);
       }
-      const frame = frameOf(page, step);
+      const frame = await frameOf(page, step, timeout, signal);
       const started = Date.now();
       let response;
       const mark = env.egress?.seq ?? 0;
@@ -314,9 +328,9 @@ export async function runStep(step: Step, index: number, env: StepEnv, timeout: 
     }
     case "click":
     case "doubleClick": {
-      const frame = frameOf(page, step);
+      const frame = await frameOf(page, step, timeout, signal);
       const offset = step.offsetX !== undefined && step.offsetY !== undefined ? { x: step.offsetX, y: step.offsetY } : undefined;
-      await withNavigation(page, step, timeout, () => locate(frame, step.selectors, timeout).click({
+      await withNavigation(frame, step, timeout, () => locate(frame, step.selectors, timeout).click({
         signal,
         ...(offset ? { offset } : {}),
         ...(step.button ? { button: BUTTONS[step.button] } : {}),
@@ -326,19 +340,19 @@ export async function runStep(step: Step, index: number, env: StepEnv, timeout: 
       return {};
     }
     case "hover":
-      await locate(frameOf(page, step), step.selectors, timeout).hover({ signal });
+      await locate(await frameOf(page, step, timeout, signal), step.selectors, timeout).hover({ signal });
       return {};
     case "change":
-      await locate(frameOf(page, step), step.selectors, timeout).fill(step.value, { signal });
+      await locate(await frameOf(page, step, timeout, signal), step.selectors, timeout).fill(step.value, { signal });
       return {};
     case "keyDown":
-      await withNavigation(page, step, timeout, () => page.keyboard.down(step.key as KeyInput));
+      await withNavigation(page.mainFrame(), step, timeout, () => page.keyboard.down(step.key as KeyInput));
       return {};
     case "keyUp":
-      await withNavigation(page, step, timeout, () => page.keyboard.up(step.key as KeyInput));
+      await withNavigation(page.mainFrame(), step, timeout, () => page.keyboard.up(step.key as KeyInput));
       return {};
     case "scroll": {
-      const frame = frameOf(page, step);
+      const frame = await frameOf(page, step, timeout, signal);
       const x = step.x ?? 0;
       const y = step.y ?? 0;
       if (step.selectors) {
@@ -351,7 +365,7 @@ export async function runStep(step: Step, index: number, env: StepEnv, timeout: 
       return {};
     }
     case "waitForElement": {
-      const frame = frameOf(page, step);
+      const frame = await frameOf(page, step, timeout, signal);
       const op = step.operator ?? ">=";
       const want = step.count ?? 1;
       if (op === ">=" && want === 1 && !step.attributes && !step.properties) {
@@ -377,22 +391,22 @@ export async function runStep(step: Step, index: number, env: StepEnv, timeout: 
     }
     case "waitForExpression": {
       if (!env.allowScriptSteps) throw new StepError("page-JavaScript steps are disabled (TROUPE_ALLOW_SCRIPT_STEPS)", "forbidden", false);
-      await frameOf(page, step).waitForFunction(step.expression, { timeout, signal });
+      await (await frameOf(page, step, timeout, signal)).waitForFunction(step.expression, { timeout, signal });
       return {};
     }
     case "close":
       return { stop: true };
     case "extract":
-      return extract(frameOf(page, step), step);
+      return extract(await frameOf(page, step, timeout, signal), step);
     case "screenshot": {
-      const bytes = await boundedShot(page, frameOf(page, step), step, env, timeout, signal);
+      const bytes = await boundedShot(page, await frameOf(page, step, timeout, signal), step, env, timeout, signal);
       return { screenshot: await env.saveScreenshot(bytes, index, step.label) };
     }
     case "wait":
       await sleep(step.ms, signal);
       return {};
     case "select": {
-      const frame = frameOf(page, step);
+      const frame = await frameOf(page, step, timeout, signal);
       await frame.waitForSelector(step.selector, { timeout, signal });
       const chosen = await frame.select(step.selector, ...step.values);
       if (chosen.length === 0) throw new StepError(`select: none of ${JSON.stringify(step.values)} is an option of ${step.selector}`, "step-failed", false);
@@ -400,7 +414,7 @@ export async function runStep(step: Step, index: number, env: StepEnv, timeout: 
     }
     case "press": {
       if (step.selector) {
-        const el = await frameOf(page, step).waitForSelector(step.selector, { timeout, signal });
+        const el = await (await frameOf(page, step, timeout, signal)).waitForSelector(step.selector, { timeout, signal });
         await el?.press(step.key as KeyInput);
         await el?.dispose();
       } else {
@@ -409,14 +423,14 @@ export async function runStep(step: Step, index: number, env: StepEnv, timeout: 
       return {};
     }
     case "type": {
-      const el = await frameOf(page, step).waitForSelector(step.selector, { timeout, signal });
+      const el = await (await frameOf(page, step, timeout, signal)).waitForSelector(step.selector, { timeout, signal });
       if (!el) throw new StepError(`type: no element matches ${step.selector}`, "step-failed", true);
       await el.type(step.text, step.delay !== undefined ? { delay: step.delay } : {});
       await el.dispose();
       return {};
     }
     case "assert": {
-      const frame = frameOf(page, step);
+      const frame = await frameOf(page, step, timeout, signal);
       await pollUntil(timeout, signal, async () => {
         if (step.url !== undefined && !page.url().includes(step.url)) return `assert: URL ${page.url()} does not contain ${JSON.stringify(step.url)}`;
         // Compared inside the page: a 100M-character title (or body) copied into the worker on every 100 ms poll took it

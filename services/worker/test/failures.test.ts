@@ -464,6 +464,28 @@ describe("steps on a page going to another document (they read the one on its wa
   });
 });
 
+describe("frames", () => {
+  it("a frame path waits for a frame the page adds after its load (it failed at once, as a final step-failed marked retryable)", async () => {
+    const id = await assign(open, { maxAttempts: 1, scenario: { steps: [{ type: "navigate", url: pages.url("/late-frame") }, { type: "waitForElement", frame: [0], selectors: [["#go"]] }, { type: "extract", frame: [0], fields: { h: { selector: "#h" } } }] } }, "late-frame");
+    const f = await events.final(id);
+    if (f.type !== "job.completed") throw new Error(f.data.error.message);
+    expect(f.data.result.data).toEqual({ h: "first page" });
+    const none = await assign(open, { maxAttempts: 1, scenario: { steps: [{ type: "navigate", url: pages.url("/form") }, { type: "extract", frame: [0], timeout: 500, fields: { h: { selector: "#h" } } }] } }, "no-frame");
+    expect((await failed(none)).data.error).toMatchObject({ code: "timeout", retryable: true, step: { index: 1, type: "extract" }, message: expect.stringMatching(/frame path \[0\]: no child frame 0 within 500 ms/) });
+  });
+
+  it("a click in a frame that asserted a navigation waits for that frame's navigation (it waited for the page's and timed out)", async () => {
+    const id = await assign(open, { maxAttempts: 1, scenario: { steps: [
+      { type: "navigate", url: pages.url("/frame-link") }, { type: "waitForElement", frame: [0], selectors: [["#go"]] },
+      { type: "click", frame: [0], selectors: [["#go"]], timeout: 5000, assertedEvents: [{ type: "navigation" }] },
+      { type: "extract", frame: [0], fields: { h: { selector: "#h" } } },
+    ] } }, "frame-nav");
+    const f = await events.final(id);
+    if (f.type !== "job.completed") throw new Error(f.data.error.message);
+    expect(f.data.result.data).toEqual({ h: "second page" });
+  });
+});
+
 describe("Chromium's own traffic", () => {
   it("a form job on a guarded worker logs no connection of Chromium's own (autofill asked content-autofill.googleapis.com, refused, in every job with inputs)", async () => {
     const id = await assign(listed, { maxAttempts: 1, scenario: { steps: [

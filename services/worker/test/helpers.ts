@@ -16,6 +16,9 @@ export const PAGES: Record<string, string> = {
   "/fast": `<!doctype html><title>fast</title><h1 id="h">second page</h1>`,
   "/meta-refresh": `<!doctype html><title>refresh</title><meta http-equiv="refresh" content="0;url=/form"><h1 id="heading">on the way</h1>`,
   "/js-redirect-load": `<!doctype html><title>redirect</title><h1 id="heading">on the way</h1><script>addEventListener("load", () => location.replace("/form"));</script>`,
+  // A frame of the same site with a link in it, and one added half a second after the load (as payment and ad frames are).
+  "/frame-link": `<!doctype html><title>frame link</title><iframe src="/link-fast"></iframe>`,
+  "/late-frame": `<!doctype html><title>late frame</title><script>addEventListener("load", () => setTimeout(() => { const f = document.createElement("iframe"); f.src = "/link-fast"; document.body.append(f); }, 500));</script>`,
   "/alert": `<!doctype html><title>alert</title><script>alert("hello from the page"); confirm("sure?");</script><h1 id="after">after the dialogs</h1>`,
   // Three .item elements, then the page blocks its main thread for 4 s once loaded: no check of it is answered meanwhile.
   "/busy": `<!doctype html><title>busy</title><ul><li class="item">1</li><li class="item">2</li><li class="item">3</li></ul><script>
