@@ -8,7 +8,7 @@ import { EgressNotes } from "./egress-notes.ts";
 import { NavigationWatch } from "./navigation-watch.ts";
 import { mainFrameId, puppeteerSession } from "./page-targets.ts";
 import { contextGone, pageTitle } from "./steps.ts";
-import { executeScenario, ref, ScenarioFailure, settlePage, type ScenarioProgress, type ScenarioResult } from "./scenario-run.ts";
+import { endedPartial, executeScenario, ref, ScenarioFailure, settlePage, type ScenarioProgress, type ScenarioResult } from "./scenario-run.ts";
 import { fitCompleted, fitFailed, jsonBytes, MAX_SCREENSHOTS, type FailedData } from "./event-fit.ts";
 import { EGRESS_HEADER, startEgressProxy, type EgressProxy, type EgressProxyOptions } from "./egress-proxy.ts";
 import { createTargetGuard, type TargetGuard, type TargetPolicy } from "./ssrf.ts";
@@ -174,6 +174,8 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
   };
   let lease: JobContext | undefined;
   let partial: ScenarioResult | undefined;
+  /** The scenario's result as it goes: what an attempt ended from outside had done (endedPartial). */
+  const live: ScenarioResult = { data: {}, dataExtracted: 0, screenshots: [], steps: [] };
   let responseTime: number | undefined;
   let memoryUsed = 0;
   let ended = false;
@@ -276,6 +278,7 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
         return name;
       },
     }, {
+      result: live,
       defaultTimeoutMs: spec.scenario?.timeout ?? deps.defaultStepTimeoutMs,
       // Steps end before the attempt's hard timeout, so a failing assert says so (not retryable) instead of
       // "hard timeout" (retryable: a job whose timeoutMs equalled the step default ran three times; a walkthrough).
@@ -337,8 +340,11 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
       clearTimeout(timer);
       clearInterval(keepalive);
       const known = e instanceof JobAbort || e instanceof ScenarioFailure || e instanceof ResultTooLarge || e instanceof ProxyRefused || e instanceof BrowserGone;
+      // Ended from outside mid-scenario (hard timeout, cancel, crash): the steps so far and the one it was in.
+      if (e instanceof JobAbort && !partial) partial = endedPartial(live, e.message);
+      const inStep = e instanceof ScenarioFailure ? e.step : e instanceof JobAbort ? partial?.running?.step : undefined;
       const err = known
-        ? { message: e.message, code: e.code, retryable: e.retryable, ...(e instanceof ScenarioFailure ? { step: e.step } : {}) }
+        ? { message: e.message, code: e.code, retryable: e.retryable, ...(inStep ? { step: inStep } : {}) }
         : { message: `worker error: ${(e as Error)?.message ?? String(e)}`, code: "worker", retryable: true };
       if (!known) deps.log.error({ err: (e as Error)?.stack ?? e, jobId: cmd.jobId }, "job failed outside its steps");
       // Close the context before reporting, but never let a wedged browser hold up the report.

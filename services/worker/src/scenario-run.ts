@@ -18,6 +18,19 @@ export interface ScenarioResult {
   screenshots: string[];
   steps: StepTiming[];
   responseTime?: number;
+  /** The step under way and when it started: what an attempt ended from outside (its hard timeout) was doing. */
+  running?: { step: StepRef; startedAt: number };
+}
+
+/**
+ * What an attempt ended from outside (hard timeout, cancel, crash) had done: the steps so far and the one under way,
+ * failed with `why`. A copy: the scenario may still be settling the step it was in.
+ */
+export function endedPartial(live: ScenarioResult, why: string): ScenarioResult {
+  const { running, ...done } = live;
+  const steps = [...live.steps];
+  if (running) steps.push({ ...running.step, status: "failed", durationMs: Date.now() - running.startedAt, error: why.slice(0, 4000) });
+  return { ...done, data: { ...live.data }, screenshots: [...live.screenshots], steps, ...(running ? { running } : {}) };
 }
 
 /** A failed step, with everything run so far (timings, screenshots) for the job.failed event. */
@@ -36,6 +49,8 @@ export interface ScenarioOptions {
   log(level: "info" | "warn", message: string): void;
   /** While a step runs, progress is repeated this often (renews the job lease). */
   progressEveryMs?: number;
+  /** Filled as the scenario goes (else a new one): the caller's view of it when the attempt is ended from outside. */
+  result?: ScenarioResult;
   /** Awaited before each step; may hold the scenario (a worker cut off from NATS) or end it by throwing. */
   beforeStep?(index: number): Promise<void>;
 }
@@ -76,7 +91,7 @@ export function errorPageFailure(why: EgressNote | undefined): StepError {
 
 /** Runs the steps in order; an optional step's failure is logged and the scenario goes on. */
 export async function executeScenario(steps: readonly Step[], env: StepEnv, o: ScenarioOptions): Promise<ScenarioResult> {
-  const result: ScenarioResult = { data: {}, dataExtracted: 0, screenshots: [], steps: [] };
+  const result: ScenarioResult = o.result ?? { data: {}, dataExtracted: 0, screenshots: [], steps: [] };
   const total = steps.length;
   const every = o.progressEveryMs ?? 5000;
   /** The main frame's commit count when its document was last known parsed (NavigationWatch.commits). */
@@ -106,11 +121,15 @@ export async function executeScenario(steps: readonly Step[], env: StepEnv, o: S
         if (await settlePage(env.page, env.signal, nav, until)) parsed = nav.commits;
         if (env.signal.aborted) throw env.signal.reason;
       }
+      result.running = { step: current, startedAt: started };
       let out: StepOutcome;
       for (;;) {
         const left = Math.max(MIN_STEP_TIMEOUT_MS, started + timeout - Date.now());
+        // A step past its backstop is stopped, not left running: an optional `type` that outlived it typed on into
+        // the next step's field.
+        const stepStop = new AbortController();
         try {
-          out = await withDeadline(runStep(step, i, env, left), left + 1000, step.type);
+          out = await withDeadline(runStep(step, i, { ...env, signal: AbortSignal.any([env.signal, stepStop.signal]) }, left), left + 1000, step.type, stepStop);
           break;
         } catch (e) {
           // A step that only reads reads the next document when a navigation took the one it read; one that acts could act twice.
@@ -160,6 +179,8 @@ export async function executeScenario(steps: readonly Step[], env: StepEnv, o: S
       o.log("warn", `optional ${message}`);
     } finally {
       clearInterval(tick);
+      // Kept when the attempt was ended from outside: the caller reports what it was doing (endedPartial).
+      if (!env.signal.aborted) delete result.running;
     }
     o.onProgress({ progress: ((i + 1) / total) * 100, currentStep: current, stepsDone: i + 1, stepsTotal: total });
     if (stop) break;
@@ -222,10 +243,14 @@ async function evaluateWithoutGesture(page: Page, expression: string): Promise<u
 }
 
 /** A backstop for steps whose own timeout does not cover every wait. */
-function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+function withDeadline<T>(p: Promise<T>, ms: number, what: string, stop: AbortController): Promise<T> {
   let t: NodeJS.Timeout;
   const timer = new Promise<never>((_, rej) => {
-    t = setTimeout(() => rej(new StepError(`${what} step did not finish within ${ms} ms`, "timeout", true)), ms);
+    t = setTimeout(() => {
+      const e = new StepError(`${what} step did not finish within ${ms} ms`, "timeout", true);
+      stop.abort(e);
+      rej(e);
+    }, ms);
   });
   return Promise.race([p, timer]).finally(() => clearTimeout(t));
 }

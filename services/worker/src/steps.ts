@@ -2,7 +2,7 @@ import type { Step, StepOf } from "@troupe/events";
 import type { EgressNotes } from "./egress-notes.ts";
 import type { NavigationWatch } from "./navigation-watch.ts";
 import { EGRESS_HEADER } from "./egress-proxy.ts";
-import { Locator, type Frame, type KeyInput, type MouseButton, type Page, type Viewport } from "puppeteer-core";
+import { Locator, type ElementHandle, type Frame, type KeyInput, type MouseButton, type Page, type Viewport } from "puppeteer-core";
 import { selectorAlternatives } from "./selectors.ts";
 import type { TargetGuard } from "./ssrf.ts";
 
@@ -284,6 +284,20 @@ async function extract(frame: Frame, step: StepOf<"extract">): Promise<StepOutco
   return { data, extracted };
 }
 
+/**
+ * Types `text` into the element as Puppeteer's ElementHandle.type does (focus, then one key per character), but
+ * stops between characters once `signal` aborts: a step past its time typed on into the next step's field.
+ */
+async function typeInto(el: ElementHandle, text: string, delay: number, signal: AbortSignal): Promise<void> {
+  await el.focus();
+  const keyboard = el.frame.page().keyboard;
+  for (const ch of text) {
+    if (signal.aborted) throw signal.reason;
+    await keyboard.type(ch);
+    if (delay > 0) await sleep(delay, signal);
+  }
+}
+
 /** Runs one step against the page. Throws StepError (or a Puppeteer error) on failure. */
 export async function runStep(step: Step, index: number, env: StepEnv, timeout: number): Promise<StepOutcome> {
   const { page, signal } = env;
@@ -425,8 +439,11 @@ export async function runStep(step: Step, index: number, env: StepEnv, timeout: 
     case "type": {
       const el = await (await frameOf(page, step, timeout, signal)).waitForSelector(step.selector, { timeout, signal });
       if (!el) throw new StepError(`type: no element matches ${step.selector}`, "step-failed", true);
-      await el.type(step.text, step.delay !== undefined ? { delay: step.delay } : {});
-      await el.dispose();
+      try {
+        await typeInto(el, step.text, step.delay ?? 0, signal);
+      } finally {
+        await el.dispose();
+      }
       return {};
     }
     case "assert": {

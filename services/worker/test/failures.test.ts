@@ -464,6 +464,34 @@ describe("steps on a page going to another document (they read the one on its wa
   });
 });
 
+describe("a step past its time", () => {
+  it("is stopped, not left running: an optional slow type that outlived its time typed on into the next step's field", async () => {
+    const id = await assign(open, { maxAttempts: 1, scenario: { steps: [
+      { type: "navigate", url: pages.url("/typing") },
+      { type: "type", selector: "#a", text: "x".repeat(40), delay: 100, timeout: 1000, optional: true },
+      { type: "type", selector: "#b", text: "HELLO" }, { type: "wait", ms: 2500 },
+      { type: "extract", fields: { a: { selector: "#va" }, b: { selector: "#vb" } } },
+    ] } }, "optional-type");
+    const f = await events.final(id);
+    if (f.type !== "job.completed") throw new Error(f.data.error.message);
+    expect(f.data.result.steps?.map((s) => s.status)).toEqual(["ok", "skipped", "ok", "ok", "ok"]);
+    expect(f.data.result.data.b).toBe("HELLO");
+    expect((f.data.result.data.a as string).length).toBeLessThan(40);
+  });
+
+  it("a hard timeout reports the step it ended, the steps before it and their screenshots (they were dropped)", async () => {
+    const id = await assign(open, { maxAttempts: 1, timeoutMs: 5000, scenario: { steps: [
+      { type: "navigate", url: pages.url("/typing") }, { type: "screenshot", label: "before" },
+      { type: "type", selector: "#a", text: "x".repeat(100), delay: 1000, timeout: 600_000 },
+    ] } }, "hard-partial");
+    const f = await failed(id);
+    expect(f.data.error).toMatchObject({ code: "timeout", retryable: true, step: { index: 2, type: "type" }, message: expect.stringMatching(/hard timeout/) });
+    expect(f.data.steps?.map((s) => [s.index, s.status])).toEqual([[0, "ok"], [1, "ok"], [2, "failed"]]);
+    expect(f.data.steps?.[2]?.error).toMatch(/hard timeout/);
+    expect(f.data.screenshots).toEqual([expect.stringMatching(/\/001-before\.png$/)]);
+  });
+});
+
 describe("frames", () => {
   it("a frame path waits for a frame the page adds after its load (it failed at once, as a final step-failed marked retryable)", async () => {
     const id = await assign(open, { maxAttempts: 1, scenario: { steps: [{ type: "navigate", url: pages.url("/late-frame") }, { type: "waitForElement", frame: [0], selectors: [["#go"]] }, { type: "extract", frame: [0], fields: { h: { selector: "#h" } } }] } }, "late-frame");

@@ -19,6 +19,7 @@ export const PAGES: Record<string, string> = {
   // A frame of the same site with a link in it, and one added half a second after the load (as payment and ad frames are).
   "/frame-link": `<!doctype html><title>frame link</title><iframe src="/link-fast"></iframe>`,
   "/late-frame": `<!doctype html><title>late frame</title><script>addEventListener("load", () => setTimeout(() => { const f = document.createElement("iframe"); f.src = "/link-fast"; document.body.append(f); }, 500));</script>`,
+  "/typing": `<!doctype html><title>typing</title><input id="a" oninput="document.getElementById('va').textContent = this.value"><p id="va"></p><input id="b" oninput="document.getElementById('vb').textContent = this.value"><p id="vb"></p>`,
   "/alert": `<!doctype html><title>alert</title><script>alert("hello from the page"); confirm("sure?");</script><h1 id="after">after the dialogs</h1>`,
   // Three .item elements, then the page blocks its main thread for 4 s once loaded: no check of it is answered meanwhile.
   "/busy": `<!doctype html><title>busy</title><ul><li class="item">1</li><li class="item">2</li><li class="item">3</li></ul><script>
