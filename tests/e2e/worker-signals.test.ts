@@ -57,4 +57,29 @@ describe("troupe worker signals", () => {
     expect(out()).toMatch(/second signal: stopping now/);
     expect(readdirSync(tmp).filter((d) => d.startsWith("troupe-chromium-")), "browser profiles left").toEqual([]);
   }, 300_000);
+
+  it("the next start removes the browser profile a SIGKILLed worker left (its Chromium removed its own lock, so it stayed for an hour or more)", async () => {
+    nats ??= await startTestNats({ init: true });
+    const profiles = () => readdirSync(tmp).filter((d) => d.startsWith("troupe-chromium-"));
+    const start = (lines: string[]) => startProcess("worker", process.execPath, [TROUPE, "worker"], {
+      ...process.env, ...nats!.env(), TMPDIR: tmp, TROUPE_WORKER_ID: "wn-signals-02", TROUPE_WORKER_PORT: "0", TROUPE_ALLOWED_TARGETS: "127.0.0.1",
+      TROUPE_MAX_CPU: "100", TROUPE_MIN_FREE_MEMORY_MB: "0", TROUPE_LOG_LEVEL: "info",
+    }, (l) => lines.push(l));
+    const first: string[] = [];
+    worker = start(first);
+    await waitFor(`the worker registered (${first.slice(-20).join("\n")})`, () => first.some((l) => l.includes("worker registered")), 120_000, 50);
+    const pid = worker.child.pid!;
+    expect(profiles().filter((d) => d.includes(`-${pid}-`)), "the first worker's profile").toHaveLength(1);
+    worker.child.kill("SIGKILL");
+    await worker.exited;
+    // Chromium follows its worker (the pipe closes) and leaves its profile behind.
+    await waitFor("the first worker's browser to exit", () => !readdirSync(join(tmp, profiles().find((d) => d.includes(`-${pid}-`))!)).includes("SingletonLock"), 30_000, 50);
+    const second: string[] = [];
+    worker = start(second);
+    await waitFor(`the second worker registered (${second.slice(-20).join("\n")})`, () => second.some((l) => l.includes("worker registered")), 120_000, 50);
+    expect(second.some((l) => l.includes("removed the profiles of browsers that died without cleaning up")), second.slice(-20).join("\n")).toBe(true);
+    expect(profiles().filter((d) => d.includes(`-${pid}-`)), "the killed worker's profile").toEqual([]);
+    expect(profiles().filter((d) => d.includes(`-${worker!.child.pid}-`)), "the running worker's own profile").toHaveLength(1);
+    await worker.stop("SIGTERM", 20_000);
+  }, 300_000);
 });

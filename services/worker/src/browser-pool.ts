@@ -1,4 +1,5 @@
 import { mkdtempSync, readdirSync, readlinkSync, rmSync, statSync } from "node:fs";
+import { createHash } from "node:crypto";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import puppeteer, { type Browser, type BrowserContext } from "puppeteer-core";
@@ -32,7 +33,7 @@ export const CHROMIUM_IGNORED_DEFAULT_ARGS = ["--disable-ipc-flooding-protection
 
 /** Launches Chromium with a fresh profile directory, removed when the browser closes. */
 export async function launchChromium(executablePath: string): Promise<Browser> {
-  const dir = mkdtempSync(join(tmpdir(), PROFILE_PREFIX));
+  const dir = mkdtempSync(join(tmpdir(), ownProfilePrefix()));
   let browser: Browser;
   try {
     // Over a pipe, Chromium exits when the worker dies, even by SIGKILL (over a WebSocket it would live on, orphaned).
@@ -68,15 +69,23 @@ export async function launchChromium(executablePath: string): Promise<Browser> {
 export const pipeErrors: string[] = [];
 
 const PROFILE_PREFIX = "troupe-chromium-";
+
+/** This host, as a profile name can carry it: a short hash (names may hold anything). */
+const hostTag = (host = hostname()) => createHash("sha256").update(host).digest("hex").slice(0, 8);
+
+/** `troupe-chromium-<host tag>-<worker pid>-`: whose profile it is, for when its Chromium has removed its lock. */
+export const ownProfilePrefix = (pid = process.pid, host = hostname()) => `${PROFILE_PREFIX}${hostTag(host)}-${pid}-`;
 /** A profile without Chromium's lock this old is no launch in progress. */
 const UNLOCKED_PROFILE_MAX_AGE_MS = 3600_000;
 
 /**
  * Removes the profiles of browsers that died without their worker cleaning up
  * (a worker killed with SIGKILL or by the OOM killer leaves one per browser, in
- * TMPDIR, forever). Chromium holds `SingletonLock` → `<host>-<pid>` in a live
- * profile: a lock naming this host and a pid that no longer runs means the
- * browser is gone. A profile without a lock is removed once it is an hour old.
+ * TMPDIR, forever). A profile is named for its worker (ownProfilePrefix): one of
+ * this host whose worker pid no longer runs is gone. Older names: Chromium holds
+ * `SingletonLock` → `<host>-<pid>` in a live profile, and a lock naming this host
+ * and a pid that no longer runs means the browser is gone; a profile without a
+ * lock is removed once it is an hour old.
  * Profiles of live browsers — other workers' on this machine too — are left.
  */
 export function sweepStaleProfiles(dir = tmpdir(), nowMs = Date.now()): string[] {
@@ -90,7 +99,13 @@ export function sweepStaleProfiles(dir = tmpdir(), nowMs = Date.now()): string[]
   for (const name of names) {
     const path = join(dir, name);
     let stale: boolean;
-    try {
+    // Named for its worker: when that worker is gone, so is its browser. Killed, the worker takes its Chromium with it
+    // (the pipe), and Chromium removes its own lock on the way out, so the lock alone left the profile for an hour
+    // and, with the sweep at start only, for as long as the next worker ran (a soak: 47 MB after 12 kills).
+    const owner = new RegExp(`^${PROFILE_PREFIX}([0-9a-f]{8})-(\\d+)-`).exec(name);
+    if (owner && owner[1] === hostTag()) {
+      stale = !pidAlive(Number(owner[2]));
+    } else try {
       const m = /^(.*)-(\d+)$/.exec(readlinkSync(join(path, "SingletonLock")));
       stale = m !== null && m[1] === hostname() && !pidAlive(Number(m[2]));
     } catch {

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { createLogger } from "@troupe/events/node";
 import { processAlive, waitFor } from "@troupe/tests/harness";
 import { afterAll, describe, expect, it } from "vitest";
-import { BrowserGone, BrowserPool, pipeErrors, sweepStaleProfiles } from "../src/browser-pool.ts";
+import { BrowserGone, BrowserPool, ownProfilePrefix, pipeErrors, sweepStaleProfiles } from "../src/browser-pool.ts";
 
 const pool = new BrowserPool({ executablePath: process.env.TROUPE_CHROMIUM_PATH ?? "/usr/bin/chromium", recycleAfter: 2, log: createLogger("pool-test", "warn") });
 afterAll(() => pool.close());
@@ -153,7 +153,7 @@ describe("BrowserPool losing its browser during an acquire", () => {
 });
 
 describe("sweepStaleProfiles", () => {
-  it("removes the profiles of browsers that are gone (a lock naming a dead pid on this host, or no lock for an hour) and leaves live ones", () => {
+  it("removes the profiles of browsers that are gone (named for a worker pid that is gone, a lock naming a dead pid on this host, or no lock for an hour) and leaves live ones", () => {
     const dir = mkdtempSync(join(tmpdir(), "troupe-sweep-"));
     try {
       const dead = Number(spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"], { encoding: "utf8" }).stdout);
@@ -171,9 +171,13 @@ describe("sweepStaleProfiles", () => {
       const unlockedOld = make("troupe-chromium-old", undefined, 2 * 3600_000);
       const unlockedNew = make("troupe-chromium-starting");
       const notOurs = make("something-else", `${hostname()}-${dead}`);
-      expect(sweepStaleProfiles(dir).sort()).toEqual([deadBrowser, unlockedOld].sort());
-      for (const p of [liveBrowser, otherHost, unlockedNew, notOurs]) expect(existsSync(p), p).toBe(true);
-      for (const p of [deadBrowser, unlockedOld]) expect(existsSync(p), p).toBe(false);
+      // Named for a worker: a killed worker's Chromium removes its own lock on the way out (a soak left 47 MB).
+      const deadWorker = make(`${ownProfilePrefix(dead)}AbCdEf`);
+      const liveWorker = make(`${ownProfilePrefix(process.pid)}AbCdEf`);
+      const otherHostsWorker = make(`${ownProfilePrefix(dead, `not-${hostname()}`)}AbCdEf`);
+      expect(sweepStaleProfiles(dir).sort()).toEqual([deadBrowser, unlockedOld, deadWorker].sort());
+      for (const p of [liveBrowser, otherHost, unlockedNew, notOurs, liveWorker, otherHostsWorker]) expect(existsSync(p), p).toBe(true);
+      for (const p of [deadBrowser, unlockedOld, deadWorker]) expect(existsSync(p), p).toBe(false);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
