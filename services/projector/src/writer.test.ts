@@ -65,6 +65,28 @@ describe("ReadModelWriter", () => {
     rm.close();
   });
 
+  it("keeps no finished job in memory once it is written, and folds a later event of it from the stored row (a soak: every result stayed cached up to 50,000 jobs)", () => {
+    seq = 0;
+    const { path, w } = open();
+    const result = { success: true as const, data: { rows: "x".repeat(100_000) }, dataExtracted: 1, screenshots: [], logs: [] };
+    const metrics = { totalDuration: 10, responseTime: 1, memoryUsed: 1 };
+    w.applyBatch("TROUPE_EVENTS", [
+      msg("job.submitted", { jobId: "a", spec }), msg("job.submitted", { jobId: "b", spec }), msg("job.submitted", { jobId: "c", spec }),
+      msg("job.assigned", { jobId: "a", workerId: "w1", attempt: 1, epoch: 1 }),
+      msg("job.completed", { jobId: "a", workerId: "w1", attempt: 1, result, metrics }),
+      msg("job.dead", { jobId: "c", reason: "expired", attempts: 0, epoch: 1 }),
+    ]);
+    expect(w.cachedJobs).toBe(1); // b, still queued
+    // A redrive of the dead job: folded from its stored row.
+    const redriven = w.applyBatch("TROUPE_EVENTS", [msg("job.requeued", { jobId: "c", attempt: 2, epoch: 2, reason: "redrive", notBefore: new Date(T0).toISOString() })]);
+    expect(redriven.skipped).toEqual([]);
+    const rm = openReadModels(path);
+    expect(rm.getJob("a")).toMatchObject({ status: "completed", result: { data: { rows: "x".repeat(100_000) } } });
+    expect(rm.getJob("c")).toMatchObject({ status: "requeued", attempt: 2 });
+    expect(rm.stats().jobs.byStatus).toMatchObject({ queued: 1, requeued: 1, completed: 1 });
+    rm.close();
+  });
+
   it("skips and counts invalid messages while moving the checkpoint past them", () => {
     seq = 0;
     const { w } = open();
