@@ -30,6 +30,22 @@ describe("applyEvent", () => {
     expect(m.workers.get("wn-a")).toMatchObject({ jobsCompleted: 1, successRate: 100, averageJobDuration: 1500 });
   });
 
+  it("a list page's models keep what a row shows, not a finished job's result, logs, steps, metrics or scenario (a list tab held 2,000 results)", () => {
+    const m = models({ summariesOnly: true });
+    const withScenario = createEvent("job.submitted", { jobId: "j1", spec: { url: "https://example.com", priority: 5, maxAttempts: 3, timeoutMs: 60_000, scenario: { steps: [{ type: "navigate", url: "https://example.com" }] } } }, "master", at(1)) as TroupeEvent;
+    for (const e of [reg, withScenario, assigned(1), completed(1)]) applyEvent(m, e);
+    const j = m.jobs.get("j1")!;
+    expect(j).toMatchObject({ status: "completed", workerId: "wn-a", duration: expect.any(Number) });
+    for (const k of ["result", "logs", "steps", "metrics"] as const) expect(j[k], k).toBeUndefined();
+    expect(j.spec.scenario).toBeUndefined();
+    // A page of one job keeps it all; a row and the worker's counts are the same either way.
+    const full = models();
+    for (const e of [reg, withScenario, assigned(1), completed(1)]) applyEvent(full, e);
+    expect(full.jobs.get("j1")?.result?.data).toEqual({ title: "x" });
+    expect(jobSummary(j)).toEqual(jobSummary(full.jobs.get("j1")!));
+    expect(m.workers.get("wn-a")).toEqual(full.workers.get("wn-a"));
+  });
+
   it("rejects a stale attempt and does not count it on the worker", () => {
     const m = models();
     for (const e of [reg, submitted, assigned(1)]) applyEvent(m, e);

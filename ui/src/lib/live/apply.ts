@@ -12,8 +12,21 @@ export interface LiveModels {
   trackNewJobs: boolean;
   /** Follow heartbeats/lifecycle of workers not in the map yet (a worker that starts after page load). */
   trackNewWorkers: boolean;
+  /**
+   * Keep only what a list row shows: a finished job's result, logs, steps and metrics and the scenario are dropped
+   * (a list tab kept up to 2,000 jobs with their results: 166 KB a job with large extractions, in a soak).
+   */
+  summariesOnly?: boolean;
   /** The jobs on screen (the page's rows): past MAX_TRACKED_JOBS they go last (evictOne). */
   onScreen?: ReadonlySet<string>;
+}
+
+/** A job view without what only its own page shows (LiveModels.summariesOnly); the reducer needs none of it. */
+export function rowOnly(j: JobView): JobView {
+  if (j.result === undefined && j.logs === undefined && j.steps === undefined && j.metrics === undefined && j.spec.scenario === undefined) return j;
+  const { result: _r, logs: _l, steps: _s, metrics: _m, ...row } = j;
+  const { scenario: _sc, ...spec } = j.spec;
+  return { ...row, spec };
 }
 
 /** A long-open list tab keeps at most this many jobs (evictOne says which go first). */
@@ -50,7 +63,7 @@ export function applyEvent(m: LiveModels, event: TroupeEvent, receivedMs?: numbe
   if (current || (ev.type === "job.submitted" && m.trackNewJobs)) {
     const r = evolveJob(current, ev);
     if (r.ok) {
-      m.jobs.set(id, r.job);
+      m.jobs.set(id, m.summariesOnly ? rowOnly(r.job) : r.job);
       out.job = id;
       if (!current && m.jobs.size > MAX_TRACKED_JOBS) evictOne(m);
     } else {

@@ -2,6 +2,7 @@ import { wsconnect, type NatsConnection } from "@nats-io/nats-core";
 import { decodeEvent, subjectsFor, type JobView, type WorkerView } from "@troupe/events";
 import { untrack } from "svelte";
 import { applyEvent, clockOffset, seedModels, type LiveModels } from "./apply.ts";
+import { BoundedQueue } from "./queue.ts";
 
 /** What the server hands the page so it can follow NATS (layout load). */
 export interface LiveSettings {
@@ -23,6 +24,8 @@ const SEEN_KEPT = 100_000;
 
 /** Above this many queued messages (a hidden tab gets no frames) the view reloads instead of folding them all. */
 const MAX_QUEUE = 100_000;
+/** … or this many bytes of them (BoundedQueue): events are up to 256 KiB, 100,000 of them gigabytes. */
+const MAX_QUEUE_BYTES = 32 * 1024 * 1024;
 
 /**
  * One page's live copy of the read models: seeded from what the server
@@ -46,7 +49,7 @@ export class LiveView {
    * Seeds the models with server-rendered rows: the first render, every catch-up reload (merged: the rows may be
    * older than what the page folded), and a new filter of the same page (`key` changes: replaced).
    */
-  seed(workers: readonly WorkerView[] | undefined, jobs: readonly JobView[] | undefined, opts: { trackNewJobs?: boolean; key?: string } = {}): void {
+  seed(workers: readonly WorkerView[] | undefined, jobs: readonly JobView[] | undefined, opts: { trackNewJobs?: boolean; summariesOnly?: boolean; key?: string } = {}): void {
     const key = opts.key ?? "";
     const merge = this.seededFor === key;
     // What arrived while the rows were on their way is folded first: folded after, on rows that already hold it,
@@ -57,6 +60,7 @@ export class LiveView {
     seedModels(this.models, workers, jobs, merge);
     this.seededFor = key;
     if (opts.trackNewJobs !== undefined) this.models.trackNewJobs = opts.trackNewJobs;
+    this.models.summariesOnly = opts.summariesOnly === true;
     untrack(() => (this.version += 1));
   }
 
@@ -86,7 +90,7 @@ class LiveConnection {
   lastError = $state<string | undefined>(undefined);
 
   private views = new Set<LiveView>();
-  private queue: { subject: string; data: Uint8Array; receivedMs: number }[] = [];
+  private queue = new BoundedQueue<{ subject: string; data: Uint8Array; receivedMs: number }>(MAX_QUEUE, MAX_QUEUE_BYTES);
   private scheduled = false;
   private nc: NatsConnection | undefined;
   private starting: Promise<void> | undefined;
@@ -170,9 +174,7 @@ class LiveConnection {
   }
 
   private enqueue(subject: string, data: Uint8Array): void {
-    this.queue.push({ subject, data, receivedMs: clock.serverNow() });
-    if (this.queue.length > MAX_QUEUE) {
-      this.queue = [];
+    if (!this.queue.push({ subject, data, receivedMs: clock.serverNow() })) {
       void this.onCatchUp?.();
       return;
     }
@@ -192,8 +194,7 @@ class LiveConnection {
 
   private flush(): void {
     this.scheduled = false;
-    const batch = this.queue;
-    this.queue = [];
+    const batch = this.queue.take();
     let applied = 0;
     let invalid = 0;
     const changed = new Map<LiveView, { workers: Set<string>; jobs: Set<string> }>();
