@@ -285,6 +285,68 @@ async function extract(frame: Frame, step: StepOf<"extract">): Promise<StepOutco
 }
 
 /**
+ * Why the element cannot take the step's input, or null: `type` needs a visible, enabled, writable text field (an
+ * input of a text type, a textarea, contenteditable); `press` a visible, enabled element; `select` a visible,
+ * enabled select. Runs in the page.
+ */
+export function unusableBecause(el: Element, need: "type" | "press" | "select"): string | null {
+  if (!el.isConnected) return "is no longer in the page";
+  const st = getComputedStyle(el);
+  const box = el.getBoundingClientRect();
+  if (st.display === "none" || st.visibility === "hidden" || st.visibility === "collapse" || (box.width === 0 && box.height === 0)) return "is hidden";
+  if (el.matches(":disabled")) return "is disabled";
+  if (need === "press") return null;
+  if (need === "select") return el instanceof HTMLSelectElement ? null : `is a ${el.tagName.toLowerCase()}, not a select`;
+  if (el instanceof HTMLElement && el.isContentEditable) return null;
+  if (el instanceof HTMLTextAreaElement) return el.readOnly ? "is read-only" : null;
+  if (el instanceof HTMLInputElement) {
+    if (["checkbox", "radio", "button", "submit", "reset", "file", "image", "range", "color", "hidden"].includes(el.type)) return `is an input of type ${el.type}, not a text field`;
+    return el.readOnly ? "is read-only" : null;
+  }
+  return `is a ${el.tagName.toLowerCase()}, not a text field (point the selector at the input itself)`;
+}
+
+/** Whether the element (or, for a contenteditable, something in it) has the focus in its document or shadow root. Runs in the page. */
+function hasFocus(el: Element): boolean {
+  const root = el.getRootNode() as Document | ShadowRoot;
+  const active = root.activeElement;
+  return !!active && (active === el || el.contains(active));
+}
+
+/**
+ * The first element matching `selector` that can take the step's input (unusableBecause), waited for within the
+ * step's time: `type` typed into a hidden first match, a disabled or read-only field, or a wrapper div, and
+ * reported ok with nothing typed (a step attack). What is still wrong at the end is the step's error: not a text
+ * field is final, hidden or disabled a retryable timeout (a page may enable it later).
+ */
+async function usableElement(frame: Frame, selector: string, need: "type" | "press" | "select", timeout: number, signal: AbortSignal): Promise<ElementHandle> {
+  let found: ElementHandle | undefined;
+  let final = false;
+  await pollUntil(timeout, signal, async () => {
+    const els = await frame.$$(selector);
+    let why: string | undefined;
+    try {
+      for (const el of els) {
+        const bad = await el.evaluate(unusableBecause, need);
+        if (bad === null) {
+          found = el;
+          return null;
+        }
+        why ??= bad;
+      }
+    } finally {
+      for (const el of els) if (el !== found) void el.dispose();
+    }
+    final = why !== undefined && /not a (text field|select)/.test(why);
+    return `${need}: ${els.length === 0 ? `no element matches ${selector}` : `${selector} ${why}`}`;
+  }, "timeout", true).catch((e: unknown) => {
+    if (e instanceof StepError && final) throw new StepError(e.message, "step-failed", false);
+    throw e;
+  });
+  return found!;
+}
+
+/**
  * Types `text` into the element as Puppeteer's ElementHandle.type does (focus, then one key per character), but
  * stops between characters once `signal` aborts: a step past its time typed on into the next step's field.
  */
@@ -421,26 +483,31 @@ export async function runStep(step: Step, index: number, env: StepEnv, timeout: 
       return {};
     case "select": {
       const frame = await frameOf(page, step, timeout, signal);
-      await frame.waitForSelector(step.selector, { timeout, signal });
+      const el = await usableElement(frame, step.selector, "select", timeout, signal);
+      await el.dispose();
       const chosen = await frame.select(step.selector, ...step.values);
       if (chosen.length === 0) throw new StepError(`select: none of ${JSON.stringify(step.values)} is an option of ${step.selector}`, "step-failed", false);
       return {};
     }
     case "press": {
       if (step.selector) {
-        const el = await (await frameOf(page, step, timeout, signal)).waitForSelector(step.selector, { timeout, signal });
-        await el?.press(step.key as KeyInput);
-        await el?.dispose();
+        const el = await usableElement(await frameOf(page, step, timeout, signal), step.selector, "press", timeout, signal);
+        try {
+          await el.press(step.key as KeyInput);
+        } finally {
+          await el.dispose();
+        }
       } else {
         await page.keyboard.press(step.key as KeyInput);
       }
       return {};
     }
     case "type": {
-      const el = await (await frameOf(page, step, timeout, signal)).waitForSelector(step.selector, { timeout, signal });
-      if (!el) throw new StepError(`type: no element matches ${step.selector}`, "step-failed", true);
+      const el = await usableElement(await frameOf(page, step, timeout, signal), step.selector, "type", timeout, signal);
       try {
         await typeInto(el, step.text, step.delay ?? 0, signal);
+        // The keys went where the focus was: a page that replaced or blurred the field meanwhile got them elsewhere.
+        if (!(await el.evaluate(hasFocus))) throw new StepError(`type: ${step.selector} lost the focus while typing (the page replaced or left it); what was typed went elsewhere`, "step-failed", true);
       } finally {
         await el.dispose();
       }

@@ -492,6 +492,36 @@ describe("a step past its time", () => {
   });
 });
 
+describe("fields a type step cannot use (it reported ok with nothing typed)", () => {
+  const on = (step: Record<string, unknown>) => ({ maxAttempts: 1, scenario: { steps: [{ type: "navigate", url: pages.url("/fields") }, step] } }) as Spec;
+
+  it("types into the first visible match, and waits for a field the page enables late", async () => {
+    const id = await assign(open, { maxAttempts: 1, scenario: { steps: [
+      { type: "navigate", url: pages.url("/fields") }, { type: "type", selector: ".q", text: "shown" }, { type: "type", selector: "#late", text: "late" },
+      { type: "extract", fields: { shown: { selector: "#v-shown" }, late: { selector: "#v-late" } } },
+    ] } }, "fields-ok");
+    const f = await events.final(id);
+    if (f.type !== "job.completed") throw new Error(f.data.error.message);
+    expect(f.data.result.data).toEqual({ shown: "shown", late: "late" });
+  });
+
+  it("fails a hidden, disabled or read-only field as a retryable timeout, and a wrapper as a final step failure, naming why", async () => {
+    for (const [selector, why] of [["#off", "is disabled"], ["#in-fieldset", "is disabled"], ["#ro", "is read-only"]] as const) {
+      const id = await assign(open, on({ type: "type", selector, text: "x", timeout: 500 }), `field${selector.replace("#", "-")}`);
+      expect((await failed(id)).data.error, selector).toMatchObject({ code: "timeout", retryable: true, step: { index: 1, type: "type" }, message: `step 2 (type): type: ${selector} ${why}` });
+    }
+    const wrap = await assign(open, on({ type: "type", selector: "#wrap", text: "x", timeout: 500 }), "field-wrap");
+    expect((await failed(wrap)).data.error).toMatchObject({ code: "step-failed", retryable: false, message: expect.stringMatching(/#wrap is a div, not a text field/) });
+    const sel = await assign(open, on({ type: "select", selector: "#off", values: ["a"], timeout: 500 }), "field-select");
+    expect((await failed(sel)).data.error).toMatchObject({ code: "timeout", message: expect.stringMatching(/#off is disabled/) });
+  });
+
+  it("fails when the page replaces the field while typing (the keys went elsewhere)", async () => {
+    const id = await assign(open, on({ type: "type", selector: "#swap", text: "hello", delay: 50 }), "field-swap");
+    expect((await failed(id)).data.error).toMatchObject({ code: "step-failed", retryable: true, message: expect.stringMatching(/#swap lost the focus while typing/) });
+  });
+});
+
 describe("frames", () => {
   it("a frame path waits for a frame the page adds after its load (it failed at once, as a final step-failed marked retryable)", async () => {
     const id = await assign(open, { maxAttempts: 1, scenario: { steps: [{ type: "navigate", url: pages.url("/late-frame") }, { type: "waitForElement", frame: [0], selectors: [["#go"]] }, { type: "extract", frame: [0], fields: { h: { selector: "#h" } } }] } }, "late-frame");

@@ -10,7 +10,8 @@ import { startWorker, type Worker } from "../src/worker.ts";
 /** Local pages the scenarios run against, on 127.0.0.1 and a free port. */
 export const PAGES: Record<string, string> = {
   "/huge-text": `<!doctype html><title>huge</title><p id="huge">${"x".repeat(5_000_000)}</p>${'<li class="row">'.concat("y".repeat(1000), "</li>").repeat(1000)}`,
-  "/self-nav": `<!doctype html><title>self-nav</title><h1 id="h">leaving</h1><script>setTimeout(() => { location.href = "http://169.254.169.254/latest/meta-data/"; }, 50);</script>`,
+  // Sends itself away 400 ms after loading: during the step after the navigate (a wait of 1 s), not the navigate's own settling.
+  "/self-nav": `<!doctype html><title>self-nav</title><h1 id="h">leaving</h1><script>setTimeout(() => { location.href = "http://169.254.169.254/latest/meta-data/"; }, 400);</script>`,
   // Pages that go to another document: on a click, at once after loading (a meta refresh, a load handler).
   "/link-fast": `<!doctype html><title>first</title><h1 id="h">first page</h1><a id="go" href="/fast">go</a>`,
   "/fast": `<!doctype html><title>fast</title><h1 id="h">second page</h1>`,
@@ -20,6 +21,15 @@ export const PAGES: Record<string, string> = {
   "/frame-link": `<!doctype html><title>frame link</title><iframe src="/link-fast"></iframe>`,
   "/late-frame": `<!doctype html><title>late frame</title><script>addEventListener("load", () => setTimeout(() => { const f = document.createElement("iframe"); f.src = "/link-fast"; document.body.append(f); }, 500));</script>`,
   "/typing": `<!doctype html><title>typing</title><input id="a" oninput="document.getElementById('va').textContent = this.value"><p id="va"></p><input id="b" oninput="document.getElementById('vb').textContent = this.value"><p id="vb"></p>`,
+  // Fields a type step must not report as typed into: a hidden first match, disabled, read-only, a wrapper, one enabled late.
+  "/fields": `<!doctype html><title>fields</title>
+<input class="q" style="display:none"><input class="q" id="shown" oninput="document.getElementById('v-shown').textContent = this.value"><p id="v-shown"></p>
+<input id="off" disabled><fieldset disabled><input id="in-fieldset"></fieldset><input id="ro" readonly value="keep">
+<div class="search" id="wrap"><input id="inner"></div>
+<input id="late" disabled oninput="document.getElementById('v-late').textContent = this.value"><p id="v-late"></p>
+<input id="swap"><p id="v-swap"></p>
+<script>addEventListener("load", () => setTimeout(() => { document.getElementById("late").disabled = false; }, 800));
+document.getElementById("swap").addEventListener("input", function once() { this.removeEventListener("input", once); const n = document.createElement("input"); n.id = "swap"; this.replaceWith(n); });</script>`,
   "/alert": `<!doctype html><title>alert</title><script>alert("hello from the page"); confirm("sure?");</script><h1 id="after">after the dialogs</h1>`,
   // Three .item elements, then the page blocks its main thread for 4 s once loaded: no check of it is answered meanwhile.
   "/busy": `<!doctype html><title>busy</title><ul><li class="item">1</li><li class="item">2</li><li class="item">3</li></ul><script>
