@@ -167,10 +167,23 @@ async function frameOf(page: Page, step: Step, timeout: number, signal: AbortSig
   }
 }
 
-/** The first of the alternatives that matches, as a Puppeteer locator. */
-function locate(frame: Frame, selectors: StepOf<"click">["selectors"], timeout: number) {
-  const alts = selectorAlternatives(selectors).map((s) => frame.locator(s));
-  return Locator.race(alts).setTimeout(timeout);
+/**
+ * The first of the alternatives that matches, as a Puppeteer locator. Each is tried once first: a locator retries a
+ * selector the page cannot parse until the step's timeout, a retryable timeout on every attempt, where `extract`
+ * failed it at once (a step attack).
+ */
+async function locate(frame: Frame, selectors: StepOf<"click">["selectors"], timeout: number) {
+  const alts = selectorAlternatives(selectors);
+  for (const sel of alts) {
+    try {
+      await (await frame.$(sel))?.dispose();
+    } catch (e) {
+      const m = (e as Error).message ?? "";
+      if (/not a valid selector|SyntaxError|Unknown selector type|query handler/i.test(m)) throw new StepError(`selector ${JSON.stringify(sel)} is not valid: ${m.slice(0, 300)}`, "step-failed", false);
+      // Anything else (the document going) is the locator's to wait out.
+    }
+  }
+  return Locator.race(alts.map((s) => frame.locator(s))).setTimeout(timeout);
 }
 
 /** Waits `ms` unless aborted first. Removes its abort listener when the time is up: pollUntil sleeps every 100 ms on the job's one signal, and kept listeners piled up (MaxListenersExceededWarning, and a leak for the job's lifetime). */
@@ -406,7 +419,8 @@ export async function runStep(step: Step, index: number, env: StepEnv, timeout: 
     case "doubleClick": {
       const frame = await frameOf(page, step, timeout, signal);
       const offset = step.offsetX !== undefined && step.offsetY !== undefined ? { x: step.offsetX, y: step.offsetY } : undefined;
-      await withNavigation(frame, step, timeout, () => locate(frame, step.selectors, timeout).click({
+      const target = await locate(frame, step.selectors, timeout);
+      await withNavigation(frame, step, timeout, () => target.click({
         signal,
         ...(offset ? { offset } : {}),
         ...(step.button ? { button: BUTTONS[step.button] } : {}),
@@ -416,10 +430,10 @@ export async function runStep(step: Step, index: number, env: StepEnv, timeout: 
       return {};
     }
     case "hover":
-      await locate(await frameOf(page, step, timeout, signal), step.selectors, timeout).hover({ signal });
+      await (await locate(await frameOf(page, step, timeout, signal), step.selectors, timeout)).hover({ signal });
       return {};
     case "change":
-      await locate(await frameOf(page, step, timeout, signal), step.selectors, timeout).fill(step.value, { signal });
+      await (await locate(await frameOf(page, step, timeout, signal), step.selectors, timeout)).fill(step.value, { signal });
       return {};
     case "keyDown":
       await withNavigation(page.mainFrame(), step, timeout, () => page.keyboard.down(step.key as KeyInput));
@@ -432,7 +446,7 @@ export async function runStep(step: Step, index: number, env: StepEnv, timeout: 
       const x = step.x ?? 0;
       const y = step.y ?? 0;
       if (step.selectors) {
-        const el = await locate(frame, step.selectors, timeout).waitHandle({ signal });
+        const el = await (await locate(frame, step.selectors, timeout)).waitHandle({ signal });
         await el.evaluate((e, sx, sy) => { e.scrollTop = sy; e.scrollLeft = sx; }, x, y);
         await el.dispose();
       } else {
@@ -445,7 +459,7 @@ export async function runStep(step: Step, index: number, env: StepEnv, timeout: 
       const op = step.operator ?? ">=";
       const want = step.count ?? 1;
       if (op === ">=" && want === 1 && !step.attributes && !step.properties) {
-        await locate(frame, step.selectors, timeout).setVisibility(step.visible === false ? null : "visible").wait({ signal });
+        await (await locate(frame, step.selectors, timeout)).setVisibility(step.visible === false ? null : "visible").wait({ signal });
         return {};
       }
       const alts = selectorAlternatives(step.selectors);

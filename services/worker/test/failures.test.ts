@@ -522,6 +522,18 @@ describe("fields a type step cannot use (it reported ok with nothing typed)", ()
   });
 });
 
+describe("a selector the page cannot parse", () => {
+  it("fails the step at once, final, for every step (a click, hover or waitForElement waited out its timeout as retryable)", async () => {
+    for (const step of [{ type: "click", selectors: [["#h["]] }, { type: "hover", selectors: [["#ok"], ["#h["]] }, { type: "waitForElement", selectors: [["#h["]] }, { type: "type", selector: "#h[", text: "x" }]) {
+      const id = await assign(open, { maxAttempts: 1, scenario: { steps: [{ type: "navigate", url: pages.url("/form") }, step as never] } }, `bad-selector-${step.type}`);
+      const f = await failed(id);
+      expect(f.data.error, step.type).toMatchObject({ code: "step-failed", retryable: false, step: { index: 1, type: step.type } });
+      expect(f.data.error.message, step.type).toMatch(/valid selector/);
+      expect(f.data.steps?.[1]?.durationMs, step.type).toBeLessThan(10_000);
+    }
+  });
+});
+
 describe("frames", () => {
   it("a frame path waits for a frame the page adds after its load (it failed at once, as a final step-failed marked retryable)", async () => {
     const id = await assign(open, { maxAttempts: 1, scenario: { steps: [{ type: "navigate", url: pages.url("/late-frame") }, { type: "waitForElement", frame: [0], selectors: [["#go"]] }, { type: "extract", frame: [0], fields: { h: { selector: "#h" } } }] } }, "late-frame");
