@@ -412,6 +412,9 @@ export async function runStep(step: Step, index: number, env: StepEnv, timeout: 
         if (own === "refused") throw new StepError(`target refused: ${why?.why ?? text}`, "ssrf", false);
         throw new StepError(`navigation to ${step.url} failed: ${text}`, "navigation", true);
       }
+      // The page is what the site answered, error pages too (as in a browser and Puppeteer Replay): said in the logs.
+      const status = response?.status() ?? 0;
+      if (status >= 400) env.log?.("warn", `navigate: ${response!.url().slice(0, 500)} answered HTTP ${status}${response!.statusText() ? ` ${response!.statusText().slice(0, 100)}` : ""}`);
       const headersAt = response?.timing()?.receiveHeadersEnd;
       return { responseTime: headersAt !== undefined && headersAt >= 0 ? Math.round(headersAt) : Date.now() - started };
     }

@@ -522,6 +522,16 @@ describe("fields a type step cannot use (it reported ok with nothing typed)", ()
   });
 });
 
+describe("an HTTP error page", () => {
+  it("is the page (as in a browser), and the job's logs say what the site answered", async () => {
+    const id = await assign(open, { maxAttempts: 1, url: pages.url("/server-error") }, "http-500");
+    const f = await events.final(id);
+    if (f.type !== "job.completed") throw new Error(f.data.error.message);
+    expect(f.data.result.data).toEqual({ title: "500 Internal Server Error" });
+    expect(f.data.result.logs).toContainEqual(expect.objectContaining({ level: "warn", source: "worker", message: `navigate: ${pages.url("/server-error")} answered HTTP 500 Internal Server Error` }));
+  });
+});
+
 describe("a selector the page cannot parse", () => {
   it("fails the step at once, final, for every step (a click, hover or waitForElement waited out its timeout as retryable)", async () => {
     for (const step of [{ type: "click", selectors: [["#h["]] }, { type: "hover", selectors: [["#ok"], ["#h["]] }, { type: "waitForElement", selectors: [["#h["]] }, { type: "type", selector: "#h[", text: "x" }]) {

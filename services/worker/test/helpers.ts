@@ -189,6 +189,11 @@ self.addEventListener("fetch", (e) => { if (new URL(e.request.url).pathname === 
       res.end(`<!doctype html><title>elsewhere</title><a id="blank" target="_blank" href="/form">window</a><a id="mail" href="mailto:someone@example.com">mail</a><a id="hash" href="#foot">hash</a><a id="js" href="javascript:void(0)">js</a><p id="foot">foot</p>`);
       return;
     }
+    if (path === "/server-error") {
+      res.writeHead(500, { "content-type": "text/html; charset=utf-8" });
+      res.end(`<!doctype html><title>500 Internal Server Error</title><h1 id="h">oops</h1>`);
+      return;
+    }
     if (path === "/no-content") {
       // A navigation here commits nothing: the page stays where it was.
       res.writeHead(204);
