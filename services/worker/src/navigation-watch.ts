@@ -58,6 +58,11 @@ export class NavigationWatch {
     for (const [r, l] of [...this.loading]) if (l.asked) this.forget(r);
   }
 
+  /** Gives up on every load under way (waited for long enough): later commits are still counted. */
+  abandon(): void {
+    for (const r of [...this.loading.keys()]) this.forget(r);
+  }
+
   get inFlight(): number {
     return this.loading.size;
   }

@@ -2,7 +2,7 @@ import type { EgressNote } from "./egress-notes.ts";
 import type { Step, StepRef, StepTiming } from "@troupe/events";
 import type { Page } from "puppeteer-core";
 import type { NavigationWatch } from "./navigation-watch.ts";
-import { puppeteerSession } from "./page-targets.ts";
+import { mainFrameId, puppeteerSession } from "./page-targets.ts";
 import { contextGone, runStep, StepError, withinMs, type StepEnv, type StepOutcome } from "./steps.ts";
 
 export interface ScenarioProgress {
@@ -115,13 +115,16 @@ export async function executeScenario(steps: readonly Step[], env: StepEnv, o: S
       const timeout = capped ? Math.min(own, Math.max(MIN_STEP_TIMEOUT_MS, o.deadlineMs! - STEP_DEADLINE_MARGIN_MS - Date.now())) : own;
       const until = Math.min(started + timeout, o.deadlineMs === undefined ? Infinity : o.deadlineMs - STEP_DEADLINE_MARGIN_MS);
       const nav = env.navigations;
+      result.running = { step: current, startedAt: started };
       // A step works on the page's next document once it is there and parsed (a click's link, a meta refresh): an
       // assert or extract on the way out read a document being torn down ("Execution context was destroyed", final).
+      // One that never gets there (a script that never loads, a hostile readyState) is waited for once, not by every
+      // step after it (a review: 5 s a step).
       if (nav && step.type !== "navigate" && step.type !== "wait" && (nav.inFlight || nav.commits !== parsed)) {
-        if (await settlePage(env.page, env.signal, nav, until)) parsed = nav.commits;
+        if (!(await settlePage(env.page, env.signal, nav, until))) nav.abandon();
+        parsed = nav.commits;
         if (env.signal.aborted) throw env.signal.reason;
       }
-      result.running = { step: current, startedAt: started };
       let out: StepOutcome;
       for (;;) {
         const left = Math.max(MIN_STEP_TIMEOUT_MS, started + timeout - Date.now());
@@ -134,7 +137,8 @@ export async function executeScenario(steps: readonly Step[], env: StepEnv, o: S
         } catch (e) {
           // A step that only reads reads the next document when a navigation took the one it read; one that acts could act twice.
           if (!nav || !READS.has(step.type) || !contextGone(e) || Date.now() >= until || env.signal.aborted) throw e;
-          if (await settlePage(env.page, env.signal, nav, until)) parsed = nav.commits;
+          if (!(await settlePage(env.page, env.signal, nav, until))) nav.abandon();
+          parsed = nav.commits;
         }
       }
       if (step.type === "navigate" && nav) parsed = nav.commits; // loaded, not only parsed
@@ -153,6 +157,8 @@ export async function executeScenario(steps: readonly Step[], env: StepEnv, o: S
             // Not failed either: whether a form went through is unknown, and a retry could send it again.
             o.log("warn", `step ${i + 1} (${step.type}) began loading ${url?.slice(0, 500) ?? "a page"}, still loading after ${Date.now() - started} ms; the scenario ends without it`);
           }
+          // Waited for once: the next step works on what is there (a link whose server never answers held it again).
+          if (!settled) nav.abandon();
         }
       }
       // The page went on its own (a script, a meta refresh) to where it could not load: what the next steps read is
@@ -201,8 +207,10 @@ export async function settlePage(page: Page, signal: AbortSignal, nav: Navigatio
     if (signal.aborted || page.isClosed()) return false;
     const commits = nav.commits;
     try {
-      const ready = await withinMs(evaluateWithoutGesture(page,
-        `document.readyState !== "loading" || new Promise((r) => document.addEventListener("DOMContentLoaded", () => r(true), { once: true }))`), until - Date.now());
+      // Bounded on its own: a document whose parsing waits on a script that never comes, or one that called
+      // document.open() and never close(), is read as it is after READY_WAIT_MS.
+      const ready = await withinMs(evaluateQuietly(page,
+        `document.readyState !== "loading" || new Promise((r) => document.addEventListener("DOMContentLoaded", () => r(true), { once: true }))`), Math.min(READY_WAIT_MS, until - Date.now()));
       if (ready === undefined) return false;
       if (!nav.inFlight && nav.commits === commits) return true;
     } catch (e) {
@@ -214,30 +222,36 @@ export async function settlePage(page: Page, signal: AbortSignal, nav: Navigatio
 
 /** Steps that can make the page load another document (a link, a form, a handler of the page's). */
 const MAY_NAVIGATE = new Set<Step["type"]>(["navigate", "click", "doubleClick", "hover", "change", "select", "keyDown", "keyUp", "press", "type", "waitForExpression"]);
-const PAGE_TURN_MS = 1000;
+const PAGE_TURN_MS = 500;
+/** How long a committed document is given to be parsed before a step reads it as it is. */
+const READY_WAIT_MS = 2000;
 
 /**
  * Resolves once the page has run a task queued after everything the step queued, or after `ms` (a page too busy to
- * answer, or one that replaced setTimeout), or at once when it cannot answer (its document went: a navigation is under way).
+ * answer), or at once when it cannot answer (its document went: a navigation is under way).
  */
 async function pageTurn(page: Page, ms: number): Promise<void> {
   if (ms <= 0 || page.isClosed()) return;
   let t: NodeJS.Timeout | undefined;
   await Promise.race([
     // Two: a task the step's own tasks queue (a refresh timer started on load) comes before the second.
-    evaluateWithoutGesture(page, "new Promise((r) => setTimeout(() => setTimeout(r, 0), 0))").catch(() => {}),
+    evaluateQuietly(page, "new Promise((r) => setTimeout(() => setTimeout(r, 0), 0))").catch(() => {}),
     new Promise<void>((r) => (t = setTimeout(r, ms))),
   ]);
   clearTimeout(t);
 }
 
 /**
- * Evaluates `expression` in the page's main frame as the page itself would, without the user gesture Puppeteer's
- * evaluate grants (it let a page's timer open windows past the popup blocker). Rejects with the page's exception, or
- * "Execution context was destroyed" when a navigation takes the document meanwhile.
+ * Evaluates `expression` in a world of the worker's own in the page's main frame: the page's globals (a replaced
+ * setTimeout, a readyState getter) are not its own, and without the user gesture Puppeteer's evaluate grants (it
+ * let a page's timer open windows past the popup blocker). Rejects with the exception, or "Execution context was
+ * destroyed" / "Cannot find context" when a navigation takes the document meanwhile.
  */
-async function evaluateWithoutGesture(page: Page, expression: string): Promise<unknown> {
-  const r = await puppeteerSession(page).send("Runtime.evaluate", { expression, awaitPromise: true, returnByValue: true, userGesture: false });
+async function evaluateQuietly(page: Page, expression: string): Promise<unknown> {
+  const session = puppeteerSession(page);
+  // Chromium keeps one world per name and frame; this gives its context in the frame's current document.
+  const { executionContextId } = await session.send("Page.createIsolatedWorld", { frameId: mainFrameId(page), worldName: "troupe-settle" });
+  const r = await session.send("Runtime.evaluate", { expression, contextId: executionContextId, awaitPromise: true, returnByValue: true, userGesture: false });
   if (r.exceptionDetails) throw new Error(`the page threw: ${r.exceptionDetails.exception?.description ?? r.exceptionDetails.text}`);
   return r.result.value;
 }

@@ -197,7 +197,7 @@ export const sleep = (ms: number, signal: AbortSignal) =>
 
 /** A read that failed because the document it read went (a navigation) or is not there yet. */
 export const contextGone = (e: unknown): boolean =>
-  /Execution context was destroyed|Cannot find context with specified id|Execution context is not available in detached frame|Inspected target navigated or closed/i.test((e as Error)?.message ?? "");
+  /Execution context was destroyed|Cannot find context with specified id|Execution context is not available in detached frame|Inspected target navigated or closed|does not belong to the document|No node with given id|Could not find node with given id/i.test((e as Error)?.message ?? "");
 const GONE = Symbol("document gone");
 
 /** How long past its timeout a step waits for its first check to be answered (under the scenario's 1 s backstop). */
@@ -376,6 +376,12 @@ async function typeInto(el: ElementHandle, text: string, delay: number, signal: 
 /** Runs one step against the page. Throws StepError (or a Puppeteer error) on failure. */
 export async function runStep(step: Step, index: number, env: StepEnv, timeout: number): Promise<StepOutcome> {
   const { page, signal } = env;
+  if (step.frame?.length) {
+    // A frame still to come takes its wait from the step's time (an assert on it ran past the backstop: "did not finish").
+    const t0 = Date.now();
+    await frameOf(page, step, timeout, signal);
+    timeout = Math.max(100, timeout - (Date.now() - t0));
+  }
   page.setDefaultTimeout(timeout);
   page.setDefaultNavigationTimeout(timeout);
   switch (step.type) {

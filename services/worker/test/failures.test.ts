@@ -36,6 +36,9 @@ async function assign(w: Worker, spec: Spec, tag: string) {
   expect(reply).toEqual({ accepted: true });
   return id;
 }
+/** The test server's page of one link (`#go`) to `path` on the same server. */
+const linkToPage = (path: string) => pages.url(`/link-to?to=${encodeURIComponent(path)}`);
+
 /** A port nothing listens on: taken, then let go. */
 async function closedPort(): Promise<number> {
   const srv = createNetServer();
@@ -522,6 +525,39 @@ describe("fields a type step cannot use (it reported ok with nothing typed)", ()
   });
 });
 
+describe("pages that never settle (a review: every step waited its whole time)", () => {
+  it("a document that never finishes parsing is waited for once, not before every step", async () => {
+    const id = await assign(open, { maxAttempts: 1, scenario: { timeout: 15_000, steps: [
+      { type: "navigate", url: linkToPage("/slowscript") }, { type: "click", selectors: [["#go"]] },
+      { type: "extract", fields: { h: { selector: "#h" } } }, { type: "assert", selector: "#h" }, { type: "extract", fields: { h2: { selector: "h1" } } },
+    ] } }, "slowscript");
+    const f = await events.final(id);
+    if (f.type !== "job.completed") throw new Error(f.data.error.message);
+    expect(f.data.result.data).toEqual({ h: "slow page", h2: "slow page" });
+    // Without the bound each step after the click took its 15 s.
+    for (const s of f.data.result.steps!.slice(2)) expect(s.durationMs, JSON.stringify(s)).toBeLessThan(6000);
+  });
+
+  it("a page that replaced setTimeout and lies about readyState costs its steps nothing (the worker's reads are in a world of its own)", async () => {
+    const id = await assign(open, { maxAttempts: 1, scenario: { timeout: 15_000, steps: [
+      { type: "navigate", url: pages.url("/notimer") }, ...Array.from({ length: 8 }, () => ({ type: "type" as const, selector: "#i", text: "a" })),
+    ] } }, "notimer");
+    const f = await events.final(id);
+    if (f.type !== "job.completed") throw new Error(f.data.error.message);
+    // Each type step waited out the worker's turn of the page's tasks (1 s) when it ran in the page's own world.
+    const typing = f.data.result.steps!.slice(1).reduce((sum, s) => sum + s.durationMs, 0);
+    expect(typing).toBeLessThan(4000);
+  });
+
+  it("a last-step click on a download that never ends is not waited for (Chromium aborts the navigation once it sees a download)", async () => {
+    const id = await assign(open, { maxAttempts: 1, scenario: { timeout: 15_000, steps: [{ type: "navigate", url: linkToPage("/slow-download") }, { type: "click", selectors: [["#go"]] }] } }, "slow-download");
+    const f = await events.final(id);
+    if (f.type !== "job.completed") throw new Error(f.data.error.message);
+    expect(f.data.result.logs.filter((l) => /still loading/.test(l.message))).toEqual([]);
+    expect(f.data.result.steps![1]!.durationMs).toBeLessThan(6000);
+  });
+});
+
 describe("an HTTP error page", () => {
   it("is the page (as in a browser), and the job's logs say what the site answered", async () => {
     const id = await assign(open, { maxAttempts: 1, url: pages.url("/server-error") }, "http-500");
@@ -552,6 +588,11 @@ describe("frames", () => {
     expect(f.data.result.data).toEqual({ h: "first page" });
     const none = await assign(open, { maxAttempts: 1, scenario: { steps: [{ type: "navigate", url: pages.url("/form") }, { type: "extract", frame: [0], timeout: 500, fields: { h: { selector: "#h" } } }] } }, "no-frame");
     expect((await failed(none)).data.error).toMatchObject({ code: "timeout", retryable: true, step: { index: 1, type: "extract" }, message: expect.stringMatching(/frame path \[0\]: no child frame 0 within 500 ms/) });
+  });
+
+  it("the wait for a frame is part of the step's time: a failing assert in a late frame is still a final assertion (it ran past the backstop as a retryable 'did not finish')", async () => {
+    const id = await assign(open, { maxAttempts: 1, scenario: { steps: [{ type: "navigate", url: pages.url("/later-frame") }, { type: "assert", frame: [0], text: "no such text", timeout: 2500 }] } }, "later-frame");
+    expect((await failed(id)).data.error).toMatchObject({ code: "assertion", retryable: false, step: { index: 1, type: "assert" } });
   });
 
   it("a click in a frame that asserted a navigation waits for that frame's navigation (it waited for the page's and timed out)", async () => {

@@ -19,6 +19,7 @@ export const PAGES: Record<string, string> = {
   "/js-redirect-load": `<!doctype html><title>redirect</title><h1 id="heading">on the way</h1><script>addEventListener("load", () => location.replace("/form"));</script>`,
   // A frame of the same site with a link in it, and one added half a second after the load (as payment and ad frames are).
   "/frame-link": `<!doctype html><title>frame link</title><iframe src="/link-fast"></iframe>`,
+  "/later-frame": `<!doctype html><title>later frame</title><script>addEventListener("load", () => setTimeout(() => { const f = document.createElement("iframe"); f.src = "/link-fast"; document.body.append(f); }, 1500));</script>`,
   "/late-frame": `<!doctype html><title>late frame</title><script>addEventListener("load", () => setTimeout(() => { const f = document.createElement("iframe"); f.src = "/link-fast"; document.body.append(f); }, 500));</script>`,
   "/typing": `<!doctype html><title>typing</title><input id="a" oninput="document.getElementById('va').textContent = this.value"><p id="va"></p><input id="b" oninput="document.getElementById('vb').textContent = this.value"><p id="vb"></p>`,
   // Fields a type step must not report as typed into: a hidden first match, disabled, read-only, a wrapper, one enabled late.
@@ -30,6 +31,9 @@ export const PAGES: Record<string, string> = {
 <input id="swap"><p id="v-swap"></p>
 <script>addEventListener("load", () => setTimeout(() => { document.getElementById("late").disabled = false; }, 800));
 document.getElementById("swap").addEventListener("input", function once() { this.removeEventListener("input", once); const n = document.createElement("input"); n.id = "swap"; this.replaceWith(n); });</script>`,
+  // Pages that never finish parsing (a script that never comes) or replace the timers the worker would use.
+  "/slowscript": `<!doctype html><title>slow</title><h1 id="h">slow page</h1><button id="b" onclick="this.textContent='clicked'">b</button><script src="/hang"></script>`,
+  "/notimer": `<!doctype html><title>no timer</title><input id="i"><script>window.setTimeout = () => 0; Object.defineProperty(document, "readyState", { get: () => "loading" });</script>`,
   "/alert": `<!doctype html><title>alert</title><script>alert("hello from the page"); confirm("sure?");</script><h1 id="after">after the dialogs</h1>`,
   // Three .item elements, then the page blocks its main thread for 4 s once loaded: no check of it is answered meanwhile.
   "/busy": `<!doctype html><title>busy</title><ul><li class="item">1</li><li class="item">2</li><li class="item">3</li></ul><script>
@@ -187,6 +191,12 @@ self.addEventListener("fetch", (e) => { if (new URL(e.request.url).pathname === 
       // Links that load no document of this page's own: another window, a mail client, a fragment, a script.
       res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
       res.end(`<!doctype html><title>elsewhere</title><a id="blank" target="_blank" href="/form">window</a><a id="mail" href="mailto:someone@example.com">mail</a><a id="hash" href="#foot">hash</a><a id="js" href="javascript:void(0)">js</a><p id="foot">foot</p>`);
+      return;
+    }
+    if (path === "/slow-download") {
+      // A download whose body never ends (its first bytes tell Chromium it is one; headers alone are a slow answer).
+      res.writeHead(200, { "content-type": "application/octet-stream", "content-disposition": 'attachment; filename="big.bin"' });
+      res.write("x".repeat(1024));
       return;
     }
     if (path === "/server-error") {
