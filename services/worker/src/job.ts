@@ -293,8 +293,6 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
       throw e;
     });
     responseTime = result.responseTime;
-    // At most 10,000 characters come back: page.title() copied a 200 MB title into the worker before the size check.
-    // At most 10,000 characters, read in the page (steps.ts, pageTitle): page.title() copied a 200 MB title whole.
     if (!spec.scenario && !page.isClosed()) result.data.title = await titleOf(page, navigations, controller.signal, startedAt + spec.timeoutMs - 1000);
     memoryUsed = await page.metrics().then((m) => Math.round(((m.JSHeapUsedSize ?? 0) / MB) * 10) / 10).catch(() => 0);
     const finalUrl = page.isClosed() ? undefined : page.url();

@@ -1,8 +1,8 @@
 /**
- * The page's own document loads still under way, so that the end of a scenario can wait for one its last step began:
- * a click on a link to a target that was down or refused completed the job, because the check after the step ran
- * before Chromium's error page (or the egress proxy's answer) was there. job.ts feeds it from Puppeteer's page events
- * (main frame only); the scenario reads it.
+ * The page's own document loads still under way, and how many documents it committed, so that a step can wait for
+ * the load the step before it began (and the scenario's end for the last one): a click on a link to a dead or refused
+ * target completed the job, and an assert after a click read the document on its way out. job.ts feeds it from
+ * Puppeteer's page events (main frame only); the scenario reads it.
  */
 export class NavigationWatch {
   /** Request → its URL, and whether it failed (it then waits for Chromium's error page). */
