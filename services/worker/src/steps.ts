@@ -194,6 +194,80 @@ async function locate(frame: Frame, selectors: StepOf<"click">["selectors"], tim
   return Locator.race(alts.map((s) => frame.locator(s))).setTimeout(timeout);
 }
 
+/**
+ * Why a click or hover at the element's point would not reach it, or null when it would: the point Puppeteer uses
+ * (the centre of its first box within the viewport, or `offset` from that box's corner, scrolled into view first)
+ * hits another element — a cookie banner, a loading overlay, a modal — or the element itself has
+ * `pointer-events: none`. The click landed on the cover and the step reported ok (a known limit until now). A hit
+ * inside the element, in the button or link around it, or on one of its labels is its own. Only the element's own
+ * document is hit-tested: something of the parent page over its frame is not seen. Runs in the page.
+ */
+export function missesPointerBecause(el: Element, offset: { x: number; y: number } | null): string | null {
+  const doc = el.ownerDocument;
+  const box = (): DOMRect | undefined => {
+    const vw = doc.documentElement.clientWidth;
+    const vh = doc.documentElement.clientHeight;
+    for (const r of Array.from(el.getClientRects())) {
+      const x = Math.max(r.x, 0);
+      const y = Math.max(r.y, 0);
+      const w = Math.min(r.x + r.width, vw) - x;
+      const h = Math.min(r.y + r.height, vh) - y;
+      if (w >= 1 && h >= 1) return new DOMRect(x, y, w, h);
+    }
+    return undefined;
+  };
+  let b = box();
+  if (!b) {
+    el.scrollIntoView({ block: "center", inline: "center", behavior: "instant" });
+    b = box();
+  }
+  if (!b) return null; // not laid out or outside the page: Puppeteer's own checks answer for it
+  const x = offset ? b.x + offset.x : b.x + b.width / 2;
+  const y = offset ? b.y + offset.y : b.y + b.height / 2;
+  const root = el.getRootNode() as Document | ShadowRoot;
+  const hit = (typeof root.elementFromPoint === "function" ? root : doc).elementFromPoint(x, y);
+  if (!hit) return null; // the point is off the page (an offset past its edge): as recorded
+  // What the click is for: the element, or the button or link it is part of.
+  if ((el.closest("button, a[href], [role=button], [role=link]") ?? el).contains(hit)) return null;
+  const labels = (el as HTMLInputElement).labels;
+  if (labels && Array.from(labels).some((l) => l.contains(hit))) return null;
+  if (hit.contains(el) && getComputedStyle(el).pointerEvents === "none") return "has pointer-events: none (the click goes to what is under it)";
+  const cls = typeof hit.className === "string" && hit.className.trim() ? `.${hit.className.trim().split(/\s+/).slice(0, 3).join(".")}` : "";
+  return `is covered by <${hit.tagName.toLowerCase()}${hit.id ? `#${hit.id}` : ""}${cls}> at (${Math.round(x)}, ${Math.round(y)}): the click would land on it`;
+}
+
+/**
+ * Waits, within `timeout`, until a click or hover on what `target` finds would reach it (missesPointerBecause):
+ * a loading overlay or a banner that goes away is waited out, one that stays fails the step as a retryable timeout
+ * naming what covers it. Returns the time left for the action itself.
+ */
+async function untilPointerReaches(target: Locator<Element>, offset: { x: number; y: number } | undefined, timeout: number, signal: AbortSignal, what: string): Promise<number> {
+  const deadline = Date.now() + timeout;
+  let why: string | null = null;
+  const covered = () => new StepError(`${what} ${why!.slice(0, 400)}`, "timeout", true);
+  for (;;) {
+    let handle: ElementHandle<Element>;
+    try {
+      handle = await target.setTimeout(Math.max(1, deadline - Date.now())).waitHandle({ signal });
+    } catch (e) {
+      // Time ran out finding it again (a loaded machine): what was seen last is the step's error.
+      if (why !== null && (e as Error)?.name === "TimeoutError") throw covered();
+      throw e;
+    }
+    try {
+      why = await handle.evaluate(missesPointerBecause, offset ?? null);
+    } catch (e) {
+      if (!contextGone(e)) throw e;
+      why = "went with its document"; // a navigation took it: asked again of the next document
+    } finally {
+      await handle.dispose().catch(() => {});
+    }
+    if (why === null) return Math.max(100, deadline - Date.now());
+    if (Date.now() + 100 >= deadline) throw covered();
+    await sleep(100, signal);
+  }
+}
+
 /** Waits `ms` unless aborted first. Removes its abort listener when the time is up: pollUntil sleeps every 100 ms on the job's one signal, and kept listeners piled up (MaxListenersExceededWarning, and a leak for the job's lifetime). */
 export const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((res, rej) => {
@@ -436,8 +510,10 @@ export async function runStep(step: Step, index: number, env: StepEnv, timeout: 
     case "doubleClick": {
       const frame = await frameOf(page, step, timeout, signal);
       const offset = step.offsetX !== undefined && step.offsetY !== undefined ? { x: step.offsetX, y: step.offsetY } : undefined;
-      const target = await locate(frame, step.selectors, timeout);
-      await withNavigation(frame, step, timeout, () => target.click({
+      const found = await locate(frame, step.selectors, timeout);
+      const left = await untilPointerReaches(found, offset, timeout, signal, `${step.type}: ${selectorAlternatives(step.selectors)[0]}`);
+      const target = found.setTimeout(left);
+      await withNavigation(frame, step, left, () => target.click({
         signal,
         ...(offset ? { offset } : {}),
         ...(step.button ? { button: BUTTONS[step.button] } : {}),
@@ -446,9 +522,12 @@ export async function runStep(step: Step, index: number, env: StepEnv, timeout: 
       }));
       return {};
     }
-    case "hover":
-      await (await locate(await frameOf(page, step, timeout, signal), step.selectors, timeout)).hover({ signal });
+    case "hover": {
+      const found = await locate(await frameOf(page, step, timeout, signal), step.selectors, timeout);
+      const left = await untilPointerReaches(found, undefined, timeout, signal, `hover: ${selectorAlternatives(step.selectors)[0]}`);
+      await found.setTimeout(left).hover({ signal });
       return {};
+    }
     case "change":
       await (await locate(await frameOf(page, step, timeout, signal), step.selectors, timeout)).fill(step.value, { signal });
       return {};

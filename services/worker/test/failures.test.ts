@@ -525,6 +525,36 @@ describe("fields a type step cannot use (it reported ok with nothing typed)", ()
   });
 });
 
+describe("an element something else covers (the click landed on the cover and the step reported ok)", () => {
+  const on = (...steps: Record<string, unknown>[]) => ({ maxAttempts: 1, scenario: { steps: [{ type: "navigate", url: pages.url("/covered") }, ...steps] } }) as Spec;
+
+  it("waits out a loading overlay, then clicks the button; clicks a checkbox its own label draws over, and an icon a badge of its button draws over", async () => {
+    const id = await assign(open, on(
+      { type: "click", selectors: ["#spin-under"] },
+      { type: "click", selectors: ["#cb"] },
+      { type: "click", selectors: ["#icon"] },
+      { type: "extract", fields: { state: { selector: "#state" }, button: { selector: "#state2" } } },
+      { type: "assert", selector: "#cb:checked" },
+    ), "covered-ok");
+    const f = await events.final(id);
+    if (f.type !== "job.completed") throw new Error(f.data.error.message);
+    expect(f.data.result.data).toEqual({ state: "clicked", button: "button" });
+  });
+
+  it("fails a click on a button a banner keeps covering as a retryable timeout naming the banner (the click went to the banner)", async () => {
+    const id = await assign(open, on({ type: "click", selectors: ["#banner-under"], timeout: 800 }), "covered-banner");
+    expect((await failed(id)).data.error).toMatchObject({ code: "timeout", retryable: true, step: { index: 1, type: "click" },
+      message: expect.stringMatching(/click: #banner-under is covered by <div#cookie-banner\.consent> at \(\d+, \d+\)/) });
+  });
+
+  it("fails a hover on a covered element and a click on one with pointer-events: none", async () => {
+    const hover = await assign(open, on({ type: "hover", selectors: ["#banner-under"], timeout: 500 }), "covered-hover");
+    expect((await failed(hover)).data.error).toMatchObject({ code: "timeout", message: expect.stringMatching(/hover: #banner-under is covered by <div#cookie-banner/) });
+    const ghost = await assign(open, on({ type: "click", selectors: ["#ghost"], timeout: 500 }), "covered-ghost");
+    expect((await failed(ghost)).data.error).toMatchObject({ code: "timeout", message: expect.stringMatching(/click: #ghost has pointer-events: none/) });
+  });
+});
+
 describe("pages that never settle (a review: every step waited its whole time)", () => {
   it("a document that never finishes parsing is waited for once, not before every step", async () => {
     const id = await assign(open, { maxAttempts: 1, scenario: { timeout: 15_000, steps: [

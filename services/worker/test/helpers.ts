@@ -34,6 +34,19 @@ document.getElementById("swap").addEventListener("input", function once() { this
   // Pages that never finish parsing (a script that never comes) or replace the timers the worker would use.
   "/slowscript": `<!doctype html><title>slow</title><h1 id="h">slow page</h1><button id="b" onclick="this.textContent='clicked'">b</button><script src="/hang"></script>`,
   "/notimer": `<!doctype html><title>no timer</title><input id="i"><script>window.setTimeout = () => 0; Object.defineProperty(document, "readyState", { get: () => "loading" });</script>`,
+  // Buttons a click must not report as clicked when it lands elsewhere: under a banner that stays, under a loading
+  // overlay that goes 700 ms after the load, with pointer-events: none; a checkbox drawn over by its own label, an icon by a badge of the same button.
+  "/covered": `<!doctype html><title>covered</title><style>.b{position:absolute;left:20px;width:200px;height:40px}</style>
+<button class="b" id="banner-under" style="top:20px" onclick="this.dataset.clicked='yes'">under a banner</button>
+<div id="cookie-banner" class="consent" style="position:absolute;left:0;top:0;width:400px;height:80px;background:#eee;z-index:5">cookies?</div>
+<button class="b" id="spin-under" style="top:120px" onclick="document.getElementById('state').textContent='clicked'">under a spinner</button>
+<div id="spinner" style="position:absolute;left:0;top:100px;width:400px;height:80px;z-index:5"></div>
+<button class="b" id="ghost" style="top:220px;pointer-events:none" onclick="this.dataset.clicked='yes'">pointer-events none</button>
+<label for="cb" style="position:absolute;left:20px;top:300px;width:200px;height:30px"><input id="cb" type="checkbox" style="position:absolute;left:0;top:0;margin:0">
+<span style="position:absolute;left:0;top:0;width:30px;height:30px;background:#09c"></span> agree</label>
+<button class="b" id="wrapped" style="top:360px" onclick="document.getElementById('state2').textContent='button'"><span id="icon" style="position:absolute;left:5px;top:5px;width:20px;height:20px">*</span><span class="badge" style="position:absolute;left:0;top:0;width:40px;height:40px;z-index:2"></span> text</button>
+<p id="state" style="position:absolute;top:420px">waiting</p><p id="state2" style="position:absolute;top:460px">-</p>
+<script>addEventListener("load", () => setTimeout(() => document.getElementById("spinner").remove(), 700));</script>`,
   "/alert": `<!doctype html><title>alert</title><script>alert("hello from the page"); confirm("sure?");</script><h1 id="after">after the dialogs</h1>`,
   // Three .item elements, then the page blocks its main thread for 4 s once loaded: no check of it is answered meanwhile.
   "/busy": `<!doctype html><title>busy</title><ul><li class="item">1</li><li class="item">2</li><li class="item">3</li></ul><script>
