@@ -5,8 +5,14 @@ import { join } from "node:path";
 import puppeteer, { type Browser, type BrowserContext } from "puppeteer-core";
 import { pidAlive, type Logger } from "@troupe/events/node";
 
+/** What a worker's configuration changes in its browsers. */
+export interface ChromiumOptions {
+  /** Let WebRTC send UDP outside the job's proxy (TROUPE_WEBRTC_UDP). */
+  webrtcUdp?: boolean;
+}
+
 /** The flags every Troupe browser runs with (the benchmark's bare loop uses the same). */
-export function chromiumArgs(userDataDir: string): string[] {
+export function chromiumArgs(userDataDir: string, o: ChromiumOptions = {}): string[] {
   const args = [
     "--headless", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
     "--disable-sync", "--no-first-run", "--disable-quic", `--user-data-dir=${userDataDir}`,
@@ -14,6 +20,10 @@ export function chromiumArgs(userDataDir: string): string[] {
     // (its proxy), a request no real visitor's pages make from there; Puppeteer merges this with its own list.
     "--disable-features=AutofillServerCommunication",
   ];
+  // WebRTC's UDP goes round every proxy: a page learned the worker's own public address (STUN to a server of its
+  // choice: a job's proxy hid nothing) and sent UDP to any address, past the SSRF guard (127.0.0.1 tested). With this
+  // policy WebRTC gathers no candidate but through a proxy (TURN over TCP).
+  if (!o.webrtcUdp) args.push("--webrtc-ip-handling-policy=disable_non_proxied_udp");
   // Chromium's sandbox cannot start as root; only then is it turned off.
   if (process.getuid?.() === 0) args.push("--no-sandbox");
   return args;
@@ -32,12 +42,12 @@ export function chromiumArgs(userDataDir: string): string[] {
 export const CHROMIUM_IGNORED_DEFAULT_ARGS = ["--disable-ipc-flooding-protection", "--disable-popup-blocking"];
 
 /** Launches Chromium with a fresh profile directory, removed when the browser closes. */
-export async function launchChromium(executablePath: string): Promise<Browser> {
+export async function launchChromium(executablePath: string, o: ChromiumOptions = {}): Promise<Browser> {
   const dir = mkdtempSync(join(tmpdir(), ownProfilePrefix()));
   let browser: Browser;
   try {
     // Over a pipe, Chromium exits when the worker dies, even by SIGKILL (over a WebSocket it would live on, orphaned).
-    browser = await puppeteer.launch({ executablePath, headless: true, pipe: true, args: chromiumArgs(dir), ignoreDefaultArgs: CHROMIUM_IGNORED_DEFAULT_ARGS, handleSIGINT: false, handleSIGTERM: false, handleSIGHUP: false });
+    browser = await puppeteer.launch({ executablePath, headless: true, pipe: true, args: chromiumArgs(dir, o), ignoreDefaultArgs: CHROMIUM_IGNORED_DEFAULT_ARGS, handleSIGINT: false, handleSIGTERM: false, handleSIGHUP: false });
   } catch (e) {
     rmSync(dir, { recursive: true, force: true });
     throw new Error(`cannot start Chromium at ${executablePath} (set TROUPE_CHROMIUM_PATH): ${(e as Error).message}`, { cause: e });
@@ -170,7 +180,7 @@ export class BrowserPool {
   /** Browsers killed as stuck so far (a context that did not close by the deadline). */
   killed = 0;
 
-  constructor(private readonly o: { executablePath: string; recycleAfter: number; log: Logger; closeDeadlineMs?: number; slowCloseMs?: number }) {}
+  constructor(private readonly o: { executablePath: string; recycleAfter: number; log: Logger; closeDeadlineMs?: number; slowCloseMs?: number; chromium?: ChromiumOptions }) {}
 
   get openContexts(): number {
     let n = 0;
@@ -196,7 +206,7 @@ export class BrowserPool {
   }
 
   private async launch(): Promise<Slot> {
-    const browser = await launchChromium(this.o.executablePath);
+    const browser = await launchChromium(this.o.executablePath, this.o.chromium);
     this.version = await browser.version();
     const slot: Slot = { browser, served: 0, open: 0, retiring: false, crashed: false };
     this.slots.add(slot);

@@ -25,6 +25,7 @@ export const workerOptions = {
   allowPrivateTargets: bool("allow targets on loopback/private/link-local/metadata addresses (SSRF guard off)", { env: "TROUPE_ALLOW_PRIVATE_TARGETS", default: false }),
   allowedTargets: str("comma-separated hosts or CIDRs allowed even when private, e.g. intranet.local,10.1.0.0/16", { env: "TROUPE_ALLOWED_TARGETS", default: "", metavar: "<list>" }),
   allowScriptSteps: bool("allow steps that run page JavaScript (waitForExpression)", { env: "TROUPE_ALLOW_SCRIPT_STEPS", default: false }),
+  webrtcUdp: bool("let pages' WebRTC send UDP outside the job's proxy and the SSRF guard (off: WebRTC reveals no address and sends no UDP; it works through a TURN server over TCP)", { env: "TROUPE_WEBRTC_UDP", default: false }),
   labels: str("labels jobs can ask for (a job's workerLabels must all be here), comma-separated, e.g. region=eu,residential", { env: "TROUPE_WORKER_LABELS", default: "", metavar: "<list>" }),
 } as const;
 
@@ -60,6 +61,7 @@ export interface WorkerConfig {
   allowPrivateTargets: boolean;
   allowedTargets: string[];
   allowScriptSteps: boolean;
+  webrtcUdp: boolean;
   labels: string[];
 }
 
@@ -118,6 +120,7 @@ export function resolveConfig(v: WorkerOptionValues, detected = { ip: detectIp, 
     allowPrivateTargets: v.allowPrivateTargets,
     allowedTargets,
     allowScriptSteps: v.allowScriptSteps,
+    webrtcUdp: v.webrtcUdp,
     labels,
   };
 }
@@ -137,6 +140,7 @@ export function describeConfig(c: WorkerConfig): string {
   if (c.allowPrivateTargets) rows.push(["SSRF guard", "off (private targets allowed)"]);
   else if (c.allowedTargets.length) rows.push(["SSRF allow", c.allowedTargets.join(", ")]);
   if (c.allowScriptSteps) rows.push(["Script steps", "allowed"]);
+  if (c.webrtcUdp) rows.push(["WebRTC UDP", "allowed (outside the job's proxy and the SSRF guard)"]);
   if (c.labels.length) rows.push(["Labels", c.labels.join(", ")]);
   return [`🎭 Troupe worker`, ...rows.map(([k, val]) => `   ${`${k}:`.padEnd(13)}${val}`)].join("\n");
 }

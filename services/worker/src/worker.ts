@@ -94,7 +94,7 @@ export class Worker {
   constructor(readonly config: WorkerConfig, private readonly o: WorkerOptions) {
     this.log = o.log.child({ workerId: config.workerId });
     this.subjects = subjectsFor(config.prefix);
-    this.pool = new BrowserPool({ executablePath: config.chromiumPath, recycleAfter: config.recycleAfter, log: this.log });
+    this.pool = new BrowserPool({ executablePath: config.chromiumPath, recycleAfter: config.recycleAfter, log: this.log, chromium: { webrtcUdp: config.webrtcUdp } });
     this.metrics = new MetricsSampler(Math.min(5000, Math.max(1000, config.heartbeatMs)), this.log);
     this.fence = new LinkFence(doubtAfterMs(config.heartbeatMs, config.jobLeaseMs));
   }

@@ -1,4 +1,6 @@
 import { readFileSync } from "node:fs";
+import { createSocket, type Socket } from "node:dgram";
+import { once } from "node:events";
 import { createServer as createNetServer } from "node:net";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { AssignReply, Command } from "@troupe/events";
@@ -553,6 +555,44 @@ describe("an element something else covers (the click landed on the cover and th
     const ghost = await assign(open, on({ type: "click", selectors: ["#ghost"], timeout: 500 }), "covered-ghost");
     expect((await failed(ghost)).data.error).toMatchObject({ code: "timeout", message: expect.stringMatching(/click: #ghost has pointer-events: none/) });
   });
+});
+
+describe("WebRTC (its UDP went round the job's proxy and the SSRF guard: the site learned the worker's own address)", () => {
+  let udp: Socket;
+  const packets: string[] = [];
+  let port = 0;
+  beforeAll(async () => {
+    udp = createSocket("udp4");
+    udp.on("message", (_m, from) => packets.push(`${from.address}:${from.port}`));
+    await new Promise<void>((r) => udp.bind(0, "127.0.0.1", r));
+    port = udp.address().port;
+  });
+  afterAll(() => udp?.close());
+
+  it("gathers no address and sends no UDP from a page (a STUN server of the page's choice hears nothing)", async () => {
+    const id = await assign(open, { maxAttempts: 1, scenario: { steps: [
+      { type: "navigate", url: pages.url(`/webrtc?port=${port}`) },
+      { type: "waitForElement", selectors: ["#out.done"], timeout: 15_000 },
+      { type: "extract", fields: { candidates: { selector: "#out" } } },
+    ] } }, "webrtc-off");
+    const f = await events.final(id);
+    if (f.type !== "job.completed") throw new Error(f.data.error.message);
+    // Gathering is over: Chromium sent all it would.
+    expect(f.data.result.data).toEqual({ candidates: "[]" });
+    expect(packets).toEqual([]);
+  });
+
+  it("sends it with TROUPE_WEBRTC_UDP=true (the check above sees a leak)", async () => {
+    const w = await startTestWorker(nats, { TROUPE_ALLOW_PRIVATE_TARGETS: "true", TROUPE_WEBRTC_UDP: "true", TROUPE_WORKER_NAME: "Worker Node WebRTC" });
+    try {
+      const heard = once(udp, "message", { signal: AbortSignal.timeout(20_000) });
+      await assign(w, { maxAttempts: 1, scenario: { steps: [{ type: "navigate", url: pages.url(`/webrtc?port=${port}`) }, { type: "wait", ms: 5000 }] } }, "webrtc-on");
+      const [msg] = (await heard) as [Buffer];
+      expect(msg.readUInt16BE(0)).toBe(0x0001); // a STUN Binding Request
+    } finally {
+      await w.stop("test over");
+    }
+  }, 60_000);
 });
 
 describe("pages that never settle (a review: every step waited its whole time)", () => {

@@ -47,6 +47,15 @@ document.getElementById("swap").addEventListener("input", function once() { this
 <button class="b" id="wrapped" style="top:360px" onclick="document.getElementById('state2').textContent='button'"><span id="icon" style="position:absolute;left:5px;top:5px;width:20px;height:20px">*</span><span class="badge" style="position:absolute;left:0;top:0;width:40px;height:40px;z-index:2"></span> text</button>
 <p id="state" style="position:absolute;top:420px">waiting</p><p id="state2" style="position:absolute;top:460px">-</p>
 <script>addEventListener("load", () => setTimeout(() => document.getElementById("spinner").remove(), 700));</script>`,
+  // Gathers WebRTC candidates with a STUN server on the test's UDP port (?port=): the addresses it found, once done.
+  "/webrtc": `<!doctype html><title>webrtc</title><pre id="out"></pre><script>
+const pc = new RTCPeerConnection({ iceServers: [{ urls: "stun:127.0.0.1:" + new URLSearchParams(location.search).get("port") }] });
+const seen = [];
+pc.onicecandidate = (e) => { if (e.candidate && e.candidate.candidate) seen.push(e.candidate.candidate.split(" ").slice(4, 8).join(" ")); };
+pc.onicegatheringstatechange = () => { if (pc.iceGatheringState === "complete") { const o = document.getElementById("out"); o.textContent = JSON.stringify(seen); o.className = "done"; } };
+pc.createDataChannel("x");
+pc.createOffer().then((o) => pc.setLocalDescription(o));
+</script>`,
   "/alert": `<!doctype html><title>alert</title><script>alert("hello from the page"); confirm("sure?");</script><h1 id="after">after the dialogs</h1>`,
   // Three .item elements, then the page blocks its main thread for 4 s once loaded: no check of it is answered meanwhile.
   "/busy": `<!doctype html><title>busy</title><ul><li class="item">1</li><li class="item">2</li><li class="item">3</li></ul><script>
