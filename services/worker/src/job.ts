@@ -6,6 +6,7 @@ import { applyFingerprint } from "./fingerprint.ts";
 import { proxyChallengesOnly } from "./proxy-auth.ts";
 import { EgressNotes } from "./egress-notes.ts";
 import { NavigationWatch } from "./navigation-watch.ts";
+import { withoutUserGesture } from "./no-gesture.ts";
 import { mainFrameId, puppeteerSession } from "./page-targets.ts";
 import { contextGone, pageTitle } from "./steps.ts";
 import { endedPartial, executeScenario, ref, ScenarioFailure, settlePage, type ScenarioProgress, type ScenarioResult } from "./scenario-run.ts";
@@ -220,6 +221,8 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
     }
     void lease.crashed.then(() => abort(new JobAbort("browser-crashed", "the browser crashed during the job", true)));
     const page = await lease.context.newPage();
+    // Before anything is evaluated in it: the worker's reads give the page no user gesture (its popups stay blocked).
+    withoutUserGesture(page);
     // The egress proxy answers only the job's browser (407 to anything else on the machine).
     if (lease.proxyCredentials) {
       proxyChallengesOnly(page);

@@ -717,6 +717,17 @@ describe("popups", () => {
     expect((await events.final(id)).type).toBe("job.completed");
   });
 
+  it("a page opening windows on a timer gets none while the scenario polls it (an assert's or a count's checks gave it a user gesture every 100 ms)", async () => {
+    const id = await assign(open, { scenario: { steps: [{ type: "navigate", url: pages.url("/popups") },
+      { type: "assert", selector: "#never", optional: true, timeout: 1500 },
+      { type: "waitForElement", selectors: [["#p"]], count: 5, optional: true, timeout: 1500 },
+      { type: "extract", fields: { p: { selector: "#p" }, ps: { selector: "p", all: true } } },
+      { type: "wait", ms: 300 }, { type: "wait", ms: 100 }] } }, "popups-polled");
+    await events.wait("job.progress", (e) => e.data.jobId === id && e.data.stepsDone === 5);
+    expect(windows()).toBe(1);
+    expect((await events.final(id)).type).toBe("job.completed");
+  });
+
   it("a scenario's click on a target=_blank link still opens its window (a user gesture)", async () => {
     const id = await assign(open, { scenario: { steps: [{ type: "navigate", url: pages.url("/new-window-link") }, { type: "click", selectors: [["#open"]] }, { type: "wait", ms: 3000 }] } }, "new-window");
     await events.wait("job.progress", (e) => e.data.jobId === id && e.data.stepsDone === 2);
