@@ -29,7 +29,7 @@ export const command = defineCommand({
         console.log(JSON.stringify({ success: true, workers: workers.map((w) => workerDto(w, now, v.suspectAfterMs)) }, null, 2));
         return 0;
       }
-      const rows = workers.map((w) => [w.id, w.name, w.status, `${w.currentJobs}/${w.maxJobs}`, `${Math.round(w.cpu)}%`, `${Math.round(w.memory)}MB`, w.jobsCompleted + w.jobsFailed ? `${Math.round(w.successRate)}%` : "-", duration(w.averageJobDuration), ago(w.lastSeen, now)]);
+      const rows = workers.map((w) => [w.id, w.name, w.status, `${w.currentJobs}/${w.maxJobs}`, `${Math.round(w.cpu)}%`, `${Math.round(w.memory)}MiB`, w.jobsCompleted + w.jobsFailed ? `${Math.round(w.successRate)}%` : "-", duration(w.averageJobDuration), ago(w.lastSeen, now)]);
       printTable(["ID", "NAME", "STATUS", "JOBS", "CPU", "MEM", "SUCCESS", "AVG JOB", "LAST SEEN"], rows);
       return 0;
     } finally {

@@ -36,7 +36,7 @@ export function describeEvent(e: TroupeEvent): string {
       kv.push(["name", e.data.name], ["ip", e.data.ip], ["slots", e.data.capabilities.maxConcurrentJobs]);
       break;
     case "worker.heartbeat":
-      kv.push(["status", e.data.status], ["jobs", `${e.data.currentJobs}/${e.data.maxConcurrentJobs}`], ["cpu", `${e.data.metrics.cpuUsage.toFixed(0)}%`], ["mem", `${Math.round(e.data.metrics.memoryUsage)}MB`]);
+      kv.push(["status", e.data.status], ["jobs", `${e.data.currentJobs}/${e.data.maxConcurrentJobs}`], ["cpu", `${e.data.metrics.cpuUsage.toFixed(0)}%`], ["mem", `${Math.round(e.data.metrics.memoryUsage)}MiB`]);
       break;
     case "worker.lost":
       kv.push(["lastSeen", e.data.lastSeen], ["jobs", e.data.jobIds.length]);

@@ -72,7 +72,7 @@ export const EventDataSchemas = {
     stepsTotal: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
     metrics: Type.Optional(Obj({
       elapsedMs: Quantity(),
-      memoryUsed: Type.Optional(Quantity("MB")),
+      memoryUsed: Type.Optional(Quantity("MiB")),
     }, "progress metrics")),
   }, "step progress; also renews the job's lease"),
   "job.completed": Obj({
@@ -90,7 +90,7 @@ export const EventDataSchemas = {
     metrics: Obj({
       totalDuration: Quantity("ms"),
       responseTime: Quantity("ms of the main navigation"),
-      memoryUsed: Quantity("MB"),
+      memoryUsed: Quantity("MiB"),
     }, "run metrics"),
   }, "the attempt finished successfully"),
   "job.failed": Obj({
@@ -102,7 +102,7 @@ export const EventDataSchemas = {
     metrics: Type.Optional(Obj({
       totalDuration: Quantity("ms"),
       responseTime: Type.Optional(Quantity("ms")),
-      memoryUsed: Type.Optional(Quantity("MB")),
+      memoryUsed: Type.Optional(Quantity("MiB")),
     }, "run metrics")),
   }, "the attempt failed"),
   "job.requeued": Obj({

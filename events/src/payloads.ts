@@ -38,7 +38,7 @@ export const AttemptTokenHash = Type.String({ pattern: "^[0-9a-f]{64}$", descrip
 
 export const Capabilities = Type.Object({
   maxConcurrentJobs: Type.Integer({ minimum: 1, maximum: 1000 }),
-  memory: Type.Integer({ minimum: 0, maximum: QUANTITY_MAX, description: "total memory in MB" }),
+  memory: Type.Integer({ minimum: 0, maximum: QUANTITY_MAX, description: "total memory in MiB (2^20 bytes)" }),
   cpu: Type.Integer({ minimum: 1, maximum: 1_000_000, description: "CPU cores" }),
   supportedBrowsers: Type.Array(BrowserInfo, { maxItems: 16 }),
   labels: Type.Optional(Labels("the worker's labels (TROUPE_WORKER_LABELS); a job's workerLabels must all be among them")),
@@ -158,7 +158,7 @@ export const HeartbeatMetrics = Type.Object({
   jobsFailed: Count,
   averageResponseTime: Quantity("ms"),
   openContexts: Type.Optional(Count),
-}, { additionalProperties: false, description: "memoryUsage in MB, cpuUsage and diskUsage in %" });
+}, { additionalProperties: false, description: "memoryUsage and memoryTotal in MiB (2^20 bytes), cpuUsage and diskUsage in %" });
 
 export const JobError = Type.Object({
   message: Type.String({ maxLength: 8000 }),

@@ -20,7 +20,7 @@ export interface WorkerTelemetry {
   currentJobs: number;
   /** Jobs the worker said it runs in its latest heartbeat. */
   jobIds: string[];
-  /** Latest heartbeat metrics: cpu and disk in %, memory in MB, network in Mbps. */
+  /** Latest heartbeat metrics: cpu and disk in %, memory in MiB, network in Mbps. */
   cpu: number;
   memory: number;
   memoryTotal?: number;
