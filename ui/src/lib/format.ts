@@ -19,7 +19,8 @@ export function duration(ms: number | null | undefined): string {
 }
 
 export const pct = (n: number | null | undefined) => (n === null || n === undefined ? "–" : `${Math.round(n)} %`);
-export const mb = (n: number | null | undefined) => (n === null || n === undefined ? "–" : `${Math.round(n)} MB`);
+/** Memory as workers report it: mebibytes (2^20 bytes, systeminformation's bytes ÷ 1024²), so said "MiB" (it read "MB", an audit). */
+export const mib = (n: number | null | undefined) => (n === null || n === undefined ? "–" : `${Math.round(n)} MiB`);
 
 /** A moment in UTC, said so (an operator in another zone read it as local time, an audit); `zone: false` where a heading says it. */
 export function time(iso: string | null | undefined, zone = true): string {
