@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { sparkShape } from "./sparkline.ts";
+import { legendValue, sparkShape } from "./sparkline.ts";
 
 describe("sparkline geometry", () => {
   it("two series with one point each (a dashboard's first minute): both shown as dots, centred", () => {
@@ -11,12 +11,58 @@ describe("sparkline geometry", () => {
   it("lines through runs, a null breaks the line, a lone point between nulls is a dot", () => {
     const s = sparkShape([[[0, 0], [1, 2], [2, null], [3, 4], [4, null], [5, 1], [6, 1]]], 600, 42);
     expect(s.paths[0]!.match(/[ML]/g)).toEqual(["M", "L", "M", "M", "L"]);
-    expect(s.dots).toEqual([{ series: 0, x: 300, y: 2 }]);
+    expect(s.dots).toEqual([{ series: 0, x: 300, y: 2, open: false }]);
   });
 
   it("scales y to the largest value (at least 1), x to the time range", () => {
     const s = sparkShape([[[0, 0], [10, 0]]], 100, 10);
     expect(s.paths[0]).toBe("M0.0,8.0L100.0,8.0");
     expect(sparkShape([[[0, 0], [10, 10]]], 100, 10).paths[0]).toBe("M0.0,8.0L100.0,2.0");
+  });
+
+  describe("the minute in progress (openFrom)", () => {
+    const M = 60_000;
+    // Counts per minute; the last one is the minute in progress (10 so far of what will be ~30).
+    const counts: [number, number | null][] = [[0, 30], [M, 30], [2 * M, 29], [3 * M, 10]];
+
+    it("is left out of the solid line and drawn as its own path from the last finished minute", () => {
+      const s = sparkShape([counts], 300, 10, 3 * M);
+      expect(s.paths[0]).toBe("M0.0,2.0L100.0,2.0L200.0,2.2"); // no drop to 10 on the solid line
+      expect(s.open[0]).toBe("M200.0,2.2L300.0,6.0"); // the drop is its own (dashed) path
+      expect(s.dots).toEqual([]);
+      // Without openFrom every point is on the solid line, as before.
+      const all = sparkShape([counts], 300, 10);
+      expect(all.paths[0]).toBe("M0.0,2.0L100.0,2.0L200.0,2.2L300.0,6.0");
+      expect(all.open[0]).toBe("");
+    });
+
+    it("keeps the time and value ranges of the whole series (no rescale when the minute ends)", () => {
+      // The finished minute is scaled against the open one's 50 and placed at the left, not centred alone.
+      const s = sparkShape([[[0, 1], [M, 50]]], 100, 10, M);
+      expect(s.paths[0]).toBe("M0.0,7.9");
+      expect(s.open[0]).toBe("M0.0,7.9L100.0,2.0");
+      expect(s.dots).toEqual([{ series: 0, x: 0, y: expect.closeTo(7.88, 6), open: false }]);
+    });
+
+    it("an open point with nothing before it is a faint dot of its own; a lone finished point stays a dot", () => {
+      const s = sparkShape([[[3 * M, 4]], [[2 * M, 5], [3 * M, 1]]], 300, 60, 3 * M);
+      expect(s.paths).toEqual(["", "M0.0,2.0"]);
+      expect(s.open).toEqual(["M300.0,13.2", "M0.0,2.0L300.0,46.8"]);
+      expect(s.dots.map((d) => [d.series, d.x, d.open])).toEqual([[0, 300, true], [1, 0, false]]);
+    });
+
+    it("a null before the open minute breaks the line: the open point stands alone", () => {
+      const s = sparkShape([[[0, 2], [M, null], [2 * M, 1]]], 200, 10, 2 * M);
+      expect(s.open[0]).toBe("M200.0,5.0");
+      expect(s.dots.map((d) => d.open)).toEqual([false, true]);
+    });
+
+    it("the legend names the last finished minute; only a series with nothing finished shows its open value (so far)", () => {
+      expect(legendValue(counts, 3 * M)).toEqual({ value: 29, open: false });
+      expect(legendValue(counts)).toEqual({ value: 10, open: false });
+      expect(legendValue([[3 * M, 4]], 3 * M)).toEqual({ value: 4, open: true });
+      expect(legendValue([[M, 7], [2 * M, null], [3 * M, 4]], 3 * M)).toEqual({ value: 7, open: false });
+      expect(legendValue([[0, null]], 3 * M)).toBeUndefined();
+    });
   });
 });
