@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { Objm } from "@nats-io/obj";
-import type { Page } from "puppeteer-core";
+import type { HTTPRequest, Page } from "puppeteer-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createEvent, formatBytes, subjects, type TroupeEvent } from "@troupe/events";
 import { publishEvent } from "@troupe/events/node";
@@ -488,8 +488,23 @@ describe("job and worker actions", () => {
     } finally {
       await overview.close();
     }
-    await page.click("[data-testid=cancel]");
-    await page.waitForFunction(() => document.querySelector("[data-testid=job-status]")?.textContent === "cancelled", { timeout: 15_000 });
+    // Cancel asks first, as the bulk actions do (a cancel is for good): dismissed, nothing is sent; accepted, it cancels.
+    const cancels: string[] = [];
+    const onRequest = (r: HTTPRequest) => void (r.method() === "POST" && r.url().endsWith("/cancel") && cancels.push(r.url()));
+    page.on("request", onRequest);
+    try {
+      const dismissed = new Promise<string>((res) => page.once("dialog", async (d) => { res(d.message()); await d.dismiss(); }));
+      await page.click("[data-testid=cancel]");
+      expect(await dismissed).toMatch(new RegExp(`^Cancel job ${slow.body.jobId} \\(running, \\d+ %\\)\\? A cancelled job cannot be retried\\.$`));
+      const accepted = new Promise<void>((res) => page.once("dialog", async (d) => { await d.accept(); res(); }));
+      await page.click("[data-testid=cancel]");
+      await accepted;
+      await page.waitForFunction(() => document.querySelector("[data-testid=job-status]")?.textContent === "cancelled", { timeout: 15_000 });
+      // One request: the dismissed click sent none.
+      expect(cancels).toEqual([`${stack.uiUrl}/api/jobs/${slow.body.jobId}/cancel`]);
+    } finally {
+      page.off("request", onRequest);
+    }
 
     const failing = await post("/api/jobs", { url, maxAttempts: 1, tags: ["e2e-retry"], scenario: { steps: [{ type: "assert", selector: "#checkout", timeout: 500 }] } });
     expect(failing.status, JSON.stringify(failing.body)).toBe(201);

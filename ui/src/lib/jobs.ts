@@ -17,3 +17,12 @@ export function listRows(jobs: Iterable<JobView>, status: JobStatus | "" | undef
   rows.sort((a, b) => (a.submittedAt === b.submittedAt ? (a.id < b.id ? 1 : -1) : a.submittedAt < b.submittedAt ? 1 : -1));
   return rows.slice(0, limit);
 }
+
+/**
+ * The question the job page asks before a single Cancel, as "Cancel all" asks before its run (it acted on one
+ * click, an audit). It names the job and where it is; a cancel is for good (only failed and dead jobs are retried).
+ */
+export function cancelQuestion(j: { id: string; status: JobStatus; progress: number }): string {
+  const where = j.status === "running" ? `running, ${Math.round(j.progress)} %` : j.status;
+  return `Cancel job ${j.id} (${where})? A cancelled job cannot be retried.`;
+}
