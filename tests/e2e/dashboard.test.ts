@@ -505,6 +505,13 @@ describe("job and worker actions", () => {
     } finally {
       page.off("request", onRequest);
     }
+    // The cancelled job keeps how far it got, shown stopped (greyed), not as a bar still under way: here and in the list.
+    await page.waitForSelector("[data-testid=job-progress][data-stopped]", { timeout: 5000 });
+    expect(await page.$eval("[data-testid=job-progress-text]", (e) => e.textContent)).toMatch(/^stopped at \d+ %$/);
+    await page.goto(`${stack.uiUrl}/jobs?q=${slow.body.jobId}`, { waitUntil: "networkidle0" });
+    // The row may come from a projector a moment behind: the page's catch-up turns it cancelled.
+    const bar = await page.waitForSelector(`[data-job-id="${slow.body.jobId}"][data-status=cancelled] [data-testid=job-progress][data-stopped]`, { timeout: 15_000 });
+    expect(await bar!.evaluate((e) => e.parentElement?.getAttribute("title"))).toMatch(/^stopped at \d+ %$/);
 
     const failing = await post("/api/jobs", { url, maxAttempts: 1, tags: ["e2e-retry"], scenario: { steps: [{ type: "assert", selector: "#checkout", timeout: 500 }] } });
     expect(failing.status, JSON.stringify(failing.body)).toBe(201);

@@ -26,3 +26,23 @@ export function cancelQuestion(j: { id: string; status: JobStatus; progress: num
   const where = j.status === "running" ? `running, ${Math.round(j.progress)} %` : j.status;
   return `Cancel job ${j.id} (${where})? A cancelled job cannot be retried.`;
 }
+
+/** What a progress bar shows for a job: `stopped` greys it out. */
+export interface ProgressShown {
+  /** Width of the bar, 0–100. */
+  value: number;
+  stopped: boolean;
+  /** "40 %", or "stopped at 40 %". */
+  text: string;
+}
+
+/**
+ * A job that ended without completing (failed, cancelled, dead) keeps the progress it reached — how far it got
+ * is a fact of its attempt — but shows it stopped: greyed, "stopped at 40 %". It looked like a job still at 40 %
+ * under way (an audit). A completed job is at 100 %; a waiting one at 0 % (a requeue starts the attempt over).
+ */
+export function progressShown(j: { status: JobStatus; progress: number }): ProgressShown {
+  const value = Math.min(100, Math.max(0, j.progress));
+  const stopped = j.status === "failed" || j.status === "cancelled" || j.status === "dead";
+  return { value, stopped, text: `${stopped ? "stopped at " : ""}${Math.round(value)} %` };
+}
