@@ -14,10 +14,10 @@ describe("storage use", () => {
     expect(storageWarning({ usedBytes: 79 * MB, limitBytes: 100 * MB })).toBeNull();
     expect(storageWarning({ usedBytes: 10 * MB })).toBeNull();
     expect(storageWarning(null)).toBeNull();
-    expect(storageWarning({ usedBytes: 85 * MB, limitBytes: 100 * MB })).toMatch(/^JetStream storage 85 % full \(85 MB of 100 MB\): at the limit new jobs and events are refused\..*--max-store-mb/);
+    expect(storageWarning({ usedBytes: 85 * MB, limitBytes: 100 * MB })).toMatch(/^JetStream storage 85 % full \(85 MiB of 100 MiB\): at the limit new jobs and events are refused\..*--max-store-mb/);
   });
 
   it("formats bytes", () => {
-    expect([0, 1023, 1536, 5 * MB + MB / 2, 3 * 1024 * MB].map(formatBytes)).toEqual(["0 B", "1023 B", "1.5 KB", "5.5 MB", "3.0 GB"]);
+    expect([0, 1023, 1536, 5 * MB + MB / 2, 3 * 1024 * MB].map(formatBytes)).toEqual(["0 B", "1023 B", "1.5 KiB", "5.5 MiB", "3.0 GiB"]);
   });
 });

@@ -31,7 +31,8 @@ export function storageWarning(s: StorageUse | null | undefined): string | null 
 }
 
 export function formatBytes(n: number): string {
-  const units = ["B", "KB", "MB", "GB", "TB"];
+  // Powers of 1024, so said KiB, MiB…: the figures and the *_MB options (× 2^20) are binary, and the UI's memory is MiB.
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
   let v = n;
   let i = 0;
   while (v >= 1024 && i < units.length - 1) {

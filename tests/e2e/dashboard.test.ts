@@ -456,7 +456,7 @@ describe("jobs no live worker can take", () => {
     expect(warnings).toContainEqual(expect.stringMatching(/1 queued job asks for browser "firefox", which no live worker has/));
     // The store's use against nats-server's limit (from its monitoring endpoint: the account's own limit is -1).
     const jsz = (await (await fetch(`${stack.nats.monitorUrl}/jsz`)).json()) as { config: { max_storage: number } };
-    expect(await page.$eval("[data-testid=storage]", (e) => e.textContent)).toMatch(new RegExp(`^[\\d.]+ [KMGT]?B of ${formatBytes(jsz.config.max_storage).replace(".", "\\.")} \\(\\d+ %\\)$`));
+    expect(await page.$eval("[data-testid=storage]", (e) => e.textContent)).toMatch(new RegExp(`^[\\d.]+ (?:[KMGT]i)?B of ${formatBytes(jsz.config.max_storage).replace(".", "\\.")} \\(\\d+ %\\)$`));
     await page.goto(`${stack.uiUrl}/jobs/${r.body.jobId}`, { waitUntil: "networkidle0" });
     expect(await page.$eval("[data-testid=job-waiting-for]", (e) => e.textContent)).toMatch(/asks for label no-worker-has-this, which no live worker has/);
     await shot("job-waiting-for");

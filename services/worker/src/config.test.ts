@@ -39,6 +39,6 @@ describe("worker config", () => {
     expect(text).toMatch(/Type:\s+puppeteer/);
     expect(text).toMatch(/IP:\s+10\.0\.0\.7/);
     expect(text).toMatch(/Max jobs:\s+3/);
-    expect(text).toMatch(/Memory:\s+2048 MB/);
+    expect(text).toMatch(/Memory:\s+2048 MiB/);
   });
 });

@@ -13,7 +13,7 @@ export const workerOptions = {
   host: str("address the /status HTTP server binds to", { env: "TROUPE_WORKER_HOST", default: "0.0.0.0", metavar: "<addr>", pattern: /^[A-Za-z0-9.:-]{1,255}$/, patternHelp: "an IP address or host name" }),
   port: int("/status HTTP port; the next free one is used when the default is taken (0 = any)", { env: "TROUPE_WORKER_PORT", min: 0, max: 65535, metavar: "<port>" }),
   maxJobs: int("jobs run at the same time", { env: "TROUPE_MAX_JOBS", default: 2, min: 1, max: 1000 }),
-  memoryMb: int("memory announced in MB (default: detected total)", { env: "TROUPE_WORKER_MEMORY_MB", min: 0, metavar: "<MB>" }),
+  memoryMb: int("memory announced in MiB (2^20 bytes; default: detected total)", { env: "TROUPE_WORKER_MEMORY_MB", min: 0, metavar: "<MiB>" }),
   heartbeatMs: int("heartbeat interval", { env: "TROUPE_HEARTBEAT_MS", default: 30_000, min: 100, max: MAX_HEARTBEAT_MS, metavar: "<ms>" }),
   chromiumPath: str("Chromium executable", { env: "TROUPE_CHROMIUM_PATH", default: "/usr/bin/chromium", metavar: "<path>" }),
   recycleAfter: int("browser contexts a browser serves before it is replaced", { env: "TROUPE_RECYCLE_AFTER", default: 50, min: 1, max: 100_000 }),
@@ -21,7 +21,7 @@ export const workerOptions = {
   stepTimeoutMs: int("default timeout of one step (a scenario's `timeout` overrides it)", { env: "TROUPE_STEP_TIMEOUT_MS", default: 30_000, min: 1, max: 600_000, metavar: "<ms>" }),
   drainGraceMs: int("on shutdown/drain, how long running jobs may finish before they fail as retryable", { env: "TROUPE_DRAIN_GRACE_MS", default: 60_000, min: 0, max: 3_600_000, metavar: "<ms>" }),
   maxCpu: int("refuse new jobs while CPU usage (averaged over 3 samples) is above this % (100 = never)", { env: "TROUPE_MAX_CPU", default: 95, min: 1, max: 100, metavar: "<%>" }),
-  minFreeMemoryMb: int("refuse new jobs while available memory is below this", { env: "TROUPE_MIN_FREE_MEMORY_MB", default: 256, min: 0, metavar: "<MB>" }),
+  minFreeMemoryMb: int("refuse new jobs while available memory is below this many MiB", { env: "TROUPE_MIN_FREE_MEMORY_MB", default: 256, min: 0, metavar: "<MiB>" }),
   allowPrivateTargets: bool("allow targets on loopback/private/link-local/metadata addresses (SSRF guard off)", { env: "TROUPE_ALLOW_PRIVATE_TARGETS", default: false }),
   allowedTargets: str("comma-separated hosts or CIDRs allowed even when private, e.g. intranet.local,10.1.0.0/16", { env: "TROUPE_ALLOWED_TARGETS", default: "", metavar: "<list>" }),
   allowScriptSteps: bool("allow steps that run page JavaScript (waitForExpression)", { env: "TROUPE_ALLOW_SCRIPT_STEPS", default: false }),
@@ -133,7 +133,7 @@ export function describeConfig(c: WorkerConfig): string {
     ["Type", c.type],
     ["IP", c.ip],
     ["Max jobs", String(c.maxJobs)],
-    ["Memory", `${c.memoryMb} MB`],
+    ["Memory", `${c.memoryMb} MiB`],
     ["NATS", c.natsCa ? `${c.natsUrl} (TLS, CA ${c.natsCa})` : c.natsUrl],
   ];
   rows.push(["Heartbeat", `${c.heartbeatMs / 1000} s`]);

@@ -1,7 +1,7 @@
 import si from "systeminformation";
 import type { Logger } from "@troupe/events/node";
 
-/** One machine sample. memory in MB, cpu/disk in %, network in Mbps (rx+tx). */
+/** One machine sample. memory in MiB (bytes ÷ 1024²), cpu/disk in %, network in Mbps (rx+tx). */
 export interface MachineSample {
   cpuUsage: number;
   /** CPU % averaged over the last few samples: admission uses it so one busy moment refuses nothing. */

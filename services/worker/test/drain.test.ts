@@ -69,7 +69,7 @@ describe("troupe worker (a real process)", () => {
       const reg = await events.wait("worker.registered", (e) => e.data.workerId === "wn-drain-01", 30_000);
       // The banner the seed shows: name, id, type, IP, max jobs, memory.
       await waitFor("the banner", () => /registered as wn-drain-01/.test(out));
-      for (const row of [/Name:\s+Worker Node Drain 01/, /ID:\s+wn-drain-01/, /Type:\s+puppeteer/, /IP:\s+\S+/, /Max jobs:\s+2/, /Memory:\s+\d+ MB/]) expect(out).toMatch(row);
+      for (const row of [/Name:\s+Worker Node Drain 01/, /ID:\s+wn-drain-01/, /Type:\s+puppeteer/, /IP:\s+\S+/, /Max jobs:\s+2/, /Memory:\s+\d+ MiB/]) expect(out).toMatch(row);
 
       const { id, reply } = await assign("wn-drain-01", { scenario: { steps: [
         { type: "navigate", url: pages.url("/form") },
