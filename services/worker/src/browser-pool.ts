@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readlinkSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -41,11 +41,24 @@ export function chromiumArgs(userDataDir: string, o: ChromiumOptions = {}): stri
  */
 export const CHROMIUM_IGNORED_DEFAULT_ARGS = ["--disable-ipc-flooding-protection", "--disable-popup-blocking"];
 
+/**
+ * The settings a fresh profile starts with (its Default/Preferences, which Chromium reads at start and job contexts
+ * inherit). Preloading off (`network_prediction_options` 2, Chrome's "Preload pages: off"): a page's speculation
+ * rules made Chromium prerender the page a link leads to, and a click activated it as another target: Puppeteer
+ * swapped the page's session, so the worker's hold on the page went with it (page.url() stayed on the old page, an
+ * `assert url` failed for 30 s, the activated page opened windows past the gesture rule); a link it prefetched
+ * made Puppeteer's waitForNavigation time out (a Recorder click that asserted a navigation failed on every
+ * attempt). Without it a click is an ordinary navigation. `<link rel=prefetch>` is a plain request and stays.
+ */
+export const PROFILE_PREFERENCES = { net: { network_prediction_options: 2 } };
+
 /** Launches Chromium with a fresh profile directory, removed when the browser closes. */
 export async function launchChromium(executablePath: string, o: ChromiumOptions = {}): Promise<Browser> {
   const dir = mkdtempSync(join(tmpdir(), ownProfilePrefix()));
   let browser: Browser;
   try {
+    mkdirSync(join(dir, "Default"));
+    writeFileSync(join(dir, "Default", "Preferences"), JSON.stringify(PROFILE_PREFERENCES));
     // Over a pipe, Chromium exits when the worker dies, even by SIGKILL (over a WebSocket it would live on, orphaned).
     browser = await puppeteer.launch({ executablePath, headless: true, pipe: true, args: chromiumArgs(dir, o), ignoreDefaultArgs: CHROMIUM_IGNORED_DEFAULT_ARGS, handleSIGINT: false, handleSIGTERM: false, handleSIGHUP: false });
   } catch (e) {

@@ -595,6 +595,32 @@ describe("WebRTC (its UDP went round the job's proxy and the SSRF guard: the sit
   }, 60_000);
 });
 
+describe("a page whose speculation rules prerender or prefetch where its links lead", () => {
+  // The scenario lingers on the page a second, as a user would: long enough for Chromium to preload.
+  const via = (link: string, tag: string) => assign(open, { maxAttempts: 1, scenario: { steps: [
+    { type: "navigate", url: pages.url("/prerender") }, { type: "wait", ms: 1000 },
+    { type: "click", selectors: [[link]], assertedEvents: [{ type: "navigation" }], timeout: 8000 },
+    { type: "assert", url: link === "#go" ? "/prerendered" : "/prefetched", timeout: 3000 },
+    { type: "assert", selector: "#never", timeout: 1000, optional: true },
+    { type: "extract", fields: { h: { selector: "#h" }, act: { selector: "#act" } } },
+  ] } }, tag);
+
+  it("a click goes to the page as an ordinary navigation: the URL is the page's, the worker still holds the page (a prerendered one opened windows past the gesture rule, and its URL was the old one)", async () => {
+    const f = await events.final(await via("#go", "prerendered"));
+    if (f.type !== "job.completed") throw new Error(f.data.error.message);
+    expect(f.data.result.data).toEqual({ h: "next page", act: "" });
+    expect(f.data.result.finalUrl).toBe(pages.url("/prerendered"));
+    expect(pages.headers.get("/prerendered")?.["sec-purpose"]).toBeUndefined();
+  });
+
+  it("a click on a link to a prefetched page that asserted its navigation completes (Puppeteer's wait for it timed out)", async () => {
+    const f = await events.final(await via("#pf", "prefetched"));
+    if (f.type !== "job.completed") throw new Error(f.data.error.message);
+    expect(f.data.result.data).toEqual({ h: "prefetched page", act: null });
+    expect(pages.headers.get("/prefetched")?.["sec-purpose"]).toBeUndefined();
+  });
+});
+
 describe("pages that never settle (a review: every step waited its whole time)", () => {
   it("a document that never finishes parsing is waited for once, not before every step", async () => {
     const id = await assign(open, { maxAttempts: 1, scenario: { timeout: 15_000, steps: [

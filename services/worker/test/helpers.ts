@@ -56,6 +56,14 @@ pc.onicegatheringstatechange = () => { if (pc.iceGatheringState === "complete") 
 pc.createDataChannel("x");
 pc.createOffer().then((o) => pc.setLocalDescription(o));
 </script>`,
+  // Asks Chromium to prerender the page one link leads to and prefetch another's (speculation rules): activating the
+  // prerendered page swapped Puppeteer's page session; a prefetched one made its waitForNavigation time out.
+  "/prerender": `<!doctype html><title>prerender</title><script type="speculationrules">{"prerender":[{"source":"list","urls":["/prerendered"]}],"prefetch":[{"source":"list","urls":["/prefetched"]}]}</script>
+<a id="go" href="/prerendered">go</a> <a id="pf" href="/prefetched">prefetched</a>`,
+  "/prefetched": `<!doctype html><title>prefetched</title><h1 id="h">prefetched page</h1>`,
+  "/prerendered": `<!doctype html><title>prerendered</title><h1 id="h">next page</h1><p id="act"></p><script>
+setInterval(() => { const w = window.open("/form", "_blank"); if (w) document.getElementById("act").textContent += "w"; }, 50);
+</script>`,
   "/alert": `<!doctype html><title>alert</title><script>alert("hello from the page"); confirm("sure?");</script><h1 id="after">after the dialogs</h1>`,
   // Three .item elements, then the page blocks its main thread for 4 s once loaded: no check of it is answered meanwhile.
   "/busy": `<!doctype html><title>busy</title><ul><li class="item">1</li><li class="item">2</li><li class="item">3</li></ul><script>
