@@ -15,6 +15,7 @@ export * from "./views/worker.ts";
 export * from "./views/series.ts";
 export * from "./views/fleet.ts";
 export * from "./views/read.ts";
+export * from "./views/attempts.ts";
 export * from "./bulk.ts";
 export * from "./lease.ts";
 export * from "./sha256.ts";
