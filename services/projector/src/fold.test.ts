@@ -1,4 +1,4 @@
-import { createEvent, minuteOf, type EventData, type EventType, type FleetMinute, type JobView, type TroupeEvent, type WorkerMinute, type WorkerView } from "@troupe/events";
+import { createEvent, jobAttempts, minuteOf, type EventData, type EventType, type FleetMinute, type JobView, type TroupeEvent, type WorkerMinute, type WorkerView } from "@troupe/events";
 import { describe, expect, it } from "vitest";
 import { foldEvent, isExpectedSkip, type ViewStore } from "./fold.ts";
 
@@ -39,6 +39,27 @@ describe("foldEvent", () => {
     expect(f.queueWait).toEqual({ [String(Math.ceil(Math.log2(3000) * 8))]: 1, [String(Math.ceil(Math.log2(500) * 8))]: 1 });
     expect(m.workers.get("w")).toMatchObject({ jobsCompleted: 1, averageJobDuration: 4000 });
     expect(m.series.get(`w/${minuteOf(T0)}`)).toMatchObject({ completed: 1, failed: 0, samples: 0 });
+  });
+
+  it("a job that fails on one worker and completes on another: each worker counts its outcome, and the job's attempts say which was where", () => {
+    const { m, store } = mapStore();
+    const steps = [
+      ev("job.submitted", { jobId: "j", spec }, 0),
+      ev("job.assigned", { jobId: "j", workerId: "w-a", attempt: 1, epoch: 1 }, 1000),
+      ev("job.started", { jobId: "j", workerId: "w-a", attempt: 1 }, 1500),
+      ev("job.failed", { jobId: "j", workerId: "w-a", attempt: 1, error: { message: "browser crashed", code: "browser-crashed", retryable: true } }, 2000),
+      ev("job.requeued", { jobId: "j", attempt: 2, previousAttempt: 1, previousWorkerId: "w-a", reason: "failed-retryable", notBefore: new Date(T0 + 2500).toISOString(), epoch: 1 }, 2500),
+      ev("job.assigned", { jobId: "j", workerId: "w-b", attempt: 2, epoch: 1 }, 3000),
+      ev("job.completed", { jobId: "j", workerId: "w-b", attempt: 2, result: res, metrics: { totalDuration: 900, responseTime: 50, memoryUsed: 1 } }, 4000),
+      // w-a's late report of the attempt it lost: fenced, changes nothing.
+      ev("job.completed", { jobId: "j", workerId: "w-a", attempt: 1, result: res, metrics: { totalDuration: 900, responseTime: 50, memoryUsed: 1 } }, 4500),
+    ];
+    expect(steps.map((e) => foldEvent(store, e, o).ok)).toEqual([true, true, true, true, true, true, true, false]);
+    expect(m.workers.get("w-a")).toMatchObject({ jobsFailed: 1, jobsCompleted: 0 });
+    expect(m.workers.get("w-b")).toMatchObject({ jobsFailed: 0, jobsCompleted: 1 });
+    const job = m.jobs.get("j")!;
+    expect(job).toMatchObject({ status: "completed", workerId: "w-b" });
+    expect(jobAttempts(job).map((a) => [a.workerId, a.attempt, a.outcome, a.errorCode])).toEqual([["w-a", 1, "failed", "browser-crashed"], ["w-b", 2, "completed", undefined]]);
   });
 
   it("rejects stale and unknown job events without touching any view", () => {

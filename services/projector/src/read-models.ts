@@ -2,7 +2,7 @@ import Database, { type Database as Sqlite } from "better-sqlite3";
 import {
   fleetPoint, fleetStats, JOB_STATUSES, workerPoint, workerPresence,
   type FleetSeriesPoint, type FleetStats, type JobListQuery, type JobPage, type JobStatus, type JobSummary, type JobView,
-  type BulkFilter, type ProjectorStatus, type QueueNeed, type WorkerFilter, type WorkerSeriesPoint, type WorkerStatusView, type WorkerView,
+  type BulkFilter, type JobAttempt, type AttemptOutcome, type WorkerJob, type ProjectorStatus, type QueueNeed, type WorkerFilter, type WorkerSeriesPoint, type WorkerStatusView, type WorkerView,
 } from "@troupe/events";
 import { fileIdentity } from "./db-file.ts";
 import { sql } from "kysely";
@@ -34,6 +34,11 @@ export interface ReadModels {
   listJobs(query?: JobListQuery): JobPage;
   /** The whole job view: result, logs, error and attempt history. */
   getJob(id: string): JobView | null;
+  /**
+   * The `limit` (1–500, default 20) jobs with the newest attempts on this worker, newest attempt first, each with
+   * the job as it is now and all its attempts (every worker's): what ran here, whichever worker holds it now.
+   */
+  workerJobs(workerId: string, limit?: number): WorkerJob[];
   stats(): FleetStats;
   /** Jobs waiting for a worker (queued or requeued), counted by priority: exact, from one indexed query. */
   queueByPriority(): Record<number, number>;
@@ -60,6 +65,8 @@ interface Open {
   db: Sqlite;
   identity: string;
   q: ReturnType<typeof prepareFixed>;
+  /** null in a file of an older schema, without job_attempts (read while the projector rebuilds it on start). */
+  attempts: ReturnType<typeof prepareAttempts> | null;
   listJobs: Map<string, Prepared<Record<string, unknown>>>;
 }
 
@@ -80,6 +87,47 @@ function prepareFixed(db: Sqlite) {
       .where("minute", ">=", param("since") as unknown as number).orderBy("minute")),
     status: prepare(db, builder.selectFrom("projector_status").select("value").where("id", "=", 1)),
   };
+}
+
+function prepareAttempts(db: Sqlite) {
+  const has = db.prepare("select 1 from sqlite_master where type = 'table' and name = 'job_attempts'").get();
+  if (!has) return null;
+  return {
+    // Through job_attempts_by_worker, newest first; read until enough distinct jobs are seen.
+    byWorker: prepare<{ workerId: string }>(db, builder.selectFrom("job_attempts").select("job_id")
+      .where("worker_id", "=", param("workerId")).orderBy("assigned_at", "desc").orderBy("job_id", "desc").orderBy("attempt", "desc")),
+    ofJob: prepare<{ jobId: string }>(db, builder.selectFrom("job_attempts").selectAll().where("job_id", "=", param("jobId")).orderBy("attempt")),
+    summary: prepare<{ id: string }>(db, builder.selectFrom("jobs").select("summary").where("id", "=", param("id"))),
+  };
+}
+
+interface AttemptRow {
+  job_id: string; attempt: number; worker_id: string; assigned_at: string; started_at: string | null; ended_at: string | null;
+  outcome: string; reason: string | null; error_code: string | null; error_message: string | null; error_retryable: number | null;
+}
+
+function attemptFromRow(r: AttemptRow): JobAttempt {
+  const a: JobAttempt = { jobId: r.job_id, attempt: r.attempt, workerId: r.worker_id, assignedAt: r.assigned_at, outcome: r.outcome as AttemptOutcome };
+  if (r.started_at !== null) a.startedAt = r.started_at;
+  if (r.ended_at !== null) a.endedAt = r.ended_at;
+  if (r.reason !== null) a.reason = r.reason;
+  if (r.error_code !== null) a.errorCode = r.error_code;
+  if (r.error_message !== null) a.errorMessage = r.error_message;
+  if (r.error_retryable !== null) a.errorRetryable = r.error_retryable === 1;
+  return a;
+}
+
+/**
+ * A file of an older schema has no attempts: its current attempt stands for them (the page showed only jobs whose
+ * current worker it is before job_attempts), until the projector's start-up rebuild swaps in the new file.
+ */
+function currentAttempt(j: JobSummary): JobAttempt[] {
+  if (j.workerId === undefined) return [];
+  const outcome: AttemptOutcome = j.status === "queued" || j.status === "requeued" ? "requeued" : j.status;
+  const a: JobAttempt = { jobId: j.id, attempt: j.attempt, workerId: j.workerId, assignedAt: j.startedAt ?? j.submittedAt, outcome };
+  if (j.startedAt !== undefined) a.startedAt = j.startedAt;
+  if (j.finishedAt !== undefined) a.endedAt = j.finishedAt;
+  return [a];
 }
 
 function encodeCursor(j: { submittedAt: string; id: string }): string {
@@ -119,7 +167,7 @@ export function openReadModels(path: string, o: ReadModelsOptions = {}): ReadMod
     try {
       const db = new Database(path, { readonly: true, fileMustExist: true });
       db.pragma("busy_timeout = 5000");
-      cur = { db, identity, q: prepareFixed(db), listJobs: new Map() };
+      cur = { db, identity, q: prepareFixed(db), attempts: prepareAttempts(db), listJobs: new Map() };
     } catch (e) {
       // A swap between stat and open, or a file whose schema is not written yet: next call tries again.
       if (fileIdentity(path) !== identity) return open();
@@ -163,7 +211,7 @@ export function openReadModels(path: string, o: ReadModelsOptions = {}): ReadMod
     return p;
   };
 
-  return {
+  const rm: ReadModels = {
     listWorkers(filter = {}) {
       const statuses = statusList<WorkerStatusView>(filter.status, ["online", "busy", "suspect", "draining", "offline", "lost"], "status");
       const c = open();
@@ -207,6 +255,33 @@ export function openReadModels(path: string, o: ReadModelsOptions = {}): ReadMod
       const c = open();
       const r = c?.q.job.get<{ view: string }>({ id });
       return r ? (JSON.parse(r.view) as JobView) : null;
+    },
+    workerJobs(workerId, limit = 20) {
+      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) throw new ReadModelQueryError(`limit: expected a whole number from 1 to ${MAX_LIMIT}, got ${String(limit)}`);
+      const c = open();
+      if (!c) return [];
+      const q = c.attempts;
+      if (!q) return rm.listJobs({ workerId, limit }).jobs.map((job) => ({ job, attempts: currentAttempt(job) }));
+      // One read transaction: the attempts and the jobs from the same snapshot.
+      return c.db.transaction(() => {
+        const ids: string[] = [];
+        const seen = new Set<string>();
+        // The iterator is closed on break (its statement is released).
+        for (const r of q.byWorker.stmt.iterate(...q.byWorker.args({ workerId })) as IterableIterator<{ job_id: string }>) {
+          if (seen.has(r.job_id)) continue;
+          seen.add(r.job_id);
+          ids.push(r.job_id);
+          if (ids.length >= limit) break;
+        }
+        const out: WorkerJob[] = [];
+        for (const id of ids) {
+          const s = q.summary.get<{ summary: string }>({ id });
+          // Written in the job's own transaction: never without its job; skipped rather than shown half.
+          if (!s) continue;
+          out.push({ job: JSON.parse(s.summary) as JobSummary, attempts: q.ofJob.all<AttemptRow>({ jobId: id }).map(attemptFromRow) });
+        }
+        return out;
+      })();
     },
     stats() {
       const c = open();
@@ -258,6 +333,7 @@ export function openReadModels(path: string, o: ReadModelsOptions = {}): ReadMod
       closed = true;
     },
   };
+  return rm;
 }
 
 /**

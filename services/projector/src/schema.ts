@@ -7,8 +7,8 @@ import { builder } from "./sql.ts";
  * is its only writer; the UI opens it read-only. Bump SCHEMA_VERSION on any
  * change: the projector then rebuilds the file from the log.
  */
-/** 2: job views are stored with their keys in one order (events/src/views/job.ts copyJob), so files written before are rebuilt. 3: worker_series keyed by (minute, worker_id). 4: worker views resolve maxJobs by time (heartbeatMaxJobs), and event times are folded no later than their stream's publish time. 5: a worker's draining/deregistration counts only from its registered instance (files folded before could show a worker offline that a rebuild shows registered). 6: worker views keep the latest heartbeat of each process and show the registered one's (files folded before hold a twin's telemetry). 7: a draining heartbeat older than the latest registration no longer drains the view (resume; files folded before could show draining where a rebuild shows online); job views keep why a cancelled or dead job ended (endReason); a lost or offline worker shows no current jobs. 8: events are read with unpaired surrogates as U+FFFD and without __proto__ keys (files folded before could hold bytes no UTF-8 reader takes, and job views no page can be sent). */
-export const SCHEMA_VERSION = 8;
+/** 2: job views are stored with their keys in one order (events/src/views/job.ts copyJob), so files written before are rebuilt. 3: worker_series keyed by (minute, worker_id). 4: worker views resolve maxJobs by time (heartbeatMaxJobs), and event times are folded no later than their stream's publish time. 5: a worker's draining/deregistration counts only from its registered instance (files folded before could show a worker offline that a rebuild shows registered). 6: worker views keep the latest heartbeat of each process and show the registered one's (files folded before hold a twin's telemetry). 7: a draining heartbeat older than the latest registration no longer drains the view (resume; files folded before could show draining where a rebuild shows online); job views keep why a cancelled or dead job ended (endReason); a lost or offline worker shows no current jobs. 8: events are read with unpaired surrogates as U+FFFD and without __proto__ keys (files folded before could hold bytes no UTF-8 reader takes, and job views no page can be sent). 9: job_attempts, each job's attempts by worker (files folded before lack the table and are rebuilt on start, the one upgrade path the read models have). */
+export const SCHEMA_VERSION = 9;
 
 export interface WorkersTable {
   id: string;
@@ -54,6 +54,28 @@ export interface JobsTable {
   summary: string;
   /** The whole JobView as JSON, with result and attempt history. */
   view: string;
+}
+
+/**
+ * One row per attempt of a job (events/src/views/attempts.ts: the job view's history records), written with the
+ * job's row: a worker's page lists the jobs that ran on it, whichever worker holds them now.
+ */
+export interface JobAttemptsTable {
+  job_id: string;
+  attempt: number;
+  worker_id: string;
+  assigned_at: string;
+  started_at: string | null;
+  ended_at: string | null;
+  /** assigned, running, completed, failed, requeued, cancelled, dead (AttemptOutcome). */
+  outcome: string;
+  /** Why the master took the job back (requeued: worker-lost, lease-expired, …). */
+  reason: string | null;
+  error_code: string | null;
+  /** Cut to ATTEMPT_ERROR_CHARS. */
+  error_message: string | null;
+  /** 1/0 with an error, else null. */
+  error_retryable: number | null;
 }
 
 export interface WorkerSeriesTable {
@@ -103,6 +125,7 @@ export interface MetaTable {
 export interface ReadModelDb {
   workers: WorkersTable;
   jobs: JobsTable;
+  job_attempts: JobAttemptsTable;
   worker_series: WorkerSeriesTable;
   fleet_series: FleetSeriesTable;
   projection_checkpoints: CheckpointsTable;
@@ -112,7 +135,7 @@ export interface ReadModelDb {
 }
 
 /** Tables compared row for row between a live database and a rebuild (projector_status is per process). */
-export const FOLDED_TABLES = ["workers", "jobs", "worker_series", "fleet_series", "projection_checkpoints", "projection_skips"] as const;
+export const FOLDED_TABLES = ["workers", "jobs", "job_attempts", "worker_series", "fleet_series", "projection_checkpoints", "projection_skips"] as const;
 
 /** DDL, built with kysely's schema builder. */
 export function schemaStatements(): string[] {
@@ -162,6 +185,24 @@ export function schemaStatements(): string[] {
     s.createIndex("jobs_by_submitted").ifNotExists().on("jobs").columns(["submitted_at", "id"]).compile().sql,
     s.createIndex("jobs_by_status").ifNotExists().on("jobs").columns(["status", "submitted_at", "id"]).compile().sql,
     s.createIndex("jobs_by_worker").ifNotExists().on("jobs").columns(["worker_id", "submitted_at", "id"]).compile().sql,
+    s.createTable("job_attempts").ifNotExists()
+      .addColumn("job_id", "text", (c) => c.notNull())
+      .addColumn("attempt", "integer", (c) => c.notNull())
+      .addColumn("worker_id", "text", (c) => c.notNull())
+      .addColumn("assigned_at", "text", (c) => c.notNull())
+      .addColumn("started_at", "text")
+      .addColumn("ended_at", "text")
+      .addColumn("outcome", "text", (c) => c.notNull())
+      .addColumn("reason", "text")
+      .addColumn("error_code", "text")
+      .addColumn("error_message", "text")
+      .addColumn("error_retryable", "integer")
+      // A job's attempts together: the worker page reads all attempts of its 20 jobs by this key.
+      .addPrimaryKeyConstraint("job_attempts_pk", ["job_id", "attempt"])
+      .modifyEnd(sql`without rowid`)
+      .compile().sql,
+    // A worker's attempts, newest first (the worker page's "Recent jobs").
+    s.createIndex("job_attempts_by_worker").ifNotExists().on("job_attempts").columns(["worker_id", "assigned_at", "job_id", "attempt"]).compile().sql,
     s.createTable("worker_series").ifNotExists()
       .addColumn("worker_id", "text", (c) => c.notNull())
       .addColumn("minute", "integer", (c) => c.notNull())

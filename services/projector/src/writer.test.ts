@@ -1,7 +1,7 @@
 import { mkdtempSync, realpathSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createEvent, encodeEvent, subjectOf, subjects, type EventData, type EventType, type TroupeEvent } from "@troupe/events";
+import { createEvent, encodeEvent, jobAttempts, subjectOf, subjects, type EventData, type EventType, type JobView, type TroupeEvent } from "@troupe/events";
 import { describe, expect, it } from "vitest";
 import { matchingJobIds, openReadModels, ReadModelQueryError } from "./read-models.ts";
 import { openWriterDb, ReadModelWriter, type RawMessage } from "./writer.ts";
@@ -133,6 +133,7 @@ describe("ReadModelWriter holding rows (rebuild)", () => {
     fold(join(dir, "live"), {}).close();
     const expected = dump(join(dir, "live"));
     expect(expected.jobs!.length).toBeGreaterThan(300);
+    expect(expected.job_attempts!.length).toBeGreaterThan(300);
 
     const held = fold(join(dir, "held"), { holdRows: true });
     // Before flushHeld, unfinished jobs and every worker are still in memory only.
@@ -312,5 +313,109 @@ describe("matchingJobIds (a bulk action's jobs)", () => {
     // A NUL would end SQLite's pattern there and match every job.
     expect(() => rm.listJobs({ q: "\u0000" })).toThrow(ReadModelQueryError);
     rm.close();
+  });
+});
+
+describe("job_attempts (a worker's jobs, wherever they went)", () => {
+  const metrics = { totalDuration: 10, responseTime: 1, memoryUsed: 1 };
+  const result = { success: true as const, data: {}, dataExtracted: 0, screenshots: [], logs: [] };
+  const iso = (ms: number) => new Date(ms).toISOString();
+  /** w1 fails j1 (retryable), w2 completes it; w1 runs j2 twice (lost, then completed); w2 holds j3; j4 never ran. */
+  const script = () => [
+    msg("job.submitted", { jobId: "j1", spec }), msg("job.submitted", { jobId: "j2", spec }), msg("job.submitted", { jobId: "j3", spec }), msg("job.submitted", { jobId: "j4", spec }),
+    msg("job.assigned", { jobId: "j1", workerId: "w1", attempt: 1, epoch: 1 }),
+    msg("job.started", { jobId: "j1", workerId: "w1", attempt: 1 }),
+    msg("job.failed", { jobId: "j1", workerId: "w1", attempt: 1, error: { message: "waited 5 s for #buy", code: "timeout", retryable: true } }),
+    msg("job.requeued", { jobId: "j1", attempt: 2, reason: "failed-retryable", notBefore: iso(T0), epoch: 1 }),
+    msg("job.assigned", { jobId: "j2", workerId: "w1", attempt: 1, epoch: 1 }),
+    msg("job.requeued", { jobId: "j2", attempt: 2, previousAttempt: 1, previousWorkerId: "w1", reason: "worker-lost", notBefore: iso(T0), epoch: 1 }),
+    msg("job.assigned", { jobId: "j1", workerId: "w2", attempt: 2, epoch: 1 }),
+    msg("job.completed", { jobId: "j1", workerId: "w2", attempt: 2, result, metrics }),
+    msg("job.assigned", { jobId: "j2", workerId: "w1", attempt: 2, epoch: 1 }),
+    msg("job.completed", { jobId: "j2", workerId: "w1", attempt: 2, result, metrics }),
+    msg("job.assigned", { jobId: "j3", workerId: "w2", attempt: 1, epoch: 1 }),
+    msg("job.started", { jobId: "j3", workerId: "w2", attempt: 1 }),
+  ];
+
+  it("lists the jobs that ran on a worker, newest attempt first, each once with all its attempts; a job that went elsewhere stays", () => {
+    seq = 0;
+    const { path, w } = open();
+    expect(w.applyBatch("TROUPE_EVENTS", script()).skipped).toEqual([]);
+    const rm = openReadModels(path);
+    const brief = (id: string) => rm.workerJobs(id).map((r) => [r.job.id, r.job.status, r.job.workerId, r.attempts.map((a) => `${a.attempt}:${a.workerId}:${a.outcome}${a.reason ? `:${a.reason}` : ""}`)]);
+    expect(brief("w1")).toEqual([
+      ["j2", "completed", "w1", ["1:w1:requeued:worker-lost", "2:w1:completed"]],
+      ["j1", "completed", "w2", ["1:w1:failed", "2:w2:completed"]],
+    ]);
+    expect(brief("w2")).toEqual([
+      ["j3", "running", "w2", ["1:w2:running"]],
+      ["j1", "completed", "w2", ["1:w1:failed", "2:w2:completed"]],
+    ]);
+    expect(rm.workerJobs("w1")[1]!.attempts[0]).toMatchObject({ errorCode: "timeout", errorMessage: "waited 5 s for #buy", errorRetryable: true, startedAt: expect.any(String), endedAt: expect.any(String) });
+    expect(rm.workerJobs("w1", 1).map((r) => r.job.id)).toEqual(["j2"]);
+    expect(rm.workerJobs("nobody")).toEqual([]);
+    for (const bad of [0, 501, 1.5]) expect(() => rm.workerJobs("w1", bad)).toThrow(ReadModelQueryError);
+    // Before: the jobs whose current worker it is.
+    expect(rm.listJobs({ workerId: "w1" }).jobs.map((j) => j.id)).toEqual(["j2"]);
+    rm.close();
+  });
+
+  it("writes an attempt's row when it starts or ends, not for every progress event of its job", () => {
+    seq = 0;
+    const { w } = open();
+    w.db.exec("create table attempt_writes (n integer); insert into attempt_writes values (0); create trigger count_attempts before insert on job_attempts begin update attempt_writes set n = n + 1; end");
+    const writes = () => (w.db.prepare("select n from attempt_writes").get() as { n: number }).n;
+    w.applyBatch("TROUPE_EVENTS", [msg("job.submitted", { jobId: "a", spec }), msg("job.assigned", { jobId: "a", workerId: "w1", attempt: 1, epoch: 1 })]);
+    expect(writes()).toBe(1);
+    for (let p = 10; p <= 50; p += 10) w.applyBatch("TROUPE_EVENTS", [msg("job.progress", { jobId: "a", workerId: "w1", attempt: 1, progress: p })]);
+    expect(writes()).toBe(1);
+    w.applyBatch("TROUPE_EVENTS", [msg("job.started", { jobId: "a", workerId: "w1", attempt: 1 })]);
+    w.applyBatch("TROUPE_EVENTS", [msg("job.failed", { jobId: "a", workerId: "w1", attempt: 1, error: { message: "no such element", code: "step-failed", retryable: false } })]);
+    expect(writes()).toBe(3);
+    expect(w.db.prepare("select outcome, started_at is not null as started, error_code from job_attempts").all()).toEqual([{ outcome: "failed", started: 1, error_code: "step-failed" }]);
+    // A redrive reads the finished job back from its row (new objects): its attempt is written again, unchanged, beside the new one.
+    const r = w.applyBatch("TROUPE_EVENTS", [msg("job.requeued", { jobId: "a", attempt: 2, reason: "redrive", notBefore: iso(T0), epoch: 1 }), msg("job.assigned", { jobId: "a", workerId: "w2", attempt: 2, epoch: 1 })]);
+    expect(r.skipped).toEqual([]);
+    expect(w.db.prepare("select attempt, worker_id, outcome from job_attempts order by attempt").all()).toEqual([{ attempt: 1, worker_id: "w1", outcome: "failed" }, { attempt: 2, worker_id: "w2", outcome: "assigned" }]);
+  });
+
+  it("holds, for every stored job, exactly the attempts of its view's history (a generated log with failures, requeues and stale reports)", () => {
+    const start = Date.now() - 3 * 3600_000;
+    const file = join(mkdtempSync(join(tmpdir(), "troupe-attempts-")), "rm.sqlite");
+    const w = new ReadModelWriter(openWriterDb(file, "live"), { subjects, seriesRetentionMs: 24 * 3600_000, clockMs: () => start + 4 * 3600_000 });
+    const events = [...generateEvents({ workers: 20, events: 4_000, startMs: start, stepMs: 1000, seed: 11 })];
+    const lists: Record<string, RawMessage[]> = { TROUPE_EVENTS: [], TROUPE_HEARTBEATS: [] };
+    for (const e of events) {
+      const list = lists[e.type === "worker.heartbeat" ? "TROUPE_HEARTBEATS" : "TROUPE_EVENTS"] as RawMessage[];
+      list.push({ seq: list.length + 1, subject: subjectOf(e), data: encodeEvent(e), publishedMs: Date.parse(e.time) });
+    }
+    for (const [stream, list] of Object.entries(lists)) for (let i = 0; i < list.length; i += 300) w.applyBatch(stream, list.slice(i, i + 300));
+    const views = (w.db.prepare("select view from jobs").all() as { view: string }[]).map((r) => JSON.parse(r.view) as JobView);
+    const expected = views.flatMap((j) => jobAttempts(j)).sort((a, b) => (a.jobId === b.jobId ? a.attempt - b.attempt : a.jobId < b.jobId ? -1 : 1));
+    const rows = (w.db.prepare("select * from job_attempts order by job_id, attempt").all() as Record<string, unknown>[]).map((r) => Object.fromEntries(Object.entries(r).filter(([, v]) => v !== null)));
+    const asRow = (a: ReturnType<typeof jobAttempts>[number]) => Object.fromEntries(Object.entries({
+      job_id: a.jobId, attempt: a.attempt, worker_id: a.workerId, assigned_at: a.assignedAt, started_at: a.startedAt, ended_at: a.endedAt, outcome: a.outcome,
+      reason: a.reason, error_code: a.errorCode, error_message: a.errorMessage, error_retryable: a.errorRetryable === undefined ? undefined : Number(a.errorRetryable),
+    }).filter(([, v]) => v !== undefined));
+    expect(rows).toEqual(expected.map(asRow));
+    // The log holds failures, requeues and jobs that ran more than once.
+    for (const o of ["completed", "failed", "requeued"]) expect(expected.some((a) => a.outcome === o), o).toBe(true);
+    expect(rows.length).toBeGreaterThan(views.filter((j) => j.history.length).length);
+    w.close();
+  });
+
+  it("reads a file of the schema before job_attempts (the UI during the projector's start-up rebuild): a worker's current jobs, nothing fails", () => {
+    seq = 0;
+    const { path, w } = open();
+    w.applyBatch("TROUPE_EVENTS", script());
+    w.db.exec("drop table job_attempts; update meta set value = '8' where key = 'schema_version'");
+    const rm = openReadModels(path);
+    expect(rm.workerJobs("w1").map((r) => [r.job.id, r.attempts.map((a) => `${a.attempt}:${a.workerId}:${a.outcome}`)])).toEqual([["j2", ["2:w1:completed"]]]);
+    expect(rm.workerJobs("w2").map((r) => [r.job.id, r.attempts.map((a) => `${a.attempt}:${a.workerId}:${a.outcome}`)])).toEqual([["j3", ["1:w2:running"]], ["j1", ["2:w2:completed"]]]);
+    expect(rm.getJob("j1")).toMatchObject({ status: "completed" });
+    rm.close();
+    // The projector rebuilds such a file rather than writing into it.
+    w.close();
+    expect(() => openWriterDb(realpathSync(path), "live")).toThrow(/schema version 8, this build writes 9: rebuild it/);
   });
 });

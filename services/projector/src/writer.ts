@@ -1,8 +1,8 @@
 import { chmodSync } from "node:fs";
 import Database, { type Database as Sqlite } from "better-sqlite3";
 import {
-  canonicalWorker, decodeEvent, emptyWorker, jobSummary, notAfterPublished, TERMINAL_JOB_STATUSES,
-  type Decoded, type FleetMinute, type TroupeEvent, type JobView, type ProjectorStatus, type Subjects, type WorkerMinute, type WorkerView,
+  attemptOf, canonicalWorker, decodeEvent, emptyWorker, jobSummary, notAfterPublished, TERMINAL_JOB_STATUSES,
+  type AttemptRecord, type Decoded, type FleetMinute, type TroupeEvent, type JobView, type ProjectorStatus, type Subjects, type WorkerMinute, type WorkerView,
 } from "@troupe/events";
 import { foldEvent, foldHeartbeatSample, type HeartbeatSample, type ViewStore } from "./fold.ts";
 import { createSchema, schemaVersion, SCHEMA_VERSION } from "./schema.ts";
@@ -109,6 +109,7 @@ export class SchemaMismatch extends Error {
 function statements(db: Sqlite) {
   const excluded = <C extends string>(cols: readonly C[]) => (eb: { ref: (r: string) => unknown }) => Object.fromEntries(cols.map((c) => [c, eb.ref(`excluded.${c}`)]));
   const jobCols = ["status", "priority", "url", "worker_id", "attempt", "progress", "submitted_at", "started_at", "finished_at", "duration", "updated_at", "browser", "labels", "summary", "view"] as const;
+  const attemptCols = ["worker_id", "assigned_at", "started_at", "ended_at", "outcome", "reason", "error_code", "error_message", "error_retryable"] as const;
   const workerCols = ["name", "type", "ip", "port", "status", "current_jobs", "max_jobs", "cpu", "memory", "disk", "network", "jobs_completed", "jobs_failed", "success_rate", "average_job_duration", "average_response_time", "registered_at", "last_seen", "view"] as const;
   const fleetCols = ["completed", "failed", "submitted", "queue_wait", "run_time"] as const;
   const seriesCols = ["cpu_sum", "memory_sum", "samples", "completed", "failed"] as const;
@@ -117,6 +118,8 @@ function statements(db: Sqlite) {
     getJob: prepare<{ id: string }>(db, builder.selectFrom("jobs").select("view").where("id", "=", param("id"))),
     putJob: prepare<Record<string, unknown>>(db, builder.insertInto("jobs").values(named(["id", ...jobCols]) as never)
       .onConflict((oc) => oc.column("id").doUpdateSet(excluded(jobCols) as never))),
+    putAttempt: prepare<Record<string, unknown>>(db, builder.insertInto("job_attempts").values(named(["job_id", "attempt", ...attemptCols]) as never)
+      .onConflict((oc) => oc.columns(["job_id", "attempt"]).doUpdateSet(excluded(attemptCols) as never))),
     getWorker: prepare<{ id: string }>(db, builder.selectFrom("workers").select("view").where("id", "=", param("id"))),
     putWorker: prepare<Record<string, unknown>>(db, builder.insertInto("workers").values(named(["id", ...workerCols]) as never)
       .onConflict((oc) => oc.column("id").doUpdateSet(excluded(workerCols) as never))),
@@ -158,6 +161,15 @@ function jobRow(j: JobView) {
     updated_at: j.updatedAt, browser: j.spec.browser ?? null,
     labels: j.spec.workerLabels?.length ? JSON.stringify([...new Set(j.spec.workerLabels)].sort()) : null,
     summary: JSON.stringify(jobSummary(j)), view: JSON.stringify(j),
+  };
+}
+
+function attemptRow(jobId: string, a: AttemptRecord) {
+  const r = attemptOf(jobId, a);
+  return {
+    job_id: r.jobId, attempt: r.attempt, worker_id: r.workerId, assigned_at: r.assignedAt, started_at: r.startedAt ?? null, ended_at: r.endedAt ?? null,
+    outcome: r.outcome, reason: r.reason ?? null, error_code: r.errorCode ?? null, error_message: r.errorMessage ?? null,
+    error_retryable: r.errorRetryable === undefined ? null : r.errorRetryable ? 1 : 0,
   };
 }
 
@@ -226,6 +238,13 @@ export class ReadModelWriter {
   /** Changed series rows (the latest object of each), to write at the batch's end. */
   private dirty = { jobs: new Set<string>(), workers: new Set<string>(), fleet: new Set<number>(), series: new SeriesMap<WorkerMinute>() };
   private lastPruneMs = 0;
+  /**
+   * Attempt records already written. `evolveJob` never changes a record: it puts a new one in the history where an
+   * attempt starts or ends, and keeps the same objects otherwise. So a job row rewritten for a progress event
+   * (most job events) writes no attempt row; a view read back from SQLite has new objects, written again (same
+   * values). Reset with the caches: after a failed transaction nothing written in it is taken as stored.
+   */
+  private attemptsWritten = new WeakSet<AttemptRecord>();
   /**
    * Set while this writer has written every row the file holds (it opened an
    * empty file): a key it never wrote is then known to be absent, so a cache
@@ -329,6 +348,11 @@ export class ReadModelWriter {
       const terminal = TERMINAL.has(j.status);
       if (!all && !terminal) continue;
       this.q.putJob.run(jobRow(j));
+      for (const a of j.history) {
+        if (this.attemptsWritten.has(a)) continue;
+        this.q.putAttempt.run(attemptRow(id, a));
+        this.attemptsWritten.add(a);
+      }
       w?.jobs.add(id);
       this.dirty.jobs.delete(id);
       // A finished job is written and rarely changes again (a retry reads it back): kept, every result, log and step
@@ -362,6 +386,7 @@ export class ReadModelWriter {
 
   private resetDirty(): void {
     this.dirty = { jobs: new Set(), workers: new Set(), fleet: new Set(), series: new SeriesMap() };
+    this.attemptsWritten = new WeakSet();
   }
 
   /** Forgets every cached view (after a failed transaction, or to bound memory). */
