@@ -1,5 +1,116 @@
 import { describe, expect, it } from "vitest";
 import { cancelQuestion, progressShown } from "./jobs.ts";
+import { createEvent, evolveJob, jobAttempts, jobSummary, type EventData, type EventType, type JobView, type TroupeEvent, type WorkerJob } from "@troupe/events";
+import { attemptBadge, attemptText, laterText, listRows, workerJobRows, workerPageJobs } from "./jobs.ts";
+import { applyEvent, seedModels, type LiveModels } from "./live/apply.ts";
+
+/** A worker page's "Recent jobs" (pure parts): rows from the server, then live events folded on them. */
+
+const T0 = Date.parse("2026-01-15T10:00:00.000Z");
+let clock = T0;
+const ev = <T extends EventType>(type: T, data: EventData<T>) => createEvent(type, data, "test", new Date((clock += 1000))) as TroupeEvent;
+const iso = () => new Date(clock).toISOString();
+const spec = { url: "https://example.com", priority: 5, maxAttempts: 3, timeoutMs: 60_000 };
+const result = { success: true as const, data: {}, dataExtracted: 0, screenshots: [], logs: [] };
+const metrics = { totalDuration: 900, responseTime: 90, memoryUsed: 10 };
+
+/** What the projector holds after `events`: the job's row as workerJobs() returns it. */
+function row(events: TroupeEvent[]): WorkerJob {
+  let job: JobView | undefined;
+  for (const e of events) {
+    const r = evolveJob(job, e as Extract<TroupeEvent, { type: `job.${string}` }>);
+    if (!r.ok) throw new Error(`${e.type}: ${r.reason}`);
+    job = r.job;
+  }
+  return { job: jobSummary(job!), attempts: jobAttempts(job!) };
+}
+
+const models = (): LiveModels => ({ workers: new Map(), jobs: new Map(), trackNewJobs: true, trackNewWorkers: false, summariesOnly: true });
+const shown = (m: LiveModels, workerId: string) => workerJobRows(m.jobs.values(), workerId, 20).map((r) => [r.job.id, attemptText(r.here), laterText(r.job, r.here)]);
+
+describe("a worker's recent jobs", () => {
+  it("keeps a job that failed here on screen while it is requeued, runs and completes on another worker, and says so", () => {
+    clock = T0;
+    const m = models();
+    const running = row([
+      ev("job.submitted", { jobId: "j1", spec }),
+      ev("job.assigned", { jobId: "j1", workerId: "w-a", attempt: 1, epoch: 1 }),
+      ev("job.started", { jobId: "j1", workerId: "w-a", attempt: 1 }),
+    ]);
+    seedModels(m, undefined, workerPageJobs([running], []), false);
+    expect(shown(m, "w-a")).toEqual([["j1", "running", ""]]);
+    const live = [
+      ev("job.failed", { jobId: "j1", workerId: "w-a", attempt: 1, error: { message: "browser crashed", code: "browser-crashed", retryable: true } }),
+      ev("job.requeued", { jobId: "j1", attempt: 2, previousAttempt: 1, previousWorkerId: "w-a", reason: "failed-retryable", notBefore: iso(), epoch: 1 }),
+    ];
+    for (const e of live) expect(applyEvent(m, e).rejected).toBeUndefined();
+    expect(shown(m, "w-a")).toEqual([["j1", "failed", "requeued, attempt 2"]]);
+    applyEvent(m, ev("job.assigned", { jobId: "j1", workerId: "w-b", attempt: 2, epoch: 1 }));
+    expect(shown(m, "w-a")).toEqual([["j1", "failed", "assigned on w-b, attempt 2"]]);
+    applyEvent(m, ev("job.completed", { jobId: "j1", workerId: "w-b", attempt: 2, result, metrics }));
+    expect(shown(m, "w-a")).toEqual([["j1", "failed", "completed on w-b, attempt 2"]]);
+    // w-b's page, from the same models: completed there, its own current attempt.
+    expect(shown(m, "w-b")).toEqual([["j1", "completed", ""]]);
+    const [r] = workerJobRows(m.jobs.values(), "w-a", 20);
+    expect(r!.here.error).toMatchObject({ code: "browser-crashed", message: "browser crashed" });
+    // The list as it was (jobs whose current worker this is) lost it.
+    expect(listRows(m.jobs.values(), "", 20, "w-a")).toEqual([]);
+  });
+
+  it("says a job whose worker died was lost here, and shows a job assigned here after the page loaded", () => {
+    clock = T0;
+    const m = models();
+    const lostLater = row([
+      ev("job.submitted", { jobId: "j-lost", spec }),
+      ev("job.assigned", { jobId: "j-lost", workerId: "w-a", attempt: 1, epoch: 1 }),
+      ev("job.requeued", { jobId: "j-lost", attempt: 2, previousAttempt: 1, previousWorkerId: "w-a", reason: "worker-lost", notBefore: iso(), epoch: 1 }),
+    ]);
+    // A waiting job the page follows (the jobs under way), without history; and a new submission.
+    const waiting = row([ev("job.submitted", { jobId: "j-wait", spec })]).job;
+    seedModels(m, undefined, workerPageJobs([lostLater], [waiting]), false);
+    const [lost] = workerJobRows(m.jobs.values(), "w-a", 20);
+    expect([attemptText(lost!.here), attemptBadge(lost!.here), laterText(lost!.job, lost!.here)]).toEqual(["lost (the worker stopped answering)", "lost", "requeued, attempt 2"]);
+    applyEvent(m, ev("job.assigned", { jobId: "j-wait", workerId: "w-a", attempt: 1, epoch: 1 }));
+    applyEvent(m, ev("job.submitted", { jobId: "j-new", spec }));
+    applyEvent(m, ev("job.assigned", { jobId: "j-new", workerId: "w-a", attempt: 1, epoch: 1 }));
+    applyEvent(m, ev("job.assigned", { jobId: "j-lost", workerId: "w-c", attempt: 2, epoch: 1 }));
+    // Newest attempt here first; a job assigned elsewhere after it was here keeps its place (its attempt here).
+    expect(shown(m, "w-a")).toEqual([["j-new", "assigned", ""], ["j-wait", "assigned", ""], ["j-lost", "lost (the worker stopped answering)", "assigned on w-c, attempt 2"]]);
+    expect(workerJobRows(m.jobs.values(), "w-a", 2).map((r) => r.job.id)).toEqual(["j-new", "j-wait"]);
+  });
+
+  it("seeds a job both among the rows and among the jobs under way with its attempts (the history-less one took its row away)", () => {
+    clock = T0;
+    const r = row([
+      ev("job.submitted", { jobId: "j1", spec }),
+      ev("job.assigned", { jobId: "j1", workerId: "w-a", attempt: 1, epoch: 1 }),
+      ev("job.requeued", { jobId: "j1", attempt: 2, previousAttempt: 1, previousWorkerId: "w-a", reason: "lease-expired", notBefore: iso(), epoch: 1 }),
+    ]);
+    const m = models();
+    seedModels(m, undefined, workerPageJobs([r], [r.job]), false);
+    expect(shown(m, "w-a")).toEqual([["j1", "lost (no sign of life within the lease)", "requeued, attempt 2"]]);
+    // A job seen twice is seeded once.
+    expect(workerPageJobs([r], [r.job])).toHaveLength(1);
+  });
+
+  it("a catch-up reload with rows older than the page keeps what the page folded (the projector is behind)", () => {
+    clock = T0;
+    const events = [
+      ev("job.submitted", { jobId: "j1", spec }),
+      ev("job.assigned", { jobId: "j1", workerId: "w-a", attempt: 1, epoch: 1 }),
+    ];
+    const old = row(events);
+    const m = models();
+    seedModels(m, undefined, workerPageJobs([old], []), false);
+    for (const e of [
+      ev("job.requeued", { jobId: "j1", attempt: 2, previousAttempt: 1, previousWorkerId: "w-a", reason: "worker-lost", notBefore: iso(), epoch: 1 }),
+      ev("job.assigned", { jobId: "j1", workerId: "w-b", attempt: 2, epoch: 1 }),
+    ]) applyEvent(m, e);
+    seedModels(m, undefined, workerPageJobs([old], []), true);
+    expect(shown(m, "w-a")).toEqual([["j1", "lost (the worker stopped answering)", "assigned on w-b, attempt 2"]]);
+  });
+});
+
 
 describe("job page helpers", () => {
   it("the Cancel question names the job, its status and a running job's progress", () => {

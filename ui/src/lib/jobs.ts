@@ -1,4 +1,4 @@
-import { jobSummary, type JobStatus, type JobSummary, type JobView } from "@troupe/events";
+import { attemptRecordOf, jobSummary, type AttemptRecord, type JobStatus, type JobSummary, type JobView, type WorkerJob } from "@troupe/events";
 
 /**
  * A list row as a JobView the shared reducer can fold: lists carry summaries
@@ -45,4 +45,88 @@ export function progressShown(j: { status: JobStatus; progress: number }): Progr
   const value = Math.min(100, Math.max(0, j.progress));
   const stopped = j.status === "failed" || j.status === "cancelled" || j.status === "dead";
   return { value, stopped, text: `${stopped ? "stopped at " : ""}${Math.round(value)} %` };
+}
+
+/** How many jobs a worker's page lists. */
+export const RECENT_JOBS = 20;
+
+/** A row of a worker's "Recent jobs": the job as it is now and its latest attempt on this worker. */
+export interface WorkerJobRow {
+  job: JobSummary;
+  here: AttemptRecord;
+}
+
+/** A worker page's server row as a view the live fold continues: its attempts are the history `evolveJob` closes. */
+export function viewFromWorkerJob(r: WorkerJob): JobView {
+  return { ...viewFromSummary(r.job), history: r.attempts.map(attemptRecordOf) };
+}
+
+/**
+ * What a worker's page seeds: its rows, and the jobs under way it follows to see one assigned here later. A job in
+ * both is taken as a row (with its attempts): the later of two views of one id wins the seed, and the summary of
+ * the jobs under way has no history, which took the row off the page.
+ */
+export function workerPageJobs(rows: readonly WorkerJob[], active: readonly JobSummary[]): JobView[] {
+  const ids = new Set(rows.map((r) => r.job.id));
+  return [...active.filter((s) => !ids.has(s.id)).map(viewFromSummary), ...rows.map(viewFromWorkerJob)];
+}
+
+/**
+ * The jobs that had an attempt on `workerId`, newest of those attempts first (then by job id, as the read models
+ * order them), at most `limit`: a job moved to another worker stays, with what happened to it here.
+ */
+export function workerJobRows(jobs: Iterable<JobView>, workerId: string, limit: number): WorkerJobRow[] {
+  const rows: WorkerJobRow[] = [];
+  for (const j of jobs) {
+    let here: AttemptRecord | undefined;
+    for (const a of j.history) if (a.workerId === workerId && (!here || a.attempt > here.attempt)) here = a;
+    if (here) rows.push({ job: jobSummary(j), here });
+  }
+  rows.sort((a, b) => (a.here.assignedAt === b.here.assignedAt ? (a.job.id === b.job.id ? 0 : a.job.id < b.job.id ? 1 : -1) : a.here.assignedAt < b.here.assignedAt ? 1 : -1));
+  return rows.slice(0, limit);
+}
+
+const REQUEUE_TEXT: Record<string, string> = {
+  "worker-lost": "lost (the worker stopped answering)",
+  "lease-expired": "lost (no sign of life within the lease)",
+  "worker-refused": "refused by the worker",
+};
+
+/** What an attempt came to, in words: "running", "failed", "lost (the worker stopped answering)", … */
+export function attemptText(a: AttemptRecord): string {
+  if (!a.outcome) return a.startedAt !== undefined ? "running" : "assigned";
+  if (a.outcome === "requeued") return REQUEUE_TEXT[a.requeueReason ?? ""] ?? `requeued${a.requeueReason ? ` (${a.requeueReason})` : ""}`;
+  return a.outcome;
+}
+
+/** An attempt's state as one word for a badge's colour: lost for a requeue the worker caused, else the outcome. */
+export function attemptBadge(a: AttemptRecord): string {
+  if (!a.outcome) return a.startedAt !== undefined ? "running" : "assigned";
+  if (a.outcome === "requeued" && (a.requeueReason === "worker-lost" || a.requeueReason === "lease-expired")) return "lost";
+  return a.outcome;
+}
+
+/** Where a job is now, seen from an earlier attempt's worker (`later`). */
+export interface LaterState {
+  status: JobStatus;
+  /** The worker it is on, when another one. */
+  workerId?: string;
+  attempt: number;
+}
+
+/**
+ * Where the job is now, seen from the worker of `here`: null while that attempt is the job's current one (its
+ * outcome says it all), else the job's status, the other worker it is on and its attempt.
+ */
+export function later(job: JobSummary, here: AttemptRecord): LaterState | null {
+  if (job.attempt === here.attempt && (job.workerId === undefined || job.workerId === here.workerId)) return null;
+  const s: LaterState = { status: job.status, attempt: job.attempt };
+  if (job.workerId !== undefined && job.workerId !== here.workerId) s.workerId = job.workerId;
+  return s;
+}
+
+/** `later` in words: "completed on w-2, attempt 2", "requeued, attempt 3"; "" for the current attempt. */
+export function laterText(job: JobSummary, here: AttemptRecord): string {
+  const l = later(job, here);
+  return l ? `${l.status}${l.workerId !== undefined ? ` on ${l.workerId}` : ""}, attempt ${l.attempt}` : "";
 }

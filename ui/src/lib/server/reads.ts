@@ -1,5 +1,5 @@
 import type {
-  FleetSeriesPoint, FleetStats, JobListQuery, JobPage, JobView, ProjectorStatus, QueueNeed, WorkerFilter, WorkerSeriesPoint, WorkerView,
+  FleetSeriesPoint, FleetStats, JobListQuery, JobPage, JobView, ProjectorStatus, QueueNeed, WorkerFilter, WorkerJob, WorkerSeriesPoint, WorkerView,
 } from "@troupe/events";
 import { openReadModels, ReadModelQueryError } from "../../../../services/projector/src/read-models.ts";
 import { ApiError } from "./http.ts";
@@ -19,6 +19,8 @@ export interface Reads {
   workerSeries(id: string): WorkerSeriesPoint[];
   listJobs(q: JobListQuery): JobPage;
   getJob(id: string): JobView | undefined;
+  /** The jobs with the newest attempts on a worker, with all their attempts (a worker's "Recent jobs"). */
+  workerJobs(workerId: string, limit: number): WorkerJob[];
   stats(): FleetStats;
   queueByPriority(): Record<number, number>;
   queueNeeds(): QueueNeed[];
@@ -45,6 +47,7 @@ export function openReads(path: string, suspectAfterMs: number): Reads {
     workerSeries: (id) => rm.workerSeries(id, Date.now() - SERIES_WINDOW_MS),
     listJobs: (q) => query(() => rm.listJobs(q)),
     getJob: (id) => rm.getJob(id) ?? undefined,
+    workerJobs: (id, limit) => query(() => rm.workerJobs(id, limit)),
     stats: () => rm.stats(),
     queueByPriority: () => rm.queueByPriority(),
     queueNeeds: () => rm.queueNeeds(),

@@ -1,5 +1,6 @@
 import { error } from "@sveltejs/kit";
 import { isValidId } from "@troupe/events";
+import { RECENT_JOBS } from "$lib/jobs.ts";
 import { activeJobs } from "$lib/server/active-jobs.ts";
 import { context } from "$lib/server/context.ts";
 import { pageLoad } from "$lib/server/pages.ts";
@@ -14,5 +15,7 @@ export const load: PageServerLoad = ({ params, depends }) =>
     if (!worker) error(404, { message: `no worker ${params.id}` });
     // Also the newest jobs still under way: one this worker takes later appears in its list live (a dashboard attack).
     const active = activeJobs(reads);
-    return { worker, series: reads.workerSeries(params.id), jobs: reads.listJobs({ workerId: params.id, limit: 20 }).jobs, active };
+    // The jobs that ran here (job_attempts), wherever they are now: one that failed here and completed on another
+    // worker left this list, although it counted in this worker's failures.
+    return { worker, series: reads.workerSeries(params.id), jobs: reads.workerJobs(params.id, RECENT_JOBS), active };
   });
