@@ -807,6 +807,64 @@ describe("REST API", () => {
   });
 });
 
+describe("a worker's Recent jobs", () => {
+  it("a job whose worker dies under it stays on that worker's page, live, as lost there and then completed on another; both pages say so after a reload too", async () => {
+    // At least two workers: the job's own, which is killed, and one to finish the job.
+    stack.startWorker(4);
+    await waitFor("wn-e2e-04 online", async () => ["online", "busy"].includes((await api("/api/workers/wn-e2e-04")).body.worker?.status), 60_000, 100);
+    const r = await post("/api/jobs", { url: `${stack.site.url}/product/7`, tags: ["e2e-attempts"], scenario: { steps: [{ type: "wait", ms: 15_000 }] } });
+    expect(r.status, JSON.stringify(r.body)).toBe(201);
+    const jobId = r.body.jobId as string;
+    const victim = await waitFor("the job running", async () => {
+      const j = (await api(`/api/jobs/${jobId}`)).body.job;
+      return j?.status === "running" ? (j.workerId as string) : undefined;
+    }, 60_000, 100);
+    const victimProc = stack.procs.get(`worker-${victim.slice(-2)}`)!;
+    const row = `[data-testid=job-row][data-job-id="${jobId}"]`;
+    try {
+      await page.goto(`${stack.uiUrl}/workers/${victim}`, { waitUntil: "networkidle0" });
+      await page.waitForSelector('[data-testid=connection][data-status=live]', { timeout: 10_000 });
+      await page.waitForSelector(`${row}[data-outcome=running]`, { timeout: 10_000 });
+      // A marker a reload would wipe, and a watch for the row leaving the page at any moment.
+      await page.evaluate((sel) => {
+        const w = window as unknown as { __noReload: boolean; __rowGone: boolean };
+        w.__noReload = true;
+        w.__rowGone = false;
+        new MutationObserver(() => {
+          if (!document.querySelector(sel)) w.__rowGone = true;
+        }).observe(document.body, { subtree: true, childList: true, attributes: true });
+      }, row);
+      victimProc.child.kill("SIGKILL");
+      // The master declares it lost (3 missed heartbeats of 1 s) and requeues the job; another worker runs it.
+      await page.waitForSelector(`${row}[data-outcome=requeued][data-reason=worker-lost]`, { timeout: 30_000 });
+      expect(await page.$eval(`${row} [data-testid=attempt-outcome]`, (e) => e.textContent)).toBe("lost (the worker stopped answering)");
+      const finisher = await waitFor("the job running elsewhere", async () => {
+        const j = (await api(`/api/jobs/${jobId}`)).body.job;
+        return j?.attempt === 2 && j.workerId && j.workerId !== victim ? (j.workerId as string) : undefined;
+      }, 60_000, 100);
+      await page.waitForSelector(`${row}[data-status=completed]`, { timeout: 60_000 });
+      expect(await page.$eval(`${row} [data-testid=job-later]`, (e) => e.textContent?.replace(/\s+/g, " ").trim())).toBe(`completed on ${finisher}, attempt 2`);
+      expect(await page.evaluate(() => (window as unknown as { __rowGone: boolean }).__rowGone), "the row left the page while the job moved").toBe(false);
+      expect(await page.evaluate(() => (window as unknown as { __noReload?: boolean }).__noReload)).toBe(true);
+      await shot("worker-detail-lost-job");
+
+      // From SQLite (job_attempts) once the projector has folded the completion: the same on a fresh load.
+      await waitFor("the job completed in the read models", async () => (await api(`/api/jobs/${jobId}`)).body.job?.status === "completed", 30_000, 100);
+      await page.goto(`${stack.uiUrl}/workers/${victim}`, { waitUntil: "networkidle0" });
+      await page.waitForSelector(`${row}[data-outcome=requeued][data-reason=worker-lost][data-status=completed][data-attempt="1"]`, { timeout: 10_000 });
+      await page.goto(`${stack.uiUrl}/workers/${finisher}`, { waitUntil: "networkidle0" });
+      await page.waitForSelector(`${row}[data-outcome=completed][data-status=completed][data-attempt="2"]`, { timeout: 10_000 });
+      expect(await page.$eval(`${row} [data-testid=job-later]`, (e) => e.textContent?.trim())).toBe("–");
+    } finally {
+      // Later tests use wn-e2e-01 (and 03): a killed one of them comes back under its id.
+      if (victim !== "wn-e2e-04") {
+        stack.startWorker(Number(victim.slice(-2)));
+        await waitFor(`${victim} online again`, async () => ["online", "busy"].includes((await api(`/api/workers/${victim}`)).body.worker?.status), 60_000, 100);
+      }
+    }
+  }, 240_000);
+});
+
 describe("screenshots of every page", () => {
   it("saves the Overview, Workers, worker detail, Jobs, job detail and Submit pages", async () => {
     for (const [name, path] of [["overview", "/"], ["workers-page", "/workers"], ["worker-detail", "/workers/wn-e2e-01"], ["jobs-page", "/jobs"], ["submit", "/submit"]] as const) {
