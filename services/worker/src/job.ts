@@ -222,7 +222,7 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
     void lease.crashed.then(() => abort(new JobAbort("browser-crashed", "the browser crashed during the job", true)));
     const page = await lease.context.newPage();
     // Before anything is evaluated in it: the worker's reads give the page no user gesture (its popups stay blocked).
-    withoutUserGesture(page);
+    const gesture = withoutUserGesture(page);
     // The egress proxy answers only the job's browser (407 to anything else on the machine).
     if (lease.proxyCredentials) {
       proxyChallengesOnly(page);
@@ -273,6 +273,7 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
       allowScriptSteps: deps.allowScriptSteps,
       egress,
       navigations,
+      gesture,
       ...(fingerprint ? { setViewport: fingerprint.setViewport } : {}),
       log: (level, message) => addLog(level, message, "worker"),
       saveScreenshot: async (bytes, index, label) => {

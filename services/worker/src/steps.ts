@@ -1,5 +1,6 @@
 import type { Step, StepOf } from "@troupe/events";
 import type { EgressNotes } from "./egress-notes.ts";
+import type { GestureGate } from "./no-gesture.ts";
 import type { NavigationWatch } from "./navigation-watch.ts";
 import { EGRESS_HEADER } from "./egress-proxy.ts";
 import { Locator, type ElementHandle, type Frame, type KeyInput, type MouseButton, type Page, type Viewport } from "puppeteer-core";
@@ -29,6 +30,8 @@ export interface StepEnv {
   navigations?: NavigationWatch;
   /** A note for the job's logs. */
   log?(level: "info" | "warn", message: string): void;
+  /** Runs a step's action as the user's (no-gesture.ts): `select` and `change`, which Puppeteer performs by evaluating. */
+  gesture?: GestureGate;
 }
 
 /**
@@ -196,76 +199,103 @@ async function locate(frame: Frame, selectors: StepOf<"click">["selectors"], tim
 
 /**
  * Why a click or hover at the element's point would not reach it, or null when it would: the point Puppeteer uses
- * (the centre of its first box within the viewport, or `offset` from that box's corner, scrolled into view first)
- * hits another element — a cookie banner, a loading overlay, a modal — or the element itself has
- * `pointer-events: none`. The click landed on the cover and the step reported ok (a known limit until now). A hit
- * inside the element, in the button or link around it, or on one of its labels is its own. Only the element's own
- * document is hit-tested: something of the parent page over its frame is not seen. Runs in the page.
+ * (the centre of the element's first box within the viewport, or `offset` from that box's corner) hits another
+ * element — a cookie banner, a loading overlay, a modal — or nothing of it (`pointer-events: none` on it and all
+ * around it). The click landed on the cover and the step reported ok (a known limit until 2026-11-30). A hit is the
+ * element's own when it is the element or inside it, part of the button or link it is in, one of its labels, or a
+ * label's control; the tree walked is the one a click goes through (slots and shadow hosts). A hit on an element it
+ * is inside (not <html> or <body>) reaches the handlers the element's own would bubble to, so it passes too — after
+ * a scroll, when `mayScroll`, in case the element was clipped by its list (a list item was hit-tested where its list
+ * did not show it). A point some other element covers is also asked again after a scroll (a sticky header). The
+ * scroll is Puppeteer's own: the element to the middle of its scroll containers and the viewport. Only the
+ * element's own document is hit-tested: something of the parent page over its frame is not seen. Runs in the page.
  */
-export function missesPointerBecause(el: Element, offset: { x: number; y: number } | null): string | null {
+export function missesPointerBecause(el: Element, offset: { x: number; y: number } | null, mayScroll: boolean): string | null {
   const doc = el.ownerDocument;
-  const box = (): DOMRect | undefined => {
+  /** The node a click at `n` goes to next: its slot, parent or shadow host. */
+  const up = (n: Node): Node | null => (n as Element).assignedSlot ?? n.parentNode ?? (n as ShadowRoot).host ?? null;
+  const mine = (hit: Element): boolean => {
+    for (let n: Node | null = hit; n; n = up(n)) if (n === el) return true;
+    if (el.closest("button, a[href], [role=button], [role=link]")?.contains(hit)) return true;
+    const labels = (el as HTMLInputElement).labels;
+    if (labels && Array.from(labels).some((l) => l.contains(hit))) return true;
+    const control = (el as HTMLLabelElement).control;
+    return !!control && (control === hit || control.contains(hit));
+  };
+  const around = (hit: Element): boolean => {
+    if (hit === doc.body || hit === doc.documentElement) return false;
+    for (let n = up(el); n && n !== doc; n = up(n)) if (n === hit) return true;
+    return false;
+  };
+  /** null: the element's; "around": an element it is inside; "out of view"; else what is wrong. */
+  const check = (): string | null => {
     const vw = doc.documentElement.clientWidth;
     const vh = doc.documentElement.clientHeight;
+    let b: DOMRect | undefined;
     for (const r of Array.from(el.getClientRects())) {
       const x = Math.max(r.x, 0);
       const y = Math.max(r.y, 0);
       const w = Math.min(r.x + r.width, vw) - x;
       const h = Math.min(r.y + r.height, vh) - y;
-      if (w >= 1 && h >= 1) return new DOMRect(x, y, w, h);
+      if (w >= 1 && h >= 1) {
+        b = new DOMRect(x, y, w, h);
+        break;
+      }
     }
-    return undefined;
+    if (!b) return "out of view";
+    const x = offset ? b.x + offset.x : b.x + b.width / 2;
+    const y = offset ? b.y + offset.y : b.y + b.height / 2;
+    const root = el.getRootNode() as Document | ShadowRoot;
+    const hit = (typeof root.elementFromPoint === "function" ? root : doc).elementFromPoint(x, y);
+    if (!hit || mine(hit)) return null; // no hit: the point is off the page (an offset past its edge), as recorded
+    if (around(hit)) return "around";
+    if (hit === doc.body || hit === doc.documentElement) return `gets no pointer events at (${Math.round(x)}, ${Math.round(y)}) (pointer-events: none, or its list does not show it there)`;
+    const cls = typeof hit.className === "string" && hit.className.trim() ? `.${hit.className.trim().split(/\s+/).slice(0, 3).join(".")}` : "";
+    return `is covered by <${hit.tagName.toLowerCase()}${hit.id ? `#${hit.id.slice(0, 60)}` : ""}${cls.slice(0, 80)}> at (${Math.round(x)}, ${Math.round(y)}): the click would land on it`;
   };
-  let b = box();
-  if (!b) {
-    el.scrollIntoView({ block: "center", inline: "center", behavior: "instant" });
-    b = box();
-  }
-  if (!b) return null; // not laid out or outside the page: Puppeteer's own checks answer for it
-  const x = offset ? b.x + offset.x : b.x + b.width / 2;
-  const y = offset ? b.y + offset.y : b.y + b.height / 2;
-  const root = el.getRootNode() as Document | ShadowRoot;
-  const hit = (typeof root.elementFromPoint === "function" ? root : doc).elementFromPoint(x, y);
-  if (!hit) return null; // the point is off the page (an offset past its edge): as recorded
-  // What the click is for: the element, or the button or link it is part of.
-  if ((el.closest("button, a[href], [role=button], [role=link]") ?? el).contains(hit)) return null;
-  const labels = (el as HTMLInputElement).labels;
-  if (labels && Array.from(labels).some((l) => l.contains(hit))) return null;
-  if (hit.contains(el) && getComputedStyle(el).pointerEvents === "none") return "has pointer-events: none (the click goes to what is under it)";
-  const cls = typeof hit.className === "string" && hit.className.trim() ? `.${hit.className.trim().split(/\s+/).slice(0, 3).join(".")}` : "";
-  return `is covered by <${hit.tagName.toLowerCase()}${hit.id ? `#${hit.id}` : ""}${cls}> at (${Math.round(x)}, ${Math.round(y)}): the click would land on it`;
+  // "out of view" after the scroll (not laid out, outside the page) is Puppeteer's to fail, as before.
+  const verdict = (v: string | null) => (v === "around" || v === "out of view" ? null : v);
+  const first = check();
+  if (first === null || !mayScroll) return verdict(first);
+  el.scrollIntoView({ block: "center", inline: "center", behavior: "instant" });
+  return verdict(check());
 }
 
 /**
- * Waits, within `timeout`, until a click or hover on what `target` finds would reach it (missesPointerBecause):
- * a loading overlay or a banner that goes away is waited out, one that stays fails the step as a retryable timeout
- * naming what covers it. Returns the time left for the action itself.
+ * `target`, found only once a click or hover on it would reach it (missesPointerBecause). A point still covered
+ * after the scroll gets the mouse first (the click's own move would take it there): a tooltip the last hover opened
+ * goes when the mouse leaves, and the point is asked again. The locator retries until its time is up, so a loading
+ * overlay is waited out; `why()` says what covered it last, for the step's error. Puppeteer's filterHandle is an
+ * internal API (pinned with puppeteer-core 24; the worker's tests fail if it goes): its public `filter` waits in the
+ * page on one element for the whole timeout and cannot say why.
  */
-async function untilPointerReaches(target: Locator<Element>, offset: { x: number; y: number } | undefined, timeout: number, signal: AbortSignal, what: string): Promise<number> {
-  const deadline = Date.now() + timeout;
+function reachableBy(target: Locator<Element>, offset: { x: number; y: number } | undefined): { locator: Locator<Element>; why(): string | null } {
   let why: string | null = null;
-  const covered = () => new StepError(`${what} ${why!.slice(0, 400)}`, "timeout", true);
-  for (;;) {
-    let handle: ElementHandle<Element>;
+  const l = target as unknown as { filterHandle?: (p: (h: ElementHandle<Element>) => Promise<boolean>) => Locator<Element> };
+  if (typeof l.filterHandle !== "function") throw new Error("puppeteer-core no longer has Locator.filterHandle: the worker cannot check that a click reaches its element");
+  const locator = l.filterHandle(async (h) => {
     try {
-      handle = await target.setTimeout(Math.max(1, deadline - Date.now())).waitHandle({ signal });
-    } catch (e) {
-      // Time ran out finding it again (a loaded machine): what was seen last is the step's error.
-      if (why !== null && (e as Error)?.name === "TimeoutError") throw covered();
-      throw e;
-    }
-    try {
-      why = await handle.evaluate(missesPointerBecause, offset ?? null);
+      why = await h.evaluate(missesPointerBecause, offset ?? null, true);
+      if (why !== null) {
+        const at = await h.clickablePoint(offset).catch(() => undefined);
+        if (at) {
+          await h.frame.page().mouse.move(at.x, at.y);
+          why = await h.evaluate(missesPointerBecause, offset ?? null, false);
+        }
+      }
     } catch (e) {
       if (!contextGone(e)) throw e;
-      why = "went with its document"; // a navigation took it: asked again of the next document
-    } finally {
-      await handle.dispose().catch(() => {});
+      why = "went with its document"; // a navigation took it: found again in the next one
     }
-    if (why === null) return Math.max(100, deadline - Date.now());
-    if (Date.now() + 100 >= deadline) throw covered();
-    await sleep(100, signal);
-  }
+    return why === null;
+  });
+  return { locator, why: () => why };
+}
+
+/** The step's error when `e` ended a click or hover on a target `reach` kept finding covered. */
+function coveredError(e: unknown, reach: { why(): string | null }, what: string): unknown {
+  const why = reach.why();
+  return why !== null && (e as Error)?.name === "TimeoutError" ? new StepError(`${what} ${why.slice(0, 400)}`, "timeout", true) : e;
 }
 
 /** Waits `ms` unless aborted first. Removes its abort listener when the time is up: pollUntil sleeps every 100 ms on the job's one signal, and kept listeners piled up (MaxListenersExceededWarning, and a leak for the job's lifetime). */
@@ -455,6 +485,9 @@ async function typeInto(el: ElementHandle, text: string, delay: number, signal: 
   }
 }
 
+/** The action, as the user's when the job gives its page no gesture otherwise. */
+const asUser = <T>(env: StepEnv, action: () => Promise<T>): Promise<T> => (env.gesture ? env.gesture.as(action) : action());
+
 /** Runs one step against the page. Throws StepError (or a Puppeteer error) on failure. */
 export async function runStep(step: Step, index: number, env: StepEnv, timeout: number): Promise<StepOutcome> {
   const { page, signal } = env;
@@ -510,27 +543,26 @@ export async function runStep(step: Step, index: number, env: StepEnv, timeout: 
     case "doubleClick": {
       const frame = await frameOf(page, step, timeout, signal);
       const offset = step.offsetX !== undefined && step.offsetY !== undefined ? { x: step.offsetX, y: step.offsetY } : undefined;
-      const found = await locate(frame, step.selectors, timeout);
-      const left = await untilPointerReaches(found, offset, timeout, signal, `${step.type}: ${selectorAlternatives(step.selectors)[0]}`);
-      const target = found.setTimeout(left);
-      await withNavigation(frame, step, left, () => target.click({
+      const reach = reachableBy(await locate(frame, step.selectors, timeout), offset);
+      await withNavigation(frame, step, timeout, () => reach.locator.click({
         signal,
         ...(offset ? { offset } : {}),
         ...(step.button ? { button: BUTTONS[step.button] } : {}),
         ...(step.duration ? { delay: step.duration } : {}),
         ...(step.type === "doubleClick" ? { count: 2 } : {}),
-      }));
+      })).catch((e: unknown) => { throw coveredError(e, reach, `${step.type}: ${selectorAlternatives(step.selectors)[0]}`); });
       return {};
     }
     case "hover": {
-      const found = await locate(await frameOf(page, step, timeout, signal), step.selectors, timeout);
-      const left = await untilPointerReaches(found, undefined, timeout, signal, `hover: ${selectorAlternatives(step.selectors)[0]}`);
-      await found.setTimeout(left).hover({ signal });
+      const reach = reachableBy(await locate(await frameOf(page, step, timeout, signal), step.selectors, timeout), undefined);
+      await reach.locator.hover({ signal }).catch((e: unknown) => { throw coveredError(e, reach, `hover: ${selectorAlternatives(step.selectors)[0]}`); });
       return {};
     }
-    case "change":
-      await (await locate(await frameOf(page, step, timeout, signal), step.selectors, timeout)).fill(step.value, { signal });
+    case "change": {
+      const target = await locate(await frameOf(page, step, timeout, signal), step.selectors, timeout);
+      await asUser(env, () => target.fill(step.value, { signal }));
       return {};
+    }
     case "keyDown":
       await withNavigation(page.mainFrame(), step, timeout, () => page.keyboard.down(step.key as KeyInput));
       return {};
@@ -595,7 +627,7 @@ export async function runStep(step: Step, index: number, env: StepEnv, timeout: 
       const frame = await frameOf(page, step, timeout, signal);
       const el = await usableElement(frame, step.selector, "select", timeout, signal);
       await el.dispose();
-      const chosen = await frame.select(step.selector, ...step.values);
+      const chosen = await asUser(env, () => frame.select(step.selector, ...step.values));
       if (chosen.length === 0) throw new StepError(`select: none of ${JSON.stringify(step.values)} is an option of ${step.selector}`, "step-failed", false);
       return {};
     }

@@ -64,6 +64,24 @@ pc.createOffer().then((o) => pc.setLocalDescription(o));
   "/prerendered": `<!doctype html><title>prerendered</title><h1 id="h">next page</h1><p id="act"></p><script>
 setInterval(() => { const w = window.open("/form", "_blank"); if (w) document.getElementById("act").textContent += "w"; }, 50);
 </script>`,
+  // Clicks that reach their handler although the point is not plainly the element (a review of the hit test): an
+  // item of a scroll list out of its view, a button in a shadow root with slotted text, a hollow SVG path in a
+  // clickable div, a pointer-events: none icon, a label its radio is stretched over, a field under the tooltip the
+  // last hover opened, a button half under a sticky header. Each handler adds its name to #log.
+  "/reachable": `<!doctype html><title>reachable</title><style>#head{position:sticky;top:0;height:60px;background:#eee;z-index:3}</style>
+<div id="head">sticky header</div><p id="log"></p>
+<script>const log = (w) => { document.getElementById("log").textContent += w + " "; };</script>
+<div id="list" style="height:120px;overflow:auto">${Array.from({ length: 12 }, (_, i) => `<div id="i${i}" style="height:40px" onclick="log('i${i}')">item ${i}</div>`).join("")}</div>
+<x-btn>Buy now</x-btn>
+<script>customElements.define("x-btn", class extends HTMLElement { constructor() { super(); const r = this.attachShadow({ mode: "open" }); r.innerHTML = '<button id="inner" style="padding:10px 30px"><slot></slot></button>'; r.getElementById("inner").addEventListener("click", () => log("shadow")); } });</script>
+<div id="search" style="display:inline-block;padding:10px" onclick="log('lens')"><svg width="48" height="48" viewBox="0 0 24 24"><path id="lens" d="M10 4a6 6 0 1 0 0 12a6 6 0 1 0 0-12z M15 15l5 5" fill="none" stroke="black" stroke-width="2"/></svg></div>
+<div id="opt" role="option" onclick="log('option')"><span id="opt-icon" style="pointer-events:none">✓</span> Apple</div>
+<div style="position:relative;width:200px;height:40px"><input id="plan" type="radio" name="plan" style="position:absolute;inset:0;width:100%;height:100%;margin:0;opacity:0" onchange="log('plan')"><label for="plan" id="plan-label">Premium plan</label></div>
+<span id="help" style="display:inline-block;padding:4px;border:1px solid">?</span><div id="tip" style="display:none;position:absolute;width:300px;height:60px;background:#ffc;z-index:5">help text</div><button id="next" onclick="log('next')">next</button>
+<div style="height:1500px"></div><button id="far" onclick="log('far')" style="height:40px">far below</button><div style="height:1500px"></div>
+<script>const h = document.getElementById("help"), t = document.getElementById("tip"), n = document.getElementById("next");
+h.onmouseenter = () => { const r = n.getBoundingClientRect(); t.style.left = (r.left + scrollX - 20) + "px"; t.style.top = (r.top + scrollY - 20) + "px"; t.style.display = "block"; };
+h.onmouseleave = () => { t.style.display = "none"; };</script>`,
   "/alert": `<!doctype html><title>alert</title><script>alert("hello from the page"); confirm("sure?");</script><h1 id="after">after the dialogs</h1>`,
   // Three .item elements, then the page blocks its main thread for 4 s once loaded: no check of it is answered meanwhile.
   "/busy": `<!doctype html><title>busy</title><ul><li class="item">1</li><li class="item">2</li><li class="item">3</li></ul><script>
@@ -119,6 +137,8 @@ w.onmessage = (e) => { const p = document.getElementById("w"); p.textContent = e
   "/popups": `<!doctype html><html><head><title>popups</title></head><body><p id="p">x</p><script>
 setInterval(() => window.open("/form", "_blank"), 50);
 </script></body></html>`,
+  // Opens a window when an option is chosen (a user's act in a browser, so the popup blocker lets it through).
+  "/select-opens": `<!doctype html><html><head><title>select</title></head><body><select id="s" onchange="window.open('/form', '_blank')"><option value="a">a</option><option value="b">b</option></select></body></html>`,
   "/new-window-link": `<!doctype html><html><head><title>link</title></head><body><a id="open" href="/form" target="_blank">open</a></body></html>`,
   // Lies about its size to the worker's checks (its own JavaScript answers them): says 500 px for a 60,200 px page.
   "/tall-liar": `<!doctype html><html><head><title>tall</title><style>body{margin:0} #long{height:60000px;background:linear-gradient(#fff,#00c)}</style></head><body><div style="height:200px"></div><div id="long"></div><script>
