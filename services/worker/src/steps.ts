@@ -211,24 +211,12 @@ async function locate(frame: Frame, selectors: StepOf<"click">["selectors"], tim
  * element's own document is hit-tested: something of the parent page over its frame is not seen. Runs in the page.
  */
 export function missesPointerBecause(el: Element, offset: { x: number; y: number } | null, mayScroll: boolean): string | null {
+  // No named functions in here: tsx (esbuild's keepNames) wraps them in __name(), which the page does not have, and
+  // every click failed as a timeout under `troupe worker` (the tests' transform does not do that; the bench did).
   const doc = el.ownerDocument;
-  /** The node a click at `n` goes to next: its slot, parent or shadow host. */
-  const up = (n: Node): Node | null => (n as Element).assignedSlot ?? n.parentNode ?? (n as ShadowRoot).host ?? null;
-  const mine = (hit: Element): boolean => {
-    for (let n: Node | null = hit; n; n = up(n)) if (n === el) return true;
-    if (el.closest("button, a[href], [role=button], [role=link]")?.contains(hit)) return true;
-    const labels = (el as HTMLInputElement).labels;
-    if (labels && Array.from(labels).some((l) => l.contains(hit))) return true;
-    const control = (el as HTMLLabelElement).control;
-    return !!control && (control === hit || control.contains(hit));
-  };
-  const around = (hit: Element): boolean => {
-    if (hit === doc.body || hit === doc.documentElement) return false;
-    for (let n = up(el); n && n !== doc; n = up(n)) if (n === hit) return true;
-    return false;
-  };
-  /** null: the element's; "around": an element it is inside; "out of view"; else what is wrong. */
-  const check = (): string | null => {
+  let verdict: string | null = null;
+  for (let pass = 0; pass < (mayScroll ? 2 : 1); pass++) {
+    if (pass === 1) el.scrollIntoView({ block: "center", inline: "center", behavior: "instant" });
     const vw = doc.documentElement.clientWidth;
     const vh = doc.documentElement.clientHeight;
     let b: DOMRect | undefined;
@@ -242,23 +230,42 @@ export function missesPointerBecause(el: Element, offset: { x: number; y: number
         break;
       }
     }
-    if (!b) return "out of view";
+    if (!b) {
+      verdict = "out of view";
+      continue;
+    }
     const x = offset ? b.x + offset.x : b.x + b.width / 2;
     const y = offset ? b.y + offset.y : b.y + b.height / 2;
     const root = el.getRootNode() as Document | ShadowRoot;
     const hit = (typeof root.elementFromPoint === "function" ? root : doc).elementFromPoint(x, y);
-    if (!hit || mine(hit)) return null; // no hit: the point is off the page (an offset past its edge), as recorded
-    if (around(hit)) return "around";
-    if (hit === doc.body || hit === doc.documentElement) return `gets no pointer events at (${Math.round(x)}, ${Math.round(y)}) (pointer-events: none, or its list does not show it there)`;
+    if (!hit) return null; // the point is off the page (an offset past its edge): as recorded
+    // The element's own: the hit is in it (up through slots, parents and shadow hosts, as a click goes), in the
+    // button or link it is part of, in one of its labels, or its control when it is a label.
+    let mine = false;
+    for (let n: Node | null = hit; n && !mine; n = (n as Element).assignedSlot ?? n.parentNode ?? (n as ShadowRoot).host ?? null) mine = n === el;
+    const labels = (el as HTMLInputElement).labels;
+    const control = (el as HTMLLabelElement).control;
+    if (mine || el.closest("button, a[href], [role=button], [role=link]")?.contains(hit)
+      || (labels && Array.from(labels).some((l) => l.contains(hit)))
+      || (control && (control === hit || control.contains(hit)))) return null;
+    // An element it is inside, other than <html> and <body>: the handlers its own click would bubble to.
+    let around = false;
+    if (hit !== doc.body && hit !== doc.documentElement) {
+      for (let n: Node | null = (el as Element).assignedSlot ?? el.parentNode; n && n !== doc && !around; n = (n as Element).assignedSlot ?? n.parentNode ?? (n as ShadowRoot).host ?? null) around = n === hit;
+    }
+    if (around) {
+      verdict = "around";
+      continue;
+    }
+    if (hit === doc.body || hit === doc.documentElement) {
+      verdict = `gets no pointer events at (${Math.round(x)}, ${Math.round(y)}) (pointer-events: none, or its list does not show it there)`;
+      continue;
+    }
     const cls = typeof hit.className === "string" && hit.className.trim() ? `.${hit.className.trim().split(/\s+/).slice(0, 3).join(".")}` : "";
-    return `is covered by <${hit.tagName.toLowerCase()}${hit.id ? `#${hit.id.slice(0, 60)}` : ""}${cls.slice(0, 80)}> at (${Math.round(x)}, ${Math.round(y)}): the click would land on it`;
-  };
-  // "out of view" after the scroll (not laid out, outside the page) is Puppeteer's to fail, as before.
-  const verdict = (v: string | null) => (v === "around" || v === "out of view" ? null : v);
-  const first = check();
-  if (first === null || !mayScroll) return verdict(first);
-  el.scrollIntoView({ block: "center", inline: "center", behavior: "instant" });
-  return verdict(check());
+    verdict = `is covered by <${hit.tagName.toLowerCase()}${hit.id ? `#${hit.id.slice(0, 60)}` : ""}${cls.slice(0, 80)}> at (${Math.round(x)}, ${Math.round(y)}): the click would land on it`;
+  }
+  // "around" passes; "out of view" after the scroll (not laid out, outside the page) is Puppeteer's to fail, as before.
+  return verdict === "around" || verdict === "out of view" ? null : verdict;
 }
 
 /**

@@ -71,10 +71,17 @@ describe("troupe worker (a real process)", () => {
       await waitFor("the banner", () => /registered as wn-drain-01/.test(out));
       for (const row of [/Name:\s+Worker Node Drain 01/, /ID:\s+wn-drain-01/, /Type:\s+puppeteer/, /IP:\s+\S+/, /Max jobs:\s+2/, /Memory:\s+\d+ MiB/]) expect(out).toMatch(row);
 
+      // Every kind of the worker's own functions that run in the page, as `troupe worker` loads them (through tsx,
+      // whose keepNames made a named helper inside one a ReferenceError in the page: every click timed out).
       const { id, reply } = await assign("wn-drain-01", { scenario: { steps: [
         { type: "navigate", url: pages.url("/form") },
         { type: "wait", ms: 1500 },
-        { type: "extract", fields: { h: { selector: "#heading" } } },
+        { type: "type", selector: "#name", text: "Ann" },
+        { type: "select", selector: "#plan", values: ["pro"] },
+        { type: "click", selectors: [["#submit"]] },
+        { type: "waitForElement", selectors: [["#result"]] },
+        { type: "assert", title: "test form", selector: "#result", text: "Ann" },
+        { type: "extract", fields: { h: { selector: "#heading" }, result: { selector: "#result" } } },
       ] } }, "drain");
       expect(reply).toEqual({ accepted: true });
       await events.wait("job.progress", (e) => e.data.jobId === id && e.data.stepsDone === 1);
@@ -83,7 +90,7 @@ describe("troupe worker (a real process)", () => {
       expect((await assign("wn-drain-01", { url: pages.url("/form") }, "late")).reply).toMatchObject({ accepted: false, reason: "draining" });
       expect(await exited).toBe(0);
       const completed = await events.wait("job.completed", (e) => e.data.jobId === id);
-      expect(completed.data.result.data).toEqual({ h: "Sign up" });
+      expect(completed.data.result.data).toEqual({ h: "Sign up", result: "Hello Ann (pro)" });
       const dereg = await events.wait("worker.deregistered", (e) => e.data.instanceId === reg.data.instanceId);
       expect(events.events.indexOf(completed)).toBeLessThan(events.events.indexOf(dereg));
     } finally {
