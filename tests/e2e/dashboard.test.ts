@@ -850,6 +850,10 @@ describe("a worker's Recent jobs", () => {
 
       // From SQLite (job_attempts) once the projector has folded the completion: the same on a fresh load.
       await waitFor("the job completed in the read models", async () => (await api(`/api/jobs/${jobId}`)).body.job?.status === "completed", 30_000, 100);
+      // The API gives the same list: the job with both attempts, lost here and completed on the other.
+      const recent = (await api(`/api/workers/${victim}`)).body.recentJobs as { job: { id: string; status: string }; attempts: { attempt: number; workerId: string; outcome: string }[] }[];
+      expect(recent.find((r) => r.job.id === jobId)).toMatchObject({ job: { status: "completed" }, attempts: [
+        { attempt: 1, workerId: victim, outcome: "requeued" }, { attempt: 2, workerId: finisher, outcome: "completed" }] });
       await page.goto(`${stack.uiUrl}/workers/${victim}`, { waitUntil: "networkidle0" });
       await page.waitForSelector(`${row}[data-outcome=requeued][data-reason=worker-lost][data-status=completed][data-attempt="1"]`, { timeout: 10_000 });
       await page.goto(`${stack.uiUrl}/workers/${finisher}`, { waitUntil: "networkidle0" });

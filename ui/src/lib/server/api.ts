@@ -5,6 +5,7 @@ import {
 import { createLogger } from "@troupe/events/node";
 import { matchingJobIds } from "../../../../services/projector/src/read-models.ts";
 import { workerDto } from "../workers.ts";
+import { RECENT_JOBS } from "../jobs.ts";
 import { ack, bulkCommand, submitJob, validate } from "./commands.ts";
 import { context } from "./context.ts";
 import { api, ApiError, checkQuery, intParam, readBody, STATUS_OF } from "./http.ts";
@@ -60,7 +61,8 @@ export const getWorker: RequestHandler = ({ params }) =>
     const id = idParam(params.id, "worker");
     const w = reads().getWorker(id);
     if (!w) throw new ApiError("not-found", `no worker ${id}`);
-    return json({ success: true, worker: workerDto(w, Date.now(), cfg.suspectAfterMs), series: reads().workerSeries(id) });
+    // recentJobs: the worker page's list (job_attempts): the jobs that ran here, wherever they are now.
+    return json({ success: true, worker: workerDto(w, Date.now(), cfg.suspectAfterMs), series: reads().workerSeries(id), recentJobs: reads().workerJobs(id, RECENT_JOBS) });
   });
 
 /** `POST /api/workers/:id/drain|resume`: the body (optional) validated as the command, the worker id from the path. */
