@@ -238,7 +238,16 @@ export function missesPointerBecause(el: Element, offset: { x: number; y: number
     const y = offset ? b.y + offset.y : b.y + b.height / 2;
     const root = el.getRootNode() as Document | ShadowRoot;
     const hit = (typeof root.elementFromPoint === "function" ? root : doc).elementFromPoint(x, y);
-    if (!hit) return null; // the point is off the page (an offset past its edge): as recorded
+    if (!hit) {
+      // Off the window: below the fold in a page without a doctype (its root's clientHeight is the whole page's),
+      // scrolled to and asked again; past the page's edge after that (an offset beyond it): as recorded.
+      const win = doc.defaultView;
+      if (win && (x < 0 || y < 0 || x >= win.innerWidth || y >= win.innerHeight)) {
+        verdict = "out of view";
+        continue;
+      }
+      return null;
+    }
     // The element's own: the hit is in it (up through slots, parents and shadow hosts, as a click goes), in the
     // button or link it is part of, in one of its labels, or its control when it is a label.
     let mine = false;

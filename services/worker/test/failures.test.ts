@@ -568,6 +568,11 @@ describe("an element something else covers (the click landed on the cover and th
       message: expect.stringMatching(/click: #banner-under is covered by <div#cookie-banner\.consent> at \(\d+, \d+\)/) });
   });
 
+  it("sees the cover of an element below the fold of a page without a doctype (its point was off the window, unchecked)", async () => {
+    const id = await assign(open, { maxAttempts: 1, scenario: { steps: [{ type: "navigate", url: pages.url("/quirks-footer") }, { type: "click", selectors: ["#far"], timeout: 800 }] } }, "covered-quirks");
+    expect((await failed(id)).data.error).toMatchObject({ code: "timeout", message: expect.stringMatching(/click: #far is covered by <div#footer>/) });
+  });
+
   it("fails a hover on a covered element and a click on one with pointer-events: none", async () => {
     const hover = await assign(open, on({ type: "hover", selectors: ["#banner-under"], timeout: 500 }), "covered-hover");
     expect((await failed(hover)).data.error).toMatchObject({ code: "timeout", message: expect.stringMatching(/hover: #banner-under is covered by <div#cookie-banner/) });

@@ -82,6 +82,11 @@ setInterval(() => { const w = window.open("/form", "_blank"); if (w) document.ge
 <script>const h = document.getElementById("help"), t = document.getElementById("tip"), n = document.getElementById("next");
 h.onmouseenter = () => { const r = n.getBoundingClientRect(); t.style.left = (r.left + scrollX - 20) + "px"; t.style.top = (r.top + scrollY - 20) + "px"; t.style.display = "block"; };
 h.onmouseleave = () => { t.style.display = "none"; };</script>`,
+  // No doctype (quirks mode: the root's clientHeight is the whole page's), a button far below the fold, and a fixed
+  // footer over the lower half of the window, where the button is once scrolled to the middle.
+  "/quirks-footer": `<html><head><title>quirks</title></head><body style="margin:0"><div style="height:3000px"></div>
+<button id="far" onclick="this.dataset.clicked = 'yes'" style="height:40px">far below</button><div style="height:3000px"></div>
+<div id="footer" style="position:fixed;left:0;right:0;bottom:0;height:55%;background:#eee">footer</div></body></html>`,
   "/alert": `<!doctype html><title>alert</title><script>alert("hello from the page"); confirm("sure?");</script><h1 id="after">after the dialogs</h1>`,
   // Three .item elements, then the page blocks its main thread for 4 s once loaded: no check of it is answered meanwhile.
   "/busy": `<!doctype html><title>busy</title><ul><li class="item">1</li><li class="item">2</li><li class="item">3</li></ul><script>
