@@ -3,7 +3,7 @@ import type { EgressNotes } from "./egress-notes.ts";
 import type { GestureGate } from "./no-gesture.ts";
 import type { NavigationWatch } from "./navigation-watch.ts";
 import { EGRESS_HEADER } from "./egress-proxy.ts";
-import { Locator, type ElementHandle, type Frame, type KeyInput, type MouseButton, type Page, type Viewport } from "puppeteer-core";
+import { Locator, LocatorEvent, type ElementHandle, type Frame, type KeyInput, type MouseButton, type Page, type Viewport } from "puppeteer-core";
 import { selectorAlternatives } from "./selectors.ts";
 import type { TargetGuard } from "./ssrf.ts";
 
@@ -178,7 +178,7 @@ const PARSED_SELECTORS = new Set<string>();
  * selector the page cannot parse until the step's timeout, a retryable timeout on every attempt, where `extract`
  * failed it at once (a step attack).
  */
-async function locate(frame: Frame, selectors: StepOf<"click">["selectors"], timeout: number) {
+async function locate(frame: Frame, selectors: StepOf<"click">["selectors"], timeout: number, each: (l: Locator<Element>) => Locator<Element> = (l) => l) {
   const alts = selectorAlternatives(selectors);
   for (const sel of alts) {
     // Whether a selector parses does not depend on the page: asked once per worker (a round trip a step, ~4 % of a
@@ -194,7 +194,7 @@ async function locate(frame: Frame, selectors: StepOf<"click">["selectors"], tim
       // Anything else (the document going) is the locator's to wait out.
     }
   }
-  return Locator.race(alts.map((s) => frame.locator(s))).setTimeout(timeout);
+  return Locator.race(alts.map((s) => each(frame.locator(s)))).setTimeout(timeout);
 }
 
 /**
@@ -219,14 +219,14 @@ export function missesPointerBecause(el: Element, offset: { x: number; y: number
     if (pass === 1) el.scrollIntoView({ block: "center", inline: "center", behavior: "instant" });
     const vw = doc.documentElement.clientWidth;
     const vh = doc.documentElement.clientHeight;
-    let b: DOMRect | undefined;
+    let b: { x: number; y: number; width: number; height: number } | undefined;
     for (const r of Array.from(el.getClientRects())) {
       const x = Math.max(r.x, 0);
       const y = Math.max(r.y, 0);
       const w = Math.min(r.x + r.width, vw) - x;
       const h = Math.min(r.y + r.height, vh) - y;
       if (w >= 1 && h >= 1) {
-        b = new DOMRect(x, y, w, h);
+        b = { x, y, width: w, height: h };
         break;
       }
     }
@@ -270,26 +270,32 @@ export function missesPointerBecause(el: Element, offset: { x: number; y: number
       verdict = `gets no pointer events at (${Math.round(x)}, ${Math.round(y)}) (pointer-events: none, or its list does not show it there)`;
       continue;
     }
-    const cls = typeof hit.className === "string" && hit.className.trim() ? `.${hit.className.trim().split(/\s+/).slice(0, 3).join(".")}` : "";
-    verdict = `is covered by <${hit.tagName.toLowerCase()}${hit.id ? `#${hit.id.slice(0, 60)}` : ""}${cls.slice(0, 80)}> at (${Math.round(x)}, ${Math.round(y)}): the click would land on it`;
+    // Attributes, not properties: a form's `id` or `tagName` is its input of that name.
+    const id = String(hit.getAttribute("id") ?? "").slice(0, 60);
+    const cls = String(hit.getAttribute("class") ?? "").trim().split(/\s+/).filter(Boolean).slice(0, 3).join(".").slice(0, 80);
+    verdict = `is covered by <${String(hit.localName)}${id ? `#${id}` : ""}${cls ? `.${cls}` : ""}> at (${Math.round(x)}, ${Math.round(y)}): the click would land on it`;
   }
   // "around" passes; "out of view" after the scroll (not laid out, outside the page) is Puppeteer's to fail, as before.
   return verdict === "around" || verdict === "out of view" ? null : verdict;
 }
 
 /**
- * `target`, found only once a click or hover on it would reach it (missesPointerBecause). A point still covered
- * after the scroll gets the mouse first (the click's own move would take it there): a tooltip the last hover opened
- * goes when the mouse leaves, and the point is asked again. The locator retries until its time is up, so a loading
- * overlay is waited out; `why()` says what covered it last, for the step's error. Puppeteer's filterHandle is an
- * internal API (pinned with puppeteer-core 24; the worker's tests fail if it goes): its public `filter` waits in the
- * page on one element for the whole timeout and cannot say why.
+ * A filter for each selector alternative's locator (locate's `each`): an element is found only once a click or hover
+ * on it would reach it (missesPointerBecause), so a covered first alternative does not hide a reachable second. A
+ * point still covered after the scroll gets the mouse first (the click's own move would take it there): a tooltip
+ * the last hover opened goes when the mouse leaves, and the point is asked again. The locator retries until its time
+ * is up, so a loading overlay is waited out; `why()` says what covered it, for the step's error, while the check is
+ * still being asked (not once the element went). A check that fails for another reason (a page that broke what it
+ * uses) lets the click go ahead, as before the check existed, and says so in the job's logs. Puppeteer's
+ * filterHandle is an internal API (pinned with puppeteer-core 24; the worker's tests fail if it goes): its public
+ * `filter` waits in the page on one element for the whole timeout and cannot say why.
  */
-function reachableBy(target: Locator<Element>, offset: { x: number; y: number } | undefined): { locator: Locator<Element>; why(): string | null } {
+function reachableBy(offset: { x: number; y: number } | undefined, log?: StepEnv["log"]): { each(l: Locator<Element>): Locator<Element>; why(): string | null } {
   let why: string | null = null;
-  const l = target as unknown as { filterHandle?: (p: (h: ElementHandle<Element>) => Promise<boolean>) => Locator<Element> };
-  if (typeof l.filterHandle !== "function") throw new Error("puppeteer-core no longer has Locator.filterHandle: the worker cannot check that a click reaches its element");
-  const locator = l.filterHandle(async (h) => {
+  let askedAt = 0;
+  let broken = false;
+  const reaches = async (h: ElementHandle<Element>): Promise<boolean> => {
+    askedAt = Date.now();
     try {
       why = await h.evaluate(missesPointerBecause, offset ?? null, true);
       if (why !== null) {
@@ -300,15 +306,29 @@ function reachableBy(target: Locator<Element>, offset: { x: number; y: number } 
         }
       }
     } catch (e) {
-      if (!contextGone(e)) throw e;
-      why = "went with its document"; // a navigation took it: found again in the next one
+      if (contextGone(e)) why = "went with its document"; // a navigation took it: found again in the next one
+      else {
+        why = null;
+        if (!broken) log?.("warn", `could not check that the click reaches its element (${String((e as Error)?.message ?? e).slice(0, 200)}); clicked without the check`);
+        broken = true;
+      }
     }
+    askedAt = Date.now();
     return why === null;
-  });
-  return { locator, why: () => why };
+  };
+  return {
+    each(l) {
+      const f = l as unknown as { filterHandle?: (p: (h: ElementHandle<Element>) => Promise<boolean>) => Locator<Element> };
+      if (typeof f.filterHandle !== "function") throw new Error("puppeteer-core no longer has Locator.filterHandle: the worker cannot check that a click reaches its element");
+      return f.filterHandle(reaches);
+    },
+    // The locator asks every ~100 ms while the element is there and covered: an older answer is about an element
+    // that went (removed, or a navigation), and the plain timeout says more truly what happened.
+    why: () => (why !== null && Date.now() - askedAt < 2000 ? why : null),
+  };
 }
 
-/** The step's error when `e` ended a click or hover on a target `reach` kept finding covered. */
+/** The step's error when `e` ended a click or hover on a target `reach` was still finding covered. */
 function coveredError(e: unknown, reach: { why(): string | null }, what: string): unknown {
   const why = reach.why();
   return why !== null && (e as Error)?.name === "TimeoutError" ? new StepError(`${what} ${why.slice(0, 400)}`, "timeout", true) : e;
@@ -559,8 +579,9 @@ export async function runStep(step: Step, index: number, env: StepEnv, timeout: 
     case "doubleClick": {
       const frame = await frameOf(page, step, timeout, signal);
       const offset = step.offsetX !== undefined && step.offsetY !== undefined ? { x: step.offsetX, y: step.offsetY } : undefined;
-      const reach = reachableBy(await locate(frame, step.selectors, timeout), offset);
-      await withNavigation(frame, step, timeout, () => reach.locator.click({
+      const reach = reachableBy(offset, env.log);
+      const target = await locate(frame, step.selectors, timeout, reach.each);
+      await withNavigation(frame, step, timeout, () => target.click({
         signal,
         ...(offset ? { offset } : {}),
         ...(step.button ? { button: BUTTONS[step.button] } : {}),
@@ -570,13 +591,22 @@ export async function runStep(step: Step, index: number, env: StepEnv, timeout: 
       return {};
     }
     case "hover": {
-      const reach = reachableBy(await locate(await frameOf(page, step, timeout, signal), step.selectors, timeout), undefined);
-      await reach.locator.hover({ signal }).catch((e: unknown) => { throw coveredError(e, reach, `hover: ${selectorAlternatives(step.selectors)[0]}`); });
+      const reach = reachableBy(undefined, env.log);
+      await (await locate(await frameOf(page, step, timeout, signal), step.selectors, timeout, reach.each)).hover({ signal }).catch((e: unknown) => { throw coveredError(e, reach, `hover: ${selectorAlternatives(step.selectors)[0]}`); });
       return {};
     }
     case "change": {
       const target = await locate(await frameOf(page, step, timeout, signal), step.selectors, timeout);
-      await asUser(env, () => target.fill(step.value, { signal }));
+      // The user's act from the moment the locator acts (its Action event), not while it waits for the element.
+      let end: (() => void) | undefined;
+      const acting = () => { end ??= env.gesture?.begin(); };
+      target.on(LocatorEvent.Action, acting);
+      try {
+        await target.fill(step.value, { signal });
+      } finally {
+        target.off(LocatorEvent.Action, acting);
+        end?.();
+      }
       return {};
     }
     case "keyDown":

@@ -573,6 +573,28 @@ describe("an element something else covers (the click landed on the cover and th
     expect((await failed(id)).data.error).toMatchObject({ code: "timeout", message: expect.stringMatching(/click: #far is covered by <div#footer>/) });
   });
 
+  it("names a cover that is a form with inputs named id and tagName (its properties are those inputs)", async () => {
+    const id = await assign(open, { maxAttempts: 1, scenario: { steps: [{ type: "navigate", url: pages.url("/covered") }, { type: "click", selectors: ["#form-under"], timeout: 800 }] } }, "covered-form");
+    expect((await failed(id)).data.error).toMatchObject({ code: "timeout", message: expect.stringMatching(/click: #form-under is covered by <form#newsletter\.signup\.box> at/) });
+  });
+
+  it("clicks a second selector alternative when the first one's element is covered", async () => {
+    const id = await assign(open, { maxAttempts: 1, scenario: { steps: [{ type: "navigate", url: pages.url("/covered") },
+      { type: "click", selectors: [["#banner-under"], ["#free"]], timeout: 3000 }, { type: "extract", fields: { s: { selector: "#state3" } } }] } }, "covered-alternative");
+    const f = await events.final(id);
+    if (f.type !== "job.completed") throw new Error(f.data.error.message);
+    expect(f.data.result.data).toEqual({ s: "free" });
+  });
+
+  it("clicks on a page that broke what the check uses, and says the check could not be made", async () => {
+    const id = await assign(open, { maxAttempts: 1, scenario: { steps: [{ type: "navigate", url: pages.url("/broken-rects") },
+      { type: "click", selectors: ["#b"], timeout: 3000 }, { type: "extract", fields: { clicked: { selector: "#b", from: "attribute", attribute: "data-clicked" } } }] } }, "broken-rects");
+    const f = await events.final(id);
+    if (f.type !== "job.completed") throw new Error(f.data.error.message);
+    expect(f.data.result.data).toEqual({ clicked: "yes" });
+    expect(f.data.result.logs).toContainEqual(expect.objectContaining({ level: "warn", message: expect.stringMatching(/could not check that the click reaches its element \(.*no rects for you/) }));
+  });
+
   it("fails a hover on a covered element and a click on one with pointer-events: none", async () => {
     const hover = await assign(open, on({ type: "hover", selectors: ["#banner-under"], timeout: 500 }), "covered-hover");
     expect((await failed(hover)).data.error).toMatchObject({ code: "timeout", message: expect.stringMatching(/hover: #banner-under is covered by <div#cookie-banner/) });
@@ -775,6 +797,16 @@ describe("popups", () => {
       { type: "wait", ms: 300 }, { type: "wait", ms: 100 }] } }, "popups-polled");
     await events.wait("job.progress", (e) => e.data.jobId === id && e.data.stepsDone === 5);
     expect(windows()).toBe(1);
+    expect((await events.final(id)).type).toBe("job.completed");
+  });
+
+  it("a change step's wait for its field gives the page no gesture (a page's timer opened windows all the while)", async () => {
+    const id = await assign(open, { scenario: { steps: [{ type: "navigate", url: pages.url("/popups-late-field") },
+      { type: "change", selectors: ["#late"], value: "x", timeout: 5000 }, { type: "wait", ms: 300 }, { type: "wait", ms: 100 }] } }, "popups-change");
+    await events.wait("job.progress", (e) => e.data.jobId === id && e.data.stepsDone === 3);
+    // The change itself is the user's act (Puppeteer's evaluation, then the key it types): the page's timer may use
+    // each once. Its 1.5 s wait for the field gave it a window every poll.
+    expect(windows()).toBeLessThanOrEqual(3);
     expect((await events.final(id)).type).toBe("job.completed");
   });
 

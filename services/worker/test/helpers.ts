@@ -45,7 +45,10 @@ document.getElementById("swap").addEventListener("input", function once() { this
 <label for="cb" style="position:absolute;left:20px;top:300px;width:200px;height:30px"><input id="cb" type="checkbox" style="position:absolute;left:0;top:0;margin:0">
 <span style="position:absolute;left:0;top:0;width:30px;height:30px;background:#09c"></span> agree</label>
 <button class="b" id="wrapped" style="top:360px" onclick="document.getElementById('state2').textContent='button'"><span id="icon" style="position:absolute;left:5px;top:5px;width:20px;height:20px">*</span><span class="badge" style="position:absolute;left:0;top:0;width:40px;height:40px;z-index:2"></span> text</button>
-<p id="state" style="position:absolute;top:420px">waiting</p><p id="state2" style="position:absolute;top:460px">-</p>
+<button class="b" id="form-under" style="top:520px">under a form</button>
+<form id="newsletter" class="signup box" style="position:absolute;left:0;top:500px;width:400px;height:80px;z-index:5;background:#fff"><input name="id" style="width:20px"><input name="tagName" style="width:20px"></form>
+<button class="b" id="free" style="top:620px" onclick="document.getElementById('state3').textContent='free'">free</button>
+<p id="state" style="position:absolute;top:420px">waiting</p><p id="state2" style="position:absolute;top:460px">-</p><p id="state3" style="position:absolute;top:680px">-</p>
 <script>addEventListener("load", () => setTimeout(() => document.getElementById("spinner").remove(), 700));</script>`,
   // Gathers WebRTC candidates with a STUN server on the test's UDP port (?port=): the addresses it found, once done.
   "/webrtc": `<!doctype html><title>webrtc</title><pre id="out"></pre><script>
@@ -87,6 +90,14 @@ h.onmouseleave = () => { t.style.display = "none"; };</script>`,
   "/quirks-footer": `<html><head><title>quirks</title></head><body style="margin:0"><div style="height:3000px"></div>
 <button id="far" onclick="this.dataset.clicked = 'yes'" style="height:40px">far below</button><div style="height:3000px"></div>
 <div id="footer" style="position:fixed;left:0;right:0;bottom:0;height:55%;background:#eee">footer</div></body></html>`,
+  // A page that broke what the worker's hit test uses (its own prototypes): the click still goes ahead.
+  "/broken-rects": `<!doctype html><title>broken</title><button id="b" onclick="this.dataset.clicked = 'yes'">b</button>
+<script>Element.prototype.getClientRects = function () { throw new Error("no rects for you"); };</script>`,
+  // Opens a window every 50 ms, and adds a text field 1.5 s after its load.
+  "/popups-late-field": `<!doctype html><html><head><title>late field</title></head><body><p id="p">x</p><script>
+setInterval(() => window.open("/form", "_blank"), 50);
+addEventListener("load", () => setTimeout(() => { const i = document.createElement("input"); i.id = "late"; document.body.append(i); }, 1500));
+</script></body></html>`,
   "/alert": `<!doctype html><title>alert</title><script>alert("hello from the page"); confirm("sure?");</script><h1 id="after">after the dialogs</h1>`,
   // Three .item elements, then the page blocks its main thread for 4 s once loaded: no check of it is answered meanwhile.
   "/busy": `<!doctype html><title>busy</title><ul><li class="item">1</li><li class="item">2</li><li class="item">3</li></ul><script>
