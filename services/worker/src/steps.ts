@@ -283,7 +283,8 @@ export function missesPointerBecause(el: Element, offset: { x: number; y: number
  * A filter for each selector alternative's locator (locate's `each`): an element is found only once a click or hover
  * on it would reach it (missesPointerBecause), so a covered first alternative does not hide a reachable second. A
  * point still covered after the scroll gets the mouse first (the click's own move would take it there): a tooltip
- * the last hover opened goes when the mouse leaves, and the point is asked again. The locator retries until its time
+ * the last hover opened goes when the mouse leaves, and the point is asked again; then once more after the mouse
+ * went to the corner and back (a menu that opens on :hover). The locator retries until its time
  * is up, so a loading overlay is waited out; `why()` says what covered it, for the step's error, while the check is
  * still being asked (not once the element went). A check that fails for another reason (a page that broke what it
  * uses) lets the click go ahead, as before the check existed, and says so in the job's logs. Puppeteer's
@@ -301,8 +302,16 @@ function reachableBy(offset: { x: number; y: number } | undefined, log?: StepEnv
       if (why !== null) {
         const at = await h.clickablePoint(offset).catch(() => undefined);
         if (at) {
-          await h.frame.page().mouse.move(at.x, at.y);
+          const mouse = h.frame.page().mouse;
+          await mouse.move(at.x, at.y);
           why = await h.evaluate(missesPointerBecause, offset ?? null, false);
+          if (why !== null) {
+            // A menu that opens on :hover stays open while the mouse moves within it: away to the corner and back,
+            // as a user's hand goes round it (a scenario's click after the click that opened it hit the menu).
+            await mouse.move(0, 0);
+            await mouse.move(at.x, at.y);
+            why = await h.evaluate(missesPointerBecause, offset ?? null, false);
+          }
         }
       }
     } catch (e) {

@@ -562,6 +562,15 @@ describe("an element something else covers (the click landed on the cover and th
     expect(f.data.result.data).toEqual({ log: "i9 shadow lens option plan next far i2" });
   });
 
+  it("clicks past a menu the last click opened on :hover, as a hand goes round it (the click landed on the menu)", async () => {
+    const id = await assign(open, { maxAttempts: 1, scenario: { steps: [{ type: "navigate", url: pages.url("/hover-menu") },
+      { type: "click", selectors: ["#products"] }, { type: "click", selectors: ["#content"], timeout: 3000 },
+      { type: "extract", fields: { clicked: { selector: "#content", from: "attribute", attribute: "data-clicked" } } }] } }, "hover-menu");
+    const f = await events.final(id);
+    if (f.type !== "job.completed") throw new Error(f.data.error.message);
+    expect(f.data.result.data).toEqual({ clicked: "yes" });
+  });
+
   it("fails a click on a button a banner keeps covering as a retryable timeout naming the banner (the click went to the banner)", async () => {
     const id = await assign(open, on({ type: "click", selectors: ["#banner-under"], timeout: 800 }), "covered-banner");
     expect((await failed(id)).data.error).toMatchObject({ code: "timeout", retryable: true, step: { index: 1, type: "click" },
