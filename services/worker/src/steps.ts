@@ -284,7 +284,7 @@ export function missesPointerBecause(el: Element, offset: { x: number; y: number
  * on it would reach it (missesPointerBecause), so a covered first alternative does not hide a reachable second. A
  * point still covered after the scroll gets the mouse first (the click's own move would take it there): a tooltip
  * the last hover opened goes when the mouse leaves, and the point is asked again; then once more after the mouse
- * went to the corner and back (a menu that opens on :hover). The locator retries until its time
+ * went to the window's bottom-right corner and back (a menu that opens on :hover). The locator retries until its time
  * is up, so a loading overlay is waited out; `why()` says what covered it, for the step's error, while the check is
  * still being asked (not once the element went). A check that fails for another reason (a page that broke what it
  * uses) lets the click go ahead, as before the check existed, and says so in the job's logs. Puppeteer's
@@ -306,9 +306,13 @@ function reachableBy(offset: { x: number; y: number } | undefined, log?: StepEnv
           await mouse.move(at.x, at.y);
           why = await h.evaluate(missesPointerBecause, offset ?? null, false);
           if (why !== null) {
-            // A menu that opens on :hover stays open while the mouse moves within it: away to the corner and back,
-            // as a user's hand goes round it (a scenario's click after the click that opened it hit the menu).
-            await mouse.move(0, 0);
+            // A menu that opens on :hover stays open while the mouse moves within it: away and back, as a user's
+            // hand goes round it (a scenario's click after the click that opened it hit the menu). To the window's
+            // bottom-right corner: the top-left is often the menu's own bar, and leaving the window through the top
+            // is what "exit intent" pop-ups wait for.
+            const page = h.frame.page();
+            const vp = page.viewport() ?? (await page.evaluate(() => ({ width: +window.innerWidth, height: +window.innerHeight })));
+            await mouse.move(Math.max(0, vp.width - 1), Math.max(0, vp.height - 1));
             await mouse.move(at.x, at.y);
             why = await h.evaluate(missesPointerBecause, offset ?? null, false);
           }

@@ -98,8 +98,9 @@ h.onmouseleave = () => { t.style.display = "none"; };</script>`,
 setInterval(() => window.open("/form", "_blank"), 50);
 addEventListener("load", () => setTimeout(() => { const i = document.createElement("input"); i.id = "late"; document.body.append(i); }, 1500));
 </script></body></html>`,
-  // A menu that opens while the mouse is over its bar (CSS :hover) and lies over the content below it.
-  "/hover-menu": `<!doctype html><title>hover menu</title><style>#nav{position:relative;height:40px;background:#ddd}#nav .drop{display:none;position:absolute;top:40px;left:0;width:400px;height:200px;background:#fff;border:1px solid;z-index:9}#nav:hover .drop{display:block}</style>
+  // A menu that opens while the mouse is over its bar (CSS :hover) and lies over the content below it; the bar
+  // takes the window's top-left corner.
+  "/hover-menu": `<!doctype html><title>hover menu</title><style>body{margin:0} #nav{position:relative;height:40px;background:#ddd}#nav .drop{display:none;position:absolute;top:40px;left:0;width:400px;height:200px;background:#fff;border:1px solid;z-index:9}#nav:hover .drop{display:block}</style>
 <div id="nav"><a id="products" href="#products">Products</a><div class="drop">menu items</div></div>
 <button id="content" style="margin:100px 20px" onclick="this.dataset.clicked = 'yes'">content</button>`,
   "/alert": `<!doctype html><title>alert</title><script>alert("hello from the page"); confirm("sure?");</script><h1 id="after">after the dialogs</h1>`,
