@@ -49,9 +49,14 @@ function cut(s: string): string {
   return `${s.slice(0, end)}…`;
 }
 
+/** How an attempt record stands: its outcome once ended, else `running` once started, else `assigned` (pure). */
+export function attemptOutcome(a: AttemptRecord): AttemptOutcome {
+  return a.outcome ?? (a.startedAt !== undefined ? "running" : "assigned");
+}
+
 /** An attempt record of a job's history as its row (pure). */
 export function attemptOf(jobId: string, a: AttemptRecord): JobAttempt {
-  const r: JobAttempt = { jobId, attempt: a.attempt, workerId: a.workerId, assignedAt: a.assignedAt, outcome: a.outcome ?? (a.startedAt !== undefined ? "running" : "assigned") };
+  const r: JobAttempt = { jobId, attempt: a.attempt, workerId: a.workerId, assignedAt: a.assignedAt, outcome: attemptOutcome(a) };
   if (a.startedAt !== undefined) r.startedAt = a.startedAt;
   if (a.finishedAt !== undefined) r.endedAt = a.finishedAt;
   if (a.requeueReason !== undefined) r.reason = a.requeueReason;

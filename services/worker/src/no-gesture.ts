@@ -6,8 +6,6 @@ const EVALUATES = new Set(["Runtime.evaluate", "Runtime.callFunctionOn"]);
 
 /** Lets a scenario's own action on the page count as the user's. */
 export interface GestureGate {
-  /** For as long as `action` runs. */
-  as<T>(action: () => Promise<T>): Promise<T>;
   /** From now until the returned function is called. */
   begin(): () => void;
 }
@@ -18,7 +16,7 @@ export interface GestureGate {
  * assert's or a count's check every 100 ms, an extract, a locator's wait) gave the page a transient activation: a
  * page opening windows on a timer got 28 past the popup blocker in 3 s of an assert's polling. A click or keys are
  * real input and a gesture anyway; `select` and `change`, which Puppeteer performs by evaluating, are the user's
- * (`as`, `begin`): choosing an option is the user's act in a browser (a page's onchange opening a window was
+ * (`begin`): choosing an option is the user's act in a browser (a page's onchange opening a window was
  * blocked, a review) — their action only, not their wait for the element (a `change` waiting inside `as` gave a
  * page's timer 10 windows, which stalled the step).
  * Wraps the sessions' `send` as proxy-auth.ts does.
@@ -33,23 +31,14 @@ export function withoutUserGesture(page: Page): GestureGate {
   const root = puppeteerSession(page);
   noGesture(root);
   followTargets(root, noGesture);
-  const begin = () => {
-    acting++;
-    let ended = false;
-    return () => {
-      if (!ended) acting--;
-      ended = true;
-    };
-  };
   return {
-    async as(action) {
-      const end = begin();
-      try {
-        return await action();
-      } finally {
-        end();
-      }
+    begin() {
+      acting++;
+      let ended = false;
+      return () => {
+        if (!ended) acting--;
+        ended = true;
+      };
     },
-    begin,
   };
 }

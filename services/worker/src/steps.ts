@@ -30,7 +30,7 @@ export interface StepEnv {
   navigations?: NavigationWatch;
   /** A note for the job's logs. */
   log?(level: "info" | "warn", message: string): void;
-  /** Runs a step's action as the user's (no-gesture.ts): `select` and `change`, which Puppeteer performs by evaluating. */
+  /** Makes a step's action the user's (no-gesture.ts): `select` and `change`, which Puppeteer performs by evaluating. */
   gesture?: GestureGate;
 }
 
@@ -302,18 +302,17 @@ function reachableBy(offset: { x: number; y: number } | undefined, log?: StepEnv
       if (why !== null) {
         const at = await h.clickablePoint(offset).catch(() => undefined);
         if (at) {
-          const mouse = h.frame.page().mouse;
-          await mouse.move(at.x, at.y);
+          const page = h.frame.page();
+          await page.mouse.move(at.x, at.y);
           why = await h.evaluate(missesPointerBecause, offset ?? null, false);
           if (why !== null) {
             // A menu that opens on :hover stays open while the mouse moves within it: away and back, as a user's
             // hand goes round it (a scenario's click after the click that opened it hit the menu). To the window's
             // bottom-right corner: the top-left is often the menu's own bar, and leaving the window through the top
             // is what "exit intent" pop-ups wait for.
-            const page = h.frame.page();
             const vp = page.viewport() ?? (await page.evaluate(() => ({ width: +window.innerWidth, height: +window.innerHeight })));
-            await mouse.move(Math.max(0, vp.width - 1), Math.max(0, vp.height - 1));
-            await mouse.move(at.x, at.y);
+            await page.mouse.move(Math.max(0, vp.width - 1), Math.max(0, vp.height - 1));
+            await page.mouse.move(at.x, at.y);
             why = await h.evaluate(missesPointerBecause, offset ?? null, false);
           }
         }
@@ -535,7 +534,14 @@ async function typeInto(el: ElementHandle, text: string, delay: number, signal: 
 }
 
 /** The action, as the user's when the job gives its page no gesture otherwise. */
-const asUser = <T>(env: StepEnv, action: () => Promise<T>): Promise<T> => (env.gesture ? env.gesture.as(action) : action());
+async function asUser<T>(env: StepEnv, action: () => Promise<T>): Promise<T> {
+  const end = env.gesture?.begin();
+  try {
+    return await action();
+  } finally {
+    end?.();
+  }
+}
 
 /** Runs one step against the page. Throws StepError (or a Puppeteer error) on failure. */
 export async function runStep(step: Step, index: number, env: StepEnv, timeout: number): Promise<StepOutcome> {

@@ -1,4 +1,4 @@
-import { attemptRecordOf, jobSummary, type AttemptRecord, type JobStatus, type JobSummary, type JobView, type WorkerJob } from "@troupe/events";
+import { attemptOutcome, attemptRecordOf, jobSummary, type AttemptRecord, type JobStatus, type JobSummary, type JobView, type WorkerJob } from "@troupe/events";
 
 /**
  * A list row as a JobView the shared reducer can fold: lists carry summaries
@@ -94,16 +94,14 @@ const REQUEUE_TEXT: Record<string, string> = {
 
 /** What an attempt came to, in words: "running", "failed", "lost (the worker stopped answering)", … */
 export function attemptText(a: AttemptRecord): string {
-  if (!a.outcome) return a.startedAt !== undefined ? "running" : "assigned";
-  if (a.outcome === "requeued") return REQUEUE_TEXT[a.requeueReason ?? ""] ?? `requeued${a.requeueReason ? ` (${a.requeueReason})` : ""}`;
-  return a.outcome;
+  const o = attemptOutcome(a);
+  return o === "requeued" ? REQUEUE_TEXT[a.requeueReason ?? ""] ?? `requeued${a.requeueReason ? ` (${a.requeueReason})` : ""}` : o;
 }
 
 /** An attempt's state as one word for a badge's colour: lost for a requeue the worker caused, else the outcome. */
 export function attemptBadge(a: AttemptRecord): string {
-  if (!a.outcome) return a.startedAt !== undefined ? "running" : "assigned";
-  if (a.outcome === "requeued" && (a.requeueReason === "worker-lost" || a.requeueReason === "lease-expired")) return "lost";
-  return a.outcome;
+  const o = attemptOutcome(a);
+  return o === "requeued" && (a.requeueReason === "worker-lost" || a.requeueReason === "lease-expired") ? "lost" : o;
 }
 
 /** Where a job is now, seen from an earlier attempt's worker (`later`). */
