@@ -56,6 +56,24 @@ describe("jobAttempts", () => {
     expect(jobAttempts(lost).map((a) => [a.attempt, a.workerId, a.outcome, a.reason])).toEqual([[1, "w-a", "requeued", "worker-lost"], [2, "w-b", "assigned", undefined]]);
   });
 
+  it("says an attempt whose progress reached the log before its started is running from the progress, and keeps that start", () => {
+    const t0 = clock;
+    const early = fold([
+      ev("job.submitted", { jobId: "j", spec }),
+      ev("job.assigned", { jobId: "j", workerId: "w-a", attempt: 1, epoch: 1 }),
+      ev("job.progress", { jobId: "j", workerId: "w-a", attempt: 1, progress: 10 }),
+    ]);
+    expect(early.status).toBe("running");
+    expect(jobAttempts(early)).toEqual([{ jobId: "j", attempt: 1, workerId: "w-a", assignedAt: iso(t0 + 2000), startedAt: iso(t0 + 3000), outcome: "running" }]);
+    const more = fold([
+      ev("job.progress", { jobId: "j", workerId: "w-a", attempt: 1, progress: 20 }),
+      ev("job.started", { jobId: "j", workerId: "w-a", attempt: 1 }),
+    ], early);
+    // Neither a later progress nor the late started moves the start: the job and its attempt ran from the first.
+    expect(jobAttempts(more)[0]?.startedAt).toBe(iso(t0 + 3000));
+    expect(more.startedAt).toBe(iso(t0 + 3000));
+  });
+
   it("cuts a long error message (the job's own view keeps it whole), never inside a surrogate pair", () => {
     const long = "x".repeat(ATTEMPT_ERROR_CHARS - 1) + "😀" + "y".repeat(50);
     const a = attemptOf("j", { attempt: 1, workerId: "w", assignedAt: iso(clock), outcome: "failed", error: { message: long, retryable: false } });

@@ -134,6 +134,16 @@ function closeAttempt(job: JobView, finishedAt: string, outcome: NonNullable<Att
   return h;
 }
 
+/** The history with the open attempt `d` names marked started at `t` (pure). */
+function startAttempt(job: JobView, d: { attempt: number; workerId: string }, t: string): AttemptRecord[] {
+  return job.history.map((a) => {
+    if (a.attempt !== d.attempt || a.workerId !== d.workerId || a.outcome) return a;
+    const s = copyAttempt(a);
+    s.startedAt = t;
+    return s;
+  });
+}
+
 /**
  * Folds one job event into the job's view. Returns the new view, or why the
  * event is rejected (never folded): stale attempts, other workers, older
@@ -203,20 +213,20 @@ export function evolveJob(job: JobView | undefined, event: JobEvent): JobEvolveR
       n.updatedAt = t;
       if (event.type === "job.started") {
         n.status = "running";
-        n.startedAt = t;
         n.lastActivityAt = t;
-        n.history = job.history.map((a) => {
-          if (a.attempt !== d.attempt || a.workerId !== d.workerId || a.outcome) return a;
-          const s = copyAttempt(a);
-          s.startedAt = t;
-          return s;
-        });
+        // After a progress that reached the log first, the attempt already runs from that progress.
+        if (job.status === "assigned") {
+          n.startedAt = t;
+          n.history = startAttempt(job, d, t);
+        }
         return { ok: true, job: n };
       }
       if (event.type === "job.progress") {
         const p = event.data;
         n.status = "running";
         n.startedAt = job.startedAt ?? t;
+        // A progress can reach the log before its started (a re-sent publish): the attempt runs from it, as the job.
+        if (job.status === "assigned") n.history = startAttempt(job, d, t);
         n.progress = p.progress;
         if (p.currentStep) n.currentStep = p.currentStep;
         n.lastActivityAt = t;

@@ -360,7 +360,7 @@ describe("job_attempts (a worker's jobs, wherever they went)", () => {
     rm.close();
   });
 
-  it("writes an attempt's row when it starts or ends, not for every progress event of its job", () => {
+  it("writes an attempt's row when it starts or ends, not for every progress event of its job (the first starts it when it comes before job.started)", () => {
     seq = 0;
     const { w } = open();
     w.db.exec("create table attempt_writes (n integer); insert into attempt_writes values (0); create trigger count_attempts before insert on job_attempts begin update attempt_writes set n = n + 1; end");
@@ -368,8 +368,10 @@ describe("job_attempts (a worker's jobs, wherever they went)", () => {
     w.applyBatch("TROUPE_EVENTS", [msg("job.submitted", { jobId: "a", spec }), msg("job.assigned", { jobId: "a", workerId: "w1", attempt: 1, epoch: 1 })]);
     expect(writes()).toBe(1);
     for (let p = 10; p <= 50; p += 10) w.applyBatch("TROUPE_EVENTS", [msg("job.progress", { jobId: "a", workerId: "w1", attempt: 1, progress: p })]);
-    expect(writes()).toBe(1);
+    expect(writes()).toBe(2);
+    // A job.started after them changes nothing: the attempt runs from its first progress.
     w.applyBatch("TROUPE_EVENTS", [msg("job.started", { jobId: "a", workerId: "w1", attempt: 1 })]);
+    expect(writes()).toBe(2);
     w.applyBatch("TROUPE_EVENTS", [msg("job.failed", { jobId: "a", workerId: "w1", attempt: 1, error: { message: "no such element", code: "step-failed", retryable: false } })]);
     expect(writes()).toBe(3);
     expect(w.db.prepare("select outcome, started_at is not null as started, error_code from job_attempts").all()).toEqual([{ outcome: "failed", started: 1, error_code: "step-failed" }]);
