@@ -48,6 +48,12 @@ export interface ReadModels {
   fleetSeries(sinceMs: number): FleetSeriesPoint[];
   /** The projector's last committed batch: lag, counters, checkpoints; null before its first batch. */
   projectorLag(): ProjectorStatus | null;
+  /**
+   * Runs `read` with every read inside it on one snapshot of one file (a read transaction; a rebuild's swap waits
+   * for the next call): a page that reads several models shows them as of one moment, not a job committed between
+   * two reads shown without its history.
+   */
+  snapshot<T>(read: () => T): T;
   /** True when a database file exists and is open (false before the projector's first start). */
   ready(): boolean;
   close(): void;
@@ -156,9 +162,12 @@ export function openReadModels(path: string, o: ReadModelsOptions = {}): ReadMod
   const now = o.now ?? Date.now;
   let cur: Open | null = null;
   let closed = false;
+  /** The connection a snapshot() holds: every read in it uses this one. */
+  let pinned: Open | null = null;
 
   const open = (): Open | null => {
     if (closed) throw new Error(`read models ${path}: used after close()`);
+    if (pinned) return pinned;
     const identity = fileIdentity(path);
     if (cur && cur.identity === identity) return cur;
     cur?.db.close();
@@ -212,6 +221,17 @@ export function openReadModels(path: string, o: ReadModelsOptions = {}): ReadMod
   };
 
   const rm: ReadModels = {
+    snapshot(read) {
+      if (pinned) return read();
+      const c = open();
+      if (!c) return read();
+      pinned = c;
+      try {
+        return c.db.transaction(read)();
+      } finally {
+        pinned = null;
+      }
+    },
     listWorkers(filter = {}) {
       const statuses = statusList<WorkerStatusView>(filter.status, ["online", "busy", "suspect", "draining", "offline", "lost"], "status");
       const c = open();

@@ -270,6 +270,34 @@ describe("read models queries", () => {
     expect(rm.ready()).toBe(true);
     rm.close();
   });
+
+  it("reads every model inside snapshot() as of one moment: a batch the writer commits meanwhile shows only after it, a rebuild's swap too", () => {
+    seq = 0;
+    const { path, w } = open();
+    w.applyBatch("TROUPE_EVENTS", [msg("job.submitted", { jobId: "j1", spec })]);
+    const rm = openReadModels(path);
+    const seen = rm.snapshot(() => {
+      const before = rm.listJobs().jobs.map((j) => j.id);
+      // Committed while the page reads: neither the active list nor the worker's jobs may show half of it.
+      w.applyBatch("TROUPE_EVENTS", [
+        msg("job.submitted", { jobId: "j2", spec }),
+        msg("job.assigned", { jobId: "j2", workerId: "w1", attempt: 1, epoch: 1 }),
+      ]);
+      // A rebuild swapping a new file in meanwhile: the snapshot keeps reading the one it began on.
+      const gen = newGenerationPath(path);
+      new ReadModelWriter(openWriterDb(gen, "live"), { subjects, seriesRetentionMs: 3600_000, clockMs: Date.now }).close();
+      swapIn(path, gen);
+      return { before, after: rm.listJobs().jobs.map((j) => j.id), attempts: rm.workerJobs("w1"), stats: rm.stats().jobs.total };
+    });
+    expect(seen).toEqual({ before: ["j1"], after: ["j1"], attempts: [], stats: 1 });
+    // Outside it, each read takes the newest file: the swapped-in, empty one.
+    expect(rm.listJobs().jobs).toEqual([]);
+    // A throw inside ends the snapshot: the next read is not pinned.
+    expect(() => rm.snapshot(() => { throw new Error("page failed"); })).toThrow("page failed");
+    expect(rm.ready()).toBe(true);
+    w.close();
+    rm.close();
+  });
 });
 
 describe("matchingJobIds (a bulk action's jobs)", () => {

@@ -10,7 +10,7 @@ export const load: PageServerLoad = async ({ depends }) => {
   const storage = await within(() => context().nats.storage(), STORAGE_READ_MS);
   return pageLoad(() => {
     const r = context().reads();
-    return {
+    return r.snapshot(() => ({
       workers: r.listWorkers(),
       stats: r.stats(),
       series: r.fleetSeries(),
@@ -18,6 +18,6 @@ export const load: PageServerLoad = async ({ depends }) => {
       queueByPriority: r.queueByPriority(),
       queueNeeds: r.queueNeeds(),
       storage,
-    };
+    }));
   });
 };

@@ -59,10 +59,13 @@ export const getWorker: RequestHandler = ({ params }) =>
   api(async () => {
     const { cfg, reads } = context();
     const id = idParam(params.id, "worker");
-    const w = reads().getWorker(id);
-    if (!w) throw new ApiError("not-found", `no worker ${id}`);
-    // recentJobs: the worker page's list (job_attempts): the jobs that ran here, wherever they are now.
-    return json({ success: true, worker: workerDto(w, Date.now(), cfg.suspectAfterMs), series: reads().workerSeries(id), recentJobs: reads().workerJobs(id, RECENT_JOBS) });
+    const r = reads();
+    return r.snapshot(() => {
+      const w = r.getWorker(id);
+      if (!w) throw new ApiError("not-found", `no worker ${id}`);
+      // recentJobs: the worker page's list (job_attempts): the jobs that ran here, wherever they are now.
+      return json({ success: true, worker: workerDto(w, Date.now(), cfg.suspectAfterMs), series: r.workerSeries(id), recentJobs: r.workerJobs(id, RECENT_JOBS) });
+    });
   });
 
 /** `POST /api/workers/:id/drain|resume`: the body (optional) validated as the command, the worker id from the path. */
@@ -178,7 +181,7 @@ export const bulkJobs: RequestHandler = ({ params, request }) =>
 export const getStats: RequestHandler = () =>
   api(async () => {
     const r = context().reads();
-    return json({ success: true, stats: r.stats(), series: r.fleetSeries(), projector: r.projector() });
+    return r.snapshot(() => json({ success: true, stats: r.stats(), series: r.fleetSeries(), projector: r.projector() }));
   });
 
 /** Screenshots: streamed from the object store, never buffered whole. */

@@ -13,6 +13,8 @@ export const SERIES_WINDOW_MS = 60 * 60_000;
  * 400s; a missing file reads as empty (`ready()` says so).
  */
 export interface Reads {
+  /** Runs `read` with its reads on one snapshot of the read models (a page that reads several: one moment). */
+  snapshot<T>(read: () => T): T;
   ready(): boolean;
   listWorkers(filter?: WorkerFilter): WorkerView[];
   getWorker(id: string): WorkerView | undefined;
@@ -41,6 +43,7 @@ function query<T>(run: () => T): T {
 export function openReads(path: string, suspectAfterMs: number): Reads {
   const rm = openReadModels(path, { suspectAfterMs });
   return {
+    snapshot: (read) => rm.snapshot(read),
     ready: () => rm.ready(),
     listWorkers: (f) => query(() => rm.listWorkers(f)),
     getWorker: (id) => rm.getWorker(id) ?? undefined,

@@ -13,14 +13,17 @@ export const load: PageServerLoad = ({ url }) =>
     if (status && !(JOB_STATUSES as readonly string[]).includes(status)) error(400, { message: `unknown status ${JSON.stringify(status)}` });
     const q = url.searchParams.get("q")?.trim() ?? "";
     const cursor = url.searchParams.get("cursor") ?? "";
-    const page = context().reads().listJobs({
-      limit: PAGE_SIZE,
-      ...(status ? { status: status as JobStatus } : {}),
-      ...(q ? { q } : {}),
-      ...(cursor ? { cursor } : {}),
+    const reads = context().reads();
+    return reads.snapshot(() => {
+      const page = reads.listJobs({
+        limit: PAGE_SIZE,
+        ...(status ? { status: status as JobStatus } : {}),
+        ...(q ? { q } : {}),
+        ...(cursor ? { cursor } : {}),
+      });
+      // A filtered first page also gets the newest jobs still under way that it does not show yet: one reaching the
+      // filter's status later appears live (only jobs submitted after the page loaded did; a dashboard attack).
+      const active = status && !q && !cursor ? activeJobs(reads, status as JobStatus) : [];
+      return { ...page, active, status: status as JobStatus | "", q, cursor };
     });
-    // A filtered first page also gets the newest jobs still under way that it does not show yet: one reaching the
-    // filter's status later appears live (only jobs submitted after the page loaded did; a dashboard attack).
-    const active = status && !q && !cursor ? activeJobs(context().reads(), status as JobStatus) : [];
-    return { ...page, active, status: status as JobStatus | "", q, cursor };
   });
