@@ -124,8 +124,10 @@ describe("retry and cancel", () => {
 });
 
 describe("jobs and workers from the read models", () => {
-  /** A real read-model file with one queued, one cancelled and one dead job, and a worker that has finished none. */
-  function readModels(): string {
+  type Msg = <T extends EventType>(type: T, data: EventData<T>) => RawMessage;
+  type Spec = { url: string; priority: number; maxAttempts: number; timeoutMs: number };
+  /** A real read-model file with one queued, one cancelled and one dead job, and a worker that has finished none; then `more`. */
+  function readModels(more: (msg: Msg, spec: Spec) => RawMessage[] = () => []): string {
     const path = join(mkdtempSync(join(tmpdir(), "troupe-cli-jobs-")), "rm.sqlite");
     const gen = newGenerationPath(path);
     const w = new ReadModelWriter(openWriterDb(gen, "live"), { subjects, seriesRetentionMs: 3600_000, clockMs: Date.now });
@@ -144,6 +146,7 @@ describe("jobs and workers from the read models", () => {
       }),
       msg("job.submitted", { jobId: "j-queued", spec }), msg("job.submitted", { jobId: "j-cancelled", spec }), msg("job.submitted", { jobId: "j-dead", spec }),
       msg("job.cancelled", { jobId: "j-cancelled", epoch: 0 }), msg("job.dead", { jobId: "j-dead", reason: "expired", attempts: 0, epoch: 0 }),
+      ...more(msg, spec),
     ]);
     w.db.close();
     return path;
@@ -161,6 +164,37 @@ describe("jobs and workers from the read models", () => {
       err.length = 0;
       expect(await main(["jobs", "--db", db, "--status", bad]), bad).toBe(2);
       expect(err.join("\n"), bad).toMatch(/--status: expected one or more of queued, .* \(comma-separated\), got "(gone)?"/);
+    }
+  });
+
+  it("jobs --ran-on lists the jobs that ran on a worker, one that failed there and completed elsewhere too, with what came of it there and where it is now", async () => {
+    const db = readModels((msg, spec) => [
+      msg("job.submitted", { jobId: "j-moved", spec }),
+      msg("job.assigned", { jobId: "j-moved", workerId: "w-a", attempt: 1, epoch: 1 }),
+      msg("job.started", { jobId: "j-moved", workerId: "w-a", attempt: 1 }),
+      msg("job.failed", { jobId: "j-moved", workerId: "w-a", attempt: 1, error: { message: "waited 5 s for #buy", code: "timeout", retryable: true } }),
+      msg("job.requeued", { jobId: "j-moved", attempt: 2, reason: "failed-retryable", notBefore: new Date().toISOString(), epoch: 1 }),
+      msg("job.assigned", { jobId: "j-moved", workerId: "w-b", attempt: 2, epoch: 1 }),
+      msg("job.completed", { jobId: "j-moved", workerId: "w-b", attempt: 2, result: { success: true, data: {}, dataExtracted: 0, screenshots: [], logs: [] }, metrics: { totalDuration: 10, responseTime: 1, memoryUsed: 1 } }),
+    ]);
+    // --worker is the current worker: the job left w-a's list when it completed on w-b.
+    expect(await main(["jobs", "--db", db, "--worker", "w-a", "--json"])).toBe(0);
+    expect((JSON.parse(out.join("\n")) as { jobs: unknown[] }).jobs).toEqual([]);
+    out.length = 0;
+    expect(await main(["jobs", "--db", db, "--ran-on", "w-a"])).toBe(0);
+    const [head, row, ...rest] = out.join("\n").split("\n");
+    expect(rest).toEqual([]);
+    const cell = (col: string) => row!.slice(head!.indexOf(col)).split(/\s{2,}/)[0];
+    expect([cell("ID"), cell("ATTEMPT"), cell("HERE"), cell("ERROR"), cell("NOW")]).toEqual(["j-moved", "1", "failed", "timeout", "completed on w-b, attempt 2"]);
+    out.length = 0;
+    expect(await main(["jobs", "--db", db, "--ran-on", "w-a", "--json"])).toBe(0);
+    const json = JSON.parse(out.join("\n")) as { workerId: string; recentJobs: { job: { id: string; status: string }; attempts: { workerId: string; outcome: string }[] }[] };
+    expect(json.workerId).toBe("w-a");
+    expect(json.recentJobs.map((r) => [r.job.id, r.job.status, r.attempts.map((a) => `${a.workerId}:${a.outcome}`)])).toEqual([["j-moved", "completed", ["w-a:failed", "w-b:completed"]]]);
+    for (const extra of [["--status", "failed"], ["--worker", "w-b"], ["--search", "x"], ["--cursor", "c"]]) {
+      err.length = 0;
+      expect(await main(["jobs", "--db", db, "--ran-on", "w-a", ...extra]), extra.join(" ")).toBe(2);
+      expect(err.join("\n")).toContain(`it takes no ${extra[0]}`);
     }
   });
 
