@@ -11,7 +11,7 @@ export const workerOptions = {
   type: str("worker type", { env: "TROUPE_WORKER_TYPE", default: "puppeteer", pattern: /^[A-Za-z0-9_.-]{1,64}$/, patternHelp: "1-64 characters of [A-Za-z0-9_.-]" }),
   ip: str("IP address announced at registration (default: first non-internal IPv4)", { env: "TROUPE_WORKER_IP", metavar: "<ip>", pattern: /^[A-Za-z0-9.:-]{1,64}$/, patternHelp: "an IP address or host name of at most 64 characters" }),
   host: str("address the /status HTTP server binds to", { env: "TROUPE_WORKER_HOST", default: "0.0.0.0", metavar: "<addr>", pattern: /^[A-Za-z0-9.:-]{1,255}$/, patternHelp: "an IP address or host name" }),
-  port: int("/status HTTP port; the next free one is used when the default is taken (0 = any)", { env: "TROUPE_WORKER_PORT", min: 0, max: 65535, metavar: "<port>" }),
+  port: int("/status HTTP port (default 3002; when it is taken, the next free one; a port given here must be free; 0 = any)", { env: "TROUPE_WORKER_PORT", min: 0, max: 65535, metavar: "<port>" }),
   maxJobs: int("jobs run at the same time", { env: "TROUPE_MAX_JOBS", default: 2, min: 1, max: 1000 }),
   memoryMb: int("memory announced in MiB (2^20 bytes; default: detected total)", { env: "TROUPE_WORKER_MEMORY_MB", min: 0, metavar: "<MiB>" }),
   heartbeatMs: int("heartbeat interval", { env: "TROUPE_HEARTBEAT_MS", default: 30_000, min: 100, max: MAX_HEARTBEAT_MS, metavar: "<ms>" }),
