@@ -20,5 +20,5 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<Cli
   workers: { summary: "list workers and their state", load: async () => (await import("./commands/workers.ts")).command as CliCommand },
   jobs: { summary: "list jobs and their state", load: async () => (await import("./commands/jobs.ts")).command as CliCommand },
   tail: { summary: "print live events one line each; --since replays from the stream first", load: async () => (await import("./commands/tail.ts")).command as CliCommand },
-  bench: { summary: "run benchmarks: worker, dispatch, scale, projector, ui, limits, peer, growth, all", load: async () => (await import("./commands/bench.ts")).command as CliCommand },
+  bench: { summary: "run benchmarks: worker, dispatch, scale, projector, ui, limits, peer, growth, work-queue, all", load: async () => (await import("./commands/bench.ts")).command as CliCommand },
 };
