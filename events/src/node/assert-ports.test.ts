@@ -14,6 +14,8 @@ describe("assertPortsFree", () => {
     const port = (srv.address() as { port: number }).port;
     try {
       await expect(assertPortsFree("127.0.0.1", [[port, "client", "TROUPE_NATS_PORT"]])).rejects.toThrow(new RegExp(`its client port 127\\.0\\.0\\.1:${port} is not available \\(EADDRINUSE\\).*choose another \\(TROUPE_NATS_PORT`));
+      // `troupe up` names its own flag: "(--nats-port, or the command's flag for it)" pointed at a second flag that is not there.
+      await expect(assertPortsFree("127.0.0.1", [[port, "NATS client", "--nats-port"]], { owner: "the stack" })).rejects.toThrow(/; or choose another \(--nats-port\)$/);
     } finally {
       await new Promise((r) => srv.close(r));
     }

@@ -200,7 +200,7 @@ export async function assertPortsFree(host: string, ports: [port: number, what: 
       throw new Error(`cannot start ${o.owner ?? "nats-server"}: cannot listen on ${host} for its ${what} port (${err.code}): ${err.code === "EADDRNOTAVAIL" ? "not an address of this machine" : "no such host name"}; give a local address (0.0.0.0 for all, 127.0.0.1 for this machine only) in the host flag or its TROUPE_NATS_*HOST variable`);
     }
     const hint = err.code === "EADDRINUSE" ? ` — something still holds it (another nats-server, or troupe?): \`ss -ltnp | grep :${port}\` shows what` : "";
-    throw new Error(`cannot start ${o.owner ?? "nats-server"}: its ${what} port ${host}:${port} is not available (${err.code ?? err.message})${hint}${move ? `; or choose another (${move}, or the command's flag for it)` : ""}`);
+    throw new Error(`cannot start ${o.owner ?? "nats-server"}: its ${what} port ${host}:${port} is not available (${err.code ?? err.message})${hint}${move ? `; or choose another (${move.startsWith("--") ? move : `${move}, or the command's flag for it`})` : ""}`);
   }
 }
 
