@@ -33,6 +33,15 @@ describe("troupe dispatcher", () => {
     expect(out.join("\n")).toMatch(new RegExp(`^troupe ${name}\\b`));
   });
 
+  it("`replay --help` lists only what a rebuild reads (it serves no /metrics and makes no durable consumer)", async () => {
+    expect(await main(["replay", "--help"])).toBe(0);
+    const help = out.join("\n");
+    expect(help).toMatch(/^  --rebuild-batch /m);
+    for (const flag of ["--port", "--host", "--batch", "--durable"]) expect(help).not.toMatch(new RegExp(`^  ${flag} `, "m"));
+    expect(await main(["replay", "--port", "3003"])).toBe(2);
+    expect(err.join("\n")).toMatch(/unknown flag --port/);
+  });
+
   it("rejects an unknown command with a suggestion and exit 2", async () => {
     expect(await main(["wrker"])).toBe(2);
     expect(err.join("\n")).toMatch(/unknown command "wrker" — did you mean "worker"\?/);

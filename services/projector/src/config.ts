@@ -23,7 +23,11 @@ export const liveOptions = {
   rebuild: bool("rebuild the database from the whole log first (same as troupe replay), then follow", { default: false }),
 } as const;
 
+// Only what a rebuild reads: it serves no /metrics and makes no durable consumer, so --port, --host, --batch
+// and --durable were listed by `troupe replay --help` and then ignored.
+const { port: _port, host: _host, batch: _batch, durable: _durable, ...rebuildOptions } = projectorOptions;
+
 export const replayOptions = {
-  ...projectorOptions,
+  ...rebuildOptions,
   until: str("build the state as of a TROUPE_EVENTS sequence or an ISO time (stop a live projector first, or use --db elsewhere)", { metavar: "<seq|time>" }),
 } as const;
