@@ -207,6 +207,16 @@ describe("jobs and workers from the read models", () => {
     }
   });
 
+  it("prints the next page's command with the filters and page size it was given (the cursor alone paged through every job)", async () => {
+    const db = readModels();
+    expect(await main(["jobs", "--db", db, "--status", "cancelled,dead", "--limit", "1"])).toBe(0);
+    const more = out.join("\n").match(/^more: troupe (jobs .*)$/m)?.[1];
+    expect(more).toContain(`--db ${db} --status cancelled,dead --limit 1 --cursor `);
+    out.length = 0;
+    expect(await main([...more!.split(" "), "--json"])).toBe(0);
+    expect((JSON.parse(out.join("\n")) as { jobs: { id: string }[] }).jobs.map((j) => j.id)).toEqual(["j-cancelled"]);
+  });
+
   it("without read models at the data dir, says to start the projector or give the stack's data dir", async () => {
     const dir = mkdtempSync(join(tmpdir(), "troupe-cli-empty-"));
     for (const cmd of ["jobs", "workers"]) {

@@ -53,7 +53,7 @@ export const command = defineCommand({
       const now = Date.now();
       printTable(["ID", "STATUS", "PROGRESS", "ATTEMPT", "WORKER", "SUBMITTED", "DURATION", "URL"],
         page.jobs.map((j) => [j.id, j.status, `${Math.round(j.progress)}%`, String(j.attempt), j.workerId ?? "-", ago(j.submittedAt, now), duration(j.duration), j.url ?? "(scenario)"]));
-      if (page.nextCursor) console.log(`\nmore: troupe jobs --cursor ${page.nextCursor}`);
+      if (page.nextCursor) console.log(`\nmore: ${nextPageCommand(v, page.nextCursor)}`);
       return 0;
     } finally {
       rm.close();
@@ -77,4 +77,22 @@ function ranOn(rows: WorkerJob[], workerId: string, json: boolean): number {
     return [[job.id, `${here.attempt}${tries}`, attemptText(here), here.error?.code ?? "", laterText(job, here) || "-", ago(here.assignedAt, now), job.url ?? "(scenario)"]];
   }));
   return 0;
+}
+
+/** A word as a POSIX shell reads it back. */
+const shellWord = (w: string) => (/^[A-Za-z0-9_.,:/=@%+-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`);
+
+/**
+ * The command for the next page: the cursor with the same filters and page size. The cursor alone
+ * (`troupe jobs --cursor …`) paged on through every job, not the ones asked for (a walkthrough of `--status failed`).
+ */
+export function nextPageCommand(v: { dataDir: string; db?: string | undefined; status?: string | undefined; search?: string | undefined; worker?: string | undefined; limit: number }, cursor: string): string {
+  const args: string[] = [];
+  if (v.db !== undefined) args.push("--db", v.db);
+  else if (v.dataDir !== ".troupe") args.push("--data-dir", v.dataDir);
+  if (v.status !== undefined) args.push("--status", v.status);
+  if (v.search !== undefined) args.push("--search", v.search);
+  if (v.worker !== undefined) args.push("--worker", v.worker);
+  if (v.limit !== 20) args.push("--limit", String(v.limit));
+  return ["troupe", "jobs", ...args, "--cursor", cursor].map(shellWord).join(" ");
 }
