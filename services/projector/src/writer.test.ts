@@ -87,6 +87,33 @@ describe("ReadModelWriter", () => {
     rm.close();
   });
 
+  it("keeps nothing per job on a live writer that started on an empty file (a soak: a fresh install's projector kept every job id it wrote, up to 3,000,000)", () => {
+    seq = 0;
+    const { path, w } = open();
+    const result = { success: true as const, data: { title: "x" }, dataExtracted: 1, screenshots: [], logs: [] };
+    const metrics = { totalDuration: 10, responseTime: 1, memoryUsed: 1 };
+    for (let b = 0; b < 20; b++) {
+      const batch: RawMessage[] = [];
+      for (let i = 0; i < 100; i++) {
+        const jobId = `j${b}x${i}`;
+        batch.push(msg("job.submitted", { jobId, spec }), msg("job.assigned", { jobId, workerId: "w1", attempt: 1, epoch: 1 }), msg("job.completed", { jobId, workerId: "w1", attempt: 1, result, metrics }));
+      }
+      w.applyBatch("TROUPE_EVENTS", batch);
+    }
+    expect(w.cachedJobs).toBe(0);
+    expect(w.rememberedKeys).toBe(0);
+    const rm = openReadModels(path);
+    expect(rm.stats().jobs.byStatus).toMatchObject({ completed: 2000 });
+    rm.close();
+    // A rebuild (rows held, an empty file, a finite log) still skips the SELECT of a key it never wrote.
+    const gen = newGenerationPath(join(mkdtempSync(join(tmpdir(), "troupe-writer-")), "rm.sqlite"));
+    const build = new ReadModelWriter(openWriterDb(gen, "build"), { subjects, seriesRetentionMs: 3600_000, clockMs: Date.now, holdRows: true });
+    seq = 0;
+    build.applyBatch("TROUPE_EVENTS", [msg("job.submitted", { jobId: "a", spec })]);
+    build.flushHeld();
+    expect(build.rememberedKeys).toBeGreaterThan(0);
+  });
+
   it("skips and counts invalid messages while moving the checkpoint past them", () => {
     seq = 0;
     const { w } = open();

@@ -248,15 +248,24 @@ export class ReadModelWriter {
   /**
    * Set while this writer has written every row the file holds (it opened an
    * empty file): a key it never wrote is then known to be absent, so a cache
-   * miss costs no SELECT. Rebuilds start on empty files.
+   * miss costs no SELECT. Rebuilds only (`holdRows`), which start on empty files and end: the live writer of a
+   * fresh install opened an empty file too, and kept every job id it ever wrote (~70 bytes a job, up to
+   * WRITTEN_LIMIT: 3,000,000 keys, ~200 MB) for as long as the projector ran (a soak, 2026-11-30); live, a new
+   * job's miss is one indexed SELECT, as on every live writer whose file was not empty at its start.
    */
   private written: { jobs: Set<string>; workers: Set<string>; fleet: Set<number>; series: SeriesKeys } | null;
 
   constructor(db: Sqlite, private readonly o: WriterOptions) {
     this.db = db;
     this.q = statements(db);
-    const empty = !db.prepare("select 1 from projection_checkpoints limit 1").get() && !db.prepare("select 1 from workers limit 1").get() && !db.prepare("select 1 from jobs limit 1").get();
+    const empty = o.holdRows === true && !db.prepare("select 1 from projection_checkpoints limit 1").get() && !db.prepare("select 1 from workers limit 1").get() && !db.prepare("select 1 from jobs limit 1").get();
     this.written = empty ? { jobs: new Set(), workers: new Set(), fleet: new Set(), series: new SeriesKeys() } : null;
+  }
+
+  /** Keys remembered as written (`written`; tests): none on a live writer. */
+  get rememberedKeys(): number {
+    const w = this.written;
+    return w ? w.jobs.size + w.workers.size + w.fleet.size + w.series.size : 0;
   }
 
   /** Job views held in memory (tests). */
