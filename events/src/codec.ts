@@ -85,15 +85,11 @@ export function jsonTooDeep(text: string, max = MAX_JSON_DEPTH): boolean {
  * last silently, so a hand-written job file with `"timeout"` twice ran with whichever came last. Linear, no recursion.
  */
 export function duplicateKeyPath(text: string): string | null {
-  type Frame = { keys: Set<string> | null; path: string; key: string; index: number };
-  const stack: Frame[] = [];
+  // Frames keep their key or index, not their path: a path is built only for the duplicate found (every command is
+  // scanned, and a string per object and array cost the master ~2 µs a submission). No inner functions: the CLI's
+  // transform wraps each in a __name() call per scan.
+  const stack: { keys: Set<string> | null; key: string; index: number }[] = [];
   let expectKey = false;
-  const childPath = (): string => {
-    const top = stack[stack.length - 1];
-    if (!top) return "";
-    if (top.keys === null) return `${top.path}[${top.index}]`;
-    return top.path ? `${top.path}.${top.key}` : top.key;
-  };
   const n = text.length;
   for (let i = 0; i < n; i++) {
     const c = text.charCodeAt(i);
@@ -107,13 +103,21 @@ export function duplicateKeyPath(text: string): string | null {
       const top = stack[stack.length - 1];
       if (expectKey && top?.keys) {
         const key = escaped ? (JSON.parse(text.slice(start, i + 1)) as string) : text.slice(start + 1, i);
-        if (top.keys.has(key)) return top.path ? `${top.path}.${key}` : key;
+        if (top.keys.has(key)) {
+          top.key = key;
+          let path = "";
+          for (let f = 0; f < stack.length; f++) {
+            const fr = stack[f]!;
+            path = fr.keys === null ? `${path}[${fr.index}]` : path ? `${path}.${fr.key}` : fr.key;
+          }
+          return path;
+        }
         top.keys.add(key);
         top.key = key;
         expectKey = false;
       }
     } else if (c === 123 /* { */ || c === 91 /* [ */) {
-      stack.push({ keys: c === 123 ? new Set() : null, path: childPath(), key: "", index: 0 });
+      stack.push({ keys: c === 123 ? new Set() : null, key: "", index: 0 });
       expectKey = c === 123;
     } else if (c === 125 /* } */ || c === 93 /* ] */) {
       stack.pop();
