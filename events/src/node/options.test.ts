@@ -34,6 +34,15 @@ describe("parseOptions", () => {
     expect(() => parseOptions(schema, argv, env, { maxPositionals: 0 })).toThrow(message);
   });
 
+  it("takes an option's other flag as the option, once: the master's --heartbeat-interval is also --heartbeat-ms, as the worker and up name it", () => {
+    const aliased = { heartbeatInterval: int("interval", { env: "T_HB", default: 30_000, metavar: "<ms>", aliases: ["--heartbeat-ms"] }) };
+    expect(parseOptions(aliased, ["--heartbeat-ms", "10000"], {}).values).toEqual({ heartbeatInterval: 10_000 });
+    expect(parseOptions(aliased, ["--heartbeat-interval=20000"], {}).values).toEqual({ heartbeatInterval: 20_000 });
+    expect(() => parseOptions(aliased, ["--heartbeat-ms", "x"], {})).toThrow(/--heartbeat-ms: expected a whole number/);
+    expect(() => parseOptions(aliased, ["--heartbeat-ms", "1", "--heartbeat-interval", "2"], {})).toThrow(/--heartbeat-interval is given more than once/);
+    expect(formatOptions(aliased)).toMatch(/--heartbeat-interval, --heartbeat-ms <ms>\s+interval \(default 30000\) \[T_HB\]/);
+  });
+
   it("documents flags, defaults and variables", () => {
     const help = formatOptions(schema);
     expect(help).toMatch(/--port <n>\s+port \(default 3000\) \[T_PORT\]/);

@@ -18,6 +18,8 @@ interface Base<T> {
   default?: T;
   /** Name shown in help for the value, e.g. <ms>. */
   metavar?: string;
+  /** Other flags for the same option (`--heartbeat-ms` beside the master's `--heartbeat-interval`, as the worker and `up` name it). */
+  aliases?: readonly string[];
 }
 export type OptionDef =
   | (Base<number> & { kind: "int"; min?: number; max?: number })
@@ -78,7 +80,7 @@ export function parseOptions<S extends Record<string, OptionDef>>(
   env: Record<string, string | undefined> = process.env,
   opts: { maxPositionals?: number } = {},
 ): Parsed<S> {
-  const byFlag = new Map(Object.entries(schema).map(([k, d]) => [flagName(k), [k, d] as const]));
+  const byFlag = new Map(Object.entries(schema).flatMap(([k, d]) => [flagName(k), ...(d.aliases ?? [])].map((f) => [f, [k, d] as const] as const)));
   const fromFlags: Record<string, unknown> = {};
   const positionals: string[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -124,7 +126,7 @@ function suggest(flag: string, known: string[]): string {
 /** Help text for an option set. */
 export function formatOptions(schema: Record<string, OptionDef>): string {
   const rows = Object.entries(schema).map(([k, d]) => {
-    const left = `  ${flagName(k)}${d.kind === "bool" ? "" : ` ${d.metavar ?? (d.kind === "int" ? "<n>" : "<value>")}`}`;
+    const left = `  ${[flagName(k), ...(d.aliases ?? [])].join(", ")}${d.kind === "bool" ? "" : ` ${d.metavar ?? (d.kind === "int" ? "<n>" : "<value>")}`}`;
     const def = d.default !== undefined && d.default !== "" ? ` (default ${String(d.default)})` : "";
     const env = d.env ? ` [${d.env}]` : "";
     return [left, `${d.help}${def}${env}`] as const;

@@ -13,3 +13,12 @@ describe("masterConfig", () => {
     expect(() => config([], { TROUPE_REQUIRE_ATTEMPT_TOKENS: "sometimes" })).toThrow(/TROUPE_REQUIRE_ATTEMPT_TOKENS/);
   });
 });
+
+describe("the master's heartbeat interval", () => {
+  it("is --heartbeat-interval, or --heartbeat-ms as the worker and `troupe up` name it, or TROUPE_HEARTBEAT_MS", () => {
+    expect(config([]).heartbeatIntervalMs).toBe(30_000);
+    expect(config(["--heartbeat-ms", "10000"]).heartbeatIntervalMs).toBe(10_000);
+    expect(config(["--heartbeat-interval", "12000"]).heartbeatIntervalMs).toBe(12_000);
+    expect(config([], { TROUPE_HEARTBEAT_MS: "15000" }).heartbeatIntervalMs).toBe(15_000);
+  });
+});
