@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { hostname, tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import puppeteer, { type Browser, type BrowserContext } from "puppeteer-core";
 import { pidAlive, type Logger } from "@troupe/events/node";
 
@@ -65,12 +65,17 @@ export async function launchChromium(executablePath: string, o: ChromiumOptions 
     rmSync(dir, { recursive: true, force: true });
     throw new Error(`cannot start Chromium at ${executablePath} (set TROUPE_CHROMIUM_PATH): ${(e as Error).message}`, { cause: e });
   }
-  // The profile is removed once the process has exited (Chromium still writes to it while disconnecting).
+  const socketDir = singletonSocketDir(dir);
+  // The profile is removed once the process has exited (Chromium still writes to it while disconnecting), and with
+  // it the directory Chromium made in TMPDIR for its singleton socket: it removes that itself only on a clean close
+  // (a SIGTERM left it empty, a kill of a stuck browser with its socket in it, one per browser for ever).
   const removeProfile = () => {
-    try {
-      rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
-    } catch {
-      // a leftover temp dir is not worth failing a job for
+    for (const d of socketDir ? [dir, socketDir] : [dir]) {
+      try {
+        rmSync(d, { recursive: true, force: true, maxRetries: 3 });
+      } catch {
+        // a leftover temp dir is not worth failing a job for
+      }
     }
   };
   const proc = browser.process();
@@ -86,6 +91,22 @@ export async function launchChromium(executablePath: string, o: ChromiumOptions 
     });
   }
   return browser;
+}
+
+/**
+ * The directory a running Chromium made for its singleton socket (`<TMPDIR>/org.chromium.Chromium.XXXXXX`, which the
+ * profile's `SingletonSocket` links into), or undefined. Only a directory of that name beside the link's socket is
+ * taken: the link is Chromium's, but the name keeps a removal to what Chromium itself creates.
+ */
+export function singletonSocketDir(profileDir: string): string | undefined {
+  let target: string;
+  try {
+    target = readlinkSync(join(profileDir, "SingletonSocket"));
+  } catch {
+    return undefined;
+  }
+  const parent = dirname(target);
+  return basename(target) === "SingletonSocket" && /^org\.chromium\.Chromium\.[A-Za-z0-9]+$/.test(basename(parent)) ? parent : undefined;
 }
 
 /** The last errors seen on browsers' pipes after puppeteer let go of them (harmless; kept for tests and debugging). */
@@ -108,8 +129,8 @@ const UNLOCKED_PROFILE_MAX_AGE_MS = 3600_000;
  * this host whose worker pid no longer runs is gone. Older names: Chromium holds
  * `SingletonLock` → `<host>-<pid>` in a live profile, and a lock naming this host
  * and a pid that no longer runs means the browser is gone; a profile without a
- * lock is removed once it is an hour old.
- * Profiles of live browsers — other workers' on this machine too — are left.
+ * lock is removed once it is an hour old, with the directory of its singleton socket
+ * (singletonSocketDir). Profiles of live browsers — other workers' on this machine too — are left.
  */
 export function sweepStaleProfiles(dir = tmpdir(), nowMs = Date.now()): string[] {
   const removed: string[] = [];
@@ -137,6 +158,9 @@ export function sweepStaleProfiles(dir = tmpdir(), nowMs = Date.now()): string[]
     }
     if (!stale) continue;
     try {
+      // Its singleton socket's directory first: the link to it goes with the profile.
+      const socketDir = singletonSocketDir(path);
+      if (socketDir) rmSync(socketDir, { recursive: true, force: true });
       rmSync(path, { recursive: true, force: true });
       removed.push(path);
     } catch {

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { createLogger } from "@troupe/events/node";
 import { processAlive, waitFor } from "@troupe/tests/harness";
 import { afterAll, describe, expect, it } from "vitest";
-import { BrowserGone, BrowserPool, ownProfilePrefix, pipeErrors, sweepStaleProfiles } from "../src/browser-pool.ts";
+import { BrowserGone, BrowserPool, launchChromium, ownProfilePrefix, pipeErrors, singletonSocketDir, sweepStaleProfiles } from "../src/browser-pool.ts";
 
 const pool = new BrowserPool({ executablePath: process.env.TROUPE_CHROMIUM_PATH ?? "/usr/bin/chromium", recycleAfter: 2, log: createLogger("pool-test", "warn") });
 afterAll(() => pool.close());
@@ -28,6 +28,26 @@ describe("BrowserPool", () => {
     await c.release();
     expect(pool.openContexts).toBe(0);
   });
+});
+
+describe("launchChromium's temporary directories", () => {
+  // Chromium removes the directory of its singleton socket (in TMPDIR) only on a clean close: a stuck browser killed,
+  // or one stopped by a signal, left one per browser for ever.
+  for (const signal of ["SIGKILL", "SIGTERM"] as const) {
+    it(`removes the profile and the singleton socket's directory when the browser dies by ${signal}`, async () => {
+      const browser = await launchChromium(process.env.TROUPE_CHROMIUM_PATH ?? "/usr/bin/chromium");
+      const proc = browser.process()!;
+      const profile = /--user-data-dir=(.*)/.exec(proc.spawnargs.find((a) => a.startsWith("--user-data-dir="))!)![1]!;
+      const socketDir = singletonSocketDir(profile);
+      expect(socketDir).toMatch(/org\.chromium\.Chromium\./);
+      expect(existsSync(socketDir!)).toBe(true);
+      const exited = new Promise((r) => proc.once("exit", r));
+      proc.kill(signal);
+      await exited;
+      expect(existsSync(profile)).toBe(false);
+      expect(existsSync(socketDir!)).toBe(false);
+    });
+  }
 });
 
 describe("BrowserPool when the last two jobs on a retiring browser end together", () => {
@@ -162,6 +182,11 @@ describe("sweepStaleProfiles", () => {
         mkdirSync(join(p, "Default"), { recursive: true });
         writeFileSync(join(p, "Default", "Preferences"), "{}");
         if (lock) symlinkSync(lock, join(p, "SingletonLock"));
+        // Where Chromium put its singleton socket (TMPDIR/org.chromium.Chromium.XXXXXX).
+        const socketDir = join(dir, `org.chromium.Chromium.${name.replace(/[^A-Za-z0-9]/g, "")}`);
+        mkdirSync(socketDir);
+        writeFileSync(join(socketDir, "SingletonSocket"), "");
+        symlinkSync(join(socketDir, "SingletonSocket"), join(p, "SingletonSocket"));
         if (ageMs) utimesSync(p, new Date(Date.now() - ageMs), new Date(Date.now() - ageMs));
         return p;
       };
@@ -178,6 +203,10 @@ describe("sweepStaleProfiles", () => {
       expect(sweepStaleProfiles(dir).sort()).toEqual([deadBrowser, unlockedOld, deadWorker].sort());
       for (const p of [liveBrowser, otherHost, unlockedNew, notOurs, liveWorker, otherHostsWorker]) expect(existsSync(p), p).toBe(true);
       for (const p of [deadBrowser, unlockedOld, deadWorker]) expect(existsSync(p), p).toBe(false);
+      // The removed profiles' socket directories went with them; the others' stay.
+      const socketDirs = (ps: string[]) => ps.map((p) => join(dir, `org.chromium.Chromium.${p.slice(dir.length + 1).replace(/[^A-Za-z0-9]/g, "")}`));
+      for (const d of socketDirs([deadBrowser, unlockedOld, deadWorker])) expect(existsSync(d), d).toBe(false);
+      for (const d of socketDirs([liveBrowser, otherHost, unlockedNew, notOurs, liveWorker, otherHostsWorker])) expect(existsSync(d), d).toBe(true);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
