@@ -127,3 +127,32 @@ describe("job page helpers", () => {
     expect(progressShown({ status: "requeued", progress: 0 })).toEqual({ value: 0, stopped: false, text: "0 %" });
   });
 });
+
+describe("list rows across live frames", () => {
+  it("a job that did not change keeps its row object (the table leaves it alone); a changed one gets a new row, in place, and the order stays newest first", () => {
+    clock = T0;
+    const m = models();
+    for (const id of ["j1", "j2", "j3"]) applyEvent(m, ev("job.submitted", { jobId: id, spec }));
+    for (const id of ["j1", "j2", "j3"]) applyEvent(m, ev("job.assigned", { jobId: id, workerId: "w-a", attempt: 1, epoch: 1 }));
+    const before = listRows(m.jobs.values(), "", 20);
+    expect(before.map((r) => r.id)).toEqual(["j3", "j2", "j1"]);
+    const recentBefore = workerJobRows(m.jobs.values(), "w-a", 20);
+    applyEvent(m, ev("job.started", { jobId: "j2", workerId: "w-a", attempt: 1 }));
+    const after = listRows(m.jobs.values(), "", 20);
+    expect(after.map((r) => r.id)).toEqual(["j3", "j2", "j1"]);
+    expect(after[0]).toBe(before[0]);
+    expect(after[2]).toBe(before[2]);
+    expect(after[1]).not.toBe(before[1]);
+    expect(after[1]).toMatchObject({ id: "j2", status: "running" });
+    // A worker's Recent jobs the same way; asked for another worker, the same models give that worker's rows.
+    const recentAfter = workerJobRows(m.jobs.values(), "w-a", 20);
+    expect(recentAfter.map((r) => r.job.id)).toEqual(["j3", "j2", "j1"]);
+    expect(recentAfter[0]).toBe(recentBefore[0]);
+    expect(recentAfter[1]).not.toBe(recentBefore[1]);
+    expect(recentAfter[1]!.job.status).toBe("running");
+    expect(workerJobRows(m.jobs.values(), "w-b", 20)).toEqual([]);
+    expect(workerJobRows(m.jobs.values(), "w-a", 20)).toEqual(recentAfter);
+    // The same rows as built afresh.
+    expect(after).toEqual([...m.jobs.values()].reverse().map(jobSummary));
+  });
+});
