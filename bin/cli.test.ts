@@ -136,7 +136,7 @@ describe("jobs and workers from the read models", () => {
   type Msg = <T extends EventType>(type: T, data: EventData<T>) => RawMessage;
   type Spec = { url: string; priority: number; maxAttempts: number; timeoutMs: number };
   /** A real read-model file with one queued, one cancelled and one dead job, and a worker that has finished none; then `more`. */
-  function readModels(more: (msg: Msg, spec: Spec) => RawMessage[] = () => []): string {
+  function readModels(more: (msg: Msg, spec: Spec) => RawMessage[] = () => [], beats: (msg: Msg) => RawMessage[] = () => []): string {
     const path = join(mkdtempSync(join(tmpdir(), "troupe-cli-jobs-")), "rm.sqlite");
     const gen = newGenerationPath(path);
     const w = new ReadModelWriter(openWriterDb(gen, "live"), { subjects, seriesRetentionMs: 3600_000, clockMs: Date.now });
@@ -157,6 +157,7 @@ describe("jobs and workers from the read models", () => {
       msg("job.cancelled", { jobId: "j-cancelled", epoch: 0 }), msg("job.dead", { jobId: "j-dead", reason: "expired", attempts: 0, epoch: 0 }),
       ...more(msg, spec),
     ]);
+    w.applyBatch("TROUPE_HEARTBEATS", beats(msg));
     w.db.close();
     return path;
   }
@@ -224,6 +225,24 @@ describe("jobs and workers from the read models", () => {
       expect(await main([cmd, "--data-dir", dir]), cmd).toBe(1);
       expect(err.join("\n"), cmd).toMatch(/no read models at .* yet — start the projector \(troupe projector\), or, if the stack runs with another data dir .*give --data-dir <dir> or TROUPE_DATA_DIR=<dir>/);
     }
+  });
+
+  it("workers shows a worker suspect after two of its own heartbeat intervals of silence, as the dashboard does (it waited a fixed 90 s); --suspect-after-ms sets a floor", async () => {
+    const beat = (heartbeatMs: number) => (msg: Msg) => [msg("worker.heartbeat", {
+      workerId: "w-new", instanceId: "i1", status: "online", currentJobs: 0, maxConcurrentJobs: 2, jobIds: [], heartbeatMs,
+      metrics: { memoryUsage: 1, cpuUsage: 1, diskUsage: 1, networkUsage: 0, jobsCompleted: 0, jobsFailed: 0, averageResponseTime: 0 },
+      performance: { successRate: 0, averageJobDuration: 0 },
+    })];
+    // The heartbeat is about 50 s old.
+    const status = async (db: string, ...flags: string[]) => {
+      out.length = 0;
+      expect(await main(["workers", "--db", db, "--json", ...flags])).toBe(0);
+      return (JSON.parse(out.join("\n")) as { workers: { id: string; status: string }[] }).workers.find((w) => w.id === "w-new")?.status;
+    };
+    const fast = readModels(undefined, beat(10_000));
+    expect(await status(fast)).toBe("suspect");
+    expect(await status(fast, "--suspect-after-ms", "90000")).toBe("online");
+    expect(await status(readModels(undefined, beat(60_000)))).toBe("online");
   });
 
   it("workers shows no success rate for a worker that has finished no job (it said 0 %)", async () => {

@@ -208,7 +208,6 @@ A service or nats-server that dies on its own is started again (after 1 s, doubl
         NATS_URL: natsUrlFor, TROUPE_NATS_CA: natsCa, TROUPE_DATA_DIR: v.dataDir, TROUPE_PREFIX: v.prefix,
         // The worker and the master both read TROUPE_HEARTBEAT_MS.
         TROUPE_HEARTBEAT_MS: String(v.heartbeatMs),
-        TROUPE_UI_SUSPECT_AFTER_MS: String(2 * v.heartbeatMs),
         TROUPE_NATS_WS_PORT: String(v.wsPort),
         TROUPE_UI_HOST: v.uiHost, TROUPE_UI_PORT: String(v.uiPort), TROUPE_UI_BUILD: "false", TROUPE_NATS_MONITOR_URL: `http://127.0.0.1:${v.monitorPort}`,
         TROUPE_MASTER_PORT: String(v.masterPort), TROUPE_PROJECTOR_PORT: String(v.projectorPort),

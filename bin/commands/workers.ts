@@ -14,7 +14,7 @@ export const command = defineCommand({
     status: str("only workers in this status", { choices: WORKER_STATUSES }),
     search: str("substring of id, name or ip", { metavar: "<text>" }),
     json: bool("print the GET /api/workers JSON shape", { default: false }),
-    suspectAfterMs: int("show a worker as suspect when its last heartbeat is older", { env: "TROUPE_UI_SUSPECT_AFTER_MS", default: 90_000, min: 100, metavar: "<ms>" }),
+    suspectAfterMs: int("show a worker as suspect when silent for two of its heartbeat intervals, and never sooner than this (0 = no floor)", { env: "TROUPE_UI_SUSPECT_AFTER_MS", default: 0, min: 0, metavar: "<ms>" }),
   },
   async run({ values: v }) {
     const rm = openReadModels(dbPathFor(v.dataDir, v.db), { suspectAfterMs: v.suspectAfterMs });

@@ -125,6 +125,20 @@ describe("worker view", () => {
     expect(workerPresence({ ...w, heartbeatMs: 1000 }, 1000 + 15_000, 20_000)).toBe("online");
   });
 
+  it("with no floor set (the default), a worker is suspect after two of its own heartbeat intervals, 30 s taken for one that states none (the CLI's 90 s called a worker of troupe up online long after its dashboard said suspect)", () => {
+    const beat = { ...(hb("online", 1, at(1000)) as Extract<TroupeEvent, { type: "worker.heartbeat" }>) };
+    beat.data = { ...beat.data, heartbeatMs: 10_000 };
+    const w = foldAll([reg(at(0)), beat]);
+    expect(workerPresence(w, 1000 + 20_000, 0)).toBe("online");
+    expect(workerPresence(w, 1000 + 20_001, 0)).toBe("suspect");
+    const unstated = { ...w, heartbeatMs: undefined };
+    expect(workerPresence(unstated, 1000 + 60_000, 0)).toBe("online");
+    expect(workerPresence(unstated, 1000 + 60_001, 0)).toBe("suspect");
+    // A floor set still holds for both.
+    expect(workerPresence(w, 1000 + 20_001, 45_000)).toBe("online");
+    expect(workerPresence(unstated, 1000 + 20_001, 15_000)).toBe("suspect");
+  });
+
   it("returns views of one key order, so their JSON does not depend on which stream set a field first", () => {
     const t = Date.parse("2026-03-01T00:00:00Z");
     const a = foldAll([reg(at(t)), hb("busy", 10, at(t + 500))]);

@@ -295,9 +295,17 @@ export function workerPresence(w: Pick<WorkerView, "status" | "lastSeen" | "hear
   return w.status;
 }
 
-/** How long a worker may be silent before it shows as suspect: the UI's setting, or two of its own heartbeat intervals if longer. */
+/** The heartbeat interval taken for a worker that does not state its own (the contract's default). */
+export const UNSTATED_HEARTBEAT_MS = 30_000;
+
+/**
+ * How long a worker may be silent before it shows as suspect: two of its own heartbeat intervals (two missed, as the
+ * master counts), never less than `suspectAfterMs`. 0 (the default everywhere) sets no floor: a worker that states
+ * no interval is then taken at UNSTATED_HEARTBEAT_MS. The default was a fixed 90 s floor: `troupe workers` called a
+ * worker of `troupe up` (10 s heartbeats) online for 90 s, its dashboard suspect after 20 s.
+ */
 export function suspectWindow(w: Pick<WorkerView, "heartbeatMs">, suspectAfterMs: number): number {
-  return Math.max(suspectAfterMs, 2 * (w.heartbeatMs ?? 0));
+  return Math.max(suspectAfterMs, 2 * (w.heartbeatMs ?? (suspectAfterMs > 0 ? 0 : UNSTATED_HEARTBEAT_MS)));
 }
 
 /** The view with its keys in canonical order (for byte-identical storage: `JSON.stringify` leaves out the absent ones). */

@@ -18,7 +18,7 @@ import { builder, param, prepare, type Prepared } from "./sql.ts";
  */
 
 export interface ReadModelsOptions {
-  /** An online/busy worker not heard from for this long shows as `suspect` (default 90 s = 3 missed 30 s heartbeats). */
+  /** An online/busy worker silent for two of its heartbeat intervals shows as `suspect`, never sooner than this (default 0: no floor; suspectWindow). */
   suspectAfterMs?: number;
   /** Clock for `suspect` (tests). */
   now?: () => number;
@@ -158,7 +158,7 @@ function statusList<S extends string>(v: S | readonly S[] | undefined, allowed: 
 }
 
 export function openReadModels(path: string, o: ReadModelsOptions = {}): ReadModels {
-  const suspectAfterMs = o.suspectAfterMs ?? 90_000;
+  const suspectAfterMs = o.suspectAfterMs ?? 0;
   const now = o.now ?? Date.now;
   let cur: Open | null = null;
   let closed = false;

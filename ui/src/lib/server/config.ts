@@ -59,7 +59,7 @@ export function readConfig(env: Record<string, string | undefined> = process.env
     ...(env.TROUPE_UI_TOKEN ? { token: env.TROUPE_UI_TOKEN } : {}),
     ...(env.TROUPE_UI_NATS_WS_URL ? { wsUrl: env.TROUPE_UI_NATS_WS_URL } : {}),
     wsPort: num(env, "TROUPE_NATS_WS_PORT", 4223),
-    suspectAfterMs: num(env, "TROUPE_UI_SUSPECT_AFTER_MS", 90_000),
+    suspectAfterMs: whole(env, "TROUPE_UI_SUSPECT_AFTER_MS", 0),
     retireAfterMs: whole(env, "TROUPE_UI_RETIRE_AFTER_HOURS", 24) * 3600_000,
     maxBodyBytes: num(env, "TROUPE_UI_MAX_BODY_BYTES", 512 * 1024),
     rpcTimeoutMs: num(env, "TROUPE_UI_RPC_TIMEOUT_MS", 5000),
