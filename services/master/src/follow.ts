@@ -1,6 +1,6 @@
 import { DeliverPolicy, jetstream, type ConsumerMessages, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection, Status } from "@nats-io/nats-core";
-import { CONSUMER_CREATE_TIMEOUT_MS, FOLLOW_PULL, retryWithBackoff } from "@troupe/events/node";
+import { CONSUMER_CREATE_TIMEOUT_MS, FOLLOW_PULL, isNatsOutage, retryWithBackoff } from "@troupe/events/node";
 import type { Logger } from "pino";
 
 /**
@@ -43,10 +43,18 @@ export interface Following {
 const CREATES_RACED = 3;
 
 export async function follow(nc: NatsConnection, js: JetStreamClient, o: FollowOptions): Promise<Following> {
-  const jsm = await js.jetstreamManager();
+  // The first reads are waited out like the re-opens below: a JetStream that answers with timeouts for a while (a loaded
+  // server, one just restarted) made a master that was starting exit with a bare "timeout" (a chaos soak, 2026-11-30).
+  const untilAnswered = <T>(what: string, fn: () => Promise<T>) => retryWithBackoff(fn, {
+    maxWaitMs: 1000,
+    // A connection closed for good is not waited out: the start fails and the master exits 1 for its supervisor.
+    retryIf: (e) => isNatsOutage(e) && !nc.isClosed(),
+    onRetry: (e, wait) => o.log.warn({ stream: o.stream, err: e.message, retryInMs: wait }, `could not ${what} yet`),
+  }) as Promise<T>;
+  const jsm = await untilAnswered("reach JetStream", () => js.jetstreamManager());
   // Also the client of the library's own consumer resets.
   const createJs = jetstream(nc, { ...js.getOptions(), timeout: CONSUMER_CREATE_TIMEOUT_MS });
-  const info = await jsm.streams.info(o.stream);
+  const info = await untilAnswered("read the stream's state", () => jsm.streams.info(o.stream));
   let caughtUp = false;
   const caught = () => {
     if (caughtUp) return;
@@ -123,7 +131,7 @@ export async function follow(nc: NatsConnection, js: JetStreamClient, o: FollowO
     reopening = false;
     if (!stopped) o.onSeeing?.(true);
   }
-  await open(from);
+  await untilAnswered("follow the stream", () => open(from));
   const statuses = nc.status() as AsyncIterable<Status> & { stop?: () => void };
   void (async () => {
     for await (const s of statuses) if (s.type === "reconnect") void reopen(`reconnected to ${s.server}`);
