@@ -570,6 +570,10 @@ export class Master {
       // Ask only once our assignment is folded and stands: a job cancelled meanwhile, or an
       // assignment fenced out (older epoch), must not reach a worker.
       await this.untilFolded(job.id);
+      // The wait is bounded, but a fold that lags by more than the bound (a follower that missed its idle heartbeats
+      // and is made again, on a loaded machine) has not read the assignment yet: that is not "did not stand". Deciding
+      // then left the job assigned to a worker never asked until its lease lapsed, spending an attempt (a chaos soak).
+      while (!this.stopping && this.pendingJobs.get(job.id)?.untilSeq !== undefined) await this.untilFolded(job.id);
       const now = this.state.jobs.get(job.id);
       if (now?.status !== "assigned" || now.workerId !== workerId || now.attempt !== job.attempt) {
         this.log.info({ jobId: job.id, workerId, status: now?.status }, "assignment did not stand; not asking the worker");
