@@ -1,7 +1,7 @@
 import type { NatsConnection } from "@nats-io/nats-core";
 import { jetstream } from "@nats-io/jetstream";
 import { connectAs, createLogger, storeNames } from "@troupe/events/node";
-import { startLatencyProxy, startTestNats, type LatencyProxy, type TestNats } from "@troupe/tests/harness";
+import { startLatencyProxy, startTestNats, waitFor, type LatencyProxy, type TestNats } from "@troupe/tests/harness";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { follow } from "../src/follow.ts";
 
@@ -42,7 +42,7 @@ describe("a follower started while JetStream does not answer", () => {
     const f = await follow(nc, jetstream(nc), { stream: storeNames("troupe").events, deliver: "all", onMessage: (m) => seen.push(m.seq), onCaughtUp: () => {}, log });
     clearTimeout(thaw);
     expect(Date.now() - started).toBeGreaterThanOrEqual(6000);
-    await new Promise((res) => setTimeout(res, 1000));
+    await waitFor("the stored event handed over", () => seen.length > 0);
     await f.stop();
     expect(seen[0]).toBe(1);
   }, 40_000);
