@@ -97,6 +97,20 @@ describe("dashboard commands when a master does not answer", () => {
     }
   });
 
+  it("refused as unavailable (the master's append got no confirmation), answers 503 naming the key it made up, to submit again with", async () => {
+    const m = await standIn("troupe.rpc.jobs.submit", () => ({ ok: false, error: { code: "unavailable", message: "the log did not confirm the job (requests closed); it may have been recorded all the same, as job kx: submit it again with the same idempotencyKey to find out (a key is never recorded twice)" } }));
+    try {
+      const r = await post("/api/jobs", { url: "https://example.com/unconfirmed" });
+      expect(r.status).toBe(503);
+      const body = (await r.json()) as { error: { code: string; message: string } };
+      expect(m.seen).toHaveLength(1);
+      expect(body.error.code).toBe("unavailable");
+      expect(body.error.message).toContain(`to try again without a duplicate, send it with "idempotencyKey": "${String(m.seen[0]?.idempotencyKey)}"`);
+    } finally {
+      m.stop();
+    }
+  });
+
   it("takes `conflict: … is cancelled` to a cancel asked again as success (the first try did it), but not to a first try", async () => {
     const late = await standIn("troupe.rpc.jobs.cancel", (n) => (n >= 2 ? { ok: false, error: { code: "conflict", message: "job job-late is cancelled", field: "jobId" } } : undefined));
     try {

@@ -10,6 +10,14 @@ export function isNatsOutage(e: unknown): boolean {
 }
 
 /**
+ * An append that failed without a refusal (no ack within the time, a connection dropped or closed under it) may
+ * have been stored all the same: the caller must not take it for one that was not.
+ */
+export function mayHaveBeenStored(e: unknown): boolean {
+  return /timeout|disconnect|closed/i.test((e as Error)?.message ?? "");
+}
+
+/**
  * JetStream's store is full (its `max_file_store`, or the disk): every append is refused until space is freed, so it is
  * waited out like an outage (a master retrying at once logged 21,769 refused assignments in 10 s).
  */

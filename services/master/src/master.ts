@@ -7,7 +7,7 @@ import {
   createEvent, decodeEvent, decodeReply, isAssignable, newAttemptToken, newId, sha256Hex, subjectsFor,
   type EventData, type EventType, type JobView, type Subjects, type TroupeEvent,
 } from "@troupe/events";
-import { EventAppender, INSTANCE_HEADER, isNatsOutage, isStorageFull, STORAGE_FULL_HINT, storeNames, type Logger } from "@troupe/events/node";
+import { EventAppender, INSTANCE_HEADER, isNatsOutage, isStorageFull, mayHaveBeenStored, STORAGE_FULL_HINT, storeNames, type Logger } from "@troupe/events/node";
 import { follow, type Following } from "./follow.ts";
 import { LeaderLease } from "./leader.ts";
 import { newCounters, renderMetrics, type Counters } from "./metrics.ts";
@@ -71,8 +71,6 @@ interface Unconfirmed {
   token?: string;
   reading?: boolean;
 }
-/** An append that may have been stored although no ack came back. */
-const isAmbiguous = (e: unknown) => /timeout|disconnect|closed/i.test((e as Error)?.message ?? "");
 
 /** How often the master asks the log's streams whether they have a leader. */
 const STREAM_CHECK_MS = 1000;
@@ -559,7 +557,7 @@ export class Master {
         else this.clearPending(job.id);
       } catch (e) {
         // Maybe stored: the job waits until the log says (confirm), instead of being assigned again or left for its lease to lapse.
-        if (isAmbiguous(e)) {
+        if (mayHaveBeenStored(e)) {
           this.unconfirmed.set(job.id, { workerId, attempt: job.attempt, epoch, ...(token !== undefined ? { token } : {}) });
           void this.confirm(job.id);
         }

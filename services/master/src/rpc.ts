@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type { Msg, Subscription } from "@nats-io/nats-core";
 import { ATTEMPT_MAX, decodeCommand, errorBody, decodeReply, jobSpecFromSubmit, newId, type AckReply, type ErrorBody, type SubmitReply } from "@troupe/events";
-import { bypassListError, InvalidEventError, SECRETS_KEY_VAR, sealSecret } from "@troupe/events/node";
+import { bypassListError, InvalidEventError, mayHaveBeenStored, SECRETS_KEY_VAR, sealSecret } from "@troupe/events/node";
 import type { Master } from "./master.ts";
 import { lookupJob } from "./state.ts";
 
@@ -82,6 +82,11 @@ export async function handleSubmit(master: Master, m: Msg): Promise<SubmitReply>
       return err(code, `the job does not fit the event log: ${e.error.message}${code === "too-large" ? " (make its scenario's texts or scripts smaller)" : ""}`, e.error.path || undefined);
     }
     master.log.error({ err: (e as Error).message, jobId }, "could not append job.submitted");
+    // No ack is no proof: a master stopping under the append said "could not be recorded" of jobs that were in the
+    // log and ran (a chaos soak); a client that believed it would submit again, or give up on a job that runs.
+    if (mayHaveBeenStored(e)) {
+      return err("unavailable", `the log did not confirm the job (${(e as Error).message}); it may have been recorded all the same, as job ${jobId}: ${key !== undefined ? "submit it again with the same idempotencyKey to find out (a key is never recorded twice)" : "look that job up before submitting again, or submit with an idempotencyKey, which is never recorded twice"}`);
+    }
     return err("unavailable", `the job could not be recorded: ${(e as Error).message}`);
   }
   return { ok: true, jobId };
@@ -118,6 +123,7 @@ export async function handleCancel(master: Master, m: Msg): Promise<AckReply> {
     }, master.subjects.job(job.id, "cancelled"));
   } catch (e) {
     if (isGuardConflict(e)) return changedMeanwhile(job.id, "cancellation");
+    if (mayHaveBeenStored(e)) return err("unavailable", `the log did not confirm the cancellation of job ${job.id} (${(e as Error).message}); it may have been recorded all the same: ask again (a job already cancelled is answered as such)`, "jobId");
     return err("unavailable", `the cancellation could not be recorded: ${(e as Error).message}`);
   }
   if (running && job.workerId) await master.cancelOnWorker(job.workerId, job.id, job.attempt, cmd.value.reason ?? "cancelled");
@@ -140,6 +146,7 @@ export async function handleRetry(master: Master, m: Msg): Promise<AckReply> {
     }, master.subjects.job(job.id, "requeued"));
   } catch (e) {
     if (isGuardConflict(e)) return changedMeanwhile(job.id, "redrive");
+    if (mayHaveBeenStored(e)) return err("unavailable", `the log did not confirm the redrive of job ${job.id} (${(e as Error).message}); it may have been recorded all the same: look at the job before asking again (a second redrive runs it once more)`, "jobId");
     return err("unavailable", `the redrive could not be recorded: ${(e as Error).message}`);
   }
   return { ok: true };

@@ -87,7 +87,10 @@ export async function submitMain(v: Values, file?: string): Promise<number> {
     }
     if (!reply.value.ok) {
       const e = reply.value.error;
-      console.error(`troupe submit: refused (${e.code})${e.field ? ` ${e.field}:` : ""} ${e.message}`);
+      // The master may not know whether the job was recorded (its append got no confirmation): the key this command
+      // made up is the way to ask again without a second job.
+      const again = e.code === "unavailable" && generatedKey ? ` To try again without a duplicate, add --idempotency-key ${String(body.idempotencyKey)}` : "";
+      console.error(`troupe submit: refused (${e.code})${e.field ? ` ${e.field}:` : ""} ${e.message}${again}`);
       return e.code === "invalid" ? 2 : 1;
     }
     console.log(reply.value.jobId);

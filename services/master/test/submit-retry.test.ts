@@ -49,6 +49,28 @@ describe("troupe submit when a master does not answer in time", () => {
     expect(c.output()).not.toMatch(/asking again|may have been recorded/);
   }, 60_000);
 
+  it("refused as unavailable (the master's append got no confirmation), gives the key it made up, so the user can ask again without a duplicate", async () => {
+    const nc = await nats.connect("master");
+    const keys: string[] = [];
+    const sub = nc.subscribe("troupe.rpc.jobs.submit", {
+      callback: (_e, m) => {
+        keys.push((JSON.parse(new TextDecoder().decode(m.data)) as { idempotencyKey: string }).idempotencyKey);
+        m.respond(JSON.stringify({ ok: false, error: { code: "unavailable", message: "the log did not confirm the job (requests closed); it may have been recorded all the same, as job kx: submit it again with the same idempotencyKey to find out (a key is never recorded twice)" } }));
+      },
+    });
+    await nc.flush();
+    try {
+      const c = spawnChild(["bin/troupe.mjs", "submit", "--url", "https://example.com/unconfirmed"], nats.env());
+      const code = await new Promise<number | null>((r) => c.proc.once("exit", (code) => r(code)));
+      expect(code).toBe(1);
+      expect(keys).toHaveLength(1);
+      expect(c.output()).toContain(`To try again without a duplicate, add --idempotency-key ${keys[0]}`);
+    } finally {
+      sub.unsubscribe();
+      await nc.close();
+    }
+  }, 60_000);
+
   it("gives up after three tries and says how to try again without a duplicate", async () => {
     const nc = await nats.connect("master");
     const sub = nc.subscribe("troupe.rpc.jobs.submit", { callback: () => {} });

@@ -46,6 +46,28 @@ describe("jobs.submit", () => {
     expect(log.filter((l) => l.event.type === "job.submitted" && l.event.data.jobId === ids[0])).toHaveLength(1);
   });
 
+  it("says a job whose append got no confirmation may be recorded, naming its id; the same key then finds it (a stopping master said \"could not be recorded\" of jobs that ran: a chaos soak)", async () => {
+    // The append is stored, and then the confirmation is lost (the master's requests closing under it as it stops).
+    const m = master.master as unknown as { append: (...a: unknown[]) => Promise<unknown> };
+    const append = m.append;
+    m.append = async (...a) => {
+      m.append = append;
+      await append.apply(master.master, a);
+      throw new Error("requests closed");
+    };
+    const body = { url: "https://example.com/unconfirmed", idempotencyKey: "order-unconfirmed" };
+    const jobId = jobIdForKey(body.idempotencyKey);
+    const r = await submit(ui, body);
+    expect(r).toMatchObject({ ok: false, error: { code: "unavailable" } });
+    const message = (r as { error: { message: string } }).error.message;
+    expect(message).toContain(`it may have been recorded all the same, as job ${jobId}`);
+    expect(message).toContain("submit it again with the same idempotencyKey");
+    expect(message).not.toMatch(/could not be recorded/);
+    expect(await submit(ui, body)).toEqual({ ok: true, jobId, duplicate: true });
+    const log = await readLog(ui);
+    expect(log.filter((l) => l.event.type === "job.submitted" && l.event.data.jobId === jobId)).toHaveLength(1);
+  });
+
   it("records a keyed job whose message id another message took first (any job-event writer can pick it), and only once", async () => {
     const key = "order-poisoned";
     const jobId = jobIdForKey(key);

@@ -73,7 +73,8 @@ export async function submitJob(nats: UiNats, cfg: UiConfig, cmd: Command<"jobs.
   const keyed = ownKey ? { ...cmd, idempotencyKey: `ui-${newId()}` } : cmd;
   const timedOut = `; the job may have been recorded all the same: to try again without a duplicate, send it with "idempotencyKey": ${JSON.stringify(keyed.idempotencyKey)}`;
   const { reply: r } = await request(nats, cfg, "jobs.submit", keyed, "jobs.submit", true, timedOut);
-  if (!r.ok) refused(r.error);
+  // The master may not know whether the job was recorded (its append got no confirmation): give the key made up here.
+  if (!r.ok) refused(r.error.code === "unavailable" && ownKey ? { ...r.error, message: `${r.error.message}; to try again without a duplicate, send it with "idempotencyKey": ${JSON.stringify(keyed.idempotencyKey)}` } : r.error);
   // A duplicate of our own key is our own first try, recorded by a master that answered late: a new job to the caller.
   return { jobId: r.jobId, duplicate: !ownKey && (r.duplicate ?? false) };
 }
