@@ -179,6 +179,7 @@ const PARSED_SELECTORS = new Set<string>();
  * failed it at once (a step attack).
  */
 async function locate(frame: Frame, selectors: StepOf<"click">["selectors"], timeout: number, each: (l: Locator<Element>) => Locator<Element> = (l) => l) {
+  const started = Date.now();
   const alts = selectorAlternatives(selectors);
   for (const sel of alts) {
     // Whether a selector parses does not depend on the page: asked once per worker (a round trip a step, ~4 % of a
@@ -194,8 +195,13 @@ async function locate(frame: Frame, selectors: StepOf<"click">["selectors"], tim
       // Anything else (the document going) is the locator's to wait out.
     }
   }
-  return Locator.race(alts.map((s) => each(frame.locator(s)))).setTimeout(timeout);
+  // The parse check is part of the step's time: on a loaded machine it took over 3 s (Puppeteer injects its query
+  // helpers into a new document first), and a locator given the whole timeout after it ran the step past the
+  // scenario's backstop (1 s past the timeout), which ended it as "did not finish" instead of with what it found.
+  return Locator.race(alts.map((s) => each(frame.locator(s)))).setTimeout(Math.max(MIN_LOCATOR_MS, timeout - (Date.now() - started)));
 }
+/** The least time a locator is given (0 would be none: Puppeteer's "no timeout"). */
+const MIN_LOCATOR_MS = 100;
 
 /**
  * Why a click or hover at the element's point would not reach it, or null when it would: the point Puppeteer uses
@@ -285,27 +291,38 @@ export function missesPointerBecause(el: Element, offset: { x: number; y: number
  * point still covered after the scroll gets the mouse first (the click's own move would take it there): a tooltip
  * the last hover opened goes when the mouse leaves, and the point is asked again; then once more after the mouse
  * went to the window's bottom-right corner and back (a menu that opens on :hover). The locator retries until its time
- * is up, so a loading overlay is waited out; `why()` says what covered it, for the step's error, while the check is
- * still being asked (not once the element went). A check that fails for another reason (a page that broke what it
+ * is up, so a loading overlay is waited out; `verdict()` then says what covers it, for the step's error (not once the
+ * element went). A check that fails for another reason (a page that broke what it
  * uses) lets the click go ahead, as before the check existed, and says so in the job's logs. Puppeteer's
  * filterHandle is an internal API (pinned with puppeteer-core 24; the worker's tests fail if it goes): its public
  * `filter` waits in the page on one element for the whole timeout and cannot say why.
  */
-function reachableBy(offset: { x: number; y: number } | undefined, log?: StepEnv["log"]): { each(l: Locator<Element>): Locator<Element>; why(): string | null } {
+function reachableBy(offset: { x: number; y: number } | undefined, log?: StepEnv["log"]): { each(l: Locator<Element>): Locator<Element>; verdict(until: number): Promise<string | null> } {
   let why: string | null = null;
-  let askedAt = 0;
+  /** The element the last check was about. */
+  let last: ElementHandle<Element> | undefined;
+  let answered = false;
+  let firstAnswered!: () => void;
+  const firstAnswer = new Promise<void>((r) => (firstAnswered = r));
+  const answer = (w: string | null): string | null => {
+    why = w;
+    answered = true;
+    firstAnswered();
+    return w;
+  };
   let broken = false;
   const reaches = async (h: ElementHandle<Element>): Promise<boolean> => {
-    askedAt = Date.now();
+    last = h;
+    let w: string | null;
     try {
-      why = await h.evaluate(missesPointerBecause, offset ?? null, true);
-      if (why !== null) {
+      w = answer(await h.evaluate(missesPointerBecause, offset ?? null, true));
+      if (w !== null) {
         const at = await h.clickablePoint(offset).catch(() => undefined);
         if (at) {
           const page = h.frame.page();
           await page.mouse.move(at.x, at.y);
-          why = await h.evaluate(missesPointerBecause, offset ?? null, false);
-          if (why !== null) {
+          w = answer(await h.evaluate(missesPointerBecause, offset ?? null, false));
+          if (w !== null) {
             // A menu that opens on :hover stays open while the mouse moves within it: away and back, as a user's
             // hand goes round it (a scenario's click after the click that opened it hit the menu). To the window's
             // bottom-right corner: the top-left is often the menu's own bar, and leaving the window through the top
@@ -313,20 +330,19 @@ function reachableBy(offset: { x: number; y: number } | undefined, log?: StepEnv
             const vp = page.viewport() ?? (await page.evaluate(() => ({ width: +window.innerWidth, height: +window.innerHeight })));
             await page.mouse.move(Math.max(0, vp.width - 1), Math.max(0, vp.height - 1));
             await page.mouse.move(at.x, at.y);
-            why = await h.evaluate(missesPointerBecause, offset ?? null, false);
+            w = answer(await h.evaluate(missesPointerBecause, offset ?? null, false));
           }
         }
       }
     } catch (e) {
-      if (contextGone(e)) why = "went with its document"; // a navigation took it: found again in the next one
+      if (contextGone(e)) w = answer("went with its document"); // a navigation took it: found again in the next one
       else {
-        why = null;
+        w = answer(null);
         if (!broken) log?.("warn", `could not check that the click reaches its element (${String((e as Error)?.message ?? e).slice(0, 200)}); clicked without the check`);
         broken = true;
       }
     }
-    askedAt = Date.now();
-    return why === null;
+    return w === null;
   };
   return {
     each(l) {
@@ -334,16 +350,36 @@ function reachableBy(offset: { x: number; y: number } | undefined, log?: StepEnv
       if (typeof f.filterHandle !== "function") throw new Error("puppeteer-core no longer has Locator.filterHandle: the worker cannot check that a click reaches its element");
       return f.filterHandle(reaches);
     },
-    // The locator asks every ~100 ms while the element is there and covered: an older answer is about an element
-    // that went (removed, or a navigation), and the plain timeout says more truly what happened.
-    why: () => (why !== null && Date.now() - askedAt < 2000 ? why : null),
+    // Asked once the step's time is up. A first check still under way is given until `until` to be answered (a loaded
+    // machine took seconds for it). Then the element is looked at once more: one that went (removed, or a navigation)
+    // leaves the plain timeout, which says more truly what happened. Until 2026-11-30 an answer over 2 s old was
+    // taken for an element that went: on a loaded machine the locator's next round took longer than that, and the
+    // step failed without naming the banner that covered its element. Past `until` (a loaded machine's timers fire
+    // late) nothing more is asked, and a look not answered by then leaves the last answer: a round trip begun then
+    // would be overtaken by the scenario's backstop ("did not finish"), whose timer is due later and so fires later.
+    async verdict(until) {
+      if (!last) return null;
+      if (!answered && until > Date.now()) await withinMs(firstAnswer, until - Date.now());
+      if (!answered) return null;
+      if (until <= Date.now()) return why;
+      try {
+        const now = await withinMs(last.evaluate(missesPointerBecause, offset ?? null, false), until - Date.now());
+        return now === undefined ? why : now;
+      } catch (e) {
+        return contextGone(e) ? null : why;
+      }
+    },
   };
 }
 
-/** The step's error when `e` ended a click or hover on a target `reach` was still finding covered. */
-function coveredError(e: unknown, reach: { why(): string | null }, what: string): unknown {
-  const why = reach.why();
-  return why !== null && (e as Error)?.name === "TimeoutError" ? new StepError(`${what} ${why.slice(0, 400)}`, "timeout", true) : e;
+/**
+ * The step's error when `e` ended a click or hover on a target still covered once its time was up (reachableBy's
+ * verdict, given until `until`: the step's time + FIRST_CHECK_GRACE_MS, under the scenario's backstop).
+ */
+async function coveredError(e: unknown, reach: { verdict(until: number): Promise<string | null> }, what: string, until: number): Promise<unknown> {
+  if ((e as Error)?.name !== "TimeoutError") return e;
+  const why = await reach.verdict(until);
+  return why !== null ? new StepError(`${what} ${why.slice(0, 400)}`, "timeout", true) : e;
 }
 
 /** Waits `ms` unless aborted first. Removes its abort listener when the time is up: pollUntil sleeps every 100 ms on the job's one signal, and kept listeners piled up (MaxListenersExceededWarning, and a leak for the job's lifetime). */
@@ -596,6 +632,7 @@ export async function runStep(step: Step, index: number, env: StepEnv, timeout: 
     }
     case "click":
     case "doubleClick": {
+      const until = Date.now() + timeout + FIRST_CHECK_GRACE_MS;
       const frame = await frameOf(page, step, timeout, signal);
       const offset = step.offsetX !== undefined && step.offsetY !== undefined ? { x: step.offsetX, y: step.offsetY } : undefined;
       const reach = reachableBy(offset, env.log);
@@ -606,12 +643,13 @@ export async function runStep(step: Step, index: number, env: StepEnv, timeout: 
         ...(step.button ? { button: BUTTONS[step.button] } : {}),
         ...(step.duration ? { delay: step.duration } : {}),
         ...(step.type === "doubleClick" ? { count: 2 } : {}),
-      })).catch((e: unknown) => { throw coveredError(e, reach, `${step.type}: ${selectorAlternatives(step.selectors)[0]}`); });
+      })).catch(async (e: unknown) => { throw await coveredError(e, reach, `${step.type}: ${selectorAlternatives(step.selectors)[0]}`, until); });
       return {};
     }
     case "hover": {
+      const until = Date.now() + timeout + FIRST_CHECK_GRACE_MS;
       const reach = reachableBy(undefined, env.log);
-      await (await locate(await frameOf(page, step, timeout, signal), step.selectors, timeout, reach.each)).hover({ signal }).catch((e: unknown) => { throw coveredError(e, reach, `hover: ${selectorAlternatives(step.selectors)[0]}`); });
+      await (await locate(await frameOf(page, step, timeout, signal), step.selectors, timeout, reach.each)).hover({ signal }).catch(async (e: unknown) => { throw await coveredError(e, reach, `hover: ${selectorAlternatives(step.selectors)[0]}`, until); });
       return {};
     }
     case "change": {
