@@ -33,7 +33,12 @@ export const PAGES: Record<string, string> = {
 document.getElementById("swap").addEventListener("input", function once() { this.removeEventListener("input", once); const n = document.createElement("input"); n.id = "swap"; this.replaceWith(n); });</script>`,
   // Pages that never finish parsing (a script that never comes) or replace the timers the worker would use.
   "/slowscript": `<!doctype html><title>slow</title><h1 id="h">slow page</h1><button id="b" onclick="this.textContent='clicked'">b</button><script src="/hang"></script>`,
-  "/notimer": `<!doctype html><title>no timer</title><input id="i"><script>window.setTimeout = () => 0; Object.defineProperty(document, "readyState", { get: () => "loading" });</script>`,
+  // Replaces setTimeout with one that never calls back and says it is still loading, for ever; #used lists each call of either.
+  "/notimer": `<!doctype html><title>no timer</title><input id="i"><p id="used"></p><script>
+const used = (what) => { document.getElementById("used").textContent += what + " "; };
+window.setTimeout = () => { used("setTimeout"); return 0; };
+Object.defineProperty(document, "readyState", { get: () => { used("readyState"); return "loading"; } });
+</script>`,
   // Buttons a click must not report as clicked when it lands elsewhere: under a banner that stays, under a loading
   // overlay that goes 700 ms after the load, with pointer-events: none; a checkbox drawn over by its own label, an icon by a badge of the same button.
   "/covered": `<!doctype html><title>covered</title><style>.b{position:absolute;left:20px;width:200px;height:40px}</style>
