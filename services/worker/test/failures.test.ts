@@ -897,7 +897,7 @@ describe("browser crash", () => {
     process.kill(pid!, "SIGKILL");
     const f = await failed(id);
     expect(f.data.error).toMatchObject({ retryable: true, code: expect.stringMatching(/^(browser-crashed|browser)$/) });
-    // The next job starts a new Chromium first: on a loaded machine that alone took over 10 s.
+    // The next job starts a new Chromium first (slow on a loaded machine).
     const next = await assign(open, { url: pages.url("/form") }, "after-crash");
     expect((await events.final(next, 60_000)).type).toBe("job.completed");
     expect(open.pool.activePid).not.toBe(pid);
