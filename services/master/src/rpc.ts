@@ -123,7 +123,7 @@ export async function handleCancel(master: Master, m: Msg): Promise<AckReply> {
     }, master.subjects.job(job.id, "cancelled"));
   } catch (e) {
     if (isGuardConflict(e)) return changedMeanwhile(job.id, "cancellation");
-    if (mayHaveBeenStored(e)) return err("unavailable", `the log did not confirm the cancellation of job ${job.id} (${(e as Error).message}); it may have been recorded all the same: ask again (a job already cancelled is answered as such)`, "jobId");
+    if (mayHaveBeenStored(e)) return err("unavailable", `the log did not confirm the cancellation of job ${job.id} (${(e as Error).message}); it may have been recorded all the same: ask again (a job already cancelled is answered as such)`);
     return err("unavailable", `the cancellation could not be recorded: ${(e as Error).message}`);
   }
   if (running && job.workerId) await master.cancelOnWorker(job.workerId, job.id, job.attempt, cmd.value.reason ?? "cancelled");
@@ -146,7 +146,7 @@ export async function handleRetry(master: Master, m: Msg): Promise<AckReply> {
     }, master.subjects.job(job.id, "requeued"));
   } catch (e) {
     if (isGuardConflict(e)) return changedMeanwhile(job.id, "redrive");
-    if (mayHaveBeenStored(e)) return err("unavailable", `the log did not confirm the redrive of job ${job.id} (${(e as Error).message}); it may have been recorded all the same: look at the job before asking again (a second redrive runs it once more)`, "jobId");
+    if (mayHaveBeenStored(e)) return err("unavailable", `the log did not confirm the redrive of job ${job.id} (${(e as Error).message}); it may have been recorded all the same: look at the job before asking again (a second redrive runs it once more)`);
     return err("unavailable", `the redrive could not be recorded: ${(e as Error).message}`);
   }
   return { ok: true };
