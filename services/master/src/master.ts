@@ -762,7 +762,10 @@ export class Master {
    */
   async append<T extends EventType>(type: T, data: EventData<T>, subject: string, eventId?: string) {
     const jobId = type.startsWith("job.") ? (data as { jobId: string }).jobId : undefined;
-    const expect = this.state.subjectSeq.get(subject) ?? (jobId !== undefined ? finishedGuardSeq(this.state, jobId, type) : undefined) ?? 0;
+    // A job is submitted once: its submission's subject must be empty, whatever the fold has read. Guarded by what the
+    // fold knew, a keyed resubmission that came while the first was being folded passed the guard and recorded the job
+    // twice (when another message had taken the key's message id, so JetStream's de-duplication did not catch it).
+    const expect = type === "job.submitted" ? 0 : this.state.subjectSeq.get(subject) ?? (jobId !== undefined ? finishedGuardSeq(this.state, jobId, type) : undefined) ?? 0;
     // Dated on the server's clock when this machine's is off: the log's times and the stamps the silences are judged by agree.
     const wall = Date.now();
     const mono = monoNow();

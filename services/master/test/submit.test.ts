@@ -83,6 +83,30 @@ describe("jobs.submit", () => {
     await waitFor("the master to hold the job", () => lookupJob(master.master.state, jobId));
   });
 
+  it("records a keyed job once when its resubmission comes while the first is being folded (the guard took what the fold knew, and let a second one in)", async () => {
+    const key = "order-poisoned-race";
+    const jobId = jobIdForKey(key);
+    const e = createEvent("job.started", { jobId, workerId: "w-evil", attempt: 1 }, "w-evil") as TroupeEvent;
+    e.id = `submit-${jobId}`;
+    await publishEvent(jetstream(await nats.connect("worker")), e);
+    const body = { url: "https://example.com/poisoned-race", idempotencyKey: key };
+    expect(await submit(ui, body)).toEqual({ ok: true, jobId });
+    await waitFor("the first submission folded", () => lookupJob(master.master.state, jobId));
+    // The resubmission's first look finds no job (as when it comes before the fold), while the fold has read the
+    // submission's subject (as by the time the master appends again): a full run hit that window.
+    const jobs = master.master.state.jobs;
+    const folded = jobs.get(jobId)!;
+    jobs.delete(jobId);
+    try {
+      expect(lookupJob(master.master.state, jobId)).toBeUndefined();
+      expect(await submit(ui, body)).toEqual({ ok: true, jobId, duplicate: true });
+    } finally {
+      jobs.set(jobId, folded);
+    }
+    const log = await readLog(ui);
+    expect(log.filter((l) => l.event.type === "job.submitted" && l.event.data.jobId === jobId)).toHaveLength(1);
+  });
+
   const invalid: [string, unknown, string][] = [
     ["no url and no scenario", { priority: 3 }, "url"],
     ["a url that is not http(s)", { url: "ftp://example.com" }, "url"],
