@@ -1,7 +1,7 @@
 import { writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { fileURLToPath } from "node:url";
-import { flagName, type OptionDef } from "@troupe/events/node";
+import { flagsOf, valueHint, type OptionDef } from "@troupe/events/node";
 import { COMMANDS } from "./registry.ts";
 
 /** Where the reference lives; `pnpm options-doc` writes it, a test says when it is out of date. */
@@ -14,7 +14,7 @@ const THIS_HOST = new RegExp(`(?<![\\w.-])${hostname().replace(/[.*+?^${}()|[\]\
 const cell = (s: string) => s.replace(/\|/g, "\\|").replace(/\s*\n\s*/g, " ");
 
 function row(key: string, d: OptionDef): string {
-  const flags = [flagName(key), ...(d.aliases ?? [])].map((f) => `\`${f}${d.kind === "bool" ? "" : ` ${d.metavar ?? (d.kind === "int" ? "<n>" : "<value>")}`}\``).join(", ");
+  const flags = flagsOf(key, d).map((f) => `\`${f}${valueHint(d)}\``).join(", ");
   // A default made from this machine (the worker's name) is shown as what it is made of, so the file is the same everywhere.
   const def = d.default === undefined || d.default === "" ? "–" : `\`${String(d.default).replace(THIS_HOST, "<host name>")}\``;
   const limits = d.kind === "int" && (d.min !== undefined || d.max !== undefined) ? ` (${[d.min !== undefined ? `at least ${d.min}` : "", d.max !== undefined ? `at most ${d.max}` : ""].filter(Boolean).join(", ")})` : "";

@@ -42,6 +42,12 @@ export const bool = <O extends Omit<BoolDef, "kind" | "help"> = {}>(help: string
 /** camelCase key → --kebab-case flag */
 export const flagName = (key: string) => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 
+/** An option's flags: its own, then its aliases. */
+export const flagsOf = (key: string, d: OptionDef): string[] => [flagName(key), ...(d.aliases ?? [])];
+
+/** What help shows for an option's value after its flag (" <ms>"), or "" for a yes/no flag. */
+export const valueHint = (d: OptionDef): string => (d.kind === "bool" ? "" : ` ${d.metavar ?? (d.kind === "int" ? "<n>" : "<value>")}`);
+
 function convert(def: OptionDef, raw: string, where: string): number | string | boolean {
   switch (def.kind) {
     case "int": {
@@ -80,7 +86,7 @@ export function parseOptions<S extends Record<string, OptionDef>>(
   env: Record<string, string | undefined> = process.env,
   opts: { maxPositionals?: number } = {},
 ): Parsed<S> {
-  const byFlag = new Map(Object.entries(schema).flatMap(([k, d]) => [flagName(k), ...(d.aliases ?? [])].map((f) => [f, [k, d] as const] as const)));
+  const byFlag = new Map(Object.entries(schema).flatMap(([k, d]) => flagsOf(k, d).map((f) => [f, [k, d] as const] as const)));
   const fromFlags: Record<string, unknown> = {};
   const positionals: string[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -126,7 +132,7 @@ function suggest(flag: string, known: string[]): string {
 /** Help text for an option set. */
 export function formatOptions(schema: Record<string, OptionDef>): string {
   const rows = Object.entries(schema).map(([k, d]) => {
-    const left = `  ${[flagName(k), ...(d.aliases ?? [])].join(", ")}${d.kind === "bool" ? "" : ` ${d.metavar ?? (d.kind === "int" ? "<n>" : "<value>")}`}`;
+    const left = `  ${flagsOf(k, d).join(", ")}${valueHint(d)}`;
     const def = d.default !== undefined && d.default !== "" ? ` (default ${String(d.default)})` : "";
     const env = d.env ? ` [${d.env}]` : "";
     return [left, `${d.help}${def}${env}`] as const;
