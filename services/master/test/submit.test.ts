@@ -24,6 +24,18 @@ afterAll(async () => {
 
 const messages = async () => (await (await jetstreamManager(ui)).streams.info("TROUPE_EVENTS")).state.messages;
 
+/**
+ * What a worker credential can do: append a job event for the key's job under the submission's predictable message
+ * id (`submit-<jobId>`), before the job is submitted. Returns that job id.
+ */
+async function takeSubmitId(key: string): Promise<string> {
+  const jobId = jobIdForKey(key);
+  const e = createEvent("job.started", { jobId, workerId: "w-evil", attempt: 1 }, "w-evil") as TroupeEvent;
+  e.id = `submit-${jobId}`;
+  await publishEvent(jetstream(await nats.connect("worker")), e);
+  return jobId;
+}
+
 describe("jobs.submit", () => {
   it("appends job.submitted with the defaults applied and replies with the job id", async () => {
     const r = await submit(ui, { url: "https://example.com/a", tags: ["t1"] });
@@ -70,11 +82,7 @@ describe("jobs.submit", () => {
 
   it("records a keyed job whose message id another message took first (any job-event writer can pick it), and only once", async () => {
     const key = "order-poisoned";
-    const jobId = jobIdForKey(key);
-    // What a worker credential can do: a job event for that job with the submission's predictable message id.
-    const e = createEvent("job.started", { jobId, workerId: "w-evil", attempt: 1 }, "w-evil") as TroupeEvent;
-    e.id = `submit-${jobId}`;
-    await publishEvent(jetstream(await nats.connect("worker")), e);
+    const jobId = await takeSubmitId(key);
     const body = { url: "https://example.com/poisoned", idempotencyKey: key };
     expect(await submit(ui, body)).toEqual({ ok: true, jobId });
     expect(await submit(ui, body)).toEqual({ ok: true, jobId, duplicate: true });
@@ -85,10 +93,7 @@ describe("jobs.submit", () => {
 
   it("records a keyed job once when its resubmission comes while the first is being folded (the guard took what the fold knew, and let a second one in)", async () => {
     const key = "order-poisoned-race";
-    const jobId = jobIdForKey(key);
-    const e = createEvent("job.started", { jobId, workerId: "w-evil", attempt: 1 }, "w-evil") as TroupeEvent;
-    e.id = `submit-${jobId}`;
-    await publishEvent(jetstream(await nats.connect("worker")), e);
+    const jobId = await takeSubmitId(key);
     const body = { url: "https://example.com/poisoned-race", idempotencyKey: key };
     expect(await submit(ui, body)).toEqual({ ok: true, jobId });
     await waitFor("the first submission folded", () => lookupJob(master.master.state, jobId));
