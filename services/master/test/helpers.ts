@@ -117,6 +117,17 @@ export function foldJobs(log: LoggedEvent[]): { jobs: Map<string, JobView>; reje
   return { jobs, rejected };
 }
 
+/**
+ * The job's view, folded from the log, once nothing further happens to it: completed, cancelled, dead, or failed for
+ * good (a retryable failure is followed by the master's requeue or dead).
+ */
+export function finalJob(nc: NatsConnection, jobId: string, timeoutMs = 60_000, what = `job ${jobId} to end`): Promise<JobView> {
+  return waitFor(what, async () => {
+    const j = foldJobs(await readLog(nc)).jobs.get(jobId);
+    return j && (["completed", "cancelled", "dead"].includes(j.status) || (j.status === "failed" && !j.error?.retryable)) ? j : undefined;
+  }, timeoutMs, 200);
+}
+
 /** Waits for a folded event in a master that matches. */
 export function folded(m: RunningMaster, match: (e: TroupeEvent) => boolean, timeoutMs = 10_000): Promise<TroupeEvent> {
   return new Promise((res, rej) => {

@@ -17,7 +17,7 @@ export const workerOptions = {
   heartbeatMs: int("heartbeat interval", { env: "TROUPE_HEARTBEAT_MS", default: 30_000, min: 100, max: MAX_HEARTBEAT_MS, metavar: "<ms>" }),
   chromiumPath: str("Chromium executable", { env: "TROUPE_CHROMIUM_PATH", default: "/usr/bin/chromium", metavar: "<path>" }),
   recycleAfter: int("browser contexts a browser serves before it is replaced", { env: "TROUPE_RECYCLE_AFTER", default: 50, min: 1, max: 100_000 }),
-  jobLease: int("the master's job lease (set it alike on both): once NATS has acknowledged nothing of this worker's for 5/6 of the shorter of this and three heartbeats, a running attempt waits before its next step until the link is back and the master could stop it", { env: "TROUPE_JOB_LEASE_MS", default: 30_000, min: 100, metavar: "<ms>" }),
+  jobLease: int("the master's job lease (set it alike on both): a running attempt reports progress every third of it (at most every 5 s), and once NATS has acknowledged nothing of this worker's for 5/6 of the shorter of this and three heartbeats, a running attempt waits before its next step until the link is back and the master could stop it", { env: "TROUPE_JOB_LEASE_MS", default: 30_000, min: 100, metavar: "<ms>" }),
   stepTimeoutMs: int("default timeout of one step (a scenario's `timeout` overrides it)", { env: "TROUPE_STEP_TIMEOUT_MS", default: 30_000, min: 1, max: 600_000, metavar: "<ms>" }),
   drainGraceMs: int("on shutdown/drain, how long running jobs may finish before they fail as retryable", { env: "TROUPE_DRAIN_GRACE_MS", default: 60_000, min: 0, max: 3_600_000, metavar: "<ms>" }),
   maxCpu: int("refuse new jobs while CPU usage (averaged over 3 samples) is above this % (100 = never)", { env: "TROUPE_MAX_CPU", default: 95, min: 1, max: 100, metavar: "<%>" }),

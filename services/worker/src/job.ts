@@ -14,6 +14,7 @@ import { fitCompleted, fitFailed, jsonBytes, MAX_SCREENSHOTS, type FailedData } 
 import { EGRESS_HEADER, startEgressProxy, type EgressProxy, type EgressProxyOptions } from "./egress-proxy.ts";
 import { createTargetGuard, type TargetGuard, type TargetPolicy } from "./ssrf.ts";
 import { upstreamFromSpec } from "./upstream-proxy.ts";
+import { PROGRESS_EVERY_MS } from "./lease-cadence.ts";
 
 /** Why a job was stopped from outside its steps: hard timeout, cancel, drain, browser or page crash. */
 export class JobAbort extends Error {
@@ -198,7 +199,7 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
   const scenarioSteps = jobSteps(spec);
   const keepalive = scenarioSteps.length > 0 ? setInterval(() => {
     if (!controller.signal.aborted && !ended) deps.report.progress({ progress: 0, currentStep: ref(scenarioSteps[0]!, 0), stepsDone: 0, stepsTotal: scenarioSteps.length, elapsedMs: Date.now() - startedAt });
-  }, deps.progressEveryMs ?? 5000) : undefined;
+  }, deps.progressEveryMs ?? PROGRESS_EVERY_MS) : undefined;
 
   const work = async () => {
     const guard = createTargetGuard(deps.policy);

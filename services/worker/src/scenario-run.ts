@@ -4,6 +4,7 @@ import type { Page } from "puppeteer-core";
 import type { NavigationWatch } from "./navigation-watch.ts";
 import { mainFrameId, puppeteerSession } from "./page-targets.ts";
 import { contextGone, runStep, StepError, withinMs, type StepEnv, type StepOutcome } from "./steps.ts";
+import { PROGRESS_EVERY_MS } from "./lease-cadence.ts";
 
 export interface ScenarioProgress {
   progress: number;
@@ -93,7 +94,7 @@ export function errorPageFailure(why: EgressNote | undefined): StepError {
 export async function executeScenario(steps: readonly Step[], env: StepEnv, o: ScenarioOptions): Promise<ScenarioResult> {
   const result: ScenarioResult = o.result ?? { data: {}, dataExtracted: 0, screenshots: [], steps: [] };
   const total = steps.length;
-  const every = o.progressEveryMs ?? 5000;
+  const every = o.progressEveryMs ?? PROGRESS_EVERY_MS;
   /** The main frame's commit count when its document was last known parsed (NavigationWatch.commits). */
   let parsed = 0;
   for (let i = 0; i < total; i++) {

@@ -18,6 +18,7 @@ import { MetricsSampler } from "./metrics.ts";
 import { assertNoDuplicate, findOtherInstance, presenceInfo, servePresence, type PresenceInfo } from "./presence.ts";
 import { publishReliably } from "./publish.ts";
 import { formatUptime, JobStats } from "./stats.ts";
+import { progressEveryMs } from "./lease-cadence.ts";
 import { startStatusServer, type StatusBody, type StatusServer } from "./status-server.ts";
 import { sleep, StepError } from "./steps.ts";
 
@@ -37,7 +38,7 @@ export interface WorkerOptions {
   log: Logger;
   /** Where NATS credentials are read from (tests pass the harness's). */
   env?: Record<string, string | undefined>;
-  /** Progress cadence while a step runs (default 5 s). */
+  /** Progress cadence while a step runs (default: 5 s, or a third of the job lease when shorter). */
   progressEveryMs?: number;
   /** Gives up starting (waiting for NATS, or for the registration to be stored); start() then rejects and everything opened is closed. */
   abort?: AbortSignal;
@@ -370,7 +371,7 @@ export class Worker {
       saveArtifact: (name, bytes) => this.saveArtifact(name, bytes),
       report,
       log,
-      progressEveryMs: this.o.progressEveryMs,
+      progressEveryMs: this.o.progressEveryMs ?? progressEveryMs(this.config.jobLeaseMs),
       beforeStep: (index, signal) => this.holdWhileCutOff(index, signal, log),
       onEnd: (out) => {
         this.stats.record({ ok: out.ok, durationMs: out.durationMs, responseTimeMs: out.responseTimeMs });
