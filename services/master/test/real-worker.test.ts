@@ -46,8 +46,9 @@ afterAll(async () => {
 
 async function realWorker(name: string): Promise<Child> {
   const c = spawnChild(["bin/troupe.mjs", "worker"], {
-    ...nats.env(), TROUPE_WORKER_NAME: name, TROUPE_WORKER_PORT: "0", TROUPE_WORKER_HOST: "127.0.0.1", TROUPE_HEARTBEAT_MS: "500",
-    TROUPE_ALLOW_PRIVATE_TARGETS: "true", TROUPE_MAX_CPU: "100", TROUPE_MIN_FREE_MEMORY_MB: "0", TROUPE_MAX_JOBS: "1", TROUPE_LOG_LEVEL: "warn",
+    ...nats.env(), TROUPE_WORKER_NAME: name, TROUPE_WORKER_PORT: "0", TROUPE_WORKER_HOST: "127.0.0.1",
+    // Lost after 3 s of silence, not 1.5 s (a loaded 2-core machine stalls a worker that long).
+    TROUPE_HEARTBEAT_MS: "1000", TROUPE_ALLOW_PRIVATE_TARGETS: "true", TROUPE_MAX_CPU: "100", TROUPE_MIN_FREE_MEMORY_MB: "0", TROUPE_MAX_JOBS: "1", TROUPE_LOG_LEVEL: "warn",
   }, { group: true });
   children.push(c);
   await waitFor(`${name} registered`, () => (c.output().includes("registered as") ? true : c.proc.exitCode !== null ? Promise.reject(new Error(c.output())) : false), 60_000, 100);
