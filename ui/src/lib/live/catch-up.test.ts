@@ -1,0 +1,45 @@
+import { describe, expect, it } from "vitest";
+import { behindBy, readCatchUpAnswer, retryDelayMs } from "./catch-up.ts";
+
+describe("behindBy", () => {
+  const heads = { TROUPE_EVENTS: 120, TROUPE_HEARTBEATS: 900 };
+
+  it("is 0 once every checkpoint reached its stream's head, or passed it (a head read before a later batch)", () => {
+    expect(behindBy(heads, { TROUPE_EVENTS: 120, TROUPE_HEARTBEATS: 901 })).toBe(0);
+  });
+
+  it("adds what each stream's checkpoint lacks", () => {
+    expect(behindBy(heads, { TROUPE_EVENTS: 100, TROUPE_HEARTBEATS: 899 })).toBe(21);
+  });
+
+  it("counts a stream without a checkpoint (or no projector status at all) from 0; an empty stream is caught up", () => {
+    expect(behindBy(heads, { TROUPE_EVENTS: 120 })).toBe(900);
+    expect(behindBy(heads, undefined)).toBe(1020);
+    expect(behindBy({ TROUPE_EVENTS: 0 }, undefined)).toBe(0);
+  });
+});
+
+describe("retryDelayMs", () => {
+  it("starts at 1 s, doubles, and stays at 30 s", () => {
+    expect([0, 1, 2, 3, 4, 5, 6, 100].map(retryDelayMs)).toEqual([1000, 2000, 4000, 8000, 16_000, 30_000, 30_000, 30_000]);
+  });
+});
+
+describe("readCatchUpAnswer", () => {
+  it("reads a caught-up answer", () => {
+    expect(readCatchUpAnswer(200, { success: true, caughtUp: true, behind: 0 })).toEqual({ caughtUp: true });
+  });
+
+  it("says how far behind the read models are", () => {
+    expect(readCatchUpAnswer(200, { success: true, caughtUp: false, behind: 42 })).toEqual({ caughtUp: false, reason: "the read models are 42 events behind the event log" });
+    expect(readCatchUpAnswer(200, { success: true, caughtUp: false, behind: 1 })).toEqual({ caughtUp: false, reason: "the read models are 1 event behind the event log" });
+    expect(readCatchUpAnswer(200, { success: true, caughtUp: false, behind: "x" })).toEqual({ caughtUp: false, reason: "the read models are behind the event log" });
+  });
+
+  it("takes an error answer, a body that is not the answer, or a failed request as a check that failed, naming why", () => {
+    expect(readCatchUpAnswer(503, { success: false, error: { code: "unavailable", message: "NATS down" } })).toEqual({ caughtUp: false, reason: "could not check the read models: NATS down" });
+    expect(readCatchUpAnswer(200, undefined)).toEqual({ caughtUp: false, reason: "could not check the read models: HTTP 200" });
+    expect(readCatchUpAnswer(200, { success: true })).toEqual({ caughtUp: false, reason: "could not check the read models: HTTP 200" });
+    expect(readCatchUpAnswer(401, null)).toEqual({ caughtUp: false, reason: "could not check the read models: HTTP 401" });
+  });
+});

@@ -1,0 +1,47 @@
+/**
+ * The catch-up's rule, pure (browser and server). A page's live subscription sees every event stored after the
+ * moment it was flushed; everything stored before is in SQLite once the projector's checkpoints reach the streams'
+ * last sequences read after that moment. So a catch-up reloads once the read models have reached those heads (or a
+ * bounded wait has passed: then it reloads anyway, says the page may be behind, and checks again later).
+ */
+
+/** How long the server holds a catch-up check by default, and at most (`GET /api/catch-up?waitMs=`). */
+export const CATCH_UP_WAIT_MS = 5000;
+export const CATCH_UP_MAX_WAIT_MS = 10_000;
+
+/** Checks again after a check that found the read models behind: 1 s, doubling, at most 30 s. */
+const RETRY_FIRST_MS = 1000;
+const RETRY_MAX_MS = 30_000;
+
+/**
+ * Events the read models have not folded yet: for each stream, its head minus the projector's checkpoint (a stream
+ * the projector has no checkpoint for counts from 0; a checkpoint past the head counts nothing). 0: caught up.
+ */
+export function behindBy(heads: Readonly<Record<string, number>>, checkpoints: Readonly<Record<string, number>> | undefined): number {
+  let behind = 0;
+  for (const [stream, head] of Object.entries(heads)) behind += Math.max(0, head - (checkpoints?.[stream] ?? 0));
+  return behind;
+}
+
+/** The wait before the next check after `failures` checks in a row that did not find the read models caught up. */
+export function retryDelayMs(failures: number): number {
+  return Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** Math.min(Math.max(0, failures), 16));
+}
+
+/** What a check found: caught up, or why the page may be behind (said in the footer). */
+export type CatchUpCheck = { caughtUp: true } | { caughtUp: false; reason: string };
+
+/**
+ * Reads the answer of `GET /api/catch-up` (its status and parsed body; `undefined` when it was not JSON). Anything
+ * but a well-formed success is a check that failed: the page reloads anyway and says why it may be behind.
+ */
+export function readCatchUpAnswer(status: number, body: unknown): CatchUpCheck {
+  const b = body as { success?: unknown; caughtUp?: unknown; behind?: unknown; error?: { message?: unknown } } | null | undefined;
+  if (status !== 200 || typeof b !== "object" || b === null || b.success !== true || typeof b.caughtUp !== "boolean") {
+    const message = typeof b?.error?.message === "string" ? b.error.message : `HTTP ${status}`;
+    return { caughtUp: false, reason: `could not check the read models: ${message}` };
+  }
+  if (b.caughtUp) return { caughtUp: true };
+  const n = typeof b.behind === "number" && Number.isSafeInteger(b.behind) && b.behind > 0 ? b.behind : undefined;
+  return { caughtUp: false, reason: n === undefined ? "the read models are behind the event log" : `the read models are ${n} ${n === 1 ? "event" : "events"} behind the event log` };
+}
