@@ -11,6 +11,8 @@ import { context } from "./context.ts";
 import { api, ApiError, checkQuery, intParam, readBody, STATUS_OF } from "./http.ts";
 import { artifactGone, artifactRefusal } from "./artifact-check.ts";
 import { idleLimited } from "./idle-limit.ts";
+import { waitForCheckpoints } from "./catch-up.ts";
+import { CATCH_UP_MAX_WAIT_MS, CATCH_UP_WAIT_MS } from "../live/catch-up.ts";
 
 /** How long an artifact response waits for its next chunk from the store before it fails. */
 const ARTIFACT_IDLE_MS = 15_000;
@@ -183,6 +185,37 @@ export const getStats: RequestHandler = () =>
     const r = context().reads();
     return r.snapshot(() => json({ success: true, stats: r.stats(), series: r.fleetSeries(), projector: r.projector() }));
   });
+
+/**
+ * `GET /api/catch-up?waitMs=`: a page's catch-up asks this once its live subscription is flushed, and reloads when it
+ * answers. The streams' heads are read now, after that subscription: what comes later reaches the page live, what
+ * is at or before them is in SQLite once the projector's checkpoints reach them. Waits for that at most `waitMs`
+ * (default 5 s, 1–10,000), then answers `caughtUp: false` with how many events the read models are behind.
+ */
+export const getCatchUp: RequestHandler = ({ url }) =>
+  api(async () => {
+    const { cfg, nats, reads } = context();
+    checkQuery(url, ["waitMs"]);
+    const waitMs = intParam(url, "waitMs", CATCH_UP_WAIT_MS, CATCH_UP_MAX_WAIT_MS);
+    // Bounded: a NATS that does not answer (down, reconnecting) must not hold the page's catch-up for ever.
+    const heads = await boundedRead(() => nats.streamHeads(), STREAM_HEADS_MS, (e) => `the event log's last sequences not read within ${STREAM_HEADS_MS} ms: ${e}`);
+    return json({ success: true, ...(await waitForCheckpoints(heads, () => reads().projector(), waitMs)) });
+  });
+
+/** How long the catch-up check waits for NATS to say where the streams end. */
+const STREAM_HEADS_MS = 3000;
+
+/** Runs `read` within `ms`; failing or late, an `unavailable` ApiError whose message `why` builds from the cause. */
+async function boundedRead<T>(read: () => Promise<T>, ms: number, why: (cause: string) => string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([read(), new Promise<never>((_, rej) => (timer = setTimeout(() => rej(new Error("no answer")), ms)))]);
+  } catch (e) {
+    throw new ApiError("unavailable", why((e as Error).message));
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /** Screenshots: streamed from the object store, never buffered whole. */
 export const getArtifact: RequestHandler = ({ params }) =>

@@ -58,6 +58,18 @@ export class UiNats {
   }
 
   /**
+   * The last sequence of each stream the projector folds (events, heartbeats): what a page's catch-up waits for the
+   * read models to reach. Read with stream infos, which the `ui` user may ask.
+   */
+  async streamHeads(): Promise<Record<string, number>> {
+    const n = storeNames(this.cfg.prefix);
+    const jsm = await this.manager();
+    const heads: Record<string, number> = {};
+    for (const stream of [n.events, n.heartbeats]) heads[stream] = (await jsm.streams.info(stream)).state.last_seq;
+    return heads;
+  }
+
+  /**
    * The masters' leader lease as stored (null: none was ever written). The last message on the lease key of the
    * KV bucket's stream, read as the `ui` user may (a stream message get; it may not use the KV API itself).
    */
