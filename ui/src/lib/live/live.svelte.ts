@@ -2,6 +2,7 @@ import { wsconnect, type NatsConnection } from "@nats-io/nats-core";
 import { decodeEvent, subjectsFor, type JobView, type WorkerView } from "@troupe/events";
 import { untrack } from "svelte";
 import { applyEvent, clockOffset, seedModels, type LiveModels } from "./apply.ts";
+import { CATCH_UP_WAIT_MS, readCatchUpAnswer, retryDelayMs, type CatchUpCheck } from "./catch-up.ts";
 import { BoundedQueue } from "./queue.ts";
 
 /** What the server hands the page so it can follow NATS (layout load). */
@@ -88,6 +89,8 @@ class LiveConnection {
   lastAppliedAt = $state(0);
   invalid = $state(0);
   lastError = $state<string | undefined>(undefined);
+  /** Set while the page may be behind the event log: its last catch-up reloaded before the read models had caught up. */
+  behind = $state<{ reason: string } | undefined>(undefined);
 
   private views = new Set<LiveView>();
   private queue = new BoundedQueue<{ subject: string; data: Uint8Array; receivedMs: number }>(MAX_QUEUE, MAX_QUEUE_BYTES);
@@ -95,6 +98,11 @@ class LiveConnection {
   private nc: NatsConnection | undefined;
   private starting: Promise<void> | undefined;
   private onCatchUp: (() => unknown) | undefined;
+  /** The latest catch-up: an older one still waiting leaves the reload to it. */
+  private catchUpRun = 0;
+  /** Catch-ups in a row that did not find the read models caught up (the next check's backoff). */
+  private catchUpMisses = 0;
+  private catchUpTimer: ReturnType<typeof setTimeout> | undefined;
   /** Ids of the events folded lately: a message JetStream refused as a duplicate (a worker's retry after a lost
    *  ack, the same Nats-Msg-Id) still reaches a plain subscription, and was counted again (a dashboard attack). */
   private seen = new Set<string>();
@@ -144,10 +152,51 @@ class LiveConnection {
     this.status = "live";
     void this.watch(nc);
     // The page was rendered before this subscription existed; what happened in between (a job assigned and
-    // finished while the page booted, seen in the e2e suite under load) reached SQLite but never this page:
-    // reload once now that nothing new can be missed. What is queued when the rows arrive is folded before they
-    // are merged in (LiveView.seed).
-    void this.onCatchUp?.();
+    // finished while the page booted, seen in the e2e suite under load) never reached this page: reload once the
+    // read models hold it (catchUp). What is queued when the rows arrive is folded before they are merged in
+    // (LiveView.seed).
+    void this.catchUp();
+  }
+
+  /**
+   * Reloads the page's data once SQLite holds everything this subscription did not see: `GET /api/catch-up` reads
+   * the streams' heads (after the subscription is live, so what comes later arrives here) and answers when the
+   * projector's checkpoints reach them, or after its bound. Reloading at once gave the rows of a projector still
+   * behind, and nothing later brought a job's end that had come before the subscription: a job page opened while
+   * the projector lagged showed the job running until a manual reload (the e2e suite, 2026-11-30). Past the bound
+   * it reloads anyway, says the page may be behind, and checks again with a growing delay.
+   */
+  private async catchUp(): Promise<void> {
+    const run = ++this.catchUpRun;
+    clearTimeout(this.catchUpTimer);
+    const check = await this.checkReadModels();
+    if (run !== this.catchUpRun) return;
+    await this.onCatchUp?.();
+    if (run !== this.catchUpRun) return;
+    if (check.caughtUp) {
+      this.catchUpMisses = 0;
+      this.behind = undefined;
+      return;
+    }
+    this.behind = { reason: check.reason };
+    // Checked again only while the subscription is live: the reconnect's own catch-up follows a disconnect.
+    this.catchUpTimer = setTimeout(() => {
+      if (this.status === "live") void this.catchUp();
+    }, retryDelayMs(this.catchUpMisses++));
+  }
+
+  /** A page reached by navigation: it catches up as a new one does, once the connection is live (else its catch-up comes with it). */
+  navigated(): void {
+    if (this.status === "live") void this.catchUp();
+  }
+
+  private async checkReadModels(): Promise<CatchUpCheck> {
+    try {
+      const res = await fetch(`/api/catch-up?waitMs=${CATCH_UP_WAIT_MS}`, { signal: AbortSignal.timeout(CATCH_UP_WAIT_MS + 10_000) });
+      return readCatchUpAnswer(res.status, await res.json().catch(() => undefined));
+    } catch (e) {
+      return readCatchUpAnswer(0, { error: { message: (e as Error).message } });
+    }
   }
 
   /**
@@ -166,8 +215,9 @@ class LiveConnection {
       else if (st.type === "reconnecting") this.status = "reconnecting";
       else if (st.type === "reconnect") {
         this.status = "live";
-        // Whatever happened while we were away is in SQLite: reload it.
-        void this.onCatchUp?.();
+        // Whatever happened while we were away is in SQLite, or will be: reload once it is. The flush makes sure the
+        // subscriptions nats.js sent again are in place before the streams' heads are read.
+        void nc.flush().catch(() => undefined).then(() => this.catchUp());
       } else if (st.type === "error") this.lastError = String(st.error);
     }
     this.status = "offline";
@@ -175,7 +225,7 @@ class LiveConnection {
 
   private enqueue(subject: string, data: Uint8Array): void {
     if (!this.queue.push({ subject, data, receivedMs: clock.serverNow() })) {
-      void this.onCatchUp?.();
+      void this.catchUp();
       return;
     }
     if (!this.scheduled) {
