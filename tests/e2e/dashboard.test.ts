@@ -289,6 +289,50 @@ describe("live lists against the read models", () => {
       process.kill(projector, "SIGCONT");
     }
   }, 120_000);
+
+  it("a job page opened while the projector is behind shows the job's end once the projector catches up, without a reload (it stayed running)", async () => {
+    const url = `${stack.site.url}/product/7`;
+    const r = await post("/api/jobs", {
+      url, tags: ["e2e-behind"],
+      scenario: { steps: [{ type: "navigate", url }, { type: "wait", ms: 3000 }, { type: "extract", fields: { title: { selector: "h1.title" } } }] },
+    });
+    expect(r.status, JSON.stringify(r.body)).toBe(201);
+    const jobId = r.body.jobId as string;
+    const liveNc = await stack.nats.connect("live", "test-behind");
+    const completed = new Promise<void>((resolve) => {
+      liveNc.subscribe(`troupe.evt.job.${jobId}.completed`, { max: 1, callback: () => resolve() });
+    });
+    await liveNc.flush();
+    await waitFor("the job running in the read models", async () => (await api(`/api/jobs/${jobId}`)).body.job?.status === "running", 30_000, 100);
+    const projector = stack.procs.get("projector")!.child.pid!;
+    process.kill(projector, "SIGSTOP");
+    let resumed = false;
+    try {
+      await completed;
+      await liveNc.close();
+      // SQLite still holds it running: the page renders that, and no later event of the job will come.
+      expect((await api(`/api/jobs/${jobId}`)).body.job?.status, "the projector folded the end before it was paused: this run tests nothing").toBe("running");
+      // The first data request of the page is its catch-up's reload; it comes back while the projector is still paused.
+      const catchUpReload = page.waitForResponse((res) => res.url().includes(`/jobs/${jobId}/__data.json`), { timeout: 30_000 });
+      await page.goto(`${stack.uiUrl}/jobs/${jobId}`, { waitUntil: "networkidle0" });
+      await page.evaluate(() => ((window as unknown as { __noReload: boolean }).__noReload = true));
+      expect(await page.$eval("[data-testid=job-status]", (e) => e.textContent)).toBe("running");
+      await catchUpReload;
+      expect(await page.$eval("[data-testid=job-status]", (e) => e.textContent)).toBe("running");
+      const saidBehind = (await page.$("[data-testid=catch-up-behind]")) !== null;
+      process.kill(projector, "SIGCONT");
+      resumed = true;
+      // Nothing of this job comes live any more: only a reload once the read models hold its end can show it.
+      await page.waitForSelector("[data-testid=job-data]", { timeout: 30_000 });
+      expect(await page.$eval("[data-testid=job-status]", (e) => e.textContent)).toBe("completed");
+      expect(JSON.parse(await page.$eval("[data-testid=job-data]", (e) => e.textContent ?? "{}"))).toEqual({ title: "Umbrella #7" });
+      expect(saidBehind, "the page did not say it may be behind while the projector was paused").toBe(true);
+      await page.waitForFunction(() => document.querySelector("[data-testid=catch-up-behind]") === null, { timeout: 30_000 });
+      expect(await page.evaluate(() => (window as unknown as { __noReload?: boolean }).__noReload)).toBe(true);
+    } finally {
+      if (!resumed) process.kill(projector, "SIGCONT");
+    }
+  }, 120_000);
 });
 
 describe("Jobs", () => {
@@ -727,6 +771,11 @@ describe("REST API", () => {
       ["wrong method", api("/api/workers", { method: "DELETE" }), 405, "method-not-allowed"],
       ["unknown endpoint", api("/api/nothing-here"), 404, "not-found"],
       ["unknown artifact", api("/artifacts/nothing.png"), 404, "not-found"],
+      ["catch-up wait of 0", api("/api/catch-up?waitMs=0"), 400, "invalid", "waitMs"],
+      ["catch-up wait past its bound", api("/api/catch-up?waitMs=10001"), 400, "invalid", "waitMs"],
+      ["catch-up wait not a number", api("/api/catch-up?waitMs=5s"), 400, "invalid", "waitMs"],
+      ["catch-up with a parameter it does not take", api("/api/catch-up?wait=5"), 400, "invalid", "wait"],
+      ["catch-up posted", post("/api/catch-up", {}), 405, "method-not-allowed"],
       // A write from another site (a page the operator visits): no body, so no preflight and no form CSRF check.
       ["retry with a field it does not take", post("/api/jobs/j-any/retry", { priority: 1 }), 400, "invalid", "priority"],
       // `curl -d` sends a form content type and no Origin: told what to send (SvelteKit's check answered 403 text/plain).
@@ -759,6 +808,12 @@ describe("REST API", () => {
       expect(r.headers.get("allow"), `${method} ${path}`).toBe(allow);
       expect(((await r.json()) as { error: { message: string } }).error.message).toContain(`it takes ${allow}`);
     }
+    // The catch-up check: the streams' heads and the projector's checkpoints, caught up when none lacks anything.
+    const caught = await api("/api/catch-up?waitMs=10000");
+    expect(caught.status, JSON.stringify(caught.body)).toBe(200);
+    expect(Object.keys(caught.body.heads).sort()).toEqual(["TROUPE_EVENTS", "TROUPE_HEARTBEATS"]);
+    expect(caught.body.caughtUp).toBe(caught.body.behind === 0);
+    if (caught.body.caughtUp) for (const [stream, head] of Object.entries(caught.body.heads as Record<string, number>)) expect(caught.body.checkpoints[stream]).toBeGreaterThanOrEqual(head);
     // Several statuses, comma-separated.
     const several = await api("/api/jobs?status=cancelled,queued&limit=500");
     expect(several.status).toBe(200);
