@@ -194,11 +194,11 @@ export const getStats: RequestHandler = () =>
  */
 export const getCatchUp: RequestHandler = ({ url }) =>
   api(async () => {
-    const { cfg, nats, reads } = context();
+    const { nats, reads } = context();
     checkQuery(url, ["waitMs"]);
     const waitMs = intParam(url, "waitMs", CATCH_UP_WAIT_MS, CATCH_UP_MAX_WAIT_MS);
     // Bounded: a NATS that does not answer (down, reconnecting) must not hold the page's catch-up for ever.
-    const heads = await boundedRead(() => nats.streamHeads(), STREAM_HEADS_MS, (e) => `the event log's last sequences not read within ${STREAM_HEADS_MS} ms: ${e}`);
+    const heads = await boundedRead(() => nats.streamHeads(), STREAM_HEADS_MS, (e) => `could not read where the event streams end: ${e}`);
     return json({ success: true, ...(await waitForCheckpoints(heads, () => reads().projector(), waitMs)) });
   });
 
@@ -209,7 +209,7 @@ const STREAM_HEADS_MS = 3000;
 async function boundedRead<T>(read: () => Promise<T>, ms: number, why: (cause: string) => string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    return await Promise.race([read(), new Promise<never>((_, rej) => (timer = setTimeout(() => rej(new Error("no answer")), ms)))]);
+    return await Promise.race([read(), new Promise<never>((_, rej) => (timer = setTimeout(() => rej(new Error(`no answer within ${ms} ms`)), ms)))]);
   } catch (e) {
     throw new ApiError("unavailable", why((e as Error).message));
   } finally {

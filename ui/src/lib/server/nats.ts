@@ -65,7 +65,13 @@ export class UiNats {
     const n = storeNames(this.cfg.prefix);
     const jsm = await this.manager();
     const heads: Record<string, number> = {};
-    for (const stream of [n.events, n.heartbeats]) heads[stream] = (await jsm.streams.info(stream)).state.last_seq;
+    for (const stream of [n.events, n.heartbeats]) {
+      try {
+        heads[stream] = (await jsm.streams.info(stream)).state.last_seq;
+      } catch (e) {
+        throw new Error(`stream info of ${stream}: ${(e as Error).message}`, { cause: e });
+      }
+    }
     return heads;
   }
 
