@@ -333,6 +333,46 @@ describe("live lists against the read models", () => {
       if (!resumed) process.kill(projector, "SIGCONT");
     }
   }, 120_000);
+
+  it("a job page reached by a link from the Jobs list catches up too: the list saw the job complete, the page loaded from a projector behind (it stayed running)", async () => {
+    const url = `${stack.site.url}/product/8`;
+    const r = await post("/api/jobs", {
+      url, tags: ["e2e-behind-link"],
+      scenario: { steps: [{ type: "navigate", url }, { type: "wait", ms: 3000 }, { type: "extract", fields: { title: { selector: "h1.title" } } }] },
+    });
+    expect(r.status, JSON.stringify(r.body)).toBe(201);
+    const jobId = r.body.jobId as string;
+    await waitFor("the job running in the read models", async () => (await api(`/api/jobs/${jobId}`)).body.job?.status === "running", 30_000, 100);
+    await page.goto(`${stack.uiUrl}/jobs`, { waitUntil: "networkidle0" });
+    await page.waitForSelector('[data-testid=connection][data-status=live]', { timeout: 10_000 });
+    const row = `[data-job-id="${jobId}"]`;
+    await page.waitForSelector(row, { timeout: 10_000 });
+    const projector = stack.procs.get("projector")!.child.pid!;
+    process.kill(projector, "SIGSTOP");
+    let resumed = false;
+    try {
+      // The list follows the job live to its end; SQLite keeps it running.
+      await page.waitForSelector(`${row}[data-status=completed]`, { timeout: 30_000 });
+      expect((await api(`/api/jobs/${jobId}`)).body.job?.status, "the projector folded the end before it was paused: this run tests nothing").toBe("running");
+      await page.evaluate(() => ((window as unknown as { __noReload: boolean }).__noReload = true));
+      // A link: SvelteKit loads the page's data and renders it in the same document; the connection stays.
+      await page.click(`${row} a[href="/jobs/${jobId}"]`);
+      await page.waitForFunction((id) => location.pathname === `/jobs/${id}`, { timeout: 10_000 }, jobId);
+      await page.waitForSelector("[data-testid=job-status]", { timeout: 10_000 });
+      expect(await page.$eval("[data-testid=job-status]", (e) => e.textContent)).toBe("running");
+      // Its catch-up finds the read models behind (5 s bound) and says so.
+      const saidBehind = await page.waitForSelector("[data-testid=catch-up-behind]", { timeout: 30_000 }).then(() => true, () => false);
+      process.kill(projector, "SIGCONT");
+      resumed = true;
+      await page.waitForSelector("[data-testid=job-data]", { timeout: 30_000 });
+      expect(await page.$eval("[data-testid=job-status]", (e) => e.textContent)).toBe("completed");
+      expect(saidBehind, "the page did not say it may be behind while the projector was paused").toBe(true);
+      await page.waitForFunction(() => document.querySelector("[data-testid=catch-up-behind]") === null, { timeout: 30_000 });
+      expect(await page.evaluate(() => (window as unknown as { __noReload?: boolean }).__noReload)).toBe(true);
+    } finally {
+      if (!resumed) process.kill(projector, "SIGCONT");
+    }
+  }, 150_000);
 });
 
 describe("Jobs", () => {
