@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { behindBy, readCatchUpAnswer, retryDelayMs } from "./catch-up.ts";
+import { behindBy, headOf, readCatchUpAnswer, retryDelayMs } from "./catch-up.ts";
 
 describe("behindBy", () => {
   const heads = { TROUPE_EVENTS: 120, TROUPE_HEARTBEATS: 900 };
@@ -41,5 +41,14 @@ describe("readCatchUpAnswer", () => {
     expect(readCatchUpAnswer(200, undefined)).toEqual({ caughtUp: false, reason: "could not check the read models: HTTP 200" });
     expect(readCatchUpAnswer(200, { success: true })).toEqual({ caughtUp: false, reason: "could not check the read models: HTTP 200" });
     expect(readCatchUpAnswer(401, null)).toEqual({ caughtUp: false, reason: "could not check the read models: HTTP 401" });
+  });
+});
+
+describe("headOf", () => {
+  it("is the stream's last sequence while it holds messages, and 0 once it holds none (aged out: nothing left to fold)", () => {
+    expect(headOf({ messages: 3, last_seq: 900 })).toBe(900);
+    // The projector's checkpoint may stay below 900 for good (a rebuild after they aged out): no page waits for it.
+    expect(headOf({ messages: 0, last_seq: 900 })).toBe(0);
+    expect(behindBy({ TROUPE_HEARTBEATS: headOf({ messages: 0, last_seq: 900 }) }, { TROUPE_HEARTBEATS: 0 })).toBe(0);
   });
 });
