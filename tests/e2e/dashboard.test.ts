@@ -783,6 +783,29 @@ describe("Submit form", () => {
       page.off("pageerror", onError);
     }
   });
+
+  it("a job submitted while the projector is behind opens its page once the projector has folded it, without a reload (it showed 404)", async () => {
+    await page.goto(`${stack.uiUrl}/submit`, { waitUntil: "networkidle0" });
+    await page.waitForSelector('[data-testid=connection][data-status=live]', { timeout: 10_000 });
+    await page.type("[data-testid=url]", `${stack.site.url}/product/9`);
+    await page.evaluate(() => ((window as unknown as { __noReload: boolean }).__noReload = true));
+    const projector = stack.procs.get("projector")!.child.pid!;
+    process.kill(projector, "SIGSTOP");
+    let resumed = false;
+    try {
+      await page.click("[data-testid=submit]");
+      await page.waitForFunction(() => /^\/jobs\/[A-Za-z0-9_-]+$/.test(location.pathname), { timeout: 30_000 });
+      const jobId = new URL(page.url()).pathname.split("/").pop()!;
+      expect((await api(`/api/jobs/${jobId}`)).status, "the projector folded the job before it was paused: this run tests nothing").toBe(404);
+      process.kill(projector, "SIGCONT");
+      resumed = true;
+      await page.waitForSelector("[data-testid=job-status]", { timeout: 40_000 });
+      expect(await page.$eval("h1 code", (e) => e.textContent)).toBe(jobId);
+      expect(await page.evaluate(() => (window as unknown as { __noReload?: boolean }).__noReload)).toBe(true);
+    } finally {
+      if (!resumed) process.kill(projector, "SIGCONT");
+    }
+  }, 120_000);
 });
 
 describe("REST API", () => {
