@@ -1,8 +1,9 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { pidAlive } from "@troupe/events/node";
 import { build } from "esbuild";
 
 /**
@@ -18,12 +19,38 @@ import { build } from "esbuild";
 
 let bundled: Promise<URL> | null = null;
 
+const DIR_PREFIX = "troupe-build-thread-";
+
+/**
+ * Removes the bundle directories of processes that died without their exit handler (kill -9, a
+ * crash): each is named with its process's pid. Until 2026-11-30 they were not named so, and every
+ * killed rebuild left one in the temporary directory for good. Returns what it removed and what it
+ * could not (another user's, say), for the caller to log.
+ */
+export function removeAbandonedBundles(dir = tmpdir()): { removed: string[]; failed: { dir: string; error: string }[] } {
+  const removed: string[] = [];
+  const failed: { dir: string; error: string }[] = [];
+  for (const name of readdirSync(dir)) {
+    const m = new RegExp(`^${DIR_PREFIX}(\\d+)-`).exec(name);
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (pid === process.pid || pidAlive(pid)) continue;
+    try {
+      rmSync(join(dir, name), { recursive: true, force: true });
+      removed.push(join(dir, name));
+    } catch (e) {
+      failed.push({ dir: join(dir, name), error: (e as Error).message });
+    }
+  }
+  return { removed, failed };
+}
+
 export function buildThreadEntry(): Promise<URL> {
   return (bundled ??= bundle());
 }
 
 async function bundle(): Promise<URL> {
-  const dir = mkdtempSync(join(tmpdir(), "troupe-build-thread-"));
+  const dir = mkdtempSync(join(tmpdir(), `${DIR_PREFIX}${process.pid}-`));
   process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
   const sqlite = createRequire(import.meta.url).resolve("better-sqlite3");
   const outfile = join(dir, "build-thread.mjs");

@@ -1,4 +1,5 @@
-import { mkdtempSync, readdirSync, utimesSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readdirSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -44,5 +45,29 @@ describe("read-model file layout", () => {
     for (const f of [cur, old, `${old}-wal`]) utimesSync(f, past, past);
     expect(removeStaleGenerations(path, 60_000)).toEqual([old]);
     expect(readdirSync(d).sort()).toEqual([basename(path), basename(cur), basename(building)].sort());
+  });
+
+  it("removes at once what a dead process or this one left, never a live process's generation however old", () => {
+    const d = dir();
+    const path = join(d, "rm.sqlite");
+    const dead = spawnSync(process.execPath, ["-e", ""]).pid as number; // exited and reaped: a pid nobody has
+    const live = process.ppid;
+    const cur = newGenerationPath(path);
+    writeFileSync(cur, "x");
+    swapIn(path, cur);
+    const mine = newGenerationPath(path); // being written by this process
+    const [ofDead, ofLive, orphanWal, swapOfDead] = [`${path}.g-mx1-${dead}-ab12`, `${path}.g-mx2-${live}-cd34`, `${path}.g-mx3-${dead}-ef56-wal`, `${path}.swap-${dead}`];
+    for (const f of [mine, ofDead, `${ofDead}-wal`, ofLive, orphanWal]) writeFileSync(f, "x");
+    symlinkSync("nowhere", swapOfDead);
+    const past = new Date(Date.now() - 3600_000);
+    utimesSync(ofLive, past, past);
+    expect(removeStaleGenerations(path, 60_000).sort()).toEqual([ofDead, orphanWal, swapOfDead].sort());
+    expect(readdirSync(d).sort()).toEqual([basename(path), basename(cur), basename(mine), basename(ofLive)].sort());
+    // Swapped in and replaced, this process's own file is abandoned: the next sweep takes it.
+    const next = newGenerationPath(path);
+    writeFileSync(next, "x");
+    expect(swapIn(path, next)).toBe(cur);
+    swapIn(path, mine);
+    expect(removeStaleGenerations(path, 60_000).sort()).toEqual([cur, next].sort());
   });
 });

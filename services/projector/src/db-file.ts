@@ -1,5 +1,6 @@
 import { existsSync, lstatSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
+import { pidAlive } from "@troupe/events/node";
 
 /**
  * The read-model file layout. `<path>` (default `<data dir>/readmodels.sqlite`)
@@ -16,10 +17,33 @@ export function dbPathFor(dataDir: string, db?: string): string {
   return resolve(db ?? join(dataDir, DEFAULT_DB_FILE));
 }
 
-/** A fresh generation path next to `path`. */
+/**
+ * Generations this process is writing and has not swapped in or removed yet: the only ones of
+ * its own pid that a sweep must leave (a restarted container's projector often gets the pid its
+ * dead predecessor had, so "the pid is alive" alone would keep that one's leftovers forever).
+ */
+const inProgress = new Set<string>();
+
+/** A fresh generation path next to `path`, named with this process's pid (`removeStaleGenerations` reads it). */
 export function newGenerationPath(path: string): string {
   const id = `${Date.now().toString(36)}-${process.pid}-${Math.random().toString(36).slice(2, 6)}`;
-  return `${path}.g-${id}`;
+  const file = `${path}.g-${id}`;
+  inProgress.add(resolve(file));
+  return file;
+}
+
+/** The pid in a generation's (or a swap link's) name, or null for a name troupe did not make. */
+function creatorPid(name: string): number | null {
+  const m = /\.(?:g-[0-9a-z]+-(\d+)-[0-9a-z]+|swap-(\d+))$/.exec(name);
+  return m ? Number(m[1] ?? m[2]) : null;
+}
+
+/** Whether the process that made `name` can no longer be writing it: it is dead, or it is this one and has finished with it. */
+function abandoned(file: string): boolean | null {
+  const pid = creatorPid(basename(file));
+  if (pid === null) return null;
+  if (pid === process.pid) return !inProgress.has(resolve(file));
+  return !pidAlive(pid);
 }
 
 /** The file `path` points at now (itself when it is a plain file), or null when missing. */
@@ -49,6 +73,7 @@ const SIDE_FILES = ["", "-wal", "-shm", "-journal"];
 
 export function removeDatabaseFiles(file: string): void {
   for (const s of SIDE_FILES) rmSync(`${file}${s}`, { force: true });
+  inProgress.delete(resolve(file));
 }
 
 /**
@@ -61,6 +86,7 @@ export function swapIn(path: string, generation: string): string | null {
   rmSync(tmp, { force: true });
   symlinkSync(basename(generation), tmp);
   renameSync(tmp, path);
+  inProgress.delete(resolve(generation));
   // A plain file that was replaced leaves its side files under the old name.
   if (previous === path) {
     for (const s of SIDE_FILES.slice(1)) rmSync(`${path}${s}`, { force: true });
@@ -70,23 +96,50 @@ export function swapIn(path: string, generation: string): string | null {
 }
 
 /**
- * Deletes generations that `path` no longer points at and that nobody wrote for
- * `minAgeMs` (a rebuild in progress elsewhere keeps touching its file).
+ * Deletes what rebuilds that ended without finishing left beside `path`: generations it no longer
+ * points at whose maker is gone (its pid, in the name, is dead; or it is this process, done with
+ * it), and swap links of dead processes. A generation of a live process may be a rebuild in
+ * progress (`troupe replay` beside the projector) and is kept, whatever its age: deleting it would
+ * make that rebuild swap in a file that no longer exists. Names troupe did not make are judged by
+ * age: removed when nobody wrote them for `minAgeMs`.
+ * Until 2026-11-30 every generation was judged by age and only `troupe projector` swept: a killed
+ * `troupe replay` left a copy of the read models (and the one it was about to delete after its
+ * swap) until the projector's next start more than a minute later.
  */
 export function removeStaleGenerations(path: string, minAgeMs: number, nowMs = Date.now()): string[] {
   const dir = dirname(path);
-  const prefix = `${basename(path)}.g-`;
+  const generations = `${basename(path)}.g-`;
+  const swaps = `${basename(path)}.swap-`;
   const current = currentTarget(path);
   const removed: string[] = [];
   if (!existsSync(dir)) return removed;
   for (const name of readdirSync(dir)) {
-    if (!name.startsWith(prefix) || /-(wal|shm|journal)$/.test(name)) continue;
     const file = join(dir, name);
+    if (name.startsWith(swaps)) {
+      if (abandoned(file)) {
+        rmSync(file, { force: true });
+        removed.push(file);
+      }
+      continue;
+    }
+    if (!name.startsWith(generations) || /-(wal|shm|journal)$/.test(name)) continue;
     if (file === current) continue;
-    const newest = Math.max(...SIDE_FILES.map((s) => { try { return statSync(`${file}${s}`).mtimeMs; } catch { return 0; } }));
-    if (nowMs - newest < minAgeMs) continue;
+    const gone = abandoned(file);
+    if (gone === false) continue;
+    if (gone === null) {
+      const newest = Math.max(...SIDE_FILES.map((s) => { try { return statSync(`${file}${s}`).mtimeMs; } catch { return 0; } }));
+      if (nowMs - newest < minAgeMs) continue;
+    }
     removeDatabaseFiles(file);
     removed.push(file);
+  }
+  // Side files whose database is gone (a kill between two of removeDatabaseFiles' deletions).
+  for (const name of readdirSync(dir)) {
+    const m = /^(.*)-(wal|shm|journal)$/.exec(name);
+    if (!m || !(m[1] as string).startsWith(generations) || existsSync(join(dir, m[1] as string))) continue;
+    if (abandoned(join(dir, m[1] as string)) === false) continue;
+    rmSync(join(dir, name), { force: true });
+    removed.push(join(dir, name));
   }
   return removed;
 }

@@ -3,9 +3,9 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { isExpectedSkip } from "./fold.ts";
 import type { Subjects } from "@troupe/events";
 import type { Logger } from "@troupe/events/node";
-import { buildThreadEntry, tsxEntry } from "./build-thread-bundle.ts";
+import { buildThreadEntry, removeAbandonedBundles, tsxEntry } from "./build-thread-bundle.ts";
 import { BuildWriter } from "./build-writer.ts";
-import { newGenerationPath, removeDatabaseFiles, swapIn } from "./db-file.ts";
+import { newGenerationPath, removeDatabaseFiles, removeStaleGenerations, swapIn } from "./db-file.ts";
 import { assertReadModelPath } from "./init-file.ts";
 import type { Progress, Until } from "./progress.ts";
 import { readStreamPush } from "./push-read.ts";
@@ -144,8 +144,17 @@ export function validateDefault(env: Record<string, string | undefined> = proces
   throw new Error(`TROUPE_REBUILD_VALIDATE: expected one of ${VALIDATE_ON.join(", ")}, got ${JSON.stringify(v.slice(0, 40))}`);
 }
 
+/** What killed rebuilds left (their generation files, their writer thread's bundle): a `troupe replay` cleans up too, not only the projector's start. */
+function removeLeftovers(path: string, log: Logger): void {
+  for (const f of removeStaleGenerations(path, 60_000)) log.info({ file: f }, "removed an unfinished or abandoned read-model generation");
+  const b = removeAbandonedBundles();
+  for (const d of b.removed) log.info({ dir: d }, "removed the writer-thread bundle of a rebuild that died");
+  for (const f of b.failed) log.warn({ dir: f.dir, err: f.error }, "could not remove the writer-thread bundle of a rebuild that died");
+}
+
 export async function rebuild(o: RebuildOptions): Promise<RebuildResult> {
   assertReadModelPath(o.path); // the swap replaces it and deletes what it pointed at
+  removeLeftovers(o.path, o.log);
   const validateOn = o.validateOn ?? validateDefault();
   const started = Date.now();
   const cpu0 = threadCpuMs();
