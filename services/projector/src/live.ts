@@ -3,7 +3,7 @@ import { nanos, type NatsConnection } from "@nats-io/nats-core";
 import type { ProjectorStatus, Subjects } from "@troupe/events";
 import { FOLLOW_PULL, retryWithBackoff, type Logger } from "@troupe/events/node";
 import { Batcher, inDeliveryOrder, rawOf } from "./batcher.ts";
-import { fileIdentity } from "./db-file.ts";
+import { fileIdentity, removeStaleGenerations } from "./db-file.ts";
 import { isExpectedSkip } from "./fold.ts";
 import type { ProjectorMetrics } from "./metrics.ts";
 import { openWriterDb, ReadModelWriter, type BatchResult } from "./writer.ts";
@@ -15,6 +15,9 @@ import { openWriterDb, ReadModelWriter, type BatchResult } from "./writer.ts";
  * each durable is recreated to start right after the checkpoint, so nothing
  * waits for an ack timeout to be redelivered.
  */
+
+/** How often the live fold checks that the read-model path still points at its file (one stat). */
+const SWAP_CHECK_MS = 1000;
 
 export interface LiveOptions {
   nc: NatsConnection;
@@ -42,6 +45,7 @@ export class LiveProjector {
   readonly failure: Promise<never>;
   private restarting: Promise<void> | null = null;
   private jsm: JetStreamManager | null = null;
+  private swapWatch: NodeJS.Timeout | null = null;
 
   constructor(private readonly o: LiveOptions) {
     this.failure = new Promise<never>((_, reject) => (this.failed = reject));
@@ -57,6 +61,22 @@ export class LiveProjector {
     this.writer.pruneSeries(true);
     const gen = ++this.generation;
     for (const stream of this.o.streams) await this.follow(stream, gen);
+    // Also a swap that no message follows: the new file may end before what this one folded (its rebuild fixed its
+    // targets before the last events came), and until 2026-11-30 it stayed so until the next message, if any came.
+    this.swapWatch ??= setInterval(() => this.checkSwap(), SWAP_CHECK_MS).unref();
+  }
+
+  /** Reopens when the path points at another file than the one being written. */
+  private checkSwap(): void {
+    if (this.restarting || !this.writer) return;
+    let now: string | null;
+    try {
+      now = fileIdentity(this.o.path);
+    } catch (e) {
+      this.failed?.(new Error(`cannot tell which file ${this.o.path} points at: ${(e as Error).message}`, { cause: e }));
+      return;
+    }
+    if (now !== this.identity) void this.reopen();
   }
 
   private async follow(stream: string, gen: number): Promise<void> {
@@ -195,6 +215,8 @@ export class LiveProjector {
       this.writer?.close();
       this.writer = null;
       await this.start();
+      // The file left behind is deleted by the rebuild that replaced it, after its grace; if that one died meanwhile, here.
+      for (const f of removeStaleGenerations(this.o.path, 60_000)) this.o.log.info({ file: f }, "removed a read-model generation a rebuild left");
     })().catch((e: unknown) => this.failed?.(e as Error)).finally(() => (this.restarting = null));
     return this.restarting;
   }
@@ -210,7 +232,9 @@ export class LiveProjector {
   }
 
   async stop(): Promise<void> {
-    await this.restarting;
+    await this.restarting; // a reopen under way starts the watch again
+    if (this.swapWatch) clearInterval(this.swapWatch);
+    this.swapWatch = null;
     await this.stopConsumers();
     this.writer?.close();
     this.writer = null;
