@@ -6,7 +6,7 @@ import { assertReadModelPath, prepareFile } from "./init-file.ts";
 import { LiveProjector } from "./live.ts";
 import { ProjectorMetrics } from "./metrics.ts";
 import { formatProgress, parseUntil, type Progress } from "./progress.ts";
-import { rebuild, RebuildAborted } from "./rebuild.ts";
+import { rebuild, RebuildAborted, removeRebuildLeftovers } from "./rebuild.ts";
 import { waitForStreams } from "./wait-streams.ts";
 import { acquireWriterLock, WriterLockError, type WriterLock } from "./writer-lock.ts";
 
@@ -87,6 +87,7 @@ export async function runProjector(v: LiveConfig): Promise<number> {
   let removePrevious = () => {};
   try {
     const mustRebuild = prepareFile(c.path, log) || v.rebuild;
+    removeRebuildLeftovers(c.path, log); // a killed `troupe replay`'s, when no rebuild follows
     let waiting = true;
     http = await serveMetricsHttp({ host: v.host, port: v.port, metrics: () => metrics.render(), healthy: () => !waiting, unhealthy: "waiting for the streams (troupe init)" }).catch((e: Error) => {
       throw new Error(`projector metrics: cannot listen on ${v.host}:${v.port}: ${e.message}`, { cause: e });

@@ -144,8 +144,8 @@ export function validateDefault(env: Record<string, string | undefined> = proces
   throw new Error(`TROUPE_REBUILD_VALIDATE: expected one of ${VALIDATE_ON.join(", ")}, got ${JSON.stringify(v.slice(0, 40))}`);
 }
 
-/** What killed rebuilds left (their generation files, their writer thread's bundle): a `troupe replay` cleans up too, not only the projector's start. */
-function removeLeftovers(path: string, log: Logger): void {
+/** Removes what killed rebuilds left (their generation files, their writer thread's bundle): on every rebuild and on the projector's start. */
+export function removeRebuildLeftovers(path: string, log: Logger): void {
   for (const f of removeStaleGenerations(path, 60_000)) log.info({ file: f }, "removed an unfinished or abandoned read-model generation");
   const b = removeAbandonedBundles();
   for (const d of b.removed) log.info({ dir: d }, "removed the writer-thread bundle of a rebuild that died");
@@ -154,7 +154,7 @@ function removeLeftovers(path: string, log: Logger): void {
 
 export async function rebuild(o: RebuildOptions): Promise<RebuildResult> {
   assertReadModelPath(o.path); // the swap replaces it and deletes what it pointed at
-  removeLeftovers(o.path, o.log);
+  removeRebuildLeftovers(o.path, o.log);
   const validateOn = o.validateOn ?? validateDefault();
   const started = Date.now();
   const cpu0 = threadCpuMs();

@@ -31,7 +31,11 @@ afterAll(async () => {
 });
 
 function replay(path: string) {
-  const child = spawn(process.execPath, ["bin/troupe.mjs", "replay", "--db", path, "--rebuild-batch", "200"], {
+  return troupe(["replay", "--db", path, "--rebuild-batch", "200"]);
+}
+
+function troupe(args: string[]) {
+  const child = spawn(process.execPath, ["bin/troupe.mjs", ...args], {
     cwd: ROOT, env: { ...process.env, ...nats.env(), TMPDIR: tmp, TROUPE_LOG_LEVEL: "info" }, stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
@@ -86,5 +90,27 @@ describe("troupe replay killed with kill -9", () => {
     const again = replay(path);
     expect((await again.exited).code, again.output()).toBe(0);
     expect(generations(path)).toEqual([basename(currentTarget(path) as string)]);
+  }, 180_000);
+
+  it("mid-rebuild, then the projector starts without a rebuild: it removes what the replay left", async () => {
+    const path = tempDbPath();
+    expect((await replay(path).exited).code).toBe(0);
+    const r = replay(path);
+    await waitFor("the replay to start writing its generation", () => generations(path).length === 2 || r.child.exitCode !== null, 60_000);
+    r.child.kill("SIGKILL");
+    expect((await r.exited).signal).toBe("SIGKILL");
+    expect(generations(path)).toHaveLength(2);
+    expect(bundles()).toHaveLength(1);
+
+    const p = troupe(["projector", "--db", path, "--port", "0"]);
+    try {
+      await waitFor("the projector to run", () => /projector running/.test(p.output()) || p.child.exitCode !== null, 60_000);
+      expect(p.child.exitCode, p.output()).toBeNull();
+      expect(generations(path)).toEqual([basename(currentTarget(path) as string)]);
+      expect(bundles()).toEqual([]);
+    } finally {
+      p.child.kill("SIGTERM");
+      expect((await p.exited).code, p.output()).toBe(0);
+    }
   }, 180_000);
 });
