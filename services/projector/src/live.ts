@@ -216,7 +216,12 @@ export class LiveProjector {
       this.writer = null;
       await this.start();
       // The file left behind is deleted by the rebuild that replaced it, after its grace; if that one died meanwhile, here.
-      for (const f of removeStaleGenerations(this.o.path, 60_000)) this.o.log.info({ file: f }, "removed a read-model generation a rebuild left");
+      // A failure to delete is logged, not a reason to stop folding.
+      try {
+        for (const f of removeStaleGenerations(this.o.path, 60_000)) this.o.log.info({ file: f }, "removed a read-model generation a rebuild left");
+      } catch (e) {
+        this.o.log.warn({ err: (e as Error).message, path: this.o.path }, "could not remove the read-model generations rebuilds left");
+      }
     })().catch((e: unknown) => this.failed?.(e as Error)).finally(() => (this.restarting = null));
     return this.restarting;
   }
