@@ -13,6 +13,9 @@ import { acquireWriterLock, WriterLockError, type WriterLock } from "./writer-lo
 /** Entry module: config → connection → rebuild and/or live fold → metrics → shutdown. */
 
 type LiveConfig = OptionValues<typeof liveOptions>;
+
+/** How often the running projector removes what killed rebuilds left (a readdir of the data dir and of the temporary dir). */
+const LEFTOVER_SWEEP_MS = 10_000;
 type ReplayConfig = OptionValues<typeof replayOptions>;
 
 /** Progress on stderr: one rewritten line on a terminal, a line every few seconds otherwise. */
@@ -85,6 +88,7 @@ export async function runProjector(v: LiveConfig): Promise<number> {
   let http: MetricsHttp | null = null;
   /** Removes the file a start-up rebuild replaced (due a few seconds after the swap) now, on the way out; else it stays on disk. */
   let removePrevious = () => {};
+  let sweep: NodeJS.Timeout | null = null;
   try {
     const mustRebuild = prepareFile(c.path, log) || v.rebuild;
     removeRebuildLeftovers(c.path, log); // a killed `troupe replay`'s, when no rebuild follows
@@ -111,6 +115,14 @@ export async function runProjector(v: LiveConfig): Promise<number> {
     }
     live = new LiveProjector({ nc, path: c.path, streams: c.streams, durable: v.durable, subjects: c.subjects, batchMax: v.batch, seriesRetentionMs: c.seriesRetentionMs, metrics, log });
     await live.start();
+    // A `troupe replay` killed beside the running projector leaves its generation (as big as the read models) and bundle.
+    sweep = setInterval(() => {
+      try {
+        removeRebuildLeftovers(c.path, log);
+      } catch (e) {
+        log.warn({ err: (e as Error).message, path: c.path }, "could not remove what killed rebuilds left");
+      }
+    }, LEFTOVER_SWEEP_MS).unref();
     log.info({ path: c.path }, "projector running");
     const outcome = await Promise.race([stopping.then((sig) => ({ sig })), live.failure, nc.closed().then((e) => ({ closed: e }))]);
     if ("closed" in outcome) {
@@ -123,6 +135,7 @@ export async function runProjector(v: LiveConfig): Promise<number> {
     log.error({ err: e }, "projector failed");
     return 1;
   } finally {
+    if (sweep) clearInterval(sweep);
     await live?.stop().catch((e: unknown) => log.error({ err: e }, "stopping the fold"));
     await http?.close();
     await nc.close().catch(() => {});

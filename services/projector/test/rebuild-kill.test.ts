@@ -113,4 +113,24 @@ describe("troupe replay killed with kill -9", () => {
       expect((await p.exited).code, p.output()).toBe(0);
     }
   }, 180_000);
+
+  it("mid-rebuild beside a running projector: the projector removes what the replay left within its sweep", async () => {
+    const path = tempDbPath();
+    const p = troupe(["projector", "--db", path, "--port", "0"]);
+    try {
+      await waitFor("the projector to run", () => /projector running/.test(p.output()) || p.child.exitCode !== null, 60_000);
+      const r = replay(path);
+      await waitFor("the replay to start writing its generation", () => generations(path).length === 2 || r.child.exitCode !== null, 60_000);
+      r.child.kill("SIGKILL");
+      expect((await r.exited).signal).toBe("SIGKILL");
+      expect(generations(path)).toHaveLength(2);
+      expect(bundles()).toHaveLength(1);
+      // Swept every 10 s; nothing else starts or rebuilds here.
+      await waitFor("the running projector to remove the replay's generation and bundle", () => generations(path).length === 1 && bundles().length === 0, 30_000, 200);
+      expect(generations(path)).toEqual([basename(currentTarget(path) as string)]);
+    } finally {
+      p.child.kill("SIGTERM");
+      expect((await p.exited).code, p.output()).toBe(0);
+    }
+  }, 180_000);
 });

@@ -221,11 +221,15 @@ say("baseline projector --rebuild:", rebuildMs, "ms, exit", await p.exited);
 const summary: string[] = [];
 const problems: string[] = [];
 for (let round = 1; round <= rounds; round++) {
-  const kind = pick(["replay", "replay", "projector-rebuild"] as const);
+  // "replay-done": a replay that is not killed, beside a live projector (the swap it must follow).
+  const kind = pick(["replay", "replay", "projector-rebuild", "replay-done"] as const);
   const signal = pick(["SIGKILL", "SIGTERM"] as const);
-  const withWriter = rand() < 0.5;
-  const liveDuring = kind === "replay" && rand() < 0.5;
-  const killAfter = Math.round(rand() * rebuildMs * 1.1);
+  const withWriter = kind === "replay-done" || rand() < 0.5;
+  const liveDuring = kind === "replay-done" || (kind === "replay" && rand() < 0.5);
+  // Where to kill: the log line that starts the stage, then a random part of a second.
+  const stages = { startup: null, events: /"stream":"TROUPE_EVENTS"[^\n]*rebuilding from stream/, heartbeats: /"stream":"TROUPE_HEARTBEATS"[^\n]*rebuilding from stream/, finishing: /100\.0%/, grace: /rebuild swapped in/ } as const;
+  const killStage = kind === "replay-done" ? "none" : pick(Object.keys(stages) as (keyof typeof stages)[]);
+  const killAfter = Math.round(rand() * (killStage === "startup" ? rebuildMs : killStage === "finishing" ? 100 : 700));
   const batch = pick(["20000", "20000", "2000"]);
   if (withWriter) void writerLoop(`w${round}`, 60);
   let live: ReturnType<typeof run> | null = null;
@@ -235,21 +239,25 @@ for (let round = 1; round <= rounds; round++) {
     await waitFor("the live projector to run", () => /projector running/.test(l.stderr()), 60_000, 100).catch(() => {});
     await caughtUp().catch((e: Error) => problems.push(`round ${round}: live before replay: ${e.message}`));
   }
-  const victim = kind === "replay" ? run(["replay", "--rebuild-batch", batch]) : run(["projector", "--rebuild", "--port", "0", "--rebuild-batch", batch]);
+  const victim = kind !== "projector-rebuild" ? run(["replay", "--rebuild-batch", batch]) : run(["projector", "--rebuild", "--port", "0", "--rebuild-batch", batch]);
   // Sometimes events stop arriving once the rebuild has fixed its targets: after the swap nothing new comes to make a live projector look.
-  const quietAfterTargets = withWriter && rand() < 0.5;
+  const quietAfterTargets = withWriter && (kind === "replay-done" || rand() < 0.5);
   if (quietAfterTargets) void waitFor("targets", () => /rebuilding from stream/.test(victim.stderr()) || victim.child.exitCode !== null || victim.child.signalCode !== null, 60_000, 20).then(() => (writerOn = false), () => {});
-  const race = await Promise.race([delay(killAfter).then(() => "timer"), victim.exited.then(() => "exited")]);
+  const marker = killStage === "none" || killStage === "startup" ? null : stages[killStage];
+  const reached = marker ? waitFor(`stage ${killStage}`, () => marker.test(victim.stderr()), 120_000, 5).then(() => delay(killAfter)) : killStage === "none" ? new Promise(() => {}) : delay(killAfter);
+  const race = await Promise.race([reached.then(() => "timer"), victim.exited.then(() => "exited")]);
   if (race === "timer") victim.child.kill(signal);
   const ex = await victim.exited;
-  const stage = /rebuild swapped in/.test(victim.stderr()) ? "after swap" : /rebuilding from stream.*HEARTBEATS/.test(victim.stderr()) ? "reading heartbeats" : /rebuilding from stream/.test(victim.stderr()) ? "reading events" : "before read";
+  const stage = /rebuild swapped in/.test(victim.stderr()) ? "after swap" : /HEARTBEATS[^\n]*rebuilding from stream/.test(victim.stderr()) ? "reading heartbeats" : /rebuilding from stream/.test(victim.stderr()) ? "reading events" : "before read";
   // A stop is fine (0 for projector, 1 for replay on SIGTERM); anything else must say why.
-  const okExit = signal === "SIGKILL" ? ex.signal === "SIGKILL" || ex.code === 0 : kind === "replay" ? ex.code === 1 || ex.code === 0 : ex.code === 0;
+  // SIGTERM before the process installed its handler (module loading) kills it outright: nothing is written yet.
+  const okExit = signal === "SIGKILL" ? ex.signal === "SIGKILL" || ex.code === 0 : ex.signal === "SIGTERM" ? killStage === "startup" : kind === "replay" ? ex.code === 1 || ex.code === 0 : ex.code === 0;
+  if (race === "exited" && ex.code !== 0) problems.push(`round ${round}: ${kind} exited by itself: ${JSON.stringify(ex)}: ${victim.stderr().slice(-600)}`);
   if (race === "timer" && !okExit) problems.push(`round ${round}: ${kind} ${signal} exit ${JSON.stringify(ex)}: ${victim.stderr().slice(-600)}`);
-  const line = `round ${round}: ${kind} ${signal} at ${killAfter} ms (${race}, ${stage}) batch ${batch} writer=${withWriter}${quietAfterTargets ? "(quiet after targets)" : ""} liveDuring=${liveDuring} exit=${JSON.stringify(ex)}`;
+  const line = `round ${round}: ${kind} ${killStage === "none" ? "" : `${signal} at ${killStage}+${killAfter} ms`} (${race}, ${stage}) batch ${batch} writer=${withWriter}${quietAfterTargets ? "(quiet after targets)" : ""} liveDuring=${liveDuring} exit=${JSON.stringify(ex)}`;
   say(line);
   // Recovery.
-  const recovery = kind === "replay" ? pick(["replay", "live", "live-rebuild"] as const) : pick(["live", "live-rebuild"] as const);
+  const recovery = kind === "replay-done" ? "live" : kind === "replay" ? pick(["replay", "live", "live-rebuild"] as const) : pick(["live", "live-rebuild"] as const);
   if (recovery === "replay") {
     const r = run(["replay"]);
     if (withWriter && rand() < 0.5) void waitFor("targets", () => /rebuilding from stream/.test(r.stderr()) || r.child.exitCode !== null, 60_000, 20).then(() => (writerOn = false), () => {});
@@ -261,7 +269,7 @@ for (let round = 1; round <= rounds; round++) {
   writerOn = false;
   await delay(300); // the writer's last chunk
   try {
-    await caughtUp(90_000);
+    await caughtUp(30_000);
   } catch (e) {
     problems.push(`round ${round}: recovery (${recovery}) did not catch up: ${(e as Error).message}; live stderr: ${live.stderr().slice(-800)}`);
   }
@@ -270,7 +278,9 @@ for (let round = 1; round <= rounds; round++) {
   const le = await live.exited;
   if (le.code !== 0) problems.push(`round ${round}: live projector exit ${JSON.stringify(le)}: ${live.stderr().slice(-600)}`);
   const diffs = await compareWithFresh(`round ${round}`);
-  const left = leftovers();
+  // A running projector sweeps every 10 s: give it one sweep.
+  let left = leftovers();
+  if (left.length) await waitFor("leftovers to go", () => (left = leftovers()).length === 0, 15_000, 500).catch(() => {});
   const cons = await ephemeralConsumers();
   problems.push(...diffs.map((d) => `round ${round}: ${d}`));
   if (left.length) problems.push(`round ${round}: left behind: ${left.join("; ")}`);
