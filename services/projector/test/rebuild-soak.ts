@@ -274,13 +274,13 @@ for (let round = 1; round <= rounds; round++) {
     problems.push(`round ${round}: recovery (${recovery}) did not catch up: ${(e as Error).message}; live stderr: ${live.stderr().slice(-800)}`);
   }
   await waitFor("the live projector to run", () => /projector running/.test(live.stderr()) || live.child.exitCode !== null, 60_000, 100).catch(() => {});
+  // The running projector sweeps what killed rebuilds left every 10 s: give it one sweep.
+  await waitFor("leftovers to go", () => leftovers().length === 0, 15_000, 500).catch(() => {});
   live.child.kill("SIGTERM");
   const le = await live.exited;
   if (le.code !== 0) problems.push(`round ${round}: live projector exit ${JSON.stringify(le)}: ${live.stderr().slice(-600)}`);
   const diffs = await compareWithFresh(`round ${round}`);
-  // A running projector sweeps every 10 s: give it one sweep.
   let left = leftovers();
-  if (left.length) await waitFor("leftovers to go", () => (left = leftovers()).length === 0, 15_000, 500).catch(() => {});
   const cons = await ephemeralConsumers();
   problems.push(...diffs.map((d) => `round ${round}: ${d}`));
   if (left.length) problems.push(`round ${round}: left behind: ${left.join("; ")}`);
