@@ -54,10 +54,14 @@ export class LiveProjector {
 
   async start(): Promise<void> {
     this.jsm = await jetstreamManager(this.o.nc);
+    // Which file the path points at is read *before* opening it: a swap landing during the open then shows as a
+    // change and is followed. Read after, it named the file of that later swap while this one wrote the earlier
+    // file, nobody read it, and the read models stopped moving (until 2026-11-30; test/swap-race.test.ts).
+    const identity = fileIdentity(this.o.path);
     this.writer = new ReadModelWriter(openWriterDb(this.o.path, "live"), {
       subjects: this.o.subjects, seriesRetentionMs: this.o.seriesRetentionMs, clockMs: Date.now,
     });
-    this.identity = fileIdentity(this.o.path);
+    this.identity = identity;
     this.writer.pruneSeries(true);
     const gen = ++this.generation;
     for (const stream of this.o.streams) await this.follow(stream, gen);
