@@ -240,6 +240,8 @@ for (let round = 1; round <= rounds; round++) {
     await caughtUp().catch((e: Error) => problems.push(`round ${round}: live before replay: ${e.message}`));
   }
   const victim = kind !== "projector-rebuild" ? run(["replay", "--rebuild-batch", batch]) : run(["projector", "--rebuild", "--port", "0", "--rebuild-batch", batch]);
+  // SOAK_PAIRS=1: a second replay, not killed, started beside the victim now and then (two swaps close together).
+  const second = process.env.SOAK_PAIRS === "1" && rand() < 0.5 ? run(["replay", "--rebuild-batch", pick(["20000", "2000"])]) : null;
   // Sometimes events stop arriving once the rebuild has fixed its targets: after the swap nothing new comes to make a live projector look.
   const quietAfterTargets = withWriter && (kind === "replay-done" || rand() < 0.5);
   if (quietAfterTargets) void waitFor("targets", () => /rebuilding from stream/.test(victim.stderr()) || victim.child.exitCode !== null || victim.child.signalCode !== null, 60_000, 20).then(() => (writerOn = false), () => {});
@@ -248,13 +250,17 @@ for (let round = 1; round <= rounds; round++) {
   const race = await Promise.race([reached.then(() => "timer"), victim.exited.then(() => "exited")]);
   if (race === "timer") victim.child.kill(signal);
   const ex = await victim.exited;
+  if (second) {
+    const e2 = await second.exited;
+    if (e2.code !== 0) problems.push(`round ${round}: the second replay exited ${JSON.stringify(e2)}: ${second.stderr().slice(-600)}`);
+  }
   const stage = /rebuild swapped in/.test(victim.stderr()) ? "after swap" : /HEARTBEATS[^\n]*rebuilding from stream/.test(victim.stderr()) ? "reading heartbeats" : /rebuilding from stream/.test(victim.stderr()) ? "reading events" : "before read";
   // A stop is fine (0 for projector, 1 for replay on SIGTERM); anything else must say why.
   // SIGTERM before the process installed its handler (module loading) kills it outright: nothing is written yet.
   const okExit = signal === "SIGKILL" ? ex.signal === "SIGKILL" || ex.code === 0 : ex.signal === "SIGTERM" ? killStage === "startup" : kind === "replay" ? ex.code === 1 || ex.code === 0 : ex.code === 0;
   if (race === "exited" && ex.code !== 0) problems.push(`round ${round}: ${kind} exited by itself: ${JSON.stringify(ex)}: ${victim.stderr().slice(-600)}`);
   if (race === "timer" && !okExit) problems.push(`round ${round}: ${kind} ${signal} exit ${JSON.stringify(ex)}: ${victim.stderr().slice(-600)}`);
-  const line = `round ${round}: ${kind} ${killStage === "none" ? "" : `${signal} at ${killStage}+${killAfter} ms`} (${race}, ${stage}) batch ${batch} writer=${withWriter}${quietAfterTargets ? "(quiet after targets)" : ""} liveDuring=${liveDuring} exit=${JSON.stringify(ex)}`;
+  const line = `round ${round}: ${kind} ${killStage === "none" ? "" : `${signal} at ${killStage}+${killAfter} ms`} (${race}, ${stage}) batch ${batch} writer=${withWriter}${quietAfterTargets ? "(quiet after targets)" : ""} liveDuring=${liveDuring}${second ? " +second replay" : ""} exit=${JSON.stringify(ex)}`;
   say(line);
   // Recovery.
   const recovery = kind === "replay-done" ? "live" : kind === "replay" ? pick(["replay", "live", "live-rebuild"] as const) : pick(["live", "live-rebuild"] as const);
