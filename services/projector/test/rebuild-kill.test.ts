@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { mkdtempSync, readdirSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -28,6 +28,7 @@ beforeAll(async () => {
 }, 120_000);
 afterAll(async () => {
   await nats?.stop();
+  rmSync(tmp, { recursive: true, force: true });
 });
 
 function replay(path: string) {
