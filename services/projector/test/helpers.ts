@@ -5,6 +5,7 @@ import type { JetStreamClient } from "@nats-io/jetstream";
 import { createEvent, subjects, type EventData, type EventType, type TroupeEvent } from "@troupe/events";
 import { createLogger, publishEvent } from "@troupe/events/node";
 import { waitFor, type TestNats } from "@troupe/tests/harness";
+import { expect } from "vitest";
 import Database from "better-sqlite3";
 import { dbPathFor } from "../src/db-file.ts";
 import { prepareFile } from "../src/init-file.ts";
@@ -53,6 +54,15 @@ export async function waitCaughtUp(t: TestNats, rm: ReadModels, timeoutMs = 20_0
 }
 
 /** Every folded table, rows ordered by every column: equal dumps mean equal databases row for row. */
+/** The read models at `path` equal a rebuild from scratch into a fresh file, table by table (a failure names the table). */
+export async function expectSameAsFreshRebuild(nc: Parameters<typeof rebuild>[0]["nc"], path: string): Promise<void> {
+  const fresh = tempDbPath();
+  await rebuildInto(nc, fresh);
+  const a = dumpTables(path);
+  const b = dumpTables(fresh);
+  for (const table of Object.keys(b)) expect({ table, rows: a[table] }).toEqual({ table, rows: b[table] });
+}
+
 export function dumpTables(path: string): Record<string, unknown[]> {
   const db = new Database(path, { readonly: true });
   try {

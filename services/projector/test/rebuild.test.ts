@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 import { startTestNats, waitFor, type TestNats } from "@troupe/tests/harness";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateEvents, publishAll } from "./generate.ts";
-import { dumpTables, openReadModels, rebuildInto, Script, spec, startLive, streamHeads, tempDbPath, waitCaughtUp } from "./helpers.ts";
+import { dumpTables, expectSameAsFreshRebuild, openReadModels, rebuildInto, Script, spec, startLive, streamHeads, tempDbPath, waitCaughtUp } from "./helpers.ts";
 
 /** `troupe replay` builds a fresh file and swaps it in while readers and the live projector keep working. */
 
@@ -124,11 +124,7 @@ describe("rebuild (troupe replay)", () => {
       await live.stop();
       rm.close();
     }
-    const fresh = tempDbPath();
-    await rebuildInto(nc, fresh);
-    const a = dumpTables(path);
-    const b = dumpTables(fresh);
-    for (const table of Object.keys(b)) expect({ table, rows: a[table] }).toEqual({ table, rows: b[table] });
+    await expectSameAsFreshRebuild(nc, path);
   }, 120_000);
 
   it("a live projector follows a swap that no event follows, folding again what the new file lacks", async () => {
@@ -155,10 +151,6 @@ describe("rebuild (troupe replay)", () => {
       await live.stop();
       rm.close();
     }
-    const fresh = tempDbPath();
-    await rebuildInto(nc, fresh);
-    const a = dumpTables(path);
-    const b = dumpTables(fresh);
-    for (const table of Object.keys(b)) expect({ table, rows: a[table] }).toEqual({ table, rows: b[table] });
+    await expectSameAsFreshRebuild(nc, path);
   }, 120_000);
 });
