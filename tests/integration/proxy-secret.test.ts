@@ -54,7 +54,7 @@ async function rawLog(nc: NatsConnection): Promise<string[]> {
 async function startWorker(name: string): Promise<Child> {
   const worker = spawnChild(["bin/troupe.mjs", "worker"], {
     ...nats.env(), TROUPE_WORKER_NAME: name, TROUPE_WORKER_PORT: "0", TROUPE_WORKER_HOST: "127.0.0.1",
-    // Lost after 3 s of silence (not 1.5 s: a 2-core CI machine with two browser test files stalled it that long),
+    // Lost after 3 s of silence (not 1.5 s, which a worker on a loaded 2-core CI machine can be silent for),
     // and the master's lease (fastEnv), so the worker's progress renews it in time.
     TROUPE_HEARTBEAT_MS: "1000", TROUPE_JOB_LEASE_MS: fastEnv("-").TROUPE_JOB_LEASE_MS!, TROUPE_ALLOW_PRIVATE_TARGETS: "true", TROUPE_MAX_CPU: "100", TROUPE_MIN_FREE_MEMORY_MB: "0", TROUPE_LOG_LEVEL: "warn",
   }, { group: true });

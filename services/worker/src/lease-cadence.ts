@@ -3,9 +3,9 @@ export const PROGRESS_EVERY_MS = 5000;
 
 /**
  * How often a running attempt reports progress: every 5 s, or a third of the job lease when that is shorter. The
- * master renews a running job's lease only from its progress events, and a fixed 5 s tick under a lease shorter
- * than that lapsed every job that ran longer than the lease (a CI run's 3 s lease). A third leaves two ticks to
- * lose to a loaded machine before the lease lapses.
+ * master renews a running job's lease only from its progress events, and a fixed 5 s tick under a shorter lease
+ * lapsed every job that ran longer than the lease (the test suite's masters run a 3 s one). A third leaves two
+ * ticks to lose to a loaded machine before the lease lapses.
  */
 export function progressEveryMs(jobLeaseMs: number): number {
   return Math.max(1, Math.min(PROGRESS_EVERY_MS, Math.floor(jobLeaseMs / 3)));
