@@ -806,6 +806,48 @@ describe("Submit form", () => {
       if (!resumed) process.kill(projector, "SIGCONT");
     }
   }, 120_000);
+
+  it("a job submitted while the projector lags a moment goes straight to its page, never to \"no job\"", async () => {
+    await page.goto(`${stack.uiUrl}/submit`, { waitUntil: "networkidle0" });
+    await page.waitForSelector('[data-testid=connection][data-status=live]', { timeout: 10_000 });
+    await page.type("[data-testid=url]", `${stack.site.url}/product/10`);
+    // Every error page rendered from here on is remembered (the document stays: client-side navigation).
+    await page.evaluate(() => {
+      const w = window as unknown as { __errorPages: string[] };
+      w.__errorPages = [];
+      new MutationObserver(() => {
+        const e = document.querySelector("[data-testid=page-error]");
+        if (e && w.__errorPages.at(-1) !== e.textContent) w.__errorPages.push(e.textContent ?? "");
+      }).observe(document.body, { subtree: true, childList: true, characterData: true });
+    });
+    const requests: string[] = [];
+    const onRequest = (req: HTTPRequest) => {
+      const path = new URL(req.url()).pathname;
+      if (path === "/api/jobs" || path === "/api/catch-up" || path.endsWith("/__data.json")) requests.push(path);
+    };
+    page.on("request", onRequest);
+    const projector = stack.procs.get("projector")!.child.pid!;
+    process.kill(projector, "SIGSTOP");
+    let resumed = false;
+    try {
+      const posted = page.waitForResponse((res) => new URL(res.url()).pathname === "/api/jobs" && res.request().method() === "POST", { timeout: 30_000 });
+      await page.click("[data-testid=submit]");
+      expect((await posted).status()).toBe(201);
+      // The form asks whether the read models hold the job (waiting at most 5 s) before it loads the job's page.
+      const after = () => requests.slice(requests.indexOf("/api/jobs") + 1);
+      await waitFor("the form to ask whether the read models hold the job", () => after().length > 0, 10_000, 20);
+      expect(after()[0]).toBe("/api/catch-up");
+      expect(new URL(page.url()).pathname).toBe("/submit");
+      process.kill(projector, "SIGCONT");
+      resumed = true;
+      await page.waitForFunction(() => /^\/jobs\/[A-Za-z0-9_-]+$/.test(location.pathname), { timeout: 30_000 });
+      await page.waitForSelector("[data-testid=job-status]", { timeout: 10_000 });
+      expect(await page.evaluate(() => (window as unknown as { __errorPages: string[] }).__errorPages)).toEqual([]);
+    } finally {
+      page.off("request", onRequest);
+      if (!resumed) process.kill(projector, "SIGCONT");
+    }
+  }, 120_000);
 });
 
 describe("REST API", () => {

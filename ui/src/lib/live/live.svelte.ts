@@ -185,6 +185,14 @@ class LiveConnection {
     }, retryDelayMs(this.catchUpMisses++));
   }
 
+  /**
+   * Resolves once the read models hold everything stored so far, or after the check's bound (5 s): the Submit form
+   * waits for it before it goes to the new job's page, which was a "no job" 404 until the projector had folded it.
+   */
+  async readModelsCaughtUp(): Promise<boolean> {
+    return (await this.checkReadModels()).caughtUp;
+  }
+
   /** A page reached by navigation: it catches up as a new one does, once the connection is live (else its catch-up comes with it). */
   navigated(): void {
     if (this.status === "live") void this.catchUp();
