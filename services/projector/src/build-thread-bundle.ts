@@ -1,9 +1,9 @@
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { lstatSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { pidAlive } from "@troupe/events/node";
+import { pidAlive, pidNamespaceTag } from "@troupe/events/node";
 import { build } from "esbuild";
 
 /**
@@ -23,23 +23,28 @@ const DIR_PREFIX = "troupe-build-thread-";
 
 /**
  * Removes the bundle directories of processes that died without their exit handler (kill -9, a
- * crash): each is named with its process's pid. Until 2026-11-30 they were not named so, and every
- * killed rebuild left one in the temporary directory for good. Returns what it removed and what it
- * could not (another user's, say), for the caller to log.
+ * crash): each is named with its process's pid namespace tag and pid. Until 2026-11-30 they were
+ * not named so, and every killed rebuild left one in the temporary directory for good. Another
+ * namespace's (a temporary directory shared with a container) and another user's are left alone:
+ * their pids mean nothing here, and removing another user's fails (it was warned of every 10 s).
+ * Returns what it removed and what it could not, for the caller to log.
  */
 export function removeAbandonedBundles(dir = tmpdir()): { removed: string[]; failed: { dir: string; error: string }[] } {
   const removed: string[] = [];
   const failed: { dir: string; error: string }[] = [];
+  const uid = process.getuid?.();
   for (const name of readdirSync(dir)) {
-    const m = new RegExp(`^${DIR_PREFIX}(\\d+)-`).exec(name);
-    if (!m) continue;
-    const pid = Number(m[1]);
+    const m = new RegExp(`^${DIR_PREFIX}([0-9a-f]{8})-(\\d+)-`).exec(name);
+    if (!m || m[1] !== pidNamespaceTag()) continue;
+    const pid = Number(m[2]);
     if (pid === process.pid || pidAlive(pid)) continue;
+    const path = join(dir, name);
     try {
-      rmSync(join(dir, name), { recursive: true, force: true });
-      removed.push(join(dir, name));
+      if (uid !== undefined && lstatSync(path).uid !== uid) continue;
+      rmSync(path, { recursive: true, force: true });
+      removed.push(path);
     } catch (e) {
-      failed.push({ dir: join(dir, name), error: (e as Error).message });
+      failed.push({ dir: path, error: (e as Error).message });
     }
   }
   return { removed, failed };
@@ -50,7 +55,7 @@ export function buildThreadEntry(): Promise<URL> {
 }
 
 async function bundle(): Promise<URL> {
-  const dir = mkdtempSync(join(tmpdir(), `${DIR_PREFIX}${process.pid}-`));
+  const dir = mkdtempSync(join(tmpdir(), `${DIR_PREFIX}${pidNamespaceTag()}-${process.pid}-`));
   process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
   const sqlite = createRequire(import.meta.url).resolve("better-sqlite3");
   const outfile = join(dir, "build-thread.mjs");

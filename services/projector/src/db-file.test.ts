@@ -1,7 +1,8 @@
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
+import { pidNamespaceTag } from "@troupe/events/node";
 import { describe, expect, it } from "vitest";
 import { currentTarget, fileIdentity, newGenerationPath, removeStaleGenerations, swapIn } from "./db-file.ts";
 
@@ -56,13 +57,18 @@ describe("read-model file layout", () => {
     writeFileSync(cur, "x");
     swapIn(path, cur);
     const mine = newGenerationPath(path); // being written by this process
-    const [ofDead, ofLive, orphanWal, swapOfDead] = [`${path}.g-mx1-${dead}-ab12`, `${path}.g-mx2-${live}-cd34`, `${path}.g-mx3-${dead}-ef56-wal`, `${path}.swap-${dead}`];
-    for (const f of [mine, ofDead, `${ofDead}-wal`, ofLive, orphanWal]) writeFileSync(f, "x");
+    const tag = pidNamespaceTag();
+    const [ofDead, ofLive, orphanWal, swapOfDead] = [`${path}.g-mx1-${tag}-${dead}-ab12`, `${path}.g-mx2-${tag}-${live}-cd34`, `${path}.g-mx3-${tag}-${dead}-ef56-wal`, `${path}.swap-${tag}-${dead}`];
+    // Made in another pid namespace (a replay in another container on the same volume, pid 1 like this one's
+    // projector may be): its pid means nothing here, so it is judged by age. Untagged (older names) likewise.
+    const [foreign, foreignOld, untagged] = [`${path}.g-mx4-0badc0de-${process.pid}-gh78`, `${path}.g-mx5-0badc0de-${dead}-ij90`, `${path}.g-mx6-${dead}-kl12`];
+    for (const f of [mine, ofDead, `${ofDead}-wal`, ofLive, orphanWal, foreign, foreignOld, untagged]) writeFileSync(f, "x");
     symlinkSync("nowhere", swapOfDead);
     const past = new Date(Date.now() - 3600_000);
-    utimesSync(ofLive, past, past);
-    expect(removeStaleGenerations(path, 60_000).sort()).toEqual([ofDead, orphanWal, swapOfDead].sort());
-    expect(readdirSync(d).sort()).toEqual([basename(path), basename(cur), basename(mine), basename(ofLive)].sort());
+    for (const f of [ofLive, foreignOld]) utimesSync(f, past, past);
+    expect(removeStaleGenerations(path, 60_000).sort()).toEqual([ofDead, orphanWal, swapOfDead, foreignOld].sort());
+    expect(readdirSync(d).sort()).toEqual([basename(path), basename(cur), basename(mine), basename(ofLive), basename(foreign), basename(untagged)].sort());
+    for (const f of [foreign, untagged]) rmSync(f);
     // Swapped in and replaced, this process's own file is abandoned: the next sweep takes it.
     const next = newGenerationPath(path);
     writeFileSync(next, "x");

@@ -1,6 +1,6 @@
 import { existsSync, lstatSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
-import { pidAlive } from "@troupe/events/node";
+import { pidAlive, pidNamespaceTag } from "@troupe/events/node";
 
 /**
  * The read-model file layout. `<path>` (default `<data dir>/readmodels.sqlite`)
@@ -24,26 +24,33 @@ export function dbPathFor(dataDir: string, db?: string): string {
  */
 const inProgress = new Set<string>();
 
-/** A fresh generation path next to `path`, named with this process's pid (`removeStaleGenerations` reads it). */
+/** A fresh generation path next to `path`, named with this process's pid and pid namespace (`removeStaleGenerations` reads them). */
 export function newGenerationPath(path: string): string {
-  const id = `${Date.now().toString(36)}-${process.pid}-${Math.random().toString(36).slice(2, 6)}`;
+  const id = `${Date.now().toString(36)}-${pidNamespaceTag()}-${process.pid}-${Math.random().toString(36).slice(2, 6)}`;
   const file = `${path}.g-${id}`;
   inProgress.add(resolve(file));
   return file;
 }
 
-/** The pid in a generation's (or a swap link's) name, or null for a name troupe did not make. */
-function creatorPid(name: string): number | null {
-  const m = /\.(?:g-[0-9a-z]+-(\d+)-[0-9a-z]+|swap-(\d+))$/.exec(name);
-  return m ? Number(m[1] ?? m[2]) : null;
+/** The link `swapIn` renames over the path: named like a generation, for the sweep. */
+const swapLinkPath = (path: string) => `${path}.swap-${pidNamespaceTag()}-${process.pid}`;
+
+/** The pid namespace tag and pid in a generation's (or a swap link's) name; null for a name troupe did not make, or made before 2026-11-30 (no tag). */
+function creatorOf(name: string): { tag: string; pid: number } | null {
+  const m = /\.(?:g-[0-9a-z]+-([0-9a-f]{8})-(\d+)-[0-9a-z]+|swap-([0-9a-f]{8})-(\d+))$/.exec(name);
+  return m ? { tag: (m[1] ?? m[3]) as string, pid: Number(m[2] ?? m[4]) } : null;
 }
 
-/** Whether the process that made `name` can no longer be writing it: it is dead, or it is this one and has finished with it. */
+/**
+ * Whether the process that made `file` can no longer be writing it: it is dead, or it is this one and has finished
+ * with it. null (judge by age) when the name says nothing of its maker, or its maker ran in another pid namespace
+ * (another container or host on the same volume), whose pids this process cannot look up.
+ */
 function abandoned(file: string): boolean | null {
-  const pid = creatorPid(basename(file));
-  if (pid === null) return null;
-  if (pid === process.pid) return !inProgress.has(resolve(file));
-  return !pidAlive(pid);
+  const c = creatorOf(basename(file));
+  if (c === null || c.tag !== pidNamespaceTag()) return null;
+  if (c.pid === process.pid) return !inProgress.has(resolve(file));
+  return !pidAlive(c.pid);
 }
 
 /** The file `path` points at now (itself when it is a plain file), or null when missing. */
@@ -82,7 +89,7 @@ export function removeDatabaseFiles(file: string): void {
  */
 export function swapIn(path: string, generation: string): string | null {
   const previous = currentTarget(path);
-  const tmp = `${path}.swap-${process.pid}`;
+  const tmp = swapLinkPath(path);
   rmSync(tmp, { force: true });
   symlinkSync(basename(generation), tmp);
   renameSync(tmp, path);
@@ -100,8 +107,10 @@ export function swapIn(path: string, generation: string): string | null {
  * points at whose maker is gone (its pid, in the name, is dead; or it is this process, done with
  * it), and swap links of dead processes. A generation of a live process may be a rebuild in
  * progress (`troupe replay` beside the projector) and is kept, whatever its age: deleting it would
- * make that rebuild swap in a file that no longer exists. Names troupe did not make are judged by
- * age: removed when nobody wrote them for `minAgeMs`.
+ * make that rebuild swap in a file that no longer exists. The pid means something only in the pid
+ * namespace the name was made in (its tag, `pidNamespaceTag`): a name made in another one (another
+ * container or host on the same volume), or with no tag, is judged by age: removed when nobody
+ * wrote it for `minAgeMs`.
  * Until 2026-11-30 every generation was judged by age and only `troupe projector` swept: a killed
  * `troupe replay` left a copy of the read models (and the one it was about to delete after its
  * swap) until the projector's next start more than a minute later.
@@ -116,20 +125,17 @@ export function removeStaleGenerations(path: string, minAgeMs: number, nowMs = D
   for (const name of readdirSync(dir)) {
     const file = join(dir, name);
     if (name.startsWith(swaps)) {
-      if (abandoned(file)) {
-        rmSync(file, { force: true });
-        removed.push(file);
-      }
+      const gone = abandoned(file);
+      if (gone === false || (gone === null && nowMs - lstatMs(file) < minAgeMs)) continue;
+      rmSync(file, { force: true });
+      removed.push(file);
       continue;
     }
     if (!name.startsWith(generations) || /-(wal|shm|journal)$/.test(name)) continue;
     if (file === current) continue;
     const gone = abandoned(file);
     if (gone === false) continue;
-    if (gone === null) {
-      const newest = Math.max(...SIDE_FILES.map((s) => { try { return statSync(`${file}${s}`).mtimeMs; } catch { return 0; } }));
-      if (nowMs - newest < minAgeMs) continue;
-    }
+    if (gone === null && nowMs - Math.max(...SIDE_FILES.map((s) => lstatMs(`${file}${s}`))) < minAgeMs) continue;
     removeDatabaseFiles(file);
     removed.push(file);
   }
@@ -137,9 +143,19 @@ export function removeStaleGenerations(path: string, minAgeMs: number, nowMs = D
   for (const name of readdirSync(dir)) {
     const m = /^(.*)-(wal|shm|journal)$/.exec(name);
     if (!m || !(m[1] as string).startsWith(generations) || existsSync(join(dir, m[1] as string))) continue;
-    if (abandoned(join(dir, m[1] as string)) === false) continue;
+    const gone = abandoned(join(dir, m[1] as string));
+    if (gone === false || (gone === null && nowMs - lstatMs(join(dir, name)) < minAgeMs)) continue;
     rmSync(join(dir, name), { force: true });
     removed.push(join(dir, name));
   }
   return removed;
+}
+
+/** When `file` (not what a link points at) was last written; 0 when it is gone. */
+function lstatMs(file: string): number {
+  try {
+    return lstatSync(file).mtimeMs;
+  } catch {
+    return 0;
+  }
 }

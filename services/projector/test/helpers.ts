@@ -53,7 +53,6 @@ export async function waitCaughtUp(t: TestNats, rm: ReadModels, timeoutMs = 20_0
   }, timeoutMs);
 }
 
-/** Every folded table, rows ordered by every column: equal dumps mean equal databases row for row. */
 /** The read models at `path` equal a rebuild from scratch into a fresh file, table by table (a failure names the table). */
 export async function expectSameAsFreshRebuild(nc: Parameters<typeof rebuild>[0]["nc"], path: string): Promise<void> {
   const fresh = tempDbPath();
@@ -63,6 +62,7 @@ export async function expectSameAsFreshRebuild(nc: Parameters<typeof rebuild>[0]
   for (const table of Object.keys(b)) expect({ table, rows: a[table] }).toEqual({ table, rows: b[table] });
 }
 
+/** Every folded table, rows ordered by every column: equal dumps mean equal databases row for row. */
 export function dumpTables(path: string): Record<string, unknown[]> {
   const db = new Database(path, { readonly: true });
   try {

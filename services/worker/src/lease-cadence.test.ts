@@ -7,7 +7,8 @@ describe("progressEveryMs", () => {
     expect(progressEveryMs(15_000)).toBe(5000);
     expect(progressEveryMs(9000)).toBe(3000);
     expect(progressEveryMs(3000)).toBe(1000);
-    // The config's smallest lease still ticks.
-    expect(progressEveryMs(100)).toBe(33);
+    // Not more often than every 100 ms, however short the lease: each event stays in the log.
+    expect(progressEveryMs(300)).toBe(100);
+    expect(progressEveryMs(100)).toBe(100);
   });
 });
