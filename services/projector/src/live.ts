@@ -219,8 +219,10 @@ export class LiveProjector {
       this.writer?.close();
       this.writer = null;
       await this.start();
-      // The file left behind is deleted by the rebuild that replaced it, after its grace; if that one died meanwhile, here.
-      // A failure to delete is logged, not a reason to stop folding.
+      // The file left behind, and any a killed rebuild left, go now (removeStaleGenerations): the replaced file at once
+      // when its maker is gone or is this process, without waiting for the swapping rebuild's 5 s grace (readers that
+      // still have it open keep reading it; on Linux an unlinked file lives on while open). A failure to delete is
+      // logged, not a reason to stop folding.
       try {
         for (const f of removeStaleGenerations(this.o.path, 60_000)) this.o.log.info({ file: f }, "removed a read-model generation a rebuild left");
       } catch (e) {
