@@ -1,6 +1,7 @@
 import { wsconnect, type NatsConnection } from "@nats-io/nats-core";
 import { decodeEvent, subjectsFor, type JobView, type WorkerView } from "@troupe/events";
 import { untrack } from "svelte";
+import { navigating } from "$app/state";
 import { applyEvent, clockOffset, seedModels, type LiveModels } from "./apply.ts";
 import { CATCH_UP_WAIT_MS, readCatchUpAnswer, retryDelayMs, type CatchUpCheck } from "./catch-up.ts";
 import { BoundedQueue } from "./queue.ts";
@@ -22,6 +23,9 @@ export type LiveStatus = "connecting" | "live" | "reconnecting" | "offline";
 /** Event ids remembered to drop repeats: a worker retries an unacknowledged event for up to 2 minutes, which is
  *  100,000 events at ~800 events/s (about 5 MB). */
 const SEEN_KEPT = 100_000;
+
+/** How soon a catch-up that found a navigation under way tries again, if that navigation's own catch-up has not come. */
+const NAVIGATING_RETRY_MS = 1000;
 
 /** Above this many queued messages (a hidden tab gets no frames) the view reloads instead of folding them all. */
 const MAX_QUEUE = 100_000;
@@ -103,6 +107,8 @@ class LiveConnection {
   /** Catch-ups in a row that did not find the read models caught up (the next check's backoff). */
   private catchUpMisses = 0;
   private catchUpTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Aborts the check of the catch-up a newer one superseded. */
+  private catchUpAbort: AbortController | undefined;
   /** Ids of the events folded lately: a message JetStream refused as a duplicate (a worker's retry after a lost
    *  ack, the same Nats-Msg-Id) still reaches a plain subscription, and was counted again (a dashboard attack). */
   private seen = new Set<string>();
@@ -169,8 +175,21 @@ class LiveConnection {
   private async catchUp(): Promise<void> {
     const run = ++this.catchUpRun;
     clearTimeout(this.catchUpTimer);
-    const check = await this.checkReadModels();
+    // The check a newer catch-up supersedes is abandoned: each held one of the browser's six connections to the UI
+    // server for up to 5 s, and clicking through pages while the projector lagged left none for the pages' data.
+    this.catchUpAbort?.abort();
+    const abort = (this.catchUpAbort = new AbortController());
+    const check = await this.checkReadModels(abort.signal);
     if (run !== this.catchUpRun) return;
+    // A reload while a navigation is under way cancels it (SvelteKit 2 gives both one token): the user's click was
+    // dropped and the old page shown again. The navigation's own catch-up follows it; this one tries again shortly
+    // in case the navigation does not end (cancelled, or failed).
+    if (navigating.to) {
+      this.catchUpTimer = setTimeout(() => {
+        if (this.status === "live") void this.catchUp();
+      }, NAVIGATING_RETRY_MS);
+      return;
+    }
     await this.onCatchUp?.();
     if (run !== this.catchUpRun) return;
     if (check.caughtUp) {
@@ -186,8 +205,10 @@ class LiveConnection {
   }
 
   /**
-   * Resolves once the read models hold everything stored so far, or after the check's bound (5 s): the Submit form
-   * waits for it before it goes to the new job's page, which was a "no job" 404 until the projector had folded it.
+   * Resolves once the read models hold everything stored so far, or after the check's bounds (the server waits 5 s
+   * for the projector, after up to 3 s for NATS to say where the streams end; the request gives up after 15 s): the
+   * Submit form waits for it before it goes to the new job's page, which was a "no job" 404 until the projector had
+   * folded it.
    */
   async readModelsCaughtUp(): Promise<boolean> {
     return (await this.checkReadModels()).caughtUp;
@@ -198,9 +219,10 @@ class LiveConnection {
     if (this.status === "live") void this.catchUp();
   }
 
-  private async checkReadModels(): Promise<CatchUpCheck> {
+  private async checkReadModels(signal?: AbortSignal): Promise<CatchUpCheck> {
     try {
-      const res = await fetch(`/api/catch-up?waitMs=${CATCH_UP_WAIT_MS}`, { signal: AbortSignal.timeout(CATCH_UP_WAIT_MS + 10_000) });
+      const timeout = AbortSignal.timeout(CATCH_UP_WAIT_MS + 10_000);
+      const res = await fetch(`/api/catch-up?waitMs=${CATCH_UP_WAIT_MS}`, { signal: signal ? AbortSignal.any([signal, timeout]) : timeout });
       return readCatchUpAnswer(res.status, await res.json().catch(() => undefined));
     } catch (e) {
       return readCatchUpAnswer(0, { error: { message: (e as Error).message } });

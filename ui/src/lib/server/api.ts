@@ -192,14 +192,14 @@ export const getStats: RequestHandler = () =>
  * is at or before them is in SQLite once the projector's checkpoints reach them. Waits for that at most `waitMs`
  * (default 5 s, 1–10,000), then answers `caughtUp: false` with how many events the read models are behind.
  */
-export const getCatchUp: RequestHandler = ({ url }) =>
+export const getCatchUp: RequestHandler = ({ url, request }) =>
   api(async () => {
     const { nats, reads } = context();
     checkQuery(url, ["waitMs"]);
     const waitMs = intParam(url, "waitMs", CATCH_UP_WAIT_MS, CATCH_UP_MAX_WAIT_MS);
     // Bounded: a NATS that does not answer (down, reconnecting) must not hold the page's catch-up for ever.
     const heads = await boundedRead(() => nats.streamHeads(), STREAM_HEADS_MS, (e) => `could not read where the event streams end: ${e}`);
-    return json({ success: true, ...(await waitForCheckpoints(heads, () => reads().projector(), waitMs)) });
+    return json({ success: true, ...(await waitForCheckpoints(heads, () => reads().projector(), waitMs, request.signal)) });
   });
 
 /** How long the catch-up check waits for NATS to say where the streams end. */

@@ -25,4 +25,17 @@ describe("waitForCheckpoints", () => {
     expect(r).toMatchObject({ caughtUp: false, behind: 15, checkpoints: {} });
     expect(r.waitedMs).toBeGreaterThanOrEqual(120);
   });
+
+  it("stops waiting once its request is aborted (a newer catch-up of the page superseded it)", async () => {
+    const ac = new AbortController();
+    let reads = 0;
+    const answer = waitForCheckpoints(heads, () => {
+      if (++reads === 2) ac.abort();
+      return null;
+    }, 10_000, ac.signal);
+    const r = await answer;
+    expect(r).toMatchObject({ caughtUp: false, behind: 15 });
+    expect(reads).toBe(2);
+    expect(r.waitedMs).toBeLessThan(10_000);
+  });
 });

@@ -20,15 +20,16 @@ export interface CatchUpAnswer {
 
 /**
  * Waits, at most `waitMs`, until the projector's checkpoints (its status row, written in each batch's transaction)
- * reach `heads`. The status is read once at least, so a check of caught-up read models answers at once.
+ * reach `heads`, or `signal` aborts. The status is read once at least, so a check of caught-up read models answers at once.
  */
-export async function waitForCheckpoints(heads: Record<string, number>, status: () => ProjectorStatus | null, waitMs: number): Promise<CatchUpAnswer> {
+export async function waitForCheckpoints(heads: Record<string, number>, status: () => ProjectorStatus | null, waitMs: number, signal?: AbortSignal): Promise<CatchUpAnswer> {
   const start = Date.now();
   for (;;) {
     const checkpoints = status()?.checkpoints ?? {};
     const behind = behindBy(heads, checkpoints);
     const waitedMs = Date.now() - start;
-    if (behind === 0 || waitedMs >= waitMs) return { caughtUp: behind === 0, behind, heads, checkpoints, waitedMs };
+    // A page that went away (a newer catch-up aborted this one) is not waited for: nobody reads the answer.
+    if (behind === 0 || waitedMs >= waitMs || signal?.aborted) return { caughtUp: behind === 0, behind, heads, checkpoints, waitedMs };
     await sleep(Math.min(POLL_MS, waitMs - waitedMs));
   }
 }
