@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { hostname, tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
@@ -52,6 +52,10 @@ export const CHROMIUM_IGNORED_DEFAULT_ARGS = ["--disable-ipc-flooding-protection
  */
 export const PROFILE_PREFERENCES = { net: { network_prediction_options: 2 } };
 
+/** A profile still there after its browser exited is removed again this often, this many times (then the start-up sweep's). */
+const PROFILE_REMOVE_EVERY_MS = 250;
+const PROFILE_REMOVE_TRIES = 40;
+
 /** Launches Chromium with a fresh profile directory, removed when the browser closes. */
 export async function launchChromium(executablePath: string, o: ChromiumOptions = {}): Promise<Browser> {
   const dir = mkdtempSync(join(tmpdir(), ownProfilePrefix()));
@@ -69,14 +73,27 @@ export async function launchChromium(executablePath: string, o: ChromiumOptions 
   // The profile is removed once the process has exited (Chromium still writes to it while disconnecting), and with
   // it the directory Chromium made in TMPDIR for its singleton socket: it removes that itself only on a clean close
   // (a SIGTERM left it empty, a kill of a stuck browser with its socket in it, one per browser for ever).
-  const removeProfile = () => {
+  const removeOnce = (): boolean => {
+    let left = false;
     for (const d of socketDir ? [dir, socketDir] : [dir]) {
       try {
         rmSync(d, { recursive: true, force: true, maxRetries: 3 });
       } catch {
-        // a leftover temp dir is not worth failing a job for
+        left = true; // a leftover temp dir is not worth failing a job for; tried again below
       }
+      if (existsSync(d)) left = true;
     }
+    return left;
+  };
+  // Again a little later when something is left: Chromium's helper processes outlive its main process by a moment
+  // after a signal and may still write into the profile (a full run saw it still there after a SIGTERM).
+  const removeProfile = () => {
+    if (!removeOnce()) return;
+    let tries = 0;
+    const again = setInterval(() => {
+      if (!removeOnce() || ++tries >= PROFILE_REMOVE_TRIES) clearInterval(again);
+    }, PROFILE_REMOVE_EVERY_MS);
+    again.unref();
   };
   const proc = browser.process();
   if (proc && proc.exitCode === null) proc.once("exit", removeProfile);
