@@ -222,7 +222,9 @@ class LiveConnection {
   private async checkReadModels(signal?: AbortSignal): Promise<CatchUpCheck> {
     try {
       const timeout = AbortSignal.timeout(CATCH_UP_WAIT_MS + 10_000);
-      const res = await fetch(`/api/catch-up?waitMs=${CATCH_UP_WAIT_MS}`, { signal: signal ? AbortSignal.any([signal, timeout]) : timeout });
+      // AbortSignal.any is newer than the rest (Safari 17.4): without it, a superseded check is only left to end.
+      const both = signal && typeof AbortSignal.any === "function" ? AbortSignal.any([signal, timeout]) : timeout;
+      const res = await fetch(`/api/catch-up?waitMs=${CATCH_UP_WAIT_MS}`, { signal: both });
       return readCatchUpAnswer(res.status, await res.json().catch(() => undefined));
     } catch (e) {
       return readCatchUpAnswer(0, { error: { message: (e as Error).message } });
