@@ -21,5 +21,6 @@ export * from "./lease.ts";
 export * from "./sha256.ts";
 export * from "./placement.ts";
 export * from "./storage.ts";
+export * from "./stream-head.ts";
 export * from "./server-clock.ts";
 export { isDateTime, startsWithRealDate } from "./formats.ts";

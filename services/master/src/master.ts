@@ -13,7 +13,7 @@ import { LeaderLease } from "./leader.ts";
 import { newCounters, renderMetrics, type Counters } from "./metrics.ts";
 import { BrowserQueues, JobQueue, type QueueEntry } from "./queue.ts";
 import { afterRefusal, decide, forgetUnregistered, type Decision, type RecoveryConfig } from "./recovery.ts";
-import { earliestNow, eventTimeMs, monoNow, OffsetCeiling, ServerClock, stampTime } from "@troupe/events";
+import { earliestNow, eventTimeMs, monoNow, OffsetCeiling, ServerClock, stampTime, streamHead } from "@troupe/events";
 import { canRun, pickWorker, type Candidate } from "./scheduler.ts";
 import { decodeSnapshot, encodeSnapshotSliced, resumeFrom, snapshotDue } from "./snapshot.ts";
 import { applyEvent, applyHeartbeat, assignmentInstance, emptyState, finishedGuardSeq, type MasterState, type WorkerView } from "./state.ts";
@@ -1107,8 +1107,7 @@ export class Master {
     try {
       this.jsm ??= await this.js.jetstreamManager();
       const [ev, hb] = await Promise.all([this.jsm.streams.info(names.events), this.jsm.streams.info(names.heartbeats)]);
-      // An emptied stream (heartbeats past their max age) keeps its last sequence but has nothing left to deliver.
-      last = [ev.state.messages > 0 ? ev.state.last_seq : 0, hb.state.messages > 0 ? hb.state.last_seq : 0];
+      last = [streamHead(ev.state), streamHead(hb.state)];
     } catch (e) {
       this.log.info({ err: (e as Error).message }, "could not read the streams' last sequences; silence-based decisions wait for the next tick");
       return;

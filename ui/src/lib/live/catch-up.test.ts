@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { behindBy, headOf, readCatchUpAnswer, retryDelayMs } from "./catch-up.ts";
+import { streamHead } from "@troupe/events";
+import { behindBy, readCatchUpAnswer, retryDelayMs } from "./catch-up.ts";
 
 describe("behindBy", () => {
   const heads = { TROUPE_EVENTS: 120, TROUPE_HEARTBEATS: 900 };
@@ -44,11 +45,8 @@ describe("readCatchUpAnswer", () => {
   });
 });
 
-describe("headOf", () => {
-  it("is the stream's last sequence while it holds messages, and 0 once it holds none (aged out: nothing left to fold)", () => {
-    expect(headOf({ messages: 3, last_seq: 900 })).toBe(900);
-    // The projector's checkpoint may stay below 900 for good (a rebuild after they aged out): no page waits for it.
-    expect(headOf({ messages: 0, last_seq: 900 })).toBe(0);
-    expect(behindBy({ TROUPE_HEARTBEATS: headOf({ messages: 0, last_seq: 900 }) }, { TROUPE_HEARTBEATS: 0 })).toBe(0);
+describe("behindBy with an emptied stream", () => {
+  it("counts nothing for a stream that holds no message (its head is 0: streamHead)", () => {
+    expect(behindBy({ TROUPE_HEARTBEATS: streamHead({ messages: 0, last_seq: 900 }) }, { TROUPE_HEARTBEATS: 0 })).toBe(0);
   });
 });

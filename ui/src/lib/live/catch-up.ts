@@ -23,16 +23,6 @@ export function behindBy(heads: Readonly<Record<string, number>>, checkpoints: R
   return behind;
 }
 
-/**
- * What a check waits for the projector to reach in one stream: its last sequence, or 0 when it holds no message. An
- * emptied stream (heartbeats past their max age) keeps its last sequence but delivers nothing, so a checkpoint below
- * it (read models rebuilt since, or a projector that was down while they aged out) would never reach it, and every
- * page would say it may be behind and reload every 30 s for ever.
- */
-export function headOf(state: { messages: number; last_seq: number }): number {
-  return state.messages > 0 ? state.last_seq : 0;
-}
-
 /** The wait before the next check after `failures` checks in a row that did not find the read models caught up. */
 export function retryDelayMs(failures: number): number {
   return Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** Math.min(Math.max(0, failures), 16));

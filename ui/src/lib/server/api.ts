@@ -12,6 +12,7 @@ import { api, ApiError, checkQuery, intParam, readBody, STATUS_OF } from "./http
 import { artifactGone, artifactRefusal } from "./artifact-check.ts";
 import { idleLimited } from "./idle-limit.ts";
 import { waitForCheckpoints } from "./catch-up.ts";
+import { answeredWithin } from "./pages.ts";
 import { CATCH_UP_MAX_WAIT_MS, CATCH_UP_WAIT_MS } from "../live/catch-up.ts";
 
 /** How long an artifact response waits for its next chunk from the store before it fails. */
@@ -198,24 +199,14 @@ export const getCatchUp: RequestHandler = ({ url, request }) =>
     checkQuery(url, ["waitMs"]);
     const waitMs = intParam(url, "waitMs", CATCH_UP_WAIT_MS, CATCH_UP_MAX_WAIT_MS);
     // Bounded: a NATS that does not answer (down, reconnecting) must not hold the page's catch-up for ever.
-    const heads = await boundedRead(() => nats.streamHeads(), STREAM_HEADS_MS, (e) => `could not read where the event streams end: ${e}`);
+    const heads = await answeredWithin(() => nats.streamHeads(), STREAM_HEADS_MS).catch((e: Error) => {
+      throw new ApiError("unavailable", `could not read where the event streams end: ${e.message}`);
+    });
     return json({ success: true, ...(await waitForCheckpoints(heads, () => reads().projector(), waitMs, request.signal)) });
   });
 
 /** How long the catch-up check waits for NATS to say where the streams end. */
 const STREAM_HEADS_MS = 3000;
-
-/** Runs `read` within `ms`; failing or late, an `unavailable` ApiError whose message `why` builds from the cause. */
-async function boundedRead<T>(read: () => Promise<T>, ms: number, why: (cause: string) => string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([read(), new Promise<never>((_, rej) => (timer = setTimeout(() => rej(new Error(`no answer within ${ms} ms`)), ms)))]);
-  } catch (e) {
-    throw new ApiError("unavailable", why((e as Error).message));
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** Screenshots: streamed from the object store, never buffered whole. */
 export const getArtifact: RequestHandler = ({ params }) =>

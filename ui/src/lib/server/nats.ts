@@ -1,10 +1,9 @@
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { Objm, type ObjectStore } from "@nats-io/obj";
-import { LEADER_KEY, parseLease, storageUse, type LeaseValue, type StorageUse } from "@troupe/events";
+import { LEADER_KEY, parseLease, storageUse, streamHead, type LeaseValue, type StorageUse } from "@troupe/events";
 import { closeConnection, connectAs, createLogger, storeNames } from "@troupe/events/node";
 import type { UiConfig } from "./config.ts";
-import { headOf } from "../live/catch-up.ts";
 
 /**
  * The UI server's own NATS connection, as role `ui`: it relays commands to the
@@ -68,7 +67,7 @@ export class UiNats {
     const heads: Record<string, number> = {};
     for (const stream of [n.events, n.heartbeats]) {
       try {
-        heads[stream] = headOf((await jsm.streams.info(stream)).state);
+        heads[stream] = streamHead((await jsm.streams.info(stream)).state);
       } catch (e) {
         throw new Error(`stream info of ${stream}: ${(e as Error).message}`, { cause: e });
       }
