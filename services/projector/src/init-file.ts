@@ -2,7 +2,7 @@ import { closeSync, lstatSync, openSync, readlinkSync, readSync } from "node:fs"
 import { basename, dirname, resolve } from "node:path";
 import type { Logger } from "@troupe/events/node";
 import Database from "better-sqlite3";
-import { currentTarget, fileIdentity, newGenerationPath, removeStaleGenerations, swapIn } from "./db-file.ts";
+import { currentTarget, fileIdentity, newGenerationPath, swapIn } from "./db-file.ts";
 import { createSchema, schemaVersion, SCHEMA_VERSION } from "./schema.ts";
 
 /**
@@ -55,7 +55,6 @@ export function assertReadModelPath(path: string): void {
 /** Creates an empty database (as a generation behind the symlink) when there is none. Returns whether it must be rebuilt. */
 export function prepareFile(path: string, log: Logger): boolean {
   assertReadModelPath(path);
-  removeStaleGenerations(path, 60_000).forEach((f) => log.info({ file: f }, "removed an old read-model generation"));
   // A dangling symlink (its generation deleted by hand) counts as no database.
   if (currentTarget(path) && fileIdentity(path) !== null) {
     const db = new Database(path, { readonly: true });

@@ -91,7 +91,8 @@ export async function runProjector(v: LiveConfig): Promise<number> {
   let sweep: NodeJS.Timeout | null = null;
   try {
     const mustRebuild = prepareFile(c.path, log) || v.rebuild;
-    removeRebuildLeftovers(c.path, log); // a killed `troupe replay`'s, when no rebuild follows
+    // What killed rebuilds left (a rebuild sweeps it itself when it starts).
+    if (!mustRebuild) removeRebuildLeftovers(c.path, log);
     let waiting = true;
     http = await serveMetricsHttp({ host: v.host, port: v.port, metrics: () => metrics.render(), healthy: () => !waiting, unhealthy: "waiting for the streams (troupe init)" }).catch((e: Error) => {
       throw new Error(`projector metrics: cannot listen on ${v.host}:${v.port}: ${e.message}`, { cause: e });
