@@ -18,6 +18,7 @@ export * from "./views/read.ts";
 export * from "./views/attempts.ts";
 export * from "./bulk.ts";
 export * from "./lease.ts";
+export * from "./assign-lease.ts";
 export * from "./sha256.ts";
 export * from "./placement.ts";
 export * from "./storage.ts";

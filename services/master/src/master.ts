@@ -13,7 +13,7 @@ import { LeaderLease } from "./leader.ts";
 import { newCounters, renderMetrics, type Counters } from "./metrics.ts";
 import { BrowserQueues, JobQueue, type QueueEntry } from "./queue.ts";
 import { afterRefusal, decide, forgetUnregistered, type Decision, type RecoveryConfig } from "./recovery.ts";
-import { earliestNow, eventTimeMs, monoNow, OffsetCeiling, ServerClock, stampTime, streamHead } from "@troupe/events";
+import { earliestNow, eventTimeMs, JOB_LEASE_HEADER, monoNow, OffsetCeiling, ServerClock, stampTime, streamHead } from "@troupe/events";
 import { canRun, pickWorker, type Candidate } from "./scheduler.ts";
 import { decodeSnapshot, encodeSnapshotSliced, resumeFrom, snapshotDue } from "./snapshot.ts";
 import { applyEvent, applyHeartbeat, assignmentInstance, emptyState, finishedGuardSeq, type MasterState, type WorkerView } from "./state.ts";
@@ -657,11 +657,13 @@ export class Master {
   /** undefined when the worker accepted; otherwise why not. */
   private async askWorker(job: JobView, workerId: string, epoch: number, token: string | undefined): Promise<string | undefined> {
     const body = JSON.stringify({ jobId: job.id, attempt: job.attempt, epoch, spec: job.spec, ...(token !== undefined ? { token } : {}) });
-    // The process the assignment is for, in a header (workers that predate it ignore it; the body's schema would
-    // refuse a new field): another process with this worker id (a paused twin) leaves the request alone.
+    // Headers, which workers that predate them ignore (the body's schema would refuse a new field): the process the
+    // assignment is for (another process with this worker id, a paused twin, leaves the request alone), and this
+    // master's job lease (the worker reports progress at its cadence, whatever its own TROUPE_JOB_LEASE_MS says).
+    const h = natsHeaders();
+    h.set(JOB_LEASE_HEADER, String(this.cfg.leaseMs));
     const instanceId = assignmentInstance(this.state, job.id, workerId, job.attempt);
-    const h = instanceId !== undefined ? natsHeaders() : undefined;
-    if (h && instanceId !== undefined) h.set(INSTANCE_HEADER, instanceId);
+    if (instanceId !== undefined) h.set(INSTANCE_HEADER, instanceId);
     let replyBytes: Uint8Array;
     try {
       replyBytes = (await this.request(this.subjects.workerCommand(workerId, "assign"), body, h)).data;

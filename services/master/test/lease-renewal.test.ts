@@ -33,10 +33,12 @@ afterAll(async () => {
 });
 
 describe("a job longer than its lease", () => {
-  it("runs once: the worker reports progress often enough for the master's lease, which it is told alike", async () => {
+  /** Starts a real worker (stopping the previous one), runs a job with a 6 s wait on it, returns its log lines. */
+  async function runLongJob(name: string, workerId: string, env: Record<string, string>): Promise<string> {
+    await worker?.stop();
     worker = spawnChild(["bin/troupe.mjs", "worker"], {
-      ...nats.env(), TROUPE_WORKER_NAME: "Worker Node Lease", TROUPE_WORKER_PORT: "0", TROUPE_WORKER_HOST: "127.0.0.1", TROUPE_HEARTBEAT_MS: "1000",
-      TROUPE_JOB_LEASE_MS: String(LEASE_MS), TROUPE_ALLOW_PRIVATE_TARGETS: "true", TROUPE_MAX_CPU: "100", TROUPE_MIN_FREE_MEMORY_MB: "0", TROUPE_LOG_LEVEL: "warn",
+      ...nats.env(), TROUPE_WORKER_NAME: name, TROUPE_WORKER_PORT: "0", TROUPE_WORKER_HOST: "127.0.0.1", TROUPE_HEARTBEAT_MS: "1000",
+      TROUPE_ALLOW_PRIVATE_TARGETS: "true", TROUPE_MAX_CPU: "100", TROUPE_MIN_FREE_MEMORY_MB: "0", ...env,
     }, { group: true });
     const w = worker;
     await waitFor("the worker registered", () => (w.output().includes("registered as") ? true : w.proc.exitCode !== null ? Promise.reject(new Error(w.output())) : false), 60_000, 100);
@@ -44,11 +46,21 @@ describe("a job longer than its lease", () => {
     const reply = await submit(ui, { url: `${base}/`, scenario: { steps: [{ type: "navigate", url: `${base}/` }, { type: "wait", ms: 6000 }] } });
     if (!reply.ok) throw new Error(reply.error.message);
     const job = await finalJob(ui, reply.jobId);
-    expect(job).toMatchObject({ status: "completed", attempt: 1, workerId: "wn-lease" });
+    expect(job).toMatchObject({ status: "completed", attempt: 1, workerId });
     const log = await readLog(ui);
     expect(log.filter((l) => l.event.type === "job.requeued" && l.event.data.jobId === reply.jobId)).toEqual([]);
     // Progress came at a third of the lease during the 6 s wait: several ticks, where the old 5 s cadence gave one.
     const ticks = log.filter((l) => l.event.type === "job.progress" && l.event.data.jobId === reply.jobId && l.event.data.currentStep?.type === "wait");
     expect(ticks.length).toBeGreaterThanOrEqual(4);
+    return w.output();
+  }
+
+  it("runs once: the worker reports progress often enough for the master's lease, which it is told alike", async () => {
+    await runLongJob("Worker Node Lease", "wn-lease", { TROUPE_JOB_LEASE_MS: String(LEASE_MS), TROUPE_LOG_LEVEL: "warn" });
+  }, 120_000);
+
+  it("runs once on a worker left at the default 30 s lease: it follows the lease the master's assignment names", async () => {
+    const out = await runLongJob("Worker Node Lease Default", "wn-lease-default", { TROUPE_LOG_LEVEL: "info" });
+    expect(out).toContain("the master runs another job lease than this worker's TROUPE_JOB_LEASE_MS");
   }, 120_000);
 });

@@ -36,7 +36,8 @@ export class LinkFence {
     return this.now() - this.lastMs;
   }
 
-  inDoubt(): boolean {
-    return this.silentMs() > this.doubtAfterMs;
+  /** `afterMs`: a running attempt's own threshold (its lease is the master's, which may be shorter than ours). */
+  inDoubt(afterMs = this.doubtAfterMs): boolean {
+    return this.silentMs() > afterMs;
   }
 }

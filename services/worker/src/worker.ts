@@ -4,7 +4,7 @@ import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
 import { Svcm, type Service } from "@nats-io/services";
 import {
-  createEvent, decodeCommand, errorBody, monoNow, newId, subjectsFor, type AckReply, type AssignReply, type Command, type EventData,
+  createEvent, decodeCommand, errorBody, JOB_LEASE_HEADER, monoNow, newId, parseJobLeaseHeader, subjectsFor, type AckReply, type AssignReply, type Command, type EventData,
   type EventType, type Subjects, type WorkerStatus,
 } from "@troupe/events";
 import { closeConnection, connectAs, INSTANCE_HEADER, isStorageFull, passwordVar, userVar, workerCredential, putArtifact, WORKER_SERVICE_NAME, workerInboxPrefix, loadSecretsKeys, openSecretWithAny, publishEvent, SECRETS_KEY_VAR, SecretError, storeNames, type Logger } from "@troupe/events/node";
@@ -87,6 +87,8 @@ export class Worker {
   private heartbeatStoredSentMs = Number.NEGATIVE_INFINITY;
   /** When the latest heartbeat acknowledgement arrived (monoNow; the registration's before the first). */
   private heartbeatAckedAtMs: number | undefined;
+  /** The master's job lease last logged as differing from ours (followLease). */
+  private leaseToldMs: number | undefined;
   /** Assignments meant for another process with this worker id (they are ignored). */
   foreignAssignments = 0;
   /** Open the proxy passwords the master sealed: the current TROUPE_SECRETS_KEY first, then rotated-out ones (jobs sealed before a rotation still open); empty when this worker has none. */
@@ -288,6 +290,13 @@ export class Worker {
       this.log.warn({ jobId: cmd.jobId, attempt: cmd.attempt, for: meant, instanceId: this.instanceId }, "an assignment for another process with this worker id reached this one: two processes run this worker id; stop one");
       return;
     }
+    const lease = parseJobLeaseHeader(msg.headers?.get(JOB_LEASE_HEADER));
+    if (!lease.ok) {
+      this.invalidCommands++;
+      this.log.warn({ jobId: cmd.jobId, attempt: cmd.attempt, reason: lease.message }, "invalid assign request refused");
+      msg.respond(json({ accepted: false, reason: "invalid", message: lease.message } satisfies AssignReply));
+      return;
+    }
     let reply = admit(cmd, {
       draining: this.isDraining || this.stopping !== null,
       maxJobs: this.config.maxJobs,
@@ -312,7 +321,17 @@ export class Worker {
     }
     if (this.running.get(cmd.jobId)?.attempt === cmd.attempt) return; // re-sent request: already running
     this.highestEpoch = Math.max(this.highestEpoch, cmd.epoch);
-    this.startJob(cmd, proxyPassword);
+    this.startJob(cmd, proxyPassword, this.followLease(lease.ms));
+  }
+
+  /** The lease a new attempt runs under: the master's when its assignment says (logged once per value that differs from ours). */
+  private followLease(masterLeaseMs: number | undefined): number {
+    if (masterLeaseMs === undefined) return this.config.jobLeaseMs;
+    if (masterLeaseMs !== this.config.jobLeaseMs && this.leaseToldMs !== masterLeaseMs) {
+      this.leaseToldMs = masterLeaseMs;
+      this.log.info({ masterLeaseMs, ownLeaseMs: this.config.jobLeaseMs }, "the master runs another job lease than this worker's TROUPE_JOB_LEASE_MS: its attempts follow the master's");
+    }
+    return masterLeaseMs;
   }
 
   /** The job's proxy password in clear, or a refusal: a worker that cannot open it says so, and the master tries another one. */
@@ -327,7 +346,7 @@ export class Worker {
     }
   }
 
-  private startJob(cmd: Command<"worker.assign">, proxyPassword: string | undefined): void {
+  private startJob(cmd: Command<"worker.assign">, proxyPassword: string | undefined, leaseMs: number): void {
     // The attempt's token goes back in every event for it: the fold takes them only with it (docs/security.md).
     const base = { jobId: cmd.jobId, workerId: this.config.workerId, attempt: cmd.attempt, ...(cmd.token !== undefined ? { token: cmd.token } : {}) };
     const log = this.log.child({ jobId: cmd.jobId, attempt: cmd.attempt });
@@ -371,8 +390,8 @@ export class Worker {
       saveArtifact: (name, bytes) => this.saveArtifact(name, bytes),
       report,
       log,
-      progressEveryMs: this.o.progressEveryMs ?? progressEveryMs(this.config.jobLeaseMs),
-      beforeStep: (index, signal) => this.holdWhileCutOff(index, signal, log),
+      progressEveryMs: this.o.progressEveryMs ?? progressEveryMs(leaseMs),
+      beforeStep: (index, signal) => this.holdWhileCutOff(index, signal, log, doubtAfterMs(this.config.heartbeatMs, leaseMs)),
       onEnd: (out) => {
         this.stats.record({ ok: out.ok, durationMs: out.durationMs, responseTimeMs: out.responseTimeMs });
         this.endJob(cmd.jobId, this.running.get(cmd.jobId));
@@ -522,8 +541,8 @@ export class Worker {
    * answers it with a cancel, which ends the wait; otherwise the attempt goes on. A worker cut off from NATS, or
    * paused, used to run its steps on beside the new attempt: every page twice (a crash attack, 2026-11-30).
    */
-  private async holdWhileCutOff(index: number, signal: AbortSignal, log: Logger): Promise<void> {
-    if (!this.fence.inDoubt()) return;
+  private async holdWhileCutOff(index: number, signal: AbortSignal, log: Logger, doubtAfter: number): Promise<void> {
+    if (!this.fence.inDoubt(doubtAfter)) return;
     this.holds++;
     const heldAt = monoNow();
     log.warn({ step: index + 1, silentMs: Math.round(this.fence.silentMs()) },

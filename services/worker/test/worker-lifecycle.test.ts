@@ -1,7 +1,7 @@
 import { headers } from "@nats-io/nats-core";
 import { Svcm } from "@nats-io/services";
 import { INSTANCE_HEADER } from "@troupe/events/node";
-import { ReplySchemas, type AssignReply, type Command } from "@troupe/events";
+import { JOB_LEASE_HEADER, ReplySchemas, type AssignReply, type Command } from "@troupe/events";
 import { startTestNats, type TestNats } from "@troupe/tests/harness";
 import { Value } from "@sinclair/typebox/value";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -163,6 +163,17 @@ describe("assignment refusals", () => {
     // Meant for this process: handled as always (refused here for its browser).
     const r = (await nc.request("troupe.worker.wn-test-01.assign", body, { timeout: 5000, headers: meant(worker.instanceId) })).json<AssignReply>();
     expect(r).toMatchObject({ accepted: false, reason: "unsupported-browser" });
+  });
+  it("refuses an assignment whose job-lease header is not a lease, naming the header, and runs nothing", async () => {
+    const nc = await nats.connect("master");
+    const before = worker.invalidCommands;
+    const h = headers();
+    h.set(JOB_LEASE_HEADER, "5e3");
+    const body = JSON.stringify({ jobId: jobId("lease-hdr"), attempt: 1, epoch: 1, spec: spec({}) });
+    const r = (await nc.request("troupe.worker.wn-test-01.assign", body, { timeout: 5000, headers: h })).json<AssignReply>();
+    expect(r).toMatchObject({ accepted: false, reason: "invalid", message: expect.stringContaining(`header ${JOB_LEASE_HEADER}`) });
+    expect(worker.invalidCommands).toBe(before + 1);
+    expect(worker.statusBody().currentJobs).toBe(0);
   });
   it("cancel of an unknown attempt answers not-found", async () => {
     const nc = await nats.connect("master");

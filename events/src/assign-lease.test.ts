@@ -1,0 +1,23 @@
+import { describe, expect, it } from "vitest";
+import { JOB_LEASE_HEADER, parseJobLeaseHeader } from "./assign-lease.ts";
+
+describe("parseJobLeaseHeader", () => {
+  it("takes a whole number of milliseconds from the least lease up", () => {
+    expect(parseJobLeaseHeader("100")).toEqual({ ok: true, ms: 100 });
+    expect(parseJobLeaseHeader("30000")).toEqual({ ok: true, ms: 30_000 });
+    expect(parseJobLeaseHeader("999999999999999")).toEqual({ ok: true, ms: 999_999_999_999_999 });
+  });
+
+  it("treats a missing header as none (a master that predates it)", () => {
+    expect(parseJobLeaseHeader(undefined)).toEqual({ ok: true, ms: undefined });
+    expect(parseJobLeaseHeader("")).toEqual({ ok: true, ms: undefined });
+  });
+
+  it("refuses anything else, naming the header", () => {
+    for (const v of ["99", "0", "-5000", "5e3", "5000.5", " 5000", "5000 ", "0x1388", "abc", "1234567890123456"]) {
+      const r = parseJobLeaseHeader(v);
+      expect(r.ok, v).toBe(false);
+      if (!r.ok) expect(r.message).toContain(JOB_LEASE_HEADER);
+    }
+  });
+});
