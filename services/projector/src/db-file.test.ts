@@ -25,6 +25,26 @@ describe("read-model file layout", () => {
     expect(fileIdentity(path)).not.toBe(id1);
   });
 
+  it("flushes the generation (and its WAL) to the disk before the link points at it, and the directory after", () => {
+    const d = dir();
+    const path = join(d, "rm.sqlite");
+    const g = newGenerationPath(path);
+    writeFileSync(g, "built");
+    writeFileSync(`${g}-wal`, "frames");
+    const seen: string[] = [];
+    const target = () => currentTarget(path) ?? "none";
+    swapIn(path, g, { file: (f) => seen.push(`file ${basename(f)} while the link points at ${basename(target())}`), dir: (f) => seen.push(`dir ${f} while the link points at ${basename(target())}`) });
+    expect(seen).toEqual([
+      `file ${basename(g)} while the link points at none`,
+      `file ${basename(g)}-wal while the link points at none`,
+      `dir ${d} while the link points at ${basename(g)}`,
+    ]);
+    // The default flushes real files and directories without error.
+    const g2 = newGenerationPath(path);
+    writeFileSync(g2, "again");
+    expect(swapIn(path, g2)).toBe(g);
+  });
+
   it("replaces a plain file and its side files", () => {
     const d = dir();
     const path = join(d, "rm.sqlite");

@@ -1,4 +1,4 @@
-import { existsSync, lstatSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, lstatSync, openSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { pidAlive, pidNamespaceTag } from "@troupe/events/node";
 
@@ -83,16 +83,43 @@ export function removeDatabaseFiles(file: string): void {
   inProgress.delete(resolve(file));
 }
 
+/** Flushes a file's (or a directory's) data to the disk; Linux takes fsync on a read-only descriptor. */
+export function syncToDisk(file: string): void {
+  const fd = openSync(file, "r");
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** What `swapIn` flushes, in order (tests pass a recorder; the default writes to the disk). */
+export interface SwapSync {
+  /** The generation's files, before the link points at them. */
+  file(path: string): void;
+  /** The directory, after the rename: the new link itself. */
+  dir(path: string): void;
+}
+
+const diskSync: SwapSync = { file: syncToDisk, dir: syncToDisk };
+
 /**
  * Points `path` at `generation` atomically (symlink + rename). Returns the
  * previous target so the caller can delete it once readers had time to move.
+ * A rebuild writes its generation without a journal or a single fsync (it is
+ * thrown away if it does not finish), so its pages may sit in the page cache:
+ * they are flushed before the link points at them, and the directory after, or
+ * a power cut soon after a swap could leave the link pointing at a torn file
+ * (until 2026-11-30).
  */
-export function swapIn(path: string, generation: string): string | null {
+export function swapIn(path: string, generation: string, sync: SwapSync = diskSync): string | null {
   const previous = currentTarget(path);
+  for (const s of ["", "-wal"]) if (existsSync(`${generation}${s}`)) sync.file(`${generation}${s}`);
   const tmp = swapLinkPath(path);
   rmSync(tmp, { force: true });
   symlinkSync(basename(generation), tmp);
   renameSync(tmp, path);
+  sync.dir(dirname(path));
   inProgress.delete(resolve(generation));
   // A plain file that was replaced leaves its side files under the old name.
   if (previous === path) {
