@@ -90,6 +90,8 @@ export interface Stack {
   procs: Map<string, Managed>;
   logs: Map<string, string[]>;
   startWorker(n: number): Managed;
+  /** Stops the UI and starts it again on the same port with `env` (e.g. another TROUPE_UI_TOKEN); resolves once it answers. */
+  restartUi(env?: NodeJS.ProcessEnv): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -111,8 +113,11 @@ export async function launchChromium(): Promise<{ browser: Browser; close(): Pro
   };
 }
 
-/** `heartbeatMs`: the stack's heartbeat (default HEARTBEAT_MS); the master declares a worker lost after 3 missed ones. */
-export async function startStack(o: { workers?: number; tls?: boolean; heartbeatMs?: number } = {}): Promise<Stack> {
+/**
+ * `heartbeatMs`: the stack's heartbeat (default HEARTBEAT_MS); the master declares a worker lost after 3 missed ones.
+ * `uiEnv`: more variables for the UI (e.g. TROUPE_UI_TOKEN).
+ */
+export async function startStack(o: { workers?: number; tls?: boolean; heartbeatMs?: number; uiEnv?: NodeJS.ProcessEnv } = {}): Promise<Stack> {
   mkdirSync(ARTIFACTS, { recursive: true });
   await ensureUiBuild((l) => console.log(l));
   // tls: every service connects over TLS with the test CA (TROUPE_NATS_CA from nats.env()).
@@ -155,7 +160,7 @@ export async function startStack(o: { workers?: number; tls?: boolean; heartbeat
   };
   run("master", ["master"]);
   run("projector", ["projector"]);
-  run("ui", ["ui"]);
+  run("ui", ["ui"], o.uiEnv);
   const startWorker = (n: number) => {
     const nn = String(n).padStart(2, "0");
     return run(`worker-${nn}`, ["worker"], {
@@ -166,10 +171,17 @@ export async function startStack(o: { workers?: number; tls?: boolean; heartbeat
   };
   for (let i = 1; i <= (o.workers ?? 0); i++) startWorker(i);
   const uiUrl = `http://127.0.0.1:${uiPort}`;
-  await waitFor("the UI to answer", async () => (await fetch(`${uiUrl}/api/stats`).catch(() => null))?.ok, 60_000, 200);
+  // Any answer: with a token, /api/stats is a 401.
+  const uiAnswers = () => waitFor("the UI to answer", async () => ((await fetch(`${uiUrl}/api/stats`).catch(() => null))?.status ?? 500) < 500, 60_000, 200);
+  await uiAnswers();
   const chromium = await launchChromium();
   return {
     wsProxy, nats, uiUrl, site, browser: chromium.browser, procs, logs, startWorker,
+    async restartUi(extra = {}) {
+      await procs.get("ui")?.stop("SIGTERM", 10_000);
+      run("ui", ["ui"], extra);
+      await uiAnswers();
+    },
     async stop() {
       await chromium.close().catch(() => {});
       await Promise.all([...procs.values()].filter((p) => p.name.startsWith("worker")).map((p) => p.stop("SIGTERM", 10_000)));
