@@ -31,17 +31,26 @@ describe("readCatchUpAnswer", () => {
     expect(readCatchUpAnswer(200, { success: true, caughtUp: true, behind: 0 })).toEqual({ caughtUp: true });
   });
 
-  it("says how far behind the read models are", () => {
-    expect(readCatchUpAnswer(200, { success: true, caughtUp: false, behind: 42 })).toEqual({ caughtUp: false, reason: "the read models are 42 events behind the event log" });
-    expect(readCatchUpAnswer(200, { success: true, caughtUp: false, behind: 1 })).toEqual({ caughtUp: false, reason: "the read models are 1 event behind the event log" });
-    expect(readCatchUpAnswer(200, { success: true, caughtUp: false, behind: "x" })).toEqual({ caughtUp: false, reason: "the read models are behind the event log" });
+  it("says how far behind the read models are, and that it checks again", () => {
+    expect(readCatchUpAnswer(200, { success: true, caughtUp: false, behind: 42 })).toEqual({ caughtUp: false, reason: "the read models are 42 events behind the event log", retry: true });
+    expect(readCatchUpAnswer(200, { success: true, caughtUp: false, behind: 1 })).toEqual({ caughtUp: false, reason: "the read models are 1 event behind the event log", retry: true });
+    expect(readCatchUpAnswer(200, { success: true, caughtUp: false, behind: "x" })).toEqual({ caughtUp: false, reason: "the read models are behind the event log", retry: true });
   });
 
-  it("takes an error answer, a body that is not the answer, or a failed request as a check that failed, naming why", () => {
-    expect(readCatchUpAnswer(503, { success: false, error: { code: "unavailable", message: "NATS down" } })).toEqual({ caughtUp: false, reason: "could not check the read models: NATS down" });
-    expect(readCatchUpAnswer(200, undefined)).toEqual({ caughtUp: false, reason: "could not check the read models: HTTP 200" });
-    expect(readCatchUpAnswer(200, { success: true })).toEqual({ caughtUp: false, reason: "could not check the read models: HTTP 200" });
-    expect(readCatchUpAnswer(401, null)).toEqual({ caughtUp: false, reason: "could not check the read models: HTTP 401" });
+  it("takes an answer that waiting may turn (5xx, 408, 429, no answer, a body that is not the answer) as a check to try again, naming why", () => {
+    expect(readCatchUpAnswer(503, { success: false, error: { code: "unavailable", message: "NATS down" } })).toEqual({ caughtUp: false, reason: "could not check the read models: NATS down", retry: true });
+    for (const status of [500, 502, 504, 408, 429]) expect(readCatchUpAnswer(status, undefined)).toEqual({ caughtUp: false, reason: `could not check the read models: HTTP ${status}`, retry: true });
+    expect(readCatchUpAnswer(0, { error: { message: "Failed to fetch" } })).toEqual({ caughtUp: false, reason: "could not check the read models: Failed to fetch", retry: true });
+    expect(readCatchUpAnswer(200, undefined)).toEqual({ caughtUp: false, reason: "could not check the read models: HTTP 200", retry: true });
+    expect(readCatchUpAnswer(200, { success: true })).toEqual({ caughtUp: false, reason: "could not check the read models: HTTP 200", retry: true });
+  });
+
+  it("stops on a 401 (sign in again) and on another 4xx (reload the page): no wait mends them", () => {
+    const unauthorized = { success: false, error: { code: "unauthorized", message: "send the UI token as `Authorization: Bearer <token>`" } };
+    expect(readCatchUpAnswer(401, unauthorized)).toEqual({ caughtUp: false, reason: "the dashboard no longer takes this page's sign-in (its token changed, or the login expired)", retry: false, stop: "sign-in", status: 401 });
+    expect(readCatchUpAnswer(401, null)).toMatchObject({ retry: false, stop: "sign-in" });
+    expect(readCatchUpAnswer(403, { success: false, error: { code: "forbidden", message: "host refused" } })).toEqual({ caughtUp: false, reason: "the dashboard refused the check (403: host refused)", retry: false, stop: "reload", status: 403 });
+    for (const status of [400, 404, 405, 410]) expect(readCatchUpAnswer(status, undefined)).toEqual({ caughtUp: false, reason: `the dashboard refused the check (${status}: HTTP ${status})`, retry: false, stop: "reload", status });
   });
 });
 

@@ -28,20 +28,39 @@ export function retryDelayMs(failures: number): number {
   return Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** Math.min(Math.max(0, failures), 16));
 }
 
-/** What a check found: caught up, or why the page may be behind (said in the footer). */
-export type CatchUpCheck = { caughtUp: true } | { caughtUp: false; reason: string };
+/**
+ * What a check found: caught up; behind, or not answered in a way that waiting may mend (`retry`: the page checks
+ * again with a growing delay); or refused in a way no wait mends (`stop`: a 401 needs a new sign-in, another 4xx a
+ * reload of the page). A refused check used to be retried up to every 30 s for ever, each time one more refused
+ * request, the footer saying "could not check the read models: send the UI token as `Authorization: Bearer`".
+ */
+export type CatchUpCheck =
+  | { caughtUp: true }
+  | { caughtUp: false; reason: string; retry: true }
+  | { caughtUp: false; reason: string; retry: false; stop: "sign-in" | "reload"; status: number };
 
 /**
- * Reads the answer of `GET /api/catch-up` (its status and parsed body; `undefined` when it was not JSON). Anything
- * but a well-formed success is a check that failed: the page reloads anyway and says why it may be behind.
+ * Answers a later check may turn: 5xx (a UI server restarting behind a proxy answers 502/503/504), a request timeout,
+ * too many requests; 0 is a request that got no answer (network, the page's own timeout).
+ */
+function transient(status: number): boolean {
+  return status === 0 || status === 408 || status === 429 || status >= 500;
+}
+
+/**
+ * Reads the answer of `GET /api/catch-up` (its status and parsed body; `undefined` when it was not JSON). A 401,
+ * 403 or other 4xx stops the checks (`stop`); anything else but a well-formed success is a check that failed and is
+ * tried again: the page reloads anyway and says why it may be behind.
  */
 export function readCatchUpAnswer(status: number, body: unknown): CatchUpCheck {
   const b = body as { success?: unknown; caughtUp?: unknown; behind?: unknown; error?: { message?: unknown } } | null | undefined;
+  const message = typeof b?.error?.message === "string" ? b.error.message : `HTTP ${status}`;
+  if (status === 401) return { caughtUp: false, reason: "the dashboard no longer takes this page's sign-in (its token changed, or the login expired)", retry: false, stop: "sign-in", status };
+  if (status >= 400 && !transient(status)) return { caughtUp: false, reason: `the dashboard refused the check (${status}: ${message})`, retry: false, stop: "reload", status };
   if (status !== 200 || typeof b !== "object" || b === null || b.success !== true || typeof b.caughtUp !== "boolean") {
-    const message = typeof b?.error?.message === "string" ? b.error.message : `HTTP ${status}`;
-    return { caughtUp: false, reason: `could not check the read models: ${message}` };
+    return { caughtUp: false, reason: `could not check the read models: ${message}`, retry: true };
   }
   if (b.caughtUp) return { caughtUp: true };
   const n = typeof b.behind === "number" && Number.isSafeInteger(b.behind) && b.behind > 0 ? b.behind : undefined;
-  return { caughtUp: false, reason: n === undefined ? "the read models are behind the event log" : `the read models are ${n} ${n === 1 ? "event" : "events"} behind the event log` };
+  return { caughtUp: false, reason: n === undefined ? "the read models are behind the event log" : `the read models are ${n} ${n === 1 ? "event" : "events"} behind the event log`, retry: true };
 }

@@ -93,8 +93,14 @@ class LiveConnection {
   lastAppliedAt = $state(0);
   invalid = $state(0);
   lastError = $state<string | undefined>(undefined);
-  /** Set while the page may be behind the event log: its last catch-up reloaded before the read models had caught up. */
-  behind = $state<{ reason: string } | undefined>(undefined);
+  /**
+   * Set while the page may be behind the event log: its last catch-up reloaded before the read models had caught up,
+   * or could not check. `stopped`: the check was refused (401: "sign-in", another 4xx: "reload"), so it is not tried
+   * again on a timer, only on a reconnect or a navigation.
+   */
+  behind = $state<{ reason: string; stopped?: "sign-in" | "reload" } | undefined>(undefined);
+  /** Catch-ups that ran to their end (the footer's `data-catch-ups`, read by tests). */
+  catchUps = $state(0);
 
   private views = new Set<LiveView>();
   private queue = new BoundedQueue<{ subject: string; data: Uint8Array; receivedMs: number }>(MAX_QUEUE, MAX_QUEUE_BYTES);
@@ -170,7 +176,8 @@ class LiveConnection {
    * projector's checkpoints reach them, or after its bound. Reloading at once gave the rows of a projector still
    * behind, and nothing later brought a job's end that had come before the subscription: a job page opened while
    * the projector lagged showed the job running until a manual reload (the e2e suite, 2026-11-30). Past the bound
-   * it reloads anyway, says the page may be behind, and checks again with a growing delay.
+   * it reloads anyway, says the page may be behind, and checks again with a growing delay. A check the dashboard
+   * refuses (401, other 4xx) is not tried again on a timer.
    */
   private async catchUp(): Promise<void> {
     const run = ++this.catchUpRun;
@@ -185,23 +192,37 @@ class LiveConnection {
     // dropped and the old page shown again. The navigation's own catch-up follows it; this one tries again shortly
     // in case the navigation does not end (cancelled, or failed).
     if (navigating.to) {
-      this.catchUpTimer = setTimeout(() => {
-        if (this.status === "live") void this.catchUp();
-      }, NAVIGATING_RETRY_MS);
+      this.retryIn(NAVIGATING_RETRY_MS);
       return;
     }
-    await this.onCatchUp?.();
-    if (run !== this.catchUpRun) return;
+    // A refused check (401, 403) refuses the page's data the same way: the reload followed the 401's redirect to the
+    // login page in this page's place (and checked again from there, refused again, every 1, 2, 4 … 30 s); a 403 is
+    // SvelteKit's error page. The page keeps what it has, and its live feed (NATS, its own credentials) goes on.
+    const refused = !check.caughtUp && !check.retry && (check.status === 401 || check.status === 403);
+    if (!refused) {
+      await this.onCatchUp?.();
+      if (run !== this.catchUpRun) return;
+    }
+    this.catchUps++;
     if (check.caughtUp) {
       this.catchUpMisses = 0;
       this.behind = undefined;
       return;
     }
+    if (!check.retry) {
+      // No wait mends a refusal: checked again on a reconnect or a navigation, not on a timer.
+      this.behind = { reason: check.reason, stopped: check.stop };
+      return;
+    }
     this.behind = { reason: check.reason };
-    // Checked again only while the subscription is live: the reconnect's own catch-up follows a disconnect.
+    this.retryIn(retryDelayMs(this.catchUpMisses++));
+  }
+
+  /** Checks again after `ms`, only while the subscription is live: the reconnect's own catch-up follows a disconnect. */
+  private retryIn(ms: number): void {
     this.catchUpTimer = setTimeout(() => {
       if (this.status === "live") void this.catchUp();
-    }, retryDelayMs(this.catchUpMisses++));
+    }, ms);
   }
 
   /**

@@ -1,0 +1,159 @@
+import type { HTTPRequest, HTTPResponse, Page } from "puppeteer-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { waitFor } from "../harness/index.ts";
+import { callApi, startStack, type Stack } from "./stack.ts";
+
+/**
+ * A page's catch-up (docs/ui.md, "The catch-up waits for the read models") in real Chromium against the real stack,
+ * signed in with a UI token. No worker: the streams stay quiet unless a test stores something (a worker's
+ * heartbeats would move a stream's head every second).
+ */
+
+const TOKEN = "e2e-catch-up-token-0123456789";
+/** The token the UI is started again with: the page's cookie no longer opens it. */
+const ROTATED = "e2e-catch-up-token-rotated-9876";
+
+let stack: Stack;
+let page: Page;
+let token = TOKEN;
+
+beforeAll(async () => {
+  stack = await startStack({ workers: 0, uiEnv: { TROUPE_UI_TOKEN: TOKEN } });
+  page = await stack.browser.newPage();
+  page.on("pageerror", (e) => console.error(`page error: ${(e as Error).message}`));
+  await signIn(page, TOKEN);
+  // One job in the log: the projector writes its checkpoints with its first batch (a page's data says where it was
+  // read only once they exist).
+  await submitJob("e2e-catch-up-first");
+  await readModelsCaughtUp();
+}, 300_000);
+
+afterAll(async () => {
+  await stack?.stop();
+}, 60_000);
+
+const api = (path: string, init: RequestInit = {}) => callApi(stack, path, { ...init, headers: { authorization: `Bearer ${token}`, ...(init.headers as Record<string, string> | undefined) } });
+
+/** Signs `p` in with the login form (the cookie is the browser's: every tab has it). */
+async function signIn(p: Page, t: string, next = "/"): Promise<void> {
+  await p.goto(`${stack.uiUrl}/login?next=${encodeURIComponent(next)}`, { waitUntil: "networkidle0" });
+  await p.type("input[name=token]", t);
+  await Promise.all([p.waitForNavigation({ waitUntil: "networkidle0" }), p.click("button[type=submit]")]);
+  expect(new URL(p.url()).pathname).toBe(next);
+}
+
+/** Catch-ups the page ran to their end (the footer's count). */
+const catchUps = (p: Page) => p.$eval("footer", (f) => Number(f.getAttribute("data-catch-ups")));
+
+/** Resolves once `p` has run more than `n` catch-ups to their end. */
+async function catchUpsPast(p: Page, n: number, timeout = 30_000): Promise<void> {
+  await p.waitForFunction((k) => Number(document.querySelector("footer")?.getAttribute("data-catch-ups")) > k, { timeout }, n);
+}
+
+/** Opens `path` fresh and waits for its first catch-up (after the live subscription) to end. */
+async function open(path: string): Promise<void> {
+  await page.goto(`${stack.uiUrl}${path}`, { waitUntil: "networkidle0" });
+  await page.waitForSelector("[data-testid=connection][data-status=live]", { timeout: 10_000 });
+  await catchUpsPast(page, 0);
+}
+
+/** The paths `p` requests from now on that `match` (data loads, checks), with the status each got. */
+function record(p: Page, match: (path: string) => boolean): { paths: string[]; statuses: number[]; stop(): void } {
+  const paths: string[] = [];
+  const statuses: number[] = [];
+  const onRequest = (r: HTTPRequest) => {
+    const path = new URL(r.url()).pathname;
+    if (match(path)) paths.push(path);
+  };
+  const onResponse = (r: HTTPResponse) => {
+    if (match(new URL(r.url()).pathname)) statuses.push(r.status());
+  };
+  p.on("request", onRequest);
+  p.on("response", onResponse);
+  return { paths, statuses, stop: () => void p.off("request", onRequest).off("response", onResponse) };
+}
+
+/** A job no worker takes (there is none): its `job.submitted` is one more event in the log. */
+async function submitJob(tag: string): Promise<string> {
+  const r = await api("/api/jobs", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ url: `${stack.site.url}/product/1`, tags: [tag] }) });
+  expect(r.status, JSON.stringify(r.body)).toBe(201);
+  return r.body.jobId as string;
+}
+
+/** The read models hold everything stored so far (the check a page asks, asked by the test). */
+async function readModelsCaughtUp(): Promise<void> {
+  await waitFor("the read models at the streams' heads", async () => (await api("/api/catch-up?waitMs=1000")).body.caughtUp === true, 30_000, 100);
+}
+
+/**
+ * How long a test watches for a check that must not come: a retry falls 1 s after a check that did not find the read
+ * models caught up (then 2 s, 4 s …), and Chromium runs a hidden tab's timers within a second of their time.
+ * Not a wait for anything: what the page does in it is the assertion.
+ */
+const NO_RETRY_WINDOW_MS = 4000;
+const watch = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe("a catch-up the dashboard refuses", () => {
+  it("stops checking when the dashboard no longer takes the page's sign-in (its token changed), says to sign in again, and checks again after a sign-in in another tab and a reconnect", async () => {
+    // The Overview: it also reloads its figures while events arrive (every 5 s at most).
+    await open("/");
+    await stack.restartUi({ TROUPE_UI_TOKEN: ROTATED });
+    token = ROTATED;
+    expect((await callApi(stack, "/api/stats", { headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(401);
+    const checks = record(page, (path) => path === "/api/catch-up");
+    const loads = record(page, (path) => path.endsWith("/__data.json"));
+    let other: Page | undefined;
+    try {
+      expect(await page.evaluate(() => document.visibilityState)).toBe("visible");
+      // A reconnect of the live feed (its NATS credentials still good) brings a catch-up.
+      await stack.wsProxy.cut();
+      try {
+        await page.waitForSelector("[data-testid=connection]:not([data-status=live])", { timeout: 15_000 });
+      } finally {
+        await stack.wsProxy.restore();
+      }
+      const note = await page.waitForSelector("[data-testid=catch-up-behind]", { timeout: 30_000 });
+      await waitFor("the check's answer", () => checks.statuses.length > 0, 5000, 20);
+      expect(checks.statuses).toEqual([401]);
+      // (A reconnect may start two checks at once, the first aborted by the second: counted from the refusal on.)
+      const sent = checks.paths.length;
+      // An event comes live (the feed's NATS credentials are not the UI's token): the Overview's reload of its
+      // figures is due at once (the page is older than 5 s), and is refused as the check was.
+      const applied = Number(await page.$eval("[data-testid=applied]", (e) => e.textContent));
+      await submitJob("e2e-catch-up-signed-out");
+      await page.waitForFunction((n) => Number(document.querySelector("[data-testid=applied]")?.textContent) > n, { timeout: 10_000 }, applied);
+      await watch(NO_RETRY_WINDOW_MS);
+      expect(checks.paths.length, "it checked again").toBe(sent);
+      expect(checks.statuses).toEqual([401]);
+      expect(await note!.evaluate((e) => e.getAttribute("data-stopped"))).toBe("sign-in");
+      expect(await note!.evaluate((e) => e.textContent)).toMatch(/no longer takes this page's sign-in .*it stopped checking: sign in again/s);
+      expect(await page.$eval("[data-testid=catch-up-sign-in]", (a) => a.getAttribute("href"))).toBe("/login?next=%2F");
+      // The page stays as it was (its reloads would be refused as well): no login page in its place (SvelteKit
+      // followed the refusal's redirect there, and the checks went on every 1, 2, 4 … 30 s).
+      expect(loads.paths).toEqual([]);
+      expect(new URL(page.url()).pathname).toBe("/");
+      expect(await page.$eval("h1", (e) => e.textContent)).toBe("Overview");
+      // Signed in again in another tab (the cookie is the browser's); the next reconnect checks again, and the note goes.
+      other = await stack.browser.newPage();
+      await other.bringToFront();
+      await signIn(other, ROTATED);
+      await page.bringToFront();
+      await stack.wsProxy.cut();
+      try {
+        await page.waitForSelector("[data-testid=connection]:not([data-status=live])", { timeout: 15_000 });
+      } finally {
+        await stack.wsProxy.restore();
+      }
+      await page.waitForFunction(() => document.querySelector("[data-testid=catch-up-behind]") === null, { timeout: 15_000 });
+      expect(checks.statuses.filter((s) => s !== 401)).toEqual([200]);
+      // The job stored while it was signed out was not in the page's data: that check reloaded it.
+      await waitFor("the reload after the check", () => loads.paths.length > 0, 10_000, 20);
+      expect(loads.paths[0]).toBe("/__data.json");
+    } finally {
+      checks.stop();
+      loads.stop();
+      await other?.close();
+      await page.bringToFront();
+    }
+  }, 120_000);
+});
