@@ -96,7 +96,7 @@ class LiveConnection {
   /**
    * Set while the page may be behind the event log: its last catch-up reloaded before the read models had caught up,
    * or could not check. `stopped`: the check was refused (401: "sign-in", another 4xx: "reload"), so it is not tried
-   * again on a timer, only on a reconnect or a navigation.
+   * again on a timer, only on a reconnect, a navigation, or when the tab is shown again.
    */
   behind = $state<{ reason: string; stopped?: "sign-in" | "reload" } | undefined>(undefined);
   /** Catch-ups that ran to their end (the footer's `data-catch-ups`, read by tests). */
@@ -108,6 +108,10 @@ class LiveConnection {
   private nc: NatsConnection | undefined;
   private starting: Promise<void> | undefined;
   private onCatchUp: (() => unknown) | undefined;
+  /** A catch-up's check is under way (a shown tab does not start another). */
+  private checking = false;
+  /** A retry came due while the tab was hidden: it runs when the tab is shown. */
+  private retryWhenShown = false;
   /** The latest catch-up: an older one still waiting leaves the reload to it. */
   private catchUpRun = 0;
   /** Catch-ups in a row that did not find the read models caught up (the next check's backoff). */
@@ -122,6 +126,7 @@ class LiveConnection {
    *  value instead cost ~23 µs per event once full, V8 skipping the deleted entries at its front; a review). */
   private seenRing: string[] = [];
   private seenAt = 0;
+  private listening = false;
 
   attach(view: LiveView): () => void {
     this.views.add(view);
@@ -131,6 +136,10 @@ class LiveConnection {
   /** Connects once per page load; `catchUp` reloads the read model after a reconnect. */
   start(settings: LiveSettings, catchUp: () => unknown): Promise<void> {
     this.onCatchUp = catchUp;
+    if (!this.listening) {
+      this.listening = true;
+      document.addEventListener("visibilitychange", () => this.shown());
+    }
     this.starting ??= this.connect(settings).catch((e) => {
       this.status = "offline";
       this.lastError = (e as Error).message;
@@ -176,17 +185,24 @@ class LiveConnection {
    * projector's checkpoints reach them, or after its bound. Reloading at once gave the rows of a projector still
    * behind, and nothing later brought a job's end that had come before the subscription: a job page opened while
    * the projector lagged showed the job running until a manual reload (the e2e suite, 2026-11-30). Past the bound
-   * it reloads anyway, says the page may be behind, and checks again with a growing delay. A check the dashboard
-   * refuses (401, other 4xx) is not tried again on a timer.
+   * it reloads anyway, says the page may be behind, and checks again with a growing delay (`retryIn`: not while the
+   * tab is hidden). A check the dashboard refuses (401, other 4xx) is not tried again on a timer.
    */
   private async catchUp(): Promise<void> {
     const run = ++this.catchUpRun;
     clearTimeout(this.catchUpTimer);
+    this.retryWhenShown = false;
     // The check a newer catch-up supersedes is abandoned: each held one of the browser's six connections to the UI
     // server for up to 5 s, and clicking through pages while the projector lagged left none for the pages' data.
     this.catchUpAbort?.abort();
     const abort = (this.catchUpAbort = new AbortController());
-    const check = await this.checkReadModels(abort.signal);
+    this.checking = true;
+    let check: CatchUpCheck;
+    try {
+      check = await this.checkReadModels(abort.signal);
+    } finally {
+      if (run === this.catchUpRun) this.checking = false;
+    }
     if (run !== this.catchUpRun) return;
     // A reload while a navigation is under way cancels it (SvelteKit 2 gives both one token): the user's click was
     // dropped and the old page shown again. The navigation's own catch-up follows it; this one tries again shortly
@@ -210,7 +226,8 @@ class LiveConnection {
       return;
     }
     if (!check.retry) {
-      // No wait mends a refusal: checked again on a reconnect or a navigation, not on a timer.
+      // No wait mends a refusal: checked again on a reconnect, a navigation, or when the tab is shown again (signed
+      // in again in another tab), not on a timer.
       this.behind = { reason: check.reason, stopped: check.stop };
       return;
     }
@@ -218,11 +235,26 @@ class LiveConnection {
     this.retryIn(retryDelayMs(this.catchUpMisses++));
   }
 
-  /** Checks again after `ms`, only while the subscription is live: the reconnect's own catch-up follows a disconnect. */
+  /**
+   * Checks again after `ms`, only while the subscription is live (the reconnect's own catch-up follows a disconnect)
+   * and the tab is shown: a hidden tab checked (and reloaded) every 30 s for as long as it stayed open. The check
+   * that came due while hidden runs when the tab is shown.
+   */
   private retryIn(ms: number): void {
     this.catchUpTimer = setTimeout(() => {
-      if (this.status === "live") void this.catchUp();
+      if (this.status !== "live") return;
+      if (document.visibilityState === "hidden") this.retryWhenShown = true;
+      else void this.catchUp();
     }, ms);
+  }
+
+  /**
+   * The tab is shown again: a page that may be behind (a retry due or waiting, or a refused check) checks once now
+   * — the user looks at it, and may have signed in again in another tab.
+   */
+  private shown(): void {
+    if (document.visibilityState !== "visible" || this.status !== "live" || this.checking) return;
+    if (this.retryWhenShown || this.behind) void this.catchUp();
   }
 
   /**
