@@ -44,6 +44,7 @@ async function signIn(p: Page, t: string, next = "/"): Promise<void> {
 
 /** Catch-ups the page ran to their end (the footer's count). */
 const catchUps = (p: Page) => p.$eval("footer", (f) => Number(f.getAttribute("data-catch-ups")));
+const withoutReload = (p: Page) => p.$eval("footer", (f) => Number(f.getAttribute("data-catch-ups-without-reload")));
 
 /** Resolves once `p` has run more than `n` catch-ups to their end. */
 async function catchUpsPast(p: Page, n: number, timeout = 30_000): Promise<void> {
@@ -92,6 +93,43 @@ async function readModelsCaughtUp(): Promise<void> {
  */
 const NO_RETRY_WINDOW_MS = 4000;
 const watch = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe("a catch-up after an in-app navigation", () => {
+  it("loads the page's data once when the read models it was read from already held the streams' heads (it loaded every page twice)", async () => {
+    await open("/jobs");
+    await readModelsCaughtUp();
+    const loads = record(page, (path) => path.endsWith("/__data.json"));
+    try {
+      const before = { catchUps: await catchUps(page), withoutReload: await withoutReload(page) };
+      await page.click('header nav a[href="/workers"]');
+      await page.waitForFunction(() => location.pathname === "/workers", { timeout: 10_000 });
+      await catchUpsPast(page, before.catchUps);
+      expect(loads.paths).toEqual(["/workers/__data.json"]);
+      expect(await withoutReload(page)).toBe(before.withoutReload + 1);
+      expect(await page.$("[data-testid=catch-up-behind]")).toBeNull();
+    } finally {
+      loads.stop();
+    }
+  }, 60_000);
+
+  it("still reloads a page whose data was read before something was stored (preloaded on hover): the job submitted in between shows", async () => {
+    await open("/workers");
+    // Hovering a link loads its page's data (data-sveltekit-preload-data="hover"); the click uses that data.
+    const preloaded = page.waitForResponse((r) => new URL(r.url()).pathname === "/jobs/__data.json", { timeout: 10_000 });
+    await page.hover('header nav a[href="/jobs"]');
+    await preloaded;
+    const appliedBefore = Number(await page.$eval("[data-testid=applied]", (e) => e.textContent));
+    const jobId = await submitJob("e2e-catch-up-preloaded");
+    // The job's event reached this page (the Workers page, which shows no jobs) and the read models, before the Jobs page follows the feed.
+    await page.waitForFunction((n) => Number(document.querySelector("[data-testid=applied]")?.textContent) > n, { timeout: 10_000 }, appliedBefore);
+    await readModelsCaughtUp();
+    const before = await catchUps(page);
+    await page.click('header nav a[href="/jobs"]');
+    await page.waitForFunction(() => location.pathname === "/jobs", { timeout: 10_000 });
+    await catchUpsPast(page, before);
+    await page.waitForSelector(`[data-job-id="${jobId}"]`, { timeout: 10_000 });
+  }, 60_000);
+});
 
 describe("a catch-up in a hidden tab", () => {
   it("does not check again while the tab is hidden, and checks once when it is shown (a hidden tab checked every 30 s for as long as it stayed open)", async () => {

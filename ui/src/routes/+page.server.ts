@@ -1,5 +1,5 @@
 import { context } from "$lib/server/context.ts";
-import { pageLoad, within } from "$lib/server/pages.ts";
+import { readModelsLoad, within } from "$lib/server/pages.ts";
 import type { PageServerLoad } from "./$types";
 
 /** How long the Overview waits for JetStream's storage figures before it renders without them. */
@@ -8,16 +8,13 @@ const STORAGE_READ_MS = 1000;
 export const load: PageServerLoad = async ({ depends }) => {
   depends("troupe:overview");
   const storage = await within(() => context().nats.storage(), STORAGE_READ_MS);
-  return pageLoad(() => {
-    const r = context().reads();
-    return r.snapshot(() => ({
-      workers: r.listWorkers(),
-      stats: r.stats(),
-      series: r.fleetSeries(),
-      projector: r.projector(),
-      queueByPriority: r.queueByPriority(),
-      queueNeeds: r.queueNeeds(),
-      storage,
-    }));
-  });
+  return readModelsLoad((r) => ({
+    workers: r.listWorkers(),
+    stats: r.stats(),
+    series: r.fleetSeries(),
+    projector: r.projector(),
+    queueByPriority: r.queueByPriority(),
+    queueNeeds: r.queueNeeds(),
+    storage,
+  }));
 };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { streamHead } from "@troupe/events";
-import { behindBy, readCatchUpAnswer, retryDelayMs } from "./catch-up.ts";
+import { behindBy, dataHolds, readCatchUpAnswer, retryDelayMs } from "./catch-up.ts";
 
 describe("behindBy", () => {
   const heads = { TROUPE_EVENTS: 120, TROUPE_HEARTBEATS: 900 };
@@ -27,14 +27,23 @@ describe("retryDelayMs", () => {
 });
 
 describe("readCatchUpAnswer", () => {
-  it("reads a caught-up answer", () => {
+  const heads = { TROUPE_EVENTS: 12, TROUPE_HEARTBEATS: 30 };
+
+  it("reads a caught-up answer, with the heads the server read", () => {
+    expect(readCatchUpAnswer(200, { success: true, caughtUp: true, behind: 0, heads })).toEqual({ caughtUp: true, heads });
     expect(readCatchUpAnswer(200, { success: true, caughtUp: true, behind: 0 })).toEqual({ caughtUp: true });
   });
 
   it("says how far behind the read models are, and that it checks again", () => {
-    expect(readCatchUpAnswer(200, { success: true, caughtUp: false, behind: 42 })).toEqual({ caughtUp: false, reason: "the read models are 42 events behind the event log", retry: true });
+    expect(readCatchUpAnswer(200, { success: true, caughtUp: false, behind: 42, heads })).toEqual({ caughtUp: false, reason: "the read models are 42 events behind the event log", retry: true, heads });
     expect(readCatchUpAnswer(200, { success: true, caughtUp: false, behind: 1 })).toEqual({ caughtUp: false, reason: "the read models are 1 event behind the event log", retry: true });
     expect(readCatchUpAnswer(200, { success: true, caughtUp: false, behind: "x" })).toEqual({ caughtUp: false, reason: "the read models are behind the event log", retry: true });
+  });
+
+  it("leaves out heads that are not the streams' sequences", () => {
+    for (const bad of [[1, 2], { TROUPE_EVENTS: -1 }, { TROUPE_EVENTS: 1.5 }, { TROUPE_EVENTS: "3" }, null, "x"]) {
+      expect(readCatchUpAnswer(200, { success: true, caughtUp: true, heads: bad })).toEqual({ caughtUp: true });
+    }
   });
 
   it("takes an answer that waiting may turn (5xx, 408, 429, no answer, a body that is not the answer) as a check to try again, naming why", () => {
@@ -51,6 +60,28 @@ describe("readCatchUpAnswer", () => {
     expect(readCatchUpAnswer(401, null)).toMatchObject({ retry: false, stop: "sign-in" });
     expect(readCatchUpAnswer(403, { success: false, error: { code: "forbidden", message: "host refused" } })).toEqual({ caughtUp: false, reason: "the dashboard refused the check (403: host refused)", retry: false, stop: "reload", status: 403 });
     for (const status of [400, 404, 405, 410]) expect(readCatchUpAnswer(status, undefined)).toEqual({ caughtUp: false, reason: `the dashboard refused the check (${status}: HTTP ${status})`, retry: false, stop: "reload", status });
+  });
+});
+
+describe("dataHolds", () => {
+  const heads = { TROUPE_EVENTS: 120, TROUPE_HEARTBEATS: 900 };
+
+  it("holds when the page's data was read at checkpoints at or past every head", () => {
+    expect(dataHolds({ TROUPE_EVENTS: 120, TROUPE_HEARTBEATS: 900 }, heads)).toBe(true);
+    expect(dataHolds({ TROUPE_EVENTS: 125, TROUPE_HEARTBEATS: 901 }, heads)).toBe(true);
+  });
+
+  it("does not when one stream stored more since, or a stream has no checkpoint", () => {
+    expect(dataHolds({ TROUPE_EVENTS: 120, TROUPE_HEARTBEATS: 899 }, heads)).toBe(false);
+    expect(dataHolds({ TROUPE_EVENTS: 120 }, heads)).toBe(false);
+  });
+
+  it("never for data that does not say where it was read (an error page, a page without read models, no projector yet)", () => {
+    for (const readAt of [undefined, null, "x", [120, 900], { TROUPE_EVENTS: "120" }]) expect(dataHolds(readAt, heads)).toBe(false);
+  });
+
+  it("holds for empty streams whatever the checkpoints (none before the projector's first batch)", () => {
+    expect(dataHolds({}, { TROUPE_EVENTS: 0, TROUPE_HEARTBEATS: 0 })).toBe(true);
   });
 });
 

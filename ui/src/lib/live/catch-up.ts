@@ -33,10 +33,11 @@ export function retryDelayMs(failures: number): number {
  * again with a growing delay); or refused in a way no wait mends (`stop`: a 401 needs a new sign-in, another 4xx a
  * reload of the page). A refused check used to be retried up to every 30 s for ever, each time one more refused
  * request, the footer saying "could not check the read models: send the UI token as `Authorization: Bearer`".
+ * `heads`: the streams' last sequences the server read, when it answered.
  */
 export type CatchUpCheck =
-  | { caughtUp: true }
-  | { caughtUp: false; reason: string; retry: true }
+  | { caughtUp: true; heads?: Record<string, number> }
+  | { caughtUp: false; reason: string; retry: true; heads?: Record<string, number> }
   | { caughtUp: false; reason: string; retry: false; stop: "sign-in" | "reload"; status: number };
 
 /**
@@ -47,20 +48,40 @@ function transient(status: number): boolean {
   return status === 0 || status === 408 || status === 429 || status >= 500;
 }
 
+/** `v` as the streams' sequences: an object of whole numbers ≥ 0, else undefined. */
+function sequences(v: unknown): Record<string, number> | undefined {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return undefined;
+  for (const n of Object.values(v)) if (typeof n !== "number" || !Number.isSafeInteger(n) || n < 0) return undefined;
+  return v as Record<string, number>;
+}
+
 /**
  * Reads the answer of `GET /api/catch-up` (its status and parsed body; `undefined` when it was not JSON). A 401,
  * 403 or other 4xx stops the checks (`stop`); anything else but a well-formed success is a check that failed and is
  * tried again: the page reloads anyway and says why it may be behind.
  */
 export function readCatchUpAnswer(status: number, body: unknown): CatchUpCheck {
-  const b = body as { success?: unknown; caughtUp?: unknown; behind?: unknown; error?: { message?: unknown } } | null | undefined;
+  const b = body as { success?: unknown; caughtUp?: unknown; behind?: unknown; heads?: unknown; error?: { message?: unknown } } | null | undefined;
   const message = typeof b?.error?.message === "string" ? b.error.message : `HTTP ${status}`;
   if (status === 401) return { caughtUp: false, reason: "the dashboard no longer takes this page's sign-in (its token changed, or the login expired)", retry: false, stop: "sign-in", status };
   if (status >= 400 && !transient(status)) return { caughtUp: false, reason: `the dashboard refused the check (${status}: ${message})`, retry: false, stop: "reload", status };
+  const heads = sequences(b?.heads);
   if (status !== 200 || typeof b !== "object" || b === null || b.success !== true || typeof b.caughtUp !== "boolean") {
     return { caughtUp: false, reason: `could not check the read models: ${message}`, retry: true };
   }
-  if (b.caughtUp) return { caughtUp: true };
+  const seen = heads ? { heads } : {};
+  if (b.caughtUp) return { caughtUp: true, ...seen };
   const n = typeof b.behind === "number" && Number.isSafeInteger(b.behind) && b.behind > 0 ? b.behind : undefined;
-  return { caughtUp: false, reason: n === undefined ? "the read models are behind the event log" : `the read models are ${n} ${n === 1 ? "event" : "events"} behind the event log`, retry: true };
+  return { caughtUp: false, reason: n === undefined ? "the read models are behind the event log" : `the read models are ${n} ${n === 1 ? "event" : "events"} behind the event log`, retry: true, ...seen };
+}
+
+/**
+ * Whether a page's data, read from the read models at `readAt` (the projector's checkpoints in the same snapshot:
+ * a page load's `readAt`), already holds everything up to `heads`: then a catch-up whose heads were read after that
+ * data was on screen (its views following the feed) has nothing to reload. A page without `readAt` (an error page,
+ * one without read models) is never taken as holding anything.
+ */
+export function dataHolds(readAt: unknown, heads: Readonly<Record<string, number>>): boolean {
+  const at = sequences(readAt);
+  return at !== undefined && behindBy(heads, at) === 0;
 }

@@ -3,7 +3,7 @@ import { decodeEvent, subjectsFor, type JobView, type WorkerView } from "@troupe
 import { untrack } from "svelte";
 import { navigating } from "$app/state";
 import { applyEvent, clockOffset, seedModels, type LiveModels } from "./apply.ts";
-import { CATCH_UP_WAIT_MS, readCatchUpAnswer, retryDelayMs, type CatchUpCheck } from "./catch-up.ts";
+import { CATCH_UP_WAIT_MS, dataHolds, readCatchUpAnswer, retryDelayMs, type CatchUpCheck } from "./catch-up.ts";
 import { BoundedQueue } from "./queue.ts";
 
 /** What the server hands the page so it can follow NATS (layout load). */
@@ -101,6 +101,8 @@ class LiveConnection {
   behind = $state<{ reason: string; stopped?: "sign-in" | "reload" } | undefined>(undefined);
   /** Catch-ups that ran to their end (the footer's `data-catch-ups`, read by tests). */
   catchUps = $state(0);
+  /** Catch-ups that ended without reloading the page's data: it already held the streams' heads (read by tests). */
+  catchUpsWithoutReload = $state(0);
 
   private views = new Set<LiveView>();
   private queue = new BoundedQueue<{ subject: string; data: Uint8Array; receivedMs: number }>(MAX_QUEUE, MAX_QUEUE_BYTES);
@@ -108,6 +110,8 @@ class LiveConnection {
   private nc: NatsConnection | undefined;
   private starting: Promise<void> | undefined;
   private onCatchUp: (() => unknown) | undefined;
+  /** The page's data as shown now: its `readAt` (the projector's checkpoints it was read at), compared by identity. */
+  private shownData: (() => unknown) | undefined;
   /** A catch-up's check is under way (a shown tab does not start another). */
   private checking = false;
   /** A retry came due while the tab was hidden: it runs when the tab is shown. */
@@ -133,9 +137,13 @@ class LiveConnection {
     return () => this.views.delete(view);
   }
 
-  /** Connects once per page load; `catchUp` reloads the read model after a reconnect. */
-  start(settings: LiveSettings, catchUp: () => unknown): Promise<void> {
+  /**
+   * Connects once per page load; `catchUp` reloads the read model after a reconnect. `readAt` gives the `readAt` of
+   * the page's data shown now (a page load's checkpoints), by which a catch-up that finds nothing new reloads nothing.
+   */
+  start(settings: LiveSettings, catchUp: () => unknown, readAt?: () => unknown): Promise<void> {
     this.onCatchUp = catchUp;
+    this.shownData = readAt;
     if (!this.listening) {
       this.listening = true;
       document.addEventListener("visibilitychange", () => this.shown());
@@ -186,9 +194,10 @@ class LiveConnection {
    * behind, and nothing later brought a job's end that had come before the subscription: a job page opened while
    * the projector lagged showed the job running until a manual reload (the e2e suite, 2026-11-30). Past the bound
    * it reloads anyway, says the page may be behind, and checks again with a growing delay (`retryIn`: not while the
-   * tab is hidden). A check the dashboard refuses (401, other 4xx) is not tried again on a timer.
+   * tab is hidden). A check the dashboard refuses (401, other 4xx) is not tried again on a timer; data that already
+   * holds the heads the check read is not loaded again (`dataHolds`).
    */
-  private async catchUp(): Promise<void> {
+  private async catchUp(o: { reload?: boolean } = {}): Promise<void> {
     const run = ++this.catchUpRun;
     clearTimeout(this.catchUpTimer);
     this.retryWhenShown = false;
@@ -196,6 +205,9 @@ class LiveConnection {
     // server for up to 5 s, and clicking through pages while the projector lagged left none for the pages' data.
     this.catchUpAbort?.abort();
     const abort = (this.catchUpAbort = new AbortController());
+    // The data on screen now, its views following the feed (a page reached by navigation catches up once it is
+    // mounted): the heads the check reads come after this moment. A queue that let go of events reloads whatever.
+    const shown = o.reload ? undefined : this.shownData?.();
     this.checking = true;
     let check: CatchUpCheck;
     try {
@@ -211,16 +223,21 @@ class LiveConnection {
       this.retryIn(NAVIGATING_RETRY_MS);
       return;
     }
+    // Data read at checkpoints that reach the heads read after it was shown holds everything stored before this
+    // page followed the feed, and the feed brought the rest: reloading it loaded the same page twice on every
+    // navigation. The same data still shown (a reload meanwhile may be of data read before the heads were).
+    const heads = check.caughtUp || check.retry ? check.heads : undefined;
+    const current = shown !== undefined && heads !== undefined && this.shownData?.() === shown && dataHolds(shown, heads);
     // A refused check (401, 403) refuses the page's data the same way: the reload followed the 401's redirect to the
     // login page in this page's place (and checked again from there, refused again, every 1, 2, 4 … 30 s); a 403 is
     // SvelteKit's error page. The page keeps what it has, and its live feed (NATS, its own credentials) goes on.
     const refused = !check.caughtUp && !check.retry && (check.status === 401 || check.status === 403);
-    if (!refused) {
+    if (!current && !refused) {
       await this.onCatchUp?.();
       if (run !== this.catchUpRun) return;
-    }
+    } else if (current) this.catchUpsWithoutReload++;
     this.catchUps++;
-    if (check.caughtUp) {
+    if (current || check.caughtUp) {
       this.catchUpMisses = 0;
       this.behind = undefined;
       return;
@@ -310,7 +327,7 @@ class LiveConnection {
 
   private enqueue(subject: string, data: Uint8Array): void {
     if (!this.queue.push({ subject, data, receivedMs: clock.serverNow() })) {
-      void this.catchUp();
+      void this.catchUp({ reload: true });
       return;
     }
     if (!this.scheduled) {

@@ -1,5 +1,4 @@
-import { context } from "$lib/server/context.ts";
-import { pageLoad } from "$lib/server/pages.ts";
+import { readModelsLoad } from "$lib/server/pages.ts";
 import type { PageServerLoad } from "./$types";
 
-export const load: PageServerLoad = () => pageLoad(() => ({ workers: context().reads().listWorkers() }));
+export const load: PageServerLoad = () => readModelsLoad((reads) => ({ workers: reads.listWorkers() }));

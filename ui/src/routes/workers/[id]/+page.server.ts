@@ -2,23 +2,19 @@ import { error } from "@sveltejs/kit";
 import { isValidId } from "@troupe/events";
 import { RECENT_JOBS } from "$lib/jobs.ts";
 import { activeJobs } from "$lib/server/active-jobs.ts";
-import { context } from "$lib/server/context.ts";
-import { pageLoad } from "$lib/server/pages.ts";
+import { readModelsLoad } from "$lib/server/pages.ts";
 import type { PageServerLoad } from "./$types";
 
 export const load: PageServerLoad = ({ params, depends }) =>
-  pageLoad(() => {
+  // One snapshot (readModelsLoad): a job committed between two reads showed in the active list without its attempts here.
+  readModelsLoad((reads) => {
     depends("troupe:worker");
     if (!isValidId(params.id)) error(400, { message: `invalid worker id ${JSON.stringify(params.id)}` });
-    const reads = context().reads();
-    // One snapshot: a job committed between two reads showed in the active list without its attempts here.
-    return reads.snapshot(() => {
-      const worker = reads.getWorker(params.id);
-      if (!worker) error(404, { message: `no worker ${params.id}` });
-      // Also the newest jobs still under way: one this worker takes later appears in its list live (a dashboard attack).
-      const active = activeJobs(reads);
-      // The jobs that ran here (job_attempts), wherever they are now: one that failed here and completed on another
-      // worker left this list, although it counted in this worker's failures.
-      return { worker, series: reads.workerSeries(params.id), jobs: reads.workerJobs(params.id, RECENT_JOBS), active };
-    });
+    const worker = reads.getWorker(params.id);
+    if (!worker) error(404, { message: `no worker ${params.id}` });
+    // Also the newest jobs still under way: one this worker takes later appears in its list live (a dashboard attack).
+    const active = activeJobs(reads);
+    // The jobs that ran here (job_attempts), wherever they are now: one that failed here and completed on another
+    // worker left this list, although it counted in this worker's failures.
+    return { worker, series: reads.workerSeries(params.id), jobs: reads.workerJobs(params.id, RECENT_JOBS), active };
   });
