@@ -141,28 +141,35 @@ describe("a catch-up in a hidden tab", () => {
     try {
       const jobId = await submitJob("e2e-catch-up-hidden");
       // The Jobs page's data lacks the job (the projector is paused) and its event came before the page followed the feed.
+      const before = await catchUps(page);
       await page.click('header nav a[href="/jobs"]');
-      await page.waitForSelector("[data-testid=catch-up-behind]", { timeout: 30_000 });
-      expect(await page.$(`[data-job-id="${jobId}"]`)).toBeNull();
-      // Hidden for real: another tab in front (Chromium's visibilityState and visibilitychange, its hidden-tab timers).
+      await page.waitForFunction(() => location.pathname === "/jobs", { timeout: 10_000 });
+      // Hidden for real while its catch-up's check waits (5 s: the projector is paused): another tab in front
+      // (Chromium's own visibilityState and visibilitychange, and its hidden-tab timers).
+      other = await stack.browser.newPage();
+      await other.bringToFront();
+      expect(await page.evaluate(() => document.visibilityState)).toBe("hidden");
       const checks = record(page, (path) => path === "/api/catch-up");
       try {
-        other = await stack.browser.newPage();
-        await other.bringToFront();
-        expect(await page.evaluate(() => document.visibilityState)).toBe("hidden");
+        // The check ends, finds the read models behind, reloads, and says so; its retry is due 1 s later. (Polled
+        // on DOM changes: a hidden tab gets no animation frames.)
+        await page.waitForSelector("[data-testid=catch-up-behind]", { timeout: 30_000 });
+        expect(await catchUps(page)).toBe(before + 1);
+        expect(await page.$(`[data-job-id="${jobId}"]`)).toBeNull();
+        const sent = checks.paths.length;
         await watch(NO_RETRY_WINDOW_MS);
-        expect(checks.paths, "the hidden tab checked again").toEqual([]);
+        expect(checks.paths.length, "the hidden tab checked again").toBe(sent);
         process.kill(projector, "SIGCONT");
         resumed = true;
         await readModelsCaughtUp();
         expect(await page.$("[data-testid=catch-up-behind]")).not.toBeNull();
-        expect(checks.paths).toEqual([]);
-        // Shown again: it checks at once (its next retry was due long ago), reloads, and the note goes.
+        expect(checks.paths.length).toBe(sent);
+        // Shown again: it checks at once (its retry came due while hidden), reloads, and the note goes.
         await page.bringToFront();
         expect(await page.evaluate(() => document.visibilityState)).toBe("visible");
         await page.waitForSelector(`[data-job-id="${jobId}"]`, { timeout: 15_000 });
         await page.waitForFunction(() => document.querySelector("[data-testid=catch-up-behind]") === null, { timeout: 10_000 });
-        expect(checks.paths).toEqual(["/api/catch-up"]);
+        expect(checks.paths.length).toBe(sent + 1);
       } finally {
         checks.stop();
       }
