@@ -828,12 +828,22 @@ describe("popups", () => {
 
   it("a change step's wait for its field gives the page no gesture (a page's timer opened windows all the while)", async () => {
     const id = await assign(open, { scenario: { steps: [{ type: "navigate", url: pages.url("/popups-late-field") },
-      { type: "change", selectors: ["#late"], value: "x", timeout: 5000 }, { type: "wait", ms: 300 }, { type: "wait", ms: 100 }] } }, "popups-change");
-    await events.wait("job.progress", (e) => e.data.jobId === id && e.data.stepsDone === 3);
-    // The change itself is the user's act (Puppeteer's evaluation, then the key it types): the page's timer may use
-    // each once. Its 1.5 s wait for the field gave it a window every poll.
-    expect(windows()).toBeLessThanOrEqual(3);
-    expect((await events.final(id)).type).toBe("job.completed");
+      { type: "change", selectors: ["#late"], value: "x", timeout: 5000 }, { type: "wait", ms: 300 }] } }, "popups-change");
+    const f = await events.final(id);
+    // What the page saw (its console): its timer tried all through the wait for the field, and got no window then
+    // (the windows a gesture at every check let through stalled the step: said before its failure).
+    const said = (f.type === "job.completed" ? f.data.result.logs : f.data.logs ?? []).filter((l) => l.source === "console").map((l) => l.message);
+    expect(said).toContainEqual(expect.stringMatching(/^#late added after [1-9]\d* tries$/));
+    const opened = said.filter((m) => m.startsWith("window opened"));
+    expect(opened.filter((m) => m.endsWith("absent"))).toEqual([]);
+    if (f.type !== "job.completed") throw new Error(f.data.error.message);
+    // The change itself is the user's act: Puppeteer's fill of a short text grants a transient activation four times,
+    // with three evaluations (the field's kind, clearing it, focusing it) and the key it types (its keyUp grants
+    // none). Each grant lets one window.open through (which uses the activation up); grants within one tick of the
+    // timer make one window. On an idle machine the act fits in one tick (one window); on a loaded one it got three
+    // (a window per tick, each delaying the next evaluation past the next tick; measured 2026-11-30 over CDP). The
+    // test allowed two grants (three windows with the job's page) and failed under load.
+    expect(opened.length).toBeLessThanOrEqual(4);
   });
 
   it("a scenario's select is the user's act: the window the page opens on its change is let through (a review: it was blocked)", async () => {

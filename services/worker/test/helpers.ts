@@ -98,10 +98,16 @@ h.onmouseleave = () => { t.style.display = "none"; };</script>`,
   // A page that broke what the worker's hit test uses (its own prototypes): the click still goes ahead.
   "/broken-rects": `<!doctype html><title>broken</title><button id="b" onclick="this.dataset.clicked = 'yes'">b</button>
 <script>Element.prototype.getClientRects = function () { throw new Error("no rects for you"); };</script>`,
-  // Opens a window every 50 ms, and adds a text field 1.5 s after its load.
+  // Opens a window every 50 ms, and adds a text field 1.5 s after its load. Says in its console (the job's logs)
+  // how many tries it made before the field was there, and each window it got with the field's state then.
   "/popups-late-field": `<!doctype html><html><head><title>late field</title></head><body><p id="p">x</p><script>
-setInterval(() => window.open("/form", "_blank"), 50);
-addEventListener("load", () => setTimeout(() => { const i = document.createElement("input"); i.id = "late"; document.body.append(i); }, 1500));
+let tries = 0;
+setInterval(() => {
+  const f = document.getElementById("late");
+  if (!f) tries++;
+  if (window.open("/form", "_blank")) console.warn("window opened, #late " + (f ? (f.value ? "filled" : "empty") : "absent"));
+}, 50);
+addEventListener("load", () => setTimeout(() => { const i = document.createElement("input"); i.id = "late"; document.body.append(i); console.warn("#late added after " + tries + " tries"); }, 1500));
 </script></body></html>`,
   // A menu that opens while the mouse is over its bar (CSS :hover) and lies over the content below it; the bar
   // takes the window's top-left corner.
