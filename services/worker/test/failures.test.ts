@@ -827,8 +827,10 @@ describe("popups", () => {
   });
 
   it("a change step's wait for its field gives the page no gesture (a page's timer opened windows all the while)", async () => {
+    // 15 s for the change: the field comes 1.5 s after the load, and loaded, 5 s ran out in the act (a 1.4 s stall of
+    // the worker's process, then 1.75 s for one evaluation).
     const id = await assign(open, { scenario: { steps: [{ type: "navigate", url: pages.url("/popups-late-field") },
-      { type: "change", selectors: ["#late"], value: "x", timeout: 5000 }, { type: "wait", ms: 300 }] } }, "popups-change");
+      { type: "change", selectors: ["#late"], value: "x", timeout: 15_000 }, { type: "wait", ms: 300 }] } }, "popups-change");
     const f = await events.final(id);
     // What the page saw (its console): its timer tried all through the wait for the field, and got no window then
     // (the windows a gesture at every check let through stalled the step: said before its failure).
