@@ -147,13 +147,15 @@ class LiveConnection {
     if (!this.listening) {
       this.listening = true;
       document.addEventListener("visibilitychange", () => this.shown());
+      // A window beside the one the user signed in again in is never hidden: coming back to it is a focus.
+      window.addEventListener("focus", () => this.shown());
     }
     this.starting ??= this.connect(settings).catch((e) => {
       this.status = "offline";
       this.lastError = (e as Error).message;
       this.starting = undefined;
       // Try again later: the NATS server may be starting.
-      setTimeout(() => void this.start(settings, catchUp), 2000);
+      setTimeout(() => void this.start(settings, catchUp, readAt), 2000);
     });
     return this.starting;
   }
@@ -266,12 +268,13 @@ class LiveConnection {
   }
 
   /**
-   * The tab is shown again: a page that may be behind (a retry due or waiting, or a refused check) checks once now
-   * — the user looks at it, and may have signed in again in another tab.
+   * The tab is shown again (or its window focused): a page whose retry came due while hidden, or whose check was
+   * refused, checks once now — the user looks at it, and may have signed in again elsewhere. A retry still waiting
+   * its backoff is left to it: every switch back to the tab cost a check and a whole reload while the projector lagged.
    */
   private shown(): void {
     if (document.visibilityState !== "visible" || this.status !== "live" || this.checking) return;
-    if (this.retryWhenShown || this.behind) void this.catchUp();
+    if (this.retryWhenShown || this.behind?.stopped) void this.catchUp();
   }
 
   /**
@@ -319,7 +322,9 @@ class LiveConnection {
         this.status = "live";
         // Whatever happened while we were away is in SQLite, or will be: reload once it is. The flush makes sure the
         // subscriptions nats.js sent again are in place before the streams' heads are read.
-        void nc.flush().catch(() => undefined).then(() => this.catchUp());
+        // Reloaded whatever the heads: the masters' status (the layout's) is in no stream, and a page loaded during a
+        // failover said "no master is leading" after the reconnect too (a review).
+        void nc.flush().catch(() => undefined).then(() => this.catchUp({ reload: true }));
       } else if (st.type === "error") this.lastError = String(st.error);
     }
     this.status = "offline";
