@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { pidNamespaceTag } from "@troupe/events/node";
 import { describe, expect, it } from "vitest";
-import { currentTarget, fileIdentity, newGenerationPath, removeStaleGenerations, swapIn } from "./db-file.ts";
+import { currentTarget, dirSyncUnsupported, fileIdentity, newGenerationPath, removeStaleGenerations, swapIn } from "./db-file.ts";
 
 const dir = () => mkdtempSync(join(tmpdir(), "troupe-dbfile-"));
 
@@ -43,6 +43,26 @@ describe("read-model file layout", () => {
     const g2 = newGenerationPath(path);
     writeFileSync(g2, "again");
     expect(swapIn(path, g2)).toBe(g);
+  });
+
+  it("leaves the link as it was when the generation cannot be flushed, and says so when the directory cannot be after the swap", () => {
+    const d = dir();
+    const path = join(d, "rm.sqlite");
+    const g1 = newGenerationPath(path);
+    writeFileSync(g1, "one");
+    swapIn(path, g1);
+    const g2 = newGenerationPath(path);
+    writeFileSync(g2, "two");
+    const eio = Object.assign(new Error("EIO: i/o error, fsync"), { code: "EIO" });
+    expect(() => swapIn(path, g2, { file: () => { throw eio; }, dir: () => {} })).toThrow("EIO");
+    expect(currentTarget(path)).toBe(g1);
+    expect(() => swapIn(path, g2, { file: () => {}, dir: () => { throw eio; } })).toThrow(`now points at ${basename(g2)}, but its directory could not be flushed`);
+    expect(currentTarget(path)).toBe(g2);
+  });
+
+  it("takes a directory fsync the file system does not do as nothing to flush, and any other error as one", () => {
+    for (const code of ["EINVAL", "ENOTSUP", "EOPNOTSUPP", "EBADF", "EISDIR"]) expect(dirSyncUnsupported(Object.assign(new Error(code), { code }))).toBe(true);
+    for (const e of [Object.assign(new Error("EIO"), { code: "EIO" }), Object.assign(new Error("ENOSPC"), { code: "ENOSPC" }), new Error("no code"), undefined]) expect(dirSyncUnsupported(e)).toBe(false);
   });
 
   it("replaces a plain file and its side files", () => {

@@ -101,7 +101,24 @@ export interface SwapSync {
   dir(path: string): void;
 }
 
-const diskSync: SwapSync = { file: syncToDisk, dir: syncToDisk };
+/** Errors of a directory's fsync that say the file system does not do it (some FUSE, CIFS, NFS mounts): nothing to flush. */
+const DIR_SYNC_UNSUPPORTED = new Set(["EINVAL", "ENOTSUP", "EOPNOTSUPP", "EBADF", "EISDIR"]);
+
+/** Whether a directory fsync's error only says the file system does not flush directories (then there is nothing to do). */
+export function dirSyncUnsupported(e: unknown): boolean {
+  return DIR_SYNC_UNSUPPORTED.has((e as NodeJS.ErrnoException | undefined)?.code ?? "");
+}
+
+const diskSync: SwapSync = {
+  file: syncToDisk,
+  dir(path) {
+    try {
+      syncToDisk(path);
+    } catch (e) {
+      if (!dirSyncUnsupported(e)) throw e;
+    }
+  },
+};
 
 /**
  * Points `path` at `generation` atomically (symlink + rename). Returns the
@@ -119,7 +136,11 @@ export function swapIn(path: string, generation: string, sync: SwapSync = diskSy
   rmSync(tmp, { force: true });
   symlinkSync(basename(generation), tmp);
   renameSync(tmp, path);
-  sync.dir(dirname(path));
+  try {
+    sync.dir(dirname(path));
+  } catch (e) {
+    throw new Error(`${path} now points at ${basename(generation)}, but its directory could not be flushed to the disk (a power cut may undo the swap): ${(e as Error).message}`, { cause: e });
+  }
   inProgress.delete(resolve(generation));
   // A plain file that was replaced leaves its side files under the old name.
   if (previous === path) {

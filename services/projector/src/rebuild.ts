@@ -1,3 +1,4 @@
+import { resolve } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { isExpectedSkip } from "./fold.ts";
@@ -5,7 +6,7 @@ import type { Subjects } from "@troupe/events";
 import type { Logger } from "@troupe/events/node";
 import { buildThreadEntry, removeAbandonedBundles, tsxEntry } from "./build-thread-bundle.ts";
 import { BuildWriter } from "./build-writer.ts";
-import { newGenerationPath, removeDatabaseFiles, removeStaleGenerations, swapIn } from "./db-file.ts";
+import { currentTarget, newGenerationPath, removeDatabaseFiles, removeStaleGenerations, swapIn } from "./db-file.ts";
 import { assertReadModelPath } from "./init-file.ts";
 import type { Progress, Until } from "./progress.ts";
 import { readStreamPush } from "./push-read.ts";
@@ -207,7 +208,15 @@ export async function rebuild(o: RebuildOptions): Promise<RebuildResult> {
   }
   const cpu1 = threadCpuMs();
   const readerCpuMs = cpu0 === null || cpu1 === null ? null : cpu1 - cpu0;
-  const previous = swapIn(o.path, file);
+  let previous: string | null;
+  try {
+    previous = swapIn(o.path, file);
+  } catch (e) {
+    // Failed before the link changed (the file could not be flushed): the generation is nobody's, so it goes now,
+    // not at this process's exit. After the link changed it is the read models.
+    if (currentTarget(o.path) !== resolve(file)) removeDatabaseFiles(file);
+    throw e;
+  }
   const ms = Date.now() - started;
   let removeNow = () => {};
   const cleanup = previous
