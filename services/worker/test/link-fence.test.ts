@@ -107,3 +107,32 @@ describe("a worker cut off from NATS", () => {
     }
   }, 30_000);
 });
+
+describe("a worker left at the default 30 s lease under a master with a 3 s one", () => {
+  it("holds when cut off for 5/6 of the master's lease (its assignment names it), not of its own 30 s", async () => {
+    // The masters of the tests before stand down: this one must lead.
+    for (const stop of stops.splice(0).reverse()) await stop();
+    const master = await leading("m-fence-short", { leaseMs: 3000 });
+    const own = await startLatencyProxy(nats.url);
+    // Heartbeats every 20 s: the fence's window is the lease's (2.5 s), not three heartbeats'.
+    const w = await startTestWorker(nats, { NATS_URL: own.url, TROUPE_WORKER_NAME: "Worker Node Default Lease", TROUPE_ALLOW_PRIVATE_TARGETS: "true", TROUPE_HEARTBEAT_MS: "20000", TROUPE_WORKER_LABELS: "default-lease" });
+    try {
+      expect(w.config.jobLeaseMs).toBe(30_000);
+      const id = jobIdOf(await submit(ui, { workerLabels: ["default-lease"], maxAttempts: 3, scenario: { steps: [
+        { type: "navigate", url: pages.url("/fence-a?t=default-lease") },
+        { type: "wait", ms: 6000 },
+        { type: "navigate", url: pages.url("/fence-b?t=default-lease") },
+      ] } }));
+      await events.wait("job.progress", (e) => e.data.jobId === id && e.data.attempt === 1 && e.data.stepsDone === 1);
+      own.freeze();
+      // Its own lease would hold only after 25 s of silence: the 6 s wait would end first and step 3 would run.
+      await waitFor("the cut-off worker to hold the attempt", () => w.holds === 1, 15_000);
+      expect(hits("/fence-b?t=default-lease")).toBe(0);
+    } finally {
+      own.thaw();
+      await w.stop("test over");
+      await own.close();
+      await master.stop();
+    }
+  }, 60_000);
+});
