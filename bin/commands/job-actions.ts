@@ -27,7 +27,7 @@ function workerIdOf(positionals: readonly string[]): string {
 
 const baseOptions = {
   ...natsOptions,
-  answerTimeout: int("how long to wait for the master's answer (a cancel or a drain is asked again, up to 3 times)", { default: 10_000, min: 100, max: 600_000, metavar: "<ms>" }),
+  answerTimeout: int("how long to wait for the master's answer (a cancel or a drain is asked again, up to 3 times), and for a master to listen when none does (one restarting)", { default: 10_000, min: 100, max: 600_000, metavar: "<ms>" }),
 } as const;
 const reason = { reason: str("why, kept in the log", { metavar: "<text>" }) } as const;
 
@@ -52,6 +52,8 @@ async function ask(nc: NatsConnection, rpc: AckName, body: Record<string, unknow
     // A retry is asked once: redriving again is not a no-op once the first try was recorded.
     data = (await requestAgainOnTimeout(nc, subject, JSON.stringify(body), {
       timeoutMs: v.answerTimeout, tries: rpc === "jobs.retry" ? 1 : RPC_TRIES, onRetry: () => (askedAgain = true),
+      // Nothing is recorded while no master listens (one restarting): waiting for one is safe for every command.
+      waitForResponderMs: v.answerTimeout,
     })).data;
   } catch (e) {
     return { ok: false, code: "unavailable", message: `no answer from a master on ${subject}: ${(e as Error).message} (is \`troupe master\` running?)`, stop: true };

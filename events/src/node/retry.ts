@@ -73,17 +73,48 @@ export async function requestAgainOnTimeout(
   nc: { request(subject: string, payload: string, o: { timeout: number }): Promise<{ data: Uint8Array }> },
   subject: string,
   payload: string,
-  o: { timeoutMs: number; tries?: number; onRetry?: (nextTry: number, tries: number) => void },
+  o: {
+    timeoutMs: number;
+    tries?: number;
+    onRetry?: (nextTry: number, tries: number) => void;
+    /**
+     * How long to wait for a master to listen when none does ("no responders": nothing was recorded, so asking again
+     * is always safe): a master restarting is gone for a few seconds, and a `troupe submit` in that gap failed at
+     * once (a chaos soak). 0: throw at once. The error after the wait says how long it waited.
+     */
+    waitForResponderMs?: number;
+    /** Called once, when the first "no responders" starts the wait. */
+    onNoResponder?: () => void;
+  },
 ): Promise<{ data: Uint8Array }> {
   const tries = o.tries ?? RPC_TRIES;
-  for (let attempt = 1; ; attempt++) {
+  const waitUntil = Date.now() + (o.waitForResponderMs ?? 0);
+  let waited = false;
+  for (let attempt = 1; ; ) {
     try {
       return await nc.request(subject, payload, { timeout: o.timeoutMs });
     } catch (e) {
+      if (isNoResponders(e) && (o.waitForResponderMs ?? 0) > 0) {
+        const left = waitUntil - Date.now();
+        if (left <= 0) throw new Error(`no responders: nobody listened on ${subject} for ${((o.waitForResponderMs ?? 0) / 1000).toFixed(1)} s`, { cause: e });
+        if (!waited) o.onNoResponder?.();
+        waited = true;
+        await new Promise((r) => setTimeout(r, Math.min(NO_RESPONDER_POLL_MS, left)));
+        continue;
+      }
       if (attempt >= tries || !/timeout/i.test((e as Error).message)) throw e;
-      o.onRetry?.(attempt + 1, tries);
+      attempt++;
+      o.onRetry?.(attempt, tries);
     }
   }
+}
+
+/** How often a request nobody listens to is asked again while `waitForResponderMs` lasts. */
+const NO_RESPONDER_POLL_MS = 250;
+
+/** nats.js's answer to a request nobody is subscribed to (a 503 status). */
+function isNoResponders(e: unknown): boolean {
+  return /no responders/i.test((e as Error)?.message ?? "");
 }
 
 /**

@@ -72,6 +72,9 @@ export async function submitMain(v: Values, file?: string): Promise<number> {
       const m = await requestAgainOnTimeout(nc, s.rpc("jobs.submit"), JSON.stringify(body), {
         timeoutMs: v.answerTimeout,
         onRetry: (next, tries) => console.error(`troupe submit: no answer within ${v.answerTimeout / 1000} s; asking again with the same idempotency key (${next}/${tries})`),
+        // A master restarting is gone for seconds: a submit in that gap failed at once (a chaos soak).
+        waitForResponderMs: v.answerTimeout,
+        onNoResponder: () => console.error(`troupe submit: no master is listening on ${s.rpc("jobs.submit")}; waiting up to ${v.answerTimeout / 1000} s for one`),
       });
       reply = decodeReply("jobs.submit", m.data);
     } catch (e) {

@@ -149,3 +149,40 @@ describe("troupe submit", () => {
     expect(job?.status).toBe("queued");
   }, SLOW);
 });
+
+describe("troupe submit while no master listens", () => {
+  let bare: TestNats;
+  const late: RunningMaster[] = [];
+  beforeAll(async () => {
+    bare = await startTestNats({ init: true });
+  });
+  afterAll(async () => {
+    for (const m of late) await m.stop();
+    await bare?.stop();
+  });
+
+  it("waits for a master that is starting (a restart's gap) and submits to it (it failed at once: a chaos soak)", async () => {
+    const c = spawnChild(["bin/troupe.mjs", "submit", "--url", "https://example.com/gap", "--answer-timeout", "60000"], bare.env());
+    const exited = new Promise<number | null>((r) => c.proc.once("exit", (code) => r(code)));
+    const waiting = waitFor("the submit to say it waits for a master", () => c.output().includes("no master is listening"), SLOW, 50);
+    expect(await Promise.race([waiting.then(() => "waiting"), exited.then((code) => `exited ${code}: ${c.output()}`)])).toBe("waiting");
+    const m = await masterIn(bare, "m-late");
+    late.push(m);
+    expect(await exited, c.output()).toBe(0);
+    const jobId = c.output().split("\n").find((l) => /^[A-Za-z0-9_-]+$/.test(l)) ?? "";
+    expect(lookupJob(m.master.state, jobId) ?? foldJobs(await readLog(m.master.nc)).jobs.get(jobId)).toBeDefined();
+  }, SLOW);
+
+  it("gives up after --answer-timeout when none comes, saying how long nobody listened; nothing is recorded", async () => {
+    for (const m of late.splice(0)) await m.stop();
+    const nc = await bare.connect("master");
+    const submitted = async () => (await readLog(nc)).filter((l) => l.event.type === "job.submitted").length;
+    const before = await submitted();
+    const c = spawnChild(["bin/troupe.mjs", "submit", "--url", "https://example.com/none", "--answer-timeout", "1500"], bare.env());
+    const code = await new Promise<number | null>((r) => c.proc.once("exit", (code) => r(code)));
+    expect(code).toBe(1);
+    expect(c.output()).toMatch(/no master is listening on troupe\.rpc\.jobs\.submit; waiting up to 1\.5 s/);
+    expect(c.output()).toMatch(/nobody listened on troupe\.rpc\.jobs\.submit for 1\.5 s/);
+    expect(await submitted()).toBe(before);
+  }, SLOW);
+});
