@@ -59,6 +59,21 @@ export async function retryWithBackoff<T>(fn: () => Promise<T>, o: RetryOptions)
   }
 }
 
+/**
+ * Runs `fn` until NATS answers it: an outage (a timeout, no responders, JetStream not enabled yet, a dropped link) is
+ * waited out with a backoff of 250 ms doubling to `maxWaitMs` (default 1 s), each wait told to `onRetry`. A connection
+ * closed for good ends the wait with its error, as does any error that is not an outage or that `fatal` picks out. For
+ * a service's start: a master started while the server was restarting or the machine loaded exited with a bare
+ * "timeout" (a chaos soak, 2026-11-30).
+ */
+export function untilNatsAnswers<T>(nc: { isClosed(): boolean }, fn: () => Promise<T>, o: { onRetry: (e: Error, waitMs: number) => void; maxWaitMs?: number; fatal?: (e: Error) => boolean }): Promise<T> {
+  return retryWithBackoff(fn, {
+    maxWaitMs: o.maxWaitMs ?? 1000,
+    retryIf: (e) => isNatsOutage(e) && !nc.isClosed() && !o.fatal?.(e),
+    onRetry: o.onRetry,
+  }) as Promise<T>;
+}
+
 /** How many times a client asks the masters before it gives up on a command that timed out (`requestAgainOnTimeout`). */
 export const RPC_TRIES = 3;
 

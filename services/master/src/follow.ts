@@ -1,6 +1,6 @@
 import { DeliverPolicy, jetstream, type ConsumerMessages, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection, Status } from "@nats-io/nats-core";
-import { CONSUMER_CREATE_TIMEOUT_MS, FOLLOW_PULL, isNatsOutage, retryWithBackoff } from "@troupe/events/node";
+import { CONSUMER_CREATE_TIMEOUT_MS, FOLLOW_PULL, retryWithBackoff, untilNatsAnswers } from "@troupe/events/node";
 import type { Logger } from "pino";
 
 /**
@@ -45,12 +45,9 @@ const CREATES_RACED = 3;
 export async function follow(nc: NatsConnection, js: JetStreamClient, o: FollowOptions): Promise<Following> {
   // The first reads are waited out like the re-opens below: a JetStream that answers with timeouts for a while (a loaded
   // server, one just restarted) made a master that was starting exit with a bare "timeout" (a chaos soak, 2026-11-30).
-  const untilAnswered = <T>(what: string, fn: () => Promise<T>) => retryWithBackoff(fn, {
-    maxWaitMs: 1000,
-    // A connection closed for good is not waited out: the start fails and the master exits 1 for its supervisor.
-    retryIf: (e) => isNatsOutage(e) && !nc.isClosed(),
-    onRetry: (e, wait) => o.log.warn({ stream: o.stream, err: e.message, retryInMs: wait }, `could not ${what} yet`),
-  }) as Promise<T>;
+  // A connection closed for good is not waited out: the start fails and the master exits 1 for its supervisor.
+  const untilAnswered = <T>(what: string, fn: () => Promise<T>) =>
+    untilNatsAnswers(nc, fn, { onRetry: (e, wait) => o.log.warn({ stream: o.stream, err: e.message, retryInMs: wait }, `could not ${what} yet`) });
   const jsm = await untilAnswered("reach JetStream", () => js.jetstreamManager());
   // Also the client of the library's own consumer resets.
   const createJs = jetstream(nc, { ...js.getOptions(), timeout: CONSUMER_CREATE_TIMEOUT_MS });

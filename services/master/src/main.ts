@@ -1,5 +1,5 @@
 import type { NatsConnection } from "@nats-io/nats-core";
-import { ArtifactRetentionError, artifactRetentionFrom, closeConnection, connectAs, createLogger, initStores, serveMetricsHttp, shutdownSignal, type InitOptions, type Logger, type MetricsHttp } from "@troupe/events/node";
+import { ArtifactRetentionError, artifactRetentionFrom, closeConnection, connectAs, createLogger, initStores, serveMetricsHttp, shutdownSignal, untilNatsAnswers, type InitOptions, type Logger, type MetricsHttp } from "@troupe/events/node";
 import { masterConfig, type MasterOptionValues } from "./config.ts";
 import { Master, type MasterConfig } from "./master.ts";
 import { serveRpc } from "./rpc.ts";
@@ -16,7 +16,12 @@ export async function startMaster(nc: NatsConnection, cfg: MasterConfig, log: Lo
   // `troupe init` at start: idempotent, so every master may run it.
   const stores = { prefix: cfg.prefix, ...(o.replicas ? { replicas: o.replicas } : {}), ...(o.heartbeatMaxAgeMs ? { heartbeatMaxAgeMs: o.heartbeatMaxAgeMs } : {}) };
   try {
-    const r = await initStores(nc, { ...stores, ...o.artifacts, onWaitForPeers: (e) => log.warn({ err: e.message }, "waiting for the cluster's servers to place the streams' replicas") });
+    // A server that does not answer yet (restarting, loaded) is waited out, as the followers below do; `troupe init` fails instead.
+    const r = await untilNatsAnswers(nc, () => initStores(nc, { ...stores, ...o.artifacts, onWaitForPeers: (e) => log.warn({ err: e.message }, "waiting for the cluster's servers to place the streams' replicas") }), {
+      fatal: (e) => e instanceof ArtifactRetentionError,
+      maxWaitMs: 2000,
+      onRetry: (e, wait) => log.warn({ err: e.message, retryInMs: wait }, "could not create or check the streams and stores yet"),
+    });
     for (const w of r.warnings) log.warn(w);
   } catch (e) {
     // The screenshot store works without it: a master must not stay down over a retention setting.

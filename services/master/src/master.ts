@@ -7,7 +7,7 @@ import {
   createEvent, decodeEvent, decodeReply, isAssignable, newAttemptToken, newId, sha256Hex, subjectsFor,
   type EventData, type EventType, type JobView, type Subjects, type TroupeEvent,
 } from "@troupe/events";
-import { EventAppender, INSTANCE_HEADER, isNatsOutage, isStorageFull, mayHaveBeenStored, STORAGE_FULL_HINT, storeNames, type Logger } from "@troupe/events/node";
+import { EventAppender, INSTANCE_HEADER, isNatsOutage, isStorageFull, mayHaveBeenStored, STORAGE_FULL_HINT, storeNames, untilNatsAnswers, type Logger } from "@troupe/events/node";
 import { follow, type Following } from "./follow.ts";
 import { LeaderLease } from "./leader.ts";
 import { newCounters, renderMetrics, type Counters } from "./metrics.ts";
@@ -227,6 +227,7 @@ export class Master {
       appliedSeq: this.state.appliedSeq, replayedEvents: this.counters.startReplayedEvents, fromSnapshot: this.counters.startSnapshotSeq || undefined,
       jobs: this.state.jobs.size, finishedJobs: this.state.finished.size, workers: this.state.workers.size,
     }, "state rebuilt from the log");
+    // Binds without asking the server; the lease's own loop waits out an outage.
     const kv = await new Kvm(this.nc).open(names.masterKv);
     this.lease = new LeaderLease(kv, this.cfg.id, this.cfg.leaderLeaseMs, this.log, (s) => {
       if (s.leader) this.leaderSinceMs = monoNow();
@@ -238,6 +239,11 @@ export class Master {
     this.lease.start(() => this.ready);
     this.tickTimer = setInterval(() => this.tick(), this.cfg.tickMs);
     this.streamsTimer = setInterval(() => void this.watchStreams(), STREAM_CHECK_MS);
+  }
+
+  /** A start-up call waited out while NATS does not answer (see `untilNatsAnswers`). */
+  private untilAnswered<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    return untilNatsAnswers(this.nc, fn, { onRetry: (e, wait) => this.log.warn({ err: e.message, retryInMs: wait }, `could not ${what} yet`) });
   }
 
   /** A follower lost sight of its stream (reconnecting) or got it back: the window for silence starts again when it is back. */
@@ -1036,7 +1042,8 @@ export class Master {
     const names = storeNames(this.cfg.prefix);
     let bytes: Uint8Array | null;
     try {
-      bytes = (await readLatestSnapshot(await this.snapshotStore()))?.bytes ?? null;
+      // An outage is waited out (the log cannot be read meanwhile either); anything else falls back to the whole log.
+      bytes = await this.untilAnswered("read the state snapshot", async () => (await readLatestSnapshot(await this.snapshotStore()))?.bytes ?? null);
     } catch (e) {
       this.log.warn({ err: (e as Error).message }, "could not read the state snapshot; replaying the whole log");
       return undefined;
@@ -1050,8 +1057,10 @@ export class Master {
       this.log.warn({ error: d.error, bytes: bytes.length }, "ignoring an invalid state snapshot; replaying the whole log");
       return undefined;
     }
-    this.jsm ??= await this.js.jetstreamManager();
-    const stream = (await this.jsm.streams.info(names.events)).state;
+    const stream = await this.untilAnswered("read the event stream's state", async () => {
+      this.jsm ??= await this.js.jetstreamManager();
+      return (await this.jsm.streams.info(names.events)).state;
+    });
     const r = resumeFrom(d.state.appliedSeq, stream);
     if (!r.ok) {
       this.log.warn({ snapshotSeq: d.state.appliedSeq, firstSeq: stream.first_seq, lastSeq: stream.last_seq, reason: r.reason }, "the state snapshot does not fit the log; replaying the whole log");

@@ -2,14 +2,19 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { jetstream } from "@nats-io/jetstream";
 import { connectAs, createLogger, storeNames } from "@troupe/events/node";
 import { startLatencyProxy, startTestNats, waitFor, type LatencyProxy, type TestNats } from "@troupe/tests/harness";
+import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { follow } from "../src/follow.ts";
+import { startMaster } from "../src/main.ts";
+import { Master } from "../src/master.ts";
+import { FAST, jobIdOf, masterIn, submit } from "./helpers.ts";
 
 /**
  * A master starting while JetStream answers nothing for a few seconds (a loaded machine, a server just restarted)
  * waits it out, as its followers do after a reconnect. A chaos soak (2026-11-30, load average ~30 on two cores) saw a
  * master restarted after kill -9 exit with a bare "timeout" six seconds into its start: the first stream read and
- * consumer of its follower were asked once.
+ * consumer of its follower were asked once; so were its stores' check (`initStores`) and its snapshot's read (a
+ * timeout there fell back to replaying the whole log).
  */
 
 let nats: TestNats;
@@ -46,4 +51,67 @@ describe("a follower started while JetStream does not answer", () => {
     await f.stop();
     expect(seen[0]).toBe(1);
   }, 40_000);
+});
+
+describe("a master started while JetStream does not answer", () => {
+  /** A master's log lines; `onLine` sees each as it is written, before the master's next step. */
+  const linesOf = (onLine: (l: { msg?: string; err?: string }) => void = () => {}) => {
+    const lines: { msg?: string; err?: string }[] = [];
+    const log = pino({ level: "info" }, { write: (s: string) => { const l = JSON.parse(s) as { msg?: string; err?: string }; lines.push(l); onLine(l); } });
+    return { lines, log };
+  };
+
+  it("waits until the streams and stores can be checked, then leads", async () => {
+    const own = await connectAs({ url: link.url, role: "master", dataDir: nats.dataDir, name: "m-start-outage-init", env: {} });
+    const { lines, log } = linesOf();
+    link.freeze();
+    const thaw = setTimeout(() => link.thaw(), 7000);
+    const started = Date.now();
+    try {
+      const m = await startMaster(own, { ...FAST, id: "m-start-outage-init" }, log);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(6000);
+      expect(lines.some((l) => l.msg === "could not create or check the streams and stores yet" && /timeout/i.test(l.err ?? ""))).toBe(true);
+      await waitFor("the master leading", () => m.master.isLeader, 15_000);
+      expect(m.master.ready).toBe(true);
+      await m.stop();
+    } finally {
+      clearTimeout(thaw);
+      link.thaw();
+      await own.close();
+    }
+  }, 60_000);
+
+  it("starts from its snapshot, waiting until the snapshot can be read", async () => {
+    const first = await masterIn(nats, "m-start-outage-snap-a", { snapshotEvery: 1 });
+    const ui = await nats.connect("ui");
+    try {
+      await waitFor("the first master leading", () => first.master.isLeader, 15_000);
+      jobIdOf(await submit(ui, { url: "https://example.com/start-outage", browser: "chromium" }));
+      await waitFor("a snapshot of everything folded", async () => {
+        await first.master.snapshotNow();
+        return first.master.counters.snapshotSeq === first.master.state.appliedSeq;
+      });
+    } finally {
+      await first.stop();
+      await ui.close();
+    }
+    const own = await connectAs({ url: link.url, role: "master", dataDir: nats.dataDir, name: "m-start-outage-snap-b", env: {} });
+    const { lines, log } = linesOf();
+    // Not through startMaster: its stores' check would wait out the freeze before the snapshot is read.
+    const m = new Master(own, { ...FAST, id: "m-start-outage-snap-b", snapshotEvery: 1 }, log);
+    link.freeze();
+    const thaw = setTimeout(() => link.thaw(), 7000);
+    try {
+      await m.start();
+      expect(lines.some((l) => l.msg === "could not read the state snapshot yet" && /timeout/i.test(l.err ?? ""))).toBe(true);
+      // It used to fall back to replaying the whole log, however long.
+      expect(m.counters.startSnapshotSeq).toBeGreaterThan(0);
+      expect(m.counters.startSnapshotSeq).toBe(first.master.counters.snapshotSeq);
+    } finally {
+      clearTimeout(thaw);
+      link.thaw();
+      await m.stop();
+      await own.close();
+    }
+  }, 60_000);
 });
