@@ -21,7 +21,7 @@ export const uiOptions = {
   wsUrl: str("full NATS WebSocket URL for browsers (default ws://<page host>:<ws port>)", { env: "TROUPE_UI_NATS_WS_URL", metavar: "<url>", pattern: /^wss?:\/\/\S+$/, patternHelp: "ws://host:port or wss://host:port" }),
   suspectAfterMs: int("show a worker as suspect when silent for two of its heartbeat intervals, and never sooner than this (0 = no floor)", { env: "TROUPE_UI_SUSPECT_AFTER_MS", default: 0, min: 0, metavar: "<ms>" }),
   retireAfterHours: int("leave offline, lost and suspect workers not heard from for this long out of the lists and counts (0 = never; the API and the worker's own page keep them)", { env: "TROUPE_UI_RETIRE_AFTER_HOURS", default: 24, min: 0, max: 24 * 3650, metavar: "<hours>" }),
-  rpcTimeoutMs: int("how long to wait for the master's reply", { env: "TROUPE_UI_RPC_TIMEOUT_MS", default: 5000, min: 100, metavar: "<ms>" }),
+  rpcTimeoutMs: int("how long to wait for the master's reply (and, when none listens, for one to start)", { env: "TROUPE_UI_RPC_TIMEOUT_MS", default: 5000, min: 100, metavar: "<ms>" }),
   livePingMs: int("how often a dashboard tab pings NATS over its WebSocket; 3 unanswered pings in a row say \"reconnecting…\" (a hung server closes nothing)", { env: "TROUPE_UI_LIVE_PING_MS", default: 15_000, min: 1000, metavar: "<ms>" }),
   maxBodyBytes: int("largest API request body", { env: "TROUPE_UI_MAX_BODY_BYTES", default: 512 * 1024, min: 1024, metavar: "<bytes>" }),
   natsMonitorUrl: str("nats-server's monitoring URL, for the Overview's storage gauge (its limit is only there); `troupe up` sets it", { env: "TROUPE_NATS_MONITOR_URL", metavar: "<url>", pattern: /^https?:\/\/[^\s/]+\/?$/, patternHelp: "http://host:port" }),

@@ -83,6 +83,32 @@ describe("dashboard commands when a master does not answer", () => {
     }
   });
 
+  it("POST /api/jobs while no master listens (a restart gap) waits for one to start, then answers 201", async () => {
+    const before = out.length;
+    const sent = post("/api/jobs", { url: "https://example.com/restart-gap" });
+    // The master "starts" only once the UI has been told nobody listens.
+    await waitFor("the UI waiting for a master", () => out.slice(before).some((l) => l.includes("no master listens; waiting for one to start")), 5000, 20);
+    const m = await standIn("troupe.rpc.jobs.submit", () => ({ ok: true, jobId: "kjobafterthegap" }));
+    try {
+      const r = await sent;
+      expect(r.status).toBe(201);
+      expect(await r.json()).toEqual({ success: true, jobId: "kjobafterthegap" });
+      expect(m.seen).toHaveLength(1);
+    } finally {
+      m.stop();
+    }
+  });
+
+  it("POST /api/jobs with no master at all answers 503 after waiting its answer timeout, saying so", async () => {
+    const started = Date.now();
+    const r = await post("/api/jobs", { url: "https://example.com/nobody" });
+    expect(r.status).toBe(503);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
+    const body = (await r.json()) as { error: { code: string; message: string } };
+    expect(body.error).toMatchObject({ code: "unavailable" });
+    expect(body.error.message).toBe("no master is answering troupe.rpc.jobs.submit (none listened for 1.0 s); start one with `troupe master`");
+  });
+
   it("after three silent tries answers 504, naming the key to submit again with", async () => {
     const m = await standIn("troupe.rpc.jobs.submit", () => undefined);
     try {

@@ -46,6 +46,10 @@ async function request<R extends ReplyName>(nats: UiNats, cfg: UiConfig, name: R
     m = await requestAgainOnTimeout(nc, subject, JSON.stringify(cmd), {
       timeoutMs: cfg.rpcTimeoutMs,
       tries: again ? RPC_TRIES : 1,
+      // Nobody listening means nothing was recorded, so waiting is safe for every command: a master restarting is gone
+      // for a few seconds, and a submit in that gap answered 503 at once (as `troupe submit` did before it waited).
+      waitForResponderMs: cfg.rpcTimeoutMs,
+      onNoResponder: () => log.info({ subject, waitMs: cfg.rpcTimeoutMs }, "no master listens; waiting for one to start"),
       onRetry: (next, tries) => {
         retried = true;
         log.warn({ subject, try: next, tries }, "no master answered in time; asking again");
@@ -54,7 +58,7 @@ async function request<R extends ReplyName>(nats: UiNats, cfg: UiConfig, name: R
   } catch (e) {
     const cause = e instanceof RequestError ? e.cause ?? e : e;
     if (cause instanceof NoRespondersError || /no responders/i.test((e as Error).message)) {
-      throw new ApiError("unavailable", `no master is answering ${subject}; start one with \`troupe master\``);
+      throw new ApiError("unavailable", `no master is answering ${subject} (none listened for ${(cfg.rpcTimeoutMs / 1000).toFixed(1)} s); start one with \`troupe master\``);
     }
     if (cause instanceof TimeoutError || /timeout/i.test((e as Error).message)) {
       throw new ApiError("timeout", `the master did not answer ${subject} within ${cfg.rpcTimeoutMs} ms${again ? ` (${RPC_TRIES} tries)` : ""}${timedOut}`);
