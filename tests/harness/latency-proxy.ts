@@ -13,6 +13,13 @@ export interface LatencyProxy {
   delayMs: number;
   freeze(): void;
   thaw(): void;
+  /**
+   * Freezes the link the moment a client sends bytes containing `text` (e.g. `$JS.API.CONSUMER`), those bytes held
+   * back until the thaw: a stall at an exact step of a client's start, where a freeze from outside would race it.
+   */
+  freezeWhenClientSends(text: string): void;
+  /** Whether the link is frozen now. */
+  readonly frozen: boolean;
   close(): Promise<void>;
 }
 
@@ -20,11 +27,20 @@ export async function startLatencyProxy(target: string): Promise<LatencyProxy> {
   const t = new URL(target);
   const sockets = new Set<Socket>();
   let frozen = false;
+  let freezeOn: Buffer | null = null;
+  /** Client bytes read while frozen (or the ones that froze it), sent on at the thaw. */
+  const held: [Socket, Buffer][] = [];
   const proxy: LatencyProxy = {
     url: "", delayMs: 0, close: async () => {},
     // Paused sockets read nothing: what is sent meanwhile waits in the kernel's buffers and flows on thaw.
     freeze: () => { frozen = true; for (const s of sockets) s.pause(); },
-    thaw: () => { frozen = false; for (const s of sockets) s.resume(); },
+    thaw: () => {
+      frozen = false;
+      for (const [to, chunk] of held.splice(0)) if (to.writable) to.write(chunk);
+      for (const s of sockets) s.resume();
+    },
+    freezeWhenClientSends: (text) => { freezeOn = Buffer.from(text); },
+    get frozen() { return frozen; },
   };
   const server = createServer((client) => {
     const upstream = connect({ host: t.hostname, port: Number(t.port) });
@@ -33,7 +49,14 @@ export async function startLatencyProxy(target: string): Promise<LatencyProxy> {
       s.on("error", () => s.destroy());
       s.once("close", () => sockets.delete(s));
     }
-    client.pipe(upstream);
+    client.on("data", (chunk: Buffer) => {
+      if (freezeOn && chunk.includes(freezeOn)) {
+        freezeOn = null;
+        proxy.freeze();
+      }
+      if (frozen) held.push([upstream, chunk]);
+      else upstream.write(chunk);
+    });
     let lastDue = 0;
     upstream.on("data", (chunk: Buffer) => {
       if (proxy.delayMs <= 0 && lastDue <= Date.now()) return void client.write(chunk);
@@ -44,7 +67,7 @@ export async function startLatencyProxy(target: string): Promise<LatencyProxy> {
     });
     upstream.once("close", () => setTimeout(() => client.destroy(), Math.max(0, lastDue - Date.now())));
     client.once("close", () => upstream.destroy());
-    // After pipe() and the data listener, which would resume a socket paused before them.
+    // After the data listeners, which would resume a socket paused before them.
     if (frozen) for (const s of [client, upstream]) s.pause();
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));

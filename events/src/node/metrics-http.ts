@@ -13,7 +13,7 @@ export interface MetricsHttp {
  * and the projector serve the same way through this (they had diverged: the projector's answered 404 to
  * `/metrics?x=1` and to HEAD).
  */
-export async function serveMetricsHttp(o: { host: string; port: number; metrics: () => string; healthy?: () => boolean; unhealthy?: string }): Promise<MetricsHttp> {
+export async function serveMetricsHttp(o: { host: string; port: number; metrics: () => string; healthy?: () => boolean; unhealthy?: string | (() => string) }): Promise<MetricsHttp> {
   const server = createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0];
     if (req.method !== "GET" && req.method !== "HEAD") {
@@ -22,7 +22,7 @@ export async function serveMetricsHttp(o: { host: string; port: number; metrics:
       res.writeHead(200, { "content-type": "text/plain; version=0.0.4" }).end(o.metrics());
     } else if (path === "/healthz") {
       const ok = o.healthy?.() ?? true;
-      res.writeHead(ok ? 200 : 503, { "content-type": "text/plain" }).end(ok ? "ok\n" : `${o.unhealthy ?? "unhealthy"}\n`);
+      res.writeHead(ok ? 200 : 503, { "content-type": "text/plain" }).end(ok ? "ok\n" : `${(typeof o.unhealthy === "function" ? o.unhealthy() : o.unhealthy) ?? "unhealthy"}\n`);
     } else {
       res.writeHead(404, { "content-type": "text/plain" }).end("not found: GET /metrics or /healthz\n");
     }

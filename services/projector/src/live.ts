@@ -1,7 +1,7 @@
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
 import { nanos, type NatsConnection } from "@nats-io/nats-core";
 import type { ProjectorStatus, Subjects } from "@troupe/events";
-import { FOLLOW_PULL, retryWithBackoff, type Logger } from "@troupe/events/node";
+import { FOLLOW_PULL, isNatsOutage, retryWithBackoff, type Logger } from "@troupe/events/node";
 import { Batcher, inDeliveryOrder, rawOf } from "./batcher.ts";
 import { fileIdentity, removeStaleGenerations } from "./db-file.ts";
 import { isExpectedSkip } from "./fold.ts";
@@ -33,6 +33,8 @@ export interface LiveOptions {
   log: Logger;
   /** Called after every committed batch (benchmarks, tests). */
   onCommit?: (stream: string, r: BatchResult, lagsMs: number[]) => void;
+  /** Ends `start()`'s wait for a JetStream that does not answer (the service is stopping). */
+  signal?: AbortSignal;
 }
 
 export class LiveProjector {
@@ -52,8 +54,12 @@ export class LiveProjector {
     this.failure.catch(() => {});
   }
 
+  /**
+   * Opens the file and follows every stream from its checkpoint. A JetStream that does not answer (a server restarting,
+   * a loaded machine) is waited out, however long, until `signal` ends the wait: a projector whose server stalled for a
+   * second just after it connected exited 1 with a bare "timeout" (a start-up soak, 2026-11-30).
+   */
   async start(): Promise<void> {
-    this.jsm = await jetstreamManager(this.o.nc);
     // Which file the path points at is read *before* opening it: a swap landing during the open then shows as a
     // change and is followed. Read after, it named the file of that later swap while this one wrote the earlier
     // file, nobody read it, and the read models stopped moving (until 2026-11-30; test/swap-race.test.ts).
@@ -63,8 +69,12 @@ export class LiveProjector {
     });
     this.identity = identity;
     this.writer.pruneSeries(true);
-    const gen = ++this.generation;
-    for (const stream of this.o.streams) await this.follow(stream, gen);
+    await retryWithBackoff(() => this.followAll(), {
+      maxWaitMs: 4000,
+      retryIf: (e) => isNatsOutage(e) && !this.o.nc.isClosed(),
+      stopped: () => this.o.signal?.aborted ?? false,
+      onRetry: (e, wait) => this.o.log.warn({ err: e.message, retryInMs: wait }, "could not follow the streams yet"),
+    });
     // Also a swap that no message follows: the new file may end before what this one folded (its rebuild fixed its
     // targets before the last events came), and until 2026-11-30 it stayed so until the next message, if any came.
     this.swapWatch ??= setInterval(() => this.checkSwap(), SWAP_CHECK_MS).unref();
@@ -81,6 +91,18 @@ export class LiveProjector {
       return;
     }
     if (now !== this.identity) void this.reopen();
+  }
+
+  /** Follows every stream from its checkpoint; on a failure what was made is stopped, so a next try starts clean. */
+  private async followAll(): Promise<void> {
+    const gen = ++this.generation;
+    try {
+      this.jsm ??= await jetstreamManager(this.o.nc);
+      for (const stream of this.o.streams) await this.follow(stream, gen);
+    } catch (e) {
+      await this.stopConsumers();
+      throw e;
+    }
   }
 
   private async follow(stream: string, gen: number): Promise<void> {
@@ -138,15 +160,7 @@ export class LiveProjector {
     this.restarting ??= (async () => {
       this.o.log.warn({ why }, "a delivery was lost; following the streams again from the read models' checkpoints");
       await this.stopConsumers();
-      await retryWithBackoff(async () => {
-        const gen = ++this.generation;
-        try {
-          for (const stream of this.o.streams) await this.follow(stream, gen);
-        } catch (e) {
-          await this.stopConsumers();
-          throw e;
-        }
-      }, {
+      await retryWithBackoff(() => this.followAll(), {
         maxWaitMs: 4000,
         giveUpAfterMs: 60_000,
         onRetry: (e, wait) => this.o.log.warn({ err: e.message, retryInMs: wait }, "could not follow the streams again yet"),

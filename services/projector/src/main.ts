@@ -93,8 +93,9 @@ export async function runProjector(v: LiveConfig): Promise<number> {
     const mustRebuild = prepareFile(c.path, log) || v.rebuild;
     // What killed rebuilds left (a rebuild sweeps it itself when it starts).
     if (!mustRebuild) removeRebuildLeftovers(c.path, log);
-    let waiting = true;
-    http = await serveMetricsHttp({ host: v.host, port: v.port, metrics: () => metrics.render(), healthy: () => !waiting, unhealthy: "waiting for the streams (troupe init)" }).catch((e: Error) => {
+    // Healthy once the live fold follows the streams (it answered 200 during a start-up rebuild and the live fold's start).
+    let starting: string | null = "waiting for the streams (troupe init)";
+    http = await serveMetricsHttp({ host: v.host, port: v.port, metrics: () => metrics.render(), healthy: () => starting === null, unhealthy: () => starting ?? "" }).catch((e: Error) => {
       throw new Error(`projector metrics: cannot listen on ${v.host}:${v.port}: ${e.message}`, { cause: e });
     });
     log.info({ url: `http://${v.host}:${http.port}/metrics` }, "metrics listening");
@@ -102,8 +103,8 @@ export async function runProjector(v: LiveConfig): Promise<number> {
       log.info({ signal: await stopping }, "shutting down while waiting for the streams");
       return 0;
     }
-    waiting = false;
     if (mustRebuild) {
+      starting = "rebuilding the read models from the log";
       try {
         const r = await rebuild({ nc, path: c.path, streams: c.streams, subjects: c.subjects, batchMax: v.rebuildBatch, seriesRetentionMs: c.seriesRetentionMs, log, onProgress: progressPrinter(), abort: abort.signal });
         removePrevious = r.removePrevious;
@@ -114,8 +115,14 @@ export async function runProjector(v: LiveConfig): Promise<number> {
         return 0;
       }
     }
-    live = new LiveProjector({ nc, path: c.path, streams: c.streams, durable: v.durable, subjects: c.subjects, batchMax: v.batch, seriesRetentionMs: c.seriesRetentionMs, metrics, log });
+    live = new LiveProjector({ nc, path: c.path, streams: c.streams, durable: v.durable, subjects: c.subjects, batchMax: v.batch, seriesRetentionMs: c.seriesRetentionMs, metrics, log, signal: abort.signal });
+    starting = "starting to follow the streams";
     await live.start();
+    if (abort.signal.aborted) {
+      log.info({ signal: await stopping }, "shutting down while waiting to follow the streams");
+      return 0;
+    }
+    starting = null;
     // A `troupe replay` killed beside the running projector leaves its generation (as big as the read models) and bundle.
     sweep = setInterval(() => {
       try {
