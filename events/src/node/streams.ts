@@ -84,6 +84,24 @@ export const FOLLOW_PULL = { expires: 2000, idle_heartbeat: 1000 } as const;
  * ~17 s (30–65 % of creates lost, measured on a three-member test cluster, 2026-11-29).
  */
 export const CONSUMER_CREATE_TIMEOUT_MS = 1500;
+
+/** The longest a consumer create is given once shorter ones timed out (`ConsumerCreateTimeout`). */
+export const CONSUMER_CREATE_MAX_TIMEOUT_MS = 12_000;
+
+/**
+ * The timeout for a reader's next consumer create: CONSUMER_CREATE_TIMEOUT_MS, doubled after each create that timed
+ * out, up to CONSUMER_CREATE_MAX_TIMEOUT_MS, and back to the start after one that was answered. Over a link slower
+ * than 1.5 s every create timed out on the client while the server made it, and a master never finished its start
+ * (a start-up soak, 2026-11-30); a create lost on a dead cluster member is still tried again soon.
+ */
+export class ConsumerCreateTimeout {
+  ms = CONSUMER_CREATE_TIMEOUT_MS;
+  /** Call with the create's outcome: an error whose message says timeout makes the next wait longer. */
+  observe(e?: unknown): void {
+    if (e === undefined) this.ms = CONSUMER_CREATE_TIMEOUT_MS;
+    else if (/timeout/i.test((e as Error)?.message ?? "")) this.ms = Math.min(this.ms * 2, CONSUMER_CREATE_MAX_TIMEOUT_MS);
+  }
+}
 export const DEFAULT_HEARTBEAT_MAX_AGE_MS = 7 * 24 * 3600_000;
 
 export function desiredStreams(o: InitOptions = {}): StreamConfig[] {

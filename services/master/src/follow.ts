@@ -1,6 +1,6 @@
 import { DeliverPolicy, jetstream, type ConsumerMessages, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection, Status } from "@nats-io/nats-core";
-import { CONSUMER_CREATE_TIMEOUT_MS, FOLLOW_PULL, retryWithBackoff, untilNatsAnswers } from "@troupe/events/node";
+import { ConsumerCreateTimeout, FOLLOW_PULL, retryWithBackoff, untilNatsAnswers } from "@troupe/events/node";
 import type { Logger } from "pino";
 
 /**
@@ -36,9 +36,10 @@ export interface Following {
 }
 
 /**
- * Each ordered consumer is made by three creates raced at CONSUMER_CREATE_TIMEOUT_MS, the first that
- * answers kept (a create placed on a dead member never answers): p90 110 ms, worst 3.8 s, against up
- * to ~17 s for one create at a time, on a three-member test cluster with one member dead (2026-11-29).
+ * Each ordered consumer is made by three creates raced at CONSUMER_CREATE_TIMEOUT_MS (longer after creates that
+ * timed out: ConsumerCreateTimeout), the first that answers kept (a create placed on a dead member never answers):
+ * p90 110 ms, worst 3.8 s, against up to ~17 s for one create at a time, on a three-member test cluster with one
+ * member dead (2026-11-29).
  */
 const CREATES_RACED = 3;
 
@@ -49,8 +50,9 @@ export async function follow(nc: NatsConnection, js: JetStreamClient, o: FollowO
   const untilAnswered = <T>(what: string, fn: () => Promise<T>) =>
     untilNatsAnswers(nc, fn, { onRetry: (e, wait) => o.log.warn({ stream: o.stream, err: e.message, retryInMs: wait }, `could not ${what} yet`) });
   const jsm = await untilAnswered("reach JetStream", () => js.jetstreamManager());
-  // Also the client of the library's own consumer resets.
-  const createJs = jetstream(nc, { ...js.getOptions(), timeout: CONSUMER_CREATE_TIMEOUT_MS });
+  // Also the client of the library's own consumer resets (made again for each create's timeout, which grows after timeouts).
+  const createTimeout = new ConsumerCreateTimeout();
+  const createJs = () => jetstream(nc, { ...js.getOptions(), timeout: createTimeout.ms });
   const info = await untilAnswered("read the stream's state", () => jsm.streams.info(o.stream));
   let caughtUp = false;
   const caught = () => {
@@ -72,10 +74,13 @@ export async function follow(nc: NatsConnection, js: JetStreamClient, o: FollowO
     const gen = ++generation;
     const opts = startSeq !== undefined ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: startSeq } : { deliver_policy: policy };
     // A copy each: consumers.get() writes its name prefix into the options it is given.
-    const tries = Array.from({ length: CREATES_RACED }, () => createJs.consumers.get(o.stream, { ...opts }));
+    const client = createJs();
+    const tries = Array.from({ length: CREATES_RACED }, () => client.consumers.get(o.stream, { ...opts }));
     const consumer = await Promise.any(tries).catch((e: AggregateError) => {
+      createTimeout.observe(e.errors[0]);
       throw e.errors[0] as Error;
     });
+    createTimeout.observe();
     // The others are not needed (those on a dead member go with its inactivity threshold).
     for (const t of tries) void t.then((c) => (c === consumer ? undefined : c.delete())).catch(() => undefined);
     // Bigger pulls than the default 100: the heartbeat tail of a large pool arrives at thousands per second.

@@ -115,3 +115,24 @@ describe("a master started while JetStream does not answer", () => {
     }
   }, 60_000);
 });
+
+describe("a master whose JetStream answers slower than a consumer create's first timeout (1.5 s)", () => {
+  it("finishes its start (every create timed out on the client while the server made it, for ever)", async () => {
+    const own = await connectAs({ url: link.url, role: "master", dataDir: nats.dataDir, name: "m-start-slow-link", env: {} });
+    const lines: { msg?: string; err?: string }[] = [];
+    const log = pino({ level: "info" }, { write: (s: string) => void lines.push(JSON.parse(s) as { msg?: string; err?: string }) });
+    // Not through startMaster: its stores' check would add a dozen slow round trips and test nothing more.
+    const m = new Master(own, { ...FAST, id: "m-start-slow-link" }, log);
+    link.delayMs = 1700;
+    try {
+      await m.start();
+      expect(m.ready).toBe(true);
+      // The first create of each follower timed out at 1.5 s; a longer one was answered.
+      expect(lines.some((l) => l.msg === "could not follow the stream yet" && /timeout/i.test(l.err ?? ""))).toBe(true);
+    } finally {
+      link.delayMs = 0;
+      await m.stop();
+      await own.close();
+    }
+  }, 90_000);
+});

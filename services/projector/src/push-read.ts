@@ -1,6 +1,6 @@
 import { AckPolicy, DeliverPolicy, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { createInbox, nuid, type Msg, type NatsConnection, type Status, type Subscription } from "@nats-io/nats-core";
-import { CONSUMER_CREATE_TIMEOUT_MS, isNatsOutage, retryWithBackoff } from "@troupe/events/node";
+import { ConsumerCreateTimeout, isNatsOutage, retryWithBackoff } from "@troupe/events/node";
 
 /**
  * The rebuild's read of one stream: an ordered *push* consumer driven over a
@@ -129,7 +129,7 @@ export function parseAckReply(r: string): AckInfo | null {
 export function readStreamPush(o: PushReadOptions): PushRead {
   const hbMs = o.idleHeartbeatMs ?? 1000;
   let jsm: JetStreamManager | null = null;
-  let createJsm: JetStreamManager | null = null;
+  const createTimeout = new ConsumerCreateTimeout();
   let sub: Subscription | null = null;
   /** Counts consumers: deliveries still arriving for a replaced one are ignored. */
   let generation = 0;
@@ -227,8 +227,9 @@ export function readStreamPush(o: PushReadOptions): PushRead {
 
   const create = async () => {
     jsm ??= await jetstreamManager(o.nc);
-    // A create placed on a dead cluster member is never answered (nats-server 2.9.10 keeps placing R1 consumers there): fail it soon and try again.
-    createJsm ??= await jetstreamManager(o.nc, { timeout: CONSUMER_CREATE_TIMEOUT_MS });
+    // A create placed on a dead cluster member is never answered (nats-server 2.9.10 keeps placing R1 consumers there):
+    // fail it soon and try again, each time a little later on a link too slow for the first timeout.
+    const createJsm = await jetstreamManager(o.nc, { timeout: createTimeout.ms, checkAPI: false });
     const inbox = createInbox();
     const gen = ++generation;
     cseq = 0;
@@ -238,20 +239,27 @@ export function readStreamPush(o: PushReadOptions): PushRead {
     sub = o.nc.subscribe(inbox, { callback: (err, m) => {
       if (gen === generation) onMsg(err, m);
     } });
-    const ci = await createJsm.consumers.add(o.stream, {
-      // Named (still ephemeral: no durable name) so it is created on $JS.API.CONSUMER.CREATE.<stream>.<name>, which the projector's permissions allow.
-      name: `rebuild_${nuid.next()}`,
-      deliver_subject: inbox,
-      ack_policy: AckPolicy.None,
-      deliver_policy: DeliverPolicy.StartSequence,
-      opt_start_seq: lastSeq + 1,
-      flow_control: true,
-      idle_heartbeat: hbMs * 1_000_000,
-      mem_storage: true,
-      num_replicas: 1,
-      // Gone on its own when this process dies mid-rebuild.
-      inactive_threshold: Math.max(30_000, hbMs * 6) * 1_000_000,
-    });
+    let ci;
+    try {
+      ci = await createJsm.consumers.add(o.stream, {
+        // Named (still ephemeral: no durable name) so it is created on $JS.API.CONSUMER.CREATE.<stream>.<name>, which the projector's permissions allow.
+        name: `rebuild_${nuid.next()}`,
+        deliver_subject: inbox,
+        ack_policy: AckPolicy.None,
+        deliver_policy: DeliverPolicy.StartSequence,
+        opt_start_seq: lastSeq + 1,
+        flow_control: true,
+        idle_heartbeat: hbMs * 1_000_000,
+        mem_storage: true,
+        num_replicas: 1,
+        // Gone on its own when this process dies mid-rebuild.
+        inactive_threshold: Math.max(30_000, hbMs * 6) * 1_000_000,
+      });
+    } catch (e) {
+      createTimeout.observe(e);
+      throw e;
+    }
+    createTimeout.observe();
     consumer = ci.name;
     // The read may have ended (all delivered) before the creation was answered: clean-up did not know the name yet.
     if (finished && !o.nc.isClosed()) await jsm.consumers.delete(o.stream, ci.name).catch(() => undefined);
