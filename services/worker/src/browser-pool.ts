@@ -307,9 +307,12 @@ export class BrowserPool {
       if (!slot.browser.connected) throw new BrowserGone(`the browser went away while a context was being made: ${(e as Error).message}`);
       throw e;
     }
+    let onGone: (() => void) | undefined;
     const crashed = new Promise<void>((res) => {
-      if (!slot.browser.connected) res();
-      slot.browser.once("disconnected", () => slot.crashed && res());
+      if (!slot.browser.connected) return res();
+      onGone = () => void (slot.crashed && res());
+      // `on`, not `once`: puppeteer's once() wraps the handler, and off() with the handler then removes nothing.
+      slot.browser.on("disconnected", onGone);
     });
     let releasing: Promise<void> | null = null;
     return {
@@ -317,6 +320,10 @@ export class BrowserPool {
       crashed,
       // Idempotent: every caller waits for the same close.
       release: () => (releasing ??= (async () => {
+        // The job is over, and so is its watch for a crash: the handler kept the job's page, context and logs reachable
+        // from the browser (through what job.ts chains on `crashed`) until the browser was recycled — ~85 KB a job, so
+        // gigabytes with a large TROUPE_RECYCLE_AFTER (a leak soak, 2026-11-30).
+        if (onGone) slot.browser.off("disconnected", onGone);
         slot.open--;
         if (slot.browser.connected) {
           const closing = context.close().then(() => true, (e: Error) => {

@@ -30,6 +30,29 @@ describe("BrowserPool", () => {
   });
 });
 
+describe("BrowserPool's leases", () => {
+  it("leave nothing on the browser once released: each job's crash watch used to stay until the browser was recycled, and kept its page reachable", async () => {
+    const many = new BrowserPool({ executablePath: process.env.TROUPE_CHROMIUM_PATH ?? "/usr/bin/chromium", recycleAfter: 50, log: createLogger("pool-test", "warn") });
+    try {
+      await many.start();
+      const first = await many.acquire();
+      const browser = first.context.browser();
+      const watching = browser.listenerCount("disconnected");
+      await first.release();
+      const idle = browser.listenerCount("disconnected");
+      expect(idle).toBe(watching - 1);
+      for (let i = 0; i < 10; i++) {
+        const lease = await many.acquire();
+        expect(lease.context.browser()).toBe(browser);
+        await lease.release();
+      }
+      expect(browser.listenerCount("disconnected")).toBe(idle);
+    } finally {
+      await many.close();
+    }
+  });
+});
+
 describe("launchChromium's temporary directories", () => {
   // Chromium removes the directory of its singleton socket (in TMPDIR) only on a clean close: a stuck browser killed,
   // or one stopped by a signal, left one per browser for ever.
