@@ -36,6 +36,7 @@ export async function startLatencyProxy(target: string): Promise<LatencyProxy> {
     freeze: () => { frozen = true; for (const s of sockets) s.pause(); },
     thaw: () => {
       frozen = false;
+      freezeOn = null;
       for (const [to, chunk] of held.splice(0)) if (to.writable) to.write(chunk);
       for (const s of sockets) s.resume();
     },
@@ -49,14 +50,22 @@ export async function startLatencyProxy(target: string): Promise<LatencyProxy> {
       s.on("error", () => s.destroy());
       s.once("close", () => sockets.delete(s));
     }
+    /** The end of the previous chunk, so a text split between two reads is still seen. */
+    let tail: Buffer = Buffer.alloc(0);
     client.on("data", (chunk: Buffer) => {
-      if (freezeOn && chunk.includes(freezeOn)) {
+      if (freezeOn && Buffer.concat([tail, chunk]).includes(freezeOn)) {
         freezeOn = null;
         proxy.freeze();
       }
+      tail = chunk.subarray(Math.max(0, chunk.length - 64));
       if (frozen) held.push([upstream, chunk]);
-      else upstream.write(chunk);
+      // Backpressure, as pipe() had: stop reading until the server side drains (not resumed while frozen).
+      else if (!upstream.write(chunk)) {
+        client.pause();
+        upstream.once("drain", () => { if (!frozen) client.resume(); });
+      }
     });
+    client.once("end", () => upstream.end());
     let lastDue = 0;
     upstream.on("data", (chunk: Buffer) => {
       if (proxy.delayMs <= 0 && lastDue <= Date.now()) return void client.write(chunk);

@@ -1,5 +1,5 @@
-import { describe, expect, it } from "vitest";
-import { isNatsOutage, retryWithBackoff } from "./retry.ts";
+import { describe, expect, it, vi } from "vitest";
+import { isNatsOutage, JETSTREAM_NOT_ENABLED_WAIT_MS, retryWithBackoff, startOutage } from "./retry.ts";
 
 describe("retryWithBackoff", () => {
   it("tries again with doubling waits (capped) until it works, reporting each wait", async () => {
@@ -28,5 +28,37 @@ describe("isNatsOutage", () => {
   it("tells an outage from an answer", () => {
     for (const m of ["no responders: '$JS.API'", "TIMEOUT", "JetStream not enabled", "JetStream system temporarily unavailable", "connection closed", "disconnect", "insufficient resources", "write /var/lib/nats/jetstream/x.blk: no space left on device"]) expect(isNatsOutage(new Error(m)), m).toBe(true);
     for (const m of ["stream not found", "wrong last sequence: 4", "permissions violation"]) expect(isNatsOutage(new Error(m)), m).toBe(false);
+  });
+});
+
+describe("startOutage (what a service's start waits out)", () => {
+  const open = { isClosed: () => false };
+
+  it("waits out timeouts and no responders however long, and nothing that is not an outage", () => {
+    const waitable = startOutage(open);
+    expect(waitable(new Error("timeout"))).toBe(true);
+    expect(waitable(new Error("503 no responders"))).toBe(true);
+    expect(waitable(new Error("stream not found"))).toBe(false);
+    expect(waitable(new Error("permissions violation for publish"))).toBe(false);
+  });
+
+  it("waits out 'JetStream not enabled' for a minute from the first, then no more (a server or account without JetStream)", () => {
+    vi.useFakeTimers();
+    try {
+      const waitable = startOutage(open);
+      const notEnabled = new Error("jetstream is not enabled");
+      expect(waitable(notEnabled)).toBe(true);
+      vi.advanceTimersByTime(JETSTREAM_NOT_ENABLED_WAIT_MS - 1000);
+      expect(waitable(new Error("timeout"))).toBe(true);
+      expect(waitable(notEnabled)).toBe(true);
+      vi.advanceTimersByTime(1000);
+      expect(waitable(notEnabled)).toBe(false);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("waits out nothing once the connection is closed for good", () => {
+    expect(startOutage({ isClosed: () => true })(new Error("timeout"))).toBe(false);
   });
 });

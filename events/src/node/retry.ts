@@ -59,19 +59,42 @@ export async function retryWithBackoff<T>(fn: () => Promise<T>, o: RetryOptions)
   }
 }
 
+/** How long a start waits out "JetStream not enabled" (`startOutage`). */
+export const JETSTREAM_NOT_ENABLED_WAIT_MS = 60_000;
+
 /**
- * Runs `fn` until NATS answers it: an outage (a timeout, no responders, JetStream not enabled yet, a dropped link) is
- * waited out with a backoff of 250 ms doubling to `maxWaitMs` (default 1 s), each wait told to `onRetry`. A connection
- * closed for good ends the wait with its error, as does any error that is not an outage or that `fatal` picks out. For
- * a service's start: a master started while the server was restarting or the machine loaded exited with a bare
- * "timeout" (a chaos soak, 2026-11-30).
+ * Which errors a service's start waits out (a `retryIf`): an outage, while the connection lives; "JetStream not
+ * enabled" — also nats.js's answer when nothing answers `$JS.API.INFO` — only for JETSTREAM_NOT_ENABLED_WAIT_MS from the
+ * first one: a server starting its JetStream says so for a moment, a server or account without JetStream for ever (an
+ * error to see, not a wait). One filter per wait: it keeps when "not enabled" began.
  */
-export function untilNatsAnswers<T>(nc: { isClosed(): boolean }, fn: () => Promise<T>, o: { onRetry: (e: Error, waitMs: number) => void; maxWaitMs?: number; fatal?: (e: Error) => boolean }): Promise<T> {
+export function startOutage(nc: { isClosed(): boolean }): (e: Error) => boolean {
+  let notEnabledSince: number | undefined;
+  return (e) => {
+    if (!isNatsOutage(e) || nc.isClosed()) return false;
+    if (!/not enabled/i.test(e.message)) return true;
+    notEnabledSince ??= Date.now();
+    return Date.now() - notEnabledSince < JETSTREAM_NOT_ENABLED_WAIT_MS;
+  };
+}
+
+/**
+ * Runs `fn` until NATS answers it: an outage (a timeout, no responders, a dropped link; JetStream not enabled for up
+ * to a minute: `startOutage`) is waited out with a backoff of 250 ms doubling to `maxWaitMs` (default 1 s), each wait
+ * told to `onRetry`. A connection closed for good ends the wait with its error, as does any error that is not an
+ * outage or that `fatal` picks out; `stopped` ends it with undefined. For a service's start: a master started while
+ * the server was restarting or the machine loaded exited with a bare "timeout" (a chaos soak, 2026-11-30).
+ */
+export function untilNatsAnswers<T>(nc: { isClosed(): boolean }, fn: () => Promise<T>, o: { onRetry: (e: Error, waitMs: number) => void; maxWaitMs?: number; fatal?: (e: Error) => boolean; stopped: () => boolean }): Promise<T | undefined>;
+export function untilNatsAnswers<T>(nc: { isClosed(): boolean }, fn: () => Promise<T>, o: { onRetry: (e: Error, waitMs: number) => void; maxWaitMs?: number; fatal?: (e: Error) => boolean }): Promise<T>;
+export function untilNatsAnswers<T>(nc: { isClosed(): boolean }, fn: () => Promise<T>, o: { onRetry: (e: Error, waitMs: number) => void; maxWaitMs?: number; fatal?: (e: Error) => boolean; stopped?: () => boolean }): Promise<T | undefined> {
+  const waitable = startOutage(nc);
   return retryWithBackoff(fn, {
     maxWaitMs: o.maxWaitMs ?? 1000,
-    retryIf: (e) => isNatsOutage(e) && !nc.isClosed() && !o.fatal?.(e),
+    retryIf: (e) => waitable(e) && !o.fatal?.(e),
     onRetry: o.onRetry,
-  }) as Promise<T>;
+    ...(o.stopped ? { stopped: o.stopped } : {}),
+  });
 }
 
 /** How many times a client asks the masters before it gives up on a command that timed out (`requestAgainOnTimeout`). */
@@ -103,17 +126,20 @@ export async function requestAgainOnTimeout(
   },
 ): Promise<{ data: Uint8Array }> {
   const tries = o.tries ?? RPC_TRIES;
-  const waitUntil = Date.now() + (o.waitForResponderMs ?? 0);
-  let waited = false;
+  // From the first "no responders", not from the first try: after a try that timed out (a master killed under it,
+  // then restarting) the whole wait is still ahead (a review).
+  let waitUntil: number | undefined;
   for (let attempt = 1; ; ) {
     try {
       return await nc.request(subject, payload, { timeout: o.timeoutMs });
     } catch (e) {
       if (isNoResponders(e) && (o.waitForResponderMs ?? 0) > 0) {
+        if (waitUntil === undefined) {
+          waitUntil = Date.now() + (o.waitForResponderMs ?? 0);
+          o.onNoResponder?.();
+        }
         const left = waitUntil - Date.now();
         if (left <= 0) throw new Error(`no responders: nobody listened on ${subject} for ${((o.waitForResponderMs ?? 0) / 1000).toFixed(1)} s`, { cause: e });
-        if (!waited) o.onNoResponder?.();
-        waited = true;
         await new Promise((r) => setTimeout(r, Math.min(NO_RESPONDER_POLL_MS, left)));
         continue;
       }

@@ -89,19 +89,31 @@ export const CONSUMER_CREATE_TIMEOUT_MS = 1500;
 export const CONSUMER_CREATE_MAX_TIMEOUT_MS = 12_000;
 
 /**
- * The timeout for a reader's next consumer create: CONSUMER_CREATE_TIMEOUT_MS, doubled after each create that timed
- * out, up to CONSUMER_CREATE_MAX_TIMEOUT_MS, and back to the start after one that was answered. Over a link slower
- * than 1.5 s every create timed out on the client while the server made it, and a master never finished its start
- * (a start-up soak, 2026-11-30); a create lost on a dead cluster member is still tried again soon.
+ * The timeout for a reader's next consumer create. Over a link slower than 1.5 s every create timed out on the
+ * client while the server made it: a master never finished its start, a rebuild gave up (a start-up soak,
+ * 2026-11-30). Two ways out, for two kinds of reader:
+ * - `answeredIn(ms)`: three times the last answer the reader got from JetStream, at least CONSUMER_CREATE_TIMEOUT_MS
+ *   and at most CONSUMER_CREATE_MAX_TIMEOUT_MS: a slow link shows in every answer, while a create lost on a dead
+ *   cluster member (the case the 1.5 s is for) leaves the answers fast, so it is still tried again soon;
+ * - with `escalate`, also doubled after each create that timed out (a link that turned slow after the last answer),
+ *   for a reader that never gives up (the master's followers); a reader with a time limit (a rebuild's, 60 s) keeps
+ *   its tries many.
  */
 export class ConsumerCreateTimeout {
   ms = CONSUMER_CREATE_TIMEOUT_MS;
-  /** Call with the create's outcome: an error whose message says timeout makes the next wait longer. */
-  observe(e?: unknown): void {
-    if (e === undefined) this.ms = CONSUMER_CREATE_TIMEOUT_MS;
-    else if (/timeout/i.test((e as Error)?.message ?? "")) this.ms = Math.min(this.ms * 2, CONSUMER_CREATE_MAX_TIMEOUT_MS);
+  private base = CONSUMER_CREATE_TIMEOUT_MS;
+  constructor(private readonly o: { escalate?: boolean } = {}) {}
+  /** A JetStream request took `ms` to be answered. */
+  answeredIn(ms: number): void {
+    this.base = Math.min(Math.max(CONSUMER_CREATE_TIMEOUT_MS, Math.round(ms * 3)), CONSUMER_CREATE_MAX_TIMEOUT_MS);
+    this.ms = this.base;
+  }
+  /** A create failed with `e`: with `escalate`, a timeout makes the next wait longer. */
+  failed(e: unknown): void {
+    if (this.o.escalate && /timeout/i.test((e as Error)?.message ?? "")) this.ms = Math.min(this.ms * 2, CONSUMER_CREATE_MAX_TIMEOUT_MS);
   }
 }
+
 export const DEFAULT_HEARTBEAT_MAX_AGE_MS = 7 * 24 * 3600_000;
 
 export function desiredStreams(o: InitOptions = {}): StreamConfig[] {
@@ -211,7 +223,7 @@ async function ensureArtifactRetention(jsm: JetStreamManager, stream: string, ma
   } catch (e) {
     const asked = [maxAgeMs !== undefined ? `max age ${maxAgeMs / 3600_000} h (--artifact-retention-hours, TROUPE_ARTIFACT_RETENTION_HOURS)` : "", maxBytes !== undefined ? `size cap ${Math.round(maxBytes / 1048576)} MB (--artifact-max-mb, TROUPE_ARTIFACT_MAX_MB)` : ""].filter(Boolean).join(" and ");
     const hint = /insufficient (storage )?resources/i.test((e as Error).message) ? "; the cap is more than nats-server's JetStream storage (max_file_store, or the disk) can reserve" : "";
-    throw new ArtifactRetentionError(`nats-server refused the screenshot store's ${asked}: ${(e as Error).message}${hint}`);
+    throw new ArtifactRetentionError(`nats-server refused the screenshot store's ${asked}: ${(e as Error).message}${hint}`, { cause: e });
   }
   return "updated";
 }

@@ -49,11 +49,17 @@ export async function follow(nc: NatsConnection, js: JetStreamClient, o: FollowO
   // A connection closed for good is not waited out: the start fails and the master exits 1 for its supervisor.
   const untilAnswered = <T>(what: string, fn: () => Promise<T>) =>
     untilNatsAnswers(nc, fn, { onRetry: (e, wait) => o.log.warn({ stream: o.stream, err: e.message, retryInMs: wait }, `could not ${what} yet`) });
-  const jsm = await untilAnswered("reach JetStream", () => js.jetstreamManager());
   // Also the client of the library's own consumer resets (made again for each create's timeout, which grows after timeouts).
-  const createTimeout = new ConsumerCreateTimeout();
+  const createTimeout = new ConsumerCreateTimeout({ escalate: true });
   const createJs = () => jetstream(nc, { ...js.getOptions(), timeout: createTimeout.ms });
-  const info = await untilAnswered("read the stream's state", () => jsm.streams.info(o.stream));
+  const jsm = await untilAnswered("reach JetStream", () => js.jetstreamManager());
+  const info = await untilAnswered("read the stream's state", async () => {
+    const asked = Date.now();
+    const i = await jsm.streams.info(o.stream);
+    // How fast JetStream answers over this link: the creates below are given three times as long.
+    createTimeout.answeredIn(Date.now() - asked);
+    return i;
+  });
   let caughtUp = false;
   const caught = () => {
     if (caughtUp) return;
@@ -68,6 +74,8 @@ export async function follow(nc: NatsConnection, js: JetStreamClient, o: FollowO
   let generation = 0;
   let stopped = false;
   let messages: ConsumerMessages | undefined;
+  /** The consumer `messages` reads (deleted on the server when it is replaced or stopped). */
+  let current: { delete(): Promise<unknown> } | undefined;
 
   const policy = o.deliver === "all" ? DeliverPolicy.All : DeliverPolicy.LastPerSubject;
   const open = async (startSeq: number | undefined) => {
@@ -75,12 +83,13 @@ export async function follow(nc: NatsConnection, js: JetStreamClient, o: FollowO
     const opts = startSeq !== undefined ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: startSeq } : { deliver_policy: policy };
     // A copy each: consumers.get() writes its name prefix into the options it is given.
     const client = createJs();
+    const asked = Date.now();
     const tries = Array.from({ length: CREATES_RACED }, () => client.consumers.get(o.stream, { ...opts }));
     const consumer = await Promise.any(tries).catch((e: AggregateError) => {
-      createTimeout.observe(e.errors[0]);
+      createTimeout.failed(e.errors[0]);
       throw e.errors[0] as Error;
     });
-    createTimeout.observe();
+    createTimeout.answeredIn(Date.now() - asked);
     // The others are not needed (those on a dead member go with its inactivity threshold).
     for (const t of tries) void t.then((c) => (c === consumer ? undefined : c.delete())).catch(() => undefined);
     // Bigger pulls than the default 100: the heartbeat tail of a large pool arrives at thousands per second.
@@ -102,6 +111,7 @@ export async function follow(nc: NatsConnection, js: JetStreamClient, o: FollowO
       },
     });
     messages = m;
+    current = consumer;
     void (async () => {
       for await (const n of m.status()) {
         if (gen !== generation) break;
@@ -117,9 +127,13 @@ export async function follow(nc: NatsConnection, js: JetStreamClient, o: FollowO
     o.onSeeing?.(false);
     generation++;
     const old = messages;
+    const oldConsumer = current;
     messages = undefined;
-    // Not awaited: closing may ask a server that still answers with timeouts.
-    void old?.close().catch(() => undefined);
+    current = undefined;
+    // Not awaited: closing may ask a server that still answers with timeouts. Deleted on the server too: else it stayed
+    // there, piling up pending messages, until its inactivity threshold (5 min) — up to 10 consumers where 2 were in
+    // use, on a starved machine that remade them 29 times an hour (a leak soak, 2026-11-30).
+    void old?.close().catch(() => undefined).then(() => oldConsumer?.delete()).catch(() => undefined);
     // JetStream answers with timeouts for a while after a server restart: keep trying.
     await retryWithBackoff(async () => {
       // Nothing handed over yet: start as the first time did.
@@ -144,6 +158,8 @@ export async function follow(nc: NatsConnection, js: JetStreamClient, o: FollowO
       stopped = true;
       statuses.stop?.();
       await messages?.close();
+      // Not awaited: with NATS gone it would hold the stop for a request's timeout (the server drops it in 5 min).
+      void current?.delete().catch(() => undefined);
     },
   };
 }

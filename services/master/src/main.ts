@@ -1,5 +1,5 @@
 import type { NatsConnection } from "@nats-io/nats-core";
-import { ArtifactRetentionError, artifactRetentionFrom, closeConnection, connectAs, createLogger, initStores, serveMetricsHttp, shutdownSignal, untilNatsAnswers, type InitOptions, type Logger, type MetricsHttp } from "@troupe/events/node";
+import { ArtifactRetentionError, artifactRetentionFrom, closeConnection, connectAs, createLogger, initStores, serveMetricsHttp, shutdownSignal, isNatsOutage, isStorageFull, untilNatsAnswers, type InitOptions, type Logger, type MetricsHttp } from "@troupe/events/node";
 import { masterConfig, type MasterOptionValues } from "./config.ts";
 import { Master, type MasterConfig } from "./master.ts";
 import { serveRpc } from "./rpc.ts";
@@ -13,33 +13,43 @@ export interface RunningMaster {
 
 /** Starts a master on a connection (tests run several in one process). */
 export async function startMaster(nc: NatsConnection, cfg: MasterConfig, log: Logger, o: { replicas?: number; heartbeatMaxAgeMs?: number; artifacts?: Pick<InitOptions, "artifactMaxAgeMs" | "artifactMaxBytes">; http?: { host: string; port: number } } = {}): Promise<RunningMaster> {
+  const master = new Master(nc, cfg, log);
+  /** What /healthz says while the start is under way. */
+  let starting = "waiting for JetStream to check the streams and stores";
+  // Listening first: a port or host it cannot have stops the start at once, named (it used to replay the whole log
+  // first, then fail with a bare EADDRINUSE and hang until the process watchdog; an attack); and /healthz answers 503
+  // while JetStream does not (it refused connections through that wait until a review, 2026-11-30).
+  let http: MetricsHttp | undefined;
+  if (o.http && o.http.port > 0) {
+    try {
+      http = await serveMetricsHttp({ host: o.http.host, port: o.http.port, metrics: () => master.metricsText(), healthy: () => master.ready, unhealthy: () => starting });
+    } catch (e) {
+      await master.stop().catch(() => {});
+      throw new Error(`metrics: cannot listen on ${o.http.host}:${o.http.port} (--host [TROUPE_MASTER_HOST], --port [TROUPE_MASTER_PORT]; 0 turns it off): ${(e as Error).message}`, { cause: e });
+    }
+    log.info({ port: http.port }, "metrics on /metrics");
+  }
   // `troupe init` at start: idempotent, so every master may run it.
   const stores = { prefix: cfg.prefix, ...(o.replicas ? { replicas: o.replicas } : {}), ...(o.heartbeatMaxAgeMs ? { heartbeatMaxAgeMs: o.heartbeatMaxAgeMs } : {}) };
   try {
     // A server that does not answer yet (restarting, loaded) is waited out, as the followers below do; `troupe init` fails instead.
     const r = await untilNatsAnswers(nc, () => initStores(nc, { ...stores, ...o.artifacts, onWaitForPeers: (e) => log.warn({ err: e.message }, "waiting for the cluster's servers to place the streams' replicas") }), {
-      fatal: (e) => e instanceof ArtifactRetentionError,
+      // A retention nats-server refuses is final (the master goes on without it); one it did not answer is waited out.
+      fatal: (e) => e instanceof ArtifactRetentionError && !(isNatsOutage(e.cause) && !isStorageFull(e.cause)),
       maxWaitMs: 2000,
       onRetry: (e, wait) => log.warn({ err: e.message, retryInMs: wait }, "could not create or check the streams and stores yet"),
     });
     for (const w of r.warnings) log.warn(w);
   } catch (e) {
+    if (!(e instanceof ArtifactRetentionError)) {
+      await master.stop().catch(() => {});
+      await http?.close();
+      throw e;
+    }
     // The screenshot store works without it: a master must not stay down over a retention setting.
-    if (!(e instanceof ArtifactRetentionError)) throw e;
     log.error({ err: e.message }, "screenshot store retention not applied; going on with the store as it is");
   }
-  const master = new Master(nc, cfg, log);
-  // Listening first: a port or host it cannot have stops the start at once, named (it used to replay the whole log
-  // first, then fail with a bare EADDRINUSE and hang until the process watchdog; an attack).
-  let http: MetricsHttp | undefined;
-  if (o.http && o.http.port > 0) {
-    try {
-      http = await serveMetricsHttp({ host: o.http.host, port: o.http.port, metrics: () => master.metricsText(), healthy: () => master.ready, unhealthy: "catching up" });
-    } catch (e) {
-      throw new Error(`metrics: cannot listen on ${o.http.host}:${o.http.port} (--host [TROUPE_MASTER_HOST], --port [TROUPE_MASTER_PORT]; 0 turns it off): ${(e as Error).message}`, { cause: e });
-    }
-    log.info({ port: http.port }, "metrics on /metrics");
-  }
+  starting = "catching up";
   const closeHttp = () => http?.close();
   const rpc = serveRpc(master);
   try {

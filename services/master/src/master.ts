@@ -220,6 +220,8 @@ export class Master {
       for await (const s of statuses) if (s.type === "disconnect" || s.type === "reconnect") this.connectedSinceMs = monoNow();
     })();
     const startSeq = this.cfg.snapshotEvery ? await this.loadSnapshot() : undefined;
+    // Stopped while the snapshot's read waited for NATS: nothing more to start.
+    if (this.stopping) return;
     this.followers.push(await follow(this.nc, this.js, { stream: names.events, deliver: "all", ...(startSeq !== undefined ? { startSeq } : {}), onMessage: (m) => this.onEventMessage(m), onCaughtUp: () => { this.eventsCaughtUp = true; check(); }, onSeeing: (on) => this.seeing(names.events, on), log: this.log }));
     this.followers.push(await follow(this.nc, this.js, { stream: names.heartbeats, deliver: "last-per-subject", onMessage: (m) => this.onHeartbeatMessage(m), onCaughtUp: () => { this.heartbeatsCaughtUp = true; check(); }, onSeeing: (on) => this.seeing(names.heartbeats, on), log: this.log }));
     await caught;
@@ -241,9 +243,9 @@ export class Master {
     this.streamsTimer = setInterval(() => void this.watchStreams(), STREAM_CHECK_MS);
   }
 
-  /** A start-up call waited out while NATS does not answer (see `untilNatsAnswers`). */
-  private untilAnswered<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    return untilNatsAnswers(this.nc, fn, { onRetry: (e, wait) => this.log.warn({ err: e.message, retryInMs: wait }, `could not ${what} yet`) });
+  /** A start-up call waited out while NATS does not answer (see `untilNatsAnswers`); undefined once `stop()` ended the wait. */
+  private untilAnswered<T>(what: string, fn: () => Promise<T>): Promise<T | undefined> {
+    return untilNatsAnswers(this.nc, fn, { stopped: () => this.stopping, onRetry: (e, wait) => this.log.warn({ err: e.message, retryInMs: wait }, `could not ${what} yet`) });
   }
 
   /** A follower lost sight of its stream (reconnecting) or got it back: the window for silence starts again when it is back. */
@@ -1043,7 +1045,7 @@ export class Master {
     let bytes: Uint8Array | null;
     try {
       // An outage is waited out (the log cannot be read meanwhile either); anything else falls back to the whole log.
-      bytes = await this.untilAnswered("read the state snapshot", async () => (await readLatestSnapshot(await this.snapshotStore()))?.bytes ?? null);
+      bytes = (await this.untilAnswered("read the state snapshot", async () => (await readLatestSnapshot(await this.snapshotStore()))?.bytes ?? null)) ?? null;
     } catch (e) {
       this.log.warn({ err: (e as Error).message }, "could not read the state snapshot; replaying the whole log");
       return undefined;
@@ -1061,6 +1063,7 @@ export class Master {
       this.jsm ??= await this.js.jetstreamManager();
       return (await this.jsm.streams.info(names.events)).state;
     });
+    if (!stream) return undefined;
     const r = resumeFrom(d.state.appliedSeq, stream);
     if (!r.ok) {
       this.log.warn({ snapshotSeq: d.state.appliedSeq, firstSeq: stream.first_seq, lastSeq: stream.last_seq, reason: r.reason }, "the state snapshot does not fit the log; replaying the whole log");

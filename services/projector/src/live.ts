@@ -1,7 +1,7 @@
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
 import { nanos, type NatsConnection } from "@nats-io/nats-core";
 import type { ProjectorStatus, Subjects } from "@troupe/events";
-import { FOLLOW_PULL, isNatsOutage, retryWithBackoff, type Logger } from "@troupe/events/node";
+import { FOLLOW_PULL, retryWithBackoff, startOutage, type Logger } from "@troupe/events/node";
 import { Batcher, inDeliveryOrder, rawOf } from "./batcher.ts";
 import { fileIdentity, removeStaleGenerations } from "./db-file.ts";
 import { isExpectedSkip } from "./fold.ts";
@@ -48,6 +48,7 @@ export class LiveProjector {
   private restarting: Promise<void> | null = null;
   private jsm: JetStreamManager | null = null;
   private swapWatch: NodeJS.Timeout | null = null;
+  private stopped = false;
 
   constructor(private readonly o: LiveOptions) {
     this.failure = new Promise<never>((_, reject) => (this.failed = reject));
@@ -56,10 +57,11 @@ export class LiveProjector {
 
   /**
    * Opens the file and follows every stream from its checkpoint. A JetStream that does not answer (a server restarting,
-   * a loaded machine) is waited out, however long, until `signal` ends the wait: a projector whose server stalled for a
-   * second just after it connected exited 1 with a bare "timeout" (a start-up soak, 2026-11-30).
+   * a loaded machine) is waited out — however long at the service's start (`giveUpAfterMs` for a reopen), until
+   * `signal` or `stop()` ends the wait: a projector whose server stalled for a second just after it connected exited 1
+   * with a bare "timeout" (a start-up soak, 2026-11-30).
    */
-  async start(): Promise<void> {
+  async start(o: { giveUpAfterMs?: number } = {}): Promise<void> {
     // Which file the path points at is read *before* opening it: a swap landing during the open then shows as a
     // change and is followed. Read after, it named the file of that later swap while this one wrote the earlier
     // file, nobody read it, and the read models stopped moving (until 2026-11-30; test/swap-race.test.ts).
@@ -71,8 +73,9 @@ export class LiveProjector {
     this.writer.pruneSeries(true);
     await retryWithBackoff(() => this.followAll(), {
       maxWaitMs: 4000,
-      retryIf: (e) => isNatsOutage(e) && !this.o.nc.isClosed(),
-      stopped: () => this.o.signal?.aborted ?? false,
+      retryIf: startOutage(this.o.nc),
+      stopped: () => this.stopped || (this.o.signal?.aborted ?? false),
+      ...(o.giveUpAfterMs !== undefined ? { giveUpAfterMs: o.giveUpAfterMs } : {}),
       onRetry: (e, wait) => this.o.log.warn({ err: e.message, retryInMs: wait }, "could not follow the streams yet"),
     });
     // Also a swap that no message follows: the new file may end before what this one folded (its rebuild fixed its
@@ -93,7 +96,7 @@ export class LiveProjector {
     if (now !== this.identity) void this.reopen();
   }
 
-  /** Follows every stream from its checkpoint; on a failure what was made is stopped, so a next try starts clean. */
+  /** Follows every stream from its checkpoint; on a failure the consumptions made are stopped (the next try deletes and remakes the durables). */
   private async followAll(): Promise<void> {
     const gen = ++this.generation;
     try {
@@ -232,7 +235,9 @@ export class LiveProjector {
       await this.stopConsumers();
       this.writer?.close();
       this.writer = null;
-      await this.start();
+      // Bounded as resume() is: a projector that cannot follow for a minute exits 1 for its supervisor (its /healthz
+      // said ok meanwhile).
+      await this.start({ giveUpAfterMs: 60_000 });
       // The file left behind, and any a killed rebuild left, go now (removeStaleGenerations): the replaced file at once
       // when its maker is gone or is this process, without waiting for the swapping rebuild's 5 s grace (readers that
       // still have it open keep reading it; on Linux an unlinked file lives on while open). A failure to delete is
@@ -257,6 +262,7 @@ export class LiveProjector {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true; // ends a start's wait for JetStream
     await this.restarting; // a reopen under way starts the watch again
     if (this.swapWatch) clearInterval(this.swapWatch);
     this.swapWatch = null;

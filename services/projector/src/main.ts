@@ -99,7 +99,8 @@ export async function runProjector(v: LiveConfig): Promise<number> {
       throw new Error(`projector metrics: cannot listen on ${v.host}:${v.port}: ${e.message}`, { cause: e });
     });
     log.info({ url: `http://${v.host}:${http.port}/metrics` }, "metrics listening");
-    if (!(await waitForStreams(nc, c.streams, log, abort.signal))) {
+    const waitingFor = { streams: "waiting for the streams (troupe init)", jetstream: "waiting for JetStream to answer" } as const;
+    if (!(await waitForStreams(nc, c.streams, log, abort.signal, { onWaiting: (what) => (starting = waitingFor[what]) }))) {
       log.info({ signal: await stopping }, "shutting down while waiting for the streams");
       return 0;
     }

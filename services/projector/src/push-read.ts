@@ -226,7 +226,12 @@ export function readStreamPush(o: PushReadOptions): PushRead {
   };
 
   const create = async () => {
-    jsm ??= await jetstreamManager(o.nc);
+    if (!jsm) {
+      const asked = Date.now();
+      jsm = await jetstreamManager(o.nc);
+      // Its check of the API is a round trip: how fast JetStream answers over this link.
+      createTimeout.answeredIn(Date.now() - asked);
+    }
     // A create placed on a dead cluster member is never answered (nats-server 2.9.10 keeps placing R1 consumers there):
     // fail it soon and try again, each time a little later on a link too slow for the first timeout.
     const createJsm = await jetstreamManager(o.nc, { timeout: createTimeout.ms, checkAPI: false });
@@ -240,6 +245,7 @@ export function readStreamPush(o: PushReadOptions): PushRead {
       if (gen === generation) onMsg(err, m);
     } });
     let ci;
+    const asked = Date.now();
     try {
       ci = await createJsm.consumers.add(o.stream, {
         // Named (still ephemeral: no durable name) so it is created on $JS.API.CONSUMER.CREATE.<stream>.<name>, which the projector's permissions allow.
@@ -256,10 +262,10 @@ export function readStreamPush(o: PushReadOptions): PushRead {
         inactive_threshold: Math.max(30_000, hbMs * 6) * 1_000_000,
       });
     } catch (e) {
-      createTimeout.observe(e);
+      createTimeout.failed(e);
       throw e;
     }
-    createTimeout.observe();
+    createTimeout.answeredIn(Date.now() - asked);
     consumer = ci.name;
     // The read may have ended (all delivered) before the creation was answered: clean-up did not know the name yet.
     if (finished && !o.nc.isClosed()) await jsm.consumers.delete(o.stream, ci.name).catch(() => undefined);

@@ -3,7 +3,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { isExpectedSkip } from "./fold.ts";
 import type { Subjects } from "@troupe/events";
-import { isNatsOutage, retryWithBackoff, type Logger } from "@troupe/events/node";
+import { retryWithBackoff, startOutage, type Logger } from "@troupe/events/node";
 import { buildThreadEntry, removeAbandonedBundles, tsxEntry } from "./build-thread-bundle.ts";
 import { BuildWriter } from "./build-writer.ts";
 import { currentTarget, newGenerationPath, removeDatabaseFiles, removeStaleGenerations, swapIn } from "./db-file.ts";
@@ -167,10 +167,11 @@ export async function rebuild(o: RebuildOptions): Promise<RebuildResult> {
   // Stopped while the streams are asked for their bounds (with NATS away, until that request times out): a stop, not a failure.
   const stoppedHere = (e: unknown) => (o.abort?.aborted ? new RebuildAborted() : e);
   if (o.abort?.aborted) throw new RebuildAborted();
-  // A JetStream that does not answer is waited out, as the reads below wait out an outage.
+  // A JetStream that does not answer is waited out for a minute, as the reads below wait out an outage.
   const ts = await retryWithBackoff(() => targets(o.nc, o), {
     maxWaitMs: 2000,
-    retryIf: (e) => isNatsOutage(e) && !o.nc.isClosed(),
+    giveUpAfterMs: 60_000,
+    retryIf: startOutage(o.nc),
     stopped: () => o.abort?.aborted ?? false,
     onRetry: (e, wait) => o.log.warn({ err: e.message, retryInMs: wait }, "could not read where the streams end yet"),
   }).catch((e: unknown) => Promise.reject(stoppedHere(e)));

@@ -58,7 +58,8 @@ async function request<R extends ReplyName>(nats: UiNats, cfg: UiConfig, name: R
   } catch (e) {
     const cause = e instanceof RequestError ? e.cause ?? e : e;
     if (cause instanceof NoRespondersError || /no responders/i.test((e as Error).message)) {
-      throw new ApiError("unavailable", `no master is answering ${subject} (none listened for ${(cfg.rpcTimeoutMs / 1000).toFixed(1)} s); start one with \`troupe master\``);
+      // An earlier try that timed out may have been recorded all the same: say how to submit again without a duplicate.
+      throw new ApiError("unavailable", `no master is answering ${subject} (none listened for ${(cfg.rpcTimeoutMs / 1000).toFixed(1)} s); start one with \`troupe master\`${retried ? timedOut : ""}`);
     }
     if (cause instanceof TimeoutError || /timeout/i.test((e as Error).message)) {
       throw new ApiError("timeout", `the master did not answer ${subject} within ${cfg.rpcTimeoutMs} ms${again ? ` (${RPC_TRIES} tries)` : ""}${timedOut}`);
