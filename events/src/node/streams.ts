@@ -101,12 +101,10 @@ export const CONSUMER_CREATE_MAX_TIMEOUT_MS = 12_000;
  */
 export class ConsumerCreateTimeout {
   ms = CONSUMER_CREATE_TIMEOUT_MS;
-  private base = CONSUMER_CREATE_TIMEOUT_MS;
   constructor(private readonly o: { escalate?: boolean } = {}) {}
   /** A JetStream request took `ms` to be answered. */
   answeredIn(ms: number): void {
-    this.base = Math.min(Math.max(CONSUMER_CREATE_TIMEOUT_MS, Math.round(ms * 3)), CONSUMER_CREATE_MAX_TIMEOUT_MS);
-    this.ms = this.base;
+    this.ms = Math.min(Math.max(CONSUMER_CREATE_TIMEOUT_MS, Math.round(ms * 3)), CONSUMER_CREATE_MAX_TIMEOUT_MS);
   }
   /** A create failed with `e`: with `escalate`, a timeout makes the next wait longer. */
   failed(e: unknown): void {

@@ -36,8 +36,8 @@ export interface Following {
 }
 
 /**
- * Each ordered consumer is made by three creates raced at CONSUMER_CREATE_TIMEOUT_MS (longer after creates that
- * timed out: ConsumerCreateTimeout), the first that answers kept (a create placed on a dead member never answers):
+ * Each ordered consumer is made by three creates raced at CONSUMER_CREATE_TIMEOUT_MS (longer on a slow link or after
+ * creates that timed out: ConsumerCreateTimeout), the first that answers kept (a create placed on a dead member never answers):
  * p90 110 ms, worst 3.8 s, against up to ~17 s for one create at a time, on a three-member test cluster with one
  * member dead (2026-11-29).
  */
@@ -49,7 +49,7 @@ export async function follow(nc: NatsConnection, js: JetStreamClient, o: FollowO
   // A connection closed for good is not waited out: the start fails and the master exits 1 for its supervisor.
   const untilAnswered = <T>(what: string, fn: () => Promise<T>) =>
     untilNatsAnswers(nc, fn, { onRetry: (e, wait) => o.log.warn({ stream: o.stream, err: e.message, retryInMs: wait }, `could not ${what} yet`) });
-  // Also the client of the library's own consumer resets (made again for each create's timeout, which grows after timeouts).
+  // Also the client of the library's own consumer resets; made for each open, with the create timeout of the moment.
   const createTimeout = new ConsumerCreateTimeout({ escalate: true });
   const createJs = () => jetstream(nc, { ...js.getOptions(), timeout: createTimeout.ms });
   const jsm = await untilAnswered("reach JetStream", () => js.jetstreamManager());
