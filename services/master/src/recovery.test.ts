@@ -75,6 +75,21 @@ describe("decide", () => {
     expect(decide(two.s, two.log.now, cfg)).toEqual([expect.objectContaining({ kind: "requeue", reason: "failed-retryable", attempt: 2 })]);
   });
 
+  it("counts a retry's backoff from the failure when this master's clock estimate lags it, at most the clock tolerance ahead", () => {
+    const failAt = (ms: number) => {
+      const r = running(2);
+      r.log.add("job.failed", { jobId: "j", workerId: "w1", attempt: 1, error: { message: "boom", retryable: true } });
+      r.s.jobs.get("j")!.finishedAt = new Date(r.log.now + ms).toISOString();
+      return r;
+    };
+    const lagging = failAt(2);
+    expect(decide(lagging.s, lagging.log.now, cfg)).toEqual([expect.objectContaining({ kind: "requeue", notBeforeMs: lagging.log.now + 2 + 100 })]);
+    const earlier = failAt(-50);
+    expect(decide(earlier.s, earlier.log.now, cfg)).toEqual([expect.objectContaining({ kind: "requeue", notBeforeMs: earlier.log.now + 100 })]);
+    const future = failAt(3_600_000);
+    expect(decide(future.s, future.log.now, cfg)).toEqual([expect.objectContaining({ kind: "requeue", notBeforeMs: future.log.now + 1000 + 100 })]);
+  });
+
   it("leaves a final failure alone and kills a waiting job past expiresAt", () => {
     const { s, log } = running();
     log.add("job.failed", { jobId: "j", workerId: "w1", attempt: 1, error: { message: "bad url", retryable: false } });

@@ -1,4 +1,4 @@
-import { ATTEMPT_MAX, type JobError, type JobView, type RequeueReason } from "@troupe/events";
+import { ATTEMPT_MAX, CLOCK_TOLERANCE_MS, type JobError, type JobView, type RequeueReason } from "@troupe/events";
 import { attemptsSpent, type MasterState } from "./state.ts";
 import { presenceOf, type LivenessConfig } from "./scheduler.ts";
 
@@ -37,6 +37,17 @@ function outOfAttemptNumbers(s: MasterState, job: JobView, why: string, lastErro
     kind: "dead", jobId: job.id, reason: `${why}; attempt number ${job.attempt} is the last the contract allows`.slice(0, 500), attempts: Math.max(0, attemptsSpent(s, job)),
     lastError: lastError ?? job.error ?? { message: why.slice(0, 8000), code: "attempts-exhausted", retryable: false },
   };
+}
+
+/**
+ * What a retry's backoff counts from: the failure as the log dates it, when that is later than `nowMs`. The master's
+ * "now" is an estimate of the server's clock that runs behind it by its deliveries' latency, so a retry was dated
+ * 2 ms short of its backoff after the failure (CI). At most the clock tolerance ahead of `nowMs`: a failure dated
+ * in the future must not hold its job back.
+ */
+export function failureClockMs(nowMs: number, failedAt: string | undefined): number {
+  const at = failedAt === undefined ? Number.NaN : Date.parse(failedAt);
+  return Number.isFinite(at) ? Math.min(Math.max(nowMs, at), nowMs + CLOCK_TOLERANCE_MS) : nowMs;
 }
 
 /** A new attempt after backoff, or dead once maxAttempts are spent. */
@@ -109,7 +120,7 @@ export function decide(s: MasterState, nowMs: number, c: RecoveryConfig, skip: (
         break;
       }
       case "failed":
-        if (job.error?.retryable) out.push(retryOrDead(s, job, "failed-retryable", nowMs, c, job.error));
+        if (job.error?.retryable) out.push(retryOrDead(s, job, "failed-retryable", failureClockMs(nowMs, job.finishedAt), c, job.error));
         break;
       case "queued":
       case "requeued":

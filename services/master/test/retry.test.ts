@@ -34,8 +34,9 @@ describe("retries", () => {
     const evs = await eventsOf(id);
     const requeued = evs.filter((e) => e.type === "job.requeued");
     expect(requeued.map((e) => [e.data.attempt, e.data.reason])).toEqual([[2, "failed-retryable"], [3, "failed-retryable"]]);
-    // Backoff doubles: 150 ms, then 300 ms from the moment the master decided, which lies after the failure was
-    // stamped and before the requeue was (bounds, not a tolerance: a loaded machine took 15 ms to append one).
+    // Backoff doubles: 150 ms, then 300 ms, counted from the failure's stamp or the master's decision if later,
+    // which lies before the requeue was stamped (bounds, not a tolerance: a loaded machine took 15 ms to append one;
+    // the master's clock estimate lagged the failure's stamp by 2 ms, and its retry came that much early).
     for (const [i, backoff] of [[0, 150], [1, 300]] as const) {
       const r = requeued[i];
       if (r?.type !== "job.requeued") throw new Error(`no requeue ${i + 1}`);
