@@ -172,6 +172,20 @@ describe("live connection", () => {
     await page.waitForSelector('[data-worker-id="wn-e2e-03"]', { timeout: 10_000 });
     expect(await page.evaluate(() => (window as unknown as { __noReload?: boolean }).__noReload)).toBe(true);
   }, 90_000);
+
+  it("says in the indicator's tooltip why a page that cannot reach the WebSocket is offline (it was empty)", async () => {
+    const title = () => page.$eval("[data-testid=connection]", (el) => el.getAttribute("title") ?? "");
+    await stack.wsProxy.cut();
+    try {
+      await page.goto(`${stack.uiUrl}/workers`, { waitUntil: "domcontentloaded" });
+      await page.waitForSelector("[data-testid=connection][data-status=offline]", { timeout: 15_000 });
+      expect(await title()).toMatch(new RegExp(`^Offline: could not connect to the NATS WebSocket at ws://[^ ]+:${stack.wsProxy.port}\\b.*trying again every 2 s$`));
+    } finally {
+      await stack.wsProxy.restore();
+    }
+    await page.waitForSelector("[data-testid=connection][data-status=live]", { timeout: 20_000 });
+    expect(await title()).toMatch(/^Live: the NATS WebSocket at ws:\/\//);
+  }, 60_000);
 });
 
 describe("live lists against the read models", () => {

@@ -93,6 +93,8 @@ class LiveConnection {
   lastAppliedAt = $state(0);
   invalid = $state(0);
   lastError = $state<string | undefined>(undefined);
+  /** The WebSocket URL this page connects to (the indicator's tooltip). */
+  url = $state<string | undefined>(undefined);
   /**
    * Set while the page may be behind the event log: its last catch-up reloaded before the read models had caught up,
    * or could not check. `stopped`: the check was refused (401: "sign-in", another 4xx: "reload"), so it is not tried
@@ -163,6 +165,7 @@ class LiveConnection {
   private async connect(s: LiveSettings): Promise<void> {
     const proto = location.protocol === "https:" ? "wss" : "ws";
     const url = s.wsUrl ?? `${proto}://${location.hostname}:${s.wsPort}`;
+    this.url = url;
     this.status = "connecting";
     // A server that hangs (paused, a frozen VM, a dead route) closes nothing: only unanswered pings tell. With nats.js's
     // 2-minute default the page said "live" through a whole hang while every worker turned suspect (an audit); now
@@ -181,6 +184,7 @@ class LiveConnection {
     }
     await nc.flush();
     this.status = "live";
+    this.lastError = undefined;
     void this.watch(nc);
     // The page was rendered before this subscription existed; what happened in between (a job assigned and
     // finished while the page booted, seen in the e2e suite under load) never reached this page: reload once the
@@ -320,6 +324,7 @@ class LiveConnection {
       else if (st.type === "reconnecting") this.status = "reconnecting";
       else if (st.type === "reconnect") {
         this.status = "live";
+        this.lastError = undefined;
         // Whatever happened while we were away is in SQLite, or will be: reload once it is. The flush makes sure the
         // subscriptions nats.js sent again are in place before the streams' heads are read.
         // Reloaded whatever the heads: the masters' status (the layout's) is in no stream, and a page loaded during a
