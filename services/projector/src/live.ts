@@ -46,6 +46,8 @@ export class LiveProjector {
   /** Rejects when the fold cannot go on (SQLite error, lost consumer). */
   readonly failure: Promise<never>;
   private restarting: Promise<void> | null = null;
+  /** Why the fold is following the streams again (a reopen or a resume), while it does. */
+  private restartingWhy: string | null = null;
   private jsm: JetStreamManager | null = null;
   private swapWatch: NodeJS.Timeout | null = null;
   private stopped = false;
@@ -81,6 +83,15 @@ export class LiveProjector {
     // Also a swap that no message follows: the new file may end before what this one folded (its rebuild fixed its
     // targets before the last events came), and until 2026-11-30 it stayed so until the next message, if any came.
     this.swapWatch ??= setInterval(() => this.checkSwap(), SWAP_CHECK_MS).unref();
+  }
+
+  /**
+   * What the fold does instead of following the streams, while a reopen after a swap or a resume after a lost delivery
+   * runs (up to a minute with JetStream not answering); null while it follows them. The service's /healthz said ok
+   * meanwhile.
+   */
+  get notFollowing(): string | null {
+    return this.restarting ? this.restartingWhy : null;
   }
 
   /** Reopens when the path points at another file than the one being written. */
@@ -161,6 +172,7 @@ export class LiveProjector {
   /** Follows every stream again from the checkpoints, trying for up to a minute while the server cannot make the consumers. */
   private resume(why: string): Promise<void> {
     this.restarting ??= (async () => {
+      this.restartingWhy = "following the streams again after a lost delivery";
       this.o.log.warn({ why }, "a delivery was lost; following the streams again from the read models' checkpoints");
       await this.stopConsumers();
       await retryWithBackoff(() => this.followAll(), {
@@ -231,6 +243,7 @@ export class LiveProjector {
   /** Closes the file and follows the one the path points at now. */
   reopen(): Promise<void> {
     this.restarting ??= (async () => {
+      this.restartingWhy = "reopening the read models a rebuild replaced";
       this.o.log.info({ path: this.o.path }, "read-model file was replaced (rebuild); reopening");
       await this.stopConsumers();
       this.writer?.close();

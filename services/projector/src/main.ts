@@ -93,9 +93,10 @@ export async function runProjector(v: LiveConfig): Promise<number> {
     const mustRebuild = prepareFile(c.path, log) || v.rebuild;
     // What killed rebuilds left (a rebuild sweeps it itself when it starts).
     if (!mustRebuild) removeRebuildLeftovers(c.path, log);
-    // Healthy once the live fold follows the streams (it answered 200 during a start-up rebuild and the live fold's start).
+    // Healthy while the live fold follows the streams (it answered 200 during a start-up rebuild, the live fold's start
+    // and a reopen after a swap).
     let starting: string | null = "waiting for the streams (troupe init)";
-    http = await serveMetricsHttp({ host: v.host, port: v.port, metrics: () => metrics.render(), healthy: () => starting === null, unhealthy: () => starting ?? "" }).catch((e: Error) => {
+    http = await serveMetricsHttp({ host: v.host, port: v.port, metrics: () => metrics.render(), healthy: () => starting === null && !live?.notFollowing, unhealthy: () => starting ?? live?.notFollowing ?? "" }).catch((e: Error) => {
       throw new Error(`projector metrics: cannot listen on ${v.host}:${v.port}: ${e.message}`, { cause: e });
     });
     log.info({ url: `http://${v.host}:${http.port}/metrics` }, "metrics listening");

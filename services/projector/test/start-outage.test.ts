@@ -167,4 +167,44 @@ describe("a projector started while JetStream does not answer", () => {
       }
     }, 90_000);
   }
+
+  it("troupe projector answers 503 on /healthz while its reopen after a rebuild's swap waits for JetStream (it said ok), then follows the new file", async () => {
+    const port = await freePort();
+    const path = tempDbPath();
+    const child = spawn(process.execPath, ["bin/troupe.mjs", "projector", "--db", path], {
+      cwd: ROOT, env: { ...process.env, ...nats.env(), NATS_URL: link.url, TROUPE_PROJECTOR_PORT: String(port), TROUPE_LOG_LEVEL: "info" }, stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    for (const o of [child.stdout, child.stderr]) o.on("data", (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((r) => child.on("exit", r));
+    const orExit = <T>(p: Promise<T>) => Promise.race([p, exited.then((code) => Promise.reject(new Error(`projector exited ${code}: ${out}`)))]);
+    const healthz = async () => {
+      const r = await fetch(`http://127.0.0.1:${port}/healthz`);
+      return { status: r.status, text: await r.text() };
+    };
+    try {
+      await orExit(waitFor("projector /healthz ok", async () => (await healthz()).status === 200, 30_000, 100));
+      // The reopen's first request of its own (the running fold's pulls are $JS.API.CONSUMER.MSG.NEXT).
+      link.freezeWhenClientSends("$JS.API.CONSUMER.DELETE");
+      const direct = await nats.connect("projector", "test-replay");
+      open.push(direct);
+      await rebuildInto(direct, path);
+      await orExit(waitFor("the reopen's consumer delete frozen", () => link.frozen, 30_000, 50));
+      expect(await healthz()).toEqual({ status: 503, text: "reopening the read models a rebuild replaced\n" });
+      link.thaw();
+      await orExit(waitFor("projector /healthz ok again", async () => (await healthz()).status === 200, 30_000, 100));
+      const s = new Script({ master: (await nats.js("master")).js, worker: (await nats.js("worker")).js }, Date.now());
+      await s.emit("job.submitted", { jobId: "j-after-reopen", spec });
+      const rm = openReadModels(path);
+      try {
+        await orExit(waitFor("the new job folded into the new file", () => rm.getJob("j-after-reopen"), 20_000));
+      } finally {
+        rm.close();
+      }
+      child.kill("SIGTERM");
+      expect(await exited, out).toBe(0);
+    } finally {
+      if (child.exitCode === null) child.kill("SIGKILL");
+    }
+  }, 90_000);
 });
