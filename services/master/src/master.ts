@@ -1103,7 +1103,7 @@ export class Master {
   }
 
   private decideNow(asOfMs = Number.POSITIVE_INFINITY): Decision[] {
-    return decide(this.state, Math.min(this.decisionTime(), asOfMs), this.cfg, (id) => this.pendingJobs.has(id) || this.pendingWorkers.has(id), this.clock.toServer(Math.max(this.leaderSinceMs, this.connectedSinceMs, this.awakeSinceMs)));
+    return decide(this.state, Math.min(this.decisionTime(), asOfMs), this.cfg, (id) => this.pendingJobs.has(id) || this.pendingWorkers.has(id), this.clock.toServer(Math.max(this.leaderSinceMs, this.connectedSinceMs, this.awakeSinceMs)), this.clock.now());
   }
 
   /**

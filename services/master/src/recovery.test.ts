@@ -90,6 +90,19 @@ describe("decide", () => {
     expect(decide(future.s, future.log.now, cfg)).toEqual([expect.objectContaining({ kind: "requeue", notBeforeMs: future.log.now + 1000 + 100 })]);
   });
 
+  it("counts backoffs from the server's time now while silences are judged as of a fold that lags behind it", () => {
+    const lapsed = running();
+    // Judged as of what the fold has read (the lease lapsed by then), scheduled from now, 3 s later.
+    const judged = lapsed.log.now + 5001 + 500;
+    lapsed.s.workers.get("w1")!.lastSeenMs = judged;
+    expect(decide(lapsed.s, judged, cfg, undefined, undefined, judged + 3000)).toEqual([expect.objectContaining({ kind: "requeue", reason: "lease-expired", notBeforeMs: judged + 3000 + 100 })]);
+    const failed = running(2);
+    failed.log.add("job.failed", { jobId: "j", workerId: "w1", attempt: 1, error: { message: "boom", retryable: true } });
+    // The failure lies 2 s past the lagging judgement: the backoff counts from the failure, not from the lag plus the 1 s cap.
+    const now = failed.log.now;
+    expect(decide(failed.s, now - 2000, cfg, undefined, undefined, now)).toEqual([expect.objectContaining({ kind: "requeue", reason: "failed-retryable", notBeforeMs: now + 100 })]);
+  });
+
   it("leaves a final failure alone and kills a waiting job past expiresAt", () => {
     const { s, log } = running();
     log.add("job.failed", { jobId: "j", workerId: "w1", attempt: 1, error: { message: "bad url", retryable: false } });

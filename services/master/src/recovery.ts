@@ -94,8 +94,10 @@ function restarted(s: MasterState, job: JobView): boolean {
  * no progress) is not evidence, because the master could not have seen them: after a takeover or a lost
  * connection every worker and every running attempt gets a full window again, instead of being declared
  * lost or lapsed for the master's own blindness (a nats-server restart is not a worker failure).
+ * `scheduleMs`: the server's time now, which backoffs count from. `nowMs` lags it while the master's fold is behind
+ * (silences are judged as of what it has read); a backoff counted from there ran short by the lag (a review).
  */
-export function decide(s: MasterState, nowMs: number, c: RecoveryConfig, skip: (id: string) => boolean = () => false, seeingSinceMs = Number.NEGATIVE_INFINITY): Decision[] {
+export function decide(s: MasterState, nowMs: number, c: RecoveryConfig, skip: (id: string) => boolean = () => false, seeingSinceMs = Number.NEGATIVE_INFINITY, scheduleMs = nowMs): Decision[] {
   const out: Decision[] = [];
   const lostJobs = new Set<string>();
   for (const w of s.workers.values()) {
@@ -114,13 +116,13 @@ export function decide(s: MasterState, nowMs: number, c: RecoveryConfig, skip: (
     switch (job.status) {
       case "assigned":
       case "running": {
-        if (lostJobs.has(job.id)) out.push(retryOrDead(s, job, "worker-lost", nowMs, c));
-        else if (nowMs - Math.max(s.activityMs.get(job.id) ?? nowMs, seeingSinceMs) > c.leaseMs) out.push(retryOrDead(s, job, "lease-expired", nowMs, c));
-        else if (job.workerId && (gone(s.workers.get(job.workerId)?.lifecycle) || restarted(s, job))) out.push(retryOrDead(s, job, "worker-lost", nowMs, c));
+        if (lostJobs.has(job.id)) out.push(retryOrDead(s, job, "worker-lost", scheduleMs, c));
+        else if (nowMs - Math.max(s.activityMs.get(job.id) ?? nowMs, seeingSinceMs) > c.leaseMs) out.push(retryOrDead(s, job, "lease-expired", scheduleMs, c));
+        else if (job.workerId && (gone(s.workers.get(job.workerId)?.lifecycle) || restarted(s, job))) out.push(retryOrDead(s, job, "worker-lost", scheduleMs, c));
         break;
       }
       case "failed":
-        if (job.error?.retryable) out.push(retryOrDead(s, job, "failed-retryable", failureClockMs(nowMs, job.finishedAt), c, job.error));
+        if (job.error?.retryable) out.push(retryOrDead(s, job, "failed-retryable", failureClockMs(scheduleMs, job.finishedAt), c, job.error));
         break;
       case "queued":
       case "requeued":
