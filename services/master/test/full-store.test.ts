@@ -35,7 +35,9 @@ afterAll(async () => {
 
 describe("a full JetStream store", () => {
   it("makes the master wait between refused assignments instead of retrying at once, and the jobs run once space is freed", async () => {
-    const runAt = new Date(Date.now() + 2500).toISOString();
+    // Due once the store is full: filling it takes ~128 awaited 512 KB appends, which a loaded machine stretched past
+    // 2.5 s (the jobs then ran before the store was full).
+    const runAt = new Date(Date.now() + 8000).toISOString();
     const ids: string[] = [];
     for (let i = 0; i < 3; i++) ids.push(jobIdOf(await submit(ui, { url: `https://example.com/full-${i}`, runAt })));
 
@@ -51,6 +53,7 @@ describe("a full JetStream store", () => {
       }
     }
     expect(refused).toMatch(/insufficient resources/);
+    expect(ids.map((id) => lookupJob(master.master.state, id)?.status), "the jobs still wait for their runAt once the store is full").toEqual(["queued", "queued", "queued"]);
 
     // The jobs come due while the master still leads and sees the worker: its appends are refused.
     const before = master.master.counters.appendFailures;

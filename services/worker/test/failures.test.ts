@@ -161,7 +161,7 @@ describe("reports that must fit in an event", () => {
 });
 
 describe("hard timeout and cancel", () => {
-  it("a page that never loads: the context is closed and job.failed comes within the timeout + 2 s", async () => {
+  it("a page that never loads: the context is closed and job.failed comes at the hard timeout, long before the step's own 60 s", async () => {
     // Long enough that the browser asks for the page before the hard timeout even on a loaded machine
     // (at 2 s, a context made slowly under load once timed the job out before the request left).
     const timeoutMs = 5000;
@@ -170,7 +170,9 @@ describe("hard timeout and cancel", () => {
     await Promise.race([pages.hangOpened, final.then((e) => Promise.reject(new Error(`the job failed before its page asked for /hang: ${e.data.error.message}`)))]);
     const f = await final;
     const started = await events.wait("job.started", (e) => e.data.jobId === id);
-    expect(Date.parse(f.time) - Date.parse(started.time)).toBeLessThan(timeoutMs + 2000);
+    // The context's close is waited for up to 1.5 s; the rest is room for a loaded machine (a bound of timeout + 2 s
+    // left 0.5 s for the timer's lateness and event-loop stalls of 1.5 s seen under load), far from the step's 60 s.
+    expect(Date.parse(f.time) - Date.parse(started.time)).toBeLessThan(timeoutMs + 1500 + 10_000);
     expect(f.data.error).toMatchObject({ code: "timeout", retryable: true, message: expect.stringMatching(/hard timeout/) });
     // The browser dropped the hanging request: the page really stopped.
     let dropped = false;
@@ -190,7 +192,8 @@ describe("hard timeout and cancel", () => {
     const f = await failed(flood);
     const started = await events.wait("job.started", (e) => e.data.jobId === flood);
     expect(f.data.error).toMatchObject({ code: "timeout", message: expect.stringMatching(/hard timeout/) });
-    expect(Date.parse(f.time) - Date.parse(started.time)).toBeLessThan(timeoutMs + 3000);
+    // Far from the 60 s wait it would have run to (room for a loaded machine, as above).
+    expect(Date.parse(f.time) - Date.parse(started.time)).toBeLessThan(timeoutMs + 1500 + 10_000);
     const b = await events.final(beside);
     expect(b.type, JSON.stringify(b.data)).toBe("job.completed");
     // Not killed (a slow close on a loaded machine may retire it, which is no harm to the job beside it).
@@ -206,7 +209,8 @@ describe("hard timeout and cancel", () => {
     const r = (await nc.request(`troupe.worker.${open.config.workerId}.cancel`, JSON.stringify({ jobId: id, attempt: 2, reason: "user asked" }), { timeout: 5000 })).json();
     expect(r).toEqual({ ok: true });
     const f = await failed(id);
-    expect(Date.now() - t0).toBeLessThan(5000);
+    // Far from the 30 s wait it would have run to.
+    expect(Date.now() - t0).toBeLessThan(15_000);
     expect(f.data.error).toMatchObject({ code: "cancelled", retryable: false, message: "cancelled: user asked" });
     await waitFor("the context to be released", () => open.pool.openContexts === 0 && open.running.size === 0);
   });
@@ -698,8 +702,9 @@ describe("pages that never settle (a review: every step waited its whole time)",
     const f = await events.final(id);
     if (f.type !== "job.completed") throw new Error(f.data.error.message);
     expect(f.data.result.data).toEqual({ h: "slow page", h2: "slow page" });
-    // Without the bound each step after the click took its 15 s.
-    for (const s of f.data.result.steps!.slice(2)) expect(s.durationMs, JSON.stringify(s)).toBeLessThan(6000);
+    // Without the bound each step after the click took its 15 s; with it, at most its 2 s wait for the parse plus a
+    // turn of the page (500 ms) and the round trips, which a loaded machine stretches (6 s left too little room).
+    for (const s of f.data.result.steps!.slice(2)) expect(s.durationMs, JSON.stringify(s)).toBeLessThan(12_000);
   });
 
   it("a page that replaced setTimeout and lies about readyState costs its steps nothing: the worker's waits on the page never use either (they run in a world of its own)", async () => {
@@ -722,7 +727,8 @@ describe("pages that never settle (a review: every step waited its whole time)",
     const f = await events.final(id);
     if (f.type !== "job.completed") throw new Error(f.data.error.message);
     expect(f.data.result.logs.filter((l) => /still loading/.test(l.message))).toEqual([]);
-    expect(f.data.result.steps![1]!.durationMs).toBeLessThan(6000);
+    // Waited for, it took the scenario's 15 s; room for a loaded machine below that.
+    expect(f.data.result.steps![1]!.durationMs).toBeLessThan(12_000);
   });
 });
 
