@@ -28,6 +28,11 @@ export interface FollowOptions {
   onCaughtUp: () => void;
   /** False while the consumer is being made again after a reconnect (nothing arrives meanwhile), true once it is back. */
   onSeeing?: (seeing: boolean) => void;
+  /**
+   * True once the owner stops: the first reads' waits end, and follow() returns a Following that follows nothing
+   * (a master stopped while its start waited for JetStream went on waiting, and then followed, for ever).
+   */
+  stopped?: () => boolean;
   log: Logger;
 }
 
@@ -47,12 +52,14 @@ export async function follow(nc: NatsConnection, js: JetStreamClient, o: FollowO
   // The first reads are waited out like the re-opens below: a JetStream that answers with timeouts for a while (a loaded
   // server, one just restarted) made a master that was starting exit with a bare "timeout" (a chaos soak, 2026-11-30).
   // A connection closed for good is not waited out: the start fails and the master exits 1 for its supervisor.
+  const ownerStopped = o.stopped ?? (() => false);
   const untilAnswered = <T>(what: string, fn: () => Promise<T>) =>
-    untilNatsAnswers(nc, fn, { onRetry: (e, wait) => o.log.warn({ stream: o.stream, err: e.message, retryInMs: wait }, `could not ${what} yet`) });
+    untilNatsAnswers(nc, fn, { stopped: ownerStopped, onRetry: (e, wait) => o.log.warn({ stream: o.stream, err: e.message, retryInMs: wait }, `could not ${what} yet`) });
   // Also the client of the library's own consumer resets; made for each open, with the create timeout of the moment.
   const createTimeout = new ConsumerCreateTimeout({ escalate: true });
   const createJs = () => jetstream(nc, { ...js.getOptions(), timeout: createTimeout.ms });
   const jsm = await untilAnswered("reach JetStream", () => js.jetstreamManager());
+  if (!jsm) return FOLLOWING_NOTHING;
   const info = await untilAnswered("read the stream's state", async () => {
     const asked = Date.now();
     const i = await jsm.streams.info(o.stream);
@@ -60,6 +67,7 @@ export async function follow(nc: NatsConnection, js: JetStreamClient, o: FollowO
     createTimeout.answeredIn(Date.now() - asked);
     return i;
   });
+  if (!info) return FOLLOWING_NOTHING;
   let caughtUp = false;
   const caught = () => {
     if (caughtUp) return;
@@ -147,19 +155,32 @@ export async function follow(nc: NatsConnection, js: JetStreamClient, o: FollowO
     reopening = false;
     if (!stopped) o.onSeeing?.(true);
   }
-  await untilAnswered("follow the stream", () => open(from));
-  const statuses = nc.status() as AsyncIterable<Status> & { stop?: () => void };
-  void (async () => {
-    for await (const s of statuses) if (s.type === "reconnect") void reopen(`reconnected to ${s.server}`);
-  })();
-
-  return {
+  const opened = await untilAnswered("follow the stream", async () => {
+    await open(from);
+    return true;
+  });
+  let statuses: (AsyncIterable<Status> & { stop?: () => void }) | undefined;
+  const following: Following = {
     async stop() {
       stopped = true;
-      statuses.stop?.();
+      statuses?.stop?.();
       await messages?.close();
       // Not awaited: with NATS gone it would hold the stop for a request's timeout (the server drops it in 5 min).
       void current?.delete().catch(() => undefined);
     },
   };
+  if (!opened) return FOLLOWING_NOTHING;
+  // Stopped while the consumer was being made: the owner no longer holds a Following to stop.
+  if (ownerStopped()) {
+    await following.stop();
+    return FOLLOWING_NOTHING;
+  }
+  const st = (statuses = nc.status() as AsyncIterable<Status> & { stop?: () => void });
+  void (async () => {
+    for await (const s of st) if (s.type === "reconnect") void reopen(`reconnected to ${s.server}`);
+  })();
+  return following;
 }
+
+/** What follow() returns when its owner stopped before it followed anything. */
+const FOLLOWING_NOTHING: Following = { stop: async () => {} };

@@ -11,9 +11,32 @@ export interface RunningMaster {
   stop(): Promise<void>;
 }
 
-/** Starts a master on a connection (tests run several in one process). */
-export async function startMaster(nc: NatsConnection, cfg: MasterConfig, log: Logger, o: { replicas?: number; heartbeatMaxAgeMs?: number; artifacts?: Pick<InitOptions, "artifactMaxAgeMs" | "artifactMaxBytes">; http?: { host: string; port: number } } = {}): Promise<RunningMaster> {
+/** startMaster's start was ended by its `signal` (everything it had started is stopped). */
+export class MasterStartAborted extends Error {
+  constructor(readonly step: string) {
+    super(`the master's start was stopped while ${step}`);
+    this.name = "MasterStartAborted";
+  }
+}
+
+/**
+ * Starts a master on a connection (tests run several in one process). `signal` stops the start wherever it waits (a
+ * JetStream that does not answer is waited out for ever): it then rejects with MasterStartAborted.
+ */
+export async function startMaster(nc: NatsConnection, cfg: MasterConfig, log: Logger, o: { replicas?: number; heartbeatMaxAgeMs?: number; artifacts?: Pick<InitOptions, "artifactMaxAgeMs" | "artifactMaxBytes">; http?: { host: string; port: number }; signal?: AbortSignal } = {}): Promise<RunningMaster> {
+  if (o.signal?.aborted) throw new MasterStartAborted("starting");
   const master = new Master(nc, cfg, log);
+  const aborted = () => o.signal?.aborted ?? false;
+  const onAbort = () => void master.stop().catch((e: unknown) => log.warn({ err: (e as Error).message }, "stopping the master"));
+  o.signal?.addEventListener("abort", onAbort, { once: true });
+  try {
+    return await startIt(master, nc, cfg, log, o, aborted);
+  } finally {
+    o.signal?.removeEventListener("abort", onAbort);
+  }
+}
+
+async function startIt(master: Master, nc: NatsConnection, cfg: MasterConfig, log: Logger, o: Parameters<typeof startMaster>[3] & object, aborted: () => boolean): Promise<RunningMaster> {
   /** What /healthz says while the start is under way. */
   let starting = "waiting for JetStream to check the streams and stores";
   // Listening first: a port or host it cannot have stops the start at once, named (it used to replay the whole log
@@ -37,11 +60,13 @@ export async function startMaster(nc: NatsConnection, cfg: MasterConfig, log: Lo
       // A retention nats-server refuses is final (the master goes on without it); one it did not answer is waited out.
       fatal: (e) => e instanceof ArtifactRetentionError && !(isNatsOutage(e.cause) && !isStorageFull(e.cause)),
       maxWaitMs: 2000,
+      stopped: aborted,
       onRetry: (e, wait) => log.warn({ err: e.message, retryInMs: wait }, "could not create or check the streams and stores yet"),
     });
+    if (!r) throw new MasterStartAborted("waiting for JetStream to check the streams and stores");
     for (const w of r.warnings) log.warn(w);
   } catch (e) {
-    if (!(e instanceof ArtifactRetentionError)) {
+    if (!(e instanceof ArtifactRetentionError) || aborted()) {
       await master.stop().catch(() => {});
       await http?.close();
       throw e;
@@ -54,6 +79,7 @@ export async function startMaster(nc: NatsConnection, cfg: MasterConfig, log: Lo
   const rpc = serveRpc(master);
   try {
     await master.start();
+    if (aborted()) throw new MasterStartAborted("catching up with the log");
   } catch (e) {
     await rpc.stop().catch(() => {});
     await master.stop().catch(() => {});
@@ -79,14 +105,23 @@ export async function main(v: MasterOptionValues): Promise<number> {
   // Every assignment is a request and every decision a JetStream publish: no eager async-trace errors on that path.
   const nc = await connectAs({ url: v.natsUrl, ca: v.natsCa, role: "master", dataDir: v.dataDir, name: cfg.id, log, waitOnFirstConnect: true, noAsyncTraces: true });
   let running: RunningMaster;
+  // Listened for from here: a signal while the start waits for JetStream (for ever) stops it gracefully, exit 0 (it
+  // killed the process on the spot, Node's default).
+  const stopping = shutdownSignal();
+  const abort = new AbortController();
+  void stopping.then(() => abort.abort());
   try {
-    running = await startMaster(nc, cfg, log, { ...(v.replicas !== undefined ? { replicas: v.replicas } : {}), ...(v.heartbeatMaxAgeHours !== undefined ? { heartbeatMaxAgeMs: v.heartbeatMaxAgeHours * 3600_000 } : {}), artifacts, http: { host: v.host, port: v.port } });
+    running = await startMaster(nc, cfg, log, { ...(v.replicas !== undefined ? { replicas: v.replicas } : {}), ...(v.heartbeatMaxAgeHours !== undefined ? { heartbeatMaxAgeMs: v.heartbeatMaxAgeHours * 3600_000 } : {}), artifacts, http: { host: v.host, port: v.port }, signal: abort.signal });
   } catch (e) {
     // The connection would keep the process alive after the error is printed.
     await closeConnection(nc, { log });
+    if (e instanceof MasterStartAborted) {
+      log.info({ sig: await stopping }, `shutting down: ${e.message}`);
+      return 0;
+    }
     throw e;
   }
-  const sig = await Promise.race([shutdownSignal(), nc.closed().then((err) => ({ closed: err }))]);
+  const sig = await Promise.race([stopping, nc.closed().then((err) => ({ closed: err }))]);
   if (typeof sig === "object") {
     // nats.js closed it for good (e.g. the password was refused twice after a NATS restart): a failure, so a supervisor restarts us.
     log.error({ err: sig.closed }, "NATS connection closed for good; stopping");

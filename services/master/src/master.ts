@@ -110,6 +110,9 @@ export class Master {
   private unreachable = new Map<string, number>();
   private inflight = 0;
   private stopping = false;
+  private stopped: Promise<void> | undefined;
+  /** Called by stop(): ends what the start waits for. */
+  private readonly onStop: (() => void)[] = [];
   private dispatchScheduled = false;
   /** Assignments whose append got no ack (timed out, cut off): they may be in the log. Read back before the job goes anywhere else (`confirm`). */
   private unconfirmed = new Map<string, Unconfirmed>();
@@ -222,9 +225,19 @@ export class Master {
     const startSeq = this.cfg.snapshotEvery ? await this.loadSnapshot() : undefined;
     // Stopped while the snapshot's read waited for NATS: nothing more to start.
     if (this.stopping) return;
-    this.followers.push(await follow(this.nc, this.js, { stream: names.events, deliver: "all", ...(startSeq !== undefined ? { startSeq } : {}), onMessage: (m) => this.onEventMessage(m), onCaughtUp: () => { this.eventsCaughtUp = true; check(); }, onSeeing: (on) => this.seeing(names.events, on), log: this.log }));
-    this.followers.push(await follow(this.nc, this.js, { stream: names.heartbeats, deliver: "last-per-subject", onMessage: (m) => this.onHeartbeatMessage(m), onCaughtUp: () => { this.heartbeatsCaughtUp = true; check(); }, onSeeing: (on) => this.seeing(names.heartbeats, on), log: this.log }));
-    await caught;
+    // stop() during the start ends the followers' waits for JetStream and the wait for the fold to catch up (both went
+    // on for ever in a stopped master).
+    const stopped = () => this.stopping;
+    // Kept only while not stopping; else stopped here (stop() may have gone through the followers already).
+    const keep = async (f: Following) => {
+      if (this.stopping) await f.stop();
+      else this.followers.push(f);
+      return !this.stopping;
+    };
+    if (!(await keep(await follow(this.nc, this.js, { stream: names.events, deliver: "all", ...(startSeq !== undefined ? { startSeq } : {}), onMessage: (m) => this.onEventMessage(m), onCaughtUp: () => { this.eventsCaughtUp = true; check(); }, onSeeing: (on) => this.seeing(names.events, on), stopped, log: this.log })))) return;
+    if (!(await keep(await follow(this.nc, this.js, { stream: names.heartbeats, deliver: "last-per-subject", onMessage: (m) => this.onHeartbeatMessage(m), onCaughtUp: () => { this.heartbeatsCaughtUp = true; check(); }, onSeeing: (on) => this.seeing(names.heartbeats, on), stopped, log: this.log })))) return;
+    await Promise.race([caught, new Promise<void>((r) => this.onStop.push(r))]);
+    if (this.stopping) return;
     this.log.info({
       appliedSeq: this.state.appliedSeq, replayedEvents: this.counters.startReplayedEvents, fromSnapshot: this.counters.startSnapshotSeq || undefined,
       jobs: this.state.jobs.size, finishedJobs: this.state.finished.size, workers: this.state.workers.size,
@@ -256,8 +269,14 @@ export class Master {
   }
 
   /** Stops deciding, hands the lease over, stops following. */
-  async stop(): Promise<void> {
+  stop(): Promise<void> {
+    // Once: a start's abort and its caller's cleanup may both ask.
+    return (this.stopped ??= this.stopOnce());
+  }
+
+  private async stopOnce(): Promise<void> {
     this.stopping = true;
+    for (const f of this.onStop.splice(0)) f();
     clearInterval(this.tickTimer);
     clearInterval(this.streamsTimer);
     clearTimeout(this.delayTimer);

@@ -5,9 +5,9 @@ import { startLatencyProxy, startTestNats, waitFor, type LatencyProxy, type Test
 import { pino } from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { follow } from "../src/follow.ts";
-import { startMaster } from "../src/main.ts";
+import { MasterStartAborted, startMaster } from "../src/main.ts";
 import { Master } from "../src/master.ts";
-import { FAST, jobIdOf, masterIn, submit } from "./helpers.ts";
+import { FAST, fastEnv, jobIdOf, masterIn, spawnChild, submit } from "./helpers.ts";
 
 /**
  * A master starting while JetStream answers nothing for a few seconds (a loaded machine, a server just restarted)
@@ -123,6 +123,80 @@ describe("a master started while JetStream does not answer", () => {
       link.thaw();
       await m.stop();
       await own.close();
+    }
+  }, 60_000);
+});
+
+describe("a master stopped while its start waits for JetStream", () => {
+  /** A logger whose lines a test can read, and a promise of the first line matching `msg`. */
+  const watchedLog = () => {
+    const lines: { msg?: string }[] = [];
+    const waiters: { re: RegExp; resolve: () => void }[] = [];
+    const log = pino({ level: "info" }, { write: (s: string) => {
+      const l = JSON.parse(s) as { msg?: string };
+      lines.push(l);
+      for (const w of waiters.filter((x) => x.re.test(l.msg ?? ""))) w.resolve();
+    } });
+    const logged = (re: RegExp) => new Promise<void>((resolve) => (lines.some((l) => re.test(l.msg ?? "")) ? resolve() : waiters.push({ re, resolve })));
+    return { lines, log, logged };
+  };
+
+  it("Master.stop() ends its followers' wait: start() returns, and nothing is followed (it waited, then followed, for ever)", async () => {
+    const own = await connectAs({ url: link.url, role: "master", dataDir: nats.dataDir, name: "m-stop-in-start", env: {} });
+    const { lines, log, logged } = watchedLog();
+    // Not through startMaster: its stores' check would be what waits.
+    const m = new Master(own, { ...FAST, id: "m-stop-in-start" }, log);
+    link.freeze();
+    try {
+      const starting = m.start();
+      await logged(/^could not (reach JetStream|read the stream's state) yet$/);
+      await m.stop();
+      // Still frozen: before, the start waited for JetStream as long as it did not answer.
+      await starting;
+      expect(m.ready).toBe(false);
+      expect(lines.filter((l) => l.msg === "state rebuilt from the log")).toEqual([]);
+    } finally {
+      link.thaw();
+      await m.stop();
+      await own.close();
+    }
+  }, 60_000);
+
+  it("startMaster's signal ends the stores' check wait with MasterStartAborted, and stops what it started", async () => {
+    const own = await connectAs({ url: link.url, role: "master", dataDir: nats.dataDir, name: "m-abort-in-start", env: {} });
+    const { log, logged } = watchedLog();
+    const abort = new AbortController();
+    link.freeze();
+    try {
+      const port = await freePort();
+      const starting = startMaster(own, { ...FAST, id: "m-abort-in-start" }, log, { http: { host: "127.0.0.1", port }, signal: abort.signal });
+      await logged(/^could not create or check the streams and stores yet$/);
+      abort.abort();
+      await expect(starting).rejects.toBeInstanceOf(MasterStartAborted);
+      await expect(starting).rejects.toThrow("the master's start was stopped while waiting for JetStream to check the streams and stores");
+      // Its /healthz is closed with it.
+      await expect(fetch(`http://127.0.0.1:${port}/healthz`)).rejects.toThrow();
+    } finally {
+      link.thaw();
+      await own.close();
+    }
+  }, 60_000);
+
+  it("troupe master given SIGTERM while it waits for JetStream shuts down with exit 0 (it was killed by the signal)", async () => {
+    // A stream call, which comes after JetStream's first answer: "$JS.API" alone matched the first request, sent in one
+    // chunk with the client's CONNECT, and the connect itself timed out.
+    link.freezeWhenClientSends("$JS.API.STREAM.");
+    const child = spawnChild(["bin/troupe.mjs", "master"], { ...nats.env(), ...fastEnv("m-sigterm-in-start"), NATS_URL: link.url, TROUPE_LOG_LEVEL: "info" });
+    const exited = new Promise<[number | null, NodeJS.Signals | null]>((r) => child.proc.once("exit", (code, sig) => r([code, sig])));
+    try {
+      await waitFor("the master waiting for JetStream", () => /could not create or check the streams and stores yet/.test(child.output()), 30_000, 50).catch((e: Error) => Promise.reject(new Error(`${e.message}: ${child.output()}`)));
+      child.proc.kill("SIGTERM");
+      expect(await exited, child.output()).toEqual([0, null]);
+      expect(child.output()).toMatch(/shutting down: the master's start was stopped while waiting for JetStream to check the streams and stores/);
+      expect(child.output()).not.toMatch(/still running 10 s after/);
+    } finally {
+      link.thaw();
+      await child.kill9();
     }
   }, 60_000);
 });
