@@ -102,14 +102,21 @@ export async function main(v: MasterOptionValues): Promise<number> {
   const cfg = masterConfig(v, Master.defaultId);
   const artifacts = artifactRetentionFrom(v);
   const log = createLogger("master").child({ master: cfg.id });
-  // Every assignment is a request and every decision a JetStream publish: no eager async-trace errors on that path.
-  const nc = await connectAs({ url: v.natsUrl, ca: v.natsCa, role: "master", dataDir: v.dataDir, name: cfg.id, log, waitOnFirstConnect: true, noAsyncTraces: true });
-  let running: RunningMaster;
-  // Listened for from here: a signal while the start waits for JetStream (for ever) stops it gracefully, exit 0 (it
-  // killed the process on the spot, Node's default).
+  // Listened for from here: a signal while the start waits for NATS or JetStream (for ever) stops it gracefully,
+  // exit 0 (it killed the process on the spot, Node's default).
   const stopping = shutdownSignal();
   const abort = new AbortController();
   void stopping.then(() => abort.abort());
+  let nc: NatsConnection;
+  try {
+    // Every assignment is a request and every decision a JetStream publish: no eager async-trace errors on that path.
+    nc = await connectAs({ url: v.natsUrl, ca: v.natsCa, role: "master", dataDir: v.dataDir, name: cfg.id, log, waitOnFirstConnect: true, noAsyncTraces: true, abort: abort.signal });
+  } catch (e) {
+    if (!abort.signal.aborted) throw e;
+    log.info({ sig: await stopping }, "shutting down while connecting to NATS");
+    return 0;
+  }
+  let running: RunningMaster;
   try {
     running = await startMaster(nc, cfg, log, { ...(v.replicas !== undefined ? { replicas: v.replicas } : {}), ...(v.heartbeatMaxAgeHours !== undefined ? { heartbeatMaxAgeMs: v.heartbeatMaxAgeHours * 3600_000 } : {}), artifacts, http: { host: v.host, port: v.port }, signal: abort.signal });
   } catch (e) {

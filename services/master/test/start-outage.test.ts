@@ -201,6 +201,21 @@ describe("a master stopped while its start waits for JetStream", () => {
   }, 60_000);
 });
 
+describe("troupe master given SIGTERM while no NATS server answers its first connect", () => {
+  it("shuts down with exit 0 (it was killed by the signal)", async () => {
+    const child = spawnChild(["bin/troupe.mjs", "master"], { ...nats.env(), ...fastEnv("m-sigterm-connecting"), NATS_URL: `nats://127.0.0.1:${await freePort()}`, TROUPE_LOG_LEVEL: "info" });
+    const exited = new Promise<[number | null, NodeJS.Signals | null]>((r) => child.proc.once("exit", (code, sig) => r([code, sig])));
+    try {
+      await waitFor("the master trying to connect", () => /cannot connect to NATS at .*; trying again/.test(child.output()), 30_000, 50);
+      child.proc.kill("SIGTERM");
+      expect(await exited, child.output()).toEqual([0, null]);
+      expect(child.output()).toMatch(/shutting down while connecting to NATS/);
+    } finally {
+      await child.kill9();
+    }
+  }, 60_000);
+});
+
 describe("a master whose JetStream answers slower than a consumer create's first timeout (1.5 s)", () => {
   it("finishes its start (every create timed out on the client while the server made it, for ever)", async () => {
     const own = await connectAs({ url: link.url, role: "master", dataDir: nats.dataDir, name: "m-start-slow-link", env: {} });

@@ -1,3 +1,4 @@
+import type { NatsConnection } from "@nats-io/nats-core";
 import { subjectsFor } from "@troupe/events";
 import { connectAs, createLogger, serveMetricsHttp, shutdownSignal, storeNames, type MetricsHttp, type OptionValues } from "@troupe/events/node";
 import type { liveOptions, replayOptions } from "./config.ts";
@@ -75,15 +76,21 @@ export async function runProjector(v: LiveConfig): Promise<number> {
     log.error({ path: c.path }, e.message);
     return 1;
   }
-  const nc = await connectAs({ url: v.natsUrl, ca: v.natsCa, role: "projector", dataDir: v.dataDir, name: "troupe-projector", log, waitOnFirstConnect: true }).catch((e: unknown) => {
-    lock.release();
-    throw e;
-  });
-  const metrics = new ProjectorMetrics();
   const stopping = shutdownSignal();
-  // A stop during the start-up rebuild ends it (a big log takes minutes, and with NATS gone its read waits for a minute).
+  // A stop during the start-up rebuild ends it (a big log takes minutes, and with NATS gone its read waits for a minute),
+  // and so does one while the first connect waits for NATS (the signal killed the process on the spot).
   const abort = new AbortController();
   void stopping.then(() => abort.abort());
+  let nc: NatsConnection;
+  try {
+    nc = await connectAs({ url: v.natsUrl, ca: v.natsCa, role: "projector", dataDir: v.dataDir, name: "troupe-projector", log, waitOnFirstConnect: true, abort: abort.signal });
+  } catch (e) {
+    lock.release();
+    if (!abort.signal.aborted) throw e;
+    log.info({ signal: await stopping }, "shutting down while connecting to NATS");
+    return 0;
+  }
+  const metrics = new ProjectorMetrics();
   let live: LiveProjector | null = null;
   let http: MetricsHttp | null = null;
   /** Removes the file a start-up rebuild replaced (due a few seconds after the swap) now, on the way out; else it stays on disk. */

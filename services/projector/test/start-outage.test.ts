@@ -168,6 +168,23 @@ describe("a projector started while JetStream does not answer", () => {
     }, 90_000);
   }
 
+  it("troupe projector given SIGTERM while no NATS server answers its first connect shuts down with exit 0 (it was killed by the signal)", async () => {
+    const child = spawn(process.execPath, ["bin/troupe.mjs", "projector", "--db", tempDbPath()], {
+      cwd: ROOT, env: { ...process.env, ...nats.env(), NATS_URL: `nats://127.0.0.1:${await freePort()}`, TROUPE_PROJECTOR_PORT: "0", TROUPE_LOG_LEVEL: "info" }, stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    for (const o of [child.stdout, child.stderr]) o.on("data", (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<[number | null, NodeJS.Signals | null]>((r) => child.on("exit", (code, sig) => r([code, sig])));
+    try {
+      await waitFor("the projector trying to connect", () => /cannot connect to NATS at .*; trying again/.test(out), 30_000, 50);
+      child.kill("SIGTERM");
+      expect(await exited, out).toEqual([0, null]);
+      expect(out).toMatch(/shutting down while connecting to NATS/);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    }
+  }, 60_000);
+
   it("troupe projector answers 503 on /healthz while its reopen after a rebuild's swap waits for JetStream (it said ok), then follows the new file", async () => {
     const port = await freePort();
     const path = tempDbPath();
