@@ -211,6 +211,39 @@ describe("a catch-up in a hidden tab", () => {
   }, 120_000);
 });
 
+describe("a hidden tab flooded with live messages", () => {
+  it("lets go of them past its hidden bound (4 MB) and reloads once when shown instead of folding them (it held up to 32 MB, then reloaded while hidden)", async () => {
+    await open("/workers");
+    const footerText = () => page.$eval("footer", (f) => f.textContent ?? "");
+    expect(await footerText()).not.toMatch(/invalid ignored/);
+    const other = await stack.browser.newPage();
+    const nc = await stack.nats.connect("worker", "e2e-flood");
+    try {
+      await other.bringToFront();
+      expect(await page.evaluate(() => document.visibilityState)).toBe("hidden");
+      const before = await catchUps(page);
+      // 100 messages of 64 KiB (6.4 MB) on a subject the page follows. Not events: folded, each would count as
+      // invalid, which shows whether the page folded them or let them go.
+      const junk = new Uint8Array(64 * 1024).fill(120);
+      for (let i = 0; i < 100; i++) nc.publish("troupe.hb.e2e-flood", junk);
+      await nc.flush();
+      // Polled on a timer: a hidden tab gets no animation frames.
+      await page.waitForFunction(() => Number(document.querySelector("footer")?.getAttribute("data-hidden-drops")) === 1, { timeout: 30_000, polling: 100 });
+      // Hidden, it reloads nothing (the reload waits for the user to look).
+      expect(await catchUps(page)).toBe(before);
+      await page.bringToFront();
+      await catchUpsPast(page, before);
+      expect(await catchUps(page)).toBe(before + 1);
+      expect(await page.$eval("footer", (f) => f.getAttribute("data-hidden-drops"))).toBe("1");
+      expect(await footerText(), "the messages it let go of were folded after all").not.toMatch(/invalid ignored/);
+    } finally {
+      await nc.close();
+      await other.close();
+      await page.bringToFront();
+    }
+  }, 90_000);
+});
+
 describe("a catch-up the dashboard refuses", () => {
   it("stops checking when the dashboard no longer takes the page's sign-in (its token changed), says to sign in again, and checks once when shown after a sign-in in another tab", async () => {
     // The Overview: it also reloads its figures while events arrive (every 5 s at most).

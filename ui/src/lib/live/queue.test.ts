@@ -12,6 +12,15 @@ describe("BoundedQueue", () => {
     expect(q.length).toBe(0);
   });
 
+  it("counts the bytes it holds", () => {
+    const q = new BoundedQueue(10, 1000);
+    q.push(msg(3));
+    q.push(msg(4));
+    expect(q.byteLength).toBe(7);
+    q.take();
+    expect(q.byteLength).toBe(0);
+  });
+
   it("lets go of everything past its count", () => {
     const q = new BoundedQueue(2, 1000);
     expect([q.push(msg(1)), q.push(msg(1)), q.push(msg(1))]).toEqual([true, true, false]);

@@ -29,4 +29,9 @@ export class BoundedQueue<T extends { data: Uint8Array }> {
   get length(): number {
     return this.items.length;
   }
+
+  /** Bytes of the messages held. */
+  get byteLength(): number {
+    return this.bytes;
+  }
 }
