@@ -8,7 +8,7 @@ import type { HTTPRequest, Page } from "puppeteer-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createEvent, formatBytes, subjects, type TroupeEvent } from "@troupe/events";
 import { publishEvent } from "@troupe/events/node";
-import { waitFor } from "../harness/index.ts";
+import { startTestNats, waitFor } from "../harness/index.ts";
 import { ARTIFACTS, callApi, startStack, tail, type Stack } from "./stack.ts";
 
 /**
@@ -186,6 +186,30 @@ describe("live connection", () => {
     await page.waitForSelector("[data-testid=connection][data-status=live]", { timeout: 20_000 });
     expect(await title()).toMatch(/^Live: the NATS WebSocket at ws:\/\//);
   }, 60_000);
+
+  it("connects again after NATS refused its password and nats.js closed the connection for good (it stayed offline until reloaded)", async () => {
+    const title = () => page.$eval("[data-testid=connection]", (el) => el.getAttribute("title") ?? "");
+    await page.goto(`${stack.uiUrl}/workers`, { waitUntil: "networkidle0" });
+    await page.waitForSelector("[data-testid=connection][data-status=live]", { timeout: 10_000 });
+    await page.evaluate(() => ((window as unknown as { __noReload: boolean }).__noReload = true));
+    // Another server, whose users have other passwords: its refusals (twice in a row) make nats.js give up.
+    const other = await startTestNats();
+    const own = Number(stack.nats.wsUrl.split(":").pop());
+    try {
+      await stack.wsProxy.cut();
+      stack.wsProxy.retarget(Number(other.wsUrl.split(":").pop()));
+      await stack.wsProxy.restore();
+      await page.waitForSelector("[data-testid=connection][data-status=offline]", { timeout: 30_000 });
+      expect(await title()).toMatch(/authorization.*reload the page if NATS's credentials changed/i);
+    } finally {
+      await stack.wsProxy.cut();
+      stack.wsProxy.retarget(own);
+      await stack.wsProxy.restore();
+      await other.stop();
+    }
+    await page.waitForSelector("[data-testid=connection][data-status=live]", { timeout: 20_000 });
+    expect(await page.evaluate(() => (window as unknown as { __noReload?: boolean }).__noReload)).toBe(true);
+  }, 90_000);
 });
 
 describe("live lists against the read models", () => {

@@ -33,17 +33,20 @@ export interface CutProxy {
   /** Stops passing bytes on the open connections and keeps them open (a hung server or route); cut() ends it. */
   freeze(): void;
   restore(): Promise<void>;
+  /** New connections go to this port from now on (another server: one that refuses the browser's password). */
+  retarget(targetPort: number): void;
   close(): Promise<void>;
 }
 
 export async function startCutProxy(targetPort: number): Promise<CutProxy> {
   const port = await freePort();
+  let target = targetPort;
   const sockets = new Set<Socket>();
   let server: TcpServer | undefined;
   const listen = () =>
     new Promise<void>((res, rej) => {
       server = createTcpServer((client) => {
-        const upstream = tcpConnect(targetPort, "127.0.0.1");
+        const upstream = tcpConnect(target, "127.0.0.1");
         for (const s of [client, upstream]) {
           sockets.add(s);
           s.on("close", () => sockets.delete(s));
@@ -66,6 +69,9 @@ export async function startCutProxy(targetPort: number): Promise<CutProxy> {
       await closed;
     },
     restore: listen,
+    retarget(p) {
+      target = p;
+    },
     freeze() {
       // Unpiped as well as paused: a piped stream resumes when its destination drains.
       for (const s of sockets) {

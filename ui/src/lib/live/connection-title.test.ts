@@ -9,7 +9,8 @@ describe("connectionTitle", () => {
   });
 
   it("says why it is offline, and what to check when the browser gives no reason", () => {
-    expect(connectionTitle("offline", url, "authorization violation")).toBe(`Offline: could not connect to the NATS WebSocket at ${url}: authorization violation; trying again every 2 s`);
+    expect(connectionTitle("offline", url, "connection refused")).toBe(`Offline: could not connect to the NATS WebSocket at ${url}: connection refused; trying again every 2 s`);
+    expect(connectionTitle("offline", url, "'Authorization Violation'")).toBe(`Offline: could not connect to the NATS WebSocket at ${url}: 'Authorization Violation'; trying again every 2 s; reload the page if NATS's credentials changed`);
     for (const empty of ["", "  ", undefined]) {
       expect(connectionTitle("offline", url, empty)).toMatch(/^Offline: could not connect to the NATS WebSocket at ws:\/\/example\.test:9222 \(the browser gives no reason: is nats-server's websocket port reachable from this browser\?\)/);
     }

@@ -9,7 +9,9 @@ export function connectionTitle(status: LiveStatus, url: string | undefined, las
   const where = url ? `the NATS WebSocket at ${url}` : "the NATS WebSocket";
   if (status === "live") return `Live: ${where}, as the read-only live user`;
   const why = lastError?.trim() ? `: ${lastError.trim()}` : "";
-  if (status === "offline") return `Offline: could not connect to ${where}${why || " (the browser gives no reason: is nats-server's websocket port reachable from this browser?)"}; trying again every 2 s`;
+  // The page's live credentials came with it: new ones (NATS restarted with others) need a reload.
+  const reload = /authori[sz]ation|authentication/i.test(lastError ?? "") ? "; reload the page if NATS's credentials changed" : "";
+  if (status === "offline") return `Offline: could not connect to ${where}${why || " (the browser gives no reason: is nats-server's websocket port reachable from this browser?)"}; trying again every 2 s${reload}`;
   if (status === "reconnecting") return `Reconnecting to ${where}${why}`;
   return `Connecting to ${where}`;
 }

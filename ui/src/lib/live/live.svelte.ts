@@ -196,7 +196,7 @@ class LiveConnection {
     await nc.flush();
     this.status = "live";
     this.lastError = undefined;
-    void this.watch(nc);
+    void this.watch(nc, s);
     // The page was rendered before this subscription existed; what happened in between (a job assigned and
     // finished while the page booted, seen in the e2e suite under load) never reached this page: reload once the
     // read models hold it (catchUp). What is queued when the rows arrive is folded before they are merged in
@@ -334,7 +334,7 @@ class LiveConnection {
     if (this.queue.length) this.flush();
   }
 
-  private async watch(nc: NatsConnection): Promise<void> {
+  private async watch(nc: NatsConnection, settings: LiveSettings): Promise<void> {
     for await (const st of nc.status()) {
       // staleConnection: pings went unanswered. The "disconnect" that follows waits for the WebSocket's closing
       // handshake, which a hung server never answers, so the page said "live" until the browser gave up on it.
@@ -350,7 +350,15 @@ class LiveConnection {
         void nc.flush().catch(() => undefined).then(() => this.catchUp({ reload: true }));
       } else if (st.type === "error") this.lastError = String(st.error);
     }
+    // Closed for good (nats.js gives up when the server refuses the password twice in a row, as after a NATS restart
+    // with new credentials): connect again as a first time, every 2 s, so the tooltip's "trying again" holds; the page
+    // stayed offline until reloaded (a review).
     this.status = "offline";
+    if (this.nc === nc) {
+      this.nc = undefined;
+      this.starting = undefined;
+      setTimeout(() => void this.start(settings, this.onCatchUp ?? (() => undefined), this.shownData), 2000);
+    }
   }
 
   private enqueue(subject: string, data: Uint8Array): void {
