@@ -58,6 +58,8 @@ export async function connectAs(o: ConnectOptions): Promise<NatsConnection> {
     const got = await retryWithBackoff(() => connect(options), {
       maxWaitMs: 5000,
       stopped: () => o.abort?.aborted === true,
+      // Ends the wait between tries at once (up to 5 s): a signal then stops a service within one connect attempt.
+      ...(o.abort ? { signal: o.abort } : {}),
       onRetry: (e, waitMs) => {
         const msg = failure(e);
         if (msg === last && Date.now() - lastAt <= 30_000) return;

@@ -22,6 +22,14 @@ describe("retryWithBackoff", () => {
     const v = await retryWithBackoff(async () => { stop = true; throw new Error("timeout"); }, { firstWaitMs: 1, maxWaitMs: 1, stopped: () => stop });
     expect(v).toBeUndefined();
   });
+  it("ends a wait between tries at once when its signal aborts", async () => {
+    const abort = new AbortController();
+    const started = performance.now();
+    const v = retryWithBackoff(async () => { throw new Error("timeout"); }, { firstWaitMs: 60_000, maxWaitMs: 60_000, signal: abort.signal, onRetry: () => abort.abort() });
+    expect(await v).toBeUndefined();
+    // The abort came with the first wait's start: the 60 s wait did not run.
+    expect(performance.now() - started).toBeLessThan(30_000);
+  });
 });
 
 describe("isNatsOutage", () => {

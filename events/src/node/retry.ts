@@ -40,21 +40,38 @@ export interface RetryOptions {
   onRetry?: (e: Error, waitMs: number) => void;
   /** Checked before each try and after each failure: true ends the retrying with undefined. */
   stopped?: () => boolean;
+  /** As `stopped`, and its abort also ends a wait between tries at once (a try under way runs to its end). */
+  signal?: AbortSignal;
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+  });
 }
 
 /** Runs `fn` until it resolves, waiting longer after each failure (see RetryOptions). */
 export async function retryWithBackoff<T>(fn: () => Promise<T>, o: RetryOptions): Promise<T | undefined> {
   const giveUpAt = Date.now() + (o.giveUpAfterMs ?? Number.POSITIVE_INFINITY);
+  const stopped = () => (o.signal?.aborted ?? false) || (o.stopped?.() ?? false);
   for (let wait = o.firstWaitMs ?? 250; ; wait = Math.min(wait * 2, o.maxWaitMs)) {
-    if (o.stopped?.()) return undefined;
+    if (stopped()) return undefined;
     try {
       return await fn();
     } catch (e) {
-      if (o.stopped?.()) return undefined;
+      if (stopped()) return undefined;
       if (o.retryIf && !o.retryIf(e as Error)) throw e;
       if (Date.now() + wait > giveUpAt) throw e;
       o.onRetry?.(e as Error, wait);
-      await new Promise((r) => setTimeout(r, wait));
+      await sleep(wait, o.signal);
     }
   }
 }
@@ -85,15 +102,17 @@ export function startOutage(nc: { isClosed(): boolean }): (e: Error) => boolean 
  * outage or that `fatal` picks out; `stopped` ends it with undefined. For a service's start: a master started while
  * the server was restarting or the machine loaded exited with a bare "timeout" (a chaos soak, 2026-11-30).
  */
-export function untilNatsAnswers<T>(nc: { isClosed(): boolean }, fn: () => Promise<T>, o: { onRetry: (e: Error, waitMs: number) => void; maxWaitMs?: number; fatal?: (e: Error) => boolean; stopped: () => boolean }): Promise<T | undefined>;
+export function untilNatsAnswers<T>(nc: { isClosed(): boolean }, fn: () => Promise<T>, o: { onRetry: (e: Error, waitMs: number) => void; maxWaitMs?: number; fatal?: (e: Error) => boolean; stopped?: () => boolean; signal: AbortSignal }): Promise<T | undefined>;
+export function untilNatsAnswers<T>(nc: { isClosed(): boolean }, fn: () => Promise<T>, o: { onRetry: (e: Error, waitMs: number) => void; maxWaitMs?: number; fatal?: (e: Error) => boolean; stopped: () => boolean; signal?: AbortSignal }): Promise<T | undefined>;
 export function untilNatsAnswers<T>(nc: { isClosed(): boolean }, fn: () => Promise<T>, o: { onRetry: (e: Error, waitMs: number) => void; maxWaitMs?: number; fatal?: (e: Error) => boolean }): Promise<T>;
-export function untilNatsAnswers<T>(nc: { isClosed(): boolean }, fn: () => Promise<T>, o: { onRetry: (e: Error, waitMs: number) => void; maxWaitMs?: number; fatal?: (e: Error) => boolean; stopped?: () => boolean }): Promise<T | undefined> {
+export function untilNatsAnswers<T>(nc: { isClosed(): boolean }, fn: () => Promise<T>, o: { onRetry: (e: Error, waitMs: number) => void; maxWaitMs?: number; fatal?: (e: Error) => boolean; stopped?: () => boolean; signal?: AbortSignal }): Promise<T | undefined> {
   const waitable = startOutage(nc);
   return retryWithBackoff(fn, {
     maxWaitMs: o.maxWaitMs ?? 1000,
     retryIf: (e) => waitable(e) && !o.fatal?.(e),
     onRetry: o.onRetry,
     ...(o.stopped ? { stopped: o.stopped } : {}),
+    ...(o.signal ? { signal: o.signal } : {}),
   });
 }
 

@@ -29,6 +29,8 @@ export function storeNames(prefix = "troupe"): StoreNames {
 
 export interface InitOptions {
   prefix?: string;
+  /** Ends the wait for a cluster's peers (between tries at once); initStores then throws InitAborted. */
+  signal?: AbortSignal;
   /**
    * Replicas of every stream and store. Absent = leave existing ones as they are (1 for new ones): a master
    * started without TROUPE_REPLICAS cut a cluster's R3 log back to one replica, and its first stopped member
@@ -240,8 +242,18 @@ export async function initStores(nc: NatsConnection, o: InitOptions = {}): Promi
     // run: init exited 1 on "timeout" with two of three members up). A lone server that does not answer is an error.
     retryIf: (e) => /no suitable peers/i.test(e.message) || (!!nc.info?.cluster && /timeout|temporarily unavailable/i.test(e.message)),
     ...(o.onWaitForPeers ? { onRetry: o.onWaitForPeers } : {}),
+    ...(o.signal ? { signal: o.signal } : {}),
   });
-  return r as InitReport;
+  if (r === undefined) throw new InitAborted();
+  return r;
+}
+
+/** initStores' `signal` ended its wait for a cluster's peers. */
+export class InitAborted extends Error {
+  constructor() {
+    super("stopped while waiting for the cluster's servers to place the streams' replicas");
+    this.name = "InitAborted";
+  }
 }
 
 async function initStoresOnce(nc: NatsConnection, o: InitOptions): Promise<InitReport> {

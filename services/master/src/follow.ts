@@ -29,10 +29,10 @@ export interface FollowOptions {
   /** False while the consumer is being made again after a reconnect (nothing arrives meanwhile), true once it is back. */
   onSeeing?: (seeing: boolean) => void;
   /**
-   * True once the owner stops: the first reads' waits end, and follow() returns a Following that follows nothing
+   * Aborted when the owner stops: the first reads' waits end, and follow() returns a Following that follows nothing
    * (a master stopped while its start waited for JetStream went on waiting, and then followed, for ever).
    */
-  stopped?: () => boolean;
+  signal?: AbortSignal;
   log: Logger;
 }
 
@@ -52,9 +52,9 @@ export async function follow(nc: NatsConnection, js: JetStreamClient, o: FollowO
   // The first reads are waited out like the re-opens below: a JetStream that answers with timeouts for a while (a loaded
   // server, one just restarted) made a master that was starting exit with a bare "timeout" (a chaos soak, 2026-11-30).
   // A connection closed for good is not waited out: the start fails and the master exits 1 for its supervisor.
-  const ownerStopped = o.stopped ?? (() => false);
+  const ownerStopped = () => o.signal?.aborted ?? false;
   const untilAnswered = <T>(what: string, fn: () => Promise<T>) =>
-    untilNatsAnswers(nc, fn, { stopped: ownerStopped, onRetry: (e, wait) => o.log.warn({ stream: o.stream, err: e.message, retryInMs: wait }, `could not ${what} yet`) });
+    untilNatsAnswers(nc, fn, { stopped: ownerStopped, ...(o.signal ? { signal: o.signal } : {}), onRetry: (e, wait) => o.log.warn({ stream: o.stream, err: e.message, retryInMs: wait }, `could not ${what} yet`) });
   // Also the client of the library's own consumer resets; made for each open, with the create timeout of the moment.
   const createTimeout = new ConsumerCreateTimeout({ escalate: true });
   const createJs = () => jetstream(nc, { ...js.getOptions(), timeout: createTimeout.ms });
@@ -118,6 +118,13 @@ export async function follow(nc: NatsConnection, js: JetStreamClient, o: FollowO
         if (m.info.pending === 0) caught();
       },
     });
+    // Stopped while this was being made (stop() found nothing to close): closed and deleted here, else it fed a
+    // stopped master and stayed on the server (a review).
+    if (stopped || ownerStopped() || gen !== generation) {
+      await m.close().catch(() => undefined);
+      void consumer.delete().catch(() => undefined);
+      throw new Error("stopped while following the stream");
+    }
     messages = m;
     current = consumer;
     void (async () => {
@@ -149,7 +156,7 @@ export async function follow(nc: NatsConnection, js: JetStreamClient, o: FollowO
       o.log.info({ stream: o.stream, from: lastSeq + 1, why }, "following the stream again");
     }, {
       maxWaitMs: 1000,
-      stopped: () => stopped,
+      stopped: () => stopped || ownerStopped(),
       onRetry: (e, wait) => o.log.warn({ stream: o.stream, err: e.message, retryInMs: wait }, "could not follow the stream again yet"),
     });
     reopening = false;
@@ -163,6 +170,8 @@ export async function follow(nc: NatsConnection, js: JetStreamClient, o: FollowO
   const following: Following = {
     async stop() {
       stopped = true;
+      // A consumer a reopen is making now is let go by open() itself.
+      generation++;
       statuses?.stop?.();
       await messages?.close();
       // Not awaited: with NATS gone it would hold the stop for a request's timeout (the server drops it in 5 min).

@@ -27,16 +27,22 @@ export async function startMaster(nc: NatsConnection, cfg: MasterConfig, log: Lo
   if (o.signal?.aborted) throw new MasterStartAborted("starting");
   const master = new Master(nc, cfg, log);
   const aborted = () => o.signal?.aborted ?? false;
-  const onAbort = () => void master.stop().catch((e: unknown) => log.warn({ err: (e as Error).message }, "stopping the master"));
+  /** What the start has begun to serve, stopped first on an abort (a submit then found a stopping master). */
+  const serving: { rpc?: { stop(): Promise<void> } } = {};
+  const onAbort = () =>
+    void (async () => {
+      await serving.rpc?.stop().catch(() => {});
+      await master.stop();
+    })().catch((e: unknown) => log.warn({ err: (e as Error).message }, "stopping the master"));
   o.signal?.addEventListener("abort", onAbort, { once: true });
   try {
-    return await startIt(master, nc, cfg, log, o, aborted);
+    return await startIt(master, nc, cfg, log, o, aborted, serving);
   } finally {
     o.signal?.removeEventListener("abort", onAbort);
   }
 }
 
-async function startIt(master: Master, nc: NatsConnection, cfg: MasterConfig, log: Logger, o: Parameters<typeof startMaster>[3] & object, aborted: () => boolean): Promise<RunningMaster> {
+async function startIt(master: Master, nc: NatsConnection, cfg: MasterConfig, log: Logger, o: Parameters<typeof startMaster>[3] & object, aborted: () => boolean, serving: { rpc?: { stop(): Promise<void> } }): Promise<RunningMaster> {
   /** What /healthz says while the start is under way. */
   let starting = "waiting for JetStream to check the streams and stores";
   // Listening first: a port or host it cannot have stops the start at once, named (it used to replay the whole log
@@ -56,11 +62,12 @@ async function startIt(master: Master, nc: NatsConnection, cfg: MasterConfig, lo
   const stores = { prefix: cfg.prefix, ...(o.replicas ? { replicas: o.replicas } : {}), ...(o.heartbeatMaxAgeMs ? { heartbeatMaxAgeMs: o.heartbeatMaxAgeMs } : {}) };
   try {
     // A server that does not answer yet (restarting, loaded) is waited out, as the followers below do; `troupe init` fails instead.
-    const r = await untilNatsAnswers(nc, () => initStores(nc, { ...stores, ...o.artifacts, onWaitForPeers: (e) => log.warn({ err: e.message }, "waiting for the cluster's servers to place the streams' replicas") }), {
+    const r = await untilNatsAnswers(nc, () => initStores(nc, { ...stores, ...o.artifacts, ...(o.signal ? { signal: o.signal } : {}), onWaitForPeers: (e) => log.warn({ err: e.message }, "waiting for the cluster's servers to place the streams' replicas") }), {
       // A retention nats-server refuses is final (the master goes on without it); one it did not answer is waited out.
       fatal: (e) => e instanceof ArtifactRetentionError && !(isNatsOutage(e.cause) && !isStorageFull(e.cause)),
       maxWaitMs: 2000,
       stopped: aborted,
+      ...(o.signal ? { signal: o.signal } : {}),
       onRetry: (e, wait) => log.warn({ err: e.message, retryInMs: wait }, "could not create or check the streams and stores yet"),
     });
     if (!r) throw new MasterStartAborted("waiting for JetStream to check the streams and stores");
@@ -69,14 +76,15 @@ async function startIt(master: Master, nc: NatsConnection, cfg: MasterConfig, lo
     if (!(e instanceof ArtifactRetentionError) || aborted()) {
       await master.stop().catch(() => {});
       await http?.close();
-      throw e;
+      // Whatever the wait ended with once stopped (InitAborted, a try's error): the stop is what happened.
+      throw aborted() ? new MasterStartAborted("waiting for JetStream to check the streams and stores") : e;
     }
     // The screenshot store works without it: a master must not stay down over a retention setting.
     log.error({ err: e.message }, "screenshot store retention not applied; going on with the store as it is");
   }
   starting = "catching up";
   const closeHttp = () => http?.close();
-  const rpc = serveRpc(master);
+  const rpc = (serving.rpc = serveRpc(master));
   try {
     await master.start();
     if (aborted()) throw new MasterStartAborted("catching up with the log");
@@ -84,7 +92,7 @@ async function startIt(master: Master, nc: NatsConnection, cfg: MasterConfig, lo
     await rpc.stop().catch(() => {});
     await master.stop().catch(() => {});
     await closeHttp();
-    throw e;
+    throw aborted() && !(e instanceof MasterStartAborted) ? new MasterStartAborted("catching up with the log") : e;
   }
   return {
     master,

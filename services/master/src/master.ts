@@ -111,6 +111,8 @@ export class Master {
   private inflight = 0;
   private stopping = false;
   private stopped: Promise<void> | undefined;
+  /** Aborted by stop(): ends the start's waits for JetStream at once, between tries. */
+  private readonly stopSignal = new AbortController();
   /** Called by stop(): ends what the start waits for. */
   private readonly onStop: (() => void)[] = [];
   private dispatchScheduled = false;
@@ -227,15 +229,15 @@ export class Master {
     if (this.stopping) return;
     // stop() during the start ends the followers' waits for JetStream and the wait for the fold to catch up (both went
     // on for ever in a stopped master).
-    const stopped = () => this.stopping;
+    const signal = this.stopSignal.signal;
     // Kept only while not stopping; else stopped here (stop() may have gone through the followers already).
     const keep = async (f: Following) => {
       if (this.stopping) await f.stop();
       else this.followers.push(f);
       return !this.stopping;
     };
-    if (!(await keep(await follow(this.nc, this.js, { stream: names.events, deliver: "all", ...(startSeq !== undefined ? { startSeq } : {}), onMessage: (m) => this.onEventMessage(m), onCaughtUp: () => { this.eventsCaughtUp = true; check(); }, onSeeing: (on) => this.seeing(names.events, on), stopped, log: this.log })))) return;
-    if (!(await keep(await follow(this.nc, this.js, { stream: names.heartbeats, deliver: "last-per-subject", onMessage: (m) => this.onHeartbeatMessage(m), onCaughtUp: () => { this.heartbeatsCaughtUp = true; check(); }, onSeeing: (on) => this.seeing(names.heartbeats, on), stopped, log: this.log })))) return;
+    if (!(await keep(await follow(this.nc, this.js, { stream: names.events, deliver: "all", ...(startSeq !== undefined ? { startSeq } : {}), onMessage: (m) => this.onEventMessage(m), onCaughtUp: () => { this.eventsCaughtUp = true; check(); }, onSeeing: (on) => this.seeing(names.events, on), signal, log: this.log })))) return;
+    if (!(await keep(await follow(this.nc, this.js, { stream: names.heartbeats, deliver: "last-per-subject", onMessage: (m) => this.onHeartbeatMessage(m), onCaughtUp: () => { this.heartbeatsCaughtUp = true; check(); }, onSeeing: (on) => this.seeing(names.heartbeats, on), signal, log: this.log })))) return;
     await Promise.race([caught, new Promise<void>((r) => this.onStop.push(r))]);
     if (this.stopping) return;
     this.log.info({
@@ -258,7 +260,7 @@ export class Master {
 
   /** A start-up call waited out while NATS does not answer (see `untilNatsAnswers`); undefined once `stop()` ended the wait. */
   private untilAnswered<T>(what: string, fn: () => Promise<T>): Promise<T | undefined> {
-    return untilNatsAnswers(this.nc, fn, { stopped: () => this.stopping, onRetry: (e, wait) => this.log.warn({ err: e.message, retryInMs: wait }, `could not ${what} yet`) });
+    return untilNatsAnswers(this.nc, fn, { stopped: () => this.stopping, signal: this.stopSignal.signal, onRetry: (e, wait) => this.log.warn({ err: e.message, retryInMs: wait }, `could not ${what} yet`) });
   }
 
   /** A follower lost sight of its stream (reconnecting) or got it back: the window for silence starts again when it is back. */
@@ -276,6 +278,7 @@ export class Master {
 
   private async stopOnce(): Promise<void> {
     this.stopping = true;
+    this.stopSignal.abort();
     for (const f of this.onStop.splice(0)) f();
     clearInterval(this.tickTimer);
     clearInterval(this.streamsTimer);

@@ -38,6 +38,20 @@ async function consumerNames(): Promise<string[]> {
 }
 
 describe("a follower made again", () => {
+  it("stopped while it is being made again, it leaves no consumer on the server (the new one stayed, following for a stopped master)", async () => {
+    const seeing: boolean[] = [];
+    const f = await follow(nc, jetstream(nc), { stream, deliver: "all", onMessage: () => {}, onCaughtUp: () => {}, onSeeing: (on) => seeing.push(on), log });
+    try {
+      link.freeze();
+      // The reopen has begun: its creates wait in the frozen link, shorter than their timeout once it thaws.
+      await waitFor("the follower to notice", () => seeing.includes(false), 15_000, 50);
+      await f.stop();
+    } finally {
+      link.thaw();
+    }
+    await waitFor("no consumer left after the stop", async () => (await consumerNames()).length === 0, 15_000, 100);
+  }, 60_000);
+
   it("deletes the consumer it replaced, and its own when stopped", async () => {
     const seeing: boolean[] = [];
     const f = await follow(nc, jetstream(nc), { stream, deliver: "all", onMessage: () => {}, onCaughtUp: () => {}, onSeeing: (on) => seeing.push(on), log });
@@ -58,4 +72,5 @@ describe("a follower made again", () => {
     }
     await waitFor("no consumer left after the stop", async () => (await consumerNames()).length === 0, 10_000, 100);
   }, 60_000);
+
 });

@@ -201,7 +201,7 @@ describe("a projector started while JetStream does not answer", () => {
     };
     try {
       await orExit(waitFor("projector /healthz ok", async () => (await healthz()).status === 200, 30_000, 100));
-      // The reopen's first request of its own (the running fold's pulls are $JS.API.CONSUMER.MSG.NEXT).
+      // A request only the reopen sends (after its stream reads; the running fold's pulls are $JS.API.CONSUMER.MSG.NEXT).
       link.freezeWhenClientSends("$JS.API.CONSUMER.DELETE");
       const direct = await nats.connect("projector", "test-replay");
       open.push(direct);
