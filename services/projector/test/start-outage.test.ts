@@ -66,6 +66,33 @@ function stall(ms: number): { started: number } {
   return { started: Date.now() };
 }
 
+/** `troupe projector` as a child on `path`; a wait passed through `orExit` fails at once, with its output, if it exits. */
+function spawnProjector(path: string, env: Record<string, string>) {
+  const child = spawn(process.execPath, ["bin/troupe.mjs", "projector", "--db", path], {
+    cwd: ROOT, env: { ...process.env, ...nats.env(), TROUPE_LOG_LEVEL: "info", ...env }, stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  for (const o of [child.stdout, child.stderr]) o.on("data", (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<[number | null, NodeJS.Signals | null]>((r) => child.on("exit", (code, sig) => r([code, sig])));
+  const orExit = <T>(p: Promise<T>) => Promise.race([p, exited.then(([code]) => Promise.reject(new Error(`projector exited ${code}: ${out}`)))]);
+  const kill = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  };
+  return { child, output: () => out, exited, orExit, kill };
+}
+
+/** Stores a new job's submission and waits until the read models at `path` hold it. */
+async function foldsNewJob(path: string, jobId: string, orExit: <T>(p: Promise<T>) => Promise<T>): Promise<void> {
+  const s = new Script({ master: (await nats.js("master")).js, worker: (await nats.js("worker")).js }, Date.now());
+  await s.emit("job.submitted", { jobId, spec });
+  const rm = openReadModels(path);
+  try {
+    await orExit(waitFor(`${jobId} folded`, () => rm.getJob(jobId), 20_000));
+  } finally {
+    rm.close();
+  }
+}
+
 describe("a projector started while JetStream does not answer", () => {
   it("waits for the streams' check, saying JetStream does not answer, then finds them", async () => {
     const nc = await viaLink("p-outage-wait");
@@ -134,94 +161,61 @@ describe("a projector started while JetStream does not answer", () => {
       const port = await freePort();
       const path = tempDbPath();
       link.freezeWhenClientSends(request);
-      const child = spawn(process.execPath, ["bin/troupe.mjs", "projector", "--db", path], {
-        cwd: ROOT, env: { ...process.env, ...nats.env(), NATS_URL: link.url, TROUPE_PROJECTOR_PORT: String(port), TROUPE_LOG_LEVEL: "info" }, stdio: ["ignore", "pipe", "pipe"],
-      });
-      let out = "";
-      for (const o of [child.stdout, child.stderr]) o.on("data", (d: Buffer) => (out += d.toString()));
-      const exited = new Promise<number | null>((r) => child.on("exit", r));
-      // A projector that gives up fails the test at once, with its output.
-      const orExit = <T>(p: Promise<T>) => Promise.race([p, exited.then((code) => Promise.reject(new Error(`projector exited ${code}: ${out}`)))]);
+      const p = spawnProjector(path, { NATS_URL: link.url, TROUPE_PROJECTOR_PORT: String(port) });
       try {
-        await orExit(waitFor(`the link frozen at ${request}`, () => link.frozen, 30_000, 50));
+        await p.orExit(waitFor(`the link frozen at ${request}`, () => link.frozen, 30_000, 50));
         // Held there until the client's request timed out (5 s), and longer.
-        await orExit(waitFor("a timeout logged", () => /timeout/.test(out), 15_000, 100));
+        await p.orExit(waitFor("a timeout logged", () => /timeout/.test(p.output()), 15_000, 100));
         const health = await fetch(`http://127.0.0.1:${port}/healthz`);
         expect(health.status).toBe(503);
         expect(await health.text()).toBe(request === "$JS.API.INFO" ? "waiting for JetStream to answer\n" : "starting to follow the streams\n");
         link.thaw();
-        await orExit(waitFor("projector /healthz ok", async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).ok, 30_000, 100));
-        const s = new Script({ master: (await nats.js("master")).js, worker: (await nats.js("worker")).js }, Date.now());
-        const jobId = `j-after-${request.replace(/\W/g, "")}`;
-        await s.emit("job.submitted", { jobId, spec });
-        const rm = openReadModels(path);
-        try {
-          await orExit(waitFor("the new job folded", () => rm.getJob(jobId), 20_000));
-        } finally {
-          rm.close();
-        }
-        child.kill("SIGTERM");
-        expect(await exited, out).toBe(0);
+        await p.orExit(waitFor("projector /healthz ok", async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).ok, 30_000, 100));
+        await foldsNewJob(path, `j-after-${request.replace(/\W/g, "")}`, p.orExit);
+        p.child.kill("SIGTERM");
+        expect(await p.exited, p.output()).toEqual([0, null]);
       } finally {
-        if (child.exitCode === null) child.kill("SIGKILL");
+        p.kill();
       }
     }, 90_000);
   }
 
   it("troupe projector given SIGTERM while no NATS server answers its first connect shuts down with exit 0 (it was killed by the signal)", async () => {
-    const child = spawn(process.execPath, ["bin/troupe.mjs", "projector", "--db", tempDbPath()], {
-      cwd: ROOT, env: { ...process.env, ...nats.env(), NATS_URL: `nats://127.0.0.1:${await freePort()}`, TROUPE_PROJECTOR_PORT: "0", TROUPE_LOG_LEVEL: "info" }, stdio: ["ignore", "pipe", "pipe"],
-    });
-    let out = "";
-    for (const o of [child.stdout, child.stderr]) o.on("data", (d: Buffer) => (out += d.toString()));
-    const exited = new Promise<[number | null, NodeJS.Signals | null]>((r) => child.on("exit", (code, sig) => r([code, sig])));
+    const p = spawnProjector(tempDbPath(), { NATS_URL: `nats://127.0.0.1:${await freePort()}`, TROUPE_PROJECTOR_PORT: "0" });
     try {
-      await waitFor("the projector trying to connect", () => /cannot connect to NATS at .*; trying again/.test(out), 30_000, 50);
-      child.kill("SIGTERM");
-      expect(await exited, out).toEqual([0, null]);
-      expect(out).toMatch(/shutting down while connecting to NATS/);
+      await waitFor("the projector trying to connect", () => /cannot connect to NATS at .*; trying again/.test(p.output()), 30_000, 50);
+      p.child.kill("SIGTERM");
+      expect(await p.exited, p.output()).toEqual([0, null]);
+      expect(p.output()).toMatch(/shutting down while connecting to NATS/);
     } finally {
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      p.kill();
     }
   }, 60_000);
 
   it("troupe projector answers 503 on /healthz while its reopen after a rebuild's swap waits for JetStream (it said ok), then follows the new file", async () => {
     const port = await freePort();
     const path = tempDbPath();
-    const child = spawn(process.execPath, ["bin/troupe.mjs", "projector", "--db", path], {
-      cwd: ROOT, env: { ...process.env, ...nats.env(), NATS_URL: link.url, TROUPE_PROJECTOR_PORT: String(port), TROUPE_LOG_LEVEL: "info" }, stdio: ["ignore", "pipe", "pipe"],
-    });
-    let out = "";
-    for (const o of [child.stdout, child.stderr]) o.on("data", (d: Buffer) => (out += d.toString()));
-    const exited = new Promise<number | null>((r) => child.on("exit", r));
-    const orExit = <T>(p: Promise<T>) => Promise.race([p, exited.then((code) => Promise.reject(new Error(`projector exited ${code}: ${out}`)))]);
+    const p = spawnProjector(path, { NATS_URL: link.url, TROUPE_PROJECTOR_PORT: String(port) });
     const healthz = async () => {
       const r = await fetch(`http://127.0.0.1:${port}/healthz`);
       return { status: r.status, text: await r.text() };
     };
     try {
-      await orExit(waitFor("projector /healthz ok", async () => (await healthz()).status === 200, 30_000, 100));
+      await p.orExit(waitFor("projector /healthz ok", async () => (await healthz()).status === 200, 30_000, 100));
       // A request only the reopen sends (after its stream reads; the running fold's pulls are $JS.API.CONSUMER.MSG.NEXT).
       link.freezeWhenClientSends("$JS.API.CONSUMER.DELETE");
       const direct = await nats.connect("projector", "test-replay");
       open.push(direct);
       await rebuildInto(direct, path);
-      await orExit(waitFor("the reopen's consumer delete frozen", () => link.frozen, 30_000, 50));
+      await p.orExit(waitFor("the reopen's consumer delete frozen", () => link.frozen, 30_000, 50));
       expect(await healthz()).toEqual({ status: 503, text: "reopening the read models a rebuild replaced\n" });
       link.thaw();
-      await orExit(waitFor("projector /healthz ok again", async () => (await healthz()).status === 200, 30_000, 100));
-      const s = new Script({ master: (await nats.js("master")).js, worker: (await nats.js("worker")).js }, Date.now());
-      await s.emit("job.submitted", { jobId: "j-after-reopen", spec });
-      const rm = openReadModels(path);
-      try {
-        await orExit(waitFor("the new job folded into the new file", () => rm.getJob("j-after-reopen"), 20_000));
-      } finally {
-        rm.close();
-      }
-      child.kill("SIGTERM");
-      expect(await exited, out).toBe(0);
+      await p.orExit(waitFor("projector /healthz ok again", async () => (await healthz()).status === 200, 30_000, 100));
+      await foldsNewJob(path, "j-after-reopen", p.orExit);
+      p.child.kill("SIGTERM");
+      expect(await p.exited, p.output()).toEqual([0, null]);
     } finally {
-      if (child.exitCode === null) child.kill("SIGKILL");
+      p.kill();
     }
   }, 90_000);
 });
