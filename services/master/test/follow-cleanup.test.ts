@@ -30,6 +30,15 @@ afterAll(async () => {
   await nats?.stop();
 });
 
+/** The consumers on the server once the follower's raced creates that lost are deleted (not awaited by follow()): a
+ *  freeze right after follow() held those deletes, and they stayed. */
+async function settledConsumers(): Promise<string[]> {
+  return waitFor("one consumer left of the raced creates", async () => {
+    const names = await consumerNames();
+    return names.length === 1 ? names : undefined;
+  }, 10_000, 50);
+}
+
 async function consumerNames(): Promise<string[]> {
   const jsm = await (await nats.js("master")).js.jetstreamManager();
   const names: string[] = [];
@@ -42,6 +51,7 @@ describe("a follower made again", () => {
     const seeing: boolean[] = [];
     const f = await follow(nc, jetstream(nc), { stream, deliver: "all", onMessage: () => {}, onCaughtUp: () => {}, onSeeing: (on) => seeing.push(on), log });
     try {
+      await settledConsumers();
       link.freeze();
       // The reopen has begun: its creates wait in the frozen link, shorter than their timeout once it thaws.
       await waitFor("the follower to notice", () => seeing.includes(false), 15_000, 50);
@@ -56,7 +66,7 @@ describe("a follower made again", () => {
     const seeing: boolean[] = [];
     const f = await follow(nc, jetstream(nc), { stream, deliver: "all", onMessage: () => {}, onCaughtUp: () => {}, onSeeing: (on) => seeing.push(on), log });
     try {
-      const [first] = await consumerNames();
+      const [first] = await settledConsumers();
       expect(first).toBeDefined();
       // Frozen past two idle heartbeats (1 s each): the follower makes its consumer again once the link is back.
       link.freeze();
