@@ -3,6 +3,7 @@
  * starting, a cluster electing a stream's leader. Shared by the master's
  * followers and appends and the projector's consumers.
  */
+import { setTimeout as delay } from "node:timers/promises";
 
 /** An error that means the server cannot answer right now (no responders, a timeout, a lost connection, a full store), not a refusal. */
 export function isNatsOutage(e: unknown): boolean {
@@ -44,20 +45,6 @@ export interface RetryOptions {
   signal?: AbortSignal;
 }
 
-/** Resolves after `ms`, or at once when `signal` aborts. */
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener("abort", done, { once: true });
-  });
-}
-
 /** Runs `fn` until it resolves, waiting longer after each failure (see RetryOptions). */
 export async function retryWithBackoff<T>(fn: () => Promise<T>, o: RetryOptions): Promise<T | undefined> {
   const giveUpAt = Date.now() + (o.giveUpAfterMs ?? Number.POSITIVE_INFINITY);
@@ -71,7 +58,8 @@ export async function retryWithBackoff<T>(fn: () => Promise<T>, o: RetryOptions)
       if (o.retryIf && !o.retryIf(e as Error)) throw e;
       if (Date.now() + wait > giveUpAt) throw e;
       o.onRetry?.(e as Error, wait);
-      await sleep(wait, o.signal);
+      // An abort ends the wait at once (the rejection it makes is the abort, not an error to report).
+      await delay(wait, undefined, o.signal ? { signal: o.signal } : {}).catch(() => undefined);
     }
   }
 }

@@ -111,10 +111,8 @@ export class Master {
   private inflight = 0;
   private stopping = false;
   private stopped: Promise<void> | undefined;
-  /** Aborted by stop(): ends the start's waits for JetStream at once, between tries. */
+  /** Aborted by stop(): ends the start's waits (for JetStream, between tries at once, and for the fold to catch up). */
   private readonly stopSignal = new AbortController();
-  /** Called by stop(): ends what the start waits for. */
-  private readonly onStop: (() => void)[] = [];
   private dispatchScheduled = false;
   /** Assignments whose append got no ack (timed out, cut off): they may be in the log. Read back before the job goes anywhere else (`confirm`). */
   private unconfirmed = new Map<string, Unconfirmed>();
@@ -238,7 +236,7 @@ export class Master {
     };
     if (!(await keep(await follow(this.nc, this.js, { stream: names.events, deliver: "all", ...(startSeq !== undefined ? { startSeq } : {}), onMessage: (m) => this.onEventMessage(m), onCaughtUp: () => { this.eventsCaughtUp = true; check(); }, onSeeing: (on) => this.seeing(names.events, on), signal, log: this.log })))) return;
     if (!(await keep(await follow(this.nc, this.js, { stream: names.heartbeats, deliver: "last-per-subject", onMessage: (m) => this.onHeartbeatMessage(m), onCaughtUp: () => { this.heartbeatsCaughtUp = true; check(); }, onSeeing: (on) => this.seeing(names.heartbeats, on), signal, log: this.log })))) return;
-    await Promise.race([caught, new Promise<void>((r) => this.onStop.push(r))]);
+    await Promise.race([caught, new Promise<void>((r) => signal.addEventListener("abort", () => r(), { once: true }))]);
     if (this.stopping) return;
     this.log.info({
       appliedSeq: this.state.appliedSeq, replayedEvents: this.counters.startReplayedEvents, fromSnapshot: this.counters.startSnapshotSeq || undefined,
@@ -260,7 +258,7 @@ export class Master {
 
   /** A start-up call waited out while NATS does not answer (see `untilNatsAnswers`); undefined once `stop()` ended the wait. */
   private untilAnswered<T>(what: string, fn: () => Promise<T>): Promise<T | undefined> {
-    return untilNatsAnswers(this.nc, fn, { stopped: () => this.stopping, signal: this.stopSignal.signal, onRetry: (e, wait) => this.log.warn({ err: e.message, retryInMs: wait }, `could not ${what} yet`) });
+    return untilNatsAnswers(this.nc, fn, { signal: this.stopSignal.signal, onRetry: (e, wait) => this.log.warn({ err: e.message, retryInMs: wait }, `could not ${what} yet`) });
   }
 
   /** A follower lost sight of its stream (reconnecting) or got it back: the window for silence starts again when it is back. */
@@ -279,7 +277,6 @@ export class Master {
   private async stopOnce(): Promise<void> {
     this.stopping = true;
     this.stopSignal.abort();
-    for (const f of this.onStop.splice(0)) f();
     clearInterval(this.tickTimer);
     clearInterval(this.streamsTimer);
     clearTimeout(this.delayTimer);

@@ -76,7 +76,7 @@ export class LiveProjector {
     await retryWithBackoff(() => this.followAll(), {
       maxWaitMs: 4000,
       retryIf: startOutage(this.o.nc),
-      stopped: () => this.stopped || (this.o.signal?.aborted ?? false),
+      stopped: () => this.stopped,
       ...(this.o.signal ? { signal: this.o.signal } : {}),
       ...(o.giveUpAfterMs !== undefined ? { giveUpAfterMs: o.giveUpAfterMs } : {}),
       onRetry: (e, wait) => this.o.log.warn({ err: e.message, retryInMs: wait }, "could not follow the streams yet"),
@@ -180,7 +180,7 @@ export class LiveProjector {
         maxWaitMs: 4000,
         giveUpAfterMs: 60_000,
         // A stop ends the wait (it waited out the minute first: a review).
-        stopped: () => this.stopped || (this.o.signal?.aborted ?? false),
+        stopped: () => this.stopped,
         ...(this.o.signal ? { signal: this.o.signal } : {}),
         onRetry: (e, wait) => this.o.log.warn({ err: e.message, retryInMs: wait }, "could not follow the streams again yet"),
       });
