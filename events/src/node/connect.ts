@@ -60,6 +60,8 @@ export async function connectAs(o: ConnectOptions): Promise<NatsConnection> {
       stopped: () => o.abort?.aborted === true,
       // Ends the wait between tries at once (up to 5 s): a signal then stops a service within one connect attempt.
       ...(o.abort ? { signal: o.abort } : {}),
+      // An attempt under way is let go too: one that connects after the signal is closed at once.
+      abandon: (late) => late.close(),
       onRetry: (e, waitMs) => {
         const msg = failure(e);
         if (msg === last && Date.now() - lastAt <= 30_000) return;

@@ -30,6 +30,56 @@ describe("retryWithBackoff", () => {
     // The abort came with the first wait's start: the 60 s wait did not run.
     expect(performance.now() - started).toBeLessThan(30_000);
   });
+  it("with abandon, lets a try under way go at the abort and hands what it resolves to later to abandon", async () => {
+    const abort = new AbortController();
+    let settle!: (v: string) => void;
+    const abandoned: string[] = [];
+    const v = retryWithBackoff(() => new Promise<string>((r) => (settle = r)), { maxWaitMs: 1, signal: abort.signal, abandon: (late) => abandoned.push(late) });
+    abort.abort();
+    // Ended by the abort alone: the try has not settled.
+    expect(await v).toBeUndefined();
+    expect(abandoned).toEqual([]);
+    settle("a connection");
+    await vi.waitFor(() => expect(abandoned).toEqual(["a connection"]));
+  });
+  it("with abandon, lets a try go that fails after the abort, its error reported nowhere", async () => {
+    const abort = new AbortController();
+    let fail!: (e: Error) => void;
+    const retried: Error[] = [];
+    const v = retryWithBackoff(() => new Promise<string>((_r, j) => (fail = j)), { maxWaitMs: 1, signal: abort.signal, abandon: () => undefined, onRetry: (e) => retried.push(e) });
+    abort.abort();
+    expect(await v).toBeUndefined();
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown) => unhandled.push(e);
+    process.on("unhandledRejection", onUnhandled);
+    try {
+      fail(new Error("timeout"));
+      await new Promise((r) => setImmediate(r));
+      expect(unhandled).toEqual([]);
+      expect(retried).toEqual([]);
+    } finally {
+      process.off("unhandledRejection", onUnhandled);
+    }
+  });
+  it("with abandon, gives a try that answers before the abort its value", async () => {
+    const abort = new AbortController();
+    const abandoned: string[] = [];
+    expect(await retryWithBackoff(async () => "ok", { maxWaitMs: 1, signal: abort.signal, abandon: (late) => abandoned.push(late) })).toBe("ok");
+    abort.abort();
+    expect(abandoned).toEqual([]);
+  });
+  it("without abandon, waits for a try under way to end (its value is not lost)", async () => {
+    const abort = new AbortController();
+    let settle!: (v: string) => void;
+    const v = retryWithBackoff(() => new Promise<string>((r) => (settle = r)), { maxWaitMs: 1, signal: abort.signal });
+    abort.abort();
+    let ended = false;
+    void v.then(() => (ended = true));
+    await new Promise((r) => setImmediate(r));
+    expect(ended).toBe(false);
+    settle("kept");
+    expect(await v).toBe("kept");
+  });
 });
 
 describe("isNatsOutage", () => {

@@ -30,7 +30,7 @@ export function isStorageFull(e: unknown): boolean {
 export const STORAGE_FULL_HINT =
   "JetStream's storage is full (its max_file_store, or the disk): free space; on nats-server 2.9.10 space freed by deleting single objects or a filtered purge comes back only with a full purge of that stream or a nats-server restart (docs/architecture.md)";
 
-export interface RetryOptions {
+export interface RetryOptions<T = unknown> {
   /** Longest wait between tries; the first is `firstWaitMs` (250 ms) and each next one twice as long. */
   maxWaitMs: number;
   firstWaitMs?: number;
@@ -41,18 +41,49 @@ export interface RetryOptions {
   onRetry?: (e: Error, waitMs: number) => void;
   /** Checked before each try and after each failure: true ends the retrying with undefined. */
   stopped?: () => boolean;
-  /** As `stopped`, and its abort also ends a wait between tries at once (a try under way runs to its end). */
+  /** As `stopped`, and its abort also ends a wait between tries at once (a try under way runs to its end, unless `abandon`). */
   signal?: AbortSignal;
+  /**
+   * With `signal`: a try under way when it aborts is let go, and the retrying ends with undefined at once; what the try
+   * resolves to later is handed here to be undone (e.g. a connection closed). Without it a signal waited for a request's
+   * timeout: a master stopped while it made a consumer took up to 12 s, past `docker stop`'s 10 s grace.
+   */
+  abandon?: (late: T) => unknown;
+}
+
+/** What a try let go at an abort is reported as (never a value of the try's). */
+const ABANDONED: unique symbol = Symbol("abandoned");
+
+/** `tried`, or ABANDONED as soon as `signal` aborts; a value it resolves to after that goes to `abandon`. */
+function unlessAborted<T>(tried: Promise<T>, signal: AbortSignal, abandon: (late: T) => unknown): Promise<T | typeof ABANDONED> {
+  if (signal.aborted) {
+    void tried.then(abandon).catch(() => undefined);
+    return Promise.resolve(ABANDONED);
+  }
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      resolve(ABANDONED);
+      // Its error, if any, is no one's concern any more; its value is undone.
+      void tried.then(abandon).catch(() => undefined);
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+    tried.then(
+      (v) => (signal.removeEventListener("abort", onAbort), resolve(v)),
+      (e: unknown) => (signal.removeEventListener("abort", onAbort), reject(e as Error)),
+    );
+  });
 }
 
 /** Runs `fn` until it resolves, waiting longer after each failure (see RetryOptions). */
-export async function retryWithBackoff<T>(fn: () => Promise<T>, o: RetryOptions): Promise<T | undefined> {
+export async function retryWithBackoff<T>(fn: () => Promise<T>, o: RetryOptions<T>): Promise<T | undefined> {
   const giveUpAt = Date.now() + (o.giveUpAfterMs ?? Number.POSITIVE_INFINITY);
   const stopped = () => (o.signal?.aborted ?? false) || (o.stopped?.() ?? false);
   for (let wait = o.firstWaitMs ?? 250; ; wait = Math.min(wait * 2, o.maxWaitMs)) {
     if (stopped()) return undefined;
     try {
-      return await fn();
+      if (!o.signal || !o.abandon) return await fn();
+      const r = await unlessAborted(fn(), o.signal, o.abandon);
+      return r === ABANDONED ? undefined : r;
     } catch (e) {
       if (stopped()) return undefined;
       if (o.retryIf && !o.retryIf(e as Error)) throw e;
@@ -90,10 +121,10 @@ export function startOutage(nc: { isClosed(): boolean }): (e: Error) => boolean 
  * outage or that `fatal` picks out; `stopped` ends it with undefined. For a service's start: a master started while
  * the server was restarting or the machine loaded exited with a bare "timeout" (a chaos soak, 2026-11-30).
  */
-export function untilNatsAnswers<T>(nc: { isClosed(): boolean }, fn: () => Promise<T>, o: { onRetry: (e: Error, waitMs: number) => void; maxWaitMs?: number; fatal?: (e: Error) => boolean; stopped?: () => boolean; signal: AbortSignal }): Promise<T | undefined>;
-export function untilNatsAnswers<T>(nc: { isClosed(): boolean }, fn: () => Promise<T>, o: { onRetry: (e: Error, waitMs: number) => void; maxWaitMs?: number; fatal?: (e: Error) => boolean; stopped: () => boolean; signal?: AbortSignal }): Promise<T | undefined>;
+export function untilNatsAnswers<T>(nc: { isClosed(): boolean }, fn: () => Promise<T>, o: { onRetry: (e: Error, waitMs: number) => void; maxWaitMs?: number; fatal?: (e: Error) => boolean; stopped?: () => boolean; signal: AbortSignal; abandon?: (late: T) => unknown }): Promise<T | undefined>;
+export function untilNatsAnswers<T>(nc: { isClosed(): boolean }, fn: () => Promise<T>, o: { onRetry: (e: Error, waitMs: number) => void; maxWaitMs?: number; fatal?: (e: Error) => boolean; stopped: () => boolean; signal?: AbortSignal; abandon?: (late: T) => unknown }): Promise<T | undefined>;
 export function untilNatsAnswers<T>(nc: { isClosed(): boolean }, fn: () => Promise<T>, o: { onRetry: (e: Error, waitMs: number) => void; maxWaitMs?: number; fatal?: (e: Error) => boolean }): Promise<T>;
-export function untilNatsAnswers<T>(nc: { isClosed(): boolean }, fn: () => Promise<T>, o: { onRetry: (e: Error, waitMs: number) => void; maxWaitMs?: number; fatal?: (e: Error) => boolean; stopped?: () => boolean; signal?: AbortSignal }): Promise<T | undefined> {
+export function untilNatsAnswers<T>(nc: { isClosed(): boolean }, fn: () => Promise<T>, o: { onRetry: (e: Error, waitMs: number) => void; maxWaitMs?: number; fatal?: (e: Error) => boolean; stopped?: () => boolean; signal?: AbortSignal; abandon?: (late: T) => unknown }): Promise<T | undefined> {
   const waitable = startOutage(nc);
   return retryWithBackoff(fn, {
     maxWaitMs: o.maxWaitMs ?? 1000,
@@ -101,6 +132,7 @@ export function untilNatsAnswers<T>(nc: { isClosed(): boolean }, fn: () => Promi
     onRetry: o.onRetry,
     ...(o.stopped ? { stopped: o.stopped } : {}),
     ...(o.signal ? { signal: o.signal } : {}),
+    ...(o.abandon ? { abandon: o.abandon } : {}),
   });
 }
 

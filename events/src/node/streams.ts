@@ -243,6 +243,8 @@ export async function initStores(nc: NatsConnection, o: InitOptions = {}): Promi
     retryIf: (e) => /no suitable peers/i.test(e.message) || (!!nc.info?.cluster && /timeout|temporarily unavailable/i.test(e.message)),
     ...(o.onWaitForPeers ? { onRetry: o.onWaitForPeers } : {}),
     ...(o.signal ? { signal: o.signal } : {}),
+    // A check under way is let go at the signal: what it made is what `init` makes anyway.
+    abandon: () => undefined,
   });
   if (r === undefined) throw new InitAborted();
   return r;

@@ -54,7 +54,8 @@ export async function follow(nc: NatsConnection, js: JetStreamClient, o: FollowO
   // A connection closed for good is not waited out: the start fails and the master exits 1 for its supervisor.
   const ownerStopped = () => o.signal?.aborted ?? false;
   const untilAnswered = <T>(what: string, fn: () => Promise<T>) =>
-    untilNatsAnswers(nc, fn, { stopped: ownerStopped, ...(o.signal ? { signal: o.signal } : {}), onRetry: (e, wait) => o.log.warn({ stream: o.stream, err: e.message, retryInMs: wait }, `could not ${what} yet`) });
+    // A try under way is let go at the signal: reads leave nothing to undo, and open() deletes a consumer it made after it.
+    untilNatsAnswers(nc, fn, { stopped: ownerStopped, ...(o.signal ? { signal: o.signal } : {}), abandon: () => undefined, onRetry: (e, wait) => o.log.warn({ stream: o.stream, err: e.message, retryInMs: wait }, `could not ${what} yet`) });
   // Also the client of the library's own consumer resets; made for each open, with the create timeout of the moment.
   const createTimeout = new ConsumerCreateTimeout({ escalate: true });
   const createJs = () => jetstream(nc, { ...js.getOptions(), timeout: createTimeout.ms });

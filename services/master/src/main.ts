@@ -68,6 +68,7 @@ async function startIt(master: Master, nc: NatsConnection, cfg: MasterConfig, lo
       maxWaitMs: 2000,
       stopped: aborted,
       ...(o.signal ? { signal: o.signal } : {}),
+      abandon: () => undefined,
       onRetry: (e, wait) => log.warn({ err: e.message, retryInMs: wait }, "could not create or check the streams and stores yet"),
     });
     if (!r) throw new MasterStartAborted("waiting for JetStream to check the streams and stores");
@@ -128,8 +129,10 @@ export async function main(v: MasterOptionValues): Promise<number> {
   try {
     running = await startMaster(nc, cfg, log, { ...(v.replicas !== undefined ? { replicas: v.replicas } : {}), ...(v.heartbeatMaxAgeHours !== undefined ? { heartbeatMaxAgeMs: v.heartbeatMaxAgeHours * 3600_000 } : {}), artifacts, http: { host: v.host, port: v.port }, signal: abort.signal });
   } catch (e) {
-    // The connection would keep the process alive after the error is printed.
-    await closeConnection(nc, { log });
+    // The connection would keep the process alive after the error is printed. A stopped start's drain is given 1 s, not
+    // 5: over a live link it takes milliseconds (a submit's reply it served is flushed), over one that does not answer
+    // nothing gets through anyway, and the stop stays within `docker stop`'s 10 s grace.
+    await closeConnection(nc, { log, ...(e instanceof MasterStartAborted ? { timeoutMs: 1000 } : {}) });
     if (e instanceof MasterStartAborted) {
       log.info({ sig: await stopping }, `shutting down: ${e.message}`);
       return 0;

@@ -258,7 +258,8 @@ export class Master {
 
   /** A start-up call waited out while NATS does not answer (see `untilNatsAnswers`); undefined once `stop()` ended the wait. */
   private untilAnswered<T>(what: string, fn: () => Promise<T>): Promise<T | undefined> {
-    return untilNatsAnswers(this.nc, fn, { signal: this.stopSignal.signal, onRetry: (e, wait) => this.log.warn({ err: e.message, retryInMs: wait }, `could not ${what} yet`) });
+    // Reads only: one let go at stop() leaves nothing to undo.
+    return untilNatsAnswers(this.nc, fn, { signal: this.stopSignal.signal, abandon: () => undefined, onRetry: (e, wait) => this.log.warn({ err: e.message, retryInMs: wait }, `could not ${what} yet`) });
   }
 
   /** A follower lost sight of its stream (reconnecting) or got it back: the window for silence starts again when it is back. */

@@ -2,6 +2,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { jetstream } from "@nats-io/jetstream";
 import { connectAs, createLogger, freePort, storeNames } from "@troupe/events/node";
 import { startLatencyProxy, startTestNats, waitFor, type LatencyProxy, type TestNats } from "@troupe/tests/harness";
+import { createServer, type AddressInfo, type Socket } from "node:net";
 import { pino } from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { follow } from "../src/follow.ts";
@@ -162,6 +163,33 @@ describe("a master stopped while its start waits for JetStream", () => {
     }
   }, 60_000);
 
+  it.each([
+    ["its followers' first read", {}],
+    ["its snapshot's read", { snapshotEvery: 1000 }],
+  ])("Master.stop() while a start-up request is on its way (%s) ends start() at once, not at that request's timeout (5 s)", async (_what, over) => {
+    const own = await connectAs({ url: link.url, role: "master", dataDir: nats.dataDir, name: "m-stop-in-request", env: {} });
+    const { lines, log } = watchedLog();
+    const m = new Master(own, { ...FAST, id: "m-stop-in-request", ...over }, log);
+    // Frozen by the start's first JetStream request itself: it is on its way, with nothing answered yet.
+    link.freezeWhenClientSends("$JS.API.");
+    try {
+      const starting = m.start();
+      await waitFor("the start's first request sent", () => link.frozen, 10_000, 5);
+      const stopAt = performance.now();
+      await m.stop();
+      await starting;
+      // It waited for the request's 5 s timeout (a `docker stop` grace is 10 s; a consumer create's may be 12 s).
+      expect(performance.now() - stopAt).toBeLessThan(2500);
+      expect(link.frozen).toBe(true);
+      expect(m.ready).toBe(false);
+      expect(lines.filter((l) => l.msg === "state rebuilt from the log")).toEqual([]);
+    } finally {
+      link.thaw();
+      await m.stop();
+      await own.close();
+    }
+  }, 60_000);
+
   it("startMaster's signal ends the stores' check wait with MasterStartAborted, and stops what it started", async () => {
     const own = await connectAs({ url: link.url, role: "master", dataDir: nats.dataDir, name: "m-abort-in-start", env: {} });
     const { log, logged } = watchedLog();
@@ -201,6 +229,28 @@ describe("a master stopped while its start waits for JetStream", () => {
   }, 60_000);
 });
 
+describe("troupe master given SIGTERM while a start-up request is on its way", () => {
+  it("shuts down with exit 0 at once, not at the request's timeout (5 s) and a 5 s drain", async () => {
+    link.freezeWhenClientSends("$JS.API.STREAM.");
+    const child = spawnChild(["bin/troupe.mjs", "master"], { ...nats.env(), ...fastEnv("m-sigterm-in-request"), NATS_URL: link.url, TROUPE_LOG_LEVEL: "info" });
+    const exited = new Promise<[number | null, NodeJS.Signals | null]>((r) => child.proc.once("exit", (code, sig) => r([code, sig])));
+    try {
+      // Frozen by the stores' check's first stream request: it is on its way, nothing answered.
+      await waitFor("the stores' check under way", () => link.frozen, 30_000, 5);
+      const killedAt = performance.now();
+      child.proc.kill("SIGTERM");
+      expect(await exited, child.output()).toEqual([0, null]);
+      // Now: the start let go at once, then at most a 1 s drain of a link that does not answer.
+      expect(performance.now() - killedAt, child.output()).toBeLessThan(4000);
+      expect(child.output()).toMatch(/shutting down: the master's start was stopped while waiting for JetStream to check the streams and stores/);
+      expect(child.output()).not.toMatch(/could not create or check the streams and stores yet/);
+    } finally {
+      link.thaw();
+      await child.kill9();
+    }
+  }, 60_000);
+});
+
 describe("troupe master given SIGTERM while no NATS server answers its first connect", () => {
   it("shuts down with exit 0 (it was killed by the signal)", async () => {
     const child = spawnChild(["bin/troupe.mjs", "master"], { ...nats.env(), ...fastEnv("m-sigterm-connecting"), NATS_URL: `nats://127.0.0.1:${await freePort()}`, TROUPE_LOG_LEVEL: "info" });
@@ -212,6 +262,32 @@ describe("troupe master given SIGTERM while no NATS server answers its first con
       expect(child.output()).toMatch(/shutting down while connecting to NATS/);
     } finally {
       await child.kill9();
+    }
+  }, 60_000);
+});
+
+describe("troupe master given SIGTERM while a first connect attempt is on its way", () => {
+  it("stops trying at once and exits 0 once the attempt has timed out (its socket kept the process to the 10 s watchdog)", async () => {
+    // A port that takes the connection and never says a word (a stalled server, a proxy whose backend is gone).
+    const held = new Set<Socket>();
+    const silent = createServer((sock) => held.add(sock));
+    await new Promise<void>((r) => silent.listen(0, "127.0.0.1", r));
+    const child = spawnChild(["bin/troupe.mjs", "master"], { ...nats.env(), ...fastEnv("m-sigterm-in-connect"), NATS_URL: `nats://127.0.0.1:${(silent.address() as AddressInfo).port}`, TROUPE_LOG_LEVEL: "info" });
+    const exited = new Promise<[number | null, NodeJS.Signals | null]>((r) => child.proc.once("exit", (code, sig) => r([code, sig])));
+    try {
+      await waitFor("the first connect attempt under way", () => held.size > 0, 30_000, 5);
+      const killedAt = performance.now();
+      child.proc.kill("SIGTERM");
+      // The attempt is let go at once (it was waited for, 5 s)...
+      await waitFor("the master shutting down", () => /shutting down while connecting to NATS/.test(child.output()), 2500, 10).catch((e: Error) => Promise.reject(new Error(`${e.message}: ${child.output()}`)));
+      // ...and nats.js cannot be told to stop it: the process ends when it times out and closes its socket (patched).
+      expect(await exited, child.output()).toEqual([0, null]);
+      expect(performance.now() - killedAt, child.output()).toBeLessThan(8000);
+      expect(child.output()).not.toMatch(/still running 10 s after/);
+    } finally {
+      await child.kill9();
+      for (const sock of held) sock.destroy();
+      await new Promise((r) => silent.close(r));
     }
   }, 60_000);
 });
