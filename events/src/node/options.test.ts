@@ -21,6 +21,8 @@ describe("parseOptions", () => {
     [["--port", "x"], {}, /--port: expected a whole number/],
     [["--port", "0"], {}, /--port: must be at least 1/],
     [["--port"], {}, /--port needs a value/],
+    // A flag is not a value: `troupe cancel --reason --dry-run` cancelled for real (a review).
+    [["--mode", "--demo"], {}, /--mode needs a value, got the flag --demo; a value that starts with -- is written --mode=--demo/],
     [["--name", "ABC"], {}, /--name: expected lowercase letters/],
     [["--mode", "c"], {}, /--mode: expected one of a, b/],
     [["--colour"], {}, /unknown flag --colour/],
@@ -32,6 +34,12 @@ describe("parseOptions", () => {
   ])("rejects %j %j", (argv, env, message) => {
     expect(() => parseOptions(schema, argv, env, { maxPositionals: 0 })).toThrow(UsageError);
     expect(() => parseOptions(schema, argv, env, { maxPositionals: 0 })).toThrow(message);
+  });
+
+  it("takes a value that starts with -- when written --flag=--value", () => {
+    const free = { reason: str("reason", { default: "" }) };
+    expect(parseOptions(free, ["--reason=--dry-run"], {}).values).toEqual({ reason: "--dry-run" });
+    expect(parseOptions(free, ["--reason", "-x"], {}).values).toEqual({ reason: "-x" });
   });
 
   it("takes an option's other flag as the option, once: the master's --heartbeat-interval is also --heartbeat-ms, as the worker and up name it", () => {

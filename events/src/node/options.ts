@@ -110,6 +110,9 @@ export function parseOptions<S extends Record<string, OptionDef>>(
     if (eq >= 0) raw = arg.slice(eq + 1);
     else { raw = argv[i + 1]; i++; }
     if (raw === undefined) throw new UsageError(`${flag} needs a value${def.metavar ? ` ${def.metavar}` : ""}`);
+    // A flag taken for the value ran `troupe cancel --status queued --reason --dry-run` for real (a review): a value
+    // that starts with -- is given as --flag=--value.
+    if (eq < 0 && raw.startsWith("--")) throw new UsageError(`${flag} needs a value${def.metavar ? ` ${def.metavar}` : ""}, got the flag ${raw}; a value that starts with -- is written ${flag}=${raw}`);
     fromFlags[key] = convert(def, raw, flag);
   }
   const values: Record<string, unknown> = {};
