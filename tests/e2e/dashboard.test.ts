@@ -924,6 +924,14 @@ describe("REST API", () => {
       ["catch-up posted", post("/api/catch-up", {}), 405, "method-not-allowed"],
       // A write from another site (a page the operator visits): no body, so no preflight and no form CSRF check.
       ["retry with a field it does not take", post("/api/jobs/j-any/retry", { priority: 1 }), 400, "invalid", "priority"],
+      // An action's body is read as a submit's: a key given twice cancelled for real (`dryRun` true, then false), deep
+      // nesting was a 500 (the validator's JSON.stringify overflowed), and an id in the body lost to the path's silently.
+      ["bulk body with a key twice", post("/api/bulk/cancel", '{"status":"queued","dryRun":true,"dryRun":false}'), 400, "invalid", "dryRun"],
+      ["action body nested too deep", post("/api/jobs/j-any/cancel", `{"reason":${"[".repeat(5000)}${"]".repeat(5000)}}`), 400, "invalid"],
+      ["action body that is no object", post("/api/jobs/j-any/cancel", "[1]"), 400, "invalid"],
+      ["cancel body naming another job", post("/api/jobs/j-any/cancel", { jobId: "j-other" }), 400, "invalid", "jobId"],
+      ["retry body with a job id that is no string", post("/api/jobs/j-any/retry", { jobId: 123 }), 400, "invalid", "jobId"],
+      ["drain body naming another worker", post("/api/workers/wn-e2e-01/drain", { workerId: "wn-other" }), 400, "invalid", "workerId"],
       // `curl -d` sends a form content type and no Origin: told what to send (SvelteKit's check answered 403 text/plain).
       ["form-encoded body from a tool", api("/api/jobs", { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: '{"url":"https://example.com"}' }), 415, "unsupported-media-type"],
       ["cross-site form post", api("/api/jobs", { method: "POST", headers: { "content-type": "text/plain", origin: "https://evil.example" }, body: '{"url":"https://example.com"}' }), 403, "forbidden"],

@@ -280,3 +280,21 @@ describe("dashboard commands when a master does not answer", () => {
     await kv.purge("leader");
   }, 60_000);
 });
+
+describe("the dashboard while nats-server does not answer (paused: SIGSTOP, a frozen VM)", () => {
+  it("answers an artifact's download 503 unavailable, not 500 (a bug's)", async () => {
+    // The store is opened once (here, by a download of an artifact there is none of); the calls after it are what a pause stops.
+    expect((await fetch(`${url}/artifacts/job-none/1/000-shot.png`)).status).toBe(404);
+    const pid = nats.server.process.pid as number;
+    process.kill(pid, "SIGSTOP");
+    try {
+      const r = await fetch(`${url}/artifacts/job-none/1/000-shot.png`);
+      const body = (await r.json()) as { error: { code: string; message: string } };
+      expect(r.status, JSON.stringify(body)).toBe(503);
+      expect(body.error.code).toBe("unavailable");
+      expect(body.error.message).toMatch(/^the object store did not answer \(could not read the artifact\)/);
+    } finally {
+      process.kill(pid, "SIGCONT");
+    }
+  }, 60_000);
+});

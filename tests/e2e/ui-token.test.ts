@@ -73,6 +73,19 @@ describe("troupe ui token rule", () => {
     expect(bad.status).toBe(401);
   });
 
+  it("answers a login post that is no form 400, logs no stack, and shows the read models' path to no one signed out", async () => {
+    const before = out.length;
+    for (const [type, body] of [["text/plain", "x"], ["multipart/form-data; boundary=zz", "--zz\r\nbroken"]] as const) {
+      const r = await fetch(`${url}/login`, { method: "POST", redirect: "manual", body, headers: { origin: url, accept: "text/html", "content-type": type } });
+      expect(r.status, type).toBe(400);
+    }
+    expect(out.slice(before).filter((l) => /Error|at .*\.js:\d+/.test(l))).toEqual([]);
+    // The login page's data is served to anyone: it named the server's read-model file.
+    const data = await (await fetch(`${url}/login/__data.json`)).text();
+    expect(data).not.toContain(dataDir);
+    expect(data).not.toContain("readmodels");
+  });
+
   it("answers a malformed path without a login with 400 and stays up (a redirect thrown there was an unhandled rejection that ended the process)", async () => {
     for (const path of ["/%FF", "/jobs/%FF", "/favicon.ico%", "/api/workers/%FF"]) {
       const r = await fetch(`${url}${path}`, { redirect: "manual" });

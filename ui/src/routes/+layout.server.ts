@@ -23,7 +23,8 @@ export const load: LayoutServerLoad = async ({ locals, url, depends }) => {
   const projectorReady = locals.authenticated ? context().reads().ready() : true;
   // Null when NATS cannot say in time: the page renders without the masters' status.
   const master = locals.authenticated ? await within(async () => masterStatus(await context().nats.masterLease(), Date.now()), LEASE_READ_MS) : null;
-  return { live, liveError, projectorReady, master, dbPath: cfg.dbPath, suspectAfterMs: cfg.suspectAfterMs, retireAfterMs: cfg.retireAfterMs, loginEnabled: Boolean(cfg.token), serverNowMs: Date.now() };
+  // The read models' path is for signed-in eyes only (the login page's data showed it to anyone; a review).
+  return { live, liveError, projectorReady, master, dbPath: locals.authenticated ? cfg.dbPath : "", suspectAfterMs: cfg.suspectAfterMs, retireAfterMs: cfg.retireAfterMs, loginEnabled: Boolean(cfg.token), serverNowMs: Date.now() };
 };
 
 /** How long a page waits for the lease before it renders without the masters' status. */

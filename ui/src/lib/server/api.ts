@@ -1,8 +1,8 @@
 import { json, type RequestHandler } from "@sveltejs/kit";
 import {
-  BULK_MAX_LIMIT, bulkTargets, describeBulk, isValidId, parseBulkRequest, parseStatusList, runBulk, WORKER_STATUSES, type BulkAction, type JobStatus, type WorkerStatusView,
+  BULK_MAX_LIMIT, bulkTargets, describeBulk, isValidId, parseBulkRequest, parseJsonObject, parseStatusList, runBulk, WORKER_STATUSES, type BulkAction, type JobStatus, type WorkerStatusView,
 } from "@troupe/events";
-import { createLogger } from "@troupe/events/node";
+import { createLogger, isNatsOutage } from "@troupe/events/node";
 import { matchingJobIds } from "../../../../services/projector/src/read-models.ts";
 import { workerDto } from "../workers.ts";
 import { RECENT_JOBS } from "../jobs.ts";
@@ -25,18 +25,26 @@ function idParam(value: string | undefined, what: "job" | "worker"): string {
   return value;
 }
 
-/** An optional JSON body for actions (`{ "reason": "..." }`); empty is fine. */
+/**
+ * An optional JSON body for actions (`{ "reason": "..." }`); empty is fine. Read as a submit's body is (parseJsonObject):
+ * a key given twice let `{"dryRun":true,"dryRun":false}` cancel for real, and deep nesting overflowed the validator's
+ * JSON.stringify into a 500 (a review).
+ */
 async function optionalBody(request: Request, max: number): Promise<Record<string, unknown>> {
   const text = await readBody(request, max);
   if (!text.trim()) return {};
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch (e) {
-    throw new ApiError("invalid", `body is not JSON: ${(e as Error).message}`);
+  const r = parseJsonObject(text, max);
+  if (!r.ok) {
+    const what = r.error.code === "not-json" || r.error.code === "not-object" ? r.error.message.replace(/^payload/, "body") : r.error.message;
+    throw new ApiError(r.error.code === "too-large" ? "too-large" : "invalid", r.error.path ? `${r.error.path}: ${what}` : what, r.error.path || undefined);
   }
-  if (typeof v !== "object" || v === null || Array.isArray(v)) throw new ApiError("invalid", "body must be a JSON object");
-  return v as Record<string, unknown>;
+  return r.value;
+}
+
+/** The body with the path's id added: one naming another (or not a string) is refused, not overridden by the path. */
+function withPathId(body: Record<string, unknown>, key: "jobId" | "workerId", id: string): Record<string, unknown> {
+  if (key in body && body[key] !== id) throw new ApiError("invalid", `${key}: the path names ${JSON.stringify(id)}, the body ${JSON.stringify(body[key])}; leave it out of the body`, key);
+  return { ...body, [key]: id };
 }
 
 export const listWorkers: RequestHandler = ({ url }) =>
@@ -76,7 +84,7 @@ const workerAction = (name: "workers.drain" | "workers.resume"): RequestHandler 
   api(async () => {
     const { cfg, nats } = context();
     const body = await optionalBody(request, cfg.maxBodyBytes);
-    await ack(nats, cfg, name, validate(name, { ...body, workerId: idParam(params.id, "worker") }));
+    await ack(nats, cfg, name, validate(name, withPathId(body, "workerId", idParam(params.id, "worker"))));
     return json({ success: true });
   });
 
@@ -131,7 +139,7 @@ export const cancelJob: RequestHandler = ({ params, request }) =>
   api(async () => {
     const { cfg, nats } = context();
     const body = await optionalBody(request, cfg.maxBodyBytes);
-    await ack(nats, cfg, "jobs.cancel", validate("jobs.cancel", { ...body, jobId: idParam(params.id, "job") }));
+    await ack(nats, cfg, "jobs.cancel", validate("jobs.cancel", withPathId(body, "jobId", idParam(params.id, "job"))));
     return json({ success: true });
   });
 
@@ -140,7 +148,7 @@ export const retryJob: RequestHandler = ({ params, request }) =>
     const { cfg, nats } = context();
     // Validated like cancel's: a field retry does not take (a new priority) is refused, not silently dropped.
     const body = await optionalBody(request, cfg.maxBodyBytes);
-    await ack(nats, cfg, "jobs.retry", validate("jobs.retry", { ...body, jobId: idParam(params.id, "job") }));
+    await ack(nats, cfg, "jobs.retry", validate("jobs.retry", withPathId(body, "jobId", idParam(params.id, "job"))));
     return json({ success: true });
   });
 
@@ -208,6 +216,16 @@ export const getCatchUp: RequestHandler = ({ url, request }) =>
 /** How long the catch-up check waits for NATS to say where the streams end. */
 const STREAM_HEADS_MS = 3000;
 
+/** A call to the artifact store: NATS not answering is a 503 to try again, not a 500 (a bug's) (a review). */
+async function fromStore<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (isNatsOutage(e)) throw new ApiError("unavailable", `the object store did not answer (could not ${what} the artifact): ${(e as Error).message}`);
+    throw e;
+  }
+}
+
 /** Screenshots: streamed from the object store, never buffered whole. */
 export const getArtifact: RequestHandler = ({ params }) =>
   api(async () => {
@@ -220,12 +238,12 @@ export const getArtifact: RequestHandler = ({ params }) =>
       throw new ApiError("unavailable", `object store not reachable: ${(e as Error).message}`);
     }
     // Workers write this store, and a worker credential may forge metadata for a name it can guess (docs/security.md).
-    const info = await store.info(name);
+    const info = await fromStore("read", () => store.info(name));
     const refused = artifactRefusal(name, info);
     if (refused || !info) throw new ApiError("not-found", refused ?? `no artifact ${name}`);
-    const gone = artifactGone(name, info, await context().nats.artifactChunksStored(info.nuid));
+    const gone = artifactGone(name, info, await fromStore("count the chunks of", () => context().nats.artifactChunksStored(info.nuid)));
     if (gone) throw new ApiError("gone", gone);
-    const obj = await store.get(name);
+    const obj = await fromStore("open", () => store.get(name));
     if (!obj) throw new ApiError("not-found", `no artifact ${name}`);
     const changed = artifactRefusal(name, info, obj.info);
     if (changed) {
