@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { createEvent, encodeEvent, subjectOf, subjects, type EventData, type EventType, type TroupeEvent } from "@troupe/events";
 import { newGenerationPath, swapIn } from "../services/projector/src/db-file.ts";
 import { openWriterDb, ReadModelWriter, type RawMessage } from "../services/projector/src/writer.ts";
-import { formatLine, parseSince } from "./commands/tail-format.ts";
+import { formatLine, jsonLine, parseSince } from "./commands/tail-format.ts";
 
 let out: string[];
 let err: string[];
@@ -26,6 +26,13 @@ describe("troupe dispatcher", () => {
       expect(out.join("\n")).toMatch(new RegExp(`^  ${name} `, "m"));
     }
     expect(await main([])).toBe(2);
+  });
+
+  it("`help <command>` shows that command's help; `help` of no such command says so (exit 2), not the overview with exit 0", async () => {
+    expect(await main(["help", "tail"])).toBe(0);
+    expect(out.join("\n")).toMatch(/^troupe tail\b/);
+    expect(await main(["help", "tial"])).toBe(2);
+    expect(err.join("\n")).toMatch(/^troupe: no command "tial" to show help for — did you mean "tail"\?/);
   });
 
   it.each(Object.keys(COMMANDS))("prints help for `%s --help`", async (name) => {
@@ -251,6 +258,19 @@ describe("jobs and workers from the read models", () => {
     const cell = (line: string, col: string) => line.slice(head!.indexOf(col)).split(/\s{2,}/)[0];
     expect(row).toMatch(/^w-new /);
     expect(cell(row!, "SUCCESS")).toBe("-");
+  });
+});
+
+describe("tail --json lines", () => {
+  it("prints a valid event's JSON as it came, and no raw control character of any message (a worker may publish any bytes)", () => {
+    const event = '{"type":"job.progress","data":{"message":"\\u001b[2J ok"}}';
+    expect(jsonLine(new TextEncoder().encode(event))).toBe(event);
+    const forged = `{"a":"\u001b[2J\u009b31m"}\n{"forged":"line"}\r\t`;
+    const line = jsonLine(new TextEncoder().encode(forged));
+    expect(line).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/);
+    expect(line).toBe('{"a":"\\u001b[2J\\u009b31m"} {"forged":"line"}  ');
+    // Escaped, the string holds the same characters (raw, it was not even valid JSON).
+    expect(JSON.parse(line.split(" ")[0] as string)).toEqual({ a: "\u001b[2J\u009b31m" });
   });
 });
 

@@ -37,6 +37,12 @@ export async function main(argv: string[]): Promise<number> {
       console.log(commandHelp(await target.load()));
       return 0;
     }
+    // `troupe help nosuch` printed the overview and exit 0, as if there were such a command (a review).
+    if (name === "help" && rest[0]) {
+      const hint = closest(rest[0]);
+      console.error(`troupe: no command "${rest[0]}" to show help for${hint ? ` — did you mean "${hint}"?` : ""}\nRun \`troupe --help\` for the list.`);
+      return 2;
+    }
     console.log(overview());
     return name ? 0 : 2;
   }

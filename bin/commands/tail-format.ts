@@ -11,6 +11,17 @@ export function formatLine(subject: string, body: Uint8Array, s: Subjects): stri
   return terminalSafe(`${e.time.slice(11, 23)}  ${subject}  ${e.type}  ${describeEvent(e)}`.trimEnd());
 }
 
+/**
+ * `--json`: the message as it came, on one line, with nothing a terminal acts on. A valid event's JSON has no raw
+ * control character (they are escaped in strings), but a worker credential may publish any bytes, and `tail --json`
+ * printed them raw (a review): C0, DEL and C1 controls are written as JSON escapes (the same string, where JSON allows
+ * them at all), a raw line break or tab as a space (JSON's whitespace; raw inside a string it was invalid anyway).
+ */
+export function jsonLine(body: Uint8Array): string {
+  return new TextDecoder().decode(body).replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) =>
+    c === "\n" || c === "\r" || c === "\t" ? " " : `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
 export type Since = { seq: number } | { time: string };
 
 /** `--since`: a stream sequence (123), an ISO time, or a duration ago (30s, 5m, 2h, 1d). */

@@ -2,7 +2,7 @@ import { DeliverPolicy, jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { subjectsFor } from "@troupe/events";
 import { bool, connectAs, defineCommand, natsOptions, shutdownSignal, stdoutClosed, storeNames, str, UsageError, type NatsRole } from "@troupe/events/node";
-import { formatLine, parseSince, streamFor } from "./tail-format.ts";
+import { formatLine, jsonLine, parseSince, streamFor } from "./tail-format.ts";
 
 export const command = defineCommand({
   name: "tail",
@@ -34,7 +34,7 @@ subject defaults to <prefix>.evt.> (all events); <prefix>.hb.> shows heartbeats,
     if (since && !stream) throw new UsageError(`--since needs a subject inside one stream (${s.prefix}.evt.… or ${s.prefix}.hb.…), got ${subject}`);
     const nc = await connectAs({ url: v.natsUrl, ca: v.natsCa, role, dataDir: v.dataDir, name: "troupe-tail" });
     const print = (subj: string, data: Uint8Array) => {
-      console.log(v.json ? new TextDecoder().decode(data) : formatLine(subj, data, s));
+      console.log(v.json ? jsonLine(data) : formatLine(subj, data, s));
     };
     // Ctrl-C, or the reader of our output gone (`troupe tail | head -3`): stop quietly, exit 0.
     const done = Promise.race([shutdownSignal(), stdoutClosed()]);

@@ -72,7 +72,8 @@ export const command = defineCommand({
   },
   details: `
 Everything stops on Ctrl-C: workers drain first, then UI, projector, master, nats-server.
-A service or nats-server that dies on its own is started again (after 1 s, doubling up to 30 s).
+A service or nats-server that dies on its own is started again (after 1 s, doubling up to 30 s);
+a service that refuses its settings (exit 2) stops the stack instead, exit 2.
   pnpm troupe up --demo          # then open http://127.0.0.1:3000
   pnpm troupe up --workers 0     # run workers elsewhere: pnpm troupe worker-user add <id>, then pnpm troupe worker there`,
   async run({ values: v }) {
@@ -214,6 +215,8 @@ A service or nats-server that dies on its own is started again (after 1 s, doubl
       };
       // A service that exits on its own is started again, as a supervisor would: a worker exits 1 for that when its
       // NATS connection is closed for good, and a projector stops on a full disk; under `up` they stayed down.
+      let refusedSettings!: (name: string) => void;
+      const refused = new Promise<string>((r) => (refusedSettings = r));
       const run = (name: string, args: string[], extra: NodeJS.ProcessEnv = {}) => {
         const backoff = new RestartBackoff();
         const start = () => {
@@ -223,6 +226,13 @@ A service or nats-server that dies on its own is started again (after 1 s, doubl
           void p.exited.then((code) => {
             if (shuttingDown) return;
             procs.splice(procs.indexOf(p), 1);
+            // Exit 2 is a refused setting (a UsageError: its reason is in its lines above). Started again it refuses
+            // again, for ever (a dashboard with a too-short TROUPE_UI_TOKEN restarted every 30 s under a "dashboard:"
+            // line that said it was up; a review): the stack stops, as a setting `up` itself refuses stops it.
+            if (code === 2) {
+              refusedSettings(name);
+              return;
+            }
             // One that ran a while starts again soon; one that keeps dying waits longer each time.
             backoff.exited();
             const waitMs = backoff.next();
@@ -267,7 +277,13 @@ A service or nats-server that dies on its own is started again (after 1 s, doubl
       }
       say(`dashboard: http://${v.uiHost === "0.0.0.0" ? "127.0.0.1" : v.uiHost}:${v.uiPort}   NATS: ${natsUrl}${tls ? ` (TLS${natsCa ? `, CA ${natsCa}` : ""})` : ""} (ws ${v.wsPort})   Ctrl-C stops everything`);
       void superviseNats(nats);
-      const why = await shutdownSignal();
+      const why = await Promise.race([shutdownSignal(), refused.then((name) => ({ refused: name }))]);
+      if (typeof why === "object") {
+        say(`${why.refused} refused its settings (exit 2; why is in its lines above): starting it again would not help, so the stack stops; fix the setting and run up again`);
+        await stopAll();
+        say("stopped");
+        return 2;
+      }
       say(`stopping (${why}) ...`);
       await stopAll();
       say("stopped");

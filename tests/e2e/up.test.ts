@@ -146,6 +146,19 @@ describe("troupe up --demo", () => {
     }
   }, 300_000);
 
+  it("stops the stack with exit 2 when a service refuses its settings (a too-short TROUPE_UI_TOKEN), instead of starting it again for ever", async () => {
+    const up = await startBareUp("troupe-up-refused-", { keepStdout: true, env: { TROUPE_UI_TOKEN: "short" } });
+    try {
+      expect(await up.exited, up.output().slice(-3000)).toBe(2);
+      expect(up.output()).toMatch(/TROUPE_UI_TOKEN.*at least 16 characters/);
+      expect(up.output()).toMatch(/\[up\]\s+ui refused its settings \(exit 2; why is in its lines above\): starting it again would not help, so the stack stops/);
+      expect(up.output()).not.toMatch(/ui exited unexpectedly/);
+      expect(up.output()).toMatch(/\[up\]\s+stopped/);
+    } finally {
+      up.dispose();
+    }
+  }, 300_000);
+
   it("starts nats-server again when it dies (kill -9), and the services carry on through it: a job submitted after is stored and projected", async () => {
     const up = await startBareUp("troupe-up-nats-restart-", { keepStdout: true });
     try {
@@ -209,14 +222,14 @@ async function freshPorts(n: number): Promise<number[]> {
 }
 
 /** `troupe up --workers 0` (unless `args` say otherwise) on free ports in a fresh data dir; stdout kept in `output()` or only drained. */
-async function startBareUp(dirPrefix: string, o: { keepStdout: boolean; args?: string[] }) {
+async function startBareUp(dirPrefix: string, o: { keepStdout: boolean; args?: string[]; env?: Record<string, string> }) {
   const [nats, ws, mon, ui] = await freshPorts(4);
   const dir = mkdtempSync(join(tmpdir(), dirPrefix));
   // A flag given twice is refused: --workers 0 only when the caller gives none.
   const workers = o.args?.includes("--workers") ? [] : ["--workers", "0"];
   const child = spawn(process.execPath, [TROUPE, "up", ...workers, "--data-dir", dir, "--nats-host", "127.0.0.1", "--ws-host", "127.0.0.1",
     "--nats-port", String(nats), "--ws-port", String(ws), "--monitor-port", String(mon), "--ui-port", String(ui), ...(o.args ?? [])], {
-    env: { ...process.env, TROUPE_MASTER_PORT: "0", TROUPE_PROJECTOR_PORT: "0" },
+    env: { ...process.env, TROUPE_MASTER_PORT: "0", TROUPE_PROJECTOR_PORT: "0", ...o.env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
