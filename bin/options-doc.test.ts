@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { OPTIONS_DOC, optionsReference } from "./options-doc.ts";
+import { COMMANDS } from "./registry.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
@@ -17,6 +18,26 @@ function sources(dir: string): string[] {
   }
   return out;
 }
+
+describe("an environment variable several commands read", () => {
+  it("takes the same values in each (TROUPE_HEARTBEAT_MS took 50 in the master, 100 in the worker; TROUPE_MAX_JOBS 1000 in a worker, 100 in up)", async () => {
+    const bounds = new Map<string, Map<string, string[]>>();
+    for (const [name, entry] of Object.entries(COMMANDS)) {
+      const c = await entry.load();
+      for (const def of Object.values(c.options) as { env?: string; kind: string; min?: number; max?: number; choices?: readonly string[] }[]) {
+        if (!def.env) continue;
+        const range = JSON.stringify([def.kind, def.min, def.max, def.choices]);
+        const byRange = bounds.get(def.env) ?? new Map<string, string[]>();
+        byRange.set(range, [...(byRange.get(range) ?? []), name]);
+        bounds.set(def.env, byRange);
+      }
+    }
+    // On purpose: up prints the dashboard's address, so it needs a real port; `troupe ui` alone may take any free one (0).
+    const meant = new Set(["TROUPE_UI_PORT"]);
+    const differing = [...bounds].filter(([env, byRange]) => byRange.size > 1 && !meant.has(env)).map(([env, byRange]) => `${env}: ${[...byRange].map(([r, names]) => `${names.join(",")} ${r}`).join(" vs ")}`);
+    expect(differing).toEqual([]);
+  });
+});
 
 describe("docs/options.md", () => {
   it("is what the commands' option definitions say (run `pnpm options-doc` after changing an option)", async () => {

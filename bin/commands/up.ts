@@ -1,7 +1,7 @@
 import { fileURLToPath } from "node:url";
 import {
   addWorkerUser, bool, connectAs, defineCommand, dialNameOf, ensureCredentials, initStores, int, loadWorkerUsers, natsServerTlsOptions, plainAfterTlsWarning, resolveServerTls,
-  assertPortsFree, MAX_HEARTBEAT_MS, maxStoreFrom, natsStoreOptions, passwordVar, shutdownSignal, startNatsServer, str, UsageError, userVar, withNatsConfigLock, type RunningNatsServer,
+  assertPortsFree, MAX_HEARTBEAT_MS, MAX_WORKER_JOBS, MIN_HEARTBEAT_MS, maxStoreFrom, natsStoreOptions, passwordVar, shutdownSignal, startNatsServer, str, UsageError, userVar, withNatsConfigLock, type RunningNatsServer,
 } from "@troupe/events/node";
 import { startDemoJobs } from "../../ui/demo/generator.ts";
 import { startDemoSite, type DemoSite } from "../../ui/demo/site.ts";
@@ -52,8 +52,8 @@ export const command = defineCommand({
     dataDir: str("data directory: NATS store, credentials.env, SQLite read models", { env: "TROUPE_DATA_DIR", default: ".troupe", metavar: "<dir>" }),
     prefix: str("subject prefix", { env: "TROUPE_PREFIX", default: "troupe", pattern: /^[A-Za-z0-9_-]+$/, patternHelp: "a token of [A-Za-z0-9_-]" }),
     workers: int("workers to start on this machine", { env: "TROUPE_UP_WORKERS", default: 2, min: 0, max: 64 }),
-    maxJobs: int("jobs each local worker runs at once", { env: "TROUPE_MAX_JOBS", default: 2, min: 1, max: 100 }),
-    heartbeatMs: int("worker heartbeat interval (the master's liveness and the UI's suspect colour follow it)", { env: "TROUPE_HEARTBEAT_MS", default: 10_000, min: 100, max: MAX_HEARTBEAT_MS, metavar: "<ms>" }),
+    maxJobs: int("jobs each local worker runs at once", { env: "TROUPE_MAX_JOBS", default: 2, min: 1, max: MAX_WORKER_JOBS }),
+    heartbeatMs: int("worker heartbeat interval (the master's liveness and the UI's suspect colour follow it)", { env: "TROUPE_HEARTBEAT_MS", default: 10_000, min: MIN_HEARTBEAT_MS, max: MAX_HEARTBEAT_MS, metavar: "<ms>" }),
     natsHost: str("NATS client listen address (0.0.0.0 lets workers on other machines join)", { env: "TROUPE_NATS_HOST", default: "0.0.0.0", ...host }),
     natsPort: int("NATS client port", { env: "TROUPE_NATS_PORT", default: 4222, min: 1, max: 65535 }),
     wsHost: str("NATS WebSocket listen address (the browsers that open the dashboard connect to it; 127.0.0.1 when only this machine does)", { env: "TROUPE_NATS_WS_HOST", default: "0.0.0.0", ...host }),

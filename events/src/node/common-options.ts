@@ -4,6 +4,10 @@ import { MIN_ARTIFACT_MAX_BYTES } from "./streams.ts";
 /** Options every command that talks to NATS shares. */
 /** The longest heartbeat interval a worker takes (TROUPE_HEARTBEAT_MS); `up` and the master hold to it too. */
 export const MAX_HEARTBEAT_MS = 3_600_000;
+/** The shortest: the same everywhere, as the README asks the variable to be set alike (the master took 50, the worker 100). */
+export const MIN_HEARTBEAT_MS = 100;
+/** The most jobs one worker runs at once (TROUPE_MAX_JOBS); `up`'s local workers took at most 100, a worker 1000. */
+export const MAX_WORKER_JOBS = 1000;
 
 export const natsOptions = {
   natsUrl: str("NATS server URL(s), comma-separated", { env: "NATS_URL", default: "nats://127.0.0.1:4222", metavar: "<url>", pattern: /^(nats|tls):\/\/[^\s,]+(,\s*(nats|tls):\/\/[^\s,]+)*$/i, patternHelp: "nats://host:port or tls://host:port, comma-separated" }),

@@ -1,4 +1,4 @@
-import { bool, int, loadSecretsKey, MAX_HEARTBEAT_MS, natsOptions, str, streamOptions, type OptionValues } from "@troupe/events/node";
+import { bool, int, loadSecretsKey, MAX_HEARTBEAT_MS, MIN_HEARTBEAT_MS, natsOptions, str, streamOptions, type OptionValues } from "@troupe/events/node";
 import type { MasterConfig } from "./master.ts";
 
 /** `troupe master` options: flags or TROUPE_* variables; every default works on a laptop. */
@@ -8,7 +8,7 @@ export const masterOptions = {
   id: str("master id (the lease holder name); default master-<pid>-<random>", { env: "TROUPE_MASTER_ID", pattern: /^[A-Za-z0-9_-]{1,64}$/, patternHelp: "1-64 characters of [A-Za-z0-9_-]" }),
   port: int("HTTP port of GET /metrics (0 = off)", { env: "TROUPE_MASTER_PORT", default: 3001, min: 0, max: 65535 }),
   host: str("HTTP bind address", { env: "TROUPE_MASTER_HOST", default: "127.0.0.1", metavar: "<addr>", pattern: /^[A-Za-z0-9.:-]{1,255}$/, patternHelp: "an IP address or host name" }),
-  heartbeatInterval: int("workers' heartbeat interval: suspect after 2 missed, lost after 3", { env: "TROUPE_HEARTBEAT_MS", default: 30_000, min: 50, max: MAX_HEARTBEAT_MS, metavar: "<ms>", aliases: ["--heartbeat-ms"] }),
+  heartbeatInterval: int("workers' heartbeat interval: suspect after 2 missed, lost after 3", { env: "TROUPE_HEARTBEAT_MS", default: 30_000, min: MIN_HEARTBEAT_MS, max: MAX_HEARTBEAT_MS, metavar: "<ms>", aliases: ["--heartbeat-ms"] }),
   jobLease: int("a running job's lease, renewed by its progress events", { env: "TROUPE_JOB_LEASE_MS", default: 30_000, min: 100, metavar: "<ms>" }),
   backoff: int("first retry delay; doubles per attempt", { env: "TROUPE_RETRY_BACKOFF_MS", default: 2_000, min: 0, metavar: "<ms>" }),
   maxBackoff: int("longest retry delay", { env: "TROUPE_RETRY_MAX_BACKOFF_MS", default: 300_000, min: 0, metavar: "<ms>" }),

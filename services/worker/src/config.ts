@@ -1,6 +1,6 @@
 import { hostname, networkInterfaces, totalmem } from "node:os";
 import { assertValidId, parseLabels, slugWorkerName } from "@troupe/events";
-import { bool, int, MAX_HEARTBEAT_MS, natsOptions, str, UsageError, type OptionValues } from "@troupe/events/node";
+import { bool, int, MAX_HEARTBEAT_MS, MAX_WORKER_JOBS, MIN_HEARTBEAT_MS, natsOptions, str, UsageError, type OptionValues } from "@troupe/events/node";
 import { createTargetGuard } from "./ssrf.ts";
 
 /** `troupe worker` options: a flag each, and the TROUPE_* variable in brackets. */
@@ -12,9 +12,9 @@ export const workerOptions = {
   ip: str("IP address announced at registration (default: first non-internal IPv4)", { env: "TROUPE_WORKER_IP", metavar: "<ip>", pattern: /^[A-Za-z0-9.:-]{1,64}$/, patternHelp: "an IP address or host name of at most 64 characters" }),
   host: str("address the /status HTTP server binds to", { env: "TROUPE_WORKER_HOST", default: "0.0.0.0", metavar: "<addr>", pattern: /^[A-Za-z0-9.:-]{1,255}$/, patternHelp: "an IP address or host name" }),
   port: int("/status HTTP port (default 3002; when it is taken, the next free one; a port given here must be free; 0 = any)", { env: "TROUPE_WORKER_PORT", min: 0, max: 65535, metavar: "<port>" }),
-  maxJobs: int("jobs run at the same time", { env: "TROUPE_MAX_JOBS", default: 2, min: 1, max: 1000 }),
+  maxJobs: int("jobs run at the same time", { env: "TROUPE_MAX_JOBS", default: 2, min: 1, max: MAX_WORKER_JOBS }),
   memoryMb: int("memory announced in MiB (2^20 bytes; default: detected total)", { env: "TROUPE_WORKER_MEMORY_MB", min: 0, metavar: "<MiB>" }),
-  heartbeatMs: int("heartbeat interval", { env: "TROUPE_HEARTBEAT_MS", default: 30_000, min: 100, max: MAX_HEARTBEAT_MS, metavar: "<ms>" }),
+  heartbeatMs: int("heartbeat interval", { env: "TROUPE_HEARTBEAT_MS", default: 30_000, min: MIN_HEARTBEAT_MS, max: MAX_HEARTBEAT_MS, metavar: "<ms>" }),
   chromiumPath: str("Chromium executable", { env: "TROUPE_CHROMIUM_PATH", default: "/usr/bin/chromium", metavar: "<path>" }),
   recycleAfter: int("browser contexts a browser serves before it is replaced", { env: "TROUPE_RECYCLE_AFTER", default: 50, min: 1, max: 100_000 }),
   jobLease: int("the job lease when a master's assignment does not name its own (masters before 2026-11-30; a current master sends its lease with every assignment and the attempt follows that one): a running attempt reports progress every third of the lease, or every 5 s when that is sooner, and once NATS has acknowledged nothing of this worker's for 5/6 of the shorter of the lease and three heartbeats, it waits before its next step until the link is back and the master could stop it", { env: "TROUPE_JOB_LEASE_MS", default: 30_000, min: 100, metavar: "<ms>" }),
