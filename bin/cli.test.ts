@@ -213,6 +213,10 @@ describe("jobs and workers from the read models", () => {
       expect(await main(["jobs", "--db", db, "--ran-on", "w-a", ...extra]), extra.join(" ")).toBe(2);
       expect(err.join("\n")).toContain(`it takes no ${extra[0]}`);
     }
+    // A control character is refused as what the user gave (it said "q:", and exit 1).
+    err.length = 0;
+    expect(await main(["jobs", "--db", db, "--search", "a\u0001"])).toBe(2);
+    expect(err.join("\n")).toMatch(/--search: the search holds a control character/);
   });
 
   it("prints the next page's command with the filters and page size it was given (the cursor alone paged through every job)", async () => {

@@ -29,6 +29,8 @@ export const command = defineCommand({
     } catch (err) {
       throw new UsageError(`--status: ${(err as Error).message}`);
     }
+    // Named as the user gave it (the read models' check said "q:", and exit 1).
+    if (v.search !== undefined && /[\u0000-\u001f\u007f]/.test(v.search)) throw new UsageError("--search: the search holds a control character");
     if (v.ranOn !== undefined) {
       // Its list has no paging nor filters of its own: a filter taken silently would read as applied.
       const other = (["status", "search", "worker", "cursor"] as const).filter((k) => v[k] !== undefined);

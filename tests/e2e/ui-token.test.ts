@@ -48,6 +48,10 @@ describe("troupe ui token rule", () => {
     const anon = await fetch(`${url}/api/workers`);
     expect(anon.status).toBe(401);
     expect(await anon.json()).toMatchObject({ success: false, error: { code: "unauthorized" } });
+    // The API by another spelling of its path (SvelteKit routes it as /api/stats) answers as the API, not with the login's redirect.
+    const encoded = await fetch(`${url}/%61pi/stats`, { redirect: "manual" });
+    expect(encoded.status).toBe(401);
+    expect(await encoded.json()).toMatchObject({ success: false, error: { code: "unauthorized" } });
     const wrong = await fetch(`${url}/api/workers`, { headers: { authorization: "Bearer nope" } });
     expect(wrong.status).toBe(401);
     const ok = await fetch(`${url}/api/workers`, { headers: { authorization: `Bearer ${TOKEN}` } });

@@ -10,8 +10,9 @@ export const handle: Handle = async ({ event, resolve }) => {
   const path = event.url.pathname;
   // SvelteKit decodes the path to route it; a malformed one (`/%FF`) would otherwise reach the login redirect below,
   // which SvelteKit let escape as an unhandled rejection that ended the process (one request took a dashboard down).
+  let routed: string;
   try {
-    decodeURI(path);
+    routed = decodeURI(path);
   } catch {
     return errorResponse(new ApiError("invalid", "malformed percent-encoding in the path"));
   }
@@ -21,7 +22,8 @@ export const handle: Handle = async ({ event, resolve }) => {
   }
   event.locals.authenticated = !cfg.token || tokenMatches(presentedToken(event.request, event.cookies.get(TOKEN_COOKIE)), cfg.token);
   if (!event.locals.authenticated && path !== "/login") {
-    if (path.startsWith("/api/") || path.startsWith("/artifacts/")) {
+    // The path as SvelteKit routes it: `/%61pi/stats` is the API too, and got the login page's redirect (a review).
+    if (routed.startsWith("/api/") || routed.startsWith("/artifacts/")) {
       return errorResponse(new ApiError("unauthorized", "send the UI token as `Authorization: Bearer <token>`"));
     }
     // Returned, not thrown: a thrown redirect is only caught where SvelteKit expects one.

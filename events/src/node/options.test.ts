@@ -29,6 +29,7 @@ describe("parseOptions", () => {
     [["extra"], {}, /unexpected argument "extra"/],
     [["--mode", "a", "--mode=b"], {}, /--mode is given more than once; give it once \(it takes one value\)/],
     [["--demo", "--no-demo"], {}, /--demo is given more than once; give it once$/],
+    [["--no-demo=false"], {}, /--no-demo takes no value; write --no-demo alone, or --demo=<true\|false>/],
     [[], { T_PORT: "99999" }, /T_PORT: must be at most 65535/],
     [[], { T_DEMO: "maybe" }, /T_DEMO: expected true or false/],
   ])("rejects %j %j", (argv, env, message) => {

@@ -102,6 +102,8 @@ export function parseOptions<S extends Record<string, OptionDef>>(
     // Keeping the last of two values silently ran e.g. a bulk cancel on one status of the two the user named.
     if (key in fromFlags) throw new UsageError(`${flagName(key)} is given more than once; give it once${def.kind === "bool" ? "" : " (it takes one value)"}`);
     if (def.kind === "bool") {
+      // `--no-build=false` read as --no-build, its value dropped (a review).
+      if (entry === neg && eq >= 0) throw new UsageError(`${flag} takes no value; write ${flag} alone, or --${flag.slice(5)}=<true|false>`);
       if (entry === neg) fromFlags[key] = false;
       else fromFlags[key] = eq >= 0 ? convert(def, arg.slice(eq + 1), flag) : true;
       continue;

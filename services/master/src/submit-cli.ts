@@ -9,7 +9,7 @@ export const submitOptions = {
   idempotencyKey: str("resubmitting with the same key returns the same job", { metavar: "<key>" }),
   answerTimeout: int("how long to wait for a master's answer, per try (3 tries, the same idempotency key each), and for a master to listen when none does (one restarting)", { default: 10_000, min: 100, max: 600_000, metavar: "<ms>" }),
   wait: bool("follow the job with a progress bar; exit 0 on completion, 1 on failure", { default: false }),
-  waitTimeout: int("give up waiting after this long (0 = never); exit 3", { default: 0, min: 0, metavar: "<ms>" }),
+  waitTimeout: int("with --wait: give up waiting after this long (0 = never, the default); exit 3", { min: 0, metavar: "<ms>" }),
 } as const;
 
 export const command = defineCommand({

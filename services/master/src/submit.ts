@@ -59,6 +59,8 @@ export function buildSubmitBody(v: Pick<Values, "url" | "priority" | "browser" |
 }
 
 export async function submitMain(v: Values, file?: string): Promise<number> {
+  // Taken silently, it read as a bound on a wait that never happens (a review).
+  if (v.waitTimeout !== undefined && !v.wait) throw new UsageError("--wait-timeout bounds --wait: give --wait too, or leave it out");
   const body = buildSubmitBody(v, file);
   const nc = await connectAs({ url: v.natsUrl, ca: v.natsCa, role: "ui", dataDir: v.dataDir, name: "troupe-submit" });
   try {
@@ -99,7 +101,7 @@ export async function submitMain(v: Values, file?: string): Promise<number> {
     console.log(reply.value.jobId);
     if (reply.value.duplicate && !generatedKey) console.error("(already submitted with this idempotency key)");
     if (!v.wait) return 0;
-    return await follow(nc, v.prefix, reply.value.jobId, v.waitTimeout);
+    return await follow(nc, v.prefix, reply.value.jobId, v.waitTimeout ?? 0);
   } finally {
     await nc.close();
   }

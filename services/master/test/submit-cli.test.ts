@@ -91,6 +91,10 @@ describe("troupe submit", () => {
     const noLabel = await troupeSubmit("--url", "https://example.com", "--labels", " , ");
     expect(noLabel.code).toBe(2);
     expect(noLabel.output).toMatch(/--labels: give at least one label/);
+    // A bound on a wait that is not asked for was taken silently (a review).
+    const noWait = await troupeSubmit("--url", "https://example.com", "--wait-timeout", "5000");
+    expect(noWait.code).toBe(2);
+    expect(noWait.output).toMatch(/--wait-timeout bounds --wait: give --wait too/);
     // Bytes that are not UTF-8 (an encoded surrogate) are refused as the master refuses them; a refusal deep in the
     // file names where (they were read as U+FFFD, and the deep one said only "is refused").
     const notUtf8 = join(dir, "cesu.json");
