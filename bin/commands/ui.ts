@@ -1,5 +1,7 @@
 import { isIP } from "node:net";
-import { bool, defineCommand, halfCredentialError, int, natsOptions, shutdownSignal, str, UsageError } from "@troupe/events/node";
+import { bool, defineCommand, halfCredentialError, int, natsOptions, natsTlsOptions, shutdownSignal, str, UsageError } from "@troupe/events/node";
+import { dbPathFor } from "../../services/projector/src/db-file.ts";
+import { openReadModels } from "../../services/projector/src/read-models.ts";
 import { ensureUiBuild } from "../../ui/launch/build.ts";
 import { serveUi } from "../../ui/launch/serve.ts";
 
@@ -46,6 +48,23 @@ Binding a non-loopback address (--host 0.0.0.0) requires --token / TROUPE_UI_TOK
     for (const role of ["ui", "live"] as const) {
       const half = halfCredentialError(role);
       if (half) throw new UsageError(half);
+    }
+    // Said at start too: a CA it cannot read failed every command and live update with a 503, and a --db that is no
+    // SQLite file made every page a 500, while the dashboard said it was up (a review). A file not there yet is fine:
+    // the pages say to start the projector.
+    try {
+      natsTlsOptions(v.natsUrl, v.natsCa || undefined);
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+    const db = dbPathFor(v.dataDir, v.db);
+    const rm = openReadModels(db);
+    try {
+      rm.ready();
+    } catch (e) {
+      if (/not a database|file is encrypted/i.test((e as Error).message)) throw new UsageError(`${v.db ? "--db" : "the read models"} ${db}: ${(e as Error).message} (the projector's SQLite file: troupe projector --db)`);
+    } finally {
+      rm.close();
     }
     if (v.build) await ensureUiBuild();
     // The app reads its settings from these (ui/src/lib/server/config.ts).

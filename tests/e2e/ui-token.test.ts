@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -43,6 +43,24 @@ describe("troupe ui token rule", () => {
     expect(code).toBe(2);
     expect(err).toMatch(/refusing to serve the dashboard on 0\.0\.0\.0 without a login: set TROUPE_UI_TOKEN/);
   });
+
+  it.each([
+    ["a CA file it cannot read", (dir: string) => ["--nats-ca", join(dir, "missing-ca.crt")], /TROUPE_NATS_CA: .*missing-ca\.crt/],
+    ["a --db that is no SQLite file", (dir: string) => ["--db", join(dir, "notes.txt")], /--db .*notes\.txt: .*not a database/],
+  ])("refuses to start with %s (exit 2, says which; it served pages that all failed)", async (_what, args, message) => {
+    writeFileSync(join(dataDir, "notes.txt"), "not a database, just some text that is long enough to have a header's size and more\n".repeat(20));
+    const child = spawn(process.execPath, [TROUPE, "ui", "--no-build", "--port", "0", "--data-dir", dataDir, ...args(dataDir)], { env: { ...process.env, TROUPE_UI_TOKEN: TOKEN } });
+    let err = "";
+    child.stderr.on("data", (b: Buffer) => (err += b.toString()));
+    try {
+      // Up and serving instead, it would not exit at all: bounded, and killed after.
+      const code = await Promise.race([new Promise<number | null>((res) => child.once("exit", res)), new Promise<string>((res) => setTimeout(() => res("still running after 20 s"), 20_000))]);
+      expect(code, err).toBe(2);
+      expect(err).toMatch(message);
+    } finally {
+      child.kill("SIGKILL");
+    }
+  }, 30_000);
 
   it("with a token, the API needs `Authorization: Bearer` and answers 401 in the error shape without it", async () => {
     const anon = await fetch(`${url}/api/workers`);
