@@ -33,6 +33,12 @@ describe("troupe dispatcher", () => {
     expect(out.join("\n")).toMatch(/^troupe tail\b/);
     expect(await main(["help", "tial"])).toBe(2);
     expect(err.join("\n")).toMatch(/^troupe: no command "tial" to show help for — did you mean "tail"\?/);
+    for (const again of ["--help", "-h", "help"]) expect(await main(["help", again]), again).toBe(0);
+    // Names of an object's inherited properties are no commands (they crashed with a TypeError, exit 1).
+    for (const inherited of ["constructor", "toString"]) {
+      expect(await main(["help", inherited]), inherited).toBe(2);
+      expect(await main([inherited]), inherited).toBe(2);
+    }
   });
 
   it.each(Object.keys(COMMANDS))("prints help for `%s --help`", async (name) => {

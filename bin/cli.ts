@@ -29,16 +29,21 @@ function closest(name: string): string | undefined {
   return best && best[1] <= 2 ? best[0] : undefined;
 }
 
+/** The command of that name; an inherited property's name (`constructor`) is none (it crashed with a TypeError). */
+function commandNamed(name: string) {
+  return Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === "--help" || name === "-h" || name === "help") {
-    const target = name === "help" && rest[0] ? COMMANDS[rest[0]] : undefined;
+    const target = name === "help" && rest[0] ? commandNamed(rest[0]) : undefined;
     if (target) {
       console.log(commandHelp(await target.load()));
       return 0;
     }
     // `troupe help nosuch` printed the overview and exit 0, as if there were such a command (a review).
-    if (name === "help" && rest[0]) {
+    if (name === "help" && rest[0] && !["--help", "-h", "help"].includes(rest[0])) {
       const hint = closest(rest[0]);
       console.error(`troupe: no command "${rest[0]}" to show help for${hint ? ` — did you mean "${hint}"?` : ""}\nRun \`troupe --help\` for the list.`);
       return 2;
@@ -46,7 +51,7 @@ export async function main(argv: string[]): Promise<number> {
     console.log(overview());
     return name ? 0 : 2;
   }
-  const entry = COMMANDS[name];
+  const entry = commandNamed(name);
   if (!entry) {
     const hint = closest(name);
     console.error(`troupe: unknown command "${name}"${hint ? ` — did you mean "${hint}"?` : ""}\nRun \`troupe --help\` for the list.`);

@@ -62,7 +62,7 @@ Binding a non-loopback address (--host 0.0.0.0) requires --token / TROUPE_UI_TOK
     try {
       rm.ready();
     } catch (e) {
-      if (/not a database|file is encrypted/i.test((e as Error).message)) throw new UsageError(`${v.db ? "--db" : "the read models"} ${db}: ${(e as Error).message} (the projector's SQLite file: troupe projector --db)`);
+      if (/not a database|file is encrypted/i.test((e as Error).message)) throw new UsageError(`${v.db ? "--db" : "the read models"}: ${(e as Error).message} (the projector's SQLite file: troupe projector --db)`);
     } finally {
       rm.close();
     }

@@ -277,8 +277,11 @@ a service that refuses its settings (exit 2) stops the stack instead, exit 2.
       }
       say(`dashboard: http://${v.uiHost === "0.0.0.0" ? "127.0.0.1" : v.uiHost}:${v.uiPort}   NATS: ${natsUrl}${tls ? ` (TLS${natsCa ? `, CA ${natsCa}` : ""})` : ""} (ws ${v.wsPort})   Ctrl-C stops everything`);
       void superviseNats(nats);
-      const why = await Promise.race([shutdownSignal(), refused.then((name) => ({ refused: name }))]);
+      const listening = new AbortController();
+      const why = await Promise.race([shutdownSignal({ until: listening.signal }), refused.then((name) => ({ refused: name }))]);
       if (typeof why === "object") {
+        // As after a Ctrl-C: one more while the stack stops ends up at once (the listener swallowed it).
+        listening.abort();
         say(`${why.refused} refused its settings (exit 2; why is in its lines above): starting it again would not help, so the stack stops; fix the setting and run up again`);
         await stopAll();
         say("stopped");

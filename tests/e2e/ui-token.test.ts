@@ -46,7 +46,7 @@ describe("troupe ui token rule", () => {
 
   it.each([
     ["a CA file it cannot read", (dir: string) => ["--nats-ca", join(dir, "missing-ca.crt")], /TROUPE_NATS_CA: .*missing-ca\.crt/],
-    ["a --db that is no SQLite file", (dir: string) => ["--db", join(dir, "notes.txt")], /--db .*notes\.txt: .*not a database/],
+    ["a --db that is no SQLite file", (dir: string) => ["--db", join(dir, "notes.txt")], /--db: cannot open read models .*notes\.txt: .*not a database/],
   ])("refuses to start with %s (exit 2, says which; it served pages that all failed)", async (_what, args, message) => {
     writeFileSync(join(dataDir, "notes.txt"), "not a database, just some text that is long enough to have a header's size and more\n".repeat(20));
     const child = spawn(process.execPath, [TROUPE, "ui", "--no-build", "--port", "0", "--data-dir", dataDir, ...args(dataDir)], { env: { ...process.env, TROUPE_UI_TOKEN: TOKEN } });

@@ -21,7 +21,7 @@ export const handle: Handle = async ({ event, resolve }) => {
     return errorResponse(new ApiError("forbidden", `host ${JSON.stringify(event.request.headers.get("host") ?? "")} refused: a dashboard without a login token answers only to this machine's loopback names (localhost, 127.0.0.1, [::1]), which keeps DNS-rebinding pages out; set TROUPE_UI_TOKEN to serve other names`, undefined, 403));
   }
   event.locals.authenticated = !cfg.token || tokenMatches(presentedToken(event.request, event.cookies.get(TOKEN_COOKIE)), cfg.token);
-  if (!event.locals.authenticated && path !== "/login") {
+  if (!event.locals.authenticated && routed !== "/login") {
     // The path as SvelteKit routes it: `/%61pi/stats` is the API too, and got the login page's redirect (a review).
     if (routed.startsWith("/api/") || routed.startsWith("/artifacts/")) {
       return errorResponse(new ApiError("unauthorized", "send the UI token as `Authorization: Bearer <token>`"));

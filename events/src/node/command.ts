@@ -47,14 +47,21 @@ const SHUTDOWN_SIGNALS: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
 /**
  * Resolves when SIGINT, SIGTERM or SIGHUP arrives (once), so a service's entry
  * module can `await shutdownSignal()` and then close its connections in order.
+ * `until` stops listening (the promise then never resolves): a command that stops for another reason must not
+ * swallow the signal that would kill it while it stops (`troupe up` stopping after a child refused its settings).
  */
-export function shutdownSignal(): Promise<NodeJS.Signals> {
+export function shutdownSignal(o: { until?: AbortSignal } = {}): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
-    const on = (sig: NodeJS.Signals) => {
+    const off = () => {
       for (const s of SHUTDOWN_SIGNALS) process.off(s, on);
+    };
+    const on = (sig: NodeJS.Signals) => {
+      off();
       resolve(sig);
     };
+    if (o.until?.aborted) return;
     for (const s of SHUTDOWN_SIGNALS) process.on(s, on);
+    o.until?.addEventListener("abort", off, { once: true });
   });
 }
 

@@ -4,8 +4,8 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 
 /**
  * @nats-io/transport-node 3.4.0 left the socket of a connect attempt that timed out before the server's INFO open for
- * as long as the server held it: a service retrying (first connect or reconnect, the same dial) against a stalled
- * server — a SIGSTOPped nats-server, a proxy whose backend is gone — leaked a file descriptor per attempt. Patched in
+ * as long as the server held it: a service retrying its first connect (`connectAs`: a new `connect()` per try) against
+ * a stalled server — a SIGSTOPped nats-server, a proxy whose backend is gone — leaked a file descriptor per attempt. Patched in
  * `patches/` (pnpm-workspace.yaml's patchedDependencies); this pins the patch, so an upgrade that drops it fails here.
  */
 

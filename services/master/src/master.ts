@@ -1070,6 +1070,8 @@ export class Master {
       this.log.warn({ err: (e as Error).message }, "could not read the state snapshot; replaying the whole log");
       return undefined;
     }
+    // Let go by stop(): nothing was read, and nothing will be replayed.
+    if (this.stopping) return undefined;
     if (!bytes) {
       this.log.info("no state snapshot yet; replaying the whole log");
       return undefined;

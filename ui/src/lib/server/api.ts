@@ -35,7 +35,7 @@ async function optionalBody(request: Request, max: number): Promise<Record<strin
   if (!text.trim()) return {};
   const r = parseJsonObject(text, max);
   if (!r.ok) {
-    const what = r.error.code === "not-json" || r.error.code === "not-object" ? r.error.message.replace(/^payload/, "body") : r.error.message;
+    const what = r.error.message.replace(/^payload/, "body");
     throw new ApiError(r.error.code === "too-large" ? "too-large" : "invalid", r.error.path ? `${r.error.path}: ${what}` : what, r.error.path || undefined);
   }
   return r.value;
