@@ -1,6 +1,6 @@
 import { canonicalTimeZone, type Fingerprint } from "@troupe/events";
 import type { BrowserContext, CDPSession, Page, Viewport } from "puppeteer-core";
-import { followTargets, puppeteerSession } from "./page-targets.ts";
+import { followContextPages, followTargets, puppeteerSession } from "./page-targets.ts";
 
 /** What the scenario needs of an applied fingerprint. */
 export interface AppliedFingerprint {
@@ -34,6 +34,9 @@ export async function applyFingerprint(page: Page, context: BrowserContext, fp: 
   // Frames and workers the page starts: their sessions are announced before Puppeteer lets them run, and what is
   // sent on them now arrives first.
   followTargets(puppeteerSession(page), (s) => overrideTarget(s, fp, agent, timezone, onError));
+  // Pages the job's page opens (a popup, a target=_blank link): top-level, so they take the screen and scale too.
+  const stopPopups = followContextPages(page, context.id, (s, topLevel) => (topLevel ? overridePopup : overrideTarget)(s, fp, agent, timezone, onError));
+  page.once("close", stopPopups);
   if (agent) await cdp.send("Network.setUserAgentOverride", agent);
   if (fp.locale) {
     await page.setExtraHTTPHeaders({ "Accept-Language": acceptLanguage(fp.locale) });
@@ -97,6 +100,21 @@ function overrideTarget(s: CDPSession, fp: Fingerprint, agent: UserAgentOverride
   if (timezone) send("Emulation.setTimezoneOverride", s.send("Emulation.setTimezoneOverride", { timezoneId: timezone }));
   // Not the screen and scale: Chromium takes device metrics on top-level targets only ("Command can only be executed
   // on top-level targets"), so a cross-site frame sees the real screen and a scale of 1 (docs/worker.md).
+}
+
+/** A page the job's page opened: what a frame gets, and the viewport, screen and geolocation (it is top-level). */
+function overridePopup(s: CDPSession, fp: Fingerprint, agent: UserAgentOverride | undefined, timezone: string | undefined, onError: OverrideError) {
+  overrideTarget(s, fp, agent, timezone, onError);
+  const send = (what: string, p: Promise<unknown>) => void p.catch((e: Error) => onError(what, e));
+  if (fp.viewport || fp.screen) {
+    const width = fp.viewport?.width ?? fp.screen?.width ?? 0;
+    const height = fp.viewport?.height ?? fp.screen?.height ?? 0;
+    send("Emulation.setDeviceMetricsOverride", s.send("Emulation.setDeviceMetricsOverride", {
+      width: fp.viewport ? width : 0, height: fp.viewport ? height : 0, deviceScaleFactor: fp.viewport?.deviceScaleFactor ?? 0, mobile: fp.viewport?.isMobile ?? false,
+      ...(fp.screen ? { screenWidth: fp.screen.width, screenHeight: fp.screen.height } : {}),
+    }));
+  }
+  if (fp.geolocation) send("Emulation.setGeolocationOverride", s.send("Emulation.setGeolocationOverride", { latitude: fp.geolocation.latitude, longitude: fp.geolocation.longitude, accuracy: fp.geolocation.accuracy ?? 10 }));
 }
 
 /** navigator.platform as the browser in question reports it (Chromium's override took the client-hint name, "Windows"). */

@@ -21,6 +21,35 @@ export function followTargets(session: CDPSession, configure: (s: CDPSession) =>
   });
 }
 
+/**
+ * Calls `configure` for the page of every tab `context` opens after this call (popups: `window.open`, a
+ * `target=_blank` link), and for that page's frames and workers. Each is announced before Puppeteer lets it run, so
+ * what `configure` sends arrives first. Popups saw the real browser, none of the job's fingerprint (a review).
+ * Browser-wide: tabs come on the browser's connection, which every job shares; a tab is told apart by its context.
+ * Returns the stop (the job's end).
+ */
+export function followContextPages(page: Page, contextId: string | undefined, configure: (s: CDPSession, topLevel: boolean) => void): () => void {
+  const connection = puppeteerSession(page).connection();
+  if (!connection) throw new Error("the page's CDP session has no connection: the worker cannot reach the pages it opens");
+  const tabs = new Set<string>();
+  // Tabs are announced on the connection itself (no session), with their context; the tab's page comes under it next.
+  const onTab = (e: { sessionId: string; targetInfo: { type: string; browserContextId?: string } }) => {
+    if (e.targetInfo.type === "tab" && e.targetInfo.browserContextId === contextId) tabs.add(e.sessionId);
+  };
+  const onSession = (s: CDPSession) => {
+    const parent = (s as unknown as { parentSession?: () => CDPSession | undefined }).parentSession?.();
+    if (!parent || !tabs.has(parent.id())) return;
+    configure(s, true);
+    followTargets(s, (child) => configure(child, false));
+  };
+  connection.on("Target.attachedToTarget", onTab);
+  connection.on(CDPSessionEvent.SessionAttached, onSession);
+  return () => {
+    connection.off("Target.attachedToTarget", onTab);
+    connection.off(CDPSessionEvent.SessionAttached, onSession);
+  };
+}
+
 /** The CDP id of the page's main frame (Puppeteer's internal `_id`, pinned with puppeteer-core 24); "" if it goes. */
 export function mainFrameId(page: Page): string {
   const id = (page.mainFrame() as unknown as { _id?: unknown })._id;
