@@ -558,14 +558,18 @@ async function usableElement(frame: Frame, selector: string, need: "type" | "pre
 /**
  * Types `text` into the element as Puppeteer's ElementHandle.type does (focus, then one key per character), but
  * stops between characters once `signal` aborts: a step past its time typed on into the next step's field.
+ * `beforeLast` runs right before the last key: what that key does (an Enter that sends the form, an OTP box that
+ * moves the focus on) is the page's next state, not a fault of the typing. No delay follows the last key.
  */
-async function typeInto(el: ElementHandle, text: string, delay: number, signal: AbortSignal): Promise<void> {
+async function typeInto(el: ElementHandle, text: string, delay: number, signal: AbortSignal, beforeLast: () => Promise<void>): Promise<void> {
   await el.focus();
   const keyboard = el.frame.page().keyboard;
-  for (const ch of text) {
+  const chars = [...text];
+  for (let i = 0; i < chars.length; i++) {
     if (signal.aborted) throw signal.reason;
-    await keyboard.type(ch);
-    if (delay > 0) await sleep(delay, signal);
+    if (i === chars.length - 1) await beforeLast();
+    await keyboard.type(chars[i]!);
+    if (delay > 0 && i < chars.length - 1) await sleep(delay, signal);
   }
 }
 
@@ -750,9 +754,22 @@ export async function runStep(step: Step, index: number, env: StepEnv, timeout: 
     case "type": {
       const el = await usableElement(await frameOf(page, step, timeout, signal), step.selector, "type", timeout, signal);
       try {
-        await typeInto(el, step.text, step.delay ?? 0, signal);
-        // The keys went where the focus was: a page that replaced or blurred the field meanwhile got them elsewhere.
-        if (!(await el.evaluate(hasFocus))) throw new StepError(`type: ${step.selector} lost the focus while typing (the page replaced or left it); what was typed went elsewhere`, "step-failed", true);
+        // The keys went where the focus was: a page that replaced or blurred the field before the last key got the
+        // rest elsewhere. Checked before the last key, not after it: an Enter that sent a POST form failed the step as
+        // a retryable `browser` error (the check ran on the document going away) and each retry sent the form again,
+        // and an OTP box that moves the focus on after its last digit failed every attempt (a review).
+        await typeInto(el, step.text, step.delay ?? 0, signal, async () => {
+          let has: boolean;
+          try {
+            has = await el.evaluate(hasFocus);
+          } catch (e) {
+            // A key before the last one sent the page elsewhere (an Enter mid-text): the rest would go to the next
+            // document. Final: a retry would send what the first keys sent again.
+            if (contextGone(e) || /same JavaScript world/.test((e as Error)?.message ?? "")) throw new StepError(`type: the page went to another document before the last key of the text was typed`, "step-failed", false);
+            throw e;
+          }
+          if (!has) throw new StepError(`type: ${step.selector} lost the focus while typing (the page replaced or left it); what was typed went elsewhere`, "step-failed", true);
+        });
       } finally {
         await el.dispose();
       }

@@ -541,6 +541,27 @@ describe("fields a type step cannot use (it reported ok with nothing typed)", ()
     expect((await failed(sel)).data.error).toMatchObject({ code: "timeout", message: expect.stringMatching(/#off is disabled/) });
   });
 
+  it("completes when the last key is an Enter that sends a POST form, sending it once (the focus, checked after the last key, failed it as a retryable browser error, and each retry sent the form again)", async () => {
+    const post = await assign(open, { maxAttempts: 1, scenario: { steps: [
+      { type: "navigate", url: pages.url("/type-post") }, { type: "type", selector: "#q", text: "hello\n", delay: 50 },
+      { type: "extract", fields: { p: { selector: "p" } } },
+    ] } }, "type-enter-post");
+    const p = await events.final(post);
+    if (p.type !== "job.completed") throw new Error(`${p.data.error.code}: ${p.data.error.message}`);
+    expect(p.data.result.data).toEqual({ p: "page /posted" });
+    expect(pages.urls.filter((u) => u === "/posted")).toEqual(["/posted"]);
+  });
+
+  it("completes when a code field moves the focus on after its last digit (it failed as 'lost the focus', every attempt)", async () => {
+    const otp = await assign(open, { maxAttempts: 1, scenario: { steps: [
+      { type: "navigate", url: pages.url("/otp") }, { type: "type", selector: "#code", text: "1234", delay: 50 },
+      { type: "extract", fields: { code: { selector: "#v-code" } } },
+    ] } }, "type-otp");
+    const o = await events.final(otp);
+    if (o.type !== "job.completed") throw new Error(`${o.data.error.code}: ${o.data.error.message}`);
+    expect(o.data.result.data).toEqual({ code: "1234" });
+  });
+
   it("fails when the page replaces the field while typing (the keys went elsewhere)", async () => {
     const id = await assign(open, on({ type: "type", selector: "#swap", text: "hello", delay: 50 }), "field-swap");
     expect((await failed(id)).data.error).toMatchObject({ code: "step-failed", retryable: true, message: expect.stringMatching(/#swap lost the focus while typing/) });

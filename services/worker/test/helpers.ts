@@ -31,6 +31,9 @@ export const PAGES: Record<string, string> = {
 <input id="swap"><p id="v-swap"></p>
 <script>addEventListener("load", () => setTimeout(() => { document.getElementById("late").disabled = false; }, 800));
 document.getElementById("swap").addEventListener("input", function once() { this.removeEventListener("input", once); const n = document.createElement("input"); n.id = "swap"; this.replaceWith(n); });</script>`,
+  // A type step's last key moves on: an Enter that sends a POST form, a code field that moves the focus to the next one when full.
+  "/type-post": `<!doctype html><title>post</title><form method="post" action="/posted"><input id="q" name="q"></form>`,
+  "/otp": `<!doctype html><title>otp</title><input id="code" maxlength="4" oninput="document.getElementById('v-code').textContent = this.value; if (this.value.length === 4) document.getElementById('next').focus()"><input id="next"><p id="v-code"></p>`,
   // Pages that never finish parsing (a script that never comes) or replace the timers the worker would use.
   "/slowscript": `<!doctype html><title>slow</title><h1 id="h">slow page</h1><button id="b" onclick="this.textContent='clicked'">b</button><script src="/hang"></script>`,
   // Replaces setTimeout with one that never calls back and says it is still loading, for ever; #used lists each call of either.
