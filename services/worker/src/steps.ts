@@ -732,9 +732,15 @@ export async function runStep(step: Step, index: number, env: StepEnv, timeout: 
       return {};
     case "select": {
       const frame = await frameOf(page, step, timeout, signal);
-      const el = await usableElement(frame, step.selector, "select", timeout, signal);
-      await el.dispose();
-      const chosen = await asUser(env, () => frame.select(step.selector, ...step.values));
+      // On the element waited for: frame.select took the first match, a hidden select before the visible one, and the
+      // step reported ok with the visible one unchanged (a review).
+      const el = await usableElement(frame, step.selector, "select", timeout, signal) as ElementHandle<HTMLSelectElement>;
+      let chosen: string[];
+      try {
+        chosen = await asUser(env, () => el.select(...step.values));
+      } finally {
+        await el.dispose();
+      }
       if (chosen.length === 0) throw new StepError(`select: none of ${JSON.stringify(step.values)} is an option of ${step.selector}`, "step-failed", false);
       return {};
     }

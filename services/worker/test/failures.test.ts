@@ -541,6 +541,16 @@ describe("fields a type step cannot use (it reported ok with nothing typed)", ()
     expect((await failed(sel)).data.error).toMatchObject({ code: "timeout", message: expect.stringMatching(/#off is disabled/) });
   });
 
+  it("selects in the first visible select, not in a hidden one before it (the step reported ok with the visible one unchanged)", async () => {
+    const id = await assign(open, { maxAttempts: 1, scenario: { steps: [
+      { type: "navigate", url: pages.url("/two-selects") }, { type: "select", selector: ".s", values: ["b"] },
+      { type: "extract", fields: { changed: { selector: "#v-s" } } },
+    ] } }, "select-visible");
+    const f = await events.final(id);
+    if (f.type !== "job.completed") throw new Error(f.data.error.message);
+    expect(f.data.result.data.changed).toBe("b");
+  });
+
   it("completes when the last key is an Enter that sends a POST form, sending it once (the focus, checked after the last key, failed it as a retryable browser error, and each retry sent the form again)", async () => {
     const post = await assign(open, { maxAttempts: 1, scenario: { steps: [
       { type: "navigate", url: pages.url("/type-post") }, { type: "type", selector: "#q", text: "hello\n", delay: 50 },

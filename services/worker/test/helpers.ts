@@ -31,6 +31,9 @@ export const PAGES: Record<string, string> = {
 <input id="swap"><p id="v-swap"></p>
 <script>addEventListener("load", () => setTimeout(() => { document.getElementById("late").disabled = false; }, 800));
 document.getElementById("swap").addEventListener("input", function once() { this.removeEventListener("input", once); const n = document.createElement("input"); n.id = "swap"; this.replaceWith(n); });</script>`,
+  // A hidden select before the visible one: the select step must choose in the one it waited for.
+  "/two-selects": `<!doctype html><title>selects</title><select class="s" id="hidden" style="display:none"><option value="a">a</option><option value="b">b</option></select>
+<select class="s" id="shown" onchange="document.getElementById('v-s').textContent = this.value"><option value="a">a</option><option value="b">b</option></select><p id="v-s"></p>`,
   // A type step's last key moves on: an Enter that sends a POST form, a code field that moves the focus to the next one when full.
   "/type-post": `<!doctype html><title>post</title><form method="post" action="/posted"><input id="q" name="q"></form>`,
   "/otp": `<!doctype html><title>otp</title><input id="code" maxlength="4" oninput="document.getElementById('v-code').textContent = this.value; if (this.value.length === 4) document.getElementById('next').focus()"><input id="next"><p id="v-code"></p>`,
