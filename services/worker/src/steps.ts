@@ -449,6 +449,51 @@ async function withNavigation(frame: Frame, step: Step, timeout: number, action:
 }
 
 /**
+ * How many elements of the frame's document match `selector` with the attributes and properties given (and, with
+ * `onlyVisible`, are visible as Puppeteer's locators judge it: not `visibility: hidden`/`collapse`, a box of some
+ * size), or null when the selector is not plain CSS (a P-selector, `aria/`…): Puppeteer's own query takes those.
+ * Counted in the page, in one evaluation: a handle per match (what `$$eval` makes) cost seconds and hundreds of MB
+ * on a page of thousands. Runs in the page: no named functions inside (docs/development.md).
+ */
+export function countInPage(selector: string, attrs: Record<string, string>, props: Record<string, unknown>, onlyVisible: boolean): number | null {
+  let els: NodeListOf<Element>;
+  try {
+    els = document.querySelectorAll(selector);
+  } catch {
+    return null;
+  }
+  const wantProps = Object.entries(props).map(([k, v]) => [k, JSON.stringify(v)] as const);
+  let n = 0;
+  for (let i = 0; i < els.length; i++) {
+    const el = els[i]!;
+    if (!Object.entries(attrs).every(([k, v]) => el.getAttribute(k) === v)) continue;
+    if (!wantProps.every(([k, v]) => JSON.stringify((el as unknown as Record<string, unknown>)[k]) === v)) continue;
+    if (onlyVisible) {
+      const st = getComputedStyle(el);
+      const box = el.getBoundingClientRect();
+      if (st.visibility === "hidden" || st.visibility === "collapse" || box.width === 0 || box.height === 0) continue;
+    }
+    n++;
+  }
+  return n;
+}
+
+/** countInPage for any selector: Puppeteer's query (one handle per match) only for what plain CSS cannot say. */
+async function countMatches(frame: Frame, sel: string, attributes: Record<string, string>, properties: Record<string, unknown>, onlyVisible: boolean): Promise<number> {
+  const n = await frame.evaluate(countInPage, sel, attributes, properties, onlyVisible);
+  if (typeof n === "number" && Number.isFinite(n)) return n;
+  // The worker's own function, not scenario code; the same checks as countInPage.
+  return frame.$$eval(sel, (els, attrs, props, vis) => els.filter((el) => {
+    if (!Object.entries(attrs).every(([k, v]) => el.getAttribute(k) === v)) return false;
+    if (!Object.entries(props).every(([k, v]) => JSON.stringify((el as unknown as Record<string, unknown>)[k]) === JSON.stringify(v))) return false;
+    if (!vis) return true;
+    const st = getComputedStyle(el);
+    const box = el.getBoundingClientRect();
+    return !(st.visibility === "hidden" || st.visibility === "collapse" || box.width === 0 || box.height === 0);
+  }).length, attributes, properties, onlyVisible);
+}
+
+/**
  * The most characters of extracted text the page hands over per field: past
  * it the job's data cannot fit its event anyway (job.ts refuses over 160 kB of
  * JSON), so a 50 MB text node is cut in the page instead of being copied into
@@ -693,24 +738,27 @@ export async function runStep(step: Step, index: number, env: StepEnv, timeout: 
       const frame = await frameOf(page, step, timeout, signal);
       const op = step.operator ?? ">=";
       const want = step.count ?? 1;
-      if (op === ">=" && want === 1 && !step.attributes && !step.properties) {
-        await (await locate(frame, step.selectors, timeout)).setVisibility(step.visible === false ? null : "visible").wait({ signal });
+      // `visible: false` waits for the count to stop holding, as Puppeteer Replay's `result === visible` does (gone, or
+      // fewer than counted); Troupe counts only visible matches then, so a hidden element is as good as gone. Until
+      // 2026-12-01 it waited for the element to be there.
+      const gone = step.visible === false;
+      if (!gone && op === ">=" && want === 1 && !step.attributes && !step.properties) {
+        await (await locate(frame, step.selectors, timeout)).setVisibility("visible").wait({ signal });
         return {};
       }
       const alts = selectorAlternatives(step.selectors);
       const attributes = step.attributes ?? {};
       const properties = (step.properties ?? {}) as Record<string, unknown>;
+      const recorded = Object.keys(attributes).length || Object.keys(properties).length ? " with the recorded attributes/properties" : "";
       await pollUntil(timeout, signal, async () => {
         let best = 0;
-        for (const sel of alts) {
-          // Counts the matches whose attributes and properties are as recorded (the worker's own function, not scenario code).
-          const n = await frame.$$eval(sel, (els, attrs, props) => els.filter((el) =>
-            Object.entries(attrs).every(([k, v]) => el.getAttribute(k) === v) &&
-            Object.entries(props).every(([k, v]) => JSON.stringify((el as unknown as Record<string, unknown>)[k]) === JSON.stringify(v))).length, attributes, properties);
-          best = Math.max(best, n);
-        }
-        const ok = op === ">=" ? best >= want : op === "<=" ? best <= want : best === want;
-        return ok ? null : `waitForElement: expected ${op} ${want} matching elements${Object.keys(attributes).length || Object.keys(properties).length ? " with the recorded attributes/properties" : ""}, found ${best}`;
+        for (const sel of alts) best = Math.max(best, await countMatches(frame, sel, attributes, properties, gone));
+        const holds = op === ">=" ? best >= want : op === "<=" ? best <= want : best === want;
+        if (holds !== gone) return null;
+        if (!gone) return `waitForElement: expected ${op} ${want} matching elements${recorded}, found ${best}`;
+        return op === ">=" && want === 1
+          ? `waitForElement: expected no visible matching element${recorded} (visible: false), found ${best}`
+          : `waitForElement: expected the visible matching elements${recorded} to be no longer ${op} ${want} (visible: false), found ${best}`;
       }, "timeout", true);
       return {};
     }

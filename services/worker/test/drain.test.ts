@@ -80,6 +80,8 @@ describe("troupe worker (a real process)", () => {
         { type: "select", selector: "#plan", values: ["pro"] },
         { type: "click", selectors: [["#submit"]] },
         { type: "waitForElement", selectors: [["#result"]] },
+        { type: "waitForElement", selectors: [[".item"]], operator: "==", count: 3 },
+        { type: "waitForElement", selectors: [["#nope"]], visible: false },
         { type: "assert", title: "test form", selector: "#result", text: "Ann" },
         { type: "extract", fields: { h: { selector: "#heading" }, result: { selector: "#result" } } },
       ] } }, "drain");

@@ -79,6 +79,26 @@ describe("step failures", () => {
     expect((await failed(id)).data.error).toMatchObject({ code: "timeout", retryable: true, step: { index: 1, type: "waitForElement" }, message: expect.stringMatching(/expected == 5 matching elements, found 3/) });
   });
 
+  it("a waitForElement with visible: false waits for its elements to go (Puppeteer Replay's `result === visible`): it waited for them to be there", async () => {
+    const ok = await assign(open, { maxAttempts: 1, scenario: { steps: [
+      { type: "navigate", url: pages.url("/spinner") },
+      { type: "waitForElement", selectors: [["#spin"]], visible: false, timeout: 15_000 },
+      { type: "waitForElement", selectors: [["#never"], ["#hidden"]], visible: false, timeout: 15_000 },
+      // Not plain CSS: counted with Puppeteer's own query.
+      { type: "waitForElement", selectors: [["text/loading"]], visible: false, timeout: 15_000 },
+      { type: "extract", fields: { state: { selector: "#state" } } },
+    ] } }, "wfe-gone");
+    const f = await events.final(ok);
+    if (f.type !== "job.completed") throw new Error(f.data.error.message);
+    expect(f.data.result.data).toEqual({ state: "loaded" });
+    // 4 s: what is proved (it never goes) does not depend on it, as long as the first check is answered within it (+ 900
+    // ms; over 1.5 s on a loaded machine, as for the count above).
+    const stays = await assign(open, { maxAttempts: 1, scenario: { steps: [{ type: "navigate", url: pages.url("/spinner") }, { type: "waitForElement", selectors: [["#stays"]], visible: false, timeout: 4000 }] } }, "wfe-stays");
+    expect((await failed(stays)).data.error).toMatchObject({ code: "timeout", retryable: true, message: expect.stringMatching(/expected no visible matching element \(visible: false\), found 1$/) });
+    const counted = await assign(open, { maxAttempts: 1, scenario: { steps: [{ type: "navigate", url: pages.url("/spinner") }, { type: "waitForElement", selectors: [[".item"]], operator: "==", count: 3, visible: false, timeout: 4000 }] } }, "wfe-counted");
+    expect((await failed(counted)).data.error).toMatchObject({ code: "timeout", message: expect.stringMatching(/expected the visible matching elements to be no longer == 3 \(visible: false\), found 3$/) });
+  }, 90_000);
+
   it("a waitForElement or assert on a page that answers no check waits a grace for the first, then says none was answered, retryable (the scenario's backstop had ended it as 'did not finish')", async () => {
     // The wait named is what was left of the step's 300 ms when it began asking (the time the step before took to
     // settle comes off it: "1192 ms" on a loaded machine), plus the 900 ms grace.

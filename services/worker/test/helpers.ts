@@ -31,6 +31,10 @@ export const PAGES: Record<string, string> = {
 <input id="swap"><p id="v-swap"></p>
 <script>addEventListener("load", () => setTimeout(() => { document.getElementById("late").disabled = false; }, 800));
 document.getElementById("swap").addEventListener("input", function once() { this.removeEventListener("input", once); const n = document.createElement("input"); n.id = "swap"; this.replaceWith(n); });</script>`,
+  // What a waitForElement with visible: false waits for: a spinner removed after the load, a hidden element, one that stays.
+  "/spinner": `<!doctype html><title>spinner</title><div id="spin">loading</div><p id="state">loading</p><div id="hidden" style="display:none">h</div><div id="stays">here</div>
+<ul><li class="item">1</li><li class="item">2</li><li class="item">3</li></ul>
+<script>addEventListener("load", () => setTimeout(() => { document.getElementById("spin").remove(); document.getElementById("state").textContent = "loaded"; }, 300));</script>`,
   // A hidden select before the visible one: the select step must choose in the one it waited for.
   "/two-selects": `<!doctype html><title>selects</title><select class="s" id="hidden" style="display:none"><option value="a">a</option><option value="b">b</option></select>
 <select class="s" id="shown" onchange="document.getElementById('v-s').textContent = this.value"><option value="a">a</option><option value="b">b</option></select><p id="v-s"></p>`,
