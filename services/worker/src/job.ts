@@ -7,7 +7,7 @@ import { proxyChallengesOnly } from "./proxy-auth.ts";
 import { EgressNotes } from "./egress-notes.ts";
 import { NavigationWatch } from "./navigation-watch.ts";
 import { withoutUserGesture } from "./no-gesture.ts";
-import { mainFrameId, puppeteerSession } from "./page-targets.ts";
+import { answerWindowDialogs, mainFrameId, pageTargetId, puppeteerSession } from "./page-targets.ts";
 import { contextGone, pageTitle } from "./steps.ts";
 import { endedPartial, executeScenario, ref, ScenarioFailure, settlePage, type ScenarioProgress, type ScenarioResult } from "./scenario-run.ts";
 import { fitCompleted, fitFailed, jsonBytes, MAX_SCREENSHOTS, type FailedData } from "./event-fit.ts";
@@ -181,6 +181,8 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
   let responseTime: number | undefined;
   let memoryUsed = 0;
   let ended = false;
+  /** Stops answering the dialogs of the job's other windows (job.ts answers them from the browser's connection). */
+  let offWindowDialogs: (() => void) | undefined;
 
   const abort = (reason: JobAbort) => {
     if (controller.signal.aborted) return;
@@ -263,6 +265,13 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
       addLog("warn", `${d.type()} dialog ${d.type() === "beforeunload" ? "accepted" : "dismissed"}: ${d.message()}`, "page");
       void (d.type() === "beforeunload" ? d.accept() : d.dismiss()).catch((e: Error) => deps.log.debug({ err: e.message }, "dialog already gone"));
     });
+    // And those of every other window of the job's context: a same-origin popup shares the job page's renderer, and its
+    // alert() held the job's page until the attempt's timeout (the next step "did not finish"; a review).
+    offWindowDialogs = answerWindowDialogs(lease.context.browser(), lease.context.id, pageTargetId(page), (d) => {
+      addLog("warn", `${d.type} dialog ${d.accepted ? "accepted" : "dismissed"} in another window: ${d.message}`, "page");
+    }, (e) => deps.log.debug({ err: e.message }, "dialog already gone"));
+    // Ended meanwhile (end() ran before this was set): the listener is on the browser's connection, which outlives the job.
+    if (controller.signal.aborted) offWindowDialogs();
     // The page's renderer died (out of memory, killed): fail now, not at the step's timeout.
     page.on("error", (e) => abort(new JobAbort("page-crashed", `the page crashed: ${e.message}`, true)));
     const fingerprint = await applyFingerprint(page, lease.context, spec.fingerprint, (what, e) => deps.log.debug({ jobId: cmd.jobId, err: e.message }, `${what} refused by a frame or worker of the page`));
@@ -305,6 +314,7 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
   };
 
   const end = (o: JobOutcome) => {
+    offWindowDialogs?.();
     if (!ended) deps.onEnd?.(o);
     ended = true;
   };

@@ -944,6 +944,21 @@ describe("dialogs", () => {
   });
 });
 
+describe("dialogs in other windows of the job", () => {
+  it("a same-origin popup's alert is dismissed and logged, and the job's page goes on (it shares the popup's renderer: the next step did not finish)", async () => {
+    const id = await assign(open, { maxAttempts: 1, timeoutMs: 30_000, scenario: { steps: [
+      { type: "navigate", url: pages.url("/opens-alerting") }, { type: "click", selectors: [["#open"]] },
+      // Set by the popup right before its alert(): from then on the renderer waits for the dialog to be answered.
+      { type: "waitForElement", selectors: [["#h[data-popup]"]], timeout: 20_000 },
+      { type: "extract", fields: { h: { selector: "#h" } } },
+    ] } }, "popup-alert");
+    const f = await events.final(id);
+    if (f.type !== "job.completed") throw new Error(`${f.data.error.code}: ${f.data.error.message}`);
+    expect(f.data.result.data).toEqual({ h: "opener" });
+    expect(f.data.result.logs).toContainEqual(expect.objectContaining({ level: "warn", source: "page", message: "alert dialog dismissed in another window: hello from the popup" }));
+  });
+});
+
 describe("page crash", () => {
   it("a renderer that dies (out of memory, killed) fails the job at once as page-crashed, and the worker goes on", async () => {
     const id = await assign(open, { scenario: { steps: [{ type: "navigate", url: pages.url("/form") }, { type: "wait", ms: 30_000 }] } }, "renderer");

@@ -124,6 +124,9 @@ addEventListener("load", () => setTimeout(() => { const i = document.createEleme
   "/hover-menu": `<!doctype html><title>hover menu</title><style>body{margin:0} #nav{position:relative;height:40px;background:#ddd}#nav .drop{display:none;position:absolute;top:40px;left:0;width:400px;height:200px;background:#fff;border:1px solid;z-index:9}#nav:hover .drop{display:block}</style>
 <div id="nav"><a id="products" href="#products">Products</a><div class="drop">menu items</div></div>
 <button id="content" style="margin:100px 20px" onclick="this.dataset.clicked = 'yes'">content</button>`,
+  // A same-origin window (it shares the opener's renderer, so its dialog blocks the job's page too) that alerts as it loads.
+  "/opens-alerting": `<!doctype html><title>opener</title><h1 id="h">opener</h1><button id="open" onclick="window.open('/alerting')">open</button>`,
+  "/alerting": `<!doctype html><title>alerting</title><script>opener.document.getElementById("h").setAttribute("data-popup", "open"); alert("hello from the popup");</script><p>popup</p>`,
   "/alert": `<!doctype html><title>alert</title><script>alert("hello from the page"); confirm("sure?");</script><h1 id="after">after the dialogs</h1>`,
   // Three .item elements, then the page blocks its main thread for 4 s once loaded: no check of it is answered meanwhile.
   "/busy": `<!doctype html><title>busy</title><ul><li class="item">1</li><li class="item">2</li><li class="item">3</li></ul><script>
