@@ -521,7 +521,8 @@ async function extract(frame: Frame, step: StepOf<"extract">): Promise<StepOutco
         return out;
       }, from, attr, EXTRACT_CAP_CHARS);
       data[name] = values;
-      extracted += values.length;
+      // Non-empty values, as a single field counts them (empty and null items were counted: a review).
+      extracted += values.filter((v) => v !== null && v !== "").length;
     } else {
       const el = await frame.$(f.selector);
       const value = el

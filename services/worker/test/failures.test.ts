@@ -944,6 +944,17 @@ describe("dialogs", () => {
   });
 });
 
+describe("dataExtracted", () => {
+  it("counts the non-empty values of a list, not its empty or null items (it counted 5 here)", async () => {
+    const id = await assign(open, { maxAttempts: 1, scenario: { steps: [{ type: "navigate", url: pages.url("/sparse") },
+      { type: "extract", fields: { texts: { selector: ".e", all: true }, links: { selector: ".l", from: "attribute", attribute: "href", all: true } } }] } }, "sparse");
+    const f = await events.final(id);
+    if (f.type !== "job.completed") throw new Error(f.data.error.message);
+    expect(f.data.result.data).toEqual({ texts: ["", "", "x"], links: [null, "/h"] });
+    expect(f.data.result.dataExtracted).toBe(2);
+  });
+});
+
 describe("dialogs in other windows of the job", () => {
   it("a same-origin popup's alert is dismissed and logged, and the job's page goes on (it shares the popup's renderer: the next step did not finish)", async () => {
     const id = await assign(open, { maxAttempts: 1, timeoutMs: 30_000, scenario: { steps: [

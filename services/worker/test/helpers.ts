@@ -35,6 +35,8 @@ document.getElementById("swap").addEventListener("input", function once() { this
   "/spinner": `<!doctype html><title>spinner</title><div id="spin">loading</div><p id="state">loading</p><div id="hidden" style="display:none">h</div><div id="stays">here</div>
 <ul><li class="item">1</li><li class="item">2</li><li class="item">3</li></ul>
 <script>addEventListener("load", () => setTimeout(() => { document.getElementById("spin").remove(); document.getElementById("state").textContent = "loaded"; }, 300));</script>`,
+  // Lists with empty items: text that is blank once collapsed, links without the attribute extracted.
+  "/sparse": `<!doctype html><title>sparse</title><p class="e"></p><p class="e">  </p><p class="e">x</p><a class="l">no link</a><a class="l" href="/h">h</a>`,
   // A hidden select before the visible one: the select step must choose in the one it waited for.
   "/two-selects": `<!doctype html><title>selects</title><select class="s" id="hidden" style="display:none"><option value="a">a</option><option value="b">b</option></select>
 <select class="s" id="shown" onchange="document.getElementById('v-s').textContent = this.value"><option value="a">a</option><option value="b">b</option></select><p id="v-s"></p>`,
