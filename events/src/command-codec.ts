@@ -4,7 +4,7 @@ import { TypeCompiler, type TypeCheck } from "@sinclair/typebox/compiler";
 import { checkJobSpecSemantics, parseJsonObject, type DecodeError, type Decoded } from "./codec.ts";
 import { COMMAND_NAMES, CommandSchemas, ReplySchemas, type Command, type CommandName, type SubmitJob } from "./commands.ts";
 import { firstError } from "./errors.ts";
-import { validateFieldNames, validateScenario } from "./scenario.ts";
+import { validateFieldNames, validateScenario, validateTargets } from "./scenario.ts";
 import { DEFAULT_JOB_TIMEOUT_MS, DEFAULT_MAX_ATTEMPTS, DEFAULT_PRIORITY, type JobSpec } from "./payloads.ts";
 
 export const MAX_COMMAND_BYTES = 256 * 1024;
@@ -117,10 +117,11 @@ export function canonicalTimeZone(tz: string): string | undefined {
 function scenarioError(name: CommandName, value: unknown) {
   if (typeof value !== "object" || value === null) return null;
   const v = value as Record<string, unknown>;
-  if (name === "jobs.submit" && v.scenario !== undefined) return validateScenario(v.scenario, "scenario") ?? validateFieldNames(v.scenario, "scenario");
+  if (name === "jobs.submit" && v.scenario !== undefined) return validateScenario(v.scenario, "scenario") ?? validateTargets(v.scenario, "scenario") ?? validateFieldNames(v.scenario, "scenario");
   if (name === "worker.assign" && typeof v.spec === "object" && v.spec !== null) {
     const spec = v.spec as Record<string, unknown>;
-    if (spec.scenario !== undefined) return validateScenario(spec.scenario, "spec.scenario");
+    // A step in another page is refused here too, before any step runs (a job submitted before jobs.submit checked it).
+    if (spec.scenario !== undefined) return validateScenario(spec.scenario, "spec.scenario") ?? validateTargets(spec.scenario, "spec.scenario");
   }
   return null;
 }

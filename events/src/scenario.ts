@@ -16,7 +16,7 @@ const common = {
   timeout: Type.Optional(Timeout),
   optional: Type.Optional(Type.Boolean({ description: "a failing optional step is logged, the job goes on" })),
   name: Type.Optional(Type.String({ maxLength: 200 })),
-  target: Type.Optional(Type.String({ maxLength: 200 })),
+  target: Type.Optional(Type.String({ maxLength: 200, description: "Recorder: the page the step runs in; only \"main\" is run (jobs.submit and assignments refuse others: validateTargets)" })),
   frame: Type.Optional(Type.Array(Type.Integer({ minimum: 0, maximum: 10_000 }), { maxItems: 32 })),
   assertedEvents: Type.Optional(Type.Array(Type.Object({ type: Type.String(), url: Type.Optional(Type.String()), title: Type.Optional(Type.String()) }), { maxItems: 16 })),
 };
@@ -156,6 +156,23 @@ export function validateScenario(value: unknown, path = "scenario"): FieldError 
     }
     if (type === "assert" && s.selector === undefined && s.text === undefined && s.url === undefined && s.title === undefined) {
       return { path: at, message: "assert step: expected at least one of selector, text, url, title" };
+    }
+  }
+  return null;
+}
+
+/**
+ * Steps whose Recorder `target` is a page other than the main one (a pop-up, another tab): no worker runs them, and
+ * such a step failed mid-run (code `unsupported`) after the steps before it had acted. Checked where a scenario is
+ * submitted and where it is assigned, after validateScenario passed; not in the event schema, so events already in
+ * the log (any string was accepted until 2026-12-01) still fold.
+ */
+export function validateTargets(value: unknown, path = "scenario"): FieldError | null {
+  const steps = (value as { steps: Record<string, unknown>[] }).steps;
+  for (let i = 0; i < steps.length; i++) {
+    const s = steps[i] as Record<string, unknown>;
+    if (s.target !== undefined && s.target !== "main") {
+      return { path: `${path}.steps[${i}].target`, message: `${String(s.type)} step: target ${JSON.stringify(String(s.target).slice(0, 200))} is not supported: steps run in the main page only ("main"; pop-ups and other tabs are not run)` };
     }
   }
   return null;

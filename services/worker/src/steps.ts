@@ -149,9 +149,6 @@ const BUTTONS: Record<string, MouseButton> = { primary: "left", auxiliary: "midd
  * timeout, as a missing element is.
  */
 async function frameOf(page: Page, step: Step, timeout: number, signal: AbortSignal): Promise<Frame> {
-  if (step.target !== undefined && step.target !== "main") {
-    throw new StepError(`target ${JSON.stringify(step.target)} is not supported: only the main page ("main") is`, "unsupported", false);
-  }
   const deadline = Date.now() + timeout;
   for (;;) {
     let frame = page.mainFrame();

@@ -120,6 +120,18 @@ describe("step failures", () => {
     expect(waited(ae.message, "assert")).toBeLessThanOrEqual(1200);
   });
 
+  it("a step in a page other than the main one is refused at assignment, naming it, before any step runs (it failed mid-run as unsupported after the steps before it had acted)", async () => {
+    const body: Command<"worker.assign"> = { jobId: jobId("popup-target"), attempt: 1, epoch: 1, spec: { priority: 5, maxAttempts: 3, timeoutMs: 60_000, scenario: { steps: [
+      { type: "navigate", url: pages.url("/before-popup-target") }, { type: "click", target: pages.url("/popup"), selectors: [["#a"]] },
+    ] } } };
+    const reply = (await master.request(`troupe.worker.${open.config.workerId}.assign`, JSON.stringify(body), { timeout: 5000 })).json<AssignReply>();
+    expect(reply).toMatchObject({ accepted: false, reason: "invalid", field: "spec.scenario.steps[1].target", message: expect.stringMatching(/click step: target ".*\/popup" is not supported/) });
+    // Proved on the same worker: an assignment it takes runs at once, and this one's first step never did.
+    const ok = await assign(open, { maxAttempts: 1, scenario: { steps: [{ type: "navigate", url: pages.url("/form"), target: "main" }] } }, "main-target");
+    expect((await events.final(ok)).type).toBe("job.completed");
+    expect(pages.urls).not.toContain("/before-popup-target");
+  });
+
   it("a failed assertion is not retryable", async () => {
     const id = await assign(open, { scenario: { steps: [{ type: "navigate", url: pages.url("/form") }, { type: "assert", title: "Another title", timeout: 4000 }] } }, "assert");
     expect((await failed(id)).data.error).toMatchObject({ code: "assertion", retryable: false, step: { index: 1, type: "assert" }, message: expect.stringMatching(/title "Troupe test form" does not contain "Another title"/) });
