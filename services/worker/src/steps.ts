@@ -446,16 +446,18 @@ async function withNavigation(frame: Frame, step: Step, timeout: number, action:
 }
 
 /**
- * How many elements of the frame's document match `selector` with the attributes and properties given (and, with
- * `onlyVisible`, are visible as Puppeteer's locators judge it: not `visibility: hidden`/`collapse`, a box of some
- * size), or null when the selector is not plain CSS (a P-selector, `aria/`…): Puppeteer's own query takes those.
- * Counted in the page, in one evaluation: a handle per match (what `$$eval` makes) cost seconds and hundreds of MB
- * on a page of thousands. Runs in the page: no named functions inside (docs/development.md).
+ * How many of the elements have the attributes and properties given, and with `onlyVisible` are visible as
+ * Puppeteer's locators judge it (not `visibility: hidden`/`collapse`, a box of some size). `from` is a selector, whose
+ * matches in the frame's document are taken, or the list itself; null when the selector is not plain CSS (a P-selector,
+ * `aria/`…: Puppeteer's own query takes those, and passes the list). The page functions of this file (readAll,
+ * firstUsable) take `from` this way: a plain CSS selector costs one evaluation and no handle per match, where `$$` and
+ * `$$eval` make one each (an `extract` with `all` of a 2000×10 table's cells took over 16 s and 382 MB more).
+ * Runs in the page: no named functions inside (docs/development.md).
  */
-export function countInPage(selector: string, attrs: Record<string, string>, props: Record<string, unknown>, onlyVisible: boolean): number | null {
-  let els: NodeListOf<Element>;
+export function countInPage(from: string | Element[], attrs: Record<string, string>, props: Record<string, unknown>, onlyVisible: boolean): number | null {
+  let els: ArrayLike<Element>;
   try {
-    els = document.querySelectorAll(selector);
+    els = typeof from === "string" ? document.querySelectorAll(from) : from;
   } catch {
     return null;
   }
@@ -475,19 +477,11 @@ export function countInPage(selector: string, attrs: Record<string, string>, pro
   return n;
 }
 
-/** countInPage for any selector: Puppeteer's query (one handle per match) only for what plain CSS cannot say. */
+/** countInPage for any selector: Puppeteer's query (a handle per match) only for what plain CSS cannot say. */
 async function countMatches(frame: Frame, sel: string, attributes: Record<string, string>, properties: Record<string, unknown>, onlyVisible: boolean): Promise<number> {
   const n = await frame.evaluate(countInPage, sel, attributes, properties, onlyVisible);
   if (typeof n === "number" && Number.isFinite(n)) return n;
-  // The worker's own function, not scenario code; the same checks as countInPage.
-  return frame.$$eval(sel, (els, attrs, props, vis) => els.filter((el) => {
-    if (!Object.entries(attrs).every(([k, v]) => el.getAttribute(k) === v)) return false;
-    if (!Object.entries(props).every(([k, v]) => JSON.stringify((el as unknown as Record<string, unknown>)[k]) === JSON.stringify(v))) return false;
-    if (!vis) return true;
-    const st = getComputedStyle(el);
-    const box = el.getBoundingClientRect();
-    return !(st.visibility === "hidden" || st.visibility === "collapse" || box.width === 0 || box.height === 0);
-  }).length, attributes, properties, onlyVisible);
+  return (await frame.$$eval(sel, countInPage, attributes, properties, onlyVisible)) ?? 0;
 }
 
 /**
@@ -498,6 +492,30 @@ async function countMatches(frame: Frame, sel: string, attributes: Record<string
  */
 export const EXTRACT_CAP_CHARS = 160_001;
 
+/**
+ * The values of the elements (`from`: a selector or the list, as countInPage takes it) for an `extract` with `all`, in
+ * order, until they are past `cap` characters together (already too much to send: the rest would only be copied to
+ * be refused); null when `from` is not plain CSS. Runs in the page.
+ */
+export function readAll(from: string | Element[], fr: string, at: string, cap: number): (string | null)[] | null {
+  let els: ArrayLike<Element>;
+  try {
+    els = typeof from === "string" ? document.querySelectorAll(from) : from;
+  } catch {
+    return null;
+  }
+  const out: (string | null)[] = [];
+  let total = 0;
+  for (let i = 0; i < els.length; i++) {
+    const el = els[i]!;
+    const v = fr === "html" ? el.innerHTML : fr === "attribute" ? el.getAttribute(at) : (el.textContent ?? "").replace(/\s+/g, " ").trim();
+    total += v?.length ?? 4;
+    out.push(v !== null && v.length > cap ? v.slice(0, cap) : v);
+    if (total > cap) break;
+  }
+  return out;
+}
+
 async function extract(frame: Frame, step: StepOf<"extract">): Promise<StepOutcome> {
   const data: Record<string, unknown> = {};
   let extracted = 0;
@@ -506,17 +524,8 @@ async function extract(frame: Frame, step: StepOf<"extract">): Promise<StepOutco
     const attr = f.attribute ?? "";
     // The reader is repeated inside each callback: functions passed to the page cannot close over Node code.
     if (f.all) {
-      const values = await frame.$$eval(f.selector, (els, fr, at, cap) => {
-        const out: (string | null)[] = [];
-        let total = 0;
-        for (const el of els) {
-          const v = fr === "html" ? el.innerHTML : fr === "attribute" ? el.getAttribute(at) : (el.textContent ?? "").replace(/\s+/g, " ").trim();
-          total += v?.length ?? 4;
-          out.push(v !== null && v.length > cap ? v.slice(0, cap) : v);
-          if (total > cap) break; // already too much to send: the rest would only be copied to be refused
-        }
-        return out;
-      }, from, attr, EXTRACT_CAP_CHARS);
+      let values = await frame.evaluate(readAll, f.selector, from, attr, EXTRACT_CAP_CHARS);
+      if (!Array.isArray(values)) values = (await frame.$$eval(f.selector, readAll, from, attr, EXTRACT_CAP_CHARS)) ?? [];
       data[name] = values;
       // Non-empty values, as a single field counts them (empty and null items were counted: a review).
       extracted += values.filter((v) => v !== null && v !== "").length;
@@ -537,25 +546,38 @@ async function extract(frame: Frame, step: StepOf<"extract">): Promise<StepOutco
 }
 
 /**
- * Why the element cannot take the step's input, or null: `type` needs a visible, enabled, writable text field (an
- * input of a text type, a textarea, contenteditable); `press` a visible, enabled element; `select` a visible,
- * enabled select. Runs in the page.
+ * The first of the elements (`from`, as countInPage takes it) that can take the step's input, or why none can (the
+ * first one's reason, and how many there were): `type` needs a visible, enabled, writable text field (an input of a
+ * text type, a textarea, contenteditable); `press` a visible, enabled element; `select` a visible, enabled select.
+ * Null when `from` is not plain CSS. Runs in the page.
  */
-export function unusableBecause(el: Element, need: "type" | "press" | "select"): string | null {
-  if (!el.isConnected) return "is no longer in the page";
-  const st = getComputedStyle(el);
-  const box = el.getBoundingClientRect();
-  if (st.display === "none" || st.visibility === "hidden" || st.visibility === "collapse" || (box.width === 0 && box.height === 0)) return "is hidden";
-  if (el.matches(":disabled")) return "is disabled";
-  if (need === "press") return null;
-  if (need === "select") return el instanceof HTMLSelectElement ? null : `is a ${el.tagName.toLowerCase()}, not a select`;
-  if (el instanceof HTMLElement && el.isContentEditable) return null;
-  if (el instanceof HTMLTextAreaElement) return el.readOnly ? "is read-only" : null;
-  if (el instanceof HTMLInputElement) {
-    if (["checkbox", "radio", "button", "submit", "reset", "file", "image", "range", "color", "hidden"].includes(el.type)) return `is an input of type ${el.type}, not a text field`;
-    return el.readOnly ? "is read-only" : null;
+export function firstUsable(from: string | Element[], need: "type" | "press" | "select"): Element | { count: number; why: string | null } | null {
+  let els: ArrayLike<Element>;
+  try {
+    els = typeof from === "string" ? document.querySelectorAll(from) : from;
+  } catch {
+    return null;
   }
-  return `is a ${el.tagName.toLowerCase()}, not a text field (point the selector at the input itself)`;
+  let first: string | null = null;
+  for (let i = 0; i < els.length; i++) {
+    const el = els[i]!;
+    let why: string | null = null;
+    const st = getComputedStyle(el);
+    const box = el.getBoundingClientRect();
+    if (!el.isConnected) why = "is no longer in the page";
+    else if (st.display === "none" || st.visibility === "hidden" || st.visibility === "collapse" || (box.width === 0 && box.height === 0)) why = "is hidden";
+    else if (el.matches(":disabled")) why = "is disabled";
+    else if (need === "press") why = null;
+    else if (need === "select") why = el instanceof HTMLSelectElement ? null : `is a ${el.tagName.toLowerCase()}, not a select`;
+    else if (el instanceof HTMLElement && el.isContentEditable) why = null;
+    else if (el instanceof HTMLTextAreaElement) why = el.readOnly ? "is read-only" : null;
+    else if (el instanceof HTMLInputElement) {
+      why = ["checkbox", "radio", "button", "submit", "reset", "file", "image", "range", "color", "hidden"].includes(el.type) ? `is an input of type ${el.type}, not a text field` : el.readOnly ? "is read-only" : null;
+    } else why = `is a ${el.tagName.toLowerCase()}, not a text field (point the selector at the input itself)`;
+    if (why === null) return el;
+    first ??= why;
+  }
+  return { count: els.length, why: first };
 }
 
 /** Whether the element (or, for a contenteditable, something in it) has the focus in its document or shadow root. Runs in the page. */
@@ -566,7 +588,7 @@ function hasFocus(el: Element): boolean {
 }
 
 /**
- * The first element matching `selector` that can take the step's input (unusableBecause), waited for within the
+ * The first element matching `selector` that can take the step's input (firstUsable), waited for within the
  * step's time: `type` typed into a hidden first match, a disabled or read-only field, or a wrapper div, and
  * reported ok with nothing typed (a step attack). What is still wrong at the end is the step's error: not a text
  * field is final, hidden or disabled a retryable timeout (a page may enable it later).
@@ -575,22 +597,28 @@ async function usableElement(frame: Frame, selector: string, need: "type" | "pre
   let found: ElementHandle | undefined;
   let final = false;
   await pollUntil(timeout, signal, async () => {
-    const els = await frame.$$(selector);
-    let why: string | undefined;
-    try {
-      for (const el of els) {
-        const bad = await el.evaluate(unusableBecause, need);
-        if (bad === null) {
-          found = el;
-          return null;
-        }
-        why ??= bad;
+    let h = await frame.evaluateHandle(firstUsable, selector, need);
+    if (!h.asElement() && (await h.jsonValue()) === null) {
+      // Not plain CSS: Puppeteer's query, a handle per match.
+      await h.dispose();
+      const els = await frame.$$(selector);
+      const list = await frame.evaluateHandle((...e: Element[]) => e, ...els).finally(() => { for (const el of els) void el.dispose(); });
+      try {
+        h = await list.evaluateHandle(firstUsable, need);
+      } finally {
+        void list.dispose();
       }
-    } finally {
-      for (const el of els) if (el !== found) void el.dispose();
     }
+    const el = h.asElement();
+    if (el) {
+      found = el as ElementHandle;
+      return null;
+    }
+    const none = (await h.jsonValue()) as { count: number; why: string | null } | null;
+    await h.dispose();
+    const why = none?.why ?? undefined;
     final = why !== undefined && /not a (text field|select)/.test(why);
-    return `${need}: ${els.length === 0 ? `no element matches ${selector}` : `${selector} ${why}`}`;
+    return `${need}: ${!none?.count ? `no element matches ${selector}` : `${selector} ${why}`}`;
   }, "timeout", true).catch((e: unknown) => {
     if (e instanceof StepError && final) throw new StepError(e.message, "step-failed", false);
     throw e;

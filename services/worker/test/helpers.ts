@@ -35,6 +35,10 @@ document.getElementById("swap").addEventListener("input", function once() { this
   "/spinner": `<!doctype html><title>spinner</title><div id="spin">loading</div><p id="state">loading</p><div id="hidden" style="display:none">h</div><div id="stays">here</div>
 <ul><li class="item">1</li><li class="item">2</li><li class="item">3</li></ul>
 <script>addEventListener("load", () => setTimeout(() => { document.getElementById("spin").remove(); document.getElementById("state").textContent = "loaded"; }, 300));</script>`,
+  // A 2000×10 table of one-character cells, and 3000 hidden fields before the one a type step can use.
+  "/big-table": `<!doctype html><title>big table</title><input class="f" id="f" oninput="document.getElementById('v-f').textContent = this.value"><p id="v-f"></p><table id="t"></table><script>
+const t = document.getElementById("t"); let rows = ""; for (let r = 0; r < 2000; r++) rows += "<tr>" + "<td>x</td>".repeat(10) + "</tr>"; t.innerHTML = rows;
+const f = document.getElementById("f"); for (let i = 0; i < 3000; i++) { const h = document.createElement("input"); h.className = "f"; h.style.display = "none"; f.before(h); }</script>`,
   // Lists with empty items: text that is blank once collapsed, links without the attribute extracted.
   "/sparse": `<!doctype html><title>sparse</title><p class="e"></p><p class="e">  </p><p class="e">x</p><a class="l">no link</a><a class="l" href="/h">h</a>`,
   // A hidden select before the visible one: the select step must choose in the one it waited for.
