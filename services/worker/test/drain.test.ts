@@ -83,7 +83,7 @@ describe("troupe worker (a real process)", () => {
         { type: "waitForElement", selectors: [[".item"]], operator: "==", count: 3 },
         { type: "waitForElement", selectors: [["#nope"]], visible: false },
         { type: "assert", title: "test form", selector: "#result", text: "Ann" },
-        { type: "extract", fields: { h: { selector: "#heading" }, result: { selector: "#result" } } },
+        { type: "extract", fields: { h: { selector: "#heading" }, result: { selector: "#result" }, items: { selector: ".item", all: true } } },
       ] } }, "drain");
       expect(reply).toEqual({ accepted: true });
       await events.wait("job.progress", (e) => e.data.jobId === id && e.data.stepsDone === 1);
@@ -92,7 +92,7 @@ describe("troupe worker (a real process)", () => {
       expect((await assign("wn-drain-01", { url: pages.url("/form") }, "late")).reply).toMatchObject({ accepted: false, reason: "draining" });
       expect(await exited).toBe(0);
       const completed = await events.wait("job.completed", (e) => e.data.jobId === id);
-      expect(completed.data.result.data).toEqual({ h: "Sign up", result: "Hello Ann (pro)" });
+      expect(completed.data.result.data).toEqual({ h: "Sign up", result: "Hello Ann (pro)", items: ["Alpha", "Beta", "Gamma"] });
       const dereg = await events.wait("worker.deregistered", (e) => e.data.instanceId === reg.data.instanceId);
       expect(events.events.indexOf(completed)).toBeLessThan(events.events.indexOf(dereg));
     } finally {
