@@ -7,7 +7,7 @@ import { proxyChallengesOnly } from "./proxy-auth.ts";
 import { EgressNotes } from "./egress-notes.ts";
 import { NavigationWatch } from "./navigation-watch.ts";
 import { withoutUserGesture } from "./no-gesture.ts";
-import { answerWindowDialogs, mainFrameId, pageTargetId, puppeteerSession } from "./page-targets.ts";
+import { answerWindowDialogs, mainFrameId, puppeteerSession } from "./page-targets.ts";
 import { contextGone, pageTitle } from "./steps.ts";
 import { endedPartial, executeScenario, ref, ScenarioFailure, settlePage, type ScenarioProgress, type ScenarioResult } from "./scenario-run.ts";
 import { fitCompleted, fitFailed, jsonBytes, MAX_SCREENSHOTS, type FailedData } from "./event-fit.ts";
@@ -267,7 +267,7 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
     });
     // And those of every other window of the job's context: a same-origin popup shares the job page's renderer, and its
     // alert() held the job's page until the attempt's timeout (the next step "did not finish"; a review).
-    offWindowDialogs = answerWindowDialogs(lease.context.browser(), lease.context.id, pageTargetId(page), (d) => {
+    offWindowDialogs = answerWindowDialogs(page, lease.context.id, (d) => {
       addLog("warn", `${d.type} dialog ${d.accepted ? "accepted" : "dismissed"} in another window: ${d.message}`, "page");
     }, (e) => deps.log.debug({ err: e.message }, "dialog already gone"));
     // Ended meanwhile (end() ran before this was set): the listener is on the browser's connection, which outlives the job.

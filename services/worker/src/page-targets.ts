@@ -1,4 +1,4 @@
-import { CDPSessionEvent, type Browser, type CDPSession, type Connection, type Page } from "puppeteer-core";
+import { CDPSessionEvent, type CDPSession, type Page } from "puppeteer-core";
 
 /**
  * The page's own session in Puppeteer (an internal API, pinned with puppeteer-core 24; tests fail if it goes):
@@ -64,42 +64,22 @@ export interface WindowDialog {
 }
 
 /**
- * Answers the JavaScript dialogs of every window of the browser context `contextId` that opens from now on (not the
- * page whose target is `ownTargetId`: Puppeteer's `dialog` event answers that one): `beforeunload` is accepted,
- * alert, confirm and prompt are dismissed, and `onDialog` says so. Puppeteer makes a new window's Page only once the
- * window's renderer answers it, and an alert() in a same-origin popup holds that renderer (the job page's too: they
- * share it), so a `dialog` handler on that Page came too late. Instead the Page domain is enabled on each new
- * session as it is announced (Puppeteer's internal `Browser._connection`, pinned with puppeteer-core 24; tests fail if
- * it goes), before Puppeteer lets the window run; which context the session is in is asked of the browser. Returns
- * the function that stops it.
+ * Answers the JavaScript dialogs of every window the job's page opens from now on (`followContextPages`; Puppeteer's
+ * `dialog` event answers the page's own): `beforeunload` is accepted, alert, confirm and prompt are dismissed, and
+ * `onDialog` says so. Puppeteer makes a new window's Page only once the window's renderer answers it, and an alert()
+ * in a same-origin popup holds that renderer (the job page's too: they share it), so a `dialog` handler on that Page
+ * came too late. Instead the Page domain is enabled on the window's session as it is announced, before Puppeteer lets
+ * the window run. Returns the function that stops it.
  */
-export function answerWindowDialogs(browser: Browser, contextId: string | undefined, ownTargetId: string | undefined, onDialog: (d: WindowDialog) => void, onError: (e: Error) => void): () => void {
-  const connection = (browser as unknown as { _connection?: Connection })._connection;
-  if (!connection || typeof connection.on !== "function") throw new Error("puppeteer-core no longer exposes Browser._connection: the worker cannot answer the dialogs of a job's other windows");
-  const attached = (session: CDPSession) => {
-    // Of this context and a window (a page target) other than the job's page; tabs, frames and workers are not.
-    const ours = session.send("Target.getTargetInfo").then(
-      ({ targetInfo: t }) => t.type === "page" && t.browserContextId === contextId && t.targetId !== ownTargetId,
-      () => false,
-    );
+export function answerWindowDialogs(page: Page, contextId: string | undefined, onDialog: (d: WindowDialog) => void, onError: (e: Error) => void): () => void {
+  return followContextPages(page, contextId, (session, topLevel) => {
+    if (!topLevel) return;
     session.on("Page.javascriptDialogOpening", (e) => {
-      void ours.then(async (mine) => {
-        if (!mine) return;
-        const accept = e.type === "beforeunload";
-        onDialog({ type: e.type, message: e.message, accepted: accept });
-        await session.send("Page.handleJavaScriptDialog", { accept });
-      }).catch(onError);
+      const accept = e.type === "beforeunload";
+      onDialog({ type: e.type, message: e.message, accepted: accept });
+      void session.send("Page.handleJavaScriptDialog", { accept }).catch(onError);
     });
-    // Sent before Puppeteer's Runtime.runIfWaitingForDebugger (this event comes first): enabled before the window runs.
-    // A session that has no Page domain (a tab, a worker) refuses it, as does one already gone.
+    // A session already gone refuses it.
     void session.send("Page.enable").catch(() => {});
-  };
-  connection.on(CDPSessionEvent.SessionAttached, attached);
-  return () => connection.off(CDPSessionEvent.SessionAttached, attached);
-}
-
-/** The CDP target id of the page (Puppeteer's internal `Target._targetId`, pinned with puppeteer-core 24); undefined if it goes. */
-export function pageTargetId(page: Page): string | undefined {
-  const id = (page.target() as unknown as { _targetId?: unknown })._targetId;
-  return typeof id === "string" ? id : undefined;
+  });
 }
