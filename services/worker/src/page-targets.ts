@@ -1,4 +1,4 @@
-import { CDPSessionEvent, type CDPSession, type Page } from "puppeteer-core";
+import { CDPSessionEvent, type CDPSession, type Frame, type Page } from "puppeteer-core";
 
 /**
  * The page's own session in Puppeteer (an internal API, pinned with puppeteer-core 24; tests fail if it goes):
@@ -52,7 +52,12 @@ export function followContextPages(page: Page, contextId: string | undefined, co
 
 /** The CDP id of the page's main frame (Puppeteer's internal `_id`, pinned with puppeteer-core 24); "" if it goes. */
 export function mainFrameId(page: Page): string {
-  const id = (page.mainFrame() as unknown as { _id?: unknown })._id;
+  return frameId(page.mainFrame());
+}
+
+/** The CDP id of a frame (Puppeteer's internal `_id`, pinned with puppeteer-core 24); "" if it goes. */
+export function frameId(frame: Frame): string {
+  const id = (frame as unknown as { _id?: unknown })._id;
   return typeof id === "string" ? id : "";
 }
 

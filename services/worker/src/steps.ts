@@ -4,6 +4,7 @@ import type { GestureGate } from "./no-gesture.ts";
 import type { NavigationWatch } from "./navigation-watch.ts";
 import { EGRESS_HEADER } from "./egress-proxy.ts";
 import { Locator, LocatorEvent, type ElementHandle, type Frame, type KeyInput, type MouseButton, type Page, type Viewport } from "puppeteer-core";
+import { frameId, puppeteerSession } from "./page-targets.ts";
 import { selectorAlternatives } from "./selectors.ts";
 import type { TargetGuard } from "./ssrf.ts";
 
@@ -484,6 +485,33 @@ async function countMatches(frame: Frame, sel: string, attributes: Record<string
   return (await frame.$$eval(sel, countInPage, attributes, properties, onlyVisible)) ?? 0;
 }
 
+/** How long a navigation that ended in net::ERR_ABORTED waits for Chromium to say it was a download (it says so within ms). */
+const DOWNLOAD_NOTICE_MS = 1000;
+
+/** The download a navigation of `frame` starts, if any (`Page.downloadWillBegin` on the page's session): its file name. */
+function downloadOf(page: Page, frame: Frame): { seen(withinMs: number): Promise<string | undefined>; stop(): void } {
+  const session = puppeteerSession(page);
+  let file: string | undefined;
+  let notify: (() => void) | undefined;
+  const on = (e: { frameId: string; suggestedFilename?: string }) => {
+    if (e.frameId !== frameId(frame)) return;
+    file = e.suggestedFilename ?? "";
+    notify?.();
+  };
+  session.on("Page.downloadWillBegin", on);
+  const stop = () => session.off("Page.downloadWillBegin", on);
+  return {
+    stop,
+    async seen(withinMs) {
+      let timer: NodeJS.Timeout | undefined;
+      if (file === undefined) await new Promise<void>((r) => ((notify = r), (timer = setTimeout(r, withinMs))));
+      clearTimeout(timer);
+      stop();
+      return file;
+    },
+  };
+}
+
 /**
  * The most characters of extracted text the page hands over per field: past
  * it the job's data cannot fit its event anyway (job.ts refuses over 160 kB of
@@ -681,15 +709,23 @@ export async function runStep(step: Step, index: number, env: StepEnv, timeout: 
       const started = Date.now();
       let response;
       const mark = env.egress?.seq ?? 0;
+      const download = downloadOf(page, frame);
       try {
         response = await frame.goto(step.url, { timeout, waitUntil: "load" });
       } catch (e) {
+        // A document the site sends as a download (an attachment, a type Chromium does not show) ends the navigation
+        // with a bare net::ERR_ABORTED, which was retried as a failed navigation on every attempt (a review). Chromium
+        // announces the download just after the navigation's end: waited for a moment, only then.
+        const file = /net::ERR_ABORTED/.test((e as Error).message) ? await download.seen(DOWNLOAD_NOTICE_MS) : undefined;
+        if (file !== undefined) throw new StepError(`navigation to ${step.url} got a download${file ? ` (${file})` : ""}, not a page: a job loads pages, and Chromium does not keep downloads`, "navigation", false);
         // The egress proxy refused the document's target (a redirect to a private address) or could not reach it or
         // the job's proxy: its reason, not Chromium's bare net::ERR_…. Only a note about that target counts.
         const why = /net::ERR_/.test((e as Error).message) ? env.egress?.explain(mark, step.url) : undefined;
         if (why?.kind === "refused") throw new StepError(`target refused: ${why.why}`, "ssrf", false);
         if (why?.kind === "failed") throw new StepError(`navigation to ${step.url} failed: ${why.target}: ${why.why}`, "navigation", true);
         throw e;
+      } finally {
+        download.stop();
       }
       // A plain-http document the egress proxy answered itself (its marker in EGRESS_HEADER): refused or not reached.
       const own = response ? env.egress?.ownAnswer(response.headers()[EGRESS_HEADER], response.url(), response.fromServiceWorker()) : undefined;

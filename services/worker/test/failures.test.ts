@@ -75,6 +75,14 @@ describe("step failures", () => {
 
   // 4 s, not 300 ms: the first check must be answered for the step to say what it found, and on a loaded machine it
   // took over 1.5 s (puppeteer injects its query helpers into the page first); the same for the two asserts below.
+  it("a navigation that gets a download fails for good, naming the file (it failed as a retryable net::ERR_ABORTED on every attempt)", async () => {
+    for (const spec of [{ scenario: { steps: [{ type: "navigate" as const, url: pages.url("/report.pdf") }] } }, { url: pages.url("/report.pdf") }]) {
+      const f = await failed(await assign(open, spec, `download-${"url" in spec ? "url" : "navigate"}`));
+      expect(f.data.error, JSON.stringify(spec)).toMatchObject({ code: "navigation", retryable: false });
+      expect(f.data.error.message).toMatch(/navigation to http:\/\/127\.0\.0\.1:\d+\/report\.pdf got a download \(report\.pdf\), not a page/);
+    }
+  });
+
   it("a waitForElement whose count never matches names what it found", async () => {
     const id = await assign(open, { scenario: { steps: [{ type: "navigate", url: pages.url("/form") }, { type: "waitForElement", selectors: [[".item"]], operator: "==", count: 5, timeout: 4000 }] } }, "count");
     expect((await failed(id)).data.error).toMatchObject({ code: "timeout", retryable: true, step: { index: 1, type: "waitForElement" }, message: expect.stringMatching(/expected == 5 matching elements, found 3/) });

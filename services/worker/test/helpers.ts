@@ -240,6 +240,12 @@ export async function startPages(): Promise<TestPages> {
       return;
     }
     urls.push(req.url ?? "/");
+    if (path === "/report.pdf") {
+      // A document sent as a download: Chromium ends the navigation with net::ERR_ABORTED.
+      res.writeHead(200, { "content-type": "application/pdf", "content-disposition": "attachment; filename=report.pdf" });
+      res.end("%PDF-1.4 not really");
+      return;
+    }
     if (path === "/redirect") {
       res.writeHead(302, { location: `http://127.0.0.1:${port}/form` });
       res.end();
