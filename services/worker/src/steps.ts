@@ -80,7 +80,9 @@ async function boundedShot(page: Page, frame: Frame, step: StepOf<"screenshot">,
   let what: string;
   let c: ReturnType<typeof shotClip>;
   if (step.selector) {
-    const el = await frame.waitForSelector(step.selector, { timeout, signal });
+    // Shown, not only there: a hidden element failed the step at once as a final "not visible" (a review), where a
+    // click or type waits for it within the step's time.
+    const el = await frame.waitForSelector(step.selector, { timeout, signal, visible: true });
     if (!el) throw new StepError(`screenshot: no element matches ${step.selector}`, "step-failed", true);
     try {
       const box = await el.boundingBox();

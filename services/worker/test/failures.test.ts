@@ -83,6 +83,16 @@ describe("step failures", () => {
     }
   });
 
+  it("a screenshot of an element waits for it to be shown, and one never shown fails as a timeout to retry (it was a final 'not visible' at once)", async () => {
+    const shot = await assign(open, { scenario: { steps: [{ type: "navigate", url: pages.url("/shown-later") }, { type: "screenshot", selector: "#box", label: "box" }] } }, "shot-later");
+    const f = await events.final(shot);
+    // Without the wait it failed here: #box is there, hidden, for 2 s after the load.
+    if (f.type !== "job.completed") throw new Error(f.data.error.message);
+    expect(f.data.result.screenshots).toEqual([expect.stringMatching(/\/001-box\.png$/)]);
+    const never = await failed(await assign(open, { scenario: { steps: [{ type: "navigate", url: pages.url("/shown-later") }, { type: "screenshot", selector: "#never", timeout: 3000 }] } }, "shot-never"));
+    expect(never.data.error).toMatchObject({ code: "timeout", retryable: true, step: { index: 1, type: "screenshot" } });
+  });
+
   it("a waitForElement whose count never matches names what it found", async () => {
     const id = await assign(open, { scenario: { steps: [{ type: "navigate", url: pages.url("/form") }, { type: "waitForElement", selectors: [[".item"]], operator: "==", count: 5, timeout: 4000 }] } }, "count");
     expect((await failed(id)).data.error).toMatchObject({ code: "timeout", retryable: true, step: { index: 1, type: "waitForElement" }, message: expect.stringMatching(/expected == 5 matching elements, found 3/) });

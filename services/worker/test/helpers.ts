@@ -9,6 +9,9 @@ import { startWorker, type Worker } from "../src/worker.ts";
 
 /** Local pages the scenarios run against, on 127.0.0.1 and a free port. */
 export const PAGES: Record<string, string> = {
+  // A box shown 2 s after load (after any settle of the step before), and one never shown.
+  "/shown-later": `<!doctype html><title>shown later</title><div id="box" style="display:none;width:120px;height:40px;background:#c00">box</div><div id="never" style="display:none">never</div>
+<script>addEventListener("load", () => setTimeout(() => { document.getElementById("box").style.display = "block"; }, 2000));</script>`,
   "/huge-text": `<!doctype html><title>huge</title><p id="huge">${"x".repeat(5_000_000)}</p>${'<li class="row">'.concat("y".repeat(1000), "</li>").repeat(1000)}`,
   // Sends itself away 400 ms after loading: during the step after the navigate (a wait of 1 s), not the navigate's own settling.
   "/self-nav": `<!doctype html><title>self-nav</title><h1 id="h">leaving</h1><script>setTimeout(() => { location.href = "http://169.254.169.254/latest/meta-data/"; }, 400);</script>`,
