@@ -54,11 +54,12 @@ describe("jobs.submit validation", () => {
     expect(parseProxyServer("socks4://h")).toEqual({ ok: true, value: { scheme: "socks4", host: "h" } });
   });
 
-  it("refuses a Recorder step in a page other than the main one, naming it (it failed mid-run as unsupported after the steps before it acted)", () => {
+  it("refuses a Recorder step in a page other than the main one at submission, naming it (it failed mid-run as unsupported after the steps before it acted); an assignment of one takes it (a job from before: the worker fails it before its first step)", () => {
     const steps = [{ type: "navigate", url: "https://example.com", target: "main" }, { type: "click", target: "https://example.com/popup", selectors: [["#a"]] }];
     expect(bad({ scenario: { steps } })).toMatchObject({ path: "scenario.steps[1].target", message: expect.stringMatching(/^click step: target "https:\/\/example.com\/popup" is not supported: steps run in the main page only/) });
     const assign = decodeCommand("worker.assign", JSON.stringify({ jobId: "j-1", attempt: 1, epoch: 1, spec: { priority: 5, maxAttempts: 3, timeoutMs: 60_000, scenario: { steps } } }));
-    expect(assign.ok ? null : assign.error.path).toBe("spec.scenario.steps[1].target");
+    // Refused there, every worker would refuse it and the master requeue it for days (a review).
+    expect(assign.ok).toBe(true);
     expect(decodeCommand("jobs.submit", JSON.stringify({ scenario: { steps: [steps[0]] } })).ok).toBe(true);
   });
 

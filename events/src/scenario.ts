@@ -16,7 +16,7 @@ const common = {
   timeout: Type.Optional(Timeout),
   optional: Type.Optional(Type.Boolean({ description: "a failing optional step is logged, the job goes on" })),
   name: Type.Optional(Type.String({ maxLength: 200 })),
-  target: Type.Optional(Type.String({ maxLength: 200, description: "Recorder: the page the step runs in; only \"main\" is run (jobs.submit and assignments refuse others: validateTargets)" })),
+  target: Type.Optional(Type.String({ maxLength: 200, description: "Recorder: the page the step runs in; only \"main\" is run (jobs.submit refuses others: validateTargets; a worker fails a job with one before its first step)" })),
   frame: Type.Optional(Type.Array(Type.Integer({ minimum: 0, maximum: 10_000 }), { maxItems: 32 })),
   assertedEvents: Type.Optional(Type.Array(Type.Object({ type: Type.String(), url: Type.Optional(Type.String()), title: Type.Optional(Type.String()) }), { maxItems: 16 })),
 };
@@ -164,8 +164,8 @@ export function validateScenario(value: unknown, path = "scenario"): FieldError 
 /**
  * Steps whose Recorder `target` is a page other than the main one (a pop-up, another tab): no worker runs them, and
  * such a step failed mid-run (code `unsupported`) after the steps before it had acted. Checked where a scenario is
- * submitted and where it is assigned, after validateScenario passed; not in the event schema, so events already in
- * the log (any string was accepted until 2026-12-01) still fold.
+ * submitted (after validateScenario passed), and by the worker before a job's first step (a job from before: refused
+ * at assignment, it was requeued for days); not in the event schema, so events already in the log still fold.
  */
 export function validateTargets(value: unknown, path = "scenario"): FieldError | null {
   const steps = (value as { steps: Record<string, unknown>[] }).steps;

@@ -37,6 +37,8 @@ export async function applyFingerprint(page: Page, context: BrowserContext, fp: 
   // Pages the job's page opens (a popup, a target=_blank link): top-level, so they take the screen and scale too.
   const stopPopups = followContextPages(page, context.id, (s, topLevel) => (topLevel ? overridePopup : overrideTarget)(s, fp, agent, timezone, onError));
   page.once("close", stopPopups);
+  // Closed meanwhile (a job aborted during the awaits above): its close came before the listener (a review).
+  if (page.isClosed()) stopPopups();
   if (agent) await cdp.send("Network.setUserAgentOverride", agent);
   if (fp.locale) {
     await page.setExtraHTTPHeaders({ "Accept-Language": acceptLanguage(fp.locale) });
@@ -102,7 +104,7 @@ function overrideTarget(s: CDPSession, fp: Fingerprint, agent: UserAgentOverride
   // on top-level targets"), so a cross-site frame sees the real screen and a scale of 1 (docs/worker.md).
 }
 
-/** A page the job's page opened: what a frame gets, and the viewport, screen and geolocation (it is top-level). */
+/** A page the job's page opened: what a frame gets, and the viewport, screen, touch and geolocation (it is top-level). */
 function overridePopup(s: CDPSession, fp: Fingerprint, agent: UserAgentOverride | undefined, timezone: string | undefined, onError: OverrideError) {
   overrideTarget(s, fp, agent, timezone, onError);
   const send = (what: string, p: Promise<unknown>) => void p.catch((e: Error) => onError(what, e));
@@ -114,6 +116,7 @@ function overridePopup(s: CDPSession, fp: Fingerprint, agent: UserAgentOverride 
       ...(fp.screen ? { screenWidth: fp.screen.width, screenHeight: fp.screen.height } : {}),
     }));
   }
+  if (fp.viewport?.hasTouch) send("Emulation.setTouchEmulationEnabled", s.send("Emulation.setTouchEmulationEnabled", { enabled: true, maxTouchPoints: 1 }));
   if (fp.geolocation) send("Emulation.setGeolocationOverride", s.send("Emulation.setGeolocationOverride", { latitude: fp.geolocation.latitude, longitude: fp.geolocation.longitude, accuracy: fp.geolocation.accuracy ?? 10 }));
 }
 

@@ -1,5 +1,5 @@
 import type { EgressNote } from "./egress-notes.ts";
-import type { Step, StepRef, StepTiming } from "@troupe/events";
+import { validateTargets, type Step, type StepRef, type StepTiming } from "@troupe/events";
 import type { Page } from "puppeteer-core";
 import type { NavigationWatch } from "./navigation-watch.ts";
 import { mainFrameId, puppeteerSession } from "./page-targets.ts";
@@ -93,6 +93,12 @@ export function errorPageFailure(why: EgressNote | undefined): StepError {
 /** Runs the steps in order; an optional step's failure is logged and the scenario goes on. */
 export async function executeScenario(steps: readonly Step[], env: StepEnv, o: ScenarioOptions): Promise<ScenarioResult> {
   const result: ScenarioResult = o.result ?? { data: {}, dataExtracted: 0, screenshots: [], steps: [] };
+  // A step in another page (a job submitted before jobs.submit refused them): fails for good before any step acts.
+  const other = validateTargets({ steps }, "scenario");
+  if (other) {
+    const i = Number(/steps\[(\d+)\]/.exec(other.path)?.[1] ?? 0);
+    throw new ScenarioFailure(`step ${i + 1}: ${other.message}`, ref(steps[i] as Step, i), "invalid", false, result);
+  }
   const total = steps.length;
   const every = o.progressEveryMs ?? PROGRESS_EVERY_MS;
   /** The main frame's commit count when its document was last known parsed (NavigationWatch.commits). */

@@ -881,10 +881,13 @@ export async function runStep(step: Step, index: number, env: StepEnv, timeout: 
           try {
             has = await el.evaluate(hasFocus);
           } catch (e) {
-            // A key before the last one sent the page elsewhere (an Enter mid-text): the rest would go to the next
-            // document. Final: a retry would send what the first keys sent again.
-            if (contextGone(e) || /same JavaScript world/.test((e as Error)?.message ?? "")) throw new StepError(`type: the page went to another document before the last key of the text was typed`, "step-failed", false);
-            throw e;
+            if (!(contextGone(e) || /same JavaScript world/.test((e as Error)?.message ?? ""))) throw e;
+            // An Enter among the keys typed so far sent the page elsewhere (a form): the rest would go to the next
+            // document, and a retry would send the form again: final. A page that left on its own (a timed redirect,
+            // a meta refresh) is a navigation to retry, as it was before (a review: it was made final too).
+            const sent = [...step.text].slice(0, -1);
+            if (sent.some((c) => c === "\n" || c === "\r")) throw new StepError(`type: an Enter in the text sent the page to another document before its last key was typed`, "step-failed", false);
+            throw new StepError(`type: the page went to another document while ${step.selector} was typed into (${(e as Error).message})`, "navigation", true);
           }
           if (!has) throw new StepError(`type: ${step.selector} lost the focus while typing (the page replaced or left it); what was typed went elsewhere`, "step-failed", true);
         });

@@ -139,16 +139,17 @@ describe("step failures", () => {
     expect(waited(ae.message, "assert")).toBeLessThanOrEqual(1200);
   });
 
-  it("a step in a page other than the main one is refused at assignment, naming it, before any step runs (it failed mid-run as unsupported after the steps before it had acted)", async () => {
-    const body: Command<"worker.assign"> = { jobId: jobId("popup-target"), attempt: 1, epoch: 1, spec: { priority: 5, maxAttempts: 3, timeoutMs: 60_000, scenario: { steps: [
+  it("a step in a page other than the main one (a job submitted before jobs.submit refused them) fails the job for good, naming it, before any step runs (it failed mid-run as unsupported after the steps before it had acted)", async () => {
+    // Taken, not refused: a refusal is requeued by the master, and every worker would refuse it again (a review).
+    const id = await assign(open, { scenario: { steps: [
       { type: "navigate", url: pages.url("/before-popup-target") }, { type: "click", target: pages.url("/popup"), selectors: [["#a"]] },
-    ] } } };
-    const reply = (await master.request(`troupe.worker.${open.config.workerId}.assign`, JSON.stringify(body), { timeout: 5000 })).json<AssignReply>();
-    expect(reply).toMatchObject({ accepted: false, reason: "invalid", field: "spec.scenario.steps[1].target", message: expect.stringMatching(/click step: target ".*\/popup" is not supported/) });
-    // Proved on the same worker: an assignment it takes runs at once, and this one's first step never did.
+    ] } }, "popup-target");
+    const f = await failed(id);
+    expect(f.data.error).toMatchObject({ code: "invalid", retryable: false, step: { index: 1, type: "click" }, message: expect.stringMatching(/^step 2: click step: target ".*\/popup" is not supported/) });
+    expect(pages.urls).not.toContain("/before-popup-target");
+    // A step in the main page by name runs.
     const ok = await assign(open, { maxAttempts: 1, scenario: { steps: [{ type: "navigate", url: pages.url("/form"), target: "main" }] } }, "main-target");
     expect((await events.final(ok)).type).toBe("job.completed");
-    expect(pages.urls).not.toContain("/before-popup-target");
   });
 
   it("a failed assertion is not retryable", async () => {
@@ -611,6 +612,18 @@ describe("fields a type step cannot use (it reported ok with nothing typed)", ()
     if (p.type !== "job.completed") throw new Error(`${p.data.error.code}: ${p.data.error.message}`);
     expect(p.data.result.data).toEqual({ p: "page /posted" });
     expect(pages.urls.filter((u) => u === "/posted")).toEqual(["/posted"]);
+  });
+
+  it("an Enter mid-text that sends a form fails for good; a page that leaves on its own while typing is a navigation to retry (it was made final too)", async () => {
+    const mid = await failed(await assign(open, { maxAttempts: 1, scenario: { steps: [
+      { type: "navigate", url: pages.url("/type-post") }, { type: "type", selector: "#q", text: "hi\nthere", delay: 50 },
+    ] } }, "type-enter-mid"));
+    expect(mid.data.error).toMatchObject({ code: "step-failed", retryable: false, message: expect.stringMatching(/an Enter in the text sent the page to another document before its last key/) });
+    // 40 keys at 100 ms (4 s): the page leaves 300 ms after the first, in the middle of them.
+    const left = await failed(await assign(open, { maxAttempts: 1, scenario: { steps: [
+      { type: "navigate", url: pages.url("/leaves-soon") }, { type: "type", selector: "#q", text: "x".repeat(40), delay: 100 },
+    ] } }, "type-page-left"));
+    expect(left.data.error).toMatchObject({ code: "navigation", retryable: true });
   });
 
   it("completes when a code field moves the focus on after its last digit (it failed as 'lost the focus', every attempt)", async () => {

@@ -49,6 +49,8 @@ const f = document.getElementById("f"); for (let i = 0; i < 3000; i++) { const h
 <select class="s" id="shown" onchange="document.getElementById('v-s').textContent = this.value"><option value="a">a</option><option value="b">b</option></select><p id="v-s"></p>`,
   // A type step's last key moves on: an Enter that sends a POST form, a code field that moves the focus to the next one when full.
   "/type-post": `<!doctype html><title>post</title><form method="post" action="/posted"><input id="q" name="q"></form>`,
+  // A page that leaves on its own 300 ms after the first key typed into it (a timed redirect: nothing typed asks for it).
+  "/leaves-soon": `<!doctype html><title>leaves</title><input id="q" oninput="if (!window.going) { window.going = true; setTimeout(() => { location.href = '/form'; }, 300); }">`,
   "/otp": `<!doctype html><title>otp</title><input id="code" maxlength="4" oninput="document.getElementById('v-code').textContent = this.value; if (this.value.length === 4) document.getElementById('next').focus()"><input id="next"><p id="v-code"></p>`,
   // Pages that never finish parsing (a script that never comes) or replace the timers the worker would use.
   "/slowscript": `<!doctype html><title>slow</title><h1 id="h">slow page</h1><button id="b" onclick="this.textContent='clicked'">b</button><script src="/hang"></script>`,
