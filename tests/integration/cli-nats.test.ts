@@ -165,7 +165,8 @@ describe("troupe nats → init → tail (the foundation's done-when)", () => {
     const elsewhere = troupe(["worker-user", "add", "cli-w2", "--data-dir", join(dataDir, "no-such-dir")], env);
     expect(await elsewhere.exited).toBe(2);
     expect(elsewhere.output()).toMatch(/is not the data dir of a `troupe nats` \(no .*credentials\.env\)/);
-  });
+    // Seven `troupe` processes one after another (~9 s on a quiet machine): 30 s ran out in a loaded fresh-clone run.
+  }, 120_000);
 
   it("worker-user add run four times at once keeps all four users, each loaded by the server", async () => {
     const runs = ["cc1", "cc2", "cc3", "cc4"].map((id) => ({ id, run: troupe(["worker-user", "add", id], env) }));
@@ -177,7 +178,7 @@ describe("troupe nats → init → tail (the foundation's done-when)", () => {
       const lines = Object.fromEntries([...run.output().matchAll(/^(TROUPE_[A-Z_]+)=(.+)$/gm)].map((m) => [m[1], m[2]]));
       await (await connectAs({ url: env.NATS_URL!, role: "worker", dataDir: "/nonexistent", name: `cli-${id}`, env: lines, inboxPrefix: workerInboxPrefix(id) })).close();
     }
-  });
+  }, 120_000);
 
   it("init --append-only-artifacts makes the screenshot store append-only, once", async () => {
     const first = troupe(["init", "--append-only-artifacts"], env);
