@@ -247,6 +247,11 @@ export class BrowserPool {
     return [...this.slots].filter((s) => s.browser.connected).flatMap((s) => s.browser.browserContexts().filter((c) => c !== s.browser.defaultBrowserContext()));
   }
 
+  /** The live browsers (tests look at what jobs leave on their connections). */
+  browsers(): Browser[] {
+    return [...this.slots].filter((s) => s.browser.connected).map((s) => s.browser);
+  }
+
   /** Process id of the browser new jobs go to (logs, and the crash test). */
   get activePid(): number | undefined {
     return this.active?.browser.process()?.pid;

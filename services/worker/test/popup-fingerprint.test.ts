@@ -1,7 +1,8 @@
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { AssignReply, Command } from "@troupe/events";
-import { startTestNats, type TestNats } from "@troupe/tests/harness";
+import { startTestNats, waitFor, type TestNats } from "@troupe/tests/harness";
+import { CDPSessionEvent, type Connection } from "puppeteer-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Worker } from "../src/worker.ts";
 import { EventLog, jobId, startTestWorker } from "./helpers.ts";
@@ -77,6 +78,12 @@ describe("a page the job's page opens", () => {
         },
       },
     };
+    // What the job listens to on the browser's connection, shared by every job: left there, it grew with each job.
+    // Puppeteer's own (internal) handle on it: a CDP session of ours on the browser target would change how tabs attach.
+    const [browser] = worker.pool.browsers();
+    const connection = (browser as unknown as { _connection: Connection })._connection;
+    const listening = () => [connection.listenerCount("Target.attachedToTarget"), connection.listenerCount(CDPSessionEvent.SessionAttached)];
+    const before = listening();
     const reply = (await nc.request(`troupe.worker.${worker.config.workerId}.assign`, JSON.stringify(body), { timeout: 5000 })).json<AssignReply>();
     expect(reply).toEqual({ accepted: true });
     const final = await events.final(id);
@@ -90,5 +97,7 @@ describe("a page the job's page opens", () => {
     expect(reportHeaders[0]?.["user-agent"]).toBe(userAgent);
     expect(reportHeaders[0]?.["accept-language"]).toBe("de-DE,de;q=0.9");
     expect(reportHeaders[0]?.["sec-ch-ua-platform"]).toBe('"Windows"');
+    // The fingerprint's and the dialogs' listeners go with the job's page.
+    await waitFor("the job's listeners gone from the browser's connection", () => worker.pool.openContexts === 0 && listening().every((n, i) => n === before[i]), 10_000);
   }, 90_000);
 });
