@@ -114,6 +114,10 @@ describe("step failures", () => {
     // ms; over 1.5 s on a loaded machine, as for the count above).
     const stays = await assign(open, { maxAttempts: 1, scenario: { steps: [{ type: "navigate", url: pages.url("/spinner") }, { type: "waitForElement", selectors: [["#stays"]], visible: false, timeout: 4000 }] } }, "wfe-stays");
     expect((await failed(stays)).data.error).toMatchObject({ code: "timeout", retryable: true, message: expect.stringMatching(/expected no visible matching element \(visible: false\), found 1$/) });
+    // The same through Puppeteer's own query (not plain CSS): the text "here" of #stays never goes either (the
+    // `text/loading` step above is already gone when it starts, so it proves no counting; a review).
+    const staysText = await assign(open, { maxAttempts: 1, scenario: { steps: [{ type: "navigate", url: pages.url("/spinner") }, { type: "waitForElement", selectors: [["text/here"]], visible: false, timeout: 4000 }] } }, "wfe-stays-text");
+    expect((await failed(staysText)).data.error).toMatchObject({ code: "timeout", retryable: true, message: expect.stringMatching(/expected no visible matching element \(visible: false\), found 1$/) });
     const counted = await assign(open, { maxAttempts: 1, scenario: { steps: [{ type: "navigate", url: pages.url("/spinner") }, { type: "waitForElement", selectors: [[".item"]], operator: "==", count: 3, visible: false, timeout: 4000 }] } }, "wfe-counted");
     expect((await failed(counted)).data.error).toMatchObject({ code: "timeout", message: expect.stringMatching(/expected the visible matching elements to be no longer == 3 \(visible: false\), found 3$/) });
   }, 90_000);
