@@ -1,6 +1,8 @@
 import { DeliverPolicy, jetstream, type ConsumerMessages, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection, Status } from "@nats-io/nats-core";
-import { ConsumerCreateTimeout, FOLLOW_PULL, retryWithBackoff, untilNatsAnswers } from "@troupe/events/node";
+import { newId } from "@troupe/events";
+import { CONSUMER_CREATE_MAX_TIMEOUT_MS, ConsumerCreateTimeout, FOLLOW_PULL, retryWithBackoff, untilNatsAnswers } from "@troupe/events/node";
+import { setTimeout as delay } from "node:timers/promises";
 import type { Logger } from "pino";
 
 /**
@@ -86,6 +88,15 @@ export async function follow(nc: NatsConnection, js: JetStreamClient, o: FollowO
   /** The consumer `messages` reads (deleted on the server when it is replaced or stopped). */
   let current: { delete(): Promise<unknown> } | undefined;
 
+  /**
+   * Deletes a consumer whose create failed here (a timeout: it may be made on the server all the same). The delete
+   * follows the create on the same connection; one that still finds nothing is tried once more a create's longest
+   * time later, without holding the process.
+   */
+  const dropLeftover = (name: string) => {
+    const drop = () => jsm.consumers.delete(o.stream, name);
+    void drop().catch((e: Error) => (/not found/i.test(e.message) ? delay(CONSUMER_CREATE_MAX_TIMEOUT_MS, undefined, { ref: false }).then(drop) : undefined)).catch(() => undefined);
+  };
   const policy = o.deliver === "all" ? DeliverPolicy.All : DeliverPolicy.LastPerSubject;
   const open = async (startSeq: number | undefined) => {
     const gen = ++generation;
@@ -93,14 +104,25 @@ export async function follow(nc: NatsConnection, js: JetStreamClient, o: FollowO
     // A copy each: consumers.get() writes its name prefix into the options it is given.
     const client = createJs();
     const asked = Date.now();
-    const tries = Array.from({ length: CREATES_RACED }, () => client.consumers.get(o.stream, { ...opts }));
-    const consumer = await Promise.any(tries).catch((e: AggregateError) => {
+    // Named by us (`<prefix>_1`, as nats.js names an ordered consumer): a create that timed out here may still be made
+    // on the server, and is deleted by name; it stayed there until its 5-minute inactivity threshold.
+    const prefixes = Array.from({ length: CREATES_RACED }, () => newId("tf"));
+    const tries = prefixes.map((name_prefix) => client.consumers.get(o.stream, { ...opts, name_prefix }));
+    const won = Promise.any(tries);
+    // The others are not needed (those on a dead member go with its inactivity threshold); the winner is known first.
+    void Promise.allSettled(tries).then(async (done) => {
+      const winner = await won.catch(() => undefined);
+      done.forEach((r, i) => {
+        if (r.status === "fulfilled") {
+          if (r.value !== winner) void r.value.delete().catch(() => undefined);
+        } else dropLeftover(`${prefixes[i]}_1`);
+      });
+    });
+    const consumer = await won.catch((e: AggregateError) => {
       createTimeout.failed(e.errors[0]);
       throw e.errors[0] as Error;
     });
     createTimeout.answeredIn(Date.now() - asked);
-    // The others are not needed (those on a dead member go with its inactivity threshold).
-    for (const t of tries) void t.then((c) => (c === consumer ? undefined : c.delete())).catch(() => undefined);
     // Bigger pulls than the default 100: the heartbeat tail of a large pool arrives at thousands per second.
     // A callback, not an async iterator: the messages of one socket read are folded in one turn
     // (no promise per message), and what the folds trigger leaves in one write.

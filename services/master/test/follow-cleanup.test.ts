@@ -62,6 +62,26 @@ describe("a follower made again", () => {
     await waitFor("no consumer left after the stop", async () => (await consumerNames()).length === 0, 15_000, 100);
   }, 60_000);
 
+  it("deletes the consumers whose creates timed out here but were made on the server (they stayed 5 minutes)", async () => {
+    const lines: string[] = [];
+    const watched = { ...log, warn: (o: unknown, msg?: string) => void lines.push(String(msg ?? o)) } as unknown as typeof log;
+    // The creates wait in the link past their timeout (1.5 s); let through, the server makes them all the same.
+    link.freezeWhenClientSends("$JS.API.CONSUMER.CREATE");
+    const following = follow(nc, jetstream(nc), { stream, deliver: "all", onMessage: () => {}, onCaughtUp: () => {}, log: watched });
+    let f: Awaited<typeof following> | undefined;
+    try {
+      await waitFor("the creates timed out", () => lines.some((l) => /could not follow the stream yet/.test(l)), 30_000, 50);
+      link.thaw();
+      f = await following;
+      // Only the consumer it follows with: the three made late are deleted by name.
+      await settledConsumers();
+    } finally {
+      link.thaw();
+      await (f ?? (await following)).stop();
+    }
+    await waitFor("no consumer left after the stop", async () => (await consumerNames()).length === 0, 10_000, 100);
+  }, 60_000);
+
   it("deletes the consumer it replaced, and its own when stopped", async () => {
     const seeing: boolean[] = [];
     const f = await follow(nc, jetstream(nc), { stream, deliver: "all", onMessage: () => {}, onCaughtUp: () => {}, onSeeing: (on) => seeing.push(on), log });
