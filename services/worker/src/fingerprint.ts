@@ -35,10 +35,8 @@ export async function applyFingerprint(page: Page, context: BrowserContext, fp: 
   // sent on them now arrives first.
   followTargets(puppeteerSession(page), (s) => overrideTarget(s, fp, agent, timezone, onError));
   // Pages the job's page opens (a popup, a target=_blank link): top-level, so they take the screen and scale too.
-  const stopPopups = followContextPages(page, context.id, (s, topLevel) => (topLevel ? overridePopup : overrideTarget)(s, fp, agent, timezone, onError));
-  page.once("close", stopPopups);
-  // Closed meanwhile (a job aborted during the awaits above): its close came before the listener (a review).
-  if (page.isClosed()) stopPopups();
+  // It lets go with the page (also one a job aborted during the awaits above had closed already).
+  followContextPages(page, context.id, (s, topLevel) => (topLevel ? overridePopup : overrideTarget)(s, fp, agent, timezone, onError));
   if (agent) await cdp.send("Network.setUserAgentOverride", agent);
   if (fp.locale) {
     await page.setExtraHTTPHeaders({ "Accept-Language": acceptLanguage(fp.locale) });

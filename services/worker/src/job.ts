@@ -181,7 +181,7 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
   let responseTime: number | undefined;
   let memoryUsed = 0;
   let ended = false;
-  /** Stops answering the dialogs of the job's other windows (job.ts answers them from the browser's connection). */
+  /** Stops answering the dialogs of the job's other windows at the job's end (else at its page's close). */
   let offWindowDialogs: (() => void) | undefined;
 
   const abort = (reason: JobAbort) => {
@@ -270,7 +270,8 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
     offWindowDialogs = answerWindowDialogs(page, lease.context.id, (d) => {
       addLog("warn", `${d.type} dialog ${d.accepted ? "accepted" : "dismissed"} in another window: ${d.message}`, "page");
     }, (e) => deps.log.debug({ err: e.message }, "dialog already gone"));
-    // Ended meanwhile (end() ran before this was set): the listener is on the browser's connection, which outlives the job.
+    // Ended meanwhile (end() ran before this was set; its page may still be open): the listener is on the browser's
+    // connection, which outlives the job.
     if (controller.signal.aborted) offWindowDialogs();
     // The page's renderer died (out of memory, killed): fail now, not at the step's timeout.
     page.on("error", (e) => abort(new JobAbort("page-crashed", `the page crashed: ${e.message}`, true)));

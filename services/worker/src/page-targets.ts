@@ -26,7 +26,8 @@ export function followTargets(session: CDPSession, configure: (s: CDPSession) =>
  * `target=_blank` link), and for that page's frames and workers. Each is announced before Puppeteer lets it run, so
  * what `configure` sends arrives first. Popups saw the real browser, none of the job's fingerprint (a review).
  * Browser-wide: tabs come on the browser's connection, which every job shares; a tab is told apart by its context.
- * Returns the stop (the job's end).
+ * Stops by itself when `page` closes (also when it closed before this call: a job aborted meanwhile); the function
+ * returned stops it sooner.
  */
 export function followContextPages(page: Page, contextId: string | undefined, configure: (s: CDPSession, topLevel: boolean) => void): () => void {
   const connection = puppeteerSession(page).connection();
@@ -44,10 +45,13 @@ export function followContextPages(page: Page, contextId: string | undefined, co
   };
   connection.on("Target.attachedToTarget", onTab);
   connection.on(CDPSessionEvent.SessionAttached, onSession);
-  return () => {
+  const stop = () => {
     connection.off("Target.attachedToTarget", onTab);
     connection.off(CDPSessionEvent.SessionAttached, onSession);
   };
+  page.once("close", stop);
+  if (page.isClosed()) stop();
+  return stop;
 }
 
 /** The CDP id of the page's main frame (Puppeteer's internal `_id`, pinned with puppeteer-core 24); "" if it goes. */
