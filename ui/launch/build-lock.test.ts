@@ -26,7 +26,7 @@ describe("withBuildLock", () => {
     const lines: string[] = [];
     const t0 = Date.now();
     expect(await withBuildLock(async () => "built", { lockDir: lock, log: (l) => lines.push(l) })).toBe("built");
-    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(Date.now() - t0).toBeLessThan(10_000); // at once, not after a wait (loaded-machine stalls aside)
     expect(lines.join("\n")).toContain(`took over the dashboard build lock ${lock} (its holder pid ${pid} is gone)`);
     expect(existsSync(lock)).toBe(false);
   });

@@ -36,14 +36,16 @@ afterAll(async () => {
  * where the fake worker lives, was a lost worker on a loaded CI run).
  */
 const HEARTBEAT_MS = "1000";
+/** The job lease, renewed by the fake worker's progress (every 100 ms) from this process: 5 s for the same reason. */
+const LEASE_MS = 5000;
 /** The last stored sequence: each case judges only the events after its start (an earlier case's stay in the log). */
 const lastSeq = async () => (await readLog(ui)).at(-1)?.seq ?? 0;
 
 describe("a master whose clock is not the NATS server's", () => {
-  it.each([20_000, -20_000])("keeps a heartbeating worker and a job whose progress renews its lease, its clock %i ms off (lost after 3 s, lease 3 s)", async (skewMs) => {
+  it.each([20_000, -20_000])("keeps a heartbeating worker and a job whose progress renews its lease, its clock %i ms off (lost after 3 s, lease 5 s)", async (skewMs) => {
     await master?.stop();
     const from = await lastSeq();
-    master = spawnChild(["--import", SKEW, "bin/troupe.mjs", "master"], { ...nats.env(), ...fastEnv(`m-skew${skewMs > 0 ? "-ahead" : "-behind"}`), TROUPE_HEARTBEAT_MS: HEARTBEAT_MS, SKEW_MS: String(skewMs), SKEW_MONO: "1", TROUPE_LOG_LEVEL: "info" });
+    master = spawnChild(["--import", SKEW, "bin/troupe.mjs", "master"], { ...nats.env(), ...fastEnv(`m-skew${skewMs > 0 ? "-ahead" : "-behind"}`), TROUPE_HEARTBEAT_MS: HEARTBEAT_MS, TROUPE_JOB_LEASE_MS: String(LEASE_MS), SKEW_MS: String(skewMs), SKEW_MONO: "1", TROUPE_LOG_LEVEL: "info" });
     // A standby only takes over once the lease of the one before lapses (it stopped and gave it back: at once).
     await waitFor("the master leading", () => master!.output().includes("became leader"), 30_000, 50);
     const r = await submit(ui, { url: `https://example.com/skewed${skewMs}` });
@@ -54,7 +56,7 @@ describe("a master whose clock is not the NATS server's", () => {
     // Progress stored for two leases after it started, read from the log (not the clock).
     await waitFor("progress spanning two leases", async () => {
       const last = (await readLog(ui)).filter((l) => l.event.type === "job.progress" && l.event.data.jobId === r.jobId).at(-1);
-      return last !== undefined && Date.parse(last.event.time) - startedAt > 6000;
+      return last !== undefined && Date.parse(last.event.time) - startedAt > 2 * LEASE_MS;
     }, 30_000, 200);
     await worker.complete(r.jobId);
     await waitFor("completed", async () => (await status()) === "completed", 20_000, 100);
@@ -71,7 +73,7 @@ describe("a master whose clock is not the NATS server's", () => {
     await master?.stop();
     const from = await lastSeq();
     const startedAt = Date.now();
-    master = spawnChild(["--import", STEP, "bin/troupe.mjs", "master"], { ...nats.env(), ...fastEnv("m-step"), TROUPE_HEARTBEAT_MS: HEARTBEAT_MS, STEP_MS: "20000", STEP_AFTER_MS: "5000", TROUPE_LOG_LEVEL: "info" });
+    master = spawnChild(["--import", STEP, "bin/troupe.mjs", "master"], { ...nats.env(), ...fastEnv("m-step"), TROUPE_HEARTBEAT_MS: HEARTBEAT_MS, TROUPE_JOB_LEASE_MS: String(LEASE_MS), STEP_MS: "20000", STEP_AFTER_MS: "5000", TROUPE_LOG_LEVEL: "info" });
     await waitFor("the master leading", () => master!.output().includes("became leader"), 30_000, 50);
     const r = await submit(ui, { url: "https://example.com/stepped" });
     if (!r.ok) throw new Error(r.error.message);
@@ -80,7 +82,7 @@ describe("a master whose clock is not the NATS server's", () => {
     // Progress stored for two leases past the step (5 s after the master started), read from the log.
     await waitFor("progress two leases past the step", async () => {
       const last = (await readLog(ui)).filter((l) => l.event.type === "job.progress" && l.event.data.jobId === r.jobId).at(-1);
-      return last !== undefined && Date.parse(last.event.time) - startedAt > 5000 + 6000;
+      return last !== undefined && Date.parse(last.event.time) - startedAt > 5000 + 2 * LEASE_MS;
     }, 30_000, 200);
     await worker.complete(r.jobId);
     await waitFor("completed", async () => (await status()) === "completed", 20_000, 100);

@@ -116,10 +116,12 @@ describe("faults", () => {
   }, SLOW);
 
   it("two masters: only the leader assigns; when it is killed the other takes over, no double assignment", async () => {
-    const m1 = spawnMaster(nats, "m-two-1");
+    // A 5 s leader lease: a stall of m1's process under ~3 s is no takeover during the first batch (at 2 s, one of ~2 s was).
+    const leaderLease = { TROUPE_LEADER_LEASE_MS: "5000" };
+    const m1 = spawnMaster(nats, "m-two-1", leaderLease);
     cleanup.push(() => m1.kill9());
     await waitFor("m1 leads", async () => (await leaseHolder(ui))?.holder === "m-two-1", 60_000, 100);
-    const m2 = spawnMaster(nats, "m-two-2");
+    const m2 = spawnMaster(nats, "m-two-2", leaderLease);
     cleanup.push(() => m2.stop());
     const ws = [await fakeWorker(nats, { id: "w-t1", slots: 2, behaviour: () => ({ kind: "complete", afterMs: 30 }) }), await fakeWorker(nats, { id: "w-t2", slots: 2, behaviour: () => ({ kind: "complete", afterMs: 30 }) })];
     for (const w of ws) cleanup.push(() => w.stop({ deregister: true }));

@@ -36,10 +36,14 @@ export function masterSuite(id: string, over: Partial<MasterConfig> = {}) {
   return s;
 }
 
-/** Short intervals so liveness and leases play out in a test's time. */
+/**
+ * Short intervals so liveness and leases play out in a test's time. The leader lease outlasts a loaded machine's
+ * stalls of the test process the master runs in (at 1 s, a ~0.8 s stall lapsed it: a command then met "not the
+ * leader" or no responder); a stopped master hands it back at once, so no test waits it out.
+ */
 export const FAST: Omit<MasterConfig, "id"> = {
   prefix: "troupe", heartbeatIntervalMs: 200, leaseMs: 3000, backoffMs: 100, maxBackoffMs: 1000,
-  leaderLeaseMs: 1000, assignTimeoutMs: 1000, tickMs: 50, maxInflight: 64,
+  leaderLeaseMs: 4000, assignTimeoutMs: 1000, tickMs: 50, maxInflight: 64,
 };
 
 /** Environment of a child `troupe master` with the same short intervals (a longer leader lease: renewals must survive a loaded machine). */
@@ -173,4 +177,4 @@ export function spawnChild(args: string[], env: Record<string, string>, o: { gro
   return { proc, output: () => out, kill9: () => kill("SIGKILL"), stop: () => kill("SIGTERM") };
 }
 
-export const spawnMaster = (nats: TestNats, id: string) => spawnChild(["bin/troupe.mjs", "master"], { ...nats.env(), ...fastEnv(id) });
+export const spawnMaster = (nats: TestNats, id: string, env: Record<string, string> = {}) => spawnChild(["bin/troupe.mjs", "master"], { ...nats.env(), ...fastEnv(id), ...env });

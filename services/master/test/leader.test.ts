@@ -38,12 +38,13 @@ describe("the leader lease through late answers", () => {
   it("keeps leadership and its epoch through renewals that time out, and goes on from the one that was stored unanswered", async () => {
     const nc = await connectAs({ url: link.url, role: "master", dataDir: nats.dataDir, name: "m-lease-slow", env: {} });
     const direct = await nats.connect("master", "lease-reader");
-    // The lease's own KV waits 300 ms for an answer; renewals every second (a third of the 3 s lease).
+    // The lease's own KV waits 300 ms for an answer; renewals every 1⅔ s (a third of the 5 s lease). After the timed-out
+    // renewal the next good one comes two renewals after the last: the lease leaves that a loaded machine's stalls.
     const kv = await new Kvm(jetstream(nc, { timeout: 300 })).open(storeNames("troupe").masterKv);
     const reader = await new Kvm(direct).open(storeNames("troupe").masterKv);
     const changes: LeaderState[] = [];
     const { log, saw } = capturedLog();
-    const lease = new LeaderLease(kv, "m-lease-slow", 3000, log, (s) => changes.push(s), "leader-slow-link");
+    const lease = new LeaderLease(kv, "m-lease-slow", 5000, log, (s) => changes.push(s), "leader-slow-link");
     try {
       lease.start(() => true);
       await waitFor("leadership", () => changes.length === 1, 10_000);
@@ -120,7 +121,8 @@ describe("the leader lease through late answers", () => {
   it("a standby judges a lease by how long its revision stands, not by the holder's clock: 60 s behind it takes over a dead leader's within ~1⅓ leases, 60 s ahead it leaves a live leader's alone", async () => {
     const nc = await nats.connect("master", "lease-skew");
     const kv = await new Kvm(nc).open(storeNames("troupe").masterKv);
-    const LEASE = 1500;
+    // Renewals every second: a stall of this process under ~2 s is no lapse of the leader's own (at 1.5 s, ~1 s was).
+    const LEASE = 3000;
     const lead: LeaderState[] = [];
     const ahead: LeaderState[] = [];
     const behind: LeaderState[] = [];
@@ -143,14 +145,14 @@ describe("the leader lease through late answers", () => {
     await waitFor("the standby behind to lead", async () => {
       await late.tick(() => true);
       return behind.length === 1;
-    }, 20_000, LEASE / 3);
+    }, 30_000, LEASE / 3);
     // About a lease plus a tick and the KV's round trips, which a loaded machine stretched past 2 leases; far from 60 s.
-    expect(Date.now() - died).toBeLessThan(10_000);
+    expect(Date.now() - died).toBeLessThan(20_000);
     expect(behind[0]).toEqual({ leader: true, epoch: expect.any(Number), holder: "m-behind" });
     await late.stop();
     await early.stop();
     await nc.close();
-  });
+  }, 60_000);
 
   it("a master started after the leader died takes over at its first look when it knows the server's clock (it waited a full lease), and leaves a live leader's alone", async () => {
     const nc = await nats.connect("master", "lease-late-start");

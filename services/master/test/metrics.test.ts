@@ -15,7 +15,9 @@ let url: string;
 beforeAll(async () => {
   nats = await startTestNats({ init: true });
   const port = await freePort();
-  master = await masterIn(nats, "m-metrics", {}, port);
+  // Heartbeats expected every 2 s: /metrics judges presence at the moment it is read, and at 200 ms a ~400 ms stall of
+  // this process (master and worker both) showed the worker as suspect.
+  master = await masterIn(nats, "m-metrics", { heartbeatIntervalMs: 2000 }, port);
   url = `http://127.0.0.1:${master.metricsPort}`;
   ui = await nats.connect("ui");
   worker = await fakeWorker(nats, { id: "w-metrics", slots: 1 });

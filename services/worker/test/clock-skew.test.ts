@@ -31,6 +31,12 @@ interface Seen {
   offMs: number;
 }
 
+/**
+ * "On the server's clock": within 10 s of when this process read it — far from the 3 minutes off, and above a loaded
+ * machine's delays between the worker's stamp and this process's callback (2 s was within reach of one stall).
+ */
+const ON_TIME_MS = 10_000;
+
 describe("a worker whose clock runs 3 minutes behind the server's", () => {
   it("dates its heartbeats and job events on the server's clock after its first heartbeat, and says its clock is off", async () => {
     const nc = await nats.connect("master");
@@ -49,7 +55,7 @@ describe("a worker whose clock runs 3 minutes behind the server's", () => {
     const out = () => child.output();
     try {
       const beats = () => seen.filter((s) => s.type === "worker.heartbeat");
-      await waitFor("a heartbeat on the server's clock", () => beats().some((b) => Math.abs(b.offMs) < 2000), 60_000, 50);
+      await waitFor("a heartbeat on the server's clock", () => beats().some((b) => Math.abs(b.offMs) < ON_TIME_MS), 60_000, 50);
       // The first was sent before any sample: dated on its own clock (what the fixture does, and what was fixed).
       expect(beats()[0]!.offMs).toBeLessThan(-170_000);
       expect(out()).toMatch(/this machine's clock is 1[78]\d\.\d s behind the NATS server's: events are dated on the server's clock/);
@@ -63,13 +69,13 @@ describe("a worker whose clock runs 3 minutes behind the server's", () => {
       await waitFor("the job's end", () => seen.some((s) => s.subject.startsWith(`troupe.evt.job.${id}.`) && (s.type === "job.completed" || s.type === "job.failed")), 60_000, 50);
       const job = seen.filter((s) => s.subject.startsWith(`troupe.evt.job.${id}.`));
       expect(job.map((s) => s.type)).toContain("job.completed");
-      for (const s of job) expect(Math.abs(s.offMs), s.type).toBeLessThan(2000);
+      for (const s of job) expect(Math.abs(s.offMs), s.type).toBeLessThan(ON_TIME_MS);
 
       await child.stop();
       expect(child.proc.exitCode, out()).toBe(0);
       const gone = seen.find((s) => s.type === "worker.deregistered");
       expect(gone, out()).toBeDefined();
-      expect(Math.abs(gone!.offMs)).toBeLessThan(2000);
+      expect(Math.abs(gone!.offMs)).toBeLessThan(ON_TIME_MS);
     } finally {
       await child.kill9();
       await nc.close();

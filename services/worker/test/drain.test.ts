@@ -98,7 +98,8 @@ describe("troupe worker (a real process)", () => {
     } finally {
       if (child.exitCode === null) child.kill("SIGKILL");
     }
-  });
+    // A `troupe worker` process with its Chromium, ten steps and a drain: ~5 s alone, past 30 s on a loaded machine.
+  }, 90_000);
 });
 
 describe("a killed worker", () => {
@@ -139,12 +140,13 @@ describe("drain in process", () => {
   });
 
   it("a resume request ends a drain: the job that ran through it finishes (the grace no longer fails it), the process registers again and takes jobs; one that is stopping refuses", async () => {
-    const w = await startTestWorker(nats, { TROUPE_WORKER_NAME: "Worker Node Drain 04", TROUPE_ALLOW_PRIVATE_TARGETS: "1", TROUPE_DRAIN_GRACE_MS: "1000" });
+    const w = await startTestWorker(nats, { TROUPE_WORKER_NAME: "Worker Node Drain 04", TROUPE_ALLOW_PRIVATE_TARGETS: "1", TROUPE_DRAIN_GRACE_MS: "5000" });
     try {
       const nc = await nats.connect("master");
       const ask = async (kind: "drain" | "resume") => (await nc.request(`troupe.worker.wn-drain-04.${kind}`, "{}", { timeout: 15_000 })).json();
-      // Runs past the grace: without the resume it would fail as drained.
-      const { id } = await assign("wn-drain-04", { scenario: { steps: [{ type: "navigate", url: pages.url("/form") }, { type: "wait", ms: 2500 }] } }, "through-resume");
+      // Runs past the grace: without the resume it would fail as drained. The grace leaves the resume (sent once the
+      // test reads worker.draining) room for a loaded machine's stalls: at 1 s, a stall of this process could let it lapse.
+      const { id } = await assign("wn-drain-04", { scenario: { steps: [{ type: "navigate", url: pages.url("/form") }, { type: "wait", ms: 8000 }] } }, "through-resume");
       await events.wait("job.progress", (e) => e.data.jobId === id && e.data.stepsDone === 1);
       expect(await ask("drain")).toEqual({ ok: true });
       const drained = await events.wait("worker.draining", (e) => e.data.workerId === "wn-drain-04");
