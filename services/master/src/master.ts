@@ -297,7 +297,7 @@ export class Master {
   }
 
   metricsText(): string {
-    return renderMetrics(this.state, this.counters, { leader: this.isLeader, epoch: this.epoch, nowMs: this.clock.now(), liveness: this.cfg, lagMs: this.heartbeatLagMs, heartbeats: this.heartbeatsProcessed, delayed: this.delayed.size });
+    return renderMetrics(this.state, this.counters, { leader: this.isLeader, epoch: this.epoch, nowMs: this.decisionTime(), seeingSinceMs: this.seeingSince(), liveness: this.cfg, lagMs: this.heartbeatLagMs, heartbeats: this.heartbeatsProcessed, delayed: this.delayed.size });
   }
 
   // ---- folding -------------------------------------------------------------
@@ -1125,7 +1125,12 @@ export class Master {
   }
 
   private decideNow(asOfMs = Number.POSITIVE_INFINITY): Decision[] {
-    return decide(this.state, Math.min(this.decisionTime(), asOfMs), this.cfg, (id) => this.pendingJobs.has(id) || this.pendingWorkers.has(id), this.clock.toServer(Math.max(this.leaderSinceMs, this.connectedSinceMs, this.awakeSinceMs)), this.clock.now());
+    return decide(this.state, Math.min(this.decisionTime(), asOfMs), this.cfg, (id) => this.pendingJobs.has(id) || this.pendingWorkers.has(id), this.seeingSince(), this.clock.now());
+  }
+
+  /** Since when (server time) silence is evidence: not before this master led, was connected and awake. */
+  private seeingSince(): number {
+    return this.clock.toServer(Math.max(this.leaderSinceMs, this.connectedSinceMs, this.awakeSinceMs));
   }
 
   /**

@@ -46,7 +46,12 @@ export const newCounters = (): Counters => ({
 
 const PRESENCES: Presence[] = ["online", "busy", "draining", "suspect", "lost", "offline"];
 
-export function renderMetrics(s: MasterState, c: Counters, o: { leader: boolean; epoch: number; nowMs: number; liveness: LivenessConfig; lagMs: number; heartbeats: number; delayed?: number }): string {
+/**
+ * `nowMs` and `seeingSinceMs` are the master's own decision time and evidence window (`presenceOf`): a worker is
+ * counted suspect or lost only when the master would judge it so. Judged at the raw clock, a scrape after the
+ * master's own stall (or while its fold lagged) counted heartbeating workers as suspect.
+ */
+export function renderMetrics(s: MasterState, c: Counters, o: { leader: boolean; epoch: number; nowMs: number; seeingSinceMs?: number; liveness: LivenessConfig; lagMs: number; heartbeats: number; delayed?: number }): string {
   const out: string[] = [];
   const gauge = (name: string, help: string, type = "gauge") => out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
 
@@ -68,7 +73,7 @@ export function renderMetrics(s: MasterState, c: Counters, o: { leader: boolean;
 
   const workers = new Map<Presence, number>(PRESENCES.map((p) => [p, 0]));
   for (const w of s.workers.values()) {
-    const p = presenceOf(w, o.nowMs, o.liveness);
+    const p = presenceOf(w, o.nowMs, o.liveness, o.seeingSinceMs);
     workers.set(p, (workers.get(p) ?? 0) + 1);
   }
   gauge("troupe_master_workers", "workers by status");

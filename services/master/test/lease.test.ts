@@ -58,6 +58,10 @@ describe("job lease", () => {
     // the lease and than three heartbeat intervals (the liveness window).
     const pauseEnd = Date.now() + LEASE_MS + 1000;
     while (Date.now() < pauseEnd) { /* paused */ }
+    // A scrape served right after the pause, before the socket is read (the overdue tick runs first, then this timer):
+    // the worker is busy, as the master judges it, not lost (it was, judged at the raw clock).
+    await new Promise((r) => setTimeout(r, 0));
+    expect(master.master.metricsText()).toMatch(/^troupe_master_workers\{status="busy"\} 1$/m);
     // Progress written a full lease after the pause: any lapse judged at or after it would show.
     await waitFor("progress a lease after the pause", async () => {
       const last = (await readLog(ui)).filter((l) => l.event.type === "job.progress" && l.event.data.jobId === r.jobId).at(-1);
