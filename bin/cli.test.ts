@@ -55,6 +55,32 @@ describe("troupe dispatcher", () => {
     expect(err.join("\n")).toMatch(/unknown flag --port/);
   });
 
+  it("refuses a bad TROUPE_LOG_LEVEL in every command with exit 2 (the master exited 1 and `up` restarted it for ever; the dashboard ignored it), and still shows help", async () => {
+    vi.stubEnv("TROUPE_LOG_LEVEL", "verbose");
+    try {
+      for (const name of ["master", "ui", "up", "workers"]) {
+        expect(await main([name]), name).toBe(2);
+        expect(err.at(-1), name).toBe(`troupe ${name}: TROUPE_LOG_LEVEL: expected one of fatal, error, warn, info, debug, trace, silent, got "verbose"\nRun \`troupe ${name} --help\` for usage.`);
+      }
+      expect(await main(["master", "--help"])).toBe(0);
+    } finally {
+      vi.unstubAllEnvs();
+    }
+  });
+
+  it("refuses an unreadable TROUPE_NATS_CA with exit 2 in a command that connects (tail and submit exited 1; ui 2)", async () => {
+    vi.stubEnv("TROUPE_NATS_CA", join(mkdtempSync(join(tmpdir(), "troupe-ca-")), "nope.crt"));
+    vi.stubEnv("TROUPE_DATA_DIR", mkdtempSync(join(tmpdir(), "troupe-no-data-")));
+    try {
+      for (const args of [["tail"], ["submit", "--url", "https://example.com"], ["drain", "w1"], ["init"]]) {
+        expect(await main(args), `${args[0]}: ${err.join("\n")}`).toBe(2);
+        expect(err.join("\n"), args[0]).toMatch(new RegExp(`troupe ${args[0]}: TROUPE_NATS_CA: cannot read .*nope\\.crt`));
+      }
+    } finally {
+      vi.unstubAllEnvs();
+    }
+  });
+
   it("rejects an unknown command with a suggestion and exit 2", async () => {
     expect(await main(["wrker"])).toBe(2);
     expect(err.join("\n")).toMatch(/unknown command "wrker" — did you mean "worker"\?/);

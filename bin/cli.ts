@@ -1,4 +1,4 @@
-import { commandHelp, runCommand, stdoutClosed, UsageError } from "@troupe/events/node";
+import { checkLogLevel, commandHelp, runCommand, stdoutClosed, UsageError } from "@troupe/events/node";
 import { COMMANDS } from "./registry.ts";
 
 /** `troupe <command> [options]` — dispatches to the command's module. Exit 2 on usage errors. */
@@ -62,6 +62,9 @@ export async function main(argv: string[]): Promise<number> {
   // instead of crashing the command — `up` in the middle of stopping its children in order.
   void stdoutClosed();
   try {
+    // Every service reads it; checked here so each command refuses it alike (exit 2): the master exited 1 and
+    // `troupe up` restarted it for ever, the dashboard ignored it. Help is still shown.
+    if (!rest.some((a) => a === "--help" || a === "-h")) checkLogLevel(process.env.TROUPE_LOG_LEVEL);
     return await runCommand(cmd, rest);
   } catch (e) {
     if (e instanceof UsageError) {

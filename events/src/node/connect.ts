@@ -4,6 +4,7 @@ import { checkServerIdentity, type PeerCertificate } from "node:tls";
 import { loadCredential, type NatsRole } from "./credentials.ts";
 import { retryWithBackoff } from "./retry.ts";
 import { readCertificate } from "./tls-certs.ts";
+import { UsageError } from "./options.ts";
 
 export interface ConnectOptions {
   /** nats://host:port, comma-separated for several servers; tls://host:port insists on TLS (the server's certificate checked against the system's CAs, or `ca`). */
@@ -32,8 +33,9 @@ export interface ConnectOptions {
  * forever (nats.js gives up after 10 tries by default) and log status changes.
  */
 export async function connectAs(o: ConnectOptions): Promise<NatsConnection> {
-  const cred = loadCredential(o.role, o.dataDir, o.env);
+  // The CA first: an unreadable one is a usage error whatever the credentials.
   const tls = natsTlsOptions(o.url, o.ca);
+  const cred = loadCredential(o.role, o.dataDir, o.env);
   // nats.js drops a URL's scheme (it would take tls:// as a wish, not a must): TLS is asked for with `tls` instead.
   const servers = o.url.split(",").map((s) => s.trim().replace(/^tls:\/\//i, "nats://")).filter(Boolean);
   const options = {
@@ -104,7 +106,12 @@ export async function connectAs(o: ConnectOptions): Promise<NatsConnection> {
  */
 export function natsTlsOptions(url: string, ca?: string): { caFile?: string; checkServerIdentity: typeof checkDialledIdentity } | undefined {
   if (ca) {
-    readCertificate(ca, "TROUPE_NATS_CA");
+    // A setting's error: a usage error (exit 2) in every command, as `troupe ui` had it (`tail`, `submit`, … exited 1).
+    try {
+      readCertificate(ca, "TROUPE_NATS_CA");
+    } catch (e) {
+      throw new UsageError((e as Error).message, { cause: e });
+    }
     return { caFile: ca, checkServerIdentity: checkDialledIdentity };
   }
   return /(^|,)\s*tls:\/\//i.test(url) ? { checkServerIdentity: checkDialledIdentity } : undefined;
