@@ -1,5 +1,5 @@
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
@@ -255,8 +255,7 @@ describe("troupe nats when its process goes away", () => {
   afterAll(() => {
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
-  async function start() {
-    const dataDir = mkdtempSync(join(tmpdir(), "troupe-cli-life-"));
+  async function start(dataDir = mkdtempSync(join(tmpdir(), "troupe-cli-life-"))) {
     dirs.push(dataDir);
     const env = {
       TROUPE_DATA_DIR: dataDir, TROUPE_NATS_HOST: "127.0.0.1", TROUPE_NATS_PORT: String(await freePort()), TROUPE_NATS_WS_HOST: "127.0.0.1",
@@ -264,18 +263,39 @@ describe("troupe nats when its process goes away", () => {
     };
     const t = troupe(["nats"], env);
     await t.waitFor(/ready/);
-    // setpriv execs nats-server in place: the child's pid is nats-server's.
-    const server = Number(execFileSync("pgrep", ["-P", String(t.child.pid)], { encoding: "utf8" }).trim().split("\n")[0]);
-    expect(readFileSync(`/proc/${server}/comm`, "utf8").trim()).toBe("nats-server");
+    // setpriv execs nats-server in place: the child's pid is nats-server's (tsx's esbuild may be a child too).
+    const children = execFileSync("pgrep", ["-P", String(t.child.pid)], { encoding: "utf8" }).trim().split("\n").map(Number);
+    const server = children.find((pid) => readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "nats-server");
+    if (server === undefined) throw new Error(`no nats-server among the children ${children.join(", ")} of troupe nats`);
     return { t, env, server };
   }
 
-  it("a kill -9 of troupe nats takes nats-server with it (it used to keep running, holding the ports and the store)", async () => {
-    const { t, server } = await start();
+  it("a kill -9 of troupe nats takes nats-server with it (it used to keep running, holding the ports and the store); the next start takes over its claim on the store", async () => {
+    const { t, server, env } = await start();
     t.child.kill("SIGKILL");
     await t.exited;
     await waitFor(`nats-server ${server} to stop`, () => !processAlive(server), 20_000, 50);
-  });
+    const again = await start(env.TROUPE_DATA_DIR);
+    expect(again.t.output()).toContain(`took over the claim on the NATS store of ${env.TROUPE_DATA_DIR} (its holder, pid ${t.child.pid}, is gone)`);
+    again.t.child.kill("SIGTERM");
+    expect(await again.t.exited).toBe(0);
+  }, 120_000);
+
+  it("a second troupe nats on the same data dir, its ports moved, refuses to start (exit 2), naming the first: two servers on one store (it started a second)", async () => {
+    const { t, env } = await start();
+    try {
+      const second = troupe(["nats"], { ...env, TROUPE_NATS_PORT: String(await freePort()), TROUPE_NATS_WS_PORT: String(await freePort()), TROUPE_NATS_MONITOR_PORT: String(await freePort()) });
+      expect(await second.exited).toBe(2);
+      expect(second.output()).toContain(`another troupe process (pid ${t.child.pid}) runs nats-server on the store of ${env.TROUPE_DATA_DIR}`);
+      expect(second.output()).not.toMatch(/ready/);
+      // The first still holds it, and serves.
+      expect(readFileSync(join(env.TROUPE_DATA_DIR, "nats-store.lock"), "utf8")).toMatch(new RegExp(`^${t.child.pid} `));
+    } finally {
+      t.child.kill("SIGTERM");
+      await t.exited;
+    }
+    expect(existsSync(join(env.TROUPE_DATA_DIR, "nats-store.lock"))).toBe(false);
+  }, 120_000);
 
   it("SIGHUP (a closed terminal) stops it like SIGTERM: nats-server stopped, exit 0 (nats-server took SIGHUP as a reload and stayed)", async () => {
     const { t, server } = await start();

@@ -11,6 +11,7 @@ export * from "./worker-users.ts";
 export * from "./nats-reload.ts";
 export * from "./artifact-put.ts";
 export * from "./file-lock.ts";
+export * from "./store-lock.ts";
 export * from "./connect.ts";
 export * from "./streams.ts";
 export * from "./publish.ts";
