@@ -43,6 +43,7 @@ export const Capabilities = Type.Object({
   supportedBrowsers: Type.Array(BrowserInfo, { maxItems: 16 }),
   labels: Type.Optional(Labels("the worker's labels (TROUPE_WORKER_LABELS); a job's workerLabels must all be among them")),
   attemptTokens: Type.Optional(Type.Boolean({ description: "the worker echoes an assignment's token in its events for that attempt" })),
+  scriptSteps: Type.Optional(Type.Literal(true, { description: "the worker runs page-JavaScript steps (waitForExpression) because TROUPE_ALLOW_SCRIPT_STEPS is on; sent only when true" })),
 }, { additionalProperties: false });
 
 export const Fingerprint = Type.Object({

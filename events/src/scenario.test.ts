@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { createEvent, decodeEvent, encodeEvent } from "./codec.ts";
 import type { TroupeEvent } from "./events.ts";
 import { decodeCommand } from "./command-codec.ts";
-import { validateScenario } from "./scenario.ts";
+import { needsScriptSteps, scriptStepIndex, validateScenario } from "./scenario.ts";
 
 describe("validateScenario with Recorder exports", () => {
   const recorded = {
@@ -76,5 +76,18 @@ describe("extract field names", () => {
   it("are not held to it in events already in the log, so an older log folds as it did", () => {
     const e = createEvent("job.submitted", { jobId: "job-old", spec: { priority: 5, maxAttempts: 3, timeoutMs: 10_000, scenario: { steps: [{ type: "extract", fields: { "Product Name": { selector: "h1" } } }] } } }, "master-1");
     expect(decodeEvent("troupe.evt.job.job-old.submitted", encodeEvent(e as TroupeEvent)).ok).toBe(true);
+  });
+});
+
+describe("needsScriptSteps", () => {
+  it("is true exactly when a step runs page JavaScript, and names the first such step", () => {
+    const nav = { type: "navigate" as const, url: "https://example.com" };
+    const js = { type: "waitForExpression" as const, expression: "window.ready" };
+    expect(needsScriptSteps({})).toBe(false);
+    const wait = { type: "waitForElement" as const, selectors: ["li"] };
+    expect(needsScriptSteps({ scenario: { steps: [nav, wait] } })).toBe(false);
+    expect(needsScriptSteps({ scenario: { steps: [nav, js] } })).toBe(true);
+    expect(scriptStepIndex({ scenario: { steps: [nav, js, js] } })).toBe(1);
+    expect(scriptStepIndex({ scenario: { steps: [nav] } })).toBe(-1);
   });
 });

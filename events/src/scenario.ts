@@ -110,6 +110,19 @@ export type StepOf<K extends StepType> = Static<(typeof StepSchemas)[K]>;
 /** Steps that run page JavaScript; refused unless TROUPE_ALLOW_SCRIPT_STEPS is set. */
 export const SCRIPT_STEP_TYPES: readonly StepType[] = ["waitForExpression"];
 
+/** The index of a job spec's first step that runs page JavaScript (SCRIPT_STEP_TYPES), or -1. */
+export function scriptStepIndex(spec: { scenario?: { steps: readonly { type: string }[] } | undefined }): number {
+  return spec.scenario?.steps.findIndex((st) => (SCRIPT_STEP_TYPES as readonly string[]).includes(st.type)) ?? -1;
+}
+
+/**
+ * Whether a job spec has a step that runs page JavaScript: only a worker with TROUPE_ALLOW_SCRIPT_STEPS takes it
+ * (its registration says `capabilities.scriptSteps`), so the master offers it to no other.
+ */
+export function needsScriptSteps(spec: { scenario?: { steps: readonly { type: string }[] } | undefined }): boolean {
+  return scriptStepIndex(spec) >= 0;
+}
+
 export const MAX_STEPS = 500;
 /** The scenario as documented in JSON Schema (validation dispatches by step type for precise errors). */
 export const ScenarioSchema = Type.Object({

@@ -1,4 +1,4 @@
-import { missingLabels, type AssignReply, type Command, type RefuseReason } from "@troupe/events";
+import { missingLabels, scriptStepIndex, type AssignReply, type Command, type RefuseReason } from "@troupe/events";
 
 /** The browsers this worker runs (a job's `browser` must be one of them, or unset). */
 export const SUPPORTED_BROWSERS = ["chromium", "chrome"] as const;
@@ -34,8 +34,7 @@ export function admit(cmd: Command<"worker.assign">, s: AdmissionState): AssignR
   if (s.draining) return refuse("draining", "the worker is draining and takes no new jobs");
   if (cmd.epoch < s.highestEpoch) return refuse("invalid", `stale master epoch ${cmd.epoch}; this worker has seen epoch ${s.highestEpoch}`, "epoch");
   if (!s.allowScriptSteps) {
-    const steps = cmd.spec.scenario?.steps ?? [];
-    const i = steps.findIndex((st) => st.type === "waitForExpression");
+    const i = scriptStepIndex(cmd.spec);
     if (i >= 0) return refuse("invalid", "waitForExpression step: page-JavaScript steps are disabled on this worker (TROUPE_ALLOW_SCRIPT_STEPS)", `spec.scenario.steps[${i}].type`);
   }
   if (runningAttempt !== undefined) return refuse("duplicate", `attempt ${runningAttempt} of job ${cmd.jobId} is still running here`);
