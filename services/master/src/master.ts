@@ -390,7 +390,7 @@ export class Master {
       else {
         // Cancelled, dead or taken: a job due weeks ahead must not sit in the delay queue until then.
         this.delayed.discard(job.id);
-        this.queue.discard(job.id, job.spec.browser, job.spec.workerLabels);
+        this.queue.discard(job.id, job.spec);
         if (job.status !== "assigned" && job.status !== "running") this.refused.delete(job.id);
       }
       if (!isWaiting(job) || e.type === "job.submitted" || e.type === "job.requeued") this.scheduleDispatch();
@@ -445,7 +445,7 @@ export class Master {
     if (nb > this.clock.now()) {
       this.delayed.push({ jobId: job.id, priority: job.priority, order: nb });
       this.armDelayTimer();
-    } else this.queue.push({ jobId: job.id, priority: job.priority, order }, job.spec.browser, job.spec.workerLabels);
+    } else this.queue.push({ jobId: job.id, priority: job.priority, order }, job.spec);
   }
 
   private armDelayTimer() {
@@ -515,7 +515,7 @@ export class Master {
     for (let d = this.delayed.peek(); d && d.order <= serverNow; d = this.delayed.peek()) {
       this.delayed.pop();
       const job = this.state.jobs.get(d.jobId);
-      if (job && isWaiting(job)) this.queue.push({ jobId: job.id, priority: job.priority, order: this.state.submitSeq.get(job.id) ?? 0 }, job.spec.browser, job.spec.workerLabels);
+      if (job && isWaiting(job)) this.queue.push({ jobId: job.id, priority: job.priority, order: this.state.submitSeq.get(job.id) ?? 0 }, job.spec);
     }
     this.armDelayTimer();
     const cands = this.candidates();
@@ -560,7 +560,7 @@ export class Master {
       this.reserved.set(cand.worker.id, (this.reserved.get(cand.worker.id) ?? 0) + 1);
       void this.assign(job, cand.worker.id, epoch);
     }
-    for (const a of aside) this.queue.push(a.entry, a.spec.browser, a.spec.workerLabels);
+    for (const a of aside) this.queue.push(a.entry, a.spec);
   }
 
   /**

@@ -55,9 +55,9 @@ describe("BrowserQueues", () => {
   it("pops across browsers by priority, and skips blocked browsers without losing their jobs", async () => {
     const { BrowserQueues } = await import("./queue.ts");
     const q = new BrowserQueues();
-    for (let i = 0; i < 1500; i++) q.push({ jobId: `fox-${i}`, priority: 9, order: i }, "Firefox");
-    q.push({ jobId: "any", priority: 1, order: 2000 }, undefined);
-    q.push({ jobId: "chrome", priority: 5, order: 2001 }, "chromium");
+    for (let i = 0; i < 1500; i++) q.push({ jobId: `fox-${i}`, priority: 9, order: i }, { browser: "Firefox" });
+    q.push({ jobId: "any", priority: 1, order: 2000 }, {});
+    q.push({ jobId: "chrome", priority: 5, order: 2001 }, { browser: "chromium" });
     expect(q.pop()?.entry.jobId).toBe("fox-0");
     const blocked = new Set([BrowserQueues.key("firefox")]);
     expect([q.pop(blocked)?.entry.jobId, q.pop(blocked)?.entry.jobId, q.pop(blocked)]).toEqual(["chrome", "any", undefined]);
@@ -70,10 +70,27 @@ describe("BrowserQueues", () => {
     expect(BrowserQueues.key("chrome|x")).not.toBe(BrowserQueues.key("chrome", ["x"]));
     expect(BrowserQueues.key("Chrome", ["b", "a", "a"])).toBe(BrowserQueues.key("chrome", ["a", "b"]));
     const q = new BrowserQueues();
-    for (let i = 0; i < 100; i++) q.push({ jobId: `j${i}`, priority: 5, order: i }, undefined, [`label-${i}`]);
-    for (let i = 0; i < 50; i++) q.discard(`j${i}`, undefined, [`label-${i}`]);
+    for (let i = 0; i < 100; i++) q.push({ jobId: `j${i}`, priority: 5, order: i }, { workerLabels: [`label-${i}`] });
+    for (let i = 0; i < 50; i++) q.discard(`j${i}`, { workerLabels: [`label-${i}`] });
     for (let e = q.pop(); e; e = q.pop());
     expect(q.size).toBe(0);
     expect((q as unknown as { queues: Map<string, unknown> }).queues.size).toBe(0);
+  });
+
+  it("keeps a job with a page-JavaScript step in its own placement: blocking it does not block ordinary jobs", async () => {
+    const { BrowserQueues } = await import("./queue.ts");
+    const script = { scenario: { steps: [{ type: "waitForExpression" as const, expression: "window.ready" }] } };
+    const plain = { scenario: { steps: [{ type: "navigate" as const, url: "https://example.com" }] } };
+    expect(BrowserQueues.keyOf(script)).not.toBe(BrowserQueues.keyOf(plain));
+    expect(BrowserQueues.keyOf(plain)).toBe(BrowserQueues.key(undefined));
+    const q = new BrowserQueues();
+    q.push({ jobId: "js", priority: 9, order: 1 }, script);
+    q.push({ jobId: "plain", priority: 1, order: 2 }, plain);
+    const first = q.pop();
+    expect(first?.entry.jobId).toBe("js");
+    q.push(first!.entry, script);
+    expect(q.pop(new Set([first!.key]))?.entry.jobId).toBe("plain");
+    q.discard("js", script);
+    expect(q.size).toBe(0);
   });
 });

@@ -1,3 +1,5 @@
+import { needsScriptSteps, type JobSpec } from "@troupe/events";
+
 /**
  * The order jobs are offered to workers: priority (higher first), then
  * submission order. A binary heap with lazy removal: callers check that a
@@ -123,12 +125,23 @@ export class JobQueue {
  * has) never starve the others: the dispatcher blocks their queue for the
  * round and keeps taking from the rest.
  */
+/** What of a job spec decides which workers may take it. */
+export type Placement = Pick<JobSpec, "browser" | "workerLabels" | "scenario">;
+
 export class BrowserQueues {
   private queues = new Map<string, JobQueue>();
 
-  /** One key per placement, unambiguous whatever a browser name or label holds. */
-  static key(browser: string | undefined, labels?: readonly string[]): string {
-    return JSON.stringify([browser?.toLowerCase() ?? "", [...new Set(labels ?? [])].sort()]);
+  /**
+   * One key per placement, unambiguous whatever a browser name or label holds. Page-JavaScript steps are part of it:
+   * a script job no live worker may run blocks its placement for the round, and must not block ordinary jobs.
+   */
+  static key(browser: string | undefined, labels?: readonly string[], scriptSteps = false): string {
+    return JSON.stringify([browser?.toLowerCase() ?? "", [...new Set(labels ?? [])].sort(), ...(scriptSteps ? ["script"] : [])]);
+  }
+
+  /** The key of a job spec's placement: its browser, its labels, whether it has a page-JavaScript step. */
+  static keyOf(spec: Placement): string {
+    return BrowserQueues.key(spec.browser, spec.workerLabels, needsScriptSteps(spec));
   }
 
   get size(): number {
@@ -137,15 +150,15 @@ export class BrowserQueues {
     return n;
   }
 
-  push(e: QueueEntry, browser: string | undefined, labels?: readonly string[]): void {
-    const k = BrowserQueues.key(browser, labels);
+  push(e: QueueEntry, spec: Placement): void {
+    const k = BrowserQueues.keyOf(spec);
     let q = this.queues.get(k);
     if (!q) this.queues.set(k, (q = new JobQueue()));
     q.push(e);
   }
 
-  discard(jobId: string, browser: string | undefined, labels?: readonly string[]): void {
-    const k = BrowserQueues.key(browser, labels);
+  discard(jobId: string, spec: Placement): void {
+    const k = BrowserQueues.keyOf(spec);
     const q = this.queues.get(k);
     q?.discard(jobId);
     // Every label set ever asked for would otherwise keep a queue, each looked at on every pop.

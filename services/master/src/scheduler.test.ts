@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { JobView } from "@troupe/events";
-import { pickWorker, presenceOf, type Candidate } from "./scheduler.ts";
+import { canRun, pickWorker, presenceOf, type Candidate } from "./scheduler.ts";
 import type { WorkerView } from "./state.ts";
 
 const cfg = { heartbeatIntervalMs: 1000 };
@@ -47,5 +47,18 @@ describe("pickWorker", () => {
     expect(pickWorker(job("chromium"), [cand(w("unknown", { browsers: null }))], 10, cfg)).toBeUndefined();
     // Known only from heartbeats (never registered): no job at all, not even one that names no browser.
     expect(pickWorker(job(), [cand(w("unknown", { browsers: null }))], 10, cfg)).toBeUndefined();
+  });
+});
+
+describe("canRun", () => {
+  const scriptJob = { id: "js", spec: { priority: 5, maxAttempts: 3, timeoutMs: 60_000, scenario: { steps: [{ type: "navigate", url: "https://x.io" }, { type: "waitForExpression", expression: "window.ready" }] } } } as JobView;
+  it("offers a job with a page-JavaScript step only to a worker that runs them (capabilities.scriptSteps)", () => {
+    expect(canRun(w("plain"), scriptJob)).toBe(false);
+    expect(canRun(w("js", { scriptSteps: true }), scriptJob)).toBe(true);
+    // Any other job goes to either.
+    expect(canRun(w("plain"), job())).toBe(true);
+    expect(canRun(w("js", { scriptSteps: true }), job())).toBe(true);
+    expect(pickWorker(scriptJob, [cand(w("plain")), cand(w("js", { scriptSteps: true }), 1)], 10, cfg)?.worker.id).toBe("js");
+    expect(pickWorker(scriptJob, [cand(w("plain"))], 10, cfg)).toBeUndefined();
   });
 });

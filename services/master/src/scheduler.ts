@@ -1,4 +1,4 @@
-import { missingLabels, offersBrowser, type JobView } from "@troupe/events";
+import { missingLabels, needsScriptSteps, offersBrowser, type JobView } from "@troupe/events";
 import type { WorkerView } from "./state.ts";
 
 /** Worker presence and the choice of a worker for a job. Pure. */
@@ -50,10 +50,12 @@ export function hasLabels(w: WorkerView, wanted: readonly string[] | undefined):
 /**
  * Whether the worker could run the job at all: registered (one known only from heartbeats may not even exist:
  * a worker credential can publish heartbeats for made-up ids, and asking each one spent an attempt number),
- * the job's browser, every label it asks for.
+ * the job's browser, every label it asks for, page-JavaScript steps if the job has one (a worker without
+ * TROUPE_ALLOW_SCRIPT_STEPS refuses it, and each offer spent an attempt number: the job waits instead).
  */
 export function canRun(w: WorkerView, job: JobView): boolean {
-  return w.browsers !== null && supportsBrowser(w, job.spec.browser) && hasLabels(w, job.spec.workerLabels);
+  return w.browsers !== null && supportsBrowser(w, job.spec.browser) && hasLabels(w, job.spec.workerLabels)
+    && (w.scriptSteps === true || !needsScriptSteps(job.spec));
 }
 
 /**

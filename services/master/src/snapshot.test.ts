@@ -13,7 +13,7 @@ function busyState(): MasterState {
   const log = logBuilder(s);
   const at = () => new Date(log.now).toISOString();
   const w1 = registration("w1", 2, ["chromium", "firefox"]);
-  log.add("worker.registered", { ...w1, capabilities: { ...w1.capabilities, labels: ["region=eu", "residential"] } });
+  log.add("worker.registered", { ...w1, capabilities: { ...w1.capabilities, labels: ["region=eu", "residential"], scriptSteps: true } });
   log.add("worker.registered", registration("w2", 1));
   log.add("job.submitted", { jobId: "done", spec: SPEC, idempotencyKey: "k1" });
   log.add("job.assigned", { jobId: "done", workerId: "w1", attempt: 1, epoch: 1 });
@@ -61,6 +61,10 @@ describe("master snapshots", () => {
     expect(d.state.workers.get("w1")?.held).toBeInstanceOf(Set);
     expect(d.state.workers.get("w1")?.labels).toEqual(["region=eu", "residential"]);
     expect(d.state.workers.get("w2")?.labels).toBeUndefined();
+    // Only w1 runs page-JavaScript steps, after a restart too.
+    expect(d.state.workers.get("w1")?.scriptSteps).toBe(true);
+    expect(d.state.workers.get("w2")?.scriptSteps).toBeUndefined();
+    expect(encodeState(s).workers.find((w) => w.id === "w2")).not.toHaveProperty("scriptSteps");
     expect(d.state.finished.get("lapsed")?.strays).toEqual([{ workerId: "w1", attempt: 1 }]);
   });
 
@@ -122,6 +126,10 @@ describe("master snapshots", () => {
     expect(bad({ ...good, state: { ...good.state, finished: [{ ...good.state.finished[0], strays: [{ workerId: 1, attempt: 1 }] }] } })).toMatchObject({ ok: false, error: expect.stringMatching(/strays/) });
     expect(bad({ ...good, state: { ...good.state, workers: [{ ...good.state.workers[0], held: [1] }] } })).toMatchObject({ ok: false, error: expect.stringMatching(/held/) });
     expect(bad({ ...good, state: { ...good.state, workers: [{ ...good.state.workers[0], lifecycle: "asleep" }] } })).toMatchObject({ ok: false, error: expect.stringMatching(/workers/) });
+    expect(bad({ ...good, state: { ...good.state, workers: [{ ...good.state.workers[0], scriptSteps: "yes" }] } })).toMatchObject({ ok: false, error: expect.stringMatching(/scriptSteps/) });
+    // An older master's snapshot has no scriptSteps: its workers run no script job until they register again.
+    const older = bad({ ...good, state: { ...good.state, workers: good.state.workers.map(({ scriptSteps: _, ...w }: Record<string, unknown>) => w) } });
+    expect(older.ok && older.state.workers.get("w1")?.scriptSteps).toBeUndefined();
     expect(bad({ ...good, state: { ...good.state, subjectSeq: [["a", "1"]] } })).toMatchObject({ ok: false, error: expect.stringMatching(/subjectSeq/) });
     expect(bad({ ...good, state: { ...good.state, open: undefined } })).toMatchObject({ ok: false, error: expect.stringMatching(/open/) });
     expect(bad(good)).toMatchObject({ ok: true });

@@ -26,6 +26,8 @@ export interface SnapshotWorker {
   labels?: string[];
   /** Absent in snapshots of older masters, and for workers that take no attempt tokens. */
   tokens?: boolean;
+  /** Absent in snapshots of older masters, and for workers that run no page-JavaScript steps. */
+  scriptSteps?: boolean;
   lastSeenMs: number;
   held: string[];
   heartbeatMs?: number;
@@ -69,7 +71,7 @@ export function encodeState(s: MasterState): SnapshotState {
     needSpec: [...s.needSpec],
     workers: [...s.workers.values()].map((w) => ({
       id: w.id, ...(w.instanceId !== undefined ? { instanceId: w.instanceId } : {}), lifecycle: w.lifecycle, maxSlots: w.maxSlots,
-      browsers: w.browsers, ...(w.labels ? { labels: w.labels } : {}), ...(w.tokens ? { tokens: true } : {}), lastSeenMs: w.lastSeenMs, held: [...w.held], ...(w.heartbeatMs !== undefined ? { heartbeatMs: w.heartbeatMs } : {}), ...(w.registeredEventMs !== undefined ? { registeredEventMs: w.registeredEventMs } : {}),
+      browsers: w.browsers, ...(w.labels ? { labels: w.labels } : {}), ...(w.tokens ? { tokens: true } : {}), ...(w.scriptSteps ? { scriptSteps: true } : {}), lastSeenMs: w.lastSeenMs, held: [...w.held], ...(w.heartbeatMs !== undefined ? { heartbeatMs: w.heartbeatMs } : {}), ...(w.registeredEventMs !== undefined ? { registeredEventMs: w.registeredEventMs } : {}),
     })),
     subjectSeq: [...s.subjectSeq],
     activityMs: [...s.activityMs],
@@ -212,6 +214,10 @@ function decodeState(v: unknown): MasterState {
     if (x.tokens !== undefined) {
       if (x.tokens !== true) fail("workers holds an invalid tokens flag");
       view.tokens = true;
+    }
+    if (x.scriptSteps !== undefined) {
+      if (x.scriptSteps !== true) fail("workers holds an invalid scriptSteps flag");
+      view.scriptSteps = true;
     }
     if (x.heartbeatMs !== undefined) {
       if (!isSeq(x.heartbeatMs)) fail("workers holds an invalid heartbeatMs");

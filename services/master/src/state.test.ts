@@ -20,6 +20,19 @@ describe("applyEvent", () => {
     expect(s.subjectSeq.has("troupe.evt.job.j1.completed")).toBe(false);
   });
 
+  it("keeps capabilities.scriptSteps from a registration; a registration without it clears it", () => {
+    const s = emptyState();
+    const log = logBuilder(s);
+    const r = registration("w1");
+    log.add("worker.registered", { ...r, capabilities: { ...r.capabilities, scriptSteps: true } });
+    expect(s.workers.get("w1")?.scriptSteps).toBe(true);
+    // A new instance without TROUPE_ALLOW_SCRIPT_STEPS: the master must not offer it script jobs.
+    log.add("worker.registered", { ...r, instanceId: "i-2" });
+    expect(s.workers.get("w1")).not.toHaveProperty("scriptSteps");
+    log.add("worker.registered", registration("w2"));
+    expect(s.workers.get("w2")).not.toHaveProperty("scriptSteps");
+  });
+
   it("keeps a resumed worker online when a draining heartbeat its process made before the resume is stored or folded after it (same millisecond too); a later one drains it", () => {
     const s = emptyState();
     const log = logBuilder(s);

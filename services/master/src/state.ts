@@ -19,6 +19,8 @@ export interface WorkerView {
   labels?: string[];
   /** It echoes an assignment's token in its events (capabilities.attemptTokens): its assignments get one. */
   tokens?: boolean;
+  /** It runs page-JavaScript steps (capabilities.scriptSteps, TROUPE_ALLOW_SCRIPT_STEPS): only it is offered such jobs. */
+  scriptSteps?: boolean;
   cpu: number;
   /** Server time (ms) of its last heartbeat or worker event. */
   lastSeenMs: number;
@@ -152,6 +154,8 @@ export function applyEvent(s: MasterState, e: TroupeEvent, m: MessageMeta): Appl
       else delete w.labels;
       if (e.data.capabilities.attemptTokens === true) w.tokens = true;
       else delete w.tokens;
+      if (e.data.capabilities.scriptSteps === true) w.scriptSteps = true;
+      else delete w.scriptSteps;
       w.registeredEventMs = Date.parse(e.time);
       w.lastSeenMs = Math.max(w.lastSeenMs, m.timeMs);
       break;
