@@ -176,6 +176,8 @@ export class Worker {
         supportedBrowsers: [{ name: "chromium", version: (this.pool.version.split("/")[1] ?? this.pool.version).slice(0, 64) }],
         ...(c.labels.length ? { labels: c.labels } : {}),
         attemptTokens: true,
+        // Only when on: the master offers a job with a page-JavaScript step to no worker that does not say so.
+        ...(c.allowScriptSteps ? { scriptSteps: true as const } : {}),
       },
     };
   }

@@ -43,6 +43,8 @@ describe("registration and presence", () => {
     expect(reg.data.capabilities.cpu).toBeGreaterThanOrEqual(1);
     expect(reg.data.capabilities.maxConcurrentJobs).toBe(2);
     expect(reg.data.capabilities.supportedBrowsers[0]).toMatchObject({ name: "chromium", version: expect.stringMatching(/^\d+\./) });
+    // TROUPE_ALLOW_SCRIPT_STEPS is off (the default): it does not claim page-JavaScript steps (the master offers it no such job).
+    expect(reg.data.capabilities).not.toHaveProperty("scriptSteps");
   });
 
   it("heartbeats on troupe.hb.<id> with real machine metrics", async () => {
@@ -80,7 +82,10 @@ describe("registration and presence", () => {
     try {
       // Paused: it cannot answer the new process's presence check, which therefore starts.
       (old as unknown as { presenceSub: { unsubscribe(): void } }).presenceSub.unsubscribe();
-      replacement = await startTestWorker(nats, env);
+      // The replacement allows page-JavaScript steps (the old process did not): its registration says so, the old one's did not.
+      replacement = await startTestWorker(nats, { ...env, TROUPE_ALLOW_SCRIPT_STEPS: "true" });
+      expect((await events.wait("worker.registered", (e) => e.data.instanceId === replacement!.instanceId)).data.capabilities.scriptSteps).toBe(true);
+      expect((await events.wait("worker.registered", (e) => e.data.instanceId === old.instanceId)).data.capabilities).not.toHaveProperty("scriptSteps");
       // Resumed: it answers again.
       const o = old as unknown as { nc: NatsConnection; presence: PresenceInfo; presenceSub: unknown };
       o.presenceSub = servePresence(o.nc, "troupe", o.presence);
