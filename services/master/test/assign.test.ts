@@ -153,6 +153,29 @@ describe("assignment", () => {
     expect(euRes.accepted.map((a) => a.jobId)).toEqual([both]);
   });
 
+  it("offers a job with a page-JavaScript step to no worker without scriptSteps (no attempt spent): it waits, without holding up others, until one registers", async () => {
+    const plain = await fakeWorker(nats, { id: "w-no-script", slots: 4 });
+    workers.push(plain);
+    const steps = [{ type: "navigate", url: "https://example.com/js" }, { type: "waitForExpression", expression: "window.ready === true" }];
+    // The highest priority: each dispatch round looks at it first.
+    const js = jobIdOf(await submit(ui, { scenario: { steps }, priority: 10 }));
+    const after = jobIdOf(await submit(ui, { url: "https://example.com/after-js", priority: 1 }));
+    // The ordinary job submitted after it is assigned and completed: the master has dispatched since the script job was queued.
+    await waitFor("the ordinary job completed", () => status(after) === "completed");
+    expect(plain.requests.map((r) => r.jobId)).toEqual([after]);
+    expect(status(js)).toBe("queued");
+    const before = (await readLog(ui)).map((l) => l.event).filter((e) => "jobId" in e.data && e.data.jobId === js);
+    // Submitted, and nothing else: no job.assigned, no requeue (no attempt number burnt).
+    expect(before.map((e) => e.type)).toEqual(["job.submitted"]);
+    const scripted = await fakeWorker(nats, { id: "w-script", slots: 1, scriptSteps: true });
+    workers.push(scripted);
+    await waitFor("the script job completed on the worker that runs page JavaScript", () => status(js) === "completed");
+    expect(scripted.accepted.map((a) => [a.jobId, a.attempt])).toEqual([[js, 1]]);
+    const assigned = (await readLog(ui)).map((l) => l.event).filter((e): e is Extract<TroupeEvent, { type: "job.assigned" }> => e.type === "job.assigned" && e.data.jobId === js);
+    expect(assigned.map((e) => [e.data.workerId, e.data.attempt])).toEqual([["w-script", 1]]);
+    expect(plain.requests.map((r) => r.jobId)).not.toContain(js);
+  });
+
   it("offers no job to ids that only send heartbeats (never registered): a job goes to a real worker at its first attempt", async () => {
     const { js } = await nats.js("worker");
     const phantoms = Array.from({ length: 50 }, (_, i) => `phantom-${i}`);

@@ -1,6 +1,6 @@
 import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
 import type { NatsConnection, Subscription } from "@nats-io/nats-core";
-import { createEvent, decodeCommand, newId, subjects, type AssignReply, type Command, type EventData, type EventType, type JobError, type TroupeEvent } from "@troupe/events";
+import { createEvent, decodeCommand, needsScriptSteps, newId, subjects, type AssignReply, type Command, type EventData, type EventType, type JobError, type TroupeEvent } from "@troupe/events";
 import { connectAs, INSTANCE_HEADER, publishEvent } from "@troupe/events/node";
 
 /**
@@ -40,6 +40,8 @@ export interface FakeWorkerOptions {
   ignoreCancels?: () => boolean;
   /** Declare capabilities.attemptTokens and echo tokens (default true, as the real worker); false: a worker older than tokens. */
   tokens?: boolean;
+  /** Declare capabilities.scriptSteps (TROUPE_ALLOW_SCRIPT_STEPS). Without it, as the real worker, a job with a page-JavaScript step is refused (invalid). */
+  scriptSteps?: boolean;
 }
 
 export interface Held {
@@ -112,7 +114,7 @@ export class FakeWorker {
   private register() {
     return this.publish("worker.registered", {
       workerId: this.id, instanceId: this.instanceId, name: `Fake ${this.id}`, type: "fake", ip: "127.0.0.1", port: 0, version: "test",
-      capabilities: { maxConcurrentJobs: this.o.slots ?? 1, memory: 1024, cpu: 1, supportedBrowsers: (this.o.browsers ?? ["chromium"]).map((name) => ({ name, version: "1" })), ...(this.o.labels ? { labels: this.o.labels } : {}), ...(this.o.tokens !== false ? { attemptTokens: true } : {}) },
+      capabilities: { maxConcurrentJobs: this.o.slots ?? 1, memory: 1024, cpu: 1, supportedBrowsers: (this.o.browsers ?? ["chromium"]).map((name) => ({ name, version: "1" })), ...(this.o.labels ? { labels: this.o.labels } : {}), ...(this.o.tokens !== false ? { attemptTokens: true } : {}), ...(this.o.scriptSteps ? { scriptSteps: true as const } : {}) },
     });
   }
 
@@ -147,6 +149,7 @@ export class FakeWorker {
     const job = c.value;
     this.requests.push(job);
     if (this.draining) return { accepted: false, reason: "draining" };
+    if (!this.o.scriptSteps && needsScriptSteps(job.spec)) return { accepted: false, reason: "invalid", message: "page-JavaScript steps are disabled on this worker (TROUPE_ALLOW_SCRIPT_STEPS)" };
     const b = this.o.behaviour?.(job) ?? { kind: "complete" };
     if (b.kind === "refuse") return { accepted: false, reason: b.reason ?? "full" };
     if (this.running.size >= (this.o.slots ?? 1)) return { accepted: false, reason: "full" };
