@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { canTake, unmetNeeds } from "./placement.ts";
+import { canTake, SCRIPT_STEPS_NEED, unmetNeeds } from "./placement.ts";
 
 const chromeEu = { browsers: ["chromium"], labels: ["region=eu", "residential"] };
 const chromeUs = { browsers: ["Chromium"], labels: ["region=us"] };
@@ -26,6 +26,34 @@ describe("placement", () => {
       { labels: ["region=eu", "region=us"], count: 2, reason: "labels region=eu, region=us together" },
       { browser: "webkit", labels: ["gpu"], count: 1, reason: 'browser "webkit"' },
     ]);
+  });
+
+  it("takes a job with a page-JavaScript step only on a worker that runs them, and names that need", () => {
+    const script = { ...chromeEu, scriptSteps: true };
+    expect(canTake(chromeEu, { labels: [], scriptSteps: true })).toBe(false);
+    expect(canTake(script, { labels: [], scriptSteps: true })).toBe(true);
+    expect(canTake(script, { labels: [] })).toBe(true);
+    expect(SCRIPT_STEPS_NEED).toBe("page-JavaScript steps (TROUPE_ALLOW_SCRIPT_STEPS)");
+    const needs = [
+      { labels: [], scriptSteps: true, count: 3 },
+      { labels: [], count: 9 },
+      { browser: "firefox", labels: ["gpu"], scriptSteps: true, count: 2 },
+    ];
+    expect(unmetNeeds(needs, [chromeEu, chromeUs])).toEqual([
+      { labels: [], scriptSteps: true, count: 3, reason: "page-JavaScript steps (TROUPE_ALLOW_SCRIPT_STEPS)" },
+      { browser: "firefox", labels: ["gpu"], scriptSteps: true, count: 2, reason: 'browser "firefox" and page-JavaScript steps (TROUPE_ALLOW_SCRIPT_STEPS)' },
+    ]);
+    // Some live worker runs them: only what it lacks is named.
+    const scriptUs = { ...chromeUs, scriptSteps: true };
+    expect(unmetNeeds(needs, [chromeEu, scriptUs])).toEqual([{ browser: "firefox", labels: ["gpu"], scriptSteps: true, count: 2, reason: 'browser "firefox"' }]);
+    expect(unmetNeeds([{ labels: ["gpu"], scriptSteps: true, count: 1 }], [chromeEu, scriptUs])).toEqual([{ labels: ["gpu"], scriptSteps: true, count: 1, reason: "label gpu" }]);
+    // The label on one worker, the steps on another.
+    expect(unmetNeeds([{ labels: ["region=eu"], scriptSteps: true, count: 1 }], [chromeEu, scriptUs])[0]?.reason)
+      .toBe("label region=eu together with page-JavaScript steps (TROUPE_ALLOW_SCRIPT_STEPS)");
+    expect(unmetNeeds([{ browser: "firefox", labels: [], scriptSteps: true, count: 1 }], [{ browsers: ["firefox"], labels: [] }, scriptUs])[0]?.reason)
+      .toBe('browser "firefox" together with page-JavaScript steps (TROUPE_ALLOW_SCRIPT_STEPS)');
+    expect(unmetNeeds([{ browser: "firefox", labels: ["gpu"], scriptSteps: true, count: 1 }], [{ browsers: ["firefox"], labels: ["gpu"] }, scriptUs])[0]?.reason)
+      .toBe('label gpu together with browser "firefox" and page-JavaScript steps (TROUPE_ALLOW_SCRIPT_STEPS)');
   });
 
   it("with no live worker at all, every need is unmet", () => {

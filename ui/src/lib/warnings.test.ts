@@ -64,4 +64,17 @@ describe("waitingFor", () => {
     // No live worker at all: the Overview's "no worker can take queued jobs" covers it; the job's page says so too.
     expect(waitingFor(job("queued", {}), [])).toBe("a live worker");
   });
+
+  it("says a waiting job with a page-JavaScript step asks for them when no live worker runs them, and nothing once one does", () => {
+    const js = job("queued", { scenario: { steps: [{ type: "navigate", url: "https://example.com" }, { type: "waitForExpression", expression: "window.ready" }] } });
+    expect(waitingFor(js, offers)).toBe("page-JavaScript steps (TROUPE_ALLOW_SCRIPT_STEPS)");
+    const scripted = liveOffers([worker({ id: "eu", capabilities: caps }), worker({ id: "js", capabilities: { ...caps, labels: [], scriptSteps: true } })], now, 90_000);
+    expect(scripted[1]).toMatchObject({ scriptSteps: true });
+    expect(scripted[0]).not.toHaveProperty("scriptSteps");
+    expect(waitingFor(js, scripted)).toBeNull();
+    // A draining worker that runs them does not count.
+    expect(waitingFor(js, liveOffers([worker({ id: "eu", capabilities: caps }), worker({ id: "js", status: "draining", capabilities: { ...caps, scriptSteps: true } })], now, 90_000)))
+      .toBe("page-JavaScript steps (TROUPE_ALLOW_SCRIPT_STEPS)");
+    expect(waitingFor(job("queued", { scenario: { steps: [{ type: "navigate", url: "https://example.com" }] } }), offers)).toBeNull();
+  });
 });
