@@ -69,13 +69,27 @@ async function connect(rpc: string, v: Values): Promise<NatsConnection> {
   return connectAs({ url: v.natsUrl, ca: v.natsCa, role: "ui", dataDir: v.dataDir, name: `troupe-${rpc}` });
 }
 
+/** What a command did, said once it is done (it printed nothing: a new user could not tell it from a no-op). */
+function doneLine(rpc: AckName, body: Record<string, unknown>): string {
+  const id = String(body.jobId ?? body.workerId);
+  switch (rpc) {
+    case "jobs.cancel": return `job ${id} cancelled`;
+    case "jobs.retry": return `job ${id} redriven: a new attempt is queued`;
+    case "workers.drain": return `worker ${id} draining: it takes no new jobs and finishes the ones it runs (troupe resume ${id} undoes it)`;
+    case "workers.resume": return `worker ${id} takes jobs again`;
+  }
+}
+
 async function send(rpc: AckName, body: Record<string, unknown>, v: Values): Promise<number> {
   const checked = validateCommand(rpc, body);
   if (!checked.ok) throw new UsageError(`${checked.error.path || rpc}: ${checked.error.message}`);
   const nc = await connect(rpc, v);
   try {
     const a = await ask(nc, rpc, body, v);
-    if (a.ok) return 0;
+    if (a.ok) {
+      console.log(terminalSafe(doneLine(rpc, body)));
+      return 0;
+    }
     console.error(terminalSafe(a.stop ? `troupe: ${a.message}` : `troupe: refused (${a.code}) ${a.message}`));
     return a.code === "invalid" ? 2 : 1;
   } finally {

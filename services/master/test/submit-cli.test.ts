@@ -121,6 +121,8 @@ describe("troupe submit", () => {
     const id = queued.output.split("\n")[0] ?? "";
     const cancel = await troupe("cancel", id, "--reason", "from the shell");
     expect(cancel.code, cancel.output).toBe(0);
+    // Each says what it did (they printed nothing).
+    expect(cancel.output.trim()).toBe(`job ${id} cancelled`);
     expect(foldJobs(await readLog(master.master.nc)).jobs.get(id)?.status).toBe("cancelled");
     const again = await troupe("cancel", id);
     expect(again.code).toBe(1);
@@ -128,15 +130,21 @@ describe("troupe submit", () => {
     const failed = await troupeSubmit("--url", "https://example.com/fail-then-retry", "--wait");
     const failedId = failed.output.split("\n")[0] ?? "";
     expect(failed.code).toBe(1);
-    expect((await troupe("retry", failedId)).code).toBe(0);
+    const retried = await troupe("retry", failedId);
+    expect(retried.code).toBe(0);
+    expect(retried.output.trim()).toBe(`job ${failedId} redriven: a new attempt is queued`);
     expect(foldJobs(await readLog(master.master.nc)).jobs.get(failedId)?.attempt).toBe(2);
     const ghost = await troupe("drain", "no-such-worker");
     expect(ghost.code).toBe(1);
     expect(ghost.output).toMatch(/refused \(not-found\)/);
     // Drain and resume the worker from the shell: the master's view follows (the resume is its registration).
-    expect((await troupe("drain", "w-cli", "--reason", "patching")).code).toBe(0);
+    const drained = await troupe("drain", "w-cli", "--reason", "patching");
+    expect(drained.code).toBe(0);
+    expect(drained.output.trim()).toBe("worker w-cli draining: it takes no new jobs and finishes the ones it runs (troupe resume w-cli undoes it)");
     await waitFor("draining", () => master.master.state.workers.get("w-cli")?.lifecycle === "draining");
-    expect((await troupe("resume", "w-cli")).code).toBe(0);
+    const resumed = await troupe("resume", "w-cli");
+    expect(resumed.code).toBe(0);
+    expect(resumed.output.trim()).toBe("worker w-cli takes jobs again");
     await waitFor("online again", () => master.master.state.workers.get("w-cli")?.lifecycle === "online");
     expect((await troupe("resume", "no-such-worker")).output).toMatch(/refused \(not-found\)/);
     expect((await troupe("resume")).code).toBe(2);
