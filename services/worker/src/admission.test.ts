@@ -21,6 +21,8 @@ describe("admit", () => {
     expect(admit(cmd(), state({ draining: true }))).toMatchObject({ accepted: false, reason: "draining" });
     expect(admit(cmd(), state({ running: new Map([["a", 1], ["b", 1]]) }))).toMatchObject({ accepted: false, reason: "full" });
     expect(admit(cmd(), state({ load: { cpuUsage: 97, availableMemoryMb: 4000 } }))).toMatchObject({ accepted: false, reason: "cpu" });
+    // Just above the limit reads as above it (it read "CPU usage 95% is above 95%").
+    expect(admit(cmd(), state({ maxCpu: 95, load: { cpuUsage: 95.3, availableMemoryMb: 4000 } }))).toMatchObject({ accepted: false, reason: "cpu", message: "CPU usage 95.3% is above 95%" });
     expect(admit(cmd(), state({ load: { cpuUsage: 5, availableMemoryMb: 100 } }))).toMatchObject({ accepted: false, reason: "memory" });
     expect(admit(cmd({}, { browser: "firefox" }), state())).toMatchObject({ accepted: false, reason: "unsupported-browser", field: "spec.browser" });
     expect(admit(cmd({ attempt: 2 }), state({ running: new Map([["j1", 1]]) }))).toMatchObject({ accepted: false, reason: "duplicate" });

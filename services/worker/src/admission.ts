@@ -44,7 +44,8 @@ export function admit(cmd: Command<"worker.assign">, s: AdmissionState): AssignR
   const missing = missingLabels(s.labels, cmd.spec.workerLabels);
   if (missing.length) return refuse("labels", `the job wants label${missing.length > 1 ? "s" : ""} ${missing.join(", ")}; this worker has ${s.labels.length ? s.labels.join(", ") : "none"}`, "spec.workerLabels");
   if (s.running.size >= s.maxJobs) return refuse("full", `all ${s.maxJobs} job slots are busy`);
-  if (s.load && s.load.cpuUsage > s.maxCpu) return refuse("cpu", `CPU usage ${s.load.cpuUsage.toFixed(0)}% is above ${s.maxCpu}%`);
+  // One decimal: 95.3 against 95 read "CPU usage 95% is above 95%".
+  if (s.load && s.load.cpuUsage > s.maxCpu) return refuse("cpu", `CPU usage ${s.load.cpuUsage.toFixed(1)}% is above ${s.maxCpu}%`);
   if (s.load && s.load.availableMemoryMb < s.minFreeMemoryMb) return refuse("memory", `available memory ${Math.round(s.load.availableMemoryMb)} MiB is below ${s.minFreeMemoryMb} MiB`);
   return { accepted: true };
 }
