@@ -30,7 +30,8 @@ export function buildSubmitBody(v: Pick<Values, "url" | "priority" | "browser" |
     const parsed = parseJsonObject(text.replace(/^\uFEFF/, ""), MAX_COMMAND_BYTES);
     if (!parsed.ok) {
       const why = parsed.error.code === "not-json" ? "is not JSON" : parsed.error.code === "not-object" ? "is not a JSON object (a jobs.submit body)" : "is refused";
-      throw new UsageError(`${file} ${why}: ${parsed.error.path ? `${parsed.error.path}: ` : ""}${parsed.error.message}`);
+      // The codec's message starts with its own "payload is not JSON: " (it read "… is not JSON: payload is not JSON: …").
+      throw new UsageError(`${file} ${why}: ${parsed.error.path ? `${parsed.error.path}: ` : ""}${parsed.error.message.replace(/^payload is not JSON: /, "")}`);
     }
     body = parsed.value;
     // A Chrome DevTools Recorder export (or a bare step list object) as saved: its steps at the top, as the Submit
