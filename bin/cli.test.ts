@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { main } from "./cli.ts";
 import { COMMANDS } from "./registry.ts";
-import { mkdtempSync, readdirSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createEvent, encodeEvent, subjectOf, subjects, type EventData, type EventType, type TroupeEvent } from "@troupe/events";
@@ -79,6 +79,12 @@ describe("troupe dispatcher", () => {
     } finally {
       vi.unstubAllEnvs();
     }
+  });
+
+  it("prints its release with --version, -V or version (it was an unknown command)", async () => {
+    const { version } = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+    for (const arg of ["--version", "-V", "version"]) expect(await main([arg]), arg).toBe(0);
+    expect(out).toEqual(Array(3).fill(`troupe ${version}`));
   });
 
   it("rejects an unknown command with a suggestion and exit 2", async () => {

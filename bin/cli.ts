@@ -1,4 +1,5 @@
 import { checkLogLevel, commandHelp, runCommand, stdoutClosed, UsageError } from "@troupe/events/node";
+import { readFileSync } from "node:fs";
 import { COMMANDS } from "./registry.ts";
 
 /** `troupe <command> [options]` — dispatches to the command's module. Exit 2 on usage errors. */
@@ -12,7 +13,7 @@ function overview(): string {
     "Commands:",
     ...Object.entries(COMMANDS).map(([n, c]) => `  ${n.padEnd(w)}${c.summary}`),
     "",
-    "Run `troupe <command> --help` for a command's options.",
+    "Run `troupe <command> --help` for a command's options; `troupe --version` prints the release.",
   ].join("\n");
 }
 
@@ -34,8 +35,17 @@ function commandNamed(name: string) {
   return Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
 }
 
+/** The release, from the repository's package.json (a new user's first try, `troupe --version`, was an unknown command). */
+function version(): string {
+  return (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }).version;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === "--version" || name === "-V" || name === "version") {
+    console.log(`troupe ${version()}`);
+    return 0;
+  }
   if (!name || name === "--help" || name === "-h" || name === "help") {
     const target = name === "help" && rest[0] ? commandNamed(rest[0]) : undefined;
     if (target) {
