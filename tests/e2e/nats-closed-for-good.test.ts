@@ -61,7 +61,8 @@ describe("a NATS connection closed for good", () => {
     for (const name of ["master", "worker"]) {
       const code = await Promise.race([procs.get(name)!.exited, new Promise<string>((r) => setTimeout(() => r("still running"), 60_000))]);
       expect(code, `${name} exit (${out(name)})`).toBe(1);
-      expect(out(name), name).toMatch(/closed for good/);
+      // Saying why: the credentials were refused (it said only "closed for good", with a stack).
+      expect(out(name), name).toMatch(/NATS refused (this worker's NATS user worker|the master's NATS user), and the connection is closed for good: the user was removed/);
       expect(out(name), name).not.toMatch(/still running .* after it finished/);
     }
     // The UI stays up; while its password is refused a command is "unavailable" …

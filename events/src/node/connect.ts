@@ -164,3 +164,15 @@ export async function closeConnection(nc: NatsConnection, o: { log?: Logger; tim
   else console.warn(why);
   await nc.close();
 }
+
+/**
+ * The log line of a service whose connection nats.js closed for good, saying why when the server refused the
+ * credentials: a worker whose user was removed (`troupe worker-user remove`) logged only "closed for good" and a
+ * stack (a new user's walkthrough). `who` names the credential, e.g. "this worker's user worker-us-east-1".
+ */
+export function closedForGoodMessage(err: Error | void | undefined, who: string): string {
+  const refused = err instanceof Error && (err.name === "AuthorizationError" || /authorization violation|authentication/i.test(err.message));
+  return refused
+    ? `NATS refused ${who}, and the connection is closed for good: the user was removed (\`troupe worker-user remove\`), or its password changed (a new credentials.env); stopping`
+    : "NATS connection closed for good; stopping";
+}

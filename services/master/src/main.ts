@@ -1,5 +1,5 @@
 import type { NatsConnection } from "@nats-io/nats-core";
-import { ArtifactRetentionError, artifactRetentionFrom, closeConnection, connectAs, createLogger, initStores, serveMetricsHttp, shutdownSignal, isNatsOutage, isStorageFull, untilNatsAnswers, type InitOptions, type Logger, type MetricsHttp } from "@troupe/events/node";
+import { ArtifactRetentionError, artifactRetentionFrom, closeConnection, closedForGoodMessage, connectAs, createLogger, initStores, serveMetricsHttp, shutdownSignal, isNatsOutage, isStorageFull, untilNatsAnswers, type InitOptions, type Logger, type MetricsHttp } from "@troupe/events/node";
 import { masterConfig, type MasterOptionValues } from "./config.ts";
 import { Master, type MasterConfig } from "./master.ts";
 import { serveRpc } from "./rpc.ts";
@@ -142,7 +142,7 @@ export async function main(v: MasterOptionValues): Promise<number> {
   const sig = await Promise.race([stopping, nc.closed().then((err) => ({ closed: err }))]);
   if (typeof sig === "object") {
     // nats.js closed it for good (e.g. the password was refused twice after a NATS restart): a failure, so a supervisor restarts us.
-    log.error({ err: sig.closed }, "NATS connection closed for good; stopping");
+    log.error({ err: sig.closed }, closedForGoodMessage(sig.closed, "the master's NATS user"));
     await running.stop();
     return 1;
   }

@@ -1,4 +1,4 @@
-import { createLogger, defineCommand, shutdownSignal } from "@troupe/events/node";
+import { closedForGoodMessage, createLogger, defineCommand, shutdownSignal } from "@troupe/events/node";
 import { describeConfig, resolveConfig, workerOptions } from "./config.ts";
 import { startWorker } from "./worker.ts";
 
@@ -43,7 +43,7 @@ user, or this worker's own from \`troupe worker-user add <id>\` (then TROUPE_WOR
     if (typeof outcome === "object") {
       // nats.js closed the connection for good (e.g. the password refused twice after a NATS restart): nothing
       // can be reported any more, so stop now and fail, for a supervisor to restart us. Jobs are requeued by their leases.
-      log.error({ err: outcome.closed }, "NATS connection closed for good; stopping");
+      log.error({ err: outcome.closed }, closedForGoodMessage(outcome.closed, `this worker's NATS user ${worker.natsUser}`));
       await worker.abandon();
       return 1;
     }

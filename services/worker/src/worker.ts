@@ -50,6 +50,8 @@ export interface WorkerOptions {
  */
 export class Worker {
   readonly instanceId = newId("i");
+  /** The NATS user it connects as (for a message when the server refuses it). */
+  natsUser = "";
   readonly stats = new JobStats();
   readonly running = new Map<string, RunningJob>();
   private readonly startedAt = Date.now();
@@ -127,6 +129,7 @@ export class Worker {
     if (this.secretsKeys.length === 0) this.log.warn(`no ${SECRETS_KEY_VAR} (environment or ${c.dataDir}/credentials.env): jobs with a proxy password will be refused here; copy the line from the master's credentials.env`);
     const env = this.o.env ?? process.env;
     const cred = workerCredential(c.dataDir, c.workerId, env);
+    this.natsUser = cred.user;
     this.log.info({ natsUser: cred.user, from: cred.from }, "NATS credential");
     if (cred.problem) this.log.warn({ err: cred.problem }, "worker-users.json not read: connecting as the shared worker user");
     this.nc = await connectAs({ url: c.natsUrl, ca: c.natsCa, role: "worker", dataDir: c.dataDir, name: `troupe-worker ${c.workerId}`, log: this.log, waitOnFirstConnect: true, env: { ...env, [userVar("worker")]: cred.user, [passwordVar("worker")]: cred.password }, noAsyncTraces: true, inboxPrefix: workerInboxPrefix(c.workerId), ...(this.o.abort ? { abort: this.o.abort } : {}) });
