@@ -1,6 +1,6 @@
 import type { NatsConnection } from "@nats-io/nats-core";
 import { subjectsFor } from "@troupe/events";
-import { connectAs, createLogger, serveMetricsHttp, shutdownSignal, storeNames, type MetricsHttp, type OptionValues } from "@troupe/events/node";
+import { connectAs, createLogger, serveMetricsHttp, shutdownSignal, storeNames, UsageError, type MetricsHttp, type OptionValues } from "@troupe/events/node";
 import type { liveOptions, replayOptions } from "./config.ts";
 import { dbPathFor } from "./db-file.ts";
 import { assertReadModelPath, prepareFile } from "./init-file.ts";
@@ -43,24 +43,42 @@ function common(v: LiveConfig | ReplayConfig) {
 }
 
 export async function runReplay(v: ReplayConfig): Promise<number> {
-  const log = createLogger("projector");
+  // Warnings only, unless asked: its info lines (JSON) came between the lines of the progress bar.
+  const log = createLogger("projector", process.env.TROUPE_LOG_LEVEL ?? "warn");
   const c = common(v);
   const until = v.until !== undefined ? parseUntil(v.until) : undefined;
   assertReadModelPath(c.path);
-  const nc = await connectAs({ url: v.natsUrl, ca: v.natsCa, role: "projector", dataDir: v.dataDir, name: "troupe-replay", log });
-  const abort = new AbortController();
-  void shutdownSignal().then(() => abort.abort());
+  // A past state needs the file to itself: a live projector would fold the rest of the log on top of it after the
+  // swap, and the replay changed nothing, without a word (a new user's walkthrough). Held until the swap is done.
+  let lock: WriterLock | undefined;
+  if (until) {
+    try {
+      lock = acquireWriterLock(c.path);
+    } catch (e) {
+      if (!(e instanceof WriterLockError)) throw e;
+      throw new UsageError(`--until: ${e.message.replace(/; run one projector per database.*$/, "")}, which would fold the rest of the log on top of the past state: stop it first, or write the past state elsewhere with --db <file>`);
+    }
+  }
   try {
-    const r = await rebuild({ nc, path: c.path, streams: c.streams, subjects: c.subjects, batchMax: v.rebuildBatch, seriesRetentionMs: c.seriesRetentionMs, ...(until ? { until } : {}), log, onProgress: progressPrinter(), abort: abort.signal });
-    log.info({ path: c.path, events: r.events, skipped: r.skipped, ms: r.ms, eventsPerSecond: Math.round((r.events / Math.max(1, r.ms)) * 1000), checkpoints: r.checkpoints }, "rebuild swapped in");
-    await r.cleanup;
-    return 0;
-  } catch (e) {
-    if (!(e instanceof RebuildAborted)) throw e;
-    log.warn(e.message);
-    return 1;
+    const nc = await connectAs({ url: v.natsUrl, ca: v.natsCa, role: "projector", dataDir: v.dataDir, name: "troupe-replay", log });
+    const abort = new AbortController();
+    void shutdownSignal().then(() => abort.abort());
+    try {
+      const r = await rebuild({ nc, path: c.path, streams: c.streams, subjects: c.subjects, batchMax: v.rebuildBatch, seriesRetentionMs: c.seriesRetentionMs, ...(until ? { until } : {}), log, onProgress: progressPrinter(), abort: abort.signal });
+      const perSecond = Math.round((r.events / Math.max(1, r.ms)) * 1000);
+      log.info({ path: c.path, events: r.events, skipped: r.skipped, ms: r.ms, eventsPerSecond: perSecond, checkpoints: r.checkpoints }, "rebuild swapped in");
+      console.log(`swapped in ${c.path}: ${r.events} events (${r.skipped} skipped) in ${(r.ms / 1000).toFixed(1)} s, ${perSecond}/s${v.until !== undefined ? `, up to ${v.until}` : ""}`);
+      await r.cleanup;
+      return 0;
+    } catch (e) {
+      if (!(e instanceof RebuildAborted)) throw e;
+      log.warn(e.message);
+      return 1;
+    } finally {
+      await nc.close();
+    }
   } finally {
-    await nc.close();
+    lock?.release();
   }
 }
 

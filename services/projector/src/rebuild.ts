@@ -185,11 +185,14 @@ export async function rebuild(o: RebuildOptions): Promise<RebuildResult> {
   let done = 0;
   let skipped = 0;
   let lastReport = 0;
+  // Every stream read to its end: done is the whole. A time bound (--until) stops a stream before its last message,
+  // and the bar ended at "35.1% 100/285", as if stopped half-way (a new user's walkthrough).
+  let complete = false;
   const report = (force = false) => {
     const now = Date.now();
     if (!o.onProgress || (!force && now - lastReport < 500)) return;
     lastReport = now;
-    o.onProgress({ done, total: Math.max(total, done), elapsedMs: now - started });
+    o.onProgress({ done, total: complete ? done : Math.max(total, done), elapsedMs: now - started });
   };
   const writer = new BuildWriter(await entry, { file, prefix: o.subjects.prefix, seriesRetentionMs: o.seriesRetentionMs, clockMs: clock ?? null }, (r) => {
     for (const s of r.skipped) (isExpectedSkip(s.reason) ? o.log.info : o.log.warn).call(o.log, { seq: s.seq, subject: s.subject, reason: s.reason }, `skipped event: ${s.detail}`);
@@ -205,6 +208,7 @@ export async function rebuild(o: RebuildOptions): Promise<RebuildResult> {
     if (o.abort?.aborted) throw new RebuildAborted();
     await writer.drain();
     if (o.abort?.aborted) throw new RebuildAborted();
+    complete = true;
     report(true);
     ({ checkpoints, busyMs: writerBusyMs, cpuMs: writerCpuMs } = await writer.finish(done - skipped, skipped));
   } catch (e) {

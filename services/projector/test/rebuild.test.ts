@@ -6,7 +6,8 @@ import { fileURLToPath } from "node:url";
 import { startTestNats, waitFor, type TestNats } from "@troupe/tests/harness";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateEvents, publishAll } from "./generate.ts";
-import { dumpTables, expectSameAsFreshRebuild, openReadModels, rebuildInto, Script, spec, startLive, streamHeads, tempDbPath, waitCaughtUp } from "./helpers.ts";
+import { acquireWriterLock } from "../src/writer-lock.ts";
+import { dumpTables, expectSameAsFreshRebuild, hb, openReadModels, rebuildInto, registration, Script, spec, startLive, streamHeads, tempDbPath, waitCaughtUp } from "./helpers.ts";
 
 /** `troupe replay` builds a fresh file and swaps it in while readers and the live projector keep working. */
 
@@ -22,13 +23,15 @@ afterAll(async () => {
   await nats?.stop();
 });
 
-function replay(path: string): Promise<{ code: number | null; stderr: string }> {
-  const child = spawn(process.execPath, ["bin/troupe.mjs", "replay", "--db", path, "--rebuild-batch", "100"], {
-    cwd: ROOT, env: { ...process.env, ...nats.env(), TROUPE_LOG_LEVEL: "warn" }, stdio: ["ignore", "ignore", "pipe"],
-  });
+function replay(path: string, ...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const env = { ...process.env, ...nats.env(), TROUPE_LOG_LEVEL: "warn" };
+  if (args.length) delete env.TROUPE_LOG_LEVEL; // as a user runs it
+  const child = spawn(process.execPath, ["bin/troupe.mjs", "replay", "--db", path, "--rebuild-batch", "100", ...args], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
   let stderr = "";
+  child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
   child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-  return new Promise((r) => child.on("exit", (code) => r({ code, stderr })));
+  return new Promise((r) => child.on("exit", (code) => r({ code, stdout, stderr })));
 }
 
 describe("rebuild (troupe replay)", () => {
@@ -126,6 +129,43 @@ describe("rebuild (troupe replay)", () => {
     }
     await expectSameAsFreshRebuild(nc, path);
   }, 120_000);
+
+  it("replay --until refuses read models a projector writes (it would fold the rest on top: the replay changed nothing, silently), and says what it swapped in, without JSON log lines", async () => {
+    const path = tempDbPath();
+    const nc = await nats.connect("projector");
+    await rebuildInto(nc, path);
+    const lock = acquireWriterLock(path);
+    try {
+      const refused = await replay(path, "--until", "1");
+      expect(refused.code, refused.stderr).toBe(2);
+      expect(refused.stderr).toMatch(/--until: another projector writes .* \(pid \d+ on .*\), which would fold the rest of the log on top of the past state: stop it first, or write the past state elsewhere with --db <file>/);
+    } finally {
+      lock.release();
+    }
+    const done = await replay(path, "--until", "1");
+    expect(done.code, done.stderr).toBe(0);
+    expect(done.stdout).toMatch(new RegExp(`^swapped in ${path.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}: \\d+ events \\(\\d+ skipped\\) in [\\d.]+ s, \\d+/s, up to 1\\n$`));
+    // The progress bar alone on stderr: no pino JSON between its lines.
+    expect(done.stderr).not.toMatch(/"level"/);
+    expect(done.stderr).toMatch(/rebuild .*100\.0%/);
+  }, 120_000);
+
+  it("reports its progress as complete when --until ends a stream before its last message (the bar ended at '35.1% 100/285')", async () => {
+    const nc = await nats.connect("projector");
+    const s = new Script(js, Date.now() - 1000);
+    await s.emit("worker.registered", registration("w-until"));
+    const bound = (await streamHeads(nats)).TROUPE_EVENTS as number;
+    // Heartbeats stored after the bound's event (by the stream's own clock: a later publish): past the time bound.
+    await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 5; i++) await s.emit("worker.heartbeat", hb("w-until", 10, 100));
+    // The bound is before the events stream's end (at its end, it bounds nothing).
+    await s.emit("worker.deregistered", { workerId: "w-until", instanceId: "w-until-i1" });
+    const seen: { done: number; total: number }[] = [];
+    await rebuildInto(nc, tempDbPath(), { until: { seq: bound }, onProgress: (p) => seen.push({ done: p.done, total: p.total }) });
+    const last = seen.at(-1)!;
+    expect(last.done).toBeGreaterThan(0);
+    expect(last.total).toBe(last.done);
+  });
 
   it("a live projector follows a swap that no event follows, folding again what the new file lacks", async () => {
     // A replay fixes its targets (each stream's last sequence) when it starts; events that come after are in the live
