@@ -24,8 +24,9 @@ afterAll(async () => {
 });
 
 function replay(path: string, ...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const env = { ...process.env, ...nats.env(), TROUPE_LOG_LEVEL: "warn" };
-  if (args.length) delete env.TROUPE_LOG_LEVEL; // as a user runs it
+  // With arguments, as a user runs it (no TROUPE_LOG_LEVEL).
+  const env: NodeJS.ProcessEnv = { ...process.env, ...nats.env(), ...(args.length ? {} : { TROUPE_LOG_LEVEL: "warn" }) };
+  if (args.length) delete env.TROUPE_LOG_LEVEL;
   const child = spawn(process.execPath, ["bin/troupe.mjs", "replay", "--db", path, "--rebuild-batch", "100", ...args], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
   let stderr = "";

@@ -288,7 +288,8 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
       ...(fingerprint ? { setViewport: fingerprint.setViewport } : {}),
       log: (level, message) => addLog(level, message, "worker"),
       saveScreenshot: async (bytes, index, label) => {
-        const name = `${cmd.jobId}/${cmd.attempt}/${String(index).padStart(3, "0")}-${label ?? "page"}.png`;
+        // Numbered as the step is everywhere else ("step 9 (screenshot)"), from 1: it was the 0-based index (008 for step 9).
+        const name = `${cmd.jobId}/${cmd.attempt}/${String(index + 1).padStart(3, "0")}-${label}.png`;
         await deps.saveArtifact(name, bytes);
         return name;
       },

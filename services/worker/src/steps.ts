@@ -22,7 +22,8 @@ export interface StepEnv {
   guard: TargetGuard;
   allowScriptSteps: boolean;
   /** Stores a screenshot, returns its object name. */
-  saveScreenshot(bytes: Uint8Array, index: number, label?: string): Promise<string>;
+  /** `index`: the step's 0-based index; `label`: the step's, else "element" or "page". */
+  saveScreenshot(bytes: Uint8Array, index: number, label: string): Promise<string>;
   /** What the job's egress proxy refused or could not reach: why a navigation failed (none with the guard off). */
   egress?: EgressNotes;
   /** The Recorder's setViewport when the job's fingerprint has to keep its screen (fingerprint.ts); else page.setViewport. */
@@ -837,7 +838,8 @@ export async function runStep(step: Step, index: number, env: StepEnv, timeout: 
       return extract(await frameOf(page, step, timeout, signal), step);
     case "screenshot": {
       const bytes = await boundedShot(page, await frameOf(page, step, timeout, signal), step, env, timeout, signal);
-      return { screenshot: await env.saveScreenshot(bytes, index, step.label) };
+      // An element's shot without a label was named "page" too.
+      return { screenshot: await env.saveScreenshot(bytes, index, step.label ?? (step.selector !== undefined ? "element" : "page")) };
     }
     case "wait":
       await sleep(step.ms, signal);

@@ -84,11 +84,12 @@ describe("step failures", () => {
   });
 
   it("a screenshot of an element waits for it to be shown, and one never shown fails as a timeout to retry (it was a final 'not visible' at once)", async () => {
-    const shot = await assign(open, { scenario: { steps: [{ type: "navigate", url: pages.url("/shown-later") }, { type: "screenshot", selector: "#box", label: "box" }] } }, "shot-later");
+    const shot = await assign(open, { scenario: { steps: [{ type: "navigate", url: pages.url("/shown-later") }, { type: "screenshot", selector: "#box" }] } }, "shot-later");
     const f = await events.final(shot);
     // Without the wait it failed here: #box is there, hidden, for 2 s after the load.
     if (f.type !== "job.completed") throw new Error(f.data.error.message);
-    expect(f.data.result.screenshots).toEqual([expect.stringMatching(/\/001-box\.png$/)]);
+    // Named by its step (2) and, without a label, as an element's (it was "page", at the 0-based index).
+    expect(f.data.result.screenshots).toEqual([expect.stringMatching(/\/002-element\.png$/)]);
     const never = await failed(await assign(open, { scenario: { steps: [{ type: "navigate", url: pages.url("/shown-later") }, { type: "screenshot", selector: "#never", timeout: 3000 }] } }, "shot-never"));
     expect(never.data.error).toMatchObject({ code: "timeout", retryable: true, step: { index: 1, type: "screenshot" } });
   });
@@ -569,7 +570,7 @@ describe("a step past its time", () => {
     expect(f.data.error).toMatchObject({ code: "timeout", retryable: true, step: { index: 2, type: "type" }, message: expect.stringMatching(/hard timeout/) });
     expect(f.data.steps?.map((s) => [s.index, s.status])).toEqual([[0, "ok"], [1, "ok"], [2, "failed"]]);
     expect(f.data.steps?.[2]?.error).toMatch(/hard timeout/);
-    expect(f.data.screenshots).toEqual([expect.stringMatching(/\/001-before\.png$/)]);
+    expect(f.data.screenshots).toEqual([expect.stringMatching(/\/002-before\.png$/)]);
   });
 });
 

@@ -52,7 +52,7 @@ describe("a worker under its own NATS user (troupe worker-user add)", () => {
     expect(events.of("job.started", (e) => e.data.jobId === id).map((e) => e.data.token)).toEqual([token]);
     expect(new Set(events.of("job.progress", (e) => e.data.jobId === id).map((e) => e.data.token))).toEqual(new Set([token]));
     const [shot] = final.data.result.screenshots;
-    expect(shot).toBe(`${id}/1/001-own.png`);
+    expect(shot).toBe(`${id}/1/002-own.png`);
     const png = await (await new Objm(await nats.connect("ui")).open("troupe-artifacts")).getBlob(shot as string);
     expect(Buffer.from(png!.subarray(0, 8)).toString("hex")).toBe("89504e470d0a1a0a");
     await events.wait("worker.heartbeat", (e) => e.data.workerId === "own-1");

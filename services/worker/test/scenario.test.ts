@@ -88,7 +88,7 @@ describe("a Troupe scenario on a local page", () => {
     expect(final.data.metrics.responseTime).toBeGreaterThanOrEqual(0);
     expect(final.data.metrics.memoryUsed).toBeGreaterThan(0);
     const [shot] = final.data.result.screenshots;
-    expect(shot).toBe(`${id}/1/008-done.png`);
+    expect(shot).toBe(`${id}/1/009-done.png`);
     // The screenshot is in the object store, as a PNG; the event carries only its name.
     const os = await new Objm(await nats.connect("master")).open("troupe-artifacts");
     const png = await os.getBlob(shot as string);
@@ -117,7 +117,7 @@ describe("a Troupe scenario on a local page", () => {
       return { width: png.readUInt32BE(16), height: png.readUInt32BE(20) };
     };
     const [page, element, small] = final.data.result.screenshots as [string, string, string];
-    expect(page).toBe(`${id}/1/001-page.png`);
+    expect(page).toBe(`${id}/1/002-page.png`);
     for (const name of [page, element]) {
       const { width, height } = await size(name);
       expect(width * height).toBeLessThanOrEqual(16_000_000);
