@@ -301,6 +301,16 @@ describe("jobs and workers from the read models", () => {
     expect(row).toMatch(/^w-new /);
     expect(cell(row!, "SUCCESS")).toBe("-");
   });
+
+  it("workers shows no CPU, memory or running jobs for a lost worker (its last readings, from minutes before, read as its load now)", async () => {
+    // (A heartbeat after the loss would bring it back: its readings are the registration's, shown as "0%" before.)
+    const lost = readModels((msg) => [msg("worker.lost", { workerId: "w-new", instanceId: "i1", lastSeen: new Date(Date.now() - 30_000).toISOString(), epoch: 1, jobIds: [] })]);
+    expect(await main(["workers", "--db", lost])).toBe(0);
+    const [head, row] = out.join("\n").split("\n");
+    const cell = (line: string, col: string) => line.slice(head!.indexOf(col)).split(/\s{2,}/)[0];
+    expect(cell(row!, "STATUS")).toBe("lost");
+    expect([cell(row!, "JOBS"), cell(row!, "CPU"), cell(row!, "MEM")]).toEqual(["-/2", "-", "-"]);
+  });
 });
 
 describe("tail --json lines", () => {

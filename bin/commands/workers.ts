@@ -29,7 +29,9 @@ export const command = defineCommand({
         console.log(JSON.stringify({ success: true, workers: workers.map((w) => workerDto(w, now, v.suspectAfterMs)) }, null, 2));
         return 0;
       }
-      const rows = workers.map((w) => [w.id, w.name, w.status, `${w.currentJobs}/${w.maxJobs}`, `${Math.round(w.cpu)}%`, `${Math.round(w.memory)}MiB`, w.jobsCompleted + w.jobsFailed ? `${Math.round(w.successRate)}%` : "-", duration(w.averageJobDuration), ago(w.lastSeen, now)]);
+      // A lost or stopped worker's last readings are no load of now (a lost one showed 100 % CPU from 15 min before).
+      const gone = (w: (typeof workers)[number]) => w.status === "lost" || w.status === "offline";
+      const rows = workers.map((w) => [w.id, w.name, w.status, gone(w) ? `-/${w.maxJobs}` : `${w.currentJobs}/${w.maxJobs}`, gone(w) ? "-" : `${Math.round(w.cpu)}%`, gone(w) ? "-" : `${Math.round(w.memory)}MiB`, w.jobsCompleted + w.jobsFailed ? `${Math.round(w.successRate)}%` : "-", duration(w.averageJobDuration), ago(w.lastSeen, now)]);
       printTable(["ID", "NAME", "STATUS", "JOBS", "CPU", "MEM", "SUCCESS", "AVG JOB", "LAST SEEN"], rows);
       return 0;
     } finally {
