@@ -11,6 +11,9 @@ export function startDemoJobs(nc: NatsConnection, o: { site: string; perMinute: 
   const subject = subjectsFor(o.prefix).rpc("jobs.submit");
   let n = 0;
   let stopped = false;
+  /** Before the first job is taken, "no responders" is the master still starting: said once, calmly. */
+  let submittedOne = false;
+  let toldWaiting = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const tick = async () => {
     if (stopped) return;
@@ -26,9 +29,15 @@ export function startDemoJobs(nc: NatsConnection, o: { site: string; perMinute: 
         const r = decodeReply("jobs.submit", m.data);
         if (!r.ok) o.log(`master reply does not match the contract: ${r.error.message}`);
         else if (!r.value.ok) o.log(`demo job refused: ${r.value.error.message}`);
-        else o.log(`submitted ${kind} job ${r.value.jobId}`);
+        else {
+          submittedOne = true;
+          o.log(`submitted ${kind} job ${r.value.jobId}`);
+        }
       } catch (e) {
-        o.log(`cannot submit a demo job (${(e as Error).message}); retrying`);
+        const starting = !submittedOne && /no responders/i.test((e as Error).message);
+        if (!starting) o.log(`cannot submit a demo job (${(e as Error).message}); retrying`);
+        else if (!toldWaiting) o.log("waiting for the master to take jobs before the first demo job");
+        toldWaiting ||= starting;
       }
     }
     // Exponential gaps (a Poisson process) look like real traffic.
