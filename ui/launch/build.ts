@@ -41,18 +41,26 @@ export function buildStaleness(): string | null {
   return src > built ? "sources changed since the last build" : null;
 }
 
-/** Runs `vite build` in ui/ (the same as `pnpm --filter @troupe/ui build`), streaming its output. */
-export function buildUi(log: (line: string) => void = (l) => console.error(l)): Promise<void> {
-  const vite = join(UI_DIR, "node_modules", "vite", "bin", "vite.js");
+/**
+ * Runs `svelte-kit sync` then `vite build` in ui/ (the same as `pnpm --filter @troupe/ui build`), streaming their
+ * output. The sync first: vite reads ui/tsconfig.json, which extends the .svelte-kit/tsconfig.json the sync
+ * writes, and a fresh clone's first build warned "Cannot find base config file" (a new user's walkthrough).
+ */
+export async function buildUi(log: (line: string) => void = (l) => console.error(l)): Promise<void> {
+  await runInUi([join(UI_DIR, "node_modules", "@sveltejs", "kit", "svelte-kit.js"), "sync"], "svelte-kit sync", log);
+  await runInUi([join(UI_DIR, "node_modules", "vite", "bin", "vite.js"), "build", "--logLevel", "warn"], "vite", log);
+}
+
+function runInUi(argv: string[], what: string, log: (line: string) => void): Promise<void> {
   return new Promise((res, rej) => {
     // Dies with us: a builder killed mid-way must not leave vite writing ui/build behind the next one's back.
-    const [cmd, args] = dieWithParent(process.execPath, [vite, "build", "--logLevel", "warn"]);
+    const [cmd, args] = dieWithParent(process.execPath, argv);
     const child = spawn(cmd, args, { cwd: UI_DIR, stdio: ["ignore", "pipe", "pipe"] });
     const feed = (b: Buffer) => b.toString("utf8").split("\n").filter(Boolean).forEach((l) => log(`[ui build] ${l}`));
     child.stdout.on("data", feed);
     child.stderr.on("data", feed);
     child.once("error", rej);
-    child.once("exit", (code) => (code === 0 ? res() : rej(new Error(`ui build failed (vite exit ${code}); run \`pnpm --filter @troupe/ui build\` to see why`))));
+    child.once("exit", (code) => (code === 0 ? res() : rej(new Error(`ui build failed (${what} exit ${code}); run \`pnpm --filter @troupe/ui build\` to see why`))));
   });
 }
 
