@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { ensureCredentials } from "@troupe/events/node";
 import { main } from "./cli.ts";
 import { COMMANDS } from "./registry.ts";
 import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
@@ -131,6 +132,13 @@ describe("troupe dispatcher", () => {
     expect(await main(["rotate-key", "--data-dir", dir])).toBe(2);
     expect(err.join("\n")).toMatch(/is not the data dir of a `troupe nats` or `troupe up` \(no .*credentials\.env\)/);
     expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it("rotate-key says how to restart under troupe up, which restarts no single service (it said only 'restart the master')", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "troupe-cli-rotate-"));
+    ensureCredentials(dir);
+    expect(await main(["rotate-key", "--data-dir", dir])).toBe(0);
+    expect(out.join("\n")).toMatch(/restart the master \(under `troupe up`: stop it with Ctrl-C and start it again; its own workers read the new key from credentials\.env\)/);
   });
 
   it.each([

@@ -18,7 +18,8 @@ rotating protects the jobs submitted after it.`,
     if (!existsSync(credentialsPath(v.dataDir))) throw new UsageError(`${v.dataDir} is not the data dir of a \`troupe nats\` or \`troupe up\` (no ${credentialsPath(v.dataDir)}): run this where the master's credentials are, with its --data-dir [TROUPE_DATA_DIR]`);
     const { key, previous } = rotateSecretsKey(v.dataDir);
     console.log(`troupe rotate-key: new key written to ${credentialsPath(v.dataDir)}; ${previous.length} previous key(s) kept.`);
-    console.log("Copy these two lines to every worker, restart the workers, then restart the master:");
+    // `troupe up` restarts no single service: its user stops and starts it whole (its workers read credentials.env too).
+    console.log("Copy these two lines to every worker on another machine and restart those workers, then restart the master (under `troupe up`: stop it with Ctrl-C and start it again; its own workers read the new key from credentials.env):");
     console.log(`${SECRETS_KEY_VAR}=${key}`);
     console.log(`${SECRETS_KEYS_PREVIOUS_VAR}=${previous.join(",")}`);
     return 0;
