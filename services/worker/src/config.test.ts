@@ -30,6 +30,9 @@ describe("worker config", () => {
     expect(config([]).labels).toEqual([]);
     expect(config([], { TROUPE_WORKER_LABELS: " region=eu, residential ,region=eu," }).labels).toEqual(["region=eu", "residential"]);
     expect(() => config(["--labels", "eu,has space"])).toThrow(/--labels \[TROUPE_WORKER_LABELS\]: invalid label "has space"/);
+    // Commas alone meant labels and gave none, silently; empty is still none.
+    expect(() => config([], { TROUPE_WORKER_LABELS: ",," })).toThrow(/--labels \[TROUPE_WORKER_LABELS\]: no label in ",,": labels are comma-separated/);
+    expect(config([], { TROUPE_WORKER_LABELS: "" }).labels).toEqual([]);
     expect(describeConfig(config(["--labels", "region=eu,gpu"]))).toMatch(/Labels:\s+region=eu, gpu/);
   });
   it("prints the seed's banner: name, type, IP, max jobs, memory", () => {
