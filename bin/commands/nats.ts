@@ -1,7 +1,7 @@
 import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import {
-  bool, credentialsPath, defineCommand, natsOptions, natsStoreOptions, maxStoreFrom, ensureCredentials, int, loadRouteCredential, natsConfEnv, shutdownSignal, startNatsServer, str, ROLES,
+  bool, claimNatsStore, credentialsPath, defineCommand, natsOptions, natsStoreOptions, maxStoreFrom, ensureCredentials, int, loadRouteCredential, natsConfEnv, shutdownSignal, startNatsServer, str, ROLES,
   passwordVar, plainAfterTlsWarning, resolveServerTls, userVar, natsServerTlsOptions,
 } from "@troupe/events/node";
 
@@ -64,6 +64,9 @@ routes are plain: keep the cluster port on a private network.`,
     // Listen before starting: a SIGTERM while nats-server starts (or right after) must still stop it, not orphan it.
     const signalled = shutdownSignal();
     const credentials = ensureCredentials(v.dataDir);
+    // Before anything else in the data dir is written (nats.env, the rendered config, TLS files): one server per store.
+    // Held for this process's life; the kernel drops it when the process goes (store-lock.ts).
+    claimNatsStore(v.dataDir);
     const conf = natsConfEnv({
       host: v.host, port: v.port, wsHost: v.wsHost, wsPort: v.wsPort, monitorHost: v.monitorHost, monitorPort: v.monitorPort,
       serverName: v.serverName, storeDir: join(v.dataDir, "nats"), credentials, ...maxStoreFrom(v),

@@ -1,7 +1,7 @@
 import { fileURLToPath } from "node:url";
 import {
   addWorkerUser, bool, connectAs, defineCommand, dialNameOf, ensureCredentials, initStores, int, loadWorkerUsers, natsServerTlsOptions, plainAfterTlsWarning, resolveServerTls,
-  assertPortsFree, MAX_HEARTBEAT_MS, MAX_WORKER_JOBS, MIN_HEARTBEAT_MS, maxStoreFrom, natsStoreOptions, passwordVar, shutdownSignal, startNatsServer, str, UsageError, userVar, withNatsConfigLock, type RunningNatsServer,
+  assertPortsFree, claimNatsStore, MAX_HEARTBEAT_MS, MAX_WORKER_JOBS, MIN_HEARTBEAT_MS, maxStoreFrom, natsStoreOptions, passwordVar, shutdownSignal, startNatsServer, str, UsageError, userVar, withNatsConfigLock, type RunningNatsServer,
 } from "@troupe/events/node";
 import { startDemoJobs } from "../../ui/demo/generator.ts";
 import { startDemoSite, type DemoSite } from "../../ui/demo/site.ts";
@@ -111,6 +111,10 @@ a service that refuses its settings (exit 2) stops the stack instead, exit 2.
     const localIds = Array.from({ length: v.workers }, (_, i) => `wn-local-${String(i + 1).padStart(2, "0")}`);
     // Makes the data dir on a first run (the lock file lives in it).
     const credentials = ensureCredentials(v.dataDir);
+    // One nats-server per store: a second `up` whose ports were moved but not its data dir ran a second server and
+    // master on this one. Before anything else in the data dir is written (worker users, TLS, the UI build's wait);
+    // held for this process's life, through nats-server's restarts (store-lock.ts).
+    claimNatsStore(v.dataDir);
     await withNatsConfigLock(v.dataDir, () => {
       const known = new Set(loadWorkerUsers(v.dataDir).map((u) => u.workerId));
       for (const id of localIds) if (!known.has(id)) addWorkerUser(v.dataDir, id);

@@ -184,6 +184,25 @@ describe("troupe up --demo", () => {
     }
   }, 300_000);
 
+  it("refuses a second up on the same data dir, its ports moved (exit 2, naming the first): it started a second nats-server and master on one store", async () => {
+    const up = await startBareUp("troupe-up-same-dir-", { keepStdout: true });
+    try {
+      await up.dashboard();
+      const [nats, ws, mon, ui] = await freshPorts(4);
+      const second = spawnSync(process.execPath, [TROUPE, "up", "--workers", "0", "--data-dir", up.dir, "--nats-host", "127.0.0.1", "--ws-host", "127.0.0.1",
+        "--nats-port", String(nats), "--ws-port", String(ws), "--monitor-port", String(mon), "--ui-port", String(ui)], { encoding: "utf8", timeout: 60_000, env: { ...process.env, TROUPE_MASTER_PORT: "0", TROUPE_PROJECTOR_PORT: "0" } });
+      expect(second.status, second.stderr).toBe(2);
+      expect(second.stderr).toContain(`troupe up: another troupe process runs nats-server on the store of ${up.dir} (pid ${up.child.pid} on `);
+      expect(second.stdout).not.toMatch(/starting nats-server/);
+      // The first carries on.
+      expect((await fetch(`${up.base}/api/stats`)).ok).toBe(true);
+      up.child.kill("SIGTERM");
+      expect(await up.exited, up.output().slice(-3000)).toBe(0);
+    } finally {
+      up.dispose();
+    }
+  }, 300_000);
+
   it("stops every child (nats-server included) when `troupe up` itself is killed with SIGKILL", async () => {
     const up = await startBareUp("troupe-up-kill-", { keepStdout: true });
     try {

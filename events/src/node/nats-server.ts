@@ -8,7 +8,6 @@ import { DEFAULT_PREFIX } from "../subjects.ts";
 import { writeNatsConf } from "./nats-conf.ts";
 import { forgetRunningNats, recordStartedNats, withNatsConfigLock } from "./nats-reload.ts";
 import { dieWithParent } from "./parent-death.ts";
-import { claimNatsStore } from "./store-lock.ts";
 import type { TlsFiles } from "./tls-certs.ts";
 
 /** The repository's nats.conf. */
@@ -235,20 +234,12 @@ export async function startNatsServer(o: NatsServerOptions): Promise<RunningNats
   if (o.cluster) await assertPortsFree(o.cluster.host ?? cfg.host, [[o.cluster.port, "cluster", "TROUPE_NATS_CLUSTER_PORT"]]);
   await assertPortsFree(cfg.wsHost, [[cfg.wsPort, "WebSocket", "TROUPE_NATS_WS_PORT"]]);
   await assertPortsFree(cfg.monitorHost, [[cfg.monitorPort, "monitoring", "TROUPE_NATS_MONITOR_PORT"]]);
-  // Ports moved, the same data dir: a second server on one store (store-lock.ts). Held until this server exits.
-  const release = claimNatsStore(o.dataDir, (why) => (o.onLog ?? console.error)(`troupe: took over the claim on the NATS store of ${o.dataDir} (${why})`));
   const [cmd, args] = o.ownProcessGroup || o.dieWithParent ? dieWithParent(binary, serverArgs) : [binary, serverArgs];
-  let child: ChildProcess;
-  try {
-    child = spawn(cmd, args, {
-      env,
-      stdio: o.onLog ? ["ignore", "pipe", "pipe"] : ["ignore", "inherit", "inherit"],
-      detached: o.ownProcessGroup ?? false,
-    });
-  } catch (e) {
-    release();
-    throw e;
-  }
+  const child = spawn(cmd, args, {
+    env,
+    stdio: o.onLog ? ["ignore", "pipe", "pipe"] : ["ignore", "inherit", "inherit"],
+    detached: o.ownProcessGroup ?? false,
+  });
   if (o.onLog) {
     const onLog = o.onLog;
     let buf = "";
@@ -264,9 +255,6 @@ export async function startNatsServer(o: NatsServerOptions): Promise<RunningNats
     child.stderr?.on("data", feed);
   }
   const exited = new Promise<number | null>((res) => child.once("exit", (code) => res(code)));
-  void exited.then(release);
-  // A spawn that fails (ENOENT, EACCES) reports it as an "error", with no "exit".
-  child.once("error", release);
   const connectHost = cfg.host === "0.0.0.0" ? "127.0.0.1" : cfg.host;
   const server: RunningNatsServer = {
     url: `nats://${connectHost}:${cfg.port}`,

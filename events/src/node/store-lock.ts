@@ -1,59 +1,66 @@
-import { randomBytes } from "node:crypto";
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { hostname } from "node:os";
 import { join } from "node:path";
+import type BetterSqlite3 from "better-sqlite3";
 import { UsageError } from "./options.ts";
-import { pidAlive, pidNamespaceTag } from "./pid-alive.ts";
 
-/** Held while a nats-server started by troupe runs on `<dataDir>/nats`: the pid of the troupe process and its namespace. */
+/** The lock file of a data dir's NATS store (an SQLite file: its lock is the kernel's), and the holder's note beside it. */
 export const storeLockPath = (dataDir: string) => join(dataDir, "nats-store.lock");
 
+/** Loaded when a store is claimed: the services that never run nats-server do not load the native module. */
+const load = () => createRequire(import.meta.url)("better-sqlite3") as typeof BetterSqlite3;
+
 /**
- * Claims the JetStream store of `dataDir` for this process's nats-server. A second `troupe up` or `troupe nats` on
- * the same data dir (only its ports moved) started a second nats-server on the same store, and a second master on
- * its log: two servers writing one store (a new user's walkthrough). nats-server 2.9.10 does not lock it itself.
+ * Claims the JetStream store of `dataDir` for this process, which runs nats-server on it (`troupe nats`, `troupe up`),
+ * for as long as it lives: a second `troupe up` whose ports were moved but not its data dir started a second
+ * nats-server on the same store and a second master on its log (a new user's walkthrough; nats-server 2.9.10 does
+ * not lock its store). Taken before anything in the data dir is written, held through nats-server restarts.
  *
- * The claim is a file holding this pid and its pid namespace's tag: a holder that is alive in this namespace keeps
- * it (a usage error naming it); one that is gone, this process itself (a restart after its server died), or one of
- * another namespace (a container restarted on the same volume: its pid means nothing here) is taken over. So two
- * containers sharing one data dir are not told apart, and two starts that find the same dead holder in the same
- * millisecond could both take it over (as with `withFileLock`). Returns the release, which removes only this
- * process's claim.
+ * The lock is an exclusive SQLite transaction on `<data dir>/nats-store.lock` (an fcntl lock underneath, as the
+ * projector's writer lock): the kernel drops it when the process dies, kill -9 and power cuts included, so no claim
+ * is ever stale, and it holds across containers of one host sharing the volume. Not across hosts on a network file
+ * system that does not carry fcntl locks, and not for a nats-server left running by a killed troupe where it cannot
+ * die with its parent (no `setpriv`: not Linux). A live holder makes the next claim a usage error naming it.
+ * Returns the release.
  */
-export function claimNatsStore(dataDir: string, onTakeOver: (why: string) => void = () => {}): () => void {
+export function claimNatsStore(dataDir: string): () => void {
   const path = storeLockPath(dataDir);
-  // The nonce tells this claim from an earlier one of the same process (a restarted server): its release is no longer ours.
-  const mine = `${process.pid} ${pidNamespaceTag()} ${randomBytes(6).toString("hex")}\n`;
-  for (let tries = 0; ; tries++) {
-    try {
-      writeFileSync(path, mine, { flag: "wx", mode: 0o600 });
-      break;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw new Error(`cannot create ${path}: ${(e as Error).message}`, { cause: e });
-    }
-    let text: string;
-    try {
-      text = readFileSync(path, "utf8");
-    } catch {
-      continue; // released meanwhile
-    }
-    const [pidText, tag] = text.trim().split(/\s+/);
-    const pid = Number(pidText);
-    const here = tag === pidNamespaceTag();
-    if (here && pid !== process.pid && pidAlive(pid)) {
-      throw new UsageError(`another troupe process (pid ${pid}) runs nats-server on the store of ${dataDir}: two servers must not share one store. Stop it (its \`troupe up\` or \`troupe nats\`), or give this one another --data-dir (TROUPE_DATA_DIR); ${path} names the holder`);
-    }
-    if (tries > 5) throw new Error(`cannot claim ${path}: it keeps coming back (another start racing this one?)`);
-    if (pid !== process.pid) onTakeOver(here ? `its holder, pid ${pid}, is gone` : "its holder ran in another pid namespace (a restarted container?), which this one cannot check");
-    rmSync(path, { force: true });
+  const Database = load();
+  let db: BetterSqlite3.Database;
+  try {
+    db = new Database(path, { timeout: 0 });
+  } catch (e) {
+    throw new Error(`cannot open ${path} to claim the NATS store of ${dataDir}: ${(e as Error).message}`, { cause: e });
   }
-  let held = true;
+  try {
+    db.exec("BEGIN EXCLUSIVE");
+  } catch (e) {
+    db.close();
+    if ((e as { code?: string }).code !== "SQLITE_BUSY") throw new Error(`cannot claim the NATS store of ${dataDir} (${path}): ${(e as Error).message}`, { cause: e });
+    throw new UsageError(`another troupe process runs nats-server on the store of ${dataDir} (${holderOf(path)}): two servers must not share one store. Stop it (its \`troupe up\` or \`troupe nats\`), or give this one another --data-dir (TROUPE_DATA_DIR)`);
+  }
+  try {
+    writeFileSync(`${path}.holder`, `pid ${process.pid} on ${hostname()} since ${new Date().toISOString()}\n`);
+  } catch {
+    // Only names the holder in another start's error; the lock itself stands.
+  }
+  // Referenced until released: a connection the garbage collector takes is closed, and its lock with it (a claim
+  // whose release nobody kept went within seconds).
+  HELD.add(db);
   return () => {
-    if (!held) return;
-    held = false;
-    try {
-      if (readFileSync(path, "utf8") === mine) rmSync(path, { force: true });
-    } catch {
-      // Gone already.
-    }
+    if (!HELD.delete(db)) return;
+    db.exec("ROLLBACK");
+    db.close();
   };
+}
+
+const HELD = new Set<BetterSqlite3.Database>();
+
+function holderOf(path: string): string {
+  try {
+    return readFileSync(`${path}.holder`, "utf8").trim();
+  } catch {
+    return "holder unknown";
+  }
 }
