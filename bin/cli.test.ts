@@ -86,6 +86,7 @@ describe("troupe dispatcher", () => {
     const { version } = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
     for (const arg of ["--version", "-V", "version"]) expect(await main([arg]), arg).toBe(0);
     expect(out).toEqual(Array(3).fill(`troupe ${version}`));
+    expect(await main(["version", "extra"])).toBe(2);
   });
 
   it("rejects an unknown command with a suggestion and exit 2", async () => {

@@ -43,6 +43,10 @@ function version(): string {
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === "--version" || name === "-V" || name === "version") {
+    if (rest.length) {
+      console.error(`troupe ${name}: takes no arguments (got ${rest.join(" ")})`);
+      return 2;
+    }
     console.log(`troupe ${version()}`);
     return 0;
   }

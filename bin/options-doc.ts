@@ -52,7 +52,7 @@ export async function optionsReference(): Promise<string> {
 
 /** Settings read from the environment only (kept here by hand; the test finds any the code reads that no doc names). */
 const VARIABLES_ONLY: readonly (readonly [string, string, string])[] = [
-  ["TROUPE_LOG_LEVEL", "`info`", "log level of every service (JSON logs via pino): `trace`, `debug`, `info`, `warn`, `error`, `fatal` or `silent`"],
+  ["TROUPE_LOG_LEVEL", "`info`", "log level of every service (JSON logs via pino): `trace`, `debug`, `info`, `warn`, `error`, `fatal` or `silent`; any other value (empty too) is a usage error (exit 2) of every command"],
   ["TROUPE_NATS_<ROLE>_USER / _PASSWORD", "from `credentials.env`", "NATS credentials per role (`MASTER`, `WORKER`, `PROJECTOR`, `UI`, `LIVE`); `troupe nats`/`up` generate them on first run"],
   ["TROUPE_NATS_ROUTE_USER / TROUPE_NATS_ROUTE_PASSWORD", "from `credentials.env`", "the user cluster members authenticate each other's routes with"],
   ["TROUPE_SECRETS_KEY", "from `credentials.env`", "seals proxy passwords in the event log; the master and every worker need the same one (docs/security.md)"],

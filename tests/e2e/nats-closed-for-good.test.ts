@@ -62,7 +62,9 @@ describe("a NATS connection closed for good", () => {
       const code = await Promise.race([procs.get(name)!.exited, new Promise<string>((r) => setTimeout(() => r("still running"), 60_000))]);
       expect(code, `${name} exit (${out(name)})`).toBe(1);
       // Saying why: the credentials were refused (it said only "closed for good", with a stack).
-      expect(out(name), name).toMatch(/NATS refused (this worker's NATS user worker|the master's NATS user), and the connection is closed for good: the user was removed/);
+      expect(out(name), name).toMatch(name === "worker"
+        ? /NATS refused this worker's NATS user worker\S*, and the connection is closed for good: the user was removed \(`troupe worker-user remove`\), or its password changed/
+        : /NATS refused the master's NATS user, and the connection is closed for good: its password changed \(a new credentials\.env\)/);
       expect(out(name), name).not.toMatch(/still running .* after it finished/);
     }
     // The UI stays up; while its password is refused a command is "unavailable" …

@@ -168,11 +168,14 @@ export async function closeConnection(nc: NatsConnection, o: { log?: Logger; tim
 /**
  * The log line of a service whose connection nats.js closed for good, saying why when the server refused the
  * credentials: a worker whose user was removed (`troupe worker-user remove`) logged only "closed for good" and a
- * stack (a new user's walkthrough). `who` names the credential, e.g. "this worker's user worker-us-east-1".
+ * stack (a new user's walkthrough). `who` names the credential, e.g. "this worker's NATS user worker-us-east-1";
+ * `perWorkerUser`: it may be one `troupe worker-user` made (and removed). nats.js gives up alike on login timeouts,
+ * which say nothing of the credentials.
  */
-export function closedForGoodMessage(err: Error | void | undefined, who: string): string {
-  const refused = err instanceof Error && (err.name === "AuthorizationError" || /authorization violation|authentication/i.test(err.message));
-  return refused
-    ? `NATS refused ${who}, and the connection is closed for good: the user was removed (\`troupe worker-user remove\`), or its password changed (a new credentials.env); stopping`
-    : "NATS connection closed for good; stopping";
+export function closedForGoodMessage(err: Error | void | undefined, who: string, o: { perWorkerUser?: boolean } = {}): string {
+  const text = err instanceof Error ? err.message : "";
+  if (/authentication timeout/i.test(text)) return `NATS timed out the login of ${who} twice (a slow link, or this process stalled), and the connection is closed for good; stopping`;
+  const refused = err instanceof Error && (err.name === "AuthorizationError" || /authorization violation|authentication expired/i.test(text));
+  if (!refused) return "NATS connection closed for good; stopping";
+  return `NATS refused ${who}, and the connection is closed for good: ${o.perWorkerUser ? "the user was removed (`troupe worker-user remove`), or its password changed" : "its password changed (a new credentials.env)"}; stopping`;
 }

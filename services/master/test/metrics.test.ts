@@ -15,8 +15,8 @@ let url: string;
 beforeAll(async () => {
   nats = await startTestNats({ init: true });
   const port = await freePort();
-  // Heartbeats expected every 2 s: /metrics judges presence at the moment it is read, and at 200 ms a ~400 ms stall of
-  // this process (master and worker both) showed the worker as suspect.
+  // Heartbeats expected every 2 s: a scrape right after a ~400 ms stall of this process (master and worker both) could
+  // come before the stall was noticed, and at 200 ms showed the worker as suspect.
   master = await masterIn(nats, "m-metrics", { heartbeatIntervalMs: 2000 }, port);
   url = `http://127.0.0.1:${master.metricsPort}`;
   ui = await nats.connect("ui");

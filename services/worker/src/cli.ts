@@ -43,7 +43,7 @@ user, or this worker's own from \`troupe worker-user add <id>\` (then TROUPE_WOR
     if (typeof outcome === "object") {
       // nats.js closed the connection for good (e.g. the password refused twice after a NATS restart): nothing
       // can be reported any more, so stop now and fail, for a supervisor to restart us. Jobs are requeued by their leases.
-      log.error({ err: outcome.closed }, closedForGoodMessage(outcome.closed, `this worker's NATS user ${worker.natsUser}`));
+      log.error({ err: outcome.closed }, closedForGoodMessage(outcome.closed, `this worker's NATS user ${worker.natsUser}`, { perWorkerUser: true }));
       await worker.abandon();
       return 1;
     }

@@ -172,7 +172,8 @@ describe("drain in process", () => {
     } finally {
       await w.stop("test over");
     }
-  });
+    // Chromium, an 8 s step past the 5 s grace, a resume and a second job: past 30 s on a loaded machine.
+  }, 90_000);
 
   // The race it looks for (a draining heartbeat stored after the resume's registration kept the master's view draining)
   // shows only now and then here; services/master/src/state.test.ts holds the deterministic case.
