@@ -139,7 +139,7 @@ describe("troupe dispatcher", () => {
     const dir = mkdtempSync(join(tmpdir(), "troupe-cli-rotate-"));
     ensureCredentials(dir);
     expect(await main(["rotate-key", "--data-dir", dir])).toBe(0);
-    expect(out.join("\n")).toMatch(/restart the master \(under `troupe up`: stop it with Ctrl-C and start it again; its own workers read the new key from credentials\.env\)/);
+    expect(out.join("\n")).toMatch(/restart the master \(under `troupe up`: stop it with Ctrl-C and start it again; its own workers read the new key from credentials\.env, unless TROUPE_SECRETS_KEY is set in its environment\)/);
   });
 
   it.each([

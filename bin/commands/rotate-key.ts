@@ -19,7 +19,7 @@ rotating protects the jobs submitted after it.`,
     const { key, previous } = rotateSecretsKey(v.dataDir);
     console.log(`troupe rotate-key: new key written to ${credentialsPath(v.dataDir)}; ${previous.length} previous key(s) kept.`);
     // `troupe up` restarts no single service: its user stops and starts it whole (its workers read credentials.env too).
-    console.log("Copy these two lines to every worker on another machine and restart those workers, then restart the master (under `troupe up`: stop it with Ctrl-C and start it again; its own workers read the new key from credentials.env):");
+    console.log("Copy these two lines to every worker on another machine and restart those workers, then restart the master (under `troupe up`: stop it with Ctrl-C and start it again; its own workers read the new key from credentials.env, unless TROUPE_SECRETS_KEY is set in its environment):");
     console.log(`${SECRETS_KEY_VAR}=${key}`);
     console.log(`${SECRETS_KEYS_PREVIOUS_VAR}=${previous.join(",")}`);
     return 0;
