@@ -667,6 +667,8 @@ describe("job and worker actions", () => {
     await page.click("[data-testid=drain]");
     await page.waitForFunction(() => document.querySelector("[data-testid=worker-status]")?.textContent === "draining", { timeout: 15_000 });
     expect(await page.$eval("[data-testid=worker-tokens]", (e) => e.textContent)).toBe("yes");
+    // The e2e workers run without TROUPE_ALLOW_SCRIPT_STEPS: the master offers them no script job, and the page says so.
+    expect(await page.$eval("[data-testid=worker-script-steps]", (e) => e.textContent)).toBe("not allowed (TROUPE_ALLOW_SCRIPT_STEPS): no job with a page-JavaScript step");
     await shot("worker-draining");
     expect(await page.$("[data-testid=drain]")).toBeNull();
     await page.click("[data-testid=resume]");
