@@ -584,6 +584,8 @@ describe("jobs no live worker can take", () => {
     expect(await page.$eval("[data-testid=storage]", (e) => e.textContent)).toMatch(new RegExp(`^[\\d.]+ (?:[KMGT]i)?B of ${formatBytes(jsz.config.max_storage).replace(".", "\\.")} \\(\\d+ %\\)$`));
     await page.goto(`${stack.uiUrl}/jobs/${r.body.jobId}`, { waitUntil: "networkidle0" });
     expect(await page.$eval("[data-testid=job-waiting-for]", (e) => e.textContent)).toMatch(/asks for label no-worker-has-this, which no live worker has/);
+    // The API says it too (a CLI or API user could not see why a job waited).
+    expect((await api(`/api/jobs/${r.body.jobId}`)).body.waitingFor).toBe("label no-worker-has-this");
     await shot("job-waiting-for");
     expect((await post(`/api/jobs/${r.body.jobId}/cancel`, { reason: "no such worker coming" })).status).toBe(200);
     expect((await post(`/api/jobs/${b.body.jobId}/cancel`, {})).status).toBe(200);
@@ -592,6 +594,7 @@ describe("jobs no live worker can take", () => {
     // Why it ended is part of the job (it was only in the event).
     await waitFor("the cancellation in the read models", async () => (await api(`/api/jobs/${r.body.jobId}`)).body.job?.status === "cancelled", 15_000, 100);
     expect((await api(`/api/jobs/${r.body.jobId}`)).body.job.endReason).toBe("no such worker coming");
+    expect((await api(`/api/jobs/${r.body.jobId}`)).body).not.toHaveProperty("waitingFor");
     await page.reload({ waitUntil: "networkidle0" });
     expect(await page.$eval("[data-testid=job-end-reason]", (e) => e.textContent)).toBe("no such worker coming");
   });

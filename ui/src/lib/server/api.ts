@@ -6,6 +6,7 @@ import { createLogger, isNatsOutage } from "@troupe/events/node";
 import { matchingJobIds } from "../../../../services/projector/src/read-models.ts";
 import { workerDto } from "../workers.ts";
 import { RECENT_JOBS } from "../jobs.ts";
+import { liveOffers, waitingFor } from "../warnings.ts";
 import { ack, bulkCommand, submitJob, validate } from "./commands.ts";
 import { context } from "./context.ts";
 import { api, ApiError, checkQuery, intParam, readBody, STATUS_OF } from "./http.ts";
@@ -122,9 +123,12 @@ export const listJobs: RequestHandler = ({ url }) =>
 export const getJob: RequestHandler = ({ params }) =>
   api(async () => {
     const id = idParam(params.id, "job");
-    const job = context().reads().getJob(id);
+    const reads = context().reads();
+    const job = reads.getJob(id);
     if (!job) throw new ApiError("not-found", `no job ${id}`);
-    return json({ success: true, job });
+    // What a waiting job asks for that no live worker has, as its page says it (an API or CLI user could not see why it waited).
+    const waiting = waitingFor(job, liveOffers(reads.listWorkers(), Date.now(), context().cfg.suspectAfterMs));
+    return json({ success: true, job, ...(waiting ? { waitingFor: waiting } : {}) });
   });
 
 export const postJob: RequestHandler = ({ request }) =>
