@@ -93,7 +93,7 @@ describe("Workers page", () => {
     expect(await page.evaluate(() => (window as unknown as { __noReload?: boolean }).__noReload)).toBe(true);
     await page.waitForSelector('[data-worker-id="wn-e2e-02"][data-status=online]', { timeout: 5000 });
     // No finished job yet: no success rate to show (it read "0%").
-    expect(await page.$eval('[data-worker-id="wn-e2e-02"] [data-testid=worker-success]', (e) => e.textContent?.trim())).toMatch(/^– \(0 ok \/ 0 failed\)$/);
+    expect(await page.$eval('[data-worker-id="wn-e2e-02"] [data-testid=worker-success]', (e) => e.textContent?.trim())).toMatch(/^– \(0 ok \/ 0 failed attempts\)$/);
     // Its labels, from the registration the page folded live.
     expect(await page.$eval('[data-worker-id="wn-e2e-02"] [data-testid=worker-labels]', (e) => e.textContent?.trim())).toBe("e2e, n=02");
     await shot("workers");
@@ -252,7 +252,7 @@ describe("live lists against the read models", () => {
     // The page has folded the failure once it shows a later event of that worker (one connection: in order).
     const card = `[data-worker-id="${running}"]`;
     await page.waitForFunction((sel, t) => (document.querySelector(sel)?.getAttribute("data-last-seen") ?? "") > t, { timeout: 15_000 }, card, failed.time);
-    const counts = (text: string) => /\((\d+) ok \/ (\d+) failed\)/.exec(text)?.slice(1).map(Number);
+    const counts = (text: string) => /\((\d+) ok \/ (\d+) failed attempts\)/.exec(text)?.slice(1).map(Number);
     // Counted, the page stays one failure above the read model for good; the read model may lag a moment.
     let seen = "";
     await waitFor("the card's counts equal the read model's", async () => {
@@ -628,6 +628,9 @@ describe("job and worker actions", () => {
       await page.click("[data-testid=cancel]");
       await accepted;
       await page.waitForFunction(() => document.querySelector("[data-testid=job-status]")?.textContent === "cancelled", { timeout: 15_000 });
+      // Finished: no button left that cannot act (a disabled Cancel still looked like the page's main action).
+      expect(await page.$eval("[data-testid=no-action]", (e) => e.textContent)).toBe("cancelled: nothing to cancel or retry");
+      expect([await page.$("[data-testid=cancel]"), await page.$("[data-testid=retry]")]).toEqual([null, null]);
       // One request: the dismissed click sent none.
       expect(cancels).toEqual([`${stack.uiUrl}/api/jobs/${slow.body.jobId}/cancel`]);
     } finally {

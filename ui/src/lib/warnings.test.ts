@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { emptyWorker, type FleetSeriesPoint, type JobView, type WorkerView } from "@troupe/events";
-import { fleetWarnings, liveOffers, waitingFor } from "./warnings.ts";
+import { failingPercent, fleetWarnings, liveOffers, waitingFor } from "./warnings.ts";
 
 const now = Date.parse("2026-01-15T10:00:00.000Z");
 const worker = (over: Partial<WorkerView>): WorkerView => ({ ...emptyWorker(over.id ?? "wn-a"), name: over.id ?? "wn-a", status: "online", maxJobs: 2, lastSeen: new Date(now - 1000).toISOString(), ...over });
@@ -76,5 +76,14 @@ describe("waitingFor", () => {
     expect(waitingFor(js, liveOffers([worker({ id: "eu", capabilities: caps }), worker({ id: "js", status: "draining", capabilities: { ...caps, scriptSteps: true } })], now, 90_000)))
       .toBe("page-JavaScript steps (TROUPE_ALLOW_SCRIPT_STEPS)");
     expect(waitingFor(job("queued", { scenario: { steps: [{ type: "navigate", url: "https://example.com" }] } }), offers)).toBeNull();
+  });
+});
+
+describe("failingPercent", () => {
+  it("marks a worker by the Overview's rule: enough finished attempts, more than the threshold failed", () => {
+    expect(failingPercent({ jobsCompleted: 3, jobsFailed: 1 })).toBeNull(); // too few to judge
+    expect(failingPercent({ jobsCompleted: 80, jobsFailed: 20 })).toBeNull(); // 20 %: not more than it
+    expect(failingPercent({ jobsCompleted: 127, jobsFailed: 33 })).toBeCloseTo(20.625);
+    expect(failingPercent({ jobsCompleted: 0, jobsFailed: 5 })).toBe(100);
   });
 });

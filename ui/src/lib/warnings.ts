@@ -42,13 +42,25 @@ export function fleetWarnings(
   for (const w of list) {
     // A machine gone for good is no longer a problem to act on; its record stays on its own page.
     if (isRetired(w, workerPresence(w, nowMs, suspectAfterMs), nowMs, retireAfterMs)) continue;
-    const finished = w.jobsCompleted + w.jobsFailed;
-    if (finished >= FAILING_MIN_JOBS && (w.jobsFailed / finished) * 100 > FAILING_PERCENT) {
+    const failing = failingPercent(w);
+    if (failing !== null) {
       // "Worker Node 01" reads badly as "Worker Worker Node 01".
-      out.push(`${/^worker\b/i.test(w.name) ? "" : "Worker "}${w.name} failing ${Math.round((w.jobsFailed / finished) * 100)} % of its attempts (${w.jobsFailed} of ${finished}).`);
+      out.push(`${/^worker\b/i.test(w.name) ? "" : "Worker "}${w.name} failing ${Math.round(failing)} % of its attempts (${w.jobsFailed} of ${w.jobsCompleted + w.jobsFailed}).`);
     }
   }
   return out;
+}
+
+/**
+ * The share of a worker's finished attempts that failed, in %, when it is past the Overview's warning threshold
+ * (enough attempts, more than FAILING_PERCENT failed); else null. The worker cards and page mark it with the same
+ * rule the Overview warns by (they showed a plain "79 %" beside the Overview's warning).
+ */
+export function failingPercent(w: Pick<WorkerView, "jobsCompleted" | "jobsFailed">): number | null {
+  const finished = w.jobsCompleted + w.jobsFailed;
+  if (finished < FAILING_MIN_JOBS) return null;
+  const p = (w.jobsFailed / finished) * 100;
+  return p > FAILING_PERCENT ? p : null;
 }
 
 /** What the live workers (online, busy, suspect: not draining, not gone) offer a job: browsers, labels, page-JavaScript steps. */

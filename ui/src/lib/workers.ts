@@ -61,6 +61,8 @@ const round1 = (n: number) => Math.round(n * 10) / 10;
 
 export type WorkerSort = "name" | "status" | "cpu" | "memory" | "load" | "successRate" | "lastSeen";
 export const WORKER_SORTS: readonly WorkerSort[] = ["name", "status", "cpu", "memory", "load", "successRate", "lastSeen"];
+/** The sort menu's words (it showed the keys, "successRate"). */
+export const SORT_LABELS: Record<WorkerSort, string> = { name: "name", status: "status", cpu: "CPU", memory: "memory", load: "load", successRate: "success rate", lastSeen: "last seen" };
 
 const STATUS_ORDER: Record<WorkerStatusView, number> = { busy: 0, online: 1, draining: 2, suspect: 3, lost: 4, offline: 5 };
 
