@@ -69,7 +69,7 @@ describe("decide", () => {
   it("marks a job dead once its attempts are spent, and requeues a retryable failure before that", () => {
     const { s, log } = running(1);
     log.add("job.failed", { jobId: "j", workerId: "w1", attempt: 1, error: { message: "boom", retryable: true } });
-    expect(decide(s, log.now, cfg)).toEqual([{ kind: "dead", jobId: "j", reason: "failed-retryable; 1 of 1 attempts spent", attempts: 1, lastError: { message: "boom", retryable: true } }]);
+    expect(decide(s, log.now, cfg)).toEqual([{ kind: "dead", jobId: "j", reason: "gave up after 1 of 1 attempt: the last failed with an error worth retrying", attempts: 1, lastError: { message: "boom", retryable: true } }]);
     const two = running(2);
     two.log.add("job.failed", { jobId: "j", workerId: "w1", attempt: 1, error: { message: "boom", retryable: true } });
     expect(decide(two.s, two.log.now, cfg)).toEqual([expect.objectContaining({ kind: "requeue", reason: "failed-retryable", attempt: 2 })]);

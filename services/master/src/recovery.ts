@@ -50,6 +50,14 @@ export function failureClockMs(nowMs: number, failedAt: string | undefined): num
   return Number.isFinite(at) ? Math.min(Math.max(nowMs, at), nowMs + CLOCK_TOLERANCE_MS) : nowMs;
 }
 
+/** How the last attempt ended, in words, for a dead job's reason (it read "failed-retryable; 2 of 2 attempts spent"). */
+const LAST_ENDED: Record<Exclude<RequeueReason, "redrive">, string> = {
+  "failed-retryable": "the last failed with an error worth retrying",
+  "worker-lost": "the last one's worker was lost",
+  "lease-expired": "the last one's lease lapsed (no sign of life from its worker)",
+  "worker-refused": "the last one was refused by its worker",
+};
+
 /** A new attempt after backoff, or dead once maxAttempts are spent. */
 export function retryOrDead(s: MasterState, job: JobView, reason: Exclude<RequeueReason, "redrive">, nowMs: number, c: RecoveryConfig, lastError?: JobError): Decision {
   const spent = attemptsSpent(s, job);
@@ -57,7 +65,7 @@ export function retryOrDead(s: MasterState, job: JobView, reason: Exclude<Requeu
   if (last) return last;
   if (spent >= job.spec.maxAttempts) {
     const err = lastError ?? job.error ?? { message: `attempt ${job.attempt} ended: ${reason}`, code: reason, retryable: true };
-    return { kind: "dead", jobId: job.id, reason: `${reason}; ${spent} of ${job.spec.maxAttempts} attempts spent`, attempts: spent, lastError: err };
+    return { kind: "dead", jobId: job.id, reason: `gave up after ${spent} of ${job.spec.maxAttempts} attempt${job.spec.maxAttempts === 1 ? "" : "s"}: ${LAST_ENDED[reason]}`, attempts: spent, lastError: err };
   }
   return {
     kind: "requeue", jobId: job.id, attempt: job.attempt + 1, previousAttempt: job.attempt,
