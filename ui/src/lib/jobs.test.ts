@@ -57,6 +57,21 @@ describe("a worker's recent jobs", () => {
     expect(listRows(m.jobs.values(), "", 20, "w-a")).toEqual([]);
   });
 
+  it("says a job whose last attempt failed here went dead (it showed '–', as if still under way)", () => {
+    clock = T0;
+    const m = models();
+    const r = row([
+      ev("job.submitted", { jobId: "j-dead", spec }),
+      ev("job.assigned", { jobId: "j-dead", workerId: "w-a", attempt: 1, epoch: 1 }),
+      ev("job.started", { jobId: "j-dead", workerId: "w-a", attempt: 1 }),
+    ]);
+    seedModels(m, undefined, workerPageJobs([r], []), false);
+    applyEvent(m, ev("job.failed", { jobId: "j-dead", workerId: "w-a", attempt: 1, error: { message: "no #checkout", code: "timeout", retryable: true } }));
+    expect(shown(m, "w-a")).toEqual([["j-dead", "failed", ""]]);
+    applyEvent(m, ev("job.dead", { jobId: "j-dead", reason: "gave up after 1 of 1 attempt: the last failed with an error worth retrying", attempts: 1, epoch: 1 }));
+    expect(shown(m, "w-a")).toEqual([["j-dead", "failed", "dead, attempt 1"]]);
+  });
+
   it("says a job whose worker died was lost here, and shows a job assigned here after the page loaded", () => {
     clock = T0;
     const m = models();

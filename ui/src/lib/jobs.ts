@@ -141,10 +141,14 @@ export interface LaterState {
 
 /**
  * Where the job is now, seen from the worker of `here`: null while that attempt is the job's current one (its
- * outcome says it all), else the job's status, the other worker it is on and its attempt.
+ * outcome says it all) unless the job went dead after it, else the job's status, the other worker it is on and its
+ * attempt.
  */
 export function later(job: JobSummary, here: AttemptRecord): LaterState | null {
-  if (job.attempt === here.attempt && (job.workerId === undefined || job.workerId === here.workerId)) return null;
+  if (job.attempt === here.attempt && (job.workerId === undefined || job.workerId === here.workerId)) {
+    // Its last attempt failed here and the master gave up: "–" read as still under way (a UX walkthrough).
+    return job.status === "dead" ? { status: "dead", attempt: job.attempt } : null;
+  }
   const s: LaterState = { status: job.status, attempt: job.attempt };
   if (job.workerId !== undefined && job.workerId !== here.workerId) s.workerId = job.workerId;
   return s;
