@@ -732,6 +732,10 @@ describe("bulk actions", () => {
     expect((await statusesOf([...ids, other])).map((j) => j.attempt)).toEqual(ended.map((j) => j.attempt));
 
     await page.goto(`${stack.uiUrl}/jobs?status=${status}&q=${tag}`, { waitUntil: "networkidle0" });
+    // The filter says how many jobs each status holds (it said nowhere): at least the four above in theirs.
+    const chosen = await page.$eval("[data-testid=job-status-filter]", (el) => (el as HTMLSelectElement).selectedOptions[0]?.textContent ?? "");
+    expect(chosen).toMatch(new RegExp(`^${status} \\(\\d+\\)$`));
+    expect(Number(/\((\d+)\)/.exec(chosen)![1])).toBeGreaterThanOrEqual(4);
     let late = "";
     const asked = new Promise<string>((res) => page.once("dialog", async (d) => {
       res(d.message());

@@ -21,5 +21,7 @@ export const load: PageServerLoad = ({ url }) =>
     // A filtered first page also gets the newest jobs still under way that it does not show yet: one reaching the
     // filter's status later appears live (only jobs submitted after the page loaded did; a dashboard attack).
     const active = status && !q && !cursor ? activeJobs(reads, status as JobStatus) : [];
-    return { ...page, active, status: status as JobStatus | "", q, cursor };
+    // How many jobs each status holds, in the filter (bull-board's and Sidekiq's tabs say it; it was nowhere here).
+    const counts = reads.stats().jobs;
+    return { ...page, active, status: status as JobStatus | "", q, cursor, counts };
   });
