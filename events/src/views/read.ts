@@ -22,6 +22,24 @@ export interface JobSummary {
   /** While an attempt is live: its token's hash, so a page that starts from a list row checks tokens as the master does. */
   tokenHash?: string;
   updatedAt: string;
+  /** A scenario job's title and the URL its first navigate step opens: lists showed only "(scenario)". */
+  scenario?: ScenarioLabel;
+}
+
+/** What names a scenario job in a list. */
+export interface ScenarioLabel {
+  title?: string;
+  url?: string;
+}
+
+/** A job spec's scenario title and first navigate step's URL; undefined without a scenario (or with neither). */
+export function scenarioLabel(spec: { scenario?: { title?: string; steps: readonly { type: string; url?: unknown }[] } | undefined }): ScenarioLabel | undefined {
+  if (!spec.scenario) return undefined;
+  const nav = spec.scenario.steps.find((st) => st.type === "navigate" && typeof st.url === "string");
+  const l: ScenarioLabel = {};
+  if (spec.scenario.title) l.title = spec.scenario.title;
+  if (nav) l.url = nav.url as string;
+  return l.title !== undefined || l.url !== undefined ? l : undefined;
 }
 
 export function jobSummary(j: JobView): JobSummary {
@@ -37,6 +55,8 @@ export function jobSummary(j: JobView): JobSummary {
   if (j.duration !== undefined) s.duration = j.duration;
   if (j.error !== undefined) s.error = j.error;
   if (j.tokenHash !== undefined && (j.status === "assigned" || j.status === "running")) s.tokenHash = j.tokenHash;
+  const label = scenarioLabel(j.spec);
+  if (label) s.scenario = label;
   return s;
 }
 

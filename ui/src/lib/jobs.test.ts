@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { cancelQuestion, progressShown } from "./jobs.ts";
 import { createEvent, evolveJob, jobAttempts, jobSummary, type EventData, type EventType, type JobView, type TroupeEvent, type WorkerJob } from "@troupe/events";
-import { attemptBadge, attemptText, laterText, listRows, workerJobRows, workerPageJobs } from "./jobs.ts";
+import { attemptBadge, attemptText, laterText, listRows, summaryOf, viewFromSummary, workerJobRows, workerPageJobs } from "./jobs.ts";
 import { applyEvent, seedModels, type LiveModels } from "./live/apply.ts";
 
 /** A worker page's "Recent jobs" (pure parts): rows from the server, then live events folded on them. */
@@ -169,5 +169,15 @@ describe("list rows across live frames", () => {
     expect(workerJobRows(m.jobs.values(), "w-a", 20)).toEqual(recentAfter);
     // The same rows as built afresh.
     expect(after).toEqual([...m.jobs.values()].reverse().map(jobSummary));
+  });
+});
+
+describe("a list row made from the projector's summary", () => {
+  it("keeps a scenario job's label through the view the live fold continues (it fell back to '(scenario)')", () => {
+    const s = { id: "j-sc", status: "queued" as const, priority: 5, tags: [], attempt: 1, progress: 0, submittedAt: iso(), updatedAt: iso(), scenario: { title: "checkout", url: "https://shop.example/cart" } };
+    expect(summaryOf(viewFromSummary(s)).scenario).toEqual({ title: "checkout", url: "https://shop.example/cart" });
+    expect(summaryOf(viewFromSummary({ ...s, scenario: { title: "no navigate" } })).scenario).toEqual({ title: "no navigate" });
+    const { scenario: _, ...plain } = s;
+    expect(summaryOf(viewFromSummary(plain))).not.toHaveProperty("scenario");
   });
 });

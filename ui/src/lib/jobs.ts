@@ -1,4 +1,4 @@
-import { attemptOutcome, attemptRecordOf, jobSummary, type AttemptRecord, type JobStatus, type JobSummary, type JobView, type WorkerJob } from "@troupe/events";
+import { attemptOutcome, attemptRecordOf, jobSummary, type AttemptRecord, type JobStatus, type JobSummary, type JobView, type ScenarioLabel, type WorkerJob } from "@troupe/events";
 
 /**
  * A list row as a JobView the shared reducer can fold: lists carry summaries
@@ -7,7 +7,18 @@ import { attemptOutcome, attemptRecordOf, jobSummary, type AttemptRecord, type J
  * the projector already fenced epochs for the rows it wrote.
  */
 export function viewFromSummary(s: JobSummary): JobView {
-  return { ...s, spec: { priority: s.priority, maxAttempts: 1, timeoutMs: 1000 }, epoch: 0, history: [] } as JobView;
+  // The scenario's label goes back into the spec it came from, so the row made from this view again keeps it.
+  const scenario = labelOnlyScenario(s.scenario);
+  return { ...s, spec: { priority: s.priority, maxAttempts: 1, timeoutMs: 1000, ...(scenario ? { scenario } : {}) }, epoch: 0, history: [] } as JobView;
+}
+
+/**
+ * A scenario cut down to what names it in a list (its title, its first navigate step): what list pages keep of a
+ * job's scenario (a list tab held 2,000 whole ones), from which `scenarioLabel` gives the same label back.
+ */
+export function labelOnlyScenario(l: ScenarioLabel | undefined): JobView["spec"]["scenario"] {
+  if (!l) return undefined;
+  return { ...(l.title !== undefined ? { title: l.title } : {}), steps: l.url !== undefined ? [{ type: "navigate", url: l.url }] : [] };
 }
 
 const summaries = new WeakMap<JobView, JobSummary>();

@@ -37,7 +37,8 @@ describe("applyEvent", () => {
     const j = m.jobs.get("j1")!;
     expect(j).toMatchObject({ status: "completed", workerId: "wn-a", duration: expect.any(Number) });
     for (const k of ["result", "logs", "steps", "metrics"] as const) expect(j[k], k).toBeUndefined();
-    expect(j.spec.scenario).toBeUndefined();
+    // Of the scenario, only what names the job in its row.
+    expect(j.spec.scenario).toEqual({ steps: [{ type: "navigate", url: "https://example.com" }] });
     // A page of one job keeps it all; a row and the worker's counts are the same either way.
     const full = models();
     for (const e of [reg, withScenario, assigned(1), completed(1)]) applyEvent(full, e);

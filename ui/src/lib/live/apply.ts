@@ -1,4 +1,5 @@
-import { countJobOutcome, evolveJob, evolveWorker, isoAfter, notAfterPublished, type JobStatus, type JobView, type TroupeEvent, type WorkerView } from "@troupe/events";
+import { countJobOutcome, evolveJob, evolveWorker, isoAfter, notAfterPublished, scenarioLabel, type JobStatus, type JobView, type TroupeEvent, type WorkerView } from "@troupe/events";
+import { labelOnlyScenario } from "../jobs.ts";
 
 /**
  * The browser's copy of the read models, folded with the same reducers as the
@@ -25,8 +26,10 @@ export interface LiveModels {
 export function rowOnly(j: JobView): JobView {
   if (j.result === undefined && j.logs === undefined && j.steps === undefined && j.metrics === undefined && j.spec.scenario === undefined) return j;
   const { result: _r, logs: _l, steps: _s, metrics: _m, ...row } = j;
+  // Of the scenario, only what names the job in its row (title, first navigate step).
   const { scenario: _sc, ...spec } = j.spec;
-  return { ...row, spec };
+  const named = labelOnlyScenario(scenarioLabel(j.spec));
+  return { ...row, spec: named ? { ...spec, scenario: named } : spec };
 }
 
 /** A long-open list tab keeps at most this many jobs (evictOne says which go first). */
