@@ -6,8 +6,6 @@ export const LABELS_MAX = 20;
 /** Parses `a, b=c` into ["a", "b=c"] (blanks dropped, duplicates once); throws naming the bad label. */
 export function parseLabels(text: string): string[] {
   const out = [...new Set(text.split(",").map((s) => s.trim()).filter(Boolean))];
-  // Commas alone (",,") meant labels and gave none, silently (a walkthrough); an empty value is still "no labels".
-  if (out.length === 0 && text.trim() !== "") throw new Error(`no label in ${JSON.stringify(text)}: labels are comma-separated, e.g. region=eu,gpu (empty for none)`);
   const bad = out.find((l) => !LABEL_PATTERN.test(l));
   if (bad !== undefined) throw new Error(`invalid label ${JSON.stringify(bad)}: 1-64 characters of [A-Za-z0-9_.:=/-]`);
   if (out.length > LABELS_MAX) throw new Error(`${out.length} labels: at most ${LABELS_MAX}`);

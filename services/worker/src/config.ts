@@ -92,6 +92,8 @@ export function resolveConfig(v: WorkerOptionValues, detected = { ip: detectIp, 
   let labels: string[];
   try {
     labels = parseLabels(v.labels);
+    // Commas alone (",,") meant labels and gave none, silently (a walkthrough); an empty value is still "no labels".
+    if (labels.length === 0 && v.labels.trim() !== "") throw new Error(`no label in ${JSON.stringify(v.labels)}: labels are comma-separated, e.g. region=eu,gpu (empty for none)`);
   } catch (e) {
     throw new UsageError(`--labels [TROUPE_WORKER_LABELS]: ${(e as Error).message}`);
   }

@@ -722,10 +722,12 @@ describe("an element something else covers (the click landed on the cover and th
   });
 
   it("clicks on a page that broke what the check uses, and says the check could not be made", async () => {
+    // 10 s for the step: nothing here waits on time, but a loaded full run took the failed check and the click past 3 s
+    // (the job's logs showed the check given up, then the step's timeout: 3.8 s).
     const id = await assign(open, { maxAttempts: 1, scenario: { steps: [{ type: "navigate", url: pages.url("/broken-rects") },
-      { type: "click", selectors: ["#b"], timeout: 3000 }, { type: "extract", fields: { clicked: { selector: "#b", from: "attribute", attribute: "data-clicked" } } }] } }, "broken-rects");
+      { type: "click", selectors: ["#b"], timeout: 10_000 }, { type: "extract", fields: { clicked: { selector: "#b", from: "attribute", attribute: "data-clicked" } } }] } }, "broken-rects");
     const f = await events.final(id);
-    // With the job's logs and steps: it failed once in a loaded full run as a bare locator timeout, cause unknown.
+    // With the job's logs and steps (they showed the 3 s step timeout above).
     if (f.type !== "job.completed") throw new Error(`${f.data.error.message}\nlogs: ${JSON.stringify(f.data.logs)}\nsteps: ${JSON.stringify(f.data.steps)}`);
     expect(f.data.result.data).toEqual({ clicked: "yes" });
     expect(f.data.result.logs).toContainEqual(expect.objectContaining({ level: "warn", message: expect.stringMatching(/could not check that the click reaches its element \(.*no rects for you/) }));
