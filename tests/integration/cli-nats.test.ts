@@ -282,14 +282,18 @@ describe("troupe nats when its process goes away", () => {
 
   it("a second troupe nats on the same data dir, its ports moved, refuses to start (exit 2), naming the first: two servers on one store (it started a second)", async () => {
     const { t, env } = await start();
+    let second: ReturnType<typeof troupe> | undefined;
     try {
-      const second = troupe(["nats"], { ...env, TROUPE_NATS_PORT: String(await freePort()), TROUPE_NATS_WS_PORT: String(await freePort()), TROUPE_NATS_MONITOR_PORT: String(await freePort()) });
+      second = troupe(["nats"], { ...env, TROUPE_NATS_PORT: String(await freePort()), TROUPE_NATS_WS_PORT: String(await freePort()), TROUPE_NATS_MONITOR_PORT: String(await freePort()) });
       expect(await second.exited).toBe(2);
       expect(second.output()).toContain(`another troupe process runs nats-server on the store of ${env.TROUPE_DATA_DIR} (pid ${t.child.pid} on `);
       expect(second.output()).not.toMatch(/ready/);
       // Refused before it wrote anything of the first's: its nats.env still names the first's port.
       expect(readFileSync(join(env.TROUPE_DATA_DIR, "nats.env"), "utf8")).toContain(`TROUPE_NATS_PORT=${env.TROUPE_NATS_PORT}\n`);
     } finally {
+      // A second one that did start (the bug) is stopped too, not left running beside the suite.
+      if (second && second.child.exitCode === null) second.child.kill("SIGTERM");
+      await second?.exited;
       t.child.kill("SIGTERM");
       await t.exited;
     }

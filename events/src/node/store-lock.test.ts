@@ -29,17 +29,22 @@ describe("claimNatsStore", () => {
   it("refuses a store another live process holds, naming it and --data-dir; once that process is killed (-9) the claim is free at once", async () => {
     const d = dir();
     const other = await holder(d);
-    let refused: unknown;
+    const gone = new Promise((r) => other.once("exit", r));
     try {
-      claimNatsStore(d);
-    } catch (e) {
-      refused = e;
+      let refused: unknown;
+      try {
+        claimNatsStore(d);
+      } catch (e) {
+        refused = e;
+      }
+      expect(refused).toBeInstanceOf(UsageError);
+      expect((refused as Error).message).toMatch(new RegExp(`another troupe process runs nats-server on the store of .* \\(pid ${other.pid} on .* since .*\\): two servers must not share one store.*another --data-dir`));
+    } finally {
+      // The kernel drops it with its holder: nothing stale to clean up, whatever pid comes back after a reboot.
+      // (Killed on a failure too: it holds the claim until then.)
+      other.kill("SIGKILL");
+      await gone;
     }
-    expect(refused).toBeInstanceOf(UsageError);
-    expect((refused as Error).message).toMatch(new RegExp(`another troupe process runs nats-server on the store of .* \\(pid ${other.pid} on .* since .*\\): two servers must not share one store.*another --data-dir`));
-    // The kernel drops it with its holder: nothing stale to clean up, whatever pid comes back after a reboot.
-    other.kill("SIGKILL");
-    await new Promise((r) => other.once("exit", r));
     const release = claimNatsStore(d);
     release();
     release(); // twice is harmless
