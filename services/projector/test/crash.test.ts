@@ -25,15 +25,32 @@ afterAll(async () => {
   await nats?.stop();
 });
 
-function startProjector(path: string): { child: ChildProcess; exited: Promise<number | null>; stderr: () => string } {
+function startProjector(path: string): { child: ChildProcess; exited: Promise<number | null>; output: () => string } {
   const child = spawn(process.execPath, ["bin/troupe.mjs", "projector", "--db", path, "--port", "0", "--batch", "200"], {
-    cwd: ROOT, env: { ...process.env, ...nats.env(), TROUPE_LOG_LEVEL: "warn" }, stdio: ["ignore", "ignore", "pipe"],
+    cwd: ROOT, env: { ...process.env, ...nats.env(), TROUPE_LOG_LEVEL: "warn" }, stdio: ["ignore", "pipe", "pipe"],
   });
   children.add(child);
-  let err = "";
-  child.stderr?.on("data", (d: Buffer) => (err += d.toString()));
+  // Logs go to stdout (pino), crashes to stderr: keep both for a failure's message.
+  let out = "";
+  child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr?.on("data", (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((r) => child.on("exit", (code) => (children.delete(child), r(code))));
-  return { child, exited, stderr: () => err };
+  return { child, exited, output: () => out };
+}
+
+/** Waits for `done`, failing at once if the child exits first, and names what the child printed either way. */
+async function waitWhileRunning(what: string, p: ReturnType<typeof startProjector>, done: () => boolean, timeoutMs: number): Promise<void> {
+  const t0 = Date.now();
+  const exitedFirst = p.exited.then((code) => {
+    throw new Error(`projector exited (code ${code}) after ${Date.now() - t0} ms before ${what}`);
+  });
+  try {
+    await Promise.race([waitFor(what, done, timeoutMs, 5), exitedFirst]);
+  } catch (e) {
+    throw new Error(`${(e as Error).message}; projector output so far: ${p.output().slice(-2000) || "(none)"}`, { cause: e });
+  } finally {
+    exitedFirst.catch(() => {}); // the child is killed on purpose afterwards
+  }
 }
 
 describe("projector under kill -9", () => {
@@ -56,7 +73,8 @@ describe("projector under kill -9", () => {
       const p = startProjector(path);
       const before = applied();
       // Kill as soon as this run has committed something, while it is busy folding.
-      await waitFor(`run ${i} to commit a batch (stderr: ${p.stderr().slice(-500)})`, () => applied() > before, 30_000, 5);
+      // 60 s: a start (Node, tsx, the NATS connection) at the end of a loaded suite run took over 30 s once.
+      await waitWhileRunning(`run ${i} to commit a batch`, p, () => applied() > before, 60_000);
       const head = (await streamHeads(nats)).TROUPE_EVENTS ?? 0;
       p.child.kill("SIGKILL");
       expect(await p.exited).toBe(null);
@@ -78,5 +96,5 @@ describe("projector under kill -9", () => {
     const rebuilt = dumpTables(fresh);
     expect((live.jobs as unknown[]).length).toBeGreaterThan(1000);
     for (const table of Object.keys(rebuilt)) expect({ table, rows: live[table] }).toEqual({ table, rows: rebuilt[table] });
-  }, 240_000);
+  }, 480_000);
 });
