@@ -69,6 +69,18 @@ describe("troupe dispatcher", () => {
     }
   });
 
+  it("refuses a bad TROUPE_LOG_FORMAT in every command with exit 2, as it does a bad level", async () => {
+    vi.stubEnv("TROUPE_LOG_FORMAT", "text");
+    try {
+      for (const name of ["master", "worker", "workers"]) {
+        expect(await main([name]), name).toBe(2);
+        expect(err.at(-1), name).toBe(`troupe ${name}: TROUPE_LOG_FORMAT: expected one of auto, json, pretty, got "text"\nRun \`troupe ${name} --help\` for usage.`);
+      }
+    } finally {
+      vi.unstubAllEnvs();
+    }
+  });
+
   it("refuses an unreadable TROUPE_NATS_CA with exit 2 in a command that connects (tail and submit exited 1; ui 2)", async () => {
     vi.stubEnv("TROUPE_NATS_CA", join(mkdtempSync(join(tmpdir(), "troupe-ca-")), "nope.crt"));
     vi.stubEnv("TROUPE_DATA_DIR", mkdtempSync(join(tmpdir(), "troupe-no-data-")));

@@ -1,4 +1,4 @@
-import { checkLogLevel, commandHelp, runCommand, stdoutClosed, UsageError } from "@troupe/events/node";
+import { checkLogFormat, checkLogLevel, commandHelp, runCommand, stdoutClosed, UsageError } from "@troupe/events/node";
 import { readFileSync } from "node:fs";
 import { COMMANDS } from "./registry.ts";
 
@@ -78,7 +78,10 @@ export async function main(argv: string[]): Promise<number> {
   try {
     // Every service reads it; checked here so each command refuses it alike (exit 2): the master exited 1 and
     // `troupe up` restarted it for ever, the dashboard ignored it. Help is still shown.
-    if (!rest.some((a) => a === "--help" || a === "-h")) checkLogLevel(process.env.TROUPE_LOG_LEVEL);
+    if (!rest.some((a) => a === "--help" || a === "-h")) {
+      checkLogLevel(process.env.TROUPE_LOG_LEVEL);
+      checkLogFormat(process.env.TROUPE_LOG_FORMAT);
+    }
     return await runCommand(cmd, rest);
   } catch (e) {
     if (e instanceof UsageError) {

@@ -52,7 +52,8 @@ export async function optionsReference(): Promise<string> {
 
 /** Settings read from the environment only (kept here by hand; the test finds any the code reads that no doc names). */
 const VARIABLES_ONLY: readonly (readonly [string, string, string])[] = [
-  ["TROUPE_LOG_LEVEL", "`info`", "log level of every service (JSON logs via pino): `trace`, `debug`, `info`, `warn`, `error`, `fatal` or `silent`; any other value (empty too) is a usage error (exit 2) of every command"],
+  ["TROUPE_LOG_LEVEL", "`info`", "log level of every service (pino): `trace`, `debug`, `info`, `warn`, `error`, `fatal` or `silent`; any other value (empty too) is a usage error (exit 2) of every command"],
+  ["TROUPE_LOG_FORMAT", "`auto`", "how services write their logs: `json` (pino JSON lines), `pretty` (`HH:MM:SS.mmm LEVEL message  key=value`, UTC, an error's stack on the lines after, control characters escaped) or `auto` (pretty when stdout is a terminal, else JSON; `troupe up` formats its children's JSON itself); any other value is a usage error (exit 2) of every command"],
   ["TROUPE_NATS_<ROLE>_USER / _PASSWORD", "from `credentials.env`", "NATS credentials per role (`MASTER`, `WORKER`, `PROJECTOR`, `UI`, `LIVE`); `troupe nats`/`up` generate them on first run"],
   ["TROUPE_NATS_ROUTE_USER / TROUPE_NATS_ROUTE_PASSWORD", "from `credentials.env`", "the user cluster members authenticate each other's routes with"],
   ["TROUPE_SECRETS_KEY", "from `credentials.env`", "seals proxy passwords in the event log; the master and every worker need the same one (docs/security.md)"],

@@ -2,16 +2,6 @@ import { spawn } from "node:child_process";
 import { processAlive, waitFor } from "@troupe/tests/harness";
 import { describe, expect, it } from "vitest";
 import { setprivPath } from "@troupe/events/node";
-import { formatLogLine } from "./processes.ts";
-
-describe("formatLogLine", () => {
-  it("makes pino JSON lines readable and passes other lines through", () => {
-    expect(formatLogLine('{"level":30,"time":1,"pid":2,"hostname":"h","svc":"master","msg":"became leader","epoch":1}')).toBe("INFO became leader  epoch=1");
-    expect(formatLogLine('{"level":40,"msg":"slow","ms":{"p99":3}}')).toBe('WARN slow  ms={"p99":3}');
-    expect(formatLogLine("plain text")).toBe("plain text");
-    expect(formatLogLine("{not json")).toBe("{not json");
-  });
-});
 
 describe("startProcess", () => {
   it("stops a child (own process group) when its parent is killed with SIGKILL", async () => {

@@ -1,26 +1,8 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { dieWithParent } from "@troupe/events/node";
+import { dieWithParent, formatLogLine } from "@troupe/events/node";
 
 /** Colours for the prefixes, cycled. */
 const COLOURS = [36, 33, 35, 32, 34, 31, 96, 93, 95, 92];
-
-/**
- * Turns one output line into a readable one: pino JSON lines become
- * "LEVEL message key=value", anything else passes through.
- */
-export function formatLogLine(line: string): string {
-  if (!line.startsWith("{")) return line;
-  let o: Record<string, unknown>;
-  try {
-    o = JSON.parse(line) as Record<string, unknown>;
-  } catch {
-    return line;
-  }
-  const levels: Record<number, string> = { 10: "TRACE", 20: "DEBUG", 30: "INFO", 40: "WARN", 50: "ERROR", 60: "FATAL" };
-  const { level, msg, time: _t, pid: _p, hostname: _h, svc: _s, name: _n, ...rest } = o;
-  const extra = Object.entries(rest).map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`).join(" ");
-  return `${levels[level as number] ?? String(level)} ${String(msg ?? "")}${extra ? `  ${extra}` : ""}`;
-}
 
 export interface Managed {
   name: string;

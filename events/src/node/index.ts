@@ -16,6 +16,7 @@ export * from "./connect.ts";
 export * from "./streams.ts";
 export * from "./publish.ts";
 export * from "./logger.ts";
+export * from "./log-format.ts";
 export * from "./command.ts";
 export * from "./parent-death.ts";
 export * from "./pid-alive.ts";
