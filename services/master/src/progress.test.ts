@@ -14,7 +14,7 @@ describe("progressLine", () => {
     expect(progressLine(job({ status: "requeued", attempt: 2 }), 4)).toBe("[....]   0% requeued attempt 2");
     // Why it went back (a job no worker would take said only "requeued attempt 4").
     const rec = (attempt: number, requeueReason: string) => ({ attempt, workerId: "w", assignedAt: "2026-01-01T00:00:00Z", outcome: "requeued" as const, requeueReason });
-    expect(progressLine(job({ status: "requeued", attempt: 4, history: [rec(2, "lease-expired"), rec(3, "worker-refused")] }), 4)).toBe("[....]   0% requeued attempt 4 (refused by the worker; the master's log says why)");
+    expect(progressLine(job({ status: "requeued", attempt: 4, history: [rec(2, "lease-expired"), rec(3, "worker-refused")] }), 4)).toBe("[....]   0% requeued attempt 4 (refused or not answered by the worker; the master's log says why)");
     expect(progressLine(job({ status: "requeued", attempt: 2, history: [rec(1, "worker-lost")] }), 4)).toBe("[....]   0% requeued attempt 2 (worker-lost)");
     // Refusals take attempt numbers without spending the budget: no "4/3".
     expect(progressLine(job({ status: "assigned", attempt: 4, workerId: "w" }), 4)).toBe("[....]   0% assigned on w attempt 4");

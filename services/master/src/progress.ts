@@ -14,7 +14,7 @@ export function progressLine(job: JobView, width = 30): string {
   const err = (job.status === "failed" || job.status === "dead") && job.error ? `: ${job.error.message}` : "";
   // Why it went back to the queue: "requeued attempt 4" alone left a job no worker would take a mystery (a walkthrough).
   const reason = job.status === "requeued" ? job.history.findLast((h) => h.requeueReason)?.requeueReason : undefined;
-  const why = reason === "worker-refused" ? " (refused by the worker; the master's log says why)" : reason ? ` (${reason})` : "";
+  const why = reason === "worker-refused" ? " (refused or not answered by the worker; the master's log says why)" : reason ? ` (${reason})` : "";
   return terminalSafe(`${bar} ${String(pct).padStart(3)}% ${job.status}${where}${step}${attempt}${why}${err}`);
 }
 

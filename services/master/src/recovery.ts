@@ -55,7 +55,7 @@ const LAST_ENDED: Record<Exclude<RequeueReason, "redrive">, string> = {
   "failed-retryable": "the last failed with an error worth retrying",
   "worker-lost": "the last one's worker was lost",
   "lease-expired": "the last one's lease lapsed (no sign of life from its worker)",
-  "worker-refused": "the last one was refused by its worker",
+  "worker-refused": "the last one was refused or not answered by its worker",
 };
 
 /** A new attempt after backoff, or dead once maxAttempts are spent. */

@@ -127,7 +127,7 @@ export function workerJobRows(jobs: Iterable<JobView>, workerId: string, limit: 
 const REQUEUE_TEXT: Record<string, string> = {
   "worker-lost": "lost (the worker stopped answering)",
   "lease-expired": "lost (no sign of life within the lease)",
-  "worker-refused": "refused by the worker",
+  "worker-refused": "refused or not answered by the worker",
 };
 
 /** What an attempt came to, in words: "running", "failed", "lost (the worker stopped answering)", … */
