@@ -16,6 +16,7 @@ export * from "./views/series.ts";
 export * from "./views/fleet.ts";
 export * from "./views/read.ts";
 export * from "./views/attempts.ts";
+export * from "./views/waiting.ts";
 export * from "./bulk.ts";
 export * from "./lease.ts";
 export * from "./assign-lease.ts";

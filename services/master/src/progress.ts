@@ -2,7 +2,7 @@ import type { JobView } from "@troupe/events";
 import { terminalSafe } from "@troupe/events/node";
 
 /** One line describing a job's state with a progress bar, for `troupe submit --wait`. Pure. */
-export function progressLine(job: JobView, width = 30): string {
+export function progressLine(job: JobView, width = 30, waitingBecause: string | null = null): string {
   const pct = Math.max(0, Math.min(100, Math.round(job.progress)));
   const filled = Math.round((pct / 100) * width);
   const bar = `[${"#".repeat(filled)}${".".repeat(width - filled)}]`;
@@ -15,7 +15,9 @@ export function progressLine(job: JobView, width = 30): string {
   // Why it went back to the queue: "requeued attempt 4" alone left a job no worker would take a mystery (a walkthrough).
   const reason = job.status === "requeued" ? job.history.findLast((h) => h.requeueReason)?.requeueReason : undefined;
   const why = reason === "worker-refused" ? " (refused or not answered by the worker; the master's log says why)" : reason ? ` (${reason})` : "";
-  return terminalSafe(`${bar} ${String(pct).padStart(3)}% ${job.status}${where}${step}${attempt}${why}${err}`);
+  // What stands in a waiting job's way, as `troupe submit --wait` read it from the streams (whyWaiting).
+  const waits = waitingBecause && (job.status === "queued" || job.status === "requeued") ? ` — waiting: ${waitingBecause}` : "";
+  return terminalSafe(`${bar} ${String(pct).padStart(3)}% ${job.status}${where}${step}${attempt}${why}${err}${waits}`);
 }
 
 /** Done waiting: 0 on completion, 1 on a final failure, undefined while the job can still finish. */

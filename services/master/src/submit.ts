@@ -1,8 +1,9 @@
 import { readFileSync } from "node:fs";
 import { DeliverPolicy, jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { decodeEvent, decodeReply, evolveJob, MAX_COMMAND_BYTES, newId, parseJsonObject, parseLabels, subjectsFor, validateCommand, type JobView, type TroupeEvent } from "@troupe/events";
+import { decodeEvent, decodeReply, evolveJob, MAX_COMMAND_BYTES, newId, parseJsonObject, parseLabels, subjectsFor, validateCommand, whyWaiting, type JobView, type TroupeEvent } from "@troupe/events";
 import { connectAs, requestAgainOnTimeout, storeNames, UsageError, type OptionValues } from "@troupe/events/node";
+import { readFleet } from "./fleet-read.ts";
 import { exitCodeFor, progressLine } from "./progress.ts";
 import type { submitOptions } from "./submit-cli.ts";
 
@@ -108,6 +109,10 @@ export async function submitMain(v: Values, file?: string): Promise<number> {
   }
 }
 
+/** How long a job waits before `--wait` asks the streams why, and how often it asks again while it waits. */
+const WHY_AFTER_MS = 2_000;
+const WHY_EVERY_MS = 10_000;
+
 /** Folds the job's events (from its first one, then live) and draws the bar until it settles. */
 async function follow(nc: NatsConnection, prefix: string, jobId: string, timeoutMs: number): Promise<number> {
   const s = subjectsFor(prefix);
@@ -118,6 +123,37 @@ async function follow(nc: NatsConnection, prefix: string, jobId: string, timeout
   let job: JobView | undefined;
   let last = "";
   let code: number | undefined;
+  /** Why the job waits, as the streams last said (none while it runs or when nothing stands in its way). */
+  let why: string | null = null;
+  let whyTimer: NodeJS.Timeout | undefined;
+  let whyFailed = false;
+  let done = false;
+  const draw = () => {
+    if (!job) return;
+    const line = progressLine(job, 30, why);
+    if (line !== last) {
+      process.stderr.write(tty ? `\r\x1b[2K${line}` : `${line}\n`);
+      last = line;
+    }
+  };
+  const waiting = () => job?.status === "queued" || job?.status === "requeued";
+  const ask = async () => {
+    whyTimer = undefined;
+    if (!waiting() || done) return;
+    try {
+      const fleet = await readFleet(nc, prefix);
+      if (done) return;
+      why = waiting() && job ? whyWaiting(job, fleet, Date.now(), 0) : null;
+      draw();
+    } catch (e) {
+      // Said once: the bar goes on without the reason (an older server, a user without stream reads).
+      if (done) return;
+      if (!whyFailed) process.stderr.write(`${tty ? "\n" : ""}troupe submit: cannot read the workers to say why the job waits: ${(e as Error).message}\n`);
+      whyFailed = true;
+      last = "";
+    }
+    if (waiting() && !done) whyTimer = setTimeout(() => void ask(), WHY_EVERY_MS);
+  };
   const timer = timeoutMs > 0 ? setTimeout(() => {
     code = 3;
     void messages.close();
@@ -131,14 +167,17 @@ async function follow(nc: NatsConnection, prefix: string, jobId: string, timeout
     const r = evolveJob(job, d.value as Extract<TroupeEvent, { type: `job.${string}` }>);
     if (!r.ok) continue; // fenced out, exactly as the master and projector do
     job = r.job;
-    const line = progressLine(job);
-    if (line !== last) {
-      process.stderr.write(tty ? `\r\x1b[2K${line}` : `${line}\n`);
-      last = line;
-    }
+    if (!waiting()) {
+      why = null;
+      clearTimeout(whyTimer);
+      whyTimer = undefined;
+    } else if (whyTimer === undefined) whyTimer = setTimeout(() => void ask(), WHY_AFTER_MS);
+    draw();
     code = exitCodeFor(job);
     if (code !== undefined) break;
   }
+  done = true;
+  clearTimeout(whyTimer);
   clearTimeout(timer);
   await messages.close();
   if (tty) process.stderr.write("\n");

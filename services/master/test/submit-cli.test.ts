@@ -55,6 +55,13 @@ describe("troupe submit", () => {
     expect(r.output).toMatch(/failed: fake failure/);
   }, SLOW);
 
+  it("--wait says why a job waits, from the streams: labels no live worker has (it said only 'queued', for ever)", async () => {
+    const r = await troupeSubmit("--url", "https://example.com/labelled", "--labels", "gpu", "--wait", "--wait-timeout", "20000");
+    expect(r.code).toBe(3);
+    expect(r.output).toMatch(/queued — waiting: asks for label gpu, which no live worker has/);
+    expect(r.output).toMatch(/still queued after 20000 ms/);
+  }, SLOW);
+
   it("reads a job file, and names the bad field of an invalid one (exit 2, nothing submitted)", async () => {
     const dir = mkdtempSync(join(tmpdir(), "troupe-submit-"));
     const good = join(dir, "job.json");
