@@ -3,6 +3,7 @@ import { bool, defineCommand, int, str, terminalSafe } from "@troupe/events/node
 import { dbPathFor } from "../../services/projector/src/db-file.ts";
 import { openReadModels } from "../../services/projector/src/read-models.ts";
 import { workerDto } from "../../ui/src/lib/workers.ts";
+import { recentByWorker, recentFrom } from "../../ui/src/lib/recent.ts";
 import { ago, duration } from "../../ui/src/lib/format.ts";
 
 export const command = defineCommand({
@@ -24,9 +25,13 @@ export const command = defineCommand({
         return 1;
       }
       const now = Date.now();
-      const workers = rm.listWorkers({ ...(v.status ? { status: v.status as WorkerStatusView } : {}), ...(v.search ? { q: v.search } : {}) });
+      // One snapshot: the workers' counts and their recent minutes as of one moment.
+      const { workers, recent } = rm.snapshot(() => ({
+        workers: rm.listWorkers({ ...(v.status ? { status: v.status as WorkerStatusView } : {}), ...(v.search ? { q: v.search } : {}) }),
+        recent: recentByWorker(rm.workerOutcomes(recentFrom(now))),
+      }));
       if (v.json) {
-        console.log(JSON.stringify({ success: true, workers: workers.map((w) => workerDto(w, now, v.suspectAfterMs)) }, null, 2));
+        console.log(JSON.stringify({ success: true, workers: workers.map((w) => workerDto(w, now, v.suspectAfterMs, recent.get(w.id))) }, null, 2));
         return 0;
       }
       // A lost or stopped worker's last readings are no load of now (a lost one showed 100 % CPU from 15 min before).

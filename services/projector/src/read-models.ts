@@ -30,6 +30,11 @@ export interface ReadModels {
   getWorker(id: string): WorkerView | null;
   /** Per-minute cpu / memory / jobs of one worker from `sinceMs` (epoch ms) on, oldest first. */
   workerSeries(id: string, sinceMs: number): WorkerSeriesPoint[];
+  /**
+   * Finished attempts per worker and minute from `sinceMs` on (minutes with at least one), oldest first: every
+   * worker's, or one's with `workerId` (a worker's recent success rate, ui/src/lib/recent.ts).
+   */
+  workerOutcomes(sinceMs: number, workerId?: string): WorkerOutcomeMinute[];
   /** Newest first; page with `cursor`. Throws ReadModelQueryError for a bad query. */
   listJobs(query?: JobListQuery): JobPage;
   /** The whole job view: result, logs, error and attempt history. */
@@ -59,6 +64,15 @@ export interface ReadModels {
   close(): void;
 }
 
+/** One minute of one worker's finished attempts (`worker_series`). */
+export interface WorkerOutcomeMinute {
+  workerId: string;
+  /** Epoch ms, the minute's start. */
+  minute: number;
+  completed: number;
+  failed: number;
+}
+
 /** A query the caller got wrong (bad cursor, limit, status): the UI answers 400. */
 export class ReadModelQueryError extends Error {
   override name = "ReadModelQueryError";
@@ -83,6 +97,12 @@ function prepareFixed(db: Sqlite) {
     workerSeries: prepare<{ id: string; since: number }>(db, builder.selectFrom("worker_series")
       .select(["worker_id as workerId", "minute", "cpu_sum as cpuSum", "memory_sum as memorySum", "samples", "completed", "failed"])
       .where("worker_id", "=", param("id")).where("minute", ">=", param("since") as unknown as number).orderBy("minute")),
+    // Every worker's: a range of the primary key (minute, worker_id), an hour of rows; one worker's: through
+    // worker_series_by_worker (worker_id, minute). No index of their own.
+    outcomes: prepare<{ since: number }>(db, builder.selectFrom("worker_series").select(["worker_id as workerId", "minute", "completed", "failed"])
+      .where("minute", ">=", param("since") as unknown as number).where((eb) => eb.or([eb("completed", ">", 0), eb("failed", ">", 0)])).orderBy("minute")),
+    workerOutcomes: prepare<{ id: string; since: number }>(db, builder.selectFrom("worker_series").select(["worker_id as workerId", "minute", "completed", "failed"])
+      .where("worker_id", "=", param("id")).where("minute", ">=", param("since") as unknown as number).where((eb) => eb.or([eb("completed", ">", 0), eb("failed", ">", 0)])).orderBy("minute")),
     job: prepare<{ id: string }>(db, builder.selectFrom("jobs").select("view").where("id", "=", param("id"))),
     jobCounts: prepare(db, builder.selectFrom("jobs").select(["status", (eb) => eb.fn.countAll<number>().as("n")]).groupBy("status")),
     queueByPriority: prepare(db, builder.selectFrom("jobs").select(["priority", (eb) => eb.fn.countAll<number>().as("n")]).where("status", "in", ["queued", "requeued"]).groupBy("priority")),
@@ -250,6 +270,12 @@ export function openReadModels(path: string, o: ReadModelsOptions = {}): ReadMod
       const c = open();
       if (!c) return [];
       return c.q.workerSeries.all<Parameters<typeof workerPoint>[0]>({ id, since: Math.floor(sinceMs) }).map(workerPoint);
+    },
+    workerOutcomes(sinceMs, workerId) {
+      const c = open();
+      if (!c) return [];
+      const since = Math.floor(sinceMs);
+      return workerId === undefined ? c.q.outcomes.all<WorkerOutcomeMinute>({ since }) : c.q.workerOutcomes.all<WorkerOutcomeMinute>({ id: workerId, since });
     },
     listJobs(query = {}) {
       const statuses = statusList<JobStatus>(query.status, JOB_STATUSES, "status");

@@ -23,7 +23,7 @@ function heartbeat(w: WorkerView, ms: number, cpu: number, currentJobs = 0): Wor
 describe("workerDto", () => {
   it("groups the view into the seed's shape: connection and performance", () => {
     const w = heartbeat(registered("wn-a", "Worker Node A"), 1000, 37.5, 2);
-    const dto = workerDto(w, T0 + 2000, 90_000);
+    const dto = workerDto(w, T0 + 2000, 90_000, undefined);
     expect(dto).toMatchObject({
       id: "wn-a", name: "Worker Node A", type: "puppeteer", status: "busy", currentJobs: 2, maxJobs: 4,
       connection: { ip: "10.0.0.5", port: 3002, lastSeen: at(1000).toISOString(), registeredAt: at(0).toISOString() },
@@ -34,14 +34,26 @@ describe("workerDto", () => {
 
   it("reports a worker not heard from past the window as suspect", () => {
     const w = heartbeat(registered("wn-a", "A"), 1000, 10);
-    expect(workerDto(w, T0 + 1000 + 90_001, 90_000).status).toBe("suspect");
-    expect(workerDto(w, T0 + 1000 + 89_000, 90_000).status).toBe("online");
+    expect(workerDto(w, T0 + 1000 + 90_001, 90_000, undefined).status).toBe("suspect");
+    expect(workerDto(w, T0 + 1000 + 89_000, 90_000, undefined).status).toBe("online");
   });
 
   it("has nulls, not missing keys, for a worker known only by id", () => {
-    const dto = workerDto(emptyWorker("wn-x"), T0, 90_000);
+    const dto = workerDto(emptyWorker("wn-x"), T0, 90_000, undefined);
     expect(dto.connection).toEqual({ ip: "", port: 0, lastSeen: null, registeredAt: null });
     expect(dto.capabilities).toBeNull();
+  });
+
+  it("adds the recent window's figures beside the all-time ones: null rate without attempts in the window", () => {
+    const w = { ...heartbeat(registered("wn-a", "A"), 1000, 10), jobsCompleted: 10_000, jobsFailed: 4, successRate: 99.96 };
+    const now = T0 + 30 * 60_000 + 5000;
+    // Minutes 70 and 30 ago (the first out of the window), and the minute in progress.
+    const recent = [[T0 - 40 * 60_000, 0, 100], [T0, 118, 4], [T0 + 30 * 60_000, 2, 0]] as const;
+    expect(workerDto(w, now, 90_000, recent).performance).toMatchObject({
+      successRate: 100, jobsCompleted: 10_000, jobsFailed: 4,
+      recent: { windowMinutes: 60, from: new Date(T0 - 29 * 60_000).toISOString(), jobsCompleted: 120, jobsFailed: 4, successRate: 96.8 },
+    });
+    expect(workerDto(w, now, 90_000, undefined).performance.recent).toEqual({ windowMinutes: 60, from: new Date(T0 - 29 * 60_000).toISOString(), jobsCompleted: 0, jobsFailed: 0, successRate: null });
   });
 });
 
@@ -68,6 +80,20 @@ describe("selectWorkers", () => {
     expect(selectWorkers(ws, { sort: "name" }, now, 90_000).map((r) => r.worker.name)).toEqual(["Alpha", "Bravo", "Charlie"]);
     expect(selectWorkers(ws, { sort: "cpu" }, now, 90_000).map((r) => r.worker.id)).toEqual(["wn-b", "wn-a", "wn-c"]);
     expect(selectWorkers(ws, { sort: "status" }, now, 90_000).map((r) => r.status)).toEqual(["busy", "online", "suspect"]);
+  });
+});
+
+describe("selectWorkers by success rate", () => {
+  it("sorts by the recent rate, best first, the all-time rate breaking ties; workers without attempts in the window last", () => {
+    const now = T0 + 2000;
+    const w = (id: string, successRate: number) => ({ ...registered(id, id), successRate, jobsCompleted: 1, jobsFailed: 1 });
+    // All time, wn-old is the best and wn-now the worst; in the last hour it is the other way round.
+    const ws = [w("wn-old", 99), w("wn-now", 10), w("wn-mid", 50), w("wn-idle", 80), w("wn-idle2", 90)];
+    const recent = new Map<string, readonly (readonly [number, number, number])[]>([
+      ["wn-old", [[T0, 1, 9]]], ["wn-now", [[T0, 10, 0]]], ["wn-mid", [[T0, 10, 0]], ], ["wn-idle", [[T0 - 3 * 3600_000, 5, 0]]],
+    ]);
+    expect(selectWorkers(ws, { sort: "successRate", recent: (id) => recent.get(id) }, now, 90_000).map((r) => r.worker.id))
+      .toEqual(["wn-mid", "wn-now", "wn-old", "wn-idle2", "wn-idle"]);
   });
 });
 

@@ -1,4 +1,5 @@
 import { workerPresence, type WorkerStatusView, type WorkerView } from "@troupe/events";
+import { RECENT_MINUTES, recentRate, type RecentBuckets } from "./recent.ts";
 
 /**
  * The public JSON shape of a worker (`GET /api/workers`), following the seed:
@@ -27,10 +28,17 @@ export interface WorkerDto {
     averageResponseTime: number;
     jobsCompleted: number;
     jobsFailed: number;
+    /**
+     * The same attempts over the recent window (ui/src/lib/recent.ts): the minute in progress and the 59 before it,
+     * from the projector's per-minute series, as of the answer. `successRate` null without attempts there.
+     */
+    recent: { windowMinutes: number; from: string; jobsCompleted: number; jobsFailed: number; successRate: number | null };
   };
 }
 
-export function workerDto(w: WorkerView, nowMs: number, suspectAfterMs: number): WorkerDto {
+/** `recent`: the worker's buckets of the recent window (`Reads.recentOutcomes`; undefined: none). */
+export function workerDto(w: WorkerView, nowMs: number, suspectAfterMs: number, recent: RecentBuckets | undefined): WorkerDto {
+  const r = recentRate(recent, nowMs);
   return {
     id: w.id,
     name: w.name,
@@ -53,6 +61,10 @@ export function workerDto(w: WorkerView, nowMs: number, suspectAfterMs: number):
       averageResponseTime: Math.round(w.averageResponseTime),
       jobsCompleted: w.jobsCompleted,
       jobsFailed: w.jobsFailed,
+      recent: {
+        windowMinutes: RECENT_MINUTES, from: new Date(r.fromMs).toISOString(), jobsCompleted: r.completed, jobsFailed: r.failed,
+        successRate: r.successRate === null ? null : round1(r.successRate),
+      },
     },
   };
 }
@@ -99,7 +111,11 @@ export interface WorkerRow {
  */
 export function selectWorkers(
   workers: Iterable<WorkerView>,
-  q: { status?: string; type?: string; search?: string; sort?: WorkerSort; retireAfterMs?: number; showRetired?: boolean },
+  q: {
+    status?: string; type?: string; search?: string; sort?: WorkerSort; retireAfterMs?: number; showRetired?: boolean;
+    /** A worker's buckets of the recent window: "success rate" sorts by its recent rate. */
+    recent?: (workerId: string) => RecentBuckets | undefined;
+  },
   nowMs: number,
   suspectAfterMs: number,
   cache?: Map<string, WorkerRow>,
@@ -119,6 +135,10 @@ export function selectWorkers(
     }
     out.push(row);
   }
+  // Sorting by success rate sorts by the recent rate, the figure the cards show first and judge by (the all-time
+  // one breaks ties); a worker without attempts in the window ("–") goes after every worker with some.
+  const recentOf = new Map<string, number>();
+  if (q.sort === "successRate") for (const r of out) recentOf.set(r.worker.id, recentRate(q.recent?.(r.worker.id), nowMs).successRate ?? -1);
   // Plain comparisons, not localeCompare: this runs once per animation frame over every worker.
   const byName = (a: (typeof out)[number], b: (typeof out)[number]) => (a.worker.name < b.worker.name ? -1 : a.worker.name > b.worker.name ? 1 : 0);
   const by: Record<WorkerSort, (a: (typeof out)[number], b: (typeof out)[number]) => number> = {
@@ -127,7 +147,7 @@ export function selectWorkers(
     cpu: (a, b) => b.worker.cpu - a.worker.cpu,
     memory: (a, b) => b.worker.memory - a.worker.memory,
     load: (a, b) => b.worker.currentJobs / (b.worker.maxJobs || 1) - a.worker.currentJobs / (a.worker.maxJobs || 1),
-    successRate: (a, b) => b.worker.successRate - a.worker.successRate,
+    successRate: (a, b) => recentOf.get(b.worker.id)! - recentOf.get(a.worker.id)! || b.worker.successRate - a.worker.successRate,
     lastSeen: (a, b) => Date.parse(b.worker.lastSeen ?? "0") - Date.parse(a.worker.lastSeen ?? "0"),
   };
   return out.sort(by[q.sort ?? "status"]);

@@ -57,7 +57,12 @@ export const listWorkers: RequestHandler = ({ url }) =>
       throw new ApiError("invalid", `status: expected one of ${WORKER_STATUSES.join(", ")}, got ${JSON.stringify(status)}`, "status");
     }
     const now = Date.now();
-    let workers = reads().listWorkers().map((w) => workerDto(w, now, cfg.suspectAfterMs));
+    const r = reads();
+    // The workers and their recent minutes on one snapshot: an outcome committed between two reads would show in one only.
+    let workers = r.snapshot(() => {
+      const recent = r.recentOutcomes(now);
+      return r.listWorkers().map((w) => workerDto(w, now, cfg.suspectAfterMs, recent.get(w.id)));
+    });
     // Presence (suspect) depends on the clock, so the status filter applies after it.
     if (status) workers = workers.filter((w) => w.status === (status as WorkerStatusView));
     const q = url.searchParams.get("q")?.toLowerCase();
@@ -76,7 +81,8 @@ export const getWorker: RequestHandler = ({ params }) =>
       const w = r.getWorker(id);
       if (!w) throw new ApiError("not-found", `no worker ${id}`);
       // recentJobs: the worker page's list (job_attempts): the jobs that ran here, wherever they are now.
-      return json({ success: true, worker: workerDto(w, Date.now(), cfg.suspectAfterMs), series: r.workerSeries(id), recentJobs: r.workerJobs(id, RECENT_JOBS) });
+      const now = Date.now();
+      return json({ success: true, worker: workerDto(w, now, cfg.suspectAfterMs, r.workerRecent(id, now)), series: r.workerSeries(id), recentJobs: r.workerJobs(id, RECENT_JOBS) });
     });
   });
 

@@ -3,6 +3,7 @@ import type {
 } from "@troupe/events";
 import { openReadModels, ReadModelQueryError } from "../../../../services/projector/src/read-models.ts";
 import { ApiError } from "./http.ts";
+import { recentByWorker, recentFrom, type RecentBuckets } from "../recent.ts";
 
 /** How far back the charts look. */
 export const SERIES_WINDOW_MS = 60 * 60_000;
@@ -19,6 +20,10 @@ export interface Reads {
   listWorkers(filter?: WorkerFilter): WorkerView[];
   getWorker(id: string): WorkerView | undefined;
   workerSeries(id: string): WorkerSeriesPoint[];
+  /** Every worker's finished attempts per minute of the recent window at `nowMs` (ui/src/lib/recent.ts), by worker id. */
+  recentOutcomes(nowMs?: number): Map<string, RecentBuckets>;
+  /** One worker's (none: an empty list). */
+  workerRecent(id: string, nowMs?: number): RecentBuckets;
   listJobs(q: JobListQuery): JobPage;
   getJob(id: string): JobView | undefined;
   /** The jobs with the newest attempts on a worker, with all their attempts (a worker's "Recent jobs"). */
@@ -48,6 +53,8 @@ export function openReads(path: string, suspectAfterMs: number): Reads {
     listWorkers: (f) => query(() => rm.listWorkers(f)),
     getWorker: (id) => rm.getWorker(id) ?? undefined,
     workerSeries: (id) => rm.workerSeries(id, Date.now() - SERIES_WINDOW_MS),
+    recentOutcomes: (nowMs = Date.now()) => recentByWorker(rm.workerOutcomes(recentFrom(nowMs))),
+    workerRecent: (id, nowMs = Date.now()) => recentByWorker(rm.workerOutcomes(recentFrom(nowMs), id)).get(id) ?? [],
     listJobs: (q) => query(() => rm.listJobs(q)),
     getJob: (id) => rm.getJob(id) ?? undefined,
     workerJobs: (id, limit) => query(() => rm.workerJobs(id, limit)),
