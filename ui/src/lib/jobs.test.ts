@@ -25,7 +25,7 @@ function row(events: TroupeEvent[]): WorkerJob {
   return { job: jobSummary(job!), attempts: jobAttempts(job!) };
 }
 
-const models = (): LiveModels => ({ workers: new Map(), jobs: new Map(), trackNewJobs: true, trackNewWorkers: false, summariesOnly: true });
+const models = (): LiveModels => ({ workers: new Map(), recent: new Map(), jobs: new Map(), trackNewJobs: true, trackNewWorkers: false, summariesOnly: true });
 const shown = (m: LiveModels, workerId: string) => workerJobRows(m.jobs.values(), workerId, 20).map((r) => [r.job.id, attemptText(r.here), laterText(r.job, r.here)]);
 
 describe("a worker's recent jobs", () => {

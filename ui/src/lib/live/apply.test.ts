@@ -1,11 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { createEvent, evolveJob, jobSummary, sha256Hex, type JobView, type TroupeEvent } from "@troupe/events";
 import { viewFromSummary } from "../jobs.ts";
+import { recentRate } from "../recent.ts";
+import { failingPercent } from "../warnings.ts";
 import { applyEvent, clockOffset, seedModels, type LiveModels } from "./apply.ts";
 
 const T0 = Date.parse("2026-01-15T10:00:00.000Z");
 const at = (s: number) => new Date(T0 + s * 1000);
-const models = (o: Partial<LiveModels> = {}): LiveModels => ({ workers: new Map(), jobs: new Map(), trackNewJobs: true, trackNewWorkers: true, ...o });
+const models = (o: Partial<LiveModels> = {}): LiveModels => ({ workers: new Map(), recent: new Map(), jobs: new Map(), trackNewJobs: true, trackNewWorkers: true, ...o });
 
 const reg = createEvent("worker.registered", {
   workerId: "wn-a", instanceId: "i-a", name: "A", type: "puppeteer", ip: "10.0.0.1", port: 3002, version: "1",
@@ -258,5 +260,77 @@ describe("times on the page", () => {
     expect(clockOffset(T0 - 1500, T0, 2000)).toBe(0);
     expect(clockOffset(T0 + 600_000, T0, 2000)).toBe(600_000);
     expect(clockOffset(T0 - 90_000, T0, 2000)).toBe(-90_000);
+  });
+});
+
+describe("a worker's recent window, live", () => {
+  const failedAt = (jobId: string, s: number, code = "timeout") =>
+    createEvent("job.failed", { jobId, workerId: "wn-a", attempt: 1, error: { message: code, code, retryable: false } }, "wn-a", at(s)) as TroupeEvent;
+  const completedAt = (jobId: string, s: number) => createEvent("job.completed", {
+    jobId, workerId: "wn-a", attempt: 1, result: { success: true, data: {}, dataExtracted: 0, screenshots: [], logs: [] },
+    metrics: { totalDuration: 10, responseTime: 1, memoryUsed: 1 },
+  }, "wn-a", at(s)) as TroupeEvent;
+
+  it("counts each outcome the all-time counts take in its minute, and none they refuse", () => {
+    const m = models({ trackNewJobs: false });
+    applyEvent(m, reg);
+    applyEvent(m, completedAt("j1", 5), T0 + 5000);
+    applyEvent(m, failedAt("j2", 65), T0 + 65_000);
+    applyEvent(m, failedAt("j3", 70), T0 + 70_000);
+    // A worker's cancelled failure of a job the page does not hold: refused for both.
+    applyEvent(m, failedAt("j4", 71, "cancelled"), T0 + 71_000);
+    expect(m.recent.get("wn-a")).toEqual([[T0, 1, 0], [T0 + 60_000, 0, 2]]);
+    expect(m.workers.get("wn-a")).toMatchObject({ jobsCompleted: 1, jobsFailed: 2 });
+    expect(recentRate(m.recent.get("wn-a"), T0 + 71_000)).toMatchObject({ completed: 1, failed: 2 });
+    // A stale attempt the job reducer refuses counts in neither.
+    const held = models();
+    for (const e of [reg, submitted, assigned(1)]) applyEvent(held, e);
+    applyEvent(held, completed(2));
+    expect(held.recent.get("wn-a")).toBeUndefined();
+  });
+
+  it("files an outcome dated ahead of its arrival under the minute it arrived in, as the projector caps it", () => {
+    const m = models({ trackNewJobs: false });
+    applyEvent(m, reg);
+    applyEvent(m, failedAt("j1", 3600), T0 + 10_000);
+    expect(m.recent.get("wn-a")).toEqual([[T0, 0, 1]]);
+  });
+
+  it("a page open for hours holds only the window: old minutes leave as outcomes come, and the figure rolls off with the clock", () => {
+    const m = models({ trackNewJobs: false });
+    applyEvent(m, reg);
+    for (let i = 0; i < 10; i++) applyEvent(m, failedAt(`f${i}`, i), T0 + i * 1000);
+    expect(failingPercent(recentRate(m.recent.get("wn-a"), T0 + 10_000))).toBe(100);
+    // An hour later, with no event: the burst has left the window; the all-time counts keep it.
+    expect(recentRate(m.recent.get("wn-a"), T0 + 3600_000)).toMatchObject({ completed: 0, failed: 0, successRate: null });
+    expect(m.workers.get("wn-a")?.jobsFailed).toBe(10);
+    // Three hours of one outcome a minute: the page holds 60 minutes, not 180.
+    for (let i = 0; i < 180; i++) applyEvent(m, completedAt(`c${i}`, 3600 + i * 60), T0 + (3600 + i * 60) * 1000);
+    expect(m.recent.get("wn-a")).toHaveLength(60);
+    expect(recentRate(m.recent.get("wn-a"), T0 + (3600 + 179 * 60) * 1000)).toMatchObject({ completed: 60, failed: 0, successRate: 100 });
+  });
+
+  it("a catch-up reload agrees with the live figure: rows that saw everything are taken; rows behind merge minute by minute", () => {
+    const registered = () => {
+      const m = models();
+      applyEvent(m, reg);
+      return m.workers.get("wn-a")!;
+    };
+    const page = models({ trackNewJobs: false });
+    seedModels(page, [registered()], undefined, false, new Map([["wn-a", [[T0 - 120_000, 5, 0]] as const]]));
+    expect(page.recent.get("wn-a")).toEqual([[T0 - 120_000, 5, 0]]);
+    applyEvent(page, failedAt("j1", 5), T0 + 5000);
+    const pageWorker = page.workers.get("wn-a")!;
+    // Rows read before that failure (the projector behind): the page's failure stays, and the rows' minute it missed too.
+    const behind = new Map([["wn-a", [[T0 - 180_000, 0, 2], [T0 - 120_000, 5, 0]] as const]]);
+    seedModels(page, [registered()], undefined, true, behind);
+    expect(page.recent.get("wn-a")).toEqual([[T0 - 180_000, 0, 2], [T0 - 120_000, 5, 0], [T0, 0, 1]]);
+    // Rows that have seen the page's latest event of the worker: taken as they are (they hold the failure).
+    const caughtUp = new Map([["wn-a", [[T0 - 180_000, 0, 2], [T0 - 120_000, 5, 0], [T0, 0, 1]] as const]]);
+    seedModels(page, [pageWorker], undefined, true, caughtUp);
+    expect(page.recent.get("wn-a")).toBe(caughtUp.get("wn-a"));
+    // A new page (merge off) without rows for the worker's window: nothing held over.
+    seedModels(page, [pageWorker], undefined, false, new Map());
+    expect(page.recent.get("wn-a")).toBeUndefined();
   });
 });

@@ -1,5 +1,6 @@
-import { countJobOutcome, evolveJob, evolveWorker, isoAfter, notAfterPublished, scenarioLabel, type JobStatus, type JobView, type TroupeEvent, type WorkerView } from "@troupe/events";
+import { countJobOutcome, evolveJob, evolveWorker, isoAfter, minuteOf, notAfterPublished, scenarioLabel, type JobStatus, type JobView, type TroupeEvent, type WorkerView } from "@troupe/events";
 import { labelOnlyScenario } from "../jobs.ts";
+import { addRecent, mergeRecent, type RecentBuckets } from "../recent.ts";
 
 /**
  * The browser's copy of the read models, folded with the same reducers as the
@@ -8,6 +9,14 @@ import { labelOnlyScenario } from "../jobs.ts";
  */
 export interface LiveModels {
   workers: Map<string, WorkerView>;
+  /**
+   * Each worker's finished attempts per minute of the recent window (ui/src/lib/recent.ts), counted with its
+   * all-time counts: seeded from the server's read of `worker_series`, then one more per outcome folded, in the
+   * minute the projector files it under (the event's time, capped as the projector caps it). Minutes that left the
+   * window are dropped as outcomes come; the figure itself is summed at the page's clock, so it rolls off with no
+   * event.
+   */
+  recent: Map<string, RecentBuckets>;
   jobs: Map<string, JobView>;
   /** Add jobs first seen live (job.submitted) to `jobs`; pages that show one job say no. */
   trackNewJobs: boolean;
@@ -89,6 +98,7 @@ export function applyEvent(m: LiveModels, event: TroupeEvent, receivedMs?: numbe
     const refusedCancel = !current && ev.type === "job.failed" && ev.data.error.code === "cancelled";
     if (w && !untokened && !refusedCancel) {
       m.workers.set(w.id, countJobOutcome(w, ev));
+      m.recent.set(w.id, addRecent(m.recent.get(w.id), minuteOf(e.time), ev.type === "job.completed" ? "completed" : "failed", receivedMs ?? Date.parse(e.time)));
       out.worker = w.id;
     }
   }
@@ -149,16 +159,29 @@ const outcomes = (w: WorkerView) => w.jobsCompleted + w.jobsFailed;
  * after the projector caught up (a dashboard attack). So a held job further along than its row (jobRank) is
  * kept, held jobs without a row are kept, and a held worker whose row has not seen the latest event of it the
  * page folded is kept, with the larger outcome counts of the two (they only grow); a row that has seen it is
- * taken whole, which corrects what the page counted and the projector refused. Jobs are held oldest first.
+ * taken whole, which corrects what the page counted and the projector refused. Jobs are held oldest first. A
+ * worker's recent buckets (`recent`) follow its row: taken with a row taken whole, else merged minute by minute.
  */
-export function seedModels(m: LiveModels, workers: readonly WorkerView[] | undefined, jobs: readonly JobView[] | undefined, merge: boolean): void {
+export function seedModels(
+  m: LiveModels, workers: readonly WorkerView[] | undefined, jobs: readonly JobView[] | undefined, merge: boolean,
+  /** The workers' buckets of the recent window, read with the rows (a worker without any: none). */
+  recent?: ReadonlyMap<string, RecentBuckets>,
+): void {
   if (workers) {
     const next = new Map<string, WorkerView>();
+    const nextRecent = new Map<string, RecentBuckets>();
     for (const w of workers) {
       const held = merge ? m.workers.get(w.id) : undefined;
       const rowBehind = held?.lastEventAt !== undefined && (w.lastEventAt === undefined || isoAfter(w.lastEventAt, held.lastEventAt));
-      if (!held || !rowBehind) next.set(w.id, w);
-      else if (outcomes(w) <= outcomes(held)) next.set(w.id, held);
+      const rowRecent = recent?.get(w.id);
+      if (!held || !rowBehind) {
+        next.set(w.id, w);
+        if (rowRecent) nextRecent.set(w.id, rowRecent);
+        continue;
+      }
+      // The row has not seen everything the page folded: per minute, the larger counts of the two (mergeRecent).
+      nextRecent.set(w.id, mergeRecent(m.recent.get(w.id), rowRecent));
+      if (outcomes(w) <= outcomes(held)) next.set(w.id, held);
       else {
         // Each copy lacks something (the page missed events while away, the row the latest ones): the larger counts.
         const kept: WorkerView = { ...held };
@@ -166,8 +189,16 @@ export function seedModels(m: LiveModels, workers: readonly WorkerView[] | undef
         next.set(w.id, kept);
       }
     }
-    if (merge) for (const [id, w] of m.workers) if (!next.has(id)) next.set(id, w);
+    if (merge) {
+      for (const [id, w] of m.workers) {
+        if (next.has(id)) continue;
+        next.set(id, w);
+        const held = m.recent.get(id);
+        if (held) nextRecent.set(id, held);
+      }
+    }
     m.workers = next;
+    m.recent = nextRecent;
   }
   if (jobs) {
     const rows = new Map(jobs.map((j) => [j.id, j]));

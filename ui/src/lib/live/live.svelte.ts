@@ -5,6 +5,7 @@ import { navigating } from "$app/state";
 import { applyEvent, clockOffset, seedModels, type LiveModels } from "./apply.ts";
 import { CATCH_UP_WAIT_MS, dataHolds, readCatchUpAnswer, retryDelayMs, type CatchUpCheck } from "./catch-up.ts";
 import { BoundedQueue } from "./queue.ts";
+import type { RecentBuckets } from "../recent.ts";
 
 /** What the server hands the page so it can follow NATS (layout load). */
 export interface LiveSettings {
@@ -51,7 +52,7 @@ export class LiveView {
   onFrame?: (changedWorkers: Set<string>, changedJobs: Set<string>) => void;
 
   constructor(o: { trackNewJobs?: boolean; trackNewWorkers?: boolean } = {}) {
-    this.models = { workers: new Map(), jobs: new Map(), trackNewJobs: o.trackNewJobs ?? false, trackNewWorkers: o.trackNewWorkers ?? false };
+    this.models = { workers: new Map(), recent: new Map(), jobs: new Map(), trackNewJobs: o.trackNewJobs ?? false, trackNewWorkers: o.trackNewWorkers ?? false };
   }
 
   /** What the rows were for (the page's filter): rows for the same as before are a catch-up, merged (seedModels). */
@@ -61,7 +62,10 @@ export class LiveView {
    * Seeds the models with server-rendered rows: the first render, every catch-up reload (merged: the rows may be
    * older than what the page folded), and a new filter of the same page (`key` changes: replaced).
    */
-  seed(workers: readonly WorkerView[] | undefined, jobs: readonly JobView[] | undefined, opts: { trackNewJobs?: boolean; summariesOnly?: boolean; key?: string } = {}): void {
+  seed(
+    workers: readonly WorkerView[] | undefined, jobs: readonly JobView[] | undefined,
+    opts: { trackNewJobs?: boolean; summariesOnly?: boolean; key?: string; recent?: ReadonlyMap<string, RecentBuckets> } = {},
+  ): void {
     const key = opts.key ?? "";
     const merge = this.seededFor === key;
     // What arrived while the rows were on their way is folded first: folded after, on rows that already hold it,
@@ -69,7 +73,7 @@ export class LiveView {
     // Untracked: the fold reads the connection's counters, which would make this page's seeding effect run again
     // at every frame, merging its old rows over what came live.
     if (merge) untrack(() => live.foldQueued());
-    seedModels(this.models, workers, jobs, merge);
+    seedModels(this.models, workers, jobs, merge, opts.recent);
     this.seededFor = key;
     if (opts.trackNewJobs !== undefined) this.models.trackNewJobs = opts.trackNewJobs;
     this.models.summariesOnly = opts.summariesOnly === true;
