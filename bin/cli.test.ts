@@ -320,7 +320,26 @@ describe("jobs and workers from the read models", () => {
     const [head, row] = out.join("\n").split("\n");
     const cell = (line: string, col: string) => line.slice(head!.indexOf(col)).split(/\s{2,}/)[0];
     expect(row).toMatch(/^w-new /);
-    expect(cell(row!, "SUCCESS")).toBe("-");
+    expect(cell(row!, "SUCCESS 60 MIN")).toBe("-");
+    expect(cell(row!, "ALL TIME")).toBe("-");
+  });
+
+  it("workers shows the success rate of the last 60 min beside the all-time one, and --json has the API's performance.recent", async () => {
+    const db = readModels((msg, spec) => [
+      msg("job.submitted", { jobId: "j-ok", spec }), msg("job.assigned", { jobId: "j-ok", workerId: "w-new", attempt: 1, epoch: 1 }),
+      msg("job.completed", { jobId: "j-ok", workerId: "w-new", attempt: 1, result: { success: true, data: {}, dataExtracted: 0, screenshots: [], logs: [] }, metrics: { totalDuration: 1, responseTime: 1, memoryUsed: 1 } }),
+      msg("job.submitted", { jobId: "j-bad", spec }), msg("job.assigned", { jobId: "j-bad", workerId: "w-new", attempt: 1, epoch: 1 }),
+      msg("job.failed", { jobId: "j-bad", workerId: "w-new", attempt: 1, error: { message: "boom", code: "timeout", retryable: false } }),
+    ]);
+    expect(await main(["workers", "--db", db])).toBe(0);
+    const [head, row] = out.join("\n").split("\n");
+    const cell = (line: string, col: string) => line.slice(head!.indexOf(col)).split(/\s{2,}/)[0];
+    expect(cell(row!, "SUCCESS 60 MIN")).toBe("50% (1/2)");
+    expect(cell(row!, "ALL TIME")).toBe("50%");
+    out.length = 0;
+    expect(await main(["workers", "--db", db, "--json"])).toBe(0);
+    const w = (JSON.parse(out.join("\n")) as { workers: { performance: { recent: unknown } }[] }).workers[0]!;
+    expect(w.performance.recent).toMatchObject({ windowMinutes: 60, jobsCompleted: 1, jobsFailed: 1, successRate: 50 });
   });
 
   it("workers shows no CPU, memory or running jobs for a lost worker (its last readings, from minutes before, read as its load now)", async () => {

@@ -3,7 +3,7 @@ import { bool, defineCommand, int, str, terminalSafe } from "@troupe/events/node
 import { dbPathFor } from "../../services/projector/src/db-file.ts";
 import { openReadModels } from "../../services/projector/src/read-models.ts";
 import { workerDto } from "../../ui/src/lib/workers.ts";
-import { recentByWorker, recentFrom } from "../../ui/src/lib/recent.ts";
+import { RECENT_MINUTES, recentByWorker, recentFrom, recentRate } from "../../ui/src/lib/recent.ts";
 import { ago, duration } from "../../ui/src/lib/format.ts";
 
 export const command = defineCommand({
@@ -36,8 +36,13 @@ export const command = defineCommand({
       }
       // A lost or stopped worker's last readings are no load of now (a lost one showed 100 % CPU from 15 min before).
       const gone = (w: (typeof workers)[number]) => w.status === "lost" || w.status === "offline";
-      const rows = workers.map((w) => [w.id, w.name, w.status, gone(w) ? `-/${w.maxJobs}` : `${w.currentJobs}/${w.maxJobs}`, gone(w) ? "-" : `${Math.round(w.cpu)}%`, gone(w) ? "-" : `${Math.round(w.memory)}MiB`, w.jobsCompleted + w.jobsFailed ? `${Math.round(w.successRate)}%` : "-", duration(w.averageJobDuration), ago(w.lastSeen, now)]);
-      printTable(["ID", "NAME", "STATUS", "JOBS", "CPU", "MEM", "SUCCESS", "AVG JOB", "LAST SEEN"], rows);
+      // The dashboard's main figure first: the last 60 min (ui/src/lib/recent.ts), then every attempt since registration.
+      const last = (w: (typeof workers)[number]) => {
+        const r = recentRate(recent.get(w.id), now);
+        return r.successRate === null ? "-" : `${Math.round(r.successRate)}% (${r.completed}/${r.completed + r.failed})`;
+      };
+      const rows = workers.map((w) => [w.id, w.name, w.status, gone(w) ? `-/${w.maxJobs}` : `${w.currentJobs}/${w.maxJobs}`, gone(w) ? "-" : `${Math.round(w.cpu)}%`, gone(w) ? "-" : `${Math.round(w.memory)}MiB`, last(w), w.jobsCompleted + w.jobsFailed ? `${Math.round(w.successRate)}%` : "-", duration(w.averageJobDuration), ago(w.lastSeen, now)]);
+      printTable(["ID", "NAME", "STATUS", "JOBS", "CPU", "MEM", `SUCCESS ${RECENT_MINUTES} MIN`, "ALL TIME", "AVG JOB", "LAST SEEN"], rows);
       return 0;
     } finally {
       rm.close();
