@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { emptyWorker, type FleetSeriesPoint, type JobView, type WorkerView } from "@troupe/events";
+import { emptyWorker, minuteOf, type FleetSeriesPoint, type JobView, type WorkerView } from "@troupe/events";
 import { failingPercent, fleetWarnings, liveOffers, waitingFor } from "./warnings.ts";
 
 const now = Date.parse("2026-01-15T10:00:00.000Z");
@@ -24,16 +24,41 @@ describe("fleetWarnings", () => {
     expect(fleetWarnings([worker({})], 40, [0, 1, 2, 3, 4].map((i) => minute(i, 5, 5)), now, 90_000)).toEqual([]);
   });
 
-  it("names a worker failing more than 20 % of at least 5 jobs", () => {
-    expect(fleetWarnings([worker({ name: "Flaky", jobsCompleted: 6, jobsFailed: 4 })], 0, [], now, 90_000)).toEqual(["Worker Flaky failing 40 % of its attempts (4 of 10)."]);
-    expect(fleetWarnings([worker({ name: "Worker Node Local 01", jobsCompleted: 6, jobsFailed: 4 })], 0, [], now, 90_000)).toEqual(["Worker Node Local 01 failing 40 % of its attempts (4 of 10)."]);
-    expect(fleetWarnings([worker({ jobsCompleted: 2, jobsFailed: 2 })], 0, [], now, 90_000)).toEqual([]);
+  it("names a worker failing more than 20 % of at least 5 attempts in the last 60 min", () => {
+    // [minute, completed, failed] of the recent window, by worker id.
+    const recent = (b: Record<string, [number, number, number][]>) => (id: string) => b[id];
+    const m = (ago: number) => minuteOf(now) - ago * 60_000;
+    const flaky = worker({ id: "flaky", name: "Flaky", jobsCompleted: 6, jobsFailed: 4 });
+    expect(fleetWarnings([flaky], 0, [], now, 90_000, 0, [], recent({ flaky: [[m(30), 2, 1], [m(0), 4, 3]] }))).toEqual(["Worker Flaky failing 40 % of its attempts in the last 60 min (4 of 10)."]);
+    const node = worker({ id: "n1", name: "Worker Node Local 01" });
+    expect(fleetWarnings([node], 0, [], now, 90_000, 0, [], recent({ n1: [[m(1), 6, 4]] }))).toEqual(["Worker Node Local 01 failing 40 % of its attempts in the last 60 min (4 of 10)."]);
+    // Fewer than 5 attempts in the window is too few to judge: 1 failure of 1, 2 of 4.
+    expect(fleetWarnings([node], 0, [], now, 90_000, 0, [], recent({ n1: [[m(0), 0, 1]] }))).toEqual([]);
+    expect(fleetWarnings([node], 0, [], now, 90_000, 0, [], recent({ n1: [[m(2), 2, 2]] }))).toEqual([]);
+    expect(fleetWarnings([node], 0, [], now, 90_000, 0, [], recent({ n1: [[m(2), 9, 1]] }))).toEqual([]);
+  });
+
+  it("judges the recent window, not every attempt since registration: an old burst warns no more, a worker failing now after 10,000 good attempts does", () => {
+    const m = (ago: number) => minuteOf(now) - ago * 60_000;
+    // All time 50 % failed, but the failures were 61+ minutes ago; the last hour was clean.
+    const healed = worker({ id: "healed", jobsCompleted: 100, jobsFailed: 100 });
+    expect(fleetWarnings([healed], 0, [], now, 90_000, 0, [], (id) => (id === "healed" ? [[m(61), 0, 100], [m(10), 20, 0]] : undefined))).toEqual([]);
+    // Without the window's minutes (none in the last hour) it is not judged at all.
+    expect(fleetWarnings([healed], 0, [], now, 90_000)).toEqual([]);
+    // 10,000 good attempts, then 6 failures of 8 in the last minutes: warned.
+    const turned = worker({ id: "turned", name: "Turned", jobsCompleted: 10_002, jobsFailed: 6 });
+    expect(fleetWarnings([turned], 0, [], now, 90_000, 0, [], () => [[m(3), 2, 6]])).toEqual(["Worker Turned failing 75 % of its attempts in the last 60 min (6 of 8)."]);
+    // The minute that leaves the window as the clock moves leaves the judgement with it: 59 minutes ago is in, 60 out.
+    expect(fleetWarnings([turned], 0, [], m(-59) + 30_000, 90_000, 0, [], () => [[m(0), 2, 6]])).toHaveLength(1);
+    expect(fleetWarnings([turned], 0, [], m(-60), 90_000, 0, [], () => [[m(0), 2, 6]])).toEqual([]);
+  });
+
+  it("names no failing worker retired long ago (a machine replaced)", () => {
     // A failing worker gone for longer than the retire window (a machine replaced long ago) is no longer named.
     const gone = worker({ name: "Gone", status: "lost", jobsCompleted: 1, jobsFailed: 9, lastSeen: new Date(now - 25 * 3600_000).toISOString() });
-    expect(fleetWarnings([gone], 0, [], now, 90_000, 24 * 3600_000)).toEqual([]);
-    expect(fleetWarnings([gone], 0, [], now, 90_000, 26 * 3600_000)).toEqual(["Worker Gone failing 90 % of its attempts (9 of 10)."]);
-    expect(fleetWarnings([gone], 0, [], now, 90_000)).toEqual(["Worker Gone failing 90 % of its attempts (9 of 10)."]);
-    expect(fleetWarnings([worker({ jobsCompleted: 9, jobsFailed: 1 })], 0, [], now, 90_000)).toEqual([]);
+    const window = () => [[minuteOf(now), 1, 9] as const];
+    expect(fleetWarnings([gone], 0, [], now, 90_000, 24 * 3600_000, [], window)).toEqual([]);
+    expect(fleetWarnings([gone], 0, [], now, 90_000, 26 * 3600_000, [], window)).toEqual(["Worker Gone failing 90 % of its attempts in the last 60 min (9 of 10)."]);
   });
 
   it("names queued jobs that ask for a browser or labels no live worker has (a draining or lost one does not count)", () => {
@@ -80,10 +105,11 @@ describe("waitingFor", () => {
 });
 
 describe("failingPercent", () => {
-  it("marks a worker by the Overview's rule: enough finished attempts, more than the threshold failed", () => {
-    expect(failingPercent({ jobsCompleted: 3, jobsFailed: 1 })).toBeNull(); // too few to judge
-    expect(failingPercent({ jobsCompleted: 80, jobsFailed: 20 })).toBeNull(); // 20 %: not more than it
-    expect(failingPercent({ jobsCompleted: 127, jobsFailed: 33 })).toBeCloseTo(20.625);
-    expect(failingPercent({ jobsCompleted: 0, jobsFailed: 5 })).toBe(100);
+  it("marks a worker's window by the Overview's rule: enough finished attempts, more than the threshold failed", () => {
+    expect(failingPercent({ completed: 3, failed: 1 })).toBeNull(); // too few to judge
+    expect(failingPercent({ completed: 0, failed: 1 })).toBeNull(); // 1 failure of 1 neither
+    expect(failingPercent({ completed: 80, failed: 20 })).toBeNull(); // 20 %: not more than it
+    expect(failingPercent({ completed: 127, failed: 33 })).toBeCloseTo(20.625);
+    expect(failingPercent({ completed: 0, failed: 5 })).toBe(100);
   });
 });

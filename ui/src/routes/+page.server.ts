@@ -10,6 +10,8 @@ export const load: PageServerLoad = async ({ depends }) => {
   const storage = await within(() => context().nats.storage(), STORAGE_READ_MS);
   return readModelsLoad((r) => ({
     workers: r.listWorkers(),
+    // The workers' recent minutes: the "failing" warning judges the last 60 min (ui/src/lib/warnings.ts).
+    recent: r.recentOutcomes(),
     stats: r.stats(),
     series: r.fleetSeries(),
     projector: r.projector(),

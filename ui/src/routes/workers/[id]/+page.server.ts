@@ -16,5 +16,7 @@ export const load: PageServerLoad = ({ params, depends }) =>
     const active = activeJobs(reads);
     // The jobs that ran here (job_attempts), wherever they are now: one that failed here and completed on another
     // worker left this list, although it counted in this worker's failures.
-    return { worker, series: reads.workerSeries(params.id), jobs: reads.workerJobs(params.id, RECENT_JOBS), active };
+    // Its finished attempts per minute of the recent window (the success rate's main figure), as the live view holds them.
+    const recent = new Map([[worker.id, reads.workerRecent(worker.id)]]);
+    return { worker, series: reads.workerSeries(params.id), recent, jobs: reads.workerJobs(params.id, RECENT_JOBS), active };
   });
