@@ -94,6 +94,8 @@ describe("Workers page", () => {
     await page.waitForSelector('[data-worker-id="wn-e2e-02"][data-status=online]', { timeout: 5000 });
     // No finished job yet: no success rate to show (it read "0%").
     expect(await page.$eval('[data-worker-id="wn-e2e-02"] [data-testid=worker-success]', (e) => e.textContent?.trim())).toMatch(/^– \(0 ok \/ 0 failed attempts\)$/);
+    // Nor in the last 60 min, the card's main figure.
+    expect(await page.$eval('[data-worker-id="wn-e2e-02"] [data-testid=worker-recent]', (e) => e.textContent?.trim())).toBe("–");
     // Its labels, from the registration the page folded live.
     expect(await page.$eval('[data-worker-id="wn-e2e-02"] [data-testid=worker-labels]', (e) => e.textContent?.trim())).toBe("e2e, n=02");
     await shot("workers");
@@ -263,6 +265,16 @@ describe("live lists against the read models", () => {
     }, 10_000, 200).catch((e: Error) => {
       throw new Error(`${e.message}: ${seen}`);
     });
+    // The last 60 min, the card's main figure (folded live), agrees with the API's read of worker_series: what this
+    // worker ran in the tests before is in both, the refused cancellation in neither.
+    await waitFor("the card's last-60-min figure equals the API's", async () => {
+      const text = (await page.$eval(`${card} [data-testid=worker-recent]`, (e) => e.textContent?.trim() ?? "")).replace(/\s+/g, " ");
+      const r = (await api(`/api/workers/${running}`)).body.worker.performance.recent as { jobsCompleted: number; jobsFailed: number; successRate: number | null };
+      seen = `page ${JSON.stringify(text)}, API ${JSON.stringify(r)}`;
+      return text === (r.successRate === null ? "–" : `${Math.round(r.successRate)} % (${r.jobsCompleted} ok / ${r.jobsFailed} failed)`);
+    }, 10_000, 200).catch((e: Error) => {
+      throw new Error(`${e.message}: ${seen}`);
+    });
   }, 120_000);
 
   it("says it is reconnecting when NATS hangs (no bytes, nothing closed), not live: the workers going suspect are not the workers' fault", async () => {
@@ -296,11 +308,25 @@ describe("live lists against the read models", () => {
   }, 120_000);
 
   it("a worker's page reloads its charts (the projector's per-minute series) while events arrive; they stood still until a reload", async () => {
-    const id = (await api("/api/workers")).body.workers[0].id as string;
+    // A worker with attempts in the last 60 min (the tests before ran jobs), whose page shows a rate, not "–".
+    const workers = (await api("/api/workers")).body.workers as { id: string; performance: { recent: { successRate: number | null } } }[];
+    const id = workers.find((w) => w.performance.recent.successRate !== null)?.id as string;
+    expect(id, JSON.stringify(workers.map((w) => [w.id, w.performance.recent]))).toBeDefined();
     await page.goto(`${stack.uiUrl}/workers/${id}`, { waitUntil: "networkidle0" });
     await page.waitForSelector('[data-testid=connection][data-status=live]', { timeout: 10_000 });
     // The worker's heartbeats (every second here) are the events; the reload comes at most every 15 s.
     await page.waitForResponse((res) => res.url().includes(`/workers/${id}/__data.json`) && res.status() === 200, { timeout: 40_000 });
+    // Its success rate of the last 60 min, first, as the API reads it (or "–" without attempts there); all time below it.
+    let seen = "";
+    await waitFor("the worker page's last-60-min figure equals the API's", async () => {
+      const text = (await page.$eval("[data-testid=worker-page-recent]", (e) => e.textContent?.trim() ?? "")).replace(/\s+/g, " ");
+      const r = (await api(`/api/workers/${id}`)).body.worker.performance.recent as { jobsCompleted: number; jobsFailed: number; successRate: number | null };
+      seen = `page ${JSON.stringify(text)}, API ${JSON.stringify(r)}`;
+      return text === (r.successRate === null ? "–" : `${Math.round(r.successRate)} % (${r.jobsCompleted} ok / ${r.jobsFailed} failed)`);
+    }, 10_000, 200).catch((e: Error) => {
+      throw new Error(`${e.message}: ${seen}`);
+    });
+    expect(await page.$eval("[data-testid=worker-page-success]", (e) => e.textContent ?? "")).toMatch(/\(\d+ ok \/ \d+ failed attempts\)/);
   }, 90_000);
 
   it("a reconnect's catch-up keeps what the page folded while the projector is behind (the rows replaced it: a completed job went back, or away)", async () => {
@@ -1015,8 +1041,15 @@ describe("REST API", () => {
     expect(Date.parse(w.connection.lastSeen)).toBeGreaterThan(Date.now() - 60_000);
     expect(Date.parse(w.connection.registeredAt)).toBeLessThanOrEqual(Date.parse(w.connection.lastSeen));
     expect(Object.keys(w.performance).sort()).toEqual([
-      "averageJobDuration", "averageResponseTime", "cpuUsage", "diskUsage", "jobsCompleted", "jobsFailed", "memoryTotal", "memoryUsage", "networkUsage", "successRate",
+      "averageJobDuration", "averageResponseTime", "cpuUsage", "diskUsage", "jobsCompleted", "jobsFailed", "memoryTotal", "memoryUsage", "networkUsage", "recent", "successRate",
     ]);
+    // The last 60 min (the minute in progress and the 59 before it), from the projector's per-minute series.
+    expect(Object.keys(w.performance.recent).sort()).toEqual(["from", "jobsCompleted", "jobsFailed", "successRate", "windowMinutes"]);
+    expect(w.performance.recent.windowMinutes).toBe(60);
+    expect(Date.now() - Date.parse(w.performance.recent.from)).toBeGreaterThanOrEqual(59 * 60_000);
+    expect(Date.now() - Date.parse(w.performance.recent.from)).toBeLessThan(61 * 60_000);
+    expect(w.performance.recent.jobsCompleted + w.performance.recent.jobsFailed).toBeLessThanOrEqual(w.performance.jobsCompleted + w.performance.jobsFailed);
+    expect(w.performance.recent.successRate === null || (w.performance.recent.successRate >= 0 && w.performance.recent.successRate <= 100)).toBe(true);
     for (const k of ["averageJobDuration", "averageResponseTime", "cpuUsage", "diskUsage", "jobsCompleted", "jobsFailed", "memoryUsage", "networkUsage", "successRate"]) {
       expect(typeof w.performance[k], k).toBe("number");
     }
