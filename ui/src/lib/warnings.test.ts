@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { emptyWorker, minuteOf, type FleetSeriesPoint, type JobView, type WorkerView } from "@troupe/events";
-import { failingPercent, fleetWarnings, liveOffers, waitingFor } from "./warnings.ts";
+import { liveOffers, waitingFor } from "@troupe/events";
+import { failingPercent, fleetWarnings } from "./warnings.ts";
 
 const now = Date.parse("2026-01-15T10:00:00.000Z");
 const worker = (over: Partial<WorkerView>): WorkerView => ({ ...emptyWorker(over.id ?? "wn-a"), name: over.id ?? "wn-a", status: "online", maxJobs: 2, lastSeen: new Date(now - 1000).toISOString(), ...over });

@@ -1,4 +1,4 @@
-import { needsScriptSteps, unmetNeeds, workerPresence, type FleetSeriesPoint, type JobView, type QueueNeed, type WorkerOffer, type WorkerView } from "@troupe/events";
+import { liveOffers, unmetNeeds, workerPresence, type FleetSeriesPoint, type QueueNeed, type WorkerView } from "@troupe/events";
 import { isRetired } from "./workers.ts";
 import { RECENT_LABEL, recentRate, type RecentBuckets } from "./recent.ts";
 
@@ -74,18 +74,3 @@ export function failingPercent(r: { completed: number; failed: number }): number
   return p > FAILING_PERCENT ? p : null;
 }
 
-/** What the live workers (online, busy, suspect: not draining, not gone) offer a job: browsers, labels, page-JavaScript steps. */
-export function liveOffers(workers: Iterable<WorkerView>, nowMs: number, suspectAfterMs: number): WorkerOffer[] {
-  return [...workers].filter((w) => w.capabilities && ["online", "busy", "suspect"].includes(workerPresence(w, nowMs, suspectAfterMs)))
-    .map((w) => ({
-      browsers: w.capabilities?.supportedBrowsers.map((b) => b.name) ?? [], labels: w.capabilities?.labels ?? [],
-      ...(w.capabilities?.scriptSteps ? { scriptSteps: true } : {}),
-    }));
-}
-
-/** For a waiting job: what it asks for that no live worker has (null: some live worker could take it, or it is not waiting). */
-export function waitingFor(job: JobView, offers: readonly WorkerOffer[]): string | null {
-  if (job.status !== "queued" && job.status !== "requeued") return null;
-  const need = { ...(job.spec.browser !== undefined ? { browser: job.spec.browser } : {}), labels: job.spec.workerLabels ?? [], ...(needsScriptSteps(job.spec) ? { scriptSteps: true } : {}), count: 1 };
-  return unmetNeeds([need], offers)[0]?.reason ?? null;
-}

@@ -1,12 +1,11 @@
 import { json, type RequestHandler } from "@sveltejs/kit";
 import {
-  BULK_MAX_LIMIT, bulkTargets, describeBulk, isValidId, parseBulkRequest, parseJsonObject, parseStatusList, runBulk, WORKER_STATUSES, type BulkAction, type JobStatus, type WorkerStatusView,
+  BULK_MAX_LIMIT, bulkTargets, describeBulk, isValidId, liveOffers, parseBulkRequest, parseJsonObject, parseStatusList, runBulk, WORKER_STATUSES, type BulkAction, type JobStatus, type WorkerStatusView, waitingFor,
 } from "@troupe/events";
 import { createLogger, isNatsOutage } from "@troupe/events/node";
 import { matchingJobIds } from "../../../../services/projector/src/read-models.ts";
 import { workerDto } from "../workers.ts";
 import { RECENT_JOBS } from "../jobs.ts";
-import { liveOffers, waitingFor } from "../warnings.ts";
 import { ack, bulkCommand, submitJob, validate } from "./commands.ts";
 import { context } from "./context.ts";
 import { api, ApiError, checkQuery, intParam, readBody, STATUS_OF } from "./http.ts";

@@ -2,7 +2,7 @@ import { error } from "@sveltejs/kit";
 import { isValidId } from "@troupe/events";
 import { context } from "$lib/server/context.ts";
 import { readModelsLoad } from "$lib/server/pages.ts";
-import { liveOffers, waitingFor } from "$lib/warnings.ts";
+import { liveOffers, waitingFor } from "@troupe/events";
 import type { PageServerLoad } from "./$types";
 
 export const load: PageServerLoad = ({ params }) =>
