@@ -35,6 +35,15 @@ describe("worker config", () => {
     expect(config([], { TROUPE_WORKER_LABELS: "" }).labels).toEqual([]);
     expect(describeConfig(config(["--labels", "region=eu,gpu"]))).toMatch(/Labels:\s+region=eu, gpu/);
   });
+  it("takes screenshots at failures unless TROUPE_FAILURE_SCREENSHOTS / --failure-screenshots says off, and refuses another value, naming it", () => {
+    expect(config([]).failureScreenshots).toBe(true);
+    expect(config([], { TROUPE_FAILURE_SCREENSHOTS: "off" }).failureScreenshots).toBe(false);
+    expect(config(["--no-failure-screenshots"]).failureScreenshots).toBe(false);
+    expect(config(["--failure-screenshots=on"], { TROUPE_FAILURE_SCREENSHOTS: "off" }).failureScreenshots).toBe(true);
+    expect(() => config([], { TROUPE_FAILURE_SCREENSHOTS: "sometimes" })).toThrow(/^TROUPE_FAILURE_SCREENSHOTS: expected true or false, got "sometimes"$/);
+    expect(describeConfig(config([], { TROUPE_FAILURE_SCREENSHOTS: "off" }))).toMatch(/Screenshots:\s+none at failures/);
+    expect(describeConfig(config([]))).not.toMatch(/Screenshots:/);
+  });
   it("prints the seed's banner: name, type, IP, max jobs, memory", () => {
     const text = describeConfig(config(["--name", "Worker Node Demo 01", "--max-jobs", "3"]));
     expect(text).toMatch(/Name:\s+Worker Node Demo 01/);

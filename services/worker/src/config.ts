@@ -26,6 +26,7 @@ export const workerOptions = {
   allowedTargets: str("comma-separated hosts or CIDRs allowed even when private, e.g. intranet.local,10.1.0.0/16", { env: "TROUPE_ALLOWED_TARGETS", default: "", metavar: "<list>" }),
   allowScriptSteps: bool("allow steps that run page JavaScript (waitForExpression)", { env: "TROUPE_ALLOW_SCRIPT_STEPS", default: false }),
   webrtcUdp: bool("let pages' WebRTC send UDP outside the job's proxy and the SSRF guard (off: WebRTC reveals no address and sends no UDP; it works through a TURN server over TCP)", { env: "TROUPE_WEBRTC_UDP", default: false }),
+  failureScreenshots: bool("when an attempt fails while its page can still show something, take a screenshot of the viewport (003-failed.png for step 3, listed in job.failed), giving the page 3 s; off: the failure's URL and title are still logged", { env: "TROUPE_FAILURE_SCREENSHOTS", default: true }),
   labels: str("labels jobs can ask for (a job's workerLabels must all be here), comma-separated, e.g. region=eu,residential", { env: "TROUPE_WORKER_LABELS", default: "", metavar: "<list>" }),
 } as const;
 
@@ -62,6 +63,7 @@ export interface WorkerConfig {
   allowedTargets: string[];
   allowScriptSteps: boolean;
   webrtcUdp: boolean;
+  failureScreenshots: boolean;
   labels: string[];
 }
 
@@ -123,6 +125,7 @@ export function resolveConfig(v: WorkerOptionValues, detected = { ip: detectIp, 
     allowedTargets,
     allowScriptSteps: v.allowScriptSteps,
     webrtcUdp: v.webrtcUdp,
+    failureScreenshots: v.failureScreenshots,
     labels,
   };
 }
@@ -143,6 +146,7 @@ export function describeConfig(c: WorkerConfig): string {
   else if (c.allowedTargets.length) rows.push(["SSRF allow", c.allowedTargets.join(", ")]);
   if (c.allowScriptSteps) rows.push(["Script steps", "allowed"]);
   if (c.webrtcUdp) rows.push(["WebRTC UDP", "allowed (outside the job's proxy and the SSRF guard)"]);
+  if (!c.failureScreenshots) rows.push(["Screenshots", "none at failures"]);
   if (c.labels.length) rows.push(["Labels", c.labels.join(", ")]);
   return [`🎭 Troupe worker`, ...rows.map(([k, val]) => `   ${`${k}:`.padEnd(13)}${val}`)].join("\n");
 }

@@ -1,4 +1,4 @@
-import { parseProxyServer, type Command, type EventData, type LogEntry, type Step } from "@troupe/events";
+import { parseProxyServer, type Command, type EventData, type LogEntry, type Step, type StepRef } from "@troupe/events";
 import { bypassMatcher, type Logger } from "@troupe/events/node";
 import type { Page } from "puppeteer-core";
 import { BrowserGone, type BrowserPool, type ContextLease } from "./browser-pool.ts";
@@ -15,6 +15,7 @@ import { EGRESS_HEADER, startEgressProxy, type EgressProxy, type EgressProxyOpti
 import { createTargetGuard, type TargetGuard, type TargetPolicy } from "./ssrf.ts";
 import { upstreamFromSpec } from "./upstream-proxy.ts";
 import { PROGRESS_EVERY_MS } from "./lease-cadence.ts";
+import { captureFailure, failureShotName } from "./failure-shot.ts";
 
 /** Why a job was stopped from outside its steps: hard timeout, cancel, drain, browser or page crash. */
 export class JobAbort extends Error {
@@ -59,6 +60,8 @@ export interface JobDeps {
   defaultStepTimeoutMs: number;
   /** Stores a screenshot under an object name. */
   saveArtifact(name: string, bytes: Uint8Array): Promise<void>;
+  /** At a failure the page can still show, take a screenshot of it (TROUPE_FAILURE_SCREENSHOTS; default true). */
+  failureScreenshots?: boolean;
   report: JobReporter;
   log: Logger;
   progressEveryMs?: number;
@@ -183,13 +186,35 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
   let ended = false;
   /** Stops answering the dialogs of the job's other windows at the job's end (else at its page's close). */
   let offWindowDialogs: (() => void) | undefined;
+  /** The job's page, once made: what a failure looked like is read from it (failure-shot.ts). */
+  let jobPage: Page | undefined;
+  /** The page's state at the failure, read once: its URL and title logged, its screenshot's name when stored. */
+  let atFailure: Promise<string | undefined> | undefined;
+  const captureAtFailure = (step: StepRef | undefined): Promise<string | undefined> => (atFailure ??= jobPage
+    ? captureFailure(jobPage, {
+      shot: deps.failureScreenshots ?? true,
+      name: failureShotName(cmd.jobId, cmd.attempt, step),
+      shotsSoFar: (partial ?? live).screenshots.length,
+      maxShots: MAX_SCREENSHOTS,
+      save: deps.saveArtifact,
+      log: (level, message) => addLog(level, message, "worker"),
+    }).catch((e: Error) => {
+      addLog("warn", `failure screenshot not taken: ${e.message}`, "worker");
+      return undefined;
+    })
+    : Promise.resolve(undefined));
 
   const abort = (reason: JobAbort) => {
     if (controller.signal.aborted) return;
     addLog("error", reason.message, "worker");
     controller.abort(reason);
-    // Closing the context stops the page's loads and scripts at once.
-    void lease?.release();
+    // Closing the context stops the page's loads and scripts at once. At the hard timeout the page may still show
+    // what held it: it is read first, within FAILURE_PAGE_MS (a cancel, a drain or a crash closes at once: nobody
+    // waits for a cancelled job's picture, a drain is a stop under way, a crashed page has none).
+    if (reason.code === "timeout" && jobPage && !jobPage.isClosed() && !ended) {
+      const l = lease;
+      void captureAtFailure(live.running?.step).finally(() => l?.release());
+    } else void lease?.release();
   };
   const aborted = new Promise<never>((_, rej) => controller.signal.addEventListener("abort", () => rej(controller.signal.reason), { once: true }));
   aborted.catch(() => {});
@@ -224,6 +249,7 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
     }
     void lease.crashed.then(() => abort(new JobAbort("browser-crashed", "the browser crashed during the job", true)));
     const page = await lease.context.newPage();
+    jobPage = page;
     // Before anything is evaluated in it: the worker's reads give the page no user gesture (its popups stay blocked).
     const gesture = withoutUserGesture(page);
     // The egress proxy answers only the job's browser (407 to anything else on the machine).
@@ -362,11 +388,19 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
         ? { message: e.message, code: e.code, retryable: e.retryable, ...(inStep ? { step: inStep } : {}) }
         : { message: `worker error: ${(e as Error)?.message ?? String(e)}`, code: "worker", retryable: true };
       if (!known) deps.log.error({ err: (e as Error)?.stack ?? e, jobId: cmd.jobId }, "job failed outside its steps");
+      // What the page looked like at the failure (its URL and title logged, a screenshot stored), before its context
+      // closes; bounded, and never the failure reported (failure-shot.ts). A failed step or an error of the worker's
+      // reads it now; the hard timeout began reading it when it fired (abort); a cancel, drain or crash, a job that
+      // failed for want of a page or for its result's size, or a scenario refused before its first step, do not.
+      const failureShot = (e instanceof ScenarioFailure && e.code !== "invalid") || !known ? await captureAtFailure(inStep)
+        : e instanceof JobAbort && e.code === "timeout" ? await atFailure
+        : undefined;
       // Close the context before reporting, but never let a wedged browser hold up the report.
       responseTime ??= partial?.responseTime;
       if (lease) await Promise.race([lease.release(), new Promise((r) => setTimeout(r, 1500))]);
       const durationMs = Date.now() - startedAt;
       const steps = partial?.steps ?? [];
+      const screenshots = [...(partial?.screenshots ?? []), ...(failureShot ? [failureShot] : [])];
       const outcome: JobOutcome = { ok: false, durationMs, responseTimeMs: responseTime, error: err };
       end(outcome);
       const metrics = { totalDuration: durationMs, ...(responseTime !== undefined ? { responseTime } : {}), memoryUsed };
@@ -374,7 +408,7 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
         error: { ...err, message: err.message.slice(0, 8000) },
         logs,
         ...(steps.length ? { steps } : {}),
-        ...(partial?.screenshots.length ? { screenshots: partial.screenshots } : {}),
+        ...(screenshots.length ? { screenshots } : {}),
         metrics,
       });
       try {

@@ -393,6 +393,7 @@ export class Worker {
       allowScriptSteps: this.config.allowScriptSteps,
       defaultStepTimeoutMs: this.config.stepTimeoutMs,
       saveArtifact: (name, bytes) => this.saveArtifact(name, bytes),
+      failureScreenshots: this.config.failureScreenshots,
       report,
       log,
       progressEveryMs: this.o.progressEveryMs ?? progressEveryMs(leaseMs),

@@ -570,7 +570,8 @@ describe("a step past its time", () => {
     expect(f.data.error).toMatchObject({ code: "timeout", retryable: true, step: { index: 2, type: "type" }, message: expect.stringMatching(/hard timeout/) });
     expect(f.data.steps?.map((s) => [s.index, s.status])).toEqual([[0, "ok"], [1, "ok"], [2, "failed"]]);
     expect(f.data.steps?.[2]?.error).toMatch(/hard timeout/);
-    expect(f.data.screenshots).toEqual([expect.stringMatching(/\/002-before\.png$/)]);
+    // Then the page as the hard timeout found it (failure-shots.test.ts).
+    expect(f.data.screenshots).toEqual([expect.stringMatching(/\/002-before\.png$/), expect.stringMatching(/\/003-failed\.png$/)]);
   });
 });
 

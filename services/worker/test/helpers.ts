@@ -143,6 +143,10 @@ addEventListener("load", () => setTimeout(() => { const i = document.createEleme
   "/busy": `<!doctype html><title>busy</title><ul><li class="item">1</li><li class="item">2</li><li class="item">3</li></ul><script>
 addEventListener("load", () => setTimeout(() => { const end = Date.now() + 4000; while (Date.now() < end); }, 0));
 </script>`,
+  // Spins its main thread for ever once loaded: nothing in it answers again (what the hard timeout exists for).
+  "/spin": `<!doctype html><title>spinning</title><h1 id="h">spinning</h1><script>
+addEventListener("load", () => setTimeout(() => { for (;;); }, 0));
+</script>`,
   "/form": `<!doctype html><html><head><title>Troupe test form</title></head><body>
 <h1 id="heading">Sign up</h1>
 <label for="name">Name</label><input id="name" name="name" aria-label="Name">
