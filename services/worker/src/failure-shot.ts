@@ -15,9 +15,14 @@ export const FAILURE_PAGE_MS = 3000;
  */
 export const FAILURE_STORE_MS = 3000;
 
-/** The failure screenshot's object name: `<jobId>/<attempt>/<step>-failed.png`, the step numbered from 1 (`000`: outside any step). */
-export function failureShotName(jobId: string, attempt: number, step: StepRef | undefined): string {
-  return `${jobId}/${attempt}/${String(step ? step.index + 1 : 0).padStart(3, "0")}-failed.png`;
+/**
+ * The failure screenshot's object name: `<jobId>/<attempt>/<step>-failed.png`, the step numbered from 1 (`000`:
+ * outside any step). A step takes one screenshot at most, so only that step's own, labelled `failed`, can have the
+ * name (stored before the step failed); then it is `<step>-failed-2.png`: a second object of one name replaces the first.
+ */
+export function failureShotName(jobId: string, attempt: number, step: StepRef | undefined, taken: readonly string[] = []): string {
+  const name = `${jobId}/${attempt}/${String(step ? step.index + 1 : 0).padStart(3, "0")}-failed`;
+  return taken.includes(`${name}.png`) ? `${name}-2.png` : `${name}.png`;
 }
 
 export interface FailureCapture {

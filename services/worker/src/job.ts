@@ -193,7 +193,7 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
   const captureAtFailure = (step: StepRef | undefined): Promise<string | undefined> => (atFailure ??= jobPage
     ? captureFailure(jobPage, {
       shot: deps.failureScreenshots ?? true,
-      name: failureShotName(cmd.jobId, cmd.attempt, step),
+      name: failureShotName(cmd.jobId, cmd.attempt, step, (partial ?? live).screenshots),
       shotsSoFar: (partial ?? live).screenshots.length,
       maxShots: MAX_SCREENSHOTS,
       save: deps.saveArtifact,
