@@ -494,6 +494,24 @@ describe("Jobs", () => {
     await shot("job-detail");
   }, 120_000);
 
+  it("a failed job's page shows the screenshot of its page at the failure (job.failed names it; the page showed a completed job's only)", async () => {
+    const url = `${stack.site.url}/product/5`;
+    // An assertion: final, so the job stays failed (a retryable failure is requeued).
+    const r = await post("/api/jobs", { url, scenario: { steps: [{ type: "navigate", url }, { type: "assert", title: "not this page", timeout: 2000 }] } });
+    expect(r.status, JSON.stringify(r.body)).toBe(201);
+    const jobId = r.body.jobId as string;
+    await waitFor("the job failed in the read model", async () => (await api(`/api/jobs/${jobId}`)).body.job?.status === "failed", 90_000).catch((e: Error) => {
+      throw new Error(`${e.message}\nworker:\n${tail(stack, "worker-01")}\nmaster:\n${tail(stack, "master")}`);
+    });
+    await page.goto(`${stack.uiUrl}/jobs/${jobId}`, { waitUntil: "networkidle0" });
+    await page.waitForFunction(() => {
+      const img = document.querySelector<HTMLImageElement>("[data-testid=screenshot]");
+      return img !== null && img.complete && img.naturalWidth > 0;
+    }, { timeout: 10_000 });
+    expect(await page.$$eval("[data-testid=screenshot]", (imgs) => imgs.map((i) => i.getAttribute("alt")))).toEqual([expect.stringMatching(new RegExp(`^${jobId}/\\d+/002-failed\\.png$`))]);
+    expect(await page.$eval("[data-testid=logs]", (e) => e.textContent ?? "")).toMatch(/at the failure the page was at http:\/\/\S+\/product\/5 \(title /);
+  }, 120_000);
+
   it("a screenshot whose chunks the store's retention removed answers 410 gone, and the job page shows it as not available", async () => {
     const url = `${stack.site.url}/product/6`;
     const r = await post("/api/jobs", { url, scenario: { steps: [{ type: "navigate", url }, { type: "screenshot", label: "expiring" }] } });

@@ -64,6 +64,11 @@ export interface JobView {
   endReason?: string;
   logs?: LogEntry[];
   steps?: StepTiming[];
+  /**
+   * The screenshots the last failed attempt's job.failed names (the scenario's so far, then the page at the failure:
+   * `NNN-failed.png`), shown on the job's page; a completed job's are its `result.screenshots`.
+   */
+  screenshots?: string[];
   /** Highest master epoch that has decided about this job. */
   epoch: number;
   /** SHA-256 of the current attempt's token (job.assigned), when its worker takes tokens: its events must carry the token. */
@@ -100,7 +105,7 @@ function copyJob(j: JobView): JobView {
     id: j.id, status: j.status, spec: j.spec, priority: j.priority, url: j.url, tags: j.tags, idempotencyKey: j.idempotencyKey,
     attempt: j.attempt, workerId: j.workerId, progress: j.progress, currentStep: j.currentStep, submittedAt: j.submittedAt,
     notBefore: j.notBefore, assignedAt: j.assignedAt, startedAt: j.startedAt, lastActivityAt: j.lastActivityAt, finishedAt: j.finishedAt,
-    duration: j.duration, result: j.result, metrics: j.metrics, error: j.error, endReason: j.endReason, logs: j.logs, steps: j.steps, epoch: j.epoch,
+    duration: j.duration, result: j.result, metrics: j.metrics, error: j.error, endReason: j.endReason, logs: j.logs, steps: j.steps, screenshots: j.screenshots, epoch: j.epoch,
     tokenHash: j.tokenHash, history: j.history, updatedAt: j.updatedAt,
   };
 }
@@ -245,6 +250,7 @@ export function evolveJob(job: JobView | undefined, event: JobEvent): JobEvolveR
         n.metrics = c.metrics;
         n.logs = c.result.logs;
         if (c.result.steps) n.steps = c.result.steps;
+        n.screenshots = undefined;
         n.history = closeAttempt(job, t, "completed");
         return { ok: true, job: n };
       }
@@ -254,6 +260,8 @@ export function evolveJob(job: JobView | undefined, event: JobEvent): JobEvolveR
       n.error = f.error;
       if (f.logs) n.logs = f.logs;
       if (f.steps) n.steps = f.steps;
+      // This attempt's, or none: an earlier attempt's pictures under this one's error would mislead.
+      n.screenshots = f.screenshots;
       n.history = closeAttempt(job, t, "failed", f.error);
       return { ok: true, job: n };
     }

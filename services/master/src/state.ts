@@ -222,7 +222,7 @@ export function thawJob(f: FinishedJob): JobView {
     id: f.id, status: f.status, spec: MISSING_SPEC, priority: 0, url: undefined, tags: NO_TAGS, idempotencyKey: undefined,
     attempt: f.attempt, workerId: f.workerId, progress: 0, currentStep: undefined, submittedAt: "",
     notBefore: undefined, assignedAt: undefined, startedAt: undefined, lastActivityAt: undefined, finishedAt: undefined,
-    duration: undefined, result: undefined, metrics: undefined, error: f.status === "failed" ? { message: "", retryable: false } : undefined, logs: undefined, steps: undefined, epoch: f.epoch,
+    duration: undefined, result: undefined, metrics: undefined, error: f.status === "failed" ? { message: "", retryable: false } : undefined, logs: undefined, steps: undefined, screenshots: undefined, epoch: f.epoch,
     history: NO_HISTORY, updatedAt: "",
   };
 }

@@ -33,8 +33,8 @@ export interface LiveModels {
 
 /** A job view without what only its own page shows (LiveModels.summariesOnly); the reducer needs none of it. */
 export function rowOnly(j: JobView): JobView {
-  if (j.result === undefined && j.logs === undefined && j.steps === undefined && j.metrics === undefined && j.spec.scenario === undefined) return j;
-  const { result: _r, logs: _l, steps: _s, metrics: _m, ...row } = j;
+  if (j.result === undefined && j.logs === undefined && j.steps === undefined && j.metrics === undefined && j.screenshots === undefined && j.spec.scenario === undefined) return j;
+  const { result: _r, logs: _l, steps: _s, metrics: _m, screenshots: _sh, ...row } = j;
   // Of the scenario, only what names the job in its row (title, first navigate step).
   const { scenario: _sc, ...spec } = j.spec;
   const named = labelOnlyScenario(scenarioLabel(j.spec));
