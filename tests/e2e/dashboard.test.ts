@@ -496,7 +496,7 @@ describe("Jobs", () => {
 
   it("a failed job's page shows the screenshot of its page at the failure (job.failed names it; the page showed a completed job's only)", async () => {
     const url = `${stack.site.url}/product/5`;
-    // An assertion: final, so the job stays failed (a retryable failure is requeued).
+    // An assertion: final, so the job stays failed (a retryable failure is requeued). Step 3: the job's url is step 1.
     const r = await post("/api/jobs", { url, scenario: { steps: [{ type: "navigate", url }, { type: "assert", title: "not this page", timeout: 2000 }] } });
     expect(r.status, JSON.stringify(r.body)).toBe(201);
     const jobId = r.body.jobId as string;
@@ -508,7 +508,7 @@ describe("Jobs", () => {
       const img = document.querySelector<HTMLImageElement>("[data-testid=screenshot]");
       return img !== null && img.complete && img.naturalWidth > 0;
     }, { timeout: 10_000 });
-    expect(await page.$$eval("[data-testid=screenshot]", (imgs) => imgs.map((i) => i.getAttribute("alt")))).toEqual([expect.stringMatching(new RegExp(`^${jobId}/\\d+/002-failed\\.png$`))]);
+    expect(await page.$$eval("[data-testid=screenshot]", (imgs) => imgs.map((i) => i.getAttribute("alt")))).toEqual([expect.stringMatching(new RegExp(`^${jobId}/\\d+/003-failed\\.png$`))]);
     expect(await page.$eval("[data-testid=logs]", (e) => e.textContent ?? "")).toMatch(/at the failure the page was at http:\/\/\S+\/product\/5 \(title /);
   }, 120_000);
 
