@@ -473,6 +473,6 @@ describe("job_attempts (a worker's jobs, wherever they went)", () => {
     rm.close();
     // The projector rebuilds such a file rather than writing into it.
     w.close();
-    expect(() => openWriterDb(realpathSync(path), "live")).toThrow(/schema version 8, this build writes 9: rebuild it/);
+    expect(() => openWriterDb(realpathSync(path), "live")).toThrow(/schema version 8, this build writes 10: rebuild it/);
   });
 });
