@@ -16,6 +16,16 @@ export const FAILURE_PAGE_MS = 3000;
 export const FAILURE_STORE_MS = 3000;
 
 /**
+ * What the page and the store each get at a failure under a job lease of `jobLeaseMs`: FAILURE_PAGE_MS, or a sixth
+ * of the lease when that is shorter. No progress goes out meanwhile, and the master requeues an attempt after a lease
+ * without any: the last came up to a third of the lease before the failure (lease-cadence.ts), so the two waits
+ * together take at most another third (the test suite's masters run a 3 s lease: 500 ms each).
+ */
+export function failureWaitMs(jobLeaseMs: number): number {
+  return Math.max(100, Math.min(FAILURE_PAGE_MS, FAILURE_STORE_MS, Math.floor(jobLeaseMs / 6)));
+}
+
+/**
  * The failure screenshot's object name: `<jobId>/<attempt>/<step>-failed.png`, the step numbered from 1 (`000`:
  * outside any step). A step takes one screenshot at most, so only that step's own, labelled `failed`, can have the
  * name (stored before the step failed); then it is `<step>-failed-2.png`: a second object of one name replaces the first.

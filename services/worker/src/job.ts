@@ -62,6 +62,8 @@ export interface JobDeps {
   saveArtifact(name: string, bytes: Uint8Array): Promise<void>;
   /** At a failure the page can still show, take a screenshot of it (TROUPE_FAILURE_SCREENSHOTS; default true). */
   failureScreenshots?: boolean;
+  /** What the page, then the store, each get at a failure (failureWaitMs of the job lease; default FAILURE_PAGE_MS / FAILURE_STORE_MS). */
+  failureWaitMs?: number;
   report: JobReporter;
   log: Logger;
   progressEveryMs?: number;
@@ -198,6 +200,7 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
       maxShots: MAX_SCREENSHOTS,
       save: deps.saveArtifact,
       log: (level, message) => addLog(level, message, "worker"),
+      ...(deps.failureWaitMs !== undefined ? { pageMs: deps.failureWaitMs, storeMs: deps.failureWaitMs } : {}),
     }).catch((e: Error) => {
       addLog("warn", `failure screenshot not taken: ${e.message}`, "worker");
       return undefined;
@@ -209,7 +212,7 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
     addLog("error", reason.message, "worker");
     controller.abort(reason);
     // Closing the context stops the page's loads and scripts at once. At the hard timeout the page may still show
-    // what held it: it is read first, within FAILURE_PAGE_MS (a cancel, a drain or a crash closes at once: nobody
+    // what held it: it is read first, within failureWaitMs (a cancel, a drain or a crash closes at once: nobody
     // waits for a cancelled job's picture, a drain is a stop under way, a crashed page has none).
     if (reason.code === "timeout" && jobPage && !jobPage.isClosed() && !ended) {
       const l = lease;

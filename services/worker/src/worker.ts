@@ -19,6 +19,7 @@ import { assertNoDuplicate, findOtherInstance, presenceInfo, servePresence, type
 import { publishReliably } from "./publish.ts";
 import { formatUptime, JobStats } from "./stats.ts";
 import { progressEveryMs } from "./lease-cadence.ts";
+import { failureWaitMs } from "./failure-shot.ts";
 import { startStatusServer, type StatusBody, type StatusServer } from "./status-server.ts";
 import { sleep, StepError } from "./steps.ts";
 
@@ -394,6 +395,7 @@ export class Worker {
       defaultStepTimeoutMs: this.config.stepTimeoutMs,
       saveArtifact: (name, bytes) => this.saveArtifact(name, bytes),
       failureScreenshots: this.config.failureScreenshots,
+      failureWaitMs: failureWaitMs(leaseMs),
       report,
       log,
       progressEveryMs: this.o.progressEveryMs ?? progressEveryMs(leaseMs),

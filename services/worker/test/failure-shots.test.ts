@@ -1,7 +1,7 @@
 import { jetstreamManager } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/nats-core";
+import { headers, type NatsConnection } from "@nats-io/nats-core";
 import { Objm, type ObjectStore } from "@nats-io/obj";
-import type { AssignReply, Command, LogEntry } from "@troupe/events";
+import { JOB_LEASE_HEADER, type AssignReply, type Command, type LogEntry } from "@troupe/events";
 import { startTestNats, type TestNats } from "@troupe/tests/harness";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Worker } from "../src/worker.ts";
@@ -35,10 +35,13 @@ afterAll(async () => {
 });
 
 type Spec = Partial<Command<"worker.assign">["spec"]>;
-async function failed(w: Worker, spec: Spec, tag: string) {
+/** Assigns a job and waits for its job.failed; `leaseMs`: the master's job lease, named as a master names it. */
+async function failed(w: Worker, spec: Spec, tag: string, leaseMs?: number) {
   const id = jobId(tag);
   const body: Command<"worker.assign"> = { jobId: id, attempt: 1, epoch: 1, spec: { priority: 5, maxAttempts: 1, timeoutMs: 60_000, ...spec } };
-  const reply = (await master.request(`troupe.worker.${w.config.workerId}.assign`, JSON.stringify(body), { timeout: 5000 })).json<AssignReply>();
+  const h = headers();
+  if (leaseMs !== undefined) h.set(JOB_LEASE_HEADER, String(leaseMs));
+  const reply = (await master.request(`troupe.worker.${w.config.workerId}.assign`, JSON.stringify(body), { timeout: 5000, headers: h })).json<AssignReply>();
   expect(reply).toEqual({ accepted: true });
   const f = await events.final(id, 60_000);
   if (f.type !== "job.failed") throw new Error(`expected job ${id} to fail, it completed`);
@@ -126,6 +129,13 @@ describe("a page that answers nothing (its script spins for ever)", () => {
     }
     await expect.poll(() => on.pool.openContexts + on.running.size, { timeout: 15_000 }).toBe(0);
   }, 120_000);
+
+  it("under a short job lease the page gets a sixth of it (no progress goes out meanwhile: 3 s would be the whole lease)", async () => {
+    const { f } = await failed(on, { scenario: { steps: [{ type: "navigate", url: pages.url("/spin") }, { type: "assert", title: "Another title", timeout: 300 }] } }, "spin-lease", 3000);
+    expect(f.data.error).toMatchObject({ code: "timeout", step: { index: 1, type: "assert" } });
+    expect(workerLogs(f.data.logs)).toContain("failure screenshot given up: the page did not answer within 500 ms");
+    await expect.poll(() => on.pool.openContexts + on.running.size, { timeout: 15_000 }).toBe(0);
+  }, 60_000);
 });
 
 describe("a failure screenshot the store refuses", () => {
