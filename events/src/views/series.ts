@@ -162,3 +162,51 @@ export function workerPoint(m: WorkerMinute): WorkerSeriesPoint {
     completed: m.completed, failed: m.failed, jobs: m.completed + m.failed,
   };
 }
+
+/**
+ * Start of the bucket of `bucketMs` (a whole number of minutes) that holds `minute`: buckets are aligned on the
+ * epoch, so a 15-minute bucket starts at :00, :15, :30 or :45 UTC.
+ */
+export function bucketOf(minute: number, bucketMs: number): number {
+  return Math.floor(minute / bucketMs) * bucketMs;
+}
+
+/**
+ * Fleet minutes (ascending) merged into buckets of `bucketMs`, one point per bucket that has a minute, its `minute`
+ * the bucket's start. Counts are summed; the queue-wait and run-time histograms are merged, so a bucket's
+ * percentiles are those of every attempt in it (not an average of the minutes' percentiles). A minute bucket is the
+ * minute itself.
+ */
+export function bucketFleetMinutes(minutes: readonly FleetMinute[], bucketMs: number): FleetSeriesPoint[] {
+  const out: FleetMinute[] = [];
+  for (const m of minutes) {
+    const start = bucketOf(m.minute, bucketMs);
+    const last = out[out.length - 1];
+    if (last && last.minute === start) {
+      out[out.length - 1] = {
+        minute: start, completed: last.completed + m.completed, failed: last.failed + m.failed, submitted: last.submitted + m.submitted,
+        queueWait: histogramMerge(last.queueWait, m.queueWait), runTime: histogramMerge(last.runTime, m.runTime),
+      };
+    } else out.push({ ...m, minute: start });
+  }
+  return out.map(fleetPoint);
+}
+
+/**
+ * A worker's minutes (ascending) merged into buckets of `bucketMs`, as `bucketFleetMinutes`: job counts summed, CPU and
+ * memory the mean of every heartbeat in the bucket (their sums and counts add up), null when none came.
+ */
+export function bucketWorkerMinutes(minutes: readonly WorkerMinute[], bucketMs: number): WorkerSeriesPoint[] {
+  const out: WorkerMinute[] = [];
+  for (const m of minutes) {
+    const start = bucketOf(m.minute, bucketMs);
+    const last = out[out.length - 1];
+    if (last && last.minute === start) {
+      out[out.length - 1] = {
+        workerId: m.workerId, minute: start, cpuSum: last.cpuSum + m.cpuSum, memorySum: last.memorySum + m.memorySum, samples: last.samples + m.samples,
+        completed: last.completed + m.completed, failed: last.failed + m.failed,
+      };
+    } else out.push({ ...m, minute: start });
+  }
+  return out.map(workerPoint);
+}

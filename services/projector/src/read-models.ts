@@ -1,6 +1,6 @@
 import Database, { type Database as Sqlite } from "better-sqlite3";
 import {
-  fleetPoint, fleetStats, JOB_STATUSES, workerPoint, workerPresence,
+  bucketFleetMinutes, bucketWorkerMinutes, fleetStats, JOB_STATUSES, MINUTE_MS, workerPresence,
   type FleetSeriesPoint, type FleetStats, type JobListQuery, type JobPage, type JobStatus, type JobSummary, type JobView,
   type BulkFilter, type JobAttempt, type AttemptOutcome, type WorkerJob, type ProjectorStatus, type QueueNeed, type WorkerFilter, type WorkerSeriesPoint, type WorkerStatusView, type WorkerView,
 } from "@troupe/events";
@@ -28,8 +28,14 @@ export interface ReadModels {
   /** Workers ordered by id; status filter and `suspect` apply at read time. */
   listWorkers(filter?: WorkerFilter): WorkerView[];
   getWorker(id: string): WorkerView | null;
-  /** Per-minute cpu / memory / jobs of one worker from `sinceMs` (epoch ms) on, oldest first. */
-  workerSeries(id: string, sinceMs: number): WorkerSeriesPoint[];
+  /**
+   * Cpu / memory / jobs of one worker from `sinceMs` (epoch ms) on, oldest first, per minute or per bucket of
+   * `bucketMs` (`bucketWorkerMinutes`: counts summed, gauges the mean of the heartbeats); buckets without a row are
+   * absent.
+   */
+  workerSeries(id: string, sinceMs: number, bucketMs?: number): WorkerSeriesPoint[];
+  /** The first minute of this worker's series still held (the oldest row the retention kept), null without one. */
+  workerSeriesFrom(id: string): number | null;
   /**
    * Finished attempts per worker and minute from `sinceMs` on (minutes with at least one), oldest first: every
    * worker's, or one's with `workerId` (a worker's recent success rate, ui/src/lib/recent.ts).
@@ -49,8 +55,14 @@ export interface ReadModels {
   queueByPriority(): Record<number, number>;
   /** Jobs waiting for a worker, counted by the browser and labels they ask for (labels sorted; jobs asking nothing: one group). */
   queueNeeds(): QueueNeed[];
-  /** Per-minute fleet throughput, failures, queue wait and run time percentiles from `sinceMs` on, oldest first. */
-  fleetSeries(sinceMs: number): FleetSeriesPoint[];
+  /**
+   * Fleet throughput, failures, queue wait and run time percentiles from `sinceMs` on, oldest first, per minute or
+   * per bucket of `bucketMs` (`bucketFleetMinutes`: counts summed, histograms merged); buckets without a row are
+   * absent (nothing happened in them, or they are older than the retention: `fleetSeriesFrom` tells which).
+   */
+  fleetSeries(sinceMs: number, bucketMs?: number): FleetSeriesPoint[];
+  /** The first minute of the fleet series still held (the oldest row the retention kept), null without one. */
+  fleetSeriesFrom(): number | null;
   /** The projector's last committed batch: lag, counters, checkpoints; null before its first batch. */
   projectorLag(): ProjectorStatus | null;
   /**
@@ -111,6 +123,9 @@ function prepareFixed(db: Sqlite) {
       .where("status", "in", ["queued", "requeued"]).groupBy(["browser", "labels"])),
     fleetSeries: prepare<{ since: number }>(db, builder.selectFrom("fleet_series").selectAll()
       .where("minute", ">=", param("since") as unknown as number).orderBy("minute")),
+    // One index step each (fleet_series by its key, worker_series by worker_series_by_worker).
+    workerSeriesFrom: prepare<{ id: string }>(db, builder.selectFrom("worker_series").select("minute").where("worker_id", "=", param("id")).orderBy("minute").limit(1)),
+    fleetSeriesFrom: prepare(db, builder.selectFrom("fleet_series").select("minute").orderBy("minute").limit(1)),
     status: prepare(db, builder.selectFrom("projector_status").select("value").where("id", "=", 1)),
   };
 }
@@ -266,10 +281,13 @@ export function openReadModels(path: string, o: ReadModelsOptions = {}): ReadMod
       const r = c?.q.worker.get<{ view: string }>({ id });
       return r ? present(JSON.parse(r.view) as WorkerView) : null;
     },
-    workerSeries(id, sinceMs) {
+    workerSeries(id, sinceMs, bucketMs = MINUTE_MS) {
       const c = open();
       if (!c) return [];
-      return c.q.workerSeries.all<Parameters<typeof workerPoint>[0]>({ id, since: Math.floor(sinceMs) }).map(workerPoint);
+      return bucketWorkerMinutes(c.q.workerSeries.all<Parameters<typeof bucketWorkerMinutes>[0][number]>({ id, since: Math.floor(sinceMs) }), bucketMs);
+    },
+    workerSeriesFrom(id) {
+      return open()?.q.workerSeriesFrom.get<{ minute: number }>({ id })?.minute ?? null;
     },
     workerOutcomes(sinceMs, workerId) {
       const c = open();
@@ -359,11 +377,14 @@ export function openReadModels(path: string, o: ReadModelsOptions = {}): ReadMod
       }
       return [...groups.values()];
     },
-    fleetSeries(sinceMs) {
+    fleetSeries(sinceMs, bucketMs = MINUTE_MS) {
       const c = open();
       if (!c) return [];
-      return c.q.fleetSeries.all<{ minute: number; completed: number; failed: number; submitted: number; queue_wait: string; run_time: string }>({ since: Math.floor(sinceMs) })
-        .map((r) => fleetPoint({ minute: r.minute, completed: r.completed, failed: r.failed, submitted: r.submitted, queueWait: JSON.parse(r.queue_wait), runTime: JSON.parse(r.run_time) }));
+      const rows = c.q.fleetSeries.all<{ minute: number; completed: number; failed: number; submitted: number; queue_wait: string; run_time: string }>({ since: Math.floor(sinceMs) });
+      return bucketFleetMinutes(rows.map((r) => ({ minute: r.minute, completed: r.completed, failed: r.failed, submitted: r.submitted, queueWait: JSON.parse(r.queue_wait), runTime: JSON.parse(r.run_time) })), bucketMs);
+    },
+    fleetSeriesFrom() {
+      return open()?.q.fleetSeriesFrom.get<{ minute: number }>({})?.minute ?? null;
     },
     projectorLag() {
       const c = open();
