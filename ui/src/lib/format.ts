@@ -26,3 +26,6 @@ export const mib = (n: number | null | undefined) => (n === null || n === undefi
 export function time(iso: string | null | undefined, zone = true): string {
   return iso ? `${new Date(iso).toISOString().replace("T", " ").slice(0, 19)}${zone ? " UTC" : ""}` : "–";
 }
+
+/** The UTC hours and minutes of a moment (epoch ms), "09:05": chart axes, which say "UTC" once. */
+export const hhmm = (ms: number) => new Date(ms).toISOString().slice(11, 16);
