@@ -6,6 +6,7 @@ import { createLogger, isNatsOutage } from "@troupe/events/node";
 import { matchingJobIds } from "../../../../services/projector/src/read-models.ts";
 import { workerDto } from "../workers.ts";
 import { RECENT_JOBS } from "../jobs.ts";
+import { DEFAULT_RANGE, isChartRange, rangeError, type ChartRange } from "../chart-range.ts";
 import { ack, bulkCommand, submitJob, validate } from "./commands.ts";
 import { context } from "./context.ts";
 import { api, ApiError, checkQuery, intParam, readBody, STATUS_OF } from "./http.ts";
@@ -71,17 +72,28 @@ export const listWorkers: RequestHandler = ({ url }) =>
     return json({ success: true, workers });
   });
 
-export const getWorker: RequestHandler = ({ params }) =>
+/** `?range=` of the endpoints with series (1h by default); one it does not take is a 400, not the default (a page falls back instead). */
+function rangeParam(url: URL): ChartRange {
+  const raw = url.searchParams.get("range");
+  if (raw === null || raw === "") return DEFAULT_RANGE;
+  if (!isChartRange(raw)) throw new ApiError("invalid", rangeError(raw), "range");
+  return raw;
+}
+
+export const getWorker: RequestHandler = ({ params, url }) =>
   api(async () => {
     const { cfg, reads } = context();
     const id = idParam(params.id, "worker");
+    checkQuery(url, ["range"]);
+    const range = rangeParam(url);
     const r = reads();
     return r.snapshot(() => {
       const w = r.getWorker(id);
       if (!w) throw new ApiError("not-found", `no worker ${id}`);
+      const chart = r.workerChart(id, range);
       // recentJobs: the worker page's list (job_attempts): the jobs that ran here, wherever they are now.
       const now = Date.now();
-      return json({ success: true, worker: workerDto(w, now, cfg.suspectAfterMs, r.workerRecent(id, now)), series: r.workerSeries(id), recentJobs: r.workerJobs(id, RECENT_JOBS) });
+      return json({ success: true, worker: workerDto(w, now, cfg.suspectAfterMs, r.workerRecent(id, now)), range, bucketMs: chart.bucketMs, series: chart.points, recentJobs: r.workerJobs(id, RECENT_JOBS) });
     });
   });
 
@@ -198,10 +210,15 @@ export const bulkJobs: RequestHandler = ({ params, request }) =>
     return json({ success: true, ...base, ...summary });
   });
 
-export const getStats: RequestHandler = () =>
+export const getStats: RequestHandler = ({ url }) =>
   api(async () => {
+    checkQuery(url, ["range"]);
+    const range = rangeParam(url);
     const r = context().reads();
-    return r.snapshot(() => json({ success: true, stats: r.stats(), series: r.fleetSeries(), projector: r.projector() }));
+    return r.snapshot(() => {
+      const chart = r.fleetChart(range);
+      return json({ success: true, stats: r.stats(), range, bucketMs: chart.bucketMs, series: chart.points, projector: r.projector() });
+    });
   });
 
 /**
