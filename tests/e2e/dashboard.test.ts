@@ -329,6 +329,70 @@ describe("live lists against the read models", () => {
     expect(await page.$eval("[data-testid=worker-page-success]", (e) => e.textContent ?? "")).toMatch(/\(\d+ ok \/ \d+ failed attempts\)/);
   }, 90_000);
 
+  it("charts say when: a time axis in UTC HH:MM, CPU on 0–100 %, and a range in the URL (?range=6h: six hours in 5-minute buckets, kept by a reload and by the live reloads; an unknown one shows 1 h and says so)", async () => {
+    const id = "wn-e2e-01";
+    // Each chart's range, time labels, scale top and title; the span in minutes from its first time label to its last.
+    const charts = () => page.$$eval("[data-testid=chart]", (cs) => cs.map((c) => ({
+      range: c.getAttribute("data-range"),
+      times: Array.from(c.querySelectorAll("[data-testid=chart-time]")).map((e) => e.textContent ?? ""),
+      top: c.querySelector("[data-testid=chart-y-max]")?.textContent ?? "",
+      title: c.querySelector("figcaption")?.firstChild?.textContent?.trim() ?? "",
+      drawn: Array.from(c.querySelectorAll("svg path")).some((p) => (p.getAttribute("d") ?? "") !== ""),
+    })));
+    const minutes = (hhmm: string) => Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(3, 5));
+    const span = (times: string[]) => (minutes(times[times.length - 1]!) - minutes(times[0]!) + 1440) % 1440;
+    const utcMinute = () => minutes(new Date().toISOString().slice(11, 16));
+
+    await page.goto(`${stack.uiUrl}/workers/${id}`, { waitUntil: "networkidle0" });
+    await page.waitForSelector('[data-testid=connection][data-status=live]', { timeout: 10_000 });
+    const hour = await charts();
+    expect(hour.map((c) => c.title)).toEqual(["Host CPU", "Host memory", "Jobs/min"]);
+    for (const c of hour) {
+      expect(c.range).toBe("1h");
+      expect(c.times).toHaveLength(3);
+      expect(c.times.slice(0, -1).every((t) => /^\d\d:\d\d$/.test(t)), c.times.join(" ")).toBe(true);
+      expect(c.times[2]).toMatch(/^\d\d:\d\d UTC$/);
+      expect(span(c.times)).toBe(59);
+      // The last label is the minute in progress (this machine's clock is the server's; a minute may turn meanwhile).
+      expect([0, 1]).toContain((utcMinute() - minutes(c.times[2]!) + 1440) % 1440);
+    }
+    // The worker has heartbeated for minutes: its CPU is drawn, on a 0–100 % scale whatever it is.
+    expect(hour[0]!.drawn).toBe(true);
+    expect(hour[0]!.top).toBe("100 %");
+    // The keyboard reads a minute's values.
+    await page.$eval("[data-testid=chart] svg", (e) => (e as SVGElement).focus());
+    await page.keyboard.press("ArrowLeft");
+    expect(await page.$eval("[data-testid=chart-readout]", (e) => e.textContent)).toMatch(/^\d\d:\d\d UTC: cpu (\d+(\.\d)? %|no data)$/);
+
+    // The range choice is a link: the URL says it, the charts show 6 h in 5-minute buckets.
+    await page.click('[data-testid=chart-range] a[data-range="6h"]');
+    await page.waitForFunction(() => location.search === "?range=6h" && document.querySelector("[data-testid=chart]")?.getAttribute("data-range") === "6h", { timeout: 10_000 });
+    const six = await charts();
+    expect(six.map((c) => c.title)).toEqual(["Host CPU", "Host memory", "Jobs/5 min"]);
+    for (const c of six) expect(span(c.times)).toBe(355);
+    expect(await page.$eval('[data-testid=chart-range] a[aria-current="true"]', (e) => e.getAttribute("data-range"))).toBe("6h");
+    // The live reloads (heartbeats are events) keep the range.
+    await page.waitForResponse((res) => res.url().includes(`/workers/${id}/__data.json`) && res.url().includes("range=6h") && res.status() === 200, { timeout: 40_000 });
+    expect((await charts()).every((c) => c.range === "6h")).toBe(true);
+    // A reload keeps it (it is in the URL).
+    await page.reload({ waitUntil: "networkidle0" });
+    expect((await charts()).map((c) => [c.range, span(c.times)])).toEqual([["6h", 355], ["6h", 355], ["6h", 355]]);
+
+    // A range that is none: the default, said so; never an error page.
+    const bad = await page.goto(`${stack.uiUrl}/workers/${id}?range=7d`, { waitUntil: "networkidle0" });
+    expect(bad?.status()).toBe(200);
+    expect(await page.$eval("[data-testid=range-invalid]", (e) => e.textContent)).toContain('No range "7d": showing the last 1 h');
+    expect((await charts()).map((c) => c.range)).toEqual(["1h", "1h", "1h"]);
+
+    // The Overview takes the same: a day in 15-minute buckets.
+    await page.goto(`${stack.uiUrl}/?range=24h`, { waitUntil: "networkidle0" });
+    const day = await charts();
+    expect(day.map((c) => c.title)).toEqual(["Jobs/15 min", "Failures/15 min", "Queue wait", "Run time"]);
+    for (const c of day) expect([c.range, span(c.times)]).toEqual(["24h", 1425]);
+    expect(await page.$eval("h2", (e) => e.textContent)).toContain("per 15 min");
+    await shot("overview-24h");
+  }, 120_000);
+
   it("a reconnect's catch-up keeps what the page folded while the projector is behind (the rows replaced it: a completed job went back, or away)", async () => {
     await page.goto(`${stack.uiUrl}/jobs`, { waitUntil: "networkidle0" });
     await page.waitForSelector('[data-testid=connection][data-status=live]', { timeout: 10_000 });
@@ -981,6 +1045,8 @@ describe("REST API", () => {
       ["catch-up wait not a number", api("/api/catch-up?waitMs=5s"), 400, "invalid", "waitMs"],
       ["catch-up with a parameter it does not take", api("/api/catch-up?wait=5"), 400, "invalid", "wait"],
       ["catch-up posted", post("/api/catch-up", {}), 405, "method-not-allowed"],
+      ["stats with a range the charts do not take", api("/api/stats?range=7d"), 400, "invalid", "range"],
+      ["a worker with a range the charts do not take", api("/api/workers/wn-e2e-01?range=1d"), 400, "invalid", "range"],
       // A write from another site (a page the operator visits): no body, so no preflight and no form CSRF check.
       ["retry with a field it does not take", post("/api/jobs/j-any/retry", { priority: 1 }), 400, "invalid", "priority"],
       // An action's body is read as a submit's: a key given twice cancelled for real (`dryRun` true, then false), deep
@@ -1079,6 +1145,15 @@ describe("REST API", () => {
     const one = await api("/api/workers/wn-e2e-01");
     expect(one.body.worker.id).toBe("wn-e2e-01");
     expect(Array.isArray(one.body.series)).toBe(true);
+    expect(one.body).toMatchObject({ range: "1h", bucketMs: 60_000 });
+    // A range: its buckets, each point at its bucket's start.
+    for (const [path, range, bucketMs] of [["/api/workers/wn-e2e-01?range=6h", "6h", 300_000], ["/api/stats?range=24h", "24h", 900_000]] as const) {
+      const r = await api(path);
+      expect(r.status, path).toBe(200);
+      expect(r.body, path).toMatchObject({ range, bucketMs });
+      expect((r.body.series as { minute: number }[]).length, path).toBeGreaterThan(0);
+      expect((r.body.series as { minute: number }[]).every((p) => p.minute % bucketMs === 0), path).toBe(true);
+    }
   });
 });
 
