@@ -50,6 +50,13 @@ export interface ReadModels {
    * the job as it is now and all its attempts (every worker's): what ran here, whichever worker holds it now.
    */
   workerJobs(workerId: string, limit?: number): WorkerJob[];
+  /**
+   * The attempts that failed (outcome `failed`: a `job.failed` the job's fold accepted, the failures a worker's counts
+   * hold) and ended at `sinceMs` or later, newest first, at most `limit` (1–100,000), and how many there are in all
+   * (the Overview's "Top errors"). Through the partial index job_attempts_failed_by_end. A file without job_attempts
+   * (an older schema, read while the projector rebuilds it) has none.
+   */
+  failedAttempts(sinceMs: number, limit: number): { total: number; attempts: FailedAttempt[] };
   stats(): FleetStats;
   /** Jobs waiting for a worker (queued or requeued), counted by priority: exact, from one indexed query. */
   queueByPriority(): Record<number, number>;
@@ -83,6 +90,18 @@ export interface WorkerOutcomeMinute {
   minute: number;
   completed: number;
   failed: number;
+}
+
+/** A failed attempt (`job_attempts`), what the Overview groups by error. */
+export interface FailedAttempt {
+  jobId: string;
+  attempt: number;
+  workerId: string;
+  /** ISO time the attempt ended. */
+  endedAt: string;
+  errorCode: string | null;
+  /** Cut to ATTEMPT_ERROR_CHARS by the projector. */
+  errorMessage: string | null;
 }
 
 /** A query the caller got wrong (bad cursor, limit, status): the UI answers 400. */
@@ -139,6 +158,14 @@ function prepareAttempts(db: Sqlite) {
       .where("worker_id", "=", param("workerId")).orderBy("assigned_at", "desc").orderBy("job_id", "desc").orderBy("attempt", "desc")),
     ofJob: prepare<{ jobId: string }>(db, builder.selectFrom("job_attempts").selectAll().where("job_id", "=", param("jobId")).orderBy("attempt")),
     summary: prepare<{ id: string }>(db, builder.selectFrom("jobs").select("summary").where("id", "=", param("id"))),
+    // Through the partial index job_attempts_failed_by_end (ended_at where outcome = 'failed'): the outcome must be
+    // the literal the index names (a bound parameter would not let SQLite use it), the order is the index's.
+    failed: prepare<{ since: string; limit: number }>(db, builder.selectFrom("job_attempts")
+      .select(["job_id as jobId", "attempt", "worker_id as workerId", "ended_at as endedAt", "error_code as errorCode", "error_message as errorMessage"])
+      .where(sql.ref("outcome"), "=", sql.lit("failed")).where("ended_at", ">=", param("since"))
+      .orderBy("ended_at", "desc").limit(param("limit") as unknown as number)),
+    failedCount: prepare<{ since: string }>(db, builder.selectFrom("job_attempts").select((eb) => eb.fn.countAll<number>().as("n"))
+      .where(sql.ref("outcome"), "=", sql.lit("failed")).where("ended_at", ">=", param("since"))),
   };
 }
 
@@ -346,6 +373,18 @@ export function openReadModels(path: string, o: ReadModelsOptions = {}): ReadMod
         }
         return out;
       })();
+    },
+    failedAttempts(sinceMs, limit) {
+      if (!Number.isInteger(limit) || limit < 1 || limit > 100_000) throw new ReadModelQueryError(`limit: expected a whole number from 1 to 100000, got ${String(limit)}`);
+      const c = open();
+      const q = c?.attempts;
+      if (!c || !q) return { total: 0, attempts: [] };
+      // Times are compared as the ISO strings the events carry (Date#toISOString: every producer writes that shape).
+      const since = new Date(Math.floor(sinceMs)).toISOString();
+      return c.db.transaction(() => ({
+        total: q.failedCount.get<{ n: number }>({ since })?.n ?? 0,
+        attempts: q.failed.all<FailedAttempt>({ since, limit }),
+      }))();
     },
     stats() {
       const c = open();
