@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { emptyWorker, minuteOf, type FleetSeriesPoint, type JobView, type WorkerView } from "@troupe/events";
 import { liveOffers, waitingFor } from "@troupe/events";
-import { failingPercent, fleetWarnings } from "./warnings.ts";
+import { failingPercent, fleetWarnings, fleetWideFailure } from "./warnings.ts";
 
 const now = Date.parse("2026-01-15T10:00:00.000Z");
 const worker = (over: Partial<WorkerView>): WorkerView => ({ ...emptyWorker(over.id ?? "wn-a"), name: over.id ?? "wn-a", status: "online", maxJobs: 2, lastSeen: new Date(now - 1000).toISOString(), ...over });
@@ -74,6 +74,66 @@ describe("fleetWarnings", () => {
     ]);
     // With no live worker at all, the warning above says it for every job.
     expect(fleetWarnings([gpu], 7, [], now, 90_000, 0, needs)).toEqual(["No worker can take queued jobs: 7 waiting, no online worker has a free slot."]);
+  });
+});
+
+describe("jobs failing on every worker, or one worker failing", () => {
+  const m = (ago: number) => minuteOf(now) - ago * 60_000;
+  /** Workers by id with [completed, failed] in the window. */
+  const fleet = (rates: Record<string, [number, number]>) => ({
+    workers: Object.keys(rates).map((id) => worker({ id, name: id })),
+    recent: (id: string) => (rates[id] ? [[m(5), ...rates[id]] as const] : undefined),
+  });
+  const top = { code: "timeout", message: "waitForElement step did not finish within <n> ms", count: 42 };
+
+  it("says once that the jobs fail, not the workers, when every worker fails alike, naming the top error", () => {
+    const f = fleet({ "wn-a": [6, 4], "wn-b": [7, 3], "wn-c": [5, 5] });
+    expect(fleetWarnings(f.workers, 0, [], now, 90_000, 0, [], f.recent, top)).toEqual([
+      "Jobs are failing on every worker (all 3 fail 30–50 % of their attempts in the last 60 min): most likely the jobs or their targets, not the workers — top error: timeout: “waitForElement step did not finish within <n> ms” (42 attempts).",
+    ]);
+    // Without the errors' read (an old file, no failures grouped yet) it says the rest.
+    const two = fleet({ "wn-a": [6, 4], "wn-b": [6, 4] });
+    expect(fleetWarnings(two.workers, 0, [], now, 90_000, 0, [], two.recent)).toEqual([
+      "Jobs are failing on every worker (both fail 40 % of their attempts in the last 60 min): most likely the jobs or their targets, not the workers.",
+    ]);
+  });
+
+  it("names each failing worker when one does clearly better (the failing machines are the thing to look at)", () => {
+    const f = fleet({ "wn-a": [6, 4], "wn-b": [6, 4], "wn-ok": [18, 2] });
+    expect(fleetWarnings(f.workers, 0, [], now, 90_000, 0, [], f.recent, top)).toEqual([
+      "Worker wn-a failing 40 % of its attempts in the last 60 min (4 of 10).",
+      "Worker wn-b failing 40 % of its attempts in the last 60 min (4 of 10).",
+    ]);
+    // One failing worker alone is that worker, whatever the others.
+    const one = fleet({ "wn-a": [6, 4], "wn-b": [10, 1] });
+    expect(fleetWarnings(one.workers, 0, [], now, 90_000, 0, [], one.recent, top)).toEqual(["Worker wn-a failing 40 % of its attempts in the last 60 min (4 of 10)."]);
+  });
+
+  it("counts a worker below the threshold but close to the others as failing alike", () => {
+    // Pooled 8 of 30 (27 %); 18 % is not below half of it.
+    const f = fleet({ "wn-a": [6, 4], "wn-b": [6, 4], "wn-c": [9, 2] });
+    expect(fleetWarnings(f.workers, 0, [], now, 90_000, 0, [], f.recent)).toEqual([
+      "Jobs are failing on the workers alike (2 of 3 fail more than 20 % of their attempts in the last 60 min, the others close: 18–40 %, none clearly better): most likely the jobs or their targets, not the workers.",
+    ]);
+  });
+
+  it("fleetWideFailure: judges only workers with enough attempts, needs two failing, none clearly better", () => {
+    expect(fleetWideFailure([])).toBeNull();
+    expect(fleetWideFailure([{ completed: 0, failed: 10 }])).toBeNull();
+    // A worker with 4 attempts, all fine, tells nothing: left out.
+    expect(fleetWideFailure([{ completed: 0, failed: 10 }, { completed: 5, failed: 5 }, { completed: 4, failed: 0 }])).toEqual({ judged: 2, failing: 2, minPercent: 50, maxPercent: 100 });
+    // With 5 clean attempts it is judged, and does clearly better.
+    expect(fleetWideFailure([{ completed: 0, failed: 10 }, { completed: 5, failed: 5 }, { completed: 5, failed: 0 }])).toBeNull();
+    // Near half the pooled rate is not below it: the judged pool 18 of 76 (23.7 %, half 11.8 %), 12.5 % (the 4-attempt one left out).
+    expect(fleetWideFailure([{ completed: 22, failed: 8 }, { completed: 22, failed: 8 }, { completed: 14, failed: 2 }, { completed: 2, failed: 2 }])).toEqual({ judged: 3, failing: 2, minPercent: 13, maxPercent: 27 });
+  });
+
+  it("leaves retired workers out of the judgement, as out of the warnings", () => {
+    const f = fleet({ "wn-a": [6, 4], "wn-b": [6, 4], "wn-ok": [20, 0] });
+    const ok = f.workers.find((w) => w.id === "wn-ok")!;
+    ok.status = "lost";
+    ok.lastSeen = new Date(now - 25 * 3600_000).toISOString();
+    expect(fleetWarnings(f.workers, 0, [], now, 90_000, 24 * 3600_000, [], f.recent)[0]).toMatch(/^Jobs are failing on every worker \(both fail 40 %/);
   });
 });
 
