@@ -15,6 +15,8 @@ export const load: PageServerLoad = async ({ depends, url }) => {
     workers: r.listWorkers(),
     // The workers' recent minutes: the "failing" warning judges the last 60 min (ui/src/lib/warnings.ts).
     recent: r.recentOutcomes(),
+    // The window's failed attempts grouped by error ("Top errors", ui/src/lib/errors.ts), as of this load.
+    errors: r.topErrors(),
     stats: r.stats(),
     // Per minute, the last hour: the warnings' trend and "Last full minute" (whatever range the charts show).
     series: r.fleetSeries(),

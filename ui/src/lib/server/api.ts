@@ -7,6 +7,8 @@ import { matchingJobIds } from "../../../../services/projector/src/read-models.t
 import { workerDto } from "../workers.ts";
 import { RECENT_JOBS } from "../jobs.ts";
 import { DEFAULT_RANGE, isChartRange, rangeError, type ChartRange } from "../chart-range.ts";
+import { RECENT_MINUTES } from "../recent.ts";
+import { TOP_ERRORS } from "../errors.ts";
 import { ack, bulkCommand, submitJob, validate } from "./commands.ts";
 import { context } from "./context.ts";
 import { api, ApiError, checkQuery, intParam, readBody, STATUS_OF } from "./http.ts";
@@ -219,6 +221,24 @@ export const getStats: RequestHandler = ({ url }) =>
       const chart = r.fleetChart(range);
       return json({ success: true, stats: r.stats(), range, bucketMs: chart.bucketMs, series: chart.points, projector: r.projector() });
     });
+  });
+
+/** Longest window `GET /api/errors` groups (24 h; the read models keep every attempt, the read is bounded by MAX_GROUPED). */
+export const ERRORS_MAX_MINUTES = 1440;
+/** Most groups `GET /api/errors` returns. */
+export const ERRORS_MAX_LIMIT = 50;
+
+/**
+ * `GET /api/errors?minutes=60&limit=5`: the failed attempts of the last `minutes` (1–1440, default 60: the minute in
+ * progress and the ones before it, as the workers' recent rates) grouped by error code and normalised message, the
+ * `limit` (1–50, default 5) largest; the Overview's "Top errors" (ui/src/lib/errors.ts).
+ */
+export const getErrors: RequestHandler = ({ url }) =>
+  api(async () => {
+    checkQuery(url, ["minutes", "limit"]);
+    const minutes = intParam(url, "minutes", RECENT_MINUTES, ERRORS_MAX_MINUTES);
+    const limit = intParam(url, "limit", TOP_ERRORS, ERRORS_MAX_LIMIT);
+    return json({ success: true, ...context().reads().topErrors({ minutes, limit }) });
   });
 
 /**

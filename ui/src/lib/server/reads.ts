@@ -4,7 +4,8 @@ import type {
 import { openReadModels, ReadModelQueryError } from "../../../../services/projector/src/read-models.ts";
 import { chartWindow, type ChartRange } from "../chart-range.ts";
 import { ApiError } from "./http.ts";
-import { recentByWorker, recentFrom, type RecentBuckets } from "../recent.ts";
+import { recentByWorker, recentFrom, RECENT_MINUTES, type RecentBuckets } from "../recent.ts";
+import { groupErrors, MAX_GROUPED, TOP_ERRORS, windowFrom, type TopErrors } from "../errors.ts";
 
 /** How far back the per-minute series look (the Overview's warnings and "Last full minute"; the charts take a range). */
 export const SERIES_WINDOW_MS = 60 * 60_000;
@@ -46,6 +47,8 @@ export interface Reads {
   getJob(id: string): JobView | undefined;
   /** The jobs with the newest attempts on a worker, with all their attempts (a worker's "Recent jobs"). */
   workerJobs(workerId: string, limit: number): WorkerJob[];
+  /** The failed attempts of the last `minutes` (default 60, the worker rates' window) grouped by error, the `limit` largest (ui/src/lib/errors.ts). */
+  topErrors(o?: { nowMs?: number; minutes?: number; limit?: number }): TopErrors;
   stats(): FleetStats;
   queueByPriority(): Record<number, number>;
   queueNeeds(): QueueNeed[];
@@ -83,6 +86,14 @@ export function openReads(path: string, suspectAfterMs: number): Reads {
     listJobs: (q) => query(() => rm.listJobs(q)),
     getJob: (id) => rm.getJob(id) ?? undefined,
     workerJobs: (id, limit) => query(() => rm.workerJobs(id, limit)),
+    topErrors: ({ nowMs = Date.now(), minutes = RECENT_MINUTES, limit = TOP_ERRORS } = {}) => {
+      const from = windowFrom(nowMs, minutes);
+      const { total, attempts } = rm.failedAttempts(from, MAX_GROUPED);
+      return {
+        windowMinutes: minutes, from: new Date(from).toISOString(), asOf: new Date(nowMs).toISOString(),
+        failedAttempts: total, grouped: attempts.length, groups: groupErrors(attempts, limit),
+      };
+    },
     stats: () => rm.stats(),
     queueByPriority: () => rm.queueByPriority(),
     queueNeeds: () => rm.queueNeeds(),
