@@ -5,7 +5,9 @@ import { builder } from "./sql.ts";
 /**
  * The read-model database: table types (for kysely) and the DDL. The projector
  * is its only writer; the UI opens it read-only. Bump SCHEMA_VERSION on any
- * change: the projector then rebuilds the file from the log.
+ * change to what the rows hold: the projector then rebuilds the file from the
+ * log. A new index alone needs no bump: a live open creates it on the file
+ * (docs/projector.md).
  */
 /** 2: job views are stored with their keys in one order (events/src/views/job.ts copyJob), so files written before are rebuilt. 3: worker_series keyed by (minute, worker_id). 4: worker views resolve maxJobs by time (heartbeatMaxJobs), and event times are folded no later than their stream's publish time. 5: a worker's draining/deregistration counts only from its registered instance (files folded before could show a worker offline that a rebuild shows registered). 6: worker views keep the latest heartbeat of each process and show the registered one's (files folded before hold a twin's telemetry). 7: a draining heartbeat older than the latest registration no longer drains the view (resume; files folded before could show draining where a rebuild shows online); job views keep why a cancelled or dead job ended (endReason); a lost or offline worker shows no current jobs. 8: events are read with unpaired surrogates as U+FFFD and without __proto__ keys (files folded before could hold bytes no UTF-8 reader takes, and job views no page can be sent). 9: job_attempts, each job's attempts by worker (files folded before lack the table and are rebuilt on start, the one upgrade path the read models have). 10: job views keep the screenshots a failed attempt's job.failed names (files folded before lack them; a rebuild shows them). */
 export const SCHEMA_VERSION = 10;
