@@ -776,6 +776,40 @@ describe("job and worker actions", () => {
     expect(await page.$("[data-testid=action-error]")).toBeNull();
   }, 120_000);
 
+  it("the Overview's Top errors groups the failed attempts by error, shows a new failure without a reload, its message as text, and links a job of it; GET /api/errors agrees", async () => {
+    await page.goto(`${stack.uiUrl}/`, { waitUntil: "networkidle0" });
+    await page.waitForSelector('[data-testid=connection][data-status=live]', { timeout: 10_000 });
+    // The job retried above failed twice with an assertion on #checkout: one group for both attempts.
+    await page.waitForSelector("[data-testid=top-errors] [data-testid=error-group][data-code=assertion]", { timeout: 15_000 });
+    const reloads = await page.evaluate(() => ((window as unknown as { e2eNoReload: number }).e2eNoReload = 1));
+    // A failure whose message holds markup (its selector): a group of its own, shown as the text it is.
+    // No digit in it: a word with one is normalised to <id>.
+    const selector = '[data-top-error="<b>boom</b>"]';
+    const failing = await post("/api/jobs", { url: `${stack.site.url}/product/7`, maxAttempts: 1, tags: ["e2e-top-error"], scenario: { steps: [{ type: "assert", selector, timeout: 500 }] } });
+    expect(failing.status, JSON.stringify(failing.body)).toBe(201);
+    // Without a reload: the Overview reloads its aggregates while events arrive. The row is the group whose message holds the selector.
+    const rowOf = (s: string) => Array.from(document.querySelectorAll("[data-testid=top-errors] [data-testid=error-group]")).find((e) => e.querySelector("[data-testid=error-message]")?.textContent?.includes(s));
+    await page.waitForFunction(`(${rowOf.toString()})(${JSON.stringify(selector)}) !== undefined`, { timeout: 30_000 });
+    expect(await page.evaluate(() => (window as unknown as { e2eNoReload?: number }).e2eNoReload)).toBe(reloads);
+    const shown = await page.evaluate(`(() => { const e = (${rowOf.toString()})(${JSON.stringify(selector)}); return {
+      code: e.getAttribute("data-code"), count: e.getAttribute("data-count"), workers: e.getAttribute("data-workers"),
+      markup: e.querySelector("[data-testid=error-message] b") !== null,
+      text: e.querySelector("[data-testid=error-message]").textContent,
+      href: e.querySelector("[data-testid=error-example]").getAttribute("href") }; })()`) as Record<string, unknown>;
+    expect(shown).toMatchObject({ code: "assertion", count: "1", workers: "1", markup: false, href: `/jobs/${failing.body.jobId}` });
+    await shot("overview-top-errors");
+    // The API gives the same group.
+    const errors = await api("/api/errors");
+    expect(errors.status).toBe(200);
+    const group = errors.body.groups.find((g: { message: string }) => g.message.includes(selector));
+    expect(group).toMatchObject({ code: "assertion", count: 1, workers: 1, example: { jobId: failing.body.jobId, attempt: 1 } });
+    expect(shown.text).toBe(group.message);
+    // The example link opens the job, which says the same error.
+    await page.click(`[data-testid=error-example][href="/jobs/${failing.body.jobId}"]`);
+    await page.waitForFunction((id) => location.pathname === `/jobs/${id}`, { timeout: 10_000 }, failing.body.jobId);
+    await page.waitForFunction((s) => document.querySelector("[data-testid=job-error]")?.textContent?.includes(s), { timeout: 10_000 }, selector);
+  }, 60_000);
+
   it("Drain on the worker page turns the worker draining, Resume turns it back (live); the API refuses an unknown worker", async () => {
     await workerListed("wn-e2e-03");
     await page.goto(`${stack.uiUrl}/workers/wn-e2e-03`, { waitUntil: "networkidle0" });
