@@ -2,6 +2,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { startLatencyProxy, startTestNats, waitFor, type LatencyProxy, type TestNats } from "@troupe/tests/harness";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningMaster } from "../../master/src/main.ts";
+import { lookupJob } from "../../master/src/state.ts";
 import { jobIdOf, masterIn, submit } from "../../master/test/helpers.ts";
 import type { Worker } from "../src/worker.ts";
 import { EventLog, startPages, startTestWorker, type TestPages } from "./helpers.ts";
@@ -49,25 +50,35 @@ describe("a worker cut off from NATS", () => {
   it("holds its attempt before the next step, and stops it on the master's cancel once the link is back: the page after the cut is visited once, by the new attempt", async () => {
     const master = await leading("m-fence");
     const id = jobIdOf(await submit(ui, { scenario: scenario("cut"), maxAttempts: 3 }));
-    await events.wait("job.progress", (e) => e.data.jobId === id && e.data.attempt === 1 && e.data.stepsDone === 1);
-    proxy.freeze();
-    await waitFor("the cut-off worker to hold the attempt", () => cut.holds === 1, 15_000);
-    // The master takes the worker for lost and gives the job to another, which runs it to the end.
-    const spare = await startTestWorker(nats, { TROUPE_WORKER_NAME: "Worker Node Spare", TROUPE_ALLOW_PRIVATE_TARGETS: "true", TROUPE_JOB_LEASE_MS: "3000" });
-    stops.push(() => spare.stop("test over"));
-    const done = await events.wait("job.completed", (e) => e.data.jobId === id, 30_000);
-    expect([done.data.workerId, done.data.attempt]).toEqual(["wn-spare", 2]);
-    expect(hits("/fence-b?t=cut")).toBe(1);
-    expect(cut.running.has(id)).toBe(true);
+    /** What happened to the job, for a failure's message: its events, and what the master and the cut-off worker hold. */
+    const story = () => `events: ${events.events.filter((e) => "jobId" in e.data && e.data.jobId === id).map((e) => `${e.type}#${"attempt" in e.data ? e.data.attempt : "-"}@${e.time.slice(11, 23)}${"workerId" in e.data ? ` ${e.data.workerId}` : ""}`).join(", ")}; master: ${JSON.stringify(lookupJob(master.master.state, id) ?? null)?.slice(0, 400)}; cut worker runs it: ${cut.running.has(id)}, holds ${cut.holds}`;
+    try {
+      await events.wait("job.progress", (e) => e.data.jobId === id && e.data.attempt === 1 && e.data.stepsDone === 1);
+      proxy.freeze();
+      await waitFor("the cut-off worker to hold the attempt", () => cut.holds === 1, 15_000);
+      // The master takes the worker for lost and gives the job to another, which runs it to the end.
+      const spare = await startTestWorker(nats, { TROUPE_WORKER_NAME: "Worker Node Spare", TROUPE_ALLOW_PRIVATE_TARGETS: "true", TROUPE_JOB_LEASE_MS: "3000" });
+      stops.push(() => spare.stop("test over"));
+      const done = await events.wait("job.completed", (e) => e.data.jobId === id, 30_000);
+      expect([done.data.workerId, done.data.attempt]).toEqual(["wn-spare", 2]);
+      expect(hits("/fence-b?t=cut")).toBe(1);
+      expect(cut.running.has(id)).toBe(true);
 
-    proxy.thaw();
-    const stopped = await events.wait("job.failed", (e) => e.data.jobId === id && e.data.attempt === 1, 30_000);
-    expect(stopped.data.error.code).toBe("cancelled");
-    await waitFor("the held attempt to end", () => !cut.running.has(id));
-    expect(hits("/fence-b?t=cut")).toBe(1);
-    expect(hits("/fence-a?t=cut")).toBe(2);
-    await spare.stop("test over");
-    await master.stop();
+      const thawedAt = new Date().toISOString().slice(11, 23);
+      proxy.thaw();
+      const stopped = await events.wait("job.failed", (e) => e.data.jobId === id && e.data.attempt === 1, 30_000).catch((e: Error) => {
+        throw new Error(`${e.message} (thawed at ${thawedAt}; ${story()})`);
+      });
+      expect(stopped.data.error.code).toBe("cancelled");
+      await waitFor("the held attempt to end", () => !cut.running.has(id));
+      expect(hits("/fence-b?t=cut")).toBe(1);
+      expect(hits("/fence-a?t=cut")).toBe(2);
+      await spare.stop("test over");
+    } finally {
+      // Even when a step above fails: left leading, it made the next test wait 20 s to lead, and fail.
+      proxy.thaw();
+      await master.stop();
+    }
   }, 90_000);
 
   it("holds, then goes on when the link comes back before the master took anything: the attempt completes, none is spent", async () => {
