@@ -389,7 +389,7 @@ describe("live lists against the read models", () => {
     const day = await charts();
     expect(day.map((c) => c.title)).toEqual(["Jobs/15 min", "Failures/15 min", "Queue wait", "Run time"]);
     for (const c of day) expect([c.range, span(c.times)]).toEqual(["24h", 1425]);
-    expect(await page.$eval("h2", (e) => e.textContent)).toContain("per 15 min");
+    expect(await page.$eval(".chart-head h2", (e) => e.textContent)).toContain("per 15 min");
     await shot("overview-24h");
   }, 120_000);
 
