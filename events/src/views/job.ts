@@ -190,6 +190,7 @@ export function evolveJob(job: JobView | undefined, event: JobEvent): JobEvolveR
       n.finishedAt = undefined;
       n.duration = undefined;
       n.metrics = undefined;
+      n.screenshots = undefined;
       n.status = "assigned";
       n.workerId = d.workerId;
       n.assignedAt = t;
