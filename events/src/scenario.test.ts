@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { createEvent, decodeEvent, encodeEvent } from "./codec.ts";
 import type { TroupeEvent } from "./events.ts";
 import { decodeCommand } from "./command-codec.ts";
-import { needsScriptSteps, scriptStepIndex, validateScenario } from "./scenario.ts";
+import { jobSteps, needsScriptSteps, scriptStepIndex, validateScenario } from "./scenario.ts";
 
 describe("validateScenario with Recorder exports", () => {
   const recorded = {

@@ -128,6 +128,18 @@ export function needsScriptSteps(spec: { scenario?: { steps: readonly { type: st
 }
 const scriptNeeds = new WeakMap<object, boolean>();
 
+/**
+ * The steps a worker runs for a job: its `url` first as a navigate step when it has one, then the scenario's. Step
+ * indices in job events (`StepRef.index`, step timings) count in this list, so whoever names a step by its index
+ * (the job page) builds the same list.
+ */
+export function jobSteps(spec: { url?: string | undefined; scenario?: { steps: readonly Step[] } | undefined }): Step[] {
+  const steps: Step[] = [];
+  if (spec.url) steps.push({ type: "navigate", url: spec.url });
+  steps.push(...(spec.scenario?.steps ?? []));
+  return steps;
+}
+
 export const MAX_STEPS = 500;
 /** The scenario as documented in JSON Schema (validation dispatches by step type for precise errors). */
 export const ScenarioSchema = Type.Object({

@@ -641,9 +641,10 @@ describe("Jobs", () => {
     try {
       await page.goto(`${stack.uiUrl}/jobs/${jobId}`, { waitUntil: "networkidle0" });
       await page.waitForSelector('[data-testid=connection][data-status=live]', { timeout: 10_000 });
-      // Both reported timings (same index), then the scenario's step the result never reached.
-      expect(await page.$$eval("[data-testid=steps] tbody tr", (rows) => rows.map((r) => r.getAttribute("data-status")))).toEqual(["ok", "ok", "not run"]);
-      expect(await page.$$eval("[data-testid=step-summary]", (cells) => cells.map((c) => c.textContent))).toEqual([url, url, "60000 ms"]);
+      // Both reported timings (same index), then the job's steps the result never reached: its scenario's navigate and
+      // wait, after the job's url (step 1, as the worker counts).
+      expect(await page.$$eval("[data-testid=steps] tbody tr", (rows) => rows.map((r) => r.getAttribute("data-status")))).toEqual(["ok", "ok", "not run", "not run"]);
+      expect(await page.$$eval("[data-testid=step-summary]", (cells) => cells.map((c) => c.textContent))).toEqual([url, url, url, "60000 ms"]);
       // Both shown, as not available: no such object was ever stored.
       await page.waitForFunction(() => document.querySelectorAll("[data-testid=screenshot-gone]").length === 2, { timeout: 10_000 });
       expect(await page.$$eval("[data-testid=screenshot]", (imgs) => imgs.length)).toBe(0);

@@ -1,4 +1,4 @@
-import { parseProxyServer, type Command, type EventData, type LogEntry, type Step, type StepRef } from "@troupe/events";
+import { jobSteps, parseProxyServer, type Command, type EventData, type LogEntry, type Step, type StepRef } from "@troupe/events";
 import { bypassMatcher, type Logger } from "@troupe/events/node";
 import type { Page } from "puppeteer-core";
 import { BrowserGone, type BrowserPool, type ContextLease } from "./browser-pool.ts";
@@ -91,14 +91,6 @@ const MB = 1024 * 1024;
 const MAX_LOGS = 500;
 /** Events are limited to 256 KiB (MAX_EVENT_BYTES): extracted data gets at most this many bytes of JSON of it (the rest: event-fit.ts). */
 const DATA_BUDGET_BYTES = 160_000;
-
-/** The steps of a job: open its `url` first when it has one, then the scenario. */
-export function jobSteps(spec: Command<"worker.assign">["spec"]): Step[] {
-  const steps: Step[] = [];
-  if (spec.url) steps.push({ type: "navigate", url: spec.url });
-  steps.push(...(spec.scenario?.steps ?? []));
-  return steps;
-}
 
 /**
  * A url-only job's result title, at most 10,000 characters read in the page (steps.ts, pageTitle: page.title() copied

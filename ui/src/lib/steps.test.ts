@@ -37,17 +37,26 @@ describe("stepRows", () => {
   ];
 
   it("gives each reported step what it does, then the steps not reached: pending while it runs, not run once ended", () => {
-    const rows = stepRows(timings, scenario, true);
+    const rows = stepRows(timings, { scenario }, true);
     expect(rows.map((r) => [r.index, r.label, r.summary, r.status])).toEqual([
       [0, "navigate", "https://example.com/", "ok"], [1, "go", "#go", "failed"], [2, "extract", "t", "not run"],
     ]);
     expect(rows[1]).toMatchObject({ error: "no element matches #go", durationMs: 5000 });
     expect(rows[2]?.durationMs).toBeUndefined();
-    expect(stepRows(timings.slice(0, 1), scenario, false).map((r) => r.status)).toEqual(["ok", "pending", "pending"]);
+    expect(stepRows(timings.slice(0, 1), { scenario }, false).map((r) => r.status)).toEqual(["ok", "pending", "pending"]);
   });
 
   it("keeps every timing as reported (a forged or repeated index is shown, not merged) and works without a scenario", () => {
-    expect(stepRows([timings[0]!, timings[0]!], undefined, true)).toHaveLength(2);
-    expect(stepRows([timings[0]!, timings[0]!], scenario, true).map((r) => r.status)).toEqual(["ok", "ok", "not run", "not run"]);
+    expect(stepRows([timings[0]!, timings[0]!], {}, true)).toHaveLength(2);
+    expect(stepRows([timings[0]!, timings[0]!], { scenario }, true).map((r) => r.status)).toEqual(["ok", "ok", "not run", "not run"]);
+  });
+
+  it("counts the job's url as step 1 before its scenario, as the worker does (the rows were one off: a review)", () => {
+    const both = { url: "https://example.com/start", scenario: { steps: [{ type: "click" as const, selectors: ["#login"] }, { type: "type" as const, selector: "#user", text: "bob" }] } };
+    const reported: StepTiming[] = [{ index: 0, type: "navigate", status: "ok", durationMs: 200 }, { index: 1, type: "click", status: "failed", durationMs: 3000, error: "no #login" }];
+    expect(stepRows(reported, both, true).map((r) => [r.index, r.label, r.summary, r.status])).toEqual([
+      [0, "navigate", "https://example.com/start", "ok"], [1, "click", "#login", "failed"], [2, "type", "into #user (3 characters)", "not run"],
+    ]);
+    expect(stepRows([], { url: "https://example.com/only" }, false).map((r) => [r.summary, r.status])).toEqual([["https://example.com/only", "pending"]]);
   });
 });

@@ -1,4 +1,4 @@
-import type { Scenario, Step, StepTiming } from "@troupe/events";
+import { jobSteps, type JobSpec, type Step, type StepTiming } from "@troupe/events";
 
 /** Cut to `max` characters with an ellipsis: a summary is one line of a table cell. */
 const cut = (s: string, max = 80) => (s.length > max ? `${s.slice(0, max - 1)}…` : s);
@@ -42,13 +42,15 @@ export interface StepRow {
 }
 
 /**
- * The job page's step rows: every timing the worker reported (as reported, in its order), then the scenario's steps
- * it has not reached — `pending` while the job can still run them, `not run` once it has ended. Each row carries what
- * its step does (stepSummary), so a failed step reads "click #login", not only "click".
+ * The job page's step rows: every timing the worker reported (as reported, in its order), then the job's steps it
+ * has not reached — `pending` while the job can still run them, `not run` once it has ended. The steps are the ones
+ * the worker runs (`jobSteps`: the job's url first, then its scenario), whose indices the timings carry. Each row
+ * carries what its step does (stepSummary), so a failed step reads "click #login", not only "click".
  */
-export function stepRows(timings: readonly StepTiming[], scenario: Scenario | undefined, ended: boolean): StepRow[] {
+export function stepRows(timings: readonly StepTiming[], spec: Pick<JobSpec, "url" | "scenario">, ended: boolean): StepRow[] {
+  const steps = jobSteps(spec);
   const summaryOf = (i: number) => {
-    const st = scenario?.steps[i];
+    const st = steps[i];
     return st ? stepSummary(st) : "";
   };
   const rows: StepRow[] = timings.map((t) => ({
@@ -56,7 +58,7 @@ export function stepRows(timings: readonly StepTiming[], scenario: Scenario | un
     ...(t.error !== undefined ? { error: t.error } : {}),
   }));
   const reported = new Set(timings.map((t) => t.index));
-  scenario?.steps.forEach((st, i) => {
+  steps.forEach((st, i) => {
     if (!reported.has(i)) rows.push({ index: i, label: st.name ?? st.type, summary: stepSummary(st), status: ended ? "not run" : "pending" });
   });
   return rows;
