@@ -137,9 +137,17 @@ async function follow(nc: NatsConnection, prefix: string, jobId: string, timeout
     }
   };
   const waiting = () => job?.status === "queued" || job?.status === "requeued";
+  let asking = false;
+  /** One timer at a time (a job event during a read must not start a second loop of reads), never holding the process. */
+  const askIn = (ms: number) => {
+    clearTimeout(whyTimer);
+    whyTimer = setTimeout(() => void ask(), ms);
+    whyTimer.unref();
+  };
   const ask = async () => {
     whyTimer = undefined;
-    if (!waiting() || done) return;
+    if (!waiting() || done || asking) return;
+    asking = true;
     try {
       const fleet = await readFleet(nc, prefix);
       if (done) return;
@@ -151,8 +159,10 @@ async function follow(nc: NatsConnection, prefix: string, jobId: string, timeout
       if (!whyFailed) process.stderr.write(`${tty ? "\n" : ""}troupe submit: cannot read the workers to say why the job waits: ${(e as Error).message}\n`);
       whyFailed = true;
       last = "";
+    } finally {
+      asking = false;
     }
-    if (waiting() && !done) whyTimer = setTimeout(() => void ask(), WHY_EVERY_MS);
+    if (waiting() && !done) askIn(WHY_EVERY_MS);
   };
   const timer = timeoutMs > 0 ? setTimeout(() => {
     code = 3;
@@ -171,7 +181,7 @@ async function follow(nc: NatsConnection, prefix: string, jobId: string, timeout
       why = null;
       clearTimeout(whyTimer);
       whyTimer = undefined;
-    } else if (whyTimer === undefined) whyTimer = setTimeout(() => void ask(), WHY_AFTER_MS);
+    } else if (whyTimer === undefined && !asking) askIn(WHY_AFTER_MS);
     draw();
     code = exitCodeFor(job);
     if (code !== undefined) break;
