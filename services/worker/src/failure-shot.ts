@@ -45,6 +45,8 @@ export interface FailureCapture {
   maxShots: number;
   save(name: string, bytes: Uint8Array): Promise<void>;
   log(level: "info" | "warn", message: string): void;
+  /** Called once the page is read (or given up), before the upload: the context may close then. */
+  pageDone?(): void;
   pageMs?: number;
   storeMs?: number;
 }
@@ -59,6 +61,7 @@ export async function captureFailure(page: Page, o: FailureCapture): Promise<str
   const until = Date.now() + pageMs;
   if (page.isClosed()) {
     o.log("warn", "at the failure the page was already closed: no URL, title or failure screenshot");
+    o.pageDone?.();
     return undefined;
   }
   // page.url() is Puppeteer's own record of the main frame: it needs no answer from the page.
@@ -70,8 +73,12 @@ export async function captureFailure(page: Page, o: FailureCapture): Promise<str
     : !t.ok ? `title unread: ${t.why.slice(0, 300)}`
     : `title ${JSON.stringify(t.t?.start ?? "")}${(t.t?.length ?? 0) > 200 ? ` (first 200 of ${t.t?.length} characters)` : ""}`;
   o.log("info", `at the failure the page was at ${url.slice(0, 1000)} (${titleText})`);
-  if (!shot) return undefined;
+  if (!shot) {
+    o.pageDone?.();
+    return undefined;
+  }
   const s = await withinMs(shot, Math.max(0, until - Date.now()));
+  o.pageDone?.();
   if (s === undefined) {
     o.log("warn", `failure screenshot given up: the page did not answer within ${pageMs} ms`);
     return undefined;

@@ -184,23 +184,49 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
   let jobPage: Page | undefined;
   /** The page's state at the failure, read once: its URL and title logged, its screenshot's name when stored. */
   let atFailure: Promise<string | undefined> | undefined;
+  /** The last progress sent: repeated while a failure is read, so the lease holds through it (below). */
+  let lastProgress: ScenarioProgress | undefined;
+  const sendProgress = (p: ScenarioProgress) => {
+    lastProgress = p;
+    deps.report.progress({ ...p, elapsedMs: Date.now() - startedAt });
+  };
+  /**
+   * While the page and the store are read at a failure, progress goes on at its cadence: the attempt is still this
+   * worker's, and the master requeues one whose lease passes without any (the reads take up to twice failureWaitMs,
+   * after a tick up to a third of the lease old; a review). The context is let go once the page is read, before the
+   * upload: a timed-out page's scripts stop then.
+   */
+  const renewing = <T>(work: Promise<T>): Promise<T> => {
+    const renew = () => {
+      if (!ended && lastProgress) deps.report.progress({ ...lastProgress, elapsedMs: Date.now() - startedAt });
+    };
+    // At once too: the last tick may be most of a cadence old.
+    renew();
+    const tick = setInterval(renew, deps.progressEveryMs ?? PROGRESS_EVERY_MS);
+    return work.finally(() => clearInterval(tick));
+  };
   const captureAtFailure = (step: StepRef | undefined): Promise<string | undefined> => (atFailure ??= jobPage
-    ? captureFailure(jobPage, {
+    ? renewing(captureFailure(jobPage, {
       shot: deps.failureScreenshots ?? true,
       name: failureShotName(cmd.jobId, cmd.attempt, step, (partial ?? live).screenshots),
       shotsSoFar: (partial ?? live).screenshots.length,
       maxShots: MAX_SCREENSHOTS,
       save: deps.saveArtifact,
       log: (level, message) => addLog(level, message, "worker"),
+      pageDone: () => void lease?.release(),
       ...(deps.failureWaitMs !== undefined ? { pageMs: deps.failureWaitMs, storeMs: deps.failureWaitMs } : {}),
-    }).catch((e: Error) => {
+    })).catch((e: Error) => {
       addLog("warn", `failure screenshot not taken: ${e.message}`, "worker");
       return undefined;
     })
     : Promise.resolve(undefined));
 
   const abort = (reason: JobAbort) => {
-    if (controller.signal.aborted) return;
+    if (controller.signal.aborted) {
+      // A cancel, drain or crash while the hard timeout reads the page: the context closes now, not after the read.
+      if (reason.code !== "timeout") void lease?.release();
+      return;
+    }
     addLog("error", reason.message, "worker");
     controller.abort(reason);
     // Closing the context stops the page's loads and scripts at once. At the hard timeout the page may still show
@@ -220,7 +246,7 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
   // scenario's own ticks take over at its first step.
   const scenarioSteps = jobSteps(spec);
   const keepalive = scenarioSteps.length > 0 ? setInterval(() => {
-    if (!controller.signal.aborted && !ended) deps.report.progress({ progress: 0, currentStep: ref(scenarioSteps[0]!, 0), stepsDone: 0, stepsTotal: scenarioSteps.length, elapsedMs: Date.now() - startedAt });
+    if (!controller.signal.aborted && !ended) sendProgress({ progress: 0, currentStep: ref(scenarioSteps[0]!, 0), stepsDone: 0, stepsTotal: scenarioSteps.length });
   }, deps.progressEveryMs ?? PROGRESS_EVERY_MS) : undefined;
 
   const work = async () => {
@@ -323,7 +349,7 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
       progressEveryMs: deps.progressEveryMs,
       ...(deps.beforeStep ? { beforeStep: (i: number) => deps.beforeStep!(i, controller.signal) } : {}),
       // Nothing after the attempt has ended (a 5 s tick can fire between an abort and the step noticing it).
-      onProgress: (p) => { if (!controller.signal.aborted && !ended) deps.report.progress({ ...p, elapsedMs: Date.now() - startedAt }); },
+      onProgress: (p) => { if (!controller.signal.aborted && !ended) sendProgress(p); },
       log: (level, message) => addLog(level, message, "worker"),
     }).catch((e) => {
       if (e instanceof ScenarioFailure) partial = e.partial;

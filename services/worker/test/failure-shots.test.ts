@@ -136,6 +136,24 @@ describe("a page that answers nothing (its script spins for ever)", () => {
     expect(workerLogs(f.data.logs)).toContain("failure screenshot given up: the page did not answer within 500 ms");
     await expect.poll(() => on.pool.openContexts + on.running.size, { timeout: 15_000 }).toBe(0);
   }, 60_000);
+
+  it("keeps the lease while the page is read: a progress goes out as the read begins (none did, and the reads could pass a short lease)", async () => {
+    // The default cadence (5 s): the failing step's own progress goes out as it starts, none while it runs (300 ms)
+    // or while the spinning page is read (3 s, given up). Only the read's own renewal comes in that window.
+    const slow = await startTestWorker(nats, { TROUPE_ALLOW_PRIVATE_TARGETS: "true", TROUPE_WORKER_NAME: "Worker Node Shots Cadence" }, [], { progressEveryMs: 5000 });
+    try {
+      const { id, f } = await failed(slow, { scenario: { steps: [{ type: "navigate", url: pages.url("/spin") }, { type: "assert", title: "Another title", timeout: 300 }] } }, "spin-renew");
+      expect(f.data.error).toMatchObject({ code: "timeout", step: { index: 1 } });
+      // Logged once the title's read gave up: FAILURE_PAGE_MS after the read began.
+      const urlLine = f.data.logs?.find((l) => l.source === "worker" && l.message.startsWith("at the failure the page was at"));
+      expect(urlLine?.message).toMatch(/title unread: the page did not answer within 3000 ms/);
+      const readBegan = Date.parse(urlLine!.time) - 3000;
+      const progress = events.of("job.progress", (e) => e.data.jobId === id).map((e) => Date.parse(e.time));
+      expect(progress.some((t) => t >= readBegan - 100), `a progress within 100 ms of the read's start (${readBegan}): ${progress.join(", ")}`).toBe(true);
+    } finally {
+      await slow.stop("test over");
+    }
+  }, 60_000);
 });
 
 describe("a failure screenshot the store refuses", () => {
