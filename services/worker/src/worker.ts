@@ -41,6 +41,11 @@ export interface WorkerOptions {
   env?: Record<string, string | undefined>;
   /** Progress cadence while a step runs (default: 5 s, or a third of the job lease when shorter). */
   progressEveryMs?: number;
+  /**
+   * What the page, then the store, each get at a failure (default: failureWaitMs of the job lease). Tests of a healthy
+   * page's failure shot give it more than a loaded machine can take: the budget is not what they test.
+   */
+  failureWaitMs?: number;
   /** Gives up starting (waiting for NATS, or for the registration to be stored); start() then rejects and everything opened is closed. */
   abort?: AbortSignal;
 }
@@ -395,7 +400,7 @@ export class Worker {
       defaultStepTimeoutMs: this.config.stepTimeoutMs,
       saveArtifact: (name, bytes) => this.saveArtifact(name, bytes),
       failureScreenshots: this.config.failureScreenshots,
-      failureWaitMs: failureWaitMs(leaseMs),
+      failureWaitMs: this.o.failureWaitMs ?? failureWaitMs(leaseMs),
       report,
       log,
       progressEveryMs: this.o.progressEveryMs ?? progressEveryMs(leaseMs),

@@ -14,8 +14,11 @@ import { EventLog, jobId, startPages, startTestWorker, type TestPages } from "./
 
 let nats: TestNats;
 let events: EventLog;
+/** Shots of healthy pages: 20 s for the page and the store, which no load reaches (the budget is tested with `real`). */
 let on: Worker;
 let off: Worker;
+/** The budget as shipped (FAILURE_PAGE_MS, a sixth of a short lease) and the default progress cadence. */
+let real: Worker;
 let pages: TestPages;
 /** One connection for the test's assignments and reads of the store (docs/development.md: connect once). */
 let master: NatsConnection;
@@ -26,11 +29,12 @@ beforeAll(async () => {
   events = await EventLog.start(nats);
   master = await nats.connect("master", "test-failure-shots");
   store = await new Objm(master).open("troupe-artifacts");
-  on = await startTestWorker(nats, { TROUPE_ALLOW_PRIVATE_TARGETS: "true", TROUPE_WORKER_NAME: "Worker Node Shots On" });
+  on = await startTestWorker(nats, { TROUPE_ALLOW_PRIVATE_TARGETS: "true", TROUPE_WORKER_NAME: "Worker Node Shots On" }, [], { failureWaitMs: 20_000 });
   off = await startTestWorker(nats, { TROUPE_ALLOW_PRIVATE_TARGETS: "true", TROUPE_WORKER_NAME: "Worker Node Shots Off", TROUPE_FAILURE_SCREENSHOTS: "off" });
+  real = await startTestWorker(nats, { TROUPE_ALLOW_PRIVATE_TARGETS: "true", TROUPE_WORKER_NAME: "Worker Node Shots Budget" }, [], { progressEveryMs: 5000 });
 }, 60_000);
 afterAll(async () => {
-  await Promise.all([on?.stop("test over"), off?.stop("test over")]);
+  await Promise.all([on?.stop("test over"), off?.stop("test over"), real?.stop("test over")]);
   await Promise.all([nats?.stop(), pages?.close()]);
 });
 
@@ -113,10 +117,10 @@ describe("a failed step", () => {
 describe("a page that answers nothing (its script spins for ever)", () => {
   it("a failed step and the hard timeout are reported with their own error once the shot is given up, its reason in the logs", async () => {
     // The step's own failure: no check answered within its 300 ms and the 900 ms grace.
-    const step = await failed(on, { scenario: { steps: [{ type: "navigate", url: pages.url("/spin") }, { type: "assert", title: "Another title", timeout: 300 }] } }, "spin-step");
+    const step = await failed(real, { scenario: { steps: [{ type: "navigate", url: pages.url("/spin") }, { type: "assert", title: "Another title", timeout: 300 }] } }, "spin-step");
     expect(step.f.data.error).toMatchObject({ code: "timeout", retryable: true, step: { index: 1, type: "assert" }, message: expect.stringMatching(/the page answered no check/) });
     // The hard timeout while the page spins.
-    const hard = await failed(on, { timeoutMs: 6000, scenario: { steps: [{ type: "navigate", url: pages.url("/spin") }, { type: "wait", ms: 60_000 }] } }, "spin-hard");
+    const hard = await failed(real, { timeoutMs: 6000, scenario: { steps: [{ type: "navigate", url: pages.url("/spin") }, { type: "wait", ms: 60_000 }] } }, "spin-hard");
     expect(hard.f.data.error).toMatchObject({ code: "timeout", retryable: true, step: { index: 1, type: "wait" }, message: expect.stringMatching(/hard timeout/) });
     const started = await events.wait("job.started", (e) => e.data.jobId === hard.id);
     // Bounded: 6 s, the shot's 3 s, the context's close (up to 1.5 s), and room for a loaded machine; far from the 60 s wait.
@@ -127,32 +131,27 @@ describe("a page that answers nothing (its script spins for ever)", () => {
       expect(logs).toContain("failure screenshot given up: the page did not answer within 3000 ms");
       expect(logs).toContain(`at the failure the page was at ${pages.url("/spin")} (title unread: the page did not answer within 3000 ms)`);
     }
-    await expect.poll(() => on.pool.openContexts + on.running.size, { timeout: 15_000 }).toBe(0);
+    await expect.poll(() => real.pool.openContexts + real.running.size, { timeout: 15_000 }).toBe(0);
   }, 120_000);
 
   it("under a short job lease the page gets a sixth of it (no progress goes out meanwhile: 3 s would be the whole lease)", async () => {
-    const { f } = await failed(on, { scenario: { steps: [{ type: "navigate", url: pages.url("/spin") }, { type: "assert", title: "Another title", timeout: 300 }] } }, "spin-lease", 3000);
+    const { f } = await failed(real, { scenario: { steps: [{ type: "navigate", url: pages.url("/spin") }, { type: "assert", title: "Another title", timeout: 300 }] } }, "spin-lease", 3000);
     expect(f.data.error).toMatchObject({ code: "timeout", step: { index: 1, type: "assert" } });
     expect(workerLogs(f.data.logs)).toContain("failure screenshot given up: the page did not answer within 500 ms");
-    await expect.poll(() => on.pool.openContexts + on.running.size, { timeout: 15_000 }).toBe(0);
+    await expect.poll(() => real.pool.openContexts + real.running.size, { timeout: 15_000 }).toBe(0);
   }, 60_000);
 
   it("keeps the lease while the page is read: a progress goes out as the read begins (none did, and the reads could pass a short lease)", async () => {
     // The default cadence (5 s): the failing step's own progress goes out as it starts, none while it runs (300 ms)
     // or while the spinning page is read (3 s, given up). Only the read's own renewal comes in that window.
-    const slow = await startTestWorker(nats, { TROUPE_ALLOW_PRIVATE_TARGETS: "true", TROUPE_WORKER_NAME: "Worker Node Shots Cadence" }, [], { progressEveryMs: 5000 });
-    try {
-      const { id, f } = await failed(slow, { scenario: { steps: [{ type: "navigate", url: pages.url("/spin") }, { type: "assert", title: "Another title", timeout: 300 }] } }, "spin-renew");
-      expect(f.data.error).toMatchObject({ code: "timeout", step: { index: 1 } });
-      // Logged once the title's read gave up: FAILURE_PAGE_MS after the read began.
-      const urlLine = f.data.logs?.find((l) => l.source === "worker" && l.message.startsWith("at the failure the page was at"));
-      expect(urlLine?.message).toMatch(/title unread: the page did not answer within 3000 ms/);
-      const readBegan = Date.parse(urlLine!.time) - 3000;
-      const progress = events.of("job.progress", (e) => e.data.jobId === id).map((e) => Date.parse(e.time));
-      expect(progress.some((t) => t >= readBegan - 100), `a progress within 100 ms of the read's start (${readBegan}): ${progress.join(", ")}`).toBe(true);
-    } finally {
-      await slow.stop("test over");
-    }
+    const { id, f } = await failed(real, { scenario: { steps: [{ type: "navigate", url: pages.url("/spin") }, { type: "assert", title: "Another title", timeout: 300 }] } }, "spin-renew");
+    expect(f.data.error).toMatchObject({ code: "timeout", step: { index: 1 } });
+    // Logged once the title's read gave up: FAILURE_PAGE_MS after the read began.
+    const urlLine = f.data.logs?.find((l) => l.source === "worker" && l.message.startsWith("at the failure the page was at"));
+    expect(urlLine?.message).toMatch(/title unread: the page did not answer within 3000 ms/);
+    const readBegan = Date.parse(urlLine!.time) - 3000;
+    const progress = events.of("job.progress", (e) => e.data.jobId === id).map((e) => Date.parse(e.time));
+    expect(progress.some((t) => t >= readBegan - 100), `a progress within 100 ms of the read's start (${readBegan}): ${progress.join(", ")}`).toBe(true);
   }, 60_000);
 });
 

@@ -379,12 +379,12 @@ addEventListener("message", (e) => { const p = document.getElementById("probe");
 }
 
 /** Starts an in-process worker against the test server, configured through its real options. */
-export async function startTestWorker(nats: TestNats, env: Record<string, string> = {}, argv: string[] = [], o: { progressEveryMs?: number } = {}): Promise<Worker> {
+export async function startTestWorker(nats: TestNats, env: Record<string, string> = {}, argv: string[] = [], o: { progressEveryMs?: number; failureWaitMs?: number } = {}): Promise<Worker> {
   const allEnv = { ...nats.env(), TROUPE_WORKER_NAME: "Worker Node Test 01", TROUPE_WORKER_PORT: "0", TROUPE_WORKER_HOST: "127.0.0.1", TROUPE_HEARTBEAT_MS: "500",
     // The test machine is shared and often at 100% CPU; the overload refusal is unit-tested (admission.test.ts).
     TROUPE_MAX_CPU: "100", ...env };
   const { values } = parseOptions(workerOptions, argv, allEnv);
-  return startWorker(resolveConfig(values), { log: createLogger("worker-test", process.env.TROUPE_LOG_LEVEL ?? "warn"), env: allEnv, progressEveryMs: o.progressEveryMs ?? 300 });
+  return startWorker(resolveConfig(values), { log: createLogger("worker-test", process.env.TROUPE_LOG_LEVEL ?? "warn"), env: allEnv, progressEveryMs: o.progressEveryMs ?? 300, ...(o.failureWaitMs !== undefined ? { failureWaitMs: o.failureWaitMs } : {}) });
 }
 
 /** Every Troupe event seen on the wire (core subscription), decoded with the contract. */
