@@ -121,6 +121,18 @@ interface Open {
   listJobs: Map<string, Prepared<Record<string, unknown>>>;
 }
 
+/**
+ * The window's failed attempts, newest first (failedAttempts). Through the partial index job_attempts_failed_by_end
+ * (ended_at where outcome = 'failed'): the outcome must be the literal the index names (a bound parameter would not
+ * let SQLite use it), the order is the index's. Exported so a test can ask SQLite for this very statement's plan.
+ */
+export function failedAttemptsQuery() {
+  return builder.selectFrom("job_attempts")
+    .select(["job_id as jobId", "attempt", "worker_id as workerId", "ended_at as endedAt", "error_code as errorCode", "error_message as errorMessage"])
+    .where(sql.ref("outcome"), "=", sql.lit("failed")).where("ended_at", ">=", param("since"))
+    .orderBy("ended_at", "desc").limit(param("limit") as unknown as number);
+}
+
 function prepareFixed(db: Sqlite) {
   return {
     workers: prepare(db, builder.selectFrom("workers").select("view").orderBy("id")),
@@ -158,12 +170,7 @@ function prepareAttempts(db: Sqlite) {
       .where("worker_id", "=", param("workerId")).orderBy("assigned_at", "desc").orderBy("job_id", "desc").orderBy("attempt", "desc")),
     ofJob: prepare<{ jobId: string }>(db, builder.selectFrom("job_attempts").selectAll().where("job_id", "=", param("jobId")).orderBy("attempt")),
     summary: prepare<{ id: string }>(db, builder.selectFrom("jobs").select("summary").where("id", "=", param("id"))),
-    // Through the partial index job_attempts_failed_by_end (ended_at where outcome = 'failed'): the outcome must be
-    // the literal the index names (a bound parameter would not let SQLite use it), the order is the index's.
-    failed: prepare<{ since: string; limit: number }>(db, builder.selectFrom("job_attempts")
-      .select(["job_id as jobId", "attempt", "worker_id as workerId", "ended_at as endedAt", "error_code as errorCode", "error_message as errorMessage"])
-      .where(sql.ref("outcome"), "=", sql.lit("failed")).where("ended_at", ">=", param("since"))
-      .orderBy("ended_at", "desc").limit(param("limit") as unknown as number)),
+    failed: prepare<{ since: string; limit: number }>(db, failedAttemptsQuery()),
     failedCount: prepare<{ since: string }>(db, builder.selectFrom("job_attempts").select((eb) => eb.fn.countAll<number>().as("n"))
       .where(sql.ref("outcome"), "=", sql.lit("failed")).where("ended_at", ">=", param("since"))),
   };

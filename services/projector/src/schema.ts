@@ -206,9 +206,10 @@ export function schemaStatements(): string[] {
     // A worker's attempts, newest first (the worker page's "Recent jobs").
     s.createIndex("job_attempts_by_worker").ifNotExists().on("job_attempts").columns(["worker_id", "assigned_at", "job_id", "attempt"]).compile().sql,
     // The failed attempts by the time they ended (the Overview's "Top errors" of the last 60 min): partial, so it holds
-    // the failures only and costs nothing on the other attempts' writes. No SCHEMA_VERSION bump: an index changes no
-    // row, and `create index if not exists` runs on every live open (openWriterDb), so a file of schema 9 gets it when
-    // the projector starts, without a rebuild (a reader of a file without it scans job_attempts instead).
+    // the failures only and costs nothing on the other attempts' writes. An index needs no SCHEMA_VERSION bump of its
+    // own: it changes no row, and `create index if not exists` runs on every live open (openWriterDb), so a file of
+    // this schema written without it gets it when the projector starts, without a rebuild (a reader of a file without
+    // it scans job_attempts instead). (Schema 10 came with the same day's failed-attempt screenshots, not with it.)
     s.createIndex("job_attempts_failed_by_end").ifNotExists().on("job_attempts").column("ended_at").where(sql.ref("outcome"), "=", sql.lit("failed")).compile().sql,
     s.createTable("worker_series").ifNotExists()
       .addColumn("worker_id", "text", (c) => c.notNull())
