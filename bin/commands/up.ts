@@ -213,6 +213,8 @@ a service that refuses its settings (exit 2) stops the stack instead, exit 2.
         NATS_URL: natsUrlFor, TROUPE_NATS_CA: natsCa, TROUPE_DATA_DIR: v.dataDir, TROUPE_PREFIX: v.prefix,
         // The worker and the master both read TROUPE_HEARTBEAT_MS.
         TROUPE_HEARTBEAT_MS: String(v.heartbeatMs),
+        // JSON lines, which `up` formats and prefixes itself (a TROUPE_LOG_FORMAT=pretty of the user's would be formatted twice).
+        TROUPE_LOG_FORMAT: "json",
         TROUPE_NATS_WS_PORT: String(v.wsPort),
         TROUPE_UI_HOST: v.uiHost, TROUPE_UI_PORT: String(v.uiPort), TROUPE_UI_BUILD: "false", TROUPE_NATS_MONITOR_URL: `http://127.0.0.1:${v.monitorPort}`,
         TROUPE_MASTER_PORT: String(v.masterPort), TROUPE_PROJECTOR_PORT: String(v.projectorPort),

@@ -41,7 +41,7 @@ describe("whyWaiting (troupe submit --wait)", () => {
 
   it("says when no worker is live: none heartbeating lately, or only draining ones", () => {
     expect(whyWaiting(job(), [], now, 0)).toBe("no live worker: none has sent a heartbeat lately");
-    expect(whyWaiting(job(), [worker("a", { draining: true })], now, 0)).toBe("no live worker: none has sent a heartbeat lately");
+    expect(whyWaiting(job(), [worker("a", { draining: true })], now, 0)).toBe("no live worker takes jobs: the ones heartbeating are draining");
   });
 
   it("says when the workers that could take it have gone quiet (suspect), which take nothing meanwhile", () => {

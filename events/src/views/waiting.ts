@@ -47,8 +47,13 @@ export function whyWaiting(job: JobView, workers: Iterable<WorkerView>, nowMs: n
     const at = `${new Date(due).toISOString().slice(11, 19)} UTC`;
     return job.status === "requeued" ? `retried after a backoff, not before ${at}` : `scheduled (runAt), not before ${at}`;
   }
-  const live = liveWorkers(workers, nowMs, suspectAfterMs);
-  if (!live.length) return "no live worker: none has sent a heartbeat lately";
+  const all = [...workers];
+  const live = liveWorkers(all, nowMs, suspectAfterMs);
+  if (!live.length) {
+    // Draining workers heartbeat, but take nothing.
+    if (all.some((w) => workerPresence(w, nowMs, suspectAfterMs) === "draining")) return "no live worker takes jobs: the ones heartbeating are draining";
+    return "no live worker: none has sent a heartbeat lately";
+  }
   const need = needOf(job);
   const unmet = unmetNeeds([need], live.map(offerOf))[0];
   if (unmet) return `asks for ${unmet.reason}, which no live worker has`;

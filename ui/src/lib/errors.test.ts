@@ -12,6 +12,9 @@ describe("normaliseError", () => {
     expect(normaliseError("request 123e4567-e89b-12d3-a456-426614174000 failed")).toBe("request <id> failed");
     // Words without a digit are the message: kept as they are, case and all.
     expect(normaliseError("net::ERR_CONNECTION_REFUSED")).toBe("net::ERR_CONNECTION_REFUSED");
+    // Names with digits stay apart: HTTP/2 failures are not one error (a review).
+    expect(normaliseError("net::ERR_HTTP2_PING_FAILED")).toBe("net::ERR_HTTP2_PING_FAILED");
+    expect(normaliseError("net::ERR_HTTP2_PROTOCOL_ERROR")).not.toBe(normaliseError("net::ERR_HTTP2_PING_FAILED"));
   });
 
   it("keeps a URL's scheme and host, normalises its path and drops its query and fragment", () => {

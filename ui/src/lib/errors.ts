@@ -76,7 +76,8 @@ function normaliseWords(s: string): string {
   return s
     .replace(UUID_RE, "<id>")
     .replace(/\b\d+(?:[.,]\d+)*\b/g, "<n>")
-    .replace(WORD_WITH_DIGIT_RE, (w) => (/^\d+$/.test(w) ? "<n>" : "<id>"));
+    // Chromium's error names (ERR_HTTP2_PING_FAILED, ERR_SSL_VERSION_OR_CIPHER_MISMATCH) are the error, not an id.
+    .replace(WORD_WITH_DIGIT_RE, (w) => (/^\d+$/.test(w) ? "<n>" : /^ERR_[A-Z0-9_]+$/.test(w) ? w : "<id>"));
 }
 
 /**

@@ -36,7 +36,6 @@ export interface Reads {
   ready(): boolean;
   listWorkers(filter?: WorkerFilter): WorkerView[];
   getWorker(id: string): WorkerView | undefined;
-  workerSeries(id: string): WorkerSeriesPoint[];
   /** Every worker's finished attempts per minute of the recent window at `nowMs` (ui/src/lib/recent.ts), by worker id. */
   recentOutcomes(nowMs?: number): Map<string, RecentBuckets>;
   /** One worker's (none: an empty list). */
@@ -79,7 +78,6 @@ export function openReads(path: string, suspectAfterMs: number): Reads {
     ready: () => rm.ready(),
     listWorkers: (f) => query(() => rm.listWorkers(f)),
     getWorker: (id) => rm.getWorker(id) ?? undefined,
-    workerSeries: (id) => rm.workerSeries(id, Date.now() - SERIES_WINDOW_MS),
     recentOutcomes: (nowMs = Date.now()) => recentByWorker(rm.workerOutcomes(recentFrom(nowMs))),
     workerRecent: (id, nowMs = Date.now()) => recentByWorker(rm.workerOutcomes(recentFrom(nowMs), id)).get(id) ?? [],
     workerChart: (id, range, nowMs = Date.now()) => chart(range, nowMs, (from, b) => rm.workerSeries(id, from, b), () => rm.workerSeriesFrom(id)),
