@@ -1,4 +1,5 @@
 import { MINUTE_MS, minuteOf } from "@troupe/events";
+import type { FailedAttempt } from "../../../services/projector/src/read-models.ts";
 
 /**
  * The Overview's "Top errors": the failed attempts of a recent window grouped by error code and a normalised message
@@ -21,15 +22,8 @@ export const MAX_GROUPED = 5_000;
 /** Characters of a normalised message kept as a group's key and label (the projector keeps 300 of the message). */
 export const KEY_CHARS = 300;
 
-/** A failed attempt as the read models give it. */
-export interface FailedAttemptRow {
-  jobId: string;
-  attempt: number;
-  workerId: string;
-  endedAt: string;
-  errorCode: string | null;
-  errorMessage: string | null;
-}
+/** A failed attempt as the read models give it (their type, not a copy). */
+export type FailedAttemptRow = FailedAttempt;
 
 /** One error: its failed attempts in the window. */
 export interface ErrorGroup {

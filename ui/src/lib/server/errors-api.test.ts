@@ -1,10 +1,9 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createEvent, encodeEvent, subjectOf, subjects, type EventData, type EventType, type TroupeEvent } from "@troupe/events";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { newGenerationPath, swapIn } from "../../../../services/projector/src/db-file.ts";
-import { openWriterDb, ReadModelWriter, type RawMessage } from "../../../../services/projector/src/writer.ts";
+import type { RawMessage } from "../../../../services/projector/src/writer.ts";
+import { register, run, writeReadModels } from "./read-model-fixture.ts";
 import { recentFrom } from "../recent.ts";
 import { fleetWarnings } from "../warnings.ts";
 
@@ -18,31 +17,16 @@ const path = join(dir, "readmodels.sqlite");
 const MIN = 60_000;
 const now = Date.now();
 
-let seq = 0;
-const msg = <T extends EventType>(type: T, data: EventData<T>, timeMs: number): RawMessage => {
-  const e = createEvent(type, data, "t", new Date(timeMs)) as TroupeEvent;
-  return { seq: ++seq, subject: subjectOf(e), data: encodeEvent(e), publishedMs: timeMs };
-};
 const spec = { url: "https://shop.example/x", priority: 5, maxAttempts: 2, timeoutMs: 60_000 };
-const result = { success: true as const, data: {}, dataExtracted: 0, screenshots: [], logs: [] };
-const metrics = { totalDuration: 10, responseTime: 1, memoryUsed: 1 };
 type Err = { message: string; code?: string; retryable: boolean };
 let job = 0;
-/** One job run on `workerId` at `timeMs`: completed, or failed with `error`. Returns its id in `ids`. */
+/** One job run on `workerId` at `timeMs`: completed, or failed with `error`. Its id goes in `ids[tag]`. */
 const ids: Record<string, string[]> = {};
-const run = (workerId: string, timeMs: number, error?: Err, tag = "other"): RawMessage[] => {
+const runAs = (workerId: string, timeMs: number, error?: Err, tag = "other"): RawMessage[] => {
   const jobId = `j${++job}`;
   (ids[tag] ??= []).push(jobId);
-  return [
-    msg("job.submitted", { jobId, spec }, timeMs - 2000),
-    msg("job.assigned", { jobId, workerId, attempt: 1, epoch: 1 }, timeMs - 1000),
-    error ? msg("job.failed", { jobId, workerId, attempt: 1, error }, timeMs) : msg("job.completed", { jobId, workerId, attempt: 1, result, metrics }, timeMs),
-  ];
+  return run(jobId, workerId, timeMs, error, spec);
 };
-const register = (workerId: string, timeMs: number) => msg("worker.registered", {
-  workerId, instanceId: `i-${workerId}`, name: workerId, type: "puppeteer", ip: "10.0.0.1", port: 3002, version: "1",
-  capabilities: { maxConcurrentJobs: 2, memory: 1024, cpu: 2, supportedBrowsers: [{ name: "chromium", version: "120" }] },
-}, timeMs);
 const timeout = (i: number): Err => ({ message: `waitForElement step did not finish within ${1500 + i} ms (#btn-${(0x4f2a + i).toString(16)})`, code: "timeout", retryable: true });
 const refused = (i: number): Err => ({ message: `navigation to https://shop.example/product/${i}?session=s${i} failed: net::ERR_CONNECTION_REFUSED`, code: "navigation", retryable: true });
 const html: Err = { message: `<img src=x onerror="alert(1)"> ${"x".repeat(400)}`, code: "step-failed", retryable: false };
@@ -50,25 +34,19 @@ const html: Err = { message: `<img src=x onerror="alert(1)"> ${"x".repeat(400)}`
 let api: typeof import("./api.ts");
 
 beforeAll(async () => {
-  const gen = newGenerationPath(path);
-  const w = new ReadModelWriter(openWriterDb(gen, "live"), { subjects, seriesRetentionMs: 24 * 3600_000, clockMs: Date.now });
-  swapIn(path, gen);
   const t0 = now - 3 * 3600_000;
   const events: RawMessage[] = ["w-a", "w-b", "w-c"].map((id) => register(id, t0));
   // 90 minutes ago, out of the window: 10 failures of another kind on w-a.
-  for (let i = 0; i < 10; i++) events.push(...run("w-a", now - 90 * MIN + i * 1000, { message: `old cause ${i}`, code: "old", retryable: false }, "old"));
+  for (let i = 0; i < 10; i++) events.push(...runAs("w-a", now - 90 * MIN + i * 1000, { message: `old cause ${i}`, code: "old", retryable: false }, "old"));
   // In the window, on every worker alike: 3 timeouts and 4 completions each (43 %).
   for (const [k, wid] of ["w-a", "w-b", "w-c"].entries()) {
-    for (let i = 0; i < 3; i++) events.push(...run(wid, now - (20 - k) * MIN + i * 1000, timeout(k * 3 + i), "timeout"));
-    for (let i = 0; i < 4; i++) events.push(...run(wid, now - 15 * MIN + i * 1000));
+    for (let i = 0; i < 3; i++) events.push(...runAs(wid, now - (20 - k) * MIN + i * 1000, timeout(k * 3 + i), "timeout"));
+    for (let i = 0; i < 4; i++) events.push(...runAs(wid, now - 15 * MIN + i * 1000));
   }
   // Two refused navigations on w-b, the newest a few minutes ago; one page error, its message HTML and long, on w-c.
-  events.push(...run("w-b", now - 8 * MIN, refused(12), "refused"), ...run("w-b", now - 3 * MIN, refused(99), "refused"));
-  events.push(...run("w-c", now - 2 * MIN, html, "html"));
-  events.sort((a, b) => a.publishedMs - b.publishedMs);
-  events.forEach((m, i) => (m.seq = i + 1));
-  w.applyBatch("TROUPE_EVENTS", events);
-  w.db.close();
+  events.push(...runAs("w-b", now - 8 * MIN, refused(12), "refused"), ...runAs("w-b", now - 3 * MIN, refused(99), "refused"));
+  events.push(...runAs("w-c", now - 2 * MIN, html, "html"));
+  writeReadModels(path, events);
   process.env.TROUPE_PROJECTOR_DB = path;
   process.env.TROUPE_DATA_DIR = dir;
   api = await import("./api.ts");

@@ -1,11 +1,10 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createEvent, encodeEvent, subjectOf, subjects, type EventData, type EventType, type TroupeEvent } from "@troupe/events";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { newGenerationPath, swapIn } from "../../../../services/projector/src/db-file.ts";
-import { openWriterDb, ReadModelWriter, type RawMessage } from "../../../../services/projector/src/writer.ts";
+import type { RawMessage } from "../../../../services/projector/src/writer.ts";
 import { recentFrom } from "../recent.ts";
+import { register, run, writeReadModels } from "./read-model-fixture.ts";
 
 /**
  * The server's read of a worker's recent success rate, against a real SQLite file of read models written by the
@@ -17,52 +16,25 @@ const path = join(dir, "readmodels.sqlite");
 const MIN = 60_000;
 const now = Date.now();
 
-let seq = 0;
-const msg = <T extends EventType>(type: T, data: EventData<T>, timeMs: number): RawMessage => {
-  const e = createEvent(type, data, "t", new Date(timeMs)) as TroupeEvent;
-  return { seq: ++seq, subject: subjectOf(e), data: encodeEvent(e), publishedMs: timeMs };
-};
-const spec = { url: "https://e.com/x", priority: 5, maxAttempts: 1, timeoutMs: 60_000 };
-const result = { success: true as const, data: {}, dataExtracted: 0, screenshots: [], logs: [] };
-const metrics = { totalDuration: 10, responseTime: 1, memoryUsed: 1 };
 let job = 0;
 /** One job run on `workerId` at `timeMs`, ending as `outcome`. */
-const run = (workerId: string, timeMs: number, outcome: "completed" | "failed"): RawMessage[] => {
-  const jobId = `j${++job}`;
-  return [
-    msg("job.submitted", { jobId, spec }, timeMs - 2000),
-    msg("job.assigned", { jobId, workerId, attempt: 1, epoch: 1 }, timeMs - 1000),
-    outcome === "completed"
-      ? msg("job.completed", { jobId, workerId, attempt: 1, result, metrics }, timeMs)
-      : msg("job.failed", { jobId, workerId, attempt: 1, error: { message: "boom", code: "timeout", retryable: false } }, timeMs),
-  ];
-};
-const register = (workerId: string, timeMs: number) => msg("worker.registered", {
-  workerId, instanceId: `i-${workerId}`, name: workerId, type: "puppeteer", ip: "10.0.0.1", port: 3002, version: "1",
-  capabilities: { maxConcurrentJobs: 2, memory: 1024, cpu: 2, supportedBrowsers: [{ name: "chromium", version: "120" }] },
-}, timeMs);
+const runAs = (workerId: string, timeMs: number, outcome: "completed" | "failed"): RawMessage[] =>
+  run(`j${++job}`, workerId, timeMs, outcome === "failed" ? { message: "boom", code: "timeout", retryable: false } : undefined);
 
 let api: typeof import("./api.ts");
 
 beforeAll(async () => {
-  const gen = newGenerationPath(path);
-  const w = new ReadModelWriter(openWriterDb(gen, "live"), { subjects, seriesRetentionMs: 24 * 3600_000, clockMs: Date.now });
-  swapIn(path, gen);
   const t0 = now - 3 * 3600_000;
   const events: RawMessage[] = [register("w-healed", t0), register("w-turned", t0), register("w-idle", t0)];
   // w-healed: a burst of 8 failures 90 minutes ago (out of the window), then 12 clean attempts in the last half hour.
-  for (let i = 0; i < 8; i++) events.push(...run("w-healed", now - 90 * MIN + i * 1000, "failed"));
-  for (let i = 0; i < 12; i++) events.push(...run("w-healed", now - 30 * MIN + i * 1000, "completed"));
+  for (let i = 0; i < 8; i++) events.push(...runAs("w-healed", now - 90 * MIN + i * 1000, "failed"));
+  for (let i = 0; i < 12; i++) events.push(...runAs("w-healed", now - 30 * MIN + i * 1000, "completed"));
   // w-turned: 40 good attempts two hours ago, then 6 failures and 2 successes in the last minutes.
-  for (let i = 0; i < 40; i++) events.push(...run("w-turned", now - 120 * MIN + i * 1000, "completed"));
-  for (let i = 0; i < 8; i++) events.push(...run("w-turned", now - 5 * MIN + i * 1000, i < 6 ? "failed" : "completed"));
+  for (let i = 0; i < 40; i++) events.push(...runAs("w-turned", now - 120 * MIN + i * 1000, "completed"));
+  for (let i = 0; i < 8; i++) events.push(...runAs("w-turned", now - 5 * MIN + i * 1000, i < 6 ? "failed" : "completed"));
   // w-idle: attempts only long ago.
-  for (let i = 0; i < 3; i++) events.push(...run("w-idle", now - 150 * MIN + i * 1000, "completed"));
-  // In time order, as the stream holds them.
-  events.sort((a, b) => a.publishedMs - b.publishedMs);
-  events.forEach((m, i) => (m.seq = i + 1));
-  w.applyBatch("TROUPE_EVENTS", events);
-  w.db.close();
+  for (let i = 0; i < 3; i++) events.push(...runAs("w-idle", now - 150 * MIN + i * 1000, "completed"));
+  writeReadModels(path, events);
   process.env.TROUPE_PROJECTOR_DB = path;
   process.env.TROUPE_DATA_DIR = dir;
   api = await import("./api.ts");
