@@ -1,12 +1,12 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createEvent, encodeEvent, subjectOf, subjects, type EventData, type EventType, type TroupeEvent } from "@troupe/events";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
+import { foldIntoFile, msg } from "../test/read-model-fixture.ts";
 import { newGenerationPath, swapIn } from "./db-file.ts";
 import { failedAttemptsQuery, openReadModels, ReadModelQueryError } from "./read-models.ts";
-import { openWriterDb, ReadModelWriter, type RawMessage } from "./writer.ts";
+import { openWriterDb, type RawMessage } from "./writer.ts";
 
 /**
  * The failed attempts of a window (the Overview's "Top errors"), against a real SQLite file the writer folded from
@@ -19,21 +19,9 @@ const spec = { url: "https://e.com/x", priority: 5, maxAttempts: 3, timeoutMs: 6
 const metrics = { totalDuration: 10, responseTime: 1, memoryUsed: 1 };
 const result = { success: true as const, data: {}, dataExtracted: 0, screenshots: [], logs: [] };
 
-let seq = 0;
-const msg = <T extends EventType>(type: T, data: EventData<T>, timeMs: number): RawMessage => {
-  const e = createEvent(type, data, "t", new Date(timeMs)) as TroupeEvent;
-  return { seq: ++seq, subject: subjectOf(e), data: encodeEvent(e), publishedMs: timeMs };
-};
-
 function fold(events: RawMessage[]) {
   const path = join(mkdtempSync(join(tmpdir(), "troupe-failed-")), "rm.sqlite");
-  const gen = newGenerationPath(path);
-  const w = new ReadModelWriter(openWriterDb(gen, "live"), { subjects, seriesRetentionMs: 24 * 3600_000, clockMs: Date.now });
-  swapIn(path, gen);
-  events.sort((a, b) => a.publishedMs - b.publishedMs);
-  events.forEach((m, i) => (m.seq = i + 1));
-  w.applyBatch("TROUPE_EVENTS", events);
-  return { path, gen, w };
+  return { path, ...foldIntoFile(path, events) };
 }
 
 /** Job `jobId`: attempt 1 on w-a fails (retryable) at `t`, is requeued and attempt 2 on w-b ends as `second`. */

@@ -1,9 +1,10 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import type { RawMessage } from "../../../../services/projector/src/writer.ts";
-import { register, run, writeReadModels } from "./read-model-fixture.ts";
+import { register, run, writeReadModels } from "../../../../services/projector/test/read-model-fixture.ts";
+import { apiOver } from "./api-over.ts";
 import { recentFrom } from "../recent.ts";
 import { fleetWarnings } from "../warnings.ts";
 
@@ -31,6 +32,7 @@ const timeout = (i: number): Err => ({ message: `waitForElement step did not fin
 const refused = (i: number): Err => ({ message: `navigation to https://shop.example/product/${i}?session=s${i} failed: net::ERR_CONNECTION_REFUSED`, code: "navigation", retryable: true });
 const html: Err = { message: `<img src=x onerror="alert(1)"> ${"x".repeat(400)}`, code: "step-failed", retryable: false };
 
+const loadApi = apiOver(dir, path);
 let api: typeof import("./api.ts");
 
 beforeAll(async () => {
@@ -47,14 +49,7 @@ beforeAll(async () => {
   events.push(...runAs("w-b", now - 8 * MIN, refused(12), "refused"), ...runAs("w-b", now - 3 * MIN, refused(99), "refused"));
   events.push(...runAs("w-c", now - 2 * MIN, html, "html"));
   writeReadModels(path, events);
-  process.env.TROUPE_PROJECTOR_DB = path;
-  process.env.TROUPE_DATA_DIR = dir;
-  api = await import("./api.ts");
-});
-
-afterAll(() => {
-  delete process.env.TROUPE_PROJECTOR_DB;
-  delete process.env.TROUPE_DATA_DIR;
+  api = await loadApi();
 });
 
 async function get(url: string) {

@@ -1,10 +1,11 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import type { RawMessage } from "../../../../services/projector/src/writer.ts";
 import { recentFrom } from "../recent.ts";
-import { register, run, writeReadModels } from "./read-model-fixture.ts";
+import { register, run, writeReadModels } from "../../../../services/projector/test/read-model-fixture.ts";
+import { apiOver } from "./api-over.ts";
 
 /**
  * The server's read of a worker's recent success rate, against a real SQLite file of read models written by the
@@ -21,6 +22,7 @@ let job = 0;
 const runAs = (workerId: string, timeMs: number, outcome: "completed" | "failed"): RawMessage[] =>
   run(`j${++job}`, workerId, timeMs, outcome === "failed" ? { message: "boom", code: "timeout", retryable: false } : undefined);
 
+const loadApi = apiOver(dir, path);
 let api: typeof import("./api.ts");
 
 beforeAll(async () => {
@@ -35,14 +37,7 @@ beforeAll(async () => {
   // w-idle: attempts only long ago.
   for (let i = 0; i < 3; i++) events.push(...runAs("w-idle", now - 150 * MIN + i * 1000, "completed"));
   writeReadModels(path, events);
-  process.env.TROUPE_PROJECTOR_DB = path;
-  process.env.TROUPE_DATA_DIR = dir;
-  api = await import("./api.ts");
-});
-
-afterAll(() => {
-  delete process.env.TROUPE_PROJECTOR_DB;
-  delete process.env.TROUPE_DATA_DIR;
+  api = await loadApi();
 });
 
 type Perf = { successRate: number; jobsCompleted: number; jobsFailed: number; recent: { windowMinutes: number; from: string; jobsCompleted: number; jobsFailed: number; successRate: number | null } };

@@ -1,10 +1,11 @@
 import { createEvent, encodeEvent, subjectOf, subjects, type EventData, type EventType, type JobError, type TroupeEvent } from "@troupe/events";
-import { newGenerationPath, swapIn } from "../../../../services/projector/src/db-file.ts";
-import { openWriterDb, ReadModelWriter, type RawMessage } from "../../../../services/projector/src/writer.ts";
+import { newGenerationPath, swapIn } from "../src/db-file.ts";
+import { openWriterDb, ReadModelWriter, type RawMessage } from "../src/writer.ts";
 
 /**
  * Real read models for the server's tests: events built as workers and the master send them, folded into a SQLite
- * file by the projector's own writer (no NATS). Shared by the API tests of the recent success rate and Top errors.
+ * file by the projector's own writer (no NATS). Shared by the read-model tests of failed attempts and the UI server's
+ * API tests (recent success rate, Top errors).
  */
 
 let seq = 0;
@@ -32,13 +33,21 @@ export const register = (workerId: string, timeMs: number): RawMessage => msg("w
   capabilities: { maxConcurrentJobs: 2, memory: 1024, cpu: 2, supportedBrowsers: [{ name: "chromium", version: "120" }] },
 }, timeMs);
 
-/** Folds `events` (in time order, as the stream holds them) into a new read-model file at `path`. */
-export function writeReadModels(path: string, events: RawMessage[]): void {
+/**
+ * Folds `events` (in time order, as the stream holds them) into a new read-model file at `path`; the writer is left
+ * open for a test that goes on with its database (`gen`: the generation file the path points to).
+ */
+export function foldIntoFile(path: string, events: RawMessage[]): { gen: string; w: ReadModelWriter } {
   const gen = newGenerationPath(path);
   const w = new ReadModelWriter(openWriterDb(gen, "live"), { subjects, seriesRetentionMs: 24 * 3600_000, clockMs: Date.now });
   swapIn(path, gen);
   events.sort((a, b) => a.publishedMs - b.publishedMs);
   events.forEach((m, i) => (m.seq = i + 1));
   w.applyBatch("TROUPE_EVENTS", events);
-  w.db.close();
+  return { gen, w };
+}
+
+/** Folds `events` into a new read-model file at `path`, closed once written. */
+export function writeReadModels(path: string, events: RawMessage[]): void {
+  foldIntoFile(path, events).w.db.close();
 }
