@@ -329,6 +329,22 @@ describe("live lists against the read models", () => {
     expect(await page.$eval("[data-testid=worker-page-success]", (e) => e.textContent ?? "")).toMatch(/\(\d+ ok \/ \d+ failed attempts\)/);
   }, 90_000);
 
+  it("the Overview's attempt success of the last 60 min sums the workers' windows, as GET /api/workers reads them (the figure was all time only)", async () => {
+    await page.goto(`${stack.uiUrl}/`, { waitUntil: "networkidle0" });
+    await page.waitForSelector('[data-testid=connection][data-status=live]', { timeout: 10_000 });
+    let seen = "";
+    await waitFor("the Overview's last-60-min attempt success equals the workers' sum", async () => {
+      const text = (await page.$eval("[data-testid=fleet-recent-success]", (e) => e.textContent?.trim() ?? "")).replace(/\s+/g, " ");
+      const ws = (await api("/api/workers")).body.workers as { performance: { recent: { jobsCompleted: number; jobsFailed: number } } }[];
+      const ok = ws.reduce((n, w) => n + w.performance.recent.jobsCompleted, 0);
+      const failed = ws.reduce((n, w) => n + w.performance.recent.jobsFailed, 0);
+      seen = `page ${JSON.stringify(text)}, API ${ok} ok / ${failed} failed`;
+      return ok + failed > 0 && text === `${Math.round((ok / (ok + failed)) * 100)} %`;
+    }, 20_000, 200).catch((e: Error) => {
+      throw new Error(`${e.message}: ${seen}`);
+    });
+  }, 60_000);
+
   it("charts say when: a time axis in UTC HH:MM, CPU on 0–100 %, and a range in the URL (?range=6h: six hours in 5-minute buckets, kept by a reload and by the live reloads; an unknown one shows 1 h and says so)", async () => {
     const id = "wn-e2e-01";
     // Each chart's range, time labels, scale top and title; the span in minutes from its first time label to its last.
