@@ -15,14 +15,16 @@ describe("demo jobs", () => {
     expect(DEMO_MIX.reduce((s, [, p]) => s + p, 0)).toBeCloseTo(1);
     const counts: Record<string, number> = {};
     for (let i = 0; i < 1000; i++) counts[pickKind(i / 1000)] = (counts[pickKind(i / 1000)] ?? 0) + 1;
-    expect(counts).toEqual({ fast: 520, slow: 200, failing: 80, screenshot: 200 });
+    expect(counts).toEqual({ fast: 560, slow: 200, failing: 40, screenshot: 200 });
   });
 
-  it("fails few enough attempts that the Overview does not warn about the demo's healthy workers (it did, at 25 %)", () => {
+  it("fails few enough attempts that the Overview does not warn about the demo's healthy workers (it did, at 25 %, and at 15 % within minutes of a start)", () => {
     const failing = DEMO_MIX.find(([k]) => k === "failing")![1];
     const attempts = demoJob("failing", "http://127.0.0.1:3005", 1).maxAttempts as number;
     // Each failing job spends all its attempts; every other job one.
     const failedShare = (failing * attempts) / (1 - failing + failing * attempts);
-    expect(failedShare * 100).toBeLessThan(FAILING_PERCENT * 0.8);
+    // Half the threshold: the Overview judges a worker's last 60 min from 5 attempts on, and a first few dozen attempts
+    // at 15 % crossed 20 % by chance.
+    expect(failedShare * 100).toBeLessThan(FAILING_PERCENT * 0.5);
   });
 });
