@@ -171,6 +171,18 @@ export function bucketOf(minute: number, bucketMs: number): number {
   return Math.floor(minute / bucketMs) * bucketMs;
 }
 
+/** Minutes (ascending) merged into buckets of `bucketMs`, `add` combining two of one bucket; each keeps its bucket's start. */
+function bucketMinutes<M extends { minute: number }>(minutes: readonly M[], bucketMs: number, add: (a: M, b: M) => M): M[] {
+  const out: M[] = [];
+  for (const m of minutes) {
+    const start = bucketOf(m.minute, bucketMs);
+    const last = out[out.length - 1];
+    if (last && last.minute === start) out[out.length - 1] = { ...add(last, m), minute: start };
+    else out.push({ ...m, minute: start });
+  }
+  return out;
+}
+
 /**
  * Fleet minutes (ascending) merged into buckets of `bucketMs`, one point per bucket that has a minute, its `minute`
  * the bucket's start. Counts are summed; the queue-wait and run-time histograms are merged, so a bucket's
@@ -178,18 +190,10 @@ export function bucketOf(minute: number, bucketMs: number): number {
  * minute itself.
  */
 export function bucketFleetMinutes(minutes: readonly FleetMinute[], bucketMs: number): FleetSeriesPoint[] {
-  const out: FleetMinute[] = [];
-  for (const m of minutes) {
-    const start = bucketOf(m.minute, bucketMs);
-    const last = out[out.length - 1];
-    if (last && last.minute === start) {
-      out[out.length - 1] = {
-        minute: start, completed: last.completed + m.completed, failed: last.failed + m.failed, submitted: last.submitted + m.submitted,
-        queueWait: histogramMerge(last.queueWait, m.queueWait), runTime: histogramMerge(last.runTime, m.runTime),
-      };
-    } else out.push({ ...m, minute: start });
-  }
-  return out.map(fleetPoint);
+  return bucketMinutes(minutes, bucketMs, (a, b) => ({
+    minute: a.minute, completed: a.completed + b.completed, failed: a.failed + b.failed, submitted: a.submitted + b.submitted,
+    queueWait: histogramMerge(a.queueWait, b.queueWait), runTime: histogramMerge(a.runTime, b.runTime),
+  })).map(fleetPoint);
 }
 
 /**
@@ -197,16 +201,8 @@ export function bucketFleetMinutes(minutes: readonly FleetMinute[], bucketMs: nu
  * memory the mean of every heartbeat in the bucket (their sums and counts add up), null when none came.
  */
 export function bucketWorkerMinutes(minutes: readonly WorkerMinute[], bucketMs: number): WorkerSeriesPoint[] {
-  const out: WorkerMinute[] = [];
-  for (const m of minutes) {
-    const start = bucketOf(m.minute, bucketMs);
-    const last = out[out.length - 1];
-    if (last && last.minute === start) {
-      out[out.length - 1] = {
-        workerId: m.workerId, minute: start, cpuSum: last.cpuSum + m.cpuSum, memorySum: last.memorySum + m.memorySum, samples: last.samples + m.samples,
-        completed: last.completed + m.completed, failed: last.failed + m.failed,
-      };
-    } else out.push({ ...m, minute: start });
-  }
-  return out.map(workerPoint);
+  return bucketMinutes(minutes, bucketMs, (a, b) => ({
+    workerId: b.workerId, minute: a.minute, cpuSum: a.cpuSum + b.cpuSum, memorySum: a.memorySum + b.memorySum, samples: a.samples + b.samples,
+    completed: a.completed + b.completed, failed: a.failed + b.failed,
+  })).map(workerPoint);
 }

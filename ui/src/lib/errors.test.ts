@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { cut, errorLine, groupErrors, KEY_CHARS, normaliseError, windowFrom, type FailedAttemptRow } from "./errors.ts";
-import { recentFrom } from "./recent.ts";
+import { cut, errorLine, groupErrors, KEY_CHARS, normaliseError, type FailedAttemptRow } from "./errors.ts";
+import { recentFrom, windowFrom } from "./recent.ts";
 
 describe("normaliseError", () => {
   it("puts one cause's variants in one group: numbers, generated ids and selectors", () => {

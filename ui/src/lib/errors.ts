@@ -1,4 +1,3 @@
-import { MINUTE_MS, minuteOf } from "@troupe/events";
 import type { FailedAttempt } from "../../../services/projector/src/read-models.ts";
 
 /**
@@ -53,11 +52,6 @@ export interface TopErrors {
   grouped: number;
   /** The largest groups, most attempts first. */
   groups: ErrorGroup[];
-}
-
-/** The start of the oldest minute of a window of `minutes` minutes at `nowMs`: the minute in progress and the ones before it, as the worker rates' window (recent.ts). */
-export function windowFrom(nowMs: number, minutes: number): number {
-  return minuteOf(nowMs) - (minutes - 1) * MINUTE_MS;
 }
 
 const URL_RE = /\b[a-z][a-z0-9+.-]*:\/\/[^\s"'<>()[\]{}]+/gi;

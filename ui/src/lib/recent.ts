@@ -28,9 +28,14 @@ export interface RecentRate {
   successRate: number | null;
 }
 
-/** The start of the window's oldest minute at `nowMs`. */
+/** The start of the oldest minute of a window of `minutes` minutes at `nowMs`: the minute in progress and the ones before it. */
+export function windowFrom(nowMs: number, minutes: number): number {
+  return minuteOf(nowMs) - (minutes - 1) * MINUTE_MS;
+}
+
+/** The start of the recent window's oldest minute at `nowMs`. */
 export function recentFrom(nowMs: number): number {
-  return minuteOf(nowMs) - (RECENT_MINUTES - 1) * MINUTE_MS;
+  return windowFrom(nowMs, RECENT_MINUTES);
 }
 
 /** The window's sums at `nowMs`: minutes older than the window are left out, so the figure rolls off with the clock. */

@@ -4,8 +4,8 @@ import type {
 import { openReadModels, ReadModelQueryError } from "../../../../services/projector/src/read-models.ts";
 import { chartWindow, type ChartRange } from "../chart-range.ts";
 import { ApiError } from "./http.ts";
-import { recentByWorker, recentFrom, RECENT_MINUTES, type RecentBuckets } from "../recent.ts";
-import { groupErrors, MAX_GROUPED, TOP_ERRORS, windowFrom, type TopErrors } from "../errors.ts";
+import { recentByWorker, recentFrom, RECENT_MINUTES, windowFrom, type RecentBuckets } from "../recent.ts";
+import { groupErrors, MAX_GROUPED, TOP_ERRORS, type TopErrors } from "../errors.ts";
 
 /** How far back the per-minute series look (the Overview's warnings and "Last full minute"; the charts take a range). */
 export const SERIES_WINDOW_MS = 60 * 60_000;
