@@ -229,13 +229,19 @@ describe("a hidden tab flooded with live messages", () => {
       await nc.flush();
       // Polled on a timer: a hidden tab gets no animation frames.
       await page.waitForFunction(() => Number(document.querySelector("footer")?.getAttribute("data-hidden-drops")) === 1, { timeout: 30_000, polling: 100 });
+      // What it folded before it let go (a frame already on its way when the tab went hidden can fold a few: a
+      // fresh-clone run saw 7 of the 100): the ones it let go of must add nothing to it.
+      const invalidAt = (t: string) => Number(/invalid ignored: (\d+)/.exec(t)?.[1] ?? 0);
+      const foldedBeforeDrop = invalidAt(await footerText());
       // Hidden, it reloads nothing (the reload waits for the user to look).
       expect(await catchUps(page)).toBe(before);
       await page.bringToFront();
       // (A second catch-up may follow if this one finds the projector still folding the flood: not asserted.)
       await catchUpsPast(page, before);
       expect(await page.$eval("footer", (f) => f.getAttribute("data-hidden-drops"))).toBe("1");
-      expect(await footerText(), "the messages it let go of were folded after all").not.toMatch(/invalid ignored/);
+      const shown = await footerText();
+      expect(invalidAt(shown), `the messages it let go of were folded after all: ${shown}`).toBe(foldedBeforeDrop);
+      expect(foldedBeforeDrop, "it let go of most of them").toBeLessThan(64);
     } finally {
       await nc.close();
       await other.close();
