@@ -151,8 +151,11 @@ describe("drain in process", () => {
       expect(await ask("drain")).toEqual({ ok: true });
       const drained = await events.wait("worker.draining", (e) => e.data.workerId === "wn-drain-04");
       expect(await ask("resume")).toEqual({ ok: true });
-      // Answered once the registration is stored: it is already on the wire, after the drain, from the same process.
-      const again = events.of("worker.registered", (e) => e.data.workerId === "wn-drain-04" && e.data.instanceId === w.instanceId);
+      // Answered once the registration is stored, after the drain, from the same process: stored, but the test's
+      // subscription may receive it just after the reply (read at once, it was missing in a fresh-clone run).
+      const registered = () => events.of("worker.registered", (e) => e.data.workerId === "wn-drain-04" && e.data.instanceId === w.instanceId);
+      await waitFor("the resume's registration delivered", () => registered().length >= 2, 10_000);
+      const again = registered();
       expect(again).toHaveLength(2);
       expect(events.events.indexOf(again[1]!)).toBeGreaterThan(events.events.indexOf(drained));
       expect(w.workerStatus).toBe("busy");
