@@ -37,6 +37,8 @@ export const CommandSchemas = {
   "workers.drain": Obj({ workerId: Id, reason: Type.Optional(Type.String({ maxLength: 500 })) }, "drain a worker"),
   /** troupe.rpc.workers.resume */
   "workers.resume": Obj({ workerId: Id }, "let a drained worker take jobs again"),
+  /** troupe.rpc.attempts.check (worker → leader): a worker whose link to NATS came back after a silence asks before it goes on. */
+  "attempts.check": Obj({ jobId: Id, attempt: Attempt, workerId: Id }, "is this attempt still the worker's to run? ok: yes; conflict: no, stop it"),
   /** troupe.worker.<id>.assign (master → worker) */
   "worker.assign": Obj({ jobId: Id, attempt: Attempt, epoch: Epoch, spec: JobSpec, token: Type.Optional(AttemptToken) }, "run an attempt of a job"),
   /** troupe.worker.<id>.cancel (master → worker) */
@@ -70,7 +72,7 @@ export const ReplySchemas = {
     Obj({ ok: Type.Literal(true), jobId: Id, duplicate: Type.Optional(Type.Boolean()) }, "accepted"),
     Obj({ ok: Type.Literal(false), error: ErrorBody }, "refused"),
   ]),
-  /** Reply to jobs.cancel, jobs.retry, workers.drain and workers.resume. */
+  /** Reply to jobs.cancel, jobs.retry, workers.drain, workers.resume and attempts.check. */
   ack: Type.Union([
     Obj({ ok: Type.Literal(true) }, "done"),
     Obj({ ok: Type.Literal(false), error: ErrorBody }, "refused"),

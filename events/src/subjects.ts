@@ -18,7 +18,7 @@ export type WorkerEventKind = (typeof WORKER_EVENT_KINDS)[number];
 export type JobEventKind = (typeof JOB_EVENT_KINDS)[number];
 export const WORKER_COMMAND_KINDS = ["assign", "cancel", "drain", "resume"] as const;
 export type WorkerCommandKind = (typeof WORKER_COMMAND_KINDS)[number];
-export const RPC_KINDS = ["jobs.submit", "jobs.cancel", "jobs.retry", "workers.drain", "workers.resume"] as const;
+export const RPC_KINDS = ["jobs.submit", "jobs.cancel", "jobs.retry", "workers.drain", "workers.resume", "attempts.check"] as const;
 export type RpcKind = (typeof RPC_KINDS)[number];
 
 /** Where a parsed subject points. */

@@ -70,7 +70,7 @@ describe("a per-worker user in nats.conf", () => {
     expect(allow("publish")).toEqual([
       "acme.evt.worker.eu-1.registered", "acme.evt.worker.eu-1.draining", "acme.evt.worker.eu-1.deregistered",
       "acme.evt.job.*.started", "acme.evt.job.*.progress", "acme.evt.job.*.completed", "acme.evt.job.*.failed",
-      "acme.hb.eu-1", "acme.worker.eu-1.presence",
+      "acme.hb.eu-1", "acme.worker.eu-1.presence", "acme.rpc.attempts.check",
       "$O.acme-artifacts.C.*", "$O.acme-artifacts.M.*",
       "$JS.API.DIRECT.GET.ACME_HEARTBEATS.acme.hb.eu-1",
     ]);

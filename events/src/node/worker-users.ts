@@ -141,6 +141,8 @@ export function workerUserConf(prefix: string, u: Pick<WorkerUser, "workerId" | 
     s.worker(id, "registered"), s.worker(id, "draining"), s.worker(id, "deregistered"),
     ...(["started", "progress", "completed", "failed"] as const).map((k) => `${prefix}.evt.job.*.${k}`),
     s.heartbeat(id), `${prefix}.worker.${id}.presence`,
+    // A held attempt asks the leader whether it is still this worker's (the leader answers only about the worker named).
+    s.rpc("attempts.check"),
     `$O.${n.artifacts}.C.*`, `$O.${n.artifacts}.M.*`,
     // Its own last heartbeat only: the server's stamp, to date its events when its clock is off.
     `$JS.API.DIRECT.GET.${n.heartbeats}.${s.heartbeat(id)}`,

@@ -734,6 +734,16 @@ export class Master {
     return new Promise((resolve) => (p.waiters ??= []).push(resolve));
   }
 
+  /**
+   * Resolves once the job has no decision of this master's on its way and the fold has read the log as far as it
+   * reached (both bounded by assignTimeoutMs): what the state then says of the job includes every decision taken
+   * so far (the attempt check, rpc.ts). Rejects when the stream cannot be read.
+   */
+  async settled(jobId: string): Promise<void> {
+    await this.untilFolded(jobId);
+    await this.caughtUp();
+  }
+
   /** Commands waiting for the fold to read the events log as far as it reached when they asked (caughtUp). */
   private seqWaiters: { seq: number; untilMs: number; resolve: () => void }[] = [];
 

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type { Msg, Subscription } from "@nats-io/nats-core";
 import { ATTEMPT_MAX, decodeCommand, errorBody, decodeReply, jobSpecFromSubmit, newId, type AckReply, type ErrorBody, type SubmitReply } from "@troupe/events";
-import { bypassListError, InvalidEventError, mayHaveBeenStored, SECRETS_KEY_VAR, sealSecret } from "@troupe/events/node";
+import { bypassListError, InvalidEventError, workerInboxPrefix, mayHaveBeenStored, SECRETS_KEY_VAR, sealSecret } from "@troupe/events/node";
 import type { Master } from "./master.ts";
 import { lookupJob } from "./state.ts";
 
@@ -10,8 +10,9 @@ const RPC_DRAIN_MS = 2000;
 
 /**
  * The master's request-reply API. `jobs.submit` is served by every master
- * (queue group); cancel, retry and drain decide about existing jobs, so only
- * the leader serves them (it subscribes while it holds the lease).
+ * (queue group); cancel, retry, drain, resume and the attempt check decide
+ * about (or answer from) the leader's state, so only the leader serves them
+ * (it subscribes while it holds the lease).
  */
 
 export const QUEUE_GROUP = "troupe-master";
@@ -184,6 +185,37 @@ async function askWorker(master: Master, workerId: string, kind: "drain" | "resu
   }
 }
 
+/**
+ * A worker whose link to NATS came back after a silence (link-fence.ts) asks whether its held attempt is still its
+ * own before it runs another step. Answered by the leader from the state once the fold has read the log as far as it
+ * reached and the job has no decision of this master's on its way: `ok` goes on, `conflict` stops the attempt. The
+ * worker used to wait a fixed 2 s for a cancel that a master folding heartbeats slower than that sent too late: the
+ * held attempt went on beside its replacement (a loaded CI run). Only yes or no about the attempt named, and only
+ * to the worker it names (docs/security.md).
+ */
+export async function handleCheckAttempt(master: Master, m: Msg): Promise<AckReply> {
+  const cmd = decodeCommand("attempts.check", m.data);
+  if (!cmd.ok) return err("invalid", cmd.error.message, cmd.error.path);
+  if (!master.epoch) return err("unavailable", "this master is not the leader; try again");
+  const { jobId, attempt, workerId } = cmd.value;
+  // A per-worker user's replies go to its own inbox prefix (workerInboxPrefix): it asks only about itself.
+  const reply = m.reply ?? "";
+  if (reply.startsWith(workerInboxPrefix("")) && !reply.startsWith(`${workerInboxPrefix(workerId)}.`)) {
+    return err("forbidden", `a worker may ask only about its own attempts, not worker ${workerId}'s`, "workerId");
+  }
+  try {
+    await master.settled(jobId);
+  } catch (e) {
+    return err("unavailable", `the log could not be read to answer (${(e as Error).message}); try again`);
+  }
+  const job = lookupJob(master.state, jobId);
+  if (!job) return err("not-found", `no job ${jobId}`, "jobId");
+  const runs = (job.status === "assigned" || job.status === "running") && job.workerId === workerId && job.attempt === attempt;
+  if (runs) return { ok: true };
+  const now = job.status === "assigned" || job.status === "running" ? `runs attempt ${job.attempt} on ${job.workerId ?? "another worker"}` : `is ${job.status}${job.attempt !== attempt ? ` (attempt ${job.attempt})` : ""}`;
+  return err("conflict", `attempt ${attempt} of job ${jobId} is no longer ${workerId}'s: the job ${now}; stop it`, "attempt");
+}
+
 type Handler = (master: Master, m: Msg) => Promise<SubmitReply | AckReply>;
 
 /**
@@ -216,7 +248,7 @@ export function serveRpc(master: Master): { stop(): Promise<void> } {
   master.onLeaderChange((leader) => {
     for (const sub of leaderSubs) sub.unsubscribe();
     leaderSubs = leader
-      ? [serve(master, s.rpc("jobs.cancel"), handleCancel), serve(master, s.rpc("jobs.retry"), handleRetry), serve(master, s.rpc("workers.drain"), handleDrain), serve(master, s.rpc("workers.resume"), handleResume)]
+      ? [serve(master, s.rpc("jobs.cancel"), handleCancel), serve(master, s.rpc("jobs.retry"), handleRetry), serve(master, s.rpc("workers.drain"), handleDrain), serve(master, s.rpc("workers.resume"), handleResume), serve(master, s.rpc("attempts.check"), handleCheckAttempt)]
       : [];
   });
   return {

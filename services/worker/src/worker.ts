@@ -4,7 +4,7 @@ import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
 import { Svcm, type Service } from "@nats-io/services";
 import {
-  createEvent, decodeCommand, errorBody, JOB_LEASE_HEADER, monoNow, newId, parseJobLeaseHeader, subjectsFor, type AckReply, type AssignReply, type Command, type EventData,
+  createEvent, decodeCommand, decodeReply, errorBody, JOB_LEASE_HEADER, monoNow, newId, parseJobLeaseHeader, subjectsFor, type AckReply, type AssignReply, type Command, type EventData,
   type EventType, type Subjects, type WorkerStatus,
 } from "@troupe/events";
 import { closeConnection, connectAs, INSTANCE_HEADER, isStorageFull, passwordVar, userVar, workerCredential, putArtifact, WORKER_SERVICE_NAME, workerInboxPrefix, loadSecretsKeys, openSecretWithAny, publishEvent, SECRETS_KEY_VAR, SecretError, storeNames, type Logger } from "@troupe/events/node";
@@ -25,8 +25,10 @@ import { sleep, StepError } from "./steps.ts";
 
 /** How often a held attempt looks whether the link is back (and asks for a heartbeat). */
 const HOLD_POLL_MS = 250;
-/** After the link is back, how long a held attempt waits for the master's cancel before it goes on. */
+/** After the link is back and the leader did not answer the attempt check, how long a held attempt waits for the master's cancel before it goes on. */
 export const CONFIRM_SETTLE_MS = 2000;
+/** How long a held attempt waits for the leader's answer to its check (the leader first waits for its fold, bounded by its assignment timeout). */
+const CHECK_TIMEOUT_MS = 10_000;
 /** How long a job's final event is tried before the worker gives up on it (other events: publishReliably's 2 min). */
 export const FINAL_EVENT_DEADLINE_MS = 15 * 60_000;
 
@@ -91,6 +93,8 @@ export class Worker {
   readonly fence: LinkFence;
   /** Steps held because the link was in doubt (tests read it; the log says each). */
   holds = 0;
+  /** What held attempts heard from the leader's attempt check: yes, no, or nothing (they waited for a cancel). */
+  readonly checks = { confirmed: 0, stopped: 0, unanswered: 0 };
   /** When the latest acknowledged heartbeat was sent (monoNow): a hold ends only after one sent since it began. */
   private heartbeatStoredSentMs = Number.NEGATIVE_INFINITY;
   /** When the latest heartbeat acknowledgement arrived (monoNow; the registration's before the first). */
@@ -404,7 +408,7 @@ export class Worker {
       report,
       log,
       progressEveryMs: this.o.progressEveryMs ?? progressEveryMs(leaseMs),
-      beforeStep: (index, signal) => this.holdWhileCutOff(index, signal, log, doubtAfterMs(this.config.heartbeatMs, leaseMs)),
+      beforeStep: (index, signal) => this.holdWhileCutOff(cmd.jobId, cmd.attempt, index, signal, log, doubtAfterMs(this.config.heartbeatMs, leaseMs)),
       onEnd: (out) => {
         this.stats.record({ ok: out.ok, durationMs: out.durationMs, responseTimeMs: out.responseTimeMs });
         this.endJob(cmd.jobId, this.running.get(cmd.jobId));
@@ -549,23 +553,65 @@ export class Worker {
 
   /**
    * Before a step: when NATS has acknowledged nothing of this worker's for longer than the master waits before it
-   * takes attempts away (link-fence.ts), the attempt waits here until a heartbeat sent since is stored, then
-   * CONFIRM_SETTLE_MS more. That heartbeat lists the job, and a master that gave the attempt to another worker
-   * answers it with a cancel, which ends the wait; otherwise the attempt goes on. A worker cut off from NATS, or
-   * paused, used to run its steps on beside the new attempt: every page twice (a crash attack, 2026-11-30).
+   * takes attempts away (link-fence.ts), the attempt waits here until a heartbeat sent since is stored, then asks the
+   * leader whether the attempt is still its own (`attempts.check`): yes goes on, no stops it as cancelled. Without an
+   * answer (no leader, an older master or nats.conf) it waits CONFIRM_SETTLE_MS for the master's cancel, which that
+   * heartbeat (it lists the job) brings from a master that gave the attempt away, and goes on. A worker cut off from
+   * NATS, or paused, used to run its steps on beside the new attempt: every page twice (a crash attack, 2026-11-30);
+   * and the fixed wait alone let a master folding heartbeats slower than it cancel too late (a loaded CI run).
    */
-  private async holdWhileCutOff(index: number, signal: AbortSignal, log: Logger, doubtAfter: number): Promise<void> {
+  private async holdWhileCutOff(jobId: string, attempt: number, index: number, signal: AbortSignal, log: Logger, doubtAfter: number): Promise<void> {
     if (!this.fence.inDoubt(doubtAfter)) return;
     this.holds++;
     const heldAt = monoNow();
     log.warn({ step: index + 1, silentMs: Math.round(this.fence.silentMs()) },
-      `NATS has acknowledged nothing of this worker's for ${(this.fence.silentMs() / 1000).toFixed(1)} s: the master may have given this attempt to another worker; holding it before step ${index + 1} until the link is back and the master could stop it`);
+      `NATS has acknowledged nothing of this worker's for ${(this.fence.silentMs() / 1000).toFixed(1)} s: the master may have given this attempt to another worker; holding it before step ${index + 1} until the link is back and the master says whether it is still this worker's`);
     while (this.heartbeatStoredSentMs < heldAt) {
       this.sendHeartbeat();
       await sleep(HOLD_POLL_MS, signal);
     }
+    const answer = await this.checkAttempt(jobId, attempt, signal, log);
+    if (answer.runs === false) {
+      this.checks.stopped++;
+      log.warn({ step: index + 1, heldMs: Math.round(monoNow() - heldAt) }, `the master says this attempt is no longer this worker's: stopping it (${answer.message})`);
+      const job = this.running.get(jobId);
+      if (job?.attempt === attempt) job.abort(new JobAbort("cancelled", `cancelled: ${answer.message}`, false));
+      signal.throwIfAborted();
+      return;
+    }
+    if (answer.runs === true) {
+      this.checks.confirmed++;
+      log.info({ step: index + 1, heldMs: Math.round(monoNow() - heldAt) }, "the link is back and the master says the attempt is still this worker's: going on");
+      return;
+    }
+    this.checks.unanswered++;
+    log.warn({ step: index + 1, why: answer.why }, `the master did not say whether the attempt is still this worker's (${answer.why}): waiting ${CONFIRM_SETTLE_MS} ms for its cancel`);
     await sleep(CONFIRM_SETTLE_MS, signal);
     log.info({ step: index + 1, heldMs: Math.round(monoNow() - heldAt) }, "the link is back and the master did not stop the attempt: going on");
+  }
+
+  /** The leader's answer to `attempts.check`, or why there is none. Ends early when the attempt is stopped meanwhile. */
+  private async checkAttempt(jobId: string, attempt: number, signal: AbortSignal, log: Logger): Promise<{ runs: true } | { runs: false; message: string } | { runs: undefined; why: string }> {
+    const body = { jobId, attempt, workerId: this.config.workerId } satisfies Command<"attempts.check">;
+    let onAbort: (() => void) | undefined;
+    const aborted = new Promise<never>((_, reject) => signal.addEventListener("abort", (onAbort = () => reject(signal.reason as Error)), { once: true }));
+    aborted.catch(() => {});
+    try {
+      const r = await Promise.race([this.nc.request(this.subjects.rpc("attempts.check"), json(body), { timeout: CHECK_TIMEOUT_MS }), aborted]);
+      const d = decodeReply("ack", r.data);
+      if (!d.ok) {
+        log.warn({ err: d.error.message }, "invalid answer to an attempt check");
+        return { runs: undefined, why: `an invalid answer: ${d.error.message}` };
+      }
+      if (d.value.ok) return { runs: true };
+      if (d.value.error.code === "conflict") return { runs: false, message: d.value.error.message };
+      return { runs: undefined, why: `${d.value.error.code}: ${d.value.error.message}` };
+    } catch (e) {
+      signal.throwIfAborted();
+      return { runs: undefined, why: (e as Error).message };
+    } finally {
+      if (onAbort) signal.removeEventListener("abort", onAbort);
+    }
   }
 
   /** Sends the last metrics sample; a slow publish is never stacked behind another. */

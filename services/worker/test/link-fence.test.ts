@@ -1,9 +1,10 @@
 import type { NatsConnection } from "@nats-io/nats-core";
 import { startLatencyProxy, startTestNats, waitFor, type LatencyProxy, type TestNats } from "@troupe/tests/harness";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { RunningMaster } from "../../master/src/main.ts";
+import { connectAs, createLogger } from "@troupe/events/node";
+import { startMaster, type RunningMaster } from "../../master/src/main.ts";
 import { lookupJob } from "../../master/src/state.ts";
-import { jobIdOf, masterIn, submit } from "../../master/test/helpers.ts";
+import { FAST, jobIdOf, masterIn, submit } from "../../master/test/helpers.ts";
 import type { Worker } from "../src/worker.ts";
 import { EventLog, startPages, startTestWorker, type TestPages } from "./helpers.ts";
 
@@ -38,8 +39,14 @@ const scenario = (tag: string) => ({ steps: [
   { type: "navigate", url: pages.url(`/fence-b?t=${tag}`) },
 ] });
 
-async function leading(id: string, over: Parameters<typeof masterIn>[2] = {}): Promise<RunningMaster> {
-  const m = await masterIn(nats, id, over);
+/** A master that leads and knows the cut-off worker; `via`: its own link to NATS (a latency proxy's URL). */
+async function leading(id: string, over: Parameters<typeof masterIn>[2] = {}, via?: string): Promise<RunningMaster> {
+  let m: RunningMaster;
+  if (via) {
+    const nc = await connectAs({ url: via, role: "master", dataDir: nats.dataDir, name: id, env: {} });
+    stops.push(() => nc.close());
+    m = await startMaster(nc, { ...FAST, id, ...over }, createLogger("master", process.env.TROUPE_LOG_LEVEL ?? "silent").child({ master: id }));
+  } else m = await masterIn(nats, id, over);
   stops.push(() => m.stop());
   await waitFor(`${id} to lead`, () => m.master.isLeader, 20_000);
   await waitFor(`${id} to know the cut-off worker`, () => m.master.state.workers.get("wn-cut")?.lifecycle === "online", 20_000);
@@ -78,6 +85,42 @@ describe("a worker cut off from NATS", () => {
       // Even when a step above fails: left leading, it made the next test wait 20 s to lead, and fail.
       proxy.thaw();
       await master.stop();
+    }
+  }, 90_000);
+
+  it("asks the leader before it goes on: a master folding heartbeats slower than the old fixed 2 s wait still stops the attempt before its next step", async () => {
+    // The master hears everything 2.5 s late once the cut-off worker's link is back: its cancel, which that worker's
+    // heartbeat brings, came after the worker had gone on (the page after the cut was visited twice; a loaded CI run).
+    const slowLink = await startLatencyProxy(nats.url);
+    const master = await leading("m-fence-slow", { leaderLeaseMs: 20_000 }, slowLink.url);
+    const before = { holds: cut.holds, stopped: cut.checks.stopped };
+    const id = jobIdOf(await submit(ui, { scenario: scenario("slow"), maxAttempts: 3 }));
+    let relief: Worker | undefined;
+    try {
+      await events.wait("job.progress", (e) => e.data.jobId === id && e.data.attempt === 1 && e.data.stepsDone === 1);
+      proxy.freeze();
+      await waitFor("the cut-off worker to hold the attempt", () => cut.holds === before.holds + 1, 15_000);
+      relief = await startTestWorker(nats, { TROUPE_WORKER_NAME: "Worker Node Relief", TROUPE_ALLOW_PRIVATE_TARGETS: "true", TROUPE_JOB_LEASE_MS: "3000" });
+      const done = await events.wait("job.completed", (e) => e.data.jobId === id, 30_000);
+      expect(done.data.attempt).toBe(2);
+      expect(done.data.workerId).not.toBe("wn-cut");
+      expect(hits("/fence-b?t=slow")).toBe(1);
+
+      slowLink.delayMs = 2500;
+      proxy.thaw();
+      const stopped = await events.wait("job.failed", (e) => e.data.jobId === id && e.data.attempt === 1, 30_000);
+      expect(stopped.data.error.code).toBe("cancelled");
+      expect(stopped.data.error.message).toMatch(/no longer wn-cut's/);
+      expect(cut.checks.stopped).toBe(before.stopped + 1);
+      await waitFor("the held attempt to end", () => !cut.running.has(id));
+      expect(hits("/fence-b?t=slow")).toBe(1);
+      expect(hits("/fence-a?t=slow")).toBe(2);
+    } finally {
+      proxy.thaw();
+      slowLink.delayMs = 0;
+      await relief?.stop("test over");
+      await master.stop();
+      await slowLink.close();
     }
   }, 90_000);
 
