@@ -1,6 +1,7 @@
 import type { NatsConnection } from "@nats-io/nats-core";
 import { decodeReply, type AckReply } from "@troupe/events";
-import { connectAs, workerInboxPrefix } from "@troupe/events/node";
+import { connect } from "@nats-io/transport-node";
+import { addWorkerUser, connectAs, reloadNatsServer, workerInboxPrefix } from "@troupe/events/node";
 import { startTestNats, waitFor, type TestNats } from "@troupe/tests/harness";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningMaster } from "../src/main.ts";
@@ -62,5 +63,14 @@ describe("the attempt check", () => {
     expect(await check(ui, { jobId: "j-x", attempt: 0, workerId: "w-held" })).toMatchObject({ ok: false, error: { code: "invalid", field: "attempt" } });
     expect(await check(ui, "{not json")).toMatchObject({ ok: false, error: { code: "invalid" } });
     expect(await check(ui, { jobId: "j-x", attempt: 1, workerId: "w-held", extra: true })).toMatchObject({ ok: false, error: { code: "invalid" } });
+  });
+
+  it("is open to a worker under its own NATS user (troupe worker-user add), which may send it and read the answer", async () => {
+    const u = addWorkerUser(nats.dataDir, "w-own");
+    await reloadNatsServer(nats.dataDir);
+    const own = await connect({ servers: nats.url, user: u.user, pass: u.password, inboxPrefix: workerInboxPrefix("w-own") });
+    conns.push(own);
+    expect(await check(own, { jobId: "j-own-unknown", attempt: 1, workerId: "w-own" })).toMatchObject({ ok: false, error: { code: "not-found" } });
+    expect(await check(own, { jobId: "j-own-unknown", attempt: 1, workerId: "w-held" })).toMatchObject({ ok: false, error: { code: "forbidden" } });
   });
 });
