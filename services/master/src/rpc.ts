@@ -197,6 +197,8 @@ export async function handleCheckAttempt(master: Master, m: Msg): Promise<AckRep
   const cmd = decodeCommand("attempts.check", m.data);
   if (!cmd.ok) return err("invalid", cmd.error.message, cmd.error.path);
   if (!master.epoch) return err("unavailable", "this master is not the leader; try again");
+  // A leader still reading the log at its start holds part of the story: its yes could be wrong.
+  if (!master.ready) return err("unavailable", "this master is still reading the log; try again");
   const { jobId, attempt, workerId } = cmd.value;
   // A per-worker user's replies go to its own inbox prefix (workerInboxPrefix): it asks only about itself.
   const reply = m.reply ?? "";
