@@ -73,7 +73,8 @@ describe("a worker whose clock runs 3 minutes behind the server's", () => {
 
       await child.stop();
       expect(child.proc.exitCode, out()).toBe(0);
-      const gone = seen.find((s) => s.type === "worker.deregistered");
+      // Stored before the process exited, but this test's subscription may receive it just after the exit.
+      const gone = await waitFor("the deregistration delivered", () => seen.find((s) => s.type === "worker.deregistered"), 10_000).catch(() => undefined);
       expect(gone, out()).toBeDefined();
       expect(Math.abs(gone!.offMs)).toBeLessThan(ON_TIME_MS);
     } finally {
