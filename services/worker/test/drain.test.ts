@@ -133,6 +133,8 @@ describe("drain in process", () => {
       expect((await events.wait("worker.draining", (e) => e.data.workerId === "wn-drain-02")).data.reason).toBe("maintenance");
       await events.wait("worker.heartbeat", (e) => e.data.workerId === "wn-drain-02" && e.data.status === "draining");
       expect((await assign("wn-drain-02", { url: pages.url("/form") }, "drained")).reply).toMatchObject({ accepted: false, reason: "draining" });
+      // Alive, and whatever it published before that answer has reached the log: an absence read at once proves nothing.
+      await events.heardAfter(w.instanceId, Date.now());
       expect(events.of("worker.deregistered", (e) => e.data.workerId === "wn-drain-02")).toEqual([]);
     } finally {
       await w.stop("test over");
@@ -164,8 +166,10 @@ describe("drain in process", () => {
       expect(f.type, JSON.stringify(f.data)).toBe("job.completed");
       expect((await assign("wn-drain-04", { url: pages.url("/form") }, "after-resume")).reply).toEqual({ accepted: true });
       await events.wait("worker.heartbeat", (e) => e.data.workerId === "wn-drain-04" && e.data.status !== "draining" && Date.parse(e.time) > Date.parse(again[1]!.time));
-      // Not draining: nothing to do, and no second registration.
+      // Not draining: nothing to do, and no second registration (one made for it would be stored before the answer,
+      // and could reach the log after it: a heartbeat sent after the answer comes after it).
       expect(await ask("resume")).toEqual({ ok: true });
+      await events.heardAfter(w.instanceId, Date.now());
       expect(events.of("worker.registered", (e) => e.data.workerId === "wn-drain-04")).toHaveLength(2);
       expect(await (nc.request("troupe.worker.wn-drain-04.resume", JSON.stringify({ please: true }), { timeout: 5000 })).then((m) => m.json())).toMatchObject({ ok: false, error: { code: "invalid" } });
       // A shutdown's drain is not undone.

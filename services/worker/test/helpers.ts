@@ -412,6 +412,18 @@ export class EventLog {
     return this.events.filter((e): e is Extract<TroupeEvent, { type: T }> => e.type === type && pred(e as Extract<TroupeEvent, { type: T }>));
   }
 
+  /**
+   * Waits for a heartbeat of the worker instance stamped after `sinceMs` (Date.now() of this process, the worker's
+   * machine). A worker publishes on one connection, and this log receives one publisher's messages in order: whatever
+   * the instance published before that heartbeat has been received, such as an event stored before a reply the test
+   * holds. For asserting that something did NOT happen: read at once after a reply, a missing event may only be one
+   * still on its way. (A round trip on the log's own connection proves nothing of the kind: an append acknowledged
+   * before it was still missing after it, 3 times in 2,000.)
+   */
+  heardAfter(instanceId: string, sinceMs: number, timeoutMs = 20_000): Promise<Extract<TroupeEvent, { type: "worker.heartbeat" }>> {
+    return this.wait("worker.heartbeat", (e) => e.data.instanceId === instanceId && Date.parse(e.time) > sinceMs, timeoutMs);
+  }
+
   /** Waits for the first event of a type matching pred. */
   wait<T extends EventType>(type: T, pred: (e: Extract<TroupeEvent, { type: T }>) => boolean = () => true, timeoutMs = 20_000): Promise<Extract<TroupeEvent, { type: T }>> {
     return waitFor(`a ${type} event`, () => this.of(type, pred)[0], timeoutMs);

@@ -71,7 +71,10 @@ describe("registration and presence", () => {
     const first = await events.wait("worker.registered", (e) => e.data.instanceId === worker.instanceId);
     const seen = events.events.filter((e) => e.type === "worker.registered" && e.data.instanceId === worker.instanceId).length;
     await worker.afterReconnect();
+    const returnedAt = Date.now();
     await events.wait("worker.registered", (e) => e.data.instanceId === worker.instanceId && e.id !== first.id);
+    // Exactly one more: a second one stored before afterReconnect returned could still be on its way.
+    await events.heardAfter(worker.instanceId, returnedAt);
     expect(events.events.filter((e) => e.type === "worker.registered" && e.data.instanceId === worker.instanceId).length).toBe(seen + 1);
   });
 
@@ -97,7 +100,9 @@ describe("registration and presence", () => {
       await old.afterReconnect();
       await expect(superseded).resolves.toMatchObject({ workerId: "wn-twin", instanceId: replacement.instanceId });
       expect(replacementGone).toBe(false);
-      // It did not register again: the master keeps to the replacement.
+      // It did not register again: the master keeps to the replacement. (A registration stored before afterReconnect
+      // returned could still be on its way; a heartbeat of the old process sent after it comes after it.)
+      await events.heardAfter(old.instanceId, Date.now());
       expect(events.events.filter((e) => e.type === "worker.registered" && e.data.instanceId === old.instanceId)).toHaveLength(1);
     } finally {
       await old.abandon();
