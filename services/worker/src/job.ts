@@ -68,7 +68,7 @@ export interface JobDeps {
   log: Logger;
   progressEveryMs?: number;
   /** Awaited before each step with the attempt's signal (link-fence.ts: a worker cut off from NATS holds there). */
-  beforeStep?(index: number, signal: AbortSignal): Promise<void>;
+  beforeStep?(index: number, signal: AbortSignal): Promise<boolean | void>;
   /** Called once the attempt has ended, before its final event is published: frees the slot first, so whoever reacts to the event finds it free. */
   onEnd?(outcome: JobOutcome): void;
 }

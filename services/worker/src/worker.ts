@@ -559,9 +559,10 @@ export class Worker {
    * heartbeat (it lists the job) brings from a master that gave the attempt away, and goes on. A worker cut off from
    * NATS, or paused, used to run its steps on beside the new attempt: every page twice (a crash attack, 2026-11-30);
    * and the fixed wait alone let a master folding heartbeats slower than it cancel too late (a loaded CI run).
+   * True when it held and the attempt goes on: the scenario renews the job's lease at once (scenario-run.ts).
    */
-  private async holdWhileCutOff(jobId: string, attempt: number, index: number, signal: AbortSignal, log: Logger, doubtAfter: number): Promise<void> {
-    if (!this.fence.inDoubt(doubtAfter)) return;
+  private async holdWhileCutOff(jobId: string, attempt: number, index: number, signal: AbortSignal, log: Logger, doubtAfter: number): Promise<boolean> {
+    if (!this.fence.inDoubt(doubtAfter)) return false;
     this.holds++;
     const heldAt = monoNow();
     log.warn({ step: index + 1, silentMs: Math.round(this.fence.silentMs()) },
@@ -577,17 +578,18 @@ export class Worker {
       const job = this.running.get(jobId);
       if (job?.attempt === attempt) job.abort(new JobAbort("cancelled", `cancelled: ${answer.message}`, false));
       signal.throwIfAborted();
-      return;
+      return false;
     }
     if (answer.runs === true) {
       this.checks.confirmed++;
       log.info({ step: index + 1, heldMs: Math.round(monoNow() - heldAt) }, "the link is back and the master says the attempt is still this worker's: going on");
-      return;
+      return true;
     }
     this.checks.unanswered++;
     log.warn({ step: index + 1, why: answer.why }, `the master did not say whether the attempt is still this worker's (${answer.why}): waiting ${CONFIRM_SETTLE_MS} ms for its cancel`);
     await sleep(CONFIRM_SETTLE_MS, signal);
     log.info({ step: index + 1, heldMs: Math.round(monoNow() - heldAt) }, "the link is back and the master did not stop the attempt: going on");
+    return true;
   }
 
   /** The leader's answer to `attempts.check`, or why there is none. Ends early when the attempt is stopped meanwhile. */

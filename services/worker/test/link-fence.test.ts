@@ -140,6 +140,33 @@ describe("a worker cut off from NATS", () => {
     expect(events.of("job.requeued", (e) => e.data.jobId === id)).toEqual([]);
   }, 90_000);
 
+  it("after a hold it renews the job's lease at once, before its next step: the progress ticks sent while cut off were lost", async () => {
+    // A patient master of its own (the ones before stand down): nothing is taken from the worker while it is cut off.
+    for (const stop of stops.splice(0).reverse()) await stop();
+    await leading("m-fence-renew", { heartbeatIntervalMs: 20_000, leaseMs: 60_000 });
+    // Ticks far apart: the only progress of step 3 is the renewal.
+    const own = await startLatencyProxy(nats.url);
+    const w = await startTestWorker(nats, { NATS_URL: own.url, TROUPE_WORKER_NAME: "Worker Node Renew", TROUPE_ALLOW_PRIVATE_TARGETS: "true", TROUPE_WORKER_LABELS: "renew" }, [], { progressEveryMs: 600_000 });
+    try {
+      const id = jobIdOf(await submit(ui, { scenario: scenario("renew"), maxAttempts: 3, workerLabels: ["renew"] }));
+      await events.wait("job.progress", (e) => e.data.jobId === id && e.data.attempt === 1 && e.data.stepsDone === 1);
+      own.freeze();
+      await waitFor("the cut-off worker to hold the attempt", () => w.holds === 1, 15_000);
+      const thawedAt = Date.now();
+      own.thaw();
+      const done = await events.wait("job.completed", (e) => e.data.jobId === id, 30_000);
+      expect([done.data.workerId, done.data.attempt]).toEqual(["wn-renew", 1]);
+      expect(w.checks.confirmed).toBe(1);
+      // Published before its completion by the same connection: received before it.
+      const renewals = events.of("job.progress", (e) => e.data.jobId === id && e.data.stepsDone === 2 && Date.parse(e.time) >= thawedAt);
+      expect(renewals.map((e) => e.data.currentStep?.index)).toEqual([2]);
+    } finally {
+      own.thaw();
+      await w.stop("test over");
+      await own.close();
+    }
+  }, 60_000);
+
   it("and replaced meanwhile by a process with its worker id notices once its heartbeats are stored again, and stops as superseded (no reconnect told it; it ran on beside the new one)", async () => {
     const env = { NATS_URL: proxy.url, TROUPE_WORKER_NAME: "Worker Node Cut Twin", TROUPE_ALLOW_PRIVATE_TARGETS: "true", TROUPE_JOB_LEASE_MS: "3000" };
     const old = await startTestWorker(nats, env);
