@@ -35,6 +35,8 @@ describe("GET /metrics", () => {
     expect(done.ok && waiting.ok).toBe(true);
     const id = (done as { jobId: string }).jobId;
     await waitFor("completed", () => lookupJob(master.master.state, id)?.status === "completed");
+    // Its submission may be folded after the first job's completion (appended meanwhile by the worker).
+    await waitFor("the second job queued", () => lookupJob(master.master.state, (waiting as { jobId: string }).jobId)?.status === "queued");
     await waitFor("leader", () => master.master.isLeader);
     const res = await fetch(`${url}/metrics`);
     expect(res.status).toBe(200);
