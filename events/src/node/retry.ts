@@ -193,7 +193,8 @@ export async function requestAgainOnTimeout(
 const NO_RESPONDER_POLL_MS = 250;
 
 /** nats.js's answer to a request nobody is subscribed to (a 503 status). */
-function isNoResponders(e: unknown): boolean {
+/** NATS answered a request with "no responders": nobody listens on its subject now. */
+export function isNoResponders(e: unknown): boolean {
   return /no responders/i.test((e as Error)?.message ?? "");
 }
 

@@ -205,6 +205,14 @@ export async function handleCheckAttempt(master: Master, m: Msg): Promise<AckRep
   if (reply.startsWith(workerInboxPrefix("")) && !reply.startsWith(`${workerInboxPrefix(workerId)}.`)) {
     return err("forbidden", `a worker may ask only about its own attempts, not worker ${workerId}'s`, "workerId");
   }
+  const notOurs = (job: NonNullable<ReturnType<typeof lookupJob>>): AckReply => {
+    const now = job.status === "assigned" || job.status === "running" ? `runs attempt ${job.attempt} on ${job.workerId ?? "another worker"}` : `is ${job.status}${job.attempt !== attempt ? ` (attempt ${job.attempt})` : ""}`;
+    return err("conflict", `attempt ${attempt} of job ${jobId} is no longer ${workerId}'s: the job ${now}; stop it`, "attempt");
+  };
+  // Already past that attempt, or settled: no later read can give it back, so "no" needs no wait (a master folding
+  // late answers at once; the wait below is a read of the stream, which its lag makes slower still).
+  const before = lookupJob(master.state, jobId);
+  if (before && (before.attempt > attempt || attemptOver(before.status))) return notOurs(before);
   try {
     await master.settled(jobId);
   } catch (e) {
@@ -213,10 +221,11 @@ export async function handleCheckAttempt(master: Master, m: Msg): Promise<AckRep
   const job = lookupJob(master.state, jobId);
   if (!job) return err("not-found", `no job ${jobId}`, "jobId");
   const runs = (job.status === "assigned" || job.status === "running") && job.workerId === workerId && job.attempt === attempt;
-  if (runs) return { ok: true };
-  const now = job.status === "assigned" || job.status === "running" ? `runs attempt ${job.attempt} on ${job.workerId ?? "another worker"}` : `is ${job.status}${job.attempt !== attempt ? ` (attempt ${job.attempt})` : ""}`;
-  return err("conflict", `attempt ${attempt} of job ${jobId} is no longer ${workerId}'s: the job ${now}; stop it`, "attempt");
+  return runs ? { ok: true } : notOurs(job);
 }
+
+/** A job in one of these states runs no attempt (a failed one: the attempt that failed is over too). */
+const attemptOver = (status: string) => status === "completed" || status === "failed" || status === "cancelled" || status === "dead";
 
 type Handler = (master: Master, m: Msg) => Promise<SubmitReply | AckReply>;
 

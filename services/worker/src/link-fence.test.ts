@@ -29,4 +29,28 @@ describe("LinkFence", () => {
     f.saw();
     expect([f.inDoubt(), f.lastSeenMs]).toEqual([false, 2000]);
   });
+
+  it("remembers, for each watch, the longest silence that ended since it began or was reset: a pause that ended during a step", () => {
+    let t = 1000;
+    const f = new LinkFence(100, () => t);
+    const w = f.watch();
+    t = 1050;
+    f.saw();
+    expect(f.longestSilenceMs(w)).toBe(50);
+    // Paused for 5 s; the first proof after it ends the silence, which the fence alone no longer shows.
+    t = 6050;
+    f.saw();
+    expect([f.inDoubt(), f.silentMs()]).toEqual([false, 0]);
+    expect(f.longestSilenceMs(w)).toBe(5000);
+    // A watch begun after the silence knows nothing of it; a silence going on counts as it grows.
+    const later = f.watch();
+    t = 6080;
+    expect(f.longestSilenceMs(later)).toBe(30);
+    // Confirmed: set back; closed: no longer followed.
+    w.longestEndedMs = 0;
+    later.close();
+    t = 9000;
+    f.saw();
+    expect([f.longestSilenceMs(w), later.longestEndedMs]).toEqual([2950, 0]);
+  });
 });

@@ -17,6 +17,7 @@ export function doubtAfterMs(heartbeatMs: number, jobLeaseMs: number): number {
  */
 export class LinkFence {
   private lastMs: number;
+  private readonly watches = new Set<SilenceWatch>();
 
   constructor(readonly doubtAfterMs: number, private readonly now: () => number = monoNow) {
     this.lastMs = now();
@@ -24,7 +25,28 @@ export class LinkFence {
 
   /** The link worked at `atMs` (monoNow scale). */
   saw(atMs = this.now()): void {
-    if (atMs > this.lastMs) this.lastMs = atMs;
+    if (atMs <= this.lastMs) return;
+    const gap = atMs - this.lastMs;
+    for (const w of this.watches) if (gap > w.longestEndedMs) w.longestEndedMs = gap;
+    this.lastMs = atMs;
+  }
+
+  /**
+   * Follows the silences that end from now on, for one attempt: a silence that ended during a step (a process paused
+   * by SIGSTOP or a long GC, resumed before the step's end) must still hold the attempt before its next step. The fence
+   * used to ask only whether the link was silent *now*, and a heartbeat acknowledged after the pause wiped out the
+   * silence in which the master gave the attempt to another worker (a soak: the page after the pause visited twice).
+   * `close()` when the attempt ends.
+   */
+  watch(): SilenceWatch {
+    const w: SilenceWatch = { longestEndedMs: 0, close: () => void this.watches.delete(w) };
+    this.watches.add(w);
+    return w;
+  }
+
+  /** The longest silence of a watch: the ones that ended since it began (or was reset), or the one going on. */
+  longestSilenceMs(w: SilenceWatch): number {
+    return Math.max(w.longestEndedMs, this.silentMs());
   }
 
   /** When the link last worked (monoNow scale). */
@@ -40,4 +62,11 @@ export class LinkFence {
   inDoubt(afterMs = this.doubtAfterMs): boolean {
     return this.silentMs() > afterMs;
   }
+}
+
+/** Silences that ended since an attempt began or was last confirmed (LinkFence.watch). */
+export interface SilenceWatch {
+  /** The longest silence that ended since; set back to 0 once the master confirmed the attempt. */
+  longestEndedMs: number;
+  close(): void;
 }

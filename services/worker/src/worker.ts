@@ -7,13 +7,13 @@ import {
   createEvent, decodeCommand, decodeReply, errorBody, JOB_LEASE_HEADER, monoNow, newId, parseJobLeaseHeader, subjectsFor, type AckReply, type AssignReply, type Command, type EventData,
   type EventType, type Subjects, type WorkerStatus,
 } from "@troupe/events";
-import { closeConnection, connectAs, INSTANCE_HEADER, isStorageFull, passwordVar, userVar, workerCredential, putArtifact, WORKER_SERVICE_NAME, workerInboxPrefix, loadSecretsKeys, openSecretWithAny, publishEvent, SECRETS_KEY_VAR, SecretError, storeNames, type Logger } from "@troupe/events/node";
+import { closeConnection, connectAs, INSTANCE_HEADER, isNoResponders, isStorageFull, passwordVar, userVar, workerCredential, putArtifact, WORKER_SERVICE_NAME, workerInboxPrefix, loadSecretsKeys, openSecretWithAny, publishEvent, SECRETS_KEY_VAR, SecretError, storeNames, type Logger } from "@troupe/events/node";
 import { admit } from "./admission.ts";
 import { BrowserPool } from "./browser-pool.ts";
 import { ServerTimeSampler } from "./clock-sample.ts";
 import type { WorkerConfig } from "./config.ts";
 import { JobAbort, runJob, type JobReporter, type RunningJob } from "./job.ts";
-import { doubtAfterMs, LinkFence } from "./link-fence.ts";
+import { doubtAfterMs, LinkFence, type SilenceWatch } from "./link-fence.ts";
 import { MetricsSampler } from "./metrics.ts";
 import { assertNoDuplicate, findOtherInstance, presenceInfo, servePresence, type PresenceInfo } from "./presence.ts";
 import { publishReliably } from "./publish.ts";
@@ -27,8 +27,14 @@ import { sleep, StepError } from "./steps.ts";
 const HOLD_POLL_MS = 250;
 /** After the link is back and the leader did not answer the attempt check, how long a held attempt waits for the master's cancel before it goes on. */
 export const CONFIRM_SETTLE_MS = 2000;
-/** How long a held attempt waits for the leader's answer to its check (the leader first waits for its fold, bounded by its assignment timeout). */
+/**
+ * How long a held attempt waits for the leader's answer to its check (the leader first waits for its fold, bounded by
+ * its assignment timeout), asking again while no master leads (a failover: a standby takes over once the leader lease
+ * of 10 s by default lapses).
+ */
 const CHECK_TIMEOUT_MS = 10_000;
+/** How often a check nobody answered ("no responders") or a leader not ready yet is asked again. */
+const CHECK_RETRY_MS = 500;
 /** How long a job's final event is tried before the worker gives up on it (other events: publishReliably's 2 min). */
 export const FINAL_EVENT_DEADLINE_MS = 15 * 60_000;
 
@@ -365,6 +371,8 @@ export class Worker {
     // The attempt's token goes back in every event for it: the fold takes them only with it (docs/security.md).
     const base = { jobId: cmd.jobId, workerId: this.config.workerId, attempt: cmd.attempt, ...(cmd.token !== undefined ? { token: cmd.token } : {}) };
     const log = this.log.child({ jobId: cmd.jobId, attempt: cmd.attempt });
+    // Silences that end while a step runs hold the attempt before its next one too (link-fence.ts).
+    const silence = this.fence.watch();
     // job.started is published while the browser context is being prepared; later events wait for it, so the order holds.
     let started: Promise<void> = Promise.resolve();
     const report: JobReporter = {
@@ -408,7 +416,7 @@ export class Worker {
       report,
       log,
       progressEveryMs: this.o.progressEveryMs ?? progressEveryMs(leaseMs),
-      beforeStep: (index, signal) => this.holdWhileCutOff(cmd.jobId, cmd.attempt, index, signal, log, doubtAfterMs(this.config.heartbeatMs, leaseMs)),
+      beforeStep: (index, signal) => this.holdWhileCutOff(cmd.jobId, cmd.attempt, index, signal, log, doubtAfterMs(this.config.heartbeatMs, leaseMs), silence),
       onEnd: (out) => {
         this.stats.record({ ok: out.ok, durationMs: out.durationMs, responseTimeMs: out.responseTimeMs });
         this.endJob(cmd.jobId, this.running.get(cmd.jobId));
@@ -419,7 +427,10 @@ export class Worker {
     void job.done
       .then((out) => log.info({ ok: out.ok, durationMs: out.durationMs, error: out.error?.message }, out.ok ? "job completed" : out.error?.code === "cancelled" ? "job cancelled" : "job failed"))
       .catch((e: Error) => log.error({ err: e.message }, "job outcome could not be reported"))
-      .finally(() => this.endJob(cmd.jobId, job));
+      .finally(() => {
+        silence.close();
+        this.endJob(cmd.jobId, job);
+      });
   }
 
   /** Frees the job's slot once (before its final event goes out, or after a reporting failure). */
@@ -553,7 +564,8 @@ export class Worker {
 
   /**
    * Before a step: when NATS has acknowledged nothing of this worker's for longer than the master waits before it
-   * takes attempts away (link-fence.ts), the attempt waits here until a heartbeat sent since is stored, then asks the
+   * takes attempts away (link-fence.ts) — now, or for a while since the attempt began or was last confirmed (a pause
+   * that ended during the step) — the attempt waits here until a heartbeat sent since is stored, then asks the
    * leader whether the attempt is still its own (`attempts.check`): yes goes on, no stops it as cancelled. Without an
    * answer (no leader, an older master or nats.conf) it waits CONFIRM_SETTLE_MS for the master's cancel, which that
    * heartbeat (it lists the job) brings from a master that gave the attempt away, and goes on. A worker cut off from
@@ -561,12 +573,18 @@ export class Worker {
    * and the fixed wait alone let a master folding heartbeats slower than it cancel too late (a loaded CI run).
    * True when it held and the attempt goes on: the scenario renews the job's lease at once (scenario-run.ts).
    */
-  private async holdWhileCutOff(jobId: string, attempt: number, index: number, signal: AbortSignal, log: Logger, doubtAfter: number): Promise<boolean> {
-    if (!this.fence.inDoubt(doubtAfter)) return false;
+  private async holdWhileCutOff(jobId: string, attempt: number, index: number, signal: AbortSignal, log: Logger, doubtAfter: number, silence: SilenceWatch): Promise<boolean> {
+    const longest = this.fence.longestSilenceMs(silence);
+    if (longest <= doubtAfter) return false;
     this.holds++;
     const heldAt = monoNow();
-    log.warn({ step: index + 1, silentMs: Math.round(this.fence.silentMs()) },
-      `NATS has acknowledged nothing of this worker's for ${(this.fence.silentMs() / 1000).toFixed(1)} s: the master may have given this attempt to another worker; holding it before step ${index + 1} until the link is back and the master says whether it is still this worker's`);
+    if (this.fence.inDoubt(doubtAfter)) {
+      log.warn({ step: index + 1, silentMs: Math.round(this.fence.silentMs()) },
+        `NATS has acknowledged nothing of this worker's for ${(this.fence.silentMs() / 1000).toFixed(1)} s: the master may have given this attempt to another worker; holding it before step ${index + 1} until the link is back and the master says whether it is still this worker's`);
+    } else {
+      log.warn({ step: index + 1, silentMs: Math.round(longest) },
+        `NATS acknowledged nothing of this worker's for ${(longest / 1000).toFixed(1)} s during the last step (the link or this process stalled, and is back): the master may have given this attempt to another worker; holding it before step ${index + 1} until the master says whether it is still this worker's`);
+    }
     while (this.heartbeatStoredSentMs < heldAt) {
       this.sendHeartbeat();
       await sleep(HOLD_POLL_MS, signal);
@@ -582,35 +600,62 @@ export class Worker {
     }
     if (answer.runs === true) {
       this.checks.confirmed++;
+      silence.longestEndedMs = 0;
       log.info({ step: index + 1, heldMs: Math.round(monoNow() - heldAt) }, "the link is back and the master says the attempt is still this worker's: going on");
       return true;
     }
     this.checks.unanswered++;
+    if (answer.noLeader) {
+      // No leader for CHECK_TIMEOUT_MS: none could cancel within a wait either (only a leader does), and the next one
+      // stops the attempt at this worker's next heartbeat if it was given away. A master older than the check answers
+      // so too, and would have cancelled within the wait: workers are upgraded after masters (README, "Upgrade").
+      silence.longestEndedMs = 0;
+      log.warn({ step: index + 1, heldMs: Math.round(monoNow() - heldAt) }, `no master answered whether the attempt is still this worker's for ${CHECK_TIMEOUT_MS / 1000} s (no responders: none leads, or it is older than the check): going on`);
+      return true;
+    }
     log.warn({ step: index + 1, why: answer.why }, `the master did not say whether the attempt is still this worker's (${answer.why}): waiting ${CONFIRM_SETTLE_MS} ms for its cancel`);
     await sleep(CONFIRM_SETTLE_MS, signal);
+    silence.longestEndedMs = 0;
     log.info({ step: index + 1, heldMs: Math.round(monoNow() - heldAt) }, "the link is back and the master did not stop the attempt: going on");
     return true;
   }
 
-  /** The leader's answer to `attempts.check`, or why there is none. Ends early when the attempt is stopped meanwhile. */
-  private async checkAttempt(jobId: string, attempt: number, signal: AbortSignal, log: Logger): Promise<{ runs: true } | { runs: false; message: string } | { runs: undefined; why: string }> {
-    const body = { jobId, attempt, workerId: this.config.workerId } satisfies Command<"attempts.check">;
+  /**
+   * The leader's answer to `attempts.check`, or why there is none. "No responders" (no master leads: a failover) and
+   * `unavailable` (a leader still reading the log) are asked again every CHECK_RETRY_MS within CHECK_TIMEOUT_MS: a
+   * soak saw a held attempt go on during a failover, beside the attempt the deposed leader had requeued. Ends early
+   * when the attempt is stopped meanwhile.
+   */
+  private async checkAttempt(jobId: string, attempt: number, signal: AbortSignal, log: Logger): Promise<{ runs: true } | { runs: false; message: string } | { runs: undefined; why: string; noLeader?: true }> {
+    const body = json({ jobId, attempt, workerId: this.config.workerId } satisfies Command<"attempts.check">);
     let onAbort: (() => void) | undefined;
     const aborted = new Promise<never>((_, reject) => signal.addEventListener("abort", (onAbort = () => reject(signal.reason as Error)), { once: true }));
     aborted.catch(() => {});
+    const deadline = monoNow() + CHECK_TIMEOUT_MS;
     try {
-      const r = await Promise.race([this.nc.request(this.subjects.rpc("attempts.check"), json(body), { timeout: CHECK_TIMEOUT_MS }), aborted]);
-      const d = decodeReply("ack", r.data);
-      if (!d.ok) {
-        log.warn({ err: d.error.message }, "invalid answer to an attempt check");
-        return { runs: undefined, why: `an invalid answer: ${d.error.message}` };
+      for (;;) {
+        let why: string;
+        let noLeader = false;
+        try {
+          const r = await Promise.race([this.nc.request(this.subjects.rpc("attempts.check"), body, { timeout: Math.max(1, Math.round(deadline - monoNow())) }), aborted]);
+          const d = decodeReply("ack", r.data);
+          if (!d.ok) {
+            log.warn({ err: d.error.message }, "invalid answer to an attempt check");
+            return { runs: undefined, why: `an invalid answer: ${d.error.message}` };
+          }
+          if (d.value.ok) return { runs: true };
+          if (d.value.error.code === "conflict") return { runs: false, message: d.value.error.message };
+          why = `${d.value.error.code}: ${d.value.error.message}`;
+          if (d.value.error.code !== "unavailable") return { runs: undefined, why };
+        } catch (e) {
+          signal.throwIfAborted();
+          why = (e as Error).message;
+          noLeader = isNoResponders(e);
+          if (!noLeader) return { runs: undefined, why };
+        }
+        if (deadline - monoNow() <= CHECK_RETRY_MS) return { runs: undefined, why, ...(noLeader ? { noLeader: true as const } : {}) };
+        await sleep(CHECK_RETRY_MS, signal);
       }
-      if (d.value.ok) return { runs: true };
-      if (d.value.error.code === "conflict") return { runs: false, message: d.value.error.message };
-      return { runs: undefined, why: `${d.value.error.code}: ${d.value.error.message}` };
-    } catch (e) {
-      signal.throwIfAborted();
-      return { runs: undefined, why: (e as Error).message };
     } finally {
       if (onAbort) signal.removeEventListener("abort", onAbort);
     }

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectAs, createLogger } from "@troupe/events/node";
 import { startMaster, type RunningMaster } from "../../master/src/main.ts";
 import { lookupJob } from "../../master/src/state.ts";
-import { FAST, jobIdOf, masterIn, submit } from "../../master/test/helpers.ts";
+import { command, FAST, jobIdOf, masterIn, submit } from "../../master/test/helpers.ts";
 import type { Worker } from "../src/worker.ts";
 import { EventLog, startPages, startTestWorker, type TestPages } from "./helpers.ts";
 
@@ -125,6 +125,49 @@ describe("a worker cut off from NATS", () => {
       await slowLink.close();
     }
   }, 90_000);
+
+  it("holds before the next step when the silence ended during the step before (a paused process resumed mid-step): a slow master's cancel came after that step had run", async () => {
+    // Found by a soak (2026-12-01): the fence asked only whether the link was silent now, and a heartbeat stored after
+    // the pause wiped out the silence in which the master had given the attempt away (the page after it visited twice).
+    const slowLink = await startLatencyProxy(nats.url);
+    const master = await leading("m-fence-mid", { leaderLeaseMs: 30_000 }, slowLink.url);
+    const before = { holds: cut.holds, ...cut.checks };
+    const WAIT = 12_000;
+    const id = jobIdOf(await submit(ui, { maxAttempts: 3, scenario: { steps: [
+      { type: "navigate", url: pages.url("/fence-a?t=mid") },
+      { type: "wait", ms: WAIT },
+      { type: "navigate", url: pages.url("/fence-b?t=mid") },
+    ] } }));
+    try {
+      const waiting = await events.wait("job.progress", (e) => e.data.jobId === id && e.data.attempt === 1 && e.data.stepsDone === 1);
+      proxy.freeze();
+      // Taken for lost, the job requeued; no other worker runs (nor is it offered to one still listing it).
+      await events.wait("job.requeued", (e) => e.data.jobId === id && e.data.attempt === 2, 15_000);
+      // The link comes back 3 s before the wait ends, to a master that hears everything 6 s late from then on: the
+      // cancel its fold of the worker's heartbeat sends comes after the next step began, unless the worker holds.
+      const backAt = Date.parse(waiting.time) + WAIT - 3000;
+      expect(Date.now(), "requeued too late to bring the link back during the wait").toBeLessThan(backAt - 500);
+      await new Promise((r) => setTimeout(r, backAt - Date.now()));
+      slowLink.delayMs = 6000;
+      proxy.thaw();
+      const stopped = await events.wait("job.failed", (e) => e.data.jobId === id && e.data.attempt === 1, 40_000).catch((e: Error) => {
+        throw new Error(`${e.message}: attempt 1 was not stopped (held ${cut.holds - before.holds} times; the page after the wait visited ${hits("/fence-b?t=mid")} times; ${events.of("job.completed", (c) => c.data.jobId === id).map((c) => `completed by attempt ${c.data.attempt}`).join(", ") || "no completion"})`);
+      });
+      expect(stopped.data.error.code).toBe("cancelled");
+      expect(cut.holds).toBe(before.holds + 1);
+      expect([cut.checks.confirmed, cut.checks.unanswered]).toEqual([before.confirmed, before.unanswered]);
+      // Attempt 2 (its own 12 s wait first) cannot have reached it yet: only attempt 1 could have.
+      expect(hits("/fence-b?t=mid")).toBe(0);
+    } finally {
+      proxy.thaw();
+      slowLink.delayMs = 0;
+      // Attempt 2 may run on the cut-off worker now: cancelled, so that the next tests find it free.
+      await command(ui, "jobs.cancel", { jobId: id }).catch(() => undefined);
+      await waitFor("the job to run nowhere", () => !cut.running.has(id), 30_000).catch(() => undefined);
+      await master.stop();
+      await slowLink.close();
+    }
+  }, 120_000);
 
   it("holds, then goes on when the link comes back before the master took anything: the attempt completes, none is spent", async () => {
     // The master waits far longer than the cut: it never takes the worker for lost, nor the job's lease for lapsed.
