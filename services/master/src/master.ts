@@ -193,6 +193,11 @@ export class Master {
     return this.epoch > 0;
   }
 
+  /** Assignments being recorded or asked (each ends once its worker's answer, or its refusal's decision, is settled). */
+  get assignmentsInFlight(): number {
+    return this.inflight;
+  }
+
   /** True once the stored log and heartbeat tail are folded. */
   get ready(): boolean {
     return this.eventsCaughtUp && this.heartbeatsCaughtUp;
@@ -699,8 +704,9 @@ export class Master {
       this.counters.assignTimeouts++;
       this.unreachable.set(workerId, Date.now() + this.cfg.heartbeatIntervalMs);
       this.log.warn({ jobId: job.id, workerId, err: (e as Error).message }, "worker did not answer the assignment; trying another");
-      // It may have accepted and the answer got lost: tell it to drop the attempt.
-      void this.cancelOnWorker(workerId, job.id, job.attempt, "assignment timed out");
+      // It may have accepted and the answer got lost: tell it to drop the attempt. Not once deposed meanwhile: the
+      // attempt stands in the log, and the new leader judges it by its lease.
+      if (this.epoch === epoch) void this.cancelOnWorker(workerId, job.id, job.attempt, "assignment timed out");
       return "no answer";
     }
     const reply = decodeReply("worker.assign", replyBytes);
@@ -1196,6 +1202,13 @@ export class Master {
   }
 
   private async apply(d: Decision, epoch: number) {
+    // Decided under an epoch this master no longer leads with: deposed while it waited for a worker's answer (paused
+    // past its lease), it requeued a job the new leader had decided nothing about yet, so the epoch fence let it in,
+    // and sent the worker a cancel for the attempt it had accepted (a soak). The next leader decides instead.
+    if (this.epoch !== epoch) {
+      this.log.warn({ decision: d, epoch, leading: this.epoch }, "no longer the leader with the epoch this decision was taken under: not recording it");
+      return;
+    }
     const key = d.kind === "worker-lost" ? d.workerId : d.jobId;
     if (d.kind === "worker-lost") this.pendingWorkers.set(key, 0);
     else this.pendingJobs.set(key, {});
