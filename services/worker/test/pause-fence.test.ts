@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { startLatencyProxy, startTestNats, waitFor, type TestNats } from "@troupe/tests/harness";
+import { descendants, startLatencyProxy, startTestNats, waitFor, type TestNats } from "@troupe/tests/harness";
 import { connectAs, createLogger } from "@troupe/events/node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startMaster, type RunningMaster } from "../../master/src/main.ts";
@@ -11,12 +11,11 @@ import { EventLog, startPages, startTestWorker, type TestPages } from "./helpers
 
 // Found by a soak (2026-12-01): a worker paused (SIGSTOP) past the job lease went on with its attempt after the master
 // had given it to another worker, without holding: the page after the pause was visited by both attempts (soak:
-// s00084, s00098). The fence (link-fence.ts) remembers only the latest proof that the link works, and asks "silent for
-// too long?" at each step boundary: any proof after the pause and before the next step — a heartbeat acknowledged, a
-// command that waited in the socket during the pause (`guarded` counts it as the link working now) — wipes out the
-// silence in which the master took the attempt. Then only the master's stale-attempt cancel, which that heartbeat
-// brings, can stop the attempt, and a master folding heartbeats late sends it too late: what attempts.check was
-// added for (d427bbf), but the check is asked only when the fence holds.
+// s00084, s00098). The fence (link-fence.ts) remembered only the latest proof that the link works, and asked "silent
+// for too long?" at each step boundary: any proof after the pause and before the next step — a heartbeat acknowledged,
+// a command that waited in the socket during the pause — wiped out the silence in which the master took the attempt.
+// Then only the master's stale-attempt cancel, which that heartbeat brings, could stop the attempt, and a master
+// folding heartbeats late sent it too late. Now each attempt keeps its longest silence (LinkFence.watch) and holds.
 const TROUPE = fileURLToPath(new URL("../../../bin/troupe.mjs", import.meta.url));
 let nats: TestNats;
 let pages: TestPages;
@@ -47,9 +46,21 @@ beforeAll(async () => {
 }, 90_000);
 
 afterAll(async () => {
-  if (paused && paused.exitCode === null) {
+  if (paused && paused.exitCode === null && paused.signalCode === null) {
+    // A graceful stop closes its Chromium; a SIGKILL of the worker alone left the browser running.
+    const tree = descendants(paused.pid as number);
+    const exited = new Promise((r) => paused.once("exit", r));
     paused.kill("SIGCONT");
-    paused.kill("SIGKILL");
+    paused.kill("SIGTERM");
+    if ((await Promise.race([exited, new Promise((r) => setTimeout(() => r("late"), 20_000))])) === "late") {
+      for (const pid of [paused.pid as number, ...tree]) {
+        try {
+          process.kill(pid, "SIGKILL");
+        } catch {
+          // Gone already.
+        }
+      }
+    }
   }
   await spare?.stop("test over");
   await master?.stop();
