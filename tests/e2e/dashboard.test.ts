@@ -827,12 +827,66 @@ describe("job and worker actions", () => {
     await page.waitForFunction((s) => document.querySelector("[data-testid=job-error]")?.textContent?.includes(s), { timeout: 10_000 }, selector);
   }, 60_000);
 
-  it("Drain on the worker page turns the worker draining, Resume turns it back (live); the API refuses an unknown worker", async () => {
+  it("Drain on the worker page asks first (the jobs it runs, live; Escape and Keep running send nothing), then turns the worker draining and its running job fails as retryable (drained) and is requeued; Resume turns it back (live); the API refuses an unknown worker", async () => {
     await workerListed("wn-e2e-03");
     await page.goto(`${stack.uiUrl}/workers/wn-e2e-03`, { waitUntil: "networkidle0" });
     await page.waitForSelector('[data-testid=connection][data-status=live]', { timeout: 10_000 });
-    await page.click("[data-testid=drain]");
-    await page.waitForFunction(() => document.querySelector("[data-testid=worker-status]")?.textContent === "draining", { timeout: 15_000 });
+    // Every drain the page posts.
+    const drains: string[] = [];
+    const onRequest = (r: HTTPRequest) => {
+      if (r.method() === "POST" && new URL(r.url()).pathname.endsWith("/drain")) drains.push(r.url());
+    };
+    page.on("request", onRequest);
+    const focused = () => page.evaluate(() => document.activeElement?.getAttribute("data-testid") ?? null);
+    const asked = async () => {
+      await page.click("[data-testid=drain]");
+      await page.waitForSelector("[data-testid=drain-confirm]", { visible: true, timeout: 5000 });
+      expect(await focused()).toBe("drain-confirm-yes");
+      expect(await page.$eval("[data-testid=drain]", (e) => e.getAttribute("aria-expanded"))).toBe("true");
+    };
+    let jobId: string | undefined;
+    try {
+      // The first click only asks, and says what a drain does.
+      await asked();
+      expect(await page.$eval("[data-testid=drain-running]", (e) => e.textContent)).toBe("0");
+      const text = await page.$eval("[data-testid=drain-confirm]", (e) => e.textContent?.replace(/\s+/g, " ") ?? "");
+      expect(text).toContain("takes no new jobs");
+      expect(text).toMatch(/grace period.*fail as retryable.*requeued/);
+      // A job only this worker can take (its label n=03) runs while the question is open: the figure follows it live.
+      const r = await post("/api/jobs", { url: `${stack.site.url}/product/8`, tags: ["e2e-drain"], workerLabels: ["n=03"], scenario: { steps: [{ type: "wait", ms: 60_000 }] } });
+      expect(r.status, JSON.stringify(r.body)).toBe(201);
+      jobId = r.body.jobId as string;
+      await page.waitForFunction(() => document.querySelector("[data-testid=drain-running]")?.textContent === "1", { timeout: 30_000 });
+      await page.waitForFunction((id) => document.querySelector(`[data-job-id="${id}"]`)?.getAttribute("data-status") === "running", { timeout: 30_000 }, jobId);
+      await shot("worker-drain-confirm");
+      // Escape takes it back, focus returns to Drain; so does Keep running. Nothing was sent.
+      await page.keyboard.press("Escape");
+      await page.waitForSelector("[data-testid=drain-confirm]", { hidden: true, timeout: 5000 });
+      expect(await focused()).toBe("drain");
+      await asked();
+      await page.click("[data-testid=drain-confirm-no]");
+      await page.waitForSelector("[data-testid=drain-confirm]", { hidden: true, timeout: 5000 });
+      expect(await focused()).toBe("drain");
+      expect(drains).toEqual([]);
+      expect(["online", "busy"]).toContain(await page.$eval("[data-testid=worker-status]", (e) => e.textContent));
+      // Drain now drains.
+      await asked();
+      await page.click("[data-testid=drain-confirm-yes]");
+      await page.waitForFunction(() => document.querySelector("[data-testid=worker-status]")?.textContent === "draining", { timeout: 15_000 });
+      expect(drains).toHaveLength(1);
+      expect(await page.$("[data-testid=drain-confirm]")).toBeNull();
+      // What the confirmation said: past the grace (2 s here) the running job failed as retryable and was requeued.
+      const id = jobId;
+      const job = await waitFor(`${id} requeued after the drain's grace`, async () => {
+        const j = (await api(`/api/jobs/${id}`)).body.job as { status: string; history: { attempt: number; outcome?: string; error?: { code?: string; retryable?: boolean } }[] } | undefined;
+        return j && j.history[0]?.outcome === "failed" ? j : undefined;
+      }, 30_000, 200);
+      expect(job.history[0]?.error).toMatchObject({ code: "drained", retryable: true });
+      expect(["requeued", "queued"]).toContain(job.status);
+    } finally {
+      page.off("request", onRequest);
+      if (jobId) await post(`/api/jobs/${jobId}/cancel`, {});
+    }
     expect(await page.$eval("[data-testid=worker-tokens]", (e) => e.textContent)).toBe("yes");
     // The e2e workers run without TROUPE_ALLOW_SCRIPT_STEPS: the master offers them no script job, and the page says so.
     expect(await page.$eval("[data-testid=worker-script-steps]", (e) => e.textContent)).toBe("not allowed (TROUPE_ALLOW_SCRIPT_STEPS): no job with a page-JavaScript step");
@@ -847,7 +901,7 @@ describe("job and worker actions", () => {
     expect(r.body).toMatchObject({ success: false, error: { code: expect.any(String), message: expect.any(String) } });
     expect(await post("/api/workers/wn-nobody/resume", {})).toMatchObject({ status: 404, body: { success: false, error: { code: "not-found" } } });
     expect(await post("/api/workers/wn-e2e-03/resume", { reason: "not a field of resume" })).toMatchObject({ status: 400, body: { success: false, error: { code: "invalid" } } });
-  }, 60_000);
+  }, 120_000);
 });
 
 describe("bulk actions", () => {

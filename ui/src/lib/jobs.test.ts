@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { cancelQuestion, progressShown } from "./jobs.ts";
 import { createEvent, evolveJob, jobAttempts, jobSummary, type EventData, type EventType, type JobView, type TroupeEvent, type WorkerJob } from "@troupe/events";
-import { attemptBadge, attemptText, laterText, listRows, summaryOf, viewFromSummary, workerJobRows, workerPageJobs } from "./jobs.ts";
+import { attemptBadge, attemptText, jobsUnderWayOn, laterText, listRows, summaryOf, viewFromSummary, workerJobRows, workerPageJobs } from "./jobs.ts";
 import { applyEvent, seedModels, type LiveModels } from "./live/apply.ts";
 
 /** A worker page's "Recent jobs" (pure parts): rows from the server, then live events folded on them. */
@@ -179,5 +179,28 @@ describe("a list row made from the projector's summary", () => {
     expect(summaryOf(viewFromSummary({ ...s, scenario: { title: "no navigate" } })).scenario).toEqual({ title: "no navigate" });
     const { scenario: _, ...plain } = s;
     expect(summaryOf(viewFromSummary(plain))).not.toHaveProperty("scenario");
+  });
+});
+
+describe("jobs under way on a worker (the Drain confirmation's figure)", () => {
+  it("counts the jobs assigned or running there by the log, live: not those finished, requeued or on another worker", () => {
+    clock = T0;
+    const m = models();
+    const seed = [
+      row([ev("job.submitted", { jobId: "u-run", spec }), ev("job.assigned", { jobId: "u-run", workerId: "w-a", attempt: 1, epoch: 1 }), ev("job.started", { jobId: "u-run", workerId: "w-a", attempt: 1 })]),
+      row([ev("job.submitted", { jobId: "u-done", spec }), ev("job.assigned", { jobId: "u-done", workerId: "w-a", attempt: 1, epoch: 1 }), ev("job.started", { jobId: "u-done", workerId: "w-a", attempt: 1 }), ev("job.completed", { jobId: "u-done", workerId: "w-a", attempt: 1, result, metrics })]),
+      row([ev("job.submitted", { jobId: "u-other", spec }), ev("job.assigned", { jobId: "u-other", workerId: "w-b", attempt: 1, epoch: 1 })]),
+    ];
+    seedModels(m, undefined, workerPageJobs(seed, []), false);
+    expect(jobsUnderWayOn(m.jobs.values(), "w-a")).toBe(1);
+    expect(jobsUnderWayOn(m.jobs.values(), "w-b")).toBe(1);
+    // A new assignment here counts at once; a job that fails here and is requeued leaves the count.
+    applyEvent(m, ev("job.submitted", { jobId: "u-new", spec }));
+    applyEvent(m, ev("job.assigned", { jobId: "u-new", workerId: "w-a", attempt: 1, epoch: 1 }));
+    expect(jobsUnderWayOn(m.jobs.values(), "w-a")).toBe(2);
+    applyEvent(m, ev("job.failed", { jobId: "u-run", workerId: "w-a", attempt: 1, error: { message: "drained", code: "drained", retryable: true } }));
+    applyEvent(m, ev("job.requeued", { jobId: "u-run", attempt: 2, previousAttempt: 1, previousWorkerId: "w-a", reason: "failed-retryable", notBefore: iso(), epoch: 1 }));
+    expect(jobsUnderWayOn(m.jobs.values(), "w-a")).toBe(1);
+    expect(jobsUnderWayOn([], "w-a")).toBe(0);
   });
 });

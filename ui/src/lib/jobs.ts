@@ -99,6 +99,17 @@ export function workerPageJobs(rows: readonly WorkerJob[], active: readonly JobS
   return [...active.filter((s) => !ids.has(s.id)).map(viewFromSummary), ...rows.map(viewFromWorkerJob)];
 }
 
+/**
+ * How many of `jobs` are under way on `workerId` by the event log (assigned or running there): what a drain would
+ * stop, as the Drain confirmation says it. The worker's own `currentJobs` comes with its heartbeats, up to an
+ * interval late; the Overview's busy slots count the log's too.
+ */
+export function jobsUnderWayOn(jobs: Iterable<Pick<JobView, "workerId" | "status">>, workerId: string): number {
+  let n = 0;
+  for (const j of jobs) if (j.workerId === workerId && (j.status === "assigned" || j.status === "running")) n++;
+  return n;
+}
+
 /** A view's row on a worker's page (or none: no attempt there), the same object while the view is (as summaryOf). */
 const workerRows = new WeakMap<JobView, { workerId: string; row: WorkerJobRow | undefined }>();
 
