@@ -1,0 +1,155 @@
+import { join } from "node:path";
+import type { Page } from "puppeteer-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { waitFor } from "../harness/index.ts";
+import { ARTIFACTS, callApi, startStack, tail, type Stack } from "./stack.ts";
+
+/**
+ * The dashboard on a phone (docs/ui.md, "Narrow screens"): each page at 390 × 844 in real Chromium against the real
+ * stack, with a completed job (extracted data, a screenshot) and a failed one (Top errors, an error box) to show.
+ * No page may scroll sideways as a whole, and what a page is about (the worker's name and status, a job's status,
+ * the nav) must be on screen without scrolling anything sideways.
+ */
+
+const PHONE = { width: 390, height: 844, deviceScaleFactor: 1, isMobile: true, hasTouch: true };
+
+let stack: Stack;
+let page: Page;
+let completed: string;
+let failed: string;
+
+beforeAll(async () => {
+  stack = await startStack({ workers: 1 });
+  page = await stack.browser.newPage();
+  page.on("pageerror", (e) => console.error(`page error: ${(e as Error).message}`));
+  await page.setViewport(PHONE);
+  // A long URL and tags: the Jobs table's widest cells.
+  const url = `${stack.site.url}/product/7?utm_source=a-rather-long-campaign-name&utm_medium=email&ref=narrow-screen-check`;
+  const ok = await post("/api/jobs", {
+    url, tags: ["e2e-narrow", "phone"],
+    scenario: { title: "narrow product", steps: [
+      { type: "navigate", url },
+      { type: "extract", fields: { title: { selector: "h1.title" }, price: { selector: ".price" } } },
+      { type: "screenshot", label: "product" },
+    ] },
+  });
+  expect(ok.status, JSON.stringify(ok.body)).toBe(201);
+  completed = ok.body.jobId as string;
+  // An assertion: final, so the job stays failed; its error is in Top errors and on its page.
+  const bad = await post("/api/jobs", { url, tags: ["e2e-narrow"], scenario: { steps: [{ type: "navigate", url }, { type: "assert", title: "not this page", timeout: 1000 }] } });
+  expect(bad.status, JSON.stringify(bad.body)).toBe(201);
+  failed = bad.body.jobId as string;
+  for (const [id, status] of [[completed, "completed"], [failed, "failed"]] as const) {
+    await waitFor(`${id} ${status} in the read models`, async () => (await api(`/api/jobs/${id}`)).body.job?.status === status, 90_000).catch((e: Error) => {
+      throw new Error(`${e.message}\nworker:\n${tail(stack, "worker-01")}\nmaster:\n${tail(stack, "master")}`);
+    });
+  }
+}, 300_000);
+
+afterAll(async () => {
+  await stack?.stop();
+}, 60_000);
+
+const api = (path: string, init?: RequestInit) => callApi(stack, path, init);
+const post = (path: string, body: unknown) => api(path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+
+/** Opens `path` on the phone and waits for the live connection and for `ready` (the page's key content). */
+async function open(path: string, ready: string): Promise<void> {
+  await page.goto(`${stack.uiUrl}${path}`, { waitUntil: "networkidle0" });
+  await page.waitForSelector("[data-testid=connection][data-status=live]", { timeout: 10_000 });
+  await page.waitForSelector(ready, { visible: true, timeout: 10_000 });
+}
+
+/** The document's width against the viewport's, and what is wider than the viewport (to say why when it fails). */
+async function widths(): Promise<{ scrollWidth: number; innerWidth: number; wide: string[] }> {
+  return page.evaluate(() => {
+    const wide: string[] = [];
+    for (const e of Array.from(document.querySelectorAll("body *"))) {
+      const r = e.getBoundingClientRect();
+      if (r.right > window.innerWidth + 0.5 && r.width > 0) wide.push(`${e.tagName.toLowerCase()}${e.className ? `.${String(e.className).split(" ").join(".")}` : ""} right=${Math.round(r.right)}`);
+    }
+    return { scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth, wide: wide.slice(0, 12) };
+  });
+}
+
+/** Every element `selector` matches is drawn, inside the viewport's width, and not cut off by a box it scrolls in. */
+async function onScreen(selector: string): Promise<void> {
+  const boxes = await page.$$eval(selector, (els) =>
+    els.map((e) => {
+      const r = e.getBoundingClientRect();
+      const style = getComputedStyle(e);
+      // The nearest box that clips it sideways (a table that scrolls in its own box): the element must be inside it.
+      let clip: { left: number; right: number } | null = null;
+      for (let p = e.parentElement; p; p = p.parentElement) {
+        const ox = getComputedStyle(p).overflowX;
+        if (ox !== "visible") {
+          const c = p.getBoundingClientRect();
+          clip = { left: c.left, right: c.right };
+          break;
+        }
+      }
+      return { text: (e.textContent ?? "").trim().slice(0, 60), left: r.left, right: r.right, width: r.width, height: r.height, hidden: style.visibility === "hidden" || style.display === "none", clip };
+    }));
+  expect(boxes.length, `${selector} on the page`).toBeGreaterThan(0);
+  for (const b of boxes) {
+    const where = `${selector} "${b.text}" at ${Math.round(b.left)}–${Math.round(b.right)} px`;
+    expect(b.hidden || b.width === 0 || b.height === 0, `${where} is drawn`).toBe(false);
+    expect(b.left, `${where} starts on screen`).toBeGreaterThanOrEqual(0);
+    expect(b.right, `${where} ends on screen (${PHONE.width} px)`).toBeLessThanOrEqual(PHONE.width + 0.5);
+    if (b.clip) {
+      expect(b.left, `${where} is not scrolled out of its box`).toBeGreaterThanOrEqual(b.clip.left - 0.5);
+      expect(b.right, `${where} is not cut off by its box (${Math.round(b.clip.right)} px)`).toBeLessThanOrEqual(b.clip.right + 0.5);
+    }
+  }
+}
+
+async function check(name: string, keys: string[]): Promise<void> {
+  await page.screenshot({ path: join(ARTIFACTS, `narrow-${name}.png`), fullPage: true });
+  const w = await widths();
+  expect(w.innerWidth).toBe(PHONE.width);
+  expect(w.scrollWidth, `the page scrolls sideways; wider than the screen: ${w.wide.join(", ")}`).toBeLessThanOrEqual(w.innerWidth);
+  // The nav: every link and the connection indicator on screen.
+  await onScreen("header nav a");
+  await onScreen("[data-testid=connection]");
+  for (const k of keys) await onScreen(k);
+}
+
+describe("narrow screens (390 × 844)", () => {
+  it("the Overview", async () => {
+    await open("/", "[data-testid=workers-by-status]");
+    await page.waitForSelector("[data-testid=error-group]", { timeout: 20_000 });
+    await check("overview", ["h1", "[data-testid=workers-by-status]", "[data-testid=queue-depth]", "[data-testid=error-group] [data-testid=error-code]", "[data-testid=error-example]"]);
+  }, 60_000);
+
+  it("the Workers page", async () => {
+    await open("/workers", '[data-worker-id="wn-e2e-01"]');
+    await check("workers", ['[data-worker-id="wn-e2e-01"] .name', '[data-worker-id="wn-e2e-01"] [data-testid=worker-status]', '[data-worker-id="wn-e2e-01"] [data-testid=worker-recent]']);
+  }, 60_000);
+
+  it("the Jobs page", async () => {
+    await open("/jobs", `[data-job-id="${completed}"]`);
+    await check("jobs", [
+      `[data-job-id="${completed}"] a[href="/jobs/${completed}"]`, `[data-job-id="${completed}"] .badge.s-completed`,
+      `[data-job-id="${failed}"] .badge.s-failed`, `[data-job-id="${completed}"] [role=progressbar]`,
+    ]);
+  }, 60_000);
+
+  it("a job's page", async () => {
+    await open(`/jobs/${completed}`, "[data-testid=job-status]");
+    await page.waitForFunction(() => {
+      const img = document.querySelector<HTMLImageElement>("[data-testid=screenshot]");
+      return img !== null && img.complete && img.naturalWidth > 0;
+    }, { timeout: 10_000 });
+    await check("job", ["h1 code", "[data-testid=job-status]", "[data-testid=job-progress-text]", "[data-testid=job-url]", "[data-testid=steps] tbody tr td:nth-child(2)", "[data-testid=steps] .badge", "[data-testid=attempts] tbody tr td:first-child", "[data-testid=attempts] a[href^='/workers/']"]);
+    expect(await page.$eval("[data-testid=job-status]", (e) => e.textContent)).toBe("completed");
+
+    await open(`/jobs/${failed}`, "[data-testid=job-error]");
+    await check("job-failed", ["[data-testid=job-status]", "[data-testid=job-error]"]);
+  }, 60_000);
+
+  it("a worker's page", async () => {
+    await open("/workers/wn-e2e-01", "[data-testid=worker-status]");
+    await check("worker", ["h1", "[data-testid=worker-status]", "[data-testid=worker-page-recent]", "[data-testid=drain]", `[data-testid=job-row][data-job-id="${completed}"] a[href="/jobs/${completed}"]`]);
+    expect(await page.$eval("h1", (e) => e.textContent)).toContain("Worker Node E2E 01");
+  }, 60_000);
+});
