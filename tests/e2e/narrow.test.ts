@@ -140,7 +140,7 @@ describe("narrow screens (390 × 844)", () => {
       const img = document.querySelector<HTMLImageElement>("[data-testid=screenshot]");
       return img !== null && img.complete && img.naturalWidth > 0;
     }, { timeout: 10_000 });
-    await check("job", ["h1 code", "[data-testid=job-status]", "[data-testid=job-progress-text]", "[data-testid=job-url]", "[data-testid=steps] tbody tr td:nth-child(2)", "[data-testid=steps] .badge", "[data-testid=attempts] tbody tr td:first-child", "[data-testid=attempts] a[href^='/workers/']"]);
+    await check("job", ["h1 code", "[data-testid=job-status]", "[data-testid=job-progress-text]", "[data-testid=job-url]", "[data-testid=steps] tbody tr td:nth-child(2)", "[data-testid=steps] .badge", "[data-testid=attempts] tbody tr td:first-child", "[data-testid=attempts] a[href^='/workers/']", "[data-testid=attempts] tbody tr td:last-child"]);
     expect(await page.$eval("[data-testid=job-status]", (e) => e.textContent)).toBe("completed");
 
     await open(`/jobs/${failed}`, "[data-testid=job-error]");
@@ -149,7 +149,8 @@ describe("narrow screens (390 × 844)", () => {
 
   it("a worker's page", async () => {
     await open("/workers/wn-e2e-01", "[data-testid=worker-status]");
-    await check("worker", ["h1", "[data-testid=worker-status]", "[data-testid=worker-page-recent]", "[data-testid=drain]", `[data-testid=job-row][data-job-id="${completed}"] a[href="/jobs/${completed}"]`]);
+    await check("worker", ["h1", "[data-testid=worker-status]", "[data-testid=worker-page-recent]", "[data-testid=drain]", `[data-testid=job-row][data-job-id="${completed}"] a[href="/jobs/${completed}"]`,
+      `[data-testid=job-row][data-job-id="${completed}"] [data-testid=attempt-outcome]`, `[data-testid=job-row][data-job-id="${completed}"] [data-testid=job-later]`]);
     expect(await page.$eval("h1", (e) => e.textContent)).toContain("Worker Node E2E 01");
   }, 60_000);
 });
