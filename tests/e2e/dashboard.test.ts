@@ -875,6 +875,7 @@ describe("job and worker actions", () => {
       await page.waitForFunction(() => document.querySelector("[data-testid=worker-status]")?.textContent === "draining", { timeout: 15_000 });
       expect(drains).toHaveLength(1);
       expect(await page.$("[data-testid=drain-confirm]")).toBeNull();
+      await page.waitForFunction(() => document.activeElement?.getAttribute("data-testid") === "resume", { timeout: 5000 });
       // What the confirmation said: past the grace (2 s here) the running job failed as retryable and was requeued.
       const id = jobId;
       const job = await waitFor(`${id} requeued after the drain's grace`, async () => {
