@@ -4,6 +4,7 @@ import { hostname, tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import puppeteer, { type Browser, type BrowserContext } from "puppeteer-core";
 import { pidAlive, type Logger } from "@troupe/events/node";
+import { runningTimeout } from "./stall-timer.ts";
 
 /** What a worker's configuration changes in its browsers. */
 export interface ChromiumOptions {
@@ -335,12 +336,13 @@ export class BrowserPool {
             this.o.log.debug({ err: e.message }, "context close failed");
             return true;
           });
-          let timer: NodeJS.Timeout | undefined;
-          const deadline = new Promise<false>((r) => (timer = setTimeout(() => r(false), this.o.closeDeadlineMs ?? CLOSE_DEADLINE_MS)));
-          const slow = setTimeout(() => this.retire(slot, "a job's browser context is slow to close"), this.o.slowCloseMs ?? SLOW_CLOSE_MS);
+          // Counted in this process's running time: paused meanwhile, it woke to both timers before reading the close's answer.
+          let cancelDeadline: (() => void) | undefined;
+          const deadline = new Promise<false>((r) => (cancelDeadline = runningTimeout(this.o.closeDeadlineMs ?? CLOSE_DEADLINE_MS, () => r(false))));
+          const cancelSlow = runningTimeout(this.o.slowCloseMs ?? SLOW_CLOSE_MS, () => this.retire(slot, "a job's browser context is slow to close"));
           const closed = await Promise.race([closing, deadline]);
-          clearTimeout(timer);
-          clearTimeout(slow);
+          cancelDeadline?.();
+          cancelSlow();
           // A page can keep the browser process too busy to close it (a history.pushState flood did, for minutes,
           // starving every other job on it, until CHROMIUM_IGNORED_DEFAULT_ARGS; a document.title flood or history
           // calls spread over many frames still do): the hard timeout must really stop the page, so the browser goes.

@@ -147,6 +147,24 @@ describe("BrowserPool with a browser that stops answering", () => {
 });
 
 describe("BrowserPool with a context slow to close", () => {
+  it("does not kill a healthy browser when the worker itself did not run past the close deadline (paused: on resume its timers fired before the close's answer was read; a soak)", async () => {
+    const p = new BrowserPool({ executablePath: process.env.TROUPE_CHROMIUM_PATH ?? "/usr/bin/chromium", recycleAfter: 100, log: createLogger("pool-test", "silent"), closeDeadlineMs: 3000 });
+    try {
+      await p.start();
+      const pid = p.activePid!;
+      const lease = await p.acquire();
+      const releasing = lease.release();
+      // This process stops for 4 s right after asking for the close, as a SIGSTOP'd worker does (the thread blocks).
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 4000);
+      await releasing;
+      expect(p.killed).toBe(0);
+      expect(processAlive(pid)).toBe(true);
+    } finally {
+      await p.close();
+    }
+  });
+
+
   it("retires the browser at once: a job acquired while the close is waited for gets a new browser, and the old one is closed, not killed, once its close completes", async () => {
     const p = new BrowserPool({ executablePath: process.env.TROUPE_CHROMIUM_PATH ?? "/usr/bin/chromium", recycleAfter: 100, log: createLogger("pool-test", "silent"), slowCloseMs: 200, closeDeadlineMs: 20_000 });
     try {
