@@ -628,7 +628,14 @@ export class Master {
     if (refusal === undefined) return;
     // Straight to the next worker; once every worker refused, back off (refusals are not spent attempts, but each is a log entry).
     const exhausted = this.noteRefusal(job, workerId);
-    await this.apply(afterRefusal(this.state, job, workerId, refusal, exhausted, this.clock.now(), this.cfg), epoch);
+    // Leading again, or still, under another epoch (the lease lapsed a moment while a renewal was slow, or was won
+    // back): the refusal is a fact, recorded under the epoch this master leads with now while the job still waits on
+    // that worker; otherwise it stayed assigned to a worker that refused it until its lease lapsed, an attempt spent
+    // (a review). Deposed, it decides nothing (apply): the new leader judges the attempt by its lease.
+    const now = this.epoch;
+    const cur = this.state.jobs.get(job.id);
+    const stillOnIt = cur?.status === "assigned" && cur.workerId === workerId && cur.attempt === job.attempt;
+    await this.apply(afterRefusal(this.state, job, workerId, refusal, exhausted, this.clock.now(), this.cfg), now > 0 && now !== epoch && stillOnIt ? now : epoch);
   }
 
   /**
@@ -743,11 +750,13 @@ export class Master {
   /**
    * Resolves once the job has no decision of this master's on its way and the fold has read the log as far as it
    * reached (both bounded by assignTimeoutMs): what the state then says of the job includes every decision taken
-   * so far (the attempt check, rpc.ts). Rejects when the stream cannot be read.
+   * so far (the attempt check, rpc.ts). False when a bound ran out first (the state may not show a decision yet);
+   * rejects when the stream cannot be read.
    */
-  async settled(jobId: string): Promise<void> {
+  async settled(jobId: string): Promise<boolean> {
     await this.untilFolded(jobId);
-    await this.caughtUp();
+    if (this.pendingJobs.has(jobId)) return false;
+    return await this.caughtUp();
   }
 
   /** Commands waiting for the fold to read the events log as far as it reached when they asked (caughtUp). */
@@ -755,14 +764,16 @@ export class Master {
 
   /**
    * Resolves once the fold has read the events log as far as it reached when asked, or after assignTimeoutMs (the
-   * caller looks at the state again either way). A command about an event just appended found the job unknown or
+   * caller looks at the state again either way; true when it got there). A command about an event just appended found the job unknown or
    * in its old state while the fold was behind: a cancel right after its submit answered "no job" (a loaded CI run).
    */
-  async caughtUp(): Promise<void> {
+  async caughtUp(): Promise<boolean> {
     this.jsm ??= await this.js.jetstreamManager();
     const head = (await this.jsm.streams.info(this.eventStream)).state.last_seq;
-    if (Math.max(this.eventsSeq, this.state.appliedSeq) >= head) return;
+    const at = () => Math.max(this.eventsSeq, this.state.appliedSeq);
+    if (at() >= head) return true;
     await new Promise<void>((resolve) => this.seqWaiters.push({ seq: head, untilMs: Date.now() + this.cfg.assignTimeoutMs, resolve }));
+    return at() >= head;
   }
 
   private releaseSeqWaiters(nowMs: number) {

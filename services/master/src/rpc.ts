@@ -196,28 +196,31 @@ async function askWorker(master: Master, workerId: string, kind: "drain" | "resu
 export async function handleCheckAttempt(master: Master, m: Msg): Promise<AckReply> {
   const cmd = decodeCommand("attempts.check", m.data);
   if (!cmd.ok) return err("invalid", cmd.error.message, cmd.error.path);
-  if (!master.epoch) return err("unavailable", "this master is not the leader; try again");
+  const { jobId, attempt, workerId } = cmd.value;
+  // Every worker takes its replies on its own inbox prefix (workerInboxPrefix), the only part of _INBOX a per-worker
+  // user may read: asked from any other inbox, or about another worker, it is no worker asking about itself.
+  if (!m.reply?.startsWith(`${workerInboxPrefix(workerId)}.`)) {
+    return err("forbidden", `only worker ${workerId} may ask about its attempts, from its own inbox (${workerInboxPrefix(workerId)})`, "workerId");
+  }
+  const epoch = master.epoch;
+  if (!epoch) return err("unavailable", "this master is not the leader; try again");
   // A leader still reading the log at its start holds part of the story: its yes could be wrong.
   if (!master.ready) return err("unavailable", "this master is still reading the log; try again");
-  const { jobId, attempt, workerId } = cmd.value;
-  // A per-worker user's replies go to its own inbox prefix (workerInboxPrefix): it asks only about itself.
-  const reply = m.reply ?? "";
-  if (reply.startsWith(workerInboxPrefix("")) && !reply.startsWith(`${workerInboxPrefix(workerId)}.`)) {
-    return err("forbidden", `a worker may ask only about its own attempts, not worker ${workerId}'s`, "workerId");
-  }
-  const notOurs = (job: NonNullable<ReturnType<typeof lookupJob>>): AckReply => {
-    const now = job.status === "assigned" || job.status === "running" ? `runs attempt ${job.attempt} on ${job.workerId ?? "another worker"}` : `is ${job.status}${job.attempt !== attempt ? ` (attempt ${job.attempt})` : ""}`;
-    return err("conflict", `attempt ${attempt} of job ${jobId} is no longer ${workerId}'s: the job ${now}; stop it`, "attempt");
-  };
+  // Yes or no about the attempt named, nothing about where the job went (the master's log says that).
+  const notOurs = (job: NonNullable<ReturnType<typeof lookupJob>>): AckReply =>
+    err("conflict", `attempt ${attempt} of job ${jobId} is no longer this worker's (the job ${job.status === "assigned" || job.status === "running" ? "runs another attempt" : `is ${job.status}`}); stop it`, "attempt");
   // Already past that attempt, or settled: no later read can give it back, so "no" needs no wait (a master folding
   // late answers at once; the wait below is a read of the stream, which its lag makes slower still).
   const before = lookupJob(master.state, jobId);
   if (before && (before.attempt > attempt || attemptOver(before.status))) return notOurs(before);
   try {
-    await master.settled(jobId);
+    // Bounded waits: a fold lagging past them may not show a requeue of this master's yet, and a yes would be wrong.
+    if (!(await master.settled(jobId))) return err("unavailable", "this master's fold is behind the log; try again");
   } catch (e) {
     return err("unavailable", `the log could not be read to answer (${(e as Error).message}); try again`);
   }
+  // Deposed meanwhile: the new leader may have decided about the job already.
+  if (master.epoch !== epoch) return err("unavailable", "this master stopped leading while it looked; try again");
   const job = lookupJob(master.state, jobId);
   if (!job) return err("not-found", `no job ${jobId}`, "jobId");
   const runs = (job.status === "assigned" || job.status === "running") && job.workerId === workerId && job.attempt === attempt;
@@ -239,6 +242,13 @@ function serve(master: Master, subject: string, h: Handler): Subscription {
     callback: (e, m) => {
       if (e) {
         master.log.error({ err: e.message, subject }, "request subscription failed");
+        return;
+      }
+      // An answer goes out with the master's permissions, on whatever subject the request names: a worker (which may
+      // publish attempts.check) naming `$JS.API.STREAM.PURGE.TROUPE_EVENTS` as its reply had the leader purge the log
+      // (a review). Every client asks with a nats.js inbox; anything else is dropped, unanswered and not acted on.
+      if (!m.reply?.startsWith("_INBOX.")) {
+        master.log.warn({ subject, reply: m.reply?.slice(0, 200) ?? null }, "request dropped: its reply subject is not an _INBOX one (the master answers only on inboxes)");
         return;
       }
       h(master, m)

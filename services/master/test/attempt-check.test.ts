@@ -10,7 +10,7 @@ import type { FakeWorker } from "./fake-worker.ts";
 import { command, fakeWorker, jobIdOf, masterIn, submit } from "./helpers.ts";
 
 // A worker whose link to NATS came back after a silence asks the leader whether its held attempt is still its own
-// (troupe.rpc.attempts.check; docs/worker.md, "A worker cut off from NATS").
+// (troupe.rpc.attempts.check; docs/worker.md, "Cut off from NATS").
 let nats: TestNats;
 let master: RunningMaster;
 let ui: NatsConnection;
@@ -49,16 +49,18 @@ describe("the attempt check", () => {
     await waitFor("the job to run on w-held", () => lookupJob(master.master.state, id)?.status === "running");
     const held = await asWorker("w-held");
     expect(await check(held, { jobId: id, attempt: 1, workerId: "w-held" })).toEqual({ ok: true });
-    expect(await check(held, { jobId: id, attempt: 2, workerId: "w-held" })).toMatchObject({ ok: false, error: { code: "conflict", field: "attempt", message: expect.stringMatching(/runs attempt 1 on w-held/) } });
-    expect(await check(ui, { jobId: id, attempt: 1, workerId: "w-other" })).toMatchObject({ ok: false, error: { code: "conflict" } });
+    expect(await check(held, { jobId: id, attempt: 2, workerId: "w-held" })).toMatchObject({ ok: false, error: { code: "conflict", field: "attempt", message: expect.stringMatching(/runs another attempt/) } });
+    expect(await check(await asWorker("w-other"), { jobId: id, attempt: 1, workerId: "w-other" })).toMatchObject({ ok: false, error: { code: "conflict" } });
 
     expect(await command(ui, "jobs.cancel", { jobId: id })).toEqual({ ok: true });
-    expect(await check(held, { jobId: id, attempt: 1, workerId: "w-held" })).toMatchObject({ ok: false, error: { code: "conflict", message: expect.stringMatching(/is cancelled; stop it/) } });
+    expect(await check(held, { jobId: id, attempt: 1, workerId: "w-held" })).toMatchObject({ ok: false, error: { code: "conflict", message: expect.stringMatching(/is no longer this worker.s \(the job is cancelled\); stop it/) } });
   });
 
   it("answers a worker's connection only about that worker, and refuses what it cannot read", async () => {
     const other = await asWorker("w-nosy");
     expect(await check(other, { jobId: "j-any", attempt: 1, workerId: "w-held" })).toMatchObject({ ok: false, error: { code: "forbidden", field: "workerId" } });
+    // Not from a worker's inbox at all (the dashboard's user, a CLI): no worker asking about itself.
+    expect(await check(ui, { jobId: "j-any", attempt: 1, workerId: "w-held" })).toMatchObject({ ok: false, error: { code: "forbidden" } });
     expect(await check(other, { jobId: "j-unknown", attempt: 1, workerId: "w-nosy" })).toMatchObject({ ok: false, error: { code: "not-found", field: "jobId" } });
     expect(await check(ui, { jobId: "j-x", attempt: 0, workerId: "w-held" })).toMatchObject({ ok: false, error: { code: "invalid", field: "attempt" } });
     expect(await check(ui, "{not json")).toMatchObject({ ok: false, error: { code: "invalid" } });
@@ -72,5 +74,21 @@ describe("the attempt check", () => {
     conns.push(own);
     expect(await check(own, { jobId: "j-own-unknown", attempt: 1, workerId: "w-own" })).toMatchObject({ ok: false, error: { code: "not-found" } });
     expect(await check(own, { jobId: "j-own-unknown", attempt: 1, workerId: "w-held" })).toMatchObject({ ok: false, error: { code: "forbidden" } });
+  });
+
+  it("answers nothing on a reply subject that is not an inbox: the answer goes out with the master's permissions (a worker could have had it purge the log)", async () => {
+    // A subject the master may publish on and this connection may read: where the answer would land.
+    const probe = "troupe.evt.job.j-probe.cancelled";
+    const landed = ui.subscribe(probe);
+    const seen: string[] = [];
+    void (async () => { for await (const m of landed) seen.push(m.string()); })();
+    await ui.flush();
+    ui.publish("troupe.rpc.attempts.check", "{not json", { reply: probe });
+    ui.publish("troupe.rpc.jobs.cancel", "{not json", { reply: probe });
+    // Answered at once, like those two would have been: the master takes requests in order, so theirs came first.
+    expect(await check(ui, "{still not json")).toMatchObject({ ok: false, error: { code: "invalid" } });
+    await ui.flush();
+    landed.unsubscribe();
+    expect(seen).toEqual([]);
   });
 });

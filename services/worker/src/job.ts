@@ -45,8 +45,8 @@ export class ResultTooLarge extends Error {
 /** How a job reports; the worker turns these into events. */
 export interface JobReporter {
   started(): Promise<void>;
-  /** Fire and forget: progress never holds up a step. */
-  progress(p: ScenarioProgress & { elapsedMs: number }): void;
+  /** Fire and forget: progress never holds up a step. The promise (never rejected) settles once it is stored or given up. */
+  progress(p: ScenarioProgress & { elapsedMs: number }): void | Promise<void>;
   completed(d: Pick<EventData<"job.completed">, "result" | "metrics">): Promise<void>;
   failed(d: Omit<EventData<"job.failed">, "jobId" | "workerId" | "attempt">): Promise<void>;
 }
@@ -67,8 +67,11 @@ export interface JobDeps {
   report: JobReporter;
   log: Logger;
   progressEveryMs?: number;
-  /** Awaited before each step with the attempt's signal (link-fence.ts: a worker cut off from NATS holds there). */
-  beforeStep?(index: number, signal: AbortSignal): Promise<boolean | void>;
+  /**
+   * Awaited before each step with the attempt's signal (link-fence.ts: a worker cut off from NATS holds there), and
+   * `renew`, which sends the attempt's latest progress again and settles once it is stored (or given up).
+   */
+  beforeStep?(index: number, signal: AbortSignal, renew: () => Promise<void>): Promise<void>;
   /** Called once the attempt has ended, before its final event is published: frees the slot first, so whoever reacts to the event finds it free. */
   onEnd?(outcome: JobOutcome): void;
 }
@@ -189,6 +192,10 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
   const sendProgress = (p: ScenarioProgress) => {
     lastProgress = p;
     deps.report.progress({ ...p, elapsedMs: Date.now() - startedAt });
+  };
+  /** The latest progress again, now: settles once stored (a held attempt renews its lease before it asks the master). */
+  const renewNow = async (): Promise<void> => {
+    if (!ended && !controller.signal.aborted && lastProgress) await deps.report.progress({ ...lastProgress, elapsedMs: Date.now() - startedAt });
   };
   /**
    * While the page and the store are read at a failure, progress goes on at its cadence: the attempt is still this
@@ -347,7 +354,7 @@ export function runJob(cmd: Command<"worker.assign">, deps: JobDeps): RunningJob
       // "hard timeout" (retryable: a job whose timeoutMs equalled the step default ran three times; a walkthrough).
       deadlineMs: startedAt + spec.timeoutMs,
       progressEveryMs: deps.progressEveryMs,
-      ...(deps.beforeStep ? { beforeStep: (i: number) => deps.beforeStep!(i, controller.signal) } : {}),
+      ...(deps.beforeStep ? { beforeStep: (i: number) => deps.beforeStep!(i, controller.signal, renewNow) } : {}),
       // Nothing after the attempt has ended (a 5 s tick can fire between an abort and the step noticing it).
       onProgress: (p) => { if (!controller.signal.aborted && !ended) sendProgress(p); },
       log: (level, message) => addLog(level, message, "worker"),

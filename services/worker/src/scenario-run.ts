@@ -52,11 +52,8 @@ export interface ScenarioOptions {
   progressEveryMs?: number;
   /** Filled as the scenario goes (else a new one): the caller's view of it when the attempt is ended from outside. */
   result?: ScenarioResult;
-  /**
-   * Awaited before each step; may hold the scenario (a worker cut off from NATS) or end it by throwing. `true`: it
-   * held, and the scenario goes on: a progress goes out at once, renewing the job lease before the step runs.
-   */
-  beforeStep?(index: number): Promise<boolean | void>;
+  /** Awaited before each step; may hold the scenario (a worker cut off from NATS) or end it by throwing. */
+  beforeStep?(index: number): Promise<void>;
 }
 
 export const ref = (step: Step, index: number): StepRef => ({ index, type: step.type, ...(step.name ? { name: step.name } : {}) });
@@ -115,10 +112,8 @@ export async function executeScenario(steps: readonly Step[], env: StepEnv, o: S
     let stop = false;
     try {
       if (o.beforeStep) {
-        // Progress goes on ticking meanwhile (the job's lease); the hold is not the step's time. After a hold the
-        // ticks sent while cut off were lost: the master's lease ran on since the last one it got, and the next tick
-        // could come after it lapsed (a third of the lease later), when the step had begun.
-        if (await o.beforeStep(i)) o.onProgress({ progress: (i / total) * 100, currentStep: current, stepsDone: i, stepsTotal: total });
+        // Progress goes on ticking meanwhile (the job's lease); the hold is not the step's time.
+        await o.beforeStep(i);
         started = Date.now();
       }
       const own = stepTimeoutMs(step, o.defaultTimeoutMs);

@@ -29,10 +29,10 @@ const HOLD_POLL_MS = 250;
 export const CONFIRM_SETTLE_MS = 2000;
 /**
  * How long a held attempt waits for the leader's answer to its check (the leader first waits for its fold, bounded by
- * its assignment timeout), asking again while no master leads (a failover: a standby takes over once the leader lease
- * of 10 s by default lapses).
+ * its assignment timeout), asking again while no master leads (a failover: a standby takes over once the leader lease,
+ * 10 s by default, lapses and it has read the log).
  */
-const CHECK_TIMEOUT_MS = 10_000;
+const CHECK_TIMEOUT_MS = 30_000;
 /** How often a check nobody answered ("no responders") or a leader not ready yet is asked again. */
 const CHECK_RETRY_MS = 500;
 /** How long a job's final event is tried before the worker gives up on it (other events: publishReliably's 2 min). */
@@ -386,7 +386,7 @@ export class Worker {
           stepsTotal: p.stepsTotal,
           metrics: { elapsedMs: p.elapsedMs, memoryUsed: Math.round((process.memoryUsage().rss / 1024 / 1024) * 10) / 10 },
         }, this.config.workerId, this.eventTime());
-        started
+        return started
           .then(() => {
             const sent = monoNow();
             return publishEvent(this.js, ev, { subjects: this.subjects }).then(() => this.fence.saw(sent));
@@ -416,7 +416,7 @@ export class Worker {
       report,
       log,
       progressEveryMs: this.o.progressEveryMs ?? progressEveryMs(leaseMs),
-      beforeStep: (index, signal) => this.holdWhileCutOff(cmd.jobId, cmd.attempt, index, signal, log, doubtAfterMs(this.config.heartbeatMs, leaseMs), silence),
+      beforeStep: (index, signal, renew) => this.holdWhileCutOff(cmd.jobId, cmd.attempt, index, signal, log, doubtAfterMs(this.config.heartbeatMs, leaseMs), silence, renew),
       onEnd: (out) => {
         this.stats.record({ ok: out.ok, durationMs: out.durationMs, responseTimeMs: out.responseTimeMs });
         this.endJob(cmd.jobId, this.running.get(cmd.jobId));
@@ -565,17 +565,17 @@ export class Worker {
   /**
    * Before a step: when NATS has acknowledged nothing of this worker's for longer than the master waits before it
    * takes attempts away (link-fence.ts) — now, or for a while since the attempt began or was last confirmed (a pause
-   * that ended during the step) — the attempt waits here until a heartbeat sent since is stored, then asks the
-   * leader whether the attempt is still its own (`attempts.check`): yes goes on, no stops it as cancelled. Without an
-   * answer (no leader, an older master or nats.conf) it waits CONFIRM_SETTLE_MS for the master's cancel, which that
-   * heartbeat (it lists the job) brings from a master that gave the attempt away, and goes on. A worker cut off from
-   * NATS, or paused, used to run its steps on beside the new attempt: every page twice (a crash attack, 2026-11-30);
-   * and the fixed wait alone let a master folding heartbeats slower than it cancel too late (a loaded CI run).
-   * True when it held and the attempt goes on: the scenario renews the job's lease at once (scenario-run.ts).
+   * that ended during the step) — the attempt waits here until a heartbeat sent since is stored, renews its lease (its
+   * latest progress, stored before it asks: the leader's answer then reflects it), and asks the leader whether the
+   * attempt is still its own (`attempts.check`): yes goes on, no (or a job the leader does not know) stops it as
+   * cancelled. Without an answer it waits CONFIRM_SETTLE_MS for the master's cancel, which that heartbeat (it lists
+   * the job) brings from a master that gave the attempt away, and goes on. A worker cut off from NATS, or paused, used
+   * to run its steps on beside the new attempt: every page twice (a crash attack, 2026-11-30); and the fixed wait
+   * alone let a master folding heartbeats slower than it cancel too late (a loaded CI run).
    */
-  private async holdWhileCutOff(jobId: string, attempt: number, index: number, signal: AbortSignal, log: Logger, doubtAfter: number, silence: SilenceWatch): Promise<boolean> {
+  private async holdWhileCutOff(jobId: string, attempt: number, index: number, signal: AbortSignal, log: Logger, doubtAfter: number, silence: SilenceWatch, renew: () => Promise<void>): Promise<void> {
     const longest = this.fence.longestSilenceMs(silence);
-    if (longest <= doubtAfter) return false;
+    if (longest <= doubtAfter) return;
     this.holds++;
     const heldAt = monoNow();
     if (this.fence.inDoubt(doubtAfter)) {
@@ -589,35 +589,39 @@ export class Worker {
       this.sendHeartbeat();
       await sleep(HOLD_POLL_MS, signal);
     }
+    // Silences from here on are the next hold's: one during the check itself (a second pause) is not forgotten.
+    silence.longestEndedMs = 0;
+    // The ticks sent while cut off were lost, and the master's lease ran on since the last one it got: renewed and
+    // stored first, so that the leader, which reads the log up to its head before it says yes, does not say yes to an
+    // attempt whose lease it is about to find lapsed.
+    await renew();
+    signal.throwIfAborted();
     const answer = await this.checkAttempt(jobId, attempt, signal, log);
     if (answer.runs === false) {
       this.checks.stopped++;
       log.warn({ step: index + 1, heldMs: Math.round(monoNow() - heldAt) }, `the master says this attempt is no longer this worker's: stopping it (${answer.message})`);
+      const reason = new JobAbort("cancelled", `cancelled: ${answer.message}`, false);
       const job = this.running.get(jobId);
-      if (job?.attempt === attempt) job.abort(new JobAbort("cancelled", `cancelled: ${answer.message}`, false));
+      if (job?.attempt === attempt) job.abort(reason);
       signal.throwIfAborted();
-      return false;
+      throw reason;
     }
     if (answer.runs === true) {
       this.checks.confirmed++;
-      silence.longestEndedMs = 0;
       log.info({ step: index + 1, heldMs: Math.round(monoNow() - heldAt) }, "the link is back and the master says the attempt is still this worker's: going on");
-      return true;
+      return;
     }
     this.checks.unanswered++;
     if (answer.noLeader) {
       // No leader for CHECK_TIMEOUT_MS: none could cancel within a wait either (only a leader does), and the next one
       // stops the attempt at this worker's next heartbeat if it was given away. A master older than the check answers
       // so too, and would have cancelled within the wait: workers are upgraded after masters (README, "Upgrade").
-      silence.longestEndedMs = 0;
       log.warn({ step: index + 1, heldMs: Math.round(monoNow() - heldAt) }, `no master answered whether the attempt is still this worker's for ${CHECK_TIMEOUT_MS / 1000} s (no responders: none leads, or it is older than the check): going on`);
-      return true;
+      return;
     }
     log.warn({ step: index + 1, why: answer.why }, `the master did not say whether the attempt is still this worker's (${answer.why}): waiting ${CONFIRM_SETTLE_MS} ms for its cancel`);
     await sleep(CONFIRM_SETTLE_MS, signal);
-    silence.longestEndedMs = 0;
     log.info({ step: index + 1, heldMs: Math.round(monoNow() - heldAt) }, "the link is back and the master did not stop the attempt: going on");
-    return true;
   }
 
   /**
@@ -644,7 +648,8 @@ export class Worker {
             return { runs: undefined, why: `an invalid answer: ${d.error.message}` };
           }
           if (d.value.ok) return { runs: true };
-          if (d.value.error.code === "conflict") return { runs: false, message: d.value.error.message };
+          // A leader that read the whole log and does not know the job: nothing of it is to run (a purged log).
+          if (d.value.error.code === "conflict" || d.value.error.code === "not-found") return { runs: false, message: d.value.error.message };
           why = `${d.value.error.code}: ${d.value.error.message}`;
           if (d.value.error.code !== "unavailable") return { runs: undefined, why };
         } catch (e) {

@@ -48,7 +48,8 @@ async function leading(id: string, over: Parameters<typeof masterIn>[2] = {}, vi
     m = await startMaster(nc, { ...FAST, id, ...over }, createLogger("master", process.env.TROUPE_LOG_LEVEL ?? "silent").child({ master: id }));
   } else m = await masterIn(nats, id, over);
   stops.push(() => m.stop());
-  await waitFor(`${id} to lead`, () => m.master.isLeader, 20_000);
+  // A master before it, stopped behind a slowed link, may not have handed its lease over: up to its 20 s lapse.
+  await waitFor(`${id} to lead`, () => m.master.isLeader, 40_000);
   await waitFor(`${id} to know the cut-off worker`, () => m.master.state.workers.get("wn-cut")?.lifecycle === "online", 20_000);
   return m;
 }
@@ -112,7 +113,7 @@ describe("a worker cut off from NATS", () => {
       expect(stopped.data.error.code).toBe("cancelled");
       // Stopped by the leader's answer, or by the cancel its (late) fold of the worker's heartbeat sends, which may
       // come first while the answer waits for a read of the stream: never gone on (without the check it did).
-      expect(stopped.data.error.message).toMatch(/no longer wn-cut's|must not run on/);
+      expect(stopped.data.error.message).toMatch(/no longer this worker's|must not run on/);
       expect([cut.checks.confirmed, cut.checks.unanswered]).toEqual([before.confirmed, before.unanswered]);
       await waitFor("the held attempt to end", () => !cut.running.has(id));
       expect(hits("/fence-b?t=slow")).toBe(1);
@@ -130,7 +131,7 @@ describe("a worker cut off from NATS", () => {
     // Found by a soak (2026-12-01): the fence asked only whether the link was silent now, and a heartbeat stored after
     // the pause wiped out the silence in which the master had given the attempt away (the page after it visited twice).
     const slowLink = await startLatencyProxy(nats.url);
-    const master = await leading("m-fence-mid", { leaderLeaseMs: 30_000 }, slowLink.url);
+    const master = await leading("m-fence-mid", { leaderLeaseMs: 20_000 }, slowLink.url);
     const before = { holds: cut.holds, ...cut.checks };
     const WAIT = 12_000;
     const id = jobIdOf(await submit(ui, { maxAttempts: 3, scenario: { steps: [
@@ -185,7 +186,7 @@ describe("a worker cut off from NATS", () => {
     expect(events.of("job.requeued", (e) => e.data.jobId === id)).toEqual([]);
   }, 90_000);
 
-  it("after a hold it renews the job's lease at once, before its next step: the progress ticks sent while cut off were lost", async () => {
+  it("after a hold it renews the job's lease before it asks the master and goes on: the progress ticks sent while cut off were lost", async () => {
     // A patient master of its own (the ones before stand down): nothing is taken from the worker while it is cut off.
     for (const stop of stops.splice(0).reverse()) await stop();
     await leading("m-fence-renew", { heartbeatIntervalMs: 20_000, leaseMs: 60_000 });
@@ -204,13 +205,13 @@ describe("a worker cut off from NATS", () => {
       expect(w.checks.confirmed).toBe(1);
       // Published before its completion by the same connection: received before it.
       const renewals = events.of("job.progress", (e) => e.data.jobId === id && e.data.stepsDone === 2 && Date.parse(e.time) >= thawedAt);
-      expect(renewals.map((e) => e.data.currentStep?.index)).toEqual([2]);
+      expect(renewals).toHaveLength(1);
     } finally {
       own.thaw();
       await w.stop("test over");
       await own.close();
     }
-  }, 60_000);
+  }, 90_000);
 
   it("and replaced meanwhile by a process with its worker id notices once its heartbeats are stored again, and stops as superseded (no reconnect told it; it ran on beside the new one)", async () => {
     const env = { NATS_URL: proxy.url, TROUPE_WORKER_NAME: "Worker Node Cut Twin", TROUPE_ALLOW_PRIVATE_TARGETS: "true", TROUPE_JOB_LEASE_MS: "3000" };
@@ -260,5 +261,5 @@ describe("a worker left at the default 30 s lease under a master with a 3 s one"
       await own.close();
       await master.stop();
     }
-  }, 60_000);
+  }, 90_000);
 });
