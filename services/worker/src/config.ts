@@ -18,6 +18,7 @@ export const workerOptions = {
   chromiumPath: str("Chromium executable", { env: "TROUPE_CHROMIUM_PATH", default: "/usr/bin/chromium", metavar: "<path>" }),
   recycleAfter: int("browser contexts a browser serves before it is replaced", { env: "TROUPE_RECYCLE_AFTER", default: 50, min: 1, max: 100_000 }),
   jobLease: int("the job lease when a master's assignment does not name its own (masters before 2026-11-30; a current master sends its lease with every assignment and the attempt follows that one): a running attempt reports progress every third of the lease, or every 5 s when that is sooner, and once NATS has acknowledged nothing of this worker's for 5/6 of the shorter of the lease and three heartbeats, it waits before its next step until the link is back and the master could stop it", { env: "TROUPE_JOB_LEASE_MS", default: 30_000, min: 100, metavar: "<ms>" }),
+  attemptCheck: int("how long an attempt held after a silence asks the leading master whether it is still this worker's (asked again while none leads, as in a failover: keep it above the masters' TROUPE_LEADER_LEASE_MS); then it goes on", { env: "TROUPE_ATTEMPT_CHECK_MS", default: 30_000, min: 500, max: 600_000, metavar: "<ms>" }),
   stepTimeoutMs: int("default timeout of one step (a scenario's `timeout` overrides it)", { env: "TROUPE_STEP_TIMEOUT_MS", default: 30_000, min: 1, max: 600_000, metavar: "<ms>" }),
   drainGraceMs: int("on shutdown/drain, how long running jobs may finish before they fail as retryable", { env: "TROUPE_DRAIN_GRACE_MS", default: 60_000, min: 0, max: 3_600_000, metavar: "<ms>" }),
   maxCpu: int("refuse new jobs while CPU usage (averaged over 3 samples) is above this % (100 = never)", { env: "TROUPE_MAX_CPU", default: 95, min: 1, max: 100, metavar: "<%>" }),
@@ -53,6 +54,7 @@ export interface WorkerConfig {
   memoryMb: number;
   heartbeatMs: number;
   jobLeaseMs: number;
+  attemptCheckMs: number;
   chromiumPath: string;
   recycleAfter: number;
   stepTimeoutMs: number;
@@ -115,6 +117,7 @@ export function resolveConfig(v: WorkerOptionValues, detected = { ip: detectIp, 
     memoryMb: v.memoryMb ?? detected.memoryMb(),
     heartbeatMs: v.heartbeatMs,
     jobLeaseMs: v.jobLease,
+    attemptCheckMs: v.attemptCheck,
     chromiumPath: v.chromiumPath,
     recycleAfter: v.recycleAfter,
     stepTimeoutMs: v.stepTimeoutMs,

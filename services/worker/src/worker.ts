@@ -27,12 +27,6 @@ import { sleep, StepError } from "./steps.ts";
 const HOLD_POLL_MS = 250;
 /** After the link is back and the leader did not answer the attempt check, how long a held attempt waits for the master's cancel before it goes on. */
 export const CONFIRM_SETTLE_MS = 2000;
-/**
- * How long a held attempt waits for the leader's answer to its check (the leader first waits for its fold, bounded by
- * its assignment timeout), asking again while no master leads (a failover: a standby takes over once the leader lease,
- * 10 s by default, lapses and it has read the log).
- */
-const CHECK_TIMEOUT_MS = 30_000;
 /** How often a check nobody answered ("no responders") or a leader not ready yet is asked again. */
 const CHECK_RETRY_MS = 500;
 /** How long a job's final event is tried before the worker gives up on it (other events: publishReliably's 2 min). */
@@ -613,10 +607,10 @@ export class Worker {
     }
     this.checks.unanswered++;
     if (answer.noLeader) {
-      // No leader for CHECK_TIMEOUT_MS: none could cancel within a wait either (only a leader does), and the next one
+      // No leader for TROUPE_ATTEMPT_CHECK_MS: none could cancel within a wait either (only a leader does), and the next one
       // stops the attempt at this worker's next heartbeat if it was given away. A master older than the check answers
       // so too, and would have cancelled within the wait: workers are upgraded after masters (README, "Upgrade").
-      log.warn({ step: index + 1, heldMs: Math.round(monoNow() - heldAt) }, `no master answered whether the attempt is still this worker's for ${CHECK_TIMEOUT_MS / 1000} s (no responders: none leads, or it is older than the check): going on`);
+      log.warn({ step: index + 1, heldMs: Math.round(monoNow() - heldAt) }, `no master answered whether the attempt is still this worker's for ${this.config.attemptCheckMs / 1000} s (no responders: none leads, or it is older than the check): going on`);
       return;
     }
     log.warn({ step: index + 1, why: answer.why }, `the master did not say whether the attempt is still this worker's (${answer.why}): waiting ${CONFIRM_SETTLE_MS} ms for its cancel`);
@@ -626,7 +620,8 @@ export class Worker {
 
   /**
    * The leader's answer to `attempts.check`, or why there is none. "No responders" (no master leads: a failover) and
-   * `unavailable` (a leader still reading the log) are asked again every CHECK_RETRY_MS within CHECK_TIMEOUT_MS: a
+   * `unavailable` (a leader still reading the log) are asked again every CHECK_RETRY_MS within TROUPE_ATTEMPT_CHECK_MS
+   * (30 s: a takeover waits out the 10 s leader lease and reads the log): a
    * soak saw a held attempt go on during a failover, beside the attempt the deposed leader had requeued. Ends early
    * when the attempt is stopped meanwhile.
    */
@@ -635,7 +630,7 @@ export class Worker {
     let onAbort: (() => void) | undefined;
     const aborted = new Promise<never>((_, reject) => signal.addEventListener("abort", (onAbort = () => reject(signal.reason as Error)), { once: true }));
     aborted.catch(() => {});
-    const deadline = monoNow() + CHECK_TIMEOUT_MS;
+    const deadline = monoNow() + this.config.attemptCheckMs;
     try {
       for (;;) {
         let why: string;

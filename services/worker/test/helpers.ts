@@ -382,7 +382,10 @@ addEventListener("message", (e) => { const p = document.getElementById("probe");
 export async function startTestWorker(nats: TestNats, env: Record<string, string> = {}, argv: string[] = [], o: { progressEveryMs?: number; failureWaitMs?: number } = {}): Promise<Worker> {
   const allEnv = { ...nats.env(), TROUPE_WORKER_NAME: "Worker Node Test 01", TROUPE_WORKER_PORT: "0", TROUPE_WORKER_HOST: "127.0.0.1", TROUPE_HEARTBEAT_MS: "500",
     // The test machine is shared and often at 100% CPU; the overload refusal is unit-tested (admission.test.ts).
-    TROUPE_MAX_CPU: "100", ...env };
+    TROUPE_MAX_CPU: "100",
+    // Most tests run no master: a hold their load causes (an acknowledgement late by more than the fence's 1.25 s)
+    // asks nobody for 5 s, not 30 (link-fence.test, which needs a slow master's answer, sets its own).
+    TROUPE_ATTEMPT_CHECK_MS: "5000", ...env };
   const { values } = parseOptions(workerOptions, argv, allEnv);
   return startWorker(resolveConfig(values), { log: createLogger("worker-test", process.env.TROUPE_LOG_LEVEL ?? "warn"), env: allEnv, progressEveryMs: o.progressEveryMs ?? 300, ...(o.failureWaitMs !== undefined ? { failureWaitMs: o.failureWaitMs } : {}) });
 }
