@@ -336,7 +336,9 @@ export class Worker {
     }
     if (this.running.get(cmd.jobId)?.attempt === cmd.attempt) return; // re-sent request: already running
     this.highestEpoch = Math.max(this.highestEpoch, cmd.epoch);
-    this.startJob(cmd, proxyPassword, this.followLease(lease.ms));
+    // A current master names its lease (and serves attempts.check); an assignment without it came from an older one
+    // or straight from a tool: "no responders" to a held attempt's check then means no master will answer at all.
+    this.startJob(cmd, proxyPassword, this.followLease(lease.ms), lease.ms !== undefined);
   }
 
   /** The lease a new attempt runs under: the master's when its assignment says (logged once per value that differs from ours). */
@@ -361,7 +363,7 @@ export class Worker {
     }
   }
 
-  private startJob(cmd: Command<"worker.assign">, proxyPassword: string | undefined, leaseMs: number): void {
+  private startJob(cmd: Command<"worker.assign">, proxyPassword: string | undefined, leaseMs: number, fromCurrentMaster: boolean): void {
     // The attempt's token goes back in every event for it: the fold takes them only with it (docs/security.md).
     const base = { jobId: cmd.jobId, workerId: this.config.workerId, attempt: cmd.attempt, ...(cmd.token !== undefined ? { token: cmd.token } : {}) };
     const log = this.log.child({ jobId: cmd.jobId, attempt: cmd.attempt });
@@ -410,7 +412,7 @@ export class Worker {
       report,
       log,
       progressEveryMs: this.o.progressEveryMs ?? progressEveryMs(leaseMs),
-      beforeStep: (index, signal, renew) => this.holdWhileCutOff(cmd.jobId, cmd.attempt, index, signal, log, doubtAfterMs(this.config.heartbeatMs, leaseMs), silence, renew),
+      beforeStep: (index, signal, renew) => this.holdWhileCutOff(cmd.jobId, cmd.attempt, index, signal, log, doubtAfterMs(this.config.heartbeatMs, leaseMs), silence, renew, fromCurrentMaster),
       onEnd: (out) => {
         this.stats.record({ ok: out.ok, durationMs: out.durationMs, responseTimeMs: out.responseTimeMs });
         this.endJob(cmd.jobId, this.running.get(cmd.jobId));
@@ -567,7 +569,7 @@ export class Worker {
    * to run its steps on beside the new attempt: every page twice (a crash attack, 2026-11-30); and the fixed wait
    * alone let a master folding heartbeats slower than it cancel too late (a loaded CI run).
    */
-  private async holdWhileCutOff(jobId: string, attempt: number, index: number, signal: AbortSignal, log: Logger, doubtAfter: number, silence: SilenceWatch, renew: () => Promise<void>): Promise<void> {
+  private async holdWhileCutOff(jobId: string, attempt: number, index: number, signal: AbortSignal, log: Logger, doubtAfter: number, silence: SilenceWatch, renew: () => Promise<void>, waitForLeader: boolean): Promise<void> {
     const longest = this.fence.longestSilenceMs(silence);
     if (longest <= doubtAfter) return;
     this.holds++;
@@ -590,7 +592,7 @@ export class Worker {
     // attempt whose lease it is about to find lapsed.
     await renew();
     signal.throwIfAborted();
-    const answer = await this.checkAttempt(jobId, attempt, signal, log);
+    const answer = await this.checkAttempt(jobId, attempt, signal, log, waitForLeader);
     if (answer.runs === false) {
       this.checks.stopped++;
       log.warn({ step: index + 1, heldMs: Math.round(monoNow() - heldAt) }, `the master says this attempt is no longer this worker's: stopping it (${answer.message})`);
@@ -619,13 +621,13 @@ export class Worker {
   }
 
   /**
-   * The leader's answer to `attempts.check`, or why there is none. "No responders" (no master leads: a failover) and
-   * `unavailable` (a leader still reading the log) are asked again every CHECK_RETRY_MS within TROUPE_ATTEMPT_CHECK_MS
+   * The leader's answer to `attempts.check`, or why there is none. "No responders" (no master leads: a failover; only
+   * for an attempt a current master assigned) and `unavailable` (a leader still reading the log) are asked again every CHECK_RETRY_MS within TROUPE_ATTEMPT_CHECK_MS
    * (30 s: a takeover waits out the 10 s leader lease and reads the log): a
    * soak saw a held attempt go on during a failover, beside the attempt the deposed leader had requeued. Ends early
    * when the attempt is stopped meanwhile.
    */
-  private async checkAttempt(jobId: string, attempt: number, signal: AbortSignal, log: Logger): Promise<{ runs: true } | { runs: false; message: string } | { runs: undefined; why: string; noLeader?: true }> {
+  private async checkAttempt(jobId: string, attempt: number, signal: AbortSignal, log: Logger, waitForLeader: boolean): Promise<{ runs: true } | { runs: false; message: string } | { runs: undefined; why: string; noLeader?: true }> {
     const body = json({ jobId, attempt, workerId: this.config.workerId } satisfies Command<"attempts.check">);
     let onAbort: (() => void) | undefined;
     const aborted = new Promise<never>((_, reject) => signal.addEventListener("abort", (onAbort = () => reject(signal.reason as Error)), { once: true }));
@@ -650,8 +652,9 @@ export class Worker {
         } catch (e) {
           signal.throwIfAborted();
           why = (e as Error).message;
-          noLeader = isNoResponders(e);
-          if (!noLeader) return { runs: undefined, why };
+          // Asked again only while a leader may come: the attempt's own master serves the check (a failover).
+          if (!isNoResponders(e) || !waitForLeader) return { runs: undefined, why };
+          noLeader = true;
         }
         if (deadline - monoNow() <= CHECK_RETRY_MS) return { runs: undefined, why, ...(noLeader ? { noLeader: true as const } : {}) };
         await sleep(CHECK_RETRY_MS, signal);
