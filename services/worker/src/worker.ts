@@ -570,8 +570,18 @@ export class Worker {
    * alone let a master folding heartbeats slower than it cancel too late (a loaded CI run).
    */
   private async holdWhileCutOff(jobId: string, attempt: number, index: number, signal: AbortSignal, log: Logger, doubtAfter: number, silence: SilenceWatch, renew: () => Promise<void>, waitForLeader: boolean): Promise<void> {
+    if (this.fence.longestSilenceMs(silence) <= doubtAfter) return;
+    // Held again when the link goes silent while it asks: the question or its answer is lost, and going on after the
+    // check's window ran the next step beside the attempt the master gave away meanwhile (a CI run's cut mid-check).
+    for (;;) {
+      const again = await this.holdOnce(jobId, attempt, index, signal, log, doubtAfter, silence, renew, waitForLeader);
+      if (!again) return;
+    }
+  }
+
+  /** One hold (holdWhileCutOff); true when the link went silent again while it asked. */
+  private async holdOnce(jobId: string, attempt: number, index: number, signal: AbortSignal, log: Logger, doubtAfter: number, silence: SilenceWatch, renew: () => Promise<void>, waitForLeader: boolean): Promise<boolean> {
     const longest = this.fence.longestSilenceMs(silence);
-    if (longest <= doubtAfter) return;
     this.holds++;
     const heldAt = monoNow();
     if (this.fence.inDoubt(doubtAfter)) {
@@ -592,7 +602,8 @@ export class Worker {
     // attempt whose lease it is about to find lapsed.
     await renew();
     signal.throwIfAborted();
-    const answer = await this.checkAttempt(jobId, attempt, signal, log, waitForLeader);
+    const answer = await this.checkAttempt(jobId, attempt, signal, log, waitForLeader, doubtAfter);
+    if (answer.runs === undefined && answer.silentAgain) return true;
     if (answer.runs === false) {
       this.checks.stopped++;
       log.warn({ step: index + 1, heldMs: Math.round(monoNow() - heldAt) }, `the master says this attempt is no longer this worker's: stopping it (${answer.message})`);
@@ -605,7 +616,7 @@ export class Worker {
     if (answer.runs === true) {
       this.checks.confirmed++;
       log.info({ step: index + 1, heldMs: Math.round(monoNow() - heldAt) }, "the link is back and the master says the attempt is still this worker's: going on");
-      return;
+      return false;
     }
     this.checks.unanswered++;
     if (answer.noLeader) {
@@ -613,11 +624,12 @@ export class Worker {
       // stops the attempt at this worker's next heartbeat if it was given away. A master older than the check answers
       // so too, and would have cancelled within the wait: workers are upgraded after masters (README, "Upgrade").
       log.warn({ step: index + 1, heldMs: Math.round(monoNow() - heldAt) }, `no master answered whether the attempt is still this worker's for ${this.config.attemptCheckMs / 1000} s (no responders: none leads, or it is older than the check): going on`);
-      return;
+      return false;
     }
     log.warn({ step: index + 1, why: answer.why }, `the master did not say whether the attempt is still this worker's (${answer.why}): waiting ${CONFIRM_SETTLE_MS} ms for its cancel`);
     await sleep(CONFIRM_SETTLE_MS, signal);
     log.info({ step: index + 1, heldMs: Math.round(monoNow() - heldAt) }, "the link is back and the master did not stop the attempt: going on");
+    return false;
   }
 
   /**
@@ -627,18 +639,37 @@ export class Worker {
    * soak saw a held attempt go on during a failover, beside the attempt the deposed leader had requeued. Ends early
    * when the attempt is stopped meanwhile.
    */
-  private async checkAttempt(jobId: string, attempt: number, signal: AbortSignal, log: Logger, waitForLeader: boolean): Promise<{ runs: true } | { runs: false; message: string } | { runs: undefined; why: string; noLeader?: true }> {
+  private async checkAttempt(jobId: string, attempt: number, signal: AbortSignal, log: Logger, waitForLeader: boolean, doubtAfter: number): Promise<{ runs: true } | { runs: false; message: string } | { runs: undefined; why: string; noLeader?: true; silentAgain?: true }> {
     const body = json({ jobId, attempt, workerId: this.config.workerId } satisfies Command<"attempts.check">);
     let onAbort: (() => void) | undefined;
     const aborted = new Promise<never>((_, reject) => signal.addEventListener("abort", (onAbort = () => reject(signal.reason as Error)), { once: true }));
     aborted.catch(() => {});
+    // The link silent again for the fence's window since the question went out: a heartbeat is asked for once it is
+    // quiet for half of it (heartbeats may be farther apart than the window), so a working link always shows.
+    let askedAt = 0;
+    let watch: NodeJS.Timeout | undefined;
+    const silentAgain = new Promise<"silent">((resolve) => {
+      watch = setInterval(() => {
+        if (!askedAt) return;
+        const quietMs = monoNow() - Math.max(this.fence.lastSeenMs, askedAt);
+        if (quietMs > doubtAfter) resolve("silent");
+        else if (quietMs > doubtAfter / 2) this.sendHeartbeat();
+      }, HOLD_POLL_MS);
+    });
     const deadline = monoNow() + this.config.attemptCheckMs;
     try {
       for (;;) {
         let why: string;
         let noLeader = false;
         try {
-          const r = await Promise.race([this.nc.request(this.subjects.rpc("attempts.check"), body, { timeout: Math.max(1, Math.round(deadline - monoNow())) }), aborted]);
+          askedAt = monoNow();
+          const asked = this.nc.request(this.subjects.rpc("attempts.check"), body, { timeout: Math.max(1, Math.round(deadline - monoNow())) });
+          asked.catch(() => {});
+          const r = await Promise.race([asked, aborted, silentAgain]);
+          if (r === "silent") {
+            log.warn({ silentMs: Math.round(this.fence.silentMs()) }, "the link went silent again while the master was asked whether the attempt is still this worker's: holding it again");
+            return { runs: undefined, why: "the link went silent again", silentAgain: true };
+          }
           const d = decodeReply("ack", r.data);
           if (!d.ok) {
             log.warn({ err: d.error.message }, "invalid answer to an attempt check");
@@ -660,6 +691,7 @@ export class Worker {
         await sleep(CHECK_RETRY_MS, signal);
       }
     } finally {
+      clearInterval(watch);
       if (onAbort) signal.removeEventListener("abort", onAbort);
     }
   }

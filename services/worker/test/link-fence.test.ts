@@ -39,6 +39,14 @@ const scenario = (tag: string) => ({ steps: [
   { type: "navigate", url: pages.url(`/fence-b?t=${tag}`) },
 ] });
 
+/**
+ * Cuts `link` the moment its worker sends step 1's progress of a `scenario()` (held back until the thaw): the cut falls
+ * at the start of the wait, whatever the machine's load. A freeze after the test had read that progress could come too
+ * late for the fence's window before step 3, or during a hold before step 2 (a late acknowledgement), which asked the
+ * master on through the cut and never held again (a loaded CI run).
+ */
+const cutAtStep2 = (link: LatencyProxy) => link.freezeWhenClientSends('"stepsDone":1,"stepsTotal":3');
+
 /** A master that leads and knows the cut-off worker; `via`: its own link to NATS (a latency proxy's URL). */
 async function leading(id: string, over: Parameters<typeof masterIn>[2] = {}, via?: string): Promise<RunningMaster> {
   let m: RunningMaster;
@@ -57,15 +65,13 @@ async function leading(id: string, over: Parameters<typeof masterIn>[2] = {}, vi
 describe("a worker cut off from NATS", () => {
   it("holds its attempt before the next step, and stops it on the master's cancel once the link is back: the page after the cut is visited once, by the new attempt", async () => {
     const master = await leading("m-fence");
+    const held = cut.holds;
+    cutAtStep2(proxy);
     const id = jobIdOf(await submit(ui, { scenario: scenario("cut"), maxAttempts: 3 }));
     /** What happened to the job, for a failure's message: its events, and what the master and the cut-off worker hold. */
     const story = () => `events: ${events.events.filter((e) => "jobId" in e.data && e.data.jobId === id).map((e) => `${e.type}#${"attempt" in e.data ? e.data.attempt : "-"}@${e.time.slice(11, 23)}${"workerId" in e.data ? ` ${e.data.workerId}` : ""}`).join(", ")}; master: ${JSON.stringify(lookupJob(master.master.state, id) ?? null)?.slice(0, 400)}; cut worker runs it: ${cut.running.has(id)}, holds ${cut.holds}`;
     try {
-      await events.wait("job.progress", (e) => e.data.jobId === id && e.data.attempt === 1 && e.data.stepsDone === 1);
-      // Counted from the cut: a loaded machine's late acknowledgement can hold an attempt before (and it goes on).
-      const held = cut.holds;
-      proxy.freeze();
-      await waitFor("the cut-off worker to hold the attempt", () => cut.holds > held, 15_000);
+      await waitFor("the cut-off worker to hold the attempt", () => cut.holds > held, 20_000);
       // The master takes the worker for lost and gives the job to another, which runs it to the end.
       const spare = await startTestWorker(nats, { TROUPE_WORKER_NAME: "Worker Node Spare", TROUPE_ALLOW_PRIVATE_TARGETS: "true", TROUPE_JOB_LEASE_MS: "3000" });
       stops.push(() => spare.stop("test over"));
@@ -97,13 +103,12 @@ describe("a worker cut off from NATS", () => {
     const slowLink = await startLatencyProxy(nats.url);
     const master = await leading("m-fence-slow", { leaderLeaseMs: 20_000 }, slowLink.url);
     const before = { ...cut.checks };
+    const held = cut.holds;
+    cutAtStep2(proxy);
     const id = jobIdOf(await submit(ui, { scenario: scenario("slow"), maxAttempts: 3 }));
     let relief: Worker | undefined;
     try {
-      await events.wait("job.progress", (e) => e.data.jobId === id && e.data.attempt === 1 && e.data.stepsDone === 1);
-      const held = cut.holds;
-      proxy.freeze();
-      await waitFor("the cut-off worker to hold the attempt", () => cut.holds > held, 15_000);
+      await waitFor("the cut-off worker to hold the attempt", () => cut.holds > held, 20_000);
       relief = await startTestWorker(nats, { TROUPE_WORKER_NAME: "Worker Node Relief", TROUPE_ALLOW_PRIVATE_TARGETS: "true", TROUPE_JOB_LEASE_MS: "3000" });
       const done = await events.wait("job.completed", (e) => e.data.jobId === id, 30_000);
       expect(done.data.attempt).toBe(2);
@@ -177,11 +182,10 @@ describe("a worker cut off from NATS", () => {
   it("holds, then goes on when the link comes back before the master took anything: the attempt completes, none is spent", async () => {
     // The master waits far longer than the cut: it never takes the worker for lost, nor the job's lease for lapsed.
     await leading("m-fence-patient", { heartbeatIntervalMs: 20_000, leaseMs: 60_000 });
-    const id = jobIdOf(await submit(ui, { scenario: scenario("blip"), maxAttempts: 3 }));
-    await events.wait("job.progress", (e) => e.data.jobId === id && e.data.stepsDone === 1);
     const before = cut.holds;
-    proxy.freeze();
-    await waitFor("the cut-off worker to hold the attempt", () => cut.holds > before, 15_000);
+    cutAtStep2(proxy);
+    const id = jobIdOf(await submit(ui, { scenario: scenario("blip"), maxAttempts: 3 }));
+    await waitFor("the cut-off worker to hold the attempt", () => cut.holds > before, 20_000);
     expect(hits("/fence-b?t=blip")).toBe(0);
     proxy.thaw();
     const done = await events.wait("job.completed", (e) => e.data.jobId === id, 30_000);
@@ -198,19 +202,48 @@ describe("a worker cut off from NATS", () => {
     const own = await startLatencyProxy(nats.url);
     const w = await startTestWorker(nats, { NATS_URL: own.url, TROUPE_WORKER_NAME: "Worker Node Renew", TROUPE_ALLOW_PRIVATE_TARGETS: "true", TROUPE_WORKER_LABELS: "renew", TROUPE_ATTEMPT_CHECK_MS: "30000" }, [], { progressEveryMs: 600_000 });
     try {
-      const id = jobIdOf(await submit(ui, { scenario: scenario("renew"), maxAttempts: 3, workerLabels: ["renew"] }));
-      await events.wait("job.progress", (e) => e.data.jobId === id && e.data.attempt === 1 && e.data.stepsDone === 1);
       const held = w.holds;
-      own.freeze();
-      await waitFor("the cut-off worker to hold the attempt", () => w.holds > held, 15_000);
-      const thawedAt = Date.now();
+      cutAtStep2(own);
+      const id = jobIdOf(await submit(ui, { scenario: scenario("renew"), maxAttempts: 3, workerLabels: ["renew"] }));
+      await waitFor("the cut-off worker to hold the attempt", () => w.holds > held, 20_000);
       own.thaw();
       const done = await events.wait("job.completed", (e) => e.data.jobId === id, 30_000);
       expect([done.data.workerId, done.data.attempt]).toEqual(["wn-renew", 1]);
       expect(w.checks.confirmed).toBe(1);
-      // Published before its completion by the same connection: received before it.
-      const renewals = events.of("job.progress", (e) => e.data.jobId === id && e.data.stepsDone === 2 && Date.parse(e.time) >= thawedAt);
-      expect(renewals).toHaveLength(1);
+      // Step 2's own progress, and the renewal (ticks are 10 min apart); published before the completion by the same
+      // connection: received before it. (Told apart by their times, they raced the thaw: the step's, sent as the
+      // hold began, could be dated after the test's clock read at the thaw.)
+      const afterStep2 = events.of("job.progress", (e) => e.data.jobId === id && e.data.stepsDone === 2);
+      expect(afterStep2.map((e) => e.time), "step 2's progress and the renewal").toHaveLength(2);
+    } finally {
+      own.thaw();
+      await w.stop("test over");
+      await own.close();
+    }
+  }, 90_000);
+
+  it("holds again when the link goes silent while it asks the master (the question or its answer lost): it waited out the check's window on the cut link, then went on", async () => {
+    for (const stop of stops.splice(0).reverse()) await stop();
+    await leading("m-fence-recut", { heartbeatIntervalMs: 20_000, leaseMs: 60_000 });
+    const own = await startLatencyProxy(nats.url);
+    // A check window far longer than the waits below: without a second hold, the attempt waited on the cut link.
+    const w = await startTestWorker(nats, { NATS_URL: own.url, TROUPE_WORKER_NAME: "Worker Node Recut", TROUPE_ALLOW_PRIVATE_TARGETS: "true", TROUPE_WORKER_LABELS: "recut", TROUPE_ATTEMPT_CHECK_MS: "30000" });
+    try {
+      const held = w.holds;
+      cutAtStep2(own);
+      const id = jobIdOf(await submit(ui, { scenario: scenario("recut"), maxAttempts: 3, workerLabels: ["recut"] }));
+      await waitFor("the cut-off worker to hold the attempt", () => w.holds > held, 20_000);
+      // Back, and cut again the moment it asks (thaw() forgets a freeze trigger: set after it).
+      own.thaw();
+      own.freezeWhenClientSends("attempts.check");
+      await waitFor("the link to be cut again as the worker asks", () => own.frozen, 20_000);
+      await waitFor("the attempt to be held again", () => w.holds > held + 1, 15_000);
+      expect(hits("/fence-b?t=recut")).toBe(0);
+      own.thaw();
+      const done = await events.wait("job.completed", (e) => e.data.jobId === id, 30_000);
+      expect([done.data.workerId, done.data.attempt]).toEqual(["wn-recut", 1]);
+      expect(hits("/fence-b?t=recut")).toBe(1);
+      expect(w.checks).toMatchObject({ confirmed: 1, unanswered: 0 });
     } finally {
       own.thaw();
       await w.stop("test over");
@@ -250,16 +283,15 @@ describe("a worker left at the default 30 s lease under a master with a 3 s one"
     const w = await startTestWorker(nats, { NATS_URL: own.url, TROUPE_WORKER_NAME: "Worker Node Default Lease", TROUPE_ALLOW_PRIVATE_TARGETS: "true", TROUPE_HEARTBEAT_MS: "20000", TROUPE_WORKER_LABELS: "default-lease" });
     try {
       expect(w.config.jobLeaseMs).toBe(30_000);
-      const id = jobIdOf(await submit(ui, { workerLabels: ["default-lease"], maxAttempts: 3, scenario: { steps: [
+      const held = w.holds;
+      cutAtStep2(own);
+      jobIdOf(await submit(ui, { workerLabels: ["default-lease"], maxAttempts: 3, scenario: { steps: [
         { type: "navigate", url: pages.url("/fence-a?t=default-lease") },
         { type: "wait", ms: 6000 },
         { type: "navigate", url: pages.url("/fence-b?t=default-lease") },
       ] } }));
-      await events.wait("job.progress", (e) => e.data.jobId === id && e.data.attempt === 1 && e.data.stepsDone === 1);
-      const held = w.holds;
-      own.freeze();
       // Its own lease would hold only after 25 s of silence: the 6 s wait would end first and step 3 would run.
-      await waitFor("the cut-off worker to hold the attempt", () => w.holds > held, 15_000);
+      await waitFor("the cut-off worker to hold the attempt", () => w.holds > held, 20_000);
       expect(hits("/fence-b?t=default-lease")).toBe(0);
     } finally {
       own.thaw();
