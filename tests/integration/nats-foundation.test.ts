@@ -27,6 +27,9 @@ describe("troupe init", () => {
     expect(ev.max_age).toBe(0);
     expect(ev.duplicate_window).toBe(120 * 1e9);
     expect(ev.num_replicas).toBe(1);
+    expect([ev.deny_delete, ev.deny_purge]).toEqual([true, true]);
+    // Not even the master's credential empties the log (an answer aimed at the purge API was a way, docs/security.md).
+    await expect(jsm.streams.purge("TROUPE_EVENTS")).rejects.toThrow(/purge not permitted/);
     const hb = (await jsm.streams.info("TROUPE_HEARTBEATS")).config;
     expect(hb.subjects).toEqual(["troupe.hb.>"]);
     expect(hb.max_age).toBe(7 * 24 * 3600 * 1e9);
@@ -53,6 +56,25 @@ describe("troupe init", () => {
     expect((await initStores(nc)).streams.map((s) => s.action)).toEqual(["unchanged", "unchanged"]);
     expect((await jsm.streams.info("TROUPE_HEARTBEATS")).config.max_age).toBe(3600 * 1e9);
     await initStores(nc, { heartbeatMaxAgeMs: DEFAULT_HEARTBEAT_MAX_AGE_MS }); // back to the default for the other tests
+  });
+
+  it("makes an events log created before deny_purge unpurgeable too, and says it updated it", async () => {
+    const fresh = await startTestNats();
+    try {
+      const nc = await fresh.connect("master");
+      const jsm = await jetstreamManager(nc);
+      // The events stream as troupe init made it until 2026-12-01: single deletes denied, purges not.
+      await jsm.streams.add({ name: "TROUPE_EVENTS", subjects: ["troupe.evt.>"], storage: StorageType.File, duplicate_window: 120 * 1e9, deny_delete: true, allow_direct: false, description: "Troupe events: the source of truth, kept forever" });
+      await jetstream(nc).publish("troupe.evt.job.j1.submitted", JSON.stringify(submitted("j1")));
+      const report = await initStores(nc);
+      expect(report.streams).toEqual([{ name: "TROUPE_EVENTS", action: "updated" }, { name: "TROUPE_HEARTBEATS", action: "created" }]);
+      const info = await jsm.streams.info("TROUPE_EVENTS");
+      expect([info.config.deny_purge, info.state.messages]).toEqual([true, 1]);
+      await expect(jsm.streams.purge("TROUPE_EVENTS")).rejects.toThrow(/purge not permitted/);
+      expect((await initStores(nc)).streams.map((s) => s.action)).toEqual(["unchanged", "unchanged"]);
+    } finally {
+      await fresh.stop();
+    }
   });
 
   it("refuses replicas above 1 on a server outside a cluster, leaving the streams as they are (2.9.10 took the update, then did not load them after a restart)", async () => {

@@ -138,8 +138,11 @@ export function desiredStreams(o: InitOptions = {}): StreamConfig[] {
       description: "Troupe events: the source of truth, kept forever",
       subjects: [s.allEvents],
       max_age: 0,
-      // The log is the source of truth: no deleting single messages.
+      // The log is the source of truth: no deleting single messages, and no purge, which would empty it for good (a
+      // worker could once aim the master's answer at this stream's purge API; docs/security.md). nats-server never
+      // takes deny_purge back: starting over means deleting the stream (`troupe init` makes it again).
       deny_delete: true,
+      deny_purge: true,
       allow_direct: false,
     } as StreamConfig,
     {
@@ -188,7 +191,7 @@ async function ensureStream(jsm: JetStreamManager, want: StreamConfig, leave: Re
   if (current.storage !== want.storage) {
     throw new Error(`stream ${want.name} uses ${current.storage} storage, expected ${want.storage}; storage cannot be changed in place (back up and recreate the stream)`);
   }
-  const keys = (["subjects", "max_age", "duplicate_window", "num_replicas", "deny_delete", "allow_direct", "description"] as const).filter((k) => !leave.has(k));
+  const keys = (["subjects", "max_age", "duplicate_window", "num_replicas", "deny_delete", "deny_purge", "allow_direct", "description"] as const).filter((k) => !leave.has(k));
   const differs = keys.some((k) => JSON.stringify(current[k] ?? null) !== JSON.stringify(want[k] ?? null));
   if (!differs) return "unchanged";
   await jsm.streams.update(want.name, { ...current, ...Object.fromEntries(keys.map((k) => [k, want[k]])) });
@@ -269,7 +272,7 @@ async function initStoresOnce(nc: NatsConnection, o: InitOptions): Promise<InitR
   const n = storeNames(o.prefix);
   for (const want of desiredStreams(o)) {
     // What was not asked for is not compared, so it is left as it is.
-    const leave = new Set<keyof StreamConfig>([...(o.replicas === undefined ? ["num_replicas" as const] : []), ...(o.heartbeatMaxAgeMs === undefined && want.name === n.heartbeats ? ["max_age" as const] : [])]);
+    const leave = new Set<keyof StreamConfig>([...(o.replicas === undefined ? ["num_replicas" as const] : []), ...(o.heartbeatMaxAgeMs === undefined && want.name === n.heartbeats ? ["max_age" as const] : []), ...(want.name === n.heartbeats ? ["deny_purge" as const] : [])]);
     report.streams.push({ name: want.name, action: await ensureStream(jsm, want, leave) });
   }
   await new Objm(nc).create(n.artifacts, { replicas: o.replicas ?? 1, storage: StorageType.File, description: "Troupe job artifacts (screenshots)" });
