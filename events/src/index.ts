@@ -25,4 +25,5 @@ export * from "./placement.ts";
 export * from "./storage.ts";
 export * from "./stream-head.ts";
 export * from "./server-clock.ts";
+export * from "./log-limit.ts";
 export { isDateTime, startsWithRealDate } from "./formats.ts";

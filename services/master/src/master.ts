@@ -13,7 +13,7 @@ import { LeaderLease } from "./leader.ts";
 import { newCounters, renderMetrics, type Counters } from "./metrics.ts";
 import { BrowserQueues, JobQueue, type QueueEntry } from "./queue.ts";
 import { afterRefusal, decide, forgetUnregistered, type Decision, type RecoveryConfig } from "./recovery.ts";
-import { earliestNow, eventTimeMs, JOB_LEASE_HEADER, monoNow, OffsetCeiling, ServerClock, stampTime, streamHead } from "@troupe/events";
+import { earliestNow, eventTimeMs, JOB_LEASE_HEADER, leftOut, LogLimit, monoNow, OffsetCeiling, ServerClock, stampTime, streamHead } from "@troupe/events";
 import { canRun, pickWorker, type Candidate } from "./scheduler.ts";
 import { decodeSnapshot, encodeSnapshotSliced, resumeFrom, snapshotDue } from "./snapshot.ts";
 import { applyEvent, applyHeartbeat, assignmentInstance, emptyState, finishedGuardSeq, type MasterState, type WorkerView } from "./state.ts";
@@ -92,6 +92,8 @@ const SENT_AT_KEPT = 10_000;
 export class Master {
   readonly state: MasterState = emptyState();
   readonly counters: Counters = newCounters();
+  /** Lines anyone who may publish can cause, logged at most 10 a minute each (counted in full in counters). */
+  readonly logLimits = { invalidEvents: new LogLimit(), invalidHeartbeats: new LogLimit(), droppedRequests: new LogLimit() };
   readonly subjects: Subjects;
   private js: JetStreamClient;
   /** Appends and requests without nats.js's per-request timer and error objects (the hot path). */
@@ -324,7 +326,8 @@ export class Master {
     const r = decodeEvent(m.subject, m.data, { subjects: this.subjects });
     if (!r.ok) {
       this.counters.invalidMessages++;
-      this.log.warn({ seq: m.seq, subject: m.subject, error: r.error }, "skipping an invalid event");
+      const n = this.logLimits.invalidEvents.take();
+      if (n !== undefined) this.log.warn({ seq: m.seq, subject: m.subject, error: r.error, ...leftOut(n) }, "skipping an invalid event");
       return;
     }
     const sent = this.sentAt.get(r.value.id);
@@ -340,7 +343,8 @@ export class Master {
     const r = decodeEvent(m.subject, m.data, { subjects: this.subjects });
     if (!r.ok || r.value.type !== "worker.heartbeat") {
       this.counters.invalidMessages++;
-      this.log.warn({ seq: m.seq, subject: m.subject, error: r.ok ? "not a heartbeat" : r.error }, "skipping an invalid heartbeat");
+      const n = this.logLimits.invalidHeartbeats.take();
+      if (n !== undefined) this.log.warn({ seq: m.seq, subject: m.subject, error: r.ok ? "not a heartbeat" : r.error, ...leftOut(n) }, "skipping an invalid heartbeat");
       return;
     }
     const timeMs = Math.floor(m.info.timestampNanos / 1e6);

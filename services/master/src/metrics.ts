@@ -25,6 +25,8 @@ export interface Counters {
   assignTimeouts: number;
   guardConflicts: number;
   invalidMessages: number;
+  /** Requests dropped unanswered: their reply subject was not an _INBOX one (rpc.ts). */
+  droppedRequests: number;
   /** Assignments whose append got no ack, found in the log by reading back, and asked of their worker then. */
   lateAssignments: number;
   /** Appends of this master's decisions the log refused (guard conflicts, no log to write to). */
@@ -41,7 +43,7 @@ export interface Counters {
 }
 
 export const newCounters = (): Counters => ({
-  assignmentLatency: new Histogram(), assignments: 0, refusals: 0, assignTimeouts: 0, guardConflicts: 0, invalidMessages: 0, stalls: 0, appendFailures: 0, lateAssignments: 0, startReplayedEvents: 0, startSnapshotSeq: 0, snapshotSeq: 0, snapshotsWritten: 0,
+  assignmentLatency: new Histogram(), assignments: 0, refusals: 0, assignTimeouts: 0, guardConflicts: 0, invalidMessages: 0, droppedRequests: 0, stalls: 0, appendFailures: 0, lateAssignments: 0, startReplayedEvents: 0, startSnapshotSeq: 0, snapshotSeq: 0, snapshotsWritten: 0,
 });
 
 const PRESENCES: Presence[] = ["online", "busy", "draining", "suspect", "lost", "offline"];
@@ -92,6 +94,8 @@ export function renderMetrics(s: MasterState, c: Counters, o: { leader: boolean;
   for (const [r, n] of s.rejected) out.push(`troupe_master_rejected_events_total{reason="${r}"} ${n}`);
   gauge("troupe_master_invalid_messages_total", "messages that failed validation and were skipped", "counter");
   out.push(`troupe_master_invalid_messages_total ${c.invalidMessages}`);
+  gauge("troupe_master_dropped_requests_total", "requests dropped unanswered because their reply subject was not an _INBOX one", "counter");
+  out.push(`troupe_master_dropped_requests_total ${c.droppedRequests}`);
   gauge("troupe_master_append_failures_total", "appends of this master's events the log refused (guard conflicts included)", "counter");
   out.push(`troupe_master_append_failures_total ${c.appendFailures}`);
   gauge("troupe_master_late_assignments_total", "assignments whose append got no ack but were in the log when read back; their worker was asked then", "counter");

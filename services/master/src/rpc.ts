@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import type { Msg, Subscription } from "@nats-io/nats-core";
-import { ATTEMPT_MAX, decodeCommand, errorBody, decodeReply, jobSpecFromSubmit, newId, type AckReply, type ErrorBody, type SubmitReply } from "@troupe/events";
+import { ATTEMPT_MAX, decodeCommand, errorBody, decodeReply, jobSpecFromSubmit, leftOut, newId, type AckReply, type ErrorBody, type SubmitReply } from "@troupe/events";
 import { bypassListError, InvalidEventError, workerInboxPrefix, mayHaveBeenStored, SECRETS_KEY_VAR, sealSecret } from "@troupe/events/node";
 import type { Master } from "./master.ts";
 import { lookupJob } from "./state.ts";
@@ -248,7 +248,9 @@ function serve(master: Master, subject: string, h: Handler): Subscription {
       // publish attempts.check) naming `$JS.API.STREAM.PURGE.TROUPE_EVENTS` as its reply had the leader purge the log
       // (a review). Every client asks with a nats.js inbox; anything else is dropped, unanswered and not acted on.
       if (!m.reply?.startsWith("_INBOX.")) {
-        master.log.warn({ subject, reply: m.reply?.slice(0, 200) ?? null }, "request dropped: its reply subject is not an _INBOX one (the master answers only on inboxes)");
+        master.counters.droppedRequests++;
+        const n = master.logLimits.droppedRequests.take();
+        if (n !== undefined) master.log.warn({ subject, reply: m.reply?.slice(0, 200) ?? null, ...leftOut(n) }, "request dropped: its reply subject is not an _INBOX one (the master answers only on inboxes)");
         return;
       }
       h(master, m)
