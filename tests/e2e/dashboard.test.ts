@@ -848,6 +848,10 @@ describe("job and worker actions", () => {
     try {
       // The first click only asks, and says what a drain does.
       await asked();
+      // A second click while it asks: the same question, focus back on "Drain now".
+      await page.click("[data-testid=drain]");
+      expect(await page.$$("[data-testid=drain-confirm]")).toHaveLength(1);
+      expect(await focused()).toBe("drain-confirm-yes");
       expect(await page.$eval("[data-testid=drain-running]", (e) => e.textContent)).toBe("0");
       const text = await page.$eval("[data-testid=drain-confirm]", (e) => e.textContent?.replace(/\s+/g, " ") ?? "");
       expect(text).toContain("takes no new jobs");
