@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { Objm } from "@nats-io/obj";
-import type { HTTPRequest, Page } from "puppeteer-core";
+import type { Dialog, HTTPRequest, Page } from "puppeteer-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createEvent, formatBytes, subjects, type TroupeEvent } from "@troupe/events";
 import { publishEvent } from "@troupe/events/node";
@@ -728,7 +728,7 @@ describe("jobs no live worker can take", () => {
 });
 
 describe("job and worker actions", () => {
-  it("Cancel stops a running job and Retry redrives a failed one, both from the job page, the status following live", async () => {
+  it("Cancel stops a running job once confirmed in the page (Keep and Escape send nothing; no browser dialog) and Retry redrives a failed one, both from the job page, the status following live", async () => {
     const url = `${stack.site.url}/product/5`;
     const slow = await post("/api/jobs", { url, tags: ["e2e-cancel"], scenario: { steps: [{ type: "wait", ms: 30_000 }] } });
     expect(slow.status, JSON.stringify(slow.body)).toBe(201);
@@ -743,25 +743,58 @@ describe("job and worker actions", () => {
     } finally {
       await overview.close();
     }
-    // Cancel asks first, as the bulk actions do (a cancel is for good): dismissed, nothing is sent; accepted, it cancels.
+    // Cancel asks first, in the page, as Drain and the bulk actions do (a cancel is for good): kept (its button or
+    // Escape), nothing is sent and the job runs on; confirmed, it cancels. No browser dialog at any point.
     const cancels: string[] = [];
+    const dialogs: string[] = [];
     const onRequest = (r: HTTPRequest) => void (r.method() === "POST" && r.url().endsWith("/cancel") && cancels.push(r.url()));
+    const onDialog = (d: Dialog) => void (dialogs.push(d.message()), d.dismiss());
     page.on("request", onRequest);
+    page.on("dialog", onDialog);
+    const focused = () => page.evaluate(() => document.activeElement?.getAttribute("data-testid") ?? null);
+    const asked = async () => {
+      await page.click("[data-testid=cancel]");
+      await page.waitForSelector("[data-testid=cancel-confirm]", { visible: true, timeout: 5000 });
+      expect(await focused()).toBe("cancel-confirm-yes");
+      expect(await page.$eval("[data-testid=cancel]", (e) => e.getAttribute("aria-expanded"))).toBe("true");
+    };
     try {
-      const dismissed = new Promise<string>((res) => page.once("dialog", async (d) => { res(d.message()); await d.dismiss(); }));
+      await asked();
+      // The question names the job, its status and progress, what a cancel takes away, and both choices.
+      expect(await page.$eval("#cancel-confirm-title", (e) => e.textContent)).toMatch(new RegExp(`^Cancel job ${slow.body.jobId} \\(running, \\d+ %\\)\\?$`));
+      expect(await page.$eval("[data-testid=cancel-confirm]", (e) => e.textContent)).toContain("A cancelled job cannot be retried.");
+      expect(await page.$$eval("[data-testid=cancel-confirm] button", (bs) => bs.map((b) => b.textContent))).toEqual(["Cancel job", "Keep it running"]);
+      // A second click while it asks: still one question, focus back on its confirm button, nothing sent.
       await page.click("[data-testid=cancel]");
-      expect(await dismissed).toMatch(new RegExp(`^Cancel job ${slow.body.jobId} \\(running, \\d+ %\\)\\? A cancelled job cannot be retried\\.$`));
-      const accepted = new Promise<void>((res) => page.once("dialog", async (d) => { await d.accept(); res(); }));
-      await page.click("[data-testid=cancel]");
-      await accepted;
+      expect(await page.$$("[data-testid=cancel-confirm]")).toHaveLength(1);
+      expect(await focused()).toBe("cancel-confirm-yes");
+      await shot("job-cancel-confirm");
+      // Keep: the question goes, focus returns to Cancel, nothing was sent, the job still runs.
+      await page.click("[data-testid=cancel-confirm-no]");
+      await page.waitForSelector("[data-testid=cancel-confirm]", { hidden: true, timeout: 5000 });
+      expect(await focused()).toBe("cancel");
+      expect(await page.$eval("[data-testid=cancel]", (e) => e.getAttribute("aria-expanded"))).toBe("false");
+      // Escape likewise.
+      await asked();
+      await page.keyboard.press("Escape");
+      await page.waitForSelector("[data-testid=cancel-confirm]", { hidden: true, timeout: 5000 });
+      expect(await focused()).toBe("cancel");
+      expect(cancels).toEqual([]);
+      expect(await page.$eval("[data-testid=job-status]", (e) => e.textContent)).toBe("running");
+      expect((await api(`/api/jobs/${slow.body.jobId}`)).body.job.status).toBe("running");
+      // Confirmed: it cancels.
+      await asked();
+      await page.click("[data-testid=cancel-confirm-yes]");
       await page.waitForFunction(() => document.querySelector("[data-testid=job-status]")?.textContent === "cancelled", { timeout: 15_000 });
       // Finished: no button left that cannot act (a disabled Cancel still looked like the page's main action).
       expect(await page.$eval("[data-testid=no-action]", (e) => e.textContent)).toBe("cancelled: nothing to cancel or retry");
-      expect([await page.$("[data-testid=cancel]"), await page.$("[data-testid=retry]")]).toEqual([null, null]);
-      // One request: the dismissed click sent none.
+      expect([await page.$("[data-testid=cancel]"), await page.$("[data-testid=retry]"), await page.$("[data-testid=cancel-confirm]")]).toEqual([null, null, null]);
+      // One request: the kept questions sent none.
       expect(cancels).toEqual([`${stack.uiUrl}/api/jobs/${slow.body.jobId}/cancel`]);
+      expect(dialogs).toEqual([]);
     } finally {
       page.off("request", onRequest);
+      page.off("dialog", onDialog);
     }
     // The cancelled job keeps how far it got, shown stopped (greyed), not as a bar still under way: here and in the list.
     await page.waitForSelector("[data-testid=job-progress][data-stopped]", { timeout: 5000 });

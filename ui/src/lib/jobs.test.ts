@@ -129,8 +129,8 @@ describe("a worker's recent jobs", () => {
 
 describe("job page helpers", () => {
   it("the Cancel question names the job, its status and a running job's progress", () => {
-    expect(cancelQuestion({ id: "j1", status: "running", progress: 39.6 })).toBe("Cancel job j1 (running, 40 %)? A cancelled job cannot be retried.");
-    expect(cancelQuestion({ id: "j2", status: "queued", progress: 0 })).toBe("Cancel job j2 (queued)? A cancelled job cannot be retried.");
+    expect(cancelQuestion({ id: "j1", status: "running", progress: 39.6 })).toEqual({ title: "Cancel job j1 (running, 40 %)?", effect: "A cancelled job cannot be retried.", keep: "Keep it running" });
+    expect(cancelQuestion({ id: "j2", status: "queued", progress: 0 })).toEqual({ title: "Cancel job j2 (queued)?", effect: "A cancelled job cannot be retried.", keep: "Keep it queued" });
   });
 
   it("a job that ended without completing shows the progress it reached as stopped; others as they are", () => {

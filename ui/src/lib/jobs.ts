@@ -46,13 +46,21 @@ export function listRows(jobs: Iterable<JobView>, status: JobStatus | "" | undef
   return rows;
 }
 
+/** A question asked in the page (ConfirmBar): in bold, what it does, and the label of the button that keeps things. */
+export interface Question {
+  title: string;
+  effect: string;
+  keep: string;
+}
+
 /**
  * The question the job page asks before a single Cancel, as "Cancel all" asks before its run (it acted on one
  * click, an audit). It names the job and where it is; a cancel is for good (only failed and dead jobs are retried).
+ * Asked in the page, it follows the job live (its status and progress) while it is open.
  */
-export function cancelQuestion(j: { id: string; status: JobStatus; progress: number }): string {
+export function cancelQuestion(j: { id: string; status: JobStatus; progress: number }): Question {
   const where = j.status === "running" ? `running, ${Math.round(j.progress)} %` : j.status;
-  return `Cancel job ${j.id} (${where})? A cancelled job cannot be retried.`;
+  return { title: `Cancel job ${j.id} (${where})?`, effect: "A cancelled job cannot be retried.", keep: `Keep it ${j.status}` };
 }
 
 /** What a progress bar shows for a job: `stopped` greys it out. */
