@@ -953,7 +953,7 @@ describe("bulk actions", () => {
   // Failed for good (a retryable failure with attempts left is requeued next: a dry run a moment later missed it), or dead.
   const settled = (j: { status: string; error?: { retryable?: boolean } }) => (j.status === "failed" && j.error?.retryable === false) || j.status === "dead";
 
-  it("\"Retry all\" on the Jobs page redrives every failed job matching the search, and only those; the API refuses a bulk request without a status", async () => {
+  it("\"Retry all\" on the Jobs page asks in the page (Keep sends nothing, a second click no second dry run), then redrives every failed job matching the search that it counted, and only those; the API refuses a bulk request without a status", async () => {
     const suffix = Date.now().toString(36);
     const tag = `e2e-bulk-${suffix}`;
     // A failed assert is final at once; two attempts so that a worker taken for lost on a loaded machine (heartbeat
@@ -989,17 +989,53 @@ describe("bulk actions", () => {
     const chosen = await page.$eval("[data-testid=job-status-filter]", (el) => (el as HTMLSelectElement).selectedOptions[0]?.textContent ?? "");
     expect(chosen).toMatch(new RegExp(`^${status} \\(\\d+\\)$`));
     expect(Number(/\((\d+)\)/.exec(chosen)![1])).toBeGreaterThanOrEqual(4);
+    // Asked in the page: every bulk request the page sends (its dry runs send nothing), and any browser dialog.
+    const sent: boolean[] = [];
+    const dialogs: string[] = [];
+    const onRequest = (r: HTTPRequest) => void (r.method() === "POST" && new URL(r.url()).pathname === "/api/bulk/retry" && sent.push(JSON.parse(r.postData() ?? "{}").dryRun === true));
+    const onDialog = (d: Dialog) => void (dialogs.push(d.message()), d.dismiss());
+    page.on("request", onRequest);
+    page.on("dialog", onDialog);
+    const focused = () => page.evaluate(() => document.activeElement?.getAttribute("data-testid") ?? null);
+    const asked = async () => {
+      await page.click("[data-testid=bulk-retry]");
+      await page.waitForSelector("[data-testid=bulk-confirm]", { visible: true, timeout: 10_000 });
+      expect(await focused()).toBe("bulk-confirm-yes");
+      expect(await page.$eval("[data-testid=bulk-retry]", (e) => e.getAttribute("aria-expanded"))).toBe("true");
+      expect(await page.$eval("#bulk-confirm-title", (e) => e.textContent)).toBe(`Retry 3 ${status} jobs matching “${tag}”?`);
+    };
     let late = "";
-    const asked = new Promise<string>((res) => page.once("dialog", async (d) => {
-      res(d.message());
-      // While the person reads the question, one more job with the tag fails: it was not confirmed, so it is not taken.
+    try {
+      await asked();
+      expect(await page.$$eval("[data-testid=bulk-confirm] button", (bs) => bs.map((b) => b.textContent))).toEqual(["Retry 3 jobs", `Keep them ${status}`]);
+      expect(await page.$eval("[data-testid=bulk-confirm]", (e) => e.textContent)).toContain(`Exactly the 3 jobs counted here: any that turns ${status} while this is open is left alone`);
+      // A second click while it asks: the same question, no second dry run, focus back on its confirm button.
+      await page.click("[data-testid=bulk-retry]");
+      expect(await page.$$("[data-testid=bulk-confirm]")).toHaveLength(1);
+      expect(await focused()).toBe("bulk-confirm-yes");
+      // Keep: the question goes, focus returns to the button; only the dry run was sent, and no job moved.
+      await page.click("[data-testid=bulk-confirm-no]");
+      await page.waitForSelector("[data-testid=bulk-confirm]", { hidden: true, timeout: 5000 });
+      expect(await focused()).toBe("bulk-retry");
+      expect(sent).toEqual([true]);
+      expect((await statusesOf([...ids, other])).map((j) => [j.status, j.attempt])).toEqual(ended.map((j) => [j.status, j.attempt]));
+
+      await asked();
+      // While the person reads the question, one more job with the tag fails: it was not counted, so it is not taken.
       late = (await failing(tag)).body.jobId;
       await waitFor("the late job failed in GET /api/jobs/<id>", async () => { const j = (await statusesOf([late]))[0]; return !!j && settled(j) && j.status === status; }, 60_000, 200);
-      await d.accept();
-    }));
-    await page.click("[data-testid=bulk-retry]");
-    expect(await asked).toBe(`Retry 3 ${status} jobs matching “${tag}”?`);
-    await page.waitForFunction(() => document.querySelector("[data-testid=bulk-result]")?.textContent === "retried 3 of 3 jobs", { timeout: 90_000 });
+      await shot("jobs-bulk-confirm");
+      expect(sent).toEqual([true, true]);
+      await page.click("[data-testid=bulk-confirm-yes]");
+      await page.waitForFunction(() => document.querySelector("[data-testid=bulk-result]")?.textContent === "retried 3 of 3 jobs", { timeout: 90_000 });
+      expect(sent).toEqual([true, true, false]);
+      expect(await page.$("[data-testid=bulk-confirm]")).toBeNull();
+      expect(await focused()).toBe("bulk-retry");
+      expect(dialogs).toEqual([]);
+    } finally {
+      page.off("request", onRequest);
+      page.off("dialog", onDialog);
+    }
     await shot("jobs-bulk-retry");
     await waitFor("every redriven job on its next attempt in GET /api/jobs/<id>", async () => (await statusesOf(ids)).every((j, i) => j.attempt === ended[i]!.attempt + 1), 30_000, 200);
     const [keptOther, keptLate] = await statusesOf([other, late]);
@@ -1007,6 +1043,60 @@ describe("bulk actions", () => {
     expect(keptLate!.status).toBe(status);
     expect(await page.$("[data-testid=bulk-error]")).toBeNull();
   }, 180_000);
+
+  it("\"Cancel all\" on the Jobs page asks in the page: Escape and Keep send nothing and the jobs stay queued; confirmed, it cancels them", async () => {
+    const tag = `e2e-bulkui-${Date.now().toString(36)}`;
+    // No worker has this label: the jobs wait.
+    const ids: string[] = [];
+    for (let i = 0; i < 2; i++) ids.push((await post("/api/jobs", { url: `${stack.site.url}/product/7`, tags: [tag], workerLabels: ["nobody-has-this"] })).body.jobId);
+    const keep = (await post("/api/jobs", { url: `${stack.site.url}/product/7`, tags: ["e2e-bulkui-keep"], workerLabels: ["nobody-has-this"] })).body.jobId as string;
+    await waitFor("the jobs queued in the read models", async () => (await statusesOf([...ids, keep])).every((j) => j.status === "queued"), 30_000, 200);
+
+    await page.goto(`${stack.uiUrl}/jobs?status=queued&q=${tag}`, { waitUntil: "networkidle0" });
+    await page.waitForSelector('[data-testid=connection][data-status=live]', { timeout: 10_000 });
+    const sent: boolean[] = [];
+    const dialogs: string[] = [];
+    const onRequest = (r: HTTPRequest) => void (r.method() === "POST" && new URL(r.url()).pathname === "/api/bulk/cancel" && sent.push(JSON.parse(r.postData() ?? "{}").dryRun === true));
+    const onDialog = (d: Dialog) => void (dialogs.push(d.message()), d.dismiss());
+    page.on("request", onRequest);
+    page.on("dialog", onDialog);
+    const focused = () => page.evaluate(() => document.activeElement?.getAttribute("data-testid") ?? null);
+    const asked = async () => {
+      await page.click("[data-testid=bulk-cancel]");
+      await page.waitForSelector("[data-testid=bulk-confirm]", { visible: true, timeout: 10_000 });
+      expect(await focused()).toBe("bulk-confirm-yes");
+      expect(await page.$eval("#bulk-confirm-title", (e) => e.textContent)).toBe(`Cancel 2 queued jobs matching “${tag}”?`);
+    };
+    try {
+      await asked();
+      expect(await page.$$eval("[data-testid=bulk-confirm] button", (bs) => bs.map((b) => b.textContent))).toEqual(["Cancel 2 jobs", "Keep them queued"]);
+      expect(await page.$eval("[data-testid=bulk-confirm]", (e) => e.textContent)).toContain("A cancelled job cannot be retried");
+      // Escape takes it back, focus on the button again.
+      await page.keyboard.press("Escape");
+      await page.waitForSelector("[data-testid=bulk-confirm]", { hidden: true, timeout: 5000 });
+      expect(await focused()).toBe("bulk-cancel");
+      // So does Keep.
+      await asked();
+      await page.click("[data-testid=bulk-confirm-no]");
+      await page.waitForSelector("[data-testid=bulk-confirm]", { hidden: true, timeout: 5000 });
+      expect(await focused()).toBe("bulk-cancel");
+      // Only the two dry runs were sent: the jobs still wait.
+      expect(sent).toEqual([true, true]);
+      expect((await statusesOf([...ids, keep])).map((j) => j.status)).toEqual(["queued", "queued", "queued"]);
+      // Confirmed: it cancels the two.
+      await asked();
+      await page.click("[data-testid=bulk-confirm-yes]");
+      await page.waitForFunction(() => document.querySelector("[data-testid=bulk-result]")?.textContent === "cancelled 2 of 2 jobs", { timeout: 30_000 });
+      expect(sent).toEqual([true, true, true, false]);
+      expect(dialogs).toEqual([]);
+    } finally {
+      page.off("request", onRequest);
+      page.off("dialog", onDialog);
+    }
+    await waitFor("the two cancelled in GET /api/jobs/<id>", async () => (await statusesOf(ids)).every((j) => j.status === "cancelled"), 30_000, 200);
+    expect((await statusesOf([keep]))[0]!.status).toBe("queued");
+    expect((await post(`/api/jobs/${keep}/cancel`, {})).status).toBe(200);
+  }, 120_000);
 
   it("troupe cancel --status queued --search cancels every matching queued job (--dry-run lists them first); a job id and --status together are refused", async () => {
     const tag = `e2e-bulkc-${Date.now().toString(36)}`;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { cancelQuestion, progressShown } from "./jobs.ts";
+import { bulkQuestion, cancelQuestion, progressShown } from "./jobs.ts";
 import { createEvent, evolveJob, jobAttempts, jobSummary, type EventData, type EventType, type JobView, type TroupeEvent, type WorkerJob } from "@troupe/events";
 import { attemptBadge, attemptText, jobsUnderWayOn, laterText, listRows, summaryOf, viewFromSummary, workerJobRows, workerPageJobs } from "./jobs.ts";
 import { applyEvent, seedModels, type LiveModels } from "./live/apply.ts";
@@ -131,6 +131,18 @@ describe("job page helpers", () => {
   it("the Cancel question names the job, its status and a running job's progress", () => {
     expect(cancelQuestion({ id: "j1", status: "running", progress: 39.6 })).toEqual({ title: "Cancel job j1 (running, 40 %)?", effect: "A cancelled job cannot be retried.", keep: "Keep it running" });
     expect(cancelQuestion({ id: "j2", status: "queued", progress: 0 })).toEqual({ title: "Cancel job j2 (queued)?", effect: "A cancelled job cannot be retried.", keep: "Keep it queued" });
+  });
+
+  it("the bulk question names the count, the status and the search, what the action does, and which jobs it leaves out and why", () => {
+    const skipped = (n: string, s: string) => `Exactly the ${n} counted here: any that turns ${s} while this is open is left alone, any no longer ${s} by then is skipped, and any the master refuses is listed.`;
+    expect(bulkQuestion("retry", { status: "dead", q: "shop", matched: 3, more: false })).toEqual({
+      title: "Retry 3 dead jobs matching “shop”?", effect: "Each gets a new attempt, queued.", notes: [skipped("3 jobs", "dead")], confirm: "Retry 3 jobs", keep: "Keep them dead",
+    });
+    expect(bulkQuestion("cancel", { status: "queued", matched: 1, more: false })).toEqual({
+      title: "Cancel 1 queued job?", effect: "A cancelled job cannot be retried; a running one is stopped on its worker.", notes: [skipped("1 job", "queued")], confirm: "Cancel 1 job", keep: "Keep it queued",
+    });
+    // Past the limit: the newest only, and it says so first.
+    expect(bulkQuestion("cancel", { status: "running", matched: 1000, more: true }).notes).toEqual(["Only the newest 1000 are taken; run it again for the rest.", skipped("1000 jobs", "running")]);
   });
 
   it("a job that ended without completing shows the progress it reached as stopped; others as they are", () => {

@@ -63,6 +63,24 @@ export function cancelQuestion(j: { id: string; status: JobStatus; progress: num
   return { title: `Cancel job ${j.id} (${where})?`, effect: "A cancelled job cannot be retried.", keep: `Keep it ${j.status}` };
 }
 
+/** The question the Jobs page's "Retry all" / "Cancel all" asks once its dry run counted `matched` jobs (1 or more). */
+export function bulkQuestion(a: "retry" | "cancel", o: { status: JobStatus; q?: string; matched: number; more: boolean }): Question & { confirm: string; notes: string[] } {
+  const jobs = (n: number) => `${n} job${n === 1 ? "" : "s"}`;
+  const verb = a === "retry" ? "Retry" : "Cancel";
+  const them = o.matched === 1 ? "it" : "them";
+  const notes: string[] = [];
+  if (o.more) notes.push(`Only the newest ${o.matched} are taken; run it again for the rest.`);
+  // Exactly the jobs counted (those of them that still match): not ones that arrive while the question is open.
+  notes.push(`Exactly the ${jobs(o.matched)} counted here: any that turns ${o.status} while this is open is left alone, any no longer ${o.status} by then is skipped, and any the master refuses is listed.`);
+  return {
+    title: `${verb} ${o.matched} ${o.status} job${o.matched === 1 ? "" : "s"}${o.q ? ` matching “${o.q}”` : ""}?`,
+    effect: a === "retry" ? "Each gets a new attempt, queued." : "A cancelled job cannot be retried; a running one is stopped on its worker.",
+    notes,
+    confirm: `${verb} ${jobs(o.matched)}`,
+    keep: `Keep ${them} ${o.status}`,
+  };
+}
+
 /** What a progress bar shows for a job: `stopped` greys it out. */
 export interface ProgressShown {
   /** Width of the bar, 0–100. */
