@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import type { Page } from "puppeteer-core";
+import type { Dialog, HTTPRequest, Page } from "puppeteer-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { waitFor } from "../harness/index.ts";
 import { ARTIFACTS, callApi, startStack, tail, type Stack } from "./stack.ts";
@@ -17,6 +17,10 @@ let stack: Stack;
 let page: Page;
 let completed: string;
 let failed: string;
+/** Failed with an error text holding a 150-character word (a URL's query): on its page, the Jobs list and the worker's. */
+let longError: string;
+/** Waits for a label no worker has: a job that can still be cancelled. */
+let waiting: string;
 
 beforeAll(async () => {
   stack = await startStack({ workers: 1 });
@@ -39,7 +43,15 @@ beforeAll(async () => {
   const bad = await post("/api/jobs", { url, tags: ["e2e-narrow"], scenario: { steps: [{ type: "navigate", url }, { type: "assert", title: "not this page", timeout: 1000 }] } });
   expect(bad.status, JSON.stringify(bad.body)).toBe(201);
   failed = bad.body.jobId as string;
-  for (const [id, status] of [[completed, "completed"], [failed, "failed"]] as const) {
+  // Its logs hold the URL, one line of about 200 characters; its error (URL … does not contain …) two long words.
+  const longUrl = `${stack.site.url}/product/8?ref=${"a".repeat(150)}`;
+  const long = await post("/api/jobs", { url: longUrl, tags: ["e2e-narrow-long"], scenario: { steps: [{ type: "navigate", url: longUrl }, { type: "assert", url: `not-this-page-${"z".repeat(100)}`, timeout: 1000 }] } });
+  expect(long.status, JSON.stringify(long.body)).toBe(201);
+  longError = long.body.jobId as string;
+  const wait = await post("/api/jobs", { url, tags: ["e2e-narrow-waiting"], workerLabels: ["nobody-has-this"] });
+  expect(wait.status, JSON.stringify(wait.body)).toBe(201);
+  waiting = wait.body.jobId as string;
+  for (const [id, status] of [[completed, "completed"], [failed, "failed"], [longError, "failed"], [waiting, "queued"]] as const) {
     await waitFor(`${id} ${status} in the read models`, async () => (await api(`/api/jobs/${id}`)).body.job?.status === status, 90_000).catch((e: Error) => {
       throw new Error(`${e.message}\nworker:\n${tail(stack, "worker-01")}\nmaster:\n${tail(stack, "master")}`);
     });
@@ -103,6 +115,41 @@ async function onScreen(selector: string): Promise<void> {
   }
 }
 
+/** Every element `selector` matches shows all its content within its own width (nothing to scroll sideways in it, nothing running past it). */
+async function fits(selector: string): Promise<void> {
+  const boxes = await page.$$eval(selector, (els) => els.map((e) => ({ text: (e.textContent ?? "").trim().slice(0, 60), scrollWidth: e.scrollWidth, clientWidth: e.clientWidth, right: e.getBoundingClientRect().right })));
+  expect(boxes.length, `${selector} on the page`).toBeGreaterThan(0);
+  for (const b of boxes) {
+    expect(b.scrollWidth, `${selector} "${b.text}" is ${b.scrollWidth} px wide inside ${b.clientWidth} px`).toBeLessThanOrEqual(b.clientWidth);
+    expect(b.right, `${selector} "${b.text}" ends on screen`).toBeLessThanOrEqual(PHONE.width + 0.5);
+  }
+}
+
+/** Opens the in-page confirmation with `trigger`, checks it on screen and its buttons in reach, then keeps: nothing is sent. */
+async function confirmOnScreen(name: string, trigger: string, bar: string): Promise<void> {
+  const posts: string[] = [];
+  const dialogs: string[] = [];
+  const onRequest = (r: HTTPRequest) => void (r.method() === "POST" && !(r.postData() ?? "").includes('"dryRun":true') && posts.push(r.url()));
+  // A browser dialog (window.confirm) would block the page: recorded and dismissed, it fails the test.
+  const onDialog = (d: Dialog) => void (dialogs.push(d.message()), d.dismiss());
+  page.on("request", onRequest);
+  page.on("dialog", onDialog);
+  try {
+    await page.click(trigger);
+    await page.waitForSelector(`[data-testid=${bar}]`, { visible: true, timeout: 10_000 });
+    await page.waitForFunction((b) => document.activeElement?.getAttribute("data-testid") === `${b}-yes`, { timeout: 5000 }, bar);
+    await check(name, [`[data-testid=${bar}]`, `[data-testid=${bar}-yes]`, `[data-testid=${bar}-no]`]);
+    await fits(`[data-testid=${bar}]`);
+    await page.click(`[data-testid=${bar}-no]`);
+    await page.waitForSelector(`[data-testid=${bar}]`, { hidden: true, timeout: 5000 });
+    expect(posts).toEqual([]);
+    expect(dialogs).toEqual([]);
+  } finally {
+    page.off("request", onRequest);
+    page.off("dialog", onDialog);
+  }
+}
+
 async function check(name: string, keys: string[]): Promise<void> {
   await page.screenshot({ path: join(ARTIFACTS, `narrow-${name}.png`), fullPage: true });
   const w = await widths();
@@ -147,6 +194,36 @@ describe("narrow screens (390 × 844)", () => {
 
     await open(`/jobs/${failed}`, "[data-testid=job-error]");
     await check("job-failed", ["[data-testid=job-status]", "[data-testid=job-error]"]);
+  }, 60_000);
+
+  it("a job's logs wrap, and a long error text breaks, within their boxes and cells (nothing scrolls sideways in them)", async () => {
+    await open(`/jobs/${longError}`, "[data-testid=logs]");
+    // The logs are lines of the job's worker, one of them with the 200-character URL.
+    expect(await page.$eval("[data-testid=logs]", (e) => e.textContent)).toContain("a".repeat(150));
+    await check("job-long-error", ["[data-testid=job-status]", "[data-testid=job-error]", "[data-testid=logs]"]);
+    await fits("[data-testid=logs]");
+    await fits("[data-testid=job-error]");
+    // The attempt's outcome (half the card's width) and the failed step's error.
+    expect(await page.$eval("[data-testid=attempts] tbody tr td:last-child", (e) => e.textContent)).toContain("z".repeat(100));
+    await fits("[data-testid=attempts] tbody tr td");
+    await fits("[data-testid=steps] tbody tr td");
+    // The same error in the Jobs list and on the worker's page.
+    await open(`/jobs?q=${longError}`, `[data-job-id="${longError}"]`);
+    await check("jobs-long-error", [`[data-job-id="${longError}"] .badge.s-failed`]);
+    await fits(`[data-job-id="${longError}"] td`);
+    await open("/workers/wn-e2e-01", `[data-testid=job-row][data-job-id="${longError}"]`);
+    await check("worker-long-error", [`[data-job-id="${longError}"] [data-testid=attempt-error]`]);
+    await fits(`[data-job-id="${longError}"] td`);
+  }, 60_000);
+
+  it("the in-page confirmations: a job's Cancel, the Jobs list's Cancel all and a worker's Drain, on screen with both buttons", async () => {
+    await open(`/jobs/${waiting}`, "[data-testid=cancel]");
+    await confirmOnScreen("job-cancel-confirm", "[data-testid=cancel]", "cancel-confirm");
+    await open("/jobs?status=queued&q=e2e-narrow-waiting", `[data-job-id="${waiting}"]`);
+    await confirmOnScreen("jobs-bulk-confirm", "[data-testid=bulk-cancel]", "bulk-confirm");
+    await open("/workers/wn-e2e-01", "[data-testid=drain]");
+    await confirmOnScreen("worker-drain-confirm", "[data-testid=drain]", "drain-confirm");
+    expect((await api(`/api/jobs/${waiting}`)).body.job.status).toBe("queued");
   }, 60_000);
 
   it("a worker's page", async () => {
