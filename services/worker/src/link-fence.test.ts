@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { doubtAfterMs, LinkFence } from "./link-fence.ts";
+import { doubtAfterMs, leaseSilenceHolds, LinkFence } from "./link-fence.ts";
 
 describe("doubtAfterMs", () => {
   it("is 5/6 of the shorter of three heartbeats and the job lease", () => {
@@ -52,5 +52,23 @@ describe("LinkFence", () => {
     t = 9000;
     f.saw();
     expect([f.longestSilenceMs(w), later.longestEndedMs]).toEqual([2950, 0]);
+  });
+});
+
+describe("leaseSilenceHolds", () => {
+  it("holds once the attempt's own renewals went unacknowledged for 5/6 of the lease, however fresh the link's last proof", () => {
+    let t = 1000;
+    const f = new LinkFence(10_000, () => t);
+    const w = f.watch();
+    expect(w.renewedMs).toBe(1000);
+    // A heartbeat acknowledged 4 s later: the link is fresh, the attempt's lease is not.
+    t = 5000;
+    f.saw();
+    t = 11_000;
+    expect([f.inDoubt(), leaseSilenceHolds(t, w, 12_000)]).toEqual([false, false]);
+    t = 11_001;
+    expect([f.inDoubt(), leaseSilenceHolds(t, w, 12_000)]).toEqual([false, true]);
+    w.renewedMs = 10_000;
+    expect(leaseSilenceHolds(t, w, 12_000)).toBe(false);
   });
 });

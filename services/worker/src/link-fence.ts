@@ -39,7 +39,7 @@ export class LinkFence {
    * `close()` when the attempt ends.
    */
   watch(): SilenceWatch {
-    const w: SilenceWatch = { longestEndedMs: 0, close: () => void this.watches.delete(w) };
+    const w: SilenceWatch = { longestEndedMs: 0, renewedMs: this.now(), close: () => void this.watches.delete(w) };
     this.watches.add(w);
     return w;
   }
@@ -68,5 +68,21 @@ export class LinkFence {
 export interface SilenceWatch {
   /** The longest silence that ended since; set back to 0 once the master confirmed the attempt. */
   longestEndedMs: number;
+  /**
+   * When the attempt's last lease renewal NATS acknowledged (its `job.started` or `job.progress`) was sent, or when
+   * it began (monoNow scale): the master's job lease runs from that attempt's own events only (leaseSilenceHolds).
+   */
+  renewedMs: number;
   close(): void;
+}
+
+/**
+ * Whether an attempt's own lease renewals have gone unacknowledged long enough that the master may have given it
+ * away: 5/6 of the master's job lease, as for the link (doubtAfterMs). The link's silence alone was not enough: it
+ * counts from the last acknowledgement of anything, and a heartbeat acknowledged just before a cut, up to a progress
+ * interval (a third of the lease) after the attempt's last progress, put the worker's hold after the master's lease
+ * lapse: the next steps ran beside the new attempt (a soak with a 12 s lease: 6 of 6 targeted cuts).
+ */
+export function leaseSilenceHolds(nowMs: number, w: SilenceWatch, jobLeaseMs: number): boolean {
+  return nowMs - w.renewedMs > Math.floor((jobLeaseMs * 5) / 6);
 }

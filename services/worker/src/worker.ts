@@ -13,7 +13,7 @@ import { BrowserPool } from "./browser-pool.ts";
 import { ServerTimeSampler } from "./clock-sample.ts";
 import type { WorkerConfig } from "./config.ts";
 import { JobAbort, runJob, type JobReporter, type RunningJob } from "./job.ts";
-import { doubtAfterMs, LinkFence, type SilenceWatch } from "./link-fence.ts";
+import { doubtAfterMs, leaseSilenceHolds, LinkFence, type SilenceWatch } from "./link-fence.ts";
 import { MetricsSampler } from "./metrics.ts";
 import { assertNoDuplicate, findOtherInstance, presenceInfo, servePresence, type PresenceInfo } from "./presence.ts";
 import { publishReliably } from "./publish.ts";
@@ -371,8 +371,13 @@ export class Worker {
     const silence = this.fence.watch();
     // job.started is published while the browser context is being prepared; later events wait for it, so the order holds.
     let started: Promise<void> = Promise.resolve();
+    /** A lease renewal of this attempt's was stored: the master's lease for it runs from then (leaseSilenceHolds). */
+    const renewed = (sent: number) => void (silence.renewedMs = Math.max(silence.renewedMs, sent));
     const report: JobReporter = {
-      started: () => (started = this.publish("job.started", base)),
+      started: () => {
+        const sent = monoNow();
+        return (started = this.publish("job.started", base).then(() => renewed(sent)));
+      },
       progress: (p) => {
         const ev = createEvent("job.progress", {
           ...base,
@@ -385,7 +390,10 @@ export class Worker {
         return started
           .then(() => {
             const sent = monoNow();
-            return publishEvent(this.js, ev, { subjects: this.subjects }).then(() => this.fence.saw(sent));
+            return publishEvent(this.js, ev, { subjects: this.subjects }).then(() => {
+              this.fence.saw(sent);
+              renewed(sent);
+            });
           })
           .catch((e: Error) => log.warn({ err: e.message }, "progress event not published"));
       },
@@ -412,7 +420,7 @@ export class Worker {
       report,
       log,
       progressEveryMs: this.o.progressEveryMs ?? progressEveryMs(leaseMs),
-      beforeStep: (index, signal, renew) => this.holdWhileCutOff(cmd.jobId, cmd.attempt, index, signal, log, doubtAfterMs(this.config.heartbeatMs, leaseMs), silence, renew, fromCurrentMaster),
+      beforeStep: (index, signal, renew) => this.holdWhileCutOff(cmd.jobId, cmd.attempt, index, signal, log, { doubtAfter: doubtAfterMs(this.config.heartbeatMs, leaseMs), leaseMs }, silence, renew, fromCurrentMaster),
       onEnd: (out) => {
         this.stats.record({ ok: out.ok, durationMs: out.durationMs, responseTimeMs: out.responseTimeMs });
         this.endJob(cmd.jobId, this.running.get(cmd.jobId));
@@ -569,24 +577,28 @@ export class Worker {
    * to run its steps on beside the new attempt: every page twice (a crash attack, 2026-11-30); and the fixed wait
    * alone let a master folding heartbeats slower than it cancel too late (a loaded CI run).
    */
-  private async holdWhileCutOff(jobId: string, attempt: number, index: number, signal: AbortSignal, log: Logger, doubtAfter: number, silence: SilenceWatch, renew: () => Promise<void>, waitForLeader: boolean): Promise<void> {
-    if (this.fence.longestSilenceMs(silence) <= doubtAfter) return;
+  private async holdWhileCutOff(jobId: string, attempt: number, index: number, signal: AbortSignal, log: Logger, { doubtAfter, leaseMs }: { doubtAfter: number; leaseMs: number }, silence: SilenceWatch, renew: () => Promise<void>, waitForLeader: boolean): Promise<void> {
+    if (this.fence.longestSilenceMs(silence) <= doubtAfter && !leaseSilenceHolds(monoNow(), silence, leaseMs)) return;
     // Held again when the link goes silent while it asks: the question or its answer is lost, and going on after the
     // check's window ran the next step beside the attempt the master gave away meanwhile (a CI run's cut mid-check).
     for (;;) {
-      const again = await this.holdOnce(jobId, attempt, index, signal, log, doubtAfter, silence, renew, waitForLeader);
+      const again = await this.holdOnce(jobId, attempt, index, signal, log, { doubtAfter, leaseMs }, silence, renew, waitForLeader);
       if (!again) return;
     }
   }
 
   /** One hold (holdWhileCutOff); true when the link went silent again while it asked. */
-  private async holdOnce(jobId: string, attempt: number, index: number, signal: AbortSignal, log: Logger, doubtAfter: number, silence: SilenceWatch, renew: () => Promise<void>, waitForLeader: boolean): Promise<boolean> {
+  private async holdOnce(jobId: string, attempt: number, index: number, signal: AbortSignal, log: Logger, { doubtAfter, leaseMs }: { doubtAfter: number; leaseMs: number }, silence: SilenceWatch, renew: () => Promise<void>, waitForLeader: boolean): Promise<boolean> {
     const longest = this.fence.longestSilenceMs(silence);
     this.holds++;
     const heldAt = monoNow();
     if (this.fence.inDoubt(doubtAfter)) {
       log.warn({ step: index + 1, silentMs: Math.round(this.fence.silentMs()) },
         `NATS has acknowledged nothing of this worker's for ${(this.fence.silentMs() / 1000).toFixed(1)} s: the master may have given this attempt to another worker; holding it before step ${index + 1} until the link is back and the master says whether it is still this worker's`);
+    } else if (longest <= doubtAfter) {
+      const unrenewedMs = heldAt - silence.renewedMs;
+      log.warn({ step: index + 1, unrenewedMs: Math.round(unrenewedMs), leaseMs },
+        `NATS acknowledged none of this attempt's progress for ${(unrenewedMs / 1000).toFixed(1)} s, and the master gives an attempt away after ${leaseMs / 1000} s without it: holding it before step ${index + 1} until the master says whether it is still this worker's`);
     } else {
       log.warn({ step: index + 1, silentMs: Math.round(longest) },
         `NATS acknowledged nothing of this worker's for ${(longest / 1000).toFixed(1)} s during the last step (the link or this process stalled, and is back): the master may have given this attempt to another worker; holding it before step ${index + 1} until the master says whether it is still this worker's`);

@@ -301,3 +301,48 @@ describe("a worker left at the default 30 s lease under a master with a 3 s one"
     }
   }, 90_000);
 });
+
+describe("an attempt whose own progress NATS has not acknowledged", () => {
+  it("holds before the next step after 5/6 of the master's lease without it, though a heartbeat was acknowledged since: a cut just after one let the next step run after the master gave the attempt away", async () => {
+    // Found by a soak (2026-12-01, a 12 s lease): the fence counted silence from the last acknowledgement of anything,
+    // and a heartbeat acknowledged up to a progress interval after the attempt's last progress put the worker's hold
+    // after the master's lease lapse. A 9 s lease here leaves the cut a wide window (it must fall between 1.5 s and
+    // 9 s after step 1's progress); heartbeats every 3 s keep the link's own window at the lease's 7.5 s.
+    for (const stop of stops.splice(0).reverse()) await stop();
+    const master = await leading("m-fence-lease", { leaseMs: 9000 });
+    const own = await startLatencyProxy(nats.url);
+    // No progress ticks between steps: step 1's end is the attempt's last renewal, as a cut leaves it.
+    const w = await startTestWorker(nats, { NATS_URL: own.url, TROUPE_WORKER_NAME: "Worker Node Lease Fence", TROUPE_ALLOW_PRIVATE_TARGETS: "true", TROUPE_HEARTBEAT_MS: "3000", TROUPE_WORKER_LABELS: "lease-fence" }, [], { progressEveryMs: 600_000 });
+    const id = jobIdOf(await submit(ui, { workerLabels: ["lease-fence"], maxAttempts: 3, scenario: { steps: [
+      { type: "navigate", url: pages.url("/fence-a?t=lease") },
+      { type: "wait", ms: 10_000 },
+      { type: "navigate", url: pages.url("/fence-b?t=lease") },
+    ] } }));
+    try {
+      const step1 = await events.wait("job.progress", (e) => e.data.jobId === id && e.data.attempt === 1 && e.data.stepsDone === 1);
+      const held = w.holds;
+      // Right after a heartbeat's acknowledgement, 3 s or more after step 1's progress: at step 3 (10 s after it) the
+      // link has then been silent for at most 7 s, under its 7.5 s window.
+      const p = Date.parse(step1.time);
+      await waitFor("a heartbeat acknowledged 3 s or more after step 1's progress", () => Date.now() >= p + 3000 && w.fence.silentMs() < 200, 15_000);
+      const cutAt = Date.now();
+      own.freeze();
+      const requeued = await events.wait("job.requeued", (e) => e.data.jobId === id && e.data.attempt === 2, 20_000);
+      expect(Date.parse(requeued.time), "the cut came after the master gave the attempt away: its cancel, not the fence, stopped it").toBeGreaterThan(cutAt);
+      await waitFor("the attempt to be held before step 3", () => w.holds > held, 15_000).catch((e: Error) => {
+        throw new Error(`${e.message}: the page after the wait visited ${hits("/fence-b?t=lease")} times`);
+      });
+      expect(hits("/fence-b?t=lease")).toBe(0);
+      own.thaw();
+      const stopped = await events.wait("job.failed", (e) => e.data.jobId === id && e.data.attempt === 1, 30_000);
+      expect(stopped.data.error.code).toBe("cancelled");
+      expect(hits("/fence-b?t=lease")).toBe(0);
+    } finally {
+      own.thaw();
+      await command(ui, "jobs.cancel", { jobId: id }).catch(() => undefined);
+      await w.stop("test over");
+      await own.close();
+      await master.stop();
+    }
+  }, 90_000);
+});
