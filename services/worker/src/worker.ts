@@ -93,6 +93,8 @@ export class Worker {
   readonly fence: LinkFence;
   /** Steps held because the link was in doubt (tests read it; the log says each). */
   holds = 0;
+  /** Of those, the holds for the attempt's own unacknowledged lease renewals alone (leaseSilenceHolds). */
+  holdsForLease = 0;
   /** What held attempts heard from the leader's attempt check: yes, no, or nothing (they waited for a cancel). */
   readonly checks = { confirmed: 0, stopped: 0, unanswered: 0 };
   /** When the latest acknowledged heartbeat was sent (monoNow): a hold ends only after one sent since it began. */
@@ -596,6 +598,7 @@ export class Worker {
       log.warn({ step: index + 1, silentMs: Math.round(this.fence.silentMs()) },
         `NATS has acknowledged nothing of this worker's for ${(this.fence.silentMs() / 1000).toFixed(1)} s: the master may have given this attempt to another worker; holding it before step ${index + 1} until the link is back and the master says whether it is still this worker's`);
     } else if (longest <= doubtAfter) {
+      this.holdsForLease++;
       const unrenewedMs = heldAt - silence.renewedMs;
       log.warn({ step: index + 1, unrenewedMs: Math.round(unrenewedMs), leaseMs },
         `NATS acknowledged none of this attempt's progress for ${(unrenewedMs / 1000).toFixed(1)} s, and the master gives an attempt away after ${leaseMs / 1000} s without it: holding it before step ${index + 1} until the master says whether it is still this worker's`);
@@ -695,6 +698,13 @@ export class Worker {
         } catch (e) {
           signal.throwIfAborted();
           why = (e as Error).message;
+          // No answer, and nothing acknowledged since the question went out (the request's time ran out before the
+          // silence reached the fence's window: a check window shorter than it, or one mostly spent on retries): the
+          // link may be cut again, and going on ran the next step beside the attempt given away (a review).
+          if (!isNoResponders(e) && this.fence.lastSeenMs < askedAt) {
+            log.warn({ err: why }, "no answer from the master, and nothing acknowledged since it was asked whether the attempt is still this worker's: holding it again");
+            return { runs: undefined, why: `${why}; nothing acknowledged since`, silentAgain: true };
+          }
           // Asked again only while a leader may come: the attempt's own master serves the check (a failover).
           if (!isNoResponders(e) || !waitForLeader) return { runs: undefined, why };
           noLeader = true;
