@@ -1,3 +1,5 @@
+import { monoNow } from "./server-clock.ts";
+
 /**
  * At most `burst` lines of one kind per `windowMs`; the lines over it are counted, and the count goes out with the
  * next line let through. Lines that anyone able to publish can cause (a request with a foreign reply subject, an
@@ -8,7 +10,8 @@ export class LogLimit {
   private used = 0;
   private dropped = 0;
 
-  constructor(readonly burst = 10, readonly windowMs = 60_000, private readonly now: () => number = Date.now) {}
+  // Monotonic: a wall clock stepped back would leave the window open for as long, dropping every line meanwhile.
+  constructor(readonly burst = 10, readonly windowMs = 60_000, private readonly now: () => number = monoNow) {}
 
   /** undefined: leave this line out; otherwise log it, with how many lines were left out since the last one logged. */
   take(): number | undefined {

@@ -77,6 +77,21 @@ describe("troupe init", () => {
     }
   });
 
+  it("leaves an events log whose roll-ups an operator allowed purgeable, with a warning, instead of failing (nats-server refuses deny_purge beside roll-ups)", async () => {
+    const fresh = await startTestNats();
+    try {
+      const nc = await fresh.connect("master");
+      const jsm = await jetstreamManager(nc);
+      await jsm.streams.add({ name: "TROUPE_EVENTS", subjects: ["troupe.evt.>"], storage: StorageType.File, duplicate_window: 120 * 1e9, deny_delete: true, allow_direct: false, allow_rollup_hdrs: true, description: "Troupe events: the source of truth, kept forever" });
+      const report = await initStores(nc);
+      expect(report.streams[0]).toEqual({ name: "TROUPE_EVENTS", action: "unchanged" });
+      expect(report.warnings.join("\n")).toMatch(/stream TROUPE_EVENTS still allows purges: nats-server refused deny_purge/);
+      expect((await jsm.streams.info("TROUPE_EVENTS")).config.deny_purge).toBe(false);
+    } finally {
+      await fresh.stop();
+    }
+  });
+
   it("refuses replicas above 1 on a server outside a cluster, leaving the streams as they are (2.9.10 took the update, then did not load them after a restart)", async () => {
     const nc = await nats.connect("master");
     await expect(initStores(nc, { replicas: 3 })).rejects.toThrow(/3 replicas need a nats-server cluster, and .* is not in one .*leave TROUPE_REPLICAS unset or 1/);

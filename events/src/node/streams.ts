@@ -177,7 +177,7 @@ export class ArtifactRetentionError extends Error {
   override name = "ArtifactRetentionError";
 }
 
-async function ensureStream(jsm: JetStreamManager, want: StreamConfig, leave: ReadonlySet<keyof StreamConfig> = new Set()): Promise<"created" | "updated" | "unchanged"> {
+async function ensureStream(jsm: JetStreamManager, want: StreamConfig, leave: ReadonlySet<keyof StreamConfig> = new Set(), warnings: string[] = []): Promise<"created" | "updated" | "unchanged"> {
   let current: StreamConfig | null = null;
   try {
     current = (await jsm.streams.info(want.name)).config;
@@ -192,9 +192,17 @@ async function ensureStream(jsm: JetStreamManager, want: StreamConfig, leave: Re
     throw new Error(`stream ${want.name} uses ${current.storage} storage, expected ${want.storage}; storage cannot be changed in place (back up and recreate the stream)`);
   }
   const keys = (["subjects", "max_age", "duplicate_window", "num_replicas", "deny_delete", "deny_purge", "allow_direct", "description"] as const).filter((k) => !leave.has(k));
-  const differs = keys.some((k) => JSON.stringify(current[k] ?? null) !== JSON.stringify(want[k] ?? null));
-  if (!differs) return "unchanged";
-  await jsm.streams.update(want.name, { ...current, ...Object.fromEntries(keys.map((k) => [k, want[k]])) });
+  const differing = keys.filter((k) => JSON.stringify(current[k] ?? null) !== JSON.stringify(want[k] ?? null));
+  if (differing.length === 0) return "unchanged";
+  try {
+    await jsm.streams.update(want.name, { ...current, ...Object.fromEntries(keys.map((k) => [k, want[k]])) });
+  } catch (e) {
+    // deny_purge alone, refused (roll-ups an operator allowed on the stream need the purge permission): a hardening
+    // added to existing logs on 2026-12-01, which must not stop every upgraded master from starting (a review).
+    if (differing.length !== 1 || differing[0] !== "deny_purge" || /timeout|no responders|not available/i.test((e as Error).message)) throw e;
+    warnings.push(`stream ${want.name} still allows purges: nats-server refused deny_purge (${(e as Error).message}); a credential with the JetStream API can empty the log (docs/security.md)`);
+    return "unchanged";
+  }
   return "updated";
 }
 
@@ -273,7 +281,7 @@ async function initStoresOnce(nc: NatsConnection, o: InitOptions): Promise<InitR
   for (const want of desiredStreams(o)) {
     // What was not asked for is not compared, so it is left as it is.
     const leave = new Set<keyof StreamConfig>([...(o.replicas === undefined ? ["num_replicas" as const] : []), ...(o.heartbeatMaxAgeMs === undefined && want.name === n.heartbeats ? ["max_age" as const] : []), ...(want.name === n.heartbeats ? ["deny_purge" as const] : [])]);
-    report.streams.push({ name: want.name, action: await ensureStream(jsm, want, leave) });
+    report.streams.push({ name: want.name, action: await ensureStream(jsm, want, leave, report.warnings) });
   }
   await new Objm(nc).create(n.artifacts, { replicas: o.replicas ?? 1, storage: StorageType.File, description: "Troupe job artifacts (screenshots)" });
   report.artifacts = n.artifacts;
