@@ -64,6 +64,16 @@ function chunked(text: string): ReadableStream<Uint8Array> {
   });
 }
 
+/**
+ * Waits until the element with data-testid `id` has focus: the page moves focus after its own awaits (a bulk run
+ * focuses its button once the list is reloaded and the button enabled again), after what a test waits for.
+ */
+async function expectFocus(page: Page, id: string, timeoutMs = 5000): Promise<void> {
+  const now = () => page.evaluate(() => document.activeElement?.getAttribute("data-testid") ?? null);
+  await page.waitForFunction((want) => document.activeElement?.getAttribute("data-testid") === want, { timeout: timeoutMs }, id)
+    .catch(async () => expect(await now(), `focus on ${id}`).toBe(id));
+}
+
 async function shot(name: string) {
   await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
 }
@@ -751,11 +761,10 @@ describe("job and worker actions", () => {
     const onDialog = (d: Dialog) => void (dialogs.push(d.message()), d.dismiss());
     page.on("request", onRequest);
     page.on("dialog", onDialog);
-    const focused = () => page.evaluate(() => document.activeElement?.getAttribute("data-testid") ?? null);
     const asked = async () => {
       await page.click("[data-testid=cancel]");
       await page.waitForSelector("[data-testid=cancel-confirm]", { visible: true, timeout: 5000 });
-      expect(await focused()).toBe("cancel-confirm-yes");
+      await expectFocus(page, "cancel-confirm-yes");
       expect(await page.$eval("[data-testid=cancel]", (e) => e.getAttribute("aria-expanded"))).toBe("true");
     };
     try {
@@ -767,18 +776,18 @@ describe("job and worker actions", () => {
       // A second click while it asks: still one question, focus back on its confirm button, nothing sent.
       await page.click("[data-testid=cancel]");
       expect(await page.$$("[data-testid=cancel-confirm]")).toHaveLength(1);
-      expect(await focused()).toBe("cancel-confirm-yes");
+      await expectFocus(page, "cancel-confirm-yes");
       await shot("job-cancel-confirm");
       // Keep: the question goes, focus returns to Cancel, nothing was sent, the job still runs.
       await page.click("[data-testid=cancel-confirm-no]");
       await page.waitForSelector("[data-testid=cancel-confirm]", { hidden: true, timeout: 5000 });
-      expect(await focused()).toBe("cancel");
+      await expectFocus(page, "cancel");
       expect(await page.$eval("[data-testid=cancel]", (e) => e.getAttribute("aria-expanded"))).toBe("false");
       // Escape likewise.
       await asked();
       await page.keyboard.press("Escape");
       await page.waitForSelector("[data-testid=cancel-confirm]", { hidden: true, timeout: 5000 });
-      expect(await focused()).toBe("cancel");
+      await expectFocus(page, "cancel");
       expect(cancels).toEqual([]);
       expect(await page.$eval("[data-testid=job-status]", (e) => e.textContent)).toBe("running");
       expect((await api(`/api/jobs/${slow.body.jobId}`)).body.job.status).toBe("running");
@@ -870,11 +879,10 @@ describe("job and worker actions", () => {
       if (r.method() === "POST" && new URL(r.url()).pathname.endsWith("/drain")) drains.push(r.url());
     };
     page.on("request", onRequest);
-    const focused = () => page.evaluate(() => document.activeElement?.getAttribute("data-testid") ?? null);
     const asked = async () => {
       await page.click("[data-testid=drain]");
       await page.waitForSelector("[data-testid=drain-confirm]", { visible: true, timeout: 5000 });
-      expect(await focused()).toBe("drain-confirm-yes");
+      await expectFocus(page, "drain-confirm-yes");
       expect(await page.$eval("[data-testid=drain]", (e) => e.getAttribute("aria-expanded"))).toBe("true");
     };
     let jobId: string | undefined;
@@ -884,7 +892,7 @@ describe("job and worker actions", () => {
       // A second click while it asks: the same question, focus back on "Drain now".
       await page.click("[data-testid=drain]");
       expect(await page.$$("[data-testid=drain-confirm]")).toHaveLength(1);
-      expect(await focused()).toBe("drain-confirm-yes");
+      await expectFocus(page, "drain-confirm-yes");
       expect(await page.$eval("[data-testid=drain-running]", (e) => e.textContent)).toBe("0");
       const text = await page.$eval("[data-testid=drain-confirm]", (e) => e.textContent?.replace(/\s+/g, " ") ?? "");
       expect(text).toContain("takes no new jobs");
@@ -899,11 +907,11 @@ describe("job and worker actions", () => {
       // Escape takes it back, focus returns to Drain; so does Keep running. Nothing was sent.
       await page.keyboard.press("Escape");
       await page.waitForSelector("[data-testid=drain-confirm]", { hidden: true, timeout: 5000 });
-      expect(await focused()).toBe("drain");
+      await expectFocus(page, "drain");
       await asked();
       await page.click("[data-testid=drain-confirm-no]");
       await page.waitForSelector("[data-testid=drain-confirm]", { hidden: true, timeout: 5000 });
-      expect(await focused()).toBe("drain");
+      await expectFocus(page, "drain");
       expect(drains).toEqual([]);
       expect(["online", "busy"]).toContain(await page.$eval("[data-testid=worker-status]", (e) => e.textContent));
       // Drain now drains.
@@ -996,11 +1004,10 @@ describe("bulk actions", () => {
     const onDialog = (d: Dialog) => void (dialogs.push(d.message()), d.dismiss());
     page.on("request", onRequest);
     page.on("dialog", onDialog);
-    const focused = () => page.evaluate(() => document.activeElement?.getAttribute("data-testid") ?? null);
     const asked = async () => {
       await page.click("[data-testid=bulk-retry]");
       await page.waitForSelector("[data-testid=bulk-confirm]", { visible: true, timeout: 10_000 });
-      expect(await focused()).toBe("bulk-confirm-yes");
+      await expectFocus(page, "bulk-confirm-yes");
       expect(await page.$eval("[data-testid=bulk-retry]", (e) => e.getAttribute("aria-expanded"))).toBe("true");
       expect(await page.$eval("#bulk-confirm-title", (e) => e.textContent)).toBe(`Retry 3 ${status} jobs matching “${tag}”?`);
     };
@@ -1012,11 +1019,11 @@ describe("bulk actions", () => {
       // A second click while it asks: the same question, no second dry run, focus back on its confirm button.
       await page.click("[data-testid=bulk-retry]");
       expect(await page.$$("[data-testid=bulk-confirm]")).toHaveLength(1);
-      expect(await focused()).toBe("bulk-confirm-yes");
+      await expectFocus(page, "bulk-confirm-yes");
       // Keep: the question goes, focus returns to the button; only the dry run was sent, and no job moved.
       await page.click("[data-testid=bulk-confirm-no]");
       await page.waitForSelector("[data-testid=bulk-confirm]", { hidden: true, timeout: 5000 });
-      expect(await focused()).toBe("bulk-retry");
+      await expectFocus(page, "bulk-retry");
       expect(sent).toEqual([true]);
       expect((await statusesOf([...ids, other])).map((j) => [j.status, j.attempt])).toEqual(ended.map((j) => [j.status, j.attempt]));
 
@@ -1030,7 +1037,7 @@ describe("bulk actions", () => {
       await page.waitForFunction(() => document.querySelector("[data-testid=bulk-result]")?.textContent === "retried 3 of 3 jobs", { timeout: 90_000 });
       expect(sent).toEqual([true, true, false]);
       expect(await page.$("[data-testid=bulk-confirm]")).toBeNull();
-      expect(await focused()).toBe("bulk-retry");
+      await expectFocus(page, "bulk-retry");
       expect(dialogs).toEqual([]);
     } finally {
       page.off("request", onRequest);
@@ -1060,11 +1067,10 @@ describe("bulk actions", () => {
     const onDialog = (d: Dialog) => void (dialogs.push(d.message()), d.dismiss());
     page.on("request", onRequest);
     page.on("dialog", onDialog);
-    const focused = () => page.evaluate(() => document.activeElement?.getAttribute("data-testid") ?? null);
     const asked = async () => {
       await page.click("[data-testid=bulk-cancel]");
       await page.waitForSelector("[data-testid=bulk-confirm]", { visible: true, timeout: 10_000 });
-      expect(await focused()).toBe("bulk-confirm-yes");
+      await expectFocus(page, "bulk-confirm-yes");
       expect(await page.$eval("#bulk-confirm-title", (e) => e.textContent)).toBe(`Cancel 2 queued jobs matching “${tag}”?`);
     };
     try {
@@ -1074,12 +1080,12 @@ describe("bulk actions", () => {
       // Escape takes it back, focus on the button again.
       await page.keyboard.press("Escape");
       await page.waitForSelector("[data-testid=bulk-confirm]", { hidden: true, timeout: 5000 });
-      expect(await focused()).toBe("bulk-cancel");
+      await expectFocus(page, "bulk-cancel");
       // So does Keep.
       await asked();
       await page.click("[data-testid=bulk-confirm-no]");
       await page.waitForSelector("[data-testid=bulk-confirm]", { hidden: true, timeout: 5000 });
-      expect(await focused()).toBe("bulk-cancel");
+      await expectFocus(page, "bulk-cancel");
       // Only the two dry runs were sent: the jobs still wait.
       expect(sent).toEqual([true, true]);
       expect((await statusesOf([...ids, keep])).map((j) => j.status)).toEqual(["queued", "queued", "queued"]);
