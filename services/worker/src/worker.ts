@@ -701,7 +701,9 @@ export class Worker {
           // No answer, and nothing acknowledged since the question went out (the request's time ran out before the
           // silence reached the fence's window: a check window shorter than it, or one mostly spent on retries): the
           // link may be cut again, and going on ran the next step beside the attempt given away (a review).
-          if (!isNoResponders(e) && this.fence.lastSeenMs < askedAt) {
+          // Only a timeout: an error NATS sent at once (a permissions violation under an old nats.conf) proves the link,
+          // and holding again on it would ask again for ever.
+          if ((e as Error).name === "TimeoutError" && this.fence.lastSeenMs < askedAt) {
             log.warn({ err: why }, "no answer from the master, and nothing acknowledged since it was asked whether the attempt is still this worker's: holding it again");
             return { runs: undefined, why: `${why}; nothing acknowledged since`, silentAgain: true };
           }
