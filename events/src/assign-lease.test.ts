@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { JOB_LEASE_HEADER, parseJobLeaseHeader } from "./assign-lease.ts";
+import { ASSIGNED_AGE_HEADER, JOB_LEASE_HEADER, parseAssignedAgeHeader, parseJobLeaseHeader } from "./assign-lease.ts";
 
 describe("parseJobLeaseHeader", () => {
   it("takes a whole number of milliseconds from the least lease up", () => {
@@ -18,6 +18,17 @@ describe("parseJobLeaseHeader", () => {
       const r = parseJobLeaseHeader(v);
       expect(r.ok, v).toBe(false);
       if (!r.ok) expect(r.message).toContain(JOB_LEASE_HEADER);
+    }
+  });
+});
+
+describe("parseAssignedAgeHeader", () => {
+  it("takes a whole number of milliseconds, 0 included, and nothing else", () => {
+    expect([undefined, "", "0", "2490"].map(parseAssignedAgeHeader)).toEqual([{ ok: true, ms: undefined }, { ok: true, ms: undefined }, { ok: true, ms: 0 }, { ok: true, ms: 2490 }]);
+    for (const bad of ["-1", "1.5", "1e3", " 5", "abc", "1".repeat(16)]) {
+      const r = parseAssignedAgeHeader(bad);
+      expect(r.ok, bad).toBe(false);
+      if (!r.ok) expect(r.message).toContain(ASSIGNED_AGE_HEADER);
     }
   });
 });

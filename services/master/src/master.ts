@@ -13,7 +13,7 @@ import { LeaderLease } from "./leader.ts";
 import { newCounters, renderMetrics, type Counters } from "./metrics.ts";
 import { BrowserQueues, JobQueue, type QueueEntry } from "./queue.ts";
 import { afterRefusal, decide, forgetUnregistered, type Decision, type RecoveryConfig } from "./recovery.ts";
-import { earliestNow, eventTimeMs, JOB_LEASE_HEADER, leftOut, LogLimit, monoNow, OffsetCeiling, ServerClock, stampTime, streamHead } from "@troupe/events";
+import { ASSIGNED_AGE_HEADER, earliestNow, eventTimeMs, JOB_LEASE_HEADER, leftOut, LogLimit, monoNow, OffsetCeiling, ServerClock, stampTime, streamHead } from "@troupe/events";
 import { canRun, pickWorker, type Candidate } from "./scheduler.ts";
 import { decodeSnapshot, encodeSnapshotSliced, resumeFrom, snapshotDue } from "./snapshot.ts";
 import { applyEvent, applyHeartbeat, assignmentInstance, emptyState, finishedGuardSeq, type MasterState, type WorkerView } from "./state.ts";
@@ -708,6 +708,9 @@ export class Master {
     h.set(JOB_LEASE_HEADER, String(this.cfg.leaseMs));
     const instanceId = assignmentInstance(this.state, job.id, workerId, job.attempt);
     if (instanceId !== undefined) h.set(INSTANCE_HEADER, instanceId);
+    // How old the stored assignment is: the worker's count toward this lease starts there, not when it hears of it.
+    const assignedAt = this.state.activityMs.get(job.id);
+    if (assignedAt !== undefined) h.set(ASSIGNED_AGE_HEADER, String(Math.max(0, Math.round(this.clock.now() - assignedAt))));
     let replyBytes: Uint8Array;
     try {
       replyBytes = (await this.request(this.subjects.workerCommand(workerId, "assign"), body, h)).data;

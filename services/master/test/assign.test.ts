@@ -44,6 +44,9 @@ describe("assignment", () => {
     expect(w.accepted.map((a) => a.spec.url)).toEqual(["9a", "9b", "5a", "5b", "1a"].map((s) => `https://example.com/${s}`));
     // Each request names the process it is for (another with the same worker id ignores it).
     expect(new Set(w.instanceHeaders)).toEqual(new Set([w.instanceId]));
+    // And how long before the question the log stored the assignment: the attempt's lease runs from there.
+    expect(w.assignedAges).toHaveLength(5);
+    for (const age of w.assignedAges) expect(/^\d+$/.test(age) && Number(age) < 5000, age).toBe(true);
   });
 
   it("holds a delayed job until runAt", async () => {

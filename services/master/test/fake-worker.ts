@@ -1,6 +1,6 @@
 import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
 import type { NatsConnection, Subscription } from "@nats-io/nats-core";
-import { createEvent, decodeCommand, needsScriptSteps, newId, subjects, type AssignReply, type Command, type EventData, type EventType, type JobError, type TroupeEvent } from "@troupe/events";
+import { ASSIGNED_AGE_HEADER, createEvent, decodeCommand, needsScriptSteps, newId, subjects, type AssignReply, type Command, type EventData, type EventType, type JobError, type TroupeEvent } from "@troupe/events";
 import { connectAs, INSTANCE_HEADER, publishEvent } from "@troupe/events/node";
 
 /**
@@ -64,6 +64,8 @@ export class FakeWorker {
   readonly cancels: Command<"worker.cancel">[] = [];
   /** The Troupe-Instance header of each assign request ("" when absent). */
   readonly instanceHeaders: string[] = [];
+  /** The ASSIGNED_AGE_HEADER of each assignment ("" when absent). */
+  readonly assignedAges: string[] = [];
   maxConcurrent = 0;
   /** Publish failures (after stop() they are expected; tests may inspect them). */
   readonly errors: Error[] = [];
@@ -132,7 +134,10 @@ export class FakeWorker {
       callback: (e, m) => {
         if (e) this.errors.push(e);
         else {
-          if (kind === "assign") this.instanceHeaders.push(m.headers?.get(INSTANCE_HEADER) ?? "");
+          if (kind === "assign") {
+            this.instanceHeaders.push(m.headers?.get(INSTANCE_HEADER) ?? "");
+            this.assignedAges.push(m.headers?.get(ASSIGNED_AGE_HEADER) ?? "");
+          }
           const before = this.requests.length;
           const reply = JSON.stringify(h(m.data));
           if (kind === "assign" && this.o.beforeAnswer) {

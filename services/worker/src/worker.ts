@@ -4,7 +4,7 @@ import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
 import { Svcm, type Service } from "@nats-io/services";
 import {
-  createEvent, decodeCommand, decodeReply, errorBody, JOB_LEASE_HEADER, monoNow, newId, parseJobLeaseHeader, subjectsFor, type AckReply, type AssignReply, type Command, type EventData,
+  ASSIGNED_AGE_HEADER, createEvent, decodeCommand, decodeReply, errorBody, JOB_LEASE_HEADER, monoNow, newId, parseAssignedAgeHeader, parseJobLeaseHeader, subjectsFor, type AckReply, type AssignReply, type Command, type EventData,
   type EventType, type Subjects, type WorkerStatus,
 } from "@troupe/events";
 import { closeConnection, connectAs, INSTANCE_HEADER, isNoResponders, isStorageFull, passwordVar, userVar, workerCredential, putArtifact, WORKER_SERVICE_NAME, workerInboxPrefix, loadSecretsKeys, openSecretWithAny, publishEvent, SECRETS_KEY_VAR, SecretError, storeNames, type Logger } from "@troupe/events/node";
@@ -308,10 +308,12 @@ export class Worker {
       return;
     }
     const lease = parseJobLeaseHeader(msg.headers?.get(JOB_LEASE_HEADER));
-    if (!lease.ok) {
+    const age = parseAssignedAgeHeader(msg.headers?.get(ASSIGNED_AGE_HEADER));
+    if (!lease.ok || !age.ok) {
+      const message = [lease, age].flatMap((h) => (h.ok ? [] : [h.message])).join("; ");
       this.invalidCommands++;
-      this.log.warn({ jobId: cmd.jobId, attempt: cmd.attempt, reason: lease.message }, "invalid assign request refused");
-      msg.respond(json({ accepted: false, reason: "invalid", message: lease.message } satisfies AssignReply));
+      this.log.warn({ jobId: cmd.jobId, attempt: cmd.attempt, reason: message }, "invalid assign request refused");
+      msg.respond(json({ accepted: false, reason: "invalid", message } satisfies AssignReply));
       return;
     }
     let reply = admit(cmd, {
@@ -340,7 +342,7 @@ export class Worker {
     this.highestEpoch = Math.max(this.highestEpoch, cmd.epoch);
     // A current master names its lease (and serves attempts.check); an assignment without it came from an older one
     // or straight from a tool: "no responders" to a held attempt's check then means no master will answer at all.
-    this.startJob(cmd, proxyPassword, this.followLease(lease.ms), lease.ms !== undefined);
+    this.startJob(cmd, proxyPassword, this.followLease(lease.ms), lease.ms !== undefined, age.ms ?? 0);
   }
 
   /** The lease a new attempt runs under: the master's when its assignment says (logged once per value that differs from ours). */
@@ -365,12 +367,15 @@ export class Worker {
     }
   }
 
-  private startJob(cmd: Command<"worker.assign">, proxyPassword: string | undefined, leaseMs: number, fromCurrentMaster: boolean): void {
+  /** `assignedAgeMs`: how long before it asked the master's log stored the assignment (ASSIGNED_AGE_HEADER). */
+  private startJob(cmd: Command<"worker.assign">, proxyPassword: string | undefined, leaseMs: number, fromCurrentMaster: boolean, assignedAgeMs: number): void {
     // The attempt's token goes back in every event for it: the fold takes them only with it (docs/security.md).
     const base = { jobId: cmd.jobId, workerId: this.config.workerId, attempt: cmd.attempt, ...(cmd.token !== undefined ? { token: cmd.token } : {}) };
     const log = this.log.child({ jobId: cmd.jobId, attempt: cmd.attempt });
     // Silences that end while a step runs hold the attempt before its next one too (link-fence.ts).
     const silence = this.fence.watch();
+    // The master's lease for the attempt runs from its stored assignment, which came before this worker heard of it.
+    silence.renewedMs -= Math.min(assignedAgeMs, leaseMs);
     // job.started is published while the browser context is being prepared; later events wait for it, so the order holds.
     let started: Promise<void> = Promise.resolve();
     /** A lease renewal of this attempt's was stored: the master's lease for it runs from then (leaseSilenceHolds). */

@@ -1,4 +1,5 @@
-import type { NatsConnection } from "@nats-io/nats-core";
+import { headers, type NatsConnection } from "@nats-io/nats-core";
+import { ASSIGNED_AGE_HEADER, JOB_LEASE_HEADER, type Command } from "@troupe/events";
 import { startLatencyProxy, startTestNats, waitFor, type LatencyProxy, type TestNats } from "@troupe/tests/harness";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectAs, createLogger } from "@troupe/events/node";
@@ -6,7 +7,7 @@ import { startMaster, type RunningMaster } from "../../master/src/main.ts";
 import { lookupJob } from "../../master/src/state.ts";
 import { command, FAST, jobIdOf, masterIn, submit } from "../../master/test/helpers.ts";
 import type { Worker } from "../src/worker.ts";
-import { EventLog, startPages, startTestWorker, type TestPages } from "./helpers.ts";
+import { EventLog, jobId, startPages, startTestWorker, type TestPages } from "./helpers.ts";
 
 // A worker reaches NATS through a proxy that can freeze the link without closing it (a cut route, a paused peer).
 let nats: TestNats;
@@ -351,4 +352,37 @@ describe("an attempt whose own progress NATS has not acknowledged", () => {
       await master.stop();
     }
   }, 90_000);
+});
+
+describe("an attempt the master's log stored a while before the worker heard of it", () => {
+  it("counts the attempt's lease from the stored assignment (the age the master names), not from when it heard of it: cut as it reports its start, it holds before step 1", async () => {
+    // Heartbeats far apart: the link's window is the lease's 2.5 s, which a cut of a context's creation does not reach.
+    const own = await startLatencyProxy(nats.url);
+    const w = await startTestWorker(nats, { NATS_URL: own.url, TROUPE_WORKER_NAME: "Worker Node Aged", TROUPE_ALLOW_PRIVATE_TARGETS: "true", TROUPE_HEARTBEAT_MS: "20000" }, [], { progressEveryMs: 600_000 });
+    const m = await nats.connect("master");
+    const id = jobId("aged");
+    try {
+      const [held, heldForLease] = [w.holds, w.holdsForLease];
+      // Nothing of the attempt is stored from its start on: the master's lease, 3 s from the stored assignment 2.49 s
+      // before the question, is about to lapse.
+      own.freezeWhenClientSends(`job.${id}.started`);
+      const h = headers();
+      h.set(JOB_LEASE_HEADER, "3000");
+      h.set(ASSIGNED_AGE_HEADER, "2490");
+      const body: Command<"worker.assign"> = { jobId: id, attempt: 1, epoch: 1, spec: { priority: 5, maxAttempts: 1, timeoutMs: 60_000, scenario: { steps: [{ type: "navigate", url: pages.url("/fence-a?t=aged") }] } } };
+      // Its acceptance may leave in the same write as the start, which the cut holds back: not waited for.
+      void m.request(`troupe.worker.${w.config.workerId}.assign`, JSON.stringify(body), { timeout: 20_000, headers: h }).catch(() => undefined);
+      await waitFor("the worker to run the attempt", () => w.running.has(id), 10_000);
+      await waitFor("the attempt to be held before step 1", () => w.holds > held, 15_000).catch((e: Error) => {
+        throw new Error(`${e.message}: its page visited ${hits("/fence-a?t=aged")} times`);
+      });
+      expect(w.holdsForLease, "held for the attempt's own lease").toBe(heldForLease + 1);
+      expect(hits("/fence-a?t=aged")).toBe(0);
+    } finally {
+      own.thaw();
+      await m.close();
+      await w.stop("test over");
+      await own.close();
+    }
+  }, 60_000);
 });

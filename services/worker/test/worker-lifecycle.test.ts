@@ -1,7 +1,7 @@
 import { headers } from "@nats-io/nats-core";
 import { Svcm } from "@nats-io/services";
 import { INSTANCE_HEADER } from "@troupe/events/node";
-import { JOB_LEASE_HEADER, ReplySchemas, type AssignReply, type Command } from "@troupe/events";
+import { ASSIGNED_AGE_HEADER, JOB_LEASE_HEADER, ReplySchemas, type AssignReply, type Command } from "@troupe/events";
 import { startTestNats, type TestNats } from "@troupe/tests/harness";
 import { Value } from "@sinclair/typebox/value";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -182,6 +182,17 @@ describe("assignment refusals", () => {
     const body = JSON.stringify({ jobId: jobId("lease-hdr"), attempt: 1, epoch: 1, spec: spec({}) });
     const r = (await nc.request("troupe.worker.wn-test-01.assign", body, { timeout: 5000, headers: h })).json<AssignReply>();
     expect(r).toMatchObject({ accepted: false, reason: "invalid", message: expect.stringContaining(`header ${JOB_LEASE_HEADER}`) });
+    expect(worker.invalidCommands).toBe(before + 1);
+    expect(worker.statusBody().currentJobs).toBe(0);
+  });
+  it("refuses an assignment whose assigned-age header is not a number of milliseconds, naming the header, and runs nothing", async () => {
+    const nc = await nats.connect("master");
+    const before = worker.invalidCommands;
+    const h = headers();
+    h.set(ASSIGNED_AGE_HEADER, "-40");
+    const body = JSON.stringify({ jobId: jobId("age-hdr"), attempt: 1, epoch: 1, spec: spec({}) });
+    const r = (await nc.request("troupe.worker.wn-test-01.assign", body, { timeout: 5000, headers: h })).json<AssignReply>();
+    expect(r).toMatchObject({ accepted: false, reason: "invalid", message: expect.stringContaining(`header ${ASSIGNED_AGE_HEADER}`) });
     expect(worker.invalidCommands).toBe(before + 1);
     expect(worker.statusBody().currentJobs).toBe(0);
   });
