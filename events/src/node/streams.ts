@@ -3,7 +3,7 @@ import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { Objm } from "@nats-io/obj";
 import { subjectsFor } from "../subjects.ts";
-import { retryWithBackoff } from "./retry.ts";
+import { isNatsOutage, retryWithBackoff } from "./retry.ts";
 
 export interface StoreNames {
   events: string;
@@ -199,7 +199,8 @@ async function ensureStream(jsm: JetStreamManager, want: StreamConfig, leave: Re
   } catch (e) {
     // deny_purge alone, refused (roll-ups an operator allowed on the stream need the purge permission): a hardening
     // added to existing logs on 2026-12-01, which must not stop every upgraded master from starting (a review).
-    if (differing.length !== 1 || differing[0] !== "deny_purge" || /timeout|no responders|not available/i.test((e as Error).message)) throw e;
+    // An outage still throws: the caller waits for NATS and tries again.
+    if (differing.length !== 1 || differing[0] !== "deny_purge" || isNatsOutage(e)) throw e;
     warnings.push(`stream ${want.name} still allows purges: nats-server refused deny_purge (${(e as Error).message}); a credential with the JetStream API can empty the log (docs/security.md)`);
     return "unchanged";
   }
